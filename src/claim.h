@@ -1,0 +1,40 @@
+/* Claiming: taking one due batch under a lease, with FOR UPDATE SKIP LOCKED,
+ * so that any number of processes can run the same job at once. */
+#ifndef GF_CLAIM_H
+#define GF_CLAIM_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct gf_batch {
+	int64_t id;
+	int64_t connection_id;
+	char *property_id;
+	char *hotel_id;
+	char *access_key;       /* secret: never logged */
+	char *idempotency_key;
+	char *lease_token;      /* proves at completion that the lease is still ours */
+	int attempts;           /* including this one */
+	int records;            /* members in state sending when claimed */
+	bool resend;            /* an existing batch (retry or expired lease) */
+};
+
+/* Claim the next due batch of the job, skipping the given connections: an
+ * existing open batch whose retry time has come or whose lease expired, else a
+ * new batch of up to job->max_records pending deliveries of one live
+ * connection. Its deliveries become 'sending'. *out is NULL when nothing is
+ * due. Caller frees with gf_batch_free(). */
+int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id,
+             const int64_t *skip, size_t n_skip, struct gf_batch **out);
+
+/* The batch's members joined with the source view, ready to render:
+ * columns delivery_id, booking_no, last_name, first_name, email, gender,
+ * language, status (mapped), arrival, departure, in_source (bool). */
+PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, int *err);
+
+void gf_batch_free(struct gf_batch *b);
+
+#endif

@@ -1,0 +1,23 @@
+/* The subcommands: one thin gf_cmd_<verb>() per verb over the core modules. */
+#ifndef GF_CMD_H
+#define GF_CMD_H
+
+#include "config.h"
+
+struct gf_cmd_ctx {
+	const char *config_path; /* -c FILE, or NULL for the default */
+};
+
+/* Each takes the verb's own argv (argv[0] is the verb) and returns an exit code. */
+int gf_cmd_db(int argc, char **argv, const struct gf_cmd_ctx *ctx);
+int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx);
+int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx);
+int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx);
+
+/* Load the configuration or print why not; returns 0 or GF_EXIT_CONFIG. */
+int gf_cmd_load_config(const struct gf_cmd_ctx *ctx, struct gf_config **out);
+
+/* True when argv[i] is -h or --help for any i >= 1. */
+bool gf_cmd_wants_help(int argc, char **argv);
+
+#endif

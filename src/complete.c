@@ -1,0 +1,248 @@
+/* Completing a batch in one transaction. */
+#include "complete.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "db.h"
+#include "log.h"
+
+struct ctx {
+	PGconn *c;
+	const struct gf_job *job;
+	const struct gf_batch *b;
+	char id[32];
+	char run[32];
+	struct gf_complete_result *out;
+};
+
+static int64_t affected(PGresult *r)
+{
+	int64_t n = 0;
+	(void)gf_parse_int64(PQcmdTuples(r), &n);
+	return n;
+}
+
+static int reject_listed(struct ctx *x, const struct gf_completion *cp)
+{
+	if (cp->n_rejections == 0)
+		return 0;
+	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)64 << 20);
+	_cleanup_buf_ struct gf_buf reasons = GF_BUF_INIT((size_t)64 << 20);
+	int64_t *idv = gf_xcalloc(cp->n_rejections, sizeof(*idv));
+	const char **rv = gf_xcalloc(cp->n_rejections, sizeof(*rv));
+	for (size_t i = 0; i < cp->n_rejections; i++) {
+		idv[i] = cp->rejections[i].delivery_id;
+		rv[i] = cp->rejections[i].reason ? cp->rejections[i].reason : "rejected";
+	}
+	int r = gf_db_int_array(&ids, idv, cp->n_rejections);
+	if (r == 0)
+		r = gf_db_text_array(&reasons, rv, cp->n_rejections);
+	free(idv);
+	free(rv);
+	if (r < 0)
+		return r;
+	const char *p[] = { x->id, gf_buf_str(&ids), gf_buf_str(&reasons), x->run };
+	int err;
+	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_rejected",
+		"UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, updated_at = now(),"
+		"       finished_at = now(), finished_run_id = $4::bigint"
+		"  FROM unnest($2::bigint[], $3::text[]) AS t(id, reason)"
+		" WHERE d.id = t.id AND d.batch_id = $1::bigint AND d.state = 'sending'", 4, p);
+	if (!res)
+		return err;
+	x->out->rejected += affected(res);
+	return 0;
+}
+
+static int api_call(struct ctx *x, const struct gf_api_call *call)
+{
+	if (!call)
+		return 0;
+	char conn[32], status[16], lat[32], rq[32], rs[32], recs[16];
+	snprintf(conn, sizeof(conn), "%lld", (long long)x->b->connection_id);
+	snprintf(status, sizeof(status), "%ld", call->status);
+	snprintf(lat, sizeof(lat), "%lld", (long long)call->latency_ms);
+	snprintf(rq, sizeof(rq), "%lld", (long long)call->request_bytes);
+	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
+	snprintf(recs, sizeof(recs), "%d", call->records);
+	const char *p[] = { x->run, x->job->name, conn, x->id, call->url_public,
+	                    call->status ? status : NULL, lat, rq, rs, recs,
+	                    x->b->idempotency_key, call->outcome, call->error, call->response_excerpt };
+	return gf_db_exec(x->c, "api_call",
+		"INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code,"
+		" latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, error,"
+		" response_excerpt) VALUES ($1::bigint, $2, $3::bigint, $4::bigint, $5, $6::int, $7::int,"
+		" $8::bigint, $9::bigint, $10::int, $11, $12, $13, $14)", 14, p);
+}
+
+static int accepted(struct ctx *x, const struct gf_completion *cp)
+{
+	const char *p[] = { x->id, x->run, cp->history_message ? cp->history_message : "" };
+	int err;
+	/* Deliveries and their history entries in one statement: the adapter
+	 * function is called once with the whole batch. */
+	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_delivered",
+		"WITH d AS ("
+		"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now(),"
+		"         finished_at = now(), finished_run_id = $2::bigint"
+		"   WHERE batch_id = $1::bigint AND state = 'sending'"
+		"  RETURNING booking_id, booking_no"
+		"), h AS ("
+		"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id),"
+		"         array_agg(replace($3, '{booking_no}', booking_no) ORDER BY booking_id)) AS ok"
+		"    FROM d HAVING count(*) > 0"
+		") SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM h)", 3, p);
+	if (!res)
+		return err;
+	x->out->delivered += gf_db_get_int(res, 0, 0);
+	return gf_db_exec(x->c, "complete_batch_done",
+		"UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now()"
+		" WHERE id = $1::bigint", 1, p);
+}
+
+static int retry(struct ctx *x, const struct gf_completion *cp)
+{
+	bool dead = x->b->attempts >= x->job->max_attempts;
+	char delay[32];
+	snprintf(delay, sizeof(delay), "%lld", (long long)cp->retry_delay_ms);
+	const char *p[] = { x->id, cp->error ? cp->error : "temporary failure", delay, x->run };
+	int err;
+	if (dead) {
+		int r = gf_db_exec(x->c, "complete_batch_dead",
+			"UPDATE guestflow.batches SET state = 'dead', last_error = $2, lease_until = NULL,"
+			" finished_at = now() WHERE id = $1::bigint", 2, p);
+		if (r < 0)
+			return r;
+		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_dead",
+			"UPDATE guestflow.deliveries SET state = 'dead', reason = $2, updated_at = now(),"
+			"       finished_at = now(), finished_run_id = $3::bigint"
+			" WHERE batch_id = $1::bigint AND state = 'sending'", 3,
+			(const char *[]){ p[0], p[1], p[3] });
+		if (!res)
+			return err;
+		x->out->dead += affected(res);
+		return 0;
+	}
+	int r = gf_db_exec(x->c, "complete_batch_retry",
+		"UPDATE guestflow.batches SET last_error = $2, lease_until = NULL,"
+		" next_attempt_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1::bigint", 3, p);
+	if (r < 0)
+		return r;
+	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_retry",
+		"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
+		" WHERE batch_id = $1::bigint AND state = 'sending'", 2, p);
+	if (!res)
+		return err;
+	x->out->retried += affected(res);
+	return 0;
+}
+
+static int release(struct ctx *x, const struct gf_completion *cp)
+{
+	/* Not the batch's fault: the attempt the claim counted is given back. */
+	const char *p[] = { x->id, cp->error ? cp->error : "released" };
+	int r = gf_db_exec(x->c, "complete_batch_release",
+		"UPDATE guestflow.batches SET last_error = $2, lease_until = NULL,"
+		" attempts = greatest(attempts - 1, 0) WHERE id = $1::bigint", 2, p);
+	if (r == 0)
+		r = gf_db_exec(x->c, "complete_release",
+			"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
+			" WHERE batch_id = $1::bigint AND state = 'sending'", 2, p);
+	return r;
+}
+
+static int split(struct ctx *x, const struct gf_completion *cp)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *m = gf_db_query(x->c, &err, "split_members",
+		"SELECT id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state = 'sending'"
+		" ORDER BY id", 1, (const char *[]){ x->id });
+	if (!m)
+		return err;
+	int n = PQntuples(m);
+	const char *why = cp->error ? cp->error : "refused by partner";
+	if (n <= 1) {
+		/* One record the partner will not take: it is the bad one. */
+		const char *p[] = { x->id, why, x->run };
+		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "split_reject_last",
+			"UPDATE guestflow.deliveries SET state = 'rejected', reason = $2, updated_at = now(),"
+			"       finished_at = now(), finished_run_id = $3::bigint"
+			" WHERE batch_id = $1::bigint AND state = 'sending'", 3, p);
+		if (!res)
+			return err;
+		x->out->rejected += affected(res);
+	} else {
+		int half = n / 2;
+		for (int part = 0; part < 2; part++) {
+			int from = part ? half : 0, to = part ? n : half;
+			_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)16 << 20);
+			int r = gf_buf_puts(&ids, "{");
+			for (int i = from; i < to && r == 0; i++)
+				r = gf_buf_printf(&ids, i > from ? ",%s" : "%s", PQgetvalue(m, i, 0));
+			if (r == 0)
+				r = gf_buf_puts(&ids, "}");
+			if (r < 0)
+				return r;
+			const char *p[] = { x->id, gf_buf_str(&ids), x->run };
+			r = gf_db_exec(x->c, "split_new_batch",
+				"WITH nb AS ("
+				"  INSERT INTO guestflow.batches (job, connection_id, property_id, idempotency_key,"
+				"         records, parent_id, created_run_id)"
+				"  SELECT job, connection_id, property_id, gen_random_uuid()::text,"
+				"         cardinality($2::bigint[]), id, $3::bigint"
+				"    FROM guestflow.batches WHERE id = $1::bigint RETURNING id"
+				") UPDATE guestflow.deliveries d SET batch_id = nb.id, state = 'pending', updated_at = now()"
+				"    FROM nb WHERE d.id = ANY($2::bigint[])", 3, p);
+			if (r < 0)
+				return r;
+			x->out->new_batches++;
+		}
+	}
+	return gf_db_exec(x->c, "split_batch_done",
+		"UPDATE guestflow.batches SET state = 'split', last_error = $2, lease_until = NULL,"
+		" finished_at = now() WHERE id = $1::bigint", 2, (const char *[]){ x->id, why });
+}
+
+int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                const struct gf_completion *cp, struct gf_complete_result *out)
+{
+	struct gf_complete_result res = { 0 };
+	struct ctx x = { .c = c, .job = job, .b = b, .out = &res };
+	snprintf(x.id, sizeof(x.id), "%lld", (long long)b->id);
+	snprintf(x.run, sizeof(x.run), "%lld", (long long)run_id);
+	int r = gf_db_begin(c);
+	if (r < 0)
+		return r;
+	int err;
+	PGresult *lease = gf_db_query(c, &err, "complete_lease",
+		"SELECT 1 FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2"
+		" AND state = 'open' FOR UPDATE", 2, (const char *[]){ x.id, b->lease_token });
+	r = lease ? (PQntuples(lease) == 1 ? 0 : -ESTALE) : err;
+	if (lease)
+		PQclear(lease);
+	if (r == 0)
+		r = reject_listed(&x, cp);
+	if (r == 0) {
+		switch (cp->kind) {
+		case GF_COMPLETE_ACCEPTED: r = accepted(&x, cp); break;
+		case GF_COMPLETE_RETRY: r = retry(&x, cp); break;
+		case GF_COMPLETE_SPLIT: r = split(&x, cp); break;
+		case GF_COMPLETE_RELEASE: r = release(&x, cp); break;
+		}
+	}
+	if (r == 0)
+		r = api_call(&x, cp->call);
+	if (r == 0)
+		r = gf_db_commit(c);
+	if (r < 0) {
+		gf_db_rollback(c);
+		if (r == -ESTALE)
+			gf_warn("lease_lost", "batch=%s msg=%s", x.id,
+			        gf_log_q("another worker took over this batch after its lease expired; its result stands"));
+		return r;
+	}
+	*out = res;
+	return 0;
+}

@@ -1,0 +1,61 @@
+/* Completing a batch: delivery states, retry state, history entries and the
+ * API-call log row, all in one transaction. */
+#ifndef GF_COMPLETE_H
+#define GF_COMPLETE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "claim.h"
+#include "config.h"
+
+struct gf_rejection {
+	int64_t delivery_id;
+	const char *reason;
+};
+
+/* One request to a partner, for guestflow.api_calls. */
+struct gf_api_call {
+	const char *url_public;     /* never holds the access key */
+	long status;                /* 0: no HTTP response */
+	int64_t latency_ms;
+	int64_t request_bytes;
+	int64_t response_bytes;
+	int records;
+	const char *outcome;        /* accepted, retry, split, auth, rejected, reply_error */
+	const char *error;          /* NULL when none */
+	const char *response_excerpt;
+};
+
+enum gf_complete_kind {
+	GF_COMPLETE_ACCEPTED, /* partner answered per record (or nothing was sendable) */
+	GF_COMPLETE_RETRY,    /* temporary failure: same members, same key, later */
+	GF_COMPLETE_SPLIT,    /* 400 or 413: halve into new batches with new keys */
+	GF_COMPLETE_RELEASE,  /* credentials refused: back to pending for the next run */
+};
+
+struct gf_completion {
+	enum gf_complete_kind kind;
+	const struct gf_rejection *rejections; /* records refused (render or partner) */
+	size_t n_rejections;
+	const char *error;           /* RETRY, SPLIT, RELEASE: what failed */
+	int64_t retry_delay_ms;      /* RETRY */
+	const char *history_message; /* ACCEPTED: template expanded but for {booking_no} */
+	const struct gf_api_call *call; /* NULL when nothing was sent */
+};
+
+struct gf_complete_result {
+	int64_t delivered;
+	int64_t rejected;
+	int64_t dead;
+	int64_t retried;        /* members waiting for a retry */
+	int64_t new_batches;    /* batches made by a split */
+};
+
+/* Apply a completion. Returns -ESTALE (and changes nothing) when the batch's
+ * lease was taken over by another worker, a database error otherwise. */
+int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                const struct gf_completion *cp, struct gf_complete_result *out);
+
+#endif

@@ -1,0 +1,62 @@
+/* PostgreSQL access: connecting, statements, transactions, error reporting. */
+#ifndef GF_DB_H
+#define GF_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "util.h"
+
+static inline void gf_pgresult_clearp(PGresult **r)
+{
+	if (*r)
+		PQclear(*r);
+	*r = NULL;
+}
+static inline void gf_pgconn_finishp(PGconn **c)
+{
+	if (*c)
+		PQfinish(*c);
+	*c = NULL;
+}
+#define _cleanup_pgresult_ _cleanup_(gf_pgresult_clearp)
+#define _cleanup_pgconn_ _cleanup_(gf_pgconn_finishp)
+
+/* Connect with application_name=guestflow. Returns 0 and *out, or -GF_E_DB
+ * after logging why (without the password). */
+int gf_db_connect(const char *conninfo, PGconn **out);
+
+/* Run a statement with text parameters. Returns the result when its status is
+ * PGRES_COMMAND_OK or PGRES_TUPLES_OK; otherwise logs the error (what names
+ * the statement) and returns NULL with *err set to -GF_E_DB, or -GF_E_DB_LOST
+ * when the connection is gone. */
+PGresult *gf_db_query(PGconn *c, int *err, const char *what, const char *sql,
+                      int nparams, const char *const *params);
+/* Same for a statement without results; returns 0 or the negative error. */
+int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,
+               const char *const *params);
+
+int gf_db_begin(PGconn *c);
+int gf_db_commit(PGconn *c);
+/* Rolls back if a transaction is open; never fails loudly. */
+void gf_db_rollback(PGconn *c);
+
+/* -GF_E_DB_LOST when the connection is bad, else -GF_E_DB. */
+int gf_db_error_code(PGconn *c);
+
+/* Append a PostgreSQL array literal of the given text values ("{...}"), each
+ * quoted; NULL entries become NULL. */
+int gf_db_text_array(struct gf_buf *out, const char *const *vals, size_t n);
+/* Append "{1,2,3}" for an int64 array. */
+int gf_db_int_array(struct gf_buf *out, const int64_t *vals, size_t n);
+
+/* Value of row/col or NULL when SQL NULL. */
+static inline const char *gf_db_get(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+int64_t gf_db_get_int(const PGresult *r, int row, int col);
+
+#endif

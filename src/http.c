@@ -1,0 +1,269 @@
+/* Sending batches: libcurl multi, several requests in flight, keep-alive. */
+#include "http.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "gf_config.h"
+#include "log.h"
+
+struct gf_http {
+	CURLM *multi;
+	const struct gf_job *job;
+	int running;
+	int in_flight;
+};
+
+static void init_curl_once(void)
+{
+	static bool done;
+	if (!done) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		done = true;
+	}
+}
+
+struct gf_http *gf_http_new(const struct gf_job *job)
+{
+	init_curl_once();
+	struct gf_http *h = gf_xcalloc(1, sizeof(*h));
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		free(h);
+		return NULL;
+	}
+	h->job = job;
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)job->in_flight);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)job->in_flight);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)job->in_flight);
+	return h;
+}
+
+void gf_http_free(struct gf_http *h)
+{
+	if (!h)
+		return;
+	curl_multi_cleanup(h->multi);
+	free(h);
+}
+
+static char *escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	if (!e)
+		return gf_xstrdup("");
+	char *r = gf_xstrdup(e);
+	curl_free(e);
+	return r;
+}
+
+char *gf_http_url(const char *endpoint, const char *hotel_id, const char *access_key)
+{
+	_cleanup_free_ char *id = escape(hotel_id);
+	char *key = escape(access_key);
+	char *url = gf_xasprintf("%s?id=%s&access_key=%s", endpoint, id, key);
+	explicit_bzero(key, strlen(key));
+	free(key);
+	return url;
+}
+
+char *gf_http_url_public(const char *endpoint, const char *hotel_id)
+{
+	_cleanup_free_ char *id = escape(hotel_id);
+	return gf_xasprintf("%s?id=%s", endpoint, id);
+}
+
+struct gf_http_req *gf_http_req_new(void)
+{
+	struct gf_http_req *r = gf_xcalloc(1, sizeof(*r));
+	gf_buf_init(&r->body, (size_t)1 << 30);
+	gf_buf_init(&r->resp, (size_t)1 << 20);
+	return r;
+}
+
+void gf_http_req_free(struct gf_http_req *r)
+{
+	if (!r)
+		return;
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	gf_buf_free(&r->body);
+	gf_buf_free(&r->resp);
+	if (r->url) {
+		explicit_bzero(r->url, strlen(r->url));
+		free(r->url);
+	}
+	free(r);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct gf_http_req *r = ud;
+	size_t len = size * n;
+	if (gf_buf_append(&r->resp, p, len) < 0) {
+		r->resp_too_big = true;
+		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+	}
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct gf_http_req *r = ud;
+	size_t len = size * n;
+	static const char name[] = "retry-after:";
+	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+		const char *v = p + sizeof(name) - 1;
+		size_t vl = len - (sizeof(name) - 1);
+		while (vl && isspace((unsigned char)*v)) {
+			v++;
+			vl--;
+		}
+		while (vl && isspace((unsigned char)v[vl - 1]))
+			vl--;
+		if (vl >= sizeof(r->retry_after))
+			vl = sizeof(r->retry_after) - 1;
+		memcpy(r->retry_after, v, vl);
+		r->retry_after[vl] = '\0';
+	}
+	/* A new status line (e.g. after 100 Continue) starts a new header set. */
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		r->retry_after[0] = '\0';
+	return len;
+}
+
+int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
+                  const char *idempotency_key, bool gzip)
+{
+	const struct gf_job *job = h->job;
+	req->url = url;
+	req->secret = secret;
+	req->status = 0;
+	req->result = CURLE_OK;
+	req->errbuf[0] = '\0';
+	req->retry_after[0] = '\0';
+	req->resp_too_big = false;
+	gf_buf_reset(&req->resp);
+	req->resp.max = (size_t)job->max_reply_bytes;
+	if (!req->easy)
+		req->easy = curl_easy_init();
+	else
+		curl_easy_reset(req->easy);
+	if (!req->easy)
+		return -ENOMEM;
+	curl_slist_free_all(req->headers);
+	req->headers = NULL;
+	char idem[256];
+	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
+	req->headers = curl_slist_append(req->headers, "Content-Type: application/xml; charset=utf-8");
+	req->headers = curl_slist_append(req->headers, idem);
+	req->headers = curl_slist_append(req->headers, "Expect:");
+	if (gzip)
+		req->headers = curl_slist_append(req->headers, "Content-Encoding: gzip");
+	if (!req->headers)
+		return -ENOMEM;
+
+	CURL *e = req->easy;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "guestflow/" GF_VERSION);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (job->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, job->ca_file);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)job->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)job->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)job->low_speed_limit);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((job->low_speed_time_ms + 999) / 1000));
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	req->started_ms = gf_now_mono_ms();
+	CURLMcode mc = curl_multi_add_handle(h->multi, e);
+	if (mc != CURLM_OK)
+		return -EIO;
+	h->in_flight++;
+	return 0;
+}
+
+static struct gf_http_req *next_done(struct gf_http *h)
+{
+	int queued;
+	CURLMsg *m;
+	while ((m = curl_multi_info_read(h->multi, &queued))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct gf_http_req *r = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		r->result = m->data.result;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
+		r->latency_ms = gf_now_mono_ms() - r->started_ms;
+		curl_multi_remove_handle(h->multi, m->easy_handle);
+		h->in_flight--;
+		return r;
+	}
+	return NULL;
+}
+
+int gf_http_poll(struct gf_http *h, int timeout_ms, struct gf_http_req **done)
+{
+	if ((*done = next_done(h)))
+		return 0;
+	if (curl_multi_perform(h->multi, &h->running) != CURLM_OK)
+		return -EIO;
+	if ((*done = next_done(h)) || h->in_flight == 0)
+		return 0;
+	CURLMcode mc = curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+	if (mc != CURLM_OK)
+		return -EIO;
+	if (curl_multi_perform(h->multi, &h->running) != CURLM_OK)
+		return -EIO;
+	*done = next_done(h);
+	return 0;
+}
+
+int gf_http_in_flight(const struct gf_http *h)
+{
+	return h->in_flight;
+}
+
+void gf_redact(char *s, const char *secret)
+{
+	if (!s || !secret || !*secret)
+		return;
+	size_t sl = strlen(secret);
+	char *p;
+	while ((p = strstr(s, secret))) {
+		size_t rl = sl >= 3 ? 3 : sl;
+		memset(p, '*', rl);
+		memmove(p + rl, p + sl, strlen(p + sl) + 1);
+	}
+}
+
+void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen)
+{
+	if (r->resp_too_big)
+		snprintf(out, outlen, "reply larger than %zu bytes", r->resp.max);
+	else if (r->result == CURLE_OPERATION_TIMEDOUT)
+		snprintf(out, outlen, "timeout after %lld ms: %s", (long long)r->latency_ms,
+		         r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result));
+	else
+		snprintf(out, outlen, "%s: %s", curl_easy_strerror(r->result),
+		         r->errbuf[0] ? r->errbuf : "no details");
+	gf_redact(out, r->secret);
+	if (r->secret) {
+		_cleanup_free_ char *enc = escape(r->secret);
+		gf_redact(out, enc);
+	}
+}

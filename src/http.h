@@ -1,0 +1,63 @@
+/* Sending batches: libcurl multi, several requests in flight, keep-alive,
+ * timeouts, strict TLS. */
+#ifndef GF_HTTP_H
+#define GF_HTTP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct gf_http;
+
+struct gf_http_req {
+	CURL *easy;
+	struct curl_slist *headers;
+	struct gf_buf body;        /* request body, owned */
+	struct gf_buf resp;        /* response body, capped at the job's max_reply_bytes */
+	bool resp_too_big;
+	char retry_after[128];     /* Retry-After header value, "" when absent */
+	char *url;                 /* full URL with credentials: never logged */
+	const char *secret;        /* access key, redacted from error texts */
+	long status;               /* HTTP status, 0 when no response */
+	CURLcode result;
+	char errbuf[CURL_ERROR_SIZE];
+	int64_t started_ms;
+	int64_t latency_ms;
+	void *user;                /* caller's context */
+};
+
+/* One multi handle for a run of the job; requests share its connection pool. */
+struct gf_http *gf_http_new(const struct gf_job *job);
+void gf_http_free(struct gf_http *h);
+
+/* Build endpoint?id=HOTEL&access_key=KEY with both values percent-encoded. */
+char *gf_http_url(const char *endpoint, const char *hotel_id, const char *access_key);
+/* The same URL without secrets, for logs and the API-call log. */
+char *gf_http_url_public(const char *endpoint, const char *hotel_id);
+
+struct gf_http_req *gf_http_req_new(void);
+void gf_http_req_free(struct gf_http_req *r);
+
+/* Start a POST of req->body to url (taken over by req). secret is redacted
+ * from every error text. */
+int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
+                  const char *idempotency_key, bool gzip);
+
+/* Wait up to timeout_ms for transfers to progress; returns the next finished
+ * request in *done (NULL when none finished yet). The caller owns it again. */
+int gf_http_poll(struct gf_http *h, int timeout_ms, struct gf_http_req **done);
+int gf_http_in_flight(const struct gf_http *h);
+
+/* Person-readable transport error for a finished request ("timeout after
+ * 120000 ms", "connection refused: ..."), with the secret redacted. */
+void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen);
+
+/* Replace every occurrence of secret in s (in place) with "***"; strings only
+ * shrink or keep length because "***" is no longer than any secret >= 3 bytes
+ * (shorter secrets are replaced char by char with '*'). */
+void gf_redact(char *s, const char *secret);
+
+#endif

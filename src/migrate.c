@@ -1,0 +1,151 @@
+/* Creating and upgrading the guestflow schema from the embedded migrations. */
+#include "migrate.h"
+
+#include <stdio.h>
+
+#include "db.h"
+#include "embedded_sql.h"
+#include "log.h"
+
+/* Any fixed number: serialises concurrent `db migrate` runs. */
+#define MIGRATE_LOCK_KEY "7201551032"
+
+int gf_schema_version_known(void)
+{
+	return (int)gf_n_migrations;
+}
+
+static int db_version(PGconn *c, int *version)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "schema_version",
+		"SELECT CASE WHEN to_regclass('guestflow.schema_migrations') IS NULL THEN -1"
+		" ELSE (SELECT coalesce(max(version), 0) FROM guestflow.schema_migrations) END", 0, NULL);
+	if (!r)
+		return err;
+	*version = (int)gf_db_get_int(r, 0, 0);
+	return 0;
+}
+
+static int too_new(int have)
+{
+	gf_error("schema_too_new",
+	         "schema_version=%d known=%d msg=%s", have, gf_schema_version_known(),
+	         gf_log_q("the database was migrated by a newer guestflow; install that version (or newer) instead of running this one"));
+	return -GF_E_SCHEMA;
+}
+
+static int apply_one(PGconn *c, const struct gf_migration *m, int *applied)
+{
+	int r = gf_db_begin(c);
+	if (r < 0)
+		return r;
+	r = gf_db_exec(c, "migrate_lock", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", 0, NULL);
+	int have = 0;
+	if (r == 0)
+		r = db_version(c, &have);
+	if (r == 0 && have >= m->version) {
+		/* Another process applied it while we waited for the lock. */
+		gf_db_rollback(c);
+		return 0;
+	}
+	if (r == 0 && have != m->version - 1)
+		r = -GF_E_SCHEMA;
+	if (r == 0)
+		r = gf_db_exec(c, m->name, m->sql, 0, NULL);
+	if (r == 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", m->version);
+		const char *p[] = { v, m->name };
+		r = gf_db_exec(c, "record_migration",
+		               "INSERT INTO guestflow.schema_migrations (version, name) VALUES ($1::int, $2)", 2, p);
+	}
+	if (r == 0)
+		r = gf_db_commit(c);
+	if (r < 0) {
+		gf_db_rollback(c);
+		gf_error("migration_failed", "version=%04d name=%s", m->version, m->name);
+		return r;
+	}
+	gf_info("migration_applied", "version=%04d name=%s", m->version, m->name);
+	(*applied)++;
+	return 0;
+}
+
+int gf_migrate(PGconn *c, int *applied, int *adapters_installed)
+{
+	*applied = 0;
+	*adapters_installed = 0;
+	int r = gf_db_exec(c, "create_schema",
+		"SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ");"
+		"CREATE SCHEMA IF NOT EXISTS guestflow;"
+		"CREATE TABLE IF NOT EXISTS guestflow.schema_migrations ("
+		" version integer PRIMARY KEY, name text NOT NULL,"
+		" applied_at timestamptz NOT NULL DEFAULT now());"
+		"SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL);
+	if (r < 0)
+		return r;
+	int have = 0;
+	r = db_version(c, &have);
+	if (r < 0)
+		return r;
+	if (have > gf_schema_version_known())
+		return too_new(have);
+	for (size_t i = 0; i < gf_n_migrations; i++) {
+		if (gf_migrations[i].version <= have)
+			continue;
+		r = apply_one(c, &gf_migrations[i], applied);
+		if (r < 0)
+			return r;
+	}
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_check",
+		"SELECT to_regclass('guestflow.source_bookings') IS NULL"
+		" AND to_regclass('pms.bookings') IS NOT NULL"
+		" AND to_regclass('pms.guests') IS NOT NULL"
+		" AND to_regclass('pms.booking_history') IS NOT NULL", 0, NULL);
+	if (!q)
+		return err;
+	if (PQgetvalue(q, 0, 0)[0] == 't') {
+		r = gf_db_begin(c);
+		if (r == 0)
+			r = gf_db_exec(c, "reference_adapters", gf_sql_adapters, 0, NULL);
+		if (r == 0)
+			r = gf_db_commit(c);
+		if (r < 0) {
+			gf_db_rollback(c);
+			return r;
+		}
+		*adapters_installed = 1;
+		gf_info("adapters_installed", "msg=%s", gf_log_q("installed the reference source adapters over the pms schema"));
+	}
+	return 0;
+}
+
+int gf_schema_check(PGconn *c)
+{
+	int have = 0;
+	int r = db_version(c, &have);
+	if (r < 0)
+		return r;
+	if (have > gf_schema_version_known())
+		return too_new(have);
+	if (have < gf_schema_version_known()) {
+		gf_error("schema_outdated", "schema_version=%d known=%d msg=%s", have < 0 ? 0 : have,
+		         gf_schema_version_known(),
+		         gf_log_q("the guestflow schema is missing or older than this binary: run 'guestflow db migrate'"));
+		return -GF_E_SCHEMA;
+	}
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_check",
+		"SELECT to_regclass('guestflow.source_bookings') IS NOT NULL,"
+		" to_regprocedure('guestflow.write_history(bigint[], text[])') IS NOT NULL", 0, NULL);
+	if (!q)
+		return err;
+	if (PQgetvalue(q, 0, 0)[0] != 't' || PQgetvalue(q, 0, 1)[0] != 't') {
+		gf_error("adapter_missing", "msg=%s",
+		         gf_log_q("the source adapters guestflow.source_bookings (view) and guestflow.write_history(bigint[], text[]) must exist: for the reference PMS schema run 'guestflow db migrate' after loading it; for another PMS create both (see schemas/sql/reference/adapters.sql)"));
+		return -GF_E_SCHEMA;
+	}
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* Rendering a batch in the review-xml v1 format (DESIGN.md section 4). */
+#ifndef GF_RENDER_XML_H
+#define GF_RENDER_XML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* One booking as read from guestflow.source_bookings (text values, any may be
+ * NULL). status is already mapped through the partner's status map.
+ * arrival/departure are ISO dates "YYYY-MM-DD". */
+struct gf_record {
+	int64_t delivery_id;
+	const char *booking_no;
+	const char *last_name;
+	const char *first_name;
+	const char *email;
+	const char *gender;
+	const char *language;
+	const char *status;
+	const char *arrival;
+	const char *departure;
+};
+
+/* Longest name (in characters) sent; longer names reject the record. */
+#define GF_MAX_NAME_CHARS 200
+
+/* Check and normalise one record without writing it. Returns 0, or -GF_E_RENDER
+ * with a reason naming the field and the problem in why (e.g. "last_name:
+ * invalid UTF-8 at byte 5", "departure 2026-11-01 is before arrival
+ * 2026-11-05", "email: missing"). */
+int gf_record_check(const struct gf_record *rec, char *why, size_t whylen);
+
+/* Render the records that pass gf_record_check() into one <guestList> document
+ * (UTF-8, with XML declaration) appended to out, using libxml2's xmlTextWriter.
+ * reasons[i] is set to a malloc'd reason for each record i that was left out,
+ * NULL for records rendered (the caller frees them). *n_rendered counts the
+ * records written; when it is 0 nothing is appended. Names are trimmed;
+ * firstName is omitted when missing or blank; gender and language are
+ * normalised, language falling back to default_language. Returns 0, or a
+ * negative error when the document could not be produced at all (out of memory,
+ * buffer cap reached). */
+int gf_render_review_xml(const char *hotel_id, const char *batch_id,
+                         const struct gf_record *recs, size_t n,
+                         const char *default_language,
+                         struct gf_buf *out, char **reasons, size_t *n_rendered);
+
+#endif

@@ -1,0 +1,642 @@
+/* One run of a job: plan, then claim, render, send and complete batches. */
+#include "run.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "claim.h"
+#include "complete.h"
+#include "db.h"
+#include "gzip.h"
+#include "http.h"
+#include "log.h"
+#include "migrate.h"
+#include "plan.h"
+#include "render_xml.h"
+#include "reply.h"
+#include "template.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	if (stop_requested) {
+		static const char msg[] = "guestflow: second stop signal, exiting at once\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)w;
+		_exit(75);
+	}
+	stop_requested = sig;
+}
+
+void gf_run_install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* A batch on its way: claimed, rendered, maybe sent. */
+struct slot {
+	struct gf_batch *batch;
+	struct gf_http_req *req;
+	PGresult *rows;
+	char **reasons;              /* per row: why it was not rendered, or NULL */
+	size_t n_rows;
+	size_t n_rendered;
+	char *url_public;
+};
+
+struct run {
+	const struct gf_job *job;
+	PGconn *db;
+	struct gf_http *http;
+	struct gf_run_stats *st;
+	int64_t *skip;               /* connections refused credentials this run */
+	size_t n_skip;
+	uint64_t rng;
+	char today[16];
+	char run_id[32];
+	int fatal;                   /* a database error that ends the run */
+};
+
+static void slot_free(struct slot *s)
+{
+	if (!s)
+		return;
+	gf_batch_free(s->batch);
+	gf_http_req_free(s->req);
+	if (s->rows)
+		PQclear(s->rows);
+	for (size_t i = 0; i < s->n_rows && s->reasons; i++)
+		free(s->reasons[i]);
+	free(s->reasons);
+	free(s->url_public);
+	free(s);
+}
+
+static bool skipped(const struct run *rn, int64_t conn)
+{
+	for (size_t i = 0; i < rn->n_skip; i++)
+		if (rn->skip[i] == conn)
+			return true;
+	return false;
+}
+
+/* Rejections for the rows not rendered, plus the partner's. */
+struct rejections {
+	struct gf_rejection *v;
+	char **owned;
+	size_t n, cap;
+};
+
+static void rej_add(struct rejections *r, int64_t id, char *reason_owned)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 16;
+		r->v = gf_xrealloc(r->v, r->cap * sizeof(*r->v));
+		r->owned = gf_xrealloc(r->owned, r->cap * sizeof(*r->owned));
+	}
+	r->v[r->n].delivery_id = id;
+	r->v[r->n].reason = reason_owned;
+	r->owned[r->n] = reason_owned;
+	r->n++;
+}
+
+/* Drop the entries after the first n, freeing their reasons. */
+static void rej_truncate(struct rejections *r, size_t n)
+{
+	while (r->n > n)
+		free(r->owned[--r->n]);
+}
+
+static void rej_free(struct rejections *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->owned[i]);
+	free(r->v);
+	free(r->owned);
+}
+
+static void render_rejections(const struct slot *s, struct rejections *rej)
+{
+	for (size_t i = 0; i < s->n_rows; i++)
+		if (s->reasons[i])
+			rej_add(rej, gf_db_get_int(s->rows, (int)i, 0), gf_xstrdup(s->reasons[i]));
+}
+
+static char *history_message(const struct run *rn, const struct slot *s)
+{
+	char batch[32];
+	snprintf(batch, sizeof(batch), "%lld", (long long)s->batch->id);
+	struct gf_template_vars v = {
+		.partner = rn->job->partner, .job = rn->job->name, .batch = batch,
+		.booking_no = NULL, .hotel_id = s->batch->hotel_id, .run_id = rn->run_id,
+		.date = rn->today,
+	};
+	struct gf_buf b = GF_BUF_INIT(65536);
+	if (gf_template_expand(rn->job->history_message, &v, &b) < 0)
+		gf_buf_reset(&b);
+	return gf_buf_steal(&b);
+}
+
+static void account(struct run *rn, const struct gf_complete_result *res)
+{
+	rn->st->delivered += res->delivered;
+	rn->st->rejected += res->rejected;
+	rn->st->dead += res->dead;
+	rn->st->retried += res->retried;
+}
+
+/* Complete a batch; a lost lease is not an error of this run. */
+static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp)
+{
+	struct gf_complete_result res = { 0 };
+	int r = gf_complete(rn->db, rn->job, rn->st->run_id, s->batch, cp, &res);
+	if (r == -ESTALE)
+		return 0;
+	if (r < 0) {
+		rn->fatal = r;
+		return r;
+	}
+	account(rn, &res);
+	if (res.dead)
+		gf_error("batch_dead", "batch=%lld connection=%lld records=%lld attempts=%d error=%s",
+		         (long long)s->batch->id, (long long)s->batch->connection_id, (long long)res.dead,
+		         s->batch->attempts, gf_log_q(cp->error));
+	return 0;
+}
+
+/* Render the batch; complete it at once when nothing is left to send.
+ * Returns 1 when a request was started, 0 when completed, < 0 on error. */
+static int prepare(struct run *rn, struct slot *s)
+{
+	const struct gf_job *job = rn->job;
+	int err;
+	s->rows = gf_batch_rows(rn->db, job, s->batch, &err);
+	if (!s->rows) {
+		rn->fatal = err;
+		return err;
+	}
+	s->n_rows = (size_t)PQntuples(s->rows);
+	s->reasons = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(char *));
+	struct gf_record *recs = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(*recs));
+	size_t *map = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(*map));
+	char **rr = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(char *));
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_rows; i++) {
+		PGresult *q = s->rows;
+		int row = (int)i;
+		if (PQgetvalue(q, row, 10)[0] != 't') {
+			s->reasons[i] = gf_xstrdup("booking no longer in the source view (deleted in the PMS?)");
+			continue;
+		}
+		recs[n] = (struct gf_record){
+			.delivery_id = gf_db_get_int(q, row, 0),
+			.booking_no = gf_db_get(q, row, 1),
+			.last_name = gf_db_get(q, row, 2),
+			.first_name = gf_db_get(q, row, 3),
+			.email = gf_db_get(q, row, 4),
+			.gender = gf_db_get(q, row, 5),
+			.language = gf_db_get(q, row, 6),
+			.status = gf_db_get(q, row, 7),
+			.arrival = gf_db_get(q, row, 8),
+			.departure = gf_db_get(q, row, 9),
+		};
+		map[n++] = i;
+	}
+	s->req = gf_http_req_new();
+	struct gf_buf xml = GF_BUF_INIT((size_t)512 << 20);
+	int r = gf_render_review_xml(s->batch->hotel_id, s->batch->idempotency_key, recs, n,
+	                             job->default_language, &xml, rr, &s->n_rendered);
+	for (size_t k = 0; k < n; k++)
+		if (rr[k])
+			s->reasons[map[k]] = rr[k];
+	free(rr);
+	free(recs);
+	free(map);
+	if (r < 0) {
+		gf_buf_free(&xml);
+		gf_error("render_failed", "batch=%lld error=%s", (long long)s->batch->id, gf_strerror(r));
+		return r;
+	}
+	for (size_t i = 0; i < s->n_rows; i++)
+		if (s->reasons[i])
+			gf_warn("record_rejected", "batch=%lld booking_no=%s reason=%s", (long long)s->batch->id,
+			        gf_log_q(PQgetvalue(s->rows, (int)i, 1)), gf_log_q(s->reasons[i]));
+
+	if (s->n_rendered == 0) {
+		gf_buf_free(&xml);
+		struct rejections rej = { 0 };
+		render_rejections(s, &rej);
+		struct gf_completion cp = { .kind = GF_COMPLETE_ACCEPTED, .rejections = rej.v,
+		                            .n_rejections = rej.n };
+		r = finish(rn, s, &cp);
+		rej_free(&rej);
+		return r < 0 ? r : 0;
+	}
+	if (job->compress == GF_COMPRESS_GZIP) {
+		r = gf_gzip(xml.data, xml.len, job->gzip_level, &s->req->body);
+		gf_buf_free(&xml);
+		if (r < 0)
+			return r;
+	} else {
+		s->req->body = xml;
+	}
+	s->url_public = gf_http_url_public(job->endpoint, s->batch->hotel_id);
+	char *url = gf_http_url(job->endpoint, s->batch->hotel_id, s->batch->access_key);
+	r = gf_http_start(rn->http, s->req, url, s->batch->access_key, s->batch->idempotency_key,
+	                  job->compress == GF_COMPRESS_GZIP);
+	if (r < 0)
+		return r;
+	rn->st->requests++;
+	gf_debug("batch_sent", "batch=%lld connection=%lld records=%zu bytes=%zu attempt=%d key=%s",
+	         (long long)s->batch->id, (long long)s->batch->connection_id, s->n_rendered,
+	         s->req->body.len, s->batch->attempts, s->batch->idempotency_key);
+	return 1;
+}
+
+static void excerpt(const struct gf_buf *b, const char *secret, char *out, size_t outlen)
+{
+	size_t n = b->len < outlen - 1 ? b->len : outlen - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)b->data[i];
+		out[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	out[n] = '\0';
+	gf_redact(out, secret);
+}
+
+static bool temporary_status(long st)
+{
+	return st == 408 || st == 409 || st == 425 || st == 429 || st >= 500;
+}
+
+/* Map the partner's per-record rejections to deliveries; fails when the reply
+ * names a booking that was not sent or counts do not add up. */
+static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
+                              struct rejections *rej, char *why, size_t whylen)
+{
+	if (rep->accepted + rep->rejected != (int64_t)s->n_rendered) {
+		snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent",
+		         (long long)rep->accepted, (long long)rep->rejected, s->n_rendered);
+		return -GF_E_REPLY;
+	}
+	for (size_t k = 0; k < rep->n_items; k++) {
+		const char *bn = rep->items[k].booking_no;
+		int64_t id = -1;
+		for (size_t i = 0; i < s->n_rows && id < 0; i++)
+			if (!s->reasons[i] && strcmp(PQgetvalue(s->rows, (int)i, 1), bn) == 0)
+				id = gf_db_get_int(s->rows, (int)i, 0);
+		if (id < 0) {
+			snprintf(why, whylen, "reply rejects booking %.64s, which was not in the batch", bn);
+			return -GF_E_REPLY;
+		}
+		const char *reason = rep->items[k].reason;
+		rej_add(rej, id, gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason"));
+	}
+	return 0;
+}
+
+static void handle_reply(struct run *rn, struct slot *s)
+{
+	const struct gf_job *job = rn->job;
+	struct gf_http_req *q = s->req;
+	char err[768] = "";
+	char body[512] = "";
+	struct gf_completion cp = { 0 };
+	struct rejections rej = { 0 };
+	struct gf_reply rep = { 0 };
+	const char *outcome;
+	_cleanup_free_ char *history = NULL;
+
+	render_rejections(s, &rej);
+	size_t n_render_rej = rej.n;
+	excerpt(&q->resp, s->batch->access_key, body, sizeof(body));
+
+	if (q->result != CURLE_OK || q->resp_too_big) {
+		gf_http_error_text(q, err, sizeof(err));
+		cp.kind = GF_COMPLETE_RETRY;
+		outcome = "retry";
+	} else if (q->status >= 200 && q->status < 300) {
+		char why[512] = "";
+		int r = gf_reply_parse_review_xml(q->resp.data ? q->resp.data : "", q->resp.len, &rep, why, sizeof(why));
+		if (r == 0)
+			r = partner_rejections(s, &rep, &rej, why, sizeof(why));
+		if (r < 0) {
+			/* Not knowing what was accepted, resend under the same key. */
+			snprintf(err, sizeof(err), "HTTP %ld but reply not understood: %s", q->status, why);
+			cp.kind = GF_COMPLETE_RETRY;
+			outcome = "reply_error";
+			rej_truncate(&rej, n_render_rej);
+		} else {
+			rn->st->accepted_requests++;
+			cp.kind = GF_COMPLETE_ACCEPTED;
+			history = history_message(rn, s);
+			cp.history_message = history;
+			outcome = "accepted";
+		}
+	} else if (q->status == 400 || q->status == 413) {
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		cp.kind = GF_COMPLETE_SPLIT;
+		outcome = "split";
+	} else if (q->status == 401 || q->status == 403 || q->status == 404) {
+		snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
+		cp.kind = GF_COMPLETE_RELEASE;
+		outcome = "auth";
+		if (!skipped(rn, s->batch->connection_id)) {
+			rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
+			rn->skip[rn->n_skip++] = s->batch->connection_id;
+			rn->st->skipped_connections++;
+			gf_error("connection_auth_failed",
+			         "connection=%lld property=%s hotel_id=%s status=%ld msg=%s",
+			         (long long)s->batch->connection_id, gf_log_q(s->batch->property_id),
+			         gf_log_q(s->batch->hotel_id), q->status,
+			         gf_log_q("check the hotel id and access key of this connection; its deliveries stay pending for the next run"));
+		}
+	} else {
+		if (temporary_status(q->status))
+			snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		else
+			snprintf(err, sizeof(err), "partner: unexpected HTTP %ld %s", q->status, body);
+		cp.kind = GF_COMPLETE_RETRY;
+		outcome = "retry";
+	}
+
+	if (cp.kind == GF_COMPLETE_RETRY) {
+		int64_t delay = -1;
+		if (q->retry_after[0] &&
+		    gf_retry_after_ms(q->retry_after, gf_now_wall_ms(), job->retry_after_max_ms, &delay) < 0)
+			delay = -1;
+		if (delay < 0)
+			delay = gf_backoff_ms(s->batch->attempts, job->backoff_initial_ms, job->backoff_max_ms, &rn->rng);
+		cp.retry_delay_ms = delay;
+		gf_warn("batch_retry", "batch=%lld connection=%lld attempt=%d of=%d delay_ms=%lld error=%s",
+		        (long long)s->batch->id, (long long)s->batch->connection_id, s->batch->attempts,
+		        job->max_attempts, (long long)delay, gf_log_q(err));
+	} else if (cp.kind == GF_COMPLETE_SPLIT) {
+		gf_warn("batch_split", "batch=%lld records=%zu error=%s", (long long)s->batch->id,
+		        s->n_rendered, gf_log_q(err));
+	}
+	cp.error = err[0] ? err : NULL;
+	cp.rejections = rej.v;
+	cp.n_rejections = rej.n;
+	struct gf_api_call call = {
+		.url_public = s->url_public, .status = q->status, .latency_ms = q->latency_ms,
+		.request_bytes = (int64_t)q->body.len, .response_bytes = (int64_t)q->resp.len,
+		.records = (int)s->n_rendered, .outcome = outcome, .error = cp.error,
+		.response_excerpt = body[0] ? body : NULL,
+	};
+	cp.call = &call;
+	gf_info("api_call", "batch=%lld connection=%lld status=%ld latency_ms=%lld records=%zu outcome=%s",
+	        (long long)s->batch->id, (long long)s->batch->connection_id, q->status,
+	        (long long)q->latency_ms, s->n_rendered, outcome);
+	(void)finish(rn, s, &cp);
+	gf_reply_clear(&rep);
+	rej_free(&rej);
+}
+
+/* Milliseconds until the next open batch of the job comes due (-1: none). */
+static int64_t next_due_ms(struct run *rn)
+{
+	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
+	if (gf_db_int_array(&skipv, rn->skip, rn->n_skip) < 0)
+		return -1;
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(rn->db, &err, "next_due",
+		"SELECT ceil(extract(epoch FROM min(greatest(b.next_attempt_at, coalesce(b.lease_until, b.next_attempt_at))) - now()) * 1000)::bigint"
+		"  FROM guestflow.batches b JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'"
+		" WHERE b.job = $1 AND b.state = 'open' AND b.connection_id <> ALL($2::bigint[])", 2,
+		(const char *[]){ rn->job->name, gf_buf_str(&skipv) });
+	if (!r) {
+		rn->fatal = err;
+		return -1;
+	}
+	if (PQgetisnull(r, 0, 0))
+		return -1;
+	int64_t ms = gf_db_get_int(r, 0, 0);
+	return ms < 0 ? 0 : ms;
+}
+
+static void sleep_ms_interruptible(int64_t ms)
+{
+	int64_t until = gf_now_mono_ms() + ms;
+	while (!stop_requested) {
+		int64_t left = until - gf_now_mono_ms();
+		if (left <= 0)
+			break;
+		if (left > 100)
+			left = 100;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)left * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static const char *trigger(void)
+{
+	const char *t = getenv("GUESTFLOW_TRIGGER");
+	if (t && *t)
+		return t;
+	if (getenv("INVOCATION_ID"))
+		return "systemd";
+	return isatty(STDIN_FILENO) ? "manual" : "scheduled";
+}
+
+static void loop(struct run *rn)
+{
+	const struct gf_job *job = rn->job;
+	struct slot **slots = gf_xcalloc((size_t)job->in_flight, sizeof(*slots));
+	int64_t linger_left = job->linger_ms;
+	bool more = true;
+	for (;;) {
+		while (!stop_requested && !rn->fatal && more && gf_http_in_flight(rn->http) < job->in_flight) {
+			struct gf_batch *b = NULL;
+			int r = gf_claim(rn->db, job, rn->st->run_id, rn->skip, rn->n_skip, &b);
+			if (r < 0) {
+				rn->fatal = r;
+				break;
+			}
+			if (!b) {
+				more = false;
+				break;
+			}
+			struct slot *s = gf_xcalloc(1, sizeof(*s));
+			s->batch = b;
+			r = prepare(rn, s);
+			if (r == 1) {
+				s->req->user = s;
+				for (int i = 0; i < job->in_flight; i++)
+					if (!slots[i]) {
+						slots[i] = s;
+						break;
+					}
+			} else {
+				if (r < 0 && !rn->fatal)
+					rn->fatal = r;
+				slot_free(s);
+			}
+		}
+		if (gf_http_in_flight(rn->http) == 0) {
+			if (stop_requested || rn->fatal)
+				break;
+			int64_t due = next_due_ms(rn);
+			if (due < 0 || due > linger_left)
+				break;
+			if (due > 0) {
+				gf_info("waiting_for_retry", "ms=%lld linger_left_ms=%lld", (long long)due,
+				        (long long)linger_left);
+				sleep_ms_interruptible(due);
+				linger_left -= due;
+			}
+			more = true;
+			continue;
+		}
+		struct gf_http_req *done = NULL;
+		if (gf_http_poll(rn->http, 500, &done) < 0) {
+			rn->fatal = -EIO;
+			break;
+		}
+		if (!done)
+			continue;
+		struct slot *s = done->user;
+		for (int i = 0; i < job->in_flight; i++)
+			if (slots[i] == s)
+				slots[i] = NULL;
+		if (!rn->fatal)
+			handle_reply(rn, s);
+		slot_free(s);
+		more = true;
+	}
+	/* Cut short: what is still in flight is left to its lease. */
+	for (int i = 0; i < job->in_flight; i++)
+		slot_free(slots[i]);
+	free(slots);
+}
+
+int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_run_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	int64_t t0 = gf_now_mono_ms();
+	if (!job->enabled) {
+		st->disabled = true;
+		gf_info("job_disabled", "file=%s msg=%s", gf_log_q(job->path),
+		        gf_log_q("enabled: false; nothing done"));
+		return GF_EXIT_OK;
+	}
+	_cleanup_pgconn_ PGconn *db = NULL;
+	if (gf_db_connect(cfg->conninfo, &db) < 0) {
+		snprintf(st->message, sizeof(st->message), "database not reachable");
+		return GF_EXIT_TEMPFAIL;
+	}
+	int r = gf_schema_check(db);
+	if (r < 0) {
+		snprintf(st->message, sizeof(st->message), "database schema not ready");
+		return r == -GF_E_SCHEMA ? GF_EXIT_CONFIG : GF_EXIT_TEMPFAIL;
+	}
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	int err;
+	PGresult *rr = gf_db_query(db, &err, "run_start",
+		"INSERT INTO guestflow.runs (job, trigger, host, pid) VALUES ($1, $2, $3, $4::int)"
+		" RETURNING id, to_char(now(), 'YYYY-MM-DD')", 4,
+		(const char *[]){ job->name, trigger(), host, pid });
+	if (!rr) {
+		snprintf(st->message, sizeof(st->message), "could not record the run");
+		return GF_EXIT_TEMPFAIL;
+	}
+	struct run rn = { .job = job, .db = db, .st = st, .rng = gf_rand_seed() };
+	st->run_id = gf_db_get_int(rr, 0, 0);
+	snprintf(rn.today, sizeof(rn.today), "%s", PQgetvalue(rr, 0, 1));
+	snprintf(rn.run_id, sizeof(rn.run_id), "%lld", (long long)st->run_id);
+	PQclear(rr);
+	gf_log_set_context(job->name, st->run_id);
+	gf_info("run_start", "trigger=%s host=%s pid=%s", trigger(), gf_log_q(host), pid);
+
+	struct gf_plan_result plan = { 0 };
+	r = gf_plan(db, job, st->run_id, &plan);
+	if (r < 0) {
+		rn.fatal = r;
+	} else {
+		st->eligible = plan.eligible;
+		st->planned = plan.planned;
+		gf_info("planned", "eligible=%lld new=%lld", (long long)plan.eligible, (long long)plan.planned);
+		rn.http = gf_http_new(job);
+		if (!rn.http)
+			rn.fatal = -ENOMEM;
+		else
+			loop(&rn);
+	}
+	gf_http_free(rn.http);
+	free(rn.skip);
+
+	st->interrupted = stop_requested != 0;
+	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD;
+	if (!st->db_lost) {
+		_cleanup_pgresult_ PGresult *left = gf_db_query(db, &err, "pending_left",
+			"SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND state IN ('pending', 'sending')",
+			1, (const char *[]){ job->name });
+		if (left)
+			st->pending_left = gf_db_get_int(left, 0, 0);
+	}
+
+	int code;
+	if (st->interrupted || st->db_lost || rn.fatal) {
+		code = GF_EXIT_TEMPFAIL;
+		snprintf(st->message, sizeof(st->message), "%s",
+		         st->interrupted ? "stopped by a signal" :
+		         st->db_lost ? "connection to the database lost" : gf_strerror(rn.fatal));
+	} else if (st->requests > 0 && st->accepted_requests == 0 && st->skipped_connections == 0 &&
+	           st->delivered == 0 && st->rejected == 0) {
+		code = GF_EXIT_UNAVAILABLE;
+		snprintf(st->message, sizeof(st->message), "no partner could be reached");
+	} else if (st->rejected || st->dead || st->skipped_connections || st->pending_left) {
+		code = GF_EXIT_PARTIAL;
+	} else {
+		code = GF_EXIT_OK;
+	}
+	st->duration_ms = gf_now_mono_ms() - t0;
+
+	if (!st->db_lost) {
+		char v[10][32];
+		int64_t nums[] = { (int64_t)code, st->eligible, st->planned, st->delivered, st->rejected,
+		                   st->retried, st->dead, st->requests };
+		for (size_t i = 0; i < GF_ARRAY_SIZE(nums); i++)
+			snprintf(v[i], sizeof(v[i]), "%lld", (long long)nums[i]);
+		const char *p[] = { rn.run_id, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+		                    st->message[0] ? st->message : NULL };
+		gf_db_exec(db, "run_finish",
+			"UPDATE guestflow.runs SET finished_at = now(), exit_code = $2::int, eligible = $3::bigint,"
+			" planned = $4::bigint, delivered = $5::bigint, rejected = $6::bigint, retried = $7::bigint,"
+			" dead = $8::bigint, requests = $9::bigint, message = $10 WHERE id = $1::bigint", 10, p);
+	}
+	gf_info("run_end", "exit=%d delivered=%lld rejected=%lld dead=%lld pending=%lld", code,
+	        (long long)st->delivered, (long long)st->rejected, (long long)st->dead,
+	        (long long)st->pending_left);
+	return code;
+}
+
+void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *st, int exit_code)
+{
+	if (st->disabled) {
+		printf("%s: disabled (enabled: false in %s), nothing done\n", job->name, job->path);
+		return;
+	}
+	printf("%s: run %lld eligible=%lld new=%lld delivered=%lld rejected=%lld retried=%lld dead=%lld"
+	       " pending=%lld requests=%lld duration=%.2fs exit=%d%s%s\n",
+	       job->name, (long long)st->run_id, (long long)st->eligible, (long long)st->planned,
+	       (long long)st->delivered, (long long)st->rejected, (long long)st->retried,
+	       (long long)st->dead, (long long)st->pending_left, (long long)st->requests,
+	       (double)st->duration_ms / 1000.0, exit_code, st->message[0] ? " reason=" : "",
+	       st->message[0] ? gf_log_q(st->message) : "");
+	fflush(stdout);
+}

@@ -1,0 +1,40 @@
+/* One run of a job: plan, then claim, render, send and complete batches with
+ * several in flight, until nothing is due. */
+#ifndef GF_RUN_H
+#define GF_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct gf_run_stats {
+	int64_t run_id;
+	int64_t eligible;
+	int64_t planned;
+	int64_t delivered;
+	int64_t rejected;
+	int64_t retried;          /* batch members put back for a later attempt */
+	int64_t dead;
+	int64_t requests;
+	int64_t accepted_requests; /* requests answered 2xx */
+	int64_t pending_left;     /* deliveries of the job still pending at the end */
+	int64_t skipped_connections;
+	int64_t duration_ms;
+	bool interrupted;         /* a stop signal arrived */
+	bool db_lost;
+	bool disabled;            /* the job has enabled: false */
+	char message[512];        /* why the run was cut short, if it was */
+};
+
+/* Install SIGTERM/SIGINT handlers: the first asks the run to stop starting
+ * batches, the second exits at once (75). */
+void gf_run_install_signals(void);
+
+/* Run the job. Returns the exit code of DESIGN.md section 5 and fills *st. */
+int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_run_stats *st);
+
+/* One summary line for people and scripts. */
+void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *st, int exit_code);
+
+#endif

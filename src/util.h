@@ -1,0 +1,81 @@
+/* Small shared helpers: cleanup attributes, error codes, array sizes, time. */
+#ifndef GF_UTIL_H
+#define GF_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define GF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define GF_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define GF_UNUSED __attribute__((unused))
+
+/* Error codes beyond errno, returned negated like errno values. */
+enum {
+	GF_E_BASE = 1000,
+	GF_E_CONFIG,      /* configuration is invalid */
+	GF_E_DB,          /* database error */
+	GF_E_DB_LOST,     /* connection to the database lost */
+	GF_E_SCHEMA,      /* database schema missing, too old or too new */
+	GF_E_DATA,        /* bad input data */
+	GF_E_RENDER,      /* a record could not be rendered */
+	GF_E_REPLY,       /* a partner reply could not be understood */
+	GF_E_TOO_BIG,     /* a buffer reached its cap */
+	GF_E_INTERRUPTED, /* stopped by a signal */
+};
+
+/* Exit codes (sysexits.h values; DESIGN.md section 5). */
+enum {
+	GF_EXIT_OK = 0,
+	GF_EXIT_PARTIAL = 1,
+	GF_EXIT_USAGE = 64,
+	GF_EXIT_DATAERR = 65,
+	GF_EXIT_UNAVAILABLE = 69,
+	GF_EXIT_SOFTWARE = 70,
+	GF_EXIT_TEMPFAIL = 75,
+	GF_EXIT_CONFIG = 78,
+};
+
+/* free() that takes NULL and returns NULL, for p = gf_free(p). */
+static inline void *gf_free(void *p)
+{
+	free(p);
+	return NULL;
+}
+
+static inline void gf_freep(void *p)
+{
+	free(*(void **)p);
+	*(void **)p = NULL;
+}
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(gf_freep)
+
+/* Allocation that aborts on failure: out of memory is not recoverable here. */
+void *gf_xmalloc(size_t n);
+void *gf_xcalloc(size_t n, size_t size);
+void *gf_xrealloc(void *p, size_t n);
+char *gf_xstrdup(const char *s);
+char *gf_xstrndup(const char *s, size_t n);
+char *gf_xasprintf(const char *fmt, ...) GF_PRINTF(1, 2);
+
+/* Monotonic and wall clocks in milliseconds. */
+int64_t gf_now_mono_ms(void);
+int64_t gf_now_wall_ms(void);
+
+/* Parse a duration: "500ms", "30s", "10m", "2h", "14d" or a plain number of
+ * seconds. Returns 0 and sets *ms, or -EINVAL. */
+int gf_parse_duration_ms(const char *s, int64_t *ms);
+
+/* Strict decimal integer parse of the whole string; -EINVAL or -ERANGE. */
+int gf_parse_int64(const char *s, int64_t *out);
+
+/* Whole file into a NUL-terminated buffer (caller frees), at most max bytes. */
+int gf_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* Human message for an error code (errno or GF_E_*), never NULL. */
+const char *gf_strerror(int err);
+
+#endif
