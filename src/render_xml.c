@@ -1,0 +1,410 @@
+/* Rendering a batch of bookings as a review-xml v1 <guestList> with libxml2's xmlTextWriter. */
+#include "render_xml.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libxml/xmlIO.h>
+#include <libxml/xmlwriter.h>
+
+#include "normalize.h"
+#include "util.h"
+
+#define REVIEW_XML_NS "urn:guestflow:review-xml:1"
+
+/* Limits beyond the names: generous, but they keep one absurd value from
+ * pushing a whole batch over the buffer cap. 254 is RFC 5321's path limit. */
+#define MAX_BOOKING_NO_CHARS 100
+#define MAX_EMAIL_CHARS 254
+#define MAX_STATUS_CHARS 100
+#define MAX_ID_CHARS 200
+
+enum field { F_BOOKING_NO, F_LAST_NAME, F_FIRST_NAME, F_EMAIL, F_STATUS, F_ARRIVAL,
+             F_DEPARTURE, N_FIELDS };
+
+struct span {
+	const char *p;
+	size_t len;
+	bool terminated;   /* p[len] == '\0': usable without a copy */
+};
+
+/* One record after checking: what will be written. */
+struct checked {
+	struct span f[N_FIELDS];
+	const char *gender;
+	char language[3];
+	bool has_language;
+	bool rendered;
+};
+
+static void set_why(char *why, size_t whylen, const char *fmt, ...) GF_PRINTF(3, 4);
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	if (!why || whylen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* A text field: trimmed when trim is set (the original is still checked for
+ * being blank otherwise); required fields must be non-blank. */
+static int check_text(const char *name, const char *raw, size_t max_chars, bool required,
+                      bool trim, struct span *sp, char *why, size_t whylen)
+{
+	char what[128];
+
+	sp->p = raw;
+	sp->len = 0;
+	sp->terminated = true;
+	if (!raw) {
+		if (!required)
+			return 0;
+		set_why(why, whylen, "%s: missing", name);
+		return -GF_E_RENDER;
+	}
+	size_t full = strlen(raw), start;
+	size_t len = gf_trim_span(raw, full, &start);
+	if (len == 0) {
+		if (!required)
+			return 0;
+		set_why(why, whylen, "%s: %s", name, full ? "only white space" : "empty");
+		return -GF_E_RENDER;
+	}
+	if (trim) {
+		sp->p = raw + start;
+		sp->len = len;
+		sp->terminated = start + len == full;
+	} else {
+		sp->len = full;
+	}
+	if (gf_text_check_len(sp->p, sp->len, max_chars, what, sizeof(what)) < 0) {
+		set_why(why, whylen, "%s: %s", name, what);
+		return -GF_E_RENDER;
+	}
+	return 0;
+}
+
+/* Exactly one '@', something on both sides, no white space. */
+static int check_email(const struct span *sp, char *why, size_t whylen)
+{
+	const char *p = sp->p;
+	size_t at = SIZE_MAX, n_at = 0;
+
+	for (size_t i = 0; i < sp->len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '@') {
+			n_at++;
+			at = i;
+		} else if (c == ' ') {
+			set_why(why, whylen, "email: contains white space");
+			return -GF_E_RENDER;
+		} else if (c >= 0xc2) {
+			size_t st;
+			gf_trim_span(p + i, sp->len - i, &st);
+			if (st > 0) {
+				set_why(why, whylen, "email: contains white space");
+				return -GF_E_RENDER;
+			}
+		}
+	}
+	if (n_at != 1) {
+		set_why(why, whylen, n_at ? "email: more than one '@'" : "email: no '@'");
+		return -GF_E_RENDER;
+	}
+	if (at == 0 || at == sp->len - 1) {
+		set_why(why, whylen, at == 0 ? "email: nothing before '@'" : "email: no domain after '@'");
+		return -GF_E_RENDER;
+	}
+	return 0;
+}
+
+static bool is_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* "YYYY-MM-DD", a real date in years 0001..9999 (what xs:date accepts). */
+static int check_date(const char *name, const char *s, struct span *sp, char *why,
+                      size_t whylen)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int v[3] = { 0, 0, 0 };
+
+	sp->p = s;
+	sp->len = 0;
+	sp->terminated = true;
+	if (!s || !*s) {
+		set_why(why, whylen, "%s: missing", name);
+		return -GF_E_RENDER;
+	}
+	for (size_t i = 0; i < 10; i++) {
+		bool dash = i == 4 || i == 7;
+		if (dash ? s[i] != '-' : (s[i] < '0' || s[i] > '9')) {
+			set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
+			return -GF_E_RENDER;
+		}
+		if (!dash)
+			v[i < 4 ? 0 : i < 7 ? 1 : 2] = v[i < 4 ? 0 : i < 7 ? 1 : 2] * 10 + (s[i] - '0');
+	}
+	if (s[10] != '\0') {
+		set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
+		return -GF_E_RENDER;
+	}
+	if (v[0] < 1 || v[1] < 1 || v[1] > 12 || v[2] < 1
+	    || v[2] > mdays[v[1] - 1] + (v[1] == 2 && is_leap(v[0]))) {
+		set_why(why, whylen, "%s: %s is not a real date", name, s);
+		return -GF_E_RENDER;
+	}
+	sp->len = 10;
+	return 0;
+}
+
+static int check_record(const struct gf_record *rec, struct checked *c, char *why,
+                        size_t whylen)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (!rec) {
+		set_why(why, whylen, "no record");
+		return -GF_E_RENDER;
+	}
+	/* The booking number goes out as it is: the partner's reply names it. */
+	if ((r = check_text("booking_no", rec->booking_no, MAX_BOOKING_NO_CHARS, true, false,
+	                    &c->f[F_BOOKING_NO], why, whylen)) < 0 ||
+	    (r = check_text("last_name", rec->last_name, GF_MAX_NAME_CHARS, true, true,
+	                    &c->f[F_LAST_NAME], why, whylen)) < 0 ||
+	    (r = check_text("first_name", rec->first_name, GF_MAX_NAME_CHARS, false, true,
+	                    &c->f[F_FIRST_NAME], why, whylen)) < 0 ||
+	    (r = check_text("email", rec->email, MAX_EMAIL_CHARS, true, true,
+	                    &c->f[F_EMAIL], why, whylen)) < 0 ||
+	    (r = check_email(&c->f[F_EMAIL], why, whylen)) < 0 ||
+	    (r = check_text("status", rec->status, MAX_STATUS_CHARS, true, true,
+	                    &c->f[F_STATUS], why, whylen)) < 0 ||
+	    (r = check_date("arrival", rec->arrival, &c->f[F_ARRIVAL], why, whylen)) < 0 ||
+	    (r = check_date("departure", rec->departure, &c->f[F_DEPARTURE], why, whylen)) < 0)
+		return r;
+	/* Same fixed-width format: byte order is date order. */
+	if (strcmp(rec->departure, rec->arrival) < 0) {
+		set_why(why, whylen, "departure %s is before arrival %s", rec->departure,
+		        rec->arrival);
+		return -GF_E_RENDER;
+	}
+	c->gender = gf_norm_gender(rec->gender);
+	c->has_language = gf_norm_language(rec->language, c->language) == 0;
+	return 0;
+}
+
+int gf_record_check(const struct gf_record *rec, char *why, size_t whylen)
+{
+	struct checked c;
+	return check_record(rec, &c, why, whylen);
+}
+
+/* ---- duplicate booking numbers (the XSD makes bookingNo unique) --------- */
+
+struct seen {
+	size_t *slot;   /* record index or SIZE_MAX */
+	size_t mask;
+};
+
+static uint64_t hash_bytes(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* True when booking_no was added before; otherwise remembers it as record i. */
+static bool seen_add(struct seen *t, const struct gf_record *recs, size_t i)
+{
+	const char *key = recs[i].booking_no;
+	for (size_t h = (size_t)hash_bytes(key) & t->mask;; h = (h + 1) & t->mask) {
+		if (t->slot[h] == SIZE_MAX) {
+			t->slot[h] = i;
+			return false;
+		}
+		if (strcmp(recs[t->slot[h]].booking_no, key) == 0)
+			return true;
+	}
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+struct sink {
+	struct gf_buf *out;
+	int err;
+};
+
+/* Past the cap, data is dropped and the error kept for the caller: failing the
+ * write would make libxml2 print an I/O error on stderr. */
+static int sink_write(void *ctx, const char *data, int len)
+{
+	struct sink *s = ctx;
+	if (s->err == 0)
+		s->err = gf_buf_append(s->out, data, (size_t)len);
+	return len;
+}
+
+static int sink_close(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+struct scratch {
+	char *p;
+	size_t cap;
+};
+
+/* NUL-terminated text of a span, copied only when it has to be. */
+static const xmlChar *span_str(const struct span *sp, struct scratch *sc)
+{
+	if (sp->terminated)
+		return (const xmlChar *)sp->p;
+	if (sp->len + 1 > sc->cap) {
+		sc->cap = sp->len + 1 > 256 ? sp->len + 1 : 256;
+		sc->p = gf_xrealloc(sc->p, sc->cap);
+	}
+	memcpy(sc->p, sp->p, sp->len);
+	sc->p[sp->len] = '\0';
+	return (const xmlChar *)sc->p;
+}
+
+static int write_element(xmlTextWriterPtr w, const char *name, const struct span *sp,
+                         struct scratch *sc)
+{
+	return xmlTextWriterWriteElement(w, (const xmlChar *)name, span_str(sp, sc));
+}
+
+static int write_guest(xmlTextWriterPtr w, const struct checked *c,
+                       const char *default_language, struct scratch *sc)
+{
+	const char *lang = c->has_language ? c->language : default_language;
+
+	if (xmlTextWriterStartElement(w, (const xmlChar *)"guest") < 0 ||
+	    write_element(w, "bookingNo", &c->f[F_BOOKING_NO], sc) < 0 ||
+	    write_element(w, "lastName", &c->f[F_LAST_NAME], sc) < 0 ||
+	    (c->f[F_FIRST_NAME].len > 0 &&
+	     write_element(w, "firstName", &c->f[F_FIRST_NAME], sc) < 0) ||
+	    write_element(w, "email", &c->f[F_EMAIL], sc) < 0 ||
+	    xmlTextWriterWriteElement(w, (const xmlChar *)"gender",
+	                              (const xmlChar *)c->gender) < 0 ||
+	    xmlTextWriterWriteElement(w, (const xmlChar *)"language",
+	                              (const xmlChar *)lang) < 0 ||
+	    write_element(w, "status", &c->f[F_STATUS], sc) < 0 ||
+	    write_element(w, "arrival", &c->f[F_ARRIVAL], sc) < 0 ||
+	    write_element(w, "departure", &c->f[F_DEPARTURE], sc) < 0 ||
+	    xmlTextWriterEndElement(w) < 0)
+		return -1;
+	return 0;
+}
+
+static int write_document(const char *hotel_id, const char *batch_id,
+                          const struct checked *c, size_t n, const char *default_language,
+                          struct gf_buf *out)
+{
+	struct sink sink = { out, 0 };
+	struct scratch sc = { NULL, 0 };
+	int r = 0;
+
+	/* No encoder: the writer's UTF-8 goes straight into out. */
+	xmlOutputBufferPtr ob = xmlOutputBufferCreateIO(sink_write, sink_close, &sink, NULL);
+	if (!ob)
+		return -ENOMEM;
+	xmlTextWriterPtr w = xmlNewTextWriter(ob);
+	if (!w) {
+		xmlOutputBufferClose(ob);
+		return -ENOMEM;
+	}
+	if (xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) < 0 ||
+	    xmlTextWriterStartElement(w, (const xmlChar *)"guestList") < 0 ||
+	    xmlTextWriterWriteAttribute(w, (const xmlChar *)"xmlns",
+	                                (const xmlChar *)REVIEW_XML_NS) < 0 ||
+	    xmlTextWriterWriteAttribute(w, (const xmlChar *)"hotelId",
+	                                (const xmlChar *)hotel_id) < 0 ||
+	    xmlTextWriterWriteAttribute(w, (const xmlChar *)"batchId",
+	                                (const xmlChar *)batch_id) < 0)
+		r = -1;
+	for (size_t i = 0; r == 0 && sink.err == 0 && i < n; i++)
+		if (c[i].rendered)
+			r = write_guest(w, &c[i], default_language, &sc);
+	if (r == 0 && (xmlTextWriterEndDocument(w) < 0 || xmlTextWriterFlush(w) < 0))
+		r = -1;
+	xmlFreeTextWriter(w);   /* closes ob */
+	free(sc.p);
+	if (sink.err < 0)
+		return sink.err;
+	return r < 0 ? -ENOMEM : 0;
+}
+
+/* hotel_id and batch_id must be sendable as they are. */
+static bool id_ok(const char *s)
+{
+	size_t start;
+	return s && gf_trim_span(s, strlen(s), &start) > 0
+	       && gf_text_check(s, MAX_ID_CHARS, NULL, 0) == 0;
+}
+
+int gf_render_review_xml(const char *hotel_id, const char *batch_id,
+                         const struct gf_record *recs, size_t n,
+                         const char *default_language,
+                         struct gf_buf *out, char **reasons, size_t *n_rendered)
+{
+	char why[256];
+	size_t count = 0;
+	int r = 0;
+
+	if (!out || (n > 0 && !recs) || !id_ok(hotel_id) || !id_ok(batch_id)
+	    || (default_language && !gf_is_language_code(default_language)))
+		return -EINVAL;
+
+	struct checked *c = gf_xcalloc(n, sizeof(*c));
+	struct seen seen = { NULL, 1 };
+	while (seen.mask < 2 * n)
+		seen.mask <<= 1;
+	seen.slot = gf_xmalloc(seen.mask * sizeof(*seen.slot));
+	memset(seen.slot, 0xff, seen.mask * sizeof(*seen.slot));
+	seen.mask--;
+
+	for (size_t i = 0; i < n; i++) {
+		bool good = check_record(&recs[i], &c[i], why, sizeof(why)) == 0;
+		if (good && !c[i].has_language && !default_language) {
+			set_why(why, sizeof(why),
+			        "language: missing or unknown, and no default_language set");
+			good = false;
+		}
+		if (good && seen_add(&seen, recs, i)) {
+			set_why(why, sizeof(why), "booking_no: listed twice in this batch");
+			good = false;
+		}
+		c[i].rendered = good;
+		count += good;
+		if (reasons)
+			reasons[i] = good ? NULL : gf_xstrdup(why);
+	}
+	free(seen.slot);
+
+	if (count > 0) {
+		size_t start = out->len;
+		r = write_document(hotel_id, batch_id, c, n, default_language, out);
+		if (r < 0) {
+			/* Nothing half-written stays behind, and no reasons to free. */
+			out->len = start;
+			if (out->data)
+				out->data[start] = '\0';
+			for (size_t i = 0; reasons && i < n; i++)
+				reasons[i] = gf_free(reasons[i]);
+		}
+	}
+	free(c);
+	if (r == 0 && n_rendered)
+		*n_rendered = count;
+	return r;
+}
