@@ -1,0 +1,595 @@
+/* Unit tests for the configuration loader (src/config.c). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "gf_config.h"
+#include "tap.h"
+#include "util.h"
+
+#define CONFIG_E (-GF_E_CONFIG)
+
+/* A minimal valid job; tests append or replace keys. */
+#define JOB_HEAD "name: t\npartner: reviewhub\nformat: review-xml\n" \
+                 "endpoint: \"https://api.example/v1\"\n"
+#define JOB_MIN JOB_HEAD "history:\n  message: \"sent to {partner}\"\n"
+
+static char tmpdir[] = "/tmp/gf-test-config-XXXXXX";
+static char *created[64];
+static size_t n_created;
+
+static const char *src_root(void)
+{
+	const char *r = getenv("GF_SOURCE_ROOT");
+	return r && *r ? r : ".";
+}
+
+/* Path of a file under the temporary directory (static ring, a few at a time). */
+static const char *tmp_path(const char *name)
+{
+	static char ring[4][PATH_MAX];
+	static unsigned slot;
+	char *p = ring[slot++ % 4];
+	snprintf(p, PATH_MAX, "%s/%s", tmpdir, name);
+	return p;
+}
+
+/* Remember a created file for cleanup; returns a copy that stays valid. */
+static const char *track(const char *path)
+{
+	if (n_created == GF_ARRAY_SIZE(created)) {
+		diag("too many temporary files");
+		exit(2);
+	}
+	return created[n_created++] = gf_xstrdup(path);
+}
+
+static const char *write_tmp(const char *name, const char *text)
+{
+	const char *path = tmp_path(name);
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		diag("cannot write %s", path);
+		exit(2);
+	}
+	return track(path);
+}
+
+static const char *mkdir_tmp(const char *name)
+{
+	const char *path = tmp_path(name);
+	if (mkdir(path, 0755) < 0) {
+		diag("cannot create %s", path);
+		exit(2);
+	}
+	return track(path);
+}
+
+static void cleanup_tmp(void)
+{
+	while (n_created > 0) {
+		char *p = created[--n_created];
+		remove(p);
+		free(p);
+	}
+	rmdir(tmpdir);
+}
+
+/* Parse a job from text as file "t.yaml" (expected name "t"); returns the error
+ * text or "" on success. The job is freed. */
+static const char *job_error(const char *text)
+{
+	static struct gf_config_error err;
+	struct gf_job *job = NULL;
+	int r = gf_job_parse(text, strlen(text), "t.yaml", "t", &job, &err);
+	if (r == 0) {
+		gf_job_free(job);
+		return "";
+	}
+	if (r != CONFIG_E)
+		return "(unexpected return code)";
+	return err.text;
+}
+
+static const char *main_error(const char *text)
+{
+	static struct gf_config_error err;
+	struct gf_config *cfg = NULL;
+	int r = gf_config_parse(text, strlen(text), "etc/gf.yaml", &cfg, &err);
+	if (r == 0) {
+		gf_config_free(cfg);
+		return "";
+	}
+	return r == CONFIG_E ? err.text : "(unexpected return code)";
+}
+
+static void test_shipped_job(void)
+{
+	char *path = gf_xasprintf("%s/jobs/review-nightly.yaml", src_root());
+	struct gf_config_error err = { "" };
+	struct gf_job *job = NULL;
+	int r = gf_job_load(path, &job, &err);
+	if (!is_int(r, 0, "shipped jobs/review-nightly.yaml loads")) {
+		diag("%s", err.text);
+		free(path);
+		return;
+	}
+	is_str(job->name, "review-nightly", "job name");
+	is_str(job->path, path, "job path is the file it came from");
+	ok(job->enabled, "job enabled");
+	is_str(job->partner, "reviewhub", "partner");
+	is_str(job->format, "review-xml", "format");
+	is_str(job->endpoint, "https://api.reviewhub.example/v1/guests", "endpoint");
+	is_str(job->schedule, "*-*-* 03:15:00", "schedule");
+	is_int(job->window_ms, 14LL * 86400 * 1000, "selection.window 14d");
+	is_str(job->default_language, "en", "selection.default_language");
+	is_int(job->max_records, 500, "batch.max_records");
+	is_int(job->in_flight, 4, "batch.in_flight");
+	is_int(job->compress, GF_COMPRESS_GZIP, "batch.compress gzip");
+	is_int(job->gzip_level, 1, "batch.gzip_level");
+	is_int(job->connect_timeout_ms, 10000, "http.connect_timeout");
+	is_int(job->timeout_ms, 120000, "http.timeout");
+	is_int(job->low_speed_limit, 100, "http.low_speed_limit");
+	is_int(job->low_speed_time_ms, 30000, "http.low_speed_time");
+	ok(job->ca_file == NULL, "http.ca_file unset");
+	is_int(job->max_reply_bytes, 1048576, "http.max_reply_bytes");
+	is_int(job->max_attempts, 8, "retry.max_attempts");
+	is_int(job->backoff_initial_ms, 30000, "retry.backoff_initial");
+	is_int(job->backoff_max_ms, 6LL * 3600 * 1000, "retry.backoff_max");
+	is_int(job->retry_after_max_ms, 3600 * 1000, "retry.retry_after_max");
+	is_int(job->linger_ms, 120000, "retry.linger");
+	is_int(job->lease_ms, 600000, "lease 10m");
+	is_str(job->history_kind, "review_export", "history.kind");
+	is_str(job->history_message,
+	       "Guest data sent to {partner} for a review invitation (job {job}, batch {batch})",
+	       "history.message");
+	gf_job_free(job);
+	free(path);
+}
+
+static void test_shipped_main(void)
+{
+	char *path = gf_xasprintf("%s/etc/guestflow.yaml", src_root());
+	char *want_dir = gf_xasprintf("%s/etc/jobs.d", src_root());
+	char *data = NULL;
+	size_t len = 0;
+	struct gf_config_error err = { "" };
+	struct gf_config *cfg = NULL;
+
+	if (!is_int(gf_read_file(path, 1 << 20, &data, &len), 0, "read etc/guestflow.yaml"))
+		goto out;
+	if (!is_int(gf_config_parse(data, len, path, &cfg, &err), 0, "shipped etc/guestflow.yaml parses")) {
+		diag("%s", err.text);
+		goto out;
+	}
+	is_str(cfg->conninfo, "dbname=guestflow", "database.conninfo");
+	is_str(cfg->jobs_dir, want_dir, "jobs_dir resolved against the main file's directory");
+	is_int(cfg->log_level, GF_LOG_INFO, "logging.level info");
+	is_int((int64_t)cfg->n_jobs, 0, "gf_config_parse loads no jobs");
+	is_str(cfg->path, path, "config path");
+out:
+	gf_config_free(cfg);
+	free(data);
+	free(path);
+	free(want_dir);
+}
+
+static void test_load_all(void)
+{
+	struct gf_config_error err = { "" };
+	struct gf_config *cfg = NULL;
+
+	/* The shipped job through the whole loader, jobs_dir absolute. */
+	char *text = gf_xasprintf("database:\n  conninfo: \"host=/tmp dbname=x\"\njobs_dir: %s/jobs\n",
+	                          src_root());
+	const char *main_path = write_tmp("abs.yaml", text);
+	free(text);
+	int r = gf_config_load(main_path, &cfg, &err);
+	if (is_int(r, 0, "config with the shipped jobs dir loads")) {
+		is_int((int64_t)cfg->n_jobs, 1, "one shipped job");
+		const struct gf_job *j = gf_config_find_job(cfg, "review-nightly");
+		ok(j && strcmp(j->partner, "reviewhub") == 0, "find_job finds review-nightly");
+		ok(gf_config_find_job(cfg, "nope") == NULL, "find_job of an unknown job is NULL");
+	} else {
+		diag("%s", err.text);
+	}
+	gf_config_free(cfg);
+	cfg = NULL;
+
+	/* Relative jobs_dir, sorting, ignored files. */
+	mkdir_tmp("jobs");
+	write_tmp("jobs/zeta.yaml", "name: zeta\npartner: p\nformat: review-xml\n"
+	                            "endpoint: http://127.0.0.1:8080/x\nhistory: {message: m}\n");
+	write_tmp("jobs/alpha.yaml", "name: alpha\npartner: p\nformat: review-xml\n"
+	                             "endpoint: http://127.0.0.1:8080/x\nhistory: {message: m}\n");
+	write_tmp("jobs/.hidden.yaml", "not: [valid");
+	write_tmp("jobs/alpha.yaml~", "not: [valid");
+	write_tmp("jobs/README.txt", "not: [valid");
+	main_path = write_tmp("rel.yaml", "database:\n  conninfo: dbname=x\njobs_dir: jobs\n"
+	                                  "logging:\n  level: debug\n");
+	r = gf_config_load(main_path, &cfg, &err);
+	if (is_int(r, 0, "config with a relative jobs_dir loads")) {
+		is_int((int64_t)cfg->n_jobs, 2, "two jobs; hidden, backup and other files ignored");
+		is_str(cfg->jobs[0]->name, "alpha", "jobs sorted by name (first)");
+		is_str(cfg->jobs[1]->name, "zeta", "jobs sorted by name (second)");
+		is_str(cfg->jobs_dir, tmp_path("jobs"), "relative jobs_dir resolved");
+		is_int(cfg->log_level, GF_LOG_DEBUG, "logging.level debug");
+		is_str(cfg->jobs[0]->path, tmp_path("jobs/alpha.yaml"), "job path inside jobs_dir");
+	} else {
+		diag("%s", err.text);
+	}
+
+	/* Two jobs with the same name. */
+	struct gf_job *dup = NULL;
+	const char *dup_path = write_tmp("alpha.yaml", "name: alpha\npartner: q\nformat: review-xml\n"
+	                                                "endpoint: http://h/x\nhistory: {message: m}\n");
+	if (cfg && is_int(gf_job_load(dup_path, &dup, &err), 0, "second 'alpha' job loads alone")) {
+		char *want = gf_xasprintf("%s:1:1: duplicate job name 'alpha' (also defined in %s)",
+		                          dup_path, tmp_path("jobs/alpha.yaml"));
+		is_int(gf_config_add_job(cfg, dup, &err), CONFIG_E, "duplicate job name refused");
+		is_str(err.text, want, "duplicate job name message");
+		free(want);
+		gf_job_free(dup);
+	}
+	gf_config_free(cfg);
+	cfg = NULL;
+
+	/* A job error is reported with the job file's path. */
+	const char *bad = write_tmp("jobs/broken.yaml", JOB_HEAD "name: broken\n");
+	r = gf_config_load(main_path, &cfg, &err);
+	char *want = gf_xasprintf("%s:5:1: duplicate key 'name' at the top level (first given at line 1)", bad);
+	is_int(r, CONFIG_E, "a broken job fails the whole load");
+	is_str(err.text, want, "job error names the job file");
+	ok(cfg == NULL, "no config returned on error");
+	free(want);
+
+	/* A missing jobs directory. */
+	main_path = write_tmp("nodir.yaml", "database: {conninfo: dbname=x}\njobs_dir: missing.d\n");
+	r = gf_config_load(main_path, &cfg, &err);
+	want = gf_xasprintf("%s:2:11: jobs directory '%s' does not exist", main_path, tmp_path("missing.d"));
+	is_int(r, CONFIG_E, "missing jobs dir is an error");
+	is_str(err.text, want, "missing jobs dir named, at the jobs_dir key's value");
+	free(want);
+
+	/* The default jobs_dir is beside the main file. */
+	main_path = write_tmp("deflt.yaml", "database: {conninfo: dbname=x}\n");
+	r = gf_config_load(main_path, &cfg, &err);
+	want = gf_xasprintf("%s:1:1: jobs directory '%s' does not exist", main_path, tmp_path("jobs.d"));
+	is_str(err.text, want, "default jobs_dir is jobs.d beside the main file");
+	free(want);
+
+	/* A main file that does not exist. */
+	r = gf_config_load(tmp_path("nothere.yaml"), &cfg, &err);
+	want = gf_xasprintf("%s:1:1: cannot read file: No such file or directory", tmp_path("nothere.yaml"));
+	is_int(r, CONFIG_E, "missing main file is an error");
+	is_str(err.text, want, "missing main file named");
+	free(want);
+}
+
+static void test_defaults(void)
+{
+	struct gf_config_error err = { "" };
+	struct gf_job *job = NULL;
+	if (!is_int(gf_job_parse(JOB_MIN, strlen(JOB_MIN), "t.yaml", "t", &job, &err), 0,
+	            "minimal job parses")) {
+		diag("%s", err.text);
+		return;
+	}
+	ok(job->enabled && job->description == NULL, "default: enabled, no description");
+	is_str(job->schedule, "daily", "default schedule");
+	is_int(job->window_ms, 14LL * 86400000, "default window");
+	is_str(job->default_language, "en", "default language");
+	ok(job->max_records == 500 && job->in_flight == 4 && job->compress == GF_COMPRESS_GZIP &&
+	   job->gzip_level == 1, "default batch");
+	ok(job->connect_timeout_ms == 10000 && job->timeout_ms == 120000 &&
+	   job->low_speed_limit == 100 && job->low_speed_time_ms == 30000 && !job->ca_file &&
+	   job->max_reply_bytes == 1048576, "default http");
+	ok(job->max_attempts == 8 && job->backoff_initial_ms == 30000 &&
+	   job->backoff_max_ms == 21600000 && job->retry_after_max_ms == 3600000 &&
+	   job->linger_ms == 120000, "default retry");
+	is_int(job->lease_ms, 600000, "default lease");
+	is_str(job->history_kind, "review_export", "default history.kind");
+	gf_job_free(job);
+
+	const char *m = "database:\n  conninfo: dbname=x\n";
+	struct gf_config *cfg = NULL;
+	if (is_int(gf_config_parse(m, strlen(m), "gf.yaml", &cfg, &err), 0, "minimal main parses")) {
+		is_str(cfg->jobs_dir, "jobs.d", "default jobs_dir (main path without directory)");
+		is_int(cfg->log_level, GF_LOG_INFO, "default log level");
+	}
+	gf_config_free(cfg);
+
+	/* Empty sections: defaults. */
+	is_str(job_error(JOB_MIN "batch:\nhttp: {}\n"), "", "empty sections allowed");
+}
+
+static void test_values(void)
+{
+	struct gf_config_error err = { "" };
+	struct gf_job *job = NULL;
+	const char *t = JOB_HEAD
+		"enabled: off\n"
+		"description: \"\"\n"
+		"selection: {window: 36h, default_language: de}\n"
+		"batch: {compress: none, max_records: 10000, in_flight: 64, gzip_level: 9}\n"
+		"http:\n  connect_timeout: 500ms\n  timeout: 90\n  low_speed_limit: 0\n"
+		"  ca_file: /etc/ssl/x.pem\n  max_reply_bytes: 1024\n"
+		"retry: {backoff_initial: 1m, backoff_max: 1m, linger: 0, max_attempts: 1}\n"
+		"lease: 10s\n"
+		"history: {kind: note, message: \"{partner}{job}{batch}{booking_no}{hotel_id}{run_id}{date}\"}\n";
+	if (!is_int(gf_job_parse(t, strlen(t), "t.yaml", "t", &job, &err), 0, "job with every key parses")) {
+		diag("%s", err.text);
+		return;
+	}
+	ok(!job->enabled, "enabled: off is false");
+	is_str(job->description, "", "empty quoted description");
+	is_int(job->window_ms, 36LL * 3600000, "duration 36h");
+	is_str(job->default_language, "de", "language de");
+	ok(job->compress == GF_COMPRESS_NONE && job->max_records == 10000 && job->in_flight == 64 &&
+	   job->gzip_level == 9, "batch upper bounds accepted");
+	is_int(job->connect_timeout_ms, 500, "duration 500ms");
+	is_int(job->timeout_ms, 90000, "plain number is seconds");
+	is_int(job->low_speed_limit, 0, "low_speed_limit 0 allowed");
+	is_str(job->ca_file, "/etc/ssl/x.pem", "ca_file");
+	is_int(job->max_reply_bytes, 1024, "max_reply_bytes lower bound");
+	ok(job->backoff_initial_ms == 60000 && job->backoff_max_ms == 60000, "backoff_max == backoff_initial ok");
+	is_int(job->linger_ms, 0, "linger 0 allowed");
+	is_int(job->lease_ms, 10000, "lease 10s allowed");
+	is_str(job->history_kind, "note", "history.kind");
+	gf_job_free(job);
+}
+
+static void test_errors(void)
+{
+	/* The brief's examples, exactly. */
+	is_str(job_error(JOB_MIN "batch:\n  in_flight: many\n"),
+	       "t.yaml:8:14: 'in_flight' must be an integer from 1 to 64, got 'many'", "int not a number");
+	is_str(job_error(JOB_MIN "batch:\n  in_flight: 65\n"),
+	       "t.yaml:8:14: 'in_flight' must be an integer from 1 to 64, got '65'", "int out of range");
+	is_str(job_error("name: t\npartner: p\nformat: review-xml\nhistory: {message: m}\n"),
+	       "t.yaml:1:1: missing required key 'endpoint'", "missing required key");
+	is_str(job_error(JOB_HEAD), "t.yaml:1:1: missing required key 'history' (a mapping with message)",
+	       "missing required section");
+	is_str(job_error(JOB_HEAD "history:\n  kind: x\n"),
+	       "t.yaml:5:1: missing required key 'message' in 'history'", "missing key in a section");
+	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
+	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
+	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, history)",
+	       "unknown top-level key");
+	is_str(job_error(JOB_MIN "name: t\n"),
+	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
+	is_str(job_error(JOB_MIN "batch: {gzip_level: 1, gzip_level: 2}\n"),
+	       "t.yaml:7:24: duplicate key 'gzip_level' in 'batch' (first given at line 7)",
+	       "duplicate key in a section");
+
+	/* Wrong types. */
+	is_str(job_error(JOB_MIN "schedule:\n  daily: yes\n"),
+	       "t.yaml:8:3: 'schedule' must be a non-empty text value, got a mapping",
+	       "mapping where a scalar is expected");
+	is_str(job_error(JOB_MIN "lease: [1, 2]\n"),
+	       "t.yaml:7:8: 'lease' must be a duration of at least 10s (like 30s, 10m, 2h or 14d; "
+	       "a plain number means seconds), got a sequence", "sequence where a duration is expected");
+	is_str(job_error(JOB_MIN "batch: 500\n"),
+	       "t.yaml:7:8: 'batch' must be a mapping with keys max_records, in_flight, compress, "
+	       "gzip_level, got a single value", "scalar where a mapping is expected");
+	is_str(job_error("- name: t\n"),
+	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
+	       "endpoint, schedule, selection, batch, http, retry, lease, history at the top level, "
+	       "got a sequence", "top level not a mapping");
+	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
+	       "complex key");
+
+	/* Values. */
+	is_str(job_error(JOB_MIN "enabled: maybe\n"),
+	       "t.yaml:7:10: 'enabled' must be true or false (or yes/no, on/off), got 'maybe'", "bad bool");
+	is_str(job_error(JOB_MIN "batch: {compress: zip}\n"),
+	       "t.yaml:7:19: 'compress' must be one of: none, gzip, got 'zip'", "bad enum");
+	is_str(job_error(JOB_MIN "http: {timeout: 0}\n"),
+	       "t.yaml:7:17: 'timeout' must be a duration greater than 0 (like 30s, 10m, 2h or 14d; "
+	       "a plain number means seconds), got '0'", "zero duration refused");
+	is_str(job_error(JOB_MIN "http: {timeout: 5 min}\n"),
+	       "t.yaml:7:17: 'timeout' must be a duration greater than 0 (like 30s, 10m, 2h or 14d; "
+	       "a plain number means seconds), got '5 min'", "malformed duration");
+	is_str(job_error(JOB_MIN "lease: 9s\n"),
+	       "t.yaml:7:8: 'lease' must be a duration of at least 10s (like 30s, 10m, 2h or 14d; "
+	       "a plain number means seconds), got '9s'", "lease below 10s");
+	is_str(job_error(JOB_MIN "selection: {window: 99999999999999d}\n"),
+	       "t.yaml:7:21: 'window' must be a duration of at most 3650d, got '99999999999999d'",
+	       "huge duration refused");
+	is_str(job_error(JOB_MIN "retry:\n  backoff_initial: 10m\n  backoff_max: 5m\n"),
+	       "t.yaml:9:16: 'backoff_max' (5m) must not be less than 'backoff_initial' (10m)",
+	       "backoff_max < backoff_initial");
+	is_str(job_error(JOB_MIN "retry:\n  backoff_initial: 7h\n"),
+	       "t.yaml:8:20: 'backoff_max' (6h) must not be less than 'backoff_initial' (7h)",
+	       "backoff_initial above the default backoff_max");
+	is_str(job_error(JOB_MIN "http: {max_reply_bytes: 1023}\n"),
+	       "t.yaml:7:25: 'max_reply_bytes' must be an integer from 1024 to 67108864, got '1023'",
+	       "max_reply_bytes range");
+	is_str(job_error(JOB_MIN "selection: {default_language: EN}\n"),
+	       "t.yaml:7:31: 'default_language' must be a two-letter lower-case ISO 639-1 code such as "
+	       "en or de, got 'EN'", "upper-case language");
+	is_str(job_error("name: t\npartner: reviewhub\nformat: review-xml\n"
+	                 "endpoint: \"https://api.example/v1?id=1\"\nhistory: {message: m}\n"),
+	       "t.yaml:4:11: 'endpoint' must not have a query string ('?'): the hotel id and access key "
+	       "are added to each request, got 'https://api.example/v1?id=1'", "endpoint with a query");
+	is_str(job_error("name: t\npartner: p\nformat: review-xml\nendpoint: ftp://x/y\nhistory: {message: m}\n"),
+	       "t.yaml:4:11: 'endpoint' must start with http:// or https://, got 'ftp://x/y'",
+	       "endpoint scheme");
+	is_str(job_error("name: t\npartner: p\nformat: review-xml\nendpoint: http://x/a b\nhistory: {message: m}\n"),
+	       "t.yaml:4:11: 'endpoint' must not contain spaces, got 'http://x/a b'", "endpoint with a space");
+	is_str(job_error("name: t\npartner: p\nformat: xml\nendpoint: http://x/\nhistory: {message: m}\n"),
+	       "t.yaml:3:9: 'format' must be one of: review-xml, got 'xml'", "unknown format");
+	is_str(job_error("name: t\npartner: Review Hub\nformat: review-xml\nendpoint: http://x/\nhistory: {message: m}\n"),
+	       "t.yaml:2:10: 'partner' must consist of a-z, 0-9, '_' and '-' only, got 'Review Hub'",
+	       "bad partner id");
+	is_str(job_error(JOB_HEAD "history: {message: \"  \"}\n"),
+	       "t.yaml:5:20: 'message' must not be empty", "blank history message");
+	is_str(job_error(JOB_MIN "schedule:\n"), "t.yaml:7:10: 'schedule' must not be empty",
+	       "key without a value");
+	is_str(job_error(JOB_MIN "description: \"a\\0b\"\n"),
+	       "t.yaml:7:14: 'description' must not contain NUL characters", "NUL in a value");
+
+	/* Template placeholders. */
+	is_str(job_error(JOB_HEAD "history:\n  message: \"Hello {guest} from {partner}\"\n"),
+	       "t.yaml:6:12: 'message' has an unknown placeholder '{guest}' (expected one of: {partner}, "
+	       "{job}, {batch}, {booking_no}, {hotel_id}, {run_id}, {date})", "unknown placeholder");
+	is_str(job_error(JOB_HEAD "history:\n  message: \"sent to {partner\"\n"),
+	       "t.yaml:6:12: 'message' has a '{' that is not closed by '}' (placeholders look like {partner})",
+	       "unclosed brace");
+	is_str(job_error(JOB_HEAD "history:\n  message: \"sent to {partner}}\"\n"),
+	       "t.yaml:6:12: 'message' has a '}' without a matching '{' (placeholders look like {partner})",
+	       "stray closing brace");
+	is_str(job_error(JOB_HEAD "history:\n  message: \"x {{job}}\"\n"),
+	       "t.yaml:6:12: 'message' has a '{' that is not closed by '}' (placeholders look like {partner})",
+	       "nested brace");
+
+	/* Name rules. */
+	is_str(job_error("name: other\npartner: p\nformat: review-xml\nendpoint: http://x/\nhistory: {message: m}\n"),
+	       "t.yaml:1:7: 'name' is 'other' but must equal the file name without .yaml ('t')",
+	       "name differs from the file name");
+	is_str(job_error("name: Nightly Run\n"),
+	       "t.yaml:1:7: 'name' must be 1 to 64 characters from a-z, 0-9, '_' and '-', got 'Nightly Run'",
+	       "bad job name characters");
+	char long_name[100];
+	memset(long_name, 'a', 65);
+	long_name[65] = '\0';
+	char *t = gf_xasprintf("name: %s\n", long_name);
+	ok(strstr(job_error(t), "'name' must be 1 to 64 characters") != NULL, "job name over 64 chars");
+	free(t);
+
+	/* YAML-level problems. */
+	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
+	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, history)",
+	       "empty text");
+	is_str(job_error("a: 1\nb: [2\n"),
+	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
+	       "syntax error with its context");
+	is_str(job_error("name: &n t\n"),
+	       "t.yaml:1:7: anchors (&n) are not supported: write the value out", "anchor refused");
+	is_str(job_error(JOB_MIN "---\nname: t\n"),
+	       "t.yaml:7:1: only one YAML document is allowed in a file", "two documents refused");
+	{
+		/* libyaml is quadratic in flow nesting: deep input must stop early. */
+		size_t depth = 400000;
+		char *deep = gf_xmalloc(2 * depth + 8);
+		memcpy(deep, "name: ", 6);
+		memset(deep + 6, '[', depth);
+		memset(deep + 6 + depth, ']', depth);
+		deep[6 + 2 * depth] = '\0';
+		int64_t t0 = gf_now_mono_ms();
+		is_str(job_error(deep), "t.yaml:1:22: values are nested more than 16 levels deep",
+		       "deep nesting refused");
+		ok(gf_now_mono_ms() - t0 < 2000, "deep nesting refused quickly");
+		free(deep);
+	}
+	is_str(job_error("name: \"ab\xff\"\n"),
+	       "t.yaml:1:10: invalid leading UTF-8 octet (byte 0xff): the file must be UTF-8 text",
+	       "invalid UTF-8");
+
+	/* Main file. */
+	is_str(main_error("jobs_dir: x\n"),
+	       "etc/gf.yaml:1:1: missing required key 'database' (a mapping with conninfo)", "main: no database");
+	is_str(main_error("database: {conninfo: \"\"}\n"),
+	       "etc/gf.yaml:1:22: 'conninfo' must not be empty", "main: empty conninfo");
+	is_str(main_error("database: {conninfo: x}\nlogging: {level: verbose}\n"),
+	       "etc/gf.yaml:2:18: 'level' must be one of: error, warn, info, debug, got 'verbose'",
+	       "main: bad log level");
+	is_str(main_error("database: {conninfo: x, password: secret}\n"),
+	       "etc/gf.yaml:1:25: unknown key 'password' in 'database' (expected one of: conninfo)",
+	       "main: unknown key in database");
+	is_str(main_error("database:\n  conninfo: [a]\n"),
+	       "etc/gf.yaml:2:13: 'conninfo' must be a non-empty text value, got a sequence",
+	       "main: conninfo as a sequence is refused");
+}
+
+static void test_files(void)
+{
+	struct gf_config_error err = { "" };
+	struct gf_job *job = NULL;
+	char *dir = gf_xasprintf("%s/tests/unit/data/config", src_root());
+	char *path, *want;
+
+#define CHECK_FILE(file, expect, what)                                                   \
+	do {                                                                              \
+		path = gf_xasprintf("%s/%s", dir, file);                                  \
+		want = gf_xasprintf("%s%s", path, expect);                                \
+		is_int(gf_job_load(path, &job, &err), CONFIG_E, what " fails");           \
+		is_str(err.text, want, what " message");                                  \
+		free(path);                                                               \
+		free(want);                                                               \
+	} while (0)
+
+	CHECK_FILE("unknown-key.yaml", ":12:3: unknown key 'max_record' in 'batch' (expected one of: "
+	           "max_records, in_flight, compress, gzip_level)", "file: unknown nested key");
+	CHECK_FILE("syntax-error.yaml", ":5:1: found unexpected end of stream (while scanning a quoted "
+	           "scalar at line 3, column 11)", "file: YAML syntax error");
+	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
+	           "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, "
+	           "history)", "file: empty");
+	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
+	           "description, enabled, partner, format, endpoint, schedule, selection, batch, http, "
+	           "retry, lease, history)", "file: comments only");
+	CHECK_FILE("bad-template.yaml", ":7:12: 'message' has an unknown placeholder '{guest_name}' "
+	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
+	           "{date})", "file: template placeholder");
+	CHECK_FILE("billion-laughs.yaml", ":2:4: anchors (&a) are not supported: write the value out",
+	           "file: billion laughs");
+	CHECK_FILE("wrong-name.yaml", ":1:7: 'name' is 'review-nightly' but must equal the file name "
+	           "without .yaml ('wrong-name')", "file: name/file mismatch");
+	CHECK_FILE("bad-utf8.yaml", ":2:19: invalid trailing UTF-8 octet (byte 0x22): the file must be "
+	           "UTF-8 text", "file: invalid UTF-8");
+#undef CHECK_FILE
+	ok(job == NULL, "no job returned on errors");
+	free(dir);
+
+	/* Files over 1 MiB are refused before parsing. */
+	size_t n = (1 << 20) + 1;
+	char *big = gf_xmalloc(n + 1);
+	memset(big, '#', n);
+	big[n] = '\0';
+	const char *big_path = write_tmp("big.yaml", big);
+	free(big);
+	want = gf_xasprintf("%s:1:1: file is larger than 1 MiB; refusing to load it", big_path);
+	is_int(gf_job_load(big_path, &job, &err), CONFIG_E, "file over 1 MiB refused");
+	is_str(err.text, want, "file over 1 MiB message");
+	free(want);
+
+	/* A directory is not a job file. */
+	const char *d = mkdir_tmp("dir.yaml");
+	want = gf_xasprintf("%s:1:1: cannot read file: not a regular file", d);
+	is_int(gf_job_load(d, &job, &err), CONFIG_E, "directory refused");
+	is_str(err.text, want, "directory message");
+	free(want);
+}
+
+static void test_default_path(void)
+{
+	is_str(gf_config_default_path("/x/y.yaml"), "/x/y.yaml", "default_path: explicit wins");
+	setenv("GUESTFLOW_CONFIG", "/env/gf.yaml", 1);
+	is_str(gf_config_default_path(NULL), "/env/gf.yaml", "default_path: $GUESTFLOW_CONFIG");
+	is_str(gf_config_default_path("/x/y.yaml"), "/x/y.yaml", "default_path: explicit beats env");
+	unsetenv("GUESTFLOW_CONFIG");
+	is_str(gf_config_default_path(NULL), GF_SYSCONFDIR "/guestflow.yaml", "default_path: built-in");
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	test_shipped_job();
+	test_shipped_main();
+	test_load_all();
+	test_defaults();
+	test_values();
+	test_errors();
+	test_files();
+	test_default_path();
+	cleanup_tmp();
+	return done_testing();
+}
