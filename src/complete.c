@@ -200,9 +200,11 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 			x->out->new_batches++;
 		}
 	}
+	/* A batch of one was not split: it is done, its record rejected. */
 	return gf_db_exec(x->c, "split_batch_done",
-		"UPDATE guestflow.batches SET state = 'split', last_error = $2, lease_until = NULL,"
-		" finished_at = now() WHERE id = $1::bigint", 2, (const char *[]){ x->id, why });
+		"UPDATE guestflow.batches SET state = CASE WHEN $3 THEN 'split' ELSE 'done' END,"
+		" last_error = $2, lease_until = NULL, finished_at = now() WHERE id = $1::bigint", 3,
+		(const char *[]){ x->id, why, n > 1 ? "true" : "false" });
 }
 
 int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,

@@ -397,7 +397,6 @@ static const struct key retry_keys[] = {
 static const struct section retry_section = { "retry", KEYS(retry_keys), validate_retry };
 
 static const struct key history_keys[] = {
-	STR("kind", KF_NONEMPTY, "review_export", NULL, J(history_kind)),
 	STR("message", KF_REQUIRED | KF_NONEMPTY, NULL, check_template, J(history_message)),
 };
 static const struct section history_section = { "history", KEYS(history_keys), NULL };

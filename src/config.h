@@ -47,7 +47,6 @@ struct gf_job {
 	int64_t lease_ms;           /* lease, default 10m */
 
 	/* history */
-	char *history_kind;         /* history.kind, default "review_export" */
 	char *history_message;      /* history.message, template, required */
 };
 

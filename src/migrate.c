@@ -15,12 +15,20 @@ int gf_schema_version_known(void)
 	return (int)gf_n_migrations;
 }
 
+/* -1 when there is no migrations table yet. */
 static int db_version(PGconn *c, int *version)
 {
 	int err;
+	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "schema_present",
+		"SELECT to_regclass('guestflow.schema_migrations') IS NOT NULL", 0, NULL);
+	if (!t)
+		return err;
+	if (PQgetvalue(t, 0, 0)[0] != 't') {
+		*version = -1;
+		return 0;
+	}
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "schema_version",
-		"SELECT CASE WHEN to_regclass('guestflow.schema_migrations') IS NULL THEN -1"
-		" ELSE (SELECT coalesce(max(version), 0) FROM guestflow.schema_migrations) END", 0, NULL);
+		"SELECT coalesce(max(version), 0) FROM guestflow.schema_migrations", 0, NULL);
 	if (!r)
 		return err;
 	*version = (int)gf_db_get_int(r, 0, 0);

@@ -134,16 +134,15 @@ int gf_read_file(const char *path, size_t max, char **out, size_t *len)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	size_t cap = 4096, n = 0;
+	/* Room for max + 1 bytes at most: reading past max proves the file too big. */
+	size_t limit = max + 1;
+	size_t cap = limit < 4096 ? limit : 4096, n = 0;
 	char *buf = gf_xmalloc(cap + 1);
 	for (;;) {
 		if (n == cap) {
-			if (cap >= max) {
-				close(fd);
-				free(buf);
-				return -GF_E_TOO_BIG;
-			}
-			cap = cap * 2 > max ? max : cap * 2;
+			if (cap >= limit)
+				break;
+			cap = cap * 2 > limit ? limit : cap * 2;
 			buf = gf_xrealloc(buf, cap + 1);
 		}
 		ssize_t r = read(fd, buf + n, cap - n);
@@ -160,6 +159,10 @@ int gf_read_file(const char *path, size_t max, char **out, size_t *len)
 		n += (size_t)r;
 	}
 	close(fd);
+	if (n > max) {
+		free(buf);
+		return -GF_E_TOO_BIG;
+	}
 	buf[n] = '\0';
 	*out = buf;
 	if (len)

@@ -7,6 +7,8 @@
 
 static int n_run, n_failed;
 
+static bool report(bool pass, const char *name, va_list ap) TAP_PRINTF(2, 0);
+
 static bool report(bool pass, const char *name, va_list ap)
 {
 	n_run++;

@@ -143,7 +143,6 @@ static void test_shipped_job(void)
 	is_int(job->retry_after_max_ms, 3600 * 1000, "retry.retry_after_max");
 	is_int(job->linger_ms, 120000, "retry.linger");
 	is_int(job->lease_ms, 600000, "lease 10m");
-	is_str(job->history_kind, "review_export", "history.kind");
 	is_str(job->history_message,
 	       "Guest data sent to {partner} for a review invitation (job {job}, batch {batch})",
 	       "history.message");
@@ -292,7 +291,6 @@ static void test_defaults(void)
 	   job->backoff_max_ms == 21600000 && job->retry_after_max_ms == 3600000 &&
 	   job->linger_ms == 120000, "default retry");
 	is_int(job->lease_ms, 600000, "default lease");
-	is_str(job->history_kind, "review_export", "default history.kind");
 	gf_job_free(job);
 
 	const char *m = "database:\n  conninfo: dbname=x\n";
@@ -320,7 +318,7 @@ static void test_values(void)
 		"  ca_file: /etc/ssl/x.pem\n  max_reply_bytes: 1024\n"
 		"retry: {backoff_initial: 1m, backoff_max: 1m, linger: 0, max_attempts: 1}\n"
 		"lease: 10s\n"
-		"history: {kind: note, message: \"{partner}{job}{batch}{booking_no}{hotel_id}{run_id}{date}\"}\n";
+		"history: {message: \"{partner}{job}{batch}{booking_no}{hotel_id}{run_id}{date}\"}\n";
 	if (!is_int(gf_job_parse(t, strlen(t), "t.yaml", "t", &job, &err), 0, "job with every key parses")) {
 		diag("%s", err.text);
 		return;
@@ -339,7 +337,6 @@ static void test_values(void)
 	ok(job->backoff_initial_ms == 60000 && job->backoff_max_ms == 60000, "backoff_max == backoff_initial ok");
 	is_int(job->linger_ms, 0, "linger 0 allowed");
 	is_int(job->lease_ms, 10000, "lease 10s allowed");
-	is_str(job->history_kind, "note", "history.kind");
 	gf_job_free(job);
 }
 
@@ -354,8 +351,10 @@ static void test_errors(void)
 	       "t.yaml:1:1: missing required key 'endpoint'", "missing required key");
 	is_str(job_error(JOB_HEAD), "t.yaml:1:1: missing required key 'history' (a mapping with message)",
 	       "missing required section");
-	is_str(job_error(JOB_HEAD "history:\n  kind: x\n"),
+	is_str(job_error(JOB_HEAD "history: {}\n"),
 	       "t.yaml:5:1: missing required key 'message' in 'history'", "missing key in a section");
+	is_str(job_error(JOB_HEAD "history:\n  kind: x\n  message: m\n"),
+	       "t.yaml:6:3: unknown key 'kind' in 'history' (expected one of: message)", "history.kind is gone");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
 	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, history)",
@@ -533,7 +532,7 @@ static void test_files(void)
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
 	           "description, enabled, partner, format, endpoint, schedule, selection, batch, http, "
 	           "retry, lease, history)", "file: comments only");
-	CHECK_FILE("bad-template.yaml", ":7:12: 'message' has an unknown placeholder '{guest_name}' "
+	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
 	           "{date})", "file: template placeholder");
 	CHECK_FILE("billion-laughs.yaml", ":2:4: anchors (&a) are not supported: write the value out",

@@ -1,0 +1,257 @@
+"""Integration-test fixture: a throwaway PostgreSQL (tools/pgctl.sh), the
+partner simulator and a guestflow configuration, all in one temporary
+directory. Every server started here is stopped by its PID, also when a test
+fails; every wait is bounded."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+SRC = os.environ.get('GF_SOURCE_ROOT', os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
+GUESTFLOW = os.environ.get('GF_GUESTFLOW', os.path.join(SRC, 'build', 'src', 'guestflow'))
+PARTNER_SIM = os.environ.get('GF_PARTNER_SIM', os.path.join(SRC, 'build', 'tests', 'partner-sim', 'partner-sim'))
+XSD = os.path.join(SRC, 'schemas', 'xsd', 'review-xml-1.xsd')
+PGCTL = os.path.join(SRC, 'tools', 'pgctl.sh')
+
+DEFAULT_JOB = {
+    'name': 'review-nightly',
+    'partner': 'reviewhub',
+    'format': 'review-xml',
+    'selection': {'window': '14d', 'default_language': 'en'},
+    'batch': {'max_records': 50, 'in_flight': 4, 'compress': 'gzip', 'gzip_level': 1},
+    'http': {'connect_timeout': '2s', 'timeout': '5s', 'low_speed_time': '5s'},
+    'retry': {'max_attempts': 4, 'backoff_initial': '100ms', 'backoff_max': '400ms',
+              'retry_after_max': '2s', 'linger': '10s'},
+    'lease': '10m',
+    'history': {'message': 'Sent to {partner} by {job} (batch {batch}, booking {booking_no})'},
+}
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f'timed out after {timeout}s waiting for {what}')
+
+
+def yaml_scalar(v):
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(str(v))  # a JSON string is a valid YAML double-quoted scalar
+
+
+def to_yaml(d, indent=0):
+    lines = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines.append(' ' * indent + f'{k}:')
+            lines.append(to_yaml(v, indent + 2))
+        else:
+            lines.append(' ' * indent + f'{k}: {yaml_scalar(v)}')
+    return '\n'.join(lines)
+
+
+class Env:
+    """One PostgreSQL + one simulator + a config dir."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix='gf-it-', dir='/tmp')
+        os.chmod(self.dir, 0o755)
+        self.pgdir = os.path.join(self.dir, 'pg')
+        self.sim = None
+        self.sim_port = None
+        self.accounts = {}
+        self.record = os.path.join(self.dir, 'record.jsonl')
+        self.config = os.path.join(self.dir, 'guestflow.yaml')
+        self.jobs_dir = os.path.join(self.dir, 'jobs.d')
+        os.makedirs(self.jobs_dir)
+        self.pg_started = False
+
+    # --- PostgreSQL -------------------------------------------------------
+    def start_pg(self):
+        env = dict(os.environ, PGCTL_FAST='1')
+        out = subprocess.run(['bash', PGCTL, 'start', self.pgdir], env=env, capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f'PostgreSQL did not start: {out.stderr}')
+        self.pg_started = True
+        self.conninfo = out.stdout.strip()
+        return self.conninfo
+
+    def stop_pg(self):
+        if self.pg_started:
+            subprocess.run(['bash', PGCTL, 'stop', self.pgdir], capture_output=True, timeout=60)
+            self.pg_started = False
+
+    def psql(self, sql):
+        """Run SQL; returns rows as lists of strings (None for NULL)."""
+        args = ['psql', self.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-A', '-t', '-F', '\x1f',
+                '-P', 'null=\x1e']
+        out = subprocess.run(args, input=sql, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise AssertionError(f'psql failed: {out.stderr}\nSQL: {sql[:500]}')
+        rows = []
+        for line in out.stdout.split('\n'):
+            if line == '':
+                continue
+            rows.append([None if c == '\x1e' else c for c in line.split('\x1f')])
+        return rows
+
+    def scalar(self, sql):
+        rows = self.psql(sql)
+        return rows[0][0] if rows else None
+
+    def load_reference_schema(self):
+        self.psql(open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'pms.sql')).read())
+
+    # --- partner simulator -----------------------------------------------
+    def start_sim(self, accounts, latency_ms=0):
+        self.accounts = dict(accounts)
+        acc = os.path.join(self.dir, 'accounts')
+        with open(acc, 'w') as f:
+            for h, k in accounts.items():
+                f.write(f'{h} {k}\n')
+        port_file = os.path.join(self.dir, 'sim.port')
+        self.sim_log = open(os.path.join(self.dir, 'sim.log'), 'w')
+        self.sim = subprocess.Popen([PARTNER_SIM, '--port', '0', '--port-file', port_file, '--xsd', XSD,
+                                     '--record', self.record, '--accounts-file', acc,
+                                     '--latency-ms', str(latency_ms)],
+                                    stdout=self.sim_log, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(port_file) or self.sim.poll() is not None, 20, 'simulator port file')
+        if self.sim.poll() is not None:
+            raise RuntimeError('partner simulator exited at start')
+        self.sim_port = int(open(port_file).read().strip())
+        self.endpoint = f'http://127.0.0.1:{self.sim_port}/v1/guests'
+
+    def stop_sim(self):
+        if self.sim and self.sim.poll() is None:
+            self.sim.send_signal(signal.SIGTERM)
+            try:
+                self.sim.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.sim.kill()
+                self.sim.wait(timeout=10)
+        self.sim = None
+
+    def sim_control(self, path):
+        url = f'http://127.0.0.1:{self.sim_port}/_sim/{path}'
+        req = urllib.request.Request(url, data=b'', method='POST')
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read().decode()
+
+    def sim_stats(self):
+        with urllib.request.urlopen(f'http://127.0.0.1:{self.sim_port}/_sim/stats', timeout=10) as r:
+            return json.loads(r.read().decode())
+
+    def recorded(self):
+        if not os.path.exists(self.record):
+            return []
+        with open(self.record, encoding='utf-8') as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    # --- guestflow ----------------------------------------------------------
+    def write_config(self, job_overrides=None, log_level='info', job_name='review-nightly'):
+        with open(self.config, 'w') as f:
+            f.write(to_yaml({'database': {'conninfo': self.conninfo}, 'jobs_dir': 'jobs.d',
+                             'logging': {'level': log_level}}) + '\n')
+        job = json.loads(json.dumps(DEFAULT_JOB))
+        job['name'] = job_name
+        job['endpoint'] = self.endpoint
+        for k, v in (job_overrides or {}).items():
+            if isinstance(v, dict):
+                job.setdefault(k, {}).update(v)
+            else:
+                job[k] = v
+        with open(os.path.join(self.jobs_dir, f'{job_name}.yaml'), 'w') as f:
+            f.write(to_yaml(job) + '\n')
+
+    def gf(self, *args, input=None, timeout=120, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        return subprocess.run([GUESTFLOW, '-c', self.config, *args], input=input, capture_output=True,
+                              text=True, timeout=timeout, env=e)
+
+    def add_connection(self, prop, hotel_id, key, live=True, partner='reviewhub'):
+        r = self.gf('connection', 'add', prop, partner, '--hotel-id', hotel_id, input=key + '\n')
+        assert r.returncode == 0, r.stderr
+        if live:
+            r = self.gf('connection', 'activate', prop, partner)
+            assert r.returncode == 0, r.stderr
+
+    def cleanup(self):
+        try:
+            self.stop_sim()
+        finally:
+            self.stop_pg()
+        if os.environ.get('GF_KEEP_TMP') != '1':
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def add_booking(env, n, prop='P001', status='checked_out', email=None, last='Muster', first='Max',
+                gender='m', lang='de', notify=True, checked_out="now() - interval '1 day'",
+                arrival="current_date - 3", departure="current_date - 1"):
+    """Insert guest + booking number n (booking_no B-n) with literal SQL expressions."""
+    def lit(v):
+        if v is None:
+            return 'NULL'
+        return "'" + str(v).replace("'", "''") + "'"
+    email = f'guest{n}@example.org' if email is None else email
+    co = 'NULL' if checked_out is None else checked_out
+    env.psql(f"""
+        INSERT INTO pms.guests (id, first_name, last_name, email, gender, language)
+        VALUES ({n}, {lit(first)}, {lit(last)}, {lit(email)}, {lit(gender)}, {lit(lang)});
+        INSERT INTO pms.bookings (id, property_id, booking_no, guest_id, status, arrival, departure,
+                                  checked_out_at, notify_on_occupancy)
+        VALUES ({n}, {lit(prop)}, 'B-{n}', {n}, {lit(status)}, {arrival}, {departure}, {co}, {'true' if notify else 'false'});
+    """)
+
+
+class GFTestCase(unittest.TestCase):
+    """A test case with a fresh Env per test: PostgreSQL with the reference
+    schema and guestflow's schema, a simulator with the given accounts."""
+
+    accounts = {'H-1001': 'k3y+/=one', 'H-1002': 'k3y+/=two'}
+    properties = {'P001': 'H-1001', 'P002': 'H-1002'}
+    job_overrides = None
+
+    def setUp(self):
+        self.env = Env()
+        self.addCleanup(self.env.cleanup)
+        self.env.start_pg()
+        self.env.load_reference_schema()
+        self.env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
+                              for p in self.properties))
+        self.env.start_sim(self.accounts)
+        self.env.write_config(self.job_overrides)
+        r = self.env.gf('db', 'migrate')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for p, h in self.properties.items():
+            self.env.add_connection(p, h, self.accounts[h])
+
+    def run_job(self, *extra, expect=None, job='review-nightly', timeout=120):
+        r = self.env.gf('run', job, *extra, timeout=timeout)
+        if expect is not None:
+            self.assertEqual(r.returncode, expect, f'exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr[-4000:]}')
+        return r
+
+    def states(self):
+        return dict((row[0], int(row[1])) for row in
+                    self.env.psql('SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1'))
+
+    def history_count(self, booking_no=None):
+        where = f"WHERE b.booking_no = '{booking_no}'" if booking_no else ''
+        return int(self.env.scalar(f'SELECT count(*) FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id {where}'))
+
+
+def main():
+    unittest.main(verbosity=2)

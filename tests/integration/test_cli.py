@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""The command line: db migrate, check-config, connection management, usage
+and configuration errors, exit codes."""
+import os
+import re
+import subprocess
+
+from gftest import GUESTFLOW, GFTestCase, add_booking, main
+
+
+class CliTest(GFTestCase):
+
+    def test_migrate_is_idempotent_and_refuses_a_newer_schema(self):
+        env = self.env
+        r = env.gf('db', 'migrate')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('schema up to date at version 1', r.stdout)
+        self.assertEqual(env.psql("SELECT version, name FROM guestflow.schema_migrations"), [['1', 'core']])
+        env.psql("INSERT INTO guestflow.schema_migrations (version, name) VALUES (99, 'from_the_future')")
+        r = env.gf('db', 'migrate')
+        self.assertEqual(r.returncode, 78)
+        self.assertIn('newer than this guestflow', r.stderr)
+        r = self.run_job(expect=78)
+        self.assertIn('event=schema_too_new', r.stderr)
+
+    def test_run_without_schema_or_adapters_is_a_clear_error(self):
+        env = self.env
+        env.psql("DROP VIEW guestflow.source_bookings")
+        r = self.run_job(expect=78)
+        self.assertIn('guestflow.source_bookings', r.stderr)
+        env.psql("DROP SCHEMA guestflow CASCADE")
+        r = self.run_job(expect=78)
+        self.assertIn("run 'guestflow db migrate'", r.stderr)
+        # Migrating again recreates everything, the adapters included.
+        r = env.gf('db', 'migrate')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('installed the reference source adapters', r.stdout)
+
+    def test_check_config_lists_jobs_and_names_errors(self):
+        env = self.env
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'(?m)^job review-nightly: enabled, partner reviewhub, format review-xml, ')
+        job = os.path.join(env.jobs_dir, 'review-nightly.yaml')
+        text = open(job).read()
+        with open(job, 'w') as f:
+            f.write(text.replace('max_records:', 'max_record:'))
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 78)
+        self.assertRegex(r.stderr, re.escape(job) + r":\d+:\d+: unknown key 'max_record'")
+        r = self.run_job(expect=78)
+        self.assertIn("unknown key 'max_record'", r.stderr)
+        with open(job, 'w') as f:
+            f.write(text.replace('in_flight: 4', 'in_flight: many'))
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 78)
+        self.assertRegex(r.stderr, re.escape(job) + r":\d+:\d+: .*in_flight.*many")
+
+    def test_shipped_config_files_are_valid(self):
+        env = self.env
+        src = os.environ['GF_SOURCE_ROOT']
+        cfg = os.path.join(env.dir, 'shipped.yaml')
+        with open(os.path.join(src, 'etc', 'guestflow.yaml')) as f:
+            text = f.read()
+        with open(cfg, 'w') as f:
+            f.write(re.sub(r'(?m)^jobs_dir:.*$', f'jobs_dir: {os.path.join(src, "jobs")}', text))
+        r = subprocess.run([GUESTFLOW, '-c', cfg, 'check-config'], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('job review-nightly: enabled, partner reviewhub, format review-xml, endpoint https://', r.stdout)
+
+    def test_connection_lifecycle_and_key_from_stdin(self):
+        env = self.env
+        r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='topsecret+/=\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn('topsecret', r.stdout + r.stderr)
+        self.assertEqual(env.psql("SELECT hotel_id, access_key, status FROM guestflow.connections WHERE property_id = 'P009'"),
+                         [['H-9', 'topsecret+/=', 'setup']])
+        r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='again\n')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn('already has a connection', r.stderr)
+        r = env.gf('connection', 'add', 'P008', 'reviewhub', '--hotel-id', 'H-8', input='')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn('no access key on standard input', r.stderr)
+        r = env.gf('connection', 'list')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'(?m)^P009\s+reviewhub\s+H-9\s+setup\s')
+        self.assertNotIn('topsecret', r.stdout)
+        self.assertEqual(env.gf('connection', 'stop', 'P009', 'reviewhub').returncode, 65)  # not live
+        for verb, status in (('activate', 'live'), ('stop', 'stopped'), ('activate', 'live'), ('deactivate', 'deactivated')):
+            r = env.gf('connection', verb, 'P009', 'reviewhub')
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f'is now {status}', r.stdout)
+        r = env.gf('connection', 'show', 'P009', 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('status:      deactivated', r.stdout)
+        self.assertEqual(len(re.findall(r'(?m)^  \d{4}-', r.stdout)), 5)
+        self.assertEqual(env.gf('connection', 'show', 'P404', 'reviewhub').returncode, 65)
+
+    def test_usage_errors_and_help(self):
+        env = self.env
+        self.assertEqual(env.gf().returncode, 64)
+        self.assertEqual(env.gf('frobnicate').returncode, 64)
+        self.assertEqual(env.gf('run').returncode, 64)
+        r = env.gf('run', 'no-such-job')
+        self.assertEqual(r.returncode, 64)
+        self.assertIn('jobs: review-nightly', r.stderr)
+        for cmd in (['--help'], ['run', '--help'], ['db', '--help'], ['check-config', '--help'],
+                    ['connection', '--help']):
+            r = env.gf(*cmd)
+            self.assertEqual(r.returncode, 0, cmd)
+            self.assertIn('Usage: guestflow', r.stdout)
+
+    def test_disabled_job_does_nothing(self):
+        env = self.env
+        env.write_config({'enabled': False})
+        add_booking(env, 1)
+        r = self.run_job(expect=0)
+        self.assertIn('disabled', r.stdout)
+        self.assertEqual(env.sim_stats()['requests'], 0)
+
+    def test_database_unreachable_exits_75(self):
+        env = self.env
+        env.stop_pg()
+        r = self.run_job(expect=75)
+        self.assertIn('event=db_connect_failed', r.stderr)
+
+
+if __name__ == '__main__':
+    main()

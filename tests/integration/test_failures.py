@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Partner failures of DESIGN.md's failure table: retries under the same
+Idempotency-Key, Retry-After, dead batches, credentials refused, 400
+bisection, 413 halving, timeouts, dropped connections, unreadable replies."""
+from gftest import GFTestCase, add_booking, main
+
+
+class FailureTest(GFTestCase):
+
+    def add(self, *numbers, prop='P001'):
+        for n in numbers:
+            add_booking(self.env, n, prop=prop)
+
+    def keys_of_calls(self):
+        return self.env.psql("SELECT batch_id, idempotency_key, status_code, outcome FROM guestflow.api_calls ORDER BY id")
+
+    def test_503_with_retry_after_then_success_same_key(self):
+        env = self.env
+        self.add(1, 2, 3)
+        env.sim_control('script?status=503&retry_after=1&count=2')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=3 ', r.stdout)
+        self.assertIn(' retried=6 ', r.stdout)
+        calls = self.keys_of_calls()
+        self.assertEqual([c[2] for c in calls], ['503', '503', '200'])
+        self.assertEqual(len({(c[0], c[1]) for c in calls}), 1, 'same batch, same key on every attempt')
+        self.assertEqual(int(env.scalar("SELECT attempts FROM guestflow.batches")), 3)
+        self.assertEqual(self.history_count(), 3)
+        self.assertEqual(len(env.recorded()), 3)
+
+    def test_retry_after_as_http_date(self):
+        env = self.env
+        self.add(1)
+        env.sim_control('script?status=429&retry_after=Wed,%2021%20Oct%202015%2007:28:00%20GMT')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=1 ', r.stdout)
+        self.assertEqual([c[2] for c in self.keys_of_calls()], ['429', '200'])
+
+    def test_max_attempts_makes_the_batch_dead(self):
+        env = self.env
+        self.add(1, 2)
+        env.sim_control('script?status=500&count=50')
+        r = self.run_job(expect=69)
+        self.assertIn(' dead=2 ', r.stdout)
+        self.assertEqual(self.states(), {'dead': 2})
+        state, attempts, last_error = env.psql("SELECT state, attempts, last_error FROM guestflow.batches")[0]
+        self.assertEqual((state, attempts), ('dead', '4'))
+        self.assertIn('HTTP 500', last_error)
+        reason = env.scalar("SELECT DISTINCT reason FROM guestflow.deliveries")
+        self.assertIn('HTTP 500', reason)
+        self.assertEqual(self.history_count(), 0)
+        self.assertEqual(len(self.keys_of_calls()), 4)
+        self.assertIn('event=batch_dead', r.stderr)
+
+    def test_credentials_refused_skip_the_connection(self):
+        env = self.env
+        env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P002'")
+        self.add(1, 2, prop='P001')
+        self.add(3, 4, prop='P002')
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=2 ', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2'])
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries WHERE property_id = 'P002' ORDER BY 1"),
+                         [['B-3', 'pending'], ['B-4', 'pending']])
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        # The connection stays live; with the key fixed the next run delivers without operator action.
+        self.assertEqual(env.scalar("SELECT status FROM guestflow.connections WHERE property_id = 'P002'"), 'live')
+        self.assertEqual(int(env.scalar("SELECT attempts FROM guestflow.batches WHERE property_id = 'P002'")), 0)
+        env.psql("UPDATE guestflow.connections SET access_key = 'k3y+/=two' WHERE property_id = 'P002'")
+        self.run_job(expect=0)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2', 'B-3', 'B-4'])
+        self.assertEqual(self.history_count(), 4)
+
+    def test_unknown_hotel_404(self):
+        env = self.env
+        env.psql("UPDATE guestflow.connections SET hotel_id = 'H-9999' WHERE property_id = 'P001'")
+        self.add(1)
+        r = self.run_job(expect=1)
+        self.assertIn('status=404', r.stderr)
+        self.assertEqual(self.states(), {'pending': 1})
+
+    def test_400_bisects_down_to_the_bad_record(self):
+        env = self.env
+        env.write_config({'batch': {'in_flight': 1}})
+        self.add(1, 2, 3, 4)
+        # Refused: the whole batch, both halves, then the first record alone.
+        env.sim_control('script?status=400&count=4&body=invalid%20format')
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=3 rejected=1 ', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, state, reason FROM guestflow.deliveries WHERE state <> 'delivered'"),
+                         [['B-1', 'rejected', 'partner: HTTP 400 invalid format']])
+        batches = env.psql("SELECT state, records, parent_id IS NOT NULL FROM guestflow.batches ORDER BY id")
+        self.assertEqual([b[0] for b in batches].count('split'), 3)
+        keys = [c[1] for c in self.keys_of_calls()]
+        self.assertEqual(len(keys), len(set(keys)), 'a split batch gets new keys')
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-2', 'B-3', 'B-4'])
+        self.assertEqual(self.history_count(), 3)
+
+    def test_413_halves_the_batch(self):
+        env = self.env
+        self.add(*range(1, 9))
+        env.sim_control('script?status=413&count=1')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=8 ', r.stdout)
+        sizes = [int(x[0]) for x in env.psql("SELECT records FROM guestflow.batches WHERE state = 'done' ORDER BY id")]
+        self.assertEqual(sizes, [4, 4])
+        self.assertEqual(len(env.recorded()), 8)
+
+    def test_timeout_and_dropped_connection_are_retried(self):
+        env = self.env
+        env.write_config({'http': {'timeout': '1s'}})
+        self.add(1, 2)
+        env.sim_control('script?action=stall&seconds=3')
+        env.sim_control('script?action=drop')
+        r = self.run_job(expect=0, timeout=60)
+        self.assertIn(' delivered=2 ', r.stdout)
+        calls = env.psql("SELECT status_code, outcome, error FROM guestflow.api_calls ORDER BY id")
+        self.assertEqual([c[1] for c in calls], ['retry', 'retry', 'accepted'])
+        self.assertIn('timeout', calls[0][2].lower())
+        self.assertIsNone(calls[1][0])
+        self.assertEqual(self.history_count(), 2)
+
+    def test_accepted_but_reply_lost_is_resent_under_the_same_key(self):
+        env = self.env
+        self.add(1, 2)
+        env.sim_control('script?action=accept_then_fail&status=502')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=2 ', r.stdout)
+        stats = env.sim_stats()
+        self.assertEqual(stats['replays'], 1, stats)
+        self.assertEqual(len(env.recorded()), 2, 'the partner recorded each guest once')
+        self.assertEqual(self.history_count(), 2)
+
+    def test_unreadable_reply_delivers_nothing_until_understood(self):
+        env = self.env
+        self.add(1, 2)
+        env.sim_control('script?status=200&body=%3Chtml%3Eoops')
+        env.sim_control('script?status=200&body=%3CimportResult%20accepted%3D%222%22%20rejected%3D%221%22%3E%3Crejected%20bookingNo%3D%22B-77%22%20reason%3D%22x%22%2F%3E%3C%2FimportResult%3E')
+        r = self.run_job(expect=0)
+        outcomes = [c[3] for c in self.keys_of_calls()]
+        self.assertEqual(outcomes, ['reply_error', 'reply_error', 'accepted'])
+        errors = [e[0] for e in env.psql("SELECT error FROM guestflow.api_calls WHERE outcome = 'reply_error' ORDER BY id")]
+        self.assertIn('not understood', errors[0])
+        self.assertIn('counts', errors[1])
+        self.assertIn(' delivered=2 ', r.stdout)
+        self.assertEqual(self.history_count(), 2)
+
+    def test_partner_unreachable_exits_69_and_keeps_everything(self):
+        env = self.env
+        self.add(1, 2)
+        env.write_config({'retry': {'linger': '0'}})
+        env.stop_sim()
+        r = self.run_job(expect=69)
+        self.assertIn(' pending=2 ', r.stdout)
+        self.assertEqual(self.states(), {'pending': 2})
+        err = env.scalar("SELECT error FROM guestflow.api_calls")
+        self.assertRegex(err, 'onnect')
+
+    def test_access_key_never_logged(self):
+        env = self.env
+        secret = 'S3cr3t+/=Key'
+        env.psql(f"UPDATE guestflow.connections SET access_key = '{secret}' WHERE property_id = 'P001'")
+        self.add(1)
+        r = self.run_job(expect=1)  # refused: the simulator knows another key
+        self.add(2, prop='P002')
+        env.write_config({'retry': {'linger': '0'}}, log_level='debug')
+        env.stop_sim()  # connection errors too
+        r2 = self.run_job()
+        dump = r.stdout + r.stderr + r2.stdout + r2.stderr
+        dump += str(env.psql("SELECT * FROM guestflow.api_calls")) + str(env.psql("SELECT * FROM guestflow.runs"))
+        dump += str(env.psql("SELECT * FROM guestflow.batches")) + str(env.psql("SELECT * FROM guestflow.deliveries"))
+        for form in (secret, 'S3cr3t%2B%2F%3DKey', 'S3cr3t'):
+            self.assertNotIn(form, dump)
+        lst = env.gf('connection', 'list')
+        show = env.gf('connection', 'show', 'P001', 'reviewhub')
+        self.assertNotIn('S3cr3t', lst.stdout + lst.stderr + show.stdout + show.stderr)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,862 @@
+/* partner-sim: a scriptable review platform on 127.0.0.1 for guestflow's tests, demo and bench. */
+#include "sim.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <libxml/parser.h>
+#include <microhttpd.h>
+
+#define CONTROL_PREFIX "/_sim/"
+#define TEXT "text/plain; charset=utf-8"
+
+enum script_kind { SCRIPT_STATUS, SCRIPT_STALL, SCRIPT_DROP, SCRIPT_ACCEPT_THEN_FAIL, SCRIPT_KINDS };
+static const char *const script_names[SCRIPT_KINDS] = { "status", "stall", "drop", "accept_then_fail" };
+
+struct script {
+	enum script_kind kind;
+	int status;
+	long stall_ms, count;
+	char *retry_after, *body, *hotel;
+	struct script *next;
+};
+
+/* What the simulator remembers about an Idempotency-Key it answered 200 to. */
+struct key_entry {
+	char *reply;   /* the importResult sent the first time */
+	char *members; /* sorted booking numbers of that batch, to spot a key reused for others */
+};
+
+static struct {
+	/* fixed once the daemon runs */
+	struct sim_map *accounts; /* hotel id -> access key */
+	xmlSchemaPtr schema;
+	size_t max_body;
+	FILE *record, *log;
+	/* the rest is guarded by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* broadcast at shutdown to cut sleeps short */
+	bool stopping;
+	struct script *scripts, **scripts_tail;
+	struct sim_map *refuse; /* booking number -> reason */
+	struct sim_map *keys;	/* Idempotency-Key -> struct key_entry */
+	long latency_ms;
+	unsigned long requests, accepted, rejected, replays, drops, conflicts;
+	unsigned long status[600];
+	unsigned inflight, max_concurrent;
+} S = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Per-request state, from the first handler call to MHD's completion callback. */
+struct req {
+	const char *url, *method;
+	bool control, guest;	/* /_sim/ endpoint; POST guest list (else 405) */
+	bool counted;		/* included in S.inflight */
+	bool gzip, discard, too_big;
+	struct script *script;	/* the scripted entry this request consumed */
+	int verdict;		/* refusal decided from the headers, sent once the body is read */
+	const char *verdict_msg;
+	struct sim_buf body;
+	size_t raw;
+	struct timespec t0;
+};
+
+static void script_free(struct script *s)
+{
+	if (!s)
+		return;
+	free(s->retry_after);
+	free(s->body);
+	free(s->hotel);
+	free(s);
+}
+
+static void key_entry_free(void *p)
+{
+	struct key_entry *e = p;
+	if (!e)
+		return;
+	free(e->reply);
+	free(e->members);
+	free(e);
+}
+
+static char *dup_or_null(const char *s, bool *fail)
+{
+	char *d = s ? strdup(s) : NULL;
+	if (s && !d)
+		*fail = true;
+	return d;
+}
+
+static struct script *script_copy(const struct script *s)
+{
+	struct script *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	bool fail = false;
+	*c = *s;
+	c->next = NULL;
+	c->retry_after = dup_or_null(s->retry_after, &fail);
+	c->body = dup_or_null(s->body, &fail);
+	c->hotel = dup_or_null(s->hotel, &fail);
+	if (fail) {
+		script_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* Sleep up to ms milliseconds; returns false early when the simulator shuts down. */
+static bool sim_sleep(long ms)
+{
+	bool awake = true;
+	if (ms <= 0)
+		return true;
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&S.lock);
+	while (!S.stopping && pthread_cond_timedwait(&S.wake, &S.lock, &end) != ETIMEDOUT)
+		;
+	awake = !S.stopping;
+	pthread_mutex_unlock(&S.lock);
+	return awake;
+}
+
+/* Copy s for a log line: printable ASCII only, bounded. */
+static const char *clean(char *dst, size_t n, const char *s)
+{
+	size_t i = 0;
+	for (; s && *s && i + 1 < n; s++)
+		dst[i++] = (*s > 0x20 && *s < 0x7f) ? *s : '?';
+	dst[i] = '\0';
+	return i ? dst : "-";
+}
+
+static void log_request(struct MHD_Connection *c, const struct req *r, int status, const char *note)
+{
+	struct timespec now, mono;
+	struct tm tm;
+	char ts[32], m[16], path[128], hotel[80], key[80];
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	long ms = (long)(mono.tv_sec - r->t0.tv_sec) * 1000 + (mono.tv_nsec - r->t0.tv_nsec) / 1000000;
+	/* the URL MHD hands us has no query string: the access key never reaches the log */
+	fprintf(S.log, "%s.%03ldZ %s %s hotel=%s idem=%s status=%d in=%zu ms=%ld%s%s\n", ts,
+		now.tv_nsec / 1000000, clean(m, sizeof m, r->method), clean(path, sizeof path, r->url),
+		clean(hotel, sizeof hotel, arg(c, "id")), clean(key, sizeof key, header(c, "Idempotency-Key")),
+		status, r->raw, ms, note ? " " : "", note ? note : "");
+}
+
+static void count_request(int status, bool drop)
+{
+	pthread_mutex_lock(&S.lock);
+	S.requests++;
+	if (drop)
+		S.drops++;
+	else if (status >= 0 && status < 600)
+		S.status[status]++;
+	pthread_mutex_unlock(&S.lock);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, int status, const char *ctype,
+			     const char *body, const char *retry_after, const char *note)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (retry_after)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	if (r->guest)
+		count_request(status, false);
+	log_request(c, r, status, note);
+	return ret;
+}
+
+/* First queued script that applies to this hotel; consumes one of its count. Under lock. */
+static struct script *take_script(const char *hotel)
+{
+	for (struct script **pp = &S.scripts; *pp; pp = &(*pp)->next) {
+		struct script *s = *pp;
+		if (s->hotel && (!hotel || strcmp(s->hotel, hotel) != 0))
+			continue;
+		struct script *c = script_copy(s);
+		if (--s->count == 0) {
+			*pp = s->next;
+			if (S.scripts_tail == &s->next)
+				S.scripts_tail = pp;
+			script_free(s);
+		}
+		return c;
+	}
+	return NULL;
+}
+
+static void set_verdict(struct req *r, int status, const char *msg)
+{
+	if (!r->verdict) {
+		r->verdict = status;
+		r->verdict_msg = msg;
+	}
+}
+
+/* Headers are in: take a script, decide what the headers alone already refuse. */
+static enum MHD_Result begin_guest(struct MHD_Connection *c, struct req *r)
+{
+	const char *id = arg(c, "id");
+	pthread_mutex_lock(&S.lock);
+	if (++S.inflight > S.max_concurrent)
+		S.max_concurrent = S.inflight;
+	r->counted = true;
+	r->script = take_script(id);
+	pthread_mutex_unlock(&S.lock);
+	if (r->script && (r->script->kind == SCRIPT_STATUS || r->script->kind == SCRIPT_DROP)) {
+		r->discard = true; /* the body is read and thrown away */
+		return MHD_YES;
+	}
+
+	const char *key = arg(c, "access_key");
+	const char *want = id && *id ? sim_map_get(S.accounts, id) : NULL;
+	const char *idem = header(c, "Idempotency-Key");
+	const char *enc = header(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
+	if (!want)
+		set_verdict(r, 404, "invalid hotel");
+	else if (!key || strcmp(key, want) != 0)
+		set_verdict(r, 403, "invalid access key");
+	else if (!idem || !*idem)
+		set_verdict(r, 400, "missing Idempotency-Key");
+	else if (enc && (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")))
+		r->gzip = true;
+	else if (enc && *enc && strcasecmp(enc, "identity") != 0)
+		set_verdict(r, 415, "unsupported Content-Encoding");
+
+	/* A declared length past the cap is refused before the body is read at all. */
+	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		errno = 0;
+		unsigned long long n = strtoull(cl, NULL, 10);
+		if (errno == ERANGE || n > S.max_body) {
+			set_verdict(r, 413, "request body too large");
+			r->too_big = true;
+			return reply(c, r, r->verdict, TEXT, r->verdict_msg, NULL, "early");
+		}
+	}
+	return MHD_YES;
+}
+
+static int append_records(struct sim_buf *out, const char *id, const char *idem,
+			  const struct sim_batch *b, const struct sim_guest *g)
+{
+	int r = sim_buf_adds(out, "{\"hotelId\":");
+	r = r ? r : sim_buf_json(out, id);
+	for (int i = 0; r == 0 && i < SIM_F_COUNT; i++) {
+		r = sim_buf_printf(out, ",\"%s\":", sim_field_names[i]);
+		r = r ? r : sim_buf_json(out, g->f[i]);
+	}
+	r = r ? r : sim_buf_adds(out, ",\"idempotencyKey\":");
+	r = r ? r : sim_buf_json(out, idem);
+	r = r ? r : sim_buf_adds(out, ",\"batchId\":");
+	r = r ? r : sim_buf_json(out, b->batch_id);
+	return r ? r : sim_buf_adds(out, "}\n");
+}
+
+/* Accept a validated batch: refuse listed bookings, record the rest, remember the key.
+ * Under lock. Returns 200 with *body set, or 500. Takes ownership of members. */
+static int accept_batch(const char *id, const char *idem, const struct sim_batch *b, char *members,
+			char **body)
+{
+	const char **bn = calloc(b->n + 1, sizeof *bn), **why = calloc(b->n + 1, sizeof *why);
+	struct key_entry *e = calloc(1, sizeof *e);
+	struct sim_buf lines;
+	sim_buf_init(&lines, SIZE_MAX / 2);
+	size_t nacc = 0, nrej = 0;
+	int r = bn && why && e && members ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < b->n; i++) {
+		const struct sim_guest *g = &b->guests[i];
+		const char *reason = sim_map_get(S.refuse, g->f[SIM_F_BOOKING_NO]);
+		if (reason) {
+			bn[nrej] = g->f[SIM_F_BOOKING_NO];
+			why[nrej++] = reason;
+		} else {
+			nacc++;
+			r = append_records(&lines, id, idem, b, g);
+		}
+	}
+	if (r == 0 && !(e->reply = sim_import_result(nacc, nrej, bn, why)))
+		r = -ENOMEM;
+	if (r == 0 && !(*body = strdup(e->reply)))
+		r = -ENOMEM;
+	if (r == 0 && lines.len && (fwrite(lines.data, 1, lines.len, S.record) != lines.len || fflush(S.record)))
+		r = -EIO;
+	if (r == 0) {
+		e->members = members;
+		members = NULL;
+		if (sim_map_put(S.keys, idem, e) < 0)
+			key_entry_free(e); /* recorded, but a replay will be recorded again */
+		e = NULL;
+		S.accepted += nacc;
+		S.rejected += nrej;
+	} else if (*body) {
+		free(*body);
+		*body = NULL;
+	}
+	key_entry_free(e);
+	free(members);
+	free(bn);
+	free(why);
+	sim_buf_free(&lines);
+	if (r == -EIO)
+		fprintf(S.log, "partner-sim: cannot write the record file\n");
+	return r == 0 ? 200 : 500;
+}
+
+/* The body is in and the headers were fine: decode, validate, replay or accept. */
+static enum MHD_Result import(struct MHD_Connection *c, struct req *r)
+{
+	const char *id = arg(c, "id"), *idem = header(c, "Idempotency-Key");
+	const char *data = r->body.data ? r->body.data : "";
+	size_t n = r->body.len;
+	struct sim_buf plain;
+	struct sim_batch b = { 0 };
+	char err[600];
+	int status = 0;
+	const char *msg = NULL;
+	char *body = NULL;
+	bool replay = false;
+
+	sim_buf_init(&plain, S.max_body);
+	if (r->gzip) {
+		int g = sim_gunzip(data, n, S.max_body, &plain);
+		if (g == -E2BIG)
+			status = 413, msg = "request body too large";
+		else if (g < 0)
+			status = 400, msg = "bad gzip";
+		data = plain.data ? plain.data : "";
+		n = plain.len;
+	}
+	if (!status && sim_batch_parse(S.schema, data, n, &b, err, sizeof err) < 0)
+		status = 400, msg = err;
+	if (!status && strcmp(b.hotel_id, id) != 0)
+		status = 400, msg = "hotelId mismatch";
+	char *members = status ? NULL : sim_batch_members(&b);
+
+	/* One critical section for lookup, record and remember: concurrent requests with
+	 * the same key cannot both be recorded. XSD validation above runs in parallel. */
+	pthread_mutex_lock(&S.lock);
+	struct key_entry *e = sim_map_get(S.keys, idem);
+	if (e) {
+		replay = true;
+		S.replays++;
+		if (!members || strcmp(members, e->members) != 0)
+			S.conflicts++;
+		body = strdup(e->reply);
+		status = body ? 200 : 500;
+		free(members);
+	} else if (!status) {
+		status = accept_batch(id, idem, &b, members, &body);
+	} else {
+		free(members);
+	}
+	pthread_mutex_unlock(&S.lock);
+	sim_batch_free(&b);
+	sim_buf_free(&plain);
+
+	enum MHD_Result ret;
+	const struct script *s = r->script;
+	if (status == 200 && s && s->kind == SCRIPT_ACCEPT_THEN_FAIL)
+		ret = reply(c, r, s->status, TEXT, s->body ? s->body : "accepted, then failed (scripted)",
+			    s->retry_after, replay ? "replay accept_then_fail" : "accept_then_fail");
+	else if (status == 200)
+		ret = reply(c, r, 200, "application/xml", body, NULL, replay ? "replay" : NULL);
+	else
+		ret = reply(c, r, status, TEXT, msg ? msg : "internal error", NULL, NULL);
+	free(body);
+	return ret;
+}
+
+static enum MHD_Result finish_guest(struct MHD_Connection *c, struct req *r)
+{
+	pthread_mutex_lock(&S.lock);
+	long latency = S.latency_ms;
+	pthread_mutex_unlock(&S.lock);
+	const struct script *s = r->script;
+	/* shutting down: do not start recording anything */
+	if (!sim_sleep(latency) || (s && s->kind == SCRIPT_STALL && !sim_sleep(s->stall_ms)))
+		return MHD_NO;
+	if (s && s->kind == SCRIPT_DROP) {
+		count_request(0, true);
+		log_request(c, r, 0, "drop");
+		return MHD_NO; /* MHD closes the connection without answering */
+	}
+	if (s && s->kind == SCRIPT_STATUS)
+		return reply(c, r, s->status, TEXT, s->body ? s->body : "scripted response",
+			     s->retry_after, "script");
+	if (r->verdict)
+		return reply(c, r, r->verdict, TEXT, r->verdict_msg, NULL, NULL);
+	if (r->too_big)
+		return reply(c, r, 413, TEXT, "request body too large", NULL, NULL);
+	return import(c, r);
+}
+
+static enum MHD_Result ctl_script(struct MHD_Connection *c, struct req *r)
+{
+	struct script s = { .count = 1 };
+	const char *action = arg(c, "action"), *v;
+	long n;
+	int k = 0;
+	if (action)
+		for (k = 0; k < SCRIPT_KINDS && strcmp(action, script_names[k]) != 0; k++)
+			;
+	if (k == SCRIPT_KINDS)
+		return reply(c, r, 400, TEXT, "unknown action", NULL, NULL);
+	s.kind = (enum script_kind)k;
+	if ((v = arg(c, "count")) && parse_long(v, 1, 1000000, &s.count) < 0)
+		return reply(c, r, 400, TEXT, "bad count", NULL, NULL);
+	if (s.kind == SCRIPT_STATUS || s.kind == SCRIPT_ACCEPT_THEN_FAIL) {
+		if (parse_long(arg(c, "status"), 200, 599, &n) < 0)
+			return reply(c, r, 400, TEXT, "bad or missing status (200-599)", NULL, NULL);
+		s.status = (int)n;
+	}
+	if (s.kind == SCRIPT_STALL) {
+		char *end;
+		double sec = (v = arg(c, "seconds")) ? strtod(v, &end) : -1;
+		if (!v || *end || !isfinite(sec) || sec < 0 || sec > 3600)
+			return reply(c, r, 400, TEXT, "bad or missing seconds (0-3600)", NULL, NULL);
+		s.stall_ms = lround(sec * 1000);
+	}
+	if ((v = arg(c, "retry_after")) && (!sim_text_ok(v) || strchr(v, '\n')))
+		return reply(c, r, 400, TEXT, "bad retry_after", NULL, NULL);
+	s.retry_after = (char *)(uintptr_t)v;
+	s.body = (char *)(uintptr_t)arg(c, "body");
+	s.hotel = (char *)(uintptr_t)arg(c, "hotel");
+	struct script *copy = script_copy(&s);
+	if (!copy)
+		return reply(c, r, 500, TEXT, "out of memory", NULL, NULL);
+	pthread_mutex_lock(&S.lock);
+	*S.scripts_tail = copy;
+	S.scripts_tail = &copy->next;
+	pthread_mutex_unlock(&S.lock);
+	return reply(c, r, 200, TEXT, "ok", NULL, script_names[k]);
+}
+
+static enum MHD_Result ctl_refuse(struct MHD_Connection *c, struct req *r)
+{
+	const char *bn = arg(c, "bookingNo"), *reason = arg(c, "reason");
+	if (!bn || !*bn)
+		return reply(c, r, 400, TEXT, "missing bookingNo", NULL, NULL);
+	if (!reason)
+		reason = "refused by simulator";
+	if (!sim_text_ok(reason))
+		return reply(c, r, 400, TEXT, "reason must be UTF-8 text", NULL, NULL);
+	char *copy = strdup(reason);
+	pthread_mutex_lock(&S.lock);
+	int e = copy ? sim_map_put(S.refuse, bn, copy) : -ENOMEM;
+	pthread_mutex_unlock(&S.lock);
+	if (e < 0) {
+		free(copy);
+		return reply(c, r, 500, TEXT, "out of memory", NULL, NULL);
+	}
+	return reply(c, r, 200, TEXT, "ok", NULL, NULL);
+}
+
+static enum MHD_Result ctl_stats(struct MHD_Connection *c, struct req *r)
+{
+	struct sim_buf j;
+	sim_buf_init(&j, 1 << 20);
+	pthread_mutex_lock(&S.lock);
+	size_t nscripts = 0;
+	for (struct script *s = S.scripts; s; s = s->next)
+		nscripts += (size_t)s->count;
+	int e = sim_buf_printf(&j, "{\"requests\":%lu,\"accepted\":%lu,\"rejected\":%lu,\"replays\":%lu,"
+				   "\"drops\":%lu,\"key_conflicts\":%lu,\"status\":{",
+			       S.requests, S.accepted, S.rejected, S.replays, S.drops, S.conflicts);
+	const char *sep = "";
+	for (int i = 0; e == 0 && i < 600; i++) {
+		if (S.status[i]) {
+			e = sim_buf_printf(&j, "%s\"%d\":%lu", sep, i, S.status[i]);
+			sep = ",";
+		}
+	}
+	if (e == 0)
+		e = sim_buf_printf(&j, "},\"max_concurrent\":%u,\"keys\":%zu,\"scripts\":%zu,\"latency_ms\":%ld}",
+				   S.max_concurrent, sim_map_count(S.keys), nscripts, S.latency_ms);
+	pthread_mutex_unlock(&S.lock);
+	enum MHD_Result ret = e ? reply(c, r, 500, TEXT, "out of memory", NULL, NULL)
+				: reply(c, r, 200, "application/json", j.data, NULL, NULL);
+	sim_buf_free(&j);
+	return ret;
+}
+
+static enum MHD_Result control(struct MHD_Connection *c, struct req *r)
+{
+	const char *what = r->url + strlen(CONTROL_PREFIX);
+	long n;
+	if (!strcmp(what, "health"))
+		return reply(c, r, 200, TEXT, "ok", NULL, NULL);
+	if (!strcmp(what, "stats"))
+		return ctl_stats(c, r);
+	if (!strcmp(what, "script"))
+		return ctl_script(c, r);
+	if (!strcmp(what, "refuse"))
+		return ctl_refuse(c, r);
+	if (!strcmp(what, "latency")) {
+		if (parse_long(arg(c, "ms"), 0, 600000, &n) < 0)
+			return reply(c, r, 400, TEXT, "bad or missing ms (0-600000)", NULL, NULL);
+		pthread_mutex_lock(&S.lock);
+		S.latency_ms = n;
+		pthread_mutex_unlock(&S.lock);
+		return reply(c, r, 200, TEXT, "ok", NULL, NULL);
+	}
+	if (!strcmp(what, "reset")) {
+		pthread_mutex_lock(&S.lock);
+		while (S.scripts) {
+			struct script *s = S.scripts;
+			S.scripts = s->next;
+			script_free(s);
+		}
+		S.scripts_tail = &S.scripts;
+		sim_map_clear(S.refuse);
+		sim_map_clear(S.keys);
+		S.requests = S.accepted = S.rejected = S.replays = S.drops = S.conflicts = 0;
+		memset(S.status, 0, sizeof S.status);
+		S.max_concurrent = S.inflight;
+		pthread_mutex_unlock(&S.lock);
+		return reply(c, r, 200, TEXT, "ok", NULL, NULL);
+	}
+	return reply(c, r, 404, TEXT, "unknown control endpoint", NULL, NULL);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			       const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+	(void)cls;
+	(void)version;
+	struct req *r = *ctx;
+	if (!r) {
+		if (!(r = calloc(1, sizeof *r)))
+			return MHD_NO;
+		*ctx = r;
+		r->url = url;
+		r->method = method;
+		clock_gettime(CLOCK_MONOTONIC, &r->t0);
+		sim_buf_init(&r->body, S.max_body);
+		r->control = strncmp(url, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0;
+		r->guest = !r->control && strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+		r->discard = !r->guest;
+		return r->guest ? begin_guest(c, r) : MHD_YES;
+	}
+	if (*upload_size) {
+		/* past the cap: stop storing, keep draining, answer 413 at the end */
+		r->raw += *upload_size;
+		if (!r->discard && !r->too_big && sim_buf_add(&r->body, upload, *upload_size) < 0) {
+			r->too_big = true;
+			sim_buf_free(&r->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->control)
+		return control(c, r);
+	if (!r->guest)
+		return reply(c, r, 405, TEXT, "method not allowed", NULL, NULL);
+	return finish_guest(c, r);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	struct req *r = *ctx;
+	if (!r)
+		return;
+	if (r->counted) {
+		pthread_mutex_lock(&S.lock);
+		S.inflight--;
+		pthread_mutex_unlock(&S.lock);
+	}
+	script_free(r->script);
+	sim_buf_free(&r->body);
+	free(r);
+	*ctx = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	flockfile(S.log);
+	fputs("mhd: ", S.log);
+	vfprintf(S.log, fmt, ap);
+	funlockfile(S.log);
+}
+
+static int add_account(const char *id, const char *key)
+{
+	char *k = strdup(key);
+	if (!*id || !*key || !k || sim_map_put(S.accounts, id, k) < 0) {
+		free(k);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_accounts(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "partner-sim: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	char *line = NULL, *save;
+	size_t cap = 0;
+	int lineno = 0, r = 0;
+	while (r == 0 && getline(&line, &cap, f) >= 0) {
+		lineno++;
+		char *id = strtok_r(line, " \t\r\n", &save);
+		if (!id || id[0] == '#')
+			continue;
+		char *key = strtok_r(NULL, " \t\r\n", &save);
+		if (!key || strtok_r(NULL, " \t\r\n", &save) || add_account(id, key) < 0) {
+			fprintf(stderr, "partner-sim: %s:%d: expected \"HOTEL_ID ACCESS_KEY\"\n", path, lineno);
+			r = -EINVAL;
+		}
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+static int write_port_file(const char *path, unsigned port)
+{
+	char tmp[PATH_MAX];
+	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return -ENAMETOOLONG;
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	int w = fprintf(f, "%u\n", port);
+	if (fclose(f) != 0 || w < 0 || rename(tmp, path) != 0) {
+		int e = -errno;
+		unlink(tmp);
+		return e ? e : -EIO;
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: partner-sim --xsd PATH --record PATH [--port N] [--port-file PATH]\n"
+	      "         [--account HOTEL_ID:ACCESS_KEY]... [--accounts-file PATH]\n"
+	      "         [--latency-ms N] [--max-body BYTES] [--log PATH]\n"
+	      "A review platform on 127.0.0.1 for tests; see tests/partner-sim/README.md.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },	   { "port-file", required_argument, NULL, 'P' },
+		{ "xsd", required_argument, NULL, 'x' },	   { "record", required_argument, NULL, 'r' },
+		{ "account", required_argument, NULL, 'a' },   { "accounts-file", required_argument, NULL, 'A' },
+		{ "latency-ms", required_argument, NULL, 'l' }, { "max-body", required_argument, NULL, 'm' },
+		{ "log", required_argument, NULL, 'L' },	   { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *port_file = NULL, *xsd = NULL, *record = NULL, *log_path = NULL;
+	const char *accounts_files[64];
+	size_t naccounts_files = 0;
+	long port = 0, v;
+	int opt, rc = 1;
+
+	LIBXML_TEST_VERSION
+	xmlInitParser();
+	S.accounts = sim_map_new(free);
+	S.refuse = sim_map_new(free);
+	S.keys = sim_map_new(key_entry_free);
+	S.scripts_tail = &S.scripts;
+	S.max_body = 32u << 20;
+	S.log = stderr;
+	if (!S.accounts || !S.refuse || !S.keys)
+		return 1;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *colon;
+		switch (opt) {
+		case 'p':
+			if (parse_long(optarg, 0, 65535, &port) < 0)
+				goto bad;
+			break;
+		case 'P': port_file = optarg; break;
+		case 'x': xsd = optarg; break;
+		case 'r': record = optarg; break;
+		case 'L': log_path = optarg; break;
+		case 'a':
+			colon = strchr(optarg, ':');
+			if (!colon)
+				goto bad;
+			*colon = '\0';
+			if (add_account(optarg, colon + 1) < 0)
+				goto bad;
+			break;
+		case 'A':
+			if (naccounts_files == sizeof accounts_files / sizeof *accounts_files)
+				goto bad;
+			accounts_files[naccounts_files++] = optarg;
+			break;
+		case 'l':
+			if (parse_long(optarg, 0, 600000, &v) < 0)
+				goto bad;
+			S.latency_ms = v;
+			break;
+		case 'm':
+			if (parse_long(optarg, 1, 1L << 30, &v) < 0)
+				goto bad;
+			S.max_body = (size_t)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc || !xsd || !record)
+		goto bad;
+	for (size_t i = 0; i < naccounts_files; i++)
+		if (load_accounts(accounts_files[i]) < 0)
+			return 2;
+
+	xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd);
+	S.schema = pc ? xmlSchemaParse(pc) : NULL;
+	xmlSchemaFreeParserCtxt(pc);
+	if (!S.schema) {
+		fprintf(stderr, "partner-sim: cannot load schema %s\n", xsd);
+		return 2;
+	}
+	if (!(S.record = fopen(record, "a"))) {
+		fprintf(stderr, "partner-sim: %s: %s\n", record, strerror(errno));
+		return 2;
+	}
+	if (log_path) {
+		if (!(S.log = fopen(log_path, "a"))) {
+			fprintf(stderr, "partner-sim: %s: %s\n", log_path, strerror(errno));
+			return 2;
+		}
+		setvbuf(S.log, NULL, _IOLBF, 0);
+	}
+
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&S.wake, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* Block the stop signals before MHD starts its threads, so only sigwait() sees them. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+			MHD_USE_ERROR_LOG,
+		(uint16_t)port, NULL, NULL, handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 512u, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "partner-sim: cannot listen on 127.0.0.1:%ld\n", port);
+		goto out;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned bound = info ? info->port : (unsigned)port;
+	int e = port_file ? write_port_file(port_file, bound) : 0;
+	if (e < 0) {
+		fprintf(stderr, "partner-sim: %s: %s\n", port_file, strerror(-e));
+	} else {
+		fprintf(S.log, "partner-sim listening on 127.0.0.1:%u (%zu accounts)\n", bound,
+			sim_map_count(S.accounts));
+		int sig;
+		sigwait(&stop, &sig);
+		fprintf(S.log, "partner-sim: signal %d, shutting down\n", sig);
+		rc = 0;
+	}
+	pthread_mutex_lock(&S.lock);
+	S.stopping = true;
+	pthread_cond_broadcast(&S.wake);
+	pthread_mutex_unlock(&S.lock);
+	MHD_stop_daemon(d);
+out:
+	while (S.scripts) {
+		struct script *s = S.scripts;
+		S.scripts = s->next;
+		script_free(s);
+	}
+	sim_map_free(S.accounts);
+	sim_map_free(S.refuse);
+	sim_map_free(S.keys);
+	xmlSchemaFree(S.schema);
+	xmlCleanupParser();
+	fclose(S.record);
+	if (S.log != stderr)
+		fclose(S.log);
+	pthread_cond_destroy(&S.wake);
+	return rc;
+bad:
+	usage(stderr);
+	return 2;
+}

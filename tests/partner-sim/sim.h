@@ -1,0 +1,70 @@
+/* partner-sim: declarations shared by the simulator's modules (buffers, maps, XML). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libxml/xmlschemas.h>
+
+#define SIM_NS "urn:guestflow:review-xml:1"
+
+/* A growable byte buffer with a hard size cap; data is always NUL-terminated. */
+struct sim_buf {
+	char *data;
+	size_t len, cap, max;
+};
+
+void sim_buf_init(struct sim_buf *b, size_t max);
+void sim_buf_free(struct sim_buf *b);
+/* Return 0, -ENOMEM, or -E2BIG when the cap would be exceeded (buffer unchanged). */
+int sim_buf_add(struct sim_buf *b, const void *p, size_t n);
+int sim_buf_adds(struct sim_buf *b, const char *s);
+int sim_buf_printf(struct sim_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string ("null" when s is NULL); invalid UTF-8 becomes U+FFFD. */
+int sim_buf_json(struct sim_buf *b, const char *s);
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+size_t sim_utf8_len(const unsigned char *s, size_t n);
+/* True if s is valid UTF-8 without control characters other than tab and newline. */
+bool sim_text_ok(const char *s);
+
+/* String-keyed hash map; keys are copied, values are owned and freed with free_val. */
+struct sim_map;
+struct sim_map *sim_map_new(void (*free_val)(void *));
+void sim_map_free(struct sim_map *m);
+void *sim_map_get(const struct sim_map *m, const char *key);
+int sim_map_put(struct sim_map *m, const char *key, void *val); /* replaces; 0 or -ENOMEM */
+bool sim_map_del(struct sim_map *m, const char *key);
+void sim_map_clear(struct sim_map *m);
+size_t sim_map_count(const struct sim_map *m);
+
+/* One <guest>; fields in XSD order, f[SIM_F_FIRST_NAME] is NULL when absent. */
+enum {
+	SIM_F_BOOKING_NO, SIM_F_LAST_NAME, SIM_F_FIRST_NAME, SIM_F_EMAIL, SIM_F_GENDER,
+	SIM_F_LANGUAGE, SIM_F_STATUS, SIM_F_ARRIVAL, SIM_F_DEPARTURE, SIM_F_COUNT
+};
+extern const char *const sim_field_names[SIM_F_COUNT];
+
+struct sim_guest {
+	char *f[SIM_F_COUNT];
+};
+
+struct sim_batch {
+	char *hotel_id, *batch_id;
+	struct sim_guest *guests;
+	size_t n;
+};
+
+/* Inflate a gzip body (one or more members) into out: 0, -EINVAL (bad gzip), -E2BIG
+ * (more than max bytes), -ENOMEM. */
+int sim_gunzip(const char *in, size_t n, size_t max, struct sim_buf *out);
+/* Parse and validate a guestList; on failure returns -EINVAL with the first libxml2
+ * error in err. The caller frees out with sim_batch_free. */
+int sim_batch_parse(xmlSchemaPtr schema, const char *data, size_t n, struct sim_batch *out,
+		    char *err, size_t errsz);
+void sim_batch_free(struct sim_batch *b);
+/* Sorted, newline-joined booking numbers: identifies a batch's members. malloc'd. */
+char *sim_batch_members(const struct sim_batch *b);
+/* The 200 reply body; malloc'd, NULL on allocation failure. */
+char *sim_import_result(size_t accepted, size_t nrej, const char *const *booking_nos,
+			const char *const *reasons);

@@ -1,0 +1,247 @@
+/* partner-sim: request bodies — gzip inflate, guestList parse + XSD check, importResult reply. */
+#include "sim.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/xmlwriter.h>
+#include <zlib.h>
+
+const char *const sim_field_names[SIM_F_COUNT] = {
+	"bookingNo", "lastName", "firstName", "email", "gender",
+	"language", "status", "arrival", "departure",
+};
+
+int sim_gunzip(const char *in, size_t n, size_t max, struct sim_buf *out)
+{
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	if (n == 0 || n > UINT_MAX)
+		return -EINVAL;
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+		return -ENOMEM;
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)n;
+	int r = 0;
+	for (;;) {
+		unsigned char chunk[16384];
+		zs.next_out = chunk;
+		zs.avail_out = sizeof chunk;
+		int z = inflate(&zs, Z_NO_FLUSH);
+		if (z != Z_OK && z != Z_STREAM_END) {
+			r = z == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+			break;
+		}
+		size_t got = sizeof chunk - zs.avail_out;
+		if ((r = sim_buf_add(out, chunk, got)) < 0)
+			break;
+		if (z == Z_STREAM_END) {
+			if (zs.avail_in == 0)
+				break;
+			if (inflateReset(&zs) != Z_OK) { /* next gzip member */
+				r = -EINVAL;
+				break;
+			}
+		}
+	}
+	inflateEnd(&zs);
+	if (r == -E2BIG || out->len > max)
+		return -E2BIG;
+	return r;
+}
+
+struct first_error {
+	char *msg;
+	size_t size;
+	bool have;
+};
+
+static void capture_error(void *ctx, xmlErrorPtr e)
+{
+	struct first_error *fe = ctx;
+	if (fe->have || !e || e->level < XML_ERR_ERROR)
+		return;
+	fe->have = true;
+	const char *m = e->message ? e->message : "unknown error";
+	size_t len = strlen(m);
+	while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
+		len--;
+	snprintf(fe->msg, fe->size, "line %d: %.*s", e->line, (int)len, m);
+}
+
+static bool is_element(xmlNodePtr n, const char *name)
+{
+	return n->type == XML_ELEMENT_NODE && n->ns && xmlStrEqual(n->ns->href, BAD_CAST SIM_NS) &&
+	       xmlStrEqual(n->name, BAD_CAST name);
+}
+
+static int extract(xmlNodePtr root, struct sim_batch *out)
+{
+	out->hotel_id = (char *)xmlGetNoNsProp(root, BAD_CAST "hotelId");
+	out->batch_id = (char *)xmlGetNoNsProp(root, BAD_CAST "batchId");
+	if (!out->hotel_id || !out->batch_id)
+		return -ENOMEM;
+	size_t cap = 0;
+	for (xmlNodePtr g = root->children; g; g = g->next) {
+		if (!is_element(g, "guest"))
+			continue;
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct sim_guest *ng = realloc(out->guests, cap * sizeof *ng);
+			if (!ng)
+				return -ENOMEM;
+			out->guests = ng;
+		}
+		struct sim_guest *guest = &out->guests[out->n++];
+		memset(guest, 0, sizeof *guest);
+		for (xmlNodePtr c = g->children; c; c = c->next) {
+			for (int i = 0; i < SIM_F_COUNT; i++) {
+				if (is_element(c, sim_field_names[i]) && !guest->f[i]) {
+					guest->f[i] = (char *)xmlNodeGetContent(c);
+					if (!guest->f[i])
+						return -ENOMEM;
+				}
+			}
+		}
+		for (int i = 0; i < SIM_F_COUNT; i++)
+			if (!guest->f[i] && i != SIM_F_FIRST_NAME)
+				return -EINVAL; /* cannot happen after XSD validation */
+	}
+	return 0;
+}
+
+int sim_batch_parse(xmlSchemaPtr schema, const char *data, size_t n, struct sim_batch *out,
+		    char *err, size_t errsz)
+{
+	struct first_error fe = { err, errsz, false };
+	struct sim_batch b = { 0 };
+	xmlDocPtr doc = NULL;
+	xmlSchemaValidCtxtPtr v = NULL;
+	int r = -EINVAL;
+
+	/* per-thread handler: catches parser errors and keeps them off stderr */
+	xmlSetStructuredErrorFunc(&fe, capture_error);
+	if (n > INT_MAX) {
+		snprintf(err, errsz, "document too large");
+		goto out;
+	}
+	doc = xmlReadMemory(data, (int)n, "body.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc) {
+		if (!fe.have)
+			snprintf(err, errsz, "document is not well-formed");
+		goto out;
+	}
+	/* No DTDs: guestflow never sends one, and entity references would reach the schema
+	 * validator, which does not support them (and leaks in libxml2 2.9.14). */
+	if (doc->intSubset || doc->extSubset) {
+		snprintf(err, errsz, "DOCTYPE is not allowed");
+		goto out;
+	}
+	v = xmlSchemaNewValidCtxt(schema);
+	if (!v) {
+		snprintf(err, errsz, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	xmlSchemaSetValidStructuredErrors(v, capture_error, &fe);
+	int vr = xmlSchemaValidateDoc(v, doc);
+	if (vr != 0) {
+		if (!fe.have)
+			snprintf(err, errsz, "schema validation failed (code %d)", vr);
+		goto out;
+	}
+	xmlNodePtr root = xmlDocGetRootElement(doc);
+	if (!root || !is_element(root, "guestList")) {
+		snprintf(err, errsz, "root element is not {%s}guestList", SIM_NS);
+		goto out;
+	}
+	r = extract(root, &b);
+	if (r < 0) {
+		snprintf(err, errsz, r == -ENOMEM ? "out of memory" : "incomplete guest");
+		sim_batch_free(&b);
+		goto out;
+	}
+	*out = b;
+out:
+	xmlSchemaFreeValidCtxt(v);
+	xmlFreeDoc(doc);
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	return r;
+}
+
+void sim_batch_free(struct sim_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		for (int f = 0; f < SIM_F_COUNT; f++)
+			xmlFree(b->guests[i].f[f]);
+	free(b->guests);
+	xmlFree(b->hotel_id);
+	xmlFree(b->batch_id);
+	memset(b, 0, sizeof *b);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *sim_batch_members(const struct sim_batch *b)
+{
+	const char **v = calloc(b->n ? b->n : 1, sizeof *v);
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < b->n; i++)
+		v[i] = b->guests[i].f[SIM_F_BOOKING_NO];
+	qsort(v, b->n, sizeof *v, cmp_str);
+	struct sim_buf out;
+	sim_buf_init(&out, SIZE_MAX / 2);
+	int r = sim_buf_add(&out, "", 0);
+	for (size_t i = 0; r == 0 && i < b->n; i++) {
+		r = sim_buf_adds(&out, v[i]);
+		if (r == 0)
+			r = sim_buf_add(&out, "\n", 1);
+	}
+	free(v);
+	if (r < 0) {
+		sim_buf_free(&out);
+		return NULL;
+	}
+	return out.data;
+}
+
+char *sim_import_result(size_t accepted, size_t nrej, const char *const *booking_nos,
+			const char *const *reasons)
+{
+	xmlBufferPtr xb = xmlBufferCreate();
+	if (!xb)
+		return NULL;
+	xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
+	if (!w) {
+		xmlBufferFree(xb);
+		return NULL;
+	}
+	char na[32], nr[32];
+	snprintf(na, sizeof na, "%zu", accepted);
+	snprintf(nr, sizeof nr, "%zu", nrej);
+	int ok = xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) >= 0 &&
+		 xmlTextWriterStartElement(w, BAD_CAST "importResult") >= 0 &&
+		 xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns", BAD_CAST SIM_NS) >= 0 &&
+		 xmlTextWriterWriteAttribute(w, BAD_CAST "accepted", BAD_CAST na) >= 0 &&
+		 xmlTextWriterWriteAttribute(w, BAD_CAST "rejected", BAD_CAST nr) >= 0;
+	for (size_t i = 0; ok && i < nrej; i++)
+		ok = xmlTextWriterStartElement(w, BAD_CAST "rejected") >= 0 &&
+		     xmlTextWriterWriteAttribute(w, BAD_CAST "bookingNo", BAD_CAST booking_nos[i]) >= 0 &&
+		     xmlTextWriterWriteAttribute(w, BAD_CAST "reason", BAD_CAST reasons[i]) >= 0 &&
+		     xmlTextWriterEndElement(w) >= 0;
+	ok = ok && xmlTextWriterEndDocument(w) >= 0;
+	xmlFreeTextWriter(w); /* flushes into xb */
+	char *s = ok ? strdup((const char *)xmlBufferContent(xb)) : NULL;
+	xmlBufferFree(xb);
+	return s;
+}

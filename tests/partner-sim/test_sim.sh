@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# partner-sim smoke test: start the simulator on a free port and check its contract with curl.
+# usage: test_sim.sh PARTNER_SIM_BINARY XSD_PATH
+set -euo pipefail
+
+SIM=${1:?usage: test_sim.sh PARTNER_SIM XSD}
+XSD=${2:?usage: test_sim.sh PARTNER_SIM XSD}
+KEY='k+/=1'           # sent percent-encoded below
+KEY_ENC='k%2B%2F%3D1'
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/partner-sim-test.XXXXXX")
+SIM_PID=
+cleanup() {
+    if [[ -n $SIM_PID ]] && kill -0 "$SIM_PID" 2>/dev/null; then
+        kill "$SIM_PID" 2>/dev/null || true
+        wait "$SIM_PID" 2>/dev/null || true
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+fails=0
+ok()   { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; fails=$((fails + 1)); }
+expect_eq() { # what got want
+    if [[ $2 == "$3" ]]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
+}
+expect_grep() { # what pattern file
+    if grep -q -- "$2" "$3"; then ok "$1"; else fail "$1: '$2' not in $(head -c 400 "$3")"; fi
+}
+records() { wc -l <"$T/record.jsonl" | tr -d ' '; }
+
+"$SIM" --port 0 --port-file "$T/port" --xsd "$XSD" --record "$T/record.jsonl" \
+    --account "H-1:$KEY" --account "H-2:other" --max-body 200000 --log "$T/sim.log" &
+SIM_PID=$!
+for _ in $(seq 100); do
+    [[ -s $T/port ]] && break
+    kill -0 "$SIM_PID" 2>/dev/null || { echo "FAIL - partner-sim exited at start"; cat "$T/sim.log" 2>/dev/null; exit 1; }
+    sleep 0.1
+done
+[[ -s $T/port ]] || { echo "FAIL - no port file after 10 s"; exit 1; }
+PORT=$(cat "$T/port")
+BASE="http://127.0.0.1:$PORT"
+URL="$BASE/reviews/import?id=H-1&access_key=$KEY_ENC"
+echo "# partner-sim on port $PORT"
+
+doc() { # hotel batch bookingNo...
+    local hotel=$1 batch=$2
+    shift 2
+    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+    printf '<guestList xmlns="urn:guestflow:review-xml:1" hotelId="%s" batchId="%s">\n' "$hotel" "$batch"
+    for b in "$@"; do
+        printf '<guest><bookingNo>%s</bookingNo><lastName>M\xc3\xbcller "&amp;" \\</lastName>' "$b"
+        printf '<firstName>Anna</firstName><email>anna@example.org</email><gender>female</gender>'
+        printf '<language>de</language><status>checked_out</status>'
+        printf '<arrival>2026-11-20</arrival><departure>2026-11-22</departure></guest>\n'
+    done
+    printf '</guestList>\n'
+}
+
+# post FILE IDEM-KEY [curl args...] -> prints the status code; body in $T/body, headers in $T/hdr
+post() {
+    local file=$1 key=$2
+    shift 2
+    curl -sS -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X POST --data-binary "@$file" \
+        -H 'Content-Type: application/xml; charset=utf-8' ${key:+-H "Idempotency-Key: $key"} "$@" || true
+}
+ctl() { curl -sS -o "$T/ctl" -w '%{http_code}' -X POST "$BASE/_sim/$1"; }
+stat() { curl -sS "$BASE/_sim/stats" | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+
+expect_eq "health" "$(curl -sS "$BASE/_sim/health")" "ok"
+
+# plain and gzip posts
+doc H-1 batch-1 B-1 B-2 >"$T/a.xml"
+expect_eq "plain post" "$(post "$T/a.xml" key-1 "$URL")" 200
+expect_grep "plain post: accepted=2" 'accepted="2" rejected="0"' "$T/body"
+expect_grep "plain post: content type" 'Content-Type: application/xml' "$T/hdr"
+cp "$T/body" "$T/reply-1"
+doc H-1 batch-2 B-3 B-4 B-5 | gzip -c >"$T/b.xml.gz"
+expect_eq "gzip post" "$(post "$T/b.xml.gz" key-2 "$URL" -H 'Content-Encoding: gzip')" 200
+expect_grep "gzip post: accepted=3" 'accepted="3"' "$T/body"
+expect_eq "record lines" "$(records)" 5
+expect_grep "record JSON escaped" '"lastName":"Müller \\"&\\" \\\\"' "$T/record.jsonl"
+expect_grep "record keys" '"idempotencyKey":"key-2","batchId":"batch-2"}' "$T/record.jsonl"
+expect_grep "record hotel" '^{"hotelId":"H-1","bookingNo":"B-1",' "$T/record.jsonl"
+
+# refusals by the partner's checks
+expect_eq "wrong key" "$(post "$T/a.xml" key-x "$BASE/x?id=H-1&access_key=nope")" 403
+expect_eq "wrong key body" "$(cat "$T/body")" "invalid access key"
+expect_eq "literal + is a space" "$(post "$T/a.xml" key-x "$BASE/x?id=H-1&access_key=k+/=1")" 403
+expect_eq "unknown hotel" "$(post "$T/a.xml" key-x "$BASE/x?id=H-9&access_key=x")" 404
+expect_eq "unknown hotel body" "$(cat "$T/body")" "invalid hotel"
+expect_eq "missing Idempotency-Key" "$(post "$T/a.xml" "" "$URL")" 400
+printf '<guestList' >"$T/bad.xml"
+expect_eq "not well-formed" "$(post "$T/bad.xml" key-x "$URL")" 400
+sed 's/female/femme/' "$T/a.xml" >"$T/invalid.xml"
+expect_eq "XSD-invalid" "$(post "$T/invalid.xml" key-x "$URL")" 400
+expect_grep "XSD error text" "femme" "$T/body"
+expect_eq "bad gzip" "$(post "$T/a.xml" key-x "$URL" -H 'Content-Encoding: gzip')" 400
+doc H-2 batch-9 B-9 >"$T/other.xml"
+expect_eq "hotelId mismatch" "$(post "$T/other.xml" key-x "$URL")" 400
+expect_eq "hotelId mismatch body" "$(cat "$T/body")" "hotelId mismatch"
+head -c 300000 /dev/zero >"$T/big"
+expect_eq "too large" "$(post "$T/big" key-x "$URL")" 413
+expect_eq "refused requests recorded nothing" "$(records)" 5
+
+# replay: same key, same reply, nothing new
+expect_eq "replay" "$(post "$T/a.xml" key-1 "$URL")" 200
+if cmp -s "$T/body" "$T/reply-1"; then ok "replay: same reply"; else fail "replay: reply differs"; fi
+expect_eq "replay: no new records" "$(records)" 5
+expect_eq "stats replays" "$(stat replays)" 1
+expect_eq "stats accepted" "$(stat accepted)" 5
+expect_eq "stats key_conflicts" "$(stat key_conflicts)" 0
+
+# scripted failures
+expect_eq "script 503" "$(ctl 'script?status=503&retry_after=7')" 200
+expect_eq "scripted 503" "$(post "$T/a.xml" key-3 "$URL")" 503
+expect_grep "Retry-After header" 'Retry-After: 7' "$T/hdr"
+expect_eq "script consumed" "$(post "$T/a.xml" key-1 "$URL")" 200
+expect_eq "script drop" "$(ctl 'script?action=drop')" 200
+rc=0
+curl -sS -o /dev/null -X POST --data-binary "@$T/a.xml" -H 'Idempotency-Key: key-3' "$URL" 2>"$T/err" || rc=$?
+expect_eq "drop: curl sees an empty reply (exit 52)" "$rc" 52
+expect_eq "stats drops" "$(stat drops)" 1
+ctl 'script?status=429&hotel=H-2' >/dev/null
+expect_eq "hotel filter: other hotel passes" "$(post "$T/a.xml" key-1 "$URL")" 200
+expect_eq "hotel filter: H-2 gets it" "$(post "$T/other.xml" key-9 "$BASE/x?id=H-2&access_key=other")" 429
+ctl 'script?action=stall&seconds=3' >/dev/null
+rc=0 # a wrong key, so that the late answer records nothing behind the next checks' back
+curl -sS -o /dev/null --max-time 1 -X POST --data-binary "@$T/a.xml" -H 'Idempotency-Key: key-3' \
+    "$BASE/x?id=H-1&access_key=wrong" 2>/dev/null || rc=$?
+expect_eq "stall: client timeout (exit 28)" "$rc" 28
+ctl 'script?action=accept_then_fail&status=502' >/dev/null
+doc H-1 batch-4 B-7 >"$T/c.xml"
+expect_eq "accept_then_fail" "$(post "$T/c.xml" key-4 "$URL")" 502
+expect_eq "accept_then_fail recorded" "$(grep -c '"idempotencyKey":"key-4"' "$T/record.jsonl")" 1
+expect_eq "accept_then_fail retry is a replay" "$(post "$T/c.xml" key-4 "$URL")" 200
+expect_grep "accept_then_fail replay reply" 'accepted="1"' "$T/body"
+expect_eq "accept_then_fail not recorded twice" "$(grep -c '"idempotencyKey":"key-4"' "$T/record.jsonl")" 1
+
+# refuse list
+expect_eq "refuse" "$(ctl 'refuse?bookingNo=B-6&reason=guest%20objected%20%3C%26%22%3E')" 200
+doc H-1 batch-5 B-6 B-8 >"$T/d.xml"
+before=$(records)
+expect_eq "post with refused booking" "$(post "$T/d.xml" key-5 "$URL")" 200
+expect_grep "importResult counts" 'accepted="1" rejected="1"' "$T/body"
+expect_grep "importResult lists it" '<rejected bookingNo="B-6" reason="guest objected &lt;&amp;&quot;&gt;"/>' "$T/body"
+expect_eq "only the accepted one recorded" "$(records)" $((before + 1))
+expect_eq "bad control value" "$(ctl 'script?status=abc')" 400
+
+# keep-alive: two requests, one connection
+curl -sS -o /dev/null -o /dev/null -w '%{num_connects}\n' "$BASE/_sim/health" "$BASE/_sim/health" >"$T/conns"
+expect_eq "keep-alive" "$(tr '\n' ' ' <"$T/conns")" "1 0 "
+
+# reset
+expect_eq "reset" "$(ctl reset)" 200
+expect_eq "reset: keys forgotten" "$(stat keys)" 0
+expect_eq "reset: key accepted again" "$(post "$T/a.xml" key-1 "$URL")" 200
+expect_eq "reset: record kept" "$(($(records) > 5))" 1
+
+# clean shutdown
+kill -TERM "$SIM_PID"
+rc=0
+wait "$SIM_PID" || rc=$?
+SIM_PID=
+expect_eq "SIGTERM exit status" "$rc" 0
+
+if ((fails)); then
+    echo "# $fails check(s) failed; simulator log:"
+    cat "$T/sim.log"
+    exit 1
+fi
+echo "# all checks passed"
