@@ -208,6 +208,7 @@ static struct gf_http_req *next_done(struct gf_http *h)
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		r->result = m->data.result;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
+		curl_easy_getinfo(m->easy_handle, CURLINFO_NUM_CONNECTS, &r->new_connections);
 		r->latency_ms = gf_now_mono_ms() - r->started_ms;
 		curl_multi_remove_handle(h->multi, m->easy_handle);
 		h->in_flight--;

@@ -26,6 +26,7 @@ struct gf_http_req {
 	char errbuf[CURL_ERROR_SIZE];
 	int64_t started_ms;
 	int64_t latency_ms;
+	long new_connections;      /* connections this transfer had to open (0: reused) */
 	void *user;                /* caller's context */
 };
 

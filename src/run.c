@@ -396,9 +396,9 @@ static void handle_reply(struct run *rn, struct slot *s)
 		.response_excerpt = body[0] ? body : NULL,
 	};
 	cp.call = &call;
-	gf_info("api_call", "batch=%lld connection=%lld status=%ld latency_ms=%lld records=%zu outcome=%s",
+	gf_info("api_call", "batch=%lld connection=%lld status=%ld latency_ms=%lld records=%zu outcome=%s new_connections=%ld",
 	        (long long)s->batch->id, (long long)s->batch->connection_id, q->status,
-	        (long long)q->latency_ms, s->n_rendered, outcome);
+	        (long long)q->latency_ms, s->n_rendered, outcome, q->new_connections);
 	(void)finish(rn, s, &cp);
 	gf_reply_clear(&rep);
 	rej_free(&rej);

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Transport: several batches in flight, keep-alive across batches, strict
+TLS (certificate and host name verified), gzip on the wire."""
+import gzip
+import http.server
+import os
+import re
+import ssl
+import subprocess
+import threading
+
+from gftest import GFTestCase, add_booking, main
+
+
+class TransportTest(GFTestCase):
+
+    def test_batches_go_out_concurrently_up_to_in_flight(self):
+        env = self.env
+        for n in range(1, 9):
+            add_booking(env, n, prop='P001' if n % 2 else 'P002')
+        env.sim_control('latency?ms=300')
+        env.write_config({'batch': {'max_records': 1, 'in_flight': 4}})
+        self.run_job(expect=0)
+        self.assertGreaterEqual(env.sim_stats()['max_concurrent'], 2)
+        self.assertLessEqual(env.sim_stats()['max_concurrent'], 4)
+        self.assertEqual(len(env.recorded()), 8)
+
+    def test_in_flight_one_is_serial_and_reuses_the_connection(self):
+        env = self.env
+        for n in range(1, 6):
+            add_booking(env, n)
+        env.sim_control('latency?ms=50')
+        env.write_config({'batch': {'max_records': 1, 'in_flight': 1}})
+        r = self.run_job(expect=0)
+        self.assertEqual(env.sim_stats()['max_concurrent'], 1)
+        opened = [int(x) for x in re.findall(r'event=api_call .*new_connections=(\d+)', r.stderr)]
+        self.assertEqual(len(opened), 5)
+        self.assertEqual(sum(opened), 1, f'keep-alive: one connection for all batches, got {opened}')
+
+    def test_gzip_bodies_on_the_wire(self):
+        env = self.env
+        add_booking(env, 1)
+        r = self.run_job(expect=0)
+        req, resp = env.psql("SELECT request_bytes, response_bytes FROM guestflow.api_calls")[0]
+        self.assertGreater(int(req), 0)
+        # A single small guest compresses to well under its XML size (~450 bytes).
+        self.assertLess(int(req), 400)
+
+
+def make_cert(d, san):
+    key, crt = os.path.join(d, 'tls.key'), os.path.join(d, 'tls.crt')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt,
+                    '-days', '2', '-subj', '/CN=guestflow-test', '-addext', f'subjectAltName={san}'],
+                   check=True, capture_output=True, timeout=60)
+    return key, crt
+
+
+class Partner(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        if self.headers.get('Content-Encoding') == 'gzip':
+            body = gzip.decompress(body)
+        n = body.count(b'<guest>')
+        out = f'<importResult xmlns="urn:guestflow:review-xml:1" accepted="{n}" rejected="0"/>'.encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/xml')
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+class TlsTest(GFTestCase):
+
+    def start_https(self, san):
+        key, crt = make_cert(self.env.dir, san)
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Partner)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return srv.server_address[1], crt
+
+    def test_certificate_verified(self):
+        env = self.env
+        add_booking(env, 1)
+        port, crt = self.start_https('IP:127.0.0.1')
+        # An unknown certificate authority: refused, nothing delivered.
+        env.write_config({'endpoint': f'https://127.0.0.1:{port}/v1/guests', 'retry': {'linger': '0'}})
+        r = self.run_job(expect=69)
+        err = env.scalar("SELECT error FROM guestflow.api_calls")
+        self.assertRegex(err, '(?i)certificate')
+        self.assertEqual(self.states(), {'pending': 1})
+        # Trusting that certificate: delivered.
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        env.write_config({'endpoint': f'https://127.0.0.1:{port}/v1/guests', 'http': {'ca_file': crt}})
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=1 ', r.stdout)
+
+    def test_host_name_verified(self):
+        env = self.env
+        add_booking(env, 1)
+        port, crt = self.start_https('DNS:partner.invalid')
+        env.write_config({'endpoint': f'https://127.0.0.1:{port}/v1/guests', 'http': {'ca_file': crt},
+                          'retry': {'linger': '0'}})
+        self.run_job(expect=69)
+        err = env.scalar("SELECT error FROM guestflow.api_calls")
+        self.assertRegex(err, '(?i)(certificate|subject|name)')
+        self.assertEqual(self.states(), {'pending': 1})
+
+
+if __name__ == '__main__':
+    main()

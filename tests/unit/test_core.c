@@ -1,0 +1,131 @@
+/* Unit tests for the pure parts of the core: backoff, Retry-After, history
+ * templates, secret redaction, partner URLs, PostgreSQL array literals. */
+#include <string.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "db.h"
+#include "http.h"
+#include "tap.h"
+#include "template.h"
+
+static void test_backoff(void)
+{
+	uint64_t rng = 12345;
+	bool all_in_range = true, grows = false;
+	int64_t prev_cap_max = 0;
+	for (int attempt = 1; attempt <= 12; attempt++) {
+		int64_t cap = 1000;
+		for (int i = 1; i < attempt; i++)
+			cap = cap * 2 > 60000 ? 60000 : cap * 2;
+		int64_t seen_max = 0;
+		for (int k = 0; k < 2000; k++) {
+			int64_t d = gf_backoff_ms(attempt, 1000, 60000, &rng);
+			if (d < 100 || d > cap)
+				all_in_range = false;
+			if (d > seen_max)
+				seen_max = d;
+		}
+		if (seen_max > prev_cap_max)
+			grows = true;
+		prev_cap_max = seen_max;
+		ok(seen_max > cap / 2, "attempt %d: jitter spreads up to the cap %lld (max seen %lld)",
+		   attempt, (long long)cap, (long long)seen_max);
+	}
+	ok(all_in_range, "every delay within [initial/10, min(max, initial*2^(n-1))]");
+	ok(grows, "the cap grows with the attempts");
+	ok(gf_backoff_ms(1000, 1000, 60000, &rng) <= 60000, "huge attempt numbers stay capped");
+	ok(gf_backoff_ms(0, 0, 0, &rng) >= 0, "degenerate settings do not crash");
+}
+
+static void test_retry_after(void)
+{
+	int64_t ms = -1;
+	int64_t now = 1445412480000; /* Wed, 21 Oct 2015 07:28:00 GMT */
+	ok(gf_retry_after_ms("120", now, 3600000, &ms) == 0 && ms == 120000, "delta seconds");
+	ok(gf_retry_after_ms(" 5 ", now, 3600000, &ms) == 0 && ms == 5000, "white space around seconds");
+	ok(gf_retry_after_ms("999999999999999999999", now, 3600000, &ms) == 0 && ms == 3600000,
+	   "absurd seconds clamped to the maximum");
+	ok(gf_retry_after_ms("Wed, 21 Oct 2015 07:29:00 GMT", now, 3600000, &ms) == 0 && ms == 60000,
+	   "HTTP date one minute ahead");
+	ok(gf_retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", now, 3600000, &ms) == 0 && ms == 0,
+	   "HTTP date in the past means now");
+	ok(gf_retry_after_ms("Thu, 22 Oct 2015 07:28:00 GMT", now, 3600000, &ms) == 0 && ms == 3600000,
+	   "HTTP date a day ahead clamped");
+	ms = 7;
+	ok(gf_retry_after_ms("soon", now, 3600000, &ms) < 0 && ms == 7, "garbage refused");
+	ok(gf_retry_after_ms("", now, 3600000, &ms) < 0, "empty refused");
+	ok(gf_retry_after_ms("-5", now, 3600000, &ms) < 0, "negative refused");
+}
+
+static void test_template(void)
+{
+	struct gf_template_vars v = { .partner = "reviewhub", .job = "review-nightly", .batch = "42",
+	                              .booking_no = NULL, .hotel_id = "H-1", .run_id = "7", .date = "2026-11-23" };
+	struct gf_buf b = GF_BUF_INIT(4096);
+	ok(gf_template_expand("Sent to {partner} by {job} (batch {batch}, run {run_id}, {date}, {hotel_id}) {booking_no}",
+	                      &v, &b) == 0, "expand");
+	is_str(gf_buf_str(&b), "Sent to reviewhub by review-nightly (batch 42, run 7, 2026-11-23, H-1) {booking_no}",
+	       "placeholders filled, NULL ones kept for later");
+	gf_buf_reset(&b);
+	gf_template_expand("no placeholders", &v, &b);
+	is_str(gf_buf_str(&b), "no placeholders", "plain text unchanged");
+	gf_buf_reset(&b);
+	gf_template_expand("{unknown} {partner", &v, &b);
+	is_str(gf_buf_str(&b), "{unknown} {partner", "unknown and unclosed braces kept as written");
+	gf_buf_free(&b);
+}
+
+static void test_redact(void)
+{
+	char s[128] = "error for key S3cr3t+/= at S3cr3t+/=!";
+	gf_redact(s, "S3cr3t+/=");
+	is_str(s, "error for key *** at ***!", "every occurrence of the secret replaced");
+	char t[32] = "ab";
+	gf_redact(t, "ab");
+	is_str(t, "**", "short secret masked in place");
+	char u[32] = "nothing here";
+	gf_redact(u, "zzz");
+	is_str(u, "nothing here", "text without the secret unchanged");
+	gf_redact(u, "");
+	is_str(u, "nothing here", "empty secret ignored");
+}
+
+static void test_urls(void)
+{
+	char *url = gf_http_url("https://partner.example/v1/guests", "H 1&2", "k+/=y");
+	is_str(url, "https://partner.example/v1/guests?id=H%201%262&access_key=k%2B%2F%3Dy",
+	       "hotel id and access key percent-encoded");
+	free(url);
+	char *pub = gf_http_url_public("https://partner.example/v1/guests", "H-1001");
+	is_str(pub, "https://partner.example/v1/guests?id=H-1001", "public URL has no access key");
+	free(pub);
+}
+
+static void test_arrays(void)
+{
+	struct gf_buf b = GF_BUF_INIT(4096);
+	const char *vals[] = { "plain", "with \"quote\"", "back\\slash", NULL, "", "{braces},comma" };
+	ok(gf_db_text_array(&b, vals, 6) == 0, "text array");
+	is_str(gf_buf_str(&b), "{\"plain\",\"with \\\"quote\\\"\",\"back\\\\slash\",NULL,\"\",\"{braces},comma\"}",
+	       "text array literal quotes and escapes");
+	gf_buf_reset(&b);
+	int64_t ids[] = { 1, -2, 9007199254740993LL };
+	gf_db_int_array(&b, ids, 3);
+	is_str(gf_buf_str(&b), "{1,-2,9007199254740993}", "int array literal");
+	gf_buf_reset(&b);
+	gf_db_int_array(&b, ids, 0);
+	is_str(gf_buf_str(&b), "{}", "empty array");
+	gf_buf_free(&b);
+}
+
+int main(void)
+{
+	test_backoff();
+	test_retry_after();
+	test_template();
+	test_redact();
+	test_urls();
+	test_arrays();
+	return done_testing();
+}
