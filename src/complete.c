@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alert.h"
 #include "buf.h"
 #include "db.h"
+#include "fault.h"
 #include "log.h"
 
 struct ctx {
@@ -14,6 +16,7 @@ struct ctx {
 	const struct gf_batch *b;
 	char id[32];
 	char run[32];
+	int64_t run_id;
 	struct gf_complete_result *out;
 };
 
@@ -97,6 +100,12 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 	if (!res)
 		return err;
 	x->out->delivered += gf_db_get_int(res, 0, 0);
+	/* The partner answered: whatever kept it from doing so is over. */
+	int r = gf_alert_clear(x->c, x->job->name, x->b->connection_id, "auth_failed,partner_unreachable");
+	if (r == 0)
+		r = gf_alert_clear(x->c, x->job->name, 0, "partner_unreachable");
+	if (r < 0)
+		return r;
 	return gf_db_exec(x->c, "complete_batch_done",
 		"UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now()"
 		" WHERE id = $1::bigint", 1, p);
@@ -123,7 +132,12 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 		if (!res)
 			return err;
 		x->out->dead += affected(res);
-		return 0;
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "deliveries of property %s went dead after %d attempts (last error: %s);"
+		         " fix the cause, then 'guestflow rerun %s --dead' puts them back in the queue",
+		         x->b->property_id, x->b->attempts, p[1], x->job->name);
+		return gf_alert_raise(x->c, x->job->name, x->b->connection_id, "dead_deliveries", msg,
+		                      x->run_id);
 	}
 	int r = gf_db_exec(x->c, "complete_batch_retry",
 		"UPDATE guestflow.batches SET last_error = $2, lease_until = NULL,"
@@ -150,6 +164,14 @@ static int release(struct ctx *x, const struct gf_completion *cp)
 		r = gf_db_exec(x->c, "complete_release",
 			"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
 			" WHERE batch_id = $1::bigint AND state = 'sending'", 2, p);
+	if (r == 0 && cp->call) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "the partner refused the credentials of property %s (hotel id %s): %s;"
+		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
+		         x->b->property_id, x->b->hotel_id, p[1], x->b->property_id, x->job->partner);
+		r = gf_alert_raise(x->c, x->job->name, x->b->connection_id, "auth_failed", msg,
+		                   x->run_id);
+	}
 	return r;
 }
 
@@ -211,7 +233,7 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
                 const struct gf_completion *cp, struct gf_complete_result *out)
 {
 	struct gf_complete_result res = { 0 };
-	struct ctx x = { .c = c, .job = job, .b = b, .out = &res };
+	struct ctx x = { .c = c, .job = job, .b = b, .run_id = run_id, .out = &res };
 	snprintf(x.id, sizeof(x.id), "%lld", (long long)b->id);
 	snprintf(x.run, sizeof(x.run), "%lld", (long long)run_id);
 	int r = gf_db_begin(c);
@@ -236,6 +258,8 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	}
 	if (r == 0)
 		r = api_call(&x, cp->call);
+	if (r == 0)
+		gf_fault_point("in_commit");
 	if (r == 0)
 		r = gf_db_commit(c);
 	if (r < 0) {

@@ -414,6 +414,7 @@ static const struct key job_keys[] = {
 	SECTION("http", http_section),
 	SECTION("retry", retry_section),
 	DURATION("lease", "10m", 10000, J(lease_ms)),
+	DURATION("stop_timeout", "30s", 0, J(stop_timeout_ms)),
 	SECTION("history", history_section),
 };
 static const struct section job_section = { NULL, KEYS(job_keys), validate_job };
@@ -684,6 +685,14 @@ static size_t key_index(const struct section *s, const char *name)
 static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
 {
 	const struct gf_job *job = obj;
+	/* A request still running when its lease ends could be sent twice at once. */
+	if (job->lease_ms <= job->timeout_ms + job->connect_timeout_ms) {
+		yaml_node_t *at = vals[key_index(&job_section, "lease")];
+		return fail(w, at ? &at->start_mark : where,
+		            "'lease' (%lld s) must be longer than http.timeout plus http.connect_timeout (%lld s)",
+		            (long long)(job->lease_ms / 1000),
+		            (long long)((job->timeout_ms + job->connect_timeout_ms) / 1000));
+	}
 	if (!w->name_hint || strcmp(job->name, w->name_hint) == 0)
 		return 0;
 	_cleanup_buf_ struct gf_buf b = GF_BUF_INIT(MSG_MAX);

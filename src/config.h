@@ -44,7 +44,9 @@ struct gf_job {
 	int64_t retry_after_max_ms; /* retry.retry_after_max, default 1h */
 	int64_t linger_ms;          /* retry.linger: how long a run waits for due retries, default 2m */
 
-	int64_t lease_ms;           /* lease, default 10m */
+	int64_t lease_ms;           /* lease, default 10m; longer than http timeouts */
+	int64_t stop_timeout_ms;    /* stop_timeout: after SIGTERM, how long in-flight batches may
+	                             * finish before they are released, default 30s */
 
 	/* history */
 	char *history_message;      /* history.message, template, required */

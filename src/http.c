@@ -234,6 +234,12 @@ int gf_http_poll(struct gf_http *h, int timeout_ms, struct gf_http_req **done)
 	return 0;
 }
 
+void gf_http_cancel(struct gf_http *h, struct gf_http_req *req)
+{
+	if (req->easy && curl_multi_remove_handle(h->multi, req->easy) == CURLM_OK)
+		h->in_flight--;
+}
+
 int gf_http_in_flight(const struct gf_http *h)
 {
 	return h->in_flight;

@@ -51,6 +51,8 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
  * request in *done (NULL when none finished yet). The caller owns it again. */
 int gf_http_poll(struct gf_http *h, int timeout_ms, struct gf_http_req **done);
 int gf_http_in_flight(const struct gf_http *h);
+/* Abort a request in flight; the caller owns it again. */
+void gf_http_cancel(struct gf_http *h, struct gf_http_req *req);
 
 /* Person-readable transport error for a finished request ("timeout after
  * 120000 ms", "connection refused: ..."), with the secret redacted. */

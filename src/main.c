@@ -17,6 +17,7 @@ static const char usage[] =
 	"  db migrate                     create or upgrade the guestflow schema\n"
 	"  check-config                   validate the main file and every job\n"
 	"  run JOB                        run a job: plan, send in batches, write history\n"
+	"  rerun JOB --dead               put dead deliveries back in the queue\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID   (access key on stdin)\n"
 	"  connection list                list connections (never the access key)\n"
 	"  connection show|activate|deactivate|stop PROPERTY PARTNER\n"
@@ -40,6 +41,7 @@ static const struct {
 	{ "check-config", gf_cmd_check_config },
 	{ "run", gf_cmd_run },
 	{ "connection", gf_cmd_connection },
+	{ "rerun", gf_cmd_rerun },
 };
 
 int main(int argc, char **argv)

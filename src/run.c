@@ -10,7 +10,9 @@
 #include "backoff.h"
 #include "claim.h"
 #include "complete.h"
+#include "alert.h"
 #include "db.h"
+#include "fault.h"
 #include "gzip.h"
 #include "http.h"
 #include "log.h"
@@ -308,6 +310,8 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 
 static void handle_reply(struct run *rn, struct slot *s)
 {
+	if (rn->fatal)
+		return; /* the database is gone: the batch's lease will expire */
 	const struct gf_job *job = rn->job;
 	struct gf_http_req *q = s->req;
 	char err[768] = "";
@@ -338,6 +342,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 			outcome = "reply_error";
 			rej_truncate(&rej, n_render_rej);
 		} else {
+			gf_fault_point("after_send");
 			rn->st->accepted_requests++;
 			cp.kind = GF_COMPLETE_ACCEPTED;
 			history = history_message(rn, s);
@@ -450,13 +455,32 @@ static const char *trigger(void)
 	return isatty(STDIN_FILENO) ? "manual" : "scheduled";
 }
 
+/* Give a batch in flight back for the next run (stop timeout reached). */
+static void release(struct run *rn, struct slot *s)
+{
+	gf_http_cancel(rn->http, s->req);
+	if (rn->fatal)
+		return; /* no database: the lease will expire */
+	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
+	                            .error = "released: guestflow was stopped before the partner answered" };
+	if (finish(rn, s, &cp) == 0)
+		gf_warn("batch_released", "batch=%lld records=%zu", (long long)s->batch->id, s->n_rendered);
+}
+
 static void loop(struct run *rn)
 {
 	const struct gf_job *job = rn->job;
 	struct slot **slots = gf_xcalloc((size_t)job->in_flight, sizeof(*slots));
 	int64_t linger_left = job->linger_ms;
+	int64_t stop_deadline = 0;
 	bool more = true;
 	for (;;) {
+		if (stop_requested && !stop_deadline) {
+			stop_deadline = gf_now_mono_ms() + job->stop_timeout_ms;
+			gf_warn("stopping", "signal=%d in_flight=%d stop_timeout_ms=%lld msg=%s", (int)stop_requested,
+			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
+			        gf_log_q("no new batches; waiting for the ones in flight"));
+		}
 		while (!stop_requested && !rn->fatal && more && gf_http_in_flight(rn->http) < job->in_flight) {
 			struct gf_batch *b = NULL;
 			int r = gf_claim(rn->db, job, rn->st->run_id, rn->skip, rn->n_skip, &b);
@@ -468,6 +492,7 @@ static void loop(struct run *rn)
 				more = false;
 				break;
 			}
+			gf_fault_point("after_claim");
 			struct slot *s = gf_xcalloc(1, sizeof(*s));
 			s->batch = b;
 			r = prepare(rn, s);
@@ -499,8 +524,10 @@ static void loop(struct run *rn)
 			more = true;
 			continue;
 		}
+		if (rn->fatal || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
+			break;
 		struct gf_http_req *done = NULL;
-		if (gf_http_poll(rn->http, 500, &done) < 0) {
+		if (gf_http_poll(rn->http, 200, &done) < 0) {
 			rn->fatal = -EIO;
 			break;
 		}
@@ -510,14 +537,18 @@ static void loop(struct run *rn)
 		for (int i = 0; i < job->in_flight; i++)
 			if (slots[i] == s)
 				slots[i] = NULL;
-		if (!rn->fatal)
-			handle_reply(rn, s);
+		handle_reply(rn, s);
 		slot_free(s);
 		more = true;
 	}
-	/* Cut short: what is still in flight is left to its lease. */
-	for (int i = 0; i < job->in_flight; i++)
+	/* Stopped or cut short: what is still in flight goes back to the queue
+	 * (or, without a database, to its lease). */
+	for (int i = 0; i < job->in_flight; i++) {
+		if (!slots[i])
+			continue;
+		release(rn, slots[i]);
 		slot_free(slots[i]);
+	}
 	free(slots);
 }
 
@@ -599,6 +630,11 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_
 	           st->delivered == 0 && st->rejected == 0) {
 		code = GF_EXIT_UNAVAILABLE;
 		snprintf(st->message, sizeof(st->message), "no partner could be reached");
+		char msg[700];
+		snprintf(msg, sizeof(msg), "run %lld of job %s reached no partner (%s): every request failed;"
+		         " deliveries stay pending and are retried with backoff", (long long)st->run_id, job->name,
+		         job->endpoint);
+		gf_alert_raise(db, job->name, 0, "partner_unreachable", msg, st->run_id);
 	} else if (st->rejected || st->dead || st->skipped_connections || st->pending_left) {
 		code = GF_EXIT_PARTIAL;
 	} else {

@@ -225,18 +225,23 @@ class GFTestCase(unittest.TestCase):
     job_overrides = None
 
     def setUp(self):
-        self.env = Env()
-        self.addCleanup(self.env.cleanup)
-        self.env.start_pg()
-        self.env.load_reference_schema()
-        self.env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
-                              for p in self.properties))
-        self.env.start_sim(self.accounts)
-        self.env.write_config(self.job_overrides)
-        r = self.env.gf('db', 'migrate')
+        self.env = self.make_env()
+
+    def make_env(self, job_overrides=None):
+        """A new Env, set up as setUp does; cleaned up with the test."""
+        env = Env()
+        self.addCleanup(env.cleanup)
+        env.start_pg()
+        env.load_reference_schema()
+        env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
+                         for p in self.properties))
+        env.start_sim(self.accounts)
+        env.write_config(job_overrides if job_overrides is not None else self.job_overrides)
+        r = env.gf('db', 'migrate')
         self.assertEqual(r.returncode, 0, r.stderr)
         for p, h in self.properties.items():
-            self.env.add_connection(p, h, self.accounts[h])
+            env.add_connection(p, h, self.accounts[h])
+        return env
 
     def run_job(self, *extra, expect=None, job='review-nightly', timeout=120):
         r = self.env.gf('run', job, *extra, timeout=timeout)
@@ -255,3 +260,17 @@ class GFTestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+def add_many(env, n, props, start=1):
+    """n eligible bookings B-start.. spread round-robin over props, in one statement."""
+    arr = 'ARRAY[' + ','.join(f"'{p}'" for p in props) + ']'
+    env.psql(f"""
+        INSERT INTO pms.guests (id, first_name, last_name, email, gender, language)
+        SELECT i, 'First' || i, 'Last' || i, 'guest' || i || '@example.org', 'f', 'de'
+          FROM generate_series({start}, {start + n - 1}) i;
+        INSERT INTO pms.bookings (id, property_id, booking_no, guest_id, status, arrival, departure,
+                                  checked_out_at, notify_on_occupancy)
+        SELECT i, ({arr})[1 + i % {len(props)}], 'B-' || i, i, 'checked_out', current_date - 3,
+               current_date - 1, now() - interval '1 day', true
+          FROM generate_series({start}, {start + n - 1}) i;""")

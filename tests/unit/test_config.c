@@ -291,6 +291,7 @@ static void test_defaults(void)
 	   job->backoff_max_ms == 21600000 && job->retry_after_max_ms == 3600000 &&
 	   job->linger_ms == 120000, "default retry");
 	is_int(job->lease_ms, 600000, "default lease");
+	is_int(job->stop_timeout_ms, 30000, "default stop_timeout");
 	gf_job_free(job);
 
 	const char *m = "database:\n  conninfo: dbname=x\n";
@@ -317,7 +318,7 @@ static void test_values(void)
 		"http:\n  connect_timeout: 500ms\n  timeout: 90\n  low_speed_limit: 0\n"
 		"  ca_file: /etc/ssl/x.pem\n  max_reply_bytes: 1024\n"
 		"retry: {backoff_initial: 1m, backoff_max: 1m, linger: 0, max_attempts: 1}\n"
-		"lease: 10s\n"
+		"lease: 2m\nstop_timeout: 0\n"
 		"history: {message: \"{partner}{job}{batch}{booking_no}{hotel_id}{run_id}{date}\"}\n";
 	if (!is_int(gf_job_parse(t, strlen(t), "t.yaml", "t", &job, &err), 0, "job with every key parses")) {
 		diag("%s", err.text);
@@ -336,7 +337,8 @@ static void test_values(void)
 	is_int(job->max_reply_bytes, 1024, "max_reply_bytes lower bound");
 	ok(job->backoff_initial_ms == 60000 && job->backoff_max_ms == 60000, "backoff_max == backoff_initial ok");
 	is_int(job->linger_ms, 0, "linger 0 allowed");
-	is_int(job->lease_ms, 10000, "lease 10s allowed");
+	is_int(job->lease_ms, 120000, "lease");
+	is_int(job->stop_timeout_ms, 0, "stop_timeout 0 allowed");
 	gf_job_free(job);
 }
 
@@ -355,9 +357,12 @@ static void test_errors(void)
 	       "t.yaml:5:1: missing required key 'message' in 'history'", "missing key in a section");
 	is_str(job_error(JOB_HEAD "history:\n  kind: x\n  message: m\n"),
 	       "t.yaml:6:3: unknown key 'kind' in 'history' (expected one of: message)", "history.kind is gone");
+	is_str(job_error(JOB_MIN "lease: 60s\n"),
+	       "t.yaml:7:8: 'lease' (60 s) must be longer than http.timeout plus http.connect_timeout (130 s)",
+	       "lease shorter than a request");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
-	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, history)",
+	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, history)",
 	       "unknown top-level key");
 	is_str(job_error(JOB_MIN "name: t\n"),
 	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
@@ -377,7 +382,7 @@ static void test_errors(void)
 	       "gzip_level, got a single value", "scalar where a mapping is expected");
 	is_str(job_error("- name: t\n"),
 	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
-	       "endpoint, schedule, selection, batch, http, retry, lease, history at the top level, "
+	       "endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, history at the top level, "
 	       "got a sequence", "top level not a mapping");
 	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
 	       "complex key");
@@ -462,7 +467,7 @@ static void test_errors(void)
 
 	/* YAML-level problems. */
 	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
-	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, history)",
+	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, history)",
 	       "empty text");
 	is_str(job_error("a: 1\nb: [2\n"),
 	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
@@ -527,11 +532,11 @@ static void test_files(void)
 	CHECK_FILE("syntax-error.yaml", ":5:1: found unexpected end of stream (while scanning a quoted "
 	           "scalar at line 3, column 11)", "file: YAML syntax error");
 	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
-	           "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, "
+	           "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, "
 	           "history)", "file: empty");
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
 	           "description, enabled, partner, format, endpoint, schedule, selection, batch, http, "
-	           "retry, lease, history)", "file: comments only");
+	           "retry, lease, stop_timeout, history)", "file: comments only");
 	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
 	           "{date})", "file: template placeholder");

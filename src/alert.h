@@ -1,0 +1,19 @@
+/* Alert events: conditions an operator must hear about, one open event per
+ * job, connection and kind. */
+#ifndef GF_ALERT_H
+#define GF_ALERT_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+/* Raise an event unless the same one is open already (connection_id 0: the
+ * job as a whole). Logs event=alert_raised when a new one was raised. Runs in
+ * the caller's transaction, if any. */
+int gf_alert_raise(PGconn *c, const char *job, int64_t connection_id, const char *kind,
+                   const char *message, int64_t run_id);
+
+/* Clear the open events of these kinds (a comma-separated list) for the job
+ * and connection (0: the job-wide ones). */
+int gf_alert_clear(PGconn *c, const char *job, int64_t connection_id, const char *kinds);
+
+#endif

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Delivery guarantees under real failures: every eligible booking delivered,
+its history entry written exactly once, no booking recorded as delivered
+twice — whatever fails (kill -9 at each point of a batch's life, PostgreSQL
+restarted, stop signals, four workers at once, a partner down for many runs)."""
+import collections
+import os
+import signal
+import subprocess
+import time
+
+from gftest import GUESTFLOW, GFTestCase, add_many, main, wait_for
+
+FAST = {'lease': '10s', 'stop_timeout': '30s',
+        'retry': {'max_attempts': 5, 'backoff_initial': '100ms', 'backoff_max': '400ms',
+                  'retry_after_max': '2s', 'linger': '30s'}}
+
+
+class GuaranteeTest(GFTestCase):
+    accounts = {f'H-{i}': f'key+/={i}' for i in range(1, 9)}
+    properties = {f'P{i}': f'H-{i}' for i in range(1, 9)}
+    job_overrides = FAST
+
+    def assert_exactly_once(self, env, n):
+        """All n bookings delivered, one history entry each, the partner holding each once."""
+        self.assertEqual(dict(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1")),
+                         {'delivered': str(n)})
+        self.assertEqual(env.psql("SELECT count(*), count(DISTINCT booking_id) FROM pms.booking_history"),
+                         [[str(n), str(n)]])
+        rec = collections.Counter(g['bookingNo'] for g in env.recorded())
+        self.assertEqual(len(rec), n)
+        self.assertEqual(max(rec.values()), 1, 'no booking recorded twice by the partner')
+        self.assertEqual(env.sim_stats().get('key_conflicts', 0), 0,
+                         'a key was never reused for other members')
+
+    def wait_in_flight(self, env, n):
+        """Until n deliveries are being sent and no request has been answered."""
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") == str(n),
+                 30, f'{n} deliveries in flight')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls"), '0')
+
+    def test_kill_9_at_every_point_then_run_again(self):
+        for point in ('after_claim', 'after_send', 'in_commit'):
+            with self.subTest(point=point):
+                env = self.env = self.make_env()
+                add_many(env, 120, list(self.properties))
+                r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': point}, timeout=60)
+                self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+                self.assertIn(f'GUESTFLOW_FAULT={point}', r.stderr)
+                self.assertEqual(self.history_count(), 0)
+                killed_keys = {g['idempotencyKey'] for g in env.recorded()}
+                if point == 'after_claim':
+                    self.assertEqual(len(killed_keys), 0)
+                else:
+                    self.assertGreaterEqual(len(killed_keys), 1, 'the partner accepted batches before the kill')
+                self.assertGreater(int(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'")), 0)
+                # The next run waits out the dead worker's lease, then finishes everything.
+                r = self.run_job(expect=0, timeout=120)
+                self.assert_exactly_once(env, 120)
+                self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '0')
+                if point != 'after_claim':
+                    # The accepted batch went again under the same key: a replay for the partner.
+                    # Every batch the partner had accepted went again under its key: replays.
+                    resent = {k[0] for k in env.psql("SELECT DISTINCT idempotency_key FROM guestflow.api_calls")}
+                    self.assertLessEqual(killed_keys, resent)
+                    self.assertEqual(env.sim_stats()['replays'], len(killed_keys))
+                env.cleanup()
+
+    def test_four_workers_share_the_work_and_never_send_twice(self):
+        env = self.env
+        add_many(env, 2000, list(self.properties))
+        env.sim_control('latency?ms=20')
+        env.write_config(dict(FAST, batch={'max_records': 25, 'in_flight': 2}))
+        procs = [subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        outs = []
+        try:
+            for p in procs:
+                out, err = p.communicate(timeout=300)
+                outs.append((p.returncode, out, err))
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(timeout=10)
+        for code, out, err in outs:
+            self.assertEqual(code, 0, out + err[-3000:])
+        per_run = [int(x[0]) for x in env.psql("SELECT delivered FROM guestflow.runs ORDER BY id")]
+        self.assertEqual(len(per_run), 4)
+        self.assertTrue(all(d > 0 for d in per_run), f'each worker delivered some: {per_run}')
+        self.assertEqual(sum(per_run), 2000)
+        self.assert_exactly_once(env, 2000)
+        self.assertEqual(env.sim_stats()['replays'], 0, 'no batch was sent twice')
+
+    def test_postgresql_restarted_mid_run(self):
+        env = self.env
+        add_many(env, 600, list(self.properties))
+        env.sim_control('latency?ms=150')
+        env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: len(env.recorded()) >= 40, 60, 'some batches delivered')
+            env.stop_pg()
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        self.assertEqual(p.returncode, 75, out + err[-3000:])
+        self.assertRegex(out, r'exit=75 reason="connection to the database lost"\n$')
+        env.start_pg()
+        # Nothing half-written: history exactly on the delivered, each once.
+        self.assertEqual(env.psql("SELECT count(*) FROM guestflow.deliveries d WHERE d.state = 'delivered'"
+                                  " AND (SELECT count(*) FROM pms.booking_history h WHERE h.booking_id = d.booking_id) <> 1"),
+                         [['0']])
+        self.assertEqual(env.psql("SELECT count(*) FROM pms.booking_history h WHERE NOT EXISTS (SELECT 1 FROM"
+                                  " guestflow.deliveries d WHERE d.booking_id = h.booking_id AND d.state = 'delivered')"),
+                         [['0']])
+        env.sim_control('latency?ms=0')
+        self.run_job(expect=0, timeout=120)
+        self.assert_exactly_once(env, 600)
+
+    def test_sigterm_finishes_in_flight_and_starts_nothing_new(self):
+        env = self.env
+        add_many(env, 100, ['P1', 'P2'])
+        env.sim_control('latency?ms=1500')
+        env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.wait_in_flight(env, 20)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        self.assertEqual(p.returncode, 75, out + err[-2000:])
+        self.assertIn('reason="stopped by a signal"', out)
+        self.assertIn('event=stopping', err)
+        self.assertLess(took, 10)
+        self.assertEqual(env.sim_stats()['requests'], 2, 'no new batch after the signal')
+        self.assertEqual(dict(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1")),
+                         {'delivered': '20', 'pending': '80'})
+        self.assertEqual(self.history_count(), 20)
+
+    def test_stop_timeout_releases_what_is_in_flight(self):
+        env = self.env
+        add_many(env, 20, ['P1', 'P2'])
+        env.sim_control('script?action=stall&seconds=20&count=2')
+        env.write_config(dict(FAST, stop_timeout='1s', batch={'max_records': 10, 'in_flight': 2},
+                              http={'timeout': '30s'}, lease='1m'))
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.wait_in_flight(env, 20)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        self.assertEqual(p.returncode, 75, out + err[-2000:])
+        self.assertLess(took, 5, 'bounded by stop_timeout')
+        self.assertEqual(err.count('event=batch_released'), 2)
+        self.assertEqual(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1"), [['pending', '20']])
+        self.assertEqual(env.psql("SELECT count(*) FROM guestflow.batches WHERE lease_until IS NOT NULL OR attempts <> 0"),
+                         [['0']])
+        # Released, not leased: the next run sends them at once, under the same keys.
+        keys = {k[0] for k in env.psql("SELECT idempotency_key FROM guestflow.batches")}
+        self.run_job(expect=0, timeout=60)
+        self.assert_exactly_once(env, 20)
+        self.assertEqual(keys, {k[0] for k in env.psql("SELECT idempotency_key FROM guestflow.batches")})
+
+    def test_second_signal_exits_at_once(self):
+        env = self.env
+        add_many(env, 20, ['P1', 'P2'])
+        env.sim_control('script?action=stall&seconds=20&count=2')
+        env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}, http={'timeout': '30s'},
+                              lease='40s'))
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.wait_in_flight(env, 20)
+            p.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=10)
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        self.assertEqual(p.returncode, 75)
+        self.assertLess(took, 2)
+        self.assertIn('second stop signal', err)
+        # Only recoverable state: leased batches, nothing delivered, no history.
+        self.assertEqual(self.history_count(), 0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state NOT IN ('pending', 'sending')"), '0')
+
+    def test_partner_down_for_many_runs(self):
+        env = self.env
+        add_many(env, 30, ['P1'])
+        env.write_config(dict(FAST, retry={'max_attempts': 3, 'backoff_initial': '1s', 'backoff_max': '10s',
+                                            'linger': '0'}))
+        env.sim_control('script?status=503&count=1000')
+        delays = []
+        for attempt in (1, 2, 3):
+            due = float(env.scalar("SELECT coalesce(extract(epoch FROM max(next_attempt_at) - now()), 0)"
+                                   " FROM guestflow.batches WHERE state = 'open'") or 0)
+            time.sleep(max(0, due) + 0.05)
+            r = self.run_job(expect=69)
+            self.assertEqual(int(env.scalar("SELECT max(attempts) FROM guestflow.batches")), attempt)
+            if attempt < 3:
+                self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'pending'"), '30')
+                d = float(env.scalar("SELECT max(extract(epoch FROM next_attempt_at - (SELECT max(at) FROM guestflow.api_calls)))"
+                                     " FROM guestflow.batches WHERE state = 'open'"))
+                delays.append(d)
+                self.assertLessEqual(d, 1.0 * 2 ** (attempt - 1) + 0.5, f'capped backoff after attempt {attempt}')
+                self.assertGreaterEqual(d, 0.05)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'dead'"), '30')
+        self.assertIn('HTTP 503', env.scalar("SELECT DISTINCT reason FROM guestflow.deliveries"))
+        alerts = env.psql("SELECT kind, count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL GROUP BY 1 ORDER BY 1")
+        self.assertEqual(alerts, [['dead_deliveries', '1'], ['partner_unreachable', '1']],
+                         'one alert per condition, not one per run')
+        # The partner is back: rerun --dead, then one run delivers, same key as before.
+        keys_before = {k[0] for k in env.psql("SELECT DISTINCT idempotency_key FROM guestflow.api_calls")}
+        env.sim_control('reset')
+        r = env.gf('rerun', 'review-nightly', '--dead')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('30 dead deliveries in 1 batch back in the queue', r.stdout)
+        self.run_job(expect=0)
+        self.assert_exactly_once(env, 30)
+        self.assertEqual({k[0] for k in env.psql("SELECT DISTINCT idempotency_key FROM guestflow.api_calls")}, keys_before)
+        self.assertEqual(env.psql("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), [['0']])
+
+    def test_auth_failure_raises_one_alert_until_fixed(self):
+        env = self.env
+        add_many(env, 4, ['P1', 'P2'])
+        env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P2'")
+        for _ in range(2):
+            r = self.run_job(expect=1)
+        self.assertEqual(r.stderr.count('event=alert_raised'), 0, 'the second run raises nothing new')
+        self.assertEqual(env.psql("SELECT kind, c.property_id FROM guestflow.alert_events a JOIN guestflow.connections c"
+                                  " ON c.id = a.connection_id"), [['auth_failed', 'P2']])
+        env.psql("UPDATE guestflow.connections SET access_key = 'key+/=2' WHERE property_id = 'P2'")
+        r = self.run_job(expect=0)
+        self.assertIn('event=alert_cleared', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
+
+
+if __name__ == '__main__':
+    main()
