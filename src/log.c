@@ -34,6 +34,18 @@ void gf_log_set_context(const char *job, int64_t run_id)
 	ctx_run_id = run_id;
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return 1;
+	size_t n = p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 && p[0] < 0xE0 ? 2 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	return n;
+}
+
 const char *gf_log_q(const char *s)
 {
 	static _Thread_local char ring[4][600];
@@ -41,29 +53,38 @@ const char *gf_log_q(const char *s)
 	if (!s)
 		return "\"\"";
 	bool plain = *s != '\0';
-	for (const char *p = s; *p && plain; p++)
-		if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+	for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
+		if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || *p < 0x20 || *p >= 0x7f)
 			plain = false;
 	if (plain && strlen(s) <= 512)
 		return s;
 	char *d = ring[slot++ % 4];
 	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)s;
 	d[n++] = '"';
-	for (const char *p = s; *p && n < 512; p++) {
-		unsigned char c = (unsigned char)*p;
+	/* Escape what is not printable text, never split a character: the
+	 * result is valid UTF-8 whatever s holds. */
+	while (*p && n < 512) {
+		unsigned char c = *p;
+		size_t len = utf8_len(p);
 		if (c == '"' || c == '\\') {
 			d[n++] = '\\';
 			d[n++] = (char)c;
+			p++;
 		} else if (c == '\n') {
 			d[n++] = '\\';
 			d[n++] = 'n';
-		} else if (c < 0x20 || c == 0x7f) {
+			p++;
+		} else if (c < 0x20 || c == 0x7f || len == 0) {
 			n += (size_t)snprintf(d + n, 8, "\\x%02x", c);
+			p++;
 		} else {
-			d[n++] = (char)c;
+			memcpy(d + n, p, len);
+			n += len;
+			p += len;
 		}
 	}
-	if (*s && n >= 512) {
+	if (*p) {
 		memcpy(d + n, "...", 3);
 		n += 3;
 	}

@@ -116,5 +116,66 @@ class TlsTest(GFTestCase):
         self.assertEqual(self.states(), {'pending': 1})
 
 
+class Misbehaving(http.server.BaseHTTPRequestHandler):
+    """Answers from a script: 'huge' (a 3 MiB 200 reply), 'truncated' (a 200
+    whose body stops short), then proper import results."""
+    protocol_version = 'HTTP/1.1'
+    script = []
+    seen = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        if self.headers.get('Content-Encoding') == 'gzip':
+            body = gzip.decompress(body)
+        Misbehaving.seen.append(self.headers.get('Idempotency-Key'))
+        what = Misbehaving.script.pop(0) if Misbehaving.script else 'ok'
+        if what == 'huge':
+            out = b'<importResult accepted="1" rejected="0">' + b'x' * (3 << 20) + b'</importResult>'
+        elif what == 'truncated':
+            self.send_response(200)
+            self.send_header('Content-Length', '5000')
+            self.end_headers()
+            self.wfile.write(b'<importResult accepted="1"')
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        else:
+            n = body.count(b'<guest>')
+            out = f'<importResult accepted="{n}" rejected="0"/>'.encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        try:
+            self.wfile.write(out)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # guestflow stops reading at its cap
+
+    def log_message(self, *args):
+        pass
+
+
+class BadReplyTest(GFTestCase):
+
+    def test_enormous_and_truncated_replies_are_retried_under_the_same_key(self):
+        env = self.env
+        add_booking(env, 1)
+        Misbehaving.script = ['huge', 'truncated']
+        Misbehaving.seen = []
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Misbehaving)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        env.write_config({'endpoint': f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'})
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=1 ', r.stdout)
+        calls = env.psql("SELECT outcome, error, response_bytes FROM guestflow.api_calls ORDER BY id")
+        self.assertEqual([c[0] for c in calls], ['retry', 'retry', 'accepted'])
+        self.assertIn('reply larger than 1048576 bytes', calls[0][1])
+        self.assertLessEqual(int(calls[0][2]), 1048576, 'no more than the cap was read')
+        self.assertRegex(calls[1][1], '(?i)(partial|transfer closed)')
+        self.assertEqual(len(set(Misbehaving.seen)), 1, 'every attempt under the same key')
+        self.assertEqual(self.history_count(), 1)
+
+
 if __name__ == '__main__':
     main()

@@ -69,6 +69,17 @@ static void test_log_quote(void)
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	ok(strlen(gf_log_q(big)) < 600, "long values are truncated");
+	is_str(gf_log_q("B-\xff\xfe" "1"), "\"B-\\xff\\xfe1\"", "invalid UTF-8 escaped byte by byte");
+	is_str(gf_log_q("M\xc3\xbcller"), "\"M\xc3\xbcller\"", "valid UTF-8 kept");
+	is_str(gf_log_q("\xe2\x82"), "\"\\xe2\\x82\"", "truncated sequence escaped");
+	char wide[1200];
+	for (int i = 0; i < 300; i++)
+		memcpy(wide + 2 * i, "\xc3\xbc", 2); /* u-umlaut, 2 bytes each */
+	wide[600] = '\0';
+	const char *q = gf_log_q(wide);
+	size_t ql = strlen(q);
+	ok(ql > 500 && strcmp(q + ql - 4, "...\"") == 0 && (unsigned char)q[ql - 5] == 0xbc,
+	   "truncation ends on a whole character");
 	enum gf_log_level l;
 	ok(gf_log_parse_level("debug", &l) == 0 && l == GF_LOG_DEBUG, "level debug");
 	ok(gf_log_parse_level("loud", &l) < 0, "unknown level refused");
