@@ -18,7 +18,8 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx);
 /* Load the configuration or print why not; returns 0 or GF_EXIT_CONFIG. */
 int gf_cmd_load_config(const struct gf_cmd_ctx *ctx, struct gf_config **out);
 
-/* True when argv[i] is -h or --help for any i >= 1. */
-bool gf_cmd_wants_help(int argc, char **argv);
+/* When argv asks for help (-h or --help), print help on stdout and return
+ * true: the command then exits 0. */
+bool gf_cmd_help(int argc, char **argv, const char *help);
 
 #endif

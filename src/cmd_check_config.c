@@ -5,13 +5,15 @@
 #include "cmd.h"
 #include "log.h"
 
-bool gf_cmd_wants_help(int argc, char **argv)
+bool gf_cmd_help(int argc, char **argv, const char *help)
 {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(help, stdout);
 			return true;
+		}
 	}
 	return false;
 }
@@ -37,10 +39,8 @@ static const char help[] =
 
 int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
-	if (gf_cmd_wants_help(argc, argv)) {
-		fputs(help, stdout);
+	if (gf_cmd_help(argc, argv, help))
 		return 0;
-	}
 	if (argc > 1) {
 		fprintf(stderr, "guestflow check-config: unexpected argument '%s'\n%s", argv[1], help);
 		return GF_EXIT_USAGE;

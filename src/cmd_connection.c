@@ -130,10 +130,8 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 
 int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
-	if (gf_cmd_wants_help(argc, argv)) {
-		fputs(help, stdout);
+	if (gf_cmd_help(argc, argv, help))
 		return 0;
-	}
 	if (argc < 2) {
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;

@@ -20,10 +20,8 @@ static const char help[] =
 
 int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
-	if (gf_cmd_wants_help(argc, argv)) {
-		fputs(help, stdout);
+	if (gf_cmd_help(argc, argv, help))
 		return 0;
-	}
 	if (argc != 2 || argv[1][0] == '-') {
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;

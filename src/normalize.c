@@ -82,24 +82,13 @@ static size_t utf8_encode(uint32_t cp, char *out)
 	return 4;
 }
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...) GF_PRINTF(3, 4);
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	if (!why || whylen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 int gf_text_check_len(const char *s, size_t len, size_t max_chars, char *why, size_t whylen)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, nchars = 0;
 
 	if (!s) {
-		set_why(why, whylen, "missing");
+		gf_set_why(why, whylen, "missing");
 		return -EINVAL;
 	}
 	while (i < len) {
@@ -112,25 +101,25 @@ int gf_text_check_len(const char *s, size_t len, size_t max_chars, char *why, si
 		}
 		n = utf8_decode(p + i, len - i, &cp);
 		if (n == 0) {
-			set_why(why, whylen, "invalid UTF-8 at byte %zu", i + 1);
+			gf_set_why(why, whylen, "invalid UTF-8 at byte %zu", i + 1);
 			return -EINVAL;
 		}
 		nchars++;
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-			set_why(why, whylen, "control character U+%04X at character %zu",
+			gf_set_why(why, whylen, "control character U+%04X at character %zu",
 			        (unsigned)cp, nchars);
 			return -EINVAL;
 		}
 		/* Valid Unicode, but XML 1.0 has no way to carry these two. */
 		if (cp == 0xfffe || cp == 0xffff) {
-			set_why(why, whylen, "non-character U+%04X at character %zu",
+			gf_set_why(why, whylen, "non-character U+%04X at character %zu",
 			        (unsigned)cp, nchars);
 			return -EINVAL;
 		}
 		i += n;
 	}
 	if (nchars > max_chars) {
-		set_why(why, whylen, "too long (%zu characters, at most %zu)", nchars, max_chars);
+		gf_set_why(why, whylen, "too long (%zu characters, at most %zu)", nchars, max_chars);
 		return -EINVAL;
 	}
 	return 0;

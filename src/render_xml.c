@@ -40,17 +40,6 @@ struct checked {
 	bool rendered;
 };
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...) GF_PRINTF(3, 4);
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	if (!why || whylen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 /* A text field: trimmed when trim is set (the original is still checked for
  * being blank otherwise); required fields must be non-blank. */
 static int check_text(const char *name, const char *raw, size_t max_chars, bool required,
@@ -64,7 +53,7 @@ static int check_text(const char *name, const char *raw, size_t max_chars, bool 
 	if (!raw) {
 		if (!required)
 			return 0;
-		set_why(why, whylen, "%s: missing", name);
+		gf_set_why(why, whylen, "%s: missing", name);
 		return -GF_E_RENDER;
 	}
 	size_t full = strlen(raw), start;
@@ -72,7 +61,7 @@ static int check_text(const char *name, const char *raw, size_t max_chars, bool 
 	if (len == 0) {
 		if (!required)
 			return 0;
-		set_why(why, whylen, "%s: %s", name, full ? "only white space" : "empty");
+		gf_set_why(why, whylen, "%s: %s", name, full ? "only white space" : "empty");
 		return -GF_E_RENDER;
 	}
 	if (trim) {
@@ -83,7 +72,7 @@ static int check_text(const char *name, const char *raw, size_t max_chars, bool 
 		sp->len = full;
 	}
 	if (gf_text_check_len(sp->p, sp->len, max_chars, what, sizeof(what)) < 0) {
-		set_why(why, whylen, "%s: %s", name, what);
+		gf_set_why(why, whylen, "%s: %s", name, what);
 		return -GF_E_RENDER;
 	}
 	return 0;
@@ -101,23 +90,23 @@ static int check_email(const struct span *sp, char *why, size_t whylen)
 			n_at++;
 			at = i;
 		} else if (c == ' ') {
-			set_why(why, whylen, "email: contains white space");
+			gf_set_why(why, whylen, "email: contains white space");
 			return -GF_E_RENDER;
 		} else if (c >= 0xc2) {
 			size_t st;
 			gf_trim_span(p + i, sp->len - i, &st);
 			if (st > 0) {
-				set_why(why, whylen, "email: contains white space");
+				gf_set_why(why, whylen, "email: contains white space");
 				return -GF_E_RENDER;
 			}
 		}
 	}
 	if (n_at != 1) {
-		set_why(why, whylen, n_at ? "email: more than one '@'" : "email: no '@'");
+		gf_set_why(why, whylen, n_at ? "email: more than one '@'" : "email: no '@'");
 		return -GF_E_RENDER;
 	}
 	if (at == 0 || at == sp->len - 1) {
-		set_why(why, whylen, at == 0 ? "email: nothing before '@'" : "email: no domain after '@'");
+		gf_set_why(why, whylen, at == 0 ? "email: nothing before '@'" : "email: no domain after '@'");
 		return -GF_E_RENDER;
 	}
 	return 0;
@@ -139,25 +128,25 @@ static int check_date(const char *name, const char *s, struct span *sp, char *wh
 	sp->len = 0;
 	sp->terminated = true;
 	if (!s || !*s) {
-		set_why(why, whylen, "%s: missing", name);
+		gf_set_why(why, whylen, "%s: missing", name);
 		return -GF_E_RENDER;
 	}
 	for (size_t i = 0; i < 10; i++) {
 		bool dash = i == 4 || i == 7;
 		if (dash ? s[i] != '-' : (s[i] < '0' || s[i] > '9')) {
-			set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
+			gf_set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
 			return -GF_E_RENDER;
 		}
 		if (!dash)
 			v[i < 4 ? 0 : i < 7 ? 1 : 2] = v[i < 4 ? 0 : i < 7 ? 1 : 2] * 10 + (s[i] - '0');
 	}
 	if (s[10] != '\0') {
-		set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
+		gf_set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
 		return -GF_E_RENDER;
 	}
 	if (v[0] < 1 || v[1] < 1 || v[1] > 12 || v[2] < 1
 	    || v[2] > mdays[v[1] - 1] + (v[1] == 2 && is_leap(v[0]))) {
-		set_why(why, whylen, "%s: %s is not a real date", name, s);
+		gf_set_why(why, whylen, "%s: %s is not a real date", name, s);
 		return -GF_E_RENDER;
 	}
 	sp->len = 10;
@@ -171,7 +160,7 @@ static int check_record(const struct gf_record *rec, struct checked *c, char *wh
 
 	memset(c, 0, sizeof(*c));
 	if (!rec) {
-		set_why(why, whylen, "no record");
+		gf_set_why(why, whylen, "no record");
 		return -GF_E_RENDER;
 	}
 	/* The booking number goes out as it is: the partner's reply names it. */
@@ -191,7 +180,7 @@ static int check_record(const struct gf_record *rec, struct checked *c, char *wh
 		return r;
 	/* Same fixed-width format: byte order is date order. */
 	if (strcmp(rec->departure, rec->arrival) < 0) {
-		set_why(why, whylen, "departure %s is before arrival %s", rec->departure,
+		gf_set_why(why, whylen, "departure %s is before arrival %s", rec->departure,
 		        rec->arrival);
 		return -GF_E_RENDER;
 	}
@@ -376,12 +365,12 @@ int gf_render_review_xml(const char *hotel_id, const char *batch_id,
 	for (size_t i = 0; i < n; i++) {
 		bool good = check_record(&recs[i], &c[i], why, sizeof(why)) == 0;
 		if (good && !c[i].has_language && !default_language) {
-			set_why(why, sizeof(why),
+			gf_set_why(why, sizeof(why),
 			        "language: missing or unknown, and no default_language set");
 			good = false;
 		}
 		if (good && seen_add(&seen, recs, i)) {
-			set_why(why, sizeof(why), "booking_no: listed twice in this batch");
+			gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
 			good = false;
 		}
 		c[i].rendered = good;

@@ -28,17 +28,6 @@ struct parse_state {
 	bool doctype;
 };
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...) GF_PRINTF(3, 4);
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	if (!why || whylen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 static void copy_error(struct parse_state *st, int line, const char *msg)
 {
 	if (!msg)
@@ -125,11 +114,11 @@ static int get_count(const xmlNode *root, const char *attr, int64_t *out, char *
 	xmlChar *v = xmlGetNoNsProp(root, (const xmlChar *)attr);
 	int r = 0;
 	if (!v) {
-		set_why(why, whylen, "reply: attribute %s missing on <importResult>", attr);
+		gf_set_why(why, whylen, "reply: attribute %s missing on <importResult>", attr);
 		return -GF_E_REPLY;
 	}
 	if (parse_count((const char *)v, out) < 0) {
-		set_why(why, whylen, "reply: %s=\"%.40s\" is not a non-negative integer", attr,
+		gf_set_why(why, whylen, "reply: %s=\"%.40s\" is not a non-negative integer", attr,
 		        (const char *)v);
 		r = -GF_E_REPLY;
 	}
@@ -154,7 +143,7 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 	for (const xmlNode *ch = root->children; ch; ch = ch->next)
 		n += is_element(ch, "rejected");
 	if ((int64_t)n != res->rejected) {
-		set_why(why, whylen, "reply: rejected=\"%lld\" but %zu <rejected> elements",
+		gf_set_why(why, whylen, "reply: rejected=\"%lld\" but %zu <rejected> elements",
 		        (long long)res->rejected, n);
 		return -GF_E_REPLY;
 	}
@@ -165,7 +154,7 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 		xmlChar *no = xmlGetNoNsProp(ch, (const xmlChar *)"bookingNo");
 		if (!no || !*no) {
 			xmlFree(no);
-			set_why(why, whylen, "reply: <rejected> number %zu has no bookingNo", k + 1);
+			gf_set_why(why, whylen, "reply: <rejected> number %zu has no bookingNo", k + 1);
 			return -GF_E_REPLY;
 		}
 		xmlChar *reason = xmlGetNoNsProp(ch, (const xmlChar *)"reason");
@@ -183,7 +172,7 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 		qsort(sorted, n, sizeof(*sorted), cmp_items);
 		for (size_t i = 1; i < n && r == 0; i++) {
 			if (strcmp(sorted[i]->booking_no, sorted[i - 1]->booking_no) == 0) {
-				set_why(why, whylen, "reply: booking %.100s is listed twice",
+				gf_set_why(why, whylen, "reply: booking %.100s is listed twice",
 				        sorted[i]->booking_no);
 				r = -GF_E_REPLY;
 			}
@@ -201,11 +190,11 @@ int gf_reply_parse_review_xml(const char *data, size_t len, struct gf_reply *out
 	int r;
 
 	if (!data || len == 0) {
-		set_why(why, whylen, "reply: empty body");
+		gf_set_why(why, whylen, "reply: empty body");
 		return -GF_E_REPLY;
 	}
 	if (len > INT_MAX) {
-		set_why(why, whylen, "reply: too large (%zu bytes)", len);
+		gf_set_why(why, whylen, "reply: too large (%zu bytes)", len);
 		return -GF_E_REPLY;
 	}
 	xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(data, (int)len);
@@ -227,18 +216,18 @@ int gf_reply_parse_review_xml(const char *data, size_t len, struct gf_reply *out
 
 	const xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
 	if (st.doctype) {
-		set_why(why, whylen, "reply: has a DOCTYPE, which is not accepted");
+		gf_set_why(why, whylen, "reply: has a DOCTYPE, which is not accepted");
 		r = -GF_E_REPLY;
 	} else if (!well_formed || !root) {
-		set_why(why, whylen, "reply: not well-formed XML (%s)",
+		gf_set_why(why, whylen, "reply: not well-formed XML (%s)",
 		        st.error[0] ? st.error : "no root element");
 		r = -GF_E_REPLY;
 	} else if (strcmp((const char *)root->name, "importResult") != 0) {
-		set_why(why, whylen, "reply: root element is <%.60s>, expected <importResult>",
+		gf_set_why(why, whylen, "reply: root element is <%.60s>, expected <importResult>",
 		        (const char *)root->name);
 		r = -GF_E_REPLY;
 	} else if (!in_our_ns(root)) {
-		set_why(why, whylen, "reply: <importResult> is in namespace \"%.60s\", expected "
+		gf_set_why(why, whylen, "reply: <importResult> is in namespace \"%.60s\", expected "
 		        REVIEW_XML_NS " or none", (const char *)root->ns->href);
 		r = -GF_E_REPLY;
 	} else {

@@ -170,6 +170,16 @@ int gf_read_file(const char *path, size_t max, char **out, size_t *len)
 	return 0;
 }
 
+void gf_set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	if (!why || whylen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
 const char *gf_strerror(int err)
 {
 	if (err < 0)

@@ -75,6 +75,9 @@ int gf_parse_int64(const char *s, int64_t *out);
 /* Whole file into a NUL-terminated buffer (caller frees), at most max bytes. */
 int gf_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* snprintf into a reason buffer; does nothing when why is NULL or whylen 0. */
+void gf_set_why(char *why, size_t whylen, const char *fmt, ...) GF_PRINTF(3, 4);
+
 /* Human message for an error code (errno or GF_E_*), never NULL. */
 const char *gf_strerror(int err);
 

@@ -33,6 +33,28 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.sim_stats().get('key_conflicts', 0), 0,
                          'a key was never reused for other members')
 
+    def start_run(self, env):
+        """guestflow run in the background; killed at cleanup if still running."""
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def reap():
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=10)
+        self.addCleanup(reap)
+        return p
+
+    def signal_run(self, p, *signals, gap=0.3):
+        """Send the signals; returns (stdout, stderr, seconds from the last signal to exit)."""
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(gap)
+            t0 = time.monotonic()
+            p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+        return out, err, time.monotonic() - t0
+
     def wait_in_flight(self, env, n):
         """Until n deliveries are being sent and no request has been answered."""
         wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") == str(n),
@@ -71,19 +93,11 @@ class GuaranteeTest(GFTestCase):
         add_many(env, 2000, list(self.properties))
         env.sim_control('latency?ms=20')
         env.write_config(dict(FAST, batch={'max_records': 25, 'in_flight': 2}))
-        procs = [subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(4)]
+        procs = [self.start_run(env) for _ in range(4)]
         outs = []
-        try:
-            for p in procs:
-                out, err = p.communicate(timeout=300)
-                outs.append((p.returncode, out, err))
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait(timeout=10)
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            outs.append((p.returncode, out, err))
         for code, out, err in outs:
             self.assertEqual(code, 0, out + err[-3000:])
         per_run = [int(x[0]) for x in env.psql("SELECT delivered FROM guestflow.runs ORDER BY id")]
@@ -98,16 +112,10 @@ class GuaranteeTest(GFTestCase):
         add_many(env, 600, list(self.properties))
         env.sim_control('latency?ms=150')
         env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
-        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            wait_for(lambda: len(env.recorded()) >= 40, 60, 'some batches delivered')
-            env.stop_pg()
-            out, err = p.communicate(timeout=60)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 40, 60, 'some batches delivered')
+        env.stop_pg()
+        out, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 75, out + err[-3000:])
         self.assertRegex(out, r'exit=75 reason="connection to the database lost"\n$')
         env.start_pg()
@@ -127,18 +135,9 @@ class GuaranteeTest(GFTestCase):
         add_many(env, 100, ['P1', 'P2'])
         env.sim_control('latency?ms=1500')
         env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
-        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            self.wait_in_flight(env, 20)
-            t0 = time.monotonic()
-            p.send_signal(signal.SIGTERM)
-            out, err = p.communicate(timeout=30)
-            took = time.monotonic() - t0
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
+        p = self.start_run(env)
+        self.wait_in_flight(env, 20)
+        out, err, took = self.signal_run(p, signal.SIGTERM)
         self.assertEqual(p.returncode, 75, out + err[-2000:])
         self.assertIn('reason="stopped by a signal"', out)
         self.assertIn('event=stopping', err)
@@ -154,18 +153,9 @@ class GuaranteeTest(GFTestCase):
         env.sim_control('script?action=stall&seconds=20&count=2')
         env.write_config(dict(FAST, stop_timeout='1s', batch={'max_records': 10, 'in_flight': 2},
                               http={'timeout': '30s'}, lease='1m'))
-        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            self.wait_in_flight(env, 20)
-            t0 = time.monotonic()
-            p.send_signal(signal.SIGTERM)
-            out, err = p.communicate(timeout=30)
-            took = time.monotonic() - t0
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
+        p = self.start_run(env)
+        self.wait_in_flight(env, 20)
+        out, err, took = self.signal_run(p, signal.SIGTERM)
         self.assertEqual(p.returncode, 75, out + err[-2000:])
         self.assertLess(took, 5, 'bounded by stop_timeout')
         self.assertEqual(err.count('event=batch_released'), 2)
@@ -184,20 +174,9 @@ class GuaranteeTest(GFTestCase):
         env.sim_control('script?action=stall&seconds=20&count=2')
         env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}, http={'timeout': '30s'},
                               lease='40s'))
-        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            self.wait_in_flight(env, 20)
-            p.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
-            t0 = time.monotonic()
-            p.send_signal(signal.SIGINT)
-            out, err = p.communicate(timeout=10)
-            took = time.monotonic() - t0
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
+        p = self.start_run(env)
+        self.wait_in_flight(env, 20)
+        out, err, took = self.signal_run(p, signal.SIGTERM, signal.SIGINT)
         self.assertEqual(p.returncode, 75)
         self.assertLess(took, 2)
         self.assertIn('second stop signal', err)
