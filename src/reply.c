@@ -206,7 +206,14 @@ int gf_reply_parse_review_xml(const char *data, size_t len, struct gf_reply *out
 	ctxt->sax->serror = on_error;
 	ctxt->sax->internalSubset = on_doctype;
 	ctxt->sax->entityDecl = on_entity_decl;
+	/* Encoding errors are raised without a parser context and would go to
+	 * libxml2's global channel (stderr, where our log lines are): route them
+	 * to on_error too for the duration of the parse. */
+	xmlStructuredErrorFunc old_handler = xmlStructuredError;
+	void *old_handler_ctx = xmlStructuredErrorContext;
+	xmlSetStructuredErrorFunc(ctxt, on_error);
 	xmlParseDocument(ctxt);
+	xmlSetStructuredErrorFunc(old_handler_ctx, old_handler);
 	xmlDocPtr doc = ctxt->myDoc;
 	bool well_formed = ctxt->wellFormed && !st.doctype;
 	if (!st.error[0] && ctxt->lastError.code != XML_ERR_OK)
