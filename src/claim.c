@@ -121,7 +121,7 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	return 0;
 }
 
-int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id,
+int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records,
              const int64_t *skip, size_t n_skip, struct gf_batch **out)
 {
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
@@ -129,7 +129,7 @@ int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id,
 	int r = gf_db_int_array(&skipv, skip, n_skip);
 	if (r < 0)
 		return r;
-	snprintf(max, sizeof(max), "%d", job->max_records);
+	snprintf(max, sizeof(max), "%d", max_records);
 	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
 	snprintf(run, sizeof(run), "%lld", (long long)run_id);
 	const char *p[] = { job->name, max, gf_buf_str(&skipv), lease, run };

@@ -24,10 +24,10 @@ struct gf_batch {
 
 /* Claim the next due batch of the job, skipping the given connections: an
  * existing open batch whose retry time has come or whose lease expired, else a
- * new batch of up to job->max_records pending deliveries of one live
+ * new batch of up to max_records pending deliveries of one live
  * connection. Its deliveries become 'sending'. *out is NULL when nothing is
  * due. Caller frees with gf_batch_free(). */
-int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id,
+int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records,
              const int64_t *skip, size_t n_skip, struct gf_batch **out);
 
 /* The batch's members joined with the source view, ready to render:

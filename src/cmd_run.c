@@ -6,12 +6,17 @@
 #include "run.h"
 
 static const char help[] =
-	"Usage: guestflow [-c FILE] run JOB\n"
+	"Usage: guestflow [-c FILE] run JOB [--dry-run] [--limit N]\n"
 	"\n"
 	"Runs JOB once: plans a delivery for every eligible booking x live connection,\n"
 	"sends due batches (several in flight), writes a history entry on every\n"
 	"delivered booking, records the run in guestflow.runs and prints one summary\n"
 	"line. Safe to run from several hosts or overlapping timers at once.\n"
+	"\n"
+	"  --dry-run   show what would be sent now (counts per connection and the\n"
+	"              first batch as rendered); writes and sends nothing\n"
+	"  --limit N   claim at most N deliveries in this run (with --dry-run: at\n"
+	"              most N records in the batch shown); the rest waits\n"
 	"\n"
 	"Exit codes: 0 all due delivered or nothing to do; 1 some records rejected or\n"
 	"dead, deliveries left pending, or a connection skipped (credentials refused);\n"
@@ -22,7 +27,25 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
-	if (argc != 2 || argv[1][0] == '-') {
+	const char *name = NULL;
+	bool dry = false;
+	int64_t limit = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--dry-run") == 0) {
+			dry = true;
+		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (gf_parse_int64(argv[++i], &limit) < 0 || limit < 1) {
+				fprintf(stderr, "guestflow run: --limit takes a whole number of at least 1, got '%s'\n", argv[i]);
+				return GF_EXIT_USAGE;
+			}
+		} else if (argv[i][0] != '-' && !name) {
+			name = argv[i];
+		} else {
+			fprintf(stderr, "guestflow run: unexpected argument '%s'\n%s", argv[i], help);
+			return GF_EXIT_USAGE;
+		}
+	}
+	if (!name) {
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;
 	}
@@ -30,18 +53,24 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	int r = gf_cmd_load_config(ctx, &cfg);
 	if (r)
 		return r;
-	const struct gf_job *job = gf_config_find_job(cfg, argv[1]);
+	const struct gf_job *job = gf_config_find_job(cfg, name);
 	if (!job) {
-		fprintf(stderr, "guestflow run: no job '%s' in %s; jobs:", argv[1], cfg->jobs_dir);
+		fprintf(stderr, "guestflow run: no job '%s' in %s; jobs:", name, cfg->jobs_dir);
 		for (size_t i = 0; i < cfg->n_jobs; i++)
 			fprintf(stderr, " %s", cfg->jobs[i]->name);
 		fprintf(stderr, "\n");
 		gf_config_free(cfg);
 		return GF_EXIT_USAGE;
 	}
+	if (dry) {
+		int code = gf_run_dry(cfg, job, limit, stdout);
+		gf_config_free(cfg);
+		return code;
+	}
 	gf_run_install_signals();
 	struct gf_run_stats st;
-	int code = gf_run_job(cfg, job, &st);
+	struct gf_run_opts opts = { .limit = limit };
+	int code = gf_run_job(cfg, job, &opts, &st);
 	gf_run_print_summary(job, &st, code);
 	gf_config_free(cfg);
 	return code;

@@ -429,10 +429,16 @@ static const struct key logging_keys[] = {
 };
 static const struct section logging_section = { "logging", KEYS(logging_keys), NULL };
 
+static const struct key api_log_keys[] = {
+	DURATION("retention", "90d", 86400000, C(api_log_retention_ms)),
+};
+static const struct section api_log_section = { "api_log", KEYS(api_log_keys), NULL };
+
 static const struct key main_keys[] = {
 	SECTION("database", database_section),
 	STR("jobs_dir", KF_NONEMPTY, "jobs.d", NULL, C(jobs_dir)),
 	SECTION("logging", logging_section),
+	SECTION("api_log", api_log_section),
 };
 static const struct section main_section = { NULL, KEYS(main_keys), validate_main };
 

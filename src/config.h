@@ -58,6 +58,8 @@ struct gf_config {
 	char *jobs_dir;          /* jobs_dir, default "jobs.d" beside the main file;
 	                          * relative paths resolve against the main file's directory */
 	enum gf_log_level log_level; /* logging.level, default info */
+	int64_t api_log_retention_ms; /* api_log.retention: 'guestflow log --purge' deletes
+	                               * API-call log rows older than this, default 90d, >= 1d */
 	struct gf_job **jobs;    /* every *.yaml in jobs_dir, sorted by name */
 	size_t n_jobs;
 };

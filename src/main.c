@@ -16,8 +16,12 @@ static const char usage[] =
 	"Commands:\n"
 	"  db migrate                     create or upgrade the guestflow schema\n"
 	"  check-config                   validate the main file and every job\n"
-	"  run JOB                        run a job: plan, send in batches, write history\n"
+	"  run JOB [--dry-run] [--limit N] run a job: plan, send in batches, write history\n"
 	"  rerun JOB --dead               put dead deliveries back in the queue\n"
+	"  explain BOOKING_NO [--job JOB] why was this guest (not) sent?\n"
+	"  status [JOB] [--json]          last run and queue per job and connection\n"
+	"  log [--job J] [--connection P] [--since WHEN] [--errors] [--limit N] | --purge\n"
+	"                                 the API-call log\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID   (access key on stdin)\n"
 	"  connection list                list connections (never the access key)\n"
 	"  connection show|activate|deactivate|stop PROPERTY PARTNER\n"
@@ -42,6 +46,9 @@ static const struct {
 	{ "run", gf_cmd_run },
 	{ "connection", gf_cmd_connection },
 	{ "rerun", gf_cmd_rerun },
+	{ "explain", gf_cmd_explain },
+	{ "status", gf_cmd_status },
+	{ "log", gf_cmd_log },
 };
 
 int main(int argc, char **argv)

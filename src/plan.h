@@ -8,15 +8,19 @@
 
 #include "config.h"
 
-/* The eligibility rules of DESIGN.md section 2 as a SQL condition over
+/* The eligibility rules of DESIGN.md section 2, one SQL condition each over
  * guestflow.source_bookings s, with $3 = the job's window in milliseconds.
- * The connection join (c) is added by the statements that use it. */
+ * GF_SQL_ELIGIBLE combines them for the plan; explain shows them one by one.
+ * The connection rule (a live connection to the job's partner) is the join
+ * the statements make. */
+#define GF_SQL_RULE_CHECKED_OUT "s.status = 'checked_out'"
+#define GF_SQL_RULE_EMAIL "btrim(s.email, E' \\t\\r\\n') ~ '^[^@[:space:]]+@[^@[:space:]]+$'"
+#define GF_SQL_RULE_NAME "s.last_name ~ '[^[:space:]]'"
+#define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
+#define GF_SQL_RULE_WINDOW "s.checked_out_at >= now() - $3::bigint * interval '1 millisecond'"
 #define GF_SQL_ELIGIBLE \
-	"s.status = 'checked_out'" \
-	" AND s.notify IS TRUE" \
-	" AND btrim(s.email, E' \\t\\r\\n') ~ '^[^@[:space:]]+@[^@[:space:]]+$'" \
-	" AND s.last_name ~ '[^[:space:]]'" \
-	" AND s.checked_out_at >= now() - $3::bigint * interval '1 millisecond'"
+	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
+	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW
 
 struct gf_plan_result {
 	int64_t eligible; /* eligible booking x connection pairs right now */

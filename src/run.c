@@ -68,6 +68,7 @@ struct run {
 	char today[16];
 	char run_id[32];
 	int fatal;                   /* a database error that ends the run */
+	int64_t limit;               /* --limit: deliveries this run may still claim (-1: no limit) */
 };
 
 static void slot_free(struct slot *s)
@@ -481,9 +482,13 @@ static void loop(struct run *rn)
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!stop_requested && !rn->fatal && more && gf_http_in_flight(rn->http) < job->in_flight) {
+		while (!stop_requested && !rn->fatal && more && rn->limit != 0 &&
+		       gf_http_in_flight(rn->http) < job->in_flight) {
 			struct gf_batch *b = NULL;
-			int r = gf_claim(rn->db, job, rn->st->run_id, rn->skip, rn->n_skip, &b);
+			int max = job->max_records;
+			if (rn->limit > 0 && rn->limit < max)
+				max = (int)rn->limit;
+			int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, &b);
 			if (r < 0) {
 				rn->fatal = r;
 				break;
@@ -493,6 +498,8 @@ static void loop(struct run *rn)
 				break;
 			}
 			gf_fault_point("after_claim");
+			if (rn->limit > 0)
+				rn->limit = b->records >= rn->limit ? 0 : rn->limit - b->records;
 			struct slot *s = gf_xcalloc(1, sizeof(*s));
 			s->batch = b;
 			r = prepare(rn, s);
@@ -510,7 +517,7 @@ static void loop(struct run *rn)
 			}
 		}
 		if (gf_http_in_flight(rn->http) == 0) {
-			if (stop_requested || rn->fatal)
+			if (stop_requested || rn->fatal || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
 			if (due < 0 || due > linger_left)
@@ -552,7 +559,8 @@ static void loop(struct run *rn)
 	free(slots);
 }
 
-int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_run_stats *st)
+int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const struct gf_run_opts *opts,
+               struct gf_run_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	int64_t t0 = gf_now_mono_ms();
@@ -585,7 +593,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_
 		snprintf(st->message, sizeof(st->message), "could not record the run");
 		return GF_EXIT_TEMPFAIL;
 	}
-	struct run rn = { .job = job, .db = db, .st = st, .rng = gf_rand_seed() };
+	struct run rn = { .job = job, .db = db, .st = st, .rng = gf_rand_seed(),
+	                  .limit = opts && opts->limit > 0 ? opts->limit : -1 };
 	st->run_id = gf_db_get_int(rr, 0, 0);
 	snprintf(rn.today, sizeof(rn.today), "%s", PQgetvalue(rr, 0, 1));
 	snprintf(rn.run_id, sizeof(rn.run_id), "%lld", (long long)st->run_id);
@@ -611,6 +620,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_
 	free(rn.skip);
 
 	st->interrupted = stop_requested != 0;
+	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD;
 	if (!st->db_lost) {
 		_cleanup_pgresult_ PGresult *left = gf_db_query(db, &err, "pending_left",
@@ -635,7 +645,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_
 		         " deliveries stay pending and are retried with backoff", (long long)st->run_id, job->name,
 		         job->endpoint);
 		gf_alert_raise(db, job->name, 0, "partner_unreachable", msg, st->run_id);
-	} else if (st->rejected || st->dead || st->skipped_connections || st->pending_left) {
+	} else if (st->rejected || st->dead || st->skipped_connections ||
+	           (st->pending_left && !st->limit_reached)) {
 		code = GF_EXIT_PARTIAL;
 	} else {
 		code = GF_EXIT_OK;
@@ -668,11 +679,11 @@ void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *s
 		return;
 	}
 	printf("%s: run %lld eligible=%lld new=%lld delivered=%lld rejected=%lld retried=%lld dead=%lld"
-	       " pending=%lld requests=%lld duration=%.2fs exit=%d%s%s\n",
+	       " pending=%lld requests=%lld duration=%.2fs exit=%d%s%s%s\n",
 	       job->name, (long long)st->run_id, (long long)st->eligible, (long long)st->planned,
 	       (long long)st->delivered, (long long)st->rejected, (long long)st->retried,
 	       (long long)st->dead, (long long)st->pending_left, (long long)st->requests,
-	       (double)st->duration_ms / 1000.0, exit_code, st->message[0] ? " reason=" : "",
-	       st->message[0] ? gf_log_q(st->message) : "");
+	       (double)st->duration_ms / 1000.0, exit_code, st->limit_reached ? " limit=reached" : "",
+	       st->message[0] ? " reason=" : "", st->message[0] ? gf_log_q(st->message) : "");
 	fflush(stdout);
 }

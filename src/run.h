@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -24,7 +25,12 @@ struct gf_run_stats {
 	bool interrupted;         /* a stop signal arrived */
 	bool db_lost;
 	bool disabled;            /* the job has enabled: false */
+	bool limit_reached;       /* --limit stopped the run: pending is expected */
 	char message[512];        /* why the run was cut short, if it was */
+};
+
+struct gf_run_opts {
+	int64_t limit;   /* at most this many deliveries claimed in this run (0: no limit) */
 };
 
 /* Install SIGTERM/SIGINT handlers: the first asks the run to stop starting
@@ -32,7 +38,14 @@ struct gf_run_stats {
 void gf_run_install_signals(void);
 
 /* Run the job. Returns the exit code of DESIGN.md section 5 and fills *st. */
-int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, struct gf_run_stats *st);
+int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const struct gf_run_opts *opts,
+               struct gf_run_stats *st);
+
+/* --dry-run: what a run would send now — counts per connection and the first
+ * batch as it would be rendered — in a read-only transaction: nothing is
+ * written, nothing sent. At most limit records in that batch (0: the job's
+ * max_records). Returns an exit code. */
+int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t limit, FILE *out);
 
 /* One summary line for people and scripts. */
 void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *st, int exit_code);

@@ -1,0 +1,24 @@
+/* The API-call log (seed 000): reading it, and purging it after its retention. */
+#ifndef GF_APILOG_H
+#define GF_APILOG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct gf_apilog_filter {
+	const char *job;        /* NULL: every job */
+	const char *property;   /* NULL: every connection */
+	const char *since;      /* a duration ("2h", "7d") back from now, or a date/time; NULL: all */
+	bool errors_only;       /* only calls that did not end accepted */
+	int64_t limit;          /* newest rows at most, 0: 100 */
+};
+
+/* Print the matching calls, oldest first. -EINVAL when since is neither a
+ * duration nor a date/time PostgreSQL understands. */
+int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out);
+/* Delete rows older than retention_ms; *deleted counts them. */
+int gf_apilog_purge(PGconn *c, int64_t retention_ms, int64_t *deleted);
+
+#endif

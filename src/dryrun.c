@@ -1,0 +1,126 @@
+/* guestflow run JOB --dry-run: what a run would send, nothing written or sent. */
+#include <stdio.h>
+#include <string.h>
+
+#include "claim.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "plan.h"
+#include "render_xml.h"
+#include "run.h"
+
+/* Per live connection: bookings a run would plan now, and pending ones. */
+static int print_counts(PGconn *c, const struct gf_job *job, const char *window, FILE *out, char **first_conn)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_counts",
+		"WITH e AS ("
+		"  SELECT c.id AS conn, count(*) AS n FROM guestflow.source_bookings s"
+		"    JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
+		"   WHERE " GF_SQL_ELIGIBLE
+		"     AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
+		"                        AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
+		"   GROUP BY c.id"
+		"), p AS ("
+		"  SELECT connection_id AS conn, count(*) AS n FROM guestflow.deliveries"
+		"   WHERE job = $1 AND state IN ('pending', 'sending') GROUP BY 1"
+		") SELECT c.id, c.property_id, c.hotel_id, coalesce(e.n, 0), coalesce(p.n, 0)"
+		"    FROM guestflow.connections c LEFT JOIN e ON e.conn = c.id LEFT JOIN p ON p.conn = c.id"
+		"   WHERE c.partner = $2 AND c.status = 'live' AND (e.n > 0 OR p.n > 0)"
+		"   ORDER BY c.property_id", 3, (const char *[]){ job->name, job->partner, window });
+	if (!r)
+		return err;
+	int64_t total_new = 0, total_pending = 0;
+	fprintf(out, "%-16s %-20s %10s %10s\n", "PROPERTY", "HOTEL ID", "NEW", "PENDING");
+	for (int i = 0; i < PQntuples(r); i++) {
+		fprintf(out, "%-16s %-20s %10s %10s\n", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+		        PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+		total_new += gf_db_get_int(r, i, 3);
+		total_pending += gf_db_get_int(r, i, 4);
+		if (!*first_conn && gf_db_get_int(r, i, 3) > 0)
+			*first_conn = gf_xstrdup(PQgetvalue(r, i, 0));
+	}
+	fprintf(out, "%-16s %-20s %10lld %10lld\n", "total", "", (long long)total_new, (long long)total_pending);
+	return 0;
+}
+
+/* The first batch a run would form from new bookings of one connection. */
+static int print_first_batch(PGconn *c, const struct gf_job *job, const char *window, const char *conn,
+                             int64_t limit, FILE *out)
+{
+	char max[32];
+	snprintf(max, sizeof(max), "%lld", (long long)(limit > 0 && limit < job->max_records ? limit : job->max_records));
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_batch",
+		"SELECT s.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender, s.language,"
+		"       coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text, c.hotel_id"
+		"  FROM guestflow.source_bookings s"
+		"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint"
+		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
+		" WHERE " GF_SQL_ELIGIBLE
+		"   AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
+		"                      AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
+		" ORDER BY s.booking_id LIMIT $5::bigint", 5,
+		(const char *[]){ job->name, job->partner, window, conn, max });
+	if (!r)
+		return err;
+	size_t n = (size_t)PQntuples(r);
+	if (n == 0)
+		return 0;
+	struct gf_record *recs = gf_xcalloc(n, sizeof(*recs));
+	char **reasons = gf_xcalloc(n, sizeof(*reasons));
+	for (size_t i = 0; i < n; i++) {
+		int row = (int)i;
+		recs[i] = (struct gf_record){
+			.booking_no = gf_db_get(r, row, 0), .last_name = gf_db_get(r, row, 1),
+			.first_name = gf_db_get(r, row, 2), .email = gf_db_get(r, row, 3),
+			.gender = gf_db_get(r, row, 4), .language = gf_db_get(r, row, 5),
+			.status = gf_db_get(r, row, 6), .arrival = gf_db_get(r, row, 7),
+			.departure = gf_db_get(r, row, 8),
+		};
+	}
+	struct gf_buf xml = GF_BUF_INIT((size_t)512 << 20);
+	size_t rendered = 0;
+	int rc = gf_render_review_xml(PQgetvalue(r, 0, 9), "dry-run", recs, n, job->default_language, &xml,
+	                              reasons, &rendered);
+	if (rc == 0) {
+		fprintf(out, "\nfirst batch (%zu records for hotel id %s, %zu would be rejected):\n", n,
+		        PQgetvalue(r, 0, 9), n - rendered);
+		for (size_t i = 0; i < n; i++)
+			if (reasons[i])
+				fprintf(out, "  would reject %s: %s\n", gf_log_q(recs[i].booking_no), reasons[i]);
+		fwrite(xml.data ? xml.data : "", 1, xml.len, out);
+		fputc('\n', out);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(reasons[i]);
+	free(reasons);
+	free(recs);
+	gf_buf_free(&xml);
+	return rc;
+}
+
+int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t limit, FILE *out)
+{
+	_cleanup_pgconn_ PGconn *db = NULL;
+	if (gf_db_connect(cfg->conninfo, &db) < 0)
+		return GF_EXIT_TEMPFAIL;
+	int r = gf_schema_check(db);
+	if (r < 0)
+		return r == -GF_E_SCHEMA ? GF_EXIT_CONFIG : GF_EXIT_TEMPFAIL;
+	/* Read only: PostgreSQL itself refuses any write from here on. */
+	r = gf_db_exec(db, "dry_begin", "BEGIN TRANSACTION READ ONLY", 0, NULL);
+	if (r < 0)
+		return GF_EXIT_TEMPFAIL;
+	char window[32];
+	snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
+	fprintf(out, "dry run of %s (%s): nothing is written, nothing sent%s\n", job->name, job->endpoint,
+	        job->enabled ? "" : "; the job is disabled (enabled: false), a real run does nothing");
+	_cleanup_free_ char *conn = NULL;
+	r = print_counts(db, job, window, out, &conn);
+	if (r == 0 && conn)
+		r = print_first_batch(db, job, window, conn, limit, out);
+	gf_db_rollback(db);
+	return r < 0 ? (r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE) : GF_EXIT_OK;
+}

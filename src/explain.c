@@ -1,0 +1,144 @@
+/* "Why was this guest (not) sent?" for one booking and each job. */
+#include "explain.h"
+
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "plan.h"
+
+static void rule(FILE *out, bool ok, const char *what, const char *label, const char *val)
+{
+	fprintf(out, "  %-5s %-32s %s%s\n", ok ? "yes" : "NO", what, label, val);
+}
+
+static const char *or_none(const char *v)
+{
+	return v ? v : "(none)";
+}
+
+static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, FILE *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
+		"SELECT c.property_id, d.state, coalesce(d.reason, ''), d.batch_id, b.attempts, b.idempotency_key,"
+		"       coalesce(b.last_error, ''), to_char(b.next_attempt_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		"       to_char(d.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(d.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		"       b.state, d.planned_run_id"
+		"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
+		"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
+		" WHERE d.job = $1 AND d.booking_id = $2::bigint ORDER BY d.id", 2,
+		(const char *[]){ job->name, booking_id });
+	if (!d)
+		return err;
+	if (PQntuples(d) == 0) {
+		fprintf(out, "  delivery: none — the booking has never been eligible when this job ran\n");
+		return 0;
+	}
+	for (int i = 0; i < PQntuples(d); i++) {
+		const char *state = PQgetvalue(d, i, 1);
+		fprintf(out, "  delivery to %s: %s", PQgetvalue(d, i, 0), state);
+		if (strcmp(state, "delivered") == 0)
+			fprintf(out, " at %s", PQgetvalue(d, i, 8));
+		fprintf(out, " (planned %s by run %s)\n", PQgetvalue(d, i, 9), PQgetvalue(d, i, 11));
+		if (*PQgetvalue(d, i, 2))
+			fprintf(out, "    reason: %s\n", PQgetvalue(d, i, 2));
+		if (!PQgetisnull(d, i, 3)) {
+			fprintf(out, "    batch %s (%s), attempts %s, Idempotency-Key %s\n", PQgetvalue(d, i, 3),
+			        PQgetvalue(d, i, 10), PQgetvalue(d, i, 4), PQgetvalue(d, i, 5));
+			if (*PQgetvalue(d, i, 6))
+				fprintf(out, "    last error: %s\n", PQgetvalue(d, i, 6));
+			if (strcmp(state, "pending") == 0 || strcmp(state, "sending") == 0)
+				fprintf(out, "    next attempt: %s\n", PQgetvalue(d, i, 7));
+		} else if (strcmp(state, "pending") == 0) {
+			fprintf(out, "    waiting for the next run to put it in a batch\n");
+		}
+	}
+	return 0;
+}
+
+static int explain_history(PGconn *c, const char *booking_id, FILE *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "explain_history_table",
+		"SELECT to_regclass('pms.booking_history') IS NOT NULL", 0, NULL);
+	if (!t)
+		return err;
+	if (PQgetvalue(t, 0, 0)[0] != 't') {
+		fprintf(out, "history: written through guestflow.write_history (this PMS's own tables)\n");
+		return 0;
+	}
+	_cleanup_pgresult_ PGresult *h = gf_db_query(c, &err, "explain_history",
+		"SELECT to_char(created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), kind, message FROM pms.booking_history"
+		" WHERE booking_id = $1::bigint ORDER BY id", 1, (const char *[]){ booking_id });
+	if (!h)
+		return err;
+	fprintf(out, "history entries on the booking: %d\n", PQntuples(h));
+	for (int i = 0; i < PQntuples(h); i++)
+		fprintf(out, "  %s  [%s] %s\n", PQgetvalue(h, i, 0), PQgetvalue(h, i, 1), PQgetvalue(h, i, 2));
+	return 0;
+}
+
+int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
+               FILE *out)
+{
+	_cleanup_free_ char *booking_id = NULL;
+	for (size_t j = 0; j < n_jobs; j++) {
+		const struct gf_job *job = jobs[j];
+		char window[32];
+		snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
+		int err;
+		_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "explain_rules",
+			"SELECT s.booking_id, s.property_id, s.status, coalesce(" GF_SQL_RULE_CHECKED_OUT ", false),"
+			"       s.email, coalesce(" GF_SQL_RULE_EMAIL ", false),"
+			"       s.last_name, coalesce(" GF_SQL_RULE_NAME ", false),"
+			"       s.notify::text, coalesce(" GF_SQL_RULE_NOTIFY ", false),"
+			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW ", false),"
+			"       c.status, coalesce(c.status = 'live', false), c.hotel_id, s.first_name"
+			"  FROM guestflow.source_bookings s"
+			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
+			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
+		if (!r)
+			return err;
+		if (PQntuples(r) == 0)
+			return -ENOENT;
+		if (!booking_id) {
+			booking_id = gf_xstrdup(PQgetvalue(r, 0, 0));
+			/* Values are quoted and escaped as in the log: PMS data may hold
+			 * control characters that must not reach the terminal raw. */
+			fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", booking_no, booking_id,
+			        PQgetvalue(r, 0, 1), gf_log_q(or_none(gf_db_get(r, 0, 15))),
+			        gf_log_q(or_none(gf_db_get(r, 0, 6))));
+		}
+		bool all = job->enabled;
+		for (int k = 3; k <= 13; k += 2)
+			all = all && PQgetvalue(r, 0, k)[0] == 't';
+		fprintf(out, "\njob %s (partner %s, %s): %s\n", job->name, job->partner, job->path,
+		        all ? "eligible" : "NOT eligible");
+		rule(out, job->enabled, "job enabled", "", job->enabled ? "enabled: true" : "enabled: false in the job file");
+		rule(out, PQgetvalue(r, 0, 3)[0] == 't', "checked out", "status = ", PQgetvalue(r, 0, 2));
+		rule(out, PQgetvalue(r, 0, 5)[0] == 't', "e-mail present and plausible", "email = ",
+		     gf_db_get(r, 0, 4) ? gf_log_q(PQgetvalue(r, 0, 4)) : "(none)");
+		rule(out, PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
+		     gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)");
+		rule(out, PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ", or_none(gf_db_get(r, 0, 8)));
+		char win[96];
+		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
+		         (long long)(job->window_ms / 86400000));
+		rule(out, PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win);
+		char conn[160];
+		if (gf_db_get(r, 0, 12))
+			snprintf(conn, sizeof(conn), "connection %s (hotel id %s)", PQgetvalue(r, 0, 12), PQgetvalue(r, 0, 14));
+		else
+			snprintf(conn, sizeof(conn), "no connection to %s", job->partner);
+		rule(out, PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn);
+		int e = explain_delivery(c, job, booking_id, out);
+		if (e < 0)
+			return e;
+	}
+	if (booking_id) {
+		fputc('\n', out);
+		return explain_history(c, booking_id, out);
+	}
+	return 0;
+}

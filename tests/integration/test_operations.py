@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Operating guestflow: explain, run --dry-run / --limit, status, log."""
+import json
+import re
+import subprocess
+
+from gftest import XSD, GFTestCase, add_booking, add_many, main
+
+
+class OperationsTest(GFTestCase):
+
+    def test_explain_answers_why_not_sent(self):
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2, email='')
+        add_booking(env, 3, notify=False)
+        env.psql("INSERT INTO pms.properties VALUES ('P003', 'Setup')")
+        env.add_connection('P003', 'H-3', 'k', live=False)
+        add_booking(env, 4, prop='P003')
+        add_booking(env, 5, first='Bell' + chr(7))
+        self.run_job(expect=1)
+
+        r = env.gf('explain', 'B-1')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('job review-nightly (partner reviewhub', r.stdout)
+        self.assertIn('): eligible', r.stdout)
+        self.assertRegex(r.stdout, r'yes\s+e-mail present and plausible\s+email = guest1@example.org')
+        self.assertRegex(r.stdout, r'delivery to P001: delivered at ')
+        self.assertRegex(r.stdout, r'history entries on the booking: 1\n  .* \[guestflow\] Sent to reviewhub by review-nightly')
+
+        r = env.gf('explain', 'B-2', '--job', 'review-nightly')
+        self.assertIn('NOT eligible', r.stdout)
+        self.assertRegex(r.stdout, r'NO\s+e-mail present and plausible\s+email = ""')
+        self.assertIn('delivery: none', r.stdout)
+
+        r = env.gf('explain', 'B-3')
+        self.assertRegex(r.stdout, r'NO\s+notify flag on\s+notify = false')
+        r = env.gf('explain', 'B-4')
+        self.assertRegex(r.stdout, r'NO\s+property connected and live\s+connection setup \(hotel id H-3\)')
+        r = env.gf('explain', 'B-5')
+        self.assertIn('reason: first_name: control character U+0007', r.stdout)
+        self.assertIn('"Bell\\x07"', r.stdout, 'control characters never reach the terminal raw')
+
+        env.write_config({'enabled': False})
+        r = env.gf('explain', 'B-1')
+        self.assertRegex(r.stdout, r'NO\s+job enabled\s+enabled: false')
+
+        r = env.gf('explain', 'B-404')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn('not in guestflow.source_bookings', r.stderr)
+        self.assertEqual(env.gf('explain', 'B-1', '--job', 'nope').returncode, 64)
+
+    def test_dry_run_writes_and_sends_nothing(self):
+        env = self.env
+        add_many(env, 30, ['P001', 'P002'])
+        add_booking(env, 100, first='Bell' + chr(7))
+        before = env.psql("SELECT (SELECT count(*) FROM guestflow.deliveries), (SELECT count(*) FROM guestflow.runs)")
+        r = env.gf('run', 'review-nightly', '--dry-run', '--limit', '5')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'(?m)^P001\s+H-1001\s+16\s+0$')
+        self.assertRegex(r.stdout, r'(?m)^P002\s+H-1002\s+15\s+0$')
+        self.assertRegex(r.stdout, r'(?m)^total\s+31\s+0$')
+        xml = r.stdout[r.stdout.index('<?xml'):]
+        self.assertEqual(xml.count('<guest>'), 5)
+        v = subprocess.run(['xmllint', '--noout', '--schema', XSD, '-'], input=xml, capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0, v.stderr)
+        self.assertEqual(env.psql("SELECT (SELECT count(*) FROM guestflow.deliveries), (SELECT count(*) FROM guestflow.runs)"),
+                         before)
+        self.assertEqual(env.sim_stats()['requests'], 0)
+
+    def test_limit_caps_a_run(self):
+        env = self.env
+        add_many(env, 30, ['P001'])
+        r = self.run_job('--limit', '12', expect=0)
+        self.assertIn(' delivered=12 ', r.stdout)
+        self.assertIn(' pending=18 ', r.stdout)
+        self.assertIn('limit=reached', r.stdout)
+        self.run_job(expect=0)
+        self.assertEqual(self.history_count(), 30)
+        self.assertEqual(env.gf('run', 'review-nightly', '--limit', 'x').returncode, 64)
+
+    def test_status_table_and_json(self):
+        env = self.env
+        add_many(env, 10, ['P001', 'P002'])
+        env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P002'")
+        self.run_job(expect=1)
+        r = env.gf('status')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'last run: \d+ \(scheduled\), .*, exit 1: eligible 10, delivered 5, rejected 0, dead 0')
+        self.assertRegex(r.stdout, r'(?m)^  P001\s+H-1001\s+live\s+0\s+0\s+0\s+0\s+5\s+0\s+-\s+-$')
+        self.assertRegex(r.stdout, r'(?m)^  P002\s+H-1002\s+live\s+5\s+0\s+0\s+0\s+0\s+0\s+\d+\s+\S+$')
+        r = env.gf('status', 'review-nightly', '--json')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        job = doc['jobs'][0]
+        self.assertEqual((job['job'], job['enabled'], job['last_run']['exit_code'], job['last_run']['delivered']),
+                         ('review-nightly', True, 1, 5))
+        conns = {c['property']: c for c in job['connections']}
+        self.assertEqual((conns['P001']['delivered'], conns['P002']['pending'], conns['P002']['dead']), (5, 5, 0))
+        self.assertIsInstance(conns['P002']['oldest_pending_s'], int)
+        self.assertEqual(env.gf('status', 'nope').returncode, 64)
+
+    def test_log_filters_and_purge(self):
+        env = self.env
+        add_many(env, 4, ['P001', 'P002'])
+        env.sim_control('script?status=503&hotel=H-1002')
+        self.run_job(expect=0)
+        r = env.gf('log')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.strip().split('\n')[1:]
+        self.assertEqual(len(lines), 3)
+        self.assertNotIn('access_key', r.stdout)
+        r = env.gf('log', '--errors')
+        lines = r.stdout.strip().split('\n')[1:]
+        self.assertEqual(len(lines), 1)
+        self.assertRegex(lines[0], r'review-nightly\s+P002\s+503 .* retry .*\?id=H-1002  error="partner: HTTP 503')
+        r = env.gf('log', '--connection', 'P001', '--since', '1h', '--job', 'review-nightly')
+        self.assertEqual(len(r.stdout.strip().split('\n')[1:]), 1)
+        r = env.gf('log', '--since', '2000-01-01', '--limit', '2')
+        self.assertEqual(len(r.stdout.strip().split('\n')[1:]), 2)
+        r = env.gf('log', '--since', 'yesterday-ish')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn('neither a duration', r.stderr)
+        env.psql("UPDATE guestflow.api_calls SET at = now() - interval '100 days' WHERE status_code = 503")
+        r = env.gf('log', '--purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('deleted 1 API-call log row older than 90 days', r.stdout)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls"), '2')
+        self.assertEqual(env.gf('log', '--purge', '--errors').returncode, 64)
+
+
+if __name__ == '__main__':
+    main()
