@@ -282,6 +282,39 @@ static int check_endpoint(const char *v, struct gf_buf *why)
 	return -EINVAL;
 }
 
+/* A URL for libcurl with one of the schemes, no white space or controls. */
+static int check_url_scheme(const char *v, struct gf_buf *why, const char *const *schemes, const char *expect)
+{
+	bool scheme = false;
+	for (const char *const *s = schemes; *s; s++)
+		scheme |= strncmp(v, *s, strlen(*s)) == 0 && v[strlen(*s)] != '\0';
+	bool clean = true;
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		clean &= *p > 0x20 && *p != 0x7f;
+	if (scheme && clean)
+		return 0;
+	gf_buf_puts(why, scheme ? "must not contain spaces or control characters" : expect);
+	return -EINVAL;
+}
+
+static int check_ping_url(const char *v, struct gf_buf *why)
+{
+	static const char *const schemes[] = { "http://", "https://", NULL };
+	int r = check_url_scheme(v, why, schemes, "must start with http:// or https://");
+	if (r < 0) {
+		gf_buf_puts(why, ", got ");
+		show(why, v, strlen(v));
+	}
+	return r;
+}
+
+/* Secret (it may hold a user name): the value is never quoted back. */
+static int check_smtp_url(const char *v, struct gf_buf *why)
+{
+	static const char *const schemes[] = { "smtp://", "smtps://", NULL };
+	return check_url_scheme(v, why, schemes, "must start with smtp:// or smtps://");
+}
+
 static int check_language(const char *v, struct gf_buf *why)
 {
 	if (v[0] >= 'a' && v[0] <= 'z' && v[1] >= 'a' && v[1] <= 'z' && v[2] == '\0')
@@ -396,6 +429,13 @@ static const struct key retry_keys[] = {
 };
 static const struct section retry_section = { "retry", KEYS(retry_keys), validate_retry };
 
+static const struct key ping_keys[] = {
+	STR("start", KF_NONEMPTY, NULL, check_ping_url, J(ping_start)),
+	STR("success", KF_NONEMPTY, NULL, check_ping_url, J(ping_success)),
+	STR("failure", KF_NONEMPTY, NULL, check_ping_url, J(ping_failure)),
+};
+static const struct section ping_section = { "ping", KEYS(ping_keys), NULL };
+
 static const struct key history_keys[] = {
 	STR("message", KF_REQUIRED | KF_NONEMPTY, NULL, check_template, J(history_message)),
 };
@@ -415,6 +455,7 @@ static const struct key job_keys[] = {
 	SECTION("retry", retry_section),
 	DURATION("lease", "10m", 10000, J(lease_ms)),
 	DURATION("stop_timeout", "30s", 0, J(stop_timeout_ms)),
+	SECTION("ping", ping_section),
 	SECTION("history", history_section),
 };
 static const struct section job_section = { NULL, KEYS(job_keys), validate_job };
@@ -434,11 +475,25 @@ static const struct key api_log_keys[] = {
 };
 static const struct section api_log_section = { "api_log", KEYS(api_log_keys), NULL };
 
+static const struct key alerting_keys[] = {
+	STR("smtp_url", KF_NONEMPTY | KF_SECRET, NULL, check_smtp_url, C(smtp_url)),
+	STR("from", KF_NONEMPTY, "guestflow@localhost", NULL, C(mail_from)),
+	INT("failed_runs", "3", 1, 1000, C(failed_runs)),
+};
+static const struct section alerting_section = { "alerting", KEYS(alerting_keys), NULL };
+
+static const struct key metrics_keys[] = {
+	STR("textfile_dir", KF_NONEMPTY, NULL, NULL, C(metrics_dir)),
+};
+static const struct section metrics_section = { "metrics", KEYS(metrics_keys), NULL };
+
 static const struct key main_keys[] = {
 	SECTION("database", database_section),
 	STR("jobs_dir", KF_NONEMPTY, "jobs.d", NULL, C(jobs_dir)),
 	SECTION("logging", logging_section),
 	SECTION("api_log", api_log_section),
+	SECTION("alerting", alerting_section),
+	SECTION("metrics", metrics_section),
 };
 static const struct section main_section = { NULL, KEYS(main_keys), validate_main };
 

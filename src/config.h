@@ -48,6 +48,11 @@ struct gf_job {
 	int64_t stop_timeout_ms;    /* stop_timeout: after SIGTERM, how long in-flight batches may
 	                             * finish before they are released, default 30s */
 
+	/* ping: healthchecks-style URLs fetched at start, success and failure (optional) */
+	char *ping_start;
+	char *ping_success;
+	char *ping_failure;
+
 	/* history */
 	char *history_message;      /* history.message, template, required */
 };
@@ -60,6 +65,10 @@ struct gf_config {
 	enum gf_log_level log_level; /* logging.level, default info */
 	int64_t api_log_retention_ms; /* api_log.retention: 'guestflow log --purge' deletes
 	                               * API-call log rows older than this, default 90d, >= 1d */
+	char *smtp_url;          /* alerting.smtp_url: smtp:// or smtps://; NULL: no alert e-mails */
+	char *mail_from;         /* alerting.from, default guestflow@localhost */
+	int failed_runs;         /* alerting.failed_runs: alert after this many failed runs in a row, default 3 */
+	char *metrics_dir;       /* metrics.textfile_dir: Prometheus textfile collector dir, NULL: none */
 	struct gf_job **jobs;    /* every *.yaml in jobs_dir, sorted by name */
 	size_t n_jobs;
 };

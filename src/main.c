@@ -22,6 +22,8 @@ static const char usage[] =
 	"  status [JOB] [--json]          last run and queue per job and connection\n"
 	"  log [--job J] [--connection P] [--since WHEN] [--errors] [--limit N] | --purge\n"
 	"                                 the API-call log\n"
+	"  contact add EMAIL --role alert|technical|escalation [--job J] [--connection P PARTNER]\n"
+	"  contact list | contact remove ID   who hears about problems\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID   (access key on stdin)\n"
 	"  connection list                list connections (never the access key)\n"
 	"  connection show|activate|deactivate|stop PROPERTY PARTNER\n"
@@ -49,6 +51,7 @@ static const struct {
 	{ "explain", gf_cmd_explain },
 	{ "status", gf_cmd_status },
 	{ "log", gf_cmd_log },
+	{ "contact", gf_cmd_contact },
 };
 
 int main(int argc, char **argv)

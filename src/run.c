@@ -16,7 +16,9 @@
 #include "gzip.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
+#include "notify.h"
 #include "plan.h"
 #include "render_xml.h"
 #include "reply.h"
@@ -69,7 +71,35 @@ struct run {
 	char run_id[32];
 	int fatal;                   /* a database error that ends the run */
 	int64_t limit;               /* --limit: deliveries this run may still claim (-1: no limit) */
+	int64_t total;               /* deliveries due when sending began, for progress */
+	int64_t started_ms;
+	int64_t last_progress_ms;
+	int64_t progress_every_ms;   /* plain progress lines off a terminal */
+	bool tty;                    /* stderr is a terminal: one live progress line */
 };
+
+/* Records done of the total, rate and ETA: a live line on a terminal, a
+ * plain log line every progress_every_ms otherwise. */
+static void progress(struct run *rn, bool final)
+{
+	int64_t now = gf_now_mono_ms();
+	if (!final && now - rn->last_progress_ms < (rn->tty ? 250 : rn->progress_every_ms))
+		return;
+	rn->last_progress_ms = now;
+	int64_t done = rn->st->delivered + rn->st->rejected + rn->st->dead;
+	double secs = (double)(now - rn->started_ms) / 1000.0;
+	double rate = secs > 0 ? (double)done / secs : 0;
+	int64_t left = rn->total > done ? rn->total - done : 0;
+	double eta = rate > 0 ? (double)left / rate : 0;
+	if (rn->tty) {
+		fprintf(stderr, "\r%s: %lld/%lld records, %.0f/s, ETA %.0fs   %s", rn->job->name, (long long)done,
+		        (long long)rn->total, rate, eta, final ? "\n" : "");
+		fflush(stderr);
+	} else if (!final) {
+		gf_info("progress", "done=%lld total=%lld rate=%.0f eta_s=%.0f", (long long)done, (long long)rn->total,
+		        rate, eta);
+	}
+}
 
 static void slot_free(struct slot *s)
 {
@@ -547,6 +577,7 @@ static void loop(struct run *rn)
 		handle_reply(rn, s);
 		slot_free(s);
 		more = true;
+		progress(rn, false);
 	}
 	/* Stopped or cut short: what is still in flight goes back to the queue
 	 * (or, without a database, to its lease). */
@@ -610,11 +641,25 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		st->eligible = plan.eligible;
 		st->planned = plan.planned;
 		gf_info("planned", "eligible=%lld new=%lld", (long long)plan.eligible, (long long)plan.planned);
+		int err2;
+		_cleanup_pgresult_ PGresult *due = gf_db_query(db, &err2, "due_total",
+			"SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND state = 'pending'", 1,
+			(const char *[]){ job->name });
+		rn.total = due ? gf_db_get_int(due, 0, 0) : 0;
+		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
+		const char *every = getenv("GUESTFLOW_PROGRESS_SECONDS");
+		int64_t secs = 10;
+		if (every && gf_parse_int64(every, &secs) < 0)
+			secs = 10;
+		rn.progress_every_ms = secs * 1000;
+		rn.tty = isatty(STDERR_FILENO) && rn.total > 0;
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
 		else
 			loop(&rn);
+		if (rn.tty)
+			progress(&rn, true);
 	}
 	gf_http_free(rn.http);
 	free(rn.skip);
@@ -666,6 +711,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			" planned = $4::bigint, delivered = $5::bigint, rejected = $6::bigint, retried = $7::bigint,"
 			" dead = $8::bigint, requests = $9::bigint, message = $10 WHERE id = $1::bigint", 10, p);
 	}
+	if (!st->db_lost) {
+		int sent = 0;
+		gf_notify_after_run(db, cfg, job, st->run_id, code, &sent);
+	}
+	if (cfg->metrics_dir)
+		gf_metrics_write(cfg->metrics_dir, st->db_lost ? NULL : db, job, st, code);
 	gf_info("run_end", "exit=%d delivered=%lld rejected=%lld dead=%lld pending=%lld", code,
 	        (long long)st->delivered, (long long)st->rejected, (long long)st->dead,
 	        (long long)st->pending_left);

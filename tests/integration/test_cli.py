@@ -14,9 +14,9 @@ class CliTest(GFTestCase):
         env = self.env
         r = env.gf('db', 'migrate')
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn('schema up to date at version 2', r.stdout)
+        self.assertIn('schema up to date at version 3', r.stdout)
         self.assertEqual(env.psql("SELECT version, name FROM guestflow.schema_migrations ORDER BY 1"),
-                         [['1', 'core'], ['2', 'alerts']])
+                         [['1', 'core'], ['2', 'alerts'], ['3', 'failed_runs_alert']])
         env.psql("INSERT INTO guestflow.schema_migrations (version, name) VALUES (99, 'from_the_future')")
         r = env.gf('db', 'migrate')
         self.assertEqual(r.returncode, 78)

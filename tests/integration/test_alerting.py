@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Alert e-mails to contacts over SMTP (one per condition), metrics textfile,
+health pings, progress lines."""
+import http.server
+import os
+import re
+import socketserver
+import threading
+import time
+
+from gftest import GFTestCase, add_many, main
+
+
+class SmtpSink(socketserver.StreamRequestHandler):
+    """Just enough SMTP to receive messages: they land in SmtpSink.messages."""
+    messages = []
+
+    def reply(self, line):
+        self.wfile.write(line.encode() + b'\r\n')
+
+    def handle(self):
+        self.reply('220 sink ESMTP')
+        mail = {'rcpt': []}
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            cmd = line.decode(errors='replace').strip()
+            up = cmd.upper()
+            if up.startswith('EHLO') or up.startswith('HELO'):
+                self.reply('250 sink')
+            elif up.startswith('MAIL FROM:'):
+                mail = {'from': cmd[10:].strip(), 'rcpt': []}
+                self.reply('250 ok')
+            elif up.startswith('RCPT TO:'):
+                mail['rcpt'].append(cmd[8:].strip())
+                self.reply('250 ok')
+            elif up == 'DATA':
+                self.reply('354 go')
+                data = b''
+                while True:
+                    l = self.rfile.readline()
+                    if not l or l == b'.\r\n':
+                        break
+                    data += l
+                mail['data'] = data.decode('utf-8', errors='replace')
+                SmtpSink.messages.append(mail)
+                self.reply('250 queued')
+            elif up == 'QUIT':
+                self.reply('221 bye')
+                return
+            else:
+                self.reply('250 ok')
+
+
+class Pings(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_GET(self):
+        Pings.seen.append(self.path)
+        self.send_response(200)
+        self.send_header('Content-Length', '2')
+        self.end_headers()
+        self.wfile.write(b'OK')
+
+    def log_message(self, *args):
+        pass
+
+
+class AlertingTest(GFTestCase):
+
+    def setUp(self):
+        super().setUp()
+        SmtpSink.messages = []
+        Pings.seen = []
+        self.smtp = socketserver.ThreadingTCPServer(('127.0.0.1', 0), SmtpSink)
+        self.smtp.daemon_threads = True
+        threading.Thread(target=self.smtp.serve_forever, daemon=True).start()
+        self.addCleanup(self.smtp.server_close)
+        self.addCleanup(self.smtp.shutdown)
+        self.pings = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Pings)
+        threading.Thread(target=self.pings.serve_forever, daemon=True).start()
+        self.addCleanup(self.pings.server_close)
+        self.addCleanup(self.pings.shutdown)
+        self.metrics_dir = os.path.join(self.env.dir, 'metrics')
+        os.makedirs(self.metrics_dir)
+        self.configure()
+
+    def configure(self, **job):
+        env = self.env
+        ping = f'http://127.0.0.1:{self.pings.server_address[1]}/ping'
+        overrides = {'retry': {'max_attempts': 2, 'backoff_initial': '100ms', 'backoff_max': '200ms', 'linger': '5s'},
+                     'ping': {'start': ping + '/start', 'success': ping, 'failure': ping + '/fail'}}
+        overrides.update(job)
+        env.write_config(overrides)
+        with open(env.config, 'a') as f:
+            f.write(f'alerting:\n  smtp_url: "smtp://127.0.0.1:{self.smtp.server_address[1]}"\n'
+                    f'  from: "guestflow@hotel.example"\n  failed_runs: 2\n'
+                    f'metrics:\n  textfile_dir: "{self.metrics_dir}"\n')
+
+    def test_contacts_cli(self):
+        env = self.env
+        r = env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert', '--name', 'Ops')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = env.gf('contact', 'add', 'p1@hotel.example', '--role', 'technical', '--connection', 'P001', 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.gf('contact', 'add', 'x@y', '--role', 'boss').returncode, 65)
+        self.assertEqual(env.gf('contact', 'add', 'not-an-address', '--role', 'alert').returncode, 65)
+        self.assertEqual(env.gf('contact', 'add', 'a@b.c', '--role', 'alert', '--connection', 'P404', 'reviewhub').returncode, 65)
+        self.assertEqual(env.gf('contact', 'add', 'a@b.c', '--role', 'alert', '--job', 'nope').returncode, 65)
+        r = env.gf('contact', 'list')
+        self.assertRegex(r.stdout, r'(?m)^1\s+alert\s+ops@hotel.example\s+Ops\s+\*\s+\*$')
+        self.assertRegex(r.stdout, r'(?m)^2\s+technical\s+p1@hotel.example\s+\*\s+P001/reviewhub$')
+        self.assertEqual(env.gf('contact', 'remove', '2').returncode, 0)
+        self.assertEqual(env.gf('contact', 'remove', '2').returncode, 65)
+
+    def test_dead_deliveries_mail_once_metrics_and_pings(self):
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.gf('contact', 'add', 'night@hotel.example', '--role', 'alert', '--job', 'review-nightly')
+        env.gf('contact', 'add', 'boss@hotel.example', '--role', 'escalation')
+        add_many(env, 6, ['P001', 'P002'])
+        env.sim_control('script?status=500&count=10&hotel=H-1002')
+        r = self.run_job(expect=1)
+        self.assertIn('event=alert_mailed', r.stderr)
+        self.assertEqual(len(SmtpSink.messages), 1)
+        m = SmtpSink.messages[0]
+        self.assertEqual(sorted(m['rcpt']), ['<night@hotel.example>', '<ops@hotel.example>'])
+        self.assertIn('Subject: [guestflow] review-nightly: dead_deliveries (P002 (hotel id H-1002))', m['data'])
+        self.assertIn("guestflow rerun JOB --dead", m['data'])
+        self.assertIn('HTTP 500', m['data'])
+        for secret in ('k3y+/=two', 'guest1@example.org'):
+            self.assertNotIn(secret, m['data'])
+        # Not again while the condition is open (this run has nothing due: exit 0).
+        self.run_job(expect=0)
+        self.assertEqual(len(SmtpSink.messages), 1)
+
+        prom = open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom')).read()
+        self.assertRegex(prom, r'guestflow_last_run_exit_code\{job="review-nightly"\} 0\n')
+        self.assertRegex(prom, r'guestflow_last_run_timestamp_seconds\{job="review-nightly"\} \d{10}')
+        self.assertRegex(prom, r'guestflow_deliveries\{job="review-nightly",state="delivered"\} 3\n')
+        self.assertRegex(prom, r'guestflow_deliveries\{job="review-nightly",state="dead"\} 3\n')
+        self.assertRegex(prom, r'# TYPE guestflow_last_run_timestamp_seconds gauge')
+        self.assertEqual([f for f in os.listdir(self.metrics_dir)], ['guestflow_review-nightly.prom'],
+                         'no temp file left behind')
+        self.assertEqual(Pings.seen, ['/ping/start', '/ping/fail', '/ping/start', '/ping'])
+
+    def test_failed_runs_in_a_row_and_success(self):
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        add_many(env, 2, ['P001'])
+        self.configure(retry={'max_attempts': 10, 'backoff_initial': '100ms', 'backoff_max': '100ms', 'linger': '0'})
+        env.sim_control('script?status=503&count=100')
+        self.run_job(expect=69)
+        subjects = [re.search(r'Subject: ([^\r\n]*)', m['data']).group(1) for m in SmtpSink.messages]
+        self.assertEqual(subjects, ['[guestflow] review-nightly: partner_unreachable (all connections of the job)'])
+        time.sleep(0.3)
+        self.run_job(expect=69)
+        subjects = [re.search(r'Subject: ([^\r\n]*)', m['data']).group(1) for m in SmtpSink.messages]
+        self.assertEqual(subjects[1:], ['[guestflow] review-nightly: failed_runs (all connections of the job)'])
+        self.assertIn('the last 2 runs of review-nightly failed', SmtpSink.messages[1]['data'])
+        env.sim_control('reset')
+        time.sleep(0.3)
+        r = self.run_job(expect=0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
+        self.assertEqual(len(SmtpSink.messages), 2)
+        self.assertEqual(Pings.seen[-1], '/ping')
+        prom = open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom')).read()
+        self.assertIn('guestflow_last_success_timestamp_seconds{job="review-nightly"}', prom)
+
+    def test_smtp_down_keeps_the_alert_for_the_next_run(self):
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        add_many(env, 2, ['P001'])
+        port = self.smtp.server_address[1]
+        self.smtp.shutdown()
+        self.smtp.server_close()
+        env.sim_control('script?status=500&count=10')
+        r = self.run_job(expect=69)
+        self.assertIn('event=alert_mail_failed', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE notified_at IS NULL"), '2')
+        self.smtp = socketserver.ThreadingTCPServer(('127.0.0.1', port), SmtpSink)
+        threading.Thread(target=self.smtp.serve_forever, daemon=True).start()
+        self.addCleanup(self.smtp.server_close)
+        self.addCleanup(self.smtp.shutdown)
+        self.run_job()
+        self.assertEqual(len(SmtpSink.messages), 2)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE notified_at IS NULL"), '0')
+
+    def test_progress_lines(self):
+        env = self.env
+        add_many(env, 40, ['P001'])
+        env.sim_control('latency?ms=400')
+        self.configure(batch={'max_records': 5, 'in_flight': 1})
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_PROGRESS_SECONDS': '1'})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = re.findall(r'event=progress done=(\d+) total=40 rate=\d+ eta_s=\d+', r.stderr)
+        self.assertGreaterEqual(len(lines), 2)
+        self.assertEqual([int(x) for x in lines], sorted(int(x) for x in lines))
+
+
+if __name__ == '__main__':
+    main()
