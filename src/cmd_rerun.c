@@ -1,47 +1,132 @@
-/* guestflow rerun JOB --dead: put dead deliveries back in the queue. */
+/* guestflow rerun JOB (--booking NO... | --from DATE --to DATE | --dead): send again by hand. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "db.h"
 #include "rerun.h"
+#include "run.h"
 
 static const char help[] =
-	"Usage: guestflow [-c FILE] rerun JOB --dead\n"
+	"Usage: guestflow [-c FILE] rerun JOB (--booking NO... | --from DATE --to DATE | --dead)\n"
+	"                                 [--force] [--no-run]\n"
 	"\n"
-	"--dead   puts the job's dead deliveries (their batch used up retry.max_attempts)\n"
-	"         back in the queue: their batches start counting attempts again and\n"
-	"         keep their members and Idempotency-Key. The next run sends them.\n";
+	"Puts bookings back in JOB's queue by hand, then runs the job (unless --no-run)\n"
+	"and prints what it did.\n"
+	"\n"
+	"  --booking NO...        these booking numbers\n"
+	"  --from DATE --to DATE  bookings checked out on these days (inclusive), also\n"
+	"                         older than the job's window: the way to catch up after\n"
+	"                         a long outage\n"
+	"  --dead                 the job's dead deliveries, in their batches and under\n"
+	"                         their Idempotency-Keys (after the cause was fixed)\n"
+	"  --force                also re-send bookings that were delivered already;\n"
+	"                         without it they are refused\n"
+	"  --no-run               only queue; the next run sends them\n"
+	"\n"
+	"Bookings never sent get a delivery; rejected and dead ones are queued again as\n"
+	"new attempts. Their history entries end in \"(rerun)\". The other eligibility\n"
+	"rules (e-mail, name, notify flag, checked out, live connection) still apply.\n"
+	"Exit code: that of the run (see guestflow run --help), else 0.\n";
 
 int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
-	if (argc != 3 || argv[1][0] == '-' || strcmp(argv[2], "--dead") != 0) {
-		fputs(help, stderr);
-		return GF_EXIT_USAGE;
+	const char *name = NULL, *from = NULL, *to = NULL;
+	bool dead = false, force = false, no_run = false;
+	const char **nos = gf_xcalloc((size_t)argc, sizeof(*nos));
+	size_t n_nos = 0;
+	bool bookings = false;
+	int r = 0;
+	for (int i = 1; i < argc && r == 0; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--booking") == 0) {
+			bookings = true;
+			while (i + 1 < argc && argv[i + 1][0] != '-')
+				nos[n_nos++] = argv[++i];
+		} else if (strcmp(a, "--from") == 0 && i + 1 < argc) {
+			from = argv[++i];
+		} else if (strcmp(a, "--to") == 0 && i + 1 < argc) {
+			to = argv[++i];
+		} else if (strcmp(a, "--dead") == 0) {
+			dead = true;
+		} else if (strcmp(a, "--force") == 0) {
+			force = true;
+		} else if (strcmp(a, "--no-run") == 0) {
+			no_run = true;
+		} else if (a[0] != '-' && !name) {
+			name = a;
+		} else {
+			fprintf(stderr, "guestflow rerun: unexpected argument '%s'\n%s", a, help);
+			r = GF_EXIT_USAGE;
+		}
+	}
+	int modes = (bookings ? 1 : 0) + (from || to ? 1 : 0) + (dead ? 1 : 0);
+	if (r == 0 && (!name || modes != 1 || (bookings && n_nos == 0) || ((from || to) && !(from && to)) ||
+	               (dead && force))) {
+		fprintf(stderr, "guestflow rerun: give JOB and exactly one of --booking NO..., --from DATE --to DATE,"
+		                " --dead (--force does not go with --dead)\n");
+		r = GF_EXIT_USAGE;
 	}
 	struct gf_config *cfg = NULL;
-	int r = gf_cmd_load_config(ctx, &cfg);
-	if (r)
-		return r;
-	if (!gf_config_find_job(cfg, argv[1])) {
-		fprintf(stderr, "guestflow rerun: no job '%s' in %s\n", argv[1], cfg->jobs_dir);
-		gf_config_free(cfg);
-		return GF_EXIT_USAGE;
+	if (r == 0)
+		r = gf_cmd_load_config(ctx, &cfg);
+	const struct gf_job *job = r == 0 ? gf_config_find_job(cfg, name) : NULL;
+	if (r == 0 && !job) {
+		fprintf(stderr, "guestflow rerun: no job '%s' in %s\n", name, cfg->jobs_dir);
+		r = GF_EXIT_USAGE;
 	}
 	PGconn *db = NULL;
-	r = gf_db_connect(cfg->conninfo, &db);
+	if (r == 0 && gf_db_connect(cfg->conninfo, &db) < 0)
+		r = GF_EXIT_TEMPFAIL;
+	if (r == 0 && dead) {
+		struct gf_rerun_result res = { 0 };
+		int e = gf_rerun_dead(db, name, &res);
+		if (e < 0)
+			r = e == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+		else
+			printf("%s: %lld dead deliver%s in %lld batch%s back in the queue\n", name, (long long)res.deliveries,
+			       res.deliveries == 1 ? "y" : "ies", (long long)res.batches, res.batches == 1 ? "" : "es");
+	} else if (r == 0) {
+		struct gf_rerun_select sel = { .booking_nos = n_nos ? nos : NULL, .n_booking_nos = n_nos,
+		                               .from = from, .to = to, .force = force };
+		struct gf_rerun_counts n = { 0 };
+		int e = gf_rerun_select(db, job, &sel, &n);
+		if (e == -GF_E_DB) {
+			fprintf(stderr, "guestflow rerun: the selection was refused by the database (is the date YYYY-MM-DD?)\n");
+			r = GF_EXIT_DATAERR;
+		} else if (e < 0) {
+			r = e == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+		} else {
+			printf("%s: %lld booking%s matched; queued: %lld never sent before, %lld again (rejected, dead%s)\n",
+			       name, (long long)n.matched, n.matched == 1 ? "" : "s", (long long)n.planned,
+			       (long long)n.requeued, force ? " or delivered" : "");
+			if (n.delivered_skipped)
+				printf("  %lld already delivered: not re-sent (add --force to send them again)\n",
+				       (long long)n.delivered_skipped);
+			if (n.already_queued)
+				printf("  %lld already waiting to be sent\n", (long long)n.already_queued);
+			if (n.not_eligible)
+				printf("  %lld not eligible (see guestflow explain BOOKING_NO)\n", (long long)n.not_eligible);
+			if (bookings && (int64_t)n_nos > n.matched)
+				printf("  %lld booking number%s not in guestflow.source_bookings\n",
+				       (long long)((int64_t)n_nos - n.matched), (int64_t)n_nos - n.matched == 1 ? "" : "s");
+		}
+	}
+	if (db)
+		PQfinish(db);
+	free(nos);
+	if (r == 0 && !no_run) {
+		gf_run_install_signals();
+		struct gf_run_stats st;
+		struct gf_run_opts opts = { 0 };
+		setenv("GUESTFLOW_TRIGGER", "rerun", 0);
+		r = gf_run_job(cfg, job, &opts, &st);
+		gf_run_print_summary(job, &st, r);
+	} else if (r == 0) {
+		printf("queued only (--no-run): the next run of %s sends them\n", name);
+	}
 	gf_config_free(cfg);
-	if (r < 0)
-		return GF_EXIT_TEMPFAIL;
-	struct gf_rerun_result res = { 0 };
-	r = gf_rerun_dead(db, argv[1], &res);
-	PQfinish(db);
-	if (r < 0)
-		return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
-	printf("%s: %lld dead deliver%s in %lld batch%s back in the queue; the next run sends them\n", argv[1],
-	       (long long)res.deliveries, res.deliveries == 1 ? "y" : "ies", (long long)res.batches,
-	       res.batches == 1 ? "" : "es");
-	return 0;
+	return r;
 }

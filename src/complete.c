@@ -91,10 +91,11 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 		"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now(),"
 		"         finished_at = now(), finished_run_id = $2::bigint"
 		"   WHERE batch_id = $1::bigint AND state = 'sending'"
-		"  RETURNING booking_id, booking_no"
+		"  RETURNING booking_id, booking_no, rerun"
 		"), h AS ("
 		"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id),"
-		"         array_agg(replace($3, '{booking_no}', booking_no) ORDER BY booking_id)) AS ok"
+		"         array_agg(replace($3, '{booking_no}', booking_no)"
+		"                   || CASE WHEN rerun THEN ' (rerun)' ELSE '' END ORDER BY booking_id)) AS ok"
 		"    FROM d HAVING count(*) > 0"
 		") SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM h)", 3, p);
 	if (!res)

@@ -8,6 +8,7 @@ PACKAGES=(
 	libpq-dev libxml2-dev libcurl4-openssl-dev libyaml-dev zlib1g-dev
 	libmicrohttpd-dev
 	postgresql postgresql-client libxml2-utils curl openssl
+	systemd groff-base man-db
 )
 
 missing=()

@@ -207,7 +207,7 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'dead'"), '30')
         self.assertIn('HTTP 503', env.scalar("SELECT DISTINCT reason FROM guestflow.deliveries"))
         alerts = env.psql("SELECT kind, count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL GROUP BY 1 ORDER BY 1")
-        self.assertEqual(alerts, [['dead_deliveries', '1'], ['partner_unreachable', '1']],
+        self.assertEqual(alerts, [['dead_deliveries', '1'], ['failed_runs', '1'], ['partner_unreachable', '1']],
                          'one alert per condition, not one per run')
         # The partner is back: rerun --dead, then one run delivers, same key as before.
         keys_before = {k[0] for k in env.psql("SELECT DISTINCT idempotency_key FROM guestflow.api_calls")}
@@ -218,7 +218,8 @@ class GuaranteeTest(GFTestCase):
         self.run_job(expect=0)
         self.assert_exactly_once(env, 30)
         self.assertEqual({k[0] for k in env.psql("SELECT DISTINCT idempotency_key FROM guestflow.api_calls")}, keys_before)
-        self.assertEqual(env.psql("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), [['0']])
+        self.assertEqual(env.psql("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), [['0']],
+                         'a successful run clears them all')
 
     def test_auth_failure_raises_one_alert_until_fixed(self):
         env = self.env

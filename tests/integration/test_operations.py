@@ -128,6 +128,52 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls"), '2')
         self.assertEqual(env.gf('log', '--purge', '--errors').returncode, 64)
 
+    def test_rerun_by_booking_and_dates(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        add_booking(env, 4, checked_out="now() - interval '30 days'")   # outside the window
+        add_booking(env, 5, checked_out="now() - interval '31 days'", email='')
+        env.sim_control('refuse?bookingNo=B-2&reason=try%20later')
+        self.run_job(expect=1)
+        env.sim_control('reset')
+
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', 'B-2', 'B-404')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('2 bookings matched; queued: 0 never sent before, 1 again', r.stdout)
+        self.assertIn('1 already delivered: not re-sent (add --force', r.stdout)
+        self.assertIn('1 booking number not in guestflow.source_bookings', r.stdout)
+        self.assertRegex(r.stdout, r'review-nightly: run \d+ .* delivered=1 ')
+        self.assertEqual(env.psql("SELECT h.message FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id"
+                                  " WHERE b.booking_no = 'B-2'")[0][0][-8:], ' (rerun)')
+
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('queued: 0 never sent before, 1 again (rejected, dead or delivered)', r.stdout)
+        msgs = [m[0] for m in env.psql("SELECT h.message FROM pms.booking_history h JOIN pms.bookings b"
+                                       " ON b.id = h.booking_id WHERE b.booking_no = 'B-1' ORDER BY h.id")]
+        self.assertEqual(len(msgs), 2)
+        self.assertFalse(msgs[0].endswith('(rerun)'))
+        self.assertTrue(msgs[1].endswith('(rerun)'))
+
+        d30 = env.scalar("SELECT (now() - interval '32 days')::date")
+        today = env.scalar("SELECT current_date")
+        r = env.gf('rerun', 'review-nightly', '--from', d30, '--to', today, '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('5 bookings matched; queued: 1 never sent before, 0 again', r.stdout)
+        self.assertIn('3 already delivered', r.stdout)
+        self.assertIn('1 not eligible', r.stdout)
+        self.assertIn('queued only (--no-run)', r.stdout)
+        self.run_job(expect=0)
+        self.assertEqual(self.history_count('B-4'), 1)
+        self.assertEqual(self.history_count('B-5'), 0)
+
+        self.assertEqual(env.gf('rerun', 'review-nightly').returncode, 64)
+        self.assertEqual(env.gf('rerun', 'review-nightly', '--dead', '--force').returncode, 64)
+        self.assertEqual(env.gf('rerun', 'review-nightly', '--from', '2026-01-01').returncode, 64)
+        r = env.gf('rerun', 'review-nightly', '--from', 'soon', '--to', 'later')
+        self.assertEqual(r.returncode, 65, r.stderr)
+
 
 if __name__ == '__main__':
     main()

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Packaging test: `meson install` into a temporary DESTDIR, then check
+#   (a) every file is installed where it belongs, and nothing elsewhere; the
+#       installed configuration passes check-config with its jobs.d;
+#   (b) the systemd units pass `systemd-analyze verify` (ExecStart pointed at
+#       the DESTDIR binary), agree with the job (schedule, stop_timeout), and
+#       the sysusers.d file is accepted by systemd-sysusers;
+#   (c) the man page renders without a groff warning and mentions every
+#       command and option of --help and the binary's version;
+#   (d) the cron file parses: 5 valid time fields, the user, the command.
+# Needs: bash, python3, systemd (systemd-analyze, systemd-sysusers),
+# groff-base (groff). A missing tool fails the test when CI=true; otherwise
+# the checks that need it are skipped and the test exits 77 (skipped) after
+# running all the others.
+#
+# Usage: test_packaging.sh SOURCE_ROOT BUILD_ROOT
+set -euo pipefail
+
+src=${1:?usage: test_packaging.sh SOURCE_ROOT BUILD_ROOT}
+build=${2:?usage: test_packaging.sh SOURCE_ROOT BUILD_ROOT}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gf-packaging.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+missing=()
+have() { # TOOL DEBIAN_PACKAGE: true if TOOL is there, else note it
+	if command -v "$1" >/dev/null 2>&1; then
+		return 0
+	fi
+	missing+=("$1 (Debian package $2)")
+	echo "missing: $1 (Debian package $2)" >&2
+	return 1
+}
+
+# --- the build's install locations, from its options ---------------------
+opts=$(meson introspect "$build" --buildoptions | python3 -c '
+import json, os, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+p = o["prefix"]
+for k in ("bindir", "sysconfdir", "mandir", "datadir"):
+    print(k, os.path.join(p, o[k]))
+print("prefix", p)')
+opt() { awk -v k="$1" '$1 == k { print $2 }' <<<"$opts"; }
+prefix=$(opt prefix)
+bindir=$(opt bindir)
+sysconfdir=$(opt sysconfdir)
+mandir=$(opt mandir)
+datadir=$(opt datadir)
+# Same rule as packaging/meson.build: systemd.pc's directories under our prefix.
+unitdir=$prefix/lib/systemd/system
+sysusersdir=$prefix/lib/sysusers.d
+if pkg-config --exists systemd 2>/dev/null; then
+	for v in root_prefix prefix; do
+		d=$(pkg-config --define-variable="$v=$prefix" --variable=systemd_system_unit_dir systemd)
+		if [[ $d == "$prefix"/* ]]; then unitdir=$d; break; fi
+	done
+	for v in prefix root_prefix; do
+		d=$(pkg-config --define-variable="$v=$prefix" --variable=sysusers_dir systemd)
+		if [[ $d == "$prefix"/* ]]; then sysusersdir=$d; break; fi
+	done
+fi
+echo "prefix=$prefix bindir=$bindir sysconfdir=$sysconfdir unitdir=$unitdir sysusersdir=$sysusersdir"
+
+# --- (a) install and the layout -------------------------------------------
+dest=$tmp/dest
+meson install -C "$build" --destdir "$dest" --no-rebuild --quiet >"$tmp/install.log" 2>&1 || {
+	cat "$tmp/install.log" >&2
+	echo "FAIL: meson install --destdir failed" >&2
+	exit 1
+}
+
+bin=$dest$bindir/guestflow
+cfg=$dest$sysconfdir/guestflow/guestflow.yaml
+job=$dest$sysconfdir/guestflow/jobs.d/review-nightly.yaml
+service=$dest$unitdir/guestflow@.service
+timer=$dest$unitdir/guestflow@.timer
+sysusers=$dest$sysusersdir/guestflow.conf
+cron=$dest$sysconfdir/cron.d/guestflow
+man=$dest$mandir/man1/guestflow.1
+expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$cron" "$man"
+	"$dest$datadir/guestflow/schemas/xsd/review-xml-1.xsd"
+	"$dest$datadir/guestflow/schemas/sql/reference/pms.sql"
+	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql")
+for f in "${expected[@]}"; do
+	[ -f "$f" ] && ok "installed ${f#"$dest"}" || fail "not installed: ${f#"$dest"}"
+done
+[ -x "$bin" ] || fail "${bin#"$dest"} is not executable"
+[ -e "$dest$sysconfdir/guestflow/jobs" ] && fail "jobs installed to ${sysconfdir}/guestflow/jobs, not jobs.d"
+
+# Nothing outside the expected places (a stray test program, a wrong dir).
+while IFS= read -r f; do
+	case $f in
+	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$cron" | "$man") ;;
+	"$dest$sysconfdir/guestflow/jobs.d/"*.yaml) ;;
+	"$dest$datadir/guestflow/schemas/"*) ;;
+	*) fail "unexpected installed file ${f#"$dest"}" ;;
+	esac
+done < <(find "$dest" -type f -o -type l)
+
+# Installed files must have had their @VARIABLES@ substituted.
+if grep -n '@[A-Z_]*@' "$service" "$timer" "$sysusers" "$cron" "$man"; then
+	fail "unsubstituted @VARIABLE@ in an installed file"
+fi
+
+mode=$(stat -c %a "$cron")
+[ "$mode" = 644 ] || fail "cron file mode $mode, cron wants 644 (never group/world-writable)"
+
+# The binary's compiled-in default is where the main file was installed, and
+# that file finds its jobs (jobs_dir: jobs.d, relative to it).
+"$bin" --help | grep -qF "else $sysconfdir/guestflow/guestflow.yaml)" ||
+	fail "guestflow --help does not name $sysconfdir/guestflow/guestflow.yaml as its default"
+if out=$("$bin" -c "$cfg" check-config 2>&1); then
+	grep -q '^job review-nightly: enabled' <<<"$out" && ok "installed configuration: $(head -n1 <<<"$out")" ||
+		fail "check-config on the installed configuration does not list review-nightly: $out"
+else
+	fail "check-config on the installed configuration failed: $out"
+fi
+
+# --- (b) systemd units -----------------------------------------------------
+unit_value() { # FILE KEY: the last value of KEY= in FILE
+	sed -n "s/^$2=//p" "$1" | tail -n1
+}
+seconds() { # systemd or guestflow duration (30s, 1min, 2h, 10m, 500ms) -> s
+	python3 -c '
+import re, sys
+units = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+total = 0.0
+for n, u in re.findall(r"(\d+)\s*([a-z]*)", sys.argv[1]):
+    total += int(n) * units[u or "s"]
+print(int(total))' "$1"
+}
+
+[ "$(unit_value "$service" ExecStart)" = "$bindir/guestflow run %i" ] ||
+	fail "ExecStart is '$(unit_value "$service" ExecStart)', want '$bindir/guestflow run %i'"
+[ "$(unit_value "$service" LoadCredential)" = "pgpass:$sysconfdir/guestflow/pgpass" ] ||
+	fail "LoadCredential is '$(unit_value "$service" LoadCredential)'"
+for want in Type=oneshot User=guestflow Group=guestflow ProtectSystem=strict PrivateTmp=yes \
+	NoNewPrivileges=yes ProtectHome=yes PrivateDevices=yes 'Environment=PGPASSFILE=%t/guestflow-%i/pgpass' \
+	'ExecStartPre=/usr/bin/install -m 0600 %d/pgpass %t/guestflow-%i/pgpass' \
+	'Environment=GUESTFLOW_TRIGGER=timer' SyslogIdentifier=guestflow KillSignal=SIGTERM \
+	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' SystemCallFilter=@system-service; do
+	grep -qxF "$want" "$service" || fail "guestflow@.service lacks $want"
+done
+for want in 'Unit=guestflow@%i.service' Persistent=true; do
+	grep -qxF "$want" "$timer" || fail "guestflow@.timer lacks $want"
+done
+
+# The unit and the timer agree with the shipped job.
+schedule=$(sed -n 's/^schedule: *"\(.*\)"$/\1/p' "$job")
+[ -n "$schedule" ] || fail "no schedule in ${job#"$dest"}"
+[ "$(unit_value "$timer" OnCalendar)" = "$schedule" ] ||
+	fail "timer OnCalendar '$(unit_value "$timer" OnCalendar)' differs from the job's schedule '$schedule'"
+stop_timeout=$(sed -n 's/^stop_timeout: *//p' "$job")
+stop_sec=$(seconds "${stop_timeout:-30s}")
+unit_stop_sec=$(seconds "$(unit_value "$service" TimeoutStopSec)")
+[ "$unit_stop_sec" -gt "$stop_sec" ] ||
+	fail "TimeoutStopSec (${unit_stop_sec}s) must exceed the job's stop_timeout (${stop_sec}s)"
+
+if have systemd-analyze systemd; then
+	# verify needs ExecStart to exist: a copy of the units with the DESTDIR
+	# binary, instantiated (from the templates in the same directory) as the
+	# shipped job. The man: reference is resolved against the installed page.
+	mkdir "$tmp/units"
+	sed "s|^ExecStart=$bindir/guestflow |ExecStart=$bin |" "$service" >"$tmp/units/guestflow@.service"
+	cp "$timer" "$tmp/units/guestflow@.timer"
+	grep -q "^ExecStart=$bin run %i\$" "$tmp/units/guestflow@.service" || fail "could not point ExecStart at $bin"
+	man_check=--man=no
+	command -v man >/dev/null 2>&1 && man_check=--man=yes
+	if out=$(cd "$tmp/units" && MANPATH=$dest$mandir systemd-analyze verify "$man_check" \
+		"$tmp/units/guestflow@review-nightly.service" "$tmp/units/guestflow@review-nightly.timer" 2>&1) &&
+		[ -z "$out" ]; then
+		ok "systemd-analyze verify ($man_check): guestflow@review-nightly.service, .timer"
+	else
+		fail "systemd-analyze verify:"$'\n'"$out"
+	fi
+	# The same checks must catch a broken unit (the test tests something).
+	sed 's|^ProtectSystem=strict|ProtectSystem=strict\nNoSuchKey=1|' "$tmp/units/guestflow@.service" >"$tmp/units/broken@.service"
+	out=$(cd "$tmp/units" && systemd-analyze verify --man=no "$tmp/units/broken@x.service" 2>&1) || true
+	grep -q NoSuchKey <<<"$out" || fail "systemd-analyze verify did not report an unknown key: $out"
+fi
+if have systemd-sysusers systemd; then
+	mkdir -p "$tmp/root/etc"
+	if out=$(systemd-sysusers --root="$tmp/root" "$sysusers" 2>&1) &&
+		grep -q '^guestflow:x:[0-9]*:[0-9]*:' "$tmp/root/etc/passwd" &&
+		grep -q '^guestflow:x:[0-9]*:' "$tmp/root/etc/group"; then
+		ok "systemd-sysusers creates user and group guestflow"
+	else
+		fail "systemd-sysusers on ${sysusers#"$dest"}: $out"
+	fi
+fi
+
+# --- (c) the man page ------------------------------------------------------
+if have groff groff-base; then
+	if out=$(LC_ALL=C.UTF-8 groff -man -ww -z -Tutf8 "$man" 2>&1) && [ -z "$out" ]; then
+		ok "groff -man -ww: no warnings"
+	else
+		fail "groff -man -ww on the man page:"$'\n'"$out"
+	fi
+	# Rendered as plain text, everything --help offers must be there: every
+	# command of `guestflow --help` and every option of it and of each
+	# command's --help, and the binary's version on the .TH line.
+	LC_ALL=C groff -man -Tascii -P-cbou "$man" 2>/dev/null >"$tmp/man.txt"
+	if out=$(python3 - "$tmp/man.txt" "$bin" "$man" <<-'EOF'
+		import re, subprocess, sys
+		man = open(sys.argv[1]).read()
+		man = re.sub(r"-\n\s*", "-", man)          # words broken at a hyphen
+		man = re.sub(r"\s+", " ", man)
+		def run(*args):
+		    return subprocess.run([sys.argv[2], *args], check=True, capture_output=True, text=True).stdout
+		main = run("--help")
+		missing, verbs, helps = [], [], [main]
+		# "Commands:" lines (indented by two): the command part ends at a run of 2+ spaces;
+		# " | " separates alternatives; a command is its leading lowercase words.
+		section = main.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+		for line in section.splitlines():
+		    if not re.match(r"  \S", line):         # a description's continuation
+		        continue
+		    for alt in re.split(r"\s{2,}", line.strip())[0].split(" | "):
+		        words = []
+		        for w in alt.split():
+		            if not re.fullmatch(r"[a-z][a-z|-]*", w):
+		                break
+		            words.append(w)
+		        if not words:
+		            continue
+		        if words[0] not in verbs:
+		            verbs.append(words[0])
+		        for last in words[-1].split("|"):
+		            cmd = " ".join(words[:-1] + [last])
+		            if cmd not in man:
+		                missing.append("command '" + cmd + "'")
+		if len(verbs) < 3:
+		    missing.append("could not read the commands of --help: " + repr(verbs))
+		for v in verbs:
+		    helps.append(run(*v.split(), "--help"))
+		for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", "".join(helps)))):
+		    if opt not in man:
+		        missing.append("option " + opt)
+		version = run("--version").split()[-1]
+		th = [l for l in open(sys.argv[3]) if l.startswith(".TH ")]
+		if not th or '"guestflow ' + version + '"' not in th[0]:
+		    missing.append(".TH does not carry \"guestflow " + version + "\"")
+		print("\n".join(missing))
+		EOF
+	) && [ -z "$out" ]; then
+		ok "man page covers every command and option of --help, and the version"
+	else
+		fail "man page out of step with --help:"$'\n'"$out"
+	fi
+fi
+
+# --- (d) the cron file -----------------------------------------------------
+cron_field() { # VALUE MIN MAX [NAMES]: a valid crontab(5) time field?
+	local v=$1 min=$2 max=$3 names=${4:-} item base step a b items
+	IFS=, read -ra items <<<"$v"
+	for item in "${items[@]}"; do
+		base=${item%%/*} step=
+		[[ $item == */* ]] && step=${item#*/}
+		if [ -n "$step" ] && ! [[ $step =~ ^[0-9]+$ && $step -ge 1 ]]; then return 1; fi
+		[ "$base" = '*' ] && continue
+		if [ -n "$names" ] && [[ " $names " == *" ${base,,} "* ]]; then continue; fi
+		[[ $base =~ ^([0-9]+)(-([0-9]+))?$ ]] || return 1
+		a=${BASH_REMATCH[1]} b=${BASH_REMATCH[3]:-${BASH_REMATCH[1]}}
+		((10#$a >= min && 10#$b <= max && 10#$a <= 10#$b)) || return 1
+	done
+	[ -n "$v" ]
+}
+[ -z "$(tail -c1 "$cron")" ] || fail "cron file does not end in a newline (cron ignores such a last line)"
+[[ $(basename "$cron") == *.* ]] && fail "cron.d file name contains a dot (cron would ignore it)"
+cron_user=$(awk '$1 == "u" { print $2 }' "$sysusers")
+entries=0
+while IFS= read -r line || [ -n "$line" ]; do
+	[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+	[[ $line =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && continue
+	read -r m h dom mon dow user cmd <<<"$line"
+	entries=$((entries + 1))
+	cron_field "$m" 0 59 || fail "cron minute '$m': $line"
+	cron_field "$h" 0 23 || fail "cron hour '$h': $line"
+	cron_field "$dom" 1 31 || fail "cron day of month '$dom': $line"
+	cron_field "$mon" 1 12 "jan feb mar apr may jun jul aug sep oct nov dec" || fail "cron month '$mon': $line"
+	cron_field "$dow" 0 7 "sun mon tue wed thu fri sat" || fail "cron day of week '$dow': $line"
+	[ "$user" = "$cron_user" ] || fail "cron user '$user', the sysusers.d user is '$cron_user': $line"
+	if [[ $cmd =~ ^guestflow\ run\ ([a-z0-9_-]+)( |$) ]]; then
+		cjob=${BASH_REMATCH[1]}
+		[ -f "$dest$sysconfdir/guestflow/jobs.d/$cjob.yaml" ] || fail "cron runs job '$cjob', not installed"
+		# The shipped job's schedule "*-*-* HH:MM:SS" is "MM HH * * *" in cron.
+		if [ "$cjob" = review-nightly ] && [[ $schedule =~ ^\*-\*-\*\ ([0-9]+):([0-9]+):00$ ]]; then
+			[ "$((10#$m)) $((10#$h)) $dom $mon $dow" = \
+				"$((10#${BASH_REMATCH[2]})) $((10#${BASH_REMATCH[1]})) * * *" ] ||
+				fail "cron time '$m $h $dom $mon $dow' differs from the job's schedule '$schedule'"
+		fi
+	else
+		fail "cron command is not 'guestflow run JOB ...': $cmd"
+	fi
+done <"$cron"
+[ "$entries" -ge 1 ] && ok "cron file: $entries entr$([ "$entries" = 1 ] && echo y || echo ies)" ||
+	fail "cron file has no entry"
+# The checker must reject what cron rejects.
+for bad in '60 3 * * *' '15 24 * * *' '15 3 0 * *' '15 3 * 13 *' '15 3 * * 8' '15 3 * *' '*/0 3 * * *' 'x 3 * * *'; do
+	read -r m h dom mon dow <<<"$bad"
+	if cron_field "$m" 0 59 && cron_field "$h" 0 23 && cron_field "$dom" 1 31 &&
+		cron_field "$mon" 1 12 "jan feb mar apr may jun jul aug sep oct nov dec" &&
+		cron_field "$dow" 0 7 "sun mon tue wed thu fri sat"; then
+		fail "cron field check accepts '$bad'"
+	fi
+done
+
+# --- verdict ---------------------------------------------------------------
+if [ "$failures" -gt 0 ]; then
+	echo "$failures check(s) failed" >&2
+	exit 1
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: CI=true and tools are missing: ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "SKIP: some checks not run, missing: ${missing[*]}"
+	exit 77
+fi
+echo "all packaging checks passed"
