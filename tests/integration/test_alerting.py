@@ -5,6 +5,7 @@ import http.server
 import os
 import re
 import socketserver
+import subprocess
 import threading
 import time
 
@@ -197,6 +198,23 @@ class AlertingTest(GFTestCase):
         lines = re.findall(r'event=progress done=(\d+) total=40 rate=\d+ eta_s=\d+', r.stderr)
         self.assertGreaterEqual(len(lines), 2)
         self.assertEqual([int(x) for x in lines], sorted(int(x) for x in lines))
+
+    def test_live_progress_line_on_a_terminal(self):
+        env = self.env
+        add_many(env, 20, ['P001'])
+        env.sim_control('latency?ms=300')
+        self.configure(batch={'max_records': 5, 'in_flight': 1})
+        # script(1) gives guestflow a terminal; its transcript is what a person sees.
+        from gftest import GUESTFLOW
+        out = os.path.join(env.dir, 'tty.log')
+        r = subprocess.run(['script', '-qec', f'{GUESTFLOW} -c {env.config} run review-nightly', out],
+                           capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:])
+        screen = open(out, 'rb').read().decode('utf-8', errors='replace')
+        updates = re.findall(r'\rreview-nightly: (\d+)/20 records, \d+/s, ETA \d+s', screen)
+        self.assertGreaterEqual(len(updates), 2, screen[-2000:])
+        self.assertEqual(updates[-1], '20')
+        self.assertNotIn('event=progress', screen, 'no plain progress lines on a terminal')
 
 
 if __name__ == '__main__':
