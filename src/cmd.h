@@ -2,6 +2,8 @@
 #ifndef GF_CMD_H
 #define GF_CMD_H
 
+#include <libpq-fe.h>
+
 #include "config.h"
 
 struct gf_cmd_ctx {
@@ -21,6 +23,16 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx);
 
 /* Load the configuration or print why not; returns 0 or GF_EXIT_CONFIG. */
 int gf_cmd_load_config(const struct gf_cmd_ctx *ctx, struct gf_config **out);
+
+/* Load the configuration and connect; returns 0, or an exit code after saying
+ * why (then *cfg is NULL). The caller frees cfg and finishes db. */
+int gf_cmd_open(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **db);
+
+/* The job called name, or NULL after listing the jobs there are. */
+const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *name, const char *verb);
+
+/* Exit code for a database error: 75 when the connection was lost, else 70. */
+int gf_cmd_db_error(int r);
 
 /* When argv asks for help (-h or --help), print help on stdout and return
  * true: the command then exits 0. */

@@ -5,32 +5,6 @@
 #include "cmd.h"
 #include "log.h"
 
-bool gf_cmd_help(int argc, char **argv, const char *help)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs(help, stdout);
-			return true;
-		}
-	}
-	return false;
-}
-
-int gf_cmd_load_config(const struct gf_cmd_ctx *ctx, struct gf_config **out)
-{
-	struct gf_config_error err = { { 0 } };
-	const char *path = gf_config_default_path(ctx->config_path);
-	int r = gf_config_load(path, out, &err);
-	if (r < 0) {
-		fprintf(stderr, "guestflow: %s\n", err.text[0] ? err.text : gf_strerror(r));
-		return GF_EXIT_CONFIG;
-	}
-	gf_log_set_level((*out)->log_level);
-	return 0;
-}
-
 static const char help[] =
 	"Usage: guestflow [-c FILE] check-config\n"
 	"\n"

@@ -59,21 +59,9 @@ static int read_secret(char *out, size_t outlen)
 static int with_db(const struct gf_cmd_ctx *ctx, PGconn **db)
 {
 	struct gf_config *cfg = NULL;
-	int r = gf_cmd_load_config(ctx, &cfg);
-	if (r)
-		return r;
-	r = gf_db_connect(cfg->conninfo, db);
+	int r = gf_cmd_open(ctx, &cfg, db);
 	gf_config_free(cfg);
-	if (r < 0) {
-		fprintf(stderr, "guestflow connection: cannot connect to the database\n");
-		return GF_EXIT_TEMPFAIL;
-	}
-	return 0;
-}
-
-static int db_fail(int r)
-{
-	return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+	return r;
 }
 
 static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
@@ -122,7 +110,7 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return GF_EXIT_DATAERR;
 	}
 	if (r < 0)
-		return db_fail(r);
+		return gf_cmd_db_error(r);
 	printf("connection %s -> %s added (status setup); make it live with: guestflow connection activate %s %s\n",
 	       pos[0], pos[1], pos[0], pos[1]);
 	return 0;
@@ -150,7 +138,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			return r;
 		r = gf_connection_list(db, stdout);
 		PQfinish(db);
-		return r < 0 ? db_fail(r) : 0;
+		return r < 0 ? gf_cmd_db_error(r) : 0;
 	}
 	static const struct { const char *verb, *status, *note; } moves[] = {
 		{ "activate", "live", "activated" },
@@ -182,7 +170,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return GF_EXIT_DATAERR;
 	}
 	if (r < 0)
-		return db_fail(r);
+		return gf_cmd_db_error(r);
 	if (!show)
 		printf("connection %s -> %s is now %s\n", argv[2], argv[3], moves[m].status);
 	return 0;

@@ -36,19 +36,15 @@ int gf_cmd_explain(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return GF_EXIT_USAGE;
 	}
 	struct gf_config *cfg = NULL;
-	int r = gf_cmd_load_config(ctx, &cfg);
+	PGconn *db = NULL;
+	int r = gf_cmd_open(ctx, &cfg, &db);
 	if (r)
 		return r;
-	const struct gf_job *one = job_name ? gf_config_find_job(cfg, job_name) : NULL;
+	const struct gf_job *one = job_name ? gf_cmd_find_job(cfg, job_name, "explain") : NULL;
 	if (job_name && !one) {
-		fprintf(stderr, "guestflow explain: no job '%s' in %s\n", job_name, cfg->jobs_dir);
+		PQfinish(db);
 		gf_config_free(cfg);
 		return GF_EXIT_USAGE;
-	}
-	PGconn *db = NULL;
-	if (gf_db_connect(cfg->conninfo, &db) < 0) {
-		gf_config_free(cfg);
-		return GF_EXIT_TEMPFAIL;
 	}
 	r = gf_explain(db, one ? &one : (const struct gf_job *const *)cfg->jobs, one ? 1 : cfg->n_jobs, booking, stdout);
 	PQfinish(db);
@@ -57,5 +53,5 @@ int gf_cmd_explain(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		fprintf(stderr, "guestflow explain: booking %s is not in guestflow.source_bookings\n", booking);
 		return GF_EXIT_DATAERR;
 	}
-	return r < 0 ? GF_EXIT_SOFTWARE : 0;
+	return r < 0 ? gf_cmd_db_error(r) : 0;
 }

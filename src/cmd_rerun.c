@@ -72,11 +72,9 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_config *cfg = NULL;
 	if (r == 0)
 		r = gf_cmd_load_config(ctx, &cfg);
-	const struct gf_job *job = r == 0 ? gf_config_find_job(cfg, name) : NULL;
-	if (r == 0 && !job) {
-		fprintf(stderr, "guestflow rerun: no job '%s' in %s\n", name, cfg->jobs_dir);
+	const struct gf_job *job = r == 0 ? gf_cmd_find_job(cfg, name, "rerun") : NULL;
+	if (r == 0 && !job)
 		r = GF_EXIT_USAGE;
-	}
 	PGconn *db = NULL;
 	if (r == 0 && gf_db_connect(cfg->conninfo, &db) < 0)
 		r = GF_EXIT_TEMPFAIL;
@@ -84,7 +82,7 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		struct gf_rerun_result res = { 0 };
 		int e = gf_rerun_dead(db, name, &res);
 		if (e < 0)
-			r = e == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+			r = gf_cmd_db_error(e);
 		else
 			printf("%s: %lld dead deliver%s in %lld batch%s back in the queue\n", name, (long long)res.deliveries,
 			       res.deliveries == 1 ? "y" : "ies", (long long)res.batches, res.batches == 1 ? "" : "es");

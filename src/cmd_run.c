@@ -54,12 +54,8 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	int r = gf_cmd_load_config(ctx, &cfg);
 	if (r)
 		return r;
-	const struct gf_job *job = gf_config_find_job(cfg, name);
+	const struct gf_job *job = gf_cmd_find_job(cfg, name, "run");
 	if (!job) {
-		fprintf(stderr, "guestflow run: no job '%s' in %s; jobs:", name, cfg->jobs_dir);
-		for (size_t i = 0; i < cfg->n_jobs; i++)
-			fprintf(stderr, " %s", cfg->jobs[i]->name);
-		fprintf(stderr, "\n");
 		gf_config_free(cfg);
 		return GF_EXIT_USAGE;
 	}

@@ -27,23 +27,6 @@ static const char log_help[] =
 	"shows only calls that were not accepted; --limit N the newest N (default 100).\n"
 	"--purge deletes rows older than api_log.retention of the main file.\n";
 
-static int with_db(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **db)
-{
-	int r = gf_cmd_load_config(ctx, cfg);
-	if (r)
-		return r;
-	if (gf_db_connect((*cfg)->conninfo, db) < 0) {
-		gf_config_free(*cfg);
-		return GF_EXIT_TEMPFAIL;
-	}
-	return 0;
-}
-
-static int db_fail(int r)
-{
-	return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
-}
-
 int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, status_help))
@@ -62,17 +45,16 @@ int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = with_db(ctx, &cfg, &db);
+	int r = gf_cmd_open(ctx, &cfg, &db);
 	if (r)
 		return r;
-	const struct gf_job *one = name ? gf_config_find_job(cfg, name) : NULL;
+	const struct gf_job *one = name ? gf_cmd_find_job(cfg, name, "status") : NULL;
 	if (name && !one) {
-		fprintf(stderr, "guestflow status: no job '%s' in %s\n", name, cfg->jobs_dir);
 		r = GF_EXIT_USAGE;
 	} else {
 		r = gf_status(db, one ? &one : (const struct gf_job *const *)cfg->jobs, one ? 1 : cfg->n_jobs,
 		              json, stdout);
-		r = r < 0 ? db_fail(r) : 0;
+		r = r < 0 ? gf_cmd_db_error(r) : 0;
 	}
 	PQfinish(db);
 	gf_config_free(cfg);
@@ -114,7 +96,7 @@ int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = with_db(ctx, &cfg, &db);
+	int r = gf_cmd_open(ctx, &cfg, &db);
 	if (r)
 		return r;
 	if (purge) {
@@ -135,5 +117,5 @@ int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	PQfinish(db);
 	gf_config_free(cfg);
-	return r < 0 ? db_fail(r) : 0;
+	return r < 0 ? gf_cmd_db_error(r) : 0;
 }

@@ -1,0 +1,65 @@
+/* Helpers shared by the commands: --help, loading the configuration,
+ * opening the database, finding a job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "db.h"
+#include "log.h"
+
+bool gf_cmd_help(int argc, char **argv, const char *help)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(help, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+int gf_cmd_load_config(const struct gf_cmd_ctx *ctx, struct gf_config **out)
+{
+	struct gf_config_error err = { { 0 } };
+	const char *path = gf_config_default_path(ctx->config_path);
+	int r = gf_config_load(path, out, &err);
+	if (r < 0) {
+		fprintf(stderr, "guestflow: %s\n", err.text[0] ? err.text : gf_strerror(r));
+		return GF_EXIT_CONFIG;
+	}
+	gf_log_set_level((*out)->log_level);
+	return 0;
+}
+
+int gf_cmd_open(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **db)
+{
+	int r = gf_cmd_load_config(ctx, cfg);
+	if (r)
+		return r;
+	if (gf_db_connect((*cfg)->conninfo, db) < 0) {
+		fprintf(stderr, "guestflow: cannot connect to the database (see the db_connect_failed line above)\n");
+		gf_config_free(*cfg);
+		*cfg = NULL;
+		return GF_EXIT_TEMPFAIL;
+	}
+	return 0;
+}
+
+const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *name, const char *verb)
+{
+	const struct gf_job *job = gf_config_find_job(cfg, name);
+	if (!job) {
+		fprintf(stderr, "guestflow %s: no job '%s' in %s; jobs:", verb, name, cfg->jobs_dir);
+		for (size_t i = 0; i < cfg->n_jobs; i++)
+			fprintf(stderr, " %s", cfg->jobs[i]->name);
+		fprintf(stderr, "\n");
+	}
+	return job;
+}
+
+int gf_cmd_db_error(int r)
+{
+	return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+}
