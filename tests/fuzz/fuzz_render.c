@@ -86,23 +86,6 @@ static void check_valid(xmlDocPtr doc, const char *xml)
 	FUZZ_CHECK(r == 0, "rendered document is not valid against the XSD: %s\n%s", schema_error, xml);
 }
 
-/* guestflow installs no libxml2 generic error handler: what reaches it is
- * printed on stderr, which render_xml.c takes care to avoid. */
-static unsigned stray_messages;
-static char stray_first[256];
-
-static void on_generic_error(void *ctx, const char *msg, ...) GF_PRINTF(2, 3);
-static void on_generic_error(void *ctx, const char *msg, ...)
-{
-	(void)ctx;
-	if (stray_messages++ == 0) {
-		va_list ap;
-		va_start(ap, msg);
-		vsnprintf(stray_first, sizeof(stray_first), msg, ap);
-		va_end(ap);
-	}
-}
-
 /* ---- input -> records ------------------------------------------------------ */
 
 struct input {

@@ -15,24 +15,6 @@
 /* http.max_reply_bytes defaults to 1 MiB; more only slows the fuzzer down. */
 #define FUZZ_MAX_INPUT ((size_t)1024 * 1024)
 
-/* guestflow installs no libxml2 generic error handler, so whatever reaches that
- * channel is printed on its stderr, between its key=value log lines; reply.c
- * means to route every error into its own handler instead. */
-static unsigned stray_messages;
-static char stray_first[256];
-
-static void on_generic_error(void *ctx, const char *msg, ...) GF_PRINTF(2, 3);
-static void on_generic_error(void *ctx, const char *msg, ...)
-{
-	(void)ctx;
-	if (stray_messages++ == 0) {
-		va_list ap;
-		va_start(ap, msg);
-		vsnprintf(stray_first, sizeof(stray_first), msg, ap);
-		va_end(ap);
-	}
-}
-
 static int cmp_booking(const void *a, const void *b)
 {
 	const struct gf_reply_rejection *const *x = a, *const *y = b;
