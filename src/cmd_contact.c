@@ -70,19 +70,16 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return GF_EXIT_USAGE;
 	}
 	struct gf_config *cfg = NULL;
-	int r = gf_cmd_load_config(ctx, &cfg);
+	PGconn *db = NULL;
+	int r = gf_cmd_open(ctx, &cfg, &db);
 	if (r)
 		return r;
-	if (job && !gf_config_find_job(cfg, job)) {
-		fprintf(stderr, "guestflow contact add: no job '%s' in %s\n", job, cfg->jobs_dir);
-		gf_config_free(cfg);
+	bool unknown_job = job && !gf_cmd_find_job(cfg, job, "contact add");
+	gf_config_free(cfg);
+	if (unknown_job) {
+		PQfinish(db);
 		return GF_EXIT_DATAERR;
 	}
-	PGconn *db = NULL;
-	r = gf_db_connect(cfg->conninfo, &db);
-	gf_config_free(cfg);
-	if (r < 0)
-		return GF_EXIT_TEMPFAIL;
 	int64_t id = 0;
 	if (strcmp(sub, "add") == 0) {
 		r = gf_contact_add(db, role, email, name, job, prop, partner, &id);
@@ -108,5 +105,5 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	PQfinish(db);
 	if (r == -ENOENT)
 		return GF_EXIT_DATAERR;
-	return r < 0 ? (r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE) : 0;
+	return r < 0 ? gf_cmd_db_error(r) : 0;
 }

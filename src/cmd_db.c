@@ -24,16 +24,11 @@ int gf_cmd_db(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return GF_EXIT_USAGE;
 	}
 	struct gf_config *cfg = NULL;
-	int r = gf_cmd_load_config(ctx, &cfg);
+	PGconn *db = NULL;
+	int r = gf_cmd_open(ctx, &cfg, &db);
+	gf_config_free(cfg);
 	if (r)
 		return r;
-	PGconn *db = NULL;
-	r = gf_db_connect(cfg->conninfo, &db);
-	gf_config_free(cfg);
-	if (r < 0) {
-		fprintf(stderr, "guestflow db migrate: cannot connect to the database\n");
-		return GF_EXIT_TEMPFAIL;
-	}
 	int applied = 0, adapters = 0;
 	r = gf_migrate(db, &applied, &adapters);
 	PQfinish(db);
@@ -44,7 +39,7 @@ int gf_cmd_db(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	if (r < 0) {
 		fprintf(stderr, "guestflow db migrate: failed: %s\n", gf_strerror(r));
-		return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+		return gf_cmd_db_error(r);
 	}
 	if (applied)
 		printf("applied %d migration%s; schema at version %d\n", applied, applied == 1 ? "" : "s",

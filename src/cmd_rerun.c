@@ -70,14 +70,12 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		r = GF_EXIT_USAGE;
 	}
 	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
 	if (r == 0)
-		r = gf_cmd_load_config(ctx, &cfg);
+		r = gf_cmd_open(ctx, &cfg, &db);
 	const struct gf_job *job = r == 0 ? gf_cmd_find_job(cfg, name, "rerun") : NULL;
 	if (r == 0 && !job)
 		r = GF_EXIT_USAGE;
-	PGconn *db = NULL;
-	if (r == 0 && gf_db_connect(cfg->conninfo, &db) < 0)
-		r = GF_EXIT_TEMPFAIL;
 	if (r == 0 && dead) {
 		struct gf_rerun_result res = { 0 };
 		int e = gf_rerun_dead(db, name, &res);
@@ -95,7 +93,7 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			fprintf(stderr, "guestflow rerun: the selection was refused by the database (is the date YYYY-MM-DD?)\n");
 			r = GF_EXIT_DATAERR;
 		} else if (e < 0) {
-			r = e == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+			r = gf_cmd_db_error(e);
 		} else {
 			printf("%s: %lld booking%s matched; queued: %lld never sent before, %lld again (rejected, dead%s)\n",
 			       name, (long long)n.matched, n.matched == 1 ? "" : "s", (long long)n.planned,
