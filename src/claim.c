@@ -39,14 +39,16 @@ static struct gf_batch *batch_from(PGresult *r)
 	return b;
 }
 
-/* p: job name, max records, skipped connections, lease ms, run id. */
+/* p: job name, max records, skipped connections, lease ms. */
 static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 {
 	int err;
-	/* 1. An existing batch: due for retry, or abandoned by a crashed worker. */
-	_cleanup_pgresult_ PGresult *old = gf_db_query(c, &err, "claim_existing",
+	/* The next due batch: new from the plan, due for a retry, or abandoned
+	 * by a crashed worker. Its members stay 'pending': the lease is what
+	 * says they are in flight. fresh: never sent (nothing under its key yet). */
+	_cleanup_pgresult_ PGresult *r = gf_db_query_prepared(c, &err, "claim",
 		"WITH due AS ("
-		"  SELECT b.id FROM guestflow.batches b"
+		"  SELECT b.id, b.attempts = 0 AND b.last_error IS NULL AS fresh FROM guestflow.batches b"
 		"    JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'"
 		"   WHERE b.job = $1 AND b.state = 'open' AND b.next_attempt_at <= now()"
 		"     AND (b.lease_until IS NULL OR b.lease_until < now())"
@@ -58,91 +60,69 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 		"   FROM due, guestflow.connections c"
 		"  WHERE b.id = due.id AND c.id = b.connection_id"
 		" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
-		"           c.property_id, c.hotel_id, c.access_key", 3, (const char *[]){ p[0], p[2], p[3] });
-	if (!old)
+		"           c.property_id, c.hotel_id, c.access_key, due.fresh,"
+		"           (SELECT count(*) FROM guestflow.deliveries d"
+		"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending'))",
+		3, (const char *[]){ p[0], p[2], p[3] });
+	if (!r)
 		return err;
-	if (PQntuples(old) == 1) {
-		struct gf_batch *b = batch_from(old);
-		b->resend = true;
-		char id[32];
-		snprintf(id, sizeof(id), "%lld", (long long)b->id);
-		const char *q[] = { id };
-		_cleanup_pgresult_ PGresult *u = gf_db_query(c, &err, "claim_existing_members",
-			"UPDATE guestflow.deliveries SET state = 'sending', updated_at = now()"
-			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 1, q);
-		if (!u) {
-			gf_batch_free(b);
-			return err;
-		}
-		int64_t n = 0;
-		(void)gf_parse_int64(PQcmdTuples(u), &n);
-		b->records = (int)n;
-		*out = b;
-		return 0;
-	}
-
-	/* 2. A new batch from the pending deliveries of one live connection. */
-	_cleanup_pgresult_ PGresult *conn = gf_db_query(c, &err, "claim_pick_connection",
-		"SELECT d.connection_id FROM guestflow.deliveries d"
-		"  JOIN guestflow.connections c ON c.id = d.connection_id AND c.status = 'live'"
-		" WHERE d.job = $1 AND d.state = 'pending' AND d.batch_id IS NULL"
-		"   AND d.connection_id <> ALL($2::bigint[])"
-		" LIMIT 1 FOR UPDATE OF d SKIP LOCKED", 2, (const char *[]){ p[0], p[2] });
-	if (!conn)
-		return err;
-	if (PQntuples(conn) == 0) {
+	if (PQntuples(r) == 0) {
 		*out = NULL;
 		return 0;
 	}
-	const char *q[] = { p[0], PQgetvalue(conn, 0, 0), p[1], p[3], p[4] };
-	_cleanup_pgresult_ PGresult *nb = gf_db_query(c, &err, "claim_new",
-		"WITH picked AS ("
-		"  SELECT id FROM guestflow.deliveries"
-		"   WHERE job = $1 AND connection_id = $2::bigint AND state = 'pending' AND batch_id IS NULL"
-		"   ORDER BY id LIMIT $3::int FOR UPDATE SKIP LOCKED"
-		"), b AS ("
-		"  INSERT INTO guestflow.batches (job, connection_id, property_id, idempotency_key, records,"
-		"                                 attempts, lease_until, lease_token, created_run_id)"
-		"  SELECT $1, c.id, c.property_id, gen_random_uuid()::text, (SELECT count(*) FROM picked),"
-		"         1, now() + $4::bigint * interval '1 millisecond', gen_random_uuid()::text, $5::bigint"
-		"    FROM guestflow.connections c WHERE c.id = $2::bigint"
-		"  RETURNING id, connection_id, idempotency_key, attempts, lease_token, records"
-		"), u AS ("
-		"  UPDATE guestflow.deliveries d SET batch_id = b.id, state = 'sending', updated_at = now()"
-		"    FROM picked, b WHERE d.id = picked.id RETURNING d.id"
-		") SELECT b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
-		"         c.property_id, c.hotel_id, c.access_key, (SELECT count(*) FROM u)"
-		"    FROM b JOIN guestflow.connections c ON c.id = b.connection_id", 5, q);
-	if (!nb)
-		return err;
-	struct gf_batch *b = batch_from(nb);
-	b->records = (int)gf_db_get_int(nb, 0, 8);
+	struct gf_batch *b = batch_from(r);
+	b->resend = b->attempts > 1;
+	b->records = (int)gf_db_get_int(r, 0, 9);
+	int64_t max = 0;
+	(void)gf_parse_int64(p[1], &max);
+	if (b->records > max && PQgetvalue(r, 0, 8)[0] == 't') {
+		/* --limit: a batch never sent may still be cut; the rest waits,
+		 * outside any batch, for the next run's plan. */
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", (long long)b->id);
+		_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "claim_trim",
+			"WITH keep AS ("
+			"  SELECT id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
+			"   ORDER BY id LIMIT $2::int"
+			"), cut AS ("
+			"  UPDATE guestflow.deliveries d SET batch_id = NULL, updated_at = now()"
+			"   WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
+			"     AND d.id NOT IN (SELECT id FROM keep) RETURNING 1"
+			") UPDATE guestflow.batches SET records = (SELECT count(*) FROM keep)"
+			"   WHERE id = $1::bigint RETURNING records", 2, (const char *[]){ id, p[1] });
+		if (!t) {
+			gf_batch_free(b);
+			return err;
+		}
+		b->records = (int)gf_db_get_int(t, 0, 0);
+	}
 	*out = b;
 	return 0;
 }
 
-int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records,
-             const int64_t *skip, size_t n_skip, struct gf_batch **out)
+int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
+             struct gf_batch **out)
 {
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
-	char max[16], lease[32], run[32];
+	char max[16], lease[32];
 	int r = gf_db_int_array(&skipv, skip, n_skip);
 	if (r < 0)
 		return r;
 	snprintf(max, sizeof(max), "%d", max_records);
 	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
-	snprintf(run, sizeof(run), "%lld", (long long)run_id);
-	const char *p[] = { job->name, max, gf_buf_str(&skipv), lease, run };
+	const char *p[] = { job->name, max, gf_buf_str(&skipv), lease };
 	*out = NULL;
-	r = gf_db_begin(c);
-	if (r < 0)
+	/* Without a cut, one statement: its own transaction. */
+	bool tx = max_records < job->max_records;
+	if (tx && (r = gf_db_begin(c)) < 0)
 		return r;
 	struct gf_batch *b = NULL;
 	r = claim_tx(c, p, &b);
-	if (r == 0)
+	if (r == 0 && tx)
 		r = gf_db_commit(c);
 	if (r < 0) {
-		gf_db_rollback(c);
+		if (tx)
+			gf_db_rollback(c);
 		gf_batch_free(b);
 		return r;
 	}
@@ -155,13 +135,13 @@ PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_bat
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
 	const char *p[] = { id, job->partner };
-	return gf_db_query(c, err, "batch_rows",
+	return gf_db_query_prepared(c, err, "batch_rows",
 		"SELECT d.id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender,"
 		"       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text,"
 		"       s.booking_id IS NOT NULL"
 		"  FROM guestflow.deliveries d"
 		"  LEFT JOIN guestflow.source_bookings s ON s.booking_id = d.booking_id"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
-		" WHERE d.batch_id = $1::bigint AND d.state = 'sending'"
+		" WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
 		" ORDER BY d.id", 2, p);
 }

@@ -18,17 +18,19 @@ struct gf_batch {
 	char *idempotency_key;
 	char *lease_token;      /* proves at completion that the lease is still ours */
 	int attempts;           /* including this one */
-	int records;            /* members in state sending when claimed */
+	int records;            /* members still to deliver when claimed */
 	bool resend;            /* an existing batch (retry or expired lease) */
 };
 
 /* Claim the next due batch of the job, skipping the given connections: an
- * existing open batch whose retry time has come or whose lease expired, else a
- * new batch of up to max_records pending deliveries of one live
- * connection. Its deliveries become 'sending'. *out is NULL when nothing is
- * due. Caller frees with gf_batch_free(). */
-int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records,
-             const int64_t *skip, size_t n_skip, struct gf_batch **out);
+ * open batch (formed by the plan, due for a retry, or abandoned by a crashed
+ * worker) of a live connection, under a new lease; attempts counts this one.
+ * Its deliveries stay 'pending' (the lease says they are in flight). A
+ * batch never sent that holds more than max_records (--limit) is cut to
+ * max_records first. *out is NULL when nothing is due. Caller frees with
+ * gf_batch_free(). */
+int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
+             struct gf_batch **out);
 
 /* The batch's members joined with the source view, ready to render:
  * columns delivery_id, booking_no, last_name, first_name, email, gender,

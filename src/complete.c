@@ -52,7 +52,7 @@ static int reject_listed(struct ctx *x, const struct gf_completion *cp)
 		"UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, updated_at = now(),"
 		"       finished_at = now(), finished_run_id = $4::bigint"
 		"  FROM unnest($2::bigint[], $3::text[]) AS t(id, reason)"
-		" WHERE d.id = t.id AND d.batch_id = $1::bigint AND d.state = 'sending'", 4, p);
+		" WHERE d.id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 4, p);
 	if (!res)
 		return err;
 	x->out->rejected += affected(res);
@@ -90,7 +90,7 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 		"WITH d AS ("
 		"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now(),"
 		"         finished_at = now(), finished_run_id = $2::bigint"
-		"   WHERE batch_id = $1::bigint AND state = 'sending'"
+		"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
 		"  RETURNING booking_id, booking_no, rerun"
 		"), h AS ("
 		"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id),"
@@ -128,7 +128,7 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_dead",
 			"UPDATE guestflow.deliveries SET state = 'dead', reason = $2, updated_at = now(),"
 			"       finished_at = now(), finished_run_id = $3::bigint"
-			" WHERE batch_id = $1::bigint AND state = 'sending'", 3,
+			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 3,
 			(const char *[]){ p[0], p[1], p[3] });
 		if (!res)
 			return err;
@@ -147,7 +147,7 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 		return r;
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_retry",
 		"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
-		" WHERE batch_id = $1::bigint AND state = 'sending'", 2, p);
+		" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
 	if (!res)
 		return err;
 	x->out->retried += affected(res);
@@ -164,7 +164,7 @@ static int release(struct ctx *x, const struct gf_completion *cp)
 	if (r == 0)
 		r = gf_db_exec(x->c, "complete_release",
 			"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
-			" WHERE batch_id = $1::bigint AND state = 'sending'", 2, p);
+			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
 	if (r == 0 && cp->call) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "the partner refused the credentials of property %s (hotel id %s): %s;"
@@ -180,7 +180,7 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *m = gf_db_query(x->c, &err, "split_members",
-		"SELECT id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state = 'sending'"
+		"SELECT id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
 		" ORDER BY id", 1, (const char *[]){ x->id });
 	if (!m)
 		return err;
@@ -192,7 +192,7 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "split_reject_last",
 			"UPDATE guestflow.deliveries SET state = 'rejected', reason = $2, updated_at = now(),"
 			"       finished_at = now(), finished_run_id = $3::bigint"
-			" WHERE batch_id = $1::bigint AND state = 'sending'", 3, p);
+			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 3, p);
 		if (!res)
 			return err;
 		x->out->rejected += affected(res);
@@ -271,5 +271,109 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 		return r;
 	}
 	*out = res;
+	return 0;
+}
+
+/* The accepted batch in one statement, so that it can be sent without
+ * waiting: every part is gated on the lease (a lost lease changes nothing
+ * and says so), rejected members first by id, the others delivered with
+ * their history entries (write_history once for the batch), the batch done,
+ * the API-call row, and the alerts an answer clears. */
+#define ACCEPTED_SQL \
+	"WITH lease AS MATERIALIZED (" \
+	"  SELECT id FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE" \
+	"), rej AS (" \
+	"  UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, updated_at = now()," \
+	"         finished_at = now(), finished_run_id = $3::bigint" \
+	"    FROM unnest($5::bigint[], $6::text[]) AS t(id, reason)" \
+	"   WHERE d.id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')" \
+	"     AND EXISTS (SELECT 1 FROM lease) RETURNING 1" \
+	"), d AS (" \
+	"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now()," \
+	"         finished_at = now(), finished_run_id = $3::bigint" \
+	"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') AND id <> ALL($5::bigint[])" \
+	"     AND EXISTS (SELECT 1 FROM lease)" \
+	"  RETURNING booking_id, booking_no, rerun" \
+	"), h AS (" \
+	"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id)," \
+	"         array_agg(replace($4, '{booking_no}', booking_no)" \
+	"                   || CASE WHEN rerun THEN ' (rerun)' ELSE '' END ORDER BY booking_id)) AS ok" \
+	"    FROM d HAVING count(*) > 0" \
+	"), b AS (" \
+	"  UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now()" \
+	"   WHERE id IN (SELECT id FROM lease) RETURNING 1" \
+	"), call AS (" \
+	"  INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code," \
+	"         latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, error," \
+	"         response_excerpt)" \
+	"  SELECT $3::bigint, $7, $8::bigint, $1::bigint, $9, $10::int, $11::int, $12::bigint, $13::bigint," \
+	"         $14::int, $15, 'accepted', NULL, $16 FROM lease RETURNING 1" \
+	"), cleared AS (" \
+	"  UPDATE guestflow.alert_events SET cleared_at = now()" \
+	"   WHERE job = $7 AND cleared_at IS NULL AND EXISTS (SELECT 1 FROM lease)" \
+	"     AND ((coalesce(connection_id, 0) = $8::bigint AND kind IN ('auth_failed', 'partner_unreachable'))" \
+	"          OR (coalesce(connection_id, 0) = 0 AND kind = 'partner_unreachable'))" \
+	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
+	") SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM d), (SELECT count(*) FROM rej)," \
+	"         (SELECT count(*) FROM h), (SELECT count(*) FROM b), (SELECT count(*) FROM call)," \
+	"         (SELECT string_agg(id || ' ' || kind || ' ' || conn, ',') FROM cleared)"
+
+int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                              const struct gf_completion *cp)
+{
+	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)64 << 20);
+	_cleanup_buf_ struct gf_buf reasons = GF_BUF_INIT((size_t)64 << 20);
+	int64_t *idv = gf_xcalloc(cp->n_rejections ? cp->n_rejections : 1, sizeof(*idv));
+	const char **rv = gf_xcalloc(cp->n_rejections ? cp->n_rejections : 1, sizeof(*rv));
+	for (size_t i = 0; i < cp->n_rejections; i++) {
+		idv[i] = cp->rejections[i].delivery_id;
+		rv[i] = cp->rejections[i].reason ? cp->rejections[i].reason : "rejected";
+	}
+	int r = gf_db_int_array(&ids, idv, cp->n_rejections);
+	if (r == 0)
+		r = gf_db_text_array(&reasons, rv, cp->n_rejections);
+	free(idv);
+	free(rv);
+	if (r < 0)
+		return r;
+	const struct gf_api_call *call = cp->call;
+	char id[32], run[32], conn[32], status[16], lat[32], rq[32], rs[32], recs[16];
+	snprintf(id, sizeof(id), "%lld", (long long)b->id);
+	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	snprintf(conn, sizeof(conn), "%lld", (long long)b->connection_id);
+	snprintf(status, sizeof(status), "%ld", call->status);
+	snprintf(lat, sizeof(lat), "%lld", (long long)call->latency_ms);
+	snprintf(rq, sizeof(rq), "%lld", (long long)call->request_bytes);
+	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
+	snprintf(recs, sizeof(recs), "%d", call->records);
+	const char *p[] = { id, b->lease_token, run, cp->history_message ? cp->history_message : "",
+	                    gf_buf_str(&ids), gf_buf_str(&reasons), job->name, conn, call->url_public,
+	                    status, lat, rq, rs, recs, b->idempotency_key, call->response_excerpt };
+	gf_fault_point("in_commit");
+	return gf_db_send_prepared(c, "complete_accepted", ACCEPTED_SQL, (int)GF_ARRAY_SIZE(p), p);
+}
+
+int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, struct gf_complete_result *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_get_result(c, &err, "complete_accepted");
+	if (!r)
+		return err;
+	if (gf_db_get_int(r, 0, 0) != 1) {
+		gf_warn("lease_lost", "batch=%lld msg=%s", (long long)batch_id,
+		        gf_log_q("another worker took over this batch after its lease expired; its result stands"));
+		return -ESTALE;
+	}
+	*out = (struct gf_complete_result){ .delivered = gf_db_get_int(r, 0, 1), .rejected = gf_db_get_int(r, 0, 2) };
+	const char *cleared = gf_db_get(r, 0, 6);
+	while (cleared && *cleared) {
+		long long alert = 0, conn = 0;
+		char kind[64] = "";
+		if (sscanf(cleared, "%lld %63s %lld", &alert, kind, &conn) == 3)
+			gf_info("alert_cleared", "alert=%lld kind=%s connection=%lld", alert, kind, conn);
+		cleared = strchr(cleared, ',');
+		if (cleared)
+			cleared++;
+	}
 	return 0;
 }

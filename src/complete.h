@@ -58,4 +58,13 @@ struct gf_complete_result {
 int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                 const struct gf_completion *cp, struct gf_complete_result *out);
 
+/* The common case without waiting: an ACCEPTED completion with its API call
+ * (cp->call set) sent as one statement on c, which must have nothing else in
+ * flight; gf_complete_accepted_collect() reads its result (blocking until it
+ * is there) and returns 0, -ESTALE (nothing changed: the lease was lost) or a
+ * database error. The statement commits on its own. */
+int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                              const struct gf_completion *cp);
+int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, struct gf_complete_result *out);
+
 #endif

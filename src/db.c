@@ -32,12 +32,9 @@ int gf_db_error_code(PGconn *c)
 	return PQstatus(c) == CONNECTION_BAD ? -GF_E_DB_LOST : -GF_E_DB;
 }
 
-PGresult *gf_db_query(PGconn *c, int *err, const char *what, const char *sql,
-                      int nparams, const char *const *params)
+/* A result of the wanted kind, or NULL after logging the error. */
+static PGresult *checked(PGconn *c, PGresult *r, int *err, const char *what)
 {
-	/* Without parameters PQexec, which also runs multi-statement scripts. */
-	PGresult *r = nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
-	                      : PQexec(c, sql);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		*err = 0;
@@ -55,6 +52,87 @@ PGresult *gf_db_query(PGconn *c, int *err, const char *what, const char *sql,
 	if (r)
 		PQclear(r);
 	return NULL;
+}
+
+PGresult *gf_db_query(PGconn *c, int *err, const char *what, const char *sql,
+                      int nparams, const char *const *params)
+{
+	/* Without parameters PQexec, which also runs multi-statement scripts. */
+	PGresult *r = nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
+	                      : PQexec(c, sql);
+	return checked(c, r, err, what);
+}
+
+/* Statements prepared on which session: a connection is known by its
+ * PGconn and its server process, so a new connection at a reused address
+ * prepares again. Sessions are few (one or two per process). */
+struct prepared {
+	const PGconn *conn;
+	int backend_pid;
+	const char *what;  /* a string literal: the statement's name */
+};
+static struct prepared *prepared;
+static size_t n_prepared, cap_prepared;
+
+static bool is_prepared(const PGconn *c, const char *what)
+{
+	int pid = PQbackendPID(c);
+	for (size_t i = 0; i < n_prepared; i++)
+		if (prepared[i].conn == c && prepared[i].backend_pid == pid && strcmp(prepared[i].what, what) == 0)
+			return true;
+	return false;
+}
+
+static int prepare(PGconn *c, const char *what, const char *sql, int nparams)
+{
+	if (is_prepared(c, what))
+		return 0;
+	int err;
+	PGresult *r = checked(c, PQprepare(c, what, sql, nparams, NULL), &err, what);
+	if (!r)
+		return err;
+	PQclear(r);
+	if (n_prepared == cap_prepared) {
+		cap_prepared = cap_prepared ? cap_prepared * 2 : 32;
+		prepared = gf_xrealloc(prepared, cap_prepared * sizeof(*prepared));
+	}
+	prepared[n_prepared++] = (struct prepared){ .conn = c, .backend_pid = PQbackendPID(c), .what = what };
+	return 0;
+}
+
+PGresult *gf_db_query_prepared(PGconn *c, int *err, const char *what, const char *sql,
+                               int nparams, const char *const *params)
+{
+	*err = prepare(c, what, sql, nparams);
+	if (*err < 0)
+		return NULL;
+	return checked(c, PQexecPrepared(c, what, nparams, params, NULL, NULL, 0), err, what);
+}
+
+int gf_db_send_prepared(PGconn *c, const char *what, const char *sql, int nparams,
+                        const char *const *params)
+{
+	int r = prepare(c, what, sql, nparams);
+	if (r < 0)
+		return r;
+	if (!PQsendQueryPrepared(c, what, nparams, params, NULL, NULL, 0)) {
+		char line[512];
+		snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
+		line[strcspn(line, "\n")] = '\0';
+		r = gf_db_error_code(c);
+		gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
+		return r;
+	}
+	return 0;
+}
+
+PGresult *gf_db_get_result(PGconn *c, int *err, const char *what)
+{
+	PGresult *r = PQgetResult(c);
+	/* One statement: drain to the end of its results. */
+	for (PGresult *more; (more = PQgetResult(c)) != NULL;)
+		PQclear(more);
+	return checked(c, r, err, what);
 }
 
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,

@@ -34,6 +34,17 @@ int gf_db_connect(const char *conninfo, PGconn **out);
  * when the connection is gone. */
 PGresult *gf_db_query(PGconn *c, int *err, const char *what, const char *sql,
                       int nparams, const char *const *params);
+/* Same, as a statement prepared on the connection at its first use (what
+ * must be a string literal naming one SQL text). For the statements of the
+ * per-batch path, which are parsed and planned once per session. */
+PGresult *gf_db_query_prepared(PGconn *c, int *err, const char *what, const char *sql,
+                               int nparams, const char *const *params);
+/* Send a prepared statement without waiting (one in flight per connection);
+ * gf_db_get_result() collects its result once PQisBusy() says it is there
+ * (or blocks until then), with the error handling of gf_db_query(). */
+int gf_db_send_prepared(PGconn *c, const char *what, const char *sql, int nparams,
+                        const char *const *params);
+PGresult *gf_db_get_result(PGconn *c, int *err, const char *what);
 /* Same for a statement without results; returns 0 or the negative error. */
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,
                const char *const *params);

@@ -25,8 +25,12 @@
 struct gf_plan_result {
 	int64_t eligible; /* eligible booking x connection pairs right now */
 	int64_t planned;  /* new pending deliveries this run created */
+	int64_t batches;  /* new batches they were grouped into */
 };
 
+/* Plan in one transaction: insert a pending delivery for every eligible
+ * booking x live connection that has none yet, grouped per connection into
+ * new batches of up to max_records (not sent yet: attempts 0). */
 int gf_plan(PGconn *c, const struct gf_job *job, int64_t run_id, struct gf_plan_result *out);
 
 #endif

@@ -59,9 +59,18 @@ struct slot {
 	char *url_public;
 };
 
+/* The accepted completion sent on the completion connection and not yet
+ * read back: database work that overlaps the next batches. */
+struct inflight_completion {
+	bool busy;
+	int64_t batch_id;
+};
+
 struct run {
 	const struct gf_job *job;
-	PGconn *db;
+	PGconn *db;                  /* plan, claim, rows */
+	PGconn *dbc;                 /* completions (a second session: they overlap the rest) */
+	struct inflight_completion ic;
 	struct gf_http *http;
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections refused credentials this run */
@@ -189,11 +198,43 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 	rn->st->retried += res->retried;
 }
 
-/* Complete a batch; a lost lease is not an error of this run. */
+/* Read back the accepted completion in flight, if any (blocking until the
+ * database is done with it). */
+static int drain(struct run *rn)
+{
+	if (!rn->ic.busy)
+		return 0;
+	rn->ic.busy = false;
+	struct gf_complete_result res = { 0 };
+	int r = gf_complete_accepted_collect(rn->dbc, rn->ic.batch_id, &res);
+	if (r == -ESTALE)
+		return 0;
+	if (r < 0) {
+		rn->fatal = r;
+		return r;
+	}
+	account(rn, &res);
+	return 0;
+}
+
+/* Complete a batch; a lost lease is not an error of this run. An accepted
+ * answer goes out without waiting for the database (read back later). */
 static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp)
 {
+	int r = drain(rn);
+	if (r < 0)
+		return r;
+	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call) {
+		r = gf_complete_accepted_send(rn->dbc, rn->job, rn->st->run_id, s->batch, cp);
+		if (r < 0) {
+			rn->fatal = r;
+			return r;
+		}
+		rn->ic = (struct inflight_completion){ .busy = true, .batch_id = s->batch->id };
+		return 0;
+	}
 	struct gf_complete_result res = { 0 };
-	int r = gf_complete(rn->db, rn->job, rn->st->run_id, s->batch, cp, &res);
+	r = gf_complete(rn->dbc, rn->job, rn->st->run_id, s->batch, cp, &res);
 	if (r == -ESTALE)
 		return 0;
 	if (r < 0) {
@@ -443,6 +484,8 @@ static void handle_reply(struct run *rn, struct slot *s)
 /* Milliseconds until the next open batch of the job comes due (-1: none). */
 static int64_t next_due_ms(struct run *rn)
 {
+	if (drain(rn) < 0)
+		return -1;
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
 	if (gf_db_int_array(&skipv, rn->skip, rn->n_skip) < 0)
 		return -1;
@@ -518,7 +561,7 @@ static void loop(struct run *rn)
 			int max = job->max_records;
 			if (rn->limit > 0 && rn->limit < max)
 				max = (int)rn->limit;
-			int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, &b);
+			int r = gf_claim(rn->db, job, max, rn->skip, rn->n_skip, &b);
 			if (r < 0) {
 				rn->fatal = r;
 				break;
@@ -587,6 +630,7 @@ static void loop(struct run *rn)
 		release(rn, slots[i]);
 		slot_free(slots[i]);
 	}
+	(void)drain(rn);
 	free(slots);
 }
 
@@ -602,6 +646,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		return GF_EXIT_OK;
 	}
 	_cleanup_pgconn_ PGconn *db = NULL;
+	_cleanup_pgconn_ PGconn *dbc = NULL;
 	if (gf_db_connect(cfg->conninfo, &db) < 0) {
 		snprintf(st->message, sizeof(st->message), "database not reachable");
 		return GF_EXIT_TEMPFAIL;
@@ -640,7 +685,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	} else {
 		st->eligible = plan.eligible;
 		st->planned = plan.planned;
-		gf_info("planned", "eligible=%lld new=%lld", (long long)plan.eligible, (long long)plan.planned);
+		gf_info("planned", "eligible=%lld new=%lld batches=%lld", (long long)plan.eligible,
+		        (long long)plan.planned, (long long)plan.batches);
 		int err2;
 		_cleanup_pgresult_ PGresult *due = gf_db_query(db, &err2, "due_total",
 			"SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND state = 'pending'", 1,
@@ -656,8 +702,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
-		else
+		else if (gf_db_connect(cfg->conninfo, &dbc) < 0)
+			rn.fatal = -GF_E_DB_LOST;
+		else {
+			rn.dbc = dbc;
 			loop(&rn);
+		}
 		if (rn.tty)
 			progress(&rn, true);
 	}
@@ -666,7 +716,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 
 	st->interrupted = stop_requested != 0;
 	st->limit_reached = rn.limit == 0;
-	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD;
+	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
+	              (dbc && PQstatus(dbc) == CONNECTION_BAD);
 	if (!st->db_lost) {
 		_cleanup_pgresult_ PGresult *left = gf_db_query(db, &err, "pending_left",
 			"SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND state IN ('pending', 'sending')",
