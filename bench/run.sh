@@ -4,14 +4,25 @@
 # partner simulator on loopback, and in the same run the raw floor: COPY of the
 # eligible rows out plus COPY of as many rows into pms.booking_history, with
 # psql. Prints bookings/s, wall time, peak RSS and guestflow's time as a ratio
-# to the floor.   Usage: bench/run.sh [N] (default 100000)
-#   BENCH_LATENCY_MS=200 BENCH_IN_FLIGHT=16   a slow partner
+# to the floor, then checks that every eligible booking went exactly once.
+#
+#   bench/run.sh [N]                  N bookings (default 100000)
+#   BENCH_LATENCY_MS=200              the simulator answers after 200 ms
+#   BENCH_IN_FLIGHT=16                batch.in_flight (default 8)
+#   BENCH_PROCS=4                     that many guestflow processes at once
+#   BENCH_PERF=1                      record the whole machine with perf during the run
+#                                     (BENCH_DIR/perf.data: guestflow, PostgreSQL, simulator)
+#   BENCH_STATEMENTS=1                log every statement's duration during the run and
+#                                     print the total per statement (slows the run a little)
+#   BENCH_KEEP=1                      leave PostgreSQL running at the end (to explore)
+#   BENCH_DIR=/tmp/...                work directory (PostgreSQL, logs, plans)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 N=${1:-100000}
 LATENCY=${BENCH_LATENCY_MS:-0}
 IN_FLIGHT=${BENCH_IN_FLIGHT:-8}
+PROCS=${BENCH_PROCS:-1}
 WORK=${BENCH_DIR:-/tmp/guestflow-bench-$(id -u)}
 
 bash tools/deps.sh
@@ -24,9 +35,15 @@ GF=$ROOT/build-bench/src/guestflow
 SIM=$ROOT/build-bench/tests/partner-sim/partner-sim
 
 sim_pid=
+gf_pids=()
 cleanup() {
+	for p in "${gf_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -n "$sim_pid" ] && { kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; }
-	bash tools/pgctl.sh stop "$WORK/pg" || true
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "PostgreSQL left running: psql \"$(bash tools/pgctl.sh conninfo "$WORK/pg")\"; bash tools/pgctl.sh stop $WORK/pg"
+	else
+		bash tools/pgctl.sh stop "$WORK/pg" || true
+	fi
 }
 trap cleanup EXIT
 bash tools/pgctl.sh stop "$WORK/pg" 2>/dev/null || true
@@ -35,10 +52,14 @@ mkdir -p "$WORK/jobs.d"
 chmod 755 "$WORK"
 CONNINFO=$(bash tools/pgctl.sh start "$WORK/pg")
 PSQL=(psql "$CONNINFO" -X -q -v ON_ERROR_STOP=1)
+secs() { echo "$(date +%s.%N) - $1" | bc; }
 
 echo "== loading $N bookings over 2000 properties"
 t0=$(date +%s.%N)
 "${PSQL[@]}" -f schemas/sql/reference/pms.sql
+# Hotels of uneven size (blocks of ten bookings hashed over the properties);
+# names with spaces, apostrophes, non-Latin scripts; missing and broken
+# e-mails; genders and languages in every spelling the PMSs use.
 "${PSQL[@]}" <<SQL
 SELECT setseed(0.7);
 INSERT INTO pms.properties SELECT 'P' || i, 'Hotel ' || i FROM generate_series(1, 2000) i;
@@ -52,7 +73,7 @@ SELECT i,
   FROM generate_series(1, $N) i;
 INSERT INTO pms.bookings (id, property_id, booking_no, guest_id, status, arrival, departure, checked_out_at,
                           notify_on_occupancy)
-SELECT i, 'P' || (1 + i % 2000), 'B-' || i, i,
+SELECT i, 'P' || (1 + abs(hashint4(i / 10)) % 2000), 'B-' || i, i,
        CASE WHEN i % 10 IN (1, 5) THEN 'in_house' ELSE 'checked_out' END,
        current_date - 4, current_date - 1,
        CASE WHEN i % 10 IN (1, 5) THEN NULL ELSE now() - (i % 10) * interval '1 day' END,
@@ -68,10 +89,13 @@ logging:
   level: warn
 YAML
 for i in $(seq 1 2000); do echo "H-$i key-$i"; done >"$WORK/accounts"
+# The simulator validates every request against the XSD and records every
+# guest it accepts (checked for duplicates across idempotency keys below).
 "$SIM" --port 0 --port-file "$WORK/sim.port" --xsd schemas/xsd/review-xml-1.xsd --record "$WORK/received.jsonl" \
 	--accounts-file "$WORK/accounts" --latency-ms "$LATENCY" --log /dev/null &
 sim_pid=$!
 for _ in $(seq 100); do [ -s "$WORK/sim.port" ] && break; sleep 0.1; done
+[ -s "$WORK/sim.port" ] || { echo "bench: the partner simulator did not start" >&2; exit 1; }
 ENDPOINT="http://127.0.0.1:$(cat "$WORK/sim.port")/v1/guests"
 sed -e "s|^endpoint: .*|endpoint: \"$ENDPOINT\"|" -e "s|^  in_flight: .*|  in_flight: $IN_FLIGHT|" \
 	jobs/review-nightly.yaml >"$WORK/jobs.d/review-nightly.yaml"
@@ -83,29 +107,96 @@ INSERT INTO guestflow.connections (property_id, partner, hotel_id, access_key, s
 SELECT 'P' || i, 'reviewhub', 'H-' || i, 'key-' || i, 'live' FROM generate_series(1, 2000) i;
 ANALYZE;
 SQL
-ELIGIBLE=$("${PSQL[@]}" -Atc "SELECT count(*) FROM guestflow.source_bookings s WHERE s.status = 'checked_out'
+ELIGIBLE_SQL="SELECT s.* FROM guestflow.source_bookings s WHERE s.status = 'checked_out'
   AND s.notify AND btrim(s.email, E' \t\r\n') ~ '^[^@[:space:]]+@[^@[:space:]]+\$' AND s.last_name ~ '[^[:space:]]'
-  AND s.checked_out_at >= now() - interval '14 days'")
-echo "loaded in $(echo "$(date +%s.%N) - $t0" | bc) s; eligible: $ELIGIBLE"
+  AND s.checked_out_at >= now() - interval '14 days'"
+ELIGIBLE=$("${PSQL[@]}" -Atc "SELECT count(*) FROM ($ELIGIBLE_SQL) e")
+echo "loaded in $(secs "$t0") s; eligible: $ELIGIBLE"
+"${PSQL[@]}" -c CHECKPOINT
 
 echo "== raw floor: COPY the eligible rows out, COPY as many history rows in"
 t0=$(date +%s.%N)
-"${PSQL[@]}" -c "COPY (SELECT s.* FROM guestflow.source_bookings s WHERE s.status = 'checked_out' AND s.notify
-  AND btrim(s.email, E' \t\r\n') ~ '^[^@[:space:]]+@[^@[:space:]]+\$' AND s.last_name ~ '[^[:space:]]'
-  AND s.checked_out_at >= now() - interval '14 days') TO STDOUT" >"$WORK/floor.tsv"
+"${PSQL[@]}" -c "COPY ($ELIGIBLE_SQL) TO STDOUT" >"$WORK/floor.tsv"
 "${PSQL[@]}" -c "BEGIN" -c "\\copy pms.booking_history (booking_id, kind, message) FROM PROGRAM 'cut -f1 $WORK/floor.tsv | sed \"s/\$/\tguestflow\tfloor/\"'" -c "ROLLBACK"
-FLOOR=$(echo "$(date +%s.%N) - $t0" | bc)
+FLOOR=$(secs "$t0")
 echo "floor: $FLOOR s"
+"${PSQL[@]}" -c "VACUUM ANALYZE pms.booking_history" -c CHECKPOINT
 
-echo "== guestflow run review-nightly"
-/usr/bin/time -v -o "$WORK/time.txt" "${G[@]}" run review-nightly || true
-WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time.txt")
-SECS=$(echo "$WALL" | awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')
-RSS=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
+echo "== guestflow run review-nightly ($PROCS process(es), in_flight $IN_FLIGHT, latency $LATENCY ms)"
+if [ "${BENCH_STATEMENTS:-0}" = 1 ]; then
+	"${PSQL[@]}" -c "ALTER SYSTEM SET log_min_duration_statement = 0" -c "SELECT pg_reload_conf()" >/dev/null
+	log_from=$(wc -c <"$WORK/pg/server.log")
+fi
+perf_pid=
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+	perf record -a -g -o "$WORK/perf.data" >/dev/null 2>&1 &
+	perf_pid=$!
+	sleep 1
+fi
+t0=$(date +%s.%N)
+for p in $(seq 1 "$PROCS"); do
+	/usr/bin/time -v -o "$WORK/time.$p.txt" "${G[@]}" run review-nightly >"$WORK/run.$p.out" 2>"$WORK/run.$p.err" &
+	gf_pids+=($!)
+done
+rc=0
+for p in "${gf_pids[@]}"; do wait "$p" || rc=$?; done
+gf_pids=()
+SECS=$(secs "$t0")
+if [ -n "$perf_pid" ]; then
+	kill -INT "$perf_pid"
+	wait "$perf_pid" || true
+	perf report -i "$WORK/perf.data" --sort comm --no-children --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -8
+fi
+cat "$WORK"/run.*.out
+[ "$rc" = 0 ] || { echo "bench: a guestflow run exited $rc" >&2; cat "$WORK"/run.*.err >&2; exit 1; }
+RSS=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK"/time.*.txt | sort -n | tail -1)
+
+if [ "${BENCH_STATEMENTS:-0}" = 1 ]; then
+	"${PSQL[@]}" -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
+	echo "== database time per statement (ms, count)"
+	tail -c +"$((log_from + 1))" "$WORK/pg/server.log" |
+		sed -n 's/.*duration: \([0-9.]*\) ms  \(statement\|execute\|parse\|bind\) \([^:]*\).*/\1 \2 \3/p' |
+		awk '{ k = ($2 == "statement") ? "statement " substr($3, 1, 40) : $2 " " $3; t[k] += $1; n[k]++ }
+		     END { for (k in t) printf "%10.0f %7d  %s\n", t[k], n[k], k }' | sort -rn | head -15
+fi
+echo "== EXPLAIN ANALYZE of the per-batch statements (on a batch put back in the queue)"
+"${PSQL[@]}" >"$WORK/explain.txt" <<SQL
+BEGIN;
+UPDATE guestflow.batches SET state = 'open' WHERE id = (SELECT max(id) FROM guestflow.batches);
+UPDATE guestflow.deliveries SET state = 'pending' WHERE batch_id = (SELECT max(id) FROM guestflow.batches);
+EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) SELECT b.id FROM guestflow.batches b
+    JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'
+   WHERE b.job = 'review-nightly' AND b.state = 'open' AND b.next_attempt_at <= now()
+     AND (b.lease_until IS NULL OR b.lease_until < now()) AND b.connection_id <> ALL('{}'::bigint[])
+   ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED;
+EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) SELECT d.id, d.booking_no, s.last_name, s.first_name, s.email, s.gender,
+       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text
+  FROM guestflow.deliveries d
+  LEFT JOIN guestflow.source_bookings s ON s.booking_id = d.booking_id
+  LEFT JOIN guestflow.status_map m ON m.partner = 'reviewhub' AND m.source_status = s.status
+ WHERE d.batch_id = (SELECT max(id) FROM guestflow.batches) AND d.state IN ('pending', 'sending') ORDER BY d.id;
+ROLLBACK;
+SQL
+grep -E "Execution Time|Index Scan|Seq Scan" "$WORK/explain.txt" | sed 's/^ */  /'
+
 DELIVERED=$("${PSQL[@]}" -Atc "SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'")
 HISTORY=$("${PSQL[@]}" -Atc "SELECT count(*) FROM pms.booking_history")
+HISTORY_BOOKINGS=$("${PSQL[@]}" -Atc "SELECT count(DISTINCT booking_id) FROM pms.booking_history")
+STATS=$(curl -s "http://127.0.0.1:$(cat "$WORK/sim.port")/_sim/stats")
+REPLAYS=$(echo "$STATS" | sed -n 's/.*"replays":\([0-9]*\).*/\1/p')
+REQUESTS=$(echo "$STATS" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
+DUP=$(grep -o '"bookingNo":"[^"]*"' "$WORK/received.jsonl" | sort | uniq -d | wc -l)
 echo
-echo "bookings: $N, eligible: $ELIGIBLE, delivered: $DELIVERED, history entries: $HISTORY"
+echo "bookings: $N, eligible: $ELIGIBLE, delivered: $DELIVERED, history entries: $HISTORY" \
+	"(bookings: $HISTORY_BOOKINGS), requests: $REQUESTS, replays: $REPLAYS, booking numbers received twice: $DUP"
 echo "guestflow wall time: ${SECS}s ($(echo "scale=0; $ELIGIBLE / $SECS" | bc) bookings/s), peak RSS: $((RSS / 1024)) MiB"
 echo "raw floor: ${FLOOR}s; ratio guestflow / floor: $(echo "scale=2; $SECS / $FLOOR" | bc)"
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), latency ${LATENCY} ms, in_flight $IN_FLIGHT"
+if [ "$LATENCY" != 0 ]; then
+	echo "latency bound: requests x $LATENCY ms / in_flight = $(echo "scale=2; $REQUESTS * $LATENCY / 1000 / $IN_FLIGHT" | bc)s"
+fi
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), latency ${LATENCY} ms," \
+	"in_flight $IN_FLIGHT, processes $PROCS"
+ok=1
+[ "$DELIVERED" = "$ELIGIBLE" ] && [ "$HISTORY" = "$ELIGIBLE" ] && [ "$HISTORY_BOOKINGS" = "$ELIGIBLE" ] || ok=0
+[ "$DUP" = 0 ] || ok=0
+[ "$ok" = 1 ] || { echo "bench: NOT every eligible booking delivered exactly once" >&2; exit 1; }

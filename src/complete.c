@@ -318,6 +318,11 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"         (SELECT count(*) FROM h), (SELECT count(*) FROM b), (SELECT count(*) FROM call)," \
 	"         (SELECT string_agg(id || ' ' || kind || ' ' || conn, ',') FROM cleared)"
 
+int gf_complete_pipe_prepare(PGconn *c)
+{
+	return gf_db_prepare(c, "complete_accepted", ACCEPTED_SQL, 16);
+}
+
 int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                               const struct gf_completion *cp)
 {
@@ -349,22 +354,24 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 	const char *p[] = { id, b->lease_token, run, cp->history_message ? cp->history_message : "",
 	                    gf_buf_str(&ids), gf_buf_str(&reasons), job->name, conn, call->url_public,
 	                    status, lat, rq, rs, recs, b->idempotency_key, call->response_excerpt };
+	_Static_assert(GF_ARRAY_SIZE(p) == 16, "gf_complete_pipe_prepare declares 16 parameters");
 	gf_fault_point("in_commit");
-	return gf_db_send_prepared(c, "complete_accepted", ACCEPTED_SQL, (int)GF_ARRAY_SIZE(p), p);
+	return gf_db_pipe_send(c, "complete_accepted", (int)GF_ARRAY_SIZE(p), p);
 }
 
-int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, struct gf_complete_result *out)
+int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, bool block, struct gf_complete_result *out)
 {
 	int err;
-	_cleanup_pgresult_ PGresult *r = gf_db_get_result(c, &err, "complete_accepted");
+	_cleanup_pgresult_ PGresult *r = gf_db_pipe_result(c, block, &err, "complete_accepted");
 	if (!r)
-		return err;
+		return err < 0 ? err : 0;
 	if (gf_db_get_int(r, 0, 0) != 1) {
 		gf_warn("lease_lost", "batch=%lld msg=%s", (long long)batch_id,
 		        gf_log_q("another worker took over this batch after its lease expired; its result stands"));
 		return -ESTALE;
 	}
 	*out = (struct gf_complete_result){ .delivered = gf_db_get_int(r, 0, 1), .rejected = gf_db_get_int(r, 0, 2) };
+	out->collected = true;
 	const char *cleared = gf_db_get(r, 0, 6);
 	while (cleared && *cleared) {
 		long long alert = 0, conn = 0;

@@ -51,6 +51,7 @@ struct gf_complete_result {
 	int64_t dead;
 	int64_t retried;        /* members waiting for a retry */
 	int64_t new_batches;    /* batches made by a split */
+	bool collected;         /* gf_complete_accepted_collect(): a result was read */
 };
 
 /* Apply a completion. Returns -ESTALE (and changes nothing) when the batch's
@@ -58,13 +59,16 @@ struct gf_complete_result {
 int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                 const struct gf_completion *cp, struct gf_complete_result *out);
 
-/* The common case without waiting: an ACCEPTED completion with its API call
- * (cp->call set) sent as one statement on c, which must have nothing else in
- * flight; gf_complete_accepted_collect() reads its result (blocking until it
- * is there) and returns 0, -ESTALE (nothing changed: the lease was lost) or a
- * database error. The statement commits on its own. */
+/* The common case without waiting: c in pipeline mode, with
+ * gf_complete_pipe_prepare() done before entering it. An ACCEPTED completion
+ * with its API call (cp->call set) goes out as one statement that commits on
+ * its own; gf_complete_accepted_collect() reads the results back in the
+ * order sent: 0 with out->collected set, 0 without it when block is false
+ * and the result is not there yet, -ESTALE (nothing changed: the lease was
+ * lost) or a database error. */
+int gf_complete_pipe_prepare(PGconn *c);
 int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                               const struct gf_completion *cp);
-int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, struct gf_complete_result *out);
+int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, bool block, struct gf_complete_result *out);
 
 #endif

@@ -109,30 +109,56 @@ PGresult *gf_db_query_prepared(PGconn *c, int *err, const char *what, const char
 	return checked(c, PQexecPrepared(c, what, nparams, params, NULL, NULL, 0), err, what);
 }
 
-int gf_db_send_prepared(PGconn *c, const char *what, const char *sql, int nparams,
-                        const char *const *params)
+int gf_db_prepare(PGconn *c, const char *what, const char *sql, int nparams)
 {
-	int r = prepare(c, what, sql, nparams);
-	if (r < 0)
-		return r;
-	if (!PQsendQueryPrepared(c, what, nparams, params, NULL, NULL, 0)) {
-		char line[512];
-		snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
-		line[strcspn(line, "\n")] = '\0';
-		r = gf_db_error_code(c);
-		gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
-		return r;
-	}
-	return 0;
+	return prepare(c, what, sql, nparams);
 }
 
-PGresult *gf_db_get_result(PGconn *c, int *err, const char *what)
+int gf_db_pipe_send(PGconn *c, const char *what, int nparams, const char *const *params)
 {
+	if (PQsendQueryPrepared(c, what, nparams, params, NULL, NULL, 0) && PQpipelineSync(c))
+		return 0;
+	char line[512];
+	snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
+	line[strcspn(line, "\n")] = '\0';
+	int r = gf_db_error_code(c);
+	gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
+	return r;
+}
+
+PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what)
+{
+	*err = 0;
+	if (!block) {
+		if (!PQconsumeInput(c)) {
+			*err = gf_db_error_code(c);
+			gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(PQerrorMessage(c)));
+			return NULL;
+		}
+		if (PQisBusy(c))
+			return NULL; /* not there yet: *err 0 */
+	}
+	/* The statement's result, the end of its results, its Sync. */
 	PGresult *r = PQgetResult(c);
-	/* One statement: drain to the end of its results. */
+	if (!r) {
+		*err = gf_db_error_code(c);
+		gf_error("db_error", "statement=%s error=%s", what, gf_log_q("no result in the pipeline"));
+		return NULL;
+	}
 	for (PGresult *more; (more = PQgetResult(c)) != NULL;)
 		PQclear(more);
-	return checked(c, r, err, what);
+	PGresult *sync = PQgetResult(c);
+	bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+	if (sync)
+		PQclear(sync);
+	r = checked(c, r, err, what);
+	if (r && !synced) {
+		PQclear(r);
+		*err = gf_db_error_code(c);
+		gf_error("db_error", "statement=%s error=%s", what, gf_log_q("pipeline out of step"));
+		return NULL;
+	}
+	return r;
 }
 
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,

@@ -39,12 +39,14 @@ PGresult *gf_db_query(PGconn *c, int *err, const char *what, const char *sql,
  * per-batch path, which are parsed and planned once per session. */
 PGresult *gf_db_query_prepared(PGconn *c, int *err, const char *what, const char *sql,
                                int nparams, const char *const *params);
-/* Send a prepared statement without waiting (one in flight per connection);
- * gf_db_get_result() collects its result once PQisBusy() says it is there
- * (or blocks until then), with the error handling of gf_db_query(). */
-int gf_db_send_prepared(PGconn *c, const char *what, const char *sql, int nparams,
-                        const char *const *params);
-PGresult *gf_db_get_result(PGconn *c, int *err, const char *what);
+/* Prepare a statement on the connection now (see gf_db_query_prepared). */
+int gf_db_prepare(PGconn *c, const char *what, const char *sql, int nparams);
+/* Pipeline mode (PQenterPipelineMode): send a statement prepared before,
+ * each followed by a Sync, so each commits on its own; and read the results
+ * back in order. gf_db_pipe_result() with block false returns NULL and
+ * *err 0 when the next result is not there yet. */
+int gf_db_pipe_send(PGconn *c, const char *what, int nparams, const char *const *params);
+PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what);
 /* Same for a statement without results; returns 0 or the negative error. */
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,
                const char *const *params);

@@ -59,18 +59,20 @@ struct slot {
 	char *url_public;
 };
 
-/* The accepted completion sent on the completion connection and not yet
- * read back: database work that overlaps the next batches. */
-struct inflight_completion {
-	bool busy;
-	int64_t batch_id;
+/* Accepted completions sent down the completion session's pipeline and
+ * not yet read back, oldest first: database work that overlaps claiming,
+ * rendering and sending the next batches. */
+#define PIPE_MAX 32
+struct pipe {
+	int64_t batch_id[PIPE_MAX];
+	int head, n;
 };
 
 struct run {
 	const struct gf_job *job;
 	PGconn *db;                  /* plan, claim, rows */
-	PGconn *dbc;                 /* completions (a second session: they overlap the rest) */
-	struct inflight_completion ic;
+	PGconn *dbc;                 /* completions (a second session, in pipeline mode) */
+	struct pipe pipe;
 	struct gf_http *http;
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections refused credentials this run */
@@ -198,41 +200,63 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 	rn->st->retried += res->retried;
 }
 
-/* Read back the accepted completion in flight, if any (blocking until the
- * database is done with it). */
+/* Read back the completions in the pipeline that are done; with block,
+ * all of them. */
+static int collect(struct run *rn, bool block)
+{
+	struct pipe *q = &rn->pipe;
+	while (q->n > 0) {
+		struct gf_complete_result res = { 0 };
+		int r = gf_complete_accepted_collect(rn->dbc, q->batch_id[q->head], block, &res);
+		if (r == 0 && !res.collected)
+			return 0; /* not done yet */
+		q->head = (q->head + 1) % PIPE_MAX;
+		q->n--;
+		if (r == -ESTALE)
+			continue;
+		if (r < 0) {
+			rn->fatal = r;
+			return r;
+		}
+		account(rn, &res);
+	}
+	return 0;
+}
+
+/* Everything sent read back, and the session out of pipeline mode for the
+ * statements that wait for their result. */
 static int drain(struct run *rn)
 {
-	if (!rn->ic.busy)
-		return 0;
-	rn->ic.busy = false;
-	struct gf_complete_result res = { 0 };
-	int r = gf_complete_accepted_collect(rn->dbc, rn->ic.batch_id, &res);
-	if (r == -ESTALE)
-		return 0;
-	if (r < 0) {
-		rn->fatal = r;
-		return r;
+	if (collect(rn, true) < 0)
+		return rn->fatal;
+	if (PQpipelineStatus(rn->dbc) != PQ_PIPELINE_OFF && !PQexitPipelineMode(rn->dbc)) {
+		gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(rn->dbc)));
+		rn->fatal = gf_db_error_code(rn->dbc);
 	}
-	account(rn, &res);
-	return 0;
+	return rn->fatal;
 }
 
 /* Complete a batch; a lost lease is not an error of this run. An accepted
  * answer goes out without waiting for the database (read back later). */
 static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp)
 {
-	int r = drain(rn);
-	if (r < 0)
-		return r;
+	int r;
 	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call) {
-		r = gf_complete_accepted_send(rn->dbc, rn->job, rn->st->run_id, s->batch, cp);
-		if (r < 0) {
-			rn->fatal = r;
-			return r;
+		struct pipe *q = &rn->pipe;
+		if (q->n == PIPE_MAX && collect(rn, true) < 0)
+			return rn->fatal;
+		if (PQpipelineStatus(rn->dbc) == PQ_PIPELINE_OFF && !PQenterPipelineMode(rn->dbc)) {
+			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(rn->dbc)));
+			return rn->fatal = gf_db_error_code(rn->dbc);
 		}
-		rn->ic = (struct inflight_completion){ .busy = true, .batch_id = s->batch->id };
+		r = gf_complete_accepted_send(rn->dbc, rn->job, rn->st->run_id, s->batch, cp);
+		if (r < 0)
+			return rn->fatal = r;
+		q->batch_id[(q->head + q->n++) % PIPE_MAX] = s->batch->id;
 		return 0;
 	}
+	if ((r = drain(rn)) < 0)
+		return r;
 	struct gf_complete_result res = { 0 };
 	r = gf_complete(rn->dbc, rn->job, rn->st->run_id, s->batch, cp, &res);
 	if (r == -ESTALE)
@@ -606,6 +630,8 @@ static void loop(struct run *rn)
 		}
 		if (rn->fatal || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
 			break;
+		if (collect(rn, false) < 0)
+			break;
 		struct gf_http_req *done = NULL;
 		if (gf_http_poll(rn->http, 200, &done) < 0) {
 			rn->fatal = -EIO;
@@ -704,6 +730,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			rn.fatal = -ENOMEM;
 		else if (gf_db_connect(cfg->conninfo, &dbc) < 0)
 			rn.fatal = -GF_E_DB_LOST;
+		else if ((r = gf_complete_pipe_prepare(dbc)) < 0)
+			rn.fatal = r;
 		else {
 			rn.dbc = dbc;
 			loop(&rn);
