@@ -748,7 +748,10 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	              (dbc && PQstatus(dbc) == CONNECTION_BAD);
 	if (!st->db_lost) {
 		_cleanup_pgresult_ PGresult *left = gf_db_query(db, &err, "pending_left",
-			"SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND state IN ('pending', 'sending')",
+			/* Not counted: batches another run holds under its lease. */
+			"SELECT count(*) FROM guestflow.deliveries d LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
+			" WHERE d.job = $1 AND d.state IN ('pending', 'sending')"
+			"   AND NOT coalesce(b.state = 'open' AND b.lease_until > now(), false)",
 			1, (const char *[]){ job->name });
 		if (left)
 			st->pending_left = gf_db_get_int(left, 0, 0);
