@@ -14,6 +14,8 @@
 #                                     (BENCH_DIR/perf.data: guestflow, PostgreSQL, simulator)
 #   BENCH_STATEMENTS=1                log every statement's duration during the run and
 #                                     print the total per statement (slows the run a little)
+#   BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"
+#                                     run guestflow under that command
 #   BENCH_KEEP=1                      leave PostgreSQL running at the end (to explore)
 #   BENCH_DIR=/tmp/...                work directory (PostgreSQL, logs, plans)
 set -euo pipefail
@@ -135,7 +137,8 @@ if [ "${BENCH_PERF:-0}" = 1 ]; then
 fi
 t0=$(date +%s.%N)
 for p in $(seq 1 "$PROCS"); do
-	/usr/bin/time -v -o "$WORK/time.$p.txt" "${G[@]}" run review-nightly >"$WORK/run.$p.out" 2>"$WORK/run.$p.err" &
+	# shellcheck disable=SC2086 # BENCH_WRAP is a command line
+	/usr/bin/time -v -o "$WORK/time.$p.txt" ${BENCH_WRAP:-} "${G[@]}" run review-nightly >"$WORK/run.$p.out" 2>"$WORK/run.$p.err" &
 	gf_pids+=($!)
 done
 rc=0

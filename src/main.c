@@ -1,7 +1,6 @@
 /* guestflow: moves guest data from a hotel PMS database to partner platforms. */
 #include <getopt.h>
 #include <libxml/parser.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,12 +63,6 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	/* Request bodies, replies and result sets of a batch are a few hundred
-	 * KiB each and short-lived. glibc raises its mmap threshold after the
-	 * first such block is freed, and later ones then come from the heap, which
-	 * keeps them after free: memory would follow the largest batches seen,
-	 * not the live ones. A fixed threshold gives them back at once. */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	struct gf_cmd_ctx ctx = { 0 };
 	int c;
 	/* '+': stop at the first non-option, the command. */
