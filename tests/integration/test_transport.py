@@ -8,6 +8,7 @@ import re
 import ssl
 import subprocess
 import threading
+import time
 
 from gftest import GFTestCase, add_booking, main
 
@@ -24,6 +25,26 @@ class TransportTest(GFTestCase):
         self.assertGreaterEqual(env.sim_stats()['max_concurrent'], 2)
         self.assertLessEqual(env.sim_stats()['max_concurrent'], 4)
         self.assertEqual(len(env.recorded()), 8)
+
+    def test_a_slow_connection_does_not_hold_up_the_others(self):
+        env = self.env
+        add_booking(env, 1, prop='P001')
+        for n in range(2, 12):
+            add_booking(env, n, prop='P002')
+        # H-1001's partner account answers after 3 s (under the 5 s timeout); H-1002's at once.
+        env.sim_control('script?action=stall&seconds=3&count=1&hotel=H-1001')
+        env.write_config({'batch': {'max_records': 1, 'in_flight': 2}})
+        t0 = time.monotonic()
+        r = self.run_job(expect=0)
+        elapsed = time.monotonic() - t0
+        # The ten batches of H-1002 went through the other slot while
+        # H-1001's one request waited: all of them were delivered before it.
+        order = [m.group(1) for m in re.finditer(r'event=api_call batch=\d+ connection=(\d+)', r.stderr)]
+        self.assertEqual(len(order), 11, r.stderr)
+        slow = env.scalar("SELECT id FROM guestflow.connections WHERE hotel_id = 'H-1001'")
+        self.assertEqual(order[-1], slow, f'the slow connection answered last: {order}')
+        self.assertEqual(len(env.recorded()), 11)
+        self.assertLess(elapsed, 3 + 5, 'the others were sent while the slow one waited, not after')
 
     def test_in_flight_one_is_serial_and_reuses_the_connection(self):
         env = self.env
