@@ -27,23 +27,31 @@ static int64_t affected(PGresult *r)
 	return n;
 }
 
+/* The rejected members as two array literals: delivery ids, reasons. */
+static int rejection_arrays(const struct gf_completion *cp, struct gf_buf *ids, struct gf_buf *reasons)
+{
+	size_t n = cp->n_rejections;
+	int64_t *idv = gf_xcalloc(n ? n : 1, sizeof(*idv));
+	const char **rv = gf_xcalloc(n ? n : 1, sizeof(*rv));
+	for (size_t i = 0; i < n; i++) {
+		idv[i] = cp->rejections[i].delivery_id;
+		rv[i] = cp->rejections[i].reason ? cp->rejections[i].reason : "rejected";
+	}
+	int r = gf_db_int_array(ids, idv, n);
+	if (r == 0)
+		r = gf_db_text_array(reasons, rv, n);
+	free(idv);
+	free(rv);
+	return r;
+}
+
 static int reject_listed(struct ctx *x, const struct gf_completion *cp)
 {
 	if (cp->n_rejections == 0)
 		return 0;
 	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)64 << 20);
 	_cleanup_buf_ struct gf_buf reasons = GF_BUF_INIT((size_t)64 << 20);
-	int64_t *idv = gf_xcalloc(cp->n_rejections, sizeof(*idv));
-	const char **rv = gf_xcalloc(cp->n_rejections, sizeof(*rv));
-	for (size_t i = 0; i < cp->n_rejections; i++) {
-		idv[i] = cp->rejections[i].delivery_id;
-		rv[i] = cp->rejections[i].reason ? cp->rejections[i].reason : "rejected";
-	}
-	int r = gf_db_int_array(&ids, idv, cp->n_rejections);
-	if (r == 0)
-		r = gf_db_text_array(&reasons, rv, cp->n_rejections);
-	free(idv);
-	free(rv);
+	int r = rejection_arrays(cp, &ids, &reasons);
 	if (r < 0)
 		return r;
 	const char *p[] = { x->id, gf_buf_str(&ids), gf_buf_str(&reasons), x->run };
@@ -328,17 +336,7 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 {
 	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)64 << 20);
 	_cleanup_buf_ struct gf_buf reasons = GF_BUF_INIT((size_t)64 << 20);
-	int64_t *idv = gf_xcalloc(cp->n_rejections ? cp->n_rejections : 1, sizeof(*idv));
-	const char **rv = gf_xcalloc(cp->n_rejections ? cp->n_rejections : 1, sizeof(*rv));
-	for (size_t i = 0; i < cp->n_rejections; i++) {
-		idv[i] = cp->rejections[i].delivery_id;
-		rv[i] = cp->rejections[i].reason ? cp->rejections[i].reason : "rejected";
-	}
-	int r = gf_db_int_array(&ids, idv, cp->n_rejections);
-	if (r == 0)
-		r = gf_db_text_array(&reasons, rv, cp->n_rejections);
-	free(idv);
-	free(rv);
+	int r = rejection_arrays(cp, &ids, &reasons);
 	if (r < 0)
 		return r;
 	const struct gf_api_call *call = cp->call;
