@@ -75,7 +75,8 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	b->records = (int)gf_db_get_int(r, 0, 9);
 	int64_t max = 0;
 	(void)gf_parse_int64(p[1], &max);
-	if (b->records > max && PQgetvalue(r, 0, 8)[0] == 't') {
+	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
+	if (b->records > max && b->fresh) {
 		/* --limit: a batch never sent may still be cut; the rest waits,
 		 * outside any batch, for the next run's plan. */
 		char id[32];

@@ -20,6 +20,7 @@ struct gf_batch {
 	int attempts;           /* including this one */
 	int records;            /* members still to deliver when claimed */
 	bool resend;            /* an existing batch (retry or expired lease) */
+	bool fresh;             /* never sent before this claim (attempts 0, no error) */
 };
 
 /* Claim the next due batch of the job, skipping the given connections: an

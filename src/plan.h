@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
+#include "claim.h"
 #include "config.h"
 
 /* The eligibility rules of DESIGN.md section 2, one SQL condition each over
@@ -24,13 +25,50 @@
 
 struct gf_plan_result {
 	int64_t eligible; /* eligible booking x connection pairs right now */
-	int64_t planned;  /* new pending deliveries this run created */
-	int64_t batches;  /* new batches they were grouped into */
+	int64_t found;    /* of them new: no delivery yet */
+	int64_t planned;  /* new pending deliveries written so far */
+	int64_t batches;  /* new batches written so far */
 };
 
-/* Plan in one transaction: insert a pending delivery for every eligible
- * booking x live connection that has none yet, grouped per connection into
- * new batches of up to max_records (not sent yet: attempts 0). */
-int gf_plan(PGconn *c, const struct gf_job *job, int64_t run_id, struct gf_plan_result *out);
+/* Planning in steps, so that the first batches go out while the rest is
+ * still being written. gf_plan_start reads every eligible booking once, under
+ * the job's planning lock, into a temporary table of the session: numbered
+ * per connection, cut into batches of max_records, with batch and delivery
+ * ids drawn from their sequences, and the columns to render. Each
+ * gf_plan_step then writes the next slice of those batches and their pending
+ * deliveries (one short transaction each); the lock is released when the
+ * last slice is in. A batch planned this way is rendered from the temporary
+ * table (gf_plan_rows) instead of being read again through the source view.
+ *
+ * Another process planning the same job at the moment (it holds the lock):
+ * gf_plan_start does not wait and plans nothing (skipped); the caller claims
+ * what the other process plans, and tries again before it finishes. */
+struct gf_planner {
+	PGconn *c;
+	const struct gf_job *job;
+	int64_t run_id;
+	bool skipped;       /* the lock was held by another process: nothing planned */
+	bool locked;        /* holds the job's planning lock */
+	bool table;         /* the session's temporary table exists */
+	int64_t first;      /* batches (first, upto] came from this plan... */
+	int64_t upto;       /* ...and are written; later ones are not yet */
+	int64_t mark;       /* once this batch is claimed, write the next slice */
+	int64_t unwritten;  /* batches of this plan not yet written */
+	struct gf_plan_result res;
+};
+
+int gf_plan_start(struct gf_planner *p, PGconn *c, const struct gf_job *job, int64_t run_id);
+/* Write up to max_batches more batches; *written: how many (0: all are in,
+ * and the lock is released). mark is set to the batch margin batches before
+ * the last one written: claims go in batch order, so once it is claimed (by
+ * any process) the slice is running out. */
+int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *written);
+/* Release the lock without writing the rest (a run that ends early): the
+ * bookings of unwritten batches stay unplanned, for the next run. */
+void gf_plan_release(struct gf_planner *p);
+/* The rows of a batch of this plan, never sent and not cut, as
+ * gf_batch_rows returns them; NULL with *err 0 when the batch is not one
+ * (the caller reads it through the source view). */
+PGresult *gf_plan_rows(struct gf_planner *p, const struct gf_batch *b, int *err);
 
 #endif

@@ -72,6 +72,8 @@ struct run {
 	const struct gf_job *job;
 	PGconn *db;                  /* plan, claim, rows */
 	PGconn *dbc;                 /* completions (a second session, in pipeline mode) */
+	struct gf_planner plan;      /* on db: batches written slice by slice */
+	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
 	struct pipe pipe;
 	struct gf_http *http;
 	struct gf_run_stats *st;
@@ -279,7 +281,10 @@ static int prepare(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
 	int err;
-	s->rows = gf_batch_rows(rn->db, job, s->batch, &err);
+	/* A batch this run planned: its rows as the plan read them. */
+	s->rows = gf_plan_rows(&rn->plan, s->batch, &err);
+	if (!s->rows && err == 0)
+		s->rows = gf_batch_rows(rn->db, job, s->batch, &err);
 	if (!s->rows) {
 		rn->fatal = err;
 		return err;
@@ -565,6 +570,57 @@ static void release(struct run *rn, struct slot *s)
 		gf_warn("batch_released", "batch=%lld records=%zu", (long long)s->batch->id, s->n_rendered);
 }
 
+/* The plan's batches are written a slice at a time, ahead of the claims:
+ * the first ones go out while the rest is still being written. */
+#define PLAN_SLICE 32
+
+static void planned(struct run *rn)
+{
+	const struct gf_plan_result *p = &rn->plan.res;
+	gf_info("planned", "eligible=%lld new=%lld batches=%lld", (long long)p->eligible, (long long)p->planned,
+	        (long long)p->batches);
+}
+
+/* Write the next slice when the claims are catching up with the last one
+ * (or, with need, now). Returns the batches written, < 0 on error. */
+static int plan_feed(struct run *rn, bool need)
+{
+	if (!rn->plan.locked)
+		return 0;
+	if (!need && rn->plan_claimed < rn->plan.mark)
+		return 0;
+	int64_t n = 0;
+	int r = gf_plan_step(&rn->plan, PLAN_SLICE, 2 * rn->job->in_flight, &n);
+	if (r < 0) {
+		rn->fatal = r;
+		return r;
+	}
+	if (!rn->plan.locked)
+		planned(rn);
+	return (int)n;
+}
+
+/* Nothing is due, and this run left the planning to another process that
+ * was at it: plan now if that one is done (so that nothing eligible is left
+ * behind), else wait a moment for its next batches. False: neither (the run
+ * may end). */
+static bool plan_late(struct run *rn)
+{
+	if (!rn->plan.skipped || stop_requested || rn->fatal || rn->limit == 0)
+		return false;
+	int r = gf_plan_start(&rn->plan, rn->db, rn->job, rn->st->run_id);
+	if (r < 0) {
+		rn->fatal = r;
+		return false;
+	}
+	if (rn->plan.skipped)
+		sleep_ms_interruptible(100);
+	else if (!rn->plan.locked)
+		planned(rn);
+	rn->plan_claimed = 0;
+	return true;
+}
+
 static void loop(struct run *rn)
 {
 	const struct gf_job *job = rn->job;
@@ -585,15 +641,24 @@ static void loop(struct run *rn)
 			int max = job->max_records;
 			if (rn->limit > 0 && rn->limit < max)
 				max = (int)rn->limit;
+			if (plan_feed(rn, false) < 0)
+				break;
 			int r = gf_claim(rn->db, job, max, rn->skip, rn->n_skip, &b);
 			if (r < 0) {
 				rn->fatal = r;
 				break;
 			}
 			if (!b) {
+				r = plan_feed(rn, true);
+				if (r < 0)
+					break;
+				if (r > 0)
+					continue;
 				more = false;
 				break;
 			}
+			if (b->fresh && b->id > rn->plan_claimed && b->id <= rn->plan.upto)
+				rn->plan_claimed = b->id;
 			gf_fault_point("after_claim");
 			if (rn->limit > 0)
 				rn->limit = b->records >= rn->limit ? 0 : rn->limit - b->records;
@@ -617,8 +682,13 @@ static void loop(struct run *rn)
 			if (stop_requested || rn->fatal || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
-			if (due < 0 || due > linger_left)
+			if (due < 0 || due > linger_left) {
+				if (plan_late(rn)) {
+					more = true;
+					continue;
+				}
 				break;
+			}
 			if (due > 0) {
 				gf_info("waiting_for_retry", "ms=%lld linger_left_ms=%lld", (long long)due,
 				        (long long)linger_left);
@@ -657,6 +727,7 @@ static void loop(struct run *rn)
 		slot_free(slots[i]);
 	}
 	(void)drain(rn);
+	gf_plan_release(&rn->plan);
 	free(slots);
 }
 
@@ -704,20 +775,23 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", trigger(), gf_log_q(host), pid);
 
-	struct gf_plan_result plan = { 0 };
-	r = gf_plan(db, job, st->run_id, &plan);
+	r = gf_plan_start(&rn.plan, db, job, st->run_id);
 	if (r < 0) {
 		rn.fatal = r;
 	} else {
-		st->eligible = plan.eligible;
-		st->planned = plan.planned;
-		gf_info("planned", "eligible=%lld new=%lld batches=%lld", (long long)plan.eligible,
-		        (long long)plan.planned, (long long)plan.batches);
+		if (rn.plan.skipped)
+			gf_info("plan_deferred", "msg=%s",
+			        gf_log_q("another process is planning this job; sending what it plans meanwhile"));
+		else
+			gf_info("planning", "eligible=%lld new=%lld", (long long)rn.plan.res.eligible,
+			        (long long)rn.plan.res.found);
+		if (!rn.plan.locked && !rn.plan.skipped)
+			planned(&rn);
 		int err2;
 		_cleanup_pgresult_ PGresult *due = gf_db_query(db, &err2, "due_total",
 			"SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND state = 'pending'", 1,
 			(const char *[]){ job->name });
-		rn.total = due ? gf_db_get_int(due, 0, 0) : 0;
+		rn.total = (due ? gf_db_get_int(due, 0, 0) : 0) + rn.plan.res.found;
 		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
 		const char *every = getenv("GUESTFLOW_PROGRESS_SECONDS");
 		int64_t secs = 10;
@@ -739,6 +813,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		if (rn.tty)
 			progress(&rn, true);
 	}
+	gf_plan_release(&rn.plan);
+	st->eligible = rn.plan.res.eligible;
+	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
 

@@ -3,7 +3,7 @@
 history entries, API-call log, run report, exactly once across runs."""
 import re
 
-from gftest import GFTestCase, add_booking, main
+from gftest import GFTestCase, add_booking, add_many, main
 
 
 class ExportTest(GFTestCase):
@@ -112,6 +112,35 @@ class ExportTest(GFTestCase):
             self.assertEqual(g['hotelId'], prop_of[g['bookingNo']])
         self.assertEqual(self.history_count(), 230)
         self.assertGreaterEqual(env.sim_stats()['max_concurrent'], 1)
+
+    def test_sending_begins_while_the_plan_is_still_written(self):
+        env = self.env
+        add_many(env, 300, ['P001', 'P002'])
+        env.write_config({'batch': {'max_records': 2, 'in_flight': 2}})
+        r = self.run_job(expect=0)
+        self.assertIn(' eligible=300 new=300 delivered=300 ', r.stdout)
+        # 150 batches, written a slice at a time: the first was answered and
+        # completed before the last was written.
+        self.assertEqual(env.psql("SELECT count(*), count(DISTINCT created_at) > 2 FROM guestflow.batches"),
+                         [['150', 't']])
+        first_answer_before_last_batch = env.scalar(
+            "SELECT (SELECT min(at) FROM guestflow.api_calls) < (SELECT max(created_at) FROM guestflow.batches)")
+        self.assertEqual(first_answer_before_last_batch, 't')
+        # What was sent is what the source says, each guest once, with history.
+        rec = env.recorded()
+        self.assertEqual(sorted(g['bookingNo'] for g in rec), sorted(f'B-{i}' for i in range(1, 301)))
+        for g in rec:
+            i = g['bookingNo'][2:]
+            self.assertEqual((g['lastName'], g['firstName'], g['email'], g['hotelId']),
+                             (f'Last{i}', f'First{i}', f'guest{i}@example.org',
+                              'H-1001' if int(i) % 2 == 0 else 'H-1002'))
+        self.assertEqual(self.history_count(), 300)
+        self.assertRegex(r.stderr, r'event=planning eligible=300 new=300\b')
+        self.assertRegex(r.stderr, r'event=planned eligible=300 new=300 batches=150\b')
+        # The next run finds nothing new and leaves no batch behind.
+        r = self.run_job(expect=0)
+        self.assertIn(' eligible=300 new=0 delivered=0 ', r.stdout)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE state <> 'done'"), '0')
 
     def test_unrenderable_record_is_rejected_and_the_rest_go(self):
         env = self.env
