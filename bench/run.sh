@@ -54,6 +54,12 @@ mkdir -p "$WORK/jobs.d"
 chmod 755 "$WORK"
 CONNINFO=$(bash tools/pgctl.sh start "$WORK/pg")
 PSQL=(psql "$CONNINFO" -X -q -v ON_ERROR_STOP=1)
+# A night's export writes a few GB of WAL; at the default max_wal_size (1 GB)
+# PostgreSQL checkpoints every 10 s and logs "checkpoints are occurring too
+# frequently ... consider increasing max_wal_size". Sized as that advice says,
+# for the floor and guestflow alike.
+"${PSQL[@]}" -c "ALTER SYSTEM SET max_wal_size = '8GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" \
+	-c "SELECT pg_reload_conf()" >/dev/null
 secs() { echo "$(date +%s.%N) - $1" | bc; }
 
 echo "== loading $N bookings over 2000 properties"
@@ -135,6 +141,18 @@ if [ "${BENCH_PERF:-0}" = 1 ]; then
 	perf_pid=$!
 	sleep 1
 fi
+# CPU seconds of a process and its reaped children (/proc/PID/stat fields 14-17).
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15 + $16 + $17) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# PostgreSQL: the postmaster (with its exited backends) plus the live children.
+pg_cpu() {
+	local pm t c
+	pm=$(head -n 1 "$WORK/pg/data/postmaster.pid")
+	t=$(cpu_of "$pm")
+	for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do t=$(echo "$t + $(cpu_of "$c")" | bc); done
+	echo "$t"
+}
+pg_cpu0=$(pg_cpu)
+sim_cpu0=$(cpu_of "$sim_pid")
 t0=$(date +%s.%N)
 for p in $(seq 1 "$PROCS"); do
 	# shellcheck disable=SC2086 # BENCH_WRAP is a command line
@@ -145,6 +163,9 @@ rc=0
 for p in "${gf_pids[@]}"; do wait "$p" || rc=$?; done
 gf_pids=()
 SECS=$(secs "$t0")
+PG_CPU=$(echo "$(pg_cpu) - $pg_cpu0" | bc)
+SIM_CPU=$(echo "$(cpu_of "$sim_pid") - $sim_cpu0" | bc)
+GF_CPU=$(awk -F': ' '/User time|System time/ { t += $2 } END { printf "%.1f", t }' "$WORK"/time.*.txt)
 if [ -n "$perf_pid" ]; then
 	kill -INT "$perf_pid"
 	wait "$perf_pid" || true
@@ -193,6 +214,8 @@ echo
 echo "bookings: $N, eligible: $ELIGIBLE, delivered: $DELIVERED, history entries: $HISTORY" \
 	"(bookings: $HISTORY_BOOKINGS), requests: $REQUESTS, replays: $REPLAYS, booking numbers received twice: $DUP"
 echo "guestflow wall time: ${SECS}s ($(echo "scale=0; $ELIGIBLE / $SECS" | bc) bookings/s), peak RSS: $((RSS / 1024)) MiB"
+echo "CPU during the run: guestflow ${GF_CPU}s, PostgreSQL ${PG_CPU}s, partner simulator ${SIM_CPU}s" \
+	"($(nproc) cores x ${SECS}s = $(echo "$(nproc) * $SECS" | bc)s)"
 echo "raw floor: ${FLOOR}s; ratio guestflow / floor: $(echo "scale=2; $SECS / $FLOOR" | bc)"
 if [ "$LATENCY" != 0 ]; then
 	echo "latency bound: requests x $LATENCY ms / in_flight = $(echo "scale=2; $REQUESTS * $LATENCY / 1000 / $IN_FLIGHT" | bc)s"
