@@ -46,6 +46,7 @@ static struct {
 	/* fixed once the daemon runs */
 	struct sim_map *accounts; /* hotel id -> access key */
 	xmlSchemaPtr schema;
+	struct sim_sample xsd; /* every fixed; counters atomic (reset under lock) */
 	size_t max_body;
 	FILE *record, *log;
 	/* the rest is guarded by lock */
@@ -383,7 +384,7 @@ static enum MHD_Result import(struct MHD_Connection *c, struct req *r)
 		data = plain.data ? plain.data : "";
 		n = plain.len;
 	}
-	if (!status && sim_batch_parse(S.schema, data, n, &b, err, sizeof err) < 0)
+	if (!status && sim_batch_parse(S.schema, &S.xsd, data, n, &b, err, sizeof err) < 0)
 		status = 400, msg = err;
 	if (!status && strcmp(b.hotel_id, id) != 0)
 		status = 400, msg = "hotelId mismatch";
@@ -527,8 +528,10 @@ static enum MHD_Result ctl_stats(struct MHD_Connection *c, struct req *r)
 		}
 	}
 	if (e == 0)
-		e = sim_buf_printf(&j, "},\"max_concurrent\":%u,\"keys\":%zu,\"scripts\":%zu,\"latency_ms\":%ld}",
-				   S.max_concurrent, sim_map_count(S.keys), nscripts, S.latency_ms);
+		e = sim_buf_printf(&j, "},\"max_concurrent\":%u,\"keys\":%zu,\"scripts\":%zu,\"latency_ms\":%ld,"
+				   "\"validated\":%llu}",
+				   S.max_concurrent, sim_map_count(S.keys), nscripts, S.latency_ms,
+				   atomic_load(&S.xsd.validated));
 	pthread_mutex_unlock(&S.lock);
 	enum MHD_Result ret = e ? reply(c, r, 500, TEXT, "out of memory", NULL, NULL)
 				: reply(c, r, 200, "application/json", j.data, NULL, NULL);
@@ -567,6 +570,8 @@ static enum MHD_Result control(struct MHD_Connection *c, struct req *r)
 		sim_map_clear(S.refuse);
 		sim_map_clear(S.keys);
 		S.requests = S.accepted = S.rejected = S.replays = S.drops = S.conflicts = 0;
+		atomic_store(&S.xsd.reached, 0); /* the next document is validated again */
+		atomic_store(&S.xsd.validated, 0);
 		memset(S.status, 0, sizeof S.status);
 		S.max_concurrent = S.inflight;
 		pthread_mutex_unlock(&S.lock);
@@ -699,6 +704,7 @@ static void usage(FILE *f)
 	fputs("usage: partner-sim --xsd PATH --record PATH [--port N] [--port-file PATH]\n"
 	      "         [--account HOTEL_ID:ACCESS_KEY]... [--accounts-file PATH]\n"
 	      "         [--latency-ms N] [--max-body BYTES] [--log PATH]\n"
+	      "         [--validate-every N]\n"
 	      "A review platform on 127.0.0.1 for tests; see tests/partner-sim/README.md.\n", f);
 }
 
@@ -710,6 +716,7 @@ int main(int argc, char **argv)
 		{ "account", required_argument, NULL, 'a' },   { "accounts-file", required_argument, NULL, 'A' },
 		{ "latency-ms", required_argument, NULL, 'l' }, { "max-body", required_argument, NULL, 'm' },
 		{ "log", required_argument, NULL, 'L' },	   { "help", no_argument, NULL, 'h' },
+		{ "validate-every", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *port_file = NULL, *xsd = NULL, *record = NULL, *log_path = NULL;
@@ -725,6 +732,7 @@ int main(int argc, char **argv)
 	S.keys = sim_map_new(key_entry_free);
 	S.scripts_tail = &S.scripts;
 	S.max_body = 32u << 20;
+	S.xsd.every = 1;
 	S.log = stderr;
 	if (!S.accounts || !S.refuse || !S.keys)
 		return 1;
@@ -762,6 +770,11 @@ int main(int argc, char **argv)
 			if (parse_long(optarg, 1, 1L << 30, &v) < 0)
 				goto bad;
 			S.max_body = (size_t)v;
+			break;
+		case 'V':
+			if (parse_long(optarg, 1, 1000000, &v) < 0)
+				goto bad;
+			S.xsd.every = (unsigned long)v;
 			break;
 		case 'h':
 			usage(stdout);

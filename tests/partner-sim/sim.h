@@ -1,6 +1,7 @@
 /* partner-sim: declarations shared by the simulator's modules (buffers, maps, XML). */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -58,10 +59,19 @@ struct sim_batch {
 /* Inflate a gzip body (one or more members) into out: 0, -EINVAL (bad gzip), -E2BIG
  * (more than max bytes), -ENOMEM. */
 int sim_gunzip(const char *in, size_t n, size_t max, struct sim_buf *out);
-/* Parse and validate a guestList; on failure returns -EINVAL with the first libxml2
- * error in err. The caller frees out with sim_batch_free. */
-int sim_batch_parse(xmlSchemaPtr schema, const char *data, size_t n, struct sim_batch *out,
-		    char *err, size_t errsz);
+/* XSD sampling, shared by all request threads: of the documents that reach the XSD check
+ * (well-formed, no DOCTYPE), the 1st, (1+every)th, (1+2*every)th... are validated. */
+struct sim_sample {
+	unsigned long every;	 /* 1 = validate every document */
+	atomic_ullong reached;	 /* documents that reached the check */
+	atomic_ullong validated; /* documents given to xmlSchemaValidateDoc */
+};
+
+/* Parse and validate a guestList (validation only for the documents sample picks; NULL
+ * = every document); on failure returns -EINVAL with the first libxml2 error in err.
+ * The caller frees out with sim_batch_free. */
+int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *data, size_t n,
+		    struct sim_batch *out, char *err, size_t errsz);
 void sim_batch_free(struct sim_batch *b);
 /* Sorted, newline-joined booking numbers: identifies a batch's members. malloc'd. */
 char *sim_batch_members(const struct sim_batch *b);

@@ -80,12 +80,20 @@ static bool is_element(xmlNodePtr n, const char *name)
 	       xmlStrEqual(n->name, BAD_CAST name);
 }
 
-static int extract(xmlNodePtr root, struct sim_batch *out)
+/* Fields of a guestList. Without XSD validation (--validate-every) the document may lack
+ * what the schema requires: -EINVAL with *why set. */
+static int extract(xmlNodePtr root, struct sim_batch *out, const char **why)
 {
-	out->hotel_id = (char *)xmlGetNoNsProp(root, BAD_CAST "hotelId");
-	out->batch_id = (char *)xmlGetNoNsProp(root, BAD_CAST "batchId");
-	if (!out->hotel_id || !out->batch_id)
-		return -ENOMEM;
+	static const char *const attrs[] = { "hotelId", "batchId" };
+	char **dst[] = { &out->hotel_id, &out->batch_id };
+	for (int i = 0; i < 2; i++) {
+		if (!xmlHasNsProp(root, BAD_CAST attrs[i], NULL)) {
+			*why = i == 0 ? "guestList without hotelId" : "guestList without batchId";
+			return -EINVAL;
+		}
+		if (!(*dst[i] = (char *)xmlGetNoNsProp(root, BAD_CAST attrs[i])))
+			return -ENOMEM;
+	}
 	size_t cap = 0;
 	for (xmlNodePtr g = root->children; g; g = g->next) {
 		if (!is_element(g, "guest"))
@@ -108,15 +116,18 @@ static int extract(xmlNodePtr root, struct sim_batch *out)
 				}
 			}
 		}
-		for (int i = 0; i < SIM_F_COUNT; i++)
-			if (!guest->f[i] && i != SIM_F_FIRST_NAME)
-				return -EINVAL; /* cannot happen after XSD validation */
+		for (int i = 0; i < SIM_F_COUNT; i++) {
+			if (!guest->f[i] && i != SIM_F_FIRST_NAME) {
+				*why = "incomplete guest"; /* cannot happen after XSD validation */
+				return -EINVAL;
+			}
+		}
 	}
 	return 0;
 }
 
-int sim_batch_parse(xmlSchemaPtr schema, const char *data, size_t n, struct sim_batch *out,
-		    char *err, size_t errsz)
+int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *data, size_t n,
+		    struct sim_batch *out, char *err, size_t errsz)
 {
 	struct first_error fe = { err, errsz, false };
 	struct sim_batch b = { 0 };
@@ -143,27 +154,33 @@ int sim_batch_parse(xmlSchemaPtr schema, const char *data, size_t n, struct sim_
 		snprintf(err, errsz, "DOCTYPE is not allowed");
 		goto out;
 	}
-	v = xmlSchemaNewValidCtxt(schema);
-	if (!v) {
-		snprintf(err, errsz, "out of memory");
-		r = -ENOMEM;
-		goto out;
-	}
-	xmlSchemaSetValidStructuredErrors(v, capture_error, &fe);
-	int vr = xmlSchemaValidateDoc(v, doc);
-	if (vr != 0) {
-		if (!fe.have)
-			snprintf(err, errsz, "schema validation failed (code %d)", vr);
-		goto out;
+	/* Sampling: the document is parsed and its fields extracted either way. */
+	if (!sample || atomic_fetch_add(&sample->reached, 1) % sample->every == 0) {
+		if (sample)
+			atomic_fetch_add(&sample->validated, 1);
+		v = xmlSchemaNewValidCtxt(schema);
+		if (!v) {
+			snprintf(err, errsz, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+		xmlSchemaSetValidStructuredErrors(v, capture_error, &fe);
+		int vr = xmlSchemaValidateDoc(v, doc);
+		if (vr != 0) {
+			if (!fe.have)
+				snprintf(err, errsz, "schema validation failed (code %d)", vr);
+			goto out;
+		}
 	}
 	xmlNodePtr root = xmlDocGetRootElement(doc);
 	if (!root || !is_element(root, "guestList")) {
 		snprintf(err, errsz, "root element is not {%s}guestList", SIM_NS);
 		goto out;
 	}
-	r = extract(root, &b);
+	const char *why = "invalid guestList";
+	r = extract(root, &b, &why);
 	if (r < 0) {
-		snprintf(err, errsz, r == -ENOMEM ? "out of memory" : "incomplete guest");
+		snprintf(err, errsz, "%s", r == -ENOMEM ? "out of memory" : why);
 		sim_batch_free(&b);
 		goto out;
 	}

@@ -10,11 +10,15 @@ KEY_ENC='k%2B%2F%3D1'
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/partner-sim-test.XXXXXX")
 SIM_PID=
+SIM2_PID=
 cleanup() {
-    if [[ -n $SIM_PID ]] && kill -0 "$SIM_PID" 2>/dev/null; then
-        kill "$SIM_PID" 2>/dev/null || true
-        wait "$SIM_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "$SIM_PID" "$SIM2_PID"; do
+        if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -30,15 +34,20 @@ expect_grep() { # what pattern file
 }
 records() { wc -l <"$T/record.jsonl" | tr -d ' '; }
 
+wait_port() { # PORT-FILE PID LOG: at most 10 s
+    for _ in $(seq 100); do
+        [[ -s $1 ]] && return 0
+        kill -0 "$2" 2>/dev/null || { echo "FAIL - partner-sim exited at start"; cat "$3" 2>/dev/null; exit 1; }
+        sleep 0.1
+    done
+    echo "FAIL - no port file after 10 s"
+    exit 1
+}
+
 "$SIM" --port 0 --port-file "$T/port" --xsd "$XSD" --record "$T/record.jsonl" \
     --account "H-1:$KEY" --account "H-2:other" --max-body 200000 --log "$T/sim.log" &
 SIM_PID=$!
-for _ in $(seq 100); do
-    [[ -s $T/port ]] && break
-    kill -0 "$SIM_PID" 2>/dev/null || { echo "FAIL - partner-sim exited at start"; cat "$T/sim.log" 2>/dev/null; exit 1; }
-    sleep 0.1
-done
-[[ -s $T/port ]] || { echo "FAIL - no port file after 10 s"; exit 1; }
+wait_port "$T/port" "$SIM_PID" "$T/sim.log"
 PORT=$(cat "$T/port")
 BASE="http://127.0.0.1:$PORT"
 URL="$BASE/reviews/import?id=H-1&access_key=$KEY_ENC"
@@ -111,6 +120,8 @@ expect_eq "replay: no new records" "$(records)" 5
 expect_eq "stats replays" "$(stat replays)" 1
 expect_eq "stats accepted" "$(stat accepted)" 5
 expect_eq "stats key_conflicts" "$(stat key_conflicts)" 0
+# 2 posts, XSD-invalid, hotelId mismatch, replay; not the refusals before the XSD check
+expect_eq "stats validated (default: every request)" "$(stat validated)" 5
 
 # scripted failures
 expect_eq "script 503" "$(ctl 'script?status=503&retry_after=7')" 200
@@ -155,7 +166,11 @@ expect_eq "keep-alive" "$(tr '\n' ' ' <"$T/conns")" "1 0 "
 # reset
 expect_eq "reset" "$(ctl reset)" 200
 expect_eq "reset: keys forgotten" "$(stat keys)" 0
+expect_eq "reset: validated cleared" "$(stat validated)" 0
 expect_eq "reset: key accepted again" "$(post "$T/a.xml" key-1 "$URL")" 200
+expect_eq "reset: validated counts again" "$(stat validated)" 1
+expect_eq "stats: validated is the last field" \
+    "$(curl -sS "$BASE/_sim/stats" | grep -o '"latency_ms":[0-9]*,"validated":[0-9]*}$')" '"latency_ms":0,"validated":1}'
 expect_eq "reset: record kept" "$(($(records) > 5))" 1
 
 # clean shutdown
@@ -165,9 +180,55 @@ wait "$SIM_PID" || rc=$?
 SIM_PID=
 expect_eq "SIGTERM exit status" "$rc" 0
 
+# --validate-every: bad values are usage errors
+for v in 0 1000001 -1 abc 3x ''; do
+    rc=0
+    timeout 10 "$SIM" --validate-every "$v" --xsd "$XSD" --record "$T/never.jsonl" --port-file "$T/never" \
+        >/dev/null 2>&1 || rc=$?
+    expect_eq "--validate-every '$v' is a usage error" "$rc" 2
+done
+if [[ -e $T/never ]]; then fail "--validate-every: a refused command line started a server"
+else ok "--validate-every: no server started"; fi
+
+# --validate-every 3: of the documents that reach the XSD check, the 1st, 4th, 7th... are validated
+"$SIM" --port 0 --port-file "$T/port2" --xsd "$XSD" --record "$T/record2.jsonl" \
+    --account "H-1:$KEY" --validate-every 3 --log "$T/sim2.log" &
+SIM2_PID=$!
+wait_port "$T/port2" "$SIM2_PID" "$T/sim2.log"
+BASE="http://127.0.0.1:$(cat "$T/port2")"
+URL="$BASE/reviews/import?id=H-1&access_key=$KEY_ENC"
+sed 's/B-1/B-11/; s/B-2/B-12/' "$T/invalid.xml" >"$T/invalid-2.xml"
+doc H-1 batch-21 B-21 >"$T/e.xml"
+doc H-1 batch-22 B-22 >"$T/f.xml"
+expect_eq "sampled 1st: valid" "$(post "$T/a.xml" v-1 "$URL")" 200
+expect_eq "not sampled 2nd: XSD-invalid accepted" "$(post "$T/invalid.xml" v-2 "$URL")" 200
+expect_grep "not sampled: accepted=2" 'accepted="2" rejected="0"' "$T/body"
+expect_eq "not sampled: recorded as sent" "$(grep -c '"gender":"femme","language":"de"' "$T/record2.jsonl")" 2
+expect_eq "not sampled 3rd: valid" "$(post "$T/e.xml" v-3 "$URL")" 200
+expect_eq "sampled 4th: XSD-invalid refused" "$(post "$T/invalid-2.xml" v-4 "$URL")" 400
+expect_grep "sampled: XSD error text" "femme" "$T/body"
+expect_eq "not well-formed: not counted" "$(post "$T/bad.xml" v-5 "$URL")" 400
+expect_eq "not sampled 5th: replay" "$(post "$T/a.xml" v-1 "$URL")" 200
+expect_eq "not sampled 6th: missing field refused" \
+    "$(post <(sed 's|<email>[^<]*</email>||' "$T/f.xml") v-6 "$URL")" 400
+expect_eq "not sampled: missing field text" "$(cat "$T/body")" "incomplete guest"
+expect_eq "sampled 7th: XSD-invalid refused" "$(post "$T/invalid-2.xml" v-7 "$URL")" 400
+expect_eq "every 3: stats validated" "$(stat validated)" 3
+expect_eq "every 3: stats accepted" "$(stat accepted)" 5
+expect_eq "every 3: stats replays" "$(stat replays)" 1
+expect_eq "every 3: record lines" "$(wc -l <"$T/record2.jsonl" | tr -d ' ')" 5
+expect_eq "every 3: reset" "$(ctl reset)" 200
+expect_eq "every 3: after reset the 1st is sampled" "$(post "$T/invalid-2.xml" v-8 "$URL")" 400
+expect_eq "every 3: after reset validated" "$(stat validated)" 1
+kill -TERM "$SIM2_PID"
+rc=0
+wait "$SIM2_PID" || rc=$?
+SIM2_PID=
+expect_eq "every 3: SIGTERM exit status" "$rc" 0
+
 if ((fails)); then
-    echo "# $fails check(s) failed; simulator log:"
-    cat "$T/sim.log"
+    echo "# $fails check(s) failed; simulator logs:"
+    cat "$T/sim.log" "$T/sim2.log" 2>/dev/null
     exit 1
 fi
 echo "# all checks passed"
