@@ -137,7 +137,7 @@ PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_bat
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
 	const char *p[] = { id, job->partner };
 	return gf_db_query_prepared(c, err, "batch_rows",
-		"SELECT d.id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender,"
+		"SELECT d.booking_id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender,"
 		"       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text,"
 		"       s.booking_id IS NOT NULL"
 		"  FROM guestflow.deliveries d"

@@ -34,7 +34,7 @@ int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t
              struct gf_batch **out);
 
 /* The batch's members joined with the source view, ready to render:
- * columns delivery_id, booking_no, last_name, first_name, email, gender,
+ * columns booking_id, booking_no, last_name, first_name, email, gender,
  * language, status (mapped), arrival, departure, in_source (bool). */
 PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, int *err);
 

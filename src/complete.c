@@ -27,14 +27,15 @@ static int64_t affected(PGresult *r)
 	return n;
 }
 
-/* The rejected members as two array literals: delivery ids, reasons. */
+/* The rejected members as two array literals: booking ids, reasons (a
+ * booking is in a batch at most once). */
 static int rejection_arrays(const struct gf_completion *cp, struct gf_buf *ids, struct gf_buf *reasons)
 {
 	size_t n = cp->n_rejections;
 	int64_t *idv = gf_xcalloc(n ? n : 1, sizeof(*idv));
 	const char **rv = gf_xcalloc(n ? n : 1, sizeof(*rv));
 	for (size_t i = 0; i < n; i++) {
-		idv[i] = cp->rejections[i].delivery_id;
+		idv[i] = cp->rejections[i].booking_id;
 		rv[i] = cp->rejections[i].reason ? cp->rejections[i].reason : "rejected";
 	}
 	int r = gf_db_int_array(ids, idv, n);
@@ -60,7 +61,7 @@ static int reject_listed(struct ctx *x, const struct gf_completion *cp)
 		"UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, updated_at = now(),"
 		"       finished_at = now(), finished_run_id = $4::bigint"
 		"  FROM unnest($2::bigint[], $3::text[]) AS t(id, reason)"
-		" WHERE d.id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 4, p);
+		" WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 4, p);
 	if (!res)
 		return err;
 	x->out->rejected += affected(res);
@@ -294,12 +295,12 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"  UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, updated_at = now()," \
 	"         finished_at = now(), finished_run_id = $3::bigint" \
 	"    FROM unnest($5::bigint[], $6::text[]) AS t(id, reason)" \
-	"   WHERE d.id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')" \
+	"   WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')" \
 	"     AND EXISTS (SELECT 1 FROM lease) RETURNING 1" \
 	"), d AS (" \
 	"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now()," \
 	"         finished_at = now(), finished_run_id = $3::bigint" \
-	"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') AND id <> ALL($5::bigint[])" \
+	"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') AND booking_id <> ALL($5::bigint[])" \
 	"     AND EXISTS (SELECT 1 FROM lease)" \
 	"  RETURNING booking_id, booking_no, rerun" \
 	"), h AS (" \

@@ -11,7 +11,7 @@
 #include "config.h"
 
 struct gf_rejection {
-	int64_t delivery_id;
+	int64_t booking_id;
 	const char *reason;
 };
 

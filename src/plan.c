@@ -9,16 +9,6 @@
 
 #define LOCK_KEY "hashtext('guestflow.plan:' || $1)"
 
-/* The rows gf_plan_rows returns, in gf_batch_rows' columns, kept as the
- * source view gave them (the email trimmed and the status mapped on the way
- * out, as gf_batch_rows does). */
-#define PLAN_TABLE \
-	"CREATE TEMP TABLE IF NOT EXISTS gf_plan (" \
-	"  batch_id bigint NOT NULL, delivery_id bigint NOT NULL, connection_id bigint NOT NULL," \
-	"  property_id text NOT NULL, booking_id bigint NOT NULL, booking_no text NOT NULL," \
-	"  last_name text, first_name text, email text, gender text, language text, status text," \
-	"  arrival date, departure date)"
-
 static int unlock(struct gf_planner *p)
 {
 	if (!p->locked)
@@ -37,8 +27,11 @@ void gf_plan_release(struct gf_planner *p)
 }
 
 /* Under the lock, in one transaction: the eligible pairs read once into the
- * session's table, and pending deliveries outside any batch (reruns, the rest
- * of a batch cut by --limit) batched at once. */
+ * session's table gf_plan (a parallel query: CREATE TABLE AS may use
+ * PostgreSQL's parallel workers), the new ones numbered per connection and
+ * cut into chunks of max_records, with what a batch needs to be rendered;
+ * and pending deliveries outside any batch (reruns, the rest of a batch cut
+ * by --limit) batched at once. */
 static int read_eligible(struct gf_planner *p)
 {
 	const struct gf_job *job = p->job;
@@ -51,53 +44,47 @@ static int read_eligible(struct gf_planner *p)
 		return r;
 	/* Sorting a night's bookings by connection in memory, not on disk. */
 	r = gf_db_exec(p->c, "plan_work_mem", "SET LOCAL work_mem = '256MB'", 0, NULL);
-	if (r == 0 && !p->table) {
-		r = gf_db_exec(p->c, "plan_table", PLAN_TABLE, 0, NULL);
-		if (r == 0)
-			r = gf_db_exec(p->c, "plan_table_index",
-			               "CREATE INDEX IF NOT EXISTS gf_plan_batch ON gf_plan (batch_id)", 0, NULL);
-		p->table = r == 0;
-	}
 	if (r == 0)
-		r = gf_db_exec(p->c, "plan_truncate", "TRUNCATE gf_plan", 0, NULL);
+		r = gf_db_exec(p->c, "plan_drop", "DROP TABLE IF EXISTS pg_temp.gf_plan, pg_temp.gf_plan_batches", 0, NULL);
+	/* Columns kept only for the new pairs: the rest are counted. */
+	if (r == 0)
+		r = gf_db_exec(p->c, "plan", "CREATE TEMP TABLE gf_plan AS"
+			" SELECT x.*, CASE WHEN x.new THEN (row_number() OVER (PARTITION BY x.connection_id, x.new"
+			"                                   ORDER BY x.booking_id) - 1) / $4::int END AS chunk"
+			"   FROM (SELECT s.booking_id, c.id AS connection_id, d.id IS NULL AS new,"
+			"                CASE WHEN d.id IS NULL THEN s.property_id END AS property_id,"
+			"                CASE WHEN d.id IS NULL THEN s.booking_no END AS booking_no,"
+			"                CASE WHEN d.id IS NULL THEN s.last_name END AS last_name,"
+			"                CASE WHEN d.id IS NULL THEN s.first_name END AS first_name,"
+			"                CASE WHEN d.id IS NULL THEN s.email END AS email,"
+			"                CASE WHEN d.id IS NULL THEN s.gender END AS gender,"
+			"                CASE WHEN d.id IS NULL THEN s.language END AS language,"
+			"                CASE WHEN d.id IS NULL THEN s.status END AS status,"
+			"                CASE WHEN d.id IS NULL THEN s.arrival END AS arrival,"
+			"                CASE WHEN d.id IS NULL THEN s.departure END AS departure"
+			"           FROM guestflow.source_bookings s"
+			"           JOIN guestflow.connections c"
+			"             ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
+			"           LEFT JOIN guestflow.deliveries d"
+			"             ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = $1"
+			"          WHERE " GF_SQL_ELIGIBLE ") x",
+			4, (const char *[]){ job->name, job->partner, window, max });
+	if (r == 0)
+		r = gf_db_exec(p->c, "plan_index", "CREATE INDEX ON gf_plan (connection_id, chunk) WHERE new", 0, NULL);
+	if (r == 0)
+		r = gf_db_exec(p->c, "plan_batches",
+		               "CREATE TEMP TABLE gf_plan_batches (batch_id bigint PRIMARY KEY, connection_id bigint, chunk bigint)",
+		               0, NULL);
 	int err = 0;
-	/* The new pairs numbered per connection and cut into batches of
-	 * max_records; batch and delivery ids drawn now, so that every later
-	 * step only copies rows. */
-	PGresult *res = r < 0 ? NULL : gf_db_query(p->c, &err, "plan",
-		"WITH eligible AS MATERIALIZED ("
-		"  SELECT s.booking_id, s.property_id, s.booking_no, s.last_name, s.first_name, s.email, s.gender,"
-		"         s.language, s.status, s.arrival, s.departure, c.id AS connection_id, d.id IS NULL AS new"
-		"    FROM guestflow.source_bookings s"
-		"    JOIN guestflow.connections c"
-		"      ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
-		"    LEFT JOIN guestflow.deliveries d"
-		"      ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = $1"
-		"   WHERE " GF_SQL_ELIGIBLE
-		"), numbered AS MATERIALIZED ("
-		"  SELECT e.*, (row_number() OVER (PARTITION BY e.connection_id ORDER BY e.booking_id) - 1) / $4::int AS chunk"
-		"    FROM eligible e WHERE e.new"
-		"), chunks AS MATERIALIZED ("
-		"  SELECT connection_id, chunk, nextval('guestflow.batches_id_seq') AS batch_id"
-		"    FROM numbered GROUP BY connection_id, chunk"
-		"), ins AS ("
-		"  INSERT INTO gf_plan"
-		"  SELECT k.batch_id, nextval('guestflow.deliveries_id_seq'), n.connection_id, n.property_id,"
-		"         n.booking_id, n.booking_no, n.last_name, n.first_name, n.email, n.gender, n.language,"
-		"         n.status, n.arrival, n.departure"
-		"    FROM numbered n JOIN chunks k ON k.connection_id = n.connection_id AND k.chunk = n.chunk"
-		"   ORDER BY k.batch_id, n.booking_id"
-		"  RETURNING 1"
-		") SELECT (SELECT count(*) FROM eligible), (SELECT count(*) FROM ins), (SELECT count(*) FROM chunks),"
-		"         (SELECT coalesce(min(batch_id), 1) - 1 FROM chunks)",
-		4, (const char *[]){ job->name, job->partner, window, max });
+	PGresult *res = r < 0 ? NULL : gf_db_query(p->c, &err, "plan_count",
+		"SELECT count(*), count(*) FILTER (WHERE new), count(DISTINCT (connection_id, chunk)) FILTER (WHERE new)"
+		"  FROM gf_plan", 0, NULL);
 	if (!res)
 		r = r < 0 ? r : err;
 	if (r == 0) {
 		p->res.eligible = gf_db_get_int(res, 0, 0);
 		p->res.found = gf_db_get_int(res, 0, 1);
 		p->unwritten = gf_db_get_int(res, 0, 2);
-		p->first = p->upto = gf_db_get_int(res, 0, 3);
 	}
 	if (res)
 		PQclear(res);
@@ -131,16 +118,16 @@ static int read_eligible(struct gf_planner *p)
 		PQclear(res);
 	if (r < 0)
 		gf_db_rollback(p->c);
-	/* Fresh statistics, so that gf_plan_rows looks batches up by index. */
+	/* Fresh statistics, so that the steps and gf_plan_rows go by index. */
 	if (r == 0)
 		r = gf_db_exec(p->c, "plan_analyze", "ANALYZE gf_plan", 0, NULL);
+	p->table = r == 0;
 	return r;
 }
 
 int gf_plan_start(struct gf_planner *p, PGconn *c, const struct gf_job *job, int64_t run_id)
 {
-	bool table = p->c == c && p->table;
-	*p = (struct gf_planner){ .c = c, .job = job, .run_id = run_id, .table = table };
+	*p = (struct gf_planner){ .c = c, .job = job, .run_id = run_id };
 	int err;
 	/* Planners of one job (several processes, a rerun) take turns, so that
 	 * each one's anti-join sees every delivery already planned; the lock is
@@ -168,33 +155,44 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 	*written = 0;
 	if (!p->locked || p->unwritten == 0)
 		return 0;
-	char job_run[32], upto[32], max[16], mark[16];
-	snprintf(job_run, sizeof(job_run), "%lld", (long long)p->run_id);
-	snprintf(upto, sizeof(upto), "%lld", (long long)p->upto);
+	char run[32], conn[32], chunk[32], max[16], mark[16];
+	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
+	snprintf(conn, sizeof(conn), "%lld", (long long)p->next_conn);
+	snprintf(chunk, sizeof(chunk), "%lld", (long long)p->next_chunk);
 	snprintf(max, sizeof(max), "%d", max_batches);
 	snprintf(mark, sizeof(mark), "%d", max_batches > margin ? max_batches - margin : 0);
 	int err;
-	/* The next max_batches batches of the table, written in one statement:
-	 * its own transaction. */
+	/* The next max_batches chunks of the table (by connection, chunk) become
+	 * batches, with their pending deliveries, in one statement: its own
+	 * transaction. Batch ids are drawn in that order. */
 	_cleanup_pgresult_ PGresult *res = gf_db_query(p->c, &err, "plan_step",
-		"WITH ids AS MATERIALIZED ("
-		"  SELECT DISTINCT batch_id FROM gf_plan WHERE batch_id > $3::bigint ORDER BY batch_id LIMIT $4::int"
+		"WITH k AS MATERIALIZED ("
+		"  SELECT connection_id, chunk, nextval('guestflow.batches_id_seq') AS batch_id FROM ("
+		"    SELECT DISTINCT connection_id, chunk FROM gf_plan"
+		"     WHERE new AND (connection_id, chunk) >= ($3::bigint, $4::bigint)"
+		"     ORDER BY connection_id, chunk LIMIT $5::int) x"
 		"), s AS MATERIALIZED ("
-		"  SELECT g.* FROM gf_plan g WHERE g.batch_id > $3::bigint AND g.batch_id <= (SELECT max(batch_id) FROM ids)"
+		"  SELECT g.connection_id, g.property_id, g.booking_id, g.booking_no, k.batch_id"
+		"    FROM k JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
+		"), m AS ("
+		"  INSERT INTO gf_plan_batches SELECT batch_id, connection_id, chunk FROM k RETURNING 1"
 		"), b AS ("
 		"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id)"
 		"  SELECT batch_id, $1, connection_id, min(property_id), gen_random_uuid()::text, count(*), $2::bigint"
 		"    FROM s GROUP BY batch_id, connection_id"
 		"  RETURNING 1"
 		"), ins AS ("
-		"  INSERT INTO guestflow.deliveries (id, job, connection_id, property_id, booking_id, booking_no, batch_id,"
+		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, batch_id,"
 		"                                    planned_run_id)"
-		"  SELECT delivery_id, $1, connection_id, property_id, booking_id, booking_no, batch_id, $2::bigint"
+		"  SELECT $1, connection_id, property_id, booking_id, booking_no, batch_id, $2::bigint"
 		"    FROM s ORDER BY batch_id, booking_id"
 		"  RETURNING 1"
-		") SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM ins), (SELECT max(batch_id) FROM ids),"
-		"         (SELECT batch_id FROM ids ORDER BY batch_id OFFSET $5::int LIMIT 1)",
-		5, (const char *[]){ p->job->name, job_run, upto, max, mark });
+		"), last AS ("
+		"  SELECT connection_id, chunk, batch_id FROM k ORDER BY batch_id DESC LIMIT 1"
+		") SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM ins), (SELECT count(*) FROM m),"
+		"         (SELECT batch_id FROM last), (SELECT connection_id FROM last), (SELECT chunk FROM last),"
+		"         (SELECT batch_id FROM k ORDER BY batch_id OFFSET $6::int LIMIT 1)",
+		6, (const char *[]){ p->job->name, run, conn, chunk, max, mark });
 	if (!res) {
 		gf_plan_release(p);
 		return err;
@@ -202,9 +200,12 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 	int64_t batches = gf_db_get_int(res, 0, 0);
 	p->res.batches += batches;
 	p->res.planned += gf_db_get_int(res, 0, 1);
-	if (batches > 0)
-		p->upto = gf_db_get_int(res, 0, 2);
-	p->mark = PQgetisnull(res, 0, 3) ? p->upto : gf_db_get_int(res, 0, 3);
+	if (batches > 0) {
+		p->upto = gf_db_get_int(res, 0, 3);
+		p->next_conn = gf_db_get_int(res, 0, 4);
+		p->next_chunk = gf_db_get_int(res, 0, 5) + 1;
+	}
+	p->mark = PQgetisnull(res, 0, 6) ? p->upto : gf_db_get_int(res, 0, 6);
 	p->unwritten = batches > 0 && p->unwritten > batches ? p->unwritten - batches : 0;
 	*written = batches;
 	if (p->unwritten == 0) {
@@ -218,18 +219,23 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 PGresult *gf_plan_rows(struct gf_planner *p, const struct gf_batch *b, int *err)
 {
 	*err = 0;
-	if (!p->table || !b->fresh || b->id <= p->first || b->id > p->upto)
+	if (!p->table)
 		return NULL;
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
+	/* The batch's members with the columns the plan read; a batch this
+	 * plan did not write has none here. */
 	PGresult *r = gf_db_query_prepared(p->c, err, "plan_rows",
-		"SELECT g.delivery_id, g.booking_no, g.last_name, g.first_name, btrim(g.email, E' \\t\\r\\n'), g.gender,"
-		"       g.language, coalesce(m.partner_status, g.status), g.arrival::text, g.departure::text, true"
-		"  FROM gf_plan g"
+		"SELECT g.booking_id, g.booking_no, g.last_name, g.first_name, btrim(g.email, E' \\t\\r\\n'),"
+		"       g.gender, g.language, coalesce(m.partner_status, g.status), g.arrival::text, g.departure::text, true"
+		"  FROM gf_plan_batches k"
+		"  JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = g.status"
-		" WHERE g.batch_id = $1::bigint"
-		" ORDER BY g.delivery_id", 2, (const char *[]){ id, p->job->partner });
-	/* Members that left the batch since (it was cut): read it the long way. */
+		" WHERE k.batch_id = $1::bigint"
+		" ORDER BY g.booking_id", 2, (const char *[]){ id, p->job->partner });
+	/* The members of an open batch only ever leave it (cut by --limit,
+	 * rerun): when the count still matches, these are all of them. Else
+	 * (cut, or a batch of another plan or a split) read it the long way. */
 	if (r && PQntuples(r) != b->records) {
 		PQclear(r);
 		return NULL;

@@ -32,13 +32,14 @@ struct gf_plan_result {
 
 /* Planning in steps, so that the first batches go out while the rest is
  * still being written. gf_plan_start reads every eligible booking once, under
- * the job's planning lock, into a temporary table of the session: numbered
- * per connection, cut into batches of max_records, with batch and delivery
- * ids drawn from their sequences, and the columns to render. Each
- * gf_plan_step then writes the next slice of those batches and their pending
- * deliveries (one short transaction each); the lock is released when the
- * last slice is in. A batch planned this way is rendered from the temporary
- * table (gf_plan_rows) instead of being read again through the source view.
+ * the job's planning lock, into a temporary table of the session (one
+ * statement, which PostgreSQL may run with parallel workers): the new pairs
+ * numbered per connection and cut into chunks of max_records, with the
+ * columns to render. Each gf_plan_step then writes the next slice of those
+ * chunks as batches with their pending deliveries (one short transaction
+ * each); the lock is released when the last slice is in. A batch planned
+ * this way is rendered from the temporary table (gf_plan_rows) instead of
+ * being read again through the source view.
  *
  * Another process planning the same job at the moment (it holds the lock):
  * gf_plan_start does not wait and plans nothing (skipped); the caller claims
@@ -50,8 +51,9 @@ struct gf_planner {
 	bool skipped;       /* the lock was held by another process: nothing planned */
 	bool locked;        /* holds the job's planning lock */
 	bool table;         /* the session's temporary table exists */
-	int64_t first;      /* batches (first, upto] came from this plan... */
-	int64_t upto;       /* ...and are written; later ones are not yet */
+	int64_t next_conn;  /* the next chunk to write: (connection, chunk) */
+	int64_t next_chunk;
+	int64_t upto;       /* the last batch written */
 	int64_t mark;       /* once this batch is claimed, write the next slice */
 	int64_t unwritten;  /* batches of this plan not yet written */
 	struct gf_plan_result res;

@@ -11,7 +11,7 @@
  * NULL). status is already mapped through the partner's status map.
  * arrival/departure are ISO dates "YYYY-MM-DD". */
 struct gf_record {
-	int64_t delivery_id;
+	int64_t booking_id;
 	const char *booking_no;
 	const char *last_name;
 	const char *first_name;

@@ -151,7 +151,7 @@ static void rej_add(struct rejections *r, int64_t id, char *reason_owned)
 		r->v = gf_xrealloc(r->v, r->cap * sizeof(*r->v));
 		r->owned = gf_xrealloc(r->owned, r->cap * sizeof(*r->owned));
 	}
-	r->v[r->n].delivery_id = id;
+	r->v[r->n].booking_id = id;
 	r->v[r->n].reason = reason_owned;
 	r->owned[r->n] = reason_owned;
 	r->n++;
@@ -303,7 +303,7 @@ static int prepare(struct run *rn, struct slot *s)
 			continue;
 		}
 		recs[n] = (struct gf_record){
-			.delivery_id = gf_db_get_int(q, row, 0),
+			.booking_id = gf_db_get_int(q, row, 0),
 			.booking_no = gf_db_get(q, row, 1),
 			.last_name = gf_db_get(q, row, 2),
 			.first_name = gf_db_get(q, row, 3),
@@ -731,6 +731,24 @@ static void loop(struct run *rn)
 	free(slots);
 }
 
+/* Deliveries of the job waiting to be sent, not counting batches another
+ * run holds under its lease. A pending delivery is either in no batch or in
+ * an open one: both are found by index, however long the job's history. */
+static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "pending_count",
+		"SELECT (SELECT count(*) FROM guestflow.deliveries"
+		"         WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
+		"     + (SELECT count(*) FROM guestflow.batches b JOIN guestflow.deliveries d ON d.batch_id = b.id"
+		"         WHERE b.job = $1 AND b.state = 'open' AND NOT coalesce(b.lease_until > now(), false)"
+		"           AND d.state IN ('pending', 'sending'))", 1, (const char *[]){ job->name });
+	if (!r)
+		return err;
+	*out = gf_db_get_int(r, 0, 0);
+	return 0;
+}
+
 int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const struct gf_run_opts *opts,
                struct gf_run_stats *st)
 {
@@ -787,11 +805,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			        (long long)rn.plan.res.found);
 		if (!rn.plan.locked && !rn.plan.skipped)
 			planned(&rn);
-		int err2;
-		_cleanup_pgresult_ PGresult *due = gf_db_query(db, &err2, "due_total",
-			"SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND state = 'pending'", 1,
-			(const char *[]){ job->name });
-		rn.total = (due ? gf_db_get_int(due, 0, 0) : 0) + rn.plan.res.found;
+		int64_t due = 0;
+		(void)pending_count(db, job, &due);
+		rn.total = due + rn.plan.res.found;
 		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
 		const char *every = getenv("GUESTFLOW_PROGRESS_SECONDS");
 		int64_t secs = 10;
@@ -823,16 +839,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
 	              (dbc && PQstatus(dbc) == CONNECTION_BAD);
-	if (!st->db_lost) {
-		_cleanup_pgresult_ PGresult *left = gf_db_query(db, &err, "pending_left",
-			/* Not counted: batches another run holds under its lease. */
-			"SELECT count(*) FROM guestflow.deliveries d LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-			" WHERE d.job = $1 AND d.state IN ('pending', 'sending')"
-			"   AND NOT coalesce(b.state = 'open' AND b.lease_until > now(), false)",
-			1, (const char *[]){ job->name });
-		if (left)
-			st->pending_left = gf_db_get_int(left, 0, 0);
-	}
+	if (!st->db_lost)
+		(void)pending_count(db, job, &st->pending_left);
 
 	int code;
 	if (st->interrupted || st->db_lost || rn.fatal) {

@@ -134,7 +134,7 @@ static void input_parse(struct input *in, const uint8_t *data, size_t size)
 			const char *f[MAX_FIELDS];
 			split_fields(p, stop, f, MAX_FIELDS);
 			in->recs[in->n++] = (struct gf_record){
-				.delivery_id = (int64_t)c, .booking_no = f[0], .last_name = f[1],
+				.booking_id = (int64_t)c, .booking_no = f[0], .last_name = f[1],
 				.first_name = f[2], .email = f[3], .gender = f[4], .language = f[5],
 				.status = f[6], .arrival = f[7], .departure = f[8],
 			};

@@ -178,7 +178,7 @@ static void free_reasons(char **reasons, size_t n)
 static struct gf_record good_record(const char *booking_no)
 {
 	struct gf_record r = {
-		.delivery_id = 1,
+		.booking_id = 1,
 		.booking_no = booking_no,
 		.last_name = "Müller",
 		.first_name = "Anna",
