@@ -10,6 +10,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlschemas.h>
+#include <zlib.h>
 
 #include "buf.h"
 #include "gzip.h"
@@ -731,6 +732,113 @@ static void test_render_batch500(void)
 	free(recs);
 }
 
+/* ---- gzip: one deflate state reused across calls ------------------------- */
+
+/* What gf_gzip made before it kept its state: a fresh deflate stream per body.
+ * Returns a malloc'd buffer (caller frees), *n its length. */
+static unsigned char *gzip_fresh(const void *in, size_t len, int level, size_t *n)
+{
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	uLong bound = deflateBound(&zs, (uLong)len);
+	unsigned char *out = gf_xmalloc(bound);
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = out;
+	zs.avail_out = (uInt)bound;
+	int zr = deflate(&zs, Z_FINISH);
+	*n = zs.total_out;
+	deflateEnd(&zs);
+	if (zr != Z_STREAM_END) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* gf_gzip appends one gzip member after prefix, the same bytes a fresh stream
+ * makes, and it inflates back to the body. */
+static bool gzip_ok(const char *body, size_t len, int level, const char *prefix)
+{
+	size_t plen = strlen(prefix), rlen = 0;
+	struct gf_buf gz = GF_BUF_INIT(BUF_MAX), back = GF_BUF_INIT(BUF_MAX);
+	gf_buf_puts(&gz, prefix);
+	unsigned char *ref = gzip_fresh(body, len, level, &rlen);
+	bool same = ref && gf_gzip(body, len, level, &gz) == 0 && gz.len == plen + rlen
+	            && memcmp(gz.data, prefix, plen) == 0 && memcmp(gz.data + plen, ref, rlen) == 0
+	            && gz.data[gz.len] == '\0'
+	            && gf_gunzip(gz.data + plen, gz.len - plen, &back) == 0 && back.len == len
+	            && (len == 0 || memcmp(back.data, body, len) == 0);
+	free(ref);
+	gf_buf_free(&gz);
+	gf_buf_free(&back);
+	return same;
+}
+
+static void test_gzip_reuse(void)
+{
+	/* Bodies of different sizes and kinds, one after another. */
+	struct gf_buf xml = GF_BUF_INIT(BUF_MAX), rep = GF_BUF_INIT(BUF_MAX);
+	gf_buf_printf(&xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<guestList xmlns=\"%s\">", NS);
+	for (int i = 0; xml.len < 60 * 1024; i++)
+		gf_buf_printf(&xml, "<guest><bookingNo>B-%07d</bookingNo><lastName>Müller-%d</lastName>"
+		              "<email>g%d@example%d.org</email><arrival>2026-%02d-%02d</arrival></guest>",
+		              i * 7919 % 10000000, i % 97, i * 31, i % 13, 1 + i % 12, 1 + i % 28);
+	gf_buf_puts(&xml, "</guestList>");
+	for (int i = 0; rep.len < 1024 * 1024; i++) /* far beyond the 32 KiB window */
+		gf_buf_printf(&rep, "<guest id=\"%d\">same again</guest>", i % 50);
+	size_t noise_len = 200 * 1024;
+	char *noise = gf_xmalloc(noise_len); /* incompressible: output near deflateBound */
+	uint64_t x = 0x9E3779B97F4A7C15ULL;
+	for (size_t i = 0; i < noise_len; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		noise[i] = (char)(x >> 56);
+	}
+	const struct {
+		const char *what, *data;
+		size_t len;
+	} bodies[] = {
+		{ "60 KiB XML", xml.data, xml.len },
+		{ "empty", "", 0 },
+		{ "short", "<guestList/>", 12 },
+		{ "200 KiB noise", noise, noise_len },
+		{ "1 MiB repetitive", rep.data, rep.len },
+		{ "60 KiB XML again", xml.data, xml.len },
+	};
+	/* Level 1 for all, level 9 for all, then switching on every body. */
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < GF_ARRAY_SIZE(bodies); i++) {
+			int level = round == 0 ? 1 : round == 1 ? 9 : i % 2 ? 1 : 9;
+			ok(gzip_ok(bodies[i].data, bodies[i].len, level, i % 3 ? "" : "head:"),
+			   "gzip reuse: %s at level %d same as a fresh stream, round trips", bodies[i].what,
+			   level);
+		}
+	}
+
+	/* Errors leave nothing behind and do not spoil the kept state. */
+	struct gf_buf small = GF_BUF_INIT(100);
+	gf_buf_puts(&small, "x");
+	ok(gf_gzip(xml.data, xml.len, 9, &small) == -GF_E_TOO_BIG && small.len == 1
+	   && strcmp(small.data, "x") == 0, "gzip past out->max: -GF_E_TOO_BIG, buffer unchanged");
+	gf_buf_free(&small);
+	ok(gf_gzip("a", 1, 0, &rep) == -EINVAL && gf_gzip("a", 1, 10, &rep) == -EINVAL,
+	   "gzip levels 0 and 10: -EINVAL");
+	ok(gzip_ok(xml.data, xml.len, 9, ""), "gzip after errors still exact");
+
+	/* Cleanup (twice is fine), then a new state on the next call. */
+	gf_gzip_cleanup();
+	gf_gzip_cleanup();
+	ok(gzip_ok(xml.data, xml.len, 1, "") && gzip_ok(noise, noise_len, 1, ""),
+	   "gzip after gf_gzip_cleanup works again");
+	/* The state is left live on purpose: under ASan, LeakSanitizer must not
+	 * count a thread's kept deflate state as a leak at exit. */
+	free(noise);
+	gf_buf_free(&xml);
+	gf_buf_free(&rep);
+}
+
 /* ---- the nasty-record generator ------------------------------------------ */
 
 static uint64_t rng = 0x2545F4914F6CDD1DULL;
@@ -821,7 +929,7 @@ static void random_record(struct gf_record *r, struct arena *a, size_t i)
 	static const char *const langs[] = { "de", "en-GB", "DEU", "ger", "Deutsch", "xx", "",
 	                                     "zh_CN", "日本語", "\xc3", "Klingon", "fre" };
 	memset(r, 0, sizeof(*r));
-	r->delivery_id = (int64_t)i;
+	r->booking_id = (int64_t)i;
 	r->booking_no = pick(a, keep(a, gf_xasprintf("B-%zu", below(20) ? i : i / 2)), 8);
 	r->last_name = pick(a, below(2) ? "Müller" : "O'Brien & <Söhne>", 10);
 	r->first_name = pick(a, "Anna 😀", 25);
@@ -1090,6 +1198,7 @@ int main(void)
 	test_render_fields();
 	test_render_mixed();
 	test_render_batch500();
+	test_gzip_reuse();
 	test_fuzz();
 	test_reply();
 
