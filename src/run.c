@@ -59,15 +59,11 @@ struct slot {
 	char *url_public;
 };
 
-/* Accepted completions sent down a completion session's pipeline and
+/* Accepted completions sent down the completion session's pipeline and
  * not yet read back, oldest first: database work that overlaps claiming,
- * rendering and sending the next batches. Two sessions, so that completions
- * (the largest share of the database's work: history entries and delivery
- * states) are not one chain on one server process. */
+ * rendering and sending the next batches. */
 #define PIPE_MAX 32
-#define N_DBC 2
 struct pipe {
-	PGconn *c;
 	int64_t batch_id[PIPE_MAX];
 	int head, n;
 };
@@ -75,9 +71,10 @@ struct pipe {
 struct run {
 	const struct gf_job *job;
 	PGconn *db;                  /* plan, claim, rows */
-	struct pipe dbc[N_DBC];      /* completions: sessions in pipeline mode; dbc[0] also the others */
+	PGconn *dbc;                 /* completions (a second session, in pipeline mode) */
 	struct gf_planner plan;      /* on db: batches written slice by slice */
 	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
+	struct pipe pipe;
 	struct gf_http *http;
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections refused credentials this run */
@@ -207,11 +204,12 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 
 /* Read back the completions in the pipeline that are done; with block,
  * all of them. */
-static int collect_one(struct run *rn, struct pipe *q, bool block)
+static int collect(struct run *rn, bool block)
 {
+	struct pipe *q = &rn->pipe;
 	while (q->n > 0) {
 		struct gf_complete_result res = { 0 };
-		int r = gf_complete_accepted_collect(q->c, q->batch_id[q->head], block, &res);
+		int r = gf_complete_accepted_collect(rn->dbc, q->batch_id[q->head], block, &res);
 		if (r == 0 && !res.collected)
 			return 0; /* not done yet */
 		q->head = (q->head + 1) % PIPE_MAX;
@@ -227,26 +225,15 @@ static int collect_one(struct run *rn, struct pipe *q, bool block)
 	return 0;
 }
 
-static int collect(struct run *rn, bool block)
-{
-	for (int i = 0; i < N_DBC; i++)
-		if (rn->dbc[i].c && collect_one(rn, &rn->dbc[i], block) < 0)
-			return rn->fatal;
-	return 0;
-}
-
-/* Everything sent read back, and the sessions out of pipeline mode for the
+/* Everything sent read back, and the session out of pipeline mode for the
  * statements that wait for their result. */
 static int drain(struct run *rn)
 {
 	if (collect(rn, true) < 0)
 		return rn->fatal;
-	for (int i = 0; i < N_DBC; i++) {
-		PGconn *c = rn->dbc[i].c;
-		if (c && PQpipelineStatus(c) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c)) {
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(c)));
-			rn->fatal = gf_db_error_code(c);
-		}
+	if (PQpipelineStatus(rn->dbc) != PQ_PIPELINE_OFF && !PQexitPipelineMode(rn->dbc)) {
+		gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(rn->dbc)));
+		rn->fatal = gf_db_error_code(rn->dbc);
 	}
 	return rn->fatal;
 }
@@ -257,18 +244,14 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 {
 	int r;
 	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call) {
-		/* The session with fewer completions outstanding. */
-		struct pipe *q = &rn->dbc[0];
-		for (int i = 1; i < N_DBC; i++)
-			if (rn->dbc[i].n < q->n)
-				q = &rn->dbc[i];
-		if (q->n == PIPE_MAX && collect_one(rn, q, true) < 0)
+		struct pipe *q = &rn->pipe;
+		if (q->n == PIPE_MAX && collect(rn, true) < 0)
 			return rn->fatal;
-		if (PQpipelineStatus(q->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(q->c)) {
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(q->c)));
-			return rn->fatal = gf_db_error_code(q->c);
+		if (PQpipelineStatus(rn->dbc) == PQ_PIPELINE_OFF && !PQenterPipelineMode(rn->dbc)) {
+			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(rn->dbc)));
+			return rn->fatal = gf_db_error_code(rn->dbc);
 		}
-		r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, s->batch, cp);
+		r = gf_complete_accepted_send(rn->dbc, rn->job, rn->st->run_id, s->batch, cp);
 		if (r < 0)
 			return rn->fatal = r;
 		q->batch_id[(q->head + q->n++) % PIPE_MAX] = s->batch->id;
@@ -277,7 +260,7 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 	if ((r = drain(rn)) < 0)
 		return r;
 	struct gf_complete_result res = { 0 };
-	r = gf_complete(rn->dbc[0].c, rn->job, rn->st->run_id, s->batch, cp, &res);
+	r = gf_complete(rn->dbc, rn->job, rn->st->run_id, s->batch, cp, &res);
 	if (r == -ESTALE)
 		return 0;
 	if (r < 0) {
@@ -778,9 +761,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		return GF_EXIT_OK;
 	}
 	_cleanup_pgconn_ PGconn *db = NULL;
-	_cleanup_pgconn_ PGconn *dbc0 = NULL;
-	_cleanup_pgconn_ PGconn *dbc1 = NULL;
-	_Static_assert(N_DBC == 2, "one _cleanup_pgconn_ per completion session");
+	_cleanup_pgconn_ PGconn *dbc = NULL;
 	if (gf_db_connect(cfg->conninfo, &db) < 0) {
 		snprintf(st->message, sizeof(st->message), "database not reachable");
 		return GF_EXIT_TEMPFAIL;
@@ -837,13 +818,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
-		else if (gf_db_connect(cfg->conninfo, &dbc0) < 0 || gf_db_connect(cfg->conninfo, &dbc1) < 0)
+		else if (gf_db_connect(cfg->conninfo, &dbc) < 0)
 			rn.fatal = -GF_E_DB_LOST;
-		else if ((r = gf_complete_pipe_prepare(dbc0)) < 0 || (r = gf_complete_pipe_prepare(dbc1)) < 0)
+		else if ((r = gf_complete_pipe_prepare(dbc)) < 0)
 			rn.fatal = r;
 		else {
-			rn.dbc[0].c = dbc0;
-			rn.dbc[1].c = dbc1;
+			rn.dbc = dbc;
 			loop(&rn);
 		}
 		if (rn.tty)
@@ -858,7 +838,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->interrupted = stop_requested != 0;
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
-	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);
+	              (dbc && PQstatus(dbc) == CONNECTION_BAD);
 	if (!st->db_lost)
 		(void)pending_count(db, job, &st->pending_left);
 
