@@ -156,6 +156,7 @@ pg_cpu() {
 	for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do t=$(echo "$t + $(cpu_of "$c")" | bc); done
 	echo "$t"
 }
+"${PSQL[@]}" -Atc "SELECT pg_stat_reset()" >/dev/null # autovacuum counts below are the run's
 pg_cpu0=$(pg_cpu)
 sim_cpu0=$(cpu_of "$sim_pid")
 t0=$(date +%s.%N)
@@ -188,6 +189,9 @@ if [ "${BENCH_STATEMENTS:-0}" = 1 ]; then
 		awk '{ k = ($2 == "statement") ? "statement " substr($3, 1, 40) : $2 " " $3; t[k] += $1; n[k]++ }
 		     END { for (k in t) printf "%10.0f %7d  %s\n", t[k], n[k], k }' | sort -rn | head -15
 fi
+echo "== autovacuum during the run (table: vacuums, analyzes)"
+"${PSQL[@]}" -Atc "SELECT relname || ': ' || autovacuum_count || ', ' || autoanalyze_count FROM pg_stat_user_tables
+  WHERE autovacuum_count + autoanalyze_count > 0 AND schemaname IN ('guestflow', 'pms') ORDER BY 1" | sed 's/^/  /'
 echo "== EXPLAIN ANALYZE of the per-batch statements (on a batch put back in the queue)"
 "${PSQL[@]}" >"$WORK/explain.txt" <<SQL
 BEGIN;

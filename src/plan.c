@@ -42,8 +42,13 @@ static int read_eligible(struct gf_planner *p)
 	int r = gf_db_begin(p->c);
 	if (r < 0)
 		return r;
-	/* Sorting a night's bookings by connection in memory, not on disk. */
+	/* Sorting a night's bookings by connection in memory, not on disk; and
+	 * the session's table in memory too (temp_buffers can only be set before
+	 * the session's first temporary table: later plans keep the first
+	 * value). Both are upper bounds, taken only as far as needed. */
 	r = gf_db_exec(p->c, "plan_work_mem", "SET LOCAL work_mem = '256MB'", 0, NULL);
+	if (r == 0)
+		r = gf_db_exec(p->c, "plan_temp_buffers", "SET temp_buffers = '256MB'", 0, NULL);
 	if (r == 0)
 		r = gf_db_exec(p->c, "plan_drop", "DROP TABLE IF EXISTS pg_temp.gf_plan, pg_temp.gf_plan_batches", 0, NULL);
 	/* Columns kept only for the new pairs: the rest are counted. */
