@@ -125,7 +125,7 @@ static int read_eligible(struct gf_planner *p)
 		gf_db_rollback(p->c);
 	/* Fresh statistics, so that the steps and gf_plan_rows go by index. */
 	if (r == 0)
-		r = gf_db_exec(p->c, "plan_analyze", "ANALYZE gf_plan", 0, NULL);
+		r = gf_db_exec(p->c, "plan_analyze", "ANALYZE gf_plan (new, connection_id, chunk)", 0, NULL);
 	p->table = r == 0;
 	return r;
 }

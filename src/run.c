@@ -52,7 +52,10 @@ void gf_run_install_signals(void)
 struct slot {
 	struct gf_batch *batch;
 	struct gf_http_req *req;
-	PGresult *rows;
+	PGresult *rows;              /* while rendering; then only... */
+	int64_t *ids;                /* ...each row's booking id */
+	char **nos;                  /* ...and booking number (into nos_data) */
+	char *nos_data;
 	char **reasons;              /* per row: why it was not rendered, or NULL */
 	size_t n_rows;
 	size_t n_rendered;
@@ -122,6 +125,9 @@ static void slot_free(struct slot *s)
 	gf_http_req_free(s->req);
 	if (s->rows)
 		PQclear(s->rows);
+	free(s->ids);
+	free(s->nos);
+	free(s->nos_data);
 	for (size_t i = 0; i < s->n_rows && s->reasons; i++)
 		free(s->reasons[i]);
 	free(s->reasons);
@@ -176,7 +182,7 @@ static void render_rejections(const struct slot *s, struct rejections *rej)
 {
 	for (size_t i = 0; i < s->n_rows; i++)
 		if (s->reasons[i])
-			rej_add(rej, gf_db_get_int(s->rows, (int)i, 0), gf_xstrdup(s->reasons[i]));
+			rej_add(rej, s->ids[i], gf_xstrdup(s->reasons[i]));
 }
 
 static char *history_message(const struct run *rn, const struct slot *s)
@@ -275,6 +281,28 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 	return 0;
 }
 
+/* What the reply needs of the rows (booking id and number), so that the
+ * result set is not held while the batch is in flight. */
+static void keep_members(struct slot *s)
+{
+	size_t n = s->n_rows, bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += (size_t)PQgetlength(s->rows, (int)i, 1) + 1;
+	s->ids = gf_xcalloc(n ? n : 1, sizeof(*s->ids));
+	s->nos = gf_xcalloc(n ? n : 1, sizeof(*s->nos));
+	s->nos_data = gf_xcalloc(bytes ? bytes : 1, 1);
+	char *p = s->nos_data;
+	for (size_t i = 0; i < n; i++) {
+		s->ids[i] = gf_db_get_int(s->rows, (int)i, 0);
+		size_t len = (size_t)PQgetlength(s->rows, (int)i, 1);
+		memcpy(p, PQgetvalue(s->rows, (int)i, 1), len + 1);
+		s->nos[i] = p;
+		p += len + 1;
+	}
+	PQclear(s->rows);
+	s->rows = NULL;
+}
+
 /* Render the batch; complete it at once when nothing is left to send.
  * Returns 1 when a request was started, 0 when completed, < 0 on error. */
 static int prepare(struct run *rn, struct slot *s)
@@ -335,6 +363,7 @@ static int prepare(struct run *rn, struct slot *s)
 		if (s->reasons[i])
 			gf_warn("record_rejected", "batch=%lld booking_no=%s reason=%s", (long long)s->batch->id,
 			        gf_log_q(PQgetvalue(s->rows, (int)i, 1)), gf_log_q(s->reasons[i]));
+	keep_members(s);
 
 	if (s->n_rendered == 0) {
 		gf_buf_free(&xml);
@@ -397,8 +426,8 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 		const char *bn = rep->items[k].booking_no;
 		int64_t id = -1;
 		for (size_t i = 0; i < s->n_rows && id < 0; i++)
-			if (!s->reasons[i] && strcmp(PQgetvalue(s->rows, (int)i, 1), bn) == 0)
-				id = gf_db_get_int(s->rows, (int)i, 0);
+			if (!s->reasons[i] && strcmp(s->nos[i], bn) == 0)
+				id = s->ids[i];
 		if (id < 0) {
 			snprintf(why, whylen, "reply rejects booking %.64s, which was not in the batch", bn);
 			return -GF_E_REPLY;
