@@ -176,25 +176,27 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 		"    SELECT DISTINCT connection_id, chunk FROM gf_plan"
 		"     WHERE new AND (connection_id, chunk) >= ($3::bigint, $4::bigint)"
 		"     ORDER BY connection_id, chunk LIMIT $5::int) x"
-		"), s AS MATERIALIZED ("
-		"  SELECT g.connection_id, g.property_id, g.booking_id, g.booking_no, k.batch_id"
+		"), ins AS ("
+		/* A pair planned since the table was read (a rerun) is left to
+		 * that delivery: the batch is formed of the rows written. */
+		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, batch_id,"
+		"                                    planned_run_id)"
+		"  SELECT $1, g.connection_id, g.property_id, g.booking_id, g.booking_no, k.batch_id, $2::bigint"
 		"    FROM k JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
-		"), m AS ("
-		"  INSERT INTO gf_plan_batches SELECT batch_id, connection_id, chunk FROM k RETURNING 1"
+		"   ORDER BY k.batch_id, g.booking_id"
+		"  ON CONFLICT (job, connection_id, booking_id) DO NOTHING"
+		"  RETURNING batch_id, connection_id, property_id"
 		"), b AS ("
 		"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id)"
 		"  SELECT batch_id, $1, connection_id, min(property_id), gen_random_uuid()::text, count(*), $2::bigint"
-		"    FROM s GROUP BY batch_id, connection_id"
-		"  RETURNING 1"
-		"), ins AS ("
-		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, batch_id,"
-		"                                    planned_run_id)"
-		"  SELECT $1, connection_id, property_id, booking_id, booking_no, batch_id, $2::bigint"
-		"    FROM s ORDER BY batch_id, booking_id"
+		"    FROM ins GROUP BY batch_id, connection_id"
+		"  RETURNING id"
+		"), m AS ("
+		"  INSERT INTO gf_plan_batches SELECT k.batch_id, k.connection_id, k.chunk FROM k JOIN b ON b.id = k.batch_id"
 		"  RETURNING 1"
 		"), last AS ("
-		"  SELECT connection_id, chunk, batch_id FROM k ORDER BY batch_id DESC LIMIT 1"
-		") SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM ins), (SELECT count(*) FROM m),"
+		"  SELECT connection_id, chunk, batch_id FROM k ORDER BY connection_id DESC, chunk DESC LIMIT 1"
+		") SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM ins), (SELECT count(*) FROM b),"
 		"         (SELECT batch_id FROM last), (SELECT connection_id FROM last), (SELECT chunk FROM last),"
 		"         (SELECT batch_id FROM k ORDER BY batch_id OFFSET $6::int LIMIT 1)",
 		6, (const char *[]){ p->job->name, run, conn, chunk, max, mark });
@@ -202,9 +204,9 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 		gf_plan_release(p);
 		return err;
 	}
-	int64_t batches = gf_db_get_int(res, 0, 0);
-	p->res.batches += batches;
+	int64_t batches = gf_db_get_int(res, 0, 0); /* chunks taken */
 	p->res.planned += gf_db_get_int(res, 0, 1);
+	p->res.batches += gf_db_get_int(res, 0, 2);
 	if (batches > 0) {
 		p->upto = gf_db_get_int(res, 0, 3);
 		p->next_conn = gf_db_get_int(res, 0, 4);
@@ -224,7 +226,8 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 PGresult *gf_plan_rows(struct gf_planner *p, const struct gf_batch *b, int *err)
 {
 	*err = 0;
-	if (!p->table)
+	/* A batch sent before (a retry, a resend) is read as the source has it now. */
+	if (!p->table || !b->fresh)
 		return NULL;
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
@@ -232,7 +235,8 @@ PGresult *gf_plan_rows(struct gf_planner *p, const struct gf_batch *b, int *err)
 	 * plan did not write has none here. */
 	PGresult *r = gf_db_query_prepared(p->c, err, "plan_rows",
 		"SELECT g.booking_id, g.booking_no, g.last_name, g.first_name, btrim(g.email, E' \\t\\r\\n'),"
-		"       g.gender, g.language, coalesce(m.partner_status, g.status), g.arrival::text, g.departure::text, true"
+		"       g.gender, g.language, coalesce(m.partner_status, g.status), g.arrival::text, g.departure::text,"
+		"       EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = g.booking_id)"
 		"  FROM gf_plan_batches k"
 		"  JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = g.status"

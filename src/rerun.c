@@ -51,13 +51,12 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		return r;
 	const char *p[] = { job->name, job->partner, sel->booking_nos ? gf_buf_str(&nos) : NULL, sel->from, sel->to,
 	                    sel->force ? "true" : "false" };
+	/* No turn to wait for: a run planning at the same time writes its
+	 * deliveries with ON CONFLICT DO NOTHING (plan.c), so a pair inserted
+	 * here stays this rerun's, batched by the next run's plan. */
 	r = gf_db_begin(c);
-	if (r == 0) /* the planners' turn (plan.c): they must see these rows or none */
-		r = gf_db_exec(c, "plan_lock", "SELECT pg_advisory_xact_lock(hashtext('guestflow.plan:' || $1))", 1, p);
-	if (r < 0) {
-		gf_db_rollback(c);
+	if (r < 0)
 		return r;
-	}
 	int err;
 	/* $3 booking numbers, or $4..$5 checkout dates; the eligibility rules but
 	 * the window (a rerun is how bookings outside it are sent). */

@@ -631,9 +631,10 @@ static int plan_feed(struct run *rn, bool need)
 
 /* Nothing is due, and this run left the planning to another process that
  * was at it: plan now if that one is done (so that nothing eligible is left
- * behind), else wait a moment for its next batches. False: neither (the run
- * may end). */
-static bool plan_late(struct run *rn)
+ * behind), else wait a moment for its next batches, out of linger. False:
+ * neither (the run may end). */
+#define PLAN_POLL_MS 100
+static bool plan_late(struct run *rn, int64_t *linger_left)
 {
 	if (!rn->plan.skipped || stop_requested || rn->fatal || rn->limit == 0)
 		return false;
@@ -642,10 +643,18 @@ static bool plan_late(struct run *rn)
 		rn->fatal = r;
 		return false;
 	}
-	if (rn->plan.skipped)
-		sleep_ms_interruptible(100);
-	else if (!rn->plan.locked)
+	if (rn->plan.skipped) {
+		if (*linger_left < PLAN_POLL_MS) {
+			gf_warn("plan_not_done", "msg=%s",
+			        gf_log_q("another process still holds this job's planning lock; what it has not"
+			                 " planned yet is left to it, or to the next run"));
+			return false;
+		}
+		sleep_ms_interruptible(PLAN_POLL_MS);
+		*linger_left -= PLAN_POLL_MS;
+	} else if (!rn->plan.locked) {
 		planned(rn);
+	}
 	rn->plan_claimed = 0;
 	return true;
 }
@@ -712,7 +721,7 @@ static void loop(struct run *rn)
 				break;
 			int64_t due = next_due_ms(rn);
 			if (due < 0 || due > linger_left) {
-				if (plan_late(rn)) {
+				if (plan_late(rn, &linger_left)) {
 					more = true;
 					continue;
 				}

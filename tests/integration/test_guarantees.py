@@ -112,6 +112,61 @@ class GuaranteeTest(GFTestCase):
         self.assert_exactly_once(env, 2000)
         self.assertEqual(env.sim_stats()['replays'], 0, 'no batch was sent twice')
 
+    def test_a_booking_deleted_after_planning_is_not_sent(self):
+        env = self.env
+        add_many(env, 30, ['P1'])
+        env.sim_control('latency?ms=150')
+        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        # Planned (read into the run's table) but not sent yet: gone from the PMS.
+        env.psql("DELETE FROM pms.bookings WHERE booking_no = 'B-30'")
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, out + err[-3000:])
+        self.assertNotIn('B-30', {g['bookingNo'] for g in env.recorded()})
+        self.assertEqual(env.psql("SELECT state, reason FROM guestflow.deliveries WHERE booking_no = 'B-30'"),
+                         [['rejected', 'booking no longer in the source view (deleted in the PMS?)']])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), '29')
+        self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history"), '29')
+
+    def test_rerun_does_not_wait_for_a_running_plan(self):
+        env = self.env
+        add_many(env, 60, ['P1', 'P2'])
+        env.sim_control('latency?ms=100')
+        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
+        self.run_job(expect=0)
+        add_many(env, 200, ['P1', 'P2'], start=61)
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 62, 60, 'the second run sending')
+        # The running run holds the job's planning lock while it writes its
+        # slices; a rerun queues its bookings at once (and then runs the job
+        # itself, sharing the work).
+        rr = subprocess.Popen([GUESTFLOW, '-c', env.config, 'rerun', 'review-nightly', '--booking', 'B-1', 'B-260',
+                               '--force'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE rerun") == '2', 5,
+                     'the rerun queued B-1 and B-260')
+            self.assertIsNone(p.poll(), 'the first run was still running')
+            out, err = rr.communicate(timeout=120)
+        finally:
+            if rr.poll() is None:
+                rr.kill()
+                rr.communicate(timeout=10)
+        self.assertIn(rr.returncode, (0, 1), out + err[-3000:])
+        out, err = p.communicate(timeout=120)
+        self.assertIn(p.returncode, (0, 1), out + err[-3000:])
+        env.sim_control('latency?ms=0')
+        self.run_job(expect=0)
+        # B-1 twice (first run, rerun --force), everything else once; one
+        # history entry per delivery.
+        rec = collections.Counter(g['bookingNo'] for g in env.recorded())
+        self.assertEqual(len(rec), 260)
+        self.assertEqual(rec['B-1'], 2)
+        self.assertEqual(sum(rec.values()), 261)
+        self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history"), '261')
+        self.assertEqual(dict(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1")),
+                         {'delivered': '260'})
+
     def test_postgresql_restarted_mid_run(self):
         env = self.env
         add_many(env, 600, list(self.properties))
