@@ -1,5 +1,6 @@
-/* Planning: one set-based statement inserts a pending delivery for every
- * eligible booking x live connection of the job that has none yet. */
+/* Planning: every eligible booking x live connection of the job that has no
+ * delivery yet becomes a pending delivery in a batch, read in one set-based
+ * statement and written slice by slice (see struct gf_planner). */
 #ifndef GF_PLAN_H
 #define GF_PLAN_H
 
