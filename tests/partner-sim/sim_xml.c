@@ -74,10 +74,14 @@ static void capture_error(void *ctx, xmlErrorPtr e)
 	snprintf(fe->msg, fe->size, "line %d: %.*s", e->line, (int)len, m);
 }
 
+static bool in_sim_ns(xmlNodePtr n)
+{
+	return n->type == XML_ELEMENT_NODE && n->ns && xmlStrEqual(n->ns->href, BAD_CAST SIM_NS);
+}
+
 static bool is_element(xmlNodePtr n, const char *name)
 {
-	return n->type == XML_ELEMENT_NODE && n->ns && xmlStrEqual(n->ns->href, BAD_CAST SIM_NS) &&
-	       xmlStrEqual(n->name, BAD_CAST name);
+	return in_sim_ns(n) && xmlStrEqual(n->name, BAD_CAST name);
 }
 
 /* Fields of a guestList. Without XSD validation (--validate-every) the document may lack
@@ -108,12 +112,15 @@ static int extract(xmlNodePtr root, struct sim_batch *out, const char **why)
 		struct sim_guest *guest = &out->guests[out->n++];
 		memset(guest, 0, sizeof *guest);
 		for (xmlNodePtr c = g->children; c; c = c->next) {
+			/* the namespace once per child, then its name against each field */
+			if (!in_sim_ns(c))
+				continue;
 			for (int i = 0; i < SIM_F_COUNT; i++) {
-				if (is_element(c, sim_field_names[i]) && !guest->f[i]) {
-					guest->f[i] = (char *)xmlNodeGetContent(c);
-					if (!guest->f[i])
-						return -ENOMEM;
-				}
+				if (!xmlStrEqual(c->name, BAD_CAST sim_field_names[i]))
+					continue;
+				if (!guest->f[i] && !(guest->f[i] = (char *)xmlNodeGetContent(c)))
+					return -ENOMEM;
+				break;
 			}
 		}
 		for (int i = 0; i < SIM_F_COUNT; i++) {
