@@ -45,7 +45,12 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	int err;
 	/* The next due batch: new from the plan, due for a retry, or abandoned
 	 * by a crashed worker. Its members stay 'pending': the lease is what
-	 * says they are in flight. fresh: never sent (nothing under its key yet). */
+	 * says they are in flight. fresh: never sent (nothing under its key yet).
+	 * The claim's commit does not wait for the disk (synchronous_commit off
+	 * for its transaction only): lost in a crash of the server, it leaves
+	 * the batch as it was, with the same members and key, to be claimed
+	 * and sent again, the contract's worst case; and the next synchronous
+	 * commit (a completion) flushes it anyway. */
 	_cleanup_pgresult_ PGresult *r = gf_db_query_prepared(c, &err, "claim",
 		"WITH due AS ("
 		"  SELECT b.id, b.attempts = 0 AND b.last_error IS NULL AS fresh FROM guestflow.batches b"
@@ -59,6 +64,7 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 		"        lease_token = gen_random_uuid()::text, attempts = b.attempts + 1"
 		"   FROM due, guestflow.connections c"
 		"  WHERE b.id = due.id AND c.id = b.connection_id"
+		"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
 		" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
 		"           c.property_id, c.hotel_id, c.access_key, due.fresh,"
 		"           (SELECT count(*) FROM guestflow.deliveries d"
@@ -78,7 +84,8 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
 	if (b->records > max && b->fresh) {
 		/* --limit: a batch never sent may still be cut; the rest waits,
-		 * outside any batch, for the next run's plan. */
+		 * outside any batch, for the next run's plan. This commit must be
+		 * durable before the cut batch is sent under its key. */
 		char id[32];
 		snprintf(id, sizeof(id), "%lld", (long long)b->id);
 		_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "claim_trim",
@@ -91,7 +98,9 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 			"     AND d.id NOT IN (SELECT id FROM keep) RETURNING 1"
 			") UPDATE guestflow.batches SET records = (SELECT count(*) FROM keep)"
 			"   WHERE id = $1::bigint RETURNING records", 2, (const char *[]){ id, p[1] });
-		if (!t) {
+		if (t)
+			err = gf_db_exec(c, "claim_durable", "SET LOCAL synchronous_commit = on", 0, NULL);
+		if (!t || err < 0) {
 			gf_batch_free(b);
 			return err;
 		}
