@@ -36,35 +36,81 @@ static z_stream *gz_stream(int level)
 	return &gz.zs;
 }
 
-int gf_gzip(const void *in, size_t len, int level, struct gf_buf *out)
+int gf_gzip_begin(struct gf_gzip_stream *st, int level, struct gf_buf *out)
 {
+	*st = (struct gf_gzip_stream){ .out = out, .start = out->len };
 	if (level < 1 || level > 9)
-		return -EINVAL;
-	z_stream *zs = gz_stream(level);
-	if (!zs)
-		return -ENOMEM;
-	uLong bound = deflateBound(zs, (uLong)len);
-	size_t start = out->len;
-	if (bound > out->max || start > out->max - bound)
-		return -GF_E_TOO_BIG;
-	/* Room for the worst case, then deflate in one call. */
-	if (start + bound + 1 > out->cap) {
-		out->cap = start + bound + 1;
-		out->data = gf_xrealloc(out->data, out->cap);
-	}
+		return st->err = -EINVAL;
+	if (!gz_stream(level))
+		return st->err = -ENOMEM;
+	return 0;
+}
+
+/* Deflate in[0..len) with flush, growing out (doubling, up to out->max) as
+ * the compressed bytes need room. */
+static int gz_run(struct gf_gzip_stream *st, const void *in, size_t len, int flush)
+{
+	struct gf_buf *out = st->out;
+	z_stream *zs = &gz.zs;
 	zs->next_in = (Bytef *)(uintptr_t)in;
 	zs->avail_in = (uInt)len;
-	zs->next_out = (Bytef *)out->data + start;
-	zs->avail_out = (uInt)bound;
-	int zr = deflate(zs, Z_FINISH);
+	int zr;
+	do {
+		if (out->cap - out->len < 4096 + 1 || !out->data) {
+			size_t want = out->cap ? out->cap * 2 : 65536;
+			if (want > out->max + 1)
+				want = out->max + 1;
+			if (want <= out->len + 1)
+				return -GF_E_TOO_BIG;
+			out->data = gf_xrealloc(out->data, want);
+			out->cap = want;
+		}
+		size_t room = out->cap - 1 - out->len;
+		if (room > out->max - out->len)
+			room = out->max - out->len;
+		zs->next_out = (Bytef *)out->data + out->len;
+		zs->avail_out = (uInt)room;
+		zr = deflate(zs, flush);
+		out->len += room - zs->avail_out;
+		out->data[out->len] = '\0';
+		if (zr == Z_STREAM_ERROR)
+			return -EIO;
+		if (zs->avail_out == 0 && out->len >= out->max && zr != Z_STREAM_END)
+			return -GF_E_TOO_BIG;
+	} while (flush == Z_FINISH ? zr != Z_STREAM_END : zs->avail_in > 0);
 	/* Drop the pointers into the caller's buffers; the state stays. */
 	zs->next_in = zs->next_out = NULL;
 	zs->avail_in = zs->avail_out = 0;
-	if (zr != Z_STREAM_END)
-		return -EIO;
-	out->len = start + zs->total_out;
-	out->data[out->len] = '\0';
 	return 0;
+}
+
+int gf_gzip_write(struct gf_gzip_stream *st, const void *in, size_t len)
+{
+	if (st->err == 0 && len > 0)
+		st->err = gz_run(st, in, len, Z_NO_FLUSH);
+	return st->err;
+}
+
+int gf_gzip_end(struct gf_gzip_stream *st)
+{
+	if (st->err == 0)
+		st->err = gz_run(st, NULL, 0, Z_FINISH);
+	if (st->err < 0) {
+		/* Nothing half-written stays behind. */
+		st->out->len = st->start;
+		if (st->out->data)
+			st->out->data[st->start] = '\0';
+	}
+	return st->err;
+}
+
+int gf_gzip(const void *in, size_t len, int level, struct gf_buf *out)
+{
+	struct gf_gzip_stream st;
+	if (gf_gzip_begin(&st, level, out) < 0)
+		return st.err;
+	(void)gf_gzip_write(&st, in, len);
+	return gf_gzip_end(&st);
 }
 
 int gf_gunzip(const void *in, size_t len, struct gf_buf *out)

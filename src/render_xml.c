@@ -10,6 +10,7 @@
 #include <libxml/xmlIO.h>
 #include <libxml/xmlwriter.h>
 
+#include "gzip.h"
 #include "normalize.h"
 #include "util.h"
 
@@ -228,6 +229,7 @@ static bool seen_add(struct seen *t, const struct gf_record *recs, size_t i)
 
 struct sink {
 	struct gf_buf *out;
+	struct gf_gzip_stream *gz; /* or NULL: plain */
 	int err;
 };
 
@@ -237,7 +239,7 @@ static int sink_write(void *ctx, const char *data, int len)
 {
 	struct sink *s = ctx;
 	if (s->err == 0)
-		s->err = gf_buf_append(s->out, data, (size_t)len);
+		s->err = s->gz ? gf_gzip_write(s->gz, data, (size_t)len) : gf_buf_append(s->out, data, (size_t)len);
 	return len;
 }
 
@@ -297,11 +299,15 @@ static int write_guest(xmlTextWriterPtr w, const struct checked *c,
 
 static int write_document(const char *hotel_id, const char *batch_id,
                           const struct checked *c, size_t n, const char *default_language,
-                          struct gf_buf *out)
+                          int gzip_level, struct gf_buf *out)
 {
-	struct sink sink = { out, 0 };
+	struct gf_gzip_stream gz;
+	struct sink sink = { out, gzip_level ? &gz : NULL, 0 };
 	struct scratch sc = { NULL, 0 };
 	int r = 0;
+
+	if (gzip_level && gf_gzip_begin(&gz, gzip_level, out) < 0)
+		return gz.err;
 
 	/* No encoder: the writer's UTF-8 goes straight into out. */
 	xmlOutputBufferPtr ob = xmlOutputBufferCreateIO(sink_write, sink_close, &sink, NULL);
@@ -328,6 +334,8 @@ static int write_document(const char *hotel_id, const char *batch_id,
 		r = -1;
 	xmlFreeTextWriter(w);   /* closes ob */
 	free(sc.p);
+	if (gzip_level && sink.err == 0 && r == 0)
+		sink.err = gf_gzip_end(&gz);
 	if (sink.err < 0)
 		return sink.err;
 	return r < 0 ? -ENOMEM : 0;
@@ -341,17 +349,16 @@ static bool id_ok(const char *s)
 	       && gf_text_check(s, MAX_ID_CHARS, NULL, 0) == 0;
 }
 
-int gf_render_review_xml(const char *hotel_id, const char *batch_id,
-                         const struct gf_record *recs, size_t n,
-                         const char *default_language,
-                         struct gf_buf *out, char **reasons, size_t *n_rendered)
+static int render(const char *hotel_id, const char *batch_id, const struct gf_record *recs, size_t n,
+                  const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
+                  size_t *n_rendered)
 {
 	char why[256];
 	size_t count = 0;
 	int r = 0;
 
 	if (!out || (n > 0 && !recs) || !id_ok(hotel_id) || !id_ok(batch_id)
-	    || (default_language && !gf_is_language_code(default_language)))
+	    || (default_language && !gf_is_language_code(default_language)) || gzip_level < 0 || gzip_level > 9)
 		return -EINVAL;
 
 	struct checked *c = gf_xcalloc(n, sizeof(*c));
@@ -382,7 +389,7 @@ int gf_render_review_xml(const char *hotel_id, const char *batch_id,
 
 	if (count > 0) {
 		size_t start = out->len;
-		r = write_document(hotel_id, batch_id, c, n, default_language, out);
+		r = write_document(hotel_id, batch_id, c, n, default_language, gzip_level, out);
 		if (r < 0) {
 			/* Nothing half-written stays behind, and no reasons to free. */
 			out->len = start;
@@ -396,4 +403,22 @@ int gf_render_review_xml(const char *hotel_id, const char *batch_id,
 	if (r == 0 && n_rendered)
 		*n_rendered = count;
 	return r;
+}
+
+int gf_render_review_xml(const char *hotel_id, const char *batch_id,
+                         const struct gf_record *recs, size_t n,
+                         const char *default_language,
+                         struct gf_buf *out, char **reasons, size_t *n_rendered)
+{
+	return render(hotel_id, batch_id, recs, n, default_language, 0, out, reasons, n_rendered);
+}
+
+int gf_render_review_xml_gzip(const char *hotel_id, const char *batch_id,
+                              const struct gf_record *recs, size_t n,
+                              const char *default_language, int gzip_level,
+                              struct gf_buf *out, char **reasons, size_t *n_rendered)
+{
+	if (gzip_level < 1)
+		return -EINVAL;
+	return render(hotel_id, batch_id, recs, n, default_language, gzip_level, out, reasons, n_rendered);
 }

@@ -45,5 +45,11 @@ int gf_render_review_xml(const char *hotel_id, const char *batch_id,
                          const struct gf_record *recs, size_t n,
                          const char *default_language,
                          struct gf_buf *out, char **reasons, size_t *n_rendered);
+/* The same document as one gzip member at gzip_level (1..9), deflated as it
+ * is written: the uncompressed document is never held whole. */
+int gf_render_review_xml_gzip(const char *hotel_id, const char *batch_id,
+                              const struct gf_record *recs, size_t n,
+                              const char *default_language, int gzip_level,
+                              struct gf_buf *out, char **reasons, size_t *n_rendered);
 
 #endif

@@ -345,9 +345,13 @@ static int prepare(struct run *rn, struct slot *s)
 		map[n++] = i;
 	}
 	s->req = gf_http_req_new();
-	struct gf_buf xml = GF_BUF_INIT((size_t)512 << 20);
-	int r = gf_render_review_xml(s->batch->hotel_id, s->batch->idempotency_key, recs, n,
-	                             job->default_language, &xml, rr, &s->n_rendered);
+	/* The body, deflated as it is rendered when the partner takes gzip. */
+	struct gf_buf *body = &s->req->body;
+	int r = job->compress == GF_COMPRESS_GZIP
+	        ? gf_render_review_xml_gzip(s->batch->hotel_id, s->batch->idempotency_key, recs, n,
+	                                    job->default_language, job->gzip_level, body, rr, &s->n_rendered)
+	        : gf_render_review_xml(s->batch->hotel_id, s->batch->idempotency_key, recs, n,
+	                               job->default_language, body, rr, &s->n_rendered);
 	for (size_t k = 0; k < n; k++)
 		if (rr[k])
 			s->reasons[map[k]] = rr[k];
@@ -355,7 +359,6 @@ static int prepare(struct run *rn, struct slot *s)
 	free(recs);
 	free(map);
 	if (r < 0) {
-		gf_buf_free(&xml);
 		gf_error("render_failed", "batch=%lld error=%s", (long long)s->batch->id, gf_strerror(r));
 		return r;
 	}
@@ -366,7 +369,6 @@ static int prepare(struct run *rn, struct slot *s)
 	keep_members(s);
 
 	if (s->n_rendered == 0) {
-		gf_buf_free(&xml);
 		struct rejections rej = { 0 };
 		render_rejections(s, &rej);
 		struct gf_completion cp = { .kind = GF_COMPLETE_ACCEPTED, .rejections = rej.v,
@@ -374,14 +376,6 @@ static int prepare(struct run *rn, struct slot *s)
 		r = finish(rn, s, &cp);
 		rej_free(&rej);
 		return r < 0 ? r : 0;
-	}
-	if (job->compress == GF_COMPRESS_GZIP) {
-		r = gf_gzip(xml.data, xml.len, job->gzip_level, &s->req->body);
-		gf_buf_free(&xml);
-		if (r < 0)
-			return r;
-	} else {
-		s->req->body = xml;
 	}
 	s->url_public = gf_http_url_public(job->endpoint, s->batch->hotel_id);
 	char *url = gf_http_url(job->endpoint, s->batch->hotel_id, s->batch->access_key);

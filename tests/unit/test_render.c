@@ -713,6 +713,25 @@ static void test_render_batch500(void)
 	            && memcmp(back.data, out.data, out.len) == 0;
 	ok(same, "gzip round trip");
 	diag("batch of 500: %zu bytes, %zu gzipped", out.len, gz.len);
+
+	/* Rendered straight into gzip: the same member as rendering, then gzip. */
+	struct gf_buf direct = GF_BUF_INIT(BUF_MAX);
+	char *reasons2[N];
+	size_t nr2 = 0;
+	int rg = gf_render_review_xml_gzip("H-1001", "batch-500", recs, N, "de", 6, &direct, reasons2, &nr2);
+	ok(rg == 0 && nr2 == N && direct.len == gz.len && memcmp(direct.data, gz.data, gz.len) == 0,
+	   "batch of 500 rendered into gzip: the same bytes as render then gzip");
+	for (size_t i = 0; i < N; i++)
+		free(reasons2[i]);
+	is_int(gf_render_review_xml_gzip("H-1001", "b", recs, N, "de", 0, &direct, reasons2, &nr2), -EINVAL,
+	       "render into gzip at level 0: -EINVAL");
+	struct gf_buf tiny = GF_BUF_INIT(64);
+	gf_buf_puts(&tiny, "x");
+	rg = gf_render_review_xml_gzip("H-1001", "batch-500", recs, N, "de", 6, &tiny, reasons2, &nr2);
+	ok(rg == -GF_E_TOO_BIG && tiny.len == 1 && strcmp(tiny.data, "x") == 0,
+	   "render into gzip past out->max: -GF_E_TOO_BIG, buffer unchanged");
+	gf_buf_free(&tiny);
+	gf_buf_free(&direct);
 	gf_buf_free(&gz);
 	gf_buf_free(&back);
 
@@ -826,6 +845,42 @@ static void test_gzip_reuse(void)
 	ok(gf_gzip("a", 1, 0, &rep) == -EINVAL && gf_gzip("a", 1, 10, &rep) == -EINVAL,
 	   "gzip levels 0 and 10: -EINVAL");
 	ok(gzip_ok(xml.data, xml.len, 9, ""), "gzip after errors still exact");
+
+	/* Piece by piece: the same member as gf_gzip, whatever the pieces. */
+	const size_t pieces[] = { 1, 7, 4096, 65536 };
+	for (size_t k = 0; k < GF_ARRAY_SIZE(pieces); k++) {
+		for (size_t i = 0; i < GF_ARRAY_SIZE(bodies); i++) {
+			struct gf_buf one = GF_BUF_INIT(BUF_MAX), st_out = GF_BUF_INIT(BUF_MAX);
+			gf_buf_puts(&st_out, "head:");
+			struct gf_gzip_stream st;
+			int rc = gf_gzip_begin(&st, 1, &st_out);
+			for (size_t off = 0; rc == 0 && off < bodies[i].len; off += pieces[k]) {
+				size_t n = bodies[i].len - off < pieces[k] ? bodies[i].len - off : pieces[k];
+				rc = gf_gzip_write(&st, bodies[i].data + off, n);
+			}
+			if (rc == 0)
+				rc = gf_gzip_end(&st);
+			bool same = rc == 0 && gf_gzip(bodies[i].data, bodies[i].len, 1, &one) == 0
+			            && st_out.len == one.len + 5 && memcmp(st_out.data, "head:", 5) == 0
+			            && memcmp(st_out.data + 5, one.data, one.len) == 0 && st_out.data[st_out.len] == '\0';
+			ok(same, "gzip stream: %s in pieces of %zu, the same member as gf_gzip", bodies[i].what,
+			   pieces[k]);
+			gf_buf_free(&one);
+			gf_buf_free(&st_out);
+		}
+	}
+	struct gf_buf tight = GF_BUF_INIT(300);
+	gf_buf_puts(&tight, "x");
+	struct gf_gzip_stream st;
+	int rc = gf_gzip_begin(&st, 1, &tight);
+	for (size_t off = 0; rc == 0 && off < noise_len; off += 1000)
+		rc = gf_gzip_write(&st, noise + off, noise_len - off < 1000 ? noise_len - off : 1000);
+	ok(rc == -GF_E_TOO_BIG && gf_gzip_write(&st, "a", 1) == -GF_E_TOO_BIG && gf_gzip_end(&st) == -GF_E_TOO_BIG
+	   && tight.len == 1 && strcmp(tight.data, "x") == 0,
+	   "gzip stream past out->max: -GF_E_TOO_BIG from then on, buffer as before begin");
+	gf_buf_free(&tight);
+	ok(gf_gzip_begin(&st, 0, &rep) == -EINVAL && gf_gzip_end(&st) == -EINVAL, "gzip stream level 0: -EINVAL");
+	ok(gzip_ok(xml.data, xml.len, 9, ""), "gzip after stream errors still exact");
 
 	/* Cleanup (twice is fine), then a new state on the next call. */
 	gf_gzip_cleanup();
