@@ -84,8 +84,12 @@ static int read_eligible(struct gf_planner *p)
 		               0, NULL);
 	int err = 0;
 	PGresult *res = r < 0 ? NULL : gf_db_query(p->c, &err, "plan_count",
-		"SELECT count(*), count(*) FILTER (WHERE new), count(DISTINCT (connection_id, chunk)) FILTER (WHERE new)"
-		"  FROM gf_plan", 0, NULL);
+		/* chunks: ceil(new pairs / max_records) per connection (a hash
+		 * aggregate over the connections, where counting distinct
+		 * (connection, chunk) pairs sorted the whole table) */
+		"SELECT coalesce(sum(n), 0), coalesce(sum(n_new), 0), coalesce(sum((n_new + $1::int - 1) / $1::int), 0)"
+		"  FROM (SELECT count(*) AS n, count(*) FILTER (WHERE new) AS n_new FROM gf_plan GROUP BY connection_id) c",
+		1, (const char *[]){ max });
 	if (!res)
 		r = r < 0 ? r : err;
 	if (r == 0) {
