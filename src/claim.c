@@ -67,8 +67,10 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 		"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
 		" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
 		"           c.property_id, c.hotel_id, c.access_key, due.fresh,"
-		"           (SELECT count(*) FROM guestflow.deliveries d"
-		"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending'))",
+		/* A batch never sent still has every member it was written with
+		 * (or the count a --limit cut left); any other is counted. */
+		"           CASE WHEN due.fresh THEN b.records ELSE (SELECT count(*) FROM guestflow.deliveries d"
+		"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending')) END",
 		3, (const char *[]){ p[0], p[2], p[3] });
 	if (!r)
 		return err;
