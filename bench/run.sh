@@ -226,7 +226,7 @@ echo
 echo "bookings: $N, eligible: $ELIGIBLE, delivered: $DELIVERED, history entries: $HISTORY" \
 	"(bookings: $HISTORY_BOOKINGS), requests: $REQUESTS (XSD-validated: $VALIDATED), replays: $REPLAYS," \
 	"booking numbers received twice: $DUP"
-echo "guestflow wall time: ${SECS}s ($(echo "scale=0; $ELIGIBLE / $SECS" | bc) bookings/s), peak RSS: $((RSS / 1024)) MiB"
+echo "guestflow wall time: ${SECS}s ($(echo "scale=0; $ELIGIBLE / $SECS" | bc) bookings/s), peak RSS: $((RSS / 1024)) MiB ($RSS kB)"
 echo "CPU during the run: guestflow ${GF_CPU}s, PostgreSQL ${PG_CPU}s, partner simulator ${SIM_CPU}s" \
 	"($(nproc) cores x ${SECS}s = $(echo "$(nproc) * $SECS" | bc)s)"
 echo "raw floor: ${FLOOR}s; ratio guestflow / floor: $(echo "scale=2; $SECS / $FLOOR" | bc)"
