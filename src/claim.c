@@ -90,12 +90,17 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 		 * durable before the cut batch is sent under its key. */
 		char id[32];
 		snprintf(id, sizeof(id), "%lld", (long long)b->id);
+		err = gf_batch_materialise(c, b->id);
+		if (err < 0) {
+			gf_batch_free(b);
+			return err;
+		}
 		_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "claim_trim",
 			"WITH keep AS ("
-			"  SELECT id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
+			"  SELECT id FROM guestflow.delivery_log WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
 			"   ORDER BY id LIMIT $2::int"
 			"), cut AS ("
-			"  UPDATE guestflow.deliveries d SET batch_id = NULL, updated_at = now()"
+			"  UPDATE guestflow.delivery_log d SET batch_id = NULL, updated_at = now()"
 			"   WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
 			"     AND d.id NOT IN (SELECT id FROM keep) RETURNING 1"
 			") UPDATE guestflow.batches SET records = (SELECT count(*) FROM keep)"
@@ -110,6 +115,27 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	}
 	*out = b;
 	return 0;
+}
+
+int gf_batch_materialise(PGconn *c, int64_t batch_id)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%lld", (long long)batch_id);
+	/* Both in one statement: a member is never in the row and the log at once. */
+	return gf_db_exec(c, "batch_materialise",
+		"WITH b AS MATERIALIZED ("
+		"  SELECT id, job, connection_id, property_id, created_run_id, created_at, member_ids, member_bookings, member_nos"
+		"    FROM guestflow.batches WHERE id = $1::bigint AND member_ids IS NOT NULL FOR UPDATE"
+		"), ins AS ("
+		"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, batch_id,"
+		"                                      planned_run_id, created_at)"
+		"  SELECT m.id, b.job, b.connection_id, b.property_id, m.booking_id, m.booking_no, b.id, b.created_run_id,"
+		"         b.created_at"
+		"    FROM b CROSS JOIN LATERAL unnest(b.member_ids, b.member_bookings, b.member_nos) AS m(id, booking_id, booking_no)"
+		"  RETURNING 1"
+		") UPDATE guestflow.batches SET member_ids = NULL, member_bookings = NULL, member_nos = NULL"
+		"   WHERE id IN (SELECT id FROM b)",
+		1, (const char *[]){ id });
 }
 
 int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
@@ -147,6 +173,8 @@ PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_bat
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
 	const char *p[] = { id, job->partner };
+	/* In booking order, as the plan's table gives them (gf_plan_rows): every
+	 * send of a batch carries its records in the same order. */
 	return gf_db_query_prepared(c, err, "batch_rows",
 		"SELECT d.booking_id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender,"
 		"       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text,"
@@ -155,5 +183,5 @@ PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_bat
 		"  LEFT JOIN guestflow.source_bookings s ON s.booking_id = d.booking_id"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
 		" WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
-		" ORDER BY d.id", 2, p);
+		" ORDER BY d.booking_id", 2, p);
 }

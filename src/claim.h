@@ -38,6 +38,12 @@ int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t
  * language, status (mapped), arrival, departure, in_source (bool). */
 PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, int *err);
 
+/* Write out the members a batch still holds in its row (see migration 0007)
+ * as its pending delivery rows, and clear them from the row: from then on
+ * the batch is handled row by row. Within the caller's transaction, with
+ * the batch row locked; nothing to do for a batch that holds none. */
+int gf_batch_materialise(PGconn *c, int64_t batch_id);
+
 void gf_batch_free(struct gf_batch *b);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "claim.h"
 #include "buf.h"
 #include "db.h"
 #include "fault.h"
@@ -58,7 +59,7 @@ static int reject_listed(struct ctx *x, const struct gf_completion *cp)
 	const char *p[] = { x->id, gf_buf_str(&ids), gf_buf_str(&reasons), x->run };
 	int err;
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_rejected",
-		"UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, updated_at = now(),"
+		"UPDATE guestflow.delivery_log d SET state = 'rejected', reason = t.reason, updated_at = now(),"
 		"       finished_at = now(), finished_run_id = $4::bigint"
 		"  FROM unnest($2::bigint[], $3::text[]) AS t(id, reason)"
 		" WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 4, p);
@@ -97,7 +98,7 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 	 * function is called once with the whole batch. */
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_delivered",
 		"WITH d AS ("
-		"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now(),"
+		"  UPDATE guestflow.delivery_log SET state = 'delivered', reason = NULL, updated_at = now(),"
 		"         finished_at = now(), finished_run_id = $2::bigint"
 		"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
 		"  RETURNING booking_id, booking_no, rerun"
@@ -135,7 +136,7 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 		if (r < 0)
 			return r;
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_dead",
-			"UPDATE guestflow.deliveries SET state = 'dead', reason = $2, updated_at = now(),"
+			"UPDATE guestflow.delivery_log SET state = 'dead', reason = $2, updated_at = now(),"
 			"       finished_at = now(), finished_run_id = $3::bigint"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 3,
 			(const char *[]){ p[0], p[1], p[3] });
@@ -155,7 +156,7 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 	if (r < 0)
 		return r;
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_retry",
-		"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
+		"UPDATE guestflow.delivery_log SET state = 'pending', reason = $2, updated_at = now()"
 		" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
 	if (!res)
 		return err;
@@ -172,7 +173,7 @@ static int release(struct ctx *x, const struct gf_completion *cp)
 		" attempts = greatest(attempts - 1, 0) WHERE id = $1::bigint", 2, p);
 	if (r == 0)
 		r = gf_db_exec(x->c, "complete_release",
-			"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
+			"UPDATE guestflow.delivery_log SET state = 'pending', reason = $2, updated_at = now()"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
 	if (r == 0 && cp->call) {
 		char msg[1024];
@@ -189,7 +190,7 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *m = gf_db_query(x->c, &err, "split_members",
-		"SELECT id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
+		"SELECT id FROM guestflow.delivery_log WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
 		" ORDER BY id", 1, (const char *[]){ x->id });
 	if (!m)
 		return err;
@@ -199,7 +200,7 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 		/* One record the partner will not take: it is the bad one. */
 		const char *p[] = { x->id, why, x->run };
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "split_reject_last",
-			"UPDATE guestflow.deliveries SET state = 'rejected', reason = $2, updated_at = now(),"
+			"UPDATE guestflow.delivery_log SET state = 'rejected', reason = $2, updated_at = now(),"
 			"       finished_at = now(), finished_run_id = $3::bigint"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 3, p);
 		if (!res)
@@ -225,7 +226,7 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 				"  SELECT job, connection_id, property_id, gen_random_uuid()::text,"
 				"         cardinality($2::bigint[]), id, $3::bigint"
 				"    FROM guestflow.batches WHERE id = $1::bigint RETURNING id"
-				") UPDATE guestflow.deliveries d SET batch_id = nb.id, state = 'pending', updated_at = now()"
+				") UPDATE guestflow.delivery_log d SET batch_id = nb.id, state = 'pending', updated_at = now()"
 				"    FROM nb WHERE d.id = ANY($2::bigint[])", 3, p);
 			if (r < 0)
 				return r;
@@ -256,6 +257,9 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	r = lease ? (PQntuples(lease) == 1 ? 0 : -ESTALE) : err;
 	if (lease)
 		PQclear(lease);
+	/* Row by row from here on, whatever the outcome. */
+	if (r == 0)
+		r = gf_batch_materialise(c, b->id);
 	if (r == 0)
 		r = reject_listed(&x, cp);
 	if (r == 0) {
@@ -285,31 +289,47 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 
 /* The accepted batch in one statement, so that it can be sent without
  * waiting: every part is gated on the lease (a lost lease changes nothing
- * and says so), rejected members first by id, the others delivered with
- * their history entries (write_history once for the batch), the batch done,
- * the API-call row, and the alerts an answer clears. */
+ * and says so). Members the batch still holds in its row are written once,
+ * delivered or rejected; members written out before (a batch retried,
+ * released, cut, or of a rerun) are updated. Then the history entries of
+ * the delivered (write_history once for the batch), the batch done, the
+ * API-call row, and the alerts an answer clears. */
 #define ACCEPTED_SQL \
 	"WITH lease AS MATERIALIZED (" \
-	"  SELECT id FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE" \
+	"  SELECT id, property_id, created_run_id, created_at, member_ids, member_bookings, member_nos" \
+	"    FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE" \
+	"), held AS (" \
+	"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, state, batch_id," \
+	"         reason, planned_run_id, finished_run_id, created_at, finished_at)" \
+	"  SELECT m.id, $7, $8::bigint, l.property_id, m.booking_id, m.booking_no," \
+	"         CASE WHEN t.reason IS NULL THEN 'delivered' ELSE 'rejected' END, l.id, t.reason, l.created_run_id," \
+	"         $3::bigint, l.created_at, now()" \
+	"    FROM lease l CROSS JOIN LATERAL unnest(l.member_ids, l.member_bookings, l.member_nos) AS m(id, booking_id, booking_no)" \
+	"    LEFT JOIN unnest($5::bigint[], $6::text[]) AS t(id, reason) ON t.id = m.booking_id" \
+	"  RETURNING booking_id, booking_no, rerun, state" \
 	"), rej AS (" \
-	"  UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, updated_at = now()," \
+	"  UPDATE guestflow.delivery_log d SET state = 'rejected', reason = t.reason, updated_at = now()," \
 	"         finished_at = now(), finished_run_id = $3::bigint" \
 	"    FROM unnest($5::bigint[], $6::text[]) AS t(id, reason)" \
 	"   WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')" \
 	"     AND EXISTS (SELECT 1 FROM lease) RETURNING 1" \
-	"), d AS (" \
-	"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now()," \
+	"), upd AS (" \
+	"  UPDATE guestflow.delivery_log SET state = 'delivered', reason = NULL, updated_at = now()," \
 	"         finished_at = now(), finished_run_id = $3::bigint" \
 	"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') AND booking_id <> ALL($5::bigint[])" \
 	"     AND EXISTS (SELECT 1 FROM lease)" \
 	"  RETURNING booking_id, booking_no, rerun" \
+	"), d AS (" \
+	"  SELECT booking_id, booking_no, rerun FROM upd" \
+	"  UNION ALL SELECT booking_id, booking_no, rerun FROM held WHERE state = 'delivered'" \
 	"), h AS (" \
 	"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id)," \
 	"         array_agg(replace($4, '{booking_no}', booking_no)" \
 	"                   || CASE WHEN rerun THEN ' (rerun)' ELSE '' END ORDER BY booking_id)) AS ok" \
 	"    FROM d HAVING count(*) > 0" \
 	"), b AS (" \
-	"  UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now()" \
+	"  UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now()," \
+	"         member_ids = NULL, member_bookings = NULL, member_nos = NULL" \
 	"   WHERE id IN (SELECT id FROM lease) RETURNING 1" \
 	"), call AS (" \
 	"  INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code," \
@@ -323,7 +343,8 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"     AND ((coalesce(connection_id, 0) = $8::bigint AND kind IN ('auth_failed', 'partner_unreachable'))" \
 	"          OR (coalesce(connection_id, 0) = 0 AND kind = 'partner_unreachable'))" \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
-	") SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM d), (SELECT count(*) FROM rej)," \
+	") SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM d)," \
+	"         (SELECT count(*) FROM rej) + (SELECT count(*) FROM held WHERE state = 'rejected')," \
 	"         (SELECT count(*) FROM h), (SELECT count(*) FROM b), (SELECT count(*) FROM call)," \
 	"         (SELECT string_agg(id || ' ' || kind || ' ' || conn, ',') FROM cleared)"
 

@@ -64,7 +64,11 @@ static int read_eligible(struct gf_planner *p)
 			"                CASE WHEN d.id IS NULL THEN s.email END AS email,"
 			"                CASE WHEN d.id IS NULL THEN s.gender END AS gender,"
 			"                CASE WHEN d.id IS NULL THEN s.language END AS language,"
-			"                CASE WHEN d.id IS NULL THEN coalesce(m.partner_status, s.status) END AS status,"
+			/* the partner's status, mapped here once: the map is read
+			 * once (an InitPlan) and looked up per row */
+			"                CASE WHEN d.id IS NULL THEN coalesce((SELECT jsonb_object_agg(m.source_status, m.partner_status)"
+			"                                                        FROM guestflow.status_map m WHERE m.partner = $2)"
+			"                                                     ->> s.status, s.status) END AS status,"
 			"                CASE WHEN d.id IS NULL THEN s.arrival END AS arrival,"
 			"                CASE WHEN d.id IS NULL THEN s.departure END AS departure"
 			"           FROM guestflow.source_bookings s"
@@ -72,8 +76,6 @@ static int read_eligible(struct gf_planner *p)
 			"             ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
 			"           LEFT JOIN guestflow.deliveries d"
 			"             ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = $1"
-			/* the partner's status, mapped here once (a hash join) rather than per batch */
-			"           LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
 			"          WHERE " GF_SQL_ELIGIBLE ") x",
 			4, (const char *[]){ job->name, job->partner, window, max });
 	if (r == 0)
@@ -103,7 +105,7 @@ static int read_eligible(struct gf_planner *p)
 		"WITH loose AS MATERIALIZED ("
 		"  SELECT d.id, d.connection_id, d.property_id,"
 		"         (row_number() OVER (PARTITION BY d.connection_id ORDER BY d.id) - 1) / $2::int AS chunk"
-		"    FROM guestflow.deliveries d"
+		"    FROM guestflow.delivery_log d"
 		"    JOIN guestflow.connections c ON c.id = d.connection_id AND c.status = 'live'"
 		"   WHERE d.job = $1 AND d.batch_id IS NULL AND d.state = 'pending'"
 		"), chunks AS MATERIALIZED ("
@@ -115,7 +117,7 @@ static int read_eligible(struct gf_planner *p)
 		"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, records, $3::bigint FROM chunks"
 		"  RETURNING 1"
 		"), u AS ("
-		"  UPDATE guestflow.deliveries d SET batch_id = k.batch_id, updated_at = now()"
+		"  UPDATE guestflow.delivery_log d SET batch_id = k.batch_id, updated_at = now()"
 		"    FROM loose l JOIN chunks k ON k.connection_id = l.connection_id AND k.chunk = l.chunk"
 		"   WHERE d.id = l.id RETURNING 1"
 		") SELECT (SELECT count(*) FROM b)", 3, (const char *[]){ job->name, max, run });
@@ -172,41 +174,65 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 	snprintf(chunk, sizeof(chunk), "%lld", (long long)p->next_chunk);
 	snprintf(max, sizeof(max), "%d", max_batches);
 	snprintf(mark, sizeof(mark), "%d", max_batches > margin ? max_batches - margin : 0);
-	int err;
+	/* Slices and reruns of the job take turns (a transaction lock, held
+	 * for one slice): each sees the other's pairs, so that no pair is both
+	 * a new batch's member and a rerun's delivery. The slice's statement
+	 * starts after the lock is taken, with a snapshot that sees them. */
+	int err = gf_db_begin(p->c);
+	if (err == 0)
+		err = gf_db_exec(p->c, "plan_step_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1,
+		                 (const char *[]){ p->job->name });
+	if (err < 0) {
+		gf_db_rollback(p->c);
+		gf_plan_release(p);
+		return err;
+	}
 	/* The next max_batches chunks of the table (by connection, chunk) become
-	 * batches, with their pending deliveries, in one statement: its own
-	 * transaction. Batch ids are drawn in that order. */
+	 * batches, in one statement. A batch holds its members (delivery ids
+	 * drawn here, bookings, booking numbers) in its own row: their delivery
+	 * rows are written once, when the batch is answered (see 0007). Batch
+	 * ids are drawn in (connection, chunk) order. */
 	_cleanup_pgresult_ PGresult *res = gf_db_query(p->c, &err, "plan_step",
 		"WITH k AS MATERIALIZED ("
 		"  SELECT connection_id, chunk, nextval('guestflow.batches_id_seq') AS batch_id FROM ("
 		"    SELECT DISTINCT connection_id, chunk FROM gf_plan"
 		"     WHERE new AND (connection_id, chunk) >= ($3::bigint, $4::bigint)"
 		"     ORDER BY connection_id, chunk LIMIT $5::int) x"
-		"), ins AS ("
-		/* A pair planned since the table was read (a rerun) is left to
-		 * that delivery: the batch is formed of the rows written. */
-		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, batch_id,"
-		"                                    planned_run_id)"
-		"  SELECT $1, g.connection_id, g.property_id, g.booking_id, g.booking_no, k.batch_id, $2::bigint"
+		"), g AS MATERIALIZED ("
+		/* A pair a rerun wrote since the table was read (a delivery in no
+		 * batch yet) is left to that delivery: the batch is formed of the
+		 * others. */
+		"  SELECT k.batch_id, g.connection_id, g.property_id, g.booking_id, g.booking_no"
 		"    FROM k JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
+		"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
+		"                      WHERE d.job = $1 AND d.batch_id IS NULL AND d.connection_id = g.connection_id"
+		"                        AND d.booking_id = g.booking_id)"
 		"   ORDER BY k.batch_id, g.booking_id"
-		"  ON CONFLICT (job, connection_id, booking_id) DO NOTHING"
-		"  RETURNING batch_id, connection_id, property_id"
+		"), n AS MATERIALIZED ("
+		"  SELECT g.*, nextval('guestflow.deliveries_id_seq') AS id FROM g"
 		"), b AS ("
-		"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id)"
-		"  SELECT batch_id, $1, connection_id, min(property_id), gen_random_uuid()::text, count(*), $2::bigint"
-		"    FROM ins GROUP BY batch_id, connection_id"
-		"  RETURNING id"
+		"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id,"
+		"                                 member_ids, member_bookings, member_nos)"
+		"  SELECT batch_id, $1, connection_id, min(property_id), gen_random_uuid()::text, count(*), $2::bigint,"
+		"         array_agg(id ORDER BY booking_id), array_agg(booking_id ORDER BY booking_id),"
+		"         array_agg(booking_no ORDER BY booking_id)"
+		"    FROM n GROUP BY batch_id, connection_id"
+		"  RETURNING id, records"
 		"), m AS ("
 		"  INSERT INTO gf_plan_batches SELECT k.batch_id, k.connection_id, k.chunk FROM k JOIN b ON b.id = k.batch_id"
 		"  RETURNING 1"
 		"), last AS ("
 		"  SELECT connection_id, chunk, batch_id FROM k ORDER BY connection_id DESC, chunk DESC LIMIT 1"
-		") SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM ins), (SELECT count(*) FROM b),"
+		") SELECT (SELECT count(*) FROM k), (SELECT coalesce(sum(records), 0) FROM b), (SELECT count(*) FROM b),"
 		"         (SELECT batch_id FROM last), (SELECT connection_id FROM last), (SELECT chunk FROM last),"
 		"         (SELECT batch_id FROM k ORDER BY batch_id OFFSET $6::int LIMIT 1)",
 		6, (const char *[]){ p->job->name, run, conn, chunk, max, mark });
+	if (res && (err = gf_db_commit(p->c)) < 0) {
+		PQclear(res);
+		res = NULL;
+	}
 	if (!res) {
+		gf_db_rollback(p->c);
 		gf_plan_release(p);
 		return err;
 	}

@@ -20,6 +20,10 @@
 #define GF_SQL_RULE_NAME "s.last_name ~ '[^[:space:]]'"
 #define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
 #define GF_SQL_RULE_WINDOW "s.checked_out_at >= now() - $3::bigint * interval '1 millisecond'"
+/* The transaction lock that slices of a plan and reruns of job $1 take in
+ * turns (plan.c, rerun.c). */
+#define GF_SQL_MEMBERS_LOCK "pg_advisory_xact_lock(hashtext('guestflow.members:' || $1))"
+
 #define GF_SQL_ELIGIBLE \
 	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
 	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW

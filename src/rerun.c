@@ -20,7 +20,7 @@ int gf_rerun_dead(PGconn *c, const char *job, struct gf_rerun_result *out)
 		"         lease_until = NULL, lease_token = NULL, finished_at = NULL"
 		"   WHERE job = $1 AND state = 'dead' RETURNING id"
 		"), d AS ("
-		"  UPDATE guestflow.deliveries SET state = 'pending', updated_at = now(), finished_at = NULL,"
+		"  UPDATE guestflow.delivery_log SET state = 'pending', updated_at = now(), finished_at = NULL,"
 		"         reason = 'rerun after: ' || coalesce(reason, 'dead')"
 		"   WHERE job = $1 AND state = 'dead' AND batch_id IN (SELECT id FROM b) RETURNING 1"
 		"), a AS ("
@@ -51,12 +51,19 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		return r;
 	const char *p[] = { job->name, job->partner, sel->booking_nos ? gf_buf_str(&nos) : NULL, sel->from, sel->to,
 	                    sel->force ? "true" : "false" };
-	/* No turn to wait for: a run planning at the same time writes its
-	 * deliveries with ON CONFLICT DO NOTHING (plan.c), so a pair inserted
-	 * here stays this rerun's, batched by the next run's plan. */
+	/* A run planning at the same time is not waited for, only one slice of
+	 * it: slices and reruns take turns (GF_SQL_MEMBERS_LOCK), and a slice
+	 * leaves out a pair a rerun has written (plan.c), so a pair inserted
+	 * here stays this rerun's, batched by the next run's plan. The
+	 * statement below starts after the lock, with a snapshot that sees
+	 * every batch written before. */
 	r = gf_db_begin(c);
-	if (r < 0)
+	if (r == 0)
+		r = gf_db_exec(c, "rerun_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1, (const char *[]){ job->name });
+	if (r < 0) {
+		gf_db_rollback(c);
 		return r;
+	}
 	int err;
 	/* $3 booking numbers, or $4..$5 checkout dates; the eligibility rules but
 	 * the window (a rerun is how bookings outside it are sent). */
@@ -71,15 +78,21 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"   WHERE ($3::text[] IS NOT NULL AND s.booking_no = ANY($3::text[]))"
 		"      OR ($3::text[] IS NULL AND s.checked_out_at >= $4::date"
 		"          AND s.checked_out_at < $5::date + 1)"
+		"), held AS ("
+		/* members a batch still holds in its row: pending, in that batch */
+		"  SELECT m.booking_id, b.connection_id FROM guestflow.batches b"
+		"   CROSS JOIN LATERAL unnest(b.member_bookings) AS m(booking_id)"
+		"   WHERE b.job = $1 AND b.member_ids IS NOT NULL AND m.booking_id IN (SELECT booking_id FROM t)"
 		"), ins AS ("
-		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, rerun)"
+		"  INSERT INTO guestflow.delivery_log (job, connection_id, property_id, booking_id, booking_no, rerun)"
 		"  SELECT $1, conn, property_id, booking_id, booking_no, true FROM t WHERE ok"
+		"     AND NOT EXISTS (SELECT 1 FROM held WHERE held.booking_id = t.booking_id AND held.connection_id = t.conn)"
 		"  ON CONFLICT (job, connection_id, booking_id) DO NOTHING RETURNING 1"
 		"), old AS ("
-		"  SELECT d.id, d.state FROM guestflow.deliveries d JOIN t ON t.booking_id = d.booking_id"
+		"  SELECT d.id, d.state FROM guestflow.delivery_log d JOIN t ON t.booking_id = d.booking_id"
 		"   WHERE d.job = $1 FOR UPDATE OF d"
 		"), up AS ("
-		"  UPDATE guestflow.deliveries d SET state = 'pending', batch_id = NULL, rerun = true,"
+		"  UPDATE guestflow.delivery_log d SET state = 'pending', batch_id = NULL, rerun = true,"
 		"         reason = 'rerun requested by ' || current_user || ' (was ' || d.state || ')',"
 		"         updated_at = now(), finished_at = NULL"
 		"    FROM old WHERE d.id = old.id"
@@ -87,7 +100,7 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"  RETURNING 1"
 		") SELECT (SELECT count(DISTINCT booking_id) FROM t), (SELECT count(*) FROM ins), (SELECT count(*) FROM up),"
 		"         (SELECT count(*) FROM old WHERE state = 'delivered' AND NOT $6::bool),"
-		"         (SELECT count(*) FROM old WHERE state IN ('pending', 'sending')),"
+		"         (SELECT count(*) FROM old WHERE state IN ('pending', 'sending')) + (SELECT count(*) FROM held),"
 		"         (SELECT count(*) FROM t WHERE NOT ok)", 6, p);
 	if (!res) {
 		gf_db_rollback(c);

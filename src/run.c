@@ -770,11 +770,14 @@ static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "pending_count",
-		"SELECT (SELECT count(*) FROM guestflow.deliveries"
+		"SELECT (SELECT count(*) FROM guestflow.delivery_log"
 		"         WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
-		"     + (SELECT count(*) FROM guestflow.batches b JOIN guestflow.deliveries d ON d.batch_id = b.id"
+		"     + (SELECT count(*) FROM guestflow.batches b JOIN guestflow.delivery_log d ON d.batch_id = b.id"
 		"         WHERE b.job = $1 AND b.state = 'open' AND NOT coalesce(b.lease_until > now(), false)"
-		"           AND d.state IN ('pending', 'sending'))", 1, (const char *[]){ job->name });
+		"           AND d.state IN ('pending', 'sending'))"
+		"     + (SELECT coalesce(sum(cardinality(member_ids)), 0) FROM guestflow.batches"
+		"         WHERE job = $1 AND member_ids IS NOT NULL AND state = 'open'"
+		"           AND NOT coalesce(lease_until > now(), false))", 1, (const char *[]){ job->name });
 	if (!r)
 		return err;
 	*out = gf_db_get_int(r, 0, 0);

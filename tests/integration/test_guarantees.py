@@ -36,6 +36,10 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(max(rec.values()), 1, 'no booking recorded twice by the partner')
         self.assertEqual(env.sim_stats().get('key_conflicts', 0), 0,
                          'a key was never reused for other members')
+        # Stored once: one row per delivery in the log, no batch still holding members.
+        self.assertEqual(env.psql("SELECT count(*), count(DISTINCT (booking_id, connection_id))"
+                                  " FROM guestflow.delivery_log"), [[str(n), str(n)]])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE member_ids IS NOT NULL"), '0')
 
     def start_run(self, env):
         """guestflow run in the background; killed at cleanup if still running."""
@@ -77,6 +81,11 @@ class GuaranteeTest(GFTestCase):
                 killed_keys = {g['idempotencyKey'] for g in env.recorded()}
                 if point == 'after_claim':
                     self.assertEqual(len(killed_keys), 0)
+                    # Nothing answered, so no delivery row written yet: the planned
+                    # batches hold their members, and the view shows them pending.
+                    self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.delivery_log"), '0')
+                    self.assertEqual(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1"),
+                                     [['pending', '120']])
                 else:
                     self.assertGreaterEqual(len(killed_keys), 1, 'the partner accepted batches before the kill')
                 self.assertGreater(int(env.scalar(IN_FLIGHT)), 0)
