@@ -40,8 +40,10 @@ GF=$ROOT/build-bench/src/guestflow
 SIM=$ROOT/build-bench/tests/partner-sim/partner-sim
 
 sim_pid=
+vmstat_pid=
 gf_pids=()
 cleanup() {
+	[ -n "$vmstat_pid" ] && { kill "$vmstat_pid" 2>/dev/null || true; }
 	for p in "${gf_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -n "$sim_pid" ] && { kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; }
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
@@ -158,6 +160,11 @@ pg_cpu() {
 }
 "${PSQL[@]}" -Atc "SELECT pg_stat_reset()" >/dev/null # autovacuum counts below are the run's
 pg_cpu0=$(pg_cpu)
+# The whole machine, from /proc/stat (jiffies): user+nice, system+irq+softirq, idle, iowait.
+machine() { awk '/^cpu / { print $2 + $3, $4 + $7 + $8, $5, $6 }' /proc/stat; }
+machine0=$(machine)
+vmstat -n 1 >"$WORK/vmstat.txt" 2>/dev/null &
+vmstat_pid=$!
 sim_cpu0=$(cpu_of "$sim_pid")
 t0=$(date +%s.%N)
 for p in $(seq 1 "$PROCS"); do
@@ -171,6 +178,10 @@ gf_pids=()
 SECS=$(secs "$t0")
 PG_CPU=$(echo "$(pg_cpu) - $pg_cpu0" | bc)
 SIM_CPU=$(echo "$(cpu_of "$sim_pid") - $sim_cpu0" | bc)
+MACHINE=$(echo "$machine0 $(machine)" | awk -v hz="$(getconf CLK_TCK)" \
+	'{ printf "user %.1fs, system %.1fs, idle %.1fs, iowait %.1fs", ($5 - $1) / hz, ($6 - $2) / hz, ($7 - $3) / hz, ($8 - $4) / hz }')
+kill "$vmstat_pid" 2>/dev/null || true
+wait "$vmstat_pid" 2>/dev/null || true
 GF_CPU=$(awk -F': ' '/User time|System time/ { t += $2 } END { printf "%.1f", t }' "$WORK"/time.*.txt)
 if [ -n "$perf_pid" ]; then
 	kill -INT "$perf_pid"
@@ -198,7 +209,7 @@ echo "== EXPLAIN ANALYZE of the per-batch statements (on a batch put back in the
 "${PSQL[@]}" >"$WORK/explain.txt" <<SQL
 BEGIN;
 UPDATE guestflow.batches SET state = 'open' WHERE id = (SELECT max(id) FROM guestflow.batches);
-UPDATE guestflow.deliveries SET state = 'pending' WHERE batch_id = (SELECT max(id) FROM guestflow.batches);
+UPDATE guestflow.delivery_log SET state = 'pending' WHERE batch_id = (SELECT max(id) FROM guestflow.batches);
 EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) SELECT b.id FROM guestflow.batches b
     JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'
    WHERE b.job = 'review-nightly' AND b.state = 'open' AND b.next_attempt_at <= now()
@@ -229,6 +240,7 @@ echo "bookings: $N, eligible: $ELIGIBLE, delivered: $DELIVERED, history entries:
 echo "guestflow wall time: ${SECS}s ($(echo "scale=0; $ELIGIBLE / $SECS" | bc) bookings/s), peak RSS: $((RSS / 1024)) MiB ($RSS kB)"
 echo "CPU during the run: guestflow ${GF_CPU}s, PostgreSQL ${PG_CPU}s, partner simulator ${SIM_CPU}s" \
 	"($(nproc) cores x ${SECS}s = $(echo "$(nproc) * $SECS" | bc)s)"
+echo "whole machine during the run (/proc/stat): $MACHINE; per second in $WORK/vmstat.txt"
 echo "raw floor: ${FLOOR}s; ratio guestflow / floor: $(echo "scale=2; $SECS / $FLOOR" | bc)"
 if [ "$LATENCY" != 0 ]; then
 	echo "latency bound: requests x $LATENCY ms / in_flight = $(echo "scale=2; $REQUESTS * $LATENCY / 1000 / $IN_FLIGHT" | bc)s"
