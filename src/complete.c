@@ -305,7 +305,9 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"         CASE WHEN t.reason IS NULL THEN 'delivered' ELSE 'rejected' END, l.id, t.reason, l.created_run_id," \
 	"         $3::bigint, l.created_at, now()" \
 	"    FROM lease l CROSS JOIN LATERAL unnest(l.member_ids, l.member_bookings, l.member_nos) AS m(id, booking_id, booking_no)" \
-	"    LEFT JOIN unnest($5::bigint[], $6::text[]) AS t(id, reason) ON t.id = m.booking_id" \
+	/* (a reply naming a booking twice rejects it once) */ \
+	"    LEFT JOIN (SELECT DISTINCT ON (id) id, reason FROM unnest($5::bigint[], $6::text[]) AS u(id, reason)) t" \
+	"      ON t.id = m.booking_id" \
 	"  RETURNING booking_id, booking_no, rerun, state" \
 	"), rej AS (" \
 	"  UPDATE guestflow.delivery_log d SET state = 'rejected', reason = t.reason, updated_at = now()," \

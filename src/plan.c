@@ -199,14 +199,14 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 		"     WHERE new AND (connection_id, chunk) >= ($3::bigint, $4::bigint)"
 		"     ORDER BY connection_id, chunk LIMIT $5::int) x"
 		"), g AS MATERIALIZED ("
-		/* A pair a rerun wrote since the table was read (a delivery in no
-		 * batch yet) is left to that delivery: the batch is formed of the
-		 * others. */
+		/* A pair a rerun wrote since the table was read is left to that
+		 * delivery (whether or not this plan's own plan_loose has batched
+		 * it already): the batch is formed of the others. */
 		"  SELECT k.batch_id, g.connection_id, g.property_id, g.booking_id, g.booking_no"
 		"    FROM k JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
 		"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
-		"                      WHERE d.job = $1 AND d.batch_id IS NULL AND d.connection_id = g.connection_id"
-		"                        AND d.booking_id = g.booking_id)"
+		"                      WHERE d.booking_id = g.booking_id AND d.connection_id = g.connection_id"
+		"                        AND d.job = $1)"
 		"   ORDER BY k.batch_id, g.booking_id"
 		"), n AS MATERIALIZED ("
 		"  SELECT g.*, nextval('guestflow.deliveries_id_seq') AS id FROM g"

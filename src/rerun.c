@@ -82,7 +82,8 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		/* members a batch still holds in its row: pending, in that batch */
 		"  SELECT m.booking_id, b.connection_id FROM guestflow.batches b"
 		"   CROSS JOIN LATERAL unnest(b.member_bookings) AS m(booking_id)"
-		"   WHERE b.job = $1 AND b.member_ids IS NOT NULL AND m.booking_id IN (SELECT booking_id FROM t)"
+		"   JOIN t ON t.booking_id = m.booking_id AND t.conn = b.connection_id AND t.ok"
+		"   WHERE b.job = $1 AND b.member_ids IS NOT NULL"
 		"), ins AS ("
 		"  INSERT INTO guestflow.delivery_log (job, connection_id, property_id, booking_id, booking_no, rerun)"
 		"  SELECT $1, conn, property_id, booking_id, booking_no, true FROM t WHERE ok"
