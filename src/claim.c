@@ -20,7 +20,20 @@ void gf_batch_free(struct gf_batch *b)
 	}
 	free(b->idempotency_key);
 	free(b->lease_token);
+	free(b->gone);
 	free(b);
+}
+
+void gf_batch_rows_free(struct gf_batch_rows *r)
+{
+	if (!r)
+		return;
+	free(r->recs);
+	free(r->in_source);
+	if (r->res)
+		PQclear(r->res);
+	free(r->data);
+	free(r);
 }
 
 /* Columns: id, connection_id, idempotency_key, attempts, lease_token, then
@@ -39,7 +52,7 @@ static struct gf_batch *batch_from(PGresult *r)
 	return b;
 }
 
-/* p: job name, max records, skipped connections, lease ms. */
+/* p: job name, max records, skipped connections, lease ms, probe source. */
 static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 {
 	int err;
@@ -70,8 +83,13 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 		/* A batch never sent still has every member it was written with
 		 * (or the count a --limit cut left); any other is counted. */
 		"           CASE WHEN due.fresh THEN b.records ELSE (SELECT count(*) FROM guestflow.deliveries d"
-		"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending')) END",
-		3, (const char *[]){ p[0], p[2], p[3] });
+		"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending')) END,"
+		/* Members deleted from the PMS since they were planned: they
+		 * are not sent (the caller has only the plan's copy of them). */
+		"           CASE WHEN $4::bool AND due.fresh AND b.member_bookings IS NOT NULL THEN"
+		"             (SELECT array_agg(m) FROM unnest(b.member_bookings) m"
+		"               WHERE NOT EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = m)) END",
+		4, (const char *[]){ p[0], p[2], p[3], p[4] });
 	if (!r)
 		return err;
 	if (PQntuples(r) == 0) {
@@ -84,6 +102,10 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	int64_t max = 0;
 	(void)gf_parse_int64(p[1], &max);
 	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
+	if (!PQgetisnull(r, 0, 10) && (err = gf_db_parse_int_array(PQgetvalue(r, 0, 10), &b->gone, &b->n_gone)) < 0) {
+		gf_batch_free(b);
+		return err;
+	}
 	if (b->records > max && b->fresh) {
 		/* --limit: a batch never sent may still be cut; the rest waits,
 		 * outside any batch, for the next run's plan. This commit must be
@@ -139,7 +161,7 @@ int gf_batch_materialise(PGconn *c, int64_t batch_id)
 }
 
 int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
-             struct gf_batch **out)
+             bool probe_source, struct gf_batch **out)
 {
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
 	char max[16], lease[32];
@@ -148,7 +170,7 @@ int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t
 		return r;
 	snprintf(max, sizeof(max), "%d", max_records);
 	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
-	const char *p[] = { job->name, max, gf_buf_str(&skipv), lease };
+	const char *p[] = { job->name, max, gf_buf_str(&skipv), lease, probe_source ? "true" : "false" };
 	*out = NULL;
 	/* Without a cut, one statement: its own transaction. */
 	bool tx = max_records < job->max_records;
@@ -168,14 +190,15 @@ int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t
 	return 0;
 }
 
-PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, int *err)
+int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out)
 {
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
 	const char *p[] = { id, job->partner };
-	/* In booking order, as the plan's table gives them (gf_plan_rows): every
-	 * send of a batch carries its records in the same order. */
-	return gf_db_query_prepared(c, err, "batch_rows",
+	int err;
+	/* In booking order, as the plan reads them: every send of a batch
+	 * carries its records in the same order. */
+	PGresult *res = gf_db_query_prepared(c, &err, "batch_rows",
 		"SELECT d.booking_id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender,"
 		"       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text,"
 		"       s.booking_id IS NOT NULL"
@@ -184,4 +207,29 @@ PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_bat
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
 		" WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
 		" ORDER BY d.booking_id", 2, p);
+	if (!res)
+		return err;
+	struct gf_batch_rows *r = gf_xcalloc(1, sizeof(*r));
+	r->res = res;
+	r->n = (size_t)PQntuples(res);
+	r->recs = gf_xcalloc(r->n ? r->n : 1, sizeof(*r->recs));
+	r->in_source = gf_xcalloc(r->n ? r->n : 1, sizeof(*r->in_source));
+	for (size_t i = 0; i < r->n; i++) {
+		int row = (int)i;
+		r->recs[i] = (struct gf_record){
+			.booking_id = gf_db_get_int(res, row, 0),
+			.booking_no = gf_db_get(res, row, 1),
+			.last_name = gf_db_get(res, row, 2),
+			.first_name = gf_db_get(res, row, 3),
+			.email = gf_db_get(res, row, 4),
+			.gender = gf_db_get(res, row, 5),
+			.language = gf_db_get(res, row, 6),
+			.status = gf_db_get(res, row, 7),
+			.arrival = gf_db_get(res, row, 8),
+			.departure = gf_db_get(res, row, 9),
+		};
+		r->in_source[i] = PQgetvalue(res, row, 10)[0] == 't';
+	}
+	*out = r;
+	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "render_xml.h"
 
 struct gf_batch {
 	int64_t id;
@@ -21,22 +22,37 @@ struct gf_batch {
 	int records;            /* members still to deliver when claimed */
 	bool resend;            /* an existing batch (retry or expired lease) */
 	bool fresh;             /* never sent before this claim (attempts 0, no error) */
+	int64_t *gone;          /* with probe_source: members no longer in the source view */
+	size_t n_gone;
 };
+
+/* A batch's rows, ready to render, in booking order. */
+struct gf_batch_rows {
+	size_t n;
+	struct gf_record *recs;  /* the values point into res or data */
+	bool *in_source;         /* false: the booking is gone from the source view */
+	PGresult *res;           /* owns the values, or */
+	char *data;              /* owns them */
+};
+void gf_batch_rows_free(struct gf_batch_rows *r);
 
 /* Claim the next due batch of the job, skipping the given connections: an
  * open batch (formed by the plan, due for a retry, or abandoned by a crashed
  * worker) of a live connection, under a new lease; attempts counts this one.
  * Its deliveries stay 'pending' (the lease says they are in flight). A
  * batch never sent that holds more than max_records (--limit) is cut to
- * max_records first. *out is NULL when nothing is due. Caller frees with
+ * max_records first. With probe_source, a batch never sent that still holds
+ * its members in its row comes with those gone from the source view since
+ * they were planned (b->gone), for a caller that renders it from what the
+ * plan read. *out is NULL when nothing is due. Caller frees with
  * gf_batch_free(). */
 int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
-             struct gf_batch **out);
+             bool probe_source, struct gf_batch **out);
 
-/* The batch's members joined with the source view, ready to render:
- * columns booking_id, booking_no, last_name, first_name, email, gender,
- * language, status (mapped), arrival, departure, in_source (bool). */
-PGresult *gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, int *err);
+/* The batch's members joined with the source view, ready to render (a
+ * member gone from the view has in_source false). Caller frees *out with
+ * gf_batch_rows_free(). */
+int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out);
 
 /* Write out the members a batch still holds in its row (see migration 0007)
  * as its pending delivery rows, and clear them from the row: from then on

@@ -182,40 +182,96 @@ void gf_db_rollback(PGconn *c)
 	PQclear(r);
 }
 
+int gf_db_array_add_text(struct gf_buf *out, const char *val, bool first)
+{
+	int r = first ? 0 : gf_buf_append(out, ",", 1);
+	if (r == 0 && !val)
+		return gf_buf_puts(out, "NULL");
+	if (r == 0)
+		r = gf_buf_append(out, "\"", 1);
+	while (r == 0 && *val) {
+		size_t k = strcspn(val, "\"\\");
+		r = gf_buf_append(out, val, k);
+		val += k;
+		if (r == 0 && *val) {
+			char esc[2] = { '\\', *val++ };
+			r = gf_buf_append(out, esc, 2);
+		}
+	}
+	return r ? r : gf_buf_append(out, "\"", 1);
+}
+
+int gf_db_array_add_int(struct gf_buf *out, int64_t val, bool first)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+	uint64_t u = val < 0 ? (uint64_t)0 - (uint64_t)val : (uint64_t)val;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (val < 0)
+		*--p = '-';
+	if (!first)
+		*--p = ',';
+	return gf_buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 int gf_db_text_array(struct gf_buf *out, const char *const *vals, size_t n)
 {
 	int r = gf_buf_puts(out, "{");
-	for (size_t i = 0; i < n && r == 0; i++) {
-		if (i)
-			r = gf_buf_puts(out, ",");
-		if (r == 0 && !vals[i]) {
-			r = gf_buf_puts(out, "NULL");
-			continue;
-		}
-		if (r == 0)
-			r = gf_buf_puts(out, "\"");
-		for (const char *p = vals[i]; r == 0 && *p; p++) {
-			if (*p == '"' || *p == '\\')
-				r = gf_buf_append(out, "\\", 1);
-			if (r == 0)
-				r = gf_buf_append(out, p, 1);
-		}
-		if (r == 0)
-			r = gf_buf_puts(out, "\"");
-	}
-	if (r == 0)
-		r = gf_buf_puts(out, "}");
-	return r;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = gf_db_array_add_text(out, vals[i], i == 0);
+	return r ? r : gf_buf_puts(out, "}");
 }
 
 int gf_db_int_array(struct gf_buf *out, const int64_t *vals, size_t n)
 {
 	int r = gf_buf_puts(out, "{");
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = gf_buf_printf(out, i ? ",%lld" : "%lld", (long long)vals[i]);
-	if (r == 0)
-		r = gf_buf_puts(out, "}");
-	return r;
+		r = gf_db_array_add_int(out, vals[i], i == 0);
+	return r ? r : gf_buf_puts(out, "}");
+}
+
+int gf_db_parse_int_array(const char *text, int64_t **out, size_t *n)
+{
+	size_t len = strlen(text);
+	if (len < 2 || text[0] != '{' || text[len - 1] != '}')
+		return -GF_E_DB;
+	size_t count = 0, cap = 0;
+	int64_t *v = NULL;
+	const char *p = text + 1;
+	while (*p != '}') {
+		char num[32];
+		size_t k = strcspn(p, ",}");
+		if (k == 0 || k >= sizeof(num)) {
+			free(v);
+			return -GF_E_DB;
+		}
+		memcpy(num, p, k);
+		num[k] = '\0';
+		if (count == cap) {
+			cap = cap ? cap * 2 : 8;
+			v = gf_xrealloc(v, cap * sizeof(*v));
+		}
+		if (gf_parse_int64(num, &v[count]) < 0) {
+			free(v);
+			return -GF_E_DB;
+		}
+		count++;
+		p += k;
+		if (*p == ',' && *++p == '}') {
+			free(v);
+			return -GF_E_DB;
+		}
+	}
+	if (p != text + len - 1) {
+		free(v);
+		return -GF_E_DB;
+	}
+	*out = v;
+	*n = count;
+	return 0;
 }
 
 int64_t gf_db_get_int(const PGresult *r, int row, int col)

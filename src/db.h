@@ -64,6 +64,14 @@ int gf_db_error_code(PGconn *c);
 int gf_db_text_array(struct gf_buf *out, const char *const *vals, size_t n);
 /* Append "{1,2,3}" for an int64 array. */
 int gf_db_int_array(struct gf_buf *out, const int64_t *vals, size_t n);
+/* One element of an array literal being built (the caller writes the
+ * braces): a comma first unless first; a text value quoted, NULL as NULL. */
+int gf_db_array_add_text(struct gf_buf *out, const char *val, bool first);
+int gf_db_array_add_int(struct gf_buf *out, int64_t val, bool first);
+
+/* Parse an int8[] value as PostgreSQL prints it ("{1,2,3}", "{}") into a
+ * new array (*out, caller frees; NULL when empty). -GF_E_DB when it is not one. */
+int gf_db_parse_int_array(const char *text, int64_t **out, size_t *n);
 
 /* Value of row/col or NULL when SQL NULL. */
 static inline const char *gf_db_get(const PGresult *r, int row, int col)

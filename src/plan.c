@@ -1,13 +1,68 @@
-/* Planning: eligible bookings x live connections become pending deliveries,
- * already grouped into batches, written slice by slice. */
+/* Planning: eligible bookings x live connections become batches of pending
+ * deliveries, streamed from one statement and written slice by slice. */
 #include "plan.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "db.h"
 #include "log.h"
 
 #define LOCK_KEY "hashtext('guestflow.plan:' || $1)"
+
+/* The stream's columns: connection, its property, booking, new (no delivery
+ * yet), then the values to render (NULL unless new). */
+#define STREAM_COLS (4 + GF_PLAN_FIELDS)
+/* The most one planned batch may hold of strings (names are capped when
+ * rendered, not here: a PMS may hold anything). */
+#define BATCH_DATA_MAX ((size_t)256 << 20)
+
+/* COPY takes no parameters: the job's values are the plan session's settings
+ * (set with parameters), each read once (an InitPlan). Sorted by connection
+ * and booking, so that a connection's pairs come together and a batch holds
+ * its bookings in the order every later read of it gives them. */
+#define SETTING(name) "(SELECT current_setting('guestflow.plan_" name "'))"
+static const char STREAM_SQL[] =
+	"COPY (SELECT c.id, c.property_id, s.booking_id, d.id IS NULL,"
+	"             CASE WHEN d.id IS NULL THEN s.booking_no END,"
+	"             CASE WHEN d.id IS NULL THEN s.last_name END,"
+	"             CASE WHEN d.id IS NULL THEN s.first_name END,"
+	"             CASE WHEN d.id IS NULL THEN btrim(s.email, E' \\t\\r\\n') END,"
+	"             CASE WHEN d.id IS NULL THEN s.gender END,"
+	"             CASE WHEN d.id IS NULL THEN s.language END,"
+	/* the partner's status: the map is read once and looked up per row */
+	"             CASE WHEN d.id IS NULL THEN coalesce((SELECT jsonb_object_agg(m.source_status, m.partner_status)"
+	"                                                     FROM guestflow.status_map m WHERE m.partner = " SETTING("partner") ")"
+	"                                                  ->> s.status, s.status) END,"
+	"             CASE WHEN d.id IS NULL THEN s.arrival::text END,"
+	"             CASE WHEN d.id IS NULL THEN s.departure::text END"
+	"        FROM guestflow.source_bookings s"
+	"        JOIN guestflow.connections c"
+	"          ON c.property_id = s.property_id AND c.partner = " SETTING("partner") " AND c.status = 'live'"
+	"        LEFT JOIN guestflow.deliveries d"
+	"          ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = " SETTING("job")
+	"       WHERE " GF_SQL_ELIGIBLE_MS("SELECT current_setting('guestflow.plan_window_ms')")
+	"       ORDER BY c.id, s.booking_id) TO STDOUT (FORMAT binary)";
+
+static void batch_free(struct gf_plan_batch *b)
+{
+	if (!b)
+		return;
+	free(b->property_id);
+	free(b->bookings);
+	free(b->off);
+	gf_buf_free(&b->buf);
+	free(b);
+}
+
+static void list_free(struct gf_plan_batch *b)
+{
+	while (b) {
+		struct gf_plan_batch *next = b->next;
+		batch_free(b);
+		b = next;
+	}
+}
 
 static int unlock(struct gf_planner *p)
 {
@@ -18,90 +73,50 @@ static int unlock(struct gf_planner *p)
 	                  (const char *[]){ p->job->name });
 }
 
-void gf_plan_release(struct gf_planner *p)
+static void close_stream(struct gf_planner *p)
 {
-	if (p->locked && PQstatus(p->c) == CONNECTION_OK)
-		(void)unlock(p);
-	p->locked = false;
-	p->unwritten = 0;
+	if (!p->stream)
+		return;
+	/* Cut short: the server stops the statement now rather than when it
+	 * next writes to a closed connection. */
+	if (!p->done && PQstatus(p->stream) == CONNECTION_OK) {
+		PGcancel *cn = PQgetCancel(p->stream);
+		char err[256];
+		if (cn) {
+			(void)PQcancel(cn, err, sizeof(err));
+			PQfreeCancel(cn);
+		}
+	}
+	PQfinish(p->stream);
+	p->stream = NULL;
 }
 
-/* Under the lock, in one transaction: the eligible pairs read once into the
- * session's table gf_plan (a parallel query: CREATE TABLE AS may use
- * PostgreSQL's parallel workers), the new ones numbered per connection and
- * cut into chunks of max_records, with what a batch needs to be rendered;
- * and pending deliveries outside any batch (reruns, the rest of a batch cut
- * by --limit) batched at once. */
-static int read_eligible(struct gf_planner *p)
+void gf_plan_release(struct gf_planner *p)
 {
-	const struct gf_job *job = p->job;
-	char window[32], run[32], max[16];
-	snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
+	close_stream(p);
+	if (p->locked && p->c && PQstatus(p->c) == CONNECTION_OK)
+		(void)unlock(p);
+	p->locked = false;
+	batch_free(p->cur);
+	list_free(p->ready);
+	list_free(p->kept);
+	p->cur = p->ready = p->kept = NULL;
+	p->ready_tail = &p->ready;
+	p->kept_tail = &p->kept;
+	p->n_ready = 0;
+	gf_buf_free(&p->in);
+	p->in_pos = 0;
+}
+
+/* Pending deliveries outside any batch (reruns, the rest of a batch cut by
+ * --limit) batched at once, in one transaction. */
+static int plan_loose(struct gf_planner *p)
+{
+	char run[32], max[16];
 	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
-	snprintf(max, sizeof(max), "%d", job->max_records);
-	int r = gf_db_begin(p->c);
-	if (r < 0)
-		return r;
-	/* Sorting a night's bookings by connection in memory, not on disk; and
-	 * the session's table in memory too (temp_buffers can only be set before
-	 * the session's first temporary table: later plans keep the first
-	 * value). Both are upper bounds, taken only as far as needed. */
-	r = gf_db_exec(p->c, "plan_work_mem", "SET LOCAL work_mem = '256MB'", 0, NULL);
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan_temp_buffers", "SET temp_buffers = '256MB'", 0, NULL);
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan_drop", "DROP TABLE IF EXISTS pg_temp.gf_plan, pg_temp.gf_plan_batches", 0, NULL);
-	/* Columns kept only for the new pairs: the rest are counted. */
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan", "CREATE TEMP TABLE gf_plan AS"
-			" SELECT x.*, CASE WHEN x.new THEN (row_number() OVER (PARTITION BY x.connection_id, x.new"
-			"                                   ORDER BY x.booking_id) - 1) / $4::int END AS chunk"
-			"   FROM (SELECT s.booking_id, c.id AS connection_id, d.id IS NULL AS new,"
-			"                CASE WHEN d.id IS NULL THEN s.property_id END AS property_id,"
-			"                CASE WHEN d.id IS NULL THEN s.booking_no END AS booking_no,"
-			"                CASE WHEN d.id IS NULL THEN s.last_name END AS last_name,"
-			"                CASE WHEN d.id IS NULL THEN s.first_name END AS first_name,"
-			"                CASE WHEN d.id IS NULL THEN s.email END AS email,"
-			"                CASE WHEN d.id IS NULL THEN s.gender END AS gender,"
-			"                CASE WHEN d.id IS NULL THEN s.language END AS language,"
-			/* the partner's status, mapped here once: the map is read
-			 * once (an InitPlan) and looked up per row */
-			"                CASE WHEN d.id IS NULL THEN coalesce((SELECT jsonb_object_agg(m.source_status, m.partner_status)"
-			"                                                        FROM guestflow.status_map m WHERE m.partner = $2)"
-			"                                                     ->> s.status, s.status) END AS status,"
-			"                CASE WHEN d.id IS NULL THEN s.arrival END AS arrival,"
-			"                CASE WHEN d.id IS NULL THEN s.departure END AS departure"
-			"           FROM guestflow.source_bookings s"
-			"           JOIN guestflow.connections c"
-			"             ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
-			"           LEFT JOIN guestflow.deliveries d"
-			"             ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = $1"
-			"          WHERE " GF_SQL_ELIGIBLE ") x",
-			4, (const char *[]){ job->name, job->partner, window, max });
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan_index", "CREATE INDEX ON gf_plan (connection_id, chunk) WHERE new", 0, NULL);
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan_batches",
-		               "CREATE TEMP TABLE gf_plan_batches (batch_id bigint PRIMARY KEY, connection_id bigint, chunk bigint)",
-		               0, NULL);
-	int err = 0;
-	PGresult *res = r < 0 ? NULL : gf_db_query(p->c, &err, "plan_count",
-		/* chunks: ceil(new pairs / max_records) per connection (a hash
-		 * aggregate over the connections, where counting distinct
-		 * (connection, chunk) pairs sorted the whole table) */
-		"SELECT coalesce(sum(n), 0), coalesce(sum(n_new), 0), coalesce(sum((n_new + $1::int - 1) / $1::int), 0)"
-		"  FROM (SELECT count(*) AS n, count(*) FILTER (WHERE new) AS n_new FROM gf_plan GROUP BY connection_id) c",
-		1, (const char *[]){ max });
-	if (!res)
-		r = r < 0 ? r : err;
-	if (r == 0) {
-		p->res.eligible = gf_db_get_int(res, 0, 0);
-		p->res.found = gf_db_get_int(res, 0, 1);
-		p->unwritten = gf_db_get_int(res, 0, 2);
-	}
-	if (res)
-		PQclear(res);
-	res = r < 0 ? NULL : gf_db_query(p->c, &err, "plan_loose",
+	snprintf(max, sizeof(max), "%d", p->job->max_records);
+	int err;
+	_cleanup_pgresult_ PGresult *res = gf_db_query(p->c, &err, "plan_loose",
 		"WITH loose AS MATERIALIZED ("
 		"  SELECT d.id, d.connection_id, d.property_id,"
 		"         (row_number() OVER (PARTITION BY d.connection_id ORDER BY d.id) - 1) / $2::int AS chunk"
@@ -120,31 +135,62 @@ static int read_eligible(struct gf_planner *p)
 		"  UPDATE guestflow.delivery_log d SET batch_id = k.batch_id, updated_at = now()"
 		"    FROM loose l JOIN chunks k ON k.connection_id = l.connection_id AND k.chunk = l.chunk"
 		"   WHERE d.id = l.id RETURNING 1"
-		") SELECT (SELECT count(*) FROM b)", 3, (const char *[]){ job->name, max, run });
-	if (r == 0 && !res)
-		r = err;
-	if (r == 0) {
-		p->res.batches += gf_db_get_int(res, 0, 0);
-		r = gf_db_commit(p->c);
-	}
-	if (res)
-		PQclear(res);
-	if (r < 0)
-		gf_db_rollback(p->c);
-	/* Fresh statistics, so that the steps and gf_plan_rows go by index. */
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan_analyze", "ANALYZE gf_plan (new, connection_id, chunk)", 0, NULL);
-	p->table = r == 0;
-	return r;
+		") SELECT (SELECT count(*) FROM b)", 3, (const char *[]){ p->job->name, max, run });
+	if (!res)
+		return err;
+	p->res.batches += gf_db_get_int(res, 0, 0);
+	return 0;
 }
 
-int gf_plan_start(struct gf_planner *p, PGconn *c, const struct gf_job *job, int64_t run_id)
+/* The plan's own session, its settings, and the statement started. */
+static int open_stream(struct gf_planner *p)
 {
-	*p = (struct gf_planner){ .c = c, .job = job, .run_id = run_id };
+	int r = gf_db_connect(p->conninfo, &p->stream);
+	if (r < 0)
+		return -GF_E_DB_LOST;
+	char window[32];
+	snprintf(window, sizeof(window), "%lld", (long long)p->job->window_ms);
+	/* work_mem: the sort by connection in memory, not on disk (an upper
+	 * bound, taken only as far as needed). */
+	r = gf_db_exec(p->stream, "plan_settings",
+		"SELECT set_config('guestflow.plan_job', $1, false), set_config('guestflow.plan_partner', $2, false),"
+		"       set_config('guestflow.plan_window_ms', $3, false), set_config('work_mem', '256MB', false)",
+		3, (const char *[]){ p->job->name, p->job->partner, window });
+	if (r < 0)
+		return r;
+	if (!PQsendQuery(p->stream, STREAM_SQL)) {
+		gf_error("db_error", "statement=plan error=%s", gf_log_q(PQerrorMessage(p->stream)));
+		return gf_db_error_code(p->stream);
+	}
+	/* The COPY begins before the first row is produced. */
+	PGresult *res = PQgetResult(p->stream);
+	if (!res || PQresultStatus(res) != PGRES_COPY_OUT) {
+		const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
+		char line[1024];
+		snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "no COPY from the plan statement");
+		line[strcspn(line, "\n")] = '\0';
+		gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
+		r = gf_db_error_code(p->stream);
+		if (res)
+			PQclear(res);
+		return r;
+	}
+	PQclear(res);
+	gf_buf_init(&p->in, (size_t)64 << 20);
+	return 0;
+}
+
+int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const struct gf_job *job,
+                  int64_t run_id)
+{
+	gf_plan_release(p);
+	*p = (struct gf_planner){ .c = c, .conninfo = conninfo, .job = job, .run_id = run_id };
+	p->ready_tail = &p->ready;
+	p->kept_tail = &p->kept;
 	int err;
-	/* Planners of one job (several processes, a rerun) take turns, so that
-	 * each one's anti-join sees every delivery already planned; the lock is
-	 * the session's, held until the last slice is written (or the session
+	/* Planners of one job (several processes) take turns, so that each
+	 * one's anti-join sees every delivery already planned; the lock is the
+	 * session's, held until the last slice is written (or the session
 	 * ends, whatever ends it). */
 	_cleanup_pgresult_ PGresult *l = gf_db_query(c, &err, "plan_lock",
 		"SELECT pg_try_advisory_lock(" LOCK_KEY ")", 1, (const char *[]){ job->name });
@@ -155,130 +201,395 @@ int gf_plan_start(struct gf_planner *p, PGconn *c, const struct gf_job *job, int
 		return 0;
 	}
 	p->locked = true;
-	int r = read_eligible(p);
-	if (r == 0 && p->unwritten == 0)
-		r = unlock(p);
+	int r = plan_loose(p);
+	if (r == 0)
+		r = open_stream(p);
 	if (r < 0)
 		gf_plan_release(p);
 	return r;
 }
 
-int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *written)
+/* Big-endian integers of the binary COPY format. */
+static uint32_t be32(const unsigned char *b)
 {
-	*written = 0;
-	if (!p->locked || p->unwritten == 0)
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+
+static int64_t be64(const unsigned char *b)
+{
+	return (int64_t)((uint64_t)be32(b) << 32 | be32(b + 4));
+}
+
+static int bad_stream(const char *what)
+{
+	gf_error("db_error", "statement=plan error=%s", gf_log_q(what));
+	return -GF_E_DB;
+}
+
+/* More bytes of the stream (waits for them); 0 at its end (done). */
+static int fill(struct gf_planner *p)
+{
+	if (p->in_pos > 0) {
+		memmove(p->in.data, p->in.data + p->in_pos, p->in.len - p->in_pos);
+		p->in.len -= p->in_pos;
+		p->in_pos = 0;
+	}
+	char *buf = NULL;
+	int n = PQgetCopyData(p->stream, &buf, 0);
+	if (n > 0) {
+		int r = gf_buf_append(&p->in, buf, (size_t)n);
+		PQfreemem(buf);
+		return r < 0 ? r : 1;
+	}
+	if (n == -1) {
+		int err = 0;
+		PGresult *res = PQgetResult(p->stream);
+		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
+			char line[1024];
+			snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "plan statement ended without a result");
+			line[strcspn(line, "\n")] = '\0';
+			gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
+			err = gf_db_error_code(p->stream);
+		}
+		if (res)
+			PQclear(res);
+		while ((res = PQgetResult(p->stream)) != NULL)
+			PQclear(res);
+		return err;
+	}
+	gf_error("db_lost", "statement=plan error=%s", gf_log_q(PQerrorMessage(p->stream)));
+	return gf_db_error_code(p->stream) == -GF_E_DB_LOST ? -GF_E_DB_LOST : -GF_E_DB;
+}
+
+static void finish_cur(struct gf_planner *p)
+{
+	if (!p->cur)
+		return;
+	*p->ready_tail = p->cur;
+	p->ready_tail = &p->cur->next;
+	p->n_ready++;
+	p->cur = NULL;
+}
+
+/* One tuple's fields: pointers into the stream buffer, lengths (-1: NULL). */
+struct tuple {
+	const unsigned char *v[STREAM_COLS];
+	int32_t len[STREAM_COLS];
+};
+
+static int add_row(struct gf_planner *p, const struct tuple *t)
+{
+	if (t->len[0] != 8 || t->len[1] < 0 || t->len[2] != 8 || t->len[3] != 1)
+		return bad_stream("unexpected column in the plan's stream");
+	int64_t conn = be64(t->v[0]), booking = be64(t->v[2]);
+	bool is_new = t->v[3][0] != 0;
+	p->res.eligible++;
+	/* Sorted by connection: a connection's last batch is complete once
+	 * another connection's rows begin. */
+	if (p->cur && p->cur->connection_id != conn)
+		finish_cur(p);
+	if (!is_new)
 		return 0;
-	char run[32], conn[32], chunk[32], max[16], mark[16];
+	p->res.found++;
+	if (p->cur && p->cur->n >= (size_t)p->job->max_records)
+		finish_cur(p);
+	struct gf_plan_batch *b = p->cur;
+	if (!b) {
+		b = p->cur = gf_xcalloc(1, sizeof(*b));
+		b->connection_id = conn;
+		b->property_id = gf_xstrndup((const char *)t->v[1], (size_t)t->len[1]);
+		gf_buf_init(&b->buf, BATCH_DATA_MAX);
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->bookings = gf_xrealloc(b->bookings, b->cap * sizeof(*b->bookings));
+		b->off = gf_xrealloc(b->off, b->cap * GF_PLAN_FIELDS * sizeof(*b->off));
+	}
+	uint32_t *off = b->off + b->n * GF_PLAN_FIELDS;
+	for (int f = 0; f < GF_PLAN_FIELDS; f++) {
+		int32_t len = t->len[4 + f];
+		if (len < 0) {
+			off[f] = UINT32_MAX;
+			continue;
+		}
+		if (b->buf.len + (size_t)len + 1 >= UINT32_MAX)
+			return bad_stream("a planned batch's values are too large");
+		off[f] = (uint32_t)b->buf.len;
+		int r = gf_buf_append(&b->buf, t->v[4 + f], (size_t)len);
+		if (r == 0)
+			r = gf_buf_append(&b->buf, "", 1);
+		if (r < 0)
+			return r;
+	}
+	b->bookings[b->n++] = booking;
+	return 0;
+}
+
+/* Parse what the buffer holds: 1 for a row taken, 0 when more bytes are
+ * needed, 2 at the stream's trailer. */
+static int parse_one(struct gf_planner *p)
+{
+	const unsigned char *s = (const unsigned char *)p->in.data + p->in_pos;
+	size_t avail = p->in.len - p->in_pos;
+	if (!p->header) {
+		static const char sig[11] = "PGCOPY\n\377\r\n";
+		if (avail < 19)
+			return 0;
+		if (memcmp(s, sig, sizeof(sig)) != 0)
+			return bad_stream("the plan's stream is not binary COPY");
+		uint32_t ext = be32(s + 15);
+		if (avail < 19 + (size_t)ext)
+			return 0;
+		p->in_pos += 19 + ext;
+		p->header = true;
+		return 1;
+	}
+	if (avail < 2)
+		return 0;
+	int16_t nf = (int16_t)((uint16_t)s[0] << 8 | s[1]);
+	if (nf == -1)
+		return 2;
+	if (nf != STREAM_COLS)
+		return bad_stream("unexpected number of columns in the plan's stream");
+	struct tuple t;
+	size_t pos = 2;
+	for (int i = 0; i < STREAM_COLS; i++) {
+		if (avail < pos + 4)
+			return 0;
+		int32_t len = (int32_t)be32(s + pos);
+		pos += 4;
+		t.len[i] = len;
+		t.v[i] = s + pos;
+		if (len < 0)
+			continue;
+		if (avail < pos + (size_t)len)
+			return 0;
+		pos += (size_t)len;
+	}
+	int r = add_row(p, &t);
+	if (r < 0)
+		return r;
+	p->in_pos += pos;
+	return 1;
+}
+
+/* Read until n batches are complete, or the stream ends. */
+static int read_batches(struct gf_planner *p, size_t n)
+{
+	while (!p->done && p->n_ready < n) {
+		int r = parse_one(p);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			continue;
+		if (r == 0 && (r = fill(p)) > 0)
+			continue;
+		if (r < 0)
+			return r;
+		/* the trailer, or the end of the data */
+		if (r == 0 && (p->in.len > p->in_pos || !p->header))
+			return bad_stream("the plan's stream ended in the middle of a row");
+		finish_cur(p);
+		p->done = true;
+		if (r == 2) {
+			/* the end of the COPY itself */
+			while ((r = fill(p)) > 0)
+				;
+			if (r < 0)
+				return r;
+		}
+		close_stream(p);
+	}
+	return 0;
+}
+
+/* The next slice: up to n ready batches written in one transaction. */
+static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *written)
+{
+	_cleanup_buf_ struct gf_buf conns = GF_BUF_INIT((size_t)64 << 20);
+	_cleanup_buf_ struct gf_buf props = GF_BUF_INIT((size_t)64 << 20);
+	_cleanup_buf_ struct gf_buf ks = GF_BUF_INIT((size_t)256 << 20);
+	_cleanup_buf_ struct gf_buf bookings = GF_BUF_INIT((size_t)256 << 20);
+	_cleanup_buf_ struct gf_buf nos = GF_BUF_INIT((size_t)256 << 20);
+	int r = gf_buf_puts(&conns, "{");
+	r = r ? r : gf_buf_puts(&props, "{");
+	r = r ? r : gf_buf_puts(&ks, "{");
+	r = r ? r : gf_buf_puts(&bookings, "{");
+	r = r ? r : gf_buf_puts(&nos, "{");
+	struct gf_plan_batch **slice = gf_xcalloc(n, sizeof(*slice));
+	size_t taken = 0;
+	bool first = true;
+	while (taken < n && p->ready) {
+		struct gf_plan_batch *b = p->ready;
+		p->ready = b->next;
+		b->next = NULL;
+		p->n_ready--;
+		slice[taken++] = b;
+		r = r ? r : gf_db_array_add_int(&conns, b->connection_id, taken == 1);
+		r = r ? r : gf_db_array_add_text(&props, b->property_id, taken == 1);
+		for (size_t i = 0; i < b->n && r == 0; i++) {
+			r = gf_db_array_add_int(&ks, (int64_t)taken, first);
+			r = r ? r : gf_db_array_add_int(&bookings, b->bookings[i], first);
+			uint32_t no = b->off[i * GF_PLAN_FIELDS + GF_PLAN_NO];
+			r = r ? r : gf_db_array_add_text(&nos, no == UINT32_MAX ? NULL : b->buf.data + no, first);
+			first = false;
+		}
+	}
+	if (!p->ready)
+		p->ready_tail = &p->ready;
+	r = r ? r : gf_buf_puts(&conns, "}");
+	r = r ? r : gf_buf_puts(&props, "}");
+	r = r ? r : gf_buf_puts(&ks, "}");
+	r = r ? r : gf_buf_puts(&bookings, "}");
+	r = r ? r : gf_buf_puts(&nos, "}");
+	char run[32];
 	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
-	snprintf(conn, sizeof(conn), "%lld", (long long)p->next_conn);
-	snprintf(chunk, sizeof(chunk), "%lld", (long long)p->next_chunk);
-	snprintf(max, sizeof(max), "%d", max_batches);
-	snprintf(mark, sizeof(mark), "%d", max_batches > margin ? max_batches - margin : 0);
 	/* Slices and reruns of the job take turns (a transaction lock, held
 	 * for one slice): each sees the other's pairs, so that no pair is both
 	 * a new batch's member and a rerun's delivery. The slice's statement
 	 * starts after the lock is taken, with a snapshot that sees them. */
-	int err = gf_db_begin(p->c);
-	if (err == 0)
-		err = gf_db_exec(p->c, "plan_step_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1,
-		                 (const char *[]){ p->job->name });
-	if (err < 0) {
-		gf_db_rollback(p->c);
-		gf_plan_release(p);
-		return err;
-	}
-	/* The next max_batches chunks of the table (by connection, chunk) become
-	 * batches, in one statement. A batch holds its members (delivery ids
-	 * drawn here, bookings, booking numbers) in its own row: their delivery
-	 * rows are written once, when the batch is answered (see 0007). Batch
-	 * ids are drawn in (connection, chunk) order. */
-	_cleanup_pgresult_ PGresult *res = gf_db_query(p->c, &err, "plan_step",
-		"WITH k AS MATERIALIZED ("
-		"  SELECT connection_id, chunk, nextval('guestflow.batches_id_seq') AS batch_id FROM ("
-		"    SELECT DISTINCT connection_id, chunk FROM gf_plan"
-		"     WHERE new AND (connection_id, chunk) >= ($3::bigint, $4::bigint)"
-		"     ORDER BY connection_id, chunk LIMIT $5::int) x"
-		"), g AS MATERIALIZED ("
-		/* A pair a rerun wrote since the table was read is left to that
-		 * delivery (whether or not this plan's own plan_loose has batched
-		 * it already): the batch is formed of the others. */
-		"  SELECT k.batch_id, g.connection_id, g.property_id, g.booking_id, g.booking_no"
-		"    FROM k JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
+	if (r == 0)
+		r = gf_db_begin(p->c);
+	if (r == 0)
+		r = gf_db_exec(p->c, "plan_step_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1,
+		               (const char *[]){ p->job->name });
+	/* A batch holds its members (delivery ids drawn here, bookings, booking
+	 * numbers) in its own row: their delivery rows are written once, when
+	 * the batch is answered (see 0007). A pair a rerun wrote since the
+	 * stream's snapshot is left to that delivery: the batch is formed of
+	 * the others. Batch ids are drawn in the order the batches were read. */
+	int err = r;
+	PGresult *res = r < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step",
+		"WITH m AS MATERIALIZED ("
+		"  SELECT u.k, b.connection_id, b.property_id, u.booking_id, u.booking_no"
+		"    FROM unnest($5::int[], $6::bigint[], $7::text[]) AS u(k, booking_id, booking_no)"
+		"    JOIN unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS b(connection_id, property_id, k) ON b.k = u.k"
+		/* (every pair with a delivery when the stream began is not in it;
+		 * one added since is a rerun's, in no batch until the next plan:
+		 * the few rows of that partial index are all there is to check) */
 		"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
-		"                      WHERE d.booking_id = g.booking_id AND d.connection_id = g.connection_id"
-		"                        AND d.job = $1)"
-		"   ORDER BY k.batch_id, g.booking_id"
+		"                      WHERE d.job = $1 AND d.connection_id = b.connection_id AND d.batch_id IS NULL"
+		"                        AND d.booking_id = u.booking_id)"
+		"), k AS MATERIALIZED ("
+		"  SELECT k, nextval('guestflow.batches_id_seq') AS batch_id FROM (SELECT DISTINCT k FROM m ORDER BY k) x"
 		"), n AS MATERIALIZED ("
-		"  SELECT g.*, nextval('guestflow.deliveries_id_seq') AS id FROM g"
+		"  SELECT m.*, k.batch_id, nextval('guestflow.deliveries_id_seq') AS id"
+		"    FROM m JOIN k ON k.k = m.k ORDER BY m.k, m.booking_id"
 		"), b AS ("
 		"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id,"
 		"                                 member_ids, member_bookings, member_nos)"
-		"  SELECT batch_id, $1, connection_id, min(property_id), gen_random_uuid()::text, count(*), $2::bigint,"
+		"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, count(*), $2::bigint,"
 		"         array_agg(id ORDER BY booking_id), array_agg(booking_id ORDER BY booking_id),"
 		"         array_agg(booking_no ORDER BY booking_id)"
-		"    FROM n GROUP BY batch_id, connection_id"
+		"    FROM n GROUP BY batch_id, connection_id, property_id"
 		"  RETURNING id, records"
-		"), m AS ("
-		"  INSERT INTO gf_plan_batches SELECT k.batch_id, k.connection_id, k.chunk FROM k JOIN b ON b.id = k.batch_id"
-		"  RETURNING 1"
-		"), last AS ("
-		"  SELECT connection_id, chunk, batch_id FROM k ORDER BY connection_id DESC, chunk DESC LIMIT 1"
-		") SELECT (SELECT count(*) FROM k), (SELECT coalesce(sum(records), 0) FROM b), (SELECT count(*) FROM b),"
-		"         (SELECT batch_id FROM last), (SELECT connection_id FROM last), (SELECT chunk FROM last),"
-		"         (SELECT batch_id FROM k ORDER BY batch_id OFFSET $6::int LIMIT 1)",
-		6, (const char *[]){ p->job->name, run, conn, chunk, max, mark });
+		") SELECT k.k, b.id, b.records FROM k JOIN b ON b.id = k.batch_id ORDER BY k.k",
+		7, (const char *[]){ p->job->name, run, gf_buf_str(&conns), gf_buf_str(&props), gf_buf_str(&ks),
+		                     gf_buf_str(&bookings), gf_buf_str(&nos) });
 	if (res && (err = gf_db_commit(p->c)) < 0) {
 		PQclear(res);
 		res = NULL;
 	}
 	if (!res) {
+		for (size_t i = 0; i < taken; i++)
+			batch_free(slice[i]);
+		free(slice);
 		gf_db_rollback(p->c);
-		gf_plan_release(p);
-		return err;
+		return err < 0 ? err : -GF_E_DB;
 	}
-	int64_t batches = gf_db_get_int(res, 0, 0); /* chunks taken */
-	p->res.planned += gf_db_get_int(res, 0, 1);
-	p->res.batches += gf_db_get_int(res, 0, 2);
-	if (batches > 0) {
-		p->upto = gf_db_get_int(res, 0, 3);
-		p->next_conn = gf_db_get_int(res, 0, 4);
-		p->next_chunk = gf_db_get_int(res, 0, 5) + 1;
+	/* Keep the rows of the batches written whole, for this run's claims. */
+	int rows = PQntuples(res);
+	int at = 0;
+	for (size_t i = 0; i < taken; i++) {
+		struct gf_plan_batch *b = slice[i];
+		int64_t k = (int64_t)i + 1;
+		while (at < rows && gf_db_get_int(res, at, 0) < k)
+			at++;
+		if (at < rows && gf_db_get_int(res, at, 0) == k) {
+			int64_t records = gf_db_get_int(res, at, 2);
+			b->id = gf_db_get_int(res, at, 1);
+			p->upto = b->id > p->upto ? b->id : p->upto;
+			p->res.planned += records;
+			p->res.batches++;
+			if ((size_t)records == b->n) {
+				*p->kept_tail = b;
+				p->kept_tail = &b->next;
+				continue;
+			}
+		}
+		batch_free(b); /* not written, or without a rerun's pair: read the long way */
 	}
-	p->mark = PQgetisnull(res, 0, 6) ? p->upto : gf_db_get_int(res, 0, 6);
-	p->unwritten = batches > 0 && p->unwritten > batches ? p->unwritten - batches : 0;
-	*written = batches;
-	if (p->unwritten == 0) {
-		int r = unlock(p);
-		if (r < 0)
-			return r;
-	}
+	p->mark = rows == 0 ? p->upto : gf_db_get_int(res, rows > margin ? rows - margin - 1 : 0, 1);
+	PQclear(res);
+	free(slice);
+	*written = (int64_t)taken;
 	return 0;
 }
 
-PGresult *gf_plan_rows(struct gf_planner *p, const struct gf_batch *b, int *err)
+int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *written)
 {
-	*err = 0;
-	/* A batch sent before (a retry, a resend) is read as the source has it now. */
-	if (!p->table || !b->fresh)
+	*written = 0;
+	if (!p->locked)
+		return 0;
+	size_t want = max_batches > 0 ? (size_t)max_batches : 1;
+	int r = read_batches(p, want);
+	if (r == 0 && p->n_ready > 0)
+		r = write_slice(p, want, margin, written);
+	if (r < 0) {
+		gf_plan_release(p);
+		return r;
+	}
+	/* All written: other planners may go. */
+	if (p->done && !p->ready)
+		return unlock(p);
+	return 0;
+}
+
+struct gf_batch_rows *gf_plan_take(struct gf_planner *p, const struct gf_batch *b)
+{
+	if (!b->fresh)
 		return NULL;
-	char id[32];
-	snprintf(id, sizeof(id), "%lld", (long long)b->id);
-	/* The batch's members with the columns the plan read; a batch this
-	 * plan did not write has none here. */
-	PGresult *r = gf_db_query_prepared(p->c, err, "plan_rows",
-		"SELECT g.booking_id, g.booking_no, g.last_name, g.first_name, btrim(g.email, E' \\t\\r\\n'),"
-		"       g.gender, g.language, g.status, g.arrival::text, g.departure::text,"
-		"       EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = g.booking_id)"
-		"  FROM gf_plan_batches k"
-		"  JOIN gf_plan g ON g.new AND g.connection_id = k.connection_id AND g.chunk = k.chunk"
-		" WHERE k.batch_id = $1::bigint"
-		" ORDER BY g.booking_id", 1, (const char *[]){ id });
-	/* The members of an open batch only ever leave it (cut by --limit,
-	 * rerun): when the count still matches, these are all of them. Else
-	 * (cut, or a batch of another plan or a split) read it the long way. */
-	if (r && PQntuples(r) != b->records) {
-		PQclear(r);
+	/* Claims go in batch order: a batch kept before this one was taken by
+	 * another process (or is of a connection skipped this run). */
+	while (p->kept && p->kept->id < b->id) {
+		struct gf_plan_batch *old = p->kept;
+		p->kept = old->next;
+		batch_free(old);
+	}
+	if (!p->kept)
+		p->kept_tail = &p->kept;
+	if (!p->kept || p->kept->id != b->id)
+		return NULL;
+	struct gf_plan_batch *k = p->kept;
+	p->kept = k->next;
+	if (!p->kept)
+		p->kept_tail = &p->kept;
+	if (k->n != (size_t)b->records || k->connection_id != b->connection_id) {
+		batch_free(k); /* cut by --limit: read what is left the long way */
 		return NULL;
 	}
+	struct gf_batch_rows *r = gf_xcalloc(1, sizeof(*r));
+	r->n = k->n;
+	r->recs = gf_xcalloc(k->n ? k->n : 1, sizeof(*r->recs));
+	r->in_source = gf_xcalloc(k->n ? k->n : 1, sizeof(*r->in_source));
+	r->data = gf_buf_steal(&k->buf);
+	for (size_t i = 0; i < k->n; i++) {
+		const uint32_t *off = k->off + i * GF_PLAN_FIELDS;
+		const char *v[GF_PLAN_FIELDS];
+		for (int f = 0; f < GF_PLAN_FIELDS; f++)
+			v[f] = off[f] == UINT32_MAX ? NULL : r->data + off[f];
+		r->recs[i] = (struct gf_record){
+			.booking_id = k->bookings[i], .booking_no = v[GF_PLAN_NO], .last_name = v[GF_PLAN_LAST],
+			.first_name = v[GF_PLAN_FIRST], .email = v[GF_PLAN_EMAIL], .gender = v[GF_PLAN_GENDER],
+			.language = v[GF_PLAN_LANGUAGE], .status = v[GF_PLAN_STATUS], .arrival = v[GF_PLAN_ARRIVAL],
+			.departure = v[GF_PLAN_DEPARTURE],
+		};
+		bool gone = false;
+		for (size_t j = 0; j < b->n_gone && !gone; j++)
+			gone = b->gone[j] == k->bookings[i];
+		r->in_source[i] = !gone;
+	}
+	batch_free(k);
 	return r;
 }

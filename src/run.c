@@ -52,7 +52,7 @@ void gf_run_install_signals(void)
 struct slot {
 	struct gf_batch *batch;
 	struct gf_http_req *req;
-	PGresult *rows;              /* while rendering; then only... */
+	struct gf_batch_rows *rows;  /* while rendering; then only... */
 	int64_t *ids;                /* ...each row's booking id */
 	char **nos;                  /* ...and booking number (into nos_data) */
 	char *nos_data;
@@ -62,11 +62,15 @@ struct slot {
 	char *url_public;
 };
 
-/* Accepted completions sent down the completion session's pipeline and
- * not yet read back, oldest first: database work that overlaps claiming,
- * rendering and sending the next batches. */
-#define PIPE_MAX 32
+/* Accepted completions sent down a completion session's pipeline and not
+ * yet read back, oldest first: database work that overlaps claiming,
+ * rendering and sending the next batches. Two sessions share them, so that
+ * completing (the history entries above all) is not one server process's
+ * work alone. */
+#define PIPE_MAX 16
+#define COMPLETERS 2
 struct pipe {
+	PGconn *c;
 	int64_t batch_id[PIPE_MAX];
 	int head, n;
 };
@@ -74,10 +78,10 @@ struct pipe {
 struct run {
 	const struct gf_job *job;
 	PGconn *db;                  /* plan, claim, rows */
-	PGconn *dbc;                 /* completions (a second session, in pipeline mode) */
+	struct pipe pipes[COMPLETERS]; /* completion sessions, in pipeline mode */
+	const char *conninfo;
 	struct gf_planner plan;      /* on db: batches written slice by slice */
 	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
-	struct pipe pipe;
 	struct gf_http *http;
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections refused credentials this run */
@@ -87,7 +91,7 @@ struct run {
 	char run_id[32];
 	int fatal;                   /* a database error that ends the run */
 	int64_t limit;               /* --limit: deliveries this run may still claim (-1: no limit) */
-	int64_t total;               /* deliveries due when sending began, for progress */
+	int64_t due;                 /* deliveries due when the run began, for progress */
 	int64_t started_ms;
 	int64_t last_progress_ms;
 	int64_t progress_every_ms;   /* plain progress lines off a terminal */
@@ -103,17 +107,28 @@ static void progress(struct run *rn, bool final)
 		return;
 	rn->last_progress_ms = now;
 	int64_t done = rn->st->delivered + rn->st->rejected + rn->st->dead;
+	/* While the plan is read, the total is what it has found so far. */
+	int64_t total = rn->due + rn->plan.res.found;
+	bool planning = gf_plan_active(&rn->plan);
 	double secs = (double)(now - rn->started_ms) / 1000.0;
 	double rate = secs > 0 ? (double)done / secs : 0;
-	int64_t left = rn->total > done ? rn->total - done : 0;
+	int64_t left = total > done ? total - done : 0;
 	double eta = rate > 0 ? (double)left / rate : 0;
 	if (rn->tty) {
-		fprintf(stderr, "\r%s: %lld/%lld records, %.0f/s, ETA %.0fs   %s", rn->job->name, (long long)done,
-		        (long long)rn->total, rate, eta, final ? "\n" : "");
+		if (planning)
+			fprintf(stderr, "\r%s: %lld/%lld+ records, %.0f/s, planning   ", rn->job->name, (long long)done,
+			        (long long)total, rate);
+		else
+			fprintf(stderr, "\r%s: %lld/%lld records, %.0f/s, ETA %.0fs   %s", rn->job->name, (long long)done,
+			        (long long)total, rate, eta, final ? "\n" : "");
 		fflush(stderr);
 	} else if (!final) {
-		gf_info("progress", "done=%lld total=%lld rate=%.0f eta_s=%.0f", (long long)done, (long long)rn->total,
-		        rate, eta);
+		if (planning)
+			gf_info("progress", "done=%lld found=%lld rate=%.0f planning=1", (long long)done, (long long)total,
+			        rate);
+		else
+			gf_info("progress", "done=%lld total=%lld rate=%.0f eta_s=%.0f", (long long)done, (long long)total,
+			        rate, eta);
 	}
 }
 
@@ -123,8 +138,7 @@ static void slot_free(struct slot *s)
 		return;
 	gf_batch_free(s->batch);
 	gf_http_req_free(s->req);
-	if (s->rows)
-		PQclear(s->rows);
+	gf_batch_rows_free(s->rows);
 	free(s->ids);
 	free(s->nos);
 	free(s->nos_data);
@@ -208,14 +222,13 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 	rn->st->retried += res->retried;
 }
 
-/* Read back the completions in the pipeline that are done; with block,
- * all of them. */
-static int collect(struct run *rn, bool block)
+/* Read back the completions in a pipeline that are done; with block, all
+ * of them. */
+static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 {
-	struct pipe *q = &rn->pipe;
 	while (q->n > 0) {
 		struct gf_complete_result res = { 0 };
-		int r = gf_complete_accepted_collect(rn->dbc, q->batch_id[q->head], block, &res);
+		int r = gf_complete_accepted_collect(q->c, q->batch_id[q->head], block, &res);
 		if (r == 0 && !res.collected)
 			return 0; /* not done yet */
 		q->head = (q->head + 1) % PIPE_MAX;
@@ -231,15 +244,26 @@ static int collect(struct run *rn, bool block)
 	return 0;
 }
 
-/* Everything sent read back, and the session out of pipeline mode for the
+static int collect(struct run *rn, bool block)
+{
+	for (int k = 0; k < COMPLETERS; k++)
+		if (rn->pipes[k].c && collect_pipe(rn, &rn->pipes[k], block) < 0)
+			return rn->fatal;
+	return 0;
+}
+
+/* Everything sent read back, and the sessions out of pipeline mode for the
  * statements that wait for their result. */
 static int drain(struct run *rn)
 {
 	if (collect(rn, true) < 0)
 		return rn->fatal;
-	if (PQpipelineStatus(rn->dbc) != PQ_PIPELINE_OFF && !PQexitPipelineMode(rn->dbc)) {
-		gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(rn->dbc)));
-		rn->fatal = gf_db_error_code(rn->dbc);
+	for (int k = 0; k < COMPLETERS; k++) {
+		PGconn *c = rn->pipes[k].c;
+		if (c && PQpipelineStatus(c) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c)) {
+			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(c)));
+			rn->fatal = gf_db_error_code(c);
+		}
 	}
 	return rn->fatal;
 }
@@ -250,14 +274,21 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 {
 	int r;
 	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call) {
-		struct pipe *q = &rn->pipe;
-		if (q->n == PIPE_MAX && collect(rn, true) < 0)
-			return rn->fatal;
-		if (PQpipelineStatus(rn->dbc) == PQ_PIPELINE_OFF && !PQenterPipelineMode(rn->dbc)) {
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(rn->dbc)));
-			return rn->fatal = gf_db_error_code(rn->dbc);
+		/* the session with the shorter queue */
+		struct pipe *q = &rn->pipes[0];
+		for (int k = 1; k < COMPLETERS; k++) {
+			if (collect_pipe(rn, &rn->pipes[k], false) < 0)
+				return rn->fatal;
+			if (rn->pipes[k].n < q->n)
+				q = &rn->pipes[k];
 		}
-		r = gf_complete_accepted_send(rn->dbc, rn->job, rn->st->run_id, s->batch, cp);
+		if (q->n == PIPE_MAX && collect_pipe(rn, q, true) < 0)
+			return rn->fatal;
+		if (PQpipelineStatus(q->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(q->c)) {
+			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(q->c)));
+			return rn->fatal = gf_db_error_code(q->c);
+		}
+		r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, s->batch, cp);
 		if (r < 0)
 			return rn->fatal = r;
 		q->batch_id[(q->head + q->n++) % PIPE_MAX] = s->batch->id;
@@ -266,7 +297,7 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 	if ((r = drain(rn)) < 0)
 		return r;
 	struct gf_complete_result res = { 0 };
-	r = gf_complete(rn->dbc, rn->job, rn->st->run_id, s->batch, cp, &res);
+	r = gf_complete(rn->pipes[0].c, rn->job, rn->st->run_id, s->batch, cp, &res);
 	if (r == -ESTALE)
 		return 0;
 	if (r < 0) {
@@ -282,24 +313,26 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 }
 
 /* What the reply needs of the rows (booking id and number), so that the
- * result set is not held while the batch is in flight. */
+ * rows are not held while the batch is in flight. */
 static void keep_members(struct slot *s)
 {
 	size_t n = s->n_rows, bytes = 0;
+	const struct gf_record *recs = s->rows->recs;
 	for (size_t i = 0; i < n; i++)
-		bytes += (size_t)PQgetlength(s->rows, (int)i, 1) + 1;
+		bytes += strlen(recs[i].booking_no ? recs[i].booking_no : "") + 1;
 	s->ids = gf_xcalloc(n ? n : 1, sizeof(*s->ids));
 	s->nos = gf_xcalloc(n ? n : 1, sizeof(*s->nos));
 	s->nos_data = gf_xcalloc(bytes ? bytes : 1, 1);
 	char *p = s->nos_data;
 	for (size_t i = 0; i < n; i++) {
-		s->ids[i] = gf_db_get_int(s->rows, (int)i, 0);
-		size_t len = (size_t)PQgetlength(s->rows, (int)i, 1);
-		memcpy(p, PQgetvalue(s->rows, (int)i, 1), len + 1);
+		s->ids[i] = recs[i].booking_id;
+		const char *no = recs[i].booking_no ? recs[i].booking_no : "";
+		size_t len = strlen(no);
+		memcpy(p, no, len + 1);
 		s->nos[i] = p;
 		p += len + 1;
 	}
-	PQclear(s->rows);
+	gf_batch_rows_free(s->rows);
 	s->rows = NULL;
 }
 
@@ -308,40 +341,28 @@ static void keep_members(struct slot *s)
 static int prepare(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
-	int err;
-	/* A batch this run planned: its rows as the plan read them. */
-	s->rows = gf_plan_rows(&rn->plan, s->batch, &err);
-	if (!s->rows && err == 0)
-		s->rows = gf_batch_rows(rn->db, job, s->batch, &err);
+	/* A batch this run planned: its rows as the plan read them; any
+	 * other as the source view has them now. */
+	s->rows = gf_plan_take(&rn->plan, s->batch);
 	if (!s->rows) {
-		rn->fatal = err;
-		return err;
+		int err = gf_batch_rows(rn->db, job, s->batch, &s->rows);
+		if (err < 0) {
+			rn->fatal = err;
+			return err;
+		}
 	}
-	s->n_rows = (size_t)PQntuples(s->rows);
+	s->n_rows = s->rows->n;
 	s->reasons = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(char *));
 	struct gf_record *recs = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(*recs));
 	size_t *map = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(*map));
 	char **rr = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(char *));
 	size_t n = 0;
 	for (size_t i = 0; i < s->n_rows; i++) {
-		PGresult *q = s->rows;
-		int row = (int)i;
-		if (PQgetvalue(q, row, 10)[0] != 't') {
+		if (!s->rows->in_source[i]) {
 			s->reasons[i] = gf_xstrdup("booking no longer in the source view (deleted in the PMS?)");
 			continue;
 		}
-		recs[n] = (struct gf_record){
-			.booking_id = gf_db_get_int(q, row, 0),
-			.booking_no = gf_db_get(q, row, 1),
-			.last_name = gf_db_get(q, row, 2),
-			.first_name = gf_db_get(q, row, 3),
-			.email = gf_db_get(q, row, 4),
-			.gender = gf_db_get(q, row, 5),
-			.language = gf_db_get(q, row, 6),
-			.status = gf_db_get(q, row, 7),
-			.arrival = gf_db_get(q, row, 8),
-			.departure = gf_db_get(q, row, 9),
-		};
+		recs[n] = s->rows->recs[i];
 		map[n++] = i;
 	}
 	s->req = gf_http_req_new();
@@ -365,7 +386,8 @@ static int prepare(struct run *rn, struct slot *s)
 	for (size_t i = 0; i < s->n_rows; i++)
 		if (s->reasons[i])
 			gf_warn("record_rejected", "batch=%lld booking_no=%s reason=%s", (long long)s->batch->id,
-			        gf_log_q(PQgetvalue(s->rows, (int)i, 1)), gf_log_q(s->reasons[i]));
+			        gf_log_q(s->rows->recs[i].booking_no ? s->rows->recs[i].booking_no : ""),
+			        gf_log_q(s->reasons[i]));
 	keep_members(s);
 
 	if (s->n_rendered == 0) {
@@ -594,8 +616,10 @@ static void release(struct run *rn, struct slot *s)
 }
 
 /* The plan's batches are written a slice at a time, ahead of the claims:
- * the first ones go out while the rest is still being written. */
-#define PLAN_SLICE 32
+ * the first ones go out while the rest is still being read. A slice's rows
+ * are held until claimed: a few batches, so that memory stays flat. */
+#define PLAN_SLICE 8
+#define PLAN_MARGIN 4
 
 static void planned(struct run *rn)
 {
@@ -613,7 +637,7 @@ static int plan_feed(struct run *rn, bool need)
 	if (!need && rn->plan_claimed < rn->plan.mark)
 		return 0;
 	int64_t n = 0;
-	int r = gf_plan_step(&rn->plan, PLAN_SLICE, 2 * rn->job->in_flight, &n);
+	int r = gf_plan_step(&rn->plan, PLAN_SLICE, PLAN_MARGIN, &n);
 	if (r < 0) {
 		rn->fatal = r;
 		return r;
@@ -632,7 +656,7 @@ static bool plan_late(struct run *rn, int64_t *linger_left)
 {
 	if (!rn->plan.skipped || stop_requested || rn->fatal || rn->limit == 0)
 		return false;
-	int r = gf_plan_start(&rn->plan, rn->db, rn->job, rn->st->run_id);
+	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id);
 	if (r < 0) {
 		rn->fatal = r;
 		return false;
@@ -675,7 +699,10 @@ static void loop(struct run *rn)
 				max = (int)rn->limit;
 			if (plan_feed(rn, false) < 0)
 				break;
-			int r = gf_claim(rn->db, job, max, rn->skip, rn->n_skip, &b);
+			/* Batches rendered from what the plan read are checked against
+			 * the source for bookings deleted since. */
+			bool probe = gf_plan_active(&rn->plan) || rn->plan.kept;
+			int r = gf_claim(rn->db, job, max, rn->skip, rn->n_skip, probe, &b);
 			if (r < 0) {
 				rn->fatal = r;
 				break;
@@ -796,7 +823,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		return GF_EXIT_OK;
 	}
 	_cleanup_pgconn_ PGconn *db = NULL;
-	_cleanup_pgconn_ PGconn *dbc = NULL;
+	_cleanup_pgconn_ PGconn *dbc0 = NULL;
+	_cleanup_pgconn_ PGconn *dbc1 = NULL;
+	_Static_assert(COMPLETERS == 2, "one session variable per completer");
 	if (gf_db_connect(cfg->conninfo, &db) < 0) {
 		snprintf(st->message, sizeof(st->message), "database not reachable");
 		return GF_EXIT_TEMPFAIL;
@@ -819,7 +848,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		snprintf(st->message, sizeof(st->message), "could not record the run");
 		return GF_EXIT_TEMPFAIL;
 	}
-	struct run rn = { .job = job, .db = db, .st = st, .rng = gf_rand_seed(),
+	struct run rn = { .job = job, .db = db, .conninfo = cfg->conninfo, .st = st, .rng = gf_rand_seed(),
 	                  .limit = opts && opts->limit > 0 ? opts->limit : -1 };
 	st->run_id = gf_db_get_int(rr, 0, 0);
 	snprintf(rn.today, sizeof(rn.today), "%s", PQgetvalue(rr, 0, 1));
@@ -828,7 +857,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", trigger(), gf_log_q(host), pid);
 
-	r = gf_plan_start(&rn.plan, db, job, st->run_id);
+	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id);
 	if (r < 0) {
 		rn.fatal = r;
 	} else {
@@ -836,32 +865,28 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			gf_info("plan_deferred", "msg=%s",
 			        gf_log_q("another process is planning this job; sending what it plans meanwhile"));
 		else
-			gf_info("planning", "eligible=%lld new=%lld", (long long)rn.plan.res.eligible,
-			        (long long)rn.plan.res.found);
-		if (!rn.plan.locked && !rn.plan.skipped)
-			planned(&rn);
-		int64_t due = 0;
-		(void)pending_count(db, job, &due);
-		rn.total = due + rn.plan.res.found;
+			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
+		(void)pending_count(db, job, &rn.due);
 		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
 		const char *every = getenv("GUESTFLOW_PROGRESS_SECONDS");
 		int64_t secs = 10;
 		if (every && gf_parse_int64(every, &secs) < 0)
 			secs = 10;
 		rn.progress_every_ms = secs * 1000;
-		rn.tty = isatty(STDERR_FILENO) && rn.total > 0;
+		rn.tty = isatty(STDERR_FILENO);
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
-		else if (gf_db_connect(cfg->conninfo, &dbc) < 0)
+		else if (gf_db_connect(cfg->conninfo, &dbc0) < 0 || gf_db_connect(cfg->conninfo, &dbc1) < 0)
 			rn.fatal = -GF_E_DB_LOST;
-		else if ((r = gf_complete_pipe_prepare(dbc)) < 0)
+		else if ((r = gf_complete_pipe_prepare(dbc0)) < 0 || (r = gf_complete_pipe_prepare(dbc1)) < 0)
 			rn.fatal = r;
 		else {
-			rn.dbc = dbc;
+			rn.pipes[0].c = dbc0;
+			rn.pipes[1].c = dbc1;
 			loop(&rn);
 		}
-		if (rn.tty)
+		if (rn.tty && rn.due + rn.plan.res.found > 0)
 			progress(&rn, true);
 	}
 	gf_plan_release(&rn.plan);
@@ -873,7 +898,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->interrupted = stop_requested != 0;
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
-	              (dbc && PQstatus(dbc) == CONNECTION_BAD);
+	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);
 	if (!st->db_lost)
 		(void)pending_count(db, job, &st->pending_left);
 

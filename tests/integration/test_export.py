@@ -135,7 +135,7 @@ class ExportTest(GFTestCase):
                              (f'Last{i}', f'First{i}', f'guest{i}@example.org',
                               'H-1001' if int(i) % 2 == 0 else 'H-1002'))
         self.assertEqual(self.history_count(), 300)
-        self.assertRegex(r.stderr, r'event=planning eligible=300 new=300\b')
+        self.assertRegex(r.stderr, r'event=planning msg=')
         self.assertRegex(r.stderr, r'event=planned eligible=300 new=300 batches=150\b')
         # The next run finds nothing new and leaves no batch behind.
         r = self.run_job(expect=0)
