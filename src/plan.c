@@ -2,6 +2,8 @@
  * deliveries, streamed from one statement and written slice by slice. */
 #include "plan.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -162,29 +164,15 @@ static int open_stream(struct gf_planner *p)
 		gf_error("db_error", "statement=plan error=%s", gf_log_q(PQerrorMessage(p->stream)));
 		return gf_db_error_code(p->stream);
 	}
-	/* The COPY begins before the first row is produced. */
-	PGresult *res = PQgetResult(p->stream);
-	if (!res || PQresultStatus(res) != PGRES_COPY_OUT) {
-		const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
-		char line[1024];
-		snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "no COPY from the plan statement");
-		line[strcspn(line, "\n")] = '\0';
-		gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
-		r = gf_db_error_code(p->stream);
-		if (res)
-			PQclear(res);
-		return r;
-	}
-	PQclear(res);
 	gf_buf_init(&p->in, (size_t)64 << 20);
 	return 0;
 }
 
 int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const struct gf_job *job,
-                  int64_t run_id)
+                  int64_t run_id, const volatile sig_atomic_t *stop)
 {
 	gf_plan_release(p);
-	*p = (struct gf_planner){ .c = c, .conninfo = conninfo, .job = job, .run_id = run_id };
+	*p = (struct gf_planner){ .c = c, .conninfo = conninfo, .job = job, .run_id = run_id, .stop = stop };
 	p->ready_tail = &p->ready;
 	p->kept_tail = &p->kept;
 	int err;
@@ -226,18 +214,66 @@ static int bad_stream(const char *what)
 	return -GF_E_DB;
 }
 
+/* Wait until the plan's session has something to read; a stop signal
+ * is seen within a fifth of a second (the first rows of a big PMS may take
+ * a while: the server sends nothing, not even the start of the COPY, until
+ * they are sorted). */
+static int wait_input(struct gf_planner *p)
+{
+	if (p->stop && *p->stop)
+		return -GF_E_INTERRUPTED;
+	struct pollfd pfd = { .fd = PQsocket(p->stream), .events = POLLIN };
+	if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+		return bad_stream("poll on the plan's session failed");
+	if (!PQconsumeInput(p->stream)) {
+		gf_error("db_lost", "statement=plan error=%s", gf_log_q(PQerrorMessage(p->stream)));
+		return gf_db_error_code(p->stream);
+	}
+	return 0;
+}
+
+/* The statement's first answer: the start of the COPY, or its error. */
+static int copy_started(struct gf_planner *p)
+{
+	int r;
+	while (PQisBusy(p->stream))
+		if ((r = wait_input(p)) < 0)
+			return r;
+	PGresult *res = PQgetResult(p->stream);
+	if (res && PQresultStatus(res) == PGRES_COPY_OUT) {
+		PQclear(res);
+		p->copying = true;
+		return 0;
+	}
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
+	char line[1024];
+	snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "no COPY from the plan statement");
+	line[strcspn(line, "\n")] = '\0';
+	gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
+	r = gf_db_error_code(p->stream);
+	if (res)
+		PQclear(res);
+	return r;
+}
+
 /* More bytes of the stream (waits for them); 0 at its end (done). */
 static int fill(struct gf_planner *p)
 {
+	int r;
+	if (!p->copying && (r = copy_started(p)) < 0)
+		return r;
 	if (p->in_pos > 0) {
 		memmove(p->in.data, p->in.data + p->in_pos, p->in.len - p->in_pos);
 		p->in.len -= p->in_pos;
 		p->in_pos = 0;
 	}
 	char *buf = NULL;
-	int n = PQgetCopyData(p->stream, &buf, 0);
+	int n;
+	while ((n = PQgetCopyData(p->stream, &buf, 1)) == 0)
+		if ((r = wait_input(p)) < 0)
+			return r;
 	if (n > 0) {
-		int r = gf_buf_append(&p->in, buf, (size_t)n);
+		r = gf_buf_append(&p->in, buf, (size_t)n);
 		PQfreemem(buf);
 		return r < 0 ? r : 1;
 	}

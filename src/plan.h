@@ -5,6 +5,7 @@
 #define GF_PLAN_H
 
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -75,10 +76,12 @@ struct gf_planner {
 	PGconn *c;                   /* the run's session: lock, slices */
 	PGconn *stream;              /* the plan's statement, until it has been read whole */
 	const char *conninfo;
+	const volatile sig_atomic_t *stop; /* set by a stop signal: waiting for the stream ends */
 	const struct gf_job *job;
 	int64_t run_id;
 	bool skipped;                /* the lock was held by another process: nothing planned */
 	bool locked;                 /* holds the job's planning lock */
+	bool copying;                /* the server has begun the COPY */
 	bool header;                 /* the COPY header has been read */
 	bool done;                   /* the stream has been read to its end */
 	struct gf_buf in;            /* stream bytes not parsed yet */
@@ -93,7 +96,7 @@ struct gf_planner {
 };
 
 int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const struct gf_job *job,
-                  int64_t run_id);
+                  int64_t run_id, const volatile sig_atomic_t *stop);
 /* Write up to max_batches more batches; *written: how many (0 and the lock
  * released: the plan is all in). mark is set to the batch margin batches
  * before the last one written: claims go in batch order, so once it is

@@ -618,8 +618,8 @@ static void release(struct run *rn, struct slot *s)
 /* The plan's batches are written a slice at a time, ahead of the claims:
  * the first ones go out while the rest is still being read. A slice's rows
  * are held until claimed: a few batches, so that memory stays flat. */
-#define PLAN_SLICE 8
-#define PLAN_MARGIN 4
+#define PLAN_SLICE 4
+#define PLAN_MARGIN 2
 
 static void planned(struct run *rn)
 {
@@ -638,6 +638,8 @@ static int plan_feed(struct run *rn, bool need)
 		return 0;
 	int64_t n = 0;
 	int r = gf_plan_step(&rn->plan, PLAN_SLICE, PLAN_MARGIN, &n);
+	if (r == -GF_E_INTERRUPTED)
+		return 0; /* stopped while waiting for the plan: the rest is the next run's */
 	if (r < 0) {
 		rn->fatal = r;
 		return r;
@@ -656,7 +658,7 @@ static bool plan_late(struct run *rn, int64_t *linger_left)
 {
 	if (!rn->plan.skipped || stop_requested || rn->fatal || rn->limit == 0)
 		return false;
-	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id);
+	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id, &stop_requested);
 	if (r < 0) {
 		rn->fatal = r;
 		return false;
@@ -857,7 +859,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", trigger(), gf_log_q(host), pid);
 
-	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id);
+	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &stop_requested);
 	if (r < 0) {
 		rn.fatal = r;
 	} else {

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from gftest import GUESTFLOW, GFTestCase, add_many, main, wait_for
+from gftest import GUESTFLOW, SRC, GFTestCase, add_many, main, wait_for
 
 # Deliveries being sent: pending in a batch some worker holds under a lease.
 IN_FLIGHT = ("SELECT count(*) FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
@@ -220,6 +220,33 @@ class GuaranteeTest(GFTestCase):
         self.assertLessEqual(int(states['pending']), 80)
         self.assertEqual(self.history_count(), 20)
         env.sim_control('latency?ms=0')
+        self.run_job(expect=0, timeout=120)
+        self.assert_exactly_once(env, 100)
+
+    def test_sigterm_while_the_plan_is_read(self):
+        env = self.env
+        add_many(env, 100, ['P1', 'P2'])
+        # A slow source (50 ms a booking): the plan's first rows come after
+        # about 5 s; the stop signal must not wait for them.
+        adapters = os.path.join(SRC, 'schemas', 'sql', 'reference', 'adapters.sql')
+        with open(adapters) as f:
+            view = f.read()
+        env.psql(view.replace('LEFT JOIN pms.guests g ON g.id = b.guest_id;',
+                              'LEFT JOIN pms.guests g ON g.id = b.guest_id'
+                              ' WHERE (SELECT true FROM pg_sleep(0.05 + 0 * b.id));'))
+        p = self.start_run(env)
+        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%'") == '1',
+                 30, 'the plan being read')
+        out, err, took = self.signal_run(p, signal.SIGTERM)
+        self.assertEqual(p.returncode, 75, out + err[-2000:])
+        self.assertIn('reason="stopped by a signal"', out)
+        self.assertLess(took, 3)
+        self.assertEqual(env.sim_stats()['requests'], 0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0')
+        # The plan's statement was cancelled with the run, and the next run plans it all.
+        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%'") == '0',
+                 10, 'the plan statement gone')
+        env.psql(view)
         self.run_job(expect=0, timeout=120)
         self.assert_exactly_once(env, 100)
 
