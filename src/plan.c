@@ -300,8 +300,19 @@ static int fill(struct gf_planner *p)
 
 static void finish_cur(struct gf_planner *p)
 {
-	if (!p->cur)
+	struct gf_plan_batch *b = p->cur;
+	if (!b)
 		return;
+	/* Held until claimed: no room to grow kept (memory stays flat). */
+	if (b->buf.data && b->buf.cap > b->buf.len + 1) {
+		b->buf.data = gf_xrealloc(b->buf.data, b->buf.len + 1);
+		b->buf.cap = b->buf.len + 1;
+	}
+	if (b->cap > b->n) {
+		b->bookings = gf_xrealloc(b->bookings, b->n * sizeof(*b->bookings));
+		b->off = gf_xrealloc(b->off, b->n * GF_PLAN_FIELDS * sizeof(*b->off));
+		b->cap = b->n;
+	}
 	*p->ready_tail = p->cur;
 	p->ready_tail = &p->cur->next;
 	p->n_ready++;
