@@ -59,6 +59,7 @@ static struct {
 	struct script *scripts, **scripts_tail;
 	struct sim_map *refuse; /* booking number -> reason */
 	struct sim_map *keys;	/* Idempotency-Key -> struct key_entry */
+	struct sim_buf lines;	/* record lines of the batch being accepted, reused */
 	long latency_ms;
 	unsigned long requests, accepted, rejected, replays, drops, conflicts;
 	unsigned long status[600];
@@ -297,20 +298,28 @@ static enum MHD_Result begin_guest(struct MHD_Connection *c, struct req *r)
 	return MHD_YES;
 }
 
-static int append_records(struct sim_buf *out, const char *id, const char *idem,
-			  const struct sim_batch *b, const struct sim_guest *g)
+/* The record keys before each field's value, in sim_field_names order. */
+#define RECORD_KEY(k) { ",\"" k "\":", sizeof(",\"" k "\":") - 1 }
+static const struct {
+	const char *s;
+	size_t n;
+} record_keys[SIM_F_COUNT] = {
+	RECORD_KEY("bookingNo"), RECORD_KEY("lastName"), RECORD_KEY("firstName"),
+	RECORD_KEY("email"),	 RECORD_KEY("gender"),	 RECORD_KEY("language"),
+	RECORD_KEY("status"),	 RECORD_KEY("arrival"),	 RECORD_KEY("departure"),
+};
+
+/* One record line: head (hotelId, the same for the whole batch), the guest's fields,
+ * tail (idempotencyKey, batchId, end of line). */
+static int append_record(struct sim_buf *out, const struct sim_buf *head, const struct sim_buf *tail,
+			 const struct sim_guest *g)
 {
-	int r = sim_buf_adds(out, "{\"hotelId\":");
-	r = r ? r : sim_buf_json(out, id);
+	int r = sim_buf_add(out, head->data, head->len);
 	for (int i = 0; r == 0 && i < SIM_F_COUNT; i++) {
-		r = sim_buf_printf(out, ",\"%s\":", sim_field_names[i]);
+		r = sim_buf_add(out, record_keys[i].s, record_keys[i].n);
 		r = r ? r : sim_buf_json(out, g->f[i]);
 	}
-	r = r ? r : sim_buf_adds(out, ",\"idempotencyKey\":");
-	r = r ? r : sim_buf_json(out, idem);
-	r = r ? r : sim_buf_adds(out, ",\"batchId\":");
-	r = r ? r : sim_buf_json(out, b->batch_id);
-	return r ? r : sim_buf_adds(out, "}\n");
+	return r ? r : sim_buf_add(out, tail->data, tail->len);
 }
 
 /* Accept a validated batch: refuse listed bookings, record the rest, remember the key.
@@ -320,10 +329,19 @@ static int accept_batch(const char *id, const char *idem, const struct sim_batch
 {
 	const char **bn = calloc(b->n + 1, sizeof *bn), **why = calloc(b->n + 1, sizeof *why);
 	struct key_entry *e = calloc(1, sizeof *e);
-	struct sim_buf lines;
-	sim_buf_init(&lines, SIZE_MAX / 2);
+	struct sim_buf *lines = &S.lines, head, tail;
+	sim_buf_init(&head, SIZE_MAX / 2);
+	sim_buf_init(&tail, SIZE_MAX / 2);
+	lines->len = 0; /* kept from the last batch, under the same lock */
 	size_t nacc = 0, nrej = 0;
 	int r = bn && why && e && members ? 0 : -ENOMEM;
+	r = r ? r : sim_buf_add(&head, "{\"hotelId\":", sizeof "{\"hotelId\":" - 1);
+	r = r ? r : sim_buf_json(&head, id);
+	r = r ? r : sim_buf_add(&tail, ",\"idempotencyKey\":", sizeof ",\"idempotencyKey\":" - 1);
+	r = r ? r : sim_buf_json(&tail, idem);
+	r = r ? r : sim_buf_add(&tail, ",\"batchId\":", sizeof ",\"batchId\":" - 1);
+	r = r ? r : sim_buf_json(&tail, b->batch_id);
+	r = r ? r : sim_buf_add(&tail, "}\n", sizeof "}\n" - 1);
 	for (size_t i = 0; r == 0 && i < b->n; i++) {
 		const struct sim_guest *g = &b->guests[i];
 		const char *reason = sim_map_get(S.refuse, g->f[SIM_F_BOOKING_NO]);
@@ -332,14 +350,14 @@ static int accept_batch(const char *id, const char *idem, const struct sim_batch
 			why[nrej++] = reason;
 		} else {
 			nacc++;
-			r = append_records(&lines, id, idem, b, g);
+			r = append_record(lines, &head, &tail, g);
 		}
 	}
 	if (r == 0 && !(e->reply = sim_import_result(nacc, nrej, bn, why)))
 		r = -ENOMEM;
 	if (r == 0 && !(*body = strdup(e->reply)))
 		r = -ENOMEM;
-	if (r == 0 && lines.len && (fwrite(lines.data, 1, lines.len, S.record) != lines.len || fflush(S.record)))
+	if (r == 0 && lines->len && (fwrite(lines->data, 1, lines->len, S.record) != lines->len || fflush(S.record)))
 		r = -EIO;
 	if (r == 0) {
 		e->members = members;
@@ -357,7 +375,10 @@ static int accept_batch(const char *id, const char *idem, const struct sim_batch
 	free(members);
 	free(bn);
 	free(why);
-	sim_buf_free(&lines);
+	sim_buf_free(&head);
+	sim_buf_free(&tail);
+	if (lines->cap > (16u << 20)) /* keep a usual batch's worth for the next one */
+		sim_buf_free(lines);
 	if (r == -EIO)
 		fprintf(S.log, "partner-sim: cannot write the record file\n");
 	return r == 0 ? 200 : 500;
@@ -742,6 +763,7 @@ int main(int argc, char **argv)
 	S.refuse = sim_map_new(free);
 	S.keys = sim_map_new(key_entry_free);
 	S.scripts_tail = &S.scripts;
+	sim_buf_init(&S.lines, SIZE_MAX / 2);
 	S.max_body = 32u << 20;
 	S.xsd.every = 1;
 	S.log = stderr;
@@ -873,6 +895,7 @@ out:
 	sim_map_free(S.accounts);
 	sim_map_free(S.refuse);
 	sim_map_free(S.keys);
+	sim_buf_free(&S.lines);
 	xmlSchemaFree(S.schema);
 	xmlCleanupParser();
 	fclose(S.record);

@@ -20,6 +20,8 @@ void sim_buf_free(struct sim_buf *b);
 /* Return 0, -ENOMEM, or -E2BIG when the cap would be exceeded (buffer unchanged). */
 int sim_buf_add(struct sim_buf *b, const void *p, size_t n);
 int sim_buf_adds(struct sim_buf *b, const char *s);
+/* Make room for n more bytes (an allocation hint: the cap is not checked); 0 or -ENOMEM. */
+int sim_buf_reserve(struct sim_buf *b, size_t n);
 int sim_buf_printf(struct sim_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as a JSON string ("null" when s is NULL); invalid UTF-8 becomes U+FFFD. */
 int sim_buf_json(struct sim_buf *b, const char *s);
@@ -48,12 +50,14 @@ extern const char *const sim_field_names[SIM_F_COUNT];
 
 struct sim_guest {
 	char *f[SIM_F_COUNT];
+	unsigned owned; /* bit i set: f[i] is xmlMalloc'd; else it points into the batch's doc */
 };
 
 struct sim_batch {
 	char *hotel_id, *batch_id;
 	struct sim_guest *guests;
 	size_t n;
+	xmlDocPtr doc; /* the parsed document the fields point into; freed with the batch */
 };
 
 /* Inflate a gzip body (one or more members) into out: 0, -EINVAL (bad gzip), -E2BIG

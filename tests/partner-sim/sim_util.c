@@ -21,19 +21,35 @@ void sim_buf_free(struct sim_buf *b)
 	sim_buf_init(b, b->max);
 }
 
+/* Make room for n more bytes and the NUL (the size cap is the caller's business). */
+static int grow_buf(struct sim_buf *b, size_t n)
+{
+	if (n > SIZE_MAX / 2 - b->len - 1)
+		return -ENOMEM;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	char *d = realloc(b->data, cap);
+	if (!d)
+		return -ENOMEM;
+	b->data = d;
+	b->cap = cap;
+	return 0;
+}
+
+int sim_buf_reserve(struct sim_buf *b, size_t n)
+{
+	return b->len + n + 1 > b->cap ? grow_buf(b, n) : 0;
+}
+
 int sim_buf_add(struct sim_buf *b, const void *p, size_t n)
 {
 	if (n > b->max || b->len > b->max - n)
 		return -E2BIG;
 	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (!d)
-			return -ENOMEM;
-		b->data = d;
-		b->cap = cap;
+		int r = grow_buf(b, n);
+		if (r < 0)
+			return r;
 	}
 	if (n)
 		memcpy(b->data + b->len, p, n);
@@ -119,35 +135,53 @@ bool sim_text_ok(const char *s)
 	return true;
 }
 
+/* Bytes that go into a JSON string as they are: printable ASCII other than '"' and '\\'
+ * (UTF-8 sequences are checked one by one). */
+static bool json_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 int sim_buf_json(struct sim_buf *b, const char *s)
 {
 	if (!s)
-		return sim_buf_adds(b, "null");
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s);
+		return sim_buf_add(b, "null", 4);
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *run = p, *end = p + strlen(s);
 	int r = sim_buf_add(b, "\"", 1);
-	while (r == 0 && n > 0) {
-		size_t l = 1;
+	/* runs of bytes that need no escaping are appended whole */
+	while (r == 0 && p < end) {
+		size_t l;
+		if (json_plain(*p)) {
+			p++;
+			continue;
+		}
+		if (*p >= 0x80 && (l = sim_utf8_len(p, (size_t)(end - p))) > 0) {
+			p += l;
+			continue;
+		}
+		char u[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
+		const char *esc = u;
+		size_t n = 2;
 		if (*p == '"')
-			r = sim_buf_adds(b, "\\\"");
+			esc = "\\\"";
 		else if (*p == '\\')
-			r = sim_buf_adds(b, "\\\\");
+			esc = "\\\\";
 		else if (*p == '\n')
-			r = sim_buf_adds(b, "\\n");
+			esc = "\\n";
 		else if (*p == '\r')
-			r = sim_buf_adds(b, "\\r");
+			esc = "\\r";
 		else if (*p == '\t')
-			r = sim_buf_adds(b, "\\t");
+			esc = "\\t";
 		else if (*p < 0x20 || *p == 0x7f)
-			r = sim_buf_printf(b, "\\u%04x", *p);
-		else if ((l = sim_utf8_len(p, n)) == 0) {
-			l = 1;
-			r = sim_buf_adds(b, "\\ufffd");
-		} else
-			r = sim_buf_add(b, p, l);
-		p += l;
-		n -= l;
+			n = 6; /* \u00XX */
+		else
+			esc = "\\ufffd", n = 6; /* invalid UTF-8, one byte at a time */
+		r = sim_buf_add(b, run, (size_t)(p - run));
+		r = r ? r : sim_buf_add(b, esc, n);
+		run = ++p;
 	}
+	r = r ? r : sim_buf_add(b, run, (size_t)(p - run));
 	return r ? r : sim_buf_add(b, "\"", 1);
 }
 

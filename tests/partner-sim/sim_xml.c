@@ -19,6 +19,7 @@ const char *const sim_field_names[SIM_F_COUNT] = {
 
 int sim_gunzip(const char *in, size_t n, size_t max, struct sim_buf *out)
 {
+	enum { CHUNK = 16384 };
 	z_stream zs;
 	memset(&zs, 0, sizeof zs);
 	if (n == 0 || n > UINT_MAX)
@@ -28,18 +29,29 @@ int sim_gunzip(const char *in, size_t n, size_t max, struct sim_buf *out)
 	zs.next_in = (Bytef *)(uintptr_t)in;
 	zs.avail_in = (uInt)n;
 	int r = 0;
-	for (;;) {
-		unsigned char chunk[16384];
-		zs.next_out = chunk;
-		zs.avail_out = sizeof chunk;
+	/* a first guess at the inflated size saves most of the regrowing */
+	if (sim_buf_reserve(out, n < max / 4 ? 4 * n : max) < 0)
+		r = -ENOMEM;
+	/* Inflate straight into out, CHUNK bytes per call; a chunk that would take out past
+	 * max is not kept. */
+	while (r == 0) {
+		if (sim_buf_reserve(out, CHUNK) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		zs.next_out = (Bytef *)out->data + out->len;
+		zs.avail_out = CHUNK;
 		int z = inflate(&zs, Z_NO_FLUSH);
 		if (z != Z_OK && z != Z_STREAM_END) {
 			r = z == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
 			break;
 		}
-		size_t got = sizeof chunk - zs.avail_out;
-		if ((r = sim_buf_add(out, chunk, got)) < 0)
+		size_t got = CHUNK - zs.avail_out;
+		if (got > out->max || out->len > out->max - got) {
+			r = -E2BIG;
 			break;
+		}
+		out->len += got;
 		if (z == Z_STREAM_END) {
 			if (zs.avail_in == 0)
 				break;
@@ -49,6 +61,8 @@ int sim_gunzip(const char *in, size_t n, size_t max, struct sim_buf *out)
 			}
 		}
 	}
+	if (out->data)
+		out->data[out->len] = '\0';
 	inflateEnd(&zs);
 	if (r == -E2BIG || out->len > max)
 		return -E2BIG;
@@ -74,18 +88,69 @@ static void capture_error(void *ctx, xmlErrorPtr e)
 	snprintf(fe->msg, fe->size, "line %d: %.*s", e->line, (int)len, m);
 }
 
-static bool in_sim_ns(xmlNodePtr n)
+/* Names and the namespace, compared by pointer first: the parser interns element names
+ * in the document's dictionary, and a document's elements mostly share one xmlNs. A
+ * pointer miss falls back to comparing the strings. */
+struct names {
+	const xmlChar *guest, *field[SIM_F_COUNT];
+	xmlNsPtr ns; /* an xmlNs seen to be SIM_NS */
+};
+
+static void names_init(struct names *nm, xmlDocPtr doc)
 {
-	return n->type == XML_ELEMENT_NODE && n->ns && xmlStrEqual(n->ns->href, BAD_CAST SIM_NS);
+	memset(nm, 0, sizeof *nm);
+	if (!doc->dict)
+		return;
+	nm->guest = xmlDictExists(doc->dict, BAD_CAST "guest", -1);
+	for (int i = 0; i < SIM_F_COUNT; i++)
+		nm->field[i] = xmlDictExists(doc->dict, BAD_CAST sim_field_names[i], -1);
+}
+
+static bool in_sim_ns(xmlNodePtr n, struct names *nm)
+{
+	if (n->type != XML_ELEMENT_NODE || !n->ns)
+		return false;
+	if (n->ns == nm->ns)
+		return true;
+	if (!xmlStrEqual(n->ns->href, BAD_CAST SIM_NS))
+		return false;
+	nm->ns = n->ns;
+	return true;
 }
 
 static bool is_element(xmlNodePtr n, const char *name)
 {
-	return in_sim_ns(n) && xmlStrEqual(n->name, BAD_CAST name);
+	struct names nm = { 0 };
+	return in_sim_ns(n, &nm) && xmlStrEqual(n->name, BAD_CAST name);
+}
+
+/* Index of the field element called name, -1 if none. */
+static int field_index(const struct names *nm, const xmlChar *name)
+{
+	for (int i = 0; i < SIM_F_COUNT; i++)
+		if (name == nm->field[i])
+			return i;
+	for (int i = 0; i < SIM_F_COUNT; i++)
+		if (xmlStrEqual(name, BAD_CAST sim_field_names[i]))
+			return i;
+	return -1;
+}
+
+/* The text of element c, as xmlNodeGetContent has it. An element holding one text node
+ * (the usual case) lends that node's text; anything else is copied (*owned set). */
+static char *element_text(xmlNodePtr c, bool *owned)
+{
+	xmlNodePtr t = c->children;
+	if (t && !t->next && t->type == XML_TEXT_NODE && t->content) {
+		*owned = false;
+		return (char *)t->content;
+	}
+	*owned = true;
+	return (char *)xmlNodeGetContent(c);
 }
 
 /* Fields of a guestList. Without XSD validation (--validate-every) the document may lack
- * what the schema requires: -EINVAL with *why set. */
+ * what the schema requires: -EINVAL with *why set. The fields point into the tree. */
 static int extract(xmlNodePtr root, struct sim_batch *out, const char **why)
 {
 	static const char *const attrs[] = { "hotelId", "batchId" };
@@ -98,12 +163,14 @@ static int extract(xmlNodePtr root, struct sim_batch *out, const char **why)
 		if (!(*dst[i] = (char *)xmlGetNoNsProp(root, BAD_CAST attrs[i])))
 			return -ENOMEM;
 	}
+	struct names nm;
+	names_init(&nm, root->doc);
 	size_t cap = 0;
 	for (xmlNodePtr g = root->children; g; g = g->next) {
-		if (!is_element(g, "guest"))
+		if (!in_sim_ns(g, &nm) || (g->name != nm.guest && !xmlStrEqual(g->name, BAD_CAST "guest")))
 			continue;
 		if (out->n == cap) {
-			cap = cap ? cap * 2 : 16;
+			cap = cap ? cap * 2 : 256;
 			struct sim_guest *ng = realloc(out->guests, cap * sizeof *ng);
 			if (!ng)
 				return -ENOMEM;
@@ -112,16 +179,15 @@ static int extract(xmlNodePtr root, struct sim_batch *out, const char **why)
 		struct sim_guest *guest = &out->guests[out->n++];
 		memset(guest, 0, sizeof *guest);
 		for (xmlNodePtr c = g->children; c; c = c->next) {
-			/* the namespace once per child, then its name against each field */
-			if (!in_sim_ns(c))
+			/* the namespace once per child, then its name against the fields */
+			int i;
+			if (!in_sim_ns(c, &nm) || (i = field_index(&nm, c->name)) < 0 || guest->f[i])
 				continue;
-			for (int i = 0; i < SIM_F_COUNT; i++) {
-				if (!xmlStrEqual(c->name, BAD_CAST sim_field_names[i]))
-					continue;
-				if (!guest->f[i] && !(guest->f[i] = (char *)xmlNodeGetContent(c)))
-					return -ENOMEM;
-				break;
-			}
+			bool owned;
+			if (!(guest->f[i] = element_text(c, &owned)))
+				return -ENOMEM;
+			if (owned)
+				guest->owned |= 1u << i;
 		}
 		for (int i = 0; i < SIM_F_COUNT; i++) {
 			if (!guest->f[i] && i != SIM_F_FIRST_NAME) {
@@ -149,7 +215,7 @@ int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *
 		goto out;
 	}
 	doc = xmlReadMemory(data, (int)n, "body.xml", NULL,
-			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_COMPACT);
 	if (!doc) {
 		if (!fe.have)
 			snprintf(err, errsz, "document is not well-formed");
@@ -185,6 +251,8 @@ int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *
 		goto out;
 	}
 	const char *why = "invalid guestList";
+	b.doc = doc; /* the batch's fields point into it */
+	doc = NULL;
 	r = extract(root, &b, &why);
 	if (r < 0) {
 		snprintf(err, errsz, "%s", r == -ENOMEM ? "out of memory" : why);
@@ -203,10 +271,12 @@ void sim_batch_free(struct sim_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++)
 		for (int f = 0; f < SIM_F_COUNT; f++)
-			xmlFree(b->guests[i].f[f]);
+			if (b->guests[i].owned & (1u << f))
+				xmlFree(b->guests[i].f[f]);
 	free(b->guests);
 	xmlFree(b->hotel_id);
 	xmlFree(b->batch_id);
+	xmlFreeDoc(b->doc);
 	memset(b, 0, sizeof *b);
 }
 
