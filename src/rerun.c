@@ -90,7 +90,10 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"     AND NOT EXISTS (SELECT 1 FROM held WHERE held.booking_id = t.booking_id AND held.connection_id = t.conn)"
 		"  ON CONFLICT (job, connection_id, booking_id) DO NOTHING RETURNING 1"
 		"), old AS ("
-		"  SELECT d.id, d.state FROM guestflow.delivery_log d JOIN t ON t.booking_id = d.booking_id"
+		/* the booking's deliveries go to its property's connections: the
+		 * log's key (connection, booking, job) finds them */
+		"  SELECT d.id, d.state FROM t JOIN guestflow.connections pc ON pc.property_id = t.property_id"
+		"    JOIN guestflow.delivery_log d ON d.connection_id = pc.id AND d.booking_id = t.booking_id"
 		"   WHERE d.job = $1 FOR UPDATE OF d"
 		"), up AS ("
 		"  UPDATE guestflow.delivery_log d SET state = 'pending', batch_id = NULL, rerun = true,"
