@@ -38,7 +38,6 @@ struct checked {
 	const char *gender;
 	char language[3];
 	bool has_language;
-	bool rendered;
 };
 
 /* A text field: trimmed when trim is set (the original is still checked for
@@ -297,48 +296,53 @@ static int write_guest(xmlTextWriterPtr w, const struct checked *c,
 	return 0;
 }
 
-static int write_document(const char *hotel_id, const char *batch_id,
-                          const struct checked *c, size_t n, const char *default_language,
-                          int gzip_level, struct gf_buf *out)
-{
+/* A document being written: opened at the first record that can be sent,
+ * so that a batch with none writes nothing. */
+struct doc {
 	struct gf_gzip_stream gz;
-	struct sink sink = { out, gzip_level ? &gz : NULL, 0 };
-	struct scratch sc = { NULL, 0 };
-	int r = 0;
+	struct sink sink;
+	struct scratch sc;
+	xmlTextWriterPtr w;
+};
 
-	if (gzip_level && gf_gzip_begin(&gz, gzip_level, out) < 0)
-		return gz.err;
-
+static int doc_begin(struct doc *d, const char *hotel_id, const char *batch_id, int gzip_level,
+                     struct gf_buf *out)
+{
+	d->sink = (struct sink){ out, gzip_level ? &d->gz : NULL, 0 };
+	if (gzip_level && gf_gzip_begin(&d->gz, gzip_level, out) < 0)
+		return d->gz.err;
 	/* No encoder: the writer's UTF-8 goes straight into out. */
-	xmlOutputBufferPtr ob = xmlOutputBufferCreateIO(sink_write, sink_close, &sink, NULL);
-	if (!ob)
-		return -ENOMEM;
-	xmlTextWriterPtr w = xmlNewTextWriter(ob);
-	if (!w) {
+	xmlOutputBufferPtr ob = xmlOutputBufferCreateIO(sink_write, sink_close, &d->sink, NULL);
+	if (ob && !(d->w = xmlNewTextWriter(ob)))
 		xmlOutputBufferClose(ob);
+	if (!d->w)
 		return -ENOMEM;
-	}
-	if (xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) < 0 ||
-	    xmlTextWriterStartElement(w, (const xmlChar *)"guestList") < 0 ||
-	    xmlTextWriterWriteAttribute(w, (const xmlChar *)"xmlns",
+	if (xmlTextWriterStartDocument(d->w, NULL, "UTF-8", NULL) < 0 ||
+	    xmlTextWriterStartElement(d->w, (const xmlChar *)"guestList") < 0 ||
+	    xmlTextWriterWriteAttribute(d->w, (const xmlChar *)"xmlns",
 	                                (const xmlChar *)REVIEW_XML_NS) < 0 ||
-	    xmlTextWriterWriteAttribute(w, (const xmlChar *)"hotelId",
+	    xmlTextWriterWriteAttribute(d->w, (const xmlChar *)"hotelId",
 	                                (const xmlChar *)hotel_id) < 0 ||
-	    xmlTextWriterWriteAttribute(w, (const xmlChar *)"batchId",
+	    xmlTextWriterWriteAttribute(d->w, (const xmlChar *)"batchId",
 	                                (const xmlChar *)batch_id) < 0)
-		r = -1;
-	for (size_t i = 0; r == 0 && sink.err == 0 && i < n; i++)
-		if (c[i].rendered)
-			r = write_guest(w, &c[i], default_language, &sc);
-	if (r == 0 && (xmlTextWriterEndDocument(w) < 0 || xmlTextWriterFlush(w) < 0))
-		r = -1;
-	xmlFreeTextWriter(w);   /* closes ob */
-	free(sc.p);
-	if (gzip_level && sink.err == 0 && r == 0)
-		sink.err = gf_gzip_end(&gz);
-	if (sink.err < 0)
-		return sink.err;
-	return r < 0 ? -ENOMEM : 0;
+		return d->sink.err < 0 ? d->sink.err : -ENOMEM;
+	return d->sink.err;
+}
+
+/* Ends the document when r is 0 and frees the writer either way. */
+static int doc_end(struct doc *d, int r)
+{
+	if (r == 0 && (xmlTextWriterEndDocument(d->w) < 0 || xmlTextWriterFlush(d->w) < 0))
+		r = -ENOMEM;
+	xmlFreeTextWriter(d->w);   /* closes the output buffer */
+	d->w = NULL;
+	free(d->sc.p);
+	if (d->sink.err < 0)
+		return d->sink.err;
+	/* (a failed stream is simply dropped: the next one resets the state) */
+	if (r == 0 && d->sink.gz)
+		r = gf_gzip_end(&d->gz);
+	return r;
 }
 
 /* hotel_id and batch_id must be sendable as they are. */
@@ -349,6 +353,8 @@ static bool id_ok(const char *s)
 	       && gf_text_check(s, MAX_ID_CHARS, NULL, 0) == 0;
 }
 
+/* One pass: each record is checked and, when it can be sent, written at
+ * once; the document is begun at the first such record. */
 static int render(const char *hotel_id, const char *batch_id, const struct gf_record *recs, size_t n,
                   const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
                   size_t *n_rendered)
@@ -361,17 +367,21 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 	    || (default_language && !gf_is_language_code(default_language)) || gzip_level < 0 || gzip_level > 9)
 		return -EINVAL;
 
-	struct checked *c = gf_xcalloc(n, sizeof(*c));
 	struct seen seen = { NULL, 1 };
 	while (seen.mask < 2 * n)
 		seen.mask <<= 1;
 	seen.slot = gf_xmalloc(seen.mask * sizeof(*seen.slot));
 	memset(seen.slot, 0xff, seen.mask * sizeof(*seen.slot));
 	seen.mask--;
+	for (size_t i = 0; reasons && i < n; i++)
+		reasons[i] = NULL;
 
-	for (size_t i = 0; i < n; i++) {
-		bool good = check_record(&recs[i], &c[i], why, sizeof(why)) == 0;
-		if (good && !c[i].has_language && !default_language) {
+	size_t start = out->len;
+	struct doc d = { .w = NULL };
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct checked c;
+		bool good = check_record(&recs[i], &c, why, sizeof(why)) == 0;
+		if (good && !c.has_language && !default_language) {
 			gf_set_why(why, sizeof(why),
 			        "language: missing or unknown, and no default_language set");
 			good = false;
@@ -380,29 +390,31 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 			gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
 			good = false;
 		}
-		c[i].rendered = good;
-		count += good;
-		if (reasons)
-			reasons[i] = good ? NULL : gf_xstrdup(why);
+		if (!good) {
+			if (reasons)
+				reasons[i] = gf_xstrdup(why);
+			continue;
+		}
+		if (count++ == 0)
+			r = doc_begin(&d, hotel_id, batch_id, gzip_level, out);
+		if (r == 0 && (write_guest(d.w, &c, default_language, &d.sc) < 0 || d.sink.err < 0))
+			r = d.sink.err < 0 ? d.sink.err : -ENOMEM;
 	}
 	free(seen.slot);
-
-	if (count > 0) {
-		size_t start = out->len;
-		r = write_document(hotel_id, batch_id, c, n, default_language, gzip_level, out);
-		if (r < 0) {
-			/* Nothing half-written stays behind, and no reasons to free. */
-			out->len = start;
-			if (out->data)
-				out->data[start] = '\0';
-			for (size_t i = 0; reasons && i < n; i++)
-				reasons[i] = gf_free(reasons[i]);
-		}
+	if (count > 0)
+		r = doc_end(&d, r);
+	if (r < 0) {
+		/* Nothing half-written stays behind, and no reasons to free. */
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		for (size_t i = 0; reasons && i < n; i++)
+			reasons[i] = gf_free(reasons[i]);
+		return r;
 	}
-	free(c);
-	if (r == 0 && n_rendered)
+	if (n_rendered)
 		*n_rendered = count;
-	return r;
+	return 0;
 }
 
 int gf_render_review_xml(const char *hotel_id, const char *batch_id,
