@@ -49,15 +49,14 @@ enum {
 extern const char *const sim_field_names[SIM_F_COUNT];
 
 struct sim_guest {
-	char *f[SIM_F_COUNT];
-	unsigned owned; /* bit i set: f[i] is xmlMalloc'd; else it points into the batch's doc */
+	char *f[SIM_F_COUNT]; /* into the batch's text */
 };
 
 struct sim_batch {
-	char *hotel_id, *batch_id;
+	char *hotel_id, *batch_id; /* into text */
 	struct sim_guest *guests;
 	size_t n;
-	xmlDocPtr doc; /* the parsed document the fields point into; freed with the batch */
+	char *text; /* every string of the batch, NUL-terminated; freed with the batch */
 };
 
 /* Inflate a gzip body (one or more members) into out: 0, -EINVAL (bad gzip), -E2BIG

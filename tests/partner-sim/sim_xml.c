@@ -88,115 +88,219 @@ static void capture_error(void *ctx, xmlErrorPtr e)
 	snprintf(fe->msg, fe->size, "line %d: %.*s", e->line, (int)len, m);
 }
 
-/* Names and the namespace, compared by pointer first: the parser interns element names
- * in the document's dictionary, and a document's elements mostly share one xmlNs. A
- * pointer miss falls back to comparing the strings. */
-struct names {
-	const xmlChar *guest, *field[SIM_F_COUNT];
-	xmlNsPtr ns; /* an xmlNs seen to be SIM_NS */
+/* ---- the guestList, read with SAX: no document tree ----------------------------------
+ * The simulator shares the machine with what it tests; a tree of ten nodes per guest,
+ * built and freed for every request, was most of its work. The handlers keep what the
+ * tree walk kept: the root's hotelId and batchId, and per <guest> of the namespace the
+ * text of the first of each field element (all text below it, as xmlNodeGetContent has
+ * it). The strings go into one arena, fixed up into pointers at the end. */
+
+#define NO_FIELD SIZE_MAX
+
+struct sax {
+	xmlParserCtxtPtr ctxt;
+	struct sim_buf text;                /* every string, NUL-terminated */
+	size_t (*offs)[SIM_F_COUNT];        /* per guest: offset of each field, or NO_FIELD */
+	size_t n, cap;
+	size_t hotel_id, batch_id;          /* offsets, or NO_FIELD */
+	int depth;                          /* of the element being read (root 1) */
+	int field;                          /* field being collected, or -1 */
+	int field_depth;
+	bool in_guest, doctype, oom;
+	const char *why;                    /* first structural problem, or NULL */
+	const xmlChar *ns;                  /* a URI seen to be SIM_NS (interned) */
 };
 
-static void names_init(struct names *nm, xmlDocPtr doc)
+static bool sax_in_ns(struct sax *x, const xmlChar *uri)
 {
-	memset(nm, 0, sizeof *nm);
-	if (!doc->dict)
-		return;
-	nm->guest = xmlDictExists(doc->dict, BAD_CAST "guest", -1);
-	for (int i = 0; i < SIM_F_COUNT; i++)
-		nm->field[i] = xmlDictExists(doc->dict, BAD_CAST sim_field_names[i], -1);
+	if (!uri)
+		return false;
+	if (uri == x->ns)
+		return true;
+	if (!xmlStrEqual(uri, BAD_CAST SIM_NS))
+		return false;
+	x->ns = uri;
+	return true;
 }
 
-static bool in_sim_ns(xmlNodePtr n, struct names *nm)
+static void sax_stop(struct sax *x)
 {
-	if (n->type != XML_ELEMENT_NODE || !n->ns)
-		return false;
-	if (n->ns == nm->ns)
-		return true;
-	if (!xmlStrEqual(n->ns->href, BAD_CAST SIM_NS))
-		return false;
-	nm->ns = n->ns;
-	return true;
+	xmlStopParser(x->ctxt);
+}
+
+static size_t sax_keep(struct sax *x, const xmlChar *s, size_t len)
+{
+	size_t at = x->text.len;
+	if (sim_buf_add(&x->text, s, len) < 0 || sim_buf_add(&x->text, "", 1) < 0) {
+		x->oom = true;
+		sax_stop(x);
+		return NO_FIELD;
+	}
+	return at;
+}
+
+static void sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+		      int nb_namespaces, const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
+		      const xmlChar **attributes)
+{
+	(void)prefix, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
+	struct sax *x = ctx;
+	x->depth++;
+	if (x->why || x->oom)
+		return;
+	if (x->depth == 1) {
+		if (!sax_in_ns(x, uri) || !xmlStrEqual(localname, BAD_CAST "guestList")) {
+			x->why = "root element is not {" SIM_NS "}guestList";
+			return;
+		}
+		/* five pointers an attribute: localname, prefix, URI, value, end of value */
+		for (int i = 0; i < nb_attributes; i++) {
+			const xmlChar **a = attributes + 5 * i;
+			size_t *dst = NULL;
+			if (!a[2] && xmlStrEqual(a[0], BAD_CAST "hotelId"))
+				dst = &x->hotel_id;
+			else if (!a[2] && xmlStrEqual(a[0], BAD_CAST "batchId"))
+				dst = &x->batch_id;
+			if (dst && *dst == NO_FIELD)
+				*dst = sax_keep(x, a[3], (size_t)(a[4] - a[3]));
+		}
+		if (x->hotel_id == NO_FIELD)
+			x->why = "guestList without hotelId";
+		else if (x->batch_id == NO_FIELD)
+			x->why = "guestList without batchId";
+		return;
+	}
+	if (x->depth == 2) {
+		if (!sax_in_ns(x, uri) || !xmlStrEqual(localname, BAD_CAST "guest"))
+			return;
+		if (x->n == x->cap) {
+			size_t cap = x->cap ? x->cap * 2 : 256;
+			size_t(*o)[SIM_F_COUNT] = realloc(x->offs, cap * sizeof *o);
+			if (!o) {
+				x->oom = true;
+				sax_stop(x);
+				return;
+			}
+			x->offs = o;
+			x->cap = cap;
+		}
+		for (int i = 0; i < SIM_F_COUNT; i++)
+			x->offs[x->n][i] = NO_FIELD;
+		x->n++;
+		x->in_guest = true;
+		return;
+	}
+	if (x->depth == 3 && x->in_guest && sax_in_ns(x, uri)) {
+		for (int i = 0; i < SIM_F_COUNT; i++) {
+			if (!xmlStrEqual(localname, BAD_CAST sim_field_names[i]))
+				continue;
+			if (x->offs[x->n - 1][i] == NO_FIELD) { /* the first one counts */
+				x->field = i;
+				x->field_depth = 3;
+				x->offs[x->n - 1][i] = x->text.len;
+			}
+			break;
+		}
+	}
+}
+
+static void sax_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+	(void)localname, (void)prefix, (void)uri;
+	struct sax *x = ctx;
+	if (x->field >= 0 && x->depth == x->field_depth) {
+		if (sim_buf_add(&x->text, "", 1) < 0) {
+			x->oom = true;
+			sax_stop(x);
+		}
+		x->field = -1;
+	} else if (x->depth == 2) {
+		x->in_guest = false;
+	}
+	x->depth--;
+}
+
+static void sax_text(void *ctx, const xmlChar *ch, int len)
+{
+	struct sax *x = ctx;
+	if (x->field >= 0 && len > 0 && sim_buf_add(&x->text, ch, (size_t)len) < 0) {
+		x->oom = true;
+		sax_stop(x);
+	}
+}
+
+/* No DTDs: guestflow never sends one, and entity references would reach the schema
+ * validator, which does not support them (and leaks in libxml2 2.9.14). The parse
+ * stops at the DOCTYPE. */
+static void sax_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id, const xmlChar *system_id)
+{
+	(void)name, (void)external_id, (void)system_id;
+	struct sax *x = ctx;
+	x->doctype = true;
+	sax_stop(x);
+}
+
+/* The batch from what the handlers kept: -EINVAL with *why for a guest that lacks a
+ * required field (possible only without XSD validation), -ENOMEM. */
+static int sax_batch(struct sax *x, struct sim_batch *out, const char **why)
+{
+	out->guests = calloc(x->n ? x->n : 1, sizeof *out->guests);
+	if (!out->guests)
+		return -ENOMEM;
+	out->text = x->text.data; /* the arena moves to the batch */
+	x->text.data = NULL;
+	out->n = x->n;
+	out->hotel_id = out->text + x->hotel_id;
+	out->batch_id = out->text + x->batch_id;
+	for (size_t g = 0; g < x->n; g++) {
+		for (int i = 0; i < SIM_F_COUNT; i++) {
+			size_t o = x->offs[g][i];
+			if (o == NO_FIELD && i != SIM_F_FIRST_NAME) {
+				*why = "incomplete guest"; /* cannot happen after XSD validation */
+				return -EINVAL;
+			}
+			out->guests[g].f[i] = o == NO_FIELD ? NULL : out->text + o;
+		}
+	}
+	return 0;
 }
 
 static bool is_element(xmlNodePtr n, const char *name)
 {
-	struct names nm = { 0 };
-	return in_sim_ns(n, &nm) && xmlStrEqual(n->name, BAD_CAST name);
+	return n && n->type == XML_ELEMENT_NODE && n->ns && xmlStrEqual(n->ns->href, BAD_CAST SIM_NS) &&
+	       xmlStrEqual(n->name, BAD_CAST name);
 }
 
-/* Index of the field element called name, -1 if none. */
-static int field_index(const struct names *nm, const xmlChar *name)
+/* The document sampling picked, against the schema: 0, or -EINVAL with the first
+ * error in fe. */
+static int validate(xmlSchemaPtr schema, const char *data, size_t n, struct first_error *fe)
 {
-	for (int i = 0; i < SIM_F_COUNT; i++)
-		if (name == nm->field[i])
-			return i;
-	for (int i = 0; i < SIM_F_COUNT; i++)
-		if (xmlStrEqual(name, BAD_CAST sim_field_names[i]))
-			return i;
-	return -1;
-}
-
-/* The text of element c, as xmlNodeGetContent has it. An element holding one text node
- * (the usual case) lends that node's text; anything else is copied (*owned set). */
-static char *element_text(xmlNodePtr c, bool *owned)
-{
-	xmlNodePtr t = c->children;
-	if (t && !t->next && t->type == XML_TEXT_NODE && t->content) {
-		*owned = false;
-		return (char *)t->content;
+	xmlDocPtr doc = xmlReadMemory(data, (int)n, "body.xml", NULL,
+				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc) {
+		if (!fe->have)
+			snprintf(fe->msg, fe->size, "document is not well-formed");
+		return -EINVAL;
 	}
-	*owned = true;
-	return (char *)xmlNodeGetContent(c);
-}
-
-/* Fields of a guestList. Without XSD validation (--validate-every) the document may lack
- * what the schema requires: -EINVAL with *why set. The fields point into the tree. */
-static int extract(xmlNodePtr root, struct sim_batch *out, const char **why)
-{
-	static const char *const attrs[] = { "hotelId", "batchId" };
-	char **dst[] = { &out->hotel_id, &out->batch_id };
-	for (int i = 0; i < 2; i++) {
-		if (!xmlHasNsProp(root, BAD_CAST attrs[i], NULL)) {
-			*why = i == 0 ? "guestList without hotelId" : "guestList without batchId";
-			return -EINVAL;
-		}
-		if (!(*dst[i] = (char *)xmlGetNoNsProp(root, BAD_CAST attrs[i])))
-			return -ENOMEM;
+	int r = -ENOMEM;
+	xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt(schema);
+	if (v) {
+		xmlSchemaSetValidStructuredErrors(v, capture_error, fe);
+		int vr = xmlSchemaValidateDoc(v, doc);
+		if (vr != 0 && !fe->have)
+			snprintf(fe->msg, fe->size, "schema validation failed (code %d)", vr);
+		r = vr == 0 ? 0 : -EINVAL;
+		xmlSchemaFreeValidCtxt(v);
+	} else {
+		snprintf(fe->msg, fe->size, "out of memory");
 	}
-	struct names nm;
-	names_init(&nm, root->doc);
-	size_t cap = 0;
-	for (xmlNodePtr g = root->children; g; g = g->next) {
-		if (!in_sim_ns(g, &nm) || (g->name != nm.guest && !xmlStrEqual(g->name, BAD_CAST "guest")))
-			continue;
-		if (out->n == cap) {
-			cap = cap ? cap * 2 : 256;
-			struct sim_guest *ng = realloc(out->guests, cap * sizeof *ng);
-			if (!ng)
-				return -ENOMEM;
-			out->guests = ng;
-		}
-		struct sim_guest *guest = &out->guests[out->n++];
-		memset(guest, 0, sizeof *guest);
-		for (xmlNodePtr c = g->children; c; c = c->next) {
-			/* the namespace once per child, then its name against the fields */
-			int i;
-			if (!in_sim_ns(c, &nm) || (i = field_index(&nm, c->name)) < 0 || guest->f[i])
-				continue;
-			bool owned;
-			if (!(guest->f[i] = element_text(c, &owned)))
-				return -ENOMEM;
-			if (owned)
-				guest->owned |= 1u << i;
-		}
-		for (int i = 0; i < SIM_F_COUNT; i++) {
-			if (!guest->f[i] && i != SIM_F_FIRST_NAME) {
-				*why = "incomplete guest"; /* cannot happen after XSD validation */
-				return -EINVAL;
-			}
-		}
+	/* (the root is checked here too: the schema would take another root element) */
+	if (r == 0 && !is_element(xmlDocGetRootElement(doc), "guestList")) {
+		snprintf(fe->msg, fe->size, "root element is not {%s}guestList", SIM_NS);
+		r = -EINVAL;
 	}
-	return 0;
+	xmlFreeDoc(doc);
+	return r;
 }
 
 int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *data, size_t n,
@@ -204,8 +308,8 @@ int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *
 {
 	struct first_error fe = { err, errsz, false };
 	struct sim_batch b = { 0 };
-	xmlDocPtr doc = NULL;
-	xmlSchemaValidCtxtPtr v = NULL;
+	struct sax x = { .hotel_id = NO_FIELD, .batch_id = NO_FIELD, .field = -1 };
+	sim_buf_init(&x.text, SIZE_MAX / 2);
 	int r = -EINVAL;
 
 	/* per-thread handler: catches parser errors and keeps them off stderr */
@@ -214,46 +318,61 @@ int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *
 		snprintf(err, errsz, "document too large");
 		goto out;
 	}
-	doc = xmlReadMemory(data, (int)n, "body.xml", NULL,
-			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_COMPACT);
-	if (!doc) {
+	xmlSAXHandler h;
+	memset(&h, 0, sizeof h);
+	xmlSAXVersion(&h, 2); /* the SAX2 defaults (entities, errors), then ours */
+	h.startElementNs = sax_start;
+	h.endElementNs = sax_end;
+	h.characters = sax_text;
+	h.ignorableWhitespace = sax_text;
+	h.cdataBlock = sax_text;
+	h.internalSubset = sax_doctype;
+	h.externalSubset = sax_doctype;
+	h.startDocument = NULL; /* no document tree */
+	h.endDocument = NULL;
+	h.comment = NULL;
+	h.processingInstruction = NULL;
+	h.reference = NULL;
+	h.setDocumentLocator = NULL;
+	x.ctxt = xmlCreatePushParserCtxt(&h, &x, NULL, 0, "body.xml");
+	if (!x.ctxt) {
+		snprintf(err, errsz, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	xmlCtxtUseOptions(x.ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlParseChunk(x.ctxt, data, (int)n, 1);
+	bool well_formed = x.ctxt->wellFormed;
+	xmlFreeParserCtxt(x.ctxt);
+	if (x.oom) {
+		snprintf(err, errsz, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	if (x.doctype) {
+		snprintf(err, errsz, "DOCTYPE is not allowed");
+		goto out;
+	}
+	if (!well_formed) {
 		if (!fe.have)
 			snprintf(err, errsz, "document is not well-formed");
 		goto out;
 	}
-	/* No DTDs: guestflow never sends one, and entity references would reach the schema
-	 * validator, which does not support them (and leaks in libxml2 2.9.14). */
-	if (doc->intSubset || doc->extSubset) {
-		snprintf(err, errsz, "DOCTYPE is not allowed");
-		goto out;
-	}
-	/* Sampling: the document is parsed and its fields extracted either way. */
+	/* Sampling: of the well-formed documents without a DOCTYPE, the ones picked are
+	 * parsed again into a tree and validated; every one was read above. */
 	if (!sample || atomic_fetch_add(&sample->reached, 1) % sample->every == 0) {
 		if (sample)
 			atomic_fetch_add(&sample->validated, 1);
-		v = xmlSchemaNewValidCtxt(schema);
-		if (!v) {
-			snprintf(err, errsz, "out of memory");
-			r = -ENOMEM;
+		if ((r = validate(schema, data, n, &fe)) < 0)
 			goto out;
-		}
-		xmlSchemaSetValidStructuredErrors(v, capture_error, &fe);
-		int vr = xmlSchemaValidateDoc(v, doc);
-		if (vr != 0) {
-			if (!fe.have)
-				snprintf(err, errsz, "schema validation failed (code %d)", vr);
-			goto out;
-		}
+		r = -EINVAL;
 	}
-	xmlNodePtr root = xmlDocGetRootElement(doc);
-	if (!root || !is_element(root, "guestList")) {
-		snprintf(err, errsz, "root element is not {%s}guestList", SIM_NS);
+	if (x.why) {
+		snprintf(err, errsz, "%s", x.why);
 		goto out;
 	}
 	const char *why = "invalid guestList";
-	b.doc = doc; /* the batch's fields point into it */
-	doc = NULL;
-	r = extract(root, &b, &why);
+	r = sax_batch(&x, &b, &why);
 	if (r < 0) {
 		snprintf(err, errsz, "%s", r == -ENOMEM ? "out of memory" : why);
 		sim_batch_free(&b);
@@ -261,22 +380,16 @@ int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *
 	}
 	*out = b;
 out:
-	xmlSchemaFreeValidCtxt(v);
-	xmlFreeDoc(doc);
+	sim_buf_free(&x.text);
+	free(x.offs);
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	return r;
 }
 
 void sim_batch_free(struct sim_batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
-		for (int f = 0; f < SIM_F_COUNT; f++)
-			if (b->guests[i].owned & (1u << f))
-				xmlFree(b->guests[i].f[f]);
 	free(b->guests);
-	xmlFree(b->hotel_id);
-	xmlFree(b->batch_id);
-	xmlFreeDoc(b->doc);
+	free(b->text);
 	memset(b, 0, sizeof *b);
 }
 

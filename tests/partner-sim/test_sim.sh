@@ -218,10 +218,25 @@ expect_eq "not sampled 6th: missing field refused" \
     "$(post <(sed 's|<email>[^<]*</email>||' "$T/f.xml") v-6 "$URL")" 400
 expect_eq "not sampled: missing field text" "$(cat "$T/body")" "incomplete guest"
 expect_eq "sampled 7th: XSD-invalid refused" "$(post "$T/invalid-2.xml" v-7 "$URL")" 400
-expect_eq "every 3: stats validated" "$(stat validated)" 3
-expect_eq "every 3: stats accepted" "$(stat accepted)" 5
+# what the reader keeps without the schema (8th, 9th not sampled; 10th sampled)
+printf '<?xml version="1.0"?>\n<!DOCTYPE guestList [<!ENTITY x "y">]>\n<guestList/>\n' >"$T/doctype.xml"
+expect_eq "DOCTYPE refused" "$(post "$T/doctype.xml" v-d "$URL")" 400
+expect_eq "DOCTYPE refused: text" "$(cat "$T/body")" "DOCTYPE is not allowed"
+sed 's/guestList/guestLists/g' "$T/e.xml" >"$T/root.xml"
+expect_eq "not sampled 8th: other root refused" "$(post "$T/root.xml" v-9 "$URL")" 400
+expect_eq "not sampled: other root text" "$(cat "$T/body")" "root element is not {urn:guestflow:review-xml:1}guestList"
+# a field's text: CDATA, character references and nested text, as one string; a second
+# element of the same field, and elements of another namespace, are passed over
+sed -e 's|<lastName>[^<]*</lastName>|<lastName>Mo<![CDATA[r<e>]]>\&#233;<x:i xmlns:x="urn:x">t</x:i></lastName><lastName>Second</lastName>|' \
+    -e 's|<firstName>Anna</firstName>|<x:firstName xmlns:x="urn:x">Not</x:firstName>|' "$T/f.xml" >"$T/g.xml"
+expect_eq "not sampled 9th: mixed field text accepted" "$(post "$T/g.xml" v-10 "$URL")" 200
+expect_grep "mixed field text recorded as one string" '"bookingNo":"B-22","lastName":"Mor<e>ét","firstName":null,' \
+    "$T/record2.jsonl"
+expect_eq "sampled 10th: valid" "$(post "$T/e.xml" v-11 "$URL")" 200
+expect_eq "every 3: stats validated" "$(stat validated)" 4
+expect_eq "every 3: stats accepted" "$(stat accepted)" 7
 expect_eq "every 3: stats replays" "$(stat replays)" 1
-expect_eq "every 3: record lines" "$(wc -l <"$T/record2.jsonl" | tr -d ' ')" 5
+expect_eq "every 3: record lines" "$(wc -l <"$T/record2.jsonl" | tr -d ' ')" 7
 expect_eq "every 3: reset" "$(ctl reset)" 200
 expect_eq "every 3: after reset the 1st is sampled" "$(post "$T/invalid-2.xml" v-8 "$URL")" 400
 expect_eq "every 3: after reset validated" "$(stat validated)" 1
