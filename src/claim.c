@@ -139,25 +139,34 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	return 0;
 }
 
-int gf_batch_materialise(PGconn *c, int64_t batch_id)
+int gf_batch_materialise_many(PGconn *c, const char *batch_ids)
 {
-	char id[32];
-	snprintf(id, sizeof(id), "%lld", (long long)batch_id);
-	/* Both in one statement: a member is never in the row and the log at once. */
+	/* Both in one statement: a member is never in the row and the log at
+	 * once. An open batch's members are pending, a done one's delivered. */
 	return gf_db_exec(c, "batch_materialise",
 		"WITH b AS MATERIALIZED ("
-		"  SELECT id, job, connection_id, property_id, created_run_id, created_at, member_ids, member_bookings, member_nos"
-		"    FROM guestflow.batches WHERE id = $1::bigint AND member_ids IS NOT NULL FOR UPDATE"
+		"  SELECT id, job, connection_id, property_id, state, created_run_id, created_at, finished_run_id,"
+		"         finished_at, member_ids, member_bookings, member_nos"
+		"    FROM guestflow.batches WHERE id = ANY($1::bigint[]) AND member_ids IS NOT NULL FOR UPDATE"
 		"), ins AS ("
-		"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, batch_id,"
-		"                                      planned_run_id, created_at)"
-		"  SELECT m.id, b.job, b.connection_id, b.property_id, m.booking_id, m.booking_no, b.id, b.created_run_id,"
-		"         b.created_at"
+		"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, state,"
+		"                                      batch_id, planned_run_id, finished_run_id, created_at, updated_at,"
+		"                                      finished_at)"
+		"  SELECT m.id, b.job, b.connection_id, b.property_id, m.booking_id, m.booking_no,"
+		"         CASE WHEN b.state = 'done' THEN 'delivered' ELSE 'pending' END, b.id, b.created_run_id,"
+		"         b.finished_run_id, b.created_at, coalesce(b.finished_at, b.created_at), b.finished_at"
 		"    FROM b CROSS JOIN LATERAL unnest(b.member_ids, b.member_bookings, b.member_nos) AS m(id, booking_id, booking_no)"
 		"  RETURNING 1"
 		") UPDATE guestflow.batches SET member_ids = NULL, member_bookings = NULL, member_nos = NULL"
 		"   WHERE id IN (SELECT id FROM b)",
-		1, (const char *[]){ id });
+		1, (const char *[]){ batch_ids });
+}
+
+int gf_batch_materialise(PGconn *c, int64_t batch_id)
+{
+	char ids[40];
+	snprintf(ids, sizeof(ids), "{%lld}", (long long)batch_id);
+	return gf_batch_materialise_many(c, ids);
 }
 
 int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,

@@ -54,11 +54,13 @@ int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t
  * gf_batch_rows_free(). */
 int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out);
 
-/* Write out the members a batch still holds in its row (see migration 0007)
- * as its pending delivery rows, and clear them from the row: from then on
- * the batch is handled row by row. Within the caller's transaction, with
- * the batch row locked; nothing to do for a batch that holds none. */
+/* Write out the members a batch still holds in its row (migrations 0007 and
+ * 0010) as its delivery rows (pending for an open batch, delivered for a
+ * done one), and clear them from the row: from then on the batch is handled
+ * row by row. Within the caller's transaction, with the batch rows locked;
+ * nothing to do for a batch that holds none. batch_ids: an array literal. */
 int gf_batch_materialise(PGconn *c, int64_t batch_id);
+int gf_batch_materialise_many(PGconn *c, const char *batch_ids);
 
 void gf_batch_free(struct gf_batch *b);
 

@@ -118,8 +118,8 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 	if (r < 0)
 		return r;
 	return gf_db_exec(x->c, "complete_batch_done",
-		"UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now()"
-		" WHERE id = $1::bigint", 1, p);
+		"UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now(),"
+		" finished_run_id = $2::bigint WHERE id = $1::bigint", 2, p);
 }
 
 static int retry(struct ctx *x, const struct gf_completion *cp)
@@ -289,15 +289,23 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 
 /* The accepted batch in one statement, so that it can be sent without
  * waiting: every part is gated on the lease (a lost lease changes nothing
- * and says so). Members the batch still holds in its row are written once,
- * delivered or rejected; members written out before (a batch retried,
- * released, cut, or of a rerun) are updated. Then the history entries of
- * the delivered (write_history once for the batch), the batch done, the
- * API-call row, and the alerts an answer clears. */
+ * and says so). A batch that still holds its members in its row and is
+ * accepted whole keeps them there, now delivered (migration 0010): nothing
+ * is written per member but its history entry. With records refused, the
+ * members it holds are written out, delivered or rejected; members written
+ * out before (a batch retried, released, cut, or of a rerun) are updated.
+ * Then the history entries of the delivered (write_history once for the
+ * batch), the batch done, the API-call row, and the alerts an answer
+ * clears. */
 #define ACCEPTED_SQL \
 	"WITH lease AS MATERIALIZED (" \
-	"  SELECT id, property_id, created_run_id, created_at, member_ids, member_bookings, member_nos" \
+	"  SELECT id, property_id, created_run_id, created_at, member_ids, member_bookings, member_nos," \
+	"         cardinality($5::bigint[]) > 0 AS refused" \
 	"    FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE" \
+	"), kept AS (" \
+	"  SELECT m.booking_id, m.booking_no, false AS rerun" \
+	"    FROM lease l CROSS JOIN LATERAL unnest(l.member_bookings, l.member_nos) AS m(booking_id, booking_no)" \
+	"   WHERE NOT l.refused" \
 	"), held AS (" \
 	"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, state, batch_id," \
 	"         reason, planned_run_id, finished_run_id, created_at, finished_at)" \
@@ -308,6 +316,7 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	/* (a reply naming a booking twice rejects it once) */ \
 	"    LEFT JOIN (SELECT DISTINCT ON (id) id, reason FROM unnest($5::bigint[], $6::text[]) AS u(id, reason)) t" \
 	"      ON t.id = m.booking_id" \
+	"   WHERE l.refused" \
 	"  RETURNING booking_id, booking_no, rerun, state" \
 	"), rej AS (" \
 	"  UPDATE guestflow.delivery_log d SET state = 'rejected', reason = t.reason, updated_at = now()," \
@@ -324,15 +333,18 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"), d AS (" \
 	"  SELECT booking_id, booking_no, rerun FROM upd" \
 	"  UNION ALL SELECT booking_id, booking_no, rerun FROM held WHERE state = 'delivered'" \
+	"  UNION ALL SELECT booking_id, booking_no, rerun FROM kept" \
 	"), h AS (" \
 	"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id)," \
 	"         array_agg(replace($4, '{booking_no}', booking_no)" \
 	"                   || CASE WHEN rerun THEN ' (rerun)' ELSE '' END ORDER BY booking_id)) AS ok" \
 	"    FROM d HAVING count(*) > 0" \
 	"), b AS (" \
-	"  UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now()," \
-	"         member_ids = NULL, member_bookings = NULL, member_nos = NULL" \
-	"   WHERE id IN (SELECT id FROM lease) RETURNING 1" \
+	"  UPDATE guestflow.batches b SET state = 'done', lease_until = NULL, finished_at = now(), finished_run_id = $3::bigint," \
+	"         member_ids = CASE WHEN l.refused THEN NULL ELSE b.member_ids END," \
+	"         member_bookings = CASE WHEN l.refused THEN NULL ELSE b.member_bookings END," \
+	"         member_nos = CASE WHEN l.refused THEN NULL ELSE b.member_nos END" \
+	"    FROM lease l WHERE b.id = l.id RETURNING 1" \
 	"), call AS (" \
 	"  INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code," \
 	"         latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, error," \

@@ -17,7 +17,8 @@ static const char *or_none(const char *v)
 	return v ? v : "(none)";
 }
 
-static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, FILE *out)
+static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, const char *property_id,
+                            FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
@@ -27,8 +28,12 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 		"       b.state, d.planned_run_id"
 		"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
 		"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-		" WHERE d.job = $1 AND d.booking_id = $2::bigint ORDER BY d.id", 2,
-		(const char *[]){ job->name, booking_id });
+		/* (through the property's connections: the log's key and the index
+		 * of batches holding members both begin with the connection) */
+		" WHERE d.job = $1 AND d.booking_id = $2::bigint"
+		"   AND d.connection_id IN (SELECT id FROM guestflow.connections WHERE property_id = $3)"
+		" ORDER BY d.id", 3,
+		(const char *[]){ job->name, booking_id, property_id });
 	if (!d)
 		return err;
 	if (PQntuples(d) == 0) {
@@ -132,7 +137,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		else
 			snprintf(conn, sizeof(conn), "no connection to %s", job->partner);
 		rule(out, PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn);
-		int e = explain_delivery(c, job, booking_id, out);
+		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), out);
 		if (e < 0)
 			return e;
 	}

@@ -60,11 +60,32 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 	r = gf_db_begin(c);
 	if (r == 0)
 		r = gf_db_exec(c, "rerun_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1, (const char *[]){ job->name });
+	int err = 0;
+	/* A booking delivered in a batch that still holds it in its row (0010):
+	 * that batch's members are written out into the log first, where the
+	 * statement below finds them. Each such batch is read once. */
+	PGresult *held = r < 0 ? NULL : gf_db_query(c, &err, "rerun_held",
+		"WITH t AS ("
+		"  SELECT s.booking_id, s.property_id FROM guestflow.source_bookings s"
+		"   WHERE ($2::text[] IS NOT NULL AND s.booking_no = ANY($2::text[]))"
+		"      OR ($2::text[] IS NULL AND s.checked_out_at >= $3::date AND s.checked_out_at < $4::date + 1)"
+		") SELECT array_agg(DISTINCT b.id) FROM guestflow.batches b"
+		"   CROSS JOIN LATERAL unnest(b.member_bookings) AS m(booking_id)"
+		"   JOIN t ON t.booking_id = m.booking_id"
+		"  WHERE b.job = $1 AND b.state = 'done' AND b.member_ids IS NOT NULL"
+		"    AND b.connection_id IN (SELECT pc.id FROM guestflow.connections pc"
+		"                             WHERE pc.property_id IN (SELECT property_id FROM t))",
+		4, (const char *[]){ p[0], p[2], p[3], p[4] });
+	if (r == 0 && !held)
+		r = err;
+	if (held && !PQgetisnull(held, 0, 0))
+		r = gf_batch_materialise_many(c, PQgetvalue(held, 0, 0));
+	if (held)
+		PQclear(held);
 	if (r < 0) {
 		gf_db_rollback(c);
 		return r;
 	}
-	int err;
 	/* $3 booking numbers, or $4..$5 checkout dates; the eligibility rules but
 	 * the window (a rerun is how bookings outside it are sent). */
 	PGresult *res = gf_db_query(c, &err, "rerun_select",
@@ -79,11 +100,11 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"      OR ($3::text[] IS NULL AND s.checked_out_at >= $4::date"
 		"          AND s.checked_out_at < $5::date + 1)"
 		"), held AS ("
-		/* members a batch still holds in its row: pending, in that batch */
+		/* members an open batch still holds in its row: pending, in that batch */
 		"  SELECT m.booking_id, b.connection_id FROM guestflow.batches b"
 		"   CROSS JOIN LATERAL unnest(b.member_bookings) AS m(booking_id)"
 		"   JOIN t ON t.booking_id = m.booking_id AND t.conn = b.connection_id AND t.ok"
-		"   WHERE b.job = $1 AND b.member_ids IS NOT NULL"
+		"   WHERE b.job = $1 AND b.member_ids IS NOT NULL AND b.state = 'open'"
 		"), ins AS ("
 		"  INSERT INTO guestflow.delivery_log (job, connection_id, property_id, booking_id, booking_no, rerun)"
 		"  SELECT $1, conn, property_id, booking_id, booking_no, true FROM t WHERE ok"

@@ -128,6 +128,48 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls"), '2')
         self.assertEqual(env.gf('log', '--purge', '--errors').returncode, 64)
 
+    def test_a_batch_accepted_whole_keeps_its_members_delivered(self):
+        """Migration 0010: nothing written per delivery but the history entry; every
+        command still sees each delivery, and a rerun writes the batch out first."""
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        self.run_job(expect=0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.delivery_log"), '0')
+        self.assertEqual(env.psql("SELECT state, cardinality(member_ids), finished_run_id IS NOT NULL"
+                                  " FROM guestflow.batches"), [['done', '3', 't']])
+        self.assertEqual(env.psql("SELECT booking_no, state, batch_id IS NOT NULL, finished_run_id IS NOT NULL,"
+                                  " finished_at IS NOT NULL FROM guestflow.deliveries ORDER BY booking_no"),
+                         [[f'B-{n}', 'delivered', 't', 't', 't'] for n in (1, 2, 3)])
+        r = env.gf('explain', 'B-2')
+        self.assertRegex(r.stdout, r'delivery to P001: delivered at .*\n    batch \d+ \(done\), attempts 1')
+        r = env.gf('connection', 'show', 'P001', 'reviewhub')
+        self.assertIn('delivered:   3\npending:     0\n', r.stdout)
+        r = env.gf('status')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # A second run plans nothing: held members count as delivered.
+        r = self.run_job(expect=0)
+        self.assertRegex(r.stdout, r' new=0 ')
+
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-2', '--no-run')
+        self.assertIn('1 already delivered: not re-sent (add --force', r.stdout)
+        # written out, each delivery still once, still delivered
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.delivery_log ORDER BY booking_no"),
+                         [[f'B-{n}', 'delivered'] for n in (1, 2, 3)])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE member_ids IS NOT NULL"), '0')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '3')
+
+        add_booking(env, 4)
+        self.run_job(expect=0)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-4', '--force')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('queued: 0 never sent before, 1 again (rejected, dead or delivered)', r.stdout)
+        self.assertRegex(r.stdout, r'review-nightly: run \d+ .* delivered=1 ')
+        self.assertEqual(self.history_count('B-4'), 2)
+        self.assertEqual(env.psql("SELECT state, rerun FROM guestflow.deliveries WHERE booking_no = 'B-4'"),
+                         [['delivered', 't']])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '4')
+
     def test_rerun_by_booking_and_dates(self):
         env = self.env
         for n in (1, 2, 3):
