@@ -32,9 +32,13 @@ static int reserve(struct gf_buf *b, size_t extra)
 	size_t need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
+	/* Capacities 2^k - 64: a block and malloc's header stay within a power
+	 * of two, so that a buffer of the 64 KiB class (a batch's rows or body)
+	 * is not one page over the process's mmap threshold (main.c) and is
+	 * reused from the heap instead of mapped and unmapped every batch. */
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+		cap = cap > SIZE_MAX / 4 ? need : cap * 2 + 64;
 	b->data = gf_xrealloc(b->data, cap);
 	b->cap = cap;
 	return 0;

@@ -57,7 +57,8 @@ static int gz_run(struct gf_gzip_stream *st, const void *in, size_t len, int flu
 	int zr;
 	do {
 		if (out->cap - out->len < 4096 + 1 || !out->data) {
-			size_t want = out->cap ? out->cap * 2 : 65536;
+			/* 2^k - 64, as gf_buf grows (buf.c) */
+			size_t want = out->cap ? out->cap * 2 + 64 : 65536 - 64;
 			if (want > out->max + 1)
 				want = out->max + 1;
 			if (want <= out->len + 1)
