@@ -52,60 +52,75 @@ static struct gf_batch *batch_from(PGresult *r)
 	return b;
 }
 
-/* p: job name, max records, skipped connections, lease ms, probe source. */
-static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
+/* The next due batch: new from the plan, due for a retry, or abandoned by a
+ * crashed worker. Its members stay 'pending': the lease is what says they
+ * are in flight. fresh: never sent (nothing under its key yet). The claim's
+ * commit does not wait for the disk (synchronous_commit off for its
+ * transaction only): lost in a crash of the server, it leaves the batch as
+ * it was, with the same members and key, to be claimed and sent again, the
+ * contract's worst case; and the next synchronous commit (a completion)
+ * flushes it anyway. Parameters: job name, skipped connections, lease ms,
+ * probe source. */
+static const char CLAIM_SQL[] =
+	"WITH due AS ("
+	"  SELECT b.id, b.attempts = 0 AND b.last_error IS NULL AS fresh FROM guestflow.batches b"
+	"    JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'"
+	"   WHERE b.job = $1 AND b.state = 'open' AND b.next_attempt_at <= now()"
+	"     AND (b.lease_until IS NULL OR b.lease_until < now())"
+	"     AND b.connection_id <> ALL($2::bigint[])"
+	"   ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED"
+	") UPDATE guestflow.batches b"
+	"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
+	"        lease_token = gen_random_uuid()::text, attempts = b.attempts + 1"
+	"   FROM due, guestflow.connections c"
+	"  WHERE b.id = due.id AND c.id = b.connection_id"
+	"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+	" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
+	"           c.property_id, c.hotel_id, c.access_key, due.fresh,"
+	/* A batch never sent still has every member it was written with (or
+	 * the count a --limit cut left); any other is counted. */
+	"           CASE WHEN due.fresh THEN b.records ELSE (SELECT count(*) FROM guestflow.deliveries d"
+	"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending')) END,"
+	/* Members deleted from the PMS since they were planned: they are not
+	 * sent (the caller has only the plan's copy of them). */
+	"           CASE WHEN $4::bool AND due.fresh AND b.member_bookings IS NOT NULL THEN"
+	"             (SELECT array_agg(m) FROM unnest(b.member_bookings) m"
+	"               WHERE NOT EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = m)) END";
+
+/* The claimed batch of a claim's result, or NULL when none was due. */
+static int claimed(PGresult *r, struct gf_batch **out)
 {
-	int err;
-	/* The next due batch: new from the plan, due for a retry, or abandoned
-	 * by a crashed worker. Its members stay 'pending': the lease is what
-	 * says they are in flight. fresh: never sent (nothing under its key yet).
-	 * The claim's commit does not wait for the disk (synchronous_commit off
-	 * for its transaction only): lost in a crash of the server, it leaves
-	 * the batch as it was, with the same members and key, to be claimed
-	 * and sent again, the contract's worst case; and the next synchronous
-	 * commit (a completion) flushes it anyway. */
-	_cleanup_pgresult_ PGresult *r = gf_db_query_prepared(c, &err, "claim",
-		"WITH due AS ("
-		"  SELECT b.id, b.attempts = 0 AND b.last_error IS NULL AS fresh FROM guestflow.batches b"
-		"    JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'"
-		"   WHERE b.job = $1 AND b.state = 'open' AND b.next_attempt_at <= now()"
-		"     AND (b.lease_until IS NULL OR b.lease_until < now())"
-		"     AND b.connection_id <> ALL($2::bigint[])"
-		"   ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED"
-		") UPDATE guestflow.batches b"
-		"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
-		"        lease_token = gen_random_uuid()::text, attempts = b.attempts + 1"
-		"   FROM due, guestflow.connections c"
-		"  WHERE b.id = due.id AND c.id = b.connection_id"
-		"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
-		" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
-		"           c.property_id, c.hotel_id, c.access_key, due.fresh,"
-		/* A batch never sent still has every member it was written with
-		 * (or the count a --limit cut left); any other is counted. */
-		"           CASE WHEN due.fresh THEN b.records ELSE (SELECT count(*) FROM guestflow.deliveries d"
-		"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending')) END,"
-		/* Members deleted from the PMS since they were planned: they
-		 * are not sent (the caller has only the plan's copy of them). */
-		"           CASE WHEN $4::bool AND due.fresh AND b.member_bookings IS NOT NULL THEN"
-		"             (SELECT array_agg(m) FROM unnest(b.member_bookings) m"
-		"               WHERE NOT EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = m)) END",
-		4, (const char *[]){ p[0], p[2], p[3], p[4] });
-	if (!r)
-		return err;
-	if (PQntuples(r) == 0) {
-		*out = NULL;
+	*out = NULL;
+	if (PQntuples(r) == 0)
 		return 0;
-	}
 	struct gf_batch *b = batch_from(r);
 	b->resend = b->attempts > 1;
 	b->records = (int)gf_db_get_int(r, 0, 9);
-	int64_t max = 0;
-	(void)gf_parse_int64(p[1], &max);
 	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
+	int err;
 	if (!PQgetisnull(r, 0, 10) && (err = gf_db_parse_int_array(PQgetvalue(r, 0, 10), &b->gone, &b->n_gone)) < 0) {
 		gf_batch_free(b);
 		return err;
 	}
+	*out = b;
+	return 0;
+}
+
+/* p: job name, max records, skipped connections, lease ms, probe source. */
+static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query_prepared(c, &err, "claim", CLAIM_SQL,
+		4, (const char *[]){ p[0], p[2], p[3], p[4] });
+	if (!r)
+		return err;
+	struct gf_batch *b;
+	if ((err = claimed(r, &b)) < 0 || !b) {
+		*out = NULL;
+		return err;
+	}
+	int64_t max = 0;
+	(void)gf_parse_int64(p[1], &max);
 	if (b->records > max && b->fresh) {
 		/* --limit: a batch never sent may still be cut; the rest waits,
 		 * outside any batch, for the next run's plan. This commit must be
@@ -197,6 +212,34 @@ int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t
 	}
 	*out = b;
 	return 0;
+}
+
+int gf_claim_send(PGconn *c, const struct gf_job *job, const int64_t *skip, size_t n_skip, bool probe_source)
+{
+	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
+	char lease[32];
+	int r = gf_db_int_array(&skipv, skip, n_skip);
+	if (r < 0)
+		return r;
+	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
+	const char *p[] = { job->name, gf_buf_str(&skipv), lease, probe_source ? "true" : "false" };
+	return gf_db_async_send(c, "claim", CLAIM_SQL, 4, p);
+}
+
+int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out)
+{
+	int err;
+	*out = NULL;
+	*done = false;
+	PGresult *r = gf_db_async_result(c, block, &err, "claim");
+	if (!r) {
+		*done = err < 0;
+		return err;
+	}
+	*done = true;
+	err = claimed(r, out);
+	PQclear(r);
+	return err;
 }
 
 int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out)

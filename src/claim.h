@@ -48,6 +48,12 @@ void gf_batch_rows_free(struct gf_batch_rows *r);
  * gf_batch_free(). */
 int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
              bool probe_source, struct gf_batch **out);
+/* The same claim (without a cut) sent now and read back later, so that the
+ * caller can work meanwhile; c must not be used for anything else until
+ * gf_claim_recv() says done. With block false, it returns 0 with *done
+ * false while the answer is not there. */
+int gf_claim_send(PGconn *c, const struct gf_job *job, const int64_t *skip, size_t n_skip, bool probe_source);
+int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out);
 
 /* The batch's members joined with the source view, ready to render (a
  * member gone from the view has in_source false). Caller frees *out with

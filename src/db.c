@@ -161,6 +161,40 @@ PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what)
 	return r;
 }
 
+int gf_db_async_send(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params)
+{
+	int r = prepare(c, what, sql, nparams);
+	if (r < 0)
+		return r;
+	if (PQsendQueryPrepared(c, what, nparams, params, NULL, NULL, 0))
+		return 0;
+	char line[512];
+	snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
+	line[strcspn(line, "\n")] = '\0';
+	r = gf_db_error_code(c);
+	gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
+	return r;
+}
+
+PGresult *gf_db_async_result(PGconn *c, bool block, int *err, const char *what)
+{
+	*err = 0;
+	if (!block) {
+		if (!PQconsumeInput(c)) {
+			*err = gf_db_error_code(c);
+			gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(PQerrorMessage(c)));
+			return NULL;
+		}
+		if (PQisBusy(c))
+			return NULL; /* not there yet: *err 0 */
+	}
+	PGresult *r = PQgetResult(c);
+	/* the end of the statement's results: the session is free again */
+	for (PGresult *more; (more = PQgetResult(c)) != NULL;)
+		PQclear(more);
+	return checked(c, r, err, what);
+}
+
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,
                const char *const *params)
 {

@@ -47,6 +47,13 @@ int gf_db_prepare(PGconn *c, const char *what, const char *sql, int nparams);
  * *err 0 when the next result is not there yet. */
 int gf_db_pipe_send(PGconn *c, const char *what, int nparams, const char *const *params);
 PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what);
+/* One statement in flight on a session out of pipeline mode: sent as
+ * gf_db_query_prepared would run it (prepared at its first use), its result
+ * read back later. gf_db_async_result() with block false returns NULL and
+ * *err 0 while the result is not there; the session is free again once it
+ * returned the result or an error. */
+int gf_db_async_send(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params);
+PGresult *gf_db_async_result(PGconn *c, bool block, int *err, const char *what);
 /* Same for a statement without results; returns 0 or the negative error. */
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,
                const char *const *params);

@@ -217,7 +217,7 @@ static struct gf_http_req *next_done(struct gf_http *h)
 	return NULL;
 }
 
-int gf_http_poll(struct gf_http *h, int timeout_ms, struct gf_http_req **done)
+int gf_http_poll(struct gf_http *h, int timeout_ms, int fd, struct gf_http_req **done)
 {
 	if ((*done = next_done(h)))
 		return 0;
@@ -225,7 +225,8 @@ int gf_http_poll(struct gf_http *h, int timeout_ms, struct gf_http_req **done)
 		return -EIO;
 	if ((*done = next_done(h)) || h->in_flight == 0)
 		return 0;
-	CURLMcode mc = curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+	struct curl_waitfd extra = { .fd = fd, .events = CURL_WAIT_POLLIN };
+	CURLMcode mc = curl_multi_poll(h->multi, fd >= 0 ? &extra : NULL, fd >= 0 ? 1 : 0, timeout_ms, NULL);
 	if (mc != CURLM_OK)
 		return -EIO;
 	if (curl_multi_perform(h->multi, &h->running) != CURLM_OK)

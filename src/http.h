@@ -47,9 +47,10 @@ void gf_http_req_free(struct gf_http_req *r);
 int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
                   const char *idempotency_key, bool gzip);
 
-/* Wait up to timeout_ms for transfers to progress; returns the next finished
- * request in *done (NULL when none finished yet). The caller owns it again. */
-int gf_http_poll(struct gf_http *h, int timeout_ms, struct gf_http_req **done);
+/* Wait up to timeout_ms for transfers to progress, or for fd (when >= 0)
+ * to become readable; returns the next finished request in *done (NULL when
+ * none finished yet). The caller owns it again. */
+int gf_http_poll(struct gf_http *h, int timeout_ms, int fd, struct gf_http_req **done);
 int gf_http_in_flight(const struct gf_http *h);
 /* Abort a request in flight; the caller owns it again. */
 void gf_http_cancel(struct gf_http *h, struct gf_http_req *req);

@@ -82,6 +82,8 @@ struct run {
 	const char *conninfo;
 	struct gf_planner plan;      /* on db: batches written slice by slice */
 	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
+	bool claiming;               /* a claim sent ahead on db, not read back yet */
+	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
 	struct gf_http *http;
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections refused credentials this run */
@@ -337,7 +339,8 @@ static void keep_members(struct slot *s)
 }
 
 /* Render the batch; complete it at once when nothing is left to send.
- * Returns 1 when a request was started, 0 when completed, < 0 on error. */
+ * Returns 1 when there is a request to start, 0 when completed, < 0 on
+ * error. */
 static int prepare(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
@@ -399,10 +402,18 @@ static int prepare(struct run *rn, struct slot *s)
 		rej_free(&rej);
 		return r < 0 ? r : 0;
 	}
+	return 1;
+}
+
+/* Send a rendered batch. Returns 1 when the request was started, < 0 on
+ * error. */
+static int start(struct run *rn, struct slot *s)
+{
+	const struct gf_job *job = rn->job;
 	s->url_public = gf_http_url_public(job->endpoint, s->batch->hotel_id);
 	char *url = gf_http_url(job->endpoint, s->batch->hotel_id, s->batch->access_key);
-	r = gf_http_start(rn->http, s->req, url, s->batch->access_key, s->batch->idempotency_key,
-	                  job->compress == GF_COMPRESS_GZIP);
+	int r = gf_http_start(rn->http, s->req, url, s->batch->access_key, s->batch->idempotency_key,
+	                      job->compress == GF_COMPRESS_GZIP);
 	if (r < 0)
 		return r;
 	rn->st->requests++;
@@ -679,6 +690,84 @@ static bool plan_late(struct run *rn, int64_t *linger_left)
 	return true;
 }
 
+/* A batch claimed: counted against --limit and the plan, then rendered.
+ * Returns its slot, ready to start, or NULL when it was completed at once
+ * or on an error (rn->fatal). */
+static struct slot *take(struct run *rn, struct gf_batch *b)
+{
+	if (b->fresh && b->id > rn->plan_claimed && b->id <= rn->plan.upto)
+		rn->plan_claimed = b->id;
+	gf_fault_point("after_claim");
+	if (rn->limit > 0)
+		rn->limit = b->records >= rn->limit ? 0 : rn->limit - b->records;
+	struct slot *s = gf_xcalloc(1, sizeof(*s));
+	s->batch = b;
+	int r = prepare(rn, s);
+	if (r == 1)
+		return s;
+	if (r < 0 && !rn->fatal)
+		rn->fatal = r;
+	slot_free(s);
+	return NULL;
+}
+
+/* Batches rendered from what the plan read are checked against the source
+ * for bookings deleted since. */
+static bool probe_source(const struct run *rn)
+{
+	return gf_plan_active(&rn->plan) || rn->plan.kept;
+}
+
+/* While every slot is busy, the next batch is claimed ahead on the main
+ * session without waiting for the answer, and rendered when the answer
+ * comes, so that claiming and rendering overlap the partner's replies and
+ * the database's other work. Only without --limit (a cut needs its own
+ * transaction). */
+static void claim_ahead(struct run *rn)
+{
+	if (stop_requested || rn->fatal || rn->limit >= 0 || rn->ready || rn->claiming ||
+	    gf_http_in_flight(rn->http) < rn->job->in_flight)
+		return;
+	if (plan_feed(rn, false) < 0)
+		return;
+	int r = gf_claim_send(rn->db, rn->job, rn->skip, rn->n_skip, probe_source(rn));
+	if (r < 0)
+		rn->fatal = r;
+	else
+		rn->claiming = true;
+}
+
+/* The claim sent ahead, read back when it is there (with block, waiting
+ * for it): its batch rendered into rn->ready. The main session is free
+ * again afterwards. */
+static void settle(struct run *rn, bool block)
+{
+	if (!rn->claiming)
+		return;
+	bool done = false;
+	struct gf_batch *b = NULL;
+	int r = gf_claim_recv(rn->db, block, &done, &b);
+	if (!done)
+		return;
+	rn->claiming = false;
+	if (r < 0) {
+		rn->fatal = r;
+		return;
+	}
+	if (b && skipped(rn, b->connection_id)) {
+		/* its connection was refused its credentials since the claim was sent */
+		struct slot *s = gf_xcalloc(1, sizeof(*s));
+		s->batch = b;
+		struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
+		                            .error = "released: the partner refused this connection's credentials in this run" };
+		(void)finish(rn, s, &cp);
+		slot_free(s);
+		return;
+	}
+	if (b)
+		rn->ready = take(rn, b);
+}
+
 static void loop(struct run *rn)
 {
 	const struct gf_job *job = rn->job;
@@ -693,39 +782,39 @@ static void loop(struct run *rn)
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!stop_requested && !rn->fatal && more && rn->limit != 0 &&
+		while (!stop_requested && !rn->fatal && (more || rn->ready || rn->claiming) && rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
-			struct gf_batch *b = NULL;
-			int max = job->max_records;
-			if (rn->limit > 0 && rn->limit < max)
-				max = (int)rn->limit;
-			if (plan_feed(rn, false) < 0)
-				break;
-			/* Batches rendered from what the plan read are checked against
-			 * the source for bookings deleted since. */
-			bool probe = gf_plan_active(&rn->plan) || rn->plan.kept;
-			int r = gf_claim(rn->db, job, max, rn->skip, rn->n_skip, probe, &b);
-			if (r < 0) {
-				rn->fatal = r;
-				break;
+			if (rn->claiming) {
+				settle(rn, true);
+				continue;
 			}
-			if (!b) {
-				r = plan_feed(rn, true);
-				if (r < 0)
+			struct slot *s = rn->ready;
+			rn->ready = NULL;
+			if (!s) {
+				struct gf_batch *b = NULL;
+				int max = job->max_records;
+				if (rn->limit > 0 && rn->limit < max)
+					max = (int)rn->limit;
+				if (plan_feed(rn, false) < 0)
 					break;
-				if (r > 0)
+				int r = gf_claim(rn->db, job, max, rn->skip, rn->n_skip, probe_source(rn), &b);
+				if (r < 0) {
+					rn->fatal = r;
+					break;
+				}
+				if (!b) {
+					r = plan_feed(rn, true);
+					if (r < 0)
+						break;
+					if (r > 0)
+						continue;
+					more = false;
+					break;
+				}
+				if (!(s = take(rn, b)))
 					continue;
-				more = false;
-				break;
 			}
-			if (b->fresh && b->id > rn->plan_claimed && b->id <= rn->plan.upto)
-				rn->plan_claimed = b->id;
-			gf_fault_point("after_claim");
-			if (rn->limit > 0)
-				rn->limit = b->records >= rn->limit ? 0 : rn->limit - b->records;
-			struct slot *s = gf_xcalloc(1, sizeof(*s));
-			s->batch = b;
-			r = prepare(rn, s);
+			int r = start(rn, s);
 			if (r == 1) {
 				s->req->user = s;
 				for (int i = 0; i < job->in_flight; i++)
@@ -761,13 +850,16 @@ static void loop(struct run *rn)
 		}
 		if (rn->fatal || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
 			break;
+		if (more)
+			claim_ahead(rn);
 		if (collect(rn, false) < 0)
 			break;
 		struct gf_http_req *done = NULL;
-		if (gf_http_poll(rn->http, 200, &done) < 0) {
+		if (gf_http_poll(rn->http, 200, rn->claiming ? PQsocket(rn->db) : -1, &done) < 0) {
 			rn->fatal = -EIO;
 			break;
 		}
+		settle(rn, false);
 		if (!done)
 			continue;
 		struct slot *s = done->user;
@@ -779,8 +871,15 @@ static void loop(struct run *rn)
 		more = true;
 		progress(rn, false);
 	}
-	/* Stopped or cut short: what is still in flight goes back to the queue
-	 * (or, without a database, to its lease). */
+	/* Stopped or cut short: what is still in flight, or claimed ahead, goes
+	 * back to the queue (or, without a database, to its lease). */
+	if (!rn->fatal)
+		settle(rn, true);
+	if (rn->ready) {
+		release(rn, rn->ready);
+		slot_free(rn->ready);
+		rn->ready = NULL;
+	}
 	for (int i = 0; i < job->in_flight; i++) {
 		if (!slots[i])
 			continue;

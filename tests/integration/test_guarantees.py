@@ -211,13 +211,17 @@ class GuaranteeTest(GFTestCase):
         env.sim_control('latency?ms=1500')
         env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
         p = self.start_run(env)
-        self.wait_in_flight(env, 20)
+        # Two batches sent, and with both slots busy a third claimed ahead
+        # (leased, rendered, not sent): 30 deliveries under a lease.
+        self.wait_in_flight(env, 30)
         out, err, took = self.signal_run(p, signal.SIGTERM)
         self.assertEqual(p.returncode, 75, out + err[-2000:])
         self.assertIn('reason="stopped by a signal"', out)
         self.assertIn('event=stopping', err)
         self.assertLess(took, 10)
         self.assertEqual(env.sim_stats()['requests'], 2, 'no new batch after the signal')
+        self.assertIn('event=batch_released', err, 'the batch claimed ahead went back to the queue')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE lease_until > now()"), '0')
         # What was planned before the signal waits; what the plan had not
         # written yet is not planned at all: both go with the next run.
         states = dict(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1"))
