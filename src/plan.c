@@ -451,89 +451,183 @@ static int read_batches(struct gf_planner *p, size_t n)
 	return 0;
 }
 
+/* The slice's batches as arrays of one element a batch: connection,
+ * property, and each batch's bookings and booking numbers as an array
+ * literal of their own (the fast statement casts them back). */
+static int batch_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_buf *conns, struct gf_buf *props,
+                        struct gf_buf *bookings, struct gf_buf *nos)
+{
+	_cleanup_buf_ struct gf_buf one = GF_BUF_INIT((size_t)128 << 20);
+	int r = gf_buf_puts(conns, "{");
+	r = r ? r : gf_buf_puts(props, "{");
+	r = r ? r : gf_buf_puts(bookings, "{");
+	r = r ? r : gf_buf_puts(nos, "{");
+	for (size_t k = 0; k < n && r == 0; k++) {
+		const struct gf_plan_batch *b = slice[k];
+		r = gf_db_array_add_int(conns, b->connection_id, k == 0);
+		r = r ? r : gf_db_array_add_text(props, b->property_id, k == 0);
+		gf_buf_reset(&one);
+		r = r ? r : gf_buf_puts(&one, "{");
+		for (size_t i = 0; i < b->n && r == 0; i++)
+			r = gf_db_array_add_int(&one, b->bookings[i], i == 0);
+		r = r ? r : gf_buf_puts(&one, "}");
+		r = r ? r : gf_db_array_add_text(bookings, gf_buf_str(&one), k == 0);
+		gf_buf_reset(&one);
+		r = r ? r : gf_buf_puts(&one, "{");
+		for (size_t i = 0; i < b->n && r == 0; i++) {
+			uint32_t no = b->off[i * GF_PLAN_FIELDS + GF_PLAN_NO];
+			r = gf_db_array_add_text(&one, no == UINT32_MAX ? NULL : b->buf.data + no, i == 0);
+		}
+		r = r ? r : gf_buf_puts(&one, "}");
+		r = r ? r : gf_db_array_add_text(nos, gf_buf_str(&one), k == 0);
+	}
+	r = r ? r : gf_buf_puts(conns, "}");
+	r = r ? r : gf_buf_puts(props, "}");
+	r = r ? r : gf_buf_puts(bookings, "}");
+	return r ? r : gf_buf_puts(nos, "}");
+}
+
+/* The same slice as arrays of one element a member (k: the batch's place
+ * in the slice, from 1), for the statement that leaves out a rerun's pairs. */
+static int member_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_buf *conns, struct gf_buf *props,
+                         struct gf_buf *ks, struct gf_buf *bookings, struct gf_buf *nos)
+{
+	int r = gf_buf_puts(conns, "{");
+	r = r ? r : gf_buf_puts(props, "{");
+	r = r ? r : gf_buf_puts(ks, "{");
+	r = r ? r : gf_buf_puts(bookings, "{");
+	r = r ? r : gf_buf_puts(nos, "{");
+	bool first = true;
+	for (size_t k = 0; k < n && r == 0; k++) {
+		const struct gf_plan_batch *b = slice[k];
+		r = gf_db_array_add_int(conns, b->connection_id, k == 0);
+		r = r ? r : gf_db_array_add_text(props, b->property_id, k == 0);
+		for (size_t i = 0; i < b->n && r == 0; i++) {
+			r = gf_db_array_add_int(ks, (int64_t)k + 1, first);
+			r = r ? r : gf_db_array_add_int(bookings, b->bookings[i], first);
+			uint32_t no = b->off[i * GF_PLAN_FIELDS + GF_PLAN_NO];
+			r = r ? r : gf_db_array_add_text(nos, no == UINT32_MAX ? NULL : b->buf.data + no, first);
+			first = false;
+		}
+	}
+	r = r ? r : gf_buf_puts(conns, "}");
+	r = r ? r : gf_buf_puts(props, "}");
+	r = r ? r : gf_buf_puts(ks, "}");
+	r = r ? r : gf_buf_puts(bookings, "}");
+	return r ? r : gf_buf_puts(nos, "}");
+}
+
+/* A batch holds its members (delivery ids drawn here, bookings, booking
+ * numbers) in its own row: their delivery rows are written once, if ever
+ * (0007, 0010). Every pair with a delivery when the stream began is not in
+ * the stream; one added since is a rerun's, in no batch until the next plan.
+ * When the job has none of those (the usual case, one look at a small
+ * partial index), the batches are written as they came, each member array
+ * as the plan sorted it; the answer is one row (0, NULL, NULL) when it has
+ * some. Batch ids are drawn in the order the batches were read. Rows: the
+ * batch's place in the slice, its id, its members written. */
+static const char SLICE_FAST_SQL[] =
+	"WITH loose AS MATERIALIZED ("
+	"  SELECT EXISTS (SELECT 1 FROM guestflow.delivery_log d WHERE d.job = $1 AND d.batch_id IS NULL) AS found"
+	"), t AS MATERIALIZED ("
+	"  SELECT u.k, u.connection_id, u.property_id, u.bookings::bigint[] AS bookings, u.nos::text[] AS nos,"
+	"         nextval('guestflow.batches_id_seq') AS batch_id"
+	"    FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[])"
+	"         WITH ORDINALITY AS u(connection_id, property_id, bookings, nos, k)"
+	"   WHERE NOT (SELECT found FROM loose)"
+	"), b AS ("
+	"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id,"
+	"                                 member_ids, member_bookings, member_nos)"
+	"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, cardinality(bookings), $2::bigint,"
+	"         ARRAY(SELECT nextval('guestflow.deliveries_id_seq') FROM generate_series(1, cardinality(t.bookings))),"
+	"         bookings, nos"
+	"    FROM t"
+	"  RETURNING id, records"
+	") SELECT t.k, b.id, b.records FROM t JOIN b ON b.id = t.batch_id"
+	"  UNION ALL SELECT 0, NULL, NULL FROM loose WHERE found"
+	"  ORDER BY 1";
+
+/* The same, leaving out the pairs a rerun wrote since the stream's
+ * snapshot: each batch is formed of the others. */
+static const char SLICE_SQL[] =
+	"WITH m AS MATERIALIZED ("
+	"  SELECT u.k, b.connection_id, b.property_id, u.booking_id, u.booking_no"
+	"    FROM unnest($5::int[], $6::bigint[], $7::text[]) AS u(k, booking_id, booking_no)"
+	"    JOIN unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS b(connection_id, property_id, k) ON b.k = u.k"
+	/* (every pair with a delivery when the stream began is not in it;
+	 * one added since is a rerun's, in no batch until the next plan:
+	 * the few rows of that partial index are all there is to check) */
+	"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
+	"                      WHERE d.job = $1 AND d.connection_id = b.connection_id AND d.batch_id IS NULL"
+	"                        AND d.booking_id = u.booking_id)"
+	"), k AS MATERIALIZED ("
+	"  SELECT k, nextval('guestflow.batches_id_seq') AS batch_id FROM (SELECT DISTINCT k FROM m ORDER BY k) x"
+	"), n AS MATERIALIZED ("
+	"  SELECT m.*, k.batch_id, nextval('guestflow.deliveries_id_seq') AS id"
+	"    FROM m JOIN k ON k.k = m.k ORDER BY m.k, m.booking_id"
+	"), b AS ("
+	"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id,"
+	"                                 member_ids, member_bookings, member_nos)"
+	"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, count(*), $2::bigint,"
+	"         array_agg(id ORDER BY booking_id), array_agg(booking_id ORDER BY booking_id),"
+	"         array_agg(booking_no ORDER BY booking_id)"
+	"    FROM n GROUP BY batch_id, connection_id, property_id"
+	"  RETURNING id, records"
+	") SELECT k.k, b.id, b.records FROM k JOIN b ON b.id = k.batch_id ORDER BY k.k";
+
 /* The next slice: up to n ready batches written in one transaction. */
 static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *written)
 {
-	_cleanup_buf_ struct gf_buf conns = GF_BUF_INIT((size_t)64 << 20);
-	_cleanup_buf_ struct gf_buf props = GF_BUF_INIT((size_t)64 << 20);
-	_cleanup_buf_ struct gf_buf ks = GF_BUF_INIT((size_t)256 << 20);
-	_cleanup_buf_ struct gf_buf bookings = GF_BUF_INIT((size_t)256 << 20);
-	_cleanup_buf_ struct gf_buf nos = GF_BUF_INIT((size_t)256 << 20);
-	int r = gf_buf_puts(&conns, "{");
-	r = r ? r : gf_buf_puts(&props, "{");
-	r = r ? r : gf_buf_puts(&ks, "{");
-	r = r ? r : gf_buf_puts(&bookings, "{");
-	r = r ? r : gf_buf_puts(&nos, "{");
 	struct gf_plan_batch **slice = gf_xcalloc(n, sizeof(*slice));
 	size_t taken = 0;
-	bool first = true;
 	while (taken < n && p->ready) {
 		struct gf_plan_batch *b = p->ready;
 		p->ready = b->next;
 		b->next = NULL;
 		p->n_ready--;
 		slice[taken++] = b;
-		r = r ? r : gf_db_array_add_int(&conns, b->connection_id, taken == 1);
-		r = r ? r : gf_db_array_add_text(&props, b->property_id, taken == 1);
-		for (size_t i = 0; i < b->n && r == 0; i++) {
-			r = gf_db_array_add_int(&ks, (int64_t)taken, first);
-			r = r ? r : gf_db_array_add_int(&bookings, b->bookings[i], first);
-			uint32_t no = b->off[i * GF_PLAN_FIELDS + GF_PLAN_NO];
-			r = r ? r : gf_db_array_add_text(&nos, no == UINT32_MAX ? NULL : b->buf.data + no, first);
-			first = false;
-		}
 	}
 	if (!p->ready)
 		p->ready_tail = &p->ready;
-	r = r ? r : gf_buf_puts(&conns, "}");
-	r = r ? r : gf_buf_puts(&props, "}");
-	r = r ? r : gf_buf_puts(&ks, "}");
-	r = r ? r : gf_buf_puts(&bookings, "}");
-	r = r ? r : gf_buf_puts(&nos, "}");
+	_cleanup_buf_ struct gf_buf conns = GF_BUF_INIT((size_t)64 << 20);
+	_cleanup_buf_ struct gf_buf props = GF_BUF_INIT((size_t)64 << 20);
+	_cleanup_buf_ struct gf_buf bookings = GF_BUF_INIT((size_t)256 << 20);
+	_cleanup_buf_ struct gf_buf nos = GF_BUF_INIT((size_t)256 << 20);
+	int r = batch_arrays(slice, taken, &conns, &props, &bookings, &nos);
 	char run[32];
 	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
 	/* Slices and reruns of the job take turns (a transaction lock, held
 	 * for one slice): each sees the other's pairs, so that no pair is both
-	 * a new batch's member and a rerun's delivery. The slice's statement
-	 * starts after the lock is taken, with a snapshot that sees them. */
+	 * a new batch's member and a rerun's delivery. The slice's statements
+	 * start after the lock is taken, with a snapshot that sees them. */
 	if (r == 0)
 		r = gf_db_begin(p->c);
 	if (r == 0)
 		r = gf_db_exec(p->c, "plan_step_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1,
 		               (const char *[]){ p->job->name });
-	/* A batch holds its members (delivery ids drawn here, bookings, booking
-	 * numbers) in its own row: their delivery rows are written once, when
-	 * the batch is answered (see 0007). A pair a rerun wrote since the
-	 * stream's snapshot is left to that delivery: the batch is formed of
-	 * the others. Batch ids are drawn in the order the batches were read. */
 	int err = r;
-	PGresult *res = r < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step",
-		"WITH m AS MATERIALIZED ("
-		"  SELECT u.k, b.connection_id, b.property_id, u.booking_id, u.booking_no"
-		"    FROM unnest($5::int[], $6::bigint[], $7::text[]) AS u(k, booking_id, booking_no)"
-		"    JOIN unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS b(connection_id, property_id, k) ON b.k = u.k"
-		/* (every pair with a delivery when the stream began is not in it;
-		 * one added since is a rerun's, in no batch until the next plan:
-		 * the few rows of that partial index are all there is to check) */
-		"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
-		"                      WHERE d.job = $1 AND d.connection_id = b.connection_id AND d.batch_id IS NULL"
-		"                        AND d.booking_id = u.booking_id)"
-		"), k AS MATERIALIZED ("
-		"  SELECT k, nextval('guestflow.batches_id_seq') AS batch_id FROM (SELECT DISTINCT k FROM m ORDER BY k) x"
-		"), n AS MATERIALIZED ("
-		"  SELECT m.*, k.batch_id, nextval('guestflow.deliveries_id_seq') AS id"
-		"    FROM m JOIN k ON k.k = m.k ORDER BY m.k, m.booking_id"
-		"), b AS ("
-		"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id,"
-		"                                 member_ids, member_bookings, member_nos)"
-		"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, count(*), $2::bigint,"
-		"         array_agg(id ORDER BY booking_id), array_agg(booking_id ORDER BY booking_id),"
-		"         array_agg(booking_no ORDER BY booking_id)"
-		"    FROM n GROUP BY batch_id, connection_id, property_id"
-		"  RETURNING id, records"
-		") SELECT k.k, b.id, b.records FROM k JOIN b ON b.id = k.batch_id ORDER BY k.k",
-		7, (const char *[]){ p->job->name, run, gf_buf_str(&conns), gf_buf_str(&props), gf_buf_str(&ks),
-		                     gf_buf_str(&bookings), gf_buf_str(&nos) });
+	PGresult *res = r < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step_fast", SLICE_FAST_SQL, 6,
+		(const char *[]){ p->job->name, run, gf_buf_str(&conns), gf_buf_str(&props), gf_buf_str(&bookings),
+		                  gf_buf_str(&nos) });
+	if (res && PQntuples(res) == 1 && gf_db_get_int(res, 0, 0) == 0) {
+		/* a rerun's pairs in no batch yet: the long way */
+		if (!p->told_reruns)
+			gf_info("plan_slice_reruns", "msg=%s",
+			        gf_log_q("pairs of a rerun wait in no batch: slices leave them out from now on"));
+		p->told_reruns = true;
+		PQclear(res);
+		res = NULL;
+		_cleanup_buf_ struct gf_buf mconns = GF_BUF_INIT((size_t)64 << 20);
+		_cleanup_buf_ struct gf_buf mprops = GF_BUF_INIT((size_t)64 << 20);
+		_cleanup_buf_ struct gf_buf ks = GF_BUF_INIT((size_t)256 << 20);
+		_cleanup_buf_ struct gf_buf mbookings = GF_BUF_INIT((size_t)256 << 20);
+		_cleanup_buf_ struct gf_buf mnos = GF_BUF_INIT((size_t)256 << 20);
+		err = member_arrays(slice, taken, &mconns, &mprops, &ks, &mbookings, &mnos);
+		if (err == 0)
+			res = gf_db_query_prepared(p->c, &err, "plan_step", SLICE_SQL, 7,
+				(const char *[]){ p->job->name, run, gf_buf_str(&mconns), gf_buf_str(&mprops), gf_buf_str(&ks),
+				                  gf_buf_str(&mbookings), gf_buf_str(&mnos) });
+	}
 	if (res && (err = gf_db_commit(p->c)) < 0) {
 		PQclear(res);
 		res = NULL;

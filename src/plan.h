@@ -84,6 +84,7 @@ struct gf_planner {
 	bool copying;                /* the server has begun the COPY */
 	bool header;                 /* the COPY header has been read */
 	bool done;                   /* the stream has been read to its end */
+	bool told_reruns;            /* slices met a rerun's pairs (logged once) */
 	struct gf_buf in;            /* stream bytes not parsed yet */
 	size_t in_pos;
 	struct gf_plan_batch *cur;   /* filling */
