@@ -108,6 +108,7 @@ void gf_plan_release(struct gf_planner *p)
 	p->n_ready = 0;
 	gf_buf_free(&p->in);
 	p->in_pos = 0;
+	p->begin_lock = gf_free(p->begin_lock);
 }
 
 /* Pending deliveries outside any batch (reruns, the rest of a batch cut by
@@ -600,11 +601,18 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 	 * for one slice): each sees the other's pairs, so that no pair is both
 	 * a new batch's member and a rerun's delivery. The slice's statements
 	 * start after the lock is taken, with a snapshot that sees them. */
+	if (r == 0 && !p->begin_lock) {
+		char *job = PQescapeLiteral(p->c, p->job->name, strlen(p->job->name));
+		if (!job) {
+			gf_error("db_error", "statement=plan_step_begin error=%s", gf_log_q(PQerrorMessage(p->c)));
+			r = gf_db_error_code(p->c);
+		} else {
+			p->begin_lock = gf_xasprintf("BEGIN; SELECT " GF_SQL_MEMBERS_LOCK_OF("%s"), job);
+			PQfreemem(job);
+		}
+	}
 	if (r == 0)
-		r = gf_db_begin(p->c);
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan_step_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1,
-		               (const char *[]){ p->job->name });
+		r = gf_db_exec(p->c, "plan_step_begin", p->begin_lock, 0, NULL);
 	int err = r;
 	PGresult *res = r < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step_fast", SLICE_FAST_SQL, 6,
 		(const char *[]){ p->job->name, run, gf_buf_str(&conns), gf_buf_str(&props), gf_buf_str(&bookings),

@@ -26,7 +26,8 @@
 #define GF_SQL_RULE_WINDOW GF_SQL_RULE_WINDOW_MS("$3")
 /* The transaction lock that slices of a plan and reruns of job $1 take in
  * turns (plan.c, rerun.c). */
-#define GF_SQL_MEMBERS_LOCK "pg_advisory_xact_lock(hashtext('guestflow.members:' || $1))"
+#define GF_SQL_MEMBERS_LOCK_OF(job) "pg_advisory_xact_lock(hashtext('guestflow.members:' || " job "))"
+#define GF_SQL_MEMBERS_LOCK GF_SQL_MEMBERS_LOCK_OF("$1")
 
 #define GF_SQL_ELIGIBLE_MS(ms) \
 	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
@@ -85,6 +86,7 @@ struct gf_planner {
 	bool header;                 /* the COPY header has been read */
 	bool done;                   /* the stream has been read to its end */
 	bool told_reruns;            /* slices met a rerun's pairs (logged once) */
+	char *begin_lock;            /* a slice's BEGIN and members lock, one round trip */
 	struct gf_buf in;            /* stream bytes not parsed yet */
 	size_t in_pos;
 	struct gf_plan_batch *cur;   /* filling */

@@ -629,8 +629,8 @@ static void release(struct run *rn, struct slot *s)
 /* The plan's batches are written a slice at a time, ahead of the claims:
  * the first ones go out while the rest is still being read. A slice's rows
  * are held until claimed: a few batches, so that memory stays flat. */
-#define PLAN_SLICE 8
-#define PLAN_MARGIN 4
+#define PLAN_SLICE 4
+#define PLAN_MARGIN 2
 
 static void planned(struct run *rn)
 {

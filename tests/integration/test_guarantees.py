@@ -88,10 +88,12 @@ class GuaranteeTest(GFTestCase):
                 if point == 'after_claim':
                     self.assertEqual(len(killed_keys), 0)
                     # Nothing answered, so no delivery row written yet: the planned
-                    # batches hold their members, and the view shows them pending.
+                    # batches hold their members, and the view shows them pending
+                    # (the slices written before the kill; the rest was not planned).
                     self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.delivery_log"), '0')
-                    self.assertEqual(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1"),
-                                     [['pending', '120']])
+                    states = env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1")
+                    self.assertEqual([s for s, _ in states], ['pending'])
+                    self.assertLessEqual(int(states[0][1]), 120)
                 else:
                     self.assertGreaterEqual(len(killed_keys), 1, 'the partner accepted batches before the kill')
                 self.assertGreater(int(env.scalar(IN_FLIGHT)), 0)
