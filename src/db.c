@@ -114,10 +114,9 @@ int gf_db_prepare(PGconn *c, const char *what, const char *sql, int nparams)
 	return prepare(c, what, sql, nparams);
 }
 
-int gf_db_pipe_send(PGconn *c, const char *what, int nparams, const char *const *params)
+/* A statement that could not be sent: logged, and the error code. */
+static int send_failed(PGconn *c, const char *what)
 {
-	if (PQsendQueryPrepared(c, what, nparams, params, NULL, NULL, 0) && PQpipelineSync(c))
-		return 0;
 	char line[512];
 	snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
 	line[strcspn(line, "\n")] = '\0';
@@ -126,18 +125,31 @@ int gf_db_pipe_send(PGconn *c, const char *what, int nparams, const char *const 
 	return r;
 }
 
+/* Without waiting: whether the next result can be read now (*err 0 when it
+ * is only not there yet, < 0 when the connection failed). */
+static bool arrived(PGconn *c, int *err, const char *what)
+{
+	*err = 0;
+	if (!PQconsumeInput(c)) {
+		*err = gf_db_error_code(c);
+		gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(PQerrorMessage(c)));
+		return false;
+	}
+	return !PQisBusy(c);
+}
+
+int gf_db_pipe_send(PGconn *c, const char *what, int nparams, const char *const *params)
+{
+	if (PQsendQueryPrepared(c, what, nparams, params, NULL, NULL, 0) && PQpipelineSync(c))
+		return 0;
+	return send_failed(c, what);
+}
+
 PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what)
 {
 	*err = 0;
-	if (!block) {
-		if (!PQconsumeInput(c)) {
-			*err = gf_db_error_code(c);
-			gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(PQerrorMessage(c)));
-			return NULL;
-		}
-		if (PQisBusy(c))
-			return NULL; /* not there yet: *err 0 */
-	}
+	if (!block && !arrived(c, err, what))
+		return NULL;
 	/* The statement's result, the end of its results, its Sync. */
 	PGresult *r = PQgetResult(c);
 	if (!r) {
@@ -168,26 +180,14 @@ int gf_db_async_send(PGconn *c, const char *what, const char *sql, int nparams, 
 		return r;
 	if (PQsendQueryPrepared(c, what, nparams, params, NULL, NULL, 0))
 		return 0;
-	char line[512];
-	snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
-	line[strcspn(line, "\n")] = '\0';
-	r = gf_db_error_code(c);
-	gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
-	return r;
+	return send_failed(c, what);
 }
 
 PGresult *gf_db_async_result(PGconn *c, bool block, int *err, const char *what)
 {
 	*err = 0;
-	if (!block) {
-		if (!PQconsumeInput(c)) {
-			*err = gf_db_error_code(c);
-			gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(PQerrorMessage(c)));
-			return NULL;
-		}
-		if (PQisBusy(c))
-			return NULL; /* not there yet: *err 0 */
-	}
+	if (!block && !arrived(c, err, what))
+		return NULL;
 	PGresult *r = PQgetResult(c);
 	/* the end of the statement's results: the session is free again */
 	for (PGresult *more; (more = PQgetResult(c)) != NULL;)
