@@ -112,7 +112,8 @@ class Env:
         return rows[0][0] if rows else None
 
     def load_reference_schema(self):
-        self.psql(open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'pms.sql')).read())
+        with open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'pms.sql'), encoding='utf-8') as f:
+            self.psql(f.read())
 
     # --- partner simulator -----------------------------------------------
     def start_sim(self, accounts, latency_ms=0):
@@ -130,7 +131,8 @@ class Env:
         wait_for(lambda: os.path.exists(port_file) or self.sim.poll() is not None, 20, 'simulator port file')
         if self.sim.poll() is not None:
             raise RuntimeError('partner simulator exited at start')
-        self.sim_port = int(open(port_file).read().strip())
+        with open(port_file, encoding='utf-8') as f:
+            self.sim_port = int(f.read().strip())
         self.endpoint = f'http://127.0.0.1:{self.sim_port}/v1/guests'
 
     def stop_sim(self):
@@ -142,6 +144,9 @@ class Env:
                 self.sim.kill()
                 self.sim.wait(timeout=10)
         self.sim = None
+        if getattr(self, 'sim_log', None):
+            self.sim_log.close()
+            self.sim_log = None
 
     def sim_control(self, path):
         url = f'http://127.0.0.1:{self.sim_port}/_sim/{path}'

@@ -113,9 +113,17 @@ class GuaranteeTest(GFTestCase):
     def test_four_workers_share_the_work_and_never_send_twice(self):
         env = self.env
         add_many(env, 2000, list(self.properties))
-        env.sim_control('latency?ms=20')
-        env.write_config(dict(FAST, batch={'max_records': 25, 'in_flight': 2}))
+        # The partner answers slowly until every worker holds a batch: a
+        # worker leases at most in_flight + 1 (claimed ahead) = 3, so 10
+        # leased batches mean that all four hold some, however late one of
+        # them started on a loaded machine. Then it answers quickly.
+        env.sim_control('latency?ms=2000')
+        env.write_config(dict(FAST, lease='60s', batch={'max_records': 25, 'in_flight': 2}))
         procs = [self.start_run(env) for _ in range(4)]
+        wait_for(lambda: int(env.scalar("SELECT count(*) FROM guestflow.batches"
+                                        " WHERE state = 'open' AND lease_until > now()")) >= 10,
+                 120, 'all four workers holding batches')
+        env.sim_control('latency?ms=20')
         outs = []
         for p in procs:
             out, err = p.communicate(timeout=300)
