@@ -59,8 +59,8 @@ static struct gf_batch *batch_from(PGresult *r)
  * transaction only): lost in a crash of the server, it leaves the batch as
  * it was, with the same members and key, to be claimed and sent again, the
  * contract's worst case; and the next synchronous commit (a completion)
- * flushes it anyway. Parameters: job name, skipped connections, lease ms,
- * probe source. */
+ * flushes it anyway. The lease's token names the run that holds it.
+ * Parameters: job name, skipped connections, lease ms, probe source, run. */
 static const char CLAIM_SQL[] =
 	"WITH due AS ("
 	"  SELECT b.id, b.attempts = 0 AND b.last_error IS NULL AS fresh FROM guestflow.batches b"
@@ -71,7 +71,7 @@ static const char CLAIM_SQL[] =
 	"   ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED"
 	") UPDATE guestflow.batches b"
 	"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
-	"        lease_token = gen_random_uuid()::text, attempts = b.attempts + 1"
+	"        lease_token = $5 || '.' || gen_random_uuid()::text, attempts = b.attempts + 1"
 	"   FROM due, guestflow.connections c"
 	"  WHERE b.id = due.id AND c.id = b.connection_id"
 	"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
@@ -111,7 +111,7 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query_prepared(c, &err, "claim", CLAIM_SQL,
-		4, (const char *[]){ p[0], p[2], p[3], p[4] });
+		5, (const char *[]){ p[0], p[2], p[3], p[4], p[5] });
 	if (!r)
 		return err;
 	struct gf_batch *b;
@@ -184,17 +184,18 @@ int gf_batch_materialise(PGconn *c, int64_t batch_id)
 	return gf_batch_materialise_many(c, ids);
 }
 
-int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
-             bool probe_source, struct gf_batch **out)
+int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records, const int64_t *skip,
+             size_t n_skip, bool probe_source, struct gf_batch **out)
 {
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
-	char max[16], lease[32];
+	char max[16], lease[32], run[32];
 	int r = gf_db_int_array(&skipv, skip, n_skip);
 	if (r < 0)
 		return r;
 	snprintf(max, sizeof(max), "%d", max_records);
 	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
-	const char *p[] = { job->name, max, gf_buf_str(&skipv), lease, probe_source ? "true" : "false" };
+	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	const char *p[] = { job->name, max, gf_buf_str(&skipv), lease, probe_source ? "true" : "false", run };
 	*out = NULL;
 	/* Without a cut, one statement: its own transaction. */
 	bool tx = max_records < job->max_records;
@@ -214,16 +215,18 @@ int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t
 	return 0;
 }
 
-int gf_claim_send(PGconn *c, const struct gf_job *job, const int64_t *skip, size_t n_skip, bool probe_source)
+int gf_claim_send(PGconn *c, const struct gf_job *job, int64_t run_id, const int64_t *skip, size_t n_skip,
+                  bool probe_source)
 {
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
-	char lease[32];
+	char lease[32], run[32];
 	int r = gf_db_int_array(&skipv, skip, n_skip);
 	if (r < 0)
 		return r;
 	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
-	const char *p[] = { job->name, gf_buf_str(&skipv), lease, probe_source ? "true" : "false" };
-	return gf_db_async_send(c, "claim", CLAIM_SQL, 4, p);
+	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	const char *p[] = { job->name, gf_buf_str(&skipv), lease, probe_source ? "true" : "false", run };
+	return gf_db_async_send(c, "claim", CLAIM_SQL, 5, p);
 }
 
 int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out)
@@ -240,6 +243,32 @@ int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out)
 	err = claimed(r, out);
 	PQclear(r);
 	return err;
+}
+
+int gf_claim_giveback(PGconn *c, const struct gf_batch *b)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%lld", (long long)b->id);
+	return gf_db_exec(c, "claim_giveback",
+		"UPDATE guestflow.batches SET lease_until = NULL, attempts = greatest(attempts - 1, 0)"
+		" WHERE id = $1::bigint AND lease_token = $2 AND state = 'open'", 2,
+		(const char *[]){ id, b->lease_token });
+}
+
+int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b)
+{
+	char id[32], lease[32];
+	snprintf(id, sizeof(id), "%lld", (long long)b->id);
+	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "claim_renew",
+		"UPDATE guestflow.batches SET lease_until = now() + $3::bigint * interval '1 millisecond'"
+		" WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' AND lease_until > now()"
+		" RETURNING 1", 3,
+		(const char *[]){ id, b->lease_token, lease });
+	if (!r)
+		return err;
+	return PQntuples(r) == 1;
 }
 
 int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out)

@@ -17,7 +17,7 @@ struct gf_batch {
 	char *hotel_id;
 	char *access_key;       /* secret: never logged */
 	char *idempotency_key;
-	char *lease_token;      /* proves at completion that the lease is still ours */
+	char *lease_token;      /* proves at completion that the lease is still ours: "RUN.uuid" */
 	int attempts;           /* including this one */
 	int records;            /* members still to deliver when claimed */
 	bool resend;            /* an existing batch (retry or expired lease) */
@@ -46,14 +46,22 @@ void gf_batch_rows_free(struct gf_batch_rows *r);
  * they were planned (b->gone), for a caller that renders it from what the
  * plan read. *out is NULL when nothing is due. Caller frees with
  * gf_batch_free(). */
-int gf_claim(PGconn *c, const struct gf_job *job, int max_records, const int64_t *skip, size_t n_skip,
-             bool probe_source, struct gf_batch **out);
+int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records, const int64_t *skip,
+             size_t n_skip, bool probe_source, struct gf_batch **out);
 /* The same claim (without a cut) sent now and read back later, so that the
  * caller can work meanwhile; c must not be used for anything else until
  * gf_claim_recv() says done. With block false, it returns 0 with *done
  * false while the answer is not there. */
-int gf_claim_send(PGconn *c, const struct gf_job *job, const int64_t *skip, size_t n_skip, bool probe_source);
+int gf_claim_send(PGconn *c, const struct gf_job *job, int64_t run_id, const int64_t *skip, size_t n_skip,
+                  bool probe_source);
 int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out);
+/* A batch claimed and never sent, given back as it was: no lease, the
+ * claim's attempt not counted (it is fresh again if it was). */
+int gf_claim_giveback(PGconn *c, const struct gf_batch *b);
+/* A claimed batch's lease, from now on, again (before it is sent, when it
+ * waited). 1: renewed; 0: the lease was lost (another worker may hold the
+ * batch: it must not be sent). */
+int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b);
 
 /* The batch's members joined with the source view, ready to render (a
  * member gone from the view has in_source false). Caller frees *out with

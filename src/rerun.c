@@ -63,18 +63,25 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 	int err = 0;
 	/* A booking delivered in a batch that still holds it in its row (0010):
 	 * that batch's members are written out into the log first, where the
-	 * statement below finds them. Each such batch is read once. */
+	 * statement below finds them. The batches holding the bookings, open
+	 * ones too, are locked until the commit: one accepted meanwhile would
+	 * be neither written out here nor open below (and its members queued
+	 * again); its completion waits for this rerun instead, or this rerun
+	 * for it and then sees it done (or written out already). */
 	PGresult *held = r < 0 ? NULL : gf_db_query(c, &err, "rerun_held",
 		"WITH t AS ("
 		"  SELECT s.booking_id, s.property_id FROM guestflow.source_bookings s"
 		"   WHERE ($2::text[] IS NOT NULL AND s.booking_no = ANY($2::text[]))"
 		"      OR ($2::text[] IS NULL AND s.checked_out_at >= $3::date AND s.checked_out_at < $4::date + 1)"
-		") SELECT array_agg(DISTINCT b.id) FROM guestflow.batches b"
-		"   CROSS JOIN LATERAL unnest(b.member_bookings) AS m(booking_id)"
-		"   JOIN t ON t.booking_id = m.booking_id"
-		"  WHERE b.job = $1 AND b.state = 'done' AND b.member_ids IS NOT NULL"
-		"    AND b.connection_id IN (SELECT pc.id FROM guestflow.connections pc"
-		"                             WHERE pc.property_id IN (SELECT property_id FROM t))",
+		"), h AS ("
+		"  SELECT b.id, b.state FROM guestflow.batches b"
+		"   WHERE b.job = $1 AND b.state IN ('open', 'done') AND b.member_ids IS NOT NULL"
+		"     AND b.connection_id IN (SELECT pc.id FROM guestflow.connections pc"
+		"                              WHERE pc.property_id IN (SELECT property_id FROM t))"
+		"     AND EXISTS (SELECT 1 FROM unnest(b.member_bookings) AS m(booking_id)"
+		"                  JOIN t ON t.booking_id = m.booking_id)"
+		"   ORDER BY b.id FOR SHARE OF b"
+		") SELECT array_agg(id) FILTER (WHERE state = 'done') FROM h",
 		4, (const char *[]){ p[0], p[2], p[3], p[4] });
 	if (r == 0 && !held)
 		r = err;

@@ -60,6 +60,7 @@ struct slot {
 	size_t n_rows;
 	size_t n_rendered;
 	char *url_public;
+	int64_t claimed_ms;          /* when its lease began (about) */
 };
 
 /* Accepted completions sent down a completion session's pipeline and not
@@ -83,6 +84,7 @@ struct run {
 	struct gf_planner plan;      /* on db: batches written slice by slice */
 	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
 	bool claiming;               /* a claim sent ahead on db, not read back yet */
+	int64_t ahead_after_ms;      /* the last claim ahead found nothing: the next not before */
 	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
 	struct gf_http *http;
 	struct gf_run_stats *st;
@@ -702,6 +704,7 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 		rn->limit = b->records >= rn->limit ? 0 : rn->limit - b->records;
 	struct slot *s = gf_xcalloc(1, sizeof(*s));
 	s->batch = b;
+	s->claimed_ms = gf_now_mono_ms();
 	int r = prepare(rn, s);
 	if (r == 1)
 		return s;
@@ -709,6 +712,28 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 		rn->fatal = r;
 	slot_free(s);
 	return NULL;
+}
+
+/* A batch claimed for a connection refused its credentials in this run:
+ * back to the queue, not sent. Frees the slot. */
+static void release_skipped(struct run *rn, struct slot *s)
+{
+	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
+	                            .error = "released: the partner refused this connection's credentials in this run" };
+	(void)finish(rn, s, &cp);
+	slot_free(s);
+}
+
+/* A batch claimed ahead that will not be sent, the run having failed: given
+ * back as it was on the main session when that one is still fine (else its
+ * lease expires). Frees it. */
+static void give_back(struct run *rn, struct gf_batch *b)
+{
+	if (PQstatus(rn->db) == CONNECTION_OK && PQtransactionStatus(rn->db) == PQTRANS_IDLE &&
+	    gf_claim_giveback(rn->db, b) == 0)
+		gf_warn("batch_given_back", "batch=%lld msg=%s", (long long)b->id,
+		        gf_log_q("claimed ahead and not sent: back in the queue as it was"));
+	gf_batch_free(b);
 }
 
 /* Batches rendered from what the plan read are checked against the source
@@ -723,14 +748,17 @@ static bool probe_source(const struct run *rn)
  * comes, so that claiming and rendering overlap the partner's replies and
  * the database's other work. Only without --limit (a cut needs its own
  * transaction). */
+#define AHEAD_RETRY_MS 100
 static void claim_ahead(struct run *rn)
 {
 	if (stop_requested || rn->fatal || rn->limit >= 0 || rn->ready || rn->claiming ||
 	    gf_http_in_flight(rn->http) < rn->job->in_flight)
 		return;
+	if (gf_now_mono_ms() < rn->ahead_after_ms)
+		return;
 	if (plan_feed(rn, false) < 0)
 		return;
-	int r = gf_claim_send(rn->db, rn->job, rn->skip, rn->n_skip, probe_source(rn));
+	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, probe_source(rn));
 	if (r < 0)
 		rn->fatal = r;
 	else
@@ -754,18 +782,50 @@ static void settle(struct run *rn, bool block)
 		rn->fatal = r;
 		return;
 	}
-	if (b && skipped(rn, b->connection_id)) {
+	if (!b) {
+		/* Nothing due: the plan's next slice (when this run writes the
+		 * plan), or another try a moment later (batches of other
+		 * processes' plans, retries coming due), not at once. */
+		if (stop_requested || plan_feed(rn, true) <= 0)
+			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
+		return;
+	}
+	if (skipped(rn, b->connection_id)) {
 		/* its connection was refused its credentials since the claim was sent */
 		struct slot *s = gf_xcalloc(1, sizeof(*s));
 		s->batch = b;
-		struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
-		                            .error = "released: the partner refused this connection's credentials in this run" };
-		(void)finish(rn, s, &cp);
-		slot_free(s);
+		release_skipped(rn, s);
 		return;
 	}
-	if (b)
-		rn->ready = take(rn, b);
+	rn->ready = take(rn, b);
+}
+
+/* The batch claimed ahead, about to be sent: not if its connection was
+ * refused its credentials since, and under a lease that outlasts the
+ * request (it may have waited for a slot as long as a request takes).
+ * False: it is not to be sent (given back, or its lease lost). */
+#define LEASE_MARGIN_MS 1000
+static bool ready_to_send(struct run *rn, struct slot *s)
+{
+	const struct gf_job *job = rn->job;
+	if (skipped(rn, s->batch->connection_id)) {
+		release_skipped(rn, s);
+		return false;
+	}
+	int64_t waited = gf_now_mono_ms() - s->claimed_ms;
+	if (waited + job->timeout_ms + job->connect_timeout_ms + LEASE_MARGIN_MS < job->lease_ms)
+		return true;
+	int r = gf_claim_renew(rn->db, job, s->batch);
+	if (r == 1)
+		return true;
+	if (r < 0) {
+		rn->fatal = r;
+	} else {
+		gf_warn("lease_lost", "batch=%lld msg=%s", (long long)s->batch->id,
+		        gf_log_q("claimed ahead, its lease ran out before a slot was free; another worker has it"));
+	}
+	slot_free(s);
+	return false;
 }
 
 static void loop(struct run *rn)
@@ -790,6 +850,8 @@ static void loop(struct run *rn)
 			}
 			struct slot *s = rn->ready;
 			rn->ready = NULL;
+			if (s && !ready_to_send(rn, s))
+				continue;
 			if (!s) {
 				struct gf_batch *b = NULL;
 				int max = job->max_records;
@@ -797,7 +859,7 @@ static void loop(struct run *rn)
 					max = (int)rn->limit;
 				if (plan_feed(rn, false) < 0)
 					break;
-				int r = gf_claim(rn->db, job, max, rn->skip, rn->n_skip, probe_source(rn), &b);
+				int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, probe_source(rn), &b);
 				if (r < 0) {
 					rn->fatal = r;
 					break;
@@ -869,14 +931,27 @@ static void loop(struct run *rn)
 		handle_reply(rn, s);
 		slot_free(s);
 		more = true;
+		rn->ahead_after_ms = 0;
 		progress(rn, false);
 	}
 	/* Stopped or cut short: what is still in flight, or claimed ahead, goes
 	 * back to the queue (or, without a database, to its lease). */
-	if (!rn->fatal)
+	if (!rn->fatal) {
 		settle(rn, true);
+	} else if (rn->claiming) {
+		bool done = false;
+		struct gf_batch *b = NULL;
+		rn->claiming = false;
+		if (PQstatus(rn->db) == CONNECTION_OK && gf_claim_recv(rn->db, true, &done, &b) == 0 && b)
+			give_back(rn, b);
+	}
 	if (rn->ready) {
-		release(rn, rn->ready);
+		if (rn->fatal) {
+			give_back(rn, rn->ready->batch);
+			rn->ready->batch = NULL;
+		} else {
+			release(rn, rn->ready);
+		}
 		slot_free(rn->ready);
 		rn->ready = NULL;
 	}

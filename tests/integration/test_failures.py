@@ -71,6 +71,22 @@ class FailureTest(GFTestCase):
         self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2', 'B-3', 'B-4'])
         self.assertEqual(self.history_count(), 4)
 
+    def test_credentials_refused_stop_the_batch_claimed_ahead_too(self):
+        env = self.env
+        env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P002'")
+        self.add(*range(1, 31), prop='P002')
+        # One slot, a slow partner: while the first batch is out, the next
+        # one is claimed ahead; the 401 must stop it from going out too.
+        env.sim_control('latency?ms=500')
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 1}})
+        r = self.run_job(expect=1)
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        self.assertEqual(self.keys_of_calls()[0][2:], ['403', 'auth'])
+        self.assertEqual(len(self.keys_of_calls()), 1, 'one request for the refused connection')
+        self.assertEqual(env.sim_stats()['requests'], 1)
+        self.assertEqual(self.states(), {'pending': 30})
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE lease_until IS NOT NULL"), '0')
+
     def test_unknown_hotel_404(self):
         env = self.env
         env.psql("UPDATE guestflow.connections SET hotel_id = 'H-9999' WHERE property_id = 'P001'")

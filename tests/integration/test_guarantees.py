@@ -5,6 +5,7 @@ twice — whatever fails (kill -9 at each point of a batch's life, PostgreSQL
 restarted, stop signals, four workers at once, a partner down for many runs)."""
 import collections
 import os
+import re
 import signal
 import subprocess
 import time
@@ -113,15 +114,14 @@ class GuaranteeTest(GFTestCase):
     def test_four_workers_share_the_work_and_never_send_twice(self):
         env = self.env
         add_many(env, 2000, list(self.properties))
-        # The partner answers slowly until every worker holds a batch: a
-        # worker leases at most in_flight + 1 (claimed ahead) = 3, so 10
-        # leased batches mean that all four hold some, however late one of
-        # them started on a loaded machine. Then it answers quickly.
+        # The partner answers slowly until every worker holds a batch (a
+        # lease's token names its run), however late one of them started on
+        # a loaded machine; then it answers quickly.
         env.sim_control('latency?ms=2000')
         env.write_config(dict(FAST, lease='60s', batch={'max_records': 25, 'in_flight': 2}))
         procs = [self.start_run(env) for _ in range(4)]
-        wait_for(lambda: int(env.scalar("SELECT count(*) FROM guestflow.batches"
-                                        " WHERE state = 'open' AND lease_until > now()")) >= 10,
+        wait_for(lambda: env.scalar("SELECT count(DISTINCT split_part(lease_token, '.', 1)) FROM guestflow.batches"
+                                    " WHERE state = 'open' AND lease_until > now()") == '4',
                  120, 'all four workers holding batches')
         env.sim_control('latency?ms=20')
         outs = []
@@ -245,6 +245,87 @@ class GuaranteeTest(GFTestCase):
         env.sim_control('latency?ms=0')
         self.run_job(expect=0, timeout=120)
         self.assert_exactly_once(env, 100)
+
+    def test_a_failed_run_gives_back_the_batch_it_claimed_ahead(self):
+        env = self.env
+        add_many(env, 100, ['P1', 'P2'])
+        # The PMS refuses history entries: the first completion fails and
+        # ends the run, with both slots busy and the next batch claimed
+        # ahead (leased, not sent).
+        env.psql("""CREATE FUNCTION pms.no_history() RETURNS trigger LANGUAGE plpgsql AS
+                    $$BEGIN RAISE EXCEPTION 'history store is read-only'; END$$;
+                    CREATE TRIGGER no_history BEFORE INSERT ON pms.booking_history
+                    FOR EACH ROW EXECUTE FUNCTION pms.no_history();""")
+        env.sim_control('latency?ms=300')
+        env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
+        r = self.run_job(expect=None, timeout=120)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr[-2000:])
+        self.assertIn('history store is read-only', r.stderr)
+        m = re.search(r'event=batch_given_back batch=(\d+)', r.stderr)
+        self.assertIsNotNone(m, r.stderr[-3000:])
+        # Back as it was: no lease, no attempt counted, never sent.
+        self.assertEqual(env.psql(f"SELECT state, lease_until IS NULL, attempts FROM guestflow.batches"
+                                  f" WHERE id = {m.group(1)}"), [['open', 't', '0']])
+        sent = {g['bookingNo'] for g in env.recorded()}
+        held = {x[0] for x in env.psql(f"SELECT booking_no FROM guestflow.deliveries WHERE batch_id = {m.group(1)}")}
+        self.assertEqual(len(held), 10)
+        self.assertFalse(sent & held, 'the batch given back was not sent')
+        self.assertEqual(self.history_count(), 0)
+        env.psql("DROP TRIGGER no_history ON pms.booking_history")
+        env.sim_control('latency?ms=0')
+        self.run_job(expect=0, timeout=120)
+        self.assert_exactly_once(env, 100)
+
+    def test_a_batch_claimed_ahead_is_sent_under_a_fresh_lease(self):
+        env = self.env
+        add_many(env, 20, ['P1'])
+        # One slot: the second batch is claimed ahead while the first is
+        # sent, and waits 7 s for the slot. Sent then under its first lease
+        # (12 s from the claim), it could outlive it and be taken over by
+        # another worker while the partner still works on it.
+        env.sim_control('latency?ms=7000')
+        env.write_config(dict(FAST, lease='12s', batch={'max_records': 10, 'in_flight': 1},
+                              http={'connect_timeout': '1s', 'timeout': '9s'}))
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 10, 60, 'the first batch accepted')
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.batches WHERE state = 'done'") == '1', 10,
+                 'the first batch done')
+        left = float(env.scalar("SELECT extract(epoch FROM lease_until - now()) FROM guestflow.batches"
+                                " WHERE state = 'open' AND lease_until IS NOT NULL"))
+        self.assertGreater(left, 9.0, 'the lease runs from the send, not from the claim 7 s before')
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, out + err[-3000:])
+        self.assert_exactly_once(env, 20)
+        self.assertEqual(env.sim_stats()['replays'], 0)
+
+    def test_a_rerun_while_its_batch_is_accepted_queues_nothing_again(self):
+        env = self.env
+        add_many(env, 20, ['P1'])
+        env.sim_control('latency?ms=3000')
+        env.write_config(dict(FAST, batch={'max_records': 20, 'in_flight': 1}))
+        p = self.start_run(env)
+        self.wait_in_flight(env, 20)
+        # A slow source (0.25 s a booking): the rerun reads its 20 bookings
+        # for 5 s, and the partner accepts the batch meanwhile. The rerun
+        # must find them delivered, not queue them again.
+        adapters = os.path.join(SRC, 'schemas', 'sql', 'reference', 'adapters.sql')
+        with open(adapters) as f:
+            view = f.read()
+        env.psql(view.replace('LEFT JOIN pms.guests g ON g.id = b.guest_id;',
+                              'LEFT JOIN pms.guests g ON g.id = b.guest_id'
+                              ' WHERE (SELECT true FROM pg_sleep(0.25 + 0 * b.id));'))
+        today = env.scalar("SELECT current_date")
+        r = env.gf('rerun', 'review-nightly', '--from', '2020-01-01', '--to', today, '--no-run', timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('queued: 0 never sent before, 0 again', r.stdout)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, out + err[-3000:])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE rerun"), '0')
+        env.psql(view)
+        env.sim_control('latency?ms=0')
+        self.run_job(expect=0, timeout=120)
+        self.assert_exactly_once(env, 20)
+        self.assertEqual(self.history_count(), 20)
 
     def test_sigterm_while_the_plan_is_read(self):
         env = self.env
