@@ -21,6 +21,17 @@ FAST = {'lease': '10s', 'stop_timeout': '30s',
                   'retry_after_max': '2s', 'linger': '30s'}}
 
 
+def slow_source(env, seconds):
+    """The reference source view, slowed down by seconds a booking; returns
+    the original view's SQL, to put it back."""
+    with open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'adapters.sql'), encoding='utf-8') as f:
+        view = f.read()
+    env.psql(view.replace('LEFT JOIN pms.guests g ON g.id = b.guest_id;',
+                          'LEFT JOIN pms.guests g ON g.id = b.guest_id'
+                          f' WHERE (SELECT true FROM pg_sleep({seconds} + 0 * b.id));'))
+    return view
+
+
 class GuaranteeTest(GFTestCase):
     accounts = {f'H-{i}': f'key+/={i}' for i in range(1, 9)}
     properties = {f'P{i}': f'H-{i}' for i in range(1, 9)}
@@ -308,12 +319,7 @@ class GuaranteeTest(GFTestCase):
         # A slow source (0.25 s a booking): the rerun reads its 20 bookings
         # for 5 s, and the partner accepts the batch meanwhile. The rerun
         # must find them delivered, not queue them again.
-        adapters = os.path.join(SRC, 'schemas', 'sql', 'reference', 'adapters.sql')
-        with open(adapters) as f:
-            view = f.read()
-        env.psql(view.replace('LEFT JOIN pms.guests g ON g.id = b.guest_id;',
-                              'LEFT JOIN pms.guests g ON g.id = b.guest_id'
-                              ' WHERE (SELECT true FROM pg_sleep(0.25 + 0 * b.id));'))
+        view = slow_source(env, 0.25)
         today = env.scalar("SELECT current_date")
         r = env.gf('rerun', 'review-nightly', '--from', '2020-01-01', '--to', today, '--no-run', timeout=120)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -332,12 +338,7 @@ class GuaranteeTest(GFTestCase):
         add_many(env, 100, ['P1', 'P2'])
         # A slow source (50 ms a booking): the plan's first rows come after
         # about 5 s; the stop signal must not wait for them.
-        adapters = os.path.join(SRC, 'schemas', 'sql', 'reference', 'adapters.sql')
-        with open(adapters) as f:
-            view = f.read()
-        env.psql(view.replace('LEFT JOIN pms.guests g ON g.id = b.guest_id;',
-                              'LEFT JOIN pms.guests g ON g.id = b.guest_id'
-                              ' WHERE (SELECT true FROM pg_sleep(0.05 + 0 * b.id));'))
+        view = slow_source(env, 0.05)
         p = self.start_run(env)
         wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%'") == '1',
                  30, 'the plan being read')
