@@ -522,14 +522,16 @@ static int member_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf
  * numbers) in its own row: their delivery rows are written once, if ever
  * (0007, 0010). Every pair with a delivery when the stream began is not in
  * the stream; one added since is a rerun's, in no batch until the next plan.
- * When the job has none of those (the usual case, one look at a small
- * partial index), the batches are written as they came, each member array
+ * When the slice's connections have none of those (the usual case, one
+ * look at a small partial index; a rerun's row left for a connection
+ * stopped since concerns no slice), the batches are written as they came, each member array
  * as the plan sorted it; the answer is one row (0, NULL, NULL) when it has
  * some. Batch ids are drawn in the order the batches were read. Rows: the
  * batch's place in the slice, its id, its members written. */
 static const char SLICE_FAST_SQL[] =
 	"WITH loose AS MATERIALIZED ("
-	"  SELECT EXISTS (SELECT 1 FROM guestflow.delivery_log d WHERE d.job = $1 AND d.batch_id IS NULL) AS found"
+	"  SELECT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
+	"                  WHERE d.job = $1 AND d.connection_id = ANY($3::bigint[]) AND d.batch_id IS NULL) AS found"
 	"), t AS MATERIALIZED ("
 	"  SELECT u.k, u.connection_id, u.property_id, u.bookings::bigint[] AS bookings, u.nos::text[] AS nos,"
 	"         nextval('guestflow.batches_id_seq') AS batch_id"

@@ -165,6 +165,28 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), '29')
         self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history"), '29')
 
+    def test_a_rerun_left_for_a_stopped_connection_does_not_slow_the_others(self):
+        env = self.env
+        add_many(env, 20, ['P1', 'P2'])
+        self.run_job(expect=0)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(env.gf('connection', 'stop', 'P2', 'reviewhub').returncode, 0)
+        add_many(env, 20, ['P1'], start=21)
+        r = self.run_job(expect=1)
+        # The slices (P1's only) were written as read: the rerun's row is
+        # P2's, and waits (pending, hence exit 1) for P2 to be live again.
+        self.assertNotIn('event=plan_slice_reruns', r.stderr)
+        self.assertIn(' delivered=20 ', r.stdout)
+        self.assertIn(' pending=1 ', r.stdout)
+        self.assertEqual(env.psql("SELECT state, rerun FROM guestflow.deliveries WHERE booking_no = 'B-1'"
+                                  " AND batch_id IS NULL"), [['pending', 't']])
+        self.assertEqual(env.gf('connection', 'activate', 'P2', 'reviewhub').returncode, 0)
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=1 ', r.stdout)
+        self.assertEqual(self.history_count('B-1'), 2)
+        self.assertEqual(self.history_count(), 41)
+
     def test_rerun_does_not_wait_for_a_running_plan(self):
         env = self.env
         add_many(env, 60, ['P1', 'P2'])
