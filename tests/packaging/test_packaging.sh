@@ -7,7 +7,8 @@
 #       the sysusers.d file is accepted by systemd-sysusers;
 #   (c) the man page renders without a groff warning and mentions every
 #       command and option of --help and the binary's version;
-#   (d) the cron file parses: 5 valid time fields, the user, the command.
+#   (d) the cron file parses: 5 valid time fields, the user, the command,
+#       bounded like the unit, keeping guestflow's exit status.
 # Needs: bash, python3, systemd (systemd-analyze, systemd-sysusers),
 # groff-base (groff). A missing tool fails the test when CI=true; otherwise
 # the checks that need it are skipped and the test exits 77 (skipped) after
@@ -272,6 +273,7 @@ cron_field() { # VALUE MIN MAX [NAMES]: a valid crontab(5) time field?
 [[ $(basename "$cron") == *.* ]] && fail "cron.d file name contains a dot (cron would ignore it)"
 cron_user=$(awk '$1 == "u" { print $2 }' "$sysusers")
 entries=0
+cron_cmds=()
 while IFS= read -r line || [ -n "$line" ]; do
 	[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
 	[[ $line =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && continue
@@ -283,8 +285,15 @@ while IFS= read -r line || [ -n "$line" ]; do
 	cron_field "$mon" 1 12 "jan feb mar apr may jun jul aug sep oct nov dec" || fail "cron month '$mon': $line"
 	cron_field "$dow" 0 7 "sun mon tue wed thu fri sat" || fail "cron day of week '$dow': $line"
 	[ "$user" = "$cron_user" ] || fail "cron user '$user', the sysusers.d user is '$cron_user': $line"
-	if [[ $cmd =~ ^guestflow\ run\ ([a-z0-9_-]+)( |$) ]]; then
-		cjob=${BASH_REMATCH[1]}
+	# timeout --preserve-status --kill-after=STOP LIMIT guestflow run JOB ...
+	if [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ run\ ([a-z0-9_-]+)( |$) ]]; then
+		ckill=${BASH_REMATCH[1]} climit=${BASH_REMATCH[2]} cjob=${BASH_REMATCH[3]}
+		# The same bounds as the systemd unit's.
+		unit_start=$(awk -F= '$1 == "TimeoutStartSec" { print $2 }' "$service")
+		unit_stop=$(awk -F= '$1 == "TimeoutStopSec" { print $2 }' "$service")
+		[ "$climit" = "$unit_start" ] || fail "cron run bound $climit, the unit's TimeoutStartSec is $unit_start"
+		[ "$ckill" = "$unit_stop" ] || fail "cron kill-after $ckill, the unit's TimeoutStopSec is $unit_stop"
+		cron_cmds+=("$cmd")
 		[ -f "$dest$sysconfdir/guestflow/jobs.d/$cjob.yaml" ] || fail "cron runs job '$cjob', not installed"
 		# The shipped job's schedule "*-*-* HH:MM:SS" is "MM HH * * *" in cron.
 		if [ "$cjob" = review-nightly ] && [[ $schedule =~ ^\*-\*-\*\ ([0-9]+):([0-9]+):00$ ]]; then
@@ -293,9 +302,30 @@ while IFS= read -r line || [ -n "$line" ]; do
 				fail "cron time '$m $h $dom $mon $dow' differs from the job's schedule '$schedule'"
 		fi
 	else
-		fail "cron command is not 'guestflow run JOB ...': $cmd"
+		fail "cron command is not 'timeout --preserve-status --kill-after=T LIMIT guestflow run JOB ...': $cmd"
 	fi
 done <"$cron"
+# The command keeps guestflow's exit status and logs its output: run each
+# one as cron would (its SHELL, -c), with a stand-in guestflow that prints a
+# line and exits 75, and a stand-in logger that keeps what it reads.
+cron_shell=$(awk -F= '$1 == "SHELL" { print $2 }' "$cron")
+fake=$tmp/cron-bin
+mkdir -p "$fake"
+printf '#!/bin/sh\necho "summary line exit=75"\necho "a log line" >&2\nexit 75\n' >"$fake/guestflow"
+printf '#!/bin/sh\n[ "$1 $2" = "-t guestflow" ] || exit 9\ncat >>"%s"\n' "$tmp/cron-syslog" >"$fake/logger"
+chmod +x "$fake/guestflow" "$fake/logger"
+for c in "${cron_cmds[@]}"; do
+	: >"$tmp/cron-syslog"
+	rc=0
+	PATH=$fake:$PATH timeout 30 "${cron_shell:-/bin/sh}" -c "$c" </dev/null >"$tmp/cron-out" 2>&1 || rc=$?
+	[ "$rc" = 75 ] && ok "cron command keeps guestflow's exit status (75)" ||
+		fail "cron command exited $rc where guestflow exited 75: $c"
+	[ -s "$tmp/cron-out" ] && fail "cron command printed to cron instead of syslog: $(head -c 200 "$tmp/cron-out")"
+	for _ in $(seq 50); do grep -q 'a log line' "$tmp/cron-syslog" && break; sleep 0.1; done
+	grep -q 'summary line exit=75' "$tmp/cron-syslog" && grep -q 'a log line' "$tmp/cron-syslog" &&
+		ok "cron command logs stdout and stderr through logger -t guestflow" ||
+		fail "cron command's output did not reach logger: $(cat "$tmp/cron-syslog")"
+done
 [ "$entries" -ge 1 ] && ok "cron file: $entries entr$([ "$entries" = 1 ] && echo y || echo ies)" ||
 	fail "cron file has no entry"
 # The checker must reject what cron rejects.
