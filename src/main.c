@@ -73,7 +73,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': ctx.config_path = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
-		case 'V': printf("guestflow %s\n", GF_VERSION); return 0;
+		case 'V':
+			printf("guestflow %s\n", GF_VERSION);
+#if GF_FAULT_INJECTION
+			printf("test build: the GUESTFLOW_FAULT crash-test hook is compiled in (not for production)\n");
+#endif
+			return 0;
 		default: fputs(usage, stderr); return GF_EXIT_USAGE;
 		}
 	}
