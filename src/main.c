@@ -6,6 +6,8 @@
 #endif
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "cmd.h"
 #include "gf_config.h"
@@ -66,6 +68,13 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
+	/* Before anything reads a key: this process may hold partner access
+	 * keys and the key that decrypts them, so it never leaves a core dump
+	 * (with a core limit of 0, none even where fs.suid_dumpable would write
+	 * one for root) and cannot be attached to or have its memory read
+	 * through /proc by other processes of the same user. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
 	struct gf_cmd_ctx ctx = { 0 };
 	int c;
 	/* '+': stop at the first non-option, the command. */
