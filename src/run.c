@@ -1044,11 +1044,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
 		(void)pending_count(db, job, &rn.due);
 		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
-		const char *every = getenv("GUESTFLOW_PROGRESS_SECONDS");
-		int64_t secs = 10;
-		if (every && gf_parse_int64(every, &secs) < 0)
-			secs = 10;
-		rn.progress_every_ms = secs * 1000;
+		rn.progress_every_ms = gf_env_number("GUESTFLOW_PROGRESS_SECONDS", 1, 86400, 10) * 1000;
 		rn.tty = isatty(STDERR_FILENO);
 		rn.http = gf_http_new(job);
 		if (!rn.http)
