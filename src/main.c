@@ -31,6 +31,8 @@ static const char usage[] =
 	"  contact add EMAIL --role alert|technical|escalation [--job J] [--connection P PARTNER]\n"
 	"  contact list | contact remove ID   who hears about problems\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID   (access key on stdin)\n"
+	"  connection set-key PROPERTY PARTNER   replace an access key (on stdin)\n"
+	"  connection rekey               rotate the key that encrypts the access keys\n"
 	"  connection list                list connections (never the access key)\n"
 	"  connection show|activate|deactivate|stop PROPERTY PARTNER\n"
 	"\n"

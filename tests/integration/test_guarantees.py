@@ -33,7 +33,7 @@ def slow_source(env, seconds):
 
 
 class GuaranteeTest(GFTestCase):
-    accounts = {f'H-{i}': f'key+/={i}' for i in range(1, 9)}
+    accounts = {f'H-{i}': f'key+/=0{i}' for i in range(1, 9)}  # 8 characters at least
     properties = {f'P{i}': f'H-{i}' for i in range(1, 9)}
     job_overrides = FAST
 
@@ -467,7 +467,7 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(r.stderr.count('event=alert_raised'), 0, 'the second run raises nothing new')
         self.assertEqual(env.psql("SELECT kind, c.property_id FROM guestflow.alert_events a JOIN guestflow.connections c"
                                   " ON c.id = a.connection_id"), [['auth_failed', 'P2']])
-        env.psql("UPDATE guestflow.connections SET access_key = 'key+/=2' WHERE property_id = 'P2'")
+        env.psql("UPDATE guestflow.connections SET access_key = 'key+/=02' WHERE property_id = 'P2'")
         r = self.run_job(expect=0)
         self.assertIn('event=alert_cleared', r.stderr)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
