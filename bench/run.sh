@@ -105,6 +105,8 @@ database:
 jobs_dir: jobs.d
 logging:
   level: warn
+secrets:
+  key_file: "$WORK/secrets.key"
 YAML
 for i in $(seq 1 2000); do echo "H-$i key-$i"; done >"$WORK/accounts"
 # The simulator parses every request, validates one in BENCH_VALIDATE_EVERY
@@ -127,6 +129,9 @@ INSERT INTO guestflow.connections (property_id, partner, hotel_id, access_key, s
 SELECT 'P' || i, 'reviewhub', 'H-' || i, 'key-' || i, 'live' FROM generate_series(1, 2000) i;
 ANALYZE;
 SQL
+# Access keys are stored encrypted: any command that opens the key encrypts
+# the plain-text ones inserted above (here, not inside a timed round).
+"${G[@]}" connection rekey >/dev/null
 ELIGIBLE_SQL="SELECT s.* FROM guestflow.source_bookings s WHERE s.status = 'checked_out'
   AND s.notify AND btrim(s.email, E' \t\r\n') ~ '^[^@[:space:]]+@[^@[:space:]]+\$' AND s.last_name ~ '[^[:space:]]'
   AND s.checked_out_at >= now() - interval '14 days'"
