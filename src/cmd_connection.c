@@ -58,6 +58,9 @@ static int read_secret(char *out, size_t outlen, size_t *len)
 	size_t n = 0;
 	bool too_long = false, any = false;
 	int c;
+	/* Unbuffered, so that no copy of the key is left in stdio's buffer
+	 * (a key is one short line: a read per byte costs nothing). */
+	setvbuf(stdin, NULL, _IONBF, 0);
 	while ((c = getchar()) != EOF && c != '\n') {
 		any = true;
 		if (n + 1 < outlen)

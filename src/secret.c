@@ -458,7 +458,8 @@ static int encrypt_plain_rows(PGconn *c, const uint8_t key[GF_SECRET_KEY_BYTES],
 	if (!r)
 		return err;
 	*n = 0;
-	for (int i = 0; i < PQntuples(r); i++) {
+	int e = 0;
+	for (int i = 0; e == 0 && i < PQntuples(r); i++) {
 		const char *conn = PQgetvalue(r, i, 0);
 		char *hex = gf_secret_encrypt(key, id, gf_db_get_int(r, i, 0), PQgetvalue(r, i, 1));
 		if (!hex) {
@@ -467,20 +468,19 @@ static int encrypt_plain_rows(PGconn *c, const uint8_t key[GF_SECRET_KEY_BYTES],
 			                  " (empty, or longer than 64 KiB); it stays as it is"));
 			continue;
 		}
-		int e = gf_db_exec(c, "secret_encrypt_row",
+		e = gf_db_exec(c, "secret_encrypt_row",
 			"UPDATE guestflow.connections SET access_key_enc = decode($2, 'hex'), access_key = NULL,"
 			" updated_at = now() WHERE id = $1::bigint", 2, (const char *[]){ conn, hex });
 		free(hex);
-		if (e < 0)
-			return e;
-		(*n)++;
+		if (e == 0)
+			(*n)++;
 	}
 	/* The result held the plain texts: wiped before it is freed. */
 	for (int i = 0; i < PQntuples(r); i++) {
 		char *v = PQgetvalue(r, i, 1);
 		explicit_bzero(v, strlen(v));
 	}
-	return 0;
+	return e;
 }
 
 /* ---- this process's key --------------------------------------------------------- */
