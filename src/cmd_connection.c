@@ -234,7 +234,7 @@ static int cmd_rekey(int argc, const struct gf_cmd_ctx *ctx)
 	if (r < 0) {
 		gf_secret_close();
 		fprintf(stderr, "guestflow connection rekey: %s\n", err.text[0] ? err.text : gf_strerror(r));
-		return r == -GF_E_CONFIG ? GF_EXIT_CONFIG : gf_cmd_db_error(r);
+		return r == -GF_E_CONFIG ? GF_EXIT_CONFIG : r == -GF_E_DATA ? GF_EXIT_DATAERR : gf_cmd_db_error(r);
 	}
 	printf("rekeyed: %lld access key%s re-encrypted under key %d in %s; the previous key is in %s.old"
 	       " (keep it as long as you keep database backups from before now); copy %s to every other"

@@ -387,10 +387,29 @@ static const struct reg_key *find_fp(const struct registry *g, const char *fp)
 	return NULL;
 }
 
-/* A rekey that committed but was cut short before it renamed FILE.new over
- * FILE: FILE.new holds the current key. Finish it. 1: done, key set; 0: no
- * such state. */
-static int finish_rekey(const char *path, const struct registry *g, uint8_t key[GF_SECRET_KEY_BYTES])
+/* The last steps of a rotation, once it has committed: the previous key
+ * (old, NULL when FILE is gone already) kept as FILE.old, then FILE.new
+ * renamed over FILE. FILE.old is written only now, so that a rotation that
+ * never committed does not replace the key an older FILE.old holds. */
+static int move_into_place(const char *path, const char *next, const uint8_t *old, struct gf_secret_error *err)
+{
+	if (old) {
+		_cleanup_free_ char *keep = gf_xasprintf("%s.old", path);
+		int r = replace_key_file(keep, old, err);
+		if (r < 0)
+			return r;
+	}
+	if (rename(next, path) < 0)
+		return fail(err, "cannot rename %s to %s: %s", next, path, strerror(errno));
+	sync_dir_of(path);
+	return 0;
+}
+
+/* A rekey that committed but was cut short before FILE.new was renamed over
+ * FILE: FILE.new holds the current key. Finish it (old: what FILE holds,
+ * NULL when it is missing). 1: done, key set; 0: no such state. */
+static int finish_rekey(const char *path, const struct registry *g, uint8_t key[GF_SECRET_KEY_BYTES],
+                        const uint8_t *old)
 {
 	if (g->current < 0)
 		return 0;
@@ -401,11 +420,10 @@ static int finish_rekey(const char *path, const struct registry *g, uint8_t key[
 		return 0;
 	char fp[33];
 	gf_secret_fingerprint(k, fp);
-	if (strcmp(fp, g->v[g->current].fp) != 0 || rename(next, path) < 0) {
+	if (strcmp(fp, g->v[g->current].fp) != 0 || move_into_place(path, next, old, &ignored) < 0) {
 		explicit_bzero(k, sizeof(k));
 		return 0;
 	}
-	sync_dir_of(path);
 	memcpy(key, k, sizeof(k));
 	explicit_bzero(k, sizeof(k));
 	gf_warn("secrets_rekey_finished", "key_file=%s key_id=%d msg=%s", gf_log_q(path), g->v[g->current].id,
@@ -427,7 +445,11 @@ static int match_key(const char *path, const struct registry *g, uint8_t key[GF_
 	}
 	const struct reg_key *k = find_fp(g, fp);
 	if (k && cur) {
-		if (!credential && finish_rekey(path, g, key) == 1) {
+		uint8_t old[GF_SECRET_KEY_BYTES];
+		memcpy(old, key, sizeof(old));
+		int done = credential ? 0 : finish_rekey(path, g, key, old);
+		explicit_bzero(old, sizeof(old));
+		if (done == 1) {
 			*id = cur->id;
 			return 0;
 		}
@@ -508,7 +530,7 @@ static int open_locked(PGconn *c, const char *path, bool credential, uint8_t key
 	if (r == 0)
 		r = read_key(path, !credential, key, err);
 	if (r == -ENOENT) {
-		if (g->current >= 0 && finish_rekey(path, g, key) == 1) {
+		if (g->current >= 0 && finish_rekey(path, g, key, NULL) == 1) {
 			r = 0;
 		} else if (g->n > 0) {
 			const struct reg_key *cur = g->current >= 0 ? &g->v[g->current] : &g->v[g->n - 1];
@@ -721,7 +743,7 @@ int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err)
 		else
 			r = fail(err, "%s exists and is not a leftover of an unfinished rekey: move it away first", next);
 	}
-	/* FILE.new first (whole and on disk before anything refers to it), FILE.old next. */
+	/* FILE.new first: whole and on disk before anything refers to it. */
 	bool wrote_next = false;
 	if (r == 0) {
 		r = write_new_key(next, nk, err);
@@ -729,8 +751,6 @@ int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err)
 	}
 	if (r == -EEXIST)
 		r = fail(err, "%s appeared meanwhile: another rekey is running?", next);
-	if (r == 0)
-		r = replace_key_file(old, K.key, err);
 	char v_new[8], v_cur[8];
 	snprintf(v_new, sizeof(v_new), "%d", nid);
 	snprintf(v_cur, sizeof(v_cur), "%d", r == 0 ? g->v[g->current].id : 0);
@@ -758,8 +778,9 @@ int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err)
 			/* plain text not taken over yet: it is the newest key */
 			plain = gf_xstrdup(PQgetvalue(rows, i, 2));
 		} else if (gf_secret_decrypt(K.key, K.id, conn, PQgetvalue(rows, i, 1), &plain, NULL) < 0) {
-			r = fail(err, "the stored access key of connection %lld does not decrypt with %s: set it again"
-			         " ('guestflow connection set-key'), then rekey; nothing changed", (long long)conn, K.path);
+			(void)fail(err, "the stored access key of connection %lld does not decrypt with %s: set it again"
+			           " ('guestflow connection set-key'), then rekey; nothing changed", (long long)conn, K.path);
+			r = -GF_E_DATA;
 			break;
 		}
 		char *hex = gf_secret_encrypt(nk, nid, conn, plain);
@@ -796,15 +817,14 @@ int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err)
 			         gf_strerror(r));
 		return r;
 	}
-	/* Committed: the stored keys are under the new key. Only the rename
-	 * is left; if it does not happen, the next gf_secret_open() does it. */
-	if (rename(next, K.path) < 0) {
-		int en = errno;
-		gf_error("secrets_rekey_rename_failed", "from=%s to=%s error=%s", gf_log_q(next), gf_log_q(K.path),
-		         gf_log_q(strerror(en)));
-	} else {
-		sync_dir_of(K.path);
-	}
+	/* Committed: the stored keys are under the new key. FILE.old and the
+	 * rename are left; what of them does not happen now, the next
+	 * gf_secret_open() does. */
+	struct gf_secret_error late = { { 0 } };
+	if (move_into_place(K.path, next, K.key, &late) < 0)
+		gf_error("secrets_rekey_unfinished", "key_file=%s error=%s msg=%s", gf_log_q(K.path), gf_log_q(late.text),
+		         gf_log_q("the access keys are re-encrypted under the new key (in FILE.new); the next guestflow"
+		                  " command that opens the key moves it into place"));
 	memcpy(K.key, nk, sizeof(nk));
 	explicit_bzero(nk, sizeof(nk));
 	K.id = nid;

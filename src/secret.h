@@ -69,11 +69,12 @@ int gf_secret_seal(int64_t connection_id, const char *plain, char **hex);
 int gf_secret_unseal(int64_t connection_id, const char *hex, char **plain);
 
 /* Rotate: a new key in FILE.new, every stored access key re-encrypted under
- * it and the registry updated in one transaction, the old key kept as
- * FILE.old, then FILE.new renamed over FILE. A rotation cut short after
+ * it and the registry updated in one transaction; once that committed, the
+ * old key kept as FILE.old and FILE.new renamed over FILE. A rotation cut short after
  * its commit is finished by the next gf_secret_open(). *count: access keys
  * re-encrypted. Needs gf_secret_open() first; refused (-GF_E_CONFIG) for a
- * key from a systemd credential. */
+ * key from a systemd credential; -GF_E_DATA (nothing changed) when a stored
+ * value does not decrypt. */
 int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err);
 
 /* The key file in use (after gf_secret_open), else "(none)". */

@@ -186,6 +186,20 @@ class SecretsTest(GFTestCase):
         add_many(env, 4, ['P001', 'P002'])
         self.run_job(expect=0)
         old = self.key_bytes()
+        # A stored value that does not decrypt: the rekey changes nothing.
+        good_p001 = env.scalar("SELECT encode(access_key_enc, 'hex') FROM guestflow.connections WHERE property_id = 'P001'")
+        env.psql("UPDATE guestflow.connections SET access_key_enc ="
+                 " (SELECT access_key_enc FROM guestflow.connections WHERE property_id = 'P002')"
+                 " WHERE property_id = 'P001'")
+        r = env.gf('connection', 'rekey')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn('does not decrypt with ' + env.key_file, r.stderr)
+        self.assertIn('nothing changed', r.stderr)
+        self.assertEqual(self.key_bytes(), old)
+        self.assertEqual(sorted(n for n in os.listdir(env.dir) if n.startswith('secrets.key')), ['secrets.key'])
+        self.assertEqual(env.psql("SELECT id FROM guestflow.secret_keys"), [['1']])
+        env.psql(f"UPDATE guestflow.connections SET access_key_enc = decode('{good_p001}', 'hex')"
+                 " WHERE property_id = 'P001'")
         before = env.psql("SELECT id, encode(access_key_enc, 'hex') FROM guestflow.connections ORDER BY id")
         r = env.gf('connection', 'rekey')
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -221,6 +235,8 @@ class SecretsTest(GFTestCase):
         r = self.run_job(expect=0)
         self.assertIn('event=secrets_rekey_finished', r.stderr)
         self.assertEqual(self.key_bytes(), new)
+        with open(env.key_file + '.old', 'rb') as f:
+            self.assertEqual(f.read(), old, 'the previous key is still kept as FILE.old')
         self.assertEqual(self.states(), {'delivered': 10})
         self.assert_no_plain_key(*self.accounts.values())
 
