@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "db.h"
 #include "log.h"
+#include "secret.h"
 
 void gf_batch_free(struct gf_batch *b)
 {
@@ -37,7 +38,9 @@ void gf_batch_rows_free(struct gf_batch_rows *r)
 }
 
 /* Columns: id, connection_id, idempotency_key, attempts, lease_token, then
- * connection property_id, hotel_id, access_key. */
+ * connection property_id, hotel_id, access_key_enc (hex). The access key is
+ * decrypted here, for the request; access_key stays NULL when it cannot be
+ * (gf_secret_unseal() logged why), and the caller holds the connection. */
 static struct gf_batch *batch_from(PGresult *r)
 {
 	struct gf_batch *b = gf_xcalloc(1, sizeof(*b));
@@ -48,7 +51,8 @@ static struct gf_batch *batch_from(PGresult *r)
 	b->lease_token = gf_xstrdup(PQgetvalue(r, 0, 4));
 	b->property_id = gf_xstrdup(PQgetvalue(r, 0, 5));
 	b->hotel_id = gf_xstrdup(PQgetvalue(r, 0, 6));
-	b->access_key = gf_xstrdup(PQgetvalue(r, 0, 7));
+	if (gf_secret_unseal(b->connection_id, gf_db_get(r, 0, 7), &b->access_key) < 0)
+		b->access_key = NULL;
 	return b;
 }
 
@@ -76,7 +80,7 @@ static const char CLAIM_SQL[] =
 	"  WHERE b.id = due.id AND c.id = b.connection_id"
 	"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
 	" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
-	"           c.property_id, c.hotel_id, c.access_key, due.fresh,"
+	"           c.property_id, c.hotel_id, encode(c.access_key_enc, 'hex'), due.fresh,"
 	/* A batch never sent still has every member it was written with (or
 	 * the count a --limit cut left); any other is counted. */
 	"           CASE WHEN due.fresh THEN b.records ELSE (SELECT count(*) FROM guestflow.deliveries d"

@@ -15,7 +15,8 @@ struct gf_batch {
 	int64_t connection_id;
 	char *property_id;
 	char *hotel_id;
-	char *access_key;       /* secret: never logged */
+	char *access_key;       /* secret: never logged; decrypted at the claim, wiped when freed;
+	                         * NULL when the stored key cannot be decrypted */
 	char *idempotency_key;
 	char *lease_token;      /* proves at completion that the lease is still ours: "RUN.uuid" */
 	int attempts;           /* including this one */

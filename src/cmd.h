@@ -31,6 +31,13 @@ int gf_cmd_open(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **d
 /* The job called name, or NULL after listing the jobs there are. */
 const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *name, const char *verb);
 
+/* Load the key for the stored access keys (gf_secret_open) on db, or on a
+ * session of its own when db is NULL. Returns 0, or an exit code after
+ * saying why on stderr: 78 for the key file (missing, unreadable, wrong),
+ * 75/70 for the database. With db NULL, an unreachable database or an old
+ * schema return 0: the caller's own connection reports those. */
+int gf_cmd_open_secrets(const struct gf_config *cfg, PGconn *db, const char *verb);
+
 /* Exit code for a database error: 75 when the connection was lost, else 70. */
 int gf_cmd_db_error(int r);
 

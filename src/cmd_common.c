@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "db.h"
 #include "log.h"
+#include "secret.h"
 
 bool gf_cmd_help(int argc, char **argv, const char *help)
 {
@@ -62,4 +63,22 @@ const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *na
 int gf_cmd_db_error(int r)
 {
 	return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+}
+
+int gf_cmd_open_secrets(const struct gf_config *cfg, PGconn *db, const char *verb)
+{
+	_cleanup_pgconn_ PGconn *own = NULL;
+	if (!db) {
+		if (gf_db_connect(cfg->conninfo, &own) < 0)
+			return 0;
+		db = own;
+	}
+	struct gf_secret_error err = { { 0 } };
+	int r = gf_secret_open(db, cfg, &err);
+	if (r == 0 || (r == -GF_E_SCHEMA && own))
+		return 0;
+	fprintf(stderr, "guestflow %s: %s\n", verb, err.text[0] ? err.text : gf_strerror(r));
+	if (r == -GF_E_CONFIG || r == -GF_E_SCHEMA)
+		return GF_EXIT_CONFIG;
+	return gf_cmd_db_error(r);
 }

@@ -6,6 +6,7 @@
 #include "db.h"
 #include "rerun.h"
 #include "run.h"
+#include "secret.h"
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] rerun JOB (--booking NO... | --from DATE --to DATE | --dead)\n"
@@ -118,8 +119,13 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		struct gf_run_stats st;
 		struct gf_run_opts opts = { 0 };
 		setenv("GUESTFLOW_TRIGGER", "rerun", 0);
-		r = gf_run_job(cfg, job, &opts, &st);
-		gf_run_print_summary(job, &st, r);
+		/* the key for the stored access keys, as for run */
+		r = job->enabled ? gf_cmd_open_secrets(cfg, NULL, "rerun") : 0;
+		if (r == 0) {
+			r = gf_run_job(cfg, job, &opts, &st);
+			gf_run_print_summary(job, &st, r);
+		}
+		gf_secret_close();
 	} else if (r == 0) {
 		printf("queued only (--no-run): the next run of %s sends them\n", name);
 	}

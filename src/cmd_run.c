@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "metrics.h"
 #include "run.h"
+#include "secret.h"
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] run JOB [--dry-run] [--limit N]\n"
@@ -22,7 +23,8 @@ static const char help[] =
 	"Exit codes: 0 all due delivered or nothing to do; 1 some records rejected or\n"
 	"dead, deliveries left pending, or a connection skipped (credentials refused);\n"
 	"69 no partner reachable; 75 cut short (signal, database lost), retry later;\n"
-	"78 configuration or schema error, nothing ran; 64 usage error.\n";
+	"78 configuration or schema error, or the secrets key file (secrets.key_file)\n"
+	"missing or wrong, nothing ran; 64 usage error.\n";
 
 int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
@@ -69,10 +71,17 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_run_opts opts = { .limit = limit };
 	if (job->enabled)
 		gf_ping(job->ping_start, "start");
-	int code = gf_run_job(cfg, job, &opts, &st);
+	/* The key for the stored access keys, before anything is claimed: a
+	 * key file that is missing or wrong concerns every connection, so the
+	 * run stops there (78), with nothing claimed and nothing changed. */
+	int code = job->enabled ? gf_cmd_open_secrets(cfg, NULL, "run") : 0;
+	if (code == 0) {
+		code = gf_run_job(cfg, job, &opts, &st);
+		gf_run_print_summary(job, &st, code);
+	}
 	if (job->enabled)
 		gf_ping(code == 0 ? job->ping_success : job->ping_failure, code == 0 ? "success" : "failure");
-	gf_run_print_summary(job, &st, code);
+	gf_secret_close();
 	gf_config_free(cfg);
 	return code;
 }

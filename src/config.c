@@ -487,6 +487,21 @@ static const struct key metrics_keys[] = {
 };
 static const struct section metrics_section = { "metrics", KEYS(metrics_keys), NULL };
 
+/* secrets.key_file: the key that encrypts the access keys stored in the
+ * database (src/secret.c); absolute, since guestflow runs from anywhere. */
+static int check_key_file(const char *v, struct gf_buf *why)
+{
+	if (v[0] == '/')
+		return 0;
+	gf_buf_puts(why, "must be an absolute path, got ");
+	show(why, v, strlen(v));
+	return -EINVAL;
+}
+static const struct key secrets_keys[] = {
+	STR("key_file", KF_NONEMPTY, GF_SECRETS_KEY_FILE_DEFAULT, check_key_file, C(secrets_key_file)),
+};
+static const struct section secrets_section = { "secrets", KEYS(secrets_keys), NULL };
+
 static const struct key main_keys[] = {
 	SECTION("database", database_section),
 	STR("jobs_dir", KF_NONEMPTY, "jobs.d", NULL, C(jobs_dir)),
@@ -494,6 +509,7 @@ static const struct key main_keys[] = {
 	SECTION("api_log", api_log_section),
 	SECTION("alerting", alerting_section),
 	SECTION("metrics", metrics_section),
+	SECTION("secrets", secrets_section),
 };
 static const struct section main_section = { NULL, KEYS(main_keys), validate_main };
 

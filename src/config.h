@@ -57,6 +57,11 @@ struct gf_job {
 	char *history_message;      /* history.message, template, required */
 };
 
+/* Where the key for access keys at rest lives unless secrets.key_file says
+ * otherwise: the service's StateDirectory= (guestflow@.service), writable
+ * by the service user under ProtectSystem=strict. */
+#define GF_SECRETS_KEY_FILE_DEFAULT "/var/lib/guestflow/secrets.key"
+
 struct gf_config {
 	char *path;              /* main file */
 	char *conninfo;          /* database.conninfo, required */
@@ -69,6 +74,8 @@ struct gf_config {
 	char *mail_from;         /* alerting.from, default guestflow@localhost */
 	int failed_runs;         /* alerting.failed_runs: alert after this many failed runs in a row, default 3 */
 	char *metrics_dir;       /* metrics.textfile_dir: Prometheus textfile collector dir, NULL: none */
+	char *secrets_key_file;  /* secrets.key_file: the key for access keys at rest (absolute path),
+	                          * default GF_SECRETS_KEY_FILE_DEFAULT; created on first use */
 	struct gf_job **jobs;    /* every *.yaml in jobs_dir, sorted by name */
 	size_t n_jobs;
 };

@@ -4,12 +4,36 @@
 #define GF_CONNECTION_H
 
 #include <libpq-fe.h>
+#include <stddef.h>
 #include <stdio.h>
 
-/* Create a connection in status 'setup' (registering the partner if new).
- * -EEXIST when the property already has a connection to that partner. */
+/* What an access key may be when it is entered: 8 to 512 characters of
+ * printable ASCII (0x21-0x7E). No spaces: partners issue keys without them,
+ * and a space at either end is a copying mistake that would otherwise be
+ * stored and fail every night with 403. */
+#define GF_ACCESS_KEY_MIN 8
+#define GF_ACCESS_KEY_MAX 512
+
+/* 0 when key (len bytes) meets the rule above, else -EINVAL with why saying
+ * what is wrong, without quoting the key. */
+int gf_connection_check_access_key(const char *key, size_t len, char *why, size_t whylen);
+/* 0 when a hotel id can be carried by review-xml (the hotelId attribute,
+ * XSD type nonEmpty, and the id= query parameter): valid UTF-8, no control
+ * characters (C0, DEL, C1) and no non-characters U+FFFE/U+FFFF (not XML
+ * characters), at least one character other than a space. No length limit:
+ * the format states none. Else -EINVAL with why naming the rule broken. */
+int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen);
+
+/* Create a connection in status 'setup' (registering the partner if new),
+ * its access key stored encrypted (gf_secret_open() first). -EEXIST when
+ * the property already has a connection to that partner. */
 int gf_connection_add(PGconn *c, const char *property, const char *partner,
                       const char *hotel_id, const char *access_key);
+
+/* Replace a connection's access key (stored encrypted; gf_secret_open()
+ * first), recorded in guestflow.connection_events without the key.
+ * -ENOENT when there is no such connection. */
+int gf_connection_set_key(PGconn *c, const char *property, const char *partner, const char *access_key);
 
 /* Move a connection to a new status, recording the change in
  * guestflow.connection_events. -ENOENT when there is no such connection,

@@ -6,6 +6,8 @@
 #endif
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "cmd.h"
 #include "gf_config.h"
@@ -29,6 +31,8 @@ static const char usage[] =
 	"  contact add EMAIL --role alert|technical|escalation [--job J] [--connection P PARTNER]\n"
 	"  contact list | contact remove ID   who hears about problems\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID   (access key on stdin)\n"
+	"  connection set-key PROPERTY PARTNER   replace an access key (on stdin)\n"
+	"  connection rekey               rotate the key that encrypts the access keys\n"
 	"  connection list                list connections (never the access key)\n"
 	"  connection show|activate|deactivate|stop PROPERTY PARTNER\n"
 	"\n"
@@ -66,6 +70,13 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
+	/* Before anything reads a key: this process may hold partner access
+	 * keys and the key that decrypts them, so it never leaves a core dump
+	 * (with a core limit of 0, none even where fs.suid_dumpable would write
+	 * one for root) and cannot be attached to or have its memory read
+	 * through /proc by other processes of the same user. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
 	struct gf_cmd_ctx ctx = { 0 };
 	int c;
 	/* '+': stop at the first non-option, the command. */
@@ -73,7 +84,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': ctx.config_path = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
-		case 'V': printf("guestflow %s\n", GF_VERSION); return 0;
+		case 'V':
+			printf("guestflow %s\n", GF_VERSION);
+#if GF_FAULT_INJECTION
+			printf("test build: the GUESTFLOW_FAULT crash-test hook is compiled in (not for production)\n");
+#endif
+			return 0;
 		default: fputs(usage, stderr); return GF_EXIT_USAGE;
 		}
 	}

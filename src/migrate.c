@@ -5,10 +5,11 @@
 
 #include "db.h"
 #include "embedded_sql.h"
+#include "locks.h"
 #include "log.h"
 
-/* Any fixed number: serialises concurrent `db migrate` runs. */
-#define MIGRATE_LOCK_KEY "7201551032"
+/* Serialises concurrent `db migrate` runs (locks.h). */
+#define MIGRATE_LOCK_KEY GF_LOCK_CLASS_MIGRATE ", 0"
 
 int gf_schema_version_known(void)
 {

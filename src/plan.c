@@ -10,7 +10,8 @@
 #include "db.h"
 #include "log.h"
 
-#define LOCK_KEY "hashtext('guestflow.plan:' || $1)"
+/* The job's planning lock (locks.h): class and key of job $1. */
+#define LOCK_KEY GF_LOCK_CLASS_PLAN ", hashtext($1)"
 
 /* The stream's columns: connection, its property, booking, new (no delivery
  * yet), then the values to render (NULL unless new). */

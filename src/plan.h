@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "claim.h"
 #include "config.h"
+#include "locks.h"
 
 /* The eligibility rules of DESIGN.md section 2, one SQL condition each over
  * guestflow.source_bookings s; the window rule takes the job's window in
@@ -25,8 +26,8 @@
 #define GF_SQL_RULE_WINDOW_MS(ms) "s.checked_out_at >= now() - (" ms ")::bigint * interval '1 millisecond'"
 #define GF_SQL_RULE_WINDOW GF_SQL_RULE_WINDOW_MS("$3")
 /* The transaction lock that slices of a plan and reruns of job $1 take in
- * turns (plan.c, rerun.c). */
-#define GF_SQL_MEMBERS_LOCK_OF(job) "pg_advisory_xact_lock(hashtext('guestflow.members:' || " job "))"
+ * turns (plan.c, rerun.c); its class is GF_LOCK_CLASS_MEMBERS (locks.h). */
+#define GF_SQL_MEMBERS_LOCK_OF(job) "pg_advisory_xact_lock(" GF_LOCK_CLASS_MEMBERS ", hashtext(" job "))"
 #define GF_SQL_MEMBERS_LOCK GF_SQL_MEMBERS_LOCK_OF("$1")
 
 #define GF_SQL_ELIGIBLE_MS(ms) \

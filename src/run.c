@@ -22,6 +22,7 @@
 #include "plan.h"
 #include "render_xml.h"
 #include "reply.h"
+#include "secret.h"
 #include "template.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -692,6 +693,33 @@ static bool plan_late(struct run *rn, int64_t *linger_left)
 	return true;
 }
 
+/* A batch whose connection's stored access key cannot be decrypted (the
+ * claim logged why): not sent, back to the queue; the connection is held
+ * for the rest of the run as one whose credentials the partner refused
+ * (its deliveries stay pending, exit 1), with an auth_failed alert that
+ * says what to do. Frees the slot. */
+static void hold_unreadable_key(struct run *rn, struct slot *s)
+{
+	const struct gf_batch *b = s->batch;
+	bool first = !skipped(rn, b->connection_id);
+	if (first) {
+		rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
+		rn->skip[rn->n_skip++] = b->connection_id;
+		rn->st->skipped_connections++;
+	}
+	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
+	                            .error = "released: this connection's stored access key cannot be decrypted" };
+	if (finish(rn, s, &cp) == 0 && first) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "the stored access key of property %s cannot be decrypted with the key in %s;"
+		         " set it again with 'guestflow connection set-key %s %s' (key on standard input);"
+		         " deliveries stay pending", b->property_id, gf_secret_source(), b->property_id, rn->job->partner);
+		(void)gf_alert_raise(rn->pipes[0].c, rn->job->name, b->connection_id, "auth_failed", msg,
+		                     rn->st->run_id);
+	}
+	slot_free(s);
+}
+
 /* A batch claimed: counted against --limit and the plan, then rendered.
  * Returns its slot, ready to start, or NULL when it was completed at once
  * or on an error (rn->fatal). */
@@ -705,6 +733,10 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 	struct slot *s = gf_xcalloc(1, sizeof(*s));
 	s->batch = b;
 	s->claimed_ms = gf_now_mono_ms();
+	if (!b->access_key) {
+		hold_unreadable_key(rn, s);
+		return NULL;
+	}
 	int r = prepare(rn, s);
 	if (r == 1)
 		return s;
@@ -1044,11 +1076,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
 		(void)pending_count(db, job, &rn.due);
 		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
-		const char *every = getenv("GUESTFLOW_PROGRESS_SECONDS");
-		int64_t secs = 10;
-		if (every && gf_parse_int64(every, &secs) < 0)
-			secs = 10;
-		rn.progress_every_ms = secs * 1000;
+		rn.progress_every_ms = gf_env_number("GUESTFLOW_PROGRESS_SECONDS", 1, 86400, 10) * 1000;
 		rn.tty = isatty(STDERR_FILENO);
 		rn.http = gf_http_new(job);
 		if (!rn.http)

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+
 static void oom(void)
 {
 	static const char msg[] = "guestflow: out of memory\n";
@@ -94,6 +96,21 @@ int gf_parse_int64(const char *s, int64_t *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+int64_t gf_env_number(const char *name, int64_t min, int64_t max, int64_t def)
+{
+	const char *s = getenv(name);
+	if (!s)
+		return def;
+	int64_t v = 0;
+	if (gf_parse_int64(s, &v) == 0 && v >= min && v <= max)
+		return v;
+	char why[160];
+	snprintf(why, sizeof(why), "must be a whole number from %lld to %lld; using the default %lld",
+	         (long long)min, (long long)max, (long long)def);
+	gf_warn("env_ignored", "name=%s value=%s msg=%s", name, gf_log_q(s), gf_log_q(why));
+	return def;
 }
 
 int gf_parse_duration_ms(const char *s, int64_t *ms)

@@ -72,6 +72,13 @@ int gf_parse_duration_ms(const char *s, int64_t *ms);
 /* Strict decimal integer parse of the whole string; -EINVAL or -ERANGE. */
 int gf_parse_int64(const char *s, int64_t *out);
 
+/* A whole number from the environment variable name, within [min, max];
+ * def when it is unset. A value that is not a whole number or lies outside
+ * the range is not used: a warning names the variable, the value, the range
+ * and the default, and def is returned (a stray setting must not change
+ * how a nightly run behaves, nor overflow what is computed from it). */
+int64_t gf_env_number(const char *name, int64_t min, int64_t max, int64_t def);
+
 /* Whole file into a NUL-terminated buffer (caller frees), at most max bytes. */
 int gf_read_file(const char *path, size_t max, char **out, size_t *len);
 

@@ -99,6 +99,8 @@ database:
 jobs_dir: jobs.d
 logging:
   level: warn
+secrets:
+  key_file: "$DEMO/secrets.key"
 YAML
 sed "s|^endpoint: .*|endpoint: \"$ENDPOINT\"|" jobs/review-nightly.yaml >"$DEMO/jobs.d/review-nightly.yaml"
 G=("$GF" -c "$DEMO/guestflow.yaml")

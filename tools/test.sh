@@ -4,6 +4,8 @@
 # in a plain build (build/) and under AddressSanitizer + UndefinedBehavior-
 # Sanitizer (build-asan/). GF_SANITIZE=0 skips the second pass. Extra
 # arguments go to both 'meson test' calls. In CI (CI=true) warnings are errors.
+# Both builds are test builds: -Dfault_injection=true compiles in the
+# GUESTFLOW_FAULT hook the crash tests need (a release build has none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +25,11 @@ setup() { # DIR [meson options...]
 }
 
 status=0
-setup build
+setup build -Dfault_injection=true
 meson test -C build --print-errorlogs "$@" || status=1
 
 if [ "${GF_SANITIZE:-1}" != 0 ]; then
-	setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	setup build-asan -Dfault_injection=true -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
 	# Sanitized code is slower: give every test twice its time.
 	meson test -C build-asan --print-errorlogs --timeout-multiplier 2 "$@" || status=1

@@ -73,6 +73,7 @@ class Env:
         self.accounts = {}
         self.record = os.path.join(self.dir, 'record.jsonl')
         self.config = os.path.join(self.dir, 'guestflow.yaml')
+        self.key_file = os.path.join(self.dir, 'secrets.key')
         self.jobs_dir = os.path.join(self.dir, 'jobs.d')
         os.makedirs(self.jobs_dir)
         self.pg_started = False
@@ -167,8 +168,11 @@ class Env:
     # --- guestflow ----------------------------------------------------------
     def write_config(self, job_overrides=None, log_level='info', job_name='review-nightly'):
         with open(self.config, 'w') as f:
+            # The key for the stored access keys: in the test's own directory
+            # (created there, mode 0600, on first use).
             f.write(to_yaml({'database': {'conninfo': self.conninfo}, 'jobs_dir': 'jobs.d',
-                             'logging': {'level': log_level}}) + '\n')
+                             'logging': {'level': log_level},
+                             'secrets': {'key_file': self.key_file}}) + '\n')
         job = json.loads(json.dumps(DEFAULT_JOB))
         job['name'] = job_name
         job['endpoint'] = self.endpoint

@@ -76,9 +76,11 @@ class CliTest(GFTestCase):
         r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='topsecret+/=\n')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn('topsecret', r.stdout + r.stderr)
-        self.assertEqual(env.psql("SELECT hotel_id, access_key, status FROM guestflow.connections WHERE property_id = 'P009'"),
-                         [['H-9', 'topsecret+/=', 'setup']])
-        r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='again\n')
+        # stored encrypted (test_secrets.py has the details), never in plain text
+        self.assertEqual(env.psql("SELECT hotel_id, access_key, access_key_enc IS NOT NULL, status"
+                                  " FROM guestflow.connections WHERE property_id = 'P009'"),
+                         [['H-9', None, 't', 'setup']])
+        r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='again-key\n')
         self.assertEqual(r.returncode, 65)
         self.assertIn('already has a connection', r.stderr)
         r = env.gf('connection', 'add', 'P008', 'reviewhub', '--hotel-id', 'H-8', input='')

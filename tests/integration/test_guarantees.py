@@ -33,7 +33,7 @@ def slow_source(env, seconds):
 
 
 class GuaranteeTest(GFTestCase):
-    accounts = {f'H-{i}': f'key+/={i}' for i in range(1, 9)}
+    accounts = {f'H-{i}': f'key+/=0{i}' for i in range(1, 9)}  # 8 characters at least
     properties = {f'P{i}': f'H-{i}' for i in range(1, 9)}
     job_overrides = FAST
 
@@ -88,6 +88,13 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls"), '0')
 
     def test_kill_9_at_every_point_then_run_again(self):
+        # The hook exists only in test builds (meson -Dfault_injection=true,
+        # as tools/test.sh builds); CI must not skip it.
+        v = subprocess.run([GUESTFLOW, '--version'], capture_output=True, text=True, timeout=30).stdout
+        if 'GUESTFLOW_FAULT' not in v:
+            if os.environ.get('CI') == 'true':
+                self.fail('CI build without -Dfault_injection=true: the crash tests cannot run')
+            self.skipTest('built without -Dfault_injection=true (tools/test.sh sets it)')
         for point in ('after_claim', 'after_send', 'in_commit'):
             with self.subTest(point=point):
                 env = self.env = self.make_env()
@@ -460,7 +467,7 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(r.stderr.count('event=alert_raised'), 0, 'the second run raises nothing new')
         self.assertEqual(env.psql("SELECT kind, c.property_id FROM guestflow.alert_events a JOIN guestflow.connections c"
                                   " ON c.id = a.connection_id"), [['auth_failed', 'P2']])
-        env.psql("UPDATE guestflow.connections SET access_key = 'key+/=2' WHERE property_id = 'P2'")
+        env.psql("UPDATE guestflow.connections SET access_key = 'key+/=02' WHERE property_id = 'P2'")
         r = self.run_job(expect=0)
         self.assertIn('event=alert_cleared', r.stderr)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')

@@ -15,7 +15,7 @@ class OperationsTest(GFTestCase):
         add_booking(env, 2, email='')
         add_booking(env, 3, notify=False)
         env.psql("INSERT INTO pms.properties VALUES ('P003', 'Setup')")
-        env.add_connection('P003', 'H-3', 'k', live=False)
+        env.add_connection('P003', 'H-3', 'unused-key', live=False)
         add_booking(env, 4, prop='P003')
         add_booking(env, 5, first='Bell' + chr(7))
         self.run_job(expect=1)

@@ -4,7 +4,8 @@
 #       installed configuration passes check-config with its jobs.d;
 #   (b) the systemd units pass `systemd-analyze verify` (ExecStart pointed at
 #       the DESTDIR binary), agree with the job (schedule, stop_timeout), and
-#       the sysusers.d file is accepted by systemd-sysusers;
+#       the sysusers.d file is accepted by systemd-sysusers, the tmpfiles.d
+#       file makes the key file's directory for that user;
 #   (c) the man page renders without a groff warning and mentions every
 #       command and option of --help and the binary's version;
 #   (d) the cron file parses: 5 valid time fields, the user, the command,
@@ -53,6 +54,7 @@ datadir=$(opt datadir)
 # Same rule as packaging/meson.build: systemd.pc's directories under our prefix.
 unitdir=$prefix/lib/systemd/system
 sysusersdir=$prefix/lib/sysusers.d
+tmpfilesdir=$prefix/lib/tmpfiles.d
 if pkg-config --exists systemd 2>/dev/null; then
 	for v in root_prefix prefix; do
 		d=$(pkg-config --define-variable="$v=$prefix" --variable=systemd_system_unit_dir systemd)
@@ -61,6 +63,10 @@ if pkg-config --exists systemd 2>/dev/null; then
 	for v in prefix root_prefix; do
 		d=$(pkg-config --define-variable="$v=$prefix" --variable=sysusers_dir systemd)
 		if [[ $d == "$prefix"/* ]]; then sysusersdir=$d; break; fi
+	done
+	for v in prefix root_prefix; do
+		d=$(pkg-config --define-variable="$v=$prefix" --variable=tmpfiles_dir systemd)
+		if [[ $d == "$prefix"/* ]]; then tmpfilesdir=$d; break; fi
 	done
 fi
 echo "prefix=$prefix bindir=$bindir sysconfdir=$sysconfdir unitdir=$unitdir sysusersdir=$sysusersdir"
@@ -79,9 +85,10 @@ job=$dest$sysconfdir/guestflow/jobs.d/review-nightly.yaml
 service=$dest$unitdir/guestflow@.service
 timer=$dest$unitdir/guestflow@.timer
 sysusers=$dest$sysusersdir/guestflow.conf
+tmpfiles=$dest$tmpfilesdir/guestflow.conf
 cron=$dest$sysconfdir/cron.d/guestflow
 man=$dest$mandir/man1/guestflow.1
-expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$cron" "$man"
+expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$tmpfiles" "$cron" "$man"
 	"$dest$datadir/guestflow/schemas/xsd/review-xml-1.xsd"
 	"$dest$datadir/guestflow/schemas/sql/reference/pms.sql"
 	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql")
@@ -94,7 +101,7 @@ done
 # Nothing outside the expected places (a stray test program, a wrong dir).
 while IFS= read -r f; do
 	case $f in
-	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$cron" | "$man") ;;
+	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$tmpfiles" | "$cron" | "$man") ;;
 	"$dest$sysconfdir/guestflow/jobs.d/"*.yaml) ;;
 	"$dest$datadir/guestflow/schemas/"*) ;;
 	*) fail "unexpected installed file ${f#"$dest"}" ;;
@@ -142,9 +149,17 @@ for want in Type=oneshot User=guestflow Group=guestflow ProtectSystem=strict Pri
 	NoNewPrivileges=yes ProtectHome=yes PrivateDevices=yes 'Environment=PGPASSFILE=%t/guestflow-%i/pgpass' \
 	'ExecStartPre=/usr/bin/install -m 0600 %d/pgpass %t/guestflow-%i/pgpass' \
 	'Environment=GUESTFLOW_TRIGGER=timer' SyslogIdentifier=guestflow KillSignal=SIGTERM \
-	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' SystemCallFilter=@system-service; do
+	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' SystemCallFilter=@system-service \
+	LimitCORE=0 StateDirectory=guestflow StateDirectoryMode=0700; do
 	grep -qxF "$want" "$service" || fail "guestflow@.service lacks $want"
 done
+# The shipped key file lies in the unit's StateDirectory= (writable there
+# under ProtectSystem=strict, owned by the service user).
+key_file=$(sed -n 's/^  key_file: *//p' "$cfg")
+[ "$key_file" = "/var/lib/$(unit_value "$service" StateDirectory)/secrets.key" ] ||
+	fail "secrets.key_file '$key_file' is not in the unit's StateDirectory=/var/lib/$(unit_value "$service" StateDirectory)"
+grep -q 'GF_SECRETS_KEY_FILE_DEFAULT "'"$key_file"'"' "$src/src/config.h" ||
+	fail "the shipped secrets.key_file '$key_file' is not the built-in default (src/config.h)"
 for want in 'Unit=guestflow@%i.service' Persistent=true; do
 	grep -qxF "$want" "$timer" || fail "guestflow@.timer lacks $want"
 done
@@ -190,6 +205,17 @@ if have systemd-sysusers systemd; then
 		ok "systemd-sysusers creates user and group guestflow"
 	else
 		fail "systemd-sysusers on ${sysusers#"$dest"}: $out"
+	fi
+	# The key file's directory, owned by that user, private.
+	key_dir=$(dirname "$(sed -n 's/^  key_file: *//p' "$cfg")")
+	if have systemd-tmpfiles systemd &&
+		out=$(systemd-tmpfiles --root="$tmp/root" --create "$tmpfiles" 2>&1); then
+		uid=$(awk -F: '$1 == "guestflow" { print $3 }' "$tmp/root/etc/passwd")
+		got=$(stat -c '%u %a' "$tmp/root$key_dir" 2>&1) || true
+		[ "$got" = "$uid 700" ] && ok "systemd-tmpfiles makes $key_dir, owner guestflow, mode 700" ||
+			fail "systemd-tmpfiles on ${tmpfiles#"$dest"}: $key_dir is '$got', want '$uid 700' $out"
+	elif command -v systemd-tmpfiles >/dev/null 2>&1; then
+		fail "systemd-tmpfiles on ${tmpfiles#"$dest"}: $out"
 	fi
 fi
 
@@ -240,7 +266,7 @@ if have groff groff-base; then
 		for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", "".join(helps)))):
 		    if opt not in man:
 		        missing.append("option " + opt)
-		version = run("--version").split()[-1]
+		version = run("--version").splitlines()[0].split()[-1]  # a test build says more below
 		th = [l for l in open(sys.argv[3]) if l.startswith(".TH ")]
 		if not th or '"guestflow ' + version + '"' not in th[0]:
 		    missing.append(".TH does not carry \"guestflow " + version + "\"")
