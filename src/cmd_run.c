@@ -68,10 +68,10 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_run_stats st;
 	struct gf_run_opts opts = { .limit = limit };
 	if (job->enabled)
-		gf_ping(job->ping_start, "start");
+		gf_ping(job, job->ping_start, "start");
 	int code = gf_run_job(cfg, job, &opts, &st);
 	if (job->enabled)
-		gf_ping(code == 0 ? job->ping_success : job->ping_failure, code == 0 ? "success" : "failure");
+		gf_ping(job, code == 0 ? job->ping_success : job->ping_failure, code == 0 ? "success" : "failure");
 	gf_run_print_summary(job, &st, code);
 	gf_config_free(cfg);
 	return code;

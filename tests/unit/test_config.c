@@ -202,9 +202,9 @@ static void test_load_all(void)
 	/* Relative jobs_dir, sorting, ignored files. */
 	mkdir_tmp("jobs");
 	write_tmp("jobs/zeta.yaml", "name: zeta\npartner: p\nformat: review-xml\n"
-	                            "endpoint: http://127.0.0.1:8080/x\nhistory: {message: m}\n");
+	                            "endpoint: https://127.0.0.1:8080/x\nhistory: {message: m}\n");
 	write_tmp("jobs/alpha.yaml", "name: alpha\npartner: p\nformat: review-xml\n"
-	                             "endpoint: http://127.0.0.1:8080/x\nhistory: {message: m}\n");
+	                             "endpoint: https://127.0.0.1:8080/x\nhistory: {message: m}\n");
 	write_tmp("jobs/.hidden.yaml", "not: [valid");
 	write_tmp("jobs/alpha.yaml~", "not: [valid");
 	write_tmp("jobs/README.txt", "not: [valid");
@@ -225,7 +225,7 @@ static void test_load_all(void)
 	/* Two jobs with the same name. */
 	struct gf_job *dup = NULL;
 	const char *dup_path = write_tmp("alpha.yaml", "name: alpha\npartner: q\nformat: review-xml\n"
-	                                                "endpoint: http://h/x\nhistory: {message: m}\n");
+	                                                "endpoint: https://h/x\nhistory: {message: m}\n");
 	if (cfg && is_int(gf_job_load(dup_path, &dup, &err), 0, "second 'alpha' job loads alone")) {
 		char *want = gf_xasprintf("%s:1:1: duplicate job name 'alpha' (also defined in %s)",
 		                          dup_path, tmp_path("jobs/alpha.yaml"));
@@ -362,7 +362,7 @@ static void test_errors(void)
 	       "lease shorter than a request");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
-	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
 	       "unknown top-level key");
 	is_str(job_error(JOB_MIN "name: t\n"),
 	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
@@ -382,7 +382,7 @@ static void test_errors(void)
 	       "gzip_level, got a single value", "scalar where a mapping is expected");
 	is_str(job_error("- name: t\n"),
 	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
-	       "endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history at the top level, "
+	       "endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history at the top level, "
 	       "got a sequence", "top level not a mapping");
 	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
 	       "complex key");
@@ -467,7 +467,7 @@ static void test_errors(void)
 
 	/* YAML-level problems. */
 	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
-	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
 	       "empty text");
 	is_str(job_error("a: 1\nb: [2\n"),
 	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
@@ -532,10 +532,10 @@ static void test_files(void)
 	CHECK_FILE("syntax-error.yaml", ":5:1: found unexpected end of stream (while scanning a quoted "
 	           "scalar at line 3, column 11)", "file: YAML syntax error");
 	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
-	           "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, "
+	           "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, "
 	           "history)", "file: empty");
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
-	           "description, enabled, partner, format, endpoint, schedule, selection, batch, http, "
+	           "description, enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, "
 	           "retry, lease, stop_timeout, ping, history)", "file: comments only");
 	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
