@@ -255,8 +255,8 @@ static int check_format(const char *v, struct gf_buf *why)
 	return -EINVAL;
 }
 
-/* What libcurl makes of a URL: 0 when it can read it, else -EINVAL after
- * appending why to why (without the value: it may hold a password). *user
+/* What libcurl makes of a URL: 0 when it can read it, else -EINVAL with the
+ * reason appended to why (without the value: it may hold a password). *user
  * and *password say whether the URL has a user name / a non-empty password. */
 static int url_parts(const char *v, struct gf_buf *why, bool *user, bool *password)
 {
@@ -287,8 +287,8 @@ static int url_parts(const char *v, struct gf_buf *why, bool *user, bool *passwo
 	return 0;
 }
 
-/* A URL in a configuration file must not carry a password (see the man
- * page, SECURITY): where. says where the credential belongs instead. */
+/* A URL in a configuration file must not carry a password (guestflow(1),
+ * Secrets); where says where that credential belongs instead. */
 static int check_url_secret(const char *v, struct gf_buf *why, const char *where)
 {
 	bool user, password;
@@ -1012,33 +1012,34 @@ static int validate_database(struct walk *w, void *obj, yaml_node_t *const *vals
 		            "quoted are not shown here: they could be part of a password)", gf_buf_str(&b));
 	}
 	bool password = false;
-	const char *secret = NULL;
+	char secret[64] = "";
 	for (PQconninfoOption *o = opts; o->keyword; o++) {
 		if (!o->val)
 			continue;
 		if (*o->val && o->dispchar && strchr(o->dispchar, '*')) {
 			if (strcmp(o->keyword, "password") == 0)
 				password = true;
-			else if (!secret)
-				secret = strcmp(o->keyword, "sslpassword") == 0 ? "sslpassword" : "a secret option";
+			else if (!*secret)
+				snprintf(secret, sizeof(secret), "%s", o->keyword);
 		}
 		explicit_bzero(o->val, strlen(o->val));
 	}
 	PQconninfoFree(opts);
 
-	char mode[128] = "";
+	_cleanup_buf_ struct gf_buf mode = GF_BUF_INIT(MSG_MAX);
 	bool readable = w->have_mode && (w->mode & (S_IRGRP | S_IROTH));
 	if (readable)
-		snprintf(mode, sizeof(mode), "%s is readable by group or others (mode %04o)", w->path,
-		         (unsigned)(w->mode & 07777));
+		gf_buf_printf(&mode, "%s is readable by group or others (mode %04o)", w->path,
+		              (unsigned)(w->mode & 07777));
 	if (password)
 		return fail(w, at, "'conninfo' must not hold a password (the libpq keyword 'password', the "
 		            "password of a URI's user part or its ?password=): libpq reads it from the file "
 		            "named by PGPASSFILE (the systemd credential pgpass), PGPASSWORD or ~/.pgpass%s%s%s",
-		            readable ? "; " : "", mode, readable ? ": take that password as known and change it" : "");
-	if (secret && readable)
+		            readable ? "; " : "", gf_buf_str(&mode),
+		            readable ? ": take that password as known and change it" : "");
+	if (*secret && readable)
 		return fail(w, at, "'conninfo' holds a secret (libpq keyword %s) but %s: make it readable by "
-		            "its owner only (chmod 600 %s)", secret, mode, w->path);
+		            "its owner only (chmod 600 %s)", secret, gf_buf_str(&mode), w->path);
 	return 0;
 }
 
