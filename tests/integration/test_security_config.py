@@ -300,7 +300,9 @@ class SmtpTest(GFTestCase):
     def test_mail_over_loopback_without_auth_still_arrives(self):
         sink = self.sink()
         self.configure([f'smtp_url: "smtp://127.0.0.1:{sink.server_address[1]}"'])
-        r = self.failing_run()
+        # Mail never goes through a proxy, not even one from the environment.
+        dead = f'socks5://127.0.0.1:{free_port()}'
+        r = self.failing_run(env={'all_proxy': dead, 'ALL_PROXY': dead})
         self.assertIn('event=alert_mailed', r.stderr)
         self.assertEqual(len(sink.messages), 1)
         self.assertIn('partner_unreachable', sink.messages[0]['data'])
