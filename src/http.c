@@ -70,15 +70,11 @@ size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t
 struct gf_http *gf_http_new(const struct gf_job *job)
 {
 	init_curl_once();
-	const char *insecure[4];
-	size_t n = gf_http_insecure_urls(job, insecure, GF_ARRAY_SIZE(insecure));
-	for (size_t i = 0; i < n; i++)
-		gf_warn("insecure_http", "key=%s msg=%s", insecure[i],
-		        gf_log_q(strcmp(insecure[i], "endpoint") == 0
-		                 ? "plain http:// (allow_insecure_http: true): access keys and guest data travel "
-		                   "unencrypted; meant only for a test partner on this machine"
-		                 : "plain http:// (allow_insecure_http: true): the ping travels unencrypted; "
-		                   "meant only for tests on this machine"));
+	/* Once per run (the pings warn as they are sent, gf_ping()). */
+	if (strncmp(job->endpoint, "http://", 7) == 0)
+		gf_warn("insecure_http", "key=endpoint msg=%s",
+		        gf_log_q("plain http:// (allow_insecure_http: true): access keys and guest data travel "
+		                 "unencrypted; meant only for a test partner on this machine"));
 	struct gf_http *h = gf_xcalloc(1, sizeof(*h));
 	h->multi = curl_multi_init();
 	if (!h->multi) {

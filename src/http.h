@@ -49,7 +49,7 @@ const char *gf_http_protocols(const struct gf_job *job);
 size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t max);
 
 /* One multi handle for a run of the job; requests share its connection pool.
- * Logs an insecure_http warning for every plain http:// URL of the job. */
+ * Logs an insecure_http warning when the endpoint is plain http://. */
 struct gf_http *gf_http_new(const struct gf_job *job);
 void gf_http_free(struct gf_http *h);
 

@@ -94,6 +94,10 @@ void gf_ping(const struct gf_job *job, const char *url, const char *what)
 		curl_easy_cleanup(e);
 		return;
 	}
+	if (strncmp(url, "http://", 7) == 0)
+		gf_warn("insecure_http", "key=ping.%s msg=%s", what,
+		        gf_log_q("plain http:// (allow_insecure_http: true): the ping travels unencrypted; "
+		                 "meant only for tests on this machine"));
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -91,12 +91,15 @@ class TransportTest(GFTestCase):
         self.assertEqual(r.returncode, 78, r.stderr)
         self.assertRegex(r.stderr, re.escape(job) + r":\d+:\d+: 'success' in 'ping' must start with https://")
         # With the opt-in: accepted, and warned about in check-config and at every run.
-        env.write_config({'allow_insecure_http': True})
+        env.write_config({'allow_insecure_http': True,
+                          'ping': {'success': f'http://127.0.0.1:{env.sim_port}/_sim/stats'}})
         r = env.gf('check-config')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"warning: {job}: 'endpoint' is plain http:// (allow_insecure_http: true)", r.stderr)
+        self.assertIn(f"warning: {job}: 'ping.success' is plain http://", r.stderr)
         r = self.run_job(expect=0)
         self.assertRegex(r.stderr, r'level=warn .*event=insecure_http key=endpoint ')
+        self.assertRegex(r.stderr, r'level=warn .*event=insecure_http key=ping.success ')
         self.assertEqual(len(env.recorded()), 1)
 
     def test_proxy_variables_of_the_environment_are_ignored(self):
