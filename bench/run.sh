@@ -119,7 +119,8 @@ sim_pid=$!
 for _ in $(seq 100); do [ -s "$WORK/sim.port" ] && break; sleep 0.1; done
 [ -s "$WORK/sim.port" ] || { echo "bench: the partner simulator did not start" >&2; exit 1; }
 ENDPOINT="http://127.0.0.1:$(cat "$WORK/sim.port")/v1/guests"
-sed -e "s|^endpoint: .*|endpoint: \"$ENDPOINT\"|" -e "s|^  in_flight: .*|  in_flight: $IN_FLIGHT|" \
+sed -e "s|^endpoint: .*|endpoint: \"$ENDPOINT\"|" -e "s|^allow_insecure_http: .*|allow_insecure_http: true|" \
+	-e "s|^  in_flight: .*|  in_flight: $IN_FLIGHT|" \
 	jobs/review-nightly.yaml >"$WORK/jobs.d/review-nightly.yaml"
 G=("$GF" -c "$WORK/guestflow.yaml")
 "${G[@]}" db migrate >/dev/null

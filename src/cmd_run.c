@@ -70,7 +70,7 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_run_stats st;
 	struct gf_run_opts opts = { .limit = limit };
 	if (job->enabled)
-		gf_ping(job->ping_start, "start");
+		gf_ping(job, job->ping_start, "start");
 	/* The key for the stored access keys, before anything is claimed: a
 	 * key file that is missing or wrong concerns every connection, so the
 	 * run stops there (78), with nothing claimed and nothing changed. */
@@ -80,7 +80,7 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		gf_run_print_summary(job, &st, code);
 	}
 	if (job->enabled)
-		gf_ping(code == 0 ? job->ping_success : job->ping_failure, code == 0 ? "success" : "failure");
+		gf_ping(job, code == 0 ? job->ping_success : job->ping_failure, code == 0 ? "success" : "failure");
 	gf_secret_close();
 	gf_config_free(cfg);
 	return code;

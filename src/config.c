@@ -1,12 +1,15 @@
 /* Configuration loader: the main file and one YAML job file per job, via libyaml. */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
 #include <yaml.h>
 
 #include "buf.h"
@@ -74,6 +77,8 @@ struct walk {
 	struct gf_config_error *err;
 	bool have_jobs_dir_mark;         /* main file: where jobs_dir was given */
 	yaml_mark_t jobs_dir_mark;
+	bool have_mode;                  /* the file's permission bits are known (loaded from disk) */
+	mode_t mode;
 };
 
 /* ---- messages ---------------------------------------------------------- */
@@ -250,6 +255,52 @@ static int check_format(const char *v, struct gf_buf *why)
 	return -EINVAL;
 }
 
+/* What libcurl makes of a URL: 0 when it can read it, else -EINVAL with the
+ * reason appended to why (without the value: it may hold a password). *user
+ * and *password say whether the URL has a user name / a non-empty password. */
+static int url_parts(const char *v, struct gf_buf *why, bool *user, bool *password)
+{
+	*user = *password = false;
+	CURLU *u = curl_url();
+	if (!u) {
+		gf_buf_puts(why, "could not be checked (out of memory)");
+		return -ENOMEM;
+	}
+	CURLUcode uc = curl_url_set(u, CURLUPART_URL, v, CURLU_NON_SUPPORT_SCHEME);
+	if (uc != CURLUE_OK) {
+		gf_buf_printf(why, "must be a URL libcurl can read (%s)", curl_url_strerror(uc));
+		curl_url_cleanup(u);
+		return -EINVAL;
+	}
+	char *part = NULL;
+	if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK && part) {
+		*user = true;
+		curl_free(part);
+		part = NULL;
+	}
+	if (curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK && part) {
+		*password = *part != '\0';
+		explicit_bzero(part, strlen(part));
+		curl_free(part);
+	}
+	curl_url_cleanup(u);
+	return 0;
+}
+
+/* A URL in a configuration file must not carry a password (guestflow(1),
+ * Secrets); where says where that credential belongs instead. */
+static int check_url_secret(const char *v, struct gf_buf *why, const char *where)
+{
+	bool user, password;
+	int r = url_parts(v, why, &user, &password);
+	if (r < 0)
+		return r;
+	if (!password)
+		return 0;
+	gf_buf_printf(why, "must not hold a password (the user:password@ part of the URL): %s", where);
+	return -EINVAL;
+}
+
 static int check_endpoint(const char *v, struct gf_buf *why)
 {
 	const char *rest = NULL;
@@ -276,7 +327,8 @@ static int check_endpoint(const char *v, struct gf_buf *why)
 				show(why, v, strlen(v));
 				return -EINVAL;
 			}
-		return 0;
+		return check_url_secret(v, why, "a connection's credentials are given with "
+		                                "'guestflow connection add'");
 	}
 	show(why, v, strlen(v));
 	return -EINVAL;
@@ -304,15 +356,72 @@ static int check_ping_url(const char *v, struct gf_buf *why)
 	if (r < 0) {
 		gf_buf_puts(why, ", got ");
 		show(why, v, strlen(v));
+		return r;
 	}
-	return r;
+	return check_url_secret(v, why, "use a ping URL that needs no password");
 }
 
 /* Secret (it may hold a user name): the value is never quoted back. */
 static int check_smtp_url(const char *v, struct gf_buf *why)
 {
 	static const char *const schemes[] = { "smtp://", "smtps://", NULL };
-	return check_url_scheme(v, why, schemes, "must start with smtp:// or smtps://");
+	int r = check_url_scheme(v, why, schemes, "must start with smtp:// or smtps://");
+	if (r < 0)
+		return r;
+	return check_url_secret(v, why, "put the SMTP password in the file named by "
+	                                "alerting.smtp_password_file or in the systemd credential "
+	                                "smtp-password");
+}
+
+/* http.proxy: a proxy URL libcurl takes (CURLOPT_PROXY), with its scheme
+ * spelt out so that the kind of proxy is never guessed, and no credentials:
+ * the value is never quoted back in case it holds some. */
+static int check_proxy(const char *v, struct gf_buf *why)
+{
+	static const char *const schemes[] = { "http://", "https://", "socks4://", "socks4a://",
+	                                       "socks5://", "socks5h://", NULL };
+	int r = check_url_scheme(v, why, schemes, "must start with http://, https://, socks4://, "
+	                                          "socks4a://, socks5:// or socks5h://");
+	if (r < 0)
+		return r;
+	bool user, password;
+	if ((r = url_parts(v, why, &user, &password)) < 0)
+		return r;
+	if (!user && !password)
+		return 0;
+	gf_buf_puts(why, "must not hold a user name or password: guestflow uses proxies that need no "
+	                 "credentials (a proxy that admits this host by its address)");
+	return -EINVAL;
+}
+
+/* http.no_proxy: libcurl's CURLOPT_NOPROXY list, "host,.domain,10.0.0.0/8"
+ * or "*"; entries may be separated by ", " (normalised in validate_http). */
+static int check_no_proxy(const char *v, struct gf_buf *why)
+{
+	for (const char *p = v; *p;) {
+		p += strspn(p, " ");
+		size_t n = strcspn(p, ",");
+		size_t t = n;
+		while (t > 0 && p[t - 1] == ' ')
+			t--;
+		bool clean = t > 0;
+		for (size_t i = 0; i < t; i++)
+			clean &= p[i] > 0x20 && p[i] < 0x7f;
+		if (!clean) {
+			gf_buf_puts(why, "must be a comma-separated list of host names, domains (.example.com), "
+			                 "IP addresses or networks (10.0.0.0/8), or *, without empty entries, "
+			                 "got ");
+			show(why, v, strlen(v));
+			return -EINVAL;
+		}
+		p += n;
+		if (*p == ',' && *++p == '\0') {
+			gf_buf_puts(why, "must not end with a comma, got ");
+			show(why, v, strlen(v));
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 static int check_language(const char *v, struct gf_buf *why)
@@ -395,6 +504,9 @@ static const struct enum_val level_vals[] = {
 static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
 static int validate_retry(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
 static int validate_main(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
+static int validate_http(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
+static int validate_database(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
+static int validate_alerting(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
 
 static const struct key selection_keys[] = {
 	DURATION("window", "14d", 1, J(window_ms)),
@@ -417,8 +529,10 @@ static const struct key http_keys[] = {
 	DURATION("low_speed_time", "30s", 1, J(low_speed_time_ms)),
 	STR("ca_file", KF_NONEMPTY, NULL, NULL, J(ca_file)),
 	INT64("max_reply_bytes", "1048576", 1024, 67108864, J(max_reply_bytes)),
+	STR("proxy", KF_NONEMPTY | KF_SECRET, NULL, check_proxy, J(proxy)),
+	STR("no_proxy", KF_NONEMPTY, NULL, check_no_proxy, J(no_proxy)),
 };
-static const struct section http_section = { "http", KEYS(http_keys), NULL };
+static const struct section http_section = { "http", KEYS(http_keys), validate_http };
 
 static const struct key retry_keys[] = {
 	INT("max_attempts", "8", 1, 100, J(max_attempts)),
@@ -448,6 +562,7 @@ static const struct key job_keys[] = {
 	STR("partner", KF_REQUIRED | KF_NONEMPTY, NULL, check_partner, J(partner)),
 	STR("format", KF_REQUIRED | KF_NONEMPTY, NULL, check_format, J(format)),
 	STR("endpoint", KF_REQUIRED | KF_NONEMPTY, NULL, check_endpoint, J(endpoint)),
+	BOOLEAN("allow_insecure_http", "false", J(allow_insecure_http)),
 	STR("schedule", KF_NONEMPTY, "daily", NULL, J(schedule)),
 	SECTION("selection", selection_section),
 	SECTION("batch", batch_section),
@@ -463,7 +578,7 @@ static const struct section job_section = { NULL, KEYS(job_keys), validate_job }
 static const struct key database_keys[] = {
 	STR("conninfo", KF_REQUIRED | KF_NONEMPTY | KF_SECRET, NULL, NULL, C(conninfo)),
 };
-static const struct section database_section = { "database", KEYS(database_keys), NULL };
+static const struct section database_section = { "database", KEYS(database_keys), validate_database };
 
 static const struct key logging_keys[] = {
 	ENUM("level", "info", level_vals, C(log_level)),
@@ -477,10 +592,12 @@ static const struct section api_log_section = { "api_log", KEYS(api_log_keys), N
 
 static const struct key alerting_keys[] = {
 	STR("smtp_url", KF_NONEMPTY | KF_SECRET, NULL, check_smtp_url, C(smtp_url)),
+	STR("smtp_user", KF_NONEMPTY, NULL, NULL, C(smtp_user)),
+	STR("smtp_password_file", KF_NONEMPTY, NULL, NULL, C(smtp_password_file)),
 	STR("from", KF_NONEMPTY, "guestflow@localhost", NULL, C(mail_from)),
 	INT("failed_runs", "3", 1, 1000, C(failed_runs)),
 };
-static const struct section alerting_section = { "alerting", KEYS(alerting_keys), NULL };
+static const struct section alerting_section = { "alerting", KEYS(alerting_keys), validate_alerting };
 
 static const struct key metrics_keys[] = {
 	STR("textfile_dir", KF_NONEMPTY, NULL, NULL, C(metrics_dir)),
@@ -759,6 +876,52 @@ static size_t key_index(const struct section *s, const char *name)
 	abort(); /* a name missing from the table */
 }
 
+/* The value node of key name in the mapping map (NULL when absent). */
+static yaml_node_t *mapping_value(struct walk *w, yaml_node_t *map, const char *name)
+{
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = get_node(w, pair->key);
+		if (kn && kn->type == YAML_SCALAR_NODE && strcmp((const char *)kn->data.scalar.value, name) == 0)
+			return get_node(w, pair->value);
+	}
+	return NULL;
+}
+
+static bool plain_http(const char *url)
+{
+	return url && strncmp(url, "http://", 7) == 0;
+}
+
+/* Partner endpoints and pings go over TLS: the access key travels in the
+ * endpoint's URL. Plain http:// is for a test partner on the same machine,
+ * and only when the job says so. */
+static int check_insecure_http(struct walk *w, const struct gf_job *job, yaml_node_t *const *vals,
+                               const yaml_mark_t *where)
+{
+	static const char allow[] = "plain http:// is allowed only with 'allow_insecure_http: true', "
+	                            "meant for a test partner on this machine";
+	if (job->allow_insecure_http)
+		return 0;
+	if (plain_http(job->endpoint)) {
+		yaml_node_t *n = vals[key_index(&job_section, "endpoint")];
+		return fail(w, n ? &n->start_mark : where, "'endpoint' must start with https:// (the access "
+		            "keys travel in its URL): %s", allow);
+	}
+	const struct { const char *key; const char *url; } pings[] = {
+		{ "start", job->ping_start }, { "success", job->ping_success }, { "failure", job->ping_failure },
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(pings); i++) {
+		if (!plain_http(pings[i].url))
+			continue;
+		yaml_node_t *n = mapping_value(w, vals[key_index(&job_section, "ping")], pings[i].key);
+		return fail(w, n ? &n->start_mark : where, "'%s' in 'ping' must start with https://: %s",
+		            pings[i].key, allow);
+	}
+	return 0;
+}
+
 static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
 {
 	const struct gf_job *job = obj;
@@ -770,13 +933,14 @@ static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, con
 		            (long long)(job->lease_ms / 1000),
 		            (long long)((job->timeout_ms + job->connect_timeout_ms) / 1000));
 	}
-	if (!w->name_hint || strcmp(job->name, w->name_hint) == 0)
-		return 0;
-	_cleanup_buf_ struct gf_buf b = GF_BUF_INIT(MSG_MAX);
-	show(&b, w->name_hint, strlen(w->name_hint));
-	return fail(w, &vals[key_index(&job_section, "name")]->start_mark,
-	            "'name' is '%s' but must equal the file name without .yaml (%s)", job->name,
-	            gf_buf_str(&b));
+	if (w->name_hint && strcmp(job->name, w->name_hint) != 0) {
+		_cleanup_buf_ struct gf_buf b = GF_BUF_INIT(MSG_MAX);
+		show(&b, w->name_hint, strlen(w->name_hint));
+		return fail(w, &vals[key_index(&job_section, "name")]->start_mark,
+		            "'name' is '%s' but must equal the file name without .yaml (%s)", job->name,
+		            gf_buf_str(&b));
+	}
+	return check_insecure_http(w, job, vals, where);
 }
 
 static int validate_retry(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
@@ -792,6 +956,135 @@ static int validate_retry(struct walk *w, void *obj, yaml_node_t *const *vals, c
 	fmt_duration(job->backoff_initial_ms, b, sizeof(b));
 	return fail(w, n ? &n->start_mark : where,
 	            "'backoff_max' (%s) must not be less than 'backoff_initial' (%s)", a, b);
+}
+
+static int validate_http(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
+{
+	struct gf_job *job = obj;
+	(void)where;
+	if (!job->no_proxy)
+		return 0;
+	if (!job->proxy)
+		return fail(w, &vals[key_index(&http_section, "no_proxy")]->start_mark,
+		            "'no_proxy' in 'http' has no effect without 'proxy': guestflow uses a proxy only "
+		            "when http.proxy names one (http_proxy, https_proxy, all_proxy and no_proxy in "
+		            "the environment are ignored)");
+	/* libcurl's list has no spaces; "a, b" is written as "a,b". */
+	char *d = job->no_proxy;
+	for (const char *p = job->no_proxy; *p; p++)
+		if (*p != ' ')
+			*d++ = *p;
+	*d = '\0';
+	return 0;
+}
+
+/* libpq's own rule for PQconnectdbParams(expand_dbname): a value with '=' or
+ * a URI prefix is a connection string, anything else a database name. */
+static bool is_conn_string(const char *v)
+{
+	return strchr(v, '=') || strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0;
+}
+
+/* A libpq message about a connection string, its first line, with every
+ * "quoted" part left out: libpq quotes the pieces it could not read, and a
+ * piece of a malformed string may be a password. */
+static void hide_quoted(struct gf_buf *b, const char *msg)
+{
+	const char *p = msg;
+	while (*p && *p != '\n') {
+		const char *close = *p == '"' ? strchr(p + 1, '"') : NULL;
+		if (!close) {
+			gf_buf_append(b, p++, 1);
+			continue;
+		}
+		/* A lone punctuation mark ("=", "]") is libpq's own syntax: kept. */
+		bool syntax = close == p + 2 && ispunct((unsigned char)p[1]);
+		gf_buf_append(b, syntax ? p : "\"...\"", syntax ? 3 : 5);
+		p = close + 1;
+	}
+}
+
+/* database.conninfo: parsed by libpq itself (PQconninfoParse), as
+ * gf_db_connect() will use it. A password is refused whatever the file's
+ * mode: libpq takes it from PGPASSFILE, PGPASSWORD or the systemd credential
+ * instead. Another secret option (libpq marks them with dispchar '*': today
+ * sslpassword, the client key's pass phrase, which libpq takes from nowhere
+ * else) is accepted only in a file that group and others cannot read. */
+static int validate_database(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
+{
+	const struct gf_config *cfg = obj;
+	yaml_node_t *n = vals[key_index(&database_section, "conninfo")];
+	const yaml_mark_t *at = n ? &n->start_mark : where;
+	if (!cfg->conninfo || !is_conn_string(cfg->conninfo))
+		return 0;
+
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(cfg->conninfo, &perr);
+	if (!opts) {
+		_cleanup_buf_ struct gf_buf b = GF_BUF_INIT(MSG_MAX);
+		hide_quoted(&b, perr ? perr : "out of memory");
+		PQfreemem(perr);
+		return fail(w, at, "'conninfo' is not a connection string libpq can read: %s (the parts libpq "
+		            "quoted are not shown here: they could be part of a password)", gf_buf_str(&b));
+	}
+	bool password = false;
+	char secret[64] = "";
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (*o->val && o->dispchar && strchr(o->dispchar, '*')) {
+			if (strcmp(o->keyword, "password") == 0)
+				password = true;
+			else if (!*secret)
+				snprintf(secret, sizeof(secret), "%s", o->keyword);
+		}
+		explicit_bzero(o->val, strlen(o->val));
+	}
+	PQconninfoFree(opts);
+
+	_cleanup_buf_ struct gf_buf mode = GF_BUF_INIT(MSG_MAX);
+	bool readable = w->have_mode && (w->mode & (S_IRGRP | S_IROTH));
+	if (readable)
+		gf_buf_printf(&mode, "%s is readable by group or others (mode %04o)", w->path,
+		              (unsigned)(w->mode & 07777));
+	if (password)
+		return fail(w, at, "'conninfo' must not hold a password (the libpq keyword 'password', the "
+		            "password of a URI's user part or its ?password=): libpq reads it from the file "
+		            "named by PGPASSFILE (the systemd credential pgpass), PGPASSWORD or ~/.pgpass%s%s%s",
+		            readable ? "; " : "", gf_buf_str(&mode),
+		            readable ? ": take that password as known and change it" : "");
+	if (*secret && readable)
+		return fail(w, at, "'conninfo' holds a secret (libpq keyword %s) but %s: make it readable by "
+		            "its owner only (chmod 600 %s)", secret, gf_buf_str(&mode), w->path);
+	return 0;
+}
+
+/* SMTP authentication: the user in the URL or smtp_user, the password only
+ * from a file (smtp_password_file or the systemd credential smtp-password),
+ * read when a mail is sent. */
+static int validate_alerting(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
+{
+	const struct gf_config *cfg = obj;
+	yaml_node_t *user = vals[key_index(&alerting_section, "smtp_user")];
+	yaml_node_t *pwf = vals[key_index(&alerting_section, "smtp_password_file")];
+	(void)where;
+	if (!cfg->smtp_url) {
+		yaml_node_t *n = user ? user : pwf;
+		if (!n)
+			return 0;
+		return fail(w, &n->start_mark, "'%s' in 'alerting' has no effect without 'smtp_url'",
+		            n == user ? "smtp_user" : "smtp_password_file");
+	}
+	_cleanup_buf_ struct gf_buf why = GF_BUF_INIT(MSG_MAX);
+	bool url_user = false, url_password = false;
+	(void)url_parts(cfg->smtp_url, &why, &url_user, &url_password); /* read before, in check_smtp_url */
+	if (url_user && user)
+		return fail(w, &user->start_mark, "'smtp_user' in 'alerting' and the user part of 'smtp_url' "
+		            "both name the SMTP user: keep one");
+	if (pwf && !url_user && !user)
+		return fail(w, &pwf->start_mark, "'smtp_password_file' in 'alerting' needs a user: set "
+		            "alerting.smtp_user (or the user part of smtp_url)");
+	return 0;
 }
 
 static int validate_main(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
@@ -937,8 +1230,10 @@ static int parse_yaml(struct walk *w, const char *data, size_t len, const struct
 	return r;
 }
 
-/* Read a config file (at most 1 MiB) or fill err. */
-static int read_config_file(const char *path, char **data, size_t *len, struct gf_config_error *err)
+/* Read a config file (at most 1 MiB) or fill err; *mode gets its
+ * permission bits (mode may be NULL). */
+static int read_config_file(const char *path, char **data, size_t *len, mode_t *mode,
+                            struct gf_config_error *err)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
@@ -953,6 +1248,8 @@ static int read_config_file(const char *path, char **data, size_t *len, struct g
 		return set_error(err, path, NULL, "file is larger than 1 MiB; refusing to load it");
 	if (r < 0)
 		return set_error(err, path, NULL, "cannot read file: %s", gf_strerror(r));
+	if (mode)
+		*mode = st.st_mode;
 	return 0;
 }
 
@@ -1013,7 +1310,7 @@ int gf_job_load(const char *path, struct gf_job **out, struct gf_config_error *e
 	_cleanup_free_ char *data = NULL;
 	_cleanup_free_ char *hint = name_from_path(path);
 	size_t len = 0;
-	int r = read_config_file(path, &data, &len, err);
+	int r = read_config_file(path, &data, &len, NULL, err);
 	if (r < 0)
 		return r;
 	return gf_job_parse(data, len, path, hint, out, err);
@@ -1035,8 +1332,8 @@ void gf_config_free(struct gf_config *cfg)
 
 static void config_freep(struct gf_config **c) { gf_config_free(*c); }
 
-static int config_parse(const char *data, size_t len, const char *path, struct gf_config **out,
-                        struct gf_config_error *err, struct walk *w)
+static int config_parse(const char *data, size_t len, const char *path, const mode_t *mode,
+                        struct gf_config **out, struct gf_config_error *err, struct walk *w)
 {
 	err->text[0] = '\0';
 	if (!path)
@@ -1046,7 +1343,7 @@ static int config_parse(const char *data, size_t len, const char *path, struct g
 	apply_defaults(&main_section, cfg);
 	cfg->path = gf_xstrdup(path);
 
-	*w = (struct walk){ .path = path, .err = err };
+	*w = (struct walk){ .path = path, .err = err, .have_mode = mode != NULL, .mode = mode ? *mode : 0 };
 	int r = parse_yaml(w, data, len, &main_section, cfg);
 	if (r < 0)
 		return r;
@@ -1068,7 +1365,7 @@ int gf_config_parse(const char *data, size_t len, const char *path, struct gf_co
 {
 	struct gf_config_error dummy;
 	struct walk w;
-	return config_parse(data, len, path, out, err ? err : &dummy, &w);
+	return config_parse(data, len, path, NULL, out, err ? err : &dummy, &w);
 }
 
 static int cmp_job_name(const void *key, const void *elem)
@@ -1160,13 +1457,14 @@ int gf_config_load(const char *path, struct gf_config **out, struct gf_config_er
 
 	_cleanup_free_ char *data = NULL;
 	size_t len = 0;
-	int r = read_config_file(path, &data, &len, err);
+	mode_t mode = 0;
+	int r = read_config_file(path, &data, &len, &mode, err);
 	if (r < 0)
 		return r;
 
 	_cleanup_(config_freep) struct gf_config *cfg = NULL;
 	struct walk w;
-	if ((r = config_parse(data, len, path, &cfg, err, &w)) < 0)
+	if ((r = config_parse(data, len, path, &mode, &cfg, err, &w)) < 0)
 		return r;
 	const yaml_mark_t *dir_mark = w.have_jobs_dir_mark ? &w.jobs_dir_mark : NULL;
 

@@ -16,7 +16,10 @@ struct gf_job {
 	bool enabled;            /* default true */
 	char *partner;           /* required: partner id as used by connections */
 	char *format;            /* required: "review-xml" (only format in v1) */
-	char *endpoint;          /* required: http:// or https:// URL, no query string */
+	char *endpoint;          /* required: https:// URL (http:// only with allow_insecure_http),
+	                          * no query string, no password */
+	bool allow_insecure_http; /* allow_insecure_http: plain http:// for the endpoint and the
+	                          * ping URLs (loopback tests), warned about at every run; default false */
 	char *schedule;          /* optional: systemd OnCalendar expression, default "daily" */
 
 	/* selection */
@@ -36,6 +39,10 @@ struct gf_job {
 	int64_t low_speed_time_ms;  /* http.low_speed_time, default 30s */
 	char *ca_file;              /* http.ca_file, optional */
 	int64_t max_reply_bytes;    /* http.max_reply_bytes, default 1048576 */
+	char *proxy;                /* http.proxy: proxy URL without credentials; NULL: no proxy
+	                             * (the environment's http_proxy & co. are never read) */
+	char *no_proxy;             /* http.no_proxy: comma-separated hosts reached without the
+	                             * proxy (libcurl's CURLOPT_NOPROXY syntax); only with proxy */
 
 	/* retry */
 	int max_attempts;           /* retry.max_attempts, default 8, 1..100 */
@@ -70,7 +77,10 @@ struct gf_config {
 	enum gf_log_level log_level; /* logging.level, default info */
 	int64_t api_log_retention_ms; /* api_log.retention: 'guestflow log --purge' deletes
 	                               * API-call log rows older than this, default 90d, >= 1d */
-	char *smtp_url;          /* alerting.smtp_url: smtp:// or smtps://; NULL: no alert e-mails */
+	char *smtp_url;          /* alerting.smtp_url: smtp:// or smtps://, no password; NULL: no alert e-mails */
+	char *smtp_user;         /* alerting.smtp_user: SMTP AUTH user (or the user part of smtp_url) */
+	char *smtp_password_file; /* alerting.smtp_password_file: file holding the SMTP password;
+	                          * NULL: $CREDENTIALS_DIRECTORY/smtp-password when that exists */
 	char *mail_from;         /* alerting.from, default guestflow@localhost */
 	int failed_runs;         /* alerting.failed_runs: alert after this many failed runs in a row, default 3 */
 	char *metrics_dir;       /* metrics.textfile_dir: Prometheus textfile collector dir, NULL: none */

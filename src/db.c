@@ -1,9 +1,150 @@
 /* PostgreSQL access: connecting, statements, transactions, error reporting. */
 #include "db.h"
 
+#include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
+
+#define REDACTED "***"
+#define MSG_LIMIT ((size_t)1 << 20) /* far above any libpq message */
+
+/* s with every occurrence of secret replaced by REDACTED. The scan goes
+ * forward past each replacement, so it ends whatever the secret is made of. */
+static void blank_value(struct gf_buf *s, const char *secret)
+{
+	size_t sl = strlen(secret);
+	if (sl == 0 || s->len < sl || !memmem(s->data, s->len, secret, sl))
+		return;
+	struct gf_buf out = GF_BUF_INIT(MSG_LIMIT);
+	for (size_t i = 0; i < s->len;) {
+		if (s->len - i >= sl && memcmp(s->data + i, secret, sl) == 0) {
+			gf_buf_puts(&out, REDACTED);
+			i += sl;
+		} else {
+			gf_buf_append(&out, s->data + i, 1);
+			i++;
+		}
+	}
+	explicit_bzero(s->data, s->len);
+	gf_buf_free(s);
+	*s = out;
+}
+
+/* Append the secret options' values (libpq marks them with dispchar '*':
+ * password, sslpassword) of opts to the list *v. */
+static void collect_secrets(PQconninfoOption *opts, char ***v, size_t *n)
+{
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (o->val && *o->val && o->dispchar && strchr(o->dispchar, '*')) {
+			*v = gf_xrealloc(*v, (*n + 1) * sizeof(**v));
+			(*v)[(*n)++] = gf_xstrdup(o->val);
+		}
+}
+
+static void free_options(PQconninfoOption *opts)
+{
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (o->val)
+			explicit_bzero(o->val, strlen(o->val));
+	PQconninfoFree(opts);
+}
+
+/* Where libpq echoed a connection string: the value after "password=" (also
+ * sslpassword=, ?password=), quoted or not, and the password of a URI's
+ * user part ("://user:PASSWORD@host"). */
+static void blank_patterns(struct gf_buf *s)
+{
+	struct gf_buf out = GF_BUF_INIT(MSG_LIMIT);
+	const char *p = gf_buf_str(s), *end = p + s->len;
+	while (p < end) {
+		if ((size_t)(end - p) >= 8 && strncasecmp(p, "password", 8) == 0) {
+			const char *q = p + 8;
+			while (q < end && *q == ' ')
+				q++;
+			if (q < end && *q == '=') {
+				q++;
+				while (q < end && *q == ' ')
+					q++;
+				gf_buf_append(&out, p, (size_t)(q - p));
+				if (q < end && *q == '\'') {
+					for (q++; q < end && *q != '\''; q++)
+						if (*q == '\\' && q + 1 < end)
+							q++;
+					if (q < end)
+						q++;
+				} else {
+					while (q < end && !isspace((unsigned char)*q) && !strchr("&\"'", *q))
+						q++;
+				}
+				gf_buf_puts(&out, REDACTED);
+				p = q;
+				continue;
+			}
+		}
+		if ((size_t)(end - p) >= 3 && memcmp(p, "://", 3) == 0) {
+			const char *a = p + 3, *q = a;
+			while (q < end && !strchr("/?#@\" \t\r\n", *q))
+				q++;
+			const char *colon = q < end && *q == '@' ? memchr(a, ':', (size_t)(q - a)) : NULL;
+			if (colon) {
+				gf_buf_append(&out, p, (size_t)(colon + 1 - p));
+				gf_buf_puts(&out, REDACTED);
+				p = q;
+				continue;
+			}
+		}
+		gf_buf_append(&out, p, 1);
+		p++;
+	}
+	explicit_bzero(s->data, s->len);
+	gf_buf_free(s);
+	*s = out;
+}
+
+void gf_db_error_line(PGconn *c, const char *conninfo, const char *msg, char *out, size_t outlen)
+{
+	if (!msg)
+		msg = c ? PQerrorMessage(c) : NULL;
+	if (!msg || !*msg)
+		msg = "unknown error";
+	struct gf_buf s = GF_BUF_INIT(MSG_LIMIT);
+	gf_buf_puts(&s, msg);
+
+	char **secrets = NULL;
+	size_t n = 0;
+	if (c) {
+		PQconninfoOption *opts = PQconninfo(c);
+		collect_secrets(opts, &secrets, &n);
+		free_options(opts);
+	}
+	if (conninfo) {
+		PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+		collect_secrets(opts, &secrets, &n);
+		free_options(opts);
+	}
+	for (size_t i = 0; i < n; i++) {
+		blank_value(&s, secrets[i]);
+		explicit_bzero(secrets[i], strlen(secrets[i]));
+		free(secrets[i]);
+	}
+	free(secrets);
+	blank_patterns(&s);
+
+	/* Only now cut it: a secret cut in two would no longer be found. */
+	const char *t = gf_buf_str(&s);
+	size_t len = strcspn(t, "\n");
+	if (outlen > 0) {
+		if (len >= outlen)
+			len = outlen - 1;
+		memcpy(out, t, len);
+		out[len] = '\0';
+	}
+	if (s.data)
+		explicit_bzero(s.data, s.len);
+	gf_buf_free(&s);
+}
 
 int gf_db_connect(const char *conninfo, PGconn **out)
 {
@@ -12,10 +153,8 @@ int gf_db_connect(const char *conninfo, PGconn **out)
 	/* expand_dbname=1: conninfo may be keywords or a URI. */
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
-		const char *msg = c ? PQerrorMessage(c) : "out of memory";
 		char line[512];
-		snprintf(line, sizeof(line), "%s", msg);
-		line[strcspn(line, "\n")] = '\0';
+		gf_db_error_line(c, conninfo, c ? NULL : "out of memory", line, sizeof(line));
 		gf_error("db_connect_failed", "error=%s", gf_log_q(line));
 		if (c)
 			PQfinish(c);
@@ -44,8 +183,7 @@ static PGresult *checked(PGconn *c, PGresult *r, int *err, const char *what)
 	if (!msg || !*msg)
 		msg = PQerrorMessage(c);
 	char line[1024];
-	snprintf(line, sizeof(line), "%s", msg ? msg : "unknown error");
-	line[strcspn(line, "\n")] = '\0';
+	gf_db_error_line(c, NULL, msg, line, sizeof(line));
 	*err = gf_db_error_code(c);
 	gf_error(*err == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s",
 	         what, gf_log_q(line));
@@ -118,8 +256,7 @@ int gf_db_prepare(PGconn *c, const char *what, const char *sql, int nparams)
 static int send_failed(PGconn *c, const char *what)
 {
 	char line[512];
-	snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
-	line[strcspn(line, "\n")] = '\0';
+	gf_db_error_line(c, NULL, NULL, line, sizeof(line));
 	int r = gf_db_error_code(c);
 	gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
 	return r;
@@ -132,7 +269,9 @@ static bool arrived(PGconn *c, int *err, const char *what)
 	*err = 0;
 	if (!PQconsumeInput(c)) {
 		*err = gf_db_error_code(c);
-		gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(PQerrorMessage(c)));
+		char line[512];
+		gf_db_error_line(c, NULL, NULL, line, sizeof(line));
+		gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(line));
 		return false;
 	}
 	return !PQisBusy(c);

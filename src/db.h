@@ -63,6 +63,15 @@ int gf_db_commit(PGconn *c);
 /* Rolls back if a transaction is open; never fails loudly. */
 void gf_db_rollback(PGconn *c);
 
+/* A libpq message made safe to log, its first line into out: msg (NULL:
+ * PQerrorMessage(c)) with every value of a libpq secret option (password,
+ * sslpassword: those libpq marks with dispchar '*') that c uses or conninfo
+ * names blanked, and so are "password=..." values and the password of a
+ * URI's user part, wherever libpq echoed a connection string. Redacted
+ * before it is cut. c and conninfo may be NULL. Every libpq error text
+ * goes through this before it reaches a log. */
+void gf_db_error_line(PGconn *c, const char *conninfo, const char *msg, char *out, size_t outlen);
+
 /* -GF_E_DB_LOST when the connection is bad, else -GF_E_DB. */
 int gf_db_error_code(PGconn *c);
 

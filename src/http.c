@@ -23,9 +23,58 @@ static void init_curl_once(void)
 	}
 }
 
+int gf_http_secure(CURL *e, const char *protocols, const char *ca_file, const char *proxy,
+                   const char *no_proxy)
+{
+	/* Fail closed: a handle on which one of these did not take is not used. */
+	CURLcode c = CURLE_OK;
+#define SET(opt, val) (void)(c == CURLE_OK && (c = curl_easy_setopt(e, opt, val)) != CURLE_OK)
+	SET(CURLOPT_PROTOCOLS_STR, protocols);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (ca_file)
+		SET(CURLOPT_CAINFO, ca_file);
+	/* Without CURLOPT_PROXY libcurl would take http_proxy, HTTPS_PROXY or
+	 * ALL_PROXY from the environment; "" means no proxy. A NOPROXY of ""
+	 * likewise keeps NO_PROXY from the environment out of it. */
+	SET(CURLOPT_PROXY, proxy ? proxy : "");
+	SET(CURLOPT_NOPROXY, no_proxy ? no_proxy : "");
+	/* An https:// proxy is held to the same rules as the partner. */
+	SET(CURLOPT_PROXY_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+#undef SET
+	return c == CURLE_OK ? 0 : -EPROTONOSUPPORT;
+}
+
+const char *gf_http_protocols(const struct gf_job *job)
+{
+	return job->allow_insecure_http ? "http,https" : "https";
+}
+
+size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t max)
+{
+	const struct { const char *key, *url; } urls[] = {
+		{ "endpoint", job->endpoint }, { "ping.start", job->ping_start },
+		{ "ping.success", job->ping_success }, { "ping.failure", job->ping_failure },
+	};
+	size_t n = 0;
+	for (size_t i = 0; i < GF_ARRAY_SIZE(urls); i++)
+		if (urls[i].url && strncmp(urls[i].url, "http://", 7) == 0 && n < max)
+			keys[n++] = urls[i].key;
+	return n;
+}
+
 struct gf_http *gf_http_new(const struct gf_job *job)
 {
 	init_curl_once();
+	/* Once per run (the pings warn as they are sent, gf_ping()). */
+	if (strncmp(job->endpoint, "http://", 7) == 0)
+		gf_warn("insecure_http", "key=endpoint msg=%s",
+		        gf_log_q("plain http:// (allow_insecure_http: true): access keys and guest data travel "
+		                 "unencrypted; meant only for a test partner on this machine"));
 	struct gf_http *h = gf_xcalloc(1, sizeof(*h));
 	h->multi = curl_multi_init();
 	if (!h->multi) {
@@ -165,19 +214,15 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
 		return -ENOMEM;
 
 	CURL *e = req->easy;
+	if (gf_http_secure(e, gf_http_protocols(job), job->ca_file, job->proxy, job->no_proxy) < 0)
+		return -EPROTONOSUPPORT;
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "guestflow/" GF_VERSION);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (job->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, job->ca_file);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)job->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)job->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)job->low_speed_limit);

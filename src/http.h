@@ -30,7 +30,26 @@ struct gf_http_req {
 	void *user;                /* caller's context */
 };
 
-/* One multi handle for a run of the job; requests share its connection pool. */
+/* The transport rules every libcurl handle of guestflow follows (partner
+ * requests, pings, SMTP): only the given protocols ("https", "http,https",
+ * "smtp,smtps"), no redirects, TLS 1.2 at least, certificate and host name
+ * always verified (against ca_file when given, else the system store), and
+ * a proxy only when the configuration names one (proxy NULL: none; the
+ * environment's http_proxy, HTTPS_PROXY, ALL_PROXY and NO_PROXY are never
+ * read), with no_proxy as libcurl's CURLOPT_NOPROXY list. Returns
+ * -EPROTONOSUPPORT when libcurl refused one of them: the handle must not be
+ * used then. */
+int gf_http_secure(CURL *e, const char *protocols, const char *ca_file, const char *proxy,
+                   const char *no_proxy);
+/* The protocols a job's handles may use: "https", or "http,https" with
+ * allow_insecure_http. */
+const char *gf_http_protocols(const struct gf_job *job);
+/* The configuration keys of job whose URLs are plain http:// (endpoint,
+ * ping.start, ...), at most max of them; returns how many. */
+size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t max);
+
+/* One multi handle for a run of the job; requests share its connection pool.
+ * Logs an insecure_http warning when the endpoint is plain http://. */
 struct gf_http *gf_http_new(const struct gf_job *job);
 void gf_http_free(struct gf_http *h);
 

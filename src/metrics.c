@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "http.h"
 #include "log.h"
 
 static void gauge(struct gf_buf *b, const char *name, const char *help, const char *job, double v)
@@ -108,15 +109,24 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-void gf_ping(const char *url, const char *what)
+void gf_ping(const struct gf_job *job, const char *url, const char *what)
 {
 	if (!url)
 		return;
 	CURL *e = curl_easy_init();
 	if (!e)
 		return;
+	/* The job's proxy, but the system's CAs: http.ca_file is the partner's. */
+	if (gf_http_secure(e, gf_http_protocols(job), NULL, job->proxy, job->no_proxy) < 0) {
+		gf_warn("ping_failed", "ping=%s error=%s", what, gf_log_q("libcurl refused the transport options"));
+		curl_easy_cleanup(e);
+		return;
+	}
+	if (strncmp(url, "http://", 7) == 0)
+		gf_warn("insecure_http", "key=ping.%s msg=%s", what,
+		        gf_log_q("plain http:// (allow_insecure_http: true): the ping travels unencrypted; "
+		                 "meant only for tests on this machine"));
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);

@@ -14,7 +14,9 @@
 int gf_metrics_write(const char *dir, PGconn *c, const struct gf_job *job, const struct gf_run_stats *st,
                      int exit_code);
 
-/* GET a healthchecks-style URL (10 s at most); failures are logged, never fatal. */
-void gf_ping(const char *url, const char *what);
+/* GET a healthchecks-style URL of job (10 s at most) under the job's
+ * transport rules (gf_http_secure: its proxy, the system's CAs); failures
+ * are logged, never fatal. */
+void gf_ping(const struct gf_job *job, const char *url, const char *what);
 
 #endif

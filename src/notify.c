@@ -2,14 +2,20 @@
 #include "notify.h"
 
 #include <curl/curl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "alert.h"
 #include "buf.h"
 #include "db.h"
+#include "http.h"
 #include "log.h"
+
+#define PASSWORD_MAX 4096           /* a password file bigger than this is not one */
 
 static int failed_runs(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
                        int exit_code)
@@ -72,11 +78,188 @@ static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
 	return want;
 }
 
+/* The hosts that are this machine whatever the resolver says: the literal
+ * loopback addresses 127.0.0.1 and ::1, and localhost. Deliberately narrow:
+ * anything else (127.0.0.2 included) is treated as across a network. */
+static bool loopback_host(const char *h)
+{
+	return strcasecmp(h, "localhost") == 0 || strcmp(h, "127.0.0.1") == 0 || strcmp(h, "[::1]") == 0 ||
+	       strcmp(h, "::1") == 0;
+}
+
+int gf_smtp_tls(const char *url, long *use_ssl)
+{
+	CURLU *u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	char *scheme = NULL, *host = NULL;
+	int r = -EINVAL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		r = 0;
+		if (strcmp(scheme, "smtps") == 0)
+			*use_ssl = CURLUSESSL_ALL; /* TLS from the first byte; ALL as well, for clarity */
+		else if (strcmp(scheme, "smtp") == 0)
+			*use_ssl = loopback_host(host) ? CURLUSESSL_TRY : CURLUSESSL_ALL;
+		else
+			r = -EINVAL;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
+/* smtp_url without its user part (into *plain) and that user (*user, NULL
+ * when there is none), both new strings. */
+static int split_user(const char *url, char **plain, char **user)
+{
+	*plain = *user = NULL;
+	CURLU *u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	char *s = NULL;
+	int r = -EINVAL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
+		if (curl_url_get(u, CURLUPART_USER, &s, CURLU_URLDECODE) == CURLUE_OK && s) {
+			*user = gf_xstrdup(s);
+			curl_free(s);
+			s = NULL;
+		}
+		if (curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+		    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+		    curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
+			*plain = gf_xstrdup(s);
+			curl_free(s);
+			r = 0;
+		}
+	}
+	curl_url_cleanup(u);
+	if (r < 0)
+		*user = gf_free(*user);
+	return r;
+}
+
+/* Where the SMTP password comes from: alerting.smtp_password_file, else the
+ * systemd credential (LoadCredential=smtp-password:...), else nowhere. */
+static char *password_source(const struct gf_config *cfg)
+{
+	if (cfg->smtp_password_file)
+		return gf_xstrdup(cfg->smtp_password_file);
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	if (!dir || !*dir)
+		return NULL;
+	char *path = gf_xasprintf("%s/smtp-password", dir);
+	if (access(path, F_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+static int read_password(const char *path, char **out, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int e = -errno;
+		snprintf(err, errlen, "cannot read the SMTP password file %s: %s", path, gf_strerror(e));
+		return e;
+	}
+	if (st.st_mode & S_IROTH) {
+		snprintf(err, errlen, "the SMTP password file %s is readable by others (mode %04o): "
+		         "chmod o-r it, and take the password as known", path, (unsigned)(st.st_mode & 07777));
+		return -EACCES;
+	}
+	char *data = NULL;
+	size_t len = 0;
+	int r = gf_read_file(path, PASSWORD_MAX, &data, &len);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read the SMTP password file %s: %s", path,
+		         r == -GF_E_TOO_BIG ? "larger than 4096 bytes" : gf_strerror(r));
+		return r;
+	}
+	/* The file's one line; its line end is not part of the password. */
+	if (len > 0 && data[len - 1] == '\n')
+		len--;
+	if (len > 0 && data[len - 1] == '\r')
+		len--;
+	if (len == 0 || memchr(data, '\0', len) || memchr(data, '\n', len)) {
+		explicit_bzero(data, len);
+		free(data);
+		snprintf(err, errlen, "the SMTP password file %s must hold the password on one line", path);
+		return -EINVAL;
+	}
+	data[len] = '\0';
+	*out = data;
+	return 0;
+}
+
+int gf_smtp_credentials(const struct gf_config *cfg, char **user, char **password, char **source,
+                        char *err, size_t errlen)
+{
+	*user = *password = *source = NULL;
+	_cleanup_free_ char *plain = NULL, *url_user = NULL;
+	if (!cfg->smtp_url)
+		return 0;
+	if (split_user(cfg->smtp_url, &plain, &url_user) < 0) {
+		snprintf(err, errlen, "alerting.smtp_url cannot be read as a URL");
+		return -EINVAL;
+	}
+	const char *u = cfg->smtp_user ? cfg->smtp_user : url_user;
+	_cleanup_free_ char *src = password_source(cfg);
+	if (!u && !src)
+		return 0;
+	if (!u) {
+		snprintf(err, errlen, "an SMTP password is in %s but no SMTP user is set: set alerting.smtp_user", src);
+		return -EINVAL;
+	}
+	if (!src) {
+		snprintf(err, errlen, "SMTP user '%s' but no password: name a file with alerting.smtp_password_file "
+		         "or give the service the systemd credential smtp-password", u);
+		return -EINVAL;
+	}
+	char *pw = NULL;
+	int r = read_password(src, &pw, err, errlen);
+	if (r < 0)
+		return r;
+	*user = gf_xstrdup(u);
+	*password = pw;
+	*source = src;
+	src = NULL;
+	return 0;
+}
+
+static void password_free(char **p)
+{
+	if (*p) {
+		explicit_bzero(*p, strlen(*p));
+		free(*p);
+	}
+}
+
 static int smtp_send(const struct gf_config *cfg, PGresult *rcpts, const char *msg, char *err, size_t errlen)
 {
+	long use_ssl = CURLUSESSL_ALL;
+	_cleanup_free_ char *url = NULL, *url_user = NULL, *user = NULL, *source = NULL;
+	_cleanup_(password_free) char *password = NULL;
+	if (gf_smtp_tls(cfg->smtp_url, &use_ssl) < 0 || split_user(cfg->smtp_url, &url, &url_user) < 0) {
+		snprintf(err, errlen, "alerting.smtp_url cannot be read as a URL");
+		return -EINVAL;
+	}
+	int r = gf_smtp_credentials(cfg, &user, &password, &source, err, errlen);
+	if (r < 0)
+		return r;
 	CURL *e = curl_easy_init();
 	if (!e)
 		return -ENOMEM;
+	/* Never by a proxy (there is no configuration for one), TLS 1.2 at
+	 * least, the server's certificate verified against the system store. */
+	if (gf_http_secure(e, "smtp,smtps", NULL, NULL, NULL) < 0 ||
+	    curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl) != CURLE_OK) {
+		curl_easy_cleanup(e);
+		snprintf(err, errlen, "libcurl refused the transport options (TLS 1.2, STARTTLS)");
+		return -EPROTONOSUPPORT;
+	}
 	struct curl_slist *to = NULL;
 	for (int i = 0; i < PQntuples(rcpts); i++) {
 		char addr[512];
@@ -87,14 +270,16 @@ static int smtp_send(const struct gf_config *cfg, PGresult *rcpts, const char *m
 	snprintf(from, sizeof(from), "<%s>", cfg->mail_from);
 	struct upload u = { msg, strlen(msg), 0 };
 	char ebuf[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(e, CURLOPT_URL, cfg->smtp_url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	if (user) {
+		curl_easy_setopt(e, CURLOPT_USERNAME, user);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, password);
+	}
 	curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(e, CURLOPT_MAIL_RCPT, to);
 	curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
 	curl_easy_setopt(e, CURLOPT_READDATA, &u);
 	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -18,6 +18,23 @@
 int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
                         int exit_code, int *sent);
 
+/* How an SMTP URL is sent over TLS (CURLOPT_USE_SSL): smtps:// is TLS from
+ * the start; smtp:// requires STARTTLS (CURLUSESSL_ALL: refused when the
+ * server does not offer it) unless the host is 127.0.0.1, ::1 or localhost,
+ * where STARTTLS is used when offered (CURLUSESSL_TRY). -EINVAL for a URL
+ * that is not smtp:// or smtps://. */
+int gf_smtp_tls(const char *url, long *use_ssl);
+/* SMTP AUTH credentials for cfg: the user (alerting.smtp_user, else the user
+ * part of smtp_url) and the password, read from alerting.smtp_password_file,
+ * else from $CREDENTIALS_DIRECTORY/smtp-password when that exists (one line;
+ * its line end dropped; not readable by others). *source names the file.
+ * All three stay NULL when neither a user nor a password is configured
+ * (no AUTH). A user without a password, a password without a user or an
+ * unreadable file: < 0 with the reason in err. Caller frees all three
+ * (zero the password first). */
+int gf_smtp_credentials(const struct gf_config *cfg, char **user, char **password, char **source,
+                        char *err, size_t errlen);
+
 /* Contacts (seed 002): role alert, technical or escalation; for a job, a
  * connection, or everything (both NULL / 0). */
 int gf_contact_add(PGconn *c, const char *role, const char *email, const char *name, const char *job,

@@ -163,7 +163,9 @@ static int open_stream(struct gf_planner *p)
 	if (r < 0)
 		return r;
 	if (!PQsendQuery(p->stream, STREAM_SQL)) {
-		gf_error("db_error", "statement=plan error=%s", gf_log_q(PQerrorMessage(p->stream)));
+		char line[512];
+		gf_db_error_line(p->stream, NULL, NULL, line, sizeof(line));
+		gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
 		return gf_db_error_code(p->stream);
 	}
 	gf_buf_init(&p->in, (size_t)64 << 20);
@@ -228,7 +230,9 @@ static int wait_input(struct gf_planner *p)
 	if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
 		return bad_stream("poll on the plan's session failed");
 	if (!PQconsumeInput(p->stream)) {
-		gf_error("db_lost", "statement=plan error=%s", gf_log_q(PQerrorMessage(p->stream)));
+		char line[512];
+		gf_db_error_line(p->stream, NULL, NULL, line, sizeof(line));
+		gf_error("db_lost", "statement=plan error=%s", gf_log_q(line));
 		return gf_db_error_code(p->stream);
 	}
 	return 0;
@@ -249,8 +253,8 @@ static int copy_started(struct gf_planner *p)
 	}
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
 	char line[1024];
-	snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "no COPY from the plan statement");
-	line[strcspn(line, "\n")] = '\0';
+	gf_db_error_line(p->stream, NULL, msg && *msg ? msg : "no COPY from the plan statement", line,
+	                 sizeof(line));
 	gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
 	r = gf_db_error_code(p->stream);
 	if (res)
@@ -285,8 +289,8 @@ static int fill(struct gf_planner *p)
 		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
 			char line[1024];
-			snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "plan statement ended without a result");
-			line[strcspn(line, "\n")] = '\0';
+			gf_db_error_line(p->stream, NULL, msg && *msg ? msg : "plan statement ended without a result",
+			                 line, sizeof(line));
 			gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
 			err = gf_db_error_code(p->stream);
 		}
@@ -296,7 +300,9 @@ static int fill(struct gf_planner *p)
 			PQclear(res);
 		return err;
 	}
-	gf_error("db_lost", "statement=plan error=%s", gf_log_q(PQerrorMessage(p->stream)));
+	char line[512];
+	gf_db_error_line(p->stream, NULL, NULL, line, sizeof(line));
+	gf_error("db_lost", "statement=plan error=%s", gf_log_q(line));
 	return gf_db_error_code(p->stream) == -GF_E_DB_LOST ? -GF_E_DB_LOST : -GF_E_DB;
 }
 
@@ -607,7 +613,9 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 	if (r == 0 && !p->begin_lock) {
 		char *job = PQescapeLiteral(p->c, p->job->name, strlen(p->job->name));
 		if (!job) {
-			gf_error("db_error", "statement=plan_step_begin error=%s", gf_log_q(PQerrorMessage(p->c)));
+			char line[512];
+			gf_db_error_line(p->c, NULL, NULL, line, sizeof(line));
+			gf_error("db_error", "statement=plan_step_begin error=%s", gf_log_q(line));
 			r = gf_db_error_code(p->c);
 		} else {
 			p->begin_lock = gf_xasprintf("BEGIN; SELECT " GF_SQL_MEMBERS_LOCK_OF("%s"), job);

@@ -266,7 +266,9 @@ static int drain(struct run *rn)
 	for (int k = 0; k < COMPLETERS; k++) {
 		PGconn *c = rn->pipes[k].c;
 		if (c && PQpipelineStatus(c) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c)) {
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(c)));
+			char line[512];
+			gf_db_error_line(c, NULL, NULL, line, sizeof(line));
+			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
 			rn->fatal = gf_db_error_code(c);
 		}
 	}
@@ -290,7 +292,9 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 		if (q->n == PIPE_MAX && collect_pipe(rn, q, true) < 0)
 			return rn->fatal;
 		if (PQpipelineStatus(q->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(q->c)) {
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(PQerrorMessage(q->c)));
+			char line[512];
+			gf_db_error_line(q->c, NULL, NULL, line, sizeof(line));
+			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
 			return rn->fatal = gf_db_error_code(q->c);
 		}
 		r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, s->batch, cp);

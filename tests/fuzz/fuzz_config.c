@@ -1,4 +1,5 @@
 /* Fuzz target: the YAML loader, each input parsed as a job file (gf_job_parse) and as the main file (gf_config_parse). */
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -64,6 +65,11 @@ static void check_job(const struct gf_job *j, const char *path)
 	                           || strncmp(j->endpoint, "http://", 7) == 0)
 	           && !strpbrk(j->endpoint, "?# \t\r\n"), "endpoint '%s'",
 	           j->endpoint ? j->endpoint : "(null)");
+	FUZZ_CHECK(strncmp(j->endpoint, "https://", 8) == 0 || j->allow_insecure_http,
+	           "plain http:// endpoint without allow_insecure_http");
+	FUZZ_CHECK(!j->no_proxy || (j->proxy && *j->no_proxy && !strchr(j->no_proxy, ' ')),
+	           "http.no_proxy without a proxy, empty or with spaces");
+	FUZZ_CHECK(!j->proxy || !strchr(j->proxy, '@'), "http.proxy with credentials");
 	FUZZ_CHECK(nonempty(j->schedule), "schedule");
 	FUZZ_CHECK(nonempty(j->history_message), "history.message");
 	FUZZ_CHECK(!j->ca_file || *j->ca_file, "http.ca_file is empty");
@@ -126,6 +132,13 @@ static void check_config(const struct gf_config *cfg, const char *path)
 {
 	FUZZ_CHECK(cfg->path && strcmp(cfg->path, path) == 0, "path");
 	FUZZ_CHECK(nonempty(cfg->conninfo), "conninfo");
+	/* A password in conninfo is refused, in every form libpq reads. */
+	PQconninfoOption *opts = PQconninfoParse(cfg->conninfo, NULL);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		FUZZ_CHECK(strcmp(o->keyword, "password") != 0 || !o->val || !*o->val, "password in conninfo");
+	PQconninfoFree(opts);
+	FUZZ_CHECK(cfg->smtp_url || (!cfg->smtp_user && !cfg->smtp_password_file),
+	           "SMTP credentials without smtp_url");
 	FUZZ_CHECK(nonempty(cfg->jobs_dir), "jobs_dir");
 	FUZZ_CHECK(cfg->log_level >= GF_LOG_ERROR && cfg->log_level <= GF_LOG_DEBUG, "log_level");
 	FUZZ_CHECK(cfg->jobs == NULL && cfg->n_jobs == 0, "jobs loaded by gf_config_parse");

@@ -36,7 +36,7 @@ MAIN_MIN = 'database:\n  conninfo: "dbname=guestflow"\n'
 seed('config', 'job-minimal.yaml', JOB_MIN)
 seed('config', 'job-other-name.yaml', JOB_MIN.replace('review-nightly', 'other_job-2'))
 seed('config', 'job-flow-style.yaml',
-     '{name: review-nightly, partner: p, format: review-xml, endpoint: "http://h/x", '
+     '{name: review-nightly, partner: p, format: review-xml, endpoint: "http://h/x", allow_insecure_http: yes, '
      'history: {message: "m {job} {batch} {booking_no} {hotel_id} {run_id} {date}"}, '
      'batch: {max_records: 10000, in_flight: 64, compress: none, gzip_level: 9}}\n')
 seed('config', 'job-all-keys.yaml', JOB_MIN + '''description: "All the keys"
@@ -76,6 +76,21 @@ seed('config', 'job-endpoint-space.yaml', JOB_MIN.replace('/v1/guests', '/v1/ gu
 seed('config', 'job-endpoint-ctrl.yaml', JOB_MIN.replace('/v1/guests', '/v1/\\x01\\u0085'))
 seed('config', 'job-endpoint-nohost.yaml', JOB_MIN.replace('https://api.example/v1/guests', 'http:///x'))
 seed('config', 'job-endpoint-scheme.yaml', JOB_MIN.replace('https://', 'ftp://'))
+seed('config', 'job-insecure-http-allowed.yaml',
+     JOB_MIN.replace('https://', 'http://') + 'allow_insecure_http: true\nping: {start: "http://127.0.0.1:9/p"}\n')
+seed('config', 'job-insecure-http-refused.yaml', JOB_MIN.replace('https://', 'http://'))
+seed('config', 'job-ping-http-refused.yaml', JOB_MIN + 'ping:\n  success: "https://hc.example/ok"\n'
+     '  failure: "http://hc.example/fail"\n')
+seed('config', 'job-insecure-http-bad-bool.yaml', JOB_MIN + 'allow_insecure_http: "sometimes"\n')
+seed('config', 'job-proxy.yaml', JOB_MIN + 'http:\n  proxy: "http://proxy.example:3128"\n'
+     '  no_proxy: "localhost, .internal.example,10.0.0.0/8, ::1"\n')
+seed('config', 'job-proxy-socks.yaml', JOB_MIN + 'http: {proxy: "socks5h://[::1]:1080", no_proxy: "*"}\n')
+seed('config', 'job-proxy-credentials.yaml', JOB_MIN + 'http: {proxy: "http://u:secret@proxy:3128"}\n')
+seed('config', 'job-proxy-scheme.yaml', JOB_MIN + 'http: {proxy: "proxy.example:3128"}\n')
+seed('config', 'job-no-proxy-alone.yaml', JOB_MIN + 'http: {no_proxy: "localhost"}\n')
+seed('config', 'job-no-proxy-empty-entry.yaml', JOB_MIN + 'http: {proxy: "http://p:1", no_proxy: "a,,b"}\n')
+seed('config', 'job-endpoint-password.yaml', JOB_MIN.replace('https://', 'https://u:secret@'))
+seed('config', 'job-endpoint-bad-port.yaml', JOB_MIN.replace('api.example', 'api.example:99999'))
 seed('config', 'job-template-unknown.yaml', JOB + 'history: {message: "hi {guest} there"}\n')
 seed('config', 'job-template-unclosed.yaml', JOB + 'history: {message: "hi {partner"}\n')
 seed('config', 'job-template-brace.yaml', JOB + 'history: {message: "hi } {{partner}"}\n')
@@ -155,6 +170,17 @@ seed('config', 'main-jobs-dir-null.yaml', MAIN_MIN + 'jobs_dir:\n')
 seed('config', 'main-conninfo-missing.yaml', 'database: {}\nlogging: {level: error}\n')
 seed('config', 'main-conninfo-secret.yaml', 'database:\n  conninfo: [password=secret]\n')
 seed('config', 'main-conninfo-uri.yaml', 'database:\n  conninfo: postgresql://gf:secret@db1:5432/guestflow?sslmode=verify-full\n')
+seed('config', 'main-conninfo-password.yaml', 'database:\n  conninfo: "host=db1 password=\'se cret\' dbname=gf"\n')
+seed('config', 'main-conninfo-password-query.yaml', 'database:\n  conninfo: "postgres://db1/gf?password=x&sslmode=require"\n')
+seed('config', 'main-conninfo-sslpassword.yaml', 'database:\n  conninfo: "host=db1 sslkey=/k.pem sslpassword=pass"\n')
+seed('config', 'main-conninfo-unparseable.yaml', 'database:\n  conninfo: "host=db1 secret dbname=gf"\n')
+seed('config', 'main-conninfo-dbname.yaml', 'database:\n  conninfo: guestflow\n')
+seed('config', 'main-smtp.yaml', MAIN_MIN + 'alerting:\n  smtp_url: "smtp://mail.example:587"\n'
+     '  smtp_user: guestflow\n  smtp_password_file: /etc/guestflow/smtp-password\n')
+seed('config', 'main-smtp-password-in-url.yaml', MAIN_MIN + 'alerting: {smtp_url: "smtps://u:secret@mail.example"}\n')
+seed('config', 'main-smtp-user-twice.yaml', MAIN_MIN + 'alerting: {smtp_url: "smtp://u@mail", smtp_user: v}\n')
+seed('config', 'main-smtp-file-no-user.yaml', MAIN_MIN + 'alerting: {smtp_url: "smtp://mail", smtp_password_file: /p}\n')
+seed('config', 'main-smtp-user-no-url.yaml', MAIN_MIN + 'alerting: {smtp_user: u}\n')
 seed('config', 'main-level-bad.yaml', MAIN_MIN + 'logging: {level: verbose}\n')
 seed('config', 'main-unknown-key.yaml', MAIN_MIN + 'jobs: []\n')
 seed('config', 'main-database-scalar.yaml', 'database: dbname=guestflow\n')

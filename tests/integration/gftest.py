@@ -22,6 +22,8 @@ DEFAULT_JOB = {
     'name': 'review-nightly',
     'partner': 'reviewhub',
     'format': 'review-xml',
+    # The simulator listens on plain http:// at 127.0.0.1.
+    'allow_insecure_http': True,
     'selection': {'window': '14d', 'default_language': 'en'},
     'batch': {'max_records': 50, 'in_flight': 4, 'compress': 'gzip', 'gzip_level': 1},
     'http': {'connect_timeout': '2s', 'timeout': '5s', 'low_speed_time': '5s'},

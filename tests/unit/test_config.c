@@ -17,6 +17,7 @@
 #define JOB_HEAD "name: t\npartner: reviewhub\nformat: review-xml\n" \
                  "endpoint: \"https://api.example/v1\"\n"
 #define JOB_MIN JOB_HEAD "history:\n  message: \"sent to {partner}\"\n"
+#define MAIN_MIN "database:\n  conninfo: \"dbname=guestflow\"\n"
 
 static char tmpdir[] = "/tmp/gf-test-config-XXXXXX";
 static char *created[64];
@@ -137,6 +138,8 @@ static void test_shipped_job(void)
 	is_int(job->low_speed_time_ms, 30000, "http.low_speed_time");
 	ok(job->ca_file == NULL, "http.ca_file unset");
 	is_int(job->max_reply_bytes, 1048576, "http.max_reply_bytes");
+	ok(!job->allow_insecure_http, "allow_insecure_http false");
+	ok(job->proxy == NULL && job->no_proxy == NULL, "no http.proxy, no http.no_proxy");
 	is_int(job->max_attempts, 8, "retry.max_attempts");
 	is_int(job->backoff_initial_ms, 30000, "retry.backoff_initial");
 	is_int(job->backoff_max_ms, 6LL * 3600 * 1000, "retry.backoff_max");
@@ -202,9 +205,9 @@ static void test_load_all(void)
 	/* Relative jobs_dir, sorting, ignored files. */
 	mkdir_tmp("jobs");
 	write_tmp("jobs/zeta.yaml", "name: zeta\npartner: p\nformat: review-xml\n"
-	                            "endpoint: http://127.0.0.1:8080/x\nhistory: {message: m}\n");
+	                            "endpoint: https://127.0.0.1:8080/x\nhistory: {message: m}\n");
 	write_tmp("jobs/alpha.yaml", "name: alpha\npartner: p\nformat: review-xml\n"
-	                             "endpoint: http://127.0.0.1:8080/x\nhistory: {message: m}\n");
+	                             "endpoint: https://127.0.0.1:8080/x\nhistory: {message: m}\n");
 	write_tmp("jobs/.hidden.yaml", "not: [valid");
 	write_tmp("jobs/alpha.yaml~", "not: [valid");
 	write_tmp("jobs/README.txt", "not: [valid");
@@ -225,7 +228,7 @@ static void test_load_all(void)
 	/* Two jobs with the same name. */
 	struct gf_job *dup = NULL;
 	const char *dup_path = write_tmp("alpha.yaml", "name: alpha\npartner: q\nformat: review-xml\n"
-	                                                "endpoint: http://h/x\nhistory: {message: m}\n");
+	                                                "endpoint: https://h/x\nhistory: {message: m}\n");
 	if (cfg && is_int(gf_job_load(dup_path, &dup, &err), 0, "second 'alpha' job loads alone")) {
 		char *want = gf_xasprintf("%s:1:1: duplicate job name 'alpha' (also defined in %s)",
 		                          dup_path, tmp_path("jobs/alpha.yaml"));
@@ -362,7 +365,7 @@ static void test_errors(void)
 	       "lease shorter than a request");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
-	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
 	       "unknown top-level key");
 	is_str(job_error(JOB_MIN "name: t\n"),
 	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
@@ -382,7 +385,7 @@ static void test_errors(void)
 	       "gzip_level, got a single value", "scalar where a mapping is expected");
 	is_str(job_error("- name: t\n"),
 	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
-	       "endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history at the top level, "
+	       "endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history at the top level, "
 	       "got a sequence", "top level not a mapping");
 	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
 	       "complex key");
@@ -467,7 +470,7 @@ static void test_errors(void)
 
 	/* YAML-level problems. */
 	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
-	       "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
 	       "empty text");
 	is_str(job_error("a: 1\nb: [2\n"),
 	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
@@ -532,10 +535,10 @@ static void test_files(void)
 	CHECK_FILE("syntax-error.yaml", ":5:1: found unexpected end of stream (while scanning a quoted "
 	           "scalar at line 3, column 11)", "file: YAML syntax error");
 	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
-	           "enabled, partner, format, endpoint, schedule, selection, batch, http, retry, lease, stop_timeout, ping, "
+	           "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, "
 	           "history)", "file: empty");
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
-	           "description, enabled, partner, format, endpoint, schedule, selection, batch, http, "
+	           "description, enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, "
 	           "retry, lease, stop_timeout, ping, history)", "file: comments only");
 	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
@@ -570,6 +573,145 @@ static void test_files(void)
 	free(want);
 }
 
+/* Issue 14, items 7-9: transport, SMTP and database secrets. */
+static void test_security_keys(void)
+{
+	struct gf_job *job = NULL;
+	struct gf_config *cfg = NULL;
+	struct gf_config_error err = { "" };
+	const char *j;
+
+	/* https:// unless the job opts in to plain http://, for the pings too. */
+#define JOB_HTTP "name: t\npartner: p\nformat: review-xml\nendpoint: http://127.0.0.1:8080/x\n" \
+                 "history: {message: m}\n"
+	is_str(job_error(JOB_HTTP),
+	       "t.yaml:4:11: 'endpoint' must start with https:// (the access keys travel in its URL): plain "
+	       "http:// is allowed only with 'allow_insecure_http: true', meant for a test partner on this "
+	       "machine", "plain http:// endpoint refused");
+	j = JOB_HTTP "allow_insecure_http: true\nping: {start: \"http://127.0.0.1:9/p\"}\n";
+	if (is_int(gf_job_parse(j, strlen(j), "t.yaml", "t", &job, &err), 0, "plain http:// with the opt-in")) {
+		ok(job->allow_insecure_http, "allow_insecure_http true");
+		gf_job_free(job);
+	}
+	is_str(job_error(JOB_MIN "ping:\n  start: \"https://hc.example/s\"\n  failure: \"http://hc.example/f\"\n"),
+	       "t.yaml:9:12: 'failure' in 'ping' must start with https://: plain http:// is allowed only with "
+	       "'allow_insecure_http: true', meant for a test partner on this machine", "plain http:// ping refused");
+	is_str(job_error(JOB_MIN "allow_insecure_http: maybe\n"),
+	       "t.yaml:7:22: 'allow_insecure_http' must be true or false (or yes/no, on/off), got 'maybe'",
+	       "allow_insecure_http is a boolean");
+
+	/* No password in a URL of a job. */
+	is_str(job_error("name: t\npartner: p\nformat: review-xml\nendpoint: \"https://u:Pw9@h/x\"\n"
+	                 "history: {message: m}\n"),
+	       "t.yaml:4:11: 'endpoint' must not hold a password (the user:password@ part of the URL): a "
+	       "connection's credentials are given with 'guestflow connection add'", "password in the endpoint");
+	is_str(job_error(JOB_MIN "ping: {success: \"https://u:Pw9@hc.example/x\"}\n"),
+	       "t.yaml:7:17: 'success' must not hold a password (the user:password@ part of the URL): use a "
+	       "ping URL that needs no password", "password in a ping URL");
+
+	/* Proxies: from the job only, without credentials; no_proxy only with a proxy. */
+	j = JOB_MIN "http:\n  proxy: \"http://proxy.example:3128\"\n  no_proxy: \"localhost, .corp.example ,10.0.0.0/8\"\n";
+	if (is_int(gf_job_parse(j, strlen(j), "t.yaml", "t", &job, &err), 0, "http.proxy and http.no_proxy")) {
+		is_str(job->proxy, "http://proxy.example:3128", "http.proxy");
+		is_str(job->no_proxy, "localhost,.corp.example,10.0.0.0/8", "http.no_proxy without spaces");
+		gf_job_free(job);
+	}
+	is_str(job_error(JOB_MIN "http: {proxy: \"http://u:Pw9@proxy:3128\"}\n"),
+	       "t.yaml:7:15: 'proxy' must not hold a user name or password: guestflow uses proxies that need no "
+	       "credentials (a proxy that admits this host by its address)", "proxy credentials refused");
+	is_str(job_error(JOB_MIN "http: {proxy: \"proxy:3128\"}\n"),
+	       "t.yaml:7:15: 'proxy' must start with http://, https://, socks4://, socks4a://, socks5:// or "
+	       "socks5h://", "proxy without a scheme refused");
+	is_str(job_error(JOB_MIN "http: {no_proxy: localhost}\n"),
+	       "t.yaml:7:18: 'no_proxy' in 'http' has no effect without 'proxy': guestflow uses a proxy only "
+	       "when http.proxy names one (http_proxy, https_proxy, all_proxy and no_proxy in the environment "
+	       "are ignored)", "no_proxy without a proxy");
+	is_str(job_error(JOB_MIN "http: {proxy: \"socks5h://p:1080\", no_proxy: \"a,\"}\n"),
+	       "t.yaml:7:45: 'no_proxy' must not end with a comma, got 'a,'", "no_proxy trailing comma");
+	is_str(job_error(JOB_MIN "http: {proxy: \"socks5h://p:1080\", no_proxy: \"a b\"}\n"),
+	       "t.yaml:7:45: 'no_proxy' must be a comma-separated list of host names, domains (.example.com), "
+	       "IP addresses or networks (10.0.0.0/8), or *, without empty entries, got 'a b'",
+	       "no_proxy entry with a space");
+
+	/* database.conninfo: never a password, in any form libpq reads. */
+	static const char *const with_password[] = {
+		"host=db password=Pw9 dbname=gf",
+		"host=db password='P w9'",
+		"postgresql://gf:Pw9@db/gf",
+		"postgres://db/gf?sslmode=require&password=Pw9",
+		"postgresql://gf:%50w9@db/gf",
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(with_password); i++) {
+		char *text = gf_xasprintf("database:\n  conninfo: \"%s\"\n", with_password[i]);
+		const char *e = main_error(text);
+		ok(strstr(e, "etc/gf.yaml:2:13: 'conninfo' must not hold a password") == e && !strstr(e, "w9"),
+		   "password refused: %s (%s)", with_password[i], e);
+		free(text);
+	}
+	is_str(main_error("database:\n  conninfo: \"host=db Pw9 dbname=gf\"\n"),
+	       "etc/gf.yaml:2:13: 'conninfo' is not a connection string libpq can read: missing \"=\" after "
+	       "\"...\" in connection info string (the parts libpq quoted are not shown here: they could be "
+	       "part of a password)", "unreadable conninfo: libpq's message without what it quoted");
+	is_str(main_error("database:\n  conninfo: \"postgresql://u:Pw9@[::1/gf\"\n"),
+	       "etc/gf.yaml:2:13: 'conninfo' is not a connection string libpq can read: end of string reached "
+	       "when looking for matching \"]\" in IPv6 host address in URI: \"...\" (the parts libpq quoted "
+	       "are not shown here: they could be part of a password)", "unreadable URI not echoed");
+	is_str(main_error("database:\n  conninfo: guestflow\n"), "", "a plain database name");
+	is_str(main_error("database:\n  conninfo: \"host=db password=\"\n"), "", "an empty password is none");
+	is_str(main_error("database:\n  conninfo: \"host=db sslpassword=Pw9\"\n"), "",
+	       "sslpassword accepted when the file's mode is not known");
+
+	/* A main file holding a secret is readable by its owner only. */
+	const char *path = write_tmp("secret.yaml", "database:\n  conninfo: \"host=db sslpassword=Pw9\"\n"
+	                                            "jobs_dir: /nonexistent-gf\n");
+	chmod(path, 0640);
+	is_int(gf_config_load(path, &cfg, &err), CONFIG_E, "group-readable file with sslpassword refused");
+	char *want = gf_xasprintf("%s:2:13: 'conninfo' holds a secret (libpq keyword sslpassword) but %s is "
+	                          "readable by group or others (mode 0640): make it readable by its owner only "
+	                          "(chmod 600 %s)", path, path, path);
+	is_str(err.text, want, "the file and its mode named");
+	free(want);
+	chmod(path, 0600);
+	gf_config_load(path, &cfg, &err);
+	ok(strstr(err.text, "jobs directory '/nonexistent-gf' does not exist") != NULL,
+	   "an owner-only file with sslpassword passes the check (%s)", err.text);
+	gf_config_free(cfg);
+	cfg = NULL;
+	path = write_tmp("password.yaml", "database:\n  conninfo: \"host=db password=Pw9\"\n");
+	chmod(path, 0604);
+	is_int(gf_config_load(path, &cfg, &err), CONFIG_E, "password refused");
+	want = gf_xasprintf("%s:2:13: 'conninfo' must not hold a password (the libpq keyword 'password', the "
+	                    "password of a URI's user part or its ?password=): libpq reads it from the file named "
+	                    "by PGPASSFILE (the systemd credential pgpass), PGPASSWORD or ~/.pgpass; %s is "
+	                    "readable by group or others (mode 0604): take that password as known and change it",
+	                    path, path);
+	is_str(err.text, want, "password refused, the mode named");
+	free(want);
+
+	/* SMTP: the password only from a file. */
+	is_str(main_error(MAIN_MIN "alerting: {smtp_url: \"smtps://u:Pw9@mail.example\"}\n"),
+	       "etc/gf.yaml:3:22: 'smtp_url' must not hold a password (the user:password@ part of the URL): put "
+	       "the SMTP password in the file named by alerting.smtp_password_file or in the systemd "
+	       "credential smtp-password", "password in smtp_url refused");
+	is_str(main_error(MAIN_MIN "alerting: {smtp_url: \"smtp://u@mail\", smtp_user: v}\n"),
+	       "etc/gf.yaml:3:50: 'smtp_user' in 'alerting' and the user part of 'smtp_url' both name the "
+	       "SMTP user: keep one", "two SMTP users");
+	is_str(main_error(MAIN_MIN "alerting: {smtp_url: \"smtp://mail\", smtp_password_file: /p}\n"),
+	       "etc/gf.yaml:3:57: 'smtp_password_file' in 'alerting' needs a user: set alerting.smtp_user "
+	       "(or the user part of smtp_url)", "password file without a user");
+	is_str(main_error(MAIN_MIN "alerting: {smtp_password_file: /p}\n"),
+	       "etc/gf.yaml:3:32: 'smtp_password_file' in 'alerting' has no effect without 'smtp_url'",
+	       "password file without smtp_url");
+	const char *m = MAIN_MIN "alerting:\n  smtp_url: \"smtp://mail.example:587\"\n  smtp_user: gf\n"
+	                "  smtp_password_file: /etc/guestflow/smtp-password\n";
+	if (is_int(gf_config_parse(m, strlen(m), "etc/gf.yaml", &cfg, &err), 0, "SMTP user and password file")) {
+		is_str(cfg->smtp_user, "gf", "alerting.smtp_user");
+		is_str(cfg->smtp_password_file, "/etc/guestflow/smtp-password", "alerting.smtp_password_file");
+		gf_config_free(cfg);
+	}
+#undef JOB_HTTP
+}
+
 static void test_default_path(void)
 {
 	is_str(gf_config_default_path("/x/y.yaml"), "/x/y.yaml", "default_path: explicit wins");
@@ -593,6 +735,7 @@ int main(void)
 	test_values();
 	test_errors();
 	test_files();
+	test_security_keys();
 	test_default_path();
 	cleanup_tmp();
 	return done_testing();
