@@ -280,10 +280,30 @@ static void spans_merge(struct spans *sp)
 	sp->n = k + 1;
 }
 
+static void find_one(const char *text, size_t n, const char *secret, struct spans *sp);
+
+/* The secret, and when it holds a '+' also the secret as a form decoder
+ * reads it sent raw: each '+' a space. */
 static void find_secret(const char *text, size_t n, const char *secret, struct spans *sp)
 {
-	size_t kl = secret ? strlen(secret) : 0;
-	if (kl == 0 || n == 0)
+	if (!secret || !*secret)
+		return;
+	find_one(text, n, secret, sp);
+	if (strchr(secret, '+')) {
+		char *spaced = gf_xstrdup(secret);
+		for (char *p = spaced; *p; p++)
+			if (*p == '+')
+				*p = ' ';
+		find_one(text, n, spaced, sp);
+		explicit_bzero(spaced, strlen(spaced));
+		free(spaced);
+	}
+}
+
+static void find_one(const char *text, size_t n, const char *secret, struct spans *sp)
+{
+	size_t kl = strlen(secret);
+	if (n == 0)
 		return;
 	const unsigned char *t = (const unsigned char *)text;
 	unsigned char *dec = gf_xmalloc(n);
@@ -309,6 +329,8 @@ static void find_secret(const char *text, size_t n, const char *secret, struct s
 			spans_add(sp, off[a], off[a + kl]);
 		}
 	}
+	/* the views hold the secret wherever the text did */
+	explicit_bzero(dec, n);
 	free(dec);
 	free(off);
 }

@@ -103,6 +103,7 @@ static void test_redact_forms(void)
 		"json-u k3y\\u002b\\/\\u003done!",
 		"html k3y&#43;/&#x3D;one!",
 		"control-split k3y+/=one\x01!",
+		"plus-read-as-space k3y /=one!",
 	};
 	for (size_t i = 0; i < GF_ARRAY_SIZE(forms); i++) {
 		const char *r = safes(forms[i], key);
