@@ -19,7 +19,8 @@
  *  1. redacts, over the whole text and before anything is cut: every
  *     occurrence of secret (when not NULL or "") as it is, percent-encoded
  *     (%HH in either case, also encoded twice as %25HH, any mix of encoded
- *     and plain characters), with '+' for a space, JSON-escaped (\/,
+ *     and plain characters), with '+' for a space (and each '+' of the
+ *     secret read as a space, as a form decoder would), JSON-escaped (\/,
  *     \u00HH) or as HTML character references; and the value of every
  *     access_key parameter (access_key=V, access_key%3DV, "access_key":"V",
  *     whatever the key). Each becomes "***" (or another character three
