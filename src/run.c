@@ -1037,7 +1037,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	snprintf(rn.run_id, sizeof(rn.run_id), "%lld", (long long)st->run_id);
 	PQclear(rr);
 	gf_log_set_context(job->name, st->run_id);
-	gf_info("run_start", "trigger=%s host=%s pid=%s", trigger(), gf_log_q(host), pid);
+	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
 
 	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &stop_requested);
 	if (r < 0) {
