@@ -82,10 +82,11 @@ static int api_call(struct ctx *x, const struct gf_api_call *call)
 	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
 	snprintf(recs, sizeof(recs), "%d", call->records);
 	/* The API-call log holds safe text only, whoever built it (text.h). */
-	_cleanup_free_ char *url = call->url_public ? gf_text_safe_dup(call->url_public, x->b->access_key, GF_TEXT_MAX) : NULL;
-	_cleanup_free_ char *error = call->error ? gf_text_safe_dup(call->error, x->b->access_key, GF_TEXT_MAX) : NULL;
+	const char *key = x->b->access_key;
+	_cleanup_free_ char *url = call->url_public ? gf_text_safe_dup(call->url_public, key, GF_TEXT_MAX) : NULL;
+	_cleanup_free_ char *error = call->error ? gf_text_safe_dup(call->error, key, GF_TEXT_MAX) : NULL;
 	_cleanup_free_ char *excerpt = call->response_excerpt ?
-		gf_text_safe_dup(call->response_excerpt, x->b->access_key, GF_TEXT_MAX) : NULL;
+		gf_text_safe_dup(call->response_excerpt, key, GF_TEXT_MAX) : NULL;
 	const char *p[] = { x->run, x->job->name, conn, x->id, url,
 	                    call->status ? status : NULL, lat, rq, rs, recs,
 	                    x->b->idempotency_key, call->outcome, error, excerpt };
@@ -391,7 +392,8 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 	snprintf(rq, sizeof(rq), "%lld", (long long)call->request_bytes);
 	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
 	snprintf(recs, sizeof(recs), "%d", call->records);
-	_cleanup_free_ char *url = call->url_public ? gf_text_safe_dup(call->url_public, b->access_key, GF_TEXT_MAX) : NULL;
+	_cleanup_free_ char *url = call->url_public ?
+		gf_text_safe_dup(call->url_public, b->access_key, GF_TEXT_MAX) : NULL;
 	_cleanup_free_ char *excerpt = call->response_excerpt ?
 		gf_text_safe_dup(call->response_excerpt, b->access_key, GF_TEXT_MAX) : NULL;
 	const char *p[] = { id, b->lease_token, run, cp->history_message ? cp->history_message : "",
