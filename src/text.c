@@ -308,9 +308,13 @@ static void find_one(const char *text, size_t n, const char *secret, struct span
 	const unsigned char *t = (const unsigned char *)text;
 	unsigned char *dec = gf_xmalloc(n);
 	size_t *off = gf_xmalloc((n + 1) * sizeof(*off));
+	/* the character each view starts an escape with: without it the view is the raw one */
+	static const char trigger[V_COUNT][3] = { "", "%", "%+", "%", "\\", "&" };
 	for (int v = 0; v < V_COUNT; v++) {
 		size_t m = 0;
 		bool decoded = false;
+		if (v != V_RAW && !memchr(text, trigger[v][0], n) && !(trigger[v][1] && memchr(text, trigger[v][1], n)))
+			continue;
 		for (size_t i = 0; i < n; m++) {
 			off[m] = i;
 			size_t l = view_byte((enum view)v, t + i, n - i, &dec[m]);
