@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "text.h"
 
 int gf_alert_raise(PGconn *c, const char *job, int64_t connection_id, const char *kind,
                    const char *message, int64_t run_id)
@@ -12,17 +13,20 @@ int gf_alert_raise(PGconn *c, const char *job, int64_t connection_id, const char
 	char conn[32], run[32];
 	snprintf(conn, sizeof(conn), "%lld", (long long)connection_id);
 	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	/* Messages quote errors and partner text: stored (and mailed) as safe
+	 * text, every access_key value blanked. Callers redact the key itself. */
+	_cleanup_free_ char *msg = gf_text_safe_dup(message, NULL, 2 * GF_TEXT_MAX);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "alert_raise",
 		"INSERT INTO guestflow.alert_events (job, connection_id, kind, message, run_id)"
 		" VALUES ($1, nullif($2::bigint, 0), $3, $4, nullif($5::bigint, 0))"
 		" ON CONFLICT (job, (coalesce(connection_id, 0)), kind) WHERE cleared_at IS NULL DO NOTHING"
-		" RETURNING id", 5, (const char *[]){ job, conn, kind, message, run });
+		" RETURNING id", 5, (const char *[]){ job, conn, kind, msg, run });
 	if (!r)
 		return err;
 	if (PQntuples(r) == 1)
 		gf_error("alert_raised", "alert=%s kind=%s connection=%s msg=%s", PQgetvalue(r, 0, 0), kind,
-		         conn, gf_log_q(message));
+		         conn, gf_log_q(msg));
 	return 0;
 }
 

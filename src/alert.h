@@ -8,7 +8,10 @@
 
 /* Raise an event unless the same one is open already (connection_id 0: the
  * job as a whole). Logs event=alert_raised when a new one was raised. Runs in
- * the caller's transaction, if any. */
+ * the caller's transaction, if any. The message is stored as safe text
+ * (text.h: valid UTF-8, no control characters, every access_key value
+ * blanked, at most 2 * GF_TEXT_MAX bytes); the caller redacts the key
+ * itself from what it quotes. */
 int gf_alert_raise(PGconn *c, const char *job, int64_t connection_id, const char *kind,
                    const char *message, int64_t run_id);
 

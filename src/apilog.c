@@ -47,11 +47,14 @@ int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out)
 		return err;
 	fprintf(out, "%-19s %-16s %-10s %-6s %7s %7s %9s %-11s %-36s %s\n", "TIME", "JOB", "PROPERTY", "STATUS",
 	        "MS", "RECORDS", "BYTES", "OUTCOME", "IDEMPOTENCY KEY", "URL / ERROR");
+	/* What the rows hold is shown through gf_log_qt()/gf_log_q(): rows
+	 * written before text was made safe may hold anything, and nothing may
+	 * drive the terminal or show an access_key value. */
 	for (int i = 0; i < PQntuples(r); i++) {
 		fprintf(out, "%-19s %-16s %-10s %-6s %7s %7s %9s %-11s %-36s %s", PQgetvalue(r, i, 1),
-		        PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 5), PQgetvalue(r, i, 6),
-		        PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), PQgetvalue(r, i, 10), PQgetvalue(r, i, 9),
-		        PQgetvalue(r, i, 4));
+		        gf_log_qt(PQgetvalue(r, i, 2)), gf_log_qt(PQgetvalue(r, i, 3)), PQgetvalue(r, i, 5),
+		        PQgetvalue(r, i, 6), PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), PQgetvalue(r, i, 10),
+		        gf_log_qt(PQgetvalue(r, i, 9)), gf_log_qt(PQgetvalue(r, i, 4)));
 		if (*PQgetvalue(r, i, 11))
 			fprintf(out, "  error=%s", gf_log_q(PQgetvalue(r, i, 11)));
 		fputc('\n', out);

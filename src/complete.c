@@ -10,6 +10,7 @@
 #include "db.h"
 #include "fault.h"
 #include "log.h"
+#include "text.h"
 
 struct ctx {
 	PGconn *c;
@@ -80,9 +81,15 @@ static int api_call(struct ctx *x, const struct gf_api_call *call)
 	snprintf(rq, sizeof(rq), "%lld", (long long)call->request_bytes);
 	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
 	snprintf(recs, sizeof(recs), "%d", call->records);
-	const char *p[] = { x->run, x->job->name, conn, x->id, call->url_public,
+	/* The API-call log holds safe text only, whoever built it (text.h). */
+	const char *key = x->b->access_key;
+	_cleanup_free_ char *url = call->url_public ? gf_text_safe_dup(call->url_public, key, GF_TEXT_MAX) : NULL;
+	_cleanup_free_ char *error = call->error ? gf_text_safe_dup(call->error, key, GF_TEXT_MAX) : NULL;
+	_cleanup_free_ char *excerpt = call->response_excerpt ?
+		gf_text_safe_dup(call->response_excerpt, key, GF_TEXT_MAX) : NULL;
+	const char *p[] = { x->run, x->job->name, conn, x->id, url,
 	                    call->status ? status : NULL, lat, rq, rs, recs,
-	                    x->b->idempotency_key, call->outcome, call->error, call->response_excerpt };
+	                    x->b->idempotency_key, call->outcome, error, excerpt };
 	return gf_db_exec(x->c, "api_call",
 		"INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code,"
 		" latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, error,"
@@ -385,9 +392,13 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 	snprintf(rq, sizeof(rq), "%lld", (long long)call->request_bytes);
 	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
 	snprintf(recs, sizeof(recs), "%d", call->records);
+	_cleanup_free_ char *url = call->url_public ?
+		gf_text_safe_dup(call->url_public, b->access_key, GF_TEXT_MAX) : NULL;
+	_cleanup_free_ char *excerpt = call->response_excerpt ?
+		gf_text_safe_dup(call->response_excerpt, b->access_key, GF_TEXT_MAX) : NULL;
 	const char *p[] = { id, b->lease_token, run, cp->history_message ? cp->history_message : "",
-	                    gf_buf_str(&ids), gf_buf_str(&reasons), job->name, conn, call->url_public,
-	                    status, lat, rq, rs, recs, b->idempotency_key, call->response_excerpt };
+	                    gf_buf_str(&ids), gf_buf_str(&reasons), job->name, conn, url,
+	                    status, lat, rq, rs, recs, b->idempotency_key, excerpt };
 	_Static_assert(GF_ARRAY_SIZE(p) == 16, "gf_complete_pipe_prepare declares 16 parameters");
 	gf_fault_point("in_commit");
 	return gf_db_pipe_send(c, "complete_accepted", (int)GF_ARRAY_SIZE(p), p);

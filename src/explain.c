@@ -40,19 +40,21 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 		fprintf(out, "  delivery: none — the booking has never been eligible when this job ran\n");
 		return 0;
 	}
+	/* Reasons and errors quote partners and the PMS: shown through
+	 * gf_log_qt(), so that nothing in them can drive the terminal. */
 	for (int i = 0; i < PQntuples(d); i++) {
 		const char *state = PQgetvalue(d, i, 1);
-		fprintf(out, "  delivery to %s: %s", PQgetvalue(d, i, 0), state);
+		fprintf(out, "  delivery to %s: %s", gf_log_qt(PQgetvalue(d, i, 0)), gf_log_qt(state));
 		if (strcmp(state, "delivered") == 0)
 			fprintf(out, " at %s", PQgetvalue(d, i, 8));
 		fprintf(out, " (planned %s by run %s)\n", PQgetvalue(d, i, 9), PQgetvalue(d, i, 11));
 		if (*PQgetvalue(d, i, 2))
-			fprintf(out, "    reason: %s\n", PQgetvalue(d, i, 2));
+			fprintf(out, "    reason: %s\n", gf_log_qt(PQgetvalue(d, i, 2)));
 		if (!PQgetisnull(d, i, 3)) {
 			fprintf(out, "    batch %s (%s), attempts %s, Idempotency-Key %s\n", PQgetvalue(d, i, 3),
-			        PQgetvalue(d, i, 10), PQgetvalue(d, i, 4), PQgetvalue(d, i, 5));
+			        gf_log_qt(PQgetvalue(d, i, 10)), PQgetvalue(d, i, 4), gf_log_qt(PQgetvalue(d, i, 5)));
 			if (*PQgetvalue(d, i, 6))
-				fprintf(out, "    last error: %s\n", PQgetvalue(d, i, 6));
+				fprintf(out, "    last error: %s\n", gf_log_qt(PQgetvalue(d, i, 6)));
 			if (strcmp(state, "pending") == 0 || strcmp(state, "sending") == 0)
 				fprintf(out, "    next attempt: %s\n", PQgetvalue(d, i, 7));
 		} else if (strcmp(state, "pending") == 0) {
@@ -80,7 +82,8 @@ static int explain_history(PGconn *c, const char *booking_id, FILE *out)
 		return err;
 	fprintf(out, "history entries on the booking: %d\n", PQntuples(h));
 	for (int i = 0; i < PQntuples(h); i++)
-		fprintf(out, "  %s  [%s] %s\n", PQgetvalue(h, i, 0), PQgetvalue(h, i, 1), PQgetvalue(h, i, 2));
+		fprintf(out, "  %s  [%s] %s\n", PQgetvalue(h, i, 0), gf_log_qt(PQgetvalue(h, i, 1)),
+		        gf_log_qt(PQgetvalue(h, i, 2)));
 	return 0;
 }
 
@@ -111,17 +114,17 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			booking_id = gf_xstrdup(PQgetvalue(r, 0, 0));
 			/* Values are quoted and escaped as in the log: PMS data may hold
 			 * control characters that must not reach the terminal raw. */
-			fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", booking_no, booking_id,
-			        PQgetvalue(r, 0, 1), gf_log_q(or_none(gf_db_get(r, 0, 15))),
+			fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", gf_log_qt(booking_no),
+			        booking_id, gf_log_qt(PQgetvalue(r, 0, 1)), gf_log_q(or_none(gf_db_get(r, 0, 15))),
 			        gf_log_q(or_none(gf_db_get(r, 0, 6))));
 		}
 		bool all = job->enabled;
 		for (int k = 3; k <= 13; k += 2)
 			all = all && PQgetvalue(r, 0, k)[0] == 't';
-		fprintf(out, "\njob %s (partner %s, %s): %s\n", job->name, job->partner, job->path,
-		        all ? "eligible" : "NOT eligible");
+		fprintf(out, "\njob %s (partner %s, %s): %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
+		        gf_log_qt(job->path), all ? "eligible" : "NOT eligible");
 		rule(out, job->enabled, "job enabled", "", job->enabled ? "enabled: true" : "enabled: false in the job file");
-		rule(out, PQgetvalue(r, 0, 3)[0] == 't', "checked out", "status = ", PQgetvalue(r, 0, 2));
+		rule(out, PQgetvalue(r, 0, 3)[0] == 't', "checked out", "status = ", gf_log_qt(PQgetvalue(r, 0, 2)));
 		rule(out, PQgetvalue(r, 0, 5)[0] == 't', "e-mail present and plausible", "email = ",
 		     gf_db_get(r, 0, 4) ? gf_log_q(PQgetvalue(r, 0, 4)) : "(none)");
 		rule(out, PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
@@ -131,11 +134,10 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
 		         (long long)(job->window_ms / 86400000));
 		rule(out, PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win);
-		char conn[160];
-		if (gf_db_get(r, 0, 12))
-			snprintf(conn, sizeof(conn), "connection %s (hotel id %s)", PQgetvalue(r, 0, 12), PQgetvalue(r, 0, 14));
-		else
-			snprintf(conn, sizeof(conn), "no connection to %s", job->partner);
+		_cleanup_free_ char *conn = gf_db_get(r, 0, 12) ?
+			gf_xasprintf("connection %s (hotel id %s)", gf_log_qt(PQgetvalue(r, 0, 12)),
+			             gf_log_qt(PQgetvalue(r, 0, 14))) :
+			gf_xasprintf("no connection to %s", gf_log_qt(job->partner));
 		rule(out, PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn);
 		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), out);
 		if (e < 0)

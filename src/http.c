@@ -1,11 +1,11 @@
 /* Sending batches: libcurl multi, several requests in flight, keep-alive. */
 #include "http.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "gf_config.h"
 #include "log.h"
+#include "text.h"
 
 struct gf_http {
 	CURLM *multi;
@@ -165,16 +165,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
 		const char *v = p + sizeof(name) - 1;
 		size_t vl = len - (sizeof(name) - 1);
-		while (vl && isspace((unsigned char)*v)) {
+		while (vl && (*v == ' ' || *v == '\t')) {
 			v++;
 			vl--;
 		}
-		while (vl && isspace((unsigned char)v[vl - 1]))
+		while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r' || v[vl - 1] == '\n'))
 			vl--;
-		if (vl >= sizeof(r->retry_after))
-			vl = sizeof(r->retry_after) - 1;
-		memcpy(r->retry_after, v, vl);
-		r->retry_after[vl] = '\0';
+		/* The partner's bytes, whatever they are: kept as safe text (a
+		 * value that is not a date or a number is then simply not used). */
+		gf_text_safe_to(r->retry_after, sizeof(r->retry_after), v, vl, r->secret);
 	}
 	/* A new status line (e.g. after 100 Continue) starts a new header set. */
 	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
@@ -293,15 +292,7 @@ int gf_http_in_flight(const struct gf_http *h)
 
 void gf_redact(char *s, const char *secret)
 {
-	if (!s || !secret || !*secret)
-		return;
-	size_t sl = strlen(secret);
-	char *p;
-	while ((p = strstr(s, secret))) {
-		size_t rl = sl >= 3 ? 3 : sl;
-		memset(p, '*', rl);
-		memmove(p + rl, p + sl, strlen(p + sl) + 1);
-	}
+	gf_text_redact(s, secret);
 }
 
 void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen)
@@ -314,9 +305,6 @@ void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen)
 	else
 		snprintf(out, outlen, "%s: %s", curl_easy_strerror(r->result),
 		         r->errbuf[0] ? r->errbuf : "no details");
-	gf_redact(out, r->secret);
-	if (r->secret) {
-		_cleanup_free_ char *enc = escape(r->secret);
-		gf_redact(out, enc);
-	}
+	/* curl's error buffer may quote what the server sent or the URL */
+	gf_text_safe_inplace(out, outlen, r->secret);
 }

@@ -18,7 +18,7 @@ struct gf_http_req {
 	struct gf_buf body;        /* request body, owned */
 	struct gf_buf resp;        /* response body, capped at the job's max_reply_bytes */
 	bool resp_too_big;
-	char retry_after[128];     /* Retry-After header value, "" when absent */
+	char retry_after[128];     /* Retry-After header value made safe text (text.h), "" when absent */
 	char *url;                 /* full URL with credentials: never logged */
 	const char *secret;        /* access key, redacted from error texts */
 	long status;               /* HTTP status, 0 when no response */
@@ -75,12 +75,13 @@ int gf_http_in_flight(const struct gf_http *h);
 void gf_http_cancel(struct gf_http *h, struct gf_http_req *req);
 
 /* Person-readable transport error for a finished request ("timeout after
- * 120000 ms", "connection refused: ..."), with the secret redacted. */
+ * 120000 ms", "connection refused: ..."), made safe text (text.h) with the
+ * secret redacted. */
 void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen);
 
-/* Replace every occurrence of secret in s (in place) with "***"; strings only
- * shrink or keep length because "***" is no longer than any secret >= 3 bytes
- * (shorter secrets are replaced char by char with '*'). */
+/* Redact secret in s, in place, in every form gf_text_redact() knows (raw,
+ * percent-encoded, '+' for space, JSON and HTML escapes) and every
+ * access_key value; s only shrinks. Terminates for any secret. */
 void gf_redact(char *s, const char *secret);
 
 #endif

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "text.h"
 
 static enum gf_log_level cur_level = GF_LOG_INFO;
 static char ctx_job[128];
@@ -34,21 +35,66 @@ void gf_log_set_context(const char *job, int64_t run_id)
 	ctx_run_id = run_id;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p)
+/* Writes s quoted into d: '"' and '\\' escaped, a newline as \n, other
+ * control characters and invalid bytes as \xHH, C1 controls, bidi controls
+ * and line separators as \uHHHH, the value of an access_key parameter as
+ * ***. Stops at about max bytes, on a whole character, with "...". d holds
+ * max + 16 bytes. The result is valid UTF-8 that a terminal shows as it is. */
+static void quote(char *d, size_t max, const char *s)
 {
-	if (p[0] < 0x80)
-		return 1;
-	size_t n = p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 && p[0] < 0xE0 ? 2 : 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return n;
+	size_t n = 0, len = strlen(s), i = 0, blank_at = SIZE_MAX, blank_to = 0;
+	d[n++] = '"';
+	while (i < len && n < max) {
+		unsigned char c = (unsigned char)s[i];
+		size_t vs, ve;
+		if (i == blank_at) {
+			memcpy(d + n, "***", 3);
+			n += 3;
+			i = blank_to;
+			blank_at = SIZE_MAX;
+			continue;
+		}
+		if (blank_at == SIZE_MAX && (c | 0x20) == 'a' && gf_text_key_param(s + i, len - i, &vs, &ve) && ve > vs) {
+			blank_at = i + vs;
+			blank_to = i + ve;
+		}
+		uint32_t cp;
+		int l = gf_text_decode(s + i, len - i, &cp);
+		if (c == '"' || c == '\\') {
+			d[n++] = '\\';
+			d[n++] = (char)c;
+		} else if (c == '\n') {
+			d[n++] = '\\';
+			d[n++] = 'n';
+		} else if (l < 0) {
+			for (int k = 0; k < -l; k++)
+				n += (size_t)snprintf(d + n, 8, "\\x%02x", (unsigned char)s[i + (size_t)k]);
+			l = -l;
+		} else if (cp < 0x80 && gf_text_cp_unsafe(cp)) {
+			n += (size_t)snprintf(d + n, 8, "\\x%02x", c);
+		} else if (gf_text_cp_unsafe(cp)) {
+			n += (size_t)snprintf(d + n, 8, "\\u%04x", (unsigned)cp);
+		} else {
+			memcpy(d + n, s + i, (size_t)l);
+			n += (size_t)l;
+		}
+		i += (size_t)l;
+	}
+	if (i < len) {
+		memcpy(d + n, "...", 3);
+		n += 3;
+	}
+	d[n++] = '"';
+	d[n] = '\0';
 }
+
+#define Q_LOG_MAX 512
+#define Q_TERM_MAX 4096
 
 const char *gf_log_q(const char *s)
 {
-	static _Thread_local char ring[4][600];
+	/* an invalid sequence of 3 bytes is 12 escaped, plus "..." and '"' */
+	static _Thread_local char ring[4][Q_LOG_MAX + 16];
 	static _Thread_local unsigned slot;
 	if (!s)
 		return "\"\"";
@@ -56,40 +102,24 @@ const char *gf_log_q(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
 		if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || *p < 0x20 || *p >= 0x7f)
 			plain = false;
-	if (plain && strlen(s) <= 512)
+	if (plain && strlen(s) <= Q_LOG_MAX && !strcasestr(s, "access_key"))
 		return s;
 	char *d = ring[slot++ % 4];
-	size_t n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	d[n++] = '"';
-	/* Escape what is not printable text, never split a character: the
-	 * result is valid UTF-8 whatever s holds. */
-	while (*p && n < 512) {
-		unsigned char c = *p;
-		size_t len = utf8_len(p);
-		if (c == '"' || c == '\\') {
-			d[n++] = '\\';
-			d[n++] = (char)c;
-			p++;
-		} else if (c == '\n') {
-			d[n++] = '\\';
-			d[n++] = 'n';
-			p++;
-		} else if (c < 0x20 || c == 0x7f || len == 0) {
-			n += (size_t)snprintf(d + n, 8, "\\x%02x", c);
-			p++;
-		} else {
-			memcpy(d + n, p, len);
-			n += len;
-			p += len;
-		}
-	}
-	if (*p) {
-		memcpy(d + n, "...", 3);
-		n += 3;
-	}
-	d[n++] = '"';
-	d[n] = '\0';
+	quote(d, Q_LOG_MAX, s);
+	return d;
+}
+
+const char *gf_log_qt(const char *s)
+{
+	static _Thread_local char ring[4][Q_TERM_MAX + 16];
+	static _Thread_local unsigned slot;
+	if (!s)
+		return "\"\"";
+	size_t len = strlen(s);
+	if (len <= Q_TERM_MAX && gf_text_is_safe(s, len) && !strcasestr(s, "access_key"))
+		return s;
+	char *d = ring[slot++ % 4];
+	quote(d, Q_TERM_MAX, s);
 	return d;
 }
 

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "text.h"
 
 #define PASSWORD_MAX 4096           /* a password file bigger than this is not one */
 
@@ -52,14 +53,6 @@ static const char *advice(const char *kind)
 		       "pending and are retried with backoff until retry.max_attempts.";
 	return "See 'guestflow status' and 'guestflow log --errors', and the journal of the run\n"
 	       "('journalctl -u guestflow@JOB'); exit codes are in 'guestflow run --help'.";
-}
-
-/* Header values: no CR/LF, so nothing from the database can add headers. */
-static void header_safe(char *s)
-{
-	for (; *s; s++)
-		if (*s == '\r' || *s == '\n')
-			*s = ' ';
 }
 
 struct upload {
@@ -315,10 +308,16 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	_cleanup_free_ char *conn = gf_xasprintf("%s", PQgetisnull(ev, row, 3) ? "all connections of the job" :
-		PQgetvalue(ev, row, 3));
-	_cleanup_free_ char *subject = gf_xasprintf("[guestflow] %s: %s (%s)", job->name, kind, conn);
-	header_safe(subject);
+	/* What comes from the database goes into the mail as safe text
+	 * (text.h): no control character (so no CR/LF that could add a header
+	 * or end the message), nothing that reorders what a mail reader shows,
+	 * every access_key value blanked. Stored messages are that already;
+	 * older ones may not be. */
+	_cleanup_free_ char *conn = gf_text_safe_dup(PQgetisnull(ev, row, 3) ? "all connections of the job" :
+		PQgetvalue(ev, row, 3), NULL, GF_TEXT_MAX);
+	_cleanup_free_ char *what = gf_text_safe_dup(PQgetvalue(ev, row, 4), NULL, 2 * GF_TEXT_MAX);
+	_cleanup_free_ char *subject_raw = gf_xasprintf("[guestflow] %s: %s (%s)", job->name, kind, conn);
+	_cleanup_free_ char *subject = gf_text_safe_dup(subject_raw, NULL, GF_TEXT_MAX);
 	struct gf_buf m = GF_BUF_INIT((size_t)1 << 20);
 	gf_buf_printf(&m, "Date: %s\r\nFrom: guestflow <%s>\r\nTo: ", date, cfg->mail_from);
 	for (int i = 0; i < PQntuples(rcpts); i++)
@@ -332,7 +331,7 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 		"Details: guestflow status %s; guestflow log --job %s --errors\n"
 		"You get one e-mail per condition; the next comes only after it has cleared.\n",
 		host, job->name, job->partner, conn, kind, id, PQgetvalue(ev, row, 2),
-		PQgetisnull(ev, row, 5) ? "-" : PQgetvalue(ev, row, 5), PQgetvalue(ev, row, 4), advice(kind),
+		PQgetisnull(ev, row, 5) ? "-" : PQgetvalue(ev, row, 5), what, advice(kind),
 		job->name, job->name);
 	/* SMTP: CRLF line ends, and a line starting with '.' gets another. */
 	for (const char *p = body; *p; p++) {

@@ -13,6 +13,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 
+#include "text.h"
 #include "util.h"
 
 #define REVIEW_XML_NS "urn:guestflow:review-xml:1"
@@ -32,10 +33,21 @@ static void copy_error(struct parse_state *st, int line, const char *msg)
 {
 	if (!msg)
 		msg = "unknown error";
-	snprintf(st->error, sizeof(st->error), "line %d: %s", line, msg);
-	size_t n = strlen(st->error);
-	while (n > 0 && (st->error[n - 1] == '\n' || st->error[n - 1] == ' '))
-		st->error[--n] = '\0';
+	/* libxml2's messages quote names and bytes from the reply */
+	char m[sizeof(st->error)];
+	gf_text_safe_to(m, sizeof(m), msg, strlen(msg), NULL);
+	size_t n = strlen(m);
+	while (n > 0 && m[n - 1] == ' ')
+		m[--n] = '\0';
+	snprintf(st->error, sizeof(st->error), "line %d: %s", line, m);
+}
+
+/* A piece of the reply quoted in a reason: safe text, at most size - 1 bytes. */
+static const char *piece(char *buf, size_t size, const xmlChar *s)
+{
+	const char *t = s ? (const char *)s : "";
+	gf_text_safe_to(buf, size, t, strlen(t), NULL);
+	return buf;
 }
 
 /* libxml2 calls this instead of printing to stderr; ctx is the parser context. */
@@ -118,8 +130,9 @@ static int get_count(const xmlNode *root, const char *attr, int64_t *out, char *
 		return -GF_E_REPLY;
 	}
 	if (parse_count((const char *)v, out) < 0) {
-		gf_set_why(why, whylen, "reply: %s=\"%.40s\" is not a non-negative integer", attr,
-		        (const char *)v);
+		char p[48];
+		gf_set_why(why, whylen, "reply: %s=\"%s\" is not a non-negative integer", attr,
+		        piece(p, sizeof(p), v));
 		r = -GF_E_REPLY;
 	}
 	xmlFree(v);
@@ -158,8 +171,10 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 			return -GF_E_REPLY;
 		}
 		xmlChar *reason = xmlGetNoNsProp(ch, (const xmlChar *)"reason");
+		/* The booking number is matched against the ones sent, byte for
+		 * byte; the reason is stored: safe text. */
 		res->items[k].booking_no = gf_xstrdup((const char *)no);
-		res->items[k].reason = gf_xstrdup(reason ? (const char *)reason : "");
+		res->items[k].reason = gf_text_safe_dup((const char *)reason, NULL, GF_TEXT_MAX);
 		res->n_items = ++k;
 		xmlFree(no);
 		xmlFree(reason);
@@ -172,8 +187,9 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 		qsort(sorted, n, sizeof(*sorted), cmp_items);
 		for (size_t i = 1; i < n && r == 0; i++) {
 			if (strcmp(sorted[i]->booking_no, sorted[i - 1]->booking_no) == 0) {
-				gf_set_why(why, whylen, "reply: booking %.100s is listed twice",
-				        sorted[i]->booking_no);
+				char p[104];
+				gf_set_why(why, whylen, "reply: booking %s is listed twice",
+				        piece(p, sizeof(p), (const xmlChar *)sorted[i]->booking_no));
 				r = -GF_E_REPLY;
 			}
 		}
@@ -230,12 +246,14 @@ int gf_reply_parse_review_xml(const char *data, size_t len, struct gf_reply *out
 		        st.error[0] ? st.error : "no root element");
 		r = -GF_E_REPLY;
 	} else if (strcmp((const char *)root->name, "importResult") != 0) {
-		gf_set_why(why, whylen, "reply: root element is <%.60s>, expected <importResult>",
-		        (const char *)root->name);
+		char p[64];
+		gf_set_why(why, whylen, "reply: root element is <%s>, expected <importResult>",
+		        piece(p, sizeof(p), root->name));
 		r = -GF_E_REPLY;
 	} else if (!in_our_ns(root)) {
-		gf_set_why(why, whylen, "reply: <importResult> is in namespace \"%.60s\", expected "
-		        REVIEW_XML_NS " or none", (const char *)root->ns->href);
+		char p[64];
+		gf_set_why(why, whylen, "reply: <importResult> is in namespace \"%s\", expected "
+		        REVIEW_XML_NS " or none", piece(p, sizeof(p), root->ns->href));
 		r = -GF_E_REPLY;
 	} else {
 		r = read_result(root, &res, why, whylen);

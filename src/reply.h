@@ -7,7 +7,7 @@
 
 struct gf_reply_rejection {
 	char *booking_no;
-	char *reason;   /* may be "" */
+	char *reason;   /* may be ""; safe text (text.h), at most GF_TEXT_MAX bytes */
 };
 
 struct gf_reply {

@@ -24,6 +24,7 @@
 #include "reply.h"
 #include "secret.h"
 #include "template.h"
+#include "text.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -430,15 +431,11 @@ static int start(struct run *rn, struct slot *s)
 	return 1;
 }
 
+/* The start of the reply body as safe text (text.h): the key redacted in
+ * the whole body before it is cut, valid UTF-8, at most outlen - 1 bytes. */
 static void excerpt(const struct gf_buf *b, const char *secret, char *out, size_t outlen)
 {
-	size_t n = b->len < outlen - 1 ? b->len : outlen - 1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)b->data[i];
-		out[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	out[n] = '\0';
-	gf_redact(out, secret);
+	gf_text_safe_to(out, outlen, b->data, b->len, secret);
 }
 
 static bool temporary_status(long st)
@@ -463,11 +460,14 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 			if (!s->reasons[i] && strcmp(s->nos[i], bn) == 0)
 				id = s->ids[i];
 		if (id < 0) {
-			snprintf(why, whylen, "reply rejects booking %.64s, which was not in the batch", bn);
+			char no[100];
+			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), s->batch->access_key);
+			snprintf(why, whylen, "reply rejects booking %s, which was not in the batch", no);
 			return -GF_E_REPLY;
 		}
 		const char *reason = rep->items[k].reason;
-		rej_add(rej, id, gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason"));
+		_cleanup_free_ char *said = gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason");
+		rej_add(rej, id, gf_text_safe_dup(said, s->batch->access_key, GF_TEXT_MAX));
 	}
 	return 0;
 }
@@ -540,11 +540,17 @@ static void handle_reply(struct run *rn, struct slot *s)
 		outcome = "retry";
 	}
 
+	/* What is stored and logged from here on is safe text (text.h), the
+	 * key redacted in every form, whatever the partner sent. */
+	gf_text_safe_inplace(err, sizeof(err), s->batch->access_key);
 	if (cp.kind == GF_COMPLETE_RETRY) {
 		int64_t delay = -1;
 		if (q->retry_after[0] &&
-		    gf_retry_after_ms(q->retry_after, gf_now_wall_ms(), job->retry_after_max_ms, &delay) < 0)
+		    gf_retry_after_ms(q->retry_after, gf_now_wall_ms(), job->retry_after_max_ms, &delay) < 0) {
+			gf_warn("retry_after_ignored", "batch=%lld value=%s msg=%s", (long long)s->batch->id,
+			        gf_log_q(q->retry_after), gf_log_q("neither seconds nor an HTTP date: backoff instead"));
 			delay = -1;
+		}
 		if (delay < 0)
 			delay = gf_backoff_ms(s->batch->attempts, job->backoff_initial_ms, job->backoff_max_ms, &rn->rng);
 		cp.retry_delay_ms = delay;
@@ -1067,7 +1073,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	snprintf(rn.run_id, sizeof(rn.run_id), "%lld", (long long)st->run_id);
 	PQclear(rr);
 	gf_log_set_context(job->name, st->run_id);
-	gf_info("run_start", "trigger=%s host=%s pid=%s", trigger(), gf_log_q(host), pid);
+	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
 
 	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &stop_requested);
 	if (r < 0) {

@@ -5,8 +5,12 @@
 
 #include "buf.h"
 #include "db.h"
+#include "log.h"
+#include "text.h"
 
-/* A JSON string, or null for NULL. */
+/* A JSON string, or null for NULL: valid JSON whatever s holds (an
+ * invalid byte becomes \ufffd), and nothing that can drive a terminal when
+ * the document is looked at (control and bidi characters are \u escapes). */
 static void json_str(FILE *out, const char *s)
 {
 	if (!s) {
@@ -14,13 +18,18 @@ static void json_str(FILE *out, const char *s)
 		return;
 	}
 	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
+	for (size_t i = 0, n = strlen(s); i < n;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, n - i, &cp);
+		if (l < 0)
+			fputs("\\ufffd", out);
+		else if (cp == '"' || cp == '\\')
+			fprintf(out, "\\%c", (char)cp);
+		else if (gf_text_cp_unsafe(cp))
+			fprintf(out, "\\u%04x", (unsigned)cp);
 		else
-			fputc(*p, out);
+			fwrite(s + i, 1, (size_t)l, out);
+		i += (size_t)(l < 0 ? -l : l);
 	}
 	fputc('"', out);
 }
@@ -98,13 +107,16 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			fputs("]}", out);
 			continue;
 		}
-		fprintf(out, "%sjob %s (%s, partner %s)\n", j ? "\n" : "", job->name,
-		        job->enabled ? "enabled" : "disabled", job->partner);
+		/* Names, ids and the trigger come from configuration, the
+		 * environment and the database: shown through gf_log_qt(), so that
+		 * nothing in them can drive the terminal. */
+		fprintf(out, "%sjob %s (%s, partner %s)\n", j ? "\n" : "", gf_log_qt(job->name),
+		        job->enabled ? "enabled" : "disabled", gf_log_qt(job->partner));
 		if (PQntuples(run) == 0)
 			fprintf(out, "  last run: never\n");
 		else
 			fprintf(out, "  last run: %s (%s), %s, exit %s: eligible %s, delivered %s, rejected %s, dead %s, %ss\n",
-			        PQgetvalue(run, 0, 0), PQgetvalue(run, 0, 3), PQgetvalue(run, 0, 1),
+			        PQgetvalue(run, 0, 0), gf_log_qt(PQgetvalue(run, 0, 3)), PQgetvalue(run, 0, 1),
 			        PQgetisnull(run, 0, 4) ? "- (running or killed)" : PQgetvalue(run, 0, 4),
 			        PQgetvalue(run, 0, 5), PQgetvalue(run, 0, 6), PQgetvalue(run, 0, 7), PQgetvalue(run, 0, 8),
 			        PQgetisnull(run, 0, 9) ? "-" : PQgetvalue(run, 0, 9));
@@ -115,8 +127,8 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 		fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", "PROPERTY", "HOTEL ID", "STATUS",
 		        "PENDING", "RETRYING", "SENDING", "DEAD", "DELIVERED", "REJECTED", "OLDEST (s)", "NEXT ATTEMPT");
 		for (int r = 0; r < PQntuples(q); r++)
-			fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", PQgetvalue(q, r, 0),
-			        PQgetvalue(q, r, 1), PQgetvalue(q, r, 2), PQgetvalue(q, r, 3), PQgetvalue(q, r, 4),
+			fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", gf_log_qt(PQgetvalue(q, r, 0)),
+			        gf_log_qt(PQgetvalue(q, r, 1)), gf_log_qt(PQgetvalue(q, r, 2)), PQgetvalue(q, r, 3), PQgetvalue(q, r, 4),
 			        PQgetvalue(q, r, 5), PQgetvalue(q, r, 6), PQgetvalue(q, r, 7), PQgetvalue(q, r, 8),
 			        PQgetisnull(q, r, 9) ? "-" : PQgetvalue(q, r, 9),
 			        PQgetisnull(q, r, 10) ? "-" : PQgetvalue(q, r, 10));

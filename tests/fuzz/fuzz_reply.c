@@ -10,6 +10,7 @@
 
 #include "fuzz.h"
 #include "reply.h"
+#include "text.h"
 #include "util.h"
 
 /* http.max_reply_bytes defaults to 1 MiB; more only slows the fuzzer down. */
@@ -32,6 +33,8 @@ static void check_reply(const struct gf_reply *res, const uint8_t *data, size_t 
 	for (size_t i = 0; i < res->n_items; i++) {
 		FUZZ_CHECK(res->items[i].booking_no && *res->items[i].booking_no, "item %zu: bookingNo", i);
 		FUZZ_CHECK(res->items[i].reason != NULL, "item %zu: reason NULL", i);
+		FUZZ_CHECK(gf_text_is_safe(res->items[i].reason, strlen(res->items[i].reason)) &&
+		           strlen(res->items[i].reason) <= GF_TEXT_MAX, "item %zu: reason is not safe text", i);
 	}
 	if (res->n_items > 1) {
 		const struct gf_reply_rejection **v = gf_xmalloc(res->n_items * sizeof(*v));

@@ -259,6 +259,19 @@ seed('reply', 'bad-xinclude.xml', '<importResult xmlns:xi="http://www.w3.org/200
 seed('reply', 'bad-deep.xml', '<importResult accepted="0" rejected="0">' + '<a>' * 300 + '</a>' * 300 + '</importResult>')
 seed('reply', 'bad-encoding-decl.xml', '<?xml version="1.0" encoding="EBCDIC-XX"?><importResult accepted="0" rejected="0"/>')
 seed('reply', 'bad-long-attr.xml', '<importResult accepted="' + '1' * 5000 + '" rejected="0"/>')
+# partner text that must come out as safe text (issue 14): control and bidi characters by
+# reference, a reason far past GF_TEXT_MAX, encodings declared falsely
+seed('reply', 'ok-reason-controls.xml', '<importResult accepted="0" rejected="2">'
+     '<rejected bookingNo="B-1" reason="a&#x9B;31m &#x202E;gnp.exe&#10;b&#9;c&#x85;&#x2028;d&#x2066;"/>'
+     '<rejected bookingNo="B-2&#x202E;" reason="key k3y+/=one access_key=k3y%2B%2F%3Done"/></importResult>')
+seed('reply', 'ok-reason-long.xml', '<importResult accepted="0" rejected="1"><rejected bookingNo="B"'
+     ' reason="' + 'ü' * 3000 + '"/></importResult>')
+seed('reply', 'bad-false-utf8.xml', DECL.encode() +
+     b'<importResult accepted="0" rejected="1"><rejected bookingNo="B-1" reason="M\xfcller"/></importResult>')
+seed('reply', 'bad-false-ascii.xml', b'<?xml version="1.0" encoding="US-ASCII"?>'
+     b'<importResult accepted="0" rejected="1"><rejected bookingNo="B-1" reason="M\xc3\xbcller"/></importResult>')
+seed('reply', 'ok-false-latin1.xml', b'<?xml version="1.0" encoding="ISO-8859-1"?>'
+     b'<importResult accepted="0" rejected="1"><rejected bookingNo="B-1" reason="M\xc3\xbcller \xc2\x9b"/></importResult>')
 
 # ---- render: header and records (see fuzz_render.c for the format) -------------
 

@@ -36,6 +36,10 @@ struct script {
 	int status;
 	long stall_ms, count;
 	char *retry_after, *body, *hotel;
+	size_t body_len;	/* body may hold any bytes (body_hex) */
+	char *ctype;		/* Content-Type of the answer, NULL: text/plain */
+	char *header;		/* one more header line, "Name: value" (header_hex), or NULL */
+	bool tmpl;		/* expand {url}, {key}... in the body */
 	struct script *next;
 };
 
@@ -60,6 +64,7 @@ static struct {
 	struct sim_map *refuse; /* booking number -> reason */
 	struct sim_map *keys;	/* Idempotency-Key -> struct key_entry */
 	struct sim_buf lines;	/* record lines of the batch being accepted, reused */
+	char *reply_encoding;	/* declared in 200 replies (not converted to), NULL: UTF-8 */
 	long latency_ms;
 	unsigned long requests, accepted, rejected, replays, drops, conflicts;
 	unsigned long status[600];
@@ -68,6 +73,8 @@ static struct {
 
 /* Per-request state, from the first handler call to MHD's completion callback. */
 struct req {
+	char *uri;		/* the request line's URI as received, query included, or NULL */
+	bool started;		/* the handler has seen the request */
 	const char *url, *method;
 	bool control, guest;	/* /_sim/ endpoint; POST guest list (else 405) */
 	bool counted;		/* included in S.inflight */
@@ -87,6 +94,8 @@ static void script_free(struct script *s)
 	free(s->retry_after);
 	free(s->body);
 	free(s->hotel);
+	free(s->ctype);
+	free(s->header);
 	free(s);
 }
 
@@ -117,8 +126,18 @@ static struct script *script_copy(const struct script *s)
 	*c = *s;
 	c->next = NULL;
 	c->retry_after = dup_or_null(s->retry_after, &fail);
-	c->body = dup_or_null(s->body, &fail);
+	c->body = NULL;
+	if (s->body) {
+		if ((c->body = malloc(s->body_len + 1))) {
+			memcpy(c->body, s->body, s->body_len);
+			c->body[s->body_len] = '\0';
+		} else {
+			fail = true;
+		}
+	}
 	c->hotel = dup_or_null(s->hotel, &fail);
+	c->ctype = dup_or_null(s->ctype, &fail);
+	c->header = dup_or_null(s->header, &fail);
 	if (fail) {
 		script_free(c);
 		return NULL;
@@ -137,6 +156,57 @@ static int parse_long(const char *s, long min, long max, long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+static bool unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '.' || c == '_' || c == '~';
+}
+
+static int hexdig(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/* Hex digits to bytes (malloc'd, NUL-terminated, the length in *len); NULL
+ * when h is not an even number of hex digits or memory runs out. */
+static char *unhex(const char *h, size_t *len)
+{
+	size_t n = strlen(h);
+	if (n % 2)
+		return NULL;
+	char *out = malloc(n / 2 + 1);
+	for (size_t i = 0; out && i < n; i += 2) {
+		int a = hexdig(h[i]), b = hexdig(h[i + 1]);
+		if (a < 0 || b < 0) {
+			free(out);
+			return NULL;
+		}
+		out[i / 2] = (char)(a * 16 + b);
+	}
+	if (out) {
+		out[n / 2] = '\0';
+		*len = n / 2;
+	}
+	return out;
+}
+
+/* "Name: value" for one more response header: a token for a name, a value of
+ * any bytes but NUL, CR and LF (which would end the header). */
+static bool header_ok(const char *h, size_t len)
+{
+	const char *colon = memchr(h, ':', len);
+	if (!colon || colon == h || colon - h > 100 || strlen(h) != len || strpbrk(h, "\r\n"))
+		return false;
+	for (const char *p = h; p < colon; p++)
+		if (!(unreserved((unsigned char)*p) || strchr("!#$%&'*+^`|", *p)))
+			return false;
+	return true;
 }
 
 static const char *arg(struct MHD_Connection *c, const char *name)
@@ -209,21 +279,106 @@ static void count_request(int status, bool drop)
 	pthread_mutex_unlock(&S.lock);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, int status, const char *ctype,
-			     const char *body, const char *retry_after, const char *note)
+/* An answer of any bytes, with one more header line ("Name: value") when given. */
+static enum MHD_Result reply_bytes(struct MHD_Connection *c, struct req *r, int status, const char *ctype,
+				   const char *body, size_t len, const char *retry_after, const char *header,
+				   const char *note)
 {
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+		MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	if (retry_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+	if (header) {
+		char name[128];
+		const char *colon = strchr(header, ':');
+		size_t nl = colon ? (size_t)(colon - header) : 0;
+		if (nl && nl < sizeof name) {
+			memcpy(name, header, nl);
+			name[nl] = '\0';
+			const char *v = colon + 1;
+			while (*v == ' ')
+				v++;
+			MHD_add_response_header(resp, name, v);
+		}
+	}
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	if (r->guest)
 		count_request(status, false);
 	log_request(c, r, status, note);
+	return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, int status, const char *ctype,
+			     const char *body, const char *retry_after, const char *note)
+{
+	return reply_bytes(c, r, status, ctype, body, strlen(body), retry_after, NULL, note);
+}
+
+/* s percent-encoded: hex in upper or lower case, a space as '+' when plus. */
+static int add_encoded(struct sim_buf *b, const char *s, bool lower, bool plus)
+{
+	int e = 0;
+	for (const unsigned char *p = (const unsigned char *)s; e == 0 && *p; p++) {
+		if (unreserved(*p))
+			e = sim_buf_add(b, p, 1);
+		else if (*p == ' ' && plus)
+			e = sim_buf_add(b, "+", 1);
+		else
+			e = sim_buf_printf(b, lower ? "%%%02x" : "%%%02X", *p);
+	}
+	return e;
+}
+
+/* A scripted body with {url} (the URI as received, access key and all),
+ * {key} (the access key as decoded), {key_upper}, {key_lower} (percent-encoded
+ * in that hex case), {key_plus} ('+' for a space) and {hotel} expanded. */
+static int expand(struct MHD_Connection *c, const struct req *r, const char *body, size_t len, struct sim_buf *out)
+{
+	static const char *const toks[] = { "{url}", "{key}", "{key_upper}", "{key_lower}", "{key_plus}", "{hotel}" };
+	const char *key = arg(c, "access_key"), *hotel = arg(c, "id");
+	int e = 0;
+	if (!key)
+		key = "";
+	for (size_t i = 0; e == 0 && i < len; i++) {
+		size_t t = 0;
+		while (t < sizeof toks / sizeof *toks &&
+		       (len - i < strlen(toks[t]) || memcmp(body + i, toks[t], strlen(toks[t])) != 0))
+			t++;
+		switch (t) {
+		case 0: e = sim_buf_adds(out, r->uri ? r->uri : r->url); break;
+		case 1: e = sim_buf_adds(out, key); break;
+		case 2: e = add_encoded(out, key, false, false); break;
+		case 3: e = add_encoded(out, key, true, false); break;
+		case 4: e = add_encoded(out, key, false, true); break;
+		case 5: e = sim_buf_adds(out, hotel ? hotel : ""); break;
+		default: e = sim_buf_add(out, body + i, 1); continue;
+		}
+		i += strlen(toks[t]) - 1;
+	}
+	return e;
+}
+
+/* The answer a status or accept_then_fail script gives. */
+static enum MHD_Result scripted(struct MHD_Connection *c, struct req *r, const struct script *s,
+				const char *default_body, const char *note)
+{
+	const char *body = s->body ? s->body : default_body;
+	size_t len = s->body ? s->body_len : strlen(default_body);
+	const char *ctype = s->ctype ? s->ctype : TEXT;
+	if (!s->tmpl)
+		return reply_bytes(c, r, s->status, ctype, body, len, s->retry_after, s->header, note);
+	struct sim_buf b;
+	sim_buf_init(&b, 1 << 24);
+	if (sim_buf_add(&b, "", 0) < 0 || expand(c, r, body, len, &b) < 0) {
+		sim_buf_free(&b);
+		return reply(c, r, 500, TEXT, "out of memory", NULL, NULL);
+	}
+	enum MHD_Result ret = reply_bytes(c, r, s->status, ctype, b.data, b.len, s->retry_after, s->header, note);
+	sim_buf_free(&b);
 	return ret;
 }
 
@@ -353,7 +508,7 @@ static int accept_batch(const char *id, const char *idem, const struct sim_batch
 			r = append_record(lines, &head, &tail, g);
 		}
 	}
-	if (r == 0 && !(e->reply = sim_import_result(nacc, nrej, bn, why)))
+	if (r == 0 && !(e->reply = sim_import_result(nacc, nrej, bn, why, S.reply_encoding)))
 		r = -ENOMEM;
 	if (r == 0 && !(*body = strdup(e->reply)))
 		r = -ENOMEM;
@@ -438,8 +593,8 @@ static enum MHD_Result import(struct MHD_Connection *c, struct req *r)
 	enum MHD_Result ret;
 	const struct script *s = r->script;
 	if (status == 200 && s && s->kind == SCRIPT_ACCEPT_THEN_FAIL)
-		ret = reply(c, r, s->status, TEXT, s->body ? s->body : "accepted, then failed (scripted)",
-			    s->retry_after, replay ? "replay accept_then_fail" : "accept_then_fail");
+		ret = scripted(c, r, s, "accepted, then failed (scripted)",
+			       replay ? "replay accept_then_fail" : "accept_then_fail");
 	else if (status == 200)
 		ret = reply(c, r, 200, "application/xml", body, NULL, replay ? "replay" : NULL);
 	else
@@ -463,8 +618,7 @@ static enum MHD_Result finish_guest(struct MHD_Connection *c, struct req *r)
 		return MHD_NO; /* MHD closes the connection without answering */
 	}
 	if (s && s->kind == SCRIPT_STATUS)
-		return reply(c, r, s->status, TEXT, s->body ? s->body : "scripted response",
-			     s->retry_after, "script");
+		return scripted(c, r, s, "scripted response", "script");
 	if (r->verdict)
 		return reply(c, r, r->verdict, TEXT, r->verdict_msg, NULL, NULL);
 	if (r->too_big)
@@ -501,9 +655,31 @@ static enum MHD_Result ctl_script(struct MHD_Connection *c, struct req *r)
 	if ((v = arg(c, "retry_after")) && (!sim_text_ok(v) || strchr(v, '\n')))
 		return reply(c, r, 400, TEXT, "bad retry_after", NULL, NULL);
 	s.retry_after = (char *)(uintptr_t)v;
-	s.body = (char *)(uintptr_t)arg(c, "body");
+	if ((v = arg(c, "content_type")) && (!*v || !sim_text_ok(v) || strpbrk(v, "\r\n")))
+		return reply(c, r, 400, TEXT, "bad content_type", NULL, NULL);
+	s.ctype = (char *)(uintptr_t)v;
+	if ((v = arg(c, "template")) && strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+		return reply(c, r, 400, TEXT, "bad template (0 or 1)", NULL, NULL);
+	s.tmpl = v && v[0] == '1';
+	const char *body = arg(c, "body"), *body_hex = arg(c, "body_hex"), *header_hex = arg(c, "header_hex");
+	if (body && body_hex)
+		return reply(c, r, 400, TEXT, "body and body_hex exclude each other", NULL, NULL);
+	char *bytes = NULL, *header = NULL;
+	size_t header_n = 0, body_n = 0;
+	if (body_hex && !(bytes = unhex(body_hex, &body_n)))
+		return reply(c, r, 400, TEXT, "bad body_hex (hex digits, two a byte)", NULL, NULL);
+	if (header_hex && (!(header = unhex(header_hex, &header_n)) || !header_ok(header, header_n))) {
+		free(bytes);
+		free(header);
+		return reply(c, r, 400, TEXT, "bad header_hex (Name: value, no NUL, CR or LF)", NULL, NULL);
+	}
+	s.body = bytes ? bytes : (char *)(uintptr_t)body;
+	s.body_len = bytes ? body_n : body ? strlen(body) : 0;
+	s.header = header;
 	s.hotel = (char *)(uintptr_t)arg(c, "hotel");
 	struct script *copy = script_copy(&s);
+	free(bytes);
+	free(header);
 	if (!copy)
 		return reply(c, r, 500, TEXT, "out of memory", NULL, NULL);
 	pthread_mutex_lock(&S.lock);
@@ -515,14 +691,33 @@ static enum MHD_Result ctl_script(struct MHD_Connection *c, struct req *r)
 
 static enum MHD_Result ctl_refuse(struct MHD_Connection *c, struct req *r)
 {
-	const char *bn = arg(c, "bookingNo"), *reason = arg(c, "reason");
+	const char *bn = arg(c, "bookingNo"), *reason = arg(c, "reason"), *reason_hex = arg(c, "reason_hex");
 	if (!bn || !*bn)
 		return reply(c, r, 400, TEXT, "missing bookingNo", NULL, NULL);
+	if (reason && reason_hex)
+		return reply(c, r, 400, TEXT, "reason and reason_hex exclude each other", NULL, NULL);
 	if (!reason)
 		reason = "refused by simulator";
-	if (!sim_text_ok(reason))
+	if (!reason_hex && !sim_text_ok(reason))
 		return reply(c, r, 400, TEXT, "reason must be UTF-8 text", NULL, NULL);
-	char *copy = strdup(reason);
+	char *copy;
+	if (reason_hex) {
+		/* raw: the bytes go into the reply's reason="..." as they are (SIM_RAW_REASON) */
+		size_t n = 0;
+		char *bytes = unhex(reason_hex, &n);
+		if (!bytes || strlen(bytes) != n) {
+			free(bytes);
+			return reply(c, r, 400, TEXT, "bad reason_hex (hex digits, two a byte, no NUL)", NULL, NULL);
+		}
+		copy = malloc(n + 2);
+		if (copy) {
+			copy[0] = SIM_RAW_REASON;
+			memcpy(copy + 1, bytes, n + 1);
+		}
+		free(bytes);
+	} else {
+		copy = strdup(reason);
+	}
 	pthread_mutex_lock(&S.lock);
 	int e = copy ? sim_map_put(S.refuse, bn, copy) : -ENOMEM;
 	pthread_mutex_unlock(&S.lock);
@@ -575,6 +770,20 @@ static enum MHD_Result control(struct MHD_Connection *c, struct req *r)
 		return ctl_script(c, r);
 	if (!strcmp(what, "refuse"))
 		return ctl_refuse(c, r);
+	if (!strcmp(what, "reply")) {
+		const char *enc = arg(c, "encoding");
+		for (const char *p = enc; p && *p; p++)
+			if (!unreserved((unsigned char)*p) && *p != ':')
+				return reply(c, r, 400, TEXT, "bad encoding (letters, digits, - . _ : ~)", NULL, NULL);
+		char *copy = enc && *enc ? strdup(enc) : NULL;
+		if (enc && *enc && !copy)
+			return reply(c, r, 500, TEXT, "out of memory", NULL, NULL);
+		pthread_mutex_lock(&S.lock);
+		free(S.reply_encoding);
+		S.reply_encoding = copy;
+		pthread_mutex_unlock(&S.lock);
+		return reply(c, r, 200, TEXT, "ok", NULL, NULL);
+	}
 	if (!strcmp(what, "latency")) {
 		if (parse_long(arg(c, "ms"), 0, 600000, &n) < 0)
 			return reply(c, r, 400, TEXT, "bad or missing ms (0-600000)", NULL, NULL);
@@ -593,6 +802,8 @@ static enum MHD_Result control(struct MHD_Connection *c, struct req *r)
 		S.scripts_tail = &S.scripts;
 		sim_map_clear(S.refuse);
 		sim_map_clear(S.keys);
+		free(S.reply_encoding);
+		S.reply_encoding = NULL;
 		S.requests = S.accepted = S.rejected = S.replays = S.drops = S.conflicts = 0;
 		atomic_store(&S.xsd.reached, 0); /* the next document is validated again */
 		atomic_store(&S.xsd.validated, 0);
@@ -610,10 +821,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	(void)cls;
 	(void)version;
 	struct req *r = *ctx;
-	if (!r) {
-		if (!(r = calloc(1, sizeof *r)))
+	if (!r || !r->started) {
+		if (!r && !(r = calloc(1, sizeof *r)))
 			return MHD_NO;
 		*ctx = r;
+		r->started = true;
 		r->url = url;
 		r->method = method;
 		clock_gettime(CLOCK_MONOTONIC, &r->t0);
@@ -655,8 +867,21 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_
 	}
 	script_free(r->script);
 	sim_buf_free(&r->body);
+	free(r->uri);
 	free(r);
 	*ctx = NULL;
+}
+
+/* Called with the request line's URI, query and all, before the handler: the
+ * request's state starts here, so that {url} can echo what was sent. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)c;
+	struct req *r = calloc(1, sizeof *r);
+	if (r)
+		r->uri = strdup(uri); /* NULL: {url} falls back to the path */
+	return r;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -862,6 +1087,7 @@ int main(int argc, char **argv)
 			MHD_USE_ERROR_LOG,
 		(uint16_t)port, NULL, NULL, handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 512u, MHD_OPTION_END);
 	if (!d) {
@@ -895,6 +1121,7 @@ out:
 	sim_map_free(S.accounts);
 	sim_map_free(S.refuse);
 	sim_map_free(S.keys);
+	free(S.reply_encoding);
 	sim_buf_free(&S.lines);
 	xmlSchemaFree(S.schema);
 	xmlCleanupParser();

@@ -78,6 +78,11 @@ int sim_batch_parse(xmlSchemaPtr schema, struct sim_sample *sample, const char *
 void sim_batch_free(struct sim_batch *b);
 /* Sorted, newline-joined booking numbers: identifies a batch's members. malloc'd. */
 char *sim_batch_members(const struct sim_batch *b);
-/* The 200 reply body; malloc'd, NULL on allocation failure. */
+/* A refuse reason starting with this byte is raw: the bytes after it go into
+ * reason="..." as they are (/_sim/refuse?reason_hex=). */
+#define SIM_RAW_REASON '\x01'
+/* The 200 reply body; malloc'd, NULL on allocation failure. Written by
+ * libxml2 as UTF-8, unless encoding is not NULL (declared as it is, nothing
+ * converted) or a reason is raw: then written out by hand. */
 char *sim_import_result(size_t accepted, size_t nrej, const char *const *booking_nos,
-			const char *const *reasons);
+			const char *const *reasons, const char *encoding);

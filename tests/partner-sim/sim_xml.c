@@ -422,9 +422,59 @@ char *sim_batch_members(const struct sim_batch *b)
 	return out.data;
 }
 
-char *sim_import_result(size_t accepted, size_t nrej, const char *const *booking_nos,
-			const char *const *reasons)
+/* Attribute text escaped as xmlTextWriter does it. */
+static int add_attr(struct sim_buf *b, const char *s)
 {
+	int e = 0;
+	for (; e == 0 && *s; s++) {
+		switch (*s) {
+		case '&': e = sim_buf_adds(b, "&amp;"); break;
+		case '<': e = sim_buf_adds(b, "&lt;"); break;
+		case '>': e = sim_buf_adds(b, "&gt;"); break;
+		case '"': e = sim_buf_adds(b, "&quot;"); break;
+		case '\t': e = sim_buf_adds(b, "&#9;"); break;
+		case '\n': e = sim_buf_adds(b, "&#10;"); break;
+		case '\r': e = sim_buf_adds(b, "&#13;"); break;
+		default: e = sim_buf_add(b, s, 1);
+		}
+	}
+	return e;
+}
+
+/* The reply written out by hand: the declared encoding as asked (whether or
+ * not the bytes are in it), raw reasons as they are. */
+static char *import_result_by_hand(size_t accepted, size_t nrej, const char *const *booking_nos,
+				   const char *const *reasons, const char *encoding)
+{
+	struct sim_buf b;
+	sim_buf_init(&b, SIZE_MAX / 2);
+	int e = sim_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"%s\"?>\n<importResult xmlns=\"" SIM_NS
+			       "\" accepted=\"%zu\" rejected=\"%zu\">", encoding ? encoding : "UTF-8", accepted, nrej);
+	for (size_t i = 0; e == 0 && i < nrej; i++) {
+		e = sim_buf_adds(&b, "<rejected bookingNo=\"");
+		e = e ? e : add_attr(&b, booking_nos[i]);
+		e = e ? e : sim_buf_adds(&b, "\" reason=\"");
+		if (e == 0)
+			e = reasons[i][0] == SIM_RAW_REASON ? sim_buf_adds(&b, reasons[i] + 1) : add_attr(&b, reasons[i]);
+		e = e ? e : sim_buf_adds(&b, "\"/>");
+	}
+	e = e ? e : sim_buf_adds(&b, "</importResult>\n");
+	if (e) {
+		sim_buf_free(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+char *sim_import_result(size_t accepted, size_t nrej, const char *const *booking_nos,
+			const char *const *reasons, const char *encoding)
+{
+	bool raw = encoding != NULL;
+	for (size_t i = 0; i < nrej && !raw; i++)
+		raw = reasons[i][0] == SIM_RAW_REASON;
+	if (raw)
+		return import_result_by_hand(accepted, nrej, booking_nos, reasons, encoding);
+
 	xmlBufferPtr xb = xmlBufferCreate();
 	if (!xb)
 		return NULL;

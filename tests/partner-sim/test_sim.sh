@@ -45,7 +45,7 @@ wait_port() { # PORT-FILE PID LOG: at most 10 s
 }
 
 "$SIM" --port 0 --port-file "$T/port" --xsd "$XSD" --record "$T/record.jsonl" \
-    --account "H-1:$KEY" --account "H-2:other" --max-body 200000 --log "$T/sim.log" &
+    --account "H-1:$KEY" --account "H-2:other" --account "H-3:a b+c" --max-body 200000 --log "$T/sim.log" &
 SIM_PID=$!
 wait_port "$T/port" "$SIM_PID" "$T/sim.log"
 PORT=$(cat "$T/port")
@@ -158,6 +158,50 @@ expect_grep "importResult counts" 'accepted="1" rejected="1"' "$T/body"
 expect_grep "importResult lists it" '<rejected bookingNo="B-6" reason="guest objected &lt;&amp;&quot;&gt;"/>' "$T/body"
 expect_eq "only the accepted one recorded" "$(records)" $((before + 1))
 expect_eq "bad control value" "$(ctl 'script?status=abc')" 400
+
+# arbitrary bytes: a body with NUL, a Latin-1 byte, ESC and a cut character; a custom
+# Content-Type; a header value with odd bytes
+expect_eq "script body_hex" "$(ctl 'script?status=502&body_hex=4d00fc0a1b5be282&content_type=text/html;%20charset=iso-8859-1&header_hex=52657472792d41667465723a2031ff1b')" 200
+expect_eq "scripted bytes" "$(post "$T/a.xml" key-6 "$URL")" 502
+expect_eq "body bytes as given" "$(od -An -tx1 "$T/body" | tr -d ' \n')" "4d00fc0a1b5be282"
+expect_grep "custom Content-Type" 'Content-Type: text/html; charset=iso-8859-1' "$T/hdr"
+expect_eq "header bytes as given" "$(grep -a '^Retry-After' "$T/hdr" | od -An -tx1 | tr -d ' \n')" \
+    "52657472792d41667465723a2031ff1b0d0a"
+expect_eq "bad body_hex" "$(ctl 'script?status=500&body_hex=4g')" 400
+expect_eq "odd body_hex" "$(ctl 'script?status=500&body_hex=414')" 400
+expect_eq "header_hex with CR LF" "$(ctl 'script?status=500&header_hex=583a20610d0a')" 400
+expect_eq "header_hex without a name" "$(ctl 'script?status=500&header_hex=3a61')" 400
+expect_eq "body and body_hex" "$(ctl 'script?status=500&body=x&body_hex=41')" 400
+expect_eq "bad template" "$(ctl 'script?status=500&template=yes')" 400
+# template: the request URI echoed as received, access key and all, and the key in each form
+expect_eq "script template" "$(ctl 'script?status=500&count=2&template=1&body=%7Burl%7D%20%7Bkey%7D%20%7Bkey_upper%7D%20%7Bkey_lower%7D%20%7Bkey_plus%7D%20%7Bhotel%7D%20%7Bnot%7D')" 200
+expect_eq "template answer" "$(post "$T/a.xml" key-6 "$URL")" 500
+expect_eq "template expanded" "$(cat "$T/body")" \
+    "/reviews/import?id=H-1&access_key=k%2B%2F%3D1 k+/=1 k%2B%2F%3D1 k%2b%2f%3d1 k%2B%2F%3D1 H-1 {not}"
+post "$T/a.xml" key-6 "$BASE/v1?id=H-3&access_key=a%20b%2Bc" >/dev/null
+expect_eq "template: '+' for a space" "$(cat "$T/body")" \
+    "/v1?id=H-3&access_key=a%20b%2Bc a b+c a%20b%2Bc a%20b%2bc a+b%2Bc H-3 {not}"
+# a 200 reply declaring another encoding, with a raw (here Latin-1) reason
+expect_eq "raw reason" "$(ctl 'refuse?bookingNo=B-30&reason_hex=4dfc6c6c657220c3a9')" 200
+expect_eq "raw reason with NUL" "$(ctl 'refuse?bookingNo=B-32&reason_hex=4100')" 400
+expect_eq "reason and reason_hex" "$(ctl 'refuse?bookingNo=B-32&reason=x&reason_hex=41')" 400
+expect_eq "reply encoding" "$(ctl 'reply?encoding=ISO-8859-1')" 200
+expect_eq "bad reply encoding" "$(ctl 'reply?encoding=a%22b')" 400
+doc H-1 batch-6 B-30 B-31 >"$T/h.xml"
+expect_eq "post with raw reason" "$(post "$T/h.xml" key-7 "$URL")" 200
+expect_grep "declared encoding" '<?xml version="1.0" encoding="ISO-8859-1"?>' "$T/body"
+if LC_ALL=C grep -qa $'<rejected bookingNo="B-30" reason="M\xfcller \xc3\xa9"/>' "$T/body"; then
+    ok "raw reason bytes as given"
+else
+    fail "raw reason bytes: $(od -c "$T/body" | head -20)"
+fi
+if command -v xmllint >/dev/null; then
+    expect_eq "read as Latin-1" "$(xmllint --xpath 'string(//*[local-name()="rejected"]/@reason)' "$T/body")" "Müller Ã©"
+fi
+expect_eq "reply encoding back to the default" "$(ctl 'reply?encoding=')" 200
+doc H-1 batch-7 B-33 >"$T/i.xml"
+expect_eq "post after encoding reset" "$(post "$T/i.xml" key-8 "$URL")" 200
+expect_grep "UTF-8 again" '<?xml version="1.0" encoding="UTF-8"?>' "$T/body"
 
 # keep-alive: two requests, one connection
 curl -sS -o /dev/null -o /dev/null -w '%{num_connects}\n' "$BASE/_sim/health" "$BASE/_sim/health" >"$T/conns"

@@ -89,6 +89,16 @@ static void test_redact(void)
 	is_str(u, "nothing here", "text without the secret unchanged");
 	gf_redact(u, "");
 	is_str(u, "nothing here", "empty secret ignored");
+	char v[128] = "url ?id=1&access_key=S3cr3t%2B%2f%3D and S3cr3t%2b%2F%3d";
+	gf_redact(v, "S3cr3t+/=");
+	is_str(v, "url ?id=1&access_key=*** and ***", "percent-encoded forms, either hex case");
+	/* The old loop never ended for these: the replacement held the key. */
+	char w[64] = "a * b ** c ***";
+	gf_redact(w, "*");
+	ok(strchr(w, '*') == NULL, "a key of one '*' terminates and leaves none: '%s'", w);
+	char y[64] = "****************";
+	gf_redact(y, "***");
+	ok(strstr(y, "***") == NULL, "a key of '***' terminates and leaves none: '%s'", y);
 }
 
 static void test_urls(void)
