@@ -32,23 +32,78 @@ int gf_db_error_code(PGconn *c)
 	return PQstatus(c) == CONNECTION_BAD ? -GF_E_DB_LOST : -GF_E_DB;
 }
 
+/* The SQLSTATE of each session's last statement (errno for the database):
+ * few sessions, looked up by address. A session that ends leaves its entry
+ * behind; a new one at the same address overwrites it with its first
+ * statement (every path that reports an error sets it). */
+struct last_state {
+	const PGconn *conn;
+	char state[6];
+};
+static struct last_state *states;
+static size_t n_states, cap_states;
+
+static void note_state(const PGconn *c, const char *state)
+{
+	struct last_state *e = NULL;
+	for (size_t i = 0; i < n_states && !e; i++)
+		if (states[i].conn == c)
+			e = &states[i];
+	if (!e) {
+		if (!state || !*state)
+			return; /* nothing to remember: "" is what an unknown session reads */
+		if (n_states == cap_states) {
+			cap_states = cap_states ? cap_states * 2 : 8;
+			states = gf_xrealloc(states, cap_states * sizeof(*states));
+		}
+		e = &states[n_states++];
+		e->conn = c;
+	}
+	snprintf(e->state, sizeof(e->state), "%s", state && strlen(state) == 5 ? state : "");
+}
+
+const char *gf_db_sqlstate(const PGconn *c)
+{
+	for (size_t i = 0; i < n_states; i++)
+		if (states[i].conn == c)
+			return states[i].state;
+	return "";
+}
+
+bool gf_db_sqlstate_is_data(const char *sqlstate)
+{
+	return sqlstate && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0);
+}
+
+int gf_db_result_error(PGconn *c, const PGresult *r, const char *what)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c);
+	char line[1024];
+	snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "unknown error");
+	line[strcspn(line, "\n")] = '\0';
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	note_state(c, state);
+	int err = gf_db_error_code(c);
+	if (state && *state)
+		gf_error(err == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s sqlstate=%s error=%s", what,
+		         gf_log_q(state), gf_log_q(line));
+	else
+		gf_error(err == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
+	return err;
+}
+
 /* A result of the wanted kind, or NULL after logging the error. */
 static PGresult *checked(PGconn *c, PGresult *r, int *err, const char *what)
 {
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		note_state(c, "");
 		*err = 0;
 		return r;
 	}
-	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-	if (!msg || !*msg)
-		msg = PQerrorMessage(c);
-	char line[1024];
-	snprintf(line, sizeof(line), "%s", msg ? msg : "unknown error");
-	line[strcspn(line, "\n")] = '\0';
-	*err = gf_db_error_code(c);
-	gf_error(*err == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s",
-	         what, gf_log_q(line));
+	*err = gf_db_result_error(c, r, what);
 	if (r)
 		PQclear(r);
 	return NULL;
@@ -121,6 +176,7 @@ static int send_failed(PGconn *c, const char *what)
 	snprintf(line, sizeof(line), "%s", PQerrorMessage(c));
 	line[strcspn(line, "\n")] = '\0';
 	int r = gf_db_error_code(c);
+	note_state(c, "");
 	gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
 	return r;
 }
@@ -131,6 +187,7 @@ static bool arrived(PGconn *c, int *err, const char *what)
 {
 	*err = 0;
 	if (!PQconsumeInput(c)) {
+		note_state(c, "");
 		*err = gf_db_error_code(c);
 		gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(PQerrorMessage(c)));
 		return false;
@@ -154,6 +211,7 @@ PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what)
 	PGresult *r = PQgetResult(c);
 	if (!r) {
 		*err = gf_db_error_code(c);
+		note_state(c, "");
 		gf_error("db_error", "statement=%s error=%s", what, gf_log_q("no result in the pipeline"));
 		return NULL;
 	}
