@@ -94,6 +94,50 @@ int gf_db_result_error(PGconn *c, const PGresult *r, const char *what)
 	return err;
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4; 0: not one). */
+static size_t utf8_seq(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return 1;
+	size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+void gf_db_error_reason(const PGresult *r, char *out, size_t outlen)
+{
+	if (!outlen)
+		return;
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	char tail[24] = "";
+	if (state && *state)
+		snprintf(tail, sizeof(tail), " (SQLSTATE %.5s)", state);
+	size_t room = outlen > strlen(tail) + 1 ? outlen - strlen(tail) - 1 : 0;
+	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)(msg && *msg ? msg : "error without a message");
+	while (*p) {
+		size_t len = utf8_seq(p);
+		if (len == 0 || *p < 0x20 || *p == 0x7f) {
+			if (n + 1 > room)
+				break;
+			out[n++] = len == 0 ? '?' : ' ';
+			p++;
+			continue;
+		}
+		if (n + len > room)
+			break;
+		memcpy(out + n, p, len);
+		n += len;
+		p += len;
+	}
+	out[n] = '\0';
+	if (n + strlen(tail) < outlen)
+		memcpy(out + n, tail, strlen(tail) + 1);
+}
+
 /* A result of the wanted kind, or NULL after logging the error. */
 static PGresult *checked(PGconn *c, PGresult *r, int *err, const char *what)
 {

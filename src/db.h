@@ -81,6 +81,12 @@ bool gf_db_sqlstate_is_data(const char *sqlstate);
  * (NULL: the session's error) naming the statement, note its SQLSTATE on c,
  * and return -GF_E_DB, or -GF_E_DB_LOST when the connection is gone. */
 int gf_db_result_error(PGconn *c, const PGresult *r, const char *what);
+/* The server's message of a failed result as a reason a person reads and
+ * the database stores: its primary message and SQLSTATE ("invalid input
+ * syntax for type date: "x" (SQLSTATE 22007)"), control characters as
+ * spaces, bytes that are not UTF-8 as '?', cut at a character boundary to
+ * fit outlen. */
+void gf_db_error_reason(const PGresult *r, char *out, size_t outlen);
 
 /* Append a PostgreSQL array literal of the given text values ("{...}"), each
  * quoted; NULL entries become NULL. */
