@@ -500,7 +500,7 @@ class NastyDataTest(GFTestCase):
         eligible = len(want['rejected']) + len(want['delivered'])
         self.assertRegex(stdout, rf'^review-nightly: run \d+ eligible={eligible} new={eligible} '
                                  rf"delivered={len(want['delivered'])} rejected={len(want['rejected'])} "
-                                 r'retried=0 dead=0 pending=0 requests=\d+ duration=[0-9.]+s exit=1$')
+                                 r'retried=0 dead=0 pending=0 requests=\d+ duration=[0-9.]+s exit=1 first_rejected="[^\n]+"$')
 
         # Rejected: the reason names the field and the problem, and leaks no personal data.
         for n in sorted(want['rejected']):
