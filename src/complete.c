@@ -305,7 +305,7 @@ static void lease_lost(int64_t batch_id)
 
 int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                         const struct gf_api_call *call, const char *sqlstate, int64_t retry_delay_ms,
-                        struct gf_complete_result *out)
+                        bool maybe_sent, struct gf_complete_result *out)
 {
 	/* Generic: the partner's text (reasons, the reply's excerpt) may be
 	 * what the database refused; the log has the database's message. */
@@ -320,9 +320,8 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
 		plain.error = err;
 		plain.response_excerpt = NULL;
 	}
-	/* A batch the partner answered may be held by it under its key now. */
 	struct gf_completion cp = { .kind = GF_COMPLETE_RETRY, .error = err, .retry_delay_ms = retry_delay_ms,
-	                            .maybe_sent = true, .call = call ? &plain : NULL };
+	                            .maybe_sent = maybe_sent, .call = call ? &plain : NULL };
 	struct gf_complete_result res = { 0 };
 	int r = complete_tx(c, job, run_id, b, &cp, &res);
 	if (r == -ESTALE)
@@ -346,8 +345,10 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 		/* One batch's data: that batch fails, not the run. */
 		char state[6];
 		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
+		/* (a batch the partner accepted may be held by it under its key) */
 		return gf_complete_refused(c, job, run_id, b, cp->call, state,
-		                           cp->retry_delay_ms > 0 ? cp->retry_delay_ms : job->backoff_initial_ms, out);
+		                           cp->retry_delay_ms > 0 ? cp->retry_delay_ms : job->backoff_initial_ms,
+		                           cp->kind == GF_COMPLETE_ACCEPTED || cp->maybe_sent, out);
 	}
 	if (r == -ESTALE)
 		lease_lost(b->id);

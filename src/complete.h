@@ -78,10 +78,11 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 /* That RETRY, for a completion the database refused in the pipeline
  * (gf_complete_accepted_collect() said -GF_E_DATA): call is the API call
  * of the refused completion (its partner text is left out), sqlstate what
- * the database said. */
+ * the database said; maybe_sent: the partner may hold the batch (it
+ * answered it 2xx), so it is never split. */
 int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                         const struct gf_api_call *call, const char *sqlstate, int64_t retry_delay_ms,
-                        struct gf_complete_result *out);
+                        bool maybe_sent, struct gf_complete_result *out);
 
 /* The common case without waiting: c in pipeline mode, with
  * gf_complete_pipe_prepare() done before entering it. An ACCEPTED completion

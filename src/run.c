@@ -321,7 +321,7 @@ static int redo_refused(struct run *rn)
 		struct sent *e = &rn->redo[i];
 		struct gf_complete_result res = { 0 };
 		int r = gf_complete_refused(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->call, e->sqlstate,
-		                            e->retry_delay_ms, &res);
+		                            e->retry_delay_ms, true, &res);
 		if (r < 0 && r != -ESTALE)
 			rn->fatal = r;
 		if (r == 0) {

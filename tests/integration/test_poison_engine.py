@@ -130,6 +130,20 @@ class PoisonEngineTest(GFTestCase):
         self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
                          [['dead_deliveries']])
 
+    def test_a_completion_the_database_cannot_store_is_retried(self):
+        env = self.env
+        add_many(env, 4, ['P001', 'P002'])
+        # A 503 whose text is not UTF-8: recorded as it is (in last_error,
+        # the API-call log), the database refuses it (SQLSTATE 22021).
+        # Whether or not the text is made valid UTF-8 first, the batch is
+        # retried and the run goes on.
+        env.sim_control('script?status=503&hotel=H-1001&body=%FF%FEpartner%80down')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=4 ', self.summary(r))
+        self.assertEqual(self.delivered_nos(), ['B-1', 'B-2', 'B-3', 'B-4'])
+        self.assertEqual(self.history_count(), 4)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls WHERE status_code = 503"), '1')
+
     # ---- item 2 -------------------------------------------------------------
 
     def test_unrenderable_hotel_id_holds_that_connection_with_an_alert(self):
