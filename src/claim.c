@@ -31,6 +31,9 @@ void gf_batch_rows_free(struct gf_batch_rows *r)
 		return;
 	free(r->recs);
 	free(r->in_source);
+	for (size_t i = 0; r->why && i < r->n; i++)
+		free(r->why[i]);
+	free(r->why);
 	if (r->res)
 		PQclear(r->res);
 	free(r->data);
@@ -75,7 +78,10 @@ static const char CLAIM_SQL[] =
 	"   ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED"
 	") UPDATE guestflow.batches b"
 	"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
-	"        lease_token = $5 || '.' || gen_random_uuid()::text, attempts = b.attempts + 1"
+	"        lease_token = $5 || '.' || gen_random_uuid()::text, attempts = b.attempts + 1,"
+	/* A lease that ran out under another worker: it may have sent the
+	 * batch before it died (the old row's lease_until, in SET). */
+	"        maybe_sent = b.maybe_sent OR b.lease_until IS NOT NULL"
 	"   FROM due, guestflow.connections c"
 	"  WHERE b.id = due.id AND c.id = b.connection_id"
 	"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
@@ -89,7 +95,8 @@ static const char CLAIM_SQL[] =
 	 * sent (the caller has only the plan's copy of them). */
 	"           CASE WHEN $4::bool AND due.fresh AND b.member_bookings IS NOT NULL THEN"
 	"             (SELECT array_agg(m) FROM unnest(b.member_bookings) m"
-	"               WHERE NOT EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = m)) END";
+	"               WHERE NOT EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = m)) END,"
+	"           b.maybe_sent";
 
 /* The claimed batch of a claim's result, or NULL when none was due. */
 static int claimed(PGresult *r, struct gf_batch **out)
@@ -101,6 +108,7 @@ static int claimed(PGresult *r, struct gf_batch **out)
 	b->resend = b->attempts > 1;
 	b->records = (int)gf_db_get_int(r, 0, 9);
 	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
+	b->maybe_sent = PQgetvalue(r, 0, 11)[0] == 't';
 	int err;
 	if (!PQgetisnull(r, 0, 10) && (err = gf_db_parse_int_array(PQgetvalue(r, 0, 10), &b->gone, &b->n_gone)) < 0) {
 		gf_batch_free(b);
@@ -171,7 +179,9 @@ int gf_batch_materialise_many(PGconn *c, const char *batch_ids)
 		"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, state,"
 		"                                      batch_id, planned_run_id, finished_run_id, created_at, updated_at,"
 		"                                      finished_at)"
-		"  SELECT m.id, b.job, b.connection_id, b.property_id, m.booking_id, m.booking_no,"
+		/* (a booking without a number in the source view is rejected
+		 * for it; the log's column is NOT NULL) */
+		"  SELECT m.id, b.job, b.connection_id, b.property_id, m.booking_id, coalesce(m.booking_no, ''),"
 		"         CASE WHEN b.state = 'done' THEN 'delivered' ELSE 'pending' END, b.id, b.created_run_id,"
 		"         b.finished_run_id, b.created_at, coalesce(b.finished_at, b.created_at), b.finished_at"
 		"    FROM b CROSS JOIN LATERAL unnest(b.member_ids, b.member_bookings, b.member_nos) AS m(id, booking_id, booking_no)"
@@ -275,6 +285,99 @@ int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b
 	return PQntuples(r) == 1;
 }
 
+/* The columns every read of a batch's rows gives, in the order of struct
+ * gf_record, then whether the booking is in the source view; over the
+ * batch's open deliveries d. */
+#define ROWS_SELECT \
+	"SELECT d.booking_id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender," \
+	"       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text," \
+	"       s.booking_id IS NOT NULL" \
+	"  FROM guestflow.deliveries d" \
+	/* (one row per delivery: a view that gives a booking twice, the \
+	 * operator's mistake, must not send it twice) */ \
+	"  LEFT JOIN LATERAL (SELECT * FROM guestflow.source_bookings s1 WHERE s1.booking_id = d.booking_id" \
+	"                      LIMIT 1) s ON true" \
+	"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status" \
+	" WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
+
+#define ROW_COLS 11
+
+static void set_record(struct gf_batch_rows *r, size_t i, const char *const *v)
+{
+	int64_t id = 0;
+	(void)gf_parse_int64(v[0] ? v[0] : "0", &id);
+	r->recs[i] = (struct gf_record){
+		.booking_id = id, .booking_no = v[1], .last_name = v[2], .first_name = v[3], .email = v[4],
+		.gender = v[5], .language = v[6], .status = v[7], .arrival = v[8], .departure = v[9],
+	};
+	r->in_source[i] = v[10] && v[10][0] == 't';
+}
+
+/* The view raised a data error for the batch: each member read alone, the
+ * values copied into r->data; a member the view cannot give gets its error
+ * as why[i]. */
+static int rows_one_by_one(PGconn *c, const struct gf_job *job, const char *id, struct gf_batch_rows **out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "batch_members",
+		"SELECT d.booking_id, d.booking_no FROM guestflow.deliveries d"
+		" WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending') ORDER BY d.booking_id",
+		1, (const char *[]){ id });
+	if (!m)
+		return err;
+	size_t n = (size_t)PQntuples(m);
+	struct gf_batch_rows *r = gf_xcalloc(1, sizeof(*r));
+	r->n = n;
+	r->recs = gf_xcalloc(n ? n : 1, sizeof(*r->recs));
+	r->in_source = gf_xcalloc(n ? n : 1, sizeof(*r->in_source));
+	r->why = gf_xcalloc(n ? n : 1, sizeof(*r->why));
+	size_t *off = gf_xcalloc((n ? n : 1) * ROW_COLS, sizeof(*off));
+	struct gf_buf data = GF_BUF_INIT(SIZE_MAX / 2);
+	for (size_t i = 0; i < n && err == 0; i++) {
+		const char *p[] = { id, job->partner, PQgetvalue(m, (int)i, 0) };
+		_cleanup_pgresult_ PGresult *one = PQexecParams(c, ROWS_SELECT " AND d.booking_id = $3::bigint", 3, NULL, p,
+		                                                NULL, NULL, 0);
+		const char *v[ROW_COLS] = { gf_db_get(m, (int)i, 0), gf_db_get(m, (int)i, 1) };
+		if (one && PQresultStatus(one) == PGRES_TUPLES_OK) {
+			for (int f = 0; f < ROW_COLS && PQntuples(one) == 1; f++)
+				v[f] = gf_db_get(one, 0, f);
+			if (PQntuples(one) != 1)
+				v[10] = "f"; /* gone since */
+		} else {
+			err = gf_db_result_error(c, one, "batch_row");
+			if (!gf_db_sqlstate_is_data(gf_db_sqlstate(c)))
+				break;
+			err = 0;
+			char why[400];
+			gf_db_error_reason(one, why, sizeof(why));
+			r->why[i] = gf_xasprintf("the source view cannot give this booking: %s", why);
+			v[10] = "t";
+		}
+		/* (the values are copied: offsets, the buffer may move) */
+		for (int f = 0; f < ROW_COLS && err == 0; f++) {
+			off[i * ROW_COLS + f] = v[f] ? data.len : SIZE_MAX;
+			if (v[f])
+				err = gf_buf_append(&data, v[f], strlen(v[f]) + 1);
+		}
+	}
+	if (err < 0) {
+		free(off);
+		gf_buf_free(&data);
+		gf_batch_rows_free(r);
+		return err;
+	}
+	r->data = gf_buf_steal(&data);
+	for (size_t i = 0; i < n; i++) {
+		const char *v[ROW_COLS];
+		for (int f = 0; f < ROW_COLS; f++)
+			v[f] = off[i * ROW_COLS + f] == SIZE_MAX ? NULL : r->data + off[i * ROW_COLS + f];
+		set_record(r, i, v);
+	}
+	free(off);
+	*out = r;
+	return 0;
+}
+
 int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out)
 {
 	char id[32];
@@ -283,15 +386,13 @@ int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b,
 	int err;
 	/* In booking order, as the plan reads them: every send of a batch
 	 * carries its records in the same order. */
-	PGresult *res = gf_db_query_prepared(c, &err, "batch_rows",
-		"SELECT d.booking_id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender,"
-		"       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text,"
-		"       s.booking_id IS NOT NULL"
-		"  FROM guestflow.deliveries d"
-		"  LEFT JOIN guestflow.source_bookings s ON s.booking_id = d.booking_id"
-		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
-		" WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
-		" ORDER BY d.booking_id", 2, p);
+	PGresult *res = gf_db_query_prepared(c, &err, "batch_rows", ROWS_SELECT " ORDER BY d.booking_id", 2, p);
+	if (!res && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_is_data(gf_db_sqlstate(c))) {
+		gf_warn("batch_rows_one_by_one", "batch=%s msg=%s", id,
+		        gf_log_q("the source view raised a data error for this batch: its bookings are read one by one,"
+		                 " and those it cannot give are rejected alone"));
+		return rows_one_by_one(c, job, id, out);
+	}
 	if (!res)
 		return err;
 	struct gf_batch_rows *r = gf_xcalloc(1, sizeof(*r));
@@ -300,20 +401,10 @@ int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b,
 	r->recs = gf_xcalloc(r->n ? r->n : 1, sizeof(*r->recs));
 	r->in_source = gf_xcalloc(r->n ? r->n : 1, sizeof(*r->in_source));
 	for (size_t i = 0; i < r->n; i++) {
-		int row = (int)i;
-		r->recs[i] = (struct gf_record){
-			.booking_id = gf_db_get_int(res, row, 0),
-			.booking_no = gf_db_get(res, row, 1),
-			.last_name = gf_db_get(res, row, 2),
-			.first_name = gf_db_get(res, row, 3),
-			.email = gf_db_get(res, row, 4),
-			.gender = gf_db_get(res, row, 5),
-			.language = gf_db_get(res, row, 6),
-			.status = gf_db_get(res, row, 7),
-			.arrival = gf_db_get(res, row, 8),
-			.departure = gf_db_get(res, row, 9),
-		};
-		r->in_source[i] = PQgetvalue(res, row, 10)[0] == 't';
+		const char *v[ROW_COLS];
+		for (int f = 0; f < ROW_COLS; f++)
+			v[f] = gf_db_get(res, (int)i, f);
+		set_record(r, i, v);
 	}
 	*out = r;
 	return 0;

@@ -23,6 +23,7 @@ struct gf_batch {
 	int records;            /* members still to deliver when claimed */
 	bool resend;            /* an existing batch (retry or expired lease) */
 	bool fresh;             /* never sent before this claim (attempts 0, no error) */
+	bool maybe_sent;        /* an earlier attempt may have reached the partner: never split */
 	int64_t *gone;          /* with probe_source: members no longer in the source view */
 	size_t n_gone;
 };
@@ -32,6 +33,8 @@ struct gf_batch_rows {
 	size_t n;
 	struct gf_record *recs;  /* the values point into res or data */
 	bool *in_source;         /* false: the booking is gone from the source view */
+	char **why;              /* NULL, or per row: why the source view could not give it
+	                          * (its error, for that booking alone), else NULL */
 	PGresult *res;           /* owns the values, or */
 	char *data;              /* owns them */
 };
@@ -65,8 +68,11 @@ int gf_claim_giveback(PGconn *c, const struct gf_batch *b);
 int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b);
 
 /* The batch's members joined with the source view, ready to render (a
- * member gone from the view has in_source false). Caller frees *out with
- * gf_batch_rows_free(). */
+ * member gone from the view has in_source false). When the view raises a
+ * data error (SQLSTATE class 22/23: an operator's cast that fails for one
+ * booking), the members are read one by one and the failing ones come with
+ * the database's message in why[i]: they alone are rejected. Caller frees
+ * *out with gf_batch_rows_free(). */
 int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out);
 
 /* Write out the members a batch still holds in its row (migrations 0007 and

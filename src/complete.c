@@ -119,7 +119,8 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 		return err;
 	x->out->delivered += gf_db_get_int(res, 0, 0);
 	/* The partner answered: whatever kept it from doing so is over. */
-	int r = gf_alert_clear(x->c, x->job->name, x->b->connection_id, "auth_failed,partner_unreachable");
+	int r = gf_alert_clear(x->c, x->job->name, x->b->connection_id,
+	                       "auth_failed,partner_unreachable,requests_refused,connection_invalid");
 	if (r == 0)
 		r = gf_alert_clear(x->c, x->job->name, 0, "partner_unreachable");
 	if (r < 0)
@@ -139,7 +140,8 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 	if (dead) {
 		int r = gf_db_exec(x->c, "complete_batch_dead",
 			"UPDATE guestflow.batches SET state = 'dead', last_error = $2, lease_until = NULL,"
-			" finished_at = now() WHERE id = $1::bigint", 2, p);
+			" maybe_sent = maybe_sent OR $3::bool, finished_at = now() WHERE id = $1::bigint", 3,
+			(const char *[]){ p[0], p[1], cp->maybe_sent ? "true" : "false" });
 		if (r < 0)
 			return r;
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_dead",
@@ -158,8 +160,9 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 		                      x->run_id);
 	}
 	int r = gf_db_exec(x->c, "complete_batch_retry",
-		"UPDATE guestflow.batches SET last_error = $2, lease_until = NULL,"
-		" next_attempt_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1::bigint", 3, p);
+		"UPDATE guestflow.batches SET last_error = $2, lease_until = NULL, maybe_sent = maybe_sent OR $4::bool,"
+		" next_attempt_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1::bigint", 4,
+		(const char *[]){ p[0], p[1], p[2], cp->maybe_sent ? "true" : "false" });
 	if (r < 0)
 		return r;
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_retry",
@@ -173,23 +176,21 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 
 static int release(struct ctx *x, const struct gf_completion *cp)
 {
-	/* Not the batch's fault: the attempt the claim counted is given back. */
-	const char *p[] = { x->id, cp->error ? cp->error : "released" };
+	/* Not the batch's fault: the attempt the claim counted is given back.
+	 * requeue: behind the batches due now. */
+	const char *p[] = { x->id, cp->error ? cp->error : "released", cp->maybe_sent ? "true" : "false",
+	                    cp->requeue ? "true" : "false" };
 	int r = gf_db_exec(x->c, "complete_batch_release",
 		"UPDATE guestflow.batches SET last_error = $2, lease_until = NULL,"
-		" attempts = greatest(attempts - 1, 0) WHERE id = $1::bigint", 2, p);
+		" attempts = greatest(attempts - 1, 0), maybe_sent = maybe_sent OR $3::bool,"
+		" next_attempt_at = CASE WHEN $4::bool THEN now() ELSE next_attempt_at END WHERE id = $1::bigint", 4, p);
 	if (r == 0)
 		r = gf_db_exec(x->c, "complete_release",
 			"UPDATE guestflow.delivery_log SET state = 'pending', reason = $2, updated_at = now()"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
-	if (r == 0 && cp->call) {
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "the partner refused the credentials of property %s (hotel id %s): %s;"
-		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
-		         x->b->property_id, x->b->hotel_id, p[1], x->b->property_id, x->job->partner);
-		r = gf_alert_raise(x->c, x->job->name, x->b->connection_id, "auth_failed", msg,
-		                   x->run_id);
-	}
+	if (r == 0 && cp->alert_kind)
+		r = gf_alert_raise(x->c, x->job->name, x->b->connection_id, cp->alert_kind,
+		                   cp->alert_message ? cp->alert_message : p[1], x->run_id);
 	return r;
 }
 
@@ -228,10 +229,15 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 			const char *p[] = { x->id, gf_buf_str(&ids), x->run };
 			r = gf_db_exec(x->c, "split_new_batch",
 				"WITH nb AS ("
+				/* The halves take their parent's place in the queue
+				 * (claims go by next_attempt_at, then id): they go
+				 * before the batches planned after it, so that a bad
+				 * record is isolated (and the partner shows that it
+				 * takes the rest) before the others are sent. */
 				"  INSERT INTO guestflow.batches (job, connection_id, property_id, idempotency_key,"
-				"         records, parent_id, created_run_id)"
+				"         records, parent_id, created_run_id, next_attempt_at)"
 				"  SELECT job, connection_id, property_id, gen_random_uuid()::text,"
-				"         cardinality($2::bigint[]), id, $3::bigint"
+				"         cardinality($2::bigint[]), id, $3::bigint, next_attempt_at"
 				"    FROM guestflow.batches WHERE id = $1::bigint RETURNING id"
 				") UPDATE guestflow.delivery_log d SET batch_id = nb.id, state = 'pending', updated_at = now()"
 				"    FROM nb WHERE d.id = ANY($2::bigint[])", 3, p);
@@ -247,11 +253,12 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 		(const char *[]){ x->id, why, n > 1 ? "true" : "false" });
 }
 
-int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
-                const struct gf_completion *cp, struct gf_complete_result *out)
+/* One completion in one transaction. A SPLIT of a batch marked maybe_sent
+ * (read under its lock) is applied as a RETRY: it is never split. */
+static int complete_tx(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                       const struct gf_completion *cp, struct gf_complete_result *out)
 {
-	struct gf_complete_result res = { 0 };
-	struct ctx x = { .c = c, .job = job, .b = b, .run_id = run_id, .out = &res };
+	struct ctx x = { .c = c, .job = job, .b = b, .run_id = run_id, .out = out };
 	snprintf(x.id, sizeof(x.id), "%lld", (long long)b->id);
 	snprintf(x.run, sizeof(x.run), "%lld", (long long)run_id);
 	int r = gf_db_begin(c);
@@ -259,11 +266,20 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 		return r;
 	int err;
 	PGresult *lease = gf_db_query(c, &err, "complete_lease",
-		"SELECT 1 FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2"
+		"SELECT maybe_sent FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2"
 		" AND state = 'open' FOR UPDATE", 2, (const char *[]){ x.id, b->lease_token });
 	r = lease ? (PQntuples(lease) == 1 ? 0 : -ESTALE) : err;
+	bool maybe_sent = r == 0 && PQgetvalue(lease, 0, 0)[0] == 't';
 	if (lease)
 		PQclear(lease);
+	struct gf_completion whole;
+	if (r == 0 && cp->kind == GF_COMPLETE_SPLIT && maybe_sent) {
+		/* The partner may hold this batch under its key: resent whole. */
+		whole = *cp;
+		whole.kind = GF_COMPLETE_RETRY;
+		whole.maybe_sent = true;
+		cp = &whole;
+	}
 	/* Row by row from here on, whatever the outcome. */
 	if (r == 0)
 		r = gf_batch_materialise(c, b->id);
@@ -283,13 +299,68 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 		gf_fault_point("in_commit");
 	if (r == 0)
 		r = gf_db_commit(c);
-	if (r < 0) {
+	if (r < 0)
 		gf_db_rollback(c);
-		if (r == -ESTALE)
-			gf_warn("lease_lost", "batch=%s msg=%s", x.id,
-			        gf_log_q("another worker took over this batch after its lease expired; its result stands"));
-		return r;
+	return r;
+}
+
+static void lease_lost(int64_t batch_id)
+{
+	gf_warn("lease_lost", "batch=%lld msg=%s", (long long)batch_id,
+	        gf_log_q("another worker took over this batch after its lease expired; its result stands"));
+}
+
+int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                        const struct gf_api_call *call, const char *sqlstate, int64_t retry_delay_ms,
+                        bool maybe_sent, struct gf_complete_result *out)
+{
+	/* Generic: the partner's text (reasons, the reply's excerpt) may be
+	 * what the database refused; the log has the database's message. */
+	char err[256];
+	snprintf(err, sizeof(err), "the database refused to record the outcome of this batch (SQLSTATE %s,"
+	         " see the log of run %lld); it is sent again under its key", sqlstate && *sqlstate ? sqlstate : "?",
+	         (long long)run_id);
+	struct gf_api_call plain;
+	if (call) {
+		plain = *call;
+		plain.outcome = "retry";
+		plain.error = err;
+		plain.response_excerpt = NULL;
 	}
+	struct gf_completion cp = { .kind = GF_COMPLETE_RETRY, .error = err, .retry_delay_ms = retry_delay_ms,
+	                            .maybe_sent = maybe_sent, .call = call ? &plain : NULL };
+	struct gf_complete_result res = { 0 };
+	int r = complete_tx(c, job, run_id, b, &cp, &res);
+	if (r == -ESTALE)
+		lease_lost(b->id);
+	if (r < 0)
+		return r;
+	gf_warn("completion_refused", "batch=%lld sqlstate=%s attempt=%d of=%d msg=%s", (long long)b->id,
+	        gf_log_q(sqlstate && *sqlstate ? sqlstate : "?"), b->attempts, job->max_attempts,
+	        gf_log_q(res.dead ? "the database refused this batch's outcome for its data: it is dead now"
+	                          : "the database refused this batch's outcome for its data: it is retried"));
+	*out = res;
+	return 0;
+}
+
+int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                const struct gf_completion *cp, struct gf_complete_result *out)
+{
+	struct gf_complete_result res = { 0 };
+	int r = complete_tx(c, job, run_id, b, cp, &res);
+	if (r < 0 && r != -ESTALE && gf_db_sqlstate_is_data(gf_db_sqlstate(c)) && PQstatus(c) == CONNECTION_OK) {
+		/* One batch's data: that batch fails, not the run. */
+		char state[6];
+		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
+		/* (a batch the partner accepted may be held by it under its key) */
+		return gf_complete_refused(c, job, run_id, b, cp->call, state,
+		                           cp->retry_delay_ms > 0 ? cp->retry_delay_ms : job->backoff_initial_ms,
+		                           cp->kind == GF_COMPLETE_ACCEPTED || cp->maybe_sent, out);
+	}
+	if (r == -ESTALE)
+		lease_lost(b->id);
+	if (r < 0)
+		return r;
 	*out = res;
 	return 0;
 }
@@ -316,7 +387,7 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"), held AS (" \
 	"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, state, batch_id," \
 	"         reason, planned_run_id, finished_run_id, created_at, finished_at)" \
-	"  SELECT m.id, $7, $8::bigint, l.property_id, m.booking_id, m.booking_no," \
+	"  SELECT m.id, $7, $8::bigint, l.property_id, m.booking_id, coalesce(m.booking_no, '')," \
 	"         CASE WHEN t.reason IS NULL THEN 'delivered' ELSE 'rejected' END, l.id, t.reason, l.created_run_id," \
 	"         $3::bigint, l.created_at, now()" \
 	"    FROM lease l CROSS JOIN LATERAL unnest(l.member_ids, l.member_bookings, l.member_nos) AS m(id, booking_id, booking_no)" \
@@ -361,7 +432,8 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"), cleared AS (" \
 	"  UPDATE guestflow.alert_events SET cleared_at = now()" \
 	"   WHERE job = $7 AND cleared_at IS NULL AND EXISTS (SELECT 1 FROM lease)" \
-	"     AND ((coalesce(connection_id, 0) = $8::bigint AND kind IN ('auth_failed', 'partner_unreachable'))" \
+	"     AND ((coalesce(connection_id, 0) = $8::bigint" \
+	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid'))" \
 	"          OR (coalesce(connection_id, 0) = 0 AND kind = 'partner_unreachable'))" \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
 	") SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM d)," \
@@ -408,6 +480,8 @@ int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, bool block, struct
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_pipe_result(c, block, &err, "complete_accepted");
+	if (!r && err < 0 && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_is_data(gf_db_sqlstate(c)))
+		return -GF_E_DATA;
 	if (!r)
 		return err < 0 ? err : 0;
 	if (gf_db_get_int(r, 0, 0) != 1) {

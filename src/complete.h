@@ -4,6 +4,7 @@
 #define GF_COMPLETE_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,7 +41,14 @@ struct gf_completion {
 	const struct gf_rejection *rejections; /* records refused (render or partner) */
 	size_t n_rejections;
 	const char *error;           /* RETRY, SPLIT, RELEASE: what failed */
-	int64_t retry_delay_ms;      /* RETRY */
+	int64_t retry_delay_ms;      /* RETRY; and any kind, should the database refuse it (below) */
+	bool maybe_sent;             /* RETRY, RELEASE: this attempt may have reached the partner
+	                              * (its body was sent, no answer was understood): the batch
+	                              * is marked and is never split from then on */
+	bool requeue;                /* RELEASE: to the back of the queue (next_attempt_at now),
+	                              * behind the batches due before it */
+	const char *alert_kind;      /* RELEASE: raise this alert for the batch's connection... */
+	const char *alert_message;   /* ...with this message */
 	const char *history_message; /* ACCEPTED: template expanded but for {booking_no} */
 	const struct gf_api_call *call; /* NULL when nothing was sent */
 };
@@ -55,9 +63,26 @@ struct gf_complete_result {
 };
 
 /* Apply a completion. Returns -ESTALE (and changes nothing) when the batch's
- * lease was taken over by another worker, a database error otherwise. */
+ * lease was taken over by another worker, a database error otherwise.
+ *
+ * A completion the database refuses for its data (SQLSTATE class 22 or 23:
+ * the adapter write_history raising a data exception for one booking, a
+ * value it cannot store) fails that batch, never the run: it is rolled back
+ * and the batch completed instead as a RETRY with a generic error text
+ * (none of the partner's text, which may be what the database refused), so
+ * that it goes dead after max_attempts like any other. A SPLIT of a batch
+ * marked maybe_sent is applied as a RETRY too (it is never split). */
 int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                 const struct gf_completion *cp, struct gf_complete_result *out);
+
+/* That RETRY, for a completion the database refused in the pipeline
+ * (gf_complete_accepted_collect() said -GF_E_DATA): call is the API call
+ * of the refused completion (its partner text is left out), sqlstate what
+ * the database said; maybe_sent: the partner may hold the batch (it
+ * answered it 2xx), so it is never split. */
+int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                        const struct gf_api_call *call, const char *sqlstate, int64_t retry_delay_ms,
+                        bool maybe_sent, struct gf_complete_result *out);
 
 /* The common case without waiting: c in pipeline mode, with
  * gf_complete_pipe_prepare() done before entering it. An ACCEPTED completion
@@ -65,7 +90,10 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
  * its own; gf_complete_accepted_collect() reads the results back in the
  * order sent: 0 with out->collected set, 0 without it when block is false
  * and the result is not there yet, -ESTALE (nothing changed: the lease was
- * lost) or a database error. */
+ * lost), -GF_E_DATA (nothing changed: the database refused it for its data,
+ * SQLSTATE class 22 or 23, in gf_db_sqlstate(c); the other completions in
+ * the pipeline are not affected, each has its own Sync) or a database
+ * error. */
 int gf_complete_pipe_prepare(PGconn *c);
 int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                               const struct gf_completion *cp);

@@ -171,22 +171,121 @@ int gf_db_error_code(PGconn *c)
 	return PQstatus(c) == CONNECTION_BAD ? -GF_E_DB_LOST : -GF_E_DB;
 }
 
+/* The SQLSTATE of each session's last statement (errno for the database):
+ * few sessions, looked up by address. A session that ends leaves its entry
+ * behind; a new one at the same address overwrites it with its first
+ * statement (every path that reports an error sets it). */
+struct last_state {
+	const PGconn *conn;
+	char state[6];
+};
+static struct last_state *states;
+static size_t n_states, cap_states;
+
+static void note_state(const PGconn *c, const char *state)
+{
+	struct last_state *e = NULL;
+	for (size_t i = 0; i < n_states && !e; i++)
+		if (states[i].conn == c)
+			e = &states[i];
+	if (!e) {
+		if (!state || !*state)
+			return; /* nothing to remember: "" is what an unknown session reads */
+		if (n_states == cap_states) {
+			cap_states = cap_states ? cap_states * 2 : 8;
+			states = gf_xrealloc(states, cap_states * sizeof(*states));
+		}
+		e = &states[n_states++];
+		e->conn = c;
+	}
+	snprintf(e->state, sizeof(e->state), "%s", state && strlen(state) == 5 ? state : "");
+}
+
+const char *gf_db_sqlstate(const PGconn *c)
+{
+	for (size_t i = 0; i < n_states; i++)
+		if (states[i].conn == c)
+			return states[i].state;
+	return "";
+}
+
+bool gf_db_sqlstate_is_data(const char *sqlstate)
+{
+	return sqlstate && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0);
+}
+
+int gf_db_result_error(PGconn *c, const PGresult *r, const char *what)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c);
+	char line[1024];
+	gf_db_error_line(c, NULL, msg && *msg ? msg : "unknown error", line, sizeof(line));
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	note_state(c, state);
+	int err = gf_db_error_code(c);
+	if (state && *state)
+		gf_error(err == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s sqlstate=%s error=%s", what,
+		         gf_log_q(state), gf_log_q(line));
+	else
+		gf_error(err == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
+	return err;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4; 0: not one). */
+static size_t utf8_seq(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return 1;
+	size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+void gf_db_error_reason(const PGresult *r, char *out, size_t outlen)
+{
+	if (!outlen)
+		return;
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	char tail[24] = "";
+	if (state && *state)
+		snprintf(tail, sizeof(tail), " (SQLSTATE %.5s)", state);
+	size_t room = outlen > strlen(tail) + 1 ? outlen - strlen(tail) - 1 : 0;
+	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)(msg && *msg ? msg : "error without a message");
+	while (*p) {
+		size_t len = utf8_seq(p);
+		if (len == 0 || *p < 0x20 || *p == 0x7f) {
+			if (n + 1 > room)
+				break;
+			out[n++] = len == 0 ? '?' : ' ';
+			p++;
+			continue;
+		}
+		if (n + len > room)
+			break;
+		memcpy(out + n, p, len);
+		n += len;
+		p += len;
+	}
+	out[n] = '\0';
+	if (n + strlen(tail) < outlen)
+		memcpy(out + n, tail, strlen(tail) + 1);
+}
+
 /* A result of the wanted kind, or NULL after logging the error. */
 static PGresult *checked(PGconn *c, PGresult *r, int *err, const char *what)
 {
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		note_state(c, "");
 		*err = 0;
 		return r;
 	}
-	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-	if (!msg || !*msg)
-		msg = PQerrorMessage(c);
-	char line[1024];
-	gf_db_error_line(c, NULL, msg, line, sizeof(line));
-	*err = gf_db_error_code(c);
-	gf_error(*err == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s",
-	         what, gf_log_q(line));
+	*err = gf_db_result_error(c, r, what);
 	if (r)
 		PQclear(r);
 	return NULL;
@@ -258,6 +357,7 @@ static int send_failed(PGconn *c, const char *what)
 	char line[512];
 	gf_db_error_line(c, NULL, NULL, line, sizeof(line));
 	int r = gf_db_error_code(c);
+	note_state(c, "");
 	gf_error(r == -GF_E_DB_LOST ? "db_lost" : "db_error", "statement=%s error=%s", what, gf_log_q(line));
 	return r;
 }
@@ -268,6 +368,7 @@ static bool arrived(PGconn *c, int *err, const char *what)
 {
 	*err = 0;
 	if (!PQconsumeInput(c)) {
+		note_state(c, "");
 		*err = gf_db_error_code(c);
 		char line[512];
 		gf_db_error_line(c, NULL, NULL, line, sizeof(line));
@@ -293,6 +394,7 @@ PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what)
 	PGresult *r = PQgetResult(c);
 	if (!r) {
 		*err = gf_db_error_code(c);
+		note_state(c, "");
 		gf_error("db_error", "statement=%s error=%s", what, gf_log_q("no result in the pipeline"));
 		return NULL;
 	}

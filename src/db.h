@@ -75,6 +75,28 @@ void gf_db_error_line(PGconn *c, const char *conninfo, const char *msg, char *ou
 /* -GF_E_DB_LOST when the connection is bad, else -GF_E_DB. */
 int gf_db_error_code(PGconn *c);
 
+/* Errors carry their SQLSTATE (PostgreSQL's errcodes) to whoever decides.
+ * gf_db_sqlstate(): the five characters of the last statement on c that the
+ * server refused, "" when the last statement succeeded or failed without
+ * one (the connection lost, libpq's own failure). Set by every gf_db_* call
+ * that runs or reads a statement on c, like errno: read it right after the
+ * call that failed. */
+const char *gf_db_sqlstate(const PGconn *c);
+/* Classes 22 (data exception: a value that cannot be cast, stored or
+ * encoded) and 23 (integrity constraint violation): the statement failed
+ * on the values it was given or read, not because the database failed. */
+bool gf_db_sqlstate_is_data(const char *sqlstate);
+/* For a caller that reads a result itself (COPY): log the failed result r
+ * (NULL: the session's error) naming the statement, note its SQLSTATE on c,
+ * and return -GF_E_DB, or -GF_E_DB_LOST when the connection is gone. */
+int gf_db_result_error(PGconn *c, const PGresult *r, const char *what);
+/* The server's message of a failed result as a reason a person reads and
+ * the database stores: its primary message and SQLSTATE ("invalid input
+ * syntax for type date: "x" (SQLSTATE 22007)"), control characters as
+ * spaces, bytes that are not UTF-8 as '?', cut at a character boundary to
+ * fit outlen. */
+void gf_db_error_reason(const PGresult *r, char *out, size_t outlen);
+
 /* Append a PostgreSQL array literal of the given text values ("{...}"), each
  * quoted; NULL entries become NULL. */
 int gf_db_text_array(struct gf_buf *out, const char *const *vals, size_t n);

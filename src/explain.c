@@ -87,6 +87,25 @@ static int explain_history(PGconn *c, const char *booking_id, FILE *out)
 	return 0;
 }
 
+static int explain_unreadable(PGconn *c, const struct gf_job *job, const char *booking_no, const char *sqlstate,
+                              FILE *out)
+{
+	fprintf(out, "booking %s\n\njob %s (partner %s, %s): the source view raises an error for this booking"
+	        " (SQLSTATE %s, logged above), so its rules cannot be shown\n", gf_log_q(booking_no), job->name,
+	        job->partner, job->path, sqlstate);
+	int err;
+	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_by_number",
+		"SELECT booking_id::text, property_id FROM guestflow.deliveries WHERE job = $1 AND booking_no = $2"
+		" ORDER BY id LIMIT 1", 2, (const char *[]){ job->name, booking_no });
+	if (!d)
+		return err;
+	if (PQntuples(d) == 0) {
+		fprintf(out, "  delivery: none\n");
+		return 0;
+	}
+	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), out);
+}
+
 int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
                FILE *out)
 {
@@ -106,10 +125,25 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
 			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
+		if (!r && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_is_data(gf_db_sqlstate(c))) {
+			/* The view raises an error for this booking (an operator's
+			 * expression that fails for its values): what guestflow did
+			 * with it is in its delivery, found by its number. */
+			int e = explain_unreadable(c, job, booking_no, gf_db_sqlstate(c), out);
+			if (e < 0)
+				return e;
+			continue;
+		}
 		if (!r)
 			return err;
 		if (PQntuples(r) == 0)
 			return -ENOENT;
+		if (PQgetisnull(r, 0, 0)) {
+			fprintf(out, "booking %s (property %s): the source view gives it no booking_id, so guestflow cannot"
+			        " track it and does not send it; fix guestflow.source_bookings or the PMS\n",
+			        gf_log_q(booking_no), gf_log_q(or_none(gf_db_get(r, 0, 1))));
+			return 0;
+		}
 		if (!booking_id) {
 			booking_id = gf_xstrdup(PQgetvalue(r, 0, 0));
 			/* Values are quoted and escaped as in the log: PMS data may hold

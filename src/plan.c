@@ -16,36 +16,53 @@
 /* The stream's columns: connection, its property, booking, new (no delivery
  * yet), then the values to render (NULL unless new). */
 #define STREAM_COLS (4 + GF_PLAN_FIELDS)
-/* The most one planned batch may hold of strings (names are capped when
- * rendered, not here: a PMS may hold anything). */
+/* A batch is closed before a row that would take the values it holds past
+ * this (memory: a few such batches are held until claimed); a row larger
+ * alone makes a batch of its own. No value is refused for its size: a PMS
+ * may hold anything, and the partner decides (a body too large for it is
+ * halved down to the one record, which it rejects). */
 #define BATCH_DATA_MAX ((size_t)256 << 20)
+/* Buffers that hold whole rows: more than PostgreSQL can send in one (a
+ * row, like any value, is under 1 GiB), so that no row is too large here. */
+#define ROW_BUF_MAX ((size_t)2 << 30)
+/* A parameter or setting holding a slice's arrays: what PostgreSQL takes. */
+#define PARAM_MAX ((size_t)1 << 30)
+/* Careful mode (a data error in the plan statement): pairs read a range at
+ * a time. */
+#define CAREFUL_RANGE 1024
 
 /* COPY takes no parameters: the job's values are the plan session's settings
  * (set with parameters), each read once (an InitPlan). Sorted by connection
  * and booking, so that a connection's pairs come together and a batch holds
  * its bookings in the order every later read of it gives them. */
 #define SETTING(name) "(SELECT current_setting('guestflow.plan_" name "'))"
-static const char STREAM_SQL[] =
-	"COPY (SELECT c.id, c.property_id, s.booking_id, d.id IS NULL,"
-	"             CASE WHEN d.id IS NULL THEN s.booking_no END,"
-	"             CASE WHEN d.id IS NULL THEN s.last_name END,"
-	"             CASE WHEN d.id IS NULL THEN s.first_name END,"
-	"             CASE WHEN d.id IS NULL THEN btrim(s.email, E' \\t\\r\\n') END,"
-	"             CASE WHEN d.id IS NULL THEN s.gender END,"
-	"             CASE WHEN d.id IS NULL THEN s.language END,"
-	/* the partner's status: the map is read once and looked up per row */
-	"             CASE WHEN d.id IS NULL THEN coalesce((SELECT jsonb_object_agg(m.source_status, m.partner_status)"
-	"                                                     FROM guestflow.status_map m WHERE m.partner = " SETTING("partner") ")"
-	"                                                  ->> s.status, s.status) END,"
-	"             CASE WHEN d.id IS NULL THEN s.arrival::text END,"
-	"             CASE WHEN d.id IS NULL THEN s.departure::text END"
-	"        FROM guestflow.source_bookings s"
-	"        JOIN guestflow.connections c"
-	"          ON c.property_id = s.property_id AND c.partner = " SETTING("partner") " AND c.status = 'live'"
-	"        LEFT JOIN guestflow.deliveries d"
-	"          ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = " SETTING("job")
-	"       WHERE " GF_SQL_ELIGIBLE_MS("SELECT current_setting('guestflow.plan_window_ms')")
-	"       ORDER BY c.id, s.booking_id) TO STDOUT (FORMAT binary)";
+#define STREAM_SQL_WHERE(filter) \
+	"COPY (SELECT c.id, c.property_id, s.booking_id, d.id IS NULL," \
+	"             CASE WHEN d.id IS NULL THEN s.booking_no END," \
+	"             CASE WHEN d.id IS NULL THEN s.last_name END," \
+	"             CASE WHEN d.id IS NULL THEN s.first_name END," \
+	"             CASE WHEN d.id IS NULL THEN btrim(s.email, E' \\t\\r\\n') END," \
+	"             CASE WHEN d.id IS NULL THEN s.gender END," \
+	"             CASE WHEN d.id IS NULL THEN s.language END," \
+	/* the partner's status: the map is read once and looked up per row */ \
+	"             CASE WHEN d.id IS NULL THEN coalesce((SELECT jsonb_object_agg(m.source_status, m.partner_status)" \
+	"                                                     FROM guestflow.status_map m WHERE m.partner = " SETTING("partner") ")" \
+	"                                                  ->> s.status, s.status) END," \
+	"             CASE WHEN d.id IS NULL THEN s.arrival::text END," \
+	"             CASE WHEN d.id IS NULL THEN s.departure::text END" \
+	"        FROM guestflow.source_bookings s" \
+	"        JOIN guestflow.connections c" \
+	"          ON c.property_id = s.property_id AND c.partner = " SETTING("partner") " AND c.status = 'live'" \
+	"        LEFT JOIN guestflow.deliveries d" \
+	"          ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = " SETTING("job") \
+	"       WHERE " GF_SQL_ELIGIBLE_MS("SELECT current_setting('guestflow.plan_window_ms')") filter \
+	"       ORDER BY c.id, s.booking_id) TO STDOUT (FORMAT binary)"
+static const char STREAM_SQL[] = STREAM_SQL_WHERE("");
+/* Careful mode: the same for one range of the pairs (settings plan_conns
+ * and plan_ids: two arrays of the same length). */
+static const char RANGE_SQL[] = STREAM_SQL_WHERE(
+	" AND s.booking_id = ANY(" SETTING("ids") "::bigint[])"
+	" AND (c.id, s.booking_id) IN (SELECT * FROM unnest(" SETTING("conns") "::bigint[], " SETTING("ids") "::bigint[]))");
 
 static void batch_free(struct gf_plan_batch *b)
 {
@@ -110,6 +127,15 @@ void gf_plan_release(struct gf_planner *p)
 	gf_buf_free(&p->in);
 	p->in_pos = 0;
 	p->begin_lock = gf_free(p->begin_lock);
+	p->cand_conn = gf_free(p->cand_conn);
+	p->cand_book = gf_free(p->cand_book);
+	p->ranges = gf_free(p->ranges);
+	p->n_cand = p->n_ranges = p->cap_ranges = 0;
+	for (size_t i = 0; i < p->n_suspects; i++)
+		free(p->suspects[i].reason);
+	p->suspects = gf_free(p->suspects);
+	p->n_suspects = 0;
+	p->careful = p->loaded = false;
 }
 
 /* Pending deliveries outside any batch (reruns, the rest of a batch cut by
@@ -168,7 +194,7 @@ static int open_stream(struct gf_planner *p)
 		gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
 		return gf_db_error_code(p->stream);
 	}
-	gf_buf_init(&p->in, (size_t)64 << 20);
+	gf_buf_init(&p->in, ROW_BUF_MAX);
 	return 0;
 }
 
@@ -238,6 +264,24 @@ static int wait_input(struct gf_planner *p)
 	return 0;
 }
 
+/* The plan's statement failed (res: its result, or NULL). -GF_E_DATA for a
+ * data error of the source view (SQLSTATE class 22 or 23: an operator's
+ * expression that fails for some row), with the server's message kept in
+ * p->err_reason: the caller reads on carefully, and only the failing
+ * bookings are rejected. Ranges read carefully fail quietly (their
+ * bookings are logged once isolated). */
+static int statement_failed(struct gf_planner *p, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	bool data = PQstatus(p->stream) == CONNECTION_OK && res && gf_db_sqlstate_is_data(state);
+	if (data)
+		gf_db_error_reason(res, p->err_reason, sizeof(p->err_reason));
+	if (data && p->careful)
+		return -GF_E_DATA;
+	int err = gf_db_result_error(p->stream, res, p->careful ? "plan_range" : "plan");
+	return data ? -GF_E_DATA : err;
+}
+
 /* The statement's first answer: the start of the COPY, or its error. */
 static int copy_started(struct gf_planner *p)
 {
@@ -251,13 +295,10 @@ static int copy_started(struct gf_planner *p)
 		p->copying = true;
 		return 0;
 	}
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
-	char line[1024];
-	gf_db_error_line(p->stream, NULL, msg && *msg ? msg : "no COPY from the plan statement", line,
-	                 sizeof(line));
-	gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
-	r = gf_db_error_code(p->stream);
+	r = statement_failed(p, res);
 	if (res)
+		PQclear(res);
+	while ((res = PQgetResult(p->stream)) != NULL)
 		PQclear(res);
 	return r;
 }
@@ -272,6 +313,11 @@ static int fill(struct gf_planner *p)
 		memmove(p->in.data, p->in.data + p->in_pos, p->in.len - p->in_pos);
 		p->in.len -= p->in_pos;
 		p->in_pos = 0;
+		/* A huge row has gone by: its room is given back. */
+		if (p->in.cap > ((size_t)16 << 20) && p->in.len < ((size_t)1 << 20) && !p->careful) {
+			p->in.data = gf_xrealloc(p->in.data, p->in.len + 1);
+			p->in.cap = p->in.len + 1;
+		}
 	}
 	char *buf = NULL;
 	int n;
@@ -286,14 +332,8 @@ static int fill(struct gf_planner *p)
 	if (n == -1) {
 		int err = 0;
 		PGresult *res = PQgetResult(p->stream);
-		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-			const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(p->stream);
-			char line[1024];
-			gf_db_error_line(p->stream, NULL, msg && *msg ? msg : "plan statement ended without a result",
-			                 line, sizeof(line));
-			gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
-			err = gf_db_error_code(p->stream);
-		}
+		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+			err = statement_failed(p, res);
 		if (res)
 			PQclear(res);
 		while ((res = PQgetResult(p->stream)) != NULL)
@@ -333,13 +373,49 @@ struct tuple {
 	int32_t len[STREAM_COLS];
 };
 
+/* A row of the source view that cannot be planned (it has no booking_id):
+ * counted as rejected in the run, with its booking number, in the log and
+ * the run's summary; it has no delivery (nothing to key one on), so the
+ * next run finds it again until the PMS is fixed. */
+static void unplannable(struct gf_planner *p, const struct tuple *t, const char *reason)
+{
+	int32_t len = t->len[4 + GF_PLAN_NO];
+	_cleanup_free_ char *no = len >= 0 ? gf_xstrndup((const char *)t->v[4 + GF_PLAN_NO], (size_t)len) : NULL;
+	p->res.rejected++;
+	gf_warn("source_row_rejected", "booking_no=%s reason=%s", gf_log_q(no ? no : ""), gf_log_q(reason));
+	if (!p->res.first_rejected[0])
+		snprintf(p->res.first_rejected, sizeof(p->res.first_rejected), "%s: %s", no ? no : "(no booking number)",
+		         reason);
+}
+
 static int add_row(struct gf_planner *p, const struct tuple *t)
 {
-	if (t->len[0] != 8 || t->len[1] < 0 || t->len[2] != 8 || t->len[3] != 1)
+	if (t->len[0] != 8 || t->len[1] < 0 || t->len[3] != 1 || (t->len[2] != 8 && t->len[2] != -1))
 		return bad_stream("unexpected column in the plan's stream");
-	int64_t conn = be64(t->v[0]), booking = be64(t->v[2]);
+	int64_t conn = be64(t->v[0]);
 	bool is_new = t->v[3][0] != 0;
 	p->res.eligible++;
+	if (t->len[2] < 0) {
+		unplannable(p, t, "the source view gives this booking no booking_id: guestflow cannot track it, so it is"
+		                  " not sent (fix guestflow.source_bookings or the PMS)");
+		return 0;
+	}
+	int64_t booking = be64(t->v[2]);
+	/* Sorted by connection and booking: a view that gives a booking twice
+	 * (the operator's mistake) has its rows next to each other; the first
+	 * is planned, once. */
+	bool twice = p->has_last && p->last_conn == conn && p->last_booking == booking;
+	p->has_last = true;
+	p->last_conn = conn;
+	p->last_booking = booking;
+	if (twice) {
+		if (!p->told_twice)
+			gf_warn("source_row_twice", "booking_id=%lld msg=%s", (long long)booking,
+			        gf_log_q("guestflow.source_bookings gives this booking more than once: it is planned once, from"
+			                 " its first row (this is told once per run)"));
+		p->told_twice = true;
+		return 0;
+	}
 	/* Sorted by connection: a connection's last batch is complete once
 	 * another connection's rows begin. */
 	if (p->cur && p->cur->connection_id != conn)
@@ -347,14 +423,18 @@ static int add_row(struct gf_planner *p, const struct tuple *t)
 	if (!is_new)
 		return 0;
 	p->res.found++;
-	if (p->cur && p->cur->n >= (size_t)p->job->max_records)
+	size_t bytes = 0;
+	for (int f = 0; f < GF_PLAN_FIELDS; f++)
+		bytes += t->len[4 + f] > 0 ? (size_t)t->len[4 + f] + 1 : 1;
+	if (p->cur && (p->cur->n >= (size_t)p->job->max_records ||
+	               (p->cur->n > 0 && p->cur->buf.len + bytes > BATCH_DATA_MAX)))
 		finish_cur(p);
 	struct gf_plan_batch *b = p->cur;
 	if (!b) {
 		b = p->cur = gf_xcalloc(1, sizeof(*b));
 		b->connection_id = conn;
 		b->property_id = gf_xstrndup((const char *)t->v[1], (size_t)t->len[1]);
-		gf_buf_init(&b->buf, BATCH_DATA_MAX);
+		gf_buf_init(&b->buf, ROW_BUF_MAX);
 	}
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 16;
@@ -429,17 +509,266 @@ static int parse_one(struct gf_planner *p)
 	return 1;
 }
 
+/* ---- careful mode --------------------------------------------------------
+ * The plan statement raised a data error (an operator's view whose
+ * expression fails for one booking: a cast, a division): one bad row must
+ * not fail the night. The pairs not read yet are listed (their keys only),
+ * then read a range at a time with the same statement; a range that fails
+ * is halved until the one booking that fails alone is found, and that
+ * booking is rejected with the database's message as its reason. Only when
+ * the view gives other bookings fine: a view that fails for every booking
+ * it is asked for is broken as a whole, and the run ends with its error,
+ * rejecting nothing. */
+
+struct range {
+	size_t lo, hi;   /* candidates [lo, hi) */
+};
+
+static void push_range(struct gf_planner *p, size_t lo, size_t hi)
+{
+	if (p->n_ranges == p->cap_ranges) {
+		p->cap_ranges = p->cap_ranges ? p->cap_ranges * 2 : 64;
+		p->ranges = gf_xrealloc(p->ranges, p->cap_ranges * sizeof(*p->ranges));
+	}
+	p->ranges[p->n_ranges++] = (struct range){ lo, hi };
+}
+
+/* The pairs still to read, in the stream's order: after the last one read,
+ * through the eligibility rules when the view can evaluate them (else all
+ * of its pairs: the range statements apply the rules). */
+static int list_candidates(struct gf_planner *p)
+{
+	char window[32], conn[32], booking[32];
+	snprintf(window, sizeof(window), "%lld", (long long)p->job->window_ms);
+	snprintf(conn, sizeof(conn), "%lld", (long long)(p->has_last ? p->last_conn : INT64_MIN));
+	snprintf(booking, sizeof(booking), "%lld", (long long)(p->has_last ? p->last_booking : INT64_MIN));
+	const char *params[] = { p->job->partner, conn, booking, window };
+	int err = 0;
+	PGresult *r = NULL;
+	for (int pass = 0; pass < 2 && !r; pass++) {
+		r = gf_db_query(p->stream, &err, pass ? "plan_candidates_all" : "plan_candidates",
+			pass ? "SELECT c.id, s.booking_id FROM guestflow.source_bookings s"
+			       "  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $1 AND c.status = 'live'"
+			       " WHERE s.booking_id IS NOT NULL AND (c.id, s.booking_id) > ($2::bigint, $3::bigint)"
+			       "   AND $4::text IS NOT NULL"
+			       " ORDER BY 1, 2"
+			     : "SELECT c.id, s.booking_id FROM guestflow.source_bookings s"
+			       "  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $1 AND c.status = 'live'"
+			       " WHERE s.booking_id IS NOT NULL AND (c.id, s.booking_id) > ($2::bigint, $3::bigint)"
+			       "   AND " GF_SQL_ELIGIBLE_MS("$4")
+			       " ORDER BY 1, 2", 4, params);
+		if (!r && !gf_db_sqlstate_is_data(gf_db_sqlstate(p->stream)))
+			return err;
+	}
+	if (!r) {
+		gf_error("plan_failed", "msg=%s", gf_log_q("the source view cannot even list its bookings' ids"));
+		return err;
+	}
+	size_t n = (size_t)PQntuples(r);
+	p->cand_conn = gf_xcalloc(n ? n : 1, sizeof(*p->cand_conn));
+	p->cand_book = gf_xcalloc(n ? n : 1, sizeof(*p->cand_book));
+	p->n_cand = n;
+	for (size_t i = 0; i < n; i++) {
+		p->cand_conn[i] = gf_db_get_int(r, (int)i, 0);
+		p->cand_book[i] = gf_db_get_int(r, (int)i, 1);
+	}
+	PQclear(r);
+	/* A stack: the first range on top. */
+	for (size_t k = (n + CAREFUL_RANGE - 1) / CAREFUL_RANGE; k-- > 0;)
+		push_range(p, k * CAREFUL_RANGE, (k + 1) * CAREFUL_RANGE < n ? (k + 1) * CAREFUL_RANGE : n);
+	return 0;
+}
+
+static int careful_begin(struct gf_planner *p)
+{
+	gf_warn("plan_careful", "error=%s msg=%s", gf_log_q(p->err_reason),
+	        gf_log_q("the source view raised a data error: the rest of the plan is read a range at a time, and the"
+	                 " bookings it cannot give are rejected alone"));
+	p->careful = true;
+	p->loaded = false;
+	/* (a row cut off by the error is read again) */
+	gf_buf_reset(&p->in);
+	p->in_pos = 0;
+	return list_candidates(p);
+}
+
+/* Write the isolated bookings as rejected deliveries (with the members
+ * lock, as slices are). A booking that has a delivery already (its row
+ * fails whether it is new or not) keeps it. */
+static int reject_suspects(struct gf_planner *p)
+{
+	char run[32];
+	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
+	for (size_t i = 0; i < p->n_suspects; i++) {
+		struct gf_plan_suspect *x = &p->suspects[i];
+		char conn[32], booking[32];
+		snprintf(conn, sizeof(conn), "%lld", (long long)x->conn);
+		snprintf(booking, sizeof(booking), "%lld", (long long)x->booking);
+		/* Its number, if the view can give that much of it. */
+		int err;
+		PGresult *no = gf_db_query(p->stream, &err, "plan_rejected_no",
+			"SELECT s.booking_no FROM guestflow.source_bookings s WHERE s.booking_id = $1::bigint LIMIT 1", 1,
+			(const char *[]){ booking });
+		_cleanup_free_ char *booking_no = no && PQntuples(no) ? gf_xstrdup(PQgetvalue(no, 0, 0)) : NULL;
+		if (no)
+			PQclear(no);
+		int r = gf_db_exec(p->c, "plan_reject_begin", "BEGIN", 0, NULL);
+		if (r == 0)
+			r = gf_db_exec(p->c, "plan_reject_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1, (const char *[]){ p->job->name });
+		PGresult *res = r < 0 ? NULL : gf_db_query(p->c, &err, "plan_reject",
+			"INSERT INTO guestflow.delivery_log (job, connection_id, property_id, booking_id, booking_no, state, reason,"
+			"                                    planned_run_id, finished_run_id, finished_at)"
+			" SELECT $1, c.id, c.property_id, $3::bigint, coalesce($4, ''), 'rejected', $5, $6::bigint, $6::bigint, now()"
+			"   FROM guestflow.connections c WHERE c.id = $2::bigint"
+			"    AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d"
+			"                     WHERE d.job = $1 AND d.connection_id = $2::bigint AND d.booking_id = $3::bigint)"
+			" ON CONFLICT DO NOTHING RETURNING 1", 6,
+			(const char *[]){ p->job->name, conn, booking, booking_no, x->reason, run });
+		if (r == 0 && !res)
+			r = err;
+		if (r == 0)
+			r = gf_db_commit(p->c);
+		if (r < 0) {
+			if (res)
+				PQclear(res);
+			gf_db_rollback(p->c);
+			return r;
+		}
+		if (PQntuples(res) == 1) {
+			p->res.rejected++;
+			gf_warn("record_rejected", "booking_no=%s booking_id=%s reason=%s", gf_log_q(booking_no ? booking_no : ""),
+			        booking, gf_log_q(x->reason));
+			if (!p->res.first_rejected[0])
+				snprintf(p->res.first_rejected, sizeof(p->res.first_rejected), "%s: %s",
+				         booking_no ? booking_no : booking, x->reason);
+		}
+		PQclear(res);
+	}
+	for (size_t i = 0; i < p->n_suspects; i++)
+		free(p->suspects[i].reason);
+	p->n_suspects = 0;
+	return 0;
+}
+
+/* The next range read whole into p->in (1), or none left (0). A range that
+ * fails is halved; a single pair that fails is isolated. */
+static int careful_load(struct gf_planner *p)
+{
+	while (p->n_ranges > 0) {
+		struct range rg = p->ranges[--p->n_ranges];
+		_cleanup_buf_ struct gf_buf conns = GF_BUF_INIT(PARAM_MAX);
+		_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT(PARAM_MAX);
+		int r = gf_db_int_array(&conns, p->cand_conn + rg.lo, rg.hi - rg.lo);
+		if (r == 0)
+			r = gf_db_int_array(&ids, p->cand_book + rg.lo, rg.hi - rg.lo);
+		if (r == 0)
+			r = gf_db_exec(p->stream, "plan_range_settings",
+				"SELECT set_config('guestflow.plan_conns', $1, false), set_config('guestflow.plan_ids', $2, false)",
+				2, (const char *[]){ gf_buf_str(&conns), gf_buf_str(&ids) });
+		if (r < 0)
+			return r;
+		if (!PQsendQuery(p->stream, RANGE_SQL)) {
+			gf_error("db_error", "statement=plan_range error=%s", gf_log_q(PQerrorMessage(p->stream)));
+			return gf_db_error_code(p->stream);
+		}
+		p->copying = p->header = false;
+		gf_buf_reset(&p->in);
+		p->in_pos = 0;
+		while ((r = fill(p)) > 0)
+			;
+		if (r == 0) {
+			p->loaded = true;
+			return 1;
+		}
+		if (r != -GF_E_DATA)
+			return r;
+		gf_buf_reset(&p->in);
+		if (rg.hi - rg.lo > 1) {
+			size_t mid = rg.lo + (rg.hi - rg.lo) / 2;
+			push_range(p, mid, rg.hi);
+			push_range(p, rg.lo, mid);
+			continue;
+		}
+		p->suspects = gf_xrealloc(p->suspects, (p->n_suspects + 1) * sizeof(*p->suspects));
+		p->suspects[p->n_suspects++] = (struct gf_plan_suspect){
+			.conn = p->cand_conn[rg.lo], .booking = p->cand_book[rg.lo],
+			.reason = gf_xasprintf("the source view cannot give this booking: %s", p->err_reason) };
+		/* Isolated for certain once the view has given other bookings. */
+		if (p->res.eligible > 0 && (r = reject_suspects(p)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Whether the view gives some booking other than the isolated ones whole
+ * (every column evaluated): evidence that the failing rows are bad alone,
+ * when no eligible booking was read fine. */
+static bool view_gives_others(struct gf_planner *p)
+{
+	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT(PARAM_MAX);
+	int r = gf_buf_puts(&ids, "{");
+	for (size_t i = 0; i < p->n_suspects && r == 0; i++)
+		r = gf_db_array_add_int(&ids, p->suspects[i].booking, i == 0);
+	if (r == 0)
+		r = gf_buf_puts(&ids, "}");
+	if (r < 0)
+		return false;
+	int err;
+	_cleanup_pgresult_ PGresult *res = gf_db_query(p->stream, &err, "plan_view_probe",
+		"SELECT row_to_json(s)::text FROM guestflow.source_bookings s"
+		" WHERE s.booking_id IS NOT NULL AND s.booking_id <> ALL($1::bigint[]) LIMIT 10", 1,
+		(const char *[]){ gf_buf_str(&ids) });
+	return res && PQntuples(res) > 0;
+}
+
+/* No range left: the plan is read. */
+static int careful_end(struct gf_planner *p)
+{
+	if (p->n_suspects > 0 && p->res.eligible == 0 && !view_gives_others(p)) {
+		gf_error("plan_failed", "bookings=%zu error=%s msg=%s", p->n_suspects, gf_log_q(p->err_reason),
+		         gf_log_q("the source view raised an error for every booking it was asked for: it is broken as a"
+		                  " whole, so nothing is rejected; fix guestflow.source_bookings"));
+		return -GF_E_DB;
+	}
+	return reject_suspects(p);
+}
+
 /* Read until n batches are complete, or the stream ends. */
 static int read_batches(struct gf_planner *p, size_t n)
 {
 	while (!p->done && p->n_ready < n) {
-		int r = parse_one(p);
+		int r;
+		if (p->careful && !p->loaded) {
+			if ((r = careful_load(p)) < 0)
+				return r;
+			if (r == 0) {
+				if ((r = careful_end(p)) < 0)
+					return r;
+				finish_cur(p);
+				p->done = true;
+				close_stream(p);
+				continue;
+			}
+		}
+		r = parse_one(p);
 		if (r < 0)
 			return r;
 		if (r == 1)
 			continue;
+		if (p->careful) {
+			/* A range is read whole before it is parsed. */
+			if (r == 0)
+				return bad_stream("a range of the plan ended in the middle of a row");
+			p->loaded = false;
+			continue;
+		}
 		if (r == 0 && (r = fill(p)) > 0)
 			continue;
+		if (r == -GF_E_DATA) {
+			if ((r = careful_begin(p)) < 0)
+				return r;
+			continue;
+		}
 		if (r < 0)
 			return r;
 		/* the trailer, or the end of the data */
@@ -465,7 +794,7 @@ static int read_batches(struct gf_planner *p, size_t n)
 static int batch_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_buf *conns, struct gf_buf *props,
                         struct gf_buf *bookings, struct gf_buf *nos)
 {
-	_cleanup_buf_ struct gf_buf one = GF_BUF_INIT((size_t)128 << 20);
+	_cleanup_buf_ struct gf_buf one = GF_BUF_INIT(PARAM_MAX);
 	int r = gf_buf_puts(conns, "{");
 	r = r ? r : gf_buf_puts(props, "{");
 	r = r ? r : gf_buf_puts(bookings, "{");
@@ -599,10 +928,10 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 	}
 	if (!p->ready)
 		p->ready_tail = &p->ready;
-	_cleanup_buf_ struct gf_buf conns = GF_BUF_INIT((size_t)64 << 20);
-	_cleanup_buf_ struct gf_buf props = GF_BUF_INIT((size_t)64 << 20);
-	_cleanup_buf_ struct gf_buf bookings = GF_BUF_INIT((size_t)256 << 20);
-	_cleanup_buf_ struct gf_buf nos = GF_BUF_INIT((size_t)256 << 20);
+	_cleanup_buf_ struct gf_buf conns = GF_BUF_INIT(PARAM_MAX);
+	_cleanup_buf_ struct gf_buf props = GF_BUF_INIT(PARAM_MAX);
+	_cleanup_buf_ struct gf_buf bookings = GF_BUF_INIT(PARAM_MAX);
+	_cleanup_buf_ struct gf_buf nos = GF_BUF_INIT(PARAM_MAX);
 	int r = batch_arrays(slice, taken, &conns, &props, &bookings, &nos);
 	char run[32];
 	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
@@ -636,11 +965,11 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 		p->told_reruns = true;
 		PQclear(res);
 		res = NULL;
-		_cleanup_buf_ struct gf_buf mconns = GF_BUF_INIT((size_t)64 << 20);
-		_cleanup_buf_ struct gf_buf mprops = GF_BUF_INIT((size_t)64 << 20);
-		_cleanup_buf_ struct gf_buf ks = GF_BUF_INIT((size_t)256 << 20);
-		_cleanup_buf_ struct gf_buf mbookings = GF_BUF_INIT((size_t)256 << 20);
-		_cleanup_buf_ struct gf_buf mnos = GF_BUF_INIT((size_t)256 << 20);
+		_cleanup_buf_ struct gf_buf mconns = GF_BUF_INIT(PARAM_MAX);
+		_cleanup_buf_ struct gf_buf mprops = GF_BUF_INIT(PARAM_MAX);
+		_cleanup_buf_ struct gf_buf ks = GF_BUF_INIT(PARAM_MAX);
+		_cleanup_buf_ struct gf_buf mbookings = GF_BUF_INIT(PARAM_MAX);
+		_cleanup_buf_ struct gf_buf mnos = GF_BUF_INIT(PARAM_MAX);
 		err = member_arrays(slice, taken, &mconns, &mprops, &ks, &mbookings, &mnos);
 		if (err == 0)
 			res = gf_db_query_prepared(p->c, &err, "plan_step", SLICE_SQL, 7,

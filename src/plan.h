@@ -40,6 +40,14 @@ struct gf_plan_result {
 	int64_t found;    /* of them new: no delivery yet */
 	int64_t planned;  /* new pending deliveries written so far */
 	int64_t batches;  /* new batches written so far */
+	int64_t rejected; /* bookings the source view could not give (rejected deliveries, or rows without a booking_id) */
+	char first_rejected[600]; /* the first of them: "BOOKING_NO: reason" */
+};
+
+/* A booking whose row alone makes the plan statement fail. */
+struct gf_plan_suspect {
+	int64_t conn, booking;
+	char *reason;
 };
 
 /* The values of a planned row, in the order of struct gf_record. */
@@ -47,6 +55,8 @@ enum { GF_PLAN_NO, GF_PLAN_LAST, GF_PLAN_FIRST, GF_PLAN_EMAIL, GF_PLAN_GENDER, G
        GF_PLAN_STATUS, GF_PLAN_ARRIVAL, GF_PLAN_DEPARTURE, GF_PLAN_FIELDS };
 
 /* A batch formed from the stream, with its rows as the plan read them. */
+struct range;
+
 struct gf_plan_batch {
 	struct gf_plan_batch *next;
 	int64_t id;                  /* the batch written (0 until it is) */
@@ -87,6 +97,20 @@ struct gf_planner {
 	bool header;                 /* the COPY header has been read */
 	bool done;                   /* the stream has been read to its end */
 	bool told_reruns;            /* slices met a rerun's pairs (logged once) */
+	bool told_twice;             /* the view gave a booking twice (logged once) */
+	bool has_last;               /* the last pair read from the stream: */
+	int64_t last_conn, last_booking; /* duplicates, and where careful mode resumes */
+	/* Careful mode (plan.c): the statement raised a data error for some
+	 * row; the rest is read a range of pairs at a time. */
+	bool careful;
+	bool loaded;                 /* a range is in `in`, being parsed */
+	char err_reason[400];        /* the database's message of the last data error */
+	int64_t *cand_conn, *cand_book; /* the pairs to read, in the stream's order */
+	size_t n_cand;
+	struct range *ranges;        /* ranges of them still to read (a stack) */
+	size_t n_ranges, cap_ranges;
+	struct gf_plan_suspect *suspects; /* isolated, not written yet */
+	size_t n_suspects;
 	char *begin_lock;            /* a slice's BEGIN and members lock, one round trip */
 	struct gf_buf in;            /* stream bytes not parsed yet */
 	size_t in_pos;

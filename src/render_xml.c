@@ -16,12 +16,9 @@
 
 #define REVIEW_XML_NS "urn:guestflow:review-xml:1"
 
-/* Limits beyond the names: generous, but they keep one absurd value from
- * pushing a whole batch over the buffer cap. 254 is RFC 5321's path limit. */
-#define MAX_BOOKING_NO_CHARS 100
-#define MAX_EMAIL_CHARS 254
-#define MAX_STATUS_CHARS 100
-#define MAX_ID_CHARS 200
+/* No lengths are checked: review-xml-1.xsd states no maxLength, so a value
+ * of any length is sent and the partner decides (a refusal of one record is
+ * isolated by bisection, a body too large by halving). */
 
 enum field { F_BOOKING_NO, F_LAST_NAME, F_FIRST_NAME, F_EMAIL, F_STATUS, F_ARRIVAL,
              F_DEPARTURE, N_FIELDS };
@@ -42,8 +39,8 @@ struct checked {
 
 /* A text field: trimmed when trim is set (the original is still checked for
  * being blank otherwise); required fields must be non-blank. */
-static int check_text(const char *name, const char *raw, size_t max_chars, bool required,
-                      bool trim, struct span *sp, char *why, size_t whylen)
+static int check_text(const char *name, const char *raw, bool required, bool trim, struct span *sp,
+                      char *why, size_t whylen)
 {
 	char what[128];
 
@@ -71,7 +68,7 @@ static int check_text(const char *name, const char *raw, size_t max_chars, bool 
 	} else {
 		sp->len = full;
 	}
-	if (gf_text_check_len(sp->p, sp->len, max_chars, what, sizeof(what)) < 0) {
+	if (gf_text_check_len(sp->p, sp->len, SIZE_MAX, what, sizeof(what)) < 0) {
 		gf_set_why(why, whylen, "%s: %s", name, what);
 		return -GF_E_RENDER;
 	}
@@ -164,17 +161,12 @@ static int check_record(const struct gf_record *rec, struct checked *c, char *wh
 		return -GF_E_RENDER;
 	}
 	/* The booking number goes out as it is: the partner's reply names it. */
-	if ((r = check_text("booking_no", rec->booking_no, MAX_BOOKING_NO_CHARS, true, false,
-	                    &c->f[F_BOOKING_NO], why, whylen)) < 0 ||
-	    (r = check_text("last_name", rec->last_name, GF_MAX_NAME_CHARS, true, true,
-	                    &c->f[F_LAST_NAME], why, whylen)) < 0 ||
-	    (r = check_text("first_name", rec->first_name, GF_MAX_NAME_CHARS, false, true,
-	                    &c->f[F_FIRST_NAME], why, whylen)) < 0 ||
-	    (r = check_text("email", rec->email, MAX_EMAIL_CHARS, true, true,
-	                    &c->f[F_EMAIL], why, whylen)) < 0 ||
+	if ((r = check_text("booking_no", rec->booking_no, true, false, &c->f[F_BOOKING_NO], why, whylen)) < 0 ||
+	    (r = check_text("last_name", rec->last_name, true, true, &c->f[F_LAST_NAME], why, whylen)) < 0 ||
+	    (r = check_text("first_name", rec->first_name, false, true, &c->f[F_FIRST_NAME], why, whylen)) < 0 ||
+	    (r = check_text("email", rec->email, true, true, &c->f[F_EMAIL], why, whylen)) < 0 ||
 	    (r = check_email(&c->f[F_EMAIL], why, whylen)) < 0 ||
-	    (r = check_text("status", rec->status, MAX_STATUS_CHARS, true, true,
-	                    &c->f[F_STATUS], why, whylen)) < 0 ||
+	    (r = check_text("status", rec->status, true, true, &c->f[F_STATUS], why, whylen)) < 0 ||
 	    (r = check_date("arrival", rec->arrival, &c->f[F_ARRIVAL], why, whylen)) < 0 ||
 	    (r = check_date("departure", rec->departure, &c->f[F_DEPARTURE], why, whylen)) < 0)
 		return r;
@@ -345,12 +337,30 @@ static int doc_end(struct doc *d, int r)
 	return r;
 }
 
+int gf_review_xml_check_id(const char *value, char *why, size_t whylen)
+{
+	char what[128];
+	size_t start;
+	if (!value || !*value) {
+		gf_set_why(why, whylen, "missing");
+		return -GF_E_RENDER;
+	}
+	if (gf_text_check(value, SIZE_MAX, what, sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "%s", what);
+		return -GF_E_RENDER;
+	}
+	/* (the XSD's nonEmpty: something that is not white space) */
+	if (gf_trim_span(value, strlen(value), &start) == 0) {
+		gf_set_why(why, whylen, "only white space");
+		return -GF_E_RENDER;
+	}
+	return 0;
+}
+
 /* hotel_id and batch_id must be sendable as they are. */
 static bool id_ok(const char *s)
 {
-	size_t start;
-	return s && gf_trim_span(s, strlen(s), &start) > 0
-	       && gf_text_check(s, MAX_ID_CHARS, NULL, 0) == 0;
+	return gf_review_xml_check_id(s, NULL, 0) == 0;
 }
 
 /* One pass: each record is checked and, when it can be sent, written at

@@ -23,14 +23,22 @@ struct gf_record {
 	const char *departure;
 };
 
-/* Longest name (in characters) sent; longer names reject the record. */
-#define GF_MAX_NAME_CHARS 200
-
-/* Check and normalise one record without writing it. Returns 0, or -GF_E_RENDER
+/* No length is checked anywhere: the format (schemas/xsd/review-xml-1.xsd)
+ * states none, so the partner decides.
+ *
+ * Check and normalise one record without writing it. Returns 0, or -GF_E_RENDER
  * with a reason naming the field and the problem in why (e.g. "last_name:
  * invalid UTF-8 at byte 5", "departure 2026-11-01 is before arrival
  * 2026-11-05", "email: missing"). */
 int gf_record_check(const struct gf_record *rec, char *why, size_t whylen);
+
+/* What the format requires of the hotelId and batchId attributes, checked
+ * as they are (not trimmed): present, valid UTF-8 that XML can carry (no
+ * control characters), not only white space. Returns 0, or -GF_E_RENDER
+ * with the rule broken in why ("control character U+0007 at character 3",
+ * "only white space", "missing"). For a connection's hotel id when it is
+ * entered, and before a batch is rendered. */
+int gf_review_xml_check_id(const char *value, char *why, size_t whylen);
 
 /* Render the records that pass gf_record_check() into one <guestList> document
  * (UTF-8, with XML declaration) appended to out, using libxml2's xmlTextWriter.
@@ -39,8 +47,10 @@ int gf_record_check(const struct gf_record *rec, char *why, size_t whylen);
  * records written; when it is 0 nothing is appended. Names are trimmed;
  * firstName is omitted when missing or blank; gender and language are
  * normalised, language falling back to default_language. Returns 0, or a
- * negative error when the document could not be produced at all (out of memory,
- * buffer cap reached). */
+ * negative error when the document could not be produced at all: -EINVAL
+ * for a hotel_id or batch_id gf_review_xml_check_id() refuses (or a bad
+ * default_language or gzip_level), -GF_E_TOO_BIG when out's cap was
+ * reached. Nothing is appended then. */
 int gf_render_review_xml(const char *hotel_id, const char *batch_id,
                          const struct gf_record *recs, size_t n,
                          const char *default_language,

@@ -72,10 +72,27 @@ struct slot {
  * work alone. */
 #define PIPE_MAX 16
 #define COMPLETERS 2
+/* A completion sent and not read back: its batch is kept, so that a
+ * completion the database refuses for its data can be done again as a
+ * retry (gf_complete_refused) with what the API-call row needs. */
+struct sent {
+	struct gf_batch *batch;
+	struct gf_api_call call;     /* numbers only: url_public is owned here, no partner text */
+	int64_t retry_delay_ms;
+	char sqlstate[6];            /* once refused */
+};
 struct pipe {
 	PGconn *c;
-	int64_t batch_id[PIPE_MAX];
+	struct sent q[PIPE_MAX];
 	int head, n;
+};
+
+/* What a run knows of a connection from the partner's answers to it: the
+ * 400/413 breaker (README, "When things fail"). */
+struct conn_seen {
+	int64_t id;
+	int64_t accepted;            /* requests answered 2xx and understood, in this run */
+	int refusals;                /* 400/413 answers since the last accepted one */
 };
 
 struct run {
@@ -90,8 +107,13 @@ struct run {
 	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
 	struct gf_http *http;
 	struct gf_run_stats *st;
-	int64_t *skip;               /* connections refused credentials this run */
+	int64_t *skip;               /* connections held for the rest of this run */
 	size_t n_skip;
+	struct conn_seen *seen;      /* per connection answered in this run */
+	size_t n_seen;
+	struct sent *redo;           /* completions the database refused, to retry */
+	size_t n_redo;
+	char first_rejected[600];    /* the first record rejected in this run: "B-1: reason" */
 	uint64_t rng;
 	char today[16];
 	char run_id[32];
@@ -163,6 +185,24 @@ static bool skipped(const struct run *rn, int64_t conn)
 	return false;
 }
 
+static struct conn_seen *conn_seen(struct run *rn, int64_t conn)
+{
+	for (size_t i = 0; i < rn->n_seen; i++)
+		if (rn->seen[i].id == conn)
+			return &rn->seen[i];
+	rn->seen = gf_xrealloc(rn->seen, (rn->n_seen + 1) * sizeof(*rn->seen));
+	rn->seen[rn->n_seen] = (struct conn_seen){ .id = conn };
+	return &rn->seen[rn->n_seen++];
+}
+
+/* The first record rejected in this run, for the summary line. */
+static void note_rejected(struct run *rn, const char *booking_no, const char *reason)
+{
+	if (!rn->first_rejected[0])
+		snprintf(rn->first_rejected, sizeof(rn->first_rejected), "%s: %s",
+		         booking_no && *booking_no ? booking_no : "(no booking number)", reason ? reason : "rejected");
+}
+
 /* Rejections for the rows not rendered, plus the partner's. */
 struct rejections {
 	struct gf_rejection *v;
@@ -228,17 +268,34 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 	rn->st->retried += res->retried;
 }
 
+static void sent_clear(struct sent *e)
+{
+	gf_batch_free(e->batch);
+	free((char *)e->call.url_public);
+	*e = (struct sent){ 0 };
+}
+
 /* Read back the completions in a pipeline that are done; with block, all
- * of them. */
+ * of them. One the database refused for its data is kept for redo_refused
+ * (after the pipeline is drained: it needs a transaction of its own). */
 static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 {
 	while (q->n > 0) {
 		struct gf_complete_result res = { 0 };
-		int r = gf_complete_accepted_collect(q->c, q->batch_id[q->head], block, &res);
+		struct sent *e = &q->q[q->head];
+		int r = gf_complete_accepted_collect(q->c, e->batch->id, block, &res);
 		if (r == 0 && !res.collected)
 			return 0; /* not done yet */
 		q->head = (q->head + 1) % PIPE_MAX;
 		q->n--;
+		if (r == -GF_E_DATA) {
+			snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", gf_db_sqlstate(q->c));
+			rn->redo = gf_xrealloc(rn->redo, (rn->n_redo + 1) * sizeof(*rn->redo));
+			rn->redo[rn->n_redo++] = *e;
+			*e = (struct sent){ 0 };
+			continue;
+		}
+		sent_clear(e);
 		if (r == -ESTALE)
 			continue;
 		if (r < 0) {
@@ -248,6 +305,36 @@ static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 		account(rn, &res);
 	}
 	return 0;
+}
+
+static void log_dead(const struct gf_batch *b, const struct gf_complete_result *res, const char *error)
+{
+	if (res->dead)
+		gf_error("batch_dead", "batch=%lld connection=%lld records=%lld attempts=%d error=%s", (long long)b->id,
+		         (long long)b->connection_id, (long long)res->dead, b->attempts, gf_log_q(error));
+}
+
+/* The completions the database refused in a pipeline (SQLSTATE class 22 or
+ * 23, one batch's data): each batch retried (then dead), the run goes on.
+ * On the first completion session, out of pipeline mode. */
+static int redo_refused(struct run *rn)
+{
+	for (size_t i = 0; i < rn->n_redo && !rn->fatal; i++) {
+		struct sent *e = &rn->redo[i];
+		struct gf_complete_result res = { 0 };
+		int r = gf_complete_refused(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->call, e->sqlstate,
+		                            e->retry_delay_ms, true, &res);
+		if (r < 0 && r != -ESTALE)
+			rn->fatal = r;
+		if (r == 0) {
+			account(rn, &res);
+			log_dead(e->batch, &res, "the database refused to record its outcome");
+		}
+	}
+	for (size_t i = 0; i < rn->n_redo; i++)
+		sent_clear(&rn->redo[i]);
+	rn->n_redo = 0;
+	return rn->fatal;
 }
 
 static int collect(struct run *rn, bool block)
@@ -273,6 +360,8 @@ static int drain(struct run *rn)
 			rn->fatal = gf_db_error_code(c);
 		}
 	}
+	if (!rn->fatal && rn->n_redo)
+		redo_refused(rn);
 	return rn->fatal;
 }
 
@@ -301,7 +390,13 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 		r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, s->batch, cp);
 		if (r < 0)
 			return rn->fatal = r;
-		q->batch_id[(q->head + q->n++) % PIPE_MAX] = s->batch->id;
+		/* The batch goes with it (the slot is done with it). */
+		struct sent *e = &q->q[(q->head + q->n++) % PIPE_MAX];
+		*e = (struct sent){ .batch = s->batch, .call = *cp->call, .retry_delay_ms = cp->retry_delay_ms };
+		e->call.url_public = gf_xstrdup(cp->call->url_public ? cp->call->url_public : "");
+		e->call.error = NULL;
+		e->call.response_excerpt = NULL;
+		s->batch = NULL;
 		return 0;
 	}
 	if ((r = drain(rn)) < 0)
@@ -315,11 +410,35 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 		return r;
 	}
 	account(rn, &res);
-	if (res.dead)
-		gf_error("batch_dead", "batch=%lld connection=%lld records=%lld attempts=%d error=%s",
-		         (long long)s->batch->id, (long long)s->batch->connection_id, (long long)res.dead,
-		         s->batch->attempts, gf_log_q(cp->error));
+	log_dead(s->batch, &res, cp->error);
 	return 0;
+}
+
+/* The connection is held for the rest of the run: its batches are given
+ * back as they are claimed, its deliveries stay pending, and the caller
+ * raises an alert. For a fault of the connection, not of a batch
+ * (credentials refused, a hotel id the format cannot carry, a partner
+ * refusing everything); the next run tries again. */
+static void hold(struct run *rn, const struct gf_batch *b, const char *event, const char *error, const char *advice)
+{
+	if (skipped(rn, b->connection_id))
+		return;
+	rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
+	rn->skip[rn->n_skip++] = b->connection_id;
+	rn->st->skipped_connections++;
+	gf_error(event, "connection=%lld property=%s hotel_id=%s error=%s msg=%s", (long long)b->connection_id,
+	         gf_log_q(b->property_id), gf_log_q(b->hotel_id), gf_log_q(error), gf_log_q(advice));
+}
+
+/* hold() for a batch never sent: given back as it is, with the alert. */
+static int hold_connection(struct run *rn, struct slot *s, const char *alert_kind, const char *error,
+                           const char *alert_message)
+{
+	hold(rn, s->batch, "connection_held", error,
+	     "this connection is held for the rest of the run; its deliveries stay pending for the next run");
+	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE, .error = error, .alert_kind = alert_kind,
+	                            .alert_message = alert_message, .retry_delay_ms = rn->job->backoff_initial_ms };
+	return finish(rn, s, &cp);
 }
 
 /* What the reply needs of the rows (booking id and number), so that the
@@ -346,12 +465,70 @@ static void keep_members(struct slot *s)
 	s->rows = NULL;
 }
 
+/* The body could not be rendered whole (r < 0): that batch fails, never
+ * the run. A body past the request's buffer (the cap is memory's, not the
+ * format's) is halved like a 413, down to the one record that is too large
+ * alone, rejected; a batch that may have reached the partner is never split
+ * and is retried whole (then dead). Anything else: retried with the reason,
+ * then dead with an alert. */
+static int render_failed(struct run *rn, struct slot *s, size_t n, int r)
+{
+	struct gf_batch *b = s->batch;
+	char err[256];
+	struct rejections rej = { 0 };
+	render_rejections(s, &rej); /* (the rows gone from the source view) */
+	struct gf_completion cp = { .retry_delay_ms = gf_backoff_ms(b->attempts, rn->job->backoff_initial_ms,
+	                                                            rn->job->backoff_max_ms, &rn->rng),
+	                            .rejections = rej.v, .n_rejections = rej.n };
+	if (r == -GF_E_TOO_BIG && n == 1 && !b->maybe_sent) {
+		size_t i = 0;
+		while (i < s->n_rows && s->reasons[i])
+			i++;
+		snprintf(err, sizeof(err), "too large to send: rendered, it is over the %zu bytes one request may hold",
+		         s->req->body.max);
+		if (i < s->n_rows) {
+			rej_add(&rej, s->rows->recs[i].booking_id, gf_xstrdup(err));
+			note_rejected(rn, s->rows->recs[i].booking_no, err);
+		}
+		cp.kind = GF_COMPLETE_ACCEPTED;
+		cp.rejections = rej.v;
+		cp.n_rejections = rej.n;
+	} else if (r == -GF_E_TOO_BIG && !b->maybe_sent) {
+		snprintf(err, sizeof(err), "the batch's body is over the %zu bytes one request may hold: halved",
+		         s->req->body.max);
+		cp.kind = GF_COMPLETE_SPLIT;
+	} else {
+		snprintf(err, sizeof(err), "could not render the batch: %s", gf_strerror(r));
+		cp.kind = GF_COMPLETE_RETRY;
+	}
+	cp.error = err;
+	gf_error("render_failed", "batch=%lld records=%zu error=%s", (long long)b->id, n, gf_log_q(err));
+	int rc = finish(rn, s, &cp);
+	rej_free(&rej);
+	return rc < 0 ? rc : 0;
+}
+
 /* Render the batch; complete it at once when nothing is left to send.
  * Returns 1 when there is a request to start, 0 when completed, < 0 on
  * error. */
 static int prepare(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
+	/* A connection the format cannot carry (a hotel id stored before it
+	 * was checked when entered): held, with an alert, not the batch's
+	 * fault and no reason to end the run. */
+	char why[160];
+	if (gf_review_xml_check_id(s->batch->hotel_id, why, sizeof(why)) < 0) {
+		char err[256], msg[768];
+		snprintf(err, sizeof(err), "the connection's hotel id cannot be sent in %s: hotel id: %s", job->format,
+		         why);
+		snprintf(msg, sizeof(msg), "the hotel id of property %s (%s) cannot be sent in %s (%s); correct the"
+		         " connection's hotel id ('guestflow connection show %s %s'); its deliveries stay pending",
+		         s->batch->property_id, gf_log_q(s->batch->hotel_id), job->format, why,
+		         s->batch->property_id, job->partner);
+		int r = hold_connection(rn, s, "connection_invalid", err, msg);
+		return r < 0 ? r : 0;
+	}
 	/* A batch this run planned: its rows as the plan read them; any
 	 * other as the source view has them now. */
 	s->rows = gf_plan_take(&rn->plan, s->batch);
@@ -369,6 +546,10 @@ static int prepare(struct run *rn, struct slot *s)
 	char **rr = gf_xcalloc(s->n_rows ? s->n_rows : 1, sizeof(char *));
 	size_t n = 0;
 	for (size_t i = 0; i < s->n_rows; i++) {
+		if (s->rows->why && s->rows->why[i]) {
+			s->reasons[i] = gf_xstrdup(s->rows->why[i]);
+			continue;
+		}
 		if (!s->rows->in_source[i]) {
 			s->reasons[i] = gf_xstrdup("booking no longer in the source view (deleted in the PMS?)");
 			continue;
@@ -390,15 +571,15 @@ static int prepare(struct run *rn, struct slot *s)
 	free(rr);
 	free(recs);
 	free(map);
-	if (r < 0) {
-		gf_error("render_failed", "batch=%lld error=%s", (long long)s->batch->id, gf_strerror(r));
-		return r;
-	}
+	if (r < 0)
+		return render_failed(rn, s, n, r);
 	for (size_t i = 0; i < s->n_rows; i++)
-		if (s->reasons[i])
+		if (s->reasons[i]) {
+			const char *no = s->rows->recs[i].booking_no ? s->rows->recs[i].booking_no : "";
 			gf_warn("record_rejected", "batch=%lld booking_no=%s reason=%s", (long long)s->batch->id,
-			        gf_log_q(s->rows->recs[i].booking_no ? s->rows->recs[i].booking_no : ""),
-			        gf_log_q(s->reasons[i]));
+			        gf_log_q(no), gf_log_q(s->reasons[i]));
+			note_rejected(rn, no, s->reasons[i]);
+		}
 	keep_members(s);
 
 	if (s->n_rendered == 0) {
@@ -472,14 +653,49 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 	return 0;
 }
 
+/* The partner refusing (400/413) more requests of one connection in a row,
+ * none accepted in between, than isolating one bad record can take when
+ * every slot is busy: batch.in_flight refused at once, then one halving
+ * after another down to a single record (1 + ceil(log2(max_records))). A
+ * partner that refuses every request (a broken gateway) trips it; one with
+ * a bad record accepts the other halves before. README, "When things fail". */
+static int breaker_limit(const struct gf_job *job)
+{
+	int depth = 1;
+	for (int64_t n = 1; n < job->max_records; n *= 2)
+		depth++;
+	return job->in_flight + depth;
+}
+
+/* A transfer that failed: may the partner have the whole request? Only if
+ * all of the body went out (a partner cannot accept what it did not get). */
+static bool body_went_out(const struct gf_http_req *q)
+{
+	curl_off_t up = 0;
+	if (!q->easy || curl_easy_getinfo(q->easy, CURLINFO_SIZE_UPLOAD_T, &up) != CURLE_OK)
+		return true;
+	return up >= (curl_off_t)q->body.len;
+}
+
+/* The booking number of a batch's only record sent. */
+static const char *single_no(const struct slot *s)
+{
+	for (size_t i = 0; i < s->n_rows; i++)
+		if (!s->reasons[i])
+			return s->nos[i];
+	return "";
+}
+
 static void handle_reply(struct run *rn, struct slot *s)
 {
 	if (rn->fatal)
 		return; /* the database is gone: the batch's lease will expire */
 	const struct gf_job *job = rn->job;
 	struct gf_http_req *q = s->req;
-	char err[768] = "";
+	struct gf_batch *b = s->batch;
+	char err[1024] = "";
 	char body[512] = "";
+	char alert[1024] = "";
 	struct gf_completion cp = { 0 };
 	struct rejections rej = { 0 };
 	struct gf_reply rep = { 0 };
@@ -488,11 +704,14 @@ static void handle_reply(struct run *rn, struct slot *s)
 
 	render_rejections(s, &rej);
 	size_t n_render_rej = rej.n;
-	excerpt(&q->resp, s->batch->access_key, body, sizeof(body));
+	excerpt(&q->resp, b->access_key, body, sizeof(body));
+	/* Any kind of completion may end as a retry (the database refusing it). */
+	cp.retry_delay_ms = gf_backoff_ms(b->attempts, job->backoff_initial_ms, job->backoff_max_ms, &rn->rng);
 
 	if (q->result != CURLE_OK || q->resp_too_big) {
 		gf_http_error_text(q, err, sizeof(err));
 		cp.kind = GF_COMPLETE_RETRY;
+		cp.maybe_sent = q->resp_too_big || body_went_out(q);
 		outcome = "retry";
 	} else if (q->status >= 200 && q->status < 300) {
 		char why[512] = "";
@@ -503,40 +722,94 @@ static void handle_reply(struct run *rn, struct slot *s)
 			/* Not knowing what was accepted, resend under the same key. */
 			snprintf(err, sizeof(err), "HTTP %ld but reply not understood: %s", q->status, why);
 			cp.kind = GF_COMPLETE_RETRY;
+			cp.maybe_sent = true;
 			outcome = "reply_error";
 			rej_truncate(&rej, n_render_rej);
 		} else {
 			gf_fault_point("after_send");
 			rn->st->accepted_requests++;
+			struct conn_seen *cs = conn_seen(rn, b->connection_id);
+			cs->accepted++;
+			cs->refusals = 0;
+			for (size_t k = n_render_rej; k < rej.n; k++)
+				for (size_t i = 0; i < s->n_rows; i++)
+					if (!s->reasons[i] && s->ids[i] == rej.v[k].booking_id)
+						note_rejected(rn, s->nos[i], rej.v[k].reason);
 			cp.kind = GF_COMPLETE_ACCEPTED;
 			history = history_message(rn, s);
 			cp.history_message = history;
 			outcome = "accepted";
 		}
 	} else if (q->status == 400 || q->status == 413) {
+		/* Refused: bisected (400) or halved (413) while the partner
+		 * certainly never took the batch; a single record refused is
+		 * that record's rejection once the partner has shown that it
+		 * takes this connection's good requests. */
+		struct conn_seen *cs = conn_seen(rn, b->connection_id);
+		cs->refusals++;
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
-		cp.kind = GF_COMPLETE_SPLIT;
-		outcome = "split";
+		if (cs->refusals >= breaker_limit(job)) {
+			char held[256];
+			snprintf(held, sizeof(held), "held: the partner refused %d requests of this connection in a row"
+			         " (400/413) and accepted none", cs->refusals);
+			hold(rn, b, "connection_refused_all", err,
+			     "the partner refuses every request of this connection (a broken gateway or endpoint?);"
+			     " it is held for the rest of the run, its deliveries stay pending, none is rejected");
+			snprintf(alert, sizeof(alert), "the partner refused %d requests in a row for property %s (hotel id %s),"
+			         " accepted none, and refused single bookings too (last: %s): a broken gateway or endpoint?"
+			         " The connection is held for this run; its deliveries stay pending, none was rejected;"
+			         " the next run tries again", cs->refusals, b->property_id, gf_log_q(b->hotel_id), err);
+			size_t l = strlen(err);
+			snprintf(err + l, sizeof(err) - l, " (%s)", held);
+			cp.kind = GF_COMPLETE_RELEASE;
+			cp.alert_kind = "requests_refused";
+			cp.alert_message = alert;
+			cp.maybe_sent = b->maybe_sent;
+			outcome = "held";
+		} else if (b->maybe_sent) {
+			size_t l = strlen(err);
+			snprintf(err + l, sizeof(err) - l, " (not split: an earlier attempt may have reached the partner,"
+			         " so the batch is sent again whole under its key)");
+			cp.kind = GF_COMPLETE_RETRY;
+			cp.maybe_sent = true;
+			outcome = "retry";
+		} else if (s->n_rendered > 1 || cs->accepted > 0) {
+			if (s->n_rendered <= 1)
+				note_rejected(rn, single_no(s), err);
+			cp.kind = GF_COMPLETE_SPLIT;
+			outcome = "split";
+		} else {
+			/* One record, and nothing of this connection accepted in
+			 * this run yet: not proof that the record is bad. Back in
+			 * the queue behind the others, so that they may show it. */
+			cp.kind = GF_COMPLETE_RELEASE;
+			cp.requeue = true;
+			size_t l = strlen(err);
+			snprintf(err + l, sizeof(err) - l, " (a single booking refused before the partner accepted anything"
+			         " of this connection in this run: sent again after the others)");
+			outcome = "retry";
+		}
 	} else if (q->status == 401 || q->status == 403 || q->status == 404) {
 		snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
+		hold(rn, b, "connection_auth_failed", err,
+		     "check the hotel id and access key of this connection; its deliveries stay pending for the next run");
+		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
+		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
+		         b->property_id, b->hotel_id, err, b->property_id, job->partner);
 		cp.kind = GF_COMPLETE_RELEASE;
+		cp.alert_kind = "auth_failed";
+		cp.alert_message = alert;
 		outcome = "auth";
-		if (!skipped(rn, s->batch->connection_id)) {
-			rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
-			rn->skip[rn->n_skip++] = s->batch->connection_id;
-			rn->st->skipped_connections++;
-			gf_error("connection_auth_failed",
-			         "connection=%lld property=%s hotel_id=%s status=%ld msg=%s",
-			         (long long)s->batch->connection_id, gf_log_q(s->batch->property_id),
-			         gf_log_q(s->batch->hotel_id), q->status,
-			         gf_log_q("check the hotel id and access key of this connection; its deliveries stay pending for the next run"));
-		}
 	} else {
 		if (temporary_status(q->status))
 			snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
 		else
 			snprintf(err, sizeof(err), "partner: unexpected HTTP %ld %s", q->status, body);
 		cp.kind = GF_COMPLETE_RETRY;
+		/* A gateway's 502/504, a 500 after the work was done, a 409 for a
+		 * key in progress: it may have been taken. 503 is the partner's
+		 * "maintenance", other 4xx refusals. */
+		cp.maybe_sent = q->status == 409 || (q->status >= 500 && q->status != 503);
 		outcome = "retry";
 	}
 
@@ -551,15 +824,13 @@ static void handle_reply(struct run *rn, struct slot *s)
 			        gf_log_q(q->retry_after), gf_log_q("neither seconds nor an HTTP date: backoff instead"));
 			delay = -1;
 		}
-		if (delay < 0)
-			delay = gf_backoff_ms(s->batch->attempts, job->backoff_initial_ms, job->backoff_max_ms, &rn->rng);
-		cp.retry_delay_ms = delay;
-		gf_warn("batch_retry", "batch=%lld connection=%lld attempt=%d of=%d delay_ms=%lld error=%s",
-		        (long long)s->batch->id, (long long)s->batch->connection_id, s->batch->attempts,
-		        job->max_attempts, (long long)delay, gf_log_q(err));
+		if (delay >= 0)
+			cp.retry_delay_ms = delay;
+		gf_warn("batch_retry", "batch=%lld connection=%lld attempt=%d of=%d delay_ms=%lld maybe_sent=%d error=%s",
+		        (long long)b->id, (long long)b->connection_id, b->attempts, job->max_attempts,
+		        (long long)cp.retry_delay_ms, cp.maybe_sent || b->maybe_sent, gf_log_q(err));
 	} else if (cp.kind == GF_COMPLETE_SPLIT) {
-		gf_warn("batch_split", "batch=%lld records=%zu error=%s", (long long)s->batch->id,
-		        s->n_rendered, gf_log_q(err));
+		gf_warn("batch_split", "batch=%lld records=%zu error=%s", (long long)b->id, s->n_rendered, gf_log_q(err));
 	}
 	cp.error = err[0] ? err : NULL;
 	cp.rejections = rej.v;
@@ -572,7 +843,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 	};
 	cp.call = &call;
 	gf_info("api_call", "batch=%lld connection=%lld status=%ld latency_ms=%lld records=%zu outcome=%s new_connections=%ld",
-	        (long long)s->batch->id, (long long)s->batch->connection_id, q->status,
+	        (long long)b->id, (long long)b->connection_id, q->status,
 	        (long long)q->latency_ms, s->n_rendered, outcome, q->new_connections);
 	(void)finish(rn, s, &cp);
 	gf_reply_clear(&rep);
@@ -627,13 +898,17 @@ static const char *trigger(void)
 	return isatty(STDIN_FILENO) ? "manual" : "scheduled";
 }
 
-/* Give a batch in flight back for the next run (stop timeout reached). */
-static void release(struct run *rn, struct slot *s)
+/* Give a batch back for the next run (stop timeout reached): in_flight,
+ * its request was out (it may have reached the partner: never split from
+ * now on), else it was claimed ahead and never sent. */
+static void release(struct run *rn, struct slot *s, bool in_flight)
 {
-	gf_http_cancel(rn->http, s->req);
+	if (in_flight)
+		gf_http_cancel(rn->http, s->req);
 	if (rn->fatal)
 		return; /* no database: the lease will expire */
-	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
+	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE, .maybe_sent = in_flight,
+	                            .retry_delay_ms = rn->job->backoff_initial_ms,
 	                            .error = "released: guestflow was stopped before the partner answered" };
 	if (finish(rn, s, &cp) == 0)
 		gf_warn("batch_released", "batch=%lld records=%zu", (long long)s->batch->id, s->n_rendered);
@@ -958,6 +1233,10 @@ static void loop(struct run *rn)
 			claim_ahead(rn);
 		if (collect(rn, false) < 0)
 			break;
+		/* A completion the database refused: retried now, under the
+		 * batch's lease (drain() does it, out of pipeline mode). */
+		if (rn->n_redo && drain(rn) < 0)
+			break;
 		struct gf_http_req *done = NULL;
 		if (gf_http_poll(rn->http, 200, rn->claiming ? PQsocket(rn->db) : -1, &done) < 0) {
 			rn->fatal = -EIO;
@@ -992,7 +1271,7 @@ static void loop(struct run *rn)
 			give_back(rn, rn->ready->batch);
 			rn->ready->batch = NULL;
 		} else {
-			release(rn, rn->ready);
+			release(rn, rn->ready, false);
 		}
 		slot_free(rn->ready);
 		rn->ready = NULL;
@@ -1000,7 +1279,7 @@ static void loop(struct run *rn)
 	for (int i = 0; i < job->in_flight; i++) {
 		if (!slots[i])
 			continue;
-		release(rn, slots[i]);
+		release(rn, slots[i], true);
 		slot_free(slots[i]);
 	}
 	(void)drain(rn);
@@ -1108,6 +1387,19 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
+	free(rn.seen);
+	/* (what a failed run left unread: the batches' leases expire) */
+	for (int k = 0; k < COMPLETERS; k++)
+		for (int i = 0; i < PIPE_MAX; i++)
+			sent_clear(&rn.pipes[k].q[i]);
+	for (size_t i = 0; i < rn.n_redo; i++)
+		sent_clear(&rn.redo[i]);
+	free(rn.redo);
+	/* Bookings the plan rejected: the source view could not give them. */
+	st->rejected += rn.plan.res.rejected;
+	if (rn.first_rejected[0] || rn.plan.res.first_rejected[0])
+		snprintf(st->first_rejected, sizeof(st->first_rejected), "%s",
+		         rn.plan.res.first_rejected[0] ? rn.plan.res.first_rejected : rn.first_rejected);
 
 	st->interrupted = stop_requested != 0;
 	st->limit_reached = rn.limit == 0;
@@ -1170,12 +1462,16 @@ void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *s
 		printf("%s: disabled (enabled: false in %s), nothing done\n", job->name, job->path);
 		return;
 	}
+	/* The first record rejected, with its reason: enough to act on one,
+	 * and 'guestflow explain BOOKING_NO' for each. */
 	printf("%s: run %lld eligible=%lld new=%lld delivered=%lld rejected=%lld retried=%lld dead=%lld"
-	       " pending=%lld requests=%lld duration=%.2fs exit=%d%s%s%s\n",
+	       " pending=%lld requests=%lld duration=%.2fs exit=%d%s%s%s%s%s\n",
 	       job->name, (long long)st->run_id, (long long)st->eligible, (long long)st->planned,
 	       (long long)st->delivered, (long long)st->rejected, (long long)st->retried,
 	       (long long)st->dead, (long long)st->pending_left, (long long)st->requests,
 	       (double)st->duration_ms / 1000.0, exit_code, st->limit_reached ? " limit=reached" : "",
-	       st->message[0] ? " reason=" : "", st->message[0] ? gf_log_q(st->message) : "");
+	       st->message[0] ? " reason=" : "", st->message[0] ? gf_log_q(st->message) : "",
+	       st->rejected && st->first_rejected[0] ? " first_rejected=" : "",
+	       st->rejected && st->first_rejected[0] ? gf_log_q(st->first_rejected) : "");
 	fflush(stdout);
 }

@@ -27,6 +27,7 @@ struct gf_run_stats {
 	bool disabled;            /* the job has enabled: false */
 	bool limit_reached;       /* --limit stopped the run: pending is expected */
 	char message[512];        /* why the run was cut short, if it was */
+	char first_rejected[600]; /* the first record rejected: "BOOKING_NO: reason" */
 };
 
 struct gf_run_opts {

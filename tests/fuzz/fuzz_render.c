@@ -274,8 +274,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(stray_messages == 0, "libxml2 printed %u message(s) on stderr, the first: %s",
 	           stray_messages, stray_first);
 	FUZZ_CHECK(out.len >= plen && memcmp(out.data, PREFIX, plen) == 0, "prefix overwritten");
+	/* Only a bad header fails the whole call (the cap is far away): a hotel
+	 * or batch id gf_review_xml_check_id() refuses, or a bad default
+	 * language. No length is ever refused. */
+	bool header_ok = gf_review_xml_check_id(in.header[0], NULL, 0) == 0 &&
+	                 gf_review_xml_check_id(in.header[1], NULL, 0) == 0 &&
+	                 (!in.header[2] || gf_is_language_code(in.header[2]));
+	FUZZ_CHECK(header_ok == (r == 0), "header %s but the call returned %d", header_ok ? "good" : "bad", r);
 	if (r < 0) {
-		/* Only a bad header fails the whole call (the cap is far away). */
 		FUZZ_CHECK(r == -EINVAL, "returned %d", r);
 		FUZZ_CHECK(out.len == plen, "bytes appended on failure");
 		FUZZ_CHECK(no_reasons(reasons, in.n), "reasons set on failure");

@@ -315,6 +315,9 @@ seed('render', 'bad-hotel-id.bin', render(('', 'b', 'en'), GOOD))
 seed('render', 'blank-hotel-id.bin', render(('\u00a0\u3000 ', 'b', 'en'), GOOD))
 seed('render', 'ctrl-batch-id.bin', render(('h', 'b\tc', 'en'), GOOD))
 seed('render', 'long-ids.bin', render(('h' * 200, 'b' * 201, 'en'), GOOD))
+seed('render', 'long-values.bin', render(('h' * 3000, 'b' * 3000, 'en'),  # no length is refused
+                                         rec(last_name='ü' * 305, first_name='x' * 5000, booking_no='B-' + '7' * 400,
+                                             status='s' * 1000, email='a' * 2000 + '@' + 'd' * 2000)))
 seed('render', 'null-batch-id.bin', render(('h',), GOOD))
 seed('render', 'escaping.bin', render(('h&<>"\'', ']]>b', 'fr'),
                                       rec(booking_no='<B&1>"\'', last_name='O\'Brien & <Sons>', first_name=']]>',

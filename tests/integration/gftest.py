@@ -119,15 +119,19 @@ class Env:
             self.psql(f.read())
 
     # --- partner simulator -----------------------------------------------
-    def start_sim(self, accounts, latency_ms=0):
+    def start_sim(self, accounts, latency_ms=0, xsd=None):
+        """xsd: the partner's schema (default the review-xml one); a stricter
+        copy makes the simulator refuse a record for its content."""
         self.accounts = dict(accounts)
         acc = os.path.join(self.dir, 'accounts')
         with open(acc, 'w') as f:
             for h, k in accounts.items():
                 f.write(f'{h} {k}\n')
         port_file = os.path.join(self.dir, 'sim.port')
+        if os.path.exists(port_file):
+            os.unlink(port_file)  # a simulator started again writes it anew
         self.sim_log = open(os.path.join(self.dir, 'sim.log'), 'w')
-        self.sim = subprocess.Popen([PARTNER_SIM, '--port', '0', '--port-file', port_file, '--xsd', XSD,
+        self.sim = subprocess.Popen([PARTNER_SIM, '--port', '0', '--port-file', port_file, '--xsd', xsd or XSD,
                                      '--record', self.record, '--accounts-file', acc,
                                      '--latency-ms', str(latency_ms)],
                                     stdout=self.sim_log, stderr=subprocess.STDOUT)
@@ -271,6 +275,22 @@ class GFTestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+def strict_xsd(env, last_name_max):
+    """A copy of the review-xml XSD whose lastName has a maxLength: a partner
+    that refuses (400) a batch holding a longer name, for its content."""
+    with open(XSD, encoding='utf-8') as f:
+        text = f.read()
+    old = '<xs:element name="lastName" type="nonEmpty"/>'
+    assert old in text
+    text = text.replace(old, '<xs:element name="lastName"><xs:simpleType><xs:restriction base="nonEmpty">'
+                             f'<xs:maxLength value="{last_name_max}"/></xs:restriction></xs:simpleType>'
+                             '</xs:element>')
+    path = os.path.join(env.dir, 'strict.xsd')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    return path
 
 
 def add_many(env, n, props, start=1):

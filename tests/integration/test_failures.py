@@ -2,7 +2,7 @@
 """Partner failures of DESIGN.md's failure table: retries under the same
 Idempotency-Key, Retry-After, dead batches, credentials refused, 400
 bisection, 413 halving, timeouts, dropped connections, unreadable replies."""
-from gftest import GFTestCase, add_booking, main
+from gftest import GFTestCase, add_booking, main, strict_xsd
 
 
 class FailureTest(GFTestCase):
@@ -97,16 +97,21 @@ class FailureTest(GFTestCase):
 
     def test_400_bisects_down_to_the_bad_record(self):
         env = self.env
+        # The partner's schema refuses B-1's name: the whole batch, the half
+        # with B-1, then B-1 alone are refused (400); the other half shows
+        # that the partner takes this connection's good records.
+        env.stop_sim()
+        env.start_sim(self.accounts, xsd=strict_xsd(env, 20))
         env.write_config({'batch': {'in_flight': 1}})
-        self.add(1, 2, 3, 4)
-        # Refused: the whole batch, both halves, then the first record alone.
-        env.sim_control('script?status=400&count=4&body=invalid%20format')
+        add_booking(env, 1, last='L' * 21)
+        self.add(2, 3, 4)
         r = self.run_job(expect=1)
         self.assertIn(' delivered=3 rejected=1 ', r.stdout)
-        self.assertEqual(env.psql("SELECT booking_no, state, reason FROM guestflow.deliveries WHERE state <> 'delivered'"),
-                         [['B-1', 'rejected', 'partner: HTTP 400 invalid format']])
+        rows = env.psql("SELECT booking_no, state, reason FROM guestflow.deliveries WHERE state <> 'delivered'")
+        self.assertEqual([row[:2] for row in rows], [['B-1', 'rejected']])
+        self.assertRegex(rows[0][2], r"^partner: HTTP 400 line \d+: Element '\{urn:guestflow:review-xml:1\}lastName'")
         batches = env.psql("SELECT state, records, parent_id IS NOT NULL FROM guestflow.batches ORDER BY id")
-        self.assertEqual([b[0] for b in batches].count('split'), 3)
+        self.assertEqual([b[0] for b in batches].count('split'), 2)
         keys = [c[1] for c in self.keys_of_calls()]
         self.assertEqual(len(keys), len(set(keys)), 'a split batch gets new keys')
         self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-2', 'B-3', 'B-4'])

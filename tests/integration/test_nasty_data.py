@@ -24,9 +24,9 @@ from gftest import GUESTFLOW, Env, GFTestCase, main
 SEED = int(os.environ.get('GF_NASTY_SEED', '20261123'))
 N_GENERATED = 600
 HOTEL = {'P001': 'H-1001', 'P002': 'H-1002'}
-MAX_NAME = 200       # GF_MAX_NAME_CHARS
-MAX_BOOKING_NO = 100
-MAX_EMAIL = 254
+# No length limits: review-xml-1.xsd states no maxLength, so the renderer
+# checks none and the partner decides (issue 14, item 4).
+MAX_NAME = MAX_BOOKING_NO = MAX_EMAIL = None
 
 
 def E(v):
@@ -74,7 +74,7 @@ def text_problem(b, max_chars):
         if cp in (0xfffe, 0xffff):
             return f'non-character U+{cp:04X} at character {i + 1}'
         pos += len(ch.encode('utf-8'))
-    if len(s) > max_chars:
+    if max_chars is not None and len(s) > max_chars:
         return f'too long ({len(s)} characters, at most {max_chars})'
     return None
 
@@ -500,7 +500,7 @@ class NastyDataTest(GFTestCase):
         eligible = len(want['rejected']) + len(want['delivered'])
         self.assertRegex(stdout, rf'^review-nightly: run \d+ eligible={eligible} new={eligible} '
                                  rf"delivered={len(want['delivered'])} rejected={len(want['rejected'])} "
-                                 r'retried=0 dead=0 pending=0 requests=\d+ duration=[0-9.]+s exit=1$')
+                                 r'retried=0 dead=0 pending=0 requests=\d+ duration=[0-9.]+s exit=1 first_rejected="[^\n]+"$')
 
         # Rejected: the reason names the field and the problem, and leaks no personal data.
         for n in sorted(want['rejected']):

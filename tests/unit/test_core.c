@@ -129,6 +129,20 @@ static void test_arrays(void)
 	gf_buf_free(&b);
 }
 
+/* Which SQLSTATEs a completion or a read takes as one row's data. */
+static void test_sqlstate(void)
+{
+	ok(gf_db_sqlstate_is_data("22001") && gf_db_sqlstate_is_data("22P02") && gf_db_sqlstate_is_data("22007"),
+	   "class 22 (data exception) is data");
+	ok(gf_db_sqlstate_is_data("23502") && gf_db_sqlstate_is_data("23505"), "class 23 (integrity) is data");
+	ok(!gf_db_sqlstate_is_data("P0001") && !gf_db_sqlstate_is_data("08006") && !gf_db_sqlstate_is_data("40001") &&
+	   !gf_db_sqlstate_is_data("57014") && !gf_db_sqlstate_is_data("2") && !gf_db_sqlstate_is_data(""),
+	   "RAISE without an errcode, connection, serialization, cancel, junk: not data");
+	ok(!gf_db_sqlstate_is_data(NULL), "no SQLSTATE: not data");
+	static char never_seen;
+	is_str(gf_db_sqlstate((const PGconn *)(const void *)&never_seen), "", "a session never seen has none");
+}
+
 int main(void)
 {
 	test_backoff();
@@ -137,5 +151,6 @@ int main(void)
 	test_redact();
 	test_urls();
 	test_arrays();
+	test_sqlstate();
 	return done_testing();
 }

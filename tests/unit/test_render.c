@@ -335,7 +335,8 @@ static void test_text_check(void)
 	is_int(gf_text_check_len("a\0b", 3, 200, why, sizeof(why)), -EINVAL, "NUL byte rejected");
 	is_str(why, "control character U+0000 at character 2", "NUL reason");
 
-	/* Length counts characters, not bytes. */
+	/* A limit, when a caller gives one, counts characters, not bytes
+	 * (the renderer gives none: SIZE_MAX). */
 	memset(big, 'a', 200);
 	big[200] = '\0';
 	is_int(gf_text_check(big, 200, why, sizeof(why)), 0, "200 characters pass");
@@ -436,14 +437,17 @@ static void test_record_check(void)
 	r.language = "\xc0";
 	is_int(gf_record_check(&r, why, sizeof(why)), 0, "broken gender/language do not reject");
 
-	/* 10240 characters: the reason says how long, never what. */
+	/* No length limit: review-xml-1.xsd states no maxLength, so the
+	 * partner decides. */
 	char *long_name = gf_xmalloc(10241);
 	memset(long_name, 'Q', 10240);
 	long_name[10240] = '\0';
 	r = good_record("B-1");
 	r.last_name = long_name;
-	gf_record_check(&r, why, sizeof(why));
-	is_str(why, "last_name: too long (10240 characters, at most 200)", "too-long last name");
+	r.first_name = long_name;
+	r.status = long_name;
+	r.booking_no = long_name;
+	is_int(gf_record_check(&r, why, sizeof(why)), 0, "10240-character names, status and booking number pass");
 	free(long_name);
 
 	/* Privacy: names and addresses never appear in reasons. */
@@ -617,6 +621,77 @@ static void test_render_fields(void)
 	       "control character in hotel id is an error");
 	ok(out.len == 0, "nothing appended on argument errors");
 	gf_buf_free(&out);
+
+	/* The rule for hotelId and batchId, named. */
+	char why[128];
+	is_int(gf_review_xml_check_id("H-1001", why, sizeof(why)), 0, "plain hotel id passes");
+	is_int(gf_review_xml_check_id("Hôtel 😀 \xe2\x80\x8f", why, sizeof(why)), 0, "any printable UTF-8 passes");
+	struct { const char *id, *why; } bad_ids[] = {
+		{ NULL, "missing" }, { "", "missing" }, { " \xc2\xa0", "only white space" },
+		{ "H-1\x01", "control character U+0001 at character 4" },
+		{ "H\xff", "invalid UTF-8 at byte 2" },
+		{ "H\x7f", "control character U+007F at character 2" },
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(bad_ids); i++) {
+		why[0] = '\0';
+		ok(gf_review_xml_check_id(bad_ids[i].id, why, sizeof(why)) == -GF_E_RENDER &&
+		   strcmp(why, bad_ids[i].why) == 0, "hotel id refused: '%s'", why);
+	}
+	/* No length limit on them either. */
+	char *long_id = gf_xmalloc(5001);
+	memset(long_id, 'h', 5000);
+	long_id[5000] = '\0';
+	is_int(gf_review_xml_check_id(long_id, why, sizeof(why)), 0, "5000-character hotel id passes");
+	struct gf_buf out2 = GF_BUF_INIT(BUF_MAX);
+	is_int(gf_render_review_xml(long_id, long_id, recs, 4, "de", &out2, reasons, &nr), 0,
+	       "5000-character hotel and batch ids render");
+	free_reasons(reasons, 4);
+	gf_buf_free(&out2);
+	free(long_id);
+}
+
+/* A name of any length is sent as it is (the partner decides): 305
+ * characters of valid UTF-8, and 1 MiB. */
+static void test_render_long_values(void)
+{
+	char *name305 = gf_xmalloc(305 * 2 + 1);
+	for (size_t i = 0; i < 305; i++)
+		memcpy(name305 + 2 * i, "\xc3\xbc", 2); /* ü */
+	name305[610] = '\0';
+	size_t big = (size_t)1 << 20;
+	char *name1m = gf_xmalloc(big + 1);
+	memset(name1m, 'N', big);
+	name1m[big] = '\0';
+	struct gf_record recs[2] = { good_record("B-305"), good_record("B-1M") };
+	recs[0].last_name = name305;
+	recs[1].last_name = name1m;
+	recs[1].first_name = name1m;
+	char *reasons[2];
+	size_t nr = 0;
+	int rc;
+	xmlDocPtr doc = render(recs, 2, "en", reasons, &nr, &rc);
+	ok(rc == 0 && nr == 2 && !reasons[0] && !reasons[1], "305-character and 1 MiB names render (rc %d, %zu)", rc, nr);
+	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	xmlNodePtr g = root ? root->children : NULL;
+	while (g && g->type != XML_ELEMENT_NODE)
+		g = g->next;
+	xmlChar *ln = NULL;
+	for (xmlNodePtr f = g ? g->children : NULL; f; f = f->next)
+		if (f->type == XML_ELEMENT_NODE && !strcmp((const char *)f->name, "lastName"))
+			ln = xmlNodeGetContent(f);
+	ok(ln && strcmp((const char *)ln, name305) == 0, "the 305-character name is sent whole");
+	xmlFree(ln);
+	xmlFreeDoc(doc);
+	free_reasons(reasons, 2);
+	/* A body past the buffer's cap is an error of the whole call, never a
+	 * half-written document. */
+	struct gf_buf small = GF_BUF_INIT((size_t)512 << 10);
+	is_int(gf_render_review_xml("H-1001", "b", recs, 2, "en", &small, reasons, &nr), -GF_E_TOO_BIG,
+	       "a document past the buffer cap: -GF_E_TOO_BIG");
+	ok(small.len == 0, "nothing appended past the cap");
+	gf_buf_free(&small);
+	free(name305);
+	free(name1m);
 }
 
 static void test_render_mixed(void)
@@ -1251,6 +1326,7 @@ int main(void)
 	test_render_exact();
 	test_render_special();
 	test_render_fields();
+	test_render_long_values();
 	test_render_mixed();
 	test_render_batch500();
 	test_gzip_reuse();
