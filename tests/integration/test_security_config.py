@@ -376,7 +376,7 @@ class MainFileSecretTest(GFTestCase):
     def write_main(self, conninfo, mode):
         env = self.env
         with open(env.config, 'w') as f:
-            f.write(f'database:\n  conninfo: "{conninfo}"\njobs_dir: jobs.d\n')
+            f.write(f'database:\n  conninfo: "{conninfo}"\njobs_dir: jobs.d\nsecrets:\n  key_file: "{env.key_file}"\n')
         os.chmod(env.config, mode)
 
     def test_group_readable_main_file_with_a_secret_is_refused(self):
