@@ -33,13 +33,14 @@ static void copy_error(struct parse_state *st, int line, const char *msg)
 {
 	if (!msg)
 		msg = "unknown error";
-	/* libxml2's messages quote names and bytes from the reply */
-	char m[sizeof(st->error)];
-	gf_text_safe_to(m, sizeof(m), msg, strlen(msg), NULL);
-	size_t n = strlen(m);
-	while (n > 0 && m[n - 1] == ' ')
-		m[--n] = '\0';
-	snprintf(st->error, sizeof(st->error), "line %d: %s", line, m);
+	/* libxml2's messages quote names and bytes from the reply: made safe
+	 * text after the prefix, so that a cut falls at a character boundary */
+	int k = snprintf(st->error, sizeof(st->error), "line %d: ", line);
+	size_t at = k < 0 ? 0 : (size_t)k < sizeof(st->error) ? (size_t)k : sizeof(st->error) - 1;
+	gf_text_safe_to(st->error + at, sizeof(st->error) - at, msg, strlen(msg), NULL);
+	size_t n = strlen(st->error);
+	while (n > at && st->error[n - 1] == ' ')
+		st->error[--n] = '\0';
 }
 
 /* A piece of the reply quoted in a reason: safe text, at most size - 1 bytes. */

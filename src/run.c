@@ -695,7 +695,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 	struct gf_batch *b = s->batch;
 	char err[1024] = "";
 	char body[512] = "";
-	char alert[1024] = "";
+	char alert[4096] = "";
 	struct gf_completion cp = { 0 };
 	struct rejections rej = { 0 };
 	struct gf_reply rep = { 0 };
