@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	stray_messages = 0;
 	xmlSetGenericErrorFunc(NULL, on_generic_error);
-	int r = gf_reply_parse_review_xml((const char *)data, size, &res, why, sizeof(why));
+	int r = gf_reply_parse_review_xml((const char *)data, size, NULL, &res, why, sizeof(why));
 	FUZZ_CHECK(stray_messages == 0, "libxml2 printed %u message(s) on stderr, the first: %s",
 	           stray_messages, stray_first);
 	if (r < 0) {
