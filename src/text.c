@@ -591,6 +591,16 @@ static size_t make_safe(char *d, size_t max, const char *data, size_t len, const
 
 	struct spans sp = { 0 };
 	find_spans(data, len, &stop, secret, true, &sp);
+	/* What is redacted takes three bytes of the output, however long it
+	 * was: shown from as much more text (once) */
+	size_t hidden = 0;
+	for (size_t k = 0; k < sp.n && sp.v[k][0] < stop; k++)
+		hidden += sp.v[k][1] - sp.v[k][0];
+	if (hidden && stop == keep && stop < len) {
+		stop = hidden > len - stop ? len : stop + hidden;
+		free(sp.v);
+		find_spans(data, len, &stop, secret, true, &sp);
+	}
 	const char *mark = marker(secret);
 
 	struct out o = { d, 0, max, false };

@@ -8,6 +8,7 @@ and the access key appears in no form anywhere: not in the API-call log,
 last_error, a delivery's reason, an alert event or mail, the run's output,
 nor explain, status or log. explain, status and log show partner and PMS
 text escaped, so that it cannot drive the terminal."""
+import html
 import os
 import re
 import socketserver
@@ -328,6 +329,125 @@ class PoisonTextTest(GFTestCase):
         text = self.assert_safe_output('log', r.stdout)
         self.assertIn('?id=H-1004\\u202e\\x1b[2J"', text)
         self.assertIn('error="legacy \\x1b[2J echo ?id=H-1004&access_key=*** \\u009b\\u2067"', text)
+
+
+# Keys of the echo tests: a short one, and keys of 302 characters that are XML names.
+SHORT_KEY = 'Sup3rS3cretKey-ABCDEFGHIJKLMNOP'
+LONG_KEYS = {h: z + 'x7Lw9Tr2Vb' * 30 for h, z in (('H-1002', 'Za'), ('H-1003', 'Zb'), ('H-1004', 'Zc'),
+                                                  ('H-1006', 'Zd'))}
+ECHO_ACCOUNTS = dict({'H-1001': SHORT_KEY, 'H-1005': 'U16-' + SHORT_KEY}, **LONG_KEYS)
+
+
+def readings(text):
+    """text as a person could read a key out of it: as it is, without its spaces
+    (UTF-16 stored as 'k e y'), with HTML references and percent-encoding undone."""
+    out = {text, text.replace(' ', ''), html.unescape(text)}
+    t = text
+    for _ in range(4):
+        t = urllib.parse.unquote(t)
+        out |= {t, urllib.parse.unquote_plus(t)}
+    return out
+
+
+class EchoedKeyTest(GFTestCase):
+    """Issue 14 item 6, as the red team attacked it: a partner quoting the access
+    key in a reply where guestflow quotes or cuts the reply (a reason near the
+    1024-byte cap, a count, a tag name in libxml2's error, a duplicate booking
+    number), or echoing it in an error page as UTF-16 or in encodings padded
+    past any fixed window. No piece of a key (8 characters) may be stored or
+    logged, in any reading of the text."""
+    accounts = ECHO_ACCOUNTS
+    properties = {f'P00{i}': f'H-100{i}' for i in range(1, 7)}
+    job_overrides = {'retry': {'max_attempts': 4, 'backoff_initial': '20ms', 'backoff_max': '50ms',
+                               'retry_after_max': '1s', 'linger': '5s'}}
+
+    def script(self, hotel, status, body, count=5, template=True, **extra):
+        q = {'status': str(status), 'hotel': hotel, 'count': str(count), 'body_hex': body.hex(),
+             'template': '1' if template else '0'}
+        q.update(extra)
+        self.assertEqual(self.env.sim_control('script?' + urllib.parse.urlencode(q)), 'ok')
+
+    def assert_no_piece(self, what, text, n=8):
+        for key in ECHO_ACCOUNTS.values():
+            for r in readings(text):
+                for i in range(len(key) - n + 1):
+                    self.assertNotIn(key[i:i + n], r, f'{what} holds a piece of the key {key[:12]!r}…: {text[-600:]!r}')
+
+    def stored(self):
+        return self.env.psql("""
+            SELECT 'api_calls.' || c, v FROM guestflow.api_calls a,
+                   LATERAL (VALUES ('url', a.url), ('error', a.error), ('response_excerpt', a.response_excerpt)) t(c, v)
+             WHERE v IS NOT NULL
+            UNION ALL SELECT 'batches.last_error', last_error FROM guestflow.batches WHERE last_error IS NOT NULL
+            UNION ALL SELECT 'deliveries.reason', reason FROM guestflow.deliveries WHERE reason IS NOT NULL
+            UNION ALL SELECT 'alert_events.message', message FROM guestflow.alert_events""")
+
+    def last_errors(self):
+        return dict(self.env.psql("SELECT c.property_id, b.last_error FROM guestflow.batches b"
+                                  " JOIN guestflow.connections c ON c.id = b.connection_id"
+                                  " WHERE b.last_error IS NOT NULL"))
+
+    def test_a_reply_quoting_the_key_where_it_is_cut(self):
+        env = self.env
+        add_booking(env, 1, prop='P001')
+        add_booking(env, 2, prop='P001')
+        for n in (2, 3, 4):
+            add_booking(env, 10 * n, prop=f'P00{n}')
+        # P001: the key at the end of a reason of 1036 bytes (the parser keeps 1024)
+        env.sim_control('refuse?' + urllib.parse.urlencode(
+            {'bookingNo': 'B-1', 'reason': 'x' * 991 + SHORT_KEY + ' trailing text'}))
+        # P002..P004: a count, a tag name, a duplicate booking number: the key of 302 characters
+        self.script('H-1002', 200, b'<importResult accepted="{key}" rejected="0"/>')
+        self.script('H-1003', 200, b'<importResult accepted="1" rejected="0"><{key}></x></importResult>')
+        self.script('H-1004', 200, b'<importResult accepted="0" rejected="2"><rejected bookingNo="{key}"/>'
+                    b'<rejected bookingNo="{key}"/></importResult>')
+        r = self.run_job()
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assert_no_piece('run stderr', r.stderr)
+        self.assert_no_piece('run stdout', r.stdout)
+        stored = self.stored()
+        self.assertTrue(stored)
+        for what, text in stored:
+            self.assert_no_piece(what, text)
+        reasons = dict(env.psql("SELECT booking_no, reason FROM guestflow.deliveries WHERE state = 'rejected'"))
+        self.assertEqual(reasons, {'B-1': 'partner: ' + 'x' * 991 + '*** trailing text'})
+        errors = self.last_errors()
+        self.assertIn('reply: accepted="***" is not a non-negative integer', errors['P002'])
+        self.assertIn('Opening and ending tag mismatch: *** line 1 and x', errors['P003'])
+        self.assertIn('reply: booking *** is listed twice', errors['P004'])
+
+    def test_an_error_page_echoing_the_key_in_utf16_or_padded_encodings(self):
+        env = self.env
+        add_booking(env, 5, prop='P005')
+        add_booking(env, 6, prop='P006')
+        # P005: a UTF-16 error page with the URL (access_key=...) and the key echoed
+        key5 = ECHO_ACCOUNTS['H-1005']
+        page = f'<html>invalid request access_key={key5}&amp;id=H-1005, your key: {key5}</html>'
+        self.script('H-1005', 503, page.encode('utf-16-le'), template=False,
+                    content_type='text/html; charset=utf-16le')
+        # P006: the key of 302 characters, one attempt after the other, as references
+        # with ten-digit and with padded hexadecimal numbers, without ';', and
+        # percent-encoded three times
+        key6 = LONG_KEYS['H-1006']
+        thrice = urllib.parse.quote(urllib.parse.quote(urllib.parse.quote(key6, safe=''), safe=''), safe='')
+        for echo in (''.join(f'&#{ord(c):010d};' for c in key6), ''.join(f'&#x{ord(c):08X};' for c in key6),
+                     ''.join(f'&#{ord(c)}' for c in key6), thrice):
+            self.script('H-1006', 503, f'<p>key: {echo} is not valid</p>'.encode(), count=1, template=False,
+                        content_type='text/html')
+        r = self.run_job()
+        self.assertEqual(r.returncode, 69, r.stderr[-3000:])  # no partner reached
+        self.assert_no_piece('run stderr', r.stderr)
+        stored = self.stored()
+        for what, text in stored:
+            self.assert_no_piece(what, text)
+        errors = self.last_errors()
+        self.assertIn('a c c e s s _ k e y =***', errors['P005'])
+        self.assertIn('y o u r   k e y :  ***', errors['P005'])
+        calls = [row[0] for row in env.psql("SELECT a.error FROM guestflow.api_calls a JOIN guestflow.connections c"
+                                            " ON c.id = a.connection_id WHERE c.property_id = 'P006' ORDER BY a.id")]
+        self.assertEqual(calls, ['partner: HTTP 503 <p>key: *** is not valid</p>'] * 4)
+        excerpts = [t for w, t in stored if w == 'api_calls.response_excerpt']
+        self.assertTrue(excerpts and all('***' in t for t in excerpts), excerpts)
 
 
 if __name__ == '__main__':
