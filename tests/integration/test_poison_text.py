@@ -450,5 +450,88 @@ class EchoedKeyTest(GFTestCase):
         self.assertTrue(excerpts and all('***' in t for t in excerpts), excerpts)
 
 
+EVIL_PROPERTY = 'P\x1b]0;pwned\x07\x1b[2J'
+EVIL_PROPERTY_SQL = "E'P\\x1b]0;pwned\\x07\\x1b[2J'"
+EVIL_PROPERTY_SHOWN = '"P\\x1b]0;pwned\\x07\\x1b[2J"'
+
+
+class TerminalTest(GFTestCase):
+    """Issue 14 item 10, as the red team attacked it: a property or hotel id
+    holding terminal escapes or bidi controls is refused when a connection is
+    added (exit 65, the field and the rule named), and rows holding them
+    anyway (written before, or by another program) are shown escaped by
+    connection list and show and by run --dry-run, whose XML shows such
+    characters as character references."""
+
+    def gfb(self, *args, input=None):
+        return subprocess.run([GUESTFLOW.encode(), b'-c', self.env.config.encode(),
+                               *(a if isinstance(a, bytes) else a.encode() for a in args)],
+                              capture_output=True, timeout=120, input=input)
+
+    def assert_terminal_safe(self, what, data):
+        text = data.decode('utf-8')  # strict
+        m = UNSAFE.search(text)
+        self.assertIsNone(m, f'{what}: {m and m.group(0)!r} at {m and m.start()}: {text[:2000]!r}')
+        return text
+
+    def test_connection_add_refuses_escapes_and_bidi_controls_in_both_ids(self):
+        env = self.env
+        for prop, says in ((EVIL_PROPERTY.encode(), b'character 2 is U+001B, a control character'),
+                           ('P-\u202e1'.encode(), b'character 3 is U+202E, a bidi control'),
+                           ('\u2066P'.encode(), b'character 1 is U+2066, a bidi control'),
+                           (b'   ', b'only spaces'), (b'', b'empty'), (b'P\xff', b'byte 2 is not UTF-8')):
+            r = self.gfb('connection', 'add', prop, 'reviewhub', '--hotel-id', 'H-9', input=b'good-key-1\n')
+            self.assertEqual(r.returncode, 65, r.stderr)
+            self.assertIn(b'PROPERTY refused: a property id', r.stderr)
+            self.assertIn(says, r.stderr)
+            self.assert_terminal_safe('add stderr', r.stderr)
+        for hotel, cp in (('H-\u202e1009', 'U+202E'), ('H\u061c', 'U+061C'), ('H\u200f1', 'U+200F'),
+                          ('H\u200e1', 'U+200E'), ('H\u202a1', 'U+202A'), ('H\u20691', 'U+2069')):
+            r = self.gfb('connection', 'add', 'P009', 'reviewhub', '--hotel-id', hotel, input=b'good-key-1\n')
+            self.assertEqual(r.returncode, 65, r.stderr)
+            self.assertIn(b'--hotel-id refused', r.stderr)
+            self.assertIn(f'is {cp}, a bidi control'.encode(), r.stderr)
+            self.assert_terminal_safe('add stderr', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.connections WHERE property_id <> ALL"
+                                    " (ARRAY['P001', 'P002'])"), '0')
+        r = self.gfb('connection', 'add', 'Pröperty 9', 'reviewhub', '--hotel-id', 'Hôtel \u05d0 9',
+                     input=b'good-key-1\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_list_show_and_dry_run_escape_database_text(self):
+        env = self.env
+        # Rows as an older guestflow, or another program, may have left them.
+        env.psql(f"INSERT INTO pms.properties VALUES ({EVIL_PROPERTY_SQL}, 'evil');"
+                 "INSERT INTO guestflow.connections (property_id, partner, hotel_id, access_key, status)"
+                 f" VALUES ({EVIL_PROPERTY_SQL}, 'reviewhub', E'H-\\u202e1009\\u2067', 'k3y+/=evil', 'live');"
+                 "INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+                 f" SELECT id, 'setup', 'live', E'by hand \\x1b[31m\\u202e' FROM guestflow.connections"
+                 f" WHERE property_id = {EVIL_PROPERTY_SQL}")
+        add_booking(env, 1, prop=EVIL_PROPERTY, last='Evil\u202egnp.exe', first='Anna\u2028Maria')
+        r = self.gfb('connection', 'list')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = self.assert_terminal_safe('connection list', r.stdout)
+        self.assertIn(EVIL_PROPERTY_SHOWN, text)
+        self.assertIn('"H-\\u202e1009\\u2067"', text)
+        r = self.gfb('connection', 'show', EVIL_PROPERTY, 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = self.assert_terminal_safe('connection show', r.stdout)
+        self.assertIn(f'property:    {EVIL_PROPERTY_SHOWN}\n', text)
+        self.assertIn('hotel id:    "H-\\u202e1009\\u2067"\n', text)
+        self.assertIn('"by hand \\x1b[31m\\u202e"', text)
+        r = self.gfb('connection', 'show', EVIL_PROPERTY + 'x', 'reviewhub')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assert_terminal_safe('connection show (none) stderr', r.stderr)
+        r = self.gfb('run', 'review-nightly', '--dry-run')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = self.assert_terminal_safe('run --dry-run', r.stdout)
+        self.assertIn(EVIL_PROPERTY_SHOWN, text)
+        self.assertIn('hotel id "H-\\u202e1009\\u2067"', text)
+        # the XML: the same document, those characters as character references
+        self.assertIn('hotelId="H-&#x202E;1009&#x2067;"', text)
+        self.assertIn('Evil&#x202E;gnp.exe', text)
+        self.assertIn('Anna&#x2028;Maria', text)
+
+
 if __name__ == '__main__':
     main()
