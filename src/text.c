@@ -500,6 +500,9 @@ static void find_spans(const char *text, size_t len, size_t *stop, const char *s
 {
 	struct search s = { .params = params };
 	char *spaced = NULL;
+	*sp = (struct spans){ 0 };
+	if (!text || len == 0)
+		return;
 	if (secret && *secret) {
 		s.secret = secret;
 		s.kl = strlen(secret);
