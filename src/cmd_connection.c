@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "connection.h"
 #include "db.h"
+#include "log.h"
 #include "secret.h"
 
 static const char help[] =
@@ -31,7 +32,9 @@ static const char help[] =
 	"stop        the partner stopped serving a live connection\n"
 	"\n"
 	"An access key is 8 to 512 printable ASCII characters (0x21-0x7E: no spaces).\n"
-	"A hotel id is valid UTF-8 without control characters and not only spaces.\n"
+	"A property id and a hotel id are valid UTF-8 without control characters or\n"
+	"bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), and\n"
+	"not only spaces. What is shown from the database is escaped as in the logs.\n"
 	"Access keys are stored encrypted with the key in secrets.key_file (created on\n"
 	"first use). Exit 65 when a value is refused, 78 when the key file is missing\n"
 	"or wrong.\n";
@@ -149,12 +152,18 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		fprintf(stderr, "guestflow connection add: needs PROPERTY PARTNER --hotel-id ID\n");
 		return GF_EXIT_USAGE;
 	}
+	char why[512];
+	if (gf_connection_check_property(pos[0], why, sizeof(why)) < 0) {
+		/* not quoted back: it may hold the very characters refused */
+		fprintf(stderr, "guestflow connection add: PROPERTY refused: %s\n", why);
+		return GF_EXIT_DATAERR;
+	}
 	for (const char *p = pos[1]; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')) {
-			fprintf(stderr, "guestflow connection add: partner '%s' may hold only a-z, 0-9, '-' and '_'\n", pos[1]);
+			fprintf(stderr, "guestflow connection add: partner %s may hold only a-z, 0-9, '-' and '_'\n",
+			        gf_log_qt(pos[1]));
 			return GF_EXIT_DATAERR;
 		}
-	char why[512];
 	if (gf_connection_check_hotel_id(hotel, why, sizeof(why)) < 0) {
 		/* not quoted back: it may hold the very characters refused */
 		fprintf(stderr, "guestflow connection add: --hotel-id refused: %s\n", why);
@@ -208,12 +217,14 @@ static int cmd_set_key(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	PQfinish(db);
 	gf_secret_close();
 	if (r == -ENOENT) {
-		fprintf(stderr, "guestflow connection set-key: no connection %s -> %s\n", argv[2], argv[3]);
+		fprintf(stderr, "guestflow connection set-key: no connection %s -> %s\n", gf_log_qt(argv[2]),
+		        gf_log_qt(argv[3]));
 		return GF_EXIT_DATAERR;
 	}
 	if (r < 0)
 		return gf_cmd_db_error(r);
-	printf("connection %s -> %s: access key replaced (stored encrypted); the next run uses it\n", argv[2], argv[3]);
+	printf("connection %s -> %s: access key replaced (stored encrypted); the next run uses it\n", gf_log_qt(argv[2]),
+	       gf_log_qt(argv[3]));
 	return 0;
 }
 
@@ -295,7 +306,8 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		r = gf_connection_set_status(db, argv[2], argv[3], moves[m].status, moves[m].note);
 	PQfinish(db);
 	if (r == -ENOENT) {
-		fprintf(stderr, "guestflow connection %s: no connection %s -> %s\n", sub, argv[2], argv[3]);
+		fprintf(stderr, "guestflow connection %s: no connection %s -> %s\n", sub, gf_log_qt(argv[2]),
+		        gf_log_qt(argv[3]));
 		return GF_EXIT_DATAERR;
 	}
 	if (r == -EPERM) {
@@ -305,6 +317,6 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	if (r < 0)
 		return gf_cmd_db_error(r);
 	if (!show)
-		printf("connection %s -> %s is now %s\n", argv[2], argv[3], moves[m].status);
+		printf("connection %s -> %s is now %s\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), moves[m].status);
 	return 0;
 }

@@ -62,11 +62,17 @@ static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
 	return cp;
 }
 
-int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen)
+/* Bidi controls: they reorder what a terminal or mail reader shows around
+ * them, so that an id could be made to look like another. */
+static bool bidi_control(int32_t cp)
 {
-	static const char rule[] = "review-xml carries the hotel id in the hotelId attribute (XSD type nonEmpty)"
-	                           " and in the request URL: it must be valid UTF-8 without control characters,"
-	                           " with at least one character other than a space";
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* The rule of both ids (connection.h), rule being its statement for why. */
+static int check_id(const char *id, const char *rule, char *why, size_t whylen)
+{
 	const unsigned char *s = (const unsigned char *)id;
 	size_t n = strlen(id), i = 0, chars = 0;
 	bool visible = false;
@@ -83,6 +89,10 @@ int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen)
 			           chars, (unsigned)cp);
 			return -EINVAL;
 		}
+		if (bidi_control(cp)) {
+			gf_set_why(why, whylen, "%s; character %zu is U+%04X, a bidi control", rule, chars, (unsigned)cp);
+			return -EINVAL;
+		}
 		visible |= cp != ' ';
 	}
 	if (!visible) {
@@ -90,6 +100,22 @@ int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen)
+{
+	return check_id(id, "review-xml carries the hotel id in the hotelId attribute (XSD type nonEmpty)"
+	                    " and in the request URL: it must be valid UTF-8 without control characters or bidi"
+	                    " controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), with at least one"
+	                    " character other than a space", why, whylen);
+}
+
+int gf_connection_check_property(const char *id, char *why, size_t whylen)
+{
+	return check_id(id, "a property id is shown in guestflow's output, logs and alert mails: it must be valid"
+	                    " UTF-8 without control characters or bidi controls (U+061C, U+200E, U+200F,"
+	                    " U+202A-U+202E, U+2066-U+2069), with at least one character other than a space",
+	                why, whylen);
 }
 
 int gf_connection_add(PGconn *c, const char *property, const char *partner,
@@ -226,9 +252,13 @@ int gf_connection_list(PGconn *c, FILE *out)
 	if (!r)
 		return err;
 	fprintf(out, "%-16s %-16s %-20s %-12s %s\n", "PROPERTY", "PARTNER", "HOTEL ID", "STATUS", "SINCE");
-	for (int i = 0; i < PQntuples(r); i++)
-		fprintf(out, "%-16s %-16s %-20s %-12s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-		        PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+	/* Rows written before the ids were checked, or by another program: shown
+	 * escaped, so that nothing in them drives the terminal (log.h). */
+	for (int i = 0; i < PQntuples(r); i++) {
+		fprintf(out, "%-16s %-16s %-20s ", gf_log_qt(PQgetvalue(r, i, 0)), gf_log_qt(PQgetvalue(r, i, 1)),
+		        gf_log_qt(PQgetvalue(r, i, 2)));
+		fprintf(out, "%-12s %s\n", gf_log_qt(PQgetvalue(r, i, 3)), gf_log_qt(PQgetvalue(r, i, 4)));
+	}
 	return 0;
 }
 
@@ -247,10 +277,12 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, FIL
 		return err;
 	if (PQntuples(r) == 0)
 		return -ENOENT;
-	fprintf(out, "property:    %s\npartner:     %s\nhotel id:    %s\naccess key:  %s\n"
-	        "status:      %s (since %s)\ncreated:     %s\ndelivered:   %s\npending:     %s\n",
-	        PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 9), PQgetvalue(r, 0, 4),
-	        PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 8));
+	/* database text escaped as in list */
+	fprintf(out, "property:    %s\npartner:     %s\nhotel id:    %s\n", gf_log_qt(PQgetvalue(r, 0, 1)),
+	        gf_log_qt(PQgetvalue(r, 0, 2)), gf_log_qt(PQgetvalue(r, 0, 3)));
+	fprintf(out, "access key:  %s\nstatus:      %s (since %s)\ncreated:     %s\ndelivered:   %s\npending:     %s\n",
+	        PQgetvalue(r, 0, 9), gf_log_qt(PQgetvalue(r, 0, 4)), PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 5),
+	        PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 8));
 	const char *id = PQgetvalue(r, 0, 0);
 	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
 		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, '')"
@@ -259,8 +291,10 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, FIL
 	if (!ev)
 		return err;
 	fprintf(out, "events:\n");
-	for (int i = 0; i < PQntuples(ev); i++)
-		fprintf(out, "  %s  %s -> %s  by %s  %s\n", PQgetvalue(ev, i, 0), PQgetvalue(ev, i, 1),
-		        PQgetvalue(ev, i, 2), PQgetvalue(ev, i, 3), PQgetvalue(ev, i, 4));
+	for (int i = 0; i < PQntuples(ev); i++) {
+		fprintf(out, "  %s  %s -> %s", PQgetvalue(ev, i, 0), gf_log_qt(PQgetvalue(ev, i, 1)),
+		        gf_log_qt(PQgetvalue(ev, i, 2)));
+		fprintf(out, "  by %s  %s\n", gf_log_qt(PQgetvalue(ev, i, 3)), gf_log_qt(PQgetvalue(ev, i, 4)));
+	}
 	return 0;
 }

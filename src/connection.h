@@ -18,11 +18,17 @@
  * what is wrong, without quoting the key. */
 int gf_connection_check_access_key(const char *key, size_t len, char *why, size_t whylen);
 /* 0 when a hotel id can be carried by review-xml (the hotelId attribute,
- * XSD type nonEmpty, and the id= query parameter): valid UTF-8, no control
- * characters (C0, DEL, C1) and no non-characters U+FFFE/U+FFFF (not XML
- * characters), at least one character other than a space. No length limit:
- * the format states none. Else -EINVAL with why naming the rule broken. */
+ * XSD type nonEmpty, and the id= query parameter) and shown safely: valid
+ * UTF-8, no control characters (C0, DEL, C1), no non-characters U+FFFE/U+FFFF
+ * (not XML characters), no bidi controls (U+061C, U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069: they make a terminal or mail reader show
+ * text reordered), at least one character other than a space. No length
+ * limit: the format states none. Else -EINVAL with why naming the rule
+ * broken, without quoting the id. */
 int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen);
+/* The same rule for a property id, which guestflow shows in its output,
+ * logs and alert mails. */
+int gf_connection_check_property(const char *id, char *why, size_t whylen);
 
 /* Create a connection in status 'setup' (registering the partner if new),
  * its access key stored encrypted (gf_secret_open() first). -EEXIST when

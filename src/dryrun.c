@@ -9,6 +9,31 @@
 #include "plan.h"
 #include "render_xml.h"
 #include "run.h"
+#include "text.h"
+
+/* The rendered XML for a terminal: the same document, but every character
+ * that could drive the terminal or reorder what it shows (a control
+ * character other than newline and tab, a C1 or bidi control, a line
+ * separator: legal in XML, and sent to the partner as they are) written as
+ * an XML character reference, e.g. &#x202E;. Readable, and still the
+ * document a run sends (README, "Dry run"). */
+static void put_xml(const char *s, size_t n, FILE *out)
+{
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, n - i, &cp);
+		if (l < 0) {
+			fputs("\xEF\xBF\xBD", out); /* the renderer writes UTF-8: never */
+			i += (size_t)-l;
+			continue;
+		}
+		if (cp != '\n' && cp != '\t' && gf_text_cp_unsafe(cp))
+			fprintf(out, "&#x%X;", (unsigned)cp);
+		else
+			fwrite(s + i, 1, (size_t)l, out);
+		i += (size_t)l;
+	}
+}
 
 /* Per live connection: bookings a run would plan now, and pending ones. */
 static int print_counts(PGconn *c, const struct gf_job *job, const char *window, FILE *out, char **first_conn)
@@ -34,7 +59,8 @@ static int print_counts(PGconn *c, const struct gf_job *job, const char *window,
 	int64_t total_new = 0, total_pending = 0;
 	fprintf(out, "%-16s %-20s %10s %10s\n", "PROPERTY", "HOTEL ID", "NEW", "PENDING");
 	for (int i = 0; i < PQntuples(r); i++) {
-		fprintf(out, "%-16s %-20s %10s %10s\n", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+		/* database text escaped as explain and status show it (log.h) */
+		fprintf(out, "%-16s %-20s %10s %10s\n", gf_log_qt(PQgetvalue(r, i, 1)), gf_log_qt(PQgetvalue(r, i, 2)),
 		        PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
 		total_new += gf_db_get_int(r, i, 3);
 		total_pending += gf_db_get_int(r, i, 4);
@@ -86,11 +112,11 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	                              reasons, &rendered);
 	if (rc == 0) {
 		fprintf(out, "\nfirst batch (%zu records for hotel id %s, %zu would be rejected):\n", n,
-		        PQgetvalue(r, 0, 9), n - rendered);
+		        gf_log_qt(PQgetvalue(r, 0, 9)), n - rendered);
 		for (size_t i = 0; i < n; i++)
 			if (reasons[i])
-				fprintf(out, "  would reject %s: %s\n", gf_log_q(recs[i].booking_no), reasons[i]);
-		fwrite(xml.data ? xml.data : "", 1, xml.len, out);
+				fprintf(out, "  would reject %s: %s\n", gf_log_q(recs[i].booking_no), gf_log_qt(reasons[i]));
+		put_xml(xml.data ? xml.data : "", xml.len, out);
 		fputc('\n', out);
 	}
 	for (size_t i = 0; i < n; i++)

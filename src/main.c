@@ -5,6 +5,7 @@
 #include <malloc.h>
 #endif
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -77,6 +78,16 @@ int main(int argc, char **argv)
 	 * through /proc by other processes of the same user. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	/* libcurl and OpenSSL write the TLS session secrets of every connection
+	 * to the file SSLKEYLOGFILE names: whoever reads it and the traffic
+	 * reads the access keys. Like a proxy, not something the environment
+	 * decides; gone before anything starts TLS (curl_global_init). */
+	const char *keylog = getenv("SSLKEYLOGFILE");
+	if (keylog) {
+		gf_warn("env_ignored", "name=SSLKEYLOGFILE value=%s msg=%s", gf_log_q(keylog),
+		        gf_log_q("TLS session secrets are never written to a file: the variable is unset"));
+		unsetenv("SSLKEYLOGFILE");
+	}
 	struct gf_cmd_ctx ctx = { 0 };
 	int c;
 	/* '+': stop at the first non-option, the command. */

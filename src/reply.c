@@ -27,6 +27,7 @@ typedef xmlErrorPtr gf_xml_error_ptr;
 struct parse_state {
 	char error[200];   /* first error libxml2 reported, "" if none */
 	bool doctype;
+	const char *secret; /* the access key the request carried, or NULL */
 };
 
 static void copy_error(struct parse_state *st, int line, const char *msg)
@@ -37,17 +38,19 @@ static void copy_error(struct parse_state *st, int line, const char *msg)
 	 * text after the prefix, so that a cut falls at a character boundary */
 	int k = snprintf(st->error, sizeof(st->error), "line %d: ", line);
 	size_t at = k < 0 ? 0 : (size_t)k < sizeof(st->error) ? (size_t)k : sizeof(st->error) - 1;
-	gf_text_safe_to(st->error + at, sizeof(st->error) - at, msg, strlen(msg), NULL);
+	gf_text_safe_to(st->error + at, sizeof(st->error) - at, msg, strlen(msg), st->secret);
 	size_t n = strlen(st->error);
 	while (n > at && st->error[n - 1] == ' ')
 		st->error[--n] = '\0';
 }
 
-/* A piece of the reply quoted in a reason: safe text, at most size - 1 bytes. */
-static const char *piece(char *buf, size_t size, const xmlChar *s)
+/* A piece of the reply quoted in a reason: safe text, at most size - 1
+ * bytes, the key redacted in all of it before it is cut (a cut piece of the
+ * key is no longer the key that a later redaction could find). */
+static const char *piece(char *buf, size_t size, const xmlChar *s, const char *secret)
 {
 	const char *t = s ? (const char *)s : "";
-	gf_text_safe_to(buf, size, t, strlen(t), NULL);
+	gf_text_safe_to(buf, size, t, strlen(t), secret);
 	return buf;
 }
 
@@ -121,7 +124,7 @@ static bool is_element(const xmlNode *n, const char *name)
 	       && in_our_ns(n);
 }
 
-static int get_count(const xmlNode *root, const char *attr, int64_t *out, char *why,
+static int get_count(const xmlNode *root, const char *attr, const char *secret, int64_t *out, char *why,
                      size_t whylen)
 {
 	xmlChar *v = xmlGetNoNsProp(root, (const xmlChar *)attr);
@@ -133,7 +136,7 @@ static int get_count(const xmlNode *root, const char *attr, int64_t *out, char *
 	if (parse_count((const char *)v, out) < 0) {
 		char p[48];
 		gf_set_why(why, whylen, "reply: %s=\"%s\" is not a non-negative integer", attr,
-		        piece(p, sizeof(p), v));
+		        piece(p, sizeof(p), v, secret));
 		r = -GF_E_REPLY;
 	}
 	xmlFree(v);
@@ -146,13 +149,13 @@ static int cmp_items(const void *a, const void *b)
 	return strcmp((*x)->booking_no, (*y)->booking_no);
 }
 
-static int read_result(const xmlNode *root, struct gf_reply *res, char *why, size_t whylen)
+static int read_result(const xmlNode *root, const char *secret, struct gf_reply *res, char *why, size_t whylen)
 {
 	size_t n = 0, k = 0;
 	int r;
 
-	if ((r = get_count(root, "accepted", &res->accepted, why, whylen)) < 0 ||
-	    (r = get_count(root, "rejected", &res->rejected, why, whylen)) < 0)
+	if ((r = get_count(root, "accepted", secret, &res->accepted, why, whylen)) < 0 ||
+	    (r = get_count(root, "rejected", secret, &res->rejected, why, whylen)) < 0)
 		return r;
 	for (const xmlNode *ch = root->children; ch; ch = ch->next)
 		n += is_element(ch, "rejected");
@@ -175,7 +178,7 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 		/* The booking number is matched against the ones sent, byte for
 		 * byte; the reason is stored: safe text. */
 		res->items[k].booking_no = gf_xstrdup((const char *)no);
-		res->items[k].reason = gf_text_safe_dup((const char *)reason, NULL, GF_TEXT_MAX);
+		res->items[k].reason = gf_text_safe_dup((const char *)reason, secret, GF_TEXT_MAX);
 		res->n_items = ++k;
 		xmlFree(no);
 		xmlFree(reason);
@@ -190,7 +193,7 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 			if (strcmp(sorted[i]->booking_no, sorted[i - 1]->booking_no) == 0) {
 				char p[104];
 				gf_set_why(why, whylen, "reply: booking %s is listed twice",
-				        piece(p, sizeof(p), (const xmlChar *)sorted[i]->booking_no));
+				        piece(p, sizeof(p), (const xmlChar *)sorted[i]->booking_no, secret));
 				r = -GF_E_REPLY;
 			}
 		}
@@ -199,10 +202,10 @@ static int read_result(const xmlNode *root, struct gf_reply *res, char *why, siz
 	return r;
 }
 
-int gf_reply_parse_review_xml(const char *data, size_t len, struct gf_reply *out,
+int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, struct gf_reply *out,
                               char *why, size_t whylen)
 {
-	struct parse_state st = { "", false };
+	struct parse_state st = { "", false, secret };
 	struct gf_reply res = { 0, 0, NULL, 0 };
 	int r;
 
@@ -249,15 +252,15 @@ int gf_reply_parse_review_xml(const char *data, size_t len, struct gf_reply *out
 	} else if (strcmp((const char *)root->name, "importResult") != 0) {
 		char p[64];
 		gf_set_why(why, whylen, "reply: root element is <%s>, expected <importResult>",
-		        piece(p, sizeof(p), root->name));
+		        piece(p, sizeof(p), root->name, secret));
 		r = -GF_E_REPLY;
 	} else if (!in_our_ns(root)) {
 		char p[64];
 		gf_set_why(why, whylen, "reply: <importResult> is in namespace \"%s\", expected "
-		        REVIEW_XML_NS " or none", piece(p, sizeof(p), root->ns->href));
+		        REVIEW_XML_NS " or none", piece(p, sizeof(p), root->ns->href, secret));
 		r = -GF_E_REPLY;
 	} else {
-		r = read_result(root, &res, why, whylen);
+		r = read_result(root, secret, &res, why, whylen);
 	}
 	xmlFreeDoc(doc);
 	if (r < 0) {

@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 struct gf_reply_rejection {
-	char *booking_no;
-	char *reason;   /* may be ""; safe text (text.h), at most GF_TEXT_MAX bytes */
+	char *booking_no; /* as the partner wrote it: matched byte for byte, not safe text */
+	char *reason;     /* may be ""; safe text (text.h), the key redacted, at most GF_TEXT_MAX bytes */
 };
 
 struct gf_reply {
@@ -23,8 +23,12 @@ struct gf_reply {
  * body is not well-formed XML, the root element is wrong, a count is missing
  * or not a non-negative integer, a <rejected> lacks bookingNo, the number of
  * <rejected> elements differs from the rejected count, or the same booking is
- * listed twice. On success fills *out (caller calls gf_reply_clear). */
-int gf_reply_parse_review_xml(const char *data, size_t len, struct gf_reply *out,
+ * listed twice. On success fills *out (caller calls gf_reply_clear).
+ * secret (NULL: none) is the access key the request carried: every piece of
+ * the reply quoted in why or kept as a reason is safe text with the key
+ * redacted in all of it before the piece is cut (text.h), so that no part
+ * of the key survives a cut. */
+int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, struct gf_reply *out,
                               char *why, size_t whylen);
 void gf_reply_clear(struct gf_reply *r);
 

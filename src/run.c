@@ -715,7 +715,8 @@ static void handle_reply(struct run *rn, struct slot *s)
 		outcome = "retry";
 	} else if (q->status >= 200 && q->status < 300) {
 		char why[512] = "";
-		int r = gf_reply_parse_review_xml(q->resp.data ? q->resp.data : "", q->resp.len, &rep, why, sizeof(why));
+		int r = gf_reply_parse_review_xml(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &rep, why,
+		                                  sizeof(why));
 		if (r == 0)
 			r = partner_rejections(s, &rep, &rej, why, sizeof(why));
 		if (r < 0) {

@@ -135,105 +135,235 @@ bool gf_text_key_param(const char *s, size_t n, size_t *vstart, size_t *vend)
 
 /* ---- where the secret is ----------------------------------------------
  * The text is read in several ways a partner may have written the request
- * URL back: each view decodes one kind of escape (and turns control
- * characters into spaces, as the cleaning will), keeping for every decoded
- * byte where it started in the text. The secret found in a view marks the
- * text it came from. Each view is deterministic, so the search is a plain
- * memmem, linear in the text. */
+ * URL back. A view is one such reading: byte j of it stands for the text
+ * from off[j] to off[j + 1]. The first views read the text as it is (with
+ * control characters as spaces, as the cleaning writes them) and, when it
+ * holds NUL bytes, without them (UTF-16 text of ASCII is the ASCII with a
+ * NUL after each character); every other view decodes one kind of escape
+ * in one of those: HTML character references, JSON escapes, and
+ * percent-encoding applied again and again (with and without '+' for a
+ * space) until a pass changes nothing. The secret, and every access_key
+ * value, found in a view marks the text it came from. Each pass is a plain
+ * left-to-right decoding, so the search is linear in the text read.
+ *
+ * Of a long text only a prefix (the window) is read. A view ends where its
+ * next byte depends on text past the window (an escape the window cuts),
+ * so that what it holds is what the whole text would give; the window is
+ * wide enough when every view reaches the end of the text or holds
+ * "look" bytes (at least the secret's length) past the point where the
+ * output stops. It doubles until it is, up to WINDOW_MAX bytes; past
+ * that (a text of escapes padded without end) the output stops earlier,
+ * where every view still sees a whole secret. */
 
-enum view { V_RAW, V_PCT, V_PCT_PLUS, V_PCT_TWICE, V_JSON, V_HTML, V_COUNT };
+#define WINDOW_MAX ((size_t)1 << 20)
+#define PCT_PASSES 16
+#define NO_MORE ((size_t)0)
 
-static size_t html_ref(const unsigned char *s, size_t left, unsigned char *out)
+struct view {
+	unsigned char *b;
+	size_t *off; /* n + 1 entries */
+	size_t n, cap;
+	bool whole;  /* read to the end of the text */
+};
+
+static void view_free(struct view *v)
 {
-	static const struct {
-		const char *name;
-		char c;
-	} named[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' } };
-	for (size_t k = 0; k < GF_ARRAY_SIZE(named); k++) {
-		size_t l = strlen(named[k].name);
-		if (left >= l && strncasecmp((const char *)s, named[k].name, l) == 0) {
-			*out = (unsigned char)named[k].c;
-			return l;
-		}
-	}
-	if (left < 4 || s[1] != '#')
-		return 0;
-	size_t i = 2;
-	int base = 10;
-	if ((s[2] | 0x20) == 'x') {
-		base = 16;
-		i++;
-	}
-	unsigned v = 0;
-	size_t digits = 0;
-	for (; i < left && digits < 8; i++, digits++) {
-		int d = hexval(s[i]);
-		if (d < 0 || d >= base)
-			break;
-		v = v * (unsigned)base + (unsigned)d;
-	}
-	if (!digits || i >= left || s[i] != ';' || v >= 0x80)
-		return 0;
-	*out = (unsigned char)v;
-	return i + 1;
+	if (v->b)
+		explicit_bzero(v->b, v->cap); /* it holds the secret wherever the text did */
+	free(v->b);
+	free(v->off);
+	*v = (struct view){ 0 };
 }
 
-/* The byte the view reads at s[0..left), in *out; returns the bytes of text
- * it stands for. */
-static size_t view_byte(enum view v, const unsigned char *s, size_t left, unsigned char *out)
+/* Room for n bytes; what the view held is not kept (it is rebuilt). */
+static void view_reserve(struct view *v, size_t n)
+{
+	if (n + 1 <= v->cap)
+		return;
+	view_free(v);
+	v->cap = n + 1;
+	v->b = gf_xmalloc(v->cap);
+	v->off = gf_xmalloc(v->cap * sizeof(*v->off));
+}
+
+/* A decoder reads the byte at s[0..left) in *out and returns how many units
+ * of its input that byte stands for (>= 1), or NO_MORE when that depends on
+ * what follows s[left - 1] and more says something does. */
+typedef size_t (*decoder)(const unsigned char *s, size_t left, bool more, unsigned char *out);
+
+/* The text as it is: what the cleaning turns into a space is a space. */
+static size_t dec_text(const unsigned char *s, size_t left, bool more, unsigned char *out)
 {
 	unsigned char c = s[0];
-	size_t l = 0;
-
-	switch (v) {
-	case V_PCT:
-	case V_PCT_PLUS:
-	case V_PCT_TWICE:
-		if (c == '%' && left >= 3 && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			unsigned char b = (unsigned char)(hexval(s[1]) * 16 + hexval(s[2]));
-			if (v == V_PCT_TWICE && b == '%' && left >= 5 && hexval(s[3]) >= 0 && hexval(s[4]) >= 0) {
-				b = (unsigned char)(hexval(s[3]) * 16 + hexval(s[4]));
-				l = 5;
-			} else {
-				l = 3;
-			}
-			*out = b;
-		} else if (v == V_PCT_PLUS && c == '+') {
-			*out = ' ';
-			l = 1;
-		}
-		break;
-	case V_JSON:
-		if (c == '\\' && left >= 2 && (s[1] == '/' || s[1] == '\\' || s[1] == '"')) {
-			*out = s[1];
-			l = 2;
-		} else if (c == '\\' && left >= 6 && s[1] == 'u' && s[2] == '0' && s[3] == '0' && hexval(s[4]) >= 0 &&
-		           hexval(s[4]) < 8 && hexval(s[5]) >= 0) {
-			*out = (unsigned char)(hexval(s[4]) * 16 + hexval(s[5]));
-			l = 6;
-		}
-		break;
-	case V_HTML:
-		if (c == '&')
-			l = html_ref(s, left, out);
-		break;
-	case V_RAW:
-	case V_COUNT:
-		break;
-	}
-	if (l)
-		return l;
-	/* what the cleaning turns into a space is a space here too */
+	if (c == 0xC2 && left < 2 && more)
+		return NO_MORE;
 	if (c == 0xC2 && left >= 2 && s[1] >= 0x80 && s[1] <= 0x9F) {
-		*out = ' ';
+		*out = ' '; /* a C1 control */
 		return 2;
 	}
+	if (c == 0xE2 && (left < 2 || (s[1] == 0x80 && left < 3)) && more)
+		return NO_MORE;
 	if (c == 0xE2 && left >= 3 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9)) {
-		*out = ' ';
+		*out = ' '; /* U+2028, U+2029 */
 		return 3;
 	}
 	*out = c < 0x20 || c == 0x7F ? ' ' : c;
 	return 1;
+}
+
+/* The same, NUL bytes dropped: each run of them goes with the byte after it. */
+static size_t dec_text_nonul(const unsigned char *s, size_t left, bool more, unsigned char *out)
+{
+	size_t i = 0;
+	while (i < left && s[i] == 0)
+		i++;
+	if (i == left) {
+		if (more)
+			return NO_MORE;
+		*out = ' '; /* NULs at the end of the text */
+		return i;
+	}
+	size_t l = dec_text(s + i, left - i, more, out);
+	return l == NO_MORE ? NO_MORE : i + l;
+}
+
+static size_t pct(const unsigned char *s, size_t left, bool more, bool plus, unsigned char *out)
+{
+	*out = s[0];
+	if (plus && s[0] == '+') {
+		*out = ' ';
+		return 1;
+	}
+	if (s[0] != '%' || (left >= 2 && hexval(s[1]) < 0) || (left >= 3 && hexval(s[2]) < 0))
+		return 1;
+	if (left < 3)
+		return more ? NO_MORE : 1;
+	*out = (unsigned char)(hexval(s[1]) * 16 + hexval(s[2]));
+	return 3;
+}
+
+static size_t dec_pct(const unsigned char *s, size_t left, bool more, unsigned char *out)
+{
+	return pct(s, left, more, false, out);
+}
+
+static size_t dec_pct_plus(const unsigned char *s, size_t left, bool more, unsigned char *out)
+{
+	return pct(s, left, more, true, out);
+}
+
+/* \/ \\ \" and \u00HH (HH < 0x80) */
+static size_t dec_json(const unsigned char *s, size_t left, bool more, unsigned char *out)
+{
+	*out = s[0];
+	if (s[0] != '\\')
+		return 1;
+	if (left < 2)
+		return more ? NO_MORE : 1;
+	if (s[1] == '/' || s[1] == '\\' || s[1] == '"') {
+		*out = s[1];
+		return 2;
+	}
+	if (s[1] != 'u')
+		return 1;
+	for (size_t i = 2; i < 6; i++) {
+		if (i >= left)
+			return more ? NO_MORE : 1;
+		int d = hexval(s[i]);
+		if (i < 4 ? s[i] != '0' : i == 4 ? d < 0 || d >= 8 : d < 0)
+			return 1;
+	}
+	*out = (unsigned char)(hexval(s[4]) * 16 + hexval(s[5]));
+	return 6;
+}
+
+/* HTML character references as browsers read them: the five named ones,
+ * decimal and hexadecimal ones with any number of digits (leading zeros),
+ * the ';' optional. Only those of ASCII characters matter here. */
+static size_t dec_html(const unsigned char *s, size_t left, bool more, unsigned char *out)
+{
+	static const struct {
+		const char *name;
+		char c;
+	} named[] = { { "amp", '&' }, { "lt", '<' }, { "gt", '>' }, { "quot", '"' }, { "apos", '\'' } };
+
+	*out = s[0];
+	if (s[0] != '&')
+		return 1;
+	for (size_t k = 0; k < GF_ARRAY_SIZE(named); k++) {
+		size_t l = strlen(named[k].name);
+		size_t have = left - 1 < l ? left - 1 : l;
+		if (strncasecmp((const char *)s + 1, named[k].name, have) != 0)
+			continue;
+		if (have < l || left == 1 + l)
+			/* a prefix of the name, or the name and perhaps a ';' after */
+			return more ? NO_MORE : have < l ? 1 : (*out = (unsigned char)named[k].c, 1 + l);
+		*out = (unsigned char)named[k].c;
+		return 1 + l + (s[1 + l] == ';');
+	}
+	if (left < 2)
+		return more ? NO_MORE : 1;
+	if (s[1] != '#')
+		return 1;
+	size_t i = 2;
+	unsigned base = 10, v = 0;
+	if (i < left && (s[i] | 0x20) == 'x') {
+		base = 16;
+		i++;
+	}
+	size_t first = i;
+	for (; i < left; i++) {
+		int d = hexval(s[i]);
+		if (d < 0 || (unsigned)d >= base)
+			break;
+		if (v < 0x80)
+			v = v * base + (unsigned)d;
+	}
+	if (i == left && more)
+		return NO_MORE; /* more digits, or the ';', may follow */
+	if (i == first || v >= 0x80)
+		return 1;
+	*out = (unsigned char)v;
+	return i + (i < left && s[i] == ';');
+}
+
+/* The text's first w bytes (all of it when w == len) read by dec. */
+static void view_of_text(struct view *v, const char *text, size_t w, size_t len, decoder dec)
+{
+	const unsigned char *t = (const unsigned char *)text;
+	size_t i = 0;
+	view_reserve(v, w);
+	v->n = 0;
+	while (i < w) {
+		size_t l = dec(t + i, w - i, w < len, &v->b[v->n]);
+		if (l == NO_MORE)
+			break;
+		v->off[v->n++] = i;
+		i += l;
+	}
+	v->off[v->n] = i;
+	v->whole = i == len;
+}
+
+/* out: one pass of dec over in. Returns whether it differs from in: it
+ * decoded something, or stopped before in's end. */
+static bool view_pass(struct view *out, const struct view *in, decoder dec)
+{
+	size_t j = 0;
+	bool changed = false;
+	view_reserve(out, in->n);
+	out->n = 0;
+	while (j < in->n) {
+		size_t l = dec(in->b + j, in->n - j, !in->whole, &out->b[out->n]);
+		if (l == NO_MORE)
+			break;
+		changed |= l > 1 || out->b[out->n] != in->b[j];
+		out->off[out->n++] = in->off[j];
+		j += l;
+	}
+	out->off[out->n] = in->off[j];
+	out->whole = in->whole && j == in->n;
+	return changed || j < in->n;
 }
 
 struct spans {
@@ -280,74 +410,138 @@ static void spans_merge(struct spans *sp)
 	sp->n = k + 1;
 }
 
-static void find_one(const char *text, size_t n, const char *secret, struct spans *sp);
+/* What the views look for: the secret, and when it holds a '+' also the
+ * secret as a form decoder reads it sent raw (each '+' a space); every
+ * access_key value when params. */
+struct search {
+	const char *secret, *spaced; /* NULL: none */
+	size_t kl;
+	bool params;
+	size_t stop, look;  /* every view must see look bytes past stop */
+	bool enough;        /* ... and did */
+	size_t safe_stop;   /* else: where the output may stop instead */
+	struct spans sp;
+};
 
-/* The secret, and when it holds a '+' also the secret as a form decoder
- * reads it sent raw: each '+' a space. */
-static void find_secret(const char *text, size_t n, const char *secret, struct spans *sp)
+static void find_in(const struct view *v, const char *needle, size_t kl, struct spans *sp)
 {
-	if (!secret || !*secret)
-		return;
-	find_one(text, n, secret, sp);
-	if (strchr(secret, '+')) {
-		char *spaced = gf_xstrdup(secret);
-		for (char *p = spaced; *p; p++)
-			if (*p == '+')
-				*p = ' ';
-		find_one(text, n, spaced, sp);
-		explicit_bzero(spaced, strlen(spaced));
-		free(spaced);
+	const unsigned char *d = v->b;
+	size_t m = v->n;
+	/* every occurrence, overlapping ones too: no piece of one is left */
+	for (const unsigned char *p = d; kl && m - (size_t)(p - d) >= kl; p++) {
+		p = memmem(p, m - (size_t)(p - d), needle, kl);
+		if (!p)
+			break;
+		size_t a = (size_t)(p - d);
+		spans_add(sp, v->off[a], v->off[a + kl]);
 	}
 }
 
-static void find_one(const char *text, size_t n, const char *secret, struct spans *sp)
+static void search_view(struct search *s, const struct view *v)
 {
-	size_t kl = strlen(secret);
-	if (n == 0)
-		return;
-	const unsigned char *t = (const unsigned char *)text;
-	unsigned char *dec = gf_xmalloc(n);
-	size_t *off = gf_xmalloc((n + 1) * sizeof(*off));
-	/* the character each view starts an escape with: without it the view is the raw one */
-	static const char trigger[V_COUNT][3] = { "", "%", "%+", "%", "\\", "&" };
-	for (int v = 0; v < V_COUNT; v++) {
-		size_t m = 0;
-		bool decoded = false;
-		if (v != V_RAW && !memchr(text, trigger[v][0], n) && !(trigger[v][1] && memchr(text, trigger[v][1], n)))
-			continue;
-		for (size_t i = 0; i < n; m++) {
-			off[m] = i;
-			size_t l = view_byte((enum view)v, t + i, n - i, &dec[m]);
-			decoded |= l > 1;
-			i += l;
-		}
-		off[m] = n;
-		if (v != V_RAW && !decoded)
-			continue; /* the same as the raw view */
-		/* every occurrence, overlapping ones too: no piece of one is left */
-		for (const unsigned char *p = dec; m - (size_t)(p - dec) >= kl; p++) {
-			p = memmem(p, m - (size_t)(p - dec), secret, kl);
-			if (!p)
-				break;
-			size_t a = (size_t)(p - dec);
-			spans_add(sp, off[a], off[a + kl]);
-		}
+	if (!v->whole && (v->n < s->look || v->off[v->n - s->look] < s->stop)) {
+		s->enough = false;
+		size_t at = v->n < s->look ? 0 : v->off[v->n - s->look];
+		if (at < s->safe_stop)
+			s->safe_stop = at;
 	}
-	/* the views hold the secret wherever the text did */
-	explicit_bzero(dec, n);
-	free(dec);
-	free(off);
-}
-
-static void find_key_params(const char *t, size_t n, struct spans *sp)
-{
-	for (size_t i = 0; i + 10 <= n; i++) {
+	if (s->secret)
+		find_in(v, s->secret, s->kl, &s->sp);
+	if (s->spaced)
+		find_in(v, s->spaced, s->kl, &s->sp);
+	if (!s->params)
+		return;
+	const char *t = (const char *)v->b;
+	for (size_t i = 0; i + 10 <= v->n; i++) {
 		size_t vs, ve;
-		if ((t[i] | 0x20) == 'a' && gf_text_key_param(t + i, n - i, &vs, &ve)) {
-			spans_add(sp, i + vs, i + ve);
+		if ((t[i] | 0x20) == 'a' && gf_text_key_param(t + i, v->n - i, &vs, &ve)) {
+			spans_add(&s->sp, v->off[i + vs], v->off[i + ve]);
 			i += ve > 0 ? ve - 1 : 0;
 		}
 	}
+}
+
+/* Every view of text[0..w) searched. */
+static void search_text(struct search *s, const char *text, size_t w, size_t len)
+{
+	struct view base = { 0 }, other = { 0 }, level[2] = { { 0 } };
+	for (int nul = 0; nul < 2; nul++) {
+		if (nul && !memchr(text, '\0', w))
+			break;
+		view_of_text(&base, text, w, len, nul ? dec_text_nonul : dec_text);
+		search_view(s, &base);
+		/* a view whose escape character the text does not hold is the base view */
+		if (memchr(base.b, '&', base.n) && view_pass(&other, &base, dec_html))
+			search_view(s, &other);
+		if (memchr(base.b, '\\', base.n) && view_pass(&other, &base, dec_json))
+			search_view(s, &other);
+		/* percent-decoded again and again, each level also with '+' for a space */
+		const struct view *prev = &base;
+		for (int pass = 0, k = 0; pass < PCT_PASSES; pass++, k ^= 1) {
+			if (memchr(prev->b, '+', prev->n) && view_pass(&other, prev, dec_pct_plus))
+				search_view(s, &other);
+			if (!memchr(prev->b, '%', prev->n) || !view_pass(&level[k], prev, dec_pct))
+				break;
+			search_view(s, &level[k]);
+			prev = &level[k];
+		}
+	}
+	view_free(&base);
+	view_free(&other);
+	view_free(&level[0]);
+	view_free(&level[1]);
+}
+
+/* The spans of text[0..len) to redact, for an output that stops at *stop:
+ * every form of secret (NULL or "": none) and, when params, every
+ * access_key value. *stop may come down (see WINDOW_MAX). */
+static void find_spans(const char *text, size_t len, size_t *stop, const char *secret, bool params,
+                       struct spans *sp)
+{
+	struct search s = { .params = params };
+	char *spaced = NULL;
+	*sp = (struct spans){ 0 };
+	if (!text || len == 0)
+		return;
+	if (secret && *secret) {
+		s.secret = secret;
+		s.kl = strlen(secret);
+		if (strchr(secret, '+')) {
+			spaced = gf_xstrdup(secret);
+			for (char *p = spaced; *p; p++)
+				if (*p == '+')
+					*p = ' ';
+			s.spaced = spaced;
+		}
+	}
+	/* an access_key parameter name, encoded twice, and its '=': 15 bytes */
+	s.look = s.kl > 32 ? s.kl : 32;
+	s.stop = *stop;
+	size_t w = len;
+	if (*stop < len) {
+		size_t want = *stop + (s.kl > SIZE_MAX / 16 ? SIZE_MAX / 4 : 8 * s.kl + 64);
+		w = want < *stop || want > len ? len : want;
+	}
+	for (;;) {
+		s.enough = true;
+		s.safe_stop = *stop;
+		s.sp.n = 0;
+		search_text(&s, text, w, len);
+		if (s.enough || w == len)
+			break;
+		if (w >= WINDOW_MAX) {
+			*stop = s.safe_stop;
+			break;
+		}
+		size_t next = w > len / 2 ? len : 2 * w;
+		w = next <= WINDOW_MAX ? next : WINDOW_MAX < len ? WINDOW_MAX : len;
+	}
+	if (spaced) {
+		explicit_bzero(spaced, strlen(spaced));
+		free(spaced);
+	}
+	spans_merge(&s.sp);
+	*sp = s.sp;
 }
 
 /* A character not in the secret and not part of any escape the views read. */
@@ -380,7 +574,8 @@ static bool put(struct out *o, const char *p, size_t l)
 static bool spells_secret(const char *s, size_t n, const char *secret)
 {
 	struct spans sp = { 0 };
-	find_secret(s, n, secret, &sp);
+	size_t stop = n;
+	find_spans(s, n, &stop, secret, false, &sp);
 	free(sp.v);
 	return sp.n > 0;
 }
@@ -391,20 +586,24 @@ static size_t make_safe(char *d, size_t max, const char *data, size_t len, const
 	if (!data)
 		len = 0;
 	size_t kl = secret ? strlen(secret) : 0;
-	/* A secret that starts in the part kept may run on, encoded, for at
-	 * most 6 bytes a character (&#x2B; \u002b): look that far. */
+	/* Of a long text, the output is made of its first 2 * max bytes at
+	 * most; the search reads as far past them as a secret starting there
+	 * may run on, encoded (find_spans). */
 	size_t keep = max > SIZE_MAX / 4 ? SIZE_MAX / 4 : 2 * max;
-	size_t slack = kl > SIZE_MAX / 16 ? SIZE_MAX / 4 : 8 * kl + 64;
-	size_t n = len, stop = len;
-	if (len > keep + slack) {
-		n = keep + slack;
-		stop = keep;
-	}
+	size_t stop = len > keep ? keep : len;
 
 	struct spans sp = { 0 };
-	find_secret(data, n, secret, &sp);
-	find_key_params(data, n, &sp);
-	spans_merge(&sp);
+	find_spans(data, len, &stop, secret, true, &sp);
+	/* What is redacted takes three bytes of the output, however long it
+	 * was: shown from as much more text (once) */
+	size_t hidden = 0;
+	for (size_t k = 0; k < sp.n && sp.v[k][0] < stop; k++)
+		hidden += sp.v[k][1] - sp.v[k][0];
+	if (hidden && stop == keep && stop < len) {
+		stop = hidden > len - stop ? len : stop + hidden;
+		free(sp.v);
+		find_spans(data, len, &stop, secret, true, &sp);
+	}
 	const char *mark = marker(secret);
 
 	struct out o = { d, 0, max, false };
@@ -418,7 +617,7 @@ static size_t make_safe(char *d, size_t max, const char *data, size_t len, const
 			continue;
 		}
 		/* a character never runs into a redacted part: cut there, it is invalid */
-		size_t avail = (k < sp.n ? sp.v[k][0] : n) - i;
+		size_t avail = (k < sp.n ? sp.v[k][0] : len) - i;
 		uint32_t cp;
 		int l = gf_text_decode(data + i, avail, &cp);
 		bool ok;
@@ -494,11 +693,9 @@ void gf_text_redact(char *s, const char *secret)
 {
 	if (!s)
 		return;
-	size_t n = strlen(s);
+	size_t n = strlen(s), stop = n;
 	struct spans sp = { 0 };
-	find_secret(s, n, secret, &sp);
-	find_key_params(s, n, &sp);
-	spans_merge(&sp);
+	find_spans(s, n, &stop, secret, true, &sp);
 	const char *mark = marker(secret);
 	size_t ml = strlen(mark), w = 0, r = 0;
 	for (size_t k = 0; k < sp.n; k++) {

@@ -18,13 +18,17 @@
  * errors):
  *  1. redacts, over the whole text and before anything is cut: every
  *     occurrence of secret (when not NULL or "") as it is, percent-encoded
- *     (%HH in either case, also encoded twice as %25HH, any mix of encoded
- *     and plain characters), with '+' for a space (and each '+' of the
- *     secret read as a space, as a form decoder would), JSON-escaped (\/,
- *     \u00HH) or as HTML character references; and the value of every
- *     access_key parameter (access_key=V, access_key%3DV, "access_key":"V",
- *     whatever the key). Each becomes "***" (or another character three
- *     times when the secret holds '*': the result never spells the secret);
+ *     (%HH in either case, any mix of encoded and plain characters, encoded
+ *     again and again: %25HH, %2525HH, ... up to 16 times), with '+' for a
+ *     space (and each '+' of the secret read as a space, as a form decoder
+ *     would), JSON-escaped (\/, \u00HH), as HTML character references
+ *     (&amp; &lt; &gt; &quot; &apos;, decimal and hexadecimal ones with any
+ *     number of leading zeros, the ';' optional, as browsers read them), and
+ *     in all of these forms with NUL bytes between its characters (UTF-16
+ *     text); and the value of every access_key parameter in any of these
+ *     forms (access_key=V, access_key%3DV, "access_key":"V", whatever the
+ *     key). Each becomes "***" (or another character three times when the
+ *     secret holds '*': the result never spells the secret);
  *  2. makes it valid UTF-8: each invalid sequence (a Latin-1 byte, a
  *     character cut in two, an overlong form, a surrogate) becomes U+FFFD;
  *     NUL, the other C0 controls (tab and newline too: the text is one
@@ -32,8 +36,10 @@
  *     controls (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069),
  *     which reorder what a terminal or mail reader shows, become U+FFFD;
  *  3. keeps at most max bytes, cut at a character boundary; text that was
- *     cut ends in "…". Of a long text only the first 2 * max bytes (and what
- *     a secret starting in them spans) are looked at.
+ *     cut ends in "…". Of a long text only the first 2 * max bytes are shown
+ *     from, and only as much past them is read as a secret starting there
+ *     spans in any of those forms, up to 1 MiB; a text whose escapes run on
+ *     past that (padded without end) is cut where no secret can be hidden.
  * Should the result still spell the secret in any of those forms (a secret
  * made of the very characters the cleaning writes), it is replaced by a
  * fixed note. */

@@ -68,7 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	stray_messages = 0;
 	xmlSetGenericErrorFunc(NULL, on_generic_error);
-	int r = gf_reply_parse_review_xml((const char *)data, size, &res, why, sizeof(why));
+	/* the access key of the request: never in why or a reason, whatever is quoted */
+	static const char key[] = "k3y+/=one";
+	int r = gf_reply_parse_review_xml((const char *)data, size, key, &res, why, sizeof(why));
+	FUZZ_CHECK(!strstr(why, key), "the key in why '%s'", why);
 	FUZZ_CHECK(stray_messages == 0, "libxml2 printed %u message(s) on stderr, the first: %s",
 	           stray_messages, stray_first);
 	if (r < 0) {
@@ -81,6 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(r == 0, "returned %d", r);
 	check_reply(&res, data, size);
+	for (size_t i = 0; i < res.n_items; i++)
+		FUZZ_CHECK(!strstr(res.items[i].reason, key), "the key in reason '%s'", res.items[i].reason);
 	gf_reply_clear(&res);
 	FUZZ_CHECK(res.items == NULL && res.n_items == 0, "gf_reply_clear left items");
 	return 0;

@@ -8,6 +8,7 @@ and the access key appears in no form anywhere: not in the API-call log,
 last_error, a delivery's reason, an alert event or mail, the run's output,
 nor explain, status or log. explain, status and log show partner and PMS
 text escaped, so that it cannot drive the terminal."""
+import html
 import os
 import re
 import socketserver
@@ -328,6 +329,208 @@ class PoisonTextTest(GFTestCase):
         text = self.assert_safe_output('log', r.stdout)
         self.assertIn('?id=H-1004\\u202e\\x1b[2J"', text)
         self.assertIn('error="legacy \\x1b[2J echo ?id=H-1004&access_key=*** \\u009b\\u2067"', text)
+
+
+# Keys of the echo tests: a short one, and keys of 302 characters that are XML names.
+SHORT_KEY = 'Sup3rS3cretKey-ABCDEFGHIJKLMNOP'
+LONG_KEYS = {h: z + 'x7Lw9Tr2Vb' * 30 for h, z in (('H-1002', 'Za'), ('H-1003', 'Zb'), ('H-1004', 'Zc'),
+                                                  ('H-1006', 'Zd'))}
+ECHO_ACCOUNTS = dict({'H-1001': SHORT_KEY, 'H-1005': 'U16-' + SHORT_KEY}, **LONG_KEYS)
+
+
+def readings(text):
+    """text as a person could read a key out of it: as it is, without its spaces
+    (UTF-16 stored as 'k e y'), with HTML references and percent-encoding undone."""
+    out = {text, text.replace(' ', ''), html.unescape(text)}
+    t = text
+    for _ in range(4):
+        t = urllib.parse.unquote(t)
+        out |= {t, urllib.parse.unquote_plus(t)}
+    return out
+
+
+class EchoedKeyTest(GFTestCase):
+    """Issue 14 item 6, as the red team attacked it: a partner quoting the access
+    key in a reply where guestflow quotes or cuts the reply (a reason near the
+    1024-byte cap, a count, a tag name in libxml2's error, a duplicate booking
+    number), or echoing it in an error page as UTF-16 or in encodings padded
+    past any fixed window. No piece of a key (8 characters) may be stored or
+    logged, in any reading of the text."""
+    accounts = ECHO_ACCOUNTS
+    properties = {f'P00{i}': f'H-100{i}' for i in range(1, 7)}
+    job_overrides = {'retry': {'max_attempts': 4, 'backoff_initial': '20ms', 'backoff_max': '50ms',
+                               'retry_after_max': '1s', 'linger': '5s'}}
+
+    def script(self, hotel, status, body, count=5, template=True, **extra):
+        q = {'status': str(status), 'hotel': hotel, 'count': str(count), 'body_hex': body.hex(),
+             'template': '1' if template else '0'}
+        q.update(extra)
+        self.assertEqual(self.env.sim_control('script?' + urllib.parse.urlencode(q)), 'ok')
+
+    def assert_no_piece(self, what, text, n=8):
+        for key in ECHO_ACCOUNTS.values():
+            for r in readings(text):
+                for i in range(len(key) - n + 1):
+                    self.assertNotIn(key[i:i + n], r, f'{what} holds a piece of the key {key[:12]!r}…: {text[-600:]!r}')
+
+    def stored(self):
+        return self.env.psql("""
+            SELECT 'api_calls.' || c, v FROM guestflow.api_calls a,
+                   LATERAL (VALUES ('url', a.url), ('error', a.error), ('response_excerpt', a.response_excerpt)) t(c, v)
+             WHERE v IS NOT NULL
+            UNION ALL SELECT 'batches.last_error', last_error FROM guestflow.batches WHERE last_error IS NOT NULL
+            UNION ALL SELECT 'deliveries.reason', reason FROM guestflow.deliveries WHERE reason IS NOT NULL
+            UNION ALL SELECT 'alert_events.message', message FROM guestflow.alert_events""")
+
+    def last_errors(self):
+        return dict(self.env.psql("SELECT c.property_id, b.last_error FROM guestflow.batches b"
+                                  " JOIN guestflow.connections c ON c.id = b.connection_id"
+                                  " WHERE b.last_error IS NOT NULL"))
+
+    def test_a_reply_quoting_the_key_where_it_is_cut(self):
+        env = self.env
+        add_booking(env, 1, prop='P001')
+        add_booking(env, 2, prop='P001')
+        for n in (2, 3, 4):
+            add_booking(env, 10 * n, prop=f'P00{n}')
+        # P001: the key at the end of a reason of 1036 bytes (the parser keeps 1024)
+        env.sim_control('refuse?' + urllib.parse.urlencode(
+            {'bookingNo': 'B-1', 'reason': 'x' * 991 + SHORT_KEY + ' trailing text'}))
+        # P002..P004: a count, a tag name, a duplicate booking number: the key of 302 characters
+        self.script('H-1002', 200, b'<importResult accepted="{key}" rejected="0"/>')
+        self.script('H-1003', 200, b'<importResult accepted="1" rejected="0"><{key}></x></importResult>')
+        self.script('H-1004', 200, b'<importResult accepted="0" rejected="2"><rejected bookingNo="{key}"/>'
+                    b'<rejected bookingNo="{key}"/></importResult>')
+        r = self.run_job()
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assert_no_piece('run stderr', r.stderr)
+        self.assert_no_piece('run stdout', r.stdout)
+        stored = self.stored()
+        self.assertTrue(stored)
+        for what, text in stored:
+            self.assert_no_piece(what, text)
+        reasons = dict(env.psql("SELECT booking_no, reason FROM guestflow.deliveries WHERE state = 'rejected'"))
+        self.assertEqual(reasons, {'B-1': 'partner: ' + 'x' * 991 + '*** trailing text'})
+        errors = self.last_errors()
+        self.assertIn('reply: accepted="***" is not a non-negative integer', errors['P002'])
+        self.assertIn('Opening and ending tag mismatch: *** line 1 and x', errors['P003'])
+        self.assertIn('reply: booking *** is listed twice', errors['P004'])
+
+    def test_an_error_page_echoing_the_key_in_utf16_or_padded_encodings(self):
+        env = self.env
+        add_booking(env, 5, prop='P005')
+        add_booking(env, 6, prop='P006')
+        # P005: a UTF-16 error page with the URL (access_key=...) and the key echoed
+        key5 = ECHO_ACCOUNTS['H-1005']
+        page = f'<html>invalid request access_key={key5}&amp;id=H-1005, your key: {key5}</html>'
+        self.script('H-1005', 503, page.encode('utf-16-le'), template=False,
+                    content_type='text/html; charset=utf-16le')
+        # P006: the key of 302 characters, one attempt after the other, as references
+        # with ten-digit and with padded hexadecimal numbers, without ';', and
+        # percent-encoded three times
+        key6 = LONG_KEYS['H-1006']
+        thrice = urllib.parse.quote(urllib.parse.quote(urllib.parse.quote(key6, safe=''), safe=''), safe='')
+        for echo in (''.join(f'&#{ord(c):010d};' for c in key6), ''.join(f'&#x{ord(c):08X};' for c in key6),
+                     ''.join(f'&#{ord(c)}' for c in key6), thrice):
+            self.script('H-1006', 503, f'<p>key: {echo} is not valid</p>'.encode(), count=1, template=False,
+                        content_type='text/html')
+        r = self.run_job()
+        self.assertEqual(r.returncode, 69, r.stderr[-3000:])  # no partner reached
+        self.assert_no_piece('run stderr', r.stderr)
+        stored = self.stored()
+        for what, text in stored:
+            self.assert_no_piece(what, text)
+        errors = self.last_errors()
+        self.assertIn('a c c e s s _ k e y =***', errors['P005'])
+        self.assertIn('y o u r   k e y :  ***', errors['P005'])
+        calls = [row[0] for row in env.psql("SELECT a.error FROM guestflow.api_calls a JOIN guestflow.connections c"
+                                            " ON c.id = a.connection_id WHERE c.property_id = 'P006' ORDER BY a.id")]
+        self.assertEqual(calls, ['partner: HTTP 503 <p>key: *** is not valid</p>'] * 4)
+        excerpts = [t for w, t in stored if w == 'api_calls.response_excerpt']
+        self.assertTrue(excerpts and all('***' in t for t in excerpts), excerpts)
+
+
+EVIL_PROPERTY = 'P\x1b]0;pwned\x07\x1b[2J'
+EVIL_PROPERTY_SQL = "E'P\\x1b]0;pwned\\x07\\x1b[2J'"
+EVIL_PROPERTY_SHOWN = '"P\\x1b]0;pwned\\x07\\x1b[2J"'
+
+
+class TerminalTest(GFTestCase):
+    """Issue 14 item 10, as the red team attacked it: a property or hotel id
+    holding terminal escapes or bidi controls is refused when a connection is
+    added (exit 65, the field and the rule named), and rows holding them
+    anyway (written before, or by another program) are shown escaped by
+    connection list and show and by run --dry-run, whose XML shows such
+    characters as character references."""
+
+    def gfb(self, *args, input=None):
+        return subprocess.run([GUESTFLOW.encode(), b'-c', self.env.config.encode(),
+                               *(a if isinstance(a, bytes) else a.encode() for a in args)],
+                              capture_output=True, timeout=120, input=input)
+
+    def assert_terminal_safe(self, what, data):
+        text = data.decode('utf-8')  # strict
+        m = UNSAFE.search(text)
+        self.assertIsNone(m, f'{what}: {m and m.group(0)!r} at {m and m.start()}: {text[:2000]!r}')
+        return text
+
+    def test_connection_add_refuses_escapes_and_bidi_controls_in_both_ids(self):
+        env = self.env
+        for prop, says in ((EVIL_PROPERTY.encode(), b'character 2 is U+001B, a control character'),
+                           ('P-\u202e1'.encode(), b'character 3 is U+202E, a bidi control'),
+                           ('\u2066P'.encode(), b'character 1 is U+2066, a bidi control'),
+                           (b'   ', b'only spaces'), (b'', b'empty'), (b'P\xff', b'byte 2 is not UTF-8')):
+            r = self.gfb('connection', 'add', prop, 'reviewhub', '--hotel-id', 'H-9', input=b'good-key-1\n')
+            self.assertEqual(r.returncode, 65, r.stderr)
+            self.assertIn(b'PROPERTY refused: a property id', r.stderr)
+            self.assertIn(says, r.stderr)
+            self.assert_terminal_safe('add stderr', r.stderr)
+        for hotel, cp in (('H-\u202e1009', 'U+202E'), ('H\u061c', 'U+061C'), ('H\u200f1', 'U+200F'),
+                          ('H\u200e1', 'U+200E'), ('H\u202a1', 'U+202A'), ('H\u20691', 'U+2069')):
+            r = self.gfb('connection', 'add', 'P009', 'reviewhub', '--hotel-id', hotel, input=b'good-key-1\n')
+            self.assertEqual(r.returncode, 65, r.stderr)
+            self.assertIn(b'--hotel-id refused', r.stderr)
+            self.assertIn(f'is {cp}, a bidi control'.encode(), r.stderr)
+            self.assert_terminal_safe('add stderr', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.connections WHERE property_id <> ALL"
+                                    " (ARRAY['P001', 'P002'])"), '0')
+        r = self.gfb('connection', 'add', 'Pröperty 9', 'reviewhub', '--hotel-id', 'Hôtel \u05d0 9',
+                     input=b'good-key-1\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_list_show_and_dry_run_escape_database_text(self):
+        env = self.env
+        # Rows as an older guestflow, or another program, may have left them.
+        env.psql(f"INSERT INTO pms.properties VALUES ({EVIL_PROPERTY_SQL}, 'evil');"
+                 "INSERT INTO guestflow.connections (property_id, partner, hotel_id, access_key, status)"
+                 f" VALUES ({EVIL_PROPERTY_SQL}, 'reviewhub', E'H-\\u202e1009\\u2067', 'k3y+/=evil', 'live');"
+                 "INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+                 f" SELECT id, 'setup', 'live', E'by hand \\x1b[31m\\u202e' FROM guestflow.connections"
+                 f" WHERE property_id = {EVIL_PROPERTY_SQL}")
+        add_booking(env, 1, prop=EVIL_PROPERTY, last='Evil\u202egnp.exe', first='Anna\u2028Maria')
+        r = self.gfb('connection', 'list')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = self.assert_terminal_safe('connection list', r.stdout)
+        self.assertIn(EVIL_PROPERTY_SHOWN, text)
+        self.assertIn('"H-\\u202e1009\\u2067"', text)
+        r = self.gfb('connection', 'show', EVIL_PROPERTY, 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = self.assert_terminal_safe('connection show', r.stdout)
+        self.assertIn(f'property:    {EVIL_PROPERTY_SHOWN}\n', text)
+        self.assertIn('hotel id:    "H-\\u202e1009\\u2067"\n', text)
+        self.assertIn('"by hand \\x1b[31m\\u202e"', text)
+        r = self.gfb('connection', 'show', EVIL_PROPERTY + 'x', 'reviewhub')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assert_terminal_safe('connection show (none) stderr', r.stderr)
+        r = self.gfb('run', 'review-nightly', '--dry-run')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = self.assert_terminal_safe('run --dry-run', r.stdout)
+        self.assertIn(EVIL_PROPERTY_SHOWN, text)
+        self.assertIn('hotel id "H-\\u202e1009\\u2067"', text)
+        # the XML: the same document, those characters as character references
+        self.assertIn('hotelId="H-&#x202E;1009&#x2067;"', text)
+        self.assertIn('Evil&#x202E;gnp.exe', text)
+        self.assertIn('Anna&#x2028;Maria', text)
 
 
 if __name__ == '__main__':

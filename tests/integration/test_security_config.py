@@ -158,6 +158,22 @@ class TlsTest(GFTestCase):
         self.assertEqual(len(env.recorded()), 3)
         self.assertTrue(any(re.match(r'handshake ok: TLSv1\.[23]$', l) for l in fwd.lines()), fwd.lines())
 
+    def test_sslkeylogfile_from_the_environment_is_not_honoured(self):
+        """libcurl and OpenSSL would write every TLS session secret to the file
+        SSLKEYLOGFILE names: guestflow unsets it, with a warning."""
+        env = self.env
+        add_many(env, 2, ['P001'])
+        fwd, crt = self.forwarder()
+        env.write_config({'allow_insecure_http': False, 'endpoint': f'https://127.0.0.1:{fwd.port}/v1/guests',
+                          'http': {'ca_file': crt}})
+        log = os.path.join(env.dir, 'tls-keys.log')
+        r = env.gf('run', 'review-nightly', env={'SSLKEYLOGFILE': log})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(env.recorded()), 2)
+        self.assertTrue(any(l.startswith('handshake ok') for l in fwd.lines()), fwd.lines())
+        self.assertFalse(os.path.exists(log), 'TLS session secrets written where the environment says')
+        self.assertIn('event=env_ignored name=SSLKEYLOGFILE', r.stderr)
+
     def test_tls_below_1_2_is_refused(self):
         env = self.env
         add_booking(env, 1)

@@ -1161,7 +1161,7 @@ static int parse_reply(const char *s, struct gf_reply *r, char *why, size_t whyl
 {
 	memset(r, 0, sizeof(*r));
 	why[0] = '\0';
-	return gf_reply_parse_review_xml(s, strlen(s), r, why, whylen);
+	return gf_reply_parse_review_xml(s, strlen(s), NULL, r, why, whylen);
 }
 
 static void reply_fails(const char *body, const char *why_prefix, const char *name)
@@ -1285,7 +1285,7 @@ static void test_reply(void)
 
 	/* An embedded NUL byte. */
 	static const char nul[] = "<importResult accepted=\"0\" rejected=\"0\"\0/>";
-	rc = gf_reply_parse_review_xml(nul, sizeof(nul) - 1, &r, why, sizeof(why));
+	rc = gf_reply_parse_review_xml(nul, sizeof(nul) - 1, NULL, &r, why, sizeof(why));
 	ok(rc == -GF_E_REPLY, "embedded NUL rejected: '%s'", why);
 
 	/* libxml2 errors go into why, not onto stderr. */
@@ -1303,14 +1303,63 @@ static void test_reply(void)
 	for (int i = 0; i < HUGE; i++)
 		gf_buf_printf(&big, "<rejected bookingNo=\"B-%d\" reason=\"duplicate guest\"/>", i);
 	gf_buf_puts(&big, "</importResult>");
-	rc = gf_reply_parse_review_xml(big.data, big.len, &r, why, sizeof(why));
+	rc = gf_reply_parse_review_xml(big.data, big.len, NULL, &r, why, sizeof(why));
 	ok(rc == 0 && r.n_items == HUGE && strcmp(r.items[HUGE - 1].booking_no, "B-199999") == 0,
 	   "huge reply (%zu bytes) parses", big.len);
 	gf_reply_clear(&r);
 	/* ... and cut short. */
-	rc = gf_reply_parse_review_xml(big.data, big.len / 2, &r, why, sizeof(why));
+	rc = gf_reply_parse_review_xml(big.data, big.len / 2, NULL, &r, why, sizeof(why));
 	ok(rc == -GF_E_REPLY, "huge reply truncated in the middle rejected");
 	gf_buf_free(&big);
+}
+
+/* The access key the request carried, quoted back in a reply: redacted in
+ * every piece before the piece is cut (a cut piece of the key is no longer
+ * the key a later redaction could find). */
+static void test_reply_key(void)
+{
+	char key[303] = "Zq";
+	for (int i = 0; i < 30; i++)
+		memcpy(key + 2 + 10 * i, "x7Lw9Tr2Vb", 10);
+	key[302] = '\0';
+	const char *shortkey = "Sup3rS3cretKey-ABCDEFGHIJKLMNOP";
+	struct gf_buf body = GF_BUF_INIT(BUF_MAX);
+	struct gf_reply r;
+	char why[512];
+	/* the key goes between the parts */
+	const char *bodies[][3] = {
+		{ "<importResult accepted=\"", "\" rejected=\"0\"/>", NULL },
+		{ "<importResult accepted=\"1\" rejected=\"0\"><", "></x></importResult>", NULL },
+		{ "<importResult accepted=\"0\" rejected=\"2\"><rejected bookingNo=\"", "\"/><rejected bookingNo=\"",
+		  "\"/></importResult>" },
+		{ "<", " accepted=\"1\" rejected=\"0\"/>", NULL },
+		{ "<importResult xmlns=\"urn:", "\" accepted=\"1\" rejected=\"0\"/>", NULL },
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(bodies); i++) {
+		gf_buf_reset(&body);
+		for (int k = 0; k < 3 && bodies[i][k]; k++) {
+			if (k > 0)
+				gf_buf_puts(&body, key);
+			gf_buf_puts(&body, bodies[i][k]);
+		}
+		memset(&r, 0, sizeof(r));
+		int rc = gf_reply_parse_review_xml(body.data, body.len, key, &r, why, sizeof(why));
+		ok(rc == -GF_E_REPLY && !strstr(why, "x7Lw9Tr2Vb") && !strstr(why, "Zqx7") && strstr(why, "***"),
+		   "reply %zu: no piece of the key in '%s'", i, why);
+	}
+	/* a reason whose key straddles the 1024-byte cap */
+	gf_buf_reset(&body);
+	gf_buf_puts(&body, "<importResult accepted=\"1\" rejected=\"1\"><rejected bookingNo=\"B-1\" reason=\"");
+	for (int i = 0; i < 991; i++)
+		gf_buf_puts(&body, "x");
+	gf_buf_printf(&body, "%s trailing text\"/></importResult>", shortkey);
+	memset(&r, 0, sizeof(r));
+	int rc = gf_reply_parse_review_xml(body.data, body.len, shortkey, &r, why, sizeof(why));
+	ok(rc == 0 && r.n_items == 1 && !strstr(r.items[0].reason, "Sup3r") && strstr(r.items[0].reason, "xxx***"),
+	   "a reason with the key across the cap: '...%s'",
+	   r.n_items ? r.items[0].reason + strlen(r.items[0].reason) - 20 : "");
+	gf_reply_clear(&r);
+	gf_buf_free(&body);
 }
 
 int main(void)
@@ -1332,6 +1381,7 @@ int main(void)
 	test_gzip_reuse();
 	test_fuzz();
 	test_reply();
+	test_reply_key();
 
 	is_int(n_invalid, 0, "no rendered document failed validation (%d validated)", n_validated);
 	ok(n_validated >= 40, "every rendered document was validated (%d)", n_validated);

@@ -116,12 +116,26 @@ static void test_hotel_id_rule(void)
 		{ "H\xed\xa0\x80", "not UTF-8" },
 		{ "H\xe2\x82", "not UTF-8" },
 		{ "H\xf4\x90\x80\x80", "not UTF-8" },
+		{ "H-\xe2\x80\xae" "1009", "character 3 is U+202E, a bidi control" },
+		{ "H\xd8\x9c", "U+061C, a bidi control" },
+		{ "H\xe2\x80\x8e", "U+200E, a bidi control" },
+		{ "H\xe2\x80\x8f", "U+200F, a bidi control" },
+		{ "\xe2\x80\xaaH", "U+202A, a bidi control" },
+		{ "\xe2\x81\xa6H", "U+2066, a bidi control" },
+		{ "H\xe2\x81\xa9", "U+2069, a bidi control" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = gf_connection_check_hotel_id(bad[i].id, why, sizeof(why));
 		ok(r == -EINVAL && strstr(why, bad[i].says) && strstr(why, "nonEmpty"),
 		   "hotel id %zu refused, the rule and '%s' named: %s", i, bad[i].says, why);
+		r = gf_connection_check_property(bad[i].id, why, sizeof(why));
+		ok(r == -EINVAL && strstr(why, bad[i].says) && strstr(why, "a property id"),
+		   "property %zu refused, the rule and '%s' named: %s", i, bad[i].says, why);
 	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		is_int(gf_connection_check_property(good[i], why, sizeof(why)), 0, "property %zu taken", i);
+	/* marks and controls that are not bidi controls */
+	is_int(gf_connection_check_hotel_id("H\xe2\x80\x8d" "1", why, sizeof(why)), 0, "a zero width joiner is taken");
 }
 
 int main(void)

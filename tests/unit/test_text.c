@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
 #include "tap.h"
 #include "text.h"
@@ -129,6 +130,101 @@ static void test_redact_forms(void)
 	ok(!strstr(r, "k3y") && !strstr(r, "one") && gf_text_is_safe(r, strlen(r)), "a body full of keys: '%.40s'", r);
 }
 
+/* A piece of key of at least 8 characters in s. */
+static bool holds_piece(const char *s, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i + 8 <= kl; i++)
+		if (memmem(s, strlen(s), key + i, 8))
+			return true;
+	return false;
+}
+
+/* Escapes written as browsers and servers also read them: references with
+ * leading zeros or without ';', percent-encoding three times, UTF-16. */
+static void test_redact_more_forms(void)
+{
+	const char *key = "k3y+/=one";
+	const char *forms[] = {
+		"dec-10-digits &#0000000107;&#0000000051;&#0000000121;&#0000000043;&#0000000047;&#0000000061;"
+		"&#0000000111;&#0000000110;&#0000000101;!",
+		"hex-padded &#x0000006B;&#X00000033;&#x00000079;+/=one!",
+		"no-semicolon &#107&#51&#121&#43&#47&#61&#111&#110&#101 !",
+		"hex-no-semicolon &#x6B&#x33&#x79+/=one!",
+		"thrice k3y%25252B%25252F%25253Done!",
+		"mixed-depths %2525256B%252533%79%2B%2F%3Done!",
+		"hex-digits-encoded k3y%25%32%42%25%32%46%25%33%44one!",
+		"four-times k3y%2525252B%2525252F%2525253Done!",
+		"nul-split k3y\0+/=one!",
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(forms); i++) {
+		size_t len = strlen(forms[i]);
+		if (strncmp(forms[i], "nul-split", 9) == 0)
+			len += 1 + strlen(forms[i] + len + 1);
+		const char *r = safe(forms[i], len, key, sizeof(out));
+		ok(strstr(r, "***") && !strstr(r, "one!") && !strstr(r, "one ") && !strstr(r, "k3y") &&
+		   !strstr(r, "&#107"), "form '%s' redacted: '%s'", forms[i], r);
+	}
+	is_str(safes("a&ampb and a&amp;b", "a&b"), "*** and ***", "&amp without ';'");
+	is_str(safes("&#1234567890123; &#0; &#x; &; &#", "k"), "&#1234567890123; &#0; &#x; &; &#",
+	       "what is not a reference of ASCII stays as it is");
+
+	/* UTF-16 (little and big endian): ASCII with a NUL by each character */
+	const char *page = "<html>invalid access_key=Sup3rS3cretKey-ABCD for you</html>";
+	char le[256], be[256];
+	size_t n = strlen(page);
+	for (size_t i = 0; i < n; i++) {
+		le[2 * i] = page[i];
+		le[2 * i + 1] = '\0';
+		be[2 * i] = '\0';
+		be[2 * i + 1] = page[i];
+	}
+	const char *r = safe(le, 2 * n, "Sup3rS3cretKey-ABCD", sizeof(out));
+	ok(!strstr(r, "S u p 3") && !strstr(r, "S3cret") && strstr(r, "***") && strstr(r, "f o r   y o u"),
+	   "UTF-16LE: the key redacted: '%s'", r);
+	r = safe(be, 2 * n, "Sup3rS3cretKey-ABCD", sizeof(out));
+	ok(!strstr(r, "S u p 3") && strstr(r, "***"), "UTF-16BE: the key redacted: '%s'", r);
+	r = safe(le, 2 * n, NULL, sizeof(out));
+	ok(!strstr(r, "S u p 3") && strstr(r, "k e y =***") && strstr(r, "f o r"), "UTF-16: any access_key value blanked: '%s'", r);
+	r = safe(le, 2 * n - 1, NULL, sizeof(out));
+	ok(!strstr(r, "S u p 3") && gf_text_is_safe(r, strlen(r)), "UTF-16 cut after a byte: '%s'", r);
+}
+
+/* A key encoded so long that it outruns any fixed window past the cut. */
+static void test_long_encodings(void)
+{
+	char key[513];
+	for (int i = 0; i < 512; i++)
+		key[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[(i * 7) % 62];
+	key[512] = '\0';
+	struct gf_buf b = GF_BUF_INIT((size_t)16 << 20);
+	gf_buf_puts(&b, "bad key ");
+	for (int i = 0; i < 512; i++)
+		gf_buf_printf(&b, "&#x%08X;", (unsigned char)key[i]);
+	const char *r = safe(b.data, b.len, key, 512);
+	ok(!holds_piece(r, key) && strstr(r, "***"), "a 512-character key as padded references: '%.60s'", r);
+
+	/* one reference padded with 300000 zeros, then the rest of the key */
+	gf_buf_reset(&b);
+	gf_buf_puts(&b, "key &#");
+	for (int i = 0; i < 300000; i++)
+		gf_buf_puts(&b, "0");
+	gf_buf_printf(&b, "%u;%s end", (unsigned char)key[0], key + 1);
+	r = safe(b.data, b.len, key, 512);
+	ok(!holds_piece(r, key) && gf_text_is_safe(r, strlen(r)), "300000 zeros in a reference: '%.60s'", r);
+
+	/* a text padded past anything read (4 MiB): cut early, never the key */
+	gf_buf_reset(&b);
+	gf_buf_puts(&b, key);
+	gf_buf_puts(&b, " &#");
+	for (int i = 0; i < (4 << 20); i++)
+		gf_buf_puts(&b, "0");
+	gf_buf_puts(&b, "107;");
+	r = safe(b.data, b.len, key, 512);
+	ok(!holds_piece(r, key) && strlen(r) <= 511 && gf_text_is_safe(r, strlen(r)), "4 MiB of zeros: '%.60s'", r);
+	gf_buf_free(&b);
+}
+
 static void test_key_params(void)
 {
 	is_str(safes("GET /v1?id=H-1&access_key=abc%2Bdef&x=1 failed", NULL),
@@ -186,7 +282,7 @@ static void test_log_quote(void)
 static void test_random(void)
 {
 	const char *keys[] = { "k3y+/=one", "****************", "a b", "%2B" };
-	const char alphabet[] = "k3y+/=one%2B2b2F3D*#&;\\u00x\x01\x1b\xc3\xbc\xe2\x80\xae\xff access_key=\"";
+	const char alphabet[] = "k3y+/=one%2B2b2F3D*#&;\\u00x\0" "0557\x01\x1b\xc3\xbc\xe2\x80\xae\xff access_key=\"";
 	srand(14);
 	bool all = true;
 	for (int round = 0; round < 3000 && all; round++) {
@@ -217,6 +313,8 @@ int main(void)
 	test_utf8();
 	test_cap();
 	test_redact_forms();
+	test_redact_more_forms();
+	test_long_encodings();
 	test_key_params();
 	test_star_keys();
 	test_log_quote();
