@@ -96,7 +96,9 @@ static const char CLAIM_SQL[] =
 	"           CASE WHEN $4::bool AND due.fresh AND b.member_bookings IS NOT NULL THEN"
 	"             (SELECT array_agg(m) FROM unnest(b.member_bookings) m"
 	"               WHERE NOT EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = m)) END,"
-	"           b.maybe_sent";
+	"           b.maybe_sent,"
+	/* the members under its key, as the partner may hold them */
+	"           b.records";
 
 /* The claimed batch of a claim's result, or NULL when none was due. */
 static int claimed(PGresult *r, struct gf_batch **out)
@@ -109,6 +111,7 @@ static int claimed(PGresult *r, struct gf_batch **out)
 	b->records = (int)gf_db_get_int(r, 0, 9);
 	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
 	b->maybe_sent = PQgetvalue(r, 0, 11)[0] == 't';
+	b->members = (int)gf_db_get_int(r, 0, 12);
 	int err;
 	if (!PQgetisnull(r, 0, 10) && (err = gf_db_parse_int_array(PQgetvalue(r, 0, 10), &b->gone, &b->n_gone)) < 0) {
 		gf_batch_free(b);
@@ -160,7 +163,7 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 			gf_batch_free(b);
 			return err;
 		}
-		b->records = (int)gf_db_get_int(t, 0, 0);
+		b->records = b->members = (int)gf_db_get_int(t, 0, 0);
 	}
 	*out = b;
 	return 0;

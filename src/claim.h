@@ -21,6 +21,8 @@ struct gf_batch {
 	char *lease_token;      /* proves at completion that the lease is still ours: "RUN.uuid" */
 	int attempts;           /* including this one */
 	int records;            /* members still to deliver when claimed */
+	int members;            /* members it was formed with, under its key (batches.records):
+	                         * what a partner holding it from an earlier attempt counts */
 	bool resend;            /* an existing batch (retry or expired lease) */
 	bool fresh;             /* never sent before this claim (attempts 0, no error) */
 	bool maybe_sent;        /* an earlier attempt may have reached the partner: never split */

@@ -223,6 +223,20 @@ static void rej_add(struct rejections *r, int64_t id, char *reason_owned)
 	r->n++;
 }
 
+/* Replace the reason of id's entry (reason_owned is taken either way);
+ * false when there is none. */
+static bool rej_replace(struct rejections *r, int64_t id, char *reason_owned)
+{
+	for (size_t k = 0; k < r->n; k++)
+		if (r->v[k].booking_id == id) {
+			free(r->owned[k]);
+			r->v[k].reason = r->owned[k] = reason_owned;
+			return true;
+		}
+	free(reason_owned);
+	return false;
+}
+
 /* Drop the entries after the first n, freeing their reasons. */
 static void rej_truncate(struct rejections *r, size_t n)
 {
@@ -370,6 +384,16 @@ static int drain(struct run *rn)
 static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp)
 {
 	int r;
+	struct gf_completion kept;
+	if (cp->kind != GF_COMPLETE_ACCEPTED && cp->n_rejections && s->batch->maybe_sent) {
+		/* The partner may hold this batch, all its members, under its
+		 * key: they stay members, not sent, until an answer covers
+		 * them (partner_rejections), or the batch goes dead. */
+		kept = *cp;
+		kept.rejections = NULL;
+		kept.n_rejections = 0;
+		cp = &kept;
+	}
 	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call) {
 		/* the session with the shorter queue */
 		struct pipe *q = &rn->pipes[0];
@@ -573,6 +597,15 @@ static int prepare(struct run *rn, struct slot *s)
 	free(map);
 	if (r < 0)
 		return render_failed(rn, s, n, r);
+	/* A member of a batch that may have reached the partner, not sent
+	 * again: the partner may hold it all the same. */
+	for (size_t i = 0; i < s->n_rows && s->batch->maybe_sent; i++)
+		if (s->reasons[i]) {
+			char *was = s->reasons[i];
+			s->reasons[i] = gf_xasprintf("%s; not sent again: the partner may hold it from an earlier attempt"
+			                             " under the same key", was);
+			free(was);
+		}
 	for (size_t i = 0; i < s->n_rows; i++)
 		if (s->reasons[i]) {
 			const char *no = s->rows->recs[i].booking_no ? s->rows->recs[i].booking_no : "";
@@ -625,30 +658,55 @@ static bool temporary_status(long st)
 }
 
 /* Map the partner's per-record rejections to deliveries; fails when the reply
- * names a booking that was not sent or counts do not add up. */
+ * names a booking that was not sent or counts do not add up.
+ *
+ * A batch that may have reached the partner before (maybe_sent) and is
+ * sent again with fewer members (one deleted from the PMS, or no longer
+ * renderable, since) may be answered for the members it had then: a
+ * partner that deduplicates by Idempotency-Key replays its stored reply.
+ * Its counts may then cover up to the batch's members under its key, and
+ * it may name a member not sent this time: that one takes the partner's
+ * reason instead of the local one. The members sent are delivered as the
+ * reply says; those not sent are rejected locally (prepare() says why, and
+ * that the partner may hold them). */
 static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
                               struct rejections *rej, char *why, size_t whylen)
 {
-	if (rep->accepted + rep->rejected != (int64_t)s->n_rendered) {
-		snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent",
-		         (long long)rep->accepted, (long long)rep->rejected, s->n_rendered);
+	const struct gf_batch *b = s->batch;
+	int64_t sent = (int64_t)s->n_rendered;
+	int64_t held = b->maybe_sent && b->members > sent ? b->members : sent;
+	/* (each count is at most INT32_MAX, reply.c: the sum cannot overflow;
+	 * checked apart first all the same) */
+	bool fits = rep->accepted >= 0 && rep->rejected >= 0 && rep->accepted <= held && rep->rejected <= held;
+	int64_t answered = fits ? rep->accepted + rep->rejected : -1;
+	if (answered < sent || answered > held) {
+		if (held > sent)
+			snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent (of the"
+			         " %lld this batch holds under its key)", (long long)rep->accepted, (long long)rep->rejected,
+			         s->n_rendered, (long long)held);
+		else
+			snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent",
+			         (long long)rep->accepted, (long long)rep->rejected, s->n_rendered);
 		return -GF_E_REPLY;
 	}
 	for (size_t k = 0; k < rep->n_items; k++) {
 		const char *bn = rep->items[k].booking_no;
-		int64_t id = -1;
-		for (size_t i = 0; i < s->n_rows && id < 0; i++)
-			if (!s->reasons[i] && strcmp(s->nos[i], bn) == 0)
-				id = s->ids[i];
-		if (id < 0) {
+		size_t i = 0;
+		while (i < s->n_rows && !(strcmp(s->nos[i], bn) == 0 && (!s->reasons[i] || b->maybe_sent)))
+			i++;
+		if (i == s->n_rows) {
 			char no[100];
-			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), s->batch->access_key);
+			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), b->access_key);
 			snprintf(why, whylen, "reply rejects booking %s, which was not in the batch", no);
 			return -GF_E_REPLY;
 		}
 		const char *reason = rep->items[k].reason;
 		_cleanup_free_ char *said = gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason");
-		rej_add(rej, id, gf_text_safe_dup(said, s->batch->access_key, GF_TEXT_MAX));
+		char *safe = gf_text_safe_dup(said, b->access_key, GF_TEXT_MAX);
+		if (s->reasons[i])
+			(void)rej_replace(rej, s->ids[i], safe); /* refused from an earlier attempt */
+		else
+			rej_add(rej, s->ids[i], safe);
 	}
 	return 0;
 }
