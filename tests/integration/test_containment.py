@@ -130,5 +130,24 @@ class ContainmentTest(GFTestCase):
                       ' under its key)', env.scalar("SELECT last_error FROM guestflow.batches"))
 
 
+    # ---- 6: reply counts that would overflow ----------------------------------
+
+    def test_reply_counts_that_would_overflow_are_unreadable(self):
+        env = self.env
+        add_booking(env, 1, prop='P001')
+        add_booking(env, 2, prop='P002')
+        # INT64_MAX + 1 overflowed when added (UBSan aborted the run, and
+        # the other hotel's booking stayed pending).
+        env.sim_control('script?status=200&count=5&hotel=H-1001&content_type=application%2Fxml'
+                        '&body=%3CimportResult%20accepted%3D%229223372036854775807%22%20rejected%3D%221%22%3E'
+                        '%3Crejected%20bookingNo%3D%22B-1%22%20reason%3D%22x%22%2F%3E%3C%2FimportResult%3E')
+        r = self.run_job()
+        self.assertIn(r.returncode, (0, 1), r.stderr[-3000:])
+        self.assertEqual(self.state_of('B-2')[0][0], 'delivered')
+        self.assertEqual(self.state_of('B-1')[0][0], 'dead')
+        self.assertIn('reply: accepted="9223372036854775807" is not a non-negative integer up to 2147483647',
+                      env.scalar("SELECT last_error FROM guestflow.batches WHERE property_id = 'P001'"))
+
+
 if __name__ == '__main__':
     main()
