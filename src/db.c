@@ -160,7 +160,22 @@ int gf_db_connect(const char *conninfo, PGconn **out)
 			PQfinish(c);
 		return -GF_E_DB;
 	}
-	PGresult *r = PQexec(c, "SET client_min_messages = warning");
+	/* The session's formats are guestflow's, whatever the database, the
+	 * role or the environment (PGDATESTYLE, PGOPTIONS, PGCLIENTENCODING)
+	 * set: dates as YYYY-MM-DD (a date column's text is what the partner
+	 * gets), text in UTF-8, intervals as PostgreSQL prints them. The time
+	 * zone stays the operator's: "today" and the window are the hotel's. */
+	PGresult *r = PQexec(c, "SET client_min_messages = warning; SET datestyle = 'ISO, YMD';"
+	                        " SET intervalstyle = 'postgres'; SET client_encoding = 'UTF8'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		char line[512];
+		gf_db_error_line(c, conninfo, PQresultErrorMessage(r), line, sizeof(line));
+		gf_error("db_connect_failed", "error=%s msg=%s", gf_log_q(line),
+		         gf_log_q("could not set the session's date style and encoding"));
+		PQclear(r);
+		PQfinish(c);
+		return -GF_E_DB;
+	}
 	PQclear(r);
 	*out = c;
 	return 0;

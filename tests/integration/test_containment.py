@@ -149,5 +149,33 @@ class ContainmentTest(GFTestCase):
                       env.scalar("SELECT last_error FROM guestflow.batches WHERE property_id = 'P001'"))
 
 
+    # ---- 7: the database's or the environment's session settings -------------
+
+    def check_iso_dates(self, r, n):
+        env = self.env
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr[-3000:])
+        self.assertEqual(self.by_state(), {'delivered': n})
+        want = env.psql("SELECT 'B-' || id, to_char(arrival, 'YYYY-MM-DD'), to_char(departure, 'YYYY-MM-DD')"
+                        " FROM pms.bookings ORDER BY id")
+        got = sorted([g['bookingNo'], g['arrival'], g['departure']] for g in env.recorded())
+        self.assertEqual(got, sorted(want))
+
+    def test_a_database_with_a_german_datestyle(self):
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        dbname = env.scalar("SELECT current_database()")
+        env.psql(f"ALTER DATABASE {dbname} SET datestyle = 'German, DMY'; ALTER DATABASE {dbname} SET"
+                 " intervalstyle = 'sql_standard'")
+        self.check_iso_dates(self.run_job(), 6)
+
+    def test_datestyle_and_encoding_from_the_environment(self):
+        env = self.env
+        add_booking(env, 1, last='Müller')
+        add_booking(env, 2, prop='P002', last='Ørsted')
+        r = env.gf('run', 'review-nightly', env={'PGDATESTYLE': 'SQL, DMY', 'PGCLIENTENCODING': 'LATIN1',
+                                                  'PGOPTIONS': '-c datestyle=Postgres,MDY'})
+        self.check_iso_dates(r, 2)
+        self.assertEqual(sorted(g['lastName'] for g in env.recorded()), ['Müller', 'Ørsted'])
+
 if __name__ == '__main__':
     main()
