@@ -946,11 +946,19 @@ static void sleep_ms_interruptible(int64_t ms)
 	}
 }
 
+/* What started the run, for guestflow.runs and the log: GUESTFLOW_TRIGGER
+ * made safe text (valid UTF-8, no control characters, at most 64 bytes:
+ * the database refuses bytes that are not UTF-8, and it is a label), or
+ * what can be told from the process. */
+#define TRIGGER_MAX 64
 static const char *trigger(void)
 {
+	static char safe[TRIGGER_MAX + 1];
 	const char *t = getenv("GUESTFLOW_TRIGGER");
-	if (t && *t)
-		return t;
+	if (t && *t) {
+		gf_text_safe_to(safe, sizeof(safe), t, strlen(t), NULL);
+		return safe;
+	}
 	if (getenv("INVOCATION_ID"))
 		return "systemd";
 	return isatty(STDIN_FILENO) ? "manual" : "scheduled";

@@ -177,5 +177,20 @@ class ContainmentTest(GFTestCase):
         self.check_iso_dates(r, 2)
         self.assertEqual(sorted(g['lastName'] for g in env.recorded()), ['Müller', 'Ørsted'])
 
+    # ---- 8: a trigger label that is not UTF-8 -------------------------------
+
+    def test_a_trigger_label_that_is_not_utf8(self):
+        env = self.env
+        add_booking(env, 1)
+        label = b'cron\xff\x1b[31m' + b'x' * 500
+        r = subprocess.run([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'], capture_output=True,
+                           env=dict(os.environ, GUESTFLOW_TRIGGER=os.fsdecode(label)), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        trigger = env.scalar("SELECT trigger FROM guestflow.runs")
+        self.assertTrue(trigger.startswith('cron\ufffd'), trigger)
+        self.assertNotIn('\x1b', trigger)
+        self.assertLessEqual(len(trigger.encode()), 64)
+
+
 if __name__ == '__main__':
     main()
