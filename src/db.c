@@ -229,6 +229,18 @@ bool gf_db_sqlstate_is_data(const char *sqlstate)
 	return sqlstate && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0);
 }
 
+bool gf_db_sqlstate_may_be_row(const char *sqlstate)
+{
+	static const char *const whole[] = { "08", "0A", "25", "26", "28", "34", "3D", "3F", "40", "42",
+	                                     "53", "55", "57", "58", "72", "F0" };
+	if (!sqlstate || strlen(sqlstate) != 5)
+		return false;
+	for (size_t i = 0; i < GF_ARRAY_SIZE(whole); i++)
+		if (strncmp(sqlstate, whole[i], 2) == 0)
+			return false;
+	return true;
+}
+
 int gf_db_result_error(PGconn *c, const PGresult *r, const char *what)
 {
 	const char *msg = r ? PQresultErrorMessage(r) : NULL;

@@ -23,6 +23,7 @@ import sys
 import time
 
 from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main, wait_for
+from test_poison_engine import view_with
 
 FAST_RETRY = {'max_attempts': 3, 'backoff_initial': '50ms', 'backoff_max': '200ms',
               'retry_after_max': '1s', 'linger': '5s'}
@@ -129,6 +130,93 @@ class ContainmentTest(GFTestCase):
         self.assertIn('reply counts accepted=4 rejected=0 but 2 records were sent (of the 3 this batch holds'
                       ' under its key)', env.scalar("SELECT last_error FROM guestflow.batches"))
 
+
+    # ---- 2: a source view raising any error for one row ----------------------
+
+    def raising_view(self, sqlstate, bad='7', volatility='STABLE'):
+        """The view's first_name goes through a function that raises SQLSTATE
+        for the bookings whose id is in bad (an SQL list), or for all ('all')."""
+        cond = 'true' if bad == 'all' else f'id IN ({bad})'
+        self.env.psql(f"""CREATE OR REPLACE FUNCTION pms.room_label(id bigint) RETURNS text LANGUAGE plpgsql
+                     {volatility} AS $$
+                     BEGIN IF {cond} THEN RAISE EXCEPTION 'unknown room type for booking %', id
+                     USING ERRCODE = '{sqlstate}'; END IF; RETURN ''; END $$""")
+        view_with(self.env, first_name="g.first_name || pms.room_label(b.id)")
+
+    def test_a_view_raising_p0001_or_xx000_for_one_row(self):
+        for sqlstate in ('P0001', 'XX000'):
+            with self.subTest(sqlstate=sqlstate):
+                env = self.env = self.make_env()
+                add_many(env, 20, ['P001', 'P002'])
+                self.raising_view(sqlstate)
+                r = self.run_job(expect=1)
+                self.assertIn(' delivered=19 rejected=1 ', summary(self, r))
+                self.assertIn('event=plan_careful', r.stderr)
+                (state, reason), = self.state_of('B-7')
+                self.assertEqual(state, 'rejected')
+                self.assertEqual(reason, 'the source view cannot give this booking: unknown room type for booking 7'
+                                         f' (SQLSTATE {sqlstate})')
+                self.assertEqual(len(env.recorded()), 19)
+                # The next night it fails again for booking 7 (rejected
+                # already): read carefully, nothing rejected twice.
+                add_many(env, 4, ['P001'], start=21)
+                r = self.run_job(expect=0)
+                self.assertIn(' delivered=4 rejected=0 ', summary(self, r))
+                env.cleanup()
+
+    def test_a_volatile_function_raising_for_one_row(self):
+        env = self.env
+        add_many(env, 20, ['P001', 'P002'])
+        # VOLATILE (plpgsql's default): computed for every row the view is
+        # asked for, even when only the ids are read.
+        self.raising_view('P0001', volatility='VOLATILE')
+        for night in range(2):
+            r = self.run_job(expect=1)
+            line = summary(self, r)
+            self.assertIn(' delivered=%d rejected=1 ' % (19 if night == 0 else 0), line)
+            self.assertIn('first_rejected="(booking_id 7): the source view cannot give this booking: unknown room'
+                          ' type for booking 7 (SQLSTATE P0001)"', line)
+            self.assertIn('event=plan_list_by_value', r.stderr)
+        # It cannot be given a connection: not planned, not sent.
+        self.assertEqual(self.by_state(), {'delivered': 19})
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()),
+                         sorted(f'B-{i}' for i in range(1, 21) if i != 7))
+
+    def test_a_batch_read_again_through_a_view_raising_p0001_for_one_booking(self):
+        env = self.env
+        env.write_config({'retry': dict(FAST_RETRY, linger='0s')})
+        add_many(env, 6, ['P001'])
+        env.sim_control('script?status=503&retry_after=30')
+        self.run_job(expect=None)
+        self.assertEqual(self.by_state(), {'pending': 6})
+        self.raising_view('P0001', bad='3')
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=5 rejected=1 ', summary(self, r))
+        self.assertIn('event=batch_rows_one_by_one', r.stderr)
+        self.assertEqual(self.state_of('B-3'), [['rejected', 'the source view cannot give this booking: unknown room'
+                                                 ' type for booking 3 (SQLSTATE P0001)']])
+
+    def test_a_view_raising_p0001_for_every_row_rejects_nothing(self):
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        for volatility in ('STABLE', 'VOLATILE'):
+            self.raising_view('P0001', bad='all', volatility=volatility)
+            r = self.run_job(expect=75)
+            self.assertIn('event=plan_failed', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0', 'nothing rejected')
+
+    def test_a_batch_read_again_through_a_view_raising_for_every_booking_rejects_nothing(self):
+        env = self.env
+        env.write_config({'retry': dict(FAST_RETRY, linger='0s')})
+        add_many(env, 6, ['P001'])
+        env.sim_control('script?status=503&retry_after=30')
+        self.run_job(expect=None)
+        self.raising_view('P0001', bad='all')
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        r = self.run_job(expect=75)
+        self.assertIn('event=batch_rows_failed', r.stderr)
+        self.assertEqual(self.by_state(), {'pending': 6})
 
     # ---- 6: reply counts that would overflow ----------------------------------
 
