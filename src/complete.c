@@ -337,8 +337,10 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
 		return r;
 	gf_warn("completion_refused", "batch=%lld sqlstate=%s attempt=%d of=%d msg=%s", (long long)b->id,
 	        gf_log_q(sqlstate && *sqlstate ? sqlstate : "?"), b->attempts, job->max_attempts,
-	        gf_log_q(res.dead ? "the database refused this batch's outcome for its data: it is dead now"
-	                          : "the database refused this batch's outcome for its data: it is retried"));
+	        gf_log_q(res.dead ? "the database refused to record this batch's outcome: it is dead now"
+	                          : "the database refused to record this batch's outcome: it is retried"));
+	res.refused = true;
+	snprintf(res.sqlstate, sizeof(res.sqlstate), "%s", sqlstate ? sqlstate : "");
 	*out = res;
 	return 0;
 }
@@ -348,8 +350,10 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 {
 	struct gf_complete_result res = { 0 };
 	int r = complete_tx(c, job, run_id, b, cp, &res);
-	if (r < 0 && r != -ESTALE && gf_db_sqlstate_is_data(gf_db_sqlstate(c)) && PQstatus(c) == CONNECTION_OK) {
-		/* One batch's data: that batch fails, not the run. */
+	if (r < 0 && r != -ESTALE && !gf_db_session_gone(c)) {
+		/* Refused (one batch's data, the adapter's own RAISE, a
+		 * constraint, a timeout...): that batch fails, not the run;
+		 * the caller counts such failures (a store down as a whole). */
 		char state[6];
 		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
 		/* (a batch the partner accepted may be held by it under its key) */
@@ -480,7 +484,7 @@ int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, bool block, struct
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_pipe_result(c, block, &err, "complete_accepted");
-	if (!r && err < 0 && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_is_data(gf_db_sqlstate(c)))
+	if (!r && err < 0 && !gf_db_session_gone(c))
 		return -GF_E_DATA;
 	if (!r)
 		return err < 0 ? err : 0;

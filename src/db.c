@@ -241,6 +241,13 @@ bool gf_db_sqlstate_may_be_row(const char *sqlstate)
 	return true;
 }
 
+bool gf_db_session_gone(PGconn *c)
+{
+	const char *s = gf_db_sqlstate(c);
+	return PQstatus(c) != CONNECTION_OK || strlen(s) != 5 || strncmp(s, "08", 2) == 0 ||
+	       strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
+}
+
 int gf_db_result_error(PGconn *c, const PGresult *r, const char *what)
 {
 	const char *msg = r ? PQresultErrorMessage(r) : NULL;

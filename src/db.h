@@ -102,6 +102,11 @@ bool gf_db_sqlstate_is_data(const char *sqlstate);
  * booking's: the reader looks for it, and a view failing for every booking
  * is still taken as broken as a whole. */
 bool gf_db_sqlstate_may_be_row(const char *sqlstate);
+/* Whether the last statement on c failed because the session is gone or
+ * going (the connection lost, no SQLSTATE, class 08, an administrator's or
+ * a crash's shutdown 57P01-57P03), rather than the server refusing that
+ * statement: the first ends the run, the second may be one batch's. */
+bool gf_db_session_gone(PGconn *c);
 /* For a caller that reads a result itself (COPY): log the failed result r
  * (NULL: the session's error) naming the statement, note its SQLSTATE on c,
  * and return -GF_E_DB, or -GF_E_DB_LOST when the connection is gone. */

@@ -113,6 +113,11 @@ struct run {
 	size_t n_seen;
 	struct sent *redo;           /* completions the database refused, to retry */
 	size_t n_redo;
+	int64_t *refused_ids;        /* batches whose completion the database refused in this run */
+	size_t n_refused_ids;
+	int refused_in_row;          /* of them, refused first since the last history written */
+	bool store_down;             /* too many: the history store fails as a whole, the run ends */
+	char store_msg[300];
 	char first_rejected[600];    /* the first record rejected in this run: "B-1: reason" */
 	uint64_t rng;
 	char today[16];
@@ -282,6 +287,37 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 	rn->st->retried += res->retried;
 }
 
+/* A completion done: was it refused (done as a retry instead), or did it
+ * write history? The history store failing as a whole ends the run
+ * (README, "When things fail"): more batches refused for the first time in
+ * this run, no history written in between, than a run has completions
+ * under way when the store goes down (one per slot and the batch claimed
+ * ahead: batch.in_flight + 1). A poison batch refused again on each retry
+ * counts once, so it goes dead after max_attempts while the run goes on;
+ * a store down costs those few batches an attempt each, not the night. */
+static void judge_completion(struct run *rn, int64_t batch_id, const struct gf_complete_result *res)
+{
+	if (!res->refused) {
+		if (res->delivered > 0)
+			rn->refused_in_row = 0;
+		return;
+	}
+	for (size_t i = 0; i < rn->n_refused_ids; i++)
+		if (rn->refused_ids[i] == batch_id)
+			return;
+	rn->refused_ids = gf_xrealloc(rn->refused_ids, (rn->n_refused_ids + 1) * sizeof(*rn->refused_ids));
+	rn->refused_ids[rn->n_refused_ids++] = batch_id;
+	if (++rn->refused_in_row < rn->job->in_flight + 1 || rn->store_down)
+		return;
+	rn->store_down = true;
+	snprintf(rn->store_msg, sizeof(rn->store_msg), "the database refused to record the outcome of %d batches in a"
+	         " row (SQLSTATE %s, see the log): the history store fails as a whole", rn->refused_in_row,
+	         res->sqlstate[0] ? res->sqlstate : "?");
+	gf_error("store_failing", "batches=%d sqlstate=%s msg=%s", rn->refused_in_row, gf_log_q(res->sqlstate),
+	         gf_log_q("no new batches; those refused keep their counted attempts, those in flight go back to the"
+	                  " queue; the run ends (75)"));
+}
+
 static void sent_clear(struct sent *e)
 {
 	gf_batch_free(e->batch);
@@ -302,6 +338,7 @@ static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 			return 0; /* not done yet */
 		q->head = (q->head + 1) % PIPE_MAX;
 		q->n--;
+		int64_t batch_id = e->batch->id;
 		if (r == -GF_E_DATA) {
 			snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", gf_db_sqlstate(q->c));
 			rn->redo = gf_xrealloc(rn->redo, (rn->n_redo + 1) * sizeof(*rn->redo));
@@ -317,6 +354,7 @@ static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 			return r;
 		}
 		account(rn, &res);
+		judge_completion(rn, batch_id, &res);
 	}
 	return 0;
 }
@@ -328,8 +366,9 @@ static void log_dead(const struct gf_batch *b, const struct gf_complete_result *
 		         (long long)b->connection_id, (long long)res->dead, b->attempts, gf_log_q(error));
 }
 
-/* The completions the database refused in a pipeline (SQLSTATE class 22 or
- * 23, one batch's data): each batch retried (then dead), the run goes on.
+/* The completions the database refused in a pipeline (any error but the
+ * session lost): each batch retried (then dead), the run goes on (unless
+ * the store fails as a whole, judge_completion).
  * On the first completion session, out of pipeline mode. */
 static int redo_refused(struct run *rn)
 {
@@ -343,6 +382,7 @@ static int redo_refused(struct run *rn)
 		if (r == 0) {
 			account(rn, &res);
 			log_dead(e->batch, &res, "the database refused to record its outcome");
+			judge_completion(rn, e->batch->id, &res);
 		}
 	}
 	for (size_t i = 0; i < rn->n_redo; i++)
@@ -435,6 +475,7 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 	}
 	account(rn, &res);
 	log_dead(s->batch, &res, cp->error);
+	judge_completion(rn, s->batch->id, &res);
 	return 0;
 }
 
@@ -1084,6 +1125,20 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 	struct slot *s = gf_xcalloc(1, sizeof(*s));
 	s->batch = b;
 	s->claimed_ms = gf_now_mono_ms();
+	if (b->attempts > rn->job->max_attempts) {
+		/* Taken over after its lease ran out, with every attempt used
+		 * already: the workers that had it died, or could not record
+		 * its outcome. Dead like any batch past max_attempts (with its
+		 * deliveries and an alert), not sent again. */
+		char err[256];
+		snprintf(err, sizeof(err), "taken over after its lease ran out with its %d attempts used: the worker that"
+		         " last had it stopped, or could not record its outcome (see the log of the runs before)",
+		         rn->job->max_attempts);
+		struct gf_completion cp = { .kind = GF_COMPLETE_RETRY, .error = err, .maybe_sent = true };
+		(void)finish(rn, s, &cp);
+		slot_free(s);
+		return NULL;
+	}
 	if (!b->access_key) {
 		hold_unreadable_key(rn, s);
 		return NULL;
@@ -1134,7 +1189,7 @@ static bool probe_source(const struct run *rn)
 #define AHEAD_RETRY_MS 100
 static void claim_ahead(struct run *rn)
 {
-	if (stop_requested || rn->fatal || rn->limit >= 0 || rn->ready || rn->claiming ||
+	if (stop_requested || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
 	    gf_http_in_flight(rn->http) < rn->job->in_flight)
 		return;
 	if (gf_now_mono_ms() < rn->ahead_after_ms)
@@ -1169,7 +1224,7 @@ static void settle(struct run *rn, bool block)
 		/* Nothing due: the plan's next slice (when this run writes the
 		 * plan), or another try a moment later (batches of other
 		 * processes' plans, retries coming due), not at once. */
-		if (stop_requested || plan_feed(rn, true) <= 0)
+		if (stop_requested || rn->store_down || plan_feed(rn, true) <= 0)
 			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
 		return;
 	}
@@ -1225,7 +1280,8 @@ static void loop(struct run *rn)
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!stop_requested && !rn->fatal && (more || rn->ready || rn->claiming) && rn->limit != 0 &&
+		while (!stop_requested && !rn->fatal && !rn->store_down && (more || rn->ready || rn->claiming) &&
+		       rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
 			if (rn->claiming) {
 				settle(rn, true);
@@ -1274,7 +1330,7 @@ static void loop(struct run *rn)
 			}
 		}
 		if (gf_http_in_flight(rn->http) == 0) {
-			if (stop_requested || rn->fatal || rn->limit == 0)
+			if (stop_requested || rn->fatal || rn->store_down || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
 			if (due < 0 || due > linger_left) {
@@ -1293,7 +1349,7 @@ static void loop(struct run *rn)
 			more = true;
 			continue;
 		}
-		if (rn->fatal || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
+		if (rn->fatal || rn->store_down || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
 			break;
 		if (more)
 			claim_ahead(rn);
@@ -1333,7 +1389,7 @@ static void loop(struct run *rn)
 			give_back(rn, b);
 	}
 	if (rn->ready) {
-		if (rn->fatal) {
+		if (rn->fatal || rn->store_down) {
 			give_back(rn, rn->ready->batch);
 			rn->ready->batch = NULL;
 		} else {
@@ -1353,24 +1409,31 @@ static void loop(struct run *rn)
 	free(slots);
 }
 
-/* Deliveries of the job waiting to be sent, not counting batches another
- * run holds under its lease. A pending delivery is either in no batch or in
- * an open one: both are found by index, however long the job's history. */
-static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out)
+/* Deliveries of the job waiting to be sent: *out those free to be claimed,
+ * *leased those in batches under a lease (another run's at work on them,
+ * or one that died: its lease runs out). A pending delivery is either in
+ * no batch or in an open one: both are found by index, however long the
+ * job's history. */
+static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int64_t *leased)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "pending_count",
-		"SELECT (SELECT count(*) FROM guestflow.delivery_log"
-		"         WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
-		"     + (SELECT count(*) FROM guestflow.batches b JOIN guestflow.delivery_log d ON d.batch_id = b.id"
-		"         WHERE b.job = $1 AND b.state = 'open' AND NOT coalesce(b.lease_until > now(), false)"
-		"           AND d.state IN ('pending', 'sending'))"
-		"     + (SELECT coalesce(sum(cardinality(member_ids)), 0) FROM guestflow.batches"
-		"         WHERE job = $1 AND member_ids IS NOT NULL AND state = 'open'"
-		"           AND NOT coalesce(lease_until > now(), false))", 1, (const char *[]){ job->name });
+		"WITH b AS MATERIALIZED ("
+		"  SELECT id, coalesce(lease_until > now(), false) AS leased, cardinality(member_ids) AS held"
+		"    FROM guestflow.batches WHERE job = $1 AND state = 'open'"
+		"), n AS ("
+		"  SELECT b.leased, count(*) AS n FROM b JOIN guestflow.delivery_log d ON d.batch_id = b.id"
+		"   WHERE d.state IN ('pending', 'sending') GROUP BY 1"
+		"  UNION ALL SELECT leased, coalesce(sum(held), 0) FROM b GROUP BY 1"
+		") SELECT (SELECT count(*) FROM guestflow.delivery_log"
+		"          WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
+		"       + (SELECT coalesce(sum(n), 0) FROM n WHERE NOT leased),"
+		"         (SELECT coalesce(sum(n), 0) FROM n WHERE leased)", 1, (const char *[]){ job->name });
 	if (!r)
 		return err;
 	*out = gf_db_get_int(r, 0, 0);
+	if (leased)
+		*leased = gf_db_get_int(r, 0, 1);
 	return 0;
 }
 
@@ -1429,7 +1492,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			        gf_log_q("another process is planning this job; sending what it plans meanwhile"));
 		else
 			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
-		(void)pending_count(db, job, &rn.due);
+		(void)pending_count(db, job, &rn.due, NULL);
 		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
 		rn.progress_every_ms = gf_env_number("GUESTFLOW_PROGRESS_SECONDS", 1, 86400, 10) * 1000;
 		rn.tty = isatty(STDERR_FILENO);
@@ -1454,6 +1517,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_http_free(rn.http);
 	free(rn.skip);
 	free(rn.seen);
+	free(rn.refused_ids);
 	/* (what a failed run left unread: the batches' leases expire) */
 	for (int k = 0; k < COMPLETERS; k++)
 		for (int i = 0; i < PIPE_MAX; i++)
@@ -1471,15 +1535,16 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
 	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);
-	if (!st->db_lost)
-		(void)pending_count(db, job, &st->pending_left);
+	if (!st->db_lost && pending_count(db, job, &st->pending_left, &st->leased_left) == 0)
+		st->pending_left += st->leased_left;
 
 	int code;
-	if (st->interrupted || st->db_lost || rn.fatal) {
+	if (st->interrupted || st->db_lost || rn.fatal || rn.store_down) {
 		code = GF_EXIT_TEMPFAIL;
 		snprintf(st->message, sizeof(st->message), "%s",
 		         st->interrupted ? "stopped by a signal" :
-		         st->db_lost ? "connection to the database lost" : gf_strerror(rn.fatal));
+		         st->db_lost ? "connection to the database lost" :
+		         rn.fatal ? gf_strerror(rn.fatal) : rn.store_msg);
 	} else if (st->requests > 0 && st->accepted_requests == 0 && st->skipped_connections == 0 &&
 	           st->delivered == 0 && st->rejected == 0) {
 		code = GF_EXIT_UNAVAILABLE;
@@ -1490,7 +1555,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		         job->endpoint);
 		gf_alert_raise(db, job->name, 0, "partner_unreachable", msg, st->run_id);
 	} else if (st->rejected || st->dead || st->skipped_connections ||
-	           (st->pending_left && !st->limit_reached)) {
+	           (st->pending_left > st->leased_left && !st->limit_reached)) {
 		code = GF_EXIT_PARTIAL;
 	} else {
 		code = GF_EXIT_OK;
@@ -1530,11 +1595,14 @@ void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *s
 	}
 	/* The first record rejected, with its reason: enough to act on one,
 	 * and 'guestflow explain BOOKING_NO' for each. */
+	char leased[48] = "";
+	if (st->leased_left)
+		snprintf(leased, sizeof(leased), " in_flight_elsewhere=%lld", (long long)st->leased_left);
 	printf("%s: run %lld eligible=%lld new=%lld delivered=%lld rejected=%lld retried=%lld dead=%lld"
-	       " pending=%lld requests=%lld duration=%.2fs exit=%d%s%s%s%s%s\n",
+	       " pending=%lld%s requests=%lld duration=%.2fs exit=%d%s%s%s%s%s\n",
 	       job->name, (long long)st->run_id, (long long)st->eligible, (long long)st->planned,
 	       (long long)st->delivered, (long long)st->rejected, (long long)st->retried,
-	       (long long)st->dead, (long long)st->pending_left, (long long)st->requests,
+	       (long long)st->dead, (long long)st->pending_left, leased, (long long)st->requests,
 	       (double)st->duration_ms / 1000.0, exit_code, st->limit_reached ? " limit=reached" : "",
 	       st->message[0] ? " reason=" : "", st->message[0] ? gf_log_q(st->message) : "",
 	       st->rejected && st->first_rejected[0] ? " first_rejected=" : "",

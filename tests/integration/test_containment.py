@@ -218,6 +218,109 @@ class ContainmentTest(GFTestCase):
         self.assertIn('event=batch_rows_failed', r.stderr)
         self.assertEqual(self.by_state(), {'pending': 6})
 
+    # ---- 4: completions the database refuses, leases taken over -------------
+
+    def raise_in_write_history(self, cond):
+        self.env.psql(f"""
+            CREATE OR REPLACE FUNCTION guestflow.write_history(booking_ids bigint[], messages text[])
+            RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF {cond} THEN
+                    RAISE EXCEPTION 'guest is locked for GDPR review';
+                END IF;
+                INSERT INTO pms.booking_history (booking_id, kind, message)
+                SELECT t.booking_id, 'guestflow', t.message FROM unnest(booking_ids, messages) AS t(booking_id, message);
+            END $$""")
+
+    def test_write_history_raising_p0001_for_one_booking_fails_that_batch(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        add_many(env, 60, ['P001'])
+        add_many(env, 4, ['P002'], start=61)
+        self.raise_in_write_history('2 = ANY(booking_ids)')
+        r = self.run_job(expect=1)
+        line = summary(self, r)
+        self.assertIn(' delivered=59 rejected=0 ', line)
+        self.assertIn(' dead=5 ', line)
+        self.assertIn(' pending=0 ', line)
+        self.assertIn('event=completion_refused', r.stderr)
+        self.assertNotIn('event=store_failing', r.stderr)
+        batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_id = 2")
+        state, attempts, last_error = env.psql(
+            f"SELECT state, attempts, last_error FROM guestflow.batches WHERE id = {batch}")[0]
+        self.assertEqual((state, attempts), ('dead', '3'))
+        self.assertIn('the database refused to record the outcome of this batch (SQLSTATE P0001', last_error)
+        self.assertEqual(self.history_count(), 59)
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['dead_deliveries']])
+        # The next night: the dead batch stays dead, new guests go out.
+        add_many(env, 5, ['P001'], start=100)
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=5 ', summary(self, r))
+
+    def test_a_history_store_down_ends_the_run_after_a_few_batches(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        add_many(env, 100, ['P001', 'P002'])
+        self.raise_in_write_history('true')
+        # (a partner that takes some time, as they do: with none, the
+        # completions sent down the pipelines before the first refusal
+        # comes back are refused too, an attempt each)
+        env.sim_control('latency?ms=50')
+        r = self.run_job(expect=75)
+        line = summary(self, r)
+        self.assertIn('reason="the database refused to record the outcome of 3 batches in a row (SQLSTATE P0001,'
+                      ' see the log): the history store fails as a whole"', line)
+        self.assertIn('event=store_failing', r.stderr)
+        self.assertEqual(self.history_count(), 0)
+        # Not the night's every batch: a few have an attempt counted, none
+        # is dead, none is left under a lease.
+        counted = int(env.scalar("SELECT count(*) FROM guestflow.batches WHERE attempts > 0"))
+        self.assertGreaterEqual(counted, 3)
+        self.assertLessEqual(counted, 8)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE state = 'dead'"
+                                    " OR lease_until > now()"), '0')
+        # The store is back: everything delivered once.
+        self.raise_in_write_history('false')
+        env.sim_control('latency?ms=0')
+        r = self.run_job(expect=0)
+        self.assertEqual(self.by_state(), {'delivered': 100})
+        self.assertEqual(self.history_count(), 100)
+        self.assertEqual(len({g['bookingNo'] for g in env.recorded()}), 100)
+
+    def test_a_batch_that_kills_every_worker_goes_dead(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        # Each run that takes the batch dies with it (after the claim);
+        # the next takes it over when the lease has run out.
+        for _ in range(3):
+            r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'})
+            self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+            env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        self.assertEqual(env.scalar("SELECT attempts FROM guestflow.batches"), '3')
+        r = self.run_job(expect=1)
+        line = summary(self, r)
+        self.assertIn(' delivered=0 rejected=0 ', line)
+        self.assertIn(' dead=3 ', line)
+        self.assertIn(' requests=0 ', line)
+        self.assertEqual(env.sim_stats()['requests'], 0, 'not sent a fourth time')
+        state, last_error = env.psql("SELECT state, last_error FROM guestflow.batches")[0]
+        self.assertEqual(state, 'dead')
+        self.assertIn('taken over after its lease ran out with its 3 attempts used', last_error)
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['dead_deliveries']])
+
+    def test_pending_counts_deliveries_under_a_lease(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        # Its lease (10 minutes) still runs: another run cannot take it.
+        r = self.run_job(expect=0)
+        self.assertIn(' pending=3 in_flight_elsewhere=3 requests=0 ', summary(self, r))
+
     # ---- 6: reply counts that would overflow ----------------------------------
 
     def test_reply_counts_that_would_overflow_are_unreadable(self):
