@@ -88,11 +88,15 @@ struct pipe {
 };
 
 /* What a run knows of a connection from the partner's answers to it: the
- * 400/413 breaker (README, "When things fail"). */
+ * 400/413 breaker, and whether a 401/403/404 is the credentials' or one
+ * batch's (README, "When things fail"). */
 struct conn_seen {
 	int64_t id;
 	int64_t accepted;            /* requests answered 2xx and understood, in this run */
 	int refusals;                /* 400/413 answers since the last accepted one */
+	int auth_refusals;           /* 401/403/404 answers since the last accepted one... */
+	int64_t *auth_batches;       /* ...and the batches they refused (each once) */
+	size_t n_auth_batches;
 };
 
 struct run {
@@ -198,6 +202,17 @@ static struct conn_seen *conn_seen(struct run *rn, int64_t conn)
 	rn->seen = gf_xrealloc(rn->seen, (rn->n_seen + 1) * sizeof(*rn->seen));
 	rn->seen[rn->n_seen] = (struct conn_seen){ .id = conn };
 	return &rn->seen[rn->n_seen++];
+}
+
+/* Note batch id among those refused 401/403/404 since the last accepted
+ * request (each once). */
+static void auth_batch_note(struct conn_seen *cs, int64_t id)
+{
+	for (size_t i = 0; i < cs->n_auth_batches; i++)
+		if (cs->auth_batches[i] == id)
+			return;
+	cs->auth_batches = gf_xrealloc(cs->auth_batches, (cs->n_auth_batches + 1) * sizeof(*cs->auth_batches));
+	cs->auth_batches[cs->n_auth_batches++] = id;
 }
 
 /* The first record rejected in this run, for the summary line. */
@@ -830,6 +845,8 @@ static void handle_reply(struct run *rn, struct slot *s)
 			struct conn_seen *cs = conn_seen(rn, b->connection_id);
 			cs->accepted++;
 			cs->refusals = 0;
+			cs->auth_refusals = 0;
+			cs->n_auth_batches = 0;
 			for (size_t k = n_render_rej; k < rej.n; k++)
 				for (size_t i = 0; i < s->n_rows; i++)
 					if (!s->reasons[i] && s->ids[i] == rej.v[k].booking_id)
@@ -889,16 +906,43 @@ static void handle_reply(struct run *rn, struct slot *s)
 			outcome = "retry";
 		}
 	} else if (q->status == 401 || q->status == 403 || q->status == 404) {
-		snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
-		hold(rn, b, "connection_auth_failed", err,
-		     "check the hotel id and access key of this connection; its deliveries stay pending for the next run");
-		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
-		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
-		         b->property_id, b->hotel_id, err, b->property_id, job->partner);
-		cp.kind = GF_COMPLETE_RELEASE;
-		cp.alert_kind = "auth_failed";
-		cp.alert_message = alert;
-		outcome = "auth";
+		/* The credentials, or this batch? A gateway (a WAF) may refuse
+		 * one batch for its content with these too. Once the partner
+		 * has accepted a request of this connection in this run, the
+		 * credentials work: the refusal is this batch's, retried (the
+		 * attempt counted), then dead. Before that, the first refusal
+		 * sends the batch back behind the others, so that another batch
+		 * may show which it is; a second one is the credentials'. And
+		 * more different batches refused in a row than a run has in
+		 * flight at once is the credentials' again (revoked meanwhile). */
+		struct conn_seen *cs = conn_seen(rn, b->connection_id);
+		cs->auth_refusals++;
+		auth_batch_note(cs, b->id);
+		if (cs->accepted > 0 && (int)cs->n_auth_batches <= job->in_flight) {
+			snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
+			         " this run: taken as this batch's refusal, not the credentials')", q->status, body);
+			cp.kind = GF_COMPLETE_RETRY;
+			outcome = "retry";
+		} else if (cs->accepted == 0 && cs->auth_refusals == 1 && !skipped(rn, b->connection_id)) {
+			snprintf(err, sizeof(err), "partner: HTTP %ld %s (before the partner accepted anything of this"
+			         " connection in this run: sent again after the others, to tell the credentials from this"
+			         " batch)", q->status, body);
+			cp.kind = GF_COMPLETE_RELEASE;
+			cp.requeue = true;
+			outcome = "retry";
+		} else {
+			snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
+			hold(rn, b, "connection_auth_failed", err,
+			     "check the hotel id and access key of this connection; its deliveries stay pending for the next"
+			     " run");
+			snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
+			         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
+			         b->property_id, b->hotel_id, err, b->property_id, job->partner);
+			cp.kind = GF_COMPLETE_RELEASE;
+			cp.alert_kind = "auth_failed";
+			cp.alert_message = alert;
+			outcome = "auth";
+		}
 	} else {
 		if (temporary_status(q->status))
 			snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
@@ -1516,6 +1560,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
+	for (size_t i = 0; i < rn.n_seen; i++)
+		free(rn.seen[i].auth_batches);
 	free(rn.seen);
 	free(rn.refused_ids);
 	/* (what a failed run left unread: the batches' leases expire) */

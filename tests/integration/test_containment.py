@@ -218,6 +218,86 @@ class ContainmentTest(GFTestCase):
         self.assertIn('event=batch_rows_failed', r.stderr)
         self.assertEqual(self.by_state(), {'pending': 6})
 
+    # ---- 3: 401/403/404 for one batch's content -------------------------------
+
+    def waf(self, pattern, status):
+        """A gateway answering status to every request holding pattern."""
+        env = self.env
+        pf = os.path.join(env.dir, 'waf.port')
+        p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'waf.py'),
+                              '--to', str(env.sim_port), '--port-file', pf, '--pattern', pattern,
+                              '--status', str(status)])
+
+        def stop():
+            p.terminate()
+            p.wait(timeout=10)
+        self.addCleanup(stop)
+        wait_for(lambda: os.path.exists(pf) or p.poll() is not None, 20, 'the gateway port file')
+        with open(pf) as f:
+            return int(f.read())
+
+    def test_a_gateway_refusing_one_batch_for_its_content_holds_nothing(self):
+        env = self.env
+        port = self.waf('<bookingNo>B-2</bookingNo>', 403)
+        for in_flight in (1, 4):
+            with self.subTest(in_flight=in_flight):
+                env.psql("TRUNCATE guestflow.api_calls, guestflow.alert_events, guestflow.delivery_log,"
+                         " guestflow.batches CASCADE; DELETE FROM pms.booking_history; DELETE FROM pms.bookings;"
+                         " DELETE FROM pms.guests")
+                env.write_config({'retry': FAST_RETRY, 'endpoint': f'http://127.0.0.1:{port}/v1/guests',
+                                  'batch': {'max_records': 10, 'in_flight': in_flight}})
+                add_many(env, 100, ['P001'])
+                r = self.run_job(expect=1)
+                line = summary(self, r)
+                # B-2's batch (the first) is refused for its content:
+                # retried, then dead; every other booking delivered.
+                self.assertIn(' delivered=90 rejected=0 ', line)
+                self.assertIn(' dead=10 ', line)
+                self.assertNotIn('event=connection_auth_failed', r.stderr)
+                batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_no = 'B-2'")
+                state, attempts, last_error = env.psql(
+                    f"SELECT state, attempts, last_error FROM guestflow.batches WHERE id = {batch}")[0]
+                self.assertEqual((state, attempts), ('dead', '3'))
+                self.assertIn('partner: HTTP 403', last_error)
+                self.assertIn("taken as this batch's refusal, not the credentials'", last_error)
+                self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                                 [['dead_deliveries']])
+                # The next night: new guests go out, the dead batch waits
+                # for an operator (and for the gateway).
+                add_many(env, 20, ['P001'], start=1000)
+                r = self.run_job(expect=0)
+                self.assertIn(' delivered=20 ', summary(self, r))
+
+    def test_credentials_refused_from_the_start_still_hold_the_connection(self):
+        env = self.env
+        add_many(env, 30, ['P002'])
+        add_many(env, 4, ['P001'], start=31)
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 1}})
+        env.sim_control('script?status=403&count=100&hotel=H-1002&body=invalid+access+key')
+        r = self.run_job(expect=1)
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        # The first refusal sends its batch back behind the others; the
+        # second, of another batch, says it is the credentials.
+        calls = env.psql("SELECT c.status_code, c.outcome FROM guestflow.api_calls c"
+                         " JOIN guestflow.batches b ON b.id = c.batch_id WHERE b.property_id = 'P002' ORDER BY c.id")
+        self.assertEqual(calls, [['403', 'retry'], ['403', 'auth']])
+        self.assertEqual(self.by_state('P002'), {'pending': 30})
+        self.assertEqual(env.scalar("SELECT max(attempts) FROM guestflow.batches WHERE property_id = 'P002'"), '0')
+        self.assertEqual(self.by_state('P001'), {'delivered': 4})
+
+    def test_credentials_revoked_in_the_middle_of_a_run_hold_the_connection(self):
+        env = self.env
+        add_many(env, 60, ['P001'])
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        env.sim_control('script?action=stall&seconds=0&count=2&hotel=H-1001')
+        env.sim_control('script?status=401&count=100&hotel=H-1001&body=key+revoked')
+        r = self.run_job(expect=1)
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        # More different batches refused in a row than are in flight at
+        # once: the credentials, not content. Nothing dead.
+        self.assertEqual(self.by_state(), {'delivered': 10, 'pending': 50})
+        self.assertLessEqual(int(env.scalar("SELECT count(*) FROM guestflow.api_calls WHERE status_code = 401")), 5)
+
     # ---- 4: completions the database refuses, leases taken over -------------
 
     def raise_in_write_history(self, cond):
