@@ -97,6 +97,15 @@ struct conn_seen {
 	int auth_refusals;           /* 401/403/404 answers since the last accepted one... */
 	int64_t *auth_batches;       /* ...and the batches they refused (each once) */
 	size_t n_auth_batches;
+	struct single_refused *singles; /* bookings refused (400) alone in this run */
+	size_t n_singles;
+};
+
+/* A booking refused with 400 alone, and how many requests of its
+ * connection had been accepted then. */
+struct single_refused {
+	int64_t booking;
+	int64_t accepted_then;
 };
 
 struct run {
@@ -213,6 +222,25 @@ static void auth_batch_note(struct conn_seen *cs, int64_t id)
 			return;
 	cs->auth_batches = gf_xrealloc(cs->auth_batches, (cs->n_auth_batches + 1) * sizeof(*cs->auth_batches));
 	cs->auth_batches[cs->n_auth_batches++] = id;
+}
+
+/* Is a single booking refused with 400 (once more now) the partner's
+ * verdict on it? Only when it was refused alone before in this run and the
+ * partner accepted a request of the connection in between: it showed that
+ * it takes the good ones while still refusing this one. A gateway that
+ * refuses most requests at random (one good backend out of ten) refuses an
+ * innocent booking once, and it is sent again. Notes the refusal. */
+static bool refused_twice(struct conn_seen *cs, int64_t booking)
+{
+	for (size_t i = 0; i < cs->n_singles; i++)
+		if (cs->singles[i].booking == booking) {
+			bool twice = cs->accepted > cs->singles[i].accepted_then;
+			cs->singles[i].accepted_then = cs->accepted;
+			return twice;
+		}
+	cs->singles = gf_xrealloc(cs->singles, (cs->n_singles + 1) * sizeof(*cs->singles));
+	cs->singles[cs->n_singles++] = (struct single_refused){ .booking = booking, .accepted_then = cs->accepted };
+	return false;
 }
 
 /* The first record rejected in this run, for the summary line. */
@@ -791,13 +819,21 @@ static bool body_went_out(const struct gf_http_req *q)
 	return up >= (curl_off_t)q->body.len;
 }
 
-/* The booking number of a batch's only record sent. */
+/* The booking number and id of a batch's only record sent. */
 static const char *single_no(const struct slot *s)
 {
 	for (size_t i = 0; i < s->n_rows; i++)
 		if (!s->reasons[i])
 			return s->nos[i];
 	return "";
+}
+
+static int64_t single_id(const struct slot *s)
+{
+	for (size_t i = 0; i < s->n_rows; i++)
+		if (!s->reasons[i])
+			return s->ids[i];
+	return -1;
 }
 
 static void handle_reply(struct run *rn, struct slot *s)
@@ -858,9 +894,12 @@ static void handle_reply(struct run *rn, struct slot *s)
 		}
 	} else if (q->status == 400 || q->status == 413) {
 		/* Refused: bisected (400) or halved (413) while the partner
-		 * certainly never took the batch; a single record refused is
+		 * certainly never took the batch. A single record refused is
 		 * that record's rejection once the partner has shown that it
-		 * takes this connection's good requests. */
+		 * takes this connection's good requests: with 400, refused
+		 * alone twice with an accepted request in between
+		 * (refused_twice); with 413 (its own size), after one accepted
+		 * request. */
 		struct conn_seen *cs = conn_seen(rn, b->connection_id);
 		cs->refusals++;
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
@@ -889,20 +928,23 @@ static void handle_reply(struct run *rn, struct slot *s)
 			cp.kind = GF_COMPLETE_RETRY;
 			cp.maybe_sent = true;
 			outcome = "retry";
-		} else if (s->n_rendered > 1 || cs->accepted > 0) {
+		} else if (s->n_rendered > 1 || (q->status == 413 && cs->accepted > 0) ||
+		           (q->status == 400 && refused_twice(cs, single_id(s)))) {
 			if (s->n_rendered <= 1)
 				note_rejected(rn, single_no(s), err);
 			cp.kind = GF_COMPLETE_SPLIT;
 			outcome = "split";
 		} else {
-			/* One record, and nothing of this connection accepted in
-			 * this run yet: not proof that the record is bad. Back in
-			 * the queue behind the others, so that they may show it. */
+			/* One record, not yet proof that it is bad. Back in the
+			 * queue behind the others, so that they may show it. */
 			cp.kind = GF_COMPLETE_RELEASE;
 			cp.requeue = true;
 			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, " (a single booking refused before the partner accepted anything"
-			         " of this connection in this run: sent again after the others)");
+			snprintf(err + l, sizeof(err) - l, "%s", cs->accepted == 0
+			         ? " (a single booking refused before the partner accepted anything of this connection in this"
+			           " run: sent again after the others)"
+			         : " (a single booking refused, not again since the partner accepted a request of this"
+			           " connection: sent again after the others; refused again then, it is rejected)");
 			outcome = "retry";
 		}
 	} else if (q->status == 401 || q->status == 403 || q->status == 404) {
@@ -1560,8 +1602,10 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
-	for (size_t i = 0; i < rn.n_seen; i++)
+	for (size_t i = 0; i < rn.n_seen; i++) {
 		free(rn.seen[i].auth_batches);
+		free(rn.seen[i].singles);
+	}
 	free(rn.seen);
 	free(rn.refused_ids);
 	/* (what a failed run left unread: the batches' leases expire) */

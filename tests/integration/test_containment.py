@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main, wait_for
+from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main, strict_xsd, wait_for
 from test_poison_engine import view_with
 
 FAST_RETRY = {'max_attempts': 3, 'backoff_initial': '50ms', 'backoff_max': '200ms',
@@ -400,6 +400,53 @@ class ContainmentTest(GFTestCase):
         # Its lease (10 minutes) still runs: another run cannot take it.
         r = self.run_job(expect=0)
         self.assertIn(' pending=3 in_flight_elsewhere=3 requests=0 ', summary(self, r))
+
+    # ---- 5: a flaky gateway answering 400 -------------------------------------
+
+    def test_a_flaky_gateway_refusing_nine_requests_in_ten_rejects_no_guest(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 50, 'in_flight': 4}})
+        add_many(env, 400, ['P001'])
+        # One good backend out of ten; the broken ones answer 400.
+        for _ in range(60):
+            env.sim_control('script?action=stall&seconds=0&count=1&hotel=H-1001')
+            env.sim_control('script?status=400&count=9&hotel=H-1001&body=%3Chtml%3E502+Bad+Gateway%3C%2Fhtml%3E')
+        r = self.run_job(expect=1)
+        self.assertIn(' rejected=0 ', summary(self, r))
+        self.assertNotIn('rejected', self.by_state())
+        # The gateway is fixed: the next run delivers every guest.
+        env.sim_control('reset')
+        self.run_job(expect=0)
+        self.assertEqual(self.by_state(), {'delivered': 400})
+        self.assertEqual(len({g['bookingNo'] for g in env.recorded()}), 400)
+
+    def test_a_gateway_refusing_everything_after_one_accept_rejects_no_single_booking(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 1, 'in_flight': 1}})
+        add_many(env, 40, ['P001'])
+        env.sim_control('script?action=stall&seconds=0&count=1&hotel=H-1001')
+        env.sim_control('script?status=400&count=1000&hotel=H-1001&body=gateway+down')
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=1 rejected=0 ', summary(self, r))
+        self.assertEqual(self.by_state(), {'delivered': 1, 'pending': 39})
+        self.assertIn('event=connection_refused_all', r.stderr)
+
+    def test_a_single_bad_booking_is_still_rejected(self):
+        env = self.env
+        # The partner's schema refuses B-3 (a last name too long for it).
+        env.stop_sim()
+        env.start_sim(self.accounts, xsd=strict_xsd(env, 30))
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 1, 'in_flight': 1}})
+        add_many(env, 6, ['P001'])
+        env.psql("UPDATE pms.guests SET last_name = repeat('N', 31) WHERE id = 3")
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=5 rejected=1 ', summary(self, r))
+        (state, reason), = self.state_of('B-3')
+        self.assertEqual(state, 'rejected')
+        self.assertIn('partner: HTTP 400', reason)
+        # Refused alone twice, with accepted requests in between.
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls a JOIN guestflow.deliveries d"
+                                    " ON d.batch_id = a.batch_id WHERE d.booking_no = 'B-3'"), '2')
 
     # ---- 6: reply counts that would overflow ----------------------------------
 
