@@ -132,6 +132,7 @@ struct run {
 	bool store_down;             /* too many: the history store fails as a whole, the run ends */
 	char store_msg[300];
 	char first_rejected[600];    /* the first record rejected in this run: "B-1: reason" */
+	char unreached[512];         /* the last request not answered, or answered 5xx: why */
 	uint64_t rng;
 	char today[16];
 	char run_id[32];
@@ -1001,6 +1002,12 @@ static void handle_reply(struct run *rn, struct slot *s)
 	/* What is stored and logged from here on is safe text (text.h), the
 	 * key redacted in every form, whatever the partner sent. */
 	gf_text_safe_inplace(err, sizeof(err), s->batch->access_key);
+	/* Reached: any answer but a 5xx, which says that the partner (or
+	 * the service behind its gateway) is not there, like no answer. */
+	if (q->status > 0 && q->status < 500)
+		rn->st->reached_requests++;
+	else
+		snprintf(rn->unreached, sizeof(rn->unreached), "%s", err);
 	if (cp.kind == GF_COMPLETE_RETRY) {
 		int64_t delay = -1;
 		if (q->retry_after[0] &&
@@ -1635,14 +1642,27 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		         st->interrupted ? "stopped by a signal" :
 		         st->db_lost ? "connection to the database lost" :
 		         rn.fatal ? gf_strerror(rn.fatal) : rn.store_msg);
-	} else if (st->requests > 0 && st->accepted_requests == 0 && st->skipped_connections == 0 &&
-	           st->delivered == 0 && st->rejected == 0) {
+	} else if (st->requests > 0 && st->reached_requests == 0) {
+		/* Not one answer but 5xx: the partner is not there (an answer
+		 * it gives, a 400, a reply it cannot be understood in, is
+		 * not this: exit 1 for what it did to the deliveries). */
 		code = GF_EXIT_UNAVAILABLE;
 		snprintf(st->message, sizeof(st->message), "no partner could be reached");
-		char msg[700];
-		snprintf(msg, sizeof(msg), "run %lld of job %s reached no partner (%s): every request failed;"
-		         " deliveries stay pending and are retried with backoff", (long long)st->run_id, job->name,
-		         job->endpoint);
+		char msg[1600], left[400] = "";
+		int64_t waiting = st->pending_left - st->leased_left;
+		if (waiting > 0 && st->dead > 0)
+			snprintf(left, sizeof(left), "%lld deliveries stay pending and are retried with backoff; %lld went"
+			         " dead after retry.max_attempts ('guestflow rerun %s --dead' puts them back)",
+			         (long long)waiting, (long long)st->dead, job->name);
+		else if (st->dead > 0)
+			snprintf(left, sizeof(left), "%lld deliveries went dead after retry.max_attempts ('guestflow rerun"
+			         " %s --dead' puts them back)", (long long)st->dead, job->name);
+		else
+			snprintf(left, sizeof(left), "%lld deliveries stay pending and are retried with backoff",
+			         (long long)waiting);
+		snprintf(msg, sizeof(msg), "run %lld of job %s reached no partner (%s): every request failed without"
+		         " an answer, or with 5xx (last: %s); %s", (long long)st->run_id, job->name, job->endpoint,
+		         rn.unreached, left);
 		gf_alert_raise(db, job->name, 0, "partner_unreachable", msg, st->run_id);
 	} else if (st->rejected || st->dead || st->skipped_connections ||
 	           (st->pending_left > st->leased_left && !st->limit_reached)) {

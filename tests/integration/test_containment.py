@@ -448,6 +448,56 @@ class ContainmentTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls a JOIN guestflow.deliveries d"
                                     " ON d.batch_id = a.batch_id WHERE d.booking_no = 'B-3'"), '2')
 
+    # ---- 9: exit 69 and partner_unreachable only when the partner is not there --
+
+    def alerts(self):
+        return self.env.psql("SELECT kind, message FROM guestflow.alert_events WHERE cleared_at IS NULL ORDER BY id")
+
+    def test_a_partner_that_answers_unreadable_200_or_400_is_reached(self):
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        env.sim_control('script?status=200&count=1000&body=%3Chtml%3Eok%3C%2Fhtml%3E')
+        r = self.run_job(expect=1)
+        line = summary(self, r)
+        self.assertNotIn('no partner could be reached', line)
+        self.assertIn(' dead=6 ', line)
+        self.assertEqual([a[0] for a in self.alerts()], ['dead_deliveries', 'dead_deliveries'])
+        # A batch that may have reached the partner, answered 400 after:
+        # resent whole until dead, the partner answered all along.
+        env = self.env = self.make_env()
+        add_many(env, 3, ['P001'])
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        env.sim_control('script?status=400&count=100&body=nope')
+        r = self.run_job(expect=1)
+        self.assertIn(' dead=3 ', summary(self, r))
+        self.assertEqual([a[0] for a in self.alerts()], ['dead_deliveries'])
+
+    def test_no_answer_at_all_exits_69_and_says_what_became_of_the_deliveries(self):
+        env = self.env
+        add_many(env, 4, ['P001', 'P002'])
+        env.stop_sim()
+        r = self.run_job(expect=69)
+        line = summary(self, r)
+        self.assertIn(' dead=4 ', line)
+        (kind, message), = [a for a in self.alerts() if a[0] == 'partner_unreachable']
+        self.assertIn('every request failed without an answer, or with 5xx (last: ', message)
+        self.assertIn('4 deliveries went dead after retry.max_attempts', message)
+        self.assertNotIn('stay pending', message)
+
+    def test_a_partner_answering_503_only_is_unavailable(self):
+        env = self.env
+        add_many(env, 4, ['P001'])
+        env.write_config({'retry': dict(FAST_RETRY, linger='0s')})
+        env.sim_control('script?status=503&count=100&retry_after=30&body=maintenance')
+        r = self.run_job(expect=69)
+        self.assertIn(' pending=4 ', summary(self, r))
+        (kind, message), = self.alerts()
+        self.assertEqual(kind, 'partner_unreachable')
+        self.assertIn('(last: partner: HTTP 503 maintenance); 4 deliveries stay pending and are retried with'
+                      ' backoff', message)
+
     # ---- 6: reply counts that would overflow ----------------------------------
 
     def test_reply_counts_that_would_overflow_are_unreadable(self):
