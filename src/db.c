@@ -241,6 +241,32 @@ bool gf_db_sqlstate_may_be_row(const char *sqlstate)
 	return true;
 }
 
+bool gf_db_sqlstate_untranslatable(const char *sqlstate)
+{
+	return sqlstate && (strcmp(sqlstate, "22P05") == 0 || strcmp(sqlstate, "22021") == 0);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4; 0: not one). */
+static size_t utf8_seq(const unsigned char *p);
+
+char *gf_db_fold_ascii(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *out = gf_xcalloc(strlen(s) + 1, 1);
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t len = utf8_seq(p);
+		if (len == 1)
+			out[n++] = *p < 0x20 || *p == 0x7f ? ' ' : (char)*p;
+		else
+			out[n++] = '?';
+		p += len ? len : 1;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 bool gf_db_session_gone(PGconn *c)
 {
 	const char *s = gf_db_sqlstate(c);

@@ -107,6 +107,15 @@ bool gf_db_sqlstate_may_be_row(const char *sqlstate);
  * a crash's shutdown 57P01-57P03), rather than the server refusing that
  * statement: the first ends the run, the second may be one batch's. */
 bool gf_db_session_gone(PGconn *c);
+/* A statement refused because text it writes has no place in the
+ * database's encoding (22P05: a LATIN1 database and a character beyond
+ * it; guestflow's sessions speak UTF-8), or is not valid in it (22021). */
+bool gf_db_sqlstate_untranslatable(const char *sqlstate);
+/* A malloc'd copy of s (NULL: NULL) that any database encoding can store:
+ * every character beyond ASCII, and every byte that is not UTF-8, as '?',
+ * control characters as spaces. */
+char *gf_db_fold_ascii(const char *s);
+
 /* For a caller that reads a result itself (COPY): log the failed result r
  * (NULL: the session's error) naming the statement, note its SQLSTATE on c,
  * and return -GF_E_DB, or -GF_E_DB_LOST when the connection is gone. */

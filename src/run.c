@@ -143,6 +143,9 @@ struct run {
 	int64_t last_progress_ms;
 	int64_t progress_every_ms;   /* plain progress lines off a terminal */
 	bool tty;                    /* stderr is a terminal: one live progress line */
+	bool pipeline;               /* accepted completions go down the pipelines: not for a
+	                              * database whose encoding may refuse a partner's text
+	                              * (gf_complete then records it folded) */
 };
 
 /* Records done of the total, rate and ETA: a live line on a terminal, a
@@ -478,7 +481,7 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 		kept.n_rejections = 0;
 		cp = &kept;
 	}
-	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call) {
+	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call && rn->pipeline) {
 		/* the session with the shorter queue */
 		struct pipe *q = &rn->pipes[0];
 		for (int k = 1; k < COMPLETERS; k++) {
@@ -1081,8 +1084,8 @@ static void sleep_ms_interruptible(int64_t ms)
 }
 
 /* What started the run, for guestflow.runs and the log: GUESTFLOW_TRIGGER
- * made safe text (valid UTF-8, no control characters, at most 64 bytes:
- * the database refuses bytes that are not UTF-8, and it is a label), or
+ * as printable ASCII (a label: the database refuses bytes that are not
+ * UTF-8, or characters its encoding has no room for), at most 64 bytes, or
  * what can be told from the process. */
 #define TRIGGER_MAX 64
 static const char *trigger(void)
@@ -1090,7 +1093,8 @@ static const char *trigger(void)
 	static char safe[TRIGGER_MAX + 1];
 	const char *t = getenv("GUESTFLOW_TRIGGER");
 	if (t && *t) {
-		gf_text_safe_to(safe, sizeof(safe), t, strlen(t), NULL);
+		_cleanup_free_ char *folded = gf_db_fold_ascii(t);
+		snprintf(safe, sizeof(safe), "%s", folded);
 		return safe;
 	}
 	if (getenv("INVOCATION_ID"))
@@ -1569,6 +1573,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	}
 	struct run rn = { .job = job, .db = db, .conninfo = cfg->conninfo, .st = st, .rng = gf_rand_seed(),
 	                  .limit = opts && opts->limit > 0 ? opts->limit : -1 };
+	const char *encoding = PQparameterStatus(db, "server_encoding");
+	rn.pipeline = encoding && (strcmp(encoding, "UTF8") == 0 || strcmp(encoding, "SQL_ASCII") == 0);
 	st->run_id = gf_db_get_int(rr, 0, 0);
 	snprintf(rn.today, sizeof(rn.today), "%s", PQgetvalue(rr, 0, 1));
 	snprintf(rn.run_id, sizeof(rn.run_id), "%lld", (long long)st->run_id);
