@@ -164,9 +164,16 @@ int gf_db_connect(const char *conninfo, PGconn **out)
 	 * role or the environment (PGDATESTYLE, PGOPTIONS, PGCLIENTENCODING)
 	 * set: dates as YYYY-MM-DD (a date column's text is what the partner
 	 * gets), text in UTF-8, intervals as PostgreSQL prints them. The time
-	 * zone stays the operator's: "today" and the window are the hotel's. */
-	PGresult *r = PQexec(c, "SET client_min_messages = warning; SET datestyle = 'ISO, YMD';"
-	                        " SET intervalstyle = 'postgres'; SET client_encoding = 'UTF8'");
+	 * zone stays the operator's: "today" and the window are the hotel's.
+	 * A SQL_ASCII database stores bytes, not characters: they come as they
+	 * are (PostgreSQL would refuse a whole row for one byte that is not
+	 * UTF-8; the renderer judges each field instead). */
+	const char *enc = PQparameterStatus(c, "server_encoding");
+	bool bytes = enc && strcmp(enc, "SQL_ASCII") == 0;
+	PGresult *r = PQexec(c, bytes ? "SET client_min_messages = warning; SET datestyle = 'ISO, YMD';"
+	                                " SET intervalstyle = 'postgres'; SET client_encoding = 'SQL_ASCII'"
+	                              : "SET client_min_messages = warning; SET datestyle = 'ISO, YMD';"
+	                                " SET intervalstyle = 'postgres'; SET client_encoding = 'UTF8'");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char line[512];
 		gf_db_error_line(c, conninfo, PQresultErrorMessage(r), line, sizeof(line));
