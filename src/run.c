@@ -99,13 +99,15 @@ struct conn_seen {
 	size_t n_auth_batches;
 	struct single_refused *singles; /* bookings refused (400) alone in this run */
 	size_t n_singles;
+	int64_t singles_refused;     /* refusals (400) of single bookings in this run */
 };
 
-/* A booking refused with 400 alone, and how many requests of its
- * connection had been accepted then. */
+/* A booking refused with 400 alone: how many requests of its connection
+ * had been accepted, and how many single bookings refused, then. */
 struct single_refused {
 	int64_t booking;
 	int64_t accepted_then;
+	int64_t refused_then;
 };
 
 struct run {
@@ -229,21 +231,29 @@ static void auth_batch_note(struct conn_seen *cs, int64_t id)
 }
 
 /* Is a single booking refused with 400 (once more now) the partner's
- * verdict on it? Only when it was refused alone before in this run and the
- * partner accepted a request of the connection in between: it showed that
- * it takes the good ones while still refusing this one. A gateway that
- * refuses most requests at random (one good backend out of ten) refuses an
- * innocent booking once, and it is sent again. Notes the refusal. */
+ * verdict on it? Only when it was refused alone before in this run, and
+ * since then the partner has accepted a request of the connection (it
+ * showed that it takes the good ones while still refusing this one), or
+ * has refused no other single booking, having accepted some in this run
+ * (the bad one is the last left: nothing else to accept). A gateway that
+ * refuses most requests at random (one good backend out of ten), or all
+ * after one, refuses innocent bookings once, others in between, and they
+ * are sent again. Notes the refusal. */
 static bool refused_twice(struct conn_seen *cs, int64_t booking)
 {
+	cs->singles_refused++;
 	for (size_t i = 0; i < cs->n_singles; i++)
 		if (cs->singles[i].booking == booking) {
-			bool twice = cs->accepted > cs->singles[i].accepted_then;
-			cs->singles[i].accepted_then = cs->accepted;
+			struct single_refused *x = &cs->singles[i];
+			bool twice = cs->accepted > x->accepted_then ||
+			             (cs->accepted > 0 && cs->singles_refused == x->refused_then + 1);
+			x->accepted_then = cs->accepted;
+			x->refused_then = cs->singles_refused;
 			return twice;
 		}
 	cs->singles = gf_xrealloc(cs->singles, (cs->n_singles + 1) * sizeof(*cs->singles));
-	cs->singles[cs->n_singles++] = (struct single_refused){ .booking = booking, .accepted_then = cs->accepted };
+	cs->singles[cs->n_singles++] = (struct single_refused){ .booking = booking, .accepted_then = cs->accepted,
+	                                                        .refused_then = cs->singles_refused };
 	return false;
 }
 

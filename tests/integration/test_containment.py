@@ -448,6 +448,19 @@ class ContainmentTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls a JOIN guestflow.deliveries d"
                                     " ON d.batch_id = a.batch_id WHERE d.booking_no = 'B-3'"), '2')
 
+    def test_a_bad_booking_left_last_is_still_rejected(self):
+        env = self.env
+        env.stop_sim()
+        env.start_sim(self.accounts, xsd=strict_xsd(env, 30))
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 4, 'in_flight': 1}})
+        add_many(env, 4, ['P001'])
+        env.psql("UPDATE pms.guests SET last_name = repeat('N', 31) WHERE id = 4")
+        r = self.run_job(expect=1)
+        # B-4 is isolated last: refused alone twice, nothing else left to
+        # accept in between, and no other single booking refused.
+        self.assertIn(' delivered=3 rejected=1 ', summary(self, r))
+        self.assertEqual(self.state_of('B-4')[0][0], 'rejected')
+
     # ---- 9: exit 69 and partner_unreachable only when the partner is not there --
 
     def alerts(self):
