@@ -1020,7 +1020,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 	if (q->status > 0 && q->status < 500)
 		rn->st->reached_requests++;
 	else
-		snprintf(rn->unreached, sizeof(rn->unreached), "%s", err);
+		gf_text_safe_to(rn->unreached, sizeof(rn->unreached), err, strlen(err), b->access_key);
 	if (cp.kind == GF_COMPLETE_RETRY) {
 		int64_t delay = -1;
 		if (q->retry_after[0] &&
