@@ -95,8 +95,13 @@ static const char CLAIM_SQL[] =
 	 * sent (the caller has only the plan's copy of them). */
 	"           CASE WHEN $4::bool AND due.fresh AND b.member_bookings IS NOT NULL THEN"
 	"             (SELECT array_agg(m) FROM unnest(b.member_bookings) m"
-	"               WHERE NOT EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = m)) END,"
-	"           b.maybe_sent";
+	/* (the view asked for these bookings alone: not an anti-join over all of
+	 * it, which computes every row, one that may raise included) */
+	"               WHERE m <> ALL (SELECT s.booking_id FROM guestflow.source_bookings s"
+	"                                WHERE s.booking_id = ANY(b.member_bookings))) END,"
+	"           b.maybe_sent,"
+	/* the members under its key, as the partner may hold them */
+	"           b.records";
 
 /* The claimed batch of a claim's result, or NULL when none was due. */
 static int claimed(PGresult *r, struct gf_batch **out)
@@ -109,6 +114,7 @@ static int claimed(PGresult *r, struct gf_batch **out)
 	b->records = (int)gf_db_get_int(r, 0, 9);
 	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
 	b->maybe_sent = PQgetvalue(r, 0, 11)[0] == 't';
+	b->members = (int)gf_db_get_int(r, 0, 12);
 	int err;
 	if (!PQgetisnull(r, 0, 10) && (err = gf_db_parse_int_array(PQgetvalue(r, 0, 10), &b->gone, &b->n_gone)) < 0) {
 		gf_batch_free(b);
@@ -160,7 +166,7 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 			gf_batch_free(b);
 			return err;
 		}
-		b->records = (int)gf_db_get_int(t, 0, 0);
+		b->records = b->members = (int)gf_db_get_int(t, 0, 0);
 	}
 	*out = b;
 	return 0;
@@ -313,9 +319,32 @@ static void set_record(struct gf_batch_rows *r, size_t i, const char *const *v)
 	r->in_source[i] = v[10] && v[10][0] == 't';
 }
 
-/* The view raised a data error for the batch: each member read alone, the
- * values copied into r->data; a member the view cannot give gets its error
- * as why[i]. */
+/* Whether the source view gives some booking other than the batch's members
+ * (m: their ids in column 0) whole, every column evaluated: evidence that
+ * members failing one by one are bad alone, not the view as a whole (as the
+ * plan's careful mode asks, plan.c). */
+static bool view_gives_others(PGconn *c, const PGresult *m)
+{
+	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)1 << 30);
+	int r = gf_buf_puts(&ids, "{");
+	for (int i = 0; i < PQntuples(m) && r == 0; i++)
+		r = gf_db_array_add_int(&ids, gf_db_get_int(m, i, 0), i == 0);
+	if (r == 0)
+		r = gf_buf_puts(&ids, "}");
+	if (r < 0)
+		return false;
+	int err;
+	_cleanup_pgresult_ PGresult *res = gf_db_query(c, &err, "batch_view_probe",
+		"SELECT row_to_json(s)::text FROM guestflow.source_bookings s"
+		" WHERE s.booking_id IS NOT NULL AND s.booking_id <> ALL($1::bigint[]) LIMIT 10", 1,
+		(const char *[]){ gf_buf_str(&ids) });
+	return res && PQntuples(res) > 0;
+}
+
+/* The view raised an error for the batch that may be one booking's: each
+ * member read alone, the values copied into r->data; a member the view
+ * cannot give gets its error as why[i]. All of them failing, with no other
+ * booking the view gives: the view is broken as a whole (an error). */
 static int rows_one_by_one(PGconn *c, const struct gf_job *job, const char *id, struct gf_batch_rows **out)
 {
 	int err;
@@ -345,7 +374,7 @@ static int rows_one_by_one(PGconn *c, const struct gf_job *job, const char *id, 
 				v[10] = "f"; /* gone since */
 		} else {
 			err = gf_db_result_error(c, one, "batch_row");
-			if (!gf_db_sqlstate_is_data(gf_db_sqlstate(c)))
+			if (!gf_db_sqlstate_may_be_row(gf_db_sqlstate(c)))
 				break;
 			err = 0;
 			char why[400];
@@ -359,6 +388,15 @@ static int rows_one_by_one(PGconn *c, const struct gf_job *job, const char *id, 
 			if (v[f])
 				err = gf_buf_append(&data, v[f], strlen(v[f]) + 1);
 		}
+	}
+	size_t failed = 0;
+	for (size_t i = 0; i < n && err == 0; i++)
+		failed += r->why[i] != NULL;
+	if (err == 0 && n > 0 && failed == n && !view_gives_others(c, m)) {
+		gf_error("batch_rows_failed", "batch=%s bookings=%zu error=%s msg=%s", id, n, gf_log_q(r->why[0]),
+		         gf_log_q("the source view raised an error for every booking it was asked for: it is broken as a"
+		                  " whole, so nothing is rejected; fix guestflow.source_bookings"));
+		err = -GF_E_DB;
 	}
 	if (err < 0) {
 		free(off);
@@ -387,9 +425,9 @@ int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b,
 	/* In booking order, as the plan reads them: every send of a batch
 	 * carries its records in the same order. */
 	PGresult *res = gf_db_query_prepared(c, &err, "batch_rows", ROWS_SELECT " ORDER BY d.booking_id", 2, p);
-	if (!res && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_is_data(gf_db_sqlstate(c))) {
+	if (!res && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_may_be_row(gf_db_sqlstate(c))) {
 		gf_warn("batch_rows_one_by_one", "batch=%s msg=%s", id,
-		        gf_log_q("the source view raised a data error for this batch: its bookings are read one by one,"
+		        gf_log_q("the source view raised an error for this batch: its bookings are read one by one,"
 		                 " and those it cannot give are rejected alone"));
 		return rows_one_by_one(c, job, id, out);
 	}

@@ -21,6 +21,8 @@ struct gf_batch {
 	char *lease_token;      /* proves at completion that the lease is still ours: "RUN.uuid" */
 	int attempts;           /* including this one */
 	int records;            /* members still to deliver when claimed */
+	int members;            /* members it was formed with, under its key (batches.records):
+	                         * what a partner holding it from an earlier attempt counts */
 	bool resend;            /* an existing batch (retry or expired lease) */
 	bool fresh;             /* never sent before this claim (attempts 0, no error) */
 	bool maybe_sent;        /* an earlier attempt may have reached the partner: never split */
@@ -68,11 +70,13 @@ int gf_claim_giveback(PGconn *c, const struct gf_batch *b);
 int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b);
 
 /* The batch's members joined with the source view, ready to render (a
- * member gone from the view has in_source false). When the view raises a
- * data error (SQLSTATE class 22/23: an operator's cast that fails for one
- * booking), the members are read one by one and the failing ones come with
- * the database's message in why[i]: they alone are rejected. Caller frees
- * *out with gf_batch_rows_free(). */
+ * member gone from the view has in_source false). When the view raises an
+ * error that may be one row's (gf_db_sqlstate_may_be_row: an operator's
+ * cast or RAISE that fails for one booking), the members are read one by
+ * one and the failing ones come with the database's message in why[i]:
+ * they alone are rejected. When every member fails and the view gives no
+ * other booking either, the view is broken as a whole: an error, nothing
+ * rejected. Caller frees *out with gf_batch_rows_free(). */
 int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out);
 
 /* Write out the members a batch still holds in its row (migrations 0007 and

@@ -337,10 +337,61 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
 		return r;
 	gf_warn("completion_refused", "batch=%lld sqlstate=%s attempt=%d of=%d msg=%s", (long long)b->id,
 	        gf_log_q(sqlstate && *sqlstate ? sqlstate : "?"), b->attempts, job->max_attempts,
-	        gf_log_q(res.dead ? "the database refused this batch's outcome for its data: it is dead now"
-	                          : "the database refused this batch's outcome for its data: it is retried"));
+	        gf_log_q(res.dead ? "the database refused to record this batch's outcome: it is dead now"
+	                          : "the database refused to record this batch's outcome: it is retried"));
+	res.refused = true;
+	snprintf(res.sqlstate, sizeof(res.sqlstate), "%s", sqlstate ? sqlstate : "");
 	*out = res;
 	return 0;
+}
+
+/* The completion with every text it writes folded to ASCII
+ * (gf_db_fold_ascii), for a database whose encoding has no room for some
+ * character of it (a LATIN1 database and a partner's reason with a euro
+ * sign): the partner's answer still counts, its text is kept as well as
+ * the database can. The reply excerpt is left out. */
+struct folded {
+	struct gf_completion cp;
+	struct gf_api_call call;
+	struct gf_rejection *rej;
+	char **texts;
+	size_t n_texts;
+};
+
+static const char *fold(struct folded *f, const char *s)
+{
+	if (!s)
+		return NULL;
+	f->texts[f->n_texts] = gf_db_fold_ascii(s);
+	return f->texts[f->n_texts++];
+}
+
+static void fold_completion(const struct gf_completion *cp, struct folded *f)
+{
+	*f = (struct folded){ .cp = *cp };
+	f->texts = gf_xcalloc(cp->n_rejections + 8, sizeof(*f->texts));
+	f->rej = gf_xcalloc(cp->n_rejections ? cp->n_rejections : 1, sizeof(*f->rej));
+	for (size_t i = 0; i < cp->n_rejections; i++)
+		f->rej[i] = (struct gf_rejection){ cp->rejections[i].booking_id, fold(f, cp->rejections[i].reason) };
+	f->cp.rejections = f->rej;
+	f->cp.error = fold(f, cp->error);
+	f->cp.alert_message = fold(f, cp->alert_message);
+	f->cp.history_message = fold(f, cp->history_message);
+	if (cp->call) {
+		f->call = *cp->call;
+		f->call.url_public = fold(f, cp->call->url_public);
+		f->call.error = fold(f, cp->call->error);
+		f->call.response_excerpt = NULL;
+		f->cp.call = &f->call;
+	}
+}
+
+static void folded_free(struct folded *f)
+{
+	for (size_t i = 0; i < f->n_texts; i++)
+		free(f->texts[i]);
+	free(f->texts);
+	free(f->rej);
 }
 
 int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
@@ -348,8 +399,25 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 {
 	struct gf_complete_result res = { 0 };
 	int r = complete_tx(c, job, run_id, b, cp, &res);
-	if (r < 0 && r != -ESTALE && gf_db_sqlstate_is_data(gf_db_sqlstate(c)) && PQstatus(c) == CONNECTION_OK) {
-		/* One batch's data: that batch fails, not the run. */
+	if (r < 0 && r != -ESTALE && !gf_db_session_gone(c) && gf_db_sqlstate_untranslatable(gf_db_sqlstate(c))) {
+		/* Text the database's encoding cannot hold: the same outcome,
+		 * its text folded to ASCII. */
+		char state[6];
+		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
+		struct folded f;
+		fold_completion(cp, &f);
+		res = (struct gf_complete_result){ 0 };
+		r = complete_tx(c, job, run_id, b, &f.cp, &res);
+		folded_free(&f);
+		if (r == 0)
+			gf_warn("completion_folded", "batch=%lld sqlstate=%s msg=%s", (long long)b->id, gf_log_q(state),
+			        gf_log_q("the database's encoding cannot hold some character of this batch's outcome (a"
+			                 " partner's reason?): recorded with those characters as '?'"));
+	}
+	if (r < 0 && r != -ESTALE && !gf_db_session_gone(c)) {
+		/* Refused (one batch's data, the adapter's own RAISE, a
+		 * constraint, a timeout...): that batch fails, not the run;
+		 * the caller counts such failures (a store down as a whole). */
 		char state[6];
 		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
 		/* (a batch the partner accepted may be held by it under its key) */
@@ -480,7 +548,7 @@ int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, bool block, struct
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_pipe_result(c, block, &err, "complete_accepted");
-	if (!r && err < 0 && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_is_data(gf_db_sqlstate(c)))
+	if (!r && err < 0 && !gf_db_session_gone(c))
 		return -GF_E_DATA;
 	if (!r)
 		return err < 0 ? err : 0;

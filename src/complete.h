@@ -60,17 +60,23 @@ struct gf_complete_result {
 	int64_t retried;        /* members waiting for a retry */
 	int64_t new_batches;    /* batches made by a split */
 	bool collected;         /* gf_complete_accepted_collect(): a result was read */
+	bool refused;           /* the database refused the completion asked for: done as a
+	                         * RETRY instead (gf_complete_refused) */
+	char sqlstate[6];       /* ...for this SQLSTATE */
 };
 
 /* Apply a completion. Returns -ESTALE (and changes nothing) when the batch's
  * lease was taken over by another worker, a database error otherwise.
  *
- * A completion the database refuses for its data (SQLSTATE class 22 or 23:
- * the adapter write_history raising a data exception for one booking, a
- * value it cannot store) fails that batch, never the run: it is rolled back
- * and the batch completed instead as a RETRY with a generic error text
- * (none of the partner's text, which may be what the database refused), so
- * that it goes dead after max_attempts like any other. A SPLIT of a batch
+ * A completion the database refuses (any error but the session lost,
+ * gf_db_session_gone: the adapter write_history raising for one booking,
+ * with a data exception or a plain RAISE, a value it cannot store, a
+ * constraint) fails that batch, not the run: it is rolled back and the
+ * batch completed instead as a RETRY with a generic error text naming the
+ * SQLSTATE (none of the partner's text, which may be what the database
+ * refused), out->refused set, so that it goes dead after max_attempts like
+ * any other. Whether the store fails as a whole is the caller's to judge
+ * (run.c counts batches refused in a row). A SPLIT of a batch
  * marked maybe_sent is applied as a RETRY too (it is never split). */
 int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                 const struct gf_completion *cp, struct gf_complete_result *out);
@@ -90,8 +96,8 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
  * its own; gf_complete_accepted_collect() reads the results back in the
  * order sent: 0 with out->collected set, 0 without it when block is false
  * and the result is not there yet, -ESTALE (nothing changed: the lease was
- * lost), -GF_E_DATA (nothing changed: the database refused it for its data,
- * SQLSTATE class 22 or 23, in gf_db_sqlstate(c); the other completions in
+ * lost), -GF_E_DATA (nothing changed: the database refused it, any error
+ * but the session lost, in gf_db_sqlstate(c); the other completions in
  * the pipeline are not affected, each has its own Sync) or a database
  * error. */
 int gf_complete_pipe_prepare(PGconn *c);

@@ -160,7 +160,29 @@ int gf_db_connect(const char *conninfo, PGconn **out)
 			PQfinish(c);
 		return -GF_E_DB;
 	}
-	PGresult *r = PQexec(c, "SET client_min_messages = warning");
+	/* The session's formats are guestflow's, whatever the database, the
+	 * role or the environment (PGDATESTYLE, PGOPTIONS, PGCLIENTENCODING)
+	 * set: dates as YYYY-MM-DD (a date column's text is what the partner
+	 * gets), text in UTF-8, intervals as PostgreSQL prints them. The time
+	 * zone stays the operator's: "today" and the window are the hotel's.
+	 * A SQL_ASCII database stores bytes, not characters: they come as they
+	 * are (PostgreSQL would refuse a whole row for one byte that is not
+	 * UTF-8; the renderer judges each field instead). */
+	const char *enc = PQparameterStatus(c, "server_encoding");
+	bool bytes = enc && strcmp(enc, "SQL_ASCII") == 0;
+	PGresult *r = PQexec(c, bytes ? "SET client_min_messages = warning; SET datestyle = 'ISO, YMD';"
+	                                " SET intervalstyle = 'postgres'; SET client_encoding = 'SQL_ASCII'"
+	                              : "SET client_min_messages = warning; SET datestyle = 'ISO, YMD';"
+	                                " SET intervalstyle = 'postgres'; SET client_encoding = 'UTF8'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		char line[512];
+		gf_db_error_line(c, conninfo, PQresultErrorMessage(r), line, sizeof(line));
+		gf_error("db_connect_failed", "error=%s msg=%s", gf_log_q(line),
+		         gf_log_q("could not set the session's date style and encoding"));
+		PQclear(r);
+		PQfinish(c);
+		return -GF_E_DB;
+	}
 	PQclear(r);
 	*out = c;
 	return 0;
@@ -212,6 +234,51 @@ const char *gf_db_sqlstate(const PGconn *c)
 bool gf_db_sqlstate_is_data(const char *sqlstate)
 {
 	return sqlstate && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0);
+}
+
+bool gf_db_sqlstate_may_be_row(const char *sqlstate)
+{
+	static const char *const whole[] = { "08", "0A", "25", "26", "28", "34", "3D", "3F", "40", "42",
+	                                     "53", "55", "57", "58", "72", "F0" };
+	if (!sqlstate || strlen(sqlstate) != 5)
+		return false;
+	for (size_t i = 0; i < GF_ARRAY_SIZE(whole); i++)
+		if (strncmp(sqlstate, whole[i], 2) == 0)
+			return false;
+	return true;
+}
+
+bool gf_db_sqlstate_untranslatable(const char *sqlstate)
+{
+	return sqlstate && (strcmp(sqlstate, "22P05") == 0 || strcmp(sqlstate, "22021") == 0);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4; 0: not one). */
+static size_t utf8_seq(const unsigned char *p);
+
+char *gf_db_fold_ascii(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *out = gf_xcalloc(strlen(s) + 1, 1);
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t len = utf8_seq(p);
+		if (len == 1)
+			out[n++] = *p < 0x20 || *p == 0x7f ? ' ' : (char)*p;
+		else
+			out[n++] = '?';
+		p += len ? len : 1;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+bool gf_db_session_gone(PGconn *c)
+{
+	const char *s = gf_db_sqlstate(c);
+	return PQstatus(c) != CONNECTION_OK || strlen(s) != 5 || strncmp(s, "08", 2) == 0 ||
+	       strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
 }
 
 int gf_db_result_error(PGconn *c, const PGresult *r, const char *what)

@@ -86,6 +86,36 @@ const char *gf_db_sqlstate(const PGconn *c);
  * encoded) and 23 (integrity constraint violation): the statement failed
  * on the values it was given or read, not because the database failed. */
 bool gf_db_sqlstate_is_data(const char *sqlstate);
+/* Whether a statement reading rows (the plan's, a batch's read through the
+ * source view) may have failed for one row's values rather than as a whole:
+ * every SQLSTATE but those that say the session or the server cannot go on,
+ * or that the statement itself is wrong whatever the rows. Not: none (the
+ * connection lost, libpq's own failure); 08 connection; 0A feature not
+ * supported; 25 transaction state; 26, 34 statement or cursor name; 28
+ * authorization; 3D, 3F database or schema; 40 rollback (serialization,
+ * deadlock); 42 syntax, undefined object, privilege; 53 resources (disk,
+ * memory, connections); 55 object state (lock not available); 57 operator
+ * intervention (cancel, statement timeout, shutdown); 58 system I/O; 72
+ * snapshot too old; F0 configuration file. Everything else (22 and 23 data,
+ * P0 a plpgsql RAISE, XX internal, 54 limits of one value, 2F/38/39 a
+ * function's own error, 21 a subquery's cardinality, ...) may be one
+ * booking's: the reader looks for it, and a view failing for every booking
+ * is still taken as broken as a whole. */
+bool gf_db_sqlstate_may_be_row(const char *sqlstate);
+/* Whether the last statement on c failed because the session is gone or
+ * going (the connection lost, no SQLSTATE, class 08, an administrator's or
+ * a crash's shutdown 57P01-57P03), rather than the server refusing that
+ * statement: the first ends the run, the second may be one batch's. */
+bool gf_db_session_gone(PGconn *c);
+/* A statement refused because text it writes has no place in the
+ * database's encoding (22P05: a LATIN1 database and a character beyond
+ * it; guestflow's sessions speak UTF-8), or is not valid in it (22021). */
+bool gf_db_sqlstate_untranslatable(const char *sqlstate);
+/* A malloc'd copy of s (NULL: NULL) that any database encoding can store:
+ * every character beyond ASCII, and every byte that is not UTF-8, as '?',
+ * control characters as spaces. */
+char *gf_db_fold_ascii(const char *s);
+
 /* For a caller that reads a result itself (COPY): log the failed result r
  * (NULL: the session's error) naming the statement, note its SQLSTATE on c,
  * and return -GF_E_DB, or -GF_E_DB_LOST when the connection is gone. */

@@ -125,7 +125,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
 			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
-		if (!r && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_is_data(gf_db_sqlstate(c))) {
+		if (!r && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_may_be_row(gf_db_sqlstate(c))) {
 			/* The view raises an error for this booking (an operator's
 			 * expression that fails for its values): what guestflow did
 			 * with it is in its delivery, found by its number. */

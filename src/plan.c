@@ -27,7 +27,7 @@
 #define ROW_BUF_MAX ((size_t)2 << 30)
 /* A parameter or setting holding a slice's arrays: what PostgreSQL takes. */
 #define PARAM_MAX ((size_t)1 << 30)
-/* Careful mode (a data error in the plan statement): pairs read a range at
+/* Careful mode (an error of one row in the plan statement): pairs read a range at
  * a time. */
 #define CAREFUL_RANGE 1024
 
@@ -265,7 +265,8 @@ static int wait_input(struct gf_planner *p)
 }
 
 /* The plan's statement failed (res: its result, or NULL). -GF_E_DATA for a
- * data error of the source view (SQLSTATE class 22 or 23: an operator's
+ * row's error in the source view (gf_db_sqlstate_may_be_row: a data
+ * exception, a plpgsql RAISE, an internal error, ...: an operator's
  * expression that fails for some row), with the server's message kept in
  * p->err_reason: the caller reads on carefully, and only the failing
  * bookings are rejected. Ranges read carefully fail quietly (their
@@ -273,7 +274,7 @@ static int wait_input(struct gf_planner *p)
 static int statement_failed(struct gf_planner *p, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	bool data = PQstatus(p->stream) == CONNECTION_OK && res && gf_db_sqlstate_is_data(state);
+	bool data = PQstatus(p->stream) == CONNECTION_OK && res && gf_db_sqlstate_may_be_row(state);
 	if (data)
 		gf_db_error_reason(res, p->err_reason, sizeof(p->err_reason));
 	if (data && p->careful)
@@ -510,9 +511,9 @@ static int parse_one(struct gf_planner *p)
 }
 
 /* ---- careful mode --------------------------------------------------------
- * The plan statement raised a data error (an operator's view whose
- * expression fails for one booking: a cast, a division): one bad row must
- * not fail the night. The pairs not read yet are listed (their keys only),
+ * The plan statement raised an error that may be one row's (an operator's
+ * view whose expression fails for one booking: a cast, a division, a
+ * RAISE in a function it calls): one bad row must not fail the night. The pairs not read yet are listed (their keys only),
  * then read a range at a time with the same statement; a range that fails
  * is halved until the one booking that fails alone is found, and that
  * booking is rejected with the database's message as its reason. Only when
@@ -533,9 +534,125 @@ static void push_range(struct gf_planner *p, size_t lo, size_t hi)
 	p->ranges[p->n_ranges++] = (struct range){ lo, hi };
 }
 
+/* The listing of the pairs, a range of booking_id values at a time. */
+#define LIST_BY_VALUE_SQL \
+	"SELECT c.id, s.booking_id FROM guestflow.source_bookings s" \
+	"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $1 AND c.status = 'live'" \
+	" WHERE s.booking_id BETWEEN $5::bigint AND $6::bigint AND (c.id, s.booking_id) > ($2::bigint, $3::bigint)" \
+	"   AND $4::text IS NOT NULL"
+/* Bookings isolated with not one row listed (or read) fine: the view is
+ * broken as a whole (a few halvings each, not one per booking of the PMS);
+ * so is it when all it has are such bookings. */
+#define LIST_BY_VALUE_GIVE_UP 10
+
+struct pair {
+	int64_t conn, booking;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	if (x->conn != y->conn)
+		return x->conn < y->conn ? -1 : 1;
+	return x->booking < y->booking ? -1 : x->booking > y->booking;
+}
+
+/* Neither listing works: the failing expression is computed for every row
+ * the view is asked for, whatever the query reads of it (a VOLATILE
+ * function in its select list: PostgreSQL evaluates it for each row it
+ * scans). A condition on booking_id alone still reaches the PMS's table
+ * first, so the pairs are listed a range of booking_id values at a time,
+ * a range that fails halved down to the one id. Such a booking cannot even
+ * be given a connection (its property is in the row that fails): it is not
+ * planned, and is counted as rejected and logged, every run until the view
+ * or the PMS is fixed, like a row without a booking_id. The pairs come
+ * back in the stream's order. */
+static int list_by_value(struct gf_planner *p, const char *const *params, struct pair **out, size_t *n_out)
+{
+	struct { int64_t lo, hi; } *st = gf_xcalloc(128, sizeof(*st));
+	size_t n_st = 0, cap_st = 128, n = 0, cap = 0, isolated = 0;
+	struct pair *v = NULL;
+	bool listed = p->res.eligible > 0;
+	int err = 0;
+	st[n_st].lo = INT64_MIN;
+	st[n_st++].hi = INT64_MAX;
+	gf_warn("plan_list_by_value", "error=%s msg=%s", gf_log_q(p->err_reason),
+	        gf_log_q("the source view fails for some row whatever is read of it: its bookings are listed a range"
+	                 " of booking_id values at a time"));
+	while (n_st > 0 && err == 0) {
+		int64_t lo = st[n_st - 1].lo, hi = st[--n_st].hi;
+		char los[32], his[32];
+		snprintf(los, sizeof(los), "%lld", (long long)lo);
+		snprintf(his, sizeof(his), "%lld", (long long)hi);
+		const char *pv[] = { params[0], params[1], params[2], params[3], los, his };
+		/* (quietly: the failures are expected, and many) */
+		_cleanup_pgresult_ PGresult *r = PQexecParams(p->stream, LIST_BY_VALUE_SQL, 6, NULL, pv, NULL, NULL, 0);
+		if (r && PQresultStatus(r) == PGRES_TUPLES_OK) {
+			for (int i = 0; i < PQntuples(r); i++) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 1024;
+					v = gf_xrealloc(v, cap * sizeof(*v));
+				}
+				v[n++] = (struct pair){ gf_db_get_int(r, i, 0), gf_db_get_int(r, i, 1) };
+			}
+			listed = listed || PQntuples(r) > 0;
+			continue;
+		}
+		const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+		if (PQstatus(p->stream) != CONNECTION_OK || !gf_db_sqlstate_may_be_row(state)) {
+			err = gf_db_result_error(p->stream, r, "plan_list_by_value");
+			break;
+		}
+		if (lo < hi) {
+			int64_t mid = (int64_t)((uint64_t)lo + (((uint64_t)hi - (uint64_t)lo) >> 1));
+			if (n_st + 2 > cap_st) {
+				cap_st *= 2;
+				st = gf_xrealloc(st, cap_st * sizeof(*st));
+			}
+			/* a stack: the lower half on top, read first */
+			st[n_st].lo = mid + 1;
+			st[n_st++].hi = hi;
+			st[n_st].lo = lo;
+			st[n_st++].hi = mid;
+			continue;
+		}
+		char why[400];
+		gf_db_error_reason(r, why, sizeof(why));
+		p->res.rejected++;
+		isolated++;
+		gf_warn("source_row_rejected", "booking_id=%lld reason=%s", (long long)lo,
+		        gf_log_q("the source view raises an error for this booking whatever is read of it, so guestflow"
+		                 " cannot tell its property: it is not sent (fix guestflow.source_bookings or the PMS)"));
+		if (!p->res.first_rejected[0])
+			snprintf(p->res.first_rejected, sizeof(p->res.first_rejected), "(booking_id %lld): the source view"
+			         " cannot give this booking: %s", (long long)lo, why);
+		if (!listed && isolated >= LIST_BY_VALUE_GIVE_UP)
+			break;
+	}
+	free(st);
+	if (err == 0 && !listed && isolated > 0) {
+		gf_error("plan_failed", "error=%s msg=%s", gf_log_q(p->err_reason),
+		         gf_log_q("the source view raised an error for every booking it was asked for: it is broken"
+		                  " as a whole, so nothing is rejected; fix guestflow.source_bookings"));
+		p->res.rejected -= (int64_t)isolated;
+		p->res.first_rejected[0] = '\0';
+		err = -GF_E_DB;
+	}
+	if (err < 0) {
+		free(v);
+		return err;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_pair);
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
 /* The pairs still to read, in the stream's order: after the last one read,
  * through the eligibility rules when the view can evaluate them (else all
- * of its pairs: the range statements apply the rules). */
+ * of its pairs: the range statements apply the rules; else listed by
+ * booking_id value, list_by_value). */
 static int list_candidates(struct gf_planner *p)
 {
 	char window[32], conn[32], booking[32];
@@ -557,22 +674,25 @@ static int list_candidates(struct gf_planner *p)
 			       " WHERE s.booking_id IS NOT NULL AND (c.id, s.booking_id) > ($2::bigint, $3::bigint)"
 			       "   AND " GF_SQL_ELIGIBLE_MS("$4")
 			       " ORDER BY 1, 2", 4, params);
-		if (!r && !gf_db_sqlstate_is_data(gf_db_sqlstate(p->stream)))
+		if (!r && !gf_db_sqlstate_may_be_row(gf_db_sqlstate(p->stream)))
 			return err;
 	}
-	if (!r) {
-		gf_error("plan_failed", "msg=%s", gf_log_q("the source view cannot even list its bookings' ids"));
+	struct pair *byv = NULL;
+	size_t n = 0;
+	if (!r && (err = list_by_value(p, params, &byv, &n)) < 0)
 		return err;
-	}
-	size_t n = (size_t)PQntuples(r);
+	if (r)
+		n = (size_t)PQntuples(r);
 	p->cand_conn = gf_xcalloc(n ? n : 1, sizeof(*p->cand_conn));
 	p->cand_book = gf_xcalloc(n ? n : 1, sizeof(*p->cand_book));
 	p->n_cand = n;
 	for (size_t i = 0; i < n; i++) {
-		p->cand_conn[i] = gf_db_get_int(r, (int)i, 0);
-		p->cand_book[i] = gf_db_get_int(r, (int)i, 1);
+		p->cand_conn[i] = r ? gf_db_get_int(r, (int)i, 0) : byv[i].conn;
+		p->cand_book[i] = r ? gf_db_get_int(r, (int)i, 1) : byv[i].booking;
 	}
-	PQclear(r);
+	free(byv);
+	if (r)
+		PQclear(r);
 	/* A stack: the first range on top. */
 	for (size_t k = (n + CAREFUL_RANGE - 1) / CAREFUL_RANGE; k-- > 0;)
 		push_range(p, k * CAREFUL_RANGE, (k + 1) * CAREFUL_RANGE < n ? (k + 1) * CAREFUL_RANGE : n);
@@ -582,7 +702,8 @@ static int list_candidates(struct gf_planner *p)
 static int careful_begin(struct gf_planner *p)
 {
 	gf_warn("plan_careful", "error=%s msg=%s", gf_log_q(p->err_reason),
-	        gf_log_q("the source view raised a data error: the rest of the plan is read a range at a time, and the"
+	        gf_log_q("the source view raised an error that may be one booking's: the rest of the plan is read a"
+	                 " range at a time, and the"
 	                 " bookings it cannot give are rejected alone"));
 	p->careful = true;
 	p->loaded = false;

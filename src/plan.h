@@ -100,11 +100,11 @@ struct gf_planner {
 	bool told_twice;             /* the view gave a booking twice (logged once) */
 	bool has_last;               /* the last pair read from the stream: */
 	int64_t last_conn, last_booking; /* duplicates, and where careful mode resumes */
-	/* Careful mode (plan.c): the statement raised a data error for some
+	/* Careful mode (plan.c): the statement raised an error for some
 	 * row; the rest is read a range of pairs at a time. */
 	bool careful;
 	bool loaded;                 /* a range is in `in`, being parsed */
-	char err_reason[400];        /* the database's message of the last data error */
+	char err_reason[400];        /* the database's message of the last such error */
 	int64_t *cand_conn, *cand_book; /* the pairs to read, in the stream's order */
 	size_t n_cand;
 	struct range *ranges;        /* ranges of them still to read (a stack) */

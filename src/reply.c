@@ -89,7 +89,10 @@ static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlCh
 	on_doctype(ctx, NULL, NULL, NULL);
 }
 
-/* xs:nonNegativeInteger as partners write it: optional white space and '+'. */
+/* xs:nonNegativeInteger as partners write it: optional white space and '+'.
+ * A count above INT32_MAX is no batch's (far more records than a request
+ * carries) and unreadable here, so that counts can be added safely. */
+#define COUNT_MAX INT32_MAX
 static int parse_count(const char *s, int64_t *out)
 {
 	int64_t v = 0;
@@ -100,7 +103,7 @@ static int parse_count(const char *s, int64_t *out)
 	if (*s == '+')
 		s++;
 	for (; *s >= '0' && *s <= '9'; s++) {
-		if (v > (INT64_MAX - (*s - '0')) / 10)
+		if (v > (COUNT_MAX - (*s - '0')) / 10)
 			return -ERANGE;
 		v = v * 10 + (*s - '0');
 		digits = true;
@@ -135,7 +138,7 @@ static int get_count(const xmlNode *root, const char *attr, const char *secret, 
 	}
 	if (parse_count((const char *)v, out) < 0) {
 		char p[48];
-		gf_set_why(why, whylen, "reply: %s=\"%s\" is not a non-negative integer", attr,
+		gf_set_why(why, whylen, "reply: %s=\"%s\" is not a non-negative integer up to 2147483647", attr,
 		        piece(p, sizeof(p), v, secret));
 		r = -GF_E_REPLY;
 	}

@@ -88,11 +88,26 @@ struct pipe {
 };
 
 /* What a run knows of a connection from the partner's answers to it: the
- * 400/413 breaker (README, "When things fail"). */
+ * 400/413 breaker, and whether a 401/403/404 is the credentials' or one
+ * batch's (README, "When things fail"). */
 struct conn_seen {
 	int64_t id;
 	int64_t accepted;            /* requests answered 2xx and understood, in this run */
 	int refusals;                /* 400/413 answers since the last accepted one */
+	int auth_refusals;           /* 401/403/404 answers since the last accepted one... */
+	int64_t *auth_batches;       /* ...and the batches they refused (each once) */
+	size_t n_auth_batches;
+	struct single_refused *singles; /* bookings refused (400) alone in this run */
+	size_t n_singles;
+	int64_t singles_refused;     /* refusals (400) of single bookings in this run */
+};
+
+/* A booking refused with 400 alone: how many requests of its connection
+ * had been accepted, and how many single bookings refused, then. */
+struct single_refused {
+	int64_t booking;
+	int64_t accepted_then;
+	int64_t refused_then;
 };
 
 struct run {
@@ -113,7 +128,13 @@ struct run {
 	size_t n_seen;
 	struct sent *redo;           /* completions the database refused, to retry */
 	size_t n_redo;
+	int64_t *refused_ids;        /* batches whose completion the database refused in this run */
+	size_t n_refused_ids;
+	int refused_in_row;          /* of them, refused first since the last history written */
+	bool store_down;             /* too many: the history store fails as a whole, the run ends */
+	char store_msg[300];
 	char first_rejected[600];    /* the first record rejected in this run: "B-1: reason" */
+	char unreached[512];         /* the last request not answered, or answered 5xx: why */
 	uint64_t rng;
 	char today[16];
 	char run_id[32];
@@ -124,6 +145,9 @@ struct run {
 	int64_t last_progress_ms;
 	int64_t progress_every_ms;   /* plain progress lines off a terminal */
 	bool tty;                    /* stderr is a terminal: one live progress line */
+	bool pipeline;               /* accepted completions go down the pipelines: not for a
+	                              * database whose encoding may refuse a partner's text
+	                              * (gf_complete then records it folded) */
 };
 
 /* Records done of the total, rate and ETA: a live line on a terminal, a
@@ -195,6 +219,44 @@ static struct conn_seen *conn_seen(struct run *rn, int64_t conn)
 	return &rn->seen[rn->n_seen++];
 }
 
+/* Note batch id among those refused 401/403/404 since the last accepted
+ * request (each once). */
+static void auth_batch_note(struct conn_seen *cs, int64_t id)
+{
+	for (size_t i = 0; i < cs->n_auth_batches; i++)
+		if (cs->auth_batches[i] == id)
+			return;
+	cs->auth_batches = gf_xrealloc(cs->auth_batches, (cs->n_auth_batches + 1) * sizeof(*cs->auth_batches));
+	cs->auth_batches[cs->n_auth_batches++] = id;
+}
+
+/* Is a single booking refused with 400 (once more now) the partner's
+ * verdict on it? Only when it was refused alone before in this run, and
+ * since then the partner has accepted a request of the connection (it
+ * showed that it takes the good ones while still refusing this one), or
+ * has refused no other single booking, having accepted some in this run
+ * (the bad one is the last left: nothing else to accept). A gateway that
+ * refuses most requests at random (one good backend out of ten), or all
+ * after one, refuses innocent bookings once, others in between, and they
+ * are sent again. Notes the refusal. */
+static bool refused_twice(struct conn_seen *cs, int64_t booking)
+{
+	cs->singles_refused++;
+	for (size_t i = 0; i < cs->n_singles; i++)
+		if (cs->singles[i].booking == booking) {
+			struct single_refused *x = &cs->singles[i];
+			bool twice = cs->accepted > x->accepted_then ||
+			             (cs->accepted > 0 && cs->singles_refused == x->refused_then + 1);
+			x->accepted_then = cs->accepted;
+			x->refused_then = cs->singles_refused;
+			return twice;
+		}
+	cs->singles = gf_xrealloc(cs->singles, (cs->n_singles + 1) * sizeof(*cs->singles));
+	cs->singles[cs->n_singles++] = (struct single_refused){ .booking = booking, .accepted_then = cs->accepted,
+	                                                        .refused_then = cs->singles_refused };
+	return false;
+}
+
 /* The first record rejected in this run, for the summary line. */
 static void note_rejected(struct run *rn, const char *booking_no, const char *reason)
 {
@@ -221,6 +283,20 @@ static void rej_add(struct rejections *r, int64_t id, char *reason_owned)
 	r->v[r->n].reason = reason_owned;
 	r->owned[r->n] = reason_owned;
 	r->n++;
+}
+
+/* Replace the reason of id's entry (reason_owned is taken either way);
+ * false when there is none. */
+static bool rej_replace(struct rejections *r, int64_t id, char *reason_owned)
+{
+	for (size_t k = 0; k < r->n; k++)
+		if (r->v[k].booking_id == id) {
+			free(r->owned[k]);
+			r->v[k].reason = r->owned[k] = reason_owned;
+			return true;
+		}
+	free(reason_owned);
+	return false;
 }
 
 /* Drop the entries after the first n, freeing their reasons. */
@@ -268,6 +344,37 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 	rn->st->retried += res->retried;
 }
 
+/* A completion done: was it refused (done as a retry instead), or did it
+ * write history? The history store failing as a whole ends the run
+ * (README, "When things fail"): more batches refused for the first time in
+ * this run, no history written in between, than a run has completions
+ * under way when the store goes down (one per slot and the batch claimed
+ * ahead: batch.in_flight + 1). A poison batch refused again on each retry
+ * counts once, so it goes dead after max_attempts while the run goes on;
+ * a store down costs those few batches an attempt each, not the night. */
+static void judge_completion(struct run *rn, int64_t batch_id, const struct gf_complete_result *res)
+{
+	if (!res->refused) {
+		if (res->delivered > 0)
+			rn->refused_in_row = 0;
+		return;
+	}
+	for (size_t i = 0; i < rn->n_refused_ids; i++)
+		if (rn->refused_ids[i] == batch_id)
+			return;
+	rn->refused_ids = gf_xrealloc(rn->refused_ids, (rn->n_refused_ids + 1) * sizeof(*rn->refused_ids));
+	rn->refused_ids[rn->n_refused_ids++] = batch_id;
+	if (++rn->refused_in_row < rn->job->in_flight + 1 || rn->store_down)
+		return;
+	rn->store_down = true;
+	snprintf(rn->store_msg, sizeof(rn->store_msg), "the database refused to record the outcome of %d batches in a"
+	         " row (SQLSTATE %s, see the log): the history store fails as a whole", rn->refused_in_row,
+	         res->sqlstate[0] ? res->sqlstate : "?");
+	gf_error("store_failing", "batches=%d sqlstate=%s msg=%s", rn->refused_in_row, gf_log_q(res->sqlstate),
+	         gf_log_q("no new batches; those refused keep their counted attempts, those in flight go back to the"
+	                  " queue; the run ends (75)"));
+}
+
 static void sent_clear(struct sent *e)
 {
 	gf_batch_free(e->batch);
@@ -288,6 +395,7 @@ static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 			return 0; /* not done yet */
 		q->head = (q->head + 1) % PIPE_MAX;
 		q->n--;
+		int64_t batch_id = e->batch->id;
 		if (r == -GF_E_DATA) {
 			snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", gf_db_sqlstate(q->c));
 			rn->redo = gf_xrealloc(rn->redo, (rn->n_redo + 1) * sizeof(*rn->redo));
@@ -303,6 +411,7 @@ static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 			return r;
 		}
 		account(rn, &res);
+		judge_completion(rn, batch_id, &res);
 	}
 	return 0;
 }
@@ -314,8 +423,9 @@ static void log_dead(const struct gf_batch *b, const struct gf_complete_result *
 		         (long long)b->connection_id, (long long)res->dead, b->attempts, gf_log_q(error));
 }
 
-/* The completions the database refused in a pipeline (SQLSTATE class 22 or
- * 23, one batch's data): each batch retried (then dead), the run goes on.
+/* The completions the database refused in a pipeline (any error but the
+ * session lost): each batch retried (then dead), the run goes on (unless
+ * the store fails as a whole, judge_completion).
  * On the first completion session, out of pipeline mode. */
 static int redo_refused(struct run *rn)
 {
@@ -329,6 +439,7 @@ static int redo_refused(struct run *rn)
 		if (r == 0) {
 			account(rn, &res);
 			log_dead(e->batch, &res, "the database refused to record its outcome");
+			judge_completion(rn, e->batch->id, &res);
 		}
 	}
 	for (size_t i = 0; i < rn->n_redo; i++)
@@ -370,7 +481,17 @@ static int drain(struct run *rn)
 static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp)
 {
 	int r;
-	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call) {
+	struct gf_completion kept;
+	if (cp->kind != GF_COMPLETE_ACCEPTED && cp->n_rejections && s->batch->maybe_sent) {
+		/* The partner may hold this batch, all its members, under its
+		 * key: they stay members, not sent, until an answer covers
+		 * them (partner_rejections), or the batch goes dead. */
+		kept = *cp;
+		kept.rejections = NULL;
+		kept.n_rejections = 0;
+		cp = &kept;
+	}
+	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call && rn->pipeline) {
 		/* the session with the shorter queue */
 		struct pipe *q = &rn->pipes[0];
 		for (int k = 1; k < COMPLETERS; k++) {
@@ -411,6 +532,7 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 	}
 	account(rn, &res);
 	log_dead(s->batch, &res, cp->error);
+	judge_completion(rn, s->batch->id, &res);
 	return 0;
 }
 
@@ -573,6 +695,15 @@ static int prepare(struct run *rn, struct slot *s)
 	free(map);
 	if (r < 0)
 		return render_failed(rn, s, n, r);
+	/* A member of a batch that may have reached the partner, not sent
+	 * again: the partner may hold it all the same. */
+	for (size_t i = 0; i < s->n_rows && s->batch->maybe_sent; i++)
+		if (s->reasons[i]) {
+			char *was = s->reasons[i];
+			s->reasons[i] = gf_xasprintf("%s; not sent again: the partner may hold it from an earlier attempt"
+			                             " under the same key", was);
+			free(was);
+		}
 	for (size_t i = 0; i < s->n_rows; i++)
 		if (s->reasons[i]) {
 			const char *no = s->rows->recs[i].booking_no ? s->rows->recs[i].booking_no : "";
@@ -625,30 +756,55 @@ static bool temporary_status(long st)
 }
 
 /* Map the partner's per-record rejections to deliveries; fails when the reply
- * names a booking that was not sent or counts do not add up. */
+ * names a booking that was not sent or counts do not add up.
+ *
+ * A batch that may have reached the partner before (maybe_sent) and is
+ * sent again with fewer members (one deleted from the PMS, or no longer
+ * renderable, since) may be answered for the members it had then: a
+ * partner that deduplicates by Idempotency-Key replays its stored reply.
+ * Its counts may then cover up to the batch's members under its key, and
+ * it may name a member not sent this time: that one takes the partner's
+ * reason instead of the local one. The members sent are delivered as the
+ * reply says; those not sent are rejected locally (prepare() says why, and
+ * that the partner may hold them). */
 static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
                               struct rejections *rej, char *why, size_t whylen)
 {
-	if (rep->accepted + rep->rejected != (int64_t)s->n_rendered) {
-		snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent",
-		         (long long)rep->accepted, (long long)rep->rejected, s->n_rendered);
+	const struct gf_batch *b = s->batch;
+	int64_t sent = (int64_t)s->n_rendered;
+	int64_t held = b->maybe_sent && b->members > sent ? b->members : sent;
+	/* (each count is at most INT32_MAX, reply.c: the sum cannot overflow;
+	 * checked apart first all the same) */
+	bool fits = rep->accepted >= 0 && rep->rejected >= 0 && rep->accepted <= held && rep->rejected <= held;
+	int64_t answered = fits ? rep->accepted + rep->rejected : -1;
+	if (answered < sent || answered > held) {
+		if (held > sent)
+			snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent (of the"
+			         " %lld this batch holds under its key)", (long long)rep->accepted, (long long)rep->rejected,
+			         s->n_rendered, (long long)held);
+		else
+			snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent",
+			         (long long)rep->accepted, (long long)rep->rejected, s->n_rendered);
 		return -GF_E_REPLY;
 	}
 	for (size_t k = 0; k < rep->n_items; k++) {
 		const char *bn = rep->items[k].booking_no;
-		int64_t id = -1;
-		for (size_t i = 0; i < s->n_rows && id < 0; i++)
-			if (!s->reasons[i] && strcmp(s->nos[i], bn) == 0)
-				id = s->ids[i];
-		if (id < 0) {
+		size_t i = 0;
+		while (i < s->n_rows && !(strcmp(s->nos[i], bn) == 0 && (!s->reasons[i] || b->maybe_sent)))
+			i++;
+		if (i == s->n_rows) {
 			char no[100];
-			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), s->batch->access_key);
+			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), b->access_key);
 			snprintf(why, whylen, "reply rejects booking %s, which was not in the batch", no);
 			return -GF_E_REPLY;
 		}
 		const char *reason = rep->items[k].reason;
 		_cleanup_free_ char *said = gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason");
-		rej_add(rej, id, gf_text_safe_dup(said, s->batch->access_key, GF_TEXT_MAX));
+		char *safe = gf_text_safe_dup(said, b->access_key, GF_TEXT_MAX);
+		if (s->reasons[i])
+			(void)rej_replace(rej, s->ids[i], safe); /* refused from an earlier attempt */
+		else
+			rej_add(rej, s->ids[i], safe);
 	}
 	return 0;
 }
@@ -677,13 +833,21 @@ static bool body_went_out(const struct gf_http_req *q)
 	return up >= (curl_off_t)q->body.len;
 }
 
-/* The booking number of a batch's only record sent. */
+/* The booking number and id of a batch's only record sent. */
 static const char *single_no(const struct slot *s)
 {
 	for (size_t i = 0; i < s->n_rows; i++)
 		if (!s->reasons[i])
 			return s->nos[i];
 	return "";
+}
+
+static int64_t single_id(const struct slot *s)
+{
+	for (size_t i = 0; i < s->n_rows; i++)
+		if (!s->reasons[i])
+			return s->ids[i];
+	return -1;
 }
 
 static void handle_reply(struct run *rn, struct slot *s)
@@ -732,6 +896,8 @@ static void handle_reply(struct run *rn, struct slot *s)
 			struct conn_seen *cs = conn_seen(rn, b->connection_id);
 			cs->accepted++;
 			cs->refusals = 0;
+			cs->auth_refusals = 0;
+			cs->n_auth_batches = 0;
 			for (size_t k = n_render_rej; k < rej.n; k++)
 				for (size_t i = 0; i < s->n_rows; i++)
 					if (!s->reasons[i] && s->ids[i] == rej.v[k].booking_id)
@@ -743,9 +909,12 @@ static void handle_reply(struct run *rn, struct slot *s)
 		}
 	} else if (q->status == 400 || q->status == 413) {
 		/* Refused: bisected (400) or halved (413) while the partner
-		 * certainly never took the batch; a single record refused is
+		 * certainly never took the batch. A single record refused is
 		 * that record's rejection once the partner has shown that it
-		 * takes this connection's good requests. */
+		 * takes this connection's good requests: with 400, refused
+		 * alone twice with an accepted request in between
+		 * (refused_twice); with 413 (its own size), after one accepted
+		 * request. */
 		struct conn_seen *cs = conn_seen(rn, b->connection_id);
 		cs->refusals++;
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
@@ -774,33 +943,63 @@ static void handle_reply(struct run *rn, struct slot *s)
 			cp.kind = GF_COMPLETE_RETRY;
 			cp.maybe_sent = true;
 			outcome = "retry";
-		} else if (s->n_rendered > 1 || cs->accepted > 0) {
+		} else if (s->n_rendered > 1 || (q->status == 413 && cs->accepted > 0) ||
+		           (q->status == 400 && refused_twice(cs, single_id(s)))) {
 			if (s->n_rendered <= 1)
 				note_rejected(rn, single_no(s), err);
 			cp.kind = GF_COMPLETE_SPLIT;
 			outcome = "split";
 		} else {
-			/* One record, and nothing of this connection accepted in
-			 * this run yet: not proof that the record is bad. Back in
-			 * the queue behind the others, so that they may show it. */
+			/* One record, not yet proof that it is bad. Back in the
+			 * queue behind the others, so that they may show it. */
 			cp.kind = GF_COMPLETE_RELEASE;
 			cp.requeue = true;
 			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, " (a single booking refused before the partner accepted anything"
-			         " of this connection in this run: sent again after the others)");
+			snprintf(err + l, sizeof(err) - l, "%s", cs->accepted == 0
+			         ? " (a single booking refused before the partner accepted anything of this connection in this"
+			           " run: sent again after the others)"
+			         : " (a single booking refused, not again since the partner accepted a request of this"
+			           " connection: sent again after the others; refused again then, it is rejected)");
 			outcome = "retry";
 		}
 	} else if (q->status == 401 || q->status == 403 || q->status == 404) {
-		snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
-		hold(rn, b, "connection_auth_failed", err,
-		     "check the hotel id and access key of this connection; its deliveries stay pending for the next run");
-		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
-		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
-		         b->property_id, b->hotel_id, err, b->property_id, job->partner);
-		cp.kind = GF_COMPLETE_RELEASE;
-		cp.alert_kind = "auth_failed";
-		cp.alert_message = alert;
-		outcome = "auth";
+		/* The credentials, or this batch? A gateway (a WAF) may refuse
+		 * one batch for its content with these too. Once the partner
+		 * has accepted a request of this connection in this run, the
+		 * credentials work: the refusal is this batch's, retried (the
+		 * attempt counted), then dead. Before that, the first refusal
+		 * sends the batch back behind the others, so that another batch
+		 * may show which it is; a second one is the credentials'. And
+		 * more different batches refused in a row than a run has in
+		 * flight at once is the credentials' again (revoked meanwhile). */
+		struct conn_seen *cs = conn_seen(rn, b->connection_id);
+		cs->auth_refusals++;
+		auth_batch_note(cs, b->id);
+		if (cs->accepted > 0 && (int)cs->n_auth_batches <= job->in_flight) {
+			snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
+			         " this run: taken as this batch's refusal, not the credentials')", q->status, body);
+			cp.kind = GF_COMPLETE_RETRY;
+			outcome = "retry";
+		} else if (cs->accepted == 0 && cs->auth_refusals == 1 && !skipped(rn, b->connection_id)) {
+			snprintf(err, sizeof(err), "partner: HTTP %ld %s (before the partner accepted anything of this"
+			         " connection in this run: sent again after the others, to tell the credentials from this"
+			         " batch)", q->status, body);
+			cp.kind = GF_COMPLETE_RELEASE;
+			cp.requeue = true;
+			outcome = "retry";
+		} else {
+			snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
+			hold(rn, b, "connection_auth_failed", err,
+			     "check the hotel id and access key of this connection; its deliveries stay pending for the next"
+			     " run");
+			snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
+			         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
+			         b->property_id, b->hotel_id, err, b->property_id, job->partner);
+			cp.kind = GF_COMPLETE_RELEASE;
+			cp.alert_kind = "auth_failed";
+			cp.alert_message = alert;
+			outcome = "auth";
+		}
 	} else {
 		if (temporary_status(q->status))
 			snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
@@ -817,6 +1016,12 @@ static void handle_reply(struct run *rn, struct slot *s)
 	/* What is stored and logged from here on is safe text (text.h), the
 	 * key redacted in every form, whatever the partner sent. */
 	gf_text_safe_inplace(err, sizeof(err), s->batch->access_key);
+	/* Reached: any answer but a 5xx, which says that the partner (or
+	 * the service behind its gateway) is not there, like no answer. */
+	if (q->status > 0 && q->status < 500)
+		rn->st->reached_requests++;
+	else
+		gf_text_safe_to(rn->unreached, sizeof(rn->unreached), err, strlen(err), b->access_key);
 	if (cp.kind == GF_COMPLETE_RETRY) {
 		int64_t delay = -1;
 		if (q->retry_after[0] &&
@@ -889,11 +1094,20 @@ static void sleep_ms_interruptible(int64_t ms)
 	}
 }
 
+/* What started the run, for guestflow.runs and the log: GUESTFLOW_TRIGGER
+ * as printable ASCII (a label: the database refuses bytes that are not
+ * UTF-8, or characters its encoding has no room for), at most 64 bytes, or
+ * what can be told from the process. */
+#define TRIGGER_MAX 64
 static const char *trigger(void)
 {
+	static char safe[TRIGGER_MAX + 1];
 	const char *t = getenv("GUESTFLOW_TRIGGER");
-	if (t && *t)
-		return t;
+	if (t && *t) {
+		_cleanup_free_ char *folded = gf_db_fold_ascii(t);
+		snprintf(safe, sizeof(safe), "%s", folded);
+		return safe;
+	}
 	if (getenv("INVOCATION_ID"))
 		return "systemd";
 	return isatty(STDIN_FILENO) ? "manual" : "scheduled";
@@ -1019,6 +1233,20 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 	struct slot *s = gf_xcalloc(1, sizeof(*s));
 	s->batch = b;
 	s->claimed_ms = gf_now_mono_ms();
+	if (b->attempts > rn->job->max_attempts) {
+		/* Taken over after its lease ran out, with every attempt used
+		 * already: the workers that had it died, or could not record
+		 * its outcome. Dead like any batch past max_attempts (with its
+		 * deliveries and an alert), not sent again. */
+		char err[256];
+		snprintf(err, sizeof(err), "taken over after its lease ran out with its %d attempts used: the worker that"
+		         " last had it stopped, or could not record its outcome (see the log of the runs before)",
+		         rn->job->max_attempts);
+		struct gf_completion cp = { .kind = GF_COMPLETE_RETRY, .error = err, .maybe_sent = true };
+		(void)finish(rn, s, &cp);
+		slot_free(s);
+		return NULL;
+	}
 	if (!b->access_key) {
 		hold_unreadable_key(rn, s);
 		return NULL;
@@ -1069,7 +1297,7 @@ static bool probe_source(const struct run *rn)
 #define AHEAD_RETRY_MS 100
 static void claim_ahead(struct run *rn)
 {
-	if (stop_requested || rn->fatal || rn->limit >= 0 || rn->ready || rn->claiming ||
+	if (stop_requested || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
 	    gf_http_in_flight(rn->http) < rn->job->in_flight)
 		return;
 	if (gf_now_mono_ms() < rn->ahead_after_ms)
@@ -1104,7 +1332,7 @@ static void settle(struct run *rn, bool block)
 		/* Nothing due: the plan's next slice (when this run writes the
 		 * plan), or another try a moment later (batches of other
 		 * processes' plans, retries coming due), not at once. */
-		if (stop_requested || plan_feed(rn, true) <= 0)
+		if (stop_requested || rn->store_down || plan_feed(rn, true) <= 0)
 			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
 		return;
 	}
@@ -1160,7 +1388,8 @@ static void loop(struct run *rn)
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!stop_requested && !rn->fatal && (more || rn->ready || rn->claiming) && rn->limit != 0 &&
+		while (!stop_requested && !rn->fatal && !rn->store_down && (more || rn->ready || rn->claiming) &&
+		       rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
 			if (rn->claiming) {
 				settle(rn, true);
@@ -1209,7 +1438,7 @@ static void loop(struct run *rn)
 			}
 		}
 		if (gf_http_in_flight(rn->http) == 0) {
-			if (stop_requested || rn->fatal || rn->limit == 0)
+			if (stop_requested || rn->fatal || rn->store_down || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
 			if (due < 0 || due > linger_left) {
@@ -1228,7 +1457,7 @@ static void loop(struct run *rn)
 			more = true;
 			continue;
 		}
-		if (rn->fatal || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
+		if (rn->fatal || rn->store_down || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
 			break;
 		if (more)
 			claim_ahead(rn);
@@ -1268,7 +1497,7 @@ static void loop(struct run *rn)
 			give_back(rn, b);
 	}
 	if (rn->ready) {
-		if (rn->fatal) {
+		if (rn->fatal || rn->store_down) {
 			give_back(rn, rn->ready->batch);
 			rn->ready->batch = NULL;
 		} else {
@@ -1288,24 +1517,31 @@ static void loop(struct run *rn)
 	free(slots);
 }
 
-/* Deliveries of the job waiting to be sent, not counting batches another
- * run holds under its lease. A pending delivery is either in no batch or in
- * an open one: both are found by index, however long the job's history. */
-static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out)
+/* Deliveries of the job waiting to be sent: *out those free to be claimed,
+ * *leased those in batches under a lease (another run's at work on them,
+ * or one that died: its lease runs out). A pending delivery is either in
+ * no batch or in an open one: both are found by index, however long the
+ * job's history. */
+static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int64_t *leased)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "pending_count",
-		"SELECT (SELECT count(*) FROM guestflow.delivery_log"
-		"         WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
-		"     + (SELECT count(*) FROM guestflow.batches b JOIN guestflow.delivery_log d ON d.batch_id = b.id"
-		"         WHERE b.job = $1 AND b.state = 'open' AND NOT coalesce(b.lease_until > now(), false)"
-		"           AND d.state IN ('pending', 'sending'))"
-		"     + (SELECT coalesce(sum(cardinality(member_ids)), 0) FROM guestflow.batches"
-		"         WHERE job = $1 AND member_ids IS NOT NULL AND state = 'open'"
-		"           AND NOT coalesce(lease_until > now(), false))", 1, (const char *[]){ job->name });
+		"WITH b AS MATERIALIZED ("
+		"  SELECT id, coalesce(lease_until > now(), false) AS leased, cardinality(member_ids) AS held"
+		"    FROM guestflow.batches WHERE job = $1 AND state = 'open'"
+		"), n AS ("
+		"  SELECT b.leased, count(*) AS n FROM b JOIN guestflow.delivery_log d ON d.batch_id = b.id"
+		"   WHERE d.state IN ('pending', 'sending') GROUP BY 1"
+		"  UNION ALL SELECT leased, coalesce(sum(held), 0) FROM b GROUP BY 1"
+		") SELECT (SELECT count(*) FROM guestflow.delivery_log"
+		"          WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
+		"       + (SELECT coalesce(sum(n), 0) FROM n WHERE NOT leased),"
+		"         (SELECT coalesce(sum(n), 0) FROM n WHERE leased)", 1, (const char *[]){ job->name });
 	if (!r)
 		return err;
 	*out = gf_db_get_int(r, 0, 0);
+	if (leased)
+		*leased = gf_db_get_int(r, 0, 1);
 	return 0;
 }
 
@@ -1348,6 +1584,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	}
 	struct run rn = { .job = job, .db = db, .conninfo = cfg->conninfo, .st = st, .rng = gf_rand_seed(),
 	                  .limit = opts && opts->limit > 0 ? opts->limit : -1 };
+	const char *encoding = PQparameterStatus(db, "server_encoding");
+	rn.pipeline = encoding && (strcmp(encoding, "UTF8") == 0 || strcmp(encoding, "SQL_ASCII") == 0);
 	st->run_id = gf_db_get_int(rr, 0, 0);
 	snprintf(rn.today, sizeof(rn.today), "%s", PQgetvalue(rr, 0, 1));
 	snprintf(rn.run_id, sizeof(rn.run_id), "%lld", (long long)st->run_id);
@@ -1364,7 +1602,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			        gf_log_q("another process is planning this job; sending what it plans meanwhile"));
 		else
 			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
-		(void)pending_count(db, job, &rn.due);
+		(void)pending_count(db, job, &rn.due, NULL);
 		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
 		rn.progress_every_ms = gf_env_number("GUESTFLOW_PROGRESS_SECONDS", 1, 86400, 10) * 1000;
 		rn.tty = isatty(STDERR_FILENO);
@@ -1388,7 +1626,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
+	for (size_t i = 0; i < rn.n_seen; i++) {
+		free(rn.seen[i].auth_batches);
+		free(rn.seen[i].singles);
+	}
 	free(rn.seen);
+	free(rn.refused_ids);
 	/* (what a failed run left unread: the batches' leases expire) */
 	for (int k = 0; k < COMPLETERS; k++)
 		for (int i = 0; i < PIPE_MAX; i++)
@@ -1406,26 +1649,40 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
 	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);
-	if (!st->db_lost)
-		(void)pending_count(db, job, &st->pending_left);
+	if (!st->db_lost && pending_count(db, job, &st->pending_left, &st->leased_left) == 0)
+		st->pending_left += st->leased_left;
 
 	int code;
-	if (st->interrupted || st->db_lost || rn.fatal) {
+	if (st->interrupted || st->db_lost || rn.fatal || rn.store_down) {
 		code = GF_EXIT_TEMPFAIL;
 		snprintf(st->message, sizeof(st->message), "%s",
 		         st->interrupted ? "stopped by a signal" :
-		         st->db_lost ? "connection to the database lost" : gf_strerror(rn.fatal));
-	} else if (st->requests > 0 && st->accepted_requests == 0 && st->skipped_connections == 0 &&
-	           st->delivered == 0 && st->rejected == 0) {
+		         st->db_lost ? "connection to the database lost" :
+		         rn.fatal ? gf_strerror(rn.fatal) : rn.store_msg);
+	} else if (st->requests > 0 && st->reached_requests == 0) {
+		/* Not one answer but 5xx: the partner is not there (an answer
+		 * it gives, a 400, a reply it cannot be understood in, is
+		 * not this: exit 1 for what it did to the deliveries). */
 		code = GF_EXIT_UNAVAILABLE;
 		snprintf(st->message, sizeof(st->message), "no partner could be reached");
-		char msg[700];
-		snprintf(msg, sizeof(msg), "run %lld of job %s reached no partner (%s): every request failed;"
-		         " deliveries stay pending and are retried with backoff", (long long)st->run_id, job->name,
-		         job->endpoint);
+		char msg[1600], left[400] = "";
+		int64_t waiting = st->pending_left - st->leased_left;
+		if (waiting > 0 && st->dead > 0)
+			snprintf(left, sizeof(left), "%lld deliveries stay pending and are retried with backoff; %lld went"
+			         " dead after retry.max_attempts ('guestflow rerun %s --dead' puts them back)",
+			         (long long)waiting, (long long)st->dead, job->name);
+		else if (st->dead > 0)
+			snprintf(left, sizeof(left), "%lld deliveries went dead after retry.max_attempts ('guestflow rerun"
+			         " %s --dead' puts them back)", (long long)st->dead, job->name);
+		else
+			snprintf(left, sizeof(left), "%lld deliveries stay pending and are retried with backoff",
+			         (long long)waiting);
+		snprintf(msg, sizeof(msg), "run %lld of job %s reached no partner (%s): every request failed without"
+		         " an answer, or with 5xx (last: %s); %s", (long long)st->run_id, job->name, job->endpoint,
+		         rn.unreached, left);
 		gf_alert_raise(db, job->name, 0, "partner_unreachable", msg, st->run_id);
 	} else if (st->rejected || st->dead || st->skipped_connections ||
-	           (st->pending_left && !st->limit_reached)) {
+	           (st->pending_left > st->leased_left && !st->limit_reached)) {
 		code = GF_EXIT_PARTIAL;
 	} else {
 		code = GF_EXIT_OK;
@@ -1465,11 +1722,14 @@ void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *s
 	}
 	/* The first record rejected, with its reason: enough to act on one,
 	 * and 'guestflow explain BOOKING_NO' for each. */
+	char leased[48] = "";
+	if (st->leased_left)
+		snprintf(leased, sizeof(leased), " in_flight_elsewhere=%lld", (long long)st->leased_left);
 	printf("%s: run %lld eligible=%lld new=%lld delivered=%lld rejected=%lld retried=%lld dead=%lld"
-	       " pending=%lld requests=%lld duration=%.2fs exit=%d%s%s%s%s%s\n",
+	       " pending=%lld%s requests=%lld duration=%.2fs exit=%d%s%s%s%s%s\n",
 	       job->name, (long long)st->run_id, (long long)st->eligible, (long long)st->planned,
 	       (long long)st->delivered, (long long)st->rejected, (long long)st->retried,
-	       (long long)st->dead, (long long)st->pending_left, (long long)st->requests,
+	       (long long)st->dead, (long long)st->pending_left, leased, (long long)st->requests,
 	       (double)st->duration_ms / 1000.0, exit_code, st->limit_reached ? " limit=reached" : "",
 	       st->message[0] ? " reason=" : "", st->message[0] ? gf_log_q(st->message) : "",
 	       st->rejected && st->first_rejected[0] ? " first_rejected=" : "",

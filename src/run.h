@@ -19,7 +19,10 @@ struct gf_run_stats {
 	int64_t dead;
 	int64_t requests;
 	int64_t accepted_requests; /* requests answered 2xx */
-	int64_t pending_left;     /* deliveries of the job still pending at the end */
+	int64_t reached_requests; /* requests the partner answered, with anything but 5xx */
+	int64_t pending_left;     /* deliveries of the job still pending at the end, ... */
+	int64_t leased_left;      /* ...of them in batches under a lease (another run's, or one
+	                           * that died and whose lease runs out) */
 	int64_t skipped_connections;
 	int64_t duration_ms;
 	bool interrupted;         /* a stop signal arrived */

@@ -75,15 +75,19 @@ class FailureTest(GFTestCase):
         env = self.env
         env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P002'")
         self.add(*range(1, 31), prop='P002')
-        # One slot, a slow partner: while the first batch is out, the next
-        # one is claimed ahead; the 401 must stop it from going out too.
+        # One slot, a slow partner: while a batch is out, the next one is
+        # claimed ahead. The first 403 sends its batch back (it might be
+        # that batch's content: nothing of this connection was accepted
+        # yet), and the one claimed ahead goes out to tell; its 403 says
+        # it is the credentials, and must stop the next one claimed ahead
+        # from going out too.
         env.sim_control('latency?ms=500')
         env.write_config({'batch': {'max_records': 5, 'in_flight': 1}})
         r = self.run_job(expect=1)
         self.assertIn('event=connection_auth_failed', r.stderr)
-        self.assertEqual(self.keys_of_calls()[0][2:], ['403', 'auth'])
-        self.assertEqual(len(self.keys_of_calls()), 1, 'one request for the refused connection')
-        self.assertEqual(env.sim_stats()['requests'], 1)
+        self.assertEqual([c[2:] for c in self.keys_of_calls()], [['403', 'retry'], ['403', 'auth']])
+        self.assertEqual(len({c[0] for c in self.keys_of_calls()}), 2, 'two batches, one request each')
+        self.assertEqual(env.sim_stats()['requests'], 2)
         self.assertEqual(self.states(), {'pending': 30})
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE lease_until IS NOT NULL"), '0')
 
@@ -99,7 +103,8 @@ class FailureTest(GFTestCase):
         env = self.env
         # The partner's schema refuses B-1's name: the whole batch, the half
         # with B-1, then B-1 alone are refused (400); the other half shows
-        # that the partner takes this connection's good records.
+        # that the partner takes this connection's good records, and B-1,
+        # sent again alone after it, is refused again: its rejection.
         env.stop_sim()
         env.start_sim(self.accounts, xsd=strict_xsd(env, 20))
         env.write_config({'batch': {'in_flight': 1}})
@@ -112,8 +117,10 @@ class FailureTest(GFTestCase):
         self.assertRegex(rows[0][2], r"^partner: HTTP 400 line \d+: Element '\{urn:guestflow:review-xml:1\}lastName'")
         batches = env.psql("SELECT state, records, parent_id IS NOT NULL FROM guestflow.batches ORDER BY id")
         self.assertEqual([b[0] for b in batches].count('split'), 2)
-        keys = [c[1] for c in self.keys_of_calls()]
-        self.assertEqual(len(keys), len(set(keys)), 'a split batch gets new keys')
+        calls = self.keys_of_calls()
+        self.assertEqual(len({c[1] for c in calls}), len({c[0] for c in calls}), 'a split batch gets new keys')
+        self.assertEqual([c[2:] for c in calls if c[0] == calls[-1][0]], [['400', 'retry'], ['400', 'split']],
+                         'B-1 alone: refused, sent again after the other half was accepted, refused again')
         self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-2', 'B-3', 'B-4'])
         self.assertEqual(self.history_count(), 3)
 

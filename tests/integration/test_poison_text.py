@@ -301,7 +301,10 @@ class PoisonTextTest(GFTestCase):
         r = self.gfb('run', 'review-nightly', env={'GUESTFLOW_TRIGGER': 'cron\x1b[31m\u202e'})
         self.assert_safe_output('run stderr', r.stderr)
         self.assertEqual(r.returncode, 1, r.stderr)
+        # (the trigger label is stored as safe text now: no ESC left)
+        self.assertEqual(env.scalar("SELECT trigger FROM guestflow.runs"), 'cron [31m?')
         # Rows as an older version, or another program, may have left them.
+        env.psql("UPDATE guestflow.runs SET trigger = E'cron\\x1b[31m\\u202e'")
         env.psql("UPDATE guestflow.api_calls SET url = url || E'\\u202e\\x1b[2J',"
                  " error = E'legacy \\x1b[2J echo ?id=H-1004&access_key=k3y%2B%2F%3Dfour \\u009b\\u2067'")
         env.psql("UPDATE guestflow.batches SET last_error = E'legacy \\x1b[2J access_key=k3y%2b%2f%3dfour'")

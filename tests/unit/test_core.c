@@ -139,6 +139,32 @@ static void test_sqlstate(void)
 	   !gf_db_sqlstate_is_data("57014") && !gf_db_sqlstate_is_data("2") && !gf_db_sqlstate_is_data(""),
 	   "RAISE without an errcode, connection, serialization, cancel, junk: not data");
 	ok(!gf_db_sqlstate_is_data(NULL), "no SQLSTATE: not data");
+	/* What a read of the source view takes as possibly one row's error. */
+	ok(gf_db_sqlstate_may_be_row("22007") && gf_db_sqlstate_may_be_row("23505"), "data and integrity: a row's");
+	ok(gf_db_sqlstate_may_be_row("P0001") && gf_db_sqlstate_may_be_row("P0004"), "a plpgsql RAISE, an ASSERT: a row's");
+	ok(gf_db_sqlstate_may_be_row("XX000") && gf_db_sqlstate_may_be_row("XX001"), "internal error, corrupt data: a row's");
+	ok(gf_db_sqlstate_may_be_row("54000") && gf_db_sqlstate_may_be_row("21000") &&
+	   gf_db_sqlstate_may_be_row("2F005") && gf_db_sqlstate_may_be_row("38001") &&
+	   gf_db_sqlstate_may_be_row("39P01") && gf_db_sqlstate_may_be_row("HV004"),
+	   "one value's limit, a subquery's cardinality, a function's own errors: a row's");
+	ok(!gf_db_sqlstate_may_be_row("08006") && !gf_db_sqlstate_may_be_row("08P01"), "connection: not a row's");
+	ok(!gf_db_sqlstate_may_be_row("57014") && !gf_db_sqlstate_may_be_row("57P01") &&
+	   !gf_db_sqlstate_may_be_row("57P03"), "cancel, statement timeout, shutdown: not a row's");
+	ok(!gf_db_sqlstate_may_be_row("53100") && !gf_db_sqlstate_may_be_row("53200") &&
+	   !gf_db_sqlstate_may_be_row("53300"), "disk full, out of memory, too many connections: not a row's");
+	ok(!gf_db_sqlstate_may_be_row("40001") && !gf_db_sqlstate_may_be_row("40P01"), "serialization, deadlock: not a row's");
+	ok(!gf_db_sqlstate_may_be_row("42P01") && !gf_db_sqlstate_may_be_row("42883") &&
+	   !gf_db_sqlstate_may_be_row("42501") && !gf_db_sqlstate_may_be_row("42601"),
+	   "undefined table or function, privilege, syntax: not a row's");
+	ok(!gf_db_sqlstate_may_be_row("55P03") && !gf_db_sqlstate_may_be_row("25P02") &&
+	   !gf_db_sqlstate_may_be_row("0A000") && !gf_db_sqlstate_may_be_row("58030") &&
+	   !gf_db_sqlstate_may_be_row("72000") && !gf_db_sqlstate_may_be_row("3D000") &&
+	   !gf_db_sqlstate_may_be_row("3F000") && !gf_db_sqlstate_may_be_row("28000") &&
+	   !gf_db_sqlstate_may_be_row("26000") && !gf_db_sqlstate_may_be_row("34000") &&
+	   !gf_db_sqlstate_may_be_row("F0000"),
+	   "lock not available, failed transaction, unsupported, I/O, snapshot, catalog, auth, names: not a row's");
+	ok(!gf_db_sqlstate_may_be_row("") && !gf_db_sqlstate_may_be_row(NULL) && !gf_db_sqlstate_may_be_row("P00"),
+	   "no SQLSTATE (connection lost), junk: not a row's");
 	static char never_seen;
 	is_str(gf_db_sqlstate((const PGconn *)(const void *)&never_seen), "", "a session never seen has none");
 }

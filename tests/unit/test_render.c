@@ -1244,6 +1244,20 @@ static void test_reply(void)
 	            "empty count");
 	reply_fails("<importResult accepted=\"99999999999999999999\" rejected=\"0\"/>",
 	            "reply: accepted=\"9999", "overflowing count");
+	/* Counts are at most INT32_MAX, so that accepted + rejected never
+	 * overflows (a reply of INT64_MAX and 1 did). */
+	reply_fails("<importResult accepted=\"9223372036854775807\" rejected=\"1\"><rejected bookingNo=\"A\"/>"
+	            "</importResult>", "reply: accepted=\"9223372036854775807\" is not a non-negative integer up to",
+	            "INT64_MAX count");
+	reply_fails("<importResult accepted=\"2147483648\" rejected=\"0\"/>", "reply: accepted=\"2147483648\"",
+	            "count above INT32_MAX");
+	{
+		struct gf_reply big;
+		char w[256];
+		int brc = parse_reply("<importResult accepted=\"2147483647\" rejected=\"0\"/>", &big, w, sizeof(w));
+		ok(brc == 0 && big.accepted == INT32_MAX, "a count of INT32_MAX is read");
+		gf_reply_clear(&big);
+	}
 	reply_fails("<importResult accepted=\"1\" rejected=\"2\"><rejected bookingNo=\"A\"/>"
 	            "</importResult>", "reply: rejected=\"2\" but 1 <rejected>", "count mismatch");
 	reply_fails("<importResult accepted=\"1\" rejected=\"0\"><rejected bookingNo=\"A\"/>"

@@ -1,0 +1,605 @@
+#!/usr/bin/env python3
+"""Fault containment in the engine, as a red team attacked it (issue 14,
+round 2): a fault in one reply, booking, connection or batch is contained
+to it (retried, rejected with a reason a person can act on, or alerted),
+every other booking is delivered, and a batch that cannot complete reaches
+`dead` after max_attempts like any other.
+
+- a batch the partner holds, resent with fewer members, is answered for the
+  members it had (the partner replays its stored reply under the key);
+- a source view raising any per-row error (P0001, XX000) is read carefully;
+- a gateway refusing one batch's content with 401/403/404 holds nothing;
+- write_history raising for one booking: that batch dead, the run goes on;
+  a lease taken over with the attempts used up: dead; a history store down:
+  the run ends (75) after a few batches, not all of them;
+- a flaky gateway answering 400 most of the time rejects no guest;
+- reply counts that would overflow;
+- a database or environment with another DateStyle;
+- a trigger label that is not UTF-8;
+- exit 69 only when no request got an HTTP answer."""
+import os
+import subprocess
+import sys
+import time
+
+from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main, strict_xsd, wait_for
+from test_poison_engine import view_with
+
+FAST_RETRY = {'max_attempts': 3, 'backoff_initial': '50ms', 'backoff_max': '200ms',
+              'retry_after_max': '1s', 'linger': '5s'}
+
+
+def summary(test, r):
+    lines = [line for line in r.stdout.splitlines() if line.startswith('review-nightly: run ')]
+    test.assertEqual(len(lines), 1, r.stdout + r.stderr[-3000:])
+    return lines[0]
+
+
+class ContainmentTest(GFTestCase):
+    job_overrides = {'retry': FAST_RETRY}
+
+    def by_state(self, prop=None):
+        where = f"WHERE property_id = '{prop}'" if prop else ''
+        return dict((r[0], int(r[1])) for r in self.env.psql(
+            f"SELECT state, count(*) FROM guestflow.deliveries {where} GROUP BY 1"))
+
+    def state_of(self, booking_no):
+        return self.env.psql("SELECT state, coalesce(reason, '') FROM guestflow.deliveries"
+                             f" WHERE booking_no = '{booking_no}'")
+
+    # ---- 1: a batch the partner holds, resent with fewer members -------------
+
+    def check_replayed_batch(self, r, gone_reason):
+        env = self.env
+        line = summary(self, r)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr[-3000:])
+        self.assertIn(' delivered=2 rejected=1 ', line)
+        self.assertIn(' dead=0 ', line)
+        self.assertEqual(self.state_of('B-1')[0][0], 'delivered')
+        self.assertEqual(self.state_of('B-3')[0][0], 'delivered')
+        (state, reason), = self.state_of('B-2')
+        self.assertEqual(state, 'rejected')
+        self.assertIn(gone_reason, reason)
+        self.assertIn('not sent again: the partner may hold it from an earlier attempt under the same key', reason)
+        self.assertEqual(env.psql("SELECT state, attempts FROM guestflow.batches"), [['done', '2']])
+        self.assertEqual(len({k[0] for k in env.psql("SELECT idempotency_key FROM guestflow.api_calls")}), 1)
+        self.assertEqual(self.history_count('B-1'), 1)
+        self.assertEqual(self.history_count('B-3'), 1)
+        self.assertEqual(self.history_count('B-2'), 0)
+        self.assertGreaterEqual(env.sim_stats()['replays'], 1, 'the partner replayed its stored answer')
+
+    def test_a_held_batch_resent_after_a_502_without_a_deleted_member(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        # The partner records the batch; its gateway answers 502.
+        env.sim_control('script?action=accept_then_fail&status=502&retry_after=3600&hotel=H-1001')
+        env.write_config({'retry': dict(FAST_RETRY, retry_after_max='1h')})
+        self.run_job()
+        self.assertEqual(len(env.recorded()), 3)
+        self.assertEqual(env.scalar("SELECT maybe_sent FROM guestflow.batches"), 't')
+        # Before the resend the hotel deletes guest 2 (a GDPR request).
+        env.psql("DELETE FROM pms.bookings WHERE id = 2")
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        r = self.run_job()
+        self.check_replayed_batch(r, 'booking no longer in the source view')
+        self.assertEqual(len(env.recorded()), 3, 'nothing recorded twice')
+
+    def test_a_held_batch_resent_after_a_crash_with_a_member_changed(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        self.assertEqual(len(env.recorded()), 3)
+        # Guest 2's e-mail is no longer one the format can carry.
+        env.psql("UPDATE pms.guests SET email = 'no-longer-valid' WHERE id = 2")
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        r = self.run_job()
+        self.check_replayed_batch(r, 'email:')
+
+    def test_a_held_batch_whose_stored_answer_rejected_the_member_now_gone(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        env.sim_control('refuse?bookingNo=B-2&reason=unknown+stay')
+        env.sim_control('script?action=accept_then_fail&status=502&retry_after=3600&hotel=H-1001')
+        env.write_config({'retry': dict(FAST_RETRY, retry_after_max='1h')})
+        self.run_job()
+        env.psql("DELETE FROM pms.bookings WHERE id = 2")
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=2 rejected=1 ', summary(self, r))
+        # The partner's reason, from its stored answer, not the local one.
+        self.assertEqual(self.state_of('B-2'), [['rejected', 'partner: unknown stay']])
+
+    def test_a_reply_to_a_held_batch_still_cannot_count_more_than_it_holds(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        env.psql("DELETE FROM pms.bookings WHERE id = 2")
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        env.sim_control('script?status=200&count=10&hotel=H-1001&content_type=application%2Fxml'
+                        '&body=%3CimportResult%20accepted%3D%224%22%20rejected%3D%220%22%2F%3E')
+        r = self.run_job(expect=1)
+        # (B-2 is still a member: the partner may hold it under the key)
+        self.assertIn(' delivered=0 rejected=0 ', summary(self, r))
+        self.assertIn(' dead=3 ', summary(self, r))
+        self.assertIn('reply counts accepted=4 rejected=0 but 2 records were sent (of the 3 this batch holds'
+                      ' under its key)', env.scalar("SELECT last_error FROM guestflow.batches"))
+
+
+    # ---- 2: a source view raising any error for one row ----------------------
+
+    def raising_view(self, sqlstate, bad='7', volatility='STABLE'):
+        """The view's first_name goes through a function that raises SQLSTATE
+        for the bookings whose id is in bad (an SQL list), or for all ('all')."""
+        cond = 'true' if bad == 'all' else f'id IN ({bad})'
+        self.env.psql(f"""CREATE OR REPLACE FUNCTION pms.room_label(id bigint) RETURNS text LANGUAGE plpgsql
+                     {volatility} AS $$
+                     BEGIN IF {cond} THEN RAISE EXCEPTION 'unknown room type for booking %', id
+                     USING ERRCODE = '{sqlstate}'; END IF; RETURN ''; END $$""")
+        view_with(self.env, first_name="g.first_name || pms.room_label(b.id)")
+
+    def test_a_view_raising_p0001_or_xx000_for_one_row(self):
+        for sqlstate in ('P0001', 'XX000'):
+            with self.subTest(sqlstate=sqlstate):
+                env = self.env = self.make_env()
+                add_many(env, 20, ['P001', 'P002'])
+                self.raising_view(sqlstate)
+                r = self.run_job(expect=1)
+                self.assertIn(' delivered=19 rejected=1 ', summary(self, r))
+                self.assertIn('event=plan_careful', r.stderr)
+                (state, reason), = self.state_of('B-7')
+                self.assertEqual(state, 'rejected')
+                self.assertEqual(reason, 'the source view cannot give this booking: unknown room type for booking 7'
+                                         f' (SQLSTATE {sqlstate})')
+                self.assertEqual(len(env.recorded()), 19)
+                # The next night it fails again for booking 7 (rejected
+                # already): read carefully, nothing rejected twice.
+                add_many(env, 4, ['P001'], start=21)
+                r = self.run_job(expect=0)
+                self.assertIn(' delivered=4 rejected=0 ', summary(self, r))
+                env.cleanup()
+
+    def test_a_volatile_function_raising_for_one_row(self):
+        env = self.env
+        add_many(env, 20, ['P001', 'P002'])
+        # VOLATILE (plpgsql's default): computed for every row the view is
+        # asked for, even when only the ids are read.
+        self.raising_view('P0001', volatility='VOLATILE')
+        for night in range(2):
+            r = self.run_job(expect=1)
+            line = summary(self, r)
+            self.assertIn(' delivered=%d rejected=1 ' % (19 if night == 0 else 0), line)
+            self.assertIn('first_rejected="(booking_id 7): the source view cannot give this booking: unknown room'
+                          ' type for booking 7 (SQLSTATE P0001)"', line)
+            self.assertIn('event=plan_list_by_value', r.stderr)
+        # It cannot be given a connection: not planned, not sent.
+        self.assertEqual(self.by_state(), {'delivered': 19})
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()),
+                         sorted(f'B-{i}' for i in range(1, 21) if i != 7))
+
+    def test_a_batch_read_again_through_a_view_raising_p0001_for_one_booking(self):
+        env = self.env
+        env.write_config({'retry': dict(FAST_RETRY, linger='0s')})
+        add_many(env, 6, ['P001'])
+        env.sim_control('script?status=503&retry_after=30')
+        self.run_job(expect=None)
+        self.assertEqual(self.by_state(), {'pending': 6})
+        self.raising_view('P0001', bad='3')
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=5 rejected=1 ', summary(self, r))
+        self.assertIn('event=batch_rows_one_by_one', r.stderr)
+        self.assertEqual(self.state_of('B-3'), [['rejected', 'the source view cannot give this booking: unknown room'
+                                                 ' type for booking 3 (SQLSTATE P0001)']])
+
+    def test_a_view_raising_p0001_for_every_row_rejects_nothing(self):
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        for volatility in ('STABLE', 'VOLATILE'):
+            self.raising_view('P0001', bad='all', volatility=volatility)
+            r = self.run_job(expect=75)
+            self.assertIn('event=plan_failed', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0', 'nothing rejected')
+
+    def test_a_batch_read_again_through_a_view_raising_for_every_booking_rejects_nothing(self):
+        env = self.env
+        env.write_config({'retry': dict(FAST_RETRY, linger='0s')})
+        add_many(env, 6, ['P001'])
+        env.sim_control('script?status=503&retry_after=30')
+        self.run_job(expect=None)
+        self.raising_view('P0001', bad='all')
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        r = self.run_job(expect=75)
+        self.assertIn('event=batch_rows_failed', r.stderr)
+        self.assertEqual(self.by_state(), {'pending': 6})
+
+    # ---- 3: 401/403/404 for one batch's content -------------------------------
+
+    def waf(self, pattern, status):
+        """A gateway answering status to every request holding pattern."""
+        env = self.env
+        pf = os.path.join(env.dir, 'waf.port')
+        p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'waf.py'),
+                              '--to', str(env.sim_port), '--port-file', pf, '--pattern', pattern,
+                              '--status', str(status)])
+
+        def stop():
+            p.terminate()
+            p.wait(timeout=10)
+        self.addCleanup(stop)
+        wait_for(lambda: os.path.exists(pf) or p.poll() is not None, 20, 'the gateway port file')
+        with open(pf) as f:
+            return int(f.read())
+
+    def test_a_gateway_refusing_one_batch_for_its_content_holds_nothing(self):
+        env = self.env
+        port = self.waf('<bookingNo>B-2</bookingNo>', 403)
+        for in_flight in (1, 4):
+            with self.subTest(in_flight=in_flight):
+                env.psql("TRUNCATE guestflow.api_calls, guestflow.alert_events, guestflow.delivery_log,"
+                         " guestflow.batches CASCADE; DELETE FROM pms.booking_history; DELETE FROM pms.bookings;"
+                         " DELETE FROM pms.guests")
+                env.write_config({'retry': FAST_RETRY, 'endpoint': f'http://127.0.0.1:{port}/v1/guests',
+                                  'batch': {'max_records': 10, 'in_flight': in_flight}})
+                add_many(env, 100, ['P001'])
+                r = self.run_job(expect=1)
+                line = summary(self, r)
+                # B-2's batch (the first) is refused for its content:
+                # retried, then dead; every other booking delivered.
+                self.assertIn(' delivered=90 rejected=0 ', line)
+                self.assertIn(' dead=10 ', line)
+                self.assertNotIn('event=connection_auth_failed', r.stderr)
+                batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_no = 'B-2'")
+                state, attempts, last_error = env.psql(
+                    f"SELECT state, attempts, last_error FROM guestflow.batches WHERE id = {batch}")[0]
+                self.assertEqual((state, attempts), ('dead', '3'))
+                self.assertIn('partner: HTTP 403', last_error)
+                self.assertIn("taken as this batch's refusal, not the credentials'", last_error)
+                self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                                 [['dead_deliveries']])
+                # The next night: new guests go out, the dead batch waits
+                # for an operator (and for the gateway).
+                add_many(env, 20, ['P001'], start=1000)
+                r = self.run_job(expect=0)
+                self.assertIn(' delivered=20 ', summary(self, r))
+
+    def test_credentials_refused_from_the_start_still_hold_the_connection(self):
+        env = self.env
+        add_many(env, 30, ['P002'])
+        add_many(env, 4, ['P001'], start=31)
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 1}})
+        env.sim_control('script?status=403&count=100&hotel=H-1002&body=invalid+access+key')
+        r = self.run_job(expect=1)
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        # The first refusal sends its batch back behind the others; the
+        # second, of another batch, says it is the credentials.
+        calls = env.psql("SELECT c.status_code, c.outcome FROM guestflow.api_calls c"
+                         " JOIN guestflow.batches b ON b.id = c.batch_id WHERE b.property_id = 'P002' ORDER BY c.id")
+        self.assertEqual(calls, [['403', 'retry'], ['403', 'auth']])
+        self.assertEqual(self.by_state('P002'), {'pending': 30})
+        self.assertEqual(env.scalar("SELECT max(attempts) FROM guestflow.batches WHERE property_id = 'P002'"), '0')
+        self.assertEqual(self.by_state('P001'), {'delivered': 4})
+
+    def test_credentials_revoked_in_the_middle_of_a_run_hold_the_connection(self):
+        env = self.env
+        add_many(env, 60, ['P001'])
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        env.sim_control('script?action=stall&seconds=0&count=2&hotel=H-1001')
+        env.sim_control('script?status=401&count=100&hotel=H-1001&body=key+revoked')
+        r = self.run_job(expect=1)
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        # More different batches refused in a row than are in flight at
+        # once: the credentials, not content. Nothing dead.
+        self.assertEqual(self.by_state(), {'delivered': 10, 'pending': 50})
+        self.assertLessEqual(int(env.scalar("SELECT count(*) FROM guestflow.api_calls WHERE status_code = 401")), 5)
+
+    # ---- 4: completions the database refuses, leases taken over -------------
+
+    def raise_in_write_history(self, cond):
+        self.env.psql(f"""
+            CREATE OR REPLACE FUNCTION guestflow.write_history(booking_ids bigint[], messages text[])
+            RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF {cond} THEN
+                    RAISE EXCEPTION 'guest is locked for GDPR review';
+                END IF;
+                INSERT INTO pms.booking_history (booking_id, kind, message)
+                SELECT t.booking_id, 'guestflow', t.message FROM unnest(booking_ids, messages) AS t(booking_id, message);
+            END $$""")
+
+    def test_write_history_raising_p0001_for_one_booking_fails_that_batch(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        add_many(env, 60, ['P001'])
+        add_many(env, 4, ['P002'], start=61)
+        self.raise_in_write_history('2 = ANY(booking_ids)')
+        r = self.run_job(expect=1)
+        line = summary(self, r)
+        self.assertIn(' delivered=59 rejected=0 ', line)
+        self.assertIn(' dead=5 ', line)
+        self.assertIn(' pending=0 ', line)
+        self.assertIn('event=completion_refused', r.stderr)
+        self.assertNotIn('event=store_failing', r.stderr)
+        batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_id = 2")
+        state, attempts, last_error = env.psql(
+            f"SELECT state, attempts, last_error FROM guestflow.batches WHERE id = {batch}")[0]
+        self.assertEqual((state, attempts), ('dead', '3'))
+        self.assertIn('the database refused to record the outcome of this batch (SQLSTATE P0001', last_error)
+        self.assertEqual(self.history_count(), 59)
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['dead_deliveries']])
+        # The next night: the dead batch stays dead, new guests go out.
+        add_many(env, 5, ['P001'], start=100)
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=5 ', summary(self, r))
+
+    def test_a_history_store_down_ends_the_run_after_a_few_batches(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        add_many(env, 100, ['P001', 'P002'])
+        self.raise_in_write_history('true')
+        # (a partner that takes some time, as they do: with none, the
+        # completions sent down the pipelines before the first refusal
+        # comes back are refused too, an attempt each)
+        env.sim_control('latency?ms=50')
+        r = self.run_job(expect=75)
+        line = summary(self, r)
+        self.assertIn('reason="the database refused to record the outcome of 3 batches in a row (SQLSTATE P0001,'
+                      ' see the log): the history store fails as a whole"', line)
+        self.assertIn('event=store_failing', r.stderr)
+        self.assertEqual(self.history_count(), 0)
+        # Not the night's every batch: a few have an attempt counted, none
+        # is dead, none is left under a lease.
+        counted = int(env.scalar("SELECT count(*) FROM guestflow.batches WHERE attempts > 0"))
+        self.assertGreaterEqual(counted, 3)
+        self.assertLessEqual(counted, 8)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE state = 'dead'"
+                                    " OR lease_until > now()"), '0')
+        # The store is back: everything delivered once.
+        self.raise_in_write_history('false')
+        env.sim_control('latency?ms=0')
+        r = self.run_job(expect=0)
+        self.assertEqual(self.by_state(), {'delivered': 100})
+        self.assertEqual(self.history_count(), 100)
+        self.assertEqual(len({g['bookingNo'] for g in env.recorded()}), 100)
+
+    def test_a_batch_that_kills_every_worker_goes_dead(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        # Each run that takes the batch dies with it (after the claim);
+        # the next takes it over when the lease has run out.
+        for _ in range(3):
+            r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'})
+            self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+            env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        self.assertEqual(env.scalar("SELECT attempts FROM guestflow.batches"), '3')
+        r = self.run_job(expect=1)
+        line = summary(self, r)
+        self.assertIn(' delivered=0 rejected=0 ', line)
+        self.assertIn(' dead=3 ', line)
+        self.assertIn(' requests=0 ', line)
+        self.assertEqual(env.sim_stats()['requests'], 0, 'not sent a fourth time')
+        state, last_error = env.psql("SELECT state, last_error FROM guestflow.batches")[0]
+        self.assertEqual(state, 'dead')
+        self.assertIn('taken over after its lease ran out with its 3 attempts used', last_error)
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['dead_deliveries']])
+
+    def test_pending_counts_deliveries_under_a_lease(self):
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        # Its lease (10 minutes) still runs: another run cannot take it.
+        r = self.run_job(expect=0)
+        self.assertIn(' pending=3 in_flight_elsewhere=3 requests=0 ', summary(self, r))
+
+    # ---- 5: a flaky gateway answering 400 -------------------------------------
+
+    def test_a_flaky_gateway_refusing_nine_requests_in_ten_rejects_no_guest(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 50, 'in_flight': 4}})
+        add_many(env, 400, ['P001'])
+        # One good backend out of ten; the broken ones answer 400.
+        for _ in range(60):
+            env.sim_control('script?action=stall&seconds=0&count=1&hotel=H-1001')
+            env.sim_control('script?status=400&count=9&hotel=H-1001&body=%3Chtml%3E502+Bad+Gateway%3C%2Fhtml%3E')
+        r = self.run_job(expect=1)
+        self.assertIn(' rejected=0 ', summary(self, r))
+        self.assertNotIn('rejected', self.by_state())
+        # The gateway is fixed: the next run delivers every guest.
+        env.sim_control('reset')
+        self.run_job(expect=0)
+        self.assertEqual(self.by_state(), {'delivered': 400})
+        self.assertEqual(len({g['bookingNo'] for g in env.recorded()}), 400)
+
+    def test_a_gateway_refusing_everything_after_one_accept_rejects_no_single_booking(self):
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 1, 'in_flight': 1}})
+        add_many(env, 40, ['P001'])
+        env.sim_control('script?action=stall&seconds=0&count=1&hotel=H-1001')
+        env.sim_control('script?status=400&count=1000&hotel=H-1001&body=gateway+down')
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=1 rejected=0 ', summary(self, r))
+        self.assertEqual(self.by_state(), {'delivered': 1, 'pending': 39})
+        self.assertIn('event=connection_refused_all', r.stderr)
+
+    def test_a_single_bad_booking_is_still_rejected(self):
+        env = self.env
+        # The partner's schema refuses B-3 (a last name too long for it).
+        env.stop_sim()
+        env.start_sim(self.accounts, xsd=strict_xsd(env, 30))
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 1, 'in_flight': 1}})
+        add_many(env, 6, ['P001'])
+        env.psql("UPDATE pms.guests SET last_name = repeat('N', 31) WHERE id = 3")
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=5 rejected=1 ', summary(self, r))
+        (state, reason), = self.state_of('B-3')
+        self.assertEqual(state, 'rejected')
+        self.assertIn('partner: HTTP 400', reason)
+        # Refused alone twice, with accepted requests in between.
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls a JOIN guestflow.deliveries d"
+                                    " ON d.batch_id = a.batch_id WHERE d.booking_no = 'B-3'"), '2')
+
+    def test_a_bad_booking_left_last_is_still_rejected(self):
+        env = self.env
+        env.stop_sim()
+        env.start_sim(self.accounts, xsd=strict_xsd(env, 30))
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 4, 'in_flight': 1}})
+        add_many(env, 4, ['P001'])
+        env.psql("UPDATE pms.guests SET last_name = repeat('N', 31) WHERE id = 4")
+        r = self.run_job(expect=1)
+        # B-4 is isolated last: refused alone twice, nothing else left to
+        # accept in between, and no other single booking refused.
+        self.assertIn(' delivered=3 rejected=1 ', summary(self, r))
+        self.assertEqual(self.state_of('B-4')[0][0], 'rejected')
+
+    # ---- 9: exit 69 and partner_unreachable only when the partner is not there --
+
+    def alerts(self):
+        return self.env.psql("SELECT kind, message FROM guestflow.alert_events WHERE cleared_at IS NULL ORDER BY id")
+
+    def test_a_partner_that_answers_unreadable_200_or_400_is_reached(self):
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        env.sim_control('script?status=200&count=1000&body=%3Chtml%3Eok%3C%2Fhtml%3E')
+        r = self.run_job(expect=1)
+        line = summary(self, r)
+        self.assertNotIn('no partner could be reached', line)
+        self.assertIn(' dead=6 ', line)
+        self.assertEqual([a[0] for a in self.alerts()], ['dead_deliveries', 'dead_deliveries'])
+        # A batch that may have reached the partner, answered 400 after:
+        # resent whole until dead, the partner answered all along.
+        env = self.env = self.make_env()
+        add_many(env, 3, ['P001'])
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        env.sim_control('script?status=400&count=100&body=nope')
+        r = self.run_job(expect=1)
+        self.assertIn(' dead=3 ', summary(self, r))
+        self.assertEqual([a[0] for a in self.alerts()], ['dead_deliveries'])
+
+    def test_no_answer_at_all_exits_69_and_says_what_became_of_the_deliveries(self):
+        env = self.env
+        add_many(env, 4, ['P001', 'P002'])
+        env.stop_sim()
+        r = self.run_job(expect=69)
+        line = summary(self, r)
+        self.assertIn(' dead=4 ', line)
+        (kind, message), = [a for a in self.alerts() if a[0] == 'partner_unreachable']
+        self.assertIn('every request failed without an answer, or with 5xx (last: ', message)
+        self.assertIn('4 deliveries went dead after retry.max_attempts', message)
+        self.assertNotIn('stay pending', message)
+
+    def test_a_partner_answering_503_only_is_unavailable(self):
+        env = self.env
+        add_many(env, 4, ['P001'])
+        env.write_config({'retry': dict(FAST_RETRY, linger='0s')})
+        env.sim_control('script?status=503&count=100&retry_after=30&body=maintenance')
+        r = self.run_job(expect=69)
+        self.assertIn(' pending=4 ', summary(self, r))
+        (kind, message), = self.alerts()
+        self.assertEqual(kind, 'partner_unreachable')
+        self.assertIn('(last: partner: HTTP 503 maintenance); 4 deliveries stay pending and are retried with'
+                      ' backoff', message)
+
+    # ---- 6: reply counts that would overflow ----------------------------------
+
+    def test_reply_counts_that_would_overflow_are_unreadable(self):
+        env = self.env
+        add_booking(env, 1, prop='P001')
+        add_booking(env, 2, prop='P002')
+        # INT64_MAX + 1 overflowed when added (UBSan aborted the run, and
+        # the other hotel's booking stayed pending).
+        env.sim_control('script?status=200&count=5&hotel=H-1001&content_type=application%2Fxml'
+                        '&body=%3CimportResult%20accepted%3D%229223372036854775807%22%20rejected%3D%221%22%3E'
+                        '%3Crejected%20bookingNo%3D%22B-1%22%20reason%3D%22x%22%2F%3E%3C%2FimportResult%3E')
+        r = self.run_job()
+        self.assertIn(r.returncode, (0, 1), r.stderr[-3000:])
+        self.assertEqual(self.state_of('B-2')[0][0], 'delivered')
+        self.assertEqual(self.state_of('B-1')[0][0], 'dead')
+        self.assertIn('reply: accepted="9223372036854775807" is not a non-negative integer up to 2147483647',
+                      env.scalar("SELECT last_error FROM guestflow.batches WHERE property_id = 'P001'"))
+
+
+    # ---- 7: the database's or the environment's session settings -------------
+
+    def check_iso_dates(self, r, n):
+        env = self.env
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr[-3000:])
+        self.assertEqual(self.by_state(), {'delivered': n})
+        want = env.psql("SELECT 'B-' || id, to_char(arrival, 'YYYY-MM-DD'), to_char(departure, 'YYYY-MM-DD')"
+                        " FROM pms.bookings ORDER BY id")
+        got = sorted([g['bookingNo'], g['arrival'], g['departure']] for g in env.recorded())
+        self.assertEqual(got, sorted(want))
+
+    def test_a_database_with_a_german_datestyle(self):
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        dbname = env.scalar("SELECT current_database()")
+        env.psql(f"ALTER DATABASE {dbname} SET datestyle = 'German, DMY'; ALTER DATABASE {dbname} SET"
+                 " intervalstyle = 'sql_standard'")
+        self.check_iso_dates(self.run_job(), 6)
+
+    def test_datestyle_and_encoding_from_the_environment(self):
+        env = self.env
+        add_booking(env, 1, last='Müller')
+        add_booking(env, 2, prop='P002', last='Ørsted')
+        r = env.gf('run', 'review-nightly', env={'PGDATESTYLE': 'SQL, DMY', 'PGCLIENTENCODING': 'LATIN1',
+                                                  'PGOPTIONS': '-c datestyle=Postgres,MDY'})
+        self.check_iso_dates(r, 2)
+        self.assertEqual(sorted(g['lastName'] for g in env.recorded()), ['Müller', 'Ørsted'])
+
+    def test_a_latin1_database(self):
+        env = self.env
+        env.psql("CREATE DATABASE pmsl1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+        env.conninfo = env.conninfo.replace('dbname=guestflow', 'dbname=pmsl1')
+        self.assertIn('dbname=pmsl1', env.conninfo)
+        env.load_reference_schema()
+        env.psql("INSERT INTO pms.properties VALUES ('P001', 'Hotel P001'), ('P002', 'Hotel P002')")
+        env.write_config({'retry': FAST_RETRY})
+        self.assertEqual(env.gf('db', 'migrate').returncode, 0)
+        os.unlink(env.key_file)  # (a new database: a new key for its access keys)
+        for p, h in self.properties.items():
+            env.add_connection(p, h, self.accounts[h])
+        env.psql("SET client_encoding = 'UTF8';"
+                 " INSERT INTO pms.guests VALUES (1, 'Zoë', 'Müller', 'a@example.org', 'f', 'de'),"
+                 " (2, 'Ann', 'Plain', 'b@example.org', 'f', 'de'), (3, 'Bo', 'Other', 'c@example.org', 'f', 'de');"
+                 " INSERT INTO pms.bookings (id, property_id, booking_no, guest_id, status, arrival, departure,"
+                 " checked_out_at, notify_on_occupancy) SELECT i, 'P001', 'B-' || i, i, 'checked_out',"
+                 " current_date - 3, current_date - 1, now() - interval '1 day', true FROM generate_series(1, 3) i")
+        # A reason the database's encoding has no room for (the euro sign).
+        env.sim_control('refuse?bookingNo=B-3&reason=refus%C3%A9+%E2%82%AC+5')
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=2 rejected=1 ', summary(self, r))
+        self.assertIn('event=completion_folded', r.stderr)
+        self.assertEqual(sorted((g['firstName'], g['lastName']) for g in env.recorded()),
+                         [('Ann', 'Plain'), ('Zoë', 'Müller')])
+        self.assertEqual(self.state_of('B-3'), [['rejected', 'partner: refus? ? 5']])
+        self.assertEqual(self.history_count(), 2)
+
+    # ---- 8: a trigger label that is not UTF-8 -------------------------------
+
+    def test_a_trigger_label_that_is_not_utf8(self):
+        env = self.env
+        add_booking(env, 1)
+        label = b'cron\xff\x1b[31m' + b'x' * 500
+        r = subprocess.run([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'], capture_output=True,
+                           env=dict(os.environ, GUESTFLOW_TRIGGER=os.fsdecode(label)), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        trigger = env.scalar("SELECT trigger FROM guestflow.runs")
+        self.assertTrue(trigger.startswith('cron? [31mxxx'), trigger)
+        self.assertNotIn('\x1b', trigger)
+        self.assertLessEqual(len(trigger.encode()), 64)
+
+
+if __name__ == '__main__':
+    main()
