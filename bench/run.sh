@@ -162,10 +162,10 @@ median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.2f\n", (NR % 2) ? v[(NR
 round() { # N
 	local n=$1
 	if [ "$n" -gt 1 ]; then
-		"${PSQL[@]}" -c "TRUNCATE guestflow.api_calls, guestflow.delivery_log, guestflow.batches, guestflow.runs,
+		"${PSQL[@]}" -c "TRUNCATE guestflow.api_calls, guestflow.deliveries, guestflow.batches, guestflow.runs,
 		  guestflow.alert_events" -c "TRUNCATE pms.booking_history" >/dev/null
 	fi
-	"${PSQL[@]}" -c "VACUUM (FREEZE, ANALYZE) pms.bookings" -c "VACUUM ANALYZE guestflow.delivery_log" \
+	"${PSQL[@]}" -c "VACUUM (FREEZE, ANALYZE) pms.bookings" -c "VACUUM ANALYZE guestflow.deliveries" \
 		-c "VACUUM ANALYZE guestflow.batches" -c CHECKPOINT >/dev/null
 
 	echo "== round $n: raw floor (COPY the eligible rows out, COPY as many history rows in)"
@@ -275,18 +275,18 @@ echo "== EXPLAIN ANALYZE of the per-batch statements (on a batch put back in the
 "${PSQL[@]}" >"$WORK/explain.txt" <<SQL
 BEGIN;
 UPDATE guestflow.batches SET state = 'open' WHERE id = (SELECT max(id) FROM guestflow.batches);
-UPDATE guestflow.delivery_log SET state = 'pending' WHERE batch_id = (SELECT max(id) FROM guestflow.batches);
+UPDATE guestflow.deliveries SET state = 'pending' WHERE batch_id = (SELECT max(id) FROM guestflow.batches);
 EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) SELECT b.id FROM guestflow.batches b
     JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'
    WHERE b.job = 'review-nightly' AND b.state = 'open' AND b.next_attempt_at <= now()
      AND (b.lease_until IS NULL OR b.lease_until < now()) AND b.connection_id <> ALL('{}'::bigint[])
    ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED;
-EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) SELECT d.id, d.booking_no, s.last_name, s.first_name, s.email, s.gender,
+EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) SELECT d.booking_id, d.booking_no, s.last_name, s.first_name, s.email, s.gender,
        s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text
   FROM guestflow.deliveries d
   LEFT JOIN guestflow.source_bookings s ON s.booking_id = d.booking_id
   LEFT JOIN guestflow.status_map m ON m.partner = 'reviewhub' AND m.source_status = s.status
- WHERE d.batch_id = (SELECT max(id) FROM guestflow.batches) AND d.state IN ('pending', 'sending') ORDER BY d.id;
+ WHERE d.batch_id = (SELECT max(id) FROM guestflow.batches) AND d.state IN ('pending', 'sending') ORDER BY d.booking_id;
 ROLLBACK;
 SQL
 grep -E "Execution Time|Index Scan|Seq Scan" "$WORK/explain.txt" | sed 's/^ */  /'

@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "db.h"
 #include "log.h"
+#include "rows.h"
 #include "secret.h"
 
 void gf_batch_free(struct gf_batch *b)
@@ -60,22 +61,27 @@ static struct gf_batch *batch_from(PGresult *r)
 }
 
 /* The next due batch: new from the plan, due for a retry, or abandoned by a
- * crashed worker. Its members stay 'pending': the lease is what says they
- * are in flight. fresh: never sent (nothing under its key yet). The claim's
- * commit does not wait for the disk (synchronous_commit off for its
- * transaction only): lost in a crash of the server, it leaves the batch as
- * it was, with the same members and key, to be claimed and sent again, the
- * contract's worst case; and the next synchronous commit (a completion)
- * flushes it anyway. The lease's token names the run that holds it.
- * Parameters: job name, skipped connections, lease ms, probe source, run. */
+ * crashed worker. Its members are set 'sending' in the same statement (the
+ * lease says for how long). fresh: never sent (nothing under its key yet).
+ * The claim's commit does not wait for the disk (synchronous_commit off for
+ * its transaction only): lost in a crash of the server, it leaves the batch
+ * as it was, with the same members and key, to be claimed and sent again,
+ * the contract's worst case; and the next synchronous commit (a
+ * completion) flushes it anyway. The lease's token names the run that
+ * holds it. Parameters: job name, skipped connections, lease ms, probe
+ * source, run. */
 static const char CLAIM_SQL[] =
-	"WITH due AS ("
+	"WITH due AS MATERIALIZED ("
 	"  SELECT b.id, b.attempts = 0 AND b.last_error IS NULL AS fresh FROM guestflow.batches b"
 	"    JOIN guestflow.connections c ON c.id = b.connection_id AND c.status = 'live'"
 	"   WHERE b.job = $1 AND b.state = 'open' AND b.next_attempt_at <= now()"
 	"     AND (b.lease_until IS NULL OR b.lease_until < now())"
 	"     AND b.connection_id <> ALL($2::bigint[])"
 	"   ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED"
+	"), m AS MATERIALIZED ("
+	"  UPDATE guestflow.deliveries d SET state = 'sending', updated_at = now()"
+	"    FROM due WHERE d.batch_id = due.id AND d.state IN ('pending', 'sending')"
+	"  RETURNING d.booking_id"
 	") UPDATE guestflow.batches b"
 	"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
 	"        lease_token = $5 || '.' || gen_random_uuid()::text, attempts = b.attempts + 1,"
@@ -87,18 +93,16 @@ static const char CLAIM_SQL[] =
 	"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
 	" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
 	"           c.property_id, c.hotel_id, encode(c.access_key_enc, 'hex'), due.fresh,"
-	/* A batch never sent still has every member it was written with (or
-	 * the count a --limit cut left); any other is counted. */
-	"           CASE WHEN due.fresh THEN b.records ELSE (SELECT count(*) FROM guestflow.deliveries d"
-	"             WHERE d.batch_id = b.id AND d.state IN ('pending', 'sending')) END,"
+	/* the members still to deliver */
+	"           (SELECT count(*) FROM m),"
 	/* Members deleted from the PMS since they were planned: they are not
 	 * sent (the caller has only the plan's copy of them). */
-	"           CASE WHEN $4::bool AND due.fresh AND b.member_bookings IS NOT NULL THEN"
-	"             (SELECT array_agg(m) FROM unnest(b.member_bookings) m"
+	"           CASE WHEN $4::bool AND due.fresh THEN"
+	"             (SELECT array_agg(m.booking_id) FROM m"
 	/* (the view asked for these bookings alone: not an anti-join over all of
 	 * it, which computes every row, one that may raise included) */
-	"               WHERE m <> ALL (SELECT s.booking_id FROM guestflow.source_bookings s"
-	"                                WHERE s.booking_id = ANY(b.member_bookings))) END,"
+	"               WHERE m.booking_id <> ALL (SELECT s.booking_id FROM guestflow.source_bookings s"
+	"                                           WHERE s.booking_id = ANY(ARRAY(SELECT booking_id FROM m)))) END,"
 	"           b.maybe_sent,"
 	/* the members under its key, as the partner may hold them */
 	"           b.records";
@@ -145,19 +149,14 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 		 * durable before the cut batch is sent under its key. */
 		char id[32];
 		snprintf(id, sizeof(id), "%lld", (long long)b->id);
-		err = gf_batch_materialise(c, b->id);
-		if (err < 0) {
-			gf_batch_free(b);
-			return err;
-		}
 		_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "claim_trim",
 			"WITH keep AS ("
-			"  SELECT id FROM guestflow.delivery_log WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
-			"   ORDER BY id LIMIT $2::int"
+			"  SELECT booking_id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state = 'sending'"
+			"   ORDER BY booking_id LIMIT $2::int"
 			"), cut AS ("
-			"  UPDATE guestflow.delivery_log d SET batch_id = NULL, updated_at = now()"
-			"   WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
-			"     AND d.id NOT IN (SELECT id FROM keep) RETURNING 1"
+			"  UPDATE guestflow.deliveries d SET batch_id = NULL, state = 'pending', updated_at = now()"
+			"   WHERE d.batch_id = $1::bigint AND d.state = 'sending'"
+			"     AND d.booking_id NOT IN (SELECT booking_id FROM keep) RETURNING 1"
 			") UPDATE guestflow.batches SET records = (SELECT count(*) FROM keep)"
 			"   WHERE id = $1::bigint RETURNING records", 2, (const char *[]){ id, p[1] });
 		if (t)
@@ -170,38 +169,6 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 	}
 	*out = b;
 	return 0;
-}
-
-int gf_batch_materialise_many(PGconn *c, const char *batch_ids)
-{
-	/* Both in one statement: a member is never in the row and the log at
-	 * once. An open batch's members are pending, a done one's delivered. */
-	return gf_db_exec(c, "batch_materialise",
-		"WITH b AS MATERIALIZED ("
-		"  SELECT id, job, connection_id, property_id, state, created_run_id, created_at, finished_run_id,"
-		"         finished_at, member_ids, member_bookings, member_nos"
-		"    FROM guestflow.batches WHERE id = ANY($1::bigint[]) AND member_ids IS NOT NULL FOR UPDATE"
-		"), ins AS ("
-		"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, state,"
-		"                                      batch_id, planned_run_id, finished_run_id, created_at, updated_at,"
-		"                                      finished_at)"
-		/* (a booking without a number in the source view is rejected
-		 * for it; the log's column is NOT NULL) */
-		"  SELECT m.id, b.job, b.connection_id, b.property_id, m.booking_id, coalesce(m.booking_no, ''),"
-		"         CASE WHEN b.state = 'done' THEN 'delivered' ELSE 'pending' END, b.id, b.created_run_id,"
-		"         b.finished_run_id, b.created_at, coalesce(b.finished_at, b.created_at), b.finished_at"
-		"    FROM b CROSS JOIN LATERAL unnest(b.member_ids, b.member_bookings, b.member_nos) AS m(id, booking_id, booking_no)"
-		"  RETURNING 1"
-		") UPDATE guestflow.batches SET member_ids = NULL, member_bookings = NULL, member_nos = NULL"
-		"   WHERE id IN (SELECT id FROM b)",
-		1, (const char *[]){ batch_ids });
-}
-
-int gf_batch_materialise(PGconn *c, int64_t batch_id)
-{
-	char ids[40];
-	snprintf(ids, sizeof(ids), "{%lld}", (long long)batch_id);
-	return gf_batch_materialise_many(c, ids);
 }
 
 int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records, const int64_t *skip,
@@ -270,8 +237,11 @@ int gf_claim_giveback(PGconn *c, const struct gf_batch *b)
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
 	return gf_db_exec(c, "claim_giveback",
-		"UPDATE guestflow.batches SET lease_until = NULL, attempts = greatest(attempts - 1, 0)"
-		" WHERE id = $1::bigint AND lease_token = $2 AND state = 'open'", 2,
+		"WITH b AS ("
+		"  UPDATE guestflow.batches SET lease_until = NULL, attempts = greatest(attempts - 1, 0)"
+		"   WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' RETURNING id"
+		") UPDATE guestflow.deliveries d SET state = 'pending', updated_at = now()"
+		"    FROM b WHERE d.batch_id = b.id AND d.state = 'sending'", 2,
 		(const char *[]){ id, b->lease_token });
 }
 
@@ -291,12 +261,11 @@ int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b
 	return PQntuples(r) == 1;
 }
 
-/* The columns every read of a batch's rows gives, in the order of struct
- * gf_record, then whether the booking is in the source view; over the
- * batch's open deliveries d. */
+/* The columns every read of a batch's rows gives: the booking, its values
+ * to render (rows.h, the booking number the delivery's), then whether the
+ * booking is in the source view; over the batch's open deliveries d. */
 #define ROWS_SELECT \
-	"SELECT d.booking_id, d.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender," \
-	"       s.language, coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text," \
+	"SELECT d.booking_id, d.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") "," \
 	"       s.booking_id IS NOT NULL" \
 	"  FROM guestflow.deliveries d" \
 	/* (one row per delivery: a view that gives a booking twice, the \
@@ -308,14 +277,13 @@ int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b
 
 #define ROW_COLS 11
 
+_Static_assert(ROW_COLS == 2 + GF_REC_FIELDS, "ROWS_SELECT: booking, the record's values, in the source view");
+
 static void set_record(struct gf_batch_rows *r, size_t i, const char *const *v)
 {
 	int64_t id = 0;
 	(void)gf_parse_int64(v[0] ? v[0] : "0", &id);
-	r->recs[i] = (struct gf_record){
-		.booking_id = id, .booking_no = v[1], .last_name = v[2], .first_name = v[3], .email = v[4],
-		.gender = v[5], .language = v[6], .status = v[7], .arrival = v[8], .departure = v[9],
-	};
+	r->recs[i] = gf_record_of(id, v + 1);
 	r->in_source[i] = v[10] && v[10][0] == 't';
 }
 

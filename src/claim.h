@@ -45,11 +45,10 @@ void gf_batch_rows_free(struct gf_batch_rows *r);
 /* Claim the next due batch of the job, skipping the given connections: an
  * open batch (formed by the plan, due for a retry, or abandoned by a crashed
  * worker) of a live connection, under a new lease; attempts counts this one.
- * Its deliveries stay 'pending' (the lease says they are in flight). A
+ * Its deliveries are set 'sending' (the lease says for how long). A
  * batch never sent that holds more than max_records (--limit) is cut to
- * max_records first. With probe_source, a batch never sent that still holds
- * its members in its row comes with those gone from the source view since
- * they were planned (b->gone), for a caller that renders it from what the
+ * max_records first. With probe_source, a batch never sent comes with its
+ * members gone from the source view since they were planned (b->gone), for a caller that renders it from what the
  * plan read. *out is NULL when nothing is due. Caller frees with
  * gf_batch_free(). */
 int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records, const int64_t *skip,
@@ -61,8 +60,9 @@ int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_record
 int gf_claim_send(PGconn *c, const struct gf_job *job, int64_t run_id, const int64_t *skip, size_t n_skip,
                   bool probe_source);
 int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out);
-/* A batch claimed and never sent, given back as it was: no lease, the
- * claim's attempt not counted (it is fresh again if it was). */
+/* A batch claimed and never sent, given back as it was: no lease, its
+ * members pending, the claim's attempt not counted (it is fresh again if
+ * it was). */
 int gf_claim_giveback(PGconn *c, const struct gf_batch *b);
 /* A claimed batch's lease, from now on, again (before it is sent, when it
  * waited). 1: renewed; 0: the lease was lost (another worker may hold the
@@ -78,14 +78,6 @@ int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b
  * other booking either, the view is broken as a whole: an error, nothing
  * rejected. Caller frees *out with gf_batch_rows_free(). */
 int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b, struct gf_batch_rows **out);
-
-/* Write out the members a batch still holds in its row (migrations 0007 and
- * 0010) as its delivery rows (pending for an open batch, delivered for a
- * done one), and clear them from the row: from then on the batch is handled
- * row by row. Within the caller's transaction, with the batch rows locked;
- * nothing to do for a batch that holds none. batch_ids: an array literal. */
-int gf_batch_materialise(PGconn *c, int64_t batch_id);
-int gf_batch_materialise_many(PGconn *c, const char *batch_ids);
 
 void gf_batch_free(struct gf_batch *b);
 

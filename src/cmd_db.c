@@ -33,7 +33,8 @@ int gf_cmd_db(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	r = gf_migrate(db, &applied, &adapters);
 	PQfinish(db);
 	if (r == -GF_E_SCHEMA) {
-		fprintf(stderr, "guestflow db migrate: the database schema is newer than this guestflow (version %d); refusing\n",
+		fprintf(stderr, "guestflow db migrate: refusing: the database schema is newer than this guestflow (version %d)"
+		        " or was migrated by an unreleased development version (the error above says which)\n",
 		        gf_schema_version_known());
 		return GF_EXIT_CONFIG;
 	}

@@ -29,9 +29,10 @@ static int64_t affected(PGresult *r)
 	return n;
 }
 
-/* The rejected members as two array literals: booking ids, reasons (a
- * booking is in a batch at most once). */
-static int rejection_arrays(const struct gf_completion *cp, struct gf_buf *ids, struct gf_buf *reasons)
+/* The rejected members as three array literals: booking ids, reasons,
+ * whether for the booking's data (a booking is in a batch at most once). */
+static int rejection_arrays(const struct gf_completion *cp, struct gf_buf *ids, struct gf_buf *reasons,
+                            struct gf_buf *data)
 {
 	size_t n = cp->n_rejections;
 	int64_t *idv = gf_xcalloc(n ? n : 1, sizeof(*idv));
@@ -43,6 +44,10 @@ static int rejection_arrays(const struct gf_completion *cp, struct gf_buf *ids, 
 	int r = gf_db_int_array(ids, idv, n);
 	if (r == 0)
 		r = gf_db_text_array(reasons, rv, n);
+	r = r ? r : gf_buf_puts(data, "{");
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = gf_buf_puts(data, cp->rejections[i].partner ? (i ? ",f" : "f") : (i ? ",t" : "t"));
+	r = r ? r : gf_buf_puts(data, "}");
 	free(idv);
 	free(rv);
 	return r;
@@ -54,16 +59,17 @@ static int reject_listed(struct ctx *x, const struct gf_completion *cp)
 		return 0;
 	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)64 << 20);
 	_cleanup_buf_ struct gf_buf reasons = GF_BUF_INIT((size_t)64 << 20);
-	int r = rejection_arrays(cp, &ids, &reasons);
+	_cleanup_buf_ struct gf_buf data = GF_BUF_INIT((size_t)64 << 20);
+	int r = rejection_arrays(cp, &ids, &reasons, &data);
 	if (r < 0)
 		return r;
-	const char *p[] = { x->id, gf_buf_str(&ids), gf_buf_str(&reasons), x->run };
+	const char *p[] = { x->id, gf_buf_str(&ids), gf_buf_str(&reasons), x->run, gf_buf_str(&data) };
 	int err;
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_rejected",
-		"UPDATE guestflow.delivery_log d SET state = 'rejected', reason = t.reason, updated_at = now(),"
-		"       finished_at = now(), finished_run_id = $4::bigint"
-		"  FROM unnest($2::bigint[], $3::text[]) AS t(id, reason)"
-		" WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 4, p);
+		"UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, data_rejected = t.data,"
+		"       updated_at = now(), finished_at = now(), finished_run_id = $4::bigint"
+		"  FROM unnest($2::bigint[], $3::text[], $5::bool[]) AS t(id, reason, data)"
+		" WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 5, p);
 	if (!res)
 		return err;
 	x->out->rejected += affected(res);
@@ -105,7 +111,7 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 	 * function is called once with the whole batch. */
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_delivered",
 		"WITH d AS ("
-		"  UPDATE guestflow.delivery_log SET state = 'delivered', reason = NULL, updated_at = now(),"
+		"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now(),"
 		"         finished_at = now(), finished_run_id = $2::bigint"
 		"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
 		"  RETURNING booking_id, booking_no, rerun"
@@ -145,7 +151,7 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 		if (r < 0)
 			return r;
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_dead",
-			"UPDATE guestflow.delivery_log SET state = 'dead', reason = $2, updated_at = now(),"
+			"UPDATE guestflow.deliveries SET state = 'dead', reason = $2, updated_at = now(),"
 			"       finished_at = now(), finished_run_id = $3::bigint"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 3,
 			(const char *[]){ p[0], p[1], p[3] });
@@ -166,7 +172,7 @@ static int retry(struct ctx *x, const struct gf_completion *cp)
 	if (r < 0)
 		return r;
 	_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "complete_retry",
-		"UPDATE guestflow.delivery_log SET state = 'pending', reason = $2, updated_at = now()"
+		"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
 		" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
 	if (!res)
 		return err;
@@ -186,7 +192,7 @@ static int release(struct ctx *x, const struct gf_completion *cp)
 		" next_attempt_at = CASE WHEN $4::bool THEN now() ELSE next_attempt_at END WHERE id = $1::bigint", 4, p);
 	if (r == 0)
 		r = gf_db_exec(x->c, "complete_release",
-			"UPDATE guestflow.delivery_log SET state = 'pending', reason = $2, updated_at = now()"
+			"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
 	if (r == 0 && cp->alert_kind)
 		r = gf_alert_raise(x->c, x->job->name, x->b->connection_id, cp->alert_kind,
@@ -198,8 +204,8 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *m = gf_db_query(x->c, &err, "split_members",
-		"SELECT id FROM guestflow.delivery_log WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
-		" ORDER BY id", 1, (const char *[]){ x->id });
+		"SELECT booking_id FROM guestflow.deliveries WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')"
+		" ORDER BY booking_id", 1, (const char *[]){ x->id });
 	if (!m)
 		return err;
 	int n = PQntuples(m);
@@ -208,7 +214,7 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 		/* One record the partner will not take: it is the bad one. */
 		const char *p[] = { x->id, why, x->run };
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "split_reject_last",
-			"UPDATE guestflow.delivery_log SET state = 'rejected', reason = $2, updated_at = now(),"
+			"UPDATE guestflow.deliveries SET state = 'rejected', reason = $2, updated_at = now(),"
 			"       finished_at = now(), finished_run_id = $3::bigint"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 3, p);
 		if (!res)
@@ -239,8 +245,9 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 				"  SELECT job, connection_id, property_id, gen_random_uuid()::text,"
 				"         cardinality($2::bigint[]), id, $3::bigint, next_attempt_at"
 				"    FROM guestflow.batches WHERE id = $1::bigint RETURNING id"
-				") UPDATE guestflow.delivery_log d SET batch_id = nb.id, state = 'pending', updated_at = now()"
-				"    FROM nb WHERE d.id = ANY($2::bigint[])", 3, p);
+				") UPDATE guestflow.deliveries d SET batch_id = nb.id, state = 'pending', updated_at = now()"
+				"    FROM nb WHERE d.batch_id = $1::bigint AND d.booking_id = ANY($2::bigint[])"
+				"     AND d.state IN ('pending', 'sending')", 3, p);
 			if (r < 0)
 				return r;
 			x->out->new_batches++;
@@ -280,9 +287,6 @@ static int complete_tx(PGconn *c, const struct gf_job *job, int64_t run_id, cons
 		whole.maybe_sent = true;
 		cp = &whole;
 	}
-	/* Row by row from here on, whatever the outcome. */
-	if (r == 0)
-		r = gf_batch_materialise(c, b->id);
 	if (r == 0)
 		r = reject_listed(&x, cp);
 	if (r == 0) {
@@ -372,7 +376,8 @@ static void fold_completion(const struct gf_completion *cp, struct folded *f)
 	f->texts = gf_xcalloc(cp->n_rejections + 8, sizeof(*f->texts));
 	f->rej = gf_xcalloc(cp->n_rejections ? cp->n_rejections : 1, sizeof(*f->rej));
 	for (size_t i = 0; i < cp->n_rejections; i++)
-		f->rej[i] = (struct gf_rejection){ cp->rejections[i].booking_id, fold(f, cp->rejections[i].reason) };
+		f->rej[i] = (struct gf_rejection){ cp->rejections[i].booking_id, fold(f, cp->rejections[i].reason),
+		                                   cp->rejections[i].partner };
 	f->cp.rejections = f->rej;
 	f->cp.error = fold(f, cp->error);
 	f->cp.alert_message = fold(f, cp->alert_message);
@@ -435,61 +440,32 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 
 /* The accepted batch in one statement, so that it can be sent without
  * waiting: every part is gated on the lease (a lost lease changes nothing
- * and says so). A batch that still holds its members in its row and is
- * accepted whole keeps them there, now delivered (migration 0010): nothing
- * is written per member but its history entry. With records refused, the
- * members it holds are written out, delivered or rejected; members written
- * out before (a batch retried, released, cut, or of a rerun) are updated.
- * Then the history entries of the delivered (write_history once for the
- * batch), the batch done, the API-call row, and the alerts an answer
- * clears. */
+ * and says so). The members the partner or guestflow refused rejected
+ * (with whether for their data), the others delivered; the history entries
+ * of the delivered (write_history once for the batch), the batch done, the
+ * API-call row, and the alerts an answer clears. */
 #define ACCEPTED_SQL \
 	"WITH lease AS MATERIALIZED (" \
-	"  SELECT id, property_id, created_run_id, created_at, member_ids, member_bookings, member_nos," \
-	"         cardinality($5::bigint[]) > 0 AS refused" \
-	"    FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE" \
-	"), kept AS (" \
-	"  SELECT m.booking_id, m.booking_no, false AS rerun" \
-	"    FROM lease l CROSS JOIN LATERAL unnest(l.member_bookings, l.member_nos) AS m(booking_id, booking_no)" \
-	"   WHERE NOT l.refused" \
-	"), held AS (" \
-	"  INSERT INTO guestflow.delivery_log (id, job, connection_id, property_id, booking_id, booking_no, state, batch_id," \
-	"         reason, planned_run_id, finished_run_id, created_at, finished_at)" \
-	"  SELECT m.id, $7, $8::bigint, l.property_id, m.booking_id, coalesce(m.booking_no, '')," \
-	"         CASE WHEN t.reason IS NULL THEN 'delivered' ELSE 'rejected' END, l.id, t.reason, l.created_run_id," \
-	"         $3::bigint, l.created_at, now()" \
-	"    FROM lease l CROSS JOIN LATERAL unnest(l.member_ids, l.member_bookings, l.member_nos) AS m(id, booking_id, booking_no)" \
-	/* (a reply naming a booking twice rejects it once) */ \
-	"    LEFT JOIN (SELECT DISTINCT ON (id) id, reason FROM unnest($5::bigint[], $6::text[]) AS u(id, reason)) t" \
-	"      ON t.id = m.booking_id" \
-	"   WHERE l.refused" \
-	"  RETURNING booking_id, booking_no, rerun, state" \
+	"  SELECT id FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE" \
 	"), rej AS (" \
-	"  UPDATE guestflow.delivery_log d SET state = 'rejected', reason = t.reason, updated_at = now()," \
-	"         finished_at = now(), finished_run_id = $3::bigint" \
-	"    FROM unnest($5::bigint[], $6::text[]) AS t(id, reason)" \
+	"  UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, data_rejected = t.data," \
+	"         updated_at = now(), finished_at = now(), finished_run_id = $3::bigint" \
+	"    FROM unnest($5::bigint[], $6::text[], $17::bool[]) AS t(id, reason, data)" \
 	"   WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')" \
 	"     AND EXISTS (SELECT 1 FROM lease) RETURNING 1" \
-	"), upd AS (" \
-	"  UPDATE guestflow.delivery_log SET state = 'delivered', reason = NULL, updated_at = now()," \
+	"), d AS (" \
+	"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now()," \
 	"         finished_at = now(), finished_run_id = $3::bigint" \
 	"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') AND booking_id <> ALL($5::bigint[])" \
 	"     AND EXISTS (SELECT 1 FROM lease)" \
 	"  RETURNING booking_id, booking_no, rerun" \
-	"), d AS (" \
-	"  SELECT booking_id, booking_no, rerun FROM upd" \
-	"  UNION ALL SELECT booking_id, booking_no, rerun FROM held WHERE state = 'delivered'" \
-	"  UNION ALL SELECT booking_id, booking_no, rerun FROM kept" \
 	"), h AS (" \
 	"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id)," \
 	"         array_agg(replace($4, '{booking_no}', booking_no)" \
 	"                   || CASE WHEN rerun THEN ' (rerun)' ELSE '' END ORDER BY booking_id)) AS ok" \
 	"    FROM d HAVING count(*) > 0" \
 	"), b AS (" \
-	"  UPDATE guestflow.batches b SET state = 'done', lease_until = NULL, finished_at = now(), finished_run_id = $3::bigint," \
-	"         member_ids = CASE WHEN l.refused THEN NULL ELSE b.member_ids END," \
-	"         member_bookings = CASE WHEN l.refused THEN NULL ELSE b.member_bookings END," \
-	"         member_nos = CASE WHEN l.refused THEN NULL ELSE b.member_nos END" \
+	"  UPDATE guestflow.batches b SET state = 'done', lease_until = NULL, finished_at = now(), finished_run_id = $3::bigint" \
 	"    FROM lease l WHERE b.id = l.id RETURNING 1" \
 	"), call AS (" \
 	"  INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code," \
@@ -504,14 +480,13 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid'))" \
 	"          OR (coalesce(connection_id, 0) = 0 AND kind = 'partner_unreachable'))" \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
-	") SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM d)," \
-	"         (SELECT count(*) FROM rej) + (SELECT count(*) FROM held WHERE state = 'rejected')," \
+	") SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM d), (SELECT count(*) FROM rej)," \
 	"         (SELECT count(*) FROM h), (SELECT count(*) FROM b), (SELECT count(*) FROM call)," \
 	"         (SELECT string_agg(id || ' ' || kind || ' ' || conn, ',') FROM cleared)"
 
 int gf_complete_pipe_prepare(PGconn *c)
 {
-	return gf_db_prepare(c, "complete_accepted", ACCEPTED_SQL, 16);
+	return gf_db_prepare(c, "complete_accepted", ACCEPTED_SQL, 17);
 }
 
 int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
@@ -519,7 +494,8 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 {
 	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)64 << 20);
 	_cleanup_buf_ struct gf_buf reasons = GF_BUF_INIT((size_t)64 << 20);
-	int r = rejection_arrays(cp, &ids, &reasons);
+	_cleanup_buf_ struct gf_buf data = GF_BUF_INIT((size_t)64 << 20);
+	int r = rejection_arrays(cp, &ids, &reasons, &data);
 	if (r < 0)
 		return r;
 	const struct gf_api_call *call = cp->call;
@@ -538,8 +514,8 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 		gf_text_safe_dup(call->response_excerpt, b->access_key, GF_TEXT_MAX) : NULL;
 	const char *p[] = { id, b->lease_token, run, cp->history_message ? cp->history_message : "",
 	                    gf_buf_str(&ids), gf_buf_str(&reasons), job->name, conn, url,
-	                    status, lat, rq, rs, recs, b->idempotency_key, excerpt };
-	_Static_assert(GF_ARRAY_SIZE(p) == 16, "gf_complete_pipe_prepare declares 16 parameters");
+	                    status, lat, rq, rs, recs, b->idempotency_key, excerpt, gf_buf_str(&data) };
+	_Static_assert(GF_ARRAY_SIZE(p) == 17, "gf_complete_pipe_prepare declares 17 parameters");
 	gf_fault_point("in_commit");
 	return gf_db_pipe_send(c, "complete_accepted", (int)GF_ARRAY_SIZE(p), p);
 }

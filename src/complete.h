@@ -14,6 +14,10 @@
 struct gf_rejection {
 	int64_t booking_id;
 	const char *reason;
+	bool partner;   /* the partner refused it (stays rejected until rerun); else guestflow
+	                 * did, for the booking's own data (a value it cannot send, the source
+	                 * view failing for it, gone from it): planned again once the PMS
+	                 * changes the booking (deliveries.data_rejected) */
 };
 
 /* One request to a partner, for guestflow.api_calls. */

@@ -514,6 +514,11 @@ static const struct key selection_keys[] = {
 };
 static const struct section selection_section = { "selection", KEYS(selection_keys), NULL };
 
+static const struct key retention_keys[] = {
+	DURATION("deliveries", "400d", 86400000, J(retention_ms)),
+};
+static const struct section retention_section = { "retention", KEYS(retention_keys), NULL };
+
 static const struct key batch_keys[] = {
 	INT("max_records", "500", 1, 10000, J(max_records)),
 	INT("in_flight", "4", 1, 64, J(in_flight)),
@@ -572,6 +577,7 @@ static const struct key job_keys[] = {
 	DURATION("stop_timeout", "30s", 0, J(stop_timeout_ms)),
 	SECTION("ping", ping_section),
 	SECTION("history", history_section),
+	SECTION("retention", retention_section),
 };
 static const struct section job_section = { NULL, KEYS(job_keys), validate_job };
 
@@ -932,6 +938,19 @@ static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, con
 		            "'lease' (%lld s) must be longer than http.timeout plus http.connect_timeout (%lld s)",
 		            (long long)(job->lease_ms / 1000),
 		            (long long)((job->timeout_ms + job->connect_timeout_ms) / 1000));
+	}
+	/* A delivery purged while its booking may still be planned would be
+	 * planned, and sent, again. */
+	if (job->retention_ms <= job->window_ms) {
+		yaml_node_t *at = vals[key_index(&job_section, "retention")];
+		if (!at)
+			at = vals[key_index(&job_section, "selection")];
+		char a[32], b[32];
+		fmt_duration(job->retention_ms, a, sizeof(a));
+		fmt_duration(job->window_ms, b, sizeof(b));
+		return fail(w, at ? &at->start_mark : where,
+		            "'retention.deliveries' (%s) must be longer than 'selection.window' (%s): a delivery"
+		            " purged while its booking is still inside the window would be sent again", a, b);
 	}
 	if (w->name_hint && strcmp(job->name, w->name_hint) != 0) {
 		_cleanup_buf_ struct gf_buf b = GF_BUF_INIT(MSG_MAX);

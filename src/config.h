@@ -26,6 +26,11 @@ struct gf_job {
 	int64_t window_ms;       /* selection.window, default 14d */
 	char *default_language;  /* selection.default_language: ISO 639-1, default "en" */
 
+	/* retention */
+	int64_t retention_ms;    /* retention.deliveries: 'guestflow purge' deletes finished deliveries
+	                          * older than this whose booking is out of the window; default 400d,
+	                          * longer than the window */
+
 	/* batch */
 	int max_records;         /* batch.max_records, default 500, 1..10000 */
 	int in_flight;           /* batch.in_flight, default 4, 1..64 */

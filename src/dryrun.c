@@ -79,8 +79,7 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	snprintf(max, sizeof(max), "%lld", (long long)(limit > 0 && limit < job->max_records ? limit : job->max_records));
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_batch",
-		"SELECT s.booking_no, s.last_name, s.first_name, btrim(s.email, E' \\t\\r\\n'), s.gender, s.language,"
-		"       coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text, c.hotel_id"
+		"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.hotel_id"
 		"  FROM guestflow.source_bookings s"
 		"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
@@ -98,21 +97,18 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	char **reasons = gf_xcalloc(n, sizeof(*reasons));
 	for (size_t i = 0; i < n; i++) {
 		int row = (int)i;
-		recs[i] = (struct gf_record){
-			.booking_no = gf_db_get(r, row, 0), .last_name = gf_db_get(r, row, 1),
-			.first_name = gf_db_get(r, row, 2), .email = gf_db_get(r, row, 3),
-			.gender = gf_db_get(r, row, 4), .language = gf_db_get(r, row, 5),
-			.status = gf_db_get(r, row, 6), .arrival = gf_db_get(r, row, 7),
-			.departure = gf_db_get(r, row, 8),
-		};
+		const char *v[GF_REC_FIELDS];
+		for (int f = 0; f < GF_REC_FIELDS; f++)
+			v[f] = gf_db_get(r, row, f);
+		recs[i] = gf_record_of(0, v);
 	}
 	struct gf_buf xml = GF_BUF_INIT((size_t)512 << 20);
 	size_t rendered = 0;
-	int rc = gf_render_review_xml(PQgetvalue(r, 0, 9), "dry-run", recs, n, job->default_language, &xml,
+	int rc = gf_render_review_xml(PQgetvalue(r, 0, GF_REC_FIELDS), "dry-run", recs, n, job->default_language, &xml,
 	                              reasons, &rendered);
 	if (rc == 0) {
 		fprintf(out, "\nfirst batch (%zu records for hotel id %s, %zu would be rejected):\n", n,
-		        gf_log_qt(PQgetvalue(r, 0, 9)), n - rendered);
+		        gf_log_qt(PQgetvalue(r, 0, GF_REC_FIELDS)), n - rendered);
 		for (size_t i = 0; i < n; i++)
 			if (reasons[i])
 				fprintf(out, "  would reject %s: %s\n", gf_log_q(recs[i].booking_no), gf_log_qt(reasons[i]));

@@ -17,23 +17,24 @@ static const char *or_none(const char *v)
 	return v ? v : "(none)";
 }
 
+/* updated_at: the booking's, as the source view gives it (NULL: unknown). */
 static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, const char *property_id,
-                            FILE *out)
+                            const char *updated_at, FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
 		"SELECT c.property_id, d.state, coalesce(d.reason, ''), d.batch_id, b.attempts, b.idempotency_key,"
 		"       coalesce(b.last_error, ''), to_char(b.next_attempt_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
 		"       to_char(d.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(d.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-		"       b.state, d.planned_run_id"
+		"       b.state, d.planned_run_id, d.data_rejected, coalesce($4::timestamptz > d.finished_at, false)"
 		"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
 		"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-		/* (through the property's connections: the log's key and the index
-		 * of batches holding members both begin with the connection) */
+		/* (through the property's connections: the key begins with the
+		 * connection) */
 		" WHERE d.job = $1 AND d.booking_id = $2::bigint"
 		"   AND d.connection_id IN (SELECT id FROM guestflow.connections WHERE property_id = $3)"
-		" ORDER BY d.id", 3,
-		(const char *[]){ job->name, booking_id, property_id });
+		" ORDER BY d.connection_id", 4,
+		(const char *[]){ job->name, booking_id, property_id, updated_at });
 	if (!d)
 		return err;
 	if (PQntuples(d) == 0) {
@@ -50,6 +51,13 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 		fprintf(out, " (planned %s by run %s)\n", PQgetvalue(d, i, 9), PQgetvalue(d, i, 11));
 		if (*PQgetvalue(d, i, 2))
 			fprintf(out, "    reason: %s\n", gf_log_qt(PQgetvalue(d, i, 2)));
+		if (strcmp(state, "rejected") == 0 && PQgetvalue(d, i, 12)[0] == 't')
+			fprintf(out, "    rejected for its data at %s; %s\n", PQgetvalue(d, i, 8),
+			        PQgetvalue(d, i, 13)[0] == 't' ? "the booking changed since: planned again at the next run"
+			                                       : "will be planned again when the booking changes in the PMS");
+		else if (strcmp(state, "rejected") == 0)
+			fprintf(out, "    rejected by the partner: stays rejected until 'guestflow rerun %s --booking ...'\n",
+			        gf_log_qt(job->name));
 		if (!PQgetisnull(d, i, 3)) {
 			fprintf(out, "    batch %s (%s), attempts %s, Idempotency-Key %s\n", PQgetvalue(d, i, 3),
 			        gf_log_qt(PQgetvalue(d, i, 10)), PQgetvalue(d, i, 4), gf_log_qt(PQgetvalue(d, i, 5)));
@@ -64,20 +72,23 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 	return 0;
 }
 
+/* The booking's history, read only through the source contract's
+ * guestflow.read_history(bigint) (schemas/sql/reference/adapters.sql). */
 static int explain_history(PGconn *c, const char *booking_id, FILE *out)
 {
 	int err;
-	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "explain_history_table",
-		"SELECT to_regclass('pms.booking_history') IS NOT NULL", 0, NULL);
+	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "explain_history_adapter",
+		"SELECT to_regprocedure('guestflow.read_history(bigint)') IS NOT NULL", 0, NULL);
 	if (!t)
 		return err;
 	if (PQgetvalue(t, 0, 0)[0] != 't') {
-		fprintf(out, "history: written through guestflow.write_history (this PMS's own tables)\n");
+		fprintf(out, "history: not shown: this PMS's adapters have no guestflow.read_history(bigint)"
+		        " (see schemas/sql/reference/adapters.sql)\n");
 		return 0;
 	}
 	_cleanup_pgresult_ PGresult *h = gf_db_query(c, &err, "explain_history",
-		"SELECT to_char(created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), kind, message FROM pms.booking_history"
-		" WHERE booking_id = $1::bigint ORDER BY id", 1, (const char *[]){ booking_id });
+		"SELECT to_char(h.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), h.kind, h.message"
+		"  FROM guestflow.read_history($1::bigint) h", 1, (const char *[]){ booking_id });
 	if (!h)
 		return err;
 	fprintf(out, "history entries on the booking: %d\n", PQntuples(h));
@@ -96,14 +107,14 @@ static int explain_unreadable(PGconn *c, const struct gf_job *job, const char *b
 	int err;
 	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_by_number",
 		"SELECT booking_id::text, property_id FROM guestflow.deliveries WHERE job = $1 AND booking_no = $2"
-		" ORDER BY id LIMIT 1", 2, (const char *[]){ job->name, booking_no });
+		" ORDER BY created_at LIMIT 1", 2, (const char *[]){ job->name, booking_no });
 	if (!d)
 		return err;
 	if (PQntuples(d) == 0) {
 		fprintf(out, "  delivery: none\n");
 		return 0;
 	}
-	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), out);
+	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, out);
 }
 
 int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
@@ -121,7 +132,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"       s.last_name, coalesce(" GF_SQL_RULE_NAME ", false),"
 			"       s.notify::text, coalesce(" GF_SQL_RULE_NOTIFY ", false),"
 			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW ", false),"
-			"       c.status, coalesce(c.status = 'live', false), c.hotel_id, s.first_name"
+			"       c.status, coalesce(c.status = 'live', false), c.hotel_id, s.first_name, s.updated_at::text"
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
 			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
@@ -173,7 +184,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			             gf_log_qt(PQgetvalue(r, 0, 14))) :
 			gf_xasprintf("no connection to %s", gf_log_qt(job->partner));
 		rule(out, PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn);
-		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), out);
+		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16), out);
 		if (e < 0)
 			return e;
 	}

@@ -8,11 +8,9 @@
 #ifndef GF_LOCKS_H
 #define GF_LOCKS_H
 
-/* Planning a job (plan.c): a session lock per job, key hashtext(job). */
-#define GF_LOCK_CLASS_PLAN "1734737921"
-/* Slices of a plan and reruns of a job take turns (plan.c, rerun.c): a
- * transaction lock per job, key hashtext(job). */
-#define GF_LOCK_CLASS_MEMBERS "1734737922"
+/* 1734737921 and 1734737922 were the planning and members locks, gone
+ * since the deliveries' key decides who plans a pair (issue 15): retired,
+ * never to be reused. */
 /* `db migrate` (migrate.c): one lock, key 0. */
 #define GF_LOCK_CLASS_MIGRATE "1734737923"
 /* The key for access keys at rest (secret.c): registering it, encrypting

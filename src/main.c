@@ -29,6 +29,7 @@ static const char usage[] =
 	"  status [JOB] [--json]          last run and queue per job and connection\n"
 	"  log [--job J] [--connection P] [--since WHEN] [--errors] [--limit N] | --purge\n"
 	"                                 the API-call log\n"
+	"  purge [JOB]                    delete deliveries past the job's retention.deliveries\n"
 	"  contact add EMAIL --role alert|technical|escalation [--job J] [--connection P PARTNER]\n"
 	"  contact list | contact remove ID   who hears about problems\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID   (access key on stdin)\n"
@@ -61,6 +62,7 @@ static const struct {
 	{ "status", gf_cmd_status },
 	{ "log", gf_cmd_log },
 	{ "contact", gf_cmd_contact },
+	{ "purge", gf_cmd_purge },
 };
 
 int main(int argc, char **argv)

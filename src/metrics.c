@@ -77,12 +77,7 @@ int gf_metrics_write(const char *dir, PGconn *c, const struct gf_job *job, const
 			              "# TYPE guestflow_last_success_timestamp_seconds gauge\n"
 			              "guestflow_last_success_timestamp_seconds{job=\"%s\"} %s\n", job->name, PQgetvalue(s, 0, 0));
 		_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "metrics_states",
-			/* A pending delivery whose batch is under a lease is being sent. */
-			"WITH d AS ("
-			"  SELECT CASE WHEN d.state = 'pending' AND b.state = 'open' AND b.lease_until > now()"
-			"              THEN 'sending' ELSE d.state END AS state"
-			"    FROM guestflow.deliveries d LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-			"   WHERE d.job = $1"
+			"WITH d AS (SELECT state FROM guestflow.deliveries WHERE job = $1"
 			") SELECT s.state, count(d.state) FROM unnest(ARRAY['pending', 'sending', 'delivered', 'rejected', 'dead']) s(state)"
 			"  LEFT JOIN d ON d.state = s.state GROUP BY s.state ORDER BY 1",
 			1, (const char *[]){ job->name });

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "buf.h"
 #include "db.h"
 #include "embedded_sql.h"
 #include "locks.h"
@@ -34,6 +35,36 @@ static int db_version(PGconn *c, int *version)
 		return err;
 	*version = (int)gf_db_get_int(r, 0, 0);
 	return 0;
+}
+
+/* A database whose recorded migrations are not this binary's (by version
+ * and name): an old development database migrated by the steps squashed
+ * into 0001_baseline (nothing had been released, so nothing converts it). */
+static int history_check(PGconn *c)
+{
+	_cleanup_buf_ struct gf_buf names = GF_BUF_INIT(1 << 20);
+	const char **v = gf_xcalloc(gf_n_migrations ? gf_n_migrations : 1, sizeof(*v));
+	for (size_t i = 0; i < gf_n_migrations; i++)
+		v[i] = gf_migrations[i].name;
+	int r = gf_db_text_array(&names, v, gf_n_migrations);
+	free(v);
+	if (r < 0)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "schema_history",
+		"SELECT m.version, m.name FROM guestflow.schema_migrations m"
+		" WHERE m.version <= cardinality($1::text[]) AND m.name IS DISTINCT FROM ($1::text[])[m.version]"
+		" ORDER BY 1 LIMIT 1", 1, (const char *[]){ gf_buf_str(&names) });
+	if (!q)
+		return err;
+	if (PQntuples(q) == 0)
+		return 0;
+	gf_error("schema_history_unknown", "version=%s name=%s msg=%s", PQgetvalue(q, 0, 0), gf_log_q(PQgetvalue(q, 0, 1)),
+	         gf_log_q("this database was migrated by a development version of guestflow whose migrations were"
+	                  " squashed into 0001_baseline (nothing had been released): it cannot be converted; create"
+	                  " the guestflow schema anew ('DROP SCHEMA guestflow CASCADE', then 'guestflow db migrate')"
+	                  " in a database whose deliveries you do not need to keep"));
+	return -GF_E_SCHEMA;
 }
 
 static int too_new(int have)
@@ -96,6 +127,8 @@ int gf_migrate(PGconn *c, int *applied, int *adapters_installed)
 		return r;
 	int have = 0;
 	r = db_version(c, &have);
+	if (r == 0 && have > 0)
+		r = history_check(c);
 	if (r < 0)
 		return r;
 	if (have > gf_schema_version_known())
@@ -135,6 +168,8 @@ int gf_schema_check(PGconn *c)
 {
 	int have = 0;
 	int r = db_version(c, &have);
+	if (r == 0 && have > 0)
+		r = history_check(c);
 	if (r < 0)
 		return r;
 	if (have > gf_schema_version_known())

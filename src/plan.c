@@ -10,12 +10,12 @@
 #include "db.h"
 #include "log.h"
 
-/* The job's planning lock (locks.h): class and key of job $1. */
-#define LOCK_KEY GF_LOCK_CLASS_PLAN ", hashtext($1)"
-
 /* The stream's columns: connection, its property, booking, new (no delivery
- * yet), then the values to render (NULL unless new). */
-#define STREAM_COLS (4 + GF_PLAN_FIELDS)
+ * yet, or one to plan again), again (a delivery rejected for the booking's
+ * data, which the PMS has changed since), then the values to render (NULL
+ * unless new). */
+#define FIELD0 5
+#define STREAM_COLS (FIELD0 + GF_REC_FIELDS)
 /* A batch is closed before a row that would take the values it holds past
  * this (memory: a few such batches are held until claimed); a row larger
  * alone makes a batch of its own. No value is refused for its size: a PMS
@@ -37,24 +37,24 @@
  * its bookings in the order every later read of it gives them. */
 #define SETTING(name) "(SELECT current_setting('guestflow.plan_" name "'))"
 #define STREAM_SQL_WHERE(filter) \
-	"COPY (SELECT c.id, c.property_id, s.booking_id, d.id IS NULL," \
-	"             CASE WHEN d.id IS NULL THEN s.booking_no END," \
-	"             CASE WHEN d.id IS NULL THEN s.last_name END," \
-	"             CASE WHEN d.id IS NULL THEN s.first_name END," \
-	"             CASE WHEN d.id IS NULL THEN btrim(s.email, E' \\t\\r\\n') END," \
-	"             CASE WHEN d.id IS NULL THEN s.gender END," \
-	"             CASE WHEN d.id IS NULL THEN s.language END," \
-	/* the partner's status: the map is read once and looked up per row */ \
-	"             CASE WHEN d.id IS NULL THEN coalesce((SELECT jsonb_object_agg(m.source_status, m.partner_status)" \
-	"                                                     FROM guestflow.status_map m WHERE m.partner = " SETTING("partner") ")" \
-	"                                                  ->> s.status, s.status) END," \
-	"             CASE WHEN d.id IS NULL THEN s.arrival::text END," \
-	"             CASE WHEN d.id IS NULL THEN s.departure::text END" \
+	"COPY (SELECT c.id, c.property_id, s.booking_id, d.new OR d.again, d.again," \
+	/* the values to render, of the pairs to plan only (rows.h); the \
+	 * partner's status: the map is read once and looked up per row */ \
+	"             CASE WHEN d.new OR d.again THEN s.booking_no END, " \
+	GF_SQL_RECORD_VALUES_EACH("CASE WHEN d.new OR d.again THEN ", \
+		"coalesce((SELECT jsonb_object_agg(m.source_status, m.partner_status) FROM guestflow.status_map m" \
+		" WHERE m.partner = " SETTING("partner") ") ->> s.status, s.status)", " END") \
 	"        FROM guestflow.source_bookings s" \
 	"        JOIN guestflow.connections c" \
 	"          ON c.property_id = s.property_id AND c.partner = " SETTING("partner") " AND c.status = 'live'" \
-	"        LEFT JOIN guestflow.deliveries d" \
-	"          ON d.booking_id = s.booking_id AND d.connection_id = c.id AND d.job = " SETTING("job") \
+	/* the delivery's key, probed for each pair of the window (never a \
+	 * look at the job's whole history) */ \
+	"        LEFT JOIN LATERAL (" \
+	"         SELECT false AS new, d.data_rejected AND s.updated_at > d.finished_at AS again" \
+	"           FROM guestflow.deliveries d" \
+	"          WHERE d.connection_id = c.id AND d.booking_id = s.booking_id AND d.job = " SETTING("job") \
+	"          LIMIT 1) d0 ON true" \
+	"       CROSS JOIN LATERAL (SELECT coalesce(d0.new, true) AS new, coalesce(d0.again, false) AS again) d" \
 	"       WHERE " GF_SQL_ELIGIBLE_MS("SELECT current_setting('guestflow.plan_window_ms')") filter \
 	"       ORDER BY c.id, s.booking_id) TO STDOUT (FORMAT binary)"
 static const char STREAM_SQL[] = STREAM_SQL_WHERE("");
@@ -70,6 +70,7 @@ static void batch_free(struct gf_plan_batch *b)
 		return;
 	free(b->property_id);
 	free(b->bookings);
+	free(b->again);
 	free(b->off);
 	gf_buf_free(&b->buf);
 	free(b);
@@ -82,15 +83,6 @@ static void list_free(struct gf_plan_batch *b)
 		batch_free(b);
 		b = next;
 	}
-}
-
-static int unlock(struct gf_planner *p)
-{
-	if (!p->locked)
-		return 0;
-	p->locked = false;
-	return gf_db_exec(p->c, "plan_unlock", "SELECT pg_advisory_unlock(" LOCK_KEY ")", 1,
-	                  (const char *[]){ p->job->name });
 }
 
 static void close_stream(struct gf_planner *p)
@@ -114,9 +106,7 @@ static void close_stream(struct gf_planner *p)
 void gf_plan_release(struct gf_planner *p)
 {
 	close_stream(p);
-	if (p->locked && p->c && PQstatus(p->c) == CONNECTION_OK)
-		(void)unlock(p);
-	p->locked = false;
+	p->active = false;
 	batch_free(p->cur);
 	list_free(p->ready);
 	list_free(p->kept);
@@ -126,7 +116,6 @@ void gf_plan_release(struct gf_planner *p)
 	p->n_ready = 0;
 	gf_buf_free(&p->in);
 	p->in_pos = 0;
-	p->begin_lock = gf_free(p->begin_lock);
 	p->cand_conn = gf_free(p->cand_conn);
 	p->cand_book = gf_free(p->cand_book);
 	p->ranges = gf_free(p->ranges);
@@ -139,7 +128,9 @@ void gf_plan_release(struct gf_planner *p)
 }
 
 /* Pending deliveries outside any batch (reruns, the rest of a batch cut by
- * --limit) batched at once, in one transaction. */
+ * --limit) batched at once, in one statement. Rows another planner is
+ * batching at the moment are skipped (SKIP LOCKED), and a batch is written
+ * only with the rows this statement took (none: no batch). */
 static int plan_loose(struct gf_planner *p)
 {
 	char run[32], max[16];
@@ -148,23 +139,26 @@ static int plan_loose(struct gf_planner *p)
 	int err;
 	_cleanup_pgresult_ PGresult *res = gf_db_query(p->c, &err, "plan_loose",
 		"WITH loose AS MATERIALIZED ("
-		"  SELECT d.id, d.connection_id, d.property_id,"
-		"         (row_number() OVER (PARTITION BY d.connection_id ORDER BY d.id) - 1) / $2::int AS chunk"
-		"    FROM guestflow.delivery_log d"
-		"    JOIN guestflow.connections c ON c.id = d.connection_id AND c.status = 'live'"
-		"   WHERE d.job = $1 AND d.batch_id IS NULL AND d.state = 'pending'"
+		"  SELECT x.connection_id, x.booking_id, x.property_id,"
+		"         (row_number() OVER (PARTITION BY x.connection_id ORDER BY x.booking_id) - 1) / $2::int AS chunk"
+		"    FROM (SELECT d.connection_id, d.booking_id, d.property_id FROM guestflow.deliveries d"
+		"            JOIN guestflow.connections c ON c.id = d.connection_id AND c.status = 'live'"
+		"           WHERE d.job = $1 AND d.batch_id IS NULL AND d.state = 'pending'"
+		"           FOR UPDATE OF d SKIP LOCKED) x"
 		"), chunks AS MATERIALIZED ("
 		"  SELECT connection_id, chunk, min(property_id) AS property_id, count(*) AS records,"
 		"         nextval('guestflow.batches_id_seq') AS batch_id"
 		"    FROM loose GROUP BY connection_id, chunk"
+		"), u AS ("
+		"  UPDATE guestflow.deliveries d SET batch_id = k.batch_id, updated_at = now()"
+		"    FROM loose l JOIN chunks k ON k.connection_id = l.connection_id AND k.chunk = l.chunk"
+		"   WHERE d.connection_id = l.connection_id AND d.booking_id = l.booking_id AND d.job = $1"
+		"  RETURNING d.batch_id"
 		"), b AS ("
 		"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id)"
-		"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, records, $3::bigint FROM chunks"
+		"  SELECT k.batch_id, $1, k.connection_id, k.property_id, gen_random_uuid()::text, n.records, $3::bigint"
+		"    FROM (SELECT batch_id, count(*) AS records FROM u GROUP BY 1) n JOIN chunks k ON k.batch_id = n.batch_id"
 		"  RETURNING 1"
-		"), u AS ("
-		"  UPDATE guestflow.delivery_log d SET batch_id = k.batch_id, updated_at = now()"
-		"    FROM loose l JOIN chunks k ON k.connection_id = l.connection_id AND k.chunk = l.chunk"
-		"   WHERE d.id = l.id RETURNING 1"
 		") SELECT (SELECT count(*) FROM b)", 3, (const char *[]){ p->job->name, max, run });
 	if (!res)
 		return err;
@@ -205,20 +199,9 @@ int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const s
 	*p = (struct gf_planner){ .c = c, .conninfo = conninfo, .job = job, .run_id = run_id, .stop = stop };
 	p->ready_tail = &p->ready;
 	p->kept_tail = &p->kept;
-	int err;
-	/* Planners of one job (several processes) take turns, so that each
-	 * one's anti-join sees every delivery already planned; the lock is the
-	 * session's, held until the last slice is written (or the session
-	 * ends, whatever ends it). */
-	_cleanup_pgresult_ PGresult *l = gf_db_query(c, &err, "plan_lock",
-		"SELECT pg_try_advisory_lock(" LOCK_KEY ")", 1, (const char *[]){ job->name });
-	if (!l)
-		return err;
-	if (PQgetvalue(l, 0, 0)[0] != 't') {
-		p->skipped = true;
-		return 0;
-	}
-	p->locked = true;
+	/* No lock: planners of one job (several processes) may run at once;
+	 * the deliveries' key decides which one plans a pair (write_slice). */
+	p->active = true;
 	int r = plan_loose(p);
 	if (r == 0)
 		r = open_stream(p);
@@ -359,7 +342,8 @@ static void finish_cur(struct gf_planner *p)
 	}
 	if (b->cap > b->n) {
 		b->bookings = gf_xrealloc(b->bookings, b->n * sizeof(*b->bookings));
-		b->off = gf_xrealloc(b->off, b->n * GF_PLAN_FIELDS * sizeof(*b->off));
+		b->again = gf_xrealloc(b->again, b->n * sizeof(*b->again));
+		b->off = gf_xrealloc(b->off, b->n * GF_REC_FIELDS * sizeof(*b->off));
 		b->cap = b->n;
 	}
 	*p->ready_tail = p->cur;
@@ -380,8 +364,8 @@ struct tuple {
  * next run finds it again until the PMS is fixed. */
 static void unplannable(struct gf_planner *p, const struct tuple *t, const char *reason)
 {
-	int32_t len = t->len[4 + GF_PLAN_NO];
-	_cleanup_free_ char *no = len >= 0 ? gf_xstrndup((const char *)t->v[4 + GF_PLAN_NO], (size_t)len) : NULL;
+	int32_t len = t->len[FIELD0 + GF_REC_NO];
+	_cleanup_free_ char *no = len >= 0 ? gf_xstrndup((const char *)t->v[FIELD0 + GF_REC_NO], (size_t)len) : NULL;
 	p->res.rejected++;
 	gf_warn("source_row_rejected", "booking_no=%s reason=%s", gf_log_q(no ? no : ""), gf_log_q(reason));
 	if (!p->res.first_rejected[0])
@@ -391,10 +375,11 @@ static void unplannable(struct gf_planner *p, const struct tuple *t, const char 
 
 static int add_row(struct gf_planner *p, const struct tuple *t)
 {
-	if (t->len[0] != 8 || t->len[1] < 0 || t->len[3] != 1 || (t->len[2] != 8 && t->len[2] != -1))
+	if (t->len[0] != 8 || t->len[1] < 0 || t->len[3] != 1 || t->len[4] != 1 || (t->len[2] != 8 && t->len[2] != -1))
 		return bad_stream("unexpected column in the plan's stream");
 	int64_t conn = be64(t->v[0]);
 	bool is_new = t->v[3][0] != 0;
+	bool again = t->v[4][0] != 0;
 	p->res.eligible++;
 	if (t->len[2] < 0) {
 		unplannable(p, t, "the source view gives this booking no booking_id: guestflow cannot track it, so it is"
@@ -425,8 +410,8 @@ static int add_row(struct gf_planner *p, const struct tuple *t)
 		return 0;
 	p->res.found++;
 	size_t bytes = 0;
-	for (int f = 0; f < GF_PLAN_FIELDS; f++)
-		bytes += t->len[4 + f] > 0 ? (size_t)t->len[4 + f] + 1 : 1;
+	for (int f = 0; f < GF_REC_FIELDS; f++)
+		bytes += t->len[FIELD0 + f] > 0 ? (size_t)t->len[FIELD0 + f] + 1 : 1;
 	if (p->cur && (p->cur->n >= (size_t)p->job->max_records ||
 	               (p->cur->n > 0 && p->cur->buf.len + bytes > BATCH_DATA_MAX)))
 		finish_cur(p);
@@ -440,11 +425,12 @@ static int add_row(struct gf_planner *p, const struct tuple *t)
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 16;
 		b->bookings = gf_xrealloc(b->bookings, b->cap * sizeof(*b->bookings));
-		b->off = gf_xrealloc(b->off, b->cap * GF_PLAN_FIELDS * sizeof(*b->off));
+		b->again = gf_xrealloc(b->again, b->cap * sizeof(*b->again));
+		b->off = gf_xrealloc(b->off, b->cap * GF_REC_FIELDS * sizeof(*b->off));
 	}
-	uint32_t *off = b->off + b->n * GF_PLAN_FIELDS;
-	for (int f = 0; f < GF_PLAN_FIELDS; f++) {
-		int32_t len = t->len[4 + f];
+	uint32_t *off = b->off + b->n * GF_REC_FIELDS;
+	for (int f = 0; f < GF_REC_FIELDS; f++) {
+		int32_t len = t->len[FIELD0 + f];
 		if (len < 0) {
 			off[f] = UINT32_MAX;
 			continue;
@@ -452,12 +438,13 @@ static int add_row(struct gf_planner *p, const struct tuple *t)
 		if (b->buf.len + (size_t)len + 1 >= UINT32_MAX)
 			return bad_stream("a planned batch's values are too large");
 		off[f] = (uint32_t)b->buf.len;
-		int r = gf_buf_append(&b->buf, t->v[4 + f], (size_t)len);
+		int r = gf_buf_append(&b->buf, t->v[FIELD0 + f], (size_t)len);
 		if (r == 0)
 			r = gf_buf_append(&b->buf, "", 1);
 		if (r < 0)
 			return r;
 	}
+	b->again[b->n] = again;
 	b->bookings[b->n++] = booking;
 	return 0;
 }
@@ -713,9 +700,10 @@ static int careful_begin(struct gf_planner *p)
 	return list_candidates(p);
 }
 
-/* Write the isolated bookings as rejected deliveries (with the members
- * lock, as slices are). A booking that has a delivery already (its row
- * fails whether it is new or not) keeps it. */
+/* Write the isolated bookings as deliveries rejected for their data (the
+ * source view fails for them: planned again once the PMS changes them). A
+ * booking that has a delivery already (its row fails whether it is new or
+ * not) keeps it. */
 static int reject_suspects(struct gf_planner *p)
 {
 	char run[32];
@@ -733,28 +721,16 @@ static int reject_suspects(struct gf_planner *p)
 		_cleanup_free_ char *booking_no = no && PQntuples(no) ? gf_xstrdup(PQgetvalue(no, 0, 0)) : NULL;
 		if (no)
 			PQclear(no);
-		int r = gf_db_exec(p->c, "plan_reject_begin", "BEGIN", 0, NULL);
-		if (r == 0)
-			r = gf_db_exec(p->c, "plan_reject_lock", "SELECT " GF_SQL_MEMBERS_LOCK, 1, (const char *[]){ p->job->name });
-		PGresult *res = r < 0 ? NULL : gf_db_query(p->c, &err, "plan_reject",
-			"INSERT INTO guestflow.delivery_log (job, connection_id, property_id, booking_id, booking_no, state, reason,"
-			"                                    planned_run_id, finished_run_id, finished_at)"
-			" SELECT $1, c.id, c.property_id, $3::bigint, coalesce($4, ''), 'rejected', $5, $6::bigint, $6::bigint, now()"
+		PGresult *res = gf_db_query(p->c, &err, "plan_reject",
+			"INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, state, reason,"
+			"                                  data_rejected, planned_run_id, finished_run_id, finished_at)"
+			" SELECT $1, c.id, c.property_id, $3::bigint, coalesce($4, ''), 'rejected', $5, true, $6::bigint,"
+			"        $6::bigint, now()"
 			"   FROM guestflow.connections c WHERE c.id = $2::bigint"
-			"    AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d"
-			"                     WHERE d.job = $1 AND d.connection_id = $2::bigint AND d.booking_id = $3::bigint)"
 			" ON CONFLICT DO NOTHING RETURNING 1", 6,
 			(const char *[]){ p->job->name, conn, booking, booking_no, x->reason, run });
-		if (r == 0 && !res)
-			r = err;
-		if (r == 0)
-			r = gf_db_commit(p->c);
-		if (r < 0) {
-			if (res)
-				PQclear(res);
-			gf_db_rollback(p->c);
-			return r;
-		}
+		if (!res)
+			return err;
 		if (PQntuples(res) == 1) {
 			p->res.rejected++;
 			gf_warn("record_rejected", "booking_no=%s booking_id=%s reason=%s", gf_log_q(booking_no ? booking_no : ""),
@@ -909,52 +885,18 @@ static int read_batches(struct gf_planner *p, size_t n)
 	return 0;
 }
 
-/* The slice's batches as arrays of one element a batch: connection,
- * property, and each batch's bookings and booking numbers as an array
- * literal of their own (the fast statement casts them back). */
-static int batch_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_buf *conns, struct gf_buf *props,
-                        struct gf_buf *bookings, struct gf_buf *nos)
-{
-	_cleanup_buf_ struct gf_buf one = GF_BUF_INIT(PARAM_MAX);
-	int r = gf_buf_puts(conns, "{");
-	r = r ? r : gf_buf_puts(props, "{");
-	r = r ? r : gf_buf_puts(bookings, "{");
-	r = r ? r : gf_buf_puts(nos, "{");
-	for (size_t k = 0; k < n && r == 0; k++) {
-		const struct gf_plan_batch *b = slice[k];
-		r = gf_db_array_add_int(conns, b->connection_id, k == 0);
-		r = r ? r : gf_db_array_add_text(props, b->property_id, k == 0);
-		gf_buf_reset(&one);
-		r = r ? r : gf_buf_puts(&one, "{");
-		for (size_t i = 0; i < b->n && r == 0; i++)
-			r = gf_db_array_add_int(&one, b->bookings[i], i == 0);
-		r = r ? r : gf_buf_puts(&one, "}");
-		r = r ? r : gf_db_array_add_text(bookings, gf_buf_str(&one), k == 0);
-		gf_buf_reset(&one);
-		r = r ? r : gf_buf_puts(&one, "{");
-		for (size_t i = 0; i < b->n && r == 0; i++) {
-			uint32_t no = b->off[i * GF_PLAN_FIELDS + GF_PLAN_NO];
-			r = gf_db_array_add_text(&one, no == UINT32_MAX ? NULL : b->buf.data + no, i == 0);
-		}
-		r = r ? r : gf_buf_puts(&one, "}");
-		r = r ? r : gf_db_array_add_text(nos, gf_buf_str(&one), k == 0);
-	}
-	r = r ? r : gf_buf_puts(conns, "}");
-	r = r ? r : gf_buf_puts(props, "}");
-	r = r ? r : gf_buf_puts(bookings, "}");
-	return r ? r : gf_buf_puts(nos, "}");
-}
-
-/* The same slice as arrays of one element a member (k: the batch's place
- * in the slice, from 1), for the statement that leaves out a rerun's pairs. */
-static int member_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_buf *conns, struct gf_buf *props,
-                         struct gf_buf *ks, struct gf_buf *bookings, struct gf_buf *nos)
+/* A slice as arrays: per batch (connection, property), per member (the
+ * batch's place in the slice from 1, booking, booking number, planned
+ * again). */
+static int slice_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_buf *conns, struct gf_buf *props,
+                        struct gf_buf *ks, struct gf_buf *bookings, struct gf_buf *nos, struct gf_buf *again)
 {
 	int r = gf_buf_puts(conns, "{");
 	r = r ? r : gf_buf_puts(props, "{");
 	r = r ? r : gf_buf_puts(ks, "{");
 	r = r ? r : gf_buf_puts(bookings, "{");
 	r = r ? r : gf_buf_puts(nos, "{");
+	r = r ? r : gf_buf_puts(again, "{");
 	bool first = true;
 	for (size_t k = 0; k < n && r == 0; k++) {
 		const struct gf_plan_batch *b = slice[k];
@@ -963,8 +905,9 @@ static int member_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf
 		for (size_t i = 0; i < b->n && r == 0; i++) {
 			r = gf_db_array_add_int(ks, (int64_t)k + 1, first);
 			r = r ? r : gf_db_array_add_int(bookings, b->bookings[i], first);
-			uint32_t no = b->off[i * GF_PLAN_FIELDS + GF_PLAN_NO];
+			uint32_t no = b->off[i * GF_REC_FIELDS + GF_REC_NO];
 			r = r ? r : gf_db_array_add_text(nos, no == UINT32_MAX ? NULL : b->buf.data + no, first);
+			r = r ? r : gf_buf_puts(again, first ? (b->again[i] ? "t" : "f") : (b->again[i] ? ",t" : ",f"));
 			first = false;
 		}
 	}
@@ -972,66 +915,52 @@ static int member_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf
 	r = r ? r : gf_buf_puts(props, "}");
 	r = r ? r : gf_buf_puts(ks, "}");
 	r = r ? r : gf_buf_puts(bookings, "}");
-	return r ? r : gf_buf_puts(nos, "}");
+	r = r ? r : gf_buf_puts(nos, "}");
+	return r ? r : gf_buf_puts(again, "}");
 }
 
-/* A batch holds its members (delivery ids drawn here, bookings, booking
- * numbers) in its own row: their delivery rows are written once, if ever
- * (0007, 0010). Every pair with a delivery when the stream began is not in
- * the stream; one added since is a rerun's, in no batch until the next plan.
- * When the slice's connections have none of those (the usual case, one
- * look at a small partial index; a rerun's row left for a connection
- * stopped since concerns no slice), the batches are written as they came, each member array
- * as the plan sorted it; the answer is one row (0, NULL, NULL) when it has
- * some. Batch ids are drawn in the order the batches were read. Rows: the
- * batch's place in the slice, its id, its members written. */
-static const char SLICE_FAST_SQL[] =
-	"WITH loose AS MATERIALIZED ("
-	"  SELECT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
-	"                  WHERE d.job = $1 AND d.connection_id = ANY($3::bigint[]) AND d.batch_id IS NULL) AS found"
-	"), t AS MATERIALIZED ("
-	"  SELECT u.k, u.connection_id, u.property_id, u.bookings::bigint[] AS bookings, u.nos::text[] AS nos,"
-	"         nextval('guestflow.batches_id_seq') AS batch_id"
-	"    FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[])"
-	"         WITH ORDINALITY AS u(connection_id, property_id, bookings, nos, k)"
-	"   WHERE NOT (SELECT found FROM loose)"
-	"), b AS ("
-	"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id,"
-	"                                 member_ids, member_bookings, member_nos)"
-	"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, cardinality(bookings), $2::bigint,"
-	"         ARRAY(SELECT nextval('guestflow.deliveries_id_seq') FROM generate_series(1, cardinality(t.bookings))),"
-	"         bookings, nos"
-	"    FROM t"
-	"  RETURNING id, records"
-	") SELECT t.k, b.id, b.records FROM t JOIN b ON b.id = t.batch_id"
-	"  UNION ALL SELECT 0, NULL, NULL FROM loose WHERE found"
-	"  ORDER BY 1";
-
-/* The same, leaving out the pairs a rerun wrote since the stream's
- * snapshot: each batch is formed of the others. */
+/* A slice in one statement. Each member is inserted as a pending delivery
+ * of its batch with ON CONFLICT DO NOTHING on the deliveries' key: a pair
+ * planned meanwhile by another planner (or a rerun) is that one's, and is
+ * left out; a delivery rejected for its data, whose booking has changed
+ * since (again), is set pending in the batch, if it is still so rejected.
+ * A batch is then written with the members this statement took, and not at
+ * all when it took none. Batch ids are drawn in the order the batches were
+ * read. Rows: the batch's place in the slice, its id, its members. The
+ * inserts go in key order, as every planner's do (no deadlock between two
+ * of them). */
 static const char SLICE_SQL[] =
-	"WITH m AS MATERIALIZED ("
-	"  SELECT u.k, b.connection_id, b.property_id, u.booking_id, u.booking_no"
-	"    FROM unnest($5::int[], $6::bigint[], $7::text[]) AS u(k, booking_id, booking_no)"
-	"    JOIN unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS b(connection_id, property_id, k) ON b.k = u.k"
-	/* (every pair with a delivery when the stream began is not in it;
-	 * one added since is a rerun's, in no batch until the next plan:
-	 * the few rows of that partial index are all there is to check) */
-	"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.delivery_log d"
-	"                      WHERE d.job = $1 AND d.connection_id = b.connection_id AND d.batch_id IS NULL"
-	"                        AND d.booking_id = u.booking_id)"
-	"), k AS MATERIALIZED ("
-	"  SELECT k, nextval('guestflow.batches_id_seq') AS batch_id FROM (SELECT DISTINCT k FROM m ORDER BY k) x"
-	"), n AS MATERIALIZED ("
-	"  SELECT m.*, k.batch_id, nextval('guestflow.deliveries_id_seq') AS id"
-	"    FROM m JOIN k ON k.k = m.k ORDER BY m.k, m.booking_id"
+	"WITH k AS MATERIALIZED ("
+	"  SELECT b.k, b.connection_id, b.property_id, nextval('guestflow.batches_id_seq') AS batch_id"
+	"    FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS b(connection_id, property_id, k)"
+	"   ORDER BY b.k"
+	"), m AS MATERIALIZED ("
+	"  SELECT k.k, k.batch_id, k.connection_id, k.property_id, u.booking_id, u.booking_no, u.again"
+	"    FROM unnest($5::int[], $6::bigint[], $7::text[], $8::bool[]) AS u(k, booking_id, booking_no, again)"
+	"    JOIN k ON k.k = u.k"
+	"), ins AS ("
+	"  INSERT INTO guestflow.deliveries (connection_id, booking_id, job, property_id, booking_no, batch_id,"
+	"                                    planned_run_id)"
+	/* (a booking without a number in the source view is rejected for it
+	 * when rendered; the column is NOT NULL) */
+	"  SELECT connection_id, booking_id, $1, property_id, coalesce(booking_no, ''), batch_id, $2::bigint"
+	"    FROM m WHERE NOT again ORDER BY connection_id, booking_id"
+	"  ON CONFLICT DO NOTHING RETURNING batch_id"
+	"), re AS ("
+	"  UPDATE guestflow.deliveries d SET state = 'pending', batch_id = m.batch_id, data_rejected = false,"
+	"         reason = 'planned again: the booking changed after it was rejected for its data (' || coalesce(d.reason, 'rejected') || ')',"
+	"         rerun = false, planned_run_id = $2::bigint, finished_run_id = NULL, finished_at = NULL,"
+	"         updated_at = now()"
+	"    FROM m WHERE m.again AND d.connection_id = m.connection_id AND d.booking_id = m.booking_id AND d.job = $1"
+	"     AND d.state = 'rejected' AND d.data_rejected"
+	"  RETURNING d.batch_id"
+	"), n AS ("
+	"  SELECT batch_id, count(*) AS records FROM (SELECT batch_id FROM ins UNION ALL SELECT batch_id FROM re) x"
+	"   GROUP BY batch_id"
 	"), b AS ("
-	"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id,"
-	"                                 member_ids, member_bookings, member_nos)"
-	"  SELECT batch_id, $1, connection_id, property_id, gen_random_uuid()::text, count(*), $2::bigint,"
-	"         array_agg(id ORDER BY booking_id), array_agg(booking_id ORDER BY booking_id),"
-	"         array_agg(booking_no ORDER BY booking_id)"
-	"    FROM n GROUP BY batch_id, connection_id, property_id"
+	"  INSERT INTO guestflow.batches (id, job, connection_id, property_id, idempotency_key, records, created_run_id)"
+	"  SELECT k.batch_id, $1, k.connection_id, k.property_id, gen_random_uuid()::text, n.records, $2::bigint"
+	"    FROM n JOIN k ON k.batch_id = n.batch_id ORDER BY k.k"
 	"  RETURNING id, records"
 	") SELECT k.k, b.id, b.records FROM k JOIN b ON b.id = k.batch_id ORDER BY k.k";
 
@@ -1051,61 +980,20 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 		p->ready_tail = &p->ready;
 	_cleanup_buf_ struct gf_buf conns = GF_BUF_INIT(PARAM_MAX);
 	_cleanup_buf_ struct gf_buf props = GF_BUF_INIT(PARAM_MAX);
+	_cleanup_buf_ struct gf_buf ks = GF_BUF_INIT(PARAM_MAX);
 	_cleanup_buf_ struct gf_buf bookings = GF_BUF_INIT(PARAM_MAX);
 	_cleanup_buf_ struct gf_buf nos = GF_BUF_INIT(PARAM_MAX);
-	int r = batch_arrays(slice, taken, &conns, &props, &bookings, &nos);
+	_cleanup_buf_ struct gf_buf again = GF_BUF_INIT(PARAM_MAX);
 	char run[32];
 	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
-	/* Slices and reruns of the job take turns (a transaction lock, held
-	 * for one slice): each sees the other's pairs, so that no pair is both
-	 * a new batch's member and a rerun's delivery. The slice's statements
-	 * start after the lock is taken, with a snapshot that sees them. */
-	if (r == 0 && !p->begin_lock) {
-		char *job = PQescapeLiteral(p->c, p->job->name, strlen(p->job->name));
-		if (!job) {
-			char line[512];
-			gf_db_error_line(p->c, NULL, NULL, line, sizeof(line));
-			gf_error("db_error", "statement=plan_step_begin error=%s", gf_log_q(line));
-			r = gf_db_error_code(p->c);
-		} else {
-			p->begin_lock = gf_xasprintf("BEGIN; SELECT " GF_SQL_MEMBERS_LOCK_OF("%s"), job);
-			PQfreemem(job);
-		}
-	}
-	if (r == 0)
-		r = gf_db_exec(p->c, "plan_step_begin", p->begin_lock, 0, NULL);
-	int err = r;
-	PGresult *res = r < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step_fast", SLICE_FAST_SQL, 6,
-		(const char *[]){ p->job->name, run, gf_buf_str(&conns), gf_buf_str(&props), gf_buf_str(&bookings),
-		                  gf_buf_str(&nos) });
-	if (res && PQntuples(res) == 1 && gf_db_get_int(res, 0, 0) == 0) {
-		/* a rerun's pairs in no batch yet: the long way */
-		if (!p->told_reruns)
-			gf_info("plan_slice_reruns", "msg=%s",
-			        gf_log_q("pairs of a rerun wait in no batch: slices leave them out from now on"));
-		p->told_reruns = true;
-		PQclear(res);
-		res = NULL;
-		_cleanup_buf_ struct gf_buf mconns = GF_BUF_INIT(PARAM_MAX);
-		_cleanup_buf_ struct gf_buf mprops = GF_BUF_INIT(PARAM_MAX);
-		_cleanup_buf_ struct gf_buf ks = GF_BUF_INIT(PARAM_MAX);
-		_cleanup_buf_ struct gf_buf mbookings = GF_BUF_INIT(PARAM_MAX);
-		_cleanup_buf_ struct gf_buf mnos = GF_BUF_INIT(PARAM_MAX);
-		err = member_arrays(slice, taken, &mconns, &mprops, &ks, &mbookings, &mnos);
-		if (err == 0)
-			res = gf_db_query_prepared(p->c, &err, "plan_step", SLICE_SQL, 7,
-				(const char *[]){ p->job->name, run, gf_buf_str(&mconns), gf_buf_str(&mprops), gf_buf_str(&ks),
-				                  gf_buf_str(&mbookings), gf_buf_str(&mnos) });
-	}
-	if (res && (err = gf_db_commit(p->c)) < 0) {
-		PQclear(res);
-		res = NULL;
-	}
+	int err = slice_arrays(slice, taken, &conns, &props, &ks, &bookings, &nos, &again);
+	PGresult *res = err < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step", SLICE_SQL, 8,
+		(const char *[]){ p->job->name, run, gf_buf_str(&conns), gf_buf_str(&props), gf_buf_str(&ks),
+		                  gf_buf_str(&bookings), gf_buf_str(&nos), gf_buf_str(&again) });
 	if (!res) {
 		for (size_t i = 0; i < taken; i++)
 			batch_free(slice[i]);
 		free(slice);
-		gf_db_rollback(p->c);
 		return err < 0 ? err : -GF_E_DB;
 	}
 	/* Keep the rows of the batches written whole, for this run's claims. */
@@ -1128,7 +1016,7 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 				continue;
 			}
 		}
-		batch_free(b); /* not written, or without a rerun's pair: read the long way */
+		batch_free(b); /* not written, or without a pair planned by another: read the long way */
 	}
 	p->mark = rows == 0 ? p->upto : gf_db_get_int(res, rows > margin ? rows - margin - 1 : 0, 1);
 	PQclear(res);
@@ -1140,7 +1028,7 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *written)
 {
 	*written = 0;
-	if (!p->locked)
+	if (!p->active)
 		return 0;
 	size_t want = max_batches > 0 ? (size_t)max_batches : 1;
 	int r = read_batches(p, want);
@@ -1150,9 +1038,9 @@ int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *wri
 		gf_plan_release(p);
 		return r;
 	}
-	/* All written: other planners may go. */
+	/* All written. */
 	if (p->done && !p->ready)
-		return unlock(p);
+		p->active = false;
 	return 0;
 }
 
@@ -1185,16 +1073,11 @@ struct gf_batch_rows *gf_plan_take(struct gf_planner *p, const struct gf_batch *
 	r->in_source = gf_xcalloc(k->n ? k->n : 1, sizeof(*r->in_source));
 	r->data = gf_buf_steal(&k->buf);
 	for (size_t i = 0; i < k->n; i++) {
-		const uint32_t *off = k->off + i * GF_PLAN_FIELDS;
-		const char *v[GF_PLAN_FIELDS];
-		for (int f = 0; f < GF_PLAN_FIELDS; f++)
+		const uint32_t *off = k->off + i * GF_REC_FIELDS;
+		const char *v[GF_REC_FIELDS];
+		for (int f = 0; f < GF_REC_FIELDS; f++)
 			v[f] = off[f] == UINT32_MAX ? NULL : r->data + off[f];
-		r->recs[i] = (struct gf_record){
-			.booking_id = k->bookings[i], .booking_no = v[GF_PLAN_NO], .last_name = v[GF_PLAN_LAST],
-			.first_name = v[GF_PLAN_FIRST], .email = v[GF_PLAN_EMAIL], .gender = v[GF_PLAN_GENDER],
-			.language = v[GF_PLAN_LANGUAGE], .status = v[GF_PLAN_STATUS], .arrival = v[GF_PLAN_ARRIVAL],
-			.departure = v[GF_PLAN_DEPARTURE],
-		};
+		r->recs[i] = gf_record_of(k->bookings[i], v);
 		bool gone = false;
 		for (size_t j = 0; j < b->n_gone && !gone; j++)
 			gone = b->gone[j] == k->bookings[i];

@@ -11,7 +11,7 @@
 #include "buf.h"
 #include "claim.h"
 #include "config.h"
-#include "locks.h"
+#include "rows.h"
 
 /* The eligibility rules of DESIGN.md section 2, one SQL condition each over
  * guestflow.source_bookings s; the window rule takes the job's window in
@@ -25,10 +25,6 @@
 #define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
 #define GF_SQL_RULE_WINDOW_MS(ms) "s.checked_out_at >= now() - (" ms ")::bigint * interval '1 millisecond'"
 #define GF_SQL_RULE_WINDOW GF_SQL_RULE_WINDOW_MS("$3")
-/* The transaction lock that slices of a plan and reruns of job $1 take in
- * turns (plan.c, rerun.c); its class is GF_LOCK_CLASS_MEMBERS (locks.h). */
-#define GF_SQL_MEMBERS_LOCK_OF(job) "pg_advisory_xact_lock(" GF_LOCK_CLASS_MEMBERS ", hashtext(" job "))"
-#define GF_SQL_MEMBERS_LOCK GF_SQL_MEMBERS_LOCK_OF("$1")
 
 #define GF_SQL_ELIGIBLE_MS(ms) \
 	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
@@ -37,7 +33,7 @@
 
 struct gf_plan_result {
 	int64_t eligible; /* eligible booking x connection pairs read so far */
-	int64_t found;    /* of them new: no delivery yet */
+	int64_t found;    /* of them new: no delivery yet, or one rejected for the booking's data, changed since */
 	int64_t planned;  /* new pending deliveries written so far */
 	int64_t batches;  /* new batches written so far */
 	int64_t rejected; /* bookings the source view could not give (rejected deliveries, or rows without a booking_id) */
@@ -50,9 +46,6 @@ struct gf_plan_suspect {
 	char *reason;
 };
 
-/* The values of a planned row, in the order of struct gf_record. */
-enum { GF_PLAN_NO, GF_PLAN_LAST, GF_PLAN_FIRST, GF_PLAN_EMAIL, GF_PLAN_GENDER, GF_PLAN_LANGUAGE,
-       GF_PLAN_STATUS, GF_PLAN_ARRIVAL, GF_PLAN_DEPARTURE, GF_PLAN_FIELDS };
 
 /* A batch formed from the stream, with its rows as the plan read them. */
 struct range;
@@ -64,26 +57,28 @@ struct gf_plan_batch {
 	char *property_id;
 	size_t n, cap;
 	int64_t *bookings;           /* n booking ids, ascending */
-	uint32_t *off;               /* n x GF_PLAN_FIELDS offsets into buf (UINT32_MAX: NULL) */
+	bool *again;                 /* n: a delivery rejected for the booking's data, planned again */
+	uint32_t *off;               /* n x GF_REC_FIELDS offsets into buf (UINT32_MAX: NULL), rows.h */
 	struct gf_buf buf;
 };
 
 /* Planning as a stream, so that the first batches go out while the rest is
- * still being read. gf_plan_start takes the job's planning lock on the
- * run's session c, batches the pending deliveries that are in no batch
- * (reruns, the rest of a batch cut by --limit), and starts one statement on
- * a session of its own: every eligible pair, read once, sorted by
- * connection and booking (PostgreSQL may run it with parallel workers),
- * sent with COPY as it is produced. Each gf_plan_step reads on until it has
- * the next slice of batches (max_records bookings of one connection at
- * most), writes them on c (one short transaction), and keeps their rows, so
- * that a batch this run claims is rendered from them instead of being read
- * again through the source view. The lock is released when the last slice
- * is in; memory holds only the slices not yet claimed.
+ * still being read. gf_plan_start batches the pending deliveries that are
+ * in no batch (reruns, the rest of a batch cut by --limit), and starts one
+ * statement on a session of its own: every eligible pair of the window,
+ * read once, with its delivery's key probed (never the job's whole
+ * history), sorted by connection and booking (PostgreSQL may run it with
+ * parallel workers), sent with COPY as it is produced. Each gf_plan_step
+ * reads on until it has the next slice of batches (max_records bookings of
+ * one connection at most), writes them on c (one statement), and keeps
+ * their rows, so that a batch this run claims is rendered from them instead
+ * of being read again through the source view. Memory holds only the
+ * slices not yet claimed.
  *
- * Another process planning the same job at the moment (it holds the lock):
- * gf_plan_start does not wait and plans nothing (skipped); the caller claims
- * what the other process plans, and tries again before it finishes. */
+ * Several processes may plan the same job at once: no lock. The
+ * deliveries' key decides: a slice inserts its pairs with ON CONFLICT DO
+ * NOTHING and its batches hold only the rows it inserted, so a pair is
+ * planned once, by whichever planner gets it in first. */
 struct gf_planner {
 	PGconn *c;                   /* the run's session: lock, slices */
 	PGconn *stream;              /* the plan's statement, until it has been read whole */
@@ -91,12 +86,11 @@ struct gf_planner {
 	const volatile sig_atomic_t *stop; /* set by a stop signal: waiting for the stream ends */
 	const struct gf_job *job;
 	int64_t run_id;
-	bool skipped;                /* the lock was held by another process: nothing planned */
-	bool locked;                 /* holds the job's planning lock */
+	bool skipped;                /* never set since planning takes no lock (issue 15) */
+	bool active;                 /* batches remain to be written */
 	bool copying;                /* the server has begun the COPY */
 	bool header;                 /* the COPY header has been read */
 	bool done;                   /* the stream has been read to its end */
-	bool told_reruns;            /* slices met a rerun's pairs (logged once) */
 	bool told_twice;             /* the view gave a booking twice (logged once) */
 	bool has_last;               /* the last pair read from the stream: */
 	int64_t last_conn, last_booking; /* duplicates, and where careful mode resumes */
@@ -111,7 +105,6 @@ struct gf_planner {
 	size_t n_ranges, cap_ranges;
 	struct gf_plan_suspect *suspects; /* isolated, not written yet */
 	size_t n_suspects;
-	char *begin_lock;            /* a slice's BEGIN and members lock, one round trip */
 	struct gf_buf in;            /* stream bytes not parsed yet */
 	size_t in_pos;
 	struct gf_plan_batch *cur;   /* filling */
@@ -125,14 +118,14 @@ struct gf_planner {
 
 int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const struct gf_job *job,
                   int64_t run_id, const volatile sig_atomic_t *stop);
-/* Write up to max_batches more batches; *written: how many (0 and the lock
- * released: the plan is all in). mark is set to the batch margin batches
+/* Write up to max_batches more batches; *written: how many (0 and no
+ * longer active: the plan is all in). mark is set to the batch margin batches
  * before the last one written: claims go in batch order, so once it is
  * claimed (by any process) the slice is running out. */
 int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *written);
 /* True while batches remain to be written. */
-static inline bool gf_plan_active(const struct gf_planner *p) { return p->locked; }
-/* Stop reading and release the lock without writing the rest (a run that
+static inline bool gf_plan_active(const struct gf_planner *p) { return p->active; }
+/* Stop reading without writing the rest (a run that
  * ends early): the bookings not written stay unplanned, for the next run.
  * Frees everything the planner holds. */
 void gf_plan_release(struct gf_planner *p);

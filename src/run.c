@@ -281,6 +281,7 @@ static void rej_add(struct rejections *r, int64_t id, char *reason_owned)
 	}
 	r->v[r->n].booking_id = id;
 	r->v[r->n].reason = reason_owned;
+	r->v[r->n].partner = false;
 	r->owned[r->n] = reason_owned;
 	r->n++;
 }
@@ -297,6 +298,14 @@ static bool rej_replace(struct rejections *r, int64_t id, char *reason_owned)
 		}
 	free(reason_owned);
 	return false;
+}
+
+/* id's entry is the partner's rejection, not one for the booking's data. */
+static void rej_partner(struct rejections *r, int64_t id)
+{
+	for (size_t k = 0; k < r->n; k++)
+		if (r->v[k].booking_id == id)
+			r->v[k].partner = true;
 }
 
 /* Drop the entries after the first n, freeing their reasons. */
@@ -805,6 +814,7 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 			(void)rej_replace(rej, s->ids[i], safe); /* refused from an earlier attempt */
 		else
 			rej_add(rej, s->ids[i], safe);
+		rej_partner(rej, s->ids[i]);
 	}
 	return 0;
 }
@@ -1146,7 +1156,7 @@ static void planned(struct run *rn)
  * (or, with need, now). Returns the batches written, < 0 on error. */
 static int plan_feed(struct run *rn, bool need)
 {
-	if (!rn->plan.locked)
+	if (!gf_plan_active(&rn->plan))
 		return 0;
 	if (!need && rn->plan_claimed < rn->plan.mark)
 		return 0;
@@ -1158,7 +1168,7 @@ static int plan_feed(struct run *rn, bool need)
 		rn->fatal = r;
 		return r;
 	}
-	if (!rn->plan.locked)
+	if (!gf_plan_active(&rn->plan))
 		planned(rn);
 	return (int)n;
 }
@@ -1186,7 +1196,7 @@ static bool plan_late(struct run *rn, int64_t *linger_left)
 		}
 		sleep_ms_interruptible(PLAN_POLL_MS);
 		*linger_left -= PLAN_POLL_MS;
-	} else if (!rn->plan.locked) {
+	} else if (!gf_plan_active(&rn->plan)) {
 		planned(rn);
 	}
 	rn->plan_claimed = 0;
@@ -1527,13 +1537,12 @@ static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "pending_count",
 		"WITH b AS MATERIALIZED ("
-		"  SELECT id, coalesce(lease_until > now(), false) AS leased, cardinality(member_ids) AS held"
+		"  SELECT id, coalesce(lease_until > now(), false) AS leased"
 		"    FROM guestflow.batches WHERE job = $1 AND state = 'open'"
 		"), n AS ("
-		"  SELECT b.leased, count(*) AS n FROM b JOIN guestflow.delivery_log d ON d.batch_id = b.id"
+		"  SELECT b.leased, count(*) AS n FROM b JOIN guestflow.deliveries d ON d.batch_id = b.id"
 		"   WHERE d.state IN ('pending', 'sending') GROUP BY 1"
-		"  UNION ALL SELECT leased, coalesce(sum(held), 0) FROM b GROUP BY 1"
-		") SELECT (SELECT count(*) FROM guestflow.delivery_log"
+		") SELECT (SELECT count(*) FROM guestflow.deliveries"
 		"          WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
 		"       + (SELECT coalesce(sum(n), 0) FROM n WHERE NOT leased),"
 		"         (SELECT coalesce(sum(n), 0) FROM n WHERE leased)", 1, (const char *[]){ job->name });

@@ -63,9 +63,9 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			return err;
 		_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "status_queue",
 			"SELECT c.property_id, c.hotel_id, c.status,"
-			"       count(*) FILTER (WHERE d.state = 'pending' AND coalesce(b.attempts, 0) = 0 AND NOT l.leased),"
-			"       count(*) FILTER (WHERE d.state = 'pending' AND b.attempts > 0 AND NOT l.leased),"
-			"       count(*) FILTER (WHERE d.state = 'sending' OR (d.state = 'pending' AND l.leased)),"
+			"       count(*) FILTER (WHERE d.state = 'pending' AND coalesce(b.attempts, 0) = 0),"
+			"       count(*) FILTER (WHERE d.state = 'pending' AND b.attempts > 0),"
+			"       count(*) FILTER (WHERE d.state = 'sending'),"
 			"       count(*) FILTER (WHERE d.state = 'dead'),"
 			"       count(*) FILTER (WHERE d.state = 'delivered'),"
 			"       count(*) FILTER (WHERE d.state = 'rejected'),"
@@ -74,7 +74,6 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			"               'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
 			"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
 			"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-			"  CROSS JOIN LATERAL (SELECT coalesce(b.state = 'open' AND b.lease_until > now(), false) AS leased) l"
 			" WHERE d.job = $1 GROUP BY c.property_id, c.hotel_id, c.status ORDER BY 1",
 			1, (const char *[]){ job->name });
 		if (!q)

@@ -26,6 +26,21 @@ class CliTest(GFTestCase):
         r = self.run_job(expect=78)
         self.assertIn('event=schema_too_new', r.stderr)
 
+    def test_a_database_of_the_squashed_migrations_is_a_clear_error(self):
+        """Issue 15: 0001-0012 were squashed into 0001_baseline (nothing had been
+        released): a development database migrated by them is not converted."""
+        env = self.env
+        env.psql("UPDATE guestflow.schema_migrations SET name = 'core' WHERE version = 1;"
+                 "INSERT INTO guestflow.schema_migrations (version, name)"
+                 " SELECT v, 'step_' || v FROM generate_series(2, 12) v")
+        r = env.gf('db', 'migrate')
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn('event=schema_history_unknown version=1 name=core', r.stderr)
+        self.assertIn("squashed into 0001_baseline", r.stderr)
+        self.assertNotIn('event=schema_too_new', r.stderr)
+        r = self.run_job(expect=78)
+        self.assertIn('event=schema_history_unknown', r.stderr)
+
     def test_run_without_schema_or_adapters_is_a_clear_error(self):
         env = self.env
         env.psql("DROP VIEW guestflow.source_bookings")

@@ -216,7 +216,11 @@ class ContainmentTest(GFTestCase):
         env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
         r = self.run_job(expect=75)
         self.assertIn('event=batch_rows_failed', r.stderr)
-        self.assertEqual(self.by_state(), {'pending': 6})
+        # Nothing rejected: the batch stays claimed ('sending') until its lease
+        # runs out, then it is taken again.
+        self.assertEqual(self.by_state(), {'sending': 6})
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE state = 'open'"
+                                    " AND lease_until > now()"), '1')
 
     # ---- 3: 401/403/404 for one batch's content -------------------------------
 
@@ -241,7 +245,7 @@ class ContainmentTest(GFTestCase):
         port = self.waf('<bookingNo>B-2</bookingNo>', 403)
         for in_flight in (1, 4):
             with self.subTest(in_flight=in_flight):
-                env.psql("TRUNCATE guestflow.api_calls, guestflow.alert_events, guestflow.delivery_log,"
+                env.psql("TRUNCATE guestflow.api_calls, guestflow.alert_events, guestflow.deliveries,"
                          " guestflow.batches CASCADE; DELETE FROM pms.booking_history; DELETE FROM pms.bookings;"
                          " DELETE FROM pms.guests")
                 env.write_config({'retry': FAST_RETRY, 'endpoint': f'http://127.0.0.1:{port}/v1/guests',

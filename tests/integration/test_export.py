@@ -177,6 +177,42 @@ class ExportTest(GFTestCase):
         self.run_job(expect=0)
         self.assertEqual(env.sim_stats()['requests'], before)
 
+    def test_a_booking_rejected_for_its_data_is_planned_again_once_changed(self):
+        """Issue 15, item 4: a booking rejected for its own data comes back when the PMS
+        changes it (updated_at later than the rejection); one the partner rejected stays."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 3, arrival='current_date - 1', departure='current_date - 5')
+        add_booking(env, 4)
+        env.sim_control('refuse?bookingNo=B-4&reason=guest%20opted%20out')
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=1 rejected=2 ', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, state, data_rejected FROM guestflow.deliveries"
+                                  " ORDER BY booking_no"),
+                         [['B-1', 'delivered', 'f'], ['B-3', 'rejected', 't'], ['B-4', 'rejected', 'f']])
+        r = env.gf('explain', 'B-3')
+        self.assertRegex(r.stdout, r'rejected for its data at [0-9-]+ [0-9:]+ \S+; will be planned again when the'
+                                   r' booking changes in the PMS')
+        r = env.gf('explain', 'B-4')
+        self.assertIn("rejected by the partner: stays rejected until 'guestflow rerun review-nightly", r.stdout)
+        # Nothing changed: nothing planned again.
+        r = self.run_job(expect=0)
+        self.assertIn(' eligible=3 new=0 ', r.stdout)
+        # The PMS fixes B-3's dates; B-4 changes too, but the partner refused it.
+        env.psql("UPDATE pms.bookings SET arrival = current_date - 6, updated_at = now() WHERE booking_no = 'B-3';"
+                 "UPDATE pms.bookings SET updated_at = now() WHERE booking_no = 'B-4'")
+        r = env.gf('explain', 'B-3')
+        self.assertIn('the booking changed since: planned again at the next run', r.stdout)
+        r = self.run_job(expect=0)
+        self.assertIn(' eligible=3 new=1 delivered=1 ', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, state, data_rejected, reason IS NULL FROM guestflow.deliveries"
+                                  " ORDER BY booking_no"),
+                         [['B-1', 'delivered', 'f', 't'], ['B-3', 'delivered', 'f', 't'],
+                          ['B-4', 'rejected', 'f', 'f']])
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-3'])
+        self.assertEqual(self.history_count('B-3'), 1)
+        self.assertEqual(self.history_count(), 2)
+
     def test_status_map_and_uncompressed_bodies(self):
         env = self.env
         env.write_config({'batch': {'compress': 'none'}})

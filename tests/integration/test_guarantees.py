@@ -12,9 +12,9 @@ import time
 
 from gftest import GUESTFLOW, SRC, GFTestCase, add_many, main, wait_for
 
-# Deliveries being sent: pending in a batch some worker holds under a lease.
+# Deliveries being sent: 'sending', in a batch some worker holds under a lease.
 IN_FLIGHT = ("SELECT count(*) FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
-             " WHERE d.state = 'pending' AND b.state = 'open' AND b.lease_until > now()")
+             " WHERE d.state = 'sending' AND b.state = 'open' AND b.lease_until > now()")
 
 FAST = {'lease': '10s', 'stop_timeout': '30s',
         'retry': {'max_attempts': 5, 'backoff_initial': '100ms', 'backoff_max': '400ms',
@@ -48,16 +48,11 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(max(rec.values()), 1, 'no booking recorded twice by the partner')
         self.assertEqual(env.sim_stats().get('key_conflicts', 0), 0,
                          'a key was never reused for other members')
-        # Stored once: each delivery in the log or in the row of the done batch
-        # that delivered it (migration 0010), never in both; no open batch left
-        # holding members.
+        # One row per delivery, each in the done batch that delivered it.
         self.assertEqual(env.psql("SELECT count(*), count(DISTINCT (booking_id, connection_id))"
                                   " FROM guestflow.deliveries"), [[str(n), str(n)]])
-        self.assertEqual(env.scalar(
-            "SELECT (SELECT count(*) FROM guestflow.delivery_log)"
-            "     + (SELECT coalesce(sum(cardinality(member_ids)), 0) FROM guestflow.batches)"), str(n))
-        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches"
-                                    " WHERE member_ids IS NOT NULL AND state <> 'done'"), '0')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries d"
+                                    " JOIN guestflow.batches b ON b.id = d.batch_id AND b.state = 'done'"), str(n))
 
     def start_run(self, env):
         """guestflow run in the background; killed at cleanup if still running."""
@@ -106,13 +101,13 @@ class GuaranteeTest(GFTestCase):
                 killed_keys = {g['idempotencyKey'] for g in env.recorded()}
                 if point == 'after_claim':
                     self.assertEqual(len(killed_keys), 0)
-                    # Nothing answered, so no delivery row written yet: the planned
-                    # batches hold their members, and the view shows them pending
-                    # (the slices written before the kill; the rest was not planned).
-                    self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.delivery_log"), '0')
-                    states = env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1")
-                    self.assertEqual([s for s, _ in states], ['pending'])
-                    self.assertLessEqual(int(states[0][1]), 120)
+                    # Nothing answered: the claimed batch's deliveries are
+                    # 'sending', the other planned ones 'pending' (the slices
+                    # written before the kill; the rest was not planned).
+                    states = dict(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1"))
+                    self.assertEqual(set(states), {'pending', 'sending'})
+                    self.assertLessEqual(sum(int(v) for v in states.values()), 120)
+                    self.assertEqual(states['sending'], env.scalar(IN_FLIGHT))
                 else:
                     self.assertGreaterEqual(len(killed_keys), 1, 'the partner accepted batches before the kill')
                 self.assertGreater(int(env.scalar(IN_FLIGHT)), 0)
@@ -154,6 +149,43 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(sum(per_run), 2000)
         self.assert_exactly_once(env, 2000)
         self.assertEqual(env.sim_stats()['replays'], 0, 'no batch was sent twice')
+
+    def test_two_planners_racing_plan_each_booking_once(self):
+        """Issue 15: no lock between planners; the deliveries' key decides. Two
+        processes read the whole window at once (the source view slowed so that
+        their plan statements overlap) and write overlapping slices: each pair
+        is planned by one of them, sent once, with one history entry."""
+        env = self.env
+        add_many(env, 240, list(self.properties))
+        slow_source(env, 0.02)
+        env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
+        procs = [self.start_run(env) for _ in range(2)]
+        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                                    " AND query LIKE 'COPY (SELECT c.id, c.property_id, s.booking_id%'") == '2',
+                 60, 'both plan statements running at once')
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            self.assertEqual(p.returncode, 0, out + err[-3000:])
+        runs = [[int(v) for v in row] for row in env.psql("SELECT eligible, planned FROM guestflow.runs ORDER BY id")]
+        self.assertEqual([e for e, _ in runs], [240, 240], 'both planners read the whole window')
+        self.assertEqual(sum(p for _, p in runs), 240, 'each pair planned by one of them')
+        self.assert_exactly_once(env, 240)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches b WHERE b.records <>"
+                                    " (SELECT count(*) FROM guestflow.deliveries d WHERE d.batch_id = b.id)"),
+                         '0', 'a batch holds exactly the rows its insert returned (no empty one)')
+
+    def test_a_duplicate_delivery_is_refused_by_the_key(self):
+        env = self.env
+        add_many(env, 3, ['P1'])
+        self.run_job(expect=0)
+        with self.assertRaises(AssertionError) as cm:
+            env.psql("\\set VERBOSITY verbose\n"
+                     "INSERT INTO guestflow.deliveries (job, connection_id, booking_id, property_id, booking_no)"
+                     " SELECT job, connection_id, booking_id, property_id, booking_no FROM guestflow.deliveries"
+                     " WHERE booking_no = 'B-2'")
+        self.assertIn('ERROR:  23505: duplicate key value violates unique constraint "deliveries_pkey"',
+                      str(cm.exception))
+        self.assertEqual(self.states(), {'delivered': 3})
 
     def test_a_booking_deleted_after_planning_is_not_sent(self):
         env = self.env
@@ -203,9 +235,8 @@ class GuaranteeTest(GFTestCase):
         add_many(env, 200, ['P1', 'P2'], start=61)
         p = self.start_run(env)
         wait_for(lambda: len(env.recorded()) >= 62, 60, 'the second run sending')
-        # The running run holds the job's planning lock while it writes its
-        # slices; a rerun queues its bookings at once (and then runs the job
-        # itself, sharing the work).
+        # The running run is still writing its slices; a rerun queues its
+        # bookings at once (and then runs the job itself, sharing the work).
         rr = subprocess.Popen([GUESTFLOW, '-c', env.config, 'rerun', 'review-nightly', '--booking', 'B-1', 'B-260',
                                '--force'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -220,9 +251,12 @@ class GuaranteeTest(GFTestCase):
         self.assertIn(rr.returncode, (0, 1), out + err[-3000:])
         out, err = p.communicate(timeout=120)
         self.assertIn(p.returncode, (0, 1), out + err[-3000:])
-        # The rerun's pairs waited in no batch: the running plan's later
-        # slices took the statement that leaves them out.
-        self.assertIn('event=plan_slice_reruns', err)
+        # B-260 was the rerun's: the plans that had it as new (the running
+        # run's, and the one the rerun started, planning beside it) inserted it
+        # with ON CONFLICT DO NOTHING and left it out; they planned the other
+        # 199 new pairs between them, each once.
+        self.assertEqual(env.scalar("SELECT sum(planned) FROM guestflow.runs WHERE id > 1"), '199')
+        self.assertEqual(env.scalar("SELECT rerun FROM guestflow.deliveries WHERE booking_no = 'B-260'"), 't')
         env.sim_control('latency?ms=0')
         self.run_job(expect=0)
         # B-1 twice (first run, rerun --force), everything else once; one

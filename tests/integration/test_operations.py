@@ -128,16 +128,18 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.api_calls"), '2')
         self.assertEqual(env.gf('log', '--purge', '--errors').returncode, 64)
 
-    def test_a_batch_accepted_whole_keeps_its_members_delivered(self):
-        """Migration 0010: nothing written per delivery but the history entry; every
-        command still sees each delivery, and a rerun writes the batch out first."""
+    def test_a_delivery_is_one_row_whose_state_is_written(self):
+        """Issue 15: one table, one row per delivery, the batch's members found by batch_id;
+        every command reads the state column; a rerun changes the row in place."""
         env = self.env
         for n in (1, 2, 3):
             add_booking(env, n)
         self.run_job(expect=0)
-        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.delivery_log"), '0')
-        self.assertEqual(env.psql("SELECT state, cardinality(member_ids), finished_run_id IS NOT NULL"
-                                  " FROM guestflow.batches"), [['done', '3', 't']])
+        self.assertEqual(env.scalar("SELECT relkind FROM pg_class WHERE oid = 'guestflow.deliveries'::regclass"), 'r')
+        self.assertIsNone(env.scalar("SELECT to_regclass('guestflow.delivery_log')"))
+        self.assertEqual(env.psql("SELECT b.state, b.records, b.finished_run_id IS NOT NULL, count(d.*)"
+                                  " FROM guestflow.batches b JOIN guestflow.deliveries d ON d.batch_id = b.id"
+                                  " GROUP BY 1, 2, 3"), [['done', '3', 't', '3']])
         self.assertEqual(env.psql("SELECT booking_no, state, batch_id IS NOT NULL, finished_run_id IS NOT NULL,"
                                   " finished_at IS NOT NULL FROM guestflow.deliveries ORDER BY booking_no"),
                          [[f'B-{n}', 'delivered', 't', 't', 't'] for n in (1, 2, 3)])
@@ -153,11 +155,9 @@ class OperationsTest(GFTestCase):
 
         r = env.gf('rerun', 'review-nightly', '--booking', 'B-2', '--no-run')
         self.assertIn('1 already delivered: not re-sent (add --force', r.stdout)
-        # written out, each delivery still once, still delivered
-        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.delivery_log ORDER BY booking_no"),
+        # each delivery still once, still delivered
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries ORDER BY booking_no"),
                          [[f'B-{n}', 'delivered'] for n in (1, 2, 3)])
-        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE member_ids IS NOT NULL"), '0')
-        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '3')
 
         add_booking(env, 4)
         self.run_job(expect=0)
@@ -169,6 +169,66 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.psql("SELECT state, rerun FROM guestflow.deliveries WHERE booking_no = 'B-4'"),
                          [['delivered', 't']])
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '4')
+
+    def test_explain_reads_history_only_through_read_history(self):
+        """Issue 15, item 6: the source contract's guestflow.read_history(bigint)."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        r = env.gf('explain', 'B-1')
+        self.assertRegex(r.stdout, r'history entries on the booking: 1\n  \S+ \S+ \S+  \[guestflow\] ')
+        env.psql("CREATE OR REPLACE FUNCTION guestflow.read_history(booking bigint)"
+                 " RETURNS TABLE (created_at timestamptz, kind text, message text) LANGUAGE sql STABLE AS"
+                 " $$ SELECT now(), 'adapter', 'from the adapter for ' || booking $$")
+        r = env.gf('explain', 'B-1')
+        self.assertIn('history entries on the booking: 1\n', r.stdout)
+        self.assertIn('[adapter] from the adapter for 1', r.stdout)
+        env.psql("DROP FUNCTION guestflow.read_history(bigint)")
+        r = env.gf('explain', 'B-1')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('history: not shown: this PMS\'s adapters have no guestflow.read_history(bigint)', r.stdout)
+
+    def test_purge_deletes_old_finished_deliveries_out_of_the_window_only(self):
+        """Issue 15, item 3: retention.deliveries and guestflow purge keep the history bounded
+        without ever letting a booking still inside the window be sent again."""
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        self.run_job(expect=0)
+        # B-1 and B-2 finished long ago; B-2's booking has left the window, B-1's
+        # (checked out again, say, or corrected) is still inside it; B-3 is recent.
+        env.psql("UPDATE guestflow.deliveries SET finished_at = now() - interval '401 days'"
+                 " WHERE booking_no IN ('B-1', 'B-2');"
+                 "UPDATE pms.bookings SET checked_out_at = now() - interval '402 days' WHERE booking_no = 'B-2'")
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('review-nightly: deleted 1 delivery and 0 batches finished more than 400 days ago'
+                      ' (1 kept: their booking is still inside the window)', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no FROM guestflow.deliveries ORDER BY 1"), [['B-1'], ['B-3']])
+        # B-1 is not sent again; B-2 is out of the window (not eligible).
+        r = self.run_job(expect=0)
+        self.assertIn(' eligible=2 new=0 ', r.stdout)
+        self.assertEqual(self.history_count(), 3)
+        # Everything old: the deliveries go, then the batch once its API calls are purged too.
+        env.psql("UPDATE guestflow.deliveries SET finished_at = now() - interval '401 days';"
+                 "UPDATE guestflow.batches SET finished_at = now() - interval '401 days';"
+                 "UPDATE guestflow.api_calls SET at = now() - interval '401 days';"
+                 "UPDATE pms.bookings SET checked_out_at = now() - interval '402 days'")
+        self.assertEqual(env.gf('log', '--purge').returncode, 0)
+        r = env.gf('purge', 'review-nightly')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('deleted 2 deliveries and 1 batch finished', r.stdout)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches"), '0')
+        self.assertEqual(env.gf('purge', 'no-such-job').returncode, 64)
+
+    def test_retention_must_be_longer_than_the_window(self):
+        env = self.env
+        env.write_config({'retention': {'deliveries': '10d'}})
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertRegex(r.stdout + r.stderr, r"review-nightly\.yaml:\d+:\d+: 'retention\.deliveries' \(10d\) must be"
+                                              r" longer than 'selection\.window' \(14d\)")
 
     def test_rerun_by_booking_and_dates(self):
         env = self.env

@@ -308,7 +308,7 @@ class PoisonTextTest(GFTestCase):
         env.psql("UPDATE guestflow.api_calls SET url = url || E'\\u202e\\x1b[2J',"
                  " error = E'legacy \\x1b[2J echo ?id=H-1004&access_key=k3y%2B%2F%3Dfour \\u009b\\u2067'")
         env.psql("UPDATE guestflow.batches SET last_error = E'legacy \\x1b[2J access_key=k3y%2b%2f%3dfour'")
-        env.psql("UPDATE guestflow.delivery_log SET reason = E'rejected: \\x1b[2J\\u202e'")
+        env.psql("UPDATE guestflow.deliveries SET reason = E'rejected: \\x1b[2J\\u202e'")
 
         r = self.gfb('explain', 'B-1')
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -143,6 +143,8 @@ print(int(total))' "$1"
 
 [ "$(unit_value "$service" ExecStart)" = "$bindir/guestflow run %i" ] ||
 	fail "ExecStart is '$(unit_value "$service" ExecStart)', want '$bindir/guestflow run %i'"
+[ "$(unit_value "$service" ExecStopPost)" = "-$bindir/guestflow purge %i" ] ||
+	fail "ExecStopPost is '$(unit_value "$service" ExecStopPost)', want '-$bindir/guestflow purge %i'"
 [ "$(unit_value "$service" LoadCredential)" = "pgpass:$sysconfdir/guestflow/pgpass" ] ||
 	fail "LoadCredential is '$(unit_value "$service" LoadCredential)'"
 for want in Type=oneshot User=guestflow Group=guestflow ProtectSystem=strict PrivateTmp=yes \
@@ -180,7 +182,8 @@ if have systemd-analyze systemd; then
 	# binary, instantiated (from the templates in the same directory) as the
 	# shipped job. The man: reference is resolved against the installed page.
 	mkdir "$tmp/units"
-	sed "s|^ExecStart=$bindir/guestflow |ExecStart=$bin |" "$service" >"$tmp/units/guestflow@.service"
+	sed -e "s|^ExecStart=$bindir/guestflow |ExecStart=$bin |" -e "s|^ExecStopPost=-$bindir/guestflow |ExecStopPost=-$bin |" \
+		"$service" >"$tmp/units/guestflow@.service"
 	cp "$timer" "$tmp/units/guestflow@.timer"
 	grep -q "^ExecStart=$bin run %i\$" "$tmp/units/guestflow@.service" || fail "could not point ExecStart at $bin"
 	man_check=--man=no
@@ -312,7 +315,12 @@ while IFS= read -r line || [ -n "$line" ]; do
 	cron_field "$dow" 0 7 "sun mon tue wed thu fri sat" || fail "cron day of week '$dow': $line"
 	[ "$user" = "$cron_user" ] || fail "cron user '$user', the sysusers.d user is '$cron_user': $line"
 	# timeout --preserve-status --kill-after=STOP LIMIT guestflow run JOB ...
-	if [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ run\ ([a-z0-9_-]+)( |$) ]]; then
+	if [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ purge( |$) ]]; then
+		# guestflow purge: the same bounds
+		[ "${BASH_REMATCH[2]}" = "$(awk -F= '$1 == "TimeoutStartSec" { print $2 }' "$service")" ] ||
+			fail "cron purge bound ${BASH_REMATCH[2]} differs from the unit's TimeoutStartSec"
+		cron_cmds+=("$cmd")
+	elif [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ run\ ([a-z0-9_-]+)( |$) ]]; then
 		ckill=${BASH_REMATCH[1]} climit=${BASH_REMATCH[2]} cjob=${BASH_REMATCH[3]}
 		# The same bounds as the systemd unit's.
 		unit_start=$(awk -F= '$1 == "TimeoutStartSec" { print $2 }' "$service")

@@ -365,7 +365,7 @@ static void test_errors(void)
 	       "lease shorter than a request");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention)",
 	       "unknown top-level key");
 	is_str(job_error(JOB_MIN "name: t\n"),
 	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
@@ -385,7 +385,7 @@ static void test_errors(void)
 	       "gzip_level, got a single value", "scalar where a mapping is expected");
 	is_str(job_error("- name: t\n"),
 	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
-	       "endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history at the top level, "
+	       "endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention at the top level, "
 	       "got a sequence", "top level not a mapping");
 	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
 	       "complex key");
@@ -470,7 +470,7 @@ static void test_errors(void)
 
 	/* YAML-level problems. */
 	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention)",
 	       "empty text");
 	is_str(job_error("a: 1\nb: [2\n"),
 	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
@@ -536,10 +536,10 @@ static void test_files(void)
 	           "scalar at line 3, column 11)", "file: YAML syntax error");
 	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
 	           "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, "
-	           "history)", "file: empty");
+	           "history, retention)", "file: empty");
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
 	           "description, enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, "
-	           "retry, lease, stop_timeout, ping, history)", "file: comments only");
+	           "retry, lease, stop_timeout, ping, history, retention)", "file: comments only");
 	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
 	           "{date})", "file: template placeholder");

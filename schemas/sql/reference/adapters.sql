@@ -1,6 +1,6 @@
 -- The default source adapters over the reference PMS schema (DESIGN.md
 -- section 2, "The source contract"). An operator with another PMS replaces
--- these two objects with ones of the same shape over their own tables;
+-- these three objects with ones of the same shape over their own tables;
 -- nothing else in guestflow knows the PMS's tables. `guestflow db migrate`
 -- installs these when the pms schema exists and no adapter is there yet.
 
@@ -31,4 +31,17 @@ AS $$
     INSERT INTO pms.booking_history (booking_id, kind, message)
     SELECT t.booking_id, 'guestflow', t.message
       FROM unnest(booking_ids, messages) AS t(booking_id, message);
+$$;
+
+-- Read by 'guestflow explain': the booking's history entries, oldest first.
+-- guestflow reads history only through this function.
+CREATE OR REPLACE FUNCTION guestflow.read_history(booking bigint)
+RETURNS TABLE (created_at timestamptz, kind text, message text)
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT h.created_at, h.kind, h.message
+      FROM pms.booking_history h
+     WHERE h.booking_id = booking
+     ORDER BY h.id;
 $$;

@@ -1,0 +1,108 @@
+/* Purging deliveries after the job's retention.deliveries. */
+#include "purge.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "plan.h"
+
+/* Rows read per chunk (one short transaction each). */
+#define CHUNK "10000"
+
+/* One chunk: the next CHUNK deliveries after the key ($2, $3, $4) (all
+ * jobs', in key order), of which the job's finished ones older than the
+ * retention ($5 ms) and out of the window ($6 ms) are deleted. Rows: rows
+ * read, deleted, kept (inside the window), and the last key read. */
+static const char CHUNK_SQL[] =
+	"WITH c AS MATERIALIZED ("
+	"  SELECT d.connection_id, d.booking_id, d.job, d.state, d.finished_at FROM guestflow.deliveries d"
+	"   WHERE (d.connection_id, d.booking_id, d.job) > ($2::bigint, $3::bigint, $4::text)"
+	"   ORDER BY d.connection_id, d.booking_id, d.job LIMIT " CHUNK
+	"), old AS MATERIALIZED ("
+	"  SELECT c.connection_id, c.booking_id, c.job,"
+	/* (the window rule of the plan, over the source view: a booking it
+	 * gives inside the window keeps its delivery) */
+	"         EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = c.booking_id"
+	"                    AND " GF_SQL_RULE_WINDOW_MS("$6") ") AS inside"
+	"    FROM c WHERE c.job = $1 AND c.state IN ('delivered', 'rejected', 'dead')"
+	"     AND c.finished_at < now() - $5::bigint * interval '1 millisecond'"
+	"), del AS ("
+	"  DELETE FROM guestflow.deliveries d USING old"
+	"   WHERE NOT old.inside AND d.connection_id = old.connection_id AND d.booking_id = old.booking_id"
+	"     AND d.job = old.job AND d.state IN ('delivered', 'rejected', 'dead')"
+	"     AND d.finished_at < now() - $5::bigint * interval '1 millisecond'"
+	"  RETURNING 1"
+	"), last AS ("
+	"  SELECT connection_id, booking_id, job FROM c ORDER BY connection_id DESC, booking_id DESC, job DESC LIMIT 1"
+	") SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM del), (SELECT count(*) FROM old WHERE inside),"
+	"         (SELECT connection_id FROM last), (SELECT booking_id FROM last), (SELECT job FROM last)";
+
+/* Batches of the job finished before the retention that nothing refers to
+ * any more, CHUNK at a time. */
+static const char BATCHES_SQL[] =
+	"WITH x AS ("
+	"  SELECT b.id FROM guestflow.batches b"
+	"   WHERE b.job = $1 AND b.state IN ('done', 'split', 'dead')"
+	"     AND b.finished_at < now() - $2::bigint * interval '1 millisecond'"
+	"     AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.batch_id = b.id)"
+	"     AND NOT EXISTS (SELECT 1 FROM guestflow.batches h WHERE h.parent_id = b.id)"
+	"     AND NOT EXISTS (SELECT 1 FROM guestflow.api_calls a WHERE a.batch_id = b.id)"
+	"   LIMIT " CHUNK " FOR UPDATE SKIP LOCKED"
+	") DELETE FROM guestflow.batches b USING x WHERE b.id = x.id";
+
+int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out)
+{
+	*out = (struct gf_purge_result){ 0 };
+	char retention[32], window[32];
+	snprintf(retention, sizeof(retention), "%lld", (long long)job->retention_ms);
+	snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
+	char *conn = gf_xstrdup("-1"), *booking = gf_xstrdup("-1"), *after = gf_xstrdup("");
+	int r = 0;
+	for (;;) {
+		int err;
+		PGresult *res = gf_db_query(c, &err, "purge_chunk", CHUNK_SQL, 6,
+			(const char *[]){ job->name, conn, booking, after, retention, window });
+		if (!res) {
+			r = err;
+			break;
+		}
+		int64_t read = gf_db_get_int(res, 0, 0);
+		out->deliveries += gf_db_get_int(res, 0, 1);
+		out->kept += gf_db_get_int(res, 0, 2);
+		if (read > 0) {
+			free(conn);
+			free(booking);
+			free(after);
+			conn = gf_xstrdup(PQgetvalue(res, 0, 3));
+			booking = gf_xstrdup(PQgetvalue(res, 0, 4));
+			after = gf_xstrdup(PQgetvalue(res, 0, 5));
+		}
+		PQclear(res);
+		if (read == 0)
+			break;
+	}
+	free(conn);
+	free(booking);
+	free(after);
+	while (r == 0) {
+		int err;
+		PGresult *res = gf_db_query(c, &err, "purge_batches", BATCHES_SQL, 2,
+			(const char *[]){ job->name, retention });
+		if (!res) {
+			r = err;
+			break;
+		}
+		int64_t n = 0;
+		(void)gf_parse_int64(PQcmdTuples(res), &n);
+		PQclear(res);
+		out->batches += n;
+		if (n == 0)
+			break;
+	}
+	if (r == 0)
+		gf_info("purged", "job=%s deliveries=%lld batches=%lld kept_inside_window=%lld", job->name,
+		        (long long)out->deliveries, (long long)out->batches, (long long)out->kept);
+	return r;
+}

@@ -1,0 +1,26 @@
+/* Purging deliveries after the job's retention.deliveries (guestflow purge). */
+#ifndef GF_PURGE_H
+#define GF_PURGE_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct gf_purge_result {
+	int64_t deliveries; /* deleted */
+	int64_t batches;    /* deleted: finished, older than the retention, no delivery left */
+	int64_t kept;       /* finished and older than the retention, but the booking is still
+	                     * inside the job's window: not deleted */
+};
+
+/* Delete the job's finished deliveries (delivered, rejected, dead) whose
+ * finished_at is older than job->retention_ms and whose booking the source
+ * view does not give inside the job's window (a booking still inside it
+ * keeps its delivery, so that it is never planned and sent again); then its
+ * batches finished before the retention that have no delivery, API call or
+ * half left. In chunks of a bounded size, each its own transaction,
+ * walking the deliveries' key: the whole purge reads each row once. */
+int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out);
+
+#endif
