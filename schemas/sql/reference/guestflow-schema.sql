@@ -1,0 +1,692 @@
+--
+-- PostgreSQL database dump
+--
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: guestflow; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA guestflow;
+
+SET default_table_access_method = heap;
+
+--
+-- Name: alert_events; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.alert_events (
+    id bigint NOT NULL,
+    raised_at timestamp with time zone DEFAULT now() NOT NULL,
+    job text NOT NULL,
+    connection_id bigint,
+    kind text NOT NULL,
+    message text NOT NULL,
+    run_id bigint,
+    cleared_at timestamp with time zone,
+    notified_at timestamp with time zone,
+    CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text])))
+);
+
+--
+-- Name: alert_events_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.alert_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: alert_events_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.alert_events_id_seq OWNED BY guestflow.alert_events.id;
+
+--
+-- Name: api_calls; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.api_calls (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    run_id bigint,
+    job text NOT NULL,
+    connection_id bigint,
+    batch_id bigint,
+    method text DEFAULT 'POST'::text NOT NULL,
+    url text NOT NULL,
+    status_code integer,
+    latency_ms integer,
+    request_bytes bigint,
+    response_bytes bigint,
+    records integer,
+    idempotency_key text,
+    outcome text NOT NULL,
+    error text,
+    response_excerpt text
+);
+
+--
+-- Name: api_calls_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.api_calls_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: api_calls_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.api_calls_id_seq OWNED BY guestflow.api_calls.id;
+
+--
+-- Name: batches; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.batches (
+    id bigint NOT NULL,
+    job text NOT NULL,
+    connection_id bigint NOT NULL,
+    property_id text NOT NULL,
+    idempotency_key text NOT NULL,
+    state text DEFAULT 'open'::text NOT NULL,
+    records integer NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_until timestamp with time zone,
+    lease_token text,
+    last_error text,
+    maybe_sent boolean DEFAULT false NOT NULL,
+    parent_id bigint,
+    created_run_id bigint,
+    finished_run_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT batches_state_check CHECK ((state = ANY (ARRAY['open'::text, 'done'::text, 'dead'::text, 'split'::text])))
+);
+
+--
+-- Name: batches_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.batches_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: batches_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.batches_id_seq OWNED BY guestflow.batches.id;
+
+--
+-- Name: connection_events; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.connection_events (
+    id bigint NOT NULL,
+    connection_id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    actor text DEFAULT CURRENT_USER NOT NULL,
+    note text
+);
+
+--
+-- Name: connection_events_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.connection_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: connection_events_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.connection_events_id_seq OWNED BY guestflow.connection_events.id;
+
+--
+-- Name: connections; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.connections (
+    id bigint NOT NULL,
+    property_id text NOT NULL,
+    partner text NOT NULL,
+    hotel_id text NOT NULL,
+    access_key text,
+    access_key_enc bytea,
+    status text DEFAULT 'setup'::text NOT NULL,
+    terms_accepted_at timestamp with time zone,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT connections_access_key_check CHECK ((access_key <> ''::text)),
+    CONSTRAINT connections_access_key_enc_check CHECK ((octet_length(access_key_enc) >= (((2 + 12) + 1) + 16))),
+    CONSTRAINT connections_access_key_stored CHECK (((access_key IS NOT NULL) OR (access_key_enc IS NOT NULL))),
+    CONSTRAINT connections_hotel_id_check CHECK ((hotel_id <> ''::text)),
+    CONSTRAINT connections_status_check CHECK ((status = ANY (ARRAY['setup'::text, 'live'::text, 'stopped'::text, 'deactivated'::text])))
+);
+
+--
+-- Name: COLUMN connections.access_key; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connections.access_key IS 'plain-text access key, only until guestflow encrypts it into access_key_enc at its next use (then NULL)';
+
+--
+-- Name: COLUMN connections.access_key_enc; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connections.access_key_enc IS 'the access key, encrypted: format byte 1 (AES-256-GCM), key id (guestflow.secret_keys), 12-byte nonce, ciphertext, 16-byte tag; associated data: the connection id';
+
+--
+-- Name: connections_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.connections_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: connections_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.connections_id_seq OWNED BY guestflow.connections.id;
+
+--
+-- Name: contacts; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.contacts (
+    id bigint NOT NULL,
+    job text,
+    connection_id bigint,
+    role text NOT NULL,
+    name text,
+    email text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT contacts_role_check CHECK ((role = ANY (ARRAY['alert'::text, 'technical'::text, 'escalation'::text])))
+);
+
+--
+-- Name: contacts_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.contacts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: contacts_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.contacts_id_seq OWNED BY guestflow.contacts.id;
+
+--
+-- Name: deliveries; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.deliveries (
+    connection_id bigint NOT NULL,
+    booking_id bigint NOT NULL,
+    job text NOT NULL,
+    property_id text NOT NULL,
+    booking_no text NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    batch_id bigint,
+    reason text,
+    data_rejected boolean DEFAULT false NOT NULL,
+    rerun boolean DEFAULT false NOT NULL,
+    planned_run_id bigint,
+    finished_run_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT deliveries_check CHECK (((NOT data_rejected) OR (state = 'rejected'::text))),
+    CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'rejected'::text, 'dead'::text])))
+)
+WITH (fillfactor='80');
+
+--
+-- Name: COLUMN deliveries.data_rejected; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.deliveries.data_rejected IS 'rejected by guestflow for the booking''s own data (a value that cannot be sent, the source view failing for it): planned again once the booking''s updated_at is later than finished_at';
+
+--
+-- Name: COLUMN deliveries.rerun; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.deliveries.rerun IS 'put back in the queue by guestflow rerun: its history entry says so';
+
+--
+-- Name: partners; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.partners (
+    id text NOT NULL,
+    name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT partners_id_check CHECK ((id ~ '^[a-z0-9_-]+$'::text))
+);
+
+--
+-- Name: runs; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.runs (
+    id bigint NOT NULL,
+    job text NOT NULL,
+    trigger text DEFAULT 'manual'::text NOT NULL,
+    host text,
+    pid integer,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    exit_code integer,
+    eligible bigint DEFAULT 0 NOT NULL,
+    planned bigint DEFAULT 0 NOT NULL,
+    delivered bigint DEFAULT 0 NOT NULL,
+    rejected bigint DEFAULT 0 NOT NULL,
+    retried bigint DEFAULT 0 NOT NULL,
+    dead bigint DEFAULT 0 NOT NULL,
+    requests bigint DEFAULT 0 NOT NULL,
+    message text
+);
+
+--
+-- Name: runs_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.runs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: runs_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.runs_id_seq OWNED BY guestflow.runs.id;
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: secret_keys; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.secret_keys (
+    id smallint NOT NULL,
+    fingerprint text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    retired_at timestamp with time zone,
+    CONSTRAINT secret_keys_fingerprint_check CHECK ((fingerprint ~ '^[0-9a-f]{32}$'::text)),
+    CONSTRAINT secret_keys_id_check CHECK (((id >= 1) AND (id <= 255)))
+);
+
+--
+-- Name: status_map; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.status_map (
+    partner text NOT NULL,
+    source_status text NOT NULL,
+    partner_status text NOT NULL,
+    CONSTRAINT status_map_partner_status_check CHECK ((partner_status <> ''::text))
+);
+
+--
+-- Name: alert_events id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.alert_events ALTER COLUMN id SET DEFAULT nextval('guestflow.alert_events_id_seq'::regclass);
+
+--
+-- Name: api_calls id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.api_calls ALTER COLUMN id SET DEFAULT nextval('guestflow.api_calls_id_seq'::regclass);
+
+--
+-- Name: batches id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.batches ALTER COLUMN id SET DEFAULT nextval('guestflow.batches_id_seq'::regclass);
+
+--
+-- Name: connection_events id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.connection_events ALTER COLUMN id SET DEFAULT nextval('guestflow.connection_events_id_seq'::regclass);
+
+--
+-- Name: connections id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.connections ALTER COLUMN id SET DEFAULT nextval('guestflow.connections_id_seq'::regclass);
+
+--
+-- Name: contacts id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.contacts ALTER COLUMN id SET DEFAULT nextval('guestflow.contacts_id_seq'::regclass);
+
+--
+-- Name: runs id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.runs ALTER COLUMN id SET DEFAULT nextval('guestflow.runs_id_seq'::regclass);
+
+--
+-- Name: alert_events alert_events_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.alert_events
+    ADD CONSTRAINT alert_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: api_calls api_calls_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.api_calls
+    ADD CONSTRAINT api_calls_pkey PRIMARY KEY (id);
+
+--
+-- Name: batches batches_idempotency_key_key; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.batches
+    ADD CONSTRAINT batches_idempotency_key_key UNIQUE (idempotency_key);
+
+--
+-- Name: batches batches_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.batches
+    ADD CONSTRAINT batches_pkey PRIMARY KEY (id);
+
+--
+-- Name: connection_events connection_events_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.connection_events
+    ADD CONSTRAINT connection_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: connections connections_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.connections
+    ADD CONSTRAINT connections_pkey PRIMARY KEY (id);
+
+--
+-- Name: connections connections_property_id_partner_key; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.connections
+    ADD CONSTRAINT connections_property_id_partner_key UNIQUE (property_id, partner);
+
+--
+-- Name: contacts contacts_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.contacts
+    ADD CONSTRAINT contacts_pkey PRIMARY KEY (id);
+
+--
+-- Name: deliveries deliveries_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.deliveries
+    ADD CONSTRAINT deliveries_pkey PRIMARY KEY (connection_id, booking_id, job);
+
+--
+-- Name: partners partners_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.partners
+    ADD CONSTRAINT partners_pkey PRIMARY KEY (id);
+
+--
+-- Name: runs runs_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.runs
+    ADD CONSTRAINT runs_pkey PRIMARY KEY (id);
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+--
+-- Name: secret_keys secret_keys_fingerprint_key; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.secret_keys
+    ADD CONSTRAINT secret_keys_fingerprint_key UNIQUE (fingerprint);
+
+--
+-- Name: secret_keys secret_keys_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.secret_keys
+    ADD CONSTRAINT secret_keys_pkey PRIMARY KEY (id);
+
+--
+-- Name: status_map status_map_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.status_map
+    ADD CONSTRAINT status_map_pkey PRIMARY KEY (partner, source_status);
+
+--
+-- Name: alert_events_open; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE UNIQUE INDEX alert_events_open ON guestflow.alert_events USING btree (job, COALESCE(connection_id, (0)::bigint), kind) WHERE (cleared_at IS NULL);
+
+--
+-- Name: alert_events_unnotified; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX alert_events_unnotified ON guestflow.alert_events USING btree (job) WHERE (notified_at IS NULL);
+
+--
+-- Name: api_calls_at; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX api_calls_at ON guestflow.api_calls USING btree (at);
+
+--
+-- Name: api_calls_job_at; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX api_calls_job_at ON guestflow.api_calls USING btree (job, at);
+
+--
+-- Name: batches_due; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX batches_due ON guestflow.batches USING btree (job, next_attempt_at, id) WHERE (state = 'open'::text);
+
+--
+-- Name: connections_partner_live; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX connections_partner_live ON guestflow.connections USING btree (partner, property_id) WHERE (status = 'live'::text);
+
+--
+-- Name: contacts_role; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX contacts_role ON guestflow.contacts USING btree (role, job);
+
+--
+-- Name: deliveries_batch; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX deliveries_batch ON guestflow.deliveries USING btree (batch_id);
+
+--
+-- Name: deliveries_unbatched; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX deliveries_unbatched ON guestflow.deliveries USING btree (job, connection_id) WHERE (batch_id IS NULL);
+
+--
+-- Name: runs_job_started; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX runs_job_started ON guestflow.runs USING btree (job, started_at DESC);
+
+--
+-- Name: secret_keys_current; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE UNIQUE INDEX secret_keys_current ON guestflow.secret_keys USING btree ((true)) WHERE (retired_at IS NULL);
+
+--
+-- Name: alert_events alert_events_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.alert_events
+    ADD CONSTRAINT alert_events_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id) ON DELETE CASCADE;
+
+--
+-- Name: alert_events alert_events_run_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.alert_events
+    ADD CONSTRAINT alert_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES guestflow.runs(id);
+
+--
+-- Name: api_calls api_calls_batch_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.api_calls
+    ADD CONSTRAINT api_calls_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES guestflow.batches(id);
+
+--
+-- Name: api_calls api_calls_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.api_calls
+    ADD CONSTRAINT api_calls_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id);
+
+--
+-- Name: api_calls api_calls_run_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.api_calls
+    ADD CONSTRAINT api_calls_run_id_fkey FOREIGN KEY (run_id) REFERENCES guestflow.runs(id);
+
+--
+-- Name: batches batches_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.batches
+    ADD CONSTRAINT batches_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id);
+
+--
+-- Name: batches batches_created_run_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.batches
+    ADD CONSTRAINT batches_created_run_id_fkey FOREIGN KEY (created_run_id) REFERENCES guestflow.runs(id);
+
+--
+-- Name: batches batches_parent_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.batches
+    ADD CONSTRAINT batches_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES guestflow.batches(id);
+
+--
+-- Name: connection_events connection_events_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.connection_events
+    ADD CONSTRAINT connection_events_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id) ON DELETE CASCADE;
+
+--
+-- Name: connections connections_partner_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.connections
+    ADD CONSTRAINT connections_partner_fkey FOREIGN KEY (partner) REFERENCES guestflow.partners(id);
+
+--
+-- Name: contacts contacts_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.contacts
+    ADD CONSTRAINT contacts_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id) ON DELETE CASCADE;
+
+--
+-- Name: deliveries deliveries_batch_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.deliveries
+    ADD CONSTRAINT deliveries_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES guestflow.batches(id);
+
+--
+-- Name: deliveries deliveries_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.deliveries
+    ADD CONSTRAINT deliveries_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id);
+
+--
+-- Name: status_map status_map_partner_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.status_map
+    ADD CONSTRAINT status_map_partner_fkey FOREIGN KEY (partner) REFERENCES guestflow.partners(id);
+
+--
+-- PostgreSQL database dump complete
+--
