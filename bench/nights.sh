@@ -37,6 +37,10 @@
 #   bench/nights.sh
 #   NIGHTS=30                 nights (default 30; the summary needs at least 15)
 #   NIGHTS_NEW=2000           new checkouts per night (default 2000)
+#   NIGHTS_BACKLOG=1000000    history before the month: that many checkouts are delivered
+#                             by one run (not counted as a night), then 15 days pass, so
+#                             they lie out of the window with their deliveries on record
+#                             (default 0: the month starts with no history)
 #   BENCH_IN_FLIGHT=8         batch.in_flight (default 8)
 #   BENCH_VALIDATE_EVERY=20   the simulator checks one request in 20 against the XSD
 #   BENCH_RUN_TIMEOUT=600     seconds one night's run may take before the bench fails
@@ -47,6 +51,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 NIGHTS=${NIGHTS:-30}
 NEW=${NIGHTS_NEW:-2000}
+BACKLOG=${NIGHTS_BACKLOG:-0}
 PROPERTIES=2000
 IN_FLIGHT=${BENCH_IN_FLIGHT:-8}
 VALIDATE_EVERY=${BENCH_VALIDATE_EVERY:-20}
@@ -127,8 +132,9 @@ SQL
 # Which bookings were eligible on their night (for the final check).
 "${PSQL[@]}" -c "CREATE TABLE public.bench_eligible (booking_id bigint PRIMARY KEY, night int NOT NULL)"
 
-# One day passes: every date and time in pms and guestflow one day back.
-SHIFT_SQL=$(cat <<'SQL'
+# DAYS days pass: every date and time in pms and guestflow DAYS days back.
+shift_sql() { # DAYS
+	sed "s/@DAYS@/$1/" <<'SQL'
 DO $$
 DECLARE
 	t record;
@@ -136,7 +142,7 @@ DECLARE
 BEGIN
 	SET LOCAL session_replication_role = replica;
 	FOR t IN SELECT c.table_schema, c.table_name,
-	                string_agg(format('%I = %I - interval ''1 day''', c.column_name, c.column_name), ', ') AS sets
+	                string_agg(format('%I = %I - interval ''@DAYS@ days''', c.column_name, c.column_name), ', ') AS sets
 	           FROM information_schema.columns c
 	           JOIN information_schema.tables tb USING (table_schema, table_name)
 	          WHERE c.table_schema IN ('pms', 'guestflow') AND tb.table_type = 'BASE TABLE'
@@ -149,15 +155,13 @@ BEGIN
 END
 $$;
 SQL
-)
+}
+time_passes() { # DAYS
+	"${PSQL[@]}" -c "BEGIN" -c "$(shift_sql "$1")" -c "COMMIT" >/dev/null
+}
 
-echo "== $NIGHTS nights, $NEW new checkouts a night over $PROPERTIES properties, window 14d, in_flight $IN_FLIGHT"
-: >"$WORK/nights.txt"
-for night in $(seq 1 "$NIGHTS"); do
-	if [ "$night" -gt 1 ]; then
-		"${PSQL[@]}" -c "BEGIN" -c "$SHIFT_SQL" -c "COMMIT" >/dev/null
-	fi
-	# The night's checkouts: booking ids go on from the last night's.
+# COUNT checkouts during the last day; which of them are eligible is noted as NIGHT's.
+add_checkouts() { # COUNT NIGHT
 	"${PSQL[@]}" >/dev/null <<SQL
 SELECT setseed(0.3);
 WITH n AS (SELECT coalesce(max(id), 0) AS base FROM pms.bookings)
@@ -168,21 +172,41 @@ SELECT n.base + j,
        CASE WHEN j % 10 = 3 THEN NULL WHEN j % 10 = 7 THEN 'broken-address' ELSE 'guest' || (n.base + j) || '@example.org' END,
        (ARRAY['m', 'F', 'Herr', 'Frau', 'x', '', 'Mrs', 'd'])[1 + j % 8],
        (ARRAY['de-DE', 'DEU', 'en', 'English', 'fr_FR', 'ita', 'xx', NULL])[1 + j % 8]
-  FROM n, generate_series(1, $NEW) j;
+  FROM n, generate_series(1, $1) j;
 WITH n AS (SELECT coalesce(max(id), 0) AS base FROM pms.bookings)
 INSERT INTO pms.bookings (id, property_id, booking_no, guest_id, status, arrival, departure, checked_out_at,
                           notify_on_occupancy, updated_at)
 SELECT n.base + j, 'P' || (1 + abs(hashint4((n.base + j)::int)) % $PROPERTIES), 'B-' || (n.base + j), n.base + j,
        'checked_out', current_date - 3, current_date,
        now() - (j % 1440) * interval '1 minute', j % 10 <> 9, now() - (j % 1440) * interval '1 minute'
-  FROM n, generate_series(1, $NEW) j;
+  FROM n, generate_series(1, $1) j;
 INSERT INTO public.bench_eligible
-SELECT s.booking_id, $night FROM guestflow.source_bookings s
+SELECT s.booking_id, $2 FROM guestflow.source_bookings s
  WHERE s.status = 'checked_out' AND s.notify AND btrim(s.email, E' \t\r\n') ~ '^[^@[:space:]]+@[^@[:space:]]+\$'
    AND s.last_name ~ '[^[:space:]]' AND s.checked_out_at >= now() - interval '14 days'
 ON CONFLICT DO NOTHING;
 SQL
 	"${PSQL[@]}" -c "VACUUM ANALYZE" -c CHECKPOINT >/dev/null
+}
+
+if [ "$BACKLOG" -gt 0 ]; then
+	echo "== backlog: $BACKLOG checkouts delivered by one run, then 15 days pass"
+	t0=$(date +%s.%N)
+	add_checkouts "$BACKLOG" 0
+	timeout "$RUN_TIMEOUT" "${G[@]}" run review-nightly >"$WORK/run.0.out" 2>"$WORK/run.0.err" ||
+		{ cat "$WORK/run.0.out" "$WORK/run.0.err" >&2; echo "nights: the backlog's run failed" >&2; exit 1; }
+	cat "$WORK/run.0.out"
+	time_passes 15
+	"${PSQL[@]}" -c "VACUUM ANALYZE" -c CHECKPOINT >/dev/null
+	echo "backlog ready in $(secs "$t0") s; deliveries on record: $("${PSQL[@]}" -Atc "SELECT count(*) FROM guestflow.deliveries")"
+fi
+
+echo "== $NIGHTS nights, $NEW new checkouts a night over $PROPERTIES properties, window 14d, in_flight $IN_FLIGHT," \
+	"backlog $BACKLOG"
+: >"$WORK/nights.txt"
+for night in $(seq 1 "$NIGHTS"); do
+	[ "$night" -gt 1 ] && time_passes 1
+	add_checkouts "$NEW" "$night"
 	in_window=$("${PSQL[@]}" -Atc "SELECT count(*) FROM pms.bookings WHERE checked_out_at >= now() - interval '14 days'")
 	new_eligible=$("${PSQL[@]}" -Atc "SELECT count(*) FROM public.bench_eligible WHERE night = $night")
 	pg0=$(pg_cpu)
@@ -225,6 +249,10 @@ if [ "$NIGHTS" -ge 15 ]; then
 		early=$(awk '$1 >= 11 && $1 <= 15 { print $2 }' "$WORK/nights.txt" | median)
 		late=$(awk -v n="$NIGHTS" '$1 > n - 5 { print $2 }' "$WORK/nights.txt" | median)
 		echo "median wall of nights 11-15: ${early}s; of the last five nights: ${late}s; ratio $(echo "scale=2; $late / $early" | bc)"
+		early=$(awk '$1 >= 11 && $1 <= 15 { print $3 + $4 }' "$WORK/nights.txt" | median)
+		late=$(awk -v n="$NIGHTS" '$1 > n - 5 { print $3 + $4 }' "$WORK/nights.txt" | median)
+		echo "median CPU (guestflow + PostgreSQL) of nights 11-15: ${early}s; of the last five: ${late}s;" \
+			"ratio $(echo "scale=2; $late / $early" | bc) (on a shared machine the CPU seconds vary less than the wall time)"
 	fi
 fi
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
