@@ -3,13 +3,16 @@ simulator and a guestflow configuration.
 
 A test file (one process) starts one PostgreSQL cluster, on first use, and
 prepares in it once a template database: the reference PMS schema and
-guestflow's schema (`guestflow db migrate`). Every test gets its own database
-cloned from that template (CREATE DATABASE ... TEMPLATE), its own simulator and
-its own config directory (its own secrets key file, so its connections are
-added per test); the database is dropped when the test ends. A test that
-stops or restarts PostgreSQL, or needs a cluster nobody else touches, asks for
-its own (`@private_cluster` on the test, `private_cluster = True` on the
-class, `make_env(private=True)`): initdb, schema and migration as before.
+guestflow's schema (`guestflow db migrate`); and from that, once for each set
+of properties a test class uses, one with those properties and a live
+connection to each, their access keys encrypted with a key file of its own.
+Every test gets its own database cloned from it (CREATE DATABASE ... TEMPLATE),
+a copy of that key file in its own config directory, and its own simulator;
+when the test ends its database takes no more connections (it is not dropped:
+that costs a checkpoint; the cluster goes when the file is done). A test that
+stops or restarts PostgreSQL asks for a cluster of its own (`@private_cluster`
+on the test, `private_cluster = True` on the class, `make_env(private=True)`,
+`Env(private=True)`): initdb, schema, migration and connections as before.
 
 Every server started here is stopped by its PID, also when a test fails (test
 cleanups; the file's cluster by a module cleanup; what is still running when
@@ -175,6 +178,7 @@ class SharedCluster(Cluster):
         self.dir = d
         self.count = 0
         self.template_ready = False
+        self.templates = {}
 
     def remove(self):
         if SharedCluster._the is self:
@@ -183,28 +187,55 @@ class SharedCluster(Cluster):
         if os.environ.get('GF_KEEP_TMP') != '1':
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def template(self):
-        """The name of the template database: the reference PMS schema and
-        guestflow's schema migrated, nothing else (properties, connections and
-        their key file are each test's own)."""
+    def guestflow(self, dbname, *args, input=None, key_file=None):
+        """guestflow with a configuration of the cluster's own for dbname."""
+        config = os.path.join(self.dir, f'{dbname}.yaml')
+        os.makedirs(os.path.join(self.dir, 'jobs.d'), exist_ok=True)
+        main = {'database': {'conninfo': self.db_conninfo(dbname)}, 'jobs_dir': 'jobs.d'}
+        if key_file:
+            main['secrets'] = {'key_file': key_file}
+        with open(config, 'w') as f:
+            f.write(to_yaml(main) + '\n')
+        r = subprocess.run([GUESTFLOW, '-c', config, *args], input=input, capture_output=True, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f'guestflow {" ".join(args)} on the template {dbname} failed: {r.stderr}')
+
+    def seal(self, dbname):
+        # No one connects to a template again: CREATE DATABASE ... TEMPLATE
+        # needs it unused (and waits a few seconds for the last sessions to go).
+        run_psql(self.conninfo, f'ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false')
+
+    def template(self, properties=None, accounts=None):
+        """A template database and the secrets key file that goes with it (None
+        if none): the reference PMS schema and guestflow's schema migrated;
+        with properties, also those properties and a live connection to each
+        (its hotel's access key from accounts), encrypted with that key file.
+        Made once per file for each set of properties and accounts."""
         if not self.template_ready:
             run_psql(self.conninfo, f'CREATE DATABASE {self.TEMPLATE}')
-            ci = self.db_conninfo(self.TEMPLATE)
             with open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'pms.sql'), encoding='utf-8') as f:
-                run_psql(ci, f.read())
-            config = os.path.join(self.dir, 'template.yaml')
-            os.makedirs(os.path.join(self.dir, 'jobs.d'), exist_ok=True)
-            with open(config, 'w') as f:
-                f.write(to_yaml({'database': {'conninfo': ci}, 'jobs_dir': 'jobs.d'}) + '\n')
-            r = subprocess.run([GUESTFLOW, '-c', config, 'db', 'migrate'], capture_output=True, text=True,
-                               timeout=120)
-            if r.returncode != 0:
-                raise RuntimeError(f'db migrate of the template failed: {r.stderr}')
-            # No one connects to it again: CREATE DATABASE ... TEMPLATE needs it
-            # unused (and waits a few seconds for the last sessions to go).
-            run_psql(self.conninfo, f'ALTER DATABASE {self.TEMPLATE} WITH ALLOW_CONNECTIONS false')
+                run_psql(self.db_conninfo(self.TEMPLATE), f.read())
+            self.guestflow(self.TEMPLATE, 'db', 'migrate')
+            self.seal(self.TEMPLATE)
             self.template_ready = True
-        return self.TEMPLATE
+        if not properties:
+            return self.TEMPLATE, None
+        what = tuple((p, h, accounts[h]) for p, h in properties.items())
+        if what not in self.templates:
+            name = f'{self.TEMPLATE}_{len(self.templates) + 1}'
+            key_file = os.path.join(self.dir, f'{name}.key')
+            run_psql(self.conninfo, f'CREATE DATABASE {name} TEMPLATE {self.TEMPLATE}')
+            # As GFTestCase.make_env did in every test.
+            run_psql(self.db_conninfo(name), ''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
+                                                     for p in properties))
+            for p, h, key in what:
+                self.guestflow(name, 'connection', 'add', p, 'reviewhub', '--hotel-id', h, input=key + '\n',
+                               key_file=key_file)
+                self.guestflow(name, 'connection', 'activate', p, 'reviewhub', key_file=key_file)
+            self.seal(name)
+            self.templates[what] = (name, key_file)
+        return self.templates[what]
 
     def new_database(self, template=None):
         """A new database (a copy of template, else an empty one as createdb
@@ -214,10 +245,14 @@ class SharedCluster(Cluster):
         run_psql(self.conninfo, f'CREATE DATABASE {name}' + (f' TEMPLATE {template}' if template else ''))
         return name
 
-    def drop_database(self, name):
-        # FORCE: a session a test left (a run it killed, a child still
-        # running) goes with the database.
-        run_psql(self.conninfo, f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+    def retire_database(self, name):
+        """A test's database once the test is done: nothing connects to it
+        again, and a session the test left (a run it killed, a child still
+        running) is ended, waiting for it a bounded time. Not dropped: that
+        costs a checkpoint; the cluster goes at the end of the file."""
+        run_psql(self.conninfo, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false;"
+                                f" SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                                f" WHERE datname = '{name}'")
 
 
 def private_cluster(test):
@@ -384,7 +419,7 @@ class Env:
             elif self.pg_started:
                 self.pg_started = False
                 if self.cluster.started:
-                    self.cluster.drop_database(self.dbname)
+                    self.cluster.retire_database(self.dbname)
         if os.environ.get('GF_KEEP_TMP') != '1':
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -410,10 +445,10 @@ def add_booking(env, n, prop='P001', status='checked_out', email=None, last='Mus
 
 class GFTestCase(unittest.TestCase):
     """A test case with a fresh Env per test: a database with the reference
-    schema and guestflow's schema (cloned from the file's template), the
-    properties and their live connections, a simulator with the given accounts.
-    private_cluster = True (or @private_cluster on one test): a PostgreSQL
-    cluster of its own, for tests that stop or restart it."""
+    schema and guestflow's schema, the properties and a live connection to
+    each (cloned from the file's template), a simulator with the given
+    accounts. private_cluster = True (or @private_cluster on one test): a
+    PostgreSQL cluster of its own, for tests that stop or restart it."""
 
     accounts = {'H-1001': 'k3y+/=one', 'H-1002': 'k3y+/=two'}
     properties = {'P001': 'H-1001', 'P002': 'H-1002'}
@@ -434,20 +469,26 @@ class GFTestCase(unittest.TestCase):
             private = self.wants_private_cluster()
         env = Env(private=private)
         self.addCleanup(env.cleanup)
-        if private:
+        if not private:
+            # The database with properties and connections from the file's
+            # template, and a copy of the key file their access keys are
+            # encrypted with (as guestflow made it: 0600, 32 bytes).
+            template, key_file = SharedCluster.get().template(self.properties, self.accounts)
+            env.start_pg(template=template)
+            if key_file:
+                shutil.copy2(key_file, env.key_file)
+        else:
             env.start_pg()
             env.load_reference_schema()
-        else:
-            env.start_pg(template=SharedCluster.get().template())
-        env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
-                         for p in self.properties))
+            env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
+                             for p in self.properties))
         env.start_sim(self.accounts)
         env.write_config(job_overrides if job_overrides is not None else self.job_overrides)
         if private:
             r = env.gf('db', 'migrate')
             self.assertEqual(r.returncode, 0, r.stderr)
-        for p, h in self.properties.items():
-            env.add_connection(p, h, self.accounts[h])
+            for p, h in self.properties.items():
+                env.add_connection(p, h, self.accounts[h])
         return env
 
     def run_job(self, *extra, expect=None, job='review-nightly', timeout=120):
