@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "notify.h"
+#include "outcome.h"
 #include "plan.h"
 #include "render_xml.h"
 #include "reply.h"
@@ -87,29 +88,6 @@ struct pipe {
 	int head, n;
 };
 
-/* What a run knows of a connection from the partner's answers to it: the
- * 400/413 breaker, and whether a 401/403/404 is the credentials' or one
- * batch's (README, "When things fail"). */
-struct conn_seen {
-	int64_t id;
-	int64_t accepted;            /* requests answered 2xx and understood, in this run */
-	int refusals;                /* 400/413 answers since the last accepted one */
-	int auth_refusals;           /* 401/403/404 answers since the last accepted one... */
-	int64_t *auth_batches;       /* ...and the batches they refused (each once) */
-	size_t n_auth_batches;
-	struct single_refused *singles; /* bookings refused (400) alone in this run */
-	size_t n_singles;
-	int64_t singles_refused;     /* refusals (400) of single bookings in this run */
-};
-
-/* A booking refused with 400 alone: how many requests of its connection
- * had been accepted, and how many single bookings refused, then. */
-struct single_refused {
-	int64_t booking;
-	int64_t accepted_then;
-	int64_t refused_then;
-};
-
 struct run {
 	const struct gf_job *job;
 	PGconn *db;                  /* plan, claim, rows */
@@ -124,8 +102,7 @@ struct run {
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections held for the rest of this run */
 	size_t n_skip;
-	struct conn_seen *seen;      /* per connection answered in this run */
-	size_t n_seen;
+	struct gf_outcome_conns seen; /* per connection answered in this run */
 	struct sent *redo;           /* completions the database refused, to retry */
 	size_t n_redo;
 	int64_t *refused_ids;        /* batches whose completion the database refused in this run */
@@ -206,54 +183,6 @@ static bool skipped(const struct run *rn, int64_t conn)
 	for (size_t i = 0; i < rn->n_skip; i++)
 		if (rn->skip[i] == conn)
 			return true;
-	return false;
-}
-
-static struct conn_seen *conn_seen(struct run *rn, int64_t conn)
-{
-	for (size_t i = 0; i < rn->n_seen; i++)
-		if (rn->seen[i].id == conn)
-			return &rn->seen[i];
-	rn->seen = gf_xrealloc(rn->seen, (rn->n_seen + 1) * sizeof(*rn->seen));
-	rn->seen[rn->n_seen] = (struct conn_seen){ .id = conn };
-	return &rn->seen[rn->n_seen++];
-}
-
-/* Note batch id among those refused 401/403/404 since the last accepted
- * request (each once). */
-static void auth_batch_note(struct conn_seen *cs, int64_t id)
-{
-	for (size_t i = 0; i < cs->n_auth_batches; i++)
-		if (cs->auth_batches[i] == id)
-			return;
-	cs->auth_batches = gf_xrealloc(cs->auth_batches, (cs->n_auth_batches + 1) * sizeof(*cs->auth_batches));
-	cs->auth_batches[cs->n_auth_batches++] = id;
-}
-
-/* Is a single booking refused with 400 (once more now) the partner's
- * verdict on it? Only when it was refused alone before in this run, and
- * since then the partner has accepted a request of the connection (it
- * showed that it takes the good ones while still refusing this one), or
- * has refused no other single booking, having accepted some in this run
- * (the bad one is the last left: nothing else to accept). A gateway that
- * refuses most requests at random (one good backend out of ten), or all
- * after one, refuses innocent bookings once, others in between, and they
- * are sent again. Notes the refusal. */
-static bool refused_twice(struct conn_seen *cs, int64_t booking)
-{
-	cs->singles_refused++;
-	for (size_t i = 0; i < cs->n_singles; i++)
-		if (cs->singles[i].booking == booking) {
-			struct single_refused *x = &cs->singles[i];
-			bool twice = cs->accepted > x->accepted_then ||
-			             (cs->accepted > 0 && cs->singles_refused == x->refused_then + 1);
-			x->accepted_then = cs->accepted;
-			x->refused_then = cs->singles_refused;
-			return twice;
-		}
-	cs->singles = gf_xrealloc(cs->singles, (cs->n_singles + 1) * sizeof(*cs->singles));
-	cs->singles[cs->n_singles++] = (struct single_refused){ .booking = booking, .accepted_then = cs->accepted,
-	                                                        .refused_then = cs->singles_refused };
 	return false;
 }
 
@@ -750,11 +679,6 @@ static void excerpt(const struct gf_buf *b, const char *secret, char *out, size_
 	gf_text_safe_to(out, outlen, b->data, b->len, secret);
 }
 
-static bool temporary_status(long st)
-{
-	return st == 408 || st == 409 || st == 425 || st == 429 || st >= 500;
-}
-
 /* Map the partner's per-record rejections to deliveries; fails when the reply
  * names a booking that was not sent or counts do not add up.
  *
@@ -809,20 +733,6 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 	return 0;
 }
 
-/* The partner refusing (400/413) more requests of one connection in a row,
- * none accepted in between, than isolating one bad record can take when
- * every slot is busy: batch.in_flight refused at once, then one halving
- * after another down to a single record (1 + ceil(log2(max_records))). A
- * partner that refuses every request (a broken gateway) trips it; one with
- * a bad record accepts the other halves before. README, "When things fail". */
-static int breaker_limit(const struct gf_job *job)
-{
-	int depth = 1;
-	for (int64_t n = 1; n < job->max_records; n *= 2)
-		depth++;
-	return job->in_flight + depth;
-}
-
 /* A transfer that failed: may the partner have the whole request? Only if
  * all of the body went out (a partner cannot accept what it did not get). */
 static bool body_went_out(const struct gf_http_req *q)
@@ -872,166 +782,134 @@ static void handle_reply(struct run *rn, struct slot *s)
 	/* Any kind of completion may end as a retry (the database refusing it). */
 	cp.retry_delay_ms = gf_backoff_ms(b->attempts, job->backoff_initial_ms, job->backoff_max_ms, &rn->rng);
 
-	if (q->result != CURLE_OK || q->resp_too_big) {
+	bool failed = q->result != CURLE_OK || q->resp_too_big;
+	struct gf_outcome_in in = {
+		.transfer_failed = q->result != CURLE_OK, .resp_too_big = q->resp_too_big,
+		.body_went_out = failed && !q->resp_too_big && body_went_out(q), .status = q->status,
+		.retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
+		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered,
+		.single_booking = single_id(s), .held = skipped(rn, b->connection_id),
+		.in_flight = job->in_flight, .max_records = job->max_records,
+		.retry_after_max_ms = job->retry_after_max_ms,
+	};
+	char why[512] = "";
+	if (failed) {
 		gf_http_error_text(q, err, sizeof(err));
-		cp.kind = GF_COMPLETE_RETRY;
-		cp.maybe_sent = q->resp_too_big || body_went_out(q);
-		outcome = "retry";
 	} else if (q->status >= 200 && q->status < 300) {
-		char why[512] = "";
 		int r = gf_reply_parse_review_xml(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &rep, why,
 		                                  sizeof(why));
 		if (r == 0)
 			r = partner_rejections(s, &rep, &rej, why, sizeof(why));
-		if (r < 0) {
-			/* Not knowing what was accepted, resend under the same key. */
-			snprintf(err, sizeof(err), "HTTP %ld but reply not understood: %s", q->status, why);
-			cp.kind = GF_COMPLETE_RETRY;
-			cp.maybe_sent = true;
-			outcome = "reply_error";
-			rej_truncate(&rej, n_render_rej);
-		} else {
-			gf_fault_point("after_send");
-			rn->st->accepted_requests++;
-			struct conn_seen *cs = conn_seen(rn, b->connection_id);
-			cs->accepted++;
-			cs->refusals = 0;
-			cs->auth_refusals = 0;
-			cs->n_auth_batches = 0;
-			for (size_t k = n_render_rej; k < rej.n; k++)
-				for (size_t i = 0; i < s->n_rows; i++)
-					if (!s->reasons[i] && s->ids[i] == rej.v[k].booking_id)
-						note_rejected(rn, s->nos[i], rej.v[k].reason);
-			cp.kind = GF_COMPLETE_ACCEPTED;
-			history = history_message(rn, s);
-			cp.history_message = history;
-			outcome = "accepted";
-		}
-	} else if (q->status == 400 || q->status == 413) {
-		/* Refused: bisected (400) or halved (413) while the partner
-		 * certainly never took the batch. A single record refused is
-		 * that record's rejection once the partner has shown that it
-		 * takes this connection's good requests: with 400, refused
-		 * alone twice with an accepted request in between
-		 * (refused_twice); with 413 (its own size), after one accepted
-		 * request. */
-		struct conn_seen *cs = conn_seen(rn, b->connection_id);
-		cs->refusals++;
+		in.understood = r == 0;
+	}
+	struct gf_outcome_conn *cs = gf_outcome_conn_get(&rn->seen, b->connection_id);
+	struct gf_outcome o;
+	gf_outcome_judge(cs, &in, &o);
+	static const enum gf_complete_kind kinds[] = {
+		[GF_OUTCOME_ACCEPT] = GF_COMPLETE_ACCEPTED, [GF_OUTCOME_RETRY] = GF_COMPLETE_RETRY,
+		[GF_OUTCOME_SPLIT] = GF_COMPLETE_SPLIT, [GF_OUTCOME_RELEASE] = GF_COMPLETE_RELEASE,
+	};
+	cp.kind = kinds[o.action];
+	cp.maybe_sent = o.maybe_sent;
+	cp.requeue = o.requeue;
+	cp.alert_kind = o.alert_kind;
+	outcome = o.log_outcome;
+	size_t l;
+
+	switch (o.rule) {
+	case GF_OUTCOME_TRANSPORT:
+		break;
+	case GF_OUTCOME_REPLY_ERROR:
+		snprintf(err, sizeof(err), "HTTP %ld but reply not understood: %s", q->status, why);
+		rej_truncate(&rej, n_render_rej);
+		break;
+	case GF_OUTCOME_ACCEPTED:
+		gf_fault_point("after_send");
+		rn->st->accepted_requests++;
+		for (size_t k = n_render_rej; k < rej.n; k++)
+			for (size_t i = 0; i < s->n_rows; i++)
+				if (!s->reasons[i] && s->ids[i] == rej.v[k].booking_id)
+					note_rejected(rn, s->nos[i], rej.v[k].reason);
+		history = history_message(rn, s);
+		cp.history_message = history;
+		break;
+	case GF_OUTCOME_REFUSED_ALL: {
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
-		if (cs->refusals >= breaker_limit(job)) {
-			char held[256];
-			snprintf(held, sizeof(held), "held: the partner refused %d requests of this connection in a row"
-			         " (400/413) and accepted none", cs->refusals);
-			hold(rn, b, "connection_refused_all", err,
-			     "the partner refuses every request of this connection (a broken gateway or endpoint?);"
-			     " it is held for the rest of the run, its deliveries stay pending, none is rejected");
-			snprintf(alert, sizeof(alert), "the partner refused %d requests in a row for property %s (hotel id %s),"
-			         " accepted none, and refused single bookings too (last: %s): a broken gateway or endpoint?"
-			         " The connection is held for this run; its deliveries stay pending, none was rejected;"
-			         " the next run tries again", cs->refusals, b->property_id, gf_log_q(b->hotel_id), err);
-			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, " (%s)", held);
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.alert_kind = "requests_refused";
-			cp.alert_message = alert;
-			cp.maybe_sent = b->maybe_sent;
-			outcome = "held";
-		} else if (b->maybe_sent) {
-			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, " (not split: an earlier attempt may have reached the partner,"
-			         " so the batch is sent again whole under its key)");
-			cp.kind = GF_COMPLETE_RETRY;
-			cp.maybe_sent = true;
-			outcome = "retry";
-		} else if (s->n_rendered > 1 || (q->status == 413 && cs->accepted > 0) ||
-		           (q->status == 400 && refused_twice(cs, single_id(s)))) {
-			if (s->n_rendered <= 1)
-				note_rejected(rn, single_no(s), err);
-			cp.kind = GF_COMPLETE_SPLIT;
-			outcome = "split";
-		} else {
-			/* One record, not yet proof that it is bad. Back in the
-			 * queue behind the others, so that they may show it. */
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.requeue = true;
-			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, "%s", cs->accepted == 0
-			         ? " (a single booking refused before the partner accepted anything of this connection in this"
-			           " run: sent again after the others)"
-			         : " (a single booking refused, not again since the partner accepted a request of this"
-			           " connection: sent again after the others; refused again then, it is rejected)");
-			outcome = "retry";
-		}
-	} else if (q->status == 401 || q->status == 403 || q->status == 404) {
-		/* The credentials, or this batch? A gateway (a WAF) may refuse
-		 * one batch for its content with these too. Once the partner
-		 * has accepted a request of this connection in this run, the
-		 * credentials work: the refusal is this batch's, retried (the
-		 * attempt counted), then dead. Before that, the first refusal
-		 * sends the batch back behind the others, so that another batch
-		 * may show which it is; a second one is the credentials'. And
-		 * more different batches refused in a row than a run has in
-		 * flight at once is the credentials' again (revoked meanwhile). */
-		struct conn_seen *cs = conn_seen(rn, b->connection_id);
-		cs->auth_refusals++;
-		auth_batch_note(cs, b->id);
-		if (cs->accepted > 0 && (int)cs->n_auth_batches <= job->in_flight) {
-			snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
-			         " this run: taken as this batch's refusal, not the credentials')", q->status, body);
-			cp.kind = GF_COMPLETE_RETRY;
-			outcome = "retry";
-		} else if (cs->accepted == 0 && cs->auth_refusals == 1 && !skipped(rn, b->connection_id)) {
-			snprintf(err, sizeof(err), "partner: HTTP %ld %s (before the partner accepted anything of this"
-			         " connection in this run: sent again after the others, to tell the credentials from this"
-			         " batch)", q->status, body);
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.requeue = true;
-			outcome = "retry";
-		} else {
-			snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
-			hold(rn, b, "connection_auth_failed", err,
-			     "check the hotel id and access key of this connection; its deliveries stay pending for the next"
-			     " run");
-			snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
-			         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
-			         b->property_id, b->hotel_id, err, b->property_id, job->partner);
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.alert_kind = "auth_failed";
-			cp.alert_message = alert;
-			outcome = "auth";
-		}
-	} else {
-		if (temporary_status(q->status))
-			snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
-		else
-			snprintf(err, sizeof(err), "partner: unexpected HTTP %ld %s", q->status, body);
-		cp.kind = GF_COMPLETE_RETRY;
-		/* A gateway's 502/504, a 500 after the work was done, a 409 for a
-		 * key in progress: it may have been taken. 503 is the partner's
-		 * "maintenance", other 4xx refusals. */
-		cp.maybe_sent = q->status == 409 || (q->status >= 500 && q->status != 503);
-		outcome = "retry";
+		char held[256];
+		snprintf(held, sizeof(held), "held: the partner refused %d requests of this connection in a row"
+		         " (400/413) and accepted none", cs->refusals);
+		hold(rn, b, "connection_refused_all", err,
+		     "the partner refuses every request of this connection (a broken gateway or endpoint?);"
+		     " it is held for the rest of the run, its deliveries stay pending, none is rejected");
+		snprintf(alert, sizeof(alert), "the partner refused %d requests in a row for property %s (hotel id %s),"
+		         " accepted none, and refused single bookings too (last: %s): a broken gateway or endpoint?"
+		         " The connection is held for this run; its deliveries stay pending, none was rejected;"
+		         " the next run tries again", cs->refusals, b->property_id, gf_log_q(b->hotel_id), err);
+		l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, " (%s)", held);
+		cp.alert_message = alert;
+		break;
+	}
+	case GF_OUTCOME_REFUSED_RESEND:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, " (not split: an earlier attempt may have reached the partner,"
+		         " so the batch is sent again whole under its key)");
+		break;
+	case GF_OUTCOME_REFUSED_SPLIT:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		if (o.reject_single)
+			note_rejected(rn, single_no(s), err);
+		break;
+	case GF_OUTCOME_REFUSED_REQUEUE:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, "%s", cs->accepted == 0
+		         ? " (a single booking refused before the partner accepted anything of this connection in this"
+		           " run: sent again after the others)"
+		         : " (a single booking refused, not again since the partner accepted a request of this"
+		           " connection: sent again after the others; refused again then, it is rejected)");
+		break;
+	case GF_OUTCOME_AUTH_BATCH:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
+		         " this run: taken as this batch's refusal, not the credentials')", q->status, body);
+		break;
+	case GF_OUTCOME_AUTH_FIRST:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s (before the partner accepted anything of this"
+		         " connection in this run: sent again after the others, to tell the credentials from this"
+		         " batch)", q->status, body);
+		break;
+	case GF_OUTCOME_AUTH_HELD:
+		snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
+		hold(rn, b, "connection_auth_failed", err,
+		     "check the hotel id and access key of this connection; its deliveries stay pending for the next"
+		     " run");
+		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
+		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
+		         b->property_id, b->hotel_id, err, b->property_id, job->partner);
+		cp.alert_message = alert;
+		break;
+	case GF_OUTCOME_TEMPORARY:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		break;
+	case GF_OUTCOME_UNEXPECTED:
+		snprintf(err, sizeof(err), "partner: unexpected HTTP %ld %s", q->status, body);
+		break;
 	}
 
 	/* What is stored and logged from here on is safe text (text.h), the
 	 * key redacted in every form, whatever the partner sent. */
 	gf_text_safe_inplace(err, sizeof(err), s->batch->access_key);
-	/* Reached: any answer but a 5xx, which says that the partner (or
-	 * the service behind its gateway) is not there, like no answer. */
-	if (q->status > 0 && q->status < 500)
+	if (o.reached)
 		rn->st->reached_requests++;
 	else
 		gf_text_safe_to(rn->unreached, sizeof(rn->unreached), err, strlen(err), b->access_key);
 	if (cp.kind == GF_COMPLETE_RETRY) {
-		int64_t delay = -1;
-		if (q->retry_after[0] &&
-		    gf_retry_after_ms(q->retry_after, gf_now_wall_ms(), job->retry_after_max_ms, &delay) < 0) {
+		if (o.retry_after_bad)
 			gf_warn("retry_after_ignored", "batch=%lld value=%s msg=%s", (long long)s->batch->id,
 			        gf_log_q(q->retry_after), gf_log_q("neither seconds nor an HTTP date: backoff instead"));
-			delay = -1;
-		}
-		if (delay >= 0)
-			cp.retry_delay_ms = delay;
+		if (o.retry_after_ms >= 0)
+			cp.retry_delay_ms = o.retry_after_ms;
 		gf_warn("batch_retry", "batch=%lld connection=%lld attempt=%d of=%d delay_ms=%lld maybe_sent=%d error=%s",
 		        (long long)b->id, (long long)b->connection_id, b->attempts, job->max_attempts,
 		        (long long)cp.retry_delay_ms, cp.maybe_sent || b->maybe_sent, gf_log_q(err));
@@ -1626,11 +1504,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
-	for (size_t i = 0; i < rn.n_seen; i++) {
-		free(rn.seen[i].auth_batches);
-		free(rn.seen[i].singles);
-	}
-	free(rn.seen);
+	gf_outcome_conns_free(&rn.seen);
 	free(rn.refused_ids);
 	/* (what a failed run left unread: the batches' leases expire) */
 	for (int k = 0; k < COMPLETERS; k++)
