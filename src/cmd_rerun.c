@@ -7,6 +7,7 @@
 #include "rerun.h"
 #include "run.h"
 #include "secret.h"
+#include "signals.h"
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] rerun JOB (--booking NO... | --from DATE --to DATE | --dead)\n"
@@ -120,7 +121,7 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		PQfinish(db);
 	free(nos);
 	if (r == 0 && !no_run) {
-		gf_run_install_signals();
+		gf_signals_install();
 		struct gf_run_stats st;
 		struct gf_run_opts opts = { 0 };
 		setenv("GUESTFLOW_TRIGGER", "rerun", 0);

@@ -23,33 +23,11 @@
 #include "plan.h"
 #include "render_xml.h"
 #include "reply.h"
+#include "progress.h"
 #include "secret.h"
+#include "signals.h"
 #include "template.h"
 #include "text.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-	if (stop_requested) {
-		static const char msg[] = "guestflow: second stop signal, exiting at once\n";
-		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-		(void)w;
-		_exit(75);
-	}
-	stop_requested = sig;
-}
-
-void gf_run_install_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
 
 /* A batch on its way: claimed, rendered, maybe sent. */
 struct slot {
@@ -118,47 +96,19 @@ struct run {
 	int fatal;                   /* a database error that ends the run */
 	int64_t limit;               /* --limit: deliveries this run may still claim (-1: no limit) */
 	int64_t due;                 /* deliveries due when the run began, for progress */
-	int64_t started_ms;
-	int64_t last_progress_ms;
-	int64_t progress_every_ms;   /* plain progress lines off a terminal */
-	bool tty;                    /* stderr is a terminal: one live progress line */
+	struct gf_progress progress;
 	bool pipeline;               /* accepted completions go down the pipelines: not for a
 	                              * database whose encoding may refuse a partner's text
 	                              * (gf_complete then records it folded) */
 };
 
-/* Records done of the total, rate and ETA: a live line on a terminal, a
- * plain log line every progress_every_ms otherwise. */
+/* Records done of the total, rate and ETA (progress.c). */
 static void progress(struct run *rn, bool final)
 {
-	int64_t now = gf_now_mono_ms();
-	if (!final && now - rn->last_progress_ms < (rn->tty ? 250 : rn->progress_every_ms))
-		return;
-	rn->last_progress_ms = now;
 	int64_t done = rn->st->delivered + rn->st->rejected + rn->st->dead;
 	/* While the plan is read, the total is what it has found so far. */
 	int64_t total = rn->due + rn->plan.res.found;
-	bool planning = gf_plan_active(&rn->plan);
-	double secs = (double)(now - rn->started_ms) / 1000.0;
-	double rate = secs > 0 ? (double)done / secs : 0;
-	int64_t left = total > done ? total - done : 0;
-	double eta = rate > 0 ? (double)left / rate : 0;
-	if (rn->tty) {
-		if (planning)
-			fprintf(stderr, "\r%s: %lld/%lld+ records, %.0f/s, planning   ", rn->job->name, (long long)done,
-			        (long long)total, rate);
-		else
-			fprintf(stderr, "\r%s: %lld/%lld records, %.0f/s, ETA %.0fs   %s", rn->job->name, (long long)done,
-			        (long long)total, rate, eta, final ? "\n" : "");
-		fflush(stderr);
-	} else if (!final) {
-		if (planning)
-			gf_info("progress", "done=%lld found=%lld rate=%.0f planning=1", (long long)done, (long long)total,
-			        rate);
-		else
-			gf_info("progress", "done=%lld total=%lld rate=%.0f eta_s=%.0f", (long long)done, (long long)total,
-			        rate, eta);
-	}
+	gf_progress_report(&rn->progress, done, total, gf_plan_active(&rn->plan), final);
 }
 
 static void slot_free(struct slot *s)
@@ -961,7 +911,7 @@ static int64_t next_due_ms(struct run *rn)
 static void sleep_ms_interruptible(int64_t ms)
 {
 	int64_t until = gf_now_mono_ms() + ms;
-	while (!stop_requested) {
+	while (!gf_signals_stop) {
 		int64_t left = until - gf_now_mono_ms();
 		if (left <= 0)
 			break;
@@ -1048,9 +998,9 @@ static int plan_feed(struct run *rn, bool need)
 #define PLAN_POLL_MS 100
 static bool plan_late(struct run *rn, int64_t *linger_left)
 {
-	if (!rn->plan.skipped || stop_requested || rn->fatal || rn->limit == 0)
+	if (!rn->plan.skipped || gf_signals_stop || rn->fatal || rn->limit == 0)
 		return false;
-	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id, &stop_requested);
+	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id, &gf_signals_stop);
 	if (r < 0) {
 		rn->fatal = r;
 		return false;
@@ -1175,7 +1125,7 @@ static bool probe_source(const struct run *rn)
 #define AHEAD_RETRY_MS 100
 static void claim_ahead(struct run *rn)
 {
-	if (stop_requested || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
+	if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
 	    gf_http_in_flight(rn->http) < rn->job->in_flight)
 		return;
 	if (gf_now_mono_ms() < rn->ahead_after_ms)
@@ -1210,7 +1160,7 @@ static void settle(struct run *rn, bool block)
 		/* Nothing due: the plan's next slice (when this run writes the
 		 * plan), or another try a moment later (batches of other
 		 * processes' plans, retries coming due), not at once. */
-		if (stop_requested || rn->store_down || plan_feed(rn, true) <= 0)
+		if (gf_signals_stop || rn->store_down || plan_feed(rn, true) <= 0)
 			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
 		return;
 	}
@@ -1260,13 +1210,13 @@ static void loop(struct run *rn)
 	int64_t stop_deadline = 0;
 	bool more = true;
 	for (;;) {
-		if (stop_requested && !stop_deadline) {
+		if (gf_signals_stop && !stop_deadline) {
 			stop_deadline = gf_now_mono_ms() + job->stop_timeout_ms;
-			gf_warn("stopping", "signal=%d in_flight=%d stop_timeout_ms=%lld msg=%s", (int)stop_requested,
+			gf_warn("stopping", "signal=%d in_flight=%d stop_timeout_ms=%lld msg=%s", (int)gf_signals_stop,
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!stop_requested && !rn->fatal && !rn->store_down && (more || rn->ready || rn->claiming) &&
+		while (!gf_signals_stop && !rn->fatal && !rn->store_down && (more || rn->ready || rn->claiming) &&
 		       rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
 			if (rn->claiming) {
@@ -1316,7 +1266,7 @@ static void loop(struct run *rn)
 			}
 		}
 		if (gf_http_in_flight(rn->http) == 0) {
-			if (stop_requested || rn->fatal || rn->store_down || rn->limit == 0)
+			if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
 			if (due < 0 || due > linger_left) {
@@ -1471,7 +1421,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
 
-	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &stop_requested);
+	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &gf_signals_stop);
 	if (r < 0) {
 		rn.fatal = r;
 	} else {
@@ -1481,9 +1431,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		else
 			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
 		(void)pending_count(db, job, &rn.due, NULL);
-		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
-		rn.progress_every_ms = gf_env_number("GUESTFLOW_PROGRESS_SECONDS", 1, 86400, 10) * 1000;
-		rn.tty = isatty(STDERR_FILENO);
+		gf_progress_start(&rn.progress, job->name);
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
@@ -1496,7 +1444,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			rn.pipes[1].c = dbc1;
 			loop(&rn);
 		}
-		if (rn.tty && rn.due + rn.plan.res.found > 0)
+		if (rn.progress.tty && rn.due + rn.plan.res.found > 0)
 			progress(&rn, true);
 	}
 	gf_plan_release(&rn.plan);
@@ -1519,7 +1467,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		snprintf(st->first_rejected, sizeof(st->first_rejected), "%s",
 		         rn.plan.res.first_rejected[0] ? rn.plan.res.first_rejected : rn.first_rejected);
 
-	st->interrupted = stop_requested != 0;
+	st->interrupted = gf_signals_stop != 0;
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
 	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);
