@@ -23,84 +23,12 @@
 #include "plan.h"
 #include "render_xml.h"
 #include "reply.h"
+#include "run_private.h"
 #include "progress.h"
 #include "secret.h"
 #include "signals.h"
 #include "template.h"
 #include "text.h"
-
-/* A batch on its way: claimed, rendered, maybe sent. */
-struct slot {
-	struct gf_batch *batch;
-	struct gf_http_req *req;
-	struct gf_batch_rows *rows;  /* while rendering; then only... */
-	int64_t *ids;                /* ...each row's booking id */
-	char **nos;                  /* ...and booking number (into nos_data) */
-	char *nos_data;
-	char **reasons;              /* per row: why it was not rendered, or NULL */
-	size_t n_rows;
-	size_t n_rendered;
-	char *url_public;
-	int64_t claimed_ms;          /* when its lease began (about) */
-};
-
-/* Accepted completions sent down a completion session's pipeline and not
- * yet read back, oldest first: database work that overlaps claiming,
- * rendering and sending the next batches. Two sessions share them, so that
- * completing (the history entries above all) is not one server process's
- * work alone. */
-#define PIPE_MAX 16
-#define COMPLETERS 2
-/* A completion sent and not read back: its batch is kept, so that a
- * completion the database refuses for its data can be done again as a
- * retry (gf_complete_refused) with what the API-call row needs. */
-struct sent {
-	struct gf_batch *batch;
-	struct gf_api_call call;     /* numbers only: url_public is owned here, no partner text */
-	int64_t retry_delay_ms;
-	char sqlstate[6];            /* once refused */
-};
-struct pipe {
-	PGconn *c;
-	struct sent q[PIPE_MAX];
-	int head, n;
-};
-
-struct run {
-	const struct gf_job *job;
-	PGconn *db;                  /* plan, claim, rows */
-	struct pipe pipes[COMPLETERS]; /* completion sessions, in pipeline mode */
-	const char *conninfo;
-	struct gf_planner plan;      /* on db: batches written slice by slice */
-	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
-	bool claiming;               /* a claim sent ahead on db, not read back yet */
-	int64_t ahead_after_ms;      /* the last claim ahead found nothing: the next not before */
-	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
-	struct gf_http *http;
-	struct gf_run_stats *st;
-	int64_t *skip;               /* connections held for the rest of this run */
-	size_t n_skip;
-	struct gf_outcome_conns seen; /* per connection answered in this run */
-	struct sent *redo;           /* completions the database refused, to retry */
-	size_t n_redo;
-	int64_t *refused_ids;        /* batches whose completion the database refused in this run */
-	size_t n_refused_ids;
-	int refused_in_row;          /* of them, refused first since the last history written */
-	bool store_down;             /* too many: the history store fails as a whole, the run ends */
-	char store_msg[300];
-	char first_rejected[600];    /* the first record rejected in this run: "B-1: reason" */
-	char unreached[512];         /* the last request not answered, or answered 5xx: why */
-	uint64_t rng;
-	char today[16];
-	char run_id[32];
-	int fatal;                   /* a database error that ends the run */
-	int64_t limit;               /* --limit: deliveries this run may still claim (-1: no limit) */
-	int64_t due;                 /* deliveries due when the run began, for progress */
-	struct gf_progress progress;
-	bool pipeline;               /* accepted completions go down the pipelines: not for a
-	                              * database whose encoding may refuse a partner's text
-	                              * (gf_complete then records it folded) */
-};
 
 /* Records done of the total, rate and ETA (progress.c). */
 static void progress(struct run *rn, bool final)
@@ -215,206 +143,6 @@ static char *history_message(const struct run *rn, const struct slot *s)
 	return gf_buf_steal(&b);
 }
 
-static void account(struct run *rn, const struct gf_complete_result *res)
-{
-	rn->st->delivered += res->delivered;
-	rn->st->rejected += res->rejected;
-	rn->st->dead += res->dead;
-	rn->st->retried += res->retried;
-}
-
-/* A completion done: was it refused (done as a retry instead), or did it
- * write history? The history store failing as a whole ends the run
- * (README, "When things fail"): more batches refused for the first time in
- * this run, no history written in between, than a run has completions
- * under way when the store goes down (one per slot and the batch claimed
- * ahead: batch.in_flight + 1). A poison batch refused again on each retry
- * counts once, so it goes dead after max_attempts while the run goes on;
- * a store down costs those few batches an attempt each, not the night. */
-static void judge_completion(struct run *rn, int64_t batch_id, const struct gf_complete_result *res)
-{
-	if (!res->refused) {
-		if (res->delivered > 0)
-			rn->refused_in_row = 0;
-		return;
-	}
-	for (size_t i = 0; i < rn->n_refused_ids; i++)
-		if (rn->refused_ids[i] == batch_id)
-			return;
-	rn->refused_ids = gf_xrealloc(rn->refused_ids, (rn->n_refused_ids + 1) * sizeof(*rn->refused_ids));
-	rn->refused_ids[rn->n_refused_ids++] = batch_id;
-	if (++rn->refused_in_row < rn->job->in_flight + 1 || rn->store_down)
-		return;
-	rn->store_down = true;
-	snprintf(rn->store_msg, sizeof(rn->store_msg), "the database refused to record the outcome of %d batches in a"
-	         " row (SQLSTATE %s, see the log): the history store fails as a whole", rn->refused_in_row,
-	         res->sqlstate[0] ? res->sqlstate : "?");
-	gf_error("store_failing", "batches=%d sqlstate=%s msg=%s", rn->refused_in_row, gf_log_q(res->sqlstate),
-	         gf_log_q("no new batches; those refused keep their counted attempts, those in flight go back to the"
-	                  " queue; the run ends (75)"));
-}
-
-static void sent_clear(struct sent *e)
-{
-	gf_batch_free(e->batch);
-	free((char *)e->call.url_public);
-	*e = (struct sent){ 0 };
-}
-
-/* Read back the completions in a pipeline that are done; with block, all
- * of them. One the database refused for its data is kept for redo_refused
- * (after the pipeline is drained: it needs a transaction of its own). */
-static int collect_pipe(struct run *rn, struct pipe *q, bool block)
-{
-	while (q->n > 0) {
-		struct gf_complete_result res = { 0 };
-		struct sent *e = &q->q[q->head];
-		int r = gf_complete_accepted_collect(q->c, e->batch->id, block, &res);
-		if (r == 0 && !res.collected)
-			return 0; /* not done yet */
-		q->head = (q->head + 1) % PIPE_MAX;
-		q->n--;
-		int64_t batch_id = e->batch->id;
-		if (r == -GF_E_DATA) {
-			snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", gf_db_sqlstate(q->c));
-			rn->redo = gf_xrealloc(rn->redo, (rn->n_redo + 1) * sizeof(*rn->redo));
-			rn->redo[rn->n_redo++] = *e;
-			*e = (struct sent){ 0 };
-			continue;
-		}
-		sent_clear(e);
-		if (r == -ESTALE)
-			continue;
-		if (r < 0) {
-			rn->fatal = r;
-			return r;
-		}
-		account(rn, &res);
-		judge_completion(rn, batch_id, &res);
-	}
-	return 0;
-}
-
-static void log_dead(const struct gf_batch *b, const struct gf_complete_result *res, const char *error)
-{
-	if (res->dead)
-		gf_error("batch_dead", "batch=%lld connection=%lld records=%lld attempts=%d error=%s", (long long)b->id,
-		         (long long)b->connection_id, (long long)res->dead, b->attempts, gf_log_q(error));
-}
-
-/* The completions the database refused in a pipeline (any error but the
- * session lost): each batch retried (then dead), the run goes on (unless
- * the store fails as a whole, judge_completion).
- * On the first completion session, out of pipeline mode. */
-static int redo_refused(struct run *rn)
-{
-	for (size_t i = 0; i < rn->n_redo && !rn->fatal; i++) {
-		struct sent *e = &rn->redo[i];
-		struct gf_complete_result res = { 0 };
-		int r = gf_complete_refused(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->call, e->sqlstate,
-		                            e->retry_delay_ms, true, &res);
-		if (r < 0 && r != -ESTALE)
-			rn->fatal = r;
-		if (r == 0) {
-			account(rn, &res);
-			log_dead(e->batch, &res, "the database refused to record its outcome");
-			judge_completion(rn, e->batch->id, &res);
-		}
-	}
-	for (size_t i = 0; i < rn->n_redo; i++)
-		sent_clear(&rn->redo[i]);
-	rn->n_redo = 0;
-	return rn->fatal;
-}
-
-static int collect(struct run *rn, bool block)
-{
-	for (int k = 0; k < COMPLETERS; k++)
-		if (rn->pipes[k].c && collect_pipe(rn, &rn->pipes[k], block) < 0)
-			return rn->fatal;
-	return 0;
-}
-
-/* Everything sent read back, and the sessions out of pipeline mode for the
- * statements that wait for their result. */
-static int drain(struct run *rn)
-{
-	if (collect(rn, true) < 0)
-		return rn->fatal;
-	for (int k = 0; k < COMPLETERS; k++) {
-		PGconn *c = rn->pipes[k].c;
-		if (c && PQpipelineStatus(c) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c)) {
-			char line[512];
-			gf_db_error_line(c, NULL, NULL, line, sizeof(line));
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
-			rn->fatal = gf_db_error_code(c);
-		}
-	}
-	if (!rn->fatal && rn->n_redo)
-		redo_refused(rn);
-	return rn->fatal;
-}
-
-/* Complete a batch; a lost lease is not an error of this run. An accepted
- * answer goes out without waiting for the database (read back later). */
-static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp)
-{
-	int r;
-	struct gf_completion kept;
-	if (cp->kind != GF_COMPLETE_ACCEPTED && cp->n_rejections && s->batch->maybe_sent) {
-		/* The partner may hold this batch, all its members, under its
-		 * key: they stay members, not sent, until an answer covers
-		 * them (partner_rejections), or the batch goes dead. */
-		kept = *cp;
-		kept.rejections = NULL;
-		kept.n_rejections = 0;
-		cp = &kept;
-	}
-	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call && rn->pipeline) {
-		/* the session with the shorter queue */
-		struct pipe *q = &rn->pipes[0];
-		for (int k = 1; k < COMPLETERS; k++) {
-			if (collect_pipe(rn, &rn->pipes[k], false) < 0)
-				return rn->fatal;
-			if (rn->pipes[k].n < q->n)
-				q = &rn->pipes[k];
-		}
-		if (q->n == PIPE_MAX && collect_pipe(rn, q, true) < 0)
-			return rn->fatal;
-		if (PQpipelineStatus(q->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(q->c)) {
-			char line[512];
-			gf_db_error_line(q->c, NULL, NULL, line, sizeof(line));
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
-			return rn->fatal = gf_db_error_code(q->c);
-		}
-		r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, s->batch, cp);
-		if (r < 0)
-			return rn->fatal = r;
-		/* The batch goes with it (the slot is done with it). */
-		struct sent *e = &q->q[(q->head + q->n++) % PIPE_MAX];
-		*e = (struct sent){ .batch = s->batch, .call = *cp->call, .retry_delay_ms = cp->retry_delay_ms };
-		e->call.url_public = gf_xstrdup(cp->call->url_public ? cp->call->url_public : "");
-		e->call.error = NULL;
-		e->call.response_excerpt = NULL;
-		s->batch = NULL;
-		return 0;
-	}
-	if ((r = drain(rn)) < 0)
-		return r;
-	struct gf_complete_result res = { 0 };
-	r = gf_complete(rn->pipes[0].c, rn->job, rn->st->run_id, s->batch, cp, &res);
-	if (r == -ESTALE)
-		return 0;
-	if (r < 0) {
-		rn->fatal = r;
-		return r;
-	}
-	account(rn, &res);
-	log_dead(s->batch, &res, cp->error);
-	judge_completion(rn, s->batch->id, &res);
-	return 0;
-}
-
 /* The connection is held for the rest of the run: its batches are given
  * back as they are claimed, its deliveries stay pending, and the caller
  * raises an alert. For a fault of the connection, not of a batch
@@ -439,7 +167,7 @@ static int hold_connection(struct run *rn, struct slot *s, const char *alert_kin
 	     "this connection is held for the rest of the run; its deliveries stay pending for the next run");
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE, .error = error, .alert_kind = alert_kind,
 	                            .alert_message = alert_message, .retry_delay_ms = rn->job->backoff_initial_ms };
-	return finish(rn, s, &cp);
+	return gf_run_finish(rn, s, &cp);
 }
 
 /* What the reply needs of the rows (booking id and number), so that the
@@ -504,7 +232,7 @@ static int render_failed(struct run *rn, struct slot *s, size_t n, int r)
 	}
 	cp.error = err;
 	gf_error("render_failed", "batch=%lld records=%zu error=%s", (long long)b->id, n, gf_log_q(err));
-	int rc = finish(rn, s, &cp);
+	int rc = gf_run_finish(rn, s, &cp);
 	rej_free(&rej);
 	return rc < 0 ? rc : 0;
 }
@@ -597,7 +325,7 @@ static int prepare(struct run *rn, struct slot *s)
 		render_rejections(s, &rej);
 		struct gf_completion cp = { .kind = GF_COMPLETE_ACCEPTED, .rejections = rej.v,
 		                            .n_rejections = rej.n };
-		r = finish(rn, s, &cp);
+		r = gf_run_finish(rn, s, &cp);
 		rej_free(&rej);
 		return r < 0 ? r : 0;
 	}
@@ -879,7 +607,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 	gf_info("api_call", "batch=%lld connection=%lld status=%ld latency_ms=%lld records=%zu outcome=%s new_connections=%ld",
 	        (long long)b->id, (long long)b->connection_id, q->status,
 	        (long long)q->latency_ms, s->n_rendered, outcome, q->new_connections);
-	(void)finish(rn, s, &cp);
+	(void)gf_run_finish(rn, s, &cp);
 	gf_reply_clear(&rep);
 	rej_free(&rej);
 }
@@ -887,7 +615,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 /* Milliseconds until the next open batch of the job comes due (-1: none). */
 static int64_t next_due_ms(struct run *rn)
 {
-	if (drain(rn) < 0)
+	if (gf_run_drain(rn) < 0)
 		return -1;
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
 	if (gf_db_int_array(&skipv, rn->skip, rn->n_skip) < 0)
@@ -953,7 +681,7 @@ static void release(struct run *rn, struct slot *s, bool in_flight)
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE, .maybe_sent = in_flight,
 	                            .retry_delay_ms = rn->job->backoff_initial_ms,
 	                            .error = "released: guestflow was stopped before the partner answered" };
-	if (finish(rn, s, &cp) == 0)
+	if (gf_run_finish(rn, s, &cp) == 0)
 		gf_warn("batch_released", "batch=%lld records=%zu", (long long)s->batch->id, s->n_rendered);
 }
 
@@ -1037,7 +765,7 @@ static void hold_unreadable_key(struct run *rn, struct slot *s)
 	}
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
 	                            .error = "released: this connection's stored access key cannot be decrypted" };
-	if (finish(rn, s, &cp) == 0 && first) {
+	if (gf_run_finish(rn, s, &cp) == 0 && first) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "the stored access key of property %s cannot be decrypted with the key in %s;"
 		         " set it again with 'guestflow connection set-key %s %s' (key on standard input);"
@@ -1071,7 +799,7 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 		         " last had it stopped, or could not record its outcome (see the log of the runs before)",
 		         rn->job->max_attempts);
 		struct gf_completion cp = { .kind = GF_COMPLETE_RETRY, .error = err, .maybe_sent = true };
-		(void)finish(rn, s, &cp);
+		(void)gf_run_finish(rn, s, &cp);
 		slot_free(s);
 		return NULL;
 	}
@@ -1094,7 +822,7 @@ static void release_skipped(struct run *rn, struct slot *s)
 {
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
 	                            .error = "released: the partner refused this connection's credentials in this run" };
-	(void)finish(rn, s, &cp);
+	(void)gf_run_finish(rn, s, &cp);
 	slot_free(s);
 }
 
@@ -1289,11 +1017,11 @@ static void loop(struct run *rn)
 			break;
 		if (more)
 			claim_ahead(rn);
-		if (collect(rn, false) < 0)
+		if (gf_run_collect(rn, false) < 0)
 			break;
 		/* A completion the database refused: retried now, under the
-		 * batch's lease (drain() does it, out of pipeline mode). */
-		if (rn->n_redo && drain(rn) < 0)
+		 * batch's lease (gf_run_drain() does it, out of pipeline mode). */
+		if (rn->n_redo && gf_run_drain(rn) < 0)
 			break;
 		struct gf_http_req *done = NULL;
 		if (gf_http_poll(rn->http, 200, rn->claiming ? PQsocket(rn->db) : -1, &done) < 0) {
@@ -1340,7 +1068,7 @@ static void loop(struct run *rn)
 		release(rn, slots[i], true);
 		slot_free(slots[i]);
 	}
-	(void)drain(rn);
+	(void)gf_run_drain(rn);
 	gf_plan_release(&rn->plan);
 	free(slots);
 }
@@ -1457,9 +1185,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	/* (what a failed run left unread: the batches' leases expire) */
 	for (int k = 0; k < COMPLETERS; k++)
 		for (int i = 0; i < PIPE_MAX; i++)
-			sent_clear(&rn.pipes[k].q[i]);
+			gf_run_sent_clear(&rn.pipes[k].q[i]);
 	for (size_t i = 0; i < rn.n_redo; i++)
-		sent_clear(&rn.redo[i]);
+		gf_run_sent_clear(&rn.redo[i]);
 	free(rn.redo);
 	/* Bookings the plan rejected: the source view could not give them. */
 	st->rejected += rn.plan.res.rejected;
