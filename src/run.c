@@ -39,7 +39,7 @@ static void progress(struct run *rn, bool final)
 	gf_progress_report(&rn->progress, done, total, gf_plan_active(&rn->plan), final);
 }
 
-static void slot_free(struct slot *s)
+void gf_run_slot_free(struct slot *s)
 {
 	if (!s)
 		return;
@@ -56,7 +56,7 @@ static void slot_free(struct slot *s)
 	free(s);
 }
 
-static bool skipped(const struct run *rn, int64_t conn)
+bool gf_run_skipped(const struct run *rn, int64_t conn)
 {
 	for (size_t i = 0; i < rn->n_skip; i++)
 		if (rn->skip[i] == conn)
@@ -150,7 +150,7 @@ static char *history_message(const struct run *rn, const struct slot *s)
  * refusing everything); the next run tries again. */
 static void hold(struct run *rn, const struct gf_batch *b, const char *event, const char *error, const char *advice)
 {
-	if (skipped(rn, b->connection_id))
+	if (gf_run_skipped(rn, b->connection_id))
 		return;
 	rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
 	rn->skip[rn->n_skip++] = b->connection_id;
@@ -466,7 +466,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 		.body_went_out = failed && !q->resp_too_big && body_went_out(q), .status = q->status,
 		.retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
 		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered,
-		.single_booking = single_id(s), .held = skipped(rn, b->connection_id),
+		.single_booking = single_id(s), .held = gf_run_skipped(rn, b->connection_id),
 		.in_flight = job->in_flight, .max_records = job->max_records,
 		.retry_after_max_ms = job->retry_after_max_ms,
 	};
@@ -700,7 +700,7 @@ static void planned(struct run *rn)
 
 /* Write the next slice when the claims are catching up with the last one
  * (or, with need, now). Returns the batches written, < 0 on error. */
-static int plan_feed(struct run *rn, bool need)
+int gf_run_plan_feed(struct run *rn, bool need)
 {
 	if (!rn->plan.locked)
 		return 0;
@@ -757,7 +757,7 @@ static bool plan_late(struct run *rn, int64_t *linger_left)
 static void hold_unreadable_key(struct run *rn, struct slot *s)
 {
 	const struct gf_batch *b = s->batch;
-	bool first = !skipped(rn, b->connection_id);
+	bool first = !gf_run_skipped(rn, b->connection_id);
 	if (first) {
 		rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
 		rn->skip[rn->n_skip++] = b->connection_id;
@@ -773,13 +773,13 @@ static void hold_unreadable_key(struct run *rn, struct slot *s)
 		(void)gf_alert_raise(rn->pipes[0].c, rn->job->name, b->connection_id, "auth_failed", msg,
 		                     rn->st->run_id);
 	}
-	slot_free(s);
+	gf_run_slot_free(s);
 }
 
 /* A batch claimed: counted against --limit and the plan, then rendered.
  * Returns its slot, ready to start, or NULL when it was completed at once
  * or on an error (rn->fatal). */
-static struct slot *take(struct run *rn, struct gf_batch *b)
+struct slot *gf_run_take(struct run *rn, struct gf_batch *b)
 {
 	if (b->fresh && b->id > rn->plan_claimed && b->id <= rn->plan.upto)
 		rn->plan_claimed = b->id;
@@ -800,7 +800,7 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 		         rn->job->max_attempts);
 		struct gf_completion cp = { .kind = GF_COMPLETE_RETRY, .error = err, .maybe_sent = true };
 		(void)gf_run_finish(rn, s, &cp);
-		slot_free(s);
+		gf_run_slot_free(s);
 		return NULL;
 	}
 	if (!b->access_key) {
@@ -812,122 +812,18 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 		return s;
 	if (r < 0 && !rn->fatal)
 		rn->fatal = r;
-	slot_free(s);
+	gf_run_slot_free(s);
 	return NULL;
 }
 
 /* A batch claimed for a connection refused its credentials in this run:
  * back to the queue, not sent. Frees the slot. */
-static void release_skipped(struct run *rn, struct slot *s)
+void gf_run_release_skipped(struct run *rn, struct slot *s)
 {
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
 	                            .error = "released: the partner refused this connection's credentials in this run" };
 	(void)gf_run_finish(rn, s, &cp);
-	slot_free(s);
-}
-
-/* A batch claimed ahead that will not be sent, the run having failed: given
- * back as it was on the main session when that one is still fine (else its
- * lease expires). Frees it. */
-static void give_back(struct run *rn, struct gf_batch *b)
-{
-	if (PQstatus(rn->db) == CONNECTION_OK && PQtransactionStatus(rn->db) == PQTRANS_IDLE &&
-	    gf_claim_giveback(rn->db, b) == 0)
-		gf_warn("batch_given_back", "batch=%lld msg=%s", (long long)b->id,
-		        gf_log_q("claimed ahead and not sent: back in the queue as it was"));
-	gf_batch_free(b);
-}
-
-/* Batches rendered from what the plan read are checked against the source
- * for bookings deleted since. */
-static bool probe_source(const struct run *rn)
-{
-	return gf_plan_active(&rn->plan) || rn->plan.kept;
-}
-
-/* While every slot is busy, the next batch is claimed ahead on the main
- * session without waiting for the answer, and rendered when the answer
- * comes, so that claiming and rendering overlap the partner's replies and
- * the database's other work. Only without --limit (a cut needs its own
- * transaction). */
-#define AHEAD_RETRY_MS 100
-static void claim_ahead(struct run *rn)
-{
-	if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
-	    gf_http_in_flight(rn->http) < rn->job->in_flight)
-		return;
-	if (gf_now_mono_ms() < rn->ahead_after_ms)
-		return;
-	if (plan_feed(rn, false) < 0)
-		return;
-	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, probe_source(rn));
-	if (r < 0)
-		rn->fatal = r;
-	else
-		rn->claiming = true;
-}
-
-/* The claim sent ahead, read back when it is there (with block, waiting
- * for it): its batch rendered into rn->ready. The main session is free
- * again afterwards. */
-static void settle(struct run *rn, bool block)
-{
-	if (!rn->claiming)
-		return;
-	bool done = false;
-	struct gf_batch *b = NULL;
-	int r = gf_claim_recv(rn->db, block, &done, &b);
-	if (!done)
-		return;
-	rn->claiming = false;
-	if (r < 0) {
-		rn->fatal = r;
-		return;
-	}
-	if (!b) {
-		/* Nothing due: the plan's next slice (when this run writes the
-		 * plan), or another try a moment later (batches of other
-		 * processes' plans, retries coming due), not at once. */
-		if (gf_signals_stop || rn->store_down || plan_feed(rn, true) <= 0)
-			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
-		return;
-	}
-	if (skipped(rn, b->connection_id)) {
-		/* its connection was refused its credentials since the claim was sent */
-		struct slot *s = gf_xcalloc(1, sizeof(*s));
-		s->batch = b;
-		release_skipped(rn, s);
-		return;
-	}
-	rn->ready = take(rn, b);
-}
-
-/* The batch claimed ahead, about to be sent: not if its connection was
- * refused its credentials since, and under a lease that outlasts the
- * request (it may have waited for a slot as long as a request takes).
- * False: it is not to be sent (given back, or its lease lost). */
-#define LEASE_MARGIN_MS 1000
-static bool ready_to_send(struct run *rn, struct slot *s)
-{
-	const struct gf_job *job = rn->job;
-	if (skipped(rn, s->batch->connection_id)) {
-		release_skipped(rn, s);
-		return false;
-	}
-	int64_t waited = gf_now_mono_ms() - s->claimed_ms;
-	if (waited + job->timeout_ms + job->connect_timeout_ms + LEASE_MARGIN_MS < job->lease_ms)
-		return true;
-	int r = gf_claim_renew(rn->db, job, s->batch);
-	if (r == 1)
-		return true;
-	if (r < 0) {
-		rn->fatal = r;
-	} else {
-		gf_warn("lease_lost", "batch=%lld msg=%s", (long long)s->batch->id,
-		        gf_log_q("claimed ahead, its lease ran out before a slot was free; another worker has it"));
-	}
-	slot_free(s);
-	return false;
+	gf_run_slot_free(s);
 }
 
 static void loop(struct run *rn)
@@ -948,27 +844,27 @@ static void loop(struct run *rn)
 		       rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
 			if (rn->claiming) {
-				settle(rn, true);
+				gf_run_settle(rn, true);
 				continue;
 			}
 			struct slot *s = rn->ready;
 			rn->ready = NULL;
-			if (s && !ready_to_send(rn, s))
+			if (s && !gf_run_ready_to_send(rn, s))
 				continue;
 			if (!s) {
 				struct gf_batch *b = NULL;
 				int max = job->max_records;
 				if (rn->limit > 0 && rn->limit < max)
 					max = (int)rn->limit;
-				if (plan_feed(rn, false) < 0)
+				if (gf_run_plan_feed(rn, false) < 0)
 					break;
-				int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, probe_source(rn), &b);
+				int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, gf_run_probe_source(rn), &b);
 				if (r < 0) {
 					rn->fatal = r;
 					break;
 				}
 				if (!b) {
-					r = plan_feed(rn, true);
+					r = gf_run_plan_feed(rn, true);
 					if (r < 0)
 						break;
 					if (r > 0)
@@ -976,7 +872,7 @@ static void loop(struct run *rn)
 					more = false;
 					break;
 				}
-				if (!(s = take(rn, b)))
+				if (!(s = gf_run_take(rn, b)))
 					continue;
 			}
 			int r = start(rn, s);
@@ -990,7 +886,7 @@ static void loop(struct run *rn)
 			} else {
 				if (r < 0 && !rn->fatal)
 					rn->fatal = r;
-				slot_free(s);
+				gf_run_slot_free(s);
 			}
 		}
 		if (gf_http_in_flight(rn->http) == 0) {
@@ -1016,7 +912,7 @@ static void loop(struct run *rn)
 		if (rn->fatal || rn->store_down || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
 			break;
 		if (more)
-			claim_ahead(rn);
+			gf_run_claim_ahead(rn);
 		if (gf_run_collect(rn, false) < 0)
 			break;
 		/* A completion the database refused: retried now, under the
@@ -1028,7 +924,7 @@ static void loop(struct run *rn)
 			rn->fatal = -EIO;
 			break;
 		}
-		settle(rn, false);
+		gf_run_settle(rn, false);
 		if (!done)
 			continue;
 		struct slot *s = done->user;
@@ -1036,7 +932,7 @@ static void loop(struct run *rn)
 			if (slots[i] == s)
 				slots[i] = NULL;
 		handle_reply(rn, s);
-		slot_free(s);
+		gf_run_slot_free(s);
 		more = true;
 		rn->ahead_after_ms = 0;
 		progress(rn, false);
@@ -1044,29 +940,29 @@ static void loop(struct run *rn)
 	/* Stopped or cut short: what is still in flight, or claimed ahead, goes
 	 * back to the queue (or, without a database, to its lease). */
 	if (!rn->fatal) {
-		settle(rn, true);
+		gf_run_settle(rn, true);
 	} else if (rn->claiming) {
 		bool done = false;
 		struct gf_batch *b = NULL;
 		rn->claiming = false;
 		if (PQstatus(rn->db) == CONNECTION_OK && gf_claim_recv(rn->db, true, &done, &b) == 0 && b)
-			give_back(rn, b);
+			gf_run_give_back(rn, b);
 	}
 	if (rn->ready) {
 		if (rn->fatal || rn->store_down) {
-			give_back(rn, rn->ready->batch);
+			gf_run_give_back(rn, rn->ready->batch);
 			rn->ready->batch = NULL;
 		} else {
 			release(rn, rn->ready, false);
 		}
-		slot_free(rn->ready);
+		gf_run_slot_free(rn->ready);
 		rn->ready = NULL;
 	}
 	for (int i = 0; i < job->in_flight; i++) {
 		if (!slots[i])
 			continue;
 		release(rn, slots[i], true);
-		slot_free(slots[i]);
+		gf_run_slot_free(slots[i]);
 	}
 	(void)gf_run_drain(rn);
 	gf_plan_release(&rn->plan);

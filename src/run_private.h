@@ -1,4 +1,4 @@
-/* The state of one run, shared by the files of the run module (run.c, run_complete.c). Not an API. */
+/* The state of one run, shared by the files of the run module (run.c, run_complete.c, run_ahead.c). Not an API. */
 #ifndef GF_RUN_PRIVATE_H
 #define GF_RUN_PRIVATE_H
 
@@ -103,5 +103,34 @@ int gf_run_collect(struct run *rn, bool block);
 int gf_run_drain(struct run *rn);
 /* Free what a completion sent and not read back holds. */
 void gf_run_sent_clear(struct sent *e);
+
+/* The claim-ahead (run_ahead.c). */
+
+/* While every slot is busy, claim the next batch ahead on the main session. */
+void gf_run_claim_ahead(struct run *rn);
+/* The claim sent ahead read back when it is there (with block, waiting
+ * for it): its batch rendered into rn->ready. */
+void gf_run_settle(struct run *rn, bool block);
+/* The batch claimed ahead, about to be sent: false when it is not to be
+ * sent (released, or its lease lost; the slot freed then). */
+bool gf_run_ready_to_send(struct run *rn, struct slot *s);
+/* A batch claimed ahead that will not be sent: given back, freed. */
+void gf_run_give_back(struct run *rn, struct gf_batch *b);
+/* Whether batches rendered from what the plan read are checked against
+ * the source for bookings deleted since. */
+bool gf_run_probe_source(const struct run *rn);
+
+/* What the claim-ahead uses of run.c. */
+
+/* Write the next slice of the plan when the claims are catching up with
+ * the last one (or, with need, now). The batches written, < 0 on error. */
+int gf_run_plan_feed(struct run *rn, bool need);
+/* A batch claimed: counted, rendered. Its slot ready to start, or NULL. */
+struct slot *gf_run_take(struct run *rn, struct gf_batch *b);
+/* A batch of a connection held in this run: back to the queue; frees s. */
+void gf_run_release_skipped(struct run *rn, struct slot *s);
+/* Whether the connection is held for the rest of this run. */
+bool gf_run_skipped(const struct run *rn, int64_t conn);
+void gf_run_slot_free(struct slot *s);
 
 #endif
