@@ -44,15 +44,18 @@ static void auth_batch_note(struct gf_outcome_conn *cs, int64_t id)
  * (the bad one is the last left: nothing else to accept). A gateway that
  * refuses most requests at random (one good backend out of ten), or all
  * after one, refuses innocent bookings once, others in between, and they
- * are sent again. Notes the refusal. */
-static bool refused_twice(struct gf_outcome_conn *cs, int64_t booking)
+ * are sent again. Only acceptances known when this request was sent
+ * (accepted_before) count: requests in flight at once are answered in any
+ * order, and a partner that starts to accept a moment after refusing says
+ * nothing about the request it refused. Notes the refusal. */
+static bool refused_twice(struct gf_outcome_conn *cs, int64_t booking, int64_t accepted_before)
 {
 	cs->singles_refused++;
 	for (size_t i = 0; i < cs->n_singles; i++)
 		if (cs->singles[i].booking == booking) {
 			struct gf_outcome_single *x = &cs->singles[i];
-			bool twice = cs->accepted > x->accepted_then ||
-			             (cs->accepted > 0 && cs->singles_refused == x->refused_then + 1);
+			bool twice = accepted_before > x->accepted_then ||
+			             (accepted_before > 0 && cs->singles_refused == x->refused_then + 1);
 			x->accepted_then = cs->accepted;
 			x->refused_then = cs->singles_refused;
 			return twice;
@@ -87,7 +90,7 @@ bool gf_outcome_temporary_status(long st)
  * record's rejection once the partner has shown that it takes this
  * connection's good requests: with 400, refused alone twice with an
  * accepted request in between (refused_twice); with 413 (its own size),
- * after one accepted request. */
+ * after one accepted request, answered before it was sent. */
 static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
 {
 	cs->refusals++;
@@ -104,8 +107,8 @@ static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, 
 		o->action = GF_OUTCOME_RETRY;
 		o->maybe_sent = true;
 		o->log_outcome = "retry";
-	} else if (in->n_sent > 1 || (in->status == 413 && cs->accepted > 0) ||
-	           (in->status == 400 && refused_twice(cs, in->single_booking))) {
+	} else if (in->n_sent > 1 || (in->status == 413 && in->accepted_before > 0) ||
+	           (in->status == 400 && refused_twice(cs, in->single_booking, in->accepted_before))) {
 		o->rule = GF_OUTCOME_REFUSED_SPLIT;
 		o->action = GF_OUTCOME_SPLIT;
 		o->reject_single = in->n_sent <= 1;

@@ -54,6 +54,8 @@ struct gf_outcome_in {
 	bool maybe_sent;             /* an earlier attempt may have reached the partner */
 	size_t n_sent;               /* records in this request */
 	int64_t single_booking;      /* n_sent 1: its booking id */
+	int64_t accepted_before;     /* the connection's requests accepted (gf_outcome_conn.accepted)
+	                              * when this one was sent: evidence that came later is not about it */
 	/* the run */
 	bool held;                   /* the connection is held for the rest of the run already */
 	int in_flight;               /* the job's batch.in_flight */

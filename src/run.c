@@ -344,6 +344,7 @@ static int start(struct run *rn, struct slot *s)
 	if (r < 0)
 		return r;
 	rn->st->requests++;
+	s->accepted_before = gf_outcome_conn_get(&rn->seen, s->batch->connection_id)->accepted;
 	gf_debug("batch_sent", "batch=%lld connection=%lld records=%zu bytes=%zu attempt=%d key=%s",
 	         (long long)s->batch->id, (long long)s->batch->connection_id, s->n_rendered,
 	         s->req->body.len, s->batch->attempts, s->batch->idempotency_key);
@@ -466,7 +467,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 		.body_went_out = failed && !q->resp_too_big && body_went_out(q), .status = q->status,
 		.retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
 		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered,
-		.single_booking = single_id(s), .held = gf_run_skipped(rn, b->connection_id),
+		.single_booking = single_id(s), .accepted_before = s->accepted_before, .held = gf_run_skipped(rn, b->connection_id),
 		.in_flight = job->in_flight, .max_records = job->max_records,
 		.retry_after_max_ms = job->retry_after_max_ms,
 	};

@@ -28,6 +28,7 @@ struct slot {
 	size_t n_rendered;
 	char *url_public;
 	int64_t claimed_ms;          /* when its lease began (about) */
+	int64_t accepted_before;     /* its connection's requests accepted when it was sent */
 };
 
 /* Accepted completions sent down a completion session's pipeline and not

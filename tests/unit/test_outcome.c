@@ -89,9 +89,13 @@ static const struct row rows[] = {
 	  { .rule = GF_OUTCOME_REFUSED_RESEND, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
 	    .retry_after_ms = 5000, .log_outcome = "retry" }, 1, 0 },
 	{ "413 on a single record after an accepted request: its rejection", { .accepted = 1 },
-	  { JOB, BATCH(1), .status = 413 },
+	  { JOB, BATCH(1), .status = 413, .accepted_before = 1 },
 	  { .rule = GF_OUTCOME_REFUSED_SPLIT, .action = GF_OUTCOME_SPLIT, .reject_single = true, .reached = true,
 	    .log_outcome = "split" }, 1, 1 },
+	{ "413 on a single record sent before the first acceptance: behind the others", { .accepted = 1 },
+	  { JOB, BATCH(1), .status = 413, .accepted_before = 0 },
+	  { .rule = GF_OUTCOME_REFUSED_REQUEUE, .action = GF_OUTCOME_RELEASE, .requeue = true, .reached = true,
+	    .log_outcome = "retry" }, 1, 1 },
 	{ "413 on a single record, nothing accepted: behind the others", { 0 },
 	  { JOB, BATCH(1), .status = 413 },
 	  { .rule = GF_OUTCOME_REFUSED_REQUEUE, .action = GF_OUTCOME_RELEASE, .requeue = true, .reached = true,
@@ -240,7 +244,7 @@ static void test_rows(void)
 static struct gf_outcome judge(struct gf_outcome_conn *c, long status, size_t n, int64_t booking, int64_t batch)
 {
 	struct gf_outcome_in in = { JOB, .n_sent = n, .single_booking = booking, .status = status,
-	                            .understood = true };
+	                            .understood = true, .accepted_before = c->accepted };
 	in.batch_id = batch;
 	struct gf_outcome o;
 	gf_outcome_judge(c, &in, &o);
@@ -270,6 +274,27 @@ static void test_single_refused_twice(void)
 	o = judge(d, 400, 1, 7, 14);
 	ok(o.rule == GF_OUTCOME_REFUSED_SPLIT && o.reject_single,
 	   "B-7 refused again with no other single in between: the bad one left last, rejected");
+	gf_outcome_conns_free(&t);
+}
+
+/* Requests in flight at once are answered in any order: an acceptance
+ * that arrives after a request was sent is no proof against that request's
+ * booking (poison_text's P003, one 400 and one 200 racing). */
+static void test_single_refused_while_another_is_accepted(void)
+{
+	struct gf_outcome_conns t = { 0 };
+	struct gf_outcome_conn *c = gf_outcome_conn_get(&t, 1);
+	is_int(judge(c, 400, 1, 42, 1).rule, GF_OUTCOME_REFUSED_REQUEUE, "B-42 refused alone, nothing accepted");
+	/* B-42 is sent again (nothing accepted yet), and so is another batch. */
+	struct gf_outcome_in again = { JOB, BATCH(1), .status = 400, .batch_id = 3, .accepted_before = c->accepted };
+	is_int(judge(c, 200, 3, 0, 2).rule, GF_OUTCOME_ACCEPTED, "the other batch's answer comes first: accepted");
+	struct gf_outcome o;
+	gf_outcome_judge(c, &again, &o);
+	is_int(o.rule, GF_OUTCOME_REFUSED_REQUEUE,
+	       "B-42 refused again, sent before that acceptance: not proof, behind the others");
+	o = judge(c, 400, 1, 42, 4);
+	ok(o.rule == GF_OUTCOME_REFUSED_SPLIT && o.reject_single,
+	   "B-42 sent after the acceptance and refused once more: rejected");
 	gf_outcome_conns_free(&t);
 }
 
@@ -306,6 +331,7 @@ int main(void)
 {
 	test_rows();
 	test_single_refused_twice();
+	test_single_refused_while_another_is_accepted();
 	test_auth_sequence();
 	test_breaker_limit();
 	return done_testing();
