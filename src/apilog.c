@@ -18,15 +18,6 @@ int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out)
 			since_ts = f->since;
 	}
 	snprintf(limit, sizeof(limit), "%lld", (long long)(f->limit > 0 ? f->limit : 100));
-	if (since_ts) {
-		/* Ask PostgreSQL whether it reads as a time, for a clean error. */
-		PGresult *t = PQexecParams(c, "SELECT $1::timestamptz", 1, NULL, (const char *[]){ since_ts },
-		                           NULL, NULL, 0);
-		bool ok = t && PQresultStatus(t) == PGRES_TUPLES_OK;
-		PQclear(t);
-		if (!ok)
-			return PQstatus(c) == CONNECTION_BAD ? -GF_E_DB_LOST : -EINVAL;
-	}
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "apilog",
 		"SELECT * FROM ("

@@ -15,8 +15,11 @@ struct gf_apilog_filter {
 	int64_t limit;          /* newest rows at most, 0: 100 */
 };
 
-/* Print the matching calls, oldest first. -EINVAL when since is neither a
- * duration nor a date/time PostgreSQL understands. */
+/* Print the matching calls, oldest first. A since that is not a duration
+ * is read as timestamptz: the statement fails (-GF_E_DB) when PostgreSQL
+ * does not read it so; a command checks it first (gf_apilog_since_sql). */
+#define gf_apilog_since_sql "SELECT $1::timestamptz"
+
 int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out);
 /* Delete rows older than retention_ms; *deleted counts them. */
 int gf_apilog_purge(PGconn *c, int64_t retention_ms, int64_t *deleted);

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "render_xml.h"
+#include "record.h"
 
 struct gf_batch {
 	int64_t id;

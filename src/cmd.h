@@ -39,6 +39,14 @@ const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *na
  * schema return 0: the caller's own connection reports those. */
 int gf_cmd_open_secrets(const struct gf_config *cfg, PGconn *db, const char *verb);
 
+/* Whether the database reads value, given as option, the way sql casts it
+ * ("SELECT $1::date", the cast the command's statement applies): 0, or an
+ * exit code after saying why on stderr: 65 naming the option and the value
+ * when the server refused the value (by its SQLSTATE, gf_db_check_input;
+ * expected says what the option takes), 75/70 when the database failed. */
+int gf_cmd_check_value(PGconn *db, const char *verb, const char *option, const char *value, const char *sql,
+                       const char *expected);
+
 /* Exit code for a database error: 75 when the connection was lost, else 70. */
 int gf_cmd_db_error(int r);
 

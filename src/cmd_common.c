@@ -82,3 +82,16 @@ int gf_cmd_open_secrets(const struct gf_config *cfg, PGconn *db, const char *ver
 		return GF_EXIT_CONFIG;
 	return gf_cmd_db_error(r);
 }
+
+int gf_cmd_check_value(PGconn *db, const char *verb, const char *option, const char *value, const char *sql,
+                       const char *expected)
+{
+	char reason[512];
+	int r = gf_db_check_input(db, option, sql, value, reason, sizeof(reason));
+	if (r == -GF_E_DATA) {
+		fprintf(stderr, "guestflow %s: %s %s is %s: the database refused it: %s\n", verb, option, gf_log_q(value),
+		        expected, gf_log_qt(reason));
+		return GF_EXIT_DATAERR;
+	}
+	return r < 0 ? gf_cmd_db_error(r) : 0;
+}

@@ -7,6 +7,7 @@
 #include "rerun.h"
 #include "run.h"
 #include "secret.h"
+#include "signals.h"
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] rerun JOB (--booking NO... | --from DATE --to DATE | --dead)\n"
@@ -86,14 +87,19 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			printf("%s: %lld dead deliver%s in %lld batch%s back in the queue\n", name, (long long)res.deliveries,
 			       res.deliveries == 1 ? "y" : "ies", (long long)res.batches, res.batches == 1 ? "" : "es");
 	} else if (r == 0) {
+		/* the dates as the selection casts them: a refusal names its option */
+		static const char date_sql[] = "SELECT $1::date", date[] = "not a date (YYYY-MM-DD)";
+		if (from)
+			r = gf_cmd_check_value(db, "rerun", "--from", from, date_sql, date);
+		if (r == 0 && to)
+			r = gf_cmd_check_value(db, "rerun", "--to", to, date_sql, date);
+	}
+	if (r == 0 && !dead) {
 		struct gf_rerun_select sel = { .booking_nos = n_nos ? nos : NULL, .n_booking_nos = n_nos,
 		                               .from = from, .to = to, .force = force };
 		struct gf_rerun_counts n = { 0 };
 		int e = gf_rerun_select(db, job, &sel, &n);
-		if (e == -GF_E_DB) {
-			fprintf(stderr, "guestflow rerun: the selection was refused by the database (is the date YYYY-MM-DD?)\n");
-			r = GF_EXIT_DATAERR;
-		} else if (e < 0) {
+		if (e < 0) {
 			r = gf_cmd_db_error(e);
 		} else {
 			printf("%s: %lld booking%s matched; queued: %lld never sent before, %lld again (rejected, dead%s)\n",
@@ -115,7 +121,7 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		PQfinish(db);
 	free(nos);
 	if (r == 0 && !no_run) {
-		gf_run_install_signals();
+		gf_signals_install();
 		struct gf_run_stats st;
 		struct gf_run_opts opts = { 0 };
 		setenv("GUESTFLOW_TRIGGER", "rerun", 0);

@@ -6,6 +6,7 @@
 #include "metrics.h"
 #include "run.h"
 #include "secret.h"
+#include "signals.h"
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] run JOB [--dry-run] [--limit N]\n"
@@ -66,7 +67,7 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		gf_config_free(cfg);
 		return code;
 	}
-	gf_run_install_signals();
+	gf_signals_install();
 	struct gf_run_stats st;
 	struct gf_run_opts opts = { .limit = limit };
 	if (job->enabled)

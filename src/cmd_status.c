@@ -106,16 +106,14 @@ int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			printf("deleted %lld API-call log row%s older than %lld days\n", (long long)n, n == 1 ? "" : "s",
 			       (long long)(cfg->api_log_retention_ms / 86400000));
 	} else {
-		r = gf_apilog_print(db, &f, stdout);
-		if (r == -EINVAL) {
-			fprintf(stderr, "guestflow log: --since '%s' is neither a duration (30m, 2h, 7d) nor a date/time\n",
-			        f.since);
-			PQfinish(db);
-			gf_config_free(cfg);
-			return GF_EXIT_DATAERR;
-		}
+		int64_t ms;
+		if (f.since && gf_parse_duration_ms(f.since, &ms) < 0)
+			r = gf_cmd_check_value(db, "log", "--since", f.since, gf_apilog_since_sql,
+			                       "neither a duration (30m, 2h, 7d) nor a date/time");
+		if (r == 0)
+			r = gf_apilog_print(db, &f, stdout);
 	}
 	PQfinish(db);
 	gf_config_free(cfg);
-	return r < 0 ? gf_cmd_db_error(r) : 0;
+	return r > 0 ? r : r < 0 ? gf_cmd_db_error(r) : 0;
 }

@@ -146,6 +146,8 @@ void gf_db_error_line(PGconn *c, const char *conninfo, const char *msg, char *ou
 	gf_buf_free(&s);
 }
 
+static void note_state(const PGconn *c, const char *state);
+
 int gf_db_connect(const char *conninfo, PGconn **out)
 {
 	const char *keys[] = { "dbname", "fallback_application_name", NULL };
@@ -184,6 +186,7 @@ int gf_db_connect(const char *conninfo, PGconn **out)
 		return -GF_E_DB;
 	}
 	PQclear(r);
+	note_state(c, ""); /* not the SQLSTATE of a session that had this address before */
 	*out = c;
 	return 0;
 }
@@ -341,6 +344,23 @@ void gf_db_error_reason(const PGresult *r, char *out, size_t outlen)
 	out[n] = '\0';
 	if (n + strlen(tail) < outlen)
 		memcpy(out + n, tail, strlen(tail) + 1);
+}
+
+int gf_db_check_input(PGconn *c, const char *what, const char *sql, const char *value, char *reason,
+                      size_t reasonlen)
+{
+	_cleanup_pgresult_ PGresult *r = PQexecParams(c, sql, 1, NULL, &value, NULL, NULL, 0);
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK) {
+		note_state(c, "");
+		return 0;
+	}
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (PQstatus(c) == CONNECTION_OK && state && strncmp(state, "22", 2) == 0) {
+		note_state(c, state);
+		gf_db_error_reason(r, reason, reasonlen);
+		return -GF_E_DATA;
+	}
+	return gf_db_result_error(c, r, what);
 }
 
 /* A result of the wanted kind, or NULL after logging the error. */

@@ -116,6 +116,18 @@ bool gf_db_sqlstate_untranslatable(const char *sqlstate);
  * control characters as spaces. */
 char *gf_db_fold_ascii(const char *s);
 
+/* Whether PostgreSQL reads value, a person's input (a command's option),
+ * the way sql casts it ("SELECT $1::date"): 0 when it does; -GF_E_DATA when
+ * the server refused the value itself (SQLSTATE class 22: 22007 invalid
+ * datetime format, 22008 out of range, 22P02 invalid text representation,
+ * 22023 a time zone it does not know, ...), its reason in reason
+ * (gf_db_error_reason) and its SQLSTATE in gf_db_sqlstate(c), nothing
+ * logged: the command says which option it was. Else -GF_E_DB or
+ * -GF_E_DB_LOST after logging why. The statement casts only that value, so
+ * a class 22 refusal can only be about it. */
+int gf_db_check_input(PGconn *c, const char *what, const char *sql, const char *value, char *reason,
+                      size_t reasonlen);
+
 /* For a caller that reads a result itself (COPY): log the failed result r
  * (NULL: the session's error) naming the statement, note its SQLSTATE on c,
  * and return -GF_E_DB, or -GF_E_DB_LOST when the connection is gone. */

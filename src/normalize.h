@@ -22,7 +22,7 @@ bool gf_is_language_code(const char *code);
 /* Check that s holds valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)
  * and no control characters (C0 incl. tab/newline, DEL, C1), no U+FFFE/U+FFFF
  * (XML 1.0 cannot carry them) and at most max_chars code points (SIZE_MAX: any
- * number; the renderer checks no length, see render_xml.h). Returns 0, or
+ * number; the renderer checks no length, see record.h). Returns 0, or
  * -EINVAL with a person-readable reason such as "invalid UTF-8 at byte 5" or
  * "control character U+0007 at character 3" written into why (NUL-terminated,
  * truncated to whylen). */

@@ -16,177 +16,6 @@
 
 #define REVIEW_XML_NS "urn:guestflow:review-xml:1"
 
-/* No lengths are checked: review-xml-1.xsd states no maxLength, so a value
- * of any length is sent and the partner decides (a refusal of one record is
- * isolated by bisection, a body too large by halving). */
-
-enum field { F_BOOKING_NO, F_LAST_NAME, F_FIRST_NAME, F_EMAIL, F_STATUS, F_ARRIVAL,
-             F_DEPARTURE, N_FIELDS };
-
-struct span {
-	const char *p;
-	size_t len;
-	bool terminated;   /* p[len] == '\0': usable without a copy */
-};
-
-/* One record after checking: what will be written. */
-struct checked {
-	struct span f[N_FIELDS];
-	const char *gender;
-	char language[3];
-	bool has_language;
-};
-
-/* A text field: trimmed when trim is set (the original is still checked for
- * being blank otherwise); required fields must be non-blank. */
-static int check_text(const char *name, const char *raw, bool required, bool trim, struct span *sp,
-                      char *why, size_t whylen)
-{
-	char what[128];
-
-	sp->p = raw;
-	sp->len = 0;
-	sp->terminated = true;
-	if (!raw) {
-		if (!required)
-			return 0;
-		gf_set_why(why, whylen, "%s: missing", name);
-		return -GF_E_RENDER;
-	}
-	size_t full = strlen(raw), start;
-	size_t len = gf_trim_span(raw, full, &start);
-	if (len == 0) {
-		if (!required)
-			return 0;
-		gf_set_why(why, whylen, "%s: %s", name, full ? "only white space" : "empty");
-		return -GF_E_RENDER;
-	}
-	if (trim) {
-		sp->p = raw + start;
-		sp->len = len;
-		sp->terminated = start + len == full;
-	} else {
-		sp->len = full;
-	}
-	if (gf_text_check_len(sp->p, sp->len, SIZE_MAX, what, sizeof(what)) < 0) {
-		gf_set_why(why, whylen, "%s: %s", name, what);
-		return -GF_E_RENDER;
-	}
-	return 0;
-}
-
-/* Exactly one '@', something on both sides, no white space. */
-static int check_email(const struct span *sp, char *why, size_t whylen)
-{
-	const char *p = sp->p;
-	size_t at = SIZE_MAX, n_at = 0;
-
-	for (size_t i = 0; i < sp->len; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c == '@') {
-			n_at++;
-			at = i;
-		} else if (c == ' ') {
-			gf_set_why(why, whylen, "email: contains white space");
-			return -GF_E_RENDER;
-		} else if (c >= 0xc2) {
-			size_t st;
-			gf_trim_span(p + i, sp->len - i, &st);
-			if (st > 0) {
-				gf_set_why(why, whylen, "email: contains white space");
-				return -GF_E_RENDER;
-			}
-		}
-	}
-	if (n_at != 1) {
-		gf_set_why(why, whylen, n_at ? "email: more than one '@'" : "email: no '@'");
-		return -GF_E_RENDER;
-	}
-	if (at == 0 || at == sp->len - 1) {
-		gf_set_why(why, whylen, at == 0 ? "email: nothing before '@'" : "email: no domain after '@'");
-		return -GF_E_RENDER;
-	}
-	return 0;
-}
-
-static bool is_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* "YYYY-MM-DD", a real date in years 0001..9999 (what xs:date accepts). */
-static int check_date(const char *name, const char *s, struct span *sp, char *why,
-                      size_t whylen)
-{
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int v[3] = { 0, 0, 0 };
-
-	sp->p = s;
-	sp->len = 0;
-	sp->terminated = true;
-	if (!s || !*s) {
-		gf_set_why(why, whylen, "%s: missing", name);
-		return -GF_E_RENDER;
-	}
-	for (size_t i = 0; i < 10; i++) {
-		bool dash = i == 4 || i == 7;
-		if (dash ? s[i] != '-' : (s[i] < '0' || s[i] > '9')) {
-			gf_set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
-			return -GF_E_RENDER;
-		}
-		if (!dash)
-			v[i < 4 ? 0 : i < 7 ? 1 : 2] = v[i < 4 ? 0 : i < 7 ? 1 : 2] * 10 + (s[i] - '0');
-	}
-	if (s[10] != '\0') {
-		gf_set_why(why, whylen, "%s: not a date of the form YYYY-MM-DD", name);
-		return -GF_E_RENDER;
-	}
-	if (v[0] < 1 || v[1] < 1 || v[1] > 12 || v[2] < 1
-	    || v[2] > mdays[v[1] - 1] + (v[1] == 2 && is_leap(v[0]))) {
-		gf_set_why(why, whylen, "%s: %s is not a real date", name, s);
-		return -GF_E_RENDER;
-	}
-	sp->len = 10;
-	return 0;
-}
-
-static int check_record(const struct gf_record *rec, struct checked *c, char *why,
-                        size_t whylen)
-{
-	int r;
-
-	memset(c, 0, sizeof(*c));
-	if (!rec) {
-		gf_set_why(why, whylen, "no record");
-		return -GF_E_RENDER;
-	}
-	/* The booking number goes out as it is: the partner's reply names it. */
-	if ((r = check_text("booking_no", rec->booking_no, true, false, &c->f[F_BOOKING_NO], why, whylen)) < 0 ||
-	    (r = check_text("last_name", rec->last_name, true, true, &c->f[F_LAST_NAME], why, whylen)) < 0 ||
-	    (r = check_text("first_name", rec->first_name, false, true, &c->f[F_FIRST_NAME], why, whylen)) < 0 ||
-	    (r = check_text("email", rec->email, true, true, &c->f[F_EMAIL], why, whylen)) < 0 ||
-	    (r = check_email(&c->f[F_EMAIL], why, whylen)) < 0 ||
-	    (r = check_text("status", rec->status, true, true, &c->f[F_STATUS], why, whylen)) < 0 ||
-	    (r = check_date("arrival", rec->arrival, &c->f[F_ARRIVAL], why, whylen)) < 0 ||
-	    (r = check_date("departure", rec->departure, &c->f[F_DEPARTURE], why, whylen)) < 0)
-		return r;
-	/* Same fixed-width format: byte order is date order. */
-	if (strcmp(rec->departure, rec->arrival) < 0) {
-		gf_set_why(why, whylen, "departure %s is before arrival %s", rec->departure,
-		        rec->arrival);
-		return -GF_E_RENDER;
-	}
-	c->gender = gf_norm_gender(rec->gender);
-	c->has_language = gf_norm_language(rec->language, c->language) == 0;
-	return 0;
-}
-
-int gf_record_check(const struct gf_record *rec, char *why, size_t whylen)
-{
-	struct checked c;
-	return check_record(rec, &c, why, whylen);
-}
-
 /* ---- duplicate booking numbers (the XSD makes bookingNo unique) --------- */
 
 struct seen {
@@ -246,7 +75,7 @@ struct scratch {
 };
 
 /* NUL-terminated text of a span, copied only when it has to be. */
-static const xmlChar *span_str(const struct span *sp, struct scratch *sc)
+static const xmlChar *span_str(const struct gf_span *sp, struct scratch *sc)
 {
 	if (sp->terminated)
 		return (const xmlChar *)sp->p;
@@ -259,30 +88,30 @@ static const xmlChar *span_str(const struct span *sp, struct scratch *sc)
 	return (const xmlChar *)sc->p;
 }
 
-static int write_element(xmlTextWriterPtr w, const char *name, const struct span *sp,
+static int write_element(xmlTextWriterPtr w, const char *name, const struct gf_span *sp,
                          struct scratch *sc)
 {
 	return xmlTextWriterWriteElement(w, (const xmlChar *)name, span_str(sp, sc));
 }
 
-static int write_guest(xmlTextWriterPtr w, const struct checked *c,
+static int write_guest(xmlTextWriterPtr w, const struct gf_record_checked *c,
                        const char *default_language, struct scratch *sc)
 {
 	const char *lang = c->has_language ? c->language : default_language;
 
 	if (xmlTextWriterStartElement(w, (const xmlChar *)"guest") < 0 ||
-	    write_element(w, "bookingNo", &c->f[F_BOOKING_NO], sc) < 0 ||
-	    write_element(w, "lastName", &c->f[F_LAST_NAME], sc) < 0 ||
-	    (c->f[F_FIRST_NAME].len > 0 &&
-	     write_element(w, "firstName", &c->f[F_FIRST_NAME], sc) < 0) ||
-	    write_element(w, "email", &c->f[F_EMAIL], sc) < 0 ||
+	    write_element(w, "bookingNo", &c->f[GF_RECORD_BOOKING_NO], sc) < 0 ||
+	    write_element(w, "lastName", &c->f[GF_RECORD_LAST_NAME], sc) < 0 ||
+	    (c->f[GF_RECORD_FIRST_NAME].len > 0 &&
+	     write_element(w, "firstName", &c->f[GF_RECORD_FIRST_NAME], sc) < 0) ||
+	    write_element(w, "email", &c->f[GF_RECORD_EMAIL], sc) < 0 ||
 	    xmlTextWriterWriteElement(w, (const xmlChar *)"gender",
 	                              (const xmlChar *)c->gender) < 0 ||
 	    xmlTextWriterWriteElement(w, (const xmlChar *)"language",
 	                              (const xmlChar *)lang) < 0 ||
-	    write_element(w, "status", &c->f[F_STATUS], sc) < 0 ||
-	    write_element(w, "arrival", &c->f[F_ARRIVAL], sc) < 0 ||
-	    write_element(w, "departure", &c->f[F_DEPARTURE], sc) < 0 ||
+	    write_element(w, "status", &c->f[GF_RECORD_STATUS], sc) < 0 ||
+	    write_element(w, "arrival", &c->f[GF_RECORD_ARRIVAL], sc) < 0 ||
+	    write_element(w, "departure", &c->f[GF_RECORD_DEPARTURE], sc) < 0 ||
 	    xmlTextWriterEndElement(w) < 0)
 		return -1;
 	return 0;
@@ -389,8 +218,8 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 	size_t start = out->len;
 	struct doc d = { .w = NULL };
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		struct checked c;
-		bool good = check_record(&recs[i], &c, why, sizeof(why)) == 0;
+		struct gf_record_checked c;
+		bool good = gf_record_check_into(&recs[i], &c, why, sizeof(why)) == 0;
 		if (good && !c.has_language && !default_language) {
 			gf_set_why(why, sizeof(why),
 			        "language: missing or unknown, and no default_language set");

@@ -6,31 +6,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-/* One booking as read from guestflow.source_bookings (text values, any may be
- * NULL). status is already mapped through the partner's status map.
- * arrival/departure are ISO dates "YYYY-MM-DD". */
-struct gf_record {
-	int64_t booking_id;
-	const char *booking_no;
-	const char *last_name;
-	const char *first_name;
-	const char *email;
-	const char *gender;
-	const char *language;
-	const char *status;
-	const char *arrival;
-	const char *departure;
-};
-
-/* No length is checked anywhere: the format (schemas/xsd/review-xml-1.xsd)
- * states none, so the partner decides.
- *
- * Check and normalise one record without writing it. Returns 0, or -GF_E_RENDER
- * with a reason naming the field and the problem in why (e.g. "last_name:
- * invalid UTF-8 at byte 5", "departure 2026-11-01 is before arrival
- * 2026-11-05", "email: missing"). */
-int gf_record_check(const struct gf_record *rec, char *why, size_t whylen);
+#include "record.h"
 
 /* What the format requires of the hotelId and batchId attributes, checked
  * as they are (not trimmed): present, valid UTF-8 that XML can carry (no

@@ -19,172 +19,27 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "notify.h"
+#include "outcome.h"
 #include "plan.h"
 #include "render_xml.h"
 #include "reply.h"
+#include "run_private.h"
+#include "progress.h"
 #include "secret.h"
+#include "signals.h"
 #include "template.h"
 #include "text.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-	if (stop_requested) {
-		static const char msg[] = "guestflow: second stop signal, exiting at once\n";
-		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-		(void)w;
-		_exit(75);
-	}
-	stop_requested = sig;
-}
-
-void gf_run_install_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
-/* A batch on its way: claimed, rendered, maybe sent. */
-struct slot {
-	struct gf_batch *batch;
-	struct gf_http_req *req;
-	struct gf_batch_rows *rows;  /* while rendering; then only... */
-	int64_t *ids;                /* ...each row's booking id */
-	char **nos;                  /* ...and booking number (into nos_data) */
-	char *nos_data;
-	char **reasons;              /* per row: why it was not rendered, or NULL */
-	size_t n_rows;
-	size_t n_rendered;
-	char *url_public;
-	int64_t claimed_ms;          /* when its lease began (about) */
-};
-
-/* Accepted completions sent down a completion session's pipeline and not
- * yet read back, oldest first: database work that overlaps claiming,
- * rendering and sending the next batches. Two sessions share them, so that
- * completing (the history entries above all) is not one server process's
- * work alone. */
-#define PIPE_MAX 16
-#define COMPLETERS 2
-/* A completion sent and not read back: its batch is kept, so that a
- * completion the database refuses for its data can be done again as a
- * retry (gf_complete_refused) with what the API-call row needs. */
-struct sent {
-	struct gf_batch *batch;
-	struct gf_api_call call;     /* numbers only: url_public is owned here, no partner text */
-	int64_t retry_delay_ms;
-	char sqlstate[6];            /* once refused */
-};
-struct pipe {
-	PGconn *c;
-	struct sent q[PIPE_MAX];
-	int head, n;
-};
-
-/* What a run knows of a connection from the partner's answers to it: the
- * 400/413 breaker, and whether a 401/403/404 is the credentials' or one
- * batch's (README, "When things fail"). */
-struct conn_seen {
-	int64_t id;
-	int64_t accepted;            /* requests answered 2xx and understood, in this run */
-	int refusals;                /* 400/413 answers since the last accepted one */
-	int auth_refusals;           /* 401/403/404 answers since the last accepted one... */
-	int64_t *auth_batches;       /* ...and the batches they refused (each once) */
-	size_t n_auth_batches;
-	struct single_refused *singles; /* bookings refused (400) alone in this run */
-	size_t n_singles;
-	int64_t singles_refused;     /* refusals (400) of single bookings in this run */
-};
-
-/* A booking refused with 400 alone: how many requests of its connection
- * had been accepted, and how many single bookings refused, then. */
-struct single_refused {
-	int64_t booking;
-	int64_t accepted_then;
-	int64_t refused_then;
-};
-
-struct run {
-	const struct gf_job *job;
-	PGconn *db;                  /* plan, claim, rows */
-	struct pipe pipes[COMPLETERS]; /* completion sessions, in pipeline mode */
-	const char *conninfo;
-	struct gf_planner plan;      /* on db: batches written slice by slice */
-	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
-	bool claiming;               /* a claim sent ahead on db, not read back yet */
-	int64_t ahead_after_ms;      /* the last claim ahead found nothing: the next not before */
-	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
-	struct gf_http *http;
-	struct gf_run_stats *st;
-	int64_t *skip;               /* connections held for the rest of this run */
-	size_t n_skip;
-	struct conn_seen *seen;      /* per connection answered in this run */
-	size_t n_seen;
-	struct sent *redo;           /* completions the database refused, to retry */
-	size_t n_redo;
-	int64_t *refused_ids;        /* batches whose completion the database refused in this run */
-	size_t n_refused_ids;
-	int refused_in_row;          /* of them, refused first since the last history written */
-	bool store_down;             /* too many: the history store fails as a whole, the run ends */
-	char store_msg[300];
-	char first_rejected[600];    /* the first record rejected in this run: "B-1: reason" */
-	char unreached[512];         /* the last request not answered, or answered 5xx: why */
-	uint64_t rng;
-	char today[16];
-	char run_id[32];
-	int fatal;                   /* a database error that ends the run */
-	int64_t limit;               /* --limit: deliveries this run may still claim (-1: no limit) */
-	int64_t due;                 /* deliveries due when the run began, for progress */
-	int64_t started_ms;
-	int64_t last_progress_ms;
-	int64_t progress_every_ms;   /* plain progress lines off a terminal */
-	bool tty;                    /* stderr is a terminal: one live progress line */
-	bool pipeline;               /* accepted completions go down the pipelines: not for a
-	                              * database whose encoding may refuse a partner's text
-	                              * (gf_complete then records it folded) */
-};
-
-/* Records done of the total, rate and ETA: a live line on a terminal, a
- * plain log line every progress_every_ms otherwise. */
+/* Records done of the total, rate and ETA (progress.c). */
 static void progress(struct run *rn, bool final)
 {
-	int64_t now = gf_now_mono_ms();
-	if (!final && now - rn->last_progress_ms < (rn->tty ? 250 : rn->progress_every_ms))
-		return;
-	rn->last_progress_ms = now;
 	int64_t done = rn->st->delivered + rn->st->rejected + rn->st->dead;
 	/* While the plan is read, the total is what it has found so far. */
 	int64_t total = rn->due + rn->plan.res.found;
-	bool planning = gf_plan_active(&rn->plan);
-	double secs = (double)(now - rn->started_ms) / 1000.0;
-	double rate = secs > 0 ? (double)done / secs : 0;
-	int64_t left = total > done ? total - done : 0;
-	double eta = rate > 0 ? (double)left / rate : 0;
-	if (rn->tty) {
-		if (planning)
-			fprintf(stderr, "\r%s: %lld/%lld+ records, %.0f/s, planning   ", rn->job->name, (long long)done,
-			        (long long)total, rate);
-		else
-			fprintf(stderr, "\r%s: %lld/%lld records, %.0f/s, ETA %.0fs   %s", rn->job->name, (long long)done,
-			        (long long)total, rate, eta, final ? "\n" : "");
-		fflush(stderr);
-	} else if (!final) {
-		if (planning)
-			gf_info("progress", "done=%lld found=%lld rate=%.0f planning=1", (long long)done, (long long)total,
-			        rate);
-		else
-			gf_info("progress", "done=%lld total=%lld rate=%.0f eta_s=%.0f", (long long)done, (long long)total,
-			        rate, eta);
-	}
+	gf_progress_report(&rn->progress, done, total, gf_plan_active(&rn->plan), final);
 }
 
-static void slot_free(struct slot *s)
+void gf_run_slot_free(struct slot *s)
 {
 	if (!s)
 		return;
@@ -201,59 +56,11 @@ static void slot_free(struct slot *s)
 	free(s);
 }
 
-static bool skipped(const struct run *rn, int64_t conn)
+bool gf_run_skipped(const struct run *rn, int64_t conn)
 {
 	for (size_t i = 0; i < rn->n_skip; i++)
 		if (rn->skip[i] == conn)
 			return true;
-	return false;
-}
-
-static struct conn_seen *conn_seen(struct run *rn, int64_t conn)
-{
-	for (size_t i = 0; i < rn->n_seen; i++)
-		if (rn->seen[i].id == conn)
-			return &rn->seen[i];
-	rn->seen = gf_xrealloc(rn->seen, (rn->n_seen + 1) * sizeof(*rn->seen));
-	rn->seen[rn->n_seen] = (struct conn_seen){ .id = conn };
-	return &rn->seen[rn->n_seen++];
-}
-
-/* Note batch id among those refused 401/403/404 since the last accepted
- * request (each once). */
-static void auth_batch_note(struct conn_seen *cs, int64_t id)
-{
-	for (size_t i = 0; i < cs->n_auth_batches; i++)
-		if (cs->auth_batches[i] == id)
-			return;
-	cs->auth_batches = gf_xrealloc(cs->auth_batches, (cs->n_auth_batches + 1) * sizeof(*cs->auth_batches));
-	cs->auth_batches[cs->n_auth_batches++] = id;
-}
-
-/* Is a single booking refused with 400 (once more now) the partner's
- * verdict on it? Only when it was refused alone before in this run, and
- * since then the partner has accepted a request of the connection (it
- * showed that it takes the good ones while still refusing this one), or
- * has refused no other single booking, having accepted some in this run
- * (the bad one is the last left: nothing else to accept). A gateway that
- * refuses most requests at random (one good backend out of ten), or all
- * after one, refuses innocent bookings once, others in between, and they
- * are sent again. Notes the refusal. */
-static bool refused_twice(struct conn_seen *cs, int64_t booking)
-{
-	cs->singles_refused++;
-	for (size_t i = 0; i < cs->n_singles; i++)
-		if (cs->singles[i].booking == booking) {
-			struct single_refused *x = &cs->singles[i];
-			bool twice = cs->accepted > x->accepted_then ||
-			             (cs->accepted > 0 && cs->singles_refused == x->refused_then + 1);
-			x->accepted_then = cs->accepted;
-			x->refused_then = cs->singles_refused;
-			return twice;
-		}
-	cs->singles = gf_xrealloc(cs->singles, (cs->n_singles + 1) * sizeof(*cs->singles));
-	cs->singles[cs->n_singles++] = (struct single_refused){ .booking = booking, .accepted_then = cs->accepted,
-	                                                        .refused_then = cs->singles_refused };
 	return false;
 }
 
@@ -345,206 +152,6 @@ static char *history_message(const struct run *rn, const struct slot *s)
 	return gf_buf_steal(&b);
 }
 
-static void account(struct run *rn, const struct gf_complete_result *res)
-{
-	rn->st->delivered += res->delivered;
-	rn->st->rejected += res->rejected;
-	rn->st->dead += res->dead;
-	rn->st->retried += res->retried;
-}
-
-/* A completion done: was it refused (done as a retry instead), or did it
- * write history? The history store failing as a whole ends the run
- * (README, "When things fail"): more batches refused for the first time in
- * this run, no history written in between, than a run has completions
- * under way when the store goes down (one per slot and the batch claimed
- * ahead: batch.in_flight + 1). A poison batch refused again on each retry
- * counts once, so it goes dead after max_attempts while the run goes on;
- * a store down costs those few batches an attempt each, not the night. */
-static void judge_completion(struct run *rn, int64_t batch_id, const struct gf_complete_result *res)
-{
-	if (!res->refused) {
-		if (res->delivered > 0)
-			rn->refused_in_row = 0;
-		return;
-	}
-	for (size_t i = 0; i < rn->n_refused_ids; i++)
-		if (rn->refused_ids[i] == batch_id)
-			return;
-	rn->refused_ids = gf_xrealloc(rn->refused_ids, (rn->n_refused_ids + 1) * sizeof(*rn->refused_ids));
-	rn->refused_ids[rn->n_refused_ids++] = batch_id;
-	if (++rn->refused_in_row < rn->job->in_flight + 1 || rn->store_down)
-		return;
-	rn->store_down = true;
-	snprintf(rn->store_msg, sizeof(rn->store_msg), "the database refused to record the outcome of %d batches in a"
-	         " row (SQLSTATE %s, see the log): the history store fails as a whole", rn->refused_in_row,
-	         res->sqlstate[0] ? res->sqlstate : "?");
-	gf_error("store_failing", "batches=%d sqlstate=%s msg=%s", rn->refused_in_row, gf_log_q(res->sqlstate),
-	         gf_log_q("no new batches; those refused keep their counted attempts, those in flight go back to the"
-	                  " queue; the run ends (75)"));
-}
-
-static void sent_clear(struct sent *e)
-{
-	gf_batch_free(e->batch);
-	free((char *)e->call.url_public);
-	*e = (struct sent){ 0 };
-}
-
-/* Read back the completions in a pipeline that are done; with block, all
- * of them. One the database refused for its data is kept for redo_refused
- * (after the pipeline is drained: it needs a transaction of its own). */
-static int collect_pipe(struct run *rn, struct pipe *q, bool block)
-{
-	while (q->n > 0) {
-		struct gf_complete_result res = { 0 };
-		struct sent *e = &q->q[q->head];
-		int r = gf_complete_accepted_collect(q->c, e->batch->id, block, &res);
-		if (r == 0 && !res.collected)
-			return 0; /* not done yet */
-		q->head = (q->head + 1) % PIPE_MAX;
-		q->n--;
-		int64_t batch_id = e->batch->id;
-		if (r == -GF_E_DATA) {
-			snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", gf_db_sqlstate(q->c));
-			rn->redo = gf_xrealloc(rn->redo, (rn->n_redo + 1) * sizeof(*rn->redo));
-			rn->redo[rn->n_redo++] = *e;
-			*e = (struct sent){ 0 };
-			continue;
-		}
-		sent_clear(e);
-		if (r == -ESTALE)
-			continue;
-		if (r < 0) {
-			rn->fatal = r;
-			return r;
-		}
-		account(rn, &res);
-		judge_completion(rn, batch_id, &res);
-	}
-	return 0;
-}
-
-static void log_dead(const struct gf_batch *b, const struct gf_complete_result *res, const char *error)
-{
-	if (res->dead)
-		gf_error("batch_dead", "batch=%lld connection=%lld records=%lld attempts=%d error=%s", (long long)b->id,
-		         (long long)b->connection_id, (long long)res->dead, b->attempts, gf_log_q(error));
-}
-
-/* The completions the database refused in a pipeline (any error but the
- * session lost): each batch retried (then dead), the run goes on (unless
- * the store fails as a whole, judge_completion).
- * On the first completion session, out of pipeline mode. */
-static int redo_refused(struct run *rn)
-{
-	for (size_t i = 0; i < rn->n_redo && !rn->fatal; i++) {
-		struct sent *e = &rn->redo[i];
-		struct gf_complete_result res = { 0 };
-		int r = gf_complete_refused(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->call, e->sqlstate,
-		                            e->retry_delay_ms, true, &res);
-		if (r < 0 && r != -ESTALE)
-			rn->fatal = r;
-		if (r == 0) {
-			account(rn, &res);
-			log_dead(e->batch, &res, "the database refused to record its outcome");
-			judge_completion(rn, e->batch->id, &res);
-		}
-	}
-	for (size_t i = 0; i < rn->n_redo; i++)
-		sent_clear(&rn->redo[i]);
-	rn->n_redo = 0;
-	return rn->fatal;
-}
-
-static int collect(struct run *rn, bool block)
-{
-	for (int k = 0; k < COMPLETERS; k++)
-		if (rn->pipes[k].c && collect_pipe(rn, &rn->pipes[k], block) < 0)
-			return rn->fatal;
-	return 0;
-}
-
-/* Everything sent read back, and the sessions out of pipeline mode for the
- * statements that wait for their result. */
-static int drain(struct run *rn)
-{
-	if (collect(rn, true) < 0)
-		return rn->fatal;
-	for (int k = 0; k < COMPLETERS; k++) {
-		PGconn *c = rn->pipes[k].c;
-		if (c && PQpipelineStatus(c) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c)) {
-			char line[512];
-			gf_db_error_line(c, NULL, NULL, line, sizeof(line));
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
-			rn->fatal = gf_db_error_code(c);
-		}
-	}
-	if (!rn->fatal && rn->n_redo)
-		redo_refused(rn);
-	return rn->fatal;
-}
-
-/* Complete a batch; a lost lease is not an error of this run. An accepted
- * answer goes out without waiting for the database (read back later). */
-static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp)
-{
-	int r;
-	struct gf_completion kept;
-	if (cp->kind != GF_COMPLETE_ACCEPTED && cp->n_rejections && s->batch->maybe_sent) {
-		/* The partner may hold this batch, all its members, under its
-		 * key: they stay members, not sent, until an answer covers
-		 * them (partner_rejections), or the batch goes dead. */
-		kept = *cp;
-		kept.rejections = NULL;
-		kept.n_rejections = 0;
-		cp = &kept;
-	}
-	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call && rn->pipeline) {
-		/* the session with the shorter queue */
-		struct pipe *q = &rn->pipes[0];
-		for (int k = 1; k < COMPLETERS; k++) {
-			if (collect_pipe(rn, &rn->pipes[k], false) < 0)
-				return rn->fatal;
-			if (rn->pipes[k].n < q->n)
-				q = &rn->pipes[k];
-		}
-		if (q->n == PIPE_MAX && collect_pipe(rn, q, true) < 0)
-			return rn->fatal;
-		if (PQpipelineStatus(q->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(q->c)) {
-			char line[512];
-			gf_db_error_line(q->c, NULL, NULL, line, sizeof(line));
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
-			return rn->fatal = gf_db_error_code(q->c);
-		}
-		r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, s->batch, cp);
-		if (r < 0)
-			return rn->fatal = r;
-		/* The batch goes with it (the slot is done with it). */
-		struct sent *e = &q->q[(q->head + q->n++) % PIPE_MAX];
-		*e = (struct sent){ .batch = s->batch, .call = *cp->call, .retry_delay_ms = cp->retry_delay_ms };
-		e->call.url_public = gf_xstrdup(cp->call->url_public ? cp->call->url_public : "");
-		e->call.error = NULL;
-		e->call.response_excerpt = NULL;
-		s->batch = NULL;
-		return 0;
-	}
-	if ((r = drain(rn)) < 0)
-		return r;
-	struct gf_complete_result res = { 0 };
-	r = gf_complete(rn->pipes[0].c, rn->job, rn->st->run_id, s->batch, cp, &res);
-	if (r == -ESTALE)
-		return 0;
-	if (r < 0) {
-		rn->fatal = r;
-		return r;
-	}
-	account(rn, &res);
-	log_dead(s->batch, &res, cp->error);
-	judge_completion(rn, s->batch->id, &res);
-	return 0;
-}
-
 /* The connection is held for the rest of the run: its batches are given
  * back as they are claimed, its deliveries stay pending, and the caller
  * raises an alert. For a fault of the connection, not of a batch
@@ -552,7 +159,7 @@ static int finish(struct run *rn, struct slot *s, const struct gf_completion *cp
  * refusing everything); the next run tries again. */
 static void hold(struct run *rn, const struct gf_batch *b, const char *event, const char *error, const char *advice)
 {
-	if (skipped(rn, b->connection_id))
+	if (gf_run_skipped(rn, b->connection_id))
 		return;
 	rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
 	rn->skip[rn->n_skip++] = b->connection_id;
@@ -569,7 +176,7 @@ static int hold_connection(struct run *rn, struct slot *s, const char *alert_kin
 	     "this connection is held for the rest of the run; its deliveries stay pending for the next run");
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE, .error = error, .alert_kind = alert_kind,
 	                            .alert_message = alert_message, .retry_delay_ms = rn->job->backoff_initial_ms };
-	return finish(rn, s, &cp);
+	return gf_run_finish(rn, s, &cp);
 }
 
 /* What the reply needs of the rows (booking id and number), so that the
@@ -634,7 +241,7 @@ static int render_failed(struct run *rn, struct slot *s, size_t n, int r)
 	}
 	cp.error = err;
 	gf_error("render_failed", "batch=%lld records=%zu error=%s", (long long)b->id, n, gf_log_q(err));
-	int rc = finish(rn, s, &cp);
+	int rc = gf_run_finish(rn, s, &cp);
 	rej_free(&rej);
 	return rc < 0 ? rc : 0;
 }
@@ -727,7 +334,7 @@ static int prepare(struct run *rn, struct slot *s)
 		render_rejections(s, &rej);
 		struct gf_completion cp = { .kind = GF_COMPLETE_ACCEPTED, .rejections = rej.v,
 		                            .n_rejections = rej.n };
-		r = finish(rn, s, &cp);
+		r = gf_run_finish(rn, s, &cp);
 		rej_free(&rej);
 		return r < 0 ? r : 0;
 	}
@@ -746,6 +353,7 @@ static int start(struct run *rn, struct slot *s)
 	if (r < 0)
 		return r;
 	rn->st->requests++;
+	s->accepted_before = gf_outcome_conn_get(&rn->seen, s->batch->connection_id)->accepted;
 	gf_debug("batch_sent", "batch=%lld connection=%lld records=%zu bytes=%zu attempt=%d key=%s",
 	         (long long)s->batch->id, (long long)s->batch->connection_id, s->n_rendered,
 	         s->req->body.len, s->batch->attempts, s->batch->idempotency_key);
@@ -757,11 +365,6 @@ static int start(struct run *rn, struct slot *s)
 static void excerpt(const struct gf_buf *b, const char *secret, char *out, size_t outlen)
 {
 	gf_text_safe_to(out, outlen, b->data, b->len, secret);
-}
-
-static bool temporary_status(long st)
-{
-	return st == 408 || st == 409 || st == 425 || st == 429 || st >= 500;
 }
 
 /* Map the partner's per-record rejections to deliveries; fails when the reply
@@ -819,20 +422,6 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 	return 0;
 }
 
-/* The partner refusing (400/413) more requests of one connection in a row,
- * none accepted in between, than isolating one bad record can take when
- * every slot is busy: batch.in_flight refused at once, then one halving
- * after another down to a single record (1 + ceil(log2(max_records))). A
- * partner that refuses every request (a broken gateway) trips it; one with
- * a bad record accepts the other halves before. README, "When things fail". */
-static int breaker_limit(const struct gf_job *job)
-{
-	int depth = 1;
-	for (int64_t n = 1; n < job->max_records; n *= 2)
-		depth++;
-	return job->in_flight + depth;
-}
-
 /* A transfer that failed: may the partner have the whole request? Only if
  * all of the body went out (a partner cannot accept what it did not get). */
 static bool body_went_out(const struct gf_http_req *q)
@@ -882,166 +471,134 @@ static void handle_reply(struct run *rn, struct slot *s)
 	/* Any kind of completion may end as a retry (the database refusing it). */
 	cp.retry_delay_ms = gf_backoff_ms(b->attempts, job->backoff_initial_ms, job->backoff_max_ms, &rn->rng);
 
-	if (q->result != CURLE_OK || q->resp_too_big) {
+	bool failed = q->result != CURLE_OK || q->resp_too_big;
+	struct gf_outcome_in in = {
+		.transfer_failed = q->result != CURLE_OK, .resp_too_big = q->resp_too_big,
+		.body_went_out = failed && !q->resp_too_big && body_went_out(q), .status = q->status,
+		.retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
+		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered,
+		.single_booking = single_id(s), .accepted_before = s->accepted_before, .held = gf_run_skipped(rn, b->connection_id),
+		.in_flight = job->in_flight, .max_records = job->max_records,
+		.retry_after_max_ms = job->retry_after_max_ms,
+	};
+	char why[512] = "";
+	if (failed) {
 		gf_http_error_text(q, err, sizeof(err));
-		cp.kind = GF_COMPLETE_RETRY;
-		cp.maybe_sent = q->resp_too_big || body_went_out(q);
-		outcome = "retry";
 	} else if (q->status >= 200 && q->status < 300) {
-		char why[512] = "";
 		int r = gf_reply_parse_review_xml(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &rep, why,
 		                                  sizeof(why));
 		if (r == 0)
 			r = partner_rejections(s, &rep, &rej, why, sizeof(why));
-		if (r < 0) {
-			/* Not knowing what was accepted, resend under the same key. */
-			snprintf(err, sizeof(err), "HTTP %ld but reply not understood: %s", q->status, why);
-			cp.kind = GF_COMPLETE_RETRY;
-			cp.maybe_sent = true;
-			outcome = "reply_error";
-			rej_truncate(&rej, n_render_rej);
-		} else {
-			gf_fault_point("after_send");
-			rn->st->accepted_requests++;
-			struct conn_seen *cs = conn_seen(rn, b->connection_id);
-			cs->accepted++;
-			cs->refusals = 0;
-			cs->auth_refusals = 0;
-			cs->n_auth_batches = 0;
-			for (size_t k = n_render_rej; k < rej.n; k++)
-				for (size_t i = 0; i < s->n_rows; i++)
-					if (!s->reasons[i] && s->ids[i] == rej.v[k].booking_id)
-						note_rejected(rn, s->nos[i], rej.v[k].reason);
-			cp.kind = GF_COMPLETE_ACCEPTED;
-			history = history_message(rn, s);
-			cp.history_message = history;
-			outcome = "accepted";
-		}
-	} else if (q->status == 400 || q->status == 413) {
-		/* Refused: bisected (400) or halved (413) while the partner
-		 * certainly never took the batch. A single record refused is
-		 * that record's rejection once the partner has shown that it
-		 * takes this connection's good requests: with 400, refused
-		 * alone twice with an accepted request in between
-		 * (refused_twice); with 413 (its own size), after one accepted
-		 * request. */
-		struct conn_seen *cs = conn_seen(rn, b->connection_id);
-		cs->refusals++;
+		in.understood = r == 0;
+	}
+	struct gf_outcome_conn *cs = gf_outcome_conn_get(&rn->seen, b->connection_id);
+	struct gf_outcome o;
+	gf_outcome_judge(cs, &in, &o);
+	static const enum gf_complete_kind kinds[] = {
+		[GF_OUTCOME_ACCEPT] = GF_COMPLETE_ACCEPTED, [GF_OUTCOME_RETRY] = GF_COMPLETE_RETRY,
+		[GF_OUTCOME_SPLIT] = GF_COMPLETE_SPLIT, [GF_OUTCOME_RELEASE] = GF_COMPLETE_RELEASE,
+	};
+	cp.kind = kinds[o.action];
+	cp.maybe_sent = o.maybe_sent;
+	cp.requeue = o.requeue;
+	cp.alert_kind = o.alert_kind;
+	outcome = o.log_outcome;
+	size_t l;
+
+	switch (o.rule) {
+	case GF_OUTCOME_TRANSPORT:
+		break;
+	case GF_OUTCOME_REPLY_ERROR:
+		snprintf(err, sizeof(err), "HTTP %ld but reply not understood: %s", q->status, why);
+		rej_truncate(&rej, n_render_rej);
+		break;
+	case GF_OUTCOME_ACCEPTED:
+		gf_fault_point("after_send");
+		rn->st->accepted_requests++;
+		for (size_t k = n_render_rej; k < rej.n; k++)
+			for (size_t i = 0; i < s->n_rows; i++)
+				if (!s->reasons[i] && s->ids[i] == rej.v[k].booking_id)
+					note_rejected(rn, s->nos[i], rej.v[k].reason);
+		history = history_message(rn, s);
+		cp.history_message = history;
+		break;
+	case GF_OUTCOME_REFUSED_ALL: {
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
-		if (cs->refusals >= breaker_limit(job)) {
-			char held[256];
-			snprintf(held, sizeof(held), "held: the partner refused %d requests of this connection in a row"
-			         " (400/413) and accepted none", cs->refusals);
-			hold(rn, b, "connection_refused_all", err,
-			     "the partner refuses every request of this connection (a broken gateway or endpoint?);"
-			     " it is held for the rest of the run, its deliveries stay pending, none is rejected");
-			snprintf(alert, sizeof(alert), "the partner refused %d requests in a row for property %s (hotel id %s),"
-			         " accepted none, and refused single bookings too (last: %s): a broken gateway or endpoint?"
-			         " The connection is held for this run; its deliveries stay pending, none was rejected;"
-			         " the next run tries again", cs->refusals, b->property_id, gf_log_q(b->hotel_id), err);
-			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, " (%s)", held);
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.alert_kind = "requests_refused";
-			cp.alert_message = alert;
-			cp.maybe_sent = b->maybe_sent;
-			outcome = "held";
-		} else if (b->maybe_sent) {
-			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, " (not split: an earlier attempt may have reached the partner,"
-			         " so the batch is sent again whole under its key)");
-			cp.kind = GF_COMPLETE_RETRY;
-			cp.maybe_sent = true;
-			outcome = "retry";
-		} else if (s->n_rendered > 1 || (q->status == 413 && cs->accepted > 0) ||
-		           (q->status == 400 && refused_twice(cs, single_id(s)))) {
-			if (s->n_rendered <= 1)
-				note_rejected(rn, single_no(s), err);
-			cp.kind = GF_COMPLETE_SPLIT;
-			outcome = "split";
-		} else {
-			/* One record, not yet proof that it is bad. Back in the
-			 * queue behind the others, so that they may show it. */
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.requeue = true;
-			size_t l = strlen(err);
-			snprintf(err + l, sizeof(err) - l, "%s", cs->accepted == 0
-			         ? " (a single booking refused before the partner accepted anything of this connection in this"
-			           " run: sent again after the others)"
-			         : " (a single booking refused, not again since the partner accepted a request of this"
-			           " connection: sent again after the others; refused again then, it is rejected)");
-			outcome = "retry";
-		}
-	} else if (q->status == 401 || q->status == 403 || q->status == 404) {
-		/* The credentials, or this batch? A gateway (a WAF) may refuse
-		 * one batch for its content with these too. Once the partner
-		 * has accepted a request of this connection in this run, the
-		 * credentials work: the refusal is this batch's, retried (the
-		 * attempt counted), then dead. Before that, the first refusal
-		 * sends the batch back behind the others, so that another batch
-		 * may show which it is; a second one is the credentials'. And
-		 * more different batches refused in a row than a run has in
-		 * flight at once is the credentials' again (revoked meanwhile). */
-		struct conn_seen *cs = conn_seen(rn, b->connection_id);
-		cs->auth_refusals++;
-		auth_batch_note(cs, b->id);
-		if (cs->accepted > 0 && (int)cs->n_auth_batches <= job->in_flight) {
-			snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
-			         " this run: taken as this batch's refusal, not the credentials')", q->status, body);
-			cp.kind = GF_COMPLETE_RETRY;
-			outcome = "retry";
-		} else if (cs->accepted == 0 && cs->auth_refusals == 1 && !skipped(rn, b->connection_id)) {
-			snprintf(err, sizeof(err), "partner: HTTP %ld %s (before the partner accepted anything of this"
-			         " connection in this run: sent again after the others, to tell the credentials from this"
-			         " batch)", q->status, body);
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.requeue = true;
-			outcome = "retry";
-		} else {
-			snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
-			hold(rn, b, "connection_auth_failed", err,
-			     "check the hotel id and access key of this connection; its deliveries stay pending for the next"
-			     " run");
-			snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
-			         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
-			         b->property_id, b->hotel_id, err, b->property_id, job->partner);
-			cp.kind = GF_COMPLETE_RELEASE;
-			cp.alert_kind = "auth_failed";
-			cp.alert_message = alert;
-			outcome = "auth";
-		}
-	} else {
-		if (temporary_status(q->status))
-			snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
-		else
-			snprintf(err, sizeof(err), "partner: unexpected HTTP %ld %s", q->status, body);
-		cp.kind = GF_COMPLETE_RETRY;
-		/* A gateway's 502/504, a 500 after the work was done, a 409 for a
-		 * key in progress: it may have been taken. 503 is the partner's
-		 * "maintenance", other 4xx refusals. */
-		cp.maybe_sent = q->status == 409 || (q->status >= 500 && q->status != 503);
-		outcome = "retry";
+		char held[256];
+		snprintf(held, sizeof(held), "held: the partner refused %d requests of this connection in a row"
+		         " (400/413) and accepted none", cs->refusals);
+		hold(rn, b, "connection_refused_all", err,
+		     "the partner refuses every request of this connection (a broken gateway or endpoint?);"
+		     " it is held for the rest of the run, its deliveries stay pending, none is rejected");
+		snprintf(alert, sizeof(alert), "the partner refused %d requests in a row for property %s (hotel id %s),"
+		         " accepted none, and refused single bookings too (last: %s): a broken gateway or endpoint?"
+		         " The connection is held for this run; its deliveries stay pending, none was rejected;"
+		         " the next run tries again", cs->refusals, b->property_id, gf_log_q(b->hotel_id), err);
+		l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, " (%s)", held);
+		cp.alert_message = alert;
+		break;
+	}
+	case GF_OUTCOME_REFUSED_RESEND:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, " (not split: an earlier attempt may have reached the partner,"
+		         " so the batch is sent again whole under its key)");
+		break;
+	case GF_OUTCOME_REFUSED_SPLIT:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		if (o.reject_single)
+			note_rejected(rn, single_no(s), err);
+		break;
+	case GF_OUTCOME_REFUSED_REQUEUE:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, "%s", cs->accepted == 0
+		         ? " (a single booking refused before the partner accepted anything of this connection in this"
+		           " run: sent again after the others)"
+		         : " (a single booking refused, not again since the partner accepted a request of this"
+		           " connection: sent again after the others; refused again then, it is rejected)");
+		break;
+	case GF_OUTCOME_AUTH_BATCH:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
+		         " this run: taken as this batch's refusal, not the credentials')", q->status, body);
+		break;
+	case GF_OUTCOME_AUTH_FIRST:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s (before the partner accepted anything of this"
+		         " connection in this run: sent again after the others, to tell the credentials from this"
+		         " batch)", q->status, body);
+		break;
+	case GF_OUTCOME_AUTH_HELD:
+		snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
+		hold(rn, b, "connection_auth_failed", err,
+		     "check the hotel id and access key of this connection; its deliveries stay pending for the next"
+		     " run");
+		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
+		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
+		         b->property_id, b->hotel_id, err, b->property_id, job->partner);
+		cp.alert_message = alert;
+		break;
+	case GF_OUTCOME_TEMPORARY:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		break;
+	case GF_OUTCOME_UNEXPECTED:
+		snprintf(err, sizeof(err), "partner: unexpected HTTP %ld %s", q->status, body);
+		break;
 	}
 
 	/* What is stored and logged from here on is safe text (text.h), the
 	 * key redacted in every form, whatever the partner sent. */
 	gf_text_safe_inplace(err, sizeof(err), s->batch->access_key);
-	/* Reached: any answer but a 5xx, which says that the partner (or
-	 * the service behind its gateway) is not there, like no answer. */
-	if (q->status > 0 && q->status < 500)
+	if (o.reached)
 		rn->st->reached_requests++;
 	else
 		gf_text_safe_to(rn->unreached, sizeof(rn->unreached), err, strlen(err), b->access_key);
 	if (cp.kind == GF_COMPLETE_RETRY) {
-		int64_t delay = -1;
-		if (q->retry_after[0] &&
-		    gf_retry_after_ms(q->retry_after, gf_now_wall_ms(), job->retry_after_max_ms, &delay) < 0) {
+		if (o.retry_after_bad)
 			gf_warn("retry_after_ignored", "batch=%lld value=%s msg=%s", (long long)s->batch->id,
 			        gf_log_q(q->retry_after), gf_log_q("neither seconds nor an HTTP date: backoff instead"));
-			delay = -1;
-		}
-		if (delay >= 0)
-			cp.retry_delay_ms = delay;
+		if (o.retry_after_ms >= 0)
+			cp.retry_delay_ms = o.retry_after_ms;
 		gf_warn("batch_retry", "batch=%lld connection=%lld attempt=%d of=%d delay_ms=%lld maybe_sent=%d error=%s",
 		        (long long)b->id, (long long)b->connection_id, b->attempts, job->max_attempts,
 		        (long long)cp.retry_delay_ms, cp.maybe_sent || b->maybe_sent, gf_log_q(err));
@@ -1061,7 +618,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 	gf_info("api_call", "batch=%lld connection=%lld status=%ld latency_ms=%lld records=%zu outcome=%s new_connections=%ld",
 	        (long long)b->id, (long long)b->connection_id, q->status,
 	        (long long)q->latency_ms, s->n_rendered, outcome, q->new_connections);
-	(void)finish(rn, s, &cp);
+	(void)gf_run_finish(rn, s, &cp);
 	gf_reply_clear(&rep);
 	rej_free(&rej);
 }
@@ -1069,7 +626,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 /* Milliseconds until the next open batch of the job comes due (-1: none). */
 static int64_t next_due_ms(struct run *rn)
 {
-	if (drain(rn) < 0)
+	if (gf_run_drain(rn) < 0)
 		return -1;
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
 	if (gf_db_int_array(&skipv, rn->skip, rn->n_skip) < 0)
@@ -1093,7 +650,7 @@ static int64_t next_due_ms(struct run *rn)
 static void sleep_ms_interruptible(int64_t ms)
 {
 	int64_t until = gf_now_mono_ms() + ms;
-	while (!stop_requested) {
+	while (!gf_signals_stop) {
 		int64_t left = until - gf_now_mono_ms();
 		if (left <= 0)
 			break;
@@ -1135,7 +692,7 @@ static void release(struct run *rn, struct slot *s, bool in_flight)
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE, .maybe_sent = in_flight,
 	                            .retry_delay_ms = rn->job->backoff_initial_ms,
 	                            .error = "released: guestflow was stopped before the partner answered" };
-	if (finish(rn, s, &cp) == 0)
+	if (gf_run_finish(rn, s, &cp) == 0)
 		gf_warn("batch_released", "batch=%lld records=%zu", (long long)s->batch->id, s->n_rendered);
 }
 
@@ -1154,7 +711,7 @@ static void planned(struct run *rn)
 
 /* Write the next slice when the claims are catching up with the last one
  * (or, with need, now). Returns the batches written, < 0 on error. */
-static int plan_feed(struct run *rn, bool need)
+int gf_run_plan_feed(struct run *rn, bool need)
 {
 	if (!gf_plan_active(&rn->plan))
 		return 0;
@@ -1180,9 +737,9 @@ static int plan_feed(struct run *rn, bool need)
 #define PLAN_POLL_MS 100
 static bool plan_late(struct run *rn, int64_t *linger_left)
 {
-	if (!rn->plan.skipped || stop_requested || rn->fatal || rn->limit == 0)
+	if (!rn->plan.skipped || gf_signals_stop || rn->fatal || rn->limit == 0)
 		return false;
-	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id, &stop_requested);
+	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id, &gf_signals_stop);
 	if (r < 0) {
 		rn->fatal = r;
 		return false;
@@ -1211,7 +768,7 @@ static bool plan_late(struct run *rn, int64_t *linger_left)
 static void hold_unreadable_key(struct run *rn, struct slot *s)
 {
 	const struct gf_batch *b = s->batch;
-	bool first = !skipped(rn, b->connection_id);
+	bool first = !gf_run_skipped(rn, b->connection_id);
 	if (first) {
 		rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
 		rn->skip[rn->n_skip++] = b->connection_id;
@@ -1219,7 +776,7 @@ static void hold_unreadable_key(struct run *rn, struct slot *s)
 	}
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
 	                            .error = "released: this connection's stored access key cannot be decrypted" };
-	if (finish(rn, s, &cp) == 0 && first) {
+	if (gf_run_finish(rn, s, &cp) == 0 && first) {
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "the stored access key of property %s cannot be decrypted with the key in %s;"
 		         " set it again with 'guestflow connection set-key %s %s' (key on standard input);"
@@ -1227,13 +784,13 @@ static void hold_unreadable_key(struct run *rn, struct slot *s)
 		(void)gf_alert_raise(rn->pipes[0].c, rn->job->name, b->connection_id, "auth_failed", msg,
 		                     rn->st->run_id);
 	}
-	slot_free(s);
+	gf_run_slot_free(s);
 }
 
 /* A batch claimed: counted against --limit and the plan, then rendered.
  * Returns its slot, ready to start, or NULL when it was completed at once
  * or on an error (rn->fatal). */
-static struct slot *take(struct run *rn, struct gf_batch *b)
+struct slot *gf_run_take(struct run *rn, struct gf_batch *b)
 {
 	if (b->fresh && b->id > rn->plan_claimed && b->id <= rn->plan.upto)
 		rn->plan_claimed = b->id;
@@ -1253,8 +810,8 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 		         " last had it stopped, or could not record its outcome (see the log of the runs before)",
 		         rn->job->max_attempts);
 		struct gf_completion cp = { .kind = GF_COMPLETE_RETRY, .error = err, .maybe_sent = true };
-		(void)finish(rn, s, &cp);
-		slot_free(s);
+		(void)gf_run_finish(rn, s, &cp);
+		gf_run_slot_free(s);
 		return NULL;
 	}
 	if (!b->access_key) {
@@ -1266,122 +823,18 @@ static struct slot *take(struct run *rn, struct gf_batch *b)
 		return s;
 	if (r < 0 && !rn->fatal)
 		rn->fatal = r;
-	slot_free(s);
+	gf_run_slot_free(s);
 	return NULL;
 }
 
 /* A batch claimed for a connection refused its credentials in this run:
  * back to the queue, not sent. Frees the slot. */
-static void release_skipped(struct run *rn, struct slot *s)
+void gf_run_release_skipped(struct run *rn, struct slot *s)
 {
 	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
 	                            .error = "released: the partner refused this connection's credentials in this run" };
-	(void)finish(rn, s, &cp);
-	slot_free(s);
-}
-
-/* A batch claimed ahead that will not be sent, the run having failed: given
- * back as it was on the main session when that one is still fine (else its
- * lease expires). Frees it. */
-static void give_back(struct run *rn, struct gf_batch *b)
-{
-	if (PQstatus(rn->db) == CONNECTION_OK && PQtransactionStatus(rn->db) == PQTRANS_IDLE &&
-	    gf_claim_giveback(rn->db, b) == 0)
-		gf_warn("batch_given_back", "batch=%lld msg=%s", (long long)b->id,
-		        gf_log_q("claimed ahead and not sent: back in the queue as it was"));
-	gf_batch_free(b);
-}
-
-/* Batches rendered from what the plan read are checked against the source
- * for bookings deleted since. */
-static bool probe_source(const struct run *rn)
-{
-	return gf_plan_active(&rn->plan) || rn->plan.kept;
-}
-
-/* While every slot is busy, the next batch is claimed ahead on the main
- * session without waiting for the answer, and rendered when the answer
- * comes, so that claiming and rendering overlap the partner's replies and
- * the database's other work. Only without --limit (a cut needs its own
- * transaction). */
-#define AHEAD_RETRY_MS 100
-static void claim_ahead(struct run *rn)
-{
-	if (stop_requested || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
-	    gf_http_in_flight(rn->http) < rn->job->in_flight)
-		return;
-	if (gf_now_mono_ms() < rn->ahead_after_ms)
-		return;
-	if (plan_feed(rn, false) < 0)
-		return;
-	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, probe_source(rn));
-	if (r < 0)
-		rn->fatal = r;
-	else
-		rn->claiming = true;
-}
-
-/* The claim sent ahead, read back when it is there (with block, waiting
- * for it): its batch rendered into rn->ready. The main session is free
- * again afterwards. */
-static void settle(struct run *rn, bool block)
-{
-	if (!rn->claiming)
-		return;
-	bool done = false;
-	struct gf_batch *b = NULL;
-	int r = gf_claim_recv(rn->db, block, &done, &b);
-	if (!done)
-		return;
-	rn->claiming = false;
-	if (r < 0) {
-		rn->fatal = r;
-		return;
-	}
-	if (!b) {
-		/* Nothing due: the plan's next slice (when this run writes the
-		 * plan), or another try a moment later (batches of other
-		 * processes' plans, retries coming due), not at once. */
-		if (stop_requested || rn->store_down || plan_feed(rn, true) <= 0)
-			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
-		return;
-	}
-	if (skipped(rn, b->connection_id)) {
-		/* its connection was refused its credentials since the claim was sent */
-		struct slot *s = gf_xcalloc(1, sizeof(*s));
-		s->batch = b;
-		release_skipped(rn, s);
-		return;
-	}
-	rn->ready = take(rn, b);
-}
-
-/* The batch claimed ahead, about to be sent: not if its connection was
- * refused its credentials since, and under a lease that outlasts the
- * request (it may have waited for a slot as long as a request takes).
- * False: it is not to be sent (given back, or its lease lost). */
-#define LEASE_MARGIN_MS 1000
-static bool ready_to_send(struct run *rn, struct slot *s)
-{
-	const struct gf_job *job = rn->job;
-	if (skipped(rn, s->batch->connection_id)) {
-		release_skipped(rn, s);
-		return false;
-	}
-	int64_t waited = gf_now_mono_ms() - s->claimed_ms;
-	if (waited + job->timeout_ms + job->connect_timeout_ms + LEASE_MARGIN_MS < job->lease_ms)
-		return true;
-	int r = gf_claim_renew(rn->db, job, s->batch);
-	if (r == 1)
-		return true;
-	if (r < 0) {
-		rn->fatal = r;
-	} else {
-		gf_warn("lease_lost", "batch=%lld msg=%s", (long long)s->batch->id,
-		        gf_log_q("claimed ahead, its lease ran out before a slot was free; another worker has it"));
-	}
-	slot_free(s);
-	return false;
+	(void)gf_run_finish(rn, s, &cp);
+	gf_run_slot_free(s);
 }
 
 static void loop(struct run *rn)
@@ -1392,37 +845,37 @@ static void loop(struct run *rn)
 	int64_t stop_deadline = 0;
 	bool more = true;
 	for (;;) {
-		if (stop_requested && !stop_deadline) {
+		if (gf_signals_stop && !stop_deadline) {
 			stop_deadline = gf_now_mono_ms() + job->stop_timeout_ms;
-			gf_warn("stopping", "signal=%d in_flight=%d stop_timeout_ms=%lld msg=%s", (int)stop_requested,
+			gf_warn("stopping", "signal=%d in_flight=%d stop_timeout_ms=%lld msg=%s", (int)gf_signals_stop,
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!stop_requested && !rn->fatal && !rn->store_down && (more || rn->ready || rn->claiming) &&
+		while (!gf_signals_stop && !rn->fatal && !rn->store_down && (more || rn->ready || rn->claiming) &&
 		       rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
 			if (rn->claiming) {
-				settle(rn, true);
+				gf_run_settle(rn, true);
 				continue;
 			}
 			struct slot *s = rn->ready;
 			rn->ready = NULL;
-			if (s && !ready_to_send(rn, s))
+			if (s && !gf_run_ready_to_send(rn, s))
 				continue;
 			if (!s) {
 				struct gf_batch *b = NULL;
 				int max = job->max_records;
 				if (rn->limit > 0 && rn->limit < max)
 					max = (int)rn->limit;
-				if (plan_feed(rn, false) < 0)
+				if (gf_run_plan_feed(rn, false) < 0)
 					break;
-				int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, probe_source(rn), &b);
+				int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, gf_run_probe_source(rn), &b);
 				if (r < 0) {
 					rn->fatal = r;
 					break;
 				}
 				if (!b) {
-					r = plan_feed(rn, true);
+					r = gf_run_plan_feed(rn, true);
 					if (r < 0)
 						break;
 					if (r > 0)
@@ -1430,7 +883,7 @@ static void loop(struct run *rn)
 					more = false;
 					break;
 				}
-				if (!(s = take(rn, b)))
+				if (!(s = gf_run_take(rn, b)))
 					continue;
 			}
 			int r = start(rn, s);
@@ -1444,11 +897,11 @@ static void loop(struct run *rn)
 			} else {
 				if (r < 0 && !rn->fatal)
 					rn->fatal = r;
-				slot_free(s);
+				gf_run_slot_free(s);
 			}
 		}
 		if (gf_http_in_flight(rn->http) == 0) {
-			if (stop_requested || rn->fatal || rn->store_down || rn->limit == 0)
+			if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
 			if (due < 0 || due > linger_left) {
@@ -1470,19 +923,19 @@ static void loop(struct run *rn)
 		if (rn->fatal || rn->store_down || (stop_deadline && gf_now_mono_ms() >= stop_deadline))
 			break;
 		if (more)
-			claim_ahead(rn);
-		if (collect(rn, false) < 0)
+			gf_run_claim_ahead(rn);
+		if (gf_run_collect(rn, false) < 0)
 			break;
 		/* A completion the database refused: retried now, under the
-		 * batch's lease (drain() does it, out of pipeline mode). */
-		if (rn->n_redo && drain(rn) < 0)
+		 * batch's lease (gf_run_drain() does it, out of pipeline mode). */
+		if (rn->n_redo && gf_run_drain(rn) < 0)
 			break;
 		struct gf_http_req *done = NULL;
 		if (gf_http_poll(rn->http, 200, rn->claiming ? PQsocket(rn->db) : -1, &done) < 0) {
 			rn->fatal = -EIO;
 			break;
 		}
-		settle(rn, false);
+		gf_run_settle(rn, false);
 		if (!done)
 			continue;
 		struct slot *s = done->user;
@@ -1490,7 +943,7 @@ static void loop(struct run *rn)
 			if (slots[i] == s)
 				slots[i] = NULL;
 		handle_reply(rn, s);
-		slot_free(s);
+		gf_run_slot_free(s);
 		more = true;
 		rn->ahead_after_ms = 0;
 		progress(rn, false);
@@ -1498,31 +951,31 @@ static void loop(struct run *rn)
 	/* Stopped or cut short: what is still in flight, or claimed ahead, goes
 	 * back to the queue (or, without a database, to its lease). */
 	if (!rn->fatal) {
-		settle(rn, true);
+		gf_run_settle(rn, true);
 	} else if (rn->claiming) {
 		bool done = false;
 		struct gf_batch *b = NULL;
 		rn->claiming = false;
 		if (PQstatus(rn->db) == CONNECTION_OK && gf_claim_recv(rn->db, true, &done, &b) == 0 && b)
-			give_back(rn, b);
+			gf_run_give_back(rn, b);
 	}
 	if (rn->ready) {
 		if (rn->fatal || rn->store_down) {
-			give_back(rn, rn->ready->batch);
+			gf_run_give_back(rn, rn->ready->batch);
 			rn->ready->batch = NULL;
 		} else {
 			release(rn, rn->ready, false);
 		}
-		slot_free(rn->ready);
+		gf_run_slot_free(rn->ready);
 		rn->ready = NULL;
 	}
 	for (int i = 0; i < job->in_flight; i++) {
 		if (!slots[i])
 			continue;
 		release(rn, slots[i], true);
-		slot_free(slots[i]);
+		gf_run_slot_free(slots[i]);
 	}
-	(void)drain(rn);
+	(void)gf_run_drain(rn);
 	gf_plan_release(&rn->plan);
 	free(slots);
 }
@@ -1602,7 +1055,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
 
-	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &stop_requested);
+	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &gf_signals_stop);
 	if (r < 0) {
 		rn.fatal = r;
 	} else {
@@ -1612,9 +1065,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		else
 			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
 		(void)pending_count(db, job, &rn.due, NULL);
-		rn.started_ms = rn.last_progress_ms = gf_now_mono_ms();
-		rn.progress_every_ms = gf_env_number("GUESTFLOW_PROGRESS_SECONDS", 1, 86400, 10) * 1000;
-		rn.tty = isatty(STDERR_FILENO);
+		gf_progress_start(&rn.progress, job->name);
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
@@ -1627,7 +1078,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 			rn.pipes[1].c = dbc1;
 			loop(&rn);
 		}
-		if (rn.tty && rn.due + rn.plan.res.found > 0)
+		if (rn.progress.tty && rn.due + rn.plan.res.found > 0)
 			progress(&rn, true);
 	}
 	gf_plan_release(&rn.plan);
@@ -1635,18 +1086,14 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
-	for (size_t i = 0; i < rn.n_seen; i++) {
-		free(rn.seen[i].auth_batches);
-		free(rn.seen[i].singles);
-	}
-	free(rn.seen);
+	gf_outcome_conns_free(&rn.seen);
 	free(rn.refused_ids);
 	/* (what a failed run left unread: the batches' leases expire) */
 	for (int k = 0; k < COMPLETERS; k++)
 		for (int i = 0; i < PIPE_MAX; i++)
-			sent_clear(&rn.pipes[k].q[i]);
+			gf_run_sent_clear(&rn.pipes[k].q[i]);
 	for (size_t i = 0; i < rn.n_redo; i++)
-		sent_clear(&rn.redo[i]);
+		gf_run_sent_clear(&rn.redo[i]);
 	free(rn.redo);
 	/* Bookings the plan rejected: the source view could not give them. */
 	st->rejected += rn.plan.res.rejected;
@@ -1654,7 +1101,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		snprintf(st->first_rejected, sizeof(st->first_rejected), "%s",
 		         rn.plan.res.first_rejected[0] ? rn.plan.res.first_rejected : rn.first_rejected);
 
-	st->interrupted = stop_requested != 0;
+	st->interrupted = gf_signals_stop != 0;
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
 	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);

@@ -37,10 +37,6 @@ struct gf_run_opts {
 	int64_t limit;   /* at most this many deliveries claimed in this run (0: no limit) */
 };
 
-/* Install SIGTERM/SIGINT handlers: the first asks the run to stop starting
- * batches, the second exits at once (75). */
-void gf_run_install_signals(void);
-
 /* Run the job. Returns the exit code of DESIGN.md section 5 and fills *st. */
 int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const struct gf_run_opts *opts,
                struct gf_run_stats *st);

@@ -1,7 +1,23 @@
-"""Integration-test fixture: a throwaway PostgreSQL (tools/pgctl.sh), the
-partner simulator and a guestflow configuration, all in one temporary
-directory. Every server started here is stopped by its PID, also when a test
-fails; every wait is bounded."""
+"""Integration-test fixture: PostgreSQL (tools/pgctl.sh), the partner
+simulator and a guestflow configuration.
+
+A test file (one process) starts one PostgreSQL cluster, on first use, and
+prepares in it once a template database: the reference PMS schema and
+guestflow's schema (`guestflow db migrate`); and from that, once for each set
+of properties a test class uses, one with those properties and a live
+connection to each, their access keys encrypted with a key file of its own.
+Every test gets its own database cloned from it (CREATE DATABASE ... TEMPLATE),
+a copy of that key file in its own config directory, and its own simulator;
+when the test ends its database takes no more connections (it is not dropped:
+that costs a checkpoint; the cluster goes when the file is done). A test that
+stops or restarts PostgreSQL asks for a cluster of its own (`@private_cluster`
+on the test, `private_cluster = True` on the class, `make_env(private=True)`,
+`Env(private=True)`): initdb, schema, migration and connections as before.
+
+Every server started here is stopped by its PID, also when a test fails (test
+cleanups; the file's cluster by a module cleanup; what is still running when
+the process ends, after SIGTERM too, at exit); every wait is bounded."""
+import atexit
 import json
 import os
 import shutil
@@ -63,13 +79,201 @@ def to_yaml(d, indent=0):
     return '\n'.join(lines)
 
 
-class Env:
-    """One PostgreSQL + one simulator + a config dir."""
+# What is still running, each with the function that stops it by its PID: run
+# at exit, so that nothing outlives the test process (also after SIGTERM,
+# which meson sends on a timeout).
+_running = {}
 
-    def __init__(self):
+
+def _stop_everything():
+    for stop in list(_running.values()):
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - stop the rest anyway
+            pass
+
+
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt('SIGTERM')  # unittest lets it through; _stop_everything runs at exit
+
+
+atexit.register(_stop_everything)
+signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def run_psql(conninfo, sql):
+    """Run SQL; returns rows as lists of strings (None for NULL)."""
+    args = ['psql', conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-A', '-t', '-F', '\x1f',
+            '-P', 'null=\x1e']
+    out = subprocess.run(args, input=sql, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise AssertionError(f'psql failed: {out.stderr}\nSQL: {sql[:500]}')
+    rows = []
+    for line in out.stdout.split('\n'):
+        if line == '':
+            continue
+        rows.append([None if c == '\x1e' else c for c in line.split('\x1f')])
+    return rows
+
+
+class Cluster:
+    """One PostgreSQL server in DIR (tools/pgctl.sh: initdb on first start,
+    a Unix socket in DIR, fsync off), stopped by its PID."""
+
+    def __init__(self, pgdir):
+        self.pgdir = pgdir
+        self.started = False
+        self.conninfo = None
+
+    def start(self):
+        """Start (initdb the first time); the conninfo of its database 'guestflow'."""
+        env = dict(os.environ, PGCTL_FAST='1')
+        _running[id(self)] = self.stop
+        out = subprocess.run(['bash', PGCTL, 'start', self.pgdir], env=env, capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f'PostgreSQL did not start: {out.stderr}')
+        self.started = True
+        self.conninfo = out.stdout.strip()
+        return self.conninfo
+
+    def stop(self):
+        if os.path.exists(os.path.join(self.pgdir, 'data', 'postmaster.pid')):
+            # (also after a start that failed half-way)
+            subprocess.run(['bash', PGCTL, 'stop', self.pgdir], capture_output=True, timeout=60)
+        self.started = False
+        _running.pop(id(self), None)
+
+    def db_conninfo(self, dbname):
+        assert self.conninfo.endswith(' dbname=guestflow'), self.conninfo
+        return self.conninfo[:-len('guestflow')] + dbname
+
+
+class SharedCluster(Cluster):
+    """The cluster of a test file: started on first use, stopped when the
+    file's tests are done; a template database prepared once; a database per
+    test cloned from it."""
+
+    TEMPLATE = 'gf_template'
+    _the = None
+
+    @classmethod
+    def get(cls):
+        if cls._the is None:
+            d = tempfile.mkdtemp(prefix='gf-itc-', dir='/tmp')
+            os.chmod(d, 0o755)
+            c = cls(d)
+            try:
+                c.start()
+            except BaseException:
+                c.remove()
+                raise
+            cls._the = c
+            _running[id(c)] = c.remove  # at exit, if the file's tests did not get to it
+            unittest.addModuleCleanup(c.remove)
+        return cls._the
+
+    def __init__(self, d):
+        super().__init__(os.path.join(d, 'pg'))
+        self.dir = d
+        self.count = 0
+        self.template_ready = False
+        self.templates = {}
+
+    def remove(self):
+        if SharedCluster._the is self:
+            SharedCluster._the = None
+        self.stop()
+        if os.environ.get('GF_KEEP_TMP') != '1':
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def guestflow(self, dbname, *args, input=None, key_file=None):
+        """guestflow with a configuration of the cluster's own for dbname."""
+        config = os.path.join(self.dir, f'{dbname}.yaml')
+        os.makedirs(os.path.join(self.dir, 'jobs.d'), exist_ok=True)
+        main = {'database': {'conninfo': self.db_conninfo(dbname)}, 'jobs_dir': 'jobs.d'}
+        if key_file:
+            main['secrets'] = {'key_file': key_file}
+        with open(config, 'w') as f:
+            f.write(to_yaml(main) + '\n')
+        r = subprocess.run([GUESTFLOW, '-c', config, *args], input=input, capture_output=True, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f'guestflow {" ".join(args)} on the template {dbname} failed: {r.stderr}')
+
+    def seal(self, dbname):
+        # No one connects to a template again: CREATE DATABASE ... TEMPLATE
+        # needs it unused (and waits a few seconds for the last sessions to go).
+        run_psql(self.conninfo, f'ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false')
+
+    def template(self, properties=None, accounts=None):
+        """A template database and the secrets key file that goes with it (None
+        if none): the reference PMS schema and guestflow's schema migrated;
+        with properties, also those properties and a live connection to each
+        (its hotel's access key from accounts), encrypted with that key file.
+        Made once per file for each set of properties and accounts."""
+        if not self.template_ready:
+            run_psql(self.conninfo, f'CREATE DATABASE {self.TEMPLATE}')
+            with open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'pms.sql'), encoding='utf-8') as f:
+                run_psql(self.db_conninfo(self.TEMPLATE), f.read())
+            self.guestflow(self.TEMPLATE, 'db', 'migrate')
+            self.seal(self.TEMPLATE)
+            self.template_ready = True
+        if not properties:
+            return self.TEMPLATE, None
+        what = tuple((p, h, accounts[h]) for p, h in properties.items())
+        if what not in self.templates:
+            name = f'{self.TEMPLATE}_{len(self.templates) + 1}'
+            key_file = os.path.join(self.dir, f'{name}.key')
+            run_psql(self.conninfo, f'CREATE DATABASE {name} TEMPLATE {self.TEMPLATE}')
+            # As GFTestCase.make_env did in every test.
+            run_psql(self.db_conninfo(name), ''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
+                                                     for p in properties))
+            for p, h, key in what:
+                self.guestflow(name, 'connection', 'add', p, 'reviewhub', '--hotel-id', h, input=key + '\n',
+                               key_file=key_file)
+                self.guestflow(name, 'connection', 'activate', p, 'reviewhub', key_file=key_file)
+            self.seal(name)
+            self.templates[what] = (name, key_file)
+        return self.templates[what]
+
+    def new_database(self, template=None):
+        """A new database (a copy of template, else an empty one as createdb
+        makes); its name."""
+        self.count += 1
+        name = f't_{self.count}'
+        run_psql(self.conninfo, f'CREATE DATABASE {name}' + (f' TEMPLATE {template}' if template else ''))
+        return name
+
+    def retire_database(self, name):
+        """A test's database once the test is done: nothing connects to it
+        again, and a session the test left (a run it killed, a child still
+        running) is ended, waiting for it a bounded time. Not dropped: that
+        costs a checkpoint; the cluster goes at the end of the file."""
+        run_psql(self.conninfo, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false;"
+                                f" SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                                f" WHERE datname = '{name}'")
+
+
+def private_cluster(test):
+    """Decorates a test that stops or restarts PostgreSQL (or changes the
+    server): it gets a cluster of its own, as Env(private=True)."""
+    test.private_cluster = True
+    return test
+
+
+class Env:
+    """A database (in the file's shared cluster, or in a private cluster of
+    its own) + one simulator + a config dir."""
+
+    def __init__(self, private=False):
         self.dir = tempfile.mkdtemp(prefix='gf-it-', dir='/tmp')
         os.chmod(self.dir, 0o755)
-        self.pgdir = os.path.join(self.dir, 'pg')
+        self.private = private
+        self.pgdir = os.path.join(self.dir, 'pg') if private else None
+        self.cluster = Cluster(self.pgdir) if private else None
+        self.dbname = None
+        self.conninfo = None
         self.sim = None
         self.sim_port = None
         self.accounts = {}
@@ -81,34 +285,35 @@ class Env:
         self.pg_started = False
 
     # --- PostgreSQL -------------------------------------------------------
-    def start_pg(self):
-        env = dict(os.environ, PGCTL_FAST='1')
-        out = subprocess.run(['bash', PGCTL, 'start', self.pgdir], env=env, capture_output=True,
-                             text=True, timeout=120)
-        if out.returncode != 0:
-            raise RuntimeError(f'PostgreSQL did not start: {out.stderr}')
+    def start_pg(self, template=None):
+        """The first call gives this Env its database: 'guestflow' in a
+        private cluster (initdb and start), or a new one in the shared cluster
+        (a copy of template, else empty). In a private cluster a later call
+        starts PostgreSQL again after stop_pg()."""
+        if self.private:
+            self.conninfo = self.cluster.start()
+            self.dbname = 'guestflow'
+        elif self.dbname is None:
+            self.cluster = SharedCluster.get()
+            self.dbname = self.cluster.new_database(template)
+            self.conninfo = self.cluster.db_conninfo(self.dbname)
+        else:
+            raise AssertionError('PostgreSQL of the shared cluster cannot be started again: a test that stops '
+                                 'it needs its own (@private_cluster, or Env(private=True))')
         self.pg_started = True
-        self.conninfo = out.stdout.strip()
         return self.conninfo
 
     def stop_pg(self):
+        if not self.private:
+            raise AssertionError('a test must not stop the shared PostgreSQL cluster: give it its own '
+                                 '(@private_cluster, or Env(private=True))')
         if self.pg_started:
-            subprocess.run(['bash', PGCTL, 'stop', self.pgdir], capture_output=True, timeout=60)
+            self.cluster.stop()
             self.pg_started = False
 
     def psql(self, sql):
         """Run SQL; returns rows as lists of strings (None for NULL)."""
-        args = ['psql', self.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-A', '-t', '-F', '\x1f',
-                '-P', 'null=\x1e']
-        out = subprocess.run(args, input=sql, capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            raise AssertionError(f'psql failed: {out.stderr}\nSQL: {sql[:500]}')
-        rows = []
-        for line in out.stdout.split('\n'):
-            if line == '':
-                continue
-            rows.append([None if c == '\x1e' else c for c in line.split('\x1f')])
-        return rows
+        return run_psql(self.conninfo, sql)
 
     def scalar(self, sql):
         rows = self.psql(sql)
@@ -136,6 +341,7 @@ class Env:
                                      '--latency-ms', str(latency_ms)],
                                     stdout=self.sim_log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(port_file) or self.sim.poll() is not None, 20, 'simulator port file')
+        _running[id(self)] = self.stop_sim
         if self.sim.poll() is not None:
             raise RuntimeError('partner simulator exited at start')
         with open(port_file, encoding='utf-8') as f:
@@ -151,6 +357,7 @@ class Env:
                 self.sim.kill()
                 self.sim.wait(timeout=10)
         self.sim = None
+        _running.pop(id(self), None)
         if getattr(self, 'sim_log', None):
             self.sim_log.close()
             self.sim_log = None
@@ -207,7 +414,12 @@ class Env:
         try:
             self.stop_sim()
         finally:
-            self.stop_pg()
+            if self.private:
+                self.stop_pg()
+            elif self.pg_started:
+                self.pg_started = False
+                if self.cluster.started:
+                    self.cluster.retire_database(self.dbname)
         if os.environ.get('GF_KEEP_TMP') != '1':
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -232,30 +444,51 @@ def add_booking(env, n, prop='P001', status='checked_out', email=None, last='Mus
 
 
 class GFTestCase(unittest.TestCase):
-    """A test case with a fresh Env per test: PostgreSQL with the reference
-    schema and guestflow's schema, a simulator with the given accounts."""
+    """A test case with a fresh Env per test: a database with the reference
+    schema and guestflow's schema, the properties and a live connection to
+    each (cloned from the file's template), a simulator with the given
+    accounts. private_cluster = True (or @private_cluster on one test): a
+    PostgreSQL cluster of its own, for tests that stop or restart it."""
 
     accounts = {'H-1001': 'k3y+/=one', 'H-1002': 'k3y+/=two'}
     properties = {'P001': 'H-1001', 'P002': 'H-1002'}
     job_overrides = None
+    private_cluster = False
 
     def setUp(self):
         self.env = self.make_env()
 
-    def make_env(self, job_overrides=None):
-        """A new Env, set up as setUp does; cleaned up with the test."""
-        env = Env()
+    def wants_private_cluster(self):
+        test = getattr(self, self._testMethodName, None)
+        return getattr(test, 'private_cluster', False) or self.private_cluster
+
+    def make_env(self, job_overrides=None, private=None):
+        """A new Env, set up as setUp does; cleaned up with the test. private:
+        a cluster of its own (default: as the test asks)."""
+        if private is None:
+            private = self.wants_private_cluster()
+        env = Env(private=private)
         self.addCleanup(env.cleanup)
-        env.start_pg()
-        env.load_reference_schema()
-        env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
-                         for p in self.properties))
+        if not private:
+            # The database with properties and connections from the file's
+            # template, and a copy of the key file their access keys are
+            # encrypted with (as guestflow made it: 0600, 32 bytes).
+            template, key_file = SharedCluster.get().template(self.properties, self.accounts)
+            env.start_pg(template=template)
+            if key_file:
+                shutil.copy2(key_file, env.key_file)
+        else:
+            env.start_pg()
+            env.load_reference_schema()
+            env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
+                             for p in self.properties))
         env.start_sim(self.accounts)
         env.write_config(job_overrides if job_overrides is not None else self.job_overrides)
-        r = env.gf('db', 'migrate')
-        self.assertEqual(r.returncode, 0, r.stderr)
-        for p, h in self.properties.items():
-            env.add_connection(p, h, self.accounts[h])
+        if private:
+            r = env.gf('db', 'migrate')
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for p, h in self.properties.items():
+                env.add_connection(p, h, self.accounts[h])
         return env
 
     def run_job(self, *extra, expect=None, job='review-nightly', timeout=120):

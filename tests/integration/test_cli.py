@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from gftest import GUESTFLOW, GFTestCase, add_booking, main
+from gftest import GUESTFLOW, GFTestCase, add_booking, main, private_cluster
 
 
 class CliTest(GFTestCase):
@@ -138,6 +138,7 @@ class CliTest(GFTestCase):
         self.assertIn('disabled', r.stdout)
         self.assertEqual(env.sim_stats()['requests'], 0)
 
+    @private_cluster
     def test_database_unreachable_exits_75(self):
         env = self.env
         env.stop_pg()

@@ -565,7 +565,7 @@ class ContainmentTest(GFTestCase):
     def test_a_latin1_database(self):
         env = self.env
         env.psql("CREATE DATABASE pmsl1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
-        env.conninfo = env.conninfo.replace('dbname=guestflow', 'dbname=pmsl1')
+        env.conninfo = env.conninfo.replace(f'dbname={env.dbname}', 'dbname=pmsl1')
         self.assertIn('dbname=pmsl1', env.conninfo)
         env.load_reference_schema()
         env.psql("INSERT INTO pms.properties VALUES ('P001', 'Hotel P001'), ('P002', 'Hotel P002')")

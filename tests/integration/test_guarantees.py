@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from gftest import GUESTFLOW, SRC, GFTestCase, add_many, main, wait_for
+from gftest import GUESTFLOW, SRC, GFTestCase, add_many, main, private_cluster, wait_for
 
 # Deliveries being sent: 'sending', in a batch some worker holds under a lease.
 IN_FLIGHT = ("SELECT count(*) FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
@@ -269,6 +269,7 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(dict(env.psql("SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1")),
                          {'delivered': '260'})
 
+    @private_cluster
     def test_postgresql_restarted_mid_run(self):
         env = self.env
         add_many(env, 600, list(self.properties))

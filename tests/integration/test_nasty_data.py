@@ -373,9 +373,10 @@ class NastyDataTest(GFTestCase):
         self.addCleanup(env.cleanup)
         env.start_pg()
         if sql_ascii:
-            env.psql("CREATE DATABASE nasty ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
-            self.assertIn('dbname=guestflow', env.conninfo)
-            env.conninfo = env.conninfo.replace('dbname=guestflow', 'dbname=nasty')
+            env.psql(f"CREATE DATABASE {env.dbname}_nasty ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'"
+                     " TEMPLATE template0")
+            self.assertIn(f'dbname={env.dbname}', env.conninfo)
+            env.conninfo = env.conninfo.replace(f'dbname={env.dbname}', f'dbname={env.dbname}_nasty')
         self.encoding = 'SQL_ASCII' if sql_ascii else 'UTF8'
         self.assertEqual(env.scalar('SHOW server_encoding'), self.encoding)
         env.load_reference_schema()

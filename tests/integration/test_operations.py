@@ -120,7 +120,13 @@ class OperationsTest(GFTestCase):
         self.assertEqual(len(r.stdout.strip().split('\n')[1:]), 2)
         r = env.gf('log', '--since', 'yesterday-ish')
         self.assertEqual(r.returncode, 65)
-        self.assertIn('neither a duration', r.stderr)
+        self.assertIn('--since yesterday-ish is neither a duration', r.stderr)
+        self.assertIn('(SQLSTATE 22007)', r.stderr)
+        r = env.gf('log', '--since', '2026-11-31 03:00')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn('--since "2026-11-31 03:00" is neither a duration', r.stderr)
+        self.assertIn('(SQLSTATE 22008)', r.stderr)
+        self.assertNotIn('db_error', r.stderr, 'a person\'s input is not a database failure')
         env.psql("UPDATE guestflow.api_calls SET at = now() - interval '100 days' WHERE status_code = 503")
         r = env.gf('log', '--purge')
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -275,6 +281,22 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.gf('rerun', 'review-nightly', '--from', '2026-01-01').returncode, 64)
         r = env.gf('rerun', 'review-nightly', '--from', 'soon', '--to', 'later')
         self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn('--from soon is not a date (YYYY-MM-DD)', r.stderr)
+        self.assertIn('(SQLSTATE 22007)', r.stderr)
+        # the option named is the one refused, by its SQLSTATE, not the first
+        r = env.gf('rerun', 'review-nightly', '--from', '2026-01-01', '--to', '2026-13-45', '--no-run')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn('--to 2026-13-45 is not a date', r.stderr)
+        self.assertIn('(SQLSTATE 22008)', r.stderr)
+        self.assertNotIn('--from', r.stderr)
+        self.assertNotIn('db_error', r.stderr)
+        # a statement failing for another reason is no bad input: 70, not 65
+        env.psql("ALTER VIEW guestflow.source_bookings RENAME TO source_bookings_away")
+        r = env.gf('rerun', 'review-nightly', '--from', '2026-01-01', '--to', '2026-01-31', '--no-run')
+        env.psql("ALTER VIEW guestflow.source_bookings_away RENAME TO source_bookings")
+        self.assertEqual(r.returncode, 70, r.stderr)
+        self.assertIn('sqlstate=42P01', r.stderr)
+        self.assertNotIn('is not a date', r.stderr)
 
 
 if __name__ == '__main__':
