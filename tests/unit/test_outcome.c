@@ -286,7 +286,8 @@ static void test_single_refused_while_another_is_accepted(void)
 	struct gf_outcome_conn *c = gf_outcome_conn_get(&t, 1);
 	is_int(judge(c, 400, 1, 42, 1).rule, GF_OUTCOME_REFUSED_REQUEUE, "B-42 refused alone, nothing accepted");
 	/* B-42 is sent again (nothing accepted yet), and so is another batch. */
-	struct gf_outcome_in again = { JOB, BATCH(1), .status = 400, .batch_id = 3, .accepted_before = c->accepted };
+	struct gf_outcome_in again = { JOB, BATCH(1), .status = 400, .accepted_before = c->accepted };
+	again.batch_id = 3;
 	is_int(judge(c, 200, 3, 0, 2).rule, GF_OUTCOME_ACCEPTED, "the other batch's answer comes first: accepted");
 	struct gf_outcome o;
 	gf_outcome_judge(c, &again, &o);
