@@ -86,7 +86,6 @@ struct gf_planner {
 	const volatile sig_atomic_t *stop; /* set by a stop signal: waiting for the stream ends */
 	const struct gf_job *job;
 	int64_t run_id;
-	bool skipped;                /* never set since planning takes no lock (issue 15) */
 	bool active;                 /* batches remain to be written */
 	bool copying;                /* the server has begun the COPY */
 	bool header;                 /* the COPY header has been read */

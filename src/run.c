@@ -730,36 +730,6 @@ int gf_run_plan_feed(struct run *rn, bool need)
 	return (int)n;
 }
 
-/* Nothing is due, and this run left the planning to another process that
- * was at it: plan now if that one is done (so that nothing eligible is left
- * behind), else wait a moment for its next batches, out of linger. False:
- * neither (the run may end). */
-#define PLAN_POLL_MS 100
-static bool plan_late(struct run *rn, int64_t *linger_left)
-{
-	if (!rn->plan.skipped || gf_signals_stop || rn->fatal || rn->limit == 0)
-		return false;
-	int r = gf_plan_start(&rn->plan, rn->db, rn->conninfo, rn->job, rn->st->run_id, &gf_signals_stop);
-	if (r < 0) {
-		rn->fatal = r;
-		return false;
-	}
-	if (rn->plan.skipped) {
-		if (*linger_left < PLAN_POLL_MS) {
-			gf_warn("plan_not_done", "msg=%s",
-			        gf_log_q("another process still holds this job's planning lock; what it has not"
-			                 " planned yet is left to it, or to the next run"));
-			return false;
-		}
-		sleep_ms_interruptible(PLAN_POLL_MS);
-		*linger_left -= PLAN_POLL_MS;
-	} else if (!gf_plan_active(&rn->plan)) {
-		planned(rn);
-	}
-	rn->plan_claimed = 0;
-	return true;
-}
-
 /* A batch whose connection's stored access key cannot be decrypted (the
  * claim logged why): not sent, back to the queue; the connection is held
  * for the rest of the run as one whose credentials the partner refused
@@ -904,13 +874,8 @@ static void loop(struct run *rn)
 			if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
-			if (due < 0 || due > linger_left) {
-				if (plan_late(rn, &linger_left)) {
-					more = true;
-					continue;
-				}
+			if (due < 0 || due > linger_left)
 				break;
-			}
 			if (due > 0) {
 				gf_info("waiting_for_retry", "ms=%lld linger_left_ms=%lld", (long long)due,
 				        (long long)linger_left);
@@ -1059,11 +1024,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	if (r < 0) {
 		rn.fatal = r;
 	} else {
-		if (rn.plan.skipped)
-			gf_info("plan_deferred", "msg=%s",
-			        gf_log_q("another process is planning this job; sending what it plans meanwhile"));
-		else
-			gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
+		gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
 		(void)pending_count(db, job, &rn.due, NULL);
 		gf_progress_start(&rn.progress, job->name);
 		rn.http = gf_http_new(job);
