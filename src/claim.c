@@ -2,6 +2,7 @@
 #include "claim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -9,6 +10,7 @@
 #include "log.h"
 #include "rows.h"
 #include "secret.h"
+#include "util.h"
 
 void gf_batch_free(struct gf_batch *b)
 {
@@ -45,31 +47,34 @@ void gf_batch_rows_free(struct gf_batch_rows *r)
  * connection property_id, hotel_id, access_key_enc (hex). The access key is
  * decrypted here, for the request; access_key stays NULL when it cannot be
  * (gf_secret_unseal() logged why), and the caller holds the connection. */
-static struct gf_batch *batch_from(PGresult *r)
+static struct gf_batch *batch_from(PGresult *r, int i)
 {
 	struct gf_batch *b = gf_xcalloc(1, sizeof(*b));
-	b->id = gf_db_get_int(r, 0, 0);
-	b->connection_id = gf_db_get_int(r, 0, 1);
-	b->idempotency_key = gf_xstrdup(PQgetvalue(r, 0, 2));
-	b->attempts = (int)gf_db_get_int(r, 0, 3);
-	b->lease_token = gf_xstrdup(PQgetvalue(r, 0, 4));
-	b->property_id = gf_xstrdup(PQgetvalue(r, 0, 5));
-	b->hotel_id = gf_xstrdup(PQgetvalue(r, 0, 6));
-	if (gf_secret_unseal(b->connection_id, gf_db_get(r, 0, 7), &b->access_key) < 0)
+	b->id = gf_db_get_int(r, i, 0);
+	b->connection_id = gf_db_get_int(r, i, 1);
+	b->idempotency_key = gf_xstrdup(PQgetvalue(r, i, 2));
+	b->attempts = (int)gf_db_get_int(r, i, 3);
+	b->lease_token = gf_xstrdup(PQgetvalue(r, i, 4));
+	b->property_id = gf_xstrdup(PQgetvalue(r, i, 5));
+	b->hotel_id = gf_xstrdup(PQgetvalue(r, i, 6));
+	if (gf_secret_unseal(b->connection_id, gf_db_get(r, i, 7), &b->access_key) < 0)
 		b->access_key = NULL;
 	return b;
 }
 
-/* The next due batch: new from the plan, due for a retry, or abandoned by a
- * crashed worker. Its members are set 'sending' in the same statement (the
- * lease says for how long). fresh: never sent (nothing under its key yet).
- * The claim's commit does not wait for the disk (synchronous_commit off for
- * its transaction only): lost in a crash of the server, it leaves the batch
- * as it was, with the same members and key, to be claimed and sent again,
- * the contract's worst case; and the next synchronous commit (a
- * completion) flushes it anyway. The lease's token names the run that
- * holds it. Parameters: job name, skipped connections, lease ms, probe
- * source, run. */
+/* The next due batches (up to a number): new from the plan, due for a
+ * retry, or abandoned by a crashed worker. Their members are set 'sending'
+ * in the same statement (the lease says for how long). fresh: never sent
+ * (nothing under its key yet). One statement for several batches, so that
+ * a run of many small batches (small hotels) does not pay a statement, a
+ * transaction and a look at the source view per batch. The claim's commit
+ * does not wait for the disk (synchronous_commit off for its transaction
+ * only): lost in a crash of the server, it leaves the batches as they were,
+ * with the same members and keys, to be claimed and sent again, the
+ * contract's worst case; and the next synchronous commit (a completion)
+ * flushes it anyway. The lease's token names the run that holds it.
+ * Parameters: job name, skipped connections, lease ms, probe source, run,
+ * how many batches at most. */
 static const char CLAIM_SQL[] =
 	"WITH due AS MATERIALIZED ("
 	"  SELECT b.id, b.attempts = 0 AND b.last_error IS NULL AS fresh FROM guestflow.batches b"
@@ -77,11 +82,21 @@ static const char CLAIM_SQL[] =
 	"   WHERE b.job = $1 AND b.state = 'open' AND b.next_attempt_at <= now()"
 	"     AND (b.lease_until IS NULL OR b.lease_until < now())"
 	"     AND b.connection_id <> ALL($2::bigint[])"
-	"   ORDER BY b.next_attempt_at, b.id LIMIT 1 FOR UPDATE OF b SKIP LOCKED"
+	"   ORDER BY b.next_attempt_at, b.id LIMIT $6::int FOR UPDATE OF b SKIP LOCKED"
 	"), m AS MATERIALIZED ("
 	"  UPDATE guestflow.deliveries d SET state = 'sending', updated_at = now()"
 	"    FROM due WHERE d.batch_id = due.id AND d.state IN ('pending', 'sending')"
-	"  RETURNING d.booking_id"
+	"  RETURNING d.batch_id, d.booking_id"
+	/* Members deleted from the PMS since they were planned: they are not
+	 * sent (the caller has only the plan's copy of them). The view is
+	 * asked for these bookings alone: not an anti-join over all of it,
+	 * which computes every row, one that may raise included. */
+	"), gone AS MATERIALIZED ("
+	"  SELECT m.batch_id, array_agg(m.booking_id) AS ids FROM m JOIN due ON due.id = m.batch_id"
+	"   WHERE $4::bool AND due.fresh"
+	"     AND m.booking_id <> ALL (SELECT s.booking_id FROM guestflow.source_bookings s"
+	"                               WHERE s.booking_id = ANY(ARRAY(SELECT booking_id FROM m)))"
+	"   GROUP BY m.batch_id"
 	") UPDATE guestflow.batches b"
 	"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
 	"        lease_token = $5 || '.' || gen_random_uuid()::text, attempts = b.attempts + 1,"
@@ -94,37 +109,68 @@ static const char CLAIM_SQL[] =
 	" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
 	"           c.property_id, c.hotel_id, encode(c.access_key_enc, 'hex'), due.fresh,"
 	/* the members still to deliver */
-	"           (SELECT count(*) FROM m),"
-	/* Members deleted from the PMS since they were planned: they are not
-	 * sent (the caller has only the plan's copy of them). */
-	"           CASE WHEN $4::bool AND due.fresh THEN"
-	"             (SELECT array_agg(m.booking_id) FROM m"
-	/* (the view asked for these bookings alone: not an anti-join over all of
-	 * it, which computes every row, one that may raise included) */
-	"               WHERE m.booking_id <> ALL (SELECT s.booking_id FROM guestflow.source_bookings s"
-	"                                           WHERE s.booking_id = ANY(ARRAY(SELECT booking_id FROM m)))) END,"
+	"           (SELECT count(*) FROM m WHERE m.batch_id = b.id),"
+	"           (SELECT g.ids FROM gone g WHERE g.batch_id = b.id),"
 	"           b.maybe_sent,"
 	/* the members under its key, as the partner may hold them */
 	"           b.records";
 
-/* The claimed batch of a claim's result, or NULL when none was due. */
+/* Row i of a claim's result as a batch; NULL on an error. */
+static struct gf_batch *claimed_row(PGresult *r, int i, int *err)
+{
+	struct gf_batch *b = batch_from(r, i);
+	b->resend = b->attempts > 1;
+	b->records = (int)gf_db_get_int(r, i, 9);
+	b->fresh = PQgetvalue(r, i, 8)[0] == 't';
+	b->maybe_sent = PQgetvalue(r, i, 11)[0] == 't';
+	b->members = (int)gf_db_get_int(r, i, 12);
+	b->claimed_ms = gf_now_mono_ms();
+	if (!PQgetisnull(r, i, 10) && (*err = gf_db_parse_int_array(PQgetvalue(r, i, 10), &b->gone, &b->n_gone)) < 0) {
+		gf_batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* The claimed batch of a claim's result (of one batch), or NULL when none was due. */
 static int claimed(PGresult *r, struct gf_batch **out)
 {
 	*out = NULL;
 	if (PQntuples(r) == 0)
 		return 0;
-	struct gf_batch *b = batch_from(r);
-	b->resend = b->attempts > 1;
-	b->records = (int)gf_db_get_int(r, 0, 9);
-	b->fresh = PQgetvalue(r, 0, 8)[0] == 't';
-	b->maybe_sent = PQgetvalue(r, 0, 11)[0] == 't';
-	b->members = (int)gf_db_get_int(r, 0, 12);
-	int err;
-	if (!PQgetisnull(r, 0, 10) && (err = gf_db_parse_int_array(PQgetvalue(r, 0, 10), &b->gone, &b->n_gone)) < 0) {
-		gf_batch_free(b);
-		return err;
+	int err = 0;
+	*out = claimed_row(r, 0, &err);
+	return err;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	int64_t x = (*(struct gf_batch *const *)a)->id, y = (*(struct gf_batch *const *)b)->id;
+	return (x > y) - (x < y);
+}
+
+/* The claimed batches of a claim's result, in batch order (the plan's
+ * order: gf_plan_take() expects its batches so). */
+static int claimed_all(PGresult *r, struct gf_batch ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	int rows = PQntuples(r);
+	if (rows == 0)
+		return 0;
+	struct gf_batch **v = gf_xcalloc((size_t)rows, sizeof(*v));
+	for (int i = 0; i < rows; i++) {
+		int err = 0;
+		if (!(v[i] = claimed_row(r, i, &err))) {
+			while (i-- > 0)
+				gf_batch_free(v[i]);
+			free(v);
+			return err;
+		}
 	}
-	*out = b;
+	qsort(v, (size_t)rows, sizeof(*v), by_id);
+	*out = v;
+	*n = (size_t)rows;
 	return 0;
 }
 
@@ -133,7 +179,7 @@ static int claim_tx(PGconn *c, const char *const *p, struct gf_batch **out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query_prepared(c, &err, "claim", CLAIM_SQL,
-		5, (const char *[]){ p[0], p[2], p[3], p[4], p[5] });
+		6, (const char *[]){ p[0], p[2], p[3], p[4], p[5], "1" });
 	if (!r)
 		return err;
 	struct gf_batch *b;
@@ -203,23 +249,25 @@ int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_record
 }
 
 int gf_claim_send(PGconn *c, const struct gf_job *job, int64_t run_id, const int64_t *skip, size_t n_skip,
-                  bool probe_source)
+                  bool probe_source, int n)
 {
 	_cleanup_buf_ struct gf_buf skipv = GF_BUF_INIT(1 << 20);
-	char lease[32], run[32];
+	char lease[32], run[32], limit[16];
 	int r = gf_db_int_array(&skipv, skip, n_skip);
 	if (r < 0)
 		return r;
 	snprintf(lease, sizeof(lease), "%lld", (long long)job->lease_ms);
 	snprintf(run, sizeof(run), "%lld", (long long)run_id);
-	const char *p[] = { job->name, gf_buf_str(&skipv), lease, probe_source ? "true" : "false", run };
-	return gf_db_async_send(c, "claim", CLAIM_SQL, 5, p);
+	snprintf(limit, sizeof(limit), "%d", n > 0 ? n : 1);
+	const char *p[] = { job->name, gf_buf_str(&skipv), lease, probe_source ? "true" : "false", run, limit };
+	return gf_db_async_send(c, "claim", CLAIM_SQL, 6, p);
 }
 
-int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out)
+int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch ***out, size_t *n)
 {
 	int err;
 	*out = NULL;
+	*n = 0;
 	*done = false;
 	PGresult *r = gf_db_async_result(c, block, &err, "claim");
 	if (!r) {
@@ -227,7 +275,7 @@ int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out)
 		return err;
 	}
 	*done = true;
-	err = claimed(r, out);
+	err = claimed_all(r, out, n);
 	PQclear(r);
 	return err;
 }

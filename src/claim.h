@@ -1,4 +1,4 @@
-/* Claiming: taking one due batch under a lease, with FOR UPDATE SKIP LOCKED,
+/* Claiming: taking due batches under a lease, with FOR UPDATE SKIP LOCKED,
  * so that any number of processes can run the same job at once. */
 #ifndef GF_CLAIM_H
 #define GF_CLAIM_H
@@ -28,6 +28,7 @@ struct gf_batch {
 	bool maybe_sent;        /* an earlier attempt may have reached the partner: never split */
 	int64_t *gone;          /* with probe_source: members no longer in the source view */
 	size_t n_gone;
+	int64_t claimed_ms;     /* when the claim came back (gf_now_mono_ms) */
 };
 
 /* A batch's rows, ready to render, in booking order. */
@@ -53,13 +54,15 @@ void gf_batch_rows_free(struct gf_batch_rows *r);
  * gf_batch_free(). */
 int gf_claim(PGconn *c, const struct gf_job *job, int64_t run_id, int max_records, const int64_t *skip,
              size_t n_skip, bool probe_source, struct gf_batch **out);
-/* The same claim (without a cut) sent now and read back later, so that the
- * caller can work meanwhile; c must not be used for anything else until
- * gf_claim_recv() says done. With block false, it returns 0 with *done
- * false while the answer is not there. */
+/* The same claim (without a cut) of up to n batches, sent now and read
+ * back later, so that the caller can work meanwhile; c must not be used for
+ * anything else until gf_claim_recv() says done. With block false, it
+ * returns 0 with *done false while the answer is not there. The batches
+ * come in batch order (*n 0 when none was due); caller frees each with
+ * gf_batch_free() and the array with free(). */
 int gf_claim_send(PGconn *c, const struct gf_job *job, int64_t run_id, const int64_t *skip, size_t n_skip,
-                  bool probe_source);
-int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch **out);
+                  bool probe_source, int n);
+int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch ***out, size_t *n);
 /* A batch claimed and never sent, given back as it was: no lease, its
  * members pending, the claim's attempt not counted (it is fresh again if
  * it was). */

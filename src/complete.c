@@ -438,60 +438,94 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	return 0;
 }
 
-/* The accepted batch in one statement, so that it can be sent without
- * waiting: every part is gated on the lease (a lost lease changes nothing
- * and says so). The members the partner or guestflow refused rejected
- * (with whether for their data), the others delivered; the history entries
- * of the delivered (write_history once for the batch), the batch done, the
- * API-call row, and the alerts an answer clears. */
+/* Accepted batches, one or several, in one statement, so that they can be
+ * sent without waiting and a run of many small batches pays one statement
+ * and one commit for several: every part is gated on each batch's lease (a
+ * lost lease changes nothing for that batch, and says so). The members the
+ * partner or guestflow refused rejected (with whether for their data), the
+ * others delivered; the history entries of the delivered (write_history
+ * once for them all), the batches done, their API-call rows, and the
+ * alerts an answer clears. $1, $2, $4..$6, $8..$17: one element per batch
+ * (struct gf_accepted, as text; the rejections as array literals), $3 the
+ * run, $7 the job. One row per batch, in the order given. */
 #define ACCEPTED_SQL \
-	"WITH lease AS MATERIALIZED (" \
-	"  SELECT id FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE" \
+	"WITH g AS MATERIALIZED (" \
+	"  SELECT u.i, u.id::bigint AS id, u.token, u.history, u.rej_ids::bigint[] AS rej_ids," \
+	"         u.rej_reasons::text[] AS rej_reasons, u.rej_data::bool[] AS rej_data, u.conn::bigint AS conn, u.url," \
+	"         u.status::int AS status, u.latency::int AS latency, u.rq::bigint AS rq, u.rs::bigint AS rs," \
+	"         u.records::int AS records, u.ikey, u.excerpt" \
+	"    FROM unnest($1::text[], $2::text[], $4::text[], $5::text[], $6::text[], $17::text[], $8::text[]," \
+	"                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]," \
+	"                $16::text[])" \
+	"         WITH ORDINALITY AS u(id, token, history, rej_ids, rej_reasons, rej_data, conn, url, status, latency," \
+	"                              rq, rs, records, ikey, excerpt, i)" \
+	"), lease AS MATERIALIZED (" \
+	"  SELECT b.id FROM guestflow.batches b JOIN g ON g.id = b.id AND b.lease_token = g.token" \
+	"   WHERE b.state = 'open' ORDER BY b.id FOR UPDATE OF b" \
+	"), rj AS MATERIALIZED (" \
+	"  SELECT g.id AS batch, t.id, t.reason, t.data FROM g JOIN lease l ON l.id = g.id," \
+	"         unnest(g.rej_ids, g.rej_reasons, g.rej_data) AS t(id, reason, data)" \
 	"), rej AS (" \
-	"  UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, data_rejected = t.data," \
+	"  UPDATE guestflow.deliveries d SET state = 'rejected', reason = rj.reason, data_rejected = rj.data," \
 	"         updated_at = now(), finished_at = now(), finished_run_id = $3::bigint" \
-	"    FROM unnest($5::bigint[], $6::text[], $17::bool[]) AS t(id, reason, data)" \
-	"   WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')" \
-	"     AND EXISTS (SELECT 1 FROM lease) RETURNING 1" \
+	"    FROM rj WHERE d.booking_id = rj.id AND d.batch_id = rj.batch AND d.state IN ('pending', 'sending')" \
+	"  RETURNING d.batch_id" \
 	"), d AS (" \
-	"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now()," \
+	"  UPDATE guestflow.deliveries d SET state = 'delivered', reason = NULL, updated_at = now()," \
 	"         finished_at = now(), finished_run_id = $3::bigint" \
-	"   WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') AND booking_id <> ALL($5::bigint[])" \
-	"     AND EXISTS (SELECT 1 FROM lease)" \
-	"  RETURNING booking_id, booking_no, rerun" \
+	"    FROM lease l WHERE d.batch_id = l.id AND d.state IN ('pending', 'sending')" \
+	"     AND NOT EXISTS (SELECT 1 FROM rj WHERE rj.batch = d.batch_id AND rj.id = d.booking_id)" \
+	"  RETURNING d.batch_id, d.booking_id, d.booking_no, d.rerun" \
 	"), h AS (" \
-	"  SELECT guestflow.write_history(array_agg(booking_id ORDER BY booking_id)," \
-	"         array_agg(replace($4, '{booking_no}', booking_no)" \
-	"                   || CASE WHEN rerun THEN ' (rerun)' ELSE '' END ORDER BY booking_id)) AS ok" \
-	"    FROM d HAVING count(*) > 0" \
+	"  SELECT guestflow.write_history(array_agg(d.booking_id ORDER BY d.booking_id)," \
+	"         array_agg(replace(g.history, '{booking_no}', d.booking_no)" \
+	"                   || CASE WHEN d.rerun THEN ' (rerun)' ELSE '' END ORDER BY d.booking_id)) AS ok" \
+	"    FROM d JOIN g ON g.id = d.batch_id HAVING count(*) > 0" \
 	"), b AS (" \
-	"  UPDATE guestflow.batches b SET state = 'done', lease_until = NULL, finished_at = now(), finished_run_id = $3::bigint" \
-	"    FROM lease l WHERE b.id = l.id RETURNING 1" \
+	"  UPDATE guestflow.batches b SET state = 'done', lease_until = NULL, finished_at = now()," \
+	"         finished_run_id = $3::bigint" \
+	"    FROM lease l WHERE b.id = l.id RETURNING b.id" \
 	"), call AS (" \
 	"  INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code," \
 	"         latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, error," \
 	"         response_excerpt)" \
-	"  SELECT $3::bigint, $7, $8::bigint, $1::bigint, $9, $10::int, $11::int, $12::bigint, $13::bigint," \
-	"         $14::int, $15, 'accepted', NULL, $16 FROM lease RETURNING 1" \
+	"  SELECT $3::bigint, $7, g.conn, g.id, g.url, g.status, g.latency, g.rq, g.rs, g.records, g.ikey," \
+	"         'accepted', NULL, g.excerpt FROM g JOIN lease l ON l.id = g.id ORDER BY g.i RETURNING batch_id" \
 	"), cleared AS (" \
 	"  UPDATE guestflow.alert_events SET cleared_at = now()" \
 	"   WHERE job = $7 AND cleared_at IS NULL AND EXISTS (SELECT 1 FROM lease)" \
-	"     AND ((coalesce(connection_id, 0) = $8::bigint" \
+	"     AND ((coalesce(connection_id, 0) IN (SELECT g.conn FROM g JOIN lease l ON l.id = g.id)" \
 	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid'))" \
 	"          OR (coalesce(connection_id, 0) = 0 AND kind = 'partner_unreachable'))" \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
-	") SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM d), (SELECT count(*) FROM rej)," \
-	"         (SELECT count(*) FROM h), (SELECT count(*) FROM b), (SELECT count(*) FROM call)," \
-	"         (SELECT string_agg(id || ' ' || kind || ' ' || conn, ',') FROM cleared)"
+	") SELECT g.id, l.id IS NOT NULL, (SELECT count(*) FROM d WHERE d.batch_id = g.id)," \
+	"         (SELECT count(*) FROM rej WHERE rej.batch_id = g.id), (SELECT count(*) FROM h)," \
+	"         (SELECT count(*) FROM b WHERE b.id = g.id), (SELECT count(*) FROM call WHERE call.batch_id = g.id)," \
+	"         CASE WHEN g.i = 1 THEN (SELECT string_agg(id || ' ' || kind || ' ' || conn, ',') FROM cleared) END" \
+	"    FROM g LEFT JOIN lease l ON l.id = g.id ORDER BY g.i"
 
 int gf_complete_pipe_prepare(PGconn *c)
 {
 	return gf_db_prepare(c, "complete_accepted", ACCEPTED_SQL, 17);
 }
 
-int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
-                              const struct gf_completion *cp)
+void gf_complete_accepted_clear(struct gf_accepted *a)
 {
+	for (size_t i = 0; i < GF_ACCEPTED_FIELDS; i++)
+		free(a->v[i]);
+	*a = (struct gf_accepted){ 0 };
+}
+
+static char *fmt_int(int64_t v)
+{
+	char tmp[32];
+	snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+	return gf_xstrdup(tmp);
+}
+
+int gf_complete_accepted_make(const struct gf_batch *b, const struct gf_completion *cp, struct gf_accepted *out)
+{
+	*out = (struct gf_accepted){ 0 };
 	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)64 << 20);
 	_cleanup_buf_ struct gf_buf reasons = GF_BUF_INIT((size_t)64 << 20);
 	_cleanup_buf_ struct gf_buf data = GF_BUF_INIT((size_t)64 << 20);
@@ -499,43 +533,89 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 	if (r < 0)
 		return r;
 	const struct gf_api_call *call = cp->call;
-	char id[32], run[32], conn[32], status[16], lat[32], rq[32], rs[32], recs[16];
-	snprintf(id, sizeof(id), "%lld", (long long)b->id);
-	snprintf(run, sizeof(run), "%lld", (long long)run_id);
-	snprintf(conn, sizeof(conn), "%lld", (long long)b->connection_id);
-	snprintf(status, sizeof(status), "%ld", call->status);
-	snprintf(lat, sizeof(lat), "%lld", (long long)call->latency_ms);
-	snprintf(rq, sizeof(rq), "%lld", (long long)call->request_bytes);
-	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
-	snprintf(recs, sizeof(recs), "%d", call->records);
-	_cleanup_free_ char *url = call->url_public ?
-		gf_text_safe_dup(call->url_public, b->access_key, GF_TEXT_MAX) : NULL;
-	_cleanup_free_ char *excerpt = call->response_excerpt ?
+	char **v = out->v;
+	v[GF_ACC_ID] = fmt_int(b->id);
+	v[GF_ACC_TOKEN] = gf_xstrdup(b->lease_token);
+	v[GF_ACC_HISTORY] = gf_xstrdup(cp->history_message ? cp->history_message : "");
+	v[GF_ACC_REJ_IDS] = gf_buf_steal(&ids);
+	v[GF_ACC_REJ_REASONS] = gf_buf_steal(&reasons);
+	v[GF_ACC_REJ_DATA] = gf_buf_steal(&data);
+	v[GF_ACC_CONN] = fmt_int(b->connection_id);
+	v[GF_ACC_URL] = call->url_public ? gf_text_safe_dup(call->url_public, b->access_key, GF_TEXT_MAX) : NULL;
+	v[GF_ACC_STATUS] = fmt_int(call->status);
+	v[GF_ACC_LATENCY] = fmt_int(call->latency_ms);
+	v[GF_ACC_REQUEST_BYTES] = fmt_int(call->request_bytes);
+	v[GF_ACC_RESPONSE_BYTES] = fmt_int(call->response_bytes);
+	v[GF_ACC_RECORDS] = fmt_int(call->records);
+	v[GF_ACC_KEY] = gf_xstrdup(b->idempotency_key);
+	v[GF_ACC_EXCERPT] = call->response_excerpt ?
 		gf_text_safe_dup(call->response_excerpt, b->access_key, GF_TEXT_MAX) : NULL;
-	const char *p[] = { id, b->lease_token, run, cp->history_message ? cp->history_message : "",
-	                    gf_buf_str(&ids), gf_buf_str(&reasons), job->name, conn, url,
-	                    status, lat, rq, rs, recs, b->idempotency_key, excerpt, gf_buf_str(&data) };
-	_Static_assert(GF_ARRAY_SIZE(p) == 17, "gf_complete_pipe_prepare declares 17 parameters");
-	gf_fault_point("in_commit");
-	return gf_db_pipe_send(c, "complete_accepted", (int)GF_ARRAY_SIZE(p), p);
+	return 0;
 }
 
-int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, bool block, struct gf_complete_result *out)
+int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id,
+                              const struct gf_accepted *const *v, size_t n)
+{
+	/* Statement parameter of each field ($3 and $7 are the run's). */
+	static const int param[GF_ACCEPTED_FIELDS] = {
+		[GF_ACC_ID] = 1, [GF_ACC_TOKEN] = 2, [GF_ACC_HISTORY] = 4, [GF_ACC_REJ_IDS] = 5,
+		[GF_ACC_REJ_REASONS] = 6, [GF_ACC_REJ_DATA] = 17, [GF_ACC_CONN] = 8, [GF_ACC_URL] = 9,
+		[GF_ACC_STATUS] = 10, [GF_ACC_LATENCY] = 11, [GF_ACC_REQUEST_BYTES] = 12,
+		[GF_ACC_RESPONSE_BYTES] = 13, [GF_ACC_RECORDS] = 14, [GF_ACC_KEY] = 15, [GF_ACC_EXCERPT] = 16,
+	};
+	struct gf_buf arrays[GF_ACCEPTED_FIELDS];
+	const char *p[17] = { 0 };
+	char run[32];
+	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	p[2] = run;
+	p[6] = job->name;
+	int r = 0;
+	for (size_t f = 0; f < GF_ACCEPTED_FIELDS; f++) {
+		arrays[f] = (struct gf_buf)GF_BUF_INIT((size_t)1 << 30);
+		r = r ? r : gf_buf_puts(&arrays[f], "{");
+		for (size_t i = 0; i < n && r == 0; i++)
+			r = gf_db_array_add_text(&arrays[f], v[i]->v[f], i == 0);
+		r = r ? r : gf_buf_puts(&arrays[f], "}");
+		p[param[f] - 1] = gf_buf_str(&arrays[f]);
+	}
+	gf_fault_point("in_commit");
+	if (r == 0)
+		r = gf_db_pipe_send(c, "complete_accepted", 17, p);
+	for (size_t f = 0; f < GF_ACCEPTED_FIELDS; f++)
+		gf_buf_free(&arrays[f]);
+	return r;
+}
+
+int gf_complete_accepted_collect(PGconn *c, const int64_t *batch_ids, size_t n, bool block, bool *collected,
+                                 int *each, struct gf_complete_result *out)
 {
 	int err;
+	*collected = false;
 	_cleanup_pgresult_ PGresult *r = gf_db_pipe_result(c, block, &err, "complete_accepted");
 	if (!r && err < 0 && !gf_db_session_gone(c))
 		return -GF_E_DATA;
 	if (!r)
 		return err < 0 ? err : 0;
-	if (gf_db_get_int(r, 0, 0) != 1) {
-		gf_warn("lease_lost", "batch=%lld msg=%s", (long long)batch_id,
-		        gf_log_q("another worker took over this batch after its lease expired; its result stands"));
-		return -ESTALE;
+	*collected = true;
+	if ((size_t)PQntuples(r) != n) {
+		gf_error("db_error", "statement=complete_accepted error=%s",
+		         gf_log_q("not one row per batch completed"));
+		return -GF_E_DB;
 	}
-	*out = (struct gf_complete_result){ .delivered = gf_db_get_int(r, 0, 1), .rejected = gf_db_get_int(r, 0, 2) };
-	out->collected = true;
-	const char *cleared = gf_db_get(r, 0, 6);
+	for (size_t i = 0; i < n; i++) {
+		out[i] = (struct gf_complete_result){ 0 };
+		if (PQgetvalue(r, (int)i, 1)[0] != 't') {
+			gf_warn("lease_lost", "batch=%lld msg=%s", (long long)batch_ids[i],
+			        gf_log_q("another worker took over this batch after its lease expired; its result stands"));
+			each[i] = -ESTALE;
+			continue;
+		}
+		each[i] = 0;
+		out[i].delivered = gf_db_get_int(r, (int)i, 2);
+		out[i].rejected = gf_db_get_int(r, (int)i, 3);
+		out[i].collected = true;
+	}
+	const char *cleared = n ? gf_db_get(r, 0, 7) : NULL;
 	while (cleared && *cleared) {
 		long long alert = 0, conn = 0;
 		char kind[64] = "";

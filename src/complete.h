@@ -95,18 +95,30 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
                         bool maybe_sent, struct gf_complete_result *out);
 
 /* The common case without waiting: c in pipeline mode, with
- * gf_complete_pipe_prepare() done before entering it. An ACCEPTED completion
- * with its API call (cp->call set) goes out as one statement that commits on
- * its own; gf_complete_accepted_collect() reads the results back in the
- * order sent: 0 with out->collected set, 0 without it when block is false
- * and the result is not there yet, -ESTALE (nothing changed: the lease was
- * lost), -GF_E_DATA (nothing changed: the database refused it, any error
- * but the session lost, in gf_db_sqlstate(c); the other completions in
- * the pipeline are not affected, each has its own Sync) or a database
- * error. */
+ * gf_complete_pipe_prepare() done before entering it. ACCEPTED completions
+ * with their API calls (cp->call set), made into struct gf_accepted, go out
+ * as one statement for one or several batches that commits on its own;
+ * gf_complete_accepted_collect() reads the results back in the order sent:
+ * 0 with *collected set and per batch each[i] (0 with out[i], or -ESTALE:
+ * nothing changed for it, its lease was lost); 0 without *collected when
+ * block is false and the result is not there yet; -GF_E_DATA (nothing
+ * changed for any of them: the database refused it, any error but the
+ * session lost, in gf_db_sqlstate(c); the other statements in the
+ * pipeline are not affected, each has its own Sync) or a database error. */
+enum { GF_ACC_ID, GF_ACC_TOKEN, GF_ACC_HISTORY, GF_ACC_REJ_IDS, GF_ACC_REJ_REASONS, GF_ACC_REJ_DATA, GF_ACC_CONN,
+       GF_ACC_URL, GF_ACC_STATUS, GF_ACC_LATENCY, GF_ACC_REQUEST_BYTES, GF_ACC_RESPONSE_BYTES, GF_ACC_RECORDS,
+       GF_ACC_KEY, GF_ACC_EXCERPT, GF_ACCEPTED_FIELDS };
+/* An accepted completion of a batch as the statement takes it: text, owned
+ * (NULL for SQL NULL), the key already redacted from the partner's text. */
+struct gf_accepted {
+	char *v[GF_ACCEPTED_FIELDS];
+};
+int gf_complete_accepted_make(const struct gf_batch *b, const struct gf_completion *cp, struct gf_accepted *out);
+void gf_complete_accepted_clear(struct gf_accepted *a);
 int gf_complete_pipe_prepare(PGconn *c);
-int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
-                              const struct gf_completion *cp);
-int gf_complete_accepted_collect(PGconn *c, int64_t batch_id, bool block, struct gf_complete_result *out);
+int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_id,
+                              const struct gf_accepted *const *v, size_t n);
+int gf_complete_accepted_collect(PGconn *c, const int64_t *batch_ids, size_t n, bool block, bool *collected,
+                                 int *each, struct gf_complete_result *out);
 
 #endif

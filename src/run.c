@@ -769,7 +769,7 @@ struct slot *gf_run_take(struct run *rn, struct gf_batch *b)
 		rn->limit = b->records >= rn->limit ? 0 : rn->limit - b->records;
 	struct slot *s = gf_xcalloc(1, sizeof(*s));
 	s->batch = b;
-	s->claimed_ms = gf_now_mono_ms();
+	s->claimed_ms = b->claimed_ms ? b->claimed_ms : gf_now_mono_ms();
 	if (b->attempts > rn->job->max_attempts) {
 		/* Taken over after its lease ran out, with every attempt used
 		 * already: the workers that had it died, or could not record
@@ -821,7 +821,8 @@ static void loop(struct run *rn)
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!gf_signals_stop && !rn->fatal && !rn->store_down && (more || rn->ready || rn->claiming) &&
+		while (!gf_signals_stop && !rn->fatal && !rn->store_down &&
+		       (more || rn->ready || rn->claiming || gf_run_queued(rn)) &&
 		       rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
 			if (rn->claiming) {
@@ -830,19 +831,31 @@ static void loop(struct run *rn)
 			}
 			struct slot *s = rn->ready;
 			rn->ready = NULL;
+			if (!s && gf_run_queued(rn) && !(s = gf_run_next_queued(rn)))
+				continue;
 			if (s && !gf_run_ready_to_send(rn, s))
 				continue;
 			if (!s) {
 				struct gf_batch *b = NULL;
-				int max = job->max_records;
-				if (rn->limit > 0 && rn->limit < max)
-					max = (int)rn->limit;
 				if (gf_run_plan_feed(rn, false) < 0)
 					break;
-				int r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, gf_run_probe_source(rn), &b);
-				if (r < 0) {
-					rn->fatal = r;
-					break;
+				int r;
+				if (rn->limit < 0) {
+					/* a round at once: one statement for several batches */
+					if ((r = gf_run_claim_round(rn)) < 0)
+						break;
+					if (r > 0)
+						continue;
+				} else {
+					int max = job->max_records;
+					if (rn->limit > 0 && rn->limit < max)
+						max = (int)rn->limit;
+					r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip,
+					             gf_run_probe_source(rn), &b);
+					if (r < 0) {
+						rn->fatal = r;
+						break;
+					}
 				}
 				if (!b) {
 					r = gf_run_plan_feed(rn, true);
@@ -871,6 +884,8 @@ static void loop(struct run *rn)
 			}
 		}
 		if (gf_http_in_flight(rn->http) == 0) {
+			if (gf_run_flush(rn, true) < 0)
+				break;
 			if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
@@ -889,7 +904,7 @@ static void loop(struct run *rn)
 			break;
 		if (more)
 			gf_run_claim_ahead(rn);
-		if (gf_run_collect(rn, false) < 0)
+		if (gf_run_collect(rn, false) < 0 || gf_run_flush(rn, false) < 0)
 			break;
 		/* A completion the database refused: retried now, under the
 		 * batch's lease (gf_run_drain() does it, out of pipeline mode). */
@@ -919,10 +934,14 @@ static void loop(struct run *rn)
 		gf_run_settle(rn, true);
 	} else if (rn->claiming) {
 		bool done = false;
-		struct gf_batch *b = NULL;
+		struct gf_batch **v = NULL;
+		size_t n = 0;
 		rn->claiming = false;
-		if (PQstatus(rn->db) == CONNECTION_OK && gf_claim_recv(rn->db, true, &done, &b) == 0 && b)
-			gf_run_give_back(rn, b);
+		if (PQstatus(rn->db) == CONNECTION_OK && gf_claim_recv(rn->db, true, &done, &v, &n) == 0) {
+			for (size_t i = 0; i < n; i++)
+				gf_run_give_back(rn, v[i]);
+			free(v);
+		}
 	}
 	if (rn->ready) {
 		if (rn->fatal || rn->store_down) {
@@ -934,6 +953,7 @@ static void loop(struct run *rn)
 		gf_run_slot_free(rn->ready);
 		rn->ready = NULL;
 	}
+	gf_run_give_back_queued(rn);
 	for (int i = 0; i < job->in_flight; i++) {
 		if (!slots[i])
 			continue;
@@ -1056,6 +1076,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	for (size_t i = 0; i < rn.n_redo; i++)
 		gf_run_sent_clear(&rn.redo[i]);
 	free(rn.redo);
+	/* (left unsent only when the database was lost: their leases expire) */
+	for (int i = 0; i < rn.n_group; i++)
+		gf_run_sent_clear(&rn.group[i]);
+	for (size_t i = 0; i < rn.n_solo; i++)
+		gf_run_sent_clear(&rn.solo[i]);
+	free(rn.solo);
 	/* Bookings the plan rejected: the source view could not give them. */
 	st->rejected += rn.plan.res.rejected;
 	if (rn.first_rejected[0] || rn.plan.res.first_rejected[0])

@@ -1,4 +1,5 @@
-/* The claim-ahead of a run: the next batch claimed while every slot is busy, rendered when the claim comes back. */
+/* The claims of a run: a round of batches claimed at once, and claimed ahead while every slot is busy, rendered one
+ * at a time as slots come free. */
 #include "run_private.h"
 
 #include "log.h"
@@ -23,22 +24,82 @@ bool gf_run_probe_source(const struct run *rn)
 	return gf_plan_active(&rn->plan) || rn->plan.kept;
 }
 
-/* While every slot is busy, the next batch is claimed ahead on the main
- * session without waiting for the answer, and rendered when the answer
- * comes, so that claiming and rendering overlap the partner's replies and
- * the database's other work. Only without --limit (a cut needs its own
- * transaction). */
+bool gf_run_queued(const struct run *rn)
+{
+	return rn->q_head < rn->q_len;
+}
+
+/* Batches claimed, in batch order, behind those queued already. A batch of
+ * a connection held since the claim was sent goes back at once. */
+static void enqueue(struct run *rn, struct gf_batch **v, size_t n)
+{
+	if (rn->q_head == rn->q_len)
+		rn->q_head = rn->q_len = 0;
+	rn->queue = gf_xrealloc(rn->queue, (rn->q_len + n) * sizeof(*rn->queue));
+	for (size_t i = 0; i < n; i++) {
+		if (gf_run_skipped(rn, v[i]->connection_id)) {
+			struct slot *s = gf_xcalloc(1, sizeof(*s));
+			s->batch = v[i];
+			gf_run_release_skipped(rn, s);
+			continue;
+		}
+		rn->queue[rn->q_len++] = v[i];
+	}
+	free(v);
+}
+
+struct slot *gf_run_next_queued(struct run *rn)
+{
+	while (gf_run_queued(rn) && !rn->fatal) {
+		struct gf_batch *b = rn->queue[rn->q_head++];
+		if (gf_run_skipped(rn, b->connection_id)) {
+			struct slot *s = gf_xcalloc(1, sizeof(*s));
+			s->batch = b;
+			gf_run_release_skipped(rn, s);
+			continue;
+		}
+		struct slot *s = gf_run_take(rn, b);
+		if (s)
+			return s;
+	}
+	return NULL;
+}
+
+void gf_run_give_back_queued(struct run *rn)
+{
+	while (gf_run_queued(rn)) {
+		struct gf_batch *b = rn->queue[rn->q_head++];
+		if (rn->fatal)
+			gf_batch_free(b); /* no database: its lease will expire */
+		else
+			gf_run_give_back(rn, b);
+	}
+	free(rn->queue);
+	rn->queue = NULL;
+	rn->q_head = rn->q_len = 0;
+}
+
+/* While every slot is busy, the next batch is rendered, or the next round
+ * of batches claimed ahead on the main session without waiting for the
+ * answer (and the first of them rendered when it comes), so that claiming
+ * and rendering overlap the partner's replies and the database's other
+ * work. Only without --limit (a cut needs its own transaction). */
 #define AHEAD_RETRY_MS 100
 void gf_run_claim_ahead(struct run *rn)
 {
 	if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
 	    gf_http_in_flight(rn->http) < rn->job->in_flight)
 		return;
+	if (gf_run_queued(rn)) {
+		rn->ready = gf_run_next_queued(rn);
+		return;
+	}
 	if (gf_now_mono_ms() < rn->ahead_after_ms)
 		return;
 	if (gf_run_plan_feed(rn, false) < 0)
 		return;
-	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, gf_run_probe_source(rn));
+	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, gf_run_probe_source(rn),
+	                      rn->job->in_flight);
 	if (r < 0)
 		rn->fatal = r;
 	else
@@ -46,15 +107,16 @@ void gf_run_claim_ahead(struct run *rn)
 }
 
 /* The claim sent ahead, read back when it is there (with block, waiting
- * for it): its batch rendered into rn->ready. The main session is free
- * again afterwards. */
+ * for it): its batches queued, the first rendered into rn->ready. The main
+ * session is free again afterwards. */
 void gf_run_settle(struct run *rn, bool block)
 {
 	if (!rn->claiming)
 		return;
 	bool done = false;
-	struct gf_batch *b = NULL;
-	int r = gf_claim_recv(rn->db, block, &done, &b);
+	struct gf_batch **v = NULL;
+	size_t n = 0;
+	int r = gf_claim_recv(rn->db, block, &done, &v, &n);
 	if (!done)
 		return;
 	rn->claiming = false;
@@ -62,7 +124,7 @@ void gf_run_settle(struct run *rn, bool block)
 		rn->fatal = r;
 		return;
 	}
-	if (!b) {
+	if (n == 0) {
 		/* Nothing due: the plan's next slice (when this run writes the
 		 * plan), or another try a moment later (batches of other
 		 * processes' plans, retries coming due), not at once. */
@@ -70,14 +132,31 @@ void gf_run_settle(struct run *rn, bool block)
 			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
 		return;
 	}
-	if (gf_run_skipped(rn, b->connection_id)) {
-		/* its connection was refused its credentials since the claim was sent */
-		struct slot *s = gf_xcalloc(1, sizeof(*s));
-		s->batch = b;
-		gf_run_release_skipped(rn, s);
-		return;
+	enqueue(rn, v, n);
+	if (!rn->ready && !gf_signals_stop)
+		rn->ready = gf_run_next_queued(rn);
+}
+
+int gf_run_claim_round(struct run *rn)
+{
+	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, gf_run_probe_source(rn),
+	                      rn->job->in_flight);
+	if (r < 0) {
+		rn->fatal = r;
+		return r;
 	}
-	rn->ready = gf_run_take(rn, b);
+	bool done = false;
+	struct gf_batch **v = NULL;
+	size_t n = 0;
+	r = gf_claim_recv(rn->db, true, &done, &v, &n);
+	if (r < 0) {
+		rn->fatal = r;
+		return r;
+	}
+	if (n == 0)
+		return 0;
+	enqueue(rn, v, n);
+	return 1;
 }
 
 /* The batch claimed ahead, about to be sent: not if its connection was

@@ -51,41 +51,116 @@ void gf_run_sent_clear(struct sent *e)
 {
 	gf_batch_free(e->batch);
 	free((char *)e->call.url_public);
+	gf_complete_accepted_clear(&e->acc);
 	*e = (struct sent){ 0 };
 }
 
 /* Read back the completions in a pipeline that are done; with block, all
- * of them. One the database refused for its data is kept for redo_refused
- * (after the pipeline is drained: it needs a transaction of its own). */
+ * of them. A statement of one batch the database refused for its data is
+ * kept for redo_refused (after the pipeline is drained: it needs a
+ * transaction of its own); one of several batches, each of them is sent
+ * again alone (rn->solo), so that the refusal is the one batch's. */
 static int collect_pipe(struct run *rn, struct pipe *q, bool block)
 {
 	while (q->n > 0) {
-		struct gf_complete_result res = { 0 };
-		struct sent *e = &q->q[q->head];
-		int r = gf_complete_accepted_collect(q->c, e->batch->id, block, &res);
-		if (r == 0 && !res.collected)
+		struct sent *first = &q->q[q->head];
+		size_t k = first->group > 0 ? (size_t)first->group : 1;
+		int64_t ids[GROUP_MAX];
+		int each[GROUP_MAX];
+		struct gf_complete_result res[GROUP_MAX];
+		for (size_t i = 0; i < k; i++)
+			ids[i] = q->q[(q->head + (int)i) % PIPE_MAX].batch->id;
+		bool collected = false;
+		int r = gf_complete_accepted_collect(q->c, ids, k, block, &collected, each, res);
+		if (r == 0 && !collected)
 			return 0; /* not done yet */
-		q->head = (q->head + 1) % PIPE_MAX;
-		q->n--;
-		int64_t batch_id = e->batch->id;
-		if (r == -GF_E_DATA) {
-			snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", gf_db_sqlstate(q->c));
-			rn->redo = gf_xrealloc(rn->redo, (rn->n_redo + 1) * sizeof(*rn->redo));
-			rn->redo[rn->n_redo++] = *e;
-			*e = (struct sent){ 0 };
-			continue;
+		for (size_t i = 0; i < k; i++) {
+			struct sent *e = &q->q[q->head];
+			q->head = (q->head + 1) % PIPE_MAX;
+			q->n--;
+			if (r == -GF_E_DATA && k == 1) {
+				snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", gf_db_sqlstate(q->c));
+				rn->redo = gf_xrealloc(rn->redo, (rn->n_redo + 1) * sizeof(*rn->redo));
+				rn->redo[rn->n_redo++] = *e;
+				*e = (struct sent){ 0 };
+				continue;
+			}
+			if (r == -GF_E_DATA) {
+				rn->solo = gf_xrealloc(rn->solo, (rn->n_solo + 1) * sizeof(*rn->solo));
+				rn->solo[rn->n_solo++] = *e;
+				*e = (struct sent){ 0 };
+				continue;
+			}
+			gf_run_sent_clear(e);
+			if (r < 0 || each[i] == -ESTALE)
+				continue;
+			account(rn, &res[i]);
+			judge_completion(rn, ids[i], &res[i]);
 		}
-		gf_run_sent_clear(e);
-		if (r == -ESTALE)
-			continue;
-		if (r < 0) {
+		if (r == -GF_E_DATA && k > 1)
+			gf_debug("completion_group_refused", "batches=%zu sqlstate=%s msg=%s", k,
+			         gf_log_q(gf_db_sqlstate(q->c)), gf_log_q("each sent again alone"));
+		if (r < 0 && r != -GF_E_DATA) {
 			rn->fatal = r;
 			return r;
 		}
-		account(rn, &res);
-		judge_completion(rn, batch_id, &res);
 	}
 	return 0;
+}
+
+/* Send n completions (of the group, or one alone) as one statement down
+ * the pipeline of the session with the shorter queue; they pass to it. */
+static int send_group(struct run *rn, struct sent *v, int n)
+{
+	struct pipe *q = &rn->pipes[0];
+	for (int k = 1; k < COMPLETERS; k++) {
+		if (collect_pipe(rn, &rn->pipes[k], false) < 0)
+			return rn->fatal;
+		if (rn->pipes[k].n < q->n)
+			q = &rn->pipes[k];
+	}
+	if (q->n + n > PIPE_MAX && collect_pipe(rn, q, true) < 0)
+		return rn->fatal;
+	if (PQpipelineStatus(q->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(q->c)) {
+		char line[512];
+		gf_db_error_line(q->c, NULL, NULL, line, sizeof(line));
+		gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
+		return rn->fatal = gf_db_error_code(q->c);
+	}
+	const struct gf_accepted *accs[GROUP_MAX];
+	for (int i = 0; i < n; i++)
+		accs[i] = &v[i].acc;
+	int r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, accs, (size_t)n);
+	if (r < 0)
+		return rn->fatal = r;
+	for (int i = 0; i < n; i++) {
+		struct sent *e = &q->q[(q->head + q->n++) % PIPE_MAX];
+		*e = v[i];
+		e->group = i == 0 ? n : 0;
+		v[i] = (struct sent){ 0 };
+	}
+	return 0;
+}
+
+int gf_run_flush(struct run *rn, bool force)
+{
+	while (rn->n_solo > 0 && !rn->fatal) {
+		struct sent e = rn->solo[--rn->n_solo];
+		if (send_group(rn, &e, 1) < 0) {
+			gf_run_sent_clear(&e);
+			return rn->fatal;
+		}
+	}
+	if (rn->n_group == 0 || rn->fatal)
+		return rn->fatal;
+	bool idle = false;
+	for (int k = 0; k < COMPLETERS; k++)
+		idle = idle || rn->pipes[k].n == 0;
+	if (!force && !idle && rn->n_group < GROUP_MAX)
+		return 0;
+	int n = rn->n_group;
+	rn->n_group = 0;
+	return send_group(rn, rn->group, n);
 }
 
 static void log_dead(const struct gf_batch *b, const struct gf_complete_result *res, const char *error)
@@ -132,8 +207,11 @@ int gf_run_collect(struct run *rn, bool block)
  * statements that wait for their result. */
 int gf_run_drain(struct run *rn)
 {
-	if (gf_run_collect(rn, true) < 0)
-		return rn->fatal;
+	/* (a group the database refused is sent again alone: until none is left) */
+	do {
+		if (gf_run_flush(rn, true) < 0 || gf_run_collect(rn, true) < 0)
+			return rn->fatal;
+	} while (rn->n_solo > 0 || rn->n_group > 0);
 	for (int k = 0; k < COMPLETERS; k++) {
 		PGconn *c = rn->pipes[k].c;
 		if (c && PQpipelineStatus(c) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c)) {
@@ -164,33 +242,23 @@ int gf_run_finish(struct run *rn, struct slot *s, const struct gf_completion *cp
 		cp = &kept;
 	}
 	if (cp->kind == GF_COMPLETE_ACCEPTED && cp->call && rn->pipeline) {
-		/* the session with the shorter queue */
-		struct pipe *q = &rn->pipes[0];
-		for (int k = 1; k < COMPLETERS; k++) {
-			if (collect_pipe(rn, &rn->pipes[k], false) < 0)
-				return rn->fatal;
-			if (rn->pipes[k].n < q->n)
-				q = &rn->pipes[k];
-		}
-		if (q->n == PIPE_MAX && collect_pipe(rn, q, true) < 0)
+		/* Waits for the others of its group (gf_run_flush). */
+		if (rn->n_group == GROUP_MAX && gf_run_flush(rn, true) < 0)
 			return rn->fatal;
-		if (PQpipelineStatus(q->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(q->c)) {
-			char line[512];
-			gf_db_error_line(q->c, NULL, NULL, line, sizeof(line));
-			gf_error("db_error", "statement=pipeline error=%s", gf_log_q(line));
-			return rn->fatal = gf_db_error_code(q->c);
-		}
-		r = gf_complete_accepted_send(q->c, rn->job, rn->st->run_id, s->batch, cp);
-		if (r < 0)
+		struct sent *e = &rn->group[rn->n_group];
+		*e = (struct sent){ .call = *cp->call, .retry_delay_ms = cp->retry_delay_ms };
+		if ((r = gf_complete_accepted_make(s->batch, cp, &e->acc)) < 0) {
+			gf_complete_accepted_clear(&e->acc);
 			return rn->fatal = r;
-		/* The batch goes with it (the slot is done with it). */
-		struct sent *e = &q->q[(q->head + q->n++) % PIPE_MAX];
-		*e = (struct sent){ .batch = s->batch, .call = *cp->call, .retry_delay_ms = cp->retry_delay_ms };
+		}
 		e->call.url_public = gf_xstrdup(cp->call->url_public ? cp->call->url_public : "");
 		e->call.error = NULL;
 		e->call.response_excerpt = NULL;
+		/* The batch goes with it (the slot is done with it). */
+		e->batch = s->batch;
 		s->batch = NULL;
-		return 0;
+		rn->n_group++;
+		return gf_run_flush(rn, false);
 	}
 	if ((r = gf_run_drain(rn)) < 0)
 		return r;

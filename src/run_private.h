@@ -46,7 +46,12 @@ struct sent {
 	struct gf_api_call call;     /* numbers only: url_public is owned here, no partner text */
 	int64_t retry_delay_ms;
 	char sqlstate[6];            /* once refused */
+	struct gf_accepted acc;      /* the completion as sent: sent again alone if its group is refused */
+	int group;                   /* in a pipeline: the first of a statement's batches says how many */
 };
+/* Accepted completions wait to go out together, up to this many in one
+ * statement, while both completion sessions are busy. */
+#define GROUP_MAX 8
 struct pipe {
 	PGconn *c;
 	struct sent q[PIPE_MAX];
@@ -63,6 +68,8 @@ struct run {
 	bool claiming;               /* a claim sent ahead on db, not read back yet */
 	int64_t ahead_after_ms;      /* the last claim ahead found nothing: the next not before */
 	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
+	struct gf_batch **queue;     /* batches claimed (several at a time), not rendered yet: */
+	size_t q_head, q_len;        /* queue[q_head .. q_len), in batch order */
 	struct gf_http *http;
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections held for the rest of this run */
@@ -70,6 +77,10 @@ struct run {
 	struct gf_outcome_conns seen; /* per connection answered in this run */
 	struct sent *redo;           /* completions the database refused, to retry */
 	size_t n_redo;
+	struct sent group[GROUP_MAX]; /* accepted completions not sent yet, to go out together */
+	int n_group;
+	struct sent *solo;           /* accepted completions of a group the database refused: */
+	size_t n_solo;               /* each sent again alone, to find the one it refuses */
 	int64_t *refused_ids;        /* batches whose completion the database refused in this run */
 	size_t n_refused_ids;
 	int refused_in_row;          /* of them, refused first since the last history written */
@@ -99,6 +110,9 @@ struct run {
 int gf_run_finish(struct run *rn, struct slot *s, const struct gf_completion *cp);
 /* Read back the completions that are done (with block, all of them). */
 int gf_run_collect(struct run *rn, bool block);
+/* Send the accepted completions waiting to go out together: now with
+ * force, else when a completion session is idle (or their group is full). */
+int gf_run_flush(struct run *rn, bool force);
 /* Everything sent read back, the sessions out of pipeline mode, the
  * completions the database refused done again as retries. */
 int gf_run_drain(struct run *rn);
@@ -107,11 +121,23 @@ void gf_run_sent_clear(struct sent *e);
 
 /* The claim-ahead (run_ahead.c). */
 
-/* While every slot is busy, claim the next batch ahead on the main session. */
+/* While every slot is busy, render the next claimed batch into rn->ready,
+ * or claim the next batches ahead on the main session. */
 void gf_run_claim_ahead(struct run *rn);
+/* Claim up to a round of batches (batch.in_flight) now, waiting for them:
+ * into the queue. 0 when none was due, 1 when some were claimed, < 0 on an
+ * error (rn->fatal). */
+int gf_run_claim_round(struct run *rn);
 /* The claim sent ahead read back when it is there (with block, waiting
- * for it): its batch rendered into rn->ready. */
+ * for it): its batches queued, the first rendered into rn->ready. */
 void gf_run_settle(struct run *rn, bool block);
+/* The next claimed batch of the queue, rendered; NULL when the queue is
+ * empty or the batch was done at once (not to be sent). */
+struct slot *gf_run_next_queued(struct run *rn);
+/* Whether batches claimed wait in the queue. */
+bool gf_run_queued(const struct run *rn);
+/* The queued batches given back (not sent); frees them. */
+void gf_run_give_back_queued(struct run *rn);
 /* The batch claimed ahead, about to be sent: false when it is not to be
  * sent (released, or its lease lost; the slot freed then). */
 bool gf_run_ready_to_send(struct run *rn, struct slot *s);
