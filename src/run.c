@@ -130,11 +130,17 @@ static void rej_free(struct rejections *r)
 	free(r->owned);
 }
 
+/* A member of a batch that may have reached the partner is not rejected
+ * for its data (planned again once the PMS changes it): the partner may
+ * hold it under the batch's key, and planning it again would send it a
+ * second time under another. It stays rejected until a rerun. */
 static void render_rejections(const struct slot *s, struct rejections *rej)
 {
 	for (size_t i = 0; i < s->n_rows; i++)
-		if (s->reasons[i])
+		if (s->reasons[i]) {
 			rej_add(rej, s->ids[i], gf_xstrdup(s->reasons[i]));
+			rej->v[rej->n - 1].partner = s->batch->maybe_sent;
+		}
 }
 
 static char *history_message(const struct run *rn, const struct slot *s)
