@@ -226,6 +226,33 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(self.history_count('B-1'), 2)
         self.assertEqual(self.history_count(), 41)
 
+    def test_no_delivery_stays_sending_without_a_lease(self):
+        """Red team (issue 15): a worker killed with a batch claimed leaves its
+        deliveries 'sending'; when that batch's connection is stopped, nothing
+        claims it again. The next run must not leave them 'sending' forever
+        (status and metrics would show guests in flight that nobody sends)."""
+        v = subprocess.run([GUESTFLOW, '--version'], capture_output=True, text=True, timeout=30).stdout
+        if 'GUESTFLOW_FAULT' not in v:
+            self.skipTest('built without -Dfault_injection=true')
+        env = self.env
+        add_many(env, 10, ['P1'])
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'}, timeout=60)
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr[-2000:])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '10')
+        self.assertEqual(env.gf('connection', 'stop', 'P1', 'reviewhub').returncode, 0)
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        self.run_job(timeout=60)
+        lying = ("SELECT count(*) FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
+                 " WHERE d.state = 'sending' AND NOT (b.state = 'open' AND b.lease_until > now())")
+        self.assertEqual(env.scalar(lying), '0')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'pending'"), '10')
+        self.assertEqual(env.recorded(), [])
+        # Live again: sent once, under the batch's key, nothing lost.
+        self.assertEqual(env.gf('connection', 'activate', 'P1', 'reviewhub').returncode, 0)
+        self.run_job(expect=0, timeout=60)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), '10')
+        self.assertEqual(self.history_count(), 10)
+
     def test_rerun_does_not_wait_for_a_running_plan(self):
         env = self.env
         add_many(env, 60, ['P1', 'P2'])
