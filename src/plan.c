@@ -12,8 +12,10 @@
 
 /* The stream's columns: connection, its property, booking, new (no delivery
  * yet, or one to plan again), again (a delivery rejected for the booking's
- * data, which the PMS has changed since), then the values to render (NULL
- * unless new). */
+ * data, which the PMS has changed since: an updated_at later than the
+ * rejection, and not ahead of the clock, or the booking would be planned
+ * and rejected again at every run until the clock caught up), then the
+ * values to render (NULL unless new). */
 #define FIELD0 5
 #define STREAM_COLS (FIELD0 + GF_REC_FIELDS)
 /* A batch is closed before a row that would take the values it holds past
@@ -50,7 +52,7 @@
 	/* the delivery's key, probed for each pair of the window (never a \
 	 * look at the job's whole history) */ \
 	"        LEFT JOIN LATERAL (" \
-	"         SELECT false AS new, d.data_rejected AND s.updated_at > d.finished_at AS again" \
+	"         SELECT false AS new, d.data_rejected AND s.updated_at > d.finished_at AND s.updated_at <= now() AS again" \
 	"           FROM guestflow.deliveries d" \
 	"          WHERE d.connection_id = c.id AND d.booking_id = s.booking_id AND d.job = " SETTING("job") \
 	"          LIMIT 1) d0 ON true" \

@@ -234,6 +234,23 @@ class ExportTest(GFTestCase):
         self.assertEqual([g['bookingNo'] for g in env.recorded()], ['B-1'])
         self.assertEqual(self.history_count('B-1'), 1)
 
+    def test_a_changed_at_in_the_future_does_not_plan_a_rejection_again_every_run(self):
+        """Red team (issue 15, item 4): a PMS whose updated_at lies ahead of the
+        database's clock (another time zone in a timestamp without one, a clock
+        ahead, 'infinity') must not have a booking rejected for its data planned
+        again, and rejected again, at every run (exit 1 every night)."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 3, arrival='current_date - 1', departure='current_date - 5')
+        self.run_job(expect=1)
+        env.psql("UPDATE pms.bookings SET updated_at = now() + interval '3 hours' WHERE booking_no = 'B-3'")
+        for _ in range(2):
+            r = self.run_job(expect=0)
+            self.assertIn(' new=0 rejected=0 ', r.stdout.replace('delivered=0 ', ''),
+                          'an updated_at ahead of the clock is not a change yet')
+        self.assertEqual(env.psql("SELECT state, data_rejected FROM guestflow.deliveries WHERE booking_no = 'B-3'"),
+                         [['rejected', 't']])
+
     def test_status_map_and_uncompressed_bodies(self):
         env = self.env
         env.write_config({'batch': {'compress': 'none'}})
