@@ -6,6 +6,7 @@
 #include "db.h"
 #include "log.h"
 #include "plan.h"
+#include "purge.h"
 
 static void rule(FILE *out, bool ok, const char *what, const char *label, const char *val)
 {
@@ -123,9 +124,14 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 	_cleanup_free_ char *booking_id = NULL;
 	for (size_t j = 0; j < n_jobs; j++) {
 		const struct gf_job *job = jobs[j];
+		/* The window as the plan reaches it: not back before a purge. */
+		int64_t window_ms = 0;
+		char horizon[64];
+		int err = gf_purge_window(c, job, &window_ms, horizon, sizeof(horizon));
+		if (err < 0)
+			return err;
 		char window[32];
-		snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
-		int err;
+		snprintf(window, sizeof(window), "%lld", (long long)window_ms);
 		_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "explain_rules",
 			"SELECT s.booking_id, s.property_id, s.status, coalesce(" GF_SQL_RULE_CHECKED_OUT ", false),"
 			"       s.email, coalesce(" GF_SQL_RULE_EMAIL ", false),"
@@ -175,9 +181,14 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		rule(out, PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
 		     gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)");
 		rule(out, PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ", or_none(gf_db_get(r, 0, 8)));
-		char win[96];
-		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
-		         (long long)(job->window_ms / 86400000));
+		char win[400];
+		if (*horizon)
+			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"
+			         " out before it may have had their deliveries purged, and are not planned again)",
+			         or_none(gf_db_get(r, 0, 10)), (long long)(job->window_ms / 86400000), horizon);
+		else
+			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
+			         (long long)(job->window_ms / 86400000));
 		rule(out, PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win);
 		_cleanup_free_ char *conn = gf_db_get(r, 0, 12) ?
 			gf_xasprintf("connection %s (hotel id %s)", gf_log_qt(PQgetvalue(r, 0, 12)),

@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "purge.h"
 
 /* The stream's columns: connection, its property, booking, new (no delivery
  * yet, or one to plan again), again (a delivery rejected for the booking's
@@ -174,8 +175,12 @@ static int open_stream(struct gf_planner *p)
 	int r = gf_db_connect(p->conninfo, &p->stream);
 	if (r < 0)
 		return -GF_E_DB_LOST;
+	/* Never back before the job's purge horizon. */
+	r = gf_purge_window(p->stream, p->job, &p->window_ms, NULL, 0);
+	if (r < 0)
+		return r;
 	char window[32];
-	snprintf(window, sizeof(window), "%lld", (long long)p->job->window_ms);
+	snprintf(window, sizeof(window), "%lld", (long long)p->window_ms);
 	/* work_mem: the sort by connection in memory, not on disk (an upper
 	 * bound, taken only as far as needed). */
 	r = gf_db_exec(p->stream, "plan_settings",
@@ -645,7 +650,7 @@ static int list_by_value(struct gf_planner *p, const char *const *params, struct
 static int list_candidates(struct gf_planner *p)
 {
 	char window[32], conn[32], booking[32];
-	snprintf(window, sizeof(window), "%lld", (long long)p->job->window_ms);
+	snprintf(window, sizeof(window), "%lld", (long long)p->window_ms);
 	snprintf(conn, sizeof(conn), "%lld", (long long)(p->has_last ? p->last_conn : INT64_MIN));
 	snprintf(booking, sizeof(booking), "%lld", (long long)(p->has_last ? p->last_booking : INT64_MIN));
 	const char *params[] = { p->job->partner, conn, booking, window };

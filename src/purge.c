@@ -13,8 +13,9 @@
 
 /* One chunk: the next CHUNK deliveries after the key ($2, $3, $4) (all
  * jobs', in key order), of which the job's finished ones older than the
- * retention ($5 ms) and out of the window ($6 ms) are deleted. Rows: rows
- * read, deleted, kept (inside the window), and the last key read. */
+ * retention ($5 ms) and out of the window ($6 ms) are deleted, and the
+ * job's purge horizon moved up to the window's start when any was. Rows:
+ * rows read, deleted, kept (inside the window), and the last key read. */
 static const char CHUNK_SQL[] =
 	"WITH c AS MATERIALIZED ("
 	"  SELECT d.connection_id, d.booking_id, d.job, d.state, d.finished_at FROM guestflow.deliveries d"
@@ -34,6 +35,13 @@ static const char CHUNK_SQL[] =
 	"     AND d.job = old.job AND d.state IN ('delivered', 'rejected', 'dead')"
 	"     AND d.finished_at < now() - $5::bigint * interval '1 millisecond'"
 	"  RETURNING 1"
+	/* the horizon moves up to the window's start (gf_purge_window), in the
+	 * transaction that deletes */
+	"), horizon AS ("
+	"  INSERT INTO guestflow.purge_horizons AS h (job, checked_out_before)"
+	"  SELECT $1, now() - $6::bigint * interval '1 millisecond' WHERE EXISTS (SELECT 1 FROM del)"
+	"  ON CONFLICT (job) DO UPDATE SET checked_out_before = greatest(h.checked_out_before, EXCLUDED.checked_out_before),"
+	"         purged_at = now()"
 	"), last AS ("
 	"  SELECT connection_id, booking_id, job FROM c ORDER BY connection_id DESC, booking_id DESC, job DESC LIMIT 1"
 	") SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM del), (SELECT count(*) FROM old WHERE inside),"
@@ -105,4 +113,22 @@ int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out)
 		gf_info("purged", "job=%s deliveries=%lld batches=%lld kept_inside_window=%lld", job->name,
 		        (long long)out->deliveries, (long long)out->batches, (long long)out->kept);
 	return r;
+}
+
+int gf_purge_window(PGconn *c, const struct gf_job *job, int64_t *window_ms, char *horizon, size_t len)
+{
+	char window[32];
+	snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "purge_window",
+		"SELECT w, CASE WHEN w < $2::bigint THEN to_char(h, 'YYYY-MM-DD HH24:MI:SS TZ') ELSE '' END"
+		"  FROM (SELECT least($2::bigint, coalesce(max(floor(extract(epoch FROM now() - checked_out_before) * 1000)"
+		"                                          ::bigint), $2::bigint)) AS w, max(checked_out_before) AS h"
+		"          FROM guestflow.purge_horizons WHERE job = $1) x", 2, (const char *[]){ job->name, window });
+	if (!r)
+		return err;
+	*window_ms = gf_db_get_int(r, 0, 0);
+	if (horizon)
+		snprintf(horizon, len, "%s", PQgetvalue(r, 0, 1));
+	return 0;
 }

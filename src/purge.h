@@ -23,4 +23,12 @@ struct gf_purge_result {
  * walking the deliveries' key: the whole purge reads each row once. */
 int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out);
 
+/* The job's window as far as a plan may reach: selection.window, cut short
+ * at the job's purge horizon (guestflow.purge_horizons: bookings checked out
+ * before it may have lost their deliveries to a purge, and must not be
+ * planned again when the window is widened later). *window_ms: the window
+ * to use, in milliseconds; horizon (may be NULL): the horizon as text when
+ * it cut the window short, else "". */
+int gf_purge_window(PGconn *c, const struct gf_job *job, int64_t *window_ms, char *horizon, size_t len);
+
 #endif

@@ -228,6 +228,33 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches"), '0')
         self.assertEqual(env.gf('purge', 'no-such-job').returncode, 64)
 
+    def test_a_window_widened_after_a_purge_does_not_send_a_purged_booking_again(self):
+        """Red team (issue 15, item 3): purge deletes the deliveries of bookings out of
+        the window; an operator who later widens selection.window (and the retention
+        with it) must not bring those bookings back as never sent."""
+        env = self.env
+        env.write_config({'retention': {'deliveries': '20d'}})
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        env.psql("UPDATE guestflow.deliveries SET finished_at = now() - interval '25 days' WHERE booking_no = 'B-1';"
+                 "UPDATE pms.bookings SET checked_out_at = now() - interval '30 days' WHERE booking_no = 'B-1'")
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('deleted 1 delivery', r.stdout)
+        env.write_config({'selection': {'window': '60d'}, 'retention': {'deliveries': '90d'}})
+        r = self.run_job(expect=0)
+        self.assertIn(' new=0 ', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2'])
+        self.assertEqual(self.history_count('B-1'), 1)
+        # explain says why B-1 is not sent although it is inside the window now.
+        r = env.gf('explain', 'B-1')
+        self.assertIn('NOT eligible', r.stdout)
+        self.assertRegex(r.stdout, r'NO +checked out within the window .*window 60 days, but not before .*purged')
+        r = env.gf('run', 'review-nightly', '--dry-run')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'\ntotal +0 +0\n')
+
     def test_retention_must_be_longer_than_the_window(self):
         env = self.env
         env.write_config({'retention': {'deliveries': '10d'}})
