@@ -254,6 +254,18 @@ class OperationsTest(GFTestCase):
         r = env.gf('run', 'review-nightly', '--dry-run')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r'\ntotal +0 +0\n')
+        # A rerun without --force does not take the purged booking for one never
+        # sent: it may have been delivered (it was); --force sends it again.
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('queued: 0 never sent before', r.stdout)
+        self.assertIn('1 checked out before the purge horizon', r.stdout)
+        self.run_job(expect=0)
+        self.assertEqual(self.history_count('B-1'), 1)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force', '--no-run')
+        self.assertIn('queued: 1 never sent before', r.stdout)
+        self.run_job(expect=0)
+        self.assertEqual(self.history_count('B-1'), 2)
 
     def test_retention_must_be_longer_than_the_window(self):
         env = self.env
