@@ -20,7 +20,7 @@ static const char *or_none(const char *v)
 
 /* updated_at: the booking's, as the source view gives it (NULL: unknown). */
 static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, const char *property_id,
-                            const char *updated_at, FILE *out)
+                            const char *updated_at, bool before_horizon, FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
@@ -39,7 +39,9 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 	if (!d)
 		return err;
 	if (PQntuples(d) == 0) {
-		fprintf(out, "  delivery: none — the booking has never been eligible when this job ran\n");
+		fprintf(out, before_horizon ? "  delivery: none — purged (retention.deliveries), or the booking was never"
+		                              " eligible when this job ran\n"
+		                            : "  delivery: none — the booking has never been eligible when this job ran\n");
 		return 0;
 	}
 	/* Reasons and errors quote partners and the PMS: shown through
@@ -115,7 +117,7 @@ static int explain_unreadable(PGconn *c, const struct gf_job *job, const char *b
 		fprintf(out, "  delivery: none\n");
 		return 0;
 	}
-	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, out);
+	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, false, out);
 }
 
 int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
@@ -195,7 +197,8 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			             gf_log_qt(PQgetvalue(r, 0, 14))) :
 			gf_xasprintf("no connection to %s", gf_log_qt(job->partner));
 		rule(out, PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn);
-		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16), out);
+		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16),
+		                         *horizon && PQgetvalue(r, 0, 11)[0] != 't', out);
 		if (e < 0)
 			return e;
 	}

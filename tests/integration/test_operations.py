@@ -30,6 +30,7 @@ class OperationsTest(GFTestCase):
 
         r = env.gf('explain', 'B-2', '--job', 'review-nightly')
         self.assertIn('NOT eligible', r.stdout)
+        self.assertIn('delivery: none — purged (retention.deliveries), or the booking was never eligible', r.stdout)
         self.assertRegex(r.stdout, r'NO\s+e-mail present and plausible\s+email = ""')
         self.assertIn('delivery: none', r.stdout)
 
@@ -250,6 +251,7 @@ class OperationsTest(GFTestCase):
         # explain says why B-1 is not sent although it is inside the window now.
         r = env.gf('explain', 'B-1')
         self.assertIn('NOT eligible', r.stdout)
+        self.assertIn('delivery: none — purged (retention.deliveries), or the booking was never eligible', r.stdout)
         self.assertRegex(r.stdout, r'NO +checked out within the window .*window 60 days, but not before .*purged')
         r = env.gf('run', 'review-nightly', '--dry-run')
         self.assertEqual(r.returncode, 0, r.stderr)
