@@ -30,7 +30,6 @@ class OperationsTest(GFTestCase):
 
         r = env.gf('explain', 'B-2', '--job', 'review-nightly')
         self.assertIn('NOT eligible', r.stdout)
-        self.assertIn('delivery: none — purged (retention.deliveries), or the booking was never eligible', r.stdout)
         self.assertRegex(r.stdout, r'NO\s+e-mail present and plausible\s+email = ""')
         self.assertIn('delivery: none', r.stdout)
 
@@ -268,6 +267,22 @@ class OperationsTest(GFTestCase):
         self.assertIn('queued: 1 never sent before', r.stdout)
         self.run_job(expect=0)
         self.assertEqual(self.history_count('B-1'), 2)
+
+    def test_status_oldest_pending_counts_from_when_it_was_queued_again(self):
+        """Red team (issue 15, item 2): a delivery put back in the queue (rerun, or
+        planned again after its data was fixed) keeps its row and created_at; status's
+        'oldest pending' must count from when it was queued again, not report a
+        guest waiting for a month (an alarm on it would fire for nothing)."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        env.psql("UPDATE guestflow.deliveries SET created_at = now() - interval '30 days'")
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        job = json.loads(env.gf('status', 'review-nightly', '--json').stdout)['jobs'][0]
+        conn, = job['connections']
+        self.assertEqual(conn['pending'], 1)
+        self.assertLess(conn['oldest_pending_s'], 3600)
 
     def test_retention_must_be_longer_than_the_window(self):
         env = self.env
