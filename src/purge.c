@@ -2,6 +2,7 @@
 #include "purge.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -20,7 +21,7 @@ static const char CHUNK_SQL[] =
 	"WITH c AS MATERIALIZED ("
 	"  SELECT d.connection_id, d.booking_id, d.job, d.state, d.finished_at FROM guestflow.deliveries d"
 	"   WHERE (d.connection_id, d.booking_id, d.job) > ($2::bigint, $3::bigint, $4::text)"
-	"   ORDER BY d.connection_id, d.booking_id, d.job LIMIT " CHUNK
+	"   ORDER BY d.connection_id, d.booking_id, d.job LIMIT $7::int"
 	"), old AS MATERIALIZED ("
 	"  SELECT c.connection_id, c.booking_id, c.job,"
 	/* (the window rule of the plan, over the source view: a booking it
@@ -68,10 +69,49 @@ int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out)
 	snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
 	char *conn = gf_xstrdup("-1"), *booking = gf_xstrdup("-1"), *after = gf_xstrdup("");
 	int r = 0;
+	/* A chunk the source view raises an error for (one booking's values:
+	 * an operator's expression) is read again in halves, down to the one
+	 * row, which is kept (whether its booking is out of the window cannot be
+	 * known) and passed over: the others are purged all the same. */
+	int limit = atoi(CHUNK);
 	for (;;) {
 		int err;
-		PGresult *res = gf_db_query(c, &err, "purge_chunk", CHUNK_SQL, 6,
-			(const char *[]){ job->name, conn, booking, after, retention, window });
+		char lim[16];
+		snprintf(lim, sizeof(lim), "%d", limit);
+		PGresult *res = gf_db_query(c, &err, "purge_chunk", CHUNK_SQL, 7,
+			(const char *[]){ job->name, conn, booking, after, retention, window, lim });
+		if (!res && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_may_be_row(gf_db_sqlstate(c))) {
+			if (limit > 1) {
+				limit /= 2;
+				continue;
+			}
+			/* The one row: kept, and the walk goes on after it. */
+			PGresult *one = gf_db_query(c, &err, "purge_skip",
+				"SELECT connection_id, booking_id, job, booking_no FROM guestflow.deliveries"
+				" WHERE (connection_id, booking_id, job) > ($1::bigint, $2::bigint, $3::text)"
+				" ORDER BY connection_id, booking_id, job LIMIT 1", 3, (const char *[]){ conn, booking, after });
+			if (!one) {
+				r = err;
+				break;
+			}
+			if (PQntuples(one) == 0) {
+				PQclear(one);
+				break;
+			}
+			gf_warn("purge_row_kept", "booking_id=%s booking_no=%s msg=%s", PQgetvalue(one, 0, 1),
+			        gf_log_q(PQgetvalue(one, 0, 3)),
+			        gf_log_q("the source view raises an error for this booking (logged above): its delivery is kept,"
+			                 " since whether it is out of the window cannot be known"));
+			free(conn);
+			free(booking);
+			free(after);
+			conn = gf_xstrdup(PQgetvalue(one, 0, 0));
+			booking = gf_xstrdup(PQgetvalue(one, 0, 1));
+			after = gf_xstrdup(PQgetvalue(one, 0, 2));
+			PQclear(one);
+			limit = atoi(CHUNK);
+			continue;
+		}
 		if (!res) {
 			r = err;
 			break;

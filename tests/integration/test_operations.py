@@ -5,6 +5,7 @@ import re
 import subprocess
 
 from gftest import XSD, GFTestCase, add_booking, add_many, main
+from test_poison_engine import view_with
 
 
 class OperationsTest(GFTestCase):
@@ -283,6 +284,24 @@ class OperationsTest(GFTestCase):
         conn, = job['connections']
         self.assertEqual(conn['pending'], 1)
         self.assertLess(conn['oldest_pending_s'], 3600)
+
+    def test_purge_keeps_a_booking_the_source_view_cannot_give_and_goes_on(self):
+        """Red team (issue 15, item 3): purge asks the source view whether a booking is
+        still inside the window; a view that raises an error for one booking must
+        keep that booking's delivery (it cannot be known to be out of the window)
+        and not stop the purge of all the others, night after night."""
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        self.run_job(expect=0)
+        env.psql("UPDATE guestflow.deliveries SET finished_at = now() - interval '401 days';"
+                 "UPDATE pms.bookings SET checked_out_at = now() - interval '402 days'")
+        view_with(env, checked_out_at="CASE WHEN b.id = 2 THEN b.booking_no::timestamptz ELSE b.checked_out_at END")
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('deleted 2 deliveries', r.stdout)
+        self.assertIn('event=purge_row_kept', r.stderr)
+        self.assertEqual(env.psql("SELECT booking_no FROM guestflow.deliveries"), [['B-2']])
 
     def test_retention_must_be_longer_than_the_window(self):
         env = self.env
