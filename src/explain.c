@@ -30,12 +30,13 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 		"       b.state, d.planned_run_id, d.data_rejected, coalesce($4::timestamptz > d.finished_at AND $4::timestamptz <= now(), false)"
 		"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
 		"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-		/* (through the property's connections: the key begins with the
-		 * connection) */
+		/* (through the connections to the job's partner: the key begins
+		 * with the connection; not only the property's now, the booking may
+		 * have been moved to another property since it was delivered) */
 		" WHERE d.job = $1 AND d.booking_id = $2::bigint"
-		"   AND d.connection_id IN (SELECT id FROM guestflow.connections WHERE property_id = $3)"
-		" ORDER BY d.connection_id", 4,
-		(const char *[]){ job->name, booking_id, property_id, updated_at });
+		"   AND d.connection_id IN (SELECT id FROM guestflow.connections WHERE partner = $5 OR property_id = $3)"
+		" ORDER BY d.connection_id", 5,
+		(const char *[]){ job->name, booking_id, property_id, updated_at, job->partner });
 	if (!d)
 		return err;
 	if (PQntuples(d) == 0) {

@@ -303,6 +303,19 @@ class OperationsTest(GFTestCase):
         self.assertIn('event=purge_row_kept', r.stderr)
         self.assertEqual(env.psql("SELECT booking_no FROM guestflow.deliveries"), [['B-2']])
 
+    def test_explain_shows_the_delivery_of_a_booking_moved_to_another_property(self):
+        """Red team (issue 15, item 6): explain finds deliveries through the booking's
+        property's connections; a booking the PMS moved to another property since
+        it was delivered must not be shown as never eligible."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        env.psql("UPDATE pms.bookings SET property_id = 'P002' WHERE id = 1")
+        r = env.gf('explain', 'B-1')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn('never been eligible', r.stdout)
+        self.assertIn('delivery to P001: delivered', r.stdout)
+
     def test_retention_must_be_longer_than_the_window(self):
         env = self.env
         env.write_config({'retention': {'deliveries': '10d'}})
