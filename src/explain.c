@@ -27,9 +27,11 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 		"SELECT c.property_id, d.state, coalesce(d.reason, ''), d.batch_id, b.attempts, b.idempotency_key,"
 		"       coalesce(b.last_error, ''), to_char(b.next_attempt_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
 		"       to_char(d.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(d.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-		"       b.state, d.planned_run_id, d.data_rejected, coalesce($4::timestamptz > d.finished_at AND $4::timestamptz <= now(), false)"
+		"       b.state, d.planned_run_id, d.data_rejected, coalesce($4::timestamptz > coalesce(fr.started_at, d.finished_at) AND $4::timestamptz <= now(), false)"
 		"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
 		"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
+		/* (plan.c: a change after the start of the run that rejected it) */
+		"  LEFT JOIN guestflow.runs fr ON fr.id = d.finished_run_id"
 		/* (through the connections to the job's partner: the key begins
 		 * with the connection; not only the property's now, the booking may
 		 * have been moved to another property since it was delivered) */

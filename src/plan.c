@@ -14,9 +14,11 @@
 /* The stream's columns: connection, its property, booking, new (no delivery
  * yet, or one to plan again), again (a delivery rejected for the booking's
  * data, which the PMS has changed since: an updated_at later than the
- * rejection, and not ahead of the clock, or the booking would be planned
- * and rejected again at every run until the clock caught up), then the
- * values to render (NULL unless new). */
+ * start of the run that rejected it, which read the values it rejected
+ * after it started (a plan's copy, rendered minutes later, included), and
+ * not ahead of the clock, or the booking would be planned and rejected
+ * again at every run until the clock caught up), then the values to render
+ * (NULL unless new). */
 #define FIELD0 5
 #define STREAM_COLS (FIELD0 + GF_REC_FIELDS)
 /* A batch is closed before a row that would take the values it holds past
@@ -53,7 +55,11 @@
 	/* the delivery's key, probed for each pair of the window (never a \
 	 * look at the job's whole history) */ \
 	"        LEFT JOIN LATERAL (" \
-	"         SELECT false AS new, d.data_rejected AND s.updated_at > d.finished_at AND s.updated_at <= now() AS again" \
+	"         SELECT false AS new, CASE WHEN d.data_rejected THEN s.updated_at <= now() AND s.updated_at >" \
+	/* (the start of the run that rejected it: it read the values it \
+	 * rejected after that, possibly well before it rejected them) */ \
+	"                  coalesce((SELECT r.started_at FROM guestflow.runs r WHERE r.id = d.finished_run_id)," \
+	"                           d.finished_at) ELSE false END AS again" \
 	"           FROM guestflow.deliveries d" \
 	"          WHERE d.connection_id = c.id AND d.booking_id = s.booking_id AND d.job = " SETTING("job") \
 	"          LIMIT 1) d0 ON true" \
