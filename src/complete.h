@@ -11,6 +11,11 @@
 #include "claim.h"
 #include "config.h"
 
+/* The end of the reason of a member of a batch that may have reached the
+ * partner, not sent again (its data changed since): not a rejection for
+ * its data (explain says so). */
+#define GF_HELD_NOT_SENT_AGAIN "not sent again: the partner may hold it from an earlier attempt under the same key"
+
 struct gf_rejection {
 	int64_t booking_id;
 	const char *reason;

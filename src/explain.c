@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "complete.h"
 #include "db.h"
 #include "log.h"
 #include "plan.h"
@@ -61,6 +62,9 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 			fprintf(out, "    rejected for its data at %s; %s\n", PQgetvalue(d, i, 8),
 			        PQgetvalue(d, i, 13)[0] == 't' ? "the booking changed since: planned again at the next run"
 			                                       : "will be planned again when the booking changes in the PMS");
+		else if (strcmp(state, "rejected") == 0 && strstr(PQgetvalue(d, i, 2), GF_HELD_NOT_SENT_AGAIN))
+			fprintf(out, "    not planned again when the booking changes: the partner may hold it from an earlier"
+			        " attempt; stays rejected until 'guestflow rerun %s --booking ...'\n", gf_log_qt(job->name));
 		else if (strcmp(state, "rejected") == 0)
 			fprintf(out, "    rejected by the partner: stays rejected until 'guestflow rerun %s --booking ...'\n",
 			        gf_log_qt(job->name));

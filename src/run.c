@@ -322,8 +322,7 @@ static int prepare(struct run *rn, struct slot *s)
 	for (size_t i = 0; i < s->n_rows && s->batch->maybe_sent; i++)
 		if (s->reasons[i]) {
 			char *was = s->reasons[i];
-			s->reasons[i] = gf_xasprintf("%s; not sent again: the partner may hold it from an earlier attempt"
-			                             " under the same key", was);
+			s->reasons[i] = gf_xasprintf("%s; " GF_HELD_NOT_SENT_AGAIN, was);
 			free(was);
 		}
 	for (size_t i = 0; i < s->n_rows; i++)
