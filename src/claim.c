@@ -280,6 +280,25 @@ int gf_claim_recv(PGconn *c, bool block, bool *done, struct gf_batch ***out, siz
 	return err;
 }
 
+int gf_claim_sweep(PGconn *c, const char *job)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "claim_sweep",
+		"WITH b AS ("
+		"  SELECT id FROM guestflow.batches"
+		"   WHERE job = $1 AND state = 'open' AND lease_until < now() FOR UPDATE SKIP LOCKED"
+		") UPDATE guestflow.deliveries d SET state = 'pending', updated_at = now()"
+		"    FROM b WHERE d.batch_id = b.id AND d.state = 'sending'", 1, (const char *[]){ job });
+	if (!r)
+		return err;
+	int64_t n = 0;
+	(void)gf_parse_int64(PQcmdTuples(r), &n);
+	if (n > 0)
+		gf_info("lease_expired", "deliveries=%lld msg=%s", (long long)n,
+		        gf_log_q("deliveries of batches whose lease ran out (a worker that died?) are pending again"));
+	return 0;
+}
+
 int gf_claim_giveback(PGconn *c, const struct gf_batch *b)
 {
 	char id[32];

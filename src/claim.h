@@ -43,6 +43,13 @@ struct gf_batch_rows {
 };
 void gf_batch_rows_free(struct gf_batch_rows *r);
 
+/* Deliveries left 'sending' in open batches of the job whose lease ran out
+ * (a worker killed, or a connection stopped since, whose batch nobody
+ * claims): set back to 'pending', so that the state says what is true.
+ * The batches are locked (SKIP LOCKED: one being claimed now is left to its
+ * claim), so that a claim never has its fresh 'sending' undone. */
+int gf_claim_sweep(PGconn *c, const char *job);
+
 /* Claim the next due batch of the job, skipping the given connections: an
  * open batch (formed by the plan, due for a retry, or abandoned by a crashed
  * worker) of a live connection, under a new lease; attempts counts this one.

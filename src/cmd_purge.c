@@ -14,7 +14,9 @@ static const char purge_help[] =
 	"400d, always longer than selection.window) and whose booking is not inside\n"
 	"the job's window any more, then the job's batches finished as long ago that\n"
 	"nothing refers to. A booking still inside the window keeps its delivery, so\n"
-	"that it is never sent again. Works in short chunks; safe while runs go on.\n"
+	"that it is never sent again, and no run reaches back before the window's start\n"
+	"at a purge (the job's purge horizon), even if selection.window is widened later.\n"
+	"Works in short chunks; safe while runs go on.\n"
 	"The shipped timer (guestflow-purge.timer) runs it daily.\n";
 
 int gf_cmd_purge(int argc, char **argv, const struct gf_cmd_ctx *ctx)

@@ -22,8 +22,10 @@ static const char help[] =
 	"                         a long outage\n"
 	"  --dead                 the job's dead deliveries, in their batches and under\n"
 	"                         their Idempotency-Keys (after the cause was fixed)\n"
-	"  --force                also re-send bookings that were delivered already;\n"
-	"                         without it they are refused\n"
+	"  --force                also re-send bookings that were delivered already,\n"
+	"                         and those checked out before the job's purge horizon\n"
+	"                         (their delivery may have been purged); without it\n"
+	"                         they are refused\n"
 	"  --no-run               only queue; the next run sends them\n"
 	"\n"
 	"Bookings never sent get a delivery; rejected and dead ones are queued again as\n"
@@ -108,6 +110,9 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			if (n.delivered_skipped)
 				printf("  %lld already delivered: not re-sent (add --force to send them again)\n",
 				       (long long)n.delivered_skipped);
+			if (n.purged_skipped)
+				printf("  %lld checked out before the purge horizon: its delivery may have been purged, so it"
+				       " may have been sent; not sent without --force\n", (long long)n.purged_skipped);
 			if (n.already_queued)
 				printf("  %lld already waiting to be sent\n", (long long)n.already_queued);
 			if (n.not_eligible)

@@ -11,10 +11,16 @@
 #include "claim.h"
 #include "config.h"
 
+/* The end of the reason of a member of a batch that may have reached the
+ * partner, not sent again (its data changed since): not a rejection for
+ * its data (explain says so). */
+#define GF_HELD_NOT_SENT_AGAIN "not sent again: the partner may hold it from an earlier attempt under the same key"
+
 struct gf_rejection {
 	int64_t booking_id;
 	const char *reason;
-	bool partner;   /* the partner refused it (stays rejected until rerun); else guestflow
+	bool partner;   /* the partner refused it, or may hold it (a member of a batch that may
+	                 * have reached it, not sent again): stays rejected until rerun; else guestflow
 	                 * did, for the booking's own data (a value it cannot send, the source
 	                 * view failing for it, gone from it): planned again once the PMS
 	                 * changes the booking (deliveries.data_rejected) */

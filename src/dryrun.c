@@ -7,6 +7,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "plan.h"
+#include "purge.h"
 #include "render_xml.h"
 #include "run.h"
 #include "text.h"
@@ -135,8 +136,15 @@ int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t li
 	r = gf_db_exec(db, "dry_begin", "BEGIN TRANSACTION READ ONLY", 0, NULL);
 	if (r < 0)
 		return GF_EXIT_TEMPFAIL;
+	/* The window as the plan reaches it: not back before a purge. */
+	int64_t window_ms = 0;
+	r = gf_purge_window(db, job, &window_ms, NULL, 0);
+	if (r < 0) {
+		gf_db_rollback(db);
+		return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;
+	}
 	char window[32];
-	snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
+	snprintf(window, sizeof(window), "%lld", (long long)window_ms);
 	fprintf(out, "dry run of %s (%s): nothing is written, nothing sent%s\n", job->name, job->endpoint,
 	        job->enabled ? "" : "; the job is disabled (enabled: false), a real run does nothing");
 	_cleanup_free_ char *conn = NULL;

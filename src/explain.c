@@ -3,9 +3,11 @@
 
 #include <string.h>
 
+#include "complete.h"
 #include "db.h"
 #include "log.h"
 #include "plan.h"
+#include "purge.h"
 
 static void rule(FILE *out, bool ok, const char *what, const char *label, const char *val)
 {
@@ -19,26 +21,31 @@ static const char *or_none(const char *v)
 
 /* updated_at: the booking's, as the source view gives it (NULL: unknown). */
 static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, const char *property_id,
-                            const char *updated_at, FILE *out)
+                            const char *updated_at, bool before_horizon, FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
 		"SELECT c.property_id, d.state, coalesce(d.reason, ''), d.batch_id, b.attempts, b.idempotency_key,"
 		"       coalesce(b.last_error, ''), to_char(b.next_attempt_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
 		"       to_char(d.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(d.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-		"       b.state, d.planned_run_id, d.data_rejected, coalesce($4::timestamptz > d.finished_at, false)"
+		"       b.state, d.planned_run_id, d.data_rejected, coalesce($4::timestamptz > coalesce(fr.started_at, d.finished_at) AND $4::timestamptz <= now(), false)"
 		"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
 		"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-		/* (through the property's connections: the key begins with the
-		 * connection) */
+		/* (plan.c: a change after the start of the run that rejected it) */
+		"  LEFT JOIN guestflow.runs fr ON fr.id = d.finished_run_id"
+		/* (through the connections to the job's partner: the key begins
+		 * with the connection; not only the property's now, the booking may
+		 * have been moved to another property since it was delivered) */
 		" WHERE d.job = $1 AND d.booking_id = $2::bigint"
-		"   AND d.connection_id IN (SELECT id FROM guestflow.connections WHERE property_id = $3)"
-		" ORDER BY d.connection_id", 4,
-		(const char *[]){ job->name, booking_id, property_id, updated_at });
+		"   AND d.connection_id IN (SELECT id FROM guestflow.connections WHERE partner = $5 OR property_id = $3)"
+		" ORDER BY d.connection_id", 5,
+		(const char *[]){ job->name, booking_id, property_id, updated_at, job->partner });
 	if (!d)
 		return err;
 	if (PQntuples(d) == 0) {
-		fprintf(out, "  delivery: none — the booking has never been eligible when this job ran\n");
+		fprintf(out, before_horizon ? "  delivery: none — purged (retention.deliveries), or the booking was never"
+		                              " eligible when this job ran\n"
+		                            : "  delivery: none — the booking has never been eligible when this job ran\n");
 		return 0;
 	}
 	/* Reasons and errors quote partners and the PMS: shown through
@@ -55,6 +62,9 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 			fprintf(out, "    rejected for its data at %s; %s\n", PQgetvalue(d, i, 8),
 			        PQgetvalue(d, i, 13)[0] == 't' ? "the booking changed since: planned again at the next run"
 			                                       : "will be planned again when the booking changes in the PMS");
+		else if (strcmp(state, "rejected") == 0 && strstr(PQgetvalue(d, i, 2), GF_HELD_NOT_SENT_AGAIN))
+			fprintf(out, "    not planned again when the booking changes: the partner may hold it from an earlier"
+			        " attempt; stays rejected until 'guestflow rerun %s --booking ...'\n", gf_log_qt(job->name));
 		else if (strcmp(state, "rejected") == 0)
 			fprintf(out, "    rejected by the partner: stays rejected until 'guestflow rerun %s --booking ...'\n",
 			        gf_log_qt(job->name));
@@ -114,7 +124,7 @@ static int explain_unreadable(PGconn *c, const struct gf_job *job, const char *b
 		fprintf(out, "  delivery: none\n");
 		return 0;
 	}
-	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, out);
+	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, false, out);
 }
 
 int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
@@ -123,9 +133,14 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 	_cleanup_free_ char *booking_id = NULL;
 	for (size_t j = 0; j < n_jobs; j++) {
 		const struct gf_job *job = jobs[j];
+		/* The window as the plan reaches it: not back before a purge. */
+		int64_t window_ms = 0;
+		char horizon[64];
+		int err = gf_purge_window(c, job, &window_ms, horizon, sizeof(horizon));
+		if (err < 0)
+			return err;
 		char window[32];
-		snprintf(window, sizeof(window), "%lld", (long long)job->window_ms);
-		int err;
+		snprintf(window, sizeof(window), "%lld", (long long)window_ms);
 		_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "explain_rules",
 			"SELECT s.booking_id, s.property_id, s.status, coalesce(" GF_SQL_RULE_CHECKED_OUT ", false),"
 			"       s.email, coalesce(" GF_SQL_RULE_EMAIL ", false),"
@@ -175,16 +190,22 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		rule(out, PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
 		     gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)");
 		rule(out, PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ", or_none(gf_db_get(r, 0, 8)));
-		char win[96];
-		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
-		         (long long)(job->window_ms / 86400000));
+		char win[400];
+		if (*horizon)
+			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"
+			         " out before it may have had their deliveries purged, and are not planned again)",
+			         or_none(gf_db_get(r, 0, 10)), (long long)(job->window_ms / 86400000), horizon);
+		else
+			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
+			         (long long)(job->window_ms / 86400000));
 		rule(out, PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win);
 		_cleanup_free_ char *conn = gf_db_get(r, 0, 12) ?
 			gf_xasprintf("connection %s (hotel id %s)", gf_log_qt(PQgetvalue(r, 0, 12)),
 			             gf_log_qt(PQgetvalue(r, 0, 14))) :
 			gf_xasprintf("no connection to %s", gf_log_qt(job->partner));
 		rule(out, PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn);
-		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16), out);
+		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16),
+		                         *horizon && PQgetvalue(r, 0, 11)[0] != 't', out);
 		if (e < 0)
 			return e;
 	}

@@ -183,9 +183,20 @@ int gf_schema_check(PGconn *c)
 	int err;
 	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_check",
 		"SELECT to_regclass('guestflow.source_bookings') IS NOT NULL,"
-		" to_regprocedure('guestflow.write_history(bigint[], text[])') IS NOT NULL", 0, NULL);
+		" to_regprocedure('guestflow.write_history(bigint[], text[])') IS NOT NULL,"
+		/* (the contract's column since issue 15: an adapter written to the
+		 * older one would fail every plan with a database error) */
+		" EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_bookings')"
+		"          AND attname = 'updated_at' AND attnum > 0 AND NOT attisdropped)", 0, NULL);
 	if (!q)
 		return err;
+	if (PQgetvalue(q, 0, 0)[0] == 't' && PQgetvalue(q, 0, 1)[0] == 't' && PQgetvalue(q, 0, 2)[0] != 't') {
+		gf_error("adapter_missing", "msg=%s",
+		         gf_log_q("the source view guestflow.source_bookings has no column updated_at (when the PMS last"
+		                  " changed the booking or its guest: how a booking rejected for its data is planned again);"
+		                  " add it to the view (see schemas/sql/reference/adapters.sql)"));
+		return -GF_E_SCHEMA;
+	}
 	if (PQgetvalue(q, 0, 0)[0] != 't' || PQgetvalue(q, 0, 1)[0] != 't') {
 		gf_error("adapter_missing", "msg=%s",
 		         gf_log_q("the source adapters guestflow.source_bookings (view) and guestflow.write_history(bigint[], text[]) must exist: for the reference PMS schema run 'guestflow db migrate' after loading it; for another PMS create both (see schemas/sql/reference/adapters.sql)"));

@@ -9,11 +9,16 @@
 
 #include "db.h"
 #include "log.h"
+#include "purge.h"
 
 /* The stream's columns: connection, its property, booking, new (no delivery
  * yet, or one to plan again), again (a delivery rejected for the booking's
- * data, which the PMS has changed since), then the values to render (NULL
- * unless new). */
+ * data, which the PMS has changed since: an updated_at later than the
+ * start of the run that rejected it, which read the values it rejected
+ * after it started (a plan's copy, rendered minutes later, included), and
+ * not ahead of the clock, or the booking would be planned and rejected
+ * again at every run until the clock caught up), then the values to render
+ * (NULL unless new). */
 #define FIELD0 5
 #define STREAM_COLS (FIELD0 + GF_REC_FIELDS)
 /* A batch is closed before a row that would take the values it holds past
@@ -50,7 +55,11 @@
 	/* the delivery's key, probed for each pair of the window (never a \
 	 * look at the job's whole history) */ \
 	"        LEFT JOIN LATERAL (" \
-	"         SELECT false AS new, d.data_rejected AND s.updated_at > d.finished_at AS again" \
+	"         SELECT false AS new, CASE WHEN d.data_rejected THEN s.updated_at <= now() AND s.updated_at >" \
+	/* (the start of the run that rejected it: it read the values it \
+	 * rejected after that, possibly well before it rejected them) */ \
+	"                  coalesce((SELECT r.started_at FROM guestflow.runs r WHERE r.id = d.finished_run_id)," \
+	"                           d.finished_at) ELSE false END AS again" \
 	"           FROM guestflow.deliveries d" \
 	"          WHERE d.connection_id = c.id AND d.booking_id = s.booking_id AND d.job = " SETTING("job") \
 	"          LIMIT 1) d0 ON true" \
@@ -172,8 +181,12 @@ static int open_stream(struct gf_planner *p)
 	int r = gf_db_connect(p->conninfo, &p->stream);
 	if (r < 0)
 		return -GF_E_DB_LOST;
+	/* Never back before the job's purge horizon. */
+	r = gf_purge_window(p->stream, p->job, &p->window_ms, NULL, 0);
+	if (r < 0)
+		return r;
 	char window[32];
-	snprintf(window, sizeof(window), "%lld", (long long)p->job->window_ms);
+	snprintf(window, sizeof(window), "%lld", (long long)p->window_ms);
 	/* work_mem: the sort by connection in memory, not on disk (an upper
 	 * bound, taken only as far as needed). */
 	r = gf_db_exec(p->stream, "plan_settings",
@@ -643,7 +656,7 @@ static int list_by_value(struct gf_planner *p, const char *const *params, struct
 static int list_candidates(struct gf_planner *p)
 {
 	char window[32], conn[32], booking[32];
-	snprintf(window, sizeof(window), "%lld", (long long)p->job->window_ms);
+	snprintf(window, sizeof(window), "%lld", (long long)p->window_ms);
 	snprintf(conn, sizeof(conn), "%lld", (long long)(p->has_last ? p->last_conn : INT64_MIN));
 	snprintf(booking, sizeof(booking), "%lld", (long long)(p->has_last ? p->last_booking : INT64_MIN));
 	const char *params[] = { p->job->partner, conn, booking, window };

@@ -86,6 +86,7 @@ struct gf_planner {
 	const volatile sig_atomic_t *stop; /* set by a stop signal: waiting for the stream ends */
 	const struct gf_job *job;
 	int64_t run_id;
+	int64_t window_ms;           /* the window as far as it may reach (gf_purge_window) */
 	bool active;                 /* batches remain to be written */
 	bool copying;                /* the server has begun the COPY */
 	bool header;                 /* the COPY header has been read */

@@ -63,6 +63,10 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 	PGresult *res = gf_db_query(c, &err, "rerun_select",
 		"WITH t AS ("
 		"  SELECT s.*, c.id AS conn,"
+		/* checked out before the purge horizon: a delivery it has not
+		 * may have been purged (delivered, or not) */
+		"         coalesce(s.checked_out_at < (SELECT h.checked_out_before FROM guestflow.purge_horizons h"
+		"                                       WHERE h.job = $1), false) AS purged,"
 		"         (c.id IS NOT NULL AND " GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL
 		"          AND " GF_SQL_RULE_NAME " AND " GF_SQL_RULE_NOTIFY ") IS TRUE AS ok"
 		"    FROM guestflow.source_bookings s"
@@ -73,7 +77,7 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"          AND s.checked_out_at < $5::date + 1)"
 		"), ins AS ("
 		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, rerun)"
-		"  SELECT $1, conn, property_id, booking_id, coalesce(booking_no, ''), true FROM t WHERE ok"
+		"  SELECT $1, conn, property_id, booking_id, coalesce(booking_no, ''), true FROM t WHERE ok AND (NOT purged OR $6::bool)"
 		"  ON CONFLICT DO NOTHING RETURNING 1"
 		"), old AS ("
 		/* the booking's deliveries go to its property's connections: the
@@ -92,7 +96,10 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		") SELECT (SELECT count(DISTINCT booking_id) FROM t), (SELECT count(*) FROM ins), (SELECT count(*) FROM up),"
 		"         (SELECT count(*) FROM old WHERE state = 'delivered' AND NOT $6::bool),"
 		"         (SELECT count(*) FROM old WHERE state IN ('pending', 'sending')),"
-		"         (SELECT count(*) FROM t WHERE NOT ok)", 6, p);
+		"         (SELECT count(*) FROM t WHERE NOT ok),"
+		"         (SELECT count(*) FROM t WHERE ok AND purged AND NOT $6::bool AND NOT EXISTS"
+		"            (SELECT 1 FROM guestflow.deliveries d WHERE d.connection_id = t.conn AND d.booking_id = t.booking_id"
+		"                AND d.job = $1))", 6, p);
 	if (!res) {
 		gf_db_rollback(c);
 		return err;
@@ -101,6 +108,7 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		.matched = gf_db_get_int(res, 0, 0), .planned = gf_db_get_int(res, 0, 1),
 		.requeued = gf_db_get_int(res, 0, 2), .delivered_skipped = gf_db_get_int(res, 0, 3),
 		.already_queued = gf_db_get_int(res, 0, 4), .not_eligible = gf_db_get_int(res, 0, 5),
+		.purged_skipped = gf_db_get_int(res, 0, 6),
 	};
 	PQclear(res);
 	r = gf_db_commit(c);

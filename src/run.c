@@ -130,11 +130,17 @@ static void rej_free(struct rejections *r)
 	free(r->owned);
 }
 
+/* A member of a batch that may have reached the partner is not rejected
+ * for its data (planned again once the PMS changes it): the partner may
+ * hold it under the batch's key, and planning it again would send it a
+ * second time under another. It stays rejected until a rerun. */
 static void render_rejections(const struct slot *s, struct rejections *rej)
 {
 	for (size_t i = 0; i < s->n_rows; i++)
-		if (s->reasons[i])
+		if (s->reasons[i]) {
 			rej_add(rej, s->ids[i], gf_xstrdup(s->reasons[i]));
+			rej->v[rej->n - 1].partner = s->batch->maybe_sent;
+		}
 }
 
 static char *history_message(const struct run *rn, const struct slot *s)
@@ -316,8 +322,7 @@ static int prepare(struct run *rn, struct slot *s)
 	for (size_t i = 0; i < s->n_rows && s->batch->maybe_sent; i++)
 		if (s->reasons[i]) {
 			char *was = s->reasons[i];
-			s->reasons[i] = gf_xasprintf("%s; not sent again: the partner may hold it from an earlier attempt"
-			                             " under the same key", was);
+			s->reasons[i] = gf_xasprintf("%s; " GF_HELD_NOT_SENT_AGAIN, was);
 			free(was);
 		}
 	for (size_t i = 0; i < s->n_rows; i++)
@@ -1040,7 +1045,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
 
-	r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &gf_signals_stop);
+	r = gf_claim_sweep(db, job->name);
+	if (r == 0)
+		r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &gf_signals_stop);
 	if (r < 0) {
 		rn.fatal = r;
 	} else {

@@ -69,7 +69,11 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			"       count(*) FILTER (WHERE d.state = 'dead'),"
 			"       count(*) FILTER (WHERE d.state = 'delivered'),"
 			"       count(*) FILTER (WHERE d.state = 'rejected'),"
-			"       extract(epoch FROM now() - min(d.created_at) FILTER (WHERE d.state IN ('pending', 'sending')))::bigint,"
+			/* waiting since it was queued: its batch was formed, or (in no
+			 * batch yet) it was put back (a rerun keeps the row and its
+			 * created_at) */
+			"       extract(epoch FROM now() - min(coalesce(b.created_at, d.updated_at))"
+			"                                  FILTER (WHERE d.state IN ('pending', 'sending')))::bigint,"
 			"       to_char(min(b.next_attempt_at) FILTER (WHERE b.state = 'open' AND d.state = 'pending'),"
 			"               'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
 			"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"

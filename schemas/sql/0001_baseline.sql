@@ -153,8 +153,8 @@ CREATE INDEX batches_due ON guestflow.batches (job, next_attempt_at, id) WHERE s
 --
 -- state is what is true of the delivery now, written when it becomes true:
 -- pending (waiting for a batch or for its batch's turn), sending (its batch
--- is claimed under a lease; it stays so if the worker dies, until the
--- batch is claimed again), delivered, rejected (reason says why;
+-- is claimed under a lease; if the worker dies, until the batch is claimed
+-- again or the next run starts, which sets it back to pending), delivered, rejected (reason says why;
 -- data_rejected: for the booking's own data, found by guestflow, so it is
 -- planned again once the PMS changes the booking), dead (its batch ran out
 -- of attempts).

@@ -30,7 +30,8 @@ class CliTest(GFTestCase):
         """Issue 15: 0001-0012 were squashed into 0001_baseline (nothing had been
         released): a development database migrated by them is not converted."""
         env = self.env
-        env.psql("UPDATE guestflow.schema_migrations SET name = 'core' WHERE version = 1;"
+        env.psql("DELETE FROM guestflow.schema_migrations WHERE version > 1;"
+                 "UPDATE guestflow.schema_migrations SET name = 'core' WHERE version = 1;"
                  "INSERT INTO guestflow.schema_migrations (version, name)"
                  " SELECT v, 'step_' || v FROM generate_series(2, 12) v")
         r = env.gf('db', 'migrate')
@@ -53,6 +54,23 @@ class CliTest(GFTestCase):
         r = env.gf('db', 'migrate')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('installed the reference source adapters', r.stdout)
+
+    def test_an_adapter_without_updated_at_is_a_clear_error(self):
+        """Red team (issue 15): the source contract gained updated_at (item 4); an
+        operator's adapter written to the older contract is named as such (exit 78),
+        not a database error at every run."""
+        env = self.env
+        add_booking(env, 1)
+        env.psql("DROP VIEW guestflow.source_bookings;"
+                 "CREATE VIEW guestflow.source_bookings AS"
+                 " SELECT b.id AS booking_id, b.property_id, b.booking_no, b.status, b.arrival, b.departure,"
+                 "        b.checked_out_at, b.notify_on_occupancy AS notify, g.last_name, g.first_name, g.email,"
+                 "        g.gender, g.language"
+                 "   FROM pms.bookings b LEFT JOIN pms.guests g ON g.id = b.guest_id")
+        r = self.run_job(expect=78)
+        self.assertIn('updated_at', r.stderr)
+        self.assertIn('event=adapter_missing', r.stderr)
+        self.assertEqual(env.recorded(), [])
 
     def test_check_config_lists_jobs_and_names_errors(self):
         env = self.env

@@ -98,6 +98,33 @@ class ContainmentTest(GFTestCase):
         r = self.run_job()
         self.check_replayed_batch(r, 'email:')
 
+    def test_a_held_member_not_sent_again_is_not_planned_again_when_fixed(self):
+        """Red team (issue 15): a member of a batch the partner may hold, left out
+        of its resend because its data changed, is not 'rejected for its data':
+        the partner may hold it already, so fixing the booking in the PMS must
+        not plan it again under a new key (the partner would get it twice)."""
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        self.assertEqual(len(env.recorded()), 3)
+        env.psql("UPDATE pms.guests SET email = 'no-longer-valid' WHERE id = 2")
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        r = self.run_job()
+        self.check_replayed_batch(r, 'email:')
+        # The hotel fixes the e-mail (the booking changes: updated_at later).
+        env.psql("UPDATE pms.guests SET email = 'guest2@example.org' WHERE id = 2;"
+                 "UPDATE pms.bookings SET updated_at = now() + interval '1 s' WHERE id = 2")
+        r = env.gf('explain', 'B-2')
+        self.assertNotIn('planned again at', r.stdout)
+        self.assertIn('not planned again when the booking changes: the partner may hold it', r.stdout)
+        self.run_job(expect=0)
+        nos = sorted(g['bookingNo'] for g in env.recorded())
+        self.assertEqual(nos, ['B-1', 'B-2', 'B-3'], 'the partner holds B-2 once, from the first send')
+        self.assertEqual(self.state_of('B-2')[0][0], 'rejected')
+        self.assertEqual(env.scalar("SELECT data_rejected FROM guestflow.deliveries WHERE booking_no = 'B-2'"), 'f')
+
     def test_a_held_batch_whose_stored_answer_rejected_the_member_now_gone(self):
         env = self.env
         for n in (1, 2, 3):

@@ -2,6 +2,7 @@
 """The nightly review export end to end: eligibility, rendering, delivery,
 history entries, API-call log, run report, exactly once across runs."""
 import re
+import time
 
 from gftest import GFTestCase, add_booking, add_many, main
 
@@ -212,6 +213,43 @@ class ExportTest(GFTestCase):
         self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-3'])
         self.assertEqual(self.history_count('B-3'), 1)
         self.assertEqual(self.history_count(), 2)
+
+    def test_a_guest_fixed_in_the_pms_is_planned_again(self):
+        """Red team (issue 15, item 4): the guest's data (e-mail, names) lives in
+        pms.guests; the hotel fixing the guest's e-mail there is a change of the
+        booking's data, so the booking rejected for it is planned again — not
+        left rejected with 'will be planned again when the booking changes'."""
+        env = self.env
+        add_booking(env, 1)
+        env.psql("UPDATE pms.guests SET email = 'guest' || chr(1) || '1@example.org' WHERE id = 1")
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=0 rejected=1 ', r.stdout)
+        self.assertEqual(env.psql("SELECT state, data_rejected FROM guestflow.deliveries"), [['rejected', 't']])
+        time.sleep(0.01)
+        env.psql("UPDATE pms.guests SET email = 'guest1@example.org', updated_at = now() WHERE id = 1")
+        r = env.gf('explain', 'B-1')
+        self.assertIn('the booking changed since: planned again at the next run', r.stdout)
+        self.run_job(expect=0)
+        self.assertEqual(env.psql("SELECT state FROM guestflow.deliveries"), [['delivered']])
+        self.assertEqual([g['bookingNo'] for g in env.recorded()], ['B-1'])
+        self.assertEqual(self.history_count('B-1'), 1)
+
+    def test_a_changed_at_in_the_future_does_not_plan_a_rejection_again_every_run(self):
+        """Red team (issue 15, item 4): a PMS whose updated_at lies ahead of the
+        database's clock (another time zone in a timestamp without one, a clock
+        ahead, 'infinity') must not have a booking rejected for its data planned
+        again, and rejected again, at every run (exit 1 every night)."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 3, arrival='current_date - 1', departure='current_date - 5')
+        self.run_job(expect=1)
+        env.psql("UPDATE pms.bookings SET updated_at = now() + interval '3 hours' WHERE booking_no = 'B-3'")
+        for _ in range(2):
+            r = self.run_job(expect=0)
+            self.assertIn(' new=0 rejected=0 ', r.stdout.replace('delivered=0 ', ''),
+                          'an updated_at ahead of the clock is not a change yet')
+        self.assertEqual(env.psql("SELECT state, data_rejected FROM guestflow.deliveries WHERE booking_no = 'B-3'"),
+                         [['rejected', 't']])
 
     def test_status_map_and_uncompressed_bodies(self):
         env = self.env

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from gftest import GUESTFLOW, SRC, GFTestCase, add_many, main, private_cluster, wait_for
+from gftest import GUESTFLOW, SRC, GFTestCase, add_booking, add_many, main, private_cluster, wait_for
 
 # Deliveries being sent: 'sending', in a batch some worker holds under a lease.
 IN_FLIGHT = ("SELECT count(*) FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
@@ -227,6 +227,58 @@ class GuaranteeTest(GFTestCase):
         self.assertIn(' delivered=1 ', r.stdout)
         self.assertEqual(self.history_count('B-1'), 2)
         self.assertEqual(self.history_count(), 41)
+
+    def test_no_delivery_stays_sending_without_a_lease(self):
+        """Red team (issue 15): a worker killed with a batch claimed leaves its
+        deliveries 'sending'; when that batch's connection is stopped, nothing
+        claims it again. The next run must not leave them 'sending' forever
+        (status and metrics would show guests in flight that nobody sends)."""
+        v = subprocess.run([GUESTFLOW, '--version'], capture_output=True, text=True, timeout=30).stdout
+        if 'GUESTFLOW_FAULT' not in v:
+            self.skipTest('built without -Dfault_injection=true')
+        env = self.env
+        add_many(env, 10, ['P1'])
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'}, timeout=60)
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr[-2000:])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '10')
+        self.assertEqual(env.gf('connection', 'stop', 'P1', 'reviewhub').returncode, 0)
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        self.run_job(timeout=60)
+        lying = ("SELECT count(*) FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
+                 " WHERE d.state = 'sending' AND NOT (b.state = 'open' AND b.lease_until > now())")
+        self.assertEqual(env.scalar(lying), '0')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'pending'"), '10')
+        self.assertEqual(env.recorded(), [])
+        # Live again: sent once, under the batch's key, nothing lost.
+        self.assertEqual(env.gf('connection', 'activate', 'P1', 'reviewhub').returncode, 0)
+        self.run_job(expect=0, timeout=60)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), '10')
+        self.assertEqual(self.history_count(), 10)
+
+    def test_a_booking_fixed_while_its_batch_waits_is_planned_again(self):
+        """Red team (issue 15, item 4): a batch is rendered from the values the plan
+        read; a booking the hotel fixes after the plan read it, before its batch is
+        rendered and rejected for the old data, has an updated_at earlier than the
+        rejection. It must still be planned again (its fix is newer than the data
+        it was rejected for), not stay rejected, never sent."""
+        env = self.env
+        for n in range(1, 6):
+            add_booking(env, n, prop='P1')
+        add_booking(env, 9, prop='P2', email='guest' + chr(1) + '9@example.org')
+        env.sim_control('latency?ms=1500')
+        env.write_config(dict(FAST, lease='60s', batch={'max_records': 1, 'in_flight': 1}))
+        p = self.start_run(env)
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries") == '6', 60, 'all planned')
+        # The hotel fixes the e-mail while the first batches are sent.
+        env.psql("UPDATE pms.guests SET email = 'guest9@example.org', updated_at = now() WHERE id = 9")
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, out + err[-3000:])
+        self.assertEqual(env.psql("SELECT state, data_rejected FROM guestflow.deliveries WHERE booking_no = 'B-9'"),
+                         [['rejected', 't']], 'rejected for the values the plan read')
+        env.sim_control('latency?ms=0')
+        self.run_job(expect=0)
+        self.assertEqual(env.scalar("SELECT state FROM guestflow.deliveries WHERE booking_no = 'B-9'"), 'delivered')
+        self.assertEqual(self.history_count('B-9'), 1)
 
     def test_rerun_does_not_wait_for_a_running_plan(self):
         env = self.env

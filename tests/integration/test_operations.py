@@ -5,6 +5,7 @@ import re
 import subprocess
 
 from gftest import XSD, GFTestCase, add_booking, add_many, main
+from test_poison_engine import view_with
 
 
 class OperationsTest(GFTestCase):
@@ -227,6 +228,93 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0')
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches"), '0')
         self.assertEqual(env.gf('purge', 'no-such-job').returncode, 64)
+
+    def test_a_window_widened_after_a_purge_does_not_send_a_purged_booking_again(self):
+        """Red team (issue 15, item 3): purge deletes the deliveries of bookings out of
+        the window; an operator who later widens selection.window (and the retention
+        with it) must not bring those bookings back as never sent."""
+        env = self.env
+        env.write_config({'retention': {'deliveries': '20d'}})
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        env.psql("UPDATE guestflow.deliveries SET finished_at = now() - interval '25 days' WHERE booking_no = 'B-1';"
+                 "UPDATE pms.bookings SET checked_out_at = now() - interval '30 days' WHERE booking_no = 'B-1'")
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('deleted 1 delivery', r.stdout)
+        env.write_config({'selection': {'window': '60d'}, 'retention': {'deliveries': '90d'}})
+        r = self.run_job(expect=0)
+        self.assertIn(' new=0 ', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2'])
+        self.assertEqual(self.history_count('B-1'), 1)
+        # explain says why B-1 is not sent although it is inside the window now.
+        r = env.gf('explain', 'B-1')
+        self.assertIn('NOT eligible', r.stdout)
+        self.assertIn('delivery: none — purged (retention.deliveries), or the booking was never eligible', r.stdout)
+        self.assertRegex(r.stdout, r'NO +checked out within the window .*window 60 days, but not before .*purged')
+        r = env.gf('run', 'review-nightly', '--dry-run')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'\ntotal +0 +0\n')
+        # A rerun without --force does not take the purged booking for one never
+        # sent: it may have been delivered (it was); --force sends it again.
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('queued: 0 never sent before', r.stdout)
+        self.assertIn('1 checked out before the purge horizon', r.stdout)
+        self.run_job(expect=0)
+        self.assertEqual(self.history_count('B-1'), 1)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force', '--no-run')
+        self.assertIn('queued: 1 never sent before', r.stdout)
+        self.run_job(expect=0)
+        self.assertEqual(self.history_count('B-1'), 2)
+
+    def test_status_oldest_pending_counts_from_when_it_was_queued_again(self):
+        """Red team (issue 15, item 2): a delivery put back in the queue (rerun, or
+        planned again after its data was fixed) keeps its row and created_at; status's
+        'oldest pending' must count from when it was queued again, not report a
+        guest waiting for a month (an alarm on it would fire for nothing)."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        env.psql("UPDATE guestflow.deliveries SET created_at = now() - interval '30 days'")
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        job = json.loads(env.gf('status', 'review-nightly', '--json').stdout)['jobs'][0]
+        conn, = job['connections']
+        self.assertEqual(conn['pending'], 1)
+        self.assertLess(conn['oldest_pending_s'], 3600)
+
+    def test_purge_keeps_a_booking_the_source_view_cannot_give_and_goes_on(self):
+        """Red team (issue 15, item 3): purge asks the source view whether a booking is
+        still inside the window; a view that raises an error for one booking must
+        keep that booking's delivery (it cannot be known to be out of the window)
+        and not stop the purge of all the others, night after night."""
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        self.run_job(expect=0)
+        env.psql("UPDATE guestflow.deliveries SET finished_at = now() - interval '401 days';"
+                 "UPDATE pms.bookings SET checked_out_at = now() - interval '402 days'")
+        view_with(env, checked_out_at="CASE WHEN b.id = 2 THEN b.booking_no::timestamptz ELSE b.checked_out_at END")
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('deleted 2 deliveries', r.stdout)
+        self.assertIn('event=purge_row_kept', r.stderr)
+        self.assertEqual(env.psql("SELECT booking_no FROM guestflow.deliveries"), [['B-2']])
+
+    def test_explain_shows_the_delivery_of_a_booking_moved_to_another_property(self):
+        """Red team (issue 15, item 6): explain finds deliveries through the booking's
+        property's connections; a booking the PMS moved to another property since
+        it was delivered must not be shown as never eligible."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        env.psql("UPDATE pms.bookings SET property_id = 'P002' WHERE id = 1")
+        r = env.gf('explain', 'B-1')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn('never been eligible', r.stdout)
+        self.assertIn('delivery to P001: delivered', r.stdout)
 
     def test_retention_must_be_longer_than_the_window(self):
         env = self.env

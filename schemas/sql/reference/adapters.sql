@@ -18,7 +18,9 @@ SELECT b.id                   AS booking_id,
        g.email                AS email,
        g.gender               AS gender,
        g.language             AS language,
-       b.updated_at           AS updated_at
+       -- when the booking's data, as this view gives it, last changed: a
+       -- change of the guest is one too
+       greatest(b.updated_at, g.updated_at) AS updated_at
   FROM pms.bookings b
   LEFT JOIN pms.guests g ON g.id = b.guest_id;
 

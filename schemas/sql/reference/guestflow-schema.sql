@@ -303,6 +303,22 @@ CREATE TABLE guestflow.partners (
 );
 
 --
+-- Name: purge_horizons; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.purge_horizons (
+    job text NOT NULL,
+    checked_out_before timestamp with time zone NOT NULL,
+    purged_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE purge_horizons; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON TABLE guestflow.purge_horizons IS 'per job: bookings checked out before checked_out_before may have had their deliveries purged; plans do not reach back before it';
+
+--
 -- Name: runs; Type: TABLE; Schema: guestflow; Owner: -
 --
 
@@ -487,6 +503,13 @@ ALTER TABLE ONLY guestflow.deliveries
 
 ALTER TABLE ONLY guestflow.partners
     ADD CONSTRAINT partners_pkey PRIMARY KEY (id);
+
+--
+-- Name: purge_horizons purge_horizons_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.purge_horizons
+    ADD CONSTRAINT purge_horizons_pkey PRIMARY KEY (job);
 
 --
 -- Name: runs runs_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -

@@ -15,8 +15,14 @@ CREATE TABLE IF NOT EXISTS pms.guests (
     last_name   text,
     email       text,
     gender      text,
-    language    text
+    language    text,
+    -- When the PMS last changed the guest (as pms.bookings.updated_at for
+    -- the booking): the source view's updated_at is the later of the two,
+    -- so that a guest fixed here (an e-mail guestflow rejected) is planned
+    -- again.
+    updated_at  timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE pms.guests ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
 
 CREATE TABLE IF NOT EXISTS pms.bookings (
     id                   bigserial PRIMARY KEY,
