@@ -32,6 +32,12 @@ int gf_cmd_open(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **d
 /* The job called name, or NULL after listing the jobs there are. */
 const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *name, const char *verb);
 
+/* gf_cmd_open(), then the jobs a command works on: the one called name, or
+ * every job when name is NULL (*jobs points into *cfg, or at *one). Returns
+ * 0, or an exit code after saying why (then nothing is left open). */
+int gf_cmd_open_jobs(const struct gf_cmd_ctx *ctx, const char *name, const char *verb, struct gf_config **cfg,
+                     PGconn **db, const struct gf_job **one, const struct gf_job *const **jobs, size_t *n);
+
 /* Load the key for the stored access keys (gf_secret_open) on db, or on a
  * session of its own when db is NULL. Returns 0, or an exit code after
  * saying why on stderr: 78 for the key file (missing, unreadable, wrong),

@@ -60,6 +60,25 @@ const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *na
 	return job;
 }
 
+int gf_cmd_open_jobs(const struct gf_cmd_ctx *ctx, const char *name, const char *verb, struct gf_config **cfg,
+                     PGconn **db, const struct gf_job **one, const struct gf_job *const **jobs, size_t *n)
+{
+	int r = gf_cmd_open(ctx, cfg, db);
+	if (r)
+		return r;
+	*one = name ? gf_cmd_find_job(*cfg, name, verb) : NULL;
+	if (name && !*one) {
+		PQfinish(*db);
+		*db = NULL;
+		gf_config_free(*cfg);
+		*cfg = NULL;
+		return GF_EXIT_USAGE;
+	}
+	*jobs = *one ? one : (const struct gf_job *const *)(*cfg)->jobs;
+	*n = *one ? 1 : (*cfg)->n_jobs;
+	return 0;
+}
+
 int gf_cmd_db_error(int r)
 {
 	return r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE;

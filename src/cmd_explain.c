@@ -37,16 +37,12 @@ int gf_cmd_explain(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = gf_cmd_open(ctx, &cfg, &db);
+	const struct gf_job *one, *const *jobs;
+	size_t n;
+	int r = gf_cmd_open_jobs(ctx, job_name, "explain", &cfg, &db, &one, &jobs, &n);
 	if (r)
 		return r;
-	const struct gf_job *one = job_name ? gf_cmd_find_job(cfg, job_name, "explain") : NULL;
-	if (job_name && !one) {
-		PQfinish(db);
-		gf_config_free(cfg);
-		return GF_EXIT_USAGE;
-	}
-	r = gf_explain(db, one ? &one : (const struct gf_job *const *)cfg->jobs, one ? 1 : cfg->n_jobs, booking, stdout);
+	r = gf_explain(db, jobs, n, booking, stdout);
 	PQfinish(db);
 	gf_config_free(cfg);
 	if (r == -ENOENT) {

@@ -34,17 +34,11 @@ int gf_cmd_purge(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = gf_cmd_open(ctx, &cfg, &db);
+	const struct gf_job *one, *const *jobs;
+	size_t n;
+	int r = gf_cmd_open_jobs(ctx, name, "purge", &cfg, &db, &one, &jobs, &n);
 	if (r)
 		return r;
-	const struct gf_job *one = name ? gf_cmd_find_job(cfg, name, "purge") : NULL;
-	if (name && !one) {
-		PQfinish(db);
-		gf_config_free(cfg);
-		return GF_EXIT_USAGE;
-	}
-	const struct gf_job *const *jobs = one ? &one : (const struct gf_job *const *)cfg->jobs;
-	size_t n = one ? 1 : cfg->n_jobs;
 	for (size_t j = 0; j < n && r == 0; j++) {
 		struct gf_purge_result res;
 		r = gf_purge(db, jobs[j], &res);

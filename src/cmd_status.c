@@ -45,17 +45,13 @@ int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = gf_cmd_open(ctx, &cfg, &db);
+	const struct gf_job *one, *const *jobs;
+	size_t n;
+	int r = gf_cmd_open_jobs(ctx, name, "status", &cfg, &db, &one, &jobs, &n);
 	if (r)
 		return r;
-	const struct gf_job *one = name ? gf_cmd_find_job(cfg, name, "status") : NULL;
-	if (name && !one) {
-		r = GF_EXIT_USAGE;
-	} else {
-		r = gf_status(db, one ? &one : (const struct gf_job *const *)cfg->jobs, one ? 1 : cfg->n_jobs,
-		              json, stdout);
-		r = r < 0 ? gf_cmd_db_error(r) : 0;
-	}
+	r = gf_status(db, jobs, n, json, stdout);
+	r = r < 0 ? gf_cmd_db_error(r) : 0;
 	PQfinish(db);
 	gf_config_free(cfg);
 	return r;
