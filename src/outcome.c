@@ -40,29 +40,32 @@ static void auth_batch_note(struct gf_outcome_conn *cs, int64_t id)
  * verdict on it? Only when it was refused alone before in this run, and
  * since then the partner has accepted a request of the connection (it
  * showed that it takes the good ones while still refusing this one), or
- * has refused no other single booking, having accepted some in this run
- * (the bad one is the last left: nothing else to accept). A gateway that
+ * has refused no other request, having accepted some in this run (the bad
+ * one is the last left: nothing else to accept). A gateway that
  * refuses most requests at random (one good backend out of ten), or all
  * after one, refuses innocent bookings once, others in between, and they
  * are sent again. Only acceptances known when this request was sent
  * (accepted_before) count: requests in flight at once are answered in any
  * order, and a partner that starts to accept a moment after refusing says
- * nothing about the request it refused. Notes the refusal. */
+ * nothing about the request it refused. And they must outnumber the other
+ * requests it refused in between: a gateway that accepts one request in
+ * ten refuses the others nine times as often. Notes the refusal. */
 static bool refused_twice(struct gf_outcome_conn *cs, int64_t booking, int64_t accepted_before)
 {
-	cs->singles_refused++;
 	for (size_t i = 0; i < cs->n_singles; i++)
 		if (cs->singles[i].booking == booking) {
 			struct gf_outcome_single *x = &cs->singles[i];
-			bool twice = accepted_before > x->accepted_then ||
-			             (accepted_before > 0 && cs->singles_refused == x->refused_then + 1);
+			int64_t accepted = accepted_before - x->accepted_then;
+			int64_t others_refused = cs->refused_total - 1 - x->refused_total_then;
+			bool twice = (accepted > 0 && accepted > others_refused) ||
+			             (accepted_before > 0 && others_refused == 0);
 			x->accepted_then = cs->accepted;
-			x->refused_then = cs->singles_refused;
+			x->refused_total_then = cs->refused_total;
 			return twice;
 		}
 	cs->singles = gf_xrealloc(cs->singles, (cs->n_singles + 1) * sizeof(*cs->singles));
 	cs->singles[cs->n_singles++] = (struct gf_outcome_single){ .booking = booking, .accepted_then = cs->accepted,
-	                                                           .refused_then = cs->singles_refused };
+		                                                           .refused_total_then = cs->refused_total };
 	return false;
 }
 
@@ -94,6 +97,7 @@ bool gf_outcome_temporary_status(long st)
 static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
 {
 	cs->refusals++;
+	cs->refused_total++;
 	if (cs->refusals >= gf_outcome_breaker_limit(in->in_flight, in->max_records)) {
 		o->rule = GF_OUTCOME_REFUSED_ALL;
 		o->action = GF_OUTCOME_RELEASE;

@@ -18,15 +18,15 @@ struct gf_outcome_conn {
 	size_t n_auth_batches;
 	struct gf_outcome_single *singles; /* bookings refused (400) alone in this run */
 	size_t n_singles;
-	int64_t singles_refused;     /* refusals (400) of single bookings in this run */
+	int64_t refused_total;       /* 400/413 answers in this run */
 };
 
 /* A booking refused with 400 alone: how many requests of its connection
- * had been accepted, and how many single bookings refused, then. */
+ * had been accepted, and how many refused (400/413), then. */
 struct gf_outcome_single {
 	int64_t booking;
 	int64_t accepted_then;
-	int64_t refused_then;
+	int64_t refused_total_then;
 };
 
 /* The connections answered in a run. */

@@ -299,6 +299,29 @@ static void test_single_refused_while_another_is_accepted(void)
 	gf_outcome_conns_free(&t);
 }
 
+/* A gateway that accepts one request in ten: a single booking refused,
+ * then one request accepted and others refused, then the booking refused
+ * again is no proof (the refusals outnumber the acceptance); the partner
+ * accepting more than it refuses in between is. */
+static void test_single_refused_by_a_flaky_gateway(void)
+{
+	struct gf_outcome_conns t = { 0 };
+	struct gf_outcome_conn *c = gf_outcome_conn_get(&t, 1);
+	is_int(judge(c, 400, 1, 42, 1).rule, GF_OUTCOME_REFUSED_REQUEUE, "B-42 refused alone");
+	is_int(judge(c, 200, 5, 0, 2).rule, GF_OUTCOME_ACCEPTED, "one request accepted");
+	is_int(judge(c, 400, 5, 0, 3).rule, GF_OUTCOME_REFUSED_SPLIT, "another refused: split");
+	is_int(judge(c, 400, 3, 0, 4).rule, GF_OUTCOME_REFUSED_SPLIT, "and another: split");
+	is_int(judge(c, 400, 1, 42, 5).rule, GF_OUTCOME_REFUSED_REQUEUE,
+	       "B-42 refused again, one acceptance and two other refusals in between: not proof");
+	for (int64_t b = 6; b < 9; b++)
+		is_int(judge(c, 200, 2, 0, b).rule, GF_OUTCOME_ACCEPTED, "request %lld accepted", (long long)b);
+	is_int(judge(c, 400, 1, 7, 9).rule, GF_OUTCOME_REFUSED_REQUEUE, "B-7 refused alone");
+	struct gf_outcome o = judge(c, 400, 1, 42, 10);
+	ok(o.rule == GF_OUTCOME_REFUSED_SPLIT && o.reject_single,
+	   "B-42 refused again after three acceptances and one other refusal: rejected");
+	gf_outcome_conns_free(&t);
+}
+
 /* 401/403/404 once, then accepted, then refused again: the batch's; the
  * same batch refused twice counts once. */
 static void test_auth_sequence(void)
@@ -333,6 +356,7 @@ int main(void)
 	test_rows();
 	test_single_refused_twice();
 	test_single_refused_while_another_is_accepted();
+	test_single_refused_by_a_flaky_gateway();
 	test_auth_sequence();
 	test_breaker_limit();
 	return done_testing();
