@@ -161,7 +161,7 @@ class GuaranteeTest(GFTestCase):
         env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
         procs = [self.start_run(env) for _ in range(2)]
         wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                                    " AND query LIKE 'COPY (SELECT c.id, c.property_id, s.booking_id%'") == '2',
+                                    " AND query LIKE 'COPY (SELECT p.* FROM (%'") == '2',
                  60, 'both plan statements running at once')
         for p in procs:
             out, err = p.communicate(timeout=300)

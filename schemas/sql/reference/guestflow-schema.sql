@@ -667,13 +667,6 @@ ALTER TABLE ONLY guestflow.contacts
     ADD CONSTRAINT contacts_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id) ON DELETE CASCADE;
 
 --
--- Name: deliveries deliveries_batch_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
---
-
-ALTER TABLE ONLY guestflow.deliveries
-    ADD CONSTRAINT deliveries_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES guestflow.batches(id);
-
---
 -- Name: deliveries deliveries_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
 --
 
