@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "log.h"
@@ -340,12 +342,20 @@ static int spool(struct gf_planner *p)
 	int r;
 	if (!p->copying && (r = copy_started(p)) < 0)
 		return r;
-	p->spool = tmpfile();
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/guestflow-plan-XXXXXX", dir && dir[0] ? dir : "/tmp");
+	int fd = mkstemp(path);
+	if (fd >= 0) {
+		(void)unlink(path);
+		if (!(p->spool = fdopen(fd, "w+b")))
+			close(fd);
+	}
 	if (!p->spool) {
 		r = -errno;
-		gf_error("plan_spool_failed", "error=%s msg=%s", gf_log_q(strerror(-r)),
-		         gf_log_q("cannot create a temporary file for the plan's stream (TMPDIR)"));
-		return r;
+		gf_error("plan_spool_failed", "dir=%s error=%s msg=%s", gf_log_q(dir && dir[0] ? dir : "/tmp"),
+		         gf_log_q(strerror(-r)), gf_log_q("cannot create a temporary file for the plan's stream (TMPDIR)"));
+		return r ? r : -EIO;
 	}
 	for (;;) {
 		char *buf = NULL;

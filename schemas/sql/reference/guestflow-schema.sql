@@ -277,7 +277,7 @@ CREATE TABLE guestflow.deliveries (
     CONSTRAINT deliveries_check CHECK (((NOT data_rejected) OR (state = 'rejected'::text))),
     CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'rejected'::text, 'dead'::text])))
 )
-WITH (fillfactor='80');
+WITH (fillfactor='60');
 
 --
 -- Name: COLUMN deliveries.data_rejected; Type: COMMENT; Schema: guestflow; Owner: -
