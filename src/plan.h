@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "buf.h"
 #include "claim.h"
@@ -105,6 +106,8 @@ struct gf_planner {
 	size_t n_ranges, cap_ranges;
 	struct gf_plan_suspect *suspects; /* isolated, not written yet */
 	size_t n_suspects;
+	FILE *spool;                 /* the whole stream, read back from here (plan.c, spool) */
+	bool spooled;                /* it is all in the file: the statement has ended */
 	struct gf_buf in;            /* stream bytes not parsed yet */
 	size_t in_pos;
 	struct gf_plan_batch *cur;   /* filling */

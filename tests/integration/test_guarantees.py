@@ -163,7 +163,7 @@ class GuaranteeTest(GFTestCase):
         env.write_config(dict(FAST, batch={'max_records': 10, 'in_flight': 2}))
         procs = [self.start_run(env) for _ in range(2)]
         wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                                    " AND query LIKE 'COPY (SELECT c.id, c.property_id, s.booking_id%'") == '2',
+                                    " AND query LIKE 'COPY (SELECT p.* FROM (%'") == '2',
                  60, 'both plan statements running at once')
         for p in procs:
             out, err = p.communicate(timeout=300)
@@ -175,6 +175,29 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches b WHERE b.records <>"
                                     " (SELECT count(*) FROM guestflow.deliveries d WHERE d.batch_id = b.id)"),
                          '0', 'a batch holds exactly the rows its insert returned (no empty one)')
+
+    def test_the_plan_statement_ends_before_the_batches_go_out(self):
+        """The plan's stream is read whole (into a temporary file) before its
+        first slice is written: its statement, and the snapshot it holds, does
+        not last the run (left open, it kept every old version of the run's
+        deliveries, and their updates stopped being HOT)."""
+        env = self.env
+        add_many(env, 200, list(self.properties))
+        # More than the sockets between the server and the run hold (about
+        # 1.6 MB): a statement sending its rows as the run reads them would
+        # still be running.
+        env.psql("UPDATE pms.guests SET first_name = repeat('Anna ', 1600)")
+        env.sim_control('latency?ms=50')
+        env.write_config(dict(FAST, batch={'max_records': 2, 'in_flight': 1}))
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        self.assertEqual(env.scalar("SELECT count(*) FROM pg_stat_activity"
+                                    " WHERE query LIKE 'COPY (SELECT %guestflow.source_bookings%'"
+                                    " AND state <> 'idle'"), '0', 'the plan statement has ended')
+        self.assertGreater(200 - len(env.recorded()), 100, 'most batches still to go')
+        out, err = p.communicate(timeout=300)
+        self.assertEqual(p.returncode, 0, out + err[-3000:])
+        self.assert_exactly_once(env, 200)
 
     def test_a_duplicate_delivery_is_refused_by_the_key(self):
         env = self.env

@@ -352,7 +352,7 @@ class SecretsTest(GFTestCase):
                               ' WHERE (SELECT true FROM pg_sleep(0.2 + 0 * b.id));'))
         add_many(env, 20, ['P001', 'P002'])
         planning = ("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                    " AND query LIKE 'COPY (SELECT c.id, c.property_id, s.booking_id%'")
+                    " AND query LIKE 'COPY (SELECT p.* FROM (%'")
         p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

@@ -277,7 +277,7 @@ CREATE TABLE guestflow.deliveries (
     CONSTRAINT deliveries_check CHECK (((NOT data_rejected) OR (state = 'rejected'::text))),
     CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'rejected'::text, 'dead'::text])))
 )
-WITH (fillfactor='80');
+WITH (fillfactor='60');
 
 --
 -- Name: COLUMN deliveries.data_rejected; Type: COMMENT; Schema: guestflow; Owner: -
@@ -688,13 +688,6 @@ ALTER TABLE ONLY guestflow.connections
 
 ALTER TABLE ONLY guestflow.contacts
     ADD CONSTRAINT contacts_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id) ON DELETE CASCADE;
-
---
--- Name: deliveries deliveries_batch_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
---
-
-ALTER TABLE ONLY guestflow.deliveries
-    ADD CONSTRAINT deliveries_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES guestflow.batches(id);
 
 --
 -- Name: deliveries deliveries_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
