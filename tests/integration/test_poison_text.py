@@ -282,7 +282,7 @@ class PoisonTextTest(GFTestCase):
                                                " WHERE c.property_id = 'P003' AND a.status_code = 400")]
         self.assertEqual(len(refusals), 10, refusals)
         for error in refusals:
-            self.assertRegex(error, r'^partner: HTTP 400 bad request /v1/guests\?id=H-1003&access_key=### key=### / ### / ###( \(a single booking refused .*\))?$')
+            self.assertRegex(error, r'^partner: HTTP 400 bad request /v1/guests\?id=H-1003&access_key=### key=### / ### / ###( \(a single booking refused.*\))?$')
         self.check_mails(['dead_deliveries', 'dead_deliveries'])
         for args in (('explain', 'B-1'), ('explain', 'B-21'), ('status',), ('log', '--errors')):
             r = self.gfb(*args)
