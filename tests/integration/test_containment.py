@@ -430,7 +430,11 @@ class ContainmentTest(GFTestCase):
         for _ in range(60):
             env.sim_control('script?action=stall&seconds=0&count=1&hotel=H-1001')
             env.sim_control('script?status=400&count=9&hotel=H-1001&body=%3Chtml%3E502+Bad+Gateway%3C%2Fhtml%3E')
-        r = self.run_job(expect=1)
+        # Whether the 600 scripted answers run out within this run (exit 0) or
+        # not (exit 1, the rest pending) depends on the timing; no guest is
+        # rejected either way.
+        r = self.run_job()
+        self.assertIn(r.returncode, (0, 1), r.stderr[-4000:])
         self.assertIn(' rejected=0 ', summary(self, r))
         self.assertNotIn('rejected', self.by_state())
         # The gateway is fixed: the next run delivers every guest.
