@@ -137,6 +137,7 @@ void gf_plan_release(struct gf_planner *p)
 	p->ready_tail = &p->ready;
 	p->kept_tail = &p->kept;
 	p->n_ready = 0;
+	p->ready_rows = 0;
 	gf_buf_free(&p->in);
 	p->in_pos = 0;
 	p->cand_conn = gf_free(p->cand_conn);
@@ -365,10 +366,10 @@ static int spool(struct gf_planner *p)
 			close(fd);
 	}
 	if (!p->spool) {
-		r = -errno;
+		r = errno ? -errno : -EIO;
 		gf_error("plan_spool_failed", "dir=%s error=%s msg=%s", gf_log_q(dir && dir[0] ? dir : "/tmp"),
 		         gf_log_q(strerror(-r)), gf_log_q("cannot create a temporary file for the plan's stream (TMPDIR)"));
-		return r ? r : -EIO;
+		return r;
 	}
 	for (;;) {
 		char *buf = NULL;
@@ -395,10 +396,10 @@ static int spool(struct gf_planner *p)
 		}
 		return copy_lost(p);
 	}
-	r = -errno;
+	r = errno ? -errno : -EIO; /* (a short write need not set errno) */
 	gf_error("plan_spool_failed", "error=%s msg=%s", gf_log_q(strerror(-r)),
 	         gf_log_q("cannot write the plan's stream to a temporary file (TMPDIR)"));
-	return r ? r : -EIO;
+	return r;
 }
 
 /* More bytes of the stream (waits for them); 0 at its end (done). */
@@ -468,6 +469,7 @@ static void finish_cur(struct gf_planner *p)
 	*p->ready_tail = p->cur;
 	p->ready_tail = &p->cur->next;
 	p->n_ready++;
+	p->ready_rows += p->cur->n;
 	p->cur = NULL;
 }
 
@@ -950,9 +952,9 @@ static int careful_end(struct gf_planner *p)
 }
 
 /* Read until n batches are complete, or the stream ends. */
-static int read_batches(struct gf_planner *p, size_t n)
+static int read_batches(struct gf_planner *p, size_t n, size_t rows)
 {
-	while (!p->done && p->n_ready < n) {
+	while (!p->done && (p->n_ready < n || p->ready_rows < rows) && p->n_ready < PLAN_SLICE_MAX) {
 		int r;
 		if (p->careful && !p->loaded) {
 			if ((r = careful_load(p)) < 0)
@@ -1093,6 +1095,7 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 		p->ready = b->next;
 		b->next = NULL;
 		p->n_ready--;
+		p->ready_rows -= b->n;
 		slice[taken++] = b;
 	}
 	if (!p->ready)
@@ -1137,6 +1140,8 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 		}
 		batch_free(b); /* not written, or without a pair planned by another: read the long way */
 	}
+	if (margin > rows / 2)
+		margin = rows / 2; /* a short slice: its second half */
 	p->mark = rows == 0 ? p->upto : gf_db_get_int(res, rows > margin ? rows - margin - 1 : 0, 1);
 	PQclear(res);
 	free(slice);
@@ -1144,15 +1149,15 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 	return 0;
 }
 
-int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *written)
+int gf_plan_step(struct gf_planner *p, int min_batches, size_t min_rows, int margin, int64_t *written)
 {
 	*written = 0;
 	if (!p->active)
 		return 0;
-	size_t want = max_batches > 0 ? (size_t)max_batches : 1;
-	int r = read_batches(p, want);
+	size_t want = min_batches > 0 ? (size_t)min_batches : 1;
+	int r = read_batches(p, want, min_rows);
 	if (r == 0 && p->n_ready > 0)
-		r = write_slice(p, want, margin, written);
+		r = write_slice(p, p->n_ready, margin, written);
 	if (r < 0) {
 		gf_plan_release(p);
 		return r;

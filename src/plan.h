@@ -113,6 +113,7 @@ struct gf_planner {
 	struct gf_plan_batch *cur;   /* filling */
 	struct gf_plan_batch *ready, **ready_tail; /* complete, not written yet */
 	size_t n_ready;
+	size_t ready_rows;           /* their members */
 	struct gf_plan_batch *kept, **kept_tail;   /* written, not claimed by this run yet */
 	int64_t upto;                /* the last batch written */
 	int64_t mark;                /* once this batch is claimed, write the next slice */
@@ -121,11 +122,15 @@ struct gf_planner {
 
 int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const struct gf_job *job,
                   int64_t run_id, const volatile sig_atomic_t *stop);
-/* Write up to max_batches more batches; *written: how many (0 and no
- * longer active: the plan is all in). mark is set to the batch margin batches
- * before the last one written: claims go in batch order, so once it is
- * claimed (by any process) the slice is running out. */
-int gf_plan_step(struct gf_planner *p, int max_batches, int margin, int64_t *written);
+/* The most batches one slice statement writes. */
+#define PLAN_SLICE_MAX 1024
+/* Write the next slice: at least min_batches batches and min_rows members
+ * (fewer at the end of the plan; at most PLAN_SLICE_MAX batches), so that
+ * small batches share a statement as large ones do; *written: how many
+ * batches (0 and no longer active: the plan is all in). mark is set to the
+ * batch margin batches before the last one written: claims go in batch
+ * order, so once it is claimed (by any process) the slice is running out. */
+int gf_plan_step(struct gf_planner *p, int min_batches, size_t min_rows, int margin, int64_t *written);
 /* True while batches remain to be written. */
 static inline bool gf_plan_active(const struct gf_planner *p) { return p->active; }
 /* Stop reading without writing the rest (a run that

@@ -562,7 +562,8 @@ static void handle_reply(struct run *rn, struct slot *s)
 		         ? " (a single booking refused before the partner accepted anything of this connection in this"
 		           " run: sent again after the others)"
 		         : " (a single booking refused, not again since the partner accepted a request of this"
-		           " connection: sent again after the others; refused again then, it is rejected)");
+		           " connection: sent again after the others; refused again then, it is rejected if the"
+		           " partner accepted more of this connection's requests in between than it refused)");
 		break;
 	case GF_OUTCOME_AUTH_BATCH:
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
@@ -703,7 +704,9 @@ static void release(struct run *rn, struct slot *s, bool in_flight)
 
 /* The plan's batches are written a slice at a time, ahead of the claims:
  * the first ones go out while the rest is still being read. A slice's rows
- * are held until claimed: a few batches, so that memory stays flat. */
+ * are held until claimed: as many as PLAN_SLICE full batches, so that memory
+ * stays flat; many small batches (small hotels) share one slice statement.
+ * The next slice is written when a round of claims is left of this one. */
 #define PLAN_SLICE 4
 #define PLAN_MARGIN 2
 
@@ -723,7 +726,8 @@ int gf_run_plan_feed(struct run *rn, bool need)
 	if (!need && rn->plan_claimed < rn->plan.mark)
 		return 0;
 	int64_t n = 0;
-	int r = gf_plan_step(&rn->plan, PLAN_SLICE, PLAN_MARGIN, &n);
+	int margin = rn->job->in_flight > PLAN_MARGIN ? rn->job->in_flight : PLAN_MARGIN;
+	int r = gf_plan_step(&rn->plan, PLAN_SLICE, (size_t)PLAN_SLICE * (size_t)rn->job->max_records, margin, &n);
 	if (r == -GF_E_INTERRUPTED)
 		return 0; /* stopped while waiting for the plan: the rest is the next run's */
 	if (r < 0) {
