@@ -138,6 +138,7 @@ void gf_plan_release(struct gf_planner *p)
 	p->kept_tail = &p->kept;
 	p->n_ready = 0;
 	p->ready_rows = 0;
+	p->ready_bytes = 0;
 	gf_buf_free(&p->in);
 	p->in_pos = 0;
 	p->cand_conn = gf_free(p->cand_conn);
@@ -380,6 +381,7 @@ static int spool(struct gf_planner *p)
 			continue;
 		}
 		if (n > 0) {
+			errno = 0;
 			size_t w = fwrite(buf, 1, (size_t)n, p->spool);
 			PQfreemem(buf);
 			if (w != (size_t)n)
@@ -389,6 +391,7 @@ static int spool(struct gf_planner *p)
 		if (n == -1) {
 			if ((r = copy_ended(p)) < 0)
 				return r;
+			errno = 0;
 			if (fflush(p->spool) != 0 || fseek(p->spool, 0, SEEK_SET) != 0)
 				break;
 			p->spooled = true;
@@ -470,6 +473,7 @@ static void finish_cur(struct gf_planner *p)
 	p->ready_tail = &p->cur->next;
 	p->n_ready++;
 	p->ready_rows += p->cur->n;
+	p->ready_bytes += p->cur->buf.len;
 	p->cur = NULL;
 }
 
@@ -951,10 +955,13 @@ static int careful_end(struct gf_planner *p)
 	return reject_suspects(p);
 }
 
-/* Read until n batches are complete, or the stream ends. */
+/* Read until n batches and rows members are complete, or the stream ends.
+ * Batches cut by their size count as full: what is held stays within n
+ * batches of BATCH_DATA_MAX (plus the one filling), however large the rows. */
 static int read_batches(struct gf_planner *p, size_t n, size_t rows)
 {
-	while (!p->done && (p->n_ready < n || p->ready_rows < rows) && p->n_ready < PLAN_SLICE_MAX) {
+	while (!p->done && (p->n_ready < n || (p->ready_rows < rows && p->ready_bytes < n * BATCH_DATA_MAX)) &&
+	       p->n_ready < PLAN_SLICE_MAX) {
 		int r;
 		if (p->careful && !p->loaded) {
 			if ((r = careful_load(p)) < 0)
@@ -1096,6 +1103,7 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 		b->next = NULL;
 		p->n_ready--;
 		p->ready_rows -= b->n;
+		p->ready_bytes -= b->buf.len;
 		slice[taken++] = b;
 	}
 	if (!p->ready)

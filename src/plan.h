@@ -114,6 +114,7 @@ struct gf_planner {
 	struct gf_plan_batch *ready, **ready_tail; /* complete, not written yet */
 	size_t n_ready;
 	size_t ready_rows;           /* their members */
+	size_t ready_bytes;          /* and their rows' bytes */
 	struct gf_plan_batch *kept, **kept_tail;   /* written, not claimed by this run yet */
 	int64_t upto;                /* the last batch written */
 	int64_t mark;                /* once this batch is claimed, write the next slice */
@@ -127,9 +128,11 @@ int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const s
 /* Write the next slice: at least min_batches batches and min_rows members
  * (fewer at the end of the plan; at most PLAN_SLICE_MAX batches), so that
  * small batches share a statement as large ones do; *written: how many
- * batches (0 and no longer active: the plan is all in). mark is set to the
- * batch margin batches before the last one written: claims go in batch
- * order, so once it is claimed (by any process) the slice is running out. */
+ * batches (0 and no longer active: the plan is all in). Batches cut by
+ * their size count as full, so a slice holds at most min_batches batches'
+ * worth of bytes. mark is set to the batch margin batches (at most half the
+ * slice) before the last one written: claims go in batch order, so once it
+ * is claimed (by any process) the slice is running out. */
 int gf_plan_step(struct gf_planner *p, int min_batches, size_t min_rows, int margin, int64_t *written);
 /* True while batches remain to be written. */
 static inline bool gf_plan_active(const struct gf_planner *p) { return p->active; }

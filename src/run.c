@@ -562,8 +562,9 @@ static void handle_reply(struct run *rn, struct slot *s)
 		         ? " (a single booking refused before the partner accepted anything of this connection in this"
 		           " run: sent again after the others)"
 		         : " (a single booking refused, not again since the partner accepted a request of this"
-		           " connection: sent again after the others; refused again then, it is rejected if the"
-		           " partner accepted more of this connection's requests in between than it refused)");
+		           " connection: sent again after the others; refused again then, it is rejected unless the"
+		           " partner refused other requests of this connection in between, at least as many as it"
+		           " accepted)");
 		break;
 	case GF_OUTCOME_AUTH_BATCH:
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s (this connection's other requests are accepted in"
