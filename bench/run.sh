@@ -32,6 +32,9 @@
 #                                     simulator)
 #   BENCH_STATEMENTS=1                log every statement's duration during the run and
 #                                     print the total per statement (slows the run a little)
+#   BENCH_EXPLAIN=MS                  log the plan (EXPLAIN ANALYZE, auto_explain) of every
+#                                     statement of the run that takes MS ms or more, to the
+#                                     server log (slows the run)
 #   BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"
 #                                     run guestflow under that command
 #   BENCH_KEEP=1                      leave PostgreSQL running at the end (to explore)
@@ -254,6 +257,12 @@ round() { # N
 		"${PSQL[@]}" -c "ALTER SYSTEM SET log_min_duration_statement = 0" -c "SELECT pg_reload_conf()" >/dev/null
 		log_from=$(wc -c <"$WORK/pg/server.log")
 	fi
+	if [ -n "${BENCH_EXPLAIN:-}" ]; then
+		"${PSQL[@]}" -c "LOAD 'auto_explain'" -c "ALTER SYSTEM SET session_preload_libraries = 'auto_explain'" \
+			-c "ALTER SYSTEM SET auto_explain.log_min_duration = '${BENCH_EXPLAIN}ms'" \
+			-c "ALTER SYSTEM SET auto_explain.log_analyze = on" -c "ALTER SYSTEM SET auto_explain.log_buffers = on" \
+			-c "ALTER SYSTEM SET auto_explain.log_nested_statements = on" -c "SELECT pg_reload_conf()" >/dev/null
+	fi
 	if [ "${BENCH_PERF:-0}" = 1 ]; then
 		perf record -a -g -o "$WORK/perf.$n.data" >/dev/null 2>&1 &
 		perf_pid=$!
@@ -300,6 +309,12 @@ round() { # N
 	[ "$rc" = 0 ] || { echo "bench: a guestflow run exited $rc" >&2; cat "$WORK"/run.*.err >&2; exit 1; }
 	RSS=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK"/time.*.txt | sort -n | tail -1)
 
+	if [ -n "${BENCH_EXPLAIN:-}" ]; then
+		"${PSQL[@]}" -c "LOAD 'auto_explain'" -c "ALTER SYSTEM RESET session_preload_libraries" -c "ALTER SYSTEM RESET auto_explain.log_min_duration" \
+			-c "ALTER SYSTEM RESET auto_explain.log_analyze" -c "ALTER SYSTEM RESET auto_explain.log_buffers" \
+			-c "ALTER SYSTEM RESET auto_explain.log_nested_statements" -c "SELECT pg_reload_conf()" >/dev/null
+		echo "== plans of the statements that took ${BENCH_EXPLAIN} ms or more: $WORK/pg/server.log"
+	fi
 	if [ "${BENCH_STATEMENTS:-0}" = 1 ]; then
 		"${PSQL[@]}" -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
 		echo "== database time per statement (ms, count)"

@@ -89,13 +89,16 @@ static const char CLAIM_SQL[] =
 	"  RETURNING d.batch_id, d.booking_id"
 	/* Members deleted from the PMS since they were planned: they are not
 	 * sent (the caller has only the plan's copy of them). The view is
-	 * asked for these bookings alone: not an anti-join over all of it,
-	 * which computes every row, one that may raise included. */
+	 * probed for each member by its id, in a scalar subquery: one index
+	 * probe a member, never an anti-join over all of the view (which
+	 * computes every row, one that may raise included), and never a join
+	 * of two CTEs, which the planner, estimating one row each, runs as a
+	 * nested loop: quadratic in the claim's size (40 ms for 8 batches of
+	 * 100 at "<> ALL (subquery)"). */
 	"), gone AS MATERIALIZED ("
 	"  SELECT m.batch_id, array_agg(m.booking_id) AS ids FROM m JOIN due ON due.id = m.batch_id"
 	"   WHERE $4::bool AND due.fresh"
-	"     AND m.booking_id <> ALL (SELECT s.booking_id FROM guestflow.source_bookings s"
-	"                               WHERE s.booking_id = ANY(ARRAY(SELECT booking_id FROM m)))"
+	"     AND (SELECT count(*) FROM guestflow.source_bookings s WHERE s.booking_id = m.booking_id) = 0"
 	"   GROUP BY m.batch_id"
 	") UPDATE guestflow.batches b"
 	"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
