@@ -77,7 +77,11 @@
 	"          WHERE d.connection_id = c.id AND d.booking_id = s.booking_id AND d.job = " SETTING("job") \
 	"          LIMIT 1) d0 ON true" \
 	"       CROSS JOIN LATERAL (SELECT coalesce(d0.new, true) AS new, coalesce(d0.again, false) AS again) d" \
-	"       WHERE " GF_SQL_ELIGIBLE_MS("SELECT current_setting('guestflow.plan_window_ms')") filter \
+	/* the window a stable expression, not a sub-SELECT: the planner \
+	 * estimates it from checked_out_at's histogram (a sub-SELECT counts \
+	 * as a third of the bookings: a hash join over every guest of a PMS \
+	 * with years of bookings, 1.1 s instead of 0.15 s at 1M) */ \
+	"       WHERE " GF_SQL_ELIGIBLE_MS("current_setting('guestflow.plan_window_ms')") filter \
 	"      OFFSET 0) p" \
 	"      ORDER BY 1, 3) TO STDOUT (FORMAT binary)"
 static const char STREAM_SQL[] = STREAM_SQL_WHERE("");
