@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "fuzz.h"
-#include "util.h"
+#include "base/util.h"
 
 /* What gf_job_load()/gf_config_load() accept from a file. */
 #define FUZZ_MAX_INPUT ((size_t)1024 * 1024)

@@ -27,11 +27,11 @@
 #include <libxml/xmlschemas.h>
 #include <libxml/xmlversion.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "fuzz.h"
-#include "normalize.h"
-#include "render_xml.h"
-#include "util.h"
+#include "core/normalize.h"
+#include "outputs/review_xml/render_xml.h"
+#include "base/util.h"
 
 #define NS "urn:guestflow:review-xml:1"
 #define MAX_RECORDS 1000

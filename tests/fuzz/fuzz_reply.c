@@ -9,9 +9,9 @@
 #include <libxml/tree.h>
 
 #include "fuzz.h"
-#include "reply.h"
-#include "text.h"
-#include "util.h"
+#include "outputs/review_xml/reply.h"
+#include "base/text.h"
+#include "base/util.h"
 
 /* http.max_reply_bytes defaults to 1 MiB; more only slows the fuzzer down. */
 #define FUZZ_MAX_INPUT ((size_t)1024 * 1024)

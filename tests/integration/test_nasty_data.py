@@ -4,7 +4,7 @@ white-space names, 10 kB names, invalid UTF-8, control characters, emoji, RTL
 text, e-mails with +, quotes, IDN domains or spaces, departure before arrival,
 unknown language and gender codes). Each booking's outcome is computed here,
 independently of the C code, from DESIGN.md sections 2 and 4 and the rules
-documented in src/normalize.h and src/render_xml.h: it is either not eligible
+documented in src/core/normalize.h and src/outputs/review_xml/render_xml.h: it is either not eligible
 (no delivery), delivered with exactly the normalised values, or rejected with
 a reason that names the field and leaks no personal data. The other records
 of a batch still go; nothing crashes; the partner never sees an invalid

@@ -16,7 +16,7 @@ import time
 
 from gftest import (GUESTFLOW, SRC, Env, GFTestCase, add_booking, add_many, main, wait_for)
 
-MIGRATE_LOCK_CLASS = 1734737923  # src/locks.h: GF_LOCK_CLASS_MIGRATE
+MIGRATE_LOCK_CLASS = 1734737923  # src/base/locks.h: GF_LOCK_CLASS_MIGRATE
 SECRETS_LOCK_CLASS = 1734737924  # GF_LOCK_CLASS_SECRETS
 NOBODY = 65534
 

@@ -160,8 +160,8 @@ done
 key_file=$(sed -n 's/^  key_file: *//p' "$cfg")
 [ "$key_file" = "/var/lib/$(unit_value "$service" StateDirectory)/secrets.key" ] ||
 	fail "secrets.key_file '$key_file' is not in the unit's StateDirectory=/var/lib/$(unit_value "$service" StateDirectory)"
-grep -q 'GF_SECRETS_KEY_FILE_DEFAULT "'"$key_file"'"' "$src/src/config.h" ||
-	fail "the shipped secrets.key_file '$key_file' is not the built-in default (src/config.h)"
+grep -q 'GF_SECRETS_KEY_FILE_DEFAULT "'"$key_file"'"' "$src/src/core/config.h" ||
+	fail "the shipped secrets.key_file '$key_file' is not the built-in default (src/core/config.h)"
 for want in 'Unit=guestflow@%i.service' Persistent=true; do
 	grep -qxF "$want" "$timer" || fail "guestflow@.timer lacks $want"
 done

@@ -1,4 +1,4 @@
-/* Unit tests for the configuration loader (src/config.c). */
+/* Unit tests for the configuration loader (src/core/config.c). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "gf_config.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 #define CONFIG_E (-GF_E_CONFIG)
 

@@ -2,12 +2,12 @@
  * templates, secret redaction, partner URLs, PostgreSQL array literals. */
 #include <string.h>
 
-#include "backoff.h"
-#include "buf.h"
-#include "db.h"
-#include "http.h"
+#include "base/backoff.h"
+#include "base/buf.h"
+#include "db/db.h"
+#include "transport/http.h"
 #include "tap.h"
-#include "template.h"
+#include "base/template.h"
 
 static void test_backoff(void)
 {

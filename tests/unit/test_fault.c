@@ -1,4 +1,4 @@
-/* Unit test of the crash-test hook (src/fault.c) as a release build has it
+/* Unit test of the crash-test hook (src/base/fault.c) as a release build has it
  * (GF_FAULT_INJECTION 0: GUESTFLOW_FAULT is ignored) and as a test build has
  * it (1: the process kills itself at the named point), whatever this build's
  * -Dfault_injection says. Each case runs in a child process. */
@@ -9,7 +9,7 @@
 #else
 #define GF_FAULT_INJECTION 0
 #endif
-#include "fault.c"
+#include "base/fault.c"
 
 #include <signal.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "outcome.h"
+#include "core/outcome.h"
 #include "tap.h"
 
 /* Wed, 21 Oct 2015 07:28:00 GMT */

@@ -12,13 +12,13 @@
 #include <libxml/xmlschemas.h>
 #include <zlib.h>
 
-#include "buf.h"
-#include "gzip.h"
-#include "normalize.h"
-#include "render_xml.h"
-#include "reply.h"
+#include "base/buf.h"
+#include "base/gzip.h"
+#include "core/normalize.h"
+#include "outputs/review_xml/render_xml.h"
+#include "outputs/review_xml/reply.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 #define NS "urn:guestflow:review-xml:1"
 #define BUF_MAX (64u * 1024 * 1024)

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "connection.h"
-#include "secret.h"
+#include "core/connection.h"
+#include "core/secret.h"
 #include "tap.h"
 
 static void test_seal_and_open(void)

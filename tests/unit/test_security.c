@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "db.h"
-#include "http.h"
-#include "notify.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "transport/http.h"
+#include "core/notify.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 static char tmpdir[] = "/tmp/gf-test-security-XXXXXX";
 

@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/log.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 static void test_durations(void)
 {

@@ -1,0 +1,100 @@
+/* guestflow check-config: validate the main file and every job. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+#include "transport/http.h"
+#include "base/log.h"
+#include "core/notify.h"
+
+static const char help[] =
+	"Usage: guestflow [-c FILE] check-config\n"
+	"\n"
+	"Validates the main configuration file and every job in its jobs directory\n"
+	"and prints one line per job. Errors name FILE:LINE:COLUMN; exit 78 on any.\n"
+	"Warns about every job that sends over plain http:// (allow_insecure_http),\n"
+	"and checks that the SMTP password of alerting can be read.\n";
+
+/* The plain http:// URLs a job is allowed to use: worth a warning every time. */
+static void warn_insecure(const struct gf_job *j)
+{
+	const char *keys[4];
+	size_t n = gf_http_insecure_urls(j, keys, GF_ARRAY_SIZE(keys));
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "guestflow: warning: %s: '%s' is plain http:// (allow_insecure_http: true): "
+		        "%s unencrypted; meant only for a test partner on this machine\n", j->path, keys[i],
+		        strcmp(keys[i], "endpoint") == 0 ? "access keys and guest data travel" : "the ping travels");
+}
+
+/* How alert mails would go: TLS and the SMTP credentials. The password is
+ * read (then dropped) to prove it can be; a systemd credential can only be
+ * checked from inside the service, where $CREDENTIALS_DIRECTORY is set. */
+static int check_smtp(const struct gf_config *cfg, char *line, size_t size)
+{
+	long use_ssl = CURLUSESSL_ALL;
+	if (!cfg->smtp_url)
+		return 0;
+	if (gf_smtp_tls(cfg->smtp_url, &use_ssl) < 0) {
+		fprintf(stderr, "guestflow: %s: alerting.smtp_url cannot be read as an SMTP URL\n", cfg->path);
+		return GF_EXIT_CONFIG;
+	}
+	const char *tls = use_ssl == CURLUSESSL_TRY ? "STARTTLS when the server offers it (loopback)"
+	                  : strncmp(cfg->smtp_url, "smtps://", 8) == 0 ? "TLS (smtps)"
+	                                                               : "STARTTLS required";
+	char *user = NULL, *password = NULL, *source = NULL, err[512] = "";
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	if (!cfg->smtp_password_file && (!creds || !*creds)) {
+		snprintf(line, size, "alerting: mail over %s; SMTP AUTH only when the service has the "
+		         "systemd credential smtp-password (not visible here)\n", tls);
+		return 0;
+	}
+	int r = gf_smtp_credentials(cfg, &user, &password, &source, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "guestflow: %s: alerting: %s\n", cfg->path, err);
+		return GF_EXIT_CONFIG;
+	}
+	if (user)
+		snprintf(line, size, "alerting: mail over %s; SMTP AUTH as '%s' with the password from %s\n",
+		         tls, user, source);
+	else
+		snprintf(line, size, "alerting: mail over %s; no SMTP AUTH\n", tls);
+	if (password)
+		explicit_bzero(password, strlen(password));
+	free(password);
+	free(user);
+	free(source);
+	return 0;
+}
+
+int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	if (gf_cmd_help(argc, argv, help))
+		return 0;
+	if (argc > 1) {
+		fprintf(stderr, "guestflow check-config: unexpected argument '%s'\n%s", argv[1], help);
+		return GF_EXIT_USAGE;
+	}
+	struct gf_config *cfg = NULL;
+	int r = gf_cmd_load_config(ctx, &cfg);
+	if (r)
+		return r;
+	char smtp[1024] = "";
+	if ((r = check_smtp(cfg, smtp, sizeof(smtp))) != 0) {
+		gf_config_free(cfg);
+		return r;
+	}
+	printf("%s: ok, %zu job%s in %s\n", cfg->path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s", cfg->jobs_dir);
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const struct gf_job *j = cfg->jobs[i];
+		printf("job %s: %s, partner %s, format %s, endpoint %s, schedule \"%s\", batches of %d, %d in flight%s%s (%s)\n",
+		       j->name, j->enabled ? "enabled" : "disabled", j->partner, j->format, j->endpoint,
+		       j->schedule, j->max_records, j->in_flight, j->proxy ? ", proxy " : "",
+		       j->proxy ? j->proxy : "", j->path);
+		warn_insecure(j);
+	}
+	fputs(smtp, stdout);
+	gf_config_free(cfg);
+	return 0;
+}

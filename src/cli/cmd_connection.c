@@ -1,0 +1,322 @@
+/* guestflow connection: add, list, show and change the status of connections. */
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "core/connection.h"
+#include "db/db.h"
+#include "base/log.h"
+#include "core/secret.h"
+
+static const char help[] =
+	"Usage: guestflow [-c FILE] connection add PROPERTY PARTNER --hotel-id ID\n"
+	"       guestflow [-c FILE] connection set-key PROPERTY PARTNER\n"
+	"       guestflow [-c FILE] connection rekey\n"
+	"       guestflow [-c FILE] connection list\n"
+	"       guestflow [-c FILE] connection show|activate|deactivate|stop PROPERTY PARTNER\n"
+	"\n"
+	"add         creates a connection in status 'setup'; the access key is read\n"
+	"            from standard input (one line; not echoed on a terminal), never\n"
+	"            from the command line\n"
+	"set-key     replaces a connection's access key, read from standard input as\n"
+	"            for add; recorded in the connection's events (without the key)\n"
+	"rekey       rotates the key that encrypts the stored access keys: a new key\n"
+	"            in secrets.key_file, the previous one kept as FILE.old, every\n"
+	"            access key re-encrypted in one transaction\n"
+	"list        property, partner, hotel id and status of every connection\n"
+	"show        one connection and its status history (never the access key)\n"
+	"activate    makes a connection 'live': only live connections receive data\n"
+	"deactivate  the property ends the connection: no more data flows\n"
+	"stop        the partner stopped serving a live connection\n"
+	"\n"
+	"An access key is 8 to 512 printable ASCII characters (0x21-0x7E: no spaces).\n"
+	"A property id and a hotel id are valid UTF-8 without control characters or\n"
+	"bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), and\n"
+	"not only spaces. What is shown from the database is escaped as in the logs.\n"
+	"Access keys are stored encrypted with the key in secrets.key_file (created on\n"
+	"first use). Exit 65 when a value is refused, 78 when the key file is missing\n"
+	"or wrong.\n";
+
+/* Read the access key from stdin: one line (CR LF or LF), without echo on a
+ * terminal. 0 and the key in out; -ENODATA when there is none; -E2BIG when
+ * the line does not fit (it is read to its end, so nothing of it is left).
+ * The rule it must meet is checked by the caller. */
+static int read_secret(char *out, size_t outlen, size_t *len)
+{
+	bool tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	if (tty) {
+		fprintf(stderr, "Access key: ");
+		fflush(stderr);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		} else {
+			tty = false;
+		}
+	}
+	size_t n = 0;
+	bool too_long = false, any = false;
+	int c;
+	/* Unbuffered, so that no copy of the key is left in stdio's buffer
+	 * (a key is one short line: a read per byte costs nothing). */
+	setvbuf(stdin, NULL, _IONBF, 0);
+	while ((c = getchar()) != EOF && c != '\n') {
+		any = true;
+		if (n + 1 < outlen)
+			out[n++] = (char)c;
+		else
+			too_long = true;
+	}
+	out[n] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (n && out[n - 1] == '\r')
+		out[--n] = '\0';
+	*len = n;
+	if (too_long)
+		return -E2BIG;
+	return any || n ? 0 : -ENODATA;
+}
+
+/* The access key from stdin, checked: 0, or an exit code after saying why. */
+static int read_key_checked(const char *verb, char *key, size_t keylen, size_t *len)
+{
+	int r = read_secret(key, keylen, len);
+	if (r == -ENODATA || (r == 0 && *len == 0)) {
+		fprintf(stderr, "guestflow connection %s: no access key on standard input (one line)\n", verb);
+		return GF_EXIT_DATAERR;
+	}
+	char why[256];
+	if (r == -E2BIG) {
+		explicit_bzero(key, keylen);
+		fprintf(stderr, "guestflow connection %s: access key refused: longer than %d characters (an access key"
+		        " is %d to %d printable ASCII characters)\n", verb, GF_ACCESS_KEY_MAX, GF_ACCESS_KEY_MIN,
+		        GF_ACCESS_KEY_MAX);
+		return GF_EXIT_DATAERR;
+	}
+	if (gf_connection_check_access_key(key, *len, why, sizeof(why)) < 0) {
+		explicit_bzero(key, keylen);
+		fprintf(stderr, "guestflow connection %s: access key refused: %s\n", verb, why);
+		return GF_EXIT_DATAERR;
+	}
+	return 0;
+}
+
+static int with_db(const struct gf_cmd_ctx *ctx, PGconn **db)
+{
+	struct gf_config *cfg = NULL;
+	int r = gf_cmd_open(ctx, &cfg, db);
+	gf_config_free(cfg);
+	return r;
+}
+
+/* The database with the key for the stored access keys: 0, or an exit code. */
+static int with_secrets(const struct gf_cmd_ctx *ctx, const char *verb, PGconn **db)
+{
+	struct gf_config *cfg = NULL;
+	int r = gf_cmd_open(ctx, &cfg, db);
+	if (r)
+		return r;
+	r = gf_cmd_open_secrets(cfg, *db, verb);
+	gf_config_free(cfg);
+	if (r) {
+		PQfinish(*db);
+		*db = NULL;
+	}
+	return r;
+}
+
+static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	const char *hotel = NULL;
+	const char *pos[2];
+	int npos = 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--hotel-id") == 0 && i + 1 < argc)
+			hotel = argv[++i];
+		else if (strncmp(argv[i], "--hotel-id=", 11) == 0)
+			hotel = argv[i] + 11;
+		else if (argv[i][0] == '-' || npos == 2) {
+			fprintf(stderr, "guestflow connection add: unexpected argument '%s'\n%s", argv[i], help);
+			return GF_EXIT_USAGE;
+		} else
+			pos[npos++] = argv[i];
+	}
+	if (npos != 2 || !hotel) {
+		fprintf(stderr, "guestflow connection add: needs PROPERTY PARTNER --hotel-id ID\n");
+		return GF_EXIT_USAGE;
+	}
+	char why[512];
+	if (gf_connection_check_property(pos[0], why, sizeof(why)) < 0) {
+		/* not quoted back: it may hold the very characters refused */
+		fprintf(stderr, "guestflow connection add: PROPERTY refused: %s\n", why);
+		return GF_EXIT_DATAERR;
+	}
+	for (const char *p = pos[1]; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')) {
+			fprintf(stderr, "guestflow connection add: partner %s may hold only a-z, 0-9, '-' and '_'\n",
+			        gf_log_qt(pos[1]));
+			return GF_EXIT_DATAERR;
+		}
+	if (gf_connection_check_hotel_id(hotel, why, sizeof(why)) < 0) {
+		/* not quoted back: it may hold the very characters refused */
+		fprintf(stderr, "guestflow connection add: --hotel-id refused: %s\n", why);
+		return GF_EXIT_DATAERR;
+	}
+	char key[GF_ACCESS_KEY_MAX + 2];
+	size_t len = 0;
+	int r = read_key_checked("add", key, sizeof(key), &len);
+	if (r)
+		return r;
+	PGconn *db = NULL;
+	r = with_secrets(ctx, "add", &db);
+	if (r) {
+		explicit_bzero(key, sizeof(key));
+		return r;
+	}
+	r = gf_connection_add(db, pos[0], pos[1], hotel, key);
+	explicit_bzero(key, sizeof(key));
+	PQfinish(db);
+	gf_secret_close();
+	if (r == -EEXIST) {
+		fprintf(stderr, "guestflow connection add: %s already has a connection to %s\n", pos[0], pos[1]);
+		return GF_EXIT_DATAERR;
+	}
+	if (r < 0)
+		return gf_cmd_db_error(r);
+	printf("connection %s -> %s added (status setup); make it live with: guestflow connection activate %s %s\n",
+	       pos[0], pos[1], pos[0], pos[1]);
+	return 0;
+}
+
+static int cmd_set_key(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	if (argc != 4 || argv[2][0] == '-' || argv[3][0] == '-') {
+		fprintf(stderr, "guestflow connection set-key: needs PROPERTY PARTNER (the key on standard input)\n");
+		return GF_EXIT_USAGE;
+	}
+	char key[GF_ACCESS_KEY_MAX + 2];
+	size_t len = 0;
+	int r = read_key_checked("set-key", key, sizeof(key), &len);
+	if (r)
+		return r;
+	PGconn *db = NULL;
+	r = with_secrets(ctx, "set-key", &db);
+	if (r) {
+		explicit_bzero(key, sizeof(key));
+		return r;
+	}
+	r = gf_connection_set_key(db, argv[2], argv[3], key);
+	explicit_bzero(key, sizeof(key));
+	PQfinish(db);
+	gf_secret_close();
+	if (r == -ENOENT) {
+		fprintf(stderr, "guestflow connection set-key: no connection %s -> %s\n", gf_log_qt(argv[2]),
+		        gf_log_qt(argv[3]));
+		return GF_EXIT_DATAERR;
+	}
+	if (r < 0)
+		return gf_cmd_db_error(r);
+	printf("connection %s -> %s: access key replaced (stored encrypted); the next run uses it\n", gf_log_qt(argv[2]),
+	       gf_log_qt(argv[3]));
+	return 0;
+}
+
+static int cmd_rekey(int argc, const struct gf_cmd_ctx *ctx)
+{
+	if (argc != 2) {
+		fputs(help, stderr);
+		return GF_EXIT_USAGE;
+	}
+	PGconn *db = NULL;
+	int r = with_secrets(ctx, "rekey", &db);
+	if (r)
+		return r;
+	struct gf_secret_error err = { { 0 } };
+	int64_t n = 0;
+	r = gf_secret_rekey(db, &n, &err);
+	PQfinish(db);
+	if (r < 0) {
+		gf_secret_close();
+		fprintf(stderr, "guestflow connection rekey: %s\n", err.text[0] ? err.text : gf_strerror(r));
+		return r == -GF_E_CONFIG ? GF_EXIT_CONFIG : r == -GF_E_DATA ? GF_EXIT_DATAERR : gf_cmd_db_error(r);
+	}
+	printf("rekeyed: %lld access key%s re-encrypted under key %d in %s; the previous key is in %s.old"
+	       " (keep it as long as you keep database backups from before now); copy %s to every other"
+	       " host that runs guestflow against this database\n",
+	       (long long)n, n == 1 ? "" : "s", gf_secret_key_id(), gf_secret_source(), gf_secret_source(),
+	       gf_secret_source());
+	gf_secret_close();
+	return 0;
+}
+
+int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	if (gf_cmd_help(argc, argv, help))
+		return 0;
+	if (argc < 2) {
+		fputs(help, stderr);
+		return GF_EXIT_USAGE;
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "add") == 0)
+		return cmd_add(argc, argv, ctx);
+	if (strcmp(sub, "set-key") == 0)
+		return cmd_set_key(argc, argv, ctx);
+	if (strcmp(sub, "rekey") == 0)
+		return cmd_rekey(argc, ctx);
+	PGconn *db = NULL;
+	int r;
+	if (strcmp(sub, "list") == 0) {
+		if (argc != 2) {
+			fputs(help, stderr);
+			return GF_EXIT_USAGE;
+		}
+		if ((r = with_db(ctx, &db)))
+			return r;
+		r = gf_connection_list(db, stdout);
+		PQfinish(db);
+		return r < 0 ? gf_cmd_db_error(r) : 0;
+	}
+	static const struct { const char *verb, *status, *note; } moves[] = {
+		{ "activate", "live", "activated" },
+		{ "deactivate", "deactivated", "deactivated by the property" },
+		{ "stop", "stopped", "stopped by the partner" },
+	};
+	bool show = strcmp(sub, "show") == 0;
+	int m = -1;
+	for (size_t i = 0; i < GF_ARRAY_SIZE(moves); i++)
+		if (strcmp(sub, moves[i].verb) == 0)
+			m = (int)i;
+	if ((!show && m < 0) || argc != 4) {
+		fprintf(stderr, "guestflow connection: unknown or incomplete command\n%s", help);
+		return GF_EXIT_USAGE;
+	}
+	if ((r = with_db(ctx, &db)))
+		return r;
+	if (show)
+		r = gf_connection_show(db, argv[2], argv[3], stdout);
+	else
+		r = gf_connection_set_status(db, argv[2], argv[3], moves[m].status, moves[m].note);
+	PQfinish(db);
+	if (r == -ENOENT) {
+		fprintf(stderr, "guestflow connection %s: no connection %s -> %s\n", sub, gf_log_qt(argv[2]),
+		        gf_log_qt(argv[3]));
+		return GF_EXIT_DATAERR;
+	}
+	if (r == -EPERM) {
+		fprintf(stderr, "guestflow connection %s: only a live connection can be stopped\n", sub);
+		return GF_EXIT_DATAERR;
+	}
+	if (r < 0)
+		return gf_cmd_db_error(r);
+	if (!show)
+		printf("connection %s -> %s is now %s\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), moves[m].status);
+	return 0;
+}

@@ -1,0 +1,129 @@
+/* guestflow: moves guest data from a hotel PMS database to partner platforms. */
+#include <getopt.h>
+#include <libxml/parser.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "cli/cmd.h"
+#include "gf_config.h"
+#include "base/log.h"
+
+static const char usage[] =
+	"Usage: guestflow [-c FILE] COMMAND [ARGS...]\n"
+	"\n"
+	"Moves guest data from a hotel PMS database (PostgreSQL) to partner platforms.\n"
+	"\n"
+	"Commands:\n"
+	"  db migrate                     create or upgrade the guestflow schema\n"
+	"  check-config                   validate the main file and every job\n"
+	"  run JOB [--dry-run] [--limit N] run a job: plan, send in batches, write history\n"
+	"  rerun JOB (--booking NO... | --from DATE --to DATE | --dead) [--force] [--no-run]\n"
+	"                                 send bookings again by hand\n"
+	"  explain BOOKING_NO [--job JOB] why was this guest (not) sent?\n"
+	"  status [JOB] [--json]          last run and queue per job and connection\n"
+	"  log [--job J] [--connection P] [--since WHEN] [--errors] [--limit N] | --purge\n"
+	"                                 the API-call log\n"
+	"  purge [JOB]                    delete deliveries past the job's retention.deliveries\n"
+	"  contact add EMAIL --role alert|technical|escalation [--job J] [--connection P PARTNER]\n"
+	"  contact list | contact remove ID   who hears about problems\n"
+	"  connection add PROPERTY PARTNER --hotel-id ID   (access key on stdin)\n"
+	"  connection set-key PROPERTY PARTNER   replace an access key (on stdin)\n"
+	"  connection rekey               rotate the key that encrypts the access keys\n"
+	"  connection list                list connections (never the access key)\n"
+	"  connection show|activate|deactivate|stop PROPERTY PARTNER\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE   main configuration file (default: $GUESTFLOW_CONFIG,\n"
+	"                      else " GF_SYSCONFDIR "/guestflow.yaml)\n"
+	"  -h, --help          show this help (COMMAND --help: that command's)\n"
+	"      --version       print the version\n"
+	"\n"
+	"Exit codes of run: 0 all due delivered or nothing to do; 1 some records\n"
+	"rejected or dead, or a connection skipped; 69 no partner reachable; 75 cut\n"
+	"short (signal, database lost), retry later; 78 configuration error;\n"
+	"64 usage error.\n";
+
+static const struct {
+	const char *verb;
+	int (*fn)(int, char **, const struct gf_cmd_ctx *);
+} verbs[] = {
+	{ "db", gf_cmd_db },
+	{ "check-config", gf_cmd_check_config },
+	{ "run", gf_cmd_run },
+	{ "connection", gf_cmd_connection },
+	{ "rerun", gf_cmd_rerun },
+	{ "explain", gf_cmd_explain },
+	{ "status", gf_cmd_status },
+	{ "log", gf_cmd_log },
+	{ "contact", gf_cmd_contact },
+	{ "purge", gf_cmd_purge },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	/* Before anything reads a key: this process may hold partner access
+	 * keys and the key that decrypts them, so it never leaves a core dump
+	 * (with a core limit of 0, none even where fs.suid_dumpable would write
+	 * one for root) and cannot be attached to or have its memory read
+	 * through /proc by other processes of the same user. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	/* libcurl and OpenSSL write the TLS session secrets of every connection
+	 * to the file SSLKEYLOGFILE names: whoever reads it and the traffic
+	 * reads the access keys. Like a proxy, not something the environment
+	 * decides; gone before anything starts TLS (curl_global_init). */
+	const char *keylog = getenv("SSLKEYLOGFILE");
+	if (keylog) {
+		gf_warn("env_ignored", "name=SSLKEYLOGFILE value=%s msg=%s", gf_log_q(keylog),
+		        gf_log_q("TLS session secrets are never written to a file: the variable is unset"));
+		unsetenv("SSLKEYLOGFILE");
+	}
+	struct gf_cmd_ctx ctx = { 0 };
+	int c;
+	/* '+': stop at the first non-option, the command. */
+	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': ctx.config_path = optarg; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V':
+			printf("guestflow %s\n", GF_VERSION);
+#if GF_FAULT_INJECTION
+			printf("test build: the GUESTFLOW_FAULT crash-test hook is compiled in (not for production)\n");
+#endif
+			return 0;
+		default: fputs(usage, stderr); return GF_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return GF_EXIT_USAGE;
+	}
+#ifdef __GLIBC__
+	/* A batch's large buffers (result set, XML, gzip body: a few hundred
+	 * KiB at 500 records) are mapped and unmapped with the batch. glibc
+	 * otherwise raises this threshold to the largest block freed and serves
+	 * such blocks from the heap, which then stays at its high-water mark:
+	 * the process grew with the size of the night (issue #5, flat memory). */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+#endif
+	/* Once, before anything else touches libxml2. */
+	xmlInitParser();
+	const char *verb = argv[optind];
+	for (size_t i = 0; i < GF_ARRAY_SIZE(verbs); i++)
+		if (strcmp(verb, verbs[i].verb) == 0)
+			return verbs[i].fn(argc - optind, argv + optind, &ctx);
+	fprintf(stderr, "guestflow: unknown command '%s'\n\n%s", verb, usage);
+	return GF_EXIT_USAGE;
+}

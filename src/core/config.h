@@ -1,0 +1,127 @@
+/* Configuration: the main file and one YAML file per job, loaded with libyaml. */
+#ifndef GF_CONFIG_H
+#define GF_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/log.h"
+
+enum gf_compress { GF_COMPRESS_NONE, GF_COMPRESS_GZIP };
+
+struct gf_job {
+	char *name;              /* required; must equal the file name without .yaml */
+	char *path;              /* file it was loaded from */
+	char *description;       /* optional */
+	bool enabled;            /* default true */
+	char *partner;           /* required: partner id as used by connections */
+	char *format;            /* required: "review-xml" (only format in v1) */
+	char *endpoint;          /* required: https:// URL (http:// only with allow_insecure_http),
+	                          * no query string, no password */
+	bool allow_insecure_http; /* allow_insecure_http: plain http:// for the endpoint and the
+	                          * ping URLs (loopback tests), warned about at every run; default false */
+	char *schedule;          /* optional: systemd OnCalendar expression, default "daily" */
+
+	/* selection */
+	int64_t window_ms;       /* selection.window, default 14d */
+	char *default_language;  /* selection.default_language: ISO 639-1, default "en" */
+
+	/* retention */
+	int64_t retention_ms;    /* retention.deliveries: 'guestflow purge' deletes finished deliveries
+	                          * older than this whose booking is out of the window; default 400d,
+	                          * longer than the window */
+
+	/* batch */
+	int max_records;         /* batch.max_records, default 500, 1..10000 */
+	int in_flight;           /* batch.in_flight, default 4, 1..64 */
+	enum gf_compress compress; /* batch.compress: none|gzip, default gzip */
+	int gzip_level;          /* batch.gzip_level 1..9, default 1 */
+
+	/* http */
+	int64_t connect_timeout_ms; /* http.connect_timeout, default 10s */
+	int64_t timeout_ms;         /* http.timeout, default 120s */
+	int64_t low_speed_limit;    /* http.low_speed_limit bytes/s, default 100 */
+	int64_t low_speed_time_ms;  /* http.low_speed_time, default 30s */
+	char *ca_file;              /* http.ca_file, optional */
+	int64_t max_reply_bytes;    /* http.max_reply_bytes, default 1048576 */
+	char *proxy;                /* http.proxy: proxy URL without credentials; NULL: no proxy
+	                             * (the environment's http_proxy & co. are never read) */
+	char *no_proxy;             /* http.no_proxy: comma-separated hosts reached without the
+	                             * proxy (libcurl's CURLOPT_NOPROXY syntax); only with proxy */
+
+	/* retry */
+	int max_attempts;           /* retry.max_attempts, default 8, 1..100 */
+	int64_t backoff_initial_ms; /* retry.backoff_initial, default 30s */
+	int64_t backoff_max_ms;     /* retry.backoff_max, default 6h */
+	int64_t retry_after_max_ms; /* retry.retry_after_max, default 1h */
+	int64_t linger_ms;          /* retry.linger: how long a run waits for due retries, default 2m */
+
+	int64_t lease_ms;           /* lease, default 10m; longer than http timeouts */
+	int64_t stop_timeout_ms;    /* stop_timeout: after SIGTERM, how long in-flight batches may
+	                             * finish before they are released, default 30s */
+
+	/* ping: healthchecks-style URLs fetched at start, success and failure (optional) */
+	char *ping_start;
+	char *ping_success;
+	char *ping_failure;
+
+	/* history */
+	char *history_message;      /* history.message, template, required */
+};
+
+/* Where the key for access keys at rest lives unless secrets.key_file says
+ * otherwise: the service's StateDirectory= (guestflow@.service), writable
+ * by the service user under ProtectSystem=strict. */
+#define GF_SECRETS_KEY_FILE_DEFAULT "/var/lib/guestflow/secrets.key"
+
+struct gf_config {
+	char *path;              /* main file */
+	char *conninfo;          /* database.conninfo, required */
+	char *jobs_dir;          /* jobs_dir, default "jobs.d" beside the main file;
+	                          * relative paths resolve against the main file's directory */
+	enum gf_log_level log_level; /* logging.level, default info */
+	int64_t api_log_retention_ms; /* api_log.retention: 'guestflow log --purge' deletes
+	                               * API-call log rows older than this, default 90d, >= 1d */
+	char *smtp_url;          /* alerting.smtp_url: smtp:// or smtps://, no password; NULL: no alert e-mails */
+	char *smtp_user;         /* alerting.smtp_user: SMTP AUTH user (or the user part of smtp_url) */
+	char *smtp_password_file; /* alerting.smtp_password_file: file holding the SMTP password;
+	                          * NULL: $CREDENTIALS_DIRECTORY/smtp-password when that exists */
+	char *mail_from;         /* alerting.from, default guestflow@localhost */
+	int failed_runs;         /* alerting.failed_runs: alert after this many failed runs in a row, default 3 */
+	char *metrics_dir;       /* metrics.textfile_dir: Prometheus textfile collector dir, NULL: none */
+	char *secrets_key_file;  /* secrets.key_file: the key for access keys at rest (absolute path),
+	                          * default GF_SECRETS_KEY_FILE_DEFAULT; created on first use */
+	struct gf_job **jobs;    /* every *.yaml in jobs_dir, sorted by name */
+	size_t n_jobs;
+};
+
+/* Error details: "FILE:LINE:COLUMN: message" (1-based line and column). */
+struct gf_config_error {
+	char text[1024];
+};
+
+/* Load the main file and every job. On error returns -GF_E_CONFIG and fills
+ * err (the first error found); *out is set only on success, caller frees with
+ * gf_config_free(). */
+int gf_config_load(const char *path, struct gf_config **out, struct gf_config_error *err);
+/* Load a single job file (used by gf_config_load and the tests). */
+int gf_job_load(const char *path, struct gf_job **out, struct gf_config_error *err);
+/* Parse a job from memory; name_hint is the expected job name (NULL: not checked),
+ * path is used in messages only. Used by the fuzz target. */
+int gf_job_parse(const char *data, size_t len, const char *path, const char *name_hint,
+                 struct gf_job **out, struct gf_config_error *err);
+/* Parse a main config from memory, without loading jobs. */
+int gf_config_parse(const char *data, size_t len, const char *path,
+                    struct gf_config **out, struct gf_config_error *err);
+
+const struct gf_job *gf_config_find_job(const struct gf_config *cfg, const char *name);
+/* Add a job to cfg, keeping jobs sorted by name; a second job with the same
+ * name is an error. On success cfg owns job; on error the caller still does. */
+int gf_config_add_job(struct gf_config *cfg, struct gf_job *job, struct gf_config_error *err);
+void gf_job_free(struct gf_job *job);
+void gf_config_free(struct gf_config *cfg);
+
+/* Which main file to use: explicit, else $GUESTFLOW_CONFIG, else the default. */
+const char *gf_config_default_path(const char *explicit_path);
+
+#endif

@@ -1,0 +1,300 @@
+/* Connections: credentials and lifecycle of one property's link to one partner. */
+#include "core/connection.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "base/log.h"
+#include "core/secret.h"
+
+int gf_connection_check_access_key(const char *key, size_t len, char *why, size_t whylen)
+{
+	static const char rule[] = "an access key is 8 to 512 printable ASCII characters (0x21-0x7E: no spaces,"
+	                           " no control or non-ASCII characters)";
+	if (len < GF_ACCESS_KEY_MIN || len > GF_ACCESS_KEY_MAX) {
+		gf_set_why(why, whylen, "%s; this one has %zu", rule, len);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)key[i];
+		if (c < 0x21 || c > 0x7e) {
+			gf_set_why(why, whylen, "%s; character %zu is %s", rule, i + 1,
+			           c == ' ' ? "a space" : c < 0x20 || c == 0x7f ? "a control character" : "not ASCII");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The code point at s[*i] (n bytes in all), *i moved past it; -1 when the
+ * bytes there are not UTF-8 (overlong, surrogate, beyond U+10FFFF, cut). */
+static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
+{
+	unsigned char c = s[*i];
+	if (c < 0x80) {
+		(*i)++;
+		return c;
+	}
+	size_t need;
+	int32_t cp;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 1;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		cp = c & 0x07;
+	} else {
+		return -1;
+	}
+	for (size_t k = 1; k <= need; k++) {
+		if (*i + k >= n || (s[*i + k] & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (s[*i + k] & 0x3f);
+	}
+	if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*i += need + 1;
+	return cp;
+}
+
+/* Bidi controls: they reorder what a terminal or mail reader shows around
+ * them, so that an id could be made to look like another. */
+static bool bidi_control(int32_t cp)
+{
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* The rule of both ids (connection.h), rule being its statement for why. */
+static int check_id(const char *id, const char *rule, char *why, size_t whylen)
+{
+	const unsigned char *s = (const unsigned char *)id;
+	size_t n = strlen(id), i = 0, chars = 0;
+	bool visible = false;
+	while (i < n) {
+		size_t at = i;
+		int32_t cp = utf8_next(s, n, &i);
+		chars++;
+		if (cp < 0) {
+			gf_set_why(why, whylen, "%s; byte %zu is not UTF-8", rule, at + 1);
+			return -EINVAL;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0xfffe || cp == 0xffff) {
+			gf_set_why(why, whylen, "%s; character %zu is U+%04X, a control character or non-character", rule,
+			           chars, (unsigned)cp);
+			return -EINVAL;
+		}
+		if (bidi_control(cp)) {
+			gf_set_why(why, whylen, "%s; character %zu is U+%04X, a bidi control", rule, chars, (unsigned)cp);
+			return -EINVAL;
+		}
+		visible |= cp != ' ';
+	}
+	if (!visible) {
+		gf_set_why(why, whylen, "%s; this one is %s", rule, n ? "only spaces" : "empty");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen)
+{
+	return check_id(id, "review-xml carries the hotel id in the hotelId attribute (XSD type nonEmpty)"
+	                    " and in the request URL: it must be valid UTF-8 without control characters or bidi"
+	                    " controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), with at least one"
+	                    " character other than a space", why, whylen);
+}
+
+int gf_connection_check_property(const char *id, char *why, size_t whylen)
+{
+	return check_id(id, "a property id is shown in guestflow's output, logs and alert mails: it must be valid"
+	                    " UTF-8 without control characters or bidi controls (U+061C, U+200E, U+200F,"
+	                    " U+202A-U+202E, U+2066-U+2069), with at least one character other than a space",
+	                why, whylen);
+}
+
+int gf_connection_add(PGconn *c, const char *property, const char *partner,
+                      const char *hotel_id, const char *access_key)
+{
+	int r = gf_db_begin(c);
+	if (r < 0)
+		return r;
+	r = gf_db_exec(c, "partner_upsert",
+	               "INSERT INTO guestflow.partners (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING",
+	               1, &partner);
+	int err = 0;
+	PGresult *res = NULL;
+	/* The id first: it is the associated data the key is encrypted with. */
+	_cleanup_pgresult_ PGresult *idr = r < 0 ? NULL : gf_db_query(c, &err, "connection_next_id",
+		"SELECT nextval(pg_get_serial_sequence('guestflow.connections', 'id'))", 0, NULL);
+	if (r == 0 && !idr)
+		r = err;
+	_cleanup_free_ char *hex = NULL;
+	if (r == 0)
+		r = gf_secret_seal(gf_db_get_int(idr, 0, 0), access_key, &hex);
+	if (r == 0) {
+		const char *p[] = { PQgetvalue(idr, 0, 0), property, partner, hotel_id, hex };
+		res = gf_db_query(c, &err, "connection_add",
+			"WITH ins AS (INSERT INTO guestflow.connections (id, property_id, partner, hotel_id, access_key_enc)"
+			" VALUES ($1::bigint, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (property_id, partner) DO NOTHING"
+			" RETURNING id)"
+			" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+			" SELECT id, NULL, 'setup', 'connection added' FROM ins RETURNING connection_id", 5, p);
+		r = err;
+	}
+	if (r == 0 && PQntuples(res) == 0)
+		r = -EEXIST;
+	if (res)
+		PQclear(res);
+	if (r == 0)
+		r = gf_db_commit(c);
+	else
+		gf_db_rollback(c);
+	return r;
+}
+
+int gf_connection_set_key(PGconn *c, const char *property, const char *partner, const char *access_key)
+{
+	int r = gf_db_begin(c);
+	if (r < 0)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *cur = gf_db_query(c, &err, "connection_lock_key",
+		"SELECT id FROM guestflow.connections WHERE property_id = $1 AND partner = $2 FOR UPDATE",
+		2, (const char *[]){ property, partner });
+	if (!cur) {
+		gf_db_rollback(c);
+		return err;
+	}
+	if (PQntuples(cur) == 0) {
+		gf_db_rollback(c);
+		return -ENOENT;
+	}
+	_cleanup_free_ char *hex = NULL;
+	r = gf_secret_seal(gf_db_get_int(cur, 0, 0), access_key, &hex);
+	if (r == 0) {
+		char note[64];
+		snprintf(note, sizeof(note), "access key replaced (stored encrypted, key %d)", gf_secret_key_id());
+		r = gf_db_exec(c, "connection_set_key",
+			"WITH u AS (UPDATE guestflow.connections SET access_key_enc = decode($2, 'hex'), access_key = NULL,"
+			" updated_at = now() WHERE id = $1::bigint RETURNING id, status)"
+			" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+			" SELECT id, status, status, $3 FROM u", 3,
+			(const char *[]){ PQgetvalue(cur, 0, 0), hex, note });
+	}
+	if (r == 0)
+		r = gf_db_commit(c);
+	else
+		gf_db_rollback(c);
+	return r;
+}
+
+static const char *const statuses[] = { "setup", "live", "stopped", "deactivated" };
+
+int gf_connection_set_status(PGconn *c, const char *property, const char *partner,
+                             const char *status, const char *note)
+{
+	bool known = false;
+	for (size_t i = 0; i < GF_ARRAY_SIZE(statuses); i++)
+		known |= strcmp(status, statuses[i]) == 0;
+	if (!known)
+		return -EINVAL;
+	int r = gf_db_begin(c);
+	if (r < 0)
+		return r;
+	const char *p[] = { property, partner };
+	int err;
+	_cleanup_pgresult_ PGresult *cur = gf_db_query(c, &err, "connection_lock",
+		"SELECT id, status FROM guestflow.connections WHERE property_id = $1 AND partner = $2 FOR UPDATE",
+		2, p);
+	if (!cur) {
+		gf_db_rollback(c);
+		return err;
+	}
+	if (PQntuples(cur) == 0) {
+		gf_db_rollback(c);
+		return -ENOENT;
+	}
+	const char *from = PQgetvalue(cur, 0, 1);
+	if (strcmp(from, status) == 0) {
+		gf_db_rollback(c);
+		return 0;
+	}
+	/* Stopping is the partner's answer to a connection it served. */
+	if (strcmp(status, "stopped") == 0 && strcmp(from, "live") != 0) {
+		gf_db_rollback(c);
+		return -EPERM;
+	}
+	const char *q[] = { PQgetvalue(cur, 0, 0), from, status, note };
+	r = gf_db_exec(c, "connection_status",
+		"WITH u AS (UPDATE guestflow.connections SET status = $3, status_changed_at = now(), updated_at = now()"
+		" WHERE id = $1::bigint RETURNING id)"
+		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+		" SELECT id, $2, $3, $4 FROM u", 4, q);
+	if (r == 0)
+		r = gf_db_commit(c);
+	else
+		gf_db_rollback(c);
+	return r;
+}
+
+int gf_connection_list(PGconn *c, FILE *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "connection_list",
+		"SELECT property_id, partner, hotel_id, status, to_char(status_changed_at, 'YYYY-MM-DD HH24:MI')"
+		" FROM guestflow.connections ORDER BY partner, property_id", 0, NULL);
+	if (!r)
+		return err;
+	fprintf(out, "%-16s %-16s %-20s %-12s %s\n", "PROPERTY", "PARTNER", "HOTEL ID", "STATUS", "SINCE");
+	/* Rows written before the ids were checked, or by another program: shown
+	 * escaped, so that nothing in them drives the terminal (log.h). */
+	for (int i = 0; i < PQntuples(r); i++) {
+		fprintf(out, "%-16s %-16s %-20s ", gf_log_qt(PQgetvalue(r, i, 0)), gf_log_qt(PQgetvalue(r, i, 1)),
+		        gf_log_qt(PQgetvalue(r, i, 2)));
+		fprintf(out, "%-12s %s\n", gf_log_qt(PQgetvalue(r, i, 3)), gf_log_qt(PQgetvalue(r, i, 4)));
+	}
+	return 0;
+}
+
+int gf_connection_show(PGconn *c, const char *property, const char *partner, FILE *out)
+{
+	const char *p[] = { property, partner };
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "connection_show",
+		"SELECT id, property_id, partner, hotel_id, status, created_at, status_changed_at,"
+		" (SELECT count(*) FROM guestflow.deliveries d WHERE d.connection_id = c.id AND d.state = 'delivered'),"
+		" (SELECT count(*) FROM guestflow.deliveries d WHERE d.connection_id = c.id AND d.state IN ('pending', 'sending')),"
+		" CASE WHEN access_key IS NOT NULL THEN 'stored in plain text until guestflow next opens its key, not shown'"
+		"      ELSE 'stored encrypted (key ' || get_byte(access_key_enc, 1) || '), not shown' END"
+		" FROM guestflow.connections c WHERE property_id = $1 AND partner = $2", 2, p);
+	if (!r)
+		return err;
+	if (PQntuples(r) == 0)
+		return -ENOENT;
+	/* database text escaped as in list */
+	fprintf(out, "property:    %s\npartner:     %s\nhotel id:    %s\n", gf_log_qt(PQgetvalue(r, 0, 1)),
+	        gf_log_qt(PQgetvalue(r, 0, 2)), gf_log_qt(PQgetvalue(r, 0, 3)));
+	fprintf(out, "access key:  %s\nstatus:      %s (since %s)\ncreated:     %s\ndelivered:   %s\npending:     %s\n",
+	        PQgetvalue(r, 0, 9), gf_log_qt(PQgetvalue(r, 0, 4)), PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 5),
+	        PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 8));
+	const char *id = PQgetvalue(r, 0, 0);
+	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
+		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, '')"
+		" FROM guestflow.connection_events WHERE connection_id = $1::bigint ORDER BY at DESC, id DESC LIMIT 20",
+		1, &id);
+	if (!ev)
+		return err;
+	fprintf(out, "events:\n");
+	for (int i = 0; i < PQntuples(ev); i++) {
+		fprintf(out, "  %s  %s -> %s", PQgetvalue(ev, i, 0), gf_log_qt(PQgetvalue(ev, i, 1)),
+		        gf_log_qt(PQgetvalue(ev, i, 2)));
+		fprintf(out, "  by %s  %s\n", gf_log_qt(PQgetvalue(ev, i, 3)), gf_log_qt(PQgetvalue(ev, i, 4)));
+	}
+	return 0;
+}

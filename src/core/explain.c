@@ -1,0 +1,217 @@
+/* "Why was this guest (not) sent?" for one booking and each job. */
+#include "core/explain.h"
+
+#include <string.h>
+
+#include "core/complete.h"
+#include "db/db.h"
+#include "base/log.h"
+#include "core/plan.h"
+#include "core/purge.h"
+
+static void rule(FILE *out, bool ok, const char *what, const char *label, const char *val)
+{
+	fprintf(out, "  %-5s %-32s %s%s\n", ok ? "yes" : "NO", what, label, val);
+}
+
+static const char *or_none(const char *v)
+{
+	return v ? v : "(none)";
+}
+
+/* updated_at: the booking's, as the source view gives it (NULL: unknown). */
+static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, const char *property_id,
+                            const char *updated_at, bool before_horizon, FILE *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
+		"SELECT c.property_id, d.state, coalesce(d.reason, ''), d.batch_id, b.attempts, b.idempotency_key,"
+		"       coalesce(b.last_error, ''), to_char(b.next_attempt_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		"       to_char(d.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(d.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		"       b.state, d.planned_run_id, d.data_rejected, coalesce($4::timestamptz > coalesce(fr.started_at, d.finished_at) AND $4::timestamptz <= now(), false)"
+		"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
+		"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
+		/* (plan.c: a change after the start of the run that rejected it) */
+		"  LEFT JOIN guestflow.runs fr ON fr.id = d.finished_run_id"
+		/* (through the connections to the job's partner: the key begins
+		 * with the connection; not only the property's now, the booking may
+		 * have been moved to another property since it was delivered) */
+		" WHERE d.job = $1 AND d.booking_id = $2::bigint"
+		"   AND d.connection_id IN (SELECT id FROM guestflow.connections WHERE partner = $5 OR property_id = $3)"
+		" ORDER BY d.connection_id", 5,
+		(const char *[]){ job->name, booking_id, property_id, updated_at, job->partner });
+	if (!d)
+		return err;
+	if (PQntuples(d) == 0) {
+		fprintf(out, before_horizon ? "  delivery: none — purged (retention.deliveries), or the booking was never"
+		                              " eligible when this job ran\n"
+		                            : "  delivery: none — the booking has never been eligible when this job ran\n");
+		return 0;
+	}
+	/* Reasons and errors quote partners and the PMS: shown through
+	 * gf_log_qt(), so that nothing in them can drive the terminal. */
+	for (int i = 0; i < PQntuples(d); i++) {
+		const char *state = PQgetvalue(d, i, 1);
+		fprintf(out, "  delivery to %s: %s", gf_log_qt(PQgetvalue(d, i, 0)), gf_log_qt(state));
+		if (strcmp(state, "delivered") == 0)
+			fprintf(out, " at %s", PQgetvalue(d, i, 8));
+		fprintf(out, " (planned %s by run %s)\n", PQgetvalue(d, i, 9), PQgetvalue(d, i, 11));
+		if (*PQgetvalue(d, i, 2))
+			fprintf(out, "    reason: %s\n", gf_log_qt(PQgetvalue(d, i, 2)));
+		if (strcmp(state, "rejected") == 0 && PQgetvalue(d, i, 12)[0] == 't')
+			fprintf(out, "    rejected for its data at %s; %s\n", PQgetvalue(d, i, 8),
+			        PQgetvalue(d, i, 13)[0] == 't' ? "the booking changed since: planned again at the next run"
+			                                       : "will be planned again when the booking changes in the PMS");
+		else if (strcmp(state, "rejected") == 0 && strstr(PQgetvalue(d, i, 2), GF_HELD_NOT_SENT_AGAIN))
+			fprintf(out, "    not planned again when the booking changes: the partner may hold it from an earlier"
+			        " attempt; stays rejected until 'guestflow rerun %s --booking ...'\n", gf_log_qt(job->name));
+		else if (strcmp(state, "rejected") == 0)
+			fprintf(out, "    rejected by the partner: stays rejected until 'guestflow rerun %s --booking ...'\n",
+			        gf_log_qt(job->name));
+		if (!PQgetisnull(d, i, 3)) {
+			fprintf(out, "    batch %s (%s), attempts %s, Idempotency-Key %s\n", PQgetvalue(d, i, 3),
+			        gf_log_qt(PQgetvalue(d, i, 10)), PQgetvalue(d, i, 4), gf_log_qt(PQgetvalue(d, i, 5)));
+			if (*PQgetvalue(d, i, 6))
+				fprintf(out, "    last error: %s\n", gf_log_qt(PQgetvalue(d, i, 6)));
+			if (strcmp(state, "pending") == 0 || strcmp(state, "sending") == 0)
+				fprintf(out, "    next attempt: %s\n", PQgetvalue(d, i, 7));
+		} else if (strcmp(state, "pending") == 0) {
+			fprintf(out, "    waiting for the next run to put it in a batch\n");
+		}
+	}
+	return 0;
+}
+
+/* The booking's history, read only through the source contract's
+ * guestflow.read_history(bigint) (schemas/sql/reference/adapters.sql). */
+static int explain_history(PGconn *c, const char *booking_id, FILE *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "explain_history_adapter",
+		"SELECT to_regprocedure('guestflow.read_history(bigint)') IS NOT NULL", 0, NULL);
+	if (!t)
+		return err;
+	if (PQgetvalue(t, 0, 0)[0] != 't') {
+		fprintf(out, "history: not shown: this PMS's adapters have no guestflow.read_history(bigint)"
+		        " (see schemas/sql/reference/adapters.sql)\n");
+		return 0;
+	}
+	_cleanup_pgresult_ PGresult *h = gf_db_query(c, &err, "explain_history",
+		"SELECT to_char(h.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), h.kind, h.message"
+		"  FROM guestflow.read_history($1::bigint) h", 1, (const char *[]){ booking_id });
+	if (!h)
+		return err;
+	fprintf(out, "history entries on the booking: %d\n", PQntuples(h));
+	for (int i = 0; i < PQntuples(h); i++)
+		fprintf(out, "  %s  [%s] %s\n", PQgetvalue(h, i, 0), gf_log_qt(PQgetvalue(h, i, 1)),
+		        gf_log_qt(PQgetvalue(h, i, 2)));
+	return 0;
+}
+
+static int explain_unreadable(PGconn *c, const struct gf_job *job, const char *booking_no, const char *sqlstate,
+                              FILE *out)
+{
+	fprintf(out, "booking %s\n\njob %s (partner %s, %s): the source view raises an error for this booking"
+	        " (SQLSTATE %s, logged above), so its rules cannot be shown\n", gf_log_q(booking_no), job->name,
+	        job->partner, job->path, sqlstate);
+	int err;
+	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_by_number",
+		"SELECT booking_id::text, property_id FROM guestflow.deliveries WHERE job = $1 AND booking_no = $2"
+		" ORDER BY created_at LIMIT 1", 2, (const char *[]){ job->name, booking_no });
+	if (!d)
+		return err;
+	if (PQntuples(d) == 0) {
+		fprintf(out, "  delivery: none\n");
+		return 0;
+	}
+	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, false, out);
+}
+
+int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
+               FILE *out)
+{
+	_cleanup_free_ char *booking_id = NULL;
+	for (size_t j = 0; j < n_jobs; j++) {
+		const struct gf_job *job = jobs[j];
+		/* The window as the plan reaches it: not back before a purge. */
+		int64_t window_ms = 0;
+		char horizon[64];
+		int err = gf_purge_window(c, job, &window_ms, horizon, sizeof(horizon));
+		if (err < 0)
+			return err;
+		char window[32];
+		snprintf(window, sizeof(window), "%lld", (long long)window_ms);
+		_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "explain_rules",
+			"SELECT s.booking_id, s.property_id, s.status, coalesce(" GF_SQL_RULE_CHECKED_OUT ", false),"
+			"       s.email, coalesce(" GF_SQL_RULE_EMAIL ", false),"
+			"       s.last_name, coalesce(" GF_SQL_RULE_NAME ", false),"
+			"       s.notify::text, coalesce(" GF_SQL_RULE_NOTIFY ", false),"
+			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW ", false),"
+			"       c.status, coalesce(c.status = 'live', false), c.hotel_id, s.first_name, s.updated_at::text"
+			"  FROM guestflow.source_bookings s"
+			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
+			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
+		if (!r && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_may_be_row(gf_db_sqlstate(c))) {
+			/* The view raises an error for this booking (an operator's
+			 * expression that fails for its values): what guestflow did
+			 * with it is in its delivery, found by its number. */
+			int e = explain_unreadable(c, job, booking_no, gf_db_sqlstate(c), out);
+			if (e < 0)
+				return e;
+			continue;
+		}
+		if (!r)
+			return err;
+		if (PQntuples(r) == 0)
+			return -ENOENT;
+		if (PQgetisnull(r, 0, 0)) {
+			fprintf(out, "booking %s (property %s): the source view gives it no booking_id, so guestflow cannot"
+			        " track it and does not send it; fix guestflow.source_bookings or the PMS\n",
+			        gf_log_q(booking_no), gf_log_q(or_none(gf_db_get(r, 0, 1))));
+			return 0;
+		}
+		if (!booking_id) {
+			booking_id = gf_xstrdup(PQgetvalue(r, 0, 0));
+			/* Values are quoted and escaped as in the log: PMS data may hold
+			 * control characters that must not reach the terminal raw. */
+			fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", gf_log_qt(booking_no),
+			        booking_id, gf_log_qt(PQgetvalue(r, 0, 1)), gf_log_q(or_none(gf_db_get(r, 0, 15))),
+			        gf_log_q(or_none(gf_db_get(r, 0, 6))));
+		}
+		bool all = job->enabled;
+		for (int k = 3; k <= 13; k += 2)
+			all = all && PQgetvalue(r, 0, k)[0] == 't';
+		fprintf(out, "\njob %s (partner %s, %s): %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
+		        gf_log_qt(job->path), all ? "eligible" : "NOT eligible");
+		rule(out, job->enabled, "job enabled", "", job->enabled ? "enabled: true" : "enabled: false in the job file");
+		rule(out, PQgetvalue(r, 0, 3)[0] == 't', "checked out", "status = ", gf_log_qt(PQgetvalue(r, 0, 2)));
+		rule(out, PQgetvalue(r, 0, 5)[0] == 't', "e-mail present and plausible", "email = ",
+		     gf_db_get(r, 0, 4) ? gf_log_q(PQgetvalue(r, 0, 4)) : "(none)");
+		rule(out, PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
+		     gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)");
+		rule(out, PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ", or_none(gf_db_get(r, 0, 8)));
+		char win[400];
+		if (*horizon)
+			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"
+			         " out before it may have had their deliveries purged, and are not planned again)",
+			         or_none(gf_db_get(r, 0, 10)), (long long)(job->window_ms / 86400000), horizon);
+		else
+			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
+			         (long long)(job->window_ms / 86400000));
+		rule(out, PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win);
+		_cleanup_free_ char *conn = gf_db_get(r, 0, 12) ?
+			gf_xasprintf("connection %s (hotel id %s)", gf_log_qt(PQgetvalue(r, 0, 12)),
+			             gf_log_qt(PQgetvalue(r, 0, 14))) :
+			gf_xasprintf("no connection to %s", gf_log_qt(job->partner));
+		rule(out, PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn);
+		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16),
+		                         *horizon && PQgetvalue(r, 0, 11)[0] != 't', out);
+		if (e < 0)
+			return e;
+	}
+	if (booking_id) {
+		fputc('\n', out);
+		return explain_history(c, booking_id, out);
+	}
+	return 0;
+}

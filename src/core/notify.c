@@ -1,0 +1,427 @@
+/* Alert e-mails to the alert contacts, the failed-runs condition, contacts. */
+#include "core/notify.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alert.h"
+#include "base/buf.h"
+#include "db/db.h"
+#include "transport/http.h"
+#include "base/log.h"
+#include "base/text.h"
+
+#define PASSWORD_MAX 4096           /* a password file bigger than this is not one */
+
+static int failed_runs(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
+                       int exit_code)
+{
+	if (exit_code == 0 || exit_code == 1)
+		return gf_alert_clear(c, job->name, 0, "failed_runs");
+	char n[16];
+	snprintf(n, sizeof(n), "%d", cfg->failed_runs);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "failed_runs",
+		"SELECT count(*) FILTER (WHERE exit_code IN (69, 70, 75)), count(*) FROM ("
+		"  SELECT exit_code FROM guestflow.runs WHERE job = $1 AND finished_at IS NOT NULL"
+		"   ORDER BY id DESC LIMIT $2::int) t", 2, (const char *[]){ job->name, n });
+	if (!r)
+		return err;
+	if (gf_db_get_int(r, 0, 0) < cfg->failed_runs)
+		return 0;
+	char msg[512];
+	snprintf(msg, sizeof(msg), "the last %d runs of %s failed (the latest with exit %d)", cfg->failed_runs,
+	         job->name, exit_code);
+	return gf_alert_raise(c, job->name, 0, "failed_runs", msg, run_id);
+}
+
+static const char *advice(const char *kind)
+{
+	if (strcmp(kind, "auth_failed") == 0)
+		return "Check the hotel id and access key with the partner, then update the connection;\n"
+		       "its deliveries stay pending and go with the next run.";
+	if (strcmp(kind, "dead_deliveries") == 0)
+		return "Find the cause in 'guestflow log --errors', fix it, then run\n"
+		       "'guestflow rerun JOB --dead' to put the deliveries back in the queue.";
+	if (strcmp(kind, "partner_unreachable") == 0)
+		return "Check the partner's status and the network path to the endpoint; deliveries stay\n"
+		       "pending and are retried with backoff until retry.max_attempts.";
+	return "See 'guestflow status' and 'guestflow log --errors', and the journal of the run\n"
+	       "('journalctl -u guestflow@JOB'); exit codes are in 'guestflow run --help'.";
+}
+
+struct upload {
+	const char *data;
+	size_t len, pos;
+};
+
+static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
+{
+	struct upload *u = ud;
+	size_t want = size * n, left = u->len - u->pos;
+	if (want > left)
+		want = left;
+	memcpy(buf, u->data + u->pos, want);
+	u->pos += want;
+	return want;
+}
+
+/* The hosts that are this machine whatever the resolver says: the literal
+ * loopback addresses 127.0.0.1 and ::1, and localhost. Deliberately narrow:
+ * anything else (127.0.0.2 included) is treated as across a network. */
+static bool loopback_host(const char *h)
+{
+	return strcasecmp(h, "localhost") == 0 || strcmp(h, "127.0.0.1") == 0 || strcmp(h, "[::1]") == 0 ||
+	       strcmp(h, "::1") == 0;
+}
+
+int gf_smtp_tls(const char *url, long *use_ssl)
+{
+	CURLU *u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	char *scheme = NULL, *host = NULL;
+	int r = -EINVAL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		r = 0;
+		if (strcmp(scheme, "smtps") == 0)
+			*use_ssl = CURLUSESSL_ALL; /* TLS from the first byte; ALL as well, for clarity */
+		else if (strcmp(scheme, "smtp") == 0)
+			*use_ssl = loopback_host(host) ? CURLUSESSL_TRY : CURLUSESSL_ALL;
+		else
+			r = -EINVAL;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
+/* smtp_url without its user part (into *plain) and that user (*user, NULL
+ * when there is none), both new strings. */
+static int split_user(const char *url, char **plain, char **user)
+{
+	*plain = *user = NULL;
+	CURLU *u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	char *s = NULL;
+	int r = -EINVAL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
+		if (curl_url_get(u, CURLUPART_USER, &s, CURLU_URLDECODE) == CURLUE_OK && s) {
+			*user = gf_xstrdup(s);
+			curl_free(s);
+			s = NULL;
+		}
+		if (curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+		    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+		    curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
+			*plain = gf_xstrdup(s);
+			curl_free(s);
+			r = 0;
+		}
+	}
+	curl_url_cleanup(u);
+	if (r < 0)
+		*user = gf_free(*user);
+	return r;
+}
+
+/* Where the SMTP password comes from: alerting.smtp_password_file, else the
+ * systemd credential (LoadCredential=smtp-password:...), else nowhere. */
+static char *password_source(const struct gf_config *cfg)
+{
+	if (cfg->smtp_password_file)
+		return gf_xstrdup(cfg->smtp_password_file);
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	if (!dir || !*dir)
+		return NULL;
+	char *path = gf_xasprintf("%s/smtp-password", dir);
+	if (access(path, F_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+static int read_password(const char *path, char **out, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int e = -errno;
+		snprintf(err, errlen, "cannot read the SMTP password file %s: %s", path, gf_strerror(e));
+		return e;
+	}
+	if (st.st_mode & S_IROTH) {
+		snprintf(err, errlen, "the SMTP password file %s is readable by others (mode %04o): "
+		         "chmod o-r it, and take the password as known", path, (unsigned)(st.st_mode & 07777));
+		return -EACCES;
+	}
+	char *data = NULL;
+	size_t len = 0;
+	int r = gf_read_file(path, PASSWORD_MAX, &data, &len);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read the SMTP password file %s: %s", path,
+		         r == -GF_E_TOO_BIG ? "larger than 4096 bytes" : gf_strerror(r));
+		return r;
+	}
+	/* The file's one line; its line end is not part of the password. */
+	if (len > 0 && data[len - 1] == '\n')
+		len--;
+	if (len > 0 && data[len - 1] == '\r')
+		len--;
+	if (len == 0 || memchr(data, '\0', len) || memchr(data, '\n', len)) {
+		explicit_bzero(data, len);
+		free(data);
+		snprintf(err, errlen, "the SMTP password file %s must hold the password on one line", path);
+		return -EINVAL;
+	}
+	data[len] = '\0';
+	*out = data;
+	return 0;
+}
+
+int gf_smtp_credentials(const struct gf_config *cfg, char **user, char **password, char **source,
+                        char *err, size_t errlen)
+{
+	*user = *password = *source = NULL;
+	_cleanup_free_ char *plain = NULL, *url_user = NULL;
+	if (!cfg->smtp_url)
+		return 0;
+	if (split_user(cfg->smtp_url, &plain, &url_user) < 0) {
+		snprintf(err, errlen, "alerting.smtp_url cannot be read as a URL");
+		return -EINVAL;
+	}
+	const char *u = cfg->smtp_user ? cfg->smtp_user : url_user;
+	_cleanup_free_ char *src = password_source(cfg);
+	if (!u && !src)
+		return 0;
+	if (!u) {
+		snprintf(err, errlen, "an SMTP password is in %s but no SMTP user is set: set alerting.smtp_user", src);
+		return -EINVAL;
+	}
+	if (!src) {
+		snprintf(err, errlen, "SMTP user '%s' but no password: name a file with alerting.smtp_password_file "
+		         "or give the service the systemd credential smtp-password", u);
+		return -EINVAL;
+	}
+	char *pw = NULL;
+	int r = read_password(src, &pw, err, errlen);
+	if (r < 0)
+		return r;
+	*user = gf_xstrdup(u);
+	*password = pw;
+	*source = src;
+	src = NULL;
+	return 0;
+}
+
+static void password_free(char **p)
+{
+	if (*p) {
+		explicit_bzero(*p, strlen(*p));
+		free(*p);
+	}
+}
+
+static int smtp_send(const struct gf_config *cfg, PGresult *rcpts, const char *msg, char *err, size_t errlen)
+{
+	long use_ssl = CURLUSESSL_ALL;
+	_cleanup_free_ char *url = NULL, *url_user = NULL, *user = NULL, *source = NULL;
+	_cleanup_(password_free) char *password = NULL;
+	if (gf_smtp_tls(cfg->smtp_url, &use_ssl) < 0 || split_user(cfg->smtp_url, &url, &url_user) < 0) {
+		snprintf(err, errlen, "alerting.smtp_url cannot be read as a URL");
+		return -EINVAL;
+	}
+	int r = gf_smtp_credentials(cfg, &user, &password, &source, err, errlen);
+	if (r < 0)
+		return r;
+	CURL *e = curl_easy_init();
+	if (!e)
+		return -ENOMEM;
+	/* Never by a proxy (there is no configuration for one), TLS 1.2 at
+	 * least, the server's certificate verified against the system store. */
+	if (gf_http_secure(e, "smtp,smtps", NULL, NULL, NULL) < 0 ||
+	    curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl) != CURLE_OK) {
+		curl_easy_cleanup(e);
+		snprintf(err, errlen, "libcurl refused the transport options (TLS 1.2, STARTTLS)");
+		return -EPROTONOSUPPORT;
+	}
+	struct curl_slist *to = NULL;
+	for (int i = 0; i < PQntuples(rcpts); i++) {
+		char addr[512];
+		snprintf(addr, sizeof(addr), "<%s>", PQgetvalue(rcpts, i, 0));
+		to = curl_slist_append(to, addr);
+	}
+	char from[512];
+	snprintf(from, sizeof(from), "<%s>", cfg->mail_from);
+	struct upload u = { msg, strlen(msg), 0 };
+	char ebuf[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	if (user) {
+		curl_easy_setopt(e, CURLOPT_USERNAME, user);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, password);
+	}
+	curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(e, CURLOPT_MAIL_RCPT, to);
+	curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+	curl_easy_setopt(e, CURLOPT_READDATA, &u);
+	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
+	CURLcode rc = curl_easy_perform(e);
+	if (rc != CURLE_OK)
+		snprintf(err, errlen, "%s: %s", curl_easy_strerror(rc), ebuf[0] ? ebuf : "no details");
+	curl_slist_free_all(to);
+	curl_easy_cleanup(e);
+	return rc == CURLE_OK ? 0 : -EIO;
+}
+
+static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, PGresult *ev, int row)
+{
+	const char *id = PQgetvalue(ev, row, 0);
+	int err;
+	_cleanup_pgresult_ PGresult *rcpts = gf_db_query(c, &err, "alert_recipients",
+		"SELECT DISTINCT k.email FROM guestflow.contacts k, guestflow.alert_events e"
+		" WHERE e.id = $1::bigint AND k.role = 'alert' AND (k.job IS NULL OR k.job = e.job)"
+		"   AND (k.connection_id IS NULL OR e.connection_id IS NULL OR k.connection_id = e.connection_id)"
+		" ORDER BY 1", 1, (const char *[]){ id });
+	if (!rcpts)
+		return err;
+	const char *kind = PQgetvalue(ev, row, 1);
+	if (PQntuples(rcpts) == 0) {
+		gf_warn("alert_no_contacts", "alert=%s kind=%s msg=%s", id, kind,
+		        gf_log_q("no alert contact for this job or connection: add one with 'guestflow contact add'"));
+		return 0;
+	}
+	char host[256] = "localhost", date[64];
+	gethostname(host, sizeof(host) - 1);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	/* What comes from the database goes into the mail as safe text
+	 * (text.h): no control character (so no CR/LF that could add a header
+	 * or end the message), nothing that reorders what a mail reader shows,
+	 * every access_key value blanked. Stored messages are that already;
+	 * older ones may not be. */
+	_cleanup_free_ char *conn = gf_text_safe_dup(PQgetisnull(ev, row, 3) ? "all connections of the job" :
+		PQgetvalue(ev, row, 3), NULL, GF_TEXT_MAX);
+	_cleanup_free_ char *what = gf_text_safe_dup(PQgetvalue(ev, row, 4), NULL, 2 * GF_TEXT_MAX);
+	_cleanup_free_ char *subject_raw = gf_xasprintf("[guestflow] %s: %s (%s)", job->name, kind, conn);
+	_cleanup_free_ char *subject = gf_text_safe_dup(subject_raw, NULL, GF_TEXT_MAX);
+	struct gf_buf m = GF_BUF_INIT((size_t)1 << 20);
+	gf_buf_printf(&m, "Date: %s\r\nFrom: guestflow <%s>\r\nTo: ", date, cfg->mail_from);
+	for (int i = 0; i < PQntuples(rcpts); i++)
+		gf_buf_printf(&m, "%s<%s>", i ? ", " : "", PQgetvalue(rcpts, i, 0));
+	gf_buf_printf(&m, "\r\nSubject: %s\r\nMessage-ID: <guestflow-alert-%s@%s>\r\n"
+	              "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	              "Content-Transfer-Encoding: 8bit\r\n\r\n", subject, id, host);
+	_cleanup_free_ char *body = gf_xasprintf(
+		"guestflow on %s raised an alert.\n\nJob:        %s (partner %s)\nConnection: %s\n"
+		"Alert:      %s (event %s, raised %s, run %s)\nWhat failed: %s\n\nWhat to do:\n%s\n\n"
+		"Details: guestflow status %s; guestflow log --job %s --errors\n"
+		"You get one e-mail per condition; the next comes only after it has cleared.\n",
+		host, job->name, job->partner, conn, kind, id, PQgetvalue(ev, row, 2),
+		PQgetisnull(ev, row, 5) ? "-" : PQgetvalue(ev, row, 5), what, advice(kind),
+		job->name, job->name);
+	/* SMTP: CRLF line ends, and a line starting with '.' gets another. */
+	for (const char *p = body; *p; p++) {
+		if ((p == body || p[-1] == '\n') && *p == '.')
+			gf_buf_puts(&m, ".");
+		if (*p == '\n')
+			gf_buf_puts(&m, "\r\n");
+		else
+			gf_buf_append(&m, p, 1);
+	}
+	char why[512] = "";
+	int r = smtp_send(cfg, rcpts, gf_buf_str(&m), why, sizeof(why));
+	gf_buf_free(&m);
+	if (r < 0) {
+		gf_error("alert_mail_failed", "alert=%s kind=%s error=%s", id, kind, gf_log_q(why));
+		return 0; /* tried again after the next run */
+	}
+	r = gf_db_exec(c, "alert_notified", "UPDATE guestflow.alert_events SET notified_at = now() WHERE id = $1::bigint",
+	               1, (const char *[]){ id });
+	if (r == 0)
+		gf_info("alert_mailed", "alert=%s kind=%s recipients=%d", id, kind, PQntuples(rcpts));
+	return r < 0 ? r : 1;
+}
+
+int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
+                        int exit_code, int *sent)
+{
+	*sent = 0;
+	int r = failed_runs(c, cfg, job, run_id, exit_code);
+	if (r < 0 || !cfg->smtp_url)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "alerts_unnotified",
+		"SELECT e.id, e.kind, to_char(e.raised_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		"       c.property_id || ' (hotel id ' || c.hotel_id || ')', e.message, e.run_id"
+		"  FROM guestflow.alert_events e LEFT JOIN guestflow.connections c ON c.id = e.connection_id"
+		" WHERE e.job = $1 AND e.cleared_at IS NULL AND e.notified_at IS NULL ORDER BY e.id",
+		1, (const char *[]){ job->name });
+	if (!ev)
+		return err;
+	for (int i = 0; i < PQntuples(ev); i++) {
+		r = mail_event(c, cfg, job, ev, i);
+		if (r < 0)
+			return r;
+		*sent += r;
+	}
+	return 0;
+}
+
+int gf_contact_add(PGconn *c, const char *role, const char *email, const char *name, const char *job,
+                   const char *property, const char *partner, int64_t *id)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_add",
+		"INSERT INTO guestflow.contacts (role, email, name, job, connection_id)"
+		" SELECT $1, $2, $3, $4, c.id FROM (SELECT NULL) x"
+		"   LEFT JOIN guestflow.connections c ON c.property_id = $5 AND c.partner = $6"
+		"  WHERE $5::text IS NULL OR c.id IS NOT NULL RETURNING id", 6,
+		(const char *[]){ role, email, name, job, property, partner });
+	if (!r)
+		return err;
+	if (PQntuples(r) == 0)
+		return -ENOENT;
+	*id = gf_db_get_int(r, 0, 0);
+	return 0;
+}
+
+int gf_contact_list(PGconn *c, FILE *out)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_list",
+		"SELECT k.id, k.role, k.email, coalesce(k.name, ''), coalesce(k.job, '*'),"
+		"       coalesce(c.property_id || '/' || c.partner, '*')"
+		"  FROM guestflow.contacts k LEFT JOIN guestflow.connections c ON c.id = k.connection_id"
+		" ORDER BY k.role, k.job NULLS FIRST, k.id", 0, NULL);
+	if (!r)
+		return err;
+	fprintf(out, "%-5s %-11s %-32s %-20s %-16s %s\n", "ID", "ROLE", "E-MAIL", "NAME", "JOB", "CONNECTION");
+	for (int i = 0; i < PQntuples(r); i++)
+		fprintf(out, "%-5s %-11s %-32s %-20s %-16s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		        PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+	return 0;
+}
+
+int gf_contact_remove(PGconn *c, const char *id)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_remove",
+		"DELETE FROM guestflow.contacts WHERE id = $1::bigint RETURNING id", 1, (const char *[]){ id });
+	if (!r)
+		return err;
+	return PQntuples(r) ? 0 : -ENOENT;
+}

@@ -1,0 +1,46 @@
+/* Telling people: alert e-mails to the alert contacts (SMTP through
+ * libcurl), the failed-runs condition, and the contacts themselves. */
+#ifndef GF_NOTIFY_H
+#define GF_NOTIFY_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/config.h"
+
+/* After a run: raise failed_runs when the last cfg->failed_runs runs of the
+ * job failed (exit 69, 70 or 75), clear it after a successful one (exit 0 or
+ * 1), then e-mail each open alert event of the job not yet notified to its
+ * alert contacts, one e-mail per event; notified_at is set once sent.
+ * Without alerting.smtp_url nothing is sent (the events stay for 'status').
+ * *sent counts e-mails sent. */
+int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
+                        int exit_code, int *sent);
+
+/* How an SMTP URL is sent over TLS (CURLOPT_USE_SSL): smtps:// is TLS from
+ * the start; smtp:// requires STARTTLS (CURLUSESSL_ALL: refused when the
+ * server does not offer it) unless the host is 127.0.0.1, ::1 or localhost,
+ * where STARTTLS is used when offered (CURLUSESSL_TRY). -EINVAL for a URL
+ * that is not smtp:// or smtps://. */
+int gf_smtp_tls(const char *url, long *use_ssl);
+/* SMTP AUTH credentials for cfg: the user (alerting.smtp_user, else the user
+ * part of smtp_url) and the password, read from alerting.smtp_password_file,
+ * else from $CREDENTIALS_DIRECTORY/smtp-password when that exists (one line;
+ * its line end dropped; not readable by others). *source names the file.
+ * All three stay NULL when neither a user nor a password is configured
+ * (no AUTH). A user without a password, a password without a user or an
+ * unreadable file: < 0 with the reason in err. Caller frees all three
+ * (zero the password first). */
+int gf_smtp_credentials(const struct gf_config *cfg, char **user, char **password, char **source,
+                        char *err, size_t errlen);
+
+/* Contacts (seed 002): role alert, technical or escalation; for a job, a
+ * connection, or everything (both NULL / 0). */
+int gf_contact_add(PGconn *c, const char *role, const char *email, const char *name, const char *job,
+                   const char *property, const char *partner, int64_t *id);
+int gf_contact_list(PGconn *c, FILE *out);
+/* -ENOENT when there is no such contact. */
+int gf_contact_remove(PGconn *c, const char *id);
+
+#endif

@@ -1,0 +1,209 @@
+/* The failure table: what a partner's answer to one request means for its batch and its connection. */
+#include "core/outcome.h"
+
+#include "base/backoff.h"
+#include "base/util.h"
+
+struct gf_outcome_conn *gf_outcome_conn_get(struct gf_outcome_conns *t, int64_t id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].id == id)
+			return &t->v[i];
+	t->v = gf_xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
+	t->v[t->n] = (struct gf_outcome_conn){ .id = id };
+	return &t->v[t->n++];
+}
+
+void gf_outcome_conns_free(struct gf_outcome_conns *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].auth_batches);
+		free(t->v[i].singles);
+	}
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}
+
+/* Note batch id among those refused 401/403/404 since the last accepted
+ * request (each once). */
+static void auth_batch_note(struct gf_outcome_conn *cs, int64_t id)
+{
+	for (size_t i = 0; i < cs->n_auth_batches; i++)
+		if (cs->auth_batches[i] == id)
+			return;
+	cs->auth_batches = gf_xrealloc(cs->auth_batches, (cs->n_auth_batches + 1) * sizeof(*cs->auth_batches));
+	cs->auth_batches[cs->n_auth_batches++] = id;
+}
+
+/* Is a single booking refused with 400 (once more now) the partner's
+ * verdict on it? Only when it was refused alone before in this run, and
+ * since then the partner has accepted a request of the connection (it
+ * showed that it takes the good ones while still refusing this one), or
+ * has refused no other request, having accepted some in this run (the bad
+ * one is the last left: nothing else to accept). A gateway that
+ * refuses most requests at random (one good backend out of ten), or all
+ * after one, refuses innocent bookings once, others in between, and they
+ * are sent again. Only acceptances known when this request was sent
+ * (accepted_before) count: requests in flight at once are answered in any
+ * order, and a partner that starts to accept a moment after refusing says
+ * nothing about the request it refused. And they must outnumber the other
+ * requests it refused in between: a gateway that accepts one request in
+ * ten refuses the others nine times as often. Notes the refusal. */
+static bool refused_twice(struct gf_outcome_conn *cs, int64_t booking, int64_t accepted_before)
+{
+	for (size_t i = 0; i < cs->n_singles; i++)
+		if (cs->singles[i].booking == booking) {
+			struct gf_outcome_single *x = &cs->singles[i];
+			int64_t accepted = accepted_before - x->accepted_then;
+			int64_t others_refused = cs->refused_total - 1 - x->refused_total_then;
+			bool twice = (accepted > 0 && accepted > others_refused) ||
+			             (accepted_before > 0 && others_refused == 0);
+			x->accepted_then = cs->accepted;
+			x->refused_total_then = cs->refused_total;
+			return twice;
+		}
+	cs->singles = gf_xrealloc(cs->singles, (cs->n_singles + 1) * sizeof(*cs->singles));
+	cs->singles[cs->n_singles++] = (struct gf_outcome_single){ .booking = booking, .accepted_then = cs->accepted,
+		                                                           .refused_total_then = cs->refused_total };
+	return false;
+}
+
+/* The partner refusing (400/413) more requests of one connection in a row,
+ * none accepted in between, than isolating one bad record can take when
+ * every slot is busy: batch.in_flight refused at once, then one halving
+ * after another down to a single record (1 + ceil(log2(max_records))). A
+ * partner that refuses every request (a broken gateway) trips it; one with
+ * a bad record accepts the other halves before. README, "When things fail". */
+int gf_outcome_breaker_limit(int in_flight, int64_t max_records)
+{
+	int depth = 1;
+	for (int64_t n = 1; n < max_records; n *= 2)
+		depth++;
+	return in_flight + depth;
+}
+
+bool gf_outcome_temporary_status(long st)
+{
+	return st == 408 || st == 409 || st == 425 || st == 429 || st >= 500;
+}
+
+/* 400 or 413. Refused: bisected (400) or halved (413) while the partner
+ * certainly never took the batch. A single record refused is that
+ * record's rejection once the partner has shown that it takes this
+ * connection's good requests: with 400, refused alone twice with an
+ * accepted request in between (refused_twice); with 413 (its own size),
+ * after one accepted request, answered before it was sent. */
+static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
+{
+	cs->refusals++;
+	cs->refused_total++;
+	if (cs->refusals >= gf_outcome_breaker_limit(in->in_flight, in->max_records)) {
+		o->rule = GF_OUTCOME_REFUSED_ALL;
+		o->action = GF_OUTCOME_RELEASE;
+		o->hold = true;
+		o->alert_kind = "requests_refused";
+		o->maybe_sent = in->maybe_sent;
+		o->log_outcome = "held";
+	} else if (in->maybe_sent) {
+		/* not split: an earlier attempt may have reached the partner */
+		o->rule = GF_OUTCOME_REFUSED_RESEND;
+		o->action = GF_OUTCOME_RETRY;
+		o->maybe_sent = true;
+		o->log_outcome = "retry";
+	} else if (in->n_sent > 1 || (in->status == 413 && in->accepted_before > 0) ||
+	           (in->status == 400 && refused_twice(cs, in->single_booking, in->accepted_before))) {
+		o->rule = GF_OUTCOME_REFUSED_SPLIT;
+		o->action = GF_OUTCOME_SPLIT;
+		o->reject_single = in->n_sent <= 1;
+		o->log_outcome = "split";
+	} else {
+		/* One record, not yet proof that it is bad. Back in the queue
+		 * behind the others, so that they may show it. */
+		o->rule = GF_OUTCOME_REFUSED_REQUEUE;
+		o->action = GF_OUTCOME_RELEASE;
+		o->requeue = true;
+		o->log_outcome = "retry";
+	}
+}
+
+/* 401, 403 or 404. The credentials, or this batch? A gateway (a WAF) may
+ * refuse one batch for its content with these too. Once the partner has
+ * accepted a request of this connection in this run, the credentials work:
+ * the refusal is this batch's, retried (the attempt counted), then dead.
+ * Before that, the first refusal sends the batch back behind the others, so
+ * that another batch may show which it is; a second one is the
+ * credentials'. And more different batches refused in a row than a run has
+ * in flight at once is the credentials' again (revoked meanwhile). */
+static void auth_refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
+{
+	cs->auth_refusals++;
+	auth_batch_note(cs, in->batch_id);
+	if (cs->accepted > 0 && (int)cs->n_auth_batches <= in->in_flight) {
+		o->rule = GF_OUTCOME_AUTH_BATCH;
+		o->action = GF_OUTCOME_RETRY;
+		o->log_outcome = "retry";
+	} else if (cs->accepted == 0 && cs->auth_refusals == 1 && !in->held) {
+		o->rule = GF_OUTCOME_AUTH_FIRST;
+		o->action = GF_OUTCOME_RELEASE;
+		o->requeue = true;
+		o->log_outcome = "retry";
+	} else {
+		o->rule = GF_OUTCOME_AUTH_HELD;
+		o->action = GF_OUTCOME_RELEASE;
+		o->hold = true;
+		o->alert_kind = "auth_failed";
+		o->log_outcome = "auth";
+	}
+}
+
+void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
+{
+	*o = (struct gf_outcome){ .retry_after_ms = -1 };
+	long st = in->status;
+	if (in->transfer_failed || in->resp_too_big) {
+		o->rule = GF_OUTCOME_TRANSPORT;
+		o->action = GF_OUTCOME_RETRY;
+		o->maybe_sent = in->resp_too_big || in->body_went_out;
+		o->log_outcome = "retry";
+	} else if (st >= 200 && st < 300) {
+		if (!in->understood) {
+			/* Not knowing what was accepted, resend under the same key. */
+			o->rule = GF_OUTCOME_REPLY_ERROR;
+			o->action = GF_OUTCOME_RETRY;
+			o->maybe_sent = true;
+			o->log_outcome = "reply_error";
+		} else {
+			cs->accepted++;
+			cs->refusals = 0;
+			cs->auth_refusals = 0;
+			cs->n_auth_batches = 0;
+			o->rule = GF_OUTCOME_ACCEPTED;
+			o->action = GF_OUTCOME_ACCEPT;
+			o->log_outcome = "accepted";
+		}
+	} else if (st == 400 || st == 413) {
+		refused(cs, in, o);
+	} else if (st == 401 || st == 403 || st == 404) {
+		auth_refused(cs, in, o);
+	} else {
+		o->rule = gf_outcome_temporary_status(st) ? GF_OUTCOME_TEMPORARY : GF_OUTCOME_UNEXPECTED;
+		o->action = GF_OUTCOME_RETRY;
+		/* A gateway's 502/504, a 500 after the work was done, a 409 for a
+		 * key in progress: it may have been taken. 503 is the partner's
+		 * "maintenance", other 4xx refusals. */
+		o->maybe_sent = st == 409 || (st >= 500 && st != 503);
+		o->log_outcome = "retry";
+	}
+	/* Reached: any answer but a 5xx, which says that the partner (or the
+	 * service behind its gateway) is not there, like no answer. */
+	o->reached = st > 0 && st < 500;
+	if (o->action == GF_OUTCOME_RETRY && in->retry_after && in->retry_after[0]) {
+		int64_t delay = -1;
+		if (gf_retry_after_ms(in->retry_after, in->now_wall_ms, in->retry_after_max_ms, &delay) < 0) {
+			o->retry_after_bad = true;
+			delay = -1;
+		}
+		o->retry_after_ms = delay;
+	}
+}

@@ -1,0 +1,149 @@
+/* Planning: every eligible booking x live connection of the job that has no
+ * delivery yet becomes a pending delivery in a batch, streamed from one
+ * set-based statement and written slice by slice (see struct gf_planner). */
+#ifndef GF_PLAN_H
+#define GF_PLAN_H
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/buf.h"
+#include "core/claim.h"
+#include "core/config.h"
+#include "core/rows.h"
+
+/* The eligibility rules of DESIGN.md section 2, one SQL condition each over
+ * guestflow.source_bookings s; the window rule takes the job's window in
+ * milliseconds as an SQL expression (GF_SQL_RULE_WINDOW: $3).
+ * GF_SQL_ELIGIBLE combines them; explain shows them one by one. The
+ * connection rule (a live connection to the job's partner) is the join the
+ * statements make. */
+#define GF_SQL_RULE_CHECKED_OUT "s.status = 'checked_out'"
+#define GF_SQL_RULE_EMAIL "btrim(s.email, E' \\t\\r\\n') ~ '^[^@[:space:]]+@[^@[:space:]]+$'"
+#define GF_SQL_RULE_NAME "s.last_name ~ '[^[:space:]]'"
+#define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
+#define GF_SQL_RULE_WINDOW_MS(ms) "s.checked_out_at >= now() - (" ms ")::bigint * interval '1 millisecond'"
+#define GF_SQL_RULE_WINDOW GF_SQL_RULE_WINDOW_MS("$3")
+
+#define GF_SQL_ELIGIBLE_MS(ms) \
+	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
+	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW_MS(ms)
+#define GF_SQL_ELIGIBLE GF_SQL_ELIGIBLE_MS("$3")
+
+struct gf_plan_result {
+	int64_t eligible; /* eligible booking x connection pairs read so far */
+	int64_t found;    /* of them new: no delivery yet, or one rejected for the booking's data, changed since */
+	int64_t planned;  /* new pending deliveries written so far */
+	int64_t batches;  /* new batches written so far */
+	int64_t rejected; /* bookings the source view could not give (rejected deliveries, or rows without a booking_id) */
+	char first_rejected[600]; /* the first of them: "BOOKING_NO: reason" */
+};
+
+/* A booking whose row alone makes the plan statement fail. */
+struct gf_plan_suspect {
+	int64_t conn, booking;
+	char *reason;
+};
+
+
+/* A batch formed from the stream, with its rows as the plan read them. */
+struct range;
+
+struct gf_plan_batch {
+	struct gf_plan_batch *next;
+	int64_t id;                  /* the batch written (0 until it is) */
+	int64_t connection_id;
+	char *property_id;
+	size_t n, cap;
+	int64_t *bookings;           /* n booking ids, ascending */
+	bool *again;                 /* n: a delivery rejected for the booking's data, planned again */
+	uint32_t *off;               /* n x GF_REC_FIELDS offsets into buf (UINT32_MAX: NULL), rows.h */
+	struct gf_buf buf;
+};
+
+/* Planning as a stream, so that the first batches go out while the rest is
+ * still being read. gf_plan_start batches the pending deliveries that are
+ * in no batch (reruns, the rest of a batch cut by --limit), and starts one
+ * statement on a session of its own: every eligible pair of the window,
+ * read once, with its delivery's key probed (never the job's whole
+ * history), sorted by connection and booking (PostgreSQL may run it with
+ * parallel workers), sent with COPY as it is produced. Each gf_plan_step
+ * reads on until it has the next slice of batches (max_records bookings of
+ * one connection at most), writes them on c (one statement), and keeps
+ * their rows, so that a batch this run claims is rendered from them instead
+ * of being read again through the source view. Memory holds only the
+ * slices not yet claimed.
+ *
+ * Several processes may plan the same job at once: no lock. The
+ * deliveries' key decides: a slice inserts its pairs with ON CONFLICT DO
+ * NOTHING and its batches hold only the rows it inserted, so a pair is
+ * planned once, by whichever planner gets it in first. */
+struct gf_planner {
+	PGconn *c;                   /* the run's session: lock, slices */
+	PGconn *stream;              /* the plan's statement, until it has been read whole */
+	const char *conninfo;
+	const volatile sig_atomic_t *stop; /* set by a stop signal: waiting for the stream ends */
+	const struct gf_job *job;
+	int64_t run_id;
+	int64_t window_ms;           /* the window as far as it may reach (gf_purge_window) */
+	bool active;                 /* batches remain to be written */
+	bool copying;                /* the server has begun the COPY */
+	bool header;                 /* the COPY header has been read */
+	bool done;                   /* the stream has been read to its end */
+	bool told_twice;             /* the view gave a booking twice (logged once) */
+	bool has_last;               /* the last pair read from the stream: */
+	int64_t last_conn, last_booking; /* duplicates, and where careful mode resumes */
+	/* Careful mode (plan.c): the statement raised an error for some
+	 * row; the rest is read a range of pairs at a time. */
+	bool careful;
+	bool loaded;                 /* a range is in `in`, being parsed */
+	char err_reason[400];        /* the database's message of the last such error */
+	int64_t *cand_conn, *cand_book; /* the pairs to read, in the stream's order */
+	size_t n_cand;
+	struct range *ranges;        /* ranges of them still to read (a stack) */
+	size_t n_ranges, cap_ranges;
+	struct gf_plan_suspect *suspects; /* isolated, not written yet */
+	size_t n_suspects;
+	FILE *spool;                 /* the whole stream, read back from here (plan.c, spool) */
+	bool spooled;                /* it is all in the file: the statement has ended */
+	struct gf_buf in;            /* stream bytes not parsed yet */
+	size_t in_pos;
+	struct gf_plan_batch *cur;   /* filling */
+	struct gf_plan_batch *ready, **ready_tail; /* complete, not written yet */
+	size_t n_ready;
+	size_t ready_rows;           /* their members */
+	size_t ready_bytes;          /* and their rows' bytes */
+	struct gf_plan_batch *kept, **kept_tail;   /* written, not claimed by this run yet */
+	int64_t upto;                /* the last batch written */
+	int64_t mark;                /* once this batch is claimed, write the next slice */
+	struct gf_plan_result res;
+};
+
+int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const struct gf_job *job,
+                  int64_t run_id, const volatile sig_atomic_t *stop);
+/* The most batches one slice statement writes. */
+#define PLAN_SLICE_MAX 1024
+/* Write the next slice: at least min_batches batches and min_rows members
+ * (fewer at the end of the plan; at most PLAN_SLICE_MAX batches), so that
+ * small batches share a statement as large ones do; *written: how many
+ * batches (0 and no longer active: the plan is all in). Batches cut by
+ * their size count as full, so a slice holds at most min_batches batches'
+ * worth of bytes. mark is set to the batch margin batches (at most half the
+ * slice) before the last one written: claims go in batch order, so once it
+ * is claimed (by any process) the slice is running out. */
+int gf_plan_step(struct gf_planner *p, int min_batches, size_t min_rows, int margin, int64_t *written);
+/* True while batches remain to be written. */
+static inline bool gf_plan_active(const struct gf_planner *p) { return p->active; }
+/* Stop reading without writing the rest (a run that
+ * ends early): the bookings not written stay unplanned, for the next run.
+ * Frees everything the planner holds. */
+void gf_plan_release(struct gf_planner *p);
+/* The rows of b when it is a batch of this plan, never sent and not cut,
+ * with its members gone from the source view since (b->gone) marked; the
+ * caller owns them (gf_batch_rows_free). NULL when it is not one: the
+ * caller reads it through the source view. */
+struct gf_batch_rows *gf_plan_take(struct gf_planner *p, const struct gf_batch *b);
+
+#endif

@@ -1,0 +1,142 @@
+/* guestflow status: per job and connection, the last run and the queue. */
+#include "core/status.h"
+
+#include <string.h>
+
+#include "base/buf.h"
+#include "db/db.h"
+#include "base/log.h"
+#include "base/text.h"
+
+/* A JSON string, or null for NULL: valid JSON whatever s holds (an
+ * invalid byte becomes \ufffd), and nothing that can drive a terminal when
+ * the document is looked at (control and bidi characters are \u escapes). */
+static void json_str(FILE *out, const char *s)
+{
+	if (!s) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	for (size_t i = 0, n = strlen(s); i < n;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, n - i, &cp);
+		if (l < 0)
+			fputs("\\ufffd", out);
+		else if (cp == '"' || cp == '\\')
+			fprintf(out, "\\%c", (char)cp);
+		else if (gf_text_cp_unsafe(cp))
+			fprintf(out, "\\u%04x", (unsigned)cp);
+		else
+			fwrite(s + i, 1, (size_t)l, out);
+		i += (size_t)(l < 0 ? -l : l);
+	}
+	fputc('"', out);
+}
+
+static void json_num(FILE *out, const char *s)
+{
+	fputs(s ? s : "null", out);
+}
+
+static const char *const run_cols[] = { "run_id", "started_at", "finished_at", "trigger", "exit_code",
+	"eligible", "delivered", "rejected", "dead", "duration_s" };
+static const char *const conn_cols[] = { "property", "hotel_id", "connection_status", "pending", "retrying",
+	"sending", "dead", "delivered", "rejected", "oldest_pending_s", "next_attempt_at" };
+/* Columns holding strings (the others are numbers). */
+static bool run_col_is_str(int i) { return i == 1 || i == 2 || i == 3; }
+static bool conn_col_is_str(int i) { return i <= 2 || i == 10; }
+
+int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool json, FILE *out)
+{
+	if (json)
+		fputs("{\"jobs\":[", out);
+	for (size_t j = 0; j < n_jobs; j++) {
+		const struct gf_job *job = jobs[j];
+		int err;
+		_cleanup_pgresult_ PGresult *run = gf_db_query(c, &err, "status_run",
+			"SELECT id, to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
+			"       to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), trigger, exit_code, eligible, delivered,"
+			"       rejected, dead, round(extract(epoch FROM finished_at - started_at)::numeric, 2)"
+			"  FROM guestflow.runs WHERE job = $1 ORDER BY id DESC LIMIT 1", 1, (const char *[]){ job->name });
+		if (!run)
+			return err;
+		_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "status_queue",
+			"SELECT c.property_id, c.hotel_id, c.status,"
+			"       count(*) FILTER (WHERE d.state = 'pending' AND coalesce(b.attempts, 0) = 0),"
+			"       count(*) FILTER (WHERE d.state = 'pending' AND b.attempts > 0),"
+			"       count(*) FILTER (WHERE d.state = 'sending'),"
+			"       count(*) FILTER (WHERE d.state = 'dead'),"
+			"       count(*) FILTER (WHERE d.state = 'delivered'),"
+			"       count(*) FILTER (WHERE d.state = 'rejected'),"
+			/* waiting since it was queued: its batch was formed, or (in no
+			 * batch yet) it was put back (a rerun keeps the row and its
+			 * created_at) */
+			"       extract(epoch FROM now() - min(coalesce(b.created_at, d.updated_at))"
+			"                                  FILTER (WHERE d.state IN ('pending', 'sending')))::bigint,"
+			"       to_char(min(b.next_attempt_at) FILTER (WHERE b.state = 'open' AND d.state = 'pending'),"
+			"               'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
+			"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
+			"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
+			" WHERE d.job = $1 GROUP BY c.property_id, c.hotel_id, c.status ORDER BY 1",
+			1, (const char *[]){ job->name });
+		if (!q)
+			return err;
+		if (json) {
+			fputs(j ? ",{\"job\":" : "{\"job\":", out);
+			json_str(out, job->name);
+			fprintf(out, ",\"enabled\":%s,\"partner\":", job->enabled ? "true" : "false");
+			json_str(out, job->partner);
+			fputs(",\"last_run\":", out);
+			if (PQntuples(run) == 0) {
+				fputs("null", out);
+			} else {
+				fputc('{', out);
+				for (int i = 0; i < (int)GF_ARRAY_SIZE(run_cols); i++) {
+					fprintf(out, "%s\"%s\":", i ? "," : "", run_cols[i]);
+					(run_col_is_str(i) ? json_str : json_num)(out, gf_db_get(run, 0, i));
+				}
+				fputc('}', out);
+			}
+			fputs(",\"connections\":[", out);
+			for (int r = 0; r < PQntuples(q); r++) {
+				fputs(r ? ",{" : "{", out);
+				for (int i = 0; i < (int)GF_ARRAY_SIZE(conn_cols); i++) {
+					fprintf(out, "%s\"%s\":", i ? "," : "", conn_cols[i]);
+					(conn_col_is_str(i) ? json_str : json_num)(out, gf_db_get(q, r, i));
+				}
+				fputc('}', out);
+			}
+			fputs("]}", out);
+			continue;
+		}
+		/* Names, ids and the trigger come from configuration, the
+		 * environment and the database: shown through gf_log_qt(), so that
+		 * nothing in them can drive the terminal. */
+		fprintf(out, "%sjob %s (%s, partner %s)\n", j ? "\n" : "", gf_log_qt(job->name),
+		        job->enabled ? "enabled" : "disabled", gf_log_qt(job->partner));
+		if (PQntuples(run) == 0)
+			fprintf(out, "  last run: never\n");
+		else
+			fprintf(out, "  last run: %s (%s), %s, exit %s: eligible %s, delivered %s, rejected %s, dead %s, %ss\n",
+			        PQgetvalue(run, 0, 0), gf_log_qt(PQgetvalue(run, 0, 3)), PQgetvalue(run, 0, 1),
+			        PQgetisnull(run, 0, 4) ? "- (running or killed)" : PQgetvalue(run, 0, 4),
+			        PQgetvalue(run, 0, 5), PQgetvalue(run, 0, 6), PQgetvalue(run, 0, 7), PQgetvalue(run, 0, 8),
+			        PQgetisnull(run, 0, 9) ? "-" : PQgetvalue(run, 0, 9));
+		if (PQntuples(q) == 0) {
+			fprintf(out, "  no deliveries yet\n");
+			continue;
+		}
+		fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", "PROPERTY", "HOTEL ID", "STATUS",
+		        "PENDING", "RETRYING", "SENDING", "DEAD", "DELIVERED", "REJECTED", "OLDEST (s)", "NEXT ATTEMPT");
+		for (int r = 0; r < PQntuples(q); r++)
+			fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", gf_log_qt(PQgetvalue(q, r, 0)),
+			        gf_log_qt(PQgetvalue(q, r, 1)), gf_log_qt(PQgetvalue(q, r, 2)), PQgetvalue(q, r, 3), PQgetvalue(q, r, 4),
+			        PQgetvalue(q, r, 5), PQgetvalue(q, r, 6), PQgetvalue(q, r, 7), PQgetvalue(q, r, 8),
+			        PQgetisnull(q, r, 9) ? "-" : PQgetvalue(q, r, 9),
+			        PQgetisnull(q, r, 10) ? "-" : PQgetvalue(q, r, 10));
+	}
+	if (json)
+		fputs("]}\n", out);
+	return 0;
+}

@@ -1,0 +1,206 @@
+/* Creating and upgrading the guestflow schema from the embedded migrations. */
+#include "db/migrate.h"
+
+#include <stdio.h>
+
+#include "base/buf.h"
+#include "db/db.h"
+#include "db/embedded_sql.h"
+#include "base/locks.h"
+#include "base/log.h"
+
+/* Serialises concurrent `db migrate` runs (locks.h). */
+#define MIGRATE_LOCK_KEY GF_LOCK_CLASS_MIGRATE ", 0"
+
+int gf_schema_version_known(void)
+{
+	return (int)gf_n_migrations;
+}
+
+/* -1 when there is no migrations table yet. */
+static int db_version(PGconn *c, int *version)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "schema_present",
+		"SELECT to_regclass('guestflow.schema_migrations') IS NOT NULL", 0, NULL);
+	if (!t)
+		return err;
+	if (PQgetvalue(t, 0, 0)[0] != 't') {
+		*version = -1;
+		return 0;
+	}
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "schema_version",
+		"SELECT coalesce(max(version), 0) FROM guestflow.schema_migrations", 0, NULL);
+	if (!r)
+		return err;
+	*version = (int)gf_db_get_int(r, 0, 0);
+	return 0;
+}
+
+/* A database whose recorded migrations are not this binary's (by version
+ * and name): an old development database migrated by the steps squashed
+ * into 0001_baseline (nothing had been released, so nothing converts it). */
+static int history_check(PGconn *c)
+{
+	_cleanup_buf_ struct gf_buf names = GF_BUF_INIT(1 << 20);
+	const char **v = gf_xcalloc(gf_n_migrations ? gf_n_migrations : 1, sizeof(*v));
+	for (size_t i = 0; i < gf_n_migrations; i++)
+		v[i] = gf_migrations[i].name;
+	int r = gf_db_text_array(&names, v, gf_n_migrations);
+	free(v);
+	if (r < 0)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "schema_history",
+		"SELECT m.version, m.name FROM guestflow.schema_migrations m"
+		" WHERE m.version <= cardinality($1::text[]) AND m.name IS DISTINCT FROM ($1::text[])[m.version]"
+		" ORDER BY 1 LIMIT 1", 1, (const char *[]){ gf_buf_str(&names) });
+	if (!q)
+		return err;
+	if (PQntuples(q) == 0)
+		return 0;
+	gf_error("schema_history_unknown", "version=%s name=%s msg=%s", PQgetvalue(q, 0, 0), gf_log_q(PQgetvalue(q, 0, 1)),
+	         gf_log_q("this database was migrated by a development version of guestflow whose migrations were"
+	                  " squashed into 0001_baseline (nothing had been released): it cannot be converted; create"
+	                  " the guestflow schema anew ('DROP SCHEMA guestflow CASCADE', then 'guestflow db migrate')"
+	                  " in a database whose deliveries you do not need to keep"));
+	return -GF_E_SCHEMA;
+}
+
+static int too_new(int have)
+{
+	gf_error("schema_too_new",
+	         "schema_version=%d known=%d msg=%s", have, gf_schema_version_known(),
+	         gf_log_q("the database was migrated by a newer guestflow; install that version (or newer) instead of running this one"));
+	return -GF_E_SCHEMA;
+}
+
+static int apply_one(PGconn *c, const struct gf_migration *m, int *applied)
+{
+	int r = gf_db_begin(c);
+	if (r < 0)
+		return r;
+	r = gf_db_exec(c, "migrate_lock", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", 0, NULL);
+	int have = 0;
+	if (r == 0)
+		r = db_version(c, &have);
+	if (r == 0 && have >= m->version) {
+		/* Another process applied it while we waited for the lock. */
+		gf_db_rollback(c);
+		return 0;
+	}
+	if (r == 0 && have != m->version - 1)
+		r = -GF_E_SCHEMA;
+	if (r == 0)
+		r = gf_db_exec(c, m->name, m->sql, 0, NULL);
+	if (r == 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", m->version);
+		const char *p[] = { v, m->name };
+		r = gf_db_exec(c, "record_migration",
+		               "INSERT INTO guestflow.schema_migrations (version, name) VALUES ($1::int, $2)", 2, p);
+	}
+	if (r == 0)
+		r = gf_db_commit(c);
+	if (r < 0) {
+		gf_db_rollback(c);
+		gf_error("migration_failed", "version=%04d name=%s", m->version, m->name);
+		return r;
+	}
+	gf_info("migration_applied", "version=%04d name=%s", m->version, m->name);
+	(*applied)++;
+	return 0;
+}
+
+int gf_migrate(PGconn *c, int *applied, int *adapters_installed)
+{
+	*applied = 0;
+	*adapters_installed = 0;
+	int r = gf_db_exec(c, "create_schema",
+		"SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ");"
+		"CREATE SCHEMA IF NOT EXISTS guestflow;"
+		"CREATE TABLE IF NOT EXISTS guestflow.schema_migrations ("
+		" version integer PRIMARY KEY, name text NOT NULL,"
+		" applied_at timestamptz NOT NULL DEFAULT now());"
+		"SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL);
+	if (r < 0)
+		return r;
+	int have = 0;
+	r = db_version(c, &have);
+	if (r == 0 && have > 0)
+		r = history_check(c);
+	if (r < 0)
+		return r;
+	if (have > gf_schema_version_known())
+		return too_new(have);
+	for (size_t i = 0; i < gf_n_migrations; i++) {
+		if (gf_migrations[i].version <= have)
+			continue;
+		r = apply_one(c, &gf_migrations[i], applied);
+		if (r < 0)
+			return r;
+	}
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_check",
+		"SELECT to_regclass('guestflow.source_bookings') IS NULL"
+		" AND to_regclass('pms.bookings') IS NOT NULL"
+		" AND to_regclass('pms.guests') IS NOT NULL"
+		" AND to_regclass('pms.booking_history') IS NOT NULL", 0, NULL);
+	if (!q)
+		return err;
+	if (PQgetvalue(q, 0, 0)[0] == 't') {
+		r = gf_db_begin(c);
+		if (r == 0)
+			r = gf_db_exec(c, "reference_adapters", gf_sql_adapters, 0, NULL);
+		if (r == 0)
+			r = gf_db_commit(c);
+		if (r < 0) {
+			gf_db_rollback(c);
+			return r;
+		}
+		*adapters_installed = 1;
+		gf_info("adapters_installed", "msg=%s", gf_log_q("installed the reference source adapters over the pms schema"));
+	}
+	return 0;
+}
+
+int gf_schema_check(PGconn *c)
+{
+	int have = 0;
+	int r = db_version(c, &have);
+	if (r == 0 && have > 0)
+		r = history_check(c);
+	if (r < 0)
+		return r;
+	if (have > gf_schema_version_known())
+		return too_new(have);
+	if (have < gf_schema_version_known()) {
+		gf_error("schema_outdated", "schema_version=%d known=%d msg=%s", have < 0 ? 0 : have,
+		         gf_schema_version_known(),
+		         gf_log_q("the guestflow schema is missing or older than this binary: run 'guestflow db migrate'"));
+		return -GF_E_SCHEMA;
+	}
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_check",
+		"SELECT to_regclass('guestflow.source_bookings') IS NOT NULL,"
+		" to_regprocedure('guestflow.write_history(bigint[], text[])') IS NOT NULL,"
+		/* (the contract's column since issue 15: an adapter written to the
+		 * older one would fail every plan with a database error) */
+		" EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_bookings')"
+		"          AND attname = 'updated_at' AND attnum > 0 AND NOT attisdropped)", 0, NULL);
+	if (!q)
+		return err;
+	if (PQgetvalue(q, 0, 0)[0] == 't' && PQgetvalue(q, 0, 1)[0] == 't' && PQgetvalue(q, 0, 2)[0] != 't') {
+		gf_error("adapter_missing", "msg=%s",
+		         gf_log_q("the source view guestflow.source_bookings has no column updated_at (when the PMS last"
+		                  " changed the booking or its guest: how a booking rejected for its data is planned again);"
+		                  " add it to the view (see schemas/sql/reference/adapters.sql)"));
+		return -GF_E_SCHEMA;
+	}
+	if (PQgetvalue(q, 0, 0)[0] != 't' || PQgetvalue(q, 0, 1)[0] != 't') {
+		gf_error("adapter_missing", "msg=%s",
+		         gf_log_q("the source adapters guestflow.source_bookings (view) and guestflow.write_history(bigint[], text[]) must exist: for the reference PMS schema run 'guestflow db migrate' after loading it; for another PMS create both (see schemas/sql/reference/adapters.sql)"));
+		return -GF_E_SCHEMA;
+	}
+	return 0;
+}

@@ -1,0 +1,87 @@
+/* Sending batches: libcurl multi, several requests in flight, keep-alive,
+ * timeouts, strict TLS. */
+#ifndef GF_HTTP_H
+#define GF_HTTP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "core/config.h"
+
+struct gf_http;
+
+struct gf_http_req {
+	CURL *easy;
+	struct curl_slist *headers;
+	struct gf_buf body;        /* request body, owned */
+	struct gf_buf resp;        /* response body, capped at the job's max_reply_bytes */
+	bool resp_too_big;
+	char retry_after[128];     /* Retry-After header value made safe text (text.h), "" when absent */
+	char *url;                 /* full URL with credentials: never logged */
+	const char *secret;        /* access key, redacted from error texts */
+	long status;               /* HTTP status, 0 when no response */
+	CURLcode result;
+	char errbuf[CURL_ERROR_SIZE];
+	int64_t started_ms;
+	int64_t latency_ms;
+	long new_connections;      /* connections this transfer had to open (0: reused) */
+	void *user;                /* caller's context */
+};
+
+/* The transport rules every libcurl handle of guestflow follows (partner
+ * requests, pings, SMTP): only the given protocols ("https", "http,https",
+ * "smtp,smtps"), no redirects, TLS 1.2 at least, certificate and host name
+ * always verified (against ca_file when given, else the system store), and
+ * a proxy only when the configuration names one (proxy NULL: none; the
+ * environment's http_proxy, HTTPS_PROXY, ALL_PROXY and NO_PROXY are never
+ * read), with no_proxy as libcurl's CURLOPT_NOPROXY list. Returns
+ * -EPROTONOSUPPORT when libcurl refused one of them: the handle must not be
+ * used then. */
+int gf_http_secure(CURL *e, const char *protocols, const char *ca_file, const char *proxy,
+                   const char *no_proxy);
+/* The protocols a job's handles may use: "https", or "http,https" with
+ * allow_insecure_http. */
+const char *gf_http_protocols(const struct gf_job *job);
+/* The configuration keys of job whose URLs are plain http:// (endpoint,
+ * ping.start, ...), at most max of them; returns how many. */
+size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t max);
+
+/* One multi handle for a run of the job; requests share its connection pool.
+ * Logs an insecure_http warning when the endpoint is plain http://. */
+struct gf_http *gf_http_new(const struct gf_job *job);
+void gf_http_free(struct gf_http *h);
+
+/* Build endpoint?id=HOTEL&access_key=KEY with both values percent-encoded. */
+char *gf_http_url(const char *endpoint, const char *hotel_id, const char *access_key);
+/* The same URL without secrets, for logs and the API-call log. */
+char *gf_http_url_public(const char *endpoint, const char *hotel_id);
+
+struct gf_http_req *gf_http_req_new(void);
+void gf_http_req_free(struct gf_http_req *r);
+
+/* Start a POST of req->body to url (taken over by req). secret is redacted
+ * from every error text. */
+int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
+                  const char *idempotency_key, bool gzip);
+
+/* Wait up to timeout_ms for transfers to progress, or for fd (when >= 0)
+ * to become readable; returns the next finished request in *done (NULL when
+ * none finished yet). The caller owns it again. */
+int gf_http_poll(struct gf_http *h, int timeout_ms, int fd, struct gf_http_req **done);
+int gf_http_in_flight(const struct gf_http *h);
+/* Abort a request in flight; the caller owns it again. */
+void gf_http_cancel(struct gf_http *h, struct gf_http_req *req);
+
+/* Person-readable transport error for a finished request ("timeout after
+ * 120000 ms", "connection refused: ..."), made safe text (text.h) with the
+ * secret redacted. */
+void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen);
+
+/* Redact secret in s, in place, in every form gf_text_redact() knows (raw,
+ * percent-encoded, '+' for space, JSON and HTML escapes) and every
+ * access_key value; s only shrinks. Terminates for any secret. */
+void gf_redact(char *s, const char *secret);
+
+#endif
