@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential meson ninja-build pkg-config python3
 	libpq-dev libxml2-dev libcurl4-openssl-dev libyaml-dev zlib1g-dev libssl-dev
-	libmicrohttpd-dev
+	libmicrohttpd-dev libjansson-dev
 	postgresql postgresql-client libxml2-utils curl openssl
 	systemd groff-base man-db
 )

@@ -13,7 +13,7 @@
 
 #include "base/log.h"
 
-static void oom(void)
+_Noreturn void gf_oom(void)
 {
 	static const char msg[] = "guestflow: out of memory\n";
 	ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
@@ -25,7 +25,7 @@ void *gf_xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		oom();
+		gf_oom();
 	return p;
 }
 
@@ -33,7 +33,7 @@ void *gf_xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		oom();
+		gf_oom();
 	return p;
 }
 
@@ -41,7 +41,7 @@ void *gf_xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 	if (!q)
-		oom();
+		gf_oom();
 	return q;
 }
 
@@ -49,7 +49,7 @@ char *gf_xstrdup(const char *s)
 {
 	char *p = strdup(s ? s : "");
 	if (!p)
-		oom();
+		gf_oom();
 	return p;
 }
 
@@ -57,7 +57,7 @@ char *gf_xstrndup(const char *s, size_t n)
 {
 	char *p = strndup(s, n);
 	if (!p)
-		oom();
+		gf_oom();
 	return p;
 }
 
@@ -69,7 +69,7 @@ char *gf_xasprintf(const char *fmt, ...)
 	int r = vasprintf(&p, fmt, ap);
 	va_end(ap);
 	if (r < 0)
-		oom();
+		gf_oom();
 	return p;
 }
 

@@ -54,6 +54,7 @@ static inline void gf_freep(void *p)
 #define _cleanup_free_ _cleanup_(gf_freep)
 
 /* Allocation that aborts on failure: out of memory is not recoverable here. */
+_Noreturn void gf_oom(void);
 void *gf_xmalloc(size_t n);
 void *gf_xcalloc(size_t n, size_t size);
 void *gf_xrealloc(void *p, size_t n);

@@ -1,5 +1,6 @@
 /* Configuration loader: the main file and one YAML job file per job, via libyaml. */
 #include "core/config.h"
+#include "core/output.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -248,9 +249,11 @@ static int check_partner(const char *v, struct gf_buf *why)
 
 static int check_format(const char *v, struct gf_buf *why)
 {
-	if (strcmp(v, "review-xml") == 0)
+	if (gf_output_find(v))
 		return 0;
-	gf_buf_puts(why, "must be one of: review-xml, got ");
+	gf_buf_puts(why, "must be one of: ");
+	gf_buf_puts(why, gf_output_names());
+	gf_buf_puts(why, ", got ");
 	show(why, v, strlen(v));
 	return -EINVAL;
 }
@@ -930,7 +933,15 @@ static int check_insecure_http(struct walk *w, const struct gf_job *job, yaml_no
 
 static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
 {
-	const struct gf_job *job = obj;
+	struct gf_job *job = obj;
+	job->output = gf_output_find(job->format); /* (check_format: one of them) */
+	/* The format's own limit on a request (PARTNERS.md "largest batch"). */
+	if (job->output && job->output->max_records && job->max_records > job->output->max_records) {
+		yaml_node_t *at = vals[key_index(&job_section, "batch")];
+		return fail(w, at ? &at->start_mark : where,
+		            "'batch.max_records' (%d) is more than a %s request may hold (%lld guests)",
+		            job->max_records, job->output->name, (long long)job->output->max_records);
+	}
 	/* A request still running when its lease ends could be sent twice at once. */
 	if (job->lease_ms <= job->timeout_ms + job->connect_timeout_ms) {
 		yaml_node_t *at = vals[key_index(&job_section, "lease")];

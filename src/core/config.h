@@ -7,6 +7,8 @@
 
 #include "base/log.h"
 
+struct gf_output;
+
 enum gf_compress { GF_COMPRESS_NONE, GF_COMPRESS_GZIP };
 
 struct gf_job {
@@ -15,7 +17,8 @@ struct gf_job {
 	char *description;       /* optional */
 	bool enabled;            /* default true */
 	char *partner;           /* required: partner id as used by connections */
-	char *format;            /* required: "review-xml" (only format in v1) */
+	char *format;            /* required: an output's name (gf_output_names()) */
+	const struct gf_output *output; /* that output */
 	char *endpoint;          /* required: https:// URL (http:// only with allow_insecure_http),
 	                          * no query string, no password */
 	bool allow_insecure_http; /* allow_insecure_http: plain http:// for the endpoint and the

@@ -3,38 +3,14 @@
 #include <string.h>
 
 #include "core/claim.h"
+#include "core/output.h"
 #include "db/db.h"
 #include "base/log.h"
 #include "db/migrate.h"
 #include "core/plan.h"
 #include "core/purge.h"
-#include "outputs/review_xml/render_xml.h"
 #include "core/run.h"
 #include "base/text.h"
-
-/* The rendered XML for a terminal: the same document, but every character
- * that could drive the terminal or reorder what it shows (a control
- * character other than newline and tab, a C1 or bidi control, a line
- * separator: legal in XML, and sent to the partner as they are) written as
- * an XML character reference, e.g. &#x202E;. Readable, and still the
- * document a run sends (README, "Dry run"). */
-static void put_xml(const char *s, size_t n, FILE *out)
-{
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		int l = gf_text_decode(s + i, n - i, &cp);
-		if (l < 0) {
-			fputs("\xEF\xBF\xBD", out); /* the renderer writes UTF-8: never */
-			i += (size_t)-l;
-			continue;
-		}
-		if (cp != '\n' && cp != '\t' && gf_text_cp_unsafe(cp))
-			fprintf(out, "&#x%X;", (unsigned)cp);
-		else
-			fwrite(s + i, 1, (size_t)l, out);
-		i += (size_t)l;
-	}
-}
 
 /* Per live connection: bookings a run would plan now, and pending ones. */
 static int print_counts(PGconn *c, const struct gf_job *job, const char *window, FILE *out, char **first_conn)
@@ -103,24 +79,25 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 			v[f] = gf_db_get(r, row, f);
 		recs[i] = gf_record_of(0, v);
 	}
-	struct gf_buf xml = GF_BUF_INIT((size_t)512 << 20);
+	struct gf_buf body = GF_BUF_INIT((size_t)512 << 20);
 	size_t rendered = 0;
-	int rc = gf_render_review_xml(PQgetvalue(r, 0, GF_REC_FIELDS), "dry-run", recs, n, job->default_language, &xml,
-	                              reasons, &rendered);
+	const struct gf_output *o = job->output;
+	const struct gf_output_target t = { .partner_id = PQgetvalue(r, 0, GF_REC_FIELDS), .batch_key = "dry-run" };
+	int rc = o->render(&t, recs, n, job->default_language, 0, &body, reasons, &rendered);
 	if (rc == 0) {
-		fprintf(out, "\nfirst batch (%zu records for hotel id %s, %zu would be rejected):\n", n,
+		fprintf(out, "\nfirst batch (%zu records for %s %s, %zu would be rejected):\n", n, o->id_label,
 		        gf_log_qt(PQgetvalue(r, 0, GF_REC_FIELDS)), n - rendered);
 		for (size_t i = 0; i < n; i++)
 			if (reasons[i])
 				fprintf(out, "  would reject %s: %s\n", gf_log_q(recs[i].booking_no), gf_log_qt(reasons[i]));
-		put_xml(xml.data ? xml.data : "", xml.len, out);
+		o->show(body.data ? body.data : "", body.len, out);
 		fputc('\n', out);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(reasons[i]);
 	free(reasons);
 	free(recs);
-	gf_buf_free(&xml);
+	gf_buf_free(&body);
 	return rc;
 }
 

@@ -83,18 +83,14 @@ int gf_outcome_breaker_limit(int in_flight, int64_t max_records)
 	return in_flight + depth;
 }
 
-bool gf_outcome_temporary_status(long st)
-{
-	return st == 408 || st == 409 || st == 425 || st == 429 || st >= 500;
-}
-
 /* 400 or 413. Refused: bisected (400) or halved (413) while the partner
  * certainly never took the batch. A single record refused is that
  * record's rejection once the partner has shown that it takes this
  * connection's good requests: with 400, refused alone twice with an
  * accepted request in between (refused_twice); with 413 (its own size),
  * after one accepted request, answered before it was sent. */
-static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
+static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, bool too_large,
+                    struct gf_outcome *o)
 {
 	cs->refusals++;
 	cs->refused_total++;
@@ -111,8 +107,8 @@ static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, 
 		o->action = GF_OUTCOME_RETRY;
 		o->maybe_sent = true;
 		o->log_outcome = "retry";
-	} else if (in->n_sent > 1 || (in->status == 413 && in->accepted_before > 0) ||
-	           (in->status == 400 && refused_twice(cs, in->single_booking, in->accepted_before))) {
+	} else if (in->n_sent > 1 || (too_large && in->accepted_before > 0) ||
+	           (!too_large && refused_twice(cs, in->single_booking, in->accepted_before))) {
 		o->rule = GF_OUTCOME_REFUSED_SPLIT;
 		o->action = GF_OUTCOME_SPLIT;
 		o->reject_single = in->n_sent <= 1;
@@ -157,47 +153,64 @@ static void auth_refused(struct gf_outcome_conn *cs, const struct gf_outcome_in 
 	}
 }
 
-void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
+/* An answer, as the output's failure table classified it. */
+static void answered(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, const struct gf_answer *a,
+                     struct gf_outcome *o)
 {
-	*o = (struct gf_outcome){ .retry_after_ms = -1 };
-	long st = in->status;
-	if (in->transfer_failed || in->resp_too_big) {
-		o->rule = GF_OUTCOME_TRANSPORT;
-		o->action = GF_OUTCOME_RETRY;
-		o->maybe_sent = in->resp_too_big || in->body_went_out;
-		o->log_outcome = "retry";
-	} else if (st >= 200 && st < 300) {
+	switch (a->kind) {
+	case GF_ANSWER_OK:
 		if (!in->understood) {
 			/* Not knowing what was accepted, resend under the same key. */
 			o->rule = GF_OUTCOME_REPLY_ERROR;
 			o->action = GF_OUTCOME_RETRY;
 			o->maybe_sent = true;
 			o->log_outcome = "reply_error";
-		} else {
-			cs->accepted++;
-			cs->refusals = 0;
-			cs->auth_refusals = 0;
-			cs->n_auth_batches = 0;
-			o->rule = GF_OUTCOME_ACCEPTED;
-			o->action = GF_OUTCOME_ACCEPT;
-			o->log_outcome = "accepted";
+			break;
 		}
-	} else if (st == 400 || st == 413) {
-		refused(cs, in, o);
-	} else if (st == 401 || st == 403 || st == 404) {
+		cs->accepted++;
+		cs->refusals = 0;
+		cs->auth_refusals = 0;
+		cs->n_auth_batches = 0;
+		o->rule = GF_OUTCOME_ACCEPTED;
+		o->action = GF_OUTCOME_ACCEPT;
+		o->log_outcome = "accepted";
+		break;
+	case GF_ANSWER_REFUSED:
+	case GF_ANSWER_TOO_LARGE:
+		refused(cs, in, a->kind == GF_ANSWER_TOO_LARGE, o);
+		break;
+	case GF_ANSWER_CREDENTIALS:
 		auth_refused(cs, in, o);
-	} else {
-		o->rule = gf_outcome_temporary_status(st) ? GF_OUTCOME_TEMPORARY : GF_OUTCOME_UNEXPECTED;
+		break;
+	case GF_ANSWER_LATER:
+	case GF_ANSWER_UNEXPECTED:
+		o->rule = a->kind == GF_ANSWER_LATER ? GF_OUTCOME_TEMPORARY : GF_OUTCOME_UNEXPECTED;
 		o->action = GF_OUTCOME_RETRY;
-		/* A gateway's 502/504, a 500 after the work was done, a 409 for a
-		 * key in progress: it may have been taken. 503 is the partner's
-		 * "maintenance", other 4xx refusals. */
-		o->maybe_sent = st == 409 || (st >= 500 && st != 503);
+		o->maybe_sent = a->maybe_taken;
 		o->log_outcome = "retry";
+		break;
 	}
-	/* Reached: any answer but a 5xx, which says that the partner (or the
-	 * service behind its gateway) is not there, like no answer. */
-	o->reached = st > 0 && st < 500;
+}
+
+void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
+{
+	*o = (struct gf_outcome){ .retry_after_ms = -1 };
+	if (in->transfer_failed || in->resp_too_big) {
+		o->rule = GF_OUTCOME_TRANSPORT;
+		o->action = GF_OUTCOME_RETRY;
+		o->maybe_sent = in->resp_too_big || in->body_went_out;
+		o->log_outcome = "retry";
+		/* (a reply past its cap, or cut short: the partner was there) */
+		o->reached = in->status > 0 && in->status < 500;
+	} else {
+		struct gf_answer a;
+		in->output->classify(in->status, &a);
+		answered(cs, in, &a, o);
+		/* Reached: an answer that shows the partner (not only a gateway
+		 * in front of an absent service) is there, as the output's
+		 * table says. */
+		o->reached = a.reached;
+	}
 	if (o->action == GF_OUTCOME_RETRY && in->retry_after && in->retry_after[0]) {
 		int64_t delay = -1;
 		if (gf_retry_after_ms(in->retry_after, in->now_wall_ms, in->retry_after_max_ms, &delay) < 0) {

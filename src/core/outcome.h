@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/output.h"
+
 /* What a run knows of a connection from the partner's answers to it: the
  * 400/413 breaker, and whether a 401/403/404 is the credentials' or one
  * batch's (README, "When things fail"). gf_outcome_judge() keeps it. */
@@ -46,7 +48,8 @@ struct gf_outcome_in {
 	bool resp_too_big;           /* the reply passed its cap: not read */
 	bool body_went_out;          /* transfer_failed: all of the request's body was sent */
 	long status;                 /* the HTTP status, 0 when none */
-	bool understood;             /* 2xx: the reply parsed and its counts fit the batch */
+	const struct gf_output *output; /* whose failure table classifies it (output.h) */
+	bool understood;             /* GF_ANSWER_OK: the reply parsed and its counts fit the batch */
 	const char *retry_after;     /* the Retry-After header, "" or NULL when none */
 	int64_t now_wall_ms;         /* for a Retry-After that is an HTTP date */
 	/* the batch */
@@ -108,8 +111,5 @@ void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in
 /* 400/413 answers in a row, none accepted, after which the partner is
  * taken as refusing the connection as a whole (see outcome.c). */
 int gf_outcome_breaker_limit(int in_flight, int64_t max_records);
-
-/* 408, 409, 425, 429 and 5xx: a status that says "not now". */
-bool gf_outcome_temporary_status(long status);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "outputs/review_xml/render_xml.h"
+#include "core/record.h"
 
 /* The values of a record after its booking number, in the order of struct
  * gf_record, over guestflow.source_bookings s; status: the SQL expression

@@ -20,9 +20,8 @@
 #include "db/migrate.h"
 #include "core/notify.h"
 #include "core/outcome.h"
+#include "core/output.h"
 #include "core/plan.h"
-#include "outputs/review_xml/render_xml.h"
-#include "outputs/review_xml/reply.h"
 #include "core/run_private.h"
 #include "core/progress.h"
 #include "core/secret.h"
@@ -261,15 +260,16 @@ static int prepare(struct run *rn, struct slot *s)
 	/* A connection the format cannot carry (a hotel id stored before it
 	 * was checked when entered): held, with an alert, not the batch's
 	 * fault and no reason to end the run. */
+	const struct gf_output *out = job->output;
 	char why[160];
-	if (gf_review_xml_check_id(s->batch->hotel_id, why, sizeof(why)) < 0) {
+	if (out->check_id(s->batch->hotel_id, why, sizeof(why)) < 0) {
 		char err[256], msg[768];
-		snprintf(err, sizeof(err), "the connection's hotel id cannot be sent in %s: hotel id: %s", job->format,
-		         why);
-		snprintf(msg, sizeof(msg), "the hotel id of property %s (%s) cannot be sent in %s (%s); correct the"
-		         " connection's hotel id ('guestflow connection show %s %s'); its deliveries stay pending",
-		         s->batch->property_id, gf_log_q(s->batch->hotel_id), job->format, why,
-		         s->batch->property_id, job->partner);
+		snprintf(err, sizeof(err), "the connection's %s cannot be sent in %s: %s: %s", out->id_label, out->name,
+		         out->id_label, why);
+		snprintf(msg, sizeof(msg), "the %s of property %s (%s) cannot be sent in %s (%s); correct the"
+		         " connection's %s ('guestflow connection show %s %s'); its deliveries stay pending",
+		         out->id_label, s->batch->property_id, gf_log_q(s->batch->hotel_id), out->name, why,
+		         out->id_label, s->batch->property_id, job->partner);
 		int r = hold_connection(rn, s, "connection_invalid", err, msg);
 		return r < 0 ? r : 0;
 	}
@@ -304,11 +304,10 @@ static int prepare(struct run *rn, struct slot *s)
 	s->req = gf_http_req_new();
 	/* The body, deflated as it is rendered when the partner takes gzip. */
 	struct gf_buf *body = &s->req->body;
-	int r = job->compress == GF_COMPRESS_GZIP
-	        ? gf_render_review_xml_gzip(s->batch->hotel_id, s->batch->idempotency_key, recs, n,
-	                                    job->default_language, job->gzip_level, body, rr, &s->n_rendered)
-	        : gf_render_review_xml(s->batch->hotel_id, s->batch->idempotency_key, recs, n,
-	                               job->default_language, body, rr, &s->n_rendered);
+	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
+		                            .batch_key = s->batch->idempotency_key };
+	int r = out->render(&t, recs, n, job->default_language,
+	                    job->compress == GF_COMPRESS_GZIP ? job->gzip_level : 0, body, rr, &s->n_rendered);
 	for (size_t k = 0; k < n; k++)
 		if (rr[k])
 			s->reasons[map[k]] = rr[k];
@@ -351,10 +350,17 @@ static int prepare(struct run *rn, struct slot *s)
 static int start(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
-	s->url_public = gf_http_url_public(job->endpoint, s->batch->hotel_id);
-	char *url = gf_http_url(job->endpoint, s->batch->hotel_id, s->batch->access_key);
+	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
+		                            .batch_key = s->batch->idempotency_key };
+	s->url_public = job->output->url(job->endpoint, &t, false);
+	char *url = job->output->url(job->endpoint, &t, true);
+	char *auth = job->output->auth_header ? job->output->auth_header(&t) : NULL;
 	int r = gf_http_start(rn->http, s->req, url, s->batch->access_key, s->batch->idempotency_key,
-	                      job->compress == GF_COMPRESS_GZIP);
+	                      job->output->content_type, auth, job->compress == GF_COMPRESS_GZIP);
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
 	if (r < 0)
 		return r;
 	rn->st->requests++;
@@ -454,6 +460,14 @@ static int64_t single_id(const struct slot *s)
 	return -1;
 }
 
+/* The output's failure table says the request was taken: its reply says per record. */
+static bool answer_ok(const struct gf_output *out, long status)
+{
+	struct gf_answer a;
+	out->classify(status, &a);
+	return a.kind == GF_ANSWER_OK;
+}
+
 static void handle_reply(struct run *rn, struct slot *s)
 {
 	if (rn->fatal)
@@ -480,7 +494,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 	struct gf_outcome_in in = {
 		.transfer_failed = q->result != CURLE_OK, .resp_too_big = q->resp_too_big,
 		.body_went_out = failed && !q->resp_too_big && body_went_out(q), .status = q->status,
-		.retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
+		.output = job->output, .retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
 		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered,
 		.single_booking = single_id(s), .accepted_before = s->accepted_before, .held = gf_run_skipped(rn, b->connection_id),
 		.in_flight = job->in_flight, .max_records = job->max_records,
@@ -489,9 +503,9 @@ static void handle_reply(struct run *rn, struct slot *s)
 	char why[512] = "";
 	if (failed) {
 		gf_http_error_text(q, err, sizeof(err));
-	} else if (q->status >= 200 && q->status < 300) {
-		int r = gf_reply_parse_review_xml(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &rep, why,
-		                                  sizeof(why));
+	} else if (answer_ok(job->output, q->status)) {
+		int r = job->output->parse_reply(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &rep, why,
+		                                 sizeof(why));
 		if (r == 0)
 			r = partner_rejections(s, &rep, &rej, why, sizeof(why));
 		in.understood = r == 0;

@@ -96,32 +96,6 @@ void gf_http_free(struct gf_http *h)
 	free(h);
 }
 
-static char *escape(const char *s)
-{
-	char *e = curl_easy_escape(NULL, s, 0);
-	if (!e)
-		return gf_xstrdup("");
-	char *r = gf_xstrdup(e);
-	curl_free(e);
-	return r;
-}
-
-char *gf_http_url(const char *endpoint, const char *hotel_id, const char *access_key)
-{
-	_cleanup_free_ char *id = escape(hotel_id);
-	char *key = escape(access_key);
-	char *url = gf_xasprintf("%s?id=%s&access_key=%s", endpoint, id, key);
-	explicit_bzero(key, strlen(key));
-	free(key);
-	return url;
-}
-
-char *gf_http_url_public(const char *endpoint, const char *hotel_id)
-{
-	_cleanup_free_ char *id = escape(hotel_id);
-	return gf_xasprintf("%s?id=%s", endpoint, id);
-}
-
 struct gf_http_req *gf_http_req_new(void)
 {
 	struct gf_http_req *r = gf_xcalloc(1, sizeof(*r));
@@ -182,7 +156,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 }
 
 int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
-                  const char *idempotency_key, bool gzip)
+                  const char *idempotency_key, const char *content_type, const char *auth, bool gzip)
 {
 	const struct gf_job *job = h->job;
 	req->url = url;
@@ -204,7 +178,11 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
 	req->headers = NULL;
 	char idem[256];
 	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
-	req->headers = curl_slist_append(req->headers, "Content-Type: application/xml; charset=utf-8");
+	char type[160];
+	snprintf(type, sizeof(type), "Content-Type: %s", content_type);
+	req->headers = curl_slist_append(req->headers, type);
+	if (auth && req->headers)
+		req->headers = curl_slist_append(req->headers, auth);
 	req->headers = curl_slist_append(req->headers, idem);
 	req->headers = curl_slist_append(req->headers, "Expect:");
 	if (gzip)

@@ -53,18 +53,14 @@ size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t
 struct gf_http *gf_http_new(const struct gf_job *job);
 void gf_http_free(struct gf_http *h);
 
-/* Build endpoint?id=HOTEL&access_key=KEY with both values percent-encoded. */
-char *gf_http_url(const char *endpoint, const char *hotel_id, const char *access_key);
-/* The same URL without secrets, for logs and the API-call log. */
-char *gf_http_url_public(const char *endpoint, const char *hotel_id);
-
 struct gf_http_req *gf_http_req_new(void);
 void gf_http_req_free(struct gf_http_req *r);
 
-/* Start a POST of req->body to url (taken over by req). secret is redacted
- * from every error text. */
+/* Start a POST of req->body to url (taken over by req), of content_type
+ * (the output's), with the header line auth (the output's, carrying the
+ * secret; NULL: none). secret is redacted from every error text. */
 int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
-                  const char *idempotency_key, bool gzip);
+                  const char *idempotency_key, const char *content_type, const char *auth, bool gzip);
 
 /* Wait up to timeout_ms for transfers to progress, or for fd (when >= 0)
  * to become readable; returns the next finished request in *done (NULL when

@@ -395,6 +395,16 @@ static void test_errors(void)
 	       "t.yaml:7:10: 'enabled' must be true or false (or yes/no, on/off), got 'maybe'", "bad bool");
 	is_str(job_error(JOB_MIN "batch: {compress: zip}\n"),
 	       "t.yaml:7:19: 'compress' must be one of: none, gzip, got 'zip'", "bad enum");
+	/* Formats: the registry's outputs, and each one's own limits. */
+	is_str(job_error("name: t\npartner: p\nformat: review-json\nendpoint: \"https://a.example/\"\n"
+	                 "history: {message: m}\n"),
+	       "t.yaml:3:9: 'format' must be one of: review-xml, guest-json, got 'review-json'", "unknown format");
+	is_str(job_error("name: t\npartner: p\nformat: guest-json\nendpoint: \"https://a.example/\"\n"
+	                 "history: {message: m}\nbatch: {max_records: 1001}\n"),
+	       "t.yaml:6:8: 'batch.max_records' (1001) is more than a guest-json request may hold (1000 guests)",
+	       "guest-json: at most 1000 guests a request");
+	is_str(job_error("name: t\npartner: p\nformat: guest-json\nendpoint: \"https://a.example/\"\n"
+	                 "history: {message: m}\nbatch: {max_records: 1000}\n"), "", "guest-json: 1000 guests");
 	is_str(job_error(JOB_MIN "http: {timeout: 0}\n"),
 	       "t.yaml:7:17: 'timeout' must be a duration greater than 0 (like 30s, 10m, 2h or 14d; "
 	       "a plain number means seconds), got '0'", "zero duration refused");
@@ -429,7 +439,7 @@ static void test_errors(void)
 	is_str(job_error("name: t\npartner: p\nformat: review-xml\nendpoint: http://x/a b\nhistory: {message: m}\n"),
 	       "t.yaml:4:11: 'endpoint' must not contain spaces, got 'http://x/a b'", "endpoint with a space");
 	is_str(job_error("name: t\npartner: p\nformat: xml\nendpoint: http://x/\nhistory: {message: m}\n"),
-	       "t.yaml:3:9: 'format' must be one of: review-xml, got 'xml'", "unknown format");
+	       "t.yaml:3:9: 'format' must be one of: review-xml, guest-json, got 'xml'", "unknown format");
 	is_str(job_error("name: t\npartner: Review Hub\nformat: review-xml\nendpoint: http://x/\nhistory: {message: m}\n"),
 	       "t.yaml:2:10: 'partner' must consist of a-z, 0-9, '_' and '-' only, got 'Review Hub'",
 	       "bad partner id");

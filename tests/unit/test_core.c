@@ -5,6 +5,7 @@
 #include "base/backoff.h"
 #include "base/buf.h"
 #include "db/db.h"
+#include "core/output.h"
 #include "transport/http.h"
 #include "tap.h"
 #include "base/template.h"
@@ -103,13 +104,20 @@ static void test_redact(void)
 
 static void test_urls(void)
 {
-	char *url = gf_http_url("https://partner.example/v1/guests", "H 1&2", "k+/=y");
+	const struct gf_output *o = gf_output_find("review-xml");
+	ok(o != NULL, "review-xml is in the registry");
+	if (!o)
+		return;
+	const struct gf_output_target t = { .partner_id = "H 1&2", .secret = "k+/=y", .batch_key = "b" };
+	char *url = o->url("https://partner.example/v1/guests", &t, true);
 	is_str(url, "https://partner.example/v1/guests?id=H%201%262&access_key=k%2B%2F%3Dy",
 	       "hotel id and access key percent-encoded");
 	free(url);
-	char *pub = gf_http_url_public("https://partner.example/v1/guests", "H-1001");
+	const struct gf_output_target pt = { .partner_id = "H-1001", .secret = "k", .batch_key = "b" };
+	char *pub = o->url("https://partner.example/v1/guests", &pt, false);
 	is_str(pub, "https://partner.example/v1/guests?id=H-1001", "public URL has no access key");
 	free(pub);
+	ok(gf_output_find("review-json") == NULL && gf_output_find(NULL) == NULL, "unknown outputs are not found");
 }
 
 static void test_arrays(void)

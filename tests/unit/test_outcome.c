@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/outcome.h"
+#include "outputs/review_xml/output.h"
 #include "tap.h"
 
 /* Wed, 21 Oct 2015 07:28:00 GMT */
@@ -30,7 +31,7 @@ struct row {
 
 /* The job of every row: batch.in_flight 4, batch.max_records 8: the breaker
  * trips at 4 + 1 + log2(8) = 8 refusals in a row. */
-#define JOB .in_flight = 4, .max_records = 8, .retry_after_max_ms = HOUR, .now_wall_ms = NOW, .batch_id = 7
+#define JOB .output = &gf_output_review_xml, .in_flight = 4, .max_records = 8, .retry_after_max_ms = HOUR, .now_wall_ms = NOW, .batch_id = 7
 #define BATCH(n) .n_sent = (n), .single_booking = 42
 
 static const struct row rows[] = {
@@ -351,8 +352,38 @@ static void test_breaker_limit(void)
 	is_int(gf_outcome_breaker_limit(64, 10000), 64 + 1 + 14, "in_flight 64, 10000 records: 79");
 }
 
+/* Each output's own table: what an HTTP status means, before the run's
+ * policy (the rows above) decides what becomes of the batch. */
+static void test_output_tables(void)
+{
+	static const struct {
+		long status;
+		enum gf_answer_kind kind;
+		bool maybe_taken, reached;
+	} review_xml[] = {
+		{ 200, GF_ANSWER_OK, false, true },          { 204, GF_ANSWER_OK, false, true },
+		{ 400, GF_ANSWER_REFUSED, false, true },     { 413, GF_ANSWER_TOO_LARGE, false, true },
+		{ 401, GF_ANSWER_CREDENTIALS, false, true }, { 403, GF_ANSWER_CREDENTIALS, false, true },
+		{ 404, GF_ANSWER_CREDENTIALS, false, true }, { 408, GF_ANSWER_LATER, false, true },
+		{ 409, GF_ANSWER_LATER, true, true },        { 425, GF_ANSWER_LATER, false, true },
+		{ 429, GF_ANSWER_LATER, false, true },       { 500, GF_ANSWER_LATER, true, false },
+		{ 502, GF_ANSWER_LATER, true, false },       { 503, GF_ANSWER_LATER, false, false },
+		{ 504, GF_ANSWER_LATER, true, false },       { 302, GF_ANSWER_UNEXPECTED, false, true },
+		{ 405, GF_ANSWER_UNEXPECTED, false, true },  { 418, GF_ANSWER_UNEXPECTED, false, true },
+		{ 100, GF_ANSWER_UNEXPECTED, false, true },
+	};
+	for (size_t i = 0; i < sizeof(review_xml) / sizeof(review_xml[0]); i++) {
+		struct gf_answer a;
+		gf_output_review_xml.classify(review_xml[i].status, &a);
+		ok(a.kind == review_xml[i].kind && a.maybe_taken == review_xml[i].maybe_taken &&
+		   a.reached == review_xml[i].reached, "review-xml: HTTP %ld is answer %d (maybe taken %d, reached %d)",
+		   review_xml[i].status, (int)review_xml[i].kind, review_xml[i].maybe_taken, review_xml[i].reached);
+	}
+}
+
 int main(void)
 {
+	test_output_tables();
 	test_rows();
 	test_single_refused_twice();
 	test_single_refused_while_another_is_accepted();

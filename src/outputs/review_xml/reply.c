@@ -273,17 +273,3 @@ int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, 
 	*out = res;
 	return 0;
 }
-
-void gf_reply_clear(struct gf_reply *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->n_items; i++) {
-		free(r->items[i].booking_no);
-		free(r->items[i].reason);
-	}
-	free(r->items);
-	r->items = NULL;
-	r->n_items = 0;
-	r->accepted = r->rejected = 0;
-}

@@ -5,17 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gf_reply_rejection {
-	char *booking_no; /* as the partner wrote it: matched byte for byte, not safe text */
-	char *reason;     /* may be ""; safe text (text.h), the key redacted, at most GF_TEXT_MAX bytes */
-};
-
-struct gf_reply {
-	int64_t accepted;
-	int64_t rejected;
-	struct gf_reply_rejection *items;
-	size_t n_items;
-};
+#include "core/output.h"
 
 /* Parse an <importResult accepted="N" rejected="M"> document, with or without
  * the urn:guestflow:review-xml:1 namespace, without network access, entity
@@ -30,6 +20,5 @@ struct gf_reply {
  * of the key survives a cut. */
 int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, struct gf_reply *out,
                               char *why, size_t whylen);
-void gf_reply_clear(struct gf_reply *r);
 
 #endif

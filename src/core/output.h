@@ -1,0 +1,98 @@
+/* Partner outputs: one table of functions per partner format
+ * (../shared/PARTNERS.md), the way curl declares a protocol handler. The
+ * engine (plan, claim, complete, run, dry run) reaches a format only
+ * through its table and never names one; src/outputs/registry.c lists the
+ * tables, and a job's `format:` picks one (config.c). Adding a format is a
+ * folder under src/outputs/ and a line in the registry. */
+#ifndef GF_OUTPUT_H
+#define GF_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/buf.h"
+#include "core/record.h"
+
+/* The per-record results of a request the partner answered as accepted. */
+struct gf_reply_rejection {
+	char *booking_no; /* as the partner wrote it: matched byte for byte, not safe text */
+	char *reason;     /* may be ""; safe text (text.h), the secret redacted, at most GF_TEXT_MAX bytes */
+};
+
+struct gf_reply {
+	int64_t accepted;
+	int64_t rejected;
+	struct gf_reply_rejection *items;
+	size_t n_items;
+};
+
+void gf_reply_clear(struct gf_reply *r);
+
+/* Whom a request is for: a batch of one connection. */
+struct gf_output_target {
+	const char *partner_id; /* the connection's id at the partner (review-xml: the hotel id) */
+	const char *secret;     /* its credential (review-xml: the access key); NULL: none */
+	const char *batch_key;  /* the batch's idempotency key, the same on every resend */
+};
+
+/* What an answer means, by the output's failure table; the run's policy
+ * (outcome.c: bisect or halve, the breaker, whose refusal a 401 is) is
+ * the engine's, the same for every output. */
+enum gf_answer_kind {
+	GF_ANSWER_OK,          /* taken: the reply says per record (parse_reply) */
+	GF_ANSWER_REFUSED,     /* the batch refused for its content: bisected */
+	GF_ANSWER_TOO_LARGE,   /* refused for its size: halved */
+	GF_ANSWER_CREDENTIALS, /* the credentials or the partner id refused (or this batch, by a gateway) */
+	GF_ANSWER_LATER,       /* not now: retried, after the partner's Retry-After when it gives one */
+	GF_ANSWER_UNEXPECTED,  /* an answer the contract does not know: retried */
+};
+
+struct gf_answer {
+	enum gf_answer_kind kind;
+	bool maybe_taken;      /* LATER, UNEXPECTED: the partner may have taken the batch all the same */
+	bool reached;          /* the answer shows that the partner is there */
+};
+
+struct gf_output {
+	const char *name;         /* the job's `format:` */
+	const char *id_label;     /* what the partner calls a connection's id, for messages: "hotel id" */
+	const char *content_type; /* of a request's body */
+	int64_t max_records;      /* the most records a request may hold by the contract; 0: the job's */
+	/* Whether the format can carry a connection's partner id as it is:
+	 * 0, or -GF_E_RENDER with the rule broken in why. */
+	int (*check_id)(const char *id, char *why, size_t whylen);
+	/* The body of a request for the records that pass the format's
+	 * checks, appended to out; gzip_level 1..9 deflates it as it is
+	 * written, 0 not. reasons[i]: a malloc'd reason for record i left
+	 * out, NULL for those rendered (*n_rendered of them); nothing is
+	 * appended when none is. Returns 0 or a negative error when no body
+	 * could be made (-GF_E_TOO_BIG: out's cap). */
+	int (*render)(const struct gf_output_target *t, const struct gf_record *recs, size_t n,
+	              const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
+	              size_t *n_rendered);
+	/* The request's URL under the job's endpoint: with the secret when
+	 * the format carries it in the URL (with_secret), or without it, for
+	 * logs and the API-call log. */
+	char *(*url)(const char *endpoint, const struct gf_output_target *t, bool with_secret);
+	/* The header line that carries the secret ("Authorization: Bearer
+	 * ..."), or NULL: the format carries it in the URL. */
+	char *(*auth_header)(const struct gf_output_target *t);
+	/* The reply to a request answered GF_ANSWER_OK: 0 and *out, or
+	 * -GF_E_REPLY with why. Every piece of the reply kept is safe text
+	 * with secret redacted. */
+	int (*parse_reply)(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
+	                   size_t whylen);
+	/* The failure table: what an HTTP status means for the batch. */
+	void (*classify)(long status, struct gf_answer *out);
+	/* A rendered body (not deflated) for a terminal: the dry run. */
+	void (*show)(const char *body, size_t n, FILE *out);
+};
+
+/* The output named so, or NULL. */
+const struct gf_output *gf_output_find(const char *name);
+/* Every output's name, ", "-separated, for messages. */
+const char *gf_output_names(void);
+
+#endif

@@ -1,0 +1,315 @@
+/* The guest-json output's table (PARTNERS.md "guest-json v1"): the body
+ * and the replies with jansson, the property id in the URL path, the token
+ * in an Authorization header, and its failure table. */
+#include "outputs/guest_json/output.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "base/gzip.h"
+#include "base/text.h"
+#include "base/util.h"
+#include "core/normalize.h"
+
+/* ---- the request ---------------------------------------------------------- */
+
+struct sink {
+	struct gf_buf *out;
+	struct gf_gzip_stream *gz; /* or NULL: plain */
+	int err;
+};
+
+static int sink_write(const char *data, size_t len, void *ctx)
+{
+	struct sink *s = ctx;
+	if (s->err == 0)
+		s->err = s->gz ? gf_gzip_write(s->gz, data, len) : gf_buf_append(s->out, data, len);
+	return s->err < 0 ? -1 : 0;
+}
+
+/* One key of a guest from a part of the record's text. */
+static int set_span(json_t *o, const char *key, const struct gf_span *sp)
+{
+	json_t *v = json_stringn(sp->p ? sp->p : "", sp->len);
+	return v ? json_object_set_new(o, key, v) : -1;
+}
+
+/* A checked record as the contract's guest object: firstName left out when
+ * unknown (never null, never ""). */
+static json_t *guest(const struct gf_record_checked *c, const char *default_language)
+{
+	json_t *o = json_object();
+	const char *lang = c->has_language ? c->language : default_language;
+	if (!o || set_span(o, "pmsId", &c->f[GF_RECORD_BOOKING_NO]) < 0 ||
+	    set_span(o, "lastName", &c->f[GF_RECORD_LAST_NAME]) < 0 ||
+	    (c->f[GF_RECORD_FIRST_NAME].len > 0 && set_span(o, "firstName", &c->f[GF_RECORD_FIRST_NAME]) < 0) ||
+	    set_span(o, "email", &c->f[GF_RECORD_EMAIL]) < 0 ||
+	    json_object_set_new(o, "gender", json_string(c->gender)) < 0 ||
+	    json_object_set_new(o, "language", json_string(lang)) < 0 ||
+	    set_span(o, "status", &c->f[GF_RECORD_STATUS]) < 0 ||
+	    set_span(o, "checkin", &c->f[GF_RECORD_ARRIVAL]) < 0 ||
+	    set_span(o, "checkout", &c->f[GF_RECORD_DEPARTURE]) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* A booking number already in the batch: the reply names guests by pmsId,
+ * so two with the same one could not be told apart. */
+static bool listed(json_t *guests, const struct gf_span *no)
+{
+	size_t i;
+	json_t *g;
+	json_array_foreach(guests, i, g) {
+		json_t *id = json_object_get(g, "pmsId");
+		if (json_string_length(id) == no->len && memcmp(json_string_value(id), no->p, no->len) == 0)
+			return true;
+	}
+	return false;
+}
+
+int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, size_t n,
+                         const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
+                         size_t *n_rendered)
+{
+	if (!out || (n > 0 && !recs) || !batch_id || !*batch_id || n > GF_GUEST_JSON_MAX_GUESTS ||
+	    (default_language && !gf_is_language_code(default_language)) || gzip_level < 0 || gzip_level > 9)
+		return -EINVAL;
+	for (size_t i = 0; reasons && i < n; i++)
+		reasons[i] = NULL;
+	json_t *root = json_object(), *guests = json_array();
+	int r = root && guests && json_object_set_new(root, "batchId", json_string(batch_id)) == 0 ? 0 : -ENOMEM;
+	char why[256];
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct gf_record_checked c;
+		bool good = gf_record_check_into(&recs[i], &c, why, sizeof(why)) == 0;
+		if (good && !c.has_language && !default_language) {
+			gf_set_why(why, sizeof(why), "language: missing or unknown, and no default_language set");
+			good = false;
+		}
+		if (good && listed(guests, &c.f[GF_RECORD_BOOKING_NO])) {
+			gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
+			good = false;
+		}
+		if (!good) {
+			if (reasons)
+				reasons[i] = gf_xstrdup(why);
+			continue;
+		}
+		json_t *g = guest(&c, default_language);
+		if (!g || json_array_append_new(guests, g) < 0)
+			r = -ENOMEM;
+	}
+	size_t count = guests ? json_array_size(guests) : 0;
+	size_t start = out->len;
+	if (r == 0 && count > 0) {
+		struct gf_gzip_stream gz;
+		struct sink s = { out, gzip_level ? &gz : NULL, 0 };
+		json_object_set(root, "guests", guests);
+		if (gzip_level && gf_gzip_begin(&gz, gzip_level, out) < 0)
+			r = gz.err;
+		else if (json_dump_callback(root, sink_write, &s, JSON_COMPACT) < 0)
+			r = s.err < 0 ? s.err : -ENOMEM;
+		else if (gzip_level)
+			r = gf_gzip_end(&gz);
+	}
+	json_decref(guests);
+	json_decref(root);
+	if (r < 0) {
+		/* Nothing half-written stays behind, and no reasons to free. */
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		for (size_t i = 0; reasons && i < n; i++)
+			reasons[i] = gf_free(reasons[i]);
+		return r;
+	}
+	if (n_rendered)
+		*n_rendered = count;
+	return 0;
+}
+
+static int render(const struct gf_output_target *t, const struct gf_record *recs, size_t n,
+                  const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
+                  size_t *n_rendered)
+{
+	return gf_render_guest_json(t->batch_key, recs, n, default_language, gzip_level, out, reasons, n_rendered);
+}
+
+/* What the contract requires of a property id: it goes into the URL as a
+ * path segment, percent-encoded, so any text does; not empty. */
+static int check_id(const char *id, char *why, size_t whylen)
+{
+	char what[128];
+	if (!id || !*id) {
+		gf_set_why(why, whylen, "missing");
+		return -GF_E_RENDER;
+	}
+	if (gf_text_check(id, SIZE_MAX, what, sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "%s", what);
+		return -GF_E_RENDER;
+	}
+	return 0;
+}
+
+/* <endpoint>/properties/<property id>/guests; the token goes in a header. */
+static char *url(const char *endpoint, const struct gf_output_target *t, bool with_secret)
+{
+	(void)with_secret;
+	char *e = curl_easy_escape(NULL, t->partner_id ? t->partner_id : "", 0);
+	if (!e)
+		gf_oom();
+	size_t l = strlen(endpoint);
+	char *u = gf_xasprintf("%s%sproperties/%s/guests", endpoint, l && endpoint[l - 1] == '/' ? "" : "/", e);
+	curl_free(e);
+	return u;
+}
+
+static char *auth_header(const struct gf_output_target *t)
+{
+	return gf_xasprintf("Authorization: Bearer %s", t->secret ? t->secret : "");
+}
+
+/* ---- the reply ------------------------------------------------------------ */
+
+/* A piece of the reply quoted in why or kept: safe text, the secret redacted. */
+static void quote(char *buf, size_t size, const char *s, const char *secret)
+{
+	gf_text_safe_to(buf, size, s ? s : "", s ? strlen(s) : 0, secret);
+}
+
+#define COUNT_MAX INT32_MAX
+
+int gf_reply_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
+                              size_t whylen)
+{
+	*out = (struct gf_reply){ 0 };
+	json_error_t e;
+	json_t *root = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &e);
+	char piece[200];
+	if (!root) {
+		quote(piece, sizeof(piece), e.text, secret);
+		gf_set_why(why, whylen, "not JSON: line %d: %s", e.line, piece);
+		return -GF_E_REPLY;
+	}
+	struct gf_reply res = { 0 };
+	int r = -GF_E_REPLY;
+	json_t *acc = json_object_get(root, "accepted"), *rej = json_object_get(root, "rejected");
+	if (!json_is_object(root)) {
+		gf_set_why(why, whylen, "the reply is not a JSON object");
+	} else if (!json_is_integer(acc) || json_integer_value(acc) < 0 || json_integer_value(acc) > COUNT_MAX) {
+		gf_set_why(why, whylen, "\"accepted\" is missing or not a count");
+	} else if (rej && !json_is_array(rej)) {
+		gf_set_why(why, whylen, "\"rejected\" is not a list");
+	} else if (rej && json_array_size(rej) > COUNT_MAX) {
+		gf_set_why(why, whylen, "\"rejected\" lists more guests than a request holds");
+	} else {
+		res.accepted = json_integer_value(acc);
+		res.rejected = rej ? (int64_t)json_array_size(rej) : 0;
+		res.items = gf_xcalloc(res.rejected ? (size_t)res.rejected : 1, sizeof(*res.items));
+		r = 0;
+		size_t i;
+		json_t *item;
+		json_array_foreach(rej, i, item) {
+			json_t *id = json_object_get(item, "pmsId"), *reason = json_object_get(item, "reason");
+			if (!json_is_string(id) || (reason && !json_is_string(reason) && !json_is_null(reason))) {
+				gf_set_why(why, whylen, "\"rejected\" entry %zu has no pmsId, or a reason that is not text",
+				           i + 1);
+				r = -GF_E_REPLY;
+				break;
+			}
+			const char *no = json_string_value(id);
+			if (strlen(no) != json_string_length(id)) {
+				gf_set_why(why, whylen, "\"rejected\" entry %zu: pmsId holds a NUL character", i + 1);
+				r = -GF_E_REPLY;
+				break;
+			}
+			for (size_t k = 0; k < res.n_items; k++)
+				if (strcmp(res.items[k].booking_no, no) == 0) {
+					quote(piece, sizeof(piece), no, secret);
+					gf_set_why(why, whylen, "\"rejected\" lists pmsId %s twice", piece);
+					r = -GF_E_REPLY;
+				}
+			if (r < 0)
+				break;
+			res.items[res.n_items].booking_no = gf_xstrdup(no);
+			const char *said = json_is_string(reason) ? json_string_value(reason) : "";
+			res.items[res.n_items].reason = gf_text_safe_dup(said, secret, GF_TEXT_MAX);
+			res.n_items++;
+		}
+	}
+	json_decref(root);
+	if (r < 0) {
+		gf_reply_clear(&res);
+		return r;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- the failure table ---------------------------------------------------- */
+
+/* PARTNERS.md: 401/403 credentials refused; 404 unknown property (the
+ * same); 409 (a request with this key still being processed), 429, 5xx
+ * retried; 413 halved; 400 bisected; any other status retried as an
+ * unreadable reply. */
+static void classify(long st, struct gf_answer *out)
+{
+	*out = (struct gf_answer){ .reached = st > 0 && st < 500 };
+	if (st >= 200 && st < 300)
+		out->kind = GF_ANSWER_OK;
+	else if (st == 400)
+		out->kind = GF_ANSWER_REFUSED;
+	else if (st == 413)
+		out->kind = GF_ANSWER_TOO_LARGE;
+	else if (st == 401 || st == 403 || st == 404)
+		out->kind = GF_ANSWER_CREDENTIALS;
+	else if (st == 409 || st == 429 || st >= 500)
+		out->kind = GF_ANSWER_LATER;
+	else
+		out->kind = GF_ANSWER_UNEXPECTED;
+	/* 409: the partner holds a request under this key, in progress; a 5xx
+	 * but 503 may come after the work was done. */
+	out->maybe_taken = st == 409 || (st >= 500 && st != 503);
+}
+
+/* The body for a terminal: jansson escapes every control character, so
+ * only what could reorder the display (bidi controls, line separators,
+ * sent as they are in JSON strings) is shown as \u escapes. */
+static void show(const char *s, size_t n, FILE *out)
+{
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, n - i, &cp);
+		if (l < 0) {
+			fputs("\xEF\xBF\xBD", out); /* jansson writes UTF-8: never */
+			i += (size_t)-l;
+			continue;
+		}
+		if (gf_text_cp_unsafe(cp))
+			fprintf(out, "\\u%04X", (unsigned)cp);
+		else
+			fwrite(s + i, 1, (size_t)l, out);
+		i += (size_t)l;
+	}
+}
+
+const struct gf_output gf_output_guest_json = {
+	.name = "guest-json",
+	.id_label = "property id",
+	.content_type = "application/json",
+	.max_records = GF_GUEST_JSON_MAX_GUESTS,
+	.check_id = check_id,
+	.render = render,
+	.url = url,
+	.auth_header = auth_header,
+	.parse_reply = gf_reply_parse_guest_json,
+	.classify = classify,
+	.show = show,
+};

@@ -1,0 +1,29 @@
+/* The guest-json output (PARTNERS.md "guest-json v1"): a JSON API over
+ * HTTPS, a bearer token per connection. Rendered and read with jansson. */
+#ifndef GF_OUTPUT_GUEST_JSON_H
+#define GF_OUTPUT_GUEST_JSON_H
+
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "core/output.h"
+
+extern const struct gf_output gf_output_guest_json;
+
+/* The contract's largest request. */
+#define GF_GUEST_JSON_MAX_GUESTS 1000
+
+/* The request body for recs (the output's render, exposed for the unit
+ * tests and fuzz targets): {"batchId": ..., "guests": [...]}. */
+int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, size_t n,
+                         const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
+                         size_t *n_rendered);
+
+/* A 2xx reply: {"accepted": N, "rejected": [{"pmsId": ..., "reason": ...}]}
+ * (rejected may be absent). Fails with -GF_E_REPLY and why when the body
+ * is not that JSON: not an object, a count missing or negative, a rejected
+ * entry without pmsId, a pmsId listed twice, duplicate keys. */
+int gf_reply_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
+                              size_t whylen);
+
+#endif

@@ -1,0 +1,104 @@
+/* The review-xml output's table: its renderer, its reply parser, its URL
+ * (the hotel id and access key in the query string) and its failure table. */
+#include "outputs/review_xml/output.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "base/text.h"
+#include "base/util.h"
+#include "outputs/review_xml/render_xml.h"
+#include "outputs/review_xml/reply.h"
+
+static int render(const struct gf_output_target *t, const struct gf_record *recs, size_t n,
+                  const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
+                  size_t *n_rendered)
+{
+	if (gzip_level > 0)
+		return gf_render_review_xml_gzip(t->partner_id, t->batch_key, recs, n, default_language, gzip_level, out,
+		                                 reasons, n_rendered);
+	return gf_render_review_xml(t->partner_id, t->batch_key, recs, n, default_language, out, reasons, n_rendered);
+}
+
+static char *escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s ? s : "", 0);
+	if (!e)
+		gf_oom();
+	char *r = gf_xstrdup(e);
+	curl_free(e);
+	return r;
+}
+
+/* endpoint?id=HOTEL&access_key=KEY, both percent-encoded (DESIGN.md §4). */
+static char *url(const char *endpoint, const struct gf_output_target *t, bool with_secret)
+{
+	_cleanup_free_ char *id = escape(t->partner_id);
+	if (!with_secret)
+		return gf_xasprintf("%s?id=%s", endpoint, id);
+	char *key = escape(t->secret);
+	char *u = gf_xasprintf("%s?id=%s&access_key=%s", endpoint, id, key);
+	explicit_bzero(key, strlen(key));
+	free(key);
+	return u;
+}
+
+/* DESIGN.md §4's status table. */
+static void classify(long st, struct gf_answer *out)
+{
+	*out = (struct gf_answer){ .reached = st > 0 && st < 500 };
+	if (st >= 200 && st < 300)
+		out->kind = GF_ANSWER_OK;
+	else if (st == 400)
+		out->kind = GF_ANSWER_REFUSED;
+	else if (st == 413)
+		out->kind = GF_ANSWER_TOO_LARGE;
+	else if (st == 401 || st == 403 || st == 404)
+		out->kind = GF_ANSWER_CREDENTIALS;
+	else if (st == 408 || st == 409 || st == 425 || st == 429 || st >= 500)
+		out->kind = GF_ANSWER_LATER;
+	else
+		out->kind = GF_ANSWER_UNEXPECTED;
+	/* A gateway's 502/504, a 500 after the work was done, a 409 for a key
+	 * in progress: it may have been taken. 503 is the partner's
+	 * "maintenance", other 4xx refusals. */
+	out->maybe_taken = st == 409 || (st >= 500 && st != 503);
+}
+
+/* The document for a terminal: every character that could drive the
+ * terminal or reorder what it shows (a control character other than
+ * newline and tab, a C1 or bidi control, a line separator: legal in XML,
+ * and sent to the partner as they are) written as an XML character
+ * reference, e.g. &#x202E;. Readable, and still the document a run sends
+ * (README, "Dry run"). */
+static void show(const char *s, size_t n, FILE *out)
+{
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, n - i, &cp);
+		if (l < 0) {
+			fputs("\xEF\xBF\xBD", out); /* the renderer writes UTF-8: never */
+			i += (size_t)-l;
+			continue;
+		}
+		if (cp != '\n' && cp != '\t' && gf_text_cp_unsafe(cp))
+			fprintf(out, "&#x%X;", (unsigned)cp);
+		else
+			fwrite(s + i, 1, (size_t)l, out);
+		i += (size_t)l;
+	}
+}
+
+const struct gf_output gf_output_review_xml = {
+	.name = "review-xml",
+	.id_label = "hotel id",
+	.content_type = "application/xml; charset=utf-8",
+	.check_id = gf_review_xml_check_id,
+	.render = render,
+	.url = url,
+	.parse_reply = gf_reply_parse_review_xml,
+	.classify = classify,
+	.show = show,
+};
