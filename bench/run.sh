@@ -20,6 +20,8 @@
 #                                     once, and the summary gives guestflow's time against it
 #                                     (targets: guestflow <= 5x the floor, script / guestflow >= 2)
 #   BENCH_ROUNDS=3                    rounds of floor + run (default 3)
+#   BENCH_FORMAT=guest-json           the job's output (default review-xml; the plain script
+#                                     of small-hotels always sends review-xml)
 #   BENCH_LATENCY_MS=200              the simulator answers after 200 ms
 #   BENCH_IN_FLIGHT=16                batch.in_flight (default 8)
 #   BENCH_PLAIN_IN_FLIGHT=1           small-hotels: the plain script's requests at once
@@ -57,6 +59,11 @@ small-hotels) N=${N:-20000} ;;
 *) echo "bench: unknown case '$CASE' (default, small-hotels)" >&2; exit 2 ;;
 esac
 LATENCY=${BENCH_LATENCY_MS:-0}
+FORMAT=${BENCH_FORMAT:-review-xml}
+case $FORMAT in
+review-xml | guest-json) ;;
+*) echo "bench: unknown BENCH_FORMAT '$FORMAT' (review-xml, guest-json)" >&2; exit 2 ;;
+esac
 IN_FLIGHT=${BENCH_IN_FLIGHT:-8}
 PLAIN_IN_FLIGHT=${BENCH_PLAIN_IN_FLIGHT:-$IN_FLIGHT}
 PROCS=${BENCH_PROCS:-1}
@@ -150,8 +157,12 @@ sim_pid=$!
 for _ in $(seq 100); do [ -s "$WORK/sim.port" ] && break; sleep 0.1; done
 [ -s "$WORK/sim.port" ] || { echo "bench: the partner simulator did not start" >&2; exit 1; }
 ENDPOINT="http://127.0.0.1:$(cat "$WORK/sim.port")/v1/guests"
-sed -e "s|^endpoint: .*|endpoint: \"$ENDPOINT\"|" -e "s|^allow_insecure_http: .*|allow_insecure_http: true|" \
-	-e "s|^  in_flight: .*|  in_flight: $IN_FLIGHT|" \
+# guest-json: the same simulator and accounts (hotel id as property id, key as
+# token); its URLs go under the endpoint as the base.
+JOB_ENDPOINT=$ENDPOINT
+[ "$FORMAT" = guest-json ] && JOB_ENDPOINT="http://127.0.0.1:$(cat "$WORK/sim.port")/v1"
+sed -e "s|^endpoint: .*|endpoint: \"$JOB_ENDPOINT\"|" -e "s|^allow_insecure_http: .*|allow_insecure_http: true|" \
+	-e "s|^  in_flight: .*|  in_flight: $IN_FLIGHT|" -e "s|^format: .*|format: $FORMAT|" \
 	jobs/review-nightly.yaml >"$WORK/jobs.d/review-nightly.yaml"
 G=("$GF" -c "$WORK/guestflow.yaml")
 "${G[@]}" db migrate >/dev/null
@@ -400,4 +411,4 @@ if [ "$CASE" = small-hotels ]; then
 fi
 echo "every round: every eligible booking delivered once, one history entry each, no booking number twice, no replay"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), latency ${LATENCY} ms," \
-	"in_flight $IN_FLIGHT, processes $PROCS, case $CASE"
+	"in_flight $IN_FLIGHT, processes $PROCS, case $CASE, format $FORMAT"

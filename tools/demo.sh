@@ -3,8 +3,9 @@
 # review export. Installs what is missing, builds, starts a throwaway
 # PostgreSQL in a local directory with the reference PMS schema and a few
 # hundred demo bookings, starts the partner simulator, runs the job
-# review-nightly and shows what happened. Running it again shows that nothing
-# is sent twice.
+# review-nightly (review-xml) and survey-nightly (guest-json, a second
+# platform served from the same database) and shows what happened. Running
+# it again shows that nothing is sent twice.
 #
 #   tools/demo.sh            run (reusing the demo database if it exists)
 #   tools/demo.sh --fresh    start over with a new database
@@ -80,7 +81,12 @@ fi
 
 echo "== 3. partner simulator on 127.0.0.1"
 : >"$DEMO/accounts"
-for i in $(seq 1 10); do echo "H-$((1000 + i)) demo-key+/=$i" >>"$DEMO/accounts"; done
+# review-xml: hotel ids and access keys (reviewhub); guest-json: property ids
+# and API tokens (surveyhub). One simulator speaks both.
+for i in $(seq 1 10); do
+	echo "H-$((1000 + i)) demo-key+/=$i" >>"$DEMO/accounts"
+	echo "SV-$((2000 + i)) demo-token-$i" >>"$DEMO/accounts"
+done
 rm -f "$DEMO/sim.port"
 "$SIM" --port 0 --port-file "$DEMO/sim.port" --xsd schemas/xsd/review-xml-1.xsd \
 	--record "$DEMO/partner-received.jsonl" --accounts-file "$DEMO/accounts" \
@@ -89,6 +95,7 @@ sim_pid=$!
 for _ in $(seq 100); do [ -s "$DEMO/sim.port" ] && break; sleep 0.1; done
 [ -s "$DEMO/sim.port" ] || { echo "demo.sh: the partner simulator did not start (see $DEMO/partner-sim.log)" >&2; exit 1; }
 ENDPOINT="http://127.0.0.1:$(cat "$DEMO/sim.port")/v1/guests"
+JSON_ENDPOINT="http://127.0.0.1:$(cat "$DEMO/sim.port")/api/v1"
 echo "listening at $ENDPOINT (accepted guests go to $DEMO/partner-received.jsonl)"
 
 cat >"$DEMO/guestflow.yaml" <<YAML
@@ -105,6 +112,13 @@ YAML
 # The simulator speaks plain http:// on 127.0.0.1: the job has to allow that.
 sed -e "s|^endpoint: .*|endpoint: \"$ENDPOINT\"|" -e "s|^allow_insecure_http: .*|allow_insecure_http: true|" \
 	jobs/review-nightly.yaml >"$DEMO/jobs.d/review-nightly.yaml"
+# A second platform, a survey tool with a JSON API (guest-json), gets the
+# same night from the same database: the shipped job with another partner,
+# format and endpoint.
+sed -e "s|^name: .*|name: survey-nightly|" -e "s|^partner: .*|partner: surveyhub|" \
+	-e "s|^format: .*|format: guest-json|" -e "s|^endpoint: .*|endpoint: \"$JSON_ENDPOINT\"|" \
+	-e "s|^allow_insecure_http: .*|allow_insecure_http: true|" \
+	jobs/review-nightly.yaml >"$DEMO/jobs.d/survey-nightly.yaml"
 G=("$GF" -c "$DEMO/guestflow.yaml")
 
 echo "== 4. guestflow db migrate"
@@ -113,29 +127,39 @@ if [ $first_run = 1 ]; then
 	for i in $(seq 1 10); do
 		p=P$(printf %03d "$i")
 		echo "demo-key+/=$i" | "${G[@]}" connection add "$p" reviewhub --hotel-id "H-$((1000 + i))" >/dev/null
+		echo "demo-token-$i" | "${G[@]}" connection add "$p" surveyhub --property-id "SV-$((2000 + i))" >/dev/null
 		# P010 stays in 'setup': its guests are not sent until it is activated.
-		[ "$i" -lt 10 ] && "${G[@]}" connection activate "$p" reviewhub >/dev/null
+		if [ "$i" -lt 10 ]; then
+			"${G[@]}" connection activate "$p" reviewhub >/dev/null
+			"${G[@]}" connection activate "$p" surveyhub >/dev/null
+		fi
 	done
 fi
 "${G[@]}" connection list
 
-echo "== 5. guestflow run review-nightly"
-set +e
-"${G[@]}" run review-nightly
-code=$?
-set -e
-case $code in
-0) echo "(exit 0: everything due was delivered, or nothing was due)" ;;
-1) echo "(exit 1: the run finished, but some records were rejected or left pending — see below)" ;;
-*) echo "(exit $code: see 'guestflow run --help')" ;;
-esac
+for job in review-nightly survey-nightly; do
+	echo "== 5. guestflow run $job"
+	set +e
+	"${G[@]}" run "$job"
+	code=$?
+	set -e
+	case $code in
+	0) echo "(exit 0: everything due was delivered, or nothing was due)" ;;
+	1) echo "(exit 1: the run finished, but some records were rejected or left pending — see below)" ;;
+	*) echo "(exit $code: see 'guestflow run --help')" ;;
+	esac
+done
 
 echo
 echo "== What happened"
-"${PSQL[@]}" -P footer=off -c "SELECT state, coalesce(reason, '') AS reason, count(*) FROM guestflow.deliveries GROUP BY 1, 2 ORDER BY 1, 2"
-"${PSQL[@]}" -P footer=off -c "SELECT b.booking_no, h.created_at::timestamp(0), h.message FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id ORDER BY h.id DESC LIMIT 5"
-"${PSQL[@]}" -P footer=off -c "SELECT at::timestamp(0), url, status_code, latency_ms, records, outcome FROM guestflow.api_calls ORDER BY id DESC LIMIT 5"
-echo "The partner received $(wc -l <"$DEMO/partner-received.jsonl") guests in all ($DEMO/partner-received.jsonl)."
+"${PSQL[@]}" -P footer=off -c "SELECT job, state, coalesce(reason, '') AS reason, count(*) FROM guestflow.deliveries GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+for job in review-nightly survey-nightly; do
+	"${PSQL[@]}" -P footer=off -c "SELECT b.booking_no, h.created_at::timestamp(0), h.message FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id WHERE h.message LIKE '%job $job,%' ORDER BY h.id DESC LIMIT 3"
+	"${PSQL[@]}" -P footer=off -c "SELECT at::timestamp(0), url, status_code, latency_ms, records, outcome FROM guestflow.api_calls WHERE job = '$job' ORDER BY id DESC LIMIT 3"
+done
+json_guests=$(grep -c '"format":"guest-json"' "$DEMO/partner-received.jsonl" || true)
+echo "The partners received $(wc -l <"$DEMO/partner-received.jsonl") guests in all ($DEMO/partner-received.jsonl):"
+echo "  reviewhub (review-xml) $(( $(wc -l <"$DEMO/partner-received.jsonl") - json_guests )), surveyhub (guest-json) $json_guests."
 if [ $first_run = 0 ]; then
 	echo "This was a rerun on the same data: nothing was sent twice. 'tools/demo.sh --fresh' starts over."
 fi

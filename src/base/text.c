@@ -727,3 +727,21 @@ bool gf_text_is_safe(const char *s, size_t len)
 	}
 	return true;
 }
+
+void gf_text_show(const char *s, size_t n, enum gf_text_escape esc, FILE *out)
+{
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, n - i, &cp);
+		if (l < 0) {
+			fputs("\xEF\xBF\xBD", out);
+			i += (size_t)-l;
+			continue;
+		}
+		if (cp != '\n' && cp != '\t' && gf_text_cp_unsafe(cp))
+			fprintf(out, esc == GF_ESCAPE_XML ? "&#x%X;" : "\\u%04X", (unsigned)cp);
+		else
+			fwrite(s + i, 1, (size_t)l, out);
+		i += (size_t)l;
+	}
+}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The most bytes guestflow keeps of one piece of partner text it stores: a
  * rejection reason, an error, an alert message. (A reply excerpt is the
@@ -67,6 +68,12 @@ bool gf_text_is_safe(const char *s, size_t len);
 int gf_text_decode(const char *p, size_t n, uint32_t *cp);
 /* Control characters, bidi controls, line and paragraph separators. */
 bool gf_text_cp_unsafe(uint32_t cp);
+
+/* s[0..n) for a terminal: every character gf_text_cp_unsafe() names but
+ * newline and tab written as an escape of the format (XML: &#x202E;, JSON:
+ * \u202E), the rest as it is; bytes that are not UTF-8 as U+FFFD. */
+enum gf_text_escape { GF_ESCAPE_XML, GF_ESCAPE_JSON };
+void gf_text_show(const char *s, size_t n, enum gf_text_escape esc, FILE *out);
 /* When an access_key parameter name starts at s[0..n): true, with its
  * value at s[*vstart..*vend) (possibly empty). */
 bool gf_text_key_param(const char *s, size_t n, size_t *vstart, size_t *vend);

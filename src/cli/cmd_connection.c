@@ -6,20 +6,23 @@
 
 #include "cli/cmd.h"
 #include "core/connection.h"
+#include "core/output.h"
 #include "db/db.h"
 #include "base/log.h"
 #include "core/secret.h"
 
 static const char help[] =
-	"Usage: guestflow [-c FILE] connection add PROPERTY PARTNER --hotel-id ID\n"
+	"Usage: guestflow [-c FILE] connection add PROPERTY PARTNER (--hotel-id ID | --property-id ID)\n"
 	"       guestflow [-c FILE] connection set-key PROPERTY PARTNER\n"
 	"       guestflow [-c FILE] connection rekey\n"
 	"       guestflow [-c FILE] connection list\n"
 	"       guestflow [-c FILE] connection show|activate|deactivate|stop PROPERTY PARTNER\n"
 	"\n"
-	"add         creates a connection in status 'setup'; the access key is read\n"
-	"            from standard input (one line; not echoed on a terminal), never\n"
-	"            from the command line\n"
+	"add         creates a connection in status 'setup', with the id and secret\n"
+	"            its partner's format takes: review-xml --hotel-id and an access\n"
+	"            key, guest-json --property-id and an API token; the secret is\n"
+	"            read from standard input (one line; not echoed on a terminal),\n"
+	"            never from the command line\n"
 	"set-key     replaces a connection's access key, read from standard input as\n"
 	"            for add; recorded in the connection's events (without the key)\n"
 	"rekey       rotates the key that encrypts the stored access keys: a new key\n"
@@ -132,24 +135,60 @@ static int with_secrets(const struct gf_cmd_ctx *ctx, const char *verb, PGconn *
 	return r;
 }
 
+/* The output of the jobs that send to partner (NULL: no job names it yet);
+ * -1 when two of them name different formats. */
+static int partner_output(const struct gf_config *cfg, const char *partner, const struct gf_output **out,
+                          const struct gf_job **by)
+{
+	*out = NULL;
+	*by = NULL;
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const struct gf_job *j = cfg->jobs[i];
+		if (strcmp(j->partner, partner) != 0)
+			continue;
+		if (*out && *out != j->output) {
+			fprintf(stderr, "guestflow connection add: partner %s is sent two formats, %s by job %s and %s by"
+			        " job %s; a connection holds the credentials of one: give the partner's jobs one format\n",
+			        partner, (*out)->name, (*by)->name, j->output->name, j->name);
+			return -1;
+		}
+		*out = j->output;
+		*by = j;
+	}
+	return 0;
+}
+
 static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
-	const char *hotel = NULL;
+	const char *id = NULL, *opt = NULL;
 	const char *pos[2];
 	int npos = 0;
+	static const char *const opts[] = { "--hotel-id", "--property-id" };
 	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--hotel-id") == 0 && i + 1 < argc)
-			hotel = argv[++i];
-		else if (strncmp(argv[i], "--hotel-id=", 11) == 0)
-			hotel = argv[i] + 11;
-		else if (argv[i][0] == '-' || npos == 2) {
+		bool taken = false;
+		for (size_t o = 0; o < 2 && !taken; o++) {
+			size_t l = strlen(opts[o]);
+			if (strcmp(argv[i], opts[o]) == 0 && i + 1 < argc && !id) {
+				id = argv[++i];
+				opt = opts[o];
+				taken = true;
+			} else if (strncmp(argv[i], opts[o], l) == 0 && argv[i][l] == '=' && !id) {
+				id = argv[i] + l + 1;
+				opt = opts[o];
+				taken = true;
+			}
+		}
+		if (taken)
+			continue;
+		if (argv[i][0] == '-' || npos == 2) {
 			fprintf(stderr, "guestflow connection add: unexpected argument '%s'\n%s", argv[i], help);
 			return GF_EXIT_USAGE;
-		} else
-			pos[npos++] = argv[i];
+		}
+		pos[npos++] = argv[i];
 	}
-	if (npos != 2 || !hotel) {
-		fprintf(stderr, "guestflow connection add: needs PROPERTY PARTNER --hotel-id ID\n");
+	if (npos != 2 || !id) {
+		fprintf(stderr, "guestflow connection add: needs PROPERTY PARTNER and --hotel-id ID or --property-id ID"
+		        " (as the partner's format names it)\n");
 		return GF_EXIT_USAGE;
 	}
 	char why[512];
@@ -164,23 +203,38 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			        gf_log_qt(pos[1]));
 			return GF_EXIT_DATAERR;
 		}
-	if (gf_connection_check_hotel_id(hotel, why, sizeof(why)) < 0) {
+	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
+	int r = gf_cmd_open(ctx, &cfg, &db);
+	if (r)
+		return r;
+	/* The credentials a connection takes are its partner's format's. */
+	const struct gf_output *out;
+	const struct gf_job *by;
+	if (partner_output(cfg, pos[1], &out, &by) < 0) {
+		r = GF_EXIT_CONFIG;
+	} else if (out && strcmp(opt, out->id_option) != 0) {
+		fprintf(stderr, "guestflow connection add: partner %s is sent %s (job %s), whose connections take"
+		        " %s ID and the %s on standard input, not %s\n", pos[1], out->name, by->name, out->id_option,
+		        out->secret_label, opt);
+		r = GF_EXIT_USAGE;
+	} else if (gf_connection_check_hotel_id(id, why, sizeof(why)) < 0 ||
+	           (out && out->check_id(id, why, sizeof(why)) < 0)) {
 		/* not quoted back: it may hold the very characters refused */
-		fprintf(stderr, "guestflow connection add: --hotel-id refused: %s\n", why);
-		return GF_EXIT_DATAERR;
+		fprintf(stderr, "guestflow connection add: %s refused: %s\n", opt, why);
+		r = GF_EXIT_DATAERR;
 	}
 	char key[GF_ACCESS_KEY_MAX + 2];
 	size_t len = 0;
-	int r = read_key_checked("add", key, sizeof(key), &len);
-	if (r)
-		return r;
-	PGconn *db = NULL;
-	r = with_secrets(ctx, "add", &db);
+	r = r ? r : read_key_checked("add", key, sizeof(key), &len);
+	r = r ? r : gf_cmd_open_secrets(cfg, db, "add");
+	gf_config_free(cfg);
 	if (r) {
 		explicit_bzero(key, sizeof(key));
+		PQfinish(db);
 		return r;
 	}
-	r = gf_connection_add(db, pos[0], pos[1], hotel, key);
+	r = gf_connection_add(db, pos[0], pos[1], id, key);
 	explicit_bzero(key, sizeof(key));
 	PQfinish(db);
 	gf_secret_close();

@@ -210,7 +210,10 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 		return err;
 	int n = PQntuples(m);
 	const char *why = cp->error ? cp->error : "refused by partner";
-	if (n <= 1) {
+	bool made = false;
+	if (cp->split_whole && n == 0) {
+		/* every member named: nothing left to send */
+	} else if (n <= 1 && !cp->split_whole) {
 		/* One record the partner will not take: it is the bad one. */
 		const char *p[] = { x->id, why, x->run };
 		_cleanup_pgresult_ PGresult *res = gf_db_query(x->c, &err, "split_reject_last",
@@ -221,8 +224,8 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 			return err;
 		x->out->rejected += affected(res);
 	} else {
-		int half = n / 2;
-		for (int part = 0; part < 2; part++) {
+		int half = cp->split_whole ? 0 : n / 2;
+		for (int part = cp->split_whole ? 1 : 0; part < 2; part++) {
 			int from = part ? half : 0, to = part ? n : half;
 			_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT((size_t)16 << 20);
 			int r = gf_buf_puts(&ids, "{");
@@ -232,7 +235,7 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 				r = gf_buf_puts(&ids, "}");
 			if (r < 0)
 				return r;
-			const char *p[] = { x->id, gf_buf_str(&ids), x->run };
+			const char *p[] = { x->id, gf_buf_str(&ids), x->run, cp->split_whole ? "true" : "false" };
 			r = gf_db_exec(x->c, "split_new_batch",
 				"WITH nb AS ("
 				/* The halves take their parent's place in the queue
@@ -242,22 +245,28 @@ static int split(struct ctx *x, const struct gf_completion *cp)
 				 * takes the rest) before the others are sent. */
 				"  INSERT INTO guestflow.batches (job, connection_id, property_id, idempotency_key,"
 				"         records, parent_id, created_run_id, next_attempt_at)"
-				"  SELECT job, connection_id, property_id, gen_random_uuid()::text,"
+				/* (the rest after named rejections: a key derived
+				 * from the batch's, as the contract asks, a UUID
+				 * again however often it is derived) */
+				"  SELECT job, connection_id, property_id,"
+				"         CASE WHEN $4::bool THEN md5(idempotency_key || '.rest')::uuid::text"
+				"              ELSE gen_random_uuid()::text END,"
 				"         cardinality($2::bigint[]), id, $3::bigint, next_attempt_at"
 				"    FROM guestflow.batches WHERE id = $1::bigint RETURNING id"
 				") UPDATE guestflow.deliveries d SET batch_id = nb.id, state = 'pending', updated_at = now()"
 				"    FROM nb WHERE d.batch_id = $1::bigint AND d.booking_id = ANY($2::bigint[])"
-				"     AND d.state IN ('pending', 'sending')", 3, p);
+				"     AND d.state IN ('pending', 'sending')", 4, p);
 			if (r < 0)
 				return r;
 			x->out->new_batches++;
+			made = true;
 		}
 	}
 	/* A batch of one was not split: it is done, its record rejected. */
 	return gf_db_exec(x->c, "split_batch_done",
 		"UPDATE guestflow.batches SET state = CASE WHEN $3 THEN 'split' ELSE 'done' END,"
 		" last_error = $2, lease_until = NULL, finished_at = now() WHERE id = $1::bigint", 3,
-		(const char *[]){ x->id, why, n > 1 ? "true" : "false" });
+		(const char *[]){ x->id, why, made ? "true" : "false" });
 }
 
 /* One completion in one transaction. A SPLIT of a batch marked maybe_sent

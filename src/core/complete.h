@@ -55,6 +55,10 @@ struct gf_completion {
 	bool maybe_sent;             /* RETRY, RELEASE: this attempt may have reached the partner
 	                              * (its body was sent, no answer was understood): the batch
 	                              * is marked and is never split from then on */
+	bool split_whole;            /* SPLIT: the members not rejected go on as one new batch (a
+	                              * partner that named the records it refused), under a key
+	                              * derived from the batch's (md5(key || '.rest') as a UUID),
+	                              * sent at once */
 	bool requeue;                /* RELEASE: to the back of the queue (next_attempt_at now),
 	                              * behind the batches due before it */
 	const char *alert_kind;      /* RELEASE: raise this alert for the batch's connection... */

@@ -1,6 +1,7 @@
 /* Configuration loader: the main file and one YAML job file per job, via libyaml. */
 #include "core/config.h"
 #include "core/output.h"
+#include "core/record.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -29,7 +30,7 @@
 _Static_assert(sizeof(enum gf_compress) == sizeof(int), "enum gf_compress is not int-sized");
 _Static_assert(sizeof(enum gf_log_level) == sizeof(int), "enum gf_log_level is not int-sized");
 
-enum ktype { K_STRING, K_BOOL, K_INT, K_INT64, K_DURATION, K_ENUM, K_SECTION };
+enum ktype { K_STRING, K_BOOL, K_INT, K_INT64, K_DURATION, K_ENUM, K_FLAGS, K_SECTION };
 
 enum {
 	KF_REQUIRED = 1 << 0,
@@ -52,7 +53,7 @@ struct key {
 	unsigned flags;
 	const char *def;                 /* default, parsed like a value from a file */
 	int64_t min, max;                /* K_INT, K_INT64, K_DURATION */
-	const struct enum_val *enums;    /* K_ENUM, NULL-terminated */
+	const struct enum_val *enums;    /* K_ENUM, K_FLAGS (bits, ORed; an unsigned), NULL-terminated */
 	/* K_STRING: extra validation; on failure append "must …, got …" to why. */
 	int (*check)(const char *v, struct gf_buf *why);
 	const struct section *sub;       /* K_SECTION */
@@ -207,6 +208,11 @@ static void describe(struct gf_buf *b, const struct key *k)
 		break;
 	case K_ENUM:
 		gf_buf_puts(b, "one of: ");
+		for (const struct enum_val *e = k->enums; e->name; e++)
+			gf_buf_printf(b, "%s%s", e == k->enums ? "" : ", ", e->name);
+		break;
+	case K_FLAGS:
+		gf_buf_puts(b, "a list of any of: ");
 		for (const struct enum_val *e = k->enums; e->name; e++)
 			gf_buf_printf(b, "%s%s", e == k->enums ? "" : ", ", e->name);
 		break;
@@ -493,11 +499,16 @@ static int check_template(const char *v, struct gf_buf *why)
 #define DURATION(n, d, lo, off) \
 	{ .name = (n), .type = K_DURATION, .def = (d), .min = (lo), .max = DURATION_MAX_MS, .offset = (off) }
 #define ENUM(n, d, vals, off) { .name = (n), .type = K_ENUM, .def = (d), .enums = (vals), .offset = (off) }
+#define FLAGS(n, vals, off) { .name = (n), .type = K_FLAGS, .enums = (vals), .offset = (off) }
 #define SECTION(n, s) { .name = (n), .type = K_SECTION, .sub = &(s) }
 #define KEYS(t) (t), GF_ARRAY_SIZE(t)
 
 static const struct enum_val compress_vals[] = {
 	{ "none", GF_COMPRESS_NONE }, { "gzip", GF_COMPRESS_GZIP }, { NULL, 0 },
+};
+static const struct enum_val omit_vals[] = {
+	{ "first_name", GF_OMIT_FIRST_NAME }, { "gender", GF_OMIT_GENDER }, { "language", GF_OMIT_LANGUAGE },
+	{ "status", GF_OMIT_STATUS }, { "arrival", GF_OMIT_ARRIVAL }, { NULL, 0 },
 };
 static const struct enum_val level_vals[] = {
 	{ "error", GF_LOG_ERROR }, { "warn", GF_LOG_WARN }, { "info", GF_LOG_INFO },
@@ -529,6 +540,11 @@ static const struct key batch_keys[] = {
 	INT("gzip_level", "1", 1, 9, J(gzip_level)),
 };
 static const struct section batch_section = { "batch", KEYS(batch_keys), NULL };
+
+static const struct key fields_keys[] = {
+	FLAGS("omit", omit_vals, J(omit)),
+};
+static const struct section fields_section = { "fields", KEYS(fields_keys), NULL };
 
 static const struct key http_keys[] = {
 	DURATION("connect_timeout", "10s", 1, J(connect_timeout_ms)),
@@ -581,6 +597,7 @@ static const struct key job_keys[] = {
 	SECTION("ping", ping_section),
 	SECTION("history", history_section),
 	SECTION("retention", retention_section),
+	SECTION("fields", fields_section),
 };
 static const struct section job_section = { NULL, KEYS(job_keys), validate_job };
 
@@ -730,6 +747,13 @@ static int set_value(const struct key *k, void *obj, const char *s, struct gf_bu
 				return 0;
 			}
 		break;
+	case K_FLAGS:
+		/* a list, one scalar at a time (walk_value); "" is the empty list */
+		if (!*s) {
+			*(unsigned *)field(obj, k) = 0;
+			return 0;
+		}
+		break;
 	case K_SECTION:
 		return -EINVAL; /* not a scalar; handled by the walker */
 	}
@@ -802,6 +826,30 @@ static int walk_value(struct walk *w, const struct key *k, void *obj, yaml_node_
 		            node_kind(val));
 	}
 
+	if (k->type == K_FLAGS && val->type == YAML_SEQUENCE_NODE) {
+		unsigned bits = 0;
+		for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++) {
+			yaml_node_t *e = get_node(w, *it);
+			const struct enum_val *v = NULL;
+			for (const struct enum_val *x = k->enums; e && e->type == YAML_SCALAR_NODE && x->name; x++)
+				if (strlen(x->name) == e->data.scalar.length &&
+				    memcmp(x->name, e->data.scalar.value, e->data.scalar.length) == 0)
+					v = x;
+			if (!v) {
+				describe(&why, k);
+				gf_buf_puts(&why, ", got ");
+				if (e && e->type == YAML_SCALAR_NODE)
+					show(&why, (const char *)e->data.scalar.value, e->data.scalar.length);
+				else
+					gf_buf_puts(&why, e ? node_kind(e) : "nothing");
+				return fail(w, e ? &e->start_mark : &val->start_mark, "'%s' must be %s", k->name,
+				            gf_buf_str(&why));
+			}
+			bits |= (unsigned)v->value;
+		}
+		*(unsigned *)field(obj, k) = bits;
+		return 0;
+	}
 	if (val->type != YAML_SCALAR_NODE) {
 		describe(&why, k);
 		return fail(w, &val->start_mark, "'%s' must be %s, got %s", k->name, gf_buf_str(&why),
@@ -935,6 +983,20 @@ static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, con
 {
 	struct gf_job *job = obj;
 	job->output = gf_output_find(job->format); /* (check_format: one of them) */
+	/* Fields the format cannot do without (its schema requires them). */
+	unsigned cannot = job->output ? job->omit & ~job->output->omittable : 0;
+	if (cannot) {
+		yaml_node_t *at = vals[key_index(&job_section, "fields")];
+		const char *name = "?";
+		for (const struct enum_val *e = omit_vals; e->name; e++)
+			if (cannot & (unsigned)e->value) {
+				name = e->name;
+				break;
+			}
+		return fail(w, at ? &at->start_mark : where,
+		            "'fields.omit' cannot leave out %s in %s: the format requires it (its contract, README"
+		            " \"Partner formats\")", name, job->output->name);
+	}
 	/* The format's own limit on a request (PARTNERS.md "largest batch"). */
 	if (job->output && job->output->max_records && job->max_records > job->output->max_records) {
 		yaml_node_t *at = vals[key_index(&job_section, "batch")];
@@ -1423,6 +1485,15 @@ int gf_config_add_job(struct gf_config *cfg, struct gf_job *job, struct gf_confi
 		return set_error(err, job->path ? job->path : "(job)", NULL,
 		                 "duplicate job name '%s' (also defined in %s)", job->name,
 		                 cfg->jobs[i]->path ? cfg->jobs[i]->path : "(job)");
+	/* A connection holds the credentials of one format: its partner's jobs
+	 * all send that one. */
+	for (size_t k = 0; k < cfg->n_jobs; k++)
+		if (strcmp(cfg->jobs[k]->partner, job->partner) == 0 && cfg->jobs[k]->output != job->output)
+			return set_error(err, job->path ? job->path : "(job)", NULL,
+			                 "job '%s' sends %s to partner '%s', which job '%s' (%s) sends %s: a partner's"
+			                 " connections hold the credentials of one format, so all its jobs must use it",
+			                 job->name, job->format, job->partner, cfg->jobs[k]->name,
+			                 cfg->jobs[k]->path ? cfg->jobs[k]->path : "(job)", cfg->jobs[k]->format);
 	cfg->jobs = gf_xrealloc(cfg->jobs, (cfg->n_jobs + 1) * sizeof(*cfg->jobs));
 	memmove(cfg->jobs + i + 1, cfg->jobs + i, (cfg->n_jobs - i) * sizeof(*cfg->jobs));
 	cfg->jobs[i] = job;

@@ -28,6 +28,7 @@ struct gf_job {
 	/* selection */
 	int64_t window_ms;       /* selection.window, default 14d */
 	char *default_language;  /* selection.default_language: ISO 639-1, default "en" */
+	unsigned omit;           /* fields.omit: GF_OMIT_* bits (record.h), fields not sent; default none */
 
 	/* retention */
 	int64_t retention_ms;    /* retention.deliveries: 'guestflow purge' deletes finished deliveries

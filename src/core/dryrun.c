@@ -83,7 +83,7 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	size_t rendered = 0;
 	const struct gf_output *o = job->output;
 	const struct gf_output_target t = { .partner_id = PQgetvalue(r, 0, GF_REC_FIELDS), .batch_key = "dry-run" };
-	int rc = o->render(&t, recs, n, job->default_language, 0, &body, reasons, &rendered);
+	int rc = o->render(&t, recs, n, job->default_language, job->omit, 0, &body, reasons, &rendered);
 	if (rc == 0) {
 		fprintf(out, "\nfirst batch (%zu records for %s %s, %zu would be rejected):\n", n, o->id_label,
 		        gf_log_qt(PQgetvalue(r, 0, GF_REC_FIELDS)), n - rendered);

@@ -92,6 +92,15 @@ int gf_outcome_breaker_limit(int in_flight, int64_t max_records)
 static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, bool too_large,
                     struct gf_outcome *o)
 {
+	if (!too_large && in->named && !in->maybe_sent) {
+		/* The partner said which records it refuses: no guessing, no
+		 * bisecting, and no sign of a partner refusing everything. */
+		o->rule = GF_OUTCOME_REFUSED_NAMED;
+		o->action = GF_OUTCOME_SPLIT;
+		o->split_whole = true;
+		o->log_outcome = "split";
+		return;
+	}
 	cs->refusals++;
 	cs->refused_total++;
 	if (cs->refusals >= gf_outcome_breaker_limit(in->in_flight, in->max_records)) {

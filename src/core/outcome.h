@@ -50,6 +50,8 @@ struct gf_outcome_in {
 	long status;                 /* the HTTP status, 0 when none */
 	const struct gf_output *output; /* whose failure table classifies it (output.h) */
 	bool understood;             /* GF_ANSWER_OK: the reply parsed and its counts fit the batch */
+	bool named;                  /* GF_ANSWER_REFUSED: the reply names the records refused, every one
+	                              * of them sent in this request */
 	const char *retry_after;     /* the Retry-After header, "" or NULL when none */
 	int64_t now_wall_ms;         /* for a Retry-After that is an HTTP date */
 	/* the batch */
@@ -74,6 +76,7 @@ enum gf_outcome_rule {
 	GF_OUTCOME_REFUSED_ALL,      /* 400/413, more in a row than isolating a record takes: held */
 	GF_OUTCOME_REFUSED_RESEND,   /* 400/413 after an attempt that may have reached it: whole again */
 	GF_OUTCOME_REFUSED_SPLIT,    /* 400/413: bisected/halved; a single record: rejected */
+	GF_OUTCOME_REFUSED_NAMED,    /* 400 naming records: those rejected, the rest at once as one batch */
 	GF_OUTCOME_REFUSED_REQUEUE,  /* 400/413 of a single record, not yet proof: behind the others */
 	GF_OUTCOME_AUTH_BATCH,       /* 401/403/404 while others are accepted: this batch's, retried */
 	GF_OUTCOME_AUTH_FIRST,       /* 401/403/404 before anything was accepted: behind the others */
@@ -99,6 +102,7 @@ struct gf_outcome {
 	bool hold;                   /* the connection is held for the rest of the run */
 	const char *alert_kind;      /* NULL, or the alert to raise (static) */
 	bool reject_single;          /* SPLIT of a single record: it is rejected */
+	bool split_whole;            /* SPLIT: the rest as one batch, not halves (REFUSED_NAMED) */
 	bool reached;                /* an answer that shows the partner is there (1xx-4xx) */
 	int64_t retry_after_ms;      /* RETRY: the partner's Retry-After as a delay, -1: backoff */
 	bool retry_after_bad;        /* RETRY: a Retry-After that is neither seconds nor a date */

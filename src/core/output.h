@@ -58,20 +58,24 @@ struct gf_answer {
 struct gf_output {
 	const char *name;         /* the job's `format:` */
 	const char *id_label;     /* what the partner calls a connection's id, for messages: "hotel id" */
+	const char *id_option;    /* the option of 'connection add' that gives it: "--hotel-id" */
+	const char *secret_label; /* what the partner calls its secret: "access key" */
 	const char *content_type; /* of a request's body */
 	int64_t max_records;      /* the most records a request may hold by the contract; 0: the job's */
+	unsigned omittable;       /* the fields (GF_OMIT_* bits, record.h) its contract lets a job leave out */
 	/* Whether the format can carry a connection's partner id as it is:
 	 * 0, or -GF_E_RENDER with the rule broken in why. */
 	int (*check_id)(const char *id, char *why, size_t whylen);
 	/* The body of a request for the records that pass the format's
-	 * checks, appended to out; gzip_level 1..9 deflates it as it is
+	 * checks, without the fields in omit (GF_OMIT_* bits, within
+	 * omittable), appended to out; gzip_level 1..9 deflates it as it is
 	 * written, 0 not. reasons[i]: a malloc'd reason for record i left
 	 * out, NULL for those rendered (*n_rendered of them); nothing is
 	 * appended when none is. Returns 0 or a negative error when no body
 	 * could be made (-GF_E_TOO_BIG: out's cap). */
 	int (*render)(const struct gf_output_target *t, const struct gf_record *recs, size_t n,
-	              const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
-	              size_t *n_rendered);
+	              const char *default_language, unsigned omit, int gzip_level, struct gf_buf *out,
+	              char **reasons, size_t *n_rendered);
 	/* The request's URL under the job's endpoint: with the secret when
 	 * the format carries it in the URL (with_secret), or without it, for
 	 * logs and the API-call log. */
@@ -84,6 +88,12 @@ struct gf_output {
 	 * with secret redacted. */
 	int (*parse_reply)(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
 	                   size_t whylen);
+	/* A GF_ANSWER_REFUSED reply that names the records refused (NULL:
+	 * the format never does): 0 and the names in out->items, or
+	 * -GF_E_REPLY. The engine then rejects those and sends the rest at
+	 * once as one batch; otherwise it bisects. */
+	int (*parse_refusal)(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
+	                     size_t whylen);
 	/* The failure table: what an HTTP status means for the batch. */
 	void (*classify)(long status, struct gf_answer *out);
 	/* A rendered body (not deflated) for a terminal: the dry run. */

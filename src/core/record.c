@@ -126,7 +126,8 @@ static int check_date(const char *name, const char *s, struct gf_span *sp, char 
 	return 0;
 }
 
-int gf_record_check_into(const struct gf_record *rec, struct gf_record_checked *c, char *why, size_t whylen)
+int gf_record_check_omit(const struct gf_record *rec, unsigned omit, struct gf_record_checked *c, char *why,
+                         size_t whylen)
 {
 	int r;
 
@@ -135,25 +136,33 @@ int gf_record_check_into(const struct gf_record *rec, struct gf_record_checked *
 		gf_set_why(why, whylen, "no record");
 		return -GF_E_RENDER;
 	}
+	const char *first = omit & GF_OMIT_FIRST_NAME ? NULL : rec->first_name;
 	/* The booking number goes out as it is: the partner's reply names it. */
 	if ((r = check_text("booking_no", rec->booking_no, true, false, &c->f[GF_RECORD_BOOKING_NO], why, whylen)) < 0 ||
 	    (r = check_text("last_name", rec->last_name, true, true, &c->f[GF_RECORD_LAST_NAME], why, whylen)) < 0 ||
-	    (r = check_text("first_name", rec->first_name, false, true, &c->f[GF_RECORD_FIRST_NAME], why, whylen)) < 0 ||
+	    (r = check_text("first_name", first, false, true, &c->f[GF_RECORD_FIRST_NAME], why, whylen)) < 0 ||
 	    (r = check_text("email", rec->email, true, true, &c->f[GF_RECORD_EMAIL], why, whylen)) < 0 ||
 	    (r = check_email(&c->f[GF_RECORD_EMAIL], why, whylen)) < 0 ||
-	    (r = check_text("status", rec->status, true, true, &c->f[GF_RECORD_STATUS], why, whylen)) < 0 ||
-	    (r = check_date("arrival", rec->arrival, &c->f[GF_RECORD_ARRIVAL], why, whylen)) < 0 ||
+	    (!(omit & GF_OMIT_STATUS) &&
+	     (r = check_text("status", rec->status, true, true, &c->f[GF_RECORD_STATUS], why, whylen)) < 0) ||
+	    (!(omit & GF_OMIT_ARRIVAL) &&
+	     (r = check_date("arrival", rec->arrival, &c->f[GF_RECORD_ARRIVAL], why, whylen)) < 0) ||
 	    (r = check_date("departure", rec->departure, &c->f[GF_RECORD_DEPARTURE], why, whylen)) < 0)
 		return r;
 	/* Same fixed-width format: byte order is date order. */
-	if (strcmp(rec->departure, rec->arrival) < 0) {
+	if (!(omit & GF_OMIT_ARRIVAL) && strcmp(rec->departure, rec->arrival) < 0) {
 		gf_set_why(why, whylen, "departure %s is before arrival %s", rec->departure,
 		        rec->arrival);
 		return -GF_E_RENDER;
 	}
-	c->gender = gf_norm_gender(rec->gender);
-	c->has_language = gf_norm_language(rec->language, c->language) == 0;
+	c->gender = omit & GF_OMIT_GENDER ? NULL : gf_norm_gender(rec->gender);
+	c->has_language = !(omit & GF_OMIT_LANGUAGE) && gf_norm_language(rec->language, c->language) == 0;
 	return 0;
+}
+
+int gf_record_check_into(const struct gf_record *rec, struct gf_record_checked *c, char *why, size_t whylen)
+{
+	return gf_record_check_omit(rec, 0, c, why, whylen);
 }
 
 int gf_record_check(const struct gf_record *rec, char *why, size_t whylen)

@@ -57,4 +57,21 @@ struct gf_record_checked {
  * into rec). */
 int gf_record_check_into(const struct gf_record *rec, struct gf_record_checked *c, char *why, size_t whylen);
 
+/* The optional fields a job may leave out (fields.omit: data minimisation,
+ * PARTNERS.md); booking number, last name, e-mail and departure always go. */
+enum gf_omit {
+	GF_OMIT_FIRST_NAME = 1 << 0,
+	GF_OMIT_GENDER = 1 << 1,
+	GF_OMIT_LANGUAGE = 1 << 2,
+	GF_OMIT_STATUS = 1 << 3,
+	GF_OMIT_ARRIVAL = 1 << 4,
+};
+
+/* gf_record_check_into() for a record sent without the fields in omit
+ * (GF_OMIT_* bits): they are neither checked nor given (their spans are
+ * empty), so that a value that is not sent cannot keep a guest from being
+ * sent. */
+int gf_record_check_omit(const struct gf_record *rec, unsigned omit, struct gf_record_checked *c, char *why,
+                         size_t whylen);
+
 #endif

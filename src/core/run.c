@@ -306,7 +306,7 @@ static int prepare(struct run *rn, struct slot *s)
 	struct gf_buf *body = &s->req->body;
 	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
 		                            .batch_key = s->batch->idempotency_key };
-	int r = out->render(&t, recs, n, job->default_language,
+	int r = out->render(&t, recs, n, job->default_language, job->omit,
 	                    job->compress == GF_COMPRESS_GZIP ? job->gzip_level : 0, body, rr, &s->n_rendered);
 	for (size_t k = 0; k < n; k++)
 		if (rr[k])
@@ -460,12 +460,41 @@ static int64_t single_id(const struct slot *s)
 	return -1;
 }
 
-/* The output's failure table says the request was taken: its reply says per record. */
-static bool answer_ok(const struct gf_output *out, long status)
+/* The output's failure table on an answer's status. */
+static enum gf_answer_kind answer_kind(const struct gf_output *out, long status)
 {
 	struct gf_answer a;
 	out->classify(status, &a);
-	return a.kind == GF_ANSWER_OK;
+	return a.kind;
+}
+
+/* A refusal that names the records refused (the output's parse_refusal):
+ * each is rejected with the partner's reason. 0 when every name is a
+ * record sent in this request; otherwise -1, rej as it was, and the batch
+ * is bisected as for a refusal that names none. */
+static int named_rejections(const struct slot *s, const struct gf_reply *rep, struct rejections *rej)
+{
+	const struct gf_batch *b = s->batch;
+	size_t before = rej->n;
+	for (size_t k = 0; k < rep->n_items; k++) {
+		size_t i = 0;
+		while (i < s->n_rows && !(!s->reasons[i] && strcmp(s->nos[i], rep->items[k].booking_no) == 0))
+			i++;
+		if (i == s->n_rows) {
+			rej_truncate(rej, before);
+			return -1;
+		}
+		for (size_t j = before; j < rej->n; j++)
+			if (rej->v[j].booking_id == s->ids[i]) {
+				rej_truncate(rej, before);
+				return -1; /* named twice */
+			}
+		const char *reason = rep->items[k].reason;
+		_cleanup_free_ char *said = gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason");
+		rej_add(rej, s->ids[i], gf_text_safe_dup(said, b->access_key, GF_TEXT_MAX));
+		rej_partner(rej, s->ids[i]);
+	}
+	return 0;
 }
 
 static void handle_reply(struct run *rn, struct slot *s)
@@ -503,7 +532,13 @@ static void handle_reply(struct run *rn, struct slot *s)
 	char why[512] = "";
 	if (failed) {
 		gf_http_error_text(q, err, sizeof(err));
-	} else if (answer_ok(job->output, q->status)) {
+	} else if (answer_kind(job->output, q->status) == GF_ANSWER_REFUSED && job->output->parse_refusal) {
+		struct gf_reply named = { 0 };
+		if (job->output->parse_refusal(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &named, why,
+		                               sizeof(why)) == 0)
+			in.named = named_rejections(s, &named, &rej) == 0;
+		gf_reply_clear(&named);
+	} else if (answer_kind(job->output, q->status) == GF_ANSWER_OK) {
 		int r = job->output->parse_reply(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &rep, why,
 		                                 sizeof(why));
 		if (r == 0)
@@ -513,6 +548,8 @@ static void handle_reply(struct run *rn, struct slot *s)
 	struct gf_outcome_conn *cs = gf_outcome_conn_get(&rn->seen, b->connection_id);
 	struct gf_outcome o;
 	gf_outcome_judge(cs, &in, &o);
+	if (in.named && o.rule != GF_OUTCOME_REFUSED_NAMED)
+		rej_truncate(&rej, n_render_rej); /* (resent whole, its named records with it) */
 	static const enum gf_complete_kind kinds[] = {
 		[GF_OUTCOME_ACCEPT] = GF_COMPLETE_ACCEPTED, [GF_OUTCOME_RETRY] = GF_COMPLETE_RETRY,
 		[GF_OUTCOME_SPLIT] = GF_COMPLETE_SPLIT, [GF_OUTCOME_RELEASE] = GF_COMPLETE_RELEASE,
@@ -568,6 +605,17 @@ static void handle_reply(struct run *rn, struct slot *s)
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
 		if (o.reject_single)
 			note_rejected(rn, single_no(s), err);
+		break;
+	case GF_OUTCOME_REFUSED_NAMED:
+		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
+		l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, " (it named %zu record(s): rejected; the rest sent again at once"
+		         " under a key derived from this batch's)", rej.n - n_render_rej);
+		for (size_t k = n_render_rej; k < rej.n; k++)
+			for (size_t i = 0; i < s->n_rows; i++)
+				if (s->ids[i] == rej.v[k].booking_id)
+					note_rejected(rn, s->nos[i], rej.v[k].reason);
+		cp.split_whole = true;
 		break;
 	case GF_OUTCOME_REFUSED_REQUEUE:
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);

@@ -177,9 +177,12 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
 	curl_slist_free_all(req->headers);
 	req->headers = NULL;
 	char idem[256];
-	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
 	char type[160];
-	snprintf(type, sizeof(type), "Content-Type: %s", content_type);
+	/* (never a header cut short: another batch's key, or another type) */
+	int ki = snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
+	int ti = snprintf(type, sizeof(type), "Content-Type: %s", content_type);
+	if (ki < 0 || (size_t)ki >= sizeof(idem) || ti < 0 || (size_t)ti >= sizeof(type))
+		return -EINVAL;
 	req->headers = curl_slist_append(req->headers, type);
 	if (auth && req->headers)
 		req->headers = curl_slist_append(req->headers, auth);

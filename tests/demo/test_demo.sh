@@ -18,11 +18,16 @@ grep -q '^review-nightly: run 1 eligible=210 new=210 delivered=200 rejected=10 r
 grep -q 'first_name: control character U+0007' "$dir/first.log" || fail "rejection reasons shown"
 grep -q 'Guest data sent to reviewhub for a review invitation' "$dir/first.log" || fail "history entries shown"
 grep -Eq '\?id=H-10[0-9][0-9] +\| +200 ' "$dir/first.log" || fail "API-call log shown"
-[ "$(wc -l <"$dir/d/partner-received.jsonl")" = 200 ] || fail "partner received 200 guests"
+grep -q '^survey-nightly: run [0-9]* eligible=210 new=210 delivered=200 rejected=10 retried=0 dead=0 pending=0 ' "$dir/first.log" \
+	|| { cat "$dir/first.log"; fail "first guest-json run summary"; }
+grep -Eq '/properties/SV-20[0-9][0-9]/guests +\| +200 ' "$dir/first.log" || fail "guest-json API calls shown"
+[ "$(grep -vc '"format":"guest-json"' "$dir/d/partner-received.jsonl")" = 200 ] || fail "reviewhub received 200 guests"
+[ "$(grep -c '"format":"guest-json"' "$dir/d/partner-received.jsonl")" = 200 ] || fail "surveyhub received 200 guests"
 
 bash "$src/tools/demo.sh" >"$dir/second.log" 2>&1 || { cat "$dir/second.log"; fail "second demo run exited $?"; }
-grep -q '^review-nightly: run 2 eligible=210 new=0 delivered=0 ' "$dir/second.log" || { cat "$dir/second.log"; fail "second run summary"; }
+grep -q '^review-nightly: run [0-9]* eligible=210 new=0 delivered=0 ' "$dir/second.log" || { cat "$dir/second.log"; fail "second run summary"; }
 grep -q 'nothing was sent twice' "$dir/second.log" || fail "rerun explained"
-[ "$(wc -l <"$dir/d/partner-received.jsonl")" = 200 ] || fail "no guest sent twice"
+grep -q '^survey-nightly: run [0-9]* eligible=210 new=0 delivered=0 ' "$dir/second.log" || { cat "$dir/second.log"; fail "second guest-json run summary"; }
+[ "$(wc -l <"$dir/d/partner-received.jsonl")" = 400 ] || fail "no guest sent twice"
 [ ! -f "$dir/d/pg/data/postmaster.pid" ] || fail "PostgreSQL left running"
-echo "ok: demo delivered 200, rejected 10, and sent nothing on the second run"
+echo "ok: demo delivered 200 to each of two platforms (review-xml, guest-json), rejected 10 each, and sent nothing on the second run"

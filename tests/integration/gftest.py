@@ -61,6 +61,8 @@ def wait_for(pred, timeout, what):
 
 
 def yaml_scalar(v):
+    if isinstance(v, list):
+        return '[' + ', '.join(yaml_scalar(x) for x in v) + ']'
     if isinstance(v, bool):
         return 'true' if v else 'false'
     if isinstance(v, int):

@@ -1,4 +1,5 @@
-/* partner-sim: a scriptable review platform on 127.0.0.1 for guestflow's tests, demo and bench. */
+/* partner-sim: a scriptable review platform on 127.0.0.1 for guestflow's tests, demo and bench;
+ * it speaks review-xml and guest-json. */
 #include "sim.h"
 
 #include <errno.h>
@@ -22,11 +23,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <jansson.h>
 #include <libxml/parser.h>
 #include <microhttpd.h>
 
 #define CONTROL_PREFIX "/_sim/"
 #define TEXT "text/plain; charset=utf-8"
+#define JSON "application/json"
 
 enum script_kind { SCRIPT_STATUS, SCRIPT_STALL, SCRIPT_DROP, SCRIPT_ACCEPT_THEN_FAIL, SCRIPT_KINDS };
 static const char *const script_names[SCRIPT_KINDS] = { "status", "stall", "drop", "accept_then_fail" };
@@ -47,6 +50,7 @@ struct script {
 struct key_entry {
 	char *reply;   /* the importResult sent the first time */
 	char *members; /* sorted booking numbers of that batch, to spot a key reused for others */
+	bool json;     /* the reply is guest-json's (application/json), not an importResult */
 };
 
 static struct {
@@ -62,11 +66,12 @@ static struct {
 	bool stopping;
 	struct script *scripts, **scripts_tail;
 	struct sim_map *refuse; /* booking number -> reason */
+	struct sim_map *named400; /* pmsId -> reason: guest-json requests naming it get 400 */
 	struct sim_map *keys;	/* Idempotency-Key -> struct key_entry */
 	struct sim_buf lines;	/* record lines of the batch being accepted, reused */
 	char *reply_encoding;	/* declared in 200 replies (not converted to), NULL: UTF-8 */
 	long latency_ms;
-	unsigned long requests, accepted, rejected, replays, drops, conflicts;
+	unsigned long requests, accepted, rejected, replays, drops, conflicts, guest_json;
 	unsigned long status[600];
 	unsigned inflight, max_concurrent;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -77,6 +82,8 @@ struct req {
 	bool started;		/* the handler has seen the request */
 	const char *url, *method;
 	bool control, guest;	/* /_sim/ endpoint; POST guest list (else 405) */
+	bool json, json_get;	/* guest-json: POST .../properties/ID/guests; GET .../properties/ID */
+	char *prop;		/* guest-json: the property id, decoded */
 	bool counted;		/* included in S.inflight */
 	bool gzip, discard, too_big;
 	struct script *script;	/* the scripted entry this request consumed */
@@ -219,6 +226,29 @@ static const char *header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+/* The account a request names: the property id (guest-json) or the id parameter. */
+static const char *req_id(struct MHD_Connection *c, const struct req *r)
+{
+	return r->json || r->json_get ? r->prop : arg(c, "id");
+}
+
+/* The token of "Authorization: Bearer <token>" (scheme in any case), or NULL. */
+static const char *bearer(struct MHD_Connection *c)
+{
+	const char *h = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+		return NULL;
+	for (h += 6; *h == ' ' || *h == '\t';)
+		h++;
+	return h;
+}
+
+/* The credential a request carries: the bearer token (guest-json) or access_key. */
+static const char *req_secret(struct MHD_Connection *c, const struct req *r)
+{
+	return r->json || r->json_get ? bearer(c) : arg(c, "access_key");
+}
+
 /* Sleep up to ms milliseconds; returns false early when the simulator shuts down. */
 static bool sim_sleep(long ms)
 {
@@ -264,14 +294,16 @@ static void log_request(struct MHD_Connection *c, const struct req *r, int statu
 	/* the URL MHD hands us has no query string: the access key never reaches the log */
 	fprintf(S.log, "%s.%03ldZ %s %s hotel=%s idem=%s status=%d in=%zu ms=%ld%s%s\n", ts,
 		now.tv_nsec / 1000000, clean(m, sizeof m, r->method), clean(path, sizeof path, r->url),
-		clean(hotel, sizeof hotel, arg(c, "id")), clean(key, sizeof key, header(c, "Idempotency-Key")),
+		clean(hotel, sizeof hotel, req_id(c, r)), clean(key, sizeof key, header(c, "Idempotency-Key")),
 		status, r->raw, ms, note ? " " : "", note ? note : "");
 }
 
-static void count_request(int status, bool drop)
+static void count_request(int status, bool drop, bool json)
 {
 	pthread_mutex_lock(&S.lock);
 	S.requests++;
+	if (json)
+		S.guest_json++;
 	if (drop)
 		S.drops++;
 	else if (status >= 0 && status < 600)
@@ -307,7 +339,7 @@ static enum MHD_Result reply_bytes(struct MHD_Connection *c, struct req *r, int 
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	if (r->guest)
-		count_request(status, false);
+		count_request(status, false, r->json);
 	log_request(c, r, status, note);
 	return ret;
 }
@@ -316,6 +348,18 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, int status
 			     const char *body, const char *retry_after, const char *note)
 {
 	return reply_bytes(c, r, status, ctype, body, strlen(body), retry_after, NULL, note);
+}
+
+/* A refusal: the text as it is (review-xml), or {"error":"text"} (guest-json). */
+static enum MHD_Result refuse(struct MHD_Connection *c, struct req *r, int status, const char *msg, const char *note)
+{
+	if (!r->json && !r->json_get)
+		return reply(c, r, status, TEXT, msg, NULL, note);
+	char *body = sim_json_error(msg, 0, NULL, NULL);
+	enum MHD_Result ret = body ? reply(c, r, status, JSON, body, NULL, note)
+				   : reply(c, r, 500, TEXT, "out of memory", NULL, note);
+	free(body);
+	return ret;
 }
 
 /* s percent-encoded: hex in upper or lower case, a space as '+' when plus. */
@@ -334,12 +378,13 @@ static int add_encoded(struct sim_buf *b, const char *s, bool lower, bool plus)
 }
 
 /* A scripted body with {url} (the URI as received, access key and all),
- * {key} (the access key as decoded), {key_upper}, {key_lower} (percent-encoded
- * in that hex case), {key_plus} ('+' for a space) and {hotel} expanded. */
+ * {key} (the access key as decoded; guest-json: the bearer token), {key_upper},
+ * {key_lower} (percent-encoded in that hex case), {key_plus} ('+' for a space)
+ * and {hotel} (guest-json: the property id) expanded. */
 static int expand(struct MHD_Connection *c, const struct req *r, const char *body, size_t len, struct sim_buf *out)
 {
 	static const char *const toks[] = { "{url}", "{key}", "{key_upper}", "{key_lower}", "{key_plus}", "{hotel}" };
-	const char *key = arg(c, "access_key"), *hotel = arg(c, "id");
+	const char *key = req_secret(c, r), *hotel = req_id(c, r);
 	int e = 0;
 	if (!key)
 		key = "";
@@ -412,7 +457,7 @@ static void set_verdict(struct req *r, int status, const char *msg)
 /* Headers are in: take a script, decide what the headers alone already refuse. */
 static enum MHD_Result begin_guest(struct MHD_Connection *c, struct req *r)
 {
-	const char *id = arg(c, "id");
+	const char *id = req_id(c, r);
 	pthread_mutex_lock(&S.lock);
 	if (++S.inflight > S.max_concurrent)
 		S.max_concurrent = S.inflight;
@@ -424,14 +469,14 @@ static enum MHD_Result begin_guest(struct MHD_Connection *c, struct req *r)
 		return MHD_YES;
 	}
 
-	const char *key = arg(c, "access_key");
+	const char *key = req_secret(c, r);
 	const char *want = id && *id ? sim_map_get(S.accounts, id) : NULL;
 	const char *idem = header(c, "Idempotency-Key");
 	const char *enc = header(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
 	if (!want)
-		set_verdict(r, 404, "invalid hotel");
-	else if (!key || strcmp(key, want) != 0)
-		set_verdict(r, 403, "invalid access key");
+		set_verdict(r, 404, r->json ? "unknown property" : "invalid hotel");
+	else if (!key || !*key || strcmp(key, want) != 0)
+		set_verdict(r, r->json ? 401 : 403, r->json ? "invalid token" : "invalid access key");
 	else if (!idem || !*idem)
 		set_verdict(r, 400, "missing Idempotency-Key");
 	else if (enc && (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")))
@@ -447,7 +492,7 @@ static enum MHD_Result begin_guest(struct MHD_Connection *c, struct req *r)
 		if (errno == ERANGE || n > S.max_body) {
 			set_verdict(r, 413, "request body too large");
 			r->too_big = true;
-			return reply(c, r, r->verdict, TEXT, r->verdict_msg, NULL, "early");
+			return refuse(c, r, r->verdict, r->verdict_msg, "early");
 		}
 	}
 	return MHD_YES;
@@ -465,7 +510,7 @@ static const struct {
 };
 
 /* One record line: head (hotelId, the same for the whole batch), the guest's fields,
- * tail (idempotencyKey, batchId, end of line). */
+ * tail (idempotencyKey, batchId, for guest-json format, end of line). */
 static int append_record(struct sim_buf *out, const struct sim_buf *head, const struct sim_buf *tail,
 			 const struct sim_guest *g)
 {
@@ -478,9 +523,10 @@ static int append_record(struct sim_buf *out, const struct sim_buf *head, const 
 }
 
 /* Accept a validated batch: refuse listed bookings, record the rest, remember the key.
- * Under lock. Returns 200 with *body set, or 500. Takes ownership of members. */
+ * Under lock. Returns 200 with *body set (an importResult, or guest-json's reply when
+ * json), or 500. Takes ownership of members. */
 static int accept_batch(const char *id, const char *idem, const struct sim_batch *b, char *members,
-			char **body)
+			char **body, bool json)
 {
 	const char **bn = calloc(b->n + 1, sizeof *bn), **why = calloc(b->n + 1, sizeof *why);
 	struct key_entry *e = calloc(1, sizeof *e);
@@ -496,6 +542,8 @@ static int accept_batch(const char *id, const char *idem, const struct sim_batch
 	r = r ? r : sim_buf_json(&tail, idem);
 	r = r ? r : sim_buf_add(&tail, ",\"batchId\":", sizeof ",\"batchId\":" - 1);
 	r = r ? r : sim_buf_json(&tail, b->batch_id);
+	if (json)
+		r = r ? r : sim_buf_adds(&tail, ",\"format\":\"guest-json\"");
 	r = r ? r : sim_buf_add(&tail, "}\n", sizeof "}\n" - 1);
 	for (size_t i = 0; r == 0 && i < b->n; i++) {
 		const struct sim_guest *g = &b->guests[i];
@@ -508,8 +556,11 @@ static int accept_batch(const char *id, const char *idem, const struct sim_batch
 			r = append_record(lines, &head, &tail, g);
 		}
 	}
-	if (r == 0 && !(e->reply = sim_import_result(nacc, nrej, bn, why, S.reply_encoding)))
+	if (r == 0 && !(e->reply = json ? sim_json_result(nacc, nrej, bn, why)
+					: sim_import_result(nacc, nrej, bn, why, S.reply_encoding)))
 		r = -ENOMEM;
+	if (r == 0)
+		e->json = json;
 	if (r == 0 && !(*body = strdup(e->reply)))
 		r = -ENOMEM;
 	if (r == 0 && lines->len && (fwrite(lines->data, 1, lines->len, S.record) != lines->len || fflush(S.record)))
@@ -539,19 +590,45 @@ static int accept_batch(const char *id, const char *idem, const struct sim_batch
 	return r == 0 ? 200 : 500;
 }
 
-/* The body is in and the headers were fine: decode, validate, replay or accept. */
+/* Guests of a checked guest-json batch that are on the named-400 list: the body of
+ * a 400 naming them, or NULL (none, or *oom set). Under lock. */
+static char *named_400(const struct sim_batch *b, size_t *named, bool *oom)
+{
+	const char **ids = calloc(b->n + 1, sizeof *ids), **why = calloc(b->n + 1, sizeof *why);
+	char *body = NULL;
+	size_t n = 0;
+	for (size_t i = 0; ids && why && i < b->n; i++) {
+		const char *reason = sim_map_get(S.named400, b->guests[i].f[SIM_F_BOOKING_NO]);
+		if (reason) {
+			ids[n] = b->guests[i].f[SIM_F_BOOKING_NO];
+			why[n++] = reason;
+		}
+	}
+	if (!ids || !why)
+		*oom = true;
+	else if (n && !(body = sim_json_error("invalid records", n, ids, why)))
+		*oom = true;
+	*named = body ? n : 0;
+	free(ids);
+	free(why);
+	return body;
+}
+
+/* The body is in and the headers were fine: decode, check, replay or accept. */
 static enum MHD_Result import(struct MHD_Connection *c, struct req *r)
 {
-	const char *id = arg(c, "id"), *idem = header(c, "Idempotency-Key");
+	const char *id = req_id(c, r), *idem = header(c, "Idempotency-Key");
 	const char *data = r->body.data ? r->body.data : "";
 	size_t n = r->body.len;
 	struct sim_buf plain;
-	struct sim_batch b = { 0 };
+	struct sim_batch xb = { 0 };
+	struct sim_json_batch jb = { 0 };
+	const struct sim_batch *b = r->json ? &jb.b : &xb;
 	char err[600];
 	int status = 0;
 	const char *msg = NULL;
 	char *body = NULL;
-	bool replay = false;
+	bool replay = false, reply_json = r->json;
 
 	sim_buf_init(&plain, S.max_body);
 	if (r->gzip) {
@@ -563,31 +640,53 @@ static enum MHD_Result import(struct MHD_Connection *c, struct req *r)
 		data = plain.data ? plain.data : "";
 		n = plain.len;
 	}
-	if (!status && sim_batch_parse(S.schema, &S.xsd, data, n, &b, err, sizeof err) < 0)
-		status = 400, msg = err;
-	if (!status && strcmp(b.hotel_id, id) != 0)
-		status = 400, msg = "hotelId mismatch";
-	char *members = status ? NULL : sim_batch_members(&b);
+	if (!status && r->json) {
+		int j;
+		if (!sim_json_ctype_ok(header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))
+			status = 415, msg = "unsupported Content-Type";
+		else if ((j = sim_json_parse(data, n, idem, &jb, err, sizeof err)) != 0)
+			status = j < 0 ? 500 : j, msg = err;
+	} else if (!status) {
+		if (sim_batch_parse(S.schema, &S.xsd, data, n, &xb, err, sizeof err) < 0)
+			status = 400, msg = err;
+		if (!status && strcmp(xb.hotel_id, id) != 0)
+			status = 400, msg = "hotelId mismatch";
+	}
+	char *members = status ? NULL : sim_batch_members(b);
 
 	/* One critical section for lookup, record and remember: concurrent requests with
-	 * the same key cannot both be recorded. XSD validation above runs in parallel. */
+	 * the same key cannot both be recorded. Parsing and checks above run in parallel. */
 	pthread_mutex_lock(&S.lock);
 	struct key_entry *e = sim_map_get(S.keys, idem);
 	if (e) {
 		replay = true;
 		S.replays++;
-		if (!members || strcmp(members, e->members) != 0)
+		/* keys are global: one first answered in the other format is a conflict too */
+		if (!members || strcmp(members, e->members) != 0 || e->json != r->json)
 			S.conflicts++;
 		body = strdup(e->reply);
+		reply_json = e->json;
 		status = body ? 200 : 500;
 		free(members);
 	} else if (!status) {
-		status = accept_batch(id, idem, &b, members, &body);
+		size_t named = 0;
+		bool oom = false;
+		if (r->json && (body = named_400(b, &named, &oom))) {
+			status = 400; /* not remembered: a resend is checked again */
+			S.rejected += named;
+			free(members);
+		} else if (oom) {
+			status = 500, msg = "out of memory";
+			free(members);
+		} else {
+			status = accept_batch(id, idem, b, members, &body, r->json);
+		}
 	} else {
 		free(members);
 	}
 	pthread_mutex_unlock(&S.lock);
-	sim_batch_free(&b);
+	sim_batch_free(&xb);
+	sim_json_batch_free(&jb);
 	sim_buf_free(&plain);
 
 	enum MHD_Result ret;
@@ -596,9 +695,11 @@ static enum MHD_Result import(struct MHD_Connection *c, struct req *r)
 		ret = scripted(c, r, s, "accepted, then failed (scripted)",
 			       replay ? "replay accept_then_fail" : "accept_then_fail");
 	else if (status == 200)
-		ret = reply(c, r, 200, "application/xml", body, NULL, replay ? "replay" : NULL);
+		ret = reply(c, r, 200, reply_json ? JSON : "application/xml", body, NULL, replay ? "replay" : NULL);
+	else if (body) /* guest-json's 400 naming records */
+		ret = reply(c, r, status, JSON, body, NULL, "named400");
 	else
-		ret = reply(c, r, status, TEXT, msg ? msg : "internal error", NULL, NULL);
+		ret = refuse(c, r, status, msg ? msg : "internal error", NULL);
 	free(body);
 	return ret;
 }
@@ -613,16 +714,16 @@ static enum MHD_Result finish_guest(struct MHD_Connection *c, struct req *r)
 	if (!sim_sleep(latency) || (s && s->kind == SCRIPT_STALL && !sim_sleep(s->stall_ms)))
 		return MHD_NO;
 	if (s && s->kind == SCRIPT_DROP) {
-		count_request(0, true);
+		count_request(0, true, r->json);
 		log_request(c, r, 0, "drop");
 		return MHD_NO; /* MHD closes the connection without answering */
 	}
 	if (s && s->kind == SCRIPT_STATUS)
 		return scripted(c, r, s, "scripted response", "script");
 	if (r->verdict)
-		return reply(c, r, r->verdict, TEXT, r->verdict_msg, NULL, NULL);
+		return refuse(c, r, r->verdict, r->verdict_msg, NULL);
 	if (r->too_big)
-		return reply(c, r, 413, TEXT, "request body too large", NULL, NULL);
+		return refuse(c, r, 413, "request body too large", NULL);
 	return import(c, r);
 }
 
@@ -692,8 +793,12 @@ static enum MHD_Result ctl_script(struct MHD_Connection *c, struct req *r)
 static enum MHD_Result ctl_refuse(struct MHD_Connection *c, struct req *r)
 {
 	const char *bn = arg(c, "bookingNo"), *reason = arg(c, "reason"), *reason_hex = arg(c, "reason_hex");
+	const char *named = arg(c, "named400");
 	if (!bn || !*bn)
 		return reply(c, r, 400, TEXT, "missing bookingNo", NULL, NULL);
+	if (named && strcmp(named, "0") != 0 && strcmp(named, "1") != 0)
+		return reply(c, r, 400, TEXT, "bad named400 (0 or 1)", NULL, NULL);
+	struct sim_map *list = named && named[0] == '1' ? S.named400 : S.refuse;
 	if (reason && reason_hex)
 		return reply(c, r, 400, TEXT, "reason and reason_hex exclude each other", NULL, NULL);
 	if (!reason)
@@ -719,7 +824,7 @@ static enum MHD_Result ctl_refuse(struct MHD_Connection *c, struct req *r)
 		copy = strdup(reason);
 	}
 	pthread_mutex_lock(&S.lock);
-	int e = copy ? sim_map_put(S.refuse, bn, copy) : -ENOMEM;
+	int e = copy ? sim_map_put(list, bn, copy) : -ENOMEM;
 	pthread_mutex_unlock(&S.lock);
 	if (e < 0) {
 		free(copy);
@@ -737,8 +842,8 @@ static enum MHD_Result ctl_stats(struct MHD_Connection *c, struct req *r)
 	for (struct script *s = S.scripts; s; s = s->next)
 		nscripts += (size_t)s->count;
 	int e = sim_buf_printf(&j, "{\"requests\":%lu,\"accepted\":%lu,\"rejected\":%lu,\"replays\":%lu,"
-				   "\"drops\":%lu,\"key_conflicts\":%lu,\"status\":{",
-			       S.requests, S.accepted, S.rejected, S.replays, S.drops, S.conflicts);
+				   "\"drops\":%lu,\"key_conflicts\":%lu,\"guest_json\":%lu,\"status\":{",
+			       S.requests, S.accepted, S.rejected, S.replays, S.drops, S.conflicts, S.guest_json);
 	const char *sep = "";
 	for (int i = 0; e == 0 && i < 600; i++) {
 		if (S.status[i]) {
@@ -801,10 +906,11 @@ static enum MHD_Result control(struct MHD_Connection *c, struct req *r)
 		}
 		S.scripts_tail = &S.scripts;
 		sim_map_clear(S.refuse);
+		sim_map_clear(S.named400);
 		sim_map_clear(S.keys);
 		free(S.reply_encoding);
 		S.reply_encoding = NULL;
-		S.requests = S.accepted = S.rejected = S.replays = S.drops = S.conflicts = 0;
+		S.requests = S.accepted = S.rejected = S.replays = S.drops = S.conflicts = S.guest_json = 0;
 		atomic_store(&S.xsd.reached, 0); /* the next document is validated again */
 		atomic_store(&S.xsd.validated, 0);
 		memset(S.status, 0, sizeof S.status);
@@ -813,6 +919,20 @@ static enum MHD_Result control(struct MHD_Connection *c, struct req *r)
 		return reply(c, r, 200, TEXT, "ok", NULL, NULL);
 	}
 	return reply(c, r, 404, TEXT, "unknown control endpoint", NULL, NULL);
+}
+
+/* guest-json's test call, GET .../properties/ID: not a guest list (no stats, scripts or latency). */
+static enum MHD_Result property(struct MHD_Connection *c, struct req *r)
+{
+	const char *want = *r->prop ? sim_map_get(S.accounts, r->prop) : NULL, *token = bearer(c);
+	if (!want)
+		return refuse(c, r, 404, "unknown property", NULL);
+	if (!token || strcmp(token, want) != 0)
+		return refuse(c, r, 401, "invalid token", NULL);
+	char *body = sim_json_property(r->prop);
+	enum MHD_Result ret = body ? reply(c, r, 200, JSON, body, NULL, NULL) : refuse(c, r, 500, "out of memory", NULL);
+	free(body);
+	return ret;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -833,6 +953,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		r->control = strncmp(url, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0;
 		r->guest = !r->control && strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 		r->discard = !r->guest;
+		if (!r->control) {
+			/* guest-json is told by the path as sent: MHD's url is decoded (%2F) */
+			enum sim_route route = sim_json_route(r->uri ? r->uri : url, &r->prop);
+			if (route == SIM_ROUTE_OOM)
+				return MHD_NO;
+			r->json = r->guest && route == SIM_ROUTE_GUESTS;
+			r->json_get = route == SIM_ROUTE_PROPERTY && strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+		}
 		return r->guest ? begin_guest(c, r) : MHD_YES;
 	}
 	if (*upload_size) {
@@ -847,6 +975,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	if (r->control)
 		return control(c, r);
+	if (r->json_get)
+		return property(c, r);
 	if (!r->guest)
 		return reply(c, r, 405, TEXT, "method not allowed", NULL, NULL);
 	return finish_guest(c, r);
@@ -868,6 +998,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_
 	script_free(r->script);
 	sim_buf_free(&r->body);
 	free(r->uri);
+	free(r->prop);
 	free(r);
 	*ctx = NULL;
 }
@@ -954,7 +1085,8 @@ static void usage(FILE *f)
 	      "         [--account HOTEL_ID:ACCESS_KEY]... [--accounts-file PATH]\n"
 	      "         [--latency-ms N] [--max-body BYTES] [--log PATH]\n"
 	      "         [--validate-every N]\n"
-	      "A review platform on 127.0.0.1 for tests; see tests/partner-sim/README.md.\n", f);
+	      "A review platform on 127.0.0.1 for tests (review-xml and guest-json);\n"
+	      "see tests/partner-sim/README.md.\n", f);
 }
 
 int main(int argc, char **argv)
@@ -986,13 +1118,15 @@ int main(int argc, char **argv)
 	xmlInitParser();
 	S.accounts = sim_map_new(free);
 	S.refuse = sim_map_new(free);
+	S.named400 = sim_map_new(free);
+	json_object_seed(0); /* before any thread: jansson's hash seed */
 	S.keys = sim_map_new(key_entry_free);
 	S.scripts_tail = &S.scripts;
 	sim_buf_init(&S.lines, SIZE_MAX / 2);
 	S.max_body = 32u << 20;
 	S.xsd.every = 1;
 	S.log = stderr;
-	if (!S.accounts || !S.refuse || !S.keys)
+	if (!S.accounts || !S.refuse || !S.named400 || !S.keys)
 		return 1;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1120,6 +1254,7 @@ out:
 	}
 	sim_map_free(S.accounts);
 	sim_map_free(S.refuse);
+	sim_map_free(S.named400);
 	sim_map_free(S.keys);
 	free(S.reply_encoding);
 	sim_buf_free(&S.lines);

@@ -86,3 +86,36 @@ char *sim_batch_members(const struct sim_batch *b);
  * converted) or a reason is raw: then written out by hand. */
 char *sim_import_result(size_t accepted, size_t nrej, const char *const *booking_nos,
 			const char *const *reasons, const char *encoding);
+
+/* guest-json v1 (sim_json.c). */
+#define SIM_JSON_MAX_GUESTS 1000
+
+enum sim_route {
+	SIM_ROUTE_NONE,	    /* not a guest-json path */
+	SIM_ROUTE_GUESTS,   /* <prefix>/properties/ID/guests */
+	SIM_ROUTE_PROPERTY, /* <prefix>/properties/ID */
+	SIM_ROUTE_OOM,
+};
+/* Route a request by its URI as received (query ignored); for a guest-json path,
+ * *property is the percent-decoded ID, malloc'd ("" when its encoding is broken). */
+enum sim_route sim_json_route(const char *uri, char **property);
+/* Content-Type application/json, parameters allowed (a charset only if UTF-8). */
+bool sim_json_ctype_ok(const char *content_type);
+
+/* A checked guest list; the guests' fields point into root (a json_t). */
+struct sim_json_batch {
+	struct sim_batch b;
+	void *root;
+};
+/* Parse and check a guest list strictly (guest-json v1; batchId must equal idem):
+ * 0, or 400 / 413 with the reason in err, or -ENOMEM. Free with sim_json_batch_free. */
+int sim_json_parse(const char *data, size_t n, const char *idem, struct sim_json_batch *out, char *err,
+		   size_t errsz);
+void sim_json_batch_free(struct sim_json_batch *jb);
+/* Replies, written by jansson, compact; malloc'd, NULL on allocation failure. Reasons
+ * may be raw (SIM_RAW_REASON): bytes that are not UTF-8 become U+FFFD. */
+char *sim_json_result(size_t accepted, size_t nrej, const char *const *ids, const char *const *reasons);
+/* {"error": msg} and, when nrej > 0, "rejected": [...] */
+char *sim_json_error(const char *msg, size_t nrej, const char *const *ids, const char *const *reasons);
+/* The test call's answer: {"id": id, "name": "Property <id>"} */
+char *sim_json_property(const char *id);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# partner-sim smoke test: start the simulator on a free port and check its contract with curl.
+# partner-sim smoke test: start the simulator on a free port and check its contract (review-xml,
+# guest-json) with curl.
 # usage: test_sim.sh PARTNER_SIM_BINARY XSD_PATH
 set -euo pipefail
 
@@ -45,7 +46,8 @@ wait_port() { # PORT-FILE PID LOG: at most 10 s
 }
 
 "$SIM" --port 0 --port-file "$T/port" --xsd "$XSD" --record "$T/record.jsonl" \
-    --account "H-1:$KEY" --account "H-2:other" --account "H-3:a b+c" --max-body 200000 --log "$T/sim.log" &
+    --account "H-1:$KEY" --account "H-2:other" --account "H-3:a b+c" --account 'P-1:tok+/=1' \
+    --account 'P 2/x:tok2' --max-body 200000 --log "$T/sim.log" &
 SIM_PID=$!
 wait_port "$T/port" "$SIM_PID" "$T/sim.log"
 PORT=$(cat "$T/port")
@@ -216,6 +218,239 @@ expect_eq "reset: validated counts again" "$(stat validated)" 1
 expect_eq "stats: validated is the last field" \
     "$(curl -sS "$BASE/_sim/stats" | grep -o '"latency_ms":[0-9]*,"validated":[0-9]*}$')" '"latency_ms":0,"validated":1}'
 expect_eq "reset: record kept" "$(($(records) > 5))" 1
+
+# ---- guest-json: POST <prefix>/properties/<id>/guests, Bearer token, JSON bodies ----
+expect_eq "guest-json: reset first" "$(ctl reset)" 200
+PBASE="$BASE/api/v2/properties"
+PURL="$PBASE/P-1/guests"
+# gdoc BATCH PMSID...: a guest-json body with every field
+gdoc() {
+    local batch=$1 sep=
+    shift
+    printf '{"batchId":"%s","guests":[' "$batch"
+    for p in "$@"; do
+        printf '%s{"pmsId":"%s","lastName":"M\\u00fcller \\"&\\"","firstName":"Anna","email":"anna@example.org",' "$sep" "$p"
+        printf '"gender":"female","language":"de","status":"checked_out","checkin":"2026-11-20","checkout":"2026-11-22"}'
+        sep=,
+    done
+    printf ']}'
+}
+# gmin BATCH COUNT: COUNT guests with only the required fields
+gmin() {
+    local i sep=
+    printf '{"batchId":"%s","guests":[' "$1"
+    for ((i = 1; i <= $2; i++)); do
+        printf '%s{"pmsId":"N-%d","lastName":"L","email":"e@x.org","checkout":"2026-11-22"}' "$sep" "$i"
+        sep=,
+    done
+    printf ']}'
+}
+# gpost FILE IDEM-KEY URL [curl args...] -> status; body in $T/body, headers in $T/hdr.
+# GJ_TOKEN (default $GJ_DEFAULT_TOKEN; empty: no Authorization) and GJ_CT (Content-Type) override.
+GJ_DEFAULT_TOKEN='tok+/=1'
+gpost() {
+    local file=$1 key=$2 url=$3 token=${GJ_TOKEN-$GJ_DEFAULT_TOKEN}
+    shift 3
+    curl -sS -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X POST --data-binary "@$file" \
+        -H "Content-Type: ${GJ_CT-application/json; charset=utf-8}" ${token:+-H "Authorization: Bearer $token"} \
+        ${key:+-H "Idempotency-Key: $key"} "$@" "$url" || true
+}
+body() { cat "$T/body"; }
+gj_records() { grep -c '"format":"guest-json"}$' "$T/record.jsonl" || true; }
+
+# accepted, with a guest on the refuse list
+expect_eq "gj: refuse B-62" "$(ctl 'refuse?bookingNo=B-62&reason=no%20consent%20%22x%22')" 200
+gdoc g-1 B-61 B-62 >"$T/g1.json"
+expect_eq "gj: post" "$(gpost "$T/g1.json" g-1 "$PURL")" 200
+expect_eq "gj: reply with the refused guest" "$(body)" \
+    '{"accepted":1,"rejected":[{"pmsId":"B-62","reason":"no consent \"x\""}]}'
+expect_grep "gj: reply Content-Type" 'Content-Type: application/json' "$T/hdr"
+cp "$T/body" "$T/greply-1"
+expect_eq "gj: record line, review-xml's keys + format" "$(grep '"bookingNo":"B-61"' "$T/record.jsonl")" \
+    '{"hotelId":"P-1","bookingNo":"B-61","lastName":"Müller \"&\"","firstName":"Anna","email":"anna@example.org","gender":"female","language":"de","status":"checked_out","arrival":"2026-11-20","departure":"2026-11-22","idempotencyKey":"g-1","batchId":"g-1","format":"guest-json"}'
+expect_eq "gj: refused guest not recorded" "$(grep -c '"bookingNo":"B-62"' "$T/record.jsonl" || true)" 0
+# optional fields absent: null in the record; Content-Type without parameters, any case
+printf '{"guests":[{"checkout":"2026-01-31","email":"x@y.z","lastName":"Ng","pmsId":"B-63"}],"batchId":"g-2"}' >"$T/g2.json"
+expect_eq "gj: only required fields" "$(GJ_CT='Application/JSON' gpost "$T/g2.json" g-2 "$PURL")" 200
+expect_eq "gj: reply without rejected" "$(body)" '{"accepted":1}'
+expect_grep "gj: absent fields are null" \
+    '"bookingNo":"B-63","lastName":"Ng","firstName":null,"email":"x@y.z","gender":null,"language":null,"status":null,"arrival":null,"departure":"2026-01-31","idempotencyKey":"g-2"' \
+    "$T/record.jsonl"
+# the property id is one percent-encoded path segment
+gdoc g-3 B-64 >"$T/g3.json"
+expect_eq "gj: percent-encoded property id" "$(GJ_TOKEN=tok2 gpost "$T/g3.json" g-3 "$PBASE/P%202%2Fx/guests")" 200
+expect_grep "gj: decoded id recorded" '^{"hotelId":"P 2/x","bookingNo":"B-64"' "$T/record.jsonl"
+
+# credentials: 404 before 401
+expect_eq "gj: unknown property" "$(gpost "$T/g1.json" g-x "$PBASE/P-9/guests")" 404
+expect_eq "gj: unknown property body" "$(body)" '{"error":"unknown property"}'
+expect_grep "gj: error Content-Type" 'Content-Type: application/json' "$T/hdr"
+expect_eq "gj: empty property id" "$(gpost "$T/g1.json" g-x "$PBASE//guests")" 404
+expect_eq "gj: wrong token" "$(GJ_TOKEN=nope gpost "$T/g1.json" g-x "$PURL")" 401
+expect_eq "gj: wrong token body" "$(body)" '{"error":"invalid token"}'
+expect_eq "gj: no Authorization" "$(GJ_TOKEN= gpost "$T/g1.json" g-x "$PURL")" 401
+expect_eq "gj: access_key is not a token" "$(GJ_TOKEN= gpost "$T/g1.json" g-x "$PURL?id=P-1&access_key=tok%2B%2F%3D1")" 401
+expect_eq "gj: another property's token" "$(GJ_TOKEN=tok2 gpost "$T/g1.json" g-x "$PURL")" 401
+# then review-xml's checks, in its order
+expect_eq "gj: missing Idempotency-Key" "$(gpost "$T/g1.json" "" "$PURL")" 400
+expect_eq "gj: missing Idempotency-Key body" "$(body)" '{"error":"missing Idempotency-Key"}'
+expect_eq "gj: Content-Encoding br" "$(gpost "$T/g1.json" g-x "$PURL" -H 'Content-Encoding: br')" 415
+expect_eq "gj: Content-Encoding body" "$(body)" '{"error":"unsupported Content-Encoding"}'
+expect_eq "gj: too large" "$(gpost "$T/big" g-x "$PURL")" 413
+expect_eq "gj: too large body" "$(body)" '{"error":"request body too large"}'
+expect_eq "gj: bad gzip" "$(gpost "$T/g1.json" g-x "$PURL" -H 'Content-Encoding: gzip')" 400
+expect_eq "gj: bad gzip body" "$(body)" '{"error":"bad gzip"}'
+gdoc g-4 B-65 B-66 | gzip -c >"$T/g4.json.gz"
+expect_eq "gj: gzip body" "$(gpost "$T/g4.json.gz" g-4 "$PURL" -H 'Content-Encoding: gzip')" 200
+expect_eq "gj: gzip body accepted" "$(body)" '{"accepted":2}'
+
+# the body check: Content-Type, then the body, strictly
+expect_eq "gj: Content-Type text/plain" "$(GJ_CT='text/plain' gpost "$T/g1.json" g-x "$PURL")" 415
+expect_eq "gj: Content-Type body" "$(body)" '{"error":"unsupported Content-Type"}'
+expect_eq "gj: charset other than UTF-8" "$(GJ_CT='application/json; charset=iso-8859-1' gpost "$T/g1.json" g-x "$PURL")" 415
+expect_eq "gj: application/jsonx" "$(GJ_CT='application/jsonx' gpost "$T/g1.json" g-x "$PURL")" 415
+gdoc g-b B-1 B-2 >"$T/gb.json"
+before=$(records)
+bad_body() { # what expected-error sed-expression
+    sed "$3" "$T/gb.json" >"$T/gbad.json"
+    expect_eq "gj 400: $1" "$(gpost "$T/gbad.json" g-b "$PURL")" 400
+    expect_eq "gj 400 text: $1" "$(body)" "{\"error\":\"$2\"}"
+}
+bad_body "firstName empty" 'guests[1].firstName: empty' 's/\(.*\)"firstName":"Anna"/\1"firstName":""/'
+bad_body "firstName null" 'guests[0].firstName: null is not allowed' '0,/"firstName":"Anna"/s//"firstName":null/'
+bad_body "gender null" 'guests[1].gender: null is not allowed' 's/\(.*\)"gender":"female"/\1"gender":null/'
+bad_body "unknown guest key" 'guests[0].phone: unknown key' '0,/"pmsId":"B-1"/s//"pmsId":"B-1","phone":"1"/'
+bad_body "missing email" 'guests[1].email: missing' 's/\(.*\)"email":"anna@example.org",/\1/'
+bad_body "pmsId not a string" 'guests[0].pmsId: not a string' 's/"pmsId":"B-1"/"pmsId":1/'
+bad_body "empty lastName" 'guests[0].lastName: empty' '0,/"lastName":"[^"]*\\"&\\""/s//"lastName":""/'
+bad_body "no such date" 'guests[1].checkout: not a date (YYYY-MM-DD)' 's/\(.*\)"checkout":"2026-11-22"/\1"checkout":"2026-02-30"/'
+bad_body "date format" 'guests[0].checkin: not a date (YYYY-MM-DD)' '0,/"checkin":"2026-11-20"/s//"checkin":"20.11.2026"/'
+bad_body "duplicate pmsId" 'guests[1].pmsId: duplicate of guests[0]' 's/"pmsId":"B-2"/"pmsId":"B-1"/'
+bad_body "batchId differs" 'batchId differs from Idempotency-Key' 's/"batchId":"g-b"/"batchId":"g-c"/'
+bad_body "unknown root key" 'extra: unknown key' 's/^{/{"extra":1,/'
+bad_body "guest not an object" 'guests[0]: not an object' 's/"guests":\[/"guests":["x",/'
+bad_body "no guests" 'guests: empty' 's/"guests":\[.*\]/"guests":[]/'
+bad_body "guests not an array" 'guests: not an array' 's/"guests":\[.*\]/"guests":{}/'
+bad_body "batchId missing" 'batchId: missing' 's/"batchId":"g-b",//'
+bad_body "not an object" 'body is not a JSON object' 's/.*/[1]/'
+# JSON_REJECT_DUPLICATES: a key twice in the root or in a guest
+sed 's/^{"batchId":"g-b",/&"batchId":"g-b",/' "$T/gb.json" >"$T/gdup.json"
+expect_eq "gj 400: duplicate root key" "$(gpost "$T/gdup.json" g-b "$PURL")" 400
+expect_grep "gj 400 text: duplicate root key" '{"error":"invalid JSON: duplicate object key near .*batchId' "$T/body"
+sed 's/"email":"anna@example.org",/&"email":"x@example.org",/' "$T/gb.json" >"$T/gdup.json"
+expect_eq "gj 400: duplicate guest key" "$(gpost "$T/gdup.json" g-b "$PURL")" 400
+expect_grep "gj 400 text: duplicate guest key" '{"error":"invalid JSON: duplicate object key near .*email' "$T/body"
+printf '\xef\xbb\xbf' | cat - "$T/gb.json" >"$T/gbom.json"
+expect_eq "gj 400: BOM" "$(gpost "$T/gbom.json" g-b "$PURL")" 400
+expect_eq "gj 400 text: BOM" "$(body)" '{"error":"byte order mark is not allowed"}'
+sed 's/Anna/Ann\xe9/' "$T/gb.json" >"$T/glatin.json"
+expect_eq "gj 400: not UTF-8" "$(gpost "$T/glatin.json" g-b "$PURL")" 400
+expect_grep "gj 400 text: not UTF-8" '"error":"invalid JSON: unable to decode byte 0xe9' "$T/body"
+printf '{"batchId":"g-b","guests":[{"pmsId":"B-1","lastName":"a\tb","email":"e","checkout":"2026-11-22"}]}' >"$T/gctl.json"
+expect_eq "gj 400: raw control character" "$(gpost "$T/gctl.json" g-b "$PURL")" 400
+printf '{"batchId":"g-b","guests":[]} x' >"$T/gtrail.json"
+expect_eq "gj 400: trailing garbage" "$(gpost "$T/gtrail.json" g-b "$PURL")" 400
+expect_grep "gj 400 text: trailing garbage" '"error":"invalid JSON: end of file expected' "$T/body"
+expect_eq "gj: bad bodies recorded nothing" "$(records)" "$before"
+# at most 1000 guests
+gmin g-1000 1000 >"$T/g1000.json"
+gmin g-1001 1001 >"$T/g1001.json"
+expect_eq "gj: 1001 guests" "$(gpost "$T/g1001.json" g-1001 "$PURL")" 413
+expect_eq "gj: 1001 guests body" "$(body)" '{"error":"too many guests"}'
+expect_eq "gj: 1000 guests" "$(gpost "$T/g1000.json" g-1000 "$PURL")" 200
+expect_eq "gj: 1000 guests accepted" "$(body)" '{"accepted":1000}'
+expect_eq "gj: 1000 recorded" "$(records)" $((before + 1000))
+
+# replay: same key, same reply, nothing new; key_conflicts when the members differ
+before=$(records)
+expect_eq "gj: replay" "$(gpost "$T/g1.json" g-1 "$PURL")" 200
+if cmp -s "$T/body" "$T/greply-1"; then ok "gj: replay: same reply"; else fail "gj: replay: reply differs"; fi
+expect_eq "gj: replay: no new records" "$(records)" "$before"
+expect_eq "gj: replay: no conflict" "$(stat key_conflicts)" 0
+gdoc g-1 B-61 B-67 >"$T/g1-other.json"
+expect_eq "gj: replay with other members" "$(gpost "$T/g1-other.json" g-1 "$PURL")" 200
+expect_eq "gj: replay with other members: same reply" "$(body)" "$(cat "$T/greply-1")"
+expect_eq "gj: key_conflicts (members)" "$(stat key_conflicts)" 1
+expect_eq "gj: replay of a bad body" "$(gpost "$T/gbom.json" g-1 "$PURL")" 200
+expect_eq "gj: key_conflicts (does not parse)" "$(stat key_conflicts)" 2
+expect_eq "gj: replay even with a wrong Content-Type" "$(GJ_CT=text/plain gpost "$T/g1.json" g-1 "$PURL")" 200
+expect_eq "gj: key_conflicts (Content-Type)" "$(stat key_conflicts)" 3
+expect_eq "gj: replay: credentials still first" "$(GJ_TOKEN=nope gpost "$T/g1.json" g-1 "$PURL")" 401
+expect_eq "gj: stats replays" "$(stat replays)" 4
+
+# 400 naming records
+expect_eq "gj: named400" "$(ctl 'refuse?bookingNo=B-71&named400=1&reason=invalid%20email')" 200
+expect_eq "gj: bad named400" "$(ctl 'refuse?bookingNo=B-71&named400=yes')" 400
+gdoc g-5 B-70 B-71 B-72 >"$T/g5.json"
+before=$(records)
+expect_eq "gj: named 400" "$(gpost "$T/g5.json" g-5 "$PURL")" 400
+expect_eq "gj: named 400 body" "$(body)" '{"error":"invalid records","rejected":[{"pmsId":"B-71","reason":"invalid email"}]}'
+expect_eq "gj: named 400 recorded nothing" "$(records)" "$before"
+expect_eq "gj: named 400 is not remembered" "$(gpost "$T/g5.json" g-5 "$PURL")" 400
+gdoc g-5a B-70 B-72 >"$T/g5a.json"
+expect_eq "gj: the rest under a new key" "$(gpost "$T/g5a.json" g-5a "$PURL")" 200
+expect_eq "gj: the rest accepted" "$(body)" '{"accepted":2}'
+doc H-1 batch-71 B-71 >"$T/x71.xml"
+expect_eq "gj: named400 does not touch review-xml" "$(post "$T/x71.xml" key-71 "$URL")" 200
+
+# scripts and the hotel filter (the property id)
+ctl 'script?status=503&retry_after=5&hotel=P-1' >/dev/null
+expect_eq "gj: scripted 503" "$(gpost "$T/g1.json" g-s "$PURL")" 503
+expect_grep "gj: scripted Retry-After" 'Retry-After: 5' "$T/hdr"
+ctl 'script?status=429&hotel=H-1' >/dev/null
+expect_eq "gj: script for another hotel passes" "$(gpost "$T/g1.json" g-1 "$PURL")" 200
+expect_eq "gj: ... and review-xml H-1 gets it" "$(post "$T/a.xml" key-1 "$URL")" 429
+ctl 'script?action=drop&hotel=P-1' >/dev/null
+rc=0 # before any check: no token needed
+curl -sS -o /dev/null -X POST --data-binary "@$T/g1.json" -H 'Idempotency-Key: g-s' "$PURL" 2>/dev/null || rc=$?
+expect_eq "gj: drop (exit 52)" "$rc" 52
+ctl 'script?action=accept_then_fail&status=502&hotel=P-1' >/dev/null
+gdoc g-6 B-80 >"$T/g6.json"
+expect_eq "gj: accept_then_fail" "$(gpost "$T/g6.json" g-6 "$PURL")" 502
+expect_eq "gj: accept_then_fail recorded" "$(grep -c '"idempotencyKey":"g-6"' "$T/record.jsonl")" 1
+expect_eq "gj: accept_then_fail retry is a replay" "$(gpost "$T/g6.json" g-6 "$PURL")" 200
+expect_eq "gj: accept_then_fail replay reply" "$(body)" '{"accepted":1}'
+ctl 'script?status=500&template=1&content_type=application/json&body=%7B%22p%22%3A%22%7Bhotel%7D%22%2C%22t%22%3A%22%7Bkey%7D%22%7D' >/dev/null
+expect_eq "gj: template" "$(gpost "$T/g1.json" g-1 "$PURL")" 500
+expect_eq "gj: template: {hotel} the property, {key} the token" "$(body)" '{"p":"P-1","t":"tok+/=1"}'
+# cross-format: keys are global, the first reply is given back as it was
+doc H-1 batch-90 B-90 >"$T/x90.xml"
+expect_eq "gj: review-xml key" "$(post "$T/x90.xml" x-90 "$URL")" 200
+expect_eq "gj: the same key in guest-json" "$(gpost "$T/g1.json" x-90 "$PURL")" 200
+expect_grep "gj: ... gets the review-xml reply" 'Content-Type: application/xml' "$T/hdr"
+expect_eq "gj: ... a key conflict" "$(stat key_conflicts)" 4
+# other paths and methods keep review-xml's behaviour
+expect_eq "gj: POST .../properties/P-1/events is review-xml" "$(gpost "$T/g1.json" g-e "$PBASE/P-1/events")" 404
+expect_eq "gj: ... with review-xml's text" "$(body)" "invalid hotel"
+expect_eq "gj: GET .../guests is 405" "$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $GJ_DEFAULT_TOKEN" "$PURL")" 405
+
+# the test call
+gget() { curl -sS -o "$T/body" -D "$T/hdr" -w '%{http_code}' ${1:+-H "Authorization: Bearer $1"} "$2" || true; }
+expect_eq "gj: test call" "$(gget "$GJ_DEFAULT_TOKEN" "$PBASE/P-1")" 200
+expect_eq "gj: test call body" "$(body)" '{"id":"P-1","name":"Property P-1"}'
+expect_grep "gj: test call Content-Type" 'Content-Type: application/json' "$T/hdr"
+expect_eq "gj: test call, encoded id" "$(gget tok2 "$PBASE/P%202%2Fx")" 200
+expect_eq "gj: test call, encoded id body" "$(body)" '{"id":"P 2/x","name":"Property P 2/x"}'
+expect_eq "gj: test call, wrong token" "$(gget nope "$PBASE/P-1")" 401
+expect_eq "gj: test call, wrong token body" "$(body)" '{"error":"invalid token"}'
+expect_eq "gj: test call, no token" "$(gget "" "$PBASE/P-1")" 401
+expect_eq "gj: test call, unknown property" "$(gget "$GJ_DEFAULT_TOKEN" "$PBASE/P-9")" 404
+expect_eq "gj: test call, unknown property body" "$(body)" '{"error":"unknown property"}'
+expect_eq "gj: other GETs unchanged" "$(gget "" "$BASE/ping")" 405
+
+# stats: every guest-json POST above (answered or dropped); not the test calls, the 405
+# or control requests; review-xml posts count in requests only
+expect_eq "gj: stats guest_json" "$(stat guest_json)" 57
+expect_eq "gj: stats requests" "$(stat requests)" 61
+expect_eq "gj: stats drops" "$(stat drops)" 1
+# the log: the property id, never the token
+expect_grep "gj: log line" 'POST /api/v2/properties/P-1/guests hotel=P-1 idem=g-1 status=200 in=' "$T/sim.log"
+expect_eq "gj: the token is never logged" "$(grep -c -e 'tok+' -e 'tok2' -e 'Bearer' "$T/sim.log" || true)" 0
+# reset clears the named-400 list
+expect_eq "gj: reset" "$(ctl reset)" 200
+expect_eq "gj: reset: guest_json cleared" "$(stat guest_json)" 0
+expect_eq "gj: reset: named400 cleared" "$(gpost "$T/g5.json" g-5 "$PURL")" 200
+expect_eq "gj: reset: all accepted" "$(body)" '{"accepted":3}'
 
 # A simulator stopped with SIGTERM exits 0.
 sigterm_ok() {

@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "gf_config.h"
+#include "core/record.h"
 #include "tap.h"
 #include "base/util.h"
 
@@ -237,6 +238,19 @@ static void test_load_all(void)
 		free(want);
 		gf_job_free(dup);
 	}
+	/* One partner, two formats: its connections hold one format's credentials. */
+	struct gf_job *other = NULL;
+	const char *other_path = write_tmp("beta.yaml", "name: beta\npartner: p\nformat: guest-json\n"
+	                                                "endpoint: https://h/x\nhistory: {message: m}\n");
+	if (cfg && is_int(gf_job_load(other_path, &other, &err), 0, "a guest-json job for partner p loads alone")) {
+		char *want = gf_xasprintf("%s:1:1: job 'beta' sends guest-json to partner 'p', which job 'alpha' (%s) sends"
+		                          " review-xml: a partner's connections hold the credentials of one format, so all"
+		                          " its jobs must use it", other_path, tmp_path("jobs/alpha.yaml"));
+		is_int(gf_config_add_job(cfg, other, &err), CONFIG_E, "a second format for one partner refused");
+		is_str(err.text, want, "and the message names both jobs");
+		free(want);
+		gf_job_free(other);
+	}
 	gf_config_free(cfg);
 	cfg = NULL;
 
@@ -365,7 +379,7 @@ static void test_errors(void)
 	       "lease shorter than a request");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention, fields)",
 	       "unknown top-level key");
 	is_str(job_error(JOB_MIN "name: t\n"),
 	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
@@ -385,7 +399,7 @@ static void test_errors(void)
 	       "gzip_level, got a single value", "scalar where a mapping is expected");
 	is_str(job_error("- name: t\n"),
 	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
-	       "endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention at the top level, "
+	       "endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention, fields at the top level, "
 	       "got a sequence", "top level not a mapping");
 	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
 	       "complex key");
@@ -405,6 +419,26 @@ static void test_errors(void)
 	       "guest-json: at most 1000 guests a request");
 	is_str(job_error("name: t\npartner: p\nformat: guest-json\nendpoint: \"https://a.example/\"\n"
 	                 "history: {message: m}\nbatch: {max_records: 1000}\n"), "", "guest-json: 1000 guests");
+	/* fields.omit: a list of the optional fields, those the format allows. */
+	struct gf_job *oj = NULL;
+	struct gf_config_error oerr;
+	const char *ot = "name: t\npartner: p\nformat: guest-json\nendpoint: \"https://a.example/\"\n"
+	                 "history: {message: m}\nfields:\n  omit: [gender, language, status, first_name, arrival]\n";
+	if (is_int(gf_job_parse(ot, strlen(ot), "t.yaml", "t", &oj, &oerr), 0, "guest-json: every optional field omitted"))
+		is_int(oj->omit, GF_OMIT_FIRST_NAME | GF_OMIT_GENDER | GF_OMIT_LANGUAGE | GF_OMIT_STATUS | GF_OMIT_ARRIVAL,
+		       "fields.omit read as bits");
+	gf_job_free(oj);
+	is_str(job_error(JOB_MIN "fields: {omit: [first_name]}\n"), "", "review-xml may leave out first_name");
+	is_str(job_error(JOB_MIN "fields: {omit: []}\n"), "", "an empty list");
+	is_str(job_error(JOB_MIN "fields: {omit: [first_name, gender]}\n"),
+	       "t.yaml:7:9: 'fields.omit' cannot leave out gender in review-xml: the format requires it (its contract,"
+	       " README \"Partner formats\")", "review-xml requires gender");
+	is_str(job_error(JOB_MIN "fields: {omit: [email]}\n"),
+	       "t.yaml:7:17: 'omit' must be a list of any of: first_name, gender, language, status, arrival, got 'email'",
+	       "e-mail is always sent");
+	is_str(job_error(JOB_MIN "fields: {omit: gender}\n"),
+	       "t.yaml:7:16: 'omit' must be a list of any of: first_name, gender, language, status, arrival, got 'gender'",
+	       "a scalar is not a list");
 	is_str(job_error(JOB_MIN "http: {timeout: 0}\n"),
 	       "t.yaml:7:17: 'timeout' must be a duration greater than 0 (like 30s, 10m, 2h or 14d; "
 	       "a plain number means seconds), got '0'", "zero duration refused");
@@ -480,7 +514,7 @@ static void test_errors(void)
 
 	/* YAML-level problems. */
 	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention, fields)",
 	       "empty text");
 	is_str(job_error("a: 1\nb: [2\n"),
 	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
@@ -546,10 +580,10 @@ static void test_files(void)
 	           "scalar at line 3, column 11)", "file: YAML syntax error");
 	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
 	           "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, "
-	           "history, retention)", "file: empty");
+	           "history, retention, fields)", "file: empty");
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
 	           "description, enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, "
-	           "retry, lease, stop_timeout, ping, history, retention)", "file: comments only");
+	           "retry, lease, stop_timeout, ping, history, retention, fields)", "file: comments only");
 	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
 	           "{date})", "file: template placeholder");

@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/gzip.h"
 #include "base/util.h"
+#include "core/record.h"
 #include "core/output.h"
 #include "outputs/guest_json/output.h"
 #include "tap.h"
@@ -104,7 +105,7 @@ static void test_render(void)
 	char *reasons[5];
 	size_t nr = 0;
 	struct gf_buf out = GF_BUF_INIT(BUF_MAX);
-	int rc = gf_render_guest_json("6f1c-key", recs, 5, "en", 0, &out, reasons, &nr);
+	int rc = gf_render_guest_json("6f1c-key", recs, 5, "en", 0, 0, &out, reasons, &nr);
 	is_int(rc, 0, "a batch renders");
 	is_int((int64_t)nr, 3, "three of five rendered (a bad e-mail, a booking number twice)");
 	ok(reasons[2] && strstr(reasons[2], "email"), "the bad e-mail is rejected with a reason: %s",
@@ -132,7 +133,7 @@ static void test_render(void)
 
 	/* gzip: the same document, deflated as it is written */
 	struct gf_buf gz = GF_BUF_INIT(BUF_MAX), plain = GF_BUF_INIT(BUF_MAX);
-	rc = gf_render_guest_json("6f1c-key", recs, 5, "en", 6, &gz, reasons, &nr);
+	rc = gf_render_guest_json("6f1c-key", recs, 5, "en", 0, 6, &gz, reasons, &nr);
 	ok(rc == 0 && gf_gunzip(gz.data, gz.len, &plain) == 0 && plain.len == out.len &&
 	   memcmp(plain.data, out.data, out.len) == 0, "gzip level 6 inflates to the same body");
 	for (size_t i = 0; i < 5; i++)
@@ -145,7 +146,7 @@ static void test_render(void)
 	struct gf_buf none = GF_BUF_INIT(BUF_MAX);
 	struct gf_record bad = rec("B-9");
 	bad.email = NULL;
-	rc = gf_render_guest_json("k", &bad, 1, "en", 0, &none, reasons, &nr);
+	rc = gf_render_guest_json("k", &bad, 1, "en", 0, 0, &none, reasons, &nr);
 	ok(rc == 0 && nr == 0 && none.len == 0, "a batch with nothing to send writes nothing");
 	free(reasons[0]);
 
@@ -156,9 +157,9 @@ static void test_render(void)
 		snprintf(nos[i], sizeof(nos[i]), "B-%zu", i);
 		many[i] = rec(nos[i]);
 	}
-	is_int(gf_render_guest_json("k", many, 1001, "en", 0, &none, NULL, &nr), -EINVAL,
-	       "more than 1000 guests is refused, nothing written");
-	rc = gf_render_guest_json("k", many, 1000, "en", 0, &none, NULL, &nr);
+	is_int(gf_render_guest_json("k", many, 1001, "en", 0, 0, &none, NULL, &nr), -GF_E_TOO_BIG,
+	       "more than 1000 guests is too big (the engine halves the batch), nothing written");
+	rc = gf_render_guest_json("k", many, 1000, "en", 0, 0, &none, NULL, &nr);
 	g = rc == 0 ? contract(none.data, none.len, "k", why, sizeof(why)) : NULL;
 	ok(g && json_array_size(g) == 1000, "1000 guests render and keep the contract (%s)", why);
 	json_decref(g);
@@ -168,10 +169,49 @@ static void test_render(void)
 	/* a cap reached: nothing half-written */
 	struct gf_buf tiny = GF_BUF_INIT(64);
 	struct gf_record one = rec("B-1");
-	is_int(gf_render_guest_json("k", &one, 1, "en", 0, &tiny, NULL, &nr), -GF_E_TOO_BIG, "past the cap: too big");
+	is_int(gf_render_guest_json("k", &one, 1, "en", 0, 0, &tiny, NULL, &nr), -GF_E_TOO_BIG, "past the cap: too big");
 	ok(tiny.len == 0, "and nothing is left in the buffer");
 	gf_buf_free(&tiny);
 	gf_buf_free(&none);
+}
+
+/* fields.omit: the optional keys left out, and not checked either. */
+static void test_omit(void)
+{
+	struct gf_record recs[2] = { rec("B-1"), rec("B-2") };
+	recs[1].arrival = "not a date";   /* not sent: no reason to refuse the guest */
+	recs[1].status = "   ";
+	recs[1].language = NULL;
+	unsigned all = GF_OMIT_FIRST_NAME | GF_OMIT_GENDER | GF_OMIT_LANGUAGE | GF_OMIT_STATUS | GF_OMIT_ARRIVAL;
+	char *reasons[2];
+	size_t nr = 0;
+	struct gf_buf out = GF_BUF_INIT(BUF_MAX);
+	int rc = gf_render_guest_json("k", recs, 2, NULL, all, 0, &out, reasons, &nr);
+	ok(rc == 0 && nr == 2, "every optional field left out: both guests go, a bad arrival and status not sent (%s)",
+	   reasons[1] ? reasons[1] : "");
+	char why[256] = "";
+	json_t *g = contract(out.data, out.len, "k", why, sizeof(why));
+	ok(g != NULL, "and the body keeps the contract (%s)", why);
+	if (g) {
+		json_t *first = json_array_get(g, 0);
+		ok(json_object_size(first) == 4 && json_object_get(first, "pmsId") && json_object_get(first, "lastName") &&
+		   json_object_get(first, "email") && json_object_get(first, "checkout"),
+		   "a guest holds only pmsId, lastName, email and checkout");
+		json_decref(g);
+	}
+	for (size_t i = 0; i < 2; i++)
+		free(reasons[i]);
+	gf_buf_reset(&out);
+	rc = gf_render_guest_json("k", recs, 2, "en", GF_OMIT_GENDER, 0, &out, reasons, &nr);
+	ok(rc == 0 && nr == 1 && reasons[1] && strstr(reasons[1], "status"),
+	   "what is sent is still checked: a blank status refuses the guest (%s)", reasons[1] ? reasons[1] : "");
+	g = contract(out.data, out.len, "k", why, sizeof(why));
+	ok(g && !json_object_get(json_array_get(g, 0), "gender") && json_object_get(json_array_get(g, 0), "firstName"),
+	   "gender left out, first name kept");
+	json_decref(g);
+	for (size_t i = 0; i < 2; i++)
+		free(reasons[i]);
+	gf_buf_free(&out);
 }
 
 static int parse(const char *s, struct gf_reply *r, char *why, size_t whylen)
@@ -224,10 +264,49 @@ static void test_reply(void)
 		if (rc == 0)
 			gf_reply_clear(&r);
 	}
+	/* jansson's message quotes a piece of the body: never kept, a
+	 * piece of the token is no longer the token redaction finds */
+	rc = gf_reply_parse_guest_json("{\"accepted\": s3cr3tXtoken}", 26, "s3cr3tXtoken", &r, why, sizeof(why));
+	ok(rc == -GF_E_REPLY && !strstr(why, "s3cr3t"), "not JSON: no piece of the body in the reason (%s)", why);
+	/* more rejected than a request holds: refused before any work on them */
+	struct gf_buf big = GF_BUF_INIT(BUF_MAX);
+	gf_buf_puts(&big, "{\"accepted\": 0, \"rejected\": [");
+	for (int i = 0; i < 1001; i++)
+		gf_buf_printf(&big, "%s{\"pmsId\": \"B-%d\"}", i ? "," : "", i);
+	gf_buf_puts(&big, "]}");
+	rc = gf_reply_parse_guest_json(big.data, big.len, NULL, &r, why, sizeof(why));
+	ok(rc == -GF_E_REPLY && strstr(why, "1000"), "1001 rejected guests refused (%s)", why);
+	rc = gf_refusal_parse_guest_json(big.data, big.len, NULL, &r, why, sizeof(why));
+	ok(rc == -GF_E_REPLY, "and in a 400 too (%s)", why);
+	gf_buf_free(&big);
 	/* a NUL inside the body */
 	static const char nul[] = "{\"accepted\": 1, \"rejected\": [{\"pmsId\": \"B\\u0000x\"}]}";
 	rc = gf_reply_parse_guest_json(nul, sizeof(nul) - 1, NULL, &r, why, sizeof(why));
 	ok(rc == -GF_E_REPLY, "a pmsId holding \\u0000 is refused (%s)", why);
+}
+
+/* A 400 that names the guests refused. */
+static void test_refusal(void)
+{
+	struct gf_reply r;
+	char why[256] = "";
+	const char *named = "{\"error\": \"invalid records\", \"rejected\": [{\"pmsId\": \"B-2\", \"reason\": \"bad\"},"
+	                    " {\"pmsId\": \"B-5\"}]}";
+	int rc = gf_refusal_parse_guest_json(named, strlen(named), NULL, &r, why, sizeof(why));
+	ok(rc == 0 && r.n_items == 2 && strcmp(r.items[0].booking_no, "B-2") == 0 &&
+	   strcmp(r.items[0].reason, "bad") == 0 && strcmp(r.items[1].reason, "") == 0, "names read (%s)", why);
+	if (rc == 0)
+		gf_reply_clear(&r);
+	static const char *const none[] = {
+		"{\"error\": \"bad batch\"}", "{\"error\": \"x\", \"rejected\": []}", "bad batch", "[]",
+		"{\"rejected\": [{\"pmsId\": \"B\"}, {\"pmsId\": \"B\"}]}", "{\"rejected\": [{\"reason\": \"r\"}]}",
+	};
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		rc = gf_refusal_parse_guest_json(none[i], strlen(none[i]), NULL, &r, why, sizeof(why));
+		ok(rc == -GF_E_REPLY, "no usable names, bisected instead: %s (%s)", none[i], why);
+		if (rc == 0)
+			gf_reply_clear(&r);
+	}
 }
 
 static void test_request(void)
@@ -251,6 +330,9 @@ static void test_request(void)
 	char why[128];
 	ok(o->check_id("P-1", why, sizeof(why)) == 0 && o->check_id("", why, sizeof(why)) < 0 &&
 	   o->check_id("P\x01", why, sizeof(why)) < 0, "a property id: text, not empty");
+	ok(o->check_id(".", why, sizeof(why)) < 0 && o->check_id("..", why, sizeof(why)) < 0 &&
+	   o->check_id("...", why, sizeof(why)) == 0 && o->check_id("a/..", why, sizeof(why)) == 0,
+	   "'.' and '..' refused: the URL would resolve them away");
 	static const struct {
 		long status;
 		enum gf_answer_kind kind;
@@ -276,7 +358,9 @@ static void test_request(void)
 int main(void)
 {
 	test_render();
+	test_omit();
 	test_reply();
+	test_refusal();
 	test_request();
 	return done_testing();
 }

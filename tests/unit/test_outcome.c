@@ -77,6 +77,16 @@ static const struct row rows[] = {
 	  { JOB, BATCH(5), .status = 413 },
 	  { .rule = GF_OUTCOME_REFUSED_SPLIT, .action = GF_OUTCOME_SPLIT, .reached = true, .log_outcome = "split" },
 	  1, 1 },
+	{ "400 naming records: those rejected, the rest as one batch, not counted for the breaker", { .refusals = 7 },
+	  { JOB, BATCH(5), .status = 400, .named = true },
+	  { .rule = GF_OUTCOME_REFUSED_NAMED, .action = GF_OUTCOME_SPLIT, .split_whole = true, .reached = true,
+	    .log_outcome = "split" },
+	  7, 0 },
+	{ "400 naming records after an uncertain attempt: resent whole all the same", { 0 },
+	  { JOB, BATCH(5), .status = 400, .named = true, .maybe_sent = true },
+	  { .rule = GF_OUTCOME_REFUSED_RESEND, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
+	    .log_outcome = "retry" },
+	  1, 0 },
 	{ "400 after an uncertain attempt: resent whole, never split", { 0 },
 	  { JOB, BATCH(5), .status = 400, .maybe_sent = true },
 	  { .rule = GF_OUTCOME_REFUSED_RESEND, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
@@ -225,6 +235,7 @@ static void test_rows(void)
 		int64_t want_delay = w->retry_after_ms ? w->retry_after_ms : -1;
 		bool same = o.rule == w->rule && o.action == w->action && o.maybe_sent == w->maybe_sent &&
 		            o.requeue == w->requeue && o.hold == w->hold && o.reject_single == w->reject_single &&
+		    o.split_whole == w->split_whole &&
 		            o.reached == w->reached && o.retry_after_ms == want_delay &&
 		            o.retry_after_bad == w->retry_after_bad &&
 		            strcmp(o.log_outcome, w->log_outcome) == 0 &&

@@ -41,7 +41,7 @@ static int set_span(json_t *o, const char *key, const struct gf_span *sp)
 
 /* A checked record as the contract's guest object: firstName left out when
  * unknown (never null, never ""). */
-static json_t *guest(const struct gf_record_checked *c, const char *default_language)
+static json_t *guest(const struct gf_record_checked *c, const char *default_language, unsigned omit)
 {
 	json_t *o = json_object();
 	const char *lang = c->has_language ? c->language : default_language;
@@ -49,10 +49,10 @@ static json_t *guest(const struct gf_record_checked *c, const char *default_lang
 	    set_span(o, "lastName", &c->f[GF_RECORD_LAST_NAME]) < 0 ||
 	    (c->f[GF_RECORD_FIRST_NAME].len > 0 && set_span(o, "firstName", &c->f[GF_RECORD_FIRST_NAME]) < 0) ||
 	    set_span(o, "email", &c->f[GF_RECORD_EMAIL]) < 0 ||
-	    json_object_set_new(o, "gender", json_string(c->gender)) < 0 ||
-	    json_object_set_new(o, "language", json_string(lang)) < 0 ||
-	    set_span(o, "status", &c->f[GF_RECORD_STATUS]) < 0 ||
-	    set_span(o, "checkin", &c->f[GF_RECORD_ARRIVAL]) < 0 ||
+	    (!(omit & GF_OMIT_GENDER) && json_object_set_new(o, "gender", json_string(c->gender)) < 0) ||
+	    (!(omit & GF_OMIT_LANGUAGE) && json_object_set_new(o, "language", json_string(lang)) < 0) ||
+	    (!(omit & GF_OMIT_STATUS) && set_span(o, "status", &c->f[GF_RECORD_STATUS]) < 0) ||
+	    (!(omit & GF_OMIT_ARRIVAL) && set_span(o, "checkin", &c->f[GF_RECORD_ARRIVAL]) < 0) ||
 	    set_span(o, "checkout", &c->f[GF_RECORD_DEPARTURE]) < 0) {
 		json_decref(o);
 		return NULL;
@@ -75,12 +75,16 @@ static bool listed(json_t *guests, const struct gf_span *no)
 }
 
 int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, size_t n,
-                         const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
-                         size_t *n_rendered)
+                         const char *default_language, unsigned omit, int gzip_level, struct gf_buf *out,
+                         char **reasons, size_t *n_rendered)
 {
-	if (!out || (n > 0 && !recs) || !batch_id || !*batch_id || n > GF_GUEST_JSON_MAX_GUESTS ||
+	if (!out || (n > 0 && !recs) || !batch_id || !*batch_id ||
 	    (default_language && !gf_is_language_code(default_language)) || gzip_level < 0 || gzip_level > 9)
 		return -EINVAL;
+	/* More than a request may hold (a batch formed under another format):
+	 * too big, so that the engine halves it. */
+	if (n > GF_GUEST_JSON_MAX_GUESTS)
+		return -GF_E_TOO_BIG;
 	for (size_t i = 0; reasons && i < n; i++)
 		reasons[i] = NULL;
 	json_t *root = json_object(), *guests = json_array();
@@ -88,8 +92,8 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 	char why[256];
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct gf_record_checked c;
-		bool good = gf_record_check_into(&recs[i], &c, why, sizeof(why)) == 0;
-		if (good && !c.has_language && !default_language) {
+		bool good = gf_record_check_omit(&recs[i], omit, &c, why, sizeof(why)) == 0;
+		if (good && !(omit & GF_OMIT_LANGUAGE) && !c.has_language && !default_language) {
 			gf_set_why(why, sizeof(why), "language: missing or unknown, and no default_language set");
 			good = false;
 		}
@@ -102,7 +106,7 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 				reasons[i] = gf_xstrdup(why);
 			continue;
 		}
-		json_t *g = guest(&c, default_language);
+		json_t *g = guest(&c, default_language, omit);
 		if (!g || json_array_append_new(guests, g) < 0)
 			r = -ENOMEM;
 	}
@@ -136,14 +140,16 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 }
 
 static int render(const struct gf_output_target *t, const struct gf_record *recs, size_t n,
-                  const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
-                  size_t *n_rendered)
+                  const char *default_language, unsigned omit, int gzip_level, struct gf_buf *out,
+                  char **reasons, size_t *n_rendered)
 {
-	return gf_render_guest_json(t->batch_key, recs, n, default_language, gzip_level, out, reasons, n_rendered);
+	return gf_render_guest_json(t->batch_key, recs, n, default_language, omit, gzip_level, out, reasons,
+	                            n_rendered);
 }
 
 /* What the contract requires of a property id: it goes into the URL as a
- * path segment, percent-encoded, so any text does; not empty. */
+ * path segment, percent-encoded, so any text does but "." and ".."; not
+ * empty. */
 static int check_id(const char *id, char *why, size_t whylen)
 {
 	char what[128];
@@ -153,6 +159,11 @@ static int check_id(const char *id, char *why, size_t whylen)
 	}
 	if (gf_text_check(id, SIZE_MAX, what, sizeof(what)) < 0) {
 		gf_set_why(why, whylen, "%s", what);
+		return -GF_E_RENDER;
+	}
+	/* a path segment a URL resolves away: the request would go elsewhere */
+	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0) {
+		gf_set_why(why, whylen, "'.' and '..' are not a path segment of their own in a URL");
 		return -GF_E_RENDER;
 	}
 	return 0;
@@ -186,63 +197,83 @@ static void quote(char *buf, size_t size, const char *s, const char *secret)
 
 #define COUNT_MAX INT32_MAX
 
-int gf_reply_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
-                              size_t whylen)
+/* The "rejected" list of a reply into res->items: each entry an object
+ * with a pmsId (text without NUL) and an optional text reason; no pmsId
+ * twice. */
+static int rejected_list(json_t *rej, const char *secret, struct gf_reply *res, char *why, size_t whylen)
 {
-	*out = (struct gf_reply){ 0 };
+	char piece[200];
+	size_t i;
+	json_t *item;
+	res->items = gf_xcalloc(json_array_size(rej) ? json_array_size(rej) : 1, sizeof(*res->items));
+	json_array_foreach(rej, i, item) {
+		json_t *id = json_object_get(item, "pmsId"), *reason = json_object_get(item, "reason");
+		if (!json_is_string(id) || (reason && !json_is_string(reason) && !json_is_null(reason))) {
+			gf_set_why(why, whylen, "\"rejected\" entry %zu has no pmsId, or a reason that is not text", i + 1);
+			return -GF_E_REPLY;
+		}
+		const char *no = json_string_value(id);
+		if (strlen(no) != json_string_length(id)) {
+			gf_set_why(why, whylen, "\"rejected\" entry %zu: pmsId holds a NUL character", i + 1);
+			return -GF_E_REPLY;
+		}
+		for (size_t k = 0; k < res->n_items; k++)
+			if (strcmp(res->items[k].booking_no, no) == 0) {
+				quote(piece, sizeof(piece), no, secret);
+				gf_set_why(why, whylen, "\"rejected\" lists pmsId %s twice", piece);
+				return -GF_E_REPLY;
+			}
+		res->items[res->n_items].booking_no = gf_xstrdup(no);
+		const char *said = json_is_string(reason) ? json_string_value(reason) : "";
+		res->items[res->n_items].reason = gf_text_safe_dup(said, secret, GF_TEXT_MAX);
+		res->n_items++;
+	}
+	return 0;
+}
+
+/* A reply body as a JSON object, or NULL with why. */
+static json_t *load(const char *data, size_t len, char *why, size_t whylen)
+{
 	json_error_t e;
 	json_t *root = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &e);
-	char piece[200];
 	if (!root) {
-		quote(piece, sizeof(piece), e.text, secret);
-		gf_set_why(why, whylen, "not JSON: line %d: %s", e.line, piece);
-		return -GF_E_REPLY;
+		/* (not jansson's text: it quotes a piece of the body, which
+		 * may be a piece of the token that no redaction finds) */
+		gf_set_why(why, whylen, "not JSON (line %d, column %d)", e.line, e.column);
+	} else if (!json_is_object(root)) {
+		gf_set_why(why, whylen, "the reply is not a JSON object");
+		json_decref(root);
+		root = NULL;
 	}
+	return root;
+}
+
+/* A reply's body: an accepted one ({"accepted": N, "rejected": [...]},
+ * rejected optional) or, refusal, a 400 that names the records it refuses
+ * ({"rejected": [...]}, at least one). */
+static int parse(const char *data, size_t len, const char *secret, bool refusal, struct gf_reply *out, char *why,
+                 size_t whylen)
+{
+	*out = (struct gf_reply){ 0 };
+	json_t *root = load(data, len, why, whylen);
+	if (!root)
+		return -GF_E_REPLY;
 	struct gf_reply res = { 0 };
 	int r = -GF_E_REPLY;
 	json_t *acc = json_object_get(root, "accepted"), *rej = json_object_get(root, "rejected");
-	if (!json_is_object(root)) {
-		gf_set_why(why, whylen, "the reply is not a JSON object");
-	} else if (!json_is_integer(acc) || json_integer_value(acc) < 0 || json_integer_value(acc) > COUNT_MAX) {
+	if (!refusal && (!json_is_integer(acc) || json_integer_value(acc) < 0 || json_integer_value(acc) > COUNT_MAX)) {
 		gf_set_why(why, whylen, "\"accepted\" is missing or not a count");
+	} else if (refusal && (!json_is_array(rej) || json_array_size(rej) == 0)) {
+		gf_set_why(why, whylen, "names no record (no \"rejected\" list)");
 	} else if (rej && !json_is_array(rej)) {
 		gf_set_why(why, whylen, "\"rejected\" is not a list");
-	} else if (rej && json_array_size(rej) > COUNT_MAX) {
-		gf_set_why(why, whylen, "\"rejected\" lists more guests than a request holds");
+	} else if (rej && json_array_size(rej) > GF_GUEST_JSON_MAX_GUESTS) {
+		gf_set_why(why, whylen, "\"rejected\" lists more guests than a request holds (%d)",
+		           GF_GUEST_JSON_MAX_GUESTS);
 	} else {
-		res.accepted = json_integer_value(acc);
+		res.accepted = refusal ? 0 : json_integer_value(acc);
 		res.rejected = rej ? (int64_t)json_array_size(rej) : 0;
-		res.items = gf_xcalloc(res.rejected ? (size_t)res.rejected : 1, sizeof(*res.items));
-		r = 0;
-		size_t i;
-		json_t *item;
-		json_array_foreach(rej, i, item) {
-			json_t *id = json_object_get(item, "pmsId"), *reason = json_object_get(item, "reason");
-			if (!json_is_string(id) || (reason && !json_is_string(reason) && !json_is_null(reason))) {
-				gf_set_why(why, whylen, "\"rejected\" entry %zu has no pmsId, or a reason that is not text",
-				           i + 1);
-				r = -GF_E_REPLY;
-				break;
-			}
-			const char *no = json_string_value(id);
-			if (strlen(no) != json_string_length(id)) {
-				gf_set_why(why, whylen, "\"rejected\" entry %zu: pmsId holds a NUL character", i + 1);
-				r = -GF_E_REPLY;
-				break;
-			}
-			for (size_t k = 0; k < res.n_items; k++)
-				if (strcmp(res.items[k].booking_no, no) == 0) {
-					quote(piece, sizeof(piece), no, secret);
-					gf_set_why(why, whylen, "\"rejected\" lists pmsId %s twice", piece);
-					r = -GF_E_REPLY;
-				}
-			if (r < 0)
-				break;
-			res.items[res.n_items].booking_no = gf_xstrdup(no);
-			const char *said = json_is_string(reason) ? json_string_value(reason) : "";
-			res.items[res.n_items].reason = gf_text_safe_dup(said, secret, GF_TEXT_MAX);
-			res.n_items++;
-		}
+		r = rejected_list(rej, secret, &res, why, whylen);
 	}
 	json_decref(root);
 	if (r < 0) {
@@ -251,6 +282,18 @@ int gf_reply_parse_guest_json(const char *data, size_t len, const char *secret, 
 	}
 	*out = res;
 	return 0;
+}
+
+int gf_reply_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
+                              size_t whylen)
+{
+	return parse(data, len, secret, false, out, why, whylen);
+}
+
+int gf_refusal_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
+                                size_t whylen)
+{
+	return parse(data, len, secret, true, out, why, whylen);
 }
 
 /* ---- the failure table ---------------------------------------------------- */
@@ -281,35 +324,26 @@ static void classify(long st, struct gf_answer *out)
 
 /* The body for a terminal: jansson escapes every control character, so
  * only what could reorder the display (bidi controls, line separators,
- * sent as they are in JSON strings) is shown as \u escapes. */
+ * sent as they are in JSON strings) is shown, as \u escapes. */
 static void show(const char *s, size_t n, FILE *out)
 {
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		int l = gf_text_decode(s + i, n - i, &cp);
-		if (l < 0) {
-			fputs("\xEF\xBF\xBD", out); /* jansson writes UTF-8: never */
-			i += (size_t)-l;
-			continue;
-		}
-		if (gf_text_cp_unsafe(cp))
-			fprintf(out, "\\u%04X", (unsigned)cp);
-		else
-			fwrite(s + i, 1, (size_t)l, out);
-		i += (size_t)l;
-	}
+	gf_text_show(s, n, GF_ESCAPE_JSON, out);
 }
 
 const struct gf_output gf_output_guest_json = {
 	.name = "guest-json",
 	.id_label = "property id",
+	.id_option = "--property-id",
+	.secret_label = "API token",
 	.content_type = "application/json",
 	.max_records = GF_GUEST_JSON_MAX_GUESTS,
+	.omittable = GF_OMIT_FIRST_NAME | GF_OMIT_GENDER | GF_OMIT_LANGUAGE | GF_OMIT_STATUS | GF_OMIT_ARRIVAL,
 	.check_id = check_id,
 	.render = render,
 	.url = url,
 	.auth_header = auth_header,
 	.parse_reply = gf_reply_parse_guest_json,
+	.parse_refusal = gf_refusal_parse_guest_json,
 	.classify = classify,
 	.show = show,
 };

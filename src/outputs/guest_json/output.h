@@ -14,10 +14,11 @@ extern const struct gf_output gf_output_guest_json;
 #define GF_GUEST_JSON_MAX_GUESTS 1000
 
 /* The request body for recs (the output's render, exposed for the unit
- * tests and fuzz targets): {"batchId": ..., "guests": [...]}. */
+ * tests and fuzz targets): {"batchId": ..., "guests": [...]}, without the
+ * keys of the fields in omit (GF_OMIT_* bits: any of the optional ones). */
 int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, size_t n,
-                         const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
-                         size_t *n_rendered);
+                         const char *default_language, unsigned omit, int gzip_level, struct gf_buf *out,
+                         char **reasons, size_t *n_rendered);
 
 /* A 2xx reply: {"accepted": N, "rejected": [{"pmsId": ..., "reason": ...}]}
  * (rejected may be absent). Fails with -GF_E_REPLY and why when the body
@@ -25,5 +26,11 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
  * entry without pmsId, a pmsId listed twice, duplicate keys. */
 int gf_reply_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
                               size_t whylen);
+
+/* A 400 reply that names the records refused: {"error": ..., "rejected":
+ * [{"pmsId": ..., "reason": ...}]}. 0 and out->items when it names at least
+ * one; -GF_E_REPLY with why otherwise (then the batch is bisected). */
+int gf_refusal_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
+                                size_t whylen);
 
 #endif

@@ -12,14 +12,28 @@
 #include "outputs/review_xml/render_xml.h"
 #include "outputs/review_xml/reply.h"
 
+/* The XSD requires every field but firstName: that one alone may be left
+ * out (fields.omit), by rendering the records without it. */
 static int render(const struct gf_output_target *t, const struct gf_record *recs, size_t n,
-                  const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
+                  const char *default_language, unsigned omit, int gzip_level, struct gf_buf *out, char **reasons,
                   size_t *n_rendered)
 {
-	if (gzip_level > 0)
-		return gf_render_review_xml_gzip(t->partner_id, t->batch_key, recs, n, default_language, gzip_level, out,
-		                                 reasons, n_rendered);
-	return gf_render_review_xml(t->partner_id, t->batch_key, recs, n, default_language, out, reasons, n_rendered);
+	struct gf_record *copy = NULL;
+	if ((omit & GF_OMIT_FIRST_NAME) && n > 0) {
+		copy = gf_xcalloc(n, sizeof(*copy));
+		for (size_t i = 0; i < n; i++) {
+			copy[i] = recs[i];
+			copy[i].first_name = NULL;
+		}
+		recs = copy;
+	}
+	int r = gzip_level > 0
+	        ? gf_render_review_xml_gzip(t->partner_id, t->batch_key, recs, n, default_language, gzip_level, out,
+	                                    reasons, n_rendered)
+	        : gf_render_review_xml(t->partner_id, t->batch_key, recs, n, default_language, out, reasons,
+	                               n_rendered);
+	free(copy);
+	return r;
 }
 
 static char *escape(const char *s)
@@ -75,26 +89,16 @@ static void classify(long st, struct gf_answer *out)
  * (README, "Dry run"). */
 static void show(const char *s, size_t n, FILE *out)
 {
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		int l = gf_text_decode(s + i, n - i, &cp);
-		if (l < 0) {
-			fputs("\xEF\xBF\xBD", out); /* the renderer writes UTF-8: never */
-			i += (size_t)-l;
-			continue;
-		}
-		if (cp != '\n' && cp != '\t' && gf_text_cp_unsafe(cp))
-			fprintf(out, "&#x%X;", (unsigned)cp);
-		else
-			fwrite(s + i, 1, (size_t)l, out);
-		i += (size_t)l;
-	}
+	gf_text_show(s, n, GF_ESCAPE_XML, out);
 }
 
 const struct gf_output gf_output_review_xml = {
 	.name = "review-xml",
 	.id_label = "hotel id",
+	.id_option = "--hotel-id",
+	.secret_label = "access key",
 	.content_type = "application/xml; charset=utf-8",
+	.omittable = GF_OMIT_FIRST_NAME,
 	.check_id = gf_review_xml_check_id,
 	.render = render,
 	.url = url,
