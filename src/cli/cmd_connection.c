@@ -13,7 +13,7 @@
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] connection add PROPERTY PARTNER (--hotel-id ID | --property-id ID)\n"
-	"       guestflow [-c FILE] connection set-key PROPERTY PARTNER\n"
+	"       guestflow [-c FILE] connection set-credentials|set-key PROPERTY PARTNER\n"
 	"       guestflow [-c FILE] connection rekey\n"
 	"       guestflow [-c FILE] connection list\n"
 	"       guestflow [-c FILE] connection show|activate|deactivate|stop PROPERTY PARTNER\n"
@@ -23,8 +23,9 @@ static const char help[] =
 	"            key, guest-json --property-id and an API token; the secret is\n"
 	"            read from standard input (one line; not echoed on a terminal),\n"
 	"            never from the command line\n"
-	"set-key     replaces a connection's access key, read from standard input as\n"
-	"            for add; recorded in the connection's events (without the key)\n"
+	"set-credentials  (or set-key) replaces a connection's secret (access key or\n"
+	"            API token), read from standard input as for add; recorded in the\n"
+	"            connection's events (without the secret)\n"
 	"rekey       rotates the key that encrypts the stored access keys: a new key\n"
 	"            in secrets.key_file, the previous one kept as FILE.old, every\n"
 	"            access key re-encrypted in one transaction\n"
@@ -321,7 +322,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	const char *sub = argv[1];
 	if (strcmp(sub, "add") == 0)
 		return cmd_add(argc, argv, ctx);
-	if (strcmp(sub, "set-key") == 0)
+	if (strcmp(sub, "set-credentials") == 0 || strcmp(sub, "set-key") == 0)
 		return cmd_set_key(argc, argv, ctx);
 	if (strcmp(sub, "rekey") == 0)
 		return cmd_rekey(argc, ctx);

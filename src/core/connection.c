@@ -104,9 +104,9 @@ static int check_id(const char *id, const char *rule, char *why, size_t whylen)
 
 int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen)
 {
-	return check_id(id, "a partner's id for a property (review-xml's hotel id, guest-json's property id) goes"
-	                    " into every request and is shown in guestflow's output: it must be valid UTF-8 without"
-	                    " control characters or bidi"
+	return check_id(id, "a partner's id for a property goes into every request (review-xml: the hotelId"
+	                    " attribute, XSD type nonEmpty, and the URL; guest-json: the URL path) and is shown in"
+	                    " guestflow's output: it must be valid UTF-8 without control characters or bidi"
 	                    " controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), with at least one"
 	                    " character other than a space", why, whylen);
 }

@@ -17,8 +17,10 @@
 /* 0 when key (len bytes) meets the rule above, else -EINVAL with why saying
  * what is wrong, without quoting the key. */
 int gf_connection_check_access_key(const char *key, size_t len, char *why, size_t whylen);
-/* 0 when a hotel id can be carried by review-xml (the hotelId attribute,
- * XSD type nonEmpty, and the id= query parameter) and shown safely: valid
+/* 0 when a partner's id for a property (review-xml's hotel id, guest-json's
+ * property id) can be carried by every output (review-xml's hotelId
+ * attribute, XSD type nonEmpty, and the id= query parameter; guest-json's
+ * URL path; each output checks its own rule besides) and shown safely: valid
  * UTF-8, no control characters (C0, DEL, C1), no non-characters U+FFFE/U+FFFF
  * (not XML characters), no bidi controls (U+061C, U+200E, U+200F,
  * U+202A..U+202E, U+2066..U+2069: they make a terminal or mail reader show

@@ -586,10 +586,11 @@ static void handle_reply(struct run *rn, struct slot *s)
 		hold(rn, b, "connection_refused_all", err,
 		     "the partner refuses every request of this connection (a broken gateway or endpoint?);"
 		     " it is held for the rest of the run, its deliveries stay pending, none is rejected");
-		snprintf(alert, sizeof(alert), "the partner refused %d requests in a row for property %s (hotel id %s),"
+		snprintf(alert, sizeof(alert), "the partner refused %d requests in a row for property %s (%s %s),"
 		         " accepted none, and refused single bookings too (last: %s): a broken gateway or endpoint?"
 		         " The connection is held for this run; its deliveries stay pending, none was rejected;"
-		         " the next run tries again", cs->refusals, b->property_id, gf_log_q(b->hotel_id), err);
+		         " the next run tries again", cs->refusals, b->property_id, job->output->id_label,
+		         gf_log_q(b->hotel_id), err);
 		l = strlen(err);
 		snprintf(err + l, sizeof(err) - l, " (%s)", held);
 		cp.alert_message = alert;
@@ -640,11 +641,13 @@ static void handle_reply(struct run *rn, struct slot *s)
 	case GF_OUTCOME_AUTH_HELD:
 		snprintf(err, sizeof(err), "partner refused the credentials: HTTP %ld %s", q->status, body);
 		hold(rn, b, "connection_auth_failed", err,
-		     "check the hotel id and access key of this connection; its deliveries stay pending for the next"
-		     " run");
-		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (hotel id %s): %s;"
-		         " check them with 'guestflow connection show %s %s'; deliveries stay pending",
-		         b->property_id, b->hotel_id, err, b->property_id, job->partner);
+		     "check this connection's id and secret at the partner ('guestflow connection show'); its"
+		     " deliveries stay pending for the next run");
+		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (%s %s): %s;"
+		         " check them with 'guestflow connection show %s %s' and set the %s again with 'guestflow"
+		         " connection set-credentials %s %s' if it changed; deliveries stay pending",
+		         b->property_id, job->output->id_label, b->hotel_id, err, b->property_id, job->partner,
+		         job->output->secret_label, b->property_id, job->partner);
 		cp.alert_message = alert;
 		break;
 	case GF_OUTCOME_TEMPORARY:
@@ -820,9 +823,10 @@ static void hold_unreadable_key(struct run *rn, struct slot *s)
 	                            .error = "released: this connection's stored access key cannot be decrypted" };
 	if (gf_run_finish(rn, s, &cp) == 0 && first) {
 		char msg[1024];
-		snprintf(msg, sizeof(msg), "the stored access key of property %s cannot be decrypted with the key in %s;"
-		         " set it again with 'guestflow connection set-key %s %s' (key on standard input);"
-		         " deliveries stay pending", b->property_id, gf_secret_source(), b->property_id, rn->job->partner);
+		snprintf(msg, sizeof(msg), "the stored %s of property %s cannot be decrypted with the key in %s;"
+		         " set it again with 'guestflow connection set-credentials %s %s' (on standard input);"
+		         " deliveries stay pending", rn->job->output->secret_label, b->property_id, gf_secret_source(),
+		         b->property_id, rn->job->partner);
 		(void)gf_alert_raise(rn->pipes[0].c, rn->job->name, b->connection_id, "auth_failed", msg,
 		                     rn->st->run_id);
 	}

@@ -396,6 +396,7 @@ class Env:
                 job.setdefault(k, {}).update(v)
             else:
                 job[k] = v
+        self.format = job['format']
         with open(os.path.join(self.jobs_dir, f'{job_name}.yaml'), 'w') as f:
             f.write(to_yaml(job) + '\n')
 
@@ -406,7 +407,9 @@ class Env:
                               text=True, timeout=timeout, env=e)
 
     def add_connection(self, prop, hotel_id, key, live=True, partner='reviewhub'):
-        r = self.gf('connection', 'add', prop, partner, '--hotel-id', hotel_id, input=key + '\n')
+        # the id option of the job's format (its partner's connections take that one)
+        opt = '--property-id' if getattr(self, 'format', 'review-xml') == 'guest-json' else '--hotel-id'
+        r = self.gf('connection', 'add', prop, partner, opt, hotel_id, input=key + '\n')
         assert r.returncode == 0, r.stderr
         if live:
             r = self.gf('connection', 'activate', prop, partner)

@@ -2,10 +2,14 @@
 """Partner failures of DESIGN.md's failure table: retries under the same
 Idempotency-Key, Retry-After, dead batches, credentials refused, 400
 bisection, 413 halving, timeouts, dropped connections, unreadable replies."""
+import urllib.parse
+
 from gftest import GFTestCase, add_booking, main, strict_xsd
 
 
 class FailureTest(GFTestCase):
+    # A reply in the job's format that counts more guests than were sent.
+    COUNTS_TOO_MANY = '<importResult accepted="2" rejected="1"><rejected bookingNo="B-77" reason="x"/></importResult>'
 
     def add(self, *numbers, prop='P001'):
         for n in numbers:
@@ -163,7 +167,7 @@ class FailureTest(GFTestCase):
         env = self.env
         self.add(1, 2)
         env.sim_control('script?status=200&body=%3Chtml%3Eoops')
-        env.sim_control('script?status=200&body=%3CimportResult%20accepted%3D%222%22%20rejected%3D%221%22%3E%3Crejected%20bookingNo%3D%22B-77%22%20reason%3D%22x%22%2F%3E%3C%2FimportResult%3E')
+        env.sim_control('script?status=200&body=' + urllib.parse.quote(self.COUNTS_TOO_MANY, safe=''))
         r = self.run_job(expect=0)
         outcomes = [c[3] for c in self.keys_of_calls()]
         self.assertEqual(outcomes, ['reply_error', 'reply_error', 'accepted'])
@@ -202,6 +206,14 @@ class FailureTest(GFTestCase):
         lst = env.gf('connection', 'list')
         show = env.gf('connection', 'show', 'P001', 'reviewhub')
         self.assertNotIn('S3cr3t', lst.stdout + lst.stderr + show.stdout + show.stderr)
+
+
+
+class FailureGuestJsonTest(FailureTest):
+    """Every test above again, for the guest-json output (PARTNERS.md): the
+    same engine, another format, the simulator's guest-json side."""
+    job_overrides = {'format': 'guest-json'}
+    COUNTS_TOO_MANY = '{"accepted": 2, "rejected": [{"pmsId": "B-77", "reason": "x"}]}'
 
 
 if __name__ == '__main__':

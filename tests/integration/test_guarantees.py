@@ -588,5 +588,12 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
 
+
+class GuaranteeGuestJsonTest(GuaranteeTest):
+    """Every test above again, for the guest-json output (PARTNERS.md): the
+    same engine, another format, the simulator's guest-json side."""
+    job_overrides = dict(FAST, format='guest-json')
+
+
 if __name__ == '__main__':
     main()

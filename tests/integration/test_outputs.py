@@ -60,7 +60,7 @@ class GuestJsonTest(GFTestCase):
         env = self.env
         add_booking(env, 1)
         add_booking(env, 2, prop='P002')
-        r = env.gf('connection', 'set-key', 'P002', 'reviewhub', input='wrong-token-1\n')
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input='wrong-token-1\n')
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.run_job(expect=1)
         self.assertEqual(self.states(), {'delivered': 1, 'pending': 1})

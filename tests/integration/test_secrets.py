@@ -132,7 +132,7 @@ class SecretsTest(GFTestCase):
                          " ON c.id = e.connection_id WHERE c.property_id = 'P001' AND cleared_at IS NULL")
         self.assertEqual(len(alert), 1)
         self.assertEqual(alert[0][0], 'auth_failed')
-        self.assertIn("guestflow connection set-key P001 reviewhub", alert[0][1])
+        self.assertIn("guestflow connection set-credentials P001 reviewhub", alert[0][1])
         self.assertIn(env.key_file, alert[0][1])
         # set-key puts it right: recorded without the key; the next run delivers.
         r = env.gf('connection', 'set-key', 'P001', 'reviewhub', input='k3y+/=one\n')
