@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -169,4 +170,41 @@ int gf_record_check(const struct gf_record *rec, char *why, size_t whylen)
 {
 	struct gf_record_checked c;
 	return gf_record_check_into(rec, &c, why, whylen);
+}
+
+static uint64_t hash_bytes(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+void gf_seen_init(struct gf_seen *t, size_t n)
+{
+	t->mask = 1;
+	while (t->mask < 2 * n)
+		t->mask <<= 1;
+	t->slot = gf_xmalloc(t->mask * sizeof(*t->slot));
+	memset(t->slot, 0xff, t->mask * sizeof(*t->slot));
+	t->mask--;
+}
+
+bool gf_seen_add(struct gf_seen *t, const struct gf_record *recs, size_t i)
+{
+	const char *key = recs[i].booking_no;
+	for (size_t h = (size_t)hash_bytes(key) & t->mask;; h = (h + 1) & t->mask) {
+		if (t->slot[h] == SIZE_MAX) {
+			t->slot[h] = i;
+			return false;
+		}
+		if (strcmp(recs[t->slot[h]].booking_no, key) == 0)
+			return true;
+	}
+}
+
+void gf_seen_free(struct gf_seen *t)
+{
+	free(t->slot);
+	t->slot = NULL;
 }

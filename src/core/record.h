@@ -74,4 +74,15 @@ enum gf_omit {
 int gf_record_check_omit(const struct gf_record *rec, unsigned omit, struct gf_record_checked *c, char *why,
                          size_t whylen);
 
+/* The booking numbers of a batch seen so far: a batch may not name one
+ * twice (the partner's reply names guests by it). */
+struct gf_seen {
+	size_t *slot;   /* record index or SIZE_MAX */
+	size_t mask;
+};
+void gf_seen_init(struct gf_seen *t, size_t n);
+/* True when recs[i]'s booking number was added before; otherwise remembers it. */
+bool gf_seen_add(struct gf_seen *t, const struct gf_record *recs, size_t i);
+void gf_seen_free(struct gf_seen *t);
+
 #endif

@@ -60,20 +60,6 @@ static json_t *guest(const struct gf_record_checked *c, const char *default_lang
 	return o;
 }
 
-/* A booking number already in the batch: the reply names guests by pmsId,
- * so two with the same one could not be told apart. */
-static bool listed(json_t *guests, const struct gf_span *no)
-{
-	size_t i;
-	json_t *g;
-	json_array_foreach(guests, i, g) {
-		json_t *id = json_object_get(g, "pmsId");
-		if (json_string_length(id) == no->len && memcmp(json_string_value(id), no->p, no->len) == 0)
-			return true;
-	}
-	return false;
-}
-
 int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, size_t n,
                          const char *default_language, unsigned omit, int gzip_level, struct gf_buf *out,
                          char **reasons, size_t *n_rendered)
@@ -87,6 +73,9 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 		return -GF_E_TOO_BIG;
 	for (size_t i = 0; reasons && i < n; i++)
 		reasons[i] = NULL;
+	/* (the reply names guests by pmsId: two with one could not be told apart) */
+	struct gf_seen seen;
+	gf_seen_init(&seen, n);
 	json_t *root = json_object(), *guests = json_array();
 	int r = root && guests && json_object_set_new(root, "batchId", json_string(batch_id)) == 0 ? 0 : -ENOMEM;
 	char why[256];
@@ -97,7 +86,7 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 			gf_set_why(why, sizeof(why), "language: missing or unknown, and no default_language set");
 			good = false;
 		}
-		if (good && listed(guests, &c.f[GF_RECORD_BOOKING_NO])) {
+		if (good && gf_seen_add(&seen, recs, i)) {
 			gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
 			good = false;
 		}
@@ -110,6 +99,7 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 		if (!g || json_array_append_new(guests, g) < 0)
 			r = -ENOMEM;
 	}
+	gf_seen_free(&seen);
 	size_t count = guests ? json_array_size(guests) : 0;
 	size_t start = out->len;
 	if (r == 0 && count > 0) {

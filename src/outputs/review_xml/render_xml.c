@@ -16,35 +16,6 @@
 
 #define REVIEW_XML_NS "urn:guestflow:review-xml:1"
 
-/* ---- duplicate booking numbers (the XSD makes bookingNo unique) --------- */
-
-struct seen {
-	size_t *slot;   /* record index or SIZE_MAX */
-	size_t mask;
-};
-
-static uint64_t hash_bytes(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-/* True when booking_no was added before; otherwise remembers it as record i. */
-static bool seen_add(struct seen *t, const struct gf_record *recs, size_t i)
-{
-	const char *key = recs[i].booking_no;
-	for (size_t h = (size_t)hash_bytes(key) & t->mask;; h = (h + 1) & t->mask) {
-		if (t->slot[h] == SIZE_MAX) {
-			t->slot[h] = i;
-			return false;
-		}
-		if (strcmp(recs[t->slot[h]].booking_no, key) == 0)
-			return true;
-	}
-}
-
 /* ---- writing ------------------------------------------------------------ */
 
 struct sink {
@@ -206,12 +177,9 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 	    || (default_language && !gf_is_language_code(default_language)) || gzip_level < 0 || gzip_level > 9)
 		return -EINVAL;
 
-	struct seen seen = { NULL, 1 };
-	while (seen.mask < 2 * n)
-		seen.mask <<= 1;
-	seen.slot = gf_xmalloc(seen.mask * sizeof(*seen.slot));
-	memset(seen.slot, 0xff, seen.mask * sizeof(*seen.slot));
-	seen.mask--;
+	/* (the XSD makes bookingNo unique) */
+	struct gf_seen seen;
+	gf_seen_init(&seen, n);
 	for (size_t i = 0; reasons && i < n; i++)
 		reasons[i] = NULL;
 
@@ -225,7 +193,7 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 			        "language: missing or unknown, and no default_language set");
 			good = false;
 		}
-		if (good && seen_add(&seen, recs, i)) {
+		if (good && gf_seen_add(&seen, recs, i)) {
 			gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
 			good = false;
 		}
@@ -239,7 +207,7 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 		if (r == 0 && (write_guest(d.w, &c, default_language, &d.sc) < 0 || d.sink.err < 0))
 			r = d.sink.err < 0 ? d.sink.err : -ENOMEM;
 	}
-	free(seen.slot);
+	gf_seen_free(&seen);
 	if (count > 0)
 		r = doc_end(&d, r);
 	if (r < 0) {
