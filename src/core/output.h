@@ -100,6 +100,12 @@ struct gf_output {
 	void (*show)(const char *body, size_t n, FILE *out);
 };
 
+/* How every render ends (r: its result so far): on success *n_rendered =
+ * count; on an error nothing half-written stays in out (cut back to start)
+ * and no reason is left to free. Returns r. */
+int gf_render_end(int r, struct gf_buf *out, size_t start, char **reasons, size_t n, size_t count,
+                  size_t *n_rendered);
+
 /* The output named so, or NULL. */
 const struct gf_output *gf_output_find(const char *name);
 /* Every output's name, ", "-separated, for messages. */

@@ -115,18 +115,7 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 	}
 	json_decref(guests);
 	json_decref(root);
-	if (r < 0) {
-		/* Nothing half-written stays behind, and no reasons to free. */
-		out->len = start;
-		if (out->data)
-			out->data[start] = '\0';
-		for (size_t i = 0; reasons && i < n; i++)
-			reasons[i] = gf_free(reasons[i]);
-		return r;
-	}
-	if (n_rendered)
-		*n_rendered = count;
-	return 0;
+	return gf_render_end(r, out, start, reasons, n, count, n_rendered);
 }
 
 static int render(const struct gf_output_target *t, const struct gf_record *recs, size_t n,

@@ -11,6 +11,7 @@
 #include <libxml/xmlwriter.h>
 
 #include "base/gzip.h"
+#include "core/output.h"
 #include "core/normalize.h"
 #include "base/util.h"
 
@@ -210,18 +211,7 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 	gf_seen_free(&seen);
 	if (count > 0)
 		r = doc_end(&d, r);
-	if (r < 0) {
-		/* Nothing half-written stays behind, and no reasons to free. */
-		out->len = start;
-		if (out->data)
-			out->data[start] = '\0';
-		for (size_t i = 0; reasons && i < n; i++)
-			reasons[i] = gf_free(reasons[i]);
-		return r;
-	}
-	if (n_rendered)
-		*n_rendered = count;
-	return 0;
+	return gf_render_end(r, out, start, reasons, n, count, n_rendered);
 }
 
 int gf_render_review_xml(const char *hotel_id, const char *batch_id,
