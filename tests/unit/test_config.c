@@ -336,7 +336,8 @@ static void test_values(void)
 		"  ca_file: /etc/ssl/x.pem\n  max_reply_bytes: 1024\n"
 		"retry: {backoff_initial: 1m, backoff_max: 1m, linger: 0, max_attempts: 1}\n"
 		"lease: 2m\nstop_timeout: 0\n"
-		"history: {message: \"{partner}{job}{batch}{booking_no}{hotel_id}{run_id}{date}\"}\n";
+		"history: {message: \"{partner}{job}{batch}{booking_no}{hotel_id}{run_id}{date}\"}\n"
+		"fields: {omit: [first_name]}\n";
 	if (!is_int(gf_job_parse(t, strlen(t), "t.yaml", "t", &job, &err), 0, "job with every key parses")) {
 		diag("%s", err.text);
 		return;
@@ -356,6 +357,7 @@ static void test_values(void)
 	is_int(job->linger_ms, 0, "linger 0 allowed");
 	is_int(job->lease_ms, 120000, "lease");
 	is_int(job->stop_timeout_ms, 0, "stop_timeout 0 allowed");
+	is_int(job->omit, GF_OMIT_FIRST_NAME, "fields.omit");
 	gf_job_free(job);
 }
 
