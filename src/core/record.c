@@ -208,3 +208,21 @@ void gf_seen_free(struct gf_seen *t)
 	free(t->slot);
 	t->slot = NULL;
 }
+
+bool gf_record_take(const struct gf_record *recs, size_t i, unsigned omit, const char *default_language,
+                    struct gf_seen *seen, struct gf_record_checked *c, char **reason)
+{
+	char why[256];
+	bool good = gf_record_check_omit(&recs[i], omit, c, why, sizeof(why)) == 0;
+	if (good && !(omit & GF_OMIT_LANGUAGE) && !c->has_language && !default_language) {
+		gf_set_why(why, sizeof(why), "language: missing or unknown, and no default_language set");
+		good = false;
+	}
+	if (good && gf_seen_add(seen, recs, i)) {
+		gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
+		good = false;
+	}
+	if (!good && reason)
+		*reason = gf_xstrdup(why);
+	return good;
+}

@@ -85,4 +85,12 @@ void gf_seen_init(struct gf_seen *t, size_t n);
 bool gf_seen_add(struct gf_seen *t, const struct gf_record *recs, size_t i);
 void gf_seen_free(struct gf_seen *t);
 
+/* Whether an output may write recs[i] in a batch: it passes
+ * gf_record_check_omit() (*c: what to write), has a language unless that
+ * is omitted or default_language stands in, and its booking number is not
+ * an earlier record's (seen). false with a malloc'd reason in *reason
+ * (when reason is not NULL) otherwise. Every renderer's step per record. */
+bool gf_record_take(const struct gf_record *recs, size_t i, unsigned omit, const char *default_language,
+                    struct gf_seen *seen, struct gf_record_checked *c, char **reason);
+
 #endif

@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from gftest import GUESTFLOW, GFTestCase, add_booking, main, private_cluster
+from gftest import GUESTFLOW, SRC, GFTestCase, add_booking, main, private_cluster
 
 
 class CliTest(GFTestCase):
@@ -147,6 +147,25 @@ class CliTest(GFTestCase):
             r = env.gf(*cmd)
             self.assertEqual(r.returncode, 0, cmd)
             self.assertIn('Usage: guestflow', r.stdout)
+
+    def test_issue_16_keys_and_commands_are_documented_everywhere(self):
+        """fields.omit, the formats, the id options and set-credentials: in
+        --help, the man page, the README and the shipped job file alike."""
+        env = self.env
+        def read(*path):
+            with open(os.path.join(SRC, *path), encoding='utf-8') as f:
+                return f.read()
+        man, readme, job = read('packaging', 'man', 'guestflow.1'), read('README.md'), read('jobs', 'review-nightly.yaml')
+        helps = env.gf('--help').stdout + env.gf('connection', '--help').stdout
+        for word in ('set-credentials', '--property-id', '--hotel-id'):
+            self.assertIn(word, helps, word)
+            self.assertIn(word.replace('-', '\\-'), man, word)
+            self.assertIn(word, readme, word)
+        for word in ('fields.omit', 'guest-json'):
+            self.assertIn(word.replace('-', '\\-') if word == 'guest-json' else word, man, word)
+            self.assertIn(word, readme, word)
+        self.assertRegex(job, r'(?m)^fields:\n  omit: \[\]$')
+        self.assertIn('"guest-json"', job)
 
     def test_disabled_job_does_nothing(self):
         env = self.env

@@ -78,23 +78,10 @@ int gf_render_guest_json(const char *batch_id, const struct gf_record *recs, siz
 	gf_seen_init(&seen, n);
 	json_t *root = json_object(), *guests = json_array();
 	int r = root && guests && json_object_set_new(root, "batchId", json_string(batch_id)) == 0 ? 0 : -ENOMEM;
-	char why[256];
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct gf_record_checked c;
-		bool good = gf_record_check_omit(&recs[i], omit, &c, why, sizeof(why)) == 0;
-		if (good && !(omit & GF_OMIT_LANGUAGE) && !c.has_language && !default_language) {
-			gf_set_why(why, sizeof(why), "language: missing or unknown, and no default_language set");
-			good = false;
-		}
-		if (good && gf_seen_add(&seen, recs, i)) {
-			gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
-			good = false;
-		}
-		if (!good) {
-			if (reasons)
-				reasons[i] = gf_xstrdup(why);
+		if (!gf_record_take(recs, i, omit, default_language, &seen, &c, reasons ? &reasons[i] : NULL))
 			continue;
-		}
 		json_t *g = guest(&c, default_language, omit);
 		if (!g || json_array_append_new(guests, g) < 0)
 			r = -ENOMEM;

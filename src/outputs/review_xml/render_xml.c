@@ -170,7 +170,6 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
                   const char *default_language, int gzip_level, struct gf_buf *out, char **reasons,
                   size_t *n_rendered)
 {
-	char why[256];
 	size_t count = 0;
 	int r = 0;
 
@@ -188,21 +187,8 @@ static int render(const char *hotel_id, const char *batch_id, const struct gf_re
 	struct doc d = { .w = NULL };
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct gf_record_checked c;
-		bool good = gf_record_check_into(&recs[i], &c, why, sizeof(why)) == 0;
-		if (good && !c.has_language && !default_language) {
-			gf_set_why(why, sizeof(why),
-			        "language: missing or unknown, and no default_language set");
-			good = false;
-		}
-		if (good && gf_seen_add(&seen, recs, i)) {
-			gf_set_why(why, sizeof(why), "booking_no: listed twice in this batch");
-			good = false;
-		}
-		if (!good) {
-			if (reasons)
-				reasons[i] = gf_xstrdup(why);
+		if (!gf_record_take(recs, i, 0, default_language, &seen, &c, reasons ? &reasons[i] : NULL))
 			continue;
-		}
 		if (count++ == 0)
 			r = doc_begin(&d, hotel_id, batch_id, gzip_level, out);
 		if (r == 0 && (write_guest(d.w, &c, default_language, &d.sc) < 0 || d.sink.err < 0))
