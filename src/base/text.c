@@ -738,8 +738,10 @@ void gf_text_show(const char *s, size_t n, enum gf_text_escape esc, FILE *out)
 			i += (size_t)-l;
 			continue;
 		}
-		if (cp != '\n' && cp != '\t' && gf_text_cp_unsafe(cp))
-			fprintf(out, esc == GF_ESCAPE_XML ? "&#x%X;" : "\\u%04X", (unsigned)cp);
+		bool line_end = esc == GF_ESCAPE_CSV && cp == '\r' && i + 1 < n && s[i + 1] == '\n';
+		if (cp != '\n' && cp != '\t' && !line_end && gf_text_cp_unsafe(cp))
+			fprintf(out, esc == GF_ESCAPE_XML ? "&#x%X;" : esc == GF_ESCAPE_JSON ? "\\u%04X" : "<U+%04X>",
+			        (unsigned)cp);
 		else
 			fwrite(s + i, 1, (size_t)l, out);
 		i += (size_t)l;

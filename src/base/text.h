@@ -71,8 +71,9 @@ bool gf_text_cp_unsafe(uint32_t cp);
 
 /* s[0..n) for a terminal: every character gf_text_cp_unsafe() names but
  * newline and tab written as an escape of the format (XML: &#x202E;, JSON:
- * \u202E), the rest as it is; bytes that are not UTF-8 as U+FFFD. */
-enum gf_text_escape { GF_ESCAPE_XML, GF_ESCAPE_JSON };
+ * \u202E; CSV, which has none: <U+202E>, and a CR that ends a line as it
+ * is), the rest as it is; bytes that are not UTF-8 as U+FFFD. */
+enum gf_text_escape { GF_ESCAPE_XML, GF_ESCAPE_JSON, GF_ESCAPE_CSV };
 void gf_text_show(const char *s, size_t n, enum gf_text_escape esc, FILE *out);
 /* When an access_key parameter name starts at s[0..n): true, with its
  * value at s[*vstart..*vend) (possibly empty). */

@@ -216,8 +216,9 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		r = GF_EXIT_CONFIG;
 	} else if (out && strcmp(opt, out->id_option) != 0) {
 		fprintf(stderr, "guestflow connection add: partner %s is sent %s (job %s), whose connections take"
-		        " %s ID and the %s on standard input, not %s\n", pos[1], out->name, by->name, out->id_option,
-		        out->secret_label, opt);
+		        " %s ID%s%s%s, not %s\n", pos[1], out->name, by->name, out->id_option,
+		        out->secret_label ? " and the " : "", out->secret_label ? out->secret_label : "",
+		        out->secret_label ? " on standard input" : "", opt);
 		r = GF_EXIT_USAGE;
 	} else if (gf_connection_check_hotel_id(id, why, sizeof(why)) < 0 ||
 	           (out && out->check_id(id, why, sizeof(why)) < 0)) {
@@ -227,18 +228,22 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	char key[GF_ACCESS_KEY_MAX + 2];
 	size_t len = 0;
-	r = r ? r : read_key_checked("add", key, sizeof(key), &len);
-	r = r ? r : gf_cmd_open_secrets(cfg, db, "add");
+	/* A format whose connections have no secret (the job holds the
+	 * account): nothing is read from standard input. */
+	bool secret = !out || out->secret_label;
+	r = r || !secret ? r : read_key_checked("add", key, sizeof(key), &len);
+	r = r || !secret ? r : gf_cmd_open_secrets(cfg, db, "add");
 	gf_config_free(cfg);
 	if (r) {
 		explicit_bzero(key, sizeof(key));
 		PQfinish(db);
 		return r;
 	}
-	r = gf_connection_add(db, pos[0], pos[1], id, key);
+	r = gf_connection_add(db, pos[0], pos[1], id, secret ? key : NULL);
 	explicit_bzero(key, sizeof(key));
 	PQfinish(db);
-	gf_secret_close();
+	if (secret)
+		gf_secret_close();
 	if (r == -EEXIST) {
 		fprintf(stderr, "guestflow connection add: %s already has a connection to %s\n", pos[0], pos[1]);
 		return GF_EXIT_DATAERR;
@@ -256,9 +261,28 @@ static int cmd_set_key(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		fprintf(stderr, "guestflow connection set-key: needs PROPERTY PARTNER (the key on standard input)\n");
 		return GF_EXIT_USAGE;
 	}
+	/* (a format whose connections have no secret takes none) */
+	struct gf_config *cfg = NULL;
+	PGconn *db0 = NULL;
+	int r = gf_cmd_open(ctx, &cfg, &db0);
+	if (r)
+		return r;
+	PQfinish(db0);
+	const struct gf_output *out;
+	const struct gf_job *by;
+	r = partner_output(cfg, argv[3], &out, &by) < 0 ? GF_EXIT_CONFIG : 0;
+	if (r == 0 && out && !out->secret_label) {
+		fprintf(stderr, "guestflow connection set-credentials: partner %s is sent %s (job %s), whose"
+		        " connections hold no secret: the job holds the account (its sftp section)\n",
+		        gf_log_qt(argv[3]), out->name, by->name);
+		r = GF_EXIT_USAGE;
+	}
+	gf_config_free(cfg);
+	if (r)
+		return r;
 	char key[GF_ACCESS_KEY_MAX + 2];
 	size_t len = 0;
-	int r = read_key_checked("set-key", key, sizeof(key), &len);
+	r = read_key_checked("set-key", key, sizeof(key), &len);
 	if (r)
 		return r;
 	PGconn *db = NULL;

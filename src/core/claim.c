@@ -57,7 +57,8 @@ static struct gf_batch *batch_from(PGresult *r, int i)
 	b->lease_token = gf_xstrdup(PQgetvalue(r, i, 4));
 	b->property_id = gf_xstrdup(PQgetvalue(r, i, 5));
 	b->hotel_id = gf_xstrdup(PQgetvalue(r, i, 6));
-	if (gf_secret_unseal(b->connection_id, gf_db_get(r, i, 7), &b->access_key) < 0)
+	/* (none stored: a format whose connections have no secret) */
+	if (!PQgetisnull(r, i, 7) && gf_secret_unseal(b->connection_id, gf_db_get(r, i, 7), &b->access_key) < 0)
 		b->access_key = NULL;
 	return b;
 }
@@ -116,7 +117,9 @@ static const char CLAIM_SQL[] =
 	"           (SELECT g.ids FROM gone g WHERE g.batch_id = b.id),"
 	"           b.maybe_sent,"
 	/* the members under its key, as the partner may hold them */
-	"           b.records";
+	"           b.records,"
+	/* the day it was formed, for a format that names its files by it */
+	"           to_char(b.created_at AT TIME ZONE 'UTC', 'YYYYMMDD')";
 
 /* Row i of a claim's result as a batch; NULL on an error. */
 static struct gf_batch *claimed_row(PGresult *r, int i, int *err)
@@ -127,6 +130,7 @@ static struct gf_batch *claimed_row(PGresult *r, int i, int *err)
 	b->fresh = PQgetvalue(r, i, 8)[0] == 't';
 	b->maybe_sent = PQgetvalue(r, i, 11)[0] == 't';
 	b->members = (int)gf_db_get_int(r, i, 12);
+	snprintf(b->day, sizeof(b->day), "%s", PQgetvalue(r, i, 13));
 	b->claimed_ms = gf_now_mono_ms();
 	if (!PQgetisnull(r, i, 10) && (*err = gf_db_parse_int_array(PQgetvalue(r, i, 10), &b->gone, &b->n_gone)) < 0) {
 		gf_batch_free(b);

@@ -16,7 +16,7 @@ struct gf_batch {
 	char *property_id;
 	char *hotel_id;
 	char *access_key;       /* secret: never logged; decrypted at the claim, wiped when freed;
-	                         * NULL when the stored key cannot be decrypted */
+	                         * NULL when the stored key cannot be decrypted, or none is stored */
 	char *idempotency_key;
 	char *lease_token;      /* proves at completion that the lease is still ours: "RUN.uuid" */
 	int attempts;           /* including this one */
@@ -29,6 +29,7 @@ struct gf_batch {
 	int64_t *gone;          /* with probe_source: members no longer in the source view */
 	size_t n_gone;
 	int64_t claimed_ms;     /* when the claim came back (gf_now_mono_ms) */
+	char day[9];            /* the day it was formed, UTC, "YYYYMMDD" */
 };
 
 /* A batch's rows, ready to render, in booking order. */

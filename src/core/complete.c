@@ -128,7 +128,7 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 	int r = gf_alert_clear(x->c, x->job->name, x->b->connection_id,
 	                       "auth_failed,partner_unreachable,requests_refused,connection_invalid");
 	if (r == 0)
-		r = gf_alert_clear(x->c, x->job->name, 0, "partner_unreachable");
+		r = gf_alert_clear(x->c, x->job->name, 0, "partner_unreachable,auth_failed");
 	if (r < 0)
 		return r;
 	return gf_db_exec(x->c, "complete_batch_done",
@@ -195,7 +195,7 @@ static int release(struct ctx *x, const struct gf_completion *cp)
 			"UPDATE guestflow.deliveries SET state = 'pending', reason = $2, updated_at = now()"
 			" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending')", 2, p);
 	if (r == 0 && cp->alert_kind)
-		r = gf_alert_raise(x->c, x->job->name, x->b->connection_id, cp->alert_kind,
+		r = gf_alert_raise(x->c, x->job->name, cp->alert_job_wide ? 0 : x->b->connection_id, cp->alert_kind,
 		                   cp->alert_message ? cp->alert_message : p[1], x->run_id);
 	return r;
 }
@@ -516,7 +516,7 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"   WHERE job = $7 AND cleared_at IS NULL AND EXISTS (SELECT 1 FROM lease)" \
 	"     AND ((coalesce(connection_id, 0) IN (SELECT g.conn FROM g JOIN lease l ON l.id = g.id)" \
 	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid'))" \
-	"          OR (coalesce(connection_id, 0) = 0 AND kind = 'partner_unreachable'))" \
+	"          OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')))" \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
 	") SELECT g.id, l.id IS NOT NULL, (SELECT count(*) FROM d WHERE d.batch_id = g.id)," \
 	"         (SELECT count(*) FROM rej WHERE rej.batch_id = g.id), (SELECT count(*) FROM h)," \

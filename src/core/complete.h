@@ -63,6 +63,7 @@ struct gf_completion {
 	                              * behind the batches due before it */
 	const char *alert_kind;      /* RELEASE: raise this alert for the batch's connection... */
 	const char *alert_message;   /* ...with this message */
+	bool alert_job_wide;          /* ...for the job, not the connection (the job's own account) */
 	const char *history_message; /* ACCEPTED: template expanded but for {booking_no} */
 	const struct gf_api_call *call; /* NULL when nothing was sent */
 };

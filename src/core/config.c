@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
 #include <yaml.h>
@@ -317,9 +319,11 @@ static int check_endpoint(const char *v, struct gf_buf *why)
 		rest = v + 8;
 	else if (strncmp(v, "http://", 7) == 0)
 		rest = v + 7;
+	else if (strncmp(v, "sftp://", 7) == 0)
+		rest = v + 7; /* (which scheme the format takes: validate_job) */
 
 	if (!rest)
-		gf_buf_puts(why, "must start with http:// or https://, got ");
+		gf_buf_puts(why, "must start with https:// (or sftp:// for visits-csv), got ");
 	else if (*rest == '\0' || *rest == '/')
 		gf_buf_puts(why, "must name a host after the scheme, got ");
 	else if (strpbrk(v, " \t\r\n\v\f"))
@@ -558,6 +562,15 @@ static const struct key http_keys[] = {
 };
 static const struct section http_section = { "http", KEYS(http_keys), validate_http };
 
+/* The job's SFTP account (visits-csv): validate_job checks it whole. */
+static const struct key sftp_keys[] = {
+	STR("user", KF_NONEMPTY, NULL, NULL, J(sftp_user)),
+	STR("private_key_file", KF_NONEMPTY, NULL, NULL, J(sftp_private_key_file)),
+	STR("password_file", KF_NONEMPTY, NULL, NULL, J(sftp_password_file)),
+	STR("known_hosts_file", KF_NONEMPTY, NULL, NULL, J(sftp_known_hosts_file)),
+};
+static const struct section sftp_section = { "sftp", KEYS(sftp_keys), NULL };
+
 static const struct key retry_keys[] = {
 	INT("max_attempts", "8", 1, 100, J(max_attempts)),
 	DURATION("backoff_initial", "30s", 1, J(backoff_initial_ms)),
@@ -591,6 +604,7 @@ static const struct key job_keys[] = {
 	SECTION("selection", selection_section),
 	SECTION("batch", batch_section),
 	SECTION("http", http_section),
+	SECTION("sftp", sftp_section),
 	SECTION("retry", retry_section),
 	DURATION("lease", "10m", 10000, J(lease_ms)),
 	DURATION("stop_timeout", "30s", 0, J(stop_timeout_ms)),
@@ -979,6 +993,58 @@ static int check_insecure_http(struct walk *w, const struct gf_job *job, yaml_no
 	return 0;
 }
 
+/* The endpoint's scheme is the format's, and a format sent over SFTP has
+ * its account: a user, a private key or a password file (one of them), and
+ * the known_hosts file that the server's host key must be in (never
+ * learned); the files readable now. A format over HTTPS has no sftp
+ * section. */
+static int check_transport(struct walk *w, const struct gf_job *job, yaml_node_t *const *vals,
+                           const yaml_mark_t *where)
+{
+	yaml_node_t *ep = vals[key_index(&job_section, "endpoint")];
+	yaml_node_t *sec = vals[key_index(&job_section, "sftp")];
+	bool sftp = strcmp(job->output->scheme, "sftp") == 0;
+	bool is_sftp_url = strncmp(job->endpoint, "sftp://", 7) == 0;
+	if (sftp != is_sftp_url)
+		return fail(w, ep ? &ep->start_mark : where, "'endpoint' of a %s job must start with %s, got %s",
+		            job->output->name, sftp ? "sftp://" : "https://", job->endpoint);
+	if (!sftp) {
+		if (sec)
+			return fail(w, &sec->start_mark, "'sftp' is for a format sent over SFTP (visits-csv), not %s",
+			            job->output->name);
+		return 0;
+	}
+	size_t l = strlen(job->endpoint);
+	if (job->endpoint[l - 1] != '/')
+		return fail(w, ep ? &ep->start_mark : where, "'endpoint' of a %s job names a directory: it ends"
+		            " with '/' (sftp://host[:port]/path/to/dir/), got %s", job->output->name, job->endpoint);
+	if (strchr(job->endpoint + 7, '@') && strchr(job->endpoint + 7, '@') < strchr(job->endpoint + 7, '/'))
+		return fail(w, ep ? &ep->start_mark : where, "'endpoint' names no user: the account is 'sftp.user'"
+		            " (and its key or password file)");
+	if (!sec)
+		return fail(w, where, "a %s job needs an 'sftp' section: user, private_key_file or password_file,"
+		            " known_hosts_file", job->output->name);
+	if (!job->sftp_user || !job->sftp_known_hosts_file)
+		return fail(w, &sec->start_mark, "'sftp' needs '%s' (the server's host key is always checked against"
+		            " a known_hosts file, never learned)", job->sftp_user ? "known_hosts_file" : "user");
+	if (!job->sftp_private_key_file == !job->sftp_password_file)
+		return fail(w, &sec->start_mark, "'sftp' needs one of 'private_key_file' and 'password_file'%s",
+		            job->sftp_private_key_file ? ", not both" : "");
+	const struct { const char *key, *path; } files[] = {
+		{ "known_hosts_file", job->sftp_known_hosts_file },
+		{ "private_key_file", job->sftp_private_key_file },
+		{ "password_file", job->sftp_password_file },
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(files); i++)
+		if (files[i].path && access(files[i].path, R_OK) < 0) {
+			int e = errno;
+			yaml_node_t *n = mapping_value(w, sec, files[i].key);
+			return fail(w, n ? &n->start_mark : &sec->start_mark, "'sftp.%s' %s cannot be read: %s",
+			            files[i].key, files[i].path, strerror(e));
+		}
+	return 0;
+}
+
 static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where)
 {
 	struct gf_job *job = obj;
@@ -996,6 +1062,11 @@ static int validate_job(struct walk *w, void *obj, yaml_node_t *const *vals, con
 		return fail(w, at ? &at->start_mark : where,
 		            "'fields.omit' cannot leave out %s in %s: the format requires it (its contract, README"
 		            " \"Partner formats\")", name, job->output->name);
+	}
+	if (job->output) {
+		int r = check_transport(w, job, vals, where);
+		if (r < 0)
+			return r;
 	}
 	/* The format's own limit on a request (PARTNERS.md "largest batch"). */
 	if (job->output && job->output->max_records && job->max_records > job->output->max_records) {

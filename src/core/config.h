@@ -47,6 +47,10 @@ struct gf_job {
 	int64_t low_speed_limit;    /* http.low_speed_limit bytes/s, default 100 */
 	int64_t low_speed_time_ms;  /* http.low_speed_time, default 30s */
 	char *ca_file;              /* http.ca_file, optional */
+	char *sftp_user;            /* sftp.user: the account of a format sent over SFTP */
+	char *sftp_private_key_file; /* sftp.private_key_file, or */
+	char *sftp_password_file;   /* sftp.password_file (its first line) */
+	char *sftp_known_hosts_file; /* sftp.known_hosts_file: required; the host key always checked */
 	int64_t max_reply_bytes;    /* http.max_reply_bytes, default 1048576 */
 	char *proxy;                /* http.proxy: proxy URL without credentials; NULL: no proxy
 	                             * (the environment's http_proxy & co. are never read) */

@@ -136,7 +136,8 @@ int gf_connection_add(PGconn *c, const char *property, const char *partner,
 	if (r == 0 && !idr)
 		r = err;
 	_cleanup_free_ char *hex = NULL;
-	if (r == 0)
+	/* (none: a format whose connections hold no secret) */
+	if (r == 0 && access_key)
 		r = gf_secret_seal(gf_db_get_int(idr, 0, 0), access_key, &hex);
 	if (r == 0) {
 		const char *p[] = { PQgetvalue(idr, 0, 0), property, partner, hotel_id, hex };

@@ -1,5 +1,6 @@
 /* guestflow run JOB --dry-run: what a run would send, nothing written or sent. */
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #include "core/claim.h"
@@ -82,7 +83,12 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	struct gf_buf body = GF_BUF_INIT((size_t)512 << 20);
 	size_t rendered = 0;
 	const struct gf_output *o = job->output;
-	const struct gf_output_target t = { .partner_id = PQgetvalue(r, 0, GF_REC_FIELDS), .batch_key = "dry-run" };
+	char day[16];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(day, sizeof(day), "%Y%m%d", gmtime_r(&now, &tm));
+	const struct gf_output_target t = { .partner_id = PQgetvalue(r, 0, GF_REC_FIELDS), .batch_key = "dry-run",
+		                            .batch_day = day };
 	int rc = o->render(&t, recs, n, job->default_language, job->omit, 0, &body, reasons, &rendered);
 	if (rc == 0) {
 		fprintf(out, "\nfirst batch (%zu records for %s %s, %zu would be rejected):\n", n, o->id_label,

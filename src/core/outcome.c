@@ -191,6 +191,14 @@ static void answered(struct gf_outcome_conn *cs, const struct gf_outcome_in *in,
 	case GF_ANSWER_CREDENTIALS:
 		auth_refused(cs, in, o);
 		break;
+	case GF_ANSWER_ACCOUNT:
+		/* One account for the whole job: no other batch can fare better. */
+		o->rule = GF_OUTCOME_ACCOUNT;
+		o->action = GF_OUTCOME_RELEASE;
+		o->hold = o->hold_job = true;
+		o->alert_kind = "auth_failed";
+		o->log_outcome = "auth";
+		break;
 	case GF_ANSWER_LATER:
 	case GF_ANSWER_UNEXPECTED:
 		o->rule = a->kind == GF_ANSWER_LATER ? GF_OUTCOME_TEMPORARY : GF_OUTCOME_UNEXPECTED;
@@ -204,7 +212,12 @@ static void answered(struct gf_outcome_conn *cs, const struct gf_outcome_in *in,
 void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
 {
 	*o = (struct gf_outcome){ .retry_after_ms = -1 };
-	if (in->transfer_failed || in->resp_too_big) {
+	struct gf_answer failure;
+	if (in->transfer_failed && in->output->classify_failure &&
+	    in->output->classify_failure(in->transport_error, &failure)) {
+		answered(cs, in, &failure, o);
+		o->reached = failure.reached;
+	} else if (in->transfer_failed || in->resp_too_big) {
 		o->rule = GF_OUTCOME_TRANSPORT;
 		o->action = GF_OUTCOME_RETRY;
 		o->maybe_sent = in->resp_too_big || in->body_went_out;

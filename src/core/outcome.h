@@ -45,6 +45,7 @@ void gf_outcome_conns_free(struct gf_outcome_conns *t);
 struct gf_outcome_in {
 	/* the transfer */
 	bool transfer_failed;        /* no complete answer (a transport error, a timeout) */
+	int transport_error;         /* transfer_failed: its CURLcode */
 	bool resp_too_big;           /* the reply passed its cap: not read */
 	bool body_went_out;          /* transfer_failed: all of the request's body was sent */
 	long status;                 /* the HTTP status, 0 when none */
@@ -81,6 +82,7 @@ enum gf_outcome_rule {
 	GF_OUTCOME_AUTH_BATCH,       /* 401/403/404 while others are accepted: this batch's, retried */
 	GF_OUTCOME_AUTH_FIRST,       /* 401/403/404 before anything was accepted: behind the others */
 	GF_OUTCOME_AUTH_HELD,        /* 401/403/404 again: the credentials', the connection held */
+	GF_OUTCOME_ACCOUNT,          /* the job's account refused (SFTP login, host key): every connection held */
 	GF_OUTCOME_TEMPORARY,        /* 408/409/425/429/5xx: retried */
 	GF_OUTCOME_UNEXPECTED,       /* any other status: retried */
 };
@@ -100,6 +102,7 @@ struct gf_outcome {
 	bool maybe_sent;             /* RETRY, RELEASE: this attempt may have reached the partner */
 	bool requeue;                /* RELEASE: to the back of the queue */
 	bool hold;                   /* the connection is held for the rest of the run */
+	bool hold_job;               /* every connection of the job is */
 	const char *alert_kind;      /* NULL, or the alert to raise (static) */
 	bool reject_single;          /* SPLIT of a single record: it is rejected */
 	bool split_whole;            /* SPLIT: the rest as one batch, not halves (REFUSED_NAMED) */

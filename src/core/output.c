@@ -2,8 +2,11 @@
 #include "core/output.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
+#include "core/config.h"
+#include "transport/http.h"
 
 void gf_reply_clear(struct gf_reply *r)
 {
@@ -33,4 +36,24 @@ int gf_render_end(int r, struct gf_buf *out, size_t start, char **reasons, size_
 	if (n_rendered)
 		*n_rendered = count;
 	return 0;
+}
+
+int gf_output_gzip_level(const struct gf_job *job)
+{
+	return job->compress == GF_COMPRESS_GZIP && job->output->compressible ? job->gzip_level : 0;
+}
+
+int gf_output_post(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                   const struct gf_output_target *t)
+{
+	const struct gf_output *o = job->output;
+	char *url = o->url(job->endpoint, t, true);
+	char *auth = o->auth_header ? o->auth_header(t) : NULL;
+	int r = gf_http_start(h, req, url, t->secret, t->batch_key, o->content_type, auth,
+	                      gf_output_gzip_level(job) > 0);
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	return r;
 }

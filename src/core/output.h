@@ -35,6 +35,7 @@ struct gf_output_target {
 	const char *partner_id; /* the connection's id at the partner (review-xml: the hotel id) */
 	const char *secret;     /* its credential (review-xml: the access key); NULL: none */
 	const char *batch_key;  /* the batch's idempotency key, the same on every resend */
+	const char *batch_day;  /* the day the batch was formed, UTC, "YYYYMMDD": the same on every resend */
 };
 
 /* What an answer means, by the output's failure table; the run's policy
@@ -45,6 +46,8 @@ enum gf_answer_kind {
 	GF_ANSWER_REFUSED,     /* the batch refused for its content: bisected */
 	GF_ANSWER_TOO_LARGE,   /* refused for its size: halved */
 	GF_ANSWER_CREDENTIALS, /* the credentials or the partner id refused (or this batch, by a gateway) */
+	GF_ANSWER_ACCOUNT,     /* the job's own account refused (an SFTP login, the server's host key):
+	                        * every connection of the job is held for the run */
 	GF_ANSWER_LATER,       /* not now: retried, after the partner's Retry-After when it gives one */
 	GF_ANSWER_UNEXPECTED,  /* an answer the contract does not know: retried */
 };
@@ -55,12 +58,19 @@ struct gf_answer {
 	bool reached;          /* the answer shows that the partner is there */
 };
 
+struct gf_http;
+struct gf_http_req;
+struct gf_job;
+
 struct gf_output {
 	const char *name;         /* the job's `format:` */
+	const char *scheme;       /* of its endpoint: "https" (plain "http" too with allow_insecure_http), "sftp" */
 	const char *id_label;     /* what the partner calls a connection's id, for messages: "hotel id" */
 	const char *id_option;    /* the option of 'connection add' that gives it: "--hotel-id" */
-	const char *secret_label; /* what the partner calls its secret: "access key" */
+	const char *secret_label; /* what the partner calls its secret: "access key"; NULL: a
+	                           * connection has none (the job holds the account) */
 	const char *content_type; /* of a request's body */
+	bool compressible;        /* the partner takes a gzip body (batch.compress) */
 	int64_t max_records;      /* the most records a request may hold by the contract; 0: the job's */
 	unsigned omittable;       /* the fields (GF_OMIT_* bits, record.h) its contract lets a job leave out */
 	/* Whether the format can carry a connection's partner id as it is:
@@ -80,12 +90,18 @@ struct gf_output {
 	 * the format carries it in the URL (with_secret), or without it, for
 	 * logs and the API-call log. */
 	char *(*url)(const char *endpoint, const struct gf_output_target *t, bool with_secret);
+	/* Start sending req->body (rendered) for t on the shared transport
+	 * (transport/http.h): an HTTP POST (gf_output_post) or an SFTP upload
+	 * (transport/sftp.h). 0, or a negative error: nothing started. */
+	int (*send)(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+	            const struct gf_output_target *t);
 	/* The header line that carries the secret ("Authorization: Bearer
 	 * ..."), or NULL: the format carries it in the URL. */
 	char *(*auth_header)(const struct gf_output_target *t);
 	/* The reply to a request answered GF_ANSWER_OK: 0 and *out, or
 	 * -GF_E_REPLY with why. Every piece of the reply kept is safe text
-	 * with secret redacted. */
+	 * with secret redacted. NULL: the format answers nothing per record
+	 * (visits-csv), a request done is every record in it taken. */
 	int (*parse_reply)(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
 	                   size_t whylen);
 	/* A GF_ANSWER_REFUSED reply that names the records refused (NULL:
@@ -94,8 +110,14 @@ struct gf_output {
 	 * once as one batch; otherwise it bisects. */
 	int (*parse_refusal)(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
 	                     size_t whylen);
-	/* The failure table: what an HTTP status means for the batch. */
+	/* The failure table: what an answer (its HTTP status; 0 when the
+	 * transport has none, e.g. SFTP) means for the batch... */
 	void (*classify)(long status, struct gf_answer *out);
+	/* ...and what a transfer that failed (a CURLcode) means, when the
+	 * output's table says more than the engine's default (retried; maybe
+	 * taken when the whole body went out): true and *out, or false.
+	 * NULL: the default for every failure. */
+	bool (*classify_failure)(int curl_code, struct gf_answer *out);
 	/* A rendered body (not deflated) for a terminal: the dry run. */
 	void (*show)(const char *body, size_t n, FILE *out);
 };
@@ -105,6 +127,14 @@ struct gf_output {
  * and no reason is left to free. Returns r. */
 int gf_render_end(int r, struct gf_buf *out, size_t start, char **reasons, size_t n, size_t count,
                   size_t *n_rendered);
+
+/* The send of an HTTP output: a POST of req->body to the output's url()
+ * with its content type, its auth_header() and the batch's key as
+ * Idempotency-Key, gzip'd when the job says so and the output takes it. */
+int gf_output_post(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                   const struct gf_output_target *t);
+/* The gzip level to render a job's batches at (0: plain). */
+int gf_output_gzip_level(const struct gf_job *job);
 
 /* The output named so, or NULL. */
 const struct gf_output *gf_output_find(const char *name);

@@ -305,9 +305,9 @@ static int prepare(struct run *rn, struct slot *s)
 	/* The body, deflated as it is rendered when the partner takes gzip. */
 	struct gf_buf *body = &s->req->body;
 	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
-		                            .batch_key = s->batch->idempotency_key };
+		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day };
 	int r = out->render(&t, recs, n, job->default_language, job->omit,
-	                    job->compress == GF_COMPRESS_GZIP ? job->gzip_level : 0, body, rr, &s->n_rendered);
+	                    gf_output_gzip_level(job), body, rr, &s->n_rendered);
 	for (size_t k = 0; k < n; k++)
 		if (rr[k])
 			s->reasons[map[k]] = rr[k];
@@ -351,16 +351,9 @@ static int start(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
 	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
-		                            .batch_key = s->batch->idempotency_key };
+		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day };
 	s->url_public = job->output->url(job->endpoint, &t, false);
-	char *url = job->output->url(job->endpoint, &t, true);
-	char *auth = job->output->auth_header ? job->output->auth_header(&t) : NULL;
-	int r = gf_http_start(rn->http, s->req, url, s->batch->access_key, s->batch->idempotency_key,
-	                      job->output->content_type, auth, job->compress == GF_COMPRESS_GZIP);
-	if (auth) {
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
-	}
+	int r = job->output->send(rn->http, s->req, job, &t);
 	if (r < 0)
 		return r;
 	rn->st->requests++;
@@ -521,7 +514,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 
 	bool failed = q->result != CURLE_OK || q->resp_too_big;
 	struct gf_outcome_in in = {
-		.transfer_failed = q->result != CURLE_OK, .resp_too_big = q->resp_too_big,
+		.transfer_failed = q->result != CURLE_OK, .transport_error = (int)q->result, .resp_too_big = q->resp_too_big,
 		.body_went_out = failed && !q->resp_too_big && body_went_out(q), .status = q->status,
 		.output = job->output, .retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
 		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered,
@@ -539,8 +532,10 @@ static void handle_reply(struct run *rn, struct slot *s)
 			in.named = named_rejections(s, &named, &rej) == 0;
 		gf_reply_clear(&named);
 	} else if (answer_kind(job->output, q->status) == GF_ANSWER_OK) {
-		int r = job->output->parse_reply(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &rep, why,
-		                                 sizeof(why));
+		/* (a format that answers nothing per record: all of it taken) */
+		rep.accepted = (int64_t)s->n_rendered;
+		int r = job->output->parse_reply ? job->output->parse_reply(q->resp.data ? q->resp.data : "", q->resp.len,
+		                                                            b->access_key, &rep, why, sizeof(why)) : 0;
 		if (r == 0)
 			r = partner_rejections(s, &rep, &rej, why, sizeof(why));
 		in.understood = r == 0;
@@ -649,6 +644,23 @@ static void handle_reply(struct run *rn, struct slot *s)
 		         b->property_id, job->output->id_label, b->hotel_id, err, b->property_id, job->partner,
 		         job->output->secret_label, b->property_id, job->partner);
 		cp.alert_message = alert;
+		break;
+	case GF_OUTCOME_ACCOUNT:
+		gf_http_error_text(q, err, sizeof(err));
+		hold(rn, b, "account_refused", err,
+		     "the partner refused the job's own account (its login or its server's host key): every"
+		     " connection of the job is held for the rest of the run; deliveries stay pending");
+		rn->account_refused = true;
+		cp.alert_job_wide = true;
+		if (!rn->account_alerted) {
+			rn->account_alerted = true;
+			snprintf(alert, sizeof(alert), "job %s: %s (%s); no batch of the job is sent until it is fixed"
+			         " in the job file %s (see guestflow-job(5)); deliveries stay pending",
+			         job->name, err, job->endpoint, job->path);
+			cp.alert_message = alert;
+		} else {
+			cp.alert_kind = NULL;
+		}
 		break;
 	case GF_OUTCOME_TEMPORARY:
 		snprintf(err, sizeof(err), "partner: HTTP %ld %s", q->status, body);
@@ -860,7 +872,7 @@ struct slot *gf_run_take(struct run *rn, struct gf_batch *b)
 		gf_run_slot_free(s);
 		return NULL;
 	}
-	if (!b->access_key) {
+	if (!b->access_key && rn->job->output->secret_label) {
 		hold_unreadable_key(rn, s);
 		return NULL;
 	}
@@ -897,7 +909,7 @@ static void loop(struct run *rn)
 			        gf_http_in_flight(rn->http), (long long)job->stop_timeout_ms,
 			        gf_log_q("no new batches; waiting for the ones in flight"));
 		}
-		while (!gf_signals_stop && !rn->fatal && !rn->store_down &&
+		while (!gf_signals_stop && !rn->fatal && !rn->store_down && !rn->account_refused &&
 		       (more || rn->ready || rn->claiming || gf_run_queued(rn)) &&
 		       rn->limit != 0 &&
 		       gf_http_in_flight(rn->http) < job->in_flight) {
@@ -962,7 +974,7 @@ static void loop(struct run *rn)
 		if (gf_http_in_flight(rn->http) == 0) {
 			if (gf_run_flush(rn, true) < 0)
 				break;
-			if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit == 0)
+			if (gf_signals_stop || rn->fatal || rn->store_down || rn->account_refused || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
 			if (due < 0 || due > linger_left)

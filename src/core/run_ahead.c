@@ -87,7 +87,7 @@ void gf_run_give_back_queued(struct run *rn)
 #define AHEAD_RETRY_MS 100
 void gf_run_claim_ahead(struct run *rn)
 {
-	if (gf_signals_stop || rn->fatal || rn->store_down || rn->limit >= 0 || rn->ready || rn->claiming ||
+	if (gf_signals_stop || rn->fatal || rn->store_down || rn->account_refused || rn->limit >= 0 || rn->ready || rn->claiming ||
 	    gf_http_in_flight(rn->http) < rn->job->in_flight)
 		return;
 	if (gf_run_queued(rn)) {

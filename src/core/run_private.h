@@ -84,6 +84,9 @@ struct run {
 	int64_t *refused_ids;        /* batches whose completion the database refused in this run */
 	size_t n_refused_ids;
 	int refused_in_row;          /* of them, refused first since the last history written */
+	bool account_refused;        /* the partner refused the job's own account (SFTP login, host key):
+	                              * nothing more is sent in this run */
+	bool account_alerted;        /* ...and the alert for it is raised */
 	bool store_down;             /* too many: the history store fails as a whole, the run ends */
 	char store_msg[300];
 	char first_rejected[600];    /* the first record rejected in this run: "B-1: reason" */

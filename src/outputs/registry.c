@@ -5,10 +5,12 @@
 #include "core/output.h"
 #include "outputs/guest_json/output.h"
 #include "outputs/review_xml/output.h"
+#include "outputs/visits_csv/output.h"
 
 static const struct gf_output *const outputs[] = {
 	&gf_output_review_xml,
 	&gf_output_guest_json,
+	&gf_output_visits_csv,
 };
 
 #define N_OUTPUTS (sizeof(outputs) / sizeof(outputs[0]))

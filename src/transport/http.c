@@ -117,6 +117,8 @@ void gf_http_req_free(struct gf_http_req *r)
 		explicit_bzero(r->url, strlen(r->url));
 		free(r->url);
 	}
+	if (r->stage && r->stage_free)
+		r->stage_free(r->stage);
 	free(r);
 }
 
@@ -213,13 +215,24 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	return gf_http_add(h, req);
+}
+
+int gf_http_add(struct gf_http *h, struct gf_http_req *req)
+{
 	req->started_ms = gf_now_mono_ms();
-	CURLMcode mc = curl_multi_add_handle(h->multi, e);
+	req->detail[0] = '\0';
+	curl_easy_setopt(req->easy, CURLOPT_PRIVATE, req);
+	CURLMcode mc = curl_multi_add_handle(h->multi, req->easy);
 	if (mc != CURLM_OK)
 		return -EIO;
 	h->in_flight++;
 	return 0;
+}
+
+const struct gf_job *gf_http_job(const struct gf_http *h)
+{
+	return h->job;
 }
 
 static struct gf_http_req *next_done(struct gf_http *h)
@@ -234,8 +247,16 @@ static struct gf_http_req *next_done(struct gf_http *h)
 		r->result = m->data.result;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
 		curl_easy_getinfo(m->easy_handle, CURLINFO_NUM_CONNECTS, &r->new_connections);
-		r->latency_ms = gf_now_mono_ms() - r->started_ms;
 		curl_multi_remove_handle(h->multi, m->easy_handle);
+		/* The next transfer of a request of several: the same handle
+		 * again (its connection kept), the request's time still running. */
+		if (r->next && r->next(r) == 1) {
+			curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+			if (curl_multi_add_handle(h->multi, r->easy) == CURLM_OK)
+				continue;
+			r->result = CURLE_FAILED_INIT;
+		}
+		r->latency_ms = gf_now_mono_ms() - r->started_ms;
 		h->in_flight--;
 		return r;
 	}
@@ -278,7 +299,9 @@ void gf_redact(char *s, const char *secret)
 
 void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen)
 {
-	if (r->resp_too_big)
+	if (r->detail[0])
+		snprintf(out, outlen, "%s", r->detail);
+	else if (r->resp_too_big)
 		snprintf(out, outlen, "reply larger than %zu bytes", r->resp.max);
 	else if (r->result == CURLE_OPERATION_TIMEDOUT)
 		snprintf(out, outlen, "timeout after %lld ms: %s", (long long)r->latency_ms,

@@ -27,6 +27,15 @@ struct gf_http_req {
 	int64_t started_ms;
 	int64_t latency_ms;
 	long new_connections;      /* connections this transfer had to open (0: reused) */
+	char detail[512];          /* what the transport knows better than libcurl's text (sftp.c: the host
+	                            * key refused), safe text; "" when nothing */
+	/* A request of more than one transfer (sftp.c): called as each ends,
+	 * before the caller sees it; returns 1 when it set up the next
+	 * transfer on easy (started again at once), 0 when the request is
+	 * done (result, detail and status as the caller is to see them). */
+	int (*next)(struct gf_http_req *r);
+	void *stage;               /* next's state, freed with the request by stage_free */
+	void (*stage_free)(void *stage);
 	void *user;                /* caller's context */
 };
 
@@ -47,6 +56,11 @@ const char *gf_http_protocols(const struct gf_job *job);
 /* The configuration keys of job whose URLs are plain http:// (endpoint,
  * ping.start, ...), at most max of them; returns how many. */
 size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t max);
+
+/* Start req->easy (set up by the caller) on h. 0, or -EIO. */
+int gf_http_add(struct gf_http *h, struct gf_http_req *req);
+/* The job h sends for. */
+const struct gf_job *gf_http_job(const struct gf_http *h);
 
 /* One multi handle for a run of the job; requests share its connection pool.
  * Logs an insecure_http warning when the endpoint is plain http://. */

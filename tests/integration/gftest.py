@@ -285,6 +285,8 @@ class Env:
         self.jobs_dir = os.path.join(self.dir, 'jobs.d')
         os.makedirs(self.jobs_dir)
         self.pg_started = False
+        self.sftp = None       # the SFTP partner (sshaux.SftpServer), for visits-csv
+        self.base_job = {}     # job keys every write_config starts from (the SFTP partner's)
 
     # --- PostgreSQL -------------------------------------------------------
     def start_pg(self, template=None):
@@ -364,6 +366,52 @@ class Env:
             self.sim_log.close()
             self.sim_log = None
 
+    # --- SFTP partner (visits-csv) ----------------------------------------
+    def start_sftp(self):
+        """An sshd on loopback (sshaux.py) as the partner; jobs written from
+        now on send visits-csv to it."""
+        import sshaux
+        self.sftp = sshaux.SftpServer(self.dir, running=_running).start()
+        self.base_job = self.sftp.job_overrides()
+        self.endpoint = self.sftp.endpoint
+
+    def partner_latency(self, ms):
+        """The partner answers each request ms late (the SFTP partner: about,
+        netaux.py delay-forward)."""
+        if self.sftp:
+            self.sftp.latency(ms)
+        else:
+            self.sim_control(f'latency?ms={ms}')
+
+    def partner_stall(self, seconds):
+        """The next requests hang for seconds (the SFTP partner: every one,
+        until partner_latency(0))."""
+        if self.sftp:
+            self.sftp.latency(seconds * 1000)
+        else:
+            self.sim_control(f'script?action=stall&seconds={seconds}&count=2')
+
+    def partner_down(self):
+        """The partner gone (the simulator answering 503, the SFTP server
+        stopped); returns what a delivery's reason says of it."""
+        if self.sftp:
+            self.sftp.stop_sshd()
+            return 'Failure establishing ssh session'
+        self.sim_control('script?status=503&count=1000')
+        return 'HTTP 503'
+
+    def partner_up(self):
+        if self.sftp:
+            self.sftp.start_sshd()
+        else:
+            self.sim_control('reset')
+
+    def partner_stats(self):
+        """requests, replays (a batch sent again whole: for the SFTP partner
+        an upload of a file it has, which the resend's look prevents) and
+        key_conflicts, whoever the partner is."""
+        return self.sftp.stats() if self.sftp else self.sim_stats()
+
     def sim_control(self, path):
         url = f'http://127.0.0.1:{self.sim_port}/_sim/{path}'
         req = urllib.request.Request(url, data=b'', method='POST')
@@ -375,10 +423,14 @@ class Env:
             return json.loads(r.read().decode())
 
     def recorded(self):
+        if self.sftp:
+            return self.sftp.recorded()
         if not os.path.exists(self.record):
             return []
         with open(self.record, encoding='utf-8') as f:
-            return [json.loads(line) for line in f if line.strip()]
+            lines = f.read().split('\n')
+        # (the last piece, not ended by a newline, the simulator may be writing still)
+        return [json.loads(line) for line in lines[:-1] if line.strip()]
 
     # --- guestflow ----------------------------------------------------------
     def write_config(self, job_overrides=None, log_level='info', job_name='review-nightly'):
@@ -391,7 +443,7 @@ class Env:
         job = json.loads(json.dumps(DEFAULT_JOB))
         job['name'] = job_name
         job['endpoint'] = self.endpoint
-        for k, v in (job_overrides or {}).items():
+        for k, v in list(self.base_job.items()) + list((job_overrides or {}).items()):
             if isinstance(v, dict):
                 job.setdefault(k, {}).update(v)
             else:
@@ -408,8 +460,10 @@ class Env:
 
     def add_connection(self, prop, hotel_id, key, live=True, partner='reviewhub'):
         # the id option of the job's format (its partner's connections take that one)
-        opt = '--property-id' if getattr(self, 'format', 'review-xml') == 'guest-json' else '--hotel-id'
-        r = self.gf('connection', 'add', prop, partner, opt, hotel_id, input=key + '\n')
+        fmt = getattr(self, 'format', 'review-xml')
+        opt = '--property-id' if fmt == 'guest-json' else '--hotel-id'
+        r = self.gf('connection', 'add', prop, partner, opt, hotel_id,
+                    input=None if fmt == 'visits-csv' else key + '\n')
         assert r.returncode == 0, r.stderr
         if live:
             r = self.gf('connection', 'activate', prop, partner)
@@ -418,6 +472,8 @@ class Env:
     def cleanup(self):
         try:
             self.stop_sim()
+            if self.sftp:
+                self.sftp.stop()
         finally:
             if self.private:
                 self.stop_pg()
@@ -459,6 +515,7 @@ class GFTestCase(unittest.TestCase):
     properties = {'P001': 'H-1001', 'P002': 'H-1002'}
     job_overrides = None
     private_cluster = False
+    sftp = False  # True: the partner is an sshd (visits-csv), not the simulator
 
     def setUp(self):
         self.env = self.make_env()
@@ -488,6 +545,14 @@ class GFTestCase(unittest.TestCase):
             env.psql(''.join(f"INSERT INTO pms.properties VALUES ('{p}', 'Hotel {p}');"
                              for p in self.properties))
         env.start_sim(self.accounts)
+        if self.sftp:
+            import sshaux
+            why = sshaux.usable()
+            if why:
+                if os.environ.get('CI') == 'true':
+                    self.fail(f'CI cannot run the SFTP tests: {why}')
+                self.skipTest(why)
+            env.start_sftp()
         env.write_config(job_overrides if job_overrides is not None else self.job_overrides)
         if private:
             r = env.gf('db', 'migrate')

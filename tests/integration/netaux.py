@@ -11,6 +11,13 @@
       terminates TLS on 127.0.0.1 and relays the bytes to 127.0.0.1:PORT;
       --max-tls caps the protocol (1.1 also lowers OpenSSL's security level to
       0, which TLS 1.0/1.1 need with OpenSSL 3). Handshakes go to L.
+
+  netaux.py delay-forward --port-file F --to PORT --control C
+      relays the bytes of every connection to 127.0.0.1:PORT (the SFTP
+      partner's sshd), a request answered the milliseconds written in C
+      late (a number; none or 0: at once; read anew for every piece the
+      server sends, each held a fifth of it after the handshake): a slow
+      partner whose speed a test turns.
 """
 import argparse
 import os
@@ -20,6 +27,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 LOG_LOCK = threading.Lock()
 
@@ -152,6 +160,75 @@ def tls_main(args):
     serve(listener, args.port_file, handle)
 
 
+# What an SFTP request of guestflow's costs between OpenSSH's sshd and
+# libcurl/libssh2 with the tests' ed25519 keys, measured: the server's first
+# 2957 bytes of a connection (13 pieces) are the SSH handshake and the SFTP
+# session's start, let through at once (counted in bytes, which do not
+# change when TCP joins or splits pieces); then a request (a look at the
+# file, the upload, the rename) is five answers.
+HANDSHAKE_BYTES = 2900
+PIECES_A_REQUEST = 5
+
+
+def delay_main(args):
+    def delay():
+        try:
+            with open(args.control, encoding='utf-8') as f:
+                return max(0.0, float(f.read().strip() or 0) / 1000)
+        except (OSError, ValueError):
+            return 0.0
+
+    def handle(client):
+        try:
+            up = socket.create_connection(('127.0.0.1', args.to), timeout=30)
+        except OSError:
+            client.close()
+            return
+
+        def back():
+            sent = 0
+            try:
+                while True:
+                    data = up.recv(65536)
+                    if not data:
+                        break
+                    d = delay() / PIECES_A_REQUEST if sent >= HANDSHAKE_BYTES else 0
+                    sent += len(data)
+                    if d:
+                        time.sleep(d)
+                    client.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (client, up):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=back, daemon=True)
+        t.start()
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                up.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                up.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            t.join(300)
+            client.close()
+            up.close()
+
+    listener = socket.create_server(('127.0.0.1', 0))
+    serve(listener, args.port_file, handle)
+
+
 def main():
     import warnings
     warnings.simplefilter('ignore', DeprecationWarning)  # TLS 1.0/1.1 on purpose
@@ -167,8 +244,12 @@ def main():
     tp.add_argument('--to', type=int, required=True)
     tp.add_argument('--max-tls', choices=['1.1'])
     tp.add_argument('--log')
+    dp = sub.add_parser('delay-forward')
+    dp.add_argument('--port-file', required=True)
+    dp.add_argument('--to', type=int, required=True)
+    dp.add_argument('--control', required=True)
     args = p.parse_args()
-    (proxy_main if args.cmd == 'proxy' else tls_main)(args)
+    {'proxy': proxy_main, 'tls-forward': tls_main, 'delay-forward': delay_main}[args.cmd](args)
 
 
 if __name__ == '__main__':

@@ -381,7 +381,7 @@ static void test_errors(void)
 	       "lease shorter than a request");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention, fields)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields)",
 	       "unknown top-level key");
 	is_str(job_error(JOB_MIN "name: t\n"),
 	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
@@ -401,7 +401,7 @@ static void test_errors(void)
 	       "gzip_level, got a single value", "scalar where a mapping is expected");
 	is_str(job_error("- name: t\n"),
 	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
-	       "endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention, fields at the top level, "
+	       "endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields at the top level, "
 	       "got a sequence", "top level not a mapping");
 	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
 	       "complex key");
@@ -414,7 +414,7 @@ static void test_errors(void)
 	/* Formats: the registry's outputs, and each one's own limits. */
 	is_str(job_error("name: t\npartner: p\nformat: review-json\nendpoint: \"https://a.example/\"\n"
 	                 "history: {message: m}\n"),
-	       "t.yaml:3:9: 'format' must be one of: review-xml, guest-json, got 'review-json'", "unknown format");
+	       "t.yaml:3:9: 'format' must be one of: review-xml, guest-json, visits-csv, got 'review-json'", "unknown format");
 	is_str(job_error("name: t\npartner: p\nformat: guest-json\nendpoint: \"https://a.example/\"\n"
 	                 "history: {message: m}\nbatch: {max_records: 1001}\n"),
 	       "t.yaml:6:8: 'batch.max_records' (1001) is more than a guest-json request may hold (1000 guests)",
@@ -470,12 +470,12 @@ static void test_errors(void)
 	       "t.yaml:4:11: 'endpoint' must not have a query string ('?'): the hotel id and access key "
 	       "are added to each request, got 'https://api.example/v1?id=1'", "endpoint with a query");
 	is_str(job_error("name: t\npartner: p\nformat: review-xml\nendpoint: ftp://x/y\nhistory: {message: m}\n"),
-	       "t.yaml:4:11: 'endpoint' must start with http:// or https://, got 'ftp://x/y'",
+	       "t.yaml:4:11: 'endpoint' must start with https:// (or sftp:// for visits-csv), got 'ftp://x/y'",
 	       "endpoint scheme");
 	is_str(job_error("name: t\npartner: p\nformat: review-xml\nendpoint: http://x/a b\nhistory: {message: m}\n"),
 	       "t.yaml:4:11: 'endpoint' must not contain spaces, got 'http://x/a b'", "endpoint with a space");
 	is_str(job_error("name: t\npartner: p\nformat: xml\nendpoint: http://x/\nhistory: {message: m}\n"),
-	       "t.yaml:3:9: 'format' must be one of: review-xml, guest-json, got 'xml'", "unknown format");
+	       "t.yaml:3:9: 'format' must be one of: review-xml, guest-json, visits-csv, got 'xml'", "unknown format");
 	is_str(job_error("name: t\npartner: Review Hub\nformat: review-xml\nendpoint: http://x/\nhistory: {message: m}\n"),
 	       "t.yaml:2:10: 'partner' must consist of a-z, 0-9, '_' and '-' only, got 'Review Hub'",
 	       "bad partner id");
@@ -516,7 +516,7 @@ static void test_errors(void)
 
 	/* YAML-level problems. */
 	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, history, retention, fields)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields)",
 	       "empty text");
 	is_str(job_error("a: 1\nb: [2\n"),
 	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
@@ -581,10 +581,10 @@ static void test_files(void)
 	CHECK_FILE("syntax-error.yaml", ":5:1: found unexpected end of stream (while scanning a quoted "
 	           "scalar at line 3, column 11)", "file: YAML syntax error");
 	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
-	           "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, retry, lease, stop_timeout, ping, "
+	           "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, "
 	           "history, retention, fields)", "file: empty");
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
-	           "description, enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, "
+	           "description, enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, "
 	           "retry, lease, stop_timeout, ping, history, retention, fields)", "file: comments only");
 	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "

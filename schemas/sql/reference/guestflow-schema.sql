@@ -188,7 +188,6 @@ CREATE TABLE guestflow.connections (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT connections_access_key_check CHECK ((access_key <> ''::text)),
     CONSTRAINT connections_access_key_enc_check CHECK ((octet_length(access_key_enc) >= (((2 + 12) + 1) + 16))),
-    CONSTRAINT connections_access_key_stored CHECK (((access_key IS NOT NULL) OR (access_key_enc IS NOT NULL))),
     CONSTRAINT connections_hotel_id_check CHECK ((hotel_id <> ''::text)),
     CONSTRAINT connections_status_check CHECK ((status = ANY (ARRAY['setup'::text, 'live'::text, 'stopped'::text, 'deactivated'::text])))
 );
@@ -203,7 +202,7 @@ COMMENT ON COLUMN guestflow.connections.access_key IS 'plain-text access key, on
 -- Name: COLUMN connections.access_key_enc; Type: COMMENT; Schema: guestflow; Owner: -
 --
 
-COMMENT ON COLUMN guestflow.connections.access_key_enc IS 'the access key, encrypted: format byte 1 (AES-256-GCM), key id (guestflow.secret_keys), 12-byte nonce, ciphertext, 16-byte tag; associated data: the connection id';
+COMMENT ON COLUMN guestflow.connections.access_key_enc IS 'the connection''s secret (access key, API token), encrypted; NULL for a format whose connections hold none: format byte 1 (AES-256-GCM), key id (guestflow.secret_keys), 12-byte nonce, ciphertext, 16-byte tag; associated data: the connection id';
 
 --
 -- Name: connections_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -

@@ -298,6 +298,9 @@ static void show(const char *s, size_t n, FILE *out)
 
 const struct gf_output gf_output_guest_json = {
 	.name = "guest-json",
+	.scheme = "https",
+	.compressible = true,
+	.send = gf_output_post,
 	.id_label = "property id",
 	.id_option = "--property-id",
 	.secret_label = "API token",

@@ -94,6 +94,9 @@ static void show(const char *s, size_t n, FILE *out)
 
 const struct gf_output gf_output_review_xml = {
 	.name = "review-xml",
+	.scheme = "https",
+	.compressible = true,
+	.send = gf_output_post,
 	.id_label = "hotel id",
 	.id_option = "--hotel-id",
 	.secret_label = "access key",

@@ -1,0 +1,196 @@
+/* The visits-csv output's table (PARTNERS.md "visits-csv v1 over SFTP"):
+ * the file, its name, the SFTP upload (transport/sftp.c) and its failure
+ * table. */
+#include "outputs/visits_csv/output.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "base/text.h"
+#include "base/util.h"
+#include "core/normalize.h"
+#include "transport/sftp.h"
+
+/* One field: as it is, or enclosed in '"' with '"' doubled when it holds
+ * ';', '"', CR or LF. */
+static int field(struct gf_buf *out, const char *p, size_t len, bool last)
+{
+	bool quote = false;
+	for (size_t i = 0; i < len && !quote; i++)
+		quote = p[i] == ';' || p[i] == '"' || p[i] == '\r' || p[i] == '\n';
+	int r = 0;
+	if (!quote) {
+		r = len ? gf_buf_append(out, p, len) : 0;
+	} else {
+		r = gf_buf_append(out, "\"", 1);
+		size_t from = 0;
+		for (size_t i = 0; r == 0 && i < len; i++)
+			if (p[i] == '"') {
+				/* up to and with this '"', then the second one */
+				r = gf_buf_append(out, p + from, i + 1 - from);
+				if (r == 0)
+					r = gf_buf_append(out, "\"", 1);
+				from = i + 1;
+			}
+		if (r == 0 && len > from)
+			r = gf_buf_append(out, p + from, len - from);
+		if (r == 0)
+			r = gf_buf_append(out, "\"", 1);
+	}
+	if (r == 0)
+		r = last ? gf_buf_append(out, "\r\n", 2) : gf_buf_append(out, ";", 1);
+	return r;
+}
+
+static int span(struct gf_buf *out, const struct gf_span *sp)
+{
+	return field(out, sp->p ? sp->p : "", sp->p ? sp->len : 0, false);
+}
+
+static int text(struct gf_buf *out, const char *s, bool last)
+{
+	return field(out, s ? s : "", s ? strlen(s) : 0, last);
+}
+
+int gf_render_visits_csv(const char *hotel_id, const struct gf_record *recs, size_t n,
+                         const char *default_language, unsigned omit, struct gf_buf *out, char **reasons,
+                         size_t *n_rendered)
+{
+	if (!out || (n > 0 && !recs) || !hotel_id || !*hotel_id ||
+	    (default_language && !gf_is_language_code(default_language)))
+		return -EINVAL;
+	for (size_t i = 0; reasons && i < n; i++)
+		reasons[i] = NULL;
+	/* (the partner's error files name guests by booking number) */
+	struct gf_seen seen;
+	gf_seen_init(&seen, n);
+	size_t start = out->len, count = 0;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct gf_record_checked c;
+		if (!gf_record_take(recs, i, omit, default_language, &seen, &c, reasons ? &reasons[i] : NULL))
+			continue;
+		const char *lang = c.has_language ? c.language : default_language;
+		/* (no gender when it is left out; "unknown" is an unknown field: empty) */
+		const char *gender = !c.gender || strcmp(c.gender, "unknown") == 0 ? "" : c.gender;
+		r = text(out, hotel_id, false);
+		if (r == 0)
+			r = span(out, &c.f[GF_RECORD_BOOKING_NO]);
+		if (r == 0)
+			r = span(out, &c.f[GF_RECORD_LAST_NAME]);
+		if (r == 0)
+			r = span(out, &c.f[GF_RECORD_FIRST_NAME]); /* (empty when unknown or omitted) */
+		if (r == 0)
+			r = span(out, &c.f[GF_RECORD_EMAIL]);
+		if (r == 0)
+			r = text(out, omit & GF_OMIT_GENDER ? "" : gender, false);
+		if (r == 0)
+			r = text(out, omit & GF_OMIT_LANGUAGE || !lang ? "" : lang, false);
+		if (r == 0)
+			r = span(out, &c.f[GF_RECORD_STATUS]);
+		if (r == 0)
+			r = span(out, &c.f[GF_RECORD_ARRIVAL]);
+		if (r == 0) {
+			const struct gf_span *d = &c.f[GF_RECORD_DEPARTURE];
+			r = field(out, d->p ? d->p : "", d->p ? d->len : 0, true);
+		}
+		count++;
+	}
+	gf_seen_free(&seen);
+	return gf_render_end(r, out, start, reasons, n, count, n_rendered);
+}
+
+static int render(const struct gf_output_target *t, const struct gf_record *recs, size_t n,
+                  const char *default_language, unsigned omit, int gzip_level, struct gf_buf *out,
+                  char **reasons, size_t *n_rendered)
+{
+	(void)gzip_level; /* (files go as they are: not compressible) */
+	return gf_render_visits_csv(t->partner_id, recs, n, default_language, omit, out, reasons, n_rendered);
+}
+
+char *gf_visits_csv_name(const struct gf_output_target *t)
+{
+	return gf_xasprintf("%s_%s_%s.csv", t->batch_day ? t->batch_day : "", t->partner_id, t->batch_key);
+}
+
+/* A hotel id is part of a file name: text without '/' (a path separator
+ * in SFTP), not empty. */
+static int check_id(const char *id, char *why, size_t whylen)
+{
+	char what[128];
+	if (!id || !*id) {
+		gf_set_why(why, whylen, "missing");
+		return -GF_E_RENDER;
+	}
+	if (gf_text_check(id, SIZE_MAX, what, sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "%s", what);
+		return -GF_E_RENDER;
+	}
+	if (strchr(id, '/')) {
+		gf_set_why(why, whylen, "'/' cannot be part of a file name (the hotel id names the batch's file)");
+		return -GF_E_RENDER;
+	}
+	return 0;
+}
+
+/* The file's URL; there is no secret in it. */
+static char *url(const char *endpoint, const struct gf_output_target *t, bool with_secret)
+{
+	(void)with_secret;
+	_cleanup_free_ char *name = gf_visits_csv_name(t);
+	return gf_sftp_url(endpoint, name);
+}
+
+static int put(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                const struct gf_output_target *t)
+{
+	(void)job;
+	_cleanup_free_ char *name = gf_visits_csv_name(t);
+	return gf_sftp_put(h, req, name);
+}
+
+/* A transfer that ends (the rename done, or the same file found there)
+ * is the batch delivered; per-record results come later, as error files
+ * (the event pull). */
+static void classify(long status, struct gf_answer *out)
+{
+	(void)status;
+	*out = (struct gf_answer){ .kind = GF_ANSWER_OK, .reached = true };
+}
+
+/* PARTNERS.md: login refused, host key unknown or changed: the job's
+ * account, every connection held, an alert. Connection refused, timeouts,
+ * resets, a write refused, a full disk, another file under the batch's
+ * name: the engine's default (retried with backoff, then dead with the
+ * server's message). */
+static bool classify_failure(int code, struct gf_answer *out)
+{
+	if (code != CURLE_LOGIN_DENIED && code != CURLE_PEER_FAILED_VERIFICATION)
+		return false;
+	*out = (struct gf_answer){ .kind = GF_ANSWER_ACCOUNT, .reached = true };
+	return true;
+}
+
+static void show(const char *s, size_t n, FILE *out)
+{
+	gf_text_show(s, n, GF_ESCAPE_CSV, out);
+}
+
+const struct gf_output gf_output_visits_csv = {
+	.name = "visits-csv",
+	.scheme = "sftp",
+	.id_label = "hotel id",
+	.id_option = "--hotel-id",
+	.secret_label = NULL,
+	.content_type = "text/csv; charset=utf-8",
+	.omittable = GF_OMIT_FIRST_NAME | GF_OMIT_GENDER | GF_OMIT_LANGUAGE | GF_OMIT_STATUS | GF_OMIT_ARRIVAL,
+	.check_id = check_id,
+	.render = render,
+	.url = url,
+	.send = put,
+	.classify = classify,
+	.classify_failure = classify_failure,
+	.show = show,
+};

@@ -1,0 +1,269 @@
+/* Sending batches as files over SFTP: two transfers on one handle (a look,
+ * then the upload and its rename), run by http.c's loop through req->next. */
+#include "transport/sftp.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "gf_config.h"
+#include "base/log.h"
+#include "base/text.h"
+#include "base/util.h"
+
+struct put {
+	const struct gf_job *job;
+	char *name;               /* the file's name, as given */
+	char *final_url;          /* <dir>/<name> */
+	char *part_url;           /* <dir>/.<name>.part */
+	struct curl_slist *rename; /* the upload's POSTQUOTE: rename .part to name */
+	size_t offset;            /* of the body, read by the upload */
+	char *password;           /* or NULL: the private key */
+	bool uploading;
+};
+
+static void put_free(void *p)
+{
+	struct put *s = p;
+	free(s->name);
+	free(s->final_url);
+	free(s->part_url);
+	curl_slist_free_all(s->rename);
+	if (s->password) {
+		explicit_bzero(s->password, strlen(s->password));
+		free(s->password);
+	}
+	free(s);
+}
+
+char *gf_sftp_url(const char *endpoint, const char *name)
+{
+	char *e = curl_easy_escape(NULL, name, 0);
+	if (!e)
+		gf_oom();
+	size_t l = strlen(endpoint);
+	char *u = gf_xasprintf("%s%s%s", endpoint, l && endpoint[l - 1] == '/' ? "" : "/", e);
+	curl_free(e);
+	return u;
+}
+
+/* A path as a quoted argument of libcurl's SFTP quote commands: inside
+ * "...", with \ and " escaped. */
+static void quoted(struct gf_buf *b, const char *path)
+{
+	gf_buf_append(b, "\"", 1);
+	for (const char *p = path; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			gf_buf_append(b, "\\", 1);
+		gf_buf_append(b, p, 1);
+	}
+	gf_buf_append(b, "\"", 1);
+}
+
+/* The rename command of the upload: the endpoint's directory (decoded from
+ * its URL; /~/ is the login's home, which a relative path names) joined to
+ * the two names. */
+static char *rename_command(const char *endpoint, const char *name)
+{
+	CURLU *u = curl_url();
+	char *path = NULL;
+	if (!u || curl_url_set(u, CURLUPART_URL, endpoint, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		return NULL;
+	}
+	curl_url_cleanup(u);
+	const char *dir = path;
+	if (strncmp(dir, "/~/", 3) == 0)
+		dir += 3;
+	size_t dl = strlen(dir);
+	const char *sep = dl && dir[dl - 1] != '/' ? "/" : "";
+	_cleanup_free_ char *from = gf_xasprintf("%s%s.%s.part", dir, sep, name);
+	_cleanup_free_ char *to = gf_xasprintf("%s%s%s", dir, sep, name);
+	curl_free(path);
+	struct gf_buf b = GF_BUF_INIT(1 << 16);
+	gf_buf_append(&b, "rename ", 7);
+	quoted(&b, from);
+	gf_buf_append(&b, " ", 1);
+	quoted(&b, to);
+	return gf_buf_steal(&b);
+}
+
+int gf_sftp_password(const struct gf_job *job, char **out, char *err, size_t errlen)
+{
+	char *data = NULL;
+	size_t len = 0;
+	*out = NULL;
+	int r = gf_read_file(job->sftp_password_file, 4096, &data, &len);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read sftp.password_file %s: %s", job->sftp_password_file, gf_strerror(r));
+		return r;
+	}
+	data[strcspn(data, "\r\n")] = '\0';
+	if (!data[0]) {
+		free(data);
+		snprintf(err, errlen, "sftp.password_file %s holds no password on its first line", job->sftp_password_file);
+		return -EINVAL;
+	}
+	*out = data;
+	return 0;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+	struct gf_http_req *r = ud;
+	struct put *s = r->stage;
+	size_t left = r->body.len - s->offset, want = size * n;
+	if (want > left)
+		want = left;
+	if (want)
+		memcpy(buf, r->body.data + s->offset, want);
+	s->offset += want;
+	return want;
+}
+
+static size_t on_discard(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+/* The server's host key against the known_hosts file: only a match goes
+ * on, and the request says why not otherwise. */
+static int on_host_key(CURL *e, const struct curl_khkey *known, const struct curl_khkey *found,
+                       enum curl_khmatch match, void *ud)
+{
+	(void)e;
+	(void)known;
+	(void)found;
+	struct gf_http_req *r = ud;
+	struct put *s = r->stage;
+	if (match == CURLKHMATCH_OK)
+		return CURLKHSTAT_FINE;
+	snprintf(r->detail, sizeof(r->detail), "the SFTP server's host key %s sftp.known_hosts_file %s (%s): not"
+	         " connected", match == CURLKHMATCH_MISMATCH ? "differs from the one in" : "is not in",
+	         s->job->sftp_known_hosts_file, match == CURLKHMATCH_MISMATCH ?
+	         "changed: a new server, or someone in between; check the new key with the partner before"
+	         " replacing the line" : "unknown: add the partner's host key line, checked with the partner");
+	gf_text_safe_inplace(r->detail, sizeof(r->detail), NULL);
+	return CURLKHSTAT_REJECT;
+}
+
+/* The options of both transfers: the job's account, host key and times. */
+static int setup(struct gf_http_req *r, const char *url)
+{
+	struct put *s = r->stage;
+	const struct gf_job *job = s->job;
+	CURL *e = r->easy;
+	curl_easy_reset(e);
+	if (gf_http_secure(e, "sftp", NULL, job->proxy, job->no_proxy) < 0)
+		return -EPROTONOSUPPORT;
+	CURLcode c = CURLE_OK;
+#define SET(opt, val) (void)(c == CURLE_OK && (c = curl_easy_setopt(e, opt, val)) != CURLE_OK)
+	SET(CURLOPT_URL, url);
+	if (job->proxy)
+		SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
+	SET(CURLOPT_USERNAME, job->sftp_user);
+	SET(CURLOPT_SSH_KNOWNHOSTS, job->sftp_known_hosts_file);
+	SET(CURLOPT_SSH_KEYFUNCTION, on_host_key);
+	SET(CURLOPT_SSH_KEYDATA, r);
+	if (s->password) {
+		SET(CURLOPT_SSH_AUTH_TYPES, (long)CURLSSH_AUTH_PASSWORD);
+		SET(CURLOPT_PASSWORD, s->password);
+	} else {
+		SET(CURLOPT_SSH_AUTH_TYPES, (long)CURLSSH_AUTH_PUBLICKEY);
+		SET(CURLOPT_SSH_PRIVATE_KEYFILE, job->sftp_private_key_file);
+		/* "": libssh2 derives the public key from the private one */
+		SET(CURLOPT_SSH_PUBLIC_KEYFILE, "");
+	}
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)job->connect_timeout_ms);
+	SET(CURLOPT_TIMEOUT_MS, (long)job->timeout_ms);
+	SET(CURLOPT_LOW_SPEED_LIMIT, (long)job->low_speed_limit);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)((job->low_speed_time_ms + 999) / 1000));
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_WRITEFUNCTION, on_discard);
+	SET(CURLOPT_ERRORBUFFER, r->errbuf);
+#undef SET
+	r->errbuf[0] = '\0';
+	return c == CURLE_OK ? 0 : -EINVAL;
+}
+
+/* After the look: the same file there is delivered, another one is not
+ * overwritten, none is uploaded. */
+static int next(struct gf_http_req *r)
+{
+	struct put *s = r->stage;
+	if (s->uploading)
+		return 0;
+	if (r->result == CURLE_OK) {
+		curl_off_t size = -1;
+		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &size);
+		if (size == (curl_off_t)r->body.len) {
+			/* (as the answer, for the API-call log: the server's word) */
+			gf_buf_reset(&r->resp);
+			(void)gf_buf_printf(&r->resp, "%s was on the server already with the same size (%zu bytes):"
+			                    " delivered by an earlier attempt, not uploaded again", s->name, r->body.len);
+		} else {
+			r->result = CURLE_REMOTE_FILE_EXISTS;
+			snprintf(r->detail, sizeof(r->detail), "another file named %s is on the server (%lld bytes, this"
+			         " batch has %zu): not overwritten", s->name, (long long)size, r->body.len);
+			gf_text_safe_inplace(r->detail, sizeof(r->detail), NULL);
+		}
+		return 0;
+	}
+	if (r->result != CURLE_REMOTE_FILE_NOT_FOUND)
+		return 0;
+	s->uploading = true;
+	s->offset = 0;
+	CURL *e = r->easy;
+	if (setup(r, s->part_url) < 0 || curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_READDATA, r) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body.len) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_POSTQUOTE, s->rename) != CURLE_OK) {
+		r->result = CURLE_FAILED_INIT;
+		return 0;
+	}
+	r->result = CURLE_OK;
+	return 1;
+}
+
+int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name)
+{
+	const struct gf_job *job = gf_http_job(h);
+	struct put *s = gf_xcalloc(1, sizeof(*s));
+	s->job = job;
+	s->name = gf_xstrdup(name);
+	s->final_url = gf_sftp_url(job->endpoint, name);
+	_cleanup_free_ char *part = gf_xasprintf(".%s.part", name);
+	s->part_url = gf_sftp_url(job->endpoint, part);
+	_cleanup_free_ char *cmd = rename_command(job->endpoint, name);
+	if (!cmd || !(s->rename = curl_slist_append(NULL, cmd))) {
+		put_free(s);
+		return -EINVAL;
+	}
+	if (job->sftp_password_file) {
+		char err[512];
+		int r = gf_sftp_password(job, &s->password, err, sizeof(err));
+		if (r < 0) {
+			gf_error("sftp_password", "job=%s msg=%s", job->name, gf_log_q(err));
+			put_free(s);
+			return r;
+		}
+	}
+	if (req->stage && req->stage_free)
+		req->stage_free(req->stage);
+	req->stage = s;
+	req->stage_free = put_free;
+	req->next = next;
+	req->status = 0;
+	req->result = CURLE_OK;
+	req->resp_too_big = false;
+	gf_buf_reset(&req->resp);
+	if (!req->easy && !(req->easy = curl_easy_init()))
+		return -ENOMEM;
+	if (setup(req, s->final_url) < 0 || curl_easy_setopt(req->easy, CURLOPT_NOBODY, 1L) != CURLE_OK)
+		return -EINVAL;
+	return gf_http_add(h, req);
+}

@@ -1,0 +1,29 @@
+/* Sending batches as files over SFTP (libcurl's sftp://, on the shared
+ * multi handle of http.h): the job's account, its known_hosts file always
+ * enforced, upload to a hidden .part name and rename, and a file already
+ * there with the same size taken as delivered (a resend after a crash). */
+#ifndef GF_SFTP_H
+#define GF_SFTP_H
+
+#include "transport/http.h"
+
+/* Start putting req->body as the file name (not encoded, one path
+ * segment) in the job's endpoint directory (sftp://host[:port]/dir/):
+ * first a look at name, then, when it is not there, an upload to
+ * .name.part renamed to name. The request ends with CURLE_OK when the
+ * file is there (req->detail says when it was found already);
+ * CURLE_REMOTE_FILE_EXISTS when another file of that name is (not
+ * overwritten); CURLE_PEER_FAILED_VERIFICATION when the server's host key
+ * is not the known_hosts file's (detail: unknown or changed);
+ * CURLE_LOGIN_DENIED; or another transport error. 0, or a negative error
+ * (the job's password file unreadable: -errno, logged). */
+int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name);
+
+/* The URL of name in the job's endpoint directory, name percent-encoded. */
+char *gf_sftp_url(const char *endpoint, const char *name);
+
+/* The job's SFTP password from its password_file: the file's first line.
+ * 0 and *out (to wipe and free), or a negative error with err set. */
+int gf_sftp_password(const struct gf_job *job, char **out, char *err, size_t errlen);
+
+#endif
