@@ -34,7 +34,7 @@ static const char usage[] =
 	"  contact list | contact remove ID   who hears about problems\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID | --property-id ID\n"
 	"                                 (as the partner's format names it; the access key\n"
-	"                                 or API token on stdin)\n"
+	"                                 or API token on stdin; visits-csv: none)\n"
 	"  connection set-credentials PROPERTY PARTNER   replace that secret (on stdin)\n"
 	"  connection rekey               rotate the key that encrypts the access keys\n"
 	"  connection list                list connections (never the access key)\n"

@@ -1042,6 +1042,14 @@ static void loop(struct run *rn)
 		rn->ready = NULL;
 	}
 	gf_run_give_back_queued(rn);
+	/* Requests still in flight (stopped, cut short): their connections
+	 * ended at once, so that neither the cancel nor the clean-up waits on
+	 * the partner (stop_timeout bounds the stop). */
+	for (int i = 0; i < job->in_flight; i++)
+		if (slots[i]) {
+			gf_http_abort(rn->http);
+			break;
+		}
 	for (int i = 0; i < job->in_flight; i++) {
 		if (!slots[i])
 			continue;

@@ -2,6 +2,8 @@
 #include "transport/http.h"
 
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gf_config.h"
 #include "base/log.h"
@@ -12,7 +14,51 @@ struct gf_http {
 	const struct gf_job *job;
 	int running;
 	int in_flight;
+	curl_socket_t *socks;      /* the sockets libcurl opened for h's handles */
+	size_t n_socks, cap_socks;
 };
+
+/* Every socket of h's transfers is opened and closed here, so that
+ * gf_http_abort() can end them all at once. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)purpose;
+	struct gf_http *h = ud;
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd == CURL_SOCKET_BAD)
+		return fd;
+	if (h->n_socks == h->cap_socks) {
+		h->cap_socks = h->cap_socks ? 2 * h->cap_socks : 16;
+		h->socks = gf_xrealloc(h->socks, h->cap_socks * sizeof(*h->socks));
+	}
+	h->socks[h->n_socks++] = fd;
+	return fd;
+}
+
+static int close_socket(void *ud, curl_socket_t fd)
+{
+	struct gf_http *h = ud;
+	for (size_t i = 0; i < h->n_socks; i++)
+		if (h->socks[i] == fd) {
+			h->socks[i] = h->socks[--h->n_socks];
+			break;
+		}
+	return close(fd);
+}
+
+void gf_http_track_sockets(struct gf_http *h, CURL *e)
+{
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
+}
+
+void gf_http_abort(struct gf_http *h)
+{
+	for (size_t i = 0; h && i < h->n_socks; i++)
+		(void)shutdown(h->socks[i], SHUT_RDWR);
+}
 
 static void init_curl_once(void)
 {
@@ -92,7 +138,11 @@ void gf_http_free(struct gf_http *h)
 {
 	if (!h)
 		return;
+	/* (no protocol goodbye may wait on a partner without a time limit:
+	 * libcurl's SFTP disconnect would) */
+	gf_http_abort(h);
 	curl_multi_cleanup(h->multi);
+	free(h->socks);
 	free(h);
 }
 
@@ -199,6 +249,7 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
 	if (gf_http_secure(e, gf_http_protocols(job), job->ca_file, job->proxy, job->no_proxy) < 0)
 		return -EPROTONOSUPPORT;
 	curl_easy_setopt(e, CURLOPT_URL, url);
+	gf_http_track_sockets(h, e);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);

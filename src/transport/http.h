@@ -57,12 +57,22 @@ const char *gf_http_protocols(const struct gf_job *job);
  * ping.start, ...), at most max of them; returns how many. */
 size_t gf_http_insecure_urls(const struct gf_job *job, const char **keys, size_t max);
 
+/* The sockets of e's transfers are h's (gf_http_abort()); every handle
+ * started on h sets it. */
+void gf_http_track_sockets(struct gf_http *h, CURL *e);
+/* End every connection of h at once (shutdown(2) of its sockets): what is
+ * in flight fails, and no protocol goodbye can wait on a partner that does
+ * not answer (libcurl's SFTP disconnect waits with no time limit) when
+ * a stopped run cancels and cleans up. */
+void gf_http_abort(struct gf_http *h);
+
 /* Start req->easy (set up by the caller) on h. 0, or -EIO. */
 int gf_http_add(struct gf_http *h, struct gf_http_req *req);
 /* The job h sends for. */
 const struct gf_job *gf_http_job(const struct gf_http *h);
 
-/* One multi handle for a run of the job; requests share its connection pool.
+/* One multi handle for a run of the job; requests share its connection pool
+ * (gf_http_free() ends its connections without waiting on the partner).
  * Logs an insecure_http warning when the endpoint is plain http://. */
 struct gf_http *gf_http_new(const struct gf_job *job);
 void gf_http_free(struct gf_http *h);

@@ -11,6 +11,7 @@
 #include "base/util.h"
 
 struct put {
+	struct gf_http *h;
 	const struct gf_job *job;
 	char *name;               /* the file's name, as given */
 	char *final_url;          /* <dir>/<name> */
@@ -161,6 +162,7 @@ static int setup(struct gf_http_req *r, const char *url)
 	CURLcode c = CURLE_OK;
 #define SET(opt, val) (void)(c == CURLE_OK && (c = curl_easy_setopt(e, opt, val)) != CURLE_OK)
 	SET(CURLOPT_URL, url);
+	gf_http_track_sockets(s->h, e);
 	if (job->proxy)
 		SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
 	SET(CURLOPT_USERNAME, job->sftp_user);
@@ -233,6 +235,7 @@ int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name)
 {
 	const struct gf_job *job = gf_http_job(h);
 	struct put *s = gf_xcalloc(1, sizeof(*s));
+	s->h = h;
 	s->job = job;
 	s->name = gf_xstrdup(name);
 	s->final_url = gf_sftp_url(job->endpoint, name);

@@ -166,6 +166,15 @@ class CliTest(GFTestCase):
             self.assertIn(word, readme, word)
         self.assertRegex(job, r'(?m)^fields:\n  omit: \[\]$')
         self.assertIn('"guest-json"', job)
+        # visits-csv and its job's SFTP account (every key of the sftp section)
+        self.assertIn('visits-csv', helps)
+        self.assertIn('"visits-csv"', job)
+        for key in ('user', 'private_key_file', 'password_file', 'known_hosts_file'):
+            self.assertRegex(job, rf'(?m)^#   {key}: ', key)
+            self.assertIn(f'sftp.{key}', man, key)
+            self.assertIn(f'sftp.{key}', readme, key)
+        self.assertIn('visits\\-csv', man)
+        self.assertIn('visits-csv', readme)
 
     def test_disabled_job_does_nothing(self):
         env = self.env
