@@ -6,6 +6,7 @@
 
 #include "base/util.h"
 #include "core/config.h"
+#include "core/normalize.h"
 #include "transport/http.h"
 
 void gf_reply_clear(struct gf_reply *r)
@@ -56,4 +57,18 @@ int gf_output_post(struct gf_http *h, struct gf_http_req *req, const struct gf_j
 		free(auth);
 	}
 	return r;
+}
+
+int gf_output_check_id_text(const char *id, char *why, size_t whylen)
+{
+	char what[128];
+	if (!id || !*id) {
+		gf_set_why(why, whylen, "missing");
+		return -GF_E_RENDER;
+	}
+	if (gf_text_check(id, SIZE_MAX, what, sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "%s", what);
+		return -GF_E_RENDER;
+	}
+	return 0;
 }

@@ -136,6 +136,11 @@ int gf_output_post(struct gf_http *h, struct gf_http_req *req, const struct gf_j
 /* The gzip level to render a job's batches at (0: plain). */
 int gf_output_gzip_level(const struct gf_job *job);
 
+/* The rule every output's check_id starts with: an id that is there and
+ * is text (gf_text_check(): valid UTF-8, no control or bidi character).
+ * 0, or -GF_E_RENDER with why. */
+int gf_output_check_id_text(const char *id, char *why, size_t whylen);
+
 /* The output named so, or NULL. */
 const struct gf_output *gf_output_find(const char *name);
 /* Every output's name, ", "-separated, for messages. */

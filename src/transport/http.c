@@ -363,3 +363,14 @@ void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen)
 	/* curl's error buffer may quote what the server sent or the URL */
 	gf_text_safe_inplace(out, outlen, r->secret);
 }
+
+char *gf_http_url_under(const char *base, const char *before, const char *segment, const char *after)
+{
+	char *e = curl_easy_escape(NULL, segment ? segment : "", 0);
+	if (!e)
+		gf_oom();
+	size_t l = strlen(base);
+	char *u = gf_xasprintf("%s%s%s%s%s", base, l && base[l - 1] == '/' ? "" : "/", before, e, after);
+	curl_free(e);
+	return u;
+}

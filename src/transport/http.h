@@ -94,6 +94,10 @@ int gf_http_in_flight(const struct gf_http *h);
 /* Abort a request in flight; the caller owns it again. */
 void gf_http_cancel(struct gf_http *h, struct gf_http_req *req);
 
+/* base + "/" (unless it ends with one) + before + segment percent-encoded
+ * + after (malloc'd): a URL under a job's endpoint. */
+char *gf_http_url_under(const char *base, const char *before, const char *segment, const char *after);
+
 /* Person-readable transport error for a finished request ("timeout after
  * 120000 ms", "connection refused: ..."), made safe text (text.h) with the
  * secret redacted. */

@@ -38,13 +38,7 @@ static void put_free(void *p)
 
 char *gf_sftp_url(const char *endpoint, const char *name)
 {
-	char *e = curl_easy_escape(NULL, name, 0);
-	if (!e)
-		gf_oom();
-	size_t l = strlen(endpoint);
-	char *u = gf_xasprintf("%s%s%s", endpoint, l && endpoint[l - 1] == '/' ? "" : "/", e);
-	curl_free(e);
-	return u;
+	return gf_http_url_under(endpoint, "", name, "");
 }
 
 /* A path as a quoted argument of libcurl's SFTP quote commands: inside

@@ -15,6 +15,7 @@
 #include "base/text.h"
 #include "base/util.h"
 #include "core/normalize.h"
+#include "transport/http.h"
 
 /* ---- the request ---------------------------------------------------------- */
 
@@ -118,15 +119,8 @@ static int render(const struct gf_output_target *t, const struct gf_record *recs
  * empty. */
 static int check_id(const char *id, char *why, size_t whylen)
 {
-	char what[128];
-	if (!id || !*id) {
-		gf_set_why(why, whylen, "missing");
+	if (gf_output_check_id_text(id, why, whylen) < 0)
 		return -GF_E_RENDER;
-	}
-	if (gf_text_check(id, SIZE_MAX, what, sizeof(what)) < 0) {
-		gf_set_why(why, whylen, "%s", what);
-		return -GF_E_RENDER;
-	}
 	/* a path segment a URL resolves away: the request would go elsewhere */
 	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0) {
 		gf_set_why(why, whylen, "'.' and '..' are not a path segment of their own in a URL");
@@ -139,13 +133,7 @@ static int check_id(const char *id, char *why, size_t whylen)
 static char *url(const char *endpoint, const struct gf_output_target *t, bool with_secret)
 {
 	(void)with_secret;
-	char *e = curl_easy_escape(NULL, t->partner_id ? t->partner_id : "", 0);
-	if (!e)
-		gf_oom();
-	size_t l = strlen(endpoint);
-	char *u = gf_xasprintf("%s%sproperties/%s/guests", endpoint, l && endpoint[l - 1] == '/' ? "" : "/", e);
-	curl_free(e);
-	return u;
+	return gf_http_url_under(endpoint, "properties/", t->partner_id, "/guests");
 }
 
 static char *auth_header(const struct gf_output_target *t)

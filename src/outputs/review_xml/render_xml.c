@@ -140,16 +140,9 @@ static int doc_end(struct doc *d, int r)
 
 int gf_review_xml_check_id(const char *value, char *why, size_t whylen)
 {
-	char what[128];
 	size_t start;
-	if (!value || !*value) {
-		gf_set_why(why, whylen, "missing");
+	if (gf_output_check_id_text(value, why, whylen) < 0)
 		return -GF_E_RENDER;
-	}
-	if (gf_text_check(value, SIZE_MAX, what, sizeof(what)) < 0) {
-		gf_set_why(why, whylen, "%s", what);
-		return -GF_E_RENDER;
-	}
 	/* (the XSD's nonEmpty: something that is not white space) */
 	if (gf_trim_span(value, strlen(value), &start) == 0) {
 		gf_set_why(why, whylen, "only white space");

@@ -119,15 +119,8 @@ char *gf_visits_csv_name(const struct gf_output_target *t)
  * in SFTP), not empty. */
 static int check_id(const char *id, char *why, size_t whylen)
 {
-	char what[128];
-	if (!id || !*id) {
-		gf_set_why(why, whylen, "missing");
+	if (gf_output_check_id_text(id, why, whylen) < 0)
 		return -GF_E_RENDER;
-	}
-	if (gf_text_check(id, SIZE_MAX, what, sizeof(what)) < 0) {
-		gf_set_why(why, whylen, "%s", what);
-		return -GF_E_RENDER;
-	}
 	if (strchr(id, '/')) {
 		gf_set_why(why, whylen, "'/' cannot be part of a file name (the hotel id names the batch's file)");
 		return -GF_E_RENDER;
