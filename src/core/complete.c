@@ -1,5 +1,6 @@
 /* Completing a batch in one transaction. */
 #include "core/complete.h"
+#include "core/output.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -95,12 +96,12 @@ static int api_call(struct ctx *x, const struct gf_api_call *call)
 		gf_text_safe_dup(call->response_excerpt, key, GF_TEXT_MAX) : NULL;
 	const char *p[] = { x->run, x->job->name, conn, x->id, url,
 	                    call->status ? status : NULL, lat, rq, rs, recs,
-	                    x->b->idempotency_key, call->outcome, error, excerpt };
+	                    x->b->idempotency_key, call->outcome, error, excerpt, x->job->output->method };
 	return gf_db_exec(x->c, "api_call",
 		"INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code,"
 		" latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, error,"
-		" response_excerpt) VALUES ($1::bigint, $2, $3::bigint, $4::bigint, $5, $6::int, $7::int,"
-		" $8::bigint, $9::bigint, $10::int, $11, $12, $13, $14)", 14, p);
+		" response_excerpt, method) VALUES ($1::bigint, $2, $3::bigint, $4::bigint, $5, $6::int, $7::int,"
+		" $8::bigint, $9::bigint, $10::int, $11, $12, $13, $14, $15)", 15, p);
 }
 
 static int accepted(struct ctx *x, const struct gf_completion *cp)
@@ -456,7 +457,7 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
  * once for them all), the batches done, their API-call rows, and the
  * alerts an answer clears. $1, $2, $4..$6, $8..$17: one element per batch
  * (struct gf_accepted, as text; the rejections as array literals), $3 the
- * run, $7 the job. One row per batch, in the order given. The batches
+ * run, $7 the job, $18 its output's method. One row per batch, in the order given. The batches
  * are locked by id and token, and their state is tested on the locked rows
  * (a CTE apart): with the state beside the ids, the planner, whose
  * statistics see few open batches, reads every open batch through
@@ -506,10 +507,10 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"         finished_run_id = $3::bigint" \
 	"    FROM lease l WHERE b.id = l.id RETURNING b.id" \
 	"), call AS (" \
-	"  INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, url, status_code," \
+	"  INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, method, url, status_code," \
 	"         latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, error," \
 	"         response_excerpt)" \
-	"  SELECT $3::bigint, $7, g.conn, g.id, g.url, g.status, g.latency, g.rq, g.rs, g.records, g.ikey," \
+	"  SELECT $3::bigint, $7, g.conn, g.id, $18, g.url, g.status, g.latency, g.rq, g.rs, g.records, g.ikey," \
 	"         'accepted', NULL, g.excerpt FROM g JOIN lease l ON l.id = g.id ORDER BY g.i RETURNING batch_id" \
 	"), cleared AS (" \
 	"  UPDATE guestflow.alert_events SET cleared_at = now()" \
@@ -526,7 +527,7 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 
 int gf_complete_pipe_prepare(PGconn *c)
 {
-	return gf_db_prepare(c, "complete_accepted", ACCEPTED_SQL, 17);
+	return gf_db_prepare(c, "complete_accepted", ACCEPTED_SQL, 18);
 }
 
 void gf_complete_accepted_clear(struct gf_accepted *a)
@@ -584,11 +585,12 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 		[GF_ACC_RESPONSE_BYTES] = 13, [GF_ACC_RECORDS] = 14, [GF_ACC_KEY] = 15, [GF_ACC_EXCERPT] = 16,
 	};
 	struct gf_buf arrays[GF_ACCEPTED_FIELDS];
-	const char *p[17] = { 0 };
+	const char *p[18] = { 0 };
 	char run[32];
 	snprintf(run, sizeof(run), "%lld", (long long)run_id);
 	p[2] = run;
 	p[6] = job->name;
+	p[17] = job->output->method;
 	int r = 0;
 	for (size_t f = 0; f < GF_ACCEPTED_FIELDS; f++) {
 		arrays[f] = (struct gf_buf)GF_BUF_INIT((size_t)1 << 30);
@@ -600,7 +602,7 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 	}
 	gf_fault_point("in_commit");
 	if (r == 0)
-		r = gf_db_pipe_send(c, "complete_accepted", 17, p);
+		r = gf_db_pipe_send(c, "complete_accepted", 18, p);
 	for (size_t f = 0; f < GF_ACCEPTED_FIELDS; f++)
 		gf_buf_free(&arrays[f]);
 	return r;

@@ -65,6 +65,7 @@ struct gf_job;
 struct gf_output {
 	const char *name;         /* the job's `format:` */
 	const char *scheme;       /* of its endpoint: "https" (plain "http" too with allow_insecure_http), "sftp" */
+	const char *method;       /* what a request is, for the API-call log: "POST", "PUT" (an SFTP upload) */
 	const char *id_label;     /* what the partner calls a connection's id, for messages: "hotel id" */
 	const char *id_option;    /* the option of 'connection add' that gives it: "--hotel-id" */
 	const char *secret_label; /* what the partner calls its secret: "access key"; NULL: a

@@ -33,6 +33,7 @@ class GuestJsonTest(GFTestCase):
         self.assertEqual(self.states(), {'delivered': 3})
         # The API-call log: the property in the path, the token nowhere.
         urls = [u for (u,) in env.psql("SELECT url FROM guestflow.api_calls ORDER BY id")]
+        self.assertEqual(env.psql("SELECT DISTINCT method FROM guestflow.api_calls"), [['POST']])
         self.assertTrue(urls and all(u.endswith(('/properties/PX-1/guests', '/properties/PX-2/guests'))
                                      for u in urls), urls)
         with open(os.path.join(env.dir, 'sim.log'), encoding='utf-8') as f:

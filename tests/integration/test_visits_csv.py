@@ -52,6 +52,7 @@ class VisitsCsvTest(GFTestCase):
         # The API-call log names the file; a second run sends nothing again.
         urls = sorted(u for (u,) in env.psql("SELECT url FROM guestflow.api_calls"))
         self.assertEqual(urls, sorted(env.sftp.endpoint + n for n in files))
+        self.assertEqual(env.psql("SELECT DISTINCT method FROM guestflow.api_calls"), [['PUT']])
         self.assertEqual(self.history_count(), 3)
         r = self.run_job(expect=0)
         self.assertIn('new=0 delivered=0', r.stdout)
@@ -126,6 +127,7 @@ class VisitsCsvTest(GFTestCase):
             subprocess.run(['sleep', '0.3'], check=True)
         self.assertEqual(self.states(), {'dead': 3})
         self.assertIn('No such file', env.scalar("SELECT DISTINCT reason FROM guestflow.deliveries"))
+        self.assertEqual(env.psql("SELECT DISTINCT method, outcome FROM guestflow.api_calls"), [['PUT', 'retry']])
         # The directory made: rerun --dead, and they go.
         os.mkdir(os.path.join(env.sftp.dir, 'missing'))
         self.assertEqual(env.gf('rerun', 'review-nightly', '--dead').returncode, 0)

@@ -286,6 +286,7 @@ static void show(const char *s, size_t n, FILE *out)
 
 const struct gf_output gf_output_guest_json = {
 	.name = "guest-json",
+	.method = "POST",
 	.scheme = "https",
 	.compressible = true,
 	.send = gf_output_post,

@@ -94,6 +94,7 @@ static void show(const char *s, size_t n, FILE *out)
 
 const struct gf_output gf_output_review_xml = {
 	.name = "review-xml",
+	.method = "POST",
 	.scheme = "https",
 	.compressible = true,
 	.send = gf_output_post,

@@ -173,6 +173,7 @@ static void show(const char *s, size_t n, FILE *out)
 
 const struct gf_output gf_output_visits_csv = {
 	.name = "visits-csv",
+	.method = "PUT",
 	.scheme = "sftp",
 	.id_label = "hotel id",
 	.id_option = "--hotel-id",
