@@ -30,8 +30,9 @@ static const char help[] =
 	"rekey       rotates the key that encrypts the stored access keys: a new key\n"
 	"            in secrets.key_file, the previous one kept as FILE.old, every\n"
 	"            access key re-encrypted in one transaction\n"
-	"list        property, partner, hotel id and status of every connection\n"
-	"show        one connection and its status history (never the access key)\n"
+	"list        property, partner, id at the partner (hotel or property id) and\n"
+	"            status of every connection\n"
+	"show        one connection and its status history (never its secret)\n"
 	"activate    makes a connection 'live': only live connections receive data\n"
 	"deactivate  the property ends the connection: no more data flows\n"
 	"stop        the partner stopped serving a live connection\n"
@@ -378,12 +379,22 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		fprintf(stderr, "guestflow connection: unknown or incomplete command\n%s", help);
 		return GF_EXIT_USAGE;
 	}
-	if ((r = with_db(ctx, &db)))
+	struct gf_config *cfg = NULL;
+	if ((r = gf_cmd_open(ctx, &cfg, &db)))
 		return r;
-	if (show)
-		r = gf_connection_show(db, argv[2], argv[3], stdout);
-	else
+	if (show) {
+		/* named as the partner's format names them (a partner no job
+		 * sends to yet: as review-xml, the first format) */
+		const struct gf_output *out;
+		const struct gf_job *by;
+		if (partner_output(cfg, argv[3], &out, &by) < 0 || !out)
+			out = NULL;
+		r = gf_connection_show(db, argv[2], argv[3], out ? out->id_label : "hotel id",
+		                       out ? out->secret_label : "access key", stdout);
+	} else {
 		r = gf_connection_set_status(db, argv[2], argv[3], moves[m].status, moves[m].note);
+	}
+	gf_config_free(cfg);
 	PQfinish(db);
 	if (r == -ENOENT) {
 		fprintf(stderr, "guestflow connection %s: no connection %s -> %s\n", sub, gf_log_qt(argv[2]),

@@ -253,7 +253,9 @@ int gf_connection_list(PGconn *c, FILE *out)
 		" FROM guestflow.connections ORDER BY partner, property_id", 0, NULL);
 	if (!r)
 		return err;
-	fprintf(out, "%-16s %-16s %-20s %-12s %s\n", "PROPERTY", "PARTNER", "HOTEL ID", "STATUS", "SINCE");
+	/* (the partner's id of the connection: a hotel or a property id, as
+	 * its format names it) */
+	fprintf(out, "%-16s %-16s %-20s %-12s %s\n", "PROPERTY", "PARTNER", "ID AT PARTNER", "STATUS", "SINCE");
 	/* Rows written before the ids were checked, or by another program: shown
 	 * escaped, so that nothing in them drives the terminal (log.h). */
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -264,7 +266,8 @@ int gf_connection_list(PGconn *c, FILE *out)
 	return 0;
 }
 
-int gf_connection_show(PGconn *c, const char *property, const char *partner, FILE *out)
+int gf_connection_show(PGconn *c, const char *property, const char *partner, const char *id_label,
+                       const char *secret_label, FILE *out)
 {
 	const char *p[] = { property, partner };
 	int err;
@@ -273,18 +276,23 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, FIL
 		" (SELECT count(*) FROM guestflow.deliveries d WHERE d.connection_id = c.id AND d.state = 'delivered'),"
 		" (SELECT count(*) FROM guestflow.deliveries d WHERE d.connection_id = c.id AND d.state IN ('pending', 'sending')),"
 		" CASE WHEN access_key IS NOT NULL THEN 'stored in plain text until guestflow next opens its key, not shown'"
-		"      ELSE 'stored encrypted (key ' || get_byte(access_key_enc, 1) || '), not shown' END"
+		"      WHEN access_key_enc IS NOT NULL"
+		"      THEN 'stored encrypted (key ' || get_byte(access_key_enc, 1) || '), not shown' ELSE 'none' END"
 		" FROM guestflow.connections c WHERE property_id = $1 AND partner = $2", 2, p);
 	if (!r)
 		return err;
 	if (PQntuples(r) == 0)
 		return -ENOENT;
 	/* database text escaped as in list */
-	fprintf(out, "property:    %s\npartner:     %s\nhotel id:    %s\n", gf_log_qt(PQgetvalue(r, 0, 1)),
-	        gf_log_qt(PQgetvalue(r, 0, 2)), gf_log_qt(PQgetvalue(r, 0, 3)));
-	fprintf(out, "access key:  %s\nstatus:      %s (since %s)\ncreated:     %s\ndelivered:   %s\npending:     %s\n",
-	        PQgetvalue(r, 0, 9), gf_log_qt(PQgetvalue(r, 0, 4)), PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 5),
-	        PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 8));
+	char idl[32], secl[32];
+	snprintf(idl, sizeof(idl), "%s:", id_label);
+	snprintf(secl, sizeof(secl), "%s:", secret_label ? secret_label : "secret");
+	fprintf(out, "property:    %s\npartner:     %s\n%-12s %s\n", gf_log_qt(PQgetvalue(r, 0, 1)),
+	        gf_log_qt(PQgetvalue(r, 0, 2)), idl, gf_log_qt(PQgetvalue(r, 0, 3)));
+	fprintf(out, "%-12s %s\nstatus:      %s (since %s)\ncreated:     %s\ndelivered:   %s\npending:     %s\n",
+	        secl, secret_label ? PQgetvalue(r, 0, 9) : "none: the job holds the account",
+	        gf_log_qt(PQgetvalue(r, 0, 4)), PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 7),
+	        PQgetvalue(r, 0, 8));
 	const char *id = PQgetvalue(r, 0, 0);
 	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
 		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, '')"

@@ -53,6 +53,9 @@ int gf_connection_set_status(PGconn *c, const char *property, const char *partne
 /* Print the connections as a table (never the access key). */
 int gf_connection_list(PGconn *c, FILE *out);
 /* Print one connection and its recent events; -ENOENT when missing. */
-int gf_connection_show(PGconn *c, const char *property, const char *partner, FILE *out);
+/* id_label, secret_label: as the partner's format names them ("hotel id",
+ * "access key"; secret_label NULL: its connections hold none). */
+int gf_connection_show(PGconn *c, const char *property, const char *partner, const char *id_label,
+                       const char *secret_label, FILE *out);
 
 #endif

@@ -35,7 +35,9 @@ static int print_counts(PGconn *c, const struct gf_job *job, const char *window,
 	if (!r)
 		return err;
 	int64_t total_new = 0, total_pending = 0;
-	fprintf(out, "%-16s %-20s %10s %10s\n", "PROPERTY", "HOTEL ID", "NEW", "PENDING");
+	char idh[32];
+	fprintf(out, "%-16s %-20s %10s %10s\n", "PROPERTY", gf_output_id_heading(job->output, idh, sizeof(idh)), "NEW",
+	        "PENDING");
 	for (int i = 0; i < PQntuples(r); i++) {
 		/* database text escaped as explain and status show it (log.h) */
 		fprintf(out, "%-16s %-20s %10s %10s\n", gf_log_qt(PQgetvalue(r, i, 1)), gf_log_qt(PQgetvalue(r, i, 2)),

@@ -43,7 +43,8 @@ static int failed_runs(PGconn *c, const struct gf_config *cfg, const struct gf_j
 static const char *advice(const char *kind)
 {
 	if (strcmp(kind, "auth_failed") == 0)
-		return "Check the hotel id and access key with the partner, then update the connection;\n"
+		return "Check the connection's id and secret with the partner (or, for an alert of\n"
+		       "the whole job, the job's own account: its sftp section), then update them;\n"
 		       "its deliveries stay pending and go with the next run.";
 	if (strcmp(kind, "dead_deliveries") == 0)
 		return "Find the cause in 'guestflow log --errors', fix it, then run\n"

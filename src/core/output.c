@@ -1,6 +1,7 @@
 /* What every output shares: the end of a render, the per-record results of a reply. */
 #include "core/output.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,4 +72,13 @@ int gf_output_check_id_text(const char *id, char *why, size_t whylen)
 		return -GF_E_RENDER;
 	}
 	return 0;
+}
+
+const char *gf_output_id_heading(const struct gf_output *o, char *buf, size_t size)
+{
+	size_t i = 0;
+	for (const char *p = o->id_label; *p && i + 1 < size; p++)
+		buf[i++] = (char)toupper((unsigned char)*p);
+	buf[i] = '\0';
+	return buf;
 }

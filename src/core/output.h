@@ -142,6 +142,9 @@ int gf_output_gzip_level(const struct gf_job *job);
  * 0, or -GF_E_RENDER with why. */
 int gf_output_check_id_text(const char *id, char *why, size_t whylen);
 
+/* The output's id_label as a column heading ("HOTEL ID") in buf. */
+const char *gf_output_id_heading(const struct gf_output *o, char *buf, size_t size);
+
 /* The output named so, or NULL. */
 const struct gf_output *gf_output_find(const char *name);
 /* Every output's name, ", "-separated, for messages. */

@@ -1,5 +1,6 @@
 /* guestflow status: per job and connection, the last run and the queue. */
 #include "core/status.h"
+#include "core/output.h"
 
 #include <string.h>
 
@@ -127,7 +128,9 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			fprintf(out, "  no deliveries yet\n");
 			continue;
 		}
-		fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", "PROPERTY", "HOTEL ID", "STATUS",
+		char idh[32];
+		fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", "PROPERTY",
+		        gf_output_id_heading(job->output, idh, sizeof(idh)), "STATUS",
 		        "PENDING", "RETRYING", "SENDING", "DEAD", "DELIVERED", "REJECTED", "OLDEST (s)", "NEXT ATTEMPT");
 		for (int r = 0; r < PQntuples(q); r++)
 			fprintf(out, "  %-12s %-12s %-8s %8s %8s %8s %6s %10s %9s %12s  %s\n", gf_log_qt(PQgetvalue(q, r, 0)),

@@ -34,6 +34,11 @@ class GuestJsonTest(GFTestCase):
         # The API-call log: the property in the path, the token nowhere.
         urls = [u for (u,) in env.psql("SELECT url FROM guestflow.api_calls ORDER BY id")]
         self.assertEqual(env.psql("SELECT DISTINCT method FROM guestflow.api_calls"), [['POST']])
+        # Named as the format names them.
+        show = env.gf('connection', 'show', 'P001', 'reviewhub').stdout
+        self.assertIn('property id: PX-1\nAPI token:   stored encrypted', show)
+        self.assertIn('PROPERTY ID', env.gf('status').stdout)
+        self.assertIn('ID AT PARTNER', env.gf('connection', 'list').stdout)
         self.assertTrue(urls and all(u.endswith(('/properties/PX-1/guests', '/properties/PX-2/guests'))
                                      for u in urls), urls)
         with open(os.path.join(env.dir, 'sim.log'), encoding='utf-8') as f:

@@ -222,6 +222,10 @@ class VisitsCsvConfigTest(GFTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(env.psql("SELECT hotel_id, access_key, access_key_enc FROM guestflow.connections"
                                   " WHERE property_id = 'P009'"), [['H-9', None, None]])
+        r = env.gf('connection', 'show', 'P009', 'reviewhub')
+        self.assertIn('hotel id:    H-9\nsecret:      none: the job holds the account\n', r.stdout)
+        r = env.gf('run', 'review-nightly', '--dry-run')
+        self.assertIn('HOTEL ID', r.stdout)
         r = env.gf('connection', 'add', 'P010', 'reviewhub', '--property-id', 'H-10', input='')
         self.assertEqual(r.returncode, 64)
         self.assertIn('take --hotel-id ID, not --property-id', r.stderr)
