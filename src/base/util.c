@@ -214,3 +214,30 @@ const char *gf_strerror(int err)
 	default: return strerror(err);
 	}
 }
+
+int gf_read_first_line(const char *path, char **out)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char *line = NULL;
+	size_t cap = 0;
+	errno = 0;
+	ssize_t n = getline(&line, &cap, f);
+	int e = n < 0 && errno ? -errno : 0;
+	fclose(f);
+	if (e < 0) {
+		free(line);
+		return e;
+	}
+	if (n < 0)
+		line = gf_xstrdup("");
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!line[0]) {
+		free(line);
+		return -ENODATA;
+	}
+	*out = line;
+	return 0;
+}

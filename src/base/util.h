@@ -83,6 +83,10 @@ int64_t gf_env_number(const char *name, int64_t min, int64_t max, int64_t def);
 /* Whole file into a NUL-terminated buffer (caller frees), at most max bytes. */
 int gf_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* The first line of a file, without its CR LF or LF (caller frees): 0, or
+ * -errno, or -ENODATA when that line is empty. */
+int gf_read_first_line(const char *path, char **out);
+
 /* snprintf into a reason buffer; does nothing when why is NULL or whylen 0. */
 void gf_set_why(char *why, size_t whylen, const char *fmt, ...) GF_PRINTF(3, 4);
 

@@ -1042,6 +1042,20 @@ static int check_transport(struct walk *w, const struct gf_job *job, yaml_node_t
 			return fail(w, n ? &n->start_mark : &sec->start_mark, "'sftp.%s' %s cannot be read: %s",
 			            files[i].key, files[i].path, strerror(e));
 		}
+	if (job->sftp_password_file) {
+		char *pw = NULL;
+		int r = gf_read_first_line(job->sftp_password_file, &pw);
+		if (pw) {
+			explicit_bzero(pw, strlen(pw));
+			free(pw);
+		}
+		if (r < 0) {
+			yaml_node_t *n = mapping_value(w, sec, "password_file");
+			return fail(w, n ? &n->start_mark : &sec->start_mark, "'sftp.password_file' %s %s",
+			            job->sftp_password_file, r == -ENODATA ? "holds no password on its first line" :
+			            "cannot be read");
+		}
+	}
 	return 0;
 }
 

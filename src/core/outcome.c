@@ -212,9 +212,10 @@ static void answered(struct gf_outcome_conn *cs, const struct gf_outcome_in *in,
 void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
 {
 	*o = (struct gf_outcome){ .retry_after_ms = -1 };
-	struct gf_answer failure;
-	if (in->transfer_failed && in->output->classify_failure &&
-	    in->output->classify_failure(in->transport_error, &failure)) {
+	struct gf_answer failure = { 0 };
+	bool known = in->transfer_failed && in->output->classify_failure &&
+	             in->output->classify_failure(in->transport_error, &failure);
+	if (known) {
 		answered(cs, in, &failure, o);
 		o->reached = failure.reached;
 	} else if (in->transfer_failed || in->resp_too_big) {
@@ -222,8 +223,9 @@ void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in
 		o->action = GF_OUTCOME_RETRY;
 		o->maybe_sent = in->resp_too_big || in->body_went_out;
 		o->log_outcome = "retry";
-		/* (a reply past its cap, or cut short: the partner was there) */
-		o->reached = in->status > 0 && in->status < 500;
+		/* (a reply past its cap, or cut short: the partner was there; or
+		 * the output's table says its server answered) */
+		o->reached = (in->status > 0 && in->status < 500) || failure.reached;
 	} else {
 		struct gf_answer a;
 		in->output->classify(in->status, &a);

@@ -36,6 +36,7 @@ struct gf_output_target {
 	const char *secret;     /* its credential (review-xml: the access key); NULL: none */
 	const char *batch_key;  /* the batch's idempotency key, the same on every resend */
 	const char *batch_day;  /* the day the batch was formed, UTC, "YYYYMMDD": the same on every resend */
+	bool maybe_sent;        /* an earlier attempt of the batch may have reached the partner */
 };
 
 /* What an answer means, by the output's failure table; the run's policy
@@ -116,8 +117,9 @@ struct gf_output {
 	void (*classify)(long status, struct gf_answer *out);
 	/* ...and what a transfer that failed (a CURLcode) means, when the
 	 * output's table says more than the engine's default (retried; maybe
-	 * taken when the whole body went out): true and *out, or false.
-	 * NULL: the default for every failure. */
+	 * taken when the whole body went out): true and *out, or false (then
+	 * only out->reached is read: whether the partner answered all the
+	 * same). NULL: the default for every failure. */
 	bool (*classify_failure)(int curl_code, struct gf_answer *out);
 	/* A rendered body (not deflated) for a terminal: the dry run. */
 	void (*show)(const char *body, size_t n, FILE *out);

@@ -305,7 +305,8 @@ static int prepare(struct run *rn, struct slot *s)
 	/* The body, deflated as it is rendered when the partner takes gzip. */
 	struct gf_buf *body = &s->req->body;
 	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
-		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day };
+		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day,
+		                            .maybe_sent = s->batch->maybe_sent };
 	int r = out->render(&t, recs, n, job->default_language, job->omit,
 	                    gf_output_gzip_level(job), body, rr, &s->n_rendered);
 	for (size_t k = 0; k < n; k++)
@@ -351,7 +352,8 @@ static int start(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
 	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
-		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day };
+		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day,
+		                            .maybe_sent = s->batch->maybe_sent };
 	s->url_public = job->output->url(job->endpoint, &t, false);
 	int r = job->output->send(rn->http, s->req, job, &t);
 	if (r < 0)

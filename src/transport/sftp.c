@@ -20,6 +20,7 @@ struct put {
 	size_t offset;            /* of the body, read by the upload */
 	char *password;           /* or NULL: the private key */
 	bool uploading;
+	bool maybe_sent;          /* an earlier attempt may have put the file there */
 };
 
 static void put_free(void *p)
@@ -85,22 +86,12 @@ static char *rename_command(const char *endpoint, const char *name)
 
 int gf_sftp_password(const struct gf_job *job, char **out, char *err, size_t errlen)
 {
-	char *data = NULL;
-	size_t len = 0;
-	*out = NULL;
-	int r = gf_read_file(job->sftp_password_file, 4096, &data, &len);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot read sftp.password_file %s: %s", job->sftp_password_file, gf_strerror(r));
-		return r;
-	}
-	data[strcspn(data, "\r\n")] = '\0';
-	if (!data[0]) {
-		free(data);
+	int r = gf_read_first_line(job->sftp_password_file, out);
+	if (r == -ENODATA)
 		snprintf(err, errlen, "sftp.password_file %s holds no password on its first line", job->sftp_password_file);
-		return -EINVAL;
-	}
-	*out = data;
-	return 0;
+	else if (r < 0)
+		snprintf(err, errlen, "cannot read sftp.password_file %s: %s", job->sftp_password_file, gf_strerror(r));
+	return r;
 }
 
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
@@ -195,11 +186,16 @@ static int next(struct gf_http_req *r)
 	if (r->result == CURLE_OK) {
 		curl_off_t size = -1;
 		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &size);
-		if (size == (curl_off_t)r->body.len) {
+		if (size == (curl_off_t)r->body.len || s->maybe_sent) {
 			/* (as the answer, for the API-call log: the server's word) */
 			gf_buf_reset(&r->resp);
-			(void)gf_buf_printf(&r->resp, "%s was on the server already with the same size (%zu bytes):"
-			                    " delivered by an earlier attempt, not uploaded again", s->name, r->body.len);
+			if (size == (curl_off_t)r->body.len)
+				(void)gf_buf_printf(&r->resp, "%s was on the server already with the same size (%zu bytes):"
+				                    " delivered by an earlier attempt, not uploaded again", s->name, r->body.len);
+			else /* (re-rendered from the PMS as it is now: the guests' data changed since) */
+				(void)gf_buf_printf(&r->resp, "%s was on the server already (%lld bytes; %zu as rendered now,"
+				                    " the guests' data changed since): delivered by an earlier attempt of this"
+				                    " batch, not uploaded again", s->name, (long long)size, r->body.len);
 		} else {
 			r->result = CURLE_REMOTE_FILE_EXISTS;
 			snprintf(r->detail, sizeof(r->detail), "another file named %s is on the server (%lld bytes, this"
@@ -225,12 +221,13 @@ static int next(struct gf_http_req *r)
 	return 1;
 }
 
-int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name)
+int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name, bool maybe_sent)
 {
 	const struct gf_job *job = gf_http_job(h);
 	struct put *s = gf_xcalloc(1, sizeof(*s));
 	s->h = h;
 	s->job = job;
+	s->maybe_sent = maybe_sent;
 	s->name = gf_xstrdup(name);
 	s->final_url = gf_sftp_url(job->endpoint, name);
 	_cleanup_free_ char *part = gf_xasprintf(".%s.part", name);

@@ -11,13 +11,15 @@
  * segment) in the job's endpoint directory (sftp://host[:port]/dir/):
  * first a look at name, then, when it is not there, an upload to
  * .name.part renamed to name. The request ends with CURLE_OK when the
- * file is there (req->detail says when it was found already);
- * CURLE_REMOTE_FILE_EXISTS when another file of that name is (not
- * overwritten); CURLE_PEER_FAILED_VERIFICATION when the server's host key
+ * file is there (req->resp says when it was found already: with the same
+ * size, or with any size when an earlier attempt may have put it there,
+ * maybe_sent: the batch's name is its own, and it is re-rendered from the
+ * guests' data as it is now); CURLE_REMOTE_FILE_EXISTS when another file
+ * of that name is (not overwritten); CURLE_PEER_FAILED_VERIFICATION when the server's host key
  * is not the known_hosts file's (detail: unknown or changed);
  * CURLE_LOGIN_DENIED; or another transport error. 0, or a negative error
  * (the job's password file unreadable: -errno, logged). */
-int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name);
+int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name, bool maybe_sent);
 
 /* The URL of name in the job's endpoint directory, name percent-encoded. */
 char *gf_sftp_url(const char *endpoint, const char *name);

@@ -174,12 +174,20 @@ MaxSessions 64
 
     def stats(self):
         """As the simulator's stats: requests (uploads: a .part file written
-        and closed), replays (uploads of a name already delivered: none
-        may be), key_conflicts (two files of one batch id)."""
-        names = self.watch.written()
-        finals = collections.Counter(n[1:-5] for n in names if n.startswith('.') and n.endswith('.part'))
+        and closed), replays (uploads of a file after it was renamed into
+        place: none may be), key_conflicts (two files of one batch id)."""
+        events = self.watch.events()
+        names = [n for kind, n in events if kind == 'written']
+        # A replay: a file uploaded again after it was renamed into place
+        # (not a .part written again after a crash cut its upload short).
+        placed, again = set(), 0
+        for kind, n in events:
+            if kind == 'placed':
+                placed.add(n)
+            elif n.startswith('.') and n.endswith('.part') and n[1:-5] in placed:
+                again += 1
         ids = collections.Counter(FILE_NAME.match(n).group(3) for n in self.files() if FILE_NAME.match(n))
-        return {'requests': len(names), 'replays': sum(c - 1 for c in finals.values()),
+        return {'requests': len(names), 'replays': again,
                 'key_conflicts': sum(c - 1 for c in ids.values())}
 
     def stop(self):
@@ -238,14 +246,16 @@ MaxSessions 64
 
 
 class Watch:
-    """The files written (and closed) in a directory, as inotify(7) reports
-    them: how the tests count uploads, whoever makes them."""
+    """The files written (and closed) and renamed into a directory, in
+    order, as inotify(7) reports them: how the tests count uploads, whoever
+    makes them."""
     IN_CLOSE_WRITE = 0x08
+    IN_MOVED_TO = 0x80
 
     def __init__(self, path):
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0 or self.libc.inotify_add_watch(self.fd, path.encode(), self.IN_CLOSE_WRITE) < 0:
+        if self.fd < 0 or self.libc.inotify_add_watch(self.fd, path.encode(), self.IN_CLOSE_WRITE | self.IN_MOVED_TO) < 0:
             raise OSError(ctypes.get_errno(), 'inotify')
         self.names = []
         self.lock = threading.Lock()
@@ -264,14 +274,14 @@ class Watch:
                 continue
             i = 0
             while i + 16 <= len(data):
-                _, _, _, n = struct.unpack_from('iIII', data, i)
+                _, mask, _, n = struct.unpack_from('iIII', data, i)
                 name = data[i + 16:i + 16 + n].rstrip(b'\0').decode('utf-8', 'replace')
                 with self.lock:
-                    self.names.append(name)
+                    self.names.append(('placed' if mask & self.IN_MOVED_TO else 'written', name))
                 i += 16 + n
 
-    def written(self):
-        """Names written so far (once for each time)."""
+    def events(self):
+        """('written' or 'placed', name) so far, in order."""
         time.sleep(0.3)  # (what the kernel reported is read)
         with self.lock:
             return list(self.names)

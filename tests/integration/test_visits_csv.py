@@ -9,7 +9,7 @@ import os
 import subprocess
 
 import sshaux
-from gftest import GFTestCase, add_booking, add_many, main
+from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main
 
 
 class VisitsCsvTest(GFTestCase):
@@ -118,13 +118,39 @@ class VisitsCsvTest(GFTestCase):
         with open(os.path.join(env.sftp.dir, name), 'rb') as f:
             self.assertEqual(f.read(), b'the partner\'s own file\r\n')
 
+    def test_a_crash_after_the_rename_then_changed_data_is_delivered_once(self):
+        # Red team: the file was renamed into place, the run killed before it
+        # recorded that; the guest's e-mail changes; the resend, re-rendered
+        # longer, finds its own file under the batch's name: delivered.
+        v = subprocess.run([GUESTFLOW, '--version'], capture_output=True, text=True, timeout=30).stdout
+        if 'GUESTFLOW_FAULT' not in v:
+            self.skipTest('built without -Dfault_injection=true (tools/test.sh sets it)')
+        env = self.env
+        add_many(env, 3, ['P001'])
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        self.assertEqual(len(env.sftp.files()), 1)
+        env.psql("UPDATE pms.guests SET email = 'a.much.longer.address@example.org' WHERE id = 1;"
+                 "UPDATE guestflow.batches SET lease_until = now() - interval '1 s' WHERE lease_until IS NOT NULL")
+        r = self.run_job(expect=0)
+        self.assertEqual(self.states(), {'delivered': 3})
+        self.assertEqual(len(env.sftp.files()), 1)
+        self.assertEqual(env.partner_stats()['replays'], 0)
+        self.assertIn('the guests\' data changed since', env.scalar(
+            "SELECT response_excerpt FROM guestflow.api_calls WHERE response_excerpt IS NOT NULL"))
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events"), [])
+
     def test_a_write_the_server_refuses_is_retried_then_dead_with_its_message(self):
         env = self.env
         add_many(env, 3, ['P001'])
         env.write_config({'endpoint': env.sftp.endpoint + 'missing/'})
+        codes = []
         for _ in range(2):
-            self.run_job()
+            codes.append(self.run_job().returncode)
             subprocess.run(['sleep', '0.3'], check=True)
+        # (the server answered: never "no partner could be reached", 69)
+        self.assertIn(1, codes)
+        self.assertNotIn(69, codes)
         self.assertEqual(self.states(), {'dead': 3})
         self.assertIn('No such file', env.scalar("SELECT DISTINCT reason FROM guestflow.deliveries"))
         self.assertEqual(env.psql("SELECT DISTINCT method, outcome FROM guestflow.api_calls"), [['PUT', 'retry']])
@@ -207,6 +233,12 @@ class VisitsCsvConfigTest(GFTestCase):
         env.base_job['sftp'] = dict(sftp, known_hosts_file=os.path.join(env.dir, 'nowhere'))
         r = self.check({})
         self.assertRegex(r.stderr, r"review-nightly\.yaml:\d+:\d+: 'sftp\.known_hosts_file' .*nowhere cannot be read")
+        pw = os.path.join(env.dir, 'password')
+        with open(pw, 'w', encoding='utf-8') as f:
+            f.write('\r\nsecond line\n')
+        env.base_job['sftp'] = {'user': 'root', 'password_file': pw, 'known_hosts_file': sftp['known_hosts_file']}
+        r = self.check({})
+        self.assertRegex(r.stderr, r"'sftp\.password_file' .*password holds no password on its first line")
         env.base_job['sftp'] = sftp
         self.assertIn('ends with', self.check({'endpoint': env.sftp.endpoint.rstrip('/')}).stderr)
         self.assertIn('must start with sftp://', self.check({'endpoint': 'https://example.org/x/'}).stderr)

@@ -211,6 +211,11 @@ static void test_table(void)
 	};
 	for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++) {
 		bool known = o->classify_failure(failures[i].code, &a);
+		/* (the server answered all but a connection that failed or hung) */
+		bool there = failures[i].code != CURLE_COULDNT_CONNECT && failures[i].code != CURLE_OPERATION_TIMEDOUT &&
+		             failures[i].code != CURLE_SSH;
+		ok(a.reached == there, "visits-csv: %s: the partner %s", curl_easy_strerror(failures[i].code),
+		   there ? "answered" : "was not reached");
 		ok(known == failures[i].known && (!known || a.kind == failures[i].kind),
 		   "visits-csv: %s is %s", curl_easy_strerror(failures[i].code),
 		   failures[i].known ? "the job's account refused" : "the engine's default (retried)");

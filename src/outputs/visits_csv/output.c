@@ -141,7 +141,7 @@ static int put(struct gf_http *h, struct gf_http_req *req, const struct gf_job *
 {
 	(void)job;
 	_cleanup_free_ char *name = gf_visits_csv_name(t);
-	return gf_sftp_put(h, req, name);
+	return gf_sftp_put(h, req, name, t->maybe_sent);
 }
 
 /* A transfer that ends (the rename done, or the same file found there)
@@ -160,6 +160,16 @@ static void classify(long status, struct gf_answer *out)
  * server's message). */
 static bool classify_failure(int code, struct gf_answer *out)
 {
+	/* The server answered (logged in, then refused a write, a rename, or
+	 * had another file): the partner is there, whatever became of the
+	 * batch. */
+	static const int answered[] = {
+		CURLE_REMOTE_FILE_EXISTS, CURLE_QUOTE_ERROR, CURLE_UPLOAD_FAILED, CURLE_REMOTE_DISK_FULL,
+		CURLE_REMOTE_ACCESS_DENIED, CURLE_REMOTE_FILE_NOT_FOUND,
+	};
+	*out = (struct gf_answer){ 0 };
+	for (size_t i = 0; i < sizeof(answered) / sizeof(answered[0]); i++)
+		out->reached |= code == answered[i];
 	if (code != CURLE_LOGIN_DENIED && code != CURLE_PEER_FAILED_VERIFICATION)
 		return false;
 	*out = (struct gf_answer){ .kind = GF_ANSWER_ACCOUNT, .reached = true };
