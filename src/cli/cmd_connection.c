@@ -6,6 +6,7 @@
 
 #include "cli/cmd.h"
 #include "core/connection.h"
+#include "core/conntest.h"
 #include "core/output.h"
 #include "db/db.h"
 #include "base/log.h"
@@ -14,6 +15,7 @@
 static const char help[] =
 	"Usage: guestflow [-c FILE] connection add PROPERTY PARTNER (--hotel-id ID | --property-id ID)\n"
 	"       guestflow [-c FILE] connection set-credentials|set-key PROPERTY PARTNER\n"
+	"       guestflow [-c FILE] connection test PROPERTY PARTNER [--job NAME]\n"
 	"       guestflow [-c FILE] connection rekey\n"
 	"       guestflow [-c FILE] connection list\n"
 	"       guestflow [-c FILE] connection show|activate|deactivate|stop PROPERTY PARTNER\n"
@@ -27,6 +29,12 @@ static const char help[] =
 	"set-credentials  (or set-key) replaces a connection's secret (access key or\n"
 	"            API token), read from standard input as for add; recorded in the\n"
 	"            connection's events (without the secret)\n"
+	"test        the partner's test call with the stored credentials, through\n"
+	"            every job that sends to the partner (or --job NAME): one verdict\n"
+	"            line each, with what to do, recorded on the connection (show).\n"
+	"            Exit 0 ok, 77 credentials refused, 67 unknown hotel or property\n"
+	"            id, 79 TLS certificate or SSH host key refused, 69 unreachable\n"
+	"            (DNS, refused, timeout), 76 unexpected reply\n"
 	"rekey       rotates the key that encrypts the stored access keys: a new key\n"
 	"            in secrets.key_file, the previous one kept as FILE.old, every\n"
 	"            access key re-encrypted in one transaction\n"
@@ -309,6 +317,159 @@ static int cmd_set_key(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	return 0;
 }
 
+/* What an operator does about a verdict. */
+static void advice(enum gf_test_verdict v, const struct gf_job *job, const char *property, const char *partner)
+{
+	const struct gf_output *o = job->output;
+	switch (v) {
+	case GF_TEST_OK:
+		return;
+	case GF_TEST_CREDENTIALS:
+		if (o->secret_label)
+			printf("; check the %s with the partner and set it with 'guestflow connection set-credentials %s"
+			       " %s'", o->secret_label, gf_log_qt(property), gf_log_qt(partner));
+		else
+			printf("; check job %s's sftp section (user, private_key_file or password_file) with the partner",
+			       job->name);
+		return;
+	case GF_TEST_UNKNOWN_ID:
+		printf("; check the %s with the partner (a wrong one: 'connection add' the right one)", o->id_label);
+		return;
+	case GF_TEST_PEER_REFUSED:
+		printf("; not connected: check the partner's %s with the partner before trusting it (job %s's %s)",
+		       strcmp(o->scheme, "sftp") == 0 ? "SSH host key" : "TLS certificate", job->name,
+		       strcmp(o->scheme, "sftp") == 0 ? "sftp.known_hosts_file" : "http.ca_file, or the system's CA store");
+		return;
+	case GF_TEST_UNREACHABLE:
+		printf("; check job %s's endpoint, DNS, the firewall and the proxy, or ask the partner whether it is down",
+		       job->name);
+		return;
+	case GF_TEST_UNEXPECTED:
+		printf("; check job %s's endpoint (the partner's address for %s), and send the partner this line",
+		       job->name, o->name);
+		return;
+	}
+}
+
+/* connection test PROPERTY PARTNER [--job NAME]: the test call of every
+ * job that sends to the partner (or of the one named), with the stored
+ * credentials; one verdict line each, recorded on the connection. */
+static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	const char *only = NULL;
+	if (argc == 6 && strcmp(argv[4], "--job") == 0)
+		only = argv[5];
+	else if (argc == 5 && strncmp(argv[4], "--job=", 6) == 0)
+		only = argv[4] + 6;
+	if ((argc != 4 && !only) || argv[2][0] == '-' || argv[3][0] == '-') {
+		fprintf(stderr, "guestflow connection test: needs PROPERTY PARTNER [--job NAME]\n");
+		return GF_EXIT_USAGE;
+	}
+	const char *property = argv[2], *partner = argv[3];
+	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
+	_cleanup_pgresult_ PGresult *c = NULL;
+	int r = gf_cmd_open(ctx, &cfg, &db);
+	if (r)
+		return r;
+	size_t n_jobs = 0;
+	for (size_t i = 0; i < cfg->n_jobs; i++)
+		n_jobs += strcmp(cfg->jobs[i]->partner, partner) == 0 && (!only || strcmp(cfg->jobs[i]->name, only) == 0);
+	if (n_jobs == 0) {
+		if (only)
+			fprintf(stderr, "guestflow connection test: no job %s sends to partner %s\n", gf_log_qt(only),
+			        gf_log_qt(partner));
+		else
+			fprintf(stderr, "guestflow connection test: no job sends to partner %s: a connection is tested"
+			        " through its job's endpoint and format\n", gf_log_qt(partner));
+		r = GF_EXIT_CONFIG;
+		goto out;
+	}
+	if ((r = gf_cmd_open_secrets(cfg, db, "connection test")))
+		goto out;
+	int err;
+	c = gf_db_query(db, &err, "conntest_connection",
+		"SELECT id, hotel_id, encode(access_key_enc, 'hex') FROM guestflow.connections"
+		" WHERE property_id = $1 AND partner = $2", 2, (const char *[]){ property, partner });
+	if (!c) {
+		r = gf_cmd_db_error(err);
+		goto out;
+	}
+	if (PQntuples(c) == 0) {
+		fprintf(stderr, "guestflow connection test: no connection %s -> %s\n", gf_log_qt(property),
+		        gf_log_qt(partner));
+		r = GF_EXIT_DATAERR;
+		goto out;
+	}
+	int64_t id = gf_db_get_int(c, 0, 0);
+	char *secret = NULL;
+	if (!PQgetisnull(c, 0, 2) && gf_secret_unseal(id, gf_db_get(c, 0, 2), &secret) < 0) {
+		fprintf(stderr, "guestflow connection test: the stored secret of %s -> %s cannot be decrypted (see the"
+		        " log line above): set it again with 'connection set-credentials'\n", gf_log_qt(property),
+		        gf_log_qt(partner));
+		r = GF_EXIT_CONFIG;
+		goto out;
+	}
+	struct gf_output_target t = { .partner_id = gf_db_get(c, 0, 1), .secret = secret };
+	struct gf_conntest worst = { .verdict = GF_TEST_OK };
+	bool any = false;
+	for (size_t i = 0; i < cfg->n_jobs && r == 0; i++) {
+		const struct gf_job *job = cfg->jobs[i];
+		if (strcmp(job->partner, partner) != 0 || (only && strcmp(job->name, only) != 0))
+			continue;
+		if (!secret && job->output->secret_label) {
+			printf("connection test %s -> %s (job %s, %s): credentials_refused: no %s is stored",
+			       gf_log_qt(property), gf_log_qt(partner), job->name, job->output->name,
+			       job->output->secret_label);
+			advice(GF_TEST_CREDENTIALS, job, property, partner);
+			printf("\n");
+			worst = (struct gf_conntest){ .verdict = GF_TEST_CREDENTIALS };
+			snprintf(worst.why, sizeof(worst.why), "no %s stored", job->output->secret_label);
+			any = true;
+			continue;
+		}
+		struct gf_conntest res;
+		char why[128];
+		if (job->output->check_id(t.partner_id, why, sizeof(why)) < 0) {
+			res = (struct gf_conntest){ .verdict = GF_TEST_UNKNOWN_ID };
+			snprintf(res.why, sizeof(res.why), "the %s cannot be sent as %s takes it: %s", job->output->id_label,
+			         job->output->name, why);
+		} else if (gf_conntest_run(job, &t, &res) < 0) {
+			fprintf(stderr, "guestflow connection test: could not start the test call of job %s\n", job->name);
+			r = GF_EXIT_SOFTWARE;
+			break;
+		}
+		printf("connection test %s -> %s (job %s, %s, %s %s): %s", gf_log_qt(property), gf_log_qt(partner),
+		       job->name, job->output->name, job->output->id_label, gf_log_qt(t.partner_id),
+		       gf_conntest_name(res.verdict));
+		if (res.verdict == GF_TEST_OK)
+			printf(" in %lld ms", (long long)res.latency_ms);
+		printf(": %s", res.why);
+		advice(res.verdict, job, property, partner);
+		printf("\n");
+		if (!any || res.verdict > worst.verdict)
+			worst = res;
+		any = true;
+	}
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	fflush(stdout);
+	if (r == 0 && any) {
+		int rr = gf_conntest_record(db, id, &worst);
+		if (rr < 0)
+			r = gf_cmd_db_error(rr);
+		else
+			r = gf_conntest_exit_code(worst.verdict);
+	}
+out:
+	gf_secret_close();
+	gf_config_free(cfg);
+	PQfinish(db);
+	return r;
+}
+
 static int cmd_rekey(int argc, const struct gf_cmd_ctx *ctx)
 {
 	if (argc != 2) {
@@ -352,6 +513,8 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return cmd_set_key(argc, argv, ctx);
 	if (strcmp(sub, "rekey") == 0)
 		return cmd_rekey(argc, ctx);
+	if (strcmp(sub, "test") == 0)
+		return cmd_test(argc, argv, ctx);
 	PGconn *db = NULL;
 	int r;
 	if (strcmp(sub, "list") == 0) {

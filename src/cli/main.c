@@ -36,6 +36,8 @@ static const char usage[] =
 	"                                 (as the partner's format names it; the access key\n"
 	"                                 or API token on stdin; visits-csv: none)\n"
 	"  connection set-credentials PROPERTY PARTNER   replace that secret (on stdin)\n"
+	"  connection test PROPERTY PARTNER [--job JOB]   the partner's test call with the\n"
+	"                                 stored credentials: one verdict line, its exit code\n"
 	"  connection rekey               rotate the key that encrypts the access keys\n"
 	"  connection list                list connections (never the access key)\n"
 	"  connection show|activate|deactivate|stop PROPERTY PARTNER\n"

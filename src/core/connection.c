@@ -277,7 +277,10 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 		" (SELECT count(*) FROM guestflow.deliveries d WHERE d.connection_id = c.id AND d.state IN ('pending', 'sending')),"
 		" CASE WHEN access_key IS NOT NULL THEN 'stored in plain text until guestflow next opens its key, not shown'"
 		"      WHEN access_key_enc IS NOT NULL"
-		"      THEN 'stored encrypted (key ' || get_byte(access_key_enc, 1) || '), not shown' ELSE 'none' END"
+		"      THEN 'stored encrypted (key ' || get_byte(access_key_enc, 1) || '), not shown' ELSE 'none' END,"
+		" CASE WHEN last_test_at IS NULL THEN 'never (guestflow connection test)'"
+		"      ELSE to_char(last_test_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ' ' || last_test_verdict"
+		"           || coalesce(': ' || last_test_detail, '') END"
 		" FROM guestflow.connections c WHERE property_id = $1 AND partner = $2", 2, p);
 	if (!r)
 		return err;
@@ -293,6 +296,7 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 	        secl, secret_label ? PQgetvalue(r, 0, 9) : "none: the job holds the account",
 	        gf_log_qt(PQgetvalue(r, 0, 4)), PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 7),
 	        PQgetvalue(r, 0, 8));
+	fprintf(out, "last test:   %s\n", gf_log_qt(PQgetvalue(r, 0, 10)));
 	const char *id = PQgetvalue(r, 0, 0);
 	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
 		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, '')"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "base/util.h"
 #include "core/config.h"
 #include "core/normalize.h"
@@ -58,6 +59,36 @@ int gf_output_post(struct gf_http *h, struct gf_http_req *req, const struct gf_j
 		free(auth);
 	}
 	return r;
+}
+
+int gf_output_get(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job, char *url,
+                  const struct gf_output_target *t)
+{
+	const struct gf_output *o = job->output;
+	char *auth = o->auth_header ? o->auth_header(t) : NULL;
+	int r = gf_http_get(h, req, url, t->secret, auth);
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	return r;
+}
+
+int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whylen)
+{
+	if (req->result != CURLE_OK)
+		return -1;
+	long st = req->status;
+	if (st >= 200 && st < 300)
+		return GF_TEST_OK;
+	char excerpt[160];
+	gf_text_safe_to(excerpt, sizeof(excerpt), req->resp.data ? req->resp.data : "", req->resp.len, req->secret);
+	gf_set_why(why, whylen, "HTTP %ld%s%s", st, excerpt[0] ? ": " : "", excerpt);
+	if (st == 401 || st == 403)
+		return GF_TEST_CREDENTIALS;
+	if (st == 404)
+		return GF_TEST_UNKNOWN_ID;
+	return GF_TEST_UNEXPECTED;
 }
 
 int gf_output_check_id_text(const char *id, char *why, size_t whylen)

@@ -59,6 +59,16 @@ struct gf_answer {
 	bool reached;          /* the answer shows that the partner is there */
 };
 
+/* What a connection test found (PARTNERS.md "test call"), worst last but one. */
+enum gf_test_verdict {
+	GF_TEST_OK,
+	GF_TEST_CREDENTIALS,  /* the connection's credentials refused, or the job's SFTP login */
+	GF_TEST_UNKNOWN_ID,   /* the partner does not know the hotel or property id */
+	GF_TEST_PEER_REFUSED, /* the partner's TLS certificate or SSH host key refused: not connected */
+	GF_TEST_UNREACHABLE,  /* no answer: DNS, connection refused or reset, timeout */
+	GF_TEST_UNEXPECTED,   /* an answer the contract does not know */
+};
+
 struct gf_http;
 struct gf_http_req;
 struct gf_job;
@@ -121,6 +131,16 @@ struct gf_output {
 	 * only out->reached is read: whether the partner answered all the
 	 * same). NULL: the default for every failure. */
 	bool (*classify_failure)(int curl_code, struct gf_answer *out);
+	/* The connection test (PARTNERS.md, "test call"): start it for t
+	 * (batch_key and batch_day NULL) on the shared transport. 0, or a
+	 * negative error: nothing started. */
+	int (*test)(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+	            const struct gf_output_target *t);
+	/* What the finished test request means by the output's contract: a
+	 * verdict with why (safe text, the secret redacted), or -1 when it is
+	 * a transport failure the engine's table knows (core/conntest.c). */
+	int (*test_verdict)(const struct gf_http_req *req, const struct gf_output_target *t, char *why,
+	                    size_t whylen);
 	/* A rendered body (not deflated) for a terminal: the dry run. */
 	void (*show)(const char *body, size_t n, FILE *out);
 };
@@ -136,6 +156,15 @@ int gf_render_end(int r, struct gf_buf *out, size_t start, char **reasons, size_
  * Idempotency-Key, gzip'd when the job says so and the output takes it. */
 int gf_output_post(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
                    const struct gf_output_target *t);
+/* The start of an HTTP output's test call: a GET of the output's
+ * test_url(), with its auth_header(). */
+int gf_output_get(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job, char *url,
+                  const struct gf_output_target *t);
+/* The part of an HTTP output's test verdict every contract shares: -1 for
+ * a transport failure (the engine's), GF_TEST_OK for a 2xx (the output
+ * then reads the body), credentials refused for 401/403, unknown id for
+ * 404, unexpected for any other status (why: the status and an excerpt). */
+int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whylen);
 /* The gzip level to render a job's batches at (0: plain). */
 int gf_output_gzip_level(const struct gf_job *job);
 

@@ -207,10 +207,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
-                  const char *idempotency_key, const char *content_type, const char *auth, bool gzip)
+/* What every request of a job sets: its URL, the transport rules, times,
+ * the reply's buffers and the header list (req->headers, set by the
+ * caller). */
+static int request_setup(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret)
 {
 	const struct gf_job *job = h->job;
+	if (req->url && req->url != url) {
+		explicit_bzero(req->url, strlen(req->url));
+		free(req->url);
+	}
 	req->url = url;
 	req->secret = secret;
 	req->status = 0;
@@ -226,33 +232,11 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
 		curl_easy_reset(req->easy);
 	if (!req->easy)
 		return -ENOMEM;
-	curl_slist_free_all(req->headers);
-	req->headers = NULL;
-	char idem[256];
-	char type[160];
-	/* (never a header cut short: another batch's key, or another type) */
-	int ki = snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
-	int ti = snprintf(type, sizeof(type), "Content-Type: %s", content_type);
-	if (ki < 0 || (size_t)ki >= sizeof(idem) || ti < 0 || (size_t)ti >= sizeof(type))
-		return -EINVAL;
-	req->headers = curl_slist_append(req->headers, type);
-	if (auth && req->headers)
-		req->headers = curl_slist_append(req->headers, auth);
-	req->headers = curl_slist_append(req->headers, idem);
-	req->headers = curl_slist_append(req->headers, "Expect:");
-	if (gzip)
-		req->headers = curl_slist_append(req->headers, "Content-Encoding: gzip");
-	if (!req->headers)
-		return -ENOMEM;
-
 	CURL *e = req->easy;
 	if (gf_http_secure(e, gf_http_protocols(job), job->ca_file, job->proxy, job->no_proxy) < 0)
 		return -EPROTONOSUPPORT;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	gf_http_track_sockets(h, e);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "guestflow/" GF_VERSION);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -266,6 +250,55 @@ int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const c
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	return 0;
+}
+
+int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
+                  const char *idempotency_key, const char *content_type, const char *auth, bool gzip)
+{
+	curl_slist_free_all(req->headers);
+	req->headers = NULL;
+	char idem[256];
+	char type[160];
+	/* (never a header cut short: another batch's key, or another type) */
+	int ki = snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
+	int ti = snprintf(type, sizeof(type), "Content-Type: %s", content_type);
+	if (ki < 0 || (size_t)ki >= sizeof(idem) || ti < 0 || (size_t)ti >= sizeof(type)) {
+		explicit_bzero(url, strlen(url));
+		free(url);
+		return -EINVAL;
+	}
+	req->headers = curl_slist_append(req->headers, type);
+	if (auth && req->headers)
+		req->headers = curl_slist_append(req->headers, auth);
+	req->headers = curl_slist_append(req->headers, idem);
+	req->headers = curl_slist_append(req->headers, "Expect:");
+	if (gzip)
+		req->headers = curl_slist_append(req->headers, "Content-Encoding: gzip");
+	int r = request_setup(h, req, url, secret);
+	if (r < 0)
+		return r;
+	if (!req->headers)
+		return -ENOMEM;
+	CURL *e = req->easy;
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+	return gf_http_add(h, req);
+}
+
+int gf_http_get(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret, const char *auth)
+{
+	curl_slist_free_all(req->headers);
+	req->headers = curl_slist_append(NULL, "Accept: */*");
+	if (auth && req->headers)
+		req->headers = curl_slist_append(req->headers, auth);
+	int r = request_setup(h, req, url, secret);
+	if (r < 0)
+		return r;
+	if (!req->headers)
+		return -ENOMEM;
+	curl_easy_setopt(req->easy, CURLOPT_HTTPGET, 1L);
 	return gf_http_add(h, req);
 }
 

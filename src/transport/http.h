@@ -86,6 +86,10 @@ void gf_http_req_free(struct gf_http_req *r);
 int gf_http_start(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret,
                   const char *idempotency_key, const char *content_type, const char *auth, bool gzip);
 
+/* Start a GET of url (taken over by req) with the header line auth (NULL:
+ * none): an output's connection test or event pull. */
+int gf_http_get(struct gf_http *h, struct gf_http_req *req, char *url, const char *secret, const char *auth);
+
 /* Wait up to timeout_ms for transfers to progress, or for fd (when >= 0)
  * to become readable; returns the next finished request in *done (NULL when
  * none finished yet). The caller owns it again. */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "gf_config.h"
 #include "base/log.h"
@@ -21,6 +22,7 @@ struct put {
 	char *password;           /* or NULL: the private key */
 	bool uploading;
 	bool maybe_sent;          /* an earlier attempt may have put the file there */
+	bool probe;               /* the test call: a listing, then the probe uploaded and removed */
 };
 
 static void put_free(void *p)
@@ -55,10 +57,11 @@ static void quoted(struct gf_buf *b, const char *path)
 	gf_buf_append(b, "\"", 1);
 }
 
-/* The rename command of the upload: the endpoint's directory (decoded from
- * its URL; /~/ is the login's home, which a relative path names) joined to
- * the two names. */
-static char *rename_command(const char *endpoint, const char *name)
+/* The endpoint's directory as the quote commands name it (decoded from
+ * its URL; /~/ is the login's home, which a relative path names), with a
+ * trailing '/' unless it is the home itself (""); NULL when the URL does
+ * not parse. */
+static char *dir_path(const char *endpoint)
 {
 	CURLU *u = curl_url();
 	char *path = NULL;
@@ -72,15 +75,38 @@ static char *rename_command(const char *endpoint, const char *name)
 	if (strncmp(dir, "/~/", 3) == 0)
 		dir += 3;
 	size_t dl = strlen(dir);
-	const char *sep = dl && dir[dl - 1] != '/' ? "/" : "";
-	_cleanup_free_ char *from = gf_xasprintf("%s%s.%s.part", dir, sep, name);
-	_cleanup_free_ char *to = gf_xasprintf("%s%s%s", dir, sep, name);
+	char *r = gf_xasprintf("%s%s", dir, dl && dir[dl - 1] != '/' ? "/" : "");
 	curl_free(path);
+	return r;
+}
+
+/* The rename command of the upload: .name.part to name in the endpoint's
+ * directory. */
+static char *rename_command(const char *endpoint, const char *name)
+{
+	_cleanup_free_ char *dir = dir_path(endpoint);
+	if (!dir)
+		return NULL;
+	_cleanup_free_ char *from = gf_xasprintf("%s.%s.part", dir, name);
+	_cleanup_free_ char *to = gf_xasprintf("%s%s", dir, name);
 	struct gf_buf b = GF_BUF_INIT(1 << 16);
 	gf_buf_append(&b, "rename ", 7);
 	quoted(&b, from);
 	gf_buf_append(&b, " ", 1);
 	quoted(&b, to);
+	return gf_buf_steal(&b);
+}
+
+/* The remove command of the test call's probe file. */
+static char *rm_command(const char *endpoint, const char *name)
+{
+	_cleanup_free_ char *dir = dir_path(endpoint);
+	if (!dir)
+		return NULL;
+	_cleanup_free_ char *path = gf_xasprintf("%s%s", dir, name);
+	struct gf_buf b = GF_BUF_INIT(1 << 16);
+	gf_buf_append(&b, "rm ", 3);
+	quoted(&b, path);
 	return gf_buf_steal(&b);
 }
 
@@ -178,11 +204,31 @@ static int setup(struct gf_http_req *r, const char *url)
 
 /* After the look: the same file there is delivered, another one is not
  * overwritten, none is uploaded. */
+static int upload(struct gf_http_req *r, const char *url)
+{
+	struct put *s = r->stage;
+	s->uploading = true;
+	s->offset = 0;
+	CURL *e = r->easy;
+	if (setup(r, url) < 0 || curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_READDATA, r) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body.len) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_POSTQUOTE, s->rename) != CURLE_OK) {
+		r->result = CURLE_FAILED_INIT;
+		return 0;
+	}
+	r->result = CURLE_OK;
+	return 1;
+}
+
 static int next(struct gf_http_req *r)
 {
 	struct put *s = r->stage;
 	if (s->uploading)
 		return 0;
+	if (s->probe) /* the directory listed: now the probe file */
+		return r->result == CURLE_OK ? upload(r, s->final_url) : 0;
 	if (r->result == CURLE_OK) {
 		curl_off_t size = -1;
 		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &size);
@@ -206,37 +252,14 @@ static int next(struct gf_http_req *r)
 	}
 	if (r->result != CURLE_REMOTE_FILE_NOT_FOUND)
 		return 0;
-	s->uploading = true;
-	s->offset = 0;
-	CURL *e = r->easy;
-	if (setup(r, s->part_url) < 0 || curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_READDATA, r) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body.len) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_POSTQUOTE, s->rename) != CURLE_OK) {
-		r->result = CURLE_FAILED_INIT;
-		return 0;
-	}
-	r->result = CURLE_OK;
-	return 1;
+	return upload(r, s->part_url);
 }
 
-int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name, bool maybe_sent)
+/* A request on req of the stage s: its password read, the first
+ * transfer started on url (NOBODY: a look at a file; or a listing). */
+static int start(struct gf_http *h, struct gf_http_req *req, struct put *s, const char *url, bool nobody)
 {
-	const struct gf_job *job = gf_http_job(h);
-	struct put *s = gf_xcalloc(1, sizeof(*s));
-	s->h = h;
-	s->job = job;
-	s->maybe_sent = maybe_sent;
-	s->name = gf_xstrdup(name);
-	s->final_url = gf_sftp_url(job->endpoint, name);
-	_cleanup_free_ char *part = gf_xasprintf(".%s.part", name);
-	s->part_url = gf_sftp_url(job->endpoint, part);
-	_cleanup_free_ char *cmd = rename_command(job->endpoint, name);
-	if (!cmd || !(s->rename = curl_slist_append(NULL, cmd))) {
-		put_free(s);
-		return -EINVAL;
-	}
+	const struct gf_job *job = s->job;
 	if (job->sftp_password_file) {
 		char err[512];
 		int r = gf_sftp_password(job, &s->password, err, sizeof(err));
@@ -257,7 +280,55 @@ int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name, bo
 	gf_buf_reset(&req->resp);
 	if (!req->easy && !(req->easy = curl_easy_init()))
 		return -ENOMEM;
-	if (setup(req, s->final_url) < 0 || curl_easy_setopt(req->easy, CURLOPT_NOBODY, 1L) != CURLE_OK)
+	if (setup(req, url) < 0 ||
+	    curl_easy_setopt(req->easy, nobody ? CURLOPT_NOBODY : CURLOPT_DIRLISTONLY, 1L) != CURLE_OK)
 		return -EINVAL;
 	return gf_http_add(h, req);
+}
+
+int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name, bool maybe_sent)
+{
+	const struct gf_job *job = gf_http_job(h);
+	struct put *s = gf_xcalloc(1, sizeof(*s));
+	s->h = h;
+	s->job = job;
+	s->maybe_sent = maybe_sent;
+	s->name = gf_xstrdup(name);
+	s->final_url = gf_sftp_url(job->endpoint, name);
+	_cleanup_free_ char *part = gf_xasprintf(".%s.part", name);
+	s->part_url = gf_sftp_url(job->endpoint, part);
+	_cleanup_free_ char *cmd = rename_command(job->endpoint, name);
+	if (!cmd || !(s->rename = curl_slist_append(NULL, cmd))) {
+		put_free(s);
+		return -EINVAL;
+	}
+	return start(h, req, s, s->final_url, true);
+}
+
+int gf_sftp_probe(struct gf_http *h, struct gf_http_req *req)
+{
+	const struct gf_job *job = gf_http_job(h);
+	unsigned char rnd[8];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -errno;
+	char hex[2 * sizeof(rnd) + 1];
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	struct put *s = gf_xcalloc(1, sizeof(*s));
+	s->h = h;
+	s->job = job;
+	s->probe = true;
+	s->name = gf_xasprintf(".guestflow-probe-%s", hex);
+	s->final_url = gf_sftp_url(job->endpoint, s->name);
+	_cleanup_free_ char *cmd = rm_command(job->endpoint, s->name);
+	if (!cmd || !(s->rename = curl_slist_append(NULL, cmd))) {
+		put_free(s);
+		return -EINVAL;
+	}
+	gf_buf_reset(&req->body);
+	if (gf_buf_puts(&req->body, "guestflow connection test: this file is removed at once\r\n") < 0) {
+		put_free(s);
+		return -ENOMEM;
+	}
+	return start(h, req, s, job->endpoint, false);
 }

@@ -21,6 +21,14 @@
  * (the job's password file unreadable: -errno, logged). */
 int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name, bool maybe_sent);
 
+/* Start the test call of the job's account (PARTNERS.md, visits-csv "test
+ * call"): log in, list the endpoint's directory, upload
+ * .guestflow-probe-<random> (req->body is set to its content) and remove
+ * it. Ends CURLE_OK when all of it worked, else with the transport's
+ * error as for gf_sftp_put() (CURLE_REMOTE_FILE_NOT_FOUND: no such
+ * directory; CURLE_QUOTE_ERROR: the probe could not be removed). */
+int gf_sftp_probe(struct gf_http *h, struct gf_http_req *req);
+
 /* The URL of name in the job's endpoint directory, name percent-encoded. */
 char *gf_sftp_url(const char *endpoint, const char *name);
 

@@ -83,6 +83,7 @@ struct req {
 	const char *url, *method;
 	bool control, guest;	/* /_sim/ endpoint; POST guest list (else 405) */
 	bool json, json_get;	/* guest-json: POST .../properties/ID/guests; GET .../properties/ID */
+	bool ping;		/* review-xml's test call: GET .../ping */
 	char *prop;		/* guest-json: the property id, decoded */
 	bool counted;		/* included in S.inflight */
 	bool gzip, discard, too_big;
@@ -935,6 +936,21 @@ static enum MHD_Result property(struct MHD_Connection *c, struct req *r)
 	return ret;
 }
 
+/* review-xml's test call, GET .../ping?id=&access_key=: not a guest list either. */
+static enum MHD_Result ping(struct MHD_Connection *c, struct req *r)
+{
+	const char *id = arg(c, "id"), *key = arg(c, "access_key");
+	const char *want = id && *id ? sim_map_get(S.accounts, id) : NULL;
+	if (!want)
+		return refuse(c, r, 404, "invalid hotel", NULL);
+	if (!key || strcmp(key, want) != 0)
+		return refuse(c, r, 403, "invalid access key", NULL);
+	char *body = sim_pong(id);
+	enum MHD_Result ret = body ? reply(c, r, 200, "application/xml", body, NULL, NULL) : refuse(c, r, 500, "out of memory", NULL);
+	free(body);
+	return ret;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			       const char *version, const char *upload, size_t *upload_size, void **ctx)
 {
@@ -960,6 +976,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 				return MHD_NO;
 			r->json = r->guest && route == SIM_ROUTE_GUESTS;
 			r->json_get = route == SIM_ROUTE_PROPERTY && strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+			size_t ul = strlen(url);
+			r->ping = !r->json_get && strcmp(method, MHD_HTTP_METHOD_GET) == 0 && ul >= 5 &&
+				  strcmp(url + ul - 5, "/ping") == 0;
 		}
 		return r->guest ? begin_guest(c, r) : MHD_YES;
 	}
@@ -977,6 +996,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return control(c, r);
 	if (r->json_get)
 		return property(c, r);
+	if (r->ping)
+		return ping(c, r);
 	if (!r->guest)
 		return reply(c, r, 405, TEXT, "method not allowed", NULL, NULL);
 	return finish_guest(c, r);

@@ -119,3 +119,5 @@ char *sim_json_result(size_t accepted, size_t nrej, const char *const *ids, cons
 char *sim_json_error(const char *msg, size_t nrej, const char *const *ids, const char *const *reasons);
 /* The test call's answer: {"id": id, "name": "Property <id>"} */
 char *sim_json_property(const char *id);
+/* review-xml's test call reply: <pong xmlns=... hotelId="ID"/>. */
+char *sim_pong(const char *hotel_id);

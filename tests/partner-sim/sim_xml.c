@@ -502,3 +502,24 @@ char *sim_import_result(size_t accepted, size_t nrej, const char *const *booking
 	xmlBufferFree(xb);
 	return s;
 }
+
+char *sim_pong(const char *hotel_id)
+{
+	xmlBufferPtr xb = xmlBufferCreate();
+	if (!xb)
+		return NULL;
+	xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
+	if (!w) {
+		xmlBufferFree(xb);
+		return NULL;
+	}
+	int ok = xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) >= 0 &&
+		 xmlTextWriterStartElement(w, BAD_CAST "pong") >= 0 &&
+		 xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns", BAD_CAST SIM_NS) >= 0 &&
+		 xmlTextWriterWriteAttribute(w, BAD_CAST "hotelId", BAD_CAST hotel_id) >= 0 &&
+		 xmlTextWriterEndElement(w) >= 0 && xmlTextWriterEndDocument(w) >= 0;
+	xmlFreeTextWriter(w);
+	char *s = ok ? strdup((const char *)xmlBufferContent(xb)) : NULL;
+	xmlBufferFree(xb);
+	return s;
+}

@@ -444,7 +444,17 @@ expect_eq "gj: test call, wrong token body" "$(body)" '{"error":"invalid token"}
 expect_eq "gj: test call, no token" "$(gget "" "$PBASE/P-1")" 401
 expect_eq "gj: test call, unknown property" "$(gget "$GJ_DEFAULT_TOKEN" "$PBASE/P-9")" 404
 expect_eq "gj: test call, unknown property body" "$(body)" '{"error":"unknown property"}'
-expect_eq "gj: other GETs unchanged" "$(gget "" "$BASE/ping")" 405
+expect_eq "gj: other GETs unchanged" "$(gget "" "$BASE/reviews/other")" 405
+# review-xml's test call: GET .../ping with the id and key in the query
+expect_eq "rx: test call" "$(gget "" "$BASE/reviews/ping?id=H-1&access_key=k%2B%2F%3D1")" 200
+expect_eq "rx: test call body" "$(body)" '<?xml version="1.0" encoding="UTF-8"?>
+<pong xmlns="urn:guestflow:review-xml:1" hotelId="H-1"/>'
+expect_grep "rx: test call Content-Type" 'Content-Type: application/xml' "$T/hdr"
+expect_eq "rx: test call, encoded key" "$(gget "" "$BASE/ping?id=H-3&access_key=a%20b%2Bc")" 200
+expect_eq "rx: test call, wrong key" "$(gget "" "$BASE/reviews/ping?id=H-1&access_key=nope")" 403
+expect_eq "rx: test call, wrong key body" "$(body)" 'invalid access key'
+expect_eq "rx: test call, unknown hotel" "$(gget "" "$BASE/reviews/ping?id=H-9&access_key=k%2B%2F%3D1")" 404
+expect_eq "rx: test call, no id" "$(gget "" "$BASE/reviews/ping")" 404
 
 # stats: every guest-json POST above (answered or dropped); not the test calls, the 405
 # or control requests; review-xml posts count in requests only

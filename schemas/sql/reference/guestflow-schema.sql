@@ -186,9 +186,14 @@ CREATE TABLE guestflow.connections (
     status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_test_at timestamp with time zone,
+    last_test_verdict text,
+    last_test_detail text,
     CONSTRAINT connections_access_key_check CHECK ((access_key <> ''::text)),
     CONSTRAINT connections_access_key_enc_check CHECK ((octet_length(access_key_enc) >= (((2 + 12) + 1) + 16))),
     CONSTRAINT connections_hotel_id_check CHECK ((hotel_id <> ''::text)),
+    CONSTRAINT connections_last_test_verdict_check CHECK ((last_test_verdict = ANY (ARRAY['ok'::text, 'credentials_refused'::text, 'unknown_id'::text, 'peer_refused'::text, 'unreachable'::text, 'unexpected'::text]))),
+    CONSTRAINT connections_last_test_whole CHECK (((last_test_at IS NULL) = (last_test_verdict IS NULL))),
     CONSTRAINT connections_status_check CHECK ((status = ANY (ARRAY['setup'::text, 'live'::text, 'stopped'::text, 'deactivated'::text])))
 );
 
@@ -203,6 +208,12 @@ COMMENT ON COLUMN guestflow.connections.access_key IS 'plain-text access key, on
 --
 
 COMMENT ON COLUMN guestflow.connections.access_key_enc IS 'the connection''s secret (access key, API token), encrypted; NULL for a format whose connections hold none: format byte 1 (AES-256-GCM), key id (guestflow.secret_keys), 12-byte nonce, ciphertext, 16-byte tag; associated data: the connection id';
+
+--
+-- Name: COLUMN connections.last_test_verdict; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connections.last_test_verdict IS 'verdict of the last connection test: ok, credentials_refused, unknown_id (the partner does not know the hotel or property id), peer_refused (its TLS certificate or SSH host key refused), unreachable, unexpected (a reply the partner''s format does not know)';
 
 --
 -- Name: connections_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -

@@ -15,6 +15,7 @@
 #include "base/text.h"
 #include "base/util.h"
 #include "core/normalize.h"
+#include "core/config.h"
 #include "transport/http.h"
 
 /* ---- the request ---------------------------------------------------------- */
@@ -250,6 +251,55 @@ int gf_refusal_parse_guest_json(const char *data, size_t len, const char *secret
 	return parse(data, len, secret, true, out, why, whylen);
 }
 
+/* The test call's reply, {"id": "P-1", "name": "..."}: 0 when it is that
+ * object and names property_id, or -GF_E_REPLY with why. */
+int gf_property_parse_guest_json(const char *data, size_t len, const char *secret, const char *property_id,
+                                 char *why, size_t whylen)
+{
+	json_t *root = load(data, len, why, whylen);
+	if (!root)
+		return -GF_E_REPLY;
+	json_t *id = json_object_get(root, "id"), *name = json_object_get(root, "name");
+	int r = -GF_E_REPLY;
+	char piece[120];
+	if (!json_is_string(id) || strlen(json_string_value(id)) != json_string_length(id)) {
+		gf_set_why(why, whylen, "\"id\" is missing or not text");
+	} else if (name && !json_is_string(name)) {
+		gf_set_why(why, whylen, "\"name\" is not text");
+	} else if (strcmp(json_string_value(id), property_id) != 0) {
+		quote(piece, sizeof(piece), json_string_value(id), secret);
+		gf_set_why(why, whylen, "the reply names property %s, not the connection's", piece);
+	} else {
+		r = 0;
+	}
+	json_decref(root);
+	return r;
+}
+
+/* ---- the test call -------------------------------------------------------- */
+
+/* GET <endpoint>/properties/<property id> with the token (PARTNERS.md). */
+static int test(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                const struct gf_output_target *t)
+{
+	return gf_output_get(h, req, job, gf_http_url_under(job->endpoint, "properties/", t->partner_id, ""), t);
+}
+
+static int test_verdict(const struct gf_http_req *req, const struct gf_output_target *t, char *why, size_t whylen)
+{
+	int v = gf_output_http_verdict(req, why, whylen);
+	if (v != GF_TEST_OK)
+		return v;
+	char what[200];
+	if (gf_property_parse_guest_json(req->resp.data, req->resp.len, t->secret, t->partner_id, what,
+	                                 sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
+		return GF_TEST_UNEXPECTED;
+	}
+	gf_set_why(why, whylen, "the partner knows the property id and took the API token");
+	return GF_TEST_OK;
+}
+
 /* ---- the failure table ---------------------------------------------------- */
 
 /* PARTNERS.md: 401/403 credentials refused; 404 unknown property (the
@@ -303,5 +353,7 @@ const struct gf_output gf_output_guest_json = {
 	.parse_reply = gf_reply_parse_guest_json,
 	.parse_refusal = gf_refusal_parse_guest_json,
 	.classify = classify,
+	.test = test,
+	.test_verdict = test_verdict,
 	.show = show,
 };

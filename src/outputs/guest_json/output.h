@@ -33,4 +33,10 @@ int gf_reply_parse_guest_json(const char *data, size_t len, const char *secret, 
 int gf_refusal_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_reply *out, char *why,
                                 size_t whylen);
 
+/* The test call's reply, {"id": ID, "name": "..."} (name optional, text):
+ * 0 when it names property_id, or -GF_E_REPLY with why (safe text, the
+ * secret redacted). */
+int gf_property_parse_guest_json(const char *data, size_t len, const char *secret, const char *property_id,
+                                 char *why, size_t whylen);
+
 #endif

@@ -8,6 +8,8 @@
 #include <curl/curl.h>
 
 #include "base/text.h"
+#include "core/config.h"
+#include "transport/http.h"
 #include "base/util.h"
 #include "outputs/review_xml/render_xml.h"
 #include "outputs/review_xml/reply.h"
@@ -59,6 +61,32 @@ static char *url(const char *endpoint, const struct gf_output_target *t, bool wi
 	return u;
 }
 
+/* The test call, PARTNERS.md "review-xml v1 additions": GET
+ * <endpoint>/ping with the id and key as for a batch. */
+static int test(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                const struct gf_output_target *t)
+{
+	size_t n = strlen(job->endpoint);
+	_cleanup_free_ char *ping = gf_xasprintf("%s%sping", job->endpoint,
+	                                         n && job->endpoint[n - 1] == '/' ? "" : "/");
+	return gf_output_get(h, req, job, url(ping, t, true), t);
+}
+
+static int test_verdict(const struct gf_http_req *req, const struct gf_output_target *t, char *why, size_t whylen)
+{
+	int v = gf_output_http_verdict(req, why, whylen);
+	if (v != GF_TEST_OK)
+		return v;
+	char what[200];
+	if (gf_reply_parse_review_xml_pong(req->resp.data, req->resp.len, t->secret, t->partner_id, what,
+	                                   sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
+		return GF_TEST_UNEXPECTED;
+	}
+	gf_set_why(why, whylen, "the partner knows the hotel id and took the access key");
+	return GF_TEST_OK;
+}
+
 /* DESIGN.md §4's status table. */
 static void classify(long st, struct gf_answer *out)
 {
@@ -108,5 +136,7 @@ const struct gf_output gf_output_review_xml = {
 	.url = url,
 	.parse_reply = gf_reply_parse_review_xml,
 	.classify = classify,
+	.test = test,
+	.test_verdict = test_verdict,
 	.show = show,
 };

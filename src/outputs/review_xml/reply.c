@@ -205,13 +205,13 @@ static int read_result(const xmlNode *root, const char *secret, struct gf_reply 
 	return r;
 }
 
-int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, struct gf_reply *out,
-                              char *why, size_t whylen)
+/* A reply document whose root is <root_name> (in our namespace or none),
+ * parsed safely: 0 and *out (to xmlFreeDoc), or -GF_E_REPLY with why. */
+static int parse_doc(const char *data, size_t len, const char *secret, const char *root_name, xmlDocPtr *out,
+                     char *why, size_t whylen)
 {
 	struct parse_state st = { "", false, secret };
-	struct gf_reply res = { 0, 0, NULL, 0 };
-	int r;
-
+	*out = NULL;
 	if (!data || len == 0) {
 		gf_set_why(why, whylen, "reply: empty body");
 		return -GF_E_REPLY;
@@ -245,6 +245,7 @@ int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, 
 	xmlFreeParserCtxt(ctxt);
 
 	const xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+	int r = 0;
 	if (st.doctype) {
 		gf_set_why(why, whylen, "reply: has a DOCTYPE, which is not accepted");
 		r = -GF_E_REPLY;
@@ -252,19 +253,34 @@ int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, 
 		gf_set_why(why, whylen, "reply: not well-formed XML (%s)",
 		        st.error[0] ? st.error : "no root element");
 		r = -GF_E_REPLY;
-	} else if (strcmp((const char *)root->name, "importResult") != 0) {
+	} else if (strcmp((const char *)root->name, root_name) != 0) {
 		char p[64];
-		gf_set_why(why, whylen, "reply: root element is <%s>, expected <importResult>",
-		        piece(p, sizeof(p), root->name, secret));
+		gf_set_why(why, whylen, "reply: root element is <%s>, expected <%s>",
+		        piece(p, sizeof(p), root->name, secret), root_name);
 		r = -GF_E_REPLY;
 	} else if (!in_our_ns(root)) {
 		char p[64];
-		gf_set_why(why, whylen, "reply: <importResult> is in namespace \"%s\", expected "
-		        REVIEW_XML_NS " or none", piece(p, sizeof(p), root->ns->href, secret));
+		gf_set_why(why, whylen, "reply: <%s> is in namespace \"%s\", expected "
+		        REVIEW_XML_NS " or none", root_name, piece(p, sizeof(p), root->ns->href, secret));
 		r = -GF_E_REPLY;
-	} else {
-		r = read_result(root, secret, &res, why, whylen);
 	}
+	if (r < 0) {
+		xmlFreeDoc(doc);
+		return r;
+	}
+	*out = doc;
+	return 0;
+}
+
+int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, struct gf_reply *out,
+                              char *why, size_t whylen)
+{
+	struct gf_reply res = { 0, 0, NULL, 0 };
+	xmlDocPtr doc;
+	int r = parse_doc(data, len, secret, "importResult", &doc, why, whylen);
+	if (r < 0)
+		return r;
+	r = read_result(xmlDocGetRootElement(doc), secret, &res, why, whylen);
 	xmlFreeDoc(doc);
 	if (r < 0) {
 		gf_reply_clear(&res);
@@ -272,4 +288,26 @@ int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, 
 	}
 	*out = res;
 	return 0;
+}
+
+int gf_reply_parse_review_xml_pong(const char *data, size_t len, const char *secret, const char *hotel_id,
+                                   char *why, size_t whylen)
+{
+	xmlDocPtr doc;
+	int r = parse_doc(data, len, secret, "pong", &doc, why, whylen);
+	if (r < 0)
+		return r;
+	xmlChar *id = xmlGetNoNsProp(xmlDocGetRootElement(doc), (const xmlChar *)"hotelId");
+	if (!id) {
+		gf_set_why(why, whylen, "reply: attribute hotelId missing on <pong>");
+		r = -GF_E_REPLY;
+	} else if (strcmp((const char *)id, hotel_id) != 0) {
+		char p[104];
+		gf_set_why(why, whylen, "reply: <pong> names hotel \"%s\", not the connection's",
+		           piece(p, sizeof(p), id, secret));
+		r = -GF_E_REPLY;
+	}
+	xmlFree(id);
+	xmlFreeDoc(doc);
+	return r;
 }

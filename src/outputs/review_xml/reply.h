@@ -21,4 +21,10 @@
 int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, struct gf_reply *out,
                               char *why, size_t whylen);
 
+/* The test call's reply, <pong hotelId="ID"/> (PARTNERS.md "review-xml v1
+ * additions"), parsed as safely: 0 when it is that element and names
+ * hotel_id, or -GF_E_REPLY with why. */
+int gf_reply_parse_review_xml_pong(const char *data, size_t len, const char *secret, const char *hotel_id,
+                                   char *why, size_t whylen);
+
 #endif

@@ -176,6 +176,50 @@ static bool classify_failure(int code, struct gf_answer *out)
 	return true;
 }
 
+/* The test call (PARTNERS.md): log in, list the directory, write and
+ * remove a probe file; it tests the job's account, the same for every
+ * connection of the job (a hotel id is never sent on its own). */
+static int test(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                const struct gf_output_target *t)
+{
+	(void)job;
+	(void)t;
+	return gf_sftp_probe(h, req);
+}
+
+static int test_verdict(const struct gf_http_req *req, const struct gf_output_target *t, char *why, size_t whylen)
+{
+	(void)t;
+	char err[400];
+	switch (req->result) {
+	case CURLE_OK:
+		gf_set_why(why, whylen, "logged in, listed the directory, wrote and removed a probe file");
+		return GF_TEST_OK;
+	case CURLE_LOGIN_DENIED:
+		gf_set_why(why, whylen, "the SFTP server refused the job's login (sftp.user and its key or password)");
+		return GF_TEST_CREDENTIALS;
+	case CURLE_REMOTE_FILE_NOT_FOUND:
+		gf_set_why(why, whylen, "logged in, but the endpoint's directory is not there");
+		return GF_TEST_UNEXPECTED;
+	case CURLE_REMOTE_ACCESS_DENIED:
+	case CURLE_UPLOAD_FAILED:
+	case CURLE_REMOTE_DISK_FULL:
+	case CURLE_QUOTE_ERROR:
+		gf_http_error_text(req, err, sizeof(err));
+		gf_set_why(why, whylen, "logged in, but %s the probe file: %s",
+		           req->result == CURLE_QUOTE_ERROR ? "could not remove" : "could not write", err);
+		return GF_TEST_UNEXPECTED;
+	case CURLE_FAILED_INIT:
+		/* libcurl's code for an SSH session that could not be set up:
+		 * the server closed or reset the connection before its banner */
+		gf_http_error_text(req, err, sizeof(err));
+		gf_set_why(why, whylen, "no SSH session: %s", err);
+		return GF_TEST_UNREACHABLE;
+	default:
+		return -1;
+	}
+}
+
 static void show(const char *s, size_t n, FILE *out)
 {
 	gf_text_show(s, n, GF_ESCAPE_CSV, out);
@@ -196,5 +240,7 @@ const struct gf_output gf_output_visits_csv = {
 	.send = put,
 	.classify = classify,
 	.classify_failure = classify_failure,
+	.test = test,
+	.test_verdict = test_verdict,
 	.show = show,
 };
