@@ -193,8 +193,21 @@ void gf_set_why(char *why, size_t whylen, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
+	int n = vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
+	if (n < 0 || (size_t)n < whylen)
+		return;
+	/* Cut short: never in the middle of a UTF-8 character (the reason
+	 * goes to the database and a terminal as text). */
+	size_t len = strlen(why), i = len;
+	while (i > 0 && ((unsigned char)why[i - 1] & 0xC0) == 0x80 && len - i < 3)
+		i--;
+	if (i > 0 && (unsigned char)why[i - 1] >= 0xC0) {
+		unsigned char lead = (unsigned char)why[i - 1];
+		size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+		if (len - (i - 1) < need)
+			why[i - 1] = '\0';
+	}
 }
 
 const char *gf_strerror(int err)

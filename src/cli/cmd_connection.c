@@ -333,7 +333,8 @@ static void advice(enum gf_test_verdict v, const struct gf_job *job, const char 
 			       job->name);
 		return;
 	case GF_TEST_UNKNOWN_ID:
-		printf("; check the %s with the partner (a wrong one: 'connection add' the right one)", o->id_label);
+		printf("; check the %s with the partner (a wrong one: 'connection add' the right one), and job %s's"
+		       " endpoint (a wrong address is refused the same way)", o->id_label, job->name);
 		return;
 	case GF_TEST_PEER_REFUSED:
 		printf("; not connected: check the partner's %s with the partner before trusting it (job %s's %s)",
@@ -361,6 +362,10 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		only = argv[5];
 	else if (argc == 5 && strncmp(argv[4], "--job=", 6) == 0)
 		only = argv[4] + 6;
+	if (only && !*only) {
+		fprintf(stderr, "guestflow connection test: --job needs a job name\n");
+		return GF_EXIT_USAGE;
+	}
 	if ((argc != 4 && !only) || argv[2][0] == '-' || argv[3][0] == '-') {
 		fprintf(stderr, "guestflow connection test: needs PROPERTY PARTNER [--job NAME]\n");
 		return GF_EXIT_USAGE;
@@ -447,8 +452,11 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		printf(": %s", res.why);
 		advice(res.verdict, job, property, partner);
 		printf("\n");
-		if (!any || res.verdict > worst.verdict)
+		if (!any || res.verdict > worst.verdict) {
 			worst = res;
+			if (n_jobs > 1) /* (which job the recorded verdict is of) */
+				gf_set_why(worst.why, sizeof(worst.why), "job %s: %s", job->name, res.why);
+		}
 		any = true;
 	}
 	if (secret) {

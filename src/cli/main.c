@@ -30,6 +30,7 @@ static const char usage[] =
 	"  log [--job J] [--connection P] [--since WHEN] [--errors] [--limit N] | --purge\n"
 	"                                 the API-call log\n"
 	"  purge [JOB]                    delete deliveries past the job's retention.deliveries\n"
+	"  pull [JOB]                     the partners' events: history entries, suppression list\n"
 	"  contact add EMAIL --role alert|technical|escalation [--job J] [--connection P PARTNER]\n"
 	"  contact list | contact remove ID   who hears about problems\n"
 	"  connection add PROPERTY PARTNER --hotel-id ID | --property-id ID\n"
@@ -61,6 +62,7 @@ static const struct {
 	{ "check-config", gf_cmd_check_config },
 	{ "run", gf_cmd_run },
 	{ "connection", gf_cmd_connection },
+	{ "pull", gf_cmd_pull },
 	{ "rerun", gf_cmd_rerun },
 	{ "explain", gf_cmd_explain },
 	{ "status", gf_cmd_status },

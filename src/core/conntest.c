@@ -79,13 +79,10 @@ int gf_conntest_run(const struct gf_job *job, const struct gf_output_target *t, 
 	}
 	int64_t t0 = gf_now_mono_ms();
 	int r = o->test(h, req, job, t);
-	struct gf_http_req *done = NULL;
-	/* (each transfer is bounded by the job's timeouts; the loop ends with it) */
-	while (r == 0 && !done && gf_http_in_flight(h) > 0)
-		r = gf_http_poll(h, 1000, -1, &done);
-	if (r == 0 && !done)
-		r = -EIO;
+	if (r == 0)
+		r = gf_http_wait(h, req);
 	if (r == 0) {
+		struct gf_http_req *done = req;
 		out->latency_ms = gf_now_mono_ms() - t0;
 		out->status = done->status;
 		int v = o->test_verdict(done, t, out->why, sizeof(out->why));
@@ -94,8 +91,6 @@ int gf_conntest_run(const struct gf_job *job, const struct gf_output_target *t, 
 			gf_http_error_text(done, out->why, sizeof(out->why));
 		}
 		out->verdict = (enum gf_test_verdict)v;
-	} else if (gf_http_in_flight(h) > 0) {
-		gf_http_cancel(h, req);
 	}
 	gf_http_free(h);
 	gf_http_req_free(req);

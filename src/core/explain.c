@@ -147,7 +147,12 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"       s.last_name, coalesce(" GF_SQL_RULE_NAME ", false),"
 			"       s.notify::text, coalesce(" GF_SQL_RULE_NOTIFY ", false),"
 			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW ", false),"
-			"       c.status, coalesce(c.status = 'live', false), c.hotel_id, s.first_name, s.updated_at::text"
+			"       c.status, coalesce(c.status = 'live', false), c.hotel_id, s.first_name, s.updated_at::text,"
+			"       coalesce(" GF_SQL_RULE_NOT_SUPPRESSED ", true),"
+			"       (SELECT x.reason || ' (' || to_char(x.created_at, 'YYYY-MM-DD') || coalesce(', reported by '"
+			"               || (SELECT cc.partner FROM guestflow.partner_events pe"
+			"                     JOIN guestflow.connections cc ON cc.id = pe.connection_id WHERE pe.id = x.event_id), '')"
+			"               || ')' FROM guestflow.suppressions x WHERE x.email = lower(btrim(s.email, E' \\t\\r\\n')))"
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
 			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
@@ -181,6 +186,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		bool all = job->enabled;
 		for (int k = 3; k <= 13; k += 2)
 			all = all && PQgetvalue(r, 0, k)[0] == 't';
+		all = all && PQgetvalue(r, 0, 17)[0] == 't';
 		fprintf(out, "\njob %s (partner %s, %s): %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
 		        gf_log_qt(job->path), all ? "eligible" : "NOT eligible");
 		rule(out, job->enabled, "job enabled", "", job->enabled ? "enabled: true" : "enabled: false in the job file");
@@ -190,6 +196,10 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		rule(out, PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
 		     gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)");
 		rule(out, PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ", or_none(gf_db_get(r, 0, 8)));
+		_cleanup_free_ char *sup = gf_db_get(r, 0, 18) ?
+			gf_xasprintf("the address is on the suppression list: %s; no job sends it to any partner",
+			             gf_log_q(PQgetvalue(r, 0, 18))) : gf_xstrdup("not on the suppression list");
+		rule(out, PQgetvalue(r, 0, 17)[0] == 't', "not unsubscribed or bounced", "", sup);
 		char win[400];
 		if (*horizon)
 			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"

@@ -74,6 +74,87 @@ int gf_output_get(struct gf_http *h, struct gf_http_req *req, const struct gf_jo
 	return r;
 }
 
+void gf_events_clear(struct gf_events *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->n; i++) {
+		free(e->items[i].booking_no);
+		free(e->items[i].at);
+		free(e->items[i].reason);
+		free(e->items[i].batch_key);
+	}
+	free(e->items);
+	for (size_t i = 0; i < e->n_done; i++)
+		free(e->done[i]);
+	free(e->done);
+	free(e->next);
+	*e = (struct gf_events){ 0 };
+}
+
+static const char *const event_names[] = {
+	[GF_EVENT_INVITED] = "invited",
+	[GF_EVENT_BOUNCED] = "bounced",
+	[GF_EVENT_REVIEWED] = "reviewed",
+	[GF_EVENT_UNSUBSCRIBED] = "unsubscribed",
+	[GF_EVENT_REJECTED] = "rejected",
+};
+
+const char *gf_event_type_name(enum gf_event_type t)
+{
+	return (size_t)t < sizeof(event_names) / sizeof(event_names[0]) ? event_names[t] : "?";
+}
+
+int gf_event_type_parse(const char *s)
+{
+	for (int t = GF_EVENT_INVITED; t <= GF_EVENT_UNSUBSCRIBED; t++)
+		if (s && strcmp(s, event_names[t]) == 0)
+			return t;
+	return -1;
+}
+
+static bool digits(const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* A number of n digits at s, already checked. */
+static int num(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+bool gf_event_time_valid(const char *s)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (!s || strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+	    !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) || s[13] != ':' ||
+	    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+		return false;
+	int y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+	    num(s + 11, 2) > 23 || num(s + 14, 2) > 59 || num(s + 17, 2) > 60)
+		return false;
+	const char *p = s + 19;
+	if (*p == '.') {
+		if (!digits(++p, 1))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		return true;
+	return (*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) && p[6] == '\0' &&
+	       num(p + 1, 2) <= 23 && num(p + 4, 2) <= 59;
+}
+
 int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whylen)
 {
 	if (req->result != CURLE_OK)
@@ -88,6 +169,9 @@ int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whyl
 		return GF_TEST_CREDENTIALS;
 	if (st == 404)
 		return GF_TEST_UNKNOWN_ID;
+	/* there, but not serving: as unavailable as no answer at all */
+	if (st == 429 || st >= 500)
+		return GF_TEST_UNREACHABLE;
 	return GF_TEST_UNEXPECTED;
 }
 

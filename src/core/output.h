@@ -69,6 +69,41 @@ enum gf_test_verdict {
 	GF_TEST_UNEXPECTED,   /* an answer the contract does not know */
 };
 
+/* What a partner reports about a guest later (PARTNERS.md "events pulled back"). */
+enum gf_event_type {
+	GF_EVENT_INVITED,      /* the review invitation went out */
+	GF_EVENT_BOUNCED,      /* the guest's e-mail address bounced */
+	GF_EVENT_REVIEWED,     /* the guest wrote a review */
+	GF_EVENT_UNSUBSCRIBED, /* the guest asked to hear no more */
+	GF_EVENT_REJECTED,     /* the partner could not import the guest (visits-csv's error files) */
+};
+
+struct gf_partner_event {
+	char *booking_no;      /* as the partner wrote it: matched byte for byte, not safe text */
+	enum gf_event_type type;
+	char *at;              /* when, as RFC 3339 text the partner wrote (checked); NULL: not given */
+	char *reason;          /* REJECTED: the partner's reason, safe text; else NULL */
+	char *batch_key;       /* the batch it is about, when the format says (visits-csv); else NULL */
+};
+
+/* One pull's events, in the partner's order. */
+struct gf_events {
+	struct gf_partner_event *items;
+	size_t n;
+	char *next;            /* the cursor to store for the next pull; NULL: none given */
+	char **done;           /* what ack() is to retire once the events are stored (visits-csv:
+	                        * the error files read); n_done of them */
+	size_t n_done;
+};
+
+void gf_events_clear(struct gf_events *e);
+/* The name of an event type as stored: "invited", ... "rejected". */
+const char *gf_event_type_name(enum gf_event_type t);
+/* The type named so (the four of the HTTP contracts), or -1. */
+int gf_event_type_parse(const char *s);
+/* Whether s is an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM)). */
+bool gf_event_time_valid(const char *s);
+
 struct gf_http;
 struct gf_http_req;
 struct gf_job;
@@ -141,6 +176,22 @@ struct gf_output {
 	 * a transport failure the engine's table knows (core/conntest.c). */
 	int (*test_verdict)(const struct gf_http_req *req, const struct gf_output_target *t, char *why,
 	                    size_t whylen);
+	/* The event pull (PARTNERS.md, "events pulled back"): start fetching
+	 * t's events after cursor (NULL: from the start). 0, or a negative
+	 * error: nothing started. */
+	int (*pull)(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+	            const struct gf_output_target *t, const char *cursor);
+	/* The finished pull's events: 0 (GF_TEST_OK) and *out; otherwise what
+	 * went wrong as for the test call, with why (safe text, the secret
+	 * redacted): a verdict (credentials refused, unknown id, unexpected
+	 * for a reply the contract does not know), or -1 for a transport
+	 * failure the engine's table knows (core/conntest.c). */
+	int (*parse_events)(const struct gf_http_req *req, const struct gf_output_target *t, struct gf_events *out,
+	                    char *why, size_t whylen);
+	/* Retire what a pull read once its events are stored (out->done); NULL:
+	 * the cursor is all (the HTTP outputs). 0, or a negative error (the
+	 * next pull reads them again: storing an event twice is harmless). */
+	int (*ack)(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job, const struct gf_events *ev);
 	/* A rendered body (not deflated) for a terminal: the dry run. */
 	void (*show)(const char *body, size_t n, FILE *out);
 };
@@ -163,7 +214,8 @@ int gf_output_get(struct gf_http *h, struct gf_http_req *req, const struct gf_jo
 /* The part of an HTTP output's test verdict every contract shares: -1 for
  * a transport failure (the engine's), GF_TEST_OK for a 2xx (the output
  * then reads the body), credentials refused for 401/403, unknown id for
- * 404, unexpected for any other status (why: the status and an excerpt). */
+ * 404, unreachable for 429 and 5xx (there, but not serving), unexpected for
+ * any other status (why: the status and an excerpt). */
 int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whylen);
 /* The gzip level to render a job's batches at (0: plain). */
 int gf_output_gzip_level(const struct gf_job *job);

@@ -26,10 +26,14 @@
 #define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
 #define GF_SQL_RULE_WINDOW_MS(ms) "s.checked_out_at >= now() - (" ms ")::bigint * interval '1 millisecond'"
 #define GF_SQL_RULE_WINDOW GF_SQL_RULE_WINDOW_MS("$3")
+/* Not on the suppression list ('guestflow pull': the guest unsubscribed or
+ * bounced with some partner): for every job and every partner. */
+#define GF_SQL_RULE_NOT_SUPPRESSED \
+	"NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = lower(btrim(s.email, E' \\t\\r\\n')))"
 
 #define GF_SQL_ELIGIBLE_MS(ms) \
 	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
-	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW_MS(ms)
+	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW_MS(ms) " AND " GF_SQL_RULE_NOT_SUPPRESSED
 #define GF_SQL_ELIGIBLE GF_SQL_ELIGIBLE_MS("$3")
 
 struct gf_plan_result {

@@ -365,6 +365,20 @@ int gf_http_poll(struct gf_http *h, int timeout_ms, int fd, struct gf_http_req *
 	return 0;
 }
 
+int gf_http_wait(struct gf_http *h, struct gf_http_req *req)
+{
+	struct gf_http_req *done = NULL;
+	int r = 0;
+	/* (each transfer is bounded by the job's timeouts; the loop ends with it) */
+	while (r == 0 && !done && h->in_flight > 0)
+		r = gf_http_poll(h, 1000, -1, &done);
+	if (r == 0 && done != req)
+		r = -EIO;
+	if (r < 0 && h->in_flight > 0)
+		gf_http_cancel(h, req);
+	return r;
+}
+
 void gf_http_cancel(struct gf_http *h, struct gf_http_req *req)
 {
 	if (req->easy && curl_multi_remove_handle(h->multi, req->easy) == CURLM_OK)

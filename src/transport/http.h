@@ -27,6 +27,8 @@ struct gf_http_req {
 	int64_t started_ms;
 	int64_t latency_ms;
 	long new_connections;      /* connections this transfer had to open (0: reused) */
+	bool answered;             /* a transfer of the request before the last one was served (sftp.c:
+	                            * logged in, listed): the partner is there */
 	char detail[512];          /* what the transport knows better than libcurl's text (sftp.c: the host
 	                            * key refused), safe text; "" when nothing */
 	/* A request of more than one transfer (sftp.c): called as each ends,
@@ -95,6 +97,9 @@ int gf_http_get(struct gf_http *h, struct gf_http_req *req, char *url, const cha
  * none finished yet). The caller owns it again. */
 int gf_http_poll(struct gf_http *h, int timeout_ms, int fd, struct gf_http_req **done);
 int gf_http_in_flight(const struct gf_http *h);
+/* Wait for req, the only request in flight on h, to end (the job's
+ * timeouts bound it). 0, or a negative error (then it is cancelled). */
+int gf_http_wait(struct gf_http *h, struct gf_http_req *req);
 /* Abort a request in flight; the caller owns it again. */
 void gf_http_cancel(struct gf_http *h, struct gf_http_req *req);
 

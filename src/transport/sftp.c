@@ -18,11 +18,20 @@ struct put {
 	char *final_url;          /* <dir>/<name> */
 	char *part_url;           /* <dir>/.<name>.part */
 	struct curl_slist *rename; /* the upload's POSTQUOTE: rename .part to name */
+	struct curl_slist *quote;  /* commands before the (first) transfer: the error files' moves */
 	size_t offset;            /* of the body, read by the upload */
 	char *password;           /* or NULL: the private key */
 	bool uploading;
 	bool maybe_sent;          /* an earlier attempt may have put the file there */
 	bool probe;               /* the test call: a listing, then the probe uploaded and removed */
+	/* the event pull: the error files' listing, then each file of the
+	 * hotel read (into bodies) */
+	bool pull;
+	char *hotel;              /* whose files */
+	char **names;             /* the files to read, in the listing's order */
+	struct gf_buf *bodies;    /* what each held; n_read of them read */
+	size_t n_names, n_read;
+	int64_t t0;               /* the request's start: the test call and the pull fit in the job's timeout */
 };
 
 static void put_free(void *p)
@@ -32,6 +41,14 @@ static void put_free(void *p)
 	free(s->final_url);
 	free(s->part_url);
 	curl_slist_free_all(s->rename);
+	curl_slist_free_all(s->quote);
+	free(s->hotel);
+	for (size_t i = 0; i < s->n_names; i++) {
+		free(s->names[i]);
+		gf_buf_free(&s->bodies[i]);
+	}
+	free(s->names);
+	free(s->bodies);
 	if (s->password) {
 		explicit_bzero(s->password, strlen(s->password));
 		free(s->password);
@@ -140,6 +157,17 @@ static size_t on_discard(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+/* What a pull reads goes to the request's reply buffer, up to its cap. */
+static size_t on_collect(char *p, size_t size, size_t n, void *ud)
+{
+	struct gf_http_req *r = ud;
+	if (gf_buf_append(&r->resp, p, size * n) < 0) {
+		r->resp_too_big = true;
+		return 0;
+	}
+	return size * n;
+}
+
 /* The server's host key against the known_hosts file: only a match goes
  * on, and the request says why not otherwise. */
 static int on_host_key(CURL *e, const struct curl_khkey *known, const struct curl_khkey *found,
@@ -190,12 +218,23 @@ static int setup(struct gf_http_req *r, const char *url)
 		SET(CURLOPT_SSH_PUBLIC_KEYFILE, "");
 	}
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)job->connect_timeout_ms);
-	SET(CURLOPT_TIMEOUT_MS, (long)job->timeout_ms);
+	int64_t timeout = job->timeout_ms, connect = job->connect_timeout_ms;
+	if (s->probe || s->pull) {
+		/* one budget for all the transfers of the request */
+		int64_t left = job->timeout_ms - (gf_now_mono_ms() - s->t0);
+		timeout = left > 1 ? left : 1;
+		connect = connect < timeout ? connect : timeout;
+	}
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
+	SET(CURLOPT_TIMEOUT_MS, (long)timeout);
 	SET(CURLOPT_LOW_SPEED_LIMIT, (long)job->low_speed_limit);
 	SET(CURLOPT_LOW_SPEED_TIME, (long)((job->low_speed_time_ms + 999) / 1000));
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_WRITEFUNCTION, on_discard);
+	SET(CURLOPT_WRITEFUNCTION, s->pull ? on_collect : on_discard);
+	if (s->pull)
+		SET(CURLOPT_WRITEDATA, r);
+	if (s->quote)
+		SET(CURLOPT_QUOTE, s->quote);
 	SET(CURLOPT_ERRORBUFFER, r->errbuf);
 #undef SET
 	r->errbuf[0] = '\0';
@@ -222,13 +261,104 @@ static int upload(struct gf_http_req *r, const char *url)
 	return 1;
 }
 
+/* Whether name is an error file of hotel's batches:
+ * <YYYYMMDD>_<hotel>_<batch id, 36 characters>.csv.errors.csv. */
+static bool hotel_error_file(const char *name, const char *hotel)
+{
+	static const char tail[] = ".csv.errors.csv";
+	size_t n = strlen(name), h = strlen(hotel), t = sizeof(tail) - 1;
+	if (n != 9 + h + 1 + 36 + t || name[8] != '_' || strcmp(name + n - t, tail) != 0)
+		return false;
+	for (int i = 0; i < 8; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return memcmp(name + 9, hotel, h) == 0 && name[9 + h] == '_';
+}
+
+/* The pull's next file, or 0 when all are read. */
+static int read_next(struct gf_http_req *r)
+{
+	struct put *s = r->stage;
+	if (s->n_read >= s->n_names)
+		return 0;
+	_cleanup_free_ char *errs = gf_sftp_url(s->job->endpoint, "errors");
+	_cleanup_free_ char *url = gf_sftp_url(errs, s->names[s->n_read]);
+	gf_buf_reset(&r->resp);
+	r->resp_too_big = false;
+	if (setup(r, url) < 0) {
+		r->result = CURLE_FAILED_INIT;
+		return 0;
+	}
+	r->result = CURLE_OK;
+	return 1;
+}
+
+static int pull_next(struct gf_http_req *r)
+{
+	struct put *s = r->stage;
+	if (!s->names) {
+		/* the listing */
+		r->answered = r->result == CURLE_OK || r->result == CURLE_REMOTE_FILE_NOT_FOUND;
+		if (r->result == CURLE_REMOTE_FILE_NOT_FOUND) {
+			r->result = CURLE_OK; /* no errors/ directory: nothing reported */
+			return 0;
+		}
+		if (r->result != CURLE_OK)
+			return 0;
+		size_t cap = 8;
+		s->names = gf_xcalloc(cap, sizeof(*s->names));
+		const char *p = r->resp.data ? r->resp.data : "", *end = p + r->resp.len;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *e = nl ? nl : end;
+			size_t len = (size_t)(e - p);
+			if (len && p[len - 1] == '\r')
+				len--;
+			char *name = gf_xstrndup(p, len);
+			if (strlen(name) == len && hotel_error_file(name, s->hotel)) {
+				if (s->n_names == cap)
+					s->names = gf_xrealloc(s->names, (cap *= 2) * sizeof(*s->names));
+				s->names[s->n_names++] = name;
+			} else {
+				free(name);
+			}
+			p = nl ? nl + 1 : end;
+		}
+		s->bodies = gf_xcalloc(s->n_names ? s->n_names : 1, sizeof(*s->bodies));
+		return read_next(r);
+	}
+	if (r->result != CURLE_OK)
+		return 0;
+	/* a file read */
+	s->bodies[s->n_read] = r->resp;
+	r->resp = (struct gf_buf)GF_BUF_INIT(s->bodies[s->n_read].max);
+	s->n_read++;
+	return read_next(r);
+}
+
 static int next(struct gf_http_req *r)
 {
 	struct put *s = r->stage;
+	if (s->pull)
+		return pull_next(r);
 	if (s->uploading)
 		return 0;
-	if (s->probe) /* the directory listed: now the probe file */
-		return r->result == CURLE_OK ? upload(r, s->final_url) : 0;
+	if (s->probe && s->uploading) {
+		if (r->result != CURLE_OK && !r->detail[0]) {
+			char err[300];
+			snprintf(err, sizeof(err), "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result));
+			snprintf(r->detail, sizeof(r->detail), "%s the probe file %s (%s): %s",
+			         r->result == CURLE_QUOTE_ERROR ? "could not remove" : "failed writing or removing", s->name,
+			         r->result == CURLE_QUOTE_ERROR ? "written: remove it by hand" : "remove it by hand if it is there",
+			         err);
+			gf_text_safe_inplace(r->detail, sizeof(r->detail), NULL);
+		}
+		return 0;
+	}
+	if (s->probe) { /* the directory listed: now the probe file */
+		r->answered = r->result == CURLE_OK;
+		return r->answered ? upload(r, s->final_url) : 0;
+	}
 	if (r->result == CURLE_OK) {
 		curl_off_t size = -1;
 		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &size);
@@ -260,6 +390,8 @@ static int next(struct gf_http_req *r)
 static int start(struct gf_http *h, struct gf_http_req *req, struct put *s, const char *url, bool nobody)
 {
 	const struct gf_job *job = s->job;
+	s->t0 = gf_now_mono_ms();
+	req->answered = false;
 	if (job->sftp_password_file) {
 		char err[512];
 		int r = gf_sftp_password(job, &s->password, err, sizeof(err));
@@ -331,4 +463,75 @@ int gf_sftp_probe(struct gf_http *h, struct gf_http_req *req)
 		return -ENOMEM;
 	}
 	return start(h, req, s, job->endpoint, false);
+}
+
+int gf_sftp_pull_errors(struct gf_http *h, struct gf_http_req *req, const char *hotel_id)
+{
+	const struct gf_job *job = gf_http_job(h);
+	struct put *s = gf_xcalloc(1, sizeof(*s));
+	s->h = h;
+	s->job = job;
+	s->pull = true;
+	s->hotel = gf_xstrdup(hotel_id);
+	_cleanup_free_ char *dir = gf_sftp_url(job->endpoint, "errors");
+	_cleanup_free_ char *listing = gf_xasprintf("%s/", dir);
+	req->resp.max = (size_t)job->max_reply_bytes;
+	return start(h, req, s, listing, false);
+}
+
+size_t gf_sftp_pulled(const struct gf_http_req *req, const char *const **names, const struct gf_buf **bodies)
+{
+	const struct put *s = req->stage;
+	if (!s || !s->pull || !s->names) {
+		*names = NULL;
+		*bodies = NULL;
+		return 0;
+	}
+	*names = (const char *const *)s->names;
+	*bodies = s->bodies;
+	return s->n_read;
+}
+
+int gf_sftp_retire_errors(struct gf_http *h, struct gf_http_req *req, const char *const *names, size_t n)
+{
+	const struct gf_job *job = gf_http_job(h);
+	_cleanup_free_ char *dir = dir_path(job->endpoint);
+	if (!dir)
+		return -EINVAL;
+	struct put *s = gf_xcalloc(1, sizeof(*s));
+	s->h = h;
+	s->job = job;
+	/* Before the listing: errors/done made (already there: fine), then
+	 * each file moved into it; one that cannot be moved stays, to be read
+	 * again by the next pull (its events are stored once all the same). */
+	struct gf_buf b = GF_BUF_INIT(1 << 16);
+	_cleanup_free_ char *done_dir = gf_xasprintf("%serrors/done", dir);
+	gf_buf_puts(&b, "*mkdir ");
+	quoted(&b, done_dir);
+	s->quote = curl_slist_append(NULL, gf_buf_str(&b));
+	for (size_t i = 0; i < n && s->quote; i++) {
+		_cleanup_free_ char *from = gf_xasprintf("%serrors/%s", dir, names[i]);
+		_cleanup_free_ char *to = gf_xasprintf("%serrors/done/%s", dir, names[i]);
+		gf_buf_reset(&b);
+		gf_buf_puts(&b, "*rename ");
+		quoted(&b, from);
+		gf_buf_puts(&b, " ");
+		quoted(&b, to);
+		struct curl_slist *l = curl_slist_append(s->quote, gf_buf_str(&b));
+		if (!l) {
+			curl_slist_free_all(s->quote);
+			s->quote = NULL;
+		} else {
+			s->quote = l;
+		}
+	}
+	gf_buf_free(&b);
+	if (!s->quote) {
+		put_free(s);
+		return -ENOMEM;
+	}
+	_cleanup_free_ char *errs = gf_sftp_url(job->endpoint, "errors");
+	_cleanup_free_ char *listing = gf_xasprintf("%s/", errs);
+	s->uploading = true; /* one transfer: next() ends it */
+	return start(h, req, s, listing, false);
 }

@@ -29,6 +29,18 @@ int gf_sftp_put(struct gf_http *h, struct gf_http_req *req, const char *name, bo
  * directory; CURLE_QUOTE_ERROR: the probe could not be removed). */
 int gf_sftp_probe(struct gf_http *h, struct gf_http_req *req);
 
+/* Start the event pull of visits-csv (PARTNERS.md): list the endpoint's
+ * errors/ directory and read every file of hotel_id's batches
+ * (<YYYYMMDD>_<hotel id>_<batch id>.csv.errors.csv). Ends CURLE_OK when
+ * all were read (no errors/ directory: none), else the transport's error;
+ * gf_sftp_pulled() gives the files read. */
+int gf_sftp_pull_errors(struct gf_http *h, struct gf_http_req *req, const char *hotel_id);
+/* The files a finished pull read: their names and contents; how many. */
+size_t gf_sftp_pulled(const struct gf_http_req *req, const char *const **names, const struct gf_buf **bodies);
+/* Start moving the named error files into errors/done/ (made when it is
+ * not there). A file that cannot be moved stays where it is. */
+int gf_sftp_retire_errors(struct gf_http *h, struct gf_http_req *req, const char *const *names, size_t n);
+
 /* The URL of name in the job's endpoint directory, name percent-encoded. */
 char *gf_sftp_url(const char *endpoint, const char *name);
 

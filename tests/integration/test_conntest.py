@@ -107,7 +107,7 @@ class ReviewXmlConnTest(ConnTestCase):
         self.check('P001', 'unexpected', has=('names hotel "H-9", not the connection',))
         Odd.status = 500
         self.addCleanup(setattr, Odd, 'status', 200)
-        self.check('P001', 'unexpected', has=('HTTP 500',))
+        self.check('P001', 'unreachable', has=('HTTP 500',))
 
     def test_a_certificate_not_trusted_is_refused(self):
         env = self.env

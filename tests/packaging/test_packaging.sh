@@ -143,8 +143,9 @@ print(int(total))' "$1"
 
 [ "$(unit_value "$service" ExecStart)" = "$bindir/guestflow run %i" ] ||
 	fail "ExecStart is '$(unit_value "$service" ExecStart)', want '$bindir/guestflow run %i'"
-[ "$(unit_value "$service" ExecStopPost)" = "-$bindir/guestflow purge %i" ] ||
-	fail "ExecStopPost is '$(unit_value "$service" ExecStopPost)', want '-$bindir/guestflow purge %i'"
+# after each run, whatever its result: the purge, then the partners' events
+[ "$(sed -n 's/^ExecStopPost=//p' "$service" | tr '\n' '|')" = "-$bindir/guestflow purge %i|-$bindir/guestflow pull %i|" ] ||
+	fail "ExecStopPost is '$(sed -n 's/^ExecStopPost=//p' "$service" | tr '\n' '|')', want '-$bindir/guestflow purge %i' then '-$bindir/guestflow pull %i'"
 [ "$(unit_value "$service" LoadCredential)" = "pgpass:$sysconfdir/guestflow/pgpass" ] ||
 	fail "LoadCredential is '$(unit_value "$service" LoadCredential)'"
 for want in Type=oneshot User=guestflow Group=guestflow ProtectSystem=strict PrivateTmp=yes \
@@ -315,10 +316,10 @@ while IFS= read -r line || [ -n "$line" ]; do
 	cron_field "$dow" 0 7 "sun mon tue wed thu fri sat" || fail "cron day of week '$dow': $line"
 	[ "$user" = "$cron_user" ] || fail "cron user '$user', the sysusers.d user is '$cron_user': $line"
 	# timeout --preserve-status --kill-after=STOP LIMIT guestflow run JOB ...
-	if [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ purge( |$) ]]; then
-		# guestflow purge: the same bounds
+	if [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ (purge|pull)( |$) ]]; then
+		# guestflow purge and pull: the same bounds
 		[ "${BASH_REMATCH[2]}" = "$(awk -F= '$1 == "TimeoutStartSec" { print $2 }' "$service")" ] ||
-			fail "cron purge bound ${BASH_REMATCH[2]} differs from the unit's TimeoutStartSec"
+			fail "cron ${BASH_REMATCH[3]} bound ${BASH_REMATCH[2]} differs from the unit's TimeoutStartSec"
 		cron_cmds+=("$cmd")
 	elif [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ run\ ([a-z0-9_-]+)( |$) ]]; then
 		ckill=${BASH_REMATCH[1]} climit=${BASH_REMATCH[2]} cjob=${BASH_REMATCH[3]}

@@ -74,6 +74,11 @@ static struct {
 	unsigned long requests, accepted, rejected, replays, drops, conflicts, guest_json;
 	unsigned long status[600];
 	unsigned inflight, max_concurrent;
+	/* events to report (control "event"), in order; an event's cursor is its index + 1 */
+	struct stored_event {
+		char *id, *booking_no, *type, *at;
+	} *events;
+	size_t n_events, cap_events;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Per-request state, from the first handler call to MHD's completion callback. */
@@ -84,6 +89,7 @@ struct req {
 	bool control, guest;	/* /_sim/ endpoint; POST guest list (else 405) */
 	bool json, json_get;	/* guest-json: POST .../properties/ID/guests; GET .../properties/ID */
 	bool ping;		/* review-xml's test call: GET .../ping */
+	bool events;		/* the event pull: review-xml GET .../events, guest-json GET .../properties/ID/events */
 	char *prop;		/* guest-json: the property id, decoded */
 	bool counted;		/* included in S.inflight */
 	bool gzip, discard, too_big;
@@ -890,6 +896,36 @@ static enum MHD_Result control(struct MHD_Connection *c, struct req *r)
 		pthread_mutex_unlock(&S.lock);
 		return reply(c, r, 200, TEXT, "ok", NULL, NULL);
 	}
+	if (!strcmp(what, "event")) {
+		const char *id = arg(c, "id"), *no = arg(c, "bookingNo"), *type = arg(c, "type"), *at = arg(c, "at");
+		if (!id || !*id || !no || !*no || !type || !*type)
+			return reply(c, r, 400, TEXT, "needs id, bookingNo and type (at optional)", NULL, NULL);
+		pthread_mutex_lock(&S.lock);
+		int e = 0;
+		if (S.n_events == S.cap_events) {
+			size_t cap = S.cap_events ? 2 * S.cap_events : 16;
+			void *v = realloc(S.events, cap * sizeof *S.events);
+			if (v) {
+				S.events = v;
+				S.cap_events = cap;
+			} else {
+				e = -1;
+			}
+		}
+		if (e == 0) {
+			struct stored_event *x = &S.events[S.n_events];
+			x->id = strdup(id);
+			x->booking_no = strdup(no);
+			x->type = strdup(type);
+			x->at = strdup(at && *at ? at : "2026-11-23T10:00:00Z");
+			if (x->id && x->booking_no && x->type && x->at)
+				S.n_events++;
+			else
+				e = -1;
+		}
+		pthread_mutex_unlock(&S.lock);
+		return e ? reply(c, r, 500, TEXT, "out of memory", NULL, NULL) : reply(c, r, 200, TEXT, "ok", NULL, NULL);
+	}
 	if (!strcmp(what, "latency")) {
 		if (parse_long(arg(c, "ms"), 0, 600000, &n) < 0)
 			return reply(c, r, 400, TEXT, "bad or missing ms (0-600000)", NULL, NULL);
@@ -951,6 +987,43 @@ static enum MHD_Result ping(struct MHD_Connection *c, struct req *r)
 	return ret;
 }
 
+/* The event pull of both formats: the account's events after the cursor
+ * (after=N: the N-th event reported so far), up to limit=; next is the
+ * last one's cursor (or after= when there is none). */
+static enum MHD_Result events(struct MHD_Connection *c, struct req *r)
+{
+	bool json = r->prop != NULL;
+	const char *id = json ? r->prop : arg(c, "id");
+	const char *key = json ? bearer(c) : arg(c, "access_key");
+	const char *want = id && *id ? sim_map_get(S.accounts, id) : NULL;
+	if (!want)
+		return json ? refuse(c, r, 404, "unknown property", NULL) : refuse(c, r, 404, "invalid hotel", NULL);
+	if (!key || strcmp(key, want) != 0)
+		return json ? refuse(c, r, 401, "invalid token", NULL) : refuse(c, r, 403, "invalid access key", NULL);
+	long after = 0, limit = 1000000;
+	const char *a = arg(c, "after"), *l = arg(c, "limit");
+	if ((a && parse_long(a, 0, 1000000000, &after) < 0) || (l && parse_long(l, 1, 1000000, &limit) < 0))
+		return refuse(c, r, 400, "bad after or limit", NULL);
+	pthread_mutex_lock(&S.lock);
+	struct sim_event *out = calloc(S.n_events ? S.n_events : 1, sizeof *out);
+	size_t n = 0, last = (size_t)after;
+	for (size_t i = (size_t)after; out && i < S.n_events && (long)n < limit; i++) {
+		if (strcmp(S.events[i].id, id) != 0)
+			continue;
+		out[n++] = (struct sim_event){ S.events[i].booking_no, S.events[i].type, S.events[i].at };
+		last = i + 1;
+	}
+	char next[32];
+	snprintf(next, sizeof next, "%zu", n ? last : (size_t)after);
+	char *body = out ? (json ? sim_json_events(out, n, next) : sim_events_xml(out, n, next)) : NULL;
+	pthread_mutex_unlock(&S.lock);
+	free(out);
+	enum MHD_Result ret = body ? reply(c, r, 200, json ? JSON : "application/xml", body, NULL, NULL)
+				   : refuse(c, r, 500, "out of memory", NULL);
+	free(body);
+	return ret;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			       const char *version, const char *upload, size_t *upload_size, void **ctx)
 {
@@ -977,8 +1050,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			r->json = r->guest && route == SIM_ROUTE_GUESTS;
 			r->json_get = route == SIM_ROUTE_PROPERTY && strcmp(method, MHD_HTTP_METHOD_GET) == 0;
 			size_t ul = strlen(url);
-			r->ping = !r->json_get && strcmp(method, MHD_HTTP_METHOD_GET) == 0 && ul >= 5 &&
+			bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+			r->ping = !r->json_get && get && route == SIM_ROUTE_NONE && ul >= 5 &&
 				  strcmp(url + ul - 5, "/ping") == 0;
+			r->events = get && (route == SIM_ROUTE_EVENTS ||
+					    (route == SIM_ROUTE_NONE && ul >= 7 && strcmp(url + ul - 7, "/events") == 0));
 		}
 		return r->guest ? begin_guest(c, r) : MHD_YES;
 	}
@@ -998,6 +1074,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return property(c, r);
 	if (r->ping)
 		return ping(c, r);
+	if (r->events)
+		return events(c, r);
 	if (!r->guest)
 		return reply(c, r, 405, TEXT, "method not allowed", NULL, NULL);
 	return finish_guest(c, r);

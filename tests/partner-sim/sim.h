@@ -94,6 +94,7 @@ enum sim_route {
 	SIM_ROUTE_NONE,	    /* not a guest-json path */
 	SIM_ROUTE_GUESTS,   /* <prefix>/properties/ID/guests */
 	SIM_ROUTE_PROPERTY, /* <prefix>/properties/ID */
+	SIM_ROUTE_EVENTS,   /* <prefix>/properties/ID/events */
 	SIM_ROUTE_OOM,
 };
 /* Route a request by its URI as received (query ignored); for a guest-json path,
@@ -121,3 +122,12 @@ char *sim_json_error(const char *msg, size_t nrej, const char *const *ids, const
 char *sim_json_property(const char *id);
 /* review-xml's test call reply: <pong xmlns=... hotelId="ID"/>. */
 char *sim_pong(const char *hotel_id);
+
+/* An event the simulator reports back (control endpoint "event"). */
+struct sim_event {
+	const char *booking_no, *type, *at;
+};
+/* The event pull's replies: review-xml <events next=...>, guest-json
+ * {"events": [...], "next": ...}. */
+char *sim_events_xml(const struct sim_event *ev, size_t n, const char *next);
+char *sim_json_events(const struct sim_event *ev, size_t n, const char *next);

@@ -62,13 +62,13 @@ static bool segment_is(const char *path, size_t start, size_t end, const char *n
 	return end - start == strlen(name) && memcmp(path + start, name, end - start) == 0;
 }
 
-/* Does path[0..end) end in /properties/ID (then /guests when guests)? The ID's bounds. */
-static bool route_match(const char *path, size_t end, bool guests, size_t *id_start, size_t *id_end)
+/* Does path[0..end) end in /properties/ID (then /tail when tail)? The ID's bounds. */
+static bool route_match(const char *path, size_t end, const char *tail, size_t *id_start, size_t *id_end)
 {
 	size_t e = end, s;
-	if (guests) {
+	if (tail) {
 		s = segment_start(path, e);
-		if (s == 0 || !segment_is(path, s, e, SEGMENT_GUESTS))
+		if (s == 0 || !segment_is(path, s, e, tail))
 			return false;
 		e = s - 1;
 	}
@@ -87,9 +87,11 @@ enum sim_route sim_json_route(const char *uri, char **property)
 	size_t end = strcspn(uri, "?#"), s, e;
 	enum sim_route route = SIM_ROUTE_NONE;
 	*property = NULL;
-	if (route_match(uri, end, true, &s, &e))
+	if (route_match(uri, end, SEGMENT_GUESTS, &s, &e))
 		route = SIM_ROUTE_GUESTS;
-	else if (route_match(uri, end, false, &s, &e))
+	else if (route_match(uri, end, "events", &s, &e))
+		route = SIM_ROUTE_EVENTS;
+	else if (route_match(uri, end, NULL, &s, &e))
 		route = SIM_ROUTE_PROPERTY;
 	else
 		return SIM_ROUTE_NONE;
@@ -390,5 +392,25 @@ char *sim_json_property(const char *id)
 		o = NULL;
 	}
 	free(name);
+	return dump(o);
+}
+
+char *sim_json_events(const struct sim_event *ev, size_t n, const char *next)
+{
+	json_t *o = json_object(), *list = json_array();
+	int e = o && list ? 0 : -1;
+	for (size_t i = 0; e == 0 && i < n; i++) {
+		json_t *x = json_object();
+		e = x && json_object_set_new(x, "pmsId", text(ev[i].booking_no)) == 0 &&
+		    json_object_set_new(x, "type", text(ev[i].type)) == 0 &&
+		    json_object_set_new(x, "at", text(ev[i].at)) == 0 && json_array_append_new(list, x) == 0 ? 0 : -1;
+	}
+	if (e == 0 && (json_object_set(o, "events", list) < 0 || json_object_set_new(o, "next", text(next)) < 0))
+		e = -1;
+	json_decref(list);
+	if (e < 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	return dump(o);
 }

@@ -523,3 +523,30 @@ char *sim_pong(const char *hotel_id)
 	xmlBufferFree(xb);
 	return s;
 }
+
+char *sim_events_xml(const struct sim_event *ev, size_t n, const char *next)
+{
+	xmlBufferPtr xb = xmlBufferCreate();
+	if (!xb)
+		return NULL;
+	xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
+	if (!w) {
+		xmlBufferFree(xb);
+		return NULL;
+	}
+	int ok = xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) >= 0 &&
+		 xmlTextWriterStartElement(w, BAD_CAST "events") >= 0 &&
+		 xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns", BAD_CAST SIM_NS) >= 0 &&
+		 xmlTextWriterWriteAttribute(w, BAD_CAST "next", BAD_CAST next) >= 0;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = xmlTextWriterStartElement(w, BAD_CAST "event") >= 0 &&
+		     xmlTextWriterWriteAttribute(w, BAD_CAST "bookingNo", BAD_CAST ev[i].booking_no) >= 0 &&
+		     xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST ev[i].type) >= 0 &&
+		     xmlTextWriterWriteAttribute(w, BAD_CAST "at", BAD_CAST ev[i].at) >= 0 &&
+		     xmlTextWriterEndElement(w) >= 0;
+	ok = ok && xmlTextWriterEndElement(w) >= 0 && xmlTextWriterEndDocument(w) >= 0;
+	xmlFreeTextWriter(w);
+	char *s = ok ? strdup((const char *)xmlBufferContent(xb)) : NULL;
+	xmlBufferFree(xb);
+	return s;
+}

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "core/conntest.h"
+#include "outputs/guest_json/output.h"
+#include "outputs/review_xml/reply.h"
+#include "outputs/visits_csv/output.h"
 #include "core/output.h"
 #include "transport/http.h"
 #include "tap.h"
@@ -62,9 +65,10 @@ static void test_review_xml(void)
 		{ "401", CURLE_OK, 401, "no", GF_TEST_CREDENTIALS, "HTTP 401" },
 		{ "403 quoting the key", CURLE_OK, 403, "invalid access key s3cret-key", GF_TEST_CREDENTIALS, "HTTP 403" },
 		{ "404", CURLE_OK, 404, "invalid hotel", GF_TEST_UNKNOWN_ID, "invalid hotel" },
-		{ "500", CURLE_OK, 500, "", GF_TEST_UNEXPECTED, "HTTP 500" },
+		{ "500", CURLE_OK, 500, "", GF_TEST_UNREACHABLE, "HTTP 500" },
 		{ "302", CURLE_OK, 302, "", GF_TEST_UNEXPECTED, "HTTP 302" },
-		{ "429", CURLE_OK, 429, "", GF_TEST_UNEXPECTED, "HTTP 429" },
+		{ "429", CURLE_OK, 429, "", GF_TEST_UNREACHABLE, "HTTP 429" },
+		{ "418", CURLE_OK, 418, "", GF_TEST_UNEXPECTED, "HTTP 418" },
 		{ "no connection: the engine's", CURLE_COULDNT_CONNECT, 0, NULL, -1, NULL },
 		{ "certificate: the engine's", CURLE_PEER_FAILED_VERIFICATION, 0, NULL, -1, NULL },
 	};
@@ -90,7 +94,7 @@ static void test_guest_json(void)
 		{ "401", CURLE_OK, 401, "{\"error\": \"invalid token tok-secret-9\"}", GF_TEST_CREDENTIALS, "HTTP 401" },
 		{ "403", CURLE_OK, 403, "", GF_TEST_CREDENTIALS, "HTTP 403" },
 		{ "404", CURLE_OK, 404, "{\"error\": \"unknown property\"}", GF_TEST_UNKNOWN_ID, "unknown property" },
-		{ "503", CURLE_OK, 503, "", GF_TEST_UNEXPECTED, "HTTP 503" },
+		{ "503", CURLE_OK, 503, "", GF_TEST_UNREACHABLE, "HTTP 503" },
 		{ "timeout: the engine's", CURLE_OPERATION_TIMEDOUT, 0, NULL, -1, NULL },
 	};
 	run_rows("guest-json", "P-1", "tok-secret-9", rows, sizeof(rows) / sizeof(rows[0]));
@@ -111,6 +115,22 @@ static void test_visits_csv(void)
 		{ "refused: the engine's", CURLE_COULDNT_CONNECT, 0, NULL, -1, NULL },
 	};
 	run_rows("visits-csv", "H-1", NULL, rows, sizeof(rows) / sizeof(rows[0]));
+	/* once logged in and listed, a failure is the probe's step: the server is there */
+	static const int after_login[] = { CURLE_OPERATION_TIMEDOUT, CURLE_FAILED_INIT, CURLE_RECV_ERROR };
+	const struct gf_output *o = gf_output_find("visits-csv");
+	struct gf_output_target t = { .partner_id = "H-1" };
+	for (size_t i = 0; i < sizeof(after_login) / sizeof(after_login[0]); i++) {
+		struct gf_http_req *req = gf_http_req_new();
+		req->result = (CURLcode)after_login[i];
+		req->answered = true;
+		snprintf(req->detail, sizeof(req->detail), "failed writing or removing the probe file .guestflow-probe-1");
+		char why[600] = "";
+		int v = o->test_verdict(req, &t, why, sizeof(why));
+		ok(v == GF_TEST_UNEXPECTED && strstr(why, "logged in and listed the directory, but then") &&
+		   strstr(why, ".guestflow-probe-1"), "visits-csv: %s once logged in is the probe's (%d: %s)",
+		   curl_easy_strerror(req->result), v, why);
+		gf_http_req_free(req);
+	}
 }
 
 static void test_engine_table(void)
@@ -140,8 +160,143 @@ static void test_engine_table(void)
 	}
 }
 
+static void test_times(void)
+{
+	static const char *const good[] = { "2026-11-23T10:00:00Z", "2024-02-29T23:59:60Z", "2026-11-23t10:00:00.123z",
+	                                    "2026-11-23T10:00:00+01:00", "2026-11-23T10:00:00-23:59" };
+	static const char *const bad[] = { "", "yesterday", "2026-11-23", "2026-11-23 10:00:00Z", "2025-02-29T10:00:00Z",
+	                                   "2026-13-01T10:00:00Z", "2026-11-31T10:00:00Z", "2026-11-23T24:00:00Z",
+	                                   "2026-11-23T10:00:00", "2026-11-23T10:00:00.Z", "2026-11-23T10:00:00+1:00",
+	                                   "2026-11-23T10:00:00Zjunk", "2026-11-23T10:00:00+01:00x" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ok(gf_event_time_valid(good[i]), "event time %s is RFC 3339", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(!gf_event_time_valid(bad[i]), "event time '%s' is not", bad[i]);
+}
+
+typedef int (*events_parser)(const char *, size_t, const char *, struct gf_events *, char *, size_t);
+
+static void events_rows(const char *what, events_parser parse, const char *const (*rows)[3], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct gf_events ev = { 0 };
+		char why[300] = "";
+		int r = parse(rows[i][0], strlen(rows[i][0]), "s3cret-key", &ev, why, sizeof(why));
+		const char *want = rows[i][1], *want_why = rows[i][2];
+		if (want) { /* "n:next" */
+			char got[64];
+			snprintf(got, sizeof(got), "%zu:%s", ev.n, ev.next ? ev.next : "-");
+			ok(r == 0 && strcmp(got, want) == 0, "%s events: %s -> %s (got %d %s %s)", what, rows[i][0], want, r,
+			   got, why);
+		} else {
+			ok(r < 0 && strstr(why, want_why) && !strstr(why, "s3cret-key"), "%s events: %s refused: %s (got %d: %s)",
+			   what, rows[i][0], want_why, r, why);
+		}
+		gf_events_clear(&ev);
+	}
+}
+
+static void test_events(void)
+{
+	static const char *const rx[][3] = {
+		{ "<events xmlns=\"urn:guestflow:review-xml:1\" next=\"C2\"><event bookingNo=\"B-1\" type=\"invited\""
+		  " at=\"2026-11-23T10:00:00Z\"/><event bookingNo=\"B-2\" type=\"unsubscribed\""
+		  " at=\"2026-11-23T11:00:00+01:00\"/></events>", "2:C2", NULL },
+		{ "<events next=\"C1\"/>", "0:C1", NULL },
+		{ "<events/>", "0:-", NULL },
+		{ "<events next=\"x\"><other/><event bookingNo=\"B-1\" type=\"reviewed\" at=\"2026-11-23T10:00:00Z\"/>"
+		  "</events>", "1:x", NULL },
+		{ "<events><event bookingNo=\"B-1\" type=\"reviewed\" at=\"2026-11-23T10:00:00Z\"/></events>", NULL,
+		  "no next cursor" },
+		{ "<events next=\"1\"><event type=\"reviewed\" at=\"2026-11-23T10:00:00Z\"/></events>", NULL,
+		  "has no bookingNo" },
+		{ "<events next=\"1\"><event bookingNo=\"B-1\" at=\"2026-11-23T10:00:00Z\"/></events>", NULL, "has no type" },
+		{ "<events next=\"1\"><event bookingNo=\"B-1\" type=\"reviewed\"/></events>", NULL, "has no at" },
+		{ "<events next=\"1\"><event bookingNo=\"B-1\" type=\"s3cret-key\" at=\"2026-11-23T10:00:00Z\"/></events>",
+		  NULL, "has type" },
+		{ "<events next=\"1\"><event bookingNo=\"B-1\" type=\"reviewed\" at=\"soon\"/></events>", NULL,
+		  "not an RFC 3339" },
+		{ "<importResult accepted=\"1\" rejected=\"0\"/>", NULL, "expected <events>" },
+		{ "<!DOCTYPE events><events/>", NULL, "DOCTYPE" },
+		{ "<events", NULL, "not well-formed" },
+	};
+	events_rows("review-xml", gf_reply_parse_review_xml_events, rx, sizeof(rx) / sizeof(rx[0]));
+	static const char *const gj[][3] = {
+		{ "{\"events\": [{\"pmsId\": \"B-1\", \"type\": \"reviewed\", \"at\": \"2026-11-23T10:00:00Z\"},"
+		  " {\"pmsId\": \"B-2\", \"type\": \"bounced\", \"at\": \"2026-11-23T10:00:00Z\"}], \"next\": \"7\"}",
+		  "2:7", NULL },
+		{ "{\"events\": [], \"next\": \"7\"}", "0:7", NULL },
+		{ "{\"events\": []}", "0:-", NULL },
+		{ "{\"events\": [], \"next\": null}", "0:-", NULL },
+		{ "{\"events\": [{\"pmsId\": \"B-1\", \"type\": \"reviewed\", \"at\": \"2026-11-23T10:00:00Z\"}]}",
+		  NULL, "no next cursor" },
+		{ "{\"events\": {}, \"next\": \"1\"}", NULL, "not a list" },
+		{ "{\"next\": \"1\"}", NULL, "not a list" },
+		{ "{\"events\": [], \"next\": 5}", NULL, "\"next\" is not text" },
+		{ "{\"events\": [1], \"next\": \"1\"}", NULL, "not an object" },
+		{ "{\"events\": [{\"type\": \"reviewed\", \"at\": \"2026-11-23T10:00:00Z\"}], \"next\": \"1\"}", NULL,
+		  "\"pmsId\" is missing" },
+		{ "{\"events\": [{\"pmsId\": \"\", \"type\": \"reviewed\", \"at\": \"2026-11-23T10:00:00Z\"}], \"next\":"
+		  " \"1\"}", NULL, "\"pmsId\" is missing, empty" },
+		{ "{\"events\": [{\"pmsId\": \"B-1\", \"type\": \"s3cret-key\", \"at\": \"2026-11-23T10:00:00Z\"}],"
+		  " \"next\": \"1\"}", NULL, "has type" },
+		{ "{\"events\": [{\"pmsId\": \"B-1\", \"type\": \"reviewed\", \"at\": 3}], \"next\": \"1\"}", NULL,
+		  "\"at\" is missing" },
+		{ "{\"events\": [], \"events\": [], \"next\": \"1\"}", NULL, "not JSON" },
+		{ "[]", NULL, "not a JSON object" },
+	};
+	events_rows("guest-json", gf_events_parse_guest_json, gj, sizeof(gj) / sizeof(gj[0]));
+}
+
+static void test_error_files(void)
+{
+	static const char name[] = "20261123_H-1_6f1c0000-0000-4000-8000-000000000001.csv.errors.csv";
+	static const struct {
+		const char *data;
+		int want_n; /* -1: refused */
+		const char *first_no, *first_reason;
+	} rows[] = {
+		{ "B-1;invalid email\r\nB-2;\"a;b \"\"c\"\"\"\r\n", 2, "B-1", "invalid email" },
+		{ "B-1;x\nB-2;y", 2, "B-1", "x" },
+		{ "\"B;1\";\"multi\r\nline\"\r\n", 1, "B;1", "multi  line" },
+		{ "", 0, NULL, NULL },
+		{ "\r\n\r\n", 0, NULL, NULL },
+		{ "B-1;", 1, "B-1", "" },
+		{ "B-1\r\n", -1, NULL, NULL },
+		{ ";reason\r\n", -1, NULL, NULL },
+		{ "B-1;a;b\r\n", -1, NULL, NULL },
+		{ "B-1;\"open\r\n", -1, NULL, NULL },
+		{ "B-1;x\"y\r\n", -1, NULL, NULL },
+		{ "B-1;\"q\"z\r\n", -1, NULL, NULL },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct gf_events ev = { 0 };
+		char why[300] = "";
+		int r = gf_visits_csv_parse_errors(name, rows[i].data, strlen(rows[i].data), &ev, why, sizeof(why));
+		if (rows[i].want_n < 0) {
+			ok(r < 0 && ev.n == 0 && strstr(why, "line 1"), "error file line %zu refused (%s)", i, why);
+		} else {
+			bool first = rows[i].want_n == 0 ||
+			             (!strcmp(ev.items[0].booking_no, rows[i].first_no) &&
+			              !strcmp(ev.items[0].reason, rows[i].first_reason) &&
+			              ev.items[0].type == GF_EVENT_REJECTED &&
+			              !strcmp(ev.items[0].batch_key, "6f1c0000-0000-4000-8000-000000000001"));
+			ok(r == 0 && ev.n == (size_t)rows[i].want_n && first, "error file %zu: %d events (got %d, %zu: %s)", i,
+			   rows[i].want_n, r, ev.n, why);
+		}
+		gf_events_clear(&ev);
+	}
+	struct gf_events ev = { 0 };
+	char why[100];
+	ok(gf_visits_csv_parse_errors("short.errors.csv", "B-1;x", 5, &ev, why, sizeof(why)) < 0,
+	   "an error file's name must name its batch");
+}
+
 int main(void)
 {
+	test_times();
+	test_events();
+	test_error_files();
 	test_review_xml();
 	test_guest_json();
 	test_visits_csv();

@@ -103,8 +103,25 @@ static void test_read_file(void)
 	}
 }
 
+/* A reason cut short ends at a character boundary. */
+static void test_set_why_cut(void)
+{
+	char b[8];
+	gf_set_why(b, sizeof(b), "%s", "ab\xe2\x82\xac\xe2\x82\xac"); /* "ab€€": 8 bytes, 7 fit */
+	is_str(b, "ab\xe2\x82\xac", "a cut inside a 3-byte character drops it");
+	gf_set_why(b, sizeof(b), "%s", "abcde\xc3\xa9x"); /* 'é' fits exactly */
+	is_str(b, "abcde\xc3\xa9", "a character that fits stays");
+	gf_set_why(b, sizeof(b), "%s", "abcdef\xf0\x9f\x8c\x8a");
+	is_str(b, "abcdef", "a 4-byte character cut after its lead byte goes");
+	gf_set_why(b, sizeof(b), "%s", "abc\xf0\x9f\x8c\x8ax");
+	is_str(b, "abc\xf0\x9f\x8c\x8a", "a 4-byte character that fits stays");
+	gf_set_why(b, sizeof(b), "%s", "short");
+	is_str(b, "short", "a reason that fits is whole");
+}
+
 int main(void)
 {
+	test_set_why_cut();
 	test_durations();
 	test_ints();
 	test_buf();

@@ -189,6 +189,8 @@ CREATE TABLE guestflow.connections (
     last_test_at timestamp with time zone,
     last_test_verdict text,
     last_test_detail text,
+    events_cursor text,
+    events_pulled_at timestamp with time zone,
     CONSTRAINT connections_access_key_check CHECK ((access_key <> ''::text)),
     CONSTRAINT connections_access_key_enc_check CHECK ((octet_length(access_key_enc) >= (((2 + 12) + 1) + 16))),
     CONSTRAINT connections_hotel_id_check CHECK ((hotel_id <> ''::text)),
@@ -302,6 +304,41 @@ COMMENT ON COLUMN guestflow.deliveries.data_rejected IS 'rejected by guestflow f
 COMMENT ON COLUMN guestflow.deliveries.rerun IS 'put back in the queue by guestflow rerun: its history entry says so';
 
 --
+-- Name: partner_events; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.partner_events (
+    id bigint NOT NULL,
+    connection_id bigint NOT NULL,
+    job text NOT NULL,
+    booking_no text NOT NULL,
+    booking_id bigint,
+    type text NOT NULL,
+    at timestamp with time zone,
+    reason text,
+    batch_key text,
+    pulled_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT partner_events_type_check CHECK ((type = ANY (ARRAY['invited'::text, 'bounced'::text, 'reviewed'::text, 'unsubscribed'::text, 'rejected'::text])))
+);
+
+--
+-- Name: partner_events_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.partner_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: partner_events_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.partner_events_id_seq OWNED BY guestflow.partner_events.id;
+
+--
 -- Name: partners; Type: TABLE; Schema: guestflow; Owner: -
 --
 
@@ -403,6 +440,20 @@ CREATE TABLE guestflow.status_map (
 );
 
 --
+-- Name: suppressions; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.suppressions (
+    email text NOT NULL,
+    reason text NOT NULL,
+    event_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT suppressions_email_check CHECK ((email = lower(btrim(email, ' 	
+'::text)))),
+    CONSTRAINT suppressions_reason_check CHECK ((reason = ANY (ARRAY['bounced'::text, 'unsubscribed'::text])))
+);
+
+--
 -- Name: alert_events id; Type: DEFAULT; Schema: guestflow; Owner: -
 --
 
@@ -437,6 +488,12 @@ ALTER TABLE ONLY guestflow.connections ALTER COLUMN id SET DEFAULT nextval('gues
 --
 
 ALTER TABLE ONLY guestflow.contacts ALTER COLUMN id SET DEFAULT nextval('guestflow.contacts_id_seq'::regclass);
+
+--
+-- Name: partner_events id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.partner_events ALTER COLUMN id SET DEFAULT nextval('guestflow.partner_events_id_seq'::regclass);
 
 --
 -- Name: runs id; Type: DEFAULT; Schema: guestflow; Owner: -
@@ -508,6 +565,13 @@ ALTER TABLE ONLY guestflow.deliveries
     ADD CONSTRAINT deliveries_pkey PRIMARY KEY (connection_id, booking_id, job);
 
 --
+-- Name: partner_events partner_events_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.partner_events
+    ADD CONSTRAINT partner_events_pkey PRIMARY KEY (id);
+
+--
 -- Name: partners partners_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
 --
 
@@ -555,6 +619,13 @@ ALTER TABLE ONLY guestflow.secret_keys
 
 ALTER TABLE ONLY guestflow.status_map
     ADD CONSTRAINT status_map_pkey PRIMARY KEY (partner, source_status);
+
+--
+-- Name: suppressions suppressions_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.suppressions
+    ADD CONSTRAINT suppressions_pkey PRIMARY KEY (email);
 
 --
 -- Name: alert_events_open; Type: INDEX; Schema: guestflow; Owner: -
@@ -609,6 +680,18 @@ CREATE INDEX deliveries_batch ON guestflow.deliveries USING btree (batch_id);
 --
 
 CREATE INDEX deliveries_unbatched ON guestflow.deliveries USING btree (job, connection_id) WHERE (batch_id IS NULL);
+
+--
+-- Name: partner_events_booking; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX partner_events_booking ON guestflow.partner_events USING btree (booking_id);
+
+--
+-- Name: partner_events_once; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE UNIQUE INDEX partner_events_once ON guestflow.partner_events USING btree (connection_id, booking_no, type, COALESCE(at, '-infinity'::timestamp with time zone), COALESCE(batch_key, ''::text));
 
 --
 -- Name: runs_job_started; Type: INDEX; Schema: guestflow; Owner: -
@@ -707,11 +790,25 @@ ALTER TABLE ONLY guestflow.deliveries
     ADD CONSTRAINT deliveries_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id);
 
 --
+-- Name: partner_events partner_events_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.partner_events
+    ADD CONSTRAINT partner_events_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id) ON DELETE CASCADE;
+
+--
 -- Name: status_map status_map_partner_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
 --
 
 ALTER TABLE ONLY guestflow.status_map
     ADD CONSTRAINT status_map_partner_fkey FOREIGN KEY (partner) REFERENCES guestflow.partners(id);
+
+--
+-- Name: suppressions suppressions_event_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.suppressions
+    ADD CONSTRAINT suppressions_event_id_fkey FOREIGN KEY (event_id) REFERENCES guestflow.partner_events(id) ON DELETE SET NULL;
 
 --
 -- PostgreSQL database dump complete

@@ -276,6 +276,82 @@ int gf_property_parse_guest_json(const char *data, size_t len, const char *secre
 	return r;
 }
 
+/* A text member of an event object into *out (malloc'd), or -GF_E_REPLY. */
+static int event_text(json_t *e, const char *key, size_t k, char **out, char *why, size_t whylen)
+{
+	json_t *v = json_object_get(e, key);
+	if (!json_is_string(v) || json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v)) {
+		gf_set_why(why, whylen, "event %zu: \"%s\" is missing, empty or not text", k, key);
+		return -GF_E_REPLY;
+	}
+	*out = gf_xstrdup(json_string_value(v));
+	return 0;
+}
+
+int gf_events_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_events *out, char *why,
+                               size_t whylen)
+{
+	*out = (struct gf_events){ 0 };
+	json_t *root = load(data, len, why, whylen);
+	if (!root)
+		return -GF_E_REPLY;
+	json_t *list = json_object_get(root, "events"), *next = json_object_get(root, "next");
+	struct gf_events ev = { 0 };
+	int r = 0;
+	if (!json_is_array(list)) {
+		gf_set_why(why, whylen, "\"events\" is missing or not a list");
+		r = -GF_E_REPLY;
+	} else if (next && !json_is_null(next) &&
+	           (!json_is_string(next) || strlen(json_string_value(next)) != json_string_length(next))) {
+		gf_set_why(why, whylen, "\"next\" is not text");
+		r = -GF_E_REPLY;
+	} else if (json_array_size(list) > 0 && (!json_is_string(next) || json_string_length(next) == 0)) {
+		gf_set_why(why, whylen, "the reply lists events but gives no next cursor");
+		r = -GF_E_REPLY;
+	}
+	if (r == 0 && json_is_string(next) && json_string_length(next) > 0)
+		ev.next = gf_xstrdup(json_string_value(next));
+	size_t i;
+	json_t *item;
+	if (r == 0)
+		ev.items = gf_xcalloc(json_array_size(list) ? json_array_size(list) : 1, sizeof(*ev.items));
+	if (r == 0)
+		json_array_foreach(list, i, item) {
+			struct gf_partner_event *e = &ev.items[ev.n++];
+			char *type = NULL;
+			char piece[64];
+			if (!json_is_object(item)) {
+				gf_set_why(why, whylen, "event %zu is not an object", i + 1);
+				r = -GF_E_REPLY;
+			} else if ((r = event_text(item, "pmsId", i + 1, &e->booking_no, why, whylen)) < 0 ||
+			           (r = event_text(item, "type", i + 1, &type, why, whylen)) < 0 ||
+			           (r = event_text(item, "at", i + 1, &e->at, why, whylen)) < 0) {
+				/* (why set) */
+			} else if (gf_event_type_parse(type) < 0) {
+				quote(piece, sizeof(piece), type, secret);
+				gf_set_why(why, whylen, "event %zu has type %s (invited, bounced, reviewed, unsubscribed)", i + 1,
+				           piece);
+				r = -GF_E_REPLY;
+			} else if (!gf_event_time_valid(e->at)) {
+				quote(piece, sizeof(piece), e->at, secret);
+				gf_set_why(why, whylen, "event %zu has at %s, not an RFC 3339 date-time", i + 1, piece);
+				r = -GF_E_REPLY;
+			} else {
+				e->type = (enum gf_event_type)gf_event_type_parse(type);
+			}
+			free(type);
+			if (r < 0)
+				break;
+		}
+	json_decref(root);
+	if (r < 0) {
+		gf_events_clear(&ev);
+		return r;
+	}
+	*out = ev;
+	return 0;
+}
+
 /* ---- the test call -------------------------------------------------------- */
 
 /* GET <endpoint>/properties/<property id> with the token (PARTNERS.md). */
@@ -290,13 +366,50 @@ static int test_verdict(const struct gf_http_req *req, const struct gf_output_ta
 	int v = gf_output_http_verdict(req, why, whylen);
 	if (v != GF_TEST_OK)
 		return v;
-	char what[200];
+	char what[400];
 	if (gf_property_parse_guest_json(req->resp.data, req->resp.len, t->secret, t->partner_id, what,
 	                                 sizeof(what)) < 0) {
 		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
 		return GF_TEST_UNEXPECTED;
 	}
 	gf_set_why(why, whylen, "the partner knows the property id and took the API token");
+	return GF_TEST_OK;
+}
+
+/* ---- the event pull -------------------------------------------------------- */
+
+/* GET <endpoint>/properties/<property id>/events?after=<cursor>&limit=1000
+ * with the token (after= left out the first time). */
+static int pull(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                const struct gf_output_target *t, const char *cursor)
+{
+	char *u;
+	if (cursor) {
+		char *c = curl_easy_escape(NULL, cursor, 0);
+		if (!c)
+			gf_oom();
+		_cleanup_free_ char *after = gf_xasprintf("/events?after=%s&limit=%d", c, GF_GUEST_JSON_MAX_GUESTS);
+		curl_free(c);
+		u = gf_http_url_under(job->endpoint, "properties/", t->partner_id, after);
+	} else {
+		_cleanup_free_ char *first = gf_xasprintf("/events?limit=%d", GF_GUEST_JSON_MAX_GUESTS);
+		u = gf_http_url_under(job->endpoint, "properties/", t->partner_id, first);
+	}
+	return gf_output_get(h, req, job, u, t);
+}
+
+static int parse_events(const struct gf_http_req *req, const struct gf_output_target *t, struct gf_events *out,
+                        char *why, size_t whylen)
+{
+	*out = (struct gf_events){ 0 };
+	int v = gf_output_http_verdict(req, why, whylen);
+	if (v != GF_TEST_OK)
+		return v;
+	char what[400];
+	if (gf_events_parse_guest_json(req->resp.data, req->resp.len, t->secret, out, what, sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
+		return GF_TEST_UNEXPECTED;
+	}
 	return GF_TEST_OK;
 }
 
@@ -355,5 +468,7 @@ const struct gf_output gf_output_guest_json = {
 	.classify = classify,
 	.test = test,
 	.test_verdict = test_verdict,
+	.pull = pull,
+	.parse_events = parse_events,
 	.show = show,
 };

@@ -39,4 +39,11 @@ int gf_refusal_parse_guest_json(const char *data, size_t len, const char *secret
 int gf_property_parse_guest_json(const char *data, size_t len, const char *secret, const char *property_id,
                                  char *why, size_t whylen);
 
+/* The event pull's reply, {"events": [{"pmsId", "type", "at"}...], "next":
+ * CURSOR}: every event with a pmsId, one of the four types and an RFC 3339
+ * time; a next cursor whenever there are events. 0 and *out
+ * (gf_events_clear), or -GF_E_REPLY with why. */
+int gf_events_parse_guest_json(const char *data, size_t len, const char *secret, struct gf_events *out, char *why,
+                               size_t whylen);
+
 #endif

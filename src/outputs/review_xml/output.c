@@ -77,13 +77,47 @@ static int test_verdict(const struct gf_http_req *req, const struct gf_output_ta
 	int v = gf_output_http_verdict(req, why, whylen);
 	if (v != GF_TEST_OK)
 		return v;
-	char what[200];
+	char what[400];
 	if (gf_reply_parse_review_xml_pong(req->resp.data, req->resp.len, t->secret, t->partner_id, what,
 	                                   sizeof(what)) < 0) {
 		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
 		return GF_TEST_UNEXPECTED;
 	}
 	gf_set_why(why, whylen, "the partner knows the hotel id and took the access key");
+	return GF_TEST_OK;
+}
+
+/* The event pull: GET <endpoint>/events with the id and key, and the
+ * cursor as after= (none the first time). */
+static int pull(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                const struct gf_output_target *t, const char *cursor)
+{
+	size_t n = strlen(job->endpoint);
+	_cleanup_free_ char *base = gf_xasprintf("%s%sevents", job->endpoint,
+	                                         n && job->endpoint[n - 1] == '/' ? "" : "/");
+	char *u = url(base, t, true);
+	if (cursor) {
+		_cleanup_free_ char *c = escape(cursor);
+		char *with = gf_xasprintf("%s&after=%s", u, c);
+		explicit_bzero(u, strlen(u));
+		free(u);
+		u = with;
+	}
+	return gf_output_get(h, req, job, u, t);
+}
+
+static int parse_events(const struct gf_http_req *req, const struct gf_output_target *t, struct gf_events *out,
+                        char *why, size_t whylen)
+{
+	*out = (struct gf_events){ 0 };
+	int v = gf_output_http_verdict(req, why, whylen);
+	if (v != GF_TEST_OK)
+		return v;
+	char what[400];
+	if (gf_reply_parse_review_xml_events(req->resp.data, req->resp.len, t->secret, out, what, sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
+		return GF_TEST_UNEXPECTED;
+	}
 	return GF_TEST_OK;
 }
 
@@ -138,5 +172,7 @@ const struct gf_output gf_output_review_xml = {
 	.classify = classify,
 	.test = test,
 	.test_verdict = test_verdict,
+	.pull = pull,
+	.parse_events = parse_events,
 	.show = show,
 };

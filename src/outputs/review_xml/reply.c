@@ -311,3 +311,78 @@ int gf_reply_parse_review_xml_pong(const char *data, size_t len, const char *sec
 	xmlFreeDoc(doc);
 	return r;
 }
+
+/* An attribute of an <event> into *out (malloc'd), or -GF_E_REPLY. */
+static int event_attr(const xmlNode *e, const char *name, size_t k, const char *secret, char **out, char *why,
+                      size_t whylen)
+{
+	xmlChar *v = xmlGetNoNsProp(e, (const xmlChar *)name);
+	if (!v || !*v) {
+		xmlFree(v);
+		gf_set_why(why, whylen, "reply: <event> number %zu has no %s", k, name);
+		return -GF_E_REPLY;
+	}
+	*out = gf_xstrdup((const char *)v);
+	xmlFree(v);
+	(void)secret;
+	return 0;
+}
+
+int gf_reply_parse_review_xml_events(const char *data, size_t len, const char *secret, struct gf_events *out,
+                                     char *why, size_t whylen)
+{
+	*out = (struct gf_events){ 0 };
+	xmlDocPtr doc;
+	int r = parse_doc(data, len, secret, "events", &doc, why, whylen);
+	if (r < 0)
+		return r;
+	const xmlNode *root = xmlDocGetRootElement(doc);
+	struct gf_events ev = { 0 };
+	size_t n = 0;
+	for (const xmlNode *ch = root->children; ch; ch = ch->next)
+		n += is_element(ch, "event");
+	ev.items = gf_xcalloc(n ? n : 1, sizeof(*ev.items));
+	xmlChar *next = xmlGetNoNsProp(root, (const xmlChar *)"next");
+	if (next && *next)
+		ev.next = gf_xstrdup((const char *)next);
+	xmlFree(next);
+	if (n > 0 && !ev.next) {
+		gf_set_why(why, whylen, "reply: <events> lists events but gives no next cursor");
+		r = -GF_E_REPLY;
+	}
+	for (const xmlNode *ch = root->children; ch && r == 0; ch = ch->next) {
+		if (!is_element(ch, "event"))
+			continue;
+		struct gf_partner_event *e = &ev.items[ev.n];
+		char *type = NULL;
+		size_t k = ev.n + 1;
+		if ((r = event_attr(ch, "bookingNo", k, secret, &e->booking_no, why, whylen)) < 0 ||
+		    (r = event_attr(ch, "type", k, secret, &type, why, whylen)) < 0 ||
+		    (r = event_attr(ch, "at", k, secret, &e->at, why, whylen)) < 0) {
+			free(type);
+			ev.n++;
+			break;
+		}
+		ev.n++;
+		int t = gf_event_type_parse(type);
+		char p[64];
+		if (t < 0) {
+			gf_set_why(why, whylen, "reply: <event> number %zu has type \"%s\" (invited, bounced, reviewed,"
+			           " unsubscribed)", k, piece(p, sizeof(p), (const xmlChar *)type, secret));
+			r = -GF_E_REPLY;
+		} else if (!gf_event_time_valid(e->at)) {
+			gf_set_why(why, whylen, "reply: <event> number %zu has at=\"%s\", not an RFC 3339 date-time", k,
+			           piece(p, sizeof(p), (const xmlChar *)e->at, secret));
+			r = -GF_E_REPLY;
+		}
+		e->type = t < 0 ? GF_EVENT_INVITED : (enum gf_event_type)t;
+		free(type);
+	}
+	xmlFreeDoc(doc);
+	if (r < 0) {
+		gf_events_clear(&ev);
+		return r;
+	}
+	*out = ev;
+	return 0;
+}

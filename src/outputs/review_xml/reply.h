@@ -27,4 +27,12 @@ int gf_reply_parse_review_xml(const char *data, size_t len, const char *secret, 
 int gf_reply_parse_review_xml_pong(const char *data, size_t len, const char *secret, const char *hotel_id,
                                    char *why, size_t whylen);
 
+/* The event pull's reply, <events next="CURSOR"><event bookingNo= type=
+ * at=/>...</events> (PARTNERS.md), parsed as safely: every event with a
+ * booking number, one of the four types and an RFC 3339 time; a next
+ * cursor whenever there are events. 0 and *out (gf_events_clear), or
+ * -GF_E_REPLY with why. */
+int gf_reply_parse_review_xml_events(const char *data, size_t len, const char *secret, struct gf_events *out,
+                                     char *why, size_t whylen);
+
 #endif

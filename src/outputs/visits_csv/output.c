@@ -210,14 +210,167 @@ static int test_verdict(const struct gf_http_req *req, const struct gf_output_ta
 		           req->result == CURLE_QUOTE_ERROR ? "could not remove" : "could not write", err);
 		return GF_TEST_UNEXPECTED;
 	case CURLE_FAILED_INIT:
+		if (req->answered)
+			break;
 		/* libcurl's code for an SSH session that could not be set up:
 		 * the server closed or reset the connection before its banner */
 		gf_http_error_text(req, err, sizeof(err));
 		gf_set_why(why, whylen, "no SSH session: %s", err);
 		return GF_TEST_UNREACHABLE;
 	default:
+		if (!req->answered)
+			return -1;
+		break;
+	}
+	/* logged in and listed, then the probe failed (a timeout, the
+	 * session lost): the server is there, the probe's step is the news */
+	gf_http_error_text(req, err, sizeof(err));
+	gf_set_why(why, whylen, "logged in and listed the directory, but then: %s", err);
+	return GF_TEST_UNEXPECTED;
+}
+
+/* ---- the event pull ---------------------------------------------------- */
+
+/* The partner's error files (PARTNERS.md): <dir>/errors/<name>.errors.csv
+ * for each batch file it could not import whole. */
+static int pull(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                const struct gf_output_target *t, const char *cursor)
+{
+	(void)job;
+	(void)cursor; /* the files are the cursor: read, stored, moved to errors/done/ */
+	return gf_sftp_pull_errors(h, req, t->partner_id);
+}
+
+/* One field of a line, CSV as the contract writes it (quoted when it holds
+ * ';', '"', CR or LF, inner '"' doubled), from *p up to end; *p moves past
+ * it and its separator. -1 when the quoting is broken. */
+static int csv_field(const char **p, const char *end, struct gf_buf *out, bool *last)
+{
+	const char *s = *p;
+	gf_buf_reset(out);
+	if (s < end && *s == '"') {
+		for (s++;; s++) {
+			if (s >= end)
+				return -1;
+			if (*s == '"') {
+				if (s + 1 < end && s[1] == '"') {
+					gf_buf_append(out, "\"", 1);
+					s++;
+					continue;
+				}
+				s++;
+				break;
+			}
+			gf_buf_append(out, s, 1);
+		}
+		if (s < end && *s != ';')
+			return -1;
+	} else {
+		const char *e = s;
+		while (e < end && *e != ';') {
+			if (*e == '"')
+				return -1;
+			e++;
+		}
+		gf_buf_append(out, s, (size_t)(e - s));
+		s = e;
+	}
+	*last = s >= end;
+	*p = s < end ? s + 1 : s;
+	return 0;
+}
+
+/* The records of one line: "booking no;reason". */
+static int csv_line(const char *line, size_t len, const char *secret, struct gf_partner_event *e)
+{
+	struct gf_buf f = GF_BUF_INIT(1 << 20);
+	const char *p = line, *end = line + len;
+	bool last = false;
+	int r = csv_field(&p, end, &f, &last);
+	if (r == 0 && (last || f.len == 0 || strlen(gf_buf_str(&f)) != f.len))
+		r = -1;
+	if (r == 0)
+		e->booking_no = gf_xstrdup(gf_buf_str(&f));
+	if (r == 0 && ((r = csv_field(&p, end, &f, &last)) < 0 || !last))
+		r = -1;
+	if (r == 0)
+		e->reason = gf_text_safe_dup(gf_buf_str(&f), secret, GF_TEXT_MAX);
+	gf_buf_free(&f);
+	return r;
+}
+
+int gf_visits_csv_parse_errors(const char *name, const char *data, size_t size, struct gf_events *ev, char *why,
+                               size_t whylen)
+{
+	const char *p = data ? data : "", *end = p + size;
+	size_t first = ev->n, line_no = 0;
+	/* the batch's id: <YYYYMMDD>_<hotel id>_<batch id>.csv.errors.csv */
+	size_t nl = strlen(name);
+	if (nl < 9 + 1 + 1 + 36 + 15) {
+		gf_set_why(why, whylen, "not an error file's name");
 		return -1;
 	}
+	_cleanup_free_ char *key = gf_xstrndup(name + nl - 15 - 36, 36);
+	while (p < end) {
+		const char *e = p;
+		bool quoted = false;
+		while (e < end && (quoted || (*e != '\n' && *e != '\r'))) {
+			if (*e == '"')
+				quoted = !quoted;
+			e++;
+		}
+		size_t len = (size_t)(e - p);
+		line_no++;
+		if (len > 0) {
+			ev->items = gf_xrealloc(ev->items, (ev->n + 1) * sizeof(*ev->items));
+			struct gf_partner_event *it = &ev->items[ev->n];
+			*it = (struct gf_partner_event){ .type = GF_EVENT_REJECTED, .batch_key = gf_xstrdup(key) };
+			ev->n++;
+			if (csv_line(p, len, NULL, it) < 0) {
+				char piece[120];
+				gf_text_safe_to(piece, sizeof(piece), name, nl, NULL);
+				gf_set_why(why, whylen, "error file %s, line %zu: not \"booking no;reason\" as CSV: the file is"
+				           " left in errors/ for the partner to correct", piece, line_no);
+				while (ev->n > first) {
+					struct gf_partner_event *x = &ev->items[--ev->n];
+					free(x->booking_no);
+					free(x->reason);
+					free(x->batch_key);
+				}
+				return -1;
+			}
+		}
+		if (e < end && *e == '\r' && e + 1 < end && e[1] == '\n')
+			e++;
+		p = e < end ? e + 1 : e;
+	}
+	return 0;
+}
+
+static int parse_events(const struct gf_http_req *req, const struct gf_output_target *t, struct gf_events *out,
+                        char *why, size_t whylen)
+{
+	*out = (struct gf_events){ 0 };
+	if (req->result != CURLE_OK) {
+		int v = test_verdict(req, t, why, whylen);
+		return v == GF_TEST_OK ? GF_TEST_UNEXPECTED : v;
+	}
+	const char *const *names;
+	const struct gf_buf *bodies;
+	size_t n = gf_sftp_pulled(req, &names, &bodies);
+	out->done = gf_xcalloc(n ? n : 1, sizeof(*out->done));
+	for (size_t i = 0; i < n; i++)
+		if (gf_visits_csv_parse_errors(names[i], bodies[i].data, bodies[i].len, out, why, whylen) == 0)
+			out->done[out->n_done++] = gf_xstrdup(names[i]);
+	return GF_TEST_OK;
+}
+
+static int ack(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job, const struct gf_events *ev)
+{
+	(void)job;
+	if (ev->n_done == 0)
+		return 0;
+	return gf_sftp_retire_errors(h, req, (const char *const *)ev->done, ev->n_done);
 }
 
 static void show(const char *s, size_t n, FILE *out)
@@ -242,5 +395,8 @@ const struct gf_output gf_output_visits_csv = {
 	.classify_failure = classify_failure,
 	.test = test,
 	.test_verdict = test_verdict,
+	.pull = pull,
+	.parse_events = parse_events,
+	.ack = ack,
 	.show = show,
 };

@@ -23,4 +23,11 @@ int gf_render_visits_csv(const char *hotel_id, const struct gf_record *recs, siz
 /* The file's name: <YYYYMMDD>_<hotel id>_<batch id>.csv (malloc'd). */
 char *gf_visits_csv_name(const struct gf_output_target *t);
 
+/* The lines of the error file name (<YYYYMMDD>_<hotel id>_<batch id>.csv
+ * .errors.csv, as the pull found it), "booking no;reason" quoted as the
+ * batch files are, CRLF or LF, appended to ev as rejected events of that
+ * batch. 0, or -1 with why naming the file and line (nothing appended). */
+int gf_visits_csv_parse_errors(const char *name, const char *data, size_t size, struct gf_events *ev, char *why,
+                               size_t whylen);
+
 #endif

@@ -1,0 +1,42 @@
+-- What partners report back about guests ('guestflow pull', PARTNERS.md
+-- "events pulled back"), and the e-mail addresses that must never be sent
+-- again.
+
+-- Each connection's place in its partner's event feed: stored in the
+-- transaction that stores the events read up to it, so that a crash
+-- re-reads, never skips.
+ALTER TABLE guestflow.connections
+    ADD COLUMN events_cursor    text,
+    ADD COLUMN events_pulled_at timestamptz;
+
+-- One row per event a partner reported. booking_id: the PMS booking of that
+-- number at the connection's property when the event was stored (NULL: none,
+-- the event is kept all the same). An event read twice (a pull cut short
+-- before its cursor was stored, an error file moved late) is stored once:
+-- partner_events_once.
+CREATE TABLE guestflow.partner_events (
+    id             bigserial PRIMARY KEY,
+    connection_id  bigint NOT NULL REFERENCES guestflow.connections ON DELETE CASCADE,
+    job            text NOT NULL,
+    booking_no     text NOT NULL,
+    booking_id     bigint,
+    type           text NOT NULL
+                   CHECK (type IN ('invited', 'bounced', 'reviewed', 'unsubscribed', 'rejected')),
+    at             timestamptz,
+    reason         text,
+    batch_key      text,
+    pulled_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX partner_events_once ON guestflow.partner_events
+    (connection_id, booking_no, type, coalesce(at, '-infinity'::timestamptz), coalesce(batch_key, ''));
+CREATE INDEX partner_events_booking ON guestflow.partner_events (booking_id);
+
+-- The suppression list: a guest who unsubscribed, or whose address
+-- bounced, with any partner is sent by no job to no partner from then on.
+-- email: as the eligibility rules compare it, trimmed and lower-cased.
+CREATE TABLE guestflow.suppressions (
+    email       text PRIMARY KEY CHECK (email = lower(btrim(email, E' \t\r\n'))),
+    reason      text NOT NULL CHECK (reason IN ('bounced', 'unsubscribed')),
+    event_id    bigint REFERENCES guestflow.partner_events ON DELETE SET NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);

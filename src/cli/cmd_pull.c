@@ -1,0 +1,72 @@
+/* guestflow pull [JOB]: the partners' events, for each live connection. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+#include "core/pull.h"
+#include "core/secret.h"
+#include "db/db.h"
+
+static const char pull_help[] =
+	"Usage: guestflow [-c FILE] pull [JOB]\n"
+	"\n"
+	"Fetches what each partner reports about the guests it was sent (PARTNERS.md,\n"
+	"\"events pulled back\"), for every live connection of each job, or of JOB:\n"
+	"review-xml and guest-json an event feed after the connection's stored cursor\n"
+	"(invited, bounced, reviewed, unsubscribed), visits-csv the error files the\n"
+	"partner left in the job's errors/ directory (moved to errors/done/ once read).\n"
+	"Each event becomes a history entry on its booking; a bounced or unsubscribed\n"
+	"guest's e-mail address goes on the suppression list, which every job of every\n"
+	"partner honours from then on ('guestflow explain' says so); a guest the\n"
+	"partner could not import has its delivery rejected with the partner's reason.\n"
+	"The cursor is stored in the transaction that stores the events: a pull cut\n"
+	"short reads them again and stores each once. A connection whose pull fails is\n"
+	"logged and the others go on. Exit 0, or 1 when some connection's pull failed.\n";
+
+int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	if (gf_cmd_help(argc, argv, pull_help))
+		return 0;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] != '-' && !name) {
+			name = argv[i];
+		} else {
+			fprintf(stderr, "guestflow pull: unexpected argument '%s'\n%s", argv[i], pull_help);
+			return GF_EXIT_USAGE;
+		}
+	}
+	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
+	const struct gf_job *one, *const *jobs;
+	size_t n;
+	int r = gf_cmd_open_jobs(ctx, name, "pull", &cfg, &db, &one, &jobs, &n);
+	if (r)
+		return r;
+	if ((r = gf_cmd_open_secrets(cfg, db, "pull"))) {
+		PQfinish(db);
+		gf_config_free(cfg);
+		return r;
+	}
+	bool failed = false;
+	for (size_t j = 0; j < n && r == 0; j++) {
+		struct gf_pull_result res;
+		r = gf_pull(db, jobs[j], &res);
+		if (r == 0)
+			printf("%s: pulled %lld connection%s (%lld failed): %lld new event%s, %lld history entr%s,"
+			       " %lld address%s suppressed (%lld queued deliver%s of them withdrawn), %lld deliver%s rejected"
+			       " by the partner\n", jobs[j]->name,
+			       (long long)res.connections, res.connections == 1 ? "" : "s", (long long)res.failed,
+			       (long long)res.events, res.events == 1 ? "" : "s", (long long)res.history,
+			       res.history == 1 ? "y" : "ies", (long long)res.suppressed, res.suppressed == 1 ? "" : "es",
+			       (long long)res.unqueued, res.unqueued == 1 ? "y" : "ies",
+			       (long long)res.rejected, res.rejected == 1 ? "y" : "ies");
+		failed |= r == 0 && res.failed > 0;
+	}
+	gf_secret_close();
+	PQfinish(db);
+	gf_config_free(cfg);
+	if (r < 0)
+		return gf_cmd_db_error(r);
+	return failed ? GF_EXIT_PARTIAL : 0;
+}

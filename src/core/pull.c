@@ -1,0 +1,236 @@
+/* The event pull: for each live connection of a job, the output's pull
+ * after the stored cursor, its events stored with the new cursor in one
+ * statement (history entries, the suppression list, deliveries the
+ * partner could not import), then the output's ack; page after page until
+ * a page brings nothing new. A connection that fails is logged and
+ * counted; the others go on. */
+#include "core/pull.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "core/conntest.h"
+#include "core/output.h"
+#include "core/secret.h"
+#include "db/db.h"
+#include "transport/http.h"
+
+/* One page's events and the cursor after them, in one statement: the
+ * events new to guestflow (partner_events_once), a history entry for each
+ * whose booking the PMS has, the guest's address suppressed for bounced
+ * and unsubscribed, a delivery the partner could not import rejected with
+ * its reason, and the cursor. $1 connection, $2..$6 the events' booking
+ * numbers, types, times, reasons and batch keys, $7 job, $8 property,
+ * $9 the next cursor (NULL: unchanged), $10 partner. */
+static const char STORE_SQL[] =
+	"WITH e AS ("
+	"  SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])"
+	"         WITH ORDINALITY AS e(booking_no, type, at, reason, batch_key, i)"
+	"), ins AS ("
+	"  INSERT INTO guestflow.partner_events (connection_id, job, booking_no, booking_id, type, at, reason, batch_key)"
+	"  SELECT $1::bigint, $7, e.booking_no,"
+	"         (SELECT min(s.booking_id) FROM guestflow.source_bookings s"
+	"           WHERE s.booking_no = e.booking_no AND s.property_id = $8),"
+	"         e.type, e.at, e.reason, e.batch_key FROM e ORDER BY e.i"
+	"  ON CONFLICT DO NOTHING"
+	"  RETURNING id, booking_id, booking_no, type, at, reason, batch_key"
+	"), sup AS ("
+	"  INSERT INTO guestflow.suppressions (email, reason, event_id)"
+	"  SELECT DISTINCT ON (1) lower(btrim(s.email, E' \\t\\r\\n')), ins.type, ins.id"
+	"    FROM ins JOIN guestflow.source_bookings s ON s.booking_id = ins.booking_id"
+	"   WHERE ins.type IN ('bounced', 'unsubscribed') AND btrim(s.email, E' \\t\\r\\n') <> ''"
+	"   ORDER BY 1, ins.id"
+	"  ON CONFLICT (email) DO NOTHING RETURNING email, reason"
+	/* what is queued for the address and was never sent (pending, in no
+	 * batch or in one never attempted) is not sent either; a batch under
+	 * a lease is on its way, and one attempted before may be held by the
+	 * partner under its key */
+	"), unq AS ("
+	"  UPDATE guestflow.deliveries d SET state = 'rejected', updated_at = now(), finished_at = now(),"
+	"         reason = 'the guest''s address is on the suppression list (' || sup.reason || ', reported by '"
+	"                  || $10 || ')'"
+	"    FROM guestflow.source_bookings s, sup"
+	"   WHERE d.state = 'pending' AND s.booking_id = d.booking_id"
+	"     AND lower(btrim(s.email, E' \\t\\r\\n')) = sup.email"
+	"     AND (d.batch_id IS NULL OR EXISTS (SELECT 1 FROM guestflow.batches b WHERE b.id = d.batch_id"
+	"          AND b.attempts = 0 AND b.last_error IS NULL AND b.lease_until IS NULL))"
+	"  RETURNING d.booking_id"
+	"), rej AS ("
+	"  UPDATE guestflow.deliveries d SET state = 'rejected',"
+	"         reason = 'partner: ' || coalesce(nullif(ins.reason, ''), 'could not import the guest'),"
+	"         updated_at = now(), finished_at = now()"
+	"    FROM ins JOIN guestflow.batches b ON b.idempotency_key = ins.batch_key"
+	"   WHERE ins.type = 'rejected' AND d.batch_id = b.id AND d.connection_id = $1::bigint"
+	"     AND d.booking_no = ins.booking_no AND d.state = 'delivered'"
+	"  RETURNING d.booking_id"
+	"), h AS ("
+	"  SELECT guestflow.write_history(array_agg(ins.booking_id ORDER BY ins.id),"
+	"         array_agg($10 || CASE ins.type"
+	"              WHEN 'invited' THEN ' invited the guest to review'"
+	"              WHEN 'reviewed' THEN ': the guest wrote a review'"
+	"              WHEN 'bounced' THEN ': the guest''s e-mail address bounced; no partner is sent it again'"
+	"              WHEN 'unsubscribed' THEN ': the guest unsubscribed; no partner is sent the address again'"
+	"              ELSE ' could not import the guest: ' || coalesce(nullif(ins.reason, ''), 'no reason given') END"
+	"           || coalesce(' (' || to_char(ins.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', ' (')"
+	"           || CASE WHEN ins.at IS NULL THEN '' ELSE ', ' END || 'job ' || $7 || ')' ORDER BY ins.id)) AS ok"
+	"    FROM ins WHERE ins.booking_id IS NOT NULL HAVING count(*) > 0"
+	"), cur AS ("
+	"  UPDATE guestflow.connections SET events_cursor = coalesce($9, events_cursor), events_pulled_at = now()"
+	"   WHERE id = $1::bigint RETURNING id"
+	") SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE booking_id IS NOT NULL),"
+	"         (SELECT count(*) FROM sup), (SELECT count(*) FROM rej), (SELECT count(*) FROM h),"
+	"         (SELECT count(*) FROM cur), (SELECT count(*) FROM unq)";
+
+struct page {
+	int64_t events, history, suppressed, rejected, unqueued;
+};
+
+static int store(PGconn *c, const struct gf_job *job, const char *conn, const char *property,
+                 const struct gf_events *ev, struct page *out)
+{
+	struct gf_buf a[5];
+	for (int k = 0; k < 5; k++)
+		a[k] = (struct gf_buf)GF_BUF_INIT((size_t)1 << 30);
+	int r = 0;
+	for (int k = 0; k < 5 && r == 0; k++)
+		r = gf_buf_puts(&a[k], "{");
+	for (size_t i = 0; i < ev->n && r == 0; i++) {
+		const struct gf_partner_event *e = &ev->items[i];
+		const char *v[5] = { e->booking_no, gf_event_type_name(e->type), e->at, e->reason, e->batch_key };
+		for (int k = 0; k < 5 && r == 0; k++)
+			r = gf_db_array_add_text(&a[k], v[k], i == 0);
+	}
+	for (int k = 0; k < 5 && r == 0; k++)
+		r = gf_buf_puts(&a[k], "}");
+	if (r == 0) {
+		const char *p[] = { conn, gf_buf_str(&a[0]), gf_buf_str(&a[1]), gf_buf_str(&a[2]), gf_buf_str(&a[3]),
+		                    gf_buf_str(&a[4]), job->name, property, ev->next, job->partner };
+		int err;
+		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 10, p);
+		if (!res) {
+			r = err;
+		} else {
+			*out = (struct page){ gf_db_get_int(res, 0, 0), gf_db_get_int(res, 0, 4) ? gf_db_get_int(res, 0, 1) : 0,
+			                      gf_db_get_int(res, 0, 2), gf_db_get_int(res, 0, 3), gf_db_get_int(res, 0, 6) };
+			PQclear(res);
+		}
+	}
+	for (int k = 0; k < 5; k++)
+		gf_buf_free(&a[k]);
+	return r;
+}
+
+/* One request of the output on h: 0 when it ended (its verdict is the
+ * caller's to read), or a negative error: nothing could be started. */
+static int pull_page(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
+                     const struct gf_output_target *t, const char *cursor)
+{
+	int r = job->output->pull(h, req, job, t, cursor);
+	return r == 0 ? gf_http_wait(h, req) : r;
+}
+
+/* The pull of one connection (row i of conns): 0, -EAGAIN when the
+ * partner's side failed (logged), or a negative database error. */
+static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGresult *conns, int i,
+                    struct gf_pull_result *out)
+{
+	const struct gf_output *o = job->output;
+	int64_t id = gf_db_get_int(conns, i, 0);
+	const char *conn = PQgetvalue(conns, i, 0), *property = PQgetvalue(conns, i, 1);
+	char *secret = NULL;
+	if (!PQgetisnull(conns, i, 3) && gf_secret_unseal(id, gf_db_get(conns, i, 3), &secret) < 0)
+		return -EAGAIN; /* (gf_secret_unseal() logged why) */
+	struct gf_output_target t = { .partner_id = PQgetvalue(conns, i, 2), .secret = secret };
+	_cleanup_free_ char *cursor = PQgetisnull(conns, i, 4) ? NULL : gf_xstrdup(PQgetvalue(conns, i, 4));
+	int r = 0;
+	for (;;) {
+		struct gf_http_req *req = gf_http_req_new();
+		struct gf_events ev = { 0 };
+		char why[600] = "";
+		r = pull_page(h, req, job, &t, cursor);
+		int v = r == 0 ? o->parse_events(req, &t, &ev, why, sizeof(why)) : GF_TEST_UNEXPECTED;
+		if (r == 0 && v < 0) {
+			v = (int)gf_conntest_transport_verdict(req->result);
+			gf_http_error_text(req, why, sizeof(why));
+		}
+		gf_http_req_free(req);
+		if (r < 0 || v != GF_TEST_OK) {
+			gf_warn("pull_failed", "job=%s property=%s verdict=%s msg=%s", job->name, gf_log_q(property),
+			        gf_conntest_name((enum gf_test_verdict)v), gf_log_q(r < 0 ? gf_strerror(r) : why));
+			gf_events_clear(&ev);
+			r = -EAGAIN;
+			break;
+		}
+		if (why[0]) /* a part the output left for later (an error file it could not read) */
+			gf_warn("pull_partial", "job=%s property=%s msg=%s", job->name, gf_log_q(property), gf_log_q(why));
+		struct page pg = { 0 };
+		if ((r = store(c, job, conn, property, &ev, &pg)) < 0) {
+			gf_events_clear(&ev);
+			break;
+		}
+		out->events += pg.events;
+		out->history += pg.history;
+		out->suppressed += pg.suppressed;
+		out->rejected += pg.rejected;
+		out->unqueued += pg.unqueued;
+		if (o->ack && ev.n_done > 0) {
+			/* stored: what was read can be retired; if it is not, the
+			 * next pull reads it again and stores nothing twice */
+			struct gf_http_req *ack = gf_http_req_new();
+			int a = o->ack(h, ack, job, &ev);
+			if (a == 0)
+				a = gf_http_wait(h, ack);
+			if (a < 0 || ack->result != CURLE_OK) {
+				char err[300];
+				if (a == 0)
+					gf_http_error_text(ack, err, sizeof(err));
+				gf_warn("pull_ack_failed", "job=%s property=%s msg=%s", job->name, gf_log_q(property),
+				        gf_log_q(a < 0 ? gf_strerror(a) : err));
+			}
+			gf_http_req_free(ack);
+		}
+		/* the next page, while this one brought something new under a new cursor */
+		bool again = ev.n > 0 && pg.events > 0 && ev.next && (!cursor || strcmp(ev.next, cursor) != 0);
+		if (again) {
+			free(cursor);
+			cursor = gf_xstrdup(ev.next);
+		}
+		gf_events_clear(&ev);
+		if (!again)
+			break;
+	}
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	return r;
+}
+
+int gf_pull(PGconn *c, const struct gf_job *job, struct gf_pull_result *out)
+{
+	*out = (struct gf_pull_result){ 0 };
+	int err;
+	_cleanup_pgresult_ PGresult *conns = gf_db_query(c, &err, "pull_connections",
+		"SELECT id, property_id, hotel_id, encode(access_key_enc, 'hex'), events_cursor"
+		"  FROM guestflow.connections WHERE partner = $1 AND status = 'live' ORDER BY id", 1, (const char *[]){ job->partner });
+	if (!conns)
+		return err;
+	struct gf_http *h = gf_http_new(job);
+	if (!h)
+		return -ENOMEM;
+	int r = 0;
+	for (int i = 0; i < PQntuples(conns) && r == 0; i++) {
+		int one = pull_one(c, job, h, conns, i, out);
+		out->connections++;
+		if (one == -EAGAIN)
+			out->failed++;
+		else
+			r = one;
+	}
+	gf_http_free(h);
+	return r;
+}

@@ -1,0 +1,27 @@
+/* The event pull (PARTNERS.md, "events pulled back"): each live connection
+ * of a job, its partner's events after the stored cursor, stored with the
+ * cursor in one transaction. */
+#ifndef GF_PULL_H
+#define GF_PULL_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+struct gf_pull_result {
+	int64_t connections; /* pulled */
+	int64_t failed;      /* connections whose pull failed (logged; the others went on) */
+	int64_t events;      /* new events stored */
+	int64_t history;     /* history entries written for them */
+	int64_t suppressed;  /* e-mail addresses put on the suppression list */
+	int64_t rejected;    /* deliveries the partner reported it could not import */
+	int64_t unqueued;    /* queued deliveries never sent, of addresses suppressed now: rejected */
+};
+
+/* Pull every live connection of job (the secrets key open). 0 and *out
+ * (a connection that fails is counted, not fatal), or a negative error:
+ * the database failed. */
+int gf_pull(PGconn *c, const struct gf_job *job, struct gf_pull_result *out);
+
+#endif

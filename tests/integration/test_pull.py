@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""guestflow pull (PARTNERS.md "events pulled back"), for each output: the
+partner simulator's event feeds (review-xml GET .../events, guest-json GET
+.../properties/ID/events) and the sshd's errors/ directory (visits-csv).
+Events become history entries; bounced and unsubscribed guests go on the
+suppression list, which planning, rerun and explain honour; the cursor is
+stored with the events, so a pull read again stores nothing twice; a
+misbehaving feed fails its connection only."""
+import http.server
+import os
+import threading
+import urllib.parse
+
+import sshaux
+from gftest import GFTestCase, add_booking, main
+
+
+class Feed(http.server.BaseHTTPRequestHandler):
+    """A partner whose event feed answers what the test sets."""
+    protocol_version = 'HTTP/1.1'
+    body = b''
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/xml')
+        self.send_header('Content-Length', str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+class PullCase(GFTestCase):
+
+    def event(self, hotel, booking_no, type_, at='2026-11-23T10:00:00Z'):
+        q = urllib.parse.urlencode({'id': hotel, 'bookingNo': booking_no, 'type': type_, 'at': at})
+        self.env.sim_control(f'event?{q}')
+
+    def pull(self, expect=0):
+        r = self.env.gf('pull')
+        self.assertEqual(r.returncode, expect, f'stdout: {r.stdout}\nstderr: {r.stderr}')
+        return r
+
+    def history(self, booking_no):
+        return [m for (m,) in self.env.psql(
+            "SELECT h.message FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id"
+            f" WHERE b.booking_no = '{booking_no}' ORDER BY h.id")]
+
+
+class ReviewXmlPullTest(PullCase):
+
+    def test_events_become_history_and_suppress_the_guest(self):
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        add_booking(env, 3, prop='P002')
+        self.run_job(expect=0)
+        # The same guest's older stay, queued by hand and not sent yet.
+        add_booking(env, 21, email='guest1@example.org', checked_out="now() - interval '30 days'")
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-21', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(env.scalar("SELECT state FROM guestflow.deliveries WHERE booking_no = 'B-21'"), 'pending')
+        self.event('H-1001', 'B-1', 'invited', '2026-11-23T10:00:00Z')
+        self.event('H-1001', 'B-1', 'unsubscribed', '2026-11-24T08:30:00+01:00')
+        self.event('H-1001', 'B-2', 'reviewed')
+        self.event('H-1002', 'B-3', 'bounced')
+        self.event('H-1001', 'B-404', 'reviewed')  # a booking the PMS does not have: kept, no history
+        r = self.pull()
+        self.assertIn('pulled 2 connections (0 failed): 5 new events, 4 history entries, 2 addresses suppressed'
+                      ' (1 queued delivery of them withdrawn)', r.stdout)
+        self.assertEqual(env.psql("SELECT state, reason FROM guestflow.deliveries WHERE booking_no = 'B-21'"),
+                         [['rejected', "the guest's address is on the suppression list (unsubscribed, reported by"
+                                       " reviewhub)"]])
+        h1 = self.history('B-1')
+        self.assertEqual(len(h1), 3, h1)  # sent, invited, unsubscribed
+        self.assertIn('reviewhub invited the guest to review (2026-11-23 10:00 UTC, job review-nightly)', h1[1])
+        self.assertIn('the guest unsubscribed', h1[2])
+        self.assertIn('2026-11-24 07:30 UTC', h1[2])
+        self.assertIn('wrote a review', self.history('B-2')[-1])
+        self.assertEqual(sorted(e for (e,) in env.psql("SELECT email FROM guestflow.suppressions")),
+                         ['guest1@example.org', 'guest3@example.org'])
+        self.assertEqual(env.psql("SELECT property_id, events_cursor FROM guestflow.connections ORDER BY 1"),
+                         [['P001', '5'], ['P002', '4']])
+        # Pulled again: nothing new. The cursor lost (a crash before it was
+        # stored): every event read again, none stored twice.
+        r = self.pull()
+        self.assertIn('0 new events', r.stdout)
+        env.psql("UPDATE guestflow.connections SET events_cursor = NULL")
+        r = self.pull()
+        self.assertIn('0 new events, 0 history entries', r.stdout)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.partner_events"), '5')
+        self.assertEqual(len(self.history('B-1')), 3)
+        # The same guest books again: never sent; explain says why, and a
+        # forced rerun does not send either.
+        add_booking(env, 11, email='  GUEST1@example.org ')
+        add_booking(env, 12)
+        r = self.run_job(expect=0)
+        self.assertIn('delivered=1', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-12', 'B-2', 'B-3'])
+        r = env.gf('explain', 'B-11')
+        self.assertIn('NOT eligible', r.stdout)
+        self.assertRegex(r.stdout, r'NO +not unsubscribed or bounced +the address is on the suppression list:'
+                                  r' "unsubscribed \(\d{4}-\d\d-\d\d, reported by reviewhub\)"')
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-11', '--force')
+        self.assertIn('1 not eligible', r.stdout)
+        self.assertEqual(len(env.recorded()), 4)
+
+    def test_a_bad_feed_fails_its_connection_only(self):
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        self.event('H-1002', 'B-9', 'reviewed')
+        # P001's partner answers its own way: P002 through the simulator still works.
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Feed)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        # (one job per endpoint: the bad feed has a partner of its own)
+        env.psql("INSERT INTO guestflow.partners (id, name) VALUES ('oddhub', 'Odd') ON CONFLICT DO NOTHING;"
+                 "UPDATE guestflow.connections SET partner = 'oddhub' WHERE property_id = 'P001'")
+        with open(os.path.join(env.jobs_dir, 'review-nightly.yaml'), encoding='utf-8') as f:
+            job = f.read()
+        with open(os.path.join(env.jobs_dir, 'odd.yaml'), 'w', encoding='utf-8') as f:
+            f.write(job.replace('name: "review-nightly"', 'name: "odd"').replace('partner: "reviewhub"', 'partner: "oddhub"')
+                    .replace(env.endpoint, f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'))
+        cases = [
+            (b'hello', 'not well-formed'),
+            (b'<events next="1"><event bookingNo="B-1" type="liked" at="2026-11-23T10:00:00Z"/></events>',
+             'type \\"liked\\"'),
+            (b'<events next="1"><event bookingNo="B-1" type="reviewed" at="yesterday"/></events>',
+             'not an RFC 3339 date-time'),
+            (b'<events><event bookingNo="B-1" type="reviewed" at="2026-11-23T10:00:00Z"/></events>',
+             'no next cursor'),
+            (b'<!DOCTYPE events [<!ENTITY a "B-1">]><events next="1"><event bookingNo="&a;" type="reviewed"'
+             b' at="2026-11-23T10:00:00Z"/></events>', 'DOCTYPE'),
+        ]
+        for body, why in cases:
+            Feed.body = body
+            r = self.pull(expect=1)
+            self.assertIn('event=pull_failed', r.stderr)
+            self.assertIn('verdict=unexpected', r.stderr)
+            self.assertIn(why, r.stderr)
+            self.assertIn('odd: pulled 1 connection (1 failed): 0 new events', r.stdout)
+        self.addCleanup(setattr, Feed, 'body', b'')
+        self.assertEqual(env.psql("SELECT property_id, events_cursor FROM guestflow.connections ORDER BY 1"),
+                         [['P001', None], ['P002', '1']])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.partner_events"), '1')
+        self.assertEqual(self.history('B-1')[-1:], self.history('B-1')[:1])  # only the sent entry
+
+    def test_a_wrong_key_fails_the_pull_with_its_verdict(self):
+        env = self.env
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input='wrong-key-12\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.event('H-1001', 'B-1', 'reviewed')
+        r = self.pull(expect=1)
+        self.assertIn('verdict=credentials_refused', r.stderr)
+        self.assertNotIn('wrong-key-12', r.stderr + r.stdout)
+        self.assertIn('pulled 2 connections (1 failed): 1 new event', r.stdout)
+
+
+class GuestJsonPullTest(PullCase):
+    accounts = {'PX-1': 'tok3n+/=one', 'PX-2': 'tok3n+/=two'}
+    properties = {'P001': 'PX-1', 'P002': 'PX-2'}
+    job_overrides = {'format': 'guest-json'}
+
+    def test_events_pages_and_suppression(self):
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        self.event('PX-1', 'B-1', 'bounced')
+        self.event('PX-1', 'B-2', 'invited')
+        r = self.pull()
+        self.assertIn('2 new events, 2 history entries, 1 address suppressed', r.stdout)
+        self.assertEqual(env.psql("SELECT email, reason FROM guestflow.suppressions"),
+                         [['guest1@example.org', 'bounced']])
+        self.assertIn("e-mail address bounced", self.history('B-1')[-1])
+        self.event('PX-1', 'B-2', 'reviewed')
+        r = self.pull()
+        self.assertIn('1 new event,', r.stdout)
+        self.assertEqual(env.scalar("SELECT events_cursor FROM guestflow.connections WHERE property_id = 'P001'"),
+                         '3')
+
+
+class VisitsCsvPullTest(PullCase):
+    sftp = True
+
+    def test_error_files_reject_their_deliveries_and_move_to_done(self):
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        add_booking(env, 3, prop='P002')
+        self.run_job(expect=0)
+        files = env.sftp.files()
+        f1 = [n for n in files if '_H-1001_' in n][0]
+        f2 = [n for n in files if '_H-1002_' in n][0]
+        errors = os.path.join(env.sftp.dir, 'errors')
+        with open(os.path.join(errors, f1 + '.errors.csv'), 'wb') as f:
+            f.write(b'B-1;"invalid e-mail; bounced ""hard"""\r\nB-2;unknown language\r\n')
+        with open(os.path.join(errors, f2 + '.errors.csv'), 'wb') as f:
+            f.write(b'B-3;"broken quote\r\n')
+        with open(os.path.join(errors, 'unrelated.txt'), 'wb') as f:
+            f.write(b'not ours')
+        r = self.pull()
+        self.assertIn('event=pull_partial', r.stderr)
+        self.assertIn('line 1: not \\"booking no;reason\\" as CSV', r.stderr)
+        self.assertIn('2 new events, 2 history entries, 0 addresses suppressed (0 queued deliveries of them withdrawn),'
+                      ' 2 deliveries rejected', r.stdout)
+        got = dict(env.psql("SELECT booking_no, reason FROM guestflow.deliveries WHERE state = 'rejected'"))
+        self.assertEqual(got, {'B-1': 'partner: invalid e-mail; bounced "hard"', 'B-2': 'partner: unknown language'})
+        self.assertIn('could not import the guest: invalid e-mail', self.history('B-1')[-1])
+        self.assertEqual(sorted(os.listdir(errors)), sorted(['done', 'unrelated.txt', f2 + '.errors.csv']))
+        self.assertEqual(os.listdir(os.path.join(errors, 'done')), [f1 + '.errors.csv'])
+        # The partner corrects the broken file: read on the next pull.
+        with open(os.path.join(errors, f2 + '.errors.csv'), 'wb') as f:
+            f.write(b'B-3;no such room\n')
+        r = self.pull()
+        self.assertIn('1 new event, 1 history entry, 0 addresses suppressed (0 queued deliveries of them withdrawn),'
+                      ' 1 delivery rejected', r.stdout)
+        self.assertEqual(sorted(os.listdir(os.path.join(errors, 'done'))),
+                         sorted([f1 + '.errors.csv', f2 + '.errors.csv']))
+        # A file moved late (read again): nothing stored twice.
+        os.rename(os.path.join(errors, 'done', f1 + '.errors.csv'), os.path.join(errors, f1 + '.errors.csv'))
+        r = self.pull()
+        self.assertIn('0 new events', r.stdout)
+        self.assertEqual(self.states(), {'rejected': 3})
+
+
+if __name__ == '__main__':
+    main()
