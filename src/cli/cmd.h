@@ -60,5 +60,8 @@ int gf_cmd_db_error(int r);
 /* When argv asks for help (-h or --help), print help on stdout and return
  * true: the command then exits 0. */
 bool gf_cmd_help(int argc, char **argv, const char *help);
+/* The arguments of a command that takes [JOB] alone: *name (NULL: every
+ * job), or GF_EXIT_USAGE after printing help. */
+int gf_cmd_job_arg(int argc, char **argv, const char *verb, const char *help, const char **name);
 
 #endif

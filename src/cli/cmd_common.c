@@ -114,3 +114,17 @@ int gf_cmd_check_value(PGconn *db, const char *verb, const char *option, const c
 	}
 	return r < 0 ? gf_cmd_db_error(r) : 0;
 }
+
+int gf_cmd_job_arg(int argc, char **argv, const char *verb, const char *help, const char **name)
+{
+	*name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] != '-' && !*name) {
+			*name = argv[i];
+		} else {
+			fprintf(stderr, "guestflow %s: unexpected argument '%s'\n%s", verb, argv[i], help);
+			return GF_EXIT_USAGE;
+		}
+	}
+	return 0;
+}

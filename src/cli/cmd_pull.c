@@ -27,15 +27,9 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, pull_help))
 		return 0;
-	const char *name = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (argv[i][0] != '-' && !name) {
-			name = argv[i];
-		} else {
-			fprintf(stderr, "guestflow pull: unexpected argument '%s'\n%s", argv[i], pull_help);
-			return GF_EXIT_USAGE;
-		}
-	}
+	const char *name;
+	if (gf_cmd_job_arg(argc, argv, "pull", pull_help, &name))
+		return GF_EXIT_USAGE;
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
 	const struct gf_job *one, *const *jobs;

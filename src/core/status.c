@@ -42,7 +42,8 @@ static void json_num(FILE *out, const char *s)
 
 static const char *const run_cols[] = { "run_id", "started_at", "finished_at", "trigger", "exit_code",
 	"eligible", "delivered", "rejected", "dead", "duration_s" };
-static const char *const conn_cols[] = { "property", "hotel_id", "connection_status", "pending", "retrying",
+/* (the connection's id at the partner: a hotel or property id, as the job's format names it) */
+static const char *const conn_cols[] = { "property", "id_at_partner", "connection_status", "pending", "retrying",
 	"sending", "dead", "delivered", "rejected", "oldest_pending_s", "next_attempt_at" };
 /* Columns holding strings (the others are numbers). */
 static bool run_col_is_str(int i) { return i == 1 || i == 2 || i == 3; }
@@ -88,6 +89,8 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			json_str(out, job->name);
 			fprintf(out, ",\"enabled\":%s,\"partner\":", job->enabled ? "true" : "false");
 			json_str(out, job->partner);
+			fputs(",\"format\":", out);
+			json_str(out, job->output->name);
 			fputs(",\"last_run\":", out);
 			if (PQntuples(run) == 0) {
 				fputs("null", out);

@@ -98,6 +98,8 @@ class OperationsTest(GFTestCase):
                          ('review-nightly', True, 1, 5))
         conns = {c['property']: c for c in job['connections']}
         self.assertEqual((conns['P001']['delivered'], conns['P002']['pending'], conns['P002']['dead']), (5, 5, 0))
+        # the id as the partner knows it, whatever its format calls it
+        self.assertEqual((job['format'], conns['P001']['id_at_partner']), ('review-xml', 'H-1001'))
         self.assertIsInstance(conns['P002']['oldest_pending_s'], int)
         self.assertEqual(env.gf('status', 'nope').returncode, 64)
 
