@@ -51,13 +51,17 @@ static const char STORE_SQL[] =
 	 * partner under its key */
 	"), unq AS ("
 	"  UPDATE guestflow.deliveries d SET state = 'rejected', updated_at = now(), finished_at = now(),"
-	"         reason = 'the guest''s address is on the suppression list (' || sup.reason || ', reported by '"
+	"         reason = 'the guest''s address is on the suppression list (' || x.reason || ', reported by '"
 	"                  || $10 || ')'"
-	"    FROM guestflow.source_bookings s, sup"
-	"   WHERE d.state = 'pending' AND s.booking_id = d.booking_id"
-	"     AND lower(btrim(s.email, E' \\t\\r\\n')) = sup.email"
-	"     AND (d.batch_id IS NULL OR EXISTS (SELECT 1 FROM guestflow.batches b WHERE b.id = d.batch_id"
-	"          AND b.attempts = 0 AND b.last_error IS NULL AND b.lease_until IS NULL))"
+	"    FROM sup x"
+	/* (only when this page suppressed someone; the queue through the
+	 * batches' and the unbatched deliveries' indexes, each guest by key) */
+	"   WHERE EXISTS (SELECT 1 FROM sup) AND d.state = 'pending'"
+	"     AND (d.batch_id = ANY(ARRAY(SELECT b.id FROM guestflow.batches b WHERE b.state = 'open'"
+	"                                   AND b.attempts = 0 AND b.last_error IS NULL AND b.lease_until IS NULL))"
+	"          OR d.batch_id IS NULL)"
+	"     AND x.email = (SELECT lower(btrim(s.email, E' \\t\\r\\n')) FROM guestflow.source_bookings s"
+	"                     WHERE s.booking_id = d.booking_id LIMIT 1)"
 	"  RETURNING d.booking_id"
 	"), rej AS ("
 	"  UPDATE guestflow.deliveries d SET state = 'rejected',"
