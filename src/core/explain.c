@@ -152,7 +152,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"       (SELECT x.reason || ' (' || to_char(x.created_at, 'YYYY-MM-DD') || coalesce(', reported by '"
 			"               || (SELECT cc.partner FROM guestflow.partner_events pe"
 			"                     JOIN guestflow.connections cc ON cc.id = pe.connection_id WHERE pe.id = x.event_id), '')"
-			"               || ')' FROM guestflow.suppressions x WHERE x.email = lower(btrim(s.email, E' \\t\\r\\n')))"
+			"               || ')' FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email))"
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
 			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });

@@ -139,20 +139,23 @@ bool gf_event_time_valid(const char *s)
 		return false;
 	int y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
 	    num(s + 11, 2) > 23 || num(s + 14, 2) > 59 || num(s + 17, 2) > 60)
 		return false;
 	const char *p = s + 19;
 	if (*p == '.') {
-		if (!digits(++p, 1))
+		/* (at most nanoseconds: the database keeps microseconds) */
+		int n = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			n++;
+		if (n < 1 || n > 9)
 			return false;
-		while (*p >= '0' && *p <= '9')
-			p++;
 	}
 	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
 		return true;
+	/* (offsets as the database takes them: up to 15:59) */
 	return (*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) && p[6] == '\0' &&
-	       num(p + 1, 2) <= 23 && num(p + 4, 2) <= 59;
+	       num(p + 1, 2) <= 15 && num(p + 4, 2) <= 59;
 }
 
 int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whylen)

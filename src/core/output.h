@@ -101,7 +101,9 @@ void gf_events_clear(struct gf_events *e);
 const char *gf_event_type_name(enum gf_event_type t);
 /* The type named so (the four of the HTTP contracts), or -1. */
 int gf_event_type_parse(const char *s);
-/* Whether s is an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM)). */
+/* Whether s is an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM))
+ * the database can store: year 0001 on, at most 9 fraction digits, an
+ * offset up to 15:59. */
 bool gf_event_time_valid(const char *s);
 
 struct gf_http;

@@ -29,7 +29,7 @@
 /* Not on the suppression list ('guestflow pull': the guest unsubscribed or
  * bounced with some partner): for every job and every partner. */
 #define GF_SQL_RULE_NOT_SUPPRESSED \
-	"NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = lower(btrim(s.email, E' \\t\\r\\n')))"
+	"NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email))"
 
 #define GF_SQL_ELIGIBLE_MS(ms) \
 	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \

@@ -33,16 +33,21 @@ static const char STORE_SQL[] =
 	"), ins AS ("
 	"  INSERT INTO guestflow.partner_events (connection_id, job, booking_no, booking_id, type, at, reason, batch_key)"
 	"  SELECT $1::bigint, $7, e.booking_no,"
+	/* the booking, when it was planned for this connection: a partner
+	 * speaks for the guests it was sent, not for any booking number of
+	 * the property (no history entry, no suppression for another) */
 	"         (SELECT min(s.booking_id) FROM guestflow.source_bookings s"
-	"           WHERE s.booking_no = e.booking_no AND s.property_id = $8),"
+	"           WHERE s.booking_no = e.booking_no AND s.property_id = $8"
+	"             AND EXISTS (SELECT 1 FROM guestflow.deliveries d"
+	"                          WHERE d.connection_id = $1::bigint AND d.booking_id = s.booking_id)),"
 	"         e.type, e.at, e.reason, e.batch_key FROM e ORDER BY e.i"
 	"  ON CONFLICT DO NOTHING"
 	"  RETURNING id, booking_id, booking_no, type, at, reason, batch_key"
 	"), sup AS ("
 	"  INSERT INTO guestflow.suppressions (email, reason, event_id)"
-	"  SELECT DISTINCT ON (1) lower(btrim(s.email, E' \\t\\r\\n')), ins.type, ins.id"
+	"  SELECT DISTINCT ON (1) guestflow.email_key(s.email), ins.type, ins.id"
 	"    FROM ins JOIN guestflow.source_bookings s ON s.booking_id = ins.booking_id"
-	"   WHERE ins.type IN ('bounced', 'unsubscribed') AND btrim(s.email, E' \\t\\r\\n') <> ''"
+	"   WHERE ins.type IN ('bounced', 'unsubscribed') AND guestflow.email_key(s.email) <> ''"
 	"   ORDER BY 1, ins.id"
 	"  ON CONFLICT (email) DO NOTHING RETURNING email, reason"
 	/* what is queued for the address and was never sent (pending, in no
@@ -60,7 +65,7 @@ static const char STORE_SQL[] =
 	"     AND (d.batch_id = ANY(ARRAY(SELECT b.id FROM guestflow.batches b WHERE b.state = 'open'"
 	"                                   AND b.attempts = 0 AND b.last_error IS NULL AND b.lease_until IS NULL))"
 	"          OR d.batch_id IS NULL)"
-	"     AND x.email = (SELECT lower(btrim(s.email, E' \\t\\r\\n')) FROM guestflow.source_bookings s"
+	"     AND x.email = (SELECT guestflow.email_key(s.email) FROM guestflow.source_bookings s"
 	"                     WHERE s.booking_id = d.booking_id LIMIT 1)"
 	"  RETURNING d.booking_id"
 	"), rej AS ("
@@ -69,7 +74,7 @@ static const char STORE_SQL[] =
 	"         updated_at = now(), finished_at = now()"
 	"    FROM ins JOIN guestflow.batches b ON b.idempotency_key = ins.batch_key"
 	"   WHERE ins.type = 'rejected' AND d.batch_id = b.id AND d.connection_id = $1::bigint"
-	"     AND d.booking_no = ins.booking_no AND d.state = 'delivered'"
+	"     AND d.booking_no = ins.booking_no AND d.state IN ('sending', 'delivered')"
 	"  RETURNING d.booking_id"
 	"), h AS ("
 	"  SELECT guestflow.write_history(array_agg(ins.booking_id ORDER BY ins.id),"
@@ -88,6 +93,9 @@ static const char STORE_SQL[] =
 	") SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE booking_id IS NOT NULL),"
 	"         (SELECT count(*) FROM sup), (SELECT count(*) FROM rej), (SELECT count(*) FROM h),"
 	"         (SELECT count(*) FROM cur), (SELECT count(*) FROM unq)";
+
+/* The most pages one pull reads of a connection's feed. */
+#define PULL_PAGES 100
 
 struct page {
 	int64_t events, history, suppressed, rejected, unqueued;
@@ -151,7 +159,7 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 	struct gf_output_target t = { .partner_id = PQgetvalue(conns, i, 2), .secret = secret };
 	_cleanup_free_ char *cursor = PQgetisnull(conns, i, 4) ? NULL : gf_xstrdup(PQgetvalue(conns, i, 4));
 	int r = 0;
-	for (;;) {
+	for (int page = 1;; page++) {
 		struct gf_http_req *req = gf_http_req_new();
 		struct gf_events ev = { 0 };
 		char why[600] = "";
@@ -174,6 +182,16 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		struct page pg = { 0 };
 		if ((r = store(c, job, conn, property, &ev, &pg)) < 0) {
 			gf_events_clear(&ev);
+			const char *st = gf_db_sqlstate(c);
+			if (!gf_db_session_gone(c) && st && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0)) {
+				/* a value of the partner's the database cannot take: this
+				 * connection's pull fails (the cursor stays), not the run */
+				gf_warn("pull_failed", "job=%s property=%s verdict=unexpected sqlstate=%s msg=%s", job->name,
+				        gf_log_q(property), st, gf_log_q("the database refused a value of the partner's reply"
+				                                         " (see the db_error line above): nothing of the page was"
+				                                         " stored, the cursor stays"));
+				r = -EAGAIN;
+			}
 			break;
 		}
 		out->events += pg.events;
@@ -206,6 +224,13 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		gf_events_clear(&ev);
 		if (!again)
 			break;
+		if (page == PULL_PAGES) {
+			/* (a feed that never runs dry must not hold the pull: the rest
+			 * waits for the next one, from the cursor stored) */
+			gf_info("pull_more", "job=%s property=%s pages=%d msg=%s", job->name, gf_log_q(property), page,
+			        gf_log_q("the partner has more events: the next pull reads on from the stored cursor"));
+			break;
+		}
 	}
 	if (secret) {
 		explicit_bzero(secret, strlen(secret));

@@ -31,7 +31,8 @@ struct put {
 	char **names;             /* the files to read, in the listing's order */
 	struct gf_buf *bodies;    /* what each held; n_read of them read */
 	size_t n_names, n_read;
-	int64_t t0;               /* the request's start: the test call and the pull fit in the job's timeout */
+	struct gf_buf skipped;    /* the files that could not be read, and why (safe text) */
+	int64_t t0;               /* the request's start: the test call fits in the job's timeout */
 };
 
 static void put_free(void *p)
@@ -49,6 +50,7 @@ static void put_free(void *p)
 	}
 	free(s->names);
 	free(s->bodies);
+	gf_buf_free(&s->skipped);
 	if (s->password) {
 		explicit_bzero(s->password, strlen(s->password));
 		free(s->password);
@@ -219,8 +221,9 @@ static int setup(struct gf_http_req *r, const char *url)
 	}
 	SET(CURLOPT_NOSIGNAL, 1L);
 	int64_t timeout = job->timeout_ms, connect = job->connect_timeout_ms;
-	if (s->probe || s->pull) {
-		/* one budget for all the transfers of the request */
+	if (s->probe) {
+		/* one budget for all the transfers of the test call (a pull reads
+		 * file after file, each in the job's time) */
 		int64_t left = job->timeout_ms - (gf_now_mono_ms() - s->t0);
 		timeout = left > 1 ? left : 1;
 		connect = connect < timeout ? connect : timeout;
@@ -327,8 +330,30 @@ static int pull_next(struct gf_http_req *r)
 		s->bodies = gf_xcalloc(s->n_names ? s->n_names : 1, sizeof(*s->bodies));
 		return read_next(r);
 	}
-	if (r->result != CURLE_OK)
-		return 0;
+	if (r->result != CURLE_OK) {
+		/* One file that cannot be read (too large for the reply cap, a
+		 * dangling link, not readable) is skipped, said, and left where
+		 * it is; the others are read. A session lost ends the pull. */
+		bool one = r->resp_too_big || r->result == CURLE_REMOTE_FILE_NOT_FOUND ||
+		           r->result == CURLE_REMOTE_ACCESS_DENIED;
+		if (!one)
+			return 0;
+		char err[200];
+		if (r->resp_too_big)
+			snprintf(err, sizeof(err), "larger than %zu bytes (the job's http.max_reply_bytes)", r->resp.max);
+		else
+			snprintf(err, sizeof(err), "%s", curl_easy_strerror(r->result));
+		if (!s->skipped.max)
+			s->skipped = (struct gf_buf)GF_BUF_INIT(1 << 16);
+		(void)gf_buf_printf(&s->skipped, "%serror file %s not read: %s", s->skipped.len ? "; " : "",
+		                    s->names[s->n_read], err);
+		free(s->names[s->n_read]);
+		memmove(s->names + s->n_read, s->names + s->n_read + 1, (s->n_names - s->n_read - 1) * sizeof(*s->names));
+		s->n_names--;
+		r->result = CURLE_OK;
+		r->resp_too_big = false;
+		return read_next(r);
+	}
 	/* a file read */
 	s->bodies[s->n_read] = r->resp;
 	r->resp = (struct gf_buf)GF_BUF_INIT(s->bodies[s->n_read].max);
@@ -477,6 +502,12 @@ int gf_sftp_pull_errors(struct gf_http *h, struct gf_http_req *req, const char *
 	_cleanup_free_ char *listing = gf_xasprintf("%s/", dir);
 	req->resp.max = (size_t)job->max_reply_bytes;
 	return start(h, req, s, listing, false);
+}
+
+const char *gf_sftp_pull_skipped(const struct gf_http_req *req)
+{
+	const struct put *s = req->stage;
+	return s && s->pull && s->skipped.len ? gf_buf_str(&s->skipped) : NULL;
 }
 
 size_t gf_sftp_pulled(const struct gf_http_req *req, const char *const **names, const struct gf_buf **bodies)

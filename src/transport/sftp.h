@@ -37,6 +37,9 @@ int gf_sftp_probe(struct gf_http *h, struct gf_http_req *req);
 int gf_sftp_pull_errors(struct gf_http *h, struct gf_http_req *req, const char *hotel_id);
 /* The files a finished pull read: their names and contents; how many. */
 size_t gf_sftp_pulled(const struct gf_http_req *req, const char *const **names, const struct gf_buf **bodies);
+/* The files the pull could not read and why (a file too large, a dangling
+ * link), or NULL: skipped, left where they are. */
+const char *gf_sftp_pull_skipped(const struct gf_http_req *req);
 /* Start moving the named error files into errors/done/ (made when it is
  * not there). A file that cannot be moved stays where it is. */
 int gf_sftp_retire_errors(struct gf_http *h, struct gf_http_req *req, const char *const *names, size_t n);

@@ -132,6 +132,11 @@ class ReviewXmlPullTest(PullCase):
              'not an RFC 3339 date-time'),
             (b'<events><event bookingNo="B-1" type="reviewed" at="2026-11-23T10:00:00Z"/></events>',
              'no next cursor'),
+            # (times RFC 3339 allows but the database cannot store: refused by the parser, not the database)
+            (b'<events next="1"><event bookingNo="B-1" type="bounced" at="0000-01-01T00:00:00Z"/></events>',
+             'not an RFC 3339 date-time'),
+            (b'<events next="1"><event bookingNo="B-1" type="bounced" at="2026-11-23T10:00:00+23:00"/></events>',
+             'not an RFC 3339 date-time'),
             (b'<!DOCTYPE events [<!ENTITY a "B-1">]><events next="1"><event bookingNo="&a;" type="reviewed"'
              b' at="2026-11-23T10:00:00Z"/></events>', 'DOCTYPE'),
         ]
@@ -157,6 +162,73 @@ class ReviewXmlPullTest(PullCase):
         self.assertIn('verdict=credentials_refused', r.stderr)
         self.assertNotIn('wrong-key-12', r.stderr + r.stdout)
         self.assertIn('pulled 2 connections (1 failed): 1 new event', r.stdout)
+
+
+    def test_a_feed_that_never_runs_dry_is_read_a_hundred_pages_a_pull(self):
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+
+        class Endless(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def do_GET(self):
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                n = int(q.get('after', ['0'])[0]) + 1
+                body = (f'<events next="{n}"><event bookingNo="B-1" type="invited"'
+                        f' at="2026-11-23T10:{n // 60 % 60:02d}:{n % 60:02d}Z"/></events>').encode()
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Endless)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        env.write_config({'endpoint': f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'})
+        r = env.gf('pull', timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn('event=pull_more', r.stderr)
+        # (both connections' feeds run on: 100 pages each; B-1 is P001's)
+        self.assertIn('pulled 2 connections (0 failed): 200 new events, 100 history entries', r.stdout)
+        self.assertEqual(env.scalar("SELECT events_cursor FROM guestflow.connections WHERE property_id = 'P001'"),
+                         '100')
+        r = env.gf('pull', timeout=120)
+        self.assertIn('200 new events', r.stdout)  # read on from the cursor
+
+    def test_invisible_characters_do_not_unsuppress_an_address(self):
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        self.event('H-1001', 'B-1', 'unsubscribed')
+        self.pull()
+        add_booking(env, 2, email='\ufeffguest1@example.org')
+        add_booking(env, 3, email='GUEST1@example.org\u00a0')
+        add_booking(env, 4, email='\u200bguest1@example.org\u3000')
+        add_booking(env, 5)
+        r = self.run_job(expect=0)
+        self.assertIn('delivered=1', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-5'])
+
+    def test_a_partner_speaks_only_for_the_guests_it_was_sent(self):
+        env = self.env
+        add_booking(env, 1, notify=False)           # never sent
+        add_booking(env, 2, prop='P002')            # sent, but to P002's connection
+        add_booking(env, 3)
+        self.run_job(expect=0)
+        self.event('H-1001', 'B-1', 'unsubscribed')
+        self.event('H-1001', 'B-2', 'bounced')
+        self.event('H-1001', 'B-3', 'reviewed')
+        r = self.pull()
+        self.assertIn('3 new events, 1 history entry, 0 addresses suppressed', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, booking_id IS NULL FROM guestflow.partner_events ORDER BY id"),
+                         [['B-1', 't'], ['B-2', 't'], ['B-3', 'f']])
+        self.assertEqual(self.history('B-1'), [])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.suppressions"), '0')
 
 
 class GuestJsonPullTest(PullCase):
@@ -220,11 +292,27 @@ class VisitsCsvPullTest(PullCase):
                       ' 1 delivery rejected', r.stdout)
         self.assertEqual(sorted(os.listdir(os.path.join(errors, 'done'))),
                          sorted([f1 + '.errors.csv', f2 + '.errors.csv']))
+        # A file that cannot be read (too large, a dangling link) is skipped
+        # and said; the others are read.
+        add_booking(env, 4, prop='P002')
+        self.run_job(expect=0)
+        f3 = [n for n in env.sftp.files() if '_H-1002_' in n and n != f2][0]
+        with open(os.path.join(errors, f3 + '.errors.csv'), 'wb') as f:
+            f.write(b'B-4;bad\r\n')
+        big = f1[:9] + 'H-1002' + f1[15:]  # another batch's name for H-1002
+        with open(os.path.join(errors, big + '.errors.csv'), 'wb') as f:
+            f.write(b'B-9;' + b'x' * (2 << 20) + b'\r\n')
+        os.symlink('/nonexistent', os.path.join(errors, f1[:9] + 'H-1002' + f1[15:-5] + 'y.csv.errors.csv'))
+        r = self.pull()
+        self.assertIn('event=pull_partial', r.stderr)
+        self.assertIn('not read: larger than', r.stderr)
+        self.assertIn('1 delivery rejected', r.stdout)
+        self.assertEqual(env.scalar("SELECT reason FROM guestflow.deliveries WHERE booking_no = 'B-4'"), 'partner: bad')
         # A file moved late (read again): nothing stored twice.
         os.rename(os.path.join(errors, 'done', f1 + '.errors.csv'), os.path.join(errors, f1 + '.errors.csv'))
         r = self.pull()
         self.assertIn('0 new events', r.stdout)
-        self.assertEqual(self.states(), {'rejected': 3})
+        self.assertEqual(self.states(), {'rejected': 4})
 
 
 if __name__ == '__main__':

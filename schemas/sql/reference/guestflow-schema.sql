@@ -19,6 +19,18 @@ SET row_security = off;
 
 CREATE SCHEMA guestflow;
 
+--
+-- Name: email_key(text); Type: FUNCTION; Schema: guestflow; Owner: -
+--
+
+CREATE FUNCTION guestflow.email_key(email text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$SELECT lower(btrim(email, ' 	
+
+             ​
+
+  　﻿'))$$;
+
 SET default_table_access_method = heap;
 
 --
@@ -448,8 +460,7 @@ CREATE TABLE guestflow.suppressions (
     reason text NOT NULL,
     event_id bigint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT suppressions_email_check CHECK ((email = lower(btrim(email, ' 	
-'::text)))),
+    CONSTRAINT suppressions_email_check CHECK ((email = guestflow.email_key(email))),
     CONSTRAINT suppressions_reason_check CHECK ((reason = ANY (ARRAY['bounced'::text, 'unsubscribed'::text])))
 );
 

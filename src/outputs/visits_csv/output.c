@@ -287,7 +287,9 @@ static int csv_line(const char *line, size_t len, const char *secret, struct gf_
 	const char *p = line, *end = line + len;
 	bool last = false;
 	int r = csv_field(&p, end, &f, &last);
-	if (r == 0 && (last || f.len == 0 || strlen(gf_buf_str(&f)) != f.len))
+	char why[64];
+	/* the booking number is matched byte for byte and stored: text */
+	if (r == 0 && (last || f.len == 0 || gf_text_check_len(gf_buf_str(&f), f.len, SIZE_MAX, why, sizeof(why)) < 0))
 		r = -1;
 	if (r == 0)
 		e->booking_no = gf_xstrdup(gf_buf_str(&f));
@@ -359,6 +361,11 @@ static int parse_events(const struct gf_http_req *req, const struct gf_output_ta
 	const struct gf_buf *bodies;
 	size_t n = gf_sftp_pulled(req, &names, &bodies);
 	out->done = gf_xcalloc(n ? n : 1, sizeof(*out->done));
+	const char *skipped = gf_sftp_pull_skipped(req);
+	if (skipped) {
+		gf_set_why(why, whylen, "%s", skipped);
+		gf_text_safe_inplace(why, whylen, NULL);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (gf_visits_csv_parse_errors(names[i], bodies[i].data, bodies[i].len, out, why, whylen) == 0)
 			out->done[out->n_done++] = gf_xstrdup(names[i]);
