@@ -178,6 +178,20 @@ int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whyl
 	return GF_TEST_UNEXPECTED;
 }
 
+int gf_output_http_read(const struct gf_http_req *req, const struct gf_output_target *t, gf_output_body_reader read,
+                        void *out, char *why, size_t whylen)
+{
+	int v = gf_output_http_verdict(req, why, whylen);
+	if (v != GF_TEST_OK)
+		return v;
+	char what[400];
+	if (read(req->resp.data, req->resp.len, t, out, what, sizeof(what)) < 0) {
+		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
+		return GF_TEST_UNEXPECTED;
+	}
+	return GF_TEST_OK;
+}
+
 int gf_output_check_id_text(const char *id, char *why, size_t whylen)
 {
 	char what[128];

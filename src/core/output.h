@@ -219,6 +219,15 @@ int gf_output_get(struct gf_http *h, struct gf_http_req *req, const struct gf_jo
  * 404, unreachable for 429 and 5xx (there, but not serving), unexpected for
  * any other status (why: the status and an excerpt). */
 int gf_output_http_verdict(const struct gf_http_req *req, char *why, size_t whylen);
+/* How an HTTP output reads the body of a 2xx to its test call or event
+ * pull: 0, or negative with what (safe text). */
+typedef int (*gf_output_body_reader)(const char *data, size_t len, const struct gf_output_target *t, void *out,
+                                     char *what, size_t whatlen);
+/* The verdict on a test call's or pull's reply: gf_output_http_verdict()'s,
+ * then for a 2xx the body read by read (into out): unexpected, with the
+ * status and what, when it cannot be. */
+int gf_output_http_read(const struct gf_http_req *req, const struct gf_output_target *t, gf_output_body_reader read,
+                        void *out, char *why, size_t whylen);
 /* The gzip level to render a job's batches at (0: plain). */
 int gf_output_gzip_level(const struct gf_job *job);
 

@@ -72,19 +72,19 @@ static int test(struct gf_http *h, struct gf_http_req *req, const struct gf_job 
 	return gf_output_get(h, req, job, url(ping, t, true), t);
 }
 
+static int read_pong(const char *data, size_t len, const struct gf_output_target *t, void *out, char *what,
+                     size_t whatlen)
+{
+	(void)out;
+	return gf_reply_parse_review_xml_pong(data, len, t->secret, t->partner_id, what, whatlen);
+}
+
 static int test_verdict(const struct gf_http_req *req, const struct gf_output_target *t, char *why, size_t whylen)
 {
-	int v = gf_output_http_verdict(req, why, whylen);
-	if (v != GF_TEST_OK)
-		return v;
-	char what[400];
-	if (gf_reply_parse_review_xml_pong(req->resp.data, req->resp.len, t->secret, t->partner_id, what,
-	                                   sizeof(what)) < 0) {
-		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
-		return GF_TEST_UNEXPECTED;
-	}
-	gf_set_why(why, whylen, "the partner knows the hotel id and took the access key");
-	return GF_TEST_OK;
+	int v = gf_output_http_read(req, t, read_pong, NULL, why, whylen);
+	if (v == GF_TEST_OK)
+		gf_set_why(why, whylen, "the partner knows the hotel id and took the access key");
+	return v;
 }
 
 /* The event pull: GET <endpoint>/events with the id and key, and the
@@ -106,19 +106,17 @@ static int pull(struct gf_http *h, struct gf_http_req *req, const struct gf_job 
 	return gf_output_get(h, req, job, u, t);
 }
 
+static int read_events(const char *data, size_t len, const struct gf_output_target *t, void *out, char *what,
+                       size_t whatlen)
+{
+	return gf_reply_parse_review_xml_events(data, len, t->secret, out, what, whatlen);
+}
+
 static int parse_events(const struct gf_http_req *req, const struct gf_output_target *t, struct gf_events *out,
                         char *why, size_t whylen)
 {
 	*out = (struct gf_events){ 0 };
-	int v = gf_output_http_verdict(req, why, whylen);
-	if (v != GF_TEST_OK)
-		return v;
-	char what[400];
-	if (gf_reply_parse_review_xml_events(req->resp.data, req->resp.len, t->secret, out, what, sizeof(what)) < 0) {
-		gf_set_why(why, whylen, "HTTP %ld, but %s", req->status, what);
-		return GF_TEST_UNEXPECTED;
-	}
-	return GF_TEST_OK;
+	return gf_output_http_read(req, t, read_events, out, why, whylen);
 }
 
 /* DESIGN.md §4's status table. */
