@@ -175,6 +175,17 @@ class CliTest(GFTestCase):
             self.assertIn(f'sftp.{key}', readme, key)
         self.assertIn('visits\\-csv', man)
         self.assertIn('visits-csv', readme)
+        # the connection test and the event pull
+        for words, man_words in ((('connection test',), ('connection test',)),
+                                 (('pull [JOB]', 'guestflow pull'), ('.B pull', '.BR pull'))):
+            for w in words:
+                self.assertIn(w, helps + readme if w.startswith('guestflow') else helps, w)
+            for w in man_words:
+                self.assertIn(w, man, w)
+        self.assertIn('guestflow connection test', readme)
+        for code in ('77', '67', '79', '76'):
+            self.assertIn(code, env.gf('connection', '--help').stdout, code)
+            self.assertIn(f'.TQ\n{code}\n', man, code)
 
     def test_disabled_job_does_nothing(self):
         env = self.env

@@ -7,12 +7,10 @@ verdict line with what to do, its own exit code, and the result recorded
 on the connection."""
 import http.server
 import os
-import ssl
-import threading
 
 import sshaux
 from gftest import GFTestCase, main
-from test_transport import make_cert
+from test_transport import serve
 
 EXIT = {'ok': 0, 'credentials_refused': 77, 'unknown_id': 67, 'peer_refused': 79, 'unreachable': 69,
         'unexpected': 76}
@@ -58,18 +56,7 @@ class ConnTestCase(GFTestCase):
         self.env.write_config(dict(self.job_overrides or {}, **job))
 
     def serve(self, handler, tls_san=None):
-        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-        crt = None
-        if tls_san:
-            key, crt = make_cert(self.env.dir, tls_san)
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(crt, key)
-            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-        t = threading.Thread(target=srv.serve_forever, daemon=True)
-        t.start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv.server_address[1], crt
+        return serve(self, handler, tls_san)
 
 
 class ReviewXmlConnTest(ConnTestCase):

@@ -95,19 +95,27 @@ class Partner(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class TlsTest(GFTestCase):
-
-    def start_https(self, san):
-        key, crt = make_cert(self.env.dir, san)
-        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Partner)
+def serve(test, handler, tls_san=None):
+    """An HTTP server of handler on 127.0.0.1 for the test (TLS with a
+    certificate of its own for tls_san), stopped at its cleanup: its port
+    and the certificate's file (None without TLS)."""
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    crt = None
+    if tls_san:
+        key, crt = make_cert(test.env.dir, tls_san)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(crt, key)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-        t = threading.Thread(target=srv.serve_forever, daemon=True)
-        t.start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv.server_address[1], crt
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    test.addCleanup(srv.server_close)
+    test.addCleanup(srv.shutdown)
+    return srv.server_address[1], crt
+
+
+class TlsTest(GFTestCase):
+
+    def start_https(self, san):
+        return serve(self, Partner, san)
 
     def test_certificate_verified(self):
         env = self.env
