@@ -49,7 +49,7 @@ import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
 ELIGIBLE = r"""
-COPY (SELECT c.hotel_id, s.booking_id, s.booking_no, s.last_name, s.first_name,
+COPY (SELECT c.id_at_partner, s.booking_id, s.booking_no, s.last_name, s.first_name,
              btrim(s.email, E' \t\r\n'), s.gender, s.language,
              coalesce(m.partner_status, s.status), s.arrival::text, s.departure::text
         FROM guestflow.source_bookings s

@@ -168,7 +168,7 @@ G=("$GF" -c "$WORK/guestflow.yaml")
 "${G[@]}" db migrate >/dev/null
 "${PSQL[@]}" <<SQL
 INSERT INTO guestflow.partners VALUES ('reviewhub', 'reviewhub');
-INSERT INTO guestflow.connections (property_id, partner, hotel_id, access_key, status)
+INSERT INTO guestflow.connections (property_id, partner, id_at_partner, secret, status)
 SELECT 'P' || i, 'reviewhub', 'H-' || i, 'key-' || i, 'live' FROM generate_series(1, 2000) i;
 ANALYZE;
 SQL

@@ -5,6 +5,7 @@
 
 #include "cli/cmd.h"
 #include "db/db.h"
+#include "db/migrate.h"
 #include "base/log.h"
 #include "core/secret.h"
 
@@ -91,6 +92,17 @@ int gf_cmd_open_secrets(const struct gf_config *cfg, PGconn *db, const char *ver
 		if (gf_db_connect(cfg->conninfo, &own) < 0)
 			return 0;
 		db = own;
+	}
+	/* A schema of another version stores its secrets elsewhere, or not
+	 * yet: said as such (run 'db migrate'), not as the database error
+	 * reading them would be. A run, rerun or pull (own) says it itself. */
+	int v = gf_schema_version(db);
+	if (v >= -1 && v != gf_schema_version_known()) {
+		if (own)
+			return 0;
+		int s = gf_schema_check(db);
+		if (s < 0)
+			return s == -GF_E_SCHEMA ? GF_EXIT_CONFIG : gf_cmd_db_error(s);
 	}
 	struct gf_secret_error err = { { 0 } };
 	int r = gf_secret_open(db, cfg, &err);

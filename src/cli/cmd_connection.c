@@ -1,5 +1,7 @@
 /* guestflow connection: add, list, show and change the status of connections. */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -45,7 +47,8 @@ static const char help[] =
 	"deactivate  the property ends the connection: no more data flows\n"
 	"stop        the partner stopped serving a live connection\n"
 	"\n"
-	"An access key is 8 to 512 printable ASCII characters (0x21-0x7E: no spaces).\n"
+	"A secret is printable ASCII (0x21-0x7E: no spaces); an API token is also a\n"
+	"bearer token (RFC 6750: A-Z a-z 0-9 - . _ ~ + /, then '=' to its end).\n"
 	"A property id and a hotel id are valid UTF-8 without control characters or\n"
 	"bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), and\n"
 	"not only spaces. What is shown from the database is escaped as in the logs.\n"
@@ -53,16 +56,55 @@ static const char help[] =
 	"first use). Exit 65 when a value is refused, 78 when the key file is missing\n"
 	"or wrong.\n";
 
-/* Read the access key from stdin: one line (CR LF or LF), without echo on a
- * terminal. 0 and the key in out; -ENODATA when there is none; -E2BIG when
- * the line does not fit (it is read to its end, so nothing of it is left).
- * The rule it must meet is checked by the caller. */
-static int read_secret(char *out, size_t outlen, size_t *len)
+/* A secret read from standard input, in memory of our own: every copy of
+ * it is wiped before it is freed (secret_free()). */
+struct secret {
+	char *s;
+	size_t len, cap;
+};
+
+/* The most read for one: a guard against an input that never ends (a file
+ * given by mistake, /dev/zero), not a partner's rule; no contract states a
+ * length, and no partner issues a secret anywhere near it. */
+#define SECRET_READ_MAX (1u << 20)
+
+static void secret_free(struct secret *k)
+{
+	if (k->s) {
+		explicit_bzero(k->s, k->cap);
+		free(k->s);
+	}
+	*k = (struct secret){ 0 };
+}
+
+static void secret_push(struct secret *k, char c)
+{
+	if (k->len + 1 >= k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 256;
+		char *n = gf_xcalloc(1, cap);
+		if (k->s) {
+			memcpy(n, k->s, k->len);
+			explicit_bzero(k->s, k->cap);
+			free(k->s);
+		}
+		k->s = n;
+		k->cap = cap;
+	}
+	k->s[k->len++] = c;
+	k->s[k->len] = '\0';
+}
+
+/* Read a secret (label: "access key", "API token") from stdin: one line
+ * (CR LF or LF), without echo on a terminal. 0 and the secret in k;
+ * -ENODATA when there is none; -E2BIG when the line is longer than
+ * SECRET_READ_MAX (nothing more of it is read). The rule it must meet is
+ * checked by the caller. */
+static int read_secret(const char *label, struct secret *k)
 {
 	bool tty = isatty(STDIN_FILENO);
 	struct termios old, quiet;
 	if (tty) {
-		fprintf(stderr, "Access key: ");
+		fprintf(stderr, "%c%s: ", toupper((unsigned char)label[0]), label + 1);
 		fflush(stderr);
 		if (tcgetattr(STDIN_FILENO, &old) == 0) {
 			quiet = old;
@@ -72,51 +114,52 @@ static int read_secret(char *out, size_t outlen, size_t *len)
 			tty = false;
 		}
 	}
-	size_t n = 0;
 	bool too_long = false, any = false;
 	int c;
-	/* Unbuffered, so that no copy of the key is left in stdio's buffer
-	 * (a key is one short line: a read per byte costs nothing). */
+	/* Unbuffered, so that no copy of the secret is left in stdio's buffer
+	 * (a secret is one short line: a read per byte costs nothing). */
 	setvbuf(stdin, NULL, _IONBF, 0);
-	while ((c = getchar()) != EOF && c != '\n') {
+	while (!too_long && (c = getchar()) != EOF && c != '\n') {
 		any = true;
-		if (n + 1 < outlen)
-			out[n++] = (char)c;
+		if (k->len < SECRET_READ_MAX)
+			secret_push(k, (char)c);
 		else
 			too_long = true;
 	}
-	out[n] = '\0';
 	if (tty) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 		fprintf(stderr, "\n");
 	}
-	if (n && out[n - 1] == '\r')
-		out[--n] = '\0';
-	*len = n;
+	if (k->len && k->s[k->len - 1] == '\r')
+		k->s[--k->len] = '\0';
 	if (too_long)
 		return -E2BIG;
-	return any || n ? 0 : -ENODATA;
+	return any || k->len ? 0 : -ENODATA;
 }
 
-/* The access key from stdin, checked: 0, or an exit code after saying why. */
-static int read_key_checked(const char *verb, char *key, size_t keylen, size_t *len)
+/* The secret from stdin, checked by the output's rule (out NULL: no job
+ * sends to the partner yet, so the rule every output's starts with): 0,
+ * or an exit code after saying why (k wiped). */
+static int read_secret_checked(const char *verb, const struct gf_output *out, struct secret *k)
 {
-	int r = read_secret(key, keylen, len);
-	if (r == -ENODATA || (r == 0 && *len == 0)) {
-		fprintf(stderr, "guestflow connection %s: no access key on standard input (one line)\n", verb);
+	const char *label = out ? out->secret_label : "secret";
+	int r = read_secret(label, k);
+	if (r == -ENODATA || (r == 0 && k->len == 0)) {
+		secret_free(k);
+		fprintf(stderr, "guestflow connection %s: no %s on standard input (one line)\n", verb, label);
+		return GF_EXIT_DATAERR;
+	}
+	if (r == -E2BIG) {
+		secret_free(k);
+		fprintf(stderr, "guestflow connection %s: %s refused: a line of more than %u bytes is not one\n", verb,
+		        label, SECRET_READ_MAX);
 		return GF_EXIT_DATAERR;
 	}
 	char why[256];
-	if (r == -E2BIG) {
-		explicit_bzero(key, keylen);
-		fprintf(stderr, "guestflow connection %s: access key refused: longer than %d characters (an access key"
-		        " is %d to %d printable ASCII characters)\n", verb, GF_ACCESS_KEY_MAX, GF_ACCESS_KEY_MIN,
-		        GF_ACCESS_KEY_MAX);
-		return GF_EXIT_DATAERR;
-	}
-	if (gf_connection_check_access_key(key, *len, why, sizeof(why)) < 0) {
-		explicit_bzero(key, keylen);
-		fprintf(stderr, "guestflow connection %s: access key refused: %s\n", verb, why);
+	if ((out ? out->check_secret(k->s, k->len, why, sizeof(why))
+	         : gf_output_check_secret_text(k->s, k->len, why, sizeof(why))) < 0) {
+		secret_free(k);
+		fprintf(stderr, "guestflow connection %s: %s refused: %s\n", verb, label, why);
 		return GF_EXIT_DATAERR;
 	}
 	return 0;
@@ -230,27 +273,26 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		        out->secret_label ? " and the " : "", out->secret_label ? out->secret_label : "",
 		        out->secret_label ? " on standard input" : "", opt);
 		r = GF_EXIT_USAGE;
-	} else if (gf_connection_check_hotel_id(id, why, sizeof(why)) < 0 ||
+	} else if (gf_connection_check_id_at_partner(id, why, sizeof(why)) < 0 ||
 	           (out && out->check_id(id, why, sizeof(why)) < 0)) {
 		/* not quoted back: it may hold the very characters refused */
 		fprintf(stderr, "guestflow connection add: %s refused: %s\n", opt, why);
 		r = GF_EXIT_DATAERR;
 	}
-	char key[GF_ACCESS_KEY_MAX + 2];
-	size_t len = 0;
+	struct secret key = { 0 };
 	/* A format whose connections have no secret (the job holds the
 	 * account): nothing is read from standard input. */
 	bool secret = !out || out->secret_label;
-	r = r || !secret ? r : read_key_checked("add", key, sizeof(key), &len);
+	r = r || !secret ? r : read_secret_checked("add", out, &key);
 	r = r || !secret ? r : gf_cmd_open_secrets(cfg, db, "add");
 	gf_config_free(cfg);
 	if (r) {
-		explicit_bzero(key, sizeof(key));
+		secret_free(&key);
 		PQfinish(db);
 		return r;
 	}
-	r = gf_connection_add(db, pos[0], pos[1], id, secret ? key : NULL);
-	explicit_bzero(key, sizeof(key));
+	r = gf_connection_add(db, pos[0], pos[1], id, secret ? key.s : NULL);
+	secret_free(&key);
 	PQfinish(db);
 	if (secret)
 		gf_secret_close();
@@ -268,7 +310,8 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 static int cmd_set_key(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (argc != 4 || argv[2][0] == '-' || argv[3][0] == '-') {
-		fprintf(stderr, "guestflow connection set-key: needs PROPERTY PARTNER (the key on standard input)\n");
+		fprintf(stderr, "guestflow connection %s: needs PROPERTY PARTNER (the secret on standard input)\n",
+		        argv[1]);
 		return GF_EXIT_USAGE;
 	}
 	/* (a format whose connections have no secret takes none) */
@@ -282,38 +325,38 @@ static int cmd_set_key(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	const struct gf_job *by;
 	r = partner_output(cfg, argv[3], &out, &by) < 0 ? GF_EXIT_CONFIG : 0;
 	if (r == 0 && out && !out->secret_label) {
-		fprintf(stderr, "guestflow connection set-credentials: partner %s is sent %s (job %s), whose"
+		fprintf(stderr, "guestflow connection %s: partner %s is sent %s (job %s), whose"
 		        " connections hold no secret: the job holds the account (its sftp section)\n",
-		        gf_log_qt(argv[3]), out->name, by->name);
+		        argv[1], gf_log_qt(argv[3]), out->name, by->name);
 		r = GF_EXIT_USAGE;
 	}
+	/* (no job sends to the partner yet: its connections' secret is
+	 * named as review-xml's was before there were others) */
+	const char *what = out ? out->secret_label : "access key";
+	struct secret key = { 0 };
+	r = r ? r : read_secret_checked(argv[1], out, &key);
 	gf_config_free(cfg);
 	if (r)
 		return r;
-	char key[GF_ACCESS_KEY_MAX + 2];
-	size_t len = 0;
-	r = read_key_checked("set-key", key, sizeof(key), &len);
-	if (r)
-		return r;
 	PGconn *db = NULL;
-	r = with_secrets(ctx, "set-key", &db);
+	r = with_secrets(ctx, argv[1], &db);
 	if (r) {
-		explicit_bzero(key, sizeof(key));
+		secret_free(&key);
 		return r;
 	}
-	r = gf_connection_set_key(db, argv[2], argv[3], key);
-	explicit_bzero(key, sizeof(key));
+	r = gf_connection_set_secret(db, argv[2], argv[3], key.s, what);
+	secret_free(&key);
 	PQfinish(db);
 	gf_secret_close();
 	if (r == -ENOENT) {
-		fprintf(stderr, "guestflow connection set-key: no connection %s -> %s\n", gf_log_qt(argv[2]),
+		fprintf(stderr, "guestflow connection %s: no connection %s -> %s\n", argv[1], gf_log_qt(argv[2]),
 		        gf_log_qt(argv[3]));
 		return GF_EXIT_DATAERR;
 	}
 	if (r < 0)
 		return gf_cmd_db_error(r);
-	printf("connection %s -> %s: access key replaced (stored encrypted); the next run uses it\n", gf_log_qt(argv[2]),
-	       gf_log_qt(argv[3]));
+	printf("connection %s -> %s: %s replaced (stored encrypted); the next run uses it\n", gf_log_qt(argv[2]),
+	       gf_log_qt(argv[3]), what);
 	return 0;
 }
 
@@ -394,7 +437,7 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		goto out;
 	int err;
 	c = gf_db_query(db, &err, "conntest_connection",
-		"SELECT id, hotel_id, encode(access_key_enc, 'hex') FROM guestflow.connections"
+		"SELECT id, id_at_partner, encode(secret_enc, 'hex') FROM guestflow.connections"
 		" WHERE property_id = $1 AND partner = $2", 2, (const char *[]){ property, partner });
 	if (!c) {
 		r = gf_cmd_db_error(err);

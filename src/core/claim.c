@@ -17,10 +17,10 @@ void gf_batch_free(struct gf_batch *b)
 	if (!b)
 		return;
 	free(b->property_id);
-	free(b->hotel_id);
-	if (b->access_key) {
-		explicit_bzero(b->access_key, strlen(b->access_key));
-		free(b->access_key);
+	free(b->id_at_partner);
+	if (b->secret) {
+		explicit_bzero(b->secret, strlen(b->secret));
+		free(b->secret);
 	}
 	free(b->idempotency_key);
 	free(b->lease_token);
@@ -44,8 +44,8 @@ void gf_batch_rows_free(struct gf_batch_rows *r)
 }
 
 /* Columns: id, connection_id, idempotency_key, attempts, lease_token, then
- * connection property_id, hotel_id, access_key_enc (hex). The access key is
- * decrypted here, for the request; access_key stays NULL when it cannot be
+ * connection property_id, id_at_partner, secret_enc (hex). The secret is
+ * decrypted here, for the request; secret stays NULL when it cannot be
  * (gf_secret_unseal() logged why), and the caller holds the connection. */
 static struct gf_batch *batch_from(PGresult *r, int i)
 {
@@ -56,10 +56,10 @@ static struct gf_batch *batch_from(PGresult *r, int i)
 	b->attempts = (int)gf_db_get_int(r, i, 3);
 	b->lease_token = gf_xstrdup(PQgetvalue(r, i, 4));
 	b->property_id = gf_xstrdup(PQgetvalue(r, i, 5));
-	b->hotel_id = gf_xstrdup(PQgetvalue(r, i, 6));
+	b->id_at_partner = gf_xstrdup(PQgetvalue(r, i, 6));
 	/* (none stored: a format whose connections have no secret) */
-	if (!PQgetisnull(r, i, 7) && gf_secret_unseal(b->connection_id, gf_db_get(r, i, 7), &b->access_key) < 0)
-		b->access_key = NULL;
+	if (!PQgetisnull(r, i, 7) && gf_secret_unseal(b->connection_id, gf_db_get(r, i, 7), &b->secret) < 0)
+		b->secret = NULL;
 	return b;
 }
 
@@ -111,7 +111,7 @@ static const char CLAIM_SQL[] =
 	"  WHERE b.id = due.id AND c.id = b.connection_id"
 	"    AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
 	" RETURNING b.id, b.connection_id, b.idempotency_key, b.attempts, b.lease_token,"
-	"           c.property_id, c.hotel_id, encode(c.access_key_enc, 'hex'), due.fresh,"
+	"           c.property_id, c.id_at_partner, encode(c.secret_enc, 'hex'), due.fresh,"
 	/* the members still to deliver */
 	"           (SELECT count(*) FROM m WHERE m.batch_id = b.id),"
 	"           (SELECT g.ids FROM gone g WHERE g.batch_id = b.id),"

@@ -14,8 +14,8 @@ struct gf_batch {
 	int64_t id;
 	int64_t connection_id;
 	char *property_id;
-	char *hotel_id;
-	char *access_key;       /* secret: never logged; decrypted at the claim, wiped when freed;
+	char *id_at_partner;   /* the id the partner knows the property by (output.h id_label) */
+	char *secret;           /* access key, API token: never logged; decrypted at the claim, wiped when freed;
 	                         * NULL when the stored key cannot be decrypted, or none is stored */
 	char *idempotency_key;
 	char *lease_token;      /* proves at completion that the lease is still ours: "RUN.uuid" */

@@ -89,7 +89,7 @@ static int api_call(struct ctx *x, const struct gf_api_call *call)
 	snprintf(rs, sizeof(rs), "%lld", (long long)call->response_bytes);
 	snprintf(recs, sizeof(recs), "%d", call->records);
 	/* The API-call log holds safe text only, whoever built it (text.h). */
-	const char *key = x->b->access_key;
+	const char *key = x->b->secret;
 	_cleanup_free_ char *url = call->url_public ? gf_text_safe_dup(call->url_public, key, GF_TEXT_MAX) : NULL;
 	_cleanup_free_ char *error = call->error ? gf_text_safe_dup(call->error, key, GF_TEXT_MAX) : NULL;
 	_cleanup_free_ char *excerpt = call->response_excerpt ?
@@ -562,7 +562,7 @@ int gf_complete_accepted_make(const struct gf_batch *b, const struct gf_completi
 	v[GF_ACC_REJ_REASONS] = gf_buf_steal(&reasons);
 	v[GF_ACC_REJ_DATA] = gf_buf_steal(&data);
 	v[GF_ACC_CONN] = fmt_int(b->connection_id);
-	v[GF_ACC_URL] = call->url_public ? gf_text_safe_dup(call->url_public, b->access_key, GF_TEXT_MAX) : NULL;
+	v[GF_ACC_URL] = call->url_public ? gf_text_safe_dup(call->url_public, b->secret, GF_TEXT_MAX) : NULL;
 	v[GF_ACC_STATUS] = fmt_int(call->status);
 	v[GF_ACC_LATENCY] = fmt_int(call->latency_ms);
 	v[GF_ACC_REQUEST_BYTES] = fmt_int(call->request_bytes);
@@ -570,7 +570,7 @@ int gf_complete_accepted_make(const struct gf_batch *b, const struct gf_completi
 	v[GF_ACC_RECORDS] = fmt_int(call->records);
 	v[GF_ACC_KEY] = gf_xstrdup(b->idempotency_key);
 	v[GF_ACC_EXCERPT] = call->response_excerpt ?
-		gf_text_safe_dup(call->response_excerpt, b->access_key, GF_TEXT_MAX) : NULL;
+		gf_text_safe_dup(call->response_excerpt, b->secret, GF_TEXT_MAX) : NULL;
 	return 0;
 }
 

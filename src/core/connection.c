@@ -8,25 +8,6 @@
 #include "base/log.h"
 #include "core/secret.h"
 
-int gf_connection_check_access_key(const char *key, size_t len, char *why, size_t whylen)
-{
-	static const char rule[] = "an access key is 8 to 512 printable ASCII characters (0x21-0x7E: no spaces,"
-	                           " no control or non-ASCII characters)";
-	if (len < GF_ACCESS_KEY_MIN || len > GF_ACCESS_KEY_MAX) {
-		gf_set_why(why, whylen, "%s; this one has %zu", rule, len);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)key[i];
-		if (c < 0x21 || c > 0x7e) {
-			gf_set_why(why, whylen, "%s; character %zu is %s", rule, i + 1,
-			           c == ' ' ? "a space" : c < 0x20 || c == 0x7f ? "a control character" : "not ASCII");
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* The code point at s[*i] (n bytes in all), *i moved past it; -1 when the
  * bytes there are not UTF-8 (overlong, surrogate, beyond U+10FFFF, cut). */
 static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
@@ -102,7 +83,7 @@ static int check_id(const char *id, const char *rule, char *why, size_t whylen)
 	return 0;
 }
 
-int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen)
+int gf_connection_check_id_at_partner(const char *id, char *why, size_t whylen)
 {
 	return check_id(id, "a partner's id for a property goes into every request (review-xml: the hotelId"
 	                    " attribute, XSD type nonEmpty, and the URL; guest-json: the URL path) and is shown in"
@@ -120,7 +101,7 @@ int gf_connection_check_property(const char *id, char *why, size_t whylen)
 }
 
 int gf_connection_add(PGconn *c, const char *property, const char *partner,
-                      const char *hotel_id, const char *access_key)
+                      const char *id_at_partner, const char *secret)
 {
 	int r = gf_db_begin(c);
 	if (r < 0)
@@ -137,12 +118,12 @@ int gf_connection_add(PGconn *c, const char *property, const char *partner,
 		r = err;
 	_cleanup_free_ char *hex = NULL;
 	/* (none: a format whose connections hold no secret) */
-	if (r == 0 && access_key)
-		r = gf_secret_seal(gf_db_get_int(idr, 0, 0), access_key, &hex);
+	if (r == 0 && secret)
+		r = gf_secret_seal(gf_db_get_int(idr, 0, 0), secret, &hex);
 	if (r == 0) {
-		const char *p[] = { PQgetvalue(idr, 0, 0), property, partner, hotel_id, hex };
+		const char *p[] = { PQgetvalue(idr, 0, 0), property, partner, id_at_partner, hex };
 		res = gf_db_query(c, &err, "connection_add",
-			"WITH ins AS (INSERT INTO guestflow.connections (id, property_id, partner, hotel_id, access_key_enc)"
+			"WITH ins AS (INSERT INTO guestflow.connections (id, property_id, partner, id_at_partner, secret_enc)"
 			" VALUES ($1::bigint, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (property_id, partner) DO NOTHING"
 			" RETURNING id)"
 			" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
@@ -160,7 +141,8 @@ int gf_connection_add(PGconn *c, const char *property, const char *partner,
 	return r;
 }
 
-int gf_connection_set_key(PGconn *c, const char *property, const char *partner, const char *access_key)
+int gf_connection_set_secret(PGconn *c, const char *property, const char *partner, const char *secret,
+                             const char *what)
 {
 	int r = gf_db_begin(c);
 	if (r < 0)
@@ -178,12 +160,12 @@ int gf_connection_set_key(PGconn *c, const char *property, const char *partner, 
 		return -ENOENT;
 	}
 	_cleanup_free_ char *hex = NULL;
-	r = gf_secret_seal(gf_db_get_int(cur, 0, 0), access_key, &hex);
+	r = gf_secret_seal(gf_db_get_int(cur, 0, 0), secret, &hex);
 	if (r == 0) {
-		char note[64];
-		snprintf(note, sizeof(note), "access key replaced (stored encrypted, key %d)", gf_secret_key_id());
+		char note[128];
+		snprintf(note, sizeof(note), "%s replaced (stored encrypted, key %d)", what, gf_secret_key_id());
 		r = gf_db_exec(c, "connection_set_key",
-			"WITH u AS (UPDATE guestflow.connections SET access_key_enc = decode($2, 'hex'), access_key = NULL,"
+			"WITH u AS (UPDATE guestflow.connections SET secret_enc = decode($2, 'hex'), secret = NULL,"
 			" updated_at = now() WHERE id = $1::bigint RETURNING id, status)"
 			" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
 			" SELECT id, status, status, $3 FROM u", 3,
@@ -249,7 +231,7 @@ int gf_connection_list(PGconn *c, FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "connection_list",
-		"SELECT property_id, partner, hotel_id, status, to_char(status_changed_at, 'YYYY-MM-DD HH24:MI')"
+		"SELECT property_id, partner, id_at_partner, status, to_char(status_changed_at, 'YYYY-MM-DD HH24:MI')"
 		" FROM guestflow.connections ORDER BY partner, property_id", 0, NULL);
 	if (!r)
 		return err;
@@ -272,12 +254,12 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 	const char *p[] = { property, partner };
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "connection_show",
-		"SELECT id, property_id, partner, hotel_id, status, created_at, status_changed_at,"
+		"SELECT id, property_id, partner, id_at_partner, status, created_at, status_changed_at,"
 		" (SELECT count(*) FROM guestflow.deliveries d WHERE d.connection_id = c.id AND d.state = 'delivered'),"
 		" (SELECT count(*) FROM guestflow.deliveries d WHERE d.connection_id = c.id AND d.state IN ('pending', 'sending')),"
-		" CASE WHEN access_key IS NOT NULL THEN 'stored in plain text until guestflow next opens its key, not shown'"
-		"      WHEN access_key_enc IS NOT NULL"
-		"      THEN 'stored encrypted (key ' || get_byte(access_key_enc, 1) || '), not shown' ELSE 'none' END,"
+		" CASE WHEN secret IS NOT NULL THEN 'stored in plain text until guestflow next opens its key, not shown'"
+		"      WHEN secret_enc IS NOT NULL"
+		"      THEN 'stored encrypted (key ' || get_byte(secret_enc, 1) || '), not shown' ELSE 'none' END,"
 		" CASE WHEN last_test_at IS NULL THEN 'never (guestflow connection test)'"
 		"      ELSE to_char(last_test_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ' ' || last_test_verdict"
 		"           || coalesce(': ' || last_test_detail, '') END"

@@ -7,16 +7,6 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* What an access key may be when it is entered: 8 to 512 characters of
- * printable ASCII (0x21-0x7E). No spaces: partners issue keys without them,
- * and a space at either end is a copying mistake that would otherwise be
- * stored and fail every night with 403. */
-#define GF_ACCESS_KEY_MIN 8
-#define GF_ACCESS_KEY_MAX 512
-
-/* 0 when key (len bytes) meets the rule above, else -EINVAL with why saying
- * what is wrong, without quoting the key. */
-int gf_connection_check_access_key(const char *key, size_t len, char *why, size_t whylen);
 /* 0 when a partner's id for a property (review-xml's hotel id, guest-json's
  * property id) can be carried by every output (review-xml's hotelId
  * attribute, XSD type nonEmpty, and the id= query parameter; guest-json's
@@ -27,21 +17,24 @@ int gf_connection_check_access_key(const char *key, size_t len, char *why, size_
  * text reordered), at least one character other than a space. No length
  * limit: the format states none. Else -EINVAL with why naming the rule
  * broken, without quoting the id. */
-int gf_connection_check_hotel_id(const char *id, char *why, size_t whylen);
+int gf_connection_check_id_at_partner(const char *id, char *why, size_t whylen);
 /* The same rule for a property id, which guestflow shows in its output,
  * logs and alert mails. */
 int gf_connection_check_property(const char *id, char *why, size_t whylen);
 
 /* Create a connection in status 'setup' (registering the partner if new),
- * its access key stored encrypted (gf_secret_open() first). -EEXIST when
+ * its secret (NULL: its output's connections hold none) stored encrypted
+ * (gf_secret_open() first). -EEXIST when
  * the property already has a connection to that partner. */
 int gf_connection_add(PGconn *c, const char *property, const char *partner,
-                      const char *hotel_id, const char *access_key);
+                      const char *id_at_partner, const char *secret);
 
-/* Replace a connection's access key (stored encrypted; gf_secret_open()
- * first), recorded in guestflow.connection_events without the key.
+/* Replace a connection's secret (stored encrypted; gf_secret_open()
+ * first), recorded in guestflow.connection_events without it; what names
+ * it there ("access key").
  * -ENOENT when there is no such connection. */
-int gf_connection_set_key(PGconn *c, const char *property, const char *partner, const char *access_key);
+int gf_connection_set_secret(PGconn *c, const char *property, const char *partner, const char *secret,
+                             const char *what);
 
 /* Move a connection to a new status, recording the change in
  * guestflow.connection_events. -ENOENT when there is no such connection,
@@ -50,7 +43,7 @@ int gf_connection_set_key(PGconn *c, const char *property, const char *partner, 
 int gf_connection_set_status(PGconn *c, const char *property, const char *partner,
                              const char *status, const char *note);
 
-/* Print the connections as a table (never the access key). */
+/* Print the connections as a table (never a secret). */
 int gf_connection_list(PGconn *c, FILE *out);
 /* Print one connection and its recent events; -ENOENT when missing. */
 /* id_label, secret_label: as the partner's format names them ("hotel id",

@@ -28,7 +28,7 @@ static int print_counts(PGconn *c, const struct gf_job *job, const char *window,
 		"), p AS ("
 		"  SELECT connection_id AS conn, count(*) AS n FROM guestflow.deliveries"
 		"   WHERE job = $1 AND state IN ('pending', 'sending') GROUP BY 1"
-		") SELECT c.id, c.property_id, c.hotel_id, coalesce(e.n, 0), coalesce(p.n, 0)"
+		") SELECT c.id, c.property_id, c.id_at_partner, coalesce(e.n, 0), coalesce(p.n, 0)"
 		"    FROM guestflow.connections c LEFT JOIN e ON e.conn = c.id LEFT JOIN p ON p.conn = c.id"
 		"   WHERE c.partner = $2 AND c.status = 'live' AND (e.n > 0 OR p.n > 0)"
 		"   ORDER BY c.property_id", 3, (const char *[]){ job->name, job->partner, window });
@@ -59,7 +59,7 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	snprintf(max, sizeof(max), "%lld", (long long)(limit > 0 && limit < job->max_records ? limit : job->max_records));
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_batch",
-		"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.hotel_id"
+		"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.id_at_partner"
 		"  FROM guestflow.source_bookings s"
 		"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"

@@ -367,7 +367,7 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
 	int err;
 	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "alerts_unnotified",
 		"SELECT e.id, e.kind, to_char(e.raised_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-		"       c.property_id || ' (hotel id ' || c.hotel_id || ')', e.message, e.run_id"
+		"       c.property_id || ' (hotel id ' || c.id_at_partner || ')', e.message, e.run_id"
 		"  FROM guestflow.alert_events e LEFT JOIN guestflow.connections c ON c.id = e.connection_id"
 		" WHERE e.job = $1 AND e.cleared_at IS NULL AND e.notified_at IS NULL ORDER BY e.id",
 		1, (const char *[]){ job->name });

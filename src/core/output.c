@@ -206,6 +206,25 @@ int gf_output_check_id_text(const char *id, char *why, size_t whylen)
 	return 0;
 }
 
+int gf_output_check_secret_text(const char *secret, size_t len, char *why, size_t whylen)
+{
+	static const char rule[] = "printable ASCII characters (0x21-0x7E: no spaces, no control or non-ASCII"
+	                           " characters)";
+	if (len == 0) {
+		gf_set_why(why, whylen, "empty; it is %s", rule);
+		return -GF_E_RENDER;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)secret[i];
+		if (c < 0x21 || c > 0x7e) {
+			gf_set_why(why, whylen, "character %zu is %s; it is %s", i + 1,
+			           c == ' ' ? "a space" : c < 0x20 || c == 0x7f ? "a control character" : "not ASCII", rule);
+			return -GF_E_RENDER;
+		}
+	}
+	return 0;
+}
+
 const char *gf_output_id_heading(const struct gf_output *o, char *buf, size_t size)
 {
 	size_t i = 0;

@@ -125,6 +125,11 @@ struct gf_output {
 	/* Whether the format can carry a connection's partner id as it is:
 	 * 0, or -GF_E_RENDER with the rule broken in why. */
 	int (*check_id)(const char *id, char *why, size_t whylen);
+	/* Whether secret (len bytes) is one the format can carry, by its
+	 * own rules (gf_output_check_secret_text() and what the format
+	 * adds): 0, or -GF_E_RENDER with the rule broken in why, never
+	 * quoting the secret. NULL when secret_label is. */
+	int (*check_secret)(const char *secret, size_t len, char *why, size_t whylen);
 	/* The body of a request for the records that pass the format's
 	 * checks, without the fields in omit (GF_OMIT_* bits, within
 	 * omittable), appended to out; gzip_level 1..9 deflates it as it is
@@ -235,6 +240,14 @@ int gf_output_gzip_level(const struct gf_job *job);
  * is text (gf_text_check(): valid UTF-8, no control or bidi character).
  * 0, or -GF_E_RENDER with why. */
 int gf_output_check_id_text(const char *id, char *why, size_t whylen);
+
+/* The rule every output's check_secret starts with: a secret that is
+ * there, printable ASCII without spaces (0x21-0x7E). A secret goes into a
+ * request's URL or header, where a space or control character cannot
+ * travel unchanged, and a space at either end is a copying mistake that
+ * would otherwise be stored and refused by the partner every night. No
+ * length rule: no contract states one. 0, or -GF_E_RENDER with why. */
+int gf_output_check_secret_text(const char *secret, size_t len, char *why, size_t whylen);
 
 /* The output's id_label as a column heading ("HOTEL ID") in buf. */
 const char *gf_output_id_heading(const struct gf_output *o, char *buf, size_t size);

@@ -244,7 +244,7 @@ int gf_pull(PGconn *c, const struct gf_job *job, struct gf_pull_result *out)
 	*out = (struct gf_pull_result){ 0 };
 	int err;
 	_cleanup_pgresult_ PGresult *conns = gf_db_query(c, &err, "pull_connections",
-		"SELECT id, property_id, hotel_id, encode(access_key_enc, 'hex'), events_cursor"
+		"SELECT id, property_id, id_at_partner, encode(secret_enc, 'hex'), events_cursor"
 		"  FROM guestflow.connections WHERE partner = $1 AND status = 'live' ORDER BY id", 1, (const char *[]){ job->partner });
 	if (!conns)
 		return err;

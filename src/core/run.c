@@ -148,7 +148,7 @@ static char *history_message(const struct run *rn, const struct slot *s)
 	snprintf(batch, sizeof(batch), "%lld", (long long)s->batch->id);
 	struct gf_template_vars v = {
 		.partner = rn->job->partner, .job = rn->job->name, .batch = batch,
-		.booking_no = NULL, .hotel_id = s->batch->hotel_id, .run_id = rn->run_id,
+		.booking_no = NULL, .hotel_id = s->batch->id_at_partner, .run_id = rn->run_id,
 		.date = rn->today,
 	};
 	struct gf_buf b = GF_BUF_INIT(65536);
@@ -170,7 +170,7 @@ static void hold(struct run *rn, const struct gf_batch *b, const char *event, co
 	rn->skip[rn->n_skip++] = b->connection_id;
 	rn->st->skipped_connections++;
 	gf_error(event, "connection=%lld property=%s hotel_id=%s error=%s msg=%s", (long long)b->connection_id,
-	         gf_log_q(b->property_id), gf_log_q(b->hotel_id), gf_log_q(error), gf_log_q(advice));
+	         gf_log_q(b->property_id), gf_log_q(b->id_at_partner), gf_log_q(error), gf_log_q(advice));
 }
 
 /* hold() for a batch never sent: given back as it is, with the alert. */
@@ -262,14 +262,27 @@ static int prepare(struct run *rn, struct slot *s)
 	 * fault and no reason to end the run. */
 	const struct gf_output *out = job->output;
 	char why[160];
-	if (out->check_id(s->batch->hotel_id, why, sizeof(why)) < 0) {
+	if (out->check_id(s->batch->id_at_partner, why, sizeof(why)) < 0) {
 		char err[256], msg[768];
 		snprintf(err, sizeof(err), "the connection's %s cannot be sent in %s: %s: %s", out->id_label, out->name,
 		         out->id_label, why);
 		snprintf(msg, sizeof(msg), "the %s of property %s (%s) cannot be sent in %s (%s); correct the"
 		         " connection's %s ('guestflow connection show %s %s'); its deliveries stay pending",
-		         out->id_label, s->batch->property_id, gf_log_q(s->batch->hotel_id), out->name, why,
+		         out->id_label, s->batch->property_id, gf_log_q(s->batch->id_at_partner), out->name, why,
 		         out->id_label, s->batch->property_id, job->partner);
+		int r = hold_connection(rn, s, "connection_invalid", err, msg);
+		return r < 0 ? r : 0;
+	}
+	/* The same for a secret the format cannot carry (one written by SQL,
+	 * or entered for a partner before a job sent it this format). */
+	const char *sec = s->batch->secret;
+	if (sec && out->check_secret && out->check_secret(sec, strlen(sec), why, sizeof(why)) < 0) {
+		char err[256], msg[768];
+		snprintf(err, sizeof(err), "the connection's %s cannot be sent in %s: %s", out->secret_label, out->name,
+		         why);
+		snprintf(msg, sizeof(msg), "the %s of property %s cannot be sent in %s (%s); set the right one with"
+		         " 'guestflow connection set-credentials %s %s'; its deliveries stay pending", out->secret_label,
+		         s->batch->property_id, out->name, why, s->batch->property_id, job->partner);
 		int r = hold_connection(rn, s, "connection_invalid", err, msg);
 		return r < 0 ? r : 0;
 	}
@@ -304,7 +317,7 @@ static int prepare(struct run *rn, struct slot *s)
 	s->req = gf_http_req_new();
 	/* The body, deflated as it is rendered when the partner takes gzip. */
 	struct gf_buf *body = &s->req->body;
-	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
+	const struct gf_output_target t = { .partner_id = s->batch->id_at_partner, .secret = s->batch->secret,
 		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day,
 		                            .maybe_sent = s->batch->maybe_sent };
 	int r = out->render(&t, recs, n, job->default_language, job->omit,
@@ -351,7 +364,7 @@ static int prepare(struct run *rn, struct slot *s)
 static int start(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
-	const struct gf_output_target t = { .partner_id = s->batch->hotel_id, .secret = s->batch->access_key,
+	const struct gf_output_target t = { .partner_id = s->batch->id_at_partner, .secret = s->batch->secret,
 		                            .batch_key = s->batch->idempotency_key, .batch_day = s->batch->day,
 		                            .maybe_sent = s->batch->maybe_sent };
 	s->url_public = job->output->url(job->endpoint, &t, false);
@@ -412,13 +425,13 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 			i++;
 		if (i == s->n_rows) {
 			char no[100];
-			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), b->access_key);
+			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), b->secret);
 			snprintf(why, whylen, "reply rejects booking %s, which was not in the batch", no);
 			return -GF_E_REPLY;
 		}
 		const char *reason = rep->items[k].reason;
 		_cleanup_free_ char *said = gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason");
-		char *safe = gf_text_safe_dup(said, b->access_key, GF_TEXT_MAX);
+		char *safe = gf_text_safe_dup(said, b->secret, GF_TEXT_MAX);
 		if (s->reasons[i])
 			(void)rej_replace(rej, s->ids[i], safe); /* refused from an earlier attempt */
 		else
@@ -486,7 +499,7 @@ static int named_rejections(const struct slot *s, const struct gf_reply *rep, st
 			}
 		const char *reason = rep->items[k].reason;
 		_cleanup_free_ char *said = gf_xasprintf("partner: %s", reason && *reason ? reason : "rejected without a reason");
-		rej_add(rej, s->ids[i], gf_text_safe_dup(said, b->access_key, GF_TEXT_MAX));
+		rej_add(rej, s->ids[i], gf_text_safe_dup(said, b->secret, GF_TEXT_MAX));
 		rej_partner(rej, s->ids[i]);
 	}
 	return 0;
@@ -510,7 +523,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 
 	render_rejections(s, &rej);
 	size_t n_render_rej = rej.n;
-	excerpt(&q->resp, b->access_key, body, sizeof(body));
+	excerpt(&q->resp, b->secret, body, sizeof(body));
 	/* Any kind of completion may end as a retry (the database refusing it). */
 	cp.retry_delay_ms = gf_backoff_ms(b->attempts, job->backoff_initial_ms, job->backoff_max_ms, &rn->rng);
 
@@ -529,7 +542,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 		gf_http_error_text(q, err, sizeof(err));
 	} else if (answer_kind(job->output, q->status) == GF_ANSWER_REFUSED && job->output->parse_refusal) {
 		struct gf_reply named = { 0 };
-		if (job->output->parse_refusal(q->resp.data ? q->resp.data : "", q->resp.len, b->access_key, &named, why,
+		if (job->output->parse_refusal(q->resp.data ? q->resp.data : "", q->resp.len, b->secret, &named, why,
 		                               sizeof(why)) == 0)
 			in.named = named_rejections(s, &named, &rej) == 0;
 		gf_reply_clear(&named);
@@ -537,7 +550,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 		/* (a format that answers nothing per record: all of it taken) */
 		rep.accepted = (int64_t)s->n_rendered;
 		int r = job->output->parse_reply ? job->output->parse_reply(q->resp.data ? q->resp.data : "", q->resp.len,
-		                                                            b->access_key, &rep, why, sizeof(why)) : 0;
+		                                                            b->secret, &rep, why, sizeof(why)) : 0;
 		if (r == 0)
 			r = partner_rejections(s, &rep, &rej, why, sizeof(why));
 		in.understood = r == 0;
@@ -587,7 +600,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 		         " accepted none, and refused single bookings too (last: %s): a broken gateway or endpoint?"
 		         " The connection is held for this run; its deliveries stay pending, none was rejected;"
 		         " the next run tries again", cs->refusals, b->property_id, job->output->id_label,
-		         gf_log_q(b->hotel_id), err);
+		         gf_log_q(b->id_at_partner), err);
 		l = strlen(err);
 		snprintf(err + l, sizeof(err) - l, " (%s)", held);
 		cp.alert_message = alert;
@@ -643,7 +656,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 		snprintf(alert, sizeof(alert), "the partner refused the credentials of property %s (%s %s): %s;"
 		         " check them with 'guestflow connection show %s %s' and set the %s again with 'guestflow"
 		         " connection set-credentials %s %s' if it changed; deliveries stay pending",
-		         b->property_id, job->output->id_label, b->hotel_id, err, b->property_id, job->partner,
+		         b->property_id, job->output->id_label, b->id_at_partner, err, b->property_id, job->partner,
 		         job->output->secret_label, b->property_id, job->partner);
 		cp.alert_message = alert;
 		break;
@@ -674,11 +687,11 @@ static void handle_reply(struct run *rn, struct slot *s)
 
 	/* What is stored and logged from here on is safe text (text.h), the
 	 * key redacted in every form, whatever the partner sent. */
-	gf_text_safe_inplace(err, sizeof(err), s->batch->access_key);
+	gf_text_safe_inplace(err, sizeof(err), s->batch->secret);
 	if (o.reached)
 		rn->st->reached_requests++;
 	else
-		gf_text_safe_to(rn->unreached, sizeof(rn->unreached), err, strlen(err), b->access_key);
+		gf_text_safe_to(rn->unreached, sizeof(rn->unreached), err, strlen(err), b->secret);
 	if (cp.kind == GF_COMPLETE_RETRY) {
 		if (o.retry_after_bad)
 			gf_warn("retry_after_ignored", "batch=%lld value=%s msg=%s", (long long)s->batch->id,
@@ -874,7 +887,7 @@ struct slot *gf_run_take(struct run *rn, struct gf_batch *b)
 		gf_run_slot_free(s);
 		return NULL;
 	}
-	if (!b->access_key && rn->job->output->secret_label) {
+	if (!b->secret && rn->job->output->secret_label) {
 		hold_unreadable_key(rn, s);
 		return NULL;
 	}

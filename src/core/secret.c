@@ -20,9 +20,6 @@
 #define HEADER_BYTES 2
 #define NONCE_BYTES 12
 #define TAG_BYTES 16
-/* A stored value is at most this long (the access keys entered are far
- * shorter; a key written into access_key by SQL is taken as it is). */
-#define PLAIN_MAX ((size_t)64 << 10)
 
 /* The key of this process. */
 static struct {
@@ -39,6 +36,8 @@ static size_t make_aad(uint8_t *out, size_t cap, int key_id, int64_t connection_
 {
 	out[0] = FORMAT_AES256GCM;
 	out[1] = (uint8_t)key_id;
+	/* The column's name when the format was made (now secret_enc): part of
+	 * every stored ciphertext's associated data, so it stays as it is. */
 	int n = snprintf((char *)out + HEADER_BYTES, cap - HEADER_BYTES, "guestflow.connections.access_key:%lld",
 	                 (long long)connection_id);
 	return HEADER_BYTES + (size_t)n;
@@ -113,7 +112,7 @@ char *gf_secret_encrypt(const uint8_t key[GF_SECRET_KEY_BYTES], int key_id, int6
                         const char *plain)
 {
 	size_t n = plain ? strlen(plain) : 0;
-	if (n == 0 || n > PLAIN_MAX || key_id < 1 || key_id > 255)
+	if (n == 0 || key_id < 1 || key_id > 255)
 		return NULL;
 	size_t total = HEADER_BYTES + NONCE_BYTES + n + TAG_BYTES;
 	uint8_t *v = gf_xmalloc(total);
@@ -349,7 +348,7 @@ static int load_registry(PGconn *c, struct registry *g)
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "secret_keys",
 		"SELECT id, fingerprint, retired_at IS NOT NULL, to_char(created_at, 'YYYY-MM-DD HH24:MI'),"
 		" coalesce(to_char(retired_at, 'YYYY-MM-DD HH24:MI'), ''),"
-		" EXISTS (SELECT 1 FROM guestflow.connections WHERE access_key_enc IS NOT NULL)"
+		" EXISTS (SELECT 1 FROM guestflow.connections WHERE secret_enc IS NOT NULL)"
 		" FROM guestflow.secret_keys ORDER BY id", 0, NULL);
 	if (!r)
 		return err;
@@ -369,7 +368,7 @@ static int load_registry(PGconn *c, struct registry *g)
 	}
 	if (g->n == 0) {
 		_cleanup_pgresult_ PGresult *s = gf_db_query(c, &err, "secret_stored",
-			"SELECT EXISTS (SELECT 1 FROM guestflow.connections WHERE access_key_enc IS NOT NULL)", 0, NULL);
+			"SELECT EXISTS (SELECT 1 FROM guestflow.connections WHERE secret_enc IS NOT NULL)", 0, NULL);
 		if (!s)
 			return err;
 		g->stored = PQgetvalue(s, 0, 0)[0] == 't';
@@ -475,7 +474,7 @@ static int encrypt_plain_rows(PGconn *c, const uint8_t key[GF_SECRET_KEY_BYTES],
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "secret_plain_rows",
-		"SELECT id, access_key FROM guestflow.connections WHERE access_key IS NOT NULL ORDER BY id FOR UPDATE",
+		"SELECT id, secret FROM guestflow.connections WHERE secret IS NOT NULL ORDER BY id FOR UPDATE",
 		0, NULL);
 	if (!r)
 		return err;
@@ -485,13 +484,13 @@ static int encrypt_plain_rows(PGconn *c, const uint8_t key[GF_SECRET_KEY_BYTES],
 		const char *conn = PQgetvalue(r, i, 0);
 		char *hex = gf_secret_encrypt(key, id, gf_db_get_int(r, i, 0), PQgetvalue(r, i, 1));
 		if (!hex) {
-			gf_error("access_key_not_encrypted", "connection=%s msg=%s", conn,
+			gf_error("secret_not_encrypted", "connection=%s msg=%s", conn,
 			         gf_log_q("the plain-text access key of this connection could not be encrypted"
 			                  " (empty, or longer than 64 KiB); it stays as it is"));
 			continue;
 		}
 		e = gf_db_exec(c, "secret_encrypt_row",
-			"UPDATE guestflow.connections SET access_key_enc = decode($2, 'hex'), access_key = NULL,"
+			"UPDATE guestflow.connections SET secret_enc = decode($2, 'hex'), secret = NULL,"
 			" updated_at = now() WHERE id = $1::bigint", 2, (const char *[]){ conn, hex });
 		free(hex);
 		if (e == 0)
@@ -619,7 +618,7 @@ int gf_secret_open(PGconn *c, const struct gf_config *cfg, struct gf_secret_erro
 		return r;
 	}
 	if (n > 0)
-		gf_info("access_keys_encrypted", "count=%lld key_file=%s key_id=%d msg=%s", (long long)n, gf_log_q(path),
+		gf_info("secrets_encrypted", "count=%lld key_file=%s key_id=%d msg=%s", (long long)n, gf_log_q(path),
 		        id, gf_log_q("access keys stored in plain text are now stored encrypted"));
 	memcpy(K.key, key, sizeof(key));
 	explicit_bzero(key, sizeof(key));
@@ -691,7 +690,7 @@ int gf_secret_unseal(int64_t connection_id, const char *hex, char **plain)
 		      " connection's row)";
 	}
 	if (r < 0)
-		gf_error("access_key_unreadable", "connection=%lld key_file=%s key_id=%d stored_key_id=%d error=%s msg=%s",
+		gf_error("secret_unreadable", "connection=%lld key_file=%s key_id=%d stored_key_id=%d error=%s msg=%s",
 		         (long long)connection_id, gf_log_q(gf_secret_source()), K.id, stored, gf_log_q(why),
 		         gf_log_q("set the key again with 'guestflow connection set-key PROPERTY PARTNER';"
 		                  " this connection's deliveries stay pending"));
@@ -767,7 +766,7 @@ int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err)
 		               " VALUES ($1::smallint, $2)", 2, (const char *[]){ v_new, nfp });
 	int e = 0;
 	_cleanup_pgresult_ PGresult *rows = r < 0 ? NULL : gf_db_query(c, &e, "secret_all_rows",
-		"SELECT id, encode(access_key_enc, 'hex'), access_key FROM guestflow.connections ORDER BY id FOR UPDATE",
+		"SELECT id, encode(secret_enc, 'hex'), secret FROM guestflow.connections ORDER BY id FOR UPDATE",
 		0, NULL);
 	if (r == 0 && !rows)
 		r = e;
@@ -793,7 +792,7 @@ int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err)
 		char id[32];
 		snprintf(id, sizeof(id), "%lld", (long long)conn);
 		r = gf_db_exec(c, "secret_reencrypt",
-			"UPDATE guestflow.connections SET access_key_enc = decode($2, 'hex'), access_key = NULL,"
+			"UPDATE guestflow.connections SET secret_enc = decode($2, 'hex'), secret = NULL,"
 			" updated_at = now() WHERE id = $1::bigint", 2, (const char *[]){ id, hex });
 		free(hex);
 		if (r == 0)
@@ -828,7 +827,7 @@ int gf_secret_rekey(PGconn *c, int64_t *count, struct gf_secret_error *err)
 	memcpy(K.key, nk, sizeof(nk));
 	explicit_bzero(nk, sizeof(nk));
 	K.id = nid;
-	gf_info("secrets_rekeyed", "key_file=%s old_key_file=%s key_id=%d fingerprint=%s access_keys=%lld",
+	gf_info("secrets_rekeyed", "key_file=%s old_key_file=%s key_id=%d fingerprint=%s secrets=%lld",
 	        gf_log_q(K.path), gf_log_q(old), nid, nfp, (long long)*count);
 	return 0;
 }

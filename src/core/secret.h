@@ -1,5 +1,5 @@
 /* Access keys at rest: stored encrypted (AES-256-GCM) in
- * guestflow.connections.access_key_enc, under a key kept outside the
+ * guestflow.connections.secret_enc, under a key kept outside the
  * database: secrets.key_file, or the systemd credential secrets.key.
  *
  * The key file holds exactly 32 random bytes, private to its owner (mode
@@ -64,7 +64,7 @@ int gf_secret_seal(int64_t connection_id, const char *plain, char **hex);
 /* With the key loaded: the access key of the stored value hex (NULL: none
  * stored); caller wipes (explicit_bzero) and frees. When the value names
  * another key id, the key file is read again once (a rekey may have
- * replaced it meanwhile). On failure it logs event=access_key_unreadable
+ * replaced it meanwhile). On failure it logs event=secret_unreadable
  * with the connection and the key file, and returns -ENOKEY or -EBADMSG. */
 int gf_secret_unseal(int64_t connection_id, const char *hex, char **plain);
 

@@ -64,7 +64,7 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 		if (!run)
 			return err;
 		_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "status_queue",
-			"SELECT c.property_id, c.hotel_id, c.status,"
+			"SELECT c.property_id, c.id_at_partner, c.status,"
 			"       count(*) FILTER (WHERE d.state = 'pending' AND coalesce(b.attempts, 0) = 0),"
 			"       count(*) FILTER (WHERE d.state = 'pending' AND b.attempts > 0),"
 			"       count(*) FILTER (WHERE d.state = 'sending'),"
@@ -80,7 +80,7 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			"               'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
 			"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
 			"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-			" WHERE d.job = $1 GROUP BY c.property_id, c.hotel_id, c.status ORDER BY 1",
+			" WHERE d.job = $1 GROUP BY c.property_id, c.id_at_partner, c.status ORDER BY 1",
 			1, (const char *[]){ job->name });
 		if (!q)
 			return err;

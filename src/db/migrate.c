@@ -37,6 +37,13 @@ static int db_version(PGconn *c, int *version)
 	return 0;
 }
 
+int gf_schema_version(PGconn *c)
+{
+	int v = 0;
+	int r = db_version(c, &v);
+	return r < 0 ? (r == -1 ? -2 : r) : v;
+}
+
 /* A database whose recorded migrations are not this binary's (by version
  * and name): an old development database migrated by the steps squashed
  * into 0001_baseline (nothing had been released, so nothing converts it). */

@@ -18,5 +18,8 @@ int gf_migrate(PGconn *c, int *applied, int *adapters_installed);
  * the source adapters present. Logs a clear message and returns -GF_E_SCHEMA
  * otherwise. */
 int gf_schema_check(PGconn *c);
+/* The database's schema version, without a word logged: -1 when there is
+ * no guestflow schema, or a negative error (< -1) on a database error. */
+int gf_schema_version(PGconn *c);
 
 #endif

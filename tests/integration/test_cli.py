@@ -110,7 +110,7 @@ class CliTest(GFTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn('topsecret', r.stdout + r.stderr)
         # stored encrypted (test_secrets.py has the details), never in plain text
-        self.assertEqual(env.psql("SELECT hotel_id, access_key, access_key_enc IS NOT NULL, status"
+        self.assertEqual(env.psql("SELECT id_at_partner, secret, secret_enc IS NOT NULL, status"
                                   " FROM guestflow.connections WHERE property_id = 'P009'"),
                          [['H-9', None, 't', 'setup']])
         r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='again-key\n')

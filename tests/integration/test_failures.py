@@ -58,7 +58,7 @@ class FailureTest(GFTestCase):
 
     def test_credentials_refused_skip_the_connection(self):
         env = self.env
-        env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET secret = 'wrong' WHERE property_id = 'P002'")
         self.add(1, 2, prop='P001')
         self.add(3, 4, prop='P002')
         r = self.run_job(expect=1)
@@ -70,14 +70,14 @@ class FailureTest(GFTestCase):
         # The connection stays live; with the key fixed the next run delivers without operator action.
         self.assertEqual(env.scalar("SELECT status FROM guestflow.connections WHERE property_id = 'P002'"), 'live')
         self.assertEqual(int(env.scalar("SELECT attempts FROM guestflow.batches WHERE property_id = 'P002'")), 0)
-        env.psql("UPDATE guestflow.connections SET access_key = 'k3y+/=two' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET secret = 'k3y+/=two' WHERE property_id = 'P002'")
         self.run_job(expect=0)
         self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2', 'B-3', 'B-4'])
         self.assertEqual(self.history_count(), 4)
 
     def test_credentials_refused_stop_the_batch_claimed_ahead_too(self):
         env = self.env
-        env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET secret = 'wrong' WHERE property_id = 'P002'")
         self.add(*range(1, 31), prop='P002')
         # One slot, a slow partner: while a batch is out, the next one is
         # claimed ahead. The first 403 sends its batch back (it might be
@@ -97,7 +97,7 @@ class FailureTest(GFTestCase):
 
     def test_unknown_hotel_404(self):
         env = self.env
-        env.psql("UPDATE guestflow.connections SET hotel_id = 'H-9999' WHERE property_id = 'P001'")
+        env.psql("UPDATE guestflow.connections SET id_at_partner = 'H-9999' WHERE property_id = 'P001'")
         self.add(1)
         r = self.run_job(expect=1)
         self.assertIn('status=404', r.stderr)
@@ -191,7 +191,7 @@ class FailureTest(GFTestCase):
     def test_access_key_never_logged(self):
         env = self.env
         secret = 'S3cr3t+/=Key'
-        env.psql(f"UPDATE guestflow.connections SET access_key = '{secret}' WHERE property_id = 'P001'")
+        env.psql(f"UPDATE guestflow.connections SET secret = '{secret}' WHERE property_id = 'P001'")
         self.add(1)
         r = self.run_job(expect=1)  # refused: the simulator knows another key
         self.add(2, prop='P002')

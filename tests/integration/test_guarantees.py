@@ -586,13 +586,13 @@ class GuaranteeTest(GFTestCase):
     def test_auth_failure_raises_one_alert_until_fixed(self):
         env = self.env
         add_many(env, 4, ['P1', 'P2'])
-        env.psql("UPDATE guestflow.connections SET access_key = 'wrong' WHERE property_id = 'P2'")
+        env.psql("UPDATE guestflow.connections SET secret = 'wrong' WHERE property_id = 'P2'")
         for _ in range(2):
             r = self.run_job(expect=1)
         self.assertEqual(r.stderr.count('event=alert_raised'), 0, 'the second run raises nothing new')
         self.assertEqual(env.psql("SELECT kind, c.property_id FROM guestflow.alert_events a JOIN guestflow.connections c"
                                   " ON c.id = a.connection_id"), [['auth_failed', 'P2']])
-        env.psql("UPDATE guestflow.connections SET access_key = 'key+/=02' WHERE property_id = 'P2'")
+        env.psql("UPDATE guestflow.connections SET secret = 'key+/=02' WHERE property_id = 'P2'")
         r = self.run_job(expect=0)
         self.assertIn('event=alert_cleared', r.stderr)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')

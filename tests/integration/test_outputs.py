@@ -145,9 +145,21 @@ class GuestJsonTest(GFTestCase):
         self.assertIn('API token', r.stderr)
         r = env.gf('connection', 'add', 'P003', 'reviewhub', '--property-id', 'PX\x073', input='tok3n-three\n')
         self.assertEqual(r.returncode, 65, r.stderr)
+        # guest-json's token goes into the Authorization header: printable
+        # ASCII without spaces, no length rule.
+        for token, says in (('tok\u00e9n', 'character 4 is not ASCII'), ('tok en', 'character 4 is a space'),
+                            ('tok\x01en', 'character 4 is a control character')):
+            r = env.gf('connection', 'add', 'P003', 'reviewhub', '--property-id', 'PX-3', input=token + '\n')
+            self.assertEqual(r.returncode, 65, r.stderr)
+            self.assertIn('API token refused', r.stderr)
+            self.assertIn(says, r.stderr)
+            self.assertNotIn(token, r.stderr, 'the token is never quoted back')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.connections WHERE property_id = 'P003'"), '0')
         r = env.gf('connection', 'add', 'P003', 'reviewhub', '--property-id', 'PX-3', input='tok3n-three\n')
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(env.scalar("SELECT hotel_id FROM guestflow.connections WHERE property_id = 'P003'"), 'PX-3')
+        self.assertEqual(env.gf('connection', 'set-credentials', 'P003', 'reviewhub',
+                                input='tok en\n').returncode, 65, 'a space: refused')
+        self.assertEqual(env.scalar("SELECT id_at_partner FROM guestflow.connections WHERE property_id = 'P003'"), 'PX-3')
 
 
 if __name__ == '__main__':

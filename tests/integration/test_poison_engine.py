@@ -153,7 +153,7 @@ class PoisonEngineTest(GFTestCase):
         env = self.env
         add_many(env, 6, ['P001', 'P002'])
         # Stored before hotel ids were checked when entered.
-        env.psql("UPDATE guestflow.connections SET hotel_id = E'H-1002\\x01' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET id_at_partner = E'H-1002\\x01' WHERE property_id = 'P002'")
         r = self.run_job(expect=1)
         line = self.summary(r)
         self.assertIn(' delivered=3 ', line)
@@ -172,9 +172,32 @@ class PoisonEngineTest(GFTestCase):
         reason = env.scalar("SELECT DISTINCT reason FROM guestflow.deliveries WHERE property_id = 'P002'")
         self.assertIn('hotel id: control character U+0001', reason)
         # Corrected: the next run delivers them and clears the alert.
-        env.psql("UPDATE guestflow.connections SET hotel_id = 'H-1002' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET id_at_partner = 'H-1002' WHERE property_id = 'P002'")
         self.run_job(expect=0)
         self.assertEqual(self.delivered_nos(), ['B-1', 'B-2', 'B-3', 'B-4', 'B-5', 'B-6'])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
+
+    def test_a_secret_the_format_cannot_carry_holds_that_connection_with_an_alert(self):
+        env = self.env
+        add_many(env, 4, ['P001', 'P002'])
+        # Written by SQL, past 'connection set-credentials' and its rule.
+        env.psql("UPDATE guestflow.connections SET secret_enc = NULL, secret = E'k3y two\\x7f'"
+                 " WHERE property_id = 'P002'")
+        r = self.run_job(expect=1)
+        self.assertEqual(self.delivered_nos(), ['B-2', 'B-4'])
+        self.assertEqual(env.sim_stats()['requests'], 1, 'nothing sent for the held connection')
+        alerts = env.psql("SELECT a.kind, c.property_id, a.message FROM guestflow.alert_events a"
+                          " JOIN guestflow.connections c ON c.id = a.connection_id WHERE a.cleared_at IS NULL")
+        self.assertEqual([a[:2] for a in alerts], [['connection_invalid', 'P002']])
+        self.assertIn('character 4 is a space', alerts[0][2])
+        self.assertIn('connection set-credentials P002 reviewhub', alerts[0][2])
+        self.assertNotIn('k3y two', alerts[0][2] + r.stderr + r.stdout)
+        self.assertEqual(env.psql("SELECT DISTINCT state FROM guestflow.deliveries WHERE property_id = 'P002'"),
+                         [['pending']])
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input=self.accounts['H-1002'] + '\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.run_job(expect=0)
+        self.assertEqual(self.delivered_nos(), ['B-1', 'B-2', 'B-3', 'B-4'])
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
     # ---- item 3 -------------------------------------------------------------

@@ -505,7 +505,7 @@ class TerminalTest(GFTestCase):
         env = self.env
         # Rows as an older guestflow, or another program, may have left them.
         env.psql(f"INSERT INTO pms.properties VALUES ({EVIL_PROPERTY_SQL}, 'evil');"
-                 "INSERT INTO guestflow.connections (property_id, partner, hotel_id, access_key, status)"
+                 "INSERT INTO guestflow.connections (property_id, partner, id_at_partner, secret, status)"
                  f" VALUES ({EVIL_PROPERTY_SQL}, 'reviewhub', E'H-\\u202e1009\\u2067', 'k3y+/=evil', 'live');"
                  "INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
                  f" SELECT id, 'setup', 'live', E'by hand \\x1b[31m\\u202e' FROM guestflow.connections"

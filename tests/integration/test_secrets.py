@@ -38,7 +38,7 @@ class SecretsTest(GFTestCase):
     def assert_no_plain_key(self, *keys):
         env = self.env
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.connections"
-                                    " WHERE access_key IS NOT NULL OR access_key_enc IS NULL"), '0')
+                                    " WHERE secret IS NOT NULL OR secret_enc IS NULL"), '0')
         dump = pg_dump(env)
         self.assertIn(b'guestflow.connections', dump)
         for k in keys:
@@ -54,7 +54,7 @@ class SecretsTest(GFTestCase):
         self.assertEqual(st.st_size, 32)
         self.assertEqual(env.psql("SELECT id, retired_at IS NULL FROM guestflow.secret_keys"), [['1', 't']])
         # format 1, key 1, and not decryptable in another row (associated data)
-        self.assertEqual(env.psql("SELECT DISTINCT get_byte(access_key_enc, 0), get_byte(access_key_enc, 1)"
+        self.assertEqual(env.psql("SELECT DISTINCT get_byte(secret_enc, 0), get_byte(secret_enc, 1)"
                                   " FROM guestflow.connections"), [['1', '1']])
         self.assert_no_plain_key(*self.accounts.values())
         for n in range(1, 7):
@@ -119,11 +119,11 @@ class SecretsTest(GFTestCase):
         add_many(env, 8, ['P001', 'P002'])
         # P001's row gets P002's ciphertext: the associated data (the
         # connection id) makes it undecryptable there.
-        env.psql("UPDATE guestflow.connections SET access_key_enc ="
-                 " (SELECT access_key_enc FROM guestflow.connections WHERE property_id = 'P002')"
+        env.psql("UPDATE guestflow.connections SET secret_enc ="
+                 " (SELECT secret_enc FROM guestflow.connections WHERE property_id = 'P002')"
                  " WHERE property_id = 'P001'")
         r = self.run_job(expect=1)
-        self.assertRegex(r.stderr, r'event=access_key_unreadable connection=\d+ key_file=' + re.escape(env.key_file))
+        self.assertRegex(r.stderr, r'event=secret_unreadable connection=\d+ key_file=' + re.escape(env.key_file))
         self.assertEqual(dict(env.psql("SELECT c.property_id || ':' || d.state, count(*) FROM guestflow.deliveries d"
                                        " JOIN guestflow.connections c ON c.id = d.connection_id GROUP BY 1")),
                          {'P001:pending': '4', 'P002:delivered': '4'})
@@ -158,9 +158,9 @@ class SecretsTest(GFTestCase):
         self.assertEqual(dict(env.psql("SELECT c.property_id || ':' || d.state, count(*) FROM guestflow.deliveries d"
                                        " JOIN guestflow.connections c ON c.id = d.connection_id GROUP BY 1")),
                          {'P001:pending': '2', 'P002:delivered': '2'})
-        before = env.scalar("SELECT encode(access_key_enc, 'hex') FROM guestflow.connections WHERE property_id = 'P001'")
-        for bad, says in (('short', 'has 5'), ('with space!', 'a space'), ('x' * 513, 'has 513'),
-                          ('x' * 600, 'longer than 512'), ('', 'no access key')):
+        before = env.scalar("SELECT encode(secret_enc, 'hex') FROM guestflow.connections WHERE property_id = 'P001'")
+        for bad, says in (('with space!', 'a space'), ('x' * (1 << 20 | 1), 'more than 1048576 bytes'),
+                          ('', 'no access key')):
             r = env.gf('connection', 'set-key', 'P001', 'reviewhub', input=bad + '\n')
             self.assertEqual(r.returncode, 65, r.stderr)
             self.assertIn(says, r.stderr)
@@ -168,7 +168,7 @@ class SecretsTest(GFTestCase):
         r = env.gf('connection', 'set-key', 'P001', 'reviewhub', input='n3w-k3y/+=1001\r\n')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('access key replaced', r.stdout)
-        after = env.scalar("SELECT encode(access_key_enc, 'hex') FROM guestflow.connections WHERE property_id = 'P001'")
+        after = env.scalar("SELECT encode(secret_enc, 'hex') FROM guestflow.connections WHERE property_id = 'P001'")
         self.assertNotEqual(before, after)
         ev = env.psql("SELECT from_status, to_status, note FROM guestflow.connection_events e"
                       " JOIN guestflow.connections c ON c.id = e.connection_id"
@@ -187,9 +187,9 @@ class SecretsTest(GFTestCase):
         self.run_job(expect=0)
         old = self.key_bytes()
         # A stored value that does not decrypt: the rekey changes nothing.
-        good_p001 = env.scalar("SELECT encode(access_key_enc, 'hex') FROM guestflow.connections WHERE property_id = 'P001'")
-        env.psql("UPDATE guestflow.connections SET access_key_enc ="
-                 " (SELECT access_key_enc FROM guestflow.connections WHERE property_id = 'P002')"
+        good_p001 = env.scalar("SELECT encode(secret_enc, 'hex') FROM guestflow.connections WHERE property_id = 'P001'")
+        env.psql("UPDATE guestflow.connections SET secret_enc ="
+                 " (SELECT secret_enc FROM guestflow.connections WHERE property_id = 'P002')"
                  " WHERE property_id = 'P001'")
         r = env.gf('connection', 'rekey')
         self.assertEqual(r.returncode, 65, r.stderr)
@@ -198,9 +198,9 @@ class SecretsTest(GFTestCase):
         self.assertEqual(self.key_bytes(), old)
         self.assertEqual(sorted(n for n in os.listdir(env.dir) if n.startswith('secrets.key')), ['secrets.key'])
         self.assertEqual(env.psql("SELECT id FROM guestflow.secret_keys"), [['1']])
-        env.psql(f"UPDATE guestflow.connections SET access_key_enc = decode('{good_p001}', 'hex')"
+        env.psql(f"UPDATE guestflow.connections SET secret_enc = decode('{good_p001}', 'hex')"
                  " WHERE property_id = 'P001'")
-        before = env.psql("SELECT id, encode(access_key_enc, 'hex') FROM guestflow.connections ORDER BY id")
+        before = env.psql("SELECT id, encode(secret_enc, 'hex') FROM guestflow.connections ORDER BY id")
         r = env.gf('connection', 'rekey')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f'2 access keys re-encrypted under key 2 in {env.key_file}', r.stdout)
@@ -213,7 +213,7 @@ class SecretsTest(GFTestCase):
             self.assertEqual(f.read(), old, 'the previous key is kept as FILE.old')
         self.assertEqual(stat.S_IMODE(os.stat(env.key_file + '.old').st_mode), 0o600)
         self.assertFalse(os.path.exists(env.key_file + '.new'))
-        after = env.psql("SELECT id, encode(access_key_enc, 'hex') FROM guestflow.connections ORDER BY id")
+        after = env.psql("SELECT id, encode(secret_enc, 'hex') FROM guestflow.connections ORDER BY id")
         self.assertTrue(all(a[1] != b[1] and a[1][:4] == '0102' for a, b in zip(after, before)), after)
         self.assertEqual(env.psql("SELECT id, retired_at IS NOT NULL FROM guestflow.secret_keys ORDER BY id"),
                          [['1', 't'], ['2', 'f']])
@@ -243,27 +243,61 @@ class SecretsTest(GFTestCase):
     def test_plain_text_written_by_sql_is_taken_over_at_the_next_run(self):
         env = self.env
         add_many(env, 2, ['P001', 'P002'])
-        env.psql("UPDATE guestflow.connections SET access_key = 'k3y+/=one' WHERE property_id = 'P001'")
+        env.psql("UPDATE guestflow.connections SET secret = 'k3y+/=one' WHERE property_id = 'P001'")
         r = self.run_job(expect=0)
-        self.assertIn('event=access_keys_encrypted count=1', r.stderr)
+        self.assertIn('event=secrets_encrypted count=1', r.stderr)
         self.assertEqual(self.states(), {'delivered': 2})
         self.assert_no_plain_key(*self.accounts.values())
 
     # --- items 6 and 2: checked when entered --------------------------------
+    def test_connections_stored_before_the_columns_were_renamed_migrate_unchanged(self):
+        """Issue 16 item 3: migration 6 names a connection's credentials for every
+        output (id_at_partner, secret, secret_enc); a database at version 5, its
+        review-xml keys encrypted, keeps them: same ids, same ciphertexts, which
+        still decrypt (their associated data is the connection id), and the
+        next run delivers."""
+        env = self.env
+        add_many(env, 4, ['P001', 'P002'])
+        before = env.psql("SELECT id, property_id, id_at_partner, encode(secret_enc, 'hex')"
+                          " FROM guestflow.connections ORDER BY id")
+        # The database as version 5 left it.
+        env.psql("ALTER TABLE guestflow.connections RENAME COLUMN id_at_partner TO hotel_id;"
+                 "ALTER TABLE guestflow.connections RENAME COLUMN secret TO access_key;"
+                 "ALTER TABLE guestflow.connections RENAME COLUMN secret_enc TO access_key_enc;"
+                 "ALTER TABLE guestflow.connections RENAME CONSTRAINT connections_id_at_partner_check"
+                 " TO connections_hotel_id_check;"
+                 "ALTER TABLE guestflow.connections RENAME CONSTRAINT connections_secret_check"
+                 " TO connections_access_key_check;"
+                 "ALTER TABLE guestflow.connections RENAME CONSTRAINT connections_secret_enc_check"
+                 " TO connections_access_key_enc_check;"
+                 "DELETE FROM guestflow.schema_migrations WHERE version = 6")
+        self.run_job(expect=78)
+        r = env.gf('db', 'migrate')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.psql("SELECT id, property_id, id_at_partner, encode(secret_enc, 'hex')"
+                                  " FROM guestflow.connections ORDER BY id"), before)
+        self.run_job(expect=0)
+        self.assertEqual(len(env.recorded()), 4)
+        self.assertIn('H-1001', env.gf('connection', 'list').stdout)
+
     def test_connection_add_refuses_bad_keys_and_hotel_ids_naming_field_and_rule(self):
         env = self.env
-        for key, says in (('short', 'has 5'), ('with space', 'character 5 is a space'),
+        # review-xml's rule: printable ASCII without spaces, no length rule
+        # (its contract states none).
+        for key, says in (('with space', 'character 5 is a space'),
                           ('tab\there-and-more', 'a control character'), ('k\u00e4y-umlaut', 'not ASCII'),
-                          ('x' * 513, 'has 513'), ('y' * 4000, 'longer than 512'), ('', 'no access key')):
+                          ('y' * (1 << 20 | 1), 'more than 1048576 bytes'), ('', 'no access key')):
             r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input=key + '\n')
             self.assertEqual(r.returncode, 65, f'{key[:20]!r}: {r.stderr}')
             self.assertIn('access key', r.stderr)
             self.assertIn(says, r.stderr)
             if key:
                 self.assertNotIn(key, r.stderr, 'the key is never quoted back')
-            if says.startswith('has') or says.startswith('character'):
-                self.assertIn('8 to 512 printable ASCII characters', r.stderr)
-        r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='x' * 512 + '\n')
+            if says.startswith('character') or says.startswith('a control'):
+                self.assertIn('printable ASCII characters (0x21-0x7E', r.stderr)
+        self.assertEqual(env.gf('connection', 'add', 'P011', 'reviewhub', '--hotel-id', 'H-11',
+                                input='k\n').returncode, 0, 'one character: taken')
+        r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='x' * 100000 + '\n')
         self.assertEqual(r.returncode, 0, r.stderr)
         for hotel, says in ((b'', b'empty'), (b'   ', b'only spaces'), (b'H\t9', b'U+0009'), (b'H\x01', b'U+0001'),
                             (b'H-\xff', b'byte 3 is not UTF-8'), (b'H\xc2\x85', b'U+0085')):
@@ -417,28 +451,28 @@ class FreshInstallTest(GFTestCase):
 
 
 class HandWrittenKeyTest(GFTestCase):
-    """Access keys written into access_key in plain text (SQL, or a tool of the
+    """Access keys written into the secret column in plain text (SQL, or a tool of the
     operator's) are taken over: encrypted at the next run, nothing lost."""
     accounts = {'H-1001': 'k3y+/=one', 'H-1002': 'k3y+/=two'}
 
     def make_env(self, job_overrides=None):
         env = super().make_env(job_overrides)
         env.psql("DELETE FROM guestflow.connections;"
-                 "INSERT INTO guestflow.connections (property_id, partner, hotel_id, access_key, status)"
+                 "INSERT INTO guestflow.connections (property_id, partner, id_at_partner, secret, status)"
                  " VALUES ('P001', 'reviewhub', 'H-1001', 'k3y+/=one', 'live'),"
                  "        ('P002', 'reviewhub', 'H-1002', 'k3y+/=two', 'live');")
         return env
 
     def test_plain_text_keys_are_encrypted_and_nothing_is_lost(self):
         env = self.env
-        self.assertEqual(env.psql("SELECT property_id, access_key, access_key_enc IS NULL FROM guestflow.connections"
+        self.assertEqual(env.psql("SELECT property_id, secret, secret_enc IS NULL FROM guestflow.connections"
                                   " ORDER BY 1"), [['P001', 'k3y+/=one', 't'], ['P002', 'k3y+/=two', 't']])
         add_many(env, 4, ['P001', 'P002'])
         r = self.run_job(expect=0)
-        self.assertIn('event=access_keys_encrypted count=2', r.stderr)
+        self.assertIn('event=secrets_encrypted count=2', r.stderr)
         self.assertEqual(self.states(), {'delivered': 4})
-        self.assertEqual(env.psql("SELECT count(*) FROM guestflow.connections WHERE access_key IS NULL"
-                                  " AND access_key_enc IS NOT NULL"), [['2']])
+        self.assertEqual(env.psql("SELECT count(*) FROM guestflow.connections WHERE secret IS NULL"
+                                  " AND secret_enc IS NOT NULL"), [['2']])
         dump = pg_dump(env)
         for k in self.accounts.values():
             self.assertNotIn(k.encode(), dump)

@@ -41,7 +41,7 @@ class TransportTest(GFTestCase):
         # H-1001's one request waited: all of them were delivered before it.
         order = [m.group(1) for m in re.finditer(r'event=api_call batch=\d+ connection=(\d+)', r.stderr)]
         self.assertEqual(len(order), 11, r.stderr)
-        slow = env.scalar("SELECT id FROM guestflow.connections WHERE hotel_id = 'H-1001'")
+        slow = env.scalar("SELECT id FROM guestflow.connections WHERE id_at_partner = 'H-1001'")
         self.assertEqual(order[-1], slow, f'the slow connection answered last: {order}')
         self.assertEqual(len(env.recorded()), 11)
         self.assertLess(elapsed, 3 + 5, 'the others were sent while the slow one waited, not after')

@@ -252,7 +252,7 @@ class VisitsCsvConfigTest(GFTestCase):
         env = self.env
         r = env.gf('connection', 'add', 'P009', 'reviewhub', '--hotel-id', 'H-9', input='')
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(env.psql("SELECT hotel_id, access_key, access_key_enc FROM guestflow.connections"
+        self.assertEqual(env.psql("SELECT id_at_partner, secret, secret_enc FROM guestflow.connections"
                                   " WHERE property_id = 'P009'"), [['H-9', None, None]])
         r = env.gf('connection', 'show', 'P009', 'reviewhub')
         self.assertIn('hotel id:    H-9\nsecret:      none: the job holds the account\n', r.stdout)

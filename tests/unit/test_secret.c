@@ -2,9 +2,11 @@
  * their connection and key id, fingerprints) and the rules for what a
  * connection may be given (connection.c: access keys, hotel ids). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/connection.h"
+#include "core/output.h"
 #include "core/secret.h"
 #include "tap.h"
 
@@ -76,25 +78,44 @@ static void test_seal_and_open(void)
 	ok(strcmp(fa, fb) == 0 && strcmp(fa, fc) != 0, "fingerprint: the same for a key, another for another key");
 }
 
-static void test_access_key_rule(void)
+/* Each output's rule for the secret entered with 'connection add' and
+ * 'set-credentials' (both: what a URL or a header carries); never a
+ * length no contract states. */
+static void test_secret_rules(void)
 {
 	char why[512];
-	char k[600];
-	memset(k, 'a', sizeof(k));
-	is_int(gf_connection_check_access_key("k3y+/=o", 7, why, sizeof(why)), -EINVAL, "7 characters: refused");
-	ok(strstr(why, "8 to 512") && strstr(why, "has 7") && !strstr(why, "k3y"),
-	   "the rule and the length named, the key not quoted: %s", why);
-	is_int(gf_connection_check_access_key("k3y+/=on", 8, why, sizeof(why)), 0, "8 characters: taken");
-	is_int(gf_connection_check_access_key(k, 512, why, sizeof(why)), 0, "512 characters: taken");
-	is_int(gf_connection_check_access_key(k, 513, why, sizeof(why)), -EINVAL, "513 characters: refused");
-	is_int(gf_connection_check_access_key("key with space", 14, why, sizeof(why)), -EINVAL, "a space: refused");
-	ok(strstr(why, "character 4 is a space") != NULL, "says where: %s", why);
-	is_int(gf_connection_check_access_key("key\twith-tab", 12, why, sizeof(why)), -EINVAL, "a tab: refused");
-	is_int(gf_connection_check_access_key("key\x7fwith-del", 12, why, sizeof(why)), -EINVAL, "DEL: refused");
-	is_int(gf_connection_check_access_key("k\xc3\xa4y-umlaut", 11, why, sizeof(why)), -EINVAL, "non-ASCII: refused");
-	ok(strstr(why, "not ASCII") != NULL, "says it is not ASCII: %s", why);
-	is_int(gf_connection_check_access_key("~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}", 32, why, sizeof(why)), 0,
-	       "every printable ASCII punctuation: taken");
+	const struct gf_output *xml = gf_output_find("review-xml"), *json = gf_output_find("guest-json"),
+	                       *csv = gf_output_find("visits-csv");
+	ok(xml && json && csv && xml->check_secret && json->check_secret && !csv->check_secret,
+	   "review-xml and guest-json check a secret; visits-csv's connections hold none");
+	if (!xml || !json || !csv || !xml->check_secret || !json->check_secret)
+		return;
+	size_t big = 100000;
+	char *k = malloc(big + 1);
+	memset(k, 'a', big);
+	k[big] = '\0';
+	for (int o = 0; o < 2; o++) {
+		const struct gf_output *out = o ? json : xml;
+		is_int(out->check_secret("k", 1, why, sizeof(why)), 0, "%s: one character: taken (no length rule)", out->name);
+		is_int(out->check_secret(k, big, why, sizeof(why)), 0, "%s: 100000 characters: taken", out->name);
+		is_int(out->check_secret("", 0, why, sizeof(why)), -GF_E_RENDER, "%s: empty: refused", out->name);
+		is_int(out->check_secret("key with space", 14, why, sizeof(why)), -GF_E_RENDER, "%s: a space: refused",
+		       out->name);
+		ok(strstr(why, "character 4 is a space") != NULL && !strstr(why, "key"), "%s: says where, not what: %s",
+		   out->name, why);
+		is_int(out->check_secret("key\twith-tab", 12, why, sizeof(why)), -GF_E_RENDER, "%s: a tab: refused",
+		       out->name);
+		is_int(out->check_secret("key\x7fwith-del", 12, why, sizeof(why)), -GF_E_RENDER, "%s: DEL: refused",
+		       out->name);
+		is_int(out->check_secret("k\xc3\xa4y-umlaut", 11, why, sizeof(why)), -GF_E_RENDER,
+		       "%s: non-ASCII: refused", out->name);
+		ok(strstr(why, "not ASCII") != NULL, "%s: says it is not ASCII: %s", out->name, why);
+		is_int(out->check_secret("k3y+/=one", 9, why, sizeof(why)), 0, "%s: '+', '/', '=' anywhere: taken", out->name);
+	}
+	free(k);
+	/* review-xml percent-encodes its key into the URL: any printable ASCII */
+	is_int(xml->check_secret("~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}", 32, why, sizeof(why)), 0,
+	       "review-xml: every printable ASCII punctuation: taken");
 }
 
 static void test_hotel_id_rule(void)
@@ -102,7 +123,7 @@ static void test_hotel_id_rule(void)
 	char why[512];
 	static const char *const good[] = { "H-1001", "Hôtel du Lac", " H 1 ", "\xf0\x9f\x8f\xa8 hotel", "\xc2\xa0x" };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		is_int(gf_connection_check_hotel_id(good[i], why, sizeof(why)), 0, "hotel id %zu taken", i);
+		is_int(gf_connection_check_id_at_partner(good[i], why, sizeof(why)), 0, "hotel id %zu taken", i);
 	static const struct { const char *id, *says; } bad[] = {
 		{ "", "empty" },
 		{ "   ", "only spaces" },
@@ -125,7 +146,7 @@ static void test_hotel_id_rule(void)
 		{ "H\xe2\x81\xa9", "U+2069, a bidi control" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int r = gf_connection_check_hotel_id(bad[i].id, why, sizeof(why));
+		int r = gf_connection_check_id_at_partner(bad[i].id, why, sizeof(why));
 		ok(r == -EINVAL && strstr(why, bad[i].says) && strstr(why, "nonEmpty"),
 		   "hotel id %zu refused, the rule and '%s' named: %s", i, bad[i].says, why);
 		r = gf_connection_check_property(bad[i].id, why, sizeof(why));
@@ -135,13 +156,13 @@ static void test_hotel_id_rule(void)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		is_int(gf_connection_check_property(good[i], why, sizeof(why)), 0, "property %zu taken", i);
 	/* marks and controls that are not bidi controls */
-	is_int(gf_connection_check_hotel_id("H\xe2\x80\x8d" "1", why, sizeof(why)), 0, "a zero width joiner is taken");
+	is_int(gf_connection_check_id_at_partner("H\xe2\x80\x8d" "1", why, sizeof(why)), 0, "a zero width joiner is taken");
 }
 
 int main(void)
 {
 	test_seal_and_open();
-	test_access_key_rule();
+	test_secret_rules();
 	test_hotel_id_rule();
 	return done_testing();
 }

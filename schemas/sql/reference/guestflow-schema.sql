@@ -190,9 +190,9 @@ CREATE TABLE guestflow.connections (
     id bigint NOT NULL,
     property_id text NOT NULL,
     partner text NOT NULL,
-    hotel_id text NOT NULL,
-    access_key text,
-    access_key_enc bytea,
+    id_at_partner text NOT NULL,
+    secret text,
+    secret_enc bytea,
     status text DEFAULT 'setup'::text NOT NULL,
     terms_accepted_at timestamp with time zone,
     status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -203,25 +203,31 @@ CREATE TABLE guestflow.connections (
     last_test_detail text,
     events_cursor text,
     events_pulled_at timestamp with time zone,
-    CONSTRAINT connections_access_key_check CHECK ((access_key <> ''::text)),
-    CONSTRAINT connections_access_key_enc_check CHECK ((octet_length(access_key_enc) >= (((2 + 12) + 1) + 16))),
-    CONSTRAINT connections_hotel_id_check CHECK ((hotel_id <> ''::text)),
+    CONSTRAINT connections_id_at_partner_check CHECK ((id_at_partner <> ''::text)),
     CONSTRAINT connections_last_test_verdict_check CHECK ((last_test_verdict = ANY (ARRAY['ok'::text, 'credentials_refused'::text, 'unknown_id'::text, 'peer_refused'::text, 'unreachable'::text, 'unexpected'::text]))),
     CONSTRAINT connections_last_test_whole CHECK (((last_test_at IS NULL) = (last_test_verdict IS NULL))),
+    CONSTRAINT connections_secret_check CHECK ((secret <> ''::text)),
+    CONSTRAINT connections_secret_enc_check CHECK ((octet_length(secret_enc) >= (((2 + 12) + 1) + 16))),
     CONSTRAINT connections_status_check CHECK ((status = ANY (ARRAY['setup'::text, 'live'::text, 'stopped'::text, 'deactivated'::text])))
 );
 
 --
--- Name: COLUMN connections.access_key; Type: COMMENT; Schema: guestflow; Owner: -
+-- Name: COLUMN connections.id_at_partner; Type: COMMENT; Schema: guestflow; Owner: -
 --
 
-COMMENT ON COLUMN guestflow.connections.access_key IS 'plain-text access key, only until guestflow encrypts it into access_key_enc at its next use (then NULL)';
+COMMENT ON COLUMN guestflow.connections.id_at_partner IS 'the id the partner knows this property by (review-xml: hotel id; guest-json: property id; visits-csv: hotel id), checked by the output''s rules';
 
 --
--- Name: COLUMN connections.access_key_enc; Type: COMMENT; Schema: guestflow; Owner: -
+-- Name: COLUMN connections.secret; Type: COMMENT; Schema: guestflow; Owner: -
 --
 
-COMMENT ON COLUMN guestflow.connections.access_key_enc IS 'the connection''s secret (access key, API token), encrypted; NULL for a format whose connections hold none: format byte 1 (AES-256-GCM), key id (guestflow.secret_keys), 12-byte nonce, ciphertext, 16-byte tag; associated data: the connection id';
+COMMENT ON COLUMN guestflow.connections.secret IS 'the connection''s secret in plain text (set by SQL), only until guestflow encrypts it into secret_enc at its next use (then NULL)';
+
+--
+-- Name: COLUMN connections.secret_enc; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connections.secret_enc IS 'the connection''s secret (access key, API token), encrypted; NULL for a format whose connections hold none: format byte 1 (AES-256-GCM), key id (guestflow.secret_keys), 12-byte nonce, ciphertext, 16-byte tag; associated data: the connection id';
 
 --
 -- Name: COLUMN connections.last_test_verdict; Type: COMMENT; Schema: guestflow; Owner: -

@@ -458,6 +458,10 @@ const struct gf_output gf_output_guest_json = {
 	.max_records = GF_GUEST_JSON_MAX_GUESTS,
 	.omittable = GF_OMIT_FIRST_NAME | GF_OMIT_GENDER | GF_OMIT_LANGUAGE | GF_OMIT_STATUS | GF_OMIT_ARRIVAL,
 	.check_id = check_id,
+	/* (the token goes into the Authorization header as it is: the rule
+	 * every output's starts with is what a header carries; RFC 6750's
+	 * b64token is not required, as partners issue tokens outside it) */
+	.check_secret = gf_output_check_secret_text,
 	.render = render,
 	.url = url,
 	.auth_header = auth_header,

@@ -164,6 +164,8 @@ const struct gf_output gf_output_review_xml = {
 	.content_type = "application/xml; charset=utf-8",
 	.omittable = GF_OMIT_FIRST_NAME,
 	.check_id = gf_review_xml_check_id,
+	/* (the access key is percent-encoded into the URL: any of them travels) */
+	.check_secret = gf_output_check_secret_text,
 	.render = render,
 	.url = url,
 	.parse_reply = gf_reply_parse_review_xml,
