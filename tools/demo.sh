@@ -124,14 +124,22 @@ G=("$GF" -c "$DEMO/guestflow.yaml")
 echo "== 4. guestflow db migrate"
 "${G[@]}" db migrate
 if [ $first_run = 1 ]; then
+	# Who hears about problems: one alert and one technical contact for all.
+	"${G[@]}" contact add alerts@hotel-group.example --role alert --name "Night desk" >/dev/null
+	"${G[@]}" contact add it@hotel-group.example --role technical --name "IT on call" >/dev/null
 	for i in $(seq 1 10); do
 		p=P$(printf %03d "$i")
 		echo "demo-key+/=$i" | "${G[@]}" connection add "$p" reviewhub --hotel-id "H-$((1000 + i))" >/dev/null
 		echo "demo-token-$i" | "${G[@]}" connection add "$p" surveyhub --property-id "SV-$((2000 + i))" >/dev/null
 		# P010 stays in 'setup': its guests are not sent until it is activated.
 		if [ "$i" -lt 10 ]; then
-			"${G[@]}" connection activate "$p" reviewhub >/dev/null
-			"${G[@]}" connection activate "$p" surveyhub >/dev/null
+			# The go-live gate: the hotel's consent, the contacts above and
+			# a connection test that succeeded, then live.
+			for partner in reviewhub surveyhub; do
+				"${G[@]}" connection consent "$p" "$partner" --by "General manager $p" --terms-version 2026-01 >/dev/null
+				"${G[@]}" connection test "$p" "$partner" >/dev/null
+				"${G[@]}" connection activate "$p" "$partner" >/dev/null
+			done
 		fi
 	done
 fi

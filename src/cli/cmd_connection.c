@@ -1,5 +1,6 @@
 /* guestflow connection: add, list, show and change the status of connections. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,10 @@ static const char help[] =
 	"       guestflow [-c FILE] connection test PROPERTY PARTNER [--job NAME]\n"
 	"       guestflow [-c FILE] connection rekey\n"
 	"       guestflow [-c FILE] connection list\n"
-	"       guestflow [-c FILE] connection show|activate|deactivate|stop PROPERTY PARTNER\n"
+	"       guestflow [-c FILE] connection consent PROPERTY PARTNER --by NAME\n"
+	"                               (--terms-version V | --withdraw)\n"
+	"       guestflow [-c FILE] connection activate PROPERTY PARTNER [--force --reason TEXT]\n"
+	"       guestflow [-c FILE] connection show|deactivate|stop PROPERTY PARTNER\n"
 	"\n"
 	"add         creates a connection in status 'setup', with the id and secret\n"
 	"            its partner's format takes: review-xml --hotel-id and an access\n"
@@ -43,7 +47,15 @@ static const char help[] =
 	"list        property, partner, id at the partner (hotel or property id) and\n"
 	"            status of every connection\n"
 	"show        one connection and its status history (never its secret)\n"
-	"activate    makes a connection 'live': only live connections receive data\n"
+	"consent     records who (--by) accepted which terms of the partner\n"
+	"            (--terms-version), and when; newer terms replace the consent in\n"
+	"            force. --withdraw ends it and deactivates the connection\n"
+	"activate    makes a connection 'live' (only live connections receive data)\n"
+	"            through the go-live gate: consent in force, an alert and a\n"
+	"            technical contact covering it, and a connection test that\n"
+	"            succeeded in the last 24 hours; exit 65 listing every item\n"
+	"            missing. --force --reason TEXT goes live all the same, the\n"
+	"            reason and the items missing recorded in its events\n"
 	"deactivate  the property ends the connection: no more data flows\n"
 	"stop        the partner stopped serving a live connection\n"
 	"\n"
@@ -549,6 +561,145 @@ static int cmd_rekey(int argc, const struct gf_cmd_ctx *ctx)
 	return 0;
 }
 
+/* A value of an option that is shown in the connection's events: text
+ * (valid UTF-8, no control or bidi characters), not empty. */
+static int check_text_option(const char *verb, const char *opt, const char *v)
+{
+	char why[256];
+	if (gf_output_check_id_text(v, why, sizeof(why)) < 0) {
+		fprintf(stderr, "guestflow connection %s: %s refused: %s\n", verb, opt, why);
+		return GF_EXIT_DATAERR;
+	}
+	return 0;
+}
+
+static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	const char *by = NULL, *version = NULL, *pos[2];
+	bool withdraw = false;
+	int npos = 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--by") == 0 && i + 1 < argc && !by)
+			by = argv[++i];
+		else if (strcmp(argv[i], "--terms-version") == 0 && i + 1 < argc && !version)
+			version = argv[++i];
+		else if (strcmp(argv[i], "--withdraw") == 0)
+			withdraw = true;
+		else if (argv[i][0] != '-' && npos < 2)
+			pos[npos++] = argv[i];
+		else {
+			fprintf(stderr, "guestflow connection consent: unexpected argument '%s'\n%s", argv[i], help);
+			return GF_EXIT_USAGE;
+		}
+	}
+	if (npos != 2 || !by || withdraw == (version != NULL)) {
+		fprintf(stderr, "guestflow connection consent: needs PROPERTY PARTNER --by NAME and either"
+		        " --terms-version V or --withdraw\n");
+		return GF_EXIT_USAGE;
+	}
+	int r = check_text_option("consent", "--by", by);
+	if (!r && version)
+		r = check_text_option("consent", "--terms-version", version);
+	if (r)
+		return r;
+	PGconn *db = NULL;
+	if ((r = with_db(ctx, &db)))
+		return r;
+	bool already = false;
+	r = withdraw ? gf_connection_consent_withdraw(db, pos[0], pos[1], by)
+	             : gf_connection_consent(db, pos[0], pos[1], by, version, &already);
+	PQfinish(db);
+	if (r == -ENOENT) {
+		fprintf(stderr, "guestflow connection consent: no connection %s -> %s\n", gf_log_qt(pos[0]),
+		        gf_log_qt(pos[1]));
+		return GF_EXIT_DATAERR;
+	}
+	if (r == -ENODATA) {
+		fprintf(stderr, "guestflow connection consent: %s -> %s has no consent in force to withdraw\n",
+		        gf_log_qt(pos[0]), gf_log_qt(pos[1]));
+		return GF_EXIT_DATAERR;
+	}
+	if (r < 0)
+		return gf_cmd_db_error(r);
+	if (withdraw)
+		printf("connection %s -> %s: consent withdrawn by %s; the connection is deactivated\n",
+		       gf_log_qt(pos[0]), gf_log_qt(pos[1]), gf_log_qt(by));
+	else if (already)
+		printf("connection %s -> %s: terms %s are already the consent in force; nothing changed\n",
+		       gf_log_qt(pos[0]), gf_log_qt(pos[1]), gf_log_qt(version));
+	else
+		printf("connection %s -> %s: terms %s accepted by %s, recorded\n", gf_log_qt(pos[0]),
+		       gf_log_qt(pos[1]), gf_log_qt(version), gf_log_qt(by));
+	return 0;
+}
+
+static int cmd_activate(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	const char *reason = NULL, *pos[2];
+	bool force = false;
+	int npos = 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0)
+			force = true;
+		else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc && !reason)
+			reason = argv[++i];
+		else if (argv[i][0] != '-' && npos < 2)
+			pos[npos++] = argv[i];
+		else {
+			fprintf(stderr, "guestflow connection activate: unexpected argument '%s'\n%s", argv[i], help);
+			return GF_EXIT_USAGE;
+		}
+	}
+	if (npos != 2 || force != (reason != NULL)) {
+		fprintf(stderr, "guestflow connection activate: needs PROPERTY PARTNER, and --force only with"
+		        " --reason TEXT (recorded in the connection's events)\n");
+		return GF_EXIT_USAGE;
+	}
+	int r = reason ? check_text_option("activate", "--reason", reason) : 0;
+	if (r)
+		return r;
+	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
+	if ((r = gf_cmd_open(ctx, &cfg, &db)))
+		return r;
+	/* the jobs whose contacts cover the partner's connections */
+	const char **jobs = gf_xcalloc(cfg->n_jobs ? cfg->n_jobs : 1, sizeof(*jobs));
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_jobs; i++)
+		if (strcmp(cfg->jobs[i]->partner, pos[1]) == 0)
+			jobs[n++] = cfg->jobs[i]->name;
+	_cleanup_buf_ struct gf_buf missing = GF_BUF_INIT(SIZE_MAX);
+	r = gf_connection_activate(db, pos[0], pos[1], jobs, n, reason, &missing);
+	free(jobs);
+	gf_config_free(cfg);
+	PQfinish(db);
+	if (r == -ENOENT) {
+		fprintf(stderr, "guestflow connection activate: no connection %s -> %s\n", gf_log_qt(pos[0]),
+		        gf_log_qt(pos[1]));
+		return GF_EXIT_DATAERR;
+	}
+	if (r == -EACCES) {
+		fprintf(stderr, "guestflow connection activate: %s -> %s cannot go live yet:\n", gf_log_qt(pos[0]),
+		        gf_log_qt(pos[1]));
+		for (const char *l = gf_buf_str(&missing); *l;) {
+			const char *e = strchr(l, '\n');
+			size_t len = e ? (size_t)(e - l) : strlen(l);
+			fprintf(stderr, "  - %.*s\n", (int)len, l);
+			l += len + (e ? 1 : 0);
+		}
+		fprintf(stderr, "(or, knowing why, --force --reason TEXT)\n");
+		return GF_EXIT_DATAERR;
+	}
+	if (r < 0)
+		return gf_cmd_db_error(r);
+	if (missing.len)
+		printf("connection %s -> %s is now live, forced past: %s", gf_log_qt(pos[0]), gf_log_qt(pos[1]),
+		       gf_buf_str(&missing));
+	else
+		printf("connection %s -> %s is now live\n", gf_log_qt(pos[0]), gf_log_qt(pos[1]));
+	return 0;
+}
+
 int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
@@ -566,6 +717,10 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return cmd_rekey(argc, ctx);
 	if (strcmp(sub, "test") == 0)
 		return cmd_test(argc, argv, ctx);
+	if (strcmp(sub, "consent") == 0)
+		return cmd_consent(argc, argv, ctx);
+	if (strcmp(sub, "activate") == 0)
+		return cmd_activate(argc, argv, ctx);
 	PGconn *db = NULL;
 	int r;
 	if (strcmp(sub, "list") == 0) {
@@ -580,7 +735,6 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return r < 0 ? gf_cmd_db_error(r) : 0;
 	}
 	static const struct { const char *verb, *status, *note; } moves[] = {
-		{ "activate", "live", "activated" },
 		{ "deactivate", "deactivated", "deactivated by the property" },
 		{ "stop", "stopped", "stopped by the partner" },
 	};

@@ -1,6 +1,7 @@
 /* Connections: credentials and lifecycle of one property's link to one partner. */
 #include "core/connection.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -227,6 +228,168 @@ int gf_connection_set_status(PGconn *c, const char *property, const char *partne
 	return r;
 }
 
+/* The connection's id, locked for the transaction begun: 0, -ENOENT or a
+ * database error (rolled back then). */
+static int lock_connection(PGconn *c, const char *property, const char *partner, char *id, size_t idlen,
+                           char *status, size_t statuslen)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *cur = gf_db_query(c, &err, "connection_lock",
+		"SELECT id, status FROM guestflow.connections WHERE property_id = $1 AND partner = $2 FOR UPDATE",
+		2, (const char *[]){ property, partner });
+	if (!cur || PQntuples(cur) == 0) {
+		gf_db_rollback(c);
+		return cur ? -ENOENT : err;
+	}
+	snprintf(id, idlen, "%s", PQgetvalue(cur, 0, 0));
+	snprintf(status, statuslen, "%s", PQgetvalue(cur, 0, 1));
+	return 0;
+}
+
+int gf_connection_consent(PGconn *c, const char *property, const char *partner, const char *by,
+                          const char *version, bool *already)
+{
+	*already = false;
+	int r = gf_db_begin(c);
+	char id[32], status[32];
+	if (r < 0 || (r = lock_connection(c, property, partner, id, sizeof(id), status, sizeof(status))) < 0)
+		return r;
+	int err;
+	/* The consent in force ends as replaced, then the new one starts (two
+	 * statements: the unique index on the one in force is checked as each
+	 * row is written), the connection's events saying so; nothing when the
+	 * terms in force are these. */
+	_cleanup_pgresult_ PGresult *ended = gf_db_query(c, &err, "connection_consent_replace",
+		"WITH cur AS (SELECT id, terms_version FROM guestflow.consents"
+		"             WHERE connection_id = $1::bigint AND ended_at IS NULL)"
+		" UPDATE guestflow.consents k SET ended_at = now(), ended_by = $2, ended_how = 'replaced'"
+		" FROM cur WHERE k.id = cur.id AND cur.terms_version <> $3 RETURNING k.terms_version",
+		3, (const char *[]){ id, by, version });
+	if (!ended) {
+		gf_db_rollback(c);
+		return err;
+	}
+	const char *replaced = PQntuples(ended) ? PQgetvalue(ended, 0, 0) : NULL;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "connection_consent",
+		"WITH ins AS (INSERT INTO guestflow.consents (connection_id, terms_version, accepted_by)"
+		"             SELECT $1::bigint, $3, $2 WHERE NOT EXISTS (SELECT 1 FROM guestflow.consents"
+		"                    WHERE connection_id = $1::bigint AND ended_at IS NULL)"
+		"             RETURNING id),"
+		" ev AS (INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+		"        SELECT $1::bigint, $4, $4, 'consent: terms ' || $3 || ' accepted by ' || $2"
+		"               || coalesce(' (replacing terms ' || $5 || ')', '') FROM ins)"
+		" SELECT count(*) FROM ins", 5, (const char *[]){ id, by, version, status, replaced });
+	if (!q) {
+		gf_db_rollback(c);
+		return err;
+	}
+	*already = gf_db_get_int(q, 0, 0) == 0;
+	return gf_db_commit(c);
+}
+
+int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by)
+{
+	int r = gf_db_begin(c);
+	char id[32], status[32];
+	if (r < 0 || (r = lock_connection(c, property, partner, id, sizeof(id), status, sizeof(status))) < 0)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "connection_consent_withdraw",
+		"WITH ended AS (UPDATE guestflow.consents SET ended_at = now(), ended_by = $2, ended_how = 'withdrawn'"
+		"               WHERE connection_id = $1::bigint AND ended_at IS NULL RETURNING terms_version),"
+		" conn AS (UPDATE guestflow.connections SET status = 'deactivated', status_changed_at = now(),"
+		"          updated_at = now() WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM ended) RETURNING id),"
+		" ev AS (INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+		"        SELECT $1::bigint, $3, 'deactivated', 'consent to terms ' || terms_version || ' withdrawn by ' || $2"
+		"        FROM ended)"
+		" SELECT count(*) FROM ended", 3, (const char *[]){ id, by, status });
+	if (!q) {
+		gf_db_rollback(c);
+		return err;
+	}
+	if (gf_db_get_int(q, 0, 0) == 0) {
+		gf_db_rollback(c);
+		return -ENODATA;
+	}
+	return gf_db_commit(c);
+}
+
+int gf_connection_activate(PGconn *c, const char *property, const char *partner, const char *const *jobs,
+                           size_t n_jobs, const char *force_reason, struct gf_buf *missing)
+{
+	_cleanup_buf_ struct gf_buf arr = GF_BUF_INIT(SIZE_MAX);
+	int r = gf_db_text_array(&arr, jobs, n_jobs);
+	if (r < 0)
+		return r;
+	r = gf_db_begin(c);
+	char id[32], status[32];
+	if (r < 0 || (r = lock_connection(c, property, partner, id, sizeof(id), status, sizeof(status))) < 0)
+		return r;
+	if (strcmp(status, "live") == 0) {
+		gf_db_rollback(c);
+		return 0;
+	}
+	int err;
+	/* Each item of the gate, read under the connection's lock. A contact
+	 * covers the connection when it names it, names a job that sends to
+	 * its partner, or names neither (every job and connection). */
+	_cleanup_pgresult_ PGresult *g = gf_db_query(c, &err, "connection_gate",
+		"SELECT (SELECT terms_version FROM guestflow.consents WHERE connection_id = c.id AND ended_at IS NULL),"
+		"       (SELECT ended_how || ' by ' || ended_by || ' at ' || to_char(ended_at, 'YYYY-MM-DD HH24:MI')"
+		"        FROM guestflow.consents WHERE connection_id = c.id ORDER BY id DESC LIMIT 1),"
+		"       EXISTS (SELECT 1 FROM guestflow.contacts k WHERE k.role = 'alert' AND (k.connection_id = c.id"
+		"               OR (k.connection_id IS NULL AND (k.job IS NULL OR k.job = ANY ($2::text[]))))),"
+		"       EXISTS (SELECT 1 FROM guestflow.contacts k WHERE k.role = 'technical' AND (k.connection_id = c.id"
+		"               OR (k.connection_id IS NULL AND (k.job IS NULL OR k.job = ANY ($2::text[]))))),"
+		"       coalesce(last_test_verdict = 'ok' AND last_test_at > now() - interval '24 hours', false),"
+		"       CASE WHEN last_test_at IS NULL THEN 'never tested'"
+		"            ELSE 'last: ' || last_test_verdict || ' at ' || to_char(last_test_at, 'YYYY-MM-DD HH24:MI TZ')"
+		"       END"
+		" FROM guestflow.connections c WHERE id = $1::bigint", 2, (const char *[]){ id, arr.data });
+	if (!g) {
+		gf_db_rollback(c);
+		return err;
+	}
+	const char *pq = gf_log_qt(property), *ptq = gf_log_qt(partner);
+	size_t before = missing->len;
+	if (PQgetisnull(g, 0, 0)) {
+		gf_buf_printf(missing, "no consent in force%s%s%s: record who accepted which terms with 'guestflow"
+		              " connection consent %s %s --by NAME --terms-version V'\n",
+		              PQgetisnull(g, 0, 1) ? "" : " (the last was ", PQgetisnull(g, 0, 1) ? "" : PQgetvalue(g, 0, 1),
+		              PQgetisnull(g, 0, 1) ? "" : ")", pq, ptq);
+	}
+	static const char *const roles[] = { "alert", "technical" };
+	for (int i = 0; i < 2; i++)
+		if (PQgetvalue(g, 0, 2 + i)[0] != 't')
+			gf_buf_printf(missing, "no %s contact covers it: add one with 'guestflow contact add EMAIL --role %s"
+			              " --connection %s %s' (or for its job, or for all)\n", roles[i], roles[i], pq, ptq);
+	if (PQgetvalue(g, 0, 4)[0] != 't')
+		gf_buf_printf(missing, "no connection test succeeded in the last 24 hours (%s): run 'guestflow connection"
+		              " test %s %s'\n", PQgetvalue(g, 0, 5), pq, ptq);
+	bool short_of = missing->len > before;
+	if (short_of && !(force_reason && *force_reason)) {
+		gf_db_rollback(c);
+		return -EACCES;
+	}
+	_cleanup_free_ char *note = short_of
+		? gf_xasprintf("activated with --force: %s (the gate found: %.*s)", force_reason,
+		               (int)(missing->len - before - 1), missing->data + before)
+		: gf_xstrdup("activated: consent, contacts and a connection test in the last 24 hours checked");
+	for (char *p = note; *p; p++)
+		if (*p == '\n')
+			*p = ';';
+	r = gf_db_exec(c, "connection_activate",
+		"WITH u AS (UPDATE guestflow.connections SET status = 'live', status_changed_at = now(), updated_at = now()"
+		" WHERE id = $1::bigint RETURNING id)"
+		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+		" SELECT id, $2, 'live', $3 FROM u", 3, (const char *[]){ id, status, note });
+	if (r == 0)
+		r = gf_db_commit(c);
+	else
+		gf_db_rollback(c);
+	return r;
+}
+
 int gf_connection_list(PGconn *c, FILE *out)
 {
 	int err;
@@ -262,7 +425,14 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 		"      THEN 'stored encrypted (key ' || get_byte(secret_enc, 1) || '), not shown' ELSE 'none' END,"
 		" CASE WHEN last_test_at IS NULL THEN 'never (guestflow connection test)'"
 		"      ELSE to_char(last_test_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ' ' || last_test_verdict"
-		"           || coalesce(': ' || last_test_detail, '') END"
+		"           || coalesce(': ' || last_test_detail, '') END,"
+		" coalesce((SELECT 'terms ' || terms_version || ' accepted by ' || accepted_by || ' at '"
+		"                  || to_char(accepted_at, 'YYYY-MM-DD HH24:MI:SS TZ')"
+		"           FROM guestflow.consents WHERE connection_id = c.id AND ended_at IS NULL),"
+		"          (SELECT 'none in force (terms ' || terms_version || ' ' || ended_how || ' by ' || ended_by"
+		"                  || ' at ' || to_char(ended_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ')'"
+		"           FROM guestflow.consents WHERE connection_id = c.id ORDER BY id DESC LIMIT 1),"
+		"          'none recorded (guestflow connection consent)')"
 		" FROM guestflow.connections c WHERE property_id = $1 AND partner = $2", 2, p);
 	if (!r)
 		return err;
@@ -279,6 +449,7 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 	        gf_log_qt(PQgetvalue(r, 0, 4)), PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 7),
 	        PQgetvalue(r, 0, 8));
 	fprintf(out, "last test:   %s\n", gf_log_qt(PQgetvalue(r, 0, 10)));
+	fprintf(out, "consent:     %s\n", gf_log_qt(PQgetvalue(r, 0, 11)));
 	const char *id = PQgetvalue(r, 0, 0);
 	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
 		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, '')"

@@ -4,8 +4,11 @@
 #define GF_CONNECTION_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+#include "base/buf.h"
 
 /* 0 when a partner's id for a property (review-xml's hotel id, guest-json's
  * property id) can be carried by every output (review-xml's hotelId
@@ -42,6 +45,27 @@ int gf_connection_set_secret(PGconn *c, const char *property, const char *partne
  * only be activated again; the same status is a no-op). */
 int gf_connection_set_status(PGconn *c, const char *property, const char *partner,
                              const char *status, const char *note);
+
+/* Record that `by` accepted the partner's terms `version` for a connection
+ * (seeds 000, 001), replacing the consent in force, if any, in one
+ * transaction; the same terms accepted again change nothing (*already set).
+ * -ENOENT when there is no such connection. */
+int gf_connection_consent(PGconn *c, const char *property, const char *partner, const char *by,
+                          const char *version, bool *already);
+/* Withdraw the consent in force (by `by`) and deactivate the connection, in
+ * one transaction, both in its events. -ENOENT when there is no such
+ * connection, -ENODATA when no consent is in force. */
+int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by);
+
+/* Make a connection live through the go-live gate: consent in force, an
+ * alert and a technical contact covering it (its own, one of the jobs in
+ * jobs[n_jobs] that send to its partner, or all), and a connection test
+ * that succeeded in the last 24 hours. -EACCES with every missing item, one
+ * per line, in missing, unless force_reason (non-empty) is given, which is
+ * recorded with them in the connection's events. Live already: 0, nothing
+ * changed. -ENOENT when there is no such connection. */
+int gf_connection_activate(PGconn *c, const char *property, const char *partner, const char *const *jobs,
+                           size_t n_jobs, const char *force_reason, struct gf_buf *missing);
 
 /* Print the connections as a table (never a secret). */
 int gf_connection_list(PGconn *c, FILE *out);

@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from gftest import GUESTFLOW, SRC, GFTestCase, add_booking, main, private_cluster
+from gftest import FORCE, GUESTFLOW, SRC, GFTestCase, add_booking, main, private_cluster
 
 
 class CliTest(GFTestCase):
@@ -125,7 +125,7 @@ class CliTest(GFTestCase):
         self.assertNotIn('topsecret', r.stdout)
         self.assertEqual(env.gf('connection', 'stop', 'P009', 'reviewhub').returncode, 65)  # not live
         for verb, status in (('activate', 'live'), ('stop', 'stopped'), ('activate', 'live'), ('deactivate', 'deactivated')):
-            r = env.gf('connection', verb, 'P009', 'reviewhub')
+            r = env.gf('connection', verb, 'P009', 'reviewhub', *(FORCE if verb == 'activate' else ()))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn(f'is now {status}', r.stdout)
         r = env.gf('connection', 'show', 'P009', 'reviewhub')
@@ -183,6 +183,12 @@ class CliTest(GFTestCase):
             for w in man_words:
                 self.assertIn(w, man, w)
         self.assertIn('guestflow connection test', readme)
+        # the go-live gate: consent and activate with their options
+        conn_help = env.gf('connection', '--help').stdout
+        for w in ('connection consent', '--terms-version', '--withdraw', '--force --reason'):
+            self.assertIn(w, helps + conn_help, w)
+            self.assertIn(w.replace('-', '\\-'), man, w)
+            self.assertIn(w, readme, w)
         for code in ('77', '67', '79', '76'):
             self.assertIn(code, env.gf('connection', '--help').stdout, code)
             self.assertIn(f'.TQ\n{code}\n', man, code)

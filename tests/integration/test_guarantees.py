@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from gftest import GUESTFLOW, SRC, GFTestCase, add_booking, add_many, main, private_cluster, wait_for
+from gftest import FORCE, GUESTFLOW, SRC, GFTestCase, add_booking, add_many, main, private_cluster, wait_for
 
 # Deliveries being sent: 'sending', in a batch some worker holds under a lease.
 IN_FLIGHT = ("SELECT count(*) FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
@@ -252,7 +252,7 @@ class GuaranteeTest(GFTestCase):
         self.assertIn(' pending=1 ', r.stdout)
         self.assertEqual(env.psql("SELECT state, rerun FROM guestflow.deliveries WHERE booking_no = 'B-1'"
                                   " AND batch_id IS NULL"), [['pending', 't']])
-        self.assertEqual(env.gf('connection', 'activate', 'P2', 'reviewhub').returncode, 0)
+        self.assertEqual(env.gf('connection', 'activate', 'P2', 'reviewhub', *FORCE).returncode, 0)
         r = self.run_job(expect=0)
         self.assertIn(' delivered=1 ', r.stdout)
         self.assertEqual(self.history_count('B-1'), 2)
@@ -280,7 +280,7 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'pending'"), '10')
         self.assertEqual(env.recorded(), [])
         # Live again: sent once, under the batch's key, nothing lost.
-        self.assertEqual(env.gf('connection', 'activate', 'P1', 'reviewhub').returncode, 0)
+        self.assertEqual(env.gf('connection', 'activate', 'P1', 'reviewhub', *FORCE).returncode, 0)
         self.run_job(expect=0, timeout=60)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), '10')
         self.assertEqual(self.history_count(), 10)

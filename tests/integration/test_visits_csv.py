@@ -9,7 +9,7 @@ import os
 import subprocess
 
 import sshaux
-from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main
+from gftest import FORCE, GUESTFLOW, GFTestCase, add_booking, add_many, main
 
 
 class VisitsCsvTest(GFTestCase):
@@ -268,7 +268,7 @@ class VisitsCsvConfigTest(GFTestCase):
         self.assertEqual(r.returncode, 64)
         self.assertIn('hold no secret', r.stderr)
         # It sends like the others.
-        self.assertEqual(env.gf('connection', 'activate', 'P009', 'reviewhub').returncode, 0)
+        self.assertEqual(env.gf('connection', 'activate', 'P009', 'reviewhub', *FORCE).returncode, 0)
         env.psql("INSERT INTO pms.properties VALUES ('P009', 'Hotel P009')")
         add_booking(env, 1, prop='P009')
         self.run_job(expect=0)

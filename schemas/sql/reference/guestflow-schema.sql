@@ -194,7 +194,6 @@ CREATE TABLE guestflow.connections (
     secret text,
     secret_enc bytea,
     status text DEFAULT 'setup'::text NOT NULL,
-    terms_accepted_at timestamp with time zone,
     status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -251,6 +250,50 @@ CREATE SEQUENCE guestflow.connections_id_seq
 --
 
 ALTER SEQUENCE guestflow.connections_id_seq OWNED BY guestflow.connections.id;
+
+--
+-- Name: consents; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.consents (
+    id bigint NOT NULL,
+    connection_id bigint NOT NULL,
+    terms_version text NOT NULL,
+    accepted_by text NOT NULL,
+    accepted_at timestamp with time zone DEFAULT now() NOT NULL,
+    ended_at timestamp with time zone,
+    ended_by text,
+    ended_how text,
+    CONSTRAINT consents_accepted_by_check CHECK ((accepted_by <> ''::text)),
+    CONSTRAINT consents_end_after_start CHECK ((ended_at >= accepted_at)),
+    CONSTRAINT consents_end_whole CHECK ((((ended_at IS NULL) = (ended_by IS NULL)) AND ((ended_at IS NULL) = (ended_how IS NULL)))),
+    CONSTRAINT consents_ended_by_check CHECK ((ended_by <> ''::text)),
+    CONSTRAINT consents_ended_how_check CHECK ((ended_how = ANY (ARRAY['withdrawn'::text, 'replaced'::text]))),
+    CONSTRAINT consents_terms_version_check CHECK ((terms_version <> ''::text))
+);
+
+--
+-- Name: TABLE consents; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON TABLE guestflow.consents IS 'who accepted which terms of the partner for a connection, and when; the row with ended_at NULL is the consent in force (guestflow connection consent)';
+
+--
+-- Name: consents_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.consents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: consents_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.consents_id_seq OWNED BY guestflow.consents.id;
 
 --
 -- Name: contacts; Type: TABLE; Schema: guestflow; Owner: -
@@ -501,6 +544,12 @@ ALTER TABLE ONLY guestflow.connection_events ALTER COLUMN id SET DEFAULT nextval
 ALTER TABLE ONLY guestflow.connections ALTER COLUMN id SET DEFAULT nextval('guestflow.connections_id_seq'::regclass);
 
 --
+-- Name: consents id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.consents ALTER COLUMN id SET DEFAULT nextval('guestflow.consents_id_seq'::regclass);
+
+--
 -- Name: contacts id; Type: DEFAULT; Schema: guestflow; Owner: -
 --
 
@@ -566,6 +615,13 @@ ALTER TABLE ONLY guestflow.connections
 
 ALTER TABLE ONLY guestflow.connections
     ADD CONSTRAINT connections_property_id_partner_key UNIQUE (property_id, partner);
+
+--
+-- Name: consents consents_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.consents
+    ADD CONSTRAINT consents_pkey PRIMARY KEY (id);
 
 --
 -- Name: contacts contacts_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
@@ -681,6 +737,12 @@ CREATE INDEX batches_due ON guestflow.batches USING btree (job, next_attempt_at,
 CREATE INDEX connections_partner_live ON guestflow.connections USING btree (partner, property_id) WHERE (status = 'live'::text);
 
 --
+-- Name: consents_in_force; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE UNIQUE INDEX consents_in_force ON guestflow.consents USING btree (connection_id) WHERE (ended_at IS NULL);
+
+--
 -- Name: contacts_role; Type: INDEX; Schema: guestflow; Owner: -
 --
 
@@ -791,6 +853,13 @@ ALTER TABLE ONLY guestflow.connection_events
 
 ALTER TABLE ONLY guestflow.connections
     ADD CONSTRAINT connections_partner_fkey FOREIGN KEY (partner) REFERENCES guestflow.partners(id);
+
+--
+-- Name: consents consents_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.consents
+    ADD CONSTRAINT consents_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES guestflow.connections(id) ON DELETE CASCADE;
 
 --
 -- Name: contacts contacts_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
