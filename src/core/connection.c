@@ -3,11 +3,16 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/db.h"
 #include "base/log.h"
+#include "core/alert.h"
 #include "core/secret.h"
+
+static int status_alerts(PGconn *c, const char *id, const char *property, const char *partner, const char *status,
+                         const char *why, const char *const *jobs, size_t n_jobs);
 
 /* The code point at s[*i] (n bytes in all), *i moved past it; -1 when the
  * bytes there are not UTF-8 (overlong, surrogate, beyond U+10FFFF, cut). */
@@ -182,7 +187,7 @@ int gf_connection_set_secret(PGconn *c, const char *property, const char *partne
 static const char *const statuses[] = { "setup", "live", "stopped", "deactivated" };
 
 int gf_connection_set_status(PGconn *c, const char *property, const char *partner,
-                             const char *status, const char *note)
+                             const char *status, const char *note, const char *const *jobs, size_t n_jobs)
 {
 	bool known = false;
 	for (size_t i = 0; i < GF_ARRAY_SIZE(statuses); i++)
@@ -222,9 +227,34 @@ int gf_connection_set_status(PGconn *c, const char *property, const char *partne
 		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
 		" SELECT id, $2, $3, $4 FROM u", 4, q);
 	if (r == 0)
+		r = status_alerts(c, q[0], property, partner, status, note, jobs, n_jobs);
+	if (r == 0)
 		r = gf_db_commit(c);
 	else
 		gf_db_rollback(c);
+	return r;
+}
+
+/* The alerts of a connection's new status, for each of the jobs: raised
+ * for stopped and deactivated, cleared for live. */
+static int status_alerts(PGconn *c, const char *id, const char *property, const char *partner, const char *status,
+                         const char *why, const char *const *jobs, size_t n_jobs)
+{
+	int64_t conn = strtoll(id, NULL, 10);
+	bool live = strcmp(status, "live") == 0;
+	const char *kind = strcmp(status, "stopped") == 0 ? "connection_stopped"
+	                   : strcmp(status, "deactivated") == 0 ? "connection_deactivated" : NULL;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n_jobs; i++) {
+		if (live) {
+			r = gf_alert_clear(c, jobs[i], conn, "connection_stopped,connection_deactivated");
+		} else if (kind) {
+			_cleanup_free_ char *msg = gf_xasprintf("the connection of property %s to %s is %s: %s; its guests"
+			                                        " are not sent until it is live again", property, partner,
+			                                        status, why);
+			r = gf_alert_raise(c, jobs[i], conn, kind, msg, 0);
+		}
+	}
 	return r;
 }
 
@@ -287,7 +317,8 @@ int gf_connection_consent(PGconn *c, const char *property, const char *partner, 
 	return gf_db_commit(c);
 }
 
-int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by)
+int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by,
+                                   const char *const *jobs, size_t n_jobs)
 {
 	int r = gf_db_begin(c);
 	char id[32], status[32];
@@ -310,6 +341,13 @@ int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *
 	if (gf_db_get_int(q, 0, 0) == 0) {
 		gf_db_rollback(c);
 		return -ENODATA;
+	}
+	_cleanup_free_ char *why = gf_xasprintf("the property's consent was withdrawn by %s", by);
+	r = strcmp(status, "deactivated") == 0 ? 0
+	    : status_alerts(c, id, property, partner, "deactivated", why, jobs, n_jobs);
+	if (r < 0) {
+		gf_db_rollback(c);
+		return r;
 	}
 	return gf_db_commit(c);
 }
@@ -383,6 +421,8 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 		" WHERE id = $1::bigint RETURNING id)"
 		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
 		" SELECT id, $2, 'live', $3 FROM u", 3, (const char *[]){ id, status, note });
+	if (r == 0)
+		r = status_alerts(c, id, property, partner, "live", NULL, jobs, n_jobs);
 	if (r == 0)
 		r = gf_db_commit(c);
 	else

@@ -39,12 +39,18 @@ int gf_connection_add(PGconn *c, const char *property, const char *partner,
 int gf_connection_set_secret(PGconn *c, const char *property, const char *partner, const char *secret,
                              const char *what);
 
+/* The jobs (jobs[n_jobs]: those that send to the connection's partner) of
+ * the calls below hear of a connection stopped or deactivated through an
+ * alert (connection_stopped, connection_deactivated: mailed to the alert
+ * and technical contacts after the job's next run), raised in the same
+ * transaction; going live clears them. */
+
 /* Move a connection to a new status, recording the change in
  * guestflow.connection_events. -ENOENT when there is no such connection,
  * -EPERM when the transition is not allowed (a deactivated connection can
  * only be activated again; the same status is a no-op). */
 int gf_connection_set_status(PGconn *c, const char *property, const char *partner,
-                             const char *status, const char *note);
+                             const char *status, const char *note, const char *const *jobs, size_t n_jobs);
 
 /* Record that `by` accepted the partner's terms `version` for a connection
  * (seeds 000, 001), replacing the consent in force, if any, in one
@@ -55,7 +61,8 @@ int gf_connection_consent(PGconn *c, const char *property, const char *partner, 
 /* Withdraw the consent in force (by `by`) and deactivate the connection, in
  * one transaction, both in its events. -ENOENT when there is no such
  * connection, -ENODATA when no consent is in force. */
-int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by);
+int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by,
+                                   const char *const *jobs, size_t n_jobs);
 
 /* Make a connection live through the go-live gate: consent in force, an
  * alert and a technical contact covering it (its own, one of the jobs in

@@ -49,6 +49,14 @@ static const char *advice(const char *kind)
 	if (strcmp(kind, "dead_deliveries") == 0)
 		return "Find the cause in 'guestflow log --errors', fix it, then run\n"
 		       "'guestflow rerun JOB --dead' to put the deliveries back in the queue.";
+	if (strcmp(kind, "connection_stopped") == 0)
+		return "The partner stopped serving this connection ('guestflow connection show'). Its\n"
+		       "guests are not sent meanwhile; once the partner serves it again, make it live\n"
+		       "with 'guestflow connection activate'.";
+	if (strcmp(kind, "connection_deactivated") == 0)
+		return "The property ended this connection, or withdrew its consent ('guestflow\n"
+		       "connection show'). Its guests are not sent; nothing to do unless that was a\n"
+		       "mistake: then record consent again and 'guestflow connection activate'.";
 	if (strcmp(kind, "partner_unreachable") == 0)
 		return "Check the partner's status and the network path to the endpoint; deliveries stay\n"
 		       "pending and are retried with backoff until retry.max_attempts.";
@@ -292,7 +300,14 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	int err;
 	_cleanup_pgresult_ PGresult *rcpts = gf_db_query(c, &err, "alert_recipients",
 		"SELECT DISTINCT k.email FROM guestflow.contacts k, guestflow.alert_events e"
-		" WHERE e.id = $1::bigint AND k.role = 'alert' AND (k.job IS NULL OR k.job = e.job)"
+		" WHERE e.id = $1::bigint AND (k.job IS NULL OR k.job = e.job)"
+		/* every role used (seed 002): alert contacts hear of every alert;
+		 * technical ones of what needs a hand on the connection; the
+		 * escalation contacts of a job failing night after night */
+		"   AND (k.role = 'alert'"
+		"        OR (k.role = 'technical' AND e.kind IN ('auth_failed', 'connection_invalid',"
+		"                                                 'connection_stopped', 'connection_deactivated'))"
+		"        OR (k.role = 'escalation' AND e.kind = 'failed_runs'))"
 		"   AND (k.connection_id IS NULL OR e.connection_id IS NULL OR k.connection_id = e.connection_id)"
 		" ORDER BY 1", 1, (const char *[]){ id });
 	if (!rcpts)
@@ -300,7 +315,7 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	const char *kind = PQgetvalue(ev, row, 1);
 	if (PQntuples(rcpts) == 0) {
 		gf_warn("alert_no_contacts", "alert=%s kind=%s msg=%s", id, kind,
-		        gf_log_q("no alert contact for this job or connection: add one with 'guestflow contact add'"));
+		        gf_log_q("no contact for this alert, job or connection: add one with 'guestflow contact add'"));
 		return 0;
 	}
 	char host[256] = "localhost", date[64];
@@ -382,22 +397,70 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
 	return 0;
 }
 
-int gf_contact_add(PGconn *c, const char *role, const char *email, const char *name, const char *job,
-                   const char *property, const char *partner, int64_t *id)
+/* -EINVAL unless zone is a time zone PostgreSQL knows (by name). */
+static int check_zone(PGconn *c, const char *zone)
 {
+	if (!zone)
+		return 0;
 	int err;
-	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_add",
-		"INSERT INTO guestflow.contacts (role, email, name, job, connection_id)"
-		" SELECT $1, $2, $3, $4, c.id FROM (SELECT NULL) x"
-		"   LEFT JOIN guestflow.connections c ON c.property_id = $5 AND c.partner = $6"
-		"  WHERE $5::text IS NULL OR c.id IS NOT NULL RETURNING id", 6,
-		(const char *[]){ role, email, name, job, property, partner });
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_zone",
+		"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", 1, &zone);
 	if (!r)
 		return err;
-	if (PQntuples(r) == 0)
-		return -ENOENT;
-	*id = gf_db_get_int(r, 0, 0);
+	return PQgetvalue(r, 0, 0)[0] == 't' ? 0 : -EINVAL;
+}
+
+int gf_contact_check_hours(const char *s, char *why, size_t whylen)
+{
+	int h1, m1, h2, m2, n = -1;
+	if (sscanf(s, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &n) != 4 || n != 11 || s[n] ||
+	    !(s[0] >= '0' && s[0] <= '9' && s[6] >= '0' && s[6] <= '9') || h1 > 23 || m1 > 59 || h2 > 24 ||
+	    m2 > 59 || (h2 == 24 && m2 != 0) || h1 < 0 || m1 < 0 || h2 < 0 || m2 < 0) {
+		gf_set_why(why, whylen, "support hours are HH:MM-HH:MM, every day, from 00:00 to 24:00 (an end before"
+		           " the start spans midnight), such as 08:00-18:00");
+		return -EINVAL;
+	}
 	return 0;
+}
+
+int gf_contact_add(PGconn *c, const struct gf_contact *k, int64_t *id)
+{
+	int r = check_zone(c, k->time_zone);
+	if (r < 0)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "contact_add",
+		"INSERT INTO guestflow.contacts (role, email, name, job, connection_id, support_hours, time_zone)"
+		" SELECT $1, $2, $3, $4, c.id, $7, $8 FROM (SELECT NULL) x"
+		"   LEFT JOIN guestflow.connections c ON c.property_id = $5 AND c.partner = $6"
+		"  WHERE $5::text IS NULL OR c.id IS NOT NULL RETURNING id", 8,
+		(const char *[]){ k->role, k->email, k->name, k->job, k->property, k->partner, k->hours, k->time_zone });
+	if (!q)
+		return err;
+	if (PQntuples(q) == 0)
+		return -ENOENT;
+	*id = gf_db_get_int(q, 0, 0);
+	return 0;
+}
+
+int gf_contact_edit(PGconn *c, const char *id, const struct gf_contact *k)
+{
+	int r = check_zone(c, k->time_zone);
+	if (r < 0)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "contact_edit",
+		"UPDATE guestflow.contacts SET role = coalesce($2, role), email = coalesce($3, email),"
+		"       name = coalesce($4, name),"
+		"       support_hours = CASE WHEN $7::bool THEN NULL ELSE coalesce($5, support_hours) END,"
+		"       time_zone = CASE WHEN $7::bool THEN NULL ELSE coalesce($6, time_zone) END"
+		" WHERE id = $1::bigint RETURNING id", 7,
+		(const char *[]){ id, k->role, k->email, k->name, k->hours, k->time_zone, k->clear_hours ? "t" : "f" });
+	/* (the one CHECK an edit can break that the caller cannot see:
+	 * hours kept or given while the zone is not) */
+	if (!q)
+		return strcmp(gf_db_sqlstate(c), "23514") == 0 ? -EDOM : err;
+	return PQntuples(q) ? 0 : -ENOENT;
 }
 
 int gf_contact_list(PGconn *c, FILE *out)
@@ -405,15 +468,20 @@ int gf_contact_list(PGconn *c, FILE *out)
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_list",
 		"SELECT k.id, k.role, k.email, coalesce(k.name, ''), coalesce(k.job, '*'),"
-		"       coalesce(c.property_id || '/' || c.partner, '*')"
+		"       coalesce(c.property_id || '/' || c.partner, '*'),"
+		"       coalesce(k.support_hours || ' ' || k.time_zone, k.time_zone, '*')"
 		"  FROM guestflow.contacts k LEFT JOIN guestflow.connections c ON c.id = k.connection_id"
 		" ORDER BY k.role, k.job NULLS FIRST, k.id", 0, NULL);
 	if (!r)
 		return err;
-	fprintf(out, "%-5s %-11s %-32s %-20s %-16s %s\n", "ID", "ROLE", "E-MAIL", "NAME", "JOB", "CONNECTION");
-	for (int i = 0; i < PQntuples(r); i++)
-		fprintf(out, "%-5s %-11s %-32s %-20s %-16s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-		        PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+	fprintf(out, "%-5s %-11s %-32s %-20s %-16s %-24s %s\n", "ID", "ROLE", "E-MAIL", "NAME", "JOB", "CONNECTION",
+	        "HOURS");
+	/* database text escaped as in the logs: nothing in it drives the terminal */
+	for (int i = 0; i < PQntuples(r); i++) {
+		fprintf(out, "%-5s %-11s %-32s ", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), gf_log_qt(PQgetvalue(r, i, 2)));
+		fprintf(out, "%-20s %-16s ", gf_log_qt(PQgetvalue(r, i, 3)), gf_log_qt(PQgetvalue(r, i, 4)));
+		fprintf(out, "%-24s %s\n", gf_log_qt(PQgetvalue(r, i, 5)), gf_log_qt(PQgetvalue(r, i, 6)));
+	}
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #define GF_NOTIFY_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -36,9 +37,22 @@ int gf_smtp_credentials(const struct gf_config *cfg, char **user, char **passwor
                         char *err, size_t errlen);
 
 /* Contacts (seed 002): role alert, technical or escalation; for a job, a
- * connection, or everything (both NULL / 0). */
-int gf_contact_add(PGconn *c, const char *role, const char *email, const char *name, const char *job,
-                   const char *property, const char *partner, int64_t *id);
+ * connection, or everything (job and property NULL); support hours
+ * ("HH:MM-HH:MM", every day) in a time zone. */
+struct gf_contact {
+	const char *role, *email, *name, *job, *property, *partner, *hours, *time_zone;
+	bool clear_hours; /* edit: the hours (and zone) removed */
+};
+/* -ENOENT when the connection named does not exist, -EINVAL when the time
+ * zone is not one PostgreSQL knows. */
+int gf_contact_add(PGconn *c, const struct gf_contact *k, int64_t *id);
+/* Change the fields given (non-NULL) of contact id; -ENOENT when there is
+ * no such contact, -EINVAL as for add, -EDOM when the hours would be left
+ * without a time zone. */
+int gf_contact_edit(PGconn *c, const char *id, const struct gf_contact *k);
+/* 0 when s is support hours as a contact takes them (HH:MM-HH:MM, 00:00
+ * to 24:00), else -EINVAL with why. */
+int gf_contact_check_hours(const char *s, char *why, size_t whylen);
 int gf_contact_list(PGconn *c, FILE *out);
 /* -ENOENT when there is no such contact. */
 int gf_contact_remove(PGconn *c, const char *id);

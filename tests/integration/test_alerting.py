@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from gftest import GFTestCase, add_many, main
+from gftest import FORCE, GFTestCase, add_many, main
 
 
 class SmtpSink(socketserver.StreamRequestHandler):
@@ -110,8 +110,8 @@ class AlertingTest(GFTestCase):
         self.assertEqual(env.gf('contact', 'add', 'a@b.c', '--role', 'alert', '--connection', 'P404', 'reviewhub').returncode, 65)
         self.assertEqual(env.gf('contact', 'add', 'a@b.c', '--role', 'alert', '--job', 'nope').returncode, 65)
         r = env.gf('contact', 'list')
-        self.assertRegex(r.stdout, r'(?m)^1\s+alert\s+ops@hotel.example\s+Ops\s+\*\s+\*$')
-        self.assertRegex(r.stdout, r'(?m)^2\s+technical\s+p1@hotel.example\s+\*\s+P001/reviewhub$')
+        self.assertRegex(r.stdout, r'(?m)^1\s+alert\s+ops@hotel.example\s+Ops\s+\*\s+\*\s+\*$')
+        self.assertRegex(r.stdout, r'(?m)^2\s+technical\s+p1@hotel.example\s+\*\s+P001/reviewhub\s+\*$')
         self.assertEqual(env.gf('contact', 'remove', '2').returncode, 0)
         self.assertEqual(env.gf('contact', 'remove', '2').returncode, 65)
 
@@ -146,9 +146,81 @@ class AlertingTest(GFTestCase):
                          'no temp file left behind')
         self.assertEqual(Pings.seen, ['/ping/start', '/ping/fail', '/ping/start', '/ping'])
 
+    def test_contact_hours_zone_and_edit(self):
+        env = self.env
+        r = env.gf('contact', 'add', 'it@hotel.example', '--role', 'technical', '--name', 'IT on call',
+                   '--hours', '22:00-06:00', '--time-zone', 'Europe/Berlin')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(env.gf('contact', 'list').stdout,
+                         r'(?m)^1\s+technical\s+it@hotel.example\s+"?IT on call"?\s+\*\s+\*\s+22:00-06:00 Europe/Berlin$')
+        for args, code, says in (
+                (('--hours', '8-18', '--time-zone', 'UTC'), 65, '--hours refused: support hours are HH:MM-HH:MM'),
+                (('--hours', '24:00-08:00', '--time-zone', 'UTC'), 65, '--hours refused'),
+                (('--hours', '08:00-18:00'), 64, '--hours needs --time-zone'),
+                (('--hours', '08:00-18:00', '--time-zone', 'Mars/Olympus'), 65,
+                 'Mars/Olympus is not a time zone PostgreSQL knows'),
+                (('--name', 'Evil\x1b[2J'), 65, '--name refused')):
+            r = env.gf('contact', 'add', 'x@hotel.example', '--role', 'alert', *args)
+            self.assertEqual(r.returncode, code, f'{args}: {r.stderr}')
+            self.assertIn(says, r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.contacts"), '1')
+        # edit: only what is given changes
+        r = env.gf('contact', 'edit', '1', '--hours', '08:00-24:00', '--email', 'it-desk@hotel.example')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.psql("SELECT role, email, name, support_hours, time_zone FROM guestflow.contacts"),
+                         [['technical', 'it-desk@hotel.example', 'IT on call', '08:00-24:00', 'Europe/Berlin']])
+        self.assertEqual(env.gf('contact', 'edit', '1', '--role', 'escalation').returncode, 0)
+        r = env.gf('contact', 'edit', '1', '--no-hours')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.psql("SELECT role, support_hours, time_zone FROM guestflow.contacts"),
+                         [['escalation', None, None]])
+        r = env.gf('contact', 'edit', '1', '--hours', '09:00-17:00')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn('contact 1 has no time zone: give --time-zone with --hours', r.stderr)
+        self.assertEqual(env.gf('contact', 'edit', '1', '--time-zone', 'Asia/Tokyo').returncode, 0)
+        self.assertEqual(env.gf('contact', 'edit', '1', '--hours', '09:00-17:00').returncode, 0)
+        self.assertEqual(env.psql("SELECT support_hours, time_zone FROM guestflow.contacts"),
+                         [['09:00-17:00', 'Asia/Tokyo']])
+        self.assertEqual(env.gf('contact', 'edit', '7', '--role', 'alert').returncode, 65)
+        self.assertEqual(env.gf('contact', 'edit', '1', '--role', 'boss').returncode, 65)
+        self.assertEqual(env.gf('contact', 'edit', '1', '--no-hours', '--hours', '01:00-02:00').returncode, 64)
+        self.assertEqual(env.gf('contact', 'edit', 'x').returncode, 64)
+
+    def test_each_role_hears_of_its_alerts(self):
+        """Issue 17 item 3: alert contacts hear of every alert; technical ones of
+        credentials refused and a connection stopped or deactivated; escalation
+        ones of a job failing night after night."""
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.gf('contact', 'add', 'it@hotel.example', '--role', 'technical')
+        env.gf('contact', 'add', 'boss@hotel.example', '--role', 'escalation')
+        add_many(env, 4, ['P001', 'P002'])
+        r = env.gf('connection', 'stop', 'P002', 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('kind=connection_stopped', r.stderr)
+        env.psql("UPDATE guestflow.connections SET secret_enc = NULL, secret = 'wrong-key' WHERE property_id = 'P001'")
+        self.run_job(expect=1)
+        got = {re.search(r'Subject: \[guestflow\] review-nightly: (\w+)', m['data']).group(1): sorted(m['rcpt'])
+               for m in SmtpSink.messages}
+        self.assertEqual(got, {'auth_failed': ['<it@hotel.example>', '<ops@hotel.example>'],
+                               'connection_stopped': ['<it@hotel.example>', '<ops@hotel.example>']})
+        stopped = [m['data'] for m in SmtpSink.messages if 'connection_stopped' in m['data']][0]
+        self.assertIn('The partner stopped serving this connection', stopped)
+        self.assertIn('P002 to reviewhub is stopped: stopped by the partner', stopped)
+        # Live again: the alert clears; deactivated: raised again, once.
+        self.assertEqual(env.gf('connection', 'activate', 'P002', 'reviewhub', *FORCE).returncode, 0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events"
+                                    " WHERE kind = 'connection_stopped' AND cleared_at IS NULL"), '0')
+        self.assertEqual(env.gf('connection', 'deactivate', 'P002', 'reviewhub').returncode, 0)
+        self.assertEqual(env.psql("SELECT job, kind FROM guestflow.alert_events a JOIN guestflow.connections c"
+                                  " ON c.id = a.connection_id WHERE c.property_id = 'P002' AND cleared_at IS NULL"),
+                         [['review-nightly', 'connection_deactivated']])
+
     def test_failed_runs_in_a_row_and_success(self):
         env = self.env
         env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.gf('contact', 'add', 'it@hotel.example', '--role', 'technical')
+        env.gf('contact', 'add', 'boss@hotel.example', '--role', 'escalation')
         add_many(env, 2, ['P001'])
         self.configure(retry={'max_attempts': 10, 'backoff_initial': '100ms', 'backoff_max': '100ms', 'linger': '0'})
         env.sim_control('script?status=503&count=100')
@@ -159,6 +231,9 @@ class AlertingTest(GFTestCase):
         self.run_job(expect=69)
         subjects = [re.search(r'Subject: ([^\r\n]*)', m['data']).group(1) for m in SmtpSink.messages]
         self.assertEqual(subjects[1:], ['[guestflow] review-nightly: failed_runs (all connections of the job)'])
+        # the unreachable partner: alert contacts only; the nights failing: escalation too
+        self.assertEqual([sorted(m['rcpt']) for m in SmtpSink.messages],
+                         [['<ops@hotel.example>'], ['<boss@hotel.example>', '<ops@hotel.example>']])
         self.assertIn('the last 2 runs of review-nightly failed', SmtpSink.messages[1]['data'])
         env.sim_control('reset')
         time.sleep(0.3)

@@ -189,6 +189,14 @@ class CliTest(GFTestCase):
             self.assertIn(w, helps + conn_help, w)
             self.assertIn(w.replace('-', '\\-'), man, w)
             self.assertIn(w, readme, w)
+        # contacts: edit, support hours and time zone
+        contact_help = env.gf('contact', '--help').stdout
+        for w in ('contact edit', '--hours', '--time-zone', '--no-hours'):
+            self.assertIn(w, contact_help, w)
+            self.assertIn(w, helps + contact_help if w != '--no-hours' else contact_help, w)
+            self.assertIn(w.replace('-', '\\-'), man, w)
+        for w in ('contact edit', '--hours', '--time-zone', 'escalation'):
+            self.assertIn(w, readme, w)
         for code in ('77', '67', '79', '76'):
             self.assertIn(code, env.gf('connection', '--help').stdout, code)
             self.assertIn(f'.TQ\n{code}\n', man, code)

@@ -47,7 +47,7 @@ CREATE TABLE guestflow.alert_events (
     run_id bigint,
     cleared_at timestamp with time zone,
     notified_at timestamp with time zone,
-    CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text])))
+    CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text, 'connection_stopped'::text, 'connection_deactivated'::text])))
 );
 
 --
@@ -307,8 +307,19 @@ CREATE TABLE guestflow.contacts (
     name text,
     email text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT contacts_role_check CHECK ((role = ANY (ARRAY['alert'::text, 'technical'::text, 'escalation'::text])))
+    support_hours text,
+    time_zone text,
+    CONSTRAINT contacts_hours_have_a_zone CHECK (((support_hours IS NULL) OR (time_zone IS NOT NULL))),
+    CONSTRAINT contacts_role_check CHECK ((role = ANY (ARRAY['alert'::text, 'technical'::text, 'escalation'::text]))),
+    CONSTRAINT contacts_support_hours_form CHECK ((support_hours ~ '^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$'::text)),
+    CONSTRAINT contacts_time_zone_check CHECK ((time_zone <> ''::text))
 );
+
+--
+-- Name: COLUMN contacts.support_hours; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.contacts.support_hours IS 'when the contact can be reached, every day: HH:MM-HH:MM in time_zone (an end before the start spans midnight)';
 
 --
 -- Name: contacts_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
