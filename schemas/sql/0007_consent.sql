@@ -20,5 +20,10 @@ CREATE UNIQUE INDEX consents_in_force ON guestflow.consents (connection_id) WHER
 COMMENT ON TABLE guestflow.consents IS
     'who accepted which terms of the partner for a connection, and when; the row with ended_at NULL is the consent in force (guestflow connection consent)';
 
--- The baseline's place for the same fact, never written: consents holds it.
+-- The baseline's place for the same fact (guestflow never wrote it; SQL may
+-- have): each value becomes a consent in force of unknown terms and person,
+-- so that nothing recorded is lost, then consents holds it.
+INSERT INTO guestflow.consents (connection_id, terms_version, accepted_by, accepted_at)
+SELECT id, 'unknown (recorded before consents)', 'unknown (recorded before consents)', terms_accepted_at
+  FROM guestflow.connections WHERE terms_accepted_at IS NOT NULL;
 ALTER TABLE guestflow.connections DROP COLUMN terms_accepted_at;

@@ -29,6 +29,10 @@ int gf_cmd_load_config(const struct gf_cmd_ctx *ctx, struct gf_config **out);
 /* Load the configuration and connect; returns 0, or an exit code after saying
  * why (then *cfg is NULL). The caller frees cfg and finishes db. */
 int gf_cmd_open(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **db);
+/* gf_cmd_open(), for a command that reads or writes guestflow's tables:
+ * a schema of another version than this binary's is an error that says to
+ * run 'guestflow db migrate' (exit 78), not a database error. */
+int gf_cmd_open_current(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **db);
 
 /* The job called name, or NULL after listing the jobs there are. */
 const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *name, const char *verb);

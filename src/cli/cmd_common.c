@@ -49,6 +49,23 @@ int gf_cmd_open(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **d
 	return 0;
 }
 
+int gf_cmd_open_current(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PGconn **db)
+{
+	int r = gf_cmd_open(ctx, cfg, db);
+	if (r)
+		return r;
+	int v = gf_schema_version(*db);
+	if (v >= -1 && v == gf_schema_version_known())
+		return 0;
+	/* (gf_schema_check() says which, and what to do) */
+	int s = v < -1 ? v : gf_schema_check(*db);
+	PQfinish(*db);
+	*db = NULL;
+	gf_config_free(*cfg);
+	*cfg = NULL;
+	return s == -GF_E_SCHEMA ? GF_EXIT_CONFIG : gf_cmd_db_error(s);
+}
+
 const struct gf_job *gf_cmd_find_job(const struct gf_config *cfg, const char *name, const char *verb)
 {
 	const struct gf_job *job = gf_config_find_job(cfg, name);

@@ -41,9 +41,9 @@ static const char help[] =
 	"            Exit 0 ok, 77 credentials refused, 67 unknown hotel or property\n"
 	"            id, 79 TLS certificate or SSH host key refused, 69 unreachable\n"
 	"            (DNS, refused, timeout), 76 unexpected reply\n"
-	"rekey       rotates the key that encrypts the stored access keys: a new key\n"
+	"rekey       rotates the key that encrypts the stored secrets: a new key\n"
 	"            in secrets.key_file, the previous one kept as FILE.old, every\n"
-	"            access key re-encrypted in one transaction\n"
+	"            secret re-encrypted in one transaction\n"
 	"list        property, partner, id at the partner (hotel or property id) and\n"
 	"            status of every connection\n"
 	"show        one connection and its status history (never its secret)\n"
@@ -59,12 +59,12 @@ static const char help[] =
 	"deactivate  the property ends the connection: no more data flows\n"
 	"stop        the partner stopped serving a live connection\n"
 	"\n"
-	"A secret is printable ASCII (0x21-0x7E: no spaces); an API token is also a\n"
-	"bearer token (RFC 6750: A-Z a-z 0-9 - . _ ~ + /, then '=' to its end).\n"
+	"A secret (access key, API token) is 8 to 8192 printable ASCII characters\n"
+	"(0x21-0x7E: no spaces); see guestflow(1).\n"
 	"A property id and a hotel id are valid UTF-8 without control characters or\n"
 	"bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), and\n"
 	"not only spaces. What is shown from the database is escaped as in the logs.\n"
-	"Access keys are stored encrypted with the key in secrets.key_file (created on\n"
+	"Secrets are stored encrypted with the key in secrets.key_file (created on\n"
 	"first use). Exit 65 when a value is refused, 78 when the key file is missing\n"
 	"or wrong.\n";
 
@@ -133,7 +133,7 @@ static int read_secret(const char *label, struct secret *k)
 	setvbuf(stdin, NULL, _IONBF, 0);
 	while (!too_long && (c = getchar()) != EOF && c != '\n') {
 		any = true;
-		if (k->len < SECRET_READ_MAX)
+		if (k->len <= SECRET_READ_MAX)  /* (and a CR before the LF) */
 			secret_push(k, (char)c);
 		else
 			too_long = true;
@@ -180,7 +180,7 @@ static int read_secret_checked(const char *verb, const struct gf_output *out, st
 static int with_db(const struct gf_cmd_ctx *ctx, PGconn **db)
 {
 	struct gf_config *cfg = NULL;
-	int r = gf_cmd_open(ctx, &cfg, db);
+	int r = gf_cmd_open_current(ctx, &cfg, db);
 	gf_config_free(cfg);
 	return r;
 }
@@ -189,7 +189,7 @@ static int with_db(const struct gf_cmd_ctx *ctx, PGconn **db)
 static int with_secrets(const struct gf_cmd_ctx *ctx, const char *verb, PGconn **db)
 {
 	struct gf_config *cfg = NULL;
-	int r = gf_cmd_open(ctx, &cfg, db);
+	int r = gf_cmd_open_current(ctx, &cfg, db);
 	if (r)
 		return r;
 	r = gf_cmd_open_secrets(cfg, *db, verb);
@@ -271,7 +271,7 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = gf_cmd_open(ctx, &cfg, &db);
+	int r = gf_cmd_open_current(ctx, &cfg, &db);
 	if (r)
 		return r;
 	/* The credentials a connection takes are its partner's format's. */
@@ -329,7 +329,7 @@ static int cmd_set_key(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	/* (a format whose connections have no secret takes none) */
 	struct gf_config *cfg = NULL;
 	PGconn *db0 = NULL;
-	int r = gf_cmd_open(ctx, &cfg, &db0);
+	int r = gf_cmd_open_current(ctx, &cfg, &db0);
 	if (r)
 		return r;
 	PQfinish(db0);
@@ -429,7 +429,7 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
 	_cleanup_pgresult_ PGresult *c = NULL;
-	int r = gf_cmd_open(ctx, &cfg, &db);
+	int r = gf_cmd_open_current(ctx, &cfg, &db);
 	if (r)
 		return r;
 	size_t n_jobs = 0;
@@ -552,7 +552,7 @@ static int cmd_rekey(int argc, const struct gf_cmd_ctx *ctx)
 		fprintf(stderr, "guestflow connection rekey: %s\n", err.text[0] ? err.text : gf_strerror(r));
 		return r == -GF_E_CONFIG ? GF_EXIT_CONFIG : r == -GF_E_DATA ? GF_EXIT_DATAERR : gf_cmd_db_error(r);
 	}
-	printf("rekeyed: %lld access key%s re-encrypted under key %d in %s; the previous key is in %s.old"
+	printf("rekeyed: %lld secret%s re-encrypted under key %d in %s; the previous key is in %s.old"
 	       " (keep it as long as you keep database backups from before now); copy %s to every other"
 	       " host that runs guestflow against this database\n",
 	       (long long)n, n == 1 ? "" : "s", gf_secret_key_id(), gf_secret_source(), gf_secret_source(),
@@ -562,11 +562,11 @@ static int cmd_rekey(int argc, const struct gf_cmd_ctx *ctx)
 }
 
 /* A value of an option that is shown in the connection's events: text
- * (valid UTF-8, no control or bidi characters), not empty. */
+ * (valid UTF-8, no control or bidi characters), not only spaces. */
 static int check_text_option(const char *verb, const char *opt, const char *v)
 {
-	char why[256];
-	if (gf_output_check_id_text(v, why, sizeof(why)) < 0) {
+	char why[512];
+	if (gf_connection_check_text(v, why, sizeof(why)) < 0) {
 		fprintf(stderr, "guestflow connection %s: %s refused: %s\n", verb, opt, why);
 		return GF_EXIT_DATAERR;
 	}
@@ -590,9 +590,10 @@ static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	bool withdraw = false;
 	int npos = 0;
 	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--by") == 0 && i + 1 < argc && !by)
+		/* (a value that starts with '-' is an option forgotten its value) */
+		if (strcmp(argv[i], "--by") == 0 && i + 1 < argc && !by && argv[i + 1][0] != '-')
 			by = argv[++i];
-		else if (strcmp(argv[i], "--terms-version") == 0 && i + 1 < argc && !version)
+		else if (strcmp(argv[i], "--terms-version") == 0 && i + 1 < argc && !version && argv[i + 1][0] != '-')
 			version = argv[++i];
 		else if (strcmp(argv[i], "--withdraw") == 0)
 			withdraw = true;
@@ -615,7 +616,7 @@ static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return r;
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	if ((r = gf_cmd_open(ctx, &cfg, &db)))
+	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
 	size_t n;
 	const char **jobs = partner_jobs(cfg, pos[1], &n);
@@ -630,16 +631,11 @@ static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		        gf_log_qt(pos[1]));
 		return GF_EXIT_DATAERR;
 	}
-	if (r == -ENODATA) {
-		fprintf(stderr, "guestflow connection consent: %s -> %s has no consent in force to withdraw\n",
-		        gf_log_qt(pos[0]), gf_log_qt(pos[1]));
-		return GF_EXIT_DATAERR;
-	}
 	if (r < 0)
 		return gf_cmd_db_error(r);
 	if (withdraw)
-		printf("connection %s -> %s: consent withdrawn by %s; the connection is deactivated\n",
-		       gf_log_qt(pos[0]), gf_log_qt(pos[1]), gf_log_qt(by));
+		printf("connection %s -> %s: consent %swithdrawn by %s; the connection is deactivated\n",
+		       gf_log_qt(pos[0]), gf_log_qt(pos[1]), r == 1 ? "(none was in force) " : "", gf_log_qt(by));
 	else if (already)
 		printf("connection %s -> %s: terms %s are already the consent in force; nothing changed\n",
 		       gf_log_qt(pos[0]), gf_log_qt(pos[1]), gf_log_qt(version));
@@ -657,7 +653,7 @@ static int cmd_activate(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--force") == 0)
 			force = true;
-		else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc && !reason)
+		else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc && !reason && argv[i + 1][0] != '-')
 			reason = argv[++i];
 		else if (argv[i][0] != '-' && npos < 2)
 			pos[npos++] = argv[i];
@@ -676,7 +672,7 @@ static int cmd_activate(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return r;
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	if ((r = gf_cmd_open(ctx, &cfg, &db)))
+	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
 	/* the jobs whose contacts cover the partner's connections */
 	size_t n;
@@ -705,7 +701,10 @@ static int cmd_activate(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	if (r < 0)
 		return gf_cmd_db_error(r);
-	if (missing.len)
+	if (r == 1)
+		printf("connection %s -> %s is live already; nothing changed%s\n", gf_log_qt(pos[0]), gf_log_qt(pos[1]),
+		       reason ? " and the reason not recorded" : "");
+	else if (missing.len)
 		printf("connection %s -> %s is now live, forced past: %s", gf_log_qt(pos[0]), gf_log_qt(pos[1]),
 		       gf_buf_str(&missing));
 	else
@@ -761,7 +760,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return GF_EXIT_USAGE;
 	}
 	struct gf_config *cfg = NULL;
-	if ((r = gf_cmd_open(ctx, &cfg, &db)))
+	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
 	if (show) {
 		/* named as the partner's format names them (a partner no job

@@ -136,7 +136,7 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = gf_cmd_open(ctx, &cfg, &db);
+	int r = gf_cmd_open_current(ctx, &cfg, &db);
 	if (r)
 		return r;
 	bool unknown_job = k.job && !gf_cmd_find_job(cfg, k.job, "contact add");

@@ -30,6 +30,7 @@
 
 /* Enums are written through an int pointer (see set_value). */
 _Static_assert(sizeof(enum gf_compress) == sizeof(int), "enum gf_compress is not int-sized");
+_Static_assert(sizeof(enum gf_on_removed) == sizeof(int), "enum gf_on_removed is not int-sized");
 _Static_assert(sizeof(enum gf_log_level) == sizeof(int), "enum gf_log_level is not int-sized");
 
 enum ktype { K_STRING, K_BOOL, K_INT, K_INT64, K_DURATION, K_ENUM, K_FLAGS, K_SECTION };
@@ -510,6 +511,9 @@ static int check_template(const char *v, struct gf_buf *why)
 static const struct enum_val compress_vals[] = {
 	{ "none", GF_COMPRESS_NONE }, { "gzip", GF_COMPRESS_GZIP }, { NULL, 0 },
 };
+static const struct enum_val on_removed_vals[] = {
+	{ "keep", GF_ON_REMOVED_KEEP }, { "deactivate", GF_ON_REMOVED_DEACTIVATE }, { NULL, 0 },
+};
 static const struct enum_val omit_vals[] = {
 	{ "first_name", GF_OMIT_FIRST_NAME }, { "gender", GF_OMIT_GENDER }, { "language", GF_OMIT_LANGUAGE },
 	{ "status", GF_OMIT_STATUS }, { "arrival", GF_OMIT_ARRIVAL }, { NULL, 0 },
@@ -612,6 +616,7 @@ static const struct key job_keys[] = {
 	SECTION("history", history_section),
 	SECTION("retention", retention_section),
 	SECTION("fields", fields_section),
+	ENUM("on_removed", "keep", on_removed_vals, J(on_removed)),
 };
 static const struct section job_section = { NULL, KEYS(job_keys), validate_job };
 

@@ -10,6 +10,9 @@
 struct gf_output;
 
 enum gf_compress { GF_COMPRESS_NONE, GF_COMPRESS_GZIP };
+/* on_removed: what a run does with a live connection whose property is gone
+ * from the PMS (seed 004: what disappears on the other side). */
+enum gf_on_removed { GF_ON_REMOVED_KEEP, GF_ON_REMOVED_DEACTIVATE };
 
 struct gf_job {
 	char *name;              /* required; must equal the file name without .yaml */
@@ -75,6 +78,8 @@ struct gf_job {
 
 	/* history */
 	char *history_message;      /* history.message, template, required */
+
+	enum gf_on_removed on_removed; /* on_removed: keep | deactivate, default keep */
 };
 
 /* Where the key for access keys at rest lives unless secrets.key_file says

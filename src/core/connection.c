@@ -9,6 +9,7 @@
 #include "db/db.h"
 #include "base/log.h"
 #include "core/alert.h"
+#include "core/config.h"
 #include "core/secret.h"
 
 static int status_alerts(PGconn *c, const char *id, const char *property, const char *partner, const char *status,
@@ -106,6 +107,14 @@ int gf_connection_check_property(const char *id, char *why, size_t whylen)
 	                why, whylen);
 }
 
+int gf_connection_check_text(const char *s, char *why, size_t whylen)
+{
+	return check_id(s, "it is shown in guestflow's output and recorded in the connection's events: it must be"
+	                   " valid UTF-8 without control characters or bidi controls (U+061C, U+200E, U+200F,"
+	                   " U+202A-U+202E, U+2066-U+2069), with at least one character other than a space",
+	                why, whylen);
+}
+
 int gf_connection_add(PGconn *c, const char *property, const char *partner,
                       const char *id_at_partner, const char *secret)
 {
@@ -171,7 +180,10 @@ int gf_connection_set_secret(PGconn *c, const char *property, const char *partne
 		char note[128];
 		snprintf(note, sizeof(note), "%s replaced (stored encrypted, key %d)", what, gf_secret_key_id());
 		r = gf_db_exec(c, "connection_set_key",
+			/* a test of the secret replaced says nothing of this one: the
+			 * go-live gate wants a test of it */
 			"WITH u AS (UPDATE guestflow.connections SET secret_enc = decode($2, 'hex'), secret = NULL,"
+			" last_test_at = NULL, last_test_verdict = NULL, last_test_detail = NULL,"
 			" updated_at = now() WHERE id = $1::bigint RETURNING id, status)"
 			" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
 			" SELECT id, status, status, $3 FROM u", 3,
@@ -325,23 +337,24 @@ int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *
 	if (r < 0 || (r = lock_connection(c, property, partner, id, sizeof(id), status, sizeof(status))) < 0)
 		return r;
 	int err;
+	/* The property withdraws: whatever consent is in force ends, and the
+	 * connection is deactivated even when none was recorded (made live
+	 * with --force, or before consents were) — no more data flows either
+	 * way. A deactivated one stays as it is, the withdrawal recorded. */
 	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "connection_consent_withdraw",
 		"WITH ended AS (UPDATE guestflow.consents SET ended_at = now(), ended_by = $2, ended_how = 'withdrawn'"
 		"               WHERE connection_id = $1::bigint AND ended_at IS NULL RETURNING terms_version),"
 		" conn AS (UPDATE guestflow.connections SET status = 'deactivated', status_changed_at = now(),"
-		"          updated_at = now() WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM ended) RETURNING id),"
+		"          updated_at = now() WHERE id = $1::bigint AND status <> 'deactivated' RETURNING id),"
 		" ev AS (INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
-		"        SELECT $1::bigint, $3, 'deactivated', 'consent to terms ' || terms_version || ' withdrawn by ' || $2"
-		"        FROM ended)"
-		" SELECT count(*) FROM ended", 3, (const char *[]){ id, by, status });
+		"        SELECT $1::bigint, $3, 'deactivated', coalesce('consent to terms ' || (SELECT terms_version"
+		"               FROM ended), 'consent (none in force)') || ' withdrawn by ' || $2)"
+		" SELECT (SELECT count(*) FROM ended)", 3, (const char *[]){ id, by, status });
 	if (!q) {
 		gf_db_rollback(c);
 		return err;
 	}
-	if (gf_db_get_int(q, 0, 0) == 0) {
-		gf_db_rollback(c);
-		return -ENODATA;
-	}
+	bool none = gf_db_get_int(q, 0, 0) == 0;
 	_cleanup_free_ char *why = gf_xasprintf("the property's consent was withdrawn by %s", by);
 	r = strcmp(status, "deactivated") == 0 ? 0
 	    : status_alerts(c, id, property, partner, "deactivated", why, jobs, n_jobs);
@@ -349,7 +362,8 @@ int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *
 		gf_db_rollback(c);
 		return r;
 	}
-	return gf_db_commit(c);
+	r = gf_db_commit(c);
+	return r < 0 ? r : none ? 1 : 0;
 }
 
 int gf_connection_activate(PGconn *c, const char *property, const char *partner, const char *const *jobs,
@@ -365,20 +379,23 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 		return r;
 	if (strcmp(status, "live") == 0) {
 		gf_db_rollback(c);
-		return 0;
+		return 1;
 	}
 	int err;
 	/* Each item of the gate, read under the connection's lock. A contact
-	 * covers the connection when it names it, names a job that sends to
-	 * its partner, or names neither (every job and connection). */
+	 * covers the connection when the alert mails of the partner's jobs
+	 * reach it (notify.c): its job is one of them or none, its connection
+	 * this one or none. */
 	_cleanup_pgresult_ PGresult *g = gf_db_query(c, &err, "connection_gate",
 		"SELECT (SELECT terms_version FROM guestflow.consents WHERE connection_id = c.id AND ended_at IS NULL),"
 		"       (SELECT ended_how || ' by ' || ended_by || ' at ' || to_char(ended_at, 'YYYY-MM-DD HH24:MI')"
 		"        FROM guestflow.consents WHERE connection_id = c.id ORDER BY id DESC LIMIT 1),"
-		"       EXISTS (SELECT 1 FROM guestflow.contacts k WHERE k.role = 'alert' AND (k.connection_id = c.id"
-		"               OR (k.connection_id IS NULL AND (k.job IS NULL OR k.job = ANY ($2::text[]))))),"
-		"       EXISTS (SELECT 1 FROM guestflow.contacts k WHERE k.role = 'technical' AND (k.connection_id = c.id"
-		"               OR (k.connection_id IS NULL AND (k.job IS NULL OR k.job = ANY ($2::text[]))))),"
+		"       EXISTS (SELECT 1 FROM guestflow.contacts k WHERE k.role = 'alert'"
+		"               AND (k.job IS NULL OR k.job = ANY ($2::text[]))"
+		"               AND (k.connection_id IS NULL OR k.connection_id = c.id)),"
+		"       EXISTS (SELECT 1 FROM guestflow.contacts k WHERE k.role = 'technical'"
+		"               AND (k.job IS NULL OR k.job = ANY ($2::text[]))"
+		"               AND (k.connection_id IS NULL OR k.connection_id = c.id)),"
 		"       coalesce(last_test_verdict = 'ok' AND last_test_at > now() - interval '24 hours', false),"
 		"       CASE WHEN last_test_at IS NULL THEN 'never tested'"
 		"            ELSE 'last: ' || last_test_verdict || ' at ' || to_char(last_test_at, 'YYYY-MM-DD HH24:MI TZ')"
@@ -393,7 +410,8 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 	if (PQgetisnull(g, 0, 0)) {
 		gf_buf_printf(missing, "no consent in force%s%s%s: record who accepted which terms with 'guestflow"
 		              " connection consent %s %s --by NAME --terms-version V'\n",
-		              PQgetisnull(g, 0, 1) ? "" : " (the last was ", PQgetisnull(g, 0, 1) ? "" : PQgetvalue(g, 0, 1),
+		              PQgetisnull(g, 0, 1) ? "" : " (the last was ",
+		              PQgetisnull(g, 0, 1) ? "" : gf_log_qt(PQgetvalue(g, 0, 1)),
 		              PQgetisnull(g, 0, 1) ? "" : ")", pq, ptq);
 	}
 	static const char *const roles[] = { "alert", "technical" };
@@ -423,6 +441,80 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 		" SELECT id, $2, 'live', $3 FROM u", 3, (const char *[]){ id, status, note });
 	if (r == 0)
 		r = status_alerts(c, id, property, partner, "live", NULL, jobs, n_jobs);
+	if (r == 0)
+		r = gf_db_commit(c);
+	else
+		gf_db_rollback(c);
+	return r;
+}
+
+int gf_connection_autostop(PGconn *c, const struct gf_job *job, int *changed)
+{
+	*changed = 0;
+	int r = gf_db_begin(c);
+	if (r < 0)
+		return r;
+	const char *deactivate = job->on_removed == GF_ON_REMOVED_DEACTIVATE ? "t" : "f";
+	int err;
+	/* One statement: the live connections the PMS no longer allows (or
+	 * has no more), locked; those to move, moved, with their events. A
+	 * property the view lists twice counts as allowed only if every row
+	 * says so. */
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "connection_autostop",
+		"WITH cand AS ("
+		"  SELECT c.id, c.property_id,"
+		"         CASE WHEN NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
+		"                               WHERE p.property_id = c.property_id) THEN 'removed'"
+		"              WHEN EXISTS (SELECT 1 FROM guestflow.source_properties p"
+		"                           WHERE p.property_id = c.property_id AND p.export_allowed IS NOT TRUE)"
+		"              THEN 'not_allowed' END AS why"
+		"    FROM guestflow.connections c WHERE c.partner = $1 AND c.status = 'live'"
+		"     AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
+		"                     WHERE p.property_id = c.property_id AND p.export_allowed IS TRUE"
+		"                       AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties q"
+		"                                       WHERE q.property_id = c.property_id"
+		"                                         AND q.export_allowed IS NOT TRUE))"
+		/* (not FOR UPDATE: the key share that another worker's deliveries
+		 * hold on the row while it plans must not make this wait) */
+		"     FOR NO KEY UPDATE OF c),"
+		" moved AS ("
+		"  UPDATE guestflow.connections c"
+		"     SET status = CASE cand.why WHEN 'removed' THEN 'deactivated' ELSE 'stopped' END,"
+		"         status_changed_at = now(), updated_at = now()"
+		"    FROM cand WHERE c.id = cand.id AND (cand.why = 'not_allowed' OR (cand.why = 'removed' AND $2::bool))"
+		"  RETURNING c.id, c.property_id, c.status, cand.why),"
+		" ev AS ("
+		"  INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, actor, note)"
+		"  SELECT id, 'live', status, 'guestflow', CASE why"
+		"         WHEN 'removed' THEN 'stopped automatically: the property is gone from the PMS"
+		" (guestflow.source_properties; job ' || $3 || ', on_removed: deactivate)'"
+		"         ELSE 'stopped automatically: the PMS no longer allows the property''s guests to be exported"
+		" (guestflow.source_properties.export_allowed; job ' || $3 || ')' END FROM moved)"
+		" SELECT id, property_id, status, why, true FROM moved"
+		" UNION ALL SELECT id, property_id, 'live', why, false FROM cand"
+		"  WHERE why = 'removed' AND NOT $2::bool ORDER BY 2",
+		3, (const char *[]){ job->partner, deactivate, job->name });
+	if (!q) {
+		gf_db_rollback(c);
+		return err;
+	}
+	for (int i = 0; r == 0 && i < PQntuples(q); i++) {
+		const char *id = PQgetvalue(q, i, 0), *prop = PQgetvalue(q, i, 1), *status = PQgetvalue(q, i, 2);
+		bool removed = strcmp(PQgetvalue(q, i, 3), "removed") == 0;
+		if (PQgetvalue(q, i, 4)[0] != 't') {
+			gf_warn("property_removed", "connection=%s property=%s msg=%s", id, gf_log_q(prop),
+			        gf_log_q("the property is gone from the PMS (guestflow.source_properties); its connection"
+			                 " stays live (on_removed: keep) and nothing is sent for it"));
+			continue;
+		}
+		const char *why = removed ? "the property is gone from the PMS"
+		                          : "the PMS no longer allows its guests to be exported";
+		gf_warn("connection_auto_stopped", "connection=%s property=%s status=%s msg=%s", id, gf_log_q(prop),
+		        status, gf_log_q(why));
+		const char *one[] = { job->name };
+		r = status_alerts(c, id, prop, job->partner, status, why, one, 1);
+		(*changed)++;
+	}
 	if (r == 0)
 		r = gf_db_commit(c);
 	else

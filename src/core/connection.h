@@ -5,6 +5,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,6 +22,9 @@
  * limit: the format states none. Else -EINVAL with why naming the rule
  * broken, without quoting the id. */
 int gf_connection_check_id_at_partner(const char *id, char *why, size_t whylen);
+/* The same rule for what an operator records on a connection (consent's
+ * --by and --terms-version, activate's --reason). */
+int gf_connection_check_text(const char *s, char *why, size_t whylen);
 /* The same rule for a property id, which guestflow shows in its output,
  * logs and alert mails. */
 int gf_connection_check_property(const char *id, char *why, size_t whylen);
@@ -34,7 +38,8 @@ int gf_connection_add(PGconn *c, const char *property, const char *partner,
 
 /* Replace a connection's secret (stored encrypted; gf_secret_open()
  * first), recorded in guestflow.connection_events without it; what names
- * it there ("access key").
+ * it there ("access key"). The last connection test is forgotten: it
+ * tested the secret replaced.
  * -ENOENT when there is no such connection. */
 int gf_connection_set_secret(PGconn *c, const char *property, const char *partner, const char *secret,
                              const char *what);
@@ -59,8 +64,10 @@ int gf_connection_set_status(PGconn *c, const char *property, const char *partne
 int gf_connection_consent(PGconn *c, const char *property, const char *partner, const char *by,
                           const char *version, bool *already);
 /* Withdraw the consent in force (by `by`) and deactivate the connection, in
- * one transaction, both in its events. -ENOENT when there is no such
- * connection, -ENODATA when no consent is in force. */
+ * one transaction, both in its events; also when no consent was recorded
+ * (returns 1 then: the connection is deactivated all the same). A
+ * deactivated connection stays so. -ENOENT when there is no such
+ * connection. */
 int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by,
                                    const char *const *jobs, size_t n_jobs);
 
@@ -69,10 +76,20 @@ int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *
  * jobs[n_jobs] that send to its partner, or all), and a connection test
  * that succeeded in the last 24 hours. -EACCES with every missing item, one
  * per line, in missing, unless force_reason (non-empty) is given, which is
- * recorded with them in the connection's events. Live already: 0, nothing
- * changed. -ENOENT when there is no such connection. */
+ * recorded with them in the connection's events. Live already: 1, nothing
+ * changed or recorded. -ENOENT when there is no such connection. */
 int gf_connection_activate(PGconn *c, const char *property, const char *partner, const char *const *jobs,
                            size_t n_jobs, const char *force_reason, struct gf_buf *missing);
+
+struct gf_job;
+/* At the start of a run (issue 17 item 6, seeds 001, 004): each live
+ * connection of the job's partner whose property guestflow.source_properties
+ * says may not be exported is stopped; one whose property is gone from the
+ * view is deactivated when the job says on_removed: deactivate, else kept
+ * (logged each run). Each change in one transaction with its event and the
+ * job's connection_stopped / connection_deactivated alert. *changed counts
+ * the connections moved. */
+int gf_connection_autostop(PGconn *c, const struct gf_job *job, int *changed);
 
 /* Print the connections as a table (never a secret). */
 int gf_connection_list(PGconn *c, FILE *out);

@@ -208,10 +208,10 @@ int gf_output_check_id_text(const char *id, char *why, size_t whylen)
 
 int gf_output_check_secret_text(const char *secret, size_t len, char *why, size_t whylen)
 {
-	static const char rule[] = "printable ASCII characters (0x21-0x7E: no spaces, no control or non-ASCII"
-	                           " characters)";
-	if (len == 0) {
-		gf_set_why(why, whylen, "empty; it is %s", rule);
+	static const char rule[] = "8 to 8192 printable ASCII characters (0x21-0x7E: no spaces, no control or"
+	                           " non-ASCII characters)";
+	if (len < 8 || len > 8192) {
+		gf_set_why(why, whylen, "this one has %zu characters; it is %s", len, rule);
 		return -GF_E_RENDER;
 	}
 	for (size_t i = 0; i < len; i++) {

@@ -241,12 +241,17 @@ int gf_output_gzip_level(const struct gf_job *job);
  * 0, or -GF_E_RENDER with why. */
 int gf_output_check_id_text(const char *id, char *why, size_t whylen);
 
-/* The rule every output's check_secret starts with: a secret that is
- * there, printable ASCII without spaces (0x21-0x7E). A secret goes into a
+/* The rule every output's check_secret starts with: 8 to 8192 printable
+ * ASCII characters without spaces (0x21-0x7E). A secret goes into a
  * request's URL or header, where a space or control character cannot
  * travel unchanged, and a space at either end is a copying mistake that
- * would otherwise be stored and refused by the partner every night. No
- * length rule: no contract states one. 0, or -GF_E_RENDER with why. */
+ * would otherwise be stored and refused by the partner every night. The
+ * bounds are guestflow's, not a contract's: every occurrence of a secret
+ * is blanked in what guestflow stores, logs and mails (text.h), which a
+ * shorter one would do to ordinary words; and HTTP servers refuse request
+ * lines and header fields well before 8 KiB grows into what a longer one
+ * (percent-encoded, up to 3 bytes a character) makes, so it would fail
+ * every night. 0, or -GF_E_RENDER with why. */
 int gf_output_check_secret_text(const char *secret, size_t len, char *why, size_t whylen);
 
 /* The output's id_label as a column heading ("HOTEL ID") in buf. */

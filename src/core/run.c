@@ -9,6 +9,7 @@
 
 #include "base/backoff.h"
 #include "core/claim.h"
+#include "core/connection.h"
 #include "core/complete.h"
 #include "core/alert.h"
 #include "db/db.h"
@@ -1151,7 +1152,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
 
-	r = gf_claim_sweep(db, job->name);
+	/* Connections the PMS no longer allows, stopped before anything is
+	 * planned for them. */
+	int auto_stopped = 0;
+	r = gf_connection_autostop(db, job, &auto_stopped);
+	if (r == 0)
+		r = gf_claim_sweep(db, job->name);
 	if (r == 0)
 		r = gf_plan_start(&rn.plan, db, cfg->conninfo, job, st->run_id, &gf_signals_stop);
 	if (r < 0) {

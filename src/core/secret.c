@@ -485,8 +485,8 @@ static int encrypt_plain_rows(PGconn *c, const uint8_t key[GF_SECRET_KEY_BYTES],
 		char *hex = gf_secret_encrypt(key, id, gf_db_get_int(r, i, 0), PQgetvalue(r, i, 1));
 		if (!hex) {
 			gf_error("secret_not_encrypted", "connection=%s msg=%s", conn,
-			         gf_log_q("the plain-text access key of this connection could not be encrypted"
-			                  " (empty, or longer than 64 KiB); it stays as it is"));
+			         gf_log_q("the plain-text secret of this connection could not be encrypted (the"
+			                  " cipher failed); it stays as it is"));
 			continue;
 		}
 		e = gf_db_exec(c, "secret_encrypt_row",

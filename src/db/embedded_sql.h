@@ -15,5 +15,8 @@ extern const size_t gf_n_migrations;
 /* schemas/sql/reference/adapters.sql: the default source adapters over the
  * reference PMS schema. */
 extern const char gf_sql_adapters[];
+/* schemas/sql/reference/adapter_properties.sql: the reference
+ * guestflow.source_properties over pms.properties. */
+extern const char gf_sql_adapter_properties[];
 
 #endif

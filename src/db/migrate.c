@@ -168,6 +168,23 @@ int gf_migrate(PGconn *c, int *applied, int *adapters_installed)
 		*adapters_installed = 1;
 		gf_info("adapters_installed", "msg=%s", gf_log_q("installed the reference source adapters over the pms schema"));
 	}
+	/* The contract's view of the properties (newer than the others): over
+	 * the reference pms.properties when it is missing, so that an install
+	 * of the reference schema keeps its adapters whole. */
+	_cleanup_pgresult_ PGresult *pq = gf_db_query(c, &err, "adapter_properties_check",
+		"SELECT to_regclass('guestflow.source_properties') IS NULL"
+		" AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('pms.properties')"
+		"             AND attname = 'export_allowed' AND attnum > 0 AND NOT attisdropped)", 0, NULL);
+	if (!pq)
+		return err;
+	if (PQgetvalue(pq, 0, 0)[0] == 't') {
+		r = gf_db_exec(c, "reference_adapter_properties", gf_sql_adapter_properties, 0, NULL);
+		if (r < 0)
+			return r;
+		*adapters_installed = 1;
+		gf_info("adapters_installed", "msg=%s",
+		        gf_log_q("installed the reference view guestflow.source_properties over pms.properties"));
+	}
 	return 0;
 }
 
@@ -194,7 +211,11 @@ int gf_schema_check(PGconn *c)
 		/* (the contract's column since issue 15: an adapter written to the
 		 * older one would fail every plan with a database error) */
 		" EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_bookings')"
-		"          AND attname = 'updated_at' AND attnum > 0 AND NOT attisdropped)", 0, NULL);
+		"          AND attname = 'updated_at' AND attnum > 0 AND NOT attisdropped),"
+		/* (issue 17: the properties, for the automatic stop) */
+		" (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_properties')"
+		"   AND attname IN ('property_id', 'export_allowed') AND attnum > 0 AND NOT attisdropped) = 2",
+		0, NULL);
 	if (!q)
 		return err;
 	if (PQgetvalue(q, 0, 0)[0] == 't' && PQgetvalue(q, 0, 1)[0] == 't' && PQgetvalue(q, 0, 2)[0] != 't') {
@@ -202,6 +223,15 @@ int gf_schema_check(PGconn *c)
 		         gf_log_q("the source view guestflow.source_bookings has no column updated_at (when the PMS last"
 		                  " changed the booking or its guest: how a booking rejected for its data is planned again);"
 		                  " add it to the view (see schemas/sql/reference/adapters.sql)"));
+		return -GF_E_SCHEMA;
+	}
+	if (PQgetvalue(q, 0, 0)[0] == 't' && PQgetvalue(q, 0, 1)[0] == 't' && PQgetvalue(q, 0, 3)[0] != 't') {
+		gf_error("adapter_missing", "msg=%s",
+		         gf_log_q("the source view guestflow.source_properties (property_id, name, export_allowed) is"
+		                  " missing: each run stops the connections of a property that no longer allows its"
+		                  " guests to be exported, and sends nothing before it can tell; for the reference PMS"
+		                  " schema run 'guestflow db migrate' after loading it, for another PMS create the view"
+		                  " (see schemas/sql/reference/adapter_properties.sql)"));
 		return -GF_E_SCHEMA;
 	}
 	if (PQgetvalue(q, 0, 0)[0] != 't' || PQgetvalue(q, 0, 1)[0] != 't') {

@@ -197,6 +197,11 @@ class CliTest(GFTestCase):
             self.assertIn(w.replace('-', '\\-'), man, w)
         for w in ('contact edit', '--hours', '--time-zone', 'escalation'):
             self.assertIn(w, readme, w)
+        # the automatic stop: the job key and the source contract's view
+        self.assertRegex(job, r'(?m)^on_removed: keep$')
+        for w in ('on_removed', 'source_properties', 'export_allowed'):
+            self.assertIn(w, man, w)
+            self.assertIn(w, readme, w)
         for code in ('77', '67', '79', '76'):
             self.assertIn(code, env.gf('connection', '--help').stdout, code)
             self.assertIn(f'.TQ\n{code}\n', man, code)

@@ -5,7 +5,7 @@ withdrawal deactivates the connection; 'connection activate' refuses (exit
 65, every missing item listed) unless consent is in force, an alert and a
 technical contact cover the connection and a connection test succeeded in
 the last 24 hours; '--force --reason' goes live all the same, recorded."""
-from gftest import GFTestCase, add_booking, main
+from gftest import FORCE, GFTestCase, add_booking, add_many, main
 
 ACTIVATE = ('connection', 'activate', 'P003', 'reviewhub')
 
@@ -136,9 +136,12 @@ class GoLiveTest(GFTestCase):
         self.assertEqual(self.events()[-1], ['live', 'deactivated', 'consent to terms 2 withdrawn by Carla'])
         self.assertRegex(env.gf('connection', 'show', 'P003', 'reviewhub').stdout,
                          r'consent: +none in force \(terms 2 withdrawn by Carla at ')
+        # Again: nothing in force, the connection stays deactivated, the
+        # withdrawal is recorded all the same.
         r = env.gf(*consent, '--by', 'Carla', '--withdraw')
-        self.assertEqual(r.returncode, 65)
-        self.assertIn('no consent in force to withdraw', r.stderr)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('consent (none was in force) withdrawn by Carla', r.stdout)
+        self.assertEqual(self.events()[-1], ['deactivated', 'deactivated', 'consent (none in force) withdrawn by Carla'])
         # The gate says what became of the last one.
         r = env.gf(*ACTIVATE)
         self.assertEqual(r.returncode, 65)
@@ -150,6 +153,49 @@ class GoLiveTest(GFTestCase):
                      " SELECT id, v, 'x' FROM guestflow.connections, (VALUES ('3'), ('4')) t(v)"
                      " WHERE property_id = 'P001'")
 
+    def test_withdrawal_without_consent_stops_the_data_all_the_same(self):
+        """Red team: a connection made live with --force (or before consents were
+        recorded) has no consent in force; the property withdrawing must still
+        stop the data."""
+        env = self.env
+        env.gf(*ACTIVATE, '--force', '--reason', 'migrated from the old tool')
+        self.assertEqual(self.status(), 'live')
+        r = env.gf('connection', 'consent', 'P003', 'reviewhub', '--by', 'GM', '--withdraw')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.status(), 'deactivated')
+        self.assertEqual(self.events()[-1], ['live', 'deactivated', 'consent (none in force) withdrawn by GM'])
+
+    def test_the_gate_counts_only_contacts_the_alerts_reach(self):
+        """Red team: a contact scoped to a job of another partner and to this
+        connection gets none of its alerts (the mailer wants both to match), so
+        it does not cover it; a new secret needs a new test."""
+        env = self.env
+        env.write_config({'partner': 'otherhub'}, job_name='other-job')
+        env.gf('connection', 'consent', 'P003', 'reviewhub', '--by', 'Anna', '--terms-version', '1')
+        for role in ('alert', 'technical'):
+            r = env.gf('contact', 'add', 'x@example.org', '--role', role, '--job', 'other-job',
+                       '--connection', 'P003', 'reviewhub')
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.gf('connection', 'test', 'P003', 'reviewhub').returncode, 0)
+        self.refused('no alert contact', 'no technical contact')
+        for role in ('alert', 'technical'):
+            env.gf('contact', 'add', 'y@example.org', '--role', role, '--job', 'review-nightly',
+                   '--connection', 'P003', 'reviewhub')
+        # the partner issued a new key: the test of the old one no longer counts
+        r = env.gf('connection', 'set-credentials', 'P003', 'reviewhub', input='n3w-k3y-for-1003\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('last test:   never', env.gf('connection', 'show', 'P003', 'reviewhub').stdout)
+        self.refused('no connection test succeeded in the last 24 hours (never tested)')
+        env.gf('connection', 'set-credentials', 'P003', 'reviewhub', input=self.accounts['H-1003'] + '\n')
+        self.assertEqual(env.gf('connection', 'test', 'P003', 'reviewhub').returncode, 0)
+        self.assertEqual(env.gf(*ACTIVATE).returncode, 0)
+        # live already: said so, a reason given is not recorded
+        n = len(self.events())
+        r = env.gf(*ACTIVATE, '--force', '--reason', 'again')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('is live already; nothing changed and the reason not recorded', r.stdout)
+        self.assertEqual(len(self.events()), n)
+
     def test_bad_input_is_refused_naming_the_field(self):
         env = self.env
         for args, code, says in (
@@ -158,14 +204,97 @@ class GoLiveTest(GFTestCase):
                 (('P003', 'reviewhub', '--by', 'A', '--terms-version', '1', '--withdraw'), 64, 'either'),
                 (('P003', 'reviewhub', '--by', 'A\x07', '--terms-version', '1'), 65, '--by refused'),
                 (('P003', 'reviewhub', '--by', 'A', '--terms-version', ''), 65, '--terms-version refused'),
+                (('P003', 'reviewhub', '--by', 'Eve\u202e', '--terms-version', '1'), 65, 'bidi controls'),
+                (('P003', 'reviewhub', '--by', '   ', '--terms-version', '1'), 65, '--by refused'),
+                (('P003', 'reviewhub', '--by', 'A', '--terms-version', '--withdraw'), 64, 'unexpected argument'),
+                (('P003', 'reviewhub', '--by', '--terms-version', '--terms-version', '9'), 64, ''),
                 (('P404', 'reviewhub', '--by', 'A', '--terms-version', '1'), 65, 'no connection P404 -> reviewhub')):
             r = env.gf('connection', 'consent', *args)
             self.assertEqual(r.returncode, code, f'{args}: {r.stderr}')
             self.assertIn(says, r.stderr)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.consents"), '0')
+        r = env.gf(*ACTIVATE, '--force', '--reason', '--force')
+        self.assertEqual(r.returncode, 64, r.stderr)
         r = env.gf('connection', 'activate', 'P404', 'reviewhub')
         self.assertEqual(r.returncode, 65)
         self.assertIn('no connection P404 -> reviewhub', r.stderr)
+
+
+class AutoStopTest(GFTestCase):
+    """Issue 17 item 6 (seeds 001, 004): at the start of each run, a live
+    connection whose property the PMS no longer allows to export is stopped;
+    one whose property is gone from the PMS is kept or deactivated as the
+    job's on_removed says; each with its event, and the job's alert."""
+
+    def conn(self, prop):
+        return self.env.psql("SELECT c.status, e.actor, e.note FROM guestflow.connections c"
+                             " JOIN guestflow.connection_events e ON e.connection_id = c.id"
+                             f" WHERE c.property_id = '{prop}' ORDER BY e.id DESC LIMIT 1")[0]
+
+    def open_alerts(self):
+        return self.env.psql("SELECT c.property_id, a.kind FROM guestflow.alert_events a"
+                             " JOIN guestflow.connections c ON c.id = a.connection_id"
+                             " WHERE a.cleared_at IS NULL ORDER BY 1, 2")
+
+    def test_a_property_the_pms_no_longer_allows_is_stopped_before_anything_is_sent(self):
+        env = self.env
+        add_many(env, 4, ['P001', 'P002'])
+        env.psql("UPDATE pms.properties SET export_allowed = false WHERE id = 'P002'")
+        # (its guests are not planned at all: nothing is due for a connection
+        # that is not live)
+        r = self.run_job(expect=0)
+        self.assertIn('event=connection_auto_stopped', r.stderr)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-2', 'B-4'], 'only P001 sent')
+        status, actor, note = self.conn('P002')
+        self.assertEqual((status, actor), ('stopped', 'guestflow'))
+        self.assertIn('the PMS no longer allows', note)
+        self.assertEqual(self.conn('P001')[0], 'live')
+        self.assertEqual(self.open_alerts(), [['P002', 'connection_stopped']])
+        # The next run changes nothing more; allowed again, an operator makes it
+        # live (through the gate) and its guests go.
+        self.run_job(expect=0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.connection_events e JOIN"
+                                    " guestflow.connections c ON c.id = e.connection_id"
+                                    " WHERE c.property_id = 'P002' AND e.actor = 'guestflow'"), '1')
+        env.psql("UPDATE pms.properties SET export_allowed = true WHERE id = 'P002'")
+        self.assertEqual(env.gf('connection', 'activate', 'P002', 'reviewhub', *FORCE).returncode, 0)
+        self.assertEqual(self.open_alerts(), [])
+        self.run_job(expect=0)
+        self.assertEqual(len(env.recorded()), 4)
+
+    def test_a_property_gone_from_the_pms_is_kept_or_deactivated_as_the_job_says(self):
+        env = self.env
+        env.add_connection('P009', 'H-1009', 'k3y+/=nine')
+        r = self.run_job(expect=0)
+        self.assertIn('event=property_removed connection=', r.stderr)
+        self.assertIn('on_removed: keep', r.stderr)
+        self.assertEqual(self.conn('P009')[0], 'live')
+        env.write_config({'on_removed': 'deactivate'})
+        r = self.run_job(expect=0)
+        self.assertIn('event=connection_auto_stopped', r.stderr)
+        status, actor, note = self.conn('P009')
+        self.assertEqual((status, actor), ('deactivated', 'guestflow'))
+        self.assertIn('the property is gone from the PMS', note)
+        self.assertEqual(self.open_alerts(), [['P009', 'connection_deactivated']])
+        self.assertEqual(env.gf('check-config').returncode, 0)
+        env.write_config({'on_removed': 'delete'})
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 78)
+        self.assertIn('on_removed', r.stderr)
+
+    def test_an_adapter_without_the_properties_view_is_a_clear_error(self):
+        env = self.env
+        add_many(env, 2, ['P001'])
+        env.psql("DROP VIEW guestflow.source_properties")
+        r = self.run_job(expect=78)
+        self.assertIn('event=adapter_missing', r.stderr)
+        self.assertIn('guestflow.source_properties (property_id, name, export_allowed) is missing', r.stderr)
+        self.assertEqual(env.recorded(), [], 'nothing sent before it can tell')
+        r = env.gf('db', 'migrate')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('source_properties', r.stdout + r.stderr)
+        self.run_job(expect=0)
+        self.assertEqual(len(env.recorded()), 2)
 
 
 if __name__ == '__main__':

@@ -147,8 +147,9 @@ class GuestJsonTest(GFTestCase):
         self.assertEqual(r.returncode, 65, r.stderr)
         # guest-json's token goes into the Authorization header: printable
         # ASCII without spaces, no length rule.
-        for token, says in (('tok\u00e9n', 'character 4 is not ASCII'), ('tok en', 'character 4 is a space'),
-                            ('tok\x01en', 'character 4 is a control character')):
+        for token, says in (('tok\u00e9n-three', 'character 4 is not ASCII'),
+                            ('tok en-three', 'character 4 is a space'),
+                            ('tok\x01en-three', 'character 4 is a control character'), ('tok3n', 'has 5')):
             r = env.gf('connection', 'add', 'P003', 'reviewhub', '--property-id', 'PX-3', input=token + '\n')
             self.assertEqual(r.returncode, 65, r.stderr)
             self.assertIn('API token refused', r.stderr)

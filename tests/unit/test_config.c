@@ -309,6 +309,7 @@ static void test_defaults(void)
 	   job->linger_ms == 120000, "default retry");
 	is_int(job->lease_ms, 600000, "default lease");
 	is_int(job->stop_timeout_ms, 30000, "default stop_timeout");
+	ok(job->on_removed == GF_ON_REMOVED_KEEP, "default on_removed: keep");
 	gf_job_free(job);
 
 	const char *m = "database:\n  conninfo: dbname=x\n";
@@ -337,12 +338,14 @@ static void test_values(void)
 		"retry: {backoff_initial: 1m, backoff_max: 1m, linger: 0, max_attempts: 1}\n"
 		"lease: 2m\nstop_timeout: 0\n"
 		"history: {message: \"{partner}{job}{batch}{booking_no}{hotel_id}{run_id}{date}\"}\n"
-		"fields: {omit: [first_name]}\n";
+		"fields: {omit: [first_name]}\n"
+		"on_removed: deactivate\n";
 	if (!is_int(gf_job_parse(t, strlen(t), "t.yaml", "t", &job, &err), 0, "job with every key parses")) {
 		diag("%s", err.text);
 		return;
 	}
 	ok(!job->enabled, "enabled: off is false");
+	ok(job->on_removed == GF_ON_REMOVED_DEACTIVATE, "on_removed: deactivate");
 	is_str(job->description, "", "empty quoted description");
 	is_int(job->window_ms, 36LL * 3600000, "duration 36h");
 	is_str(job->default_language, "de", "language de");
@@ -381,7 +384,7 @@ static void test_errors(void)
 	       "lease shorter than a request");
 	is_str(job_error(JOB_MIN "lease_time: 10m\n"),
 	       "t.yaml:7:1: unknown key 'lease_time' at the top level (expected one of: name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields, on_removed)",
 	       "unknown top-level key");
 	is_str(job_error(JOB_MIN "name: t\n"),
 	       "t.yaml:7:1: duplicate key 'name' at the top level (first given at line 1)", "duplicate key");
@@ -401,7 +404,7 @@ static void test_errors(void)
 	       "gzip_level, got a single value", "scalar where a mapping is expected");
 	is_str(job_error("- name: t\n"),
 	       "t.yaml:1:1: expected a mapping with keys name, description, enabled, partner, format, "
-	       "endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields at the top level, "
+	       "endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields, on_removed at the top level, "
 	       "got a sequence", "top level not a mapping");
 	is_str(job_error(JOB_MIN "? [a]\n: b\n"), "t.yaml:7:3: a key must be a plain name, got a sequence",
 	       "complex key");
@@ -516,7 +519,7 @@ static void test_errors(void)
 
 	/* YAML-level problems. */
 	is_str(job_error(""), "t.yaml:1:1: file is empty (expected a mapping with keys name, description, "
-	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields)",
+	       "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, history, retention, fields, on_removed)",
 	       "empty text");
 	is_str(job_error("a: 1\nb: [2\n"),
 	       "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)",
@@ -582,10 +585,10 @@ static void test_files(void)
 	           "scalar at line 3, column 11)", "file: YAML syntax error");
 	CHECK_FILE("empty.yaml", ":1:1: file is empty (expected a mapping with keys name, description, "
 	           "enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, retry, lease, stop_timeout, ping, "
-	           "history, retention, fields)", "file: empty");
+	           "history, retention, fields, on_removed)", "file: empty");
 	CHECK_FILE("comments-only.yaml", ":1:1: file is empty (expected a mapping with keys name, "
 	           "description, enabled, partner, format, endpoint, allow_insecure_http, schedule, selection, batch, http, sftp, "
-	           "retry, lease, stop_timeout, ping, history, retention, fields)", "file: comments only");
+	           "retry, lease, stop_timeout, ping, history, retention, fields, on_removed)", "file: comments only");
 	CHECK_FILE("bad-template.yaml", ":6:12: 'message' has an unknown placeholder '{guest_name}' "
 	           "(expected one of: {partner}, {job}, {batch}, {booking_no}, {hotel_id}, {run_id}, "
 	           "{date})", "file: template placeholder");

@@ -79,8 +79,8 @@ static void test_seal_and_open(void)
 }
 
 /* Each output's rule for the secret entered with 'connection add' and
- * 'set-credentials' (both: what a URL or a header carries); never a
- * length no contract states. */
+ * 'set-credentials' (both: what a URL or a header carries, long enough to
+ * be blanked in text without blanking words). */
 static void test_secret_rules(void)
 {
 	char why[512];
@@ -96,8 +96,16 @@ static void test_secret_rules(void)
 	k[big] = '\0';
 	for (int o = 0; o < 2; o++) {
 		const struct gf_output *out = o ? json : xml;
-		is_int(out->check_secret("k", 1, why, sizeof(why)), 0, "%s: one character: taken (no length rule)", out->name);
-		is_int(out->check_secret(k, big, why, sizeof(why)), 0, "%s: 100000 characters: taken", out->name);
+		is_int(out->check_secret("k3y+/=o", 7, why, sizeof(why)), -GF_E_RENDER, "%s: 7 characters: refused",
+		       out->name);
+		ok(strstr(why, "8 to 8192") && strstr(why, "has 7") && !strstr(why, "k3y"),
+		   "%s: the rule and the length named, the secret not quoted: %s", out->name, why);
+		is_int(out->check_secret("k3y+/=on", 8, why, sizeof(why)), 0, "%s: 8 characters: taken", out->name);
+		is_int(out->check_secret(k, 8192, why, sizeof(why)), 0, "%s: 8192 characters: taken", out->name);
+		is_int(out->check_secret(k, 8193, why, sizeof(why)), -GF_E_RENDER, "%s: 8193 characters: refused",
+		       out->name);
+		is_int(out->check_secret(k, big, why, sizeof(why)), -GF_E_RENDER, "%s: 100000 characters: refused",
+		       out->name);
 		is_int(out->check_secret("", 0, why, sizeof(why)), -GF_E_RENDER, "%s: empty: refused", out->name);
 		is_int(out->check_secret("key with space", 14, why, sizeof(why)), -GF_E_RENDER, "%s: a space: refused",
 		       out->name);

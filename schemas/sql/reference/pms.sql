@@ -8,6 +8,9 @@ CREATE TABLE IF NOT EXISTS pms.properties (
     id    text PRIMARY KEY,
     name  text NOT NULL
 );
+-- Whether the hotel allows its guests' data to be exported to partners (seed
+-- 001: a property switched off here has its connections stopped).
+ALTER TABLE pms.properties ADD COLUMN IF NOT EXISTS export_allowed boolean NOT NULL DEFAULT true;
 
 CREATE TABLE IF NOT EXISTS pms.guests (
     id          bigserial PRIMARY KEY,
