@@ -40,7 +40,8 @@ static const char help[] =
 	"            line each, with what to do, recorded on the connection (show).\n"
 	"            Exit 0 ok, 77 credentials refused, 67 unknown hotel or property\n"
 	"            id, 79 TLS certificate or SSH host key refused, 69 unreachable\n"
-	"            (DNS, refused, timeout), 76 unexpected reply\n"
+	"            (DNS, refused, timeout), 76 unexpected reply; 75 and nothing\n"
+	"            recorded when the secret was replaced while it ran\n"
 	"rekey       rotates the key that encrypts the stored secrets: a new key\n"
 	"            in secrets.key_file, the previous one kept as FILE.old, every\n"
 	"            secret re-encrypted in one transaction\n"
@@ -520,11 +521,17 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	fflush(stdout);
 	if (r == 0 && any) {
-		int rr = gf_conntest_record(db, id, &worst);
-		if (rr < 0)
+		int rr = gf_conntest_record(db, id, PQgetisnull(c, 0, 2) ? NULL : PQgetvalue(c, 0, 2), &worst);
+		if (rr == -ESTALE || rr == -ENOENT) {
+			fprintf(stderr, "guestflow connection test: %s -> %s %s while the test ran: its result is not"
+			        " recorded; test again\n", gf_log_qt(property), gf_log_qt(partner),
+			        rr == -ENOENT ? "was removed" : "had its secret replaced");
+			r = GF_EXIT_TEMPFAIL;
+		} else if (rr < 0) {
 			r = gf_cmd_db_error(rr);
-		else
+		} else {
 			r = gf_conntest_exit_code(worst.verdict);
+		}
 	}
 out:
 	gf_secret_close();

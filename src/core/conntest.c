@@ -97,16 +97,21 @@ int gf_conntest_run(const struct gf_job *job, const struct gf_output_target *t, 
 	return r;
 }
 
-int gf_conntest_record(PGconn *c, int64_t connection_id, const struct gf_conntest *res)
+int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex, const struct gf_conntest *res)
 {
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)connection_id);
-	const char *p[] = { id, gf_conntest_name(res->verdict), res->why };
+	const char *p[] = { id, gf_conntest_name(res->verdict), res->why, tested_hex };
 	int err;
+	/* (a verdict on a secret 'set-credentials' replaced meanwhile would
+	 * open the go-live gate for one never tested) */
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "conntest_record",
-		"UPDATE guestflow.connections SET last_test_at = now(), last_test_verdict = $2,"
-		" last_test_detail = nullif($3, '') WHERE id = $1::bigint", 3, p);
+		"WITH u AS (UPDATE guestflow.connections SET last_test_at = now(), last_test_verdict = $2,"
+		"           last_test_detail = nullif($3, '')"
+		"           WHERE id = $1::bigint AND secret_enc IS NOT DISTINCT FROM decode($4, 'hex') RETURNING id)"
+		" SELECT EXISTS (SELECT 1 FROM guestflow.connections WHERE id = $1::bigint), EXISTS (SELECT 1 FROM u)",
+		4, p);
 	if (!r)
 		return err;
-	return strcmp(PQcmdTuples(r), "0") == 0 ? -ENOENT : 0;
+	return PQgetvalue(r, 0, 0)[0] != 't' ? -ENOENT : PQgetvalue(r, 0, 1)[0] != 't' ? -ESTALE : 0;
 }

@@ -32,8 +32,10 @@ const char *gf_conntest_name(enum gf_test_verdict v);
 /* The exit code of 'connection test' for it (guestflow(1)). */
 int gf_conntest_exit_code(enum gf_test_verdict v);
 
-/* Record the result on the connection (last_test_*). 0, -ENOENT when it
- * is gone, or a database error. */
-int gf_conntest_record(PGconn *c, int64_t connection_id, const struct gf_conntest *res);
+/* Record the result on the connection (last_test_*), if its secret is
+ * still the one tested (tested_hex: its secret_enc as hex, NULL for none).
+ * 0, -ENOENT when it is gone, -ESTALE when its secret was replaced while
+ * the test ran (nothing recorded), or a database error. */
+int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex, const struct gf_conntest *res);
 
 #endif

@@ -58,7 +58,7 @@ class FailureTest(GFTestCase):
 
     def test_credentials_refused_skip_the_connection(self):
         env = self.env
-        env.psql("UPDATE guestflow.connections SET secret = 'wrong' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET secret = 'wrong-key' WHERE property_id = 'P002'")
         self.add(1, 2, prop='P001')
         self.add(3, 4, prop='P002')
         r = self.run_job(expect=1)
@@ -77,7 +77,7 @@ class FailureTest(GFTestCase):
 
     def test_credentials_refused_stop_the_batch_claimed_ahead_too(self):
         env = self.env
-        env.psql("UPDATE guestflow.connections SET secret = 'wrong' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET secret = 'wrong-key' WHERE property_id = 'P002'")
         self.add(*range(1, 31), prop='P002')
         # One slot, a slow partner: while a batch is out, the next one is
         # claimed ahead. The first 403 sends its batch back (it might be

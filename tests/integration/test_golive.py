@@ -5,7 +5,29 @@ withdrawal deactivates the connection; 'connection activate' refuses (exit
 65, every missing item listed) unless consent is in force, an alert and a
 technical contact cover the connection and a connection test succeeded in
 the last 24 hours; '--force --reason' goes live all the same, recorded."""
-from gftest import FORCE, GFTestCase, add_booking, add_many, main
+import http.server
+import subprocess
+import time
+
+from gftest import FORCE, GUESTFLOW, GFTestCase, add_booking, add_many, main
+from test_transport import serve
+
+
+class SlowPong(http.server.BaseHTTPRequestHandler):
+    """review-xml's test call answered ok, two seconds late."""
+    protocol_version = 'HTTP/1.1'
+
+    def do_GET(self):
+        time.sleep(2)
+        body = b'<pong xmlns="urn:guestflow:review-xml:1" hotelId="H-1003"/>'
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/xml')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 ACTIVATE = ('connection', 'activate', 'P003', 'reviewhub')
 
@@ -195,6 +217,34 @@ class GoLiveTest(GFTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('is live already; nothing changed and the reason not recorded', r.stdout)
         self.assertEqual(len(self.events()), n)
+
+    def test_a_test_of_a_secret_replaced_while_it_ran_is_not_recorded(self):
+        """Red team: 'connection test' reads the secret, calls the partner, then
+        records its verdict; a set-credentials in between must not get that
+        verdict (the gate would open for a secret never tested)."""
+        env = self.env
+        port, _ = serve(self, SlowPong)
+        env.endpoint = f'http://127.0.0.1:{port}/v1/guests'
+        env.write_config({'allow_insecure_http': True})
+        test = subprocess.Popen([GUESTFLOW, '-c', env.config, 'connection', 'test', 'P003', 'reviewhub'],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.8)
+            r = env.gf('connection', 'set-credentials', 'P003', 'reviewhub', input='n3w-k3y-for-1003\n')
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out, err = test.communicate(timeout=60)
+        finally:
+            if test.poll() is None:
+                test.kill()
+                test.wait(timeout=30)
+        self.assertEqual(test.returncode, 75, out + err)
+        self.assertIn('had its secret replaced while the test ran: its result is not recorded', err)
+        self.assertIsNone(env.scalar("SELECT last_test_verdict FROM guestflow.connections WHERE property_id = 'P003'"))
+        # Undisturbed, the same slow test is recorded.
+        r = env.gf('connection', 'test', 'P003', 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(env.scalar("SELECT last_test_verdict FROM guestflow.connections WHERE property_id = 'P003'"),
+                         'ok')
 
     def test_bad_input_is_refused_naming_the_field(self):
         env = self.env

@@ -586,7 +586,7 @@ class GuaranteeTest(GFTestCase):
     def test_auth_failure_raises_one_alert_until_fixed(self):
         env = self.env
         add_many(env, 4, ['P1', 'P2'])
-        env.psql("UPDATE guestflow.connections SET secret = 'wrong' WHERE property_id = 'P2'")
+        env.psql("UPDATE guestflow.connections SET secret = 'wrong-key' WHERE property_id = 'P2'")
         for _ in range(2):
             r = self.run_job(expect=1)
         self.assertEqual(r.stderr.count('event=alert_raised'), 0, 'the second run raises nothing new')

@@ -83,7 +83,7 @@ class OperationsTest(GFTestCase):
     def test_status_table_and_json(self):
         env = self.env
         add_many(env, 10, ['P001', 'P002'])
-        env.psql("UPDATE guestflow.connections SET secret = 'wrong' WHERE property_id = 'P002'")
+        env.psql("UPDATE guestflow.connections SET secret = 'wrong-key' WHERE property_id = 'P002'")
         self.run_job(expect=1)
         r = env.gf('status')
         self.assertEqual(r.returncode, 0, r.stderr)
