@@ -55,7 +55,8 @@ static int parse(int argc, char **argv, bool add, struct gf_contact *k, const ch
 			to = &k->email;
 		else if (add && strcmp(argv[i], "--job") == 0)
 			to = &k->job;
-		if (to && v && !*to) {
+		/* (a value that starts with '-' is an option forgotten its value) */
+		if (to && v && !*to && argv[i + 1][0] != '-') {
 			*to = argv[++i];
 		} else if (add && strcmp(argv[i], "--connection") == 0 && i + 2 < argc && !k->property) {
 			k->property = argv[++i];

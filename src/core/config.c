@@ -452,13 +452,8 @@ static const char *const placeholders[] = {
 	"partner", "job", "batch", "booking_no", "hotel_id", "run_id", "date",
 };
 
-static void list_placeholders(struct gf_buf *why)
-{
-	for (size_t i = 0; i < GF_ARRAY_SIZE(placeholders); i++)
-		gf_buf_printf(why, "%s{%s}", i ? ", " : "", placeholders[i]);
-}
-
-static int check_template(const char *v, struct gf_buf *why)
+/* A template whose placeholders are among names[n]. */
+static int check_placeholders(const char *v, const char *const *names, size_t n, struct gf_buf *why)
 {
 	for (const char *p = v; *p; p++) {
 		if (*p == '}') {
@@ -474,20 +469,34 @@ static int check_template(const char *v, struct gf_buf *why)
 		}
 		size_t len = (size_t)(end - p - 1);
 		bool known = false;
-		for (size_t i = 0; i < GF_ARRAY_SIZE(placeholders); i++)
-			if (strlen(placeholders[i]) == len && strncmp(p + 1, placeholders[i], len) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (strlen(names[i]) == len && strncmp(p + 1, names[i], len) == 0)
 				known = true;
 		if (!known) {
 			gf_buf_puts(why, "has an unknown placeholder ");
 			show(why, p, len + 2);
 			gf_buf_puts(why, " (expected one of: ");
-			list_placeholders(why);
+			for (size_t i = 0; i < n; i++)
+				gf_buf_printf(why, "%s{%s}", i ? ", " : "", names[i]);
 			gf_buf_puts(why, ")");
 			return -EINVAL;
 		}
 		p = end;
 	}
 	return 0;
+}
+
+static int check_template(const char *v, struct gf_buf *why)
+{
+	return check_placeholders(v, placeholders, GF_ARRAY_SIZE(placeholders), why);
+}
+
+/* Placeholders of the entry written for a partner's event (pull.c). */
+static const char *const event_placeholders[] = { "partner", "job", "booking_no", "event", "at", "reason" };
+
+static int check_event_template(const char *v, struct gf_buf *why)
+{
+	return check_placeholders(v, event_placeholders, GF_ARRAY_SIZE(event_placeholders), why);
 }
 
 /* ---- the tables ------------------------------------------------------------ */
@@ -591,8 +600,25 @@ static const struct key ping_keys[] = {
 };
 static const struct section ping_section = { "ping", KEYS(ping_keys), NULL };
 
+/* The entries 'guestflow pull' writes, one per event type (seed 004's
+ * status updates); the defaults say what happened, when and through what. */
+static const struct key event_keys[] = {
+	STR("invited", KF_NONEMPTY, "{partner} invited the guest to review ({at}, job {job})", check_event_template,
+	    J(event_message[0])),
+	STR("bounced", KF_NONEMPTY, "{partner}: the guest's e-mail address bounced; no partner is sent it again"
+	    " ({at}, job {job})", check_event_template, J(event_message[1])),
+	STR("reviewed", KF_NONEMPTY, "{partner}: the guest wrote a review ({at}, job {job})", check_event_template,
+	    J(event_message[2])),
+	STR("unsubscribed", KF_NONEMPTY, "{partner}: the guest unsubscribed; no partner is sent the address again"
+	    " ({at}, job {job})", check_event_template, J(event_message[3])),
+	STR("rejected", KF_NONEMPTY, "{partner} could not import the guest: {reason} ({at}, job {job})",
+	    check_event_template, J(event_message[4])),
+};
+static const struct section events_section = { "events", KEYS(event_keys), NULL };
+
 static const struct key history_keys[] = {
 	STR("message", KF_REQUIRED | KF_NONEMPTY, NULL, check_template, J(history_message)),
+	SECTION("events", events_section),
 };
 static const struct section history_section = { "history", KEYS(history_keys), NULL };
 

@@ -78,6 +78,11 @@ struct gf_job {
 
 	/* history */
 	char *history_message;      /* history.message, template, required */
+	/* history.events.<type>: the entry 'guestflow pull' writes for a partner's
+	 * event, by enum gf_event_type (invited, bounced, reviewed, unsubscribed,
+	 * rejected); templates with {partner} {job} {booking_no} {event} {at}
+	 * {reason}; defaults in config.c */
+	char *event_message[5];
 
 	enum gf_on_removed on_removed; /* on_removed: keep | deactivate, default keep */
 };

@@ -422,6 +422,29 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 	if (PQgetvalue(g, 0, 4)[0] != 't')
 		gf_buf_printf(missing, "no connection test succeeded in the last 24 hours (%s): run 'guestflow connection"
 		              " test %s %s'\n", PQgetvalue(g, 0, 5), pq, ptq);
+	/* The PMS's word on the property (when the source contract's view is
+	 * there: 'db migrate' does not need it): a run would stop the
+	 * connection again at once. */
+	_cleanup_pgresult_ PGresult *pa = gf_db_query(c, &err, "connection_gate_property",
+		"SELECT to_regclass('guestflow.source_properties') IS NULL", 0, NULL);
+	if (!pa) {
+		gf_db_rollback(c);
+		return err;
+	}
+	if (PQgetvalue(pa, 0, 0)[0] != 't') {
+		_cleanup_pgresult_ PGresult *al = gf_db_query(c, &err, "connection_gate_allowed",
+			"SELECT EXISTS (SELECT 1 FROM guestflow.source_properties p WHERE p.property_id = $1)"
+			"   AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
+			"                   WHERE p.property_id = $1 AND p.export_allowed IS NOT TRUE)", 1, &property);
+		if (!al) {
+			gf_db_rollback(c);
+			return err;
+		}
+		if (PQgetvalue(al, 0, 0)[0] != 't')
+			gf_buf_printf(missing, "the PMS does not allow the property's guests to be exported (it does not list"
+			              " it in guestflow.source_properties, or export_allowed is not true there): a run would"
+			              " stop the connection again\n");
+	}
 	bool short_of = missing->len > before;
 	if (short_of && !(force_reason && *force_reason)) {
 		gf_db_rollback(c);
@@ -448,7 +471,8 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 	return r;
 }
 
-int gf_connection_autostop(PGconn *c, const struct gf_job *job, int *changed)
+int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
+                           int *changed)
 {
 	*changed = 0;
 	int r = gf_db_begin(c);
@@ -504,15 +528,16 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, int *changed)
 		if (PQgetvalue(q, i, 4)[0] != 't') {
 			gf_warn("property_removed", "connection=%s property=%s msg=%s", id, gf_log_q(prop),
 			        gf_log_q("the property is gone from the PMS (guestflow.source_properties); its connection"
-			                 " stays live (on_removed: keep) and nothing is sent for it"));
+			                 " stays live (on_removed: keep), and its guests are not sent while the PMS does not"
+			                 " list it"));
 			continue;
 		}
 		const char *why = removed ? "the property is gone from the PMS"
 		                          : "the PMS no longer allows its guests to be exported";
 		gf_warn("connection_auto_stopped", "connection=%s property=%s status=%s msg=%s", id, gf_log_q(prop),
 		        status, gf_log_q(why));
-		const char *one[] = { job->name };
-		r = status_alerts(c, id, prop, job->partner, status, why, one, 1);
+		/* (every job of the partner hears of it, as of a manual stop) */
+		r = status_alerts(c, id, prop, job->partner, status, why, jobs, n_jobs);
 		(*changed)++;
 	}
 	if (r == 0)

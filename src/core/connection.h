@@ -86,10 +86,13 @@ struct gf_job;
  * connection of the job's partner whose property guestflow.source_properties
  * says may not be exported is stopped; one whose property is gone from the
  * view is deactivated when the job says on_removed: deactivate, else kept
- * (logged each run). Each change in one transaction with its event and the
- * job's connection_stopped / connection_deactivated alert. *changed counts
- * the connections moved. */
-int gf_connection_autostop(PGconn *c, const struct gf_job *job, int *changed);
+ * (logged each run; its guests are not eligible all the same, plan.h).
+ * Each change in one transaction with its event and the
+ * connection_stopped / connection_deactivated alert of each of the jobs
+ * (jobs[n_jobs]: those of the partner). *changed counts the connections
+ * moved. */
+int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
+                           int *changed);
 
 /* Print the connections as a table (never a secret). */
 int gf_connection_list(PGconn *c, FILE *out);

@@ -152,7 +152,10 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"       (SELECT x.reason || ' (' || to_char(x.created_at, 'YYYY-MM-DD') || coalesce(', reported by '"
 			"               || (SELECT cc.partner FROM guestflow.partner_events pe"
 			"                     JOIN guestflow.connections cc ON cc.id = pe.connection_id WHERE pe.id = x.event_id), '')"
-			"               || ')' FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email))"
+			"               || ')' FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email)),"
+			"       coalesce(" GF_SQL_RULE_PROPERTY_ALLOWED ", false),"
+			"       (SELECT string_agg(coalesce(p.export_allowed::text, 'null'), ', ')"
+			"          FROM guestflow.source_properties p WHERE p.property_id = s.property_id)"
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
 			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
@@ -186,7 +189,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		bool all = job->enabled;
 		for (int k = 3; k <= 13; k += 2)
 			all = all && PQgetvalue(r, 0, k)[0] == 't';
-		all = all && PQgetvalue(r, 0, 17)[0] == 't';
+		all = all && PQgetvalue(r, 0, 17)[0] == 't' && PQgetvalue(r, 0, 19)[0] == 't';
 		fprintf(out, "\njob %s (partner %s, %s): %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
 		        gf_log_qt(job->path), all ? "eligible" : "NOT eligible");
 		rule(out, job->enabled, "job enabled", "", job->enabled ? "enabled: true" : "enabled: false in the job file");
@@ -200,6 +203,11 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			gf_xasprintf("the address is on the suppression list: %s; no job sends it to any partner",
 			             gf_log_q(PQgetvalue(r, 0, 18))) : gf_xstrdup("not on the suppression list");
 		rule(out, PQgetvalue(r, 0, 17)[0] == 't', "not unsubscribed or bounced", "", sup);
+		rule(out, PQgetvalue(r, 0, 19)[0] == 't', "property allows export", "",
+		     gf_db_get(r, 0, 20) ? (PQgetvalue(r, 0, 19)[0] == 't' ? "export_allowed = true in guestflow.source_properties"
+		                                                          : "export_allowed is not true in"
+		                                                            " guestflow.source_properties")
+		                         : "the PMS does not list the property (guestflow.source_properties)");
 		char win[400];
 		if (*horizon)
 			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"

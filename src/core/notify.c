@@ -50,13 +50,15 @@ static const char *advice(const char *kind)
 		return "Find the cause in 'guestflow log --errors', fix it, then run\n"
 		       "'guestflow rerun JOB --dead' to put the deliveries back in the queue.";
 	if (strcmp(kind, "connection_stopped") == 0)
-		return "The partner stopped serving this connection ('guestflow connection show'). Its\n"
-		       "guests are not sent meanwhile; once the partner serves it again, make it live\n"
-		       "with 'guestflow connection activate'.";
+		return "The connection was stopped: by the partner, or by guestflow because the PMS\n"
+		       "no longer allows the property's guests to be exported ('guestflow connection\n"
+		       "show' says which). Its guests are not sent meanwhile; once that is over, make\n"
+		       "it live with 'guestflow connection activate'.";
 	if (strcmp(kind, "connection_deactivated") == 0)
-		return "The property ended this connection, or withdrew its consent ('guestflow\n"
-		       "connection show'). Its guests are not sent; nothing to do unless that was a\n"
-		       "mistake: then record consent again and 'guestflow connection activate'.";
+		return "The property ended this connection, withdrew its consent, or is gone from the\n"
+		       "PMS ('guestflow connection show' says which). Its guests are not sent; nothing\n"
+		       "to do unless that was a mistake: then record consent again and 'guestflow\n"
+		       "connection activate'.";
 	if (strcmp(kind, "partner_unreachable") == 0)
 		return "Check the partner's status and the network path to the endpoint; deliveries stay\n"
 		       "pending and are retried with backoff until retry.max_attempts.";
@@ -412,10 +414,16 @@ static int check_zone(PGconn *c, const char *zone)
 
 int gf_contact_check_hours(const char *s, char *why, size_t whylen)
 {
-	int h1, m1, h2, m2, n = -1;
-	if (sscanf(s, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &n) != 4 || n != 11 || s[n] ||
-	    !(s[0] >= '0' && s[0] <= '9' && s[6] >= '0' && s[6] <= '9') || h1 > 23 || m1 > 59 || h2 > 24 ||
-	    m2 > 59 || (h2 == 24 && m2 != 0) || h1 < 0 || m1 < 0 || h2 < 0 || m2 < 0) {
+	/* HH:MM-HH:MM, every H and M a digit (sscanf alone takes signs and
+	 * spaces) */
+	static const char form[] = "dd:dd-dd:dd";
+	bool shaped = strlen(s) == sizeof(form) - 1;
+	for (size_t i = 0; shaped && form[i]; i++)
+		shaped = form[i] == 'd' ? (s[i] >= '0' && s[i] <= '9') : s[i] == form[i];
+	int h1 = 0, m1 = 0, h2 = 0, m2 = 0;
+	if (shaped)
+		sscanf(s, "%2d:%2d-%2d:%2d", &h1, &m1, &h2, &m2);
+	if (!shaped || h1 > 23 || m1 > 59 || h2 > 24 || m2 > 59 || (h2 == 24 && m2 != 0)) {
 		gf_set_why(why, whylen, "support hours are HH:MM-HH:MM, every day, from 00:00 to 24:00 (an end before"
 		           " the start spans midnight), such as 08:00-18:00");
 		return -EINVAL;
@@ -449,6 +457,16 @@ int gf_contact_edit(PGconn *c, const char *id, const struct gf_contact *k)
 	if (r < 0)
 		return r;
 	int err;
+	if (k->hours && !k->time_zone) {
+		_cleanup_pgresult_ PGresult *z = gf_db_query(c, &err, "contact_zone_of",
+			"SELECT time_zone IS NOT NULL FROM guestflow.contacts WHERE id = $1::bigint", 1, &id);
+		if (!z)
+			return err;
+		if (PQntuples(z) == 0)
+			return -ENOENT;
+		if (PQgetvalue(z, 0, 0)[0] != 't')
+			return -EDOM;
+	}
 	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "contact_edit",
 		"UPDATE guestflow.contacts SET role = coalesce($2, role), email = coalesce($3, email),"
 		"       name = coalesce($4, name),"
@@ -456,10 +474,8 @@ int gf_contact_edit(PGconn *c, const char *id, const struct gf_contact *k)
 		"       time_zone = CASE WHEN $7::bool THEN NULL ELSE coalesce($6, time_zone) END"
 		" WHERE id = $1::bigint RETURNING id", 7,
 		(const char *[]){ id, k->role, k->email, k->name, k->hours, k->time_zone, k->clear_hours ? "t" : "f" });
-	/* (the one CHECK an edit can break that the caller cannot see:
-	 * hours kept or given while the zone is not) */
 	if (!q)
-		return strcmp(gf_db_sqlstate(c), "23514") == 0 ? -EDOM : err;
+		return err;
 	return PQntuples(q) ? 0 : -ENOENT;
 }
 

@@ -31,9 +31,20 @@
 #define GF_SQL_RULE_NOT_SUPPRESSED \
 	"NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email))"
 
+/* The PMS allows the property's guests to be exported: it lists the
+ * property in guestflow.source_properties, every row of it with
+ * export_allowed true (issue 17 item 6). Fail-closed: a property the view
+ * does not list, or lists as not allowed, sends nothing, whatever the
+ * status of its connections (the run's automatic stop records that). */
+#define GF_SQL_RULE_PROPERTY_ALLOWED \
+	"(EXISTS (SELECT 1 FROM guestflow.source_properties p WHERE p.property_id = s.property_id)" \
+	" AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties p" \
+	"                 WHERE p.property_id = s.property_id AND p.export_allowed IS NOT TRUE))"
+
 #define GF_SQL_ELIGIBLE_MS(ms) \
 	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
-	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW_MS(ms) " AND " GF_SQL_RULE_NOT_SUPPRESSED
+	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW_MS(ms) " AND " GF_SQL_RULE_NOT_SUPPRESSED \
+	" AND " GF_SQL_RULE_PROPERTY_ALLOWED
 #define GF_SQL_ELIGIBLE GF_SQL_ELIGIBLE_MS("$3")
 
 struct gf_plan_result {

@@ -17,6 +17,7 @@
 #include "core/output.h"
 #include "core/secret.h"
 #include "db/db.h"
+#include "base/template.h"
 #include "transport/http.h"
 
 /* One page's events and the cursor after them, in one statement: the
@@ -25,7 +26,11 @@
  * and unsubscribed, a delivery the partner could not import rejected with
  * its reason, and the cursor. $1 connection, $2..$6 the events' booking
  * numbers, types, times, reasons and batch keys, $7 job, $8 property,
- * $9 the next cursor (NULL: unchanged), $10 partner. */
+ * $9 the next cursor (NULL: unchanged), $10 partner, $11..$15 the job's
+ * history.events templates for invited, bounced, reviewed, unsubscribed
+ * and rejected ({partner} and {job} filled in; the rest per event here,
+ * the partner's own text last, so that nothing in it is taken for a
+ * placeholder). */
 static const char STORE_SQL[] =
 	"WITH e AS ("
 	"  SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])"
@@ -78,14 +83,13 @@ static const char STORE_SQL[] =
 	"  RETURNING d.booking_id"
 	"), h AS ("
 	"  SELECT guestflow.write_history(array_agg(ins.booking_id ORDER BY ins.id),"
-	"         array_agg($10 || CASE ins.type"
-	"              WHEN 'invited' THEN ' invited the guest to review'"
-	"              WHEN 'reviewed' THEN ': the guest wrote a review'"
-	"              WHEN 'bounced' THEN ': the guest''s e-mail address bounced; no partner is sent it again'"
-	"              WHEN 'unsubscribed' THEN ': the guest unsubscribed; no partner is sent the address again'"
-	"              ELSE ' could not import the guest: ' || coalesce(nullif(ins.reason, ''), 'no reason given') END"
-	"           || coalesce(' (' || to_char(ins.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', ' (')"
-	"           || CASE WHEN ins.at IS NULL THEN '' ELSE ', ' END || 'job ' || $7 || ')' ORDER BY ins.id)) AS ok"
+	"         array_agg(replace(replace(replace(replace(CASE ins.type"
+	"              WHEN 'invited' THEN $11 WHEN 'bounced' THEN $12 WHEN 'reviewed' THEN $13"
+	"              WHEN 'unsubscribed' THEN $14 ELSE $15 END,"
+	"           '{event}', ins.type),"
+	"           '{at}', coalesce(to_char(ins.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', 'time not given')),"
+	"           '{booking_no}', ins.booking_no),"
+	"           '{reason}', coalesce(nullif(ins.reason, ''), 'no reason given')) ORDER BY ins.id)) AS ok"
 	"    FROM ins WHERE ins.booking_id IS NOT NULL HAVING count(*) > 0"
 	"), cur AS ("
 	"  UPDATE guestflow.connections SET events_cursor = coalesce($9, events_cursor), events_pulled_at = now()"
@@ -118,11 +122,23 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 	}
 	for (int k = 0; k < 5 && r == 0; k++)
 		r = gf_buf_puts(&a[k], "}");
+	/* the job's entry for each type, {partner} and {job} filled in */
+	struct gf_buf t[5];
+	const struct gf_template_vars vars = { .partner = job->partner, .job = job->name };
+	for (int k = 0; k < 5; k++) {
+		t[k] = (struct gf_buf)GF_BUF_INIT((size_t)1 << 20);
+		if (r == 0)
+			r = gf_template_expand(job->event_message[k], &vars, &t[k]);
+	}
+	_Static_assert(GF_EVENT_INVITED == 0 && GF_EVENT_BOUNCED == 1 && GF_EVENT_REVIEWED == 2 &&
+	               GF_EVENT_UNSUBSCRIBED == 3 && GF_EVENT_REJECTED == 4, "history.events in config.c's order");
 	if (r == 0) {
 		const char *p[] = { conn, gf_buf_str(&a[0]), gf_buf_str(&a[1]), gf_buf_str(&a[2]), gf_buf_str(&a[3]),
-		                    gf_buf_str(&a[4]), job->name, property, ev->next, job->partner };
+		                    gf_buf_str(&a[4]), job->name, property, ev->next, job->partner,
+		                    gf_buf_str(&t[0]), gf_buf_str(&t[1]), gf_buf_str(&t[2]), gf_buf_str(&t[3]),
+		                    gf_buf_str(&t[4]) };
 		int err;
-		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 10, p);
+		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 15, p);
 		if (!res) {
 			r = err;
 		} else {
@@ -131,8 +147,10 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 			PQclear(res);
 		}
 	}
-	for (int k = 0; k < 5; k++)
+	for (int k = 0; k < 5; k++) {
 		gf_buf_free(&a[k]);
+		gf_buf_free(&t[k]);
+	}
 	return r;
 }
 

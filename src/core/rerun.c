@@ -68,7 +68,8 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"         coalesce(s.checked_out_at < (SELECT h.checked_out_before FROM guestflow.purge_horizons h"
 		"                                       WHERE h.job = $1), false) AS purged,"
 		"         (c.id IS NOT NULL AND " GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL
-		"          AND " GF_SQL_RULE_NAME " AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_NOT_SUPPRESSED ") IS TRUE AS ok"
+		"          AND " GF_SQL_RULE_NAME " AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_NOT_SUPPRESSED
+		"          AND " GF_SQL_RULE_PROPERTY_ALLOWED ") IS TRUE AS ok"
 		"    FROM guestflow.source_bookings s"
 		"    LEFT JOIN guestflow.connections c"
 		"      ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"

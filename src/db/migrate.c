@@ -177,6 +177,17 @@ int gf_migrate(PGconn *c, int *applied, int *adapters_installed)
 		"             AND attname = 'export_allowed' AND attnum > 0 AND NOT attisdropped)", 0, NULL);
 	if (!pq)
 		return err;
+	_cleanup_pgresult_ PGresult *old = gf_db_query(c, &err, "adapter_properties_old",
+		"SELECT to_regclass('guestflow.source_properties') IS NULL AND to_regclass('guestflow.source_bookings')"
+		" IS NOT NULL", 0, NULL);
+	if (!old)
+		return err;
+	if (PQgetvalue(pq, 0, 0)[0] != 't' && PQgetvalue(old, 0, 0)[0] == 't')
+		gf_warn("adapter_missing", "msg=%s",
+		        gf_log_q("the source view guestflow.source_properties (property_id text, name, export_allowed"
+		                 " boolean) is missing, and runs refuse to start without it: create it over the PMS's"
+		                 " properties (see schemas/sql/reference/adapter_properties.sql; for the reference PMS"
+		                 " schema, load pms.sql again and run 'guestflow db migrate')"));
 	if (PQgetvalue(pq, 0, 0)[0] == 't') {
 		r = gf_db_exec(c, "reference_adapter_properties", gf_sql_adapter_properties, 0, NULL);
 		if (r < 0)
@@ -213,8 +224,12 @@ int gf_schema_check(PGconn *c)
 		" EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_bookings')"
 		"          AND attname = 'updated_at' AND attnum > 0 AND NOT attisdropped),"
 		/* (issue 17: the properties, for the automatic stop) */
+		/* (by type too: a property_id that is not text, or an export_allowed
+		 * that is not boolean, would fail every run as a database error) */
 		" (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_properties')"
-		"   AND attname IN ('property_id', 'export_allowed') AND attnum > 0 AND NOT attisdropped) = 2",
+		"   AND ((attname = 'property_id' AND atttypid = 'text'::regtype)"
+		"        OR (attname = 'export_allowed' AND atttypid = 'boolean'::regtype))"
+		"   AND attnum > 0 AND NOT attisdropped) = 2",
 		0, NULL);
 	if (!q)
 		return err;
@@ -227,8 +242,9 @@ int gf_schema_check(PGconn *c)
 	}
 	if (PQgetvalue(q, 0, 0)[0] == 't' && PQgetvalue(q, 0, 1)[0] == 't' && PQgetvalue(q, 0, 3)[0] != 't') {
 		gf_error("adapter_missing", "msg=%s",
-		         gf_log_q("the source view guestflow.source_properties (property_id, name, export_allowed) is"
-		                  " missing: each run stops the connections of a property that no longer allows its"
+		         gf_log_q("the source view guestflow.source_properties (property_id text, name, export_allowed"
+		                  " boolean) is missing or not of that shape: each run stops the connections of a"
+		                  " property that no longer allows its"
 		                  " guests to be exported, and sends nothing before it can tell; for the reference PMS"
 		                  " schema run 'guestflow db migrate' after loading it, for another PMS create the view"
 		                  " (see schemas/sql/reference/adapter_properties.sql)"));

@@ -156,6 +156,9 @@ class AlertingTest(GFTestCase):
         for args, code, says in (
                 (('--hours', '8-18', '--time-zone', 'UTC'), 65, '--hours refused: support hours are HH:MM-HH:MM'),
                 (('--hours', '24:00-08:00', '--time-zone', 'UTC'), 65, '--hours refused'),
+                (('--hours', '08:+5-18:00', '--time-zone', 'UTC'), 65, '--hours refused'),
+                (('--hours', '08: 5-18:00', '--time-zone', 'UTC'), 65, '--hours refused'),
+                (('--name', '--role'), 64, 'unexpected argument'),
                 (('--hours', '08:00-18:00'), 64, '--hours needs --time-zone'),
                 (('--hours', '08:00-18:00', '--time-zone', 'Mars/Olympus'), 65,
                  'Mars/Olympus is not a time zone PostgreSQL knows'),
@@ -205,7 +208,7 @@ class AlertingTest(GFTestCase):
         self.assertEqual(got, {'auth_failed': ['<it@hotel.example>', '<ops@hotel.example>'],
                                'connection_stopped': ['<it@hotel.example>', '<ops@hotel.example>']})
         stopped = [m['data'] for m in SmtpSink.messages if 'connection_stopped' in m['data']][0]
-        self.assertIn('The partner stopped serving this connection', stopped)
+        self.assertIn('The connection was stopped: by the partner, or by guestflow', stopped)
         self.assertIn('P002 to reviewhub is stopped: stopped by the partner', stopped)
         # Live again: the alert clears; deactivated: raised again, once.
         self.assertEqual(env.gf('connection', 'activate', 'P002', 'reviewhub', *FORCE).returncode, 0)

@@ -197,6 +197,12 @@ class CliTest(GFTestCase):
             self.assertIn(w.replace('-', '\\-'), man, w)
         for w in ('contact edit', '--hours', '--time-zone', 'escalation'):
             self.assertIn(w, readme, w)
+        # the entries pull writes, one template per event type
+        for t in ('invited', 'bounced', 'reviewed', 'unsubscribed', 'rejected'):
+            self.assertRegex(job, rf'(?m)^    {t}: "', t)
+            self.assertIn(f'.{t}', man, t)
+        self.assertIn('history.events', man)
+        self.assertIn('history.events', readme)
         # the automatic stop: the job key and the source contract's view
         self.assertRegex(job, r'(?m)^on_removed: keep$')
         for w in ('on_removed', 'source_properties', 'export_allowed'):

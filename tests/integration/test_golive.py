@@ -332,14 +332,52 @@ class AutoStopTest(GFTestCase):
         self.assertEqual(r.returncode, 78)
         self.assertIn('on_removed', r.stderr)
 
+    def test_a_property_the_view_does_not_list_sends_nothing_whatever_the_status(self):
+        """Red team: with another PMS's views, a property may have bookings in
+        source_bookings and be missing from source_properties (a view of the
+        active ones). Fail-closed: its guests are not eligible (explain says
+        why, --dry-run does not count them), its connection is kept live
+        (on_removed: keep) or deactivated, and activate refuses it."""
+        env = self.env
+        env.write_config({}, job_name='review-weekly')  # a second job of the partner
+        add_many(env, 4, ['P001', 'P002'])
+        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS SELECT id AS property_id, name,"
+                 " export_allowed FROM pms.properties WHERE id <> 'P002'")
+        r = env.gf('run', 'review-nightly', '--dry-run')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotRegex(r.stdout, r'(?m)^P002 .*NEW')
+        r = self.run_job(expect=0)
+        self.assertIn('event=property_removed', r.stderr)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-2', 'B-4'], 'nothing of P002')
+        self.assertEqual(self.conn('P002')[0], 'live')
+        r = env.gf('explain', 'B-1')
+        self.assertRegex(r.stdout, r'NO +property allows export +the PMS does not list the property')
+        # deactivated by the job that says so: every job of the partner hears of it
+        env.write_config({'on_removed': 'deactivate'}, job_name='review-weekly')
+        r = env.gf('run', 'review-weekly')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.conn('P002')[0], 'deactivated')
+        self.assertEqual(env.psql("SELECT a.job FROM guestflow.alert_events a JOIN guestflow.connections c"
+                                  " ON c.id = a.connection_id WHERE c.property_id = 'P002' ORDER BY 1"),
+                         [['review-nightly'], ['review-weekly']])
+        r = env.gf('connection', 'activate', 'P002', 'reviewhub')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn("the PMS does not allow the property's guests to be exported", r.stderr)
+
     def test_an_adapter_without_the_properties_view_is_a_clear_error(self):
         env = self.env
         add_many(env, 2, ['P001'])
         env.psql("DROP VIEW guestflow.source_properties")
         r = self.run_job(expect=78)
         self.assertIn('event=adapter_missing', r.stderr)
-        self.assertIn('guestflow.source_properties (property_id, name, export_allowed) is missing', r.stderr)
+        self.assertIn('guestflow.source_properties (property_id text, name, export_allowed boolean) is missing', r.stderr)
         self.assertEqual(env.recorded(), [], 'nothing sent before it can tell')
+        # of another shape: the same (not a database error every night)
+        env.psql("CREATE VIEW guestflow.source_properties AS SELECT 1 AS property_id, name,"
+                 " export_allowed FROM pms.properties")
+        r = self.run_job(expect=78)
+        self.assertIn('not of that shape', r.stderr)
+        env.psql("DROP VIEW guestflow.source_properties")
         r = env.gf('db', 'migrate')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('source_properties', r.stdout + r.stderr)

@@ -106,6 +106,33 @@ class ReviewXmlPullTest(PullCase):
         self.assertIn('1 not eligible', r.stdout)
         self.assertEqual(len(env.recorded()), 4)
 
+    def test_the_entries_are_the_jobs_templates(self):
+        """Issue 17 item 7: the history entry of each event type is the job's
+        history.events template; placeholders filled, the partner's text
+        taken as text (a placeholder in it is not expanded)."""
+        env = self.env
+        env.write_config({'history': {'message': 'sent by {job}',
+                                      'events': {'reviewed': 'Review at {partner} for {booking_no} ({event}, {at})',
+                                                 'bounced': '{job}/{partner}: bounce, {reason}'}}})
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        self.event('H-1001', 'B-1', 'reviewed', '2026-11-23T10:00:00Z')
+        self.event('H-1001', 'B-2', 'bounced')
+        self.event('H-1001', 'B-1', 'invited')
+        self.pull()
+        self.assertEqual(self.history('B-1'), ['sent by review-nightly',
+                                               'Review at reviewhub for B-1 (reviewed, 2026-11-23 10:00 UTC)',
+                                               'reviewhub invited the guest to review (2026-11-23 10:00 UTC, job'
+                                               ' review-nightly)'])
+        self.assertEqual(self.history('B-2')[-1], 'review-nightly/reviewhub: bounce, no reason given')
+        # A template with a placeholder pull does not know: refused, naming it.
+        env.write_config({'history': {'message': 'sent', 'events': {'invited': 'at {date}'}}})
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn("unknown placeholder '{date}'", r.stderr)
+        self.assertIn('{partner}, {job}, {booking_no}, {event}, {at}, {reason}', r.stderr)
+
     def test_a_bad_feed_fails_its_connection_only(self):
         env = self.env
         add_booking(env, 1)

@@ -91,7 +91,8 @@ man=$dest$mandir/man1/guestflow.1
 expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$tmpfiles" "$cron" "$man"
 	"$dest$datadir/guestflow/schemas/xsd/review-xml-1.xsd"
 	"$dest$datadir/guestflow/schemas/sql/reference/pms.sql"
-	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql")
+	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql"
+	"$dest$datadir/guestflow/schemas/sql/reference/adapter_properties.sql")
 for f in "${expected[@]}"; do
 	[ -f "$f" ] && ok "installed ${f#"$dest"}" || fail "not installed: ${f#"$dest"}"
 done

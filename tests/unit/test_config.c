@@ -378,7 +378,7 @@ static void test_errors(void)
 	is_str(job_error(JOB_HEAD "history: {}\n"),
 	       "t.yaml:5:1: missing required key 'message' in 'history'", "missing key in a section");
 	is_str(job_error(JOB_HEAD "history:\n  kind: x\n  message: m\n"),
-	       "t.yaml:6:3: unknown key 'kind' in 'history' (expected one of: message)", "history.kind is gone");
+	       "t.yaml:6:3: unknown key 'kind' in 'history' (expected one of: message, events)", "history.kind is gone");
 	is_str(job_error(JOB_MIN "lease: 60s\n"),
 	       "t.yaml:7:8: 'lease' (60 s) must be longer than http.timeout plus http.connect_timeout (130 s)",
 	       "lease shorter than a request");
