@@ -111,7 +111,7 @@ logging:
 secrets:
   key_file: "$WORK/secrets.key"
 YAML
-for i in $(seq 1 "$PROPERTIES"); do echo "H-$i key-$i"; done >"$WORK/accounts"
+for i in $(seq 1 "$PROPERTIES"); do echo "H-$i bench-key-$i"; done >"$WORK/accounts"
 "$SIM" --port 0 --port-file "$WORK/sim.port" --xsd schemas/xsd/review-xml-1.xsd --record "$WORK/received.jsonl" \
 	--accounts-file "$WORK/accounts" --log /dev/null --validate-every "$VALIDATE_EVERY" &
 sim_pid=$!
@@ -126,7 +126,7 @@ G=("$GF" -c "$WORK/guestflow.yaml")
 "${PSQL[@]}" <<SQL
 INSERT INTO guestflow.partners VALUES ('reviewhub', 'reviewhub');
 INSERT INTO guestflow.connections (property_id, partner, id_at_partner, secret, status)
-SELECT 'P' || i, 'reviewhub', 'H-' || i, 'key-' || i, 'live' FROM generate_series(1, $PROPERTIES) i;
+SELECT 'P' || i, 'reviewhub', 'H-' || i, 'bench-key-' || i, 'live' FROM generate_series(1, $PROPERTIES) i;
 SQL
 "${G[@]}" connection rekey >/dev/null
 # Which bookings were eligible on their night (for the final check).

@@ -146,7 +146,7 @@ logging:
 secrets:
   key_file: "$WORK/secrets.key"
 YAML
-for i in $(seq 1 2000); do echo "H-$i key-$i"; done >"$WORK/accounts"
+for i in $(seq 1 2000); do echo "H-$i bench-key-$i"; done >"$WORK/accounts"
 # The simulator parses every request, validates one in BENCH_VALIDATE_EVERY
 # against the XSD (the integration tests validate every one; a real partner
 # validates on its own machine, not on these two cores) and records every
@@ -169,7 +169,7 @@ G=("$GF" -c "$WORK/guestflow.yaml")
 "${PSQL[@]}" <<SQL
 INSERT INTO guestflow.partners VALUES ('reviewhub', 'reviewhub');
 INSERT INTO guestflow.connections (property_id, partner, id_at_partner, secret, status)
-SELECT 'P' || i, 'reviewhub', 'H-' || i, 'key-' || i, 'live' FROM generate_series(1, 2000) i;
+SELECT 'P' || i, 'reviewhub', 'H-' || i, 'bench-key-' || i, 'live' FROM generate_series(1, 2000) i;
 ANALYZE;
 SQL
 # Access keys are stored encrypted: any command that opens the key encrypts
