@@ -580,17 +580,6 @@ static int check_text_option(const char *verb, const char *opt, const char *v)
 	return 0;
 }
 
-/* The names of the jobs that send to a partner (malloc'd array, *n of them). */
-static const char **partner_jobs(const struct gf_config *cfg, const char *partner, size_t *n)
-{
-	const char **jobs = gf_xcalloc(cfg->n_jobs ? cfg->n_jobs : 1, sizeof(*jobs));
-	*n = 0;
-	for (size_t i = 0; i < cfg->n_jobs; i++)
-		if (strcmp(cfg->jobs[i]->partner, partner) == 0)
-			jobs[(*n)++] = cfg->jobs[i]->name;
-	return jobs;
-}
-
 static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	const char *by = NULL, *version = NULL, *pos[2];
@@ -626,7 +615,7 @@ static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
 	size_t n;
-	const char **jobs = partner_jobs(cfg, pos[1], &n);
+	const char **jobs = gf_config_partner_jobs(cfg, pos[1], &n);
 	bool already = false;
 	r = withdraw ? gf_connection_consent_withdraw(db, pos[0], pos[1], by, jobs, n)
 	             : gf_connection_consent(db, pos[0], pos[1], by, version, &already);
@@ -683,7 +672,7 @@ static int cmd_activate(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return r;
 	/* the jobs whose contacts cover the partner's connections */
 	size_t n;
-	const char **jobs = partner_jobs(cfg, pos[1], &n);
+	const char **jobs = gf_config_partner_jobs(cfg, pos[1], &n);
 	_cleanup_buf_ struct gf_buf missing = GF_BUF_INIT(SIZE_MAX);
 	r = gf_connection_activate(db, pos[0], pos[1], jobs, n, reason, &missing);
 	free(jobs);
@@ -780,7 +769,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		                       out ? out->secret_label : "access key", stdout);
 	} else {
 		size_t n;
-		const char **jobs = partner_jobs(cfg, argv[3], &n);
+		const char **jobs = gf_config_partner_jobs(cfg, argv[3], &n);
 		r = gf_connection_set_status(db, argv[2], argv[3], moves[m].status, moves[m].note, jobs, n);
 		free(jobs);
 	}

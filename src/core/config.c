@@ -1719,3 +1719,13 @@ const char *gf_config_default_path(const char *explicit_path)
 		return env;
 	return GF_SYSCONFDIR "/guestflow.yaml";
 }
+
+const char **gf_config_partner_jobs(const struct gf_config *cfg, const char *partner, size_t *n)
+{
+	const char **jobs = gf_xcalloc(cfg->n_jobs ? cfg->n_jobs : 1, sizeof(*jobs));
+	*n = 0;
+	for (size_t i = 0; i < cfg->n_jobs; i++)
+		if (strcmp(cfg->jobs[i]->partner, partner) == 0)
+			jobs[(*n)++] = cfg->jobs[i]->name;
+	return jobs;
+}

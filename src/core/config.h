@@ -92,6 +92,12 @@ struct gf_job {
  * by the service user under ProtectSystem=strict. */
 #define GF_SECRETS_KEY_FILE_DEFAULT "/var/lib/guestflow/secrets.key"
 
+/* The names of cfg's jobs that send to partner, in a malloc'd array (*n of
+ * them; never NULL): the jobs whose contacts and alerts a connection to
+ * the partner concerns. */
+struct gf_config;
+const char **gf_config_partner_jobs(const struct gf_config *cfg, const char *partner, size_t *n);
+
 struct gf_config {
 	char *path;              /* main file */
 	char *conninfo;          /* database.conninfo, required */

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "core/alert.h"
 #include "core/config.h"
+#include "core/plan.h"
 #include "core/secret.h"
 
 static int status_alerts(PGconn *c, const char *id, const char *property, const char *partner, const char *status,
@@ -433,9 +434,7 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 	}
 	if (PQgetvalue(pa, 0, 0)[0] != 't') {
 		_cleanup_pgresult_ PGresult *al = gf_db_query(c, &err, "connection_gate_allowed",
-			"SELECT EXISTS (SELECT 1 FROM guestflow.source_properties p WHERE p.property_id = $1)"
-			"   AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
-			"                   WHERE p.property_id = $1 AND p.export_allowed IS NOT TRUE)", 1, &property);
+			"SELECT " GF_SQL_PROPERTY_ALLOWED("$1"), 1, &property);
 		if (!al) {
 			gf_db_rollback(c);
 			return err;
@@ -489,15 +488,10 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 		"  SELECT c.id, c.property_id,"
 		"         CASE WHEN NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
 		"                               WHERE p.property_id = c.property_id) THEN 'removed'"
-		"              WHEN EXISTS (SELECT 1 FROM guestflow.source_properties p"
-		"                           WHERE p.property_id = c.property_id AND p.export_allowed IS NOT TRUE)"
-		"              THEN 'not_allowed' END AS why"
+		"              ELSE 'not_allowed' END AS why"
+		/* (the rule a booking's eligibility uses, plan.h) */
 		"    FROM guestflow.connections c WHERE c.partner = $1 AND c.status = 'live'"
-		"     AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
-		"                     WHERE p.property_id = c.property_id AND p.export_allowed IS TRUE"
-		"                       AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties q"
-		"                                       WHERE q.property_id = c.property_id"
-		"                                         AND q.export_allowed IS NOT TRUE))"
+		"     AND NOT " GF_SQL_PROPERTY_ALLOWED("c.property_id")
 		/* (not FOR UPDATE: the key share that another worker's deliveries
 		 * hold on the row while it plans must not make this wait) */
 		"     FOR NO KEY UPDATE OF c),"

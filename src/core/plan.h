@@ -36,10 +36,11 @@
  * export_allowed true (issue 17 item 6). Fail-closed: a property the view
  * does not list, or lists as not allowed, sends nothing, whatever the
  * status of its connections (the run's automatic stop records that). */
-#define GF_SQL_RULE_PROPERTY_ALLOWED \
-	"(EXISTS (SELECT 1 FROM guestflow.source_properties p WHERE p.property_id = s.property_id)" \
+#define GF_SQL_PROPERTY_ALLOWED(prop) \
+	"(EXISTS (SELECT 1 FROM guestflow.source_properties p WHERE p.property_id = " prop ")" \
 	" AND NOT EXISTS (SELECT 1 FROM guestflow.source_properties p" \
-	"                 WHERE p.property_id = s.property_id AND p.export_allowed IS NOT TRUE))"
+	"                 WHERE p.property_id = " prop " AND p.export_allowed IS NOT TRUE))"
+#define GF_SQL_RULE_PROPERTY_ALLOWED GF_SQL_PROPERTY_ALLOWED("s.property_id")
 
 #define GF_SQL_ELIGIBLE_MS(ms) \
 	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \

@@ -1155,11 +1155,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	/* Connections the PMS no longer allows, stopped before anything is
 	 * planned for them. */
 	int auto_stopped = 0;
-	const char **pjobs = gf_xcalloc(cfg->n_jobs ? cfg->n_jobs : 1, sizeof(*pjobs));
-	size_t n_pjobs = 0;
-	for (size_t i = 0; i < cfg->n_jobs; i++)
-		if (strcmp(cfg->jobs[i]->partner, job->partner) == 0)
-			pjobs[n_pjobs++] = cfg->jobs[i]->name;
+	size_t n_pjobs;
+	const char **pjobs = gf_config_partner_jobs(cfg, job->partner, &n_pjobs);
 	if (n_pjobs == 0) /* (a job run from a file outside the jobs directory) */
 		pjobs[n_pjobs++] = job->name;
 	r = gf_connection_autostop(db, job, pjobs, n_pjobs, &auto_stopped);
