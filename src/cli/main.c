@@ -31,6 +31,10 @@ static const char usage[] =
 	"                                 the API-call log\n"
 	"  purge [JOB]                    delete deliveries past the job's retention.deliveries\n"
 	"  pull [JOB]                     the partners' events: history entries, suppression list\n"
+	"  status-map set PARTNER PMS_STATUS PARTNER_STATUS\n"
+	"  status-map list [PARTNER] | status-map remove PARTNER PMS_STATUS\n"
+	"                                 what a PMS status is sent as (others than the\n"
+	"                                 reference ones: not sent until mapped)\n"
 	"  contact add EMAIL --role alert|technical|escalation [--job J] [--connection P PARTNER]\n"
 	"  contact edit ID [--email E] [--role R] [--name N] [--hours H --time-zone Z | --no-hours]\n"
 	"  contact list | contact remove ID   who hears about problems (and when)\n"
@@ -75,6 +79,7 @@ static const struct {
 	{ "log", gf_cmd_log },
 	{ "contact", gf_cmd_contact },
 	{ "purge", gf_cmd_purge },
+	{ "status-map", gf_cmd_status_map },
 };
 
 int main(int argc, char **argv)

@@ -33,7 +33,7 @@ _Static_assert(sizeof(enum gf_compress) == sizeof(int), "enum gf_compress is not
 _Static_assert(sizeof(enum gf_on_removed) == sizeof(int), "enum gf_on_removed is not int-sized");
 _Static_assert(sizeof(enum gf_log_level) == sizeof(int), "enum gf_log_level is not int-sized");
 
-enum ktype { K_STRING, K_BOOL, K_INT, K_INT64, K_DURATION, K_ENUM, K_FLAGS, K_SECTION };
+enum ktype { K_STRING, K_BOOL, K_INT, K_INT64, K_DURATION, K_ENUM, K_FLAGS, K_LIST, K_SECTION };
 
 enum {
 	KF_REQUIRED = 1 << 0,
@@ -57,7 +57,8 @@ struct key {
 	const char *def;                 /* default, parsed like a value from a file */
 	int64_t min, max;                /* K_INT, K_INT64, K_DURATION */
 	const struct enum_val *enums;    /* K_ENUM, K_FLAGS (bits, ORed; an unsigned), NULL-terminated */
-	/* K_STRING: extra validation; on failure append "must …, got …" to why. */
+	/* K_STRING, each item of a K_LIST (a struct gf_strv): extra validation;
+	 * on failure append "must …, got …" to why. */
 	int (*check)(const char *v, struct gf_buf *why);
 	const struct section *sub;       /* K_SECTION */
 	size_t offset;                   /* field in the target struct (all sections share it) */
@@ -213,6 +214,9 @@ static void describe(struct gf_buf *b, const struct key *k)
 		gf_buf_puts(b, "one of: ");
 		for (const struct enum_val *e = k->enums; e->name; e++)
 			gf_buf_printf(b, "%s%s", e == k->enums ? "" : ", ", e->name);
+		break;
+	case K_LIST:
+		gf_buf_puts(b, "a list of one or more different non-empty text values");
 		break;
 	case K_FLAGS:
 		gf_buf_puts(b, "a list of any of: ");
@@ -514,6 +518,7 @@ static int check_event_template(const char *v, struct gf_buf *why)
 	{ .name = (n), .type = K_DURATION, .def = (d), .min = (lo), .max = DURATION_MAX_MS, .offset = (off) }
 #define ENUM(n, d, vals, off) { .name = (n), .type = K_ENUM, .def = (d), .enums = (vals), .offset = (off) }
 #define FLAGS(n, vals, off) { .name = (n), .type = K_FLAGS, .enums = (vals), .offset = (off) }
+#define LIST(n, d, chk, off) { .name = (n), .type = K_LIST, .def = (d), .check = (chk), .offset = (off) }
 #define SECTION(n, s) { .name = (n), .type = K_SECTION, .sub = &(s) }
 #define KEYS(t) (t), GF_ARRAY_SIZE(t)
 
@@ -541,6 +546,7 @@ static int validate_alerting(struct walk *w, void *obj, yaml_node_t *const *vals
 
 static const struct key selection_keys[] = {
 	DURATION("window", "14d", 1, J(window_ms)),
+	LIST("statuses", "checked_out", NULL, J(statuses)),
 	STR("default_language", KF_NONEMPTY, "en", check_language, J(default_language)),
 };
 static const struct section selection_section = { "selection", KEYS(selection_keys), NULL };
@@ -792,6 +798,19 @@ static int set_value(const struct key *k, void *obj, const char *s, struct gf_bu
 				return 0;
 			}
 		break;
+	case K_LIST: {
+		/* a scalar is a list of one (walk_value takes sequences) */
+		if (s[strspn(s, " \t\r\n")] == '\0')
+			break;
+		if (k->check && (r = k->check(s, why)) < 0)
+			return r;
+		struct gf_strv *l = field(obj, k);
+		gf_strv_free(l);
+		l->v = gf_xcalloc(2, sizeof(*l->v));
+		l->v[0] = gf_xstrdup(s);
+		l->n = 1;
+		return 0;
+	}
 	case K_FLAGS:
 		/* a list, one scalar at a time (walk_value); "" is the empty list */
 		if (!*s) {
@@ -834,6 +853,8 @@ static void free_strings(const struct section *s, void *obj)
 			free_strings(k->sub, obj);
 		else if (k->type == K_STRING)
 			*(char **)field(obj, k) = gf_free(*(char **)field(obj, k));
+		else if (k->type == K_LIST)
+			gf_strv_free(field(obj, k));
 	}
 }
 
@@ -856,6 +877,55 @@ static bool is_null(const yaml_node_t *n)
 
 static int walk_section(struct walk *w, const struct section *s, void *obj, yaml_node_t *map,
                         const yaml_mark_t *where);
+
+/* A K_LIST given as a sequence: every item a non-empty scalar that passes
+ * the key's check, none twice, at least one. */
+static int walk_list(struct walk *w, const struct key *k, void *obj, yaml_node_t *val)
+{
+	_cleanup_buf_ struct gf_buf why = GF_BUF_INIT(MSG_MAX);
+	size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+	struct gf_strv l = { gf_xcalloc(n + 1, sizeof(*l.v)), 0 };
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		yaml_node_t *e = get_node(w, val->data.sequence.items.start[i]);
+		const yaml_mark_t *at = e ? &e->start_mark : &val->start_mark;
+		if (!e || e->type != YAML_SCALAR_NODE || is_null(e)) {
+			r = fail(w, at, "'%s' must be %s, got %s", k->name, "a list of non-empty text values",
+			         e ? node_kind(e) : "nothing");
+			break;
+		}
+		const char *s = (const char *)e->data.scalar.value;
+		if (strlen(s) != e->data.scalar.length) {
+			r = fail(w, at, "'%s' must not contain NUL characters", k->name);
+			break;
+		}
+		if (s[strspn(s, " \t\r\n")] == '\0') {
+			r = fail(w, at, "'%s' must not hold an empty item", k->name);
+			break;
+		}
+		if (k->check && k->check(s, &why) < 0) {
+			r = fail(w, at, "'%s' %s", k->name, gf_buf_str(&why));
+			break;
+		}
+		for (size_t j = 0; j < l.n; j++)
+			if (strcmp(l.v[j], s) == 0) {
+				show(&why, s, strlen(s));
+				r = fail(w, at, "'%s' lists %s twice", k->name, gf_buf_str(&why));
+				break;
+			}
+		if (r == 0)
+			l.v[l.n++] = gf_xstrdup(s);
+	}
+	if (r == 0 && l.n == 0)
+		r = fail(w, &val->start_mark, "'%s' must list at least one value", k->name);
+	if (r < 0) {
+		gf_strv_free(&l);
+		return r;
+	}
+	gf_strv_free(field(obj, k));
+	*(struct gf_strv *)field(obj, k) = l;
+	return 0;
+}
 
 static int walk_value(struct walk *w, const struct key *k, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
@@ -895,6 +965,8 @@ static int walk_value(struct walk *w, const struct key *k, void *obj, yaml_node_
 		*(unsigned *)field(obj, k) = bits;
 		return 0;
 	}
+	if (k->type == K_LIST && val->type == YAML_SEQUENCE_NODE)
+		return walk_list(w, k, obj, val);
 	if (val->type != YAML_SCALAR_NODE) {
 		describe(&why, k);
 		return fail(w, &val->start_mark, "'%s' must be %s, got %s", k->name, gf_buf_str(&why),
@@ -1462,6 +1534,14 @@ static int read_config_file(const char *path, char **data, size_t *len, mode_t *
 }
 
 /* ---- jobs ---------------------------------------------------------------- */
+
+void gf_strv_free(struct gf_strv *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->v = gf_free(l->v);
+	l->n = 0;
+}
 
 void gf_job_free(struct gf_job *job)
 {

@@ -14,6 +14,13 @@ enum gf_compress { GF_COMPRESS_NONE, GF_COMPRESS_GZIP };
  * from the PMS (seed 004: what disappears on the other side). */
 enum gf_on_removed { GF_ON_REMOVED_KEEP, GF_ON_REMOVED_DEACTIVATE };
 
+/* A list of strings from the configuration (a K_LIST key): n items. */
+struct gf_strv {
+	char **v;
+	size_t n;
+};
+void gf_strv_free(struct gf_strv *l);
+
 struct gf_job {
 	char *name;              /* required; must equal the file name without .yaml */
 	char *path;              /* file it was loaded from */
@@ -31,6 +38,9 @@ struct gf_job {
 	/* selection */
 	int64_t window_ms;       /* selection.window, default 14d */
 	char *default_language;  /* selection.default_language: ISO 639-1, default "en" */
+	struct gf_strv statuses; /* selection.statuses: the PMS statuses the job sends (each also
+	                          * mapped for the partner unless a reference one, GF_SQL_RULE_STATUS_*),
+	                          * default [checked_out] */
 	unsigned omit;           /* fields.omit: GF_OMIT_* bits (record.h), fields not sent; default none */
 
 	/* retention */

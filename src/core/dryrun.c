@@ -16,12 +16,13 @@
 /* Per live connection: bookings a run would plan now, and pending ones. */
 static int print_counts(PGconn *c, const struct gf_job *job, const char *window, FILE *out, char **first_conn)
 {
+	_cleanup_free_ char *statuses = gf_plan_statuses(job);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_counts",
 		"WITH e AS ("
 		"  SELECT c.id AS conn, count(*) AS n FROM guestflow.source_bookings s"
 		"    JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
-		"   WHERE " GF_SQL_ELIGIBLE
+		"   WHERE " GF_SQL_ELIGIBLE_MS("$3", "$4::text[]", "$2")
 		"     AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
 		"                        AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
 		"   GROUP BY c.id"
@@ -31,7 +32,7 @@ static int print_counts(PGconn *c, const struct gf_job *job, const char *window,
 		") SELECT c.id, c.property_id, c.id_at_partner, coalesce(e.n, 0), coalesce(p.n, 0)"
 		"    FROM guestflow.connections c LEFT JOIN e ON e.conn = c.id LEFT JOIN p ON p.conn = c.id"
 		"   WHERE c.partner = $2 AND c.status = 'live' AND (e.n > 0 OR p.n > 0)"
-		"   ORDER BY c.property_id", 3, (const char *[]){ job->name, job->partner, window });
+		"   ORDER BY c.property_id", 4, (const char *[]){ job->name, job->partner, window, statuses });
 	if (!r)
 		return err;
 	int64_t total_new = 0, total_pending = 0;
@@ -57,17 +58,18 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 {
 	char max[32];
 	snprintf(max, sizeof(max), "%lld", (long long)(limit > 0 && limit < job->max_records ? limit : job->max_records));
+	_cleanup_free_ char *statuses = gf_plan_statuses(job);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_batch",
 		"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.id_at_partner"
 		"  FROM guestflow.source_bookings s"
 		"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
-		" WHERE " GF_SQL_ELIGIBLE
+		" WHERE " GF_SQL_ELIGIBLE_MS("$3", "$6::text[]", "$2")
 		"   AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
 		"                      AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
-		" ORDER BY s.booking_id LIMIT $5::bigint", 5,
-		(const char *[]){ job->name, job->partner, window, conn, max });
+		" ORDER BY s.booking_id LIMIT $5::bigint", 6,
+		(const char *[]){ job->name, job->partner, window, conn, max, statuses });
 	if (!r)
 		return err;
 	size_t n = (size_t)PQntuples(r);

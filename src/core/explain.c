@@ -127,6 +127,32 @@ static int explain_unreadable(PGconn *c, const struct gf_job *job, const char *b
 	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, false, out);
 }
 
+/* The two status rules (issue 17 item 8): the job sends the status
+ * (selection.statuses), and the partner knows it (a reference status, or
+ * one its status map maps). r: the explain_rules row. */
+static void explain_status(FILE *out, const struct gf_job *job, PGresult *r)
+{
+	const char *status = gf_db_get(r, 0, 2);
+	_cleanup_buf_ struct gf_buf b = GF_BUF_INIT(SIZE_MAX);
+	gf_buf_printf(&b, "status = %s (selection.statuses:", status ? gf_log_qt(status) : "(none)");
+	for (size_t i = 0; i < job->statuses.n; i++)
+		gf_buf_printf(&b, "%s %s", i ? "," : "", gf_log_qt(job->statuses.v[i]));
+	gf_buf_puts(&b, ")");
+	rule(out, PQgetvalue(r, 0, 3)[0] == 't', "status sent by the job", "", gf_buf_str(&b));
+	if (PQgetvalue(r, 0, 3)[0] != 't' || !status)
+		return;
+	gf_buf_reset(&b);
+	if (gf_db_get(r, 0, 22))
+		gf_buf_printf(&b, "mapped to %s for %s (guestflow status-map list %s)", gf_log_qt(PQgetvalue(r, 0, 22)),
+		              gf_log_qt(job->partner), gf_log_qt(job->partner));
+	else if (PQgetvalue(r, 0, 21)[0] == 't')
+		gf_buf_puts(&b, "a reference status, sent as it is");
+	else
+		gf_buf_printf(&b, "not a reference status and not mapped for %s: guestflow status-map set %s %s"
+		              " PARTNER_STATUS", gf_log_qt(job->partner), gf_log_qt(job->partner), gf_log_qt(status));
+	rule(out, PQgetvalue(r, 0, 21)[0] == 't', "status known to the partner", "", gf_buf_str(&b));
+}
+
 int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
                FILE *out)
 {
@@ -141,12 +167,13 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			return err;
 		char window[32];
 		snprintf(window, sizeof(window), "%lld", (long long)window_ms);
+		_cleanup_free_ char *statuses = gf_plan_statuses(job);
 		_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "explain_rules",
-			"SELECT s.booking_id, s.property_id, s.status, coalesce(" GF_SQL_RULE_CHECKED_OUT ", false),"
+			"SELECT s.booking_id, s.property_id, s.status, coalesce(" GF_SQL_RULE_STATUS_SELECTED("$4::text[]") ", false),"
 			"       s.email, coalesce(" GF_SQL_RULE_EMAIL ", false),"
 			"       s.last_name, coalesce(" GF_SQL_RULE_NAME ", false),"
 			"       s.notify::text, coalesce(" GF_SQL_RULE_NOTIFY ", false),"
-			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW ", false),"
+			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW_MS("$3") ", false),"
 			"       c.status, coalesce(c.status = 'live', false), c.id_at_partner, s.first_name, s.updated_at::text,"
 			"       coalesce(" GF_SQL_RULE_NOT_SUPPRESSED ", true),"
 			"       (SELECT x.reason || ' (' || to_char(x.created_at, 'YYYY-MM-DD') || coalesce(', reported by '"
@@ -155,10 +182,12 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"               || ')' FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email)),"
 			"       coalesce(" GF_SQL_RULE_PROPERTY_ALLOWED ", false),"
 			"       (SELECT string_agg(coalesce(p.export_allowed::text, 'null'), ', ')"
-			"          FROM guestflow.source_properties p WHERE p.property_id = s.property_id)"
+			"          FROM guestflow.source_properties p WHERE p.property_id = s.property_id),"
+			"       coalesce(" GF_SQL_RULE_STATUS_MAPPED("$2") ", false),"
+			"       (SELECT m.partner_status FROM guestflow.status_map m WHERE m.partner = $2 AND m.source_status = s.status)"
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
-			" WHERE s.booking_no = $1", 3, (const char *[]){ booking_no, job->partner, window });
+			" WHERE s.booking_no = $1", 4, (const char *[]){ booking_no, job->partner, window, statuses });
 		if (!r && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_may_be_row(gf_db_sqlstate(c))) {
 			/* The view raises an error for this booking (an operator's
 			 * expression that fails for its values): what guestflow did
@@ -189,11 +218,12 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		bool all = job->enabled;
 		for (int k = 3; k <= 13; k += 2)
 			all = all && PQgetvalue(r, 0, k)[0] == 't';
-		all = all && PQgetvalue(r, 0, 17)[0] == 't' && PQgetvalue(r, 0, 19)[0] == 't';
+		all = all && PQgetvalue(r, 0, 17)[0] == 't' && PQgetvalue(r, 0, 19)[0] == 't' &&
+		      PQgetvalue(r, 0, 21)[0] == 't';
 		fprintf(out, "\njob %s (partner %s, %s): %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
 		        gf_log_qt(job->path), all ? "eligible" : "NOT eligible");
 		rule(out, job->enabled, "job enabled", "", job->enabled ? "enabled: true" : "enabled: false in the job file");
-		rule(out, PQgetvalue(r, 0, 3)[0] == 't', "checked out", "status = ", gf_log_qt(PQgetvalue(r, 0, 2)));
+		explain_status(out, job, r);
 		rule(out, PQgetvalue(r, 0, 5)[0] == 't', "e-mail present and plausible", "email = ",
 		     gf_db_get(r, 0, 4) ? gf_log_q(PQgetvalue(r, 0, 4)) : "(none)");
 		rule(out, PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",

@@ -53,6 +53,7 @@
  * 15 s). Under the sort, a probe planned that way scans the table as it was,
  * small by the planner's own statistics. */
 #define SETTING(name) "(SELECT current_setting('guestflow.plan_" name "'))"
+#define STATUSES "@statuses@"
 #define STREAM_SQL_WHERE(filter) \
 	"COPY (SELECT p.* FROM (" \
 	"      SELECT c.id, c.property_id, s.booking_id, d.new OR d.again, d.again," \
@@ -81,7 +82,10 @@
 	 * estimates it from checked_out_at's histogram (a sub-SELECT counts \
 	 * as a third of the bookings: a hash join over every guest of a PMS \
 	 * with years of bookings, 1.1 s instead of 0.15 s at 1M) */ \
-	"       WHERE " GF_SQL_ELIGIBLE_MS("current_setting('guestflow.plan_window_ms')") filter \
+	/* the statuses a literal (STATUSES, replaced by plan_sql): a partial \
+	 * index of the PMS's on status = 'checked_out' serves the default */ \
+	"       WHERE " GF_SQL_ELIGIBLE_MS("current_setting('guestflow.plan_window_ms')", STATUSES, \
+	                                   SETTING("partner")) filter \
 	"      OFFSET 0) p" \
 	"      ORDER BY 1, 3) TO STDOUT (FORMAT binary)"
 static const char STREAM_SQL[] = STREAM_SQL_WHERE("");
@@ -90,6 +94,30 @@ static const char STREAM_SQL[] = STREAM_SQL_WHERE("");
 static const char RANGE_SQL[] = STREAM_SQL_WHERE(
 	" AND s.booking_id = ANY(" SETTING("ids") "::bigint[])"
 	" AND (c.id, s.booking_id) IN (SELECT * FROM unnest(" SETTING("conns") "::bigint[], " SETTING("ids") "::bigint[]))");
+
+char *gf_plan_statuses(const struct gf_job *job)
+{
+	struct gf_buf b = GF_BUF_INIT(SIZE_MAX);
+	if (gf_db_text_array(&b, (const char *const *)job->statuses.v, job->statuses.n) < 0)
+		abort(); /* no limit to exceed */
+	return gf_buf_steal(&b);
+}
+
+/* sql with its STATUSES replaced by the job's as a literal; NULL when the
+ * connection cannot quote it. */
+static char *plan_sql(PGconn *c, const char *sql, const struct gf_job *job)
+{
+	_cleanup_free_ char *arr = gf_plan_statuses(job);
+	char *lit = PQescapeLiteral(c, arr, strlen(arr));
+	if (!lit)
+		return NULL;
+	const char *at = strstr(sql, STATUSES);
+	if (!at)
+		abort(); /* the statements above all hold it */
+	char *out = gf_xasprintf("%.*s%s::text[]%s", (int)(at - sql), sql, lit, at + strlen(STATUSES));
+	PQfreemem(lit);
+	return out;
+}
 
 static void batch_free(struct gf_plan_batch *b)
 {
@@ -219,7 +247,8 @@ static int open_stream(struct gf_planner *p)
 		3, (const char *[]){ p->job->name, p->job->partner, window });
 	if (r < 0)
 		return r;
-	if (!PQsendQuery(p->stream, STREAM_SQL)) {
+	_cleanup_free_ char *sql = plan_sql(p->stream, STREAM_SQL, p->job);
+	if (!sql || !PQsendQuery(p->stream, sql)) {
 		char line[512];
 		gf_db_error_line(p->stream, NULL, NULL, line, sizeof(line));
 		gf_error("db_error", "statement=plan error=%s", gf_log_q(line));
@@ -775,7 +804,8 @@ static int list_candidates(struct gf_planner *p)
 	snprintf(window, sizeof(window), "%lld", (long long)p->window_ms);
 	snprintf(conn, sizeof(conn), "%lld", (long long)(p->has_last ? p->last_conn : INT64_MIN));
 	snprintf(booking, sizeof(booking), "%lld", (long long)(p->has_last ? p->last_booking : INT64_MIN));
-	const char *params[] = { p->job->partner, conn, booking, window };
+	_cleanup_free_ char *statuses = gf_plan_statuses(p->job);
+	const char *params[] = { p->job->partner, conn, booking, window, statuses };
 	int err = 0;
 	PGresult *r = NULL;
 	for (int pass = 0; pass < 2 && !r; pass++) {
@@ -783,13 +813,13 @@ static int list_candidates(struct gf_planner *p)
 			pass ? "SELECT c.id, s.booking_id FROM guestflow.source_bookings s"
 			       "  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $1 AND c.status = 'live'"
 			       " WHERE s.booking_id IS NOT NULL AND (c.id, s.booking_id) > ($2::bigint, $3::bigint)"
-			       "   AND $4::text IS NOT NULL"
+			       "   AND $4::text IS NOT NULL AND $5::text[] IS NOT NULL"
 			       " ORDER BY 1, 2"
 			     : "SELECT c.id, s.booking_id FROM guestflow.source_bookings s"
 			       "  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $1 AND c.status = 'live'"
 			       " WHERE s.booking_id IS NOT NULL AND (c.id, s.booking_id) > ($2::bigint, $3::bigint)"
-			       "   AND " GF_SQL_ELIGIBLE_MS("$4")
-			       " ORDER BY 1, 2", 4, params);
+			       "   AND " GF_SQL_ELIGIBLE_MS("$4", "$5::text[]", "$1")
+			       " ORDER BY 1, 2", 5, params);
 		if (!r && !gf_db_sqlstate_may_be_row(gf_db_sqlstate(p->stream)))
 			return err;
 	}
@@ -893,7 +923,8 @@ static int careful_load(struct gf_planner *p)
 				2, (const char *[]){ gf_buf_str(&conns), gf_buf_str(&ids) });
 		if (r < 0)
 			return r;
-		if (!PQsendQuery(p->stream, RANGE_SQL)) {
+		_cleanup_free_ char *sql = plan_sql(p->stream, RANGE_SQL, p->job);
+		if (!sql || !PQsendQuery(p->stream, sql)) {
 			gf_error("db_error", "statement=plan_range error=%s", gf_log_q(PQerrorMessage(p->stream)));
 			return gf_db_error_code(p->stream);
 		}

@@ -16,11 +16,19 @@
 
 /* The eligibility rules of DESIGN.md section 2, one SQL condition each over
  * guestflow.source_bookings s; the window rule takes the job's window in
- * milliseconds as an SQL expression (GF_SQL_RULE_WINDOW: $3).
- * GF_SQL_ELIGIBLE combines them; explain shows them one by one. The
- * connection rule (a live connection to the job's partner) is the join the
- * statements make. */
-#define GF_SQL_RULE_CHECKED_OUT "s.status = 'checked_out'"
+ * milliseconds as an SQL expression, the status rules the job's
+ * selection.statuses as an SQL text[] expression (gf_plan_statuses) and
+ * the partner as an SQL text expression. GF_SQL_ELIGIBLE_MS combines them;
+ * explain shows them one by one. The connection rule (a live connection to
+ * the job's partner) is the join the statements make. */
+/* The statuses of the reference PMS (schemas/sql/reference/pms.sql), which
+ * every partner takes as they are unless its status map says otherwise;
+ * any other status is sent only when mapped for the partner (seed 004). */
+#define GF_SQL_REFERENCE_STATUSES "'confirmed', 'in_house', 'checked_out', 'cancelled', 'no_show'"
+#define GF_SQL_RULE_STATUS_SELECTED(statuses) "s.status = ANY(" statuses ")"
+#define GF_SQL_RULE_STATUS_MAPPED(partner) \
+	"(s.status IN (" GF_SQL_REFERENCE_STATUSES ") OR EXISTS (SELECT 1 FROM guestflow.status_map m" \
+	" WHERE m.partner = " partner " AND m.source_status = s.status))"
 #define GF_SQL_RULE_EMAIL "btrim(s.email, E' \\t\\r\\n') ~ '^[^@[:space:]]+@[^@[:space:]]+$'"
 #define GF_SQL_RULE_NAME "s.last_name ~ '[^[:space:]]'"
 #define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
@@ -42,11 +50,17 @@
 	"                 WHERE p.property_id = " prop " AND p.export_allowed IS NOT TRUE))"
 #define GF_SQL_RULE_PROPERTY_ALLOWED GF_SQL_PROPERTY_ALLOWED("s.property_id")
 
-#define GF_SQL_ELIGIBLE_MS(ms) \
-	GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME \
-	" AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_WINDOW_MS(ms) " AND " GF_SQL_RULE_NOT_SUPPRESSED \
-	" AND " GF_SQL_RULE_PROPERTY_ALLOWED
-#define GF_SQL_ELIGIBLE GF_SQL_ELIGIBLE_MS("$3")
+/* All but the window (a rerun's). */
+#define GF_SQL_ELIGIBLE_BUT_WINDOW(statuses, partner) \
+	GF_SQL_RULE_STATUS_SELECTED(statuses) " AND " GF_SQL_RULE_STATUS_MAPPED(partner) \
+	" AND " GF_SQL_RULE_EMAIL " AND " GF_SQL_RULE_NAME " AND " GF_SQL_RULE_NOTIFY \
+	" AND " GF_SQL_RULE_NOT_SUPPRESSED " AND " GF_SQL_RULE_PROPERTY_ALLOWED
+#define GF_SQL_ELIGIBLE_MS(ms, statuses, partner) \
+	GF_SQL_ELIGIBLE_BUT_WINDOW(statuses, partner) " AND " GF_SQL_RULE_WINDOW_MS(ms)
+
+/* The job's selection.statuses as a PostgreSQL array literal (a text[]
+ * parameter); the caller frees it. */
+char *gf_plan_statuses(const struct gf_job *job);
 
 struct gf_plan_result {
 	int64_t eligible; /* eligible booking x connection pairs read so far */

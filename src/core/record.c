@@ -52,6 +52,12 @@ static int check_text(const char *name, const char *raw, bool required, bool tri
 	return 0;
 }
 
+int gf_record_check_status(const char *status, char *why, size_t whylen)
+{
+	struct gf_span sp;
+	return check_text("status", status, true, true, &sp, why, whylen);
+}
+
 /* Exactly one '@', something on both sides, no white space. */
 static int check_email(const struct gf_span *sp, char *why, size_t whylen)
 {

@@ -30,6 +30,8 @@ struct gf_record {
  * invalid UTF-8 at byte 5", "departure 2026-11-01 is before arrival
  * 2026-11-05", "email: missing"). */
 int gf_record_check(const struct gf_record *rec, char *why, size_t whylen);
+/* The check of a record's status alone (what a status map may send). */
+int gf_record_check_status(const char *status, char *why, size_t whylen);
 
 /* The text fields of a record that an output writes. */
 enum gf_record_field { GF_RECORD_BOOKING_NO, GF_RECORD_LAST_NAME, GF_RECORD_FIRST_NAME, GF_RECORD_EMAIL,

@@ -49,8 +49,9 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 	int r = gf_db_text_array(&nos, sel->booking_nos, sel->n_booking_nos);
 	if (r < 0)
 		return r;
+	_cleanup_free_ char *statuses = gf_plan_statuses(job);
 	const char *p[] = { job->name, job->partner, sel->booking_nos ? gf_buf_str(&nos) : NULL, sel->from, sel->to,
-	                    sel->force ? "true" : "false" };
+	                    sel->force ? "true" : "false", statuses };
 	/* A run planning at the same time is not waited for: a pair is the
 	 * rerun's or the plan's by the deliveries' key (whichever inserts it
 	 * first), and an existing delivery is changed under its row lock. */
@@ -67,9 +68,7 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		 * may have been purged (delivered, or not) */
 		"         coalesce(s.checked_out_at < (SELECT h.checked_out_before FROM guestflow.purge_horizons h"
 		"                                       WHERE h.job = $1), false) AS purged,"
-		"         (c.id IS NOT NULL AND " GF_SQL_RULE_CHECKED_OUT " AND " GF_SQL_RULE_EMAIL
-		"          AND " GF_SQL_RULE_NAME " AND " GF_SQL_RULE_NOTIFY " AND " GF_SQL_RULE_NOT_SUPPRESSED
-		"          AND " GF_SQL_RULE_PROPERTY_ALLOWED ") IS TRUE AS ok"
+		"         (c.id IS NOT NULL AND " GF_SQL_ELIGIBLE_BUT_WINDOW("$7::text[]", "$2") ") IS TRUE AS ok"
 		"    FROM guestflow.source_bookings s"
 		"    LEFT JOIN guestflow.connections c"
 		"      ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
@@ -100,7 +99,7 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"         (SELECT count(*) FROM t WHERE NOT ok),"
 		"         (SELECT count(*) FROM t WHERE ok AND purged AND NOT $6::bool AND NOT EXISTS"
 		"            (SELECT 1 FROM guestflow.deliveries d WHERE d.connection_id = t.conn AND d.booking_id = t.booking_id"
-		"                AND d.job = $1))", 6, p);
+		"                AND d.job = $1))", 7, p);
 	if (!res) {
 		gf_db_rollback(c);
 		return err;

@@ -211,6 +211,17 @@ class CliTest(GFTestCase):
         for code in ('77', '67', '79', '76'):
             self.assertIn(code, env.gf('connection', '--help').stdout, code)
             self.assertIn(f'.TQ\n{code}\n', man, code)
+        # status mapping (issue 17 item 8): the command, the job key
+        self.assertRegex(job, r'(?m)^  statuses: \[checked_out\]$')
+        sm_help = env.gf('status-map', '--help').stdout
+        for w in ('status-map set', 'status-map list', 'status-map remove'):
+            self.assertIn(w, env.gf('--help').stdout, w)
+            self.assertIn(w, sm_help, w)
+            self.assertIn(w.replace('-', '\\-'), man, w)
+            self.assertIn(w, readme, w)
+        for w in ('selection.statuses', 'status known to the partner'):
+            self.assertIn(w, man, w)
+            self.assertIn(w, readme, w)
 
     def test_disabled_job_does_nothing(self):
         env = self.env
