@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "db/db.h"
 #include "transport/http.h"
@@ -108,10 +109,19 @@ int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex,
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "conntest_record",
 		"WITH u AS (UPDATE guestflow.connections SET last_test_at = now(), last_test_verdict = $2,"
 		"           last_test_detail = nullif($3, '')"
-		"           WHERE id = $1::bigint AND secret_enc IS NOT DISTINCT FROM decode($4, 'hex') RETURNING id)"
-		" SELECT EXISTS (SELECT 1 FROM guestflow.connections WHERE id = $1::bigint), EXISTS (SELECT 1 FROM u)",
+		"           WHERE id = $1::bigint AND secret_enc IS NOT DISTINCT FROM decode($4, 'hex') RETURNING id),"
+		/* the credentials work again: a held auth_failed alert of any job
+		 * of the connection clears (issue 17 item 9) */
+		" a AS (UPDATE guestflow.alert_events SET cleared_at = now()"
+		"        WHERE connection_id = $1::bigint AND kind = 'auth_failed' AND cleared_at IS NULL"
+		"          AND $2 = 'ok' AND EXISTS (SELECT 1 FROM u) RETURNING id)"
+		" SELECT EXISTS (SELECT 1 FROM guestflow.connections WHERE id = $1::bigint), EXISTS (SELECT 1 FROM u),"
+		"        (SELECT string_agg(id::text, ',') FROM a)",
 		4, p);
 	if (!r)
 		return err;
+	if (!PQgetisnull(r, 0, 2))
+		gf_info("alert_cleared", "alert=%s kind=auth_failed connection=%s reason=%s", PQgetvalue(r, 0, 2), id,
+		        gf_log_q("the connection test passed"));
 	return PQgetvalue(r, 0, 0)[0] != 't' ? -ENOENT : PQgetvalue(r, 0, 1)[0] != 't' ? -ESTALE : 0;
 }

@@ -44,10 +44,37 @@ static const char *const run_cols[] = { "run_id", "started_at", "finished_at", "
 	"eligible", "delivered", "rejected", "dead", "duration_s" };
 /* (the connection's id at the partner: a hotel or property id, as the job's format names it) */
 static const char *const conn_cols[] = { "property", "id_at_partner", "connection_status", "pending", "retrying",
-	"sending", "dead", "delivered", "rejected", "oldest_pending_s", "next_attempt_at" };
+	"sending", "dead", "delivered", "rejected", "oldest_pending_s", "next_attempt_at",
+	"consent_terms_version", "consent_accepted_by", "consent_accepted_at", "last_test_at", "last_test_verdict",
+	"last_delivered_at", "last_event_type", "last_event_at", "events_pulled_at" };
 /* Columns holding strings (the others are numbers). */
 static bool run_col_is_str(int i) { return i == 1 || i == 2 || i == 3; }
-static bool conn_col_is_str(int i) { return i <= 2 || i == 10; }
+static bool conn_col_is_str(int i) { return i <= 2 || i >= 10; }
+
+/* The connection's lifecycle beyond its queue, on one line under the table. */
+static void conn_details(FILE *out, PGresult *q, int r)
+{
+	fprintf(out, "    %s: consent ", gf_log_qt(PQgetvalue(q, r, 0)));
+	if (PQgetisnull(q, r, 11))
+		fputs("none", out);
+	else
+		fprintf(out, "terms %s by %s", gf_log_qt(PQgetvalue(q, r, 11)), gf_log_qt(PQgetvalue(q, r, 12)));
+	if (!PQgetisnull(q, r, 11))
+		fprintf(out, " (%s)", PQgetvalue(q, r, 13));
+	fputs("; last test ", out);
+	if (PQgetisnull(q, r, 14))
+		fputs("never", out);
+	else
+		fprintf(out, "%s (%s)", PQgetvalue(q, r, 15), PQgetvalue(q, r, 14));
+	fprintf(out, "; last delivery %s; last event ", PQgetisnull(q, r, 16) ? "never" : PQgetvalue(q, r, 16));
+	if (PQgetisnull(q, r, 17))
+		fputs("none", out);
+	else
+		fprintf(out, "%s (%s)", PQgetvalue(q, r, 17), PQgetvalue(q, r, 18));
+	if (!PQgetisnull(q, r, 19))
+		fprintf(out, ", pulled %s", PQgetvalue(q, r, 19));
+	fputc('\n', out);
+}
 
 int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool json, FILE *out)
 {
@@ -63,25 +90,40 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			"  FROM guestflow.runs WHERE job = $1 ORDER BY id DESC LIMIT 1", 1, (const char *[]){ job->name });
 		if (!run)
 			return err;
+		/* Every connection of the job's partner (and any other its
+		 * deliveries went to): its lifecycle state, consent, last test,
+		 * queue, last delivery and last event pulled (issue 17 item 10). */
 		_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "status_queue",
-			"SELECT c.property_id, c.id_at_partner, c.status,"
-			"       count(*) FILTER (WHERE d.state = 'pending' AND coalesce(b.attempts, 0) = 0),"
-			"       count(*) FILTER (WHERE d.state = 'pending' AND b.attempts > 0),"
-			"       count(*) FILTER (WHERE d.state = 'sending'),"
-			"       count(*) FILTER (WHERE d.state = 'dead'),"
-			"       count(*) FILTER (WHERE d.state = 'delivered'),"
-			"       count(*) FILTER (WHERE d.state = 'rejected'),"
+			"WITH q AS ("
+			"  SELECT d.connection_id,"
+			"         count(*) FILTER (WHERE d.state = 'pending' AND coalesce(b.attempts, 0) = 0) AS pending,"
+			"         count(*) FILTER (WHERE d.state = 'pending' AND b.attempts > 0) AS retrying,"
+			"         count(*) FILTER (WHERE d.state = 'sending') AS sending,"
+			"         count(*) FILTER (WHERE d.state = 'dead') AS dead,"
+			"         count(*) FILTER (WHERE d.state = 'delivered') AS delivered,"
+			"         count(*) FILTER (WHERE d.state = 'rejected') AS rejected,"
 			/* waiting since it was queued: its batch was formed, or (in no
 			 * batch yet) it was put back (a rerun keeps the row and its
 			 * created_at) */
-			"       extract(epoch FROM now() - min(coalesce(b.created_at, d.updated_at))"
-			"                                  FILTER (WHERE d.state IN ('pending', 'sending')))::bigint,"
-			"       to_char(min(b.next_attempt_at) FILTER (WHERE b.state = 'open' AND d.state = 'pending'),"
-			"               'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
-			"  FROM guestflow.deliveries d JOIN guestflow.connections c ON c.id = d.connection_id"
-			"  LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
-			" WHERE d.job = $1 GROUP BY c.property_id, c.id_at_partner, c.status ORDER BY 1",
-			1, (const char *[]){ job->name });
+			"         extract(epoch FROM now() - min(coalesce(b.created_at, d.updated_at))"
+			"                                    FILTER (WHERE d.state IN ('pending', 'sending')))::bigint AS oldest,"
+			"         min(b.next_attempt_at) FILTER (WHERE b.state = 'open' AND d.state = 'pending') AS next_at,"
+			"         max(d.finished_at) FILTER (WHERE d.state = 'delivered') AS last_delivered"
+			"    FROM guestflow.deliveries d LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
+			"   WHERE d.job = $1 GROUP BY d.connection_id"
+			") SELECT c.property_id, c.id_at_partner, c.status, coalesce(q.pending, 0), coalesce(q.retrying, 0),"
+			"         coalesce(q.sending, 0), coalesce(q.dead, 0), coalesce(q.delivered, 0), coalesce(q.rejected, 0),"
+			"         q.oldest, to_char(q.next_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
+			"         cs.terms_version, cs.accepted_by, to_char(cs.accepted_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
+			"         to_char(c.last_test_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), c.last_test_verdict,"
+			"         to_char(q.last_delivered, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
+			"         ev.type, to_char(ev.at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), to_char(c.events_pulled_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
+			"    FROM guestflow.connections c LEFT JOIN q ON q.connection_id = c.id"
+			"    LEFT JOIN guestflow.consents cs ON cs.connection_id = c.id AND cs.ended_at IS NULL"
+			"    LEFT JOIN LATERAL (SELECT e.type, coalesce(e.at, e.pulled_at) AS at FROM guestflow.partner_events e"
+			"                        WHERE e.connection_id = c.id ORDER BY e.id DESC LIMIT 1) ev ON true"
+			"   WHERE c.partner = $2 OR q.connection_id IS NOT NULL ORDER BY 1, c.partner",
+			2, (const char *[]){ job->name, job->partner });
 		if (!q)
 			return err;
 		if (json) {
@@ -128,7 +170,7 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			        PQgetvalue(run, 0, 5), PQgetvalue(run, 0, 6), PQgetvalue(run, 0, 7), PQgetvalue(run, 0, 8),
 			        PQgetisnull(run, 0, 9) ? "-" : PQgetvalue(run, 0, 9));
 		if (PQntuples(q) == 0) {
-			fprintf(out, "  no deliveries yet\n");
+			fprintf(out, "  no connections to %s\n", gf_log_qt(job->partner));
 			continue;
 		}
 		char idh[32];
@@ -141,6 +183,8 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			        PQgetvalue(q, r, 5), PQgetvalue(q, r, 6), PQgetvalue(q, r, 7), PQgetvalue(q, r, 8),
 			        PQgetisnull(q, r, 9) ? "-" : PQgetvalue(q, r, 9),
 			        PQgetisnull(q, r, 10) ? "-" : PQgetvalue(q, r, 10));
+		for (int r = 0; r < PQntuples(q); r++)
+			conn_details(out, q, r);
 	}
 	if (json)
 		fputs("]}\n", out);

@@ -9,7 +9,7 @@ import http.server
 import os
 
 import sshaux
-from gftest import GFTestCase, main
+from gftest import GFTestCase, add_booking, main
 from test_transport import serve
 
 EXIT = {'ok': 0, 'credentials_refused': 77, 'unknown_id': 67, 'peer_refused': 79, 'unreachable': 69,
@@ -81,6 +81,27 @@ class ReviewXmlConnTest(ConnTestCase):
         self.check('P001', 'ok')
         self.assertEqual(env.psql("SELECT property_id, last_test_verdict FROM guestflow.connections ORDER BY 1"),
                          [['P001', 'ok'], ['P002', 'unknown_id']])
+
+    def test_new_credentials_clear_the_auth_alert_once_a_test_passes(self):
+        """Issue 17 item 9: set-credentials replaces the key (never logged);
+        the auth_failed alert a run raised stays until a test passes."""
+        env = self.env
+        add_booking(env, 1, prop='P002')
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input='wrong-key-12\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.run_job(expect=1)
+        open_alerts = ("SELECT count(*) FROM guestflow.alert_events a JOIN guestflow.connections c"
+                       " ON c.id = a.connection_id WHERE c.property_id = 'P002' AND a.kind = 'auth_failed'"
+                       " AND a.cleared_at IS NULL")
+        self.assertEqual(env.scalar(open_alerts), '1')
+        self.check('P002', 'credentials_refused')
+        self.assertEqual(env.scalar(open_alerts), '1', 'a failed test clears nothing')
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input=self.accounts['H-1002'] + '\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(self.accounts['H-1002'], r.stdout + r.stderr)
+        self.assertEqual(env.scalar(open_alerts), '1', 'new credentials alone clear nothing')
+        self.check('P002', 'ok')
+        self.assertEqual(env.scalar(open_alerts), '0')
 
     def test_no_answer_and_odd_answers(self):
         env = self.env

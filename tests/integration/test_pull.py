@@ -7,6 +7,7 @@ suppression list, which planning, rerun and explain honour; the cursor is
 stored with the events, so a pull read again stores nothing twice; a
 misbehaving feed fails its connection only."""
 import http.server
+import json
 import os
 import threading
 import urllib.parse
@@ -105,6 +106,39 @@ class ReviewXmlPullTest(PullCase):
         r = env.gf('rerun', 'review-nightly', '--booking', 'B-11', '--force')
         self.assertIn('1 not eligible', r.stdout)
         self.assertEqual(len(env.recorded()), 4)
+
+    def test_status_shows_each_connections_lifecycle(self):
+        """Issue 17 item 10: per connection, its lifecycle state, consent,
+        last test and verdict, last delivery, queue and last event pulled;
+        --json has the same; a connection without deliveries is listed."""
+        env = self.env
+        env.psql("INSERT INTO pms.properties VALUES ('P003', 'Hotel P003')")
+        env.add_connection('P003', 'H-1003', 'k3y+/=three', live=False)
+        r = env.gf('connection', 'consent', 'P001', 'reviewhub', '--by', 'Anna Berger', '--terms-version', '2.1')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = env.gf('connection', 'test', 'P001', 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        self.event('H-1001', 'B-1', 'invited', '2026-11-23T10:00:00Z')
+        self.pull()
+        r = env.gf('status')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'(?m)^  P003\s+H-1003\s+setup\s+0\s+0\s+0\s+0\s+0\s+0\s+-\s+-$')
+        ts = r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d'
+        self.assertRegex(r.stdout, rf'(?m)^    P001: consent terms 2\.1 by Anna Berger \({ts}\); last test ok'
+                                   rf' \({ts}\); last delivery {ts}; last event invited \(2026-11-23T10:00:00\+00\),'
+                                   rf' pulled {ts}$')
+        self.assertRegex(r.stdout, r'(?m)^    P003: consent none; last test never; last delivery never;'
+                                   r' last event none$')
+        conns = {c['property']: c for c in json.loads(env.gf('status', '--json').stdout)['jobs'][0]['connections']}
+        p1, p3 = conns['P001'], conns['P003']
+        self.assertEqual((p1['consent_terms_version'], p1['consent_accepted_by'], p1['last_test_verdict'],
+                          p1['last_event_type'], p1['delivered']), ('2.1', 'Anna Berger', 'ok', 'invited', 1))
+        for k in ('consent_accepted_at', 'last_test_at', 'last_delivered_at', 'last_event_at', 'events_pulled_at'):
+            self.assertRegex(p1[k], ts, k)
+        self.assertEqual((p3['connection_status'], p3['pending'], p3['consent_terms_version'], p3['last_test_at'],
+                          p3['last_delivered_at'], p3['last_event_type']), ('setup', 0, None, None, None, None))
 
     def test_the_entries_are_the_jobs_templates(self):
         """Issue 17 item 7: the history entry of each event type is the job's
