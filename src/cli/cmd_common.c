@@ -1,7 +1,10 @@
 /* Helpers shared by the commands: --help, loading the configuration,
  * opening the database, finding a job. */
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 #include "db/db.h"
@@ -55,8 +58,24 @@ int gf_cmd_open_current(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PG
 	if (r)
 		return r;
 	int v = gf_schema_version(*db);
-	if (v >= -1 && v == gf_schema_version_known())
-		return 0;
+	if (v >= -1 && v == gf_schema_version_known()) {
+		/* Who changes a connection, as the activity log records it: the
+		 * Unix user (the column's default reads it; the database role is
+		 * added when it differs). */
+		char who[300];
+		const struct passwd *pw = getpwuid(getuid());
+		const char *sudo = getuid() == 0 ? getenv("SUDO_USER") : NULL;
+		if (pw)
+			snprintf(who, sizeof(who), "%s%s%s", pw->pw_name, sudo && *sudo ? " via sudo from " : "",
+			         sudo && *sudo ? sudo : "");
+		else
+			snprintf(who, sizeof(who), "uid %u", (unsigned)getuid());
+		int r2 = gf_db_exec(*db, "set_actor", "SELECT set_config('guestflow.actor', $1, false)", 1,
+		                    (const char *[]){ who });
+		if (r2 == 0)
+			return 0;
+		v = r2;
+	}
 	/* (gf_schema_check() says which, and what to do) */
 	int s = v < -1 ? v : gf_schema_check(*db);
 	PQfinish(*db);

@@ -474,6 +474,9 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_output_target t = { .partner_id = gf_db_get(c, 0, 1), .secret = secret };
 	struct gf_conntest worst = { .verdict = GF_TEST_OK };
 	bool any = false;
+	/* the jobs whose test passed: their auth_failed alerts clear */
+	const char **ok_jobs = gf_xcalloc(cfg->n_jobs + 1, sizeof(*ok_jobs));
+	size_t n_ok = 0;
 	for (size_t i = 0; i < cfg->n_jobs && r == 0; i++) {
 		const struct gf_job *job = cfg->jobs[i];
 		if (strcmp(job->partner, partner) != 0 || (only && strcmp(job->name, only) != 0))
@@ -503,8 +506,10 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		printf("connection test %s -> %s (job %s, %s, %s %s): %s", gf_log_qt(property), gf_log_qt(partner),
 		       job->name, job->output->name, job->output->id_label, gf_log_qt(t.partner_id),
 		       gf_conntest_name(res.verdict));
-		if (res.verdict == GF_TEST_OK)
+		if (res.verdict == GF_TEST_OK) {
 			printf(" in %lld ms", (long long)res.latency_ms);
+			ok_jobs[n_ok++] = job->name;
+		}
 		printf(": %s", res.why);
 		advice(res.verdict, job, property, partner);
 		printf("\n");
@@ -521,7 +526,8 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	fflush(stdout);
 	if (r == 0 && any) {
-		int rr = gf_conntest_record(db, id, PQgetisnull(c, 0, 2) ? NULL : PQgetvalue(c, 0, 2), &worst);
+		int rr = gf_conntest_record(db, id, PQgetisnull(c, 0, 2) ? NULL : PQgetvalue(c, 0, 2), &worst, ok_jobs,
+		                            n_ok);
 		if (rr == -ESTALE || rr == -ENOENT) {
 			fprintf(stderr, "guestflow connection test: %s -> %s %s while the test ran: its result is not"
 			        " recorded; test again\n", gf_log_qt(property), gf_log_qt(partner),
@@ -533,6 +539,7 @@ static int cmd_test(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			r = gf_conntest_exit_code(worst.verdict);
 		}
 	}
+	free(ok_jobs);
 out:
 	gf_secret_close();
 	gf_config_free(cfg);

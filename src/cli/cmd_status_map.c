@@ -71,13 +71,19 @@ int gf_cmd_status_map(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;
 	}
-	char why[256];
-	for (int i = 2; i < argc; i++)
-		if (gf_text_check(argv[i], SIZE_MAX, why, sizeof(why)) < 0 || !argv[i][strspn(argv[i], " \t")]) {
-			fprintf(stderr, "guestflow status-map %s: %s refused: %s\n", sub, gf_log_qt(argv[i]),
-			        argv[i][0] ? why : "empty");
+	char why[256] = "";
+	for (int i = 2; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+		if (gf_text_check(argv[i], SIZE_MAX, why, sizeof(why)) == 0 &&
+		    (n == 0 || strchr(" \t", argv[i][0]) || strchr(" \t", argv[i][n - 1])))
+			snprintf(why, sizeof(why), "%s", n == 0 ? "empty" : "white space around it (statuses are compared"
+			         " and sent exactly; a PMS status with spaces around it: trim it in the source view)");
+		if (*why) {
+			/* (gf_log_q: quoted when it holds spaces, so that they are seen) */
+			fprintf(stderr, "guestflow status-map %s: %s refused: %s\n", sub, gf_log_q(argv[i]), why);
 			return GF_EXIT_DATAERR;
 		}
+	}
 	if (set && gf_record_check_status(argv[4], why, sizeof(why)) < 0) {
 		fprintf(stderr, "guestflow status-map set: PARTNER_STATUS %s refused, no record could carry it: %s\n",
 		        gf_log_qt(argv[4]), why);

@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "db/db.h"
 #include "base/log.h"
+#include "core/plan.h"
 #include "core/rows.h"
 #include "core/secret.h"
 #include "base/util.h"
@@ -340,7 +341,16 @@ int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b
  * booking is in the source view; over the batch's open deliveries d. */
 #define ROWS_SELECT \
 	"SELECT d.booking_id, d.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") "," \
-	"       s.booking_id IS NOT NULL" \
+	"       s.booking_id IS NOT NULL," \
+	/* the status rules again (a status the partner has no name for is \
+	 * never sent: the PMS may have changed the booking's status, or an \
+	 * operator removed its mapping, since the plan) */ \
+	"       CASE WHEN s.booking_id IS NULL THEN NULL" \
+	"            WHEN NOT coalesce(" GF_SQL_RULE_STATUS_SELECTED("$3::text[]") ", false)" \
+	"            THEN format('status %s is not one the job sends (selection.statuses)', coalesce(s.status, 'NULL'))" \
+	"            WHEN NOT " GF_SQL_RULE_STATUS_MAPPED("$2") \
+	"            THEN format('status %s is not mapped for partner %s (guestflow status-map set %s %s'" \
+	"                        || ' PARTNER_STATUS, then guestflow rerun)', s.status, $2, $2, s.status) END" \
 	"  FROM guestflow.deliveries d" \
 	/* (one row per delivery: a view that gives a booking twice, the \
 	 * operator's mistake, must not send it twice) */ \
@@ -349,9 +359,10 @@ int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b
 	"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status" \
 	" WHERE d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')"
 
-#define ROW_COLS 11
+#define ROW_COLS 12
 
-_Static_assert(ROW_COLS == 2 + GF_REC_FIELDS, "ROWS_SELECT: booking, the record's values, in the source view");
+_Static_assert(ROW_COLS == 3 + GF_REC_FIELDS,
+               "ROWS_SELECT: booking, the record's values, in the source view, why its status is not sent");
 
 static void set_record(struct gf_batch_rows *r, size_t i, const char *const *v)
 {
@@ -359,6 +370,11 @@ static void set_record(struct gf_batch_rows *r, size_t i, const char *const *v)
 	(void)gf_parse_int64(v[0] ? v[0] : "0", &id);
 	r->recs[i] = gf_record_of(id, v + 1);
 	r->in_source[i] = v[10] && v[10][0] == 't';
+	if (v[11] && !(r->why && r->why[i])) {
+		if (!r->why)
+			r->why = gf_xcalloc(r->n ? r->n : 1, sizeof(*r->why));
+		r->why[i] = gf_xstrdup(v[11]);
+	}
 }
 
 /* Whether the source view gives some booking other than the batch's members
@@ -387,7 +403,8 @@ static bool view_gives_others(PGconn *c, const PGresult *m)
  * member read alone, the values copied into r->data; a member the view
  * cannot give gets its error as why[i]. All of them failing, with no other
  * booking the view gives: the view is broken as a whole (an error). */
-static int rows_one_by_one(PGconn *c, const struct gf_job *job, const char *id, struct gf_batch_rows **out)
+static int rows_one_by_one(PGconn *c, const struct gf_job *job, const char *id, const char *statuses,
+                           struct gf_batch_rows **out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "batch_members",
@@ -405,8 +422,8 @@ static int rows_one_by_one(PGconn *c, const struct gf_job *job, const char *id, 
 	size_t *off = gf_xcalloc((n ? n : 1) * ROW_COLS, sizeof(*off));
 	struct gf_buf data = GF_BUF_INIT(SIZE_MAX / 2);
 	for (size_t i = 0; i < n && err == 0; i++) {
-		const char *p[] = { id, job->partner, PQgetvalue(m, (int)i, 0) };
-		_cleanup_pgresult_ PGresult *one = PQexecParams(c, ROWS_SELECT " AND d.booking_id = $3::bigint", 3, NULL, p,
+		const char *p[] = { id, job->partner, statuses, PQgetvalue(m, (int)i, 0) };
+		_cleanup_pgresult_ PGresult *one = PQexecParams(c, ROWS_SELECT " AND d.booking_id = $4::bigint", 4, NULL, p,
 		                                                NULL, NULL, 0);
 		const char *v[ROW_COLS] = { gf_db_get(m, (int)i, 0), gf_db_get(m, (int)i, 1) };
 		if (one && PQresultStatus(one) == PGRES_TUPLES_OK) {
@@ -462,16 +479,17 @@ int gf_batch_rows(PGconn *c, const struct gf_job *job, const struct gf_batch *b,
 {
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)b->id);
-	const char *p[] = { id, job->partner };
+	_cleanup_free_ char *statuses = gf_plan_statuses(job);
+	const char *p[] = { id, job->partner, statuses };
 	int err;
 	/* In booking order, as the plan reads them: every send of a batch
 	 * carries its records in the same order. */
-	PGresult *res = gf_db_query_prepared(c, &err, "batch_rows", ROWS_SELECT " ORDER BY d.booking_id", 2, p);
+	PGresult *res = gf_db_query_prepared(c, &err, "batch_rows", ROWS_SELECT " ORDER BY d.booking_id", 3, p);
 	if (!res && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_may_be_row(gf_db_sqlstate(c))) {
 		gf_warn("batch_rows_one_by_one", "batch=%s msg=%s", id,
 		        gf_log_q("the source view raised an error for this batch: its bookings are read one by one,"
 		                 " and those it cannot give are rejected alone"));
-		return rows_one_by_one(c, job, id, out);
+		return rows_one_by_one(c, job, id, statuses, out);
 	}
 	if (!res)
 		return err;

@@ -544,9 +544,22 @@ static int validate_http(struct walk *w, void *obj, yaml_node_t *const *vals, co
 static int validate_database(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
 static int validate_alerting(struct walk *w, void *obj, yaml_node_t *const *vals, const yaml_mark_t *where);
 
+/* A PMS status as selection.statuses lists it: compared with the source
+ * view's exactly, so white space around it would match nothing. */
+static int check_status(const char *v, struct gf_buf *why)
+{
+	size_t n = strlen(v);
+	if (n && !strchr(" \t\r\n", v[0]) && !strchr(" \t\r\n", v[n - 1]))
+		return 0;
+	gf_buf_puts(why, "must be a status as the source view gives it, without white space around it"
+	            " (statuses are compared exactly; trim them in the view), got ");
+	show(why, v, n);
+	return -EINVAL;
+}
+
 static const struct key selection_keys[] = {
 	DURATION("window", "14d", 1, J(window_ms)),
-	LIST("statuses", "checked_out", NULL, J(statuses)),
+	LIST("statuses", "checked_out", check_status, J(statuses)),
 	STR("default_language", KF_NONEMPTY, "en", check_language, J(default_language)),
 };
 static const struct section selection_section = { "selection", KEYS(selection_keys), NULL };
@@ -802,6 +815,11 @@ static int set_value(const struct key *k, void *obj, const char *s, struct gf_bu
 		/* a scalar is a list of one (walk_value takes sequences) */
 		if (s[strspn(s, " \t\r\n")] == '\0')
 			break;
+		if (strchr(s, ',')) {
+			gf_buf_puts(why, "must be a list, written [a, b] or one item a line, got ");
+			show(why, s, strlen(s));
+			return -EINVAL;
+		}
 		if (k->check && (r = k->check(s, why)) < 0)
 			return r;
 		struct gf_strv *l = field(obj, k);

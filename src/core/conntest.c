@@ -98,12 +98,16 @@ int gf_conntest_run(const struct gf_job *job, const struct gf_output_target *t, 
 	return r;
 }
 
-int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex, const struct gf_conntest *res)
+int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex, const struct gf_conntest *res,
+                       const char *const *ok_jobs, size_t n_ok)
 {
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)connection_id);
-	const char *p[] = { id, gf_conntest_name(res->verdict), res->why, tested_hex };
-	int err;
+	_cleanup_buf_ struct gf_buf jobs = GF_BUF_INIT(SIZE_MAX);
+	int err = gf_db_text_array(&jobs, ok_jobs, n_ok);
+	if (err < 0)
+		return err;
+	const char *p[] = { id, gf_conntest_name(res->verdict), res->why, tested_hex, gf_buf_str(&jobs) };
 	/* (a verdict on a secret 'set-credentials' replaced meanwhile would
 	 * open the go-live gate for one never tested) */
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "conntest_record",
@@ -114,10 +118,10 @@ int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex,
 		 * of the connection clears (issue 17 item 9) */
 		" a AS (UPDATE guestflow.alert_events SET cleared_at = now()"
 		"        WHERE connection_id = $1::bigint AND kind = 'auth_failed' AND cleared_at IS NULL"
-		"          AND $2 = 'ok' AND EXISTS (SELECT 1 FROM u) RETURNING id)"
+		"          AND job = ANY($5::text[]) AND EXISTS (SELECT 1 FROM u) RETURNING id)"
 		" SELECT EXISTS (SELECT 1 FROM guestflow.connections WHERE id = $1::bigint), EXISTS (SELECT 1 FROM u),"
 		"        (SELECT string_agg(id::text, ',') FROM a)",
-		4, p);
+		5, p);
 	if (!r)
 		return err;
 	if (!PQgetisnull(r, 0, 2))

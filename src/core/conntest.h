@@ -35,7 +35,10 @@ int gf_conntest_exit_code(enum gf_test_verdict v);
 /* Record the result on the connection (last_test_*), if its secret is
  * still the one tested (tested_hex: its secret_enc as hex, NULL for none).
  * 0, -ENOENT when it is gone, -ESTALE when its secret was replaced while
- * the test ran (nothing recorded), or a database error. */
-int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex, const struct gf_conntest *res);
+ * the test ran (nothing recorded), or a database error. The auth_failed
+ * alerts of the connection for the jobs in ok_jobs (those whose test
+ * passed) clear with it. */
+int gf_conntest_record(PGconn *c, int64_t connection_id, const char *tested_hex, const struct gf_conntest *res,
+                       const char *const *ok_jobs, size_t n_ok);
 
 #endif

@@ -100,7 +100,19 @@ class ReviewXmlConnTest(ConnTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn(self.accounts['H-1002'], r.stdout + r.stderr)
         self.assertEqual(env.scalar(open_alerts), '1', 'new credentials alone clear nothing')
-        self.check('P002', 'ok')
+        # A second job of the partner: a test of one job clears only its own.
+        env.write_config(job_name='other-job')
+        env.write_config()
+        env.psql("INSERT INTO guestflow.alert_events (job, connection_id, kind, message)"
+                 " SELECT 'other-job', id, 'auth_failed', 'refused' FROM guestflow.connections"
+                 " WHERE property_id = 'P002'")
+        r = env.gf('connection', 'test', 'P002', 'reviewhub', '--job', 'review-nightly')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('event=alert_cleared', r.stderr)
+        self.assertEqual(env.psql("SELECT job FROM guestflow.alert_events WHERE kind = 'auth_failed'"
+                                  " AND cleared_at IS NULL"), [['other-job']])
+        r = env.gf('connection', 'test', 'P002', 'reviewhub')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(env.scalar(open_alerts), '0')
 
     def test_no_answer_and_odd_answers(self):

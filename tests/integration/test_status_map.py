@@ -95,16 +95,54 @@ class StatusMapTest(GFTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE booking_no = 'B-5'"), '0')
 
+    def test_a_status_unmapped_or_unselected_since_the_plan_is_not_sent(self):
+        """Red team: a delivery planned while its status was sendable, then
+        its mapping removed or the PMS status changed, is rejected with the
+        reason at send time, never sent with a status the partner has no
+        name for."""
+        env = self.env
+        env.write_config(dict(ALL, retry={'max_attempts': 3, 'backoff_initial': '1s', 'backoff_max': '1s',
+                                          'linger': '0s'}))
+        add_booking(env, 1, status='departed')
+        add_booking(env, 2)
+        add_booking(env, 3)
+        self.assertEqual(env.gf('status-map', 'set', 'reviewhub', 'departed', 'checked_out').returncode, 0)
+        env.partner_down()
+        self.run_job()
+        self.assertEqual(self.states(), {'pending': 3})
+        env.partner_up()
+        self.assertEqual(env.gf('status-map', 'remove', 'reviewhub', 'departed').returncode, 0)
+        env.psql("UPDATE pms.bookings SET status = 'blacklisted_vip' WHERE booking_no = 'B-2'")
+        r = self.run_job(expect=1)
+        self.assertEqual(self.sent(), {'B-3': 'checked_out'})
+        reasons = dict(env.psql("SELECT booking_no, state || ': ' || reason FROM guestflow.deliveries"
+                                " WHERE booking_no IN ('B-1', 'B-2')"))
+        self.assertEqual(reasons['B-1'], 'rejected: status departed is not mapped for partner reviewhub'
+                                         ' (guestflow status-map set reviewhub departed PARTNER_STATUS, then'
+                                         ' guestflow rerun)')
+        self.assertEqual(reasons['B-2'], 'rejected: status blacklisted_vip is not one the job sends'
+                                         ' (selection.statuses)')
+        # Mapped again and rerun: sent, as the partner calls it.
+        self.assertEqual(env.gf('status-map', 'set', 'reviewhub', 'departed', 'checked_out').returncode, 0)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.sent()['B-1'], 'checked_out')
+
     def test_status_map_refuses_what_it_cannot_keep(self):
         env = self.env
         r = env.gf('status-map', 'set', 'nobody', 'departed', 'x')
         self.assertEqual(r.returncode, 65)
         self.assertIn('no job and no connection names partner nobody', r.stderr)
         self.assertIn('reviewhub', r.stderr)
-        for bad in ('', '   ', 'bell\x07'):
+        for bad in ('', '   ', 'bell\x07', ' noshow', 'noshow\t'):
             r = env.gf('status-map', 'set', 'reviewhub', 'departed', bad)
             self.assertEqual(r.returncode, 65, bad)
-            self.assertIn('refused', r.stderr)
+            self.assertRegex(r.stderr, r'^guestflow status-map set: .* refused: (empty|white space around it'
+                                       r'|status: only white space|control character)', bad)
+            self.assertNotIn('\x07', r.stderr)
+        r = env.gf('status-map', 'set', 'reviewhub', ' departed', 'x')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn('" departed" refused: white space around it', r.stderr)
         self.assertEqual(env.gf('status-map', 'set', 'reviewhub', 'departed').returncode, 64)
         self.assertEqual(env.gf('status-map').returncode, 64)
         self.assertEqual(env.gf('status-map', 'list', 'a', 'b').returncode, 64)
@@ -119,7 +157,10 @@ class StatusMapTest(GFTestCase):
         for value, error in (('[]', r"'statuses' must list at least one value"),
                              ('[checked_out, checked_out]', r"'statuses' lists 'checked_out' twice"),
                              ('[checked_out, ""]', r"'statuses' must not hold an empty item"),
-                             ('{a: b}', r"'statuses' must be a list")):
+                             ('{a: b}', r"'statuses' must be a list"),
+                             ('"checked_out, no_show"', r"'statuses' must be a list, written \[a, b\]"),
+                             ('[" checked_out"]', r"'statuses' must be a status as the source view gives it,"
+                                                  r" without white space around it")):
             env.write_config({'selection': {'statuses': ['PLACEHOLDER']}})
             with open(path) as f:
                 text = f.read()
