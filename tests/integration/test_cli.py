@@ -211,6 +211,16 @@ class CliTest(GFTestCase):
         for code in ('77', '67', '79', '76'):
             self.assertIn(code, env.gf('connection', '--help').stdout, code)
             self.assertIn(f'.TQ\n{code}\n', man, code)
+        # the partner is told: the main file's partners and a connection's own address
+        example = read('etc', 'guestflow.yaml')
+        self.assertRegex(example, r'(?m)^# partners:\n#   reviewhub:\n(#     #.*\n)*#     email: "')
+        for w in ('set-partner-email', '--partner-email', '--clear'):
+            self.assertIn(w, helps + conn_help, w)
+            self.assertIn(w.replace('-', '\\-'), man, w)
+        for w in ('set-partner-email', '--partner-email', 'partners:'):
+            self.assertIn(w, readme, w)
+        self.assertIn('.BI partners. partner .email', man)
+        self.assertIn('The partner is told', man)
 
     def test_disabled_job_does_nothing(self):
         env = self.env
