@@ -218,6 +218,9 @@ static void report_told(const char *verb, const struct gf_notice_tally *t)
 {
 	if (t->sent)
 		printf("the partner was told by e-mail\n");
+	if (t->waiting)
+		fprintf(stderr, "guestflow connection %s: the partner is not told yet: alerting.smtp_url is not set in"
+		        " the main file; the notice waits in the activity log ('connection show')\n", verb);
 	if (t->failed)
 		fprintf(stderr, "guestflow connection %s: warning: the partner could not be told (%s); the change is"
 		        " made, and the notice waits in the activity log ('connection show') for the next connection"

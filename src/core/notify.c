@@ -471,13 +471,20 @@ int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partn
                        struct gf_notice_tally *t)
 {
 	*t = (struct gf_notice_tally){ 0 };
+	int err;
 	if (!cfg->smtp_url) {
-		t->waiting = true;
+		_cleanup_pgresult_ PGresult *w = gf_db_query(c, &err, "notice_waiting",
+			"SELECT count(*) FROM guestflow.connection_events e JOIN guestflow.connections c ON c.id = e.connection_id"
+			" WHERE e.partner_notice AND e.partner_to IS NOT NULL AND e.partner_told_at IS NULL"
+			"   AND c.partner = $1 AND ($2::text IS NULL OR c.property_id = $2)", 2,
+			(const char *[]){ partner, property });
+		if (!w)
+			return err;
+		t->waiting = (int)gf_db_get_int(w, 0, 0);
 		return 0;
 	}
 	char after[32] = "0";
 	for (;;) {
-		int err;
 		/* The next notice to send, past those tried in this call (each is
 		 * tried once a call: a failing server is not hammered). */
 		_cleanup_pgresult_ PGresult *next = gf_db_query(c, &err, "notice_next",

@@ -31,7 +31,7 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
  * nothing is sent (t->waiting). */
 struct gf_notice_tally {
 	int sent, failed;
-	bool waiting;         /* no alerting.smtp_url: the notices wait */
+	int waiting;          /* no alerting.smtp_url: the notices that wait */
 	char why[512];        /* the last failure */
 };
 int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partner, const char *property,

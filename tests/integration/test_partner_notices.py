@@ -163,7 +163,8 @@ class PartnerNoticeTest(GFTestCase):
         self.assertIn('partner not told: no address (partners.reviewhub.email', self.show('P003'))
         # An address but no SMTP server configured: the notice waits, nothing fails.
         self.configure(smtp=False)
-        self.gf_ok('connection', 'activate', 'P003', 'reviewhub', *FORCE)
+        r = self.gf_ok('connection', 'activate', 'P003', 'reviewhub', *FORCE)
+        self.assertIn('the partner is not told yet: alerting.smtp_url is not set', r.stderr)
         self.assertIn(f'partner not told yet ({CONFIG_ADDR}): waiting for alerting.smtp_url', self.show('P003'))
         self.run_job(expect=0)
         self.assertEqual(SmtpSink.messages, [])
