@@ -4,9 +4,11 @@ deactivated or stopped e-mails the partner's address once, through the
 alert mail path, recorded in the activity log."""
 import socket
 import socketserver
+import subprocess
 import threading
+import time
 
-from gftest import FORCE, GFTestCase, main
+from gftest import FORCE, GFTestCase, main, wait_for
 from test_alerting import SmtpSink
 
 CONFIG_ADDR = 'onboarding@reviewhub.example'
@@ -143,6 +145,45 @@ class PartnerNoticeTest(GFTestCase):
         self.run_job(expect=0)
         self.gf_ok('connection', 'stop', 'P002', 'reviewhub')
         self.assertEqual(len(self.mails()), 2, 'the run sent nothing again; the stop its own')
+
+    def test_a_notice_another_process_holds_is_not_mailed_twice(self):
+        env = self.env
+        self.configure(smtp=False)
+        self.gf_ok('connection', 'stop', 'P001', 'reviewhub')
+        self.configure()
+        # Another process has claimed the notice (as gf_notify_partners does)
+        # and has not finished: this command neither waits for it nor sends it.
+        holder = subprocess.Popen(
+            ['psql', env.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        def stop_holder():
+            if holder.poll() is None:
+                holder.kill()
+            holder.communicate(timeout=10)
+        self.addCleanup(stop_holder)
+        holder.stdin.write("BEGIN; SELECT id FROM guestflow.connection_events WHERE partner_notice"
+                           " AND partner_told_at IS NULL AND partner_to IS NOT NULL FOR UPDATE;"
+                           " SELECT pg_sleep(30);\n")
+        holder.stdin.flush()
+        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                                    " AND query LIKE 'SELECT pg_sleep(30)%'") != '0', 10, 'the claim held')
+        started = time.monotonic()
+        self.gf_ok('connection', 'deactivate', 'P002', 'reviewhub')
+        self.assertLess(time.monotonic() - started, 20, 'the command did not wait for the claim')
+        self.assertEqual([l for m in self.mails() for l in headers_of(m['data']) if l.startswith('Subject:')],
+                         ['Subject: guestflow: P002 connection deactivated (reviewhub)'])
+        # The holder dies before telling (its server process with it: a
+        # killed client alone leaves pg_sleep running, and the claim held).
+        env.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                 " AND query LIKE 'SELECT pg_sleep(30)%'")
+        holder.communicate(timeout=10)
+        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                                    " AND query LIKE 'SELECT pg_sleep(30)%'") == '0', 10, 'the claim released')
+        # The claim gone: the next run tells, once.
+        self.run_job(expect=0)
+        self.run_job(expect=0)
+        self.assertEqual(len(self.mails()), 2)
+        self.assertIn('Subject: guestflow: P001 connection stopped (reviewhub)', headers_of(self.mails()[1]['data']))
 
     def test_the_automatic_stop_at_run_start_is_told_after_the_run(self):
         self.env.psql("UPDATE pms.properties SET export_allowed = false WHERE id = 'P002'")
