@@ -198,7 +198,10 @@ class PartnerNoticeTest(GFTestCase):
         self.assertEqual(len(self.mails()), 1)
 
     def test_no_address_or_no_smtp_nothing_is_mailed_and_show_says_so(self):
+        self.assertIn(f"partner reviewhub: told of its connections' changes at {CONFIG_ADDR}\n",
+                      self.gf_ok('check-config').stdout)
         self.configure(partners=False)
+        self.assertIn('partner reviewhub: no partners.reviewhub.email', self.gf_ok('check-config').stdout)
         r = self.gf_ok('connection', 'add', 'P003', 'reviewhub', '--hotel-id', 'H-3003', input='k3y+/=three\n')
         self.assertNotIn('told', r.stdout)
         self.assertIn('partner not told: no address (partners.reviewhub.email', self.show('P003'))
