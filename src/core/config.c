@@ -888,8 +888,7 @@ static int walk_section(struct walk *w, const struct section *s, void *obj, yaml
 
 /* partners: each partner id once, each entry walked as a section of its
  * own into cfg->partners. */
-static int walk_partners(struct walk *w, const struct key *k, struct gf_config *cfg, yaml_node_t *key,
-                         yaml_node_t *val)
+static int walk_partners(struct walk *w, const struct key *k, struct gf_config *cfg, yaml_node_t *val)
 {
 	_cleanup_buf_ struct gf_buf why = GF_BUF_INIT(MSG_MAX);
 	if (is_null(val))
@@ -898,7 +897,6 @@ static int walk_partners(struct walk *w, const struct key *k, struct gf_config *
 		describe(&why, k);
 		return fail(w, &val->start_mark, "'%s' must be %s, got %s", k->name, gf_buf_str(&why), node_kind(val));
 	}
-	(void)key;
 	for (yaml_node_pair_t *pair = val->data.mapping.pairs.start; pair < val->data.mapping.pairs.top; pair++) {
 		yaml_node_t *kn = get_node(w, pair->key), *vn = get_node(w, pair->value);
 		if (!kn || !vn)
@@ -933,7 +931,7 @@ static int walk_value(struct walk *w, const struct key *k, void *obj, yaml_node_
 	_cleanup_buf_ struct gf_buf why = GF_BUF_INIT(MSG_MAX);
 
 	if (k->type == K_PARTNERS)
-		return walk_partners(w, k, obj, key, val);
+		return walk_partners(w, k, obj, val);
 
 	if (k->type == K_SECTION) {
 		if (val->type == YAML_MAPPING_NODE)
