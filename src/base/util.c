@@ -254,3 +254,19 @@ int gf_read_first_line(const char *path, char **out)
 	*out = line;
 	return 0;
 }
+
+int gf_check_email(const char *s, char *why, size_t whylen)
+{
+	const char *at = strchr(s, '@');
+	if (!at || at == s || !at[1] || strchr(at + 1, '@')) {
+		gf_set_why(why, whylen, "an e-mail address is something@domain, with one '@'");
+		return -EINVAL;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || strchr("<>(),;:\"\\", *p)) {
+			gf_set_why(why, whylen, "an e-mail address is printable ASCII without spaces, control characters"
+			           " (CR, LF) or any of <>(),;:\"\\ (byte %zu is not)", (size_t)(p - (const unsigned char *)s) + 1);
+			return -EINVAL;
+		}
+	return 0;
+}

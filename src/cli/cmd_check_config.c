@@ -95,6 +95,20 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		warn_insecure(j);
 	}
 	fputs(smtp, stdout);
+	/* Where each partner hears of its connections' changes. */
+	for (size_t i = 0; i < cfg->n_partners; i++)
+		printf("partner %s: told of its connections' changes at %s%s\n", cfg->partners[i].partner,
+		       cfg->partners[i].email, cfg->smtp_url ? "" : " (once alerting.smtp_url is set; till then the"
+		       " notices wait)");
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const char *p = cfg->jobs[i]->partner;
+		bool first = true;
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(cfg->jobs[k]->partner, p) != 0;
+		if (first && !gf_config_partner_email(cfg, p))
+			printf("partner %s: no partners.%s.email; told of a connection's changes only where the connection"
+			       " names an address (connection set-partner-email)\n", p, p);
+	}
 	gf_config_free(cfg);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include "cli/cmd.h"
 #include "core/connection.h"
 #include "core/conntest.h"
+#include "core/notify.h"
 #include "core/output.h"
 #include "db/db.h"
 #include "base/log.h"
@@ -17,6 +18,8 @@
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] connection add PROPERTY PARTNER (--hotel-id ID | --property-id ID)\n"
+	"                               [--partner-email ADDR]\n"
+	"       guestflow [-c FILE] connection set-partner-email PROPERTY PARTNER (ADDR | --clear)\n"
 	"       guestflow [-c FILE] connection set-credentials|set-key PROPERTY PARTNER\n"
 	"       guestflow [-c FILE] connection test PROPERTY PARTNER [--job NAME]\n"
 	"       guestflow [-c FILE] connection rekey\n"
@@ -31,7 +34,11 @@ static const char help[] =
 	"            key, guest-json --property-id and an API token, visits-csv\n"
 	"            --hotel-id alone (the job holds the SFTP account); a secret is\n"
 	"            read from standard input (one line; not echoed on a terminal),\n"
-	"            never from the command line\n"
+	"            never from the command line. --partner-email ADDR: where the\n"
+	"            partner hears of this connection's changes, instead of\n"
+	"            partners.PARTNER.email of the main file\n"
+	"set-partner-email  sets (or --clear removes) that address; recorded in\n"
+	"            the connection's events\n"
 	"set-credentials  (or set-key) replaces a connection's secret (access key or\n"
 	"            API token), read from standard input as for add; recorded in the\n"
 	"            connection's events (without the secret)\n"
@@ -47,7 +54,8 @@ static const char help[] =
 	"            secret re-encrypted in one transaction\n"
 	"list        property, partner, id at the partner (hotel or property id) and\n"
 	"            status of every connection\n"
-	"show        one connection and its status history (never its secret)\n"
+	"show        one connection and its status history (never its secret), and\n"
+	"            for each change whether and when the partner was told\n"
 	"consent     records who (--by) accepted which terms of the partner\n"
 	"            (--terms-version), and when; newer terms replace the consent in\n"
 	"            force. --withdraw ends it and deactivates the connection\n"
@@ -59,6 +67,13 @@ static const char help[] =
 	"            reason and the items missing recorded in its events\n"
 	"deactivate  the property ends the connection: no more data flows\n"
 	"stop        the partner stopped serving a live connection\n"
+	"\n"
+	"The partner is told: add (requested), activate, deactivate, stop and a\n"
+	"withdrawn consent each e-mail the partner once (its connection's address,\n"
+	"else partners.PARTNER.email of the main file), naming the property, the\n"
+	"hotel id and the change, through alerting.smtp_url. A mail that cannot go\n"
+	"leaves the change made, a warning, and the notice waiting in the activity\n"
+	"log: the next connection command or run of the partner's job sends it.\n"
 	"\n"
 	"A secret (access key, API token) is 8 to 8192 printable ASCII characters\n"
 	"(0x21-0x7E: no spaces); see guestflow(1).\n"
@@ -186,6 +201,32 @@ static int with_db(const struct gf_cmd_ctx *ctx, PGconn **db)
 	return r;
 }
 
+/* Mail the untold notices of the connection (gf_notify_partners) after
+ * its change is committed; what happened said once the change is. Never
+ * an error: the change is made whatever the mail does. */
+static void tell_partner(PGconn *db, const struct gf_config *cfg, const char *property, const char *partner,
+                         struct gf_notice_tally *t)
+{
+	int r = gf_notify_partners(db, cfg, partner, property, t);
+	if (r < 0 && !t->failed) {
+		t->failed = 1;
+		snprintf(t->why, sizeof(t->why), "database error: %s", gf_strerror(r));
+	}
+}
+
+static void report_told(const char *verb, const struct gf_notice_tally *t)
+{
+	if (t->sent)
+		printf("the partner was told by e-mail\n");
+	if (t->waiting)
+		fprintf(stderr, "guestflow connection %s: the partner is not told yet: alerting.smtp_url is not set in"
+		        " the main file; the notice waits in the activity log ('connection show')\n", verb);
+	if (t->failed)
+		fprintf(stderr, "guestflow connection %s: warning: the partner could not be told (%s); the change is"
+		        " made, and the notice waits in the activity log ('connection show') for the next connection"
+		        " command or run of the partner's job\n", verb, gf_log_qt(t->why));
+}
+
 /* The database with the key for the stored access keys: 0, or an exit code. */
 static int with_secrets(const struct gf_cmd_ctx *ctx, const char *verb, PGconn **db)
 {
@@ -227,12 +268,20 @@ static int partner_output(const struct gf_config *cfg, const char *partner, cons
 
 static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
-	const char *id = NULL, *opt = NULL;
+	const char *id = NULL, *opt = NULL, *email = NULL;
 	const char *pos[2];
 	int npos = 0;
 	static const char *const opts[] = { "--hotel-id", "--property-id" };
 	for (int i = 2; i < argc; i++) {
 		bool taken = false;
+		if (strcmp(argv[i], "--partner-email") == 0 && i + 1 < argc && !email) {
+			email = argv[++i];
+			continue;
+		}
+		if (strncmp(argv[i], "--partner-email=", 16) == 0 && !email) {
+			email = argv[i] + 16;
+			continue;
+		}
 		for (size_t o = 0; o < 2 && !taken; o++) {
 			size_t l = strlen(opts[o]);
 			if (strcmp(argv[i], opts[o]) == 0 && i + 1 < argc && !id) {
@@ -270,6 +319,10 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			        gf_log_qt(pos[1]));
 			return GF_EXIT_DATAERR;
 		}
+	if (email && gf_check_email(email, why, sizeof(why)) < 0) {
+		fprintf(stderr, "guestflow connection add: --partner-email refused: %s\n", why);
+		return GF_EXIT_DATAERR;
+	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
 	int r = gf_cmd_open_current(ctx, &cfg, &db);
@@ -298,17 +351,22 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	bool secret = !out || out->secret_label;
 	r = r || !secret ? r : read_secret_checked("add", out, &key);
 	r = r || !secret ? r : gf_cmd_open_secrets(cfg, db, "add");
-	gf_config_free(cfg);
 	if (r) {
+		gf_config_free(cfg);
 		secret_free(&key);
 		PQfinish(db);
 		return r;
 	}
-	r = gf_connection_add(db, pos[0], pos[1], id, secret ? key.s : NULL);
+	r = gf_connection_add(db, pos[0], pos[1], id, secret ? key.s : NULL, email,
+	                      gf_config_partner_email(cfg, pos[1]));
 	secret_free(&key);
-	PQfinish(db);
 	if (secret)
 		gf_secret_close();
+	struct gf_notice_tally told = { 0 };
+	if (r == 0)
+		tell_partner(db, cfg, pos[0], pos[1], &told);
+	gf_config_free(cfg);
+	PQfinish(db);
 	if (r == -EEXIST) {
 		fprintf(stderr, "guestflow connection add: %s already has a connection to %s\n", pos[0], pos[1]);
 		return GF_EXIT_DATAERR;
@@ -317,6 +375,7 @@ static int cmd_add(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return gf_cmd_db_error(r);
 	printf("connection %s -> %s added (status setup); make it live with: guestflow connection activate %s %s\n",
 	       pos[0], pos[1], pos[0], pos[1]);
+	report_told("add", &told);
 	return 0;
 }
 
@@ -624,9 +683,13 @@ static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	size_t n;
 	const char **jobs = gf_config_partner_jobs(cfg, pos[1], &n);
 	bool already = false;
-	r = withdraw ? gf_connection_consent_withdraw(db, pos[0], pos[1], by, jobs, n)
+	r = withdraw ? gf_connection_consent_withdraw(db, pos[0], pos[1], by, jobs, n,
+	                                              gf_config_partner_email(cfg, pos[1]))
 	             : gf_connection_consent(db, pos[0], pos[1], by, version, &already);
 	free(jobs);
+	struct gf_notice_tally told = { 0 };
+	if (r >= 0 && withdraw)
+		tell_partner(db, cfg, pos[0], pos[1], &told);
 	gf_config_free(cfg);
 	PQfinish(db);
 	if (r == -ENOENT) {
@@ -645,6 +708,7 @@ static int cmd_consent(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	else
 		printf("connection %s -> %s: terms %s accepted by %s, recorded\n", gf_log_qt(pos[0]),
 		       gf_log_qt(pos[1]), gf_log_qt(version), gf_log_qt(by));
+	report_told("consent", &told);
 	return 0;
 }
 
@@ -681,8 +745,12 @@ static int cmd_activate(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	size_t n;
 	const char **jobs = gf_config_partner_jobs(cfg, pos[1], &n);
 	_cleanup_buf_ struct gf_buf missing = GF_BUF_INIT(SIZE_MAX);
-	r = gf_connection_activate(db, pos[0], pos[1], jobs, n, reason, &missing);
+	r = gf_connection_activate(db, pos[0], pos[1], jobs, n, reason, gf_config_partner_email(cfg, pos[1]),
+	                           &missing);
 	free(jobs);
+	struct gf_notice_tally told = { 0 };
+	if (r >= 0)
+		tell_partner(db, cfg, pos[0], pos[1], &told);
 	gf_config_free(cfg);
 	PQfinish(db);
 	if (r == -ENOENT) {
@@ -712,6 +780,47 @@ static int cmd_activate(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		       gf_buf_str(&missing));
 	else
 		printf("connection %s -> %s is now live\n", gf_log_qt(pos[0]), gf_log_qt(pos[1]));
+	report_told("activate", &told);
+	return 0;
+}
+
+/* connection set-partner-email PROPERTY PARTNER (ADDR | --clear) */
+static int cmd_set_partner_email(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	bool clear = argc == 5 && strcmp(argv[4], "--clear") == 0;
+	if (argc != 5 || argv[2][0] == '-' || argv[3][0] == '-' || (argv[4][0] == '-' && !clear)) {
+		fprintf(stderr, "guestflow connection set-partner-email: needs PROPERTY PARTNER and ADDR or --clear\n");
+		return GF_EXIT_USAGE;
+	}
+	const char *email = clear ? NULL : argv[4];
+	char why[256];
+	if (email && gf_check_email(email, why, sizeof(why)) < 0) {
+		fprintf(stderr, "guestflow connection set-partner-email: ADDR refused: %s\n", why);
+		return GF_EXIT_DATAERR;
+	}
+	PGconn *db = NULL;
+	int r = with_db(ctx, &db);
+	if (r)
+		return r;
+	bool same = false;
+	r = gf_connection_set_partner_email(db, argv[2], argv[3], email, &same);
+	PQfinish(db);
+	if (r == -ENOENT) {
+		fprintf(stderr, "guestflow connection set-partner-email: no connection %s -> %s\n", gf_log_qt(argv[2]),
+		        gf_log_qt(argv[3]));
+		return GF_EXIT_DATAERR;
+	}
+	if (r < 0)
+		return gf_cmd_db_error(r);
+	if (same)
+		printf("connection %s -> %s: the partner's address is that already; nothing changed\n",
+		       gf_log_qt(argv[2]), gf_log_qt(argv[3]));
+	else if (email)
+		printf("connection %s -> %s: the partner hears of its changes at %s\n", gf_log_qt(argv[2]),
+		       gf_log_qt(argv[3]), email);
+	else
+		printf("connection %s -> %s: its own partner address removed; partners.%s.email of the main file"
+		       " applies\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), gf_log_qt(argv[3]));
 	return 0;
 }
 
@@ -736,6 +845,8 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return cmd_consent(argc, argv, ctx);
 	if (strcmp(sub, "activate") == 0)
 		return cmd_activate(argc, argv, ctx);
+	if (strcmp(sub, "set-partner-email") == 0)
+		return cmd_set_partner_email(argc, argv, ctx);
 	PGconn *db = NULL;
 	int r;
 	if (strcmp(sub, "list") == 0) {
@@ -765,6 +876,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_config *cfg = NULL;
 	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
+	struct gf_notice_tally told = { 0 };
 	if (show) {
 		/* named as the partner's format names them (a partner no job
 		 * sends to yet: as review-xml, the first format) */
@@ -777,8 +889,11 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	} else {
 		size_t n;
 		const char **jobs = gf_config_partner_jobs(cfg, argv[3], &n);
-		r = gf_connection_set_status(db, argv[2], argv[3], moves[m].status, moves[m].note, jobs, n);
+		r = gf_connection_set_status(db, argv[2], argv[3], moves[m].status, moves[m].note, jobs, n,
+		                             gf_config_partner_email(cfg, argv[3]));
 		free(jobs);
+		if (r >= 0)
+			tell_partner(db, cfg, argv[2], argv[3], &told);
 	}
 	gf_config_free(cfg);
 	PQfinish(db);
@@ -793,7 +908,9 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	if (r < 0)
 		return gf_cmd_db_error(r);
-	if (!show)
+	if (!show) {
 		printf("connection %s -> %s is now %s\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), moves[m].status);
+		report_told(sub, &told);
+	}
 	return 0;
 }

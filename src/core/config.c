@@ -33,7 +33,9 @@ _Static_assert(sizeof(enum gf_compress) == sizeof(int), "enum gf_compress is not
 _Static_assert(sizeof(enum gf_on_removed) == sizeof(int), "enum gf_on_removed is not int-sized");
 _Static_assert(sizeof(enum gf_log_level) == sizeof(int), "enum gf_log_level is not int-sized");
 
-enum ktype { K_STRING, K_BOOL, K_INT, K_INT64, K_DURATION, K_ENUM, K_FLAGS, K_LIST, K_SECTION };
+/* K_PARTNERS: a mapping from partner id to a mapping of sub's keys (the
+ * main file's 'partners'), into cfg->partners. */
+enum ktype { K_STRING, K_BOOL, K_INT, K_INT64, K_DURATION, K_ENUM, K_FLAGS, K_LIST, K_SECTION, K_PARTNERS };
 
 enum {
 	KF_REQUIRED = 1 << 0,
@@ -60,7 +62,7 @@ struct key {
 	/* K_STRING, each item of a K_LIST (a struct gf_strv): extra validation;
 	 * on failure append "must …, got …" to why. */
 	int (*check)(const char *v, struct gf_buf *why);
-	const struct section *sub;       /* K_SECTION */
+	const struct section *sub;       /* K_SECTION; K_PARTNERS: the keys of one entry */
 	size_t offset;                   /* field in the target struct (all sections share it) */
 };
 
@@ -227,6 +229,10 @@ static void describe(struct gf_buf *b, const struct key *k)
 		gf_buf_puts(b, "a mapping with keys ");
 		list_keys(b, k->sub, false);
 		break;
+	case K_PARTNERS:
+		gf_buf_puts(b, "a mapping from partner id (a-z, 0-9, '_' and '-') to a mapping with keys ");
+		list_keys(b, k->sub, false);
+		break;
 	}
 }
 
@@ -256,6 +262,17 @@ static int check_partner(const char *v, struct gf_buf *why)
 	if (is_ident(v))
 		return 0;
 	gf_buf_puts(why, "must consist of a-z, 0-9, '_' and '-' only, got ");
+	show(why, v, strlen(v));
+	return -EINVAL;
+}
+
+/* A partner's address (partners.ID.email): the rule of gf_check_email. */
+static int check_email(const char *v, struct gf_buf *why)
+{
+	char rule[256];
+	if (gf_check_email(v, rule, sizeof(rule)) == 0)
+		return 0;
+	gf_buf_printf(why, "must be an e-mail address (%s), got ", rule);
 	show(why, v, strlen(v));
 	return -EINVAL;
 }
@@ -520,6 +537,7 @@ static int check_event_template(const char *v, struct gf_buf *why)
 #define FLAGS(n, vals, off) { .name = (n), .type = K_FLAGS, .enums = (vals), .offset = (off) }
 #define LIST(n, d, chk, off) { .name = (n), .type = K_LIST, .def = (d), .check = (chk), .offset = (off) }
 #define SECTION(n, s) { .name = (n), .type = K_SECTION, .sub = &(s) }
+#define PARTNERS(n, s) { .name = (n), .type = K_PARTNERS, .sub = &(s) }
 #define KEYS(t) (t), GF_ARRAY_SIZE(t)
 
 static const struct enum_val compress_vals[] = {
@@ -709,6 +727,15 @@ static const struct key secrets_keys[] = {
 };
 static const struct section secrets_section = { "secrets", KEYS(secrets_keys), NULL };
 
+/* partners.ID: where the partner hears of its connections' changes (issue
+ * 17 item 5), unless a connection names its own address. */
+#define P(f) offsetof(struct gf_partner_address, f)
+static const struct key partner_keys[] = {
+	STR("email", KF_REQUIRED | KF_NONEMPTY, NULL, check_email, P(email)),
+};
+#undef P
+static const struct section partner_section = { "partners", KEYS(partner_keys), NULL };
+
 static const struct key main_keys[] = {
 	SECTION("database", database_section),
 	STR("jobs_dir", KF_NONEMPTY, "jobs.d", NULL, C(jobs_dir)),
@@ -717,6 +744,7 @@ static const struct key main_keys[] = {
 	SECTION("alerting", alerting_section),
 	SECTION("metrics", metrics_section),
 	SECTION("secrets", secrets_section),
+	PARTNERS("partners", partner_section),
 };
 static const struct section main_section = { NULL, KEYS(main_keys), validate_main };
 
@@ -837,6 +865,7 @@ static int set_value(const struct key *k, void *obj, const char *s, struct gf_bu
 		}
 		break;
 	case K_SECTION:
+	case K_PARTNERS:
 		return -EINVAL; /* not a scalar; handled by the walker */
 	}
 	gf_buf_puts(why, "must be ");
@@ -945,9 +974,52 @@ static int walk_list(struct walk *w, const struct key *k, void *obj, yaml_node_t
 	return 0;
 }
 
+/* partners: each partner id once, each entry walked as a section of its
+ * own into cfg->partners. */
+static int walk_partners(struct walk *w, const struct key *k, struct gf_config *cfg, yaml_node_t *val)
+{
+	_cleanup_buf_ struct gf_buf why = GF_BUF_INIT(MSG_MAX);
+	if (is_null(val))
+		return 0;
+	if (val->type != YAML_MAPPING_NODE) {
+		describe(&why, k);
+		return fail(w, &val->start_mark, "'%s' must be %s, got %s", k->name, gf_buf_str(&why), node_kind(val));
+	}
+	for (yaml_node_pair_t *pair = val->data.mapping.pairs.start; pair < val->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = get_node(w, pair->key), *vn = get_node(w, pair->value);
+		if (!kn || !vn)
+			return fail(w, &val->start_mark, "malformed mapping");
+		if (kn->type != YAML_SCALAR_NODE)
+			return fail(w, &kn->start_mark, "a partner id in 'partners' must be a plain name, got %s",
+			            node_kind(kn));
+		const char *id = (const char *)kn->data.scalar.value;
+		if (strlen(id) != kn->data.scalar.length || check_partner(id, &why) < 0)
+			return fail(w, &kn->start_mark, "a partner id in 'partners' %s",
+			            why.len ? gf_buf_str(&why) : "must not contain NUL characters");
+		for (size_t i = 0; i < cfg->n_partners; i++)
+			if (strcmp(cfg->partners[i].partner, id) == 0)
+				return fail(w, &kn->start_mark, "duplicate partner '%s' in 'partners'", id);
+		if (vn->type != YAML_MAPPING_NODE) {
+			list_keys(&why, k->sub, false);
+			return fail(w, &vn->start_mark, "'partners.%s' must be a mapping with keys %s, got %s", id,
+			            gf_buf_str(&why), is_null(vn) ? "nothing" : node_kind(vn));
+		}
+		cfg->partners = gf_xrealloc(cfg->partners, (cfg->n_partners + 1) * sizeof(*cfg->partners));
+		struct gf_partner_address *p = &cfg->partners[cfg->n_partners++];
+		*p = (struct gf_partner_address){ .partner = gf_xstrdup(id) };
+		int r = walk_section(w, k->sub, p, vn, &kn->start_mark);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int walk_value(struct walk *w, const struct key *k, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
 	_cleanup_buf_ struct gf_buf why = GF_BUF_INIT(MSG_MAX);
+
+	if (k->type == K_PARTNERS)
+		return walk_partners(w, k, obj, val);
 
 	if (k->type == K_SECTION) {
 		if (val->type == YAML_MAPPING_NODE)
@@ -1629,6 +1701,11 @@ void gf_config_free(struct gf_config *cfg)
 	if (!cfg)
 		return;
 	free_strings(&main_section, cfg);
+	for (size_t i = 0; i < cfg->n_partners; i++) {
+		free(cfg->partners[i].partner);
+		free(cfg->partners[i].email);
+	}
+	free(cfg->partners);
 	for (size_t i = 0; i < cfg->n_jobs; i++)
 		gf_job_free(cfg->jobs[i]);
 	free(cfg->jobs);
@@ -1826,4 +1903,12 @@ const char **gf_config_partner_jobs(const struct gf_config *cfg, const char *par
 		if (strcmp(cfg->jobs[i]->partner, partner) == 0)
 			jobs[(*n)++] = cfg->jobs[i]->name;
 	return jobs;
+}
+
+const char *gf_config_partner_email(const struct gf_config *cfg, const char *partner)
+{
+	for (size_t i = 0; i < cfg->n_partners; i++)
+		if (strcmp(cfg->partners[i].partner, partner) == 0)
+			return cfg->partners[i].email;
+	return NULL;
 }

@@ -108,6 +108,16 @@ struct gf_job {
 struct gf_config;
 const char **gf_config_partner_jobs(const struct gf_config *cfg, const char *partner, size_t *n);
 
+/* partners.ID.email of the main file: where partner ID hears of its
+ * connections' changes (requested, activated, deactivated, stopped). */
+struct gf_partner_address {
+	char *partner;
+	char *email;
+};
+/* The address of partner in cfg's 'partners', or NULL. */
+struct gf_config;
+const char *gf_config_partner_email(const struct gf_config *cfg, const char *partner);
+
 struct gf_config {
 	char *path;              /* main file */
 	char *conninfo;          /* database.conninfo, required */
@@ -125,6 +135,8 @@ struct gf_config {
 	char *metrics_dir;       /* metrics.textfile_dir: Prometheus textfile collector dir, NULL: none */
 	char *secrets_key_file;  /* secrets.key_file: the key for access keys at rest (absolute path),
 	                          * default GF_SECRETS_KEY_FILE_DEFAULT; created on first use */
+	struct gf_partner_address *partners; /* partners: the partners' addresses, as the file lists them */
+	size_t n_partners;
 	struct gf_job **jobs;    /* every *.yaml in jobs_dir, sorted by name */
 	size_t n_jobs;
 };

@@ -117,7 +117,8 @@ int gf_connection_check_text(const char *s, char *why, size_t whylen)
 }
 
 int gf_connection_add(PGconn *c, const char *property, const char *partner,
-                      const char *id_at_partner, const char *secret)
+                      const char *id_at_partner, const char *secret, const char *partner_email,
+                      const char *notice_to)
 {
 	int r = gf_db_begin(c);
 	if (r < 0)
@@ -137,13 +138,18 @@ int gf_connection_add(PGconn *c, const char *property, const char *partner,
 	if (r == 0 && secret)
 		r = gf_secret_seal(gf_db_get_int(idr, 0, 0), secret, &hex);
 	if (r == 0) {
-		const char *p[] = { PQgetvalue(idr, 0, 0), property, partner, id_at_partner, hex };
+		const char *p[] = { PQgetvalue(idr, 0, 0), property, partner, id_at_partner, hex, partner_email,
+		                    notice_to };
+		/* the request, a notice to the partner (connection.h) */
 		res = gf_db_query(c, &err, "connection_add",
-			"WITH ins AS (INSERT INTO guestflow.connections (id, property_id, partner, id_at_partner, secret_enc)"
-			" VALUES ($1::bigint, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (property_id, partner) DO NOTHING"
-			" RETURNING id)"
-			" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
-			" SELECT id, NULL, 'setup', 'connection added' FROM ins RETURNING connection_id", 5, p);
+			"WITH ins AS (INSERT INTO guestflow.connections (id, property_id, partner, id_at_partner, secret_enc,"
+			"                                               partner_email)"
+			" VALUES ($1::bigint, $2, $3, $4, decode($5, 'hex'), $6) ON CONFLICT (property_id, partner) DO NOTHING"
+			" RETURNING id, partner_email)"
+			" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note, partner_notice,"
+			"                                          partner_to)"
+			" SELECT id, NULL, 'setup', 'connection added', true, coalesce(partner_email, $7) FROM ins"
+			" RETURNING connection_id", 7, p);
 		r = err;
 	}
 	if (r == 0 && PQntuples(res) == 0)
@@ -197,10 +203,36 @@ int gf_connection_set_secret(PGconn *c, const char *property, const char *partne
 	return r;
 }
 
+int gf_connection_set_partner_email(PGconn *c, const char *property, const char *partner, const char *email,
+                                    bool *same)
+{
+	int err;
+	/* One statement: the old address read under the row's lock, the new
+	 * one and its event written when it differs. The notices already
+	 * written keep the address they were given. */
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "connection_partner_email",
+		"WITH cur AS (SELECT id, status, partner_email FROM guestflow.connections"
+		"             WHERE property_id = $1 AND partner = $2 FOR UPDATE),"
+		" u AS (UPDATE guestflow.connections c SET partner_email = $3, updated_at = now() FROM cur"
+		"       WHERE c.id = cur.id AND cur.partner_email IS DISTINCT FROM $3 RETURNING c.id, c.status),"
+		" ev AS (INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+		"        SELECT id, status, status, coalesce('partner e-mail set to ' || $3,"
+		"               'partner e-mail cleared (the main config''s partners.' || $2 || '.email applies)') FROM u)"
+		" SELECT (SELECT count(*) FROM cur), (SELECT count(*) FROM u)", 3,
+		(const char *[]){ property, partner, email });
+	if (!q)
+		return err;
+	if (gf_db_get_int(q, 0, 0) == 0)
+		return -ENOENT;
+	*same = gf_db_get_int(q, 0, 1) == 0;
+	return 0;
+}
+
 static const char *const statuses[] = { "setup", "live", "stopped", "deactivated" };
 
 int gf_connection_set_status(PGconn *c, const char *property, const char *partner,
-                             const char *status, const char *note, const char *const *jobs, size_t n_jobs)
+                             const char *status, const char *note, const char *const *jobs, size_t n_jobs,
+                             const char *notice_to)
 {
 	bool known = false;
 	for (size_t i = 0; i < GF_ARRAY_SIZE(statuses); i++)
@@ -233,12 +265,13 @@ int gf_connection_set_status(PGconn *c, const char *property, const char *partne
 		gf_db_rollback(c);
 		return -EPERM;
 	}
-	const char *q[] = { PQgetvalue(cur, 0, 0), from, status, note };
+	const char *q[] = { PQgetvalue(cur, 0, 0), from, status, note, notice_to };
 	r = gf_db_exec(c, "connection_status",
 		"WITH u AS (UPDATE guestflow.connections SET status = $3, status_changed_at = now(), updated_at = now()"
-		" WHERE id = $1::bigint RETURNING id)"
-		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
-		" SELECT id, $2, $3, $4 FROM u", 4, q);
+		" WHERE id = $1::bigint RETURNING id, partner_email)"
+		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note, partner_notice,"
+		"                                          partner_to)"
+		" SELECT id, $2, $3, $4, true, coalesce(partner_email, $5) FROM u", 5, q);
 	if (r == 0)
 		r = status_alerts(c, q[0], property, partner, status, note, jobs, n_jobs);
 	if (r == 0)
@@ -331,7 +364,7 @@ int gf_connection_consent(PGconn *c, const char *property, const char *partner, 
 }
 
 int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by,
-                                   const char *const *jobs, size_t n_jobs)
+                                   const char *const *jobs, size_t n_jobs, const char *notice_to)
 {
 	int r = gf_db_begin(c);
 	char id[32], status[32];
@@ -346,11 +379,15 @@ int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *
 		"WITH ended AS (UPDATE guestflow.consents SET ended_at = now(), ended_by = $2, ended_how = 'withdrawn'"
 		"               WHERE connection_id = $1::bigint AND ended_at IS NULL RETURNING terms_version),"
 		" conn AS (UPDATE guestflow.connections SET status = 'deactivated', status_changed_at = now(),"
-		"          updated_at = now() WHERE id = $1::bigint AND status <> 'deactivated' RETURNING id),"
-		" ev AS (INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
+		"          updated_at = now() WHERE id = $1::bigint AND status <> 'deactivated'"
+		"          RETURNING id, partner_email),"
+		/* the partner is told when the connection was deactivated now */
+		" ev AS (INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note,"
+		"                                                 partner_notice, partner_to)"
 		"        SELECT $1::bigint, $3, 'deactivated', coalesce('consent to terms ' || (SELECT terms_version"
-		"               FROM ended), 'consent (none in force)') || ' withdrawn by ' || $2)"
-		" SELECT (SELECT count(*) FROM ended)", 3, (const char *[]){ id, by, status });
+		"               FROM ended), 'consent (none in force)') || ' withdrawn by ' || $2,"
+		"               EXISTS (SELECT 1 FROM conn), (SELECT coalesce(partner_email, $4) FROM conn))"
+		" SELECT (SELECT count(*) FROM ended)", 4, (const char *[]){ id, by, status, notice_to });
 	if (!q) {
 		gf_db_rollback(c);
 		return err;
@@ -368,7 +405,7 @@ int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *
 }
 
 int gf_connection_activate(PGconn *c, const char *property, const char *partner, const char *const *jobs,
-                           size_t n_jobs, const char *force_reason, struct gf_buf *missing)
+                           size_t n_jobs, const char *force_reason, const char *notice_to, struct gf_buf *missing)
 {
 	_cleanup_buf_ struct gf_buf arr = GF_BUF_INIT(SIZE_MAX);
 	int r = gf_db_text_array(&arr, jobs, n_jobs);
@@ -458,9 +495,11 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 			*p = ';';
 	r = gf_db_exec(c, "connection_activate",
 		"WITH u AS (UPDATE guestflow.connections SET status = 'live', status_changed_at = now(), updated_at = now()"
-		" WHERE id = $1::bigint RETURNING id)"
-		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
-		" SELECT id, $2, 'live', $3 FROM u", 3, (const char *[]){ id, status, note });
+		" WHERE id = $1::bigint RETURNING id, partner_email)"
+		" INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note, partner_notice,"
+		"                                          partner_to)"
+		" SELECT id, $2, 'live', $3, true, coalesce(partner_email, $4) FROM u", 4,
+		(const char *[]){ id, status, note, notice_to });
 	if (r == 0)
 		r = status_alerts(c, id, property, partner, "live", NULL, jobs, n_jobs);
 	if (r == 0)
@@ -471,7 +510,7 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 }
 
 int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
-                           int *changed)
+                           const char *notice_to, int *changed)
 {
 	*changed = 0;
 	int r = gf_db_begin(c);
@@ -500,10 +539,11 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 		"     SET status = CASE cand.why WHEN 'removed' THEN 'deactivated' ELSE 'stopped' END,"
 		"         status_changed_at = now(), updated_at = now()"
 		"    FROM cand WHERE c.id = cand.id AND (cand.why = 'not_allowed' OR (cand.why = 'removed' AND $2::bool))"
-		"  RETURNING c.id, c.property_id, c.status, cand.why),"
+		"  RETURNING c.id, c.property_id, c.status, cand.why, c.partner_email),"
 		" ev AS ("
-		"  INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, actor, note)"
-		"  SELECT id, 'live', status, 'guestflow', CASE why"
+		"  INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, actor, partner_notice,"
+		"                                           partner_to, note)"
+		"  SELECT id, 'live', status, 'guestflow', true, coalesce(partner_email, $4), CASE why"
 		"         WHEN 'removed' THEN 'stopped automatically: the property is gone from the PMS"
 		" (guestflow.source_properties; job ' || $3 || ', on_removed: deactivate)'"
 		"         ELSE 'stopped automatically: the PMS no longer allows the property''s guests to be exported"
@@ -511,7 +551,7 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 		" SELECT id, property_id, status, why, true FROM moved"
 		" UNION ALL SELECT id, property_id, 'live', why, false FROM cand"
 		"  WHERE why = 'removed' AND NOT $2::bool ORDER BY 2",
-		3, (const char *[]){ job->partner, deactivate, job->name });
+		4, (const char *[]){ job->partner, deactivate, job->name, notice_to });
 	if (!q) {
 		gf_db_rollback(c);
 		return err;
@@ -583,7 +623,7 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 		"          (SELECT 'none in force (terms ' || terms_version || ' ' || ended_how || ' by ' || ended_by"
 		"                  || ' at ' || to_char(ended_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ')'"
 		"           FROM guestflow.consents WHERE connection_id = c.id ORDER BY id DESC LIMIT 1),"
-		"          'none recorded (guestflow connection consent)')"
+		"          'none recorded (guestflow connection consent)'), partner_email"
 		" FROM guestflow.connections c WHERE property_id = $1 AND partner = $2", 2, p);
 	if (!r)
 		return err;
@@ -601,10 +641,27 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 	        PQgetvalue(r, 0, 8));
 	fprintf(out, "last test:   %s\n", gf_log_qt(PQgetvalue(r, 0, 10)));
 	fprintf(out, "consent:     %s\n", gf_log_qt(PQgetvalue(r, 0, 11)));
+	if (PQgetisnull(r, 0, 12))
+		fprintf(out, "partner e-mail: none of its own (partners.%s.email of the main file applies)\n",
+		        gf_log_qt(PQgetvalue(r, 0, 2)));
+	else
+		fprintf(out, "partner e-mail: %s\n", gf_log_qt(PQgetvalue(r, 0, 12)));
 	const char *id = PQgetvalue(r, 0, 0);
 	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
-		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, '')"
-		" FROM guestflow.connection_events WHERE connection_id = $1::bigint ORDER BY at DESC, id DESC LIMIT 20",
+		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, ''),"
+		/* whether the partner was told of it (gf_notify_partners) */
+		"       CASE WHEN NOT partner_notice THEN NULL"
+		"            WHEN partner_to IS NULL THEN 'partner not told: no address (partners.' || c.partner"
+		"                 || '.email in the main file, or connection set-partner-email)'"
+		"            WHEN partner_told_at IS NOT NULL THEN 'partner told at '"
+		"                 || to_char(partner_told_at, 'YYYY-MM-DD HH24:MI:SS') || ' (' || partner_to || ')'"
+		"            WHEN partner_attempts = 0 THEN 'partner not told yet (' || partner_to || '): waiting for"
+		" alerting.smtp_url, the next connection command or run'"
+		"            ELSE 'partner not told yet (' || partner_to || '): ' || partner_attempts || ' attempt'"
+		"                 || CASE WHEN partner_attempts = 1 THEN '' ELSE 's' END || ', the last: '"
+		"                 || coalesce(partner_error, 'no details') END"
+		" FROM guestflow.connection_events e JOIN guestflow.connections c ON c.id = e.connection_id"
+		" WHERE e.connection_id = $1::bigint ORDER BY at DESC, e.id DESC LIMIT 20",
 		1, &id);
 	if (!ev)
 		return err;
@@ -613,6 +670,8 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 		fprintf(out, "  %s  %s -> %s", PQgetvalue(ev, i, 0), gf_log_qt(PQgetvalue(ev, i, 1)),
 		        gf_log_qt(PQgetvalue(ev, i, 2)));
 		fprintf(out, "  by %s  %s\n", gf_log_qt(PQgetvalue(ev, i, 3)), gf_log_qt(PQgetvalue(ev, i, 4)));
+		if (!PQgetisnull(ev, i, 5))
+			fprintf(out, "    %s\n", gf_log_qt(PQgetvalue(ev, i, 5)));
 	}
 	return 0;
 }

@@ -29,12 +29,29 @@ int gf_connection_check_text(const char *s, char *why, size_t whylen);
  * logs and alert mails. */
 int gf_connection_check_property(const char *id, char *why, size_t whylen);
 
+/* The partner is told (issue 17 item 5): the event of each change below
+ * (requested = added, activated, deactivated, stopped) is a notice to the
+ * partner (partner_notice), addressed in the same statement to the
+ * connection's own partner_email, else to notice_to (the partner's address
+ * in the main config, gf_config_partner_email(); NULL: none, the partner
+ * is not told and 'connection show' says so). gf_notify_partners() mails
+ * it. An event that changes no status is no notice. */
+
 /* Create a connection in status 'setup' (registering the partner if new),
  * its secret (NULL: its output's connections hold none) stored encrypted
- * (gf_secret_open() first). -EEXIST when
+ * (gf_secret_open() first), its own partner_email (NULL: none; checked
+ * with gf_check_email() first). -EEXIST when
  * the property already has a connection to that partner. */
 int gf_connection_add(PGconn *c, const char *property, const char *partner,
-                      const char *id_at_partner, const char *secret);
+                      const char *id_at_partner, const char *secret, const char *partner_email,
+                      const char *notice_to);
+
+/* Set (email, checked with gf_check_email() first) or clear (NULL) the
+ * address where the partner hears of this connection's changes, recorded
+ * in its events. *same when it was that already (nothing recorded).
+ * -ENOENT when there is no such connection. */
+int gf_connection_set_partner_email(PGconn *c, const char *property, const char *partner, const char *email,
+                                    bool *same);
 
 /* Replace a connection's secret (stored encrypted; gf_secret_open()
  * first), recorded in guestflow.connection_events without it; what names
@@ -55,7 +72,8 @@ int gf_connection_set_secret(PGconn *c, const char *property, const char *partne
  * -EPERM when the transition is not allowed (a deactivated connection can
  * only be activated again; the same status is a no-op). */
 int gf_connection_set_status(PGconn *c, const char *property, const char *partner,
-                             const char *status, const char *note, const char *const *jobs, size_t n_jobs);
+                             const char *status, const char *note, const char *const *jobs, size_t n_jobs,
+                             const char *notice_to);
 
 /* Record that `by` accepted the partner's terms `version` for a connection
  * (seeds 000, 001), replacing the consent in force, if any, in one
@@ -69,7 +87,7 @@ int gf_connection_consent(PGconn *c, const char *property, const char *partner, 
  * deactivated connection stays so. -ENOENT when there is no such
  * connection. */
 int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *partner, const char *by,
-                                   const char *const *jobs, size_t n_jobs);
+                                   const char *const *jobs, size_t n_jobs, const char *notice_to);
 
 /* Make a connection live through the go-live gate: consent in force, an
  * alert and a technical contact covering it (its own, one of the jobs in
@@ -79,7 +97,7 @@ int gf_connection_consent_withdraw(PGconn *c, const char *property, const char *
  * recorded with them in the connection's events. Live already: 1, nothing
  * changed or recorded. -ENOENT when there is no such connection. */
 int gf_connection_activate(PGconn *c, const char *property, const char *partner, const char *const *jobs,
-                           size_t n_jobs, const char *force_reason, struct gf_buf *missing);
+                           size_t n_jobs, const char *force_reason, const char *notice_to, struct gf_buf *missing);
 
 struct gf_job;
 /* At the start of a run (issue 17 item 6, seeds 001, 004): each live
@@ -92,7 +110,7 @@ struct gf_job;
  * (jobs[n_jobs]: those of the partner). *changed counts the connections
  * moved. */
 int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
-                           int *changed);
+                           const char *notice_to, int *changed);
 
 /* Print the connections as a table (never a secret). */
 int gf_connection_list(PGconn *c, FILE *out);

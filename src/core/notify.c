@@ -241,7 +241,8 @@ static void password_free(char **p)
 	}
 }
 
-static int smtp_send(const struct gf_config *cfg, PGresult *rcpts, const char *msg, char *err, size_t errlen)
+static int smtp_send(const struct gf_config *cfg, const char *const *rcpts, size_t n_rcpts, const char *msg,
+                     char *err, size_t errlen)
 {
 	long use_ssl = CURLUSESSL_ALL;
 	_cleanup_free_ char *url = NULL, *url_user = NULL, *user = NULL, *source = NULL;
@@ -265,9 +266,9 @@ static int smtp_send(const struct gf_config *cfg, PGresult *rcpts, const char *m
 		return -EPROTONOSUPPORT;
 	}
 	struct curl_slist *to = NULL;
-	for (int i = 0; i < PQntuples(rcpts); i++) {
+	for (size_t i = 0; i < n_rcpts; i++) {
 		char addr[512];
-		snprintf(addr, sizeof(addr), "<%s>", PQgetvalue(rcpts, i, 0));
+		snprintf(addr, sizeof(addr), "<%s>", rcpts[i]);
 		to = curl_slist_append(to, addr);
 	}
 	char from[512];
@@ -296,6 +297,36 @@ static int smtp_send(const struct gf_config *cfg, PGresult *rcpts, const char *m
 	return rc == CURLE_OK ? 0 : -EIO;
 }
 
+/* A whole message into m: the headers (from cfg's alerting.from to
+ * to[n_to]; subject made safe text here), then the body with CRLF line ends
+ * and a line starting with '.' given another (SMTP). id names it in its
+ * Message-ID. */
+static void compose(struct gf_buf *m, const struct gf_config *cfg, const char *const *to, size_t n_to,
+                    const char *subject_raw, const char *id, const char *body)
+{
+	char host[256] = "localhost", date[64];
+	gethostname(host, sizeof(host) - 1);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	_cleanup_free_ char *subject = gf_text_safe_dup(subject_raw, NULL, GF_TEXT_MAX);
+	gf_buf_printf(m, "Date: %s\r\nFrom: guestflow <%s>\r\nTo: ", date, cfg->mail_from);
+	for (size_t i = 0; i < n_to; i++)
+		gf_buf_printf(m, "%s<%s>", i ? ", " : "", to[i]);
+	gf_buf_printf(m, "\r\nSubject: %s\r\nMessage-ID: <guestflow-%s@%s>\r\n"
+	              "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	              "Content-Transfer-Encoding: 8bit\r\n\r\n", subject, id, host);
+	for (const char *p = body; *p; p++) {
+		if ((p == body || p[-1] == '\n') && *p == '.')
+			gf_buf_puts(m, ".");
+		if (*p == '\n')
+			gf_buf_puts(m, "\r\n");
+		else
+			gf_buf_append(m, p, 1);
+	}
+}
+
 static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, PGresult *ev, int row)
 {
 	const char *id = PQgetvalue(ev, row, 0);
@@ -320,12 +351,8 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 		        gf_log_q("no contact for this alert, job or connection: add one with 'guestflow contact add'"));
 		return 0;
 	}
-	char host[256] = "localhost", date[64];
+	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	/* What comes from the database goes into the mail as safe text
 	 * (text.h): no control character (so no CR/LF that could add a header
 	 * or end the message), nothing that reorders what a mail reader shows,
@@ -334,15 +361,7 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	_cleanup_free_ char *conn = gf_text_safe_dup(PQgetisnull(ev, row, 3) ? "all connections of the job" :
 		PQgetvalue(ev, row, 3), NULL, GF_TEXT_MAX);
 	_cleanup_free_ char *what = gf_text_safe_dup(PQgetvalue(ev, row, 4), NULL, 2 * GF_TEXT_MAX);
-	_cleanup_free_ char *subject_raw = gf_xasprintf("[guestflow] %s: %s (%s)", job->name, kind, conn);
-	_cleanup_free_ char *subject = gf_text_safe_dup(subject_raw, NULL, GF_TEXT_MAX);
-	struct gf_buf m = GF_BUF_INIT((size_t)1 << 20);
-	gf_buf_printf(&m, "Date: %s\r\nFrom: guestflow <%s>\r\nTo: ", date, cfg->mail_from);
-	for (int i = 0; i < PQntuples(rcpts); i++)
-		gf_buf_printf(&m, "%s<%s>", i ? ", " : "", PQgetvalue(rcpts, i, 0));
-	gf_buf_printf(&m, "\r\nSubject: %s\r\nMessage-ID: <guestflow-alert-%s@%s>\r\n"
-	              "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	              "Content-Transfer-Encoding: 8bit\r\n\r\n", subject, id, host);
+	_cleanup_free_ char *subject = gf_xasprintf("[guestflow] %s: %s (%s)", job->name, kind, conn);
 	_cleanup_free_ char *body = gf_xasprintf(
 		"guestflow on %s raised an alert.\n\nJob:        %s (partner %s)\nConnection: %s\n"
 		"Alert:      %s (event %s, raised %s, run %s)\nWhat failed: %s\n\nWhat to do:\n%s\n\n"
@@ -351,17 +370,15 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 		host, job->name, job->partner, conn, kind, id, PQgetvalue(ev, row, 2),
 		PQgetisnull(ev, row, 5) ? "-" : PQgetvalue(ev, row, 5), what, advice(kind),
 		job->name, job->name);
-	/* SMTP: CRLF line ends, and a line starting with '.' gets another. */
-	for (const char *p = body; *p; p++) {
-		if ((p == body || p[-1] == '\n') && *p == '.')
-			gf_buf_puts(&m, ".");
-		if (*p == '\n')
-			gf_buf_puts(&m, "\r\n");
-		else
-			gf_buf_append(&m, p, 1);
-	}
+	size_t n_to = (size_t)PQntuples(rcpts);
+	_cleanup_free_ const char **to = gf_xcalloc(n_to, sizeof(*to));
+	for (size_t i = 0; i < n_to; i++)
+		to[i] = PQgetvalue(rcpts, (int)i, 0);
+	_cleanup_free_ char *msgid = gf_xasprintf("alert-%s", id);
+	struct gf_buf m = GF_BUF_INIT((size_t)1 << 20);
+	compose(&m, cfg, to, n_to, subject, msgid, body);
 	char why[512] = "";
-	int r = smtp_send(cfg, rcpts, gf_buf_str(&m), why, sizeof(why));
+	int r = smtp_send(cfg, to, n_to, gf_buf_str(&m), why, sizeof(why));
 	gf_buf_free(&m);
 	if (r < 0) {
 		gf_error("alert_mail_failed", "alert=%s kind=%s error=%s", id, kind, gf_log_q(why));
@@ -372,6 +389,164 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	if (r == 0)
 		gf_info("alert_mailed", "alert=%s kind=%s recipients=%d", id, kind, PQntuples(rcpts));
 	return r < 0 ? r : 1;
+}
+
+/* What a notice calls a change (seed 000's words), and what it means for
+ * the partner. */
+static void change_words(const char *from, const char *to, const char **change, const char **meaning)
+{
+	if (!from && strcmp(to, "setup") == 0) {
+		*change = "requested";
+		*meaning = "The property asks to be connected (status setup). No guest data is sent until the\n"
+		           "connection is live.";
+	} else if (strcmp(to, "live") == 0) {
+		*change = "activated";
+		*meaning = "The connection is live: guest data is sent from now on.";
+	} else if (strcmp(to, "deactivated") == 0) {
+		*change = "deactivated";
+		*meaning = "The connection has ended: no more guest data is sent.";
+	} else if (strcmp(to, "stopped") == 0) {
+		*change = "stopped";
+		*meaning = "The connection is stopped: no guest data is sent until it is activated again.";
+	} else {
+		*change = "changed";
+		*meaning = "The connection's status changed.";
+	}
+}
+
+/* The property's name as the PMS gives it (guestflow.source_properties),
+ * or NULL: no view (yet), no row, or the view failing, none of which may
+ * keep the partner from being told. Outside any transaction. */
+static char *property_name(PGconn *c, const char *property)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *v = gf_db_query(c, &err, "notice_view",
+		"SELECT to_regclass('guestflow.source_properties') IS NOT NULL", 0, NULL);
+	if (!v || PQgetvalue(v, 0, 0)[0] != 't')
+		return NULL;
+	_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "notice_property_name",
+		"SELECT name::text FROM guestflow.source_properties WHERE property_id::text = $1 AND name IS NOT NULL"
+		" LIMIT 1", 1, &property);
+	if (!n || PQntuples(n) == 0 || !*PQgetvalue(n, 0, 0))
+		return NULL;
+	return gf_text_safe_dup(PQgetvalue(n, 0, 0), NULL, GF_TEXT_MAX);
+}
+
+/* Mail the notice of entry n (claimed, row 0 of it) to its partner_to. 0
+ * sent; < 0 with why when the SMTP server did not take it. */
+static int mail_notice(const struct gf_config *cfg, PGresult *n, const char *name, char *why,
+                       size_t whylen)
+{
+	const char *id = PQgetvalue(n, 0, 0), *to = PQgetvalue(n, 0, 9);
+	/* (the address met gf_check_email when it was stored, by CHECK: again
+	 * here, since it goes into a header and the envelope) */
+	if (gf_check_email(to, why, whylen) < 0)
+		return -EINVAL;
+	const char *change, *meaning;
+	change_words(PQgetisnull(n, 0, 4) ? NULL : PQgetvalue(n, 0, 4), PQgetvalue(n, 0, 5), &change, &meaning);
+	/* database text as safe text (text.h): no CR/LF that could add a
+	 * header or end the message, nothing that reorders what is shown */
+	_cleanup_free_ char *property = gf_text_safe_dup(PQgetvalue(n, 0, 1), NULL, GF_TEXT_MAX);
+	_cleanup_free_ char *partner = gf_text_safe_dup(PQgetvalue(n, 0, 2), NULL, GF_TEXT_MAX);
+	_cleanup_free_ char *hotel = gf_text_safe_dup(PQgetvalue(n, 0, 3), NULL, GF_TEXT_MAX);
+	_cleanup_free_ char *note = gf_text_safe_dup(PQgetvalue(n, 0, 8), NULL, 2 * GF_TEXT_MAX);
+	bool ended = strcmp(change, "stopped") == 0 || strcmp(change, "deactivated") == 0;
+	_cleanup_free_ char *subject = gf_xasprintf("guestflow: %s connection %s (%s)", property, change, partner);
+	_cleanup_free_ char *body = gf_xasprintf(
+		"The connection of a property to %s was %s.\n\n"
+		"Property:   %s%s%s%s\nHotel id:   %s (the property's id at %s)\nChange:     %s (%s -> %s)\n"
+		"When:       %s\n%s%s%s\n%s\n\n"
+		"This is the one e-mail about this change (activity log entry %s), sent by\n"
+		"guestflow for the property to the partner's contact address.\n",
+		partner, change, property, name ? " (" : "", name ? name : "", name ? ")" : "", hotel, partner,
+		change, PQgetisnull(n, 0, 4) ? "new" : PQgetvalue(n, 0, 4), PQgetvalue(n, 0, 5), PQgetvalue(n, 0, 6),
+		ended ? "Reason:     " : "", ended ? note : "", ended ? "\n" : "", meaning, id);
+	_cleanup_free_ char *msgid = gf_xasprintf("notice-%s", id);
+	_cleanup_buf_ struct gf_buf m = GF_BUF_INIT((size_t)1 << 20);
+	compose(&m, cfg, &to, 1, subject, msgid, body);
+	return smtp_send(cfg, &to, 1, gf_buf_str(&m), why, whylen);
+}
+
+int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partner, const char *property,
+                       struct gf_notice_tally *t)
+{
+	*t = (struct gf_notice_tally){ 0 };
+	int err;
+	if (!cfg->smtp_url) {
+		_cleanup_pgresult_ PGresult *w = gf_db_query(c, &err, "notice_waiting",
+			"SELECT count(*) FROM guestflow.connection_events e JOIN guestflow.connections c ON c.id = e.connection_id"
+			" WHERE e.partner_notice AND e.partner_to IS NOT NULL AND e.partner_told_at IS NULL"
+			"   AND c.partner = $1 AND ($2::text IS NULL OR c.property_id = $2)", 2,
+			(const char *[]){ partner, property });
+		if (!w)
+			return err;
+		t->waiting = (int)gf_db_get_int(w, 0, 0);
+		return 0;
+	}
+	char after[32] = "0";
+	for (;;) {
+		/* The next notice to send, past those tried in this call (each is
+		 * tried once a call: a failing server is not hammered). */
+		_cleanup_pgresult_ PGresult *next = gf_db_query(c, &err, "notice_next",
+			"SELECT e.id, c.property_id FROM guestflow.connection_events e"
+			"  JOIN guestflow.connections c ON c.id = e.connection_id"
+			" WHERE e.partner_notice AND e.partner_to IS NOT NULL AND e.partner_told_at IS NULL"
+			"   AND c.partner = $1 AND ($2::text IS NULL OR c.property_id = $2) AND e.id > $3::bigint"
+			" ORDER BY e.id LIMIT 1", 3, (const char *[]){ partner, property, after });
+		if (!next)
+			return err;
+		if (PQntuples(next) == 0)
+			return 0;
+		snprintf(after, sizeof(after), "%s", PQgetvalue(next, 0, 0));
+		_cleanup_free_ char *name = property_name(c, PQgetvalue(next, 0, 1));
+		int r = gf_db_begin(c);
+		if (r < 0)
+			return r;
+		/* Claimed: another process sending the same notice skips it, and
+		 * one that told the partner meanwhile has set partner_told_at. */
+		_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "notice_claim",
+			"SELECT e.id, c.property_id, c.partner, c.id_at_partner, e.from_status, e.to_status,"
+			"       to_char(e.at, 'YYYY-MM-DD HH24:MI:SS TZ'), e.actor, coalesce(e.note, ''), e.partner_to"
+			"  FROM guestflow.connection_events e JOIN guestflow.connections c ON c.id = e.connection_id"
+			" WHERE e.id = $1::bigint AND e.partner_told_at IS NULL AND e.partner_to IS NOT NULL"
+			"   FOR UPDATE OF e SKIP LOCKED", 1, (const char *[]){ after });
+		if (!n) {
+			gf_db_rollback(c);
+			return err;
+		}
+		if (PQntuples(n) == 0) {
+			gf_db_rollback(c);
+			continue;
+		}
+		char why[512] = "";
+		int sent = mail_notice(cfg, n, name, why, sizeof(why));
+		if (sent == 0) {
+			r = gf_db_exec(c, "notice_told", "UPDATE guestflow.connection_events SET partner_told_at = now(),"
+			               " partner_attempts = partner_attempts + 1, partner_error = NULL WHERE id = $1::bigint",
+			               1, (const char *[]){ after });
+		} else {
+			r = gf_db_exec(c, "notice_failed", "UPDATE guestflow.connection_events SET"
+			               " partner_attempts = partner_attempts + 1, partner_error = $2 WHERE id = $1::bigint",
+			               2, (const char *[]){ after, why });
+		}
+		if (r == 0)
+			r = gf_db_commit(c);
+		else
+			gf_db_rollback(c);
+		if (r < 0)
+			return r;
+		if (sent == 0) {
+			t->sent++;
+			gf_info("partner_told", "entry=%s partner=%s property=%s to=%s", after, gf_log_q(partner),
+			        gf_log_q(PQgetvalue(n, 0, 1)), gf_log_q(PQgetvalue(n, 0, 9)));
+		} else {
+			t->failed++;
+			snprintf(t->why, sizeof(t->why), "%s", why);
+			gf_error("partner_notice_failed", "entry=%s partner=%s property=%s to=%s error=%s", after,
+			         gf_log_q(partner), gf_log_q(PQgetvalue(n, 0, 1)), gf_log_q(PQgetvalue(n, 0, 9)),
+			         gf_log_q(why));
+		}
+	}
 }
 
 int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
@@ -396,7 +571,12 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
 			return r;
 		*sent += r;
 	}
-	return 0;
+	/* The partner hears of what is still untold: a change made when its
+	 * mail could not go, or the run's own automatic stop. */
+	struct gf_notice_tally t;
+	r = gf_notify_partners(c, cfg, job->partner, NULL, &t);
+	*sent += t.sent;
+	return r;
 }
 
 /* -EINVAL unless zone is a time zone PostgreSQL knows (by name). */

@@ -13,11 +13,29 @@
 /* After a run: raise failed_runs when the last cfg->failed_runs runs of the
  * job failed (exit 69, 70 or 75), clear it after a successful one (exit 0 or
  * 1), then e-mail each open alert event of the job not yet notified to its
- * alert contacts, one e-mail per event; notified_at is set once sent.
+ * alert contacts, one e-mail per event; notified_at is set once sent; then
+ * the notices still untold of the job's partner (gf_notify_partners).
  * Without alerting.smtp_url nothing is sent (the events stay for 'status').
  * *sent counts e-mails sent. */
 int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
                         int exit_code, int *sent);
+
+/* The partner is told (issue 17 item 5): each notice in the activity log
+ * (guestflow.connection_events with partner_notice, an address and not yet
+ * told) of partner's connections (property NULL) or of one, mailed to its
+ * address, one e-mail each, tried once per call; each claimed FOR UPDATE
+ * SKIP LOCKED and marked told in the transaction that follows the SMTP
+ * server's acceptance, so that two processes never mail the same one. A
+ * failure is recorded on the entry (attempts, error) and counted, never
+ * returned: < 0 only for a database error. Without alerting.smtp_url
+ * nothing is sent (t->waiting). */
+struct gf_notice_tally {
+	int sent, failed;
+	int waiting;          /* no alerting.smtp_url: the notices that wait */
+	char why[512];        /* the last failure */
+};
+int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partner, const char *property,
+                       struct gf_notice_tally *t);
 
 /* How an SMTP URL is sent over TLS (CURLOPT_USE_SSL): smtps:// is TLS from
  * the start; smtp:// requires STARTTLS (CURLUSESSL_ALL: refused when the

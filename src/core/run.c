@@ -1159,7 +1159,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	const char **pjobs = gf_config_partner_jobs(cfg, job->partner, &n_pjobs);
 	if (n_pjobs == 0) /* (a job run from a file outside the jobs directory) */
 		pjobs[n_pjobs++] = job->name;
-	r = gf_connection_autostop(db, job, pjobs, n_pjobs, &auto_stopped);
+	/* (the partner is told of each after the run: gf_notify_after_run) */
+	r = gf_connection_autostop(db, job, pjobs, n_pjobs, gf_config_partner_email(cfg, job->partner),
+	                           &auto_stopped);
 	free(pjobs);
 	if (r == 0)
 		r = gf_claim_sweep(db, job->name);

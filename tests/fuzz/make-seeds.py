@@ -185,6 +185,11 @@ seed('config', 'main-level-bad.yaml', MAIN_MIN + 'logging: {level: verbose}\n')
 seed('config', 'main-unknown-key.yaml', MAIN_MIN + 'jobs: []\n')
 seed('config', 'main-database-scalar.yaml', 'database: dbname=guestflow\n')
 seed('config', 'main-duplicate.yaml', MAIN_MIN + MAIN_MIN)
+seed('config', 'main-partners.yaml', MAIN_MIN + 'partners:\n  reviewhub: {email: "onboarding@reviewhub.example"}\n'
+     '  upsell_co:\n    email: ops@upsell.example\n')
+seed('config', 'main-partners-bad.yaml', MAIN_MIN + 'partners:\n  r: {email: "a@b\\r\\nBcc: c@d"}\n  r: {email: x}\n'
+     '  R: [1]\n  s: ~\n  t: {email: a@b, cc: c}\n')
+seed('config', 'main-partners-scalar.yaml', MAIN_MIN + 'partners: reviewhub\n')
 
 # ---- reply: partner answers to a batch ----------------------------------------
 

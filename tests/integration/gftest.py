@@ -460,6 +460,7 @@ class Env:
 
     def gf(self, *args, input=None, timeout=120, env=None):
         e = dict(os.environ)
+        e.pop('SUDO_USER', None)  # the activity log's actor: the Unix user alone, as tests expect it
         e.update(env or {})
         return subprocess.run([GUESTFLOW, '-c', self.config, *args], input=input, capture_output=True,
                               text=True, timeout=timeout, env=e)

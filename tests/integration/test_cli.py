@@ -222,6 +222,16 @@ class CliTest(GFTestCase):
         for w in ('selection.statuses', 'status known to the partner'):
             self.assertIn(w, man, w)
             self.assertIn(w, readme, w)
+        # the partner is told: the main file's partners and a connection's own address
+        example = read('etc', 'guestflow.yaml')
+        self.assertRegex(example, r'(?m)^# partners:\n#   reviewhub:\n(#     #.*\n)*#     email: "')
+        for w in ('set-partner-email', '--partner-email', '--clear'):
+            self.assertIn(w, helps + conn_help, w)
+            self.assertIn(w.replace('-', '\\-'), man, w)
+        for w in ('set-partner-email', '--partner-email', 'partners:'):
+            self.assertIn(w, readme, w)
+        self.assertIn('.BI partners. partner .email', man)
+        self.assertIn('The partner is told', man)
 
     def test_disabled_job_does_nothing(self):
         env = self.env

@@ -6,6 +6,9 @@ withdrawal deactivates the connection; 'connection activate' refuses (exit
 technical contact cover the connection and a connection test succeeded in
 the last 24 hours; '--force --reason' goes live all the same, recorded."""
 import http.server
+import os
+import pwd
+import re
 import subprocess
 import time
 
@@ -103,6 +106,17 @@ class GoLiveTest(GFTestCase):
         self.assertEqual(self.status(), 'live')
         self.assertEqual(self.events()[-1], ['setup', 'live', 'activated: consent, contacts and a connection test'
                                                               ' in the last 24 hours checked'])
+        # Who: the Unix user the command ran as (and the database role,
+        # when that differs), as 'connection show' lists it.
+        unix = pwd.getpwuid(os.getuid()).pw_name
+        role = env.scalar('SELECT current_user')
+        who = unix if unix == role else f'{unix} (database role {role})'
+        self.assertEqual(env.scalar("SELECT actor FROM guestflow.connection_events ORDER BY id DESC LIMIT 1"), who)
+        self.assertRegex(env.gf('connection', 'show', 'P003', 'reviewhub').stdout,
+                         r'setup -> live  by ' + re.escape(who) + '  activated')
+        env.psql("INSERT INTO guestflow.connection_events (connection_id, to_status, note)"
+                 " SELECT id, status, 'by hand' FROM guestflow.connections WHERE property_id = 'P003'")
+        self.assertEqual(env.scalar("SELECT actor FROM guestflow.connection_events ORDER BY id DESC LIMIT 1"), role)
         # Live already: nothing to check, nothing recorded.
         n = len(self.events())
         self.assertEqual(env.gf(*ACTIVATE).returncode, 0)

@@ -270,8 +270,11 @@ class SecretsTest(GFTestCase):
                  " TO connections_access_key_check;"
                  "ALTER TABLE guestflow.connections RENAME CONSTRAINT connections_secret_enc_check"
                  " TO connections_access_key_enc_check;"
-                 # (and what 7 and 8 made)
+                 # (and what 7, 8 and 9 made)
                  "DROP TABLE guestflow.consents;"
+                 "ALTER TABLE guestflow.connections DROP COLUMN partner_email;"
+                 "ALTER TABLE guestflow.connection_events DROP COLUMN partner_notice, DROP COLUMN partner_to,"
+                 " DROP COLUMN partner_told_at, DROP COLUMN partner_attempts, DROP COLUMN partner_error;"
                  "ALTER TABLE guestflow.connections ADD COLUMN terms_accepted_at timestamptz;"
                  "ALTER TABLE guestflow.contacts DROP COLUMN support_hours, DROP COLUMN time_zone;"
                  "ALTER TABLE guestflow.alert_events DROP CONSTRAINT alert_events_kind_check;"

@@ -761,6 +761,60 @@ static void test_security_keys(void)
 #undef JOB_HTTP
 }
 
+/* partners: each partner's address for the notices of its connections'
+ * changes (issue 17 item 5). */
+static void test_partners(void)
+{
+	struct gf_config_error err = { "" };
+	struct gf_config *cfg = NULL;
+	const char *m = MAIN_MIN "partners:\n  reviewhub:\n    email: \"onboarding@reviewhub.example\"\n"
+	                "  upsell_co: {email: ops@upsell.example}\n";
+	if (is_int(gf_config_parse(m, strlen(m), "etc/gf.yaml", &cfg, &err), 0, "partners parse")) {
+		is_int((int64_t)cfg->n_partners, 2, "two partners");
+		is_str(gf_config_partner_email(cfg, "reviewhub"), "onboarding@reviewhub.example", "partners.reviewhub.email");
+		is_str(gf_config_partner_email(cfg, "upsell_co"), "ops@upsell.example", "partners.upsell_co.email");
+		ok(gf_config_partner_email(cfg, "other") == NULL, "a partner not listed has no address");
+		gf_config_free(cfg);
+	} else {
+		diag("%s", err.text);
+	}
+	m = MAIN_MIN "partners:\n";
+	if (is_int(gf_config_parse(m, strlen(m), "etc/gf.yaml", &cfg, &err), 0, "partners left empty")) {
+		is_int((int64_t)cfg->n_partners, 0, "no partners");
+		gf_config_free(cfg);
+	}
+	/* A bad address: the file and line named, the rule said. */
+	is_str(main_error(MAIN_MIN "partners:\n  reviewhub:\n    email: \"a@b\\r\\nBcc: x@evil.example\"\n"),
+	       "etc/gf.yaml:5:12: 'email' must be an e-mail address (an e-mail address is something@domain, with"
+	       " one '@'), got 'a@b\\x0d\\x0aBcc: x@evil.example'", "CR LF in an address refused");
+	is_str(main_error(MAIN_MIN "partners:\n  reviewhub:\n    email: \"a@b\\r\\nBcc x\"\n"),
+	       "etc/gf.yaml:5:12: 'email' must be an e-mail address (an e-mail address is printable ASCII without"
+	       " spaces, control characters (CR, LF) or any of <>(),;:\"\\ (byte 4 is not)), got 'a@b\\x0d\\x0aBcc x'",
+	       "control characters in an address refused");
+	is_str(main_error(MAIN_MIN "partners:\n  reviewhub: {email: nobody}\n"),
+	       "etc/gf.yaml:4:22: 'email' must be an e-mail address (an e-mail address is something@domain, with"
+	       " one '@'), got 'nobody'", "no '@'");
+	is_str(main_error(MAIN_MIN "partners:\n  reviewhub: {email: \"Ops <ops@x.example>\"}\n"),
+	       "etc/gf.yaml:4:22: 'email' must be an e-mail address (an e-mail address is printable ASCII without"
+	       " spaces, control characters (CR, LF) or any of <>(),;:\"\\ (byte 4 is not)), got 'Ops <ops@x.example>'",
+	       "a display name refused");
+	is_str(main_error(MAIN_MIN "partners:\n  reviewhub: {}\n"),
+	       "etc/gf.yaml:4:3: missing required key 'email' in 'partners'", "an entry without email");
+	is_str(main_error(MAIN_MIN "partners:\n  reviewhub: ops@x.example\n"),
+	       "etc/gf.yaml:4:14: 'partners.reviewhub' must be a mapping with keys email, got a single value",
+	       "an address without email:");
+	is_str(main_error(MAIN_MIN "partners:\n  reviewhub: {email: a@b.example, cc: c@d.example}\n"),
+	       "etc/gf.yaml:4:35: unknown key 'cc' in 'partners' (expected one of: email)", "unknown key");
+	is_str(main_error(MAIN_MIN "partners:\n  Review Hub: {email: a@b.example}\n"),
+	       "etc/gf.yaml:4:3: a partner id in 'partners' must consist of a-z, 0-9, '_' and '-' only, got"
+	       " 'Review Hub'", "a partner id that is none");
+	is_str(main_error(MAIN_MIN "partners:\n  r: {email: a@b.example}\n  r: {email: c@d.example}\n"),
+	       "etc/gf.yaml:5:3: duplicate partner 'r' in 'partners'", "a partner twice");
+	is_str(main_error(MAIN_MIN "partners: [a@b.example]\n"),
+	       "etc/gf.yaml:3:11: 'partners' must be a mapping from partner id (a-z, 0-9, '_' and '-') to a mapping"
+	       " with keys email, got a sequence", "partners not a mapping");
+}
+
 static void test_default_path(void)
 {
 	is_str(gf_config_default_path("/x/y.yaml"), "/x/y.yaml", "default_path: explicit wins");
@@ -785,6 +839,7 @@ int main(void)
 	test_errors();
 	test_files();
 	test_security_keys();
+	test_partners();
 	test_default_path();
 	cleanup_tmp();
 	return done_testing();

@@ -161,9 +161,34 @@ CREATE TABLE guestflow.connection_events (
     at timestamp with time zone DEFAULT now() NOT NULL,
     from_status text,
     to_status text NOT NULL,
-    actor text DEFAULT CURRENT_USER NOT NULL,
-    note text
+    actor text DEFAULT COALESCE((NULLIF(current_setting('guestflow.actor'::text, true), ''::text) ||
+CASE
+    WHEN (current_setting('guestflow.actor'::text, true) = (CURRENT_USER)::text) THEN ''::text
+    ELSE ((' (database role '::text || (CURRENT_USER)::text) || ')'::text)
+END), (CURRENT_USER)::text) NOT NULL,
+    note text,
+    partner_notice boolean DEFAULT false NOT NULL,
+    partner_to text,
+    partner_told_at timestamp with time zone,
+    partner_attempts integer DEFAULT 0 NOT NULL,
+    partner_error text,
+    CONSTRAINT connection_events_notice_whole CHECK ((partner_notice OR ((partner_to IS NULL) AND (partner_told_at IS NULL) AND (partner_attempts = 0)))),
+    CONSTRAINT connection_events_partner_attempts_check CHECK ((partner_attempts >= 0)),
+    CONSTRAINT connection_events_partner_to_form CHECK (((partner_to ~ '^[!-?A-~]+@[!-?A-~]+$'::text) AND (partner_to ~ '^[^<>(),;:"\\]+$'::text))),
+    CONSTRAINT connection_events_told_somewhere CHECK (((partner_told_at IS NULL) OR (partner_to IS NOT NULL)))
 );
+
+--
+-- Name: COLUMN connection_events.partner_notice; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connection_events.partner_notice IS 'a change the partner is told of (requested, activated, deactivated, stopped); entries from before 0009 are not';
+
+--
+-- Name: COLUMN connection_events.partner_to; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connection_events.partner_to IS 'the partner''s address when the change happened; NULL with partner_notice: none known, not told';
 
 --
 -- Name: connection_events_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
@@ -202,9 +227,11 @@ CREATE TABLE guestflow.connections (
     last_test_detail text,
     events_cursor text,
     events_pulled_at timestamp with time zone,
+    partner_email text,
     CONSTRAINT connections_id_at_partner_check CHECK ((id_at_partner <> ''::text)),
     CONSTRAINT connections_last_test_verdict_check CHECK ((last_test_verdict = ANY (ARRAY['ok'::text, 'credentials_refused'::text, 'unknown_id'::text, 'peer_refused'::text, 'unreachable'::text, 'unexpected'::text]))),
     CONSTRAINT connections_last_test_whole CHECK (((last_test_at IS NULL) = (last_test_verdict IS NULL))),
+    CONSTRAINT connections_partner_email_form CHECK (((partner_email ~ '^[!-?A-~]+@[!-?A-~]+$'::text) AND (partner_email ~ '^[^<>(),;:"\\]+$'::text))),
     CONSTRAINT connections_secret_check CHECK ((secret <> ''::text)),
     CONSTRAINT connections_secret_enc_check CHECK ((octet_length(secret_enc) >= (((2 + 12) + 1) + 16))),
     CONSTRAINT connections_status_check CHECK ((status = ANY (ARRAY['setup'::text, 'live'::text, 'stopped'::text, 'deactivated'::text])))
@@ -233,6 +260,12 @@ COMMENT ON COLUMN guestflow.connections.secret_enc IS 'the connection''s secret 
 --
 
 COMMENT ON COLUMN guestflow.connections.last_test_verdict IS 'verdict of the last connection test: ok, credentials_refused, unknown_id (the partner does not know the hotel or property id), peer_refused (its TLS certificate or SSH host key refused), unreachable, unexpected (a reply the partner''s format does not know)';
+
+--
+-- Name: COLUMN connections.partner_email; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connections.partner_email IS 'where the partner hears of this connection''s changes; NULL: the partner''s address in the main config (partners.ID.email)';
 
 --
 -- Name: connections_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
@@ -740,6 +773,12 @@ CREATE INDEX api_calls_job_at ON guestflow.api_calls USING btree (job, at);
 --
 
 CREATE INDEX batches_due ON guestflow.batches USING btree (job, next_attempt_at, id) WHERE (state = 'open'::text);
+
+--
+-- Name: connection_events_partner_pending; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX connection_events_partner_pending ON guestflow.connection_events USING btree (connection_id) WHERE (partner_notice AND (partner_to IS NOT NULL) AND (partner_told_at IS NULL));
 
 --
 -- Name: connections_partner_live; Type: INDEX; Schema: guestflow; Owner: -
