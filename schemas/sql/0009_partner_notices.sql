@@ -8,11 +8,12 @@
 --
 -- An address as guestflow takes one (gf_check_email): something@domain,
 -- printable ASCII without spaces or the characters that end an address in
--- a header ([!-?A-~] is printable ASCII but '@').
+-- a header ([!-?A-~] is printable ASCII but '@'), at most 254 octets (the
+-- longest path SMTP carries, RFC 5321 4.5.3.1.3).
 ALTER TABLE guestflow.connections
     ADD COLUMN partner_email text
         CONSTRAINT connections_partner_email_form
-        CHECK (partner_email ~ '^[!-?A-~]+@[!-?A-~]+$' AND (partner_email ~ '^[^<>(),;:"\\]+$'));
+        CHECK (octet_length(partner_email) <= 254 AND partner_email ~ '^[!-?A-~]+@[!-?A-~]+$' AND (partner_email ~ '^[^<>(),;:"\\]+$'));
 COMMENT ON COLUMN guestflow.connections.partner_email IS
     'where the partner hears of this connection''s changes; NULL: the partner''s address in the main config (partners.ID.email)';
 
@@ -20,10 +21,13 @@ ALTER TABLE guestflow.connection_events
     ADD COLUMN partner_notice boolean NOT NULL DEFAULT false,
     ADD COLUMN partner_to text
         CONSTRAINT connection_events_partner_to_form
-        CHECK (partner_to ~ '^[!-?A-~]+@[!-?A-~]+$' AND (partner_to ~ '^[^<>(),;:"\\]+$')),
+        CHECK (octet_length(partner_to) <= 254 AND partner_to ~ '^[!-?A-~]+@[!-?A-~]+$' AND (partner_to ~ '^[^<>(),;:"\\]+$')),
     ADD COLUMN partner_told_at timestamptz,
     ADD COLUMN partner_attempts integer NOT NULL DEFAULT 0 CHECK (partner_attempts >= 0),
     ADD COLUMN partner_error text,
+    -- a process is mailing it until then (taken in a statement of its own,
+    -- so that no transaction stays open while the SMTP server answers)
+    ADD COLUMN partner_sending_until timestamptz,
     ADD CONSTRAINT connection_events_notice_whole
         CHECK (partner_notice OR (partner_to IS NULL AND partner_told_at IS NULL AND partner_attempts = 0)),
     ADD CONSTRAINT connection_events_told_somewhere CHECK (partner_told_at IS NULL OR partner_to IS NOT NULL);

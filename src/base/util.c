@@ -262,6 +262,11 @@ int gf_check_email(const char *s, char *why, size_t whylen)
 		gf_set_why(why, whylen, "an e-mail address is something@domain, with one '@'");
 		return -EINVAL;
 	}
+	if (strlen(s) > 254) {
+		gf_set_why(why, whylen, "an e-mail address is at most 254 characters (the longest SMTP carries), got %zu",
+		           strlen(s));
+		return -EINVAL;
+	}
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p <= 0x20 || *p >= 0x7f || strchr("<>(),;:\"\\", *p)) {
 			gf_set_why(why, whylen, "an e-mail address is printable ASCII without spaces, control characters"

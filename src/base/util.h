@@ -92,7 +92,8 @@ void gf_set_why(char *why, size_t whylen, const char *fmt, ...) GF_PRINTF(3, 4);
 
 /* 0 when s is an e-mail address as guestflow takes one (a partner's, for
  * its notices): something@domain, one '@', printable ASCII without spaces
- * or the characters that end an address in a header (<>(),;:"\\), the
+ * or the characters that end an address in a header (<>(),;:"\\), at most
+ * 254 characters (the longest SMTP carries), the
  * rule of migration 0009's CHECKs. Else -EINVAL with why (the address not
  * quoted: it may hold the characters refused). */
 int gf_check_email(const char *s, char *why, size_t whylen);

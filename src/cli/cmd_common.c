@@ -64,7 +64,8 @@ int gf_cmd_open_current(const struct gf_cmd_ctx *ctx, struct gf_config **cfg, PG
 		 * added when it differs). */
 		char who[300];
 		const struct passwd *pw = getpwuid(getuid());
-		const char *sudo = getuid() == 0 ? getenv("SUDO_USER") : NULL;
+		/* (sudo -u guestflow: the operator behind it named too) */
+		const char *sudo = getenv("SUDO_USER");
 		if (pw)
 			snprintf(who, sizeof(who), "%s%s%s", pw->pw_name, sudo && *sudo ? " via sudo from " : "",
 			         sudo && *sudo ? sudo : "");

@@ -799,12 +799,19 @@ static int cmd_set_partner_email(int argc, char **argv, const struct gf_cmd_ctx 
 		return GF_EXIT_DATAERR;
 	}
 	PGconn *db = NULL;
-	int r = with_db(ctx, &db);
+	struct gf_config *cfg = NULL;
+	int r = gf_cmd_open_current(ctx, &cfg, &db);
 	if (r)
 		return r;
 	bool same = false;
-	r = gf_connection_set_partner_email(db, argv[2], argv[3], email, &same);
+	int repointed = 0;
+	r = gf_connection_set_partner_email(db, argv[2], argv[3], email, gf_config_partner_email(cfg, argv[3]), &same,
+	                                    &repointed);
+	struct gf_notice_tally told = { 0 };
+	if (r == 0 && repointed > 0)
+		tell_partner(db, cfg, argv[2], argv[3], &told);
 	PQfinish(db);
+	gf_config_free(cfg);
 	if (r == -ENOENT) {
 		fprintf(stderr, "guestflow connection set-partner-email: no connection %s -> %s\n", gf_log_qt(argv[2]),
 		        gf_log_qt(argv[3]));
@@ -821,6 +828,11 @@ static int cmd_set_partner_email(int argc, char **argv, const struct gf_cmd_ctx 
 	else
 		printf("connection %s -> %s: its own partner address removed; partners.%s.email of the main file"
 		       " applies\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), gf_log_qt(argv[3]));
+	if (repointed > 0) {
+		printf("%d change%s the partner was not told of yet go%s to the new address\n", repointed,
+		       repointed == 1 ? "" : "s", repointed == 1 ? "es" : "");
+		report_told("set-partner-email", &told);
+	}
 	return 0;
 }
 

@@ -204,7 +204,7 @@ int gf_connection_set_secret(PGconn *c, const char *property, const char *partne
 }
 
 int gf_connection_set_partner_email(PGconn *c, const char *property, const char *partner, const char *email,
-                                    bool *same)
+                                    const char *notice_to, bool *same, int *repointed)
 {
 	int err;
 	/* One statement: the old address read under the row's lock, the new
@@ -217,14 +217,21 @@ int gf_connection_set_partner_email(PGconn *c, const char *property, const char 
 		"       WHERE c.id = cur.id AND cur.partner_email IS DISTINCT FROM $3 RETURNING c.id, c.status),"
 		" ev AS (INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, note)"
 		"        SELECT id, status, status, coalesce('partner e-mail set to ' || $3,"
-		"               'partner e-mail cleared (the main config''s partners.' || $2 || '.email applies)') FROM u)"
-		" SELECT (SELECT count(*) FROM cur), (SELECT count(*) FROM u)", 3,
-		(const char *[]){ property, partner, email });
+		"               'partner e-mail cleared (the main config''s partners.' || $2 || '.email applies)') FROM u),"
+		/* the changes not told yet go to the new address (not one being
+		 * sent right now: that one finishes as it began) */
+		" re AS (UPDATE guestflow.connection_events e SET partner_to = coalesce($3, $4), partner_attempts = 0,"
+		"        partner_error = NULL FROM u WHERE e.connection_id = u.id AND e.partner_notice"
+		"        AND e.partner_told_at IS NULL AND e.partner_to IS DISTINCT FROM coalesce($3, $4)"
+		"        AND (e.partner_sending_until IS NULL OR e.partner_sending_until < now()) RETURNING 1)"
+		" SELECT (SELECT count(*) FROM cur), (SELECT count(*) FROM u), (SELECT count(*) FROM re)", 4,
+		(const char *[]){ property, partner, email, notice_to });
 	if (!q)
 		return err;
 	if (gf_db_get_int(q, 0, 0) == 0)
 		return -ENOENT;
 	*same = gf_db_get_int(q, 0, 1) == 0;
+	*repointed = (int)gf_db_get_int(q, 0, 2);
 	return 0;
 }
 
@@ -543,7 +550,7 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 		" ev AS ("
 		"  INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, actor, partner_notice,"
 		"                                           partner_to, note)"
-		"  SELECT id, 'live', status, 'guestflow', true, coalesce(partner_email, $4), CASE why"
+		"  SELECT id, 'live', status, 'guestflow (automatic stop)', true, coalesce(partner_email, $4), CASE why"
 		"         WHEN 'removed' THEN 'stopped automatically: the property is gone from the PMS"
 		" (guestflow.source_properties; job ' || $3 || ', on_removed: deactivate)'"
 		"         ELSE 'stopped automatically: the PMS no longer allows the property''s guests to be exported"
@@ -653,10 +660,11 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 		"       CASE WHEN NOT partner_notice THEN NULL"
 		"            WHEN partner_to IS NULL THEN 'partner not told: no address (partners.' || c.partner"
 		"                 || '.email in the main file, or connection set-partner-email)'"
+		"            WHEN partner_sending_until > now() THEN 'partner being told now (' || partner_to || ')'"
 		"            WHEN partner_told_at IS NOT NULL THEN 'partner told at '"
 		"                 || to_char(partner_told_at, 'YYYY-MM-DD HH24:MI:SS') || ' (' || partner_to || ')'"
-		"            WHEN partner_attempts = 0 THEN 'partner not told yet (' || partner_to || '): waiting for"
-		" alerting.smtp_url, the next connection command or run'"
+		"            WHEN partner_attempts = 0 THEN 'partner not told yet (' || partner_to || '): not tried yet (it"
+		" waits for the changes before it, for alerting.smtp_url, or for the next connection command or run)'"
 		"            ELSE 'partner not told yet (' || partner_to || '): ' || partner_attempts || ' attempt'"
 		"                 || CASE WHEN partner_attempts = 1 THEN '' ELSE 's' END || ', the last: '"
 		"                 || coalesce(partner_error, 'no details') END"

@@ -48,10 +48,13 @@ int gf_connection_add(PGconn *c, const char *property, const char *partner,
 
 /* Set (email, checked with gf_check_email() first) or clear (NULL) the
  * address where the partner hears of this connection's changes, recorded
- * in its events. *same when it was that already (nothing recorded).
+ * in its events. *same when it was that already (nothing recorded). The
+ * changes the partner was not told of yet (none sent, or refused, or with
+ * no address then) go to the new address (email, else notice_to: the main
+ * file's for the partner), from scratch; *repointed counts them.
  * -ENOENT when there is no such connection. */
 int gf_connection_set_partner_email(PGconn *c, const char *property, const char *partner, const char *email,
-                                    bool *same);
+                                    const char *notice_to, bool *same, int *repointed);
 
 /* Replace a connection's secret (stored encrypted; gf_secret_open()
  * first), recorded in guestflow.connection_events without it; what names

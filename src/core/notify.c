@@ -2,6 +2,7 @@
 #include "core/notify.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -267,12 +268,11 @@ static int smtp_send(const struct gf_config *cfg, const char *const *rcpts, size
 	}
 	struct curl_slist *to = NULL;
 	for (size_t i = 0; i < n_rcpts; i++) {
-		char addr[512];
-		snprintf(addr, sizeof(addr), "<%s>", rcpts[i]);
+		/* (whole, however long: never cut into another address) */
+		_cleanup_free_ char *addr = gf_xasprintf("<%s>", rcpts[i]);
 		to = curl_slist_append(to, addr);
 	}
-	char from[512];
-	snprintf(from, sizeof(from), "<%s>", cfg->mail_from);
+	_cleanup_free_ char *from = gf_xasprintf("<%s>", cfg->mail_from);
 	struct upload u = { msg, strlen(msg), 0 };
 	char ebuf[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -287,14 +287,60 @@ static int smtp_send(const struct gf_config *cfg, const char *const *rcpts, size
 	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
+	/* each answer of the server too: the QUIT after an accepted mail is
+	 * waited for in curl_easy_cleanup(), outside CURLOPT_TIMEOUT_MS
+	 * (libcurl's default there is 120 s) */
+	curl_easy_setopt(e, CURLOPT_SERVER_RESPONSE_TIMEOUT, 30L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
 	CURLcode rc = curl_easy_perform(e);
-	if (rc != CURLE_OK)
+	long code = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	if (rc != CURLE_OK && code > 0)
+		snprintf(err, errlen, "%s: %s (the server's last reply: %ld)", curl_easy_strerror(rc),
+		         ebuf[0] ? ebuf : "no details", code);
+	else if (rc != CURLE_OK)
 		snprintf(err, errlen, "%s: %s", curl_easy_strerror(rc), ebuf[0] ? ebuf : "no details");
 	curl_slist_free_all(to);
 	curl_easy_cleanup(e);
-	return rc == CURLE_OK ? 0 : -EIO;
+	if (rc == CURLE_OK)
+		return 0;
+	/* The server refusing this message (a reply to MAIL, RCPT or DATA) is
+	 * this message's; not reaching a server that answers is every one's. */
+	return code >= 400 && code < 600 && rc != CURLE_LOGIN_DENIED ? -EIO : -EHOSTUNREACH;
+}
+
+#define BODY_LINE_MAX 900
+
+/* ' subject' into m: as it is when it is short printable ASCII, else as
+ * RFC 2047 encoded words (UTF-8, base64, each at most 75 characters, one a
+ * folded line): a header of any length and any text stays within the line
+ * limit and reaches every mail reader as it was written. */
+static void subject_words(struct gf_buf *m, const char *s)
+{
+	size_t len = strlen(s);
+	bool plain = len <= 70;
+	for (size_t i = 0; plain && i < len; i++)
+		plain = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f && !(s[i] == '=' && s[i + 1] == '?');
+	if (plain) {
+		gf_buf_printf(m, " %s", s);
+		return;
+	}
+	size_t i = 0;
+	bool first = true;
+	while (i < len) {
+		/* 45 bytes at most (60 base64 characters), whole characters */
+		size_t n = len - i < 45 ? len - i : 45;
+		while (n > 4 && i + n < len && ((unsigned char)s[i + n] & 0xC0) == 0x80)
+			n--;
+		gf_buf_puts(m, first ? " =?UTF-8?B?" : "\r\n =?UTF-8?B?");
+		first = false;
+		unsigned char word[64];
+		int w = EVP_EncodeBlock(word, (const unsigned char *)s + i, (int)n);
+		gf_buf_append(m, word, (size_t)w);
+		gf_buf_puts(m, "?=");
+		i += n;
+	}
 }
 
 /* A whole message into m: the headers (from cfg's alerting.from to
@@ -314,16 +360,29 @@ static void compose(struct gf_buf *m, const struct gf_config *cfg, const char *c
 	gf_buf_printf(m, "Date: %s\r\nFrom: guestflow <%s>\r\nTo: ", date, cfg->mail_from);
 	for (size_t i = 0; i < n_to; i++)
 		gf_buf_printf(m, "%s<%s>", i ? ", " : "", to[i]);
-	gf_buf_printf(m, "\r\nSubject: %s\r\nMessage-ID: <guestflow-%s@%s>\r\n"
+	gf_buf_puts(m, "\r\nSubject:");
+	subject_words(m, subject);
+	gf_buf_printf(m, "\r\nMessage-ID: <guestflow-%s@%s>\r\n"
 	              "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	              "Content-Transfer-Encoding: 8bit\r\n\r\n", subject, id, host);
+	              "Content-Transfer-Encoding: 8bit\r\n\r\n", id, host);
+	/* Lines of at most BODY_LINE_MAX bytes (RFC 5322's 998, with room),
+	 * a longer one broken at a character boundary; a line starting with
+	 * '.' given another (SMTP). */
+	size_t col = 0;
 	for (const char *p = body; *p; p++) {
-		if ((p == body || p[-1] == '\n') && *p == '.')
-			gf_buf_puts(m, ".");
-		if (*p == '\n')
+		if (*p != '\n' && col >= BODY_LINE_MAX - 4 && ((unsigned char)*p & 0xC0) != 0x80) {
 			gf_buf_puts(m, "\r\n");
-		else
+			col = 0;
+		}
+		if (col == 0 && *p == '.')
+			gf_buf_puts(m, ".");
+		if (*p == '\n') {
+			gf_buf_puts(m, "\r\n");
+			col = 0;
+		} else {
 			gf_buf_append(m, p, 1);
+			col++;
+		}
 	}
 }
 
@@ -486,66 +545,68 @@ int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partn
 	char after[32] = "0";
 	for (;;) {
 		/* The next notice to send, past those tried in this call (each is
-		 * tried once a call: a failing server is not hammered). */
-		_cleanup_pgresult_ PGresult *next = gf_db_query(c, &err, "notice_next",
-			"SELECT e.id, c.property_id FROM guestflow.connection_events e"
-			"  JOIN guestflow.connections c ON c.id = e.connection_id"
-			" WHERE e.partner_notice AND e.partner_to IS NOT NULL AND e.partner_told_at IS NULL"
-			"   AND c.partner = $1 AND ($2::text IS NULL OR c.property_id = $2) AND e.id > $3::bigint"
-			" ORDER BY e.id LIMIT 1", 3, (const char *[]){ partner, property, after });
-		if (!next)
+		 * tried once a call: a failing server is not hammered), the
+		 * oldest of its connection not told yet (the partner hears of the
+		 * changes in the order they were made), taken for a while in a
+		 * statement of its own: no transaction stays open while the SMTP
+		 * server answers, and another process sending meanwhile skips it.
+		 * The attempt is counted when it starts: one cut short (a crash,
+		 * a lost session) shows. */
+		_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "notice_take",
+			"WITH t AS (SELECT e.id FROM guestflow.connection_events e"
+			"             JOIN guestflow.connections c ON c.id = e.connection_id"
+			"            WHERE e.partner_notice AND e.partner_to IS NOT NULL AND e.partner_told_at IS NULL"
+			"              AND c.partner = $1 AND ($2::text IS NULL OR c.property_id = $2) AND e.id > $3::bigint"
+			"              AND NOT EXISTS (SELECT 1 FROM guestflow.connection_events o"
+			"                               WHERE o.connection_id = e.connection_id AND o.partner_notice"
+			"                                 AND o.partner_to IS NOT NULL AND o.partner_told_at IS NULL"
+			"                                 AND o.id < e.id)"
+			"              AND (e.partner_sending_until IS NULL OR e.partner_sending_until < now())"
+			"            ORDER BY e.id LIMIT 1 FOR UPDATE OF e SKIP LOCKED)"
+			" UPDATE guestflow.connection_events e SET partner_attempts = e.partner_attempts + 1,"
+			"        partner_error = 'sending: no result recorded (the sender stopped before it had one)',"
+			"        partner_sending_until = now() + interval '5 minutes'"
+			"   FROM t, guestflow.connections c"
+			"  WHERE e.id = t.id AND c.id = e.connection_id"
+			" RETURNING e.id, c.property_id, c.partner, c.id_at_partner, e.from_status, e.to_status,"
+			"        to_char(e.at, 'YYYY-MM-DD HH24:MI:SS TZ'), e.actor, coalesce(e.note, ''), e.partner_to", 3,
+			(const char *[]){ partner, property, after });
+		if (!n)
 			return err;
-		if (PQntuples(next) == 0)
-			return 0;
-		snprintf(after, sizeof(after), "%s", PQgetvalue(next, 0, 0));
-		_cleanup_free_ char *name = property_name(c, PQgetvalue(next, 0, 1));
-		int r = gf_db_begin(c);
-		if (r < 0)
-			return r;
-		/* Claimed: another process sending the same notice skips it, and
-		 * one that told the partner meanwhile has set partner_told_at. */
-		_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "notice_claim",
-			"SELECT e.id, c.property_id, c.partner, c.id_at_partner, e.from_status, e.to_status,"
-			"       to_char(e.at, 'YYYY-MM-DD HH24:MI:SS TZ'), e.actor, coalesce(e.note, ''), e.partner_to"
-			"  FROM guestflow.connection_events e JOIN guestflow.connections c ON c.id = e.connection_id"
-			" WHERE e.id = $1::bigint AND e.partner_told_at IS NULL AND e.partner_to IS NOT NULL"
-			"   FOR UPDATE OF e SKIP LOCKED", 1, (const char *[]){ after });
-		if (!n) {
-			gf_db_rollback(c);
-			return err;
-		}
 		if (PQntuples(n) == 0) {
-			gf_db_rollback(c);
-			continue;
+			/* none left, or the next one is another process's: the
+			 * rest after it waits for the next command or run */
+			return 0;
 		}
+		snprintf(after, sizeof(after), "%s", PQgetvalue(n, 0, 0));
+		_cleanup_free_ char *name = property_name(c, PQgetvalue(n, 0, 1));
 		char why[512] = "";
 		int sent = mail_notice(cfg, n, name, why, sizeof(why));
-		if (sent == 0) {
+		int r;
+		if (sent == 0)
 			r = gf_db_exec(c, "notice_told", "UPDATE guestflow.connection_events SET partner_told_at = now(),"
-			               " partner_attempts = partner_attempts + 1, partner_error = NULL WHERE id = $1::bigint",
+			               " partner_error = NULL, partner_sending_until = NULL WHERE id = $1::bigint",
 			               1, (const char *[]){ after });
-		} else {
-			r = gf_db_exec(c, "notice_failed", "UPDATE guestflow.connection_events SET"
-			               " partner_attempts = partner_attempts + 1, partner_error = $2 WHERE id = $1::bigint",
-			               2, (const char *[]){ after, why });
-		}
-		if (r == 0)
-			r = gf_db_commit(c);
 		else
-			gf_db_rollback(c);
+			r = gf_db_exec(c, "notice_failed", "UPDATE guestflow.connection_events SET partner_error = $2,"
+			               " partner_sending_until = NULL WHERE id = $1::bigint AND partner_told_at IS NULL",
+			               2, (const char *[]){ after, why });
 		if (r < 0)
 			return r;
 		if (sent == 0) {
 			t->sent++;
 			gf_info("partner_told", "entry=%s partner=%s property=%s to=%s", after, gf_log_q(partner),
 			        gf_log_q(PQgetvalue(n, 0, 1)), gf_log_q(PQgetvalue(n, 0, 9)));
-		} else {
-			t->failed++;
-			snprintf(t->why, sizeof(t->why), "%s", why);
-			gf_error("partner_notice_failed", "entry=%s partner=%s property=%s to=%s error=%s", after,
-			         gf_log_q(partner), gf_log_q(PQgetvalue(n, 0, 1)), gf_log_q(PQgetvalue(n, 0, 9)),
-			         gf_log_q(why));
+			continue;
 		}
+		t->failed++;
+		snprintf(t->why, sizeof(t->why), "%s", why);
+		gf_error("partner_notice_failed", "entry=%s partner=%s property=%s to=%s error=%s", after,
+		         gf_log_q(partner), gf_log_q(PQgetvalue(n, 0, 1)), gf_log_q(PQgetvalue(n, 0, 9)), gf_log_q(why));
+		/* No server that answers: the others wait for the next command or
+		 * run rather than each costing the same timeout now. */
+		if (sent == -EHOSTUNREACH)
+			return 0;
 	}
 }
 

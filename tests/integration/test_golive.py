@@ -310,7 +310,7 @@ class AutoStopTest(GFTestCase):
         self.assertIn('event=connection_auto_stopped', r.stderr)
         self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-2', 'B-4'], 'only P001 sent')
         status, actor, note = self.conn('P002')
-        self.assertEqual((status, actor), ('stopped', 'guestflow'))
+        self.assertEqual((status, actor), ('stopped', 'guestflow (automatic stop)'))
         self.assertIn('the PMS no longer allows', note)
         self.assertEqual(self.conn('P001')[0], 'live')
         self.assertEqual(self.open_alerts(), [['P002', 'connection_stopped']])
@@ -319,7 +319,7 @@ class AutoStopTest(GFTestCase):
         self.run_job(expect=0)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.connection_events e JOIN"
                                     " guestflow.connections c ON c.id = e.connection_id"
-                                    " WHERE c.property_id = 'P002' AND e.actor = 'guestflow'"), '1')
+                                    " WHERE c.property_id = 'P002' AND e.actor = 'guestflow (automatic stop)'"), '1')
         env.psql("UPDATE pms.properties SET export_allowed = true WHERE id = 'P002'")
         self.assertEqual(env.gf('connection', 'activate', 'P002', 'reviewhub', *FORCE).returncode, 0)
         self.assertEqual(self.open_alerts(), [])
@@ -337,7 +337,7 @@ class AutoStopTest(GFTestCase):
         r = self.run_job(expect=0)
         self.assertIn('event=connection_auto_stopped', r.stderr)
         status, actor, note = self.conn('P009')
-        self.assertEqual((status, actor), ('deactivated', 'guestflow'))
+        self.assertEqual((status, actor), ('deactivated', 'guestflow (automatic stop)'))
         self.assertIn('the property is gone from the PMS', note)
         self.assertEqual(self.open_alerts(), [['P009', 'connection_deactivated']])
         self.assertEqual(env.gf('check-config').returncode, 0)

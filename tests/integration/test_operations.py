@@ -283,7 +283,10 @@ class OperationsTest(GFTestCase):
         r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force', '--no-run')
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         job = json.loads(env.gf('status', 'review-nightly', '--json').stdout)['jobs'][0]
-        conn, = job['connections']
+        # (every connection of the partner is listed, with deliveries or not)
+        conns = {c['property']: c for c in job['connections']}
+        self.assertEqual((sorted(conns), conns['P002']['pending']), (['P001', 'P002'], 0))
+        conn = conns['P001']
         self.assertEqual(conn['pending'], 1)
         self.assertLess(conn['oldest_pending_s'], 3600)
 

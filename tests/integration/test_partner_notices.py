@@ -2,6 +2,7 @@
 """The partner is told (issue 17 item 5): a connection requested, activated,
 deactivated or stopped e-mails the partner's address once, through the
 alert mail path, recorded in the activity log."""
+import email.header
 import socket
 import socketserver
 import subprocess
@@ -19,12 +20,50 @@ def headers_of(data):
     return data.split('\r\n\r\n', 1)[0].split('\r\n')
 
 
+class MoodySink(SmtpSink):
+    """The sink, with moods: answers DATA late, refuses the first DATA
+    (451), refuses some recipients (550)."""
+    data_delay = 0
+    fail_data = 0
+    refuse_rcpt = ()
+
+    def reply(self, line):
+        if line == '250 queued':
+            time.sleep(MoodySink.data_delay)
+            if MoodySink.fail_data > 0:
+                MoodySink.fail_data -= 1
+                SmtpSink.messages.pop()
+                line = '451 try again later'
+        elif line == '250 ok' and self.last_rcpt and any(r in self.last_rcpt for r in MoodySink.refuse_rcpt):
+            line = '550 no such mailbox'
+        self.last_rcpt = None
+        super().reply(line)
+
+    def handle(self):
+        self.last_rcpt = None
+        rfile = self.rfile
+        outer = self
+
+        class Peek:
+            def readline(self):
+                line = rfile.readline()
+                if line.upper().startswith(b'RCPT TO:'):
+                    outer.last_rcpt = line.decode(errors='replace')
+                return line
+        self.rfile = Peek()
+        try:
+            super().handle()
+        finally:
+            self.rfile = rfile  # (socketserver closes it)
+
+
 class PartnerNoticeTest(GFTestCase):
 
     def setUp(self):
         super().setUp()
         SmtpSink.messages = []
-        self.smtp = socketserver.ThreadingTCPServer(('127.0.0.1', 0), SmtpSink)
+        MoodySink.data_delay, MoodySink.fail_data, MoodySink.refuse_rcpt = 0, 0, ()
+        self.smtp = socketserver.ThreadingTCPServer(('127.0.0.1', 0), MoodySink)
         self.smtp.daemon_threads = True
         threading.Thread(target=self.smtp.serve_forever, daemon=True).start()
         self.addCleanup(self.smtp.server_close)
@@ -96,16 +135,22 @@ class PartnerNoticeTest(GFTestCase):
         self.gf_ok('connection', 'add', 'P003', 'reviewhub', '--hotel-id', 'H-3003',
                    '--partner-email', 'hotels@partner.example', input='k3y+/=three\n')
         self.assertEqual([m['rcpt'] for m in self.mails()], [['<hotels@partner.example>']])
+        # P001 was added and activated with no address known: set now, the
+        # partner hears of those two changes, in order, at that address.
         r = self.gf_ok('connection', 'set-partner-email', 'P001', 'reviewhub', 'p1@partner.example')
         self.assertIn('p1@partner.example', r.stdout)
-        self.assertEqual(len(self.mails()), 1, 'setting the address tells nobody')
+        self.assertIn('2 changes the partner was not told of yet go to the new address', r.stdout)
+        self.assertEqual([[l for l in headers_of(m['data']) if l.startswith('Subject:')][0]
+                          for m in self.mails('p1@partner.example')],
+                         ['Subject: guestflow: P001 connection requested (reviewhub)',
+                          'Subject: guestflow: P001 connection activated (reviewhub)'])
         self.assertIn('nothing changed',
                       self.gf_ok('connection', 'set-partner-email', 'P001', 'reviewhub', 'p1@partner.example').stdout)
         self.gf_ok('connection', 'consent', 'P001', 'reviewhub', '--by', 'GM', '--withdraw')
-        self.assertEqual(len(self.mails('p1@partner.example')), 1)
+        self.assertEqual(len(self.mails('p1@partner.example')), 3)
         self.assertIn('Subject: guestflow: P001 connection deactivated (reviewhub)',
-                      headers_of(self.mails('p1@partner.example')[0]['data']))
-        self.assertIn('withdrawn by GM', self.mails('p1@partner.example')[0]['data'])
+                      headers_of(self.mails('p1@partner.example')[-1]['data']))
+        self.assertIn('withdrawn by GM', self.mails('p1@partner.example')[-1]['data'])
         self.assertIn('partner e-mail set to p1@partner.example', self.show('P001'))
         # Cleared: the main file's address applies to the next change.
         self.gf_ok('connection', 'set-partner-email', 'P001', 'reviewhub', '--clear')
@@ -120,7 +165,7 @@ class PartnerNoticeTest(GFTestCase):
                             input='k3y+/=four\n')
             self.assertEqual(r.returncode, 65, bad)
         self.assertEqual(self.env.scalar("SELECT count(*) FROM guestflow.connections WHERE property_id = 'P004'"), '0')
-        self.assertEqual(len(self.mails()), 3)
+        self.assertEqual(len(self.mails()), 5)
 
     def test_smtp_down_the_change_is_made_and_the_next_run_tells(self):
         dead = socket.socket()
@@ -209,7 +254,8 @@ class PartnerNoticeTest(GFTestCase):
         self.configure(smtp=False)
         r = self.gf_ok('connection', 'activate', 'P003', 'reviewhub', *FORCE)
         self.assertIn('the partner is not told yet: alerting.smtp_url is not set', r.stderr)
-        self.assertIn(f'partner not told yet ({CONFIG_ADDR}): waiting for alerting.smtp_url', self.show('P003'))
+        self.assertIn(f'partner not told yet ({CONFIG_ADDR}): not tried yet (it waits for the changes before it,'
+                      ' for alerting.smtp_url', self.show('P003'))
         self.run_job(expect=0)
         self.assertEqual(SmtpSink.messages, [])
         # SMTP configured: the waiting notice goes; the one without an address never.
@@ -247,6 +293,105 @@ class PartnerNoticeTest(GFTestCase):
         self.assertEqual(len(SmtpSink.messages), 1)
         self.assertIn('an e-mail address', env.scalar("SELECT partner_error FROM guestflow.connection_events"
                                                       " WHERE partner_to LIKE 'a@b%'"))
+
+    def subjects(self):
+        return [[l for l in headers_of(m['data']) if l.startswith('Subject:')][0] for m in self.mails()]
+
+    def test_a_slow_server_and_a_short_idle_timeout_tell_once(self):
+        """Red team: no transaction stays open while the SMTP server takes its
+        time, so a database that ends idle transactions does not make the
+        notice go again and again."""
+        env = self.env
+        env.psql(f"ALTER DATABASE {env.dbname} SET idle_in_transaction_session_timeout = '1s'")
+        MoodySink.data_delay = 3
+        self.gf_ok('connection', 'stop', 'P001', 'reviewhub')
+        MoodySink.data_delay = 0
+        self.assertEqual(self.subjects(), ['Subject: guestflow: P001 connection stopped (reviewhub)'])
+        self.assertIn('partner told at ', self.show('P001'))
+        self.run_job(expect=0)
+        self.gf_ok('connection', 'show', 'P001', 'reviewhub')
+        self.assertEqual(len(self.mails()), 1)
+        self.assertEqual(env.psql("SELECT partner_attempts, partner_error IS NULL FROM guestflow.connection_events"
+                                  " WHERE partner_notice AND to_status = 'stopped'"), [['1', 't']])
+
+    def test_changes_are_told_in_order_and_an_unreachable_server_is_tried_once_a_pass(self):
+        """Red team: a notice that failed holds the newer ones of its
+        connection back (the partner must not read 'activated', then
+        'stopped'); a server that cannot be reached costs one attempt a pass."""
+        env = self.env
+        self.configure(smtp=False)
+        self.gf_ok('connection', 'stop', 'P001', 'reviewhub')
+        self.gf_ok('connection', 'activate', 'P001', 'reviewhub', *FORCE)
+        self.gf_ok('connection', 'stop', 'P002', 'reviewhub')
+        # Nothing listens: one attempt in the pass, the others wait.
+        dead = socket.socket()
+        dead.bind(('127.0.0.1', 0))
+        port = dead.getsockname()[1]
+        dead.close()
+        self.configure(port=port)
+        self.run_job(expect=0)
+        self.assertEqual(env.scalar("SELECT sum(partner_attempts) FROM guestflow.connection_events"), '1')
+        # The server refuses the first message: the newer change of that
+        # connection waits for it; the other connection's goes.
+        self.configure()
+        MoodySink.fail_data = 1
+        self.run_job(expect=0)
+        self.assertEqual(self.subjects(), ['Subject: guestflow: P002 connection stopped (reviewhub)'])
+        self.assertRegex(self.show('P001'), r'partner not told yet \(onboarding@reviewhub.example\): 2 attempts,'
+                                            r' the last: .*451')
+        self.run_job(expect=0)
+        self.assertEqual(self.subjects()[1:], ['Subject: guestflow: P001 connection stopped (reviewhub)',
+                                               'Subject: guestflow: P001 connection activated (reviewhub)'])
+
+    def test_a_refused_address_corrected_gets_what_it_missed(self):
+        """Red team: the partner's address corrected ('set-partner-email'),
+        the changes not told yet (refused there, or never addressed) go to
+        the new one, in order; an address SMTP cannot carry is refused."""
+        env = self.env
+        self.configure(partners=False)
+        self.gf_ok('connection', 'add', 'P003', 'reviewhub', '--hotel-id', 'H-3003', input='k3y+/=three\n')
+        self.assertIn('partner not told: no address', self.show('P003'))
+        MoodySink.refuse_rcpt = ('typo@',)
+        r = self.gf_ok('connection', 'set-partner-email', 'P003', 'reviewhub', 'typo@partner.example')
+        self.assertIn('1 change the partner was not told of yet goes to the new address', r.stdout)
+        self.assertIn('warning: the partner could not be told', r.stderr)
+        r = self.gf_ok('connection', 'activate', 'P003', 'reviewhub', *FORCE)
+        show = self.show('P003')
+        self.assertRegex(show, r'partner not told yet \(typo@partner.example\): 2 attempts, the last: .*550')
+        self.assertIn('partner not told yet (typo@partner.example): not tried yet', show)
+        self.assertEqual(self.mails(), [])
+        r = self.gf_ok('connection', 'set-partner-email', 'P003', 'reviewhub', 'right@partner.example')
+        self.assertIn('2 changes the partner was not told of yet go to the new address', r.stdout)
+        self.assertEqual([m['rcpt'] for m in self.mails()], [['<right@partner.example>']] * 2)
+        self.assertEqual(self.subjects(), ['Subject: guestflow: P003 connection requested (reviewhub)',
+                                           'Subject: guestflow: P003 connection activated (reviewhub)'])
+        self.assertEqual(self.show('P003').count('partner told at '), 2)
+        # An address SMTP cannot carry is refused, never cut.
+        r = env.gf('connection', 'set-partner-email', 'P003', 'reviewhub', 'a' * 250 + '@partner.example')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn('at most 254 characters', r.stderr)
+
+    def test_long_and_non_ascii_text_stays_within_the_mail_limits(self):
+        """Red team: a body line of 1,000 bytes and more is broken (RFC 5322:
+        998 at most); a subject that is not ASCII is encoded (RFC 2047)."""
+        env = self.env
+        env.psql("UPDATE pms.properties SET name = repeat('Ü', 700) WHERE id = 'P002';"
+                 "INSERT INTO pms.properties VALUES ('Zürich-1', 'Hotel Zürich')")
+        self.gf_ok('connection', 'stop', 'P002', 'reviewhub')
+        self.gf_ok('connection', 'add', 'Zürich-1', 'reviewhub', '--hotel-id', 'H-' + 'x' * 1500,
+                   input='k3y+/=zurich\n')
+        self.assertEqual(len(self.mails()), 2)
+        for m in self.mails():
+            for line in m['data'].split('\r\n'):
+                self.assertLessEqual(len(line.encode()), 998, line[:40])
+        body = self.mails()[0]['data'].split('\r\n\r\n', 1)[1]
+        self.assertIn('Ü' * 400, body)  # (its safe text: cut at 1,024 bytes, then broken into lines)
+        subject = [l for l in self.mails()[1]['data'].split('\r\n\r\n', 1)[0].replace('\r\n ', ' ')
+                   .split('\r\n') if l.startswith('Subject:')][0][len('Subject: '):]
+        self.assertTrue(subject.isascii(), subject)
+        decoded = ''.join(t.decode(c or 'ascii') if isinstance(t, bytes) else t
+                          for t, c in email.header.decode_header(subject))
+        self.assertEqual(decoded, 'guestflow: Zürich-1 connection requested (reviewhub)')
 
 
 if __name__ == '__main__':
