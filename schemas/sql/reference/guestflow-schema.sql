@@ -172,9 +172,10 @@ END), (CURRENT_USER)::text) NOT NULL,
     partner_told_at timestamp with time zone,
     partner_attempts integer DEFAULT 0 NOT NULL,
     partner_error text,
+    partner_sending_until timestamp with time zone,
     CONSTRAINT connection_events_notice_whole CHECK ((partner_notice OR ((partner_to IS NULL) AND (partner_told_at IS NULL) AND (partner_attempts = 0)))),
     CONSTRAINT connection_events_partner_attempts_check CHECK ((partner_attempts >= 0)),
-    CONSTRAINT connection_events_partner_to_form CHECK (((partner_to ~ '^[!-?A-~]+@[!-?A-~]+$'::text) AND (partner_to ~ '^[^<>(),;:"\\]+$'::text))),
+    CONSTRAINT connection_events_partner_to_form CHECK (((octet_length(partner_to) <= 254) AND (partner_to ~ '^[!-?A-~]+@[!-?A-~]+$'::text) AND (partner_to ~ '^[^<>(),;:"\\]+$'::text))),
     CONSTRAINT connection_events_told_somewhere CHECK (((partner_told_at IS NULL) OR (partner_to IS NOT NULL)))
 );
 
@@ -231,7 +232,7 @@ CREATE TABLE guestflow.connections (
     CONSTRAINT connections_id_at_partner_check CHECK ((id_at_partner <> ''::text)),
     CONSTRAINT connections_last_test_verdict_check CHECK ((last_test_verdict = ANY (ARRAY['ok'::text, 'credentials_refused'::text, 'unknown_id'::text, 'peer_refused'::text, 'unreachable'::text, 'unexpected'::text]))),
     CONSTRAINT connections_last_test_whole CHECK (((last_test_at IS NULL) = (last_test_verdict IS NULL))),
-    CONSTRAINT connections_partner_email_form CHECK (((partner_email ~ '^[!-?A-~]+@[!-?A-~]+$'::text) AND (partner_email ~ '^[^<>(),;:"\\]+$'::text))),
+    CONSTRAINT connections_partner_email_form CHECK (((octet_length(partner_email) <= 254) AND (partner_email ~ '^[!-?A-~]+@[!-?A-~]+$'::text) AND (partner_email ~ '^[^<>(),;:"\\]+$'::text))),
     CONSTRAINT connections_secret_check CHECK ((secret <> ''::text)),
     CONSTRAINT connections_secret_enc_check CHECK ((octet_length(secret_enc) >= (((2 + 12) + 1) + 16))),
     CONSTRAINT connections_status_check CHECK ((status = ANY (ARRAY['setup'::text, 'live'::text, 'stopped'::text, 'deactivated'::text])))
