@@ -805,8 +805,9 @@ static int cmd_set_partner_email(int argc, char **argv, const struct gf_cmd_ctx 
 		return r;
 	bool same = false;
 	int repointed = 0;
-	r = gf_connection_set_partner_email(db, argv[2], argv[3], email, gf_config_partner_email(cfg, argv[3]), &same,
-	                                    &repointed);
+	_cleanup_free_ char *config_addr = gf_config_partner_email(cfg, argv[3]) ?
+		gf_xstrdup(gf_config_partner_email(cfg, argv[3])) : NULL;
+	r = gf_connection_set_partner_email(db, argv[2], argv[3], email, config_addr, &same, &repointed);
 	struct gf_notice_tally told = { 0 };
 	if (r == 0 && repointed > 0)
 		tell_partner(db, cfg, argv[2], argv[3], &told);
@@ -825,9 +826,13 @@ static int cmd_set_partner_email(int argc, char **argv, const struct gf_cmd_ctx 
 	else if (email)
 		printf("connection %s -> %s: the partner hears of its changes at %s\n", gf_log_qt(argv[2]),
 		       gf_log_qt(argv[3]), email);
-	else
+	else if (config_addr)
 		printf("connection %s -> %s: its own partner address removed; partners.%s.email of the main file"
-		       " applies\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), gf_log_qt(argv[3]));
+		       " (%s) applies\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), gf_log_qt(argv[3]), config_addr);
+	else
+		printf("connection %s -> %s: its own partner address removed, and the main file has no"
+		       " partners.%s.email: the partner is not told of later changes (the ones not told yet keep"
+		       " their address)\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), gf_log_qt(argv[3]));
 	if (repointed > 0) {
 		printf("%d change%s the partner was not told of yet go%s to the new address\n", repointed,
 		       repointed == 1 ? "" : "s", repointed == 1 ? "es" : "");

@@ -223,7 +223,14 @@ int gf_connection_set_partner_email(PGconn *c, const char *property, const char 
 		" re AS (UPDATE guestflow.connection_events e SET partner_to = coalesce($3, $4), partner_attempts = 0,"
 		"        partner_error = NULL FROM u WHERE e.connection_id = u.id AND e.partner_notice"
 		"        AND e.partner_told_at IS NULL AND e.partner_to IS DISTINCT FROM coalesce($3, $4)"
-		"        AND (e.partner_sending_until IS NULL OR e.partner_sending_until < now()) RETURNING 1)"
+		/* (to no address: those keep the one they have) */
+		"        AND coalesce($3, $4) IS NOT NULL"
+		"        AND (e.partner_sending_until IS NULL OR e.partner_sending_until < now())"
+		/* a change older than one the partner was told of is superseded:
+		 * told now, it would contradict what the partner knows */
+		"        AND e.id > coalesce((SELECT max(o.id) FROM guestflow.connection_events o"
+		"                             WHERE o.connection_id = u.id AND o.partner_told_at IS NOT NULL), 0)"
+		"        RETURNING 1)"
 		" SELECT (SELECT count(*) FROM cur), (SELECT count(*) FROM u), (SELECT count(*) FROM re)", 4,
 		(const char *[]){ property, partner, email, notice_to });
 	if (!q)

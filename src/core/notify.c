@@ -305,32 +305,52 @@ static int smtp_send(const struct gf_config *cfg, const char *const *rcpts, size
 	curl_easy_cleanup(e);
 	if (rc == CURLE_OK)
 		return 0;
-	/* The server refusing this message (a reply to MAIL, RCPT or DATA) is
-	 * this message's; not reaching a server that answers is every one's. */
-	return code >= 400 && code < 600 && rc != CURLE_LOGIN_DENIED ? -EIO : -EHOSTUNREACH;
+	/* No server that answers (no reply at all), one closing its service
+	 * (421) or refusing our login: every message's. Anything else the
+	 * server did with this one (a refusal, a connection dropped mid-way)
+	 * is this message's. */
+	return code == 0 || code == 421 || rc == CURLE_LOGIN_DENIED ? -EHOSTUNREACH : -EIO;
 }
 
 #define BODY_LINE_MAX 900
+#define SUBJECT_FOLD 900
 
-/* ' subject' into m: as it is when it is short printable ASCII, else as
- * RFC 2047 encoded words (UTF-8, base64, each at most 75 characters, one a
+/* ' subject' into m: as it is when it is printable ASCII (folded at a
+ * space before SUBJECT_FOLD), else as
+ * RFC 2047 encoded words (UTF-8, base64, each 60 characters at most, one a
  * folded line): a header of any length and any text stays within the line
  * limit and reaches every mail reader as it was written. */
 static void subject_words(struct gf_buf *m, const char *s)
 {
-	size_t len = strlen(s);
-	bool plain = len <= 70;
-	for (size_t i = 0; plain && i < len; i++)
+	size_t len = strlen(s), run = 0;
+	bool plain = true;
+	for (size_t i = 0; plain && i < len; i++) {
 		plain = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f && !(s[i] == '=' && s[i + 1] == '?');
+		run = s[i] == ' ' ? 0 : run + 1;
+		plain = plain && run < SUBJECT_FOLD;
+	}
 	if (plain) {
-		gf_buf_printf(m, " %s", s);
+		/* folded (CRLF before a space) where the next word would take
+		 * the line past SUBJECT_FOLD */
+		gf_buf_puts(m, " ");
+		size_t col = sizeof("Subject: ") - 1;
+		for (size_t i = 0; i < len; i++) {
+			if (s[i] == ' ' && i > 0 && col + 1 + strcspn(s + i + 1, " ") > SUBJECT_FOLD) {
+				gf_buf_puts(m, "\r\n");
+				col = 0;
+			}
+			gf_buf_append(m, s + i, 1);
+			col++;
+		}
 		return;
 	}
 	size_t i = 0;
 	bool first = true;
 	while (i < len) {
-		/* 45 bytes at most (60 base64 characters), whole characters */
-		size_t n = len - i < 45 ? len - i : 45;
+		/* 36 bytes at most (48 base64 characters: a word of 60, and the
+		 * first line with "Subject: " 70, within RFC 2047's 76), whole
+		 * characters */
+		size_t n = len - i < 36 ? len - i : 36;
 		while (n > 4 && i + n < len && ((unsigned char)s[i + n] & 0xC0) == 0x80)
 			n--;
 		gf_buf_puts(m, first ? " =?UTF-8?B?" : "\r\n =?UTF-8?B?");
@@ -569,7 +589,8 @@ int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partn
 			"   FROM t, guestflow.connections c"
 			"  WHERE e.id = t.id AND c.id = e.connection_id"
 			" RETURNING e.id, c.property_id, c.partner, c.id_at_partner, e.from_status, e.to_status,"
-			"        to_char(e.at, 'YYYY-MM-DD HH24:MI:SS TZ'), e.actor, coalesce(e.note, ''), e.partner_to", 3,
+			"        to_char(e.at, 'YYYY-MM-DD HH24:MI:SS TZ'), e.actor, coalesce(e.note, ''), e.partner_to,"
+			"        e.partner_sending_until::text", 3,
 			(const char *[]){ partner, property, after });
 		if (!n)
 			return err;
@@ -583,14 +604,24 @@ int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partn
 		char why[512] = "";
 		int sent = mail_notice(cfg, n, name, why, sizeof(why));
 		int r;
+		/* (only while it is still this process's: a lease that ran out
+		 * and was taken by another is that one's to record) */
+		const char *lease = PQgetvalue(n, 0, 10);
 		if (sent == 0)
 			r = gf_db_exec(c, "notice_told", "UPDATE guestflow.connection_events SET partner_told_at = now(),"
-			               " partner_error = NULL, partner_sending_until = NULL WHERE id = $1::bigint",
-			               1, (const char *[]){ after });
+			               " partner_error = NULL, partner_sending_until = NULL"
+			               " WHERE id = $1::bigint AND partner_sending_until = $2::timestamptz",
+			               2, (const char *[]){ after, lease });
 		else
-			r = gf_db_exec(c, "notice_failed", "UPDATE guestflow.connection_events SET partner_error = $2,"
-			               " partner_sending_until = NULL WHERE id = $1::bigint AND partner_told_at IS NULL",
-			               2, (const char *[]){ after, why });
+			/* the connection's own address, when one was set while this
+			 * was being sent, is where the next attempt goes */
+			r = gf_db_exec(c, "notice_failed", "UPDATE guestflow.connection_events e SET partner_error = $2,"
+			               " partner_sending_until = NULL,"
+			               " partner_to = coalesce((SELECT partner_email FROM guestflow.connections c"
+			               "                        WHERE c.id = e.connection_id), e.partner_to)"
+			               " WHERE e.id = $1::bigint AND e.partner_told_at IS NULL"
+			               "   AND e.partner_sending_until = $3::timestamptz",
+			               3, (const char *[]){ after, why, lease });
 		if (r < 0)
 			return r;
 		if (sent == 0) {

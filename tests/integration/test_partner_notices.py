@@ -26,6 +26,7 @@ class MoodySink(SmtpSink):
     data_delay = 0
     fail_data = 0
     refuse_rcpt = ()
+    drop_rcpt = ()
 
     def reply(self, line):
         if line == '250 queued':
@@ -49,6 +50,8 @@ class MoodySink(SmtpSink):
                 line = rfile.readline()
                 if line.upper().startswith(b'RCPT TO:'):
                     outer.last_rcpt = line.decode(errors='replace')
+                    if any(r in outer.last_rcpt for r in MoodySink.drop_rcpt):
+                        return b''  # the connection dropped, no reply
                 return line
         self.rfile = Peek()
         try:
@@ -62,7 +65,7 @@ class PartnerNoticeTest(GFTestCase):
     def setUp(self):
         super().setUp()
         SmtpSink.messages = []
-        MoodySink.data_delay, MoodySink.fail_data, MoodySink.refuse_rcpt = 0, 0, ()
+        MoodySink.data_delay, MoodySink.fail_data, MoodySink.refuse_rcpt, MoodySink.drop_rcpt = 0, 0, (), ()
         self.smtp = socketserver.ThreadingTCPServer(('127.0.0.1', 0), MoodySink)
         self.smtp.daemon_threads = True
         threading.Thread(target=self.smtp.serve_forever, daemon=True).start()
@@ -389,9 +392,49 @@ class PartnerNoticeTest(GFTestCase):
         subject = [l for l in self.mails()[1]['data'].split('\r\n\r\n', 1)[0].replace('\r\n ', ' ')
                    .split('\r\n') if l.startswith('Subject:')][0][len('Subject: '):]
         self.assertTrue(subject.isascii(), subject)
+        for m in self.mails():
+            for line in m['data'].split('\r\n\r\n', 1)[0].split('\r\n'):
+                if '=?UTF-8?B?' in line:
+                    self.assertLessEqual(len(line), 76, line)
         decoded = ''.join(t.decode(c or 'ascii') if isinstance(t, bytes) else t
                           for t, c in email.header.decode_header(subject))
         self.assertEqual(decoded, 'guestflow: Zürich-1 connection requested (reviewhub)')
+
+    def test_one_notice_failing_its_own_way_holds_back_no_other_connection(self):
+        """Red team: a server that drops the connection at one recipient has
+        answered: that notice fails alone, the others of the pass go."""
+        self.configure(smtp=False)
+        self.gf_ok('connection', 'set-partner-email', 'P001', 'reviewhub', 'drop@partner.example')
+        self.gf_ok('connection', 'stop', 'P001', 'reviewhub')
+        self.gf_ok('connection', 'stop', 'P002', 'reviewhub')
+        self.configure()
+        MoodySink.drop_rcpt = ('drop@',)
+        self.run_job(expect=0)
+        self.assertEqual(self.subjects(), ['Subject: guestflow: P002 connection stopped (reviewhub)'])
+        self.assertRegex(self.show('P001'), r'partner not told yet \(drop@partner.example\): 1 attempt')
+
+    def test_a_change_older_than_one_told_is_not_told_after_it(self):
+        """Red team: a change made with no address known, then a newer one
+        told: a new address does not get the older one (the partner would
+        read it last); --clear with no address in the main file leaves the
+        changes not told yet where they were."""
+        self.configure(partners=False)
+        self.gf_ok('connection', 'stop', 'P001', 'reviewhub')
+        self.configure()
+        self.gf_ok('connection', 'activate', 'P001', 'reviewhub', *FORCE)
+        self.assertEqual(self.subjects(), ['Subject: guestflow: P001 connection activated (reviewhub)'])
+        r = self.gf_ok('connection', 'set-partner-email', 'P001', 'reviewhub', 'x@partner.example')
+        self.assertNotIn('go to the new address', r.stdout)
+        self.assertEqual(len(self.mails()), 1)
+        self.assertIn('partner not told: no address', self.show('P001'))
+        # --clear, the main file without an address: nothing re-pointed to none.
+        self.configure(smtp=False)
+        self.gf_ok('connection', 'stop', 'P001', 'reviewhub')
+        self.configure(smtp=False, partners=False)
+        r = self.gf_ok('connection', 'set-partner-email', 'P001', 'reviewhub', '--clear')
+        self.assertIn('the main file has no partners.reviewhub.email: the partner is not told of later changes',
+                      r.stdout)
+        self.assertIn('partner not told yet (x@partner.example)', self.show('P001'))
 
 
 if __name__ == '__main__':
