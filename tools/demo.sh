@@ -159,12 +159,24 @@ for job in review-nightly survey-nightly; do
 done
 
 echo
-echo "== What happened"
-"${PSQL[@]}" -P footer=off -c "SELECT job, state, coalesce(reason, '') AS reason, count(*) FROM guestflow.deliveries GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+echo "== What happened: guestflow status"
+"${G[@]}" status
+echo "('guestflow status --json' gives the same for scripts)"
 for job in review-nightly survey-nightly; do
-	"${PSQL[@]}" -P footer=off -c "SELECT b.booking_no, h.created_at::timestamp(0), h.message FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id WHERE h.message LIKE '%job $job,%' ORDER BY h.id DESC LIMIT 3"
-	"${PSQL[@]}" -P footer=off -c "SELECT at::timestamp(0), url, status_code, latency_ms, records, outcome FROM guestflow.api_calls WHERE job = '$job' ORDER BY id DESC LIMIT 3"
+	echo
+	echo "== guestflow log --job $job --limit 3"
+	"${G[@]}" log --job "$job" --limit 3
 done
+# One guest delivered and one refused, as an operator asks about them (the
+# booking numbers picked from the deliveries; what is shown is guestflow's).
+delivered=$("${PSQL[@]}" -Atc "SELECT booking_no FROM guestflow.deliveries WHERE job = 'review-nightly' AND state = 'delivered' ORDER BY booking_id LIMIT 1")
+refused=$("${PSQL[@]}" -Atc "SELECT booking_no FROM guestflow.deliveries WHERE job = 'review-nightly' AND state = 'rejected' ORDER BY reason LIKE '%U+0007%' DESC, booking_id LIMIT 1")
+for no in $delivered $refused; do
+	echo
+	echo "== guestflow explain $no --job review-nightly"
+	"${G[@]}" explain "$no" --job review-nightly
+done
+echo
 json_guests=$(grep -c '"format":"guest-json"' "$DEMO/partner-received.jsonl" || true)
 echo "The partners received $(wc -l <"$DEMO/partner-received.jsonl") guests in all ($DEMO/partner-received.jsonl):"
 echo "  reviewhub (review-xml) $(( $(wc -l <"$DEMO/partner-received.jsonl") - json_guests )), surveyhub (guest-json) $json_guests."
@@ -176,10 +188,9 @@ cat <<EOT
 
 == See for yourself
   tools/demo.sh --keep                  # run again and leave PostgreSQL running, then:
-  psql "$CONNINFO"
-    SELECT * FROM pms.booking_history ORDER BY id DESC LIMIT 20;       -- history entries
-    SELECT * FROM guestflow.api_calls ORDER BY id DESC LIMIT 20;       -- API-call log
-    SELECT * FROM guestflow.deliveries WHERE state <> 'delivered';     -- who was not sent, and why
-    SELECT * FROM guestflow.runs ORDER BY id DESC;                     -- runs
+  $GF -c $DEMO/guestflow.yaml status         # last run, state and queue per connection
+  $GF -c $DEMO/guestflow.yaml log --errors   # the API-call log
+  $GF -c $DEMO/guestflow.yaml explain BOOKING_NO   # why was this guest (not) sent?
+  psql "$CONNINFO"   # the tables themselves
   tools/demo.sh --stop                  # stop that PostgreSQL
 EOT

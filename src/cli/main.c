@@ -1,6 +1,12 @@
 /* guestflow: moves guest data from a hotel PMS database to partner platforms. */
+#include <curl/curl.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <libpq-fe.h>
 #include <libxml/parser.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+#include <zlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -62,7 +68,7 @@ static const char usage[] =
 	"  -c, --config FILE   main configuration file (default: $GUESTFLOW_CONFIG,\n"
 	"                      else " GF_SYSCONFDIR "/guestflow.yaml)\n"
 	"  -h, --help          show this help (COMMAND --help: that command's)\n"
-	"      --version       print the version\n"
+	"      --version       print the version and those of the libraries it runs with\n"
 	"\n"
 	"Exit codes of run: 0 all due delivered or nothing to do; 1 some records\n"
 	"rejected or dead, or a connection skipped; 69 no partner reachable; 75 cut\n"
@@ -86,6 +92,19 @@ static const struct {
 	{ "purge", gf_cmd_purge },
 	{ "status-map", gf_cmd_status_map },
 };
+
+/* The libraries this process runs with (their versions as loaded, not as
+ * built against): what a bug report needs. */
+static void print_libraries(void)
+{
+	int pq = PQlibVersion();
+	long xml = strtol(xmlParserVersion, NULL, 10);
+	const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+	printf("libpq %d.%d\nlibcurl %s (%s)\nlibxml2 %ld.%ld.%ld\nlibyaml %s\nzlib %s\njansson %s\nlibcrypto %s\n",
+	       pq / 10000, pq % 10000, curl->version, curl->ssl_version ? curl->ssl_version : "no TLS",
+	       xml / 10000, xml / 100 % 100, xml % 100, yaml_get_version_string(), zlibVersion(),
+	       jansson_version_str(), OpenSSL_version(OPENSSL_VERSION));
+}
 
 int main(int argc, char **argv)
 {
@@ -124,6 +143,7 @@ int main(int argc, char **argv)
 #if GF_FAULT_INJECTION
 			printf("test build: the GUESTFLOW_FAULT crash-test hook is compiled in (not for production)\n");
 #endif
+			print_libraries();
 			return 0;
 		default: fputs(usage, stderr); return GF_EXIT_USAGE;
 		}

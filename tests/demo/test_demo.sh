@@ -17,10 +17,13 @@ grep -q '^review-nightly: run 1 eligible=210 new=210 delivered=200 rejected=10 r
 	|| { cat "$dir/first.log"; fail "first run summary"; }
 grep -q 'first_name: control character U+0007' "$dir/first.log" || fail "rejection reasons shown"
 grep -q 'Guest data sent to reviewhub for a review invitation' "$dir/first.log" || fail "history entries shown"
-grep -Eq '\?id=H-10[0-9][0-9] +\| +200 ' "$dir/first.log" || fail "API-call log shown"
+grep -Eq ' 200 .* accepted .*\?id=H-10[0-9][0-9]$' "$dir/first.log" || fail "API-call log shown (guestflow log)"
+grep -q '^job review-nightly (enabled, partner reviewhub)$' "$dir/first.log" || fail "guestflow status shown"
+grep -Eq '^  delivery to P[0-9]+: delivered at ' "$dir/first.log" || fail "explain of a delivered guest shown"
+grep -q '^    reason: first_name: control character U+0007' "$dir/first.log" || fail "explain of a refused guest shown"
 grep -q '^survey-nightly: run [0-9]* eligible=210 new=210 delivered=200 rejected=10 retried=0 dead=0 pending=0 ' "$dir/first.log" \
 	|| { cat "$dir/first.log"; fail "first guest-json run summary"; }
-grep -Eq '/properties/SV-20[0-9][0-9]/guests +\| +200 ' "$dir/first.log" || fail "guest-json API calls shown"
+grep -Eq ' 200 .* accepted .*/properties/SV-20[0-9][0-9]/guests$' "$dir/first.log" || fail "guest-json API calls shown"
 [ "$(grep -vc '"format":"guest-json"' "$dir/d/partner-received.jsonl")" = 200 ] || fail "reviewhub received 200 guests"
 [ "$(grep -c '"format":"guest-json"' "$dir/d/partner-received.jsonl")" = 200 ] || fail "surveyhub received 200 guests"
 

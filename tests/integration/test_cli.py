@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The command line: db migrate, check-config, connection management, usage
 and configuration errors, exit codes."""
+import ctypes
 import os
 import re
 import subprocess
@@ -232,6 +233,36 @@ class CliTest(GFTestCase):
             self.assertIn(w, readme, w)
         self.assertIn('.BI partners. partner .email', man)
         self.assertIn('The partner is told', man)
+
+    def test_version_names_the_libraries_it_runs_with(self):
+        """Issue 18 item 8: --version prints guestflow's version, then each
+        library's as loaded (the same the dynamic loader gives this process:
+        asked of the very files ldd resolves)."""
+        r = subprocess.run([GUESTFLOW, '--version'], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r'^guestflow \d+\.\d+\.\d+$')
+        got = dict(line.split(' ', 1) for line in lines if not line.startswith(('guestflow ', 'test build')))
+        self.assertEqual(sorted(got), ['jansson', 'libcrypto', 'libcurl', 'libpq', 'libxml2', 'libyaml', 'zlib'])
+        ldd = subprocess.run(['ldd', GUESTFLOW], capture_output=True, text=True, timeout=30).stdout
+        def lib(prefix):
+            m = re.search(rf'^\s*{re.escape(prefix)}\S* => (\S+)', ldd, re.M)
+            self.assertIsNotNone(m, f'{prefix} in ldd {GUESTFLOW}')
+            return ctypes.CDLL(m.group(1))
+        z = lib('libz.so')
+        z.zlibVersion.restype = ctypes.c_char_p
+        self.assertEqual(got['zlib'], z.zlibVersion().decode())
+        pq = lib('libpq.so').PQlibVersion()
+        self.assertEqual(got['libpq'], f'{pq // 10000}.{pq % 10000}')
+        curl = lib('libcurl.so')
+        curl.curl_version.restype = ctypes.c_char_p
+        self.assertRegex(curl.curl_version().decode(), r'^libcurl/' + re.escape(got['libcurl'].split(' ')[0]) + ' ')
+        y = lib('libyaml')
+        y.yaml_get_version_string.restype = ctypes.c_char_p
+        self.assertEqual(got['libyaml'], y.yaml_get_version_string().decode())
+        self.assertRegex(got['libxml2'], r'^2\.\d+\.\d+$')
+        self.assertRegex(got['jansson'], r'^2\.\d+')
+        self.assertRegex(got['libcrypto'], r'^OpenSSL \d+\.\d+')
 
     def test_disabled_job_does_nothing(self):
         env = self.env
