@@ -70,10 +70,11 @@ static const char usage[] =
 	"  -h, --help          show this help (COMMAND --help: that command's)\n"
 	"      --version       print the version and those of the libraries it runs with\n"
 	"\n"
-	"Exit codes of run: 0 all due delivered or nothing to do; 1 some records\n"
-	"rejected or dead, or a connection skipped; 69 no partner reachable; 75 cut\n"
-	"short (signal, database lost), retry later; 78 configuration error;\n"
-	"64 usage error.\n";
+	"Exit codes (guestflow(1), EXIT STATUS): 0 done (run: all due delivered, or\n"
+	"waiting for a stopped connection); 1 run: some records rejected or dead,\n"
+	"pending deliveries of a live connection, or a connection held; 64 usage\n"
+	"error; 65 bad input; 69 no partner reachable; 70 internal error; 75 cut\n"
+	"short (signal, database lost), retry later; 78 configuration error.\n";
 
 static const struct {
 	const char *verb;
