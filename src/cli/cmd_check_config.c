@@ -10,12 +10,16 @@
 #include "core/notify.h"
 
 static const char help[] =
-	"Usage: guestflow [-c FILE] check-config\n"
+	"Usage: guestflow [-c FILE] check-config [--keys]\n"
 	"\n"
 	"Validates the main configuration file and every job in its jobs directory\n"
 	"and prints one line per job. Errors name FILE:LINE:COLUMN; exit 78 on any.\n"
 	"Warns about every job that sends over plain http:// (allow_insecure_http),\n"
-	"and checks that the SMTP password of alerting can be read.\n";
+	"and checks that the SMTP password of alerting can be read.\n"
+	"\n"
+	"  --keys   list every key of the main file and of a job file instead, one per\n"
+	"           line: file (main|job), key, type, required|optional, default,\n"
+	"           range or values (tab-separated); reads no configuration\n";
 
 /* The plain http:// URLs a job is allowed to use: worth a warning every time. */
 static void warn_insecure(const struct gf_job *j)
@@ -72,6 +76,10 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
+	if (argc == 2 && strcmp(argv[1], "--keys") == 0) {
+		gf_config_print_keys(stdout);
+		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : GF_EXIT_SOFTWARE;
+	}
 	if (argc > 1) {
 		fprintf(stderr, "guestflow check-config: unexpected argument '%s'\n%s", argv[1], help);
 		return GF_EXIT_USAGE;

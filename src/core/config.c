@@ -748,6 +748,70 @@ static const struct key main_keys[] = {
 };
 static const struct section main_section = { NULL, KEYS(main_keys), validate_main };
 
+/* ---- the tables, printed -------------------------------------------------- */
+
+static bool section_required(const struct section *s);
+
+/* A duration in the largest unit that writes it exactly (the file's syntax). */
+static void print_duration(FILE *out, int64_t ms)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(units); i++)
+		if (ms && ms % units[i].ms == 0) {
+			fprintf(out, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	fprintf(out, ms ? "%lldms" : "%lld", (long long)ms);
+}
+
+static void print_section_keys(FILE *out, const char *scope, const char *prefix, const struct section *s)
+{
+	for (size_t i = 0; i < s->n_keys; i++) {
+		const struct key *k = &s->keys[i];
+		char path[256];
+		snprintf(path, sizeof(path), "%s%s", prefix, k->name);
+		static const char *const types[] = { "string", "boolean", "integer", "integer", "duration", "enum",
+		                                     "flags", "list", "section", "map" };
+		bool required = k->flags & KF_REQUIRED || (k->type == K_SECTION && section_required(k->sub));
+		fprintf(out, "%s\t%s\t%s\t%s\t%s\t", scope, path, types[k->type], required ? "required" : "optional",
+		        k->def ? k->def : "");
+		switch (k->type) {
+		case K_INT:
+		case K_INT64:
+			fprintf(out, "%lld..%lld", (long long)k->min, (long long)k->max);
+			break;
+		case K_DURATION:
+			fputs("at least ", out);
+			print_duration(out, k->min);
+			break;
+		case K_ENUM:
+		case K_FLAGS:
+			for (const struct enum_val *e = k->enums; e->name; e++)
+				fprintf(out, "%s%s", e == k->enums ? "" : "|", e->name);
+			break;
+		default:
+			break;
+		}
+		fputc('\n', out);
+		char sub[sizeof(path) + 4];
+		if (k->type == K_SECTION) {
+			snprintf(sub, sizeof(sub), "%s.", path);
+			print_section_keys(out, scope, sub, k->sub);
+		} else if (k->type == K_PARTNERS) {
+			snprintf(sub, sizeof(sub), "%s.*.", path);
+			print_section_keys(out, scope, sub, k->sub);
+		}
+	}
+}
+
+void gf_config_print_keys(FILE *out)
+{
+	print_section_keys(out, "main", "", &main_section);
+	print_section_keys(out, "job", "", &job_section);
+}
+
 /* ---- setting values ------------------------------------------------------- */
 
 static void *field(void *obj, const struct key *k)

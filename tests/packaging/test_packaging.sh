@@ -6,8 +6,7 @@
 #       the DESTDIR binary), agree with the job (schedule, stop_timeout), and
 #       the sysusers.d file is accepted by systemd-sysusers, the tmpfiles.d
 #       file makes the key file's directory for that user;
-#   (c) the man page renders without a groff warning and mentions every
-#       command and option of --help and the binary's version;
+#   (c) the man pages render without a groff warning;
 #   (d) the cron file parses: 5 valid time fields, the user, the command,
 #       bounded like the unit, keeping guestflow's exit status.
 # Needs: bash, python3, systemd (systemd-analyze, systemd-sysusers),
@@ -88,7 +87,9 @@ sysusers=$dest$sysusersdir/guestflow.conf
 tmpfiles=$dest$tmpfilesdir/guestflow.conf
 cron=$dest$sysconfdir/cron.d/guestflow
 man=$dest$mandir/man1/guestflow.1
-expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$tmpfiles" "$cron" "$man"
+man5_main=$dest$mandir/man5/guestflow.yaml.5
+man5_job=$dest$mandir/man5/guestflow-job.5
+expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$tmpfiles" "$cron" "$man" "$man5_main" "$man5_job"
 	"$dest$datadir/guestflow/schemas/xsd/review-xml-1.xsd"
 	"$dest$datadir/guestflow/schemas/sql/reference/pms.sql"
 	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql"
@@ -102,7 +103,7 @@ done
 # Nothing outside the expected places (a stray test program, a wrong dir).
 while IFS= read -r f; do
 	case $f in
-	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$tmpfiles" | "$cron" | "$man") ;;
+	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$tmpfiles" | "$cron" | "$man" | "$man5_main" | "$man5_job") ;;
 	"$dest$sysconfdir/guestflow/jobs.d/"*.yaml) ;;
 	"$dest$datadir/guestflow/schemas/"*) ;;
 	*) fail "unexpected installed file ${f#"$dest"}" ;;
@@ -224,64 +225,18 @@ if have systemd-sysusers systemd; then
 	fi
 fi
 
-# --- (c) the man page ------------------------------------------------------
+# --- (c) the man pages -----------------------------------------------------
+# (That guestflow(1) covers --help and guestflow.yaml(5), guestflow-job(5)
+# every key is checked when they are built, by tools/mkman.py, and by
+# tests/docs/test_docs.py.)
 if have groff groff-base; then
-	if out=$(LC_ALL=C.UTF-8 groff -man -ww -z -Tutf8 "$man" 2>&1) && [ -z "$out" ]; then
-		ok "groff -man -ww: no warnings"
-	else
-		fail "groff -man -ww on the man page:"$'\n'"$out"
-	fi
-	# Rendered as plain text, everything --help offers must be there: every
-	# command of `guestflow --help` and every option of it and of each
-	# command's --help, and the binary's version on the .TH line.
-	LC_ALL=C groff -man -Tascii -P-cbou "$man" 2>/dev/null >"$tmp/man.txt"
-	if out=$(python3 - "$tmp/man.txt" "$bin" "$man" <<-'EOF'
-		import re, subprocess, sys
-		man = open(sys.argv[1]).read()
-		man = re.sub(r"-\n\s*", "-", man)          # words broken at a hyphen
-		man = re.sub(r"\s+", " ", man)
-		def run(*args):
-		    return subprocess.run([sys.argv[2], *args], check=True, capture_output=True, text=True).stdout
-		main = run("--help")
-		missing, verbs, helps = [], [], [main]
-		# "Commands:" lines (indented by two): the command part ends at a run of 2+ spaces;
-		# " | " separates alternatives; a command is its leading lowercase words.
-		section = main.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
-		for line in section.splitlines():
-		    if not re.match(r"  \S", line):         # a description's continuation
-		        continue
-		    for alt in re.split(r"\s{2,}", line.strip())[0].split(" | "):
-		        words = []
-		        for w in alt.split():
-		            if not re.fullmatch(r"[a-z][a-z|-]*", w):
-		                break
-		            words.append(w)
-		        if not words:
-		            continue
-		        if words[0] not in verbs:
-		            verbs.append(words[0])
-		        for last in words[-1].split("|"):
-		            cmd = " ".join(words[:-1] + [last])
-		            if cmd not in man:
-		                missing.append("command '" + cmd + "'")
-		if len(verbs) < 3:
-		    missing.append("could not read the commands of --help: " + repr(verbs))
-		for v in verbs:
-		    helps.append(run(*v.split(), "--help"))
-		for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", "".join(helps)))):
-		    if opt not in man:
-		        missing.append("option " + opt)
-		version = run("--version").splitlines()[0].split()[-1]  # a test build says more below
-		th = [l for l in open(sys.argv[3]) if l.startswith(".TH ")]
-		if not th or '"guestflow ' + version + '"' not in th[0]:
-		    missing.append(".TH does not carry \"guestflow " + version + "\"")
-		print("\n".join(missing))
-		EOF
-	) && [ -z "$out" ]; then
-		ok "man page covers every command and option of --help, and the version"
-	else
-		fail "man page out of step with --help:"$'\n'"$out"
-	fi
+	for m in "$man" "$man5_main" "$man5_job"; do
+		if out=$(LC_ALL=C.UTF-8 groff -man -ww -z -Tutf8 "$m" 2>&1) && [ -z "$out" ]; then
+			ok "groff -man -ww ${m##*/}: no warnings"
+		else
+			fail "groff -man -ww on ${m##*/}:"$'\n'"$out"
+		fi
+	done
 fi
 
 # --- (d) the cron file -----------------------------------------------------
