@@ -27,7 +27,11 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  db migrate                     create or upgrade the guestflow schema\n"
-	"  check-config                   validate the main file and every job\n"
+	"  check-config [--keys]          validate the main file and every job (--keys:\n"
+	"                                 list every key of the files instead)\n"
+	"  timers [--unit-dir DIR | --cron FILE]\n"
+	"                                 write each job's schedule: into its systemd\n"
+	"                                 timer drop-in (or the cron file)\n"
 	"  run JOB [--dry-run] [--limit N] run a job: plan, send in batches, write history\n"
 	"  rerun JOB (--booking NO... | --from DATE --to DATE | --dead) [--force] [--no-run]\n"
 	"                                 send bookings again by hand\n"
@@ -92,6 +96,7 @@ static const struct {
 	{ "contact", gf_cmd_contact },
 	{ "purge", gf_cmd_purge },
 	{ "status-map", gf_cmd_status_map },
+	{ "timers", gf_cmd_timers },
 };
 
 /* The libraries this process runs with (their versions as loaded, not as

@@ -575,6 +575,24 @@ static int check_status(const char *v, struct gf_buf *why)
 	return -EINVAL;
 }
 
+/* schedule: a systemd calendar expression, written into a unit file by
+ * 'guestflow timers': one line of printable text (a new line would add
+ * directives of its own). 'guestflow timers' checks the expression itself
+ * with systemd-analyze. */
+static int check_schedule(const char *v, struct gf_buf *why)
+{
+	size_t n = strlen(v);
+	bool ok = n && v[0] != ' ' && v[n - 1] != ' ';
+	for (size_t i = 0; i < n && ok; i++)
+		ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+	if (ok)
+		return 0;
+	gf_buf_puts(why, "must be a systemd calendar expression on one line, without control characters or"
+	            " spaces around it (e.g. \"*-*-* 03:15:00\" or daily), got ");
+	show(why, v, n);
+	return -EINVAL;
+}
+
 static const struct key selection_keys[] = {
 	DURATION("window", "14d", 1, J(window_ms)),
 	LIST("statuses", "checked_out", check_status, J(statuses)),
@@ -667,7 +685,7 @@ static const struct key job_keys[] = {
 	STR("format", KF_REQUIRED | KF_NONEMPTY, NULL, check_format, J(format)),
 	STR("endpoint", KF_REQUIRED | KF_NONEMPTY, NULL, check_endpoint, J(endpoint)),
 	BOOLEAN("allow_insecure_http", "false", J(allow_insecure_http)),
-	STR("schedule", KF_NONEMPTY, "daily", NULL, J(schedule)),
+	STR("schedule", KF_NONEMPTY, "daily", check_schedule, J(schedule)),
 	SECTION("selection", selection_section),
 	SECTION("batch", batch_section),
 	SECTION("http", http_section),

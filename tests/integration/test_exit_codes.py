@@ -21,7 +21,7 @@ def man_exit_codes():
 class ExitCodeTest(GFTestCase):
     # One test per row; test_the_table_is_the_tested_one checks that these
     # are exactly the man page's rows.
-    TESTED = [0, 1, 64, 65, 69, 70, 75, 78]
+    TESTED = [0, 1, 64, 65, 69, 70, 73, 75, 78]
 
     def test_the_table_is_the_tested_one(self):
         self.assertEqual(man_exit_codes(), self.TESTED)
@@ -105,6 +105,16 @@ class ExitCodeTest(GFTestCase):
         finally:
             env.psql("ALTER VIEW guestflow.source_bookings_away RENAME TO source_bookings")
         self.assertEqual(r.returncode, 70, r.stderr)
+
+    def test_exit_73(self):
+        env = self.env
+        missing = os.path.join(env.dir, 'no-such-dir')
+        r = env.gf('timers', '--unit-dir', missing)
+        self.assertEqual(r.returncode, 73, r.stderr)
+        self.assertIn(missing + '/guestflow@review-nightly.timer.d', r.stderr)
+        r = env.gf('timers', '--cron', os.path.join(missing, 'guestflow'))
+        self.assertEqual(r.returncode, 73, r.stderr)
+        self.assertIn(missing + '/guestflow', r.stderr)
 
     @private_cluster
     def test_exit_75(self):
