@@ -267,8 +267,11 @@ static int check_cron(const struct gf_config *cfg, const char *unit_dir, const c
 	            "([^[:space:];&|>)]+)", REG_EXTENDED) != 0)
 		return 0;
 	int lineno = 0;
-	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = text, *next; line && *line; line = next) {
 		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		while (isspace((unsigned char)*line))
 			line++;
 		regmatch_t m[4];

@@ -119,7 +119,8 @@ class TimersTest(GFTestCase):
         os.makedirs(wants)
         os.symlink('/usr/lib/systemd/system/guestflow@.timer', os.path.join(wants, 'guestflow@survey.timer'))
         warnings = '\n'.join(self.check())
-        self.assertIn("runs job review-nightly at '20 3 * * *', but its schedule '*-*-* 03:15:00'", warnings)
+        lineno = text.splitlines().index([line for line in text.splitlines() if 'run review-nightly' in line][0]) + 1
+        self.assertIn(f"{self.cron}:{lineno}: runs job review-nightly at '20 3 * * *', but its schedule '*-*-* 03:15:00'", warnings)
         self.assertIn(f"is '15 3 * * *' in cron: run 'guestflow timers --cron {self.cron}'", warnings)
         self.assertIn("runs job 'old-job', which is not configured", warnings)
         self.assertIn('runs job survey, and so does the enabled guestflow@survey.timer: it runs twice', warnings)
