@@ -165,7 +165,7 @@ class CliTest(GFTestCase):
         for word in ('fields.omit', 'guest-json'):
             self.assertIn(word.replace('-', '\\-') if word == 'guest-json' else word, man, word)
             self.assertIn(word, readme, word)
-        self.assertRegex(job, r'(?m)^fields:\n  omit: \[\]$')
+        self.assertRegex(job, r'(?m)^fields:\n(  #.*\n)*  omit: \[\]$')
         self.assertIn('"guest-json"', job)
         # visits-csv and its job's SFTP account (every key of the sftp section)
         self.assertIn('visits-csv', helps)
