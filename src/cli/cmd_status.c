@@ -5,6 +5,7 @@
 #include "core/apilog.h"
 #include "cli/cmd.h"
 #include "db/db.h"
+#include "core/jsonout.h"
 #include "core/status.h"
 
 static const char status_help[] =
@@ -34,9 +35,10 @@ int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	const char *name = NULL;
 	bool json = false;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = true;
-		else if (argv[i][0] != '-' && !name)
+		if (strcmp(argv[i], "--json") == 0) {
+			if (gf_cmd_json_opt("status", &json))
+				return GF_EXIT_USAGE;
+		} else if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else {
 			fprintf(stderr, "guestflow status: unexpected argument '%s'\n%s", argv[i], status_help);
@@ -50,11 +52,15 @@ int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	int r = gf_cmd_open_jobs(ctx, name, "status", &cfg, &db, &one, &jobs, &n);
 	if (r)
 		return r;
-	r = gf_status(db, jobs, n, json, stdout);
-	r = r < 0 ? gf_cmd_db_error(r) : 0;
+	json_t *doc = json ? gf_json_doc() : NULL;
+	r = gf_status(db, jobs, n, doc, stdout);
 	PQfinish(db);
 	gf_config_free(cfg);
-	return r;
+	if (r < 0) {
+		json_decref(doc);
+		return gf_cmd_db_error(r);
+	}
+	return doc ? gf_cmd_print_json("status", doc) : 0;
 }
 
 int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
