@@ -41,6 +41,13 @@ json_t *gf_json_col_ts(const PGresult *r, int row, int col);
 /* to_char() pattern of a timestamp in the documents: ISO 8601 with offset. */
 #define GF_JSON_TS_FMT "'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM'"
 
+/* json_decref() that returns NULL, for doc = gf_free_json(doc). */
+static inline json_t *gf_free_json(json_t *v)
+{
+	json_decref(v);
+	return NULL;
+}
+
 /* obj[key] = v (v's reference taken); arr += v. */
 void gf_json_set(json_t *obj, const char *key, json_t *v);
 void gf_json_add(json_t *arr, json_t *v);
