@@ -349,6 +349,8 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			gf_json_set(doc, "note", gf_json_text("the source view gives it no booking_id, so guestflow cannot"
 			                                      " track it and does not send it; fix"
 			                                      " guestflow.source_bookings or the PMS"));
+			gf_json_set(doc, "history_note", gf_json_text("not shown: the source view gives no booking id for"
+			                                              " it"));
 			return 0;
 		}
 		if (PQgetisnull(r, 0, 0)) {
@@ -430,5 +432,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			fputc('\n', out);
 		return explain_history(c, booking_id, doc, out);
 	}
+	if (doc)
+		gf_json_set(doc, "history_note", gf_json_text("not shown: the source view gives no booking id for it"));
 	return 0;
 }

@@ -13,6 +13,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 from gftest import GFTestCase, GUESTFLOW, add_booking, add_many, main
+from test_poison_engine import view_with
 
 # Every document's objects: a path ('' the document; name[] the elements of
 # an array; a.b an object in an object, or null) and its keys. The program's
@@ -88,10 +89,12 @@ def objects_at(doc, path):
         nxt = []
         for o in found:
             v = o[name]
+            if v is None:  # (an object, or an array such as explain's history, that is not there)
+                continue
             if arr:
                 assert isinstance(v, list), (path, v)
                 nxt.extend(v)
-            elif v is not None:
+            else:
                 nxt.append(v)
         found = nxt
     for o in found:
@@ -257,6 +260,22 @@ class JsonTest(GFTestCase):
                          ([], 'none: the booking has never been eligible when this job ran'))
         r = env.gf('explain', 'B-404', '--json')
         self.assertEqual((r.returncode, r.stdout), (65, ''))
+
+    def test_explain_a_booking_the_source_view_cannot_give(self):
+        env = self.env
+        add_many(env, 3, ['P001'])
+        view_with(env, checked_out_at="(CASE WHEN b.id = 2 THEN 'soon' ELSE b.checked_out_at::text END)::timestamptz")
+        self.run_job(expect=1)
+        doc = self.doc('explain', 'explain', 'B-2', '--json', need=('jobs[]', 'jobs[].deliveries[]'))
+        j = doc['jobs'][0]
+        self.assertEqual((doc['booking_id'], doc['guest'], doc['history']), (None, None, None))
+        self.assertIsNotNone(doc['history_note'])
+        self.assertEqual((j['verdict'], j['sqlstate'], j['rules']), ('unreadable', '22007', []))
+        d = j['deliveries'][0]
+        self.assertEqual((d['property'], d['state']), ('P001', 'rejected'))
+        self.assertIn('the source view cannot give this booking', d['reason'])
+        doc = self.doc('explain', 'explain', 'B-1', '--json')
+        self.assertEqual(doc['jobs'][0]['verdict'], 'eligible')
 
     def test_dry_run_gives_the_plan_per_record_and_the_payload(self):
         env = self.env
