@@ -8,14 +8,24 @@
 #include "transport/http.h"
 #include "base/log.h"
 #include "core/notify.h"
+#include "core/schedule.h"
 
 static const char help[] =
-	"Usage: guestflow [-c FILE] check-config\n"
+	"Usage: guestflow [-c FILE] check-config [--unit-dir DIR] [--cron FILE] | --keys\n"
 	"\n"
 	"Validates the main configuration file and every job in its jobs directory\n"
 	"and prints one line per job. Errors name FILE:LINE:COLUMN; exit 78 on any.\n"
 	"Warns about every job that sends over plain http:// (allow_insecure_http),\n"
-	"and checks that the SMTP password of alerting can be read.\n";
+	"and checks that the SMTP password of alerting can be read. Warns where an\n"
+	"installed timer (DIR/guestflow@JOB.timer.d/, DIR: /etc/systemd/system) or\n"
+	"the cron file (/etc/cron.d/guestflow) disagrees with a job's schedule:\n"
+	"'guestflow timers' writes them from the job files.\n"
+	"\n"
+	"  --unit-dir DIR  look for the timers' drop-ins there\n"
+	"  --cron FILE     the cron file to compare\n"
+	"  --keys   list every key of the main file and of a job file instead, one per\n"
+	"           line: file (main|job), key, type, required|optional, default,\n"
+	"           range or values (tab-separated); reads no configuration\n";
 
 /* The plain http:// URLs a job is allowed to use: worth a warning every time. */
 static void warn_insecure(const struct gf_job *j)
@@ -72,9 +82,20 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
-	if (argc > 1) {
-		fprintf(stderr, "guestflow check-config: unexpected argument '%s'\n%s", argv[1], help);
-		return GF_EXIT_USAGE;
+	if (argc == 2 && strcmp(argv[1], "--keys") == 0) {
+		gf_config_print_keys(stdout);
+		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : GF_EXIT_SOFTWARE;
+	}
+	const char *unit_dir = NULL, *cron = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--unit-dir") == 0 && i + 1 < argc && !unit_dir)
+			unit_dir = argv[++i];
+		else if (strcmp(argv[i], "--cron") == 0 && i + 1 < argc && !cron)
+			cron = argv[++i];
+		else {
+			fprintf(stderr, "guestflow check-config: unexpected argument '%s'\n%s", argv[i], help);
+			return GF_EXIT_USAGE;
+		}
 	}
 	struct gf_config *cfg = NULL;
 	int r = gf_cmd_load_config(ctx, &cfg);
@@ -109,6 +130,9 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			printf("partner %s: no partners.%s.email; told of a connection's changes only where the connection"
 			       " names an address (connection set-partner-email)\n", p, p);
 	}
+	/* One schedule: the timers and the cron file as the job files say. */
+	fflush(stdout);
+	gf_schedule_check(cfg, unit_dir ? unit_dir : GF_UNIT_DIR, cron ? cron : GF_CRON_FILE);
 	gf_config_free(cfg);
 	return 0;
 }

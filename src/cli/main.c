@@ -27,7 +27,11 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  db migrate                     create or upgrade the guestflow schema\n"
-	"  check-config                   validate the main file and every job\n"
+	"  check-config [--keys]          validate the main file and every job (--keys:\n"
+	"                                 list every key of the files instead)\n"
+	"  timers [--unit-dir DIR | --cron FILE]\n"
+	"                                 write each job's schedule: into its systemd\n"
+	"                                 timer drop-in (or the cron file)\n"
 	"  run JOB [--dry-run [--json]] [--limit N]\n"
 	"                                 run a job: plan, send in batches, write history\n"
 	"  rerun JOB (--booking NO... | --from DATE --to DATE | --dead) [--force] [--no-run]\n"
@@ -76,10 +80,12 @@ static const char usage[] =
 	"      --version       print the version and those of the libraries it runs with\n"
 	"The --json documents: guestflow(1), JSON OUTPUT.\n"
 	"\n"
-	"Exit codes of run: 0 all due delivered or nothing to do; 1 some records\n"
-	"rejected or dead, or a connection skipped; 69 no partner reachable; 75 cut\n"
-	"short (signal, database lost), retry later; 78 configuration error;\n"
-	"64 usage error.\n";
+	"Exit codes (guestflow(1), EXIT STATUS): 0 done (run: all due delivered, or\n"
+	"waiting for a stopped connection); 1 run: some records rejected or dead,\n"
+	"pending deliveries of a live connection, or a connection held; 64 usage\n"
+	"error; 65 bad input; 69 no partner reachable; 70 internal error; 74 a\n"
+	"--json document not written; 75 cut short (signal, database lost), retry\n"
+	"later; 78 configuration error.\n";
 
 static const struct {
 	const char *verb;
@@ -97,6 +103,7 @@ static const struct {
 	{ "contact", gf_cmd_contact },
 	{ "purge", gf_cmd_purge },
 	{ "status-map", gf_cmd_status_map },
+	{ "timers", gf_cmd_timers },
 };
 
 /* The libraries this process runs with (their versions as loaded, not as

@@ -575,6 +575,24 @@ static int check_status(const char *v, struct gf_buf *why)
 	return -EINVAL;
 }
 
+/* schedule: a systemd calendar expression, written into a unit file by
+ * 'guestflow timers': one line of printable text (a new line would add
+ * directives of its own). 'guestflow timers' checks the expression itself
+ * with systemd-analyze. */
+static int check_schedule(const char *v, struct gf_buf *why)
+{
+	size_t n = strlen(v);
+	bool ok = n && v[0] != ' ' && v[n - 1] != ' ';
+	for (size_t i = 0; i < n && ok; i++)
+		ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+	if (ok)
+		return 0;
+	gf_buf_puts(why, "must be a systemd calendar expression on one line, without control characters or"
+	            " spaces around it (e.g. \"*-*-* 03:15:00\" or daily), got ");
+	show(why, v, n);
+	return -EINVAL;
+}
+
 static const struct key selection_keys[] = {
 	DURATION("window", "14d", 1, J(window_ms)),
 	LIST("statuses", "checked_out", check_status, J(statuses)),
@@ -667,7 +685,7 @@ static const struct key job_keys[] = {
 	STR("format", KF_REQUIRED | KF_NONEMPTY, NULL, check_format, J(format)),
 	STR("endpoint", KF_REQUIRED | KF_NONEMPTY, NULL, check_endpoint, J(endpoint)),
 	BOOLEAN("allow_insecure_http", "false", J(allow_insecure_http)),
-	STR("schedule", KF_NONEMPTY, "daily", NULL, J(schedule)),
+	STR("schedule", KF_NONEMPTY, "daily", check_schedule, J(schedule)),
 	SECTION("selection", selection_section),
 	SECTION("batch", batch_section),
 	SECTION("http", http_section),
@@ -747,6 +765,70 @@ static const struct key main_keys[] = {
 	PARTNERS("partners", partner_section),
 };
 static const struct section main_section = { NULL, KEYS(main_keys), validate_main };
+
+/* ---- the tables, printed -------------------------------------------------- */
+
+static bool section_required(const struct section *s);
+
+/* A duration in the largest unit that writes it exactly (the file's syntax). */
+static void print_duration(FILE *out, int64_t ms)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+	for (size_t i = 0; i < GF_ARRAY_SIZE(units); i++)
+		if (ms && ms % units[i].ms == 0) {
+			fprintf(out, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	fprintf(out, ms ? "%lldms" : "%lld", (long long)ms);
+}
+
+static void print_section_keys(FILE *out, const char *scope, const char *prefix, const struct section *s)
+{
+	for (size_t i = 0; i < s->n_keys; i++) {
+		const struct key *k = &s->keys[i];
+		char path[256];
+		snprintf(path, sizeof(path), "%s%s", prefix, k->name);
+		static const char *const types[] = { "string", "boolean", "integer", "integer", "duration", "enum",
+		                                     "flags", "list", "section", "map" };
+		bool required = k->flags & KF_REQUIRED || (k->type == K_SECTION && section_required(k->sub));
+		fprintf(out, "%s\t%s\t%s\t%s\t%s\t", scope, path, types[k->type], required ? "required" : "optional",
+		        k->def ? k->def : "");
+		switch (k->type) {
+		case K_INT:
+		case K_INT64:
+			fprintf(out, "%lld..%lld", (long long)k->min, (long long)k->max);
+			break;
+		case K_DURATION:
+			fputs("at least ", out);
+			print_duration(out, k->min);
+			break;
+		case K_ENUM:
+		case K_FLAGS:
+			for (const struct enum_val *e = k->enums; e->name; e++)
+				fprintf(out, "%s%s", e == k->enums ? "" : "|", e->name);
+			break;
+		default:
+			break;
+		}
+		fputc('\n', out);
+		char sub[sizeof(path) + 4];
+		if (k->type == K_SECTION) {
+			snprintf(sub, sizeof(sub), "%s.", path);
+			print_section_keys(out, scope, sub, k->sub);
+		} else if (k->type == K_PARTNERS) {
+			snprintf(sub, sizeof(sub), "%s.*.", path);
+			print_section_keys(out, scope, sub, k->sub);
+		}
+	}
+}
+
+void gf_config_print_keys(FILE *out)
+{
+	print_section_keys(out, "main", "", &main_section);
+	print_section_keys(out, "job", "", &job_section);
+}
 
 /* ---- setting values ------------------------------------------------------- */
 

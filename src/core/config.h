@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/log.h"
 
@@ -169,5 +170,11 @@ void gf_config_free(struct gf_config *cfg);
 
 /* Which main file to use: explicit, else $GUESTFLOW_CONFIG, else the default. */
 const char *gf_config_default_path(const char *explicit_path);
+
+/* Every key of the main file ("main") and of a job file ("job"), one line
+ * each, tab-separated: scope, dotted path (partners.*.email for a mapping's
+ * entries), type, required|optional, default (empty: none), range or values.
+ * 'guestflow check-config --keys'; the man pages are checked against it. */
+void gf_config_print_keys(FILE *out);
 
 #endif

@@ -1082,7 +1082,12 @@ static void loop(struct run *rn)
  * or one that died: its lease runs out). A pending delivery is either in
  * no batch or in an open one: both are found by index, however long the
  * job's history. */
-static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int64_t *leased)
+/* What the run leaves: deliveries still to send (*out, with those in
+ * batches under a lease, *leased) and, apart, the pending deliveries of
+ * connections an operator (or the automatic stop) stopped or deactivated
+ * (*stopped): they wait for the connection by decision, not for a fault, so
+ * they are counted but do not make the run exit 1. */
+static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int64_t *leased, int64_t *stopped)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "pending_count",
@@ -1090,17 +1095,21 @@ static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int
 		"  SELECT id, coalesce(lease_until > now(), false) AS leased"
 		"    FROM guestflow.batches WHERE job = $1 AND state = 'open'"
 		"), n AS ("
-		"  SELECT b.leased, count(*) AS n FROM b JOIN guestflow.deliveries d ON d.batch_id = b.id"
-		"   WHERE d.state IN ('pending', 'sending') GROUP BY 1"
-		") SELECT (SELECT count(*) FROM guestflow.deliveries"
-		"          WHERE job = $1 AND batch_id IS NULL AND state = 'pending')"
-		"       + (SELECT coalesce(sum(n), 0) FROM n WHERE NOT leased),"
-		"         (SELECT coalesce(sum(n), 0) FROM n WHERE leased)", 1, (const char *[]){ job->name });
+		"  SELECT b.leased, d.connection_id, count(*) AS n FROM b JOIN guestflow.deliveries d ON d.batch_id = b.id"
+		"   WHERE d.state IN ('pending', 'sending') GROUP BY 1, 2"
+		"), w AS ("
+		"  SELECT connection_id, count(*) AS n FROM guestflow.deliveries"
+		"   WHERE job = $1 AND batch_id IS NULL AND state = 'pending' GROUP BY 1"
+		"  UNION ALL SELECT connection_id, n FROM n WHERE NOT leased"
+		") SELECT coalesce(sum(w.n) FILTER (WHERE c.status NOT IN ('stopped', 'deactivated')), 0),"
+		"         (SELECT coalesce(sum(n), 0) FROM n WHERE leased),"
+		"         coalesce(sum(w.n) FILTER (WHERE c.status IN ('stopped', 'deactivated')), 0)"
+		"    FROM w JOIN guestflow.connections c ON c.id = w.connection_id", 1, (const char *[]){ job->name });
 	if (!r)
 		return err;
 	*out = gf_db_get_int(r, 0, 0);
-	if (leased)
-		*leased = gf_db_get_int(r, 0, 1);
+	*leased = gf_db_get_int(r, 0, 1);
+	*stopped = gf_db_get_int(r, 0, 2);
 	return 0;
 }
 
@@ -1171,7 +1180,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		rn.fatal = r;
 	} else {
 		gf_info("planning", "msg=%s", gf_log_q("reading the eligible bookings; sending as they come"));
-		(void)pending_count(db, job, &rn.due, NULL);
+		int64_t leased_due, stopped_due;
+		(void)pending_count(db, job, &rn.due, &leased_due, &stopped_due);
 		gf_progress_start(&rn.progress, job->name);
 		rn.http = gf_http_new(job);
 		if (!rn.http)
@@ -1218,7 +1228,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->limit_reached = rn.limit == 0;
 	st->db_lost = rn.fatal == -GF_E_DB_LOST || PQstatus(db) == CONNECTION_BAD ||
 	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);
-	if (!st->db_lost && pending_count(db, job, &st->pending_left, &st->leased_left) == 0)
+	if (!st->db_lost && pending_count(db, job, &st->pending_left, &st->leased_left, &st->pending_stopped) == 0)
 		st->pending_left += st->leased_left;
 
 	int code;
@@ -1277,9 +1287,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	}
 	if (cfg->metrics_dir)
 		gf_metrics_write(cfg->metrics_dir, st->db_lost ? NULL : db, job, st, code);
-	gf_info("run_end", "exit=%d delivered=%lld rejected=%lld dead=%lld pending=%lld", code,
+	gf_info("run_end", "exit=%d delivered=%lld rejected=%lld dead=%lld pending=%lld pending_stopped=%lld", code,
 	        (long long)st->delivered, (long long)st->rejected, (long long)st->dead,
-	        (long long)st->pending_left);
+	        (long long)st->pending_left, (long long)st->pending_stopped);
 	return code;
 }
 
@@ -1291,9 +1301,12 @@ void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *s
 	}
 	/* The first record rejected, with its reason: enough to act on one,
 	 * and 'guestflow explain BOOKING_NO' for each. */
-	char leased[48] = "";
+	char leased[96] = "";
+	int l = 0;
 	if (st->leased_left)
-		snprintf(leased, sizeof(leased), " in_flight_elsewhere=%lld", (long long)st->leased_left);
+		l = snprintf(leased, sizeof(leased), " in_flight_elsewhere=%lld", (long long)st->leased_left);
+	if (st->pending_stopped)
+		snprintf(leased + l, sizeof(leased) - (size_t)l, " pending_stopped=%lld", (long long)st->pending_stopped);
 	printf("%s: run %lld eligible=%lld new=%lld delivered=%lld rejected=%lld retried=%lld dead=%lld"
 	       " pending=%lld%s requests=%lld duration=%.2fs exit=%d%s%s%s%s%s\n",
 	       job->name, (long long)st->run_id, (long long)st->eligible, (long long)st->planned,

@@ -24,6 +24,8 @@ struct gf_run_stats {
 	int64_t pending_left;     /* deliveries of the job still pending at the end, ... */
 	int64_t leased_left;      /* ...of them in batches under a lease (another run's, or one
 	                           * that died and whose lease runs out) */
+	int64_t pending_stopped;  /* pending deliveries of connections stopped or deactivated
+	                           * (not in pending_left; no exit 1 for them) */
 	int64_t skipped_connections;
 	int64_t duration_ms;
 	bool interrupted;         /* a stop signal arrived */

@@ -244,12 +244,14 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(env.gf('connection', 'stop', 'P2', 'reviewhub').returncode, 0)
         add_many(env, 20, ['P1'], start=21)
-        r = self.run_job(expect=1)
+        r = self.run_job(expect=0)
         # The slices (P1's only) were written as read: the rerun's row is
-        # P2's, and waits (pending, hence exit 1) for P2 to be live again.
+        # P2's, and waits for P2 to be live again: counted apart, and no
+        # exit 1 for a connection an operator stopped (issue 18 item 5).
         self.assertNotIn('event=plan_slice_reruns', r.stderr)
         self.assertIn(' delivered=20 ', r.stdout)
-        self.assertIn(' pending=1 ', r.stdout)
+        self.assertIn(' pending=0 ', r.stdout)
+        self.assertIn(' pending_stopped=1 ', r.stdout)
         self.assertEqual(env.psql("SELECT state, rerun FROM guestflow.deliveries WHERE booking_no = 'B-1'"
                                   " AND batch_id IS NULL"), [['pending', 't']])
         self.assertEqual(env.gf('connection', 'activate', 'P2', 'reviewhub', *FORCE).returncode, 0)

@@ -6,8 +6,7 @@
 #       the DESTDIR binary), agree with the job (schedule, stop_timeout), and
 #       the sysusers.d file is accepted by systemd-sysusers, the tmpfiles.d
 #       file makes the key file's directory for that user;
-#   (c) the man page renders without a groff warning and mentions every
-#       command and option of --help and the binary's version;
+#   (c) the man pages render without a groff warning;
 #   (d) the cron file parses: 5 valid time fields, the user, the command,
 #       bounded like the unit, keeping guestflow's exit status.
 # Needs: bash, python3, systemd (systemd-analyze, systemd-sysusers),
@@ -84,11 +83,15 @@ cfg=$dest$sysconfdir/guestflow/guestflow.yaml
 job=$dest$sysconfdir/guestflow/jobs.d/review-nightly.yaml
 service=$dest$unitdir/guestflow@.service
 timer=$dest$unitdir/guestflow@.timer
+purge_service=$dest$unitdir/guestflow-purge.service
+purge_timer=$dest$unitdir/guestflow-purge.timer
 sysusers=$dest$sysusersdir/guestflow.conf
 tmpfiles=$dest$tmpfilesdir/guestflow.conf
-cron=$dest$sysconfdir/cron.d/guestflow
 man=$dest$mandir/man1/guestflow.1
-expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$tmpfiles" "$cron" "$man"
+man5_main=$dest$mandir/man5/guestflow.yaml.5
+man5_job=$dest$mandir/man5/guestflow-job.5
+expected=("$bin" "$cfg" "$job" "$service" "$timer" "$purge_service" "$purge_timer" "$sysusers" "$tmpfiles" "$man"
+	"$man5_main" "$man5_job"
 	"$dest$datadir/guestflow/schemas/xsd/review-xml-1.xsd"
 	"$dest$datadir/guestflow/schemas/sql/reference/pms.sql"
 	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql"
@@ -102,7 +105,8 @@ done
 # Nothing outside the expected places (a stray test program, a wrong dir).
 while IFS= read -r f; do
 	case $f in
-	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$tmpfiles" | "$cron" | "$man") ;;
+	"$bin" | "$cfg" | "$service" | "$timer" | "$purge_service" | "$purge_timer" | "$sysusers" | "$tmpfiles" | "$man" | \
+		"$man5_main" | "$man5_job") ;;
 	"$dest$sysconfdir/guestflow/jobs.d/"*.yaml) ;;
 	"$dest$datadir/guestflow/schemas/"*) ;;
 	*) fail "unexpected installed file ${f#"$dest"}" ;;
@@ -110,12 +114,9 @@ while IFS= read -r f; do
 done < <(find "$dest" -type f -o -type l)
 
 # Installed files must have had their @VARIABLES@ substituted.
-if grep -n '@[A-Z_]*@' "$service" "$timer" "$sysusers" "$cron" "$man"; then
+if grep -n '@[A-Z_]*@' "$service" "$timer" "$purge_service" "$purge_timer" "$sysusers" "$man"; then
 	fail "unsubstituted @VARIABLE@ in an installed file"
 fi
-
-mode=$(stat -c %a "$cron")
-[ "$mode" = 644 ] || fail "cron file mode $mode, cron wants 644 (never group/world-writable)"
 
 # The binary's compiled-in default is where the main file was installed, and
 # that file finds its jobs (jobs_dir: jobs.d, relative to it).
@@ -168,11 +169,32 @@ for want in 'Unit=guestflow@%i.service' Persistent=true; do
 	grep -qxF "$want" "$timer" || fail "guestflow@.timer lacks $want"
 done
 
-# The unit and the timer agree with the shipped job.
+# One schedule: the timer has none of its own; 'guestflow timers' writes the
+# job's into a drop-in, and check-config notices when it is changed by hand.
 schedule=$(sed -n 's/^schedule: *"\(.*\)"$/\1/p' "$job")
 [ -n "$schedule" ] || fail "no schedule in ${job#"$dest"}"
-[ "$(unit_value "$timer" OnCalendar)" = "$schedule" ] ||
-	fail "timer OnCalendar '$(unit_value "$timer" OnCalendar)' differs from the job's schedule '$schedule'"
+grep -q '^OnCalendar' "$timer" && fail "guestflow@.timer has an OnCalendar= of its own (the job file's schedule: is the one)"
+mkdir "$tmp/units"
+if out=$("$bin" -c "$cfg" timers --unit-dir "$tmp/units" 2>&1); then
+	dropin=$tmp/units/guestflow@review-nightly.timer.d/guestflow-schedule.conf
+	[ "$(sed -n 's/^OnCalendar=//p' "$dropin" | tr '\n' '|')" = "|$schedule|" ] &&
+		ok "guestflow timers: the drop-in clears OnCalendar= and sets the job's schedule '$schedule'" ||
+		fail "guestflow timers wrote: $(cat "$dropin")"
+	out=$("$bin" -c "$cfg" check-config --unit-dir "$tmp/units" --cron "$tmp/no-cron" 2>&1)
+	grep -q 'warning' <<<"$out" && fail "check-config warns about the drop-in guestflow timers wrote: $out"
+	sed -i 's/^OnCalendar=\*.*/OnCalendar=*-*-* 05:00:00/' "$dropin"
+	out=$("$bin" -c "$cfg" check-config --unit-dir "$tmp/units" --cron "$tmp/no-cron" 2>&1)
+	grep -q "warning: guestflow@review-nightly.timer runs at '\*-\*-\* 05:00:00'" <<<"$out" &&
+		ok "check-config: a drop-in changed by hand is a warning" || fail "check-config did not notice: $out"
+	"$bin" -c "$cfg" timers --unit-dir "$tmp/units" >/dev/null
+else
+	fail "guestflow timers failed: $out"
+fi
+[ "$(unit_value "$purge_service" ExecStart)" = "$bindir/guestflow log --purge" ] ||
+	fail "guestflow-purge.service's last ExecStart is '$(unit_value "$purge_service" ExecStart)'"
+for want in User=guestflow ProtectSystem=strict NoNewPrivileges=yes 'Environment=PGPASSFILE=%t/guestflow-purge/pgpass'; do
+	grep -qxF "$want" "$purge_service" || fail "guestflow-purge.service lacks $want"
+done
 stop_timeout=$(sed -n 's/^stop_timeout: *//p' "$job")
 stop_sec=$(seconds "${stop_timeout:-30s}")
 unit_stop_sec=$(seconds "$(unit_value "$service" TimeoutStopSec)")
@@ -183,17 +205,19 @@ if have systemd-analyze systemd; then
 	# verify needs ExecStart to exist: a copy of the units with the DESTDIR
 	# binary, instantiated (from the templates in the same directory) as the
 	# shipped job. The man: reference is resolved against the installed page.
-	mkdir "$tmp/units"
 	sed -e "s|^ExecStart=$bindir/guestflow |ExecStart=$bin |" -e "s|^ExecStopPost=-$bindir/guestflow |ExecStopPost=-$bin |" \
 		"$service" >"$tmp/units/guestflow@.service"
 	cp "$timer" "$tmp/units/guestflow@.timer"
+	sed -e "s|^ExecStart=$bindir/guestflow |ExecStart=$bin |" "$purge_service" >"$tmp/units/guestflow-purge.service"
+	cp "$purge_timer" "$tmp/units/guestflow-purge.timer"
 	grep -q "^ExecStart=$bin run %i\$" "$tmp/units/guestflow@.service" || fail "could not point ExecStart at $bin"
 	man_check=--man=no
 	command -v man >/dev/null 2>&1 && man_check=--man=yes
 	if out=$(cd "$tmp/units" && MANPATH=$dest$mandir systemd-analyze verify "$man_check" \
-		"$tmp/units/guestflow@review-nightly.service" "$tmp/units/guestflow@review-nightly.timer" 2>&1) &&
+		"$tmp/units/guestflow@review-nightly.service" "$tmp/units/guestflow@review-nightly.timer" \
+		"$tmp/units/guestflow-purge.service" "$tmp/units/guestflow-purge.timer" 2>&1) &&
 		[ -z "$out" ]; then
-		ok "systemd-analyze verify ($man_check): guestflow@review-nightly.service, .timer"
+		ok "systemd-analyze verify ($man_check): guestflow@review-nightly.service, .timer (with its drop-in), guestflow-purge.service, .timer"
 	else
 		fail "systemd-analyze verify:"$'\n'"$out"
 	fi
@@ -224,67 +248,28 @@ if have systemd-sysusers systemd; then
 	fi
 fi
 
-# --- (c) the man page ------------------------------------------------------
+# --- (c) the man pages -----------------------------------------------------
+# (That guestflow(1) covers --help and guestflow.yaml(5), guestflow-job(5)
+# every key is checked when they are built, by tools/mkman.py, and by
+# tests/docs/test_docs.py.)
 if have groff groff-base; then
-	if out=$(LC_ALL=C.UTF-8 groff -man -ww -z -Tutf8 "$man" 2>&1) && [ -z "$out" ]; then
-		ok "groff -man -ww: no warnings"
-	else
-		fail "groff -man -ww on the man page:"$'\n'"$out"
-	fi
-	# Rendered as plain text, everything --help offers must be there: every
-	# command of `guestflow --help` and every option of it and of each
-	# command's --help, and the binary's version on the .TH line.
-	LC_ALL=C groff -man -Tascii -P-cbou "$man" 2>/dev/null >"$tmp/man.txt"
-	if out=$(python3 - "$tmp/man.txt" "$bin" "$man" <<-'EOF'
-		import re, subprocess, sys
-		man = open(sys.argv[1]).read()
-		man = re.sub(r"-\n\s*", "-", man)          # words broken at a hyphen
-		man = re.sub(r"\s+", " ", man)
-		def run(*args):
-		    return subprocess.run([sys.argv[2], *args], check=True, capture_output=True, text=True).stdout
-		main = run("--help")
-		missing, verbs, helps = [], [], [main]
-		# "Commands:" lines (indented by two): the command part ends at a run of 2+ spaces;
-		# " | " separates alternatives; a command is its leading lowercase words.
-		section = main.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
-		for line in section.splitlines():
-		    if not re.match(r"  \S", line):         # a description's continuation
-		        continue
-		    for alt in re.split(r"\s{2,}", line.strip())[0].split(" | "):
-		        words = []
-		        for w in alt.split():
-		            if not re.fullmatch(r"[a-z][a-z|-]*", w):
-		                break
-		            words.append(w)
-		        if not words:
-		            continue
-		        if words[0] not in verbs:
-		            verbs.append(words[0])
-		        for last in words[-1].split("|"):
-		            cmd = " ".join(words[:-1] + [last])
-		            if cmd not in man:
-		                missing.append("command '" + cmd + "'")
-		if len(verbs) < 3:
-		    missing.append("could not read the commands of --help: " + repr(verbs))
-		for v in verbs:
-		    helps.append(run(*v.split(), "--help"))
-		for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", "".join(helps)))):
-		    if opt not in man:
-		        missing.append("option " + opt)
-		version = run("--version").splitlines()[0].split()[-1]  # a test build says more below
-		th = [l for l in open(sys.argv[3]) if l.startswith(".TH ")]
-		if not th or '"guestflow ' + version + '"' not in th[0]:
-		    missing.append(".TH does not carry \"guestflow " + version + "\"")
-		print("\n".join(missing))
-		EOF
-	) && [ -z "$out" ]; then
-		ok "man page covers every command and option of --help, and the version"
-	else
-		fail "man page out of step with --help:"$'\n'"$out"
-	fi
+	for m in "$man" "$man5_main" "$man5_job"; do
+		if out=$(LC_ALL=C.UTF-8 groff -man -ww -z -Tutf8 "$m" 2>&1) && [ -z "$out" ]; then
+			ok "groff -man -ww ${m##*/}: no warnings"
+		else
+			fail "groff -man -ww on ${m##*/}:"$'\n'"$out"
+		fi
+	done
 fi
 
 # --- (d) the cron file -----------------------------------------------------
+# None is installed: 'guestflow timers --cron' writes it from the job files.
+# The one it writes for the installed configuration, checked as cron reads it.
+cron=$tmp/cron.d/guestflow
+mkdir -p "$tmp/cron.d"
+"$bin" -c "$cfg" timers --cron "$cron" >/dev/null || fail "guestflow timers --cron failed"
+mode=$(stat -c %a "$cron")
+[ "$mode" = 644 ] || fail "cron file mode $mode, cron wants 644 (never group/world-writable)"
 cron_field() { # VALUE MIN MAX [NAMES]: a valid crontab(5) time field?
 	local v=$1 min=$2 max=$3 names=${4:-} item base step a b items
 	IFS=, read -ra items <<<"$v"
@@ -317,8 +302,10 @@ while IFS= read -r line || [ -n "$line" ]; do
 	cron_field "$dow" 0 7 "sun mon tue wed thu fri sat" || fail "cron day of week '$dow': $line"
 	[ "$user" = "$cron_user" ] || fail "cron user '$user', the sysusers.d user is '$cron_user': $line"
 	# timeout --preserve-status --kill-after=STOP LIMIT guestflow run JOB ...
-	if [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ (purge|pull)( |$) ]]; then
-		# guestflow purge and pull: the same bounds
+	# (the installed main file is not at the default path: each line names it)
+	cmd=${cmd//" -c '$(realpath "$cfg")'"/}
+	if [[ $cmd =~ ^timeout\ --preserve-status\ --kill-after=([0-9]+[smh]?)\ ([0-9]+[smh]?)\ guestflow\ (purge|pull|log\ --purge)( |$) ]]; then
+		# guestflow purge, log --purge and pull: the same bounds
 		[ "${BASH_REMATCH[2]}" = "$(awk -F= '$1 == "TimeoutStartSec" { print $2 }' "$service")" ] ||
 			fail "cron ${BASH_REMATCH[3]} bound ${BASH_REMATCH[2]} differs from the unit's TimeoutStartSec"
 		cron_cmds+=("$cmd")

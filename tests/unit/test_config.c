@@ -486,6 +486,10 @@ static void test_errors(void)
 	       "t.yaml:5:20: 'message' must not be empty", "blank history message");
 	is_str(job_error(JOB_MIN "schedule:\n"), "t.yaml:7:10: 'schedule' must not be empty",
 	       "key without a value");
+	is_str(job_error(JOB_MIN "schedule: \"daily\\n[Service]\"\n"),
+	       "t.yaml:7:11: 'schedule' must be a systemd calendar expression on one line, without control characters"
+	       " or spaces around it (e.g. \"*-*-* 03:15:00\" or daily), got 'daily\\x0a[Service]'",
+	       "a new line in schedule (it would add directives to the timer's drop-in)");
 	is_str(job_error(JOB_MIN "description: \"a\\0b\"\n"),
 	       "t.yaml:7:14: 'description' must not contain NUL characters", "NUL in a value");
 

@@ -1,0 +1,239 @@
+/* guestflow timers: each job's 'schedule:' written into its systemd timer
+ * drop-in (or the cron file), so that the job file is the one place a job's
+ * time is written (issue 18 item 4). */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "cli/cmd.h"
+#include "gf_config.h"
+#include "core/schedule.h"
+
+extern char **environ;
+
+static const char help[] =
+	"Usage: guestflow [-c FILE] timers [--unit-dir DIR | --cron FILE]\n"
+	"\n"
+	"Writes each job's schedule: into the drop-in\n"
+	"DIR/guestflow@JOB.timer.d/" GF_TIMER_DROPIN " (DIR: /etc/systemd/system),\n"
+	"so that guestflow@JOB.timer runs the job when its job file says, and removes\n"
+	"the drop-ins it wrote for jobs no longer configured. Then run\n"
+	"'systemctl daemon-reload' and enable the timers you want\n"
+	"('systemctl enable --now guestflow@JOB.timer'). Each schedule is checked\n"
+	"with 'systemd-analyze calendar' first when that is installed; nothing is\n"
+	"written when one is invalid (exit 78).\n"
+	"\n"
+	"  --unit-dir DIR  where the drop-ins go (default /etc/systemd/system)\n"
+	"  --cron FILE     for hosts without systemd timers: write the cron file\n"
+	"                  (e.g. /etc/cron.d/guestflow) instead, one line per job, and\n"
+	"                  the daily purge and pull; a schedule cron cannot say is an\n"
+	"                  error (exit 78)\n"
+	"\n"
+	"check-config warns whenever an installed timer or the cron file disagrees\n"
+	"with the job files.\n";
+
+/* Write text to path through a temporary file in the same directory,
+ * mode 0644, renamed into place. */
+static int write_file(const char *path, const char *text)
+{
+	_cleanup_free_ char *tmp = gf_xasprintf("%s.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text), off = 0;
+	int r = fchmod(fd, 0644) < 0 ? -errno : 0;
+	while (r == 0 && off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno != EINTR)
+			r = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* 'systemd-analyze calendar SCHEDULE': 0 valid, 1 invalid, -1 not installed. */
+static int analyze_calendar(const char *schedule)
+{
+	char *argv[] = { "systemd-analyze", "calendar", "--", (char *)schedule, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	pid_t pid;
+	int r = posix_spawnp(&pid, "systemd-analyze", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return -1;
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static int write_dropins(const struct gf_config *cfg, const char *unit_dir)
+{
+	bool checked = false;
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const struct gf_job *job = cfg->jobs[i];
+		int v = analyze_calendar(job->schedule);
+		if (v == 1) {
+			fprintf(stderr, "guestflow timers: %s: schedule '%s' is not a systemd calendar expression"
+			        " (systemd-analyze calendar refuses it); nothing written\n", job->path, job->schedule);
+			return GF_EXIT_CONFIG;
+		}
+		checked |= v == 0;
+	}
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const struct gf_job *job = cfg->jobs[i];
+		_cleanup_free_ char *dir = gf_xasprintf("%s/guestflow@%s.timer.d", unit_dir, job->name);
+		_cleanup_free_ char *path = gf_xasprintf("%s/" GF_TIMER_DROPIN, dir);
+		_cleanup_free_ char *text = gf_schedule_dropin(job);
+		int r = mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
+		if (r == 0)
+			r = write_file(path, text);
+		if (r < 0) {
+			fprintf(stderr, "guestflow timers: %s: %s\n", path, strerror(-r));
+			return GF_EXIT_CANTCREAT;
+		}
+		printf("guestflow@%s.timer: OnCalendar=%s (%s)\n", job->name, job->schedule, path);
+	}
+	/* The drop-ins written for jobs that are gone. */
+	DIR *d = opendir(unit_dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (strncmp(e->d_name, "guestflow@", 10) != 0 || l < 18 || strcmp(e->d_name + l - 8, ".timer.d") != 0)
+			continue;
+		_cleanup_free_ char *job = gf_xstrndup(e->d_name + 10, l - 18);
+		if (gf_config_find_job(cfg, job))
+			continue;
+		_cleanup_free_ char *dir = gf_xasprintf("%s/%s", unit_dir, e->d_name);
+		_cleanup_free_ char *path = gf_xasprintf("%s/" GF_TIMER_DROPIN, dir);
+		if (unlink(path) == 0) {
+			(void)rmdir(dir); /* unless it holds an operator's own drop-ins */
+			printf("guestflow@%s.timer: removed %s (no such job)\n", job, path);
+		}
+	}
+	if (d)
+		closedir(d);
+	if (!checked && cfg->n_jobs)
+		printf("(systemd-analyze is not installed: the schedules were not checked)\n");
+	printf("now: systemctl daemon-reload; enable a job's timer with "
+	       "systemctl enable --now guestflow@JOB.timer\n");
+	return 0;
+}
+
+static int write_cron(const struct gf_config *cfg, const char *config_arg, const char *file)
+{
+	_cleanup_buf_ struct gf_buf b = GF_BUF_INIT((size_t)1 << 20);
+	_cleanup_free_ char *c = config_arg ? gf_xasprintf(" -c %s", config_arg) : gf_xstrdup("");
+	gf_buf_printf(&b,
+		"# guestflow's jobs for hosts without systemd timers. Written by 'guestflow timers\n"
+		"# --cron %s' from the job files' schedule: (%s). Do not edit the\n"
+		"# times here: change a job's schedule: and run that command again\n"
+		"# ('guestflow check-config' warns when this file and the jobs disagree).\n"
+		"# Owned by root, mode 0644, and the file name must stay without a dot, or\n"
+		"# cron ignores it. Runs as the system user guestflow; overlapping runs are\n"
+		"# harmless. Output goes to syslog (tag guestflow) through a process\n"
+		"# substitution, not a pipe, so that the exit status is guestflow's; timeout\n"
+		"# bounds a run like the systemd unit (2 h, then SIGTERM; SIGKILL 60 s later).\n"
+		"SHELL=/bin/bash\n"
+		"PATH=/usr/local/bin:/usr/bin:/bin\n"
+		"GUESTFLOW_TRIGGER=cron\n"
+		"PGPASSFILE=/etc/guestflow/pgpass\n",
+		file, cfg->jobs_dir);
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const struct gf_job *job = cfg->jobs[i];
+		char fields[256], why[512];
+		if (gf_schedule_cron(job->schedule, fields, sizeof(fields), why, sizeof(why)) < 0) {
+			fprintf(stderr, "guestflow timers: %s: schedule %s; nothing written\n", job->path, why);
+			return GF_EXIT_CONFIG;
+		}
+		gf_buf_printf(&b, "\n# %s: schedule '%s' (%s)%s\n"
+		              "%s  guestflow  timeout --preserve-status --kill-after=60s 2h guestflow%s run %s"
+		              " > >(exec logger -t guestflow) 2>&1\n",
+		              job->name, job->schedule, job->path, job->enabled ? "" : "; enabled: false, a run does nothing",
+		              fields, c, job->name);
+	}
+	gf_buf_printf(&b,
+		"\n# Deliveries past each job's retention.deliveries (and out of its window),\n"
+		"# and the API-call log past api_log.retention; then what the partners report\n"
+		"# back (history entries, the suppression list).\n"
+		"45 4 * * *  guestflow  timeout --preserve-status --kill-after=60s 2h guestflow%s purge"
+		" > >(exec logger -t guestflow) 2>&1\n"
+		"50 4 * * *  guestflow  timeout --preserve-status --kill-after=60s 2h guestflow%s log --purge"
+		" > >(exec logger -t guestflow) 2>&1\n"
+		"55 4 * * *  guestflow  timeout --preserve-status --kill-after=60s 2h guestflow%s pull"
+		" > >(exec logger -t guestflow) 2>&1\n", c, c, c);
+	int r = write_file(file, gf_buf_str(&b));
+	if (r < 0) {
+		fprintf(stderr, "guestflow timers: %s: %s\n", file, strerror(-r));
+		return GF_EXIT_CANTCREAT;
+	}
+	printf("%s: %zu job%s written\n", file, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s");
+	return 0;
+}
+
+int gf_cmd_timers(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	if (gf_cmd_help(argc, argv, help))
+		return 0;
+	const char *unit_dir = NULL, *cron = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--unit-dir") == 0 && i + 1 < argc && !unit_dir)
+			unit_dir = argv[++i];
+		else if (strcmp(argv[i], "--cron") == 0 && i + 1 < argc && !cron)
+			cron = argv[++i];
+		else {
+			fprintf(stderr, "guestflow timers: unexpected argument '%s'\n%s", argv[i], help);
+			return GF_EXIT_USAGE;
+		}
+	}
+	if (unit_dir && cron) {
+		fprintf(stderr, "guestflow timers: --unit-dir and --cron: one or the other\n%s", help);
+		return GF_EXIT_USAGE;
+	}
+	struct gf_config *cfg = NULL;
+	int r = gf_cmd_load_config(ctx, &cfg);
+	if (r)
+		return r;
+	/* The cron lines name the main file when it is not the default one
+	 * (cron has no $GUESTFLOW_CONFIG), quoted for the shell; cron itself
+	 * would cut the line at a '%'. */
+	char abs[PATH_MAX];
+	const char *path = gf_config_default_path(ctx->config_path);
+	_cleanup_free_ char *config_arg = NULL;
+	if (cron && strcmp(path, GF_SYSCONFDIR "/guestflow.yaml") != 0) {
+		if (!realpath(path, abs) || strchr(abs, '%') || strchr(abs, '\'') || strchr(abs, '\n')) {
+			fprintf(stderr, "guestflow timers: %s: cannot be named in a cron line (%s)\n", path,
+			        strchr(path, '%') || strchr(path, '\'') || strchr(path, '\n') ? "a %, ' or new line in it"
+			                                                                : strerror(errno));
+			gf_config_free(cfg);
+			return GF_EXIT_CONFIG;
+		}
+		config_arg = gf_xasprintf("'%s'", abs);
+	}
+	r = cron ? write_cron(cfg, config_arg, cron) : write_dropins(cfg, unit_dir ? unit_dir : GF_UNIT_DIR);
+	gf_config_free(cfg);
+	return r;
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""The exit-code table of guestflow(1), EXIT STATUS (issue 18 item 5): every
+row it lists is provoked here and checked, and the table is read from the man
+page, so that a row added to or dropped from it without a test fails."""
+import os
+import re
+import subprocess
+
+from gftest import FORCE, GUESTFLOW, SRC, GFTestCase, add_booking, main, private_cluster
+
+FAST_RETRY = {'max_attempts': 10, 'backoff_initial': '100ms', 'backoff_max': '100ms', 'linger': '0'}
+
+
+def man_exit_codes():
+    """The codes EXIT STATUS lists as rows (.TP followed by .B N)."""
+    with open(os.path.join(SRC, 'packaging', 'man', 'guestflow.1'), encoding='utf-8') as f:
+        text = f.read()
+    section = text.split('.SH EXIT STATUS', 1)[1].split('\n.SH ', 1)[0]
+    return sorted(int(c) for c in re.findall(r'^\.TP\n\.B (\d+)\n', section, re.M))
+
+
+class ExitCodeTest(GFTestCase):
+    # One test per row; test_the_table_is_the_tested_one checks that these
+    # are exactly the man page's rows.
+    TESTED = [0, 1, 64, 65, 69, 70, 73, 74, 75, 78]
+
+    def test_the_table_is_the_tested_one(self):
+        self.assertEqual(man_exit_codes(), self.TESTED)
+        for code in self.TESTED:
+            self.assertTrue(hasattr(self, f'test_exit_{code}'), code)
+
+    def test_exit_0(self):
+        """Done; and deliveries waiting for a stopped or deactivated connection
+        are counted apart (pending_stopped=), without exit 1."""
+        env = self.env
+        self.run_job(expect=0)  # nothing to do
+        add_booking(env, 1, prop='P001')
+        add_booking(env, 2, prop='P002')
+        env.write_config({'retry': FAST_RETRY})
+        env.sim_control('script?status=503&count=1000')
+        self.run_job(expect=69)
+        self.assertEqual(self.states(), {'pending': 2})
+        env.sim_control('reset')
+        self.assertEqual(env.gf('connection', 'stop', 'P001', 'reviewhub').returncode, 0)
+        self.assertEqual(env.gf('connection', 'deactivate', 'P002', 'reviewhub').returncode, 0)
+        r = self.run_job(expect=0)
+        self.assertIn(' pending=0 ', r.stdout)
+        self.assertIn(' pending_stopped=2 ', r.stdout)
+        self.assertIn('pending_stopped=2', r.stderr)  # the run_end log line
+        self.assertEqual(self.states(), {'pending': 2})
+        # Live again: sent, and nothing left.
+        self.assertEqual(env.gf('connection', 'activate', 'P001', 'reviewhub', *FORCE).returncode, 0)
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=1 ', r.stdout)
+        self.assertIn(' pending_stopped=1 ', r.stdout)
+        self.assertEqual(self.history_count('B-1'), 1)
+        self.assertEqual(self.history_count('B-2'), 0)
+
+    def test_exit_1(self):
+        """A record rejected; then a pending retry of a live connection."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        env.sim_control('refuse?bookingNo=B-2&reason=guest%20opted%20out')
+        r = self.run_job(expect=1)
+        self.assertIn(' rejected=1 ', r.stdout)
+        add_booking(env, 3, prop='P001')
+        add_booking(env, 4, prop='P002')  # reached: not a 69
+        env.write_config({'retry': dict(FAST_RETRY, backoff_initial='1h', backoff_max='1h')})
+        env.sim_control('script?status=500&count=1')
+        env.sim_control('refuse?bookingNo=B-2&reason=guest%20opted%20out')
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=1 ', r.stdout)
+        self.assertIn(' pending=1 ', r.stdout)
+        self.assertNotIn('pending_stopped', r.stdout)
+
+    def test_exit_64(self):
+        env = self.env
+        for args in [(), ('frobnicate',), ('run',), ('run', 'review-nightly', '--frob'), ('run', 'no-such-job'),
+                     ('status', '--frob')]:
+            r = env.gf(*args)
+            self.assertEqual(r.returncode, 64, (args, r.stderr))
+
+    def test_exit_65(self):
+        env = self.env
+        r = env.gf('log', '--since', 'not a time')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        r = env.gf('contact', 'add', 'not-an-address', '--role', 'alert')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        r = env.gf('rerun', 'review-nightly', '--from', '2026-01-01', '--to', '2026-13-45', '--no-run')
+        self.assertEqual(r.returncode, 65, r.stderr)
+
+    def test_exit_69(self):
+        env = self.env
+        add_booking(env, 1)
+        env.write_config({'retry': FAST_RETRY})
+        env.sim_control('script?status=503&count=1000')
+        r = self.run_job(expect=69)
+        self.assertIn('no partner could be reached', r.stdout)
+
+    def test_exit_70(self):
+        env = self.env
+        env.psql("ALTER VIEW guestflow.source_bookings RENAME TO source_bookings_away")
+        try:
+            r = env.gf('rerun', 'review-nightly', '--from', '2026-01-01', '--to', '2026-01-31', '--no-run')
+        finally:
+            env.psql("ALTER VIEW guestflow.source_bookings_away RENAME TO source_bookings")
+        self.assertEqual(r.returncode, 70, r.stderr)
+
+    def test_exit_73(self):
+        env = self.env
+        missing = os.path.join(env.dir, 'no-such-dir')
+        r = env.gf('timers', '--unit-dir', missing)
+        self.assertEqual(r.returncode, 73, r.stderr)
+        self.assertIn(missing + '/guestflow@review-nightly.timer.d', r.stderr)
+        r = env.gf('timers', '--cron', os.path.join(missing, 'guestflow'))
+        self.assertEqual(r.returncode, 73, r.stderr)
+        self.assertIn(missing + '/guestflow', r.stderr)
+
+    def test_exit_74(self):
+        env = self.env
+        with open('/dev/full', 'w') as full:
+            r = subprocess.run([GUESTFLOW, '-c', env.config, 'status', '--json'], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 74, r.stderr)
+        self.assertIn('guestflow status: cannot write the output: No space left on device', r.stderr)
+
+    @private_cluster
+    def test_exit_75(self):
+        env = self.env
+        add_booking(env, 1)
+        env.stop_pg()
+        r = self.run_job(expect=75)
+        self.assertIn('event=db_connect_failed', r.stderr)
+
+    def test_exit_78(self):
+        env = self.env
+        with open(env.config, 'a', encoding='utf-8') as f:
+            f.write('no_such_key: 1\n')
+        r = self.run_job(expect=78)
+        self.assertIn('no_such_key', r.stderr)
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 78, r.stderr)
+
+
+if __name__ == '__main__':
+    main()
