@@ -183,7 +183,7 @@ int gf_cmd_print_json(const char *verb, json_t *doc)
 {
 	if (gf_json_print(doc, stdout) == 0)
 		return 0;
-	fprintf(stderr, "guestflow %s: cannot write the output: %s\n", verb, strerror(errno));
+	fprintf(stderr, "guestflow %s: cannot write the output: %s\n", verb, gf_strerror(errno));
 	return GF_EXIT_IOERR;
 }
 
