@@ -2,6 +2,7 @@
 #ifndef GF_CMD_H
 #define GF_CMD_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "core/config.h"
@@ -62,6 +63,14 @@ int gf_cmd_check_value(PGconn *db, const char *verb, const char *option, const c
 
 /* Exit code for a database error: 75 when the connection was lost, else 70. */
 int gf_cmd_db_error(int r);
+
+/* Write a --json document (gf_json_print; doc is released): 0, or 74 after
+ * saying on stderr why the output could not be written (a full disk, a
+ * closed pipe). */
+int gf_cmd_print_json(const char *verb, json_t *doc);
+/* A --json option: sets *json, or says it was given twice and returns
+ * GF_EXIT_USAGE. */
+int gf_cmd_json_opt(const char *verb, bool *json);
 
 /* When argv asks for help (-h or --help), print help on stdout and return
  * true: the command then exits 0. */

@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "base/log.h"
+#include "core/jsonout.h"
 #include "core/secret.h"
 
 bool gf_cmd_help(int argc, char **argv, const char *help)
@@ -175,5 +176,23 @@ int gf_cmd_job_arg(int argc, char **argv, const char *verb, const char *help, co
 			return GF_EXIT_USAGE;
 		}
 	}
+	return 0;
+}
+
+int gf_cmd_print_json(const char *verb, json_t *doc)
+{
+	if (gf_json_print(doc, stdout) == 0)
+		return 0;
+	fprintf(stderr, "guestflow %s: cannot write the output: %s\n", verb, gf_strerror(errno));
+	return GF_EXIT_IOERR;
+}
+
+int gf_cmd_json_opt(const char *verb, bool *json)
+{
+	if (*json) {
+		fprintf(stderr, "guestflow %s: --json given twice\n", verb);
+		return GF_EXIT_USAGE;
+	}
+	*json = true;
 	return 0;
 }

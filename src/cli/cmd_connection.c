@@ -10,6 +10,7 @@
 #include "cli/cmd.h"
 #include "core/connection.h"
 #include "core/conntest.h"
+#include "core/jsonout.h"
 #include "core/notify.h"
 #include "core/output.h"
 #include "db/db.h"
@@ -23,11 +24,12 @@ static const char help[] =
 	"       guestflow [-c FILE] connection set-credentials|set-key PROPERTY PARTNER\n"
 	"       guestflow [-c FILE] connection test PROPERTY PARTNER [--job NAME]\n"
 	"       guestflow [-c FILE] connection rekey\n"
-	"       guestflow [-c FILE] connection list\n"
+	"       guestflow [-c FILE] connection list [--json]\n"
 	"       guestflow [-c FILE] connection consent PROPERTY PARTNER --by NAME\n"
 	"                               (--terms-version V | --withdraw)\n"
 	"       guestflow [-c FILE] connection activate PROPERTY PARTNER [--force --reason TEXT]\n"
-	"       guestflow [-c FILE] connection show|deactivate|stop PROPERTY PARTNER\n"
+	"       guestflow [-c FILE] connection show PROPERTY PARTNER [--json]\n"
+	"       guestflow [-c FILE] connection deactivate|stop PROPERTY PARTNER\n"
 	"\n"
 	"add         creates a connection in status 'setup', with the id and secret\n"
 	"            its partner's format takes: review-xml --hotel-id and an access\n"
@@ -53,9 +55,10 @@ static const char help[] =
 	"            in secrets.key_file, the previous one kept as FILE.old, every\n"
 	"            secret re-encrypted in one transaction\n"
 	"list        property, partner, id at the partner (hotel or property id) and\n"
-	"            status of every connection\n"
+	"            status of every connection; --json: one JSON document\n"
 	"show        one connection and its status history (never its secret), and\n"
-	"            for each change whether and when the partner was told\n"
+	"            for each change whether and when the partner was told; --json:\n"
+	"            one JSON document (guestflow(1), JSON OUTPUT)\n"
 	"consent     records who (--by) accepted which terms of the partner\n"
 	"            (--terms-version), and when; newer terms replace the consent in\n"
 	"            force. --withdraw ends it and deactivates the connection\n"
@@ -866,6 +869,18 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return cmd_set_partner_email(argc, argv, ctx);
 	PGconn *db = NULL;
 	int r;
+	bool show = strcmp(sub, "show") == 0, json = false;
+	if (show || strcmp(sub, "list") == 0) {
+		/* --json anywhere after the verb; the other arguments in order */
+		int n = 2;
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--json") != 0)
+				argv[n++] = argv[i];
+			else if (gf_cmd_json_opt("connection", &json))
+				return GF_EXIT_USAGE;
+		}
+		argc = n;
+	}
 	if (strcmp(sub, "list") == 0) {
 		if (argc != 2) {
 			fputs(help, stderr);
@@ -873,15 +888,19 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		}
 		if ((r = with_db(ctx, &db)))
 			return r;
-		r = gf_connection_list(db, stdout);
+		json_t *doc = json ? gf_json_doc() : NULL;
+		r = gf_connection_list(db, doc, stdout);
 		PQfinish(db);
-		return r < 0 ? gf_cmd_db_error(r) : 0;
+		if (r < 0) {
+			json_decref(doc);
+			return gf_cmd_db_error(r);
+		}
+		return doc ? gf_cmd_print_json("connection list", doc) : 0;
 	}
 	static const struct { const char *verb, *status, *note; } moves[] = {
 		{ "deactivate", "deactivated", "deactivated by the property" },
 		{ "stop", "stopped", "stopped by the partner" },
 	};
-	bool show = strcmp(sub, "show") == 0;
 	int m = -1;
 	for (size_t i = 0; i < GF_ARRAY_SIZE(moves); i++)
 		if (strcmp(sub, moves[i].verb) == 0)
@@ -894,6 +913,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
 	struct gf_notice_tally told = { 0 };
+	json_t *doc = json ? gf_json_doc() : NULL;
 	if (show) {
 		/* named as the partner's format names them (a partner no job
 		 * sends to yet: as review-xml, the first format) */
@@ -902,7 +922,7 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		if (partner_output(cfg, argv[3], &out, &by) < 0 || !out)
 			out = NULL;
 		r = gf_connection_show(db, argv[2], argv[3], out ? out->id_label : "hotel id",
-		                       out ? out->secret_label : "access key", stdout);
+		                       out ? out->secret_label : "access key", doc, stdout);
 	} else {
 		size_t n;
 		const char **jobs = gf_config_partner_jobs(cfg, argv[3], &n);
@@ -914,6 +934,8 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	gf_config_free(cfg);
 	PQfinish(db);
+	if (r < 0)
+		doc = gf_free_json(doc);
 	if (r == -ENOENT) {
 		fprintf(stderr, "guestflow connection %s: no connection %s -> %s\n", sub, gf_log_qt(argv[2]),
 		        gf_log_qt(argv[3]));
@@ -929,5 +951,5 @@ int gf_cmd_connection(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		printf("connection %s -> %s is now %s\n", gf_log_qt(argv[2]), gf_log_qt(argv[3]), moves[m].status);
 		report_told(sub, &told);
 	}
-	return 0;
+	return doc ? gf_cmd_print_json("connection show", doc) : 0;
 }

@@ -6,6 +6,7 @@
 #include "cli/cmd.h"
 #include "db/db.h"
 #include "base/log.h"
+#include "core/jsonout.h"
 #include "core/normalize.h"
 #include "core/notify.h"
 
@@ -15,7 +16,7 @@ static const char help[] =
 	"                               [--hours HH:MM-HH:MM --time-zone ZONE]\n"
 	"       guestflow [-c FILE] contact edit ID [--email EMAIL] [--role ROLE] [--name NAME]\n"
 	"                               [--hours HH:MM-HH:MM | --no-hours] [--time-zone ZONE]\n"
-	"       guestflow [-c FILE] contact list\n"
+	"       guestflow [-c FILE] contact list [--json]\n"
 	"       guestflow [-c FILE] contact remove ID\n"
 	"\n"
 	"ROLE says what a contact hears of (seed 002): alert, every new alert (dead\n"
@@ -28,7 +29,8 @@ static const char help[] =
 	"a contact covers every job and connection. --hours is when the contact can\n"
 	"be reached, every day, in --time-zone (an IANA name such as Europe/Berlin;\n"
 	"an end before the start spans midnight). E-mails go out through\n"
-	"alerting.smtp_url of the main file, one per condition until it clears.\n";
+	"alerting.smtp_url of the main file, one per condition until it clears.\n"
+	"list --json writes one JSON document (guestflow(1), JSON OUTPUT).\n";
 
 static bool plausible_email(const char *e)
 {
@@ -123,6 +125,7 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	struct gf_contact k = { 0 };
 	const char *lead = NULL;
 	int64_t n;
+	bool json = false;
 	if (add || edit) {
 		int r = parse(argc, argv, add, &k, &lead);
 		if (r)
@@ -131,7 +134,16 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			fprintf(stderr, "guestflow contact edit: ID must be a number\n");
 			return GF_EXIT_USAGE;
 		}
-	} else if (!((strcmp(sub, "list") == 0 && argc == 2) || (strcmp(sub, "remove") == 0 && argc == 3))) {
+	} else if (strcmp(sub, "list") == 0) {
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--json") != 0) {
+				fprintf(stderr, "guestflow contact list: unexpected argument '%s'\n%s", argv[i], help);
+				return GF_EXIT_USAGE;
+			}
+			if (gf_cmd_json_opt("contact list", &json))
+				return GF_EXIT_USAGE;
+		}
+	} else if (!(strcmp(sub, "remove") == 0 && argc == 3)) {
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;
 	}
@@ -164,7 +176,13 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			fprintf(stderr, "guestflow contact edit: contact %s has no time zone: give --time-zone with"
 			        " --hours\n", lead);
 	} else if (strcmp(sub, "list") == 0) {
-		r = gf_contact_list(db, stdout);
+		json_t *doc = json ? gf_json_doc() : NULL;
+		r = gf_contact_list(db, doc, stdout);
+		if (r == 0 && doc) {
+			PQfinish(db);
+			return gf_cmd_print_json("contact list", doc);
+		}
+		json_decref(doc);
 	} else {
 		if (gf_parse_int64(argv[2], &n) < 0) {
 			fprintf(stderr, "guestflow contact remove: ID must be a number\n");

@@ -3,13 +3,14 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "core/jsonout.h"
 #include "core/metrics.h"
 #include "core/run.h"
 #include "core/secret.h"
 #include "base/signals.h"
 
 static const char help[] =
-	"Usage: guestflow [-c FILE] run JOB [--dry-run] [--limit N]\n"
+	"Usage: guestflow [-c FILE] run JOB [--dry-run [--json]] [--limit N]\n"
 	"\n"
 	"Runs JOB once: plans a delivery for every eligible booking x live connection,\n"
 	"sends due batches (several in flight), writes a history entry on every\n"
@@ -20,6 +21,8 @@ static const char help[] =
 	"              first batch as rendered); writes and sends nothing\n"
 	"  --limit N   claim at most N deliveries in this run (with --dry-run: at\n"
 	"              most N records in the batch shown); the rest waits\n"
+	"  --json      with --dry-run: the same as one JSON document (guestflow(1),\n"
+	"              JSON OUTPUT)\n"
 	"\n"
 	"Exit codes: 0 all due delivered or nothing to do; 1 some records rejected or\n"
 	"dead, deliveries left pending, or a connection skipped (credentials refused);\n"
@@ -32,11 +35,14 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
 	const char *name = NULL;
-	bool dry = false;
+	bool dry = false, json = false;
 	int64_t limit = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--dry-run") == 0) {
 			dry = true;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			if (gf_cmd_json_opt("run", &json))
+				return GF_EXIT_USAGE;
 		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
 			if (gf_parse_int64(argv[++i], &limit) < 0 || limit < 1) {
 				fprintf(stderr, "guestflow run: --limit takes a whole number of at least 1, got '%s'\n", argv[i]);
@@ -53,6 +59,10 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;
 	}
+	if (json && !dry) {
+		fprintf(stderr, "guestflow run: --json goes with --dry-run (a run prints one summary line)\n");
+		return GF_EXIT_USAGE;
+	}
 	struct gf_config *cfg = NULL;
 	int r = gf_cmd_load_config(ctx, &cfg);
 	if (r)
@@ -63,8 +73,12 @@ int gf_cmd_run(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return GF_EXIT_USAGE;
 	}
 	if (dry) {
-		int code = gf_run_dry(cfg, job, limit, stdout);
+		json_t *doc = json ? gf_json_doc() : NULL;
+		int code = gf_run_dry(cfg, job, limit, doc, stdout);
 		gf_config_free(cfg);
+		if (code == 0 && doc)
+			return gf_cmd_print_json("run", doc);
+		json_decref(doc);
 		return code;
 	}
 	gf_signals_install();

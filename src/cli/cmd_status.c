@@ -5,6 +5,7 @@
 #include "core/apilog.h"
 #include "cli/cmd.h"
 #include "db/db.h"
+#include "core/jsonout.h"
 #include "core/status.h"
 
 static const char status_help[] =
@@ -13,11 +14,12 @@ static const char status_help[] =
 	"Per job and connection: the last run (when, trigger, exit code, counts) and\n"
 	"the queue: pending, retrying (waiting for another attempt), sending, dead,\n"
 	"delivered, rejected, the age of the oldest pending delivery and the next\n"
-	"attempt. A table, or with --json one JSON document for scripts.\n";
+	"attempt. A table, or with --json one JSON document for scripts (its keys:\n"
+	"guestflow(1), JSON OUTPUT).\n";
 
 static const char log_help[] =
 	"Usage: guestflow [-c FILE] log [--job JOB] [--connection PROPERTY] [--since WHEN]\n"
-	"                               [--errors] [--limit N]\n"
+	"                               [--errors] [--limit N] [--json]\n"
 	"       guestflow [-c FILE] log --purge\n"
 	"\n"
 	"Shows the API-call log, one request a line, oldest first: time, job,\n"
@@ -25,6 +27,7 @@ static const char log_help[] =
 	"URL (never the access key) and error. WHEN is a duration back from now\n"
 	"(30m, 2h, 7d) or a date/time (2026-11-20, '2026-11-20 03:00'). --errors\n"
 	"shows only calls that were not accepted; --limit N the newest N (default 100).\n"
+	"--json writes the rows as one JSON document (guestflow(1), JSON OUTPUT).\n"
 	"--purge deletes rows older than api_log.retention of the main file.\n";
 
 int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
@@ -34,9 +37,10 @@ int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	const char *name = NULL;
 	bool json = false;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = true;
-		else if (argv[i][0] != '-' && !name)
+		if (strcmp(argv[i], "--json") == 0) {
+			if (gf_cmd_json_opt("status", &json))
+				return GF_EXIT_USAGE;
+		} else if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else {
 			fprintf(stderr, "guestflow status: unexpected argument '%s'\n%s", argv[i], status_help);
@@ -50,11 +54,15 @@ int gf_cmd_status(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	int r = gf_cmd_open_jobs(ctx, name, "status", &cfg, &db, &one, &jobs, &n);
 	if (r)
 		return r;
-	r = gf_status(db, jobs, n, json, stdout);
-	r = r < 0 ? gf_cmd_db_error(r) : 0;
+	json_t *doc = json ? gf_json_doc() : NULL;
+	r = gf_status(db, jobs, n, doc, stdout);
 	PQfinish(db);
 	gf_config_free(cfg);
-	return r;
+	if (r < 0) {
+		json_decref(doc);
+		return gf_cmd_db_error(r);
+	}
+	return doc ? gf_cmd_print_json("status", doc) : 0;
 }
 
 int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
@@ -62,7 +70,7 @@ int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	if (gf_cmd_help(argc, argv, log_help))
 		return 0;
 	struct gf_apilog_filter f = { 0 };
-	bool purge = false;
+	bool purge = false, json = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool has_val = i + 1 < argc;
@@ -76,6 +84,10 @@ int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			f.errors_only = true;
 		else if (strcmp(a, "--purge") == 0)
 			purge = true;
+		else if (strcmp(a, "--json") == 0) {
+			if (gf_cmd_json_opt("log", &json))
+				return GF_EXIT_USAGE;
+		}
 		else if (strcmp(a, "--limit") == 0 && has_val) {
 			if (gf_parse_int64(argv[++i], &f.limit) < 0 || f.limit < 1) {
 				fprintf(stderr, "guestflow log: --limit takes a whole number of at least 1\n");
@@ -86,8 +98,8 @@ int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			return GF_EXIT_USAGE;
 		}
 	}
-	if (purge && (f.job || f.property || f.since || f.errors_only || f.limit)) {
-		fprintf(stderr, "guestflow log: --purge takes no filters (it uses api_log.retention)\n");
+	if (purge && (f.job || f.property || f.since || f.errors_only || f.limit || json)) {
+		fprintf(stderr, "guestflow log: --purge takes no filters nor --json (it uses api_log.retention)\n");
 		return GF_EXIT_USAGE;
 	}
 	struct gf_config *cfg = NULL;
@@ -106,8 +118,18 @@ int gf_cmd_log(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		if (f.since && gf_parse_duration_ms(f.since, &ms) < 0)
 			r = gf_cmd_check_value(db, "log", "--since", f.since, gf_apilog_since_sql,
 			                       "neither a duration (30m, 2h, 7d) nor a date/time");
-		if (r == 0)
-			r = gf_apilog_print(db, &f, stdout);
+		if (r == 0 && json) {
+			json_t *doc = gf_json_doc();
+			r = gf_apilog_print(db, &f, doc, stdout);
+			if (r == 0) {
+				PQfinish(db);
+				gf_config_free(cfg);
+				return gf_cmd_print_json("log", doc);
+			}
+			json_decref(doc);
+		} else if (r == 0) {
+			r = gf_apilog_print(db, &f, NULL, stdout);
+		}
 	}
 	PQfinish(db);
 	gf_config_free(cfg);

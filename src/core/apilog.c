@@ -4,9 +4,10 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "core/jsonout.h"
 #include "base/log.h"
 
-int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out)
+int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, json_t *doc, FILE *out)
 {
 	char since_ms[32] = "", limit[32];
 	const char *since_ts = NULL;
@@ -24,7 +25,10 @@ int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out)
 		" SELECT a.id, to_char(a.at, 'YYYY-MM-DD HH24:MI:SS'), a.job, coalesce(c.property_id, '-'), a.url,"
 		"        coalesce(a.status_code::text, '-'), coalesce(a.latency_ms::text, '-'),"
 		"        coalesce(a.records::text, '-'), coalesce(a.request_bytes::text, '-'),"
-		"        coalesce(a.idempotency_key, '-'), a.outcome, coalesce(a.error, '')"
+		"        coalesce(a.idempotency_key, '-'), a.outcome, coalesce(a.error, ''),"
+		/* (12..) for --json: the values, NULL where the table shows '-' */
+		"        to_char(a.at, " GF_JSON_TS_FMT "), c.property_id, a.status_code, a.latency_ms, a.records,"
+		"        a.request_bytes, a.idempotency_key, a.error"
 		"   FROM guestflow.api_calls a LEFT JOIN guestflow.connections c ON c.id = a.connection_id"
 		"  WHERE ($1::text IS NULL OR a.job = $1)"
 		"    AND ($2::text IS NULL OR c.property_id = $2)"
@@ -36,6 +40,28 @@ int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out)
 		                  f->errors_only ? "true" : "false", limit });
 	if (!r)
 		return err;
+	if (doc) {
+		static const char *const keys[] = { "at", "property", "status_code", "latency_ms", "records",
+			"request_bytes", "idempotency_key", "error" };
+		json_t *a = gf_json_arr();
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *o = gf_json_obj();
+			gf_json_set(o, "id", gf_json_col_num(r, i, 0));
+			gf_json_set(o, "job", gf_json_col_text(r, i, 2));
+			/* (the URL as stored: its access key never is) */
+			gf_json_set(o, "url", gf_json_col_text(r, i, 4));
+			gf_json_set(o, "outcome", gf_json_col_text(r, i, 10));
+			for (int k = 0; k < (int)GF_ARRAY_SIZE(keys); k++) {
+				int col = 12 + k;
+				gf_json_set(o, keys[k], k == 0 ? gf_json_col_ts(r, i, col)
+				                        : (k >= 2 && k <= 5) ? gf_json_col_num(r, i, col)
+				                                             : gf_json_col_text(r, i, col));
+			}
+			gf_json_add(a, o);
+		}
+		gf_json_set(doc, "calls", a);
+		return 0;
+	}
 	fprintf(out, "%-19s %-16s %-10s %-6s %7s %7s %9s %-11s %-36s %s\n", "TIME", "JOB", "PROPERTY", "STATUS",
 	        "MS", "RECORDS", "BYTES", "OUTCOME", "IDEMPOTENCY KEY", "URL / ERROR");
 	/* What the rows hold is shown through gf_log_qt()/gf_log_q(): rows

@@ -2,6 +2,7 @@
 #ifndef GF_APILOG_H
 #define GF_APILOG_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,7 +21,8 @@ struct gf_apilog_filter {
  * does not read it so; a command checks it first (gf_apilog_since_sql). */
 #define gf_apilog_since_sql "SELECT $1::timestamptz"
 
-int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, FILE *out);
+/* (with doc: added to doc, "calls", instead) */
+int gf_apilog_print(PGconn *c, const struct gf_apilog_filter *f, json_t *doc, FILE *out);
 /* Delete rows older than retention_ms; *deleted counts them. */
 int gf_apilog_purge(PGconn *c, int64_t retention_ms, int64_t *deleted);
 

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "core/alert.h"
 #include "core/config.h"
+#include "core/jsonout.h"
 #include "core/plan.h"
 #include "core/secret.h"
 
@@ -595,14 +596,29 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 	return r;
 }
 
-int gf_connection_list(PGconn *c, FILE *out)
+int gf_connection_list(PGconn *c, json_t *doc, FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "connection_list",
-		"SELECT property_id, partner, id_at_partner, status, to_char(status_changed_at, 'YYYY-MM-DD HH24:MI')"
+		"SELECT property_id, partner, id_at_partner, status, to_char(status_changed_at, 'YYYY-MM-DD HH24:MI'),"
+		"       to_char(status_changed_at, " GF_JSON_TS_FMT ")"
 		" FROM guestflow.connections ORDER BY partner, property_id", 0, NULL);
 	if (!r)
 		return err;
+	if (doc) {
+		json_t *a = gf_json_arr();
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *o = gf_json_obj();
+			gf_json_set(o, "property", gf_json_col_text(r, i, 0));
+			gf_json_set(o, "partner", gf_json_col_text(r, i, 1));
+			gf_json_set(o, "id_at_partner", gf_json_col_text(r, i, 2));
+			gf_json_set(o, "status", gf_json_col_text(r, i, 3));
+			gf_json_set(o, "status_since", gf_json_col_ts(r, i, 5));
+			gf_json_add(a, o);
+		}
+		gf_json_set(doc, "connections", a);
+		return 0;
+	}
 	/* (the partner's id of the connection: a hotel or a property id, as
 	 * its format names it) */
 	fprintf(out, "%-16s %-16s %-20s %-12s %s\n", "PROPERTY", "PARTNER", "ID AT PARTNER", "STATUS", "SINCE");
@@ -616,8 +632,77 @@ int gf_connection_list(PGconn *c, FILE *out)
 	return 0;
 }
 
+/* The connection of show's row r (and its events ev) for --json. */
+static json_t *show_json(PGresult *r, PGresult *ev, const char *id_label, const char *secret_label)
+{
+	json_t *o = gf_json_obj();
+	gf_json_set(o, "property", gf_json_col_text(r, 0, 1));
+	gf_json_set(o, "partner", gf_json_col_text(r, 0, 2));
+	gf_json_set(o, "id_at_partner", gf_json_col_text(r, 0, 3));
+	gf_json_set(o, "id_label", gf_json_text(id_label));
+	gf_json_set(o, "status", gf_json_col_text(r, 0, 4));
+	gf_json_set(o, "status_since", gf_json_col_ts(r, 0, 14));
+	gf_json_set(o, "created_at", gf_json_col_ts(r, 0, 13));
+	gf_json_set(o, "delivered", gf_json_col_num(r, 0, 7));
+	gf_json_set(o, "pending", gf_json_col_num(r, 0, 8));
+	/* how the secret is kept, never the secret: "encrypted", "plain_text"
+	 * (until guestflow next opens its key), "none"; not_used: the format
+	 * takes none (the job holds the account) */
+	gf_json_set(o, "secret_label", gf_json_text(secret_label));
+	gf_json_set(o, "secret_storage", gf_json_text(secret_label ? PQgetvalue(r, 0, 15) : "not_used"));
+	json_t *t = gf_json_null();
+	if (!PQgetisnull(r, 0, 16)) {
+		json_decref(t);
+		t = gf_json_obj();
+		gf_json_set(t, "at", gf_json_col_ts(r, 0, 16));
+		gf_json_set(t, "verdict", gf_json_col_text(r, 0, 17));
+		gf_json_set(t, "detail", gf_json_col_text(r, 0, 18));
+	}
+	gf_json_set(o, "last_test", t);
+	json_t *k = gf_json_null();
+	if (!PQgetisnull(r, 0, 19)) {
+		json_decref(k);
+		k = gf_json_obj();
+		gf_json_set(k, "terms_version", gf_json_col_text(r, 0, 19));
+		gf_json_set(k, "accepted_by", gf_json_col_text(r, 0, 20));
+		gf_json_set(k, "accepted_at", gf_json_col_ts(r, 0, 21));
+		gf_json_set(k, "in_force", gf_json_bool(PQgetisnull(r, 0, 22)));
+		gf_json_set(k, "ended_at", gf_json_col_ts(r, 0, 22));
+		gf_json_set(k, "ended_how", gf_json_col_text(r, 0, 23));
+		gf_json_set(k, "ended_by", gf_json_col_text(r, 0, 24));
+	}
+	gf_json_set(o, "consent", k);
+	gf_json_set(o, "partner_email", gf_json_col_text(r, 0, 12));
+	json_t *a = gf_json_arr();
+	for (int i = 0; i < PQntuples(ev); i++) {
+		json_t *e = gf_json_obj();
+		gf_json_set(e, "at", gf_json_col_ts(ev, i, 6));
+		gf_json_set(e, "from_status", gf_json_col_text(ev, i, 7));
+		gf_json_set(e, "to_status", gf_json_col_text(ev, i, 2));
+		gf_json_set(e, "actor", gf_json_col_text(ev, i, 3));
+		gf_json_set(e, "note", gf_json_col_text(ev, i, 8));
+		/* whether the partner was told (null: the change is not one it
+		 * is told of) */
+		json_t *n = gf_json_null();
+		if (!PQgetisnull(ev, i, 9)) {
+			json_decref(n);
+			n = gf_json_obj();
+			gf_json_set(n, "state", gf_json_col_text(ev, i, 9));
+			gf_json_set(n, "to", gf_json_col_text(ev, i, 10));
+			gf_json_set(n, "told_at", gf_json_col_ts(ev, i, 11));
+			gf_json_set(n, "attempts", gf_json_col_num(ev, i, 12));
+			gf_json_set(n, "error", gf_json_col_text(ev, i, 13));
+			gf_json_set(n, "text", gf_json_col_text(ev, i, 5));
+		}
+		gf_json_set(e, "partner_notice", n);
+		gf_json_add(a, e);
+	}
+	gf_json_set(o, "events", a);
+	return o;
+}
+
 int gf_connection_show(PGconn *c, const char *property, const char *partner, const char *id_label,
-                       const char *secret_label, FILE *out)
+                       const char *secret_label, json_t *doc, FILE *out)
 {
 	const char *p[] = { property, partner };
 	int err;
@@ -637,12 +722,52 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 		"          (SELECT 'none in force (terms ' || terms_version || ' ' || ended_how || ' by ' || ended_by"
 		"                  || ' at ' || to_char(ended_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ')'"
 		"           FROM guestflow.consents WHERE connection_id = c.id ORDER BY id DESC LIMIT 1),"
-		"          'none recorded (guestflow connection consent)'), partner_email"
-		" FROM guestflow.connections c WHERE property_id = $1 AND partner = $2", 2, p);
+		"          'none recorded (guestflow connection consent)'), partner_email,"
+		/* (13..) for --json: the same, as values */
+		" to_char(created_at, " GF_JSON_TS_FMT "), to_char(status_changed_at, " GF_JSON_TS_FMT "),"
+		" CASE WHEN secret IS NOT NULL THEN 'plain_text' WHEN secret_enc IS NOT NULL THEN 'encrypted' ELSE 'none' END,"
+		" to_char(last_test_at, " GF_JSON_TS_FMT "), last_test_verdict, last_test_detail,"
+		" k.terms_version, k.accepted_by, to_char(k.accepted_at, " GF_JSON_TS_FMT "),"
+		" to_char(k.ended_at, " GF_JSON_TS_FMT "), k.ended_how, k.ended_by"
+		" FROM guestflow.connections c"
+		" LEFT JOIN LATERAL (SELECT terms_version, accepted_by, accepted_at, ended_at, ended_how, ended_by"
+		"                      FROM guestflow.consents WHERE connection_id = c.id"
+		"                     ORDER BY ended_at IS NULL DESC, id DESC LIMIT 1) k ON true"
+		" WHERE property_id = $1 AND partner = $2", 2, p);
 	if (!r)
 		return err;
 	if (PQntuples(r) == 0)
 		return -ENOENT;
+	const char *id = PQgetvalue(r, 0, 0);
+	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
+		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, ''),"
+		/* whether the partner was told of it (gf_notify_partners) */
+		"       CASE WHEN NOT partner_notice THEN NULL"
+		"            WHEN partner_to IS NULL THEN 'partner not told: no address (partners.' || c.partner"
+		"                 || '.email in the main file, or connection set-partner-email)'"
+		"            WHEN partner_sending_until > now() THEN 'partner being told now (' || partner_to || ')'"
+		"            WHEN partner_told_at IS NOT NULL THEN 'partner told at '"
+		"                 || to_char(partner_told_at, 'YYYY-MM-DD HH24:MI:SS') || ' (' || partner_to || ')'"
+		"            WHEN partner_attempts = 0 THEN 'partner not told yet (' || partner_to || '): not tried yet (it"
+		" waits for the changes before it, for alerting.smtp_url, or for the next connection command or run)'"
+		"            ELSE 'partner not told yet (' || partner_to || '): ' || partner_attempts || ' attempt'"
+		"                 || CASE WHEN partner_attempts = 1 THEN '' ELSE 's' END || ', the last: '"
+		"                 || coalesce(partner_error, 'no details') END,"
+		/* (6..) for --json */
+		"       to_char(at, " GF_JSON_TS_FMT "), from_status, note,"
+		"       CASE WHEN NOT partner_notice THEN NULL WHEN partner_to IS NULL THEN 'no_address'"
+		"            WHEN partner_sending_until > now() THEN 'sending' WHEN partner_told_at IS NOT NULL THEN 'told'"
+		"            WHEN partner_attempts = 0 THEN 'waiting' ELSE 'failing' END,"
+		"       partner_to, to_char(partner_told_at, " GF_JSON_TS_FMT "), partner_attempts, partner_error"
+		" FROM guestflow.connection_events e JOIN guestflow.connections c ON c.id = e.connection_id"
+		" WHERE e.connection_id = $1::bigint ORDER BY at DESC, e.id DESC LIMIT 20",
+		1, &id);
+	if (!ev)
+		return err;
+	if (doc) {
+		gf_json_set(doc, "connection", show_json(r, ev, id_label, secret_label));
+		return 0;
+	}
 	/* database text escaped as in list */
 	char idl[32], secl[32];
 	snprintf(idl, sizeof(idl), "%s:", id_label);
@@ -660,26 +785,6 @@ int gf_connection_show(PGconn *c, const char *property, const char *partner, con
 		        gf_log_qt(PQgetvalue(r, 0, 2)));
 	else
 		fprintf(out, "partner e-mail: %s\n", gf_log_qt(PQgetvalue(r, 0, 12)));
-	const char *id = PQgetvalue(r, 0, 0);
-	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "connection_events",
-		"SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(from_status, '-'), to_status, actor, coalesce(note, ''),"
-		/* whether the partner was told of it (gf_notify_partners) */
-		"       CASE WHEN NOT partner_notice THEN NULL"
-		"            WHEN partner_to IS NULL THEN 'partner not told: no address (partners.' || c.partner"
-		"                 || '.email in the main file, or connection set-partner-email)'"
-		"            WHEN partner_sending_until > now() THEN 'partner being told now (' || partner_to || ')'"
-		"            WHEN partner_told_at IS NOT NULL THEN 'partner told at '"
-		"                 || to_char(partner_told_at, 'YYYY-MM-DD HH24:MI:SS') || ' (' || partner_to || ')'"
-		"            WHEN partner_attempts = 0 THEN 'partner not told yet (' || partner_to || '): not tried yet (it"
-		" waits for the changes before it, for alerting.smtp_url, or for the next connection command or run)'"
-		"            ELSE 'partner not told yet (' || partner_to || '): ' || partner_attempts || ' attempt'"
-		"                 || CASE WHEN partner_attempts = 1 THEN '' ELSE 's' END || ', the last: '"
-		"                 || coalesce(partner_error, 'no details') END"
-		" FROM guestflow.connection_events e JOIN guestflow.connections c ON c.id = e.connection_id"
-		" WHERE e.connection_id = $1::bigint ORDER BY at DESC, e.id DESC LIMIT 20",
-		1, &id);
-	if (!ev)
-		return err;
 	fprintf(out, "events:\n");
 	for (int i = 0; i < PQntuples(ev); i++) {
 		fprintf(out, "  %s  %s -> %s", PQgetvalue(ev, i, 0), gf_log_qt(PQgetvalue(ev, i, 1)),

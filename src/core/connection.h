@@ -3,6 +3,7 @@
 #ifndef GF_CONNECTION_H
 #define GF_CONNECTION_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -115,12 +116,14 @@ struct gf_job;
 int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
                            const char *notice_to, int *changed);
 
-/* Print the connections as a table (never a secret). */
-int gf_connection_list(PGconn *c, FILE *out);
-/* Print one connection and its recent events; -ENOENT when missing. */
+/* Print the connections as a table (never a secret), or with doc add them
+ * to doc ("connections") instead. */
+int gf_connection_list(PGconn *c, json_t *doc, FILE *out);
+/* Print one connection and its recent events, or with doc add it to doc
+ * ("connection"); -ENOENT when missing. */
 /* id_label, secret_label: as the partner's format names them ("hotel id",
  * "access key"; secret_label NULL: its connections hold none). */
 int gf_connection_show(PGconn *c, const char *property, const char *partner, const char *id_label,
-                       const char *secret_label, FILE *out);
+                       const char *secret_label, json_t *doc, FILE *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include "core/claim.h"
 #include "core/output.h"
 #include "db/db.h"
+#include "core/jsonout.h"
 #include "base/log.h"
 #include "db/migrate.h"
 #include "core/plan.h"
@@ -14,7 +15,8 @@
 #include "base/text.h"
 
 /* Per live connection: bookings a run would plan now, and pending ones. */
-static int print_counts(PGconn *c, const struct gf_job *job, const char *window, FILE *out, char **first_conn)
+static int print_counts(PGconn *c, const struct gf_job *job, const char *window, json_t *doc, FILE *out,
+                        char **first_conn)
 {
 	_cleanup_free_ char *statuses = gf_plan_statuses(job);
 	int err;
@@ -36,6 +38,25 @@ static int print_counts(PGconn *c, const struct gf_job *job, const char *window,
 	if (!r)
 		return err;
 	int64_t total_new = 0, total_pending = 0;
+	if (doc) {
+		json_t *a = gf_json_arr();
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *o = gf_json_obj();
+			gf_json_set(o, "property", gf_json_col_text(r, i, 1));
+			gf_json_set(o, "id_at_partner", gf_json_col_text(r, i, 2));
+			gf_json_set(o, "new", gf_json_col_num(r, i, 3));
+			gf_json_set(o, "pending", gf_json_col_num(r, i, 4));
+			gf_json_add(a, o);
+			total_new += gf_db_get_int(r, i, 3);
+			total_pending += gf_db_get_int(r, i, 4);
+			if (!*first_conn && gf_db_get_int(r, i, 3) > 0)
+				*first_conn = gf_xstrdup(PQgetvalue(r, i, 0));
+		}
+		gf_json_set(doc, "connections", a);
+		gf_json_set(doc, "total_new", gf_json_int(total_new));
+		gf_json_set(doc, "total_pending", gf_json_int(total_pending));
+		return 0;
+	}
 	char idh[32];
 	fprintf(out, "%-16s %-20s %10s %10s\n", "PROPERTY", gf_output_id_heading(job->output, idh, sizeof(idh)), "NEW",
 	        "PENDING");
@@ -53,15 +74,49 @@ static int print_counts(PGconn *c, const struct gf_job *job, const char *window,
 }
 
 /* The first batch a run would form from new bookings of one connection. */
+/* The first batch for --json: to which connection, each record's fields
+ * as they would be sent (or why it would be rejected), and the body. */
+static json_t *batch_json(const struct gf_output *o, PGresult *r, const struct gf_record *recs, char **reasons,
+                          size_t n, size_t rendered, const struct gf_buf *body)
+{
+	json_t *b = gf_json_obj();
+	gf_json_set(b, "property", gf_json_col_text(r, 0, GF_REC_FIELDS + 1));
+	gf_json_set(b, "id_at_partner", gf_json_col_text(r, 0, GF_REC_FIELDS));
+	gf_json_set(b, "would_send", gf_json_int((int64_t)rendered));
+	gf_json_set(b, "would_reject", gf_json_int((int64_t)(n - rendered)));
+	json_t *a = gf_json_arr();
+	for (size_t i = 0; i < n; i++) {
+		const struct gf_record *k = &recs[i];
+		json_t *e = gf_json_obj();
+		gf_json_set(e, "booking_no", gf_json_text(k->booking_no));
+		gf_json_set(e, "reject_reason", gf_json_text(reasons[i]));
+		gf_json_set(e, "first_name", gf_json_text(k->first_name));
+		gf_json_set(e, "last_name", gf_json_text(k->last_name));
+		gf_json_set(e, "email", gf_json_text(k->email));
+		gf_json_set(e, "gender", gf_json_text(k->gender));
+		gf_json_set(e, "language", gf_json_text(k->language));
+		gf_json_set(e, "status", gf_json_text(k->status));
+		gf_json_set(e, "arrival", gf_json_text(k->arrival));
+		gf_json_set(e, "departure", gf_json_text(k->departure));
+		gf_json_add(a, e);
+	}
+	gf_json_set(b, "records", a);
+	gf_json_set(b, "content_type", gf_json_text(o->content_type));
+	_cleanup_free_ char *text = gf_xstrndup(body->data ? body->data : "", body->len);
+	gf_json_set(b, "payload", gf_json_text(text));
+	return b;
+}
+
 static int print_first_batch(PGconn *c, const struct gf_job *job, const char *window, const char *conn,
-                             int64_t limit, FILE *out)
+                             int64_t limit, json_t *doc, FILE *out)
 {
 	char max[32];
 	snprintf(max, sizeof(max), "%lld", (long long)(limit > 0 && limit < job->max_records ? limit : job->max_records));
 	_cleanup_free_ char *statuses = gf_plan_statuses(job);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_batch",
-		"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.id_at_partner"
+		"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.id_at_partner,"
+		"       c.property_id"
 		"  FROM guestflow.source_bookings s"
 		"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
@@ -94,7 +149,9 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	const struct gf_output_target t = { .partner_id = PQgetvalue(r, 0, GF_REC_FIELDS), .batch_key = "dry-run",
 		                            .batch_day = day };
 	int rc = o->render(&t, recs, n, job->default_language, job->omit, 0, &body, reasons, &rendered);
-	if (rc == 0) {
+	if (rc == 0 && doc) {
+		gf_json_set(doc, "first_batch", batch_json(o, r, recs, reasons, n, rendered, &body));
+	} else if (rc == 0) {
 		fprintf(out, "\nfirst batch (%zu records for %s %s, %zu would be rejected):\n", n, o->id_label,
 		        gf_log_qt(PQgetvalue(r, 0, GF_REC_FIELDS)), n - rendered);
 		for (size_t i = 0; i < n; i++)
@@ -111,7 +168,7 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	return rc;
 }
 
-int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t limit, FILE *out)
+int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t limit, json_t *doc, FILE *out)
 {
 	_cleanup_pgconn_ PGconn *db = NULL;
 	if (gf_db_connect(cfg->conninfo, &db) < 0)
@@ -132,12 +189,22 @@ int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t li
 	}
 	char window[32];
 	snprintf(window, sizeof(window), "%lld", (long long)window_ms);
-	fprintf(out, "dry run of %s (%s): nothing is written, nothing sent%s\n", job->name, job->endpoint,
-	        job->enabled ? "" : "; the job is disabled (enabled: false), a real run does nothing");
+	if (doc) {
+		gf_json_set(doc, "job", gf_json_text(job->name));
+		gf_json_set(doc, "partner", gf_json_text(job->partner));
+		gf_json_set(doc, "format", gf_json_text(job->output->name));
+		gf_json_set(doc, "endpoint", gf_json_text(job->endpoint));
+		gf_json_set(doc, "enabled", gf_json_bool(job->enabled));
+		gf_json_set(doc, "limit", limit > 0 ? gf_json_int(limit) : gf_json_null());
+		gf_json_set(doc, "first_batch", gf_json_null());
+	} else {
+		fprintf(out, "dry run of %s (%s): nothing is written, nothing sent%s\n", job->name, job->endpoint,
+		        job->enabled ? "" : "; the job is disabled (enabled: false), a real run does nothing");
+	}
 	_cleanup_free_ char *conn = NULL;
-	r = print_counts(db, job, window, out, &conn);
+	r = print_counts(db, job, window, doc, out, &conn);
 	if (r == 0 && conn)
-		r = print_first_batch(db, job, window, conn, limit, out);
+		r = print_first_batch(db, job, window, conn, limit, doc, out);
 	gf_db_rollback(db);
 	return r < 0 ? (r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE) : GF_EXIT_OK;
 }

@@ -13,6 +13,7 @@
 #include "core/alert.h"
 #include "base/buf.h"
 #include "db/db.h"
+#include "core/jsonout.h"
 #include "transport/http.h"
 #include "base/log.h"
 #include "base/text.h"
@@ -751,17 +752,44 @@ int gf_contact_edit(PGconn *c, const char *id, const struct gf_contact *k)
 	return PQntuples(q) ? 0 : -ENOENT;
 }
 
-int gf_contact_list(PGconn *c, FILE *out)
+int gf_contact_list(PGconn *c, json_t *doc, FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_list",
 		"SELECT k.id, k.role, k.email, coalesce(k.name, ''), coalesce(k.job, '*'),"
 		"       coalesce(c.property_id || '/' || c.partner, '*'),"
-		"       coalesce(k.support_hours || ' ' || k.time_zone, k.time_zone, '*')"
+		"       coalesce(k.support_hours || ' ' || k.time_zone, k.time_zone, '*'),"
+		/* (7..) for --json: the values, NULL where the table shows '*' */
+		"       k.name, k.job, c.property_id, c.partner, k.support_hours, k.time_zone"
 		"  FROM guestflow.contacts k LEFT JOIN guestflow.connections c ON c.id = k.connection_id"
 		" ORDER BY k.role, k.job NULLS FIRST, k.id", 0, NULL);
 	if (!r)
 		return err;
+	if (doc) {
+		json_t *a = gf_json_arr();
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *o = gf_json_obj();
+			gf_json_set(o, "id", gf_json_col_num(r, i, 0));
+			gf_json_set(o, "role", gf_json_col_text(r, i, 1));
+			gf_json_set(o, "email", gf_json_col_text(r, i, 2));
+			gf_json_set(o, "name", gf_json_col_text(r, i, 7));
+			/* null: every job, every connection; hours null: any time */
+			gf_json_set(o, "job", gf_json_col_text(r, i, 8));
+			json_t *k = gf_json_null();
+			if (!PQgetisnull(r, i, 9)) {
+				json_decref(k);
+				k = gf_json_obj();
+				gf_json_set(k, "property", gf_json_col_text(r, i, 9));
+				gf_json_set(k, "partner", gf_json_col_text(r, i, 10));
+			}
+			gf_json_set(o, "connection", k);
+			gf_json_set(o, "hours", gf_json_col_text(r, i, 11));
+			gf_json_set(o, "time_zone", gf_json_col_text(r, i, 12));
+			gf_json_add(a, o);
+		}
+		gf_json_set(doc, "contacts", a);
+		return 0;
+	}
 	fprintf(out, "%-5s %-11s %-32s %-20s %-16s %-24s %s\n", "ID", "ROLE", "E-MAIL", "NAME", "JOB", "CONNECTION",
 	        "HOURS");
 	/* database text escaped as in the logs: nothing in it drives the terminal */

@@ -3,6 +3,7 @@
 #ifndef GF_NOTIFY_H
 #define GF_NOTIFY_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -71,7 +72,8 @@ int gf_contact_edit(PGconn *c, const char *id, const struct gf_contact *k);
 /* 0 when s is support hours as a contact takes them (HH:MM-HH:MM, 00:00
  * to 24:00), else -EINVAL with why. */
 int gf_contact_check_hours(const char *s, char *why, size_t whylen);
-int gf_contact_list(PGconn *c, FILE *out);
+/* The contacts as a table on out, or with doc added to doc ("contacts"). */
+int gf_contact_list(PGconn *c, json_t *doc, FILE *out);
 /* -ENOENT when there is no such contact. */
 int gf_contact_remove(PGconn *c, const char *id);
 

@@ -3,6 +3,7 @@
 #ifndef GF_RUN_H
 #define GF_RUN_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,8 +47,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 /* --dry-run: what a run would send now — counts per connection and the first
  * batch as it would be rendered — in a read-only transaction: nothing is
  * written, nothing sent. At most limit records in that batch (0: the job's
- * max_records). Returns an exit code. */
-int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t limit, FILE *out);
+ * max_records). With doc, all of it goes into doc instead (guestflow(1),
+ * JSON OUTPUT). Returns an exit code. */
+int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t limit, json_t *doc, FILE *out);
 
 /* One summary line for people and scripts. */
 void gf_run_print_summary(const struct gf_job *job, const struct gf_run_stats *st, int exit_code);

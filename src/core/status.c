@@ -1,5 +1,6 @@
 /* guestflow status: per job and connection, the last run and the queue. */
 #include "core/status.h"
+#include "core/jsonout.h"
 #include "core/output.h"
 
 #include <string.h>
@@ -7,38 +8,6 @@
 #include "base/buf.h"
 #include "db/db.h"
 #include "base/log.h"
-#include "base/text.h"
-
-/* A JSON string, or null for NULL: valid JSON whatever s holds (an
- * invalid byte becomes \ufffd), and nothing that can drive a terminal when
- * the document is looked at (control and bidi characters are \u escapes). */
-static void json_str(FILE *out, const char *s)
-{
-	if (!s) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (size_t i = 0, n = strlen(s); i < n;) {
-		uint32_t cp;
-		int l = gf_text_decode(s + i, n - i, &cp);
-		if (l < 0)
-			fputs("\\ufffd", out);
-		else if (cp == '"' || cp == '\\')
-			fprintf(out, "\\%c", (char)cp);
-		else if (gf_text_cp_unsafe(cp))
-			fprintf(out, "\\u%04x", (unsigned)cp);
-		else
-			fwrite(s + i, 1, (size_t)l, out);
-		i += (size_t)(l < 0 ? -l : l);
-	}
-	fputc('"', out);
-}
-
-static void json_num(FILE *out, const char *s)
-{
-	fputs(s ? s : "null", out);
-}
 
 static const char *const run_cols[] = { "run_id", "started_at", "finished_at", "trigger", "exit_code",
 	"eligible", "delivered", "rejected", "dead", "duration_s" };
@@ -47,9 +16,41 @@ static const char *const conn_cols[] = { "property", "id_at_partner", "connectio
 	"sending", "dead", "delivered", "rejected", "oldest_pending_s", "next_attempt_at",
 	"consent_terms_version", "consent_accepted_by", "consent_accepted_at", "last_test_at", "last_test_verdict",
 	"last_delivered_at", "last_event_type", "last_event_at", "events_pulled_at" };
-/* Columns holding strings (the others are numbers). */
-static bool run_col_is_str(int i) { return i == 1 || i == 2 || i == 3; }
+/* Columns holding timestamps, and text (the others are numbers). */
+static bool run_col_is_ts(int i) { return i == 1 || i == 2; }
+static bool run_col_is_str(int i) { return i == 3; }
+static bool conn_col_is_ts(int i) { return i == 10 || i == 13 || i == 14 || i == 16 || i == 18 || i == 19; }
 static bool conn_col_is_str(int i) { return i <= 2 || i >= 10; }
+
+/* One job's entry of the document. */
+static json_t *job_json(const struct gf_job *job, PGresult *run, PGresult *q)
+{
+	json_t *o = gf_json_obj();
+	gf_json_set(o, "job", gf_json_text(job->name));
+	gf_json_set(o, "enabled", gf_json_bool(job->enabled));
+	gf_json_set(o, "partner", gf_json_text(job->partner));
+	gf_json_set(o, "format", gf_json_text(job->output->name));
+	json_t *last = gf_json_null();
+	if (PQntuples(run) > 0) {
+		last = gf_json_obj();
+		for (int i = 0; i < (int)GF_ARRAY_SIZE(run_cols); i++)
+			gf_json_set(last, run_cols[i], run_col_is_ts(i) ? gf_json_col_ts(run, 0, i)
+			                               : run_col_is_str(i) ? gf_json_col_text(run, 0, i)
+			                                                   : gf_json_col_num(run, 0, i));
+	}
+	gf_json_set(o, "last_run", last);
+	json_t *conns = gf_json_arr();
+	for (int r = 0; r < PQntuples(q); r++) {
+		json_t *c = gf_json_obj();
+		for (int i = 0; i < (int)GF_ARRAY_SIZE(conn_cols); i++)
+			gf_json_set(c, conn_cols[i], conn_col_is_ts(i) ? gf_json_col_ts(q, r, i)
+			                             : conn_col_is_str(i) ? gf_json_col_text(q, r, i)
+			                                                  : gf_json_col_num(q, r, i));
+		gf_json_add(conns, c);
+	}
+	gf_json_set(o, "connections", conns);
+	return o;
+}
 
 /* The connection's lifecycle beyond its queue, on one line under the table. */
 static void conn_details(FILE *out, PGresult *q, int r)
@@ -76,10 +77,13 @@ static void conn_details(FILE *out, PGresult *q, int r)
 	fputc('\n', out);
 }
 
-int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool json, FILE *out)
+int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, json_t *doc, FILE *out)
 {
-	if (json)
-		fputs("{\"jobs\":[", out);
+	json_t *all = NULL;
+	if (doc) {
+		all = gf_json_arr();
+		gf_json_set(doc, "jobs", all);
+	}
 	for (size_t j = 0; j < n_jobs; j++) {
 		const struct gf_job *job = jobs[j];
 		int err;
@@ -126,34 +130,8 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 			2, (const char *[]){ job->name, job->partner });
 		if (!q)
 			return err;
-		if (json) {
-			fputs(j ? ",{\"job\":" : "{\"job\":", out);
-			json_str(out, job->name);
-			fprintf(out, ",\"enabled\":%s,\"partner\":", job->enabled ? "true" : "false");
-			json_str(out, job->partner);
-			fputs(",\"format\":", out);
-			json_str(out, job->output->name);
-			fputs(",\"last_run\":", out);
-			if (PQntuples(run) == 0) {
-				fputs("null", out);
-			} else {
-				fputc('{', out);
-				for (int i = 0; i < (int)GF_ARRAY_SIZE(run_cols); i++) {
-					fprintf(out, "%s\"%s\":", i ? "," : "", run_cols[i]);
-					(run_col_is_str(i) ? json_str : json_num)(out, gf_db_get(run, 0, i));
-				}
-				fputc('}', out);
-			}
-			fputs(",\"connections\":[", out);
-			for (int r = 0; r < PQntuples(q); r++) {
-				fputs(r ? ",{" : "{", out);
-				for (int i = 0; i < (int)GF_ARRAY_SIZE(conn_cols); i++) {
-					fprintf(out, "%s\"%s\":", i ? "," : "", conn_cols[i]);
-					(conn_col_is_str(i) ? json_str : json_num)(out, gf_db_get(q, r, i));
-				}
-				fputc('}', out);
-			}
-			fputs("]}", out);
+		if (doc) {
+			gf_json_add(all, job_json(job, run, q));
 			continue;
 		}
 		/* Names, ids and the trigger come from configuration, the
@@ -186,7 +164,5 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, bool j
 		for (int r = 0; r < PQntuples(q); r++)
 			conn_details(out, q, r);
 	}
-	if (json)
-		fputs("]}\n", out);
 	return 0;
 }

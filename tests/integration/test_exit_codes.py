@@ -4,8 +4,9 @@ row it lists is provoked here and checked, and the table is read from the man
 page, so that a row added to or dropped from it without a test fails."""
 import os
 import re
+import subprocess
 
-from gftest import FORCE, SRC, GFTestCase, add_booking, main, private_cluster
+from gftest import FORCE, GUESTFLOW, SRC, GFTestCase, add_booking, main, private_cluster
 
 FAST_RETRY = {'max_attempts': 10, 'backoff_initial': '100ms', 'backoff_max': '100ms', 'linger': '0'}
 
@@ -21,7 +22,7 @@ def man_exit_codes():
 class ExitCodeTest(GFTestCase):
     # One test per row; test_the_table_is_the_tested_one checks that these
     # are exactly the man page's rows.
-    TESTED = [0, 1, 64, 65, 69, 70, 73, 75, 78]
+    TESTED = [0, 1, 64, 65, 69, 70, 73, 74, 75, 78]
 
     def test_the_table_is_the_tested_one(self):
         self.assertEqual(man_exit_codes(), self.TESTED)
@@ -115,6 +116,14 @@ class ExitCodeTest(GFTestCase):
         r = env.gf('timers', '--cron', os.path.join(missing, 'guestflow'))
         self.assertEqual(r.returncode, 73, r.stderr)
         self.assertIn(missing + '/guestflow', r.stderr)
+
+    def test_exit_74(self):
+        env = self.env
+        with open('/dev/full', 'w') as full:
+            r = subprocess.run([GUESTFLOW, '-c', env.config, 'status', '--json'], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 74, r.stderr)
+        self.assertIn('guestflow status: cannot write the output: No space left on device', r.stderr)
 
     @private_cluster
     def test_exit_75(self):

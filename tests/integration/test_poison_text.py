@@ -9,6 +9,7 @@ last_error, a delivery's reason, an alert event or mail, the run's output,
 nor explain, status or log. explain, status and log show partner and PMS
 text escaped, so that it cannot drive the terminal."""
 import html
+import json
 import os
 import re
 import socketserver
@@ -325,7 +326,9 @@ class PoisonTextTest(GFTestCase):
         self.assertIn('("cron\\x1b[31m\\u202e")', text)
         r = self.gfb('status', '--json')
         text = self.assert_safe_output('status --json', r.stdout)
-        self.assertIn('"trigger":"cron\\u001b[31m\\u202e"', text)
+        # (as \u escapes: jansson writes them in upper case)
+        self.assertIn('"trigger":"cron\\u001B[31m\\u202E"', text)
+        self.assertEqual(json.loads(text)['jobs'][0]['last_run']['trigger'], 'cron\x1b[31m\u202e')
 
         r = self.gfb('log')
         self.assertEqual(r.returncode, 0, r.stderr)
