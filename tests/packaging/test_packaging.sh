@@ -55,6 +55,11 @@ datadir=$(opt datadir)
 unitdir=$prefix/lib/systemd/system
 sysusersdir=$prefix/lib/sysusers.d
 tmpfilesdir=$prefix/lib/tmpfiles.d
+completionsdir=$datadir/bash-completion/completions
+if pkg-config --exists bash-completion 2>/dev/null; then
+	d=$(pkg-config --define-variable="datadir=$datadir" --variable=completionsdir bash-completion)
+	[[ $d == "$prefix"/* ]] && completionsdir=$d
+fi
 if pkg-config --exists systemd 2>/dev/null; then
 	for v in root_prefix prefix; do
 		d=$(pkg-config --define-variable="$v=$prefix" --variable=systemd_system_unit_dir systemd)
@@ -88,7 +93,8 @@ sysusers=$dest$sysusersdir/guestflow.conf
 tmpfiles=$dest$tmpfilesdir/guestflow.conf
 cron=$dest$sysconfdir/cron.d/guestflow
 man=$dest$mandir/man1/guestflow.1
-expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$tmpfiles" "$cron" "$man"
+completion=$dest$completionsdir/guestflow
+expected=("$bin" "$cfg" "$job" "$service" "$timer" "$sysusers" "$tmpfiles" "$cron" "$man" "$completion"
 	"$dest$datadir/guestflow/schemas/xsd/review-xml-1.xsd"
 	"$dest$datadir/guestflow/schemas/sql/reference/pms.sql"
 	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql"
@@ -102,7 +108,7 @@ done
 # Nothing outside the expected places (a stray test program, a wrong dir).
 while IFS= read -r f; do
 	case $f in
-	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$tmpfiles" | "$cron" | "$man") ;;
+	"$bin" | "$cfg" | "$service" | "$timer" | "$sysusers" | "$tmpfiles" | "$cron" | "$man" | "$completion") ;;
 	"$dest$sysconfdir/guestflow/jobs.d/"*.yaml) ;;
 	"$dest$datadir/guestflow/schemas/"*) ;;
 	*) fail "unexpected installed file ${f#"$dest"}" ;;
@@ -110,10 +116,12 @@ while IFS= read -r f; do
 done < <(find "$dest" -type f -o -type l)
 
 # Installed files must have had their @VARIABLES@ substituted.
-if grep -n '@[A-Z_]*@' "$service" "$timer" "$sysusers" "$cron" "$man"; then
+if grep -n '@[A-Z_]*@' "$service" "$timer" "$sysusers" "$cron" "$man" "$completion"; then
 	fail "unsubstituted @VARIABLE@ in an installed file"
 fi
 
+grep -qxF "_guestflow_default_config=$sysconfdir/guestflow/guestflow.yaml" "$completion" ||
+	fail "the bash completion does not name $sysconfdir/guestflow/guestflow.yaml as the default main file"
 mode=$(stat -c %a "$cron")
 [ "$mode" = 644 ] || fail "cron file mode $mode, cron wants 644 (never group/world-writable)"
 
