@@ -4,7 +4,8 @@
 #      lintian, man-db), after apt-get update, when something is missing;
 #   2. copies the source (git ls-files, else the tree without build dirs) to a
 #      temporary directory with debian -> packaging/debian and builds it:
-#      dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS="nocheck parallel=2");
+#      dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS="nocheck parallel=2"),
+#      with libmicrohttpd (test-only) hidden from pkg-config;
 #   3. lintian: no error; every warning listed in README.md ("Installing the
 #      Debian package", between the lintian markers) and every tag listed
 #      there still reported, so that the README and lintian agree;
@@ -134,7 +135,20 @@ build() { # the package from $pkgsrc, its .deb into $tmp
 # --- 2. build ---------------------------------------------------------------
 say "dpkg-buildpackage -us -uc -b"
 SECONDS=0
-build "$tmp/build-1.log"
+# The test-only libmicrohttpd (the partner simulator) is installed here for
+# the suite: this build does not see it, to show that the package needs no
+# test-only package (pkg-config's directories without libmicrohttpd.pc).
+mkdir "$tmp/pkgconfig"
+IFS=: read -ra pc_dirs <<<"$(pkg-config --variable pc_path pkg-config)"
+for d in "${pc_dirs[@]}"; do
+	for f in "$d"/*.pc; do
+		[ -e "$f" ] && [ "${f##*/}" != libmicrohttpd.pc ] && [ ! -e "$tmp/pkgconfig/${f##*/}" ] &&
+			ln -s "$f" "$tmp/pkgconfig/"
+	done
+done
+PKG_CONFIG_LIBDIR=$tmp/pkgconfig build "$tmp/build-1.log"
+grep -q 'libmicrohttpd not found' "$tmp/build-1.log" ||
+	die "the build saw libmicrohttpd: it was meant to build without the test-only packages"
 deb=$tmp/guestflow_0.1.0-1_$(dpkg --print-architecture).deb
 [ -f "$deb" ] || die "no $deb after the build: $(ls "$tmp")"
 ok "built $(basename "$deb") in ${SECONDS}s"
@@ -176,6 +190,13 @@ say "install"
 timeout 300 dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; die "dpkg -i $deb"; }
 [ "$(dpkg-query -W -f='${db:Status-Abbrev}' guestflow)" = "ii " ] || die "guestflow not installed: $(dpkg-query -W -f='${db:Status-Abbrev}' guestflow)"
 ok "dpkg -i $(basename "$deb")"
+# New on disk: the package's files and directories and /var/lib/guestflow, nothing else.
+snapshot >"$tmp/installed"
+# (merged /usr: the package's /lib/... is found as /usr/lib/... too)
+dpkg -L guestflow | sed -e p -e 's,^/\(lib\|bin\|sbin\)/,/usr/\1/,' | sort -u >"$tmp/package-paths"
+new=$(comm -13 "$tmp/before" "$tmp/installed" | comm -23 - "$tmp/package-paths" | grep -vx /var/lib/guestflow || true)
+[ -z "$new" ] || die "the install made more than the package's files and /var/lib/guestflow:"$'\n'"$new"
+ok "new on disk: the package's $(dpkg -L guestflow | wc -l) paths and /var/lib/guestflow, nothing else"
 
 for f in /usr/bin/guestflow /etc/guestflow/guestflow.yaml /etc/guestflow/jobs.d/review-nightly.yaml \
 	/lib/systemd/system/guestflow@.service /lib/systemd/system/guestflow@.timer \
@@ -282,7 +303,10 @@ done
 tail -n1 /etc/guestflow/guestflow.yaml | grep -qxF "$edit" || die "after dpkg -r, the edited guestflow.yaml is gone or changed"
 [ -f /etc/guestflow/jobs.d/review-nightly.yaml ] || die "after dpkg -r, the job file is gone"
 [ -f /var/lib/guestflow/secrets.key ] || die "after dpkg -r, /var/lib/guestflow/secrets.key is gone"
-ok "dpkg -r: the program, units, data gone; /etc/guestflow (edited) and /var/lib/guestflow kept"
+snapshot >"$tmp/removed"
+new=$(comm -13 "$tmp/before" "$tmp/removed" | grep -vE '^(/etc/guestflow|/var/lib/guestflow)(/|$)' || true)
+[ -z "$new" ] || die "after dpkg -r, more is left than /etc/guestflow and /var/lib/guestflow:"$'\n'"$new"
+ok "dpkg -r: the program, units, data gone; /etc/guestflow (edited) and /var/lib/guestflow kept, nothing else left"
 
 say "purge"
 timeout 300 dpkg -P guestflow >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; die "dpkg -P guestflow"; }
