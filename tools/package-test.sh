@@ -310,7 +310,7 @@ ok "dpkg -r: the program, units, data gone; /etc/guestflow (edited) and /var/lib
 
 say "purge"
 timeout 300 dpkg -P guestflow >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; die "dpkg -P guestflow"; }
-[ -z "$(dpkg-query -W -f='${db:Status-Status}' guestflow 2>/dev/null | grep -v not-installed)" ] ||
+! dpkg-query -W -f='${db:Status-Status}' guestflow 2>/dev/null | grep -qv not-installed ||
 	die "after dpkg -P: $(dpkg-query -W -f='${db:Status-Abbrev}' guestflow)"
 [ ! -e /etc/guestflow ] || die "after dpkg -P, /etc/guestflow is still there: $(find /etc/guestflow)"
 [ ! -e /var/lib/guestflow ] || die "after dpkg -P, /var/lib/guestflow is still there: $(find /var/lib/guestflow)"
