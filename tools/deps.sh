@@ -8,7 +8,7 @@ PACKAGES=(
 	libpq-dev libxml2-dev libcurl4-openssl-dev libyaml-dev zlib1g-dev libssl-dev
 	libmicrohttpd-dev libjansson-dev
 	postgresql postgresql-client libxml2-utils curl openssl
-	systemd groff-base man-db openssh-server openssh-client
+	systemd groff-base man-db openssh-server openssh-client bash-completion
 )
 
 missing=()

@@ -27,8 +27,8 @@ static const char help[] =
 	"DIR/guestflow@JOB.timer.d/" GF_TIMER_DROPIN " (DIR: /etc/systemd/system),\n"
 	"so that guestflow@JOB.timer runs the job when its job file says, and removes\n"
 	"the drop-ins it wrote for jobs no longer configured. Then run\n"
-	"'systemctl daemon-reload' and enable the timers you want\n"
-	"('systemctl enable --now guestflow@JOB.timer'). Each schedule is checked\n"
+	"'systemctl daemon-reload', and enable and start the timers you want\n"
+	"(guestflow@JOB.timer; see guestflow(1)). Each schedule is checked\n"
 	"with 'systemd-analyze calendar' first when that is installed; nothing is\n"
 	"written when one is invalid (exit 78).\n"
 	"\n"
@@ -138,8 +138,8 @@ static int write_dropins(const struct gf_config *cfg, const char *unit_dir)
 		closedir(d);
 	if (!checked && cfg->n_jobs)
 		printf("(systemd-analyze is not installed: the schedules were not checked)\n");
-	printf("now: systemctl daemon-reload; enable a job's timer with "
-	       "systemctl enable --now guestflow@JOB.timer\n");
+	printf("now: systemctl daemon-reload; then enable and start the timer of each job to run"
+	       " (guestflow@JOB.timer)\n");
 	return 0;
 }
 

@@ -78,6 +78,7 @@ static const char usage[] =
 	"                      else " GF_SYSCONFDIR "/guestflow.yaml)\n"
 	"  -h, --help          show this help (COMMAND --help: that command's)\n"
 	"      --version       print the version and those of the libraries it runs with\n"
+	"\n"
 	"The --json documents: guestflow(1), JSON OUTPUT.\n"
 	"\n"
 	"Exit codes (guestflow(1), EXIT STATUS): 0 done (run: all due delivered, or\n"

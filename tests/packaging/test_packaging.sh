@@ -54,6 +54,11 @@ datadir=$(opt datadir)
 unitdir=$prefix/lib/systemd/system
 sysusersdir=$prefix/lib/sysusers.d
 tmpfilesdir=$prefix/lib/tmpfiles.d
+completionsdir=$datadir/bash-completion/completions
+if pkg-config --exists bash-completion 2>/dev/null; then
+	d=$(pkg-config --define-variable="datadir=$datadir" --variable=completionsdir bash-completion)
+	[[ $d == "$prefix"/* ]] && completionsdir=$d
+fi
 if pkg-config --exists systemd 2>/dev/null; then
 	for v in root_prefix prefix; do
 		d=$(pkg-config --define-variable="$v=$prefix" --variable=systemd_system_unit_dir systemd)
@@ -90,8 +95,9 @@ tmpfiles=$dest$tmpfilesdir/guestflow.conf
 man=$dest$mandir/man1/guestflow.1
 man5_main=$dest$mandir/man5/guestflow.yaml.5
 man5_job=$dest$mandir/man5/guestflow-job.5
+completion=$dest$completionsdir/guestflow
 expected=("$bin" "$cfg" "$job" "$service" "$timer" "$purge_service" "$purge_timer" "$sysusers" "$tmpfiles" "$man"
-	"$man5_main" "$man5_job"
+	"$man5_main" "$man5_job" "$completion"
 	"$dest$datadir/guestflow/schemas/xsd/review-xml-1.xsd"
 	"$dest$datadir/guestflow/schemas/sql/reference/pms.sql"
 	"$dest$datadir/guestflow/schemas/sql/reference/adapters.sql"
@@ -106,7 +112,7 @@ done
 while IFS= read -r f; do
 	case $f in
 	"$bin" | "$cfg" | "$service" | "$timer" | "$purge_service" | "$purge_timer" | "$sysusers" | "$tmpfiles" | "$man" | \
-		"$man5_main" | "$man5_job") ;;
+		"$man5_main" | "$man5_job" | "$completion") ;;
 	"$dest$sysconfdir/guestflow/jobs.d/"*.yaml) ;;
 	"$dest$datadir/guestflow/schemas/"*) ;;
 	*) fail "unexpected installed file ${f#"$dest"}" ;;
@@ -114,9 +120,12 @@ while IFS= read -r f; do
 done < <(find "$dest" -type f -o -type l)
 
 # Installed files must have had their @VARIABLES@ substituted.
-if grep -n '@[A-Z_]*@' "$service" "$timer" "$purge_service" "$purge_timer" "$sysusers" "$man"; then
+if grep -n '@[A-Z_]*@' "$service" "$timer" "$purge_service" "$purge_timer" "$sysusers" "$man" "$completion"; then
 	fail "unsubstituted @VARIABLE@ in an installed file"
 fi
+
+grep -qxF "_guestflow_default_config=$sysconfdir/guestflow/guestflow.yaml" "$completion" ||
+	fail "the bash completion does not name $sysconfdir/guestflow/guestflow.yaml as the default main file"
 
 # The binary's compiled-in default is where the main file was installed, and
 # that file finds its jobs (jobs_dir: jobs.d, relative to it).
