@@ -129,7 +129,10 @@ grep -qxF "_guestflow_default_config=$sysconfdir/guestflow/guestflow.yaml" "$com
 
 # The binary's compiled-in default is where the main file was installed, and
 # that file finds its jobs (jobs_dir: jobs.d, relative to it).
-"$bin" --help | grep -qF "else $sysconfdir/guestflow/guestflow.yaml)" ||
+# (the help read whole first: grep -q would stop reading at the match, and
+# under pipefail the writer's SIGPIPE would fail the check)
+help=$("$bin" --help)
+grep -qF "else $sysconfdir/guestflow/guestflow.yaml)" <<<"$help" ||
 	fail "guestflow --help does not name $sysconfdir/guestflow/guestflow.yaml as its default"
 if out=$("$bin" -c "$cfg" check-config 2>&1); then
 	grep -q '^job review-nightly: enabled' <<<"$out" && ok "installed configuration: $(head -n1 <<<"$out")" ||
