@@ -194,7 +194,12 @@ ok "dpkg -i $(basename "$deb")"
 snapshot >"$tmp/installed"
 # (merged /usr: the package's /lib/... is found as /usr/lib/... too)
 dpkg -L guestflow | sed -e p -e 's,^/\(lib\|bin\|sbin\)/,/usr/\1/,' | sort -u >"$tmp/package-paths"
-new=$(comm -13 "$tmp/before" "$tmp/installed" | comm -23 - "$tmp/package-paths" | grep -vx /var/lib/guestflow || true)
+# deb-systemd-helper's record of guestflow-purge.timer (its [Install]
+# section; what to enable if the admin does, to be undone on purge): state,
+# not an enabled unit, and gone with the purge (checked at the end).
+dsh_state='^/var/lib/systemd/deb-systemd-helper-enabled(/guestflow[^/]*\.dsh-also)?$'
+new=$(comm -13 "$tmp/before" "$tmp/installed" | comm -23 - "$tmp/package-paths" | grep -vx /var/lib/guestflow |
+	grep -vE "$dsh_state" || true)
 [ -z "$new" ] || die "the install made more than the package's files and /var/lib/guestflow:"$'\n'"$new"
 ok "new on disk: the package's $(dpkg -L guestflow | wc -l) paths and /var/lib/guestflow, nothing else"
 
@@ -255,7 +260,7 @@ ok "user guestflow: uid $uid, group guestflow, home $home, shell $shell"
 ok "/var/lib/guestflow: guestflow:guestflow 0700"
 
 # Nothing enabled, nothing scheduled.
-enabled=$(find /etc/systemd /var/lib/systemd -name 'guestflow*' 2>/dev/null || true)
+enabled=$(find /etc/systemd /var/lib/systemd -name 'guestflow*' ! -name '*.dsh-also' 2>/dev/null || true)
 [ -z "$enabled" ] || die "units enabled or state left by the install: $enabled"
 [ ! -e /etc/cron.d/guestflow ] || die "/etc/cron.d/guestflow is installed: nightly runs would start"
 ok "no timer or service enabled (nothing under /etc/systemd), no /etc/cron.d/guestflow"
@@ -312,7 +317,8 @@ tail -n1 /etc/guestflow/guestflow.yaml | grep -qxF "$edit" || die "after dpkg -r
 [ -f /etc/guestflow/jobs.d/review-nightly.yaml ] || die "after dpkg -r, the job file is gone"
 [ -f /var/lib/guestflow/secrets.key ] || die "after dpkg -r, /var/lib/guestflow/secrets.key is gone"
 snapshot >"$tmp/removed"
-new=$(comm -13 "$tmp/before" "$tmp/removed" | grep -vE '^(/etc/guestflow|/var/lib/guestflow)(/|$)' || true)
+new=$(comm -13 "$tmp/before" "$tmp/removed" | grep -vE '^(/etc/guestflow|/var/lib/guestflow)(/|$)' |
+	grep -vE "$dsh_state" || true)
 [ -z "$new" ] || die "after dpkg -r, more is left than /etc/guestflow and /var/lib/guestflow:"$'\n'"$new"
 ok "dpkg -r: the program, units, data gone; /etc/guestflow (edited) and /var/lib/guestflow kept, nothing else left"
 

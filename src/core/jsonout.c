@@ -2,6 +2,7 @@
 #include "core/jsonout.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -102,7 +103,8 @@ json_t *gf_json_col_num(const PGresult *r, int row, int col)
 	char *end;
 	errno = 0;
 	double d = strtod(s, &end);
-	if (end != s && *end == '\0' && errno == 0)
+	/* (jansson has no NaN or infinity, which numeric and float have) */
+	if (end != s && *end == '\0' && errno == 0 && isfinite(d))
 		return checked(json_real(d));
 	/* (not a number: shown as it is rather than lost) */
 	return gf_json_text(s);
