@@ -199,6 +199,32 @@ def strip_troff(text):
     return re.sub(r'^\.[A-Z]{1,2} ?', '', text, flags=re.M).replace('"', '')
 
 
+def help_commands(top):
+    """The commands of 'guestflow --help': {verb: [sub-commands]} in order.
+    In its "Commands:" section (lines indented by two), the command part of
+    a line ends at a run of 2+ spaces; " | " separates alternatives; a
+    command is its leading lowercase words ("a|b" as the last word: both).
+    Also read by tests/integration/test_completion.py."""
+    section = top.split('Commands:\n', 1)[1].split('\n\n', 1)[0]
+    commands = {}
+    for line in section.splitlines():
+        if not re.match(r'  \S', line):
+            continue
+        for alt in re.split(r'\s{2,}', line.strip())[0].split(' | '):
+            words = []
+            for w in alt.split():
+                if not re.fullmatch(r'[a-z][a-z|-]*', w):
+                    break
+                words.append(w)
+            if not words:
+                continue
+            subs = commands.setdefault(words[0], [])
+            for sub in (words[1].split('|') if len(words) > 1 else []):
+                if sub not in subs:
+                    subs.append(sub)
+    return commands
+
+
 def check_man1(exe, man1, version):
     """Every command of 'guestflow --help' and every option it or a command's
     --help names is in guestflow(1), and its .TH carries the version."""
@@ -213,28 +239,13 @@ def check_man1(exe, man1, version):
         return r.stdout
 
     top = run('--help')
-    errors, verbs, helps = [], [], [('guestflow --help', top)]
-    # "Commands:" lines (indented by two): the command part ends at a run of
-    # 2+ spaces; " | " separates alternatives; a command is its leading
-    # lowercase words ("a|b" as the last word: both).
-    section = top.split('Commands:\n', 1)[1].split('\n\n', 1)[0]
-    for line in section.splitlines():
-        if not re.match(r'  \S', line):
-            continue
-        for alt in re.split(r'\s{2,}', line.strip())[0].split(' | '):
-            words = []
-            for w in alt.split():
-                if not re.fullmatch(r'[a-z][a-z|-]*', w):
-                    break
-                words.append(w)
-            if not words:
-                continue
-            if words[0] not in verbs:
-                verbs.append(words[0])
-            for last in words[-1].split('|'):
-                cmd = ' '.join(words[:-1] + [last])
-                if not re.search(r'(?<![\w-])' + re.escape(cmd) + r'(?![\w-])', text):
-                    errors.append(f'{man1}: command "{cmd}" (guestflow --help) is not described')
+    errors, helps = [], [('guestflow --help', top)]
+    commands = help_commands(top)
+    verbs = list(commands)
+    for verb, subs in commands.items():
+        for cmd in [verb] if not subs else [f'{verb} {sub}' for sub in subs]:
+            if not re.search(r'(?<![\w-])' + re.escape(cmd) + r'(?![\w-])', text):
+                errors.append(f'{man1}: command "{cmd}" (guestflow --help) is not described')
     if len(verbs) < 3:
         errors.append(f'could not read the commands of guestflow --help: {verbs!r}')
     for v in verbs:

@@ -146,6 +146,38 @@ int gf_parse_duration_ms(const char *s, int64_t *ms)
 	return 0;
 }
 
+int gf_replace_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+	const char *slash = strrchr(path, '/');
+	int dir_len = slash ? (int)(slash - path) : 1;
+	_cleanup_free_ char *tmp = gf_xasprintf("%.*s/.%s.XXXXXX", dir_len, slash ? path : ".", slash ? slash + 1 : path);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	int r = 0;
+	size_t done = 0;
+	if (fchmod(fd, mode) < 0)
+		r = -errno;
+	while (r == 0 && done < len) {
+		ssize_t n = write(fd, data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = -errno;
+		else
+			done += (size_t)n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
 int gf_read_file(const char *path, size_t max, char **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 #define GF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define GF_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -81,6 +82,14 @@ int gf_parse_int64(const char *s, int64_t *out);
  * and the default, and def is returned (a stray setting must not change
  * how a nightly run behaves, nor overflow what is computed from it). */
 int64_t gf_env_number(const char *name, int64_t min, int64_t max, int64_t def);
+
+/* Replace path with data as a whole: a temporary file beside it, of a name
+ * nobody can guess (".NAME.XXXXXX", hidden from the readers of *.prom,
+ * *.conf or cron.d), created by mkstemp (O_EXCL: never through a symlink or
+ * into a file someone planted), given mode, written, flushed to disk, then
+ * renamed over path (rename replaces a symlink at path itself, never its
+ * target). 0 or -errno; nothing is left behind on failure. */
+int gf_replace_file(const char *path, const char *data, size_t len, mode_t mode);
 
 /* Whole file into a NUL-terminated buffer (caller frees), at most max bytes. */
 int gf_read_file(const char *path, size_t max, char **out, size_t *len);

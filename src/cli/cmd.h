@@ -72,6 +72,11 @@ int gf_cmd_print_json(const char *verb, json_t *doc);
  * GF_EXIT_USAGE. */
 int gf_cmd_json_opt(const char *verb, bool *json);
 
+/* The options of check-config and timers: [--unit-dir DIR] [--cron FILE],
+ * each at most once. 0, or GF_EXIT_USAGE after printing help. */
+int gf_cmd_schedule_args(int argc, char **argv, const char *verb, const char *help, const char **unit_dir,
+                         const char **cron);
+
 /* When argv asks for help (-h or --help), print help on stdout and return
  * true: the command then exits 0. */
 bool gf_cmd_help(int argc, char **argv, const char *help);

@@ -87,16 +87,8 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : GF_EXIT_SOFTWARE;
 	}
 	const char *unit_dir = NULL, *cron = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--unit-dir") == 0 && i + 1 < argc && !unit_dir)
-			unit_dir = argv[++i];
-		else if (strcmp(argv[i], "--cron") == 0 && i + 1 < argc && !cron)
-			cron = argv[++i];
-		else {
-			fprintf(stderr, "guestflow check-config: unexpected argument '%s'\n%s", argv[i], help);
-			return GF_EXIT_USAGE;
-		}
-	}
+	if (gf_cmd_schedule_args(argc, argv, "check-config", help, &unit_dir, &cron))
+		return GF_EXIT_USAGE;
 	struct gf_config *cfg = NULL;
 	int r = gf_cmd_load_config(ctx, &cfg);
 	if (r)

@@ -196,3 +196,19 @@ int gf_cmd_json_opt(const char *verb, bool *json)
 	*json = true;
 	return 0;
 }
+
+int gf_cmd_schedule_args(int argc, char **argv, const char *verb, const char *help, const char **unit_dir,
+                         const char **cron)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--unit-dir") == 0 && i + 1 < argc && !*unit_dir)
+			*unit_dir = argv[++i];
+		else if (strcmp(argv[i], "--cron") == 0 && i + 1 < argc && !*cron)
+			*cron = argv[++i];
+		else {
+			fprintf(stderr, "guestflow %s: unexpected argument '%s'\n%s", verb, argv[i], help);
+			return GF_EXIT_USAGE;
+		}
+	}
+	return 0;
+}

@@ -41,34 +41,6 @@ static const char help[] =
 	"check-config warns whenever an installed timer or the cron file disagrees\n"
 	"with the job files.\n";
 
-/* Write text to path through a temporary file in the same directory,
- * mode 0644, renamed into place. */
-static int write_file(const char *path, const char *text)
-{
-	_cleanup_free_ char *tmp = gf_xasprintf("%s.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text), off = 0;
-	int r = fchmod(fd, 0644) < 0 ? -errno : 0;
-	while (r == 0 && off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno != EINTR)
-			r = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
 /* 'systemd-analyze calendar SCHEDULE': 0 valid, 1 invalid, -1 not installed. */
 static int analyze_calendar(const char *schedule)
 {
@@ -111,7 +83,7 @@ static int write_dropins(const struct gf_config *cfg, const char *unit_dir)
 		_cleanup_free_ char *text = gf_schedule_dropin(job);
 		int r = mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
 		if (r == 0)
-			r = write_file(path, text);
+			r = gf_replace_file(path, text, strlen(text), 0644);
 		if (r < 0) {
 			fprintf(stderr, "guestflow timers: %s: %s\n", path, strerror(-r));
 			return GF_EXIT_CANTCREAT;
@@ -119,23 +91,15 @@ static int write_dropins(const struct gf_config *cfg, const char *unit_dir)
 		printf("guestflow@%s.timer: OnCalendar=%s (%s)\n", job->name, job->schedule, path);
 	}
 	/* The drop-ins written for jobs that are gone. */
-	DIR *d = opendir(unit_dir);
-	for (struct dirent *e; d && (e = readdir(d));) {
-		size_t l = strlen(e->d_name);
-		if (strncmp(e->d_name, "guestflow@", 10) != 0 || l < 18 || strcmp(e->d_name + l - 8, ".timer.d") != 0)
-			continue;
-		_cleanup_free_ char *job = gf_xstrndup(e->d_name + 10, l - 18);
-		if (gf_config_find_job(cfg, job))
-			continue;
-		_cleanup_free_ char *dir = gf_xasprintf("%s/%s", unit_dir, e->d_name);
-		_cleanup_free_ char *path = gf_xasprintf("%s/" GF_TIMER_DROPIN, dir);
-		if (unlink(path) == 0) {
-			(void)rmdir(dir); /* unless it holds an operator's own drop-ins */
-			printf("guestflow@%s.timer: removed %s (no such job)\n", job, path);
+	_cleanup_free_ char **stale = gf_schedule_stale(cfg, unit_dir);
+	for (char **p = stale; p && *p; p++) {
+		if (unlink(*p) == 0) {
+			printf("%s: removed (no such job)\n", *p);
+			*strrchr(*p, '/') = '\0';
+			(void)rmdir(*p); /* unless it holds an operator's own drop-ins */
 		}
+		free(*p);
 	}
-	if (d)
-		closedir(d);
 	if (!checked && cfg->n_jobs)
 		printf("(systemd-analyze is not installed: the schedules were not checked)\n");
 	printf("now: systemctl daemon-reload; then enable and start the timer of each job to run"
@@ -185,7 +149,7 @@ static int write_cron(const struct gf_config *cfg, const char *config_arg, const
 		" > >(exec logger -t guestflow) 2>&1\n"
 		"55 4 * * *  guestflow  timeout --preserve-status --kill-after=60s 2h guestflow%s pull"
 		" > >(exec logger -t guestflow) 2>&1\n", c, c, c);
-	int r = write_file(file, gf_buf_str(&b));
+	int r = gf_replace_file(file, gf_buf_str(&b), strlen(gf_buf_str(&b)), 0644);
 	if (r < 0) {
 		fprintf(stderr, "guestflow timers: %s: %s\n", file, strerror(-r));
 		return GF_EXIT_CANTCREAT;
@@ -199,16 +163,8 @@ int gf_cmd_timers(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
 	const char *unit_dir = NULL, *cron = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--unit-dir") == 0 && i + 1 < argc && !unit_dir)
-			unit_dir = argv[++i];
-		else if (strcmp(argv[i], "--cron") == 0 && i + 1 < argc && !cron)
-			cron = argv[++i];
-		else {
-			fprintf(stderr, "guestflow timers: unexpected argument '%s'\n%s", argv[i], help);
-			return GF_EXIT_USAGE;
-		}
-	}
+	if (gf_cmd_schedule_args(argc, argv, "timers", help, &unit_dir, &cron))
+		return GF_EXIT_USAGE;
 	if (unit_dir && cron) {
 		fprintf(stderr, "guestflow timers: --unit-dir and --cron: one or the other\n%s", help);
 		return GF_EXIT_USAGE;

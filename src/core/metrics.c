@@ -19,41 +19,6 @@ static void gauge(struct gf_buf *b, const char *name, const char *help, const ch
 	gf_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s{job=\"%s\"} %.15g\n", name, help, name, name, job, v);
 }
 
-/* Replace path (in dir) with data as a whole: a temporary file of a name
- * nobody can guess, created by mkstemp (O_EXCL: never through a symlink or
- * into a file someone planted in the directory), made readable for the
- * node exporter, written, flushed to disk, then renamed over path (rename
- * replaces a symlink at path itself, never its target). */
-static int write_replace(const char *dir, const char *path, const char *data, size_t len)
-{
-	_cleanup_free_ char *tmp = gf_xasprintf("%s/.guestflow.prom.XXXXXX", dir);
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	size_t done = 0;
-	if (fchmod(fd, 0644) < 0)
-		r = -errno;
-	while (r == 0 && done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		else
-			done += (size_t)n;
-	}
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
 int gf_metrics_write(const char *dir, PGconn *c, const struct gf_job *job, const struct gf_run_stats *st,
                      int exit_code)
 {
@@ -90,7 +55,7 @@ int gf_metrics_write(const char *dir, PGconn *c, const struct gf_job *job, const
 		}
 	}
 	_cleanup_free_ char *path = gf_xasprintf("%s/guestflow_%s.prom", dir, job->name);
-	int r = write_replace(dir, path, b.data, b.len);
+	int r = gf_replace_file(path, b.data, b.len, 0644); /* readable by the node exporter */
 	if (r < 0)
 		gf_error("metrics_failed", "path=%s error=%s", gf_log_q(path), gf_log_q(gf_strerror(r)));
 	gf_buf_free(&b);

@@ -242,6 +242,32 @@ int gf_schedule_installed(const char *unit_dir, const char *job, char *out, size
 	return count;
 }
 
+char **gf_schedule_stale(const struct gf_config *cfg, const char *unit_dir)
+{
+	DIR *d = opendir(unit_dir);
+	if (!d)
+		return NULL;
+	size_t n = 0;
+	char **out = gf_xcalloc(1, sizeof(*out));
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (strncmp(e->d_name, "guestflow@", 10) != 0 || l < 18 || strcmp(e->d_name + l - 8, ".timer.d") != 0)
+			continue;
+		_cleanup_free_ char *job = gf_xstrndup(e->d_name + 10, l - 18);
+		char *ours = gf_xasprintf("%s/%s/" GF_TIMER_DROPIN, unit_dir, e->d_name);
+		struct stat st;
+		if (gf_config_find_job(cfg, job) || lstat(ours, &st) != 0 || !S_ISREG(st.st_mode)) {
+			free(ours);
+			continue;
+		}
+		out = gf_xrealloc(out, (n + 2) * sizeof(*out));
+		out[n++] = ours;
+		out[n] = NULL;
+	}
+	closedir(d);
+	return out;
+}
+
 /* ---- the check --------------------------------------------------------------- */
 
 #define WARN(...) (fprintf(stderr, "guestflow: warning: " __VA_ARGS__), fputc('\n', stderr), warnings++)
@@ -332,18 +358,12 @@ int gf_schedule_check(const struct gf_config *cfg, const char *unit_dir, const c
 			     " run 'guestflow timers'", job->name, unit_dir, job->name);
 	}
 	/* Drop-ins left by 'guestflow timers' for a job no longer configured. */
-	DIR *d = opendir(unit_dir);
-	for (struct dirent *e; d && (e = readdir(d));) {
-		size_t l = strlen(e->d_name);
-		if (strncmp(e->d_name, "guestflow@", 10) != 0 || l < 18 || strcmp(e->d_name + l - 8, ".timer.d") != 0)
-			continue;
-		_cleanup_free_ char *job = gf_xstrndup(e->d_name + 10, l - 18);
-		_cleanup_free_ char *ours = gf_xasprintf("%s/%s/" GF_TIMER_DROPIN, unit_dir, e->d_name);
-		struct stat st;
-		if (!gf_config_find_job(cfg, job) && stat(ours, &st) == 0)
-			WARN("%s is for job '%s', which is not configured: run 'guestflow timers' to remove it", ours, job);
+	_cleanup_free_ char **stale = gf_schedule_stale(cfg, unit_dir);
+	for (char **p = stale; p && *p; p++) {
+		const char *dir = strrchr(*p, '@') + 1;
+		WARN("%s is for job '%.*s', which is not configured: run 'guestflow timers' to remove it", *p,
+		     (int)(strstr(dir, ".timer.d/") - dir), dir);
+		free(*p);
 	}
-	if (d)
-		closedir(d);
 	return warnings + check_cron(cfg, unit_dir, cron_file);
 }

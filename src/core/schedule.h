@@ -34,6 +34,12 @@ char *gf_schedule_dropin(const struct gf_job *job);
  * or -errno when the directory cannot be read (-ENOENT: none there). */
 int gf_schedule_installed(const char *unit_dir, const char *job, char *out, size_t size);
 
+/* The drop-ins 'guestflow timers' wrote (unit_dir/guestflow@JOB.timer.d/
+ * GF_TIMER_DROPIN, a regular file) for jobs cfg does not have: a
+ * NULL-terminated array of paths, each and the array for the caller to
+ * free; NULL when unit_dir cannot be read. */
+char **gf_schedule_stale(const struct gf_config *cfg, const char *unit_dir);
+
 /* Warnings (one line each, on stderr, prefixed "guestflow: warning: ") for
  * every place the installed timers or the cron file disagree with the jobs'
  * schedules; unit_dir and cron_file may not exist. Returns the count. */

@@ -10,11 +10,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 from gftest import GUESTFLOW, SRC, main
+
+sys.path.insert(0, os.path.join(SRC, 'tools'))
+import mkman  # noqa: E402  (tools/mkman.py)
 
 SCRIPT = os.path.join(SRC, 'packaging', 'completion', 'guestflow')
 
@@ -33,28 +37,9 @@ def help_text(*args):
 
 
 def help_commands():
-    """{command: [sub-commands]} from the "Commands:" section of --help, read
-    as tests/packaging/test_packaging.sh reads it (a command is the leading
-    lowercase words of a line; " | " and "a|b" are alternatives)."""
-    section = help_text().split('Commands:\n', 1)[1].split('\n\n', 1)[0]
-    commands = {}
-    for line in section.splitlines():
-        if not re.match(r'  \S', line):
-            continue
-        for alt in re.split(r'\s{2,}', line.strip())[0].split(' | '):
-            words = []
-            for w in alt.split():
-                if not re.fullmatch(r'[a-z][a-z|-]*', w):
-                    break
-                words.append(w)
-            if not words:
-                continue
-            subs = commands.setdefault(words[0], [])
-            if len(words) > 1:
-                for s in words[1].split('|'):
-                    if s not in subs:
-                        subs.append(s)
-    return commands
+    """{command: [sub-commands]} of --help, read as the build's man page
+    check reads them (tools/mkman.py)."""
+    return mkman.help_commands(help_text())
 
 
 class CompletionTest(unittest.TestCase):

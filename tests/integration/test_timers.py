@@ -59,7 +59,7 @@ class TimersTest(GFTestCase):
             "configured: run 'guestflow timers' to remove it"])
         r = env.gf('timers', '--unit-dir', self.units)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn('guestflow@survey-weekly.timer: removed', r.stdout)
+        self.assertIn(self.dropin('survey-weekly') + ': removed (no such job)', r.stdout)
         self.assertFalse(os.path.exists(self.dropin('survey-weekly')))
         self.assertTrue(os.path.exists(os.path.join(os.path.dirname(self.dropin('survey-weekly')), 'local.conf')))
         self.assertEqual(self.check(), [])
