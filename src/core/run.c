@@ -1085,25 +1085,30 @@ static void loop(struct run *rn)
 /* What the run leaves: deliveries still to send (*out, with those in
  * batches under a lease, *leased) and, apart, the pending deliveries of
  * connections an operator (or the automatic stop) stopped or deactivated
- * (*stopped): they wait for the connection by decision, not for a fault, so
- * they are counted but do not make the run exit 1. */
+ * that were never sent (*stopped): they wait for the connection by
+ * decision, not for a fault, so they are counted but do not make the run
+ * exit 1. A batch of such a connection that may have reached the partner
+ * without an answer (maybe_sent: a timeout; or a lease left by a worker that
+ * died, as the claim counts it) stays in *out: the partner may hold it, and
+ * a person has to look. */
 static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int64_t *leased, int64_t *stopped)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "pending_count",
 		"WITH b AS MATERIALIZED ("
-		"  SELECT id, coalesce(lease_until > now(), false) AS leased"
+		"  SELECT id, coalesce(lease_until > now(), false) AS leased, NOT (maybe_sent OR lease_until IS NOT NULL) AS unsent"
 		"    FROM guestflow.batches WHERE job = $1 AND state = 'open'"
 		"), n AS ("
-		"  SELECT b.leased, d.connection_id, count(*) AS n FROM b JOIN guestflow.deliveries d ON d.batch_id = b.id"
-		"   WHERE d.state IN ('pending', 'sending') GROUP BY 1, 2"
+		"  SELECT b.leased, b.unsent, d.connection_id, count(*) AS n"
+		"    FROM b JOIN guestflow.deliveries d ON d.batch_id = b.id"
+		"   WHERE d.state IN ('pending', 'sending') GROUP BY 1, 2, 3"
 		"), w AS ("
-		"  SELECT connection_id, count(*) AS n FROM guestflow.deliveries"
+		"  SELECT connection_id, true AS unsent, count(*) AS n FROM guestflow.deliveries"
 		"   WHERE job = $1 AND batch_id IS NULL AND state = 'pending' GROUP BY 1"
-		"  UNION ALL SELECT connection_id, n FROM n WHERE NOT leased"
-		") SELECT coalesce(sum(w.n) FILTER (WHERE c.status NOT IN ('stopped', 'deactivated')), 0),"
+		"  UNION ALL SELECT connection_id, unsent, n FROM n WHERE NOT leased"
+		") SELECT coalesce(sum(w.n) FILTER (WHERE NOT (w.unsent AND c.status IN ('stopped', 'deactivated'))), 0),"
 		"         (SELECT coalesce(sum(n), 0) FROM n WHERE leased),"
-		"         coalesce(sum(w.n) FILTER (WHERE c.status IN ('stopped', 'deactivated')), 0)"
+		"         coalesce(sum(w.n) FILTER (WHERE w.unsent AND c.status IN ('stopped', 'deactivated')), 0)"
 		"    FROM w JOIN guestflow.connections c ON c.id = w.connection_id", 1, (const char *[]){ job->name });
 	if (!r)
 		return err;

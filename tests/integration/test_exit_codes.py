@@ -4,6 +4,8 @@ row it lists is provoked here and checked, and the table is read from the man
 page, so that a row added to or dropped from it without a test fails."""
 import os
 import re
+import signal
+import subprocess
 import subprocess
 
 from gftest import FORCE, GUESTFLOW, SRC, GFTestCase, add_booking, main, private_cluster
@@ -71,6 +73,24 @@ class ExitCodeTest(GFTestCase):
         env.sim_control('refuse?bookingNo=B-2&reason=guest%20opted%20out')
         r = self.run_job(expect=1)
         self.assertIn(' delivered=1 ', r.stdout)
+        self.assertIn(' pending=1 ', r.stdout)
+        self.assertNotIn('pending_stopped', r.stdout)
+
+    def test_exit_1_for_a_stopped_connection_whose_batch_may_have_been_sent(self):
+        """Red team (issue 18): a worker killed after the partner accepted a
+        batch, then the connection stopped: the partner may hold the guest,
+        guestflow has no record of it; not a pending_stopped= to sleep on."""
+        v = subprocess.run([GUESTFLOW, '--version'], capture_output=True, text=True, timeout=30).stdout
+        if 'GUESTFLOW_FAULT' not in v:
+            self.skipTest('built without -Dfault_injection=true')
+        env = self.env
+        add_booking(env, 1, prop='P001')
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'}, timeout=60)
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr[-2000:])
+        self.assertEqual(env.sim_stats()['accepted'], 1)
+        self.assertEqual(env.gf('connection', 'stop', 'P001', 'reviewhub').returncode, 0)
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        r = self.run_job(expect=1)
         self.assertIn(' pending=1 ', r.stdout)
         self.assertNotIn('pending_stopped', r.stdout)
 
