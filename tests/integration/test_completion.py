@@ -27,6 +27,9 @@ P001             reviewhub        H-1001               live         2026-11-20 0
 P001             surveyco         S-1                  setup        2026-11-21 10:00
 P002             reviewhub        H-1002               deactivated  2026-11-22 11:00
 "bad\\x1b id"     reviewhub        H-9                  setup        2026-11-22 11:00
+$(touch${IFS}/tmp/gf-completion-pwned) reviewhub H-10 setup 2026-11-22 11:00
+P`id`            reviewhub        H-11                 setup        2026-11-22 11:00
+Hôtel-7          reviewhub        H-12                 live         2026-11-22 11:00
 """
 
 
@@ -168,14 +171,16 @@ class CompletionTest(unittest.TestCase):
 
     def test_properties_and_partners_from_connection_list(self):
         cfg = self.config()
-        self.assertEqual(self.complete('-c', cfg, 'connection', 'show', ''), ['P001', 'P002'])
+        # Red team (issue 18): a property id the shell would read ($(...),
+        # backticks) is never offered; letters of any language are.
+        self.assertEqual(self.complete('-c', cfg, 'connection', 'show', ''), ['Hôtel-7', 'P001', 'P002'])
         with open(self.calls) as f:
             self.assertEqual(f.read(), f'-c {cfg} connection list\n')   # the config of the line
         self.assertEqual(self.complete('-c', cfg, 'connection', 'show', 'P001', ''), ['reviewhub', 'surveyco'])
         self.assertEqual(self.complete('-c', cfg, 'connection', 'activate', 'P002', ''), ['reviewhub'])
         self.assertEqual(self.complete('connection', 'consent', 'P0'), ['P001', 'P002'])
         self.assertEqual(self.complete('connection', 'show', 'P001', 'reviewhub', ''), [])
-        self.assertEqual(self.complete('log', '--connection', ''), ['P001', 'P002'])
+        self.assertEqual(self.complete('log', '--connection', ''), ['Hôtel-7', 'P001', 'P002'])
         self.assertEqual(self.complete('contact', 'add', 'a@b.example', '--connection', 'P001', 's'), ['surveyco'])
         # connection add: the partners of the jobs
         self.assertEqual(self.complete('-c', cfg, 'connection', 'add', 'P003', ''), ['reviewhub', 'surveyco'])
