@@ -82,6 +82,10 @@ static int write_dropins(const struct gf_config *cfg, const char *unit_dir)
 		_cleanup_free_ char *path = gf_xasprintf("%s/" GF_TIMER_DROPIN, dir);
 		_cleanup_free_ char *text = gf_schedule_dropin(job);
 		int r = mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
+		/* a directory of its own, not a symlink to somewhere else */
+		struct stat st;
+		if (r == 0 && (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+			r = -ENOTDIR;
 		if (r == 0)
 			r = gf_replace_file(path, text, strlen(text), 0644);
 		if (r < 0) {
@@ -111,6 +115,7 @@ static int write_cron(const struct gf_config *cfg, const char *config_arg, const
 {
 	_cleanup_buf_ struct gf_buf b = GF_BUF_INIT((size_t)1 << 20);
 	_cleanup_free_ char *c = config_arg ? gf_xasprintf(" -c %s", config_arg) : gf_xstrdup("");
+	_cleanup_free_ char *file_c = gf_schedule_comment(file), *jobs_dir_c = gf_schedule_comment(cfg->jobs_dir);
 	gf_buf_printf(&b,
 		"# guestflow's jobs for hosts without systemd timers. Written by 'guestflow timers\n"
 		"# --cron %s' from the job files' schedule: (%s). Do not edit the\n"
@@ -125,7 +130,7 @@ static int write_cron(const struct gf_config *cfg, const char *config_arg, const
 		"PATH=/usr/local/bin:/usr/bin:/bin\n"
 		"GUESTFLOW_TRIGGER=cron\n"
 		"PGPASSFILE=/etc/guestflow/pgpass\n",
-		file, cfg->jobs_dir);
+		file_c, jobs_dir_c);
 	for (size_t i = 0; i < cfg->n_jobs; i++) {
 		const struct gf_job *job = cfg->jobs[i];
 		char fields[256], why[512];
@@ -133,10 +138,11 @@ static int write_cron(const struct gf_config *cfg, const char *config_arg, const
 			fprintf(stderr, "guestflow timers: %s: schedule %s; nothing written\n", job->path, why);
 			return GF_EXIT_CONFIG;
 		}
+		_cleanup_free_ char *path_c = gf_schedule_comment(job->path);
 		gf_buf_printf(&b, "\n# %s: schedule '%s' (%s)%s\n"
 		              "%s  guestflow  timeout --preserve-status --kill-after=60s 2h guestflow%s run %s"
 		              " > >(exec logger -t guestflow) 2>&1\n",
-		              job->name, job->schedule, job->path, job->enabled ? "" : "; enabled: false, a run does nothing",
+		              job->name, job->schedule, path_c, job->enabled ? "" : "; enabled: false, a run does nothing",
 		              fields, c, job->name);
 	}
 	gf_buf_printf(&b,
@@ -155,6 +161,10 @@ static int write_cron(const struct gf_config *cfg, const char *config_arg, const
 		return GF_EXIT_CANTCREAT;
 	}
 	printf("%s: %zu job%s written\n", file, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s");
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+	if (base[strspn(base, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")])
+		fprintf(stderr, "guestflow timers: warning: cron ignores a file in /etc/cron.d whose name has other"
+		        " characters than letters, digits, '_' and '-' (such as '%s')\n", base);
 	return 0;
 }
 
@@ -176,14 +186,20 @@ int gf_cmd_timers(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	/* The cron lines name the main file when it is not the default one
 	 * (cron has no $GUESTFLOW_CONFIG), quoted for the shell; cron itself
 	 * would cut the line at a '%'. */
-	char abs[PATH_MAX];
+	/* (absolute, but not resolved: a relative jobs_dir is found from the
+	 * main file's path as given, symlinks and all) */
+	char cwd[PATH_MAX];
 	const char *path = gf_config_default_path(ctx->config_path);
 	_cleanup_free_ char *config_arg = NULL;
 	if (cron && strcmp(path, GF_SYSCONFDIR "/guestflow.yaml") != 0) {
-		if (!realpath(path, abs) || strchr(abs, '%') || strchr(abs, '\'') || strchr(abs, '\n')) {
+		_cleanup_free_ char *abs = path[0] == '/' ? gf_xstrdup(path)
+		                          : getcwd(cwd, sizeof(cwd)) ? gf_xasprintf("%s/%s", cwd, path) : NULL;
+		bool bad = !abs || strpbrk(abs, "%'") != NULL;
+		for (const char *p = abs; p && *p && !bad; p++)
+			bad = (unsigned char)*p < 0x20 || *p == 0x7f;
+		if (bad) {
 			fprintf(stderr, "guestflow timers: %s: cannot be named in a cron line (%s)\n", path,
-			        strchr(path, '%') || strchr(path, '\'') || strchr(path, '\n') ? "a %, ' or new line in it"
-			                                                                : strerror(errno));
+			        abs ? "a %, ' or control character in its path" : strerror(errno));
 			gf_config_free(cfg);
 			return GF_EXIT_CONFIG;
 		}

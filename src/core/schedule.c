@@ -174,41 +174,83 @@ void gf_schedule_cron_normalize(const char *fields, char *out, size_t size)
 
 /* ---- systemd drop-ins -------------------------------------------------------- */
 
+char *gf_schedule_comment(const char *s)
+{
+	char *c = gf_xstrdup(s);
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return c;
+}
+
+/* The first line of a drop-in 'guestflow timers' wrote: it names the job
+ * and its file, whose directory tells which configuration wrote it. */
+#define DROPIN_MARK "# Written by 'guestflow timers' from the schedule of job "
+
 char *gf_schedule_dropin(const struct gf_job *job)
 {
-	return gf_xasprintf("# Written by 'guestflow timers' from the schedule of job %s (%s).\n"
+	_cleanup_free_ char *path = gf_schedule_comment(job->path);
+	return gf_xasprintf(DROPIN_MARK "%s (%s).\n"
 	                    "# Do not edit: change 'schedule:' there and run 'guestflow timers' again.\n"
 	                    "[Timer]\n"
 	                    "OnCalendar=\n"
 	                    "OnCalendar=%s\n",
-	                    job->name, job->path, job->schedule);
+	                    job->name, path, job->schedule);
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b)
+static int by_name(const void *a, const void *b)
 {
-	return strcmp((*a)->d_name, (*b)->d_name);
+	return strcmp(strrchr(*(char *const *)a, '/') + 1, strrchr(*(char *const *)b, '/') + 1);
+}
+
+/* The *.conf files of dir, as paths, added to v (n of them so far); a name
+ * already there (from an earlier, higher-priority dir) is not added. */
+static size_t add_confs(const char *dir, char ***v, size_t n)
+{
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (l <= 5 || strcmp(e->d_name + l - 5, ".conf") != 0)
+			continue;
+		bool seen = false;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strcmp(strrchr((*v)[i], '/') + 1, e->d_name) == 0;
+		if (seen)
+			continue;
+		*v = gf_xrealloc(*v, (n + 1) * sizeof(**v));
+		(*v)[n++] = gf_xasprintf("%s/%s", dir, e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 int gf_schedule_installed(const char *unit_dir, const char *job, char *out, size_t size)
 {
-	_cleanup_free_ char *dir = gf_xasprintf("%s/guestflow@%s.timer.d", unit_dir, job);
-	struct dirent **names = NULL;
-	int n = scandir(dir, &names, NULL, by_name);
+	/* As systemd reads them: the drop-ins of the instance and of the
+	 * template (guestflow@.timer.d, what 'systemctl edit guestflow@.timer'
+	 * writes), one list sorted by file name, the instance's file winning
+	 * over a template's of the same name. */
+	_cleanup_free_ char *inst = gf_xasprintf("%s/guestflow@%s.timer.d", unit_dir, job);
+	_cleanup_free_ char *tmpl = gf_xasprintf("%s/guestflow@.timer.d", unit_dir);
+	char **files = NULL;
+	size_t n = add_confs(inst, &files, 0);
+	n = add_confs(tmpl, &files, n);
 	out[0] = '\0';
-	if (n < 0)
-		return -errno;
+	struct stat st;
+	if (n == 0 && stat(inst, &st) < 0 && stat(tmpl, &st) < 0) {
+		free(files);
+		return -ENOENT;
+	}
+	qsort(files, n, sizeof(*files), by_name);
 	int count = 0;
 	size_t o = 0;
-	for (int i = 0; i < n; i++) {
-		const char *name = names[i]->d_name;
-		size_t len = strlen(name);
-		_cleanup_free_ char *path = NULL, *text = NULL;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *text = NULL;
 		size_t text_len;
-		if (len > 5 && strcmp(name + len - 5, ".conf") == 0) {
-			path = gf_xasprintf("%s/%s", dir, name);
-			if (gf_read_file(path, 1 << 20, &text, &text_len) < 0)
-				text = NULL;
-		}
+		if (gf_read_file(files[i], 1 << 20, &text, &text_len) < 0)
+			text = NULL;
+		free(files[i]);
 		for (char *save = NULL, *line = text ? strtok_r(text, "\n", &save) : NULL; line;
 		     line = strtok_r(NULL, "\n", &save)) {
 			while (isspace((unsigned char)*line))
@@ -236,9 +278,8 @@ int gf_schedule_installed(const char *unit_dir, const char *job, char *out, size
 				o += (size_t)w;
 			count++;
 		}
-		free(names[i]);
 	}
-	free(names);
+	free(files);
 	return count;
 }
 
@@ -249,14 +290,25 @@ char **gf_schedule_stale(const struct gf_config *cfg, const char *unit_dir)
 		return NULL;
 	size_t n = 0;
 	char **out = gf_xcalloc(1, sizeof(*out));
+	/* ours: the mark, naming a job file of this configuration's jobs dir */
+	_cleanup_free_ char *jobs_dir = gf_schedule_comment(cfg->jobs_dir);
 	for (struct dirent *e; (e = readdir(d));) {
 		size_t l = strlen(e->d_name);
-		if (strncmp(e->d_name, "guestflow@", 10) != 0 || l < 18 || strcmp(e->d_name + l - 8, ".timer.d") != 0)
+		/* guestflow@JOB.timer.d, JOB not empty (guestflow@.timer.d is the
+		 * template's, the operator's) */
+		if (strncmp(e->d_name, "guestflow@", 10) != 0 || l <= 18 || strcmp(e->d_name + l - 8, ".timer.d") != 0)
 			continue;
 		_cleanup_free_ char *job = gf_xstrndup(e->d_name + 10, l - 18);
-		char *ours = gf_xasprintf("%s/%s/" GF_TIMER_DROPIN, unit_dir, e->d_name);
+		_cleanup_free_ char *dir = gf_xasprintf("%s/%s", unit_dir, e->d_name);
+		char *ours = gf_xasprintf("%s/" GF_TIMER_DROPIN, dir);
 		struct stat st;
-		if (gf_config_find_job(cfg, job) || lstat(ours, &st) != 0 || !S_ISREG(st.st_mode)) {
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+		_cleanup_free_ char *mark = gf_xasprintf(DROPIN_MARK "%s (%s/", job, jobs_dir);
+		/* never through a symlink, never a file without the mark */
+		if (gf_config_find_job(cfg, job) || lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+		    lstat(ours, &st) != 0 || !S_ISREG(st.st_mode) || gf_read_file(ours, 1 << 16, &text, &len) < 0 ||
+		    strncmp(text, mark, strlen(mark)) != 0) {
 			free(ours);
 			continue;
 		}
@@ -286,12 +338,20 @@ static int check_cron(const struct gf_config *cfg, const char *unit_dir, const c
 	int warnings = 0;
 	_cleanup_free_ char *text = NULL;
 	size_t len;
-	if (gf_read_file(cron_file, 1 << 20, &text, &len) < 0)
+	int r = gf_read_file(cron_file, 1 << 24, &text, &len);
+	if (r == -ENOENT)
 		return 0;
+	if (r < 0) {
+		WARN("%s: cannot be read to compare it with the jobs' schedules: %s", cron_file, gf_strerror(r));
+		return warnings;
+	}
+	if (strlen(text) != len)
+		WARN("%s: has a NUL byte; what follows it is not compared with the jobs' schedules", cron_file);
+	/* guestflow [-c FILE | -c 'FILE' | --config=FILE ...] run JOB */
 	regex_t re;
-	if (regcomp(&re, "guestflow([[:space:]]+(-c|--config)[[:space:]]+[^[:space:]]+)?[[:space:]]+run[[:space:]]+"
-	            "([^[:space:];&|>)]+)", REG_EXTENDED) != 0)
-		return 0;
+	if (regcomp(&re, "guestflow([[:space:]]+(-c|--config)([[:space:]]+|=)('[^']*'|\"[^\"]*\"|[^[:space:]]+))?"
+	            "[[:space:]]+run[[:space:]]+([^[:space:];&|>)]+)", REG_EXTENDED) != 0)
+		return warnings;
 	int lineno = 0;
 	for (char *line = text, *next; line && *line; line = next) {
 		lineno++;
@@ -300,13 +360,24 @@ static int check_cron(const struct gf_config *cfg, const char *unit_dir, const c
 			*next++ = '\0';
 		while (isspace((unsigned char)*line))
 			line++;
-		regmatch_t m[4];
-		if (*line == '#' || regexec(&re, line, 4, m, 0) != 0)
+		regmatch_t m[6];
+		if (*line == '#' || regexec(&re, line, 6, m, 0) != 0)
 			continue;
-		/* the five time fields */
+		/* the five time fields, or cron's @daily and the like */
+		static const struct { const char *name, *fields; } at[] = {
+			{ "@yearly", "0 0 1 1 *" }, { "@annually", "0 0 1 1 *" }, { "@monthly", "0 0 1 * *" },
+			{ "@weekly", "0 0 * * 0" }, { "@daily", "0 0 * * *" }, { "@midnight", "0 0 * * *" },
+			{ "@hourly", "0 * * * *" }, { "@reboot", "@reboot" },
+		};
 		char fields[256] = "";
 		const char *p = line;
 		size_t o = 0;
+		for (size_t i = 0; *line == '@' && i < GF_ARRAY_SIZE(at); i++)
+			if (strncmp(line, at[i].name, strlen(at[i].name)) == 0 &&
+			    isspace((unsigned char)line[strlen(at[i].name)])) {
+				snprintf(fields, sizeof(fields), "%s", at[i].fields);
+				p = "";
+			}
 		for (int f = 0; f < 5 && *p; f++) {
 			while (*p == ' ' || *p == '\t')
 				p++;
@@ -315,8 +386,9 @@ static int check_cron(const struct gf_config *cfg, const char *unit_dir, const c
 			if (f < 4 && o + 1 < sizeof(fields))
 				fields[o++] = ' ';
 		}
-		fields[o] = '\0';
-		_cleanup_free_ char *name = gf_xstrndup(line + m[3].rm_so, (size_t)(m[3].rm_eo - m[3].rm_so));
+		if (*p)
+			fields[o] = '\0';
+		_cleanup_free_ char *name = gf_xstrndup(line + m[5].rm_so, (size_t)(m[5].rm_eo - m[5].rm_so));
 		const struct gf_job *job = gf_config_find_job(cfg, name);
 		if (!job) {
 			WARN("%s:%d: runs job '%s', which is not configured", cron_file, lineno, name);
@@ -365,5 +437,20 @@ int gf_schedule_check(const struct gf_config *cfg, const char *unit_dir, const c
 		     (int)(strstr(dir, ".timer.d/") - dir), dir);
 		free(*p);
 	}
+	/* A timer enabled for a job that is not configured: it starts a run
+	 * that fails (64) every time. */
+	_cleanup_free_ char *wants = gf_xasprintf("%s/timers.target.wants", unit_dir);
+	DIR *d = opendir(wants);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (strncmp(e->d_name, "guestflow@", 10) != 0 || l <= 16 || strcmp(e->d_name + l - 6, ".timer") != 0)
+			continue;
+		_cleanup_free_ char *job = gf_xstrndup(e->d_name + 10, l - 16);
+		if (!gf_config_find_job(cfg, job))
+			WARN("%s/%s: the timer of job '%s' is enabled, but no such job is configured (in %s): disable it"
+			     " ('systemctl disable --now %s')", wants, e->d_name, job, cfg->jobs_dir, e->d_name);
+	}
+	if (d)
+		closedir(d);
 	return warnings + check_cron(cfg, unit_dir, cron_file);
 }

@@ -25,17 +25,24 @@ int gf_schedule_cron(const char *oncalendar, char *out, size_t size, char *why, 
  * spaces: for comparing two lines' times. */
 void gf_schedule_cron_normalize(const char *fields, char *out, size_t size);
 
+/* s for a comment line of a unit or cron file: a copy (caller frees) with
+ * every control character as '?', so that no path can start a line. */
+char *gf_schedule_comment(const char *s);
+
 /* The text of job's timer drop-in. Caller frees. */
 char *gf_schedule_dropin(const struct gf_job *job);
 
 /* The OnCalendar= values systemd would use for guestflow@JOB.timer from the
- * drop-ins in unit_dir/guestflow@JOB.timer.d/ (lexical order, an empty
- * value resets): written into out as "a; b" (empty: none). Returns how many,
- * or -errno when the directory cannot be read (-ENOENT: none there). */
+ * drop-ins in unit_dir/guestflow@JOB.timer.d/ and unit_dir/guestflow@.timer.d/
+ * (one list in file name order, an empty value resets): written into out as
+ * "a; b" (empty: none). Returns how many, or -ENOENT when neither directory
+ * is there. */
 int gf_schedule_installed(const char *unit_dir, const char *job, char *out, size_t size);
 
 /* The drop-ins 'guestflow timers' wrote (unit_dir/guestflow@JOB.timer.d/
- * GF_TIMER_DROPIN, a regular file) for jobs cfg does not have: a
+ * GF_TIMER_DROPIN: a regular file in a directory, no symlink, whose first
+ * line is the mark naming a job file in cfg's jobs dir) for jobs cfg does
+ * not have: a
  * NULL-terminated array of paths, each and the array for the caller to
  * free; NULL when unit_dir cannot be read. */
 char **gf_schedule_stale(const struct gf_config *cfg, const char *unit_dir);

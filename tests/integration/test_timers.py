@@ -6,8 +6,9 @@ installed disagrees with the job files."""
 import os
 import shutil
 import stat
+import subprocess
 
-from gftest import GFTestCase, main
+from gftest import GUESTFLOW, GFTestCase, main
 
 
 class TimersTest(GFTestCase):
@@ -137,6 +138,110 @@ class TimersTest(GFTestCase):
         with open(self.cron, 'w', encoding='utf-8') as f:
             f.write('15 3 1 * *  guestflow  guestflow run review-nightly\n')
         self.assertIn("'*-*-01 03:15:00' has no cron form", '\n'.join(self.check()))
+
+    def test_red_team_drop_ins(self):
+        """What 'systemctl edit guestflow@.timer' writes counts (systemd merges
+        template and instance drop-ins by file name); an enabled timer of a
+        job that is gone is noticed; timers never writes or deletes through a
+        symlink, never deletes the template's, another configuration's or an
+        unmarked file."""
+        env = self.env
+        self.write_jobs(review_nightly='*-*-* 03:15:00')
+        self.assertEqual(env.gf('timers', '--unit-dir', self.units).returncode, 0)
+        tmpl = os.path.join(self.units, 'guestflow@.timer.d')
+        os.makedirs(tmpl)
+        with open(os.path.join(tmpl, 'override.conf'), 'w') as f:
+            f.write('[Timer]\nOnCalendar=\nOnCalendar=*-*-* 02:00:00\n')
+        self.assertIn("runs at '*-*-* 02:00:00'", '\n'.join(self.check()))
+        os.unlink(os.path.join(tmpl, 'override.conf'))
+        # the template's own directory holding a file of our name: not a job ''
+        with open(os.path.join(tmpl, 'guestflow-schedule.conf'), 'w') as f:
+            f.write('[Timer]\nAccuracySec=1s\n')
+        wants = os.path.join(self.units, 'timers.target.wants')
+        os.makedirs(wants)
+        os.symlink('/usr/lib/systemd/system/guestflow@.timer', os.path.join(wants, 'guestflow@gone.timer'))
+        self.assertEqual(self.check(), [
+            f"guestflow: warning: {wants}/guestflow@gone.timer: the timer of job 'gone' is enabled, but no such job"
+            f" is configured (in {env.jobs_dir}): disable it ('systemctl disable --now guestflow@gone.timer')"])
+        # stale candidates: a symlink to a victim's directory, an unmarked
+        # file, another configuration's drop-in; none may go
+        victim = os.path.join(env.dir, 'victim')
+        os.makedirs(victim)
+        with open(os.path.join(victim, 'guestflow-schedule.conf'), 'w') as f:
+            f.write(f"# Written by 'guestflow timers' from the schedule of job gone ({env.jobs_dir}/gone.yaml).\n")
+        os.symlink(victim, os.path.join(self.units, 'guestflow@gone.timer.d'))
+        for job, first in (('mine', '[Timer]\n'),
+                           ('other', "# Written by 'guestflow timers' from the schedule of job other"
+                                     " (/etc/elsewhere/jobs.d/other.yaml).\n")):
+            os.makedirs(os.path.dirname(self.dropin(job)))
+            with open(self.dropin(job), 'w') as f:
+                f.write(first + 'OnCalendar=daily\n')
+        r = env.gf('timers', '--unit-dir', self.units)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn('removed', r.stdout)
+        for path in (os.path.join(victim, 'guestflow-schedule.conf'), self.dropin('mine'), self.dropin('other'),
+                     os.path.join(tmpl, 'guestflow-schedule.conf')):
+            self.assertTrue(os.path.exists(path), path)
+        # writing through a symlinked directory: refused
+        os.symlink(victim, os.path.join(self.units, 'guestflow@survey.timer.d'))
+        self.write_jobs(review_nightly='*-*-* 03:15:00', survey='daily')
+        r = env.gf('timers', '--unit-dir', self.units)
+        self.assertEqual(r.returncode, 73, r.stdout + r.stderr)
+        self.assertIn('guestflow@survey.timer.d/guestflow-schedule.conf: Not a directory', r.stderr)
+        with open(os.path.join(victim, 'guestflow-schedule.conf')) as f:
+            self.assertNotIn('OnCalendar', f.read())
+
+    def test_red_team_paths_in_comments_and_cron_lines(self):
+        """A new line in a path cannot start a line of the cron file or the
+        drop-in; the cron lines name the main file as given (a relative
+        jobs_dir follows it through a symlink); check-config reads the -c
+        forms timers writes, and cron's @daily."""
+        env = self.env
+        self.write_jobs(review_nightly='*-*-* 03:15:00')
+        evil = os.path.join(env.dir, 'j\n* * * * * root touch /tmp/gf-cron-pwned\n#')
+        os.makedirs(evil)
+        shutil.copy(os.path.join(env.jobs_dir, 'review-nightly.yaml'), evil)
+        with open(env.config, encoding='utf-8') as f:
+            text = f.read()
+        self.assertIn('jobs_dir: "jobs.d"', text)
+        with open(env.config, 'w', encoding='utf-8') as f:
+            f.write(text.replace('jobs_dir: "jobs.d"', 'jobs_dir: "' + evil.replace('\n', '\\n') + '"'))
+        self.assertEqual(env.gf('timers', '--cron', self.cron).returncode, 0)
+        self.assertEqual(env.gf('timers', '--unit-dir', self.units).returncode, 0)
+        for path in (self.cron, self.dropin('review-nightly')):
+            with open(path, encoding='utf-8') as f:
+                lines = f.read().splitlines()
+            self.assertEqual([line for line in lines if 'gf-cron-pwned' in line and not line.startswith('#')], [],
+                             path)
+        # the main file through a symlinked directory, its jobs_dir relative
+        real = os.path.join(env.dir, 'real')
+        os.makedirs(os.path.join(real, 'jobs.d'))
+        link = os.path.join(env.dir, 'link')
+        os.symlink(real, link)
+        with open(os.path.join(real, 'g.yaml'), 'w', encoding='utf-8') as f:
+            f.write(text)
+        shutil.copy(os.path.join(evil, 'review-nightly.yaml'), os.path.join(real, 'jobs.d'))
+        r = subprocess.run([GUESTFLOW, '-c', os.path.join(link, 'g.yaml'), 'timers', '--cron', self.cron],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.cron, encoding='utf-8') as f:
+            self.assertIn(f"guestflow -c '{link}/g.yaml' run review-nightly", f.read())
+        # check-config reads -c 'with space' and --config=, and @daily
+        for line, warned in ((f"15 3 * * *  guestflow  guestflow -c '{env.dir}/a b.yaml' run review-nightly", False),
+                             ("20 3 * * *  guestflow  guestflow -c '/x y/g.yaml' run review-nightly", True),
+                             ("20 3 * * *  guestflow  guestflow --config=/x/g.yaml run review-nightly", True),
+                             ('@daily guestflow guestflow run review-nightly', True)):
+            with open(self.cron, 'w', encoding='utf-8') as f:
+                f.write(line + '\n')
+            r = env.gf('check-config', '--unit-dir', self.units, '--cron', self.cron)
+            self.assertEqual('runs job review-nightly at' in r.stderr, warned, (line, r.stderr))
+        self.write_jobs(review_nightly='daily')
+        r = env.gf('check-config', '--unit-dir', self.units, '--cron', self.cron)
+        self.assertNotIn('runs job review-nightly at', r.stderr)   # @daily is daily
+        # a cron file name cron ignores
+        r = env.gf('timers', '--cron', os.path.join(env.dir, 'cron.d', 'guestflow.cron'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("cron ignores a file in /etc/cron.d whose name has other characters", r.stderr)
 
     def test_usage(self):
         env = self.env
