@@ -1,6 +1,7 @@
 /* Helpers shared by the commands: --help, loading the configuration,
  * opening the database, finding a job. */
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,10 @@ int gf_cmd_json_opt(const char *verb, bool *json)
 		return GF_EXIT_USAGE;
 	}
 	*json = true;
+	/* A reader that goes away (`| head -c 10`, a script that stopped
+	 * reading) is a write error the command reports, exit 74 (EXIT
+	 * STATUS), not a silent death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
 

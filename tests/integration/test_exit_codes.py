@@ -144,6 +144,16 @@ class ExitCodeTest(GFTestCase):
                                stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertEqual(r.returncode, 74, r.stderr)
         self.assertIn('guestflow status: cannot write the output: No space left on device', r.stderr)
+        # Red team (issue 18): a reader gone is a write error too, not SIGPIPE (141)
+        rd, wr = os.pipe()
+        os.close(rd)
+        try:
+            r = subprocess.run([GUESTFLOW, '-c', env.config, 'connection', 'list', '--json'], stdout=wr,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        finally:
+            os.close(wr)
+        self.assertEqual(r.returncode, 74, r.stderr)
+        self.assertIn('guestflow connection list: cannot write the output: Broken pipe', r.stderr)
 
     @private_cluster
     def test_exit_75(self):
