@@ -123,6 +123,15 @@ def check_example(scope, path, keys):
         if default and typ != 'section' and unquote(value) != default and 'Default' not in text:
             errors.append(f'{path}:{n}: "{dotted}" shows "{unquote(value)}", not its default "{default}",'
                           ' and its comment does not give the default ("Default: ...")')
+        # What the comment claims: its default, its range.
+        for claim in re.findall(r'\bDefault: (.+?)(?:\.(?:\s|$)|;|\s\(|$)', text):
+            if default and typ != 'section' and unquote(claim) != default:
+                errors.append(f'{path}:{n}: the comment of "{dotted}" says "Default: {claim}", but its default is'
+                              f' "{default}"')
+        if typ == 'integer':
+            for lo, hi in re.findall(r'\b(\d+)\s*\.\.\s*(\d+)\b', text):
+                if f'{lo}..{hi}' != rng:
+                    errors.append(f'{path}:{n}: the comment of "{dotted}" says {lo}..{hi}, but its range is {rng}')
         out.append((dotted, key, prose))
     for key in table:
         if key not in seen:

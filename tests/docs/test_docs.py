@@ -85,6 +85,20 @@ class DocsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn('"batch.max_records" shows "50", not its default "500"', r.stderr)
 
+    def test_a_comment_claiming_another_default_or_range_fails(self):
+        """Red team (issue 18): the comments are the man pages' text; what
+        they claim of a default or a range is checked against the tables."""
+        text = self.read(JOB)
+        broken = text.replace('  # Most guests in one request, 1..10000. Default: 500.',
+                              '  # Most guests in one request, 1..99. Default: 50.').replace(
+            '  # Default: 8.\n  max_attempts: 8', '  # Default: 3.\n  max_attempts: 8')
+        self.assertEqual(broken.count('1..99. Default: 50.') + broken.count('# Default: 3.\n  max_attempts'), 2)
+        r = self.mkman(job=broken)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('the comment of "batch.max_records" says "Default: 50", but its default is "500"', r.stderr)
+        self.assertIn('the comment of "batch.max_records" says 1..99, but its range is 1..10000', r.stderr)
+        self.assertIn('the comment of "retry.max_attempts" says "Default: 3", but its default is "8"', r.stderr)
+
     def test_a_key_without_a_comment_fails(self):
         text = self.read(JOB)
         broken = text.replace('  # Batches sent concurrently', '\n  # Batches sent concurrently').replace(
