@@ -386,8 +386,7 @@ static int check_cron(const struct gf_config *cfg, const char *unit_dir, const c
 			if (f < 4 && o + 1 < sizeof(fields))
 				fields[o++] = ' ';
 		}
-		if (*p)
-			fields[o] = '\0';
+		/* (fields is zero-filled, and o stays below its size) */
 		_cleanup_free_ char *name = gf_xstrndup(line + m[5].rm_so, (size_t)(m[5].rm_eo - m[5].rm_so));
 		const struct gf_job *job = gf_config_find_job(cfg, name);
 		if (!job) {
