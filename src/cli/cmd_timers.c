@@ -129,7 +129,7 @@ static int write_cron(const struct gf_config *cfg, const char *config_arg, const
 		"SHELL=/bin/bash\n"
 		"PATH=/usr/local/bin:/usr/bin:/bin\n"
 		"GUESTFLOW_TRIGGER=cron\n"
-		"PGPASSFILE=/etc/guestflow/pgpass\n",
+		"PGPASSFILE=" GF_SYSCONFDIR "/pgpass\n",
 		file_c, jobs_dir_c);
 	for (size_t i = 0; i < cfg->n_jobs; i++) {
 		const struct gf_job *job = cfg->jobs[i];
