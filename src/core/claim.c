@@ -97,11 +97,18 @@ static const char CLAIM_SQL[] =
 	 * of two CTEs, which the planner, estimating one row each, runs as a
 	 * nested loop: quadratic in the claim's size (40 ms for 8 batches of
 	 * 100 at "<> ALL (subquery)"). */
+	/* And whether the guest's consent was withdrawn since: NULL gone, ''
+	 * as planned, else why not (the caller then reads the batch again
+	 * the long way, gf_batch_rows(), which says why for each member). */
+	"), probe AS MATERIALIZED ("
+	"  SELECT m.batch_id, m.booking_id,"
+	"         (SELECT CASE" GF_SQL_CONSENT_WITHDRAWN_WHEN " ELSE '' END FROM guestflow.source_bookings s"
+	"           WHERE s.booking_id = m.booking_id LIMIT 1) AS why"
+	"    FROM m JOIN due ON due.id = m.batch_id WHERE $4::bool AND due.fresh"
 	"), gone AS MATERIALIZED ("
-	"  SELECT m.batch_id, array_agg(m.booking_id) AS ids FROM m JOIN due ON due.id = m.batch_id"
-	"   WHERE $4::bool AND due.fresh"
-	"     AND (SELECT count(*) FROM guestflow.source_bookings s WHERE s.booking_id = m.booking_id) = 0"
-	"   GROUP BY m.batch_id"
+	"  SELECT batch_id, array_agg(booking_id) FILTER (WHERE why IS NULL) AS ids,"
+	"         bool_or(why <> '') AS withdrawn"
+	"    FROM probe WHERE why IS DISTINCT FROM '' GROUP BY batch_id"
 	") UPDATE guestflow.batches b"
 	"    SET lease_until = now() + $3::bigint * interval '1 millisecond',"
 	"        lease_token = $5 || '.' || gen_random_uuid()::text, attempts = b.attempts + 1,"
@@ -120,7 +127,8 @@ static const char CLAIM_SQL[] =
 	/* the members under its key, as the partner may hold them */
 	"           b.records,"
 	/* the day it was formed, for a format that names its files by it */
-	"           to_char(b.created_at AT TIME ZONE 'UTC', 'YYYYMMDD')";
+	"           to_char(b.created_at AT TIME ZONE 'UTC', 'YYYYMMDD'),"
+	"           coalesce((SELECT g.withdrawn FROM gone g WHERE g.batch_id = b.id), false)";
 
 /* Row i of a claim's result as a batch; NULL on an error. */
 static struct gf_batch *claimed_row(PGresult *r, int i, int *err)
@@ -132,6 +140,7 @@ static struct gf_batch *claimed_row(PGresult *r, int i, int *err)
 	b->maybe_sent = PQgetvalue(r, i, 11)[0] == 't';
 	b->members = (int)gf_db_get_int(r, i, 12);
 	snprintf(b->day, sizeof(b->day), "%s", PQgetvalue(r, i, 13));
+	b->withdrawn = PQgetvalue(r, i, 14)[0] == 't';
 	b->claimed_ms = gf_now_mono_ms();
 	if (!PQgetisnull(r, i, 10) && (*err = gf_db_parse_int_array(PQgetvalue(r, i, 10), &b->gone, &b->n_gone)) < 0) {
 		gf_batch_free(b);
@@ -346,6 +355,9 @@ int gf_claim_renew(PGconn *c, const struct gf_job *job, const struct gf_batch *b
 	 * never sent: the PMS may have changed the booking's status, or an \
 	 * operator removed its mapping, since the plan) */ \
 	"       CASE WHEN s.booking_id IS NULL THEN NULL" \
+	/* the guest's consent, as it is now (withdrawn since the plan: \
+	 * never sent, whatever the batch's age) */ \
+	GF_SQL_CONSENT_WITHDRAWN_WHEN \
 	"            WHEN NOT coalesce(" GF_SQL_RULE_STATUS_SELECTED("$3::text[]") ", false)" \
 	"            THEN format('status %s is not one the job sends (selection.statuses)', coalesce(s.status, 'NULL'))" \
 	"            WHEN NOT " GF_SQL_RULE_STATUS_MAPPED("$2") \

@@ -1175,7 +1175,7 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 			p->upto = b->id > p->upto ? b->id : p->upto;
 			p->res.planned += records;
 			p->res.batches++;
-			if ((size_t)records == b->n) {
+			if ((size_t)records == b->n && !p->no_keep) {
 				*p->kept_tail = b;
 				p->kept_tail = &b->next;
 				continue;
@@ -1211,6 +1211,14 @@ int gf_plan_step(struct gf_planner *p, int min_batches, size_t min_rows, int mar
 	return 0;
 }
 
+void gf_plan_forget(struct gf_planner *p)
+{
+	list_free(p->kept);
+	p->kept = NULL;
+	p->kept_tail = &p->kept;
+	p->no_keep = true;
+}
+
 struct gf_batch_rows *gf_plan_take(struct gf_planner *p, const struct gf_batch *b)
 {
 	if (!b->fresh)
@@ -1230,8 +1238,11 @@ struct gf_batch_rows *gf_plan_take(struct gf_planner *p, const struct gf_batch *
 	p->kept = k->next;
 	if (!p->kept)
 		p->kept_tail = &p->kept;
-	if (k->n != (size_t)b->records || k->connection_id != b->connection_id) {
-		batch_free(k); /* cut by --limit: read what is left the long way */
+	if (k->n != (size_t)b->records || k->connection_id != b->connection_id || b->withdrawn) {
+		/* cut by --limit, or a guest withdrew consent since the plan
+		 * read the rows: read what is left, as it is now, the long way
+		 * (which says why a member is not sent) */
+		batch_free(k);
 		return NULL;
 	}
 	struct gf_batch_rows *r = gf_xcalloc(1, sizeof(*r));

@@ -39,6 +39,18 @@
 #define GF_SQL_RULE_NOT_SUPPRESSED \
 	"NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email))"
 
+/* The guest's consent as it is when a planned booking is about to be sent
+ * (a batch read or claimed): WHEN clauses of a CASE over the source row s,
+ * each giving why it is not sent. The plan checked both; a guest who
+ * withdrew since (the PMS turned the notify flag off, an unsubscribe or
+ * bounce was pulled) is not sent by a later attempt, nor by a run whose
+ * plan read the booking before. */
+#define GF_SQL_CONSENT_WITHDRAWN_WHEN \
+	" WHEN NOT coalesce(" GF_SQL_RULE_NOTIFY ", false) THEN 'the guest is no longer to be contacted: the" \
+	" notify flag is off in the PMS (turned off after the booking was planned)'" \
+	" WHEN NOT " GF_SQL_RULE_NOT_SUPPRESSED " THEN 'the guest''s address is on the suppression list" \
+	" (unsubscribed or bounced after the booking was planned; guestflow explain says where from)'"
+
 /* The PMS allows the property's guests to be exported: it lists the
  * property in guestflow.source_properties, every row of it with
  * export_allowed true (issue 17 item 6). Fail-closed: a property the view
@@ -146,10 +158,16 @@ struct gf_planner {
 	size_t ready_rows;           /* their members */
 	size_t ready_bytes;          /* and their rows' bytes */
 	struct gf_plan_batch *kept, **kept_tail;   /* written, not claimed by this run yet */
+	bool no_keep;                /* gf_plan_forget(): every batch is read the long way */
 	int64_t upto;                /* the last batch written */
 	int64_t mark;                /* once this batch is claimed, write the next slice */
 	struct gf_plan_result res;
 };
+
+/* The rows of the batches written so far are dropped, and no later ones
+ * kept: the run's batches are read from the source view when claimed (the
+ * claim's probe of the plan's copy failed, gf_claim()). */
+void gf_plan_forget(struct gf_planner *p);
 
 int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const struct gf_job *job,
                   int64_t run_id, const volatile sig_atomic_t *stop);

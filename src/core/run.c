@@ -954,8 +954,10 @@ static void loop(struct run *rn)
 					int max = job->max_records;
 					if (rn->limit > 0 && rn->limit < max)
 						max = (int)rn->limit;
-					r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip,
-					             gf_run_probe_source(rn), &b);
+					bool probed = gf_run_probe_source(rn);
+					r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, probed, &b);
+					if (r < 0 && gf_run_probe_failed(rn, probed))
+						r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, false, &b);
 					if (r < 0) {
 						rn->fatal = r;
 						break;

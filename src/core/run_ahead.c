@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "base/signals.h"
+#include "db/db.h"
 
 /* A batch claimed ahead that will not be sent, the run having failed: given
  * back as it was on the main session when that one is still fine (else its
@@ -21,7 +22,19 @@ void gf_run_give_back(struct run *rn, struct gf_batch *b)
  * for bookings deleted since. */
 bool gf_run_probe_source(const struct run *rn)
 {
-	return gf_plan_active(&rn->plan) || rn->plan.kept;
+	return !rn->plan.no_keep && (gf_plan_active(&rn->plan) || rn->plan.kept);
+}
+
+bool gf_run_probe_failed(struct run *rn, bool probed)
+{
+	if (!probed || PQstatus(rn->db) != CONNECTION_OK || !gf_db_sqlstate_may_be_row(gf_db_sqlstate(rn->db)))
+		return false;
+	gf_warn("claim_probe_failed", "sqlstate=%s msg=%s", gf_db_sqlstate(rn->db),
+	        gf_log_q("the source view raised an error when the claim looked up planned bookings (deleted, consent"
+	                 " withdrawn since?): claimed again without that look-up, this run reads every batch"
+	                 " through the view, booking by booking where it fails"));
+	gf_plan_forget(&rn->plan);
+	return true;
 }
 
 bool gf_run_queued(const struct run *rn)
@@ -98,7 +111,8 @@ void gf_run_claim_ahead(struct run *rn)
 		return;
 	if (gf_run_plan_feed(rn, false) < 0)
 		return;
-	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, gf_run_probe_source(rn),
+	rn->claim_probed = gf_run_probe_source(rn);
+	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, rn->claim_probed,
 	                      rn->job->in_flight);
 	if (r < 0)
 		rn->fatal = r;
@@ -121,7 +135,10 @@ void gf_run_settle(struct run *rn, bool block)
 		return;
 	rn->claiming = false;
 	if (r < 0) {
-		rn->fatal = r;
+		if (gf_run_probe_failed(rn, rn->claim_probed))
+			rn->ahead_after_ms = 0; /* at once, without the probe */
+		else
+			rn->fatal = r;
 		return;
 	}
 	if (n == 0) {
@@ -139,8 +156,8 @@ void gf_run_settle(struct run *rn, bool block)
 
 int gf_run_claim_round(struct run *rn)
 {
-	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, gf_run_probe_source(rn),
-	                      rn->job->in_flight);
+	bool probed = gf_run_probe_source(rn);
+	int r = gf_claim_send(rn->db, rn->job, rn->st->run_id, rn->skip, rn->n_skip, probed, rn->job->in_flight);
 	if (r < 0) {
 		rn->fatal = r;
 		return r;
@@ -149,6 +166,8 @@ int gf_run_claim_round(struct run *rn)
 	struct gf_batch **v = NULL;
 	size_t n = 0;
 	r = gf_claim_recv(rn->db, true, &done, &v, &n);
+	if (r < 0 && gf_run_probe_failed(rn, probed))
+		return gf_run_claim_round(rn); /* (once: no probe now) */
 	if (r < 0) {
 		rn->fatal = r;
 		return r;

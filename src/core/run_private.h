@@ -66,6 +66,7 @@ struct run {
 	struct gf_planner plan;      /* on db: batches written slice by slice */
 	int64_t plan_claimed;        /* the highest batch of the plan this run claimed */
 	bool claiming;               /* a claim sent ahead on db, not read back yet */
+	bool claim_probed;           /* that claim looks the plan's bookings up in the source view */
 	int64_t ahead_after_ms;      /* the last claim ahead found nothing: the next not before */
 	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
 	struct gf_batch **queue;     /* batches claimed (several at a time), not rendered yet: */
@@ -149,6 +150,11 @@ void gf_run_give_back(struct run *rn, struct gf_batch *b);
 /* Whether batches rendered from what the plan read are checked against
  * the source for bookings deleted since. */
 bool gf_run_probe_source(const struct run *rn);
+/* A claim with probe (gf_run_probe_source) failed: when the source view may
+ * have raised for one booking's values, the plan's copies are forgotten
+ * (every batch read the long way) and true is returned: claim again,
+ * without the probe. */
+bool gf_run_probe_failed(struct run *rn, bool probed);
 
 /* What the claim-ahead uses of run.c. */
 

@@ -236,6 +236,85 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), '29')
         self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history"), '29')
 
+    def test_a_guest_who_withdraws_consent_after_planning_is_not_sent(self):
+        """Consent is checked again when a planned booking is about to go out:
+        the PMS turning the notify flag off, or an unsubscribe pulled, after the
+        run's plan read the booking keeps it from the partner, with a reason."""
+        env = self.env
+        add_many(env, 30, ['P1'])
+        env.partner_latency(150)
+        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        env.psql("UPDATE pms.bookings SET notify_on_occupancy = false, updated_at = now() WHERE booking_no = 'B-30';"
+                 " INSERT INTO guestflow.suppressions (email, reason) VALUES ('guest29@example.org', 'unsubscribed')")
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, out + err[-3000:])
+        sent = {g['bookingNo'] for g in env.recorded()}
+        self.assertEqual(len(sent), 28, sent)
+        self.assertFalse({'B-29', 'B-30'} & sent)
+        self.assertEqual(env.psql("SELECT booking_no, state, reason, data_rejected FROM guestflow.deliveries"
+                                  " WHERE booking_no IN ('B-29', 'B-30') ORDER BY 1"),
+                         [['B-29', 'rejected', "the guest's address is on the suppression list (unsubscribed or bounced"
+                                               " after the booking was planned; guestflow explain says where from)", 't'],
+                          ['B-30', 'rejected', 'the guest is no longer to be contacted: the notify flag is off in the'
+                                               ' PMS (turned off after the booking was planned)', 't']])
+        self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history"), '28')
+
+    def test_a_view_raising_at_the_claims_look_up_fails_only_its_booking(self):
+        """The claim looks the plan's bookings up in the source view again
+        (deleted, consent withdrawn). Should the view raise there for one
+        booking (its data changed after the plan read it), the run does not
+        end: it claims again without the look-up, reads its batches through
+        the view, booking by booking where it fails, and rejects that one."""
+        env = self.env
+        add_many(env, 30, ['P1'])
+        env.partner_latency(150)
+        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
+        with open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'adapters.sql'), encoding='utf-8') as f:
+            view = f.read()
+        old = 'b.notify_on_occupancy  AS notify,'
+        self.assertIn(old, view)
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        env.psql(view.replace(old, '(b.notify_on_occupancy AND 1 / (b.id - 30) IS NOT NULL) AS notify,'))
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, out + err[-3000:])
+        self.assertIn('event=claim_probe_failed sqlstate=22012', err)
+        self.assertEqual(env.psql("SELECT state, reason FROM guestflow.deliveries WHERE booking_no = 'B-30'"),
+                         [['rejected', 'the source view cannot give this booking: division by zero (SQLSTATE 22012)']])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), '29')
+        self.assertEqual(len(env.recorded()), 29)
+
+    def test_consent_withdrawn_before_a_retry_is_honoured_and_given_back_replans(self):
+        """A batch the partner refused (503) waits for its retry; meanwhile
+        one guest's notify flag is turned off. The retry sends the others and
+        not that guest. When the PMS turns the flag on again the booking is
+        planned again (rejected by guestflow, not by the partner) and sent."""
+        env = self.env
+        add_many(env, 3, ['P1'])
+        env.write_config(dict(FAST, retry={'max_attempts': 3, 'backoff_initial': '1s', 'backoff_max': '10s',
+                                            'linger': '0'}))
+        env.partner_down()
+        self.run_job(expect=69)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'pending'"), '3')
+        env.partner_up()
+        env.psql("UPDATE pms.bookings SET notify_on_occupancy = false, updated_at = now() WHERE booking_no = 'B-2';"
+                 " UPDATE guestflow.batches SET next_attempt_at = now()")
+        self.run_job(expect=1)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-3'])
+        self.assertEqual(env.psql("SELECT state, data_rejected FROM guestflow.deliveries WHERE booking_no = 'B-2'"),
+                         [['rejected', 't']])
+        # Not planned again while the flag is off, whatever else changes.
+        env.psql("UPDATE pms.guests SET first_name = 'Bea', updated_at = now() WHERE id = 2")
+        self.run_job(expect=0)
+        self.assertEqual(len(env.recorded()), 2)
+        env.psql("UPDATE pms.bookings SET notify_on_occupancy = true, updated_at = now()"
+                 " WHERE booking_no = 'B-2'")
+        self.run_job(expect=0)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2', 'B-3'])
+        self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history"), '3')
+
     def test_a_rerun_left_for_a_stopped_connection_does_not_slow_the_others(self):
         env = self.env
         add_many(env, 20, ['P1', 'P2'])
