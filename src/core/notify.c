@@ -29,7 +29,7 @@ static int failed_runs(PGconn *c, const struct gf_config *cfg, const struct gf_j
 	snprintf(n, sizeof(n), "%d", cfg->failed_runs);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "failed_runs",
-		"SELECT count(*) FILTER (WHERE exit_code IN (69, 70, 75)), count(*) FROM ("
+		"SELECT count(*) FILTER (WHERE exit_code IN (69, 70, 75, 78)), count(*) FROM ("
 		"  SELECT exit_code FROM guestflow.runs WHERE job = $1 AND finished_at IS NOT NULL"
 		"   ORDER BY id DESC LIMIT $2::int) t", 2, (const char *[]){ job->name, n });
 	if (!r)

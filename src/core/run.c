@@ -1120,6 +1120,9 @@ static int pending_count(PGconn *db, const struct gf_job *job, int64_t *out, int
 	return 0;
 }
 
+static int run_end(const struct gf_config *cfg, PGconn *db, const struct gf_job *job, struct gf_run_stats *st,
+                   int code);
+
 int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const struct gf_run_opts *opts,
                struct gf_run_stats *st)
 {
@@ -1139,10 +1142,21 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		snprintf(st->message, sizeof(st->message), "database not reachable");
 		return GF_EXIT_TEMPFAIL;
 	}
-	int r = gf_schema_check(db);
+	int r = gf_schema_check_own(db);
 	if (r < 0) {
 		snprintf(st->message, sizeof(st->message), "database schema not ready");
 		return r == -GF_E_SCHEMA ? GF_EXIT_CONFIG : GF_EXIT_TEMPFAIL;
+	}
+	/* Adapters missing or of the wrong shape (a PMS upgrade that dropped
+	 * the view): nothing can be planned, but the run is recorded, so that
+	 * status shows it and the failed-runs alert escalates it. */
+	bool no_adapter = false;
+	if ((r = gf_adapter_check(db)) < 0) {
+		if (r != -GF_E_SCHEMA) {
+			snprintf(st->message, sizeof(st->message), "database schema not ready");
+			return GF_EXIT_TEMPFAIL;
+		}
+		no_adapter = true;
 	}
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
@@ -1167,6 +1181,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	PQclear(rr);
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
+	if (no_adapter) {
+		snprintf(st->message, sizeof(st->message), "the source adapters are missing or not of the contract's"
+		         " shape (guestflow.source_bookings, source_properties, write_history): nothing planned");
+		st->duration_ms = gf_now_mono_ms() - t0;
+		return run_end(cfg, db, job, st, GF_EXIT_CONFIG);
+	}
 
 	/* Connections the PMS no longer allows, stopped before anything is
 	 * planned for them. */
@@ -1274,14 +1294,23 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		code = GF_EXIT_OK;
 	}
 	st->duration_ms = gf_now_mono_ms() - t0;
+	return run_end(cfg, db, job, st, code);
+}
 
+/* The run's row finished, the alerts it raises or clears and their mails,
+ * the metrics; returns code. */
+static int run_end(const struct gf_config *cfg, PGconn *db, const struct gf_job *job, struct gf_run_stats *st,
+                   int code)
+{
 	if (!st->db_lost) {
 		char v[10][32];
 		int64_t nums[] = { (int64_t)code, st->eligible, st->planned, st->delivered, st->rejected,
 		                   st->retried, st->dead, st->requests };
 		for (size_t i = 0; i < GF_ARRAY_SIZE(nums); i++)
 			snprintf(v[i], sizeof(v[i]), "%lld", (long long)nums[i]);
-		const char *p[] = { rn.run_id, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+		char run_id[32];
+		snprintf(run_id, sizeof(run_id), "%lld", (long long)st->run_id);
+		const char *p[] = { run_id, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
 		                    st->message[0] ? st->message : NULL };
 		gf_db_exec(db, "run_finish",
 			"UPDATE guestflow.runs SET finished_at = now(), exit_code = $2::int, eligible = $3::bigint,"

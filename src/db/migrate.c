@@ -201,6 +201,12 @@ int gf_migrate(PGconn *c, int *applied, int *adapters_installed)
 
 int gf_schema_check(PGconn *c)
 {
+	int r = gf_schema_check_own(c);
+	return r < 0 ? r : gf_adapter_check(c);
+}
+
+int gf_schema_check_own(PGconn *c)
+{
 	int have = 0;
 	int r = db_version(c, &have);
 	if (r == 0 && have > 0)
@@ -215,6 +221,11 @@ int gf_schema_check(PGconn *c)
 		         gf_log_q("the guestflow schema is missing or older than this binary: run 'guestflow db migrate'"));
 		return -GF_E_SCHEMA;
 	}
+	return 0;
+}
+
+int gf_adapter_check(PGconn *c)
+{
 	int err;
 	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_check",
 		"SELECT to_regclass('guestflow.source_bookings') IS NOT NULL,"

@@ -18,6 +18,11 @@ int gf_migrate(PGconn *c, int *applied, int *adapters_installed);
  * the source adapters present. Logs a clear message and returns -GF_E_SCHEMA
  * otherwise. */
 int gf_schema_check(PGconn *c);
+/* Its two halves: guestflow's own schema (present, this binary's version),
+ * then the source adapters (gf_schema_check() is both). A run whose adapters
+ * are missing or of the wrong shape can still record itself and escalate. */
+int gf_schema_check_own(PGconn *c);
+int gf_adapter_check(PGconn *c);
 /* The database's schema version, without a word logged: -1 when there is
  * no guestflow schema, or a negative error (< -1) on a database error. */
 int gf_schema_version(PGconn *c);

@@ -247,6 +247,34 @@ class AlertingTest(GFTestCase):
         prom = open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom')).read()
         self.assertIn('guestflow_last_success_timestamp_seconds{job="review-nightly"}', prom)
 
+    def test_a_missing_source_adapter_is_a_recorded_run_that_escalates(self):
+        """A PMS upgrade that dropped the source view: each run exits 78 with
+        nothing planned, but is recorded (status shows it), so that the
+        failed-runs alert reaches the escalation contacts instead of the
+        nights failing unseen."""
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.gf('contact', 'add', 'boss@hotel.example', '--role', 'escalation')
+        add_many(env, 2, ['P001'])
+        env.psql("DROP VIEW guestflow.source_bookings")
+        for _ in range(2):
+            r = self.run_job(expect=78)
+            time.sleep(0.3)
+        self.assertIn('event=adapter_missing', r.stderr)
+        msg = ("the source adapters are missing or not of the contract's shape (guestflow.source_bookings,"
+               " source_properties, write_history): nothing planned")
+        self.assertEqual(env.psql("SELECT exit_code, planned, message FROM guestflow.runs ORDER BY id"),
+                         [['78', '0', msg]] * 2)
+        subjects = [re.search(r'Subject: ([^\r\n]*)', m['data']).group(1) for m in SmtpSink.messages]
+        self.assertEqual(subjects, ['[guestflow] review-nightly: failed_runs (all connections of the job)'])
+        self.assertEqual(sorted(SmtpSink.messages[0]['rcpt']), ['<boss@hotel.example>', '<ops@hotel.example>'])
+        self.assertIn('the last 2 runs of review-nightly failed (the latest with exit 78)',
+                      SmtpSink.messages[0]['data'])
+        r = env.gf('status')
+        self.assertRegex(r.stdout, r'last run: 2 \(scheduled\), [^\n]*, exit 78: eligible 0[^\n]*\n    ' + re.escape(msg) + '\n')
+        with open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom'), encoding='utf-8') as f:
+            self.assertIn('guestflow_last_run_exit_code{job="review-nightly"} 78', f.read())
+
     def test_smtp_down_keeps_the_alert_for_the_next_run(self):
         env = self.env
         env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
