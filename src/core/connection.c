@@ -8,6 +8,7 @@
 
 #include "db/db.h"
 #include "base/log.h"
+#include "base/signals.h"
 #include "core/alert.h"
 #include "core/config.h"
 #include "core/jsonout.h"
@@ -537,7 +538,9 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 	 * has no more), locked; those to move, moved, with their events. A
 	 * property the view lists twice counts as allowed only if every row
 	 * says so. */
-	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "connection_autostop",
+	/* (stoppable: the operator's view may be slow, and the connections
+	 * stay locked while it runs) */
+	_cleanup_pgresult_ PGresult *q = gf_db_query_stoppable(c, &err, "connection_autostop",
 		"WITH cand AS ("
 		"  SELECT c.id, c.property_id,"
 		"         CASE WHEN NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
@@ -566,7 +569,7 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 		" SELECT id, property_id, status, why, true FROM moved"
 		" UNION ALL SELECT id, property_id, 'live', why, false FROM cand"
 		"  WHERE why = 'removed' AND NOT $2::bool ORDER BY 2",
-		4, (const char *[]){ job->partner, deactivate, job->name, notice_to });
+		4, (const char *[]){ job->partner, deactivate, job->name, notice_to }, &gf_signals_stop);
 	if (!q) {
 		gf_db_rollback(c);
 		return err;

@@ -2,6 +2,8 @@
 #include "db/db.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <strings.h>
 
@@ -521,6 +523,35 @@ PGresult *gf_db_async_result(PGconn *c, bool block, int *err, const char *what)
 	for (PGresult *more; (more = PQgetResult(c)) != NULL;)
 		PQclear(more);
 	return checked(c, r, err, what);
+}
+
+PGresult *gf_db_query_stoppable(PGconn *c, int *err, const char *what, const char *sql, int nparams,
+                                const char *const *params, const volatile sig_atomic_t *stop)
+{
+	if ((*err = gf_db_async_send(c, what, sql, nparams, params)) < 0)
+		return NULL;
+	bool cancelled = false;
+	for (;;) {
+		PGresult *r = gf_db_async_result(c, false, err, what);
+		if (r || *err < 0)
+			return r;
+		if (stop && *stop && !cancelled) {
+			cancelled = true;
+			char why[256] = "";
+			PGcancel *cn = PQgetCancel(c);
+			if (!cn || !PQcancel(cn, why, sizeof(why)))
+				gf_warn("db_cancel_failed", "statement=%s error=%s", what, gf_log_q(why));
+			PQfreeCancel(cn);
+			gf_info("db_cancel", "statement=%s msg=%s", what,
+			        gf_log_q("stopped by a signal: the statement is cancelled, its transaction rolled back"));
+		}
+		struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+		if (poll(&pfd, 1, 200) < 0 && errno != EINTR) {
+			gf_error("db_lost", "statement=%s error=%s", what, gf_log_q(strerror(errno)));
+			*err = -GF_E_DB_LOST;
+			return NULL;
+		}
+	}
 }
 
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,

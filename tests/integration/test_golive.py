@@ -9,10 +9,11 @@ import http.server
 import os
 import pwd
 import re
+import signal
 import subprocess
 import time
 
-from gftest import FORCE, GUESTFLOW, GFTestCase, add_booking, add_many, main
+from gftest import FORCE, GUESTFLOW, GFTestCase, add_booking, add_many, main, wait_for
 from test_transport import serve
 
 
@@ -325,6 +326,39 @@ class AutoStopTest(GFTestCase):
         self.assertEqual(self.open_alerts(), [])
         self.run_job(expect=0)
         self.assertEqual(len(env.recorded()), 4)
+
+    def test_a_stop_signal_cancels_a_slow_automatic_stop(self):
+        """The automatic stop reads the operator's source_properties view with
+        the partner's live connections locked. A slow view does not hold a
+        stop signal (systemd stopping the unit, an operator's Ctrl-C) until it
+        ends: the statement is cancelled, the run ends at once (75, retry
+        later), nothing is left running or locked."""
+        env = self.env
+        add_many(env, 2, ['P001'])
+        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
+                 " SELECT p.id AS property_id, p.name AS name, p.export_allowed AS export_allowed"
+                 "   FROM pms.properties p WHERE (SELECT true FROM pg_sleep(120))")
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            slow = ("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                    " AND query LIKE '%source_properties%' AND pid <> pg_backend_pid()")
+            wait_for(lambda: env.scalar(slow) == '1', 60, 'the automatic stop reading the slow view')
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertLess(time.monotonic() - t0, 10, 'ended within seconds, not when the view did')
+        self.assertEqual(p.returncode, 75, out + err[-3000:])
+        self.assertIn('event=db_cancel statement=connection_autostop', err)
+        self.assertEqual(env.scalar(slow), '0', 'the statement was cancelled, not left running')
+        self.assertEqual(env.scalar("SELECT exit_code FROM guestflow.runs"), '75')
+        self.assertEqual(env.psql("SELECT status FROM guestflow.connections ORDER BY property_id"),
+                         [['live'], ['live']])
+        self.assertEqual(env.recorded(), [])
 
     def test_a_property_gone_from_the_pms_is_kept_or_deactivated_as_the_job_says(self):
         env = self.env
