@@ -11,7 +11,8 @@ Generating fails, naming the file and line, when
   - a key with a default shows neither that default nor says "Default",
   - a key has no comment explaining it;
 and when guestflow(1) lacks a command or an option that 'guestflow --help' or
-a command's --help names. Run at build time (packaging/meson.build) and by the
+a command's --help names (a command's option in that command's own entry
+under COMMANDS, or under OPTIONS). Run at build time (packaging/meson.build) and by the
 test tests/docs/test_docs.py.
 
 usage: mkman.py --guestflow EXE --source-root DIR [--outdir DIR] [--version V]
@@ -257,12 +258,38 @@ def check_man1(exe, man1, version):
                 errors.append(f'{man1}: command "{cmd}" (guestflow --help) is not described')
     if len(verbs) < 3:
         errors.append(f'could not read the commands of guestflow --help: {verbs!r}')
+    # A command's options are described in its own entries of COMMANDS (the
+    # .TP items whose tag starts with the command's verb) or among the
+    # options every command takes (OPTIONS), not anywhere on the page.
+    def section(name):
+        parts = re.split(r'^\.SH "?' + re.escape(name) + r'"?\n', source, maxsplit=1, flags=re.M)
+        return parts[1].split('\n.SH ', 1)[0] if len(parts) == 2 else ''
+    entries, item, depth = {}, None, 0
+    for line in section('COMMANDS').splitlines() + ['.TP']:
+        if line == '.TP' and depth == 0:
+            # (a command's entry: a .TP outside any .RS block, its tag the
+            # next line; the .TP items of its own options are nested)
+            if item:
+                words = strip_troff(item[0]).split()
+                if words:
+                    entries.setdefault(words[0], []).append(re.sub(r'\s+', ' ', strip_troff('\n'.join(item))))
+            item = []
+            continue
+        depth += line.startswith('.RS') - line.startswith('.RE')
+        if item is not None:
+            item.append(line)
+    common = re.sub(r'\s+', ' ', strip_troff(section('OPTIONS')))
     for v in verbs:
-        helps.append((f'guestflow {v} --help', run(*v.split(), '--help')))
+        helps.append((v, run(*v.split(), '--help')))
+        if v not in entries:
+            errors.append(f'{man1}: command "{v}" has no entry of its own under COMMANDS')
     for where, h in helps:
+        scope = text if where == 'guestflow --help' else ' '.join(entries.get(where, [])) + ' ' + common
+        label = where if where == 'guestflow --help' else f'guestflow {where} --help'
         for opt in sorted(set(re.findall(r'(?<![\w-])(--[a-z][a-z-]*)', h))):
-            if not re.search(r'(?<![\w-])' + re.escape(opt) + r'(?![\w-])', text):
-                errors.append(f'{man1}: option {opt} ({where}) is not described')
+            if not re.search(r'(?<![\w-])' + re.escape(opt) + r'(?![\w-])', scope):
+                errors.append(f'{man1}: option {opt} ({label}) is not described'
+                              + ('' if where == 'guestflow --help' else f' in the entries of "{where}" under COMMANDS'))
     th = [line for line in source.splitlines() if line.startswith('.TH ')]
     if version and (not th or f'"guestflow {version}"' not in th[0]):
         errors.append(f'{man1}: .TH does not carry "guestflow {version}"')

@@ -115,6 +115,19 @@ class DocsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn('option --keys (guestflow check-config --help) is not described', r.stderr)
 
+    def test_an_option_described_only_elsewhere_on_the_page_fails(self):
+        # log's --errors stays in the SYNOPSIS and the EXAMPLES, but leaves
+        # log's entry under COMMANDS: not described where a reader looks.
+        text = self.read(MAN1)
+        entry = '.TP\n.B \\-\\-errors\nOnly calls that were not accepted.\n'
+        self.assertIn(entry, text)
+        broken = text.replace(entry, '')
+        self.assertIn('\\-\\-errors', broken)
+        r = self.mkman(man1=broken)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('option --errors (guestflow log --help) is not described in the entries of "log" under'
+                      ' COMMANDS', r.stderr)
+
     def test_a_command_missing_from_guestflow_1_fails(self):
         text = self.read(MAN1)
         broken = re.sub(r'status\\-map', 'statusmap', re.sub('status-map', 'statusmap', text))
