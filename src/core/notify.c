@@ -672,6 +672,14 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
 	return r;
 }
 
+/* A time zone PostgreSQL knows, as it spells it ('utc' is UTC, as for SET
+ * TIME ZONE), NULL for none: not the tz database's pseudo-zones, which name
+ * no place ('Factory': "local time zone must be set", posixrules and
+ * localtime: files of the installation). */
+#define SQL_ZONE_OF(p) \
+	"(SELECT z.name FROM pg_timezone_names z WHERE lower(z.name) = lower(" p ")" \
+	"   AND z.name NOT IN ('Factory', 'posixrules', 'localtime') ORDER BY z.name = " p " DESC, z.name LIMIT 1)"
+
 /* -EINVAL unless zone is a time zone PostgreSQL knows (by name). */
 static int check_zone(PGconn *c, const char *zone)
 {
@@ -679,7 +687,7 @@ static int check_zone(PGconn *c, const char *zone)
 		return 0;
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "contact_zone",
-		"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", 1, &zone);
+		"SELECT " SQL_ZONE_OF("$1::text") " IS NOT NULL", 1, &zone);
 	if (!r)
 		return err;
 	return PQgetvalue(r, 0, 0)[0] == 't' ? 0 : -EINVAL;
@@ -701,6 +709,11 @@ int gf_contact_check_hours(const char *s, char *why, size_t whylen)
 		           " the start spans midnight), such as 08:00-18:00");
 		return -EINVAL;
 	}
+	if (h1 * 60 + m1 == (h2 % 24) * 60 + m2) {
+		gf_set_why(why, whylen, "support hours that end when they start hold no time at all (for the whole day:"
+		           " 00:00-24:00, or no --hours)");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -712,7 +725,7 @@ int gf_contact_add(PGconn *c, const struct gf_contact *k, int64_t *id)
 	int err;
 	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "contact_add",
 		"INSERT INTO guestflow.contacts (role, email, name, job, connection_id, support_hours, time_zone)"
-		" SELECT $1, $2, $3, $4, c.id, $7, $8 FROM (SELECT NULL) x"
+		" SELECT $1, $2, $3, $4, c.id, $7, " SQL_ZONE_OF("$8::text") " FROM (SELECT NULL) x"
 		"   LEFT JOIN guestflow.connections c ON c.property_id = $5 AND c.partner = $6"
 		"  WHERE $5::text IS NULL OR c.id IS NOT NULL RETURNING id", 8,
 		(const char *[]){ k->role, k->email, k->name, k->job, k->property, k->partner, k->hours, k->time_zone });
@@ -744,7 +757,7 @@ int gf_contact_edit(PGconn *c, const char *id, const struct gf_contact *k)
 		"UPDATE guestflow.contacts SET role = coalesce($2, role), email = coalesce($3, email),"
 		"       name = coalesce($4, name),"
 		"       support_hours = CASE WHEN $7::bool THEN NULL ELSE coalesce($5, support_hours) END,"
-		"       time_zone = CASE WHEN $7::bool THEN NULL ELSE coalesce($6, time_zone) END"
+		"       time_zone = CASE WHEN $7::bool THEN NULL ELSE coalesce(" SQL_ZONE_OF("$6::text") ", time_zone) END"
 		" WHERE id = $1::bigint RETURNING id", 7,
 		(const char *[]){ id, k->role, k->email, k->name, k->hours, k->time_zone, k->clear_hours ? "t" : "f" });
 	if (!q)

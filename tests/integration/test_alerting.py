@@ -162,6 +162,12 @@ class AlertingTest(GFTestCase):
                 (('--hours', '08:00-18:00'), 64, '--hours needs --time-zone'),
                 (('--hours', '08:00-18:00', '--time-zone', 'Mars/Olympus'), 65,
                  'Mars/Olympus is not a time zone PostgreSQL knows'),
+                # the tz database's pseudo-zones name no place
+                (('--hours', '08:00-18:00', '--time-zone', 'Factory'), 65, 'Factory is not a time zone'),
+                (('--hours', '08:00-18:00', '--time-zone', 'posixrules'), 65, 'posixrules is not a time zone'),
+                # a window that ends when it starts holds no time
+                (('--hours', '00:00-00:00', '--time-zone', 'UTC'), 65, 'end when they start hold no time'),
+                (('--hours', '09:30-09:30', '--time-zone', 'UTC'), 65, 'end when they start hold no time'),
                 (('--name', 'Evil\x1b[2J'), 65, '--name refused')):
             r = env.gf('contact', 'add', 'x@hotel.example', '--role', 'alert', *args)
             self.assertEqual(r.returncode, code, f'{args}: {r.stderr}')
@@ -184,6 +190,16 @@ class AlertingTest(GFTestCase):
         self.assertEqual(env.gf('contact', 'edit', '1', '--hours', '09:00-17:00').returncode, 0)
         self.assertEqual(env.psql("SELECT support_hours, time_zone FROM guestflow.contacts"),
                          [['09:00-17:00', 'Asia/Tokyo']])
+        # A zone in any case, as PostgreSQL takes it, stored as it spells it.
+        self.assertEqual(env.gf('contact', 'edit', '1', '--time-zone', 'utc').returncode, 0)
+        self.assertEqual(env.scalar("SELECT time_zone FROM guestflow.contacts"), 'UTC')
+        self.assertEqual(env.gf('contact', 'edit', '1', '--time-zone', 'EUROPE/berlin').returncode, 0)
+        r = env.gf('contact', 'add', 'night@hotel.example', '--role', 'alert', '--hours', '22:00-06:00',
+                   '--time-zone', 'america/new_york')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.psql("SELECT id, time_zone FROM guestflow.contacts ORDER BY id"),
+                         [['1', 'Europe/Berlin'], ['2', 'America/New_York']])
+        env.psql("DELETE FROM guestflow.contacts WHERE id = 2")
         self.assertEqual(env.gf('contact', 'edit', '7', '--role', 'alert').returncode, 65)
         self.assertEqual(env.gf('contact', 'edit', '1', '--role', 'boss').returncode, 65)
         self.assertEqual(env.gf('contact', 'edit', '1', '--no-hours', '--hours', '01:00-02:00').returncode, 64)
