@@ -457,17 +457,37 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	_cleanup_free_ char *msgid = gf_xasprintf("alert-%s", id);
 	struct gf_buf m = GF_BUF_INIT((size_t)1 << 20);
 	compose(&m, cfg, to, n_to, subject, msgid, body);
+	/* One envelope per recipient: an address the server refuses (a
+	 * contact who left: 550) costs that contact the mail, never the
+	 * others theirs. */
 	char why[512] = "";
-	int r = smtp_send(cfg, to, n_to, gf_buf_str(&m), why, sizeof(why));
+	size_t accepted = 0, refused = 0;
+	int r = 0;
+	for (size_t i = 0; i < n_to; i++) {
+		r = smtp_send(cfg, &to[i], 1, gf_buf_str(&m), why, sizeof(why));
+		if (r == 0) {
+			accepted++;
+		} else if (r == -EIO) {
+			refused++;
+			gf_warn("alert_recipient_refused", "alert=%s kind=%s to=%s error=%s msg=%s", id, kind, gf_log_q(to[i]),
+			        gf_log_q(why), gf_log_q("the mail server refused this contact's address; the other contacts"
+			                                " get the alert: correct it with 'guestflow contact edit'"));
+		} else {
+			break; /* the server, not the address: every message's */
+		}
+	}
 	gf_buf_free(&m);
-	if (r < 0) {
+	if (accepted == 0) {
 		gf_error("alert_mail_failed", "alert=%s kind=%s error=%s", id, kind, gf_log_q(why));
 		return 0; /* tried again after the next run */
 	}
+	if (r < 0 && r != -EIO)
+		gf_warn("alert_mail_failed", "alert=%s kind=%s error=%s msg=%s", id, kind, gf_log_q(why),
+		        gf_log_q("the mail server failed after some contacts got the alert; the others do not get it"));
 	r = gf_db_exec(c, "alert_notified", "UPDATE guestflow.alert_events SET notified_at = now() WHERE id = $1::bigint",
 	               1, (const char *[]){ id });
 	if (r == 0)
-		gf_info("alert_mailed", "alert=%s kind=%s recipients=%d", id, kind, PQntuples(rcpts));
+		gf_info("alert_mailed", "alert=%s kind=%s recipients=%zu refused=%zu", id, kind, accepted, refused);
 	return r < 0 ? r : 1;
 }
 

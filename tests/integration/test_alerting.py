@@ -13,8 +13,12 @@ from gftest import FORCE, GFTestCase, add_many, main
 
 
 class SmtpSink(socketserver.StreamRequestHandler):
-    """Just enough SMTP to receive messages: they land in SmtpSink.messages."""
+    """Just enough SMTP to receive messages: they land in SmtpSink.messages,
+    one per Message-ID with the recipients of all its envelopes (guestflow
+    sends an alert in one envelope per contact). RCPT TO an address in
+    SmtpSink.refuse gets 550."""
     messages = []
+    refuse = set()
 
     def reply(self, line):
         self.wfile.write(line.encode() + b'\r\n')
@@ -34,6 +38,9 @@ class SmtpSink(socketserver.StreamRequestHandler):
                 mail = {'from': cmd[10:].strip(), 'rcpt': []}
                 self.reply('250 ok')
             elif up.startswith('RCPT TO:'):
+                if cmd[8:].strip().strip('<>') in SmtpSink.refuse:
+                    self.reply('550 5.1.1 no such user here')
+                    continue
                 mail['rcpt'].append(cmd[8:].strip())
                 self.reply('250 ok')
             elif up == 'DATA':
@@ -45,7 +52,14 @@ class SmtpSink(socketserver.StreamRequestHandler):
                         break
                     data += l
                 mail['data'] = data.decode('utf-8', errors='replace')
-                SmtpSink.messages.append(mail)
+                msgid = re.search(r'(?im)^Message-ID: *(\S+)', mail['data'])
+                same = [m for m in SmtpSink.messages
+                        if msgid and re.search(r'(?im)^Message-ID: *(\S+)', m['data']).group(1) == msgid.group(1)]
+                if same:
+                    same[0]['rcpt'] += mail['rcpt']
+                    same[0]['envelopes'] += 1
+                else:
+                    SmtpSink.messages.append(dict(mail, envelopes=1))
                 self.reply('250 queued')
             elif up == 'QUIT':
                 self.reply('221 bye')
@@ -73,6 +87,7 @@ class AlertingTest(GFTestCase):
     def setUp(self):
         super().setUp()
         SmtpSink.messages = []
+        SmtpSink.refuse = set()
         Pings.seen = []
         self.smtp = socketserver.ThreadingTCPServer(('127.0.0.1', 0), SmtpSink)
         self.smtp.daemon_threads = True
@@ -262,6 +277,43 @@ class AlertingTest(GFTestCase):
         self.assertEqual(Pings.seen[-1], '/ping')
         prom = open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom')).read()
         self.assertIn('guestflow_last_success_timestamp_seconds{job="review-nightly"}', prom)
+
+    def test_a_contact_address_the_server_refuses_costs_only_that_contact(self):
+        """One alert contact's address refused by the mail server (the person
+        left: 550) must not keep the alert from the others, nor have it tried
+        again every run: each contact gets its own envelope; the refusal is
+        logged naming the address."""
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.gf('contact', 'add', 'left@hotel.example', '--role', 'alert')
+        env.gf('contact', 'add', 'night@hotel.example', '--role', 'alert')
+        SmtpSink.refuse = {'left@hotel.example'}
+        add_many(env, 2, ['P001'])
+        self.configure(retry={'max_attempts': 10, 'backoff_initial': '100ms', 'backoff_max': '100ms', 'linger': '0'})
+        env.sim_control('script?status=503&count=100')
+        r = self.run_job(expect=69)
+        self.assertEqual(len(SmtpSink.messages), 1)
+        self.assertEqual(sorted(SmtpSink.messages[0]['rcpt']), ['<night@hotel.example>', '<ops@hotel.example>'])
+        self.assertIn('event=alert_recipient_refused', r.stderr)
+        self.assertRegex(r.stderr, r'to="?left@hotel.example"? error="[^"]*550')
+        self.assertIn('recipients=2 refused=1', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE notified_at IS NULL"), '0')
+        # Told once: the next run mails nothing more for the same alert (only
+        # the failed-runs alert it raises, to the same two).
+        time.sleep(0.3)
+        self.run_job(expect=69)
+        self.assertEqual([(re.search(r'review-nightly: (\w+)', m['data']).group(1), m['envelopes'])
+                          for m in SmtpSink.messages], [('partner_unreachable', 2), ('failed_runs', 2)])
+        # Every address refused: nobody heard, so the alert is tried again.
+        SmtpSink.refuse = {'ops@hotel.example', 'left@hotel.example', 'night@hotel.example'}
+        env.sim_control('reset')
+        self.run_job(expect=0)
+        env.sim_control('script?status=503&count=100')
+        add_many(env, 1, ['P001'], start=3)
+        r = self.run_job(expect=69)
+        self.assertIn('event=alert_mail_failed', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE notified_at IS NULL"
+                                    " AND cleared_at IS NULL"), '1')
 
     def test_a_missing_source_adapter_is_a_recorded_run_that_escalates(self):
         """A PMS upgrade that dropped the source view: each run exits 78 with
