@@ -32,6 +32,8 @@ struct put {
 	struct gf_buf *bodies;    /* what each held; n_read of them read */
 	size_t n_names, n_read;
 	struct gf_buf skipped;    /* the files that could not be read, and why (safe text) */
+	char **retire;            /* the error files moved into errors/done/ (then listed: still there?) */
+	size_t n_retire;
 	int64_t t0;               /* the request's start: the test call fits in the job's timeout */
 };
 
@@ -50,6 +52,9 @@ static void put_free(void *p)
 	}
 	free(s->names);
 	free(s->bodies);
+	for (size_t i = 0; i < s->n_retire; i++)
+		free(s->retire[i]);
+	free(s->retire);
 	gf_buf_free(&s->skipped);
 	if (s->password) {
 		explicit_bzero(s->password, strlen(s->password));
@@ -170,6 +175,17 @@ static size_t on_collect(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+/* The listing after the error files' moves: kept up to the reply's cap,
+ * the rest read and dropped (the moves are done; a listing too long only
+ * names fewer files that could not be moved). */
+static size_t on_listing(char *p, size_t size, size_t n, void *ud)
+{
+	struct gf_http_req *r = ud;
+	if (!r->resp_too_big && gf_buf_append(&r->resp, p, size * n) < 0)
+		r->resp_too_big = true;
+	return size * n;
+}
+
 /* The server's host key against the known_hosts file: only a match goes
  * on, and the request says why not otherwise. */
 static int on_host_key(CURL *e, const struct curl_khkey *known, const struct curl_khkey *found,
@@ -233,8 +249,8 @@ static int setup(struct gf_http_req *r, const char *url)
 	SET(CURLOPT_LOW_SPEED_LIMIT, (long)job->low_speed_limit);
 	SET(CURLOPT_LOW_SPEED_TIME, (long)((job->low_speed_time_ms + 999) / 1000));
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_WRITEFUNCTION, s->pull ? on_collect : on_discard);
-	if (s->pull)
+	SET(CURLOPT_WRITEFUNCTION, s->pull ? on_collect : s->retire ? on_listing : on_discard);
+	if (s->pull || s->retire)
 		SET(CURLOPT_WRITEDATA, r);
 	if (s->quote)
 		SET(CURLOPT_QUOTE, s->quote);
@@ -361,13 +377,43 @@ static int pull_next(struct gf_http_req *r)
 	return read_next(r);
 }
 
+/* The error files' moves done (their quote commands may fail unseen: a
+ * file that cannot be moved is read again by the next pull, its events
+ * stored once), errors/ listed: those still there are named in a warning,
+ * so that an operator learns why they are read at every pull. */
+static void retired(const struct gf_http_req *r, const struct put *s)
+{
+	if (r->result != CURLE_OK || !r->resp.data)
+		return;
+	struct gf_buf left = GF_BUF_INIT(1 << 16);
+	const char *p = r->resp.data ? r->resp.data : "", *end = p + r->resp.len;
+	while (p < end) {
+		size_t n = strcspn(p, "\r\n");
+		if ((size_t)(end - p) < n)
+			n = (size_t)(end - p);
+		for (size_t i = 0; i < s->n_retire; i++)
+			if (n == strlen(s->retire[i]) && memcmp(p, s->retire[i], n) == 0)
+				(void)gf_buf_printf(&left, "%s%s", left.len ? ", " : "", s->retire[i]);
+		p += n;
+		p += strspn(p, "\r\n");
+	}
+	if (left.len)
+		gf_warn("pull_files_not_moved", "job=%s files=%s msg=%s", s->job->name, gf_log_q(gf_buf_str(&left)),
+		        gf_log_q("read and stored, but still in errors/ after the move into errors/done/ (is errors/done"
+		                 " a directory the job's account may write?): read again by every pull, their events"
+		                 " stored once"));
+	gf_buf_free(&left);
+}
+
 static int next(struct gf_http_req *r)
 {
 	struct put *s = r->stage;
 	if (s->pull)
 		return pull_next(r);
-	if (s->uploading)
+	if (s->retire) {
+		retired(r, s);
 		return 0;
+	}
 	if (s->probe && s->uploading) {
 		if (r->result != CURLE_OK && !r->detail[0]) {
 			char err[300];
@@ -380,6 +426,8 @@ static int next(struct gf_http_req *r)
 		}
 		return 0;
 	}
+	if (s->uploading)
+		return 0;
 	if (s->probe) { /* the directory listed: now the probe file */
 		r->answered = r->result == CURLE_OK;
 		return r->answered ? upload(r, s->final_url) : 0;
@@ -563,6 +611,10 @@ int gf_sftp_retire_errors(struct gf_http *h, struct gf_http_req *req, const char
 	}
 	_cleanup_free_ char *errs = gf_sftp_url(job->endpoint, "errors");
 	_cleanup_free_ char *listing = gf_xasprintf("%s/", errs);
+	req->resp.max = (size_t)job->max_reply_bytes;
+	s->retire = gf_xcalloc(n ? n : 1, sizeof(*s->retire));
+	for (size_t i = 0; i < n; i++)
+		s->retire[s->n_retire++] = gf_xstrdup(names[i]);
 	s->uploading = true; /* one transfer: next() ends it */
 	return start(h, req, s, listing, false);
 }

@@ -345,6 +345,7 @@ class VisitsCsvPullTest(PullCase):
         self.assertIn('could not import the guest: invalid e-mail', self.history('B-1')[-1])
         self.assertEqual(sorted(os.listdir(errors)), sorted(['done', 'unrelated.txt', f2 + '.errors.csv']))
         self.assertEqual(os.listdir(os.path.join(errors, 'done')), [f1 + '.errors.csv'])
+        self.assertNotIn('pull_files_not_moved', r.stderr, 'the broken file was not read, so not to be moved')
         # The partner corrects the broken file: read on the next pull.
         with open(os.path.join(errors, f2 + '.errors.csv'), 'wb') as f:
             f.write(b'B-3;no such room\n')
@@ -374,6 +375,29 @@ class VisitsCsvPullTest(PullCase):
         r = self.pull()
         self.assertIn('0 new events', r.stdout)
         self.assertEqual(self.states(), {'rejected': 4})
+
+    def test_an_error_file_that_cannot_be_moved_to_done_is_named(self):
+        """The partner's errors/done is a file, not a directory: the move of a
+        read file fails on the server (libcurl runs the moves as commands
+        whose failure it ignores). The events are stored all the same; the
+        file is named in a warning; the next pull reads it again and stores
+        nothing twice."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        f1 = [n for n in env.sftp.files() if '_H-1001_' in n][0]
+        errors = os.path.join(env.sftp.dir, 'errors')
+        with open(os.path.join(errors, 'done'), 'wb') as f:
+            f.write(b'not a directory')
+        with open(os.path.join(errors, f1 + '.errors.csv'), 'wb') as f:
+            f.write(b'B-1;unknown language\r\n')
+        for new in ('1 new event', '0 new events'):
+            r = self.pull()
+            self.assertIn(new, r.stdout)
+            self.assertIn('event=pull_files_not_moved', r.stderr)
+            self.assertIn(f1 + '.errors.csv', r.stderr)
+            self.assertIn(f1 + '.errors.csv', os.listdir(errors))
+        self.assertEqual(self.states(), {'rejected': 1})
 
 
 if __name__ == '__main__':
