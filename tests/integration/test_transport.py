@@ -224,7 +224,9 @@ class BadReplyTest(GFTestCase):
         add_booking(env, 1, prop='P001')
         add_booking(env, 2, prop='P002')
         port, _ = serve(self, HugeHeader)
-        env.write_config({'endpoint': f'http://127.0.0.1:{port}/v1/guests', 'retry': {'linger': '0'}})
+        # (its retry not due again within this run: one attempt each)
+        env.write_config({'endpoint': f'http://127.0.0.1:{port}/v1/guests',
+                          'retry': {'linger': '0', 'backoff_initial': '1h', 'backoff_max': '1h'}})
         r = self.run_job(expect=1)
         self.assertIn(' delivered=1 ', r.stdout)
         self.assertIn(' pending=1 ', r.stdout)
@@ -240,7 +242,7 @@ class BadReplyTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT d.state || ' ' || b.state || ' ' || b.attempts || ' ' || b.maybe_sent"
                                     " FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
                                     " WHERE d.booking_no = 'B-1'"), 'pending open 1 true')
-        # The next run sends it again, to a partner that mended its header.
+        # The next run sends it again (to the simulator: a partner whose headers are fine).
         env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
         env.write_config({'retry': {'linger': '0'}})
         r = self.run_job(expect=0)
