@@ -84,7 +84,7 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		return 0;
 	if (argc == 2 && strcmp(argv[1], "--keys") == 0) {
 		gf_config_print_keys(stdout);
-		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : GF_EXIT_SOFTWARE;
+		return 0; /* (a write that failed: 74, main.c) */
 	}
 	const char *unit_dir = NULL, *cron = NULL;
 	if (gf_cmd_schedule_args(argc, argv, "check-config", help, &unit_dir, &cron))

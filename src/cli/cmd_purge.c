@@ -1,4 +1,5 @@
-/* guestflow purge [JOB]: deliveries past their job's retention.deliveries. */
+/* guestflow purge [JOB]: deliveries past their job's retention.deliveries,
+ * partner events past its retention.events. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,9 @@ static const char purge_help[] =
 	"nothing refers to. A booking still inside the window keeps its delivery, so\n"
 	"that it is never sent again, and no run reaches back before the window's start\n"
 	"at a purge (the job's purge horizon), even if selection.window is widened later.\n"
+	"Then the events the job pulled from the partner ('guestflow pull') longer ago\n"
+	"than its retention.events (default 400d), but for one that put an address on\n"
+	"the suppression list (the list keeps it) and each connection's latest.\n"
 	"Works in short chunks; safe while runs go on.\n"
 	"The shipped timer (guestflow-purge.timer) runs it daily.\n";
 
@@ -38,10 +42,12 @@ int gf_cmd_purge(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		r = gf_purge(db, jobs[j], &res);
 		if (r == 0)
 			printf("%s: deleted %lld deliver%s and %lld batch%s finished more than %lld days ago"
-			       " (%lld kept: their booking is still inside the window)\n", jobs[j]->name,
+			       " (%lld kept: their booking is still inside the window), %lld partner event%s pulled"
+			       " more than %lld days ago\n", jobs[j]->name,
 			       (long long)res.deliveries, res.deliveries == 1 ? "y" : "ies", (long long)res.batches,
 			       res.batches == 1 ? "" : "es", (long long)(jobs[j]->retention_ms / 86400000),
-			       (long long)res.kept);
+			       (long long)res.kept, (long long)res.events, res.events == 1 ? "" : "s",
+			       (long long)(jobs[j]->events_retention_ms / 86400000));
 	}
 	PQfinish(db);
 	gf_config_free(cfg);

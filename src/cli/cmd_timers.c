@@ -146,8 +146,9 @@ static int write_cron(const struct gf_config *cfg, const char *config_arg, const
 		              fields, c, job->name);
 	}
 	gf_buf_printf(&b,
-		"\n# Deliveries past each job's retention.deliveries (and out of its window),\n"
-		"# and the API-call log past api_log.retention; then what the partners report\n"
+		"\n# Deliveries past each job's retention.deliveries (and out of its window) and\n"
+		"# partner events past its retention.events, and the API-call log past\n"
+		"# api_log.retention; then what the partners report\n"
 		"# back (history entries, the suppression list).\n"
 		"45 4 * * *  guestflow  timeout --preserve-status --kill-after=60s 2h guestflow%s purge"
 		" > >(exec logger -t guestflow) 2>&1\n"

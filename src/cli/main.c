@@ -10,11 +10,15 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 #include "gf_config.h"
@@ -42,7 +46,8 @@ static const char usage[] =
 	"  log [--job J] [--connection P] [--since WHEN] [--errors] [--limit N] [--json]\n"
 	"      | log --purge\n"
 	"                                 the API-call log\n"
-	"  purge [JOB]                    delete deliveries past the job's retention.deliveries\n"
+	"  purge [JOB]                    delete deliveries and partner events past the\n"
+	"                                 job's retention.deliveries and retention.events\n"
 	"  pull [JOB]                     the partners' events: history entries, suppression list\n"
 	"  status-map set PARTNER PMS_STATUS PARTNER_STATUS\n"
 	"  status-map list [PARTNER] | status-map remove PARTNER PMS_STATUS\n"
@@ -84,9 +89,9 @@ static const char usage[] =
 	"Exit codes (guestflow(1), EXIT STATUS): 0 done (run: all due delivered, or\n"
 	"waiting for a stopped connection); 1 run: some records rejected or dead,\n"
 	"pending deliveries of a live connection, or a connection held; 64 usage\n"
-	"error; 65 bad input; 69 no partner reachable; 70 internal error; 74 a\n"
-	"--json document not written; 75 cut short (signal, database lost), retry\n"
-	"later; 78 configuration error.\n";
+	"error; 65 bad input; 69 no partner reachable; 70 internal error; 74 the\n"
+	"output not written (standard output, a --json document); 75 cut short\n"
+	"(signal, database lost), retry later; 78 configuration error.\n";
 
 static const struct {
 	const char *verb;
@@ -120,7 +125,94 @@ static void print_libraries(void)
 	       jansson_version_str(), OpenSSL_version(OPENSSL_VERSION));
 }
 
-int main(int argc, char **argv)
+/* Standard output, as the commands print to it: stdio over descriptor 1
+ * through a writer that keeps the error of a write that failed (glibc
+ * drops a buffer it could not write, and a later flush with nothing left
+ * succeeds: by the time the command ends, the error would be lost). */
+static int stdout_fd = STDOUT_FILENO; /* -1: closed when guestflow started */
+static int stdout_errno;
+
+#ifdef __GLIBC__
+static ssize_t stdout_write(void *cookie, const char *buf, size_t size)
+{
+	(void)cookie;
+	size_t done = 0;
+	while (done < size) {
+		ssize_t w = stdout_fd < 0 ? (errno = EBADF, -1) : write(stdout_fd, buf + done, size - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			stdout_errno = w < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	/* (short: stdio marks the stream's error) */
+	return (ssize_t)done;
+}
+
+static int stdout_close(void *cookie)
+{
+	(void)cookie;
+	if (stdout_fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return close(stdout_fd);
+}
+#endif
+
+static void open_stdout(void)
+{
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0 && errno == EBADF) {
+		/* Closed: what the command opens next (the database's socket)
+		 * must not take its place and receive the output. */
+		stdout_fd = -1;
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 && fd != STDOUT_FILENO) {
+			(void)dup2(fd, STDOUT_FILENO);
+			if (fd > STDERR_FILENO)
+				close(fd);
+		}
+	}
+#ifdef __GLIBC__
+	FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){ .write = stdout_write, .close = stdout_close });
+	if (!f)
+		return; /* (stdio's own stream: a failed write's error unnamed) */
+	(void)setvbuf(f, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ);
+	stdout = f;
+#endif
+}
+
+/* Standard output once the command is done, as coreutils' close_stdout():
+ * what the command printed reached the file or pipe (flushed, no write of
+ * it failed, closed), or the command exits 74 (EXIT STATUS) saying why on
+ * stderr. A command that failed keeps its own exit code (74: a --json
+ * document, whose command said why already). A standard output closed
+ * that the command wrote nothing to is no error. A reader gone kills a
+ * command by SIGPIPE as before; where that is ignored (run, --json), it is
+ * EPIPE here. */
+static int close_stdout(const char *verb, int code)
+{
+	errno = 0;
+	bool failed = fflush(stdout) != 0 || ferror(stdout);
+	int err = stdout_errno ? stdout_errno : errno;
+	errno = 0;
+	if (fclose(stdout) != 0 && !failed && errno != EBADF) {
+		failed = true;
+		err = errno;
+	}
+	if (!failed)
+		return code;
+	if (code != GF_EXIT_IOERR)
+		fprintf(stderr, "guestflow%s%s: cannot write standard output: %s\n", verb ? " " : "", verb ? verb : "",
+		        gf_strerror(err ? err : EIO));
+	return code == GF_EXIT_OK ? GF_EXIT_IOERR : code;
+}
+
+/* The command line: the command's exit code (*verb_out: the command, once
+ * known). */
+static int run_command(int argc, char **argv, const char **verb_out)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -135,6 +227,8 @@ int main(int argc, char **argv)
 	 * through /proc by other processes of the same user. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	/* Before anything opens a file or prints. */
+	open_stdout();
 	/* libcurl and OpenSSL write the TLS session secrets of every connection
 	 * to the file SSLKEYLOGFILE names: whoever reads it and the traffic
 	 * reads the access keys. Like a proxy, not something the environment
@@ -176,10 +270,17 @@ int main(int argc, char **argv)
 #endif
 	/* Once, before anything else touches libxml2. */
 	xmlInitParser();
-	const char *verb = argv[optind];
+	const char *verb = *verb_out = argv[optind];
 	for (size_t i = 0; i < GF_ARRAY_SIZE(verbs); i++)
 		if (strcmp(verb, verbs[i].verb) == 0)
 			return verbs[i].fn(argc - optind, argv + optind, &ctx);
 	fprintf(stderr, "guestflow: unknown command '%s'\n\n%s", verb, usage);
 	return GF_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	const char *verb = NULL;
+	int code = run_command(argc, argv, &verb);
+	return close_stdout(verb, code);
 }

@@ -602,6 +602,10 @@ static const struct section selection_section = { "selection", KEYS(selection_ke
 
 static const struct key retention_keys[] = {
 	DURATION("deliveries", "400d", 86400000, J(retention_ms)),
+	/* (at least 30 days: an event the partner reports again after its row
+	 * is gone is stored as a new one; a re-read comes days, not months,
+	 * after the first, when the cursor or an acknowledgement was lost) */
+	DURATION("events", "400d", (int64_t)30 * 86400000, J(events_retention_ms)),
 };
 static const struct section retention_section = { "retention", KEYS(retention_keys), NULL };
 

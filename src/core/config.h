@@ -48,6 +48,9 @@ struct gf_job {
 	int64_t retention_ms;    /* retention.deliveries: 'guestflow purge' deletes finished deliveries
 	                          * older than this whose booking is out of the window; default 400d,
 	                          * longer than the window */
+	int64_t events_retention_ms; /* retention.events: 'guestflow purge' deletes the partner events
+	                              * this job pulled longer ago than this (not one a suppression
+	                              * names, nor a connection's latest); default 400d, at least 30d */
 
 	/* batch */
 	int max_records;         /* batch.max_records, default 500, 1..10000 */

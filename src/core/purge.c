@@ -1,4 +1,5 @@
-/* Purging deliveries after the job's retention.deliveries. */
+/* Purging deliveries after the job's retention.deliveries, partner events
+ * after its retention.events. */
 #include "core/purge.h"
 
 #include <stdio.h>
@@ -60,6 +61,21 @@ static const char BATCHES_SQL[] =
 	"     AND NOT EXISTS (SELECT 1 FROM guestflow.api_calls a WHERE a.batch_id = b.id)"
 	"   LIMIT " CHUNK " FOR UPDATE SKIP LOCKED"
 	") DELETE FROM guestflow.batches b USING x WHERE b.id = x.id";
+
+/* The job's partner events pulled before the retention ($2 ms), CHUNK at a
+ * time, oldest first: not one a suppression names (the suppression would
+ * outlive it, but not who reported the address: explain says it), nor the
+ * latest of its connection (status shows it). History entries the events
+ * wrote are the PMS's and stay. */
+static const char EVENTS_SQL[] =
+	"WITH x AS ("
+	"  SELECT e.id FROM guestflow.partner_events e"
+	"   WHERE e.job = $1 AND e.pulled_at < now() - $2::bigint * interval '1 millisecond'"
+	"     AND NOT EXISTS (SELECT 1 FROM guestflow.suppressions s WHERE s.event_id = e.id)"
+	"     AND EXISTS (SELECT 1 FROM guestflow.partner_events n WHERE n.connection_id = e.connection_id"
+	"                    AND n.id > e.id)"
+	"   ORDER BY e.id LIMIT " CHUNK " FOR UPDATE SKIP LOCKED"
+	") DELETE FROM guestflow.partner_events e USING x WHERE e.id = x.id";
 
 int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out)
 {
@@ -149,9 +165,27 @@ int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out)
 		if (n == 0)
 			break;
 	}
+	char events_retention[32];
+	snprintf(events_retention, sizeof(events_retention), "%lld", (long long)job->events_retention_ms);
+	while (r == 0) {
+		int err;
+		PGresult *res = gf_db_query(c, &err, "purge_events", EVENTS_SQL, 2,
+			(const char *[]){ job->name, events_retention });
+		if (!res) {
+			r = err;
+			break;
+		}
+		int64_t n = 0;
+		(void)gf_parse_int64(PQcmdTuples(res), &n);
+		PQclear(res);
+		out->events += n;
+		if (n == 0)
+			break;
+	}
 	if (r == 0)
-		gf_info("purged", "job=%s deliveries=%lld batches=%lld kept_inside_window=%lld", job->name,
-		        (long long)out->deliveries, (long long)out->batches, (long long)out->kept);
+		gf_info("purged", "job=%s deliveries=%lld batches=%lld kept_inside_window=%lld events=%lld", job->name,
+		        (long long)out->deliveries, (long long)out->batches, (long long)out->kept,
+		        (long long)out->events);
 	return r;
 }
 

@@ -1,4 +1,5 @@
-/* Purging deliveries after the job's retention.deliveries (guestflow purge). */
+/* Purging deliveries after the job's retention.deliveries, partner events
+ * after its retention.events (guestflow purge). */
 #ifndef GF_PURGE_H
 #define GF_PURGE_H
 
@@ -12,6 +13,7 @@ struct gf_purge_result {
 	int64_t batches;    /* deleted: finished, older than the retention, no delivery left */
 	int64_t kept;       /* finished and older than the retention, but the booking is still
 	                     * inside the job's window: not deleted */
+	int64_t events;     /* partner events deleted: pulled before retention.events */
 };
 
 /* Delete the job's finished deliveries (delivered, rejected, dead) whose
@@ -19,7 +21,10 @@ struct gf_purge_result {
  * view does not give inside the job's window (a booking still inside it
  * keeps its delivery, so that it is never planned and sent again); then its
  * batches finished before the retention that have no delivery, API call or
- * half left. In chunks of a bounded size, each its own transaction,
+ * half left; then the partner events the job pulled (guestflow pull) before
+ * job->events_retention_ms, but for those a suppression names (the list
+ * keeps saying who reported the address) and each connection's latest
+ * (status shows it). In chunks of a bounded size, each its own transaction,
  * walking the deliveries' key: the whole purge reads each row once. A row
  * whose booking the source view raises an error for is kept (logged as
  * purge_row_kept), and the purge goes on. */

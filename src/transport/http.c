@@ -187,6 +187,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
 	struct gf_http_req *r = ud;
 	size_t len = size * n;
+	r->header_bytes += len;
 	static const char name[] = "retry-after:";
 	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
 		const char *v = p + sizeof(name) - 1;
@@ -224,6 +225,7 @@ static int request_setup(struct gf_http *h, struct gf_http_req *req, char *url, 
 	req->errbuf[0] = '\0';
 	req->retry_after[0] = '\0';
 	req->resp_too_big = false;
+	req->header_bytes = 0;
 	gf_buf_reset(&req->resp);
 	req->resp.max = (size_t)job->max_reply_bytes;
 	if (!req->easy)
@@ -395,12 +397,28 @@ void gf_redact(char *s, const char *secret)
 	gf_text_redact(s, secret);
 }
 
+/* A reply whose header line passed libcurl's limit (CURL_MAX_HTTP_HEADER):
+ * libcurl 8.6 and later say CURLE_TOO_LARGE (100, compared by number: a
+ * build against older headers may run with a newer libcurl), older ones
+ * CURLE_OUT_OF_MEMORY, with nothing in the error buffer. Only once the
+ * answer began (header lines came): before that, it is memory. */
+static bool header_too_large(const struct gf_http_req *r)
+{
+	return (r->result == CURLE_OUT_OF_MEMORY || (int)r->result == 100) && r->header_bytes > 0;
+}
+
 void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen)
 {
 	if (r->detail[0])
 		snprintf(out, outlen, "%s", r->detail);
 	else if (r->resp_too_big)
 		snprintf(out, outlen, "reply larger than %zu bytes", r->resp.max);
+	else if (header_too_large(r) && r->errbuf[0])
+		snprintf(out, outlen, "reply header too large (libcurl refuses headers over %d bytes): %s",
+		         CURL_MAX_HTTP_HEADER, r->errbuf);
+	else if (header_too_large(r))
+		snprintf(out, outlen, "reply header too large (libcurl refuses headers over %d bytes; it reports \"%s\")",
+		         CURL_MAX_HTTP_HEADER, curl_easy_strerror(r->result));
 	else if (r->result == CURLE_OPERATION_TIMEDOUT)
 		snprintf(out, outlen, "timeout after %lld ms: %s", (long long)r->latency_ms,
 		         r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result));

@@ -18,6 +18,7 @@ struct gf_http_req {
 	struct gf_buf body;        /* request body, owned */
 	struct gf_buf resp;        /* response body, capped at the job's max_reply_bytes */
 	bool resp_too_big;
+	size_t header_bytes;       /* of the reply's header lines received: an answer began */
 	char retry_after[128];     /* Retry-After header value made safe text (text.h), "" when absent */
 	char *url;                 /* full URL with credentials: never logged */
 	const char *secret;        /* access key, redacted from error texts */
@@ -108,7 +109,8 @@ void gf_http_cancel(struct gf_http *h, struct gf_http_req *req);
 char *gf_http_url_under(const char *base, const char *before, const char *segment, const char *after);
 
 /* Person-readable transport error for a finished request ("timeout after
- * 120000 ms", "connection refused: ..."), made safe text (text.h) with the
+ * 120000 ms", "connection refused: ...", "reply header too large ..." for
+ * what libcurl calls out of memory then), made safe text (text.h) with the
  * secret redacted. */
 void gf_http_error_text(const struct gf_http_req *r, char *out, size_t outlen);
 

@@ -155,6 +155,89 @@ class ExitCodeTest(GFTestCase):
         self.assertEqual(r.returncode, 74, r.stderr)
         self.assertIn('guestflow connection list: cannot write the output: Broken pipe', r.stderr)
 
+    def gf_to(self, stdout, *args):
+        e = dict(os.environ)
+        e.pop('SUDO_USER', None)
+        return subprocess.run([GUESTFLOW, '-c', self.env.config, *args], stdout=stdout, stderr=subprocess.PIPE,
+                              text=True, timeout=120, env=e)
+
+    def test_exit_74_text_output(self):
+        """The text output of every command is checked as the --json one is:
+        standard output that cannot be written is exit 74 and one line that
+        names it and the error, not a silent 0."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        add_booking(env, 2)
+        self.assertEqual(env.gf('contact', 'add', 'ops@example.com', '--role', 'alert').returncode, 0)
+        commands = [('status',), ('status', 'review-nightly'), ('connection', 'list'),
+                    ('connection', 'show', 'P001', 'reviewhub'), ('contact', 'list'), ('log',),
+                    ('log', '--limit', '1'), ('explain', 'B-1'), ('run', 'review-nightly', '--dry-run'),
+                    ('check-config',), ('check-config', '--keys'), ('status-map', 'list'), ('--help',),
+                    ('--version',), ('status', '--help'), ('purge',)]
+        for args in commands:
+            ok = env.gf(*args)
+            self.assertEqual(ok.returncode, 0, (args, ok.stderr))
+            self.assertNotEqual(ok.stdout, '', args)  # (something to write)
+            with open('/dev/full', 'w') as full:
+                r = self.gf_to(full, *args)
+            self.assertEqual(r.returncode, 74, (args, r.stderr))
+            verb = args[0] if not args[0].startswith('-') else None
+            line = (f'guestflow {verb}' if verb else 'guestflow') + \
+                ': cannot write standard output: No space left on device\n'
+            self.assertIn(line, r.stderr, args)
+            self.assertEqual(r.stderr.count('cannot write'), 1, (args, r.stderr))
+        # More than the buffer holds (written as it fills, failing on the way):
+        # the error of the failed write is still named.
+        env.psql("INSERT INTO guestflow.api_calls (job, url, outcome, error) SELECT 'review-nightly',"
+                 " 'http://127.0.0.1/' || g, 'failed', repeat('e', 200) FROM generate_series(1, 2000) g")
+        self.assertGreater(len(env.gf('log', '--limit', '2000').stdout), 256 * 1024)
+        with open('/dev/full', 'w') as full:
+            r = self.gf_to(full, 'log', '--limit', '2000')
+        self.assertEqual(r.returncode, 74, r.stderr)
+        self.assertEqual(r.stderr, 'guestflow log: cannot write standard output: No space left on device\n')
+        # --json: its own message alone, not a second one.
+        with open('/dev/full', 'w') as full:
+            r = self.gf_to(full, 'contact', 'list', '--json')
+        self.assertEqual(r.returncode, 74, r.stderr)
+        self.assertEqual(r.stderr, 'guestflow contact list: cannot write the output: No space left on device\n')
+        # A command that failed keeps its code, and says the output was lost too.
+        env.write_config({'retry': FAST_RETRY})
+        env.sim_control('script?status=503&count=1000')
+        with open('/dev/full', 'w') as full:
+            r = self.gf_to(full, 'run', 'review-nightly')
+        self.assertEqual(r.returncode, 69, r.stderr[-2000:])
+        self.assertIn('guestflow run: cannot write standard output: No space left on device\n', r.stderr)
+        env.sim_control('reset')
+        # run ignores SIGPIPE (it must not die mid-batch): a reader gone is EPIPE, 74.
+        rd, wr = os.pipe()
+        os.close(rd)
+        try:
+            r = self.gf_to(wr, 'run', 'review-nightly')
+        finally:
+            os.close(wr)
+        self.assertEqual(r.returncode, 74, r.stderr[-2000:])
+        self.assertIn('guestflow run: cannot write standard output: Broken pipe\n', r.stderr)
+        self.assertEqual(self.history_count('B-2'), 1)  # (the run itself was done)
+        # The other text commands still end by SIGPIPE there, as before.
+        rd, wr = os.pipe()
+        os.close(rd)
+        try:
+            r = self.gf_to(wr, 'status')
+        finally:
+            os.close(wr)
+        self.assertEqual(r.returncode, -signal.SIGPIPE, r.stderr)
+        # A standard output closed: an error once written to (not the database's
+        # socket that took descriptor 1), none for a command that wrote nothing.
+        r = subprocess.run(['sh', '-c', 'exec "$@" >&-', 'sh', GUESTFLOW, '-c', env.config, 'status', '--frob'],
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertNotIn('cannot write', r.stderr)
+        r = subprocess.run(['sh', '-c', 'exec "$@" >&-', 'sh', GUESTFLOW, '-c', env.config, 'status'],
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        self.assertEqual(r.returncode, 74, r.stderr)
+        self.assertIn('guestflow status: cannot write standard output: Bad file descriptor\n', r.stderr)
+
     @private_cluster
     def test_exit_75(self):
         env = self.env

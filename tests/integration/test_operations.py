@@ -3,6 +3,7 @@
 import json
 import re
 import subprocess
+import urllib.parse
 
 from gftest import XSD, GFTestCase, add_booking, add_many, main
 from test_poison_engine import view_with
@@ -230,6 +231,73 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0')
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches"), '0')
         self.assertEqual(env.gf('purge', 'no-such-job').returncode, 64)
+
+    def test_purge_deletes_old_partner_events_but_not_what_is_still_needed(self):
+        """guestflow.partner_events no longer grows forever: purge deletes the events
+        a job pulled longer ago than retention.events, but never the one a suppression
+        names (the address stays suppressed and explain says who reported it), nor a
+        connection's latest (status shows it); the cursor and the history entries stay."""
+        env = self.env
+        for n, prop in ((1, 'P001'), (2, 'P001'), (3, 'P001'), (4, 'P002')):
+            add_booking(env, n, prop=prop)
+        self.run_job(expect=0)
+        for hotel, booking, type_ in (('H-1001', 'B-1', 'invited'), ('H-1001', 'B-1', 'unsubscribed'),
+                                      ('H-1001', 'B-2', 'reviewed'), ('H-1002', 'B-4', 'invited'),
+                                      ('H-1001', 'B-3', 'reviewed')):
+            q = urllib.parse.urlencode({'id': hotel, 'bookingNo': booking, 'type': type_, 'at': '2026-11-23T10:00:00Z'})
+            env.sim_control(f'event?{q}')
+        r = env.gf('pull')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('5 new events, 5 history entries, 1 address suppressed', r.stdout)
+        # All but B-3's were pulled long ago; B-4's is its connection's only one.
+        env.psql("UPDATE guestflow.partner_events SET pulled_at = now() - interval '401 days'"
+                 " WHERE booking_no <> 'B-3'")
+        env.psql("UPDATE guestflow.partner_events SET pulled_at = now() - interval '399 days' WHERE booking_no = 'B-3'")
+        history = int(env.scalar("SELECT count(*) FROM pms.booking_history"))
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('(0 kept: their booking is still inside the window), 2 partner events pulled more than'
+                      ' 400 days ago\n', r.stdout)
+        self.assertIn('events=2', r.stderr)
+        self.assertEqual(env.psql("SELECT booking_no, type FROM guestflow.partner_events ORDER BY 1, 2"),
+                         [['B-1', 'unsubscribed'], ['B-3', 'reviewed'], ['B-4', 'invited']])
+        self.assertEqual(env.psql("SELECT x.email, e.booking_no, e.type FROM guestflow.suppressions x"
+                                  " JOIN guestflow.partner_events e ON e.id = x.event_id"),
+                         [['guest1@example.org', 'B-1', 'unsubscribed']])
+        self.assertEqual(int(env.scalar("SELECT count(*) FROM pms.booking_history")), history)
+        # The guest books again: still suppressed, and who reported it is still known.
+        add_booking(env, 11, email='guest1@example.org')
+        r = env.gf('explain', 'B-11')
+        self.assertRegex(r.stdout, r'NO +not unsubscribed or bounced +the address is on the suppression list:'
+                                   r' "unsubscribed \(\d{4}-\d\d-\d\d, reported by reviewhub\)"')
+        conns = {c['property']: c for c in json.loads(env.gf('status', '--json').stdout)['jobs'][0]['connections']}
+        self.assertEqual((conns['P001']['last_event_type'], conns['P002']['last_event_type']), ('reviewed', 'invited'))
+        # The cursors stay: nothing is read again, nothing stored twice.
+        r = env.gf('pull')
+        self.assertIn('0 new events, 0 history entries', r.stdout)
+        # A purge again deletes nothing more; a shorter retention, B-3's too
+        # (B-4's stays: still its connection's latest).
+        self.assertIn(', 0 partner events pulled', env.gf('purge').stdout)
+        env.write_config({'retention': {'events': '30d'}})
+        r = env.gf('purge')
+        self.assertIn(', 0 partner events pulled more than 30 days ago', r.stdout)
+        env.sim_control('event?' + urllib.parse.urlencode({'id': 'H-1001', 'bookingNo': 'B-3', 'type': 'invited',
+                                                           'at': '2026-11-24T10:00:00Z'}))
+        self.assertIn('1 new event', env.gf('pull').stdout)
+        r = env.gf('purge', 'review-nightly')
+        self.assertIn(', 1 partner event pulled more than 30 days ago', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, type FROM guestflow.partner_events ORDER BY 1, 2"),
+                         [['B-1', 'unsubscribed'], ['B-3', 'invited'], ['B-4', 'invited']])
+
+    def test_retention_events_has_a_lower_bound(self):
+        env = self.env
+        env.write_config({'retention': {'events': '29d'}})
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertRegex(r.stdout + r.stderr, r"review-nightly\.yaml:\d+:\d+: 'events' must be a duration of at least 30d"
+                                              r".*, got '29d'")
+        env.write_config({'retention': {'events': '30d'}})
+        self.assertEqual(env.gf('check-config').returncode, 0)
 
     def test_a_window_widened_after_a_purge_does_not_send_a_purged_booking_again(self):
         """Red team (issue 15, item 3): purge deletes the deliveries of bookings out of

@@ -183,7 +183,72 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class HugeHeader(http.server.BaseHTTPRequestHandler):
+    """A partner whose answers for hotel H-1001 carry a 200 KB header line
+    (past libcurl's limit for one header); the others proper import results."""
+    protocol_version = 'HTTP/1.1'
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionResetError:
+            pass  # guestflow hung up at the header
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        if self.headers.get('Content-Encoding') == 'gzip':
+            body = gzip.decompress(body)
+        n = body.count(b'<guest>')
+        out = f'<importResult accepted="{n}" rejected="0"/>'.encode()
+        self.send_response(200)
+        if 'id=H-1001' in self.path:
+            self.send_header('X-Trace', 'a' * 200_000)
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        try:
+            self.wfile.write(out)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # guestflow hung up at the header
+
+    def log_message(self, *args):
+        pass
+
+
 class BadReplyTest(GFTestCase):
+
+    def test_a_reply_header_too_large_is_said_so_and_retried(self):
+        """libcurl calls a header line over its limit 'Out of memory': the
+        error says what happened; the batch is retried as any reply cut short
+        (the partner may hold it), and the other connection's go out."""
+        env = self.env
+        add_booking(env, 1, prop='P001')
+        add_booking(env, 2, prop='P002')
+        port, _ = serve(self, HugeHeader)
+        # (its retry not due again within this run: one attempt each)
+        env.write_config({'endpoint': f'http://127.0.0.1:{port}/v1/guests',
+                          'retry': {'linger': '0', 'backoff_initial': '1h', 'backoff_max': '1h'}})
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=1 ', r.stdout)
+        self.assertIn(' pending=1 ', r.stdout)
+        self.assertEqual(self.history_count('B-2'), 1)
+        self.assertEqual(self.history_count('B-1'), 0)
+        calls = env.psql("SELECT c.property_id, a.outcome, a.error FROM guestflow.api_calls a"
+                         " JOIN guestflow.connections c ON c.id = a.connection_id ORDER BY a.id")
+        self.assertEqual(sorted((p, o) for p, o, _ in calls), [('P001', 'retry'), ('P002', 'accepted')])
+        err = [e for p, _, e in calls if p == 'P001'][0]
+        self.assertRegex(err, r'^reply header too large \(libcurl refuses headers over 102400 bytes[;)]')
+        self.assertNotRegex(err, '^Out of memory')
+        self.assertIn('reply header too large', r.stderr)  # the log
+        self.assertEqual(env.scalar("SELECT d.state || ' ' || b.state || ' ' || b.attempts || ' ' || b.maybe_sent"
+                                    " FROM guestflow.deliveries d JOIN guestflow.batches b ON b.id = d.batch_id"
+                                    " WHERE d.booking_no = 'B-1'"), 'pending open 1 true')
+        # The next run sends it again (to the simulator: a partner whose headers are fine).
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        env.write_config({'retry': {'linger': '0'}})
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=1 ', r.stdout)
+        self.assertEqual(self.history_count('B-1'), 1)
+
 
     def test_enormous_and_truncated_replies_are_retried_under_the_same_key(self):
         env = self.env

@@ -836,6 +836,12 @@ CREATE INDEX runs_job_started ON guestflow.runs USING btree (job, started_at DES
 CREATE UNIQUE INDEX secret_keys_current ON guestflow.secret_keys USING btree ((true)) WHERE (retired_at IS NULL);
 
 --
+-- Name: suppressions_event; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX suppressions_event ON guestflow.suppressions USING btree (event_id);
+
+--
 -- Name: alert_events alert_events_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
 --
 
