@@ -77,6 +77,25 @@ static const char EVENTS_SQL[] =
 	"   ORDER BY e.id LIMIT " CHUNK " FOR UPDATE SKIP LOCKED"
 	") DELETE FROM guestflow.partner_events e USING x WHERE e.id = x.id";
 
+/* A chunked delete (sql: $1 the job, $2 the retention in ms), run until it
+ * deletes nothing; *count adds what it deleted. */
+static int delete_chunks(PGconn *c, const char *what, const char *sql, const char *job, const char *retention,
+                         int64_t *count)
+{
+	for (;;) {
+		int err;
+		PGresult *res = gf_db_query(c, &err, what, sql, 2, (const char *[]){ job, retention });
+		if (!res)
+			return err;
+		int64_t n = 0;
+		(void)gf_parse_int64(PQcmdTuples(res), &n);
+		PQclear(res);
+		*count += n;
+		if (n == 0)
+			return 0;
+	}
+}
+
 int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out)
 {
 	*out = (struct gf_purge_result){ 0 };
@@ -150,38 +169,12 @@ int gf_purge(PGconn *c, const struct gf_job *job, struct gf_purge_result *out)
 	free(conn);
 	free(booking);
 	free(after);
-	while (r == 0) {
-		int err;
-		PGresult *res = gf_db_query(c, &err, "purge_batches", BATCHES_SQL, 2,
-			(const char *[]){ job->name, retention });
-		if (!res) {
-			r = err;
-			break;
-		}
-		int64_t n = 0;
-		(void)gf_parse_int64(PQcmdTuples(res), &n);
-		PQclear(res);
-		out->batches += n;
-		if (n == 0)
-			break;
-	}
+	if (r == 0)
+		r = delete_chunks(c, "purge_batches", BATCHES_SQL, job->name, retention, &out->batches);
 	char events_retention[32];
 	snprintf(events_retention, sizeof(events_retention), "%lld", (long long)job->events_retention_ms);
-	while (r == 0) {
-		int err;
-		PGresult *res = gf_db_query(c, &err, "purge_events", EVENTS_SQL, 2,
-			(const char *[]){ job->name, events_retention });
-		if (!res) {
-			r = err;
-			break;
-		}
-		int64_t n = 0;
-		(void)gf_parse_int64(PQcmdTuples(res), &n);
-		PQclear(res);
-		out->events += n;
-		if (n == 0)
-			break;
-	}
+	if (r == 0)
+		r = delete_chunks(c, "purge_events", EVENTS_SQL, job->name, events_retention, &out->events);
 	if (r == 0)
 		gf_info("purged", "job=%s deliveries=%lld batches=%lld kept_inside_window=%lld events=%lld", job->name,
 		        (long long)out->deliveries, (long long)out->batches, (long long)out->kept,

@@ -54,6 +54,17 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries d"
                                     " JOIN guestflow.batches b ON b.id = d.batch_id AND b.state = 'done'"), str(n))
 
+    def start_sending_slowly(self, env):
+        """30 bookings of P1, one a request, the partner slow: a run started,
+        returned once its first batch is delivered (the plan read every
+        booking; most are still to go)."""
+        add_many(env, 30, ['P1'])
+        env.partner_latency(150)
+        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
+        p = self.start_run(env)
+        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        return p
+
     def start_run(self, env):
         """guestflow run in the background; killed at cleanup if still running."""
         p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
@@ -221,11 +232,7 @@ class GuaranteeTest(GFTestCase):
 
     def test_a_booking_deleted_after_planning_is_not_sent(self):
         env = self.env
-        add_many(env, 30, ['P1'])
-        env.partner_latency(150)
-        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
-        p = self.start_run(env)
-        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        p = self.start_sending_slowly(env)
         # Planned (read into the run's table) but not sent yet: gone from the PMS.
         env.psql("DELETE FROM pms.bookings WHERE booking_no = 'B-30'")
         out, err = p.communicate(timeout=120)
@@ -242,11 +249,7 @@ class GuaranteeTest(GFTestCase):
         booking keeps it from the partner, with a reason. (An unsubscribe
         pulled meanwhile withdraws the queued delivery itself: test_pull.)"""
         env = self.env
-        add_many(env, 30, ['P1'])
-        env.partner_latency(150)
-        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
-        p = self.start_run(env)
-        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        p = self.start_sending_slowly(env)
         env.psql("UPDATE pms.bookings SET notify_on_occupancy = false, updated_at = now() WHERE booking_no = 'B-30'")
         out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 1, out + err[-3000:])
@@ -266,15 +269,11 @@ class GuaranteeTest(GFTestCase):
         end: it claims again without the look-up, reads its batches through
         the view, booking by booking where it fails, and rejects that one."""
         env = self.env
-        add_many(env, 30, ['P1'])
-        env.partner_latency(150)
-        env.write_config(dict(FAST, batch={'max_records': 1, 'in_flight': 1}))
         with open(os.path.join(SRC, 'schemas', 'sql', 'reference', 'adapters.sql'), encoding='utf-8') as f:
             view = f.read()
         old = 'b.notify_on_occupancy  AS notify,'
         self.assertIn(old, view)
-        p = self.start_run(env)
-        wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
+        p = self.start_sending_slowly(env)
         env.psql(view.replace(old, '(b.notify_on_occupancy AND 1 / (b.id - 30) IS NOT NULL) AS notify,'))
         out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 1, out + err[-3000:])
