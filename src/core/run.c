@@ -1169,7 +1169,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		(const char *[]){ job->name, trigger(), host, pid });
 	if (!rr) {
 		snprintf(st->message, sizeof(st->message), "could not record the run");
-		return GF_EXIT_TEMPFAIL;
+		/* (adapters missing: a configuration error all the same, not one
+		 * to retry later) */
+		return no_adapter ? GF_EXIT_CONFIG : GF_EXIT_TEMPFAIL;
 	}
 	struct run rn = { .job = job, .db = db, .conninfo = cfg->conninfo, .st = st, .rng = gf_rand_seed(),
 	                  .limit = opts && opts->limit > 0 ? opts->limit : -1 };

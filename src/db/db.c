@@ -528,22 +528,28 @@ PGresult *gf_db_async_result(PGconn *c, bool block, int *err, const char *what)
 PGresult *gf_db_query_stoppable(PGconn *c, int *err, const char *what, const char *sql, int nparams,
                                 const char *const *params, const volatile sig_atomic_t *stop)
 {
-	if ((*err = gf_db_async_send(c, what, sql, nparams, params)) < 0)
+	/* Parsed, planned and run in one exchange (not prepared first: the
+	 * locks its tables' parse takes may be waited for too). */
+	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) {
+		*err = send_failed(c, what);
 		return NULL;
-	bool cancelled = false;
+	}
+	int64_t cancelled_ms = -1;
 	for (;;) {
 		PGresult *r = gf_db_async_result(c, false, err, what);
 		if (r || *err < 0)
 			return r;
-		if (stop && *stop && !cancelled) {
-			cancelled = true;
+		/* (again every second: a function of the view may catch one) */
+		if (stop && *stop && (cancelled_ms < 0 || gf_now_mono_ms() - cancelled_ms >= 1000)) {
 			char why[256] = "";
 			PGcancel *cn = PQgetCancel(c);
 			if (!cn || !PQcancel(cn, why, sizeof(why)))
 				gf_warn("db_cancel_failed", "statement=%s error=%s", what, gf_log_q(why));
 			PQfreeCancel(cn);
-			gf_info("db_cancel", "statement=%s msg=%s", what,
-			        gf_log_q("stopped by a signal: the statement is cancelled, its transaction rolled back"));
+			if (cancelled_ms < 0)
+				gf_info("db_cancel", "statement=%s msg=%s", what,
+				        gf_log_q("stopped by a signal: the statement is cancelled, its transaction rolled back"));
+			cancelled_ms = gf_now_mono_ms();
 		}
 		struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
 		if (poll(&pfd, 1, 200) < 0 && errno != EINTR) {

@@ -54,10 +54,11 @@ PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what);
  * *err 0 while the result is not there; the session is free again once it
  * returned the result or an error. */
 int gf_db_async_send(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params);
-/* As gf_db_query_prepared, for a statement that may take long on the
- * operator's objects (a slow view): should *stop be set while it runs (a
- * stop signal), it is cancelled (SQLSTATE 57014), and the caller sees it
- * fail within a fifth of a second instead of when it ends. */
+/* As gf_db_query, for a statement that may take long on the operator's
+ * objects (a slow view, a table another session has locked): should *stop
+ * be set while it runs or waits (a stop signal), it is cancelled (SQLSTATE
+ * 57014; again every second), and the caller sees it fail within a fifth
+ * of a second instead of when it ends. */
 PGresult *gf_db_query_stoppable(PGconn *c, int *err, const char *what, const char *sql, int nparams,
                                 const char *const *params, const volatile sig_atomic_t *stop);
 PGresult *gf_db_async_result(PGconn *c, bool block, int *err, const char *what);

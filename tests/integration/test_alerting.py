@@ -342,6 +342,14 @@ class AlertingTest(GFTestCase):
         self.assertRegex(r.stdout, r'last run: 2 \(scheduled\), [^\n]*, exit 78: eligible 0[^\n]*\n    ' + re.escape(msg) + '\n')
         with open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom'), encoding='utf-8') as f:
             self.assertIn('guestflow_last_run_exit_code{job="review-nightly"} 78', f.read())
+        # Red team: with the run's row not writable either (a disk full), it is
+        # still the configuration error (78), not one to retry later (75).
+        env.psql("CREATE FUNCTION public.full_disk() RETURNS trigger LANGUAGE plpgsql AS $$"
+                 " BEGIN RAISE EXCEPTION 'disk full' USING ERRCODE = '53100'; END $$;"
+                 " CREATE TRIGGER full_disk BEFORE INSERT ON guestflow.runs FOR EACH ROW"
+                 " EXECUTE FUNCTION public.full_disk()")
+        r = self.run_job(expect=78)
+        self.assertIn('event=adapter_missing', r.stderr)
 
     def test_smtp_down_keeps_the_alert_for_the_next_run(self):
         env = self.env

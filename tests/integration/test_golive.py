@@ -327,23 +327,15 @@ class AutoStopTest(GFTestCase):
         self.run_job(expect=0)
         self.assertEqual(len(env.recorded()), 4)
 
-    def test_a_stop_signal_cancels_a_slow_automatic_stop(self):
-        """The automatic stop reads the operator's source_properties view with
-        the partner's live connections locked. A slow view does not hold a
-        stop signal (systemd stopping the unit, an operator's Ctrl-C) until it
-        ends: the statement is cancelled, the run ends at once (75, retry
-        later), nothing is left running or locked."""
+    def stop_while_waiting(self, waiting):
+        """A run started, SIGTERM once the query waiting (SQL: '1' while the
+        automatic stop waits) says so: the run must end within seconds (75,
+        retry later), the statement cancelled, nothing changed or sent."""
         env = self.env
-        add_many(env, 2, ['P001'])
-        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
-                 " SELECT p.id AS property_id, p.name AS name, p.export_allowed AS export_allowed"
-                 "   FROM pms.properties p WHERE (SELECT true FROM pg_sleep(120))")
         p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            slow = ("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                    " AND query LIKE '%source_properties%' AND pid <> pg_backend_pid()")
-            wait_for(lambda: env.scalar(slow) == '1', 60, 'the automatic stop reading the slow view')
+            wait_for(lambda: env.scalar(waiting) == '1', 60, 'the automatic stop waiting')
             t0 = time.monotonic()
             p.send_signal(signal.SIGTERM)
             out, err = p.communicate(timeout=30)
@@ -351,14 +343,47 @@ class AutoStopTest(GFTestCase):
             if p.poll() is None:
                 p.kill()
                 p.communicate()
-        self.assertLess(time.monotonic() - t0, 10, 'ended within seconds, not when the view did')
+        self.assertLess(time.monotonic() - t0, 10, 'ended within seconds, not when the wait did')
         self.assertEqual(p.returncode, 75, out + err[-3000:])
         self.assertIn('event=db_cancel statement=connection_autostop', err)
-        self.assertEqual(env.scalar(slow), '0', 'the statement was cancelled, not left running')
+        self.assertEqual(env.scalar(waiting), '0', 'the statement was cancelled, not left waiting')
         self.assertEqual(env.scalar("SELECT exit_code FROM guestflow.runs"), '75')
         self.assertEqual(env.psql("SELECT status FROM guestflow.connections ORDER BY property_id"),
                          [['live'], ['live']])
         self.assertEqual(env.recorded(), [])
+
+    def test_a_stop_signal_cancels_a_slow_automatic_stop(self):
+        """The automatic stop reads the operator's source_properties view with
+        the partner's live connections locked. A slow view does not hold a
+        stop signal (systemd stopping the unit, an operator's Ctrl-C) until it
+        ends."""
+        env = self.env
+        add_many(env, 2, ['P001'])
+        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
+                 " SELECT p.id AS property_id, p.name AS name, p.export_allowed AS export_allowed"
+                 "   FROM pms.properties p WHERE (SELECT true FROM pg_sleep(120))")
+        self.stop_while_waiting("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                                " AND query LIKE '%source_properties%' AND pid <> pg_backend_pid()")
+
+    def test_a_stop_signal_cancels_an_automatic_stop_waiting_for_a_lock(self):
+        """Red team: a PMS migration holds pms.properties (ACCESS EXCLUSIVE);
+        the automatic stop waits for the lock already when its statement is
+        parsed. The stop signal cancels that wait too."""
+        env = self.env
+        add_many(env, 2, ['P001'])
+        holder = subprocess.Popen(['psql', env.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1'],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            holder.stdin.write("BEGIN; LOCK pms.properties IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
+            holder.stdin.flush()
+            wait_for(lambda: env.scalar("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                                        " WHERE c.relname = 'properties' AND l.mode = 'AccessExclusiveLock'"
+                                        " AND l.granted") == '1', 30, 'the PMS table locked')
+            self.stop_while_waiting("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                    " AND application_name = 'guestflow'")
+        finally:
+            holder.kill()
+            holder.communicate(timeout=10)
 
     def test_a_property_gone_from_the_pms_is_kept_or_deactivated_as_the_job_says(self):
         env = self.env

@@ -9,11 +9,12 @@ misbehaving feed fails its connection only."""
 import http.server
 import json
 import os
+import subprocess
 import threading
 import urllib.parse
 
 import sshaux
-from gftest import GFTestCase, add_booking, main
+from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main, wait_for
 
 
 class Feed(http.server.BaseHTTPRequestHandler):
@@ -106,6 +107,39 @@ class ReviewXmlPullTest(PullCase):
         r = env.gf('rerun', 'review-nightly', '--booking', 'B-11', '--force')
         self.assertIn('1 not eligible', r.stdout)
         self.assertEqual(len(env.recorded()), 4)
+
+    def test_an_unsubscribe_pulled_during_a_run_stops_the_guests_next_booking(self):
+        """Red team: the guest of B-99 (delivered last night) unsubscribes;
+        'guestflow pull' runs while tonight's run is under way. The same
+        guest's booking B-30 was read by the run's plan at its start, but its
+        delivery is written only later, so the pull has nothing to withdraw:
+        the claim's look-up of the plan's copy finds the address suppressed,
+        and B-30 is not sent."""
+        env = self.env
+        add_booking(env, 99, email='guest30@example.org')
+        self.run_job(expect=0)
+        add_many(env, 30, ['P001'])
+        env.partner_latency(150)
+        env.write_config({'batch': {'max_records': 1, 'in_flight': 1}})
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: len(env.recorded()) >= 3, 60, 'the run under way')
+            self.event('H-1001', 'B-99', 'unsubscribed')
+            r = self.pull()
+            self.assertIn('1 address suppressed', r.stdout)
+            out, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertEqual(p.returncode, 1, out + err[-3000:])
+        sent = [g['bookingNo'] for g in env.recorded()]
+        self.assertNotIn('B-30', sent)
+        self.assertEqual(len(sent), 30)
+        self.assertEqual(env.psql("SELECT state, data_rejected FROM guestflow.deliveries WHERE booking_no = 'B-30'"),
+                         [['rejected', 't']])
+        self.assertIn('suppression list', env.scalar("SELECT reason FROM guestflow.deliveries WHERE booking_no = 'B-30'"))
 
     def test_status_shows_each_connections_lifecycle(self):
         """Issue 17 item 10: per connection, its lifecycle state, consent,
