@@ -270,8 +270,9 @@ class SecretsTest(GFTestCase):
                  " TO connections_access_key_check;"
                  "ALTER TABLE guestflow.connections RENAME CONSTRAINT connections_secret_enc_check"
                  " TO connections_access_key_enc_check;"
-                 # (and what 7, 8 and 9 made)
+                 # (and what 7, 8, 9 and 11 made)
                  "DROP TABLE guestflow.consents;"
+                 "DROP INDEX guestflow.suppressions_event;"
                  "ALTER TABLE guestflow.connections DROP COLUMN partner_email;"
                  "ALTER TABLE guestflow.connection_events DROP COLUMN partner_notice, DROP COLUMN partner_to,"
                  " DROP COLUMN partner_told_at, DROP COLUMN partner_attempts, DROP COLUMN partner_error,"
