@@ -97,12 +97,14 @@ static const char CLAIM_SQL[] =
 	 * of two CTEs, which the planner, estimating one row each, runs as a
 	 * nested loop: quadratic in the claim's size (40 ms for 8 batches of
 	 * 100 at "<> ALL (subquery)"). */
-	/* And whether the guest's consent was withdrawn since: NULL gone, ''
-	 * as planned, else why not (the caller then reads the batch again
-	 * the long way, gf_batch_rows(), which says why for each member). */
+	/* And whether the PMS turned the notify flag off since (plan.h,
+	 * GF_SQL_NOTIFY_WITHDRAWN_WHEN: a suppression is dealt with when the
+	 * slice is written and by the pull): NULL gone, '' as planned, else
+	 * why not (the caller then reads the batch again the long way,
+	 * gf_batch_rows(), which says why for each member). */
 	"), probe AS MATERIALIZED ("
 	"  SELECT m.batch_id, m.booking_id,"
-	"         (SELECT CASE" GF_SQL_CONSENT_WITHDRAWN_WHEN " ELSE '' END FROM guestflow.source_bookings s"
+	"         (SELECT CASE" GF_SQL_NOTIFY_WITHDRAWN_WHEN " ELSE '' END FROM guestflow.source_bookings s"
 	"           WHERE s.booking_id = m.booking_id LIMIT 1) AS why"
 	"    FROM m JOIN due ON due.id = m.batch_id WHERE $4::bool AND due.fresh"
 	"), gone AS MATERIALIZED ("

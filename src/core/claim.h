@@ -28,8 +28,8 @@ struct gf_batch {
 	bool maybe_sent;        /* an earlier attempt may have reached the partner: never split */
 	int64_t *gone;          /* with probe_source: members no longer in the source view */
 	size_t n_gone;
-	bool withdrawn;         /* with probe_source: a member's guest withdrew consent since it was planned (the
-	                         * notify flag turned off, the address suppressed): the plan's copy is not used */
+	bool withdrawn;         /* with probe_source: the PMS turned a member's notify flag off since it was
+	                         * planned: the plan's copy is not used */
 	int64_t claimed_ms;     /* when the claim came back (gf_now_mono_ms) */
 	char day[9];            /* the day it was formed, UTC, "YYYYMMDD" */
 };
@@ -59,8 +59,8 @@ int gf_claim_sweep(PGconn *c, const char *job);
  * Its deliveries are set 'sending' (the lease says for how long). A
  * batch never sent that holds more than max_records (--limit) is cut to
  * max_records first. With probe_source, a batch never sent comes with its
- * members gone from the source view since they were planned (b->gone), and whether a member's guest withdrew consent
- * since (b->withdrawn: the notify flag off, the address suppressed), for a caller that renders it from what the plan read. Should the source view
+ * members gone from the source view since they were planned (b->gone), and whether the PMS turned a member's notify
+ * flag off since (b->withdrawn), for a caller that renders it from what the plan read. Should the source view
  * raise an error for a member then, the claim fails and nothing changes: when gf_db_sqlstate() says it may be
  * one row's, the caller claims again without probe_source and reads its batches the long way (gf_batch_rows()). *out is NULL when nothing is due. Caller frees with
  * gf_batch_free(). */

@@ -1052,7 +1052,8 @@ static int read_batches(struct gf_planner *p, size_t n, size_t rows)
  * batch's place in the slice from 1, booking, booking number, planned
  * again). */
 static int slice_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_buf *conns, struct gf_buf *props,
-                        struct gf_buf *ks, struct gf_buf *bookings, struct gf_buf *nos, struct gf_buf *again)
+                        struct gf_buf *ks, struct gf_buf *bookings, struct gf_buf *nos, struct gf_buf *again,
+                        struct gf_buf *emails)
 {
 	int r = gf_buf_puts(conns, "{");
 	r = r ? r : gf_buf_puts(props, "{");
@@ -1060,6 +1061,7 @@ static int slice_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_
 	r = r ? r : gf_buf_puts(bookings, "{");
 	r = r ? r : gf_buf_puts(nos, "{");
 	r = r ? r : gf_buf_puts(again, "{");
+	r = r ? r : gf_buf_puts(emails, "{");
 	bool first = true;
 	for (size_t k = 0; k < n && r == 0; k++) {
 		const struct gf_plan_batch *b = slice[k];
@@ -1071,6 +1073,8 @@ static int slice_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_
 			uint32_t no = b->off[i * GF_REC_FIELDS + GF_REC_NO];
 			r = r ? r : gf_db_array_add_text(nos, no == UINT32_MAX ? NULL : b->buf.data + no, first);
 			r = r ? r : gf_buf_puts(again, first ? (b->again[i] ? "t" : "f") : (b->again[i] ? ",t" : ",f"));
+			uint32_t em = b->off[i * GF_REC_FIELDS + GF_REC_EMAIL];
+			r = r ? r : gf_db_array_add_text(emails, em == UINT32_MAX ? NULL : b->buf.data + em, first);
 			first = false;
 		}
 	}
@@ -1079,6 +1083,7 @@ static int slice_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_
 	r = r ? r : gf_buf_puts(ks, "}");
 	r = r ? r : gf_buf_puts(bookings, "}");
 	r = r ? r : gf_buf_puts(nos, "}");
+	r = r ? r : gf_buf_puts(emails, "}");
 	return r ? r : gf_buf_puts(again, "}");
 }
 
@@ -1087,8 +1092,11 @@ static int slice_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_
  * planned meanwhile by another planner (or a rerun) is that one's, and is
  * left out; a delivery rejected for its data, whose booking has changed
  * since (again), is set pending in the batch, if it is still so rejected.
- * A batch is then written with the members this statement took, and not at
- * all when it took none. Batch ids are drawn in the order the batches were
+ * A member whose address went on the suppression list since the plan read
+ * it (an unsubscribe pulled during the run) is not planned: as if the plan
+ * had read it now ('guestflow pull' withdraws what it finds planned
+ * already; explain names the rule). A batch is then written with the
+ * members this statement took, and not at all when it took none. Batch ids are drawn in the order the batches were
  * read. Rows: the batch's place in the slice, its id, its members. The
  * inserts go in key order, as every planner's do (no deadlock between two
  * of them). */
@@ -1099,8 +1107,10 @@ static const char SLICE_SQL[] =
 	"   ORDER BY b.k"
 	"), m AS MATERIALIZED ("
 	"  SELECT k.k, k.batch_id, k.connection_id, k.property_id, u.booking_id, u.booking_no, u.again"
-	"    FROM unnest($5::int[], $6::bigint[], $7::text[], $8::bool[]) AS u(k, booking_id, booking_no, again)"
+	"    FROM unnest($5::int[], $6::bigint[], $7::text[], $8::bool[], $9::text[])"
+	"         AS u(k, booking_id, booking_no, again, email)"
 	"    JOIN k ON k.k = u.k"
+	"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(u.email))"
 	"), ins AS ("
 	"  INSERT INTO guestflow.deliveries (connection_id, booking_id, job, property_id, booking_no, batch_id,"
 	"                                    planned_run_id)"
@@ -1149,12 +1159,13 @@ static int write_slice(struct gf_planner *p, size_t n, int margin, int64_t *writ
 	_cleanup_buf_ struct gf_buf bookings = GF_BUF_INIT(PARAM_MAX);
 	_cleanup_buf_ struct gf_buf nos = GF_BUF_INIT(PARAM_MAX);
 	_cleanup_buf_ struct gf_buf again = GF_BUF_INIT(PARAM_MAX);
+	_cleanup_buf_ struct gf_buf emails = GF_BUF_INIT(PARAM_MAX);
 	char run[32];
 	snprintf(run, sizeof(run), "%lld", (long long)p->run_id);
-	int err = slice_arrays(slice, taken, &conns, &props, &ks, &bookings, &nos, &again);
-	PGresult *res = err < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step", SLICE_SQL, 8,
+	int err = slice_arrays(slice, taken, &conns, &props, &ks, &bookings, &nos, &again, &emails);
+	PGresult *res = err < 0 ? NULL : gf_db_query_prepared(p->c, &err, "plan_step", SLICE_SQL, 9,
 		(const char *[]){ p->job->name, run, gf_buf_str(&conns), gf_buf_str(&props), gf_buf_str(&ks),
-		                  gf_buf_str(&bookings), gf_buf_str(&nos), gf_buf_str(&again) });
+		                  gf_buf_str(&bookings), gf_buf_str(&nos), gf_buf_str(&again), gf_buf_str(&emails) });
 	if (!res) {
 		for (size_t i = 0; i < taken; i++)
 			batch_free(slice[i]);

@@ -39,18 +39,22 @@
 #define GF_SQL_RULE_NOT_SUPPRESSED \
 	"NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(s.email))"
 
-/* The guest's consent as it is when a planned booking is about to be sent
- * (a batch read, or claimed by the run that renders it from its plan's
- * copy): WHEN clauses of a CASE over the source row s, each giving why it is
- * not sent. The plan checked both when it read the booking, at the run's
- * start; a guest who withdrew since (the PMS turned the notify flag off, an
- * unsubscribe or bounce was pulled) is not sent. ('guestflow pull' also
- * withdraws the deliveries it finds queued for a suppressed address, but a
- * run's plan writes its deliveries slice by slice: one written after the
- * pull is caught only here.) */
-#define GF_SQL_CONSENT_WITHDRAWN_WHEN \
+/* The guest's consent as it is when a planned booking is about to be sent:
+ * WHEN clauses of a CASE over the source row s, each giving why it is not
+ * sent. The plan checked both when it read the booking, at the run's start;
+ * a guest who withdrew since is not sent by a later attempt of its batch
+ * (gf_batch_rows()). The notify flag is the PMS's, and guestflow is not
+ * told when it changes: the claim also looks it up for the batches a run
+ * renders from its plan's copy (a column of the bookings alone: one index
+ * probe a member). An address suppressed since the plan read the booking
+ * ('guestflow pull' during the run) keeps the booking out of the plan's
+ * slice written after it (plan.c, SLICE_SQL), and the pull withdraws it
+ * from a batch written before, never attempted nor under a lease. */
+#define GF_SQL_NOTIFY_WITHDRAWN_WHEN \
 	" WHEN NOT coalesce(" GF_SQL_RULE_NOTIFY ", false) THEN 'the guest is no longer to be contacted: the" \
-	" notify flag is off in the PMS (turned off after the booking was planned)'" \
+	" notify flag is off in the PMS (turned off after the booking was planned)'"
+#define GF_SQL_CONSENT_WITHDRAWN_WHEN \
+	GF_SQL_NOTIFY_WITHDRAWN_WHEN \
 	" WHEN NOT " GF_SQL_RULE_NOT_SUPPRESSED " THEN 'the guest''s address is on the suppression list" \
 	" (unsubscribed or bounced after the booking was planned; guestflow explain says where from)'"
 
