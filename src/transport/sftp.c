@@ -312,6 +312,22 @@ static int read_next(struct gf_http_req *r)
 	return 1;
 }
 
+/* The next name of a directory listing (CURLOPT_DIRLISTONLY: one a line,
+ * LF or CRLF) from *p, up to end: *name and *len (not terminated); false at
+ * its end. */
+static bool listing_next(const char **p, const char *end, const char **name, size_t *len)
+{
+	if (*p >= end)
+		return false;
+	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+	*name = *p;
+	*len = (size_t)((nl ? nl : end) - *p);
+	if (*len && (*p)[*len - 1] == '\r')
+		(*len)--;
+	*p = nl ? nl + 1 : end;
+	return true;
+}
+
 static int pull_next(struct gf_http_req *r)
 {
 	struct put *s = r->stage;
@@ -326,14 +342,10 @@ static int pull_next(struct gf_http_req *r)
 			return 0;
 		size_t cap = 8;
 		s->names = gf_xcalloc(cap, sizeof(*s->names));
-		const char *p = r->resp.data ? r->resp.data : "", *end = p + r->resp.len;
-		while (p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *e = nl ? nl : end;
-			size_t len = (size_t)(e - p);
-			if (len && p[len - 1] == '\r')
-				len--;
-			char *name = gf_xstrndup(p, len);
+		const char *p = r->resp.data ? r->resp.data : "", *end = p + r->resp.len, *line;
+		size_t len;
+		while (listing_next(&p, end, &line, &len)) {
+			char *name = gf_xstrndup(line, len);
 			if (strlen(name) == len && hotel_error_file(name, s->hotel)) {
 				if (s->n_names == cap)
 					s->names = gf_xrealloc(s->names, (cap *= 2) * sizeof(*s->names));
@@ -341,7 +353,6 @@ static int pull_next(struct gf_http_req *r)
 			} else {
 				free(name);
 			}
-			p = nl ? nl + 1 : end;
 		}
 		s->bodies = gf_xcalloc(s->n_names ? s->n_names : 1, sizeof(*s->bodies));
 		return read_next(r);
@@ -386,17 +397,12 @@ static void retired(const struct gf_http_req *r, const struct put *s)
 	if (r->result != CURLE_OK || !r->resp.data)
 		return;
 	struct gf_buf left = GF_BUF_INIT(1 << 16);
-	const char *p = r->resp.data ? r->resp.data : "", *end = p + r->resp.len;
-	while (p < end) {
-		size_t n = strcspn(p, "\r\n");
-		if ((size_t)(end - p) < n)
-			n = (size_t)(end - p);
+	const char *p = r->resp.data, *end = p + r->resp.len, *line;
+	size_t len;
+	while (listing_next(&p, end, &line, &len))
 		for (size_t i = 0; i < s->n_retire; i++)
-			if (n == strlen(s->retire[i]) && memcmp(p, s->retire[i], n) == 0)
+			if (len == strlen(s->retire[i]) && memcmp(line, s->retire[i], len) == 0)
 				(void)gf_buf_printf(&left, "%s%s", left.len ? ", " : "", s->retire[i]);
-		p += n;
-		p += strspn(p, "\r\n");
-	}
 	if (left.len)
 		gf_warn("pull_files_not_moved", "job=%s files=%s msg=%s", s->job->name, gf_log_q(gf_buf_str(&left)),
 		        gf_log_q("read and stored, but still in errors/ after the move into errors/done/ (is errors/done"
