@@ -747,6 +747,10 @@ static int64_t next_due_ms(struct run *rn)
 	return ms < 0 ? 0 : ms;
 }
 
+/* How long the run sleeps, at most, before it looks again at what it waits
+ * for (next_due_ms). */
+#define WAIT_STEP_MS 1000
+
 static void sleep_ms_interruptible(int64_t ms)
 {
 	int64_t until = gf_now_mono_ms() + ms;
@@ -916,6 +920,7 @@ static void loop(struct run *rn)
 	const struct gf_job *job = rn->job;
 	struct slot **slots = gf_xcalloc((size_t)job->in_flight, sizeof(*slots));
 	int64_t linger_left = job->linger_ms;
+	int64_t waiting_until = -1;
 	int64_t stop_deadline = 0;
 	bool more = true;
 	for (;;) {
@@ -998,10 +1003,18 @@ static void loop(struct run *rn)
 			if (due < 0 || due > linger_left)
 				break;
 			if (due > 0) {
-				gf_info("waiting_for_retry", "ms=%lld linger_left_ms=%lld", (long long)due,
-				        (long long)linger_left);
-				sleep_ms_interruptible(due);
-				linger_left -= due;
+				/* In steps, looking again after each: what is due may be
+				 * a batch under another worker's lease, finished (or
+				 * retried) by it long before its lease would end. Said
+				 * once per thing waited for, not at every step. */
+				int64_t at = gf_now_mono_ms();
+				if (waiting_until < 0 || at + due < waiting_until - WAIT_STEP_MS ||
+				    at + due > waiting_until + WAIT_STEP_MS)
+					gf_info("waiting_for_retry", "ms=%lld linger_left_ms=%lld", (long long)due,
+					        (long long)linger_left);
+				waiting_until = at + due;
+				sleep_ms_interruptible(due < WAIT_STEP_MS ? due : WAIT_STEP_MS);
+				linger_left -= gf_now_mono_ms() - at;
 			}
 			more = true;
 			continue;

@@ -170,6 +170,29 @@ class GuaranteeTest(GFTestCase):
         self.assert_exactly_once(env, 2000)
         self.assertEqual(env.partner_stats()['replays'], 0, 'no batch was sent twice')
 
+    def test_a_worker_waiting_for_another_workers_batch_ends_when_that_batch_is_done(self):
+        """The only open batch is under another worker's lease (60 s, within
+        the linger): the second worker waits for it, looking again every
+        second, and ends once the first has delivered it, not when the lease
+        would have run out; it says that it waits once."""
+        env = self.env
+        add_booking(env, 1, 'P1')
+        env.write_config(dict(FAST, lease='60s', retry=dict(FAST['retry'], linger='120s')))
+        env.partner_stall(3)  # (within the tests' 5 s timeout)
+        first = self.start_run(env)
+        self.wait_in_flight(env, 1)
+        t0 = time.monotonic()
+        second = self.start_run(env)
+        out, err = first.communicate(timeout=60)
+        self.assertEqual(first.returncode, 0, out + err[-3000:])
+        out, err = second.communicate(timeout=90)
+        waited = time.monotonic() - t0
+        self.assertEqual(second.returncode, 0, out + err[-3000:])
+        self.assertEqual(err.count('waiting_for_retry'), 1, err[-3000:])
+        self.assertLess(waited, 30, f'the second worker waited {waited:.1f}s, as if for the whole lease')
+        self.assertEqual([int(x[0]) for x in env.psql("SELECT delivered FROM guestflow.runs ORDER BY id")], [1, 0])
+        self.assert_exactly_once(env, 1)
+
     def test_two_planners_racing_plan_each_booking_once(self):
         """Issue 15: no lock between planners; the deliveries' key decides. Two
         processes read the whole window at once (the source view slowed so that
