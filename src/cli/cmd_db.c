@@ -1,24 +1,89 @@
-/* guestflow db migrate: create or upgrade the guestflow schema. */
+/* guestflow db migrate: create or upgrade the guestflow schema.
+ * guestflow db rename-job OLD NEW: carry a job's record over to its new name. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "core/jobrename.h"
 #include "db/db.h"
 #include "db/migrate.h"
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] db migrate\n"
+	"       guestflow [-c FILE] db rename-job OLD NEW [--force]\n"
 	"\n"
-	"Creates or upgrades the guestflow schema in the configured database from the\n"
-	"migrations built into this binary, each in its own transaction, recorded in\n"
-	"guestflow.schema_migrations. A second run does nothing. A database migrated by\n"
-	"a newer guestflow is refused. When the reference PMS schema (pms.*) exists and\n"
-	"no source adapter is installed yet, the reference adapters are installed.\n";
+	"migrate: creates or upgrades the guestflow schema in the configured database\n"
+	"from the migrations built into this binary, each in its own transaction,\n"
+	"recorded in guestflow.schema_migrations. A second run does nothing. A database\n"
+	"migrated by a newer guestflow is refused. When the reference PMS schema (pms.*)\n"
+	"exists and no source adapter is installed yet, the reference adapters are\n"
+	"installed.\n"
+	"\n"
+	"rename-job: a job is its name. After renaming a job's file (and its name:) from\n"
+	"OLD to NEW, this carries OLD's record over to NEW in one transaction:\n"
+	"deliveries, batches, runs, the API-call log, partner events, alerts, the purge\n"
+	"horizon and OLD's contacts. Without it, NEW's first run would send every\n"
+	"booking of its window again. NEW must be a job of the configuration, OLD no\n"
+	"longer; refused when NEW has a record of its own, when OLD sent to another\n"
+	"partner than NEW's, and while a run of OLD may be going on (a batch under a\n"
+	"lease, or a run that has not recorded its end; --force: such a run is known to\n"
+	"have died). Other jobs' deliveries wait while it runs.\n";
+
+static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	bool force = argc == 5 && strcmp(argv[4], "--force") == 0;
+	if ((argc != 4 && !force) || argv[2][0] == '-' || argv[3][0] == '-') {
+		fputs(help, stderr);
+		return GF_EXIT_USAGE;
+	}
+	const char *old = argv[2], *new_name = argv[3];
+	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
+	int r = gf_cmd_open_current(ctx, &cfg, &db);
+	if (r)
+		return r;
+	const struct gf_job *job = NULL;
+	for (size_t i = 0; i < cfg->n_jobs; i++)
+		if (strcmp(cfg->jobs[i]->name, old) == 0) {
+			fprintf(stderr, "guestflow db rename-job: job '%s' is still in the configuration (%s): rename its"
+			        " file and its name: to '%s' first, so that no run of '%s' starts again\n", old,
+			        cfg->jobs[i]->path, new_name, old);
+			r = GF_EXIT_CONFIG;
+		}
+	if (r == 0 && !(job = gf_cmd_find_job(cfg, new_name, "db rename-job")))
+		r = GF_EXIT_CONFIG;
+	if (r) {
+		PQfinish(db);
+		gf_config_free(cfg);
+		return r;
+	}
+	int refusal;
+	char why[1024];
+	struct gf_rename_result res;
+	r = gf_job_rename(db, old, new_name, job->partner, force, &refusal, why, sizeof(why), &res);
+	PQfinish(db);
+	gf_config_free(cfg);
+	if (r < 0) {
+		fprintf(stderr, "guestflow db rename-job: failed, nothing renamed: %s\n", gf_strerror(r));
+		return gf_cmd_db_error(r);
+	}
+	if (refusal) {
+		fprintf(stderr, "guestflow db rename-job: refusing: %s\n", why);
+		return refusal == GF_RENAME_RUNNING ? GF_EXIT_TEMPFAIL : GF_EXIT_DATAERR;
+	}
+	printf("renamed job '%s' to '%s':", old, new_name);
+	for (size_t i = 0; i < res.n; i++)
+		printf("%s %s %lld", i ? "," : "", res.t[i].table, (long long)res.t[i].rows);
+	printf("\n");
+	return 0;
+}
 
 int gf_cmd_db(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
+	if (argc >= 2 && strcmp(argv[1], "rename-job") == 0)
+		return rename_job(argc, argv, ctx);
 	if (argc != 2 || strcmp(argv[1], "migrate") != 0) {
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;

@@ -125,7 +125,7 @@ class CompletionTest(unittest.TestCase):
         # connection --help names an alias the main --help does not
         self.assertIn('set-key', self.complete('connection', 'set-'))
         self.assertEqual(self.complete('connection', 're'), ['rekey'])
-        self.assertEqual(self.complete('db', ''), ['migrate'])
+        self.assertEqual(self.complete('db', ''), ['migrate', 'rename-job'])
 
     def test_every_option_of_help(self):
         main_opts = set(re.findall(r'(?<![\w-])(--?[a-z][a-z-]*)', help_text().split('Options:\n', 1)[1].split('\n\n', 1)[0]))
@@ -147,7 +147,8 @@ class CompletionTest(unittest.TestCase):
         for words in (('-c', cfg, 'run', ''), ('--config', cfg, 'run', ''), ('--config', '=', cfg, 'run', ''),
                       ('-c', cfg, 'status', ''), ('-c', cfg, 'purge', ''), ('-c', cfg, 'pull', ''),
                       ('-c', cfg, 'rerun', ''), ('-c', cfg, 'explain', 'B1', '--job', ''),
-                      ('-c', cfg, 'log', '--job', ''), ('-c', cfg, 'connection', 'test', 'P1', 'x', '--job', '')):
+                      ('-c', cfg, 'log', '--job', ''), ('-c', cfg, 'connection', 'test', 'P1', 'x', '--job', ''),
+                      ('-c', cfg, 'db', 'rename-job', 'old-name', '')):
             self.assertEqual(self.complete(*words), ['alpha', 'beta'], words)
         self.assertEqual(self.complete('-c', cfg, 'run', 'b'), ['beta'])
         self.assertEqual(self.complete('-c', cfg, 'run', 'alpha', ''), [])   # one job

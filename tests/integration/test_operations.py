@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Operating guestflow: explain, run --dry-run / --limit, status, log."""
+import collections
 import json
+import os
 import re
+import socket
 import subprocess
 import urllib.parse
 
@@ -10,6 +13,74 @@ from test_poison_engine import view_with
 
 
 class OperationsTest(GFTestCase):
+
+    def rename(self, old, new, *extra, expect, says=None):
+        r = self.env.gf('db', 'rename-job', old, new, *extra)
+        self.assertEqual(r.returncode, expect, r.stdout + r.stderr)
+        if says:
+            self.assertIn(says, r.stderr)
+        return r
+
+    def test_db_rename_job_carries_the_record_over(self):
+        """A job renamed with its record: its next run sends only what is new,
+        nothing is left under the old name, and each refusal says why."""
+        env = self.env
+        add_many(env, 20, ['P001', 'P002'])
+        self.run_job(expect=0)
+        r = env.gf('contact', 'add', 'ops@example.org', '--role', 'alert', '--job', 'review-nightly')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env.write_config(job_name='nightly-reviews')
+        self.rename('review-nightly', 'nightly-reviews', expect=78, says="'review-nightly' is still in the configuration")
+        os.remove(os.path.join(env.jobs_dir, 'review-nightly.yaml'))
+        self.rename('review-nightly', 'no-such-job', expect=78, says="no job 'no-such-job'")
+
+        # A run of the old job that has not recorded its end, its process alive here.
+        env.psql("INSERT INTO guestflow.runs (job, host, pid)"
+                 f" VALUES ('review-nightly', '{socket.gethostname()}', {os.getpid()})")
+        self.rename('review-nightly', 'nightly-reviews', expect=75, says='has not recorded its end')
+        # Its process gone: not in the way.
+        dead = subprocess.Popen(['true'])
+        dead.wait()
+        env.psql(f"UPDATE guestflow.runs SET pid = {dead.pid} WHERE finished_at IS NULL")
+        # A batch under a lease: refused, --force or not.
+        env.psql("UPDATE guestflow.batches SET state = 'open', lease_until = now() + interval '5 min'"
+                 " WHERE id = (SELECT min(id) FROM guestflow.batches)")
+        self.rename('review-nightly', 'nightly-reviews', '--force', expect=75, says='is under a lease until')
+        env.psql("UPDATE guestflow.batches SET state = 'done', lease_until = NULL WHERE lease_until IS NOT NULL")
+        # The new name with a record of its own.
+        env.psql("INSERT INTO guestflow.runs (job, finished_at) VALUES ('nightly-reviews', now())")
+        self.rename('review-nightly', 'nightly-reviews', expect=65,
+                    says="'nightly-reviews' has a record of its own already (guestflow.runs)")
+        env.psql("DELETE FROM guestflow.runs WHERE job = 'nightly-reviews'")
+        # A job of another partner is a new job.
+        env.write_config(job_overrides={'partner': 'otherhub'}, job_name='elsewhere')
+        self.rename('review-nightly', 'elsewhere', expect=65, says='sent to partner reviewhub, job')
+        os.remove(os.path.join(env.jobs_dir, 'elsewhere.yaml'))
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '20',
+                         'a refusal changes nothing')
+
+        r = self.rename('review-nightly', 'nightly-reviews', expect=0)
+        self.assertIn("renamed job 'review-nightly' to 'nightly-reviews':", r.stdout)
+        self.assertIn('deliveries 20', r.stdout)
+        tables = [t for (t,) in env.psql(
+            "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'guestflow' AND c.relkind = 'r' AND a.attname = 'job' AND NOT a.attisdropped")]
+        self.assertGreaterEqual(len(tables), 8, tables)
+        for t in tables:
+            self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.{t} WHERE job = 'review-nightly'"), '0', t)
+            self.assertIn(f' {t} ', r.stdout + ',')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.contacts WHERE job = 'nightly-reviews'"), '1')
+
+        # The renamed job sends what is new, and only that.
+        add_many(env, 4, ['P001'], start=21)
+        self.run_job(expect=0, job='nightly-reviews')
+        self.assertEqual(env.scalar("SELECT planned FROM guestflow.runs WHERE job = 'nightly-reviews'"
+                                    " ORDER BY id DESC LIMIT 1"), '4')
+        rec = collections.Counter(g['bookingNo'] for g in env.recorded())
+        self.assertEqual((len(rec), max(rec.values())), (24, 1), 'every booking sent once')
+        self.assertEqual(self.history_count(), 24)
+        self.rename('review-nightly', 'nightly-reviews', expect=65, says="nothing is recorded under job 'review-nightly'")
 
     def test_explain_answers_why_not_sent(self):
         env = self.env

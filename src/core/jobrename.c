@@ -1,0 +1,191 @@
+/* guestflow db rename-job: a job's record carried over to its new name, in
+ * one transaction, or nothing at all. */
+#include "core/jobrename.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "db/db.h"
+
+/* Every table of the schema with a job column (partitions counted with
+ * their parent). */
+static const char TABLES_SQL[] =
+	"SELECT c.relname FROM pg_catalog.pg_attribute a"
+	"  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+	"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE n.nspname = 'guestflow' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+	"   AND a.attname = 'job' AND NOT a.attisdropped"
+	" ORDER BY c.relname";
+
+/* The partners old's deliveries and batches went to. */
+static const char PARTNERS_SQL[] =
+	"SELECT string_agg(DISTINCT c.partner, ', ' ORDER BY c.partner) FILTER (WHERE c.partner <> $2),"
+	"       count(*) FILTER (WHERE c.partner <> $2)"
+	"  FROM (SELECT connection_id FROM guestflow.deliveries WHERE job = $1"
+	"        UNION SELECT connection_id FROM guestflow.batches WHERE job = $1) x"
+	"  JOIN guestflow.connections c ON c.id = x.connection_id";
+
+static const char LEASED_SQL[] =
+	"SELECT id, to_char(lease_until, 'YYYY-MM-DD HH24:MI:SS TZ') FROM guestflow.batches"
+	" WHERE job = $1 AND state = 'open' AND lease_until > now() ORDER BY lease_until DESC LIMIT 1";
+
+static const char UNFINISHED_SQL[] =
+	"SELECT id, coalesce(host, ''), coalesce(pid, 0), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')"
+	"  FROM guestflow.runs WHERE job = $1 AND finished_at IS NULL ORDER BY id";
+
+/* Whether the run's process may still be going: on this host, a process of
+ * that pid exists (it may be another one by now: the caller can --force);
+ * on another host, nothing here can tell. */
+static bool may_be_running(const char *host, long pid)
+{
+	char here[256] = "";
+	gethostname(here, sizeof(here) - 1);
+	if (strcmp(host, here) != 0 || pid <= 0)
+		return true;
+	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+static int refuse(int *refusal, int kind, char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int refuse(int *refusal, int kind, char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	*refusal = kind;
+	return 0;
+}
+
+/* Whether a run of old may be going on: refusal set when one is. */
+static int check_running(PGconn *c, const char *old, bool force, int *refusal, char *why, size_t len)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *l = gf_db_query(c, &err, "rename_leased", LEASED_SQL, 1, (const char *[]){ old });
+	if (!l)
+		return err;
+	if (PQntuples(l))
+		return refuse(refusal, GF_RENAME_RUNNING, why, len,
+		              "batch %s of job '%s' is under a lease until %s: a run of the job is sending it; rename"
+		              " once no run of '%s' is going on", gf_db_get(l, 0, 0), old, gf_db_get(l, 0, 1), old);
+	_cleanup_pgresult_ PGresult *u = gf_db_query(c, &err, "rename_unfinished", UNFINISHED_SQL, 1,
+	                                             (const char *[]){ old });
+	if (!u)
+		return err;
+	for (int i = 0; i < PQntuples(u) && !force; i++) {
+		const char *host = gf_db_get(u, i, 1);
+		long pid = (long)gf_db_get_int(u, i, 2);
+		if (may_be_running(host, pid))
+			return refuse(refusal, GF_RENAME_RUNNING, why, len,
+			              "run %s of job '%s' (host %s, pid %ld, started %s) has not recorded its end, and"
+			              " its process may still be going on; rename once it has ended (--force: it is"
+			              " known to have died)", gf_db_get(u, i, 0), old, *host ? host : "unknown", pid,
+			              gf_db_get(u, i, 3));
+	}
+	return 0;
+}
+
+static int rename_tx(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
+                     int *refusal, char *why, size_t len, struct gf_rename_result *out)
+{
+	/* Deliveries are written by no one else until the record has its new
+	 * name: a run of the new job planning meanwhile inserts its rows after
+	 * the commit, where the key (connection, booking, job) makes it skip
+	 * every booking the record holds; the checks below see what is true. */
+	int err = gf_db_exec(c, "rename_lock", "LOCK TABLE guestflow.deliveries IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+	if (err < 0)
+		return err;
+	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "rename_tables", TABLES_SQL, 0, NULL);
+	if (!t)
+		return err;
+	if (PQntuples(t) > GF_RENAME_TABLES) {
+		gf_error("db_error", "statement=rename_tables error=%s", gf_log_q("more tables with a job column than known"));
+		return -GF_E_DB;
+	}
+	/* The record of each name, table by table (contacts are set up, not
+	 * recorded: they may name the new job already, and are carried over). */
+	int64_t had_old = 0, had_new = 0;
+	char new_where[64] = "";
+	for (int i = 0; i < PQntuples(t); i++) {
+		const char *table = gf_db_get(t, i, 0);
+		char *id = PQescapeIdentifier(c, table, strlen(table));
+		if (!id)
+			return -ENOMEM;
+		char sql[256];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FILTER (WHERE job = $1), count(*) FILTER (WHERE job = $2)"
+		         " FROM guestflow.%s WHERE job IN ($1, $2)", id);
+		PQfreemem(id);
+		_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "rename_count", sql, 2,
+		                                             (const char *[]){ old, new_name });
+		if (!n)
+			return err;
+		had_old += gf_db_get_int(n, 0, 0);
+		if (strcmp(table, "contacts") != 0 && gf_db_get_int(n, 0, 1) > 0) {
+			if (!had_new)
+				snprintf(new_where, sizeof(new_where), "%s", table);
+			had_new += gf_db_get_int(n, 0, 1);
+		}
+	}
+	if (had_old == 0)
+		return refuse(refusal, GF_RENAME_NOTHING, why, len,
+		              "nothing is recorded under job '%s' in this database: no job of that name ever ran here",
+		              old);
+	if (had_new)
+		return refuse(refusal, GF_RENAME_TAKEN, why, len,
+		              "job '%s' has a record of its own already (guestflow.%s): the two records cannot be"
+		              " merged; rename before the first run of '%s'", new_name, new_where, new_name);
+	_cleanup_pgresult_ PGresult *p = gf_db_query(c, &err, "rename_partners", PARTNERS_SQL, 2,
+	                                             (const char *[]){ old, partner });
+	if (!p)
+		return err;
+	if (gf_db_get_int(p, 0, 1) > 0)
+		return refuse(refusal, GF_RENAME_PARTNER, why, len,
+		              "job '%s' sent to partner %s, job '%s' sends to %s: that is a new job, not a rename (its"
+		              " first run sends the window to %s; the record of '%s' stays, for purge and explain)",
+		              old, gf_db_get(p, 0, 0), new_name, partner, partner, old);
+	int r = check_running(c, old, force, refusal, why, len);
+	if (r < 0 || *refusal)
+		return r;
+	for (int i = 0; i < PQntuples(t); i++) {
+		const char *table = gf_db_get(t, i, 0);
+		char *id = PQescapeIdentifier(c, table, strlen(table));
+		if (!id)
+			return -ENOMEM;
+		char sql[256];
+		snprintf(sql, sizeof(sql), "UPDATE guestflow.%s SET job = $2 WHERE job = $1", id);
+		PQfreemem(id);
+		_cleanup_pgresult_ PGresult *u = gf_db_query(c, &err, "rename_update", sql, 2,
+		                                             (const char *[]){ old, new_name });
+		if (!u)
+			return err;
+		int64_t rows = 0;
+		(void)gf_parse_int64(PQcmdTuples(u), &rows);
+		snprintf(out->t[out->n].table, sizeof(out->t[out->n].table), "%s", table);
+		out->t[out->n++].rows = rows;
+	}
+	return 0;
+}
+
+int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
+                  int *refusal, char *why, size_t whylen, struct gf_rename_result *out)
+{
+	*out = (struct gf_rename_result){ 0 };
+	*refusal = GF_RENAME_OK;
+	why[0] = '\0';
+	int r = gf_db_begin(c);
+	if (r == 0)
+		r = rename_tx(c, old, new_name, partner, force, refusal, why, whylen, out);
+	if (r == 0 && *refusal == GF_RENAME_OK)
+		r = gf_db_commit(c);
+	if (r < 0 || *refusal != GF_RENAME_OK) {
+		gf_db_rollback(c);
+		out->n = 0;
+	}
+	return r;
+}
