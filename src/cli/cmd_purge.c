@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "cli/cmd.h"
 #include "db/db.h"
 #include "core/purge.h"
@@ -20,8 +21,37 @@ static const char purge_help[] =
 	"Then the events the job pulled from the partner ('guestflow pull') longer ago\n"
 	"than its retention.events (default 400d), but for one that put an address on\n"
 	"the suppression list (the list keeps it) and each connection's latest.\n"
-	"Works in short chunks; safe while runs go on.\n"
+	"Works in short chunks; safe while runs go on. Without JOB, it then names on\n"
+	"standard error each job that ran here and is no job of the configuration any\n"
+	"more: no purge reaches its record (renamed without 'db rename-job', or removed).\n"
 	"The shipped timer (guestflow-purge.timer) runs it daily.\n";
+
+/* The jobs that ran here and are no job of the configuration any more: no
+ * purge reaches their record (a job renamed without 'db rename-job', or
+ * removed). Said on stderr, each with its last run; not an error. */
+static int warn_unknown_jobs(PGconn *db, const struct gf_config *cfg)
+{
+	_cleanup_buf_ struct gf_buf names = GF_BUF_INIT((size_t)1 << 20);
+	int r = gf_buf_puts(&names, "{");
+	for (size_t i = 0; i < cfg->n_jobs && r == 0; i++)
+		r = gf_db_array_add_text(&names, cfg->jobs[i]->name, i == 0);
+	if (r == 0)
+		r = gf_buf_puts(&names, "}");
+	if (r < 0)
+		return r;
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(db, &err, "purge_unknown_jobs",
+		"SELECT job, count(*), to_char(max(started_at), 'YYYY-MM-DD') FROM guestflow.runs"
+		" WHERE job <> ALL($1::text[]) GROUP BY job ORDER BY job", 1, (const char *[]){ gf_buf_str(&names) });
+	if (!q)
+		return err;
+	for (int i = 0; i < PQntuples(q); i++)
+		fprintf(stderr, "guestflow purge: job '%s' ran here (%s run%s, the last on %s) and is no job of %s:"
+		        " its record is never purged; if it was renamed: guestflow db rename-job %s NEW\n",
+		        gf_db_get(q, i, 0), gf_db_get(q, i, 1), strcmp(gf_db_get(q, i, 1), "1") ? "s" : "",
+		        gf_db_get(q, i, 2), cfg->jobs_dir, gf_db_get(q, i, 0));
+	return 0;
+}
 
 int gf_cmd_purge(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
@@ -49,6 +79,8 @@ int gf_cmd_purge(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			       (long long)res.kept, (long long)res.events, res.events == 1 ? "" : "s",
 			       (long long)(jobs[j]->events_retention_ms / 86400000));
 	}
+	if (r == 0 && !name)
+		r = warn_unknown_jobs(db, cfg);
 	PQfinish(db);
 	gf_config_free(cfg);
 	return r < 0 ? gf_cmd_db_error(r) : 0;

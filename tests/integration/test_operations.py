@@ -33,6 +33,12 @@ class OperationsTest(GFTestCase):
         self.rename('review-nightly', 'nightly-reviews', expect=78, says="'review-nightly' is still in the configuration")
         os.remove(os.path.join(env.jobs_dir, 'review-nightly.yaml'))
         self.rename('review-nightly', 'no-such-job', expect=78, says="no job 'no-such-job'")
+        # purge says whose record it cannot reach
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"job 'review-nightly' ran here \(1 run, the last on \d{4}-\d\d-\d\d\) and is no job"
+                                   r" of .*jobs\.d: its record is never purged; if it was renamed: guestflow db"
+                                   r" rename-job review-nightly NEW")
 
         # A run of the old job that has not recorded its end, its process alive here.
         env.psql("INSERT INTO guestflow.runs (job, host, pid)"
@@ -71,6 +77,9 @@ class OperationsTest(GFTestCase):
             self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.{t} WHERE job = 'review-nightly'"), '0', t)
             self.assertIn(f' {t} ', r.stdout + ',')
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.contacts WHERE job = 'nightly-reviews'"), '1')
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn('guestflow purge:', r.stderr)
 
         # The renamed job sends what is new, and only that.
         add_many(env, 4, ['P001'], start=21)
