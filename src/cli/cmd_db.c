@@ -22,21 +22,42 @@ static const char help[] =
 	"rename-job: a job is its name. After renaming a job's file (and its name:) from\n"
 	"OLD to NEW, this carries OLD's record over to NEW in one transaction:\n"
 	"deliveries, batches, runs, the API-call log, partner events, alerts, the purge\n"
-	"horizon and OLD's contacts. Without it, NEW's first run would send every\n"
-	"booking of its window again. NEW must be a job of the configuration, OLD no\n"
-	"longer; refused when NEW has a record of its own, when OLD sent to another\n"
-	"partner than NEW's, and while a run of OLD may be going on (a batch under a\n"
-	"lease, or a run that has not recorded its end; --force: such a run is known to\n"
-	"have died). Other jobs' deliveries wait while it runs.\n";
+	"horizon and OLD's contacts (where NEW has the same open alert or contact, NEW's\n"
+	"stays). Without it, NEW's first run would send every booking of its window\n"
+	"again. NEW must be a job of the configuration, OLD no longer. Refused when\n"
+	"nothing is recorded under OLD, when NEW has run already (a run, batch or\n"
+	"delivery of its own), when OLD sent to another partner than NEW's, and while a\n"
+	"run of OLD may be going on: a batch of it under a lease, or a run that has not\n"
+	"recorded its end whose process is alive on this host, or that ran on another\n"
+	"host (--force: that run is known to have died). Other jobs' deliveries wait\n"
+	"while it works; it waits at most 5 s for theirs to end (then exit 75).\n";
 
 static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
-	bool force = argc == 5 && strcmp(argv[4], "--force") == 0;
-	if ((argc != 4 && !force) || argv[2][0] == '-' || argv[3][0] == '-') {
-		fputs(help, stderr);
+	const char *names[2] = { NULL, NULL };
+	bool force = false;
+	int n = 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0 && !force) {
+			force = true;
+		} else if (argv[i][0] == '-' || n == 2) {
+			fprintf(stderr, "guestflow db rename-job: unexpected argument '%s' (usage: db rename-job OLD NEW"
+			        " [--force])\n", argv[i]);
+			return GF_EXIT_USAGE;
+		} else {
+			names[n++] = argv[i];
+		}
+	}
+	if (n != 2) {
+		fprintf(stderr, "guestflow db rename-job: expects the job's old name and its new one (usage: db"
+		        " rename-job OLD NEW [--force])\n");
 		return GF_EXIT_USAGE;
 	}
-	const char *old = argv[2], *new_name = argv[3];
+	const char *old = names[0], *new_name = names[1];
+	if (strcmp(old, new_name) == 0) {
+		fprintf(stderr, "guestflow db rename-job: OLD and NEW are the same name ('%s')\n", old);
+		return GF_EXIT_USAGE;
+	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
 	int r = gf_cmd_open_current(ctx, &cfg, &db);
@@ -69,12 +90,13 @@ static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	if (refusal) {
 		fprintf(stderr, "guestflow db rename-job: refusing: %s\n", why);
-		return refusal == GF_RENAME_RUNNING ? GF_EXIT_TEMPFAIL : GF_EXIT_DATAERR;
+		return refusal == GF_RENAME_RUNNING || refusal == GF_RENAME_BUSY ? GF_EXIT_TEMPFAIL : GF_EXIT_DATAERR;
 	}
 	printf("renamed job '%s' to '%s':", old, new_name);
 	for (size_t i = 0; i < res.n; i++)
 		printf("%s %s %lld", i ? "," : "", res.t[i].table, (long long)res.t[i].rows);
 	printf("\n");
+	gf_rename_result_free(&res);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,19 +37,65 @@ static const char LEASED_SQL[] =
 	" WHERE job = $1 AND state = 'open' AND lease_until > now() ORDER BY lease_until DESC LIMIT 1";
 
 static const char UNFINISHED_SQL[] =
-	"SELECT id, coalesce(host, ''), coalesce(pid, 0), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')"
+	"SELECT id, coalesce(host, ''), coalesce(pid, 0), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+	"       extract(epoch FROM started_at)::float8"
 	"  FROM guestflow.runs WHERE job = $1 AND finished_at IS NULL ORDER BY id";
 
-/* Whether the run's process may still be going: on this host, a process of
- * that pid exists (it may be another one by now: the caller can --force);
- * on another host, nothing here can tell. */
-static bool may_be_running(const char *host, long pid)
+/* What this host can tell of a run's process. */
+enum proc_state { PROC_DEAD, PROC_ALIVE, PROC_UNKNOWN };
+
+/* When the process of that pid started, in seconds since the epoch (from
+ * /proc: its start in clock ticks after boot, and the boot time); -1 when
+ * it cannot be told. */
+static double proc_started(long pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[1024];
+	bool got = fgets(line, sizeof(line), f) != NULL;
+	fclose(f);
+	/* after the command's closing parenthesis: state (field 3) ... starttime (22) */
+	char *p = got ? strrchr(line, ')') : NULL;
+	unsigned long long ticks = 0;
+	int field = 2;
+	for (char *tok = p ? strtok(p + 1, " ") : NULL; tok; tok = strtok(NULL, " "))
+		if (++field == 22) {
+			ticks = strtoull(tok, NULL, 10);
+			break;
+		}
+	if (field != 22)
+		return -1;
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return -1;
+	long long btime = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	long hz = sysconf(_SC_CLK_TCK);
+	return btime < 0 || hz <= 0 ? -1 : (double)btime + (double)ticks / (double)hz;
+}
+
+/* Whether the run's process (started at started, seconds since the epoch)
+ * may still be going: on this host, a process of that pid that started no
+ * later than the run (one started after it is another process, the pid
+ * reused); on another host, nothing here can tell. */
+static enum proc_state run_process(const char *host, long pid, double started)
 {
 	char here[256] = "";
 	gethostname(here, sizeof(here) - 1);
 	if (strcmp(host, here) != 0 || pid <= 0)
-		return true;
-	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+		return PROC_UNKNOWN;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return PROC_DEAD;
+	double at = proc_started(pid);
+	/* (a second of slack: the run's row is written after its process starts,
+	 * by another clock's reading of the same time) */
+	return at > 0 && at > started + 1.0 ? PROC_DEAD : PROC_ALIVE;
 }
 
 static int refuse(int *refusal, int kind, char *why, size_t len, const char *fmt, ...)
@@ -78,17 +125,52 @@ static int check_running(PGconn *c, const char *old, bool force, int *refusal, c
 	                                             (const char *[]){ old });
 	if (!u)
 		return err;
-	for (int i = 0; i < PQntuples(u) && !force; i++) {
+	for (int i = 0; i < PQntuples(u); i++) {
 		const char *host = gf_db_get(u, i, 1);
 		long pid = (long)gf_db_get_int(u, i, 2);
-		if (may_be_running(host, pid))
+		enum proc_state ps = run_process(host, pid, strtod(gf_db_get(u, i, 4), NULL));
+		if (ps == PROC_ALIVE)
 			return refuse(refusal, GF_RENAME_RUNNING, why, len,
-			              "run %s of job '%s' (host %s, pid %ld, started %s) has not recorded its end, and"
-			              " its process may still be going on; rename once it has ended (--force: it is"
-			              " known to have died)", gf_db_get(u, i, 0), old, *host ? host : "unknown", pid,
-			              gf_db_get(u, i, 3));
+			              "run %s of job '%s' (pid %ld, started %s) has not recorded its end, and its process"
+			              " is still running on this host; rename once it has ended", gf_db_get(u, i, 0), old,
+			              pid, gf_db_get(u, i, 3));
+		if (ps == PROC_UNKNOWN && !force)
+			return refuse(refusal, GF_RENAME_RUNNING, why, len,
+			              "run %s of job '%s' (host %s, pid %ld, started %s) has not recorded its end, and this"
+			              " host cannot tell whether it is still going on; rename once it has ended"
+			              " (--force: it is known to have died)", gf_db_get(u, i, 0), old,
+			              *host ? host : "unknown", pid, gf_db_get(u, i, 3));
 	}
 	return 0;
+}
+
+void gf_rename_result_free(struct gf_rename_result *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->t[i].table);
+	free(r->t);
+	*r = (struct gf_rename_result){ 0 };
+}
+
+/* What only one job may hold, merged where new has it already: new's stays. */
+static const char *const MERGE_SQL[] = {
+	"UPDATE guestflow.alert_events o SET cleared_at = now()"
+	" WHERE o.job = $1 AND o.cleared_at IS NULL AND EXISTS (SELECT 1 FROM guestflow.alert_events n"
+	"  WHERE n.job = $2 AND n.cleared_at IS NULL AND coalesce(n.connection_id, 0) = coalesce(o.connection_id, 0)"
+	"    AND n.kind = o.kind)",
+	"DELETE FROM guestflow.contacts o WHERE o.job = $1 AND EXISTS (SELECT 1 FROM guestflow.contacts n"
+	"  WHERE n.job = $2 AND n.email = o.email AND n.role = o.role"
+	"    AND n.connection_id IS NOT DISTINCT FROM o.connection_id)",
+	"UPDATE guestflow.purge_horizons n SET checked_out_before = greatest(n.checked_out_before, o.checked_out_before)"
+	"  FROM guestflow.purge_horizons o WHERE n.job = $2 AND o.job = $1",
+	"DELETE FROM guestflow.purge_horizons o WHERE o.job = $1"
+	" AND EXISTS (SELECT 1 FROM guestflow.purge_horizons n WHERE n.job = $2)",
+};
+
+/* The tables that say a job has run: new must have no row in them. */
+static bool own_record(const char *table)
+{
+	return strcmp(table, "runs") == 0 || strcmp(table, "batches") == 0 || strcmp(table, "deliveries") == 0;
 }
 
 static int rename_tx(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
@@ -97,19 +179,21 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 	/* Deliveries are written by no one else until the record has its new
 	 * name: a run of the new job planning meanwhile inserts its rows after
 	 * the commit, where the key (connection, booking, job) makes it skip
-	 * every booking the record holds; the checks below see what is true. */
-	int err = gf_db_exec(c, "rename_lock", "LOCK TABLE guestflow.deliveries IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+	 * every booking the record holds; the checks below see what is true.
+	 * Waited for a few seconds at most: every writer of deliveries queues
+	 * behind a lock that is waited for. */
+	int err = gf_db_exec(c, "rename_lock_timeout", "SET LOCAL lock_timeout = '5s'", 0, NULL);
+	if (err == 0)
+		err = gf_db_exec(c, "rename_lock", "LOCK TABLE guestflow.deliveries IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+	if (err < 0 && strcmp(gf_db_sqlstate(c), "55P03") == 0)
+		return refuse(refusal, GF_RENAME_BUSY, why, len,
+		              "another session has held guestflow.deliveries for more than 5 seconds (a long"
+		              " transaction, a vacuum): try again later; nothing renamed");
 	if (err < 0)
 		return err;
 	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "rename_tables", TABLES_SQL, 0, NULL);
 	if (!t)
 		return err;
-	if (PQntuples(t) > GF_RENAME_TABLES) {
-		gf_error("db_error", "statement=rename_tables error=%s", gf_log_q("more tables with a job column than known"));
-		return -GF_E_DB;
-	}
-	/* The record of each name, table by table (contacts are set up, not
-	 * recorded: they may name the new job already, and are carried over). */
 	int64_t had_old = 0, had_new = 0;
 	char new_where[64] = "";
 	for (int i = 0; i < PQntuples(t); i++) {
@@ -117,16 +201,16 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 		char *id = PQescapeIdentifier(c, table, strlen(table));
 		if (!id)
 			return -ENOMEM;
-		char sql[256];
-		snprintf(sql, sizeof(sql), "SELECT count(*) FILTER (WHERE job = $1), count(*) FILTER (WHERE job = $2)"
-		         " FROM guestflow.%s WHERE job IN ($1, $2)", id);
+		char *sql = gf_xasprintf("SELECT count(*) FILTER (WHERE job = $1), count(*) FILTER (WHERE job = $2)"
+		                         " FROM guestflow.%s WHERE job IN ($1, $2)", id);
 		PQfreemem(id);
 		_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "rename_count", sql, 2,
 		                                             (const char *[]){ old, new_name });
+		free(sql);
 		if (!n)
 			return err;
 		had_old += gf_db_get_int(n, 0, 0);
-		if (strcmp(table, "contacts") != 0 && gf_db_get_int(n, 0, 1) > 0) {
+		if (own_record(table) && gf_db_get_int(n, 0, 1) > 0) {
 			if (!had_new)
 				snprintf(new_where, sizeof(new_where), "%s", table);
 			had_new += gf_db_get_int(n, 0, 1);
@@ -138,8 +222,9 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 		              old);
 	if (had_new)
 		return refuse(refusal, GF_RENAME_TAKEN, why, len,
-		              "job '%s' has a record of its own already (guestflow.%s): the two records cannot be"
-		              " merged; rename before the first run of '%s'", new_name, new_where, new_name);
+		              "job '%s' has run already (guestflow.%s holds its rows), so its record and that of '%s'"
+		              " cannot be merged: rename before the first run of '%s'", new_name, new_where, old,
+		              new_name);
 	_cleanup_pgresult_ PGresult *p = gf_db_query(c, &err, "rename_partners", PARTNERS_SQL, 2,
 	                                             (const char *[]){ old, partner });
 	if (!p)
@@ -152,21 +237,25 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 	int r = check_running(c, old, force, refusal, why, len);
 	if (r < 0 || *refusal)
 		return r;
+	for (size_t i = 0; i < sizeof(MERGE_SQL) / sizeof(MERGE_SQL[0]); i++)
+		if ((r = gf_db_exec(c, "rename_merge", MERGE_SQL[i], 2, (const char *[]){ old, new_name })) < 0)
+			return r;
+	out->t = gf_xcalloc((size_t)PQntuples(t) + 1, sizeof(*out->t));
 	for (int i = 0; i < PQntuples(t); i++) {
 		const char *table = gf_db_get(t, i, 0);
 		char *id = PQescapeIdentifier(c, table, strlen(table));
 		if (!id)
 			return -ENOMEM;
-		char sql[256];
-		snprintf(sql, sizeof(sql), "UPDATE guestflow.%s SET job = $2 WHERE job = $1", id);
+		char *sql = gf_xasprintf("UPDATE guestflow.%s SET job = $2 WHERE job = $1", id);
 		PQfreemem(id);
 		_cleanup_pgresult_ PGresult *u = gf_db_query(c, &err, "rename_update", sql, 2,
 		                                             (const char *[]){ old, new_name });
+		free(sql);
 		if (!u)
 			return err;
 		int64_t rows = 0;
 		(void)gf_parse_int64(PQcmdTuples(u), &rows);
-		snprintf(out->t[out->n].table, sizeof(out->t[out->n].table), "%s", table);
+		out->t[out->n].table = gf_xstrdup(table);
 		out->t[out->n++].rows = rows;
 	}
 	return 0;
@@ -185,7 +274,7 @@ int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *
 		r = gf_db_commit(c);
 	if (r < 0 || *refusal != GF_RENAME_OK) {
 		gf_db_rollback(c);
-		out->n = 0;
+		gf_rename_result_free(out);
 	}
 	return r;
 }

@@ -10,16 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The most tables with a job column the result reports on. */
-#define GF_RENAME_TABLES 16
-
+/* Rows moved, per table (gf_rename_result_free). */
 struct gf_rename_result {
 	size_t n;
-	struct {
-		char table[64];
+	struct gf_rename_table {
+		char *table;
 		int64_t rows;
-	} t[GF_RENAME_TABLES];
+	} *t;
 };
+
+void gf_rename_result_free(struct gf_rename_result *r);
 
 /* Refusals: the caller's exit code for each (GF_EXIT_*), why in *why. */
 enum {
@@ -28,17 +28,24 @@ enum {
 	GF_RENAME_TAKEN,     /* new has a record of its own */
 	GF_RENAME_PARTNER,   /* old's deliveries went to another partner than new's */
 	GF_RENAME_RUNNING,   /* a run of old has not ended, or holds a batch under a lease */
+	GF_RENAME_BUSY,      /* the deliveries' lock not had within a few seconds */
 };
 
 /* In one transaction: every row of every guestflow table with a job column
  * (found in the catalog, so that a table added later is never left behind)
  * moved from old to new, after checking that old has a record, that new has
- * none of its own (contacts aside: they may be added for the new name
- * first), that old's deliveries went to partner (new's partner), and that
- * no run of old is going on: none under a lease, none unfinished unless its
- * process is known dead (this host, no such pid) or force. Returns 0 with
- * *refusal set (GF_RENAME_*, why says it in a sentence naming the rows),
- * or < 0 for a database error (logged; nothing changed). */
+ * not run (no run, batch or delivery of its own: what else names it, such as
+ * an alert raised for every job, a pulled event, a contact or a connection
+ * test's API call, is merged), that old's deliveries went to partner (new's
+ * partner), and that no run of old may be going on: none holds a batch
+ * under a lease, none has not recorded its end unless its process is known
+ * dead (on this host: no such process, or one started after the run) or,
+ * on another host, force says so. Where new has a row that only one job may
+ * hold, new's stays (an open alert of the same kind: old's is cleared; a
+ * contact of the same address and role: old's is dropped; the purge
+ * horizons: the later one). Returns 0 with *refusal set (GF_RENAME_*, why
+ * says it in a sentence naming the rows), or < 0 for a database error
+ * (logged; nothing changed). */
 int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
                   int *refusal, char *why, size_t whylen, struct gf_rename_result *out);
 

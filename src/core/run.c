@@ -750,6 +750,8 @@ static int64_t next_due_ms(struct run *rn)
 /* How long the run sleeps, at most, before it looks again at what it waits
  * for (next_due_ms). */
 #define WAIT_STEP_MS 1000
+/* The pause before claiming again what is due but could not be claimed. */
+#define LOCKED_STEP_MS 200
 
 static void sleep_ms_interruptible(int64_t ms)
 {
@@ -921,6 +923,7 @@ static void loop(struct run *rn)
 	struct slot **slots = gf_xcalloc((size_t)job->in_flight, sizeof(*slots));
 	int64_t linger_left = job->linger_ms;
 	int64_t waiting_until = -1;
+	int64_t sent_at_due = -1;
 	int64_t stop_deadline = 0;
 	bool more = true;
 	for (;;) {
@@ -1000,6 +1003,13 @@ static void loop(struct run *rn)
 			if (gf_signals_stop || rn->fatal || rn->store_down || rn->account_refused || rn->limit == 0)
 				break;
 			int64_t due = next_due_ms(rn);
+			/* Due now again, and nothing was sent since it was last
+			 * (a due batch row-locked by another session, which the
+			 * claim's SKIP LOCKED passes): a step's pause, counted
+			 * against the linger, not a spin. */
+			if (due == 0 && sent_at_due == rn->st->requests)
+				due = LOCKED_STEP_MS;
+			sent_at_due = rn->st->requests;
 			if (due < 0 || due > linger_left)
 				break;
 			if (due > 0) {

@@ -193,6 +193,42 @@ class GuaranteeTest(GFTestCase):
         self.assertEqual([int(x[0]) for x in env.psql("SELECT delivered FROM guestflow.runs ORDER BY id")], [1, 0])
         self.assert_exactly_once(env, 1)
 
+    def test_a_due_batch_row_locked_by_another_session_is_waited_for_within_the_linger(self):
+        """Red team: the only due batch locked by another session (the claim's
+        SKIP LOCKED passes it): the run waits in steps, without spinning, and
+        ends when its linger runs out, not when the lock is let go."""
+        env = self.env
+        add_booking(env, 1, 'P1')
+        env.partner_down()
+        env.write_config(dict(FAST, retry=dict(FAST['retry'], linger='0')))
+        self.run_job(expect=69)
+        env.partner_up()
+        holder = subprocess.Popen(['psql', env.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        held = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"
+
+        def stop_holder():
+            env.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                     " AND query LIKE 'SELECT pg_sleep(60)%'")
+            holder.communicate(timeout=10)
+        self.addCleanup(stop_holder)
+        holder.stdin.write("BEGIN; SELECT id FROM guestflow.batches WHERE state = 'open' FOR UPDATE;"
+                           " SELECT pg_sleep(60);\n")
+        holder.stdin.flush()
+        wait_for(lambda: env.scalar(held) == '1', 10, 'the batch locked')
+        env.write_config(dict(FAST, retry=dict(FAST['retry'], linger='3s')))
+        xacts = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        before = int(env.scalar(xacts))
+        t0 = time.monotonic()
+        r = self.run_job()
+        took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertLess(took, 30, 'the run ended with its linger, not with the lock')
+        self.assertEqual(env.scalar(held), '1', 'the lock was still held when the run ended')
+        time.sleep(1)  # (the statistics of the run's sessions reach pg_stat_database when they end)
+        self.assertLess(int(env.scalar(xacts)) - before, 1000, 'no spin of claims')
+        self.assertEqual(r.stderr.count('waiting_for_retry'), 1, r.stderr[-3000:])
+
     def test_two_planners_racing_plan_each_booking_once(self):
         """Issue 15: no lock between planners; the deliveries' key decides. Two
         processes read the whole window at once (the source view slowed so that

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import urllib.parse
 
-from gftest import XSD, GFTestCase, add_booking, add_many, main
+from gftest import XSD, GFTestCase, add_booking, add_many, main, wait_for
 from test_poison_engine import view_with
 
 
@@ -40,10 +40,26 @@ class OperationsTest(GFTestCase):
                                    r" of .*jobs\.d: its record is never purged; if it was renamed: guestflow db"
                                    r" rename-job review-nightly NEW")
 
-        # A run of the old job that has not recorded its end, its process alive here.
-        env.psql("INSERT INTO guestflow.runs (job, host, pid)"
-                 f" VALUES ('review-nightly', '{socket.gethostname()}', {os.getpid()})")
-        self.rename('review-nightly', 'nightly-reviews', expect=75, says='has not recorded its end')
+        # Arguments.
+        r = env.gf('db', 'rename-job', 'review-nightly', 'review-nightly')
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("OLD and NEW are the same name ('review-nightly')", r.stderr)
+        r = env.gf('db', 'rename-job', 'review-nightly', '--bogus', 'nightly-reviews')
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("unexpected argument '--bogus'", r.stderr)
+
+        # A run of the old job that has not recorded its end, its process
+        # alive here: refused, --force or not.
+        env.psql("INSERT INTO guestflow.runs (job, host, pid, started_at)"
+                 f" VALUES ('review-nightly', '{socket.gethostname()}', {os.getpid()}, now())")
+        self.rename('review-nightly', 'nightly-reviews', expect=75, says='its process is still running on this host')
+        self.rename('--force', 'review-nightly', 'nightly-reviews', expect=75, says='still running on this host')
+        # A process of that pid started after the run is another one.
+        env.psql("UPDATE guestflow.runs SET started_at = '2000-01-01' WHERE finished_at IS NULL")
+        # On another host: only --force says it died.
+        env.psql("INSERT INTO guestflow.runs (job, host, pid) VALUES ('review-nightly', 'elsewhere.example', 4242)")
+        self.rename('review-nightly', 'nightly-reviews', expect=75, says='(host elsewhere.example, pid 4242')
+        env.psql("DELETE FROM guestflow.runs WHERE host = 'elsewhere.example'")
         # Its process gone: not in the way.
         dead = subprocess.Popen(['true'])
         dead.wait()
@@ -53,17 +69,43 @@ class OperationsTest(GFTestCase):
                  " WHERE id = (SELECT min(id) FROM guestflow.batches)")
         self.rename('review-nightly', 'nightly-reviews', '--force', expect=75, says='is under a lease until')
         env.psql("UPDATE guestflow.batches SET state = 'done', lease_until = NULL WHERE lease_until IS NOT NULL")
-        # The new name with a record of its own.
+        # The new name has run already.
         env.psql("INSERT INTO guestflow.runs (job, finished_at) VALUES ('nightly-reviews', now())")
         self.rename('review-nightly', 'nightly-reviews', expect=65,
-                    says="'nightly-reviews' has a record of its own already (guestflow.runs)")
+                    says="'nightly-reviews' has run already (guestflow.runs holds its rows)")
         env.psql("DELETE FROM guestflow.runs WHERE job = 'nightly-reviews'")
         # A job of another partner is a new job.
         env.write_config(job_overrides={'partner': 'otherhub'}, job_name='elsewhere')
         self.rename('review-nightly', 'elsewhere', expect=65, says='sent to partner reviewhub, job')
         os.remove(os.path.join(env.jobs_dir, 'elsewhere.yaml'))
+        # Another session holding the deliveries: not waited for long.
+        holder = subprocess.Popen(['psql', env.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        held = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"
+
+        def stop_holder():
+            env.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                     " AND query LIKE 'SELECT pg_sleep(60)%'")
+            holder.communicate(timeout=10)
+        self.addCleanup(stop_holder)
+        holder.stdin.write("BEGIN; LOCK TABLE guestflow.deliveries IN ROW EXCLUSIVE MODE; SELECT pg_sleep(60);\n")
+        holder.stdin.flush()
+        wait_for(lambda: env.scalar(held) == '1', 10, 'the deliveries held')
+        self.rename('review-nightly', 'nightly-reviews', expect=75,
+                    says='another session has held guestflow.deliveries for more than 5 seconds')
+        stop_holder()
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '20',
                          'a refusal changes nothing')
+        # What names the new job without its having run is merged: an alert
+        # raised for every job, a pulled event, a contact, a connection test.
+        for job in ('review-nightly', 'nightly-reviews'):
+            env.psql("INSERT INTO guestflow.alert_events (job, kind, message)"
+                     f" VALUES ('{job}', 'failed_runs', 'raised for {job}')")
+        env.psql("INSERT INTO guestflow.partner_events (connection_id, job, booking_no, type)"
+                 " SELECT id, 'nightly-reviews', 'B-1', 'invited' FROM guestflow.connections WHERE property_id = 'P001'")
+        env.psql("INSERT INTO guestflow.api_calls (job, url, outcome) VALUES ('nightly-reviews', 'http://x', 'ok')")
+        r = env.gf('contact', 'add', 'ops@example.org', '--role', 'alert', '--job', 'nightly-reviews')
+        self.assertEqual(r.returncode, 0, r.stderr)
 
         r = self.rename('review-nightly', 'nightly-reviews', expect=0)
         self.assertIn("renamed job 'review-nightly' to 'nightly-reviews':", r.stdout)
@@ -76,7 +118,11 @@ class OperationsTest(GFTestCase):
         for t in tables:
             self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.{t} WHERE job = 'review-nightly'"), '0', t)
             self.assertIn(f' {t} ', r.stdout + ',')
-        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.contacts WHERE job = 'nightly-reviews'"), '1')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.contacts WHERE job = 'nightly-reviews'"), '1',
+                         'the same contact once')
+        self.assertEqual(env.psql("SELECT message, cleared_at IS NULL FROM guestflow.alert_events ORDER BY id"),
+                         [['raised for review-nightly', 'f'], ['raised for nightly-reviews', 't']],
+                         "the new job's open alert stands, the old one's is cleared")
         r = env.gf('purge')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn('guestflow purge:', r.stderr)
