@@ -3,14 +3,13 @@
 #include "core/jobrename.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "db/db.h"
 
@@ -39,64 +38,7 @@ static const char LEASED_SQL[] =
 static const char UNFINISHED_SQL[] =
 	"SELECT id, coalesce(host, ''), coalesce(pid, 0), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
 	"       extract(epoch FROM started_at)::float8"
-	"  FROM guestflow.runs WHERE job = $1 AND finished_at IS NULL ORDER BY id";
-
-/* What this host can tell of a run's process. */
-enum proc_state { PROC_DEAD, PROC_ALIVE, PROC_UNKNOWN };
-
-/* When the process of that pid started, in seconds since the epoch (from
- * /proc: its start in clock ticks after boot, and the boot time); -1 when
- * it cannot be told. */
-static double proc_started(long pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	char line[1024];
-	bool got = fgets(line, sizeof(line), f) != NULL;
-	fclose(f);
-	/* after the command's closing parenthesis: state (field 3) ... starttime (22) */
-	char *p = got ? strrchr(line, ')') : NULL;
-	unsigned long long ticks = 0;
-	int field = 2;
-	for (char *tok = p ? strtok(p + 1, " ") : NULL; tok; tok = strtok(NULL, " "))
-		if (++field == 22) {
-			ticks = strtoull(tok, NULL, 10);
-			break;
-		}
-	if (field != 22)
-		return -1;
-	f = fopen("/proc/stat", "re");
-	if (!f)
-		return -1;
-	long long btime = -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "btime %lld", &btime) == 1)
-			break;
-	fclose(f);
-	long hz = sysconf(_SC_CLK_TCK);
-	return btime < 0 || hz <= 0 ? -1 : (double)btime + (double)ticks / (double)hz;
-}
-
-/* Whether the run's process (started at started, seconds since the epoch)
- * may still be going: on this host, a process of that pid that started no
- * later than the run (one started after it is another process, the pid
- * reused); on another host, nothing here can tell. */
-static enum proc_state run_process(const char *host, long pid, double started)
-{
-	char here[256] = "";
-	gethostname(here, sizeof(here) - 1);
-	if (strcmp(host, here) != 0 || pid <= 0)
-		return PROC_UNKNOWN;
-	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-		return PROC_DEAD;
-	double at = proc_started(pid);
-	/* (a second of slack: the run's row is written after its process starts,
-	 * by another clock's reading of the same time) */
-	return at > 0 && at > started + 1.0 ? PROC_DEAD : PROC_ALIVE;
-}
+	"  FROM guestflow.runs WHERE job = $1 AND finished_at IS NULL AND lost_at IS NULL ORDER BY id";
 
 static int refuse(int *refusal, int kind, char *why, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -128,13 +70,13 @@ static int check_running(PGconn *c, const char *old, bool force, int *refusal, c
 	for (int i = 0; i < PQntuples(u); i++) {
 		const char *host = gf_db_get(u, i, 1);
 		long pid = (long)gf_db_get_int(u, i, 2);
-		enum proc_state ps = run_process(host, pid, strtod(gf_db_get(u, i, 4), NULL));
-		if (ps == PROC_ALIVE)
+		enum gf_proc_state ps = gf_proc_state(host, pid, strtod(gf_db_get(u, i, 4), NULL));
+		if (ps == GF_PROC_ALIVE)
 			return refuse(refusal, GF_RENAME_RUNNING, why, len,
 			              "run %s of job '%s' (pid %ld, started %s) has not recorded its end, and its process"
 			              " is still running on this host; rename once it has ended", gf_db_get(u, i, 0), old,
 			              pid, gf_db_get(u, i, 3));
-		if (ps == PROC_UNKNOWN && !force)
+		if (ps == GF_PROC_UNKNOWN && !force)
 			return refuse(refusal, GF_RENAME_RUNNING, why, len,
 			              "run %s of job '%s' (host %s, pid %ld, started %s) has not recorded its end, and this"
 			              " host cannot tell whether it is still going on; rename once it has ended"

@@ -16,10 +16,17 @@
 #include "core/jsonout.h"
 #include "transport/http.h"
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/text.h"
 
 #define PASSWORD_MAX 4096           /* a password file bigger than this is not one */
 
+/* The exit code failed_runs() is given for a run found lost. */
+#define EXIT_LOST (-1)
+
+/* The job's last alerting.failed_runs runs that ended (recorded their end,
+ * or were found lost: gf_notify_lost_runs) all failed: the alert raised;
+ * a run that ended well clears it. */
 static int failed_runs(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
                        int exit_code)
 {
@@ -29,16 +36,21 @@ static int failed_runs(PGconn *c, const struct gf_config *cfg, const struct gf_j
 	snprintf(n, sizeof(n), "%d", cfg->failed_runs);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "failed_runs",
-		"SELECT count(*) FILTER (WHERE exit_code IN (69, 70, 75, 78)), count(*) FROM ("
-		"  SELECT exit_code FROM guestflow.runs WHERE job = $1 AND finished_at IS NOT NULL"
+		"SELECT count(*) FILTER (WHERE exit_code IN (69, 70, 75, 78) OR lost_at IS NOT NULL), count(*) FROM ("
+		"  SELECT exit_code, lost_at FROM guestflow.runs"
+		"   WHERE job = $1 AND (finished_at IS NOT NULL OR lost_at IS NOT NULL)"
 		"   ORDER BY id DESC LIMIT $2::int) t", 2, (const char *[]){ job->name, n });
 	if (!r)
 		return err;
 	if (gf_db_get_int(r, 0, 0) < cfg->failed_runs)
 		return 0;
 	char msg[512];
-	snprintf(msg, sizeof(msg), "the last %d runs of %s failed (the latest with exit %d)", cfg->failed_runs,
-	         job->name, exit_code);
+	if (exit_code == EXIT_LOST)
+		snprintf(msg, sizeof(msg), "the last %d runs of %s failed (the latest ended without recording its end:"
+		         " killed, or its host restarted)", cfg->failed_runs, job->name);
+	else
+		snprintf(msg, sizeof(msg), "the last %d runs of %s failed (the latest with exit %d)", cfg->failed_runs,
+		         job->name, exit_code);
 	return gf_alert_raise(c, job->name, 0, "failed_runs", msg, run_id);
 }
 
@@ -662,13 +674,10 @@ int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partn
 	}
 }
 
-int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
-                        int exit_code, int *sent)
+/* The job's alerts not told yet, mailed to their contacts. */
+static int mail_unnotified(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int *sent)
 {
-	*sent = 0;
-	int r = failed_runs(c, cfg, job, run_id, exit_code);
-	if (r < 0 || !cfg->smtp_url)
-		return r;
+	int r = 0;
 	int err;
 	_cleanup_pgresult_ PGresult *ev = gf_db_query(c, &err, "alerts_unnotified",
 		"SELECT e.id, e.kind, to_char(e.raised_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
@@ -684,11 +693,73 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
 			return r;
 		*sent += r;
 	}
+	return 0;
+}
+
+int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
+                        int exit_code, int *sent)
+{
+	*sent = 0;
+	int r = failed_runs(c, cfg, job, run_id, exit_code);
+	if (r < 0 || !cfg->smtp_url)
+		return r;
+	r = mail_unnotified(c, cfg, job, sent);
+	if (r < 0)
+		return r;
 	/* The partner hears of what is still untold: a change made when its
 	 * mail could not go, or the run's own automatic stop. */
 	struct gf_notice_tally t;
 	r = gf_notify_partners(c, cfg, job->partner, NULL, &t);
 	*sent += t.sent;
+	return r;
+}
+
+/* Runs of the job on this host that have not recorded their end, whose
+ * process is gone: the run of each, its pid and its start (seconds since
+ * the epoch). */
+static const char UNENDED_SQL[] =
+	"SELECT id, pid, extract(epoch FROM started_at)::float8, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')"
+	"  FROM guestflow.runs WHERE job = $1 AND host = $2 AND id <> $3::bigint"
+	"   AND finished_at IS NULL AND lost_at IS NULL ORDER BY id";
+
+int gf_notify_lost_runs(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
+                        const char *host, int *lost)
+{
+	*lost = 0;
+	char me[32];
+	snprintf(me, sizeof(me), "%lld", (long long)run_id);
+	int err;
+	_cleanup_pgresult_ PGresult *u = gf_db_query(c, &err, "runs_unended", UNENDED_SQL, 3,
+	                                             (const char *[]){ job->name, host, me });
+	if (!u)
+		return err;
+	for (int i = 0; i < PQntuples(u); i++) {
+		long pid = (long)gf_db_get_int(u, i, 1);
+		if (gf_proc_state(host, pid, strtod(gf_db_get(u, i, 2), NULL)) != GF_PROC_DEAD)
+			continue; /* (still going: a run beside this one) */
+		_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "run_lost",
+			"UPDATE guestflow.runs SET lost_at = now(),"
+			"       message = 'ended without recording its end (killed, or its host restarted): its process '"
+			"                 || pid || ' was gone when run ' || $2 || ' started'"
+			" WHERE id = $1::bigint AND finished_at IS NULL AND lost_at IS NULL RETURNING id", 2,
+			(const char *[]){ gf_db_get(u, i, 0), me });
+		if (!m)
+			return err;
+		if (PQntuples(m) == 0)
+			continue; /* (another run found it first) */
+		(*lost)++;
+		gf_warn("run_lost", "run=%s pid=%ld started=%s msg=%s", gf_db_get(u, i, 0), pid,
+		        gf_log_q(gf_db_get(u, i, 3)),
+		        gf_log_q("that run ended without recording its end (killed, or its host restarted); its"
+		                 " deliveries are sent by this run or the next, as after any crash"));
+	}
+	if (*lost == 0)
+		return 0;
+	/* Told now, not after this run: this one may end the same way. */
+	int r = failed_runs(c, cfg, job, run_id, EXIT_LOST);
+	int sent = 0;
+	if (r == 0 && cfg->smtp_url)
+		r = mail_unnotified(c, cfg, job, &sent);
 	return r;
 }
 

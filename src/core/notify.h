@@ -18,6 +18,15 @@
  * the notices still untold of the job's partner (gf_notify_partners).
  * Without alerting.smtp_url nothing is sent (the events stay for 'status').
  * *sent counts e-mails sent. */
+/* At a run's start: the job's runs on this host that have not recorded
+ * their end and whose process is gone (gf_proc_state) marked lost
+ * (runs.lost_at, their message saying who found them), each logged as
+ * run_lost; when any was, alerting.failed_runs is looked at and the job's
+ * untold alerts are mailed now (this run may end the same way). *lost: how
+ * many were marked. 0 or a database error. */
+int gf_notify_lost_runs(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
+                        const char *host, int *lost);
+
 int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
                         int exit_code, int *sent);
 

@@ -1206,6 +1206,10 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	PQclear(rr);
 	gf_log_set_context(job->name, st->run_id);
 	gf_info("run_start", "trigger=%s host=%s pid=%s", gf_log_q(trigger()), gf_log_q(host), pid);
+	/* Runs of the job killed here before they recorded their end: said,
+	 * and counted as failed (a failure the run itself cannot report). */
+	int lost;
+	(void)gf_notify_lost_runs(db, cfg, job, st->run_id, host, &lost);
 	if (no_adapter) {
 		snprintf(st->message, sizeof(st->message), "the source adapters are missing or not of the contract's"
 		         " shape (guestflow.source_bookings, source_properties, write_history): nothing planned");

@@ -10,14 +10,14 @@
 #include "base/log.h"
 
 static const char *const run_cols[] = { "run_id", "started_at", "finished_at", "trigger", "exit_code",
-	"eligible", "delivered", "rejected", "dead", "duration_s", "message" };
+	"eligible", "delivered", "rejected", "dead", "duration_s", "message", "lost_at" };
 /* (the connection's id at the partner: a hotel or property id, as the job's format names it) */
 static const char *const conn_cols[] = { "property", "id_at_partner", "connection_status", "pending", "retrying",
 	"sending", "dead", "delivered", "rejected", "oldest_pending_s", "next_attempt_at",
 	"consent_terms_version", "consent_accepted_by", "consent_accepted_at", "last_test_at", "last_test_verdict",
 	"last_delivered_at", "last_event_type", "last_event_at", "events_pulled_at" };
 /* Columns holding timestamps, and text (the others are numbers). */
-static bool run_col_is_ts(int i) { return i == 1 || i == 2; }
+static bool run_col_is_ts(int i) { return i == 1 || i == 2 || i == 11; }
 static bool run_col_is_str(int i) { return i == 3 || i == 10; }
 static bool conn_col_is_ts(int i) { return i == 10 || i == 13 || i == 14 || i == 16 || i == 18 || i == 19; }
 static bool conn_col_is_str(int i) { return i <= 2 || i >= 10; }
@@ -90,7 +90,8 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, json_t
 		_cleanup_pgresult_ PGresult *run = gf_db_query(c, &err, "status_run",
 			"SELECT id, to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
 			"       to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), trigger, exit_code, eligible, delivered,"
-			"       rejected, dead, round(extract(epoch FROM finished_at - started_at)::numeric, 2), message"
+			"       rejected, dead, round(extract(epoch FROM finished_at - started_at)::numeric, 2), message,"
+			"       to_char(lost_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
 			"  FROM guestflow.runs WHERE job = $1 ORDER BY id DESC LIMIT 1", 1, (const char *[]){ job->name });
 		if (!run)
 			return err;
@@ -144,7 +145,9 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, json_t
 		else
 			fprintf(out, "  last run: %s (%s), %s, exit %s: eligible %s, delivered %s, rejected %s, dead %s, %ss\n",
 			        PQgetvalue(run, 0, 0), gf_log_qt(PQgetvalue(run, 0, 3)), PQgetvalue(run, 0, 1),
-			        PQgetisnull(run, 0, 4) ? "- (running or killed)" : PQgetvalue(run, 0, 4),
+			        !PQgetisnull(run, 0, 4) ? PQgetvalue(run, 0, 4)
+			        : !PQgetisnull(run, 0, 11) ? "- (lost: ended without recording its end)"
+			                                   : "- (running, or killed and not yet found so)",
 			        PQgetvalue(run, 0, 5), PQgetvalue(run, 0, 6), PQgetvalue(run, 0, 7), PQgetvalue(run, 0, 8),
 			        PQgetisnull(run, 0, 9) ? "-" : PQgetvalue(run, 0, 9));
 		if (PQntuples(run) > 0 && !PQgetisnull(run, 0, 10))

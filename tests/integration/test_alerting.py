@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from gftest import FORCE, GFTestCase, add_many, main
+from gftest import FORCE, GUESTFLOW, GFTestCase, add_many, main
 
 
 class SmtpSink(socketserver.StreamRequestHandler):
@@ -278,6 +278,60 @@ class AlertingTest(GFTestCase):
         prom = open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom')).read()
         self.assertIn('guestflow_last_success_timestamp_seconds{job="review-nightly"}', prom)
 
+    def test_runs_killed_before_their_end_are_found_and_escalated(self):
+        """A run killed before it records its end (the OOM killer, a reboot)
+        could not report its failure: the job's next run on the host finds
+        its process gone, marks it lost, and counts it toward failed_runs,
+        alerting at its start, since it may be killed the same way."""
+        v = subprocess.run([GUESTFLOW, '--version'], capture_output=True, text=True, timeout=30).stdout
+        if 'GUESTFLOW_FAULT' not in v:
+            if os.environ.get('CI') == 'true':
+                self.fail('CI build without -Dfault_injection=true: the crash tests cannot run')
+            self.skipTest('built without -Dfault_injection=true (tools/test.sh sets it)')
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.gf('contact', 'add', 'boss@hotel.example', '--role', 'escalation')
+        # (a new booking before each killed run: the batches of the ones
+        # before stay under the dead runs' leases)
+        for k in range(2):
+            add_many(env, 1, ['P001'], start=k + 1)
+            r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'}, timeout=60)
+            self.assertEqual(r.returncode, -9, r.stderr)
+        r = env.gf('status')
+        self.assertIn('exit - (running, or killed and not yet found so)', r.stdout)
+        self.assertEqual(SmtpSink.messages, [])
+        # The third is killed too, after it has found the second (the second
+        # found the first) and told: two runs in a row failed.
+        add_many(env, 1, ['P001'], start=3)
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'}, timeout=60)
+        self.assertEqual(r.returncode, -9, r.stderr)
+        self.assertEqual(r.stderr.count('event=run_lost'), 1, r.stderr)
+        pids = [x for (x,) in env.psql("SELECT pid FROM guestflow.runs ORDER BY id")]
+        self.assertEqual(env.psql("SELECT id, lost_at IS NOT NULL, message FROM guestflow.runs ORDER BY id")[:2],
+                         [[str(i), 't', f'ended without recording its end (killed, or its host restarted): its'
+                                        f' process {pids[i - 1]} was gone when run {i + 1} started'] for i in (1, 2)])
+        subjects = [re.search(r'Subject: ([^\r\n]*)', m['data']).group(1) for m in SmtpSink.messages]
+        self.assertEqual(subjects, ['[guestflow] review-nightly: failed_runs (all connections of the job)'])
+        self.assertEqual(sorted(SmtpSink.messages[0]['rcpt']), ['<boss@hotel.example>', '<ops@hotel.example>'])
+        self.assertIn('the last 2 runs of review-nightly failed (the latest ended without recording its end',
+                      SmtpSink.messages[0]['data'])
+        # A run that ends well (the dead runs' leases run out): the third
+        # found lost, nothing mailed again, the alert cleared, every booking
+        # delivered once.
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 second' WHERE lease_until IS NOT NULL")
+        r = self.run_job(expect=0)
+        self.assertEqual(r.stderr.count('event=run_lost'), 1, r.stderr)
+        self.assertEqual(len(SmtpSink.messages), 1)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
+        self.assertEqual(env.psql("SELECT count(*) FILTER (WHERE lost_at IS NOT NULL), count(*) FILTER"
+                                  " (WHERE finished_at IS NOT NULL) FROM guestflow.runs"), [['3', '1']])
+        self.assertEqual(self.history_count(), 3)
+        # A run still going is not lost: one started by hand with our pid.
+        env.psql("INSERT INTO guestflow.runs (job, host, pid) VALUES ('review-nightly',"
+                 f" (SELECT host FROM guestflow.runs WHERE id = 1), {os.getpid()})")
+        r = self.run_job(expect=0)
+        self.assertNotIn('event=run_lost', r.stderr)
+
     def test_a_contact_address_the_server_refuses_costs_only_that_contact(self):
         """One alert contact's address refused by the mail server (the person
         left: 550) must not keep the alert from the others, nor have it tried
@@ -307,6 +361,8 @@ class AlertingTest(GFTestCase):
         # Every address refused: nobody heard, so the alert is tried again.
         SmtpSink.refuse = {'ops@hotel.example', 'left@hotel.example', 'night@hotel.example'}
         env.sim_control('reset')
+        # (the retry due now: with linger 0, a run within its backoff exits 1)
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now() WHERE state = 'open'")
         self.run_job(expect=0)
         env.sim_control('script?status=503&count=100')
         add_many(env, 1, ['P001'], start=3)

@@ -23,7 +23,7 @@ SPEC = {
         '': 'format_version jobs',
         'jobs[]': 'job enabled partner format last_run connections',
         'jobs[].last_run': 'run_id started_at finished_at trigger exit_code eligible delivered rejected dead'
-                           ' duration_s message',
+                           ' duration_s message lost_at',
         'jobs[].connections[]': 'property id_at_partner connection_status pending retrying sending dead delivered'
                                 ' rejected oldest_pending_s next_attempt_at consent_terms_version'
                                 ' consent_accepted_by consent_accepted_at last_test_at last_test_verdict'

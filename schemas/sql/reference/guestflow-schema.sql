@@ -491,8 +491,15 @@ CREATE TABLE guestflow.runs (
     retried bigint DEFAULT 0 NOT NULL,
     dead bigint DEFAULT 0 NOT NULL,
     requests bigint DEFAULT 0 NOT NULL,
-    message text
+    message text,
+    lost_at timestamp with time zone
 );
+
+--
+-- Name: COLUMN runs.lost_at; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.runs.lost_at IS 'when a later run on the same host found this run''s process gone without its end recorded (killed, host restarted)';
 
 --
 -- Name: runs_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
