@@ -109,6 +109,23 @@ static const char *const MERGE_SQL[] = {
 	" AND EXISTS (SELECT 1 FROM guestflow.purge_horizons n WHERE n.job = $2)",
 };
 
+/* head, the table (of the guestflow schema) as an identifier, tail: run
+ * with old and new as $1 and $2. */
+static PGresult *on_table(PGconn *c, int *err, const char *what, const char *head, const char *table,
+                          const char *tail, const char *old, const char *new_name)
+{
+	char *id = PQescapeIdentifier(c, table, strlen(table));
+	if (!id) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	char *text = gf_xasprintf("%sguestflow.%s%s", head, id, tail);
+	PQfreemem(id);
+	PGresult *r = gf_db_query(c, err, what, text, 2, (const char *[]){ old, new_name });
+	free(text);
+	return r;
+}
+
 /* The tables that say a job has run: new must have no row in them. */
 static bool own_record(const char *table)
 {
@@ -140,15 +157,9 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 	char new_where[64] = "";
 	for (int i = 0; i < PQntuples(t); i++) {
 		const char *table = gf_db_get(t, i, 0);
-		char *id = PQescapeIdentifier(c, table, strlen(table));
-		if (!id)
-			return -ENOMEM;
-		char *sql = gf_xasprintf("SELECT count(*) FILTER (WHERE job = $1), count(*) FILTER (WHERE job = $2)"
-		                         " FROM guestflow.%s WHERE job IN ($1, $2)", id);
-		PQfreemem(id);
-		_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "rename_count", sql, 2,
-		                                             (const char *[]){ old, new_name });
-		free(sql);
+		_cleanup_pgresult_ PGresult *n = on_table(c, &err, "rename_count",
+			"SELECT count(*) FILTER (WHERE job = $1), count(*) FILTER (WHERE job = $2) FROM ", table,
+			" WHERE job IN ($1, $2)", old, new_name);
 		if (!n)
 			return err;
 		had_old += gf_db_get_int(n, 0, 0);
@@ -185,14 +196,8 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 	out->t = gf_xcalloc((size_t)PQntuples(t) + 1, sizeof(*out->t));
 	for (int i = 0; i < PQntuples(t); i++) {
 		const char *table = gf_db_get(t, i, 0);
-		char *id = PQescapeIdentifier(c, table, strlen(table));
-		if (!id)
-			return -ENOMEM;
-		char *sql = gf_xasprintf("UPDATE guestflow.%s SET job = $2 WHERE job = $1", id);
-		PQfreemem(id);
-		_cleanup_pgresult_ PGresult *u = gf_db_query(c, &err, "rename_update", sql, 2,
-		                                             (const char *[]){ old, new_name });
-		free(sql);
+		_cleanup_pgresult_ PGresult *u = on_table(c, &err, "rename_update", "UPDATE ", table,
+		                                          " SET job = $2 WHERE job = $1", old, new_name);
 		if (!u)
 			return err;
 		int64_t rows = 0;

@@ -492,6 +492,31 @@ class Env:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def hold_in_session(test, env, sql):
+    """sql run in a psql session of its own, which then sleeps in the same
+    transaction (its locks held) until the returned function, or the test's
+    cleanup, terminates its server process. Returns once it sleeps."""
+    holder = subprocess.Popen(['psql', env.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
+
+    def release():
+        if holder.poll() is None:
+            env.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                     " AND query LIKE 'SELECT pg_sleep(600)%'")
+            try:
+                holder.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                holder.kill()
+                holder.communicate(timeout=10)
+    test.addCleanup(release)
+    holder.stdin.write(f"BEGIN; {sql}; SELECT pg_sleep(600);\n")
+    holder.stdin.flush()
+    wait_for(lambda: env.scalar(sleeping) == '1', 10, 'the session holding its locks')
+    release.held = lambda: env.scalar(sleeping) == '1'
+    return release
+
+
 def add_booking(env, n, prop='P001', status='checked_out', email=None, last='Muster', first='Max',
                 gender='m', lang='de', notify=True, checked_out="now() - interval '1 day'",
                 arrival="current_date - 3", departure="current_date - 1"):

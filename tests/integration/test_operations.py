@@ -8,7 +8,7 @@ import socket
 import subprocess
 import urllib.parse
 
-from gftest import XSD, GFTestCase, add_booking, add_many, main, wait_for
+from gftest import XSD, GFTestCase, add_booking, add_many, hold_in_session, main
 from test_poison_engine import view_with
 
 
@@ -79,21 +79,10 @@ class OperationsTest(GFTestCase):
         self.rename('review-nightly', 'elsewhere', expect=65, says='sent to partner reviewhub, job')
         os.remove(os.path.join(env.jobs_dir, 'elsewhere.yaml'))
         # Another session holding the deliveries: not waited for long.
-        holder = subprocess.Popen(['psql', env.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        held = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"
-
-        def stop_holder():
-            env.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                     " AND query LIKE 'SELECT pg_sleep(60)%'")
-            holder.communicate(timeout=10)
-        self.addCleanup(stop_holder)
-        holder.stdin.write("BEGIN; LOCK TABLE guestflow.deliveries IN ROW EXCLUSIVE MODE; SELECT pg_sleep(60);\n")
-        holder.stdin.flush()
-        wait_for(lambda: env.scalar(held) == '1', 10, 'the deliveries held')
+        release = hold_in_session(self, env, 'LOCK TABLE guestflow.deliveries IN ROW EXCLUSIVE MODE')
         self.rename('review-nightly', 'nightly-reviews', expect=75,
                     says='another session has held guestflow.deliveries for more than 5 seconds')
-        stop_holder()
+        release()
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '20',
                          'a refusal changes nothing')
         # What names the new job without its having run is merged: an alert
