@@ -29,8 +29,9 @@ static const char help[] =
 	"delivery of its own), when OLD sent to another partner than NEW's, and while a\n"
 	"run of OLD may be going on: a batch of it under a lease, or a run that has not\n"
 	"recorded its end whose process is alive on this host, or that ran on another\n"
-	"host (--force: that run is known to have died). Other jobs' deliveries wait\n"
-	"while it works; it waits at most 5 s for theirs to end (then exit 75).\n";
+	"host or PID namespace (--force: that run is known to have died). Other jobs'\n"
+	"deliveries wait while it works; it waits at most 5 s for theirs to end (then\n"
+	"exit 75).\n";
 
 static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {

@@ -37,7 +37,7 @@ static const char LEASED_SQL[] =
 
 static const char UNFINISHED_SQL[] =
 	"SELECT id, coalesce(host, ''), coalesce(pid, 0), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-	"       extract(epoch FROM started_at)::float8"
+	"       process"
 	"  FROM guestflow.runs WHERE job = $1 AND finished_at IS NULL AND lost_at IS NULL ORDER BY id";
 
 static int refuse(int *refusal, int kind, char *why, size_t len, const char *fmt, ...)
@@ -70,7 +70,7 @@ static int check_running(PGconn *c, const char *old, bool force, int *refusal, c
 	for (int i = 0; i < PQntuples(u); i++) {
 		const char *host = gf_db_get(u, i, 1);
 		long pid = (long)gf_db_get_int(u, i, 2);
-		enum gf_proc_state ps = gf_proc_state(host, pid, strtod(gf_db_get(u, i, 4), NULL));
+		enum gf_proc_state ps = gf_proc_state(host, pid, gf_db_get(u, i, 4));
 		if (ps == GF_PROC_ALIVE)
 			return refuse(refusal, GF_RENAME_RUNNING, why, len,
 			              "run %s of job '%s' (pid %ld, started %s) has not recorded its end, and its process"
@@ -79,7 +79,8 @@ static int check_running(PGconn *c, const char *old, bool force, int *refusal, c
 		if (ps == GF_PROC_UNKNOWN && !force)
 			return refuse(refusal, GF_RENAME_RUNNING, why, len,
 			              "run %s of job '%s' (host %s, pid %ld, started %s) has not recorded its end, and this"
-			              " host cannot tell whether it is still going on; rename once it has ended"
+			              " host cannot tell whether it is still going on (another host, or another PID"
+			              " namespace); rename once it has ended"
 			              " (--force: it is known to have died)", gf_db_get(u, i, 0), old,
 			              *host ? host : "unknown", pid, gf_db_get(u, i, 3));
 	}

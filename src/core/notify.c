@@ -17,6 +17,7 @@
 #include "transport/http.h"
 #include "base/log.h"
 #include "base/proc.h"
+#include "base/signals.h"
 #include "base/text.h"
 
 #define PASSWORD_MAX 4096           /* a password file bigger than this is not one */
@@ -36,8 +37,8 @@ static int failed_runs(PGconn *c, const struct gf_config *cfg, const struct gf_j
 	snprintf(n, sizeof(n), "%d", cfg->failed_runs);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "failed_runs",
-		"SELECT count(*) FILTER (WHERE exit_code IN (69, 70, 75, 78) OR lost_at IS NOT NULL), count(*) FROM ("
-		"  SELECT exit_code, lost_at FROM guestflow.runs"
+		"SELECT count(*) FILTER (WHERE exit_code IN (69, 70, 75, 78) OR finished_at IS NULL), count(*) FROM ("
+		"  SELECT exit_code, finished_at FROM guestflow.runs"
 		"   WHERE job = $1 AND (finished_at IS NOT NULL OR lost_at IS NOT NULL)"
 		"   ORDER BY id DESC LIMIT $2::int) t", 2, (const char *[]){ job->name, n });
 	if (!r)
@@ -419,6 +420,11 @@ static void compose(struct gf_buf *m, const struct gf_config *cfg, const char *c
 	}
 }
 
+/* mail_event(): the server failed (not an address): the other alerts wait. */
+#define MAIL_SERVER_DOWN 2
+
+/* One alert mailed to its contacts: 1, 0 when not (no contact, every address
+ * refused), MAIL_SERVER_DOWN, or a database error. */
 static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, PGresult *ev, int row)
 {
 	const char *id = PQgetvalue(ev, row, 0);
@@ -491,7 +497,8 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	gf_buf_free(&m);
 	if (accepted == 0) {
 		gf_error("alert_mail_failed", "alert=%s kind=%s error=%s", id, kind, gf_log_q(why));
-		return 0; /* tried again after the next run */
+		/* tried again after the next run */
+		return r < 0 && r != -EIO ? MAIL_SERVER_DOWN : 0;
 	}
 	if (r < 0 && r != -EIO)
 		gf_warn("alert_mail_failed", "alert=%s kind=%s error=%s msg=%s", id, kind, gf_log_q(why),
@@ -687,8 +694,10 @@ static int mail_unnotified(PGconn *c, const struct gf_config *cfg, const struct 
 		1, (const char *[]){ job->name });
 	if (!ev)
 		return err;
-	for (int i = 0; i < PQntuples(ev); i++) {
+	for (int i = 0; i < PQntuples(ev) && !gf_signals_stop; i++) {
 		r = mail_event(c, cfg, job, ev, i);
+		if (r == MAIL_SERVER_DOWN)
+			break; /* (the others: after the next run, not a timeout each now) */
 		if (r < 0)
 			return r;
 		*sent += r;
@@ -714,11 +723,10 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
 	return r;
 }
 
-/* Runs of the job on this host that have not recorded their end, whose
- * process is gone: the run of each, its pid and its start (seconds since
- * the epoch). */
+/* Runs of the job on this host that have not recorded their end: the run
+ * of each, its pid, its process (gf_proc_self) and its start. */
 static const char UNENDED_SQL[] =
-	"SELECT id, pid, extract(epoch FROM started_at)::float8, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')"
+	"SELECT id, pid, process, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')"
 	"  FROM guestflow.runs WHERE job = $1 AND host = $2 AND id <> $3::bigint"
 	"   AND finished_at IS NULL AND lost_at IS NULL ORDER BY id";
 
@@ -735,7 +743,7 @@ int gf_notify_lost_runs(PGconn *c, const struct gf_config *cfg, const struct gf_
 		return err;
 	for (int i = 0; i < PQntuples(u); i++) {
 		long pid = (long)gf_db_get_int(u, i, 1);
-		if (gf_proc_state(host, pid, strtod(gf_db_get(u, i, 2), NULL)) != GF_PROC_DEAD)
+		if (gf_proc_state(host, pid, gf_db_get(u, i, 2)) != GF_PROC_DEAD)
 			continue; /* (still going: a run beside this one) */
 		_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "run_lost",
 			"UPDATE guestflow.runs SET lost_at = now(),"

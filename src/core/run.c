@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "db/migrate.h"
 #include "core/notify.h"
+#include "base/proc.h"
 #include "core/outcome.h"
 #include "core/output.h"
 #include "core/plan.h"
@@ -1186,10 +1187,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	char pid[16];
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	int err;
+	char process[256];
+	gf_proc_self(process, sizeof(process));
 	PGresult *rr = gf_db_query(db, &err, "run_start",
-		"INSERT INTO guestflow.runs (job, trigger, host, pid) VALUES ($1, $2, $3, $4::int)"
-		" RETURNING id, to_char(now(), 'YYYY-MM-DD')", 4,
-		(const char *[]){ job->name, trigger(), host, pid });
+		"INSERT INTO guestflow.runs (job, trigger, host, pid, process) VALUES ($1, $2, $3, $4::int, nullif($5, ''))"
+		" RETURNING id, to_char(now(), 'YYYY-MM-DD')", 5,
+		(const char *[]){ job->name, trigger(), host, pid, process });
 	if (!rr) {
 		snprintf(st->message, sizeof(st->message), "could not record the run");
 		/* (adapters missing: a configuration error all the same, not one
@@ -1344,7 +1347,8 @@ static int run_end(const struct gf_config *cfg, PGconn *db, const struct gf_job 
 		gf_db_exec(db, "run_finish",
 			"UPDATE guestflow.runs SET finished_at = now(), exit_code = $2::int, eligible = $3::bigint,"
 			" planned = $4::bigint, delivered = $5::bigint, rejected = $6::bigint, retried = $7::bigint,"
-			" dead = $8::bigint, requests = $9::bigint, message = $10 WHERE id = $1::bigint", 10, p);
+			/* (a run found lost that ends after all was not lost) */
+			" dead = $8::bigint, requests = $9::bigint, message = $10, lost_at = NULL WHERE id = $1::bigint", 10, p);
 	}
 	if (!st->db_lost) {
 		int sent = 0;

@@ -492,6 +492,18 @@ class Env:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def proc_identity(pid, boot=None, ns=None, ticks=None):
+    """A process's identity as guestflow records it in guestflow.runs.process
+    (src/base/proc.c: boot id, PID namespace, start in clock ticks after
+    boot), each part replaceable."""
+    with open('/proc/sys/kernel/random/boot_id', encoding='ascii') as f:
+        real_boot = f.read().strip()
+    with open(f'/proc/{pid}/stat', encoding='utf-8', errors='replace') as f:
+        real_ticks = f.read().rsplit(')', 1)[1].split()[19]
+    real_ns = os.readlink(f'/proc/{pid}/ns/pid')
+    return f'{boot or real_boot} {ns or real_ns} {ticks or real_ticks}'
+
+
 def hold_in_session(test, env, sql):
     """sql run in a psql session of its own, which then sleeps in the same
     transaction (its locks held) until the returned function, or the test's

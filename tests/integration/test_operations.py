@@ -8,7 +8,7 @@ import socket
 import subprocess
 import urllib.parse
 
-from gftest import XSD, GFTestCase, add_booking, add_many, hold_in_session, main
+from gftest import XSD, GFTestCase, add_booking, add_many, hold_in_session, main, proc_identity
 from test_poison_engine import view_with
 
 
@@ -50,12 +50,16 @@ class OperationsTest(GFTestCase):
 
         # A run of the old job that has not recorded its end, its process
         # alive here: refused, --force or not.
-        env.psql("INSERT INTO guestflow.runs (job, host, pid, started_at)"
-                 f" VALUES ('review-nightly', '{socket.gethostname()}', {os.getpid()}, now())")
+        me = os.getpid()
+        env.psql("INSERT INTO guestflow.runs (job, host, pid, process)"
+                 f" VALUES ('review-nightly', '{socket.gethostname()}', {me}, '{proc_identity(me)}')")
         self.rename('review-nightly', 'nightly-reviews', expect=75, says='its process is still running on this host')
         self.rename('--force', 'review-nightly', 'nightly-reviews', expect=75, says='still running on this host')
-        # A process of that pid started after the run is another one.
-        env.psql("UPDATE guestflow.runs SET started_at = '2000-01-01' WHERE finished_at IS NULL")
+        # In another PID namespace (a container of the same host name): unknown.
+        env.psql(f"UPDATE guestflow.runs SET process = '{proc_identity(me, ns='pid:[1]')}' WHERE finished_at IS NULL")
+        self.rename('review-nightly', 'nightly-reviews', expect=75, says='(another host, or another PID namespace)')
+        # Another process of that pid (started at another tick): that run's is gone.
+        env.psql(f"UPDATE guestflow.runs SET process = '{proc_identity(me, ticks='1')}' WHERE finished_at IS NULL")
         # On another host: only --force says it died.
         env.psql("INSERT INTO guestflow.runs (job, host, pid) VALUES ('review-nightly', 'elsewhere.example', 4242)")
         self.rename('review-nightly', 'nightly-reviews', expect=75, says='(host elsewhere.example, pid 4242')

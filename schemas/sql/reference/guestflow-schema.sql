@@ -492,8 +492,15 @@ CREATE TABLE guestflow.runs (
     dead bigint DEFAULT 0 NOT NULL,
     requests bigint DEFAULT 0 NOT NULL,
     message text,
+    process text,
     lost_at timestamp with time zone
 );
+
+--
+-- Name: COLUMN runs.process; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.runs.process IS 'the run''s process: boot id, PID namespace and start in clock ticks after boot (src/base/proc.c)';
 
 --
 -- Name: COLUMN runs.lost_at; Type: COMMENT; Schema: guestflow; Owner: -
