@@ -423,9 +423,9 @@ static void compose(struct gf_buf *m, const struct gf_config *cfg, const char *c
 /* mail_event(): the server failed (not an address): the other alerts wait. */
 #define MAIL_SERVER_DOWN 2
 
-/* One alert mailed to its contacts: 1, 0 when not (no contact, every address
- * refused), MAIL_SERVER_DOWN, or a database error. */
-static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, PGresult *ev, int row)
+/* One alert, taken (mail_event), mailed to its contacts: 1, 0 when not (no
+ * contact, every address refused), MAIL_SERVER_DOWN, or a database error. */
+static int mail_taken(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, PGresult *ev, int row)
 {
 	const char *id = PQgetvalue(ev, row, 0);
 	int err;
@@ -508,6 +508,35 @@ static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 	if (r == 0)
 		gf_info("alert_mailed", "alert=%s kind=%s recipients=%zu refused=%zu", id, kind, accepted, refused);
 	return r < 0 ? r : 1;
+}
+
+/* How long a process may take to mail one alert (every contact's envelope,
+ * each bounded by the SMTP timeouts) before another takes it over. */
+#define MAIL_TAKE "10 minutes"
+
+/* One alert mailed, unless another process has taken it (several workers
+ * ending together, or one mailing now): taken for MAIL_TAKE in a statement
+ * of its own (no transaction open while the server answers), let go after
+ * (told or not). Returns as mail_taken(), 0 when another has it. */
+static int mail_event(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, PGresult *ev, int row)
+{
+	const char *id = PQgetvalue(ev, row, 0);
+	int err;
+	_cleanup_pgresult_ PGresult *take = gf_db_query(c, &err, "alert_take",
+		"UPDATE guestflow.alert_events SET mailing_until = now() + interval '" MAIL_TAKE "'"
+		" WHERE id = $1::bigint AND notified_at IS NULL AND cleared_at IS NULL"
+		"   AND (mailing_until IS NULL OR mailing_until < now()) RETURNING id", 1, (const char *[]){ id });
+	if (!take)
+		return err;
+	if (PQntuples(take) == 0) {
+		gf_info("alert_mailed_elsewhere", "alert=%s msg=%s", id,
+		        gf_log_q("another process is mailing this alert, or has"));
+		return 0;
+	}
+	int r = mail_taken(c, cfg, job, ev, row);
+	int lr = gf_db_exec(c, "alert_let_go", "UPDATE guestflow.alert_events SET mailing_until = NULL WHERE id = $1::bigint",
+	                    1, (const char *[]){ id });
+	return r < 0 ? r : lr < 0 ? lr : r;
 }
 
 /* What a notice calls a change (seed 000's words), and what it means for
@@ -690,7 +719,8 @@ static int mail_unnotified(PGconn *c, const struct gf_config *cfg, const struct 
 		"SELECT e.id, e.kind, to_char(e.raised_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
 		"       c.property_id || ' (hotel id ' || c.id_at_partner || ')', e.message, e.run_id"
 		"  FROM guestflow.alert_events e LEFT JOIN guestflow.connections c ON c.id = e.connection_id"
-		" WHERE e.job = $1 AND e.cleared_at IS NULL AND e.notified_at IS NULL ORDER BY e.id",
+		" WHERE e.job = $1 AND e.cleared_at IS NULL AND e.notified_at IS NULL"
+		"   AND (e.mailing_until IS NULL OR e.mailing_until < now()) ORDER BY e.id",
 		1, (const char *[]){ job->name });
 	if (!ev)
 		return err;

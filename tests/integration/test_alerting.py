@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from gftest import FORCE, GUESTFLOW, GFTestCase, add_many, main, proc_identity
+from gftest import FORCE, GUESTFLOW, GFTestCase, add_many, main, proc_identity, wait_for
 
 
 class SmtpSink(socketserver.StreamRequestHandler):
@@ -20,11 +20,15 @@ class SmtpSink(socketserver.StreamRequestHandler):
     SmtpSink.refuse gets 550."""
     messages = []
     refuse = set()
+    delay = 0  # seconds before the greeting (a slow server)
+    connections = 0
 
     def reply(self, line):
         self.wfile.write(line.encode() + b'\r\n')
 
     def handle(self):
+        SmtpSink.connections += 1
+        time.sleep(SmtpSink.delay)
         self.reply('220 sink ESMTP')
         mail = {'rcpt': []}
         while True:
@@ -89,6 +93,8 @@ class AlertingTest(GFTestCase):
         super().setUp()
         SmtpSink.messages = []
         SmtpSink.refuse = set()
+        SmtpSink.delay = 0
+        SmtpSink.connections = 0
         Pings.seen = []
         self.smtp = socketserver.ThreadingTCPServer(('127.0.0.1', 0), SmtpSink)
         self.smtp.daemon_threads = True
@@ -368,6 +374,32 @@ class AlertingTest(GFTestCase):
         r = self.run_job(expect=0)
         self.assertEqual(r.stderr.count('event=alert_mail_failed'), 1, r.stderr)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE notified_at IS NULL"), '3')
+
+    def test_an_alert_is_mailed_by_one_of_several_processes_ending_together(self):
+        """Red team: several processes ending together (workers of a job after
+        an outage) each mailed the same untold alert. The one that mails it
+        takes it for the while; the others pass it by."""
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.psql("INSERT INTO guestflow.alert_events (job, kind, message) VALUES ('review-nightly', 'dead_deliveries', 'x')")
+        SmtpSink.delay = 3
+        first = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def reap():
+            if first.poll() is None:
+                first.kill()
+            first.communicate(timeout=10)
+        self.addCleanup(reap)
+        wait_for(lambda: SmtpSink.connections == 1, 30, 'the first run mailing the alert')
+        r = self.run_job(expect=0)
+        self.assertNotIn('event=alert_mailed', r.stderr)
+        out, err = first.communicate(timeout=60)
+        self.assertEqual(first.returncode, 0, err[-3000:])
+        self.assertIn('event=alert_mailed', err)
+        self.assertEqual([m['envelopes'] for m in SmtpSink.messages], [1])
+        self.assertEqual(env.psql("SELECT notified_at IS NOT NULL, mailing_until FROM guestflow.alert_events"),
+                         [['t', None]])
 
     def test_a_contact_address_the_server_refuses_costs_only_that_contact(self):
         """One alert contact's address refused by the mail server (the person

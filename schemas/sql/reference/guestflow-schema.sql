@@ -47,8 +47,15 @@ CREATE TABLE guestflow.alert_events (
     run_id bigint,
     cleared_at timestamp with time zone,
     notified_at timestamp with time zone,
+    mailing_until timestamp with time zone,
     CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text, 'connection_stopped'::text, 'connection_deactivated'::text])))
 );
+
+--
+-- Name: COLUMN alert_events.mailing_until; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.alert_events.mailing_until IS 'taken by a process mailing the alert until then (others skip it); NULL when nobody is';
 
 --
 -- Name: alert_events_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
