@@ -710,8 +710,10 @@ int gf_notify_partners(PGconn *c, const struct gf_config *cfg, const char *partn
 	}
 }
 
-/* The job's alerts not told yet, mailed to their contacts. */
-static int mail_unnotified(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int *sent)
+/* The job's alerts not told yet, mailed to their contacts; stoppable: a
+ * stop signal ends the mailing (at a run's start: the rest goes after it). */
+static int mail_unnotified(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, bool stoppable,
+                           int *sent)
 {
 	int r = 0;
 	int err;
@@ -724,7 +726,7 @@ static int mail_unnotified(PGconn *c, const struct gf_config *cfg, const struct 
 		1, (const char *[]){ job->name });
 	if (!ev)
 		return err;
-	for (int i = 0; i < PQntuples(ev) && !gf_signals_stop; i++) {
+	for (int i = 0; i < PQntuples(ev) && !(stoppable && gf_signals_stop); i++) {
 		r = mail_event(c, cfg, job, ev, i);
 		if (r == MAIL_SERVER_DOWN)
 			break; /* (the others: after the next run, not a timeout each now) */
@@ -742,7 +744,7 @@ int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_
 	int r = failed_runs(c, cfg, job, run_id, exit_code);
 	if (r < 0 || !cfg->smtp_url)
 		return r;
-	r = mail_unnotified(c, cfg, job, sent);
+	r = mail_unnotified(c, cfg, job, false, sent);
 	if (r < 0)
 		return r;
 	/* The partner hears of what is still untold: a change made when its
@@ -797,7 +799,7 @@ int gf_notify_lost_runs(PGconn *c, const struct gf_config *cfg, const struct gf_
 	int r = failed_runs(c, cfg, job, run_id, EXIT_LOST);
 	int sent = 0;
 	if (r == 0 && cfg->smtp_url)
-		r = mail_unnotified(c, cfg, job, &sent);
+		r = mail_unnotified(c, cfg, job, true, &sent);
 	return r;
 }
 

@@ -4,6 +4,7 @@ health pings, progress lines."""
 import http.server
 import os
 import re
+import signal
 import socket
 import socketserver
 import subprocess
@@ -400,6 +401,30 @@ class AlertingTest(GFTestCase):
         self.assertEqual([m['envelopes'] for m in SmtpSink.messages], [1])
         self.assertEqual(env.psql("SELECT notified_at IS NOT NULL, mailing_until FROM guestflow.alert_events"),
                          [['t', None]])
+
+    def test_a_run_stopped_by_a_signal_still_mails_its_alerts(self):
+        """The stop ends the mailing at a run's start only (the rest goes
+        after it): at its end, the alerts are mailed before it exits."""
+        env = self.env
+        env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        env.psql("INSERT INTO guestflow.alert_events (job, kind, message) VALUES ('review-nightly', 'dead_deliveries', 'x')")
+        add_many(env, 1, ['P001'])
+        env.partner_stall(3)
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def reap():
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=10)
+        self.addCleanup(reap)
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") == '1',
+                 30, 'the batch in flight')
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 75, err[-3000:])
+        self.assertIn('event=alert_mailed', err)
+        self.assertEqual(len(SmtpSink.messages), 1)
 
     def test_a_contact_address_the_server_refuses_costs_only_that_contact(self):
         """One alert contact's address refused by the mail server (the person
