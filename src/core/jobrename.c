@@ -145,10 +145,6 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 	int err = gf_db_exec(c, "rename_lock_timeout", "SET LOCAL lock_timeout = '5s'", 0, NULL);
 	if (err == 0)
 		err = gf_db_exec(c, "rename_lock", "LOCK TABLE guestflow.deliveries IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
-	if (err < 0 && strcmp(gf_db_sqlstate(c), "55P03") == 0)
-		return refuse(refusal, GF_RENAME_BUSY, why, len,
-		              "another session has held guestflow.deliveries for more than 5 seconds (a long"
-		              " transaction, a vacuum): try again later; nothing renamed");
 	if (err < 0)
 		return err;
 	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "rename_tables", TABLES_SQL, 0, NULL);
@@ -220,6 +216,14 @@ int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *
 		r = rename_tx(c, old, new_name, partner, force, refusal, why, whylen, out);
 	if (r == 0 && *refusal == GF_RENAME_OK)
 		r = gf_db_commit(c);
+	/* A lock waited for longer than the transaction's lock_timeout: the
+	 * deliveries' table, or a row of the record (an alert being mailed). */
+	if (r < 0 && strcmp(gf_db_sqlstate(c), "55P03") == 0) {
+		r = 0;
+		refuse(refusal, GF_RENAME_BUSY, why, whylen,
+		       "another session has held guestflow.deliveries, or a row of the record of '%s', for more than 5"
+		       " seconds (a long transaction, a vacuum, a command at work): try again later; nothing renamed", old);
+	}
 	if (r < 0 || *refusal != GF_RENAME_OK) {
 		gf_db_rollback(c);
 		gf_rename_result_free(out);

@@ -85,7 +85,12 @@ class OperationsTest(GFTestCase):
         # Another session holding the deliveries: not waited for long.
         release = hold_in_session(self, env, 'LOCK TABLE guestflow.deliveries IN ROW EXCLUSIVE MODE')
         self.rename('review-nightly', 'nightly-reviews', expect=75,
-                    says='another session has held guestflow.deliveries for more than 5 seconds')
+                    says="another session has held guestflow.deliveries, or a row of the record of 'review-nightly',"
+                         " for more than 5 seconds")
+        release()
+        # A row of the record held (its update waited for): the same.
+        release = hold_in_session(self, env, "SELECT id FROM guestflow.runs WHERE job = 'review-nightly' FOR UPDATE")
+        self.rename('review-nightly', 'nightly-reviews', expect=75, says='for more than 5 seconds')
         release()
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '20',
                          'a refusal changes nothing')
