@@ -611,6 +611,19 @@ class GFTestCase(unittest.TestCase):
             self.assertEqual(r.returncode, expect, f'exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr[-4000:]}')
         return r
 
+    def start_run(self, env=None, job='review-nightly'):
+        """guestflow run in the background; killed at cleanup if still running."""
+        env = env or self.env
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', job],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def reap():
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=10)
+        self.addCleanup(reap)
+        return p
+
     def states(self):
         return dict((row[0], int(row[1])) for row in
                     self.env.psql('SELECT state, count(*) FROM guestflow.deliveries GROUP BY 1'))

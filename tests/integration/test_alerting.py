@@ -384,14 +384,7 @@ class AlertingTest(GFTestCase):
         env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
         env.psql("INSERT INTO guestflow.alert_events (job, kind, message) VALUES ('review-nightly', 'dead_deliveries', 'x')")
         SmtpSink.delay = 3
-        first = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-        def reap():
-            if first.poll() is None:
-                first.kill()
-            first.communicate(timeout=10)
-        self.addCleanup(reap)
+        first = self.start_run()
         wait_for(lambda: SmtpSink.connections == 1, 30, 'the first run mailing the alert')
         r = self.run_job(expect=0)
         self.assertNotIn('event=alert_mailed', r.stderr)
@@ -410,14 +403,7 @@ class AlertingTest(GFTestCase):
         env.psql("INSERT INTO guestflow.alert_events (job, kind, message) VALUES ('review-nightly', 'dead_deliveries', 'x')")
         add_many(env, 1, ['P001'])
         env.partner_stall(3)
-        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-        def reap():
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=10)
-        self.addCleanup(reap)
+        p = self.start_run()
         wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") == '1',
                  30, 'the batch in flight')
         p.send_signal(signal.SIGTERM)

@@ -66,18 +66,6 @@ class GuaranteeTest(GFTestCase):
         wait_for(lambda: len(env.recorded()) >= 1, 60, 'the first batch delivered')
         return p
 
-    def start_run(self, env):
-        """guestflow run in the background; killed at cleanup if still running."""
-        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-        def reap():
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=10)
-        self.addCleanup(reap)
-        return p
-
     def signal_run(self, p, *signals, gap=0.3):
         """Send the signals; returns (stdout, stderr, seconds from the last signal to exit)."""
         for i, sig in enumerate(signals):
