@@ -31,12 +31,11 @@ static const char purge_help[] =
  * removed). Said on stderr, each with its last run; not an error. */
 static int warn_unknown_jobs(PGconn *db, const struct gf_config *cfg)
 {
+	_cleanup_free_ const char **v = gf_xcalloc(cfg->n_jobs + 1, sizeof(*v));
+	for (size_t i = 0; i < cfg->n_jobs; i++)
+		v[i] = cfg->jobs[i]->name;
 	_cleanup_buf_ struct gf_buf names = GF_BUF_INIT((size_t)1 << 20);
-	int r = gf_buf_puts(&names, "{");
-	for (size_t i = 0; i < cfg->n_jobs && r == 0; i++)
-		r = gf_db_array_add_text(&names, cfg->jobs[i]->name, i == 0);
-	if (r == 0)
-		r = gf_buf_puts(&names, "}");
+	int r = gf_db_text_array(&names, v, cfg->n_jobs);
 	if (r < 0)
 		return r;
 	int err;
