@@ -530,6 +530,12 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 {
 	*changed = 0;
 	int r = gf_db_begin(c);
+	/* Without JIT: the planner charges the CASE's look-up below to every
+	 * live connection, so from about two thousand connections the cost
+	 * passes jit_above_cost, and compiling took 10 to 30 ms of a statement
+	 * that runs in 1 ms, at the start of every run (bench/RESULTS.md). */
+	if (r == 0 && (r = gf_db_exec(c, "connection_autostop_jit", "SET LOCAL jit = off", 0, NULL)) < 0)
+		gf_db_rollback(c);
 	if (r < 0)
 		return r;
 	const char *deactivate = job->on_removed == GF_ON_REMOVED_DEACTIVATE ? "t" : "f";
