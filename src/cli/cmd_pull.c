@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "core/notify.h"
 #include "core/pull.h"
 #include "core/secret.h"
 #include "db/db.h"
@@ -21,7 +22,10 @@ static const char pull_help[] =
 	"partner could not import has its delivery rejected with the partner's reason.\n"
 	"The cursor is stored in the transaction that stores the events: a pull cut\n"
 	"short reads them again and stores each once. A connection whose pull fails is\n"
-	"logged and the others go on. Exit 0, or 1 when some connection's pull failed.\n";
+	"logged and the others go on; alerting.failed_pulls failures of its feed in a\n"
+	"row raise a pull_failed alert for it (mailed to the alert and technical\n"
+	"contacts), which the next pull that reads the feed clears. Exit 0, or 1 when\n"
+	"some connection's pull failed.\n";
 
 int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
@@ -45,7 +49,7 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	bool failed = false;
 	for (size_t j = 0; j < n && r == 0; j++) {
 		struct gf_pull_result res;
-		r = gf_pull(db, jobs[j], &res);
+		r = gf_pull(db, jobs[j], cfg->failed_pulls, &res);
 		if (r == 0)
 			printf("%s: pulled %lld connection%s (%lld failed): %lld new event%s, %lld history entr%s,"
 			       " %lld address%s suppressed (%lld queued deliver%s of them withdrawn), %lld deliver%s rejected"
@@ -56,6 +60,11 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			       (long long)res.unqueued, res.unqueued == 1 ? "y" : "ies",
 			       (long long)res.rejected, res.rejected == 1 ? "y" : "ies");
 		failed |= r == 0 && res.failed > 0;
+		/* (a pull_failed alert raised now is told now, not after the
+		 * job's next run) */
+		int sent;
+		if (r == 0)
+			r = gf_notify_alerts(db, cfg, jobs[j], &sent);
 	}
 	gf_secret_close();
 	PQfinish(db);

@@ -726,6 +726,7 @@ static const struct key alerting_keys[] = {
 	STR("smtp_password_file", KF_NONEMPTY, NULL, NULL, C(smtp_password_file)),
 	STR("from", KF_NONEMPTY, "guestflow@localhost", NULL, C(mail_from)),
 	INT("failed_runs", "3", 1, 1000, C(failed_runs)),
+	INT("failed_pulls", "3", 1, 1000, C(failed_pulls)),
 };
 static const struct section alerting_section = { "alerting", KEYS(alerting_keys), validate_alerting };
 

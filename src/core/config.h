@@ -136,6 +136,7 @@ struct gf_config {
 	                          * NULL: $CREDENTIALS_DIRECTORY/smtp-password when that exists */
 	char *mail_from;         /* alerting.from, default guestflow@localhost */
 	int failed_runs;         /* alerting.failed_runs: alert after this many failed runs in a row, default 3 */
+	int failed_pulls;        /* alerting.failed_pulls: alert after this many failed pulls of a connection's feed in a row, default 3 */
 	char *metrics_dir;       /* metrics.textfile_dir: Prometheus textfile collector dir, NULL: none */
 	char *secrets_key_file;  /* secrets.key_file: the key for access keys at rest (absolute path),
 	                          * default GF_SECRETS_KEY_FILE_DEFAULT; created on first use */

@@ -74,6 +74,12 @@ static const char *advice(const char *kind)
 		       "PMS ('guestflow connection show' says which). Its guests are not sent; nothing\n"
 		       "to do unless that was a mistake: then record consent again and 'guestflow\n"
 		       "connection activate'.";
+	if (strcmp(kind, "pull_failed") == 0)
+		return "The partner's event feed of this connection could not be read (the reason\n"
+		       "above; 'guestflow pull' in the journal has each failure). Bounces and\n"
+		       "unsubscribes the partner reports reach the suppression list only once it is\n"
+		       "read: ask the partner, or check the connection's credentials. The next pull\n"
+		       "that reads the feed clears this alert.";
 	if (strcmp(kind, "partner_unreachable") == 0)
 		return "Check the partner's status and the network path to the endpoint; deliveries stay\n"
 		       "pending and are retried with backoff until retry.max_attempts.";
@@ -437,7 +443,8 @@ static int mail_taken(PGconn *c, const struct gf_config *cfg, const struct gf_jo
 		 * escalation contacts of a job failing night after night */
 		"   AND (k.role = 'alert'"
 		"        OR (k.role = 'technical' AND e.kind IN ('auth_failed', 'connection_invalid',"
-		"                                                 'connection_stopped', 'connection_deactivated'))"
+		"                                                 'connection_stopped', 'connection_deactivated',"
+		"                                                 'pull_failed'))"
 		"        OR (k.role = 'escalation' AND e.kind = 'failed_runs'))"
 		"   AND (k.connection_id IS NULL OR e.connection_id IS NULL OR k.connection_id = e.connection_id)"
 		" ORDER BY 1", 1, (const char *[]){ id });
@@ -735,6 +742,12 @@ static int mail_unnotified(PGconn *c, const struct gf_config *cfg, const struct 
 		*sent += r;
 	}
 	return 0;
+}
+
+int gf_notify_alerts(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int *sent)
+{
+	*sent = 0;
+	return cfg->smtp_url ? mail_unnotified(c, cfg, job, true, sent) : 0;
 }
 
 int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,

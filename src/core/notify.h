@@ -30,6 +30,12 @@ int gf_notify_lost_runs(PGconn *c, const struct gf_config *cfg, const struct gf_
 int gf_notify_after_run(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int64_t run_id,
                         int exit_code, int *sent);
 
+/* The job's open alert events not yet notified, mailed as after a run (a
+ * stop signal ends the mailing; the rest goes after the next run). Without
+ * alerting.smtp_url nothing is sent. *sent counts e-mails sent. 0 or a
+ * database error. */
+int gf_notify_alerts(PGconn *c, const struct gf_config *cfg, const struct gf_job *job, int *sent);
+
 /* The partner is told (issue 17 item 5): each notice in the activity log
  * (guestflow.connection_events with partner_notice, an address and not yet
  * told) of partner's connections (property NULL) or of one, mailed to its

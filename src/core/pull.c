@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "core/alert.h"
 #include "core/conntest.h"
 #include "core/output.h"
 #include "core/secret.h"
@@ -92,17 +93,21 @@ static const char STORE_SQL[] =
 	"           '{reason}', coalesce(nullif(ins.reason, ''), 'no reason given')) ORDER BY ins.id)) AS ok"
 	"    FROM ins WHERE ins.booking_id IS NOT NULL HAVING count(*) > 0"
 	"), cur AS ("
-	"  UPDATE guestflow.connections SET events_cursor = coalesce($9, events_cursor), events_pulled_at = now()"
+	"  UPDATE guestflow.connections SET events_cursor = coalesce($9, events_cursor), events_pulled_at = now(),"
+	"         pull_failures = 0"
 	"   WHERE id = $1::bigint RETURNING id"
 	") SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE booking_id IS NOT NULL),"
 	"         (SELECT count(*) FROM sup), (SELECT count(*) FROM rej), (SELECT count(*) FROM h),"
-	"         (SELECT count(*) FROM cur), (SELECT count(*) FROM unq)";
+	"         (SELECT count(*) FROM cur), (SELECT count(*) FROM unq),"
+	/* (the failures before this page: the statement sees the row as it was) */
+	"         (SELECT pull_failures FROM guestflow.connections WHERE id = $1::bigint)";
 
 /* The most pages one pull reads of a connection's feed. */
 #define PULL_PAGES 100
 
 struct page {
 	int64_t events, history, suppressed, rejected, unqueued;
+	int64_t failures_before; /* the connection's pulls that had failed in a row */
 };
 
 static int store(PGconn *c, const struct gf_job *job, const char *conn, const char *property,
@@ -143,7 +148,8 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 			r = err;
 		} else {
 			*out = (struct page){ gf_db_get_int(res, 0, 0), gf_db_get_int(res, 0, 4) ? gf_db_get_int(res, 0, 1) : 0,
-			                      gf_db_get_int(res, 0, 2), gf_db_get_int(res, 0, 3), gf_db_get_int(res, 0, 6) };
+			                      gf_db_get_int(res, 0, 2), gf_db_get_int(res, 0, 3), gf_db_get_int(res, 0, 6),
+			                      gf_db_get_int(res, 0, 7) };
 			PQclear(res);
 		}
 	}
@@ -164,16 +170,21 @@ static int pull_page(struct gf_http *h, struct gf_http_req *req, const struct gf
 }
 
 /* The pull of one connection (row i of conns): 0, -EAGAIN when the
- * partner's side failed (logged), or a negative database error. */
+ * partner's side failed (logged, and why in failure), or a negative
+ * database error. */
 static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGresult *conns, int i,
-                    struct gf_pull_result *out)
+                    struct gf_pull_result *out, char *failure, size_t failure_len)
 {
 	const struct gf_output *o = job->output;
 	int64_t id = gf_db_get_int(conns, i, 0);
 	const char *conn = PQgetvalue(conns, i, 0), *property = PQgetvalue(conns, i, 1);
 	char *secret = NULL;
-	if (!PQgetisnull(conns, i, 3) && gf_secret_unseal(id, gf_db_get(conns, i, 3), &secret) < 0)
-		return -EAGAIN; /* (gf_secret_unseal() logged why) */
+	if (!PQgetisnull(conns, i, 3) && gf_secret_unseal(id, gf_db_get(conns, i, 3), &secret) < 0) {
+		/* (gf_secret_unseal() logged why) */
+		snprintf(failure, failure_len, "its stored %s cannot be decrypted with the key in %s",
+		         o->secret_label ? o->secret_label : "secret", gf_secret_source());
+		return -EAGAIN;
+	}
 	struct gf_output_target t = { .partner_id = PQgetvalue(conns, i, 2), .secret = secret };
 	_cleanup_free_ char *cursor = PQgetisnull(conns, i, 4) ? NULL : gf_xstrdup(PQgetvalue(conns, i, 4));
 	int r = 0;
@@ -191,6 +202,8 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		if (r < 0 || v != GF_TEST_OK) {
 			gf_warn("pull_failed", "job=%s property=%s verdict=%s msg=%s", job->name, gf_log_q(property),
 			        gf_conntest_name((enum gf_test_verdict)v), gf_log_q(r < 0 ? gf_strerror(r) : why));
+			snprintf(failure, failure_len, "%s: %s", gf_conntest_name((enum gf_test_verdict)v),
+			         r < 0 ? gf_strerror(r) : why);
 			gf_events_clear(&ev);
 			r = -EAGAIN;
 			break;
@@ -208,8 +221,14 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 				        gf_log_q(property), st, gf_log_q("the database refused a value of the partner's reply"
 				                                         " (see the db_error line above): nothing of the page was"
 				                                         " stored, the cursor stays"));
+				snprintf(failure, failure_len, "unexpected: the database refused a value of the partner's"
+				         " reply (SQLSTATE %s)", st);
 				r = -EAGAIN;
 			}
+			break;
+		}
+		if (pg.failures_before > 0 && (r = gf_alert_clear(c, job->name, id, "pull_failed")) < 0) {
+			gf_events_clear(&ev);
 			break;
 		}
 		out->events += pg.events;
@@ -257,7 +276,30 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 	return r;
 }
 
-int gf_pull(PGconn *c, const struct gf_job *job, struct gf_pull_result *out)
+/* A connection whose pull failed: counted; the failed_pulls-th failure in
+ * a row raises its pull_failed alert (open until a pull reads the feed). */
+static int count_failure(PGconn *c, const struct gf_job *job, int failed_pulls, PGresult *conns, int i,
+                         const char *failure)
+{
+	const char *conn = PQgetvalue(conns, i, 0), *property = PQgetvalue(conns, i, 1);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "pull_failure",
+		"UPDATE guestflow.connections SET pull_failures = pull_failures + 1 WHERE id = $1::bigint"
+		" RETURNING pull_failures", 1, (const char *[]){ conn });
+	if (!r)
+		return err;
+	if (PQntuples(r) == 0 || gf_db_get_int(r, 0, 0) < failed_pulls)
+		return 0;
+	char msg[1500];
+	snprintf(msg, sizeof(msg), "the %s event feed of property %s (%s %s) could not be read %lld pulls in a row"
+	         " (the last: %s); the bounces and unsubscribes it reports do not reach the suppression list until"
+	         " it is, and each pull reads on from the stored cursor", job->partner, property,
+	         job->output->id_label, PQgetvalue(conns, i, 2), (long long)gf_db_get_int(r, 0, 0),
+	         failure[0] ? failure : "see the log");
+	return gf_alert_raise(c, job->name, gf_db_get_int(conns, i, 0), "pull_failed", msg, 0);
+}
+
+int gf_pull(PGconn *c, const struct gf_job *job, int failed_pulls, struct gf_pull_result *out)
 {
 	*out = (struct gf_pull_result){ 0 };
 	int err;
@@ -271,12 +313,15 @@ int gf_pull(PGconn *c, const struct gf_job *job, struct gf_pull_result *out)
 		return -ENOMEM;
 	int r = 0;
 	for (int i = 0; i < PQntuples(conns) && r == 0; i++) {
-		int one = pull_one(c, job, h, conns, i, out);
+		char failure[800] = "";
+		int one = pull_one(c, job, h, conns, i, out, failure, sizeof(failure));
 		out->connections++;
-		if (one == -EAGAIN)
+		if (one == -EAGAIN) {
 			out->failed++;
-		else
+			r = count_failure(c, job, failed_pulls, conns, i, failure);
+		} else {
 			r = one;
+		}
 	}
 	gf_http_free(h);
 	return r;

@@ -20,8 +20,9 @@ struct gf_pull_result {
 };
 
 /* Pull every live connection of job (the secrets key open). 0 and *out
- * (a connection that fails is counted, not fatal), or a negative error:
- * the database failed. */
-int gf_pull(PGconn *c, const struct gf_job *job, struct gf_pull_result *out);
+ * (a connection that fails is counted, not fatal: failed_pulls failures of
+ * its feed in a row raise its pull_failed alert, which the next pull that
+ * reads the feed clears), or a negative error: the database failed. */
+int gf_pull(PGconn *c, const struct gf_job *job, int failed_pulls, struct gf_pull_result *out);
 
 #endif

@@ -119,7 +119,7 @@ class AlertingTest(GFTestCase):
         env.write_config(overrides)
         with open(env.config, 'a') as f:
             f.write(f'alerting:\n  smtp_url: "smtp://127.0.0.1:{self.smtp.server_address[1]}"\n'
-                    f'  from: "guestflow@hotel.example"\n  failed_runs: 2\n'
+                    f'  from: "guestflow@hotel.example"\n  failed_runs: 2\n  failed_pulls: 2\n'
                     f'metrics:\n  textfile_dir: "{self.metrics_dir}"\n')
 
     def test_contacts_cli(self):
@@ -257,6 +257,54 @@ class AlertingTest(GFTestCase):
         self.assertEqual(env.psql("SELECT job, kind FROM guestflow.alert_events a JOIN guestflow.connections c"
                                   " ON c.id = a.connection_id WHERE c.property_id = 'P002' AND cleared_at IS NULL"),
                          [['review-nightly', 'connection_deactivated']])
+
+    def test_a_feed_failing_pulls_in_a_row_alerts_once_and_clears(self):
+        """A connection whose event feed cannot be read alerting.failed_pulls
+        (here 2) pulls in a row raises pull_failed for it, mailed at the end
+        of that pull to the alert and technical contacts (not escalation),
+        once; the connection whose feed is read is not counted; the next
+        pull that reads the feed clears the alert and the count."""
+        env = self.env
+        for args in (('ops@hotel.example', '--role', 'alert'),
+                     ('tech@hotel.example', '--role', 'technical', '--connection', 'P002', 'reviewhub'),
+                     ('esc@hotel.example', '--role', 'escalation')):
+            r = env.gf('contact', 'add', *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input='wrong-key-12\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        def pull(expect):
+            r = env.gf('pull')
+            self.assertEqual(r.returncode, expect, f'stdout: {r.stdout}\nstderr: {r.stderr}')
+            return r
+
+        def state():
+            return (env.psql("SELECT property_id, pull_failures FROM guestflow.connections ORDER BY 1"),
+                    env.psql("SELECT c.property_id, e.kind, e.cleared_at IS NULL FROM guestflow.alert_events e"
+                             " JOIN guestflow.connections c ON c.id = e.connection_id ORDER BY e.id"))
+
+        r = pull(1)
+        self.assertIn('verdict=credentials_refused', r.stderr)
+        self.assertEqual(state(), ([['P001', '0'], ['P002', '1']], []))
+        self.assertEqual(SmtpSink.messages, [])
+        pull(1)
+        self.assertEqual(state(), ([['P001', '0'], ['P002', '2']], [['P002', 'pull_failed', 't']]))
+        self.assertEqual(len(SmtpSink.messages), 1)
+        m = SmtpSink.messages[0]
+        self.assertIn('Subject: [guestflow] review-nightly: pull_failed (P002 (hotel id H-1002))', m['data'])
+        self.assertEqual(sorted(m['rcpt']), ['<ops@hotel.example>', '<tech@hotel.example>'])
+        self.assertIn('could not be read 2 pulls in a row (the last: credentials_refused', m['data'])
+        self.assertIn('suppression list', m['data'])
+        self.assertNotIn('wrong-key-12', m['data'])
+        pull(1)  # still failing: the same alert, not mailed again
+        self.assertEqual(state(), ([['P001', '0'], ['P002', '3']], [['P002', 'pull_failed', 't']]))
+        self.assertEqual(len(SmtpSink.messages), 1)
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input=self.accounts['H-1002'] + '\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = pull(0)
+        self.assertIn('event=alert_cleared', r.stderr)
+        self.assertEqual(state(), ([['P001', '0'], ['P002', '0']], [['P002', 'pull_failed', 'f']]))
+        self.assertEqual(len(SmtpSink.messages), 1)
 
     def test_failed_runs_in_a_row_and_success(self):
         env = self.env

@@ -275,7 +275,7 @@ class SecretsTest(GFTestCase):
                  "DROP INDEX guestflow.suppressions_event;"
                  "ALTER TABLE guestflow.runs DROP COLUMN process, DROP COLUMN lost_at;"
                  "ALTER TABLE guestflow.alert_events DROP COLUMN mailing_until;"
-                 "ALTER TABLE guestflow.connections DROP COLUMN partner_email;"
+                 "ALTER TABLE guestflow.connections DROP COLUMN partner_email, DROP COLUMN pull_failures;"
                  "ALTER TABLE guestflow.connection_events DROP COLUMN partner_notice, DROP COLUMN partner_to,"
                  " DROP COLUMN partner_told_at, DROP COLUMN partner_attempts, DROP COLUMN partner_error,"
                  " DROP COLUMN partner_sending_until;"

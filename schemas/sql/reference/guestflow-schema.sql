@@ -48,7 +48,7 @@ CREATE TABLE guestflow.alert_events (
     cleared_at timestamp with time zone,
     notified_at timestamp with time zone,
     mailing_until timestamp with time zone,
-    CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text, 'connection_stopped'::text, 'connection_deactivated'::text])))
+    CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text, 'connection_stopped'::text, 'connection_deactivated'::text, 'pull_failed'::text])))
 );
 
 --
@@ -236,10 +236,12 @@ CREATE TABLE guestflow.connections (
     events_cursor text,
     events_pulled_at timestamp with time zone,
     partner_email text,
+    pull_failures integer DEFAULT 0 NOT NULL,
     CONSTRAINT connections_id_at_partner_check CHECK ((id_at_partner <> ''::text)),
     CONSTRAINT connections_last_test_verdict_check CHECK ((last_test_verdict = ANY (ARRAY['ok'::text, 'credentials_refused'::text, 'unknown_id'::text, 'peer_refused'::text, 'unreachable'::text, 'unexpected'::text]))),
     CONSTRAINT connections_last_test_whole CHECK (((last_test_at IS NULL) = (last_test_verdict IS NULL))),
     CONSTRAINT connections_partner_email_form CHECK (((octet_length(partner_email) <= 254) AND (partner_email ~ '^[!-?A-~]+@[!-?A-~]+$'::text) AND (partner_email ~ '^[^<>(),;:"\\]+$'::text))),
+    CONSTRAINT connections_pull_failures_check CHECK ((pull_failures >= 0)),
     CONSTRAINT connections_secret_check CHECK ((secret <> ''::text)),
     CONSTRAINT connections_secret_enc_check CHECK ((octet_length(secret_enc) >= (((2 + 12) + 1) + 16))),
     CONSTRAINT connections_status_check CHECK ((status = ANY (ARRAY['setup'::text, 'live'::text, 'stopped'::text, 'deactivated'::text])))
@@ -274,6 +276,12 @@ COMMENT ON COLUMN guestflow.connections.last_test_verdict IS 'verdict of the las
 --
 
 COMMENT ON COLUMN guestflow.connections.partner_email IS 'where the partner hears of this connection''s changes; NULL: the partner''s address in the main config (partners.ID.email)';
+
+--
+-- Name: COLUMN connections.pull_failures; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.connections.pull_failures IS 'pulls of the partner''s event feed that failed in a row since the last one that read it (guestflow pull)';
 
 --
 -- Name: connections_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
