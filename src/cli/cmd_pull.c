@@ -41,6 +41,13 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	int r = gf_cmd_open_jobs(ctx, name, "pull", &cfg, &db, &one, &jobs, &n);
 	if (r)
 		return r;
+	/* (a booking the PMS keeps locked fails its connection's page after
+	 * database.lock_timeout, not the whole pull) */
+	if (gf_db_lock_timeout(db, cfg->lock_timeout_ms) < 0) {
+		PQfinish(db);
+		gf_config_free(cfg);
+		return GF_EXIT_TEMPFAIL;
+	}
 	if ((r = gf_cmd_open_secrets(cfg, db, "pull"))) {
 		PQfinish(db);
 		gf_config_free(cfg);

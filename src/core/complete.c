@@ -330,10 +330,16 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
 {
 	/* Generic: the partner's text (reasons, the reply's excerpt) may be
 	 * what the database refused; the log has the database's message. */
-	char err[256];
-	snprintf(err, sizeof(err), "the database refused to record the outcome of this batch (SQLSTATE %s,"
-	         " see the log of run %lld); it is sent again under its key", sqlstate && *sqlstate ? sqlstate : "?",
-	         (long long)run_id);
+	char err[400];
+	if (sqlstate && strcmp(sqlstate, "55P03") == 0)
+		/* (lock_not_available: database.lock_timeout ran out) */
+		snprintf(err, sizeof(err), "recording the outcome of this batch waited longer than database.lock_timeout"
+		         " for a lock another session holds (the PMS editing one of its bookings? SQLSTATE 55P03, see the"
+		         " log of run %lld); it is sent again under its key", (long long)run_id);
+	else
+		snprintf(err, sizeof(err), "the database refused to record the outcome of this batch (SQLSTATE %s,"
+		         " see the log of run %lld); it is sent again under its key", sqlstate && *sqlstate ? sqlstate : "?",
+		         (long long)run_id);
 	struct gf_api_call plain;
 	if (call) {
 		plain = *call;

@@ -125,6 +125,7 @@ const char *gf_config_partner_email(const struct gf_config *cfg, const char *par
 struct gf_config {
 	char *path;              /* main file */
 	char *conninfo;          /* database.conninfo, required */
+	int64_t lock_timeout_ms; /* database.lock_timeout: how long a run's statement waits for another session's lock */
 	char *jobs_dir;          /* jobs_dir, default "jobs.d" beside the main file;
 	                          * relative paths resolve against the main file's directory */
 	enum gf_log_level log_level; /* logging.level, default info */

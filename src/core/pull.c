@@ -224,6 +224,18 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 				snprintf(failure, failure_len, "unexpected: the database refused a value of the partner's"
 				         " reply (SQLSTATE %s)", st);
 				r = -EAGAIN;
+			} else if (!gf_db_session_gone(c) && st && strcmp(st, "55P03") == 0) {
+				/* a booking the PMS keeps locked (the history entry waits
+				 * for its row): this connection's page waits for the next
+				 * pull, the others go on */
+				gf_warn("pull_failed", "job=%s property=%s verdict=locked sqlstate=%s msg=%s", job->name,
+				        gf_log_q(property), st, gf_log_q("storing the page waited longer than"
+				                                         " database.lock_timeout for a lock another session holds"
+				                                         " (the PMS editing a booking?): nothing of the page was"
+				                                         " stored, the cursor stays"));
+				snprintf(failure, failure_len, "storing its events waited longer than database.lock_timeout for a"
+				         " lock another session holds (SQLSTATE 55P03)");
+				r = -EAGAIN;
 			}
 			break;
 		}

@@ -1162,7 +1162,11 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	_cleanup_pgconn_ PGconn *dbc0 = NULL;
 	_cleanup_pgconn_ PGconn *dbc1 = NULL;
 	_Static_assert(COMPLETERS == 2, "one session variable per completer");
-	if (gf_db_connect(cfg->conninfo, &db) < 0) {
+	/* A lock another session holds for long (a PMS editing a booking
+	 * holds its row, which the booking's history entry waits for) fails
+	 * the statement after database.lock_timeout: the batch is retried
+	 * later, the run goes on, and a stop is not held up by it. */
+	if (gf_db_connect(cfg->conninfo, &db) < 0 || gf_db_lock_timeout(db, cfg->lock_timeout_ms) < 0) {
 		snprintf(st->message, sizeof(st->message), "database not reachable");
 		return GF_EXIT_TEMPFAIL;
 	}
@@ -1245,7 +1249,9 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
-		else if (gf_db_connect(cfg->conninfo, &dbc0) < 0 || gf_db_connect(cfg->conninfo, &dbc1) < 0)
+		else if (gf_db_connect(cfg->conninfo, &dbc0) < 0 || gf_db_connect(cfg->conninfo, &dbc1) < 0 ||
+		         gf_db_lock_timeout(dbc0, cfg->lock_timeout_ms) < 0 ||
+		         gf_db_lock_timeout(dbc1, cfg->lock_timeout_ms) < 0)
 			rn.fatal = -GF_E_DB_LOST;
 		else if ((r = gf_complete_pipe_prepare(dbc0)) < 0 || (r = gf_complete_pipe_prepare(dbc1)) < 0)
 			rn.fatal = r;

@@ -681,3 +681,13 @@ int64_t gf_db_get_int(const PGresult *r, int row, int col)
 		(void)gf_parse_int64(v, &x);
 	return x;
 }
+
+int gf_db_lock_timeout(PGconn *c, int64_t ms)
+{
+	char v[32];
+	snprintf(v, sizeof(v), "%lldms", (long long)ms);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "lock_timeout", "SELECT set_config('lock_timeout', $1, false)",
+	                                             1, (const char *[]){ v });
+	return r ? 0 : err;
+}

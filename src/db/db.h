@@ -66,6 +66,10 @@ PGresult *gf_db_async_result(PGconn *c, bool block, int *err, const char *what);
 int gf_db_exec(PGconn *c, const char *what, const char *sql, int nparams,
                const char *const *params);
 
+/* The session's lock_timeout (ms): a statement that waits longer for a
+ * lock another session holds fails with 55P03, for its caller to contain. */
+int gf_db_lock_timeout(PGconn *c, int64_t ms);
+
 int gf_db_begin(PGconn *c);
 int gf_db_commit(PGconn *c);
 /* Rolls back if a transaction is open; never fails loudly. */

@@ -10,6 +10,9 @@ every other booking is delivered, and a batch that cannot complete reaches
 - a source view raising any per-row error (P0001, XX000) is read carefully;
 - a gateway refusing one batch's content with 401/403/404 holds nothing;
 - write_history raising for one booking: that batch dead, the run goes on;
+- a booking the PMS keeps locked (FOR UPDATE): its batch's outcome waits
+  database.lock_timeout, is retried, the run goes on and a stop is not
+  held up;
   a lease taken over with the attempts used up: dead; a history store down:
   the run ends (75) after a few batches, not all of them;
 - a flaky gateway answering 400 most of the time rejects no guest;
@@ -17,12 +20,14 @@ every other booking is delivered, and a batch that cannot complete reaches
 - a database or environment with another DateStyle;
 - a trigger label that is not UTF-8;
 - exit 69 only when no request got an HTTP answer."""
+import collections
 import os
+import signal
 import subprocess
 import sys
 import time
 
-from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main, strict_xsd, wait_for
+from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, hold_in_session, main, strict_xsd, wait_for
 from test_poison_engine import view_with
 
 FAST_RETRY = {'max_attempts': 3, 'backoff_initial': '50ms', 'backoff_max': '200ms',
@@ -356,6 +361,70 @@ class ContainmentTest(GFTestCase):
         add_many(env, 5, ['P001'], start=100)
         r = self.run_job(expect=0)
         self.assertIn(' delivered=5 ', summary(self, r))
+
+    def lock_timeout(self, value):
+        """database.lock_timeout in the main file."""
+        with open(self.env.config) as f:
+            text = f.read()
+        with open(self.env.config, 'w') as f:
+            f.write(text.replace('database:\n', f'database:\n  lock_timeout: {value}\n', 1))
+
+    def test_a_booking_the_pms_keeps_locked_holds_up_only_its_batch(self):
+        """A PMS holding a booking's row FOR UPDATE (a receptionist editing
+        it) made the history entry of its batch wait, and with it the whole
+        run, for as long as the PMS held it: a stop signal too. Now the
+        completion gives up after database.lock_timeout, the batch is
+        retried (sent again under its key), the others are delivered, and
+        once the lock is gone every guest is delivered once."""
+        env = self.env
+        env.write_config({'retry': dict(FAST_RETRY, max_attempts=5, linger='0'),
+                          'batch': {'max_records': 5, 'in_flight': 2}})
+        self.lock_timeout('1s')
+        add_many(env, 20, ['P001', 'P002'])
+        release = hold_in_session(self, env, "SELECT 1 FROM pms.bookings WHERE booking_no = 'B-1' FOR UPDATE")
+        t0 = time.monotonic()
+        r = self.run_job(expect=1, timeout=60)
+        self.assertLess(time.monotonic() - t0, 20)
+        line = summary(self, r)
+        self.assertIn(' delivered=15 ', line)
+        self.assertIn(' dead=0 ', line)
+        self.assertIn('sqlstate=55P03', r.stderr)
+        batch = env.scalar("SELECT batch_id FROM guestflow.deliveries d JOIN pms.bookings b ON b.id = d.booking_id"
+                           " WHERE b.booking_no = 'B-1'")
+        state, maybe_sent, last_error = env.psql(
+            f"SELECT state, maybe_sent, last_error FROM guestflow.batches WHERE id = {batch}")[0]
+        self.assertEqual((state, maybe_sent), ('open', 't'))
+        self.assertIn('waited longer than database.lock_timeout for a lock another session holds', last_error)
+        self.assertEqual(self.history_count(), 15)
+        self.assertTrue(release.held())
+        release()
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now() WHERE state = 'open'")
+        self.run_job(expect=0)
+        self.assertEqual(self.by_state(), {'delivered': 20})
+        self.assertEqual(env.psql("SELECT count(*), count(DISTINCT booking_id) FROM pms.booking_history"),
+                         [['20', '20']])
+        self.assertEqual(set(collections.Counter(g['bookingNo'] for g in env.recorded()).values()), {1})
+
+    def test_a_stop_is_not_held_up_by_a_lock_the_pms_keeps(self):
+        env = self.env
+        env.write_config({'retry': dict(FAST_RETRY, max_attempts=5, linger='0'),
+                          'batch': {'max_records': 5, 'in_flight': 2}})
+        self.lock_timeout('3s')
+        add_many(env, 20, ['P001', 'P002'])
+        hold_in_session(self, env, "SELECT 1 FROM pms.bookings WHERE booking_no = 'B-1' FOR UPDATE")
+        p = self.start_run(env)
+        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                    " AND query LIKE 'WITH g AS MATERIALIZED%'") == '1', 30,
+                 'a completion waiting for the lock')
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+        self.assertLess(time.monotonic() - t0, 10, 'held up by the lock')
+        self.assertEqual(p.returncode, 75, out + err[-3000:])
+        self.assertIn('reason="stopped by a signal"', out)
+        # (nothing lost: what was not recorded goes with a later run)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"),
+                         str(self.history_count()))
 
     def test_a_history_store_down_ends_the_run_after_a_few_batches(self):
         env = self.env

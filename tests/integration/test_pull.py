@@ -14,7 +14,7 @@ import threading
 import urllib.parse
 
 import sshaux
-from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, main, wait_for
+from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, hold_in_session, main, wait_for
 
 
 class Feed(http.server.BaseHTTPRequestHandler):
@@ -249,6 +249,34 @@ class ReviewXmlPullTest(PullCase):
                          [['P001', None], ['P002', '1']])
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.partner_events"), '1')
         self.assertEqual(self.history('B-1')[-1:], self.history('B-1')[:1])  # only the sent entry
+
+    def test_a_booking_the_pms_keeps_locked_fails_only_its_connections_page(self):
+        """The history entry of an event waits for the booking's row; a PMS
+        that keeps it locked fails that connection's page after
+        database.lock_timeout (the cursor stays), not the whole pull; the
+        next pull stores it."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 3, prop='P002')
+        self.run_job(expect=0)
+        with open(env.config) as f:
+            text = f.read()
+        with open(env.config, 'w') as f:
+            f.write(text.replace('database:\n', 'database:\n  lock_timeout: 1s\n', 1))
+        self.event('H-1001', 'B-1', 'reviewed')
+        self.event('H-1002', 'B-3', 'reviewed')
+        release = hold_in_session(self, env, "SELECT 1 FROM pms.bookings WHERE booking_no = 'B-1' FOR UPDATE")
+        r = self.pull(expect=1)
+        self.assertIn('verdict=locked', r.stderr)
+        self.assertIn('pulled 2 connections (1 failed): 1 new event, 1 history entry', r.stdout)
+        self.assertEqual(env.psql("SELECT property_id, events_cursor IS NOT NULL, pull_failures"
+                                  " FROM guestflow.connections ORDER BY 1"), [['P001', 'f', '1'], ['P002', 't', '0']])
+        release()
+        r = self.pull()
+        self.assertIn('pulled 2 connections (0 failed): 1 new event, 1 history entry', r.stdout)
+        self.assertIn('wrote a review', self.history('B-1')[-1])
+        self.assertEqual(env.scalar("SELECT pull_failures FROM guestflow.connections WHERE property_id = 'P001'"),
+                         '0')
 
     def test_a_wrong_key_fails_the_pull_with_its_verdict(self):
         env = self.env
