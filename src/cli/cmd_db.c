@@ -1,5 +1,6 @@
 /* guestflow db migrate: create or upgrade the guestflow schema.
- * guestflow db rename-job OLD NEW: carry a job's record over to its new name. */
+ * guestflow db rename-job OLD NEW: carry a job's record over to its new name.
+ * guestflow db forget-job JOB: delete the record of a job removed. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 static const char help[] =
 	"Usage: guestflow [-c FILE] db migrate\n"
 	"       guestflow [-c FILE] db rename-job OLD NEW [--force]\n"
+	"       guestflow [-c FILE] db forget-job JOB [--force]\n"
 	"\n"
 	"migrate: creates or upgrades the guestflow schema in the configured database\n"
 	"from the migrations built into this binary, each in its own transaction,\n"
@@ -31,7 +33,17 @@ static const char help[] =
 	"recorded its end whose process is alive on this host, or that ran on another\n"
 	"host or PID namespace (--force: that run is known to have died). Other jobs'\n"
 	"deliveries wait while it works; it waits at most 5 s for theirs to end (then\n"
-	"exit 75).\n";
+	"exit 75).\n"
+	"\n"
+	"forget-job: after removing a job from the configuration (on every host that\n"
+	"runs it), deletes its record in one transaction: runs, batches, deliveries,\n"
+	"the API-call log, the partner events it pulled, its alerts and contacts, its\n"
+	"purge horizon; no purge reaches them otherwise. The history entries in the\n"
+	"PMS and the suppression list stay (and the events that put an address on it).\n"
+	"A job added again under that name later starts afresh: its first run sends\n"
+	"every eligible booking of its window. JOB must not be a job of the\n"
+	"configuration. Refused as rename-job is: nothing recorded under JOB, a run of\n"
+	"it that may be going on (--force), the deliveries held for more than 5 s.\n";
 
 static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
@@ -101,12 +113,76 @@ static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	return 0;
 }
 
+static int forget_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	const char *name = NULL;
+	bool force = false;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0 && !force) {
+			force = true;
+		} else if (argv[i][0] == '-' || name) {
+			fprintf(stderr, "guestflow db forget-job: unexpected argument '%s' (usage: db forget-job JOB"
+			        " [--force])\n", argv[i]);
+			return GF_EXIT_USAGE;
+		} else {
+			name = argv[i];
+		}
+	}
+	if (!name) {
+		fprintf(stderr, "guestflow db forget-job: expects the name of the job removed (usage: db forget-job JOB"
+		        " [--force])\n");
+		return GF_EXIT_USAGE;
+	}
+	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
+	int r = gf_cmd_open_current(ctx, &cfg, &db);
+	if (r)
+		return r;
+	for (size_t i = 0; i < cfg->n_jobs; i++)
+		if (strcmp(cfg->jobs[i]->name, name) == 0) {
+			fprintf(stderr, "guestflow db forget-job: job '%s' is in the configuration (%s): remove it first (on"
+			        " every host that runs it), so that no run of '%s' starts again; renamed: guestflow db"
+			        " rename-job\n", name, cfg->jobs[i]->path, name);
+			r = GF_EXIT_CONFIG;
+		}
+	if (r) {
+		PQfinish(db);
+		gf_config_free(cfg);
+		return r;
+	}
+	int refusal;
+	char why[1024];
+	struct gf_rename_result res;
+	r = gf_job_forget(db, name, force, &refusal, why, sizeof(why), &res);
+	PQfinish(db);
+	gf_config_free(cfg);
+	if (r < 0) {
+		fprintf(stderr, "guestflow db forget-job: failed, nothing deleted: %s\n", gf_strerror(r));
+		return gf_cmd_db_error(r);
+	}
+	if (refusal) {
+		fprintf(stderr, "guestflow db forget-job: refusing: %s\n", why);
+		return refusal == GF_RENAME_RUNNING || refusal == GF_RENAME_BUSY ? GF_EXIT_TEMPFAIL
+		       : refusal == GF_RENAME_UNKNOWN                              ? GF_EXIT_SOFTWARE
+		                                                                   : GF_EXIT_DATAERR;
+	}
+	printf("forgot job '%s': deleted", name);
+	for (size_t i = 0; i < res.n; i++)
+		printf("%s %s %lld", i ? "," : "", res.t[i].table, (long long)res.t[i].rows);
+	printf("; kept %lld partner event%s (they put an address on the suppression list)\n",
+	       (long long)res.kept_events, res.kept_events == 1 ? "" : "s");
+	gf_rename_result_free(&res);
+	return 0;
+}
+
 int gf_cmd_db(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
 	if (argc >= 2 && strcmp(argv[1], "rename-job") == 0)
 		return rename_job(argc, argv, ctx);
+	if (argc >= 2 && strcmp(argv[1], "forget-job") == 0)
+		return forget_job(argc, argv, ctx);
 	if (argc != 2 || strcmp(argv[1], "migrate") != 0) {
 		fputs(help, stderr);
 		return GF_EXIT_USAGE;

@@ -23,7 +23,8 @@ static const char purge_help[] =
 	"the suppression list (the list keeps it) and each connection's latest.\n"
 	"Works in short chunks; safe while runs go on. Without JOB, it then names on\n"
 	"standard error each job that ran here and is no job of the configuration any\n"
-	"more: no purge reaches its record (renamed without 'db rename-job', or removed).\n"
+	"more: no purge reaches its record (renamed without 'db rename-job', or removed:\n"
+	"'db forget-job' deletes it).\n"
 	"The shipped timer (guestflow-purge.timer) runs it daily.\n";
 
 /* The jobs that ran here and are no job of the configuration any more: no
@@ -46,9 +47,10 @@ static int warn_unknown_jobs(PGconn *db, const struct gf_config *cfg)
 		return err;
 	for (int i = 0; i < PQntuples(q); i++)
 		fprintf(stderr, "guestflow purge: job '%s' ran here (%s run%s, the last on %s) and is no job of %s:"
-		        " its record is never purged; if it was renamed: guestflow db rename-job %s NEW\n",
+		        " its record is never purged; if it was renamed: guestflow db rename-job %s NEW; if it was"
+		        " removed: guestflow db forget-job %s\n",
 		        gf_db_get(q, i, 0), gf_db_get(q, i, 1), strcmp(gf_db_get(q, i, 1), "1") ? "s" : "",
-		        gf_db_get(q, i, 2), cfg->jobs_dir, gf_db_get(q, i, 0));
+		        gf_db_get(q, i, 2), cfg->jobs_dir, gf_db_get(q, i, 0), gf_db_get(q, i, 0));
 	return 0;
 }
 

@@ -34,6 +34,8 @@ static const char usage[] =
 	"  db rename-job OLD NEW [--force]\n"
 	"                                 carry a renamed job's record (deliveries, runs...)\n"
 	"                                 over to its new name\n"
+	"  db forget-job JOB [--force]    delete the record of a job removed from the\n"
+	"                                 configuration\n"
 	"  check-config [--keys]          validate the main file and every job (--keys:\n"
 	"                                 list every key of the files instead)\n"
 	"  timers [--unit-dir DIR | --cron FILE]\n"

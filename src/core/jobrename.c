@@ -1,5 +1,5 @@
-/* guestflow db rename-job: a job's record carried over to its new name, in
- * one transaction, or nothing at all. */
+/* guestflow db rename-job and forget-job: a job's record carried over to
+ * its new name, or deleted, in one transaction, or nothing at all. */
 #include "core/jobrename.h"
 
 #include <errno.h>
@@ -52,8 +52,10 @@ static int refuse(int *refusal, int kind, char *why, size_t len, const char *fmt
 	return 0;
 }
 
-/* Whether a run of old may be going on: refusal set when one is. */
-static int check_running(PGconn *c, const char *old, bool force, int *refusal, char *why, size_t len)
+/* Whether a run of old may be going on: refusal set when one is (verb:
+ * what the command does, for its message). */
+static int check_running(PGconn *c, const char *old, const char *verb, bool force, int *refusal, char *why,
+                         size_t len)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *l = gf_db_query(c, &err, "rename_leased", LEASED_SQL, 1, (const char *[]){ old });
@@ -61,8 +63,8 @@ static int check_running(PGconn *c, const char *old, bool force, int *refusal, c
 		return err;
 	if (PQntuples(l))
 		return refuse(refusal, GF_RENAME_RUNNING, why, len,
-		              "batch %s of job '%s' is under a lease until %s: a run of the job is sending it; rename"
-		              " once no run of '%s' is going on", gf_db_get(l, 0, 0), old, gf_db_get(l, 0, 1), old);
+		              "batch %s of job '%s' is under a lease until %s: a run of the job is sending it; %s"
+		              " once no run of '%s' is going on", gf_db_get(l, 0, 0), old, gf_db_get(l, 0, 1), verb, old);
 	_cleanup_pgresult_ PGresult *u = gf_db_query(c, &err, "rename_unfinished", UNFINISHED_SQL, 1,
 	                                             (const char *[]){ old });
 	if (!u)
@@ -74,15 +76,15 @@ static int check_running(PGconn *c, const char *old, bool force, int *refusal, c
 		if (ps == GF_PROC_ALIVE)
 			return refuse(refusal, GF_RENAME_RUNNING, why, len,
 			              "run %s of job '%s' (pid %ld, started %s) has not recorded its end, and its process"
-			              " is still running on this host; rename once it has ended", gf_db_get(u, i, 0), old,
-			              pid, gf_db_get(u, i, 3));
+			              " is still running on this host; %s once it has ended", gf_db_get(u, i, 0), old,
+			              pid, gf_db_get(u, i, 3), verb);
 		if (ps == GF_PROC_UNKNOWN && !force)
 			return refuse(refusal, GF_RENAME_RUNNING, why, len,
 			              "run %s of job '%s' (host %s, pid %ld, started %s) has not recorded its end, and this"
 			              " host cannot tell whether it is still going on (another host, or another PID"
-			              " namespace); rename once it has ended"
+			              " namespace); %s once it has ended"
 			              " (--force: it is known to have died)", gf_db_get(u, i, 0), old,
-			              *host ? host : "unknown", pid, gf_db_get(u, i, 3));
+			              *host ? host : "unknown", pid, gf_db_get(u, i, 3), verb);
 	}
 	return 0;
 }
@@ -111,7 +113,7 @@ static const char *const MERGE_SQL[] = {
 };
 
 /* head, the table (of the guestflow schema) as an identifier, tail: run
- * with old and new as $1 and $2. */
+ * with old as $1 and, when given, new as $2. */
 static PGresult *on_table(PGconn *c, int *err, const char *what, const char *head, const char *table,
                           const char *tail, const char *old, const char *new_name)
 {
@@ -122,7 +124,7 @@ static PGresult *on_table(PGconn *c, int *err, const char *what, const char *hea
 	}
 	char *text = gf_xasprintf("%sguestflow.%s%s", head, id, tail);
 	PQfreemem(id);
-	PGresult *r = gf_db_query(c, err, what, text, 2, (const char *[]){ old, new_name });
+	PGresult *r = gf_db_query(c, err, what, text, new_name ? 2 : 1, (const char *[]){ old, new_name });
 	free(text);
 	return r;
 }
@@ -131,6 +133,17 @@ static PGresult *on_table(PGconn *c, int *err, const char *what, const char *hea
 static bool own_record(const char *table)
 {
 	return strcmp(table, "runs") == 0 || strcmp(table, "batches") == 0 || strcmp(table, "deliveries") == 0;
+}
+
+/* The transaction's lock on the deliveries (no one else writes them until
+ * it ends), waited for 5 s at most, as every lock of the transaction. */
+static int lock_deliveries(PGconn *c)
+{
+	int err = gf_db_exec(c, "job_record_lock_timeout", "SET LOCAL lock_timeout = '5s'", 0, NULL);
+	if (err == 0)
+		err = gf_db_exec(c, "job_record_lock", "LOCK TABLE guestflow.deliveries IN SHARE ROW EXCLUSIVE MODE", 0,
+		                 NULL);
+	return err;
 }
 
 static int rename_tx(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
@@ -142,9 +155,7 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 	 * every booking the record holds; the checks below see what is true.
 	 * Waited for a few seconds at most: every writer of deliveries queues
 	 * behind a lock that is waited for. */
-	int err = gf_db_exec(c, "rename_lock_timeout", "SET LOCAL lock_timeout = '5s'", 0, NULL);
-	if (err == 0)
-		err = gf_db_exec(c, "rename_lock", "LOCK TABLE guestflow.deliveries IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+	int err = lock_deliveries(c);
 	if (err < 0)
 		return err;
 	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "rename_tables", TABLES_SQL, 0, NULL);
@@ -184,7 +195,7 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 		              "job '%s' sent to partner %s, job '%s' sends to %s: that is a new job, not a rename (its"
 		              " first run sends the window to %s; the record of '%s' stays, for purge and explain)",
 		              old, gf_db_get(p, 0, 0), new_name, partner, partner, old);
-	int r = check_running(c, old, force, refusal, why, len);
+	int r = check_running(c, old, "rename", force, refusal, why, len);
 	if (r < 0 || *refusal)
 		return r;
 	for (size_t i = 0; i < sizeof(MERGE_SQL) / sizeof(MERGE_SQL[0]); i++)
@@ -205,6 +216,29 @@ static int rename_tx(PGconn *c, const char *old, const char *new_name, const cha
 	return 0;
 }
 
+/* The transaction ended: committed when r is 0 and nothing refused, else
+ * rolled back (done: what the command did, for its message). */
+static int end_tx(PGconn *c, int r, const char *job, const char *done, int *refusal, char *why, size_t whylen,
+                  struct gf_rename_result *out)
+{
+	if (r == 0 && *refusal == GF_RENAME_OK)
+		r = gf_db_commit(c);
+	/* A lock waited for longer than the transaction's lock_timeout: the
+	 * deliveries' table, or a row of the record (an alert being mailed). */
+	if (r < 0 && strcmp(gf_db_sqlstate(c), "55P03") == 0) {
+		r = 0;
+		refuse(refusal, GF_RENAME_BUSY, why, whylen,
+		       "another session has held guestflow.deliveries, or a row of the record of '%s', for more than 5"
+		       " seconds (a long transaction, a vacuum, a command at work): try again later; nothing %s", job,
+		       done);
+	}
+	if (r < 0 || *refusal != GF_RENAME_OK) {
+		gf_db_rollback(c);
+		gf_rename_result_free(out);
+	}
+	return r;
+}
+
 int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
                   int *refusal, char *why, size_t whylen, struct gf_rename_result *out)
 {
@@ -214,19 +248,91 @@ int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *
 	int r = gf_db_begin(c);
 	if (r == 0)
 		r = rename_tx(c, old, new_name, partner, force, refusal, why, whylen, out);
-	if (r == 0 && *refusal == GF_RENAME_OK)
-		r = gf_db_commit(c);
-	/* A lock waited for longer than the transaction's lock_timeout: the
-	 * deliveries' table, or a row of the record (an alert being mailed). */
-	if (r < 0 && strcmp(gf_db_sqlstate(c), "55P03") == 0) {
-		r = 0;
-		refuse(refusal, GF_RENAME_BUSY, why, whylen,
-		       "another session has held guestflow.deliveries, or a row of the record of '%s', for more than 5"
-		       " seconds (a long transaction, a vacuum, a command at work): try again later; nothing renamed", old);
+	return end_tx(c, r, old, "renamed", refusal, why, whylen, out);
+}
+
+/* The tables of a job's record in the order they are deleted from: a row
+ * that refers to another row of the record before that row. */
+static const char *const FORGET_ORDER[] = {
+	"api_calls", "alert_events", "contacts", "deliveries", "batches", "partner_events", "purge_horizons", "runs",
+};
+
+static int forget_tx(PGconn *c, const char *job, bool force, int *refusal, char *why, size_t len,
+                     struct gf_rename_result *out)
+{
+	int err = lock_deliveries(c);
+	if (err < 0)
+		return err;
+	_cleanup_pgresult_ PGresult *t = gf_db_query(c, &err, "forget_tables", TABLES_SQL, 0, NULL);
+	if (!t)
+		return err;
+	int64_t had = 0;
+	for (int i = 0; i < PQntuples(t); i++) {
+		const char *table = gf_db_get(t, i, 0);
+		_cleanup_pgresult_ PGresult *n = on_table(c, &err, "forget_count", "SELECT count(*) FROM ", table,
+		                                          " WHERE job = $1", job, NULL);
+		if (!n)
+			return err;
+		int64_t rows = gf_db_get_int(n, 0, 0);
+		bool known = false;
+		for (size_t k = 0; k < sizeof(FORGET_ORDER) / sizeof(FORGET_ORDER[0]) && !known; k++)
+			known = strcmp(FORGET_ORDER[k], table) == 0;
+		/* (a table a later migration added: forgotten only once this
+		 * command knows where it goes in the order) */
+		if (rows > 0 && !known)
+			return refuse(refusal, GF_RENAME_UNKNOWN, why, len,
+			              "guestflow.%s holds %lld rows of job '%s' and this guestflow does not know how to"
+			              " forget them (a table of a newer migration?): nothing deleted", table,
+			              (long long)rows, job);
+		had += rows;
 	}
-	if (r < 0 || *refusal != GF_RENAME_OK) {
-		gf_db_rollback(c);
-		gf_rename_result_free(out);
+	if (had == 0)
+		return refuse(refusal, GF_RENAME_NOTHING, why, len,
+		              "nothing is recorded under job '%s' in this database: no job of that name ever ran here",
+		              job);
+	int r = check_running(c, job, "forget it", force, refusal, why, len);
+	if (r < 0 || *refusal)
+		return r;
+	size_t n = sizeof(FORGET_ORDER) / sizeof(FORGET_ORDER[0]);
+	out->t = gf_xcalloc(n + 1, sizeof(*out->t));
+	for (size_t k = 0; k < n; k++) {
+		/* The events that put an address on the suppression list stay,
+		 * as purge keeps them: the list names who reported it. */
+		bool events = strcmp(FORGET_ORDER[k], "partner_events") == 0;
+		_cleanup_pgresult_ PGresult *d = on_table(c, &err, "forget_delete", "DELETE FROM ", FORGET_ORDER[k],
+			events ? " e WHERE e.job = $1"
+			         " AND NOT EXISTS (SELECT 1 FROM guestflow.suppressions s WHERE s.event_id = e.id)"
+			       : " WHERE job = $1", job, NULL);
+		if (!d)
+			return err;
+		int64_t rows = 0;
+		(void)gf_parse_int64(PQcmdTuples(d), &rows);
+		out->t[out->n].table = gf_xstrdup(FORGET_ORDER[k]);
+		out->t[out->n++].rows = rows;
 	}
-	return r;
+	_cleanup_pgresult_ PGresult *kept = gf_db_query(c, &err, "forget_kept",
+		"SELECT count(*) FROM guestflow.partner_events WHERE job = $1", 1, (const char *[]){ job });
+	if (!kept)
+		return err;
+	out->kept_events = gf_db_get_int(kept, 0, 0);
+	int64_t deleted = 0;
+	for (size_t i = 0; i < out->n; i++)
+		deleted += out->t[i].rows;
+	if (deleted == 0)
+		return refuse(refusal, GF_RENAME_NOTHING, why, len,
+		              "nothing is left of job '%s' but the %lld partner events that put an address on the"
+		              " suppression list, which stay", job, (long long)out->kept_events);
+	return 0;
+}
+
+int gf_job_forget(PGconn *c, const char *job, bool force, int *refusal, char *why, size_t whylen,
+                  struct gf_rename_result *out)
+{
+	*out = (struct gf_rename_result){ 0 };
+	*refusal = GF_RENAME_OK;
+	why[0] = '\0';
+	int r = gf_db_begin(c);
+	if (r == 0)
+		r = forget_tx(c, job, force, refusal, why, whylen, out);
+	return end_tx(c, r, job, "deleted", refusal, why, whylen, out);
 }

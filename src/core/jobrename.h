@@ -1,7 +1,9 @@
-/* Carrying a job's record over to a new name (guestflow db rename-job). A
- * job is its name: the deliveries that keep a booking from being sent twice
- * are keyed by it, so a job file renamed without its record would send
- * every booking of its window again. */
+/* Carrying a job's record over to a new name (guestflow db rename-job), or
+ * deleting the record of a job removed from the configuration (guestflow
+ * db forget-job). A job is its name: the deliveries that keep a booking
+ * from being sent twice are keyed by it, so a job file renamed without its
+ * record would send every booking of its window again, and the record of a
+ * removed job is reached by no purge. */
 #ifndef GF_JOBRENAME_H
 #define GF_JOBRENAME_H
 
@@ -10,13 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Rows moved, per table (gf_rename_result_free). */
+/* Rows moved (or deleted), per table (gf_rename_result_free). */
 struct gf_rename_result {
 	size_t n;
 	struct gf_rename_table {
 		char *table;
 		int64_t rows;
 	} *t;
+	int64_t kept_events; /* forget: the partner events kept (they put an address on the suppression list) */
 };
 
 void gf_rename_result_free(struct gf_rename_result *r);
@@ -29,6 +32,7 @@ enum {
 	GF_RENAME_PARTNER,   /* old's deliveries went to another partner than new's */
 	GF_RENAME_RUNNING,   /* a run of old has not ended, or holds a batch under a lease */
 	GF_RENAME_BUSY,      /* the deliveries' lock not had within a few seconds */
+	GF_RENAME_UNKNOWN,   /* forget: a table this guestflow does not know holds rows of the job */
 };
 
 /* In one transaction: every row of every guestflow table with a job column
@@ -48,5 +52,16 @@ enum {
  * (logged; nothing changed). */
 int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
                   int *refusal, char *why, size_t whylen, struct gf_rename_result *out);
+
+/* In one transaction: every row of job deleted from the tables of its
+ * record (runs, batches, deliveries, the API-call log, partner events but
+ * those that put an address on the suppression list, alerts, job-scoped
+ * contacts, the purge horizon), after checking that it has a record, that
+ * no table this guestflow does not know holds rows of it, and that no run
+ * of it may be going on (as for gf_job_rename). The history entries written
+ * into the PMS and the suppression list stay. Same refusals and return as
+ * gf_job_rename (GF_RENAME_NOTHING, _RUNNING, _BUSY, _UNKNOWN). */
+int gf_job_forget(PGconn *c, const char *job, bool force, int *refusal, char *why, size_t whylen,
+                  struct gf_rename_result *out);
 
 #endif

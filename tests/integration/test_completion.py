@@ -125,7 +125,7 @@ class CompletionTest(unittest.TestCase):
         # connection --help names an alias the main --help does not
         self.assertIn('set-key', self.complete('connection', 'set-'))
         self.assertEqual(self.complete('connection', 're'), ['rekey'])
-        self.assertEqual(self.complete('db', ''), ['migrate', 'rename-job'])
+        self.assertEqual(self.complete('db', ''), ['migrate', 'rename-job', 'forget-job'])
 
     def test_every_option_of_help(self):
         main_opts = set(re.findall(r'(?<![\w-])(--?[a-z][a-z-]*)', help_text().split('Options:\n', 1)[1].split('\n\n', 1)[0]))

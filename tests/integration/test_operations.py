@@ -135,6 +135,84 @@ class OperationsTest(GFTestCase):
         self.assertEqual(self.history_count(), 24)
         self.rename('review-nightly', 'nightly-reviews', expect=65, says="nothing is recorded under job 'review-nightly'")
 
+    def test_db_forget_job_deletes_the_record_of_a_job_removed(self):
+        """A job removed from the configuration: purge names it, forget-job
+        refuses while it may run and deletes every row of its record but the
+        PMS's history and what keeps the suppression list; the other job's
+        record is untouched, and purge no longer names it."""
+        env = self.env
+        add_many(env, 10, ['P001', 'P002'])
+        self.run_job(expect=0)
+        env.write_config(job_name='survey')
+        self.run_job(expect=0, job='survey')
+        r = env.gf('contact', 'add', 'ops@example.org', '--role', 'alert', '--job', 'review-nightly')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = env.gf('contact', 'add', 'all@example.org', '--role', 'alert')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env.psql("INSERT INTO guestflow.alert_events (job, kind, message) VALUES ('review-nightly', 'failed_runs', 'x')")
+        # Two events pulled: one put an address on the suppression list.
+        env.psql("INSERT INTO guestflow.partner_events (connection_id, job, booking_no, type)"
+                 " SELECT id, 'review-nightly', 'B-' || n, t FROM guestflow.connections,"
+                 " (VALUES (1, 'reviewed'), (2, 'unsubscribed')) v(n, t) WHERE property_id = 'P001';"
+                 "INSERT INTO guestflow.suppressions (email, reason, event_id) SELECT 'guest2@example.org',"
+                 " 'unsubscribed', id FROM guestflow.partner_events WHERE type = 'unsubscribed'")
+
+        def forget(*args, expect, says=None):
+            r = env.gf('db', 'forget-job', *args)
+            self.assertEqual(r.returncode, expect, r.stdout + r.stderr)
+            if says:
+                self.assertIn(says, r.stderr)
+            return r
+
+        forget('review-nightly', expect=78, says="job 'review-nightly' is in the configuration")
+        os.remove(os.path.join(env.jobs_dir, 'review-nightly.yaml'))
+        r = env.gf('purge')
+        self.assertIn('if it was removed: guestflow db forget-job review-nightly', r.stderr)
+        forget(expect=64, says='expects the name of the job removed')
+        forget('review-nightly', '--bogus', expect=64, says="unexpected argument '--bogus'")
+        forget('never-ran', expect=65, says="nothing is recorded under job 'never-ran'")
+        # A batch under a lease, or a run on another host: not while it may go on.
+        env.psql("UPDATE guestflow.batches SET state = 'open', lease_until = now() + interval '5 min'"
+                 " WHERE id = (SELECT min(id) FROM guestflow.batches WHERE job = 'review-nightly')")
+        forget('review-nightly', '--force', expect=75, says='is under a lease until')
+        env.psql("UPDATE guestflow.batches SET state = 'done', lease_until = NULL WHERE lease_until IS NOT NULL")
+        env.psql("INSERT INTO guestflow.runs (job, host, pid) VALUES ('review-nightly', 'elsewhere.example', 4242)")
+        forget('review-nightly', expect=75, says='(host elsewhere.example, pid 4242')
+        release = hold_in_session(self, env, 'LOCK TABLE guestflow.deliveries IN ROW EXCLUSIVE MODE')
+        forget('review-nightly', '--force', expect=75, says='for more than 5 seconds')
+        release()
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '10',
+                         'a refusal deletes nothing')
+        survey = env.psql("SELECT (SELECT count(*) FROM guestflow.deliveries WHERE job = 'survey'),"
+                          " (SELECT count(*) FROM guestflow.runs WHERE job = 'survey'),"
+                          " (SELECT count(*) FROM guestflow.api_calls WHERE job = 'survey')")
+        history = env.scalar("SELECT count(*) FROM pms.booking_history")
+
+        r = forget('review-nightly', '--force', expect=0)
+        self.assertIn("forgot job 'review-nightly': deleted api_calls ", r.stdout)
+        self.assertIn('deliveries 10', r.stdout)
+        self.assertIn('partner_events 1,', r.stdout)
+        self.assertIn('kept 1 partner event (they put an address on the suppression list)', r.stdout)
+        tables = [t for (t,) in env.psql(
+            "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'guestflow' AND c.relkind = 'r' AND a.attname = 'job' AND NOT a.attisdropped")]
+        self.assertGreaterEqual(len(tables), 8, tables)
+        for t in tables:
+            left = '1' if t == 'partner_events' else '0'
+            self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.{t} WHERE job = 'review-nightly'"), left, t)
+        self.assertEqual(env.psql("SELECT email, event_id IS NOT NULL FROM guestflow.suppressions"),
+                         [['guest2@example.org', 't']])
+        self.assertEqual(env.psql("SELECT email FROM guestflow.contacts"), [['all@example.org']])
+        self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history"), history, 'the PMS keeps its history')
+        self.assertEqual(env.psql("SELECT (SELECT count(*) FROM guestflow.deliveries WHERE job = 'survey'),"
+                                  " (SELECT count(*) FROM guestflow.runs WHERE job = 'survey'),"
+                                  " (SELECT count(*) FROM guestflow.api_calls WHERE job = 'survey')"), survey)
+        r = env.gf('purge')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn('guestflow purge:', r.stderr)
+        forget('review-nightly', expect=65, says='nothing is left of job')
+
     def test_explain_answers_why_not_sent(self):
         env = self.env
         add_booking(env, 1)
