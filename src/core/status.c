@@ -15,12 +15,12 @@ static const char *const run_cols[] = { "run_id", "started_at", "finished_at", "
 static const char *const conn_cols[] = { "property", "id_at_partner", "connection_status", "pending", "retrying",
 	"sending", "dead", "delivered", "rejected", "oldest_pending_s", "next_attempt_at",
 	"consent_terms_version", "consent_accepted_by", "consent_accepted_at", "last_test_at", "last_test_verdict",
-	"last_delivered_at", "last_event_type", "last_event_at", "events_pulled_at" };
+	"last_delivered_at", "last_event_type", "last_event_at", "events_pulled_at", "pull_failures" };
 /* Columns holding timestamps, and text (the others are numbers). */
 static bool run_col_is_ts(int i) { return i == 1 || i == 2 || i == 11; }
 static bool run_col_is_str(int i) { return i == 3 || i == 10; }
 static bool conn_col_is_ts(int i) { return i == 10 || i == 13 || i == 14 || i == 16 || i == 18 || i == 19; }
-static bool conn_col_is_str(int i) { return i <= 2 || i >= 10; }
+static bool conn_col_is_str(int i) { return i <= 2 || (i >= 10 && i <= 19); }
 
 /* One job's entry of the document. */
 static json_t *job_json(const struct gf_job *job, PGresult *run, PGresult *q)
@@ -74,6 +74,9 @@ static void conn_details(FILE *out, PGresult *q, int r)
 		fprintf(out, "%s (%s)", PQgetvalue(q, r, 17), PQgetvalue(q, r, 18));
 	if (!PQgetisnull(q, r, 19))
 		fprintf(out, ", pulled %s", PQgetvalue(q, r, 19));
+	if (gf_db_get_int(q, r, 20) > 0)
+		fprintf(out, "; its last %s pull%s failed (alerting.failed_pulls)", PQgetvalue(q, r, 20),
+		        strcmp(PQgetvalue(q, r, 20), "1") ? "s" : "");
 	fputc('\n', out);
 }
 
@@ -122,7 +125,8 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, json_t
 			"         cs.terms_version, cs.accepted_by, to_char(cs.accepted_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
 			"         to_char(c.last_test_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), c.last_test_verdict,"
 			"         to_char(q.last_delivered, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
-			"         ev.type, to_char(ev.at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), to_char(c.events_pulled_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
+			"         ev.type, to_char(ev.at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), to_char(c.events_pulled_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
+			"         c.pull_failures"
 			"    FROM guestflow.connections c LEFT JOIN q ON q.connection_id = c.id"
 			"    LEFT JOIN guestflow.consents cs ON cs.connection_id = c.id AND cs.ended_at IS NULL"
 			"    LEFT JOIN LATERAL (SELECT e.type, coalesce(e.at, e.pulled_at) AS at FROM guestflow.partner_events e"

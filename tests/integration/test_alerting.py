@@ -2,6 +2,7 @@
 """Alert e-mails to contacts over SMTP (one per condition), metrics textfile,
 health pings, progress lines."""
 import http.server
+import json
 import os
 import re
 import signal
@@ -289,6 +290,11 @@ class AlertingTest(GFTestCase):
         self.assertEqual(SmtpSink.messages, [])
         pull(1)
         self.assertEqual(state(), ([['P001', '0'], ['P002', '2']], [['P002', 'pull_failed', 't']]))
+        self.assertIn('P002: consent', env.gf('status').stdout)
+        self.assertIn('its last 2 pulls failed (alerting.failed_pulls)', env.gf('status').stdout)
+        st = json.loads(env.gf('status', '--json').stdout)
+        self.assertEqual([(c['property'], c['pull_failures']) for c in st['jobs'][0]['connections']],
+                         [('P001', 0), ('P002', 2)])
         self.assertEqual(len(SmtpSink.messages), 1)
         m = SmtpSink.messages[0]
         self.assertIn('Subject: [guestflow] review-nightly: pull_failed (P002 (hotel id H-1002))', m['data'])

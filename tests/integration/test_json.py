@@ -27,7 +27,7 @@ SPEC = {
         'jobs[].connections[]': 'property id_at_partner connection_status pending retrying sending dead delivered'
                                 ' rejected oldest_pending_s next_attempt_at consent_terms_version'
                                 ' consent_accepted_by consent_accepted_at last_test_at last_test_verdict'
-                                ' last_delivered_at last_event_type last_event_at events_pulled_at',
+                                ' last_delivered_at last_event_type last_event_at events_pulled_at pull_failures',
     },
     'connection list': {
         '': 'format_version connections',
