@@ -31,7 +31,10 @@
  * history.events templates for invited, bounced, reviewed, unsubscribed
  * and rejected ({partner} and {job} filled in; the rest per event here,
  * the partner's own text last, so that nothing in it is taken for a
- * placeholder). */
+ * placeholder), $16 the cursor the page was read after (NULL: none). The
+ * cursor moves only from that one: another pull of the same feed that
+ * moved it meanwhile is not taken back (the events are stored all the
+ * same, once). */
 static const char STORE_SQL[] =
 	"WITH e AS ("
 	"  SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])"
@@ -95,7 +98,7 @@ static const char STORE_SQL[] =
 	"), cur AS ("
 	"  UPDATE guestflow.connections SET events_cursor = coalesce($9, events_cursor), events_pulled_at = now(),"
 	"         pull_failures = 0"
-	"   WHERE id = $1::bigint RETURNING id"
+	"   WHERE id = $1::bigint AND events_cursor IS NOT DISTINCT FROM $16 RETURNING id"
 	") SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE booking_id IS NOT NULL),"
 	"         (SELECT count(*) FROM sup), (SELECT count(*) FROM rej), (SELECT count(*) FROM h),"
 	"         (SELECT count(*) FROM cur), (SELECT count(*) FROM unq),"
@@ -108,10 +111,11 @@ static const char STORE_SQL[] =
 struct page {
 	int64_t events, history, suppressed, rejected, unqueued;
 	int64_t failures_before; /* the connection's pulls that had failed in a row */
+	bool moved;              /* the cursor moved (not moved meanwhile by another pull) */
 };
 
 static int store(PGconn *c, const struct gf_job *job, const char *conn, const char *property,
-                 const struct gf_events *ev, struct page *out)
+                 const char *cursor, const struct gf_events *ev, struct page *out)
 {
 	struct gf_buf a[5];
 	for (int k = 0; k < 5; k++)
@@ -141,15 +145,15 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 		const char *p[] = { conn, gf_buf_str(&a[0]), gf_buf_str(&a[1]), gf_buf_str(&a[2]), gf_buf_str(&a[3]),
 		                    gf_buf_str(&a[4]), job->name, property, ev->next, job->partner,
 		                    gf_buf_str(&t[0]), gf_buf_str(&t[1]), gf_buf_str(&t[2]), gf_buf_str(&t[3]),
-		                    gf_buf_str(&t[4]) };
+		                    gf_buf_str(&t[4]), cursor };
 		int err;
-		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 15, p);
+		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 16, p);
 		if (!res) {
 			r = err;
 		} else {
 			*out = (struct page){ gf_db_get_int(res, 0, 0), gf_db_get_int(res, 0, 4) ? gf_db_get_int(res, 0, 1) : 0,
 			                      gf_db_get_int(res, 0, 2), gf_db_get_int(res, 0, 3), gf_db_get_int(res, 0, 6),
-			                      gf_db_get_int(res, 0, 7) };
+			                      gf_db_get_int(res, 0, 7), gf_db_get_int(res, 0, 5) > 0 };
 			PQclear(res);
 		}
 	}
@@ -211,7 +215,7 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		if (why[0]) /* a part the output left for later (an error file it could not read) */
 			gf_warn("pull_partial", "job=%s property=%s msg=%s", job->name, gf_log_q(property), gf_log_q(why));
 		struct page pg = { 0 };
-		if ((r = store(c, job, conn, property, &ev, &pg)) < 0) {
+		if ((r = store(c, job, conn, property, cursor, &ev, &pg)) < 0) {
 			gf_events_clear(&ev);
 			const char *st = gf_db_sqlstate(c);
 			if (!gf_db_session_gone(c) && st && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0)) {
@@ -239,7 +243,7 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 			}
 			break;
 		}
-		if (pg.failures_before > 0 && (r = gf_alert_clear(c, job->name, id, "pull_failed")) < 0) {
+		if (pg.moved && pg.failures_before > 0 && (r = gf_alert_clear(c, job->name, id, "pull_failed")) < 0) {
 			gf_events_clear(&ev);
 			break;
 		}
@@ -263,6 +267,15 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 				        gf_log_q(a < 0 ? gf_strerror(a) : err));
 			}
 			gf_http_req_free(ack);
+		}
+		if (!pg.moved) {
+			/* another pull of this feed moved the cursor since this one
+			 * read it: it reads on from there, not this one */
+			gf_info("pull_concurrent", "job=%s property=%s msg=%s", job->name, gf_log_q(property),
+			        gf_log_q("another pull of this feed moved its cursor meanwhile: the events of this page are"
+			                 " stored (each once), the cursor stays where that pull put it"));
+			gf_events_clear(&ev);
+			break;
 		}
 		/* the next page, while this one brought something new under a new cursor */
 		bool again = ev.n > 0 && pg.events > 0 && ev.next && (!cursor || strcmp(ev.next, cursor) != 0);

@@ -18,11 +18,15 @@ from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, hold_in_session
 
 
 class Feed(http.server.BaseHTTPRequestHandler):
-    """A partner whose event feed answers what the test sets."""
+    """A partner whose event feed answers what the test sets (and calls
+    Feed.before, when set, before it answers)."""
     protocol_version = 'HTTP/1.1'
     body = b''
+    before = None
 
     def do_GET(self):
+        if Feed.before:
+            Feed.before()
         self.send_response(200)
         self.send_header('Content-Type', 'application/xml')
         self.send_header('Content-Length', str(len(self.body)))
@@ -277,6 +281,42 @@ class ReviewXmlPullTest(PullCase):
         self.assertIn('wrote a review', self.history('B-1')[-1])
         self.assertEqual(env.scalar("SELECT pull_failures FROM guestflow.connections WHERE property_id = 'P001'"),
                          '0')
+
+    def test_a_cursor_moved_by_another_pull_meanwhile_is_not_taken_back(self):
+        """Two pulls of the same feed at once (the timer's and one by hand):
+        the one that stores last does not put the cursor back to where it
+        read from; its page's events are stored, each once."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Feed)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        env.psql("INSERT INTO guestflow.partners (id, name) VALUES ('oddhub', 'Odd') ON CONFLICT DO NOTHING;"
+                 "UPDATE guestflow.connections SET partner = 'oddhub', events_cursor = '7' WHERE property_id = 'P001'")
+        with open(os.path.join(env.jobs_dir, 'review-nightly.yaml'), encoding='utf-8') as f:
+            job = f.read()
+        with open(os.path.join(env.jobs_dir, 'odd.yaml'), 'w', encoding='utf-8') as f:
+            f.write(job.replace('name: "review-nightly"', 'name: "odd"').replace('partner: "reviewhub"', 'partner: "oddhub"')
+                    .replace(env.endpoint, f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'))
+        Feed.body = b'<events next="8"><event bookingNo="B-1" type="reviewed" at="2026-11-23T10:00:00Z"/></events>'
+        # (the other pull, read from 7 as well, got further first)
+        Feed.before = lambda: env.psql("UPDATE guestflow.connections SET events_cursor = '12'"
+                                       " WHERE property_id = 'P001'")
+        self.addCleanup(setattr, Feed, 'before', None)
+        self.addCleanup(setattr, Feed, 'body', b'')
+        r = env.gf('pull', 'odd')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('event=pull_concurrent', r.stderr)
+        self.assertIn('odd: pulled 1 connection (0 failed): 1 new event, 1 history entry', r.stdout)
+        self.assertEqual(env.scalar("SELECT events_cursor FROM guestflow.connections WHERE property_id = 'P001'"), '12')
+        # Without another pull, the cursor moves as before.
+        Feed.before = None
+        Feed.body = b'<events next="13"></events>'
+        r = env.gf('pull', 'odd')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(env.scalar("SELECT events_cursor FROM guestflow.connections WHERE property_id = 'P001'"), '13')
 
     def test_a_wrong_key_fails_the_pull_with_its_verdict(self):
         env = self.env
