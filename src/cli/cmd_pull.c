@@ -18,7 +18,9 @@ static const char pull_help[] =
 	"partner left in the job's errors/ directory (moved to errors/done/ once read).\n"
 	"Each event becomes a history entry on its booking; a bounced or unsubscribed\n"
 	"guest's e-mail address goes on the suppression list, which every job of every\n"
-	"partner honours from then on ('guestflow explain' says so); a guest the\n"
+	"partner honours from then on ('guestflow explain' says so), but for a bounce\n"
+	"of a booking the PMS changed after it was sent (its address now may be a\n"
+	"corrected one, which did not bounce: logged bounce_not_suppressed); a guest the\n"
 	"partner could not import has its delivery rejected with the partner's reason.\n"
 	"The cursor is stored in the transaction that stores the events: a pull cut\n"
 	"short reads them again and stores each once. A connection whose pull fails is\n"
@@ -60,12 +62,14 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		if (r == 0)
 			printf("%s: pulled %lld connection%s (%lld failed): %lld new event%s, %lld history entr%s,"
 			       " %lld address%s suppressed (%lld queued deliver%s of them withdrawn), %lld deliver%s rejected"
-			       " by the partner\n", jobs[j]->name,
+			       " by the partner%s\n", jobs[j]->name,
 			       (long long)res.connections, res.connections == 1 ? "" : "s", (long long)res.failed,
 			       (long long)res.events, res.events == 1 ? "" : "s", (long long)res.history,
 			       res.history == 1 ? "y" : "ies", (long long)res.suppressed, res.suppressed == 1 ? "" : "es",
 			       (long long)res.unqueued, res.unqueued == 1 ? "y" : "ies",
-			       (long long)res.rejected, res.rejected == 1 ? "y" : "ies");
+			       (long long)res.rejected, res.rejected == 1 ? "y" : "ies",
+			       res.not_suppressed ? "; bounces of bookings the PMS changed since they were sent, not"
+			                            " suppressed: see event=bounce_not_suppressed" : "");
 		failed |= r == 0 && res.failed > 0;
 		/* (a pull_failed alert raised now is told now, not after the
 		 * job's next run) */

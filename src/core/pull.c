@@ -7,6 +7,7 @@
 #include "core/pull.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,11 +53,22 @@ static const char STORE_SQL[] =
 	"         e.type, e.at, e.reason, e.batch_key FROM e ORDER BY e.i"
 	"  ON CONFLICT DO NOTHING"
 	"  RETURNING id, booking_id, booking_no, type, at, reason, batch_key"
+	/* A bounce is of the address that was sent: when the PMS changed the
+	 * booking (its guest included) after it was sent, its address now may
+	 * be another one, a typo corrected, which did not bounce; it is not
+	 * suppressed (the one that bounced is no longer the PMS's). An
+	 * unsubscribe is the guest's, whatever the address. */
+	"), changed AS ("
+	"  SELECT ins.id FROM ins WHERE ins.type = 'bounced' AND EXISTS ("
+	"    SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = ins.booking_id"
+	"       AND s.updated_at > (SELECT max(d.finished_at) FROM guestflow.deliveries d"
+	"                            WHERE d.connection_id = $1::bigint AND d.booking_id = ins.booking_id))"
 	"), sup AS ("
 	"  INSERT INTO guestflow.suppressions (email, reason, event_id)"
 	"  SELECT DISTINCT ON (1) guestflow.email_key(s.email), ins.type, ins.id"
 	"    FROM ins JOIN guestflow.source_bookings s ON s.booking_id = ins.booking_id"
 	"   WHERE ins.type IN ('bounced', 'unsubscribed') AND guestflow.email_key(s.email) <> ''"
+	"     AND ins.id NOT IN (SELECT id FROM changed)"
 	"   ORDER BY 1, ins.id"
 	"  ON CONFLICT (email) DO NOTHING RETURNING email, reason"
 	/* what is queued for the address and was never sent (pending, in no
@@ -103,7 +115,8 @@ static const char STORE_SQL[] =
 	"         (SELECT count(*) FROM sup), (SELECT count(*) FROM rej), (SELECT count(*) FROM h),"
 	"         (SELECT count(*) FROM cur), (SELECT count(*) FROM unq),"
 	/* (the failures before this page: the statement sees the row as it was) */
-	"         (SELECT pull_failures FROM guestflow.connections WHERE id = $1::bigint)";
+	"         (SELECT pull_failures FROM guestflow.connections WHERE id = $1::bigint),"
+	"         (SELECT json_agg(ins.booking_no ORDER BY ins.id) FROM ins JOIN changed USING (id))";
 
 /* The most pages one pull reads of a connection's feed. */
 #define PULL_PAGES 100
@@ -112,6 +125,7 @@ struct page {
 	int64_t events, history, suppressed, rejected, unqueued;
 	int64_t failures_before; /* the connection's pulls that had failed in a row */
 	bool moved;              /* the cursor moved (not moved meanwhile by another pull) */
+	int64_t not_suppressed;  /* bounces of bookings changed since they were sent */
 };
 
 static int store(PGconn *c, const struct gf_job *job, const char *conn, const char *property,
@@ -153,7 +167,19 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 		} else {
 			*out = (struct page){ gf_db_get_int(res, 0, 0), gf_db_get_int(res, 0, 4) ? gf_db_get_int(res, 0, 1) : 0,
 			                      gf_db_get_int(res, 0, 2), gf_db_get_int(res, 0, 3), gf_db_get_int(res, 0, 6),
-			                      gf_db_get_int(res, 0, 7), gf_db_get_int(res, 0, 5) > 0 };
+			                      gf_db_get_int(res, 0, 7), gf_db_get_int(res, 0, 5) > 0, 0 };
+			/* (booking numbers as the partner gave them: a JSON array) */
+			json_t *nos = PQgetisnull(res, 0, 8) ? NULL : json_loads(PQgetvalue(res, 0, 8), 0, NULL);
+			size_t k;
+			json_t *no;
+			json_array_foreach(nos, k, no) {
+				gf_info("bounce_not_suppressed", "job=%s property=%s booking_no=%s msg=%s", job->name,
+				        gf_log_q(property), gf_log_q(json_string_value(no) ? json_string_value(no) : ""),
+				        gf_log_q("the PMS changed the booking after it was sent: its address now may not be the"
+				                 " one that bounced, and is not put on the suppression list"));
+				out->not_suppressed++;
+			}
+			json_decref(nos);
 			PQclear(res);
 		}
 	}
@@ -252,6 +278,7 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		out->suppressed += pg.suppressed;
 		out->rejected += pg.rejected;
 		out->unqueued += pg.unqueued;
+		out->not_suppressed += pg.not_suppressed;
 		if (o->ack && ev.n_done > 0) {
 			/* stored: what was read can be retired; if it is not, the
 			 * next pull reads it again and stores nothing twice */

@@ -282,6 +282,29 @@ class ReviewXmlPullTest(PullCase):
         self.assertEqual(env.scalar("SELECT pull_failures FROM guestflow.connections WHERE property_id = 'P001'"),
                          '0')
 
+    def test_a_bounce_of_a_booking_changed_since_it_was_sent_suppresses_nothing(self):
+        """A bounce is of the address that was sent. The PMS corrected the
+        guest's address after the booking was sent (the typo that bounced):
+        the corrected address is not suppressed, and the guest's next stay
+        goes out; a bounce of a booking unchanged since suppresses as ever."""
+        env = self.env
+        add_booking(env, 1, email='guest1@exmaple.org')
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        env.psql("UPDATE pms.guests SET email = 'guest1@example.org', updated_at = now() WHERE id = 1")
+        self.event('H-1001', 'B-1', 'bounced')
+        self.event('H-1001', 'B-2', 'bounced')
+        r = self.pull()
+        self.assertIn('2 new events, 2 history entries, 1 address suppressed', r.stdout)
+        self.assertIn('not suppressed: see event=bounce_not_suppressed', r.stdout)
+        self.assertIn('event=bounce_not_suppressed job=review-nightly property=P001 booking_no=B-1', r.stderr)
+        self.assertEqual(env.psql("SELECT email FROM guestflow.suppressions"), [['guest2@example.org']])
+        self.assertIn('bounced', self.history('B-1')[-1])
+        # The guest's next stay, at the corrected address, is sent.
+        add_booking(env, 11, email='guest1@example.org')
+        r = self.run_job(expect=0)
+        self.assertIn('delivered=1', r.stdout)
+
     def test_a_cursor_moved_by_another_pull_meanwhile_is_not_taken_back(self):
         """Two pulls of the same feed at once (the timer's and one by hand):
         the one that stores last does not put the cursor back to where it
