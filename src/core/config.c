@@ -708,8 +708,9 @@ static const struct section job_section = { NULL, KEYS(job_keys), validate_job }
 
 static const struct key database_keys[] = {
 	STR("conninfo", KF_REQUIRED | KF_NONEMPTY | KF_SECRET, NULL, NULL, C(conninfo)),
-	/* (at most what PostgreSQL's lock_timeout takes: INT_MAX ms) */
-	{ .name = "lock_timeout", .type = K_DURATION, .def = "10s", .min = 1, .max = INT_MAX,
+	/* (at most what PostgreSQL's lock_timeout takes: INT_MAX ms; at least
+	 * what guestflow's own sessions may wait for one another) */
+	{ .name = "lock_timeout", .type = K_DURATION, .def = "10s", .min = 100, .max = INT_MAX,
 	  .offset = C(lock_timeout_ms) },
 };
 static const struct section database_section = { "database", KEYS(database_keys), validate_database };

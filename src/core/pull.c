@@ -190,6 +190,8 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 	return r;
 }
 
+static int clear_failed(PGconn *c, int64_t id);
+
 /* One request of the output on h: 0 when it ended (its verdict is the
  * caller's to read), or a negative error: nothing could be started. */
 static int pull_page(struct gf_http *h, struct gf_http_req *req, const struct gf_job *job,
@@ -261,7 +263,8 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 				gf_warn("pull_failed", "job=%s property=%s verdict=locked sqlstate=%s msg=%s", job->name,
 				        gf_log_q(property), st, gf_log_q("storing the page waited longer than"
 				                                         " database.lock_timeout for a lock another session holds"
-				                                         " (the PMS editing a booking?): nothing of the page was"
+				                                         " (a booking the PMS is editing, or a row of guestflow's"
+				                                         " another command holds): nothing of the page was"
 				                                         " stored, the cursor stays"));
 				snprintf(failure, failure_len, "storing its events waited longer than database.lock_timeout for a"
 				         " lock another session holds (SQLSTATE 55P03)");
@@ -269,7 +272,7 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 			}
 			break;
 		}
-		if (pg.moved && pg.failures_before > 0 && (r = gf_alert_clear(c, job->name, id, "pull_failed")) < 0) {
+		if (pg.moved && pg.failures_before > 0 && (r = clear_failed(c, id)) < 0) {
 			gf_events_clear(&ev);
 			break;
 		}
@@ -330,25 +333,63 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 
 /* A connection whose pull failed: counted; the failed_pulls-th failure in
  * a row raises its pull_failed alert (open until a pull reads the feed). */
+/* A statement of the failure count that failed (a lock held, the session
+ * fine): logged, the pull goes on; the session lost: the pull's error. */
+static int counted(PGconn *c, int err)
+{
+	if (err >= 0 || gf_db_session_gone(c))
+		return err;
+	gf_warn("pull_failure_not_counted", "sqlstate=%s msg=%s", gf_log_q(gf_db_sqlstate(c)),
+	        gf_log_q("the failed pulls of this connection's feed could not be counted (see the db_error line"
+	                 " above); the others' pulls go on"));
+	return 0;
+}
+
+/* The connection's pulls that failed in a row, by whichever job pulled
+ * its feed (a connection is the partner's: every job of the partner pulls
+ * the same feed). */
 static int count_failure(PGconn *c, const struct gf_job *job, int failed_pulls, PGresult *conns, int i,
                          const char *failure)
 {
 	const char *conn = PQgetvalue(conns, i, 0), *property = PQgetvalue(conns, i, 1);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "pull_failure",
-		"UPDATE guestflow.connections SET pull_failures = pull_failures + 1 WHERE id = $1::bigint"
-		" RETURNING pull_failures", 1, (const char *[]){ conn });
+		"UPDATE guestflow.connections SET pull_failures = least(pull_failures, 2147483646) + 1"
+		" WHERE id = $1::bigint RETURNING pull_failures,"
+		/* (one alert a feed, whichever job raised it) */
+		"   EXISTS (SELECT 1 FROM guestflow.alert_events WHERE connection_id = $1::bigint"
+		"            AND kind = 'pull_failed' AND cleared_at IS NULL)", 1, (const char *[]){ conn });
 	if (!r)
-		return err;
-	if (PQntuples(r) == 0 || gf_db_get_int(r, 0, 0) < failed_pulls)
+		return counted(c, err);
+	int64_t n = PQntuples(r) ? gf_db_get_int(r, 0, 0) : 0;
+	if (n < failed_pulls || PQgetvalue(r, 0, 1)[0] == 't')
 		return 0;
 	char msg[1500];
-	snprintf(msg, sizeof(msg), "the %s event feed of property %s (%s %s) could not be read %lld pulls in a row"
+	snprintf(msg, sizeof(msg), "the %s event feed of property %s (%s %s) could not be read %lld pull%s in a row"
 	         " (the last: %s); the bounces and unsubscribes it reports do not reach the suppression list until"
 	         " it is, and each pull reads on from the stored cursor", job->partner, property,
-	         job->output->id_label, PQgetvalue(conns, i, 2), (long long)gf_db_get_int(r, 0, 0),
+	         job->output->id_label, PQgetvalue(conns, i, 2), (long long)n, n == 1 ? "" : "s",
 	         failure[0] ? failure : "see the log");
-	return gf_alert_raise(c, job->name, gf_db_get_int(conns, i, 0), "pull_failed", msg, 0);
+	return counted(c, gf_alert_raise(c, job->name, gf_db_get_int(conns, i, 0), "pull_failed", msg, 0));
+}
+
+/* The feed read again: its pull_failed alert cleared, whichever job
+ * raised it. */
+static int clear_failed(PGconn *c, int64_t id)
+{
+	char conn[32];
+	snprintf(conn, sizeof(conn), "%lld", (long long)id);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "pull_failed_clear",
+		"UPDATE guestflow.alert_events SET cleared_at = now()"
+		" WHERE connection_id = $1::bigint AND kind = 'pull_failed' AND cleared_at IS NULL RETURNING id, job", 1,
+		(const char *[]){ conn });
+	if (!r)
+		return counted(c, err);
+	for (int i = 0; i < PQntuples(r); i++)
+		gf_info("alert_cleared", "alert=%s kind=pull_failed connection=%s job=%s", PQgetvalue(r, i, 0), conn,
+		        gf_log_q(PQgetvalue(r, i, 1)));
+	return 0;
 }
 
 int gf_pull(PGconn *c, const struct gf_job *job, int failed_pulls, struct gf_pull_result *out)

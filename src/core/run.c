@@ -1162,11 +1162,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	_cleanup_pgconn_ PGconn *dbc0 = NULL;
 	_cleanup_pgconn_ PGconn *dbc1 = NULL;
 	_Static_assert(COMPLETERS == 2, "one session variable per completer");
-	/* A lock another session holds for long (a PMS editing a booking
-	 * holds its row, which the booking's history entry waits for) fails
-	 * the statement after database.lock_timeout: the batch is retried
-	 * later, the run goes on, and a stop is not held up by it. */
-	if (gf_db_connect(cfg->conninfo, &db) < 0 || gf_db_lock_timeout(db, cfg->lock_timeout_ms) < 0) {
+	if (gf_db_connect(cfg->conninfo, &db) < 0) {
 		snprintf(st->message, sizeof(st->message), "database not reachable");
 		return GF_EXIT_TEMPFAIL;
 	}
@@ -1249,6 +1245,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		rn.http = gf_http_new(job);
 		if (!rn.http)
 			rn.fatal = -ENOMEM;
+		/* The completion sessions write the history entries: a lock
+		 * another session holds for long (a PMS editing a booking holds
+		 * its row, which the entry's foreign key waits for) fails the
+		 * completion after database.lock_timeout: that batch is retried
+		 * later, the run goes on, and a stop is not held up by it. (The
+		 * main session writes only guestflow's own rows, and waits.) */
 		else if (gf_db_connect(cfg->conninfo, &dbc0) < 0 || gf_db_connect(cfg->conninfo, &dbc1) < 0 ||
 		         gf_db_lock_timeout(dbc0, cfg->lock_timeout_ms) < 0 ||
 		         gf_db_lock_timeout(dbc1, cfg->lock_timeout_ms) < 0)

@@ -23,7 +23,10 @@ static void account(struct run *rn, const struct gf_complete_result *res)
  * under way when the store goes down (one per slot and the batch claimed
  * ahead: batch.in_flight + 1). A poison batch refused again on each retry
  * counts once, so it goes dead after max_attempts while the run goes on;
- * a store down costs those few batches an attempt each, not the night. */
+ * a store down costs those few batches an attempt each, not the night. A
+ * completion that waited longer than database.lock_timeout for a lock
+ * (55P03: bookings the PMS keeps locked, a hotel's at its night audit) is
+ * its batch's, not the store's: not counted. */
 static void judge_completion(struct run *rn, int64_t batch_id, const struct gf_complete_result *res)
 {
 	if (!res->refused) {
@@ -31,6 +34,8 @@ static void judge_completion(struct run *rn, int64_t batch_id, const struct gf_c
 			rn->refused_in_row = 0;
 		return;
 	}
+	if (strcmp(res->sqlstate, "55P03") == 0)
+		return;
 	for (size_t i = 0; i < rn->n_refused_ids; i++)
 		if (rn->refused_ids[i] == batch_id)
 			return;

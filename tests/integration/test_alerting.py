@@ -312,6 +312,29 @@ class AlertingTest(GFTestCase):
         self.assertEqual(state(), ([['P001', '0'], ['P002', '0']], [['P002', 'pull_failed', 'f']]))
         self.assertEqual(len(SmtpSink.messages), 1)
 
+    def test_a_feed_pulled_by_two_jobs_of_its_partner_raises_and_clears_one_alert(self):
+        """A connection is the partner's: each job of the partner pulls its
+        feed. Their failures count together, one pull_failed alert is raised
+        for the feed, and a pull of either job that reads it clears it."""
+        env = self.env
+        env.write_config(job_name='review-weekly')
+        self.configure()  # (the main file again, with its alerting section)
+        r = env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input='wrong-key-12\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.gf('pull').returncode, 1)  # both jobs: 2 failed pulls
+        self.assertEqual(env.gf('pull').returncode, 1)
+        open_alerts = ("SELECT c.property_id, e.kind FROM guestflow.alert_events e"
+                       " JOIN guestflow.connections c ON c.id = e.connection_id WHERE e.cleared_at IS NULL")
+        self.assertEqual(env.psql(open_alerts), [['P002', 'pull_failed']])
+        self.assertEqual(len(SmtpSink.messages), 1)
+        r = env.gf('connection', 'set-credentials', 'P002', 'reviewhub', input=self.accounts['H-1002'] + '\n')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = env.gf('pull', 'review-weekly')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(env.psql(open_alerts), [])
+
     def test_failed_runs_in_a_row_and_success(self):
         env = self.env
         env.gf('contact', 'add', 'ops@hotel.example', '--role', 'alert')

@@ -405,6 +405,25 @@ class ContainmentTest(GFTestCase):
                          [['20', '20']])
         self.assertEqual(set(collections.Counter(g['bookingNo'] for g in env.recorded()).values()), {1})
 
+    def test_a_hotel_the_pms_keeps_locked_is_not_the_history_store_failing(self):
+        """One booking locked in each of a hotel's batches (a night audit),
+        more than batch.in_flight + 1 of them: their completions give up
+        together, and that is not the history store failing as a whole; the
+        other hotel's bookings all go out."""
+        env = self.env
+        env.write_config({'retry': dict(FAST_RETRY, linger='0'), 'batch': {'max_records': 5, 'in_flight': 4}})
+        self.lock_timeout('1s')
+        add_many(env, 25, ['P001'])
+        add_many(env, 100, ['P002'], start=26)
+        hold_in_session(self, env, "SELECT 1 FROM pms.bookings WHERE booking_no IN"
+                                   " ('B-1', 'B-6', 'B-11', 'B-16', 'B-21') FOR UPDATE")
+        r = self.run_job(expect=1, timeout=120)
+        self.assertNotIn('event=store_failing', r.stderr)
+        self.assertIn(' delivered=100 ', summary(self, r))
+        self.assertEqual(env.psql("SELECT c.property_id, d.state, count(*) FROM guestflow.deliveries d"
+                                  " JOIN guestflow.connections c ON c.id = d.connection_id GROUP BY 1, 2 ORDER BY 1, 2"),
+                         [['P001', 'pending', '25'], ['P002', 'delivered', '100']])
+
     def test_a_stop_is_not_held_up_by_a_lock_the_pms_keeps(self):
         env = self.env
         env.write_config({'retry': dict(FAST_RETRY, max_attempts=5, linger='0'),

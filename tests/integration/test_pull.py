@@ -305,6 +305,26 @@ class ReviewXmlPullTest(PullCase):
         r = self.run_job(expect=0)
         self.assertIn('delivered=1', r.stdout)
 
+    def test_a_connection_row_held_by_another_command_fails_only_that_connection(self):
+        """Another session holds P001's row of guestflow.connections longer
+        than database.lock_timeout: P001's page is not stored and its failure
+        not counted; P002's bounce is, and the pull exits 1, not 70."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 3, prop='P002')
+        self.run_job(expect=0)
+        with open(env.config) as f:
+            text = f.read()
+        with open(env.config, 'w') as f:
+            f.write(text.replace('database:\n', 'database:\n  lock_timeout: 1s\n', 1))
+        self.event('H-1001', 'B-1', 'reviewed')
+        self.event('H-1002', 'B-3', 'bounced')
+        hold_in_session(self, env, "SELECT 1 FROM guestflow.connections WHERE property_id = 'P001' FOR NO KEY UPDATE")
+        r = self.pull(expect=1)
+        self.assertIn('pulled 2 connections (1 failed): 1 new event, 1 history entry, 1 address suppressed', r.stdout)
+        self.assertIn('event=pull_failure_not_counted', r.stderr)
+        self.assertEqual(env.psql("SELECT email FROM guestflow.suppressions"), [['guest3@example.org']])
+
     def test_a_cursor_moved_by_another_pull_meanwhile_is_not_taken_back(self):
         """Two pulls of the same feed at once (the timer's and one by hand):
         the one that stores last does not put the cursor back to where it
