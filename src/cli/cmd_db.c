@@ -45,27 +45,71 @@ static const char help[] =
 	"configuration. Refused as rename-job is: nothing recorded under JOB, a run of\n"
 	"it that may be going on (--force), the deliveries held for more than 5 s.\n";
 
-static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+/* rename-job's and forget-job's words: want names and --force; usage
+ * says them. 0, or the exit code (said on stderr). */
+static int job_args(int argc, char **argv, const char *cmd, const char *usage, const char **names, int want,
+                    bool *force)
 {
-	const char *names[2] = { NULL, NULL };
-	bool force = false;
 	int n = 0;
+	*force = false;
 	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--force") == 0 && !force) {
-			force = true;
-		} else if (argv[i][0] == '-' || n == 2) {
-			fprintf(stderr, "guestflow db rename-job: unexpected argument '%s' (usage: db rename-job OLD NEW"
-			        " [--force])\n", argv[i]);
+		if (strcmp(argv[i], "--force") == 0 && !*force) {
+			*force = true;
+		} else if (argv[i][0] == '-' || n == want) {
+			fprintf(stderr, "guestflow db %s: unexpected argument '%s' (usage: db %s)\n", cmd, argv[i], usage);
 			return GF_EXIT_USAGE;
 		} else {
 			names[n++] = argv[i];
 		}
 	}
-	if (n != 2) {
-		fprintf(stderr, "guestflow db rename-job: expects the job's old name and its new one (usage: db"
-		        " rename-job OLD NEW [--force])\n");
-		return GF_EXIT_USAGE;
+	if (n == want)
+		return 0;
+	fprintf(stderr, "guestflow db %s: expects %s (usage: db %s)\n", cmd,
+	        want == 2 ? "the job's old name and its new one" : "the name of the job removed", usage);
+	return GF_EXIT_USAGE;
+}
+
+/* The job still in the configuration (said on stderr, with what to do
+ * first): GF_EXIT_CONFIG, else 0. */
+static int still_configured(const struct gf_config *cfg, const char *cmd, const char *name, const char *first)
+{
+	for (size_t i = 0; i < cfg->n_jobs; i++)
+		if (strcmp(cfg->jobs[i]->name, name) == 0) {
+			fprintf(stderr, "guestflow db %s: job '%s' is still in the configuration (%s): %s, so that no run"
+			        " of '%s' starts again\n", cmd, name, cfg->jobs[i]->path, first, name);
+			return GF_EXIT_CONFIG;
+		}
+	return 0;
+}
+
+/* What became of it: the rows per table (prefix first) and 0, or the exit
+ * code of an error or a refusal (said on stderr; nothing: what was not done). */
+static int report(const char *cmd, const char *nothing, int r, int refusal, const char *why,
+                  const struct gf_rename_result *res, const char *prefix)
+{
+	if (r < 0) {
+		fprintf(stderr, "guestflow db %s: failed, nothing %s: %s\n", cmd, nothing, gf_strerror(r));
+		return gf_cmd_db_error(r);
 	}
+	if (refusal) {
+		fprintf(stderr, "guestflow db %s: refusing: %s\n", cmd, why);
+		return refusal == GF_RENAME_RUNNING || refusal == GF_RENAME_BUSY ? GF_EXIT_TEMPFAIL
+		       : refusal == GF_RENAME_UNKNOWN                              ? GF_EXIT_SOFTWARE
+		                                                                   : GF_EXIT_DATAERR;
+	}
+	fputs(prefix, stdout);
+	for (size_t i = 0; i < res->n; i++)
+		printf("%s %s %lld", i ? "," : "", res->t[i].table, (long long)res->t[i].rows);
+	return 0;
+}
+
+static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
+{
+	const char *names[2] = { NULL, NULL };
+	bool force;
+	int r = job_args(argc, argv, "rename-job", "rename-job OLD NEW [--force]", names, 2, &force);
+	if (r)
+		return r;
 	const char *old = names[0], *new_name = names[1];
 	if (strcmp(old, new_name) == 0) {
 		fprintf(stderr, "guestflow db rename-job: OLD and NEW are the same name ('%s')\n", old);
@@ -73,17 +117,12 @@ static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	}
 	struct gf_config *cfg = NULL;
 	PGconn *db = NULL;
-	int r = gf_cmd_open_current(ctx, &cfg, &db);
-	if (r)
+	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
+	char first[512];
+	snprintf(first, sizeof(first), "rename its file and its name: to '%s' first", new_name);
 	const struct gf_job *job = NULL;
-	for (size_t i = 0; i < cfg->n_jobs; i++)
-		if (strcmp(cfg->jobs[i]->name, old) == 0) {
-			fprintf(stderr, "guestflow db rename-job: job '%s' is still in the configuration (%s): rename its"
-			        " file and its name: to '%s' first, so that no run of '%s' starts again\n", old,
-			        cfg->jobs[i]->path, new_name, old);
-			r = GF_EXIT_CONFIG;
-		}
+	r = still_configured(cfg, "rename-job", old, first);
 	if (r == 0 && !(job = gf_cmd_find_job(cfg, new_name, "db rename-job")))
 		r = GF_EXIT_CONFIG;
 	if (r) {
@@ -97,55 +136,26 @@ static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	r = gf_job_rename(db, old, new_name, job->partner, force, &refusal, why, sizeof(why), &res);
 	PQfinish(db);
 	gf_config_free(cfg);
-	if (r < 0) {
-		fprintf(stderr, "guestflow db rename-job: failed, nothing renamed: %s\n", gf_strerror(r));
-		return gf_cmd_db_error(r);
-	}
-	if (refusal) {
-		fprintf(stderr, "guestflow db rename-job: refusing: %s\n", why);
-		return refusal == GF_RENAME_RUNNING || refusal == GF_RENAME_BUSY ? GF_EXIT_TEMPFAIL : GF_EXIT_DATAERR;
-	}
-	printf("renamed job '%s' to '%s':", old, new_name);
-	for (size_t i = 0; i < res.n; i++)
-		printf("%s %s %lld", i ? "," : "", res.t[i].table, (long long)res.t[i].rows);
-	printf("\n");
+	char prefix[600];
+	snprintf(prefix, sizeof(prefix), "renamed job '%s' to '%s':", old, new_name);
+	if ((r = report("rename-job", "renamed", r, refusal, why, &res, prefix)) == 0)
+		printf("\n");
 	gf_rename_result_free(&res);
-	return 0;
+	return r;
 }
 
 static int forget_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	const char *name = NULL;
-	bool force = false;
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--force") == 0 && !force) {
-			force = true;
-		} else if (argv[i][0] == '-' || name) {
-			fprintf(stderr, "guestflow db forget-job: unexpected argument '%s' (usage: db forget-job JOB"
-			        " [--force])\n", argv[i]);
-			return GF_EXIT_USAGE;
-		} else {
-			name = argv[i];
-		}
-	}
-	if (!name) {
-		fprintf(stderr, "guestflow db forget-job: expects the name of the job removed (usage: db forget-job JOB"
-		        " [--force])\n");
-		return GF_EXIT_USAGE;
-	}
-	struct gf_config *cfg = NULL;
-	PGconn *db = NULL;
-	int r = gf_cmd_open_current(ctx, &cfg, &db);
+	bool force;
+	int r = job_args(argc, argv, "forget-job", "forget-job JOB [--force]", &name, 1, &force);
 	if (r)
 		return r;
-	for (size_t i = 0; i < cfg->n_jobs; i++)
-		if (strcmp(cfg->jobs[i]->name, name) == 0) {
-			fprintf(stderr, "guestflow db forget-job: job '%s' is in the configuration (%s): remove it first (on"
-			        " every host that runs it), so that no run of '%s' starts again; renamed: guestflow db"
-			        " rename-job\n", name, cfg->jobs[i]->path, name);
-			r = GF_EXIT_CONFIG;
-		}
-	if (r) {
+	struct gf_config *cfg = NULL;
+	PGconn *db = NULL;
+	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
+		return r;
+	if ((r = still_configured(cfg, "forget-job", name, "remove it first, on every host that runs it"))) {
 		PQfinish(db);
 		gf_config_free(cfg);
 		return r;
@@ -156,23 +166,13 @@ static int forget_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	r = gf_job_forget(db, name, force, &refusal, why, sizeof(why), &res);
 	PQfinish(db);
 	gf_config_free(cfg);
-	if (r < 0) {
-		fprintf(stderr, "guestflow db forget-job: failed, nothing deleted: %s\n", gf_strerror(r));
-		return gf_cmd_db_error(r);
-	}
-	if (refusal) {
-		fprintf(stderr, "guestflow db forget-job: refusing: %s\n", why);
-		return refusal == GF_RENAME_RUNNING || refusal == GF_RENAME_BUSY ? GF_EXIT_TEMPFAIL
-		       : refusal == GF_RENAME_UNKNOWN                              ? GF_EXIT_SOFTWARE
-		                                                                   : GF_EXIT_DATAERR;
-	}
-	printf("forgot job '%s': deleted", name);
-	for (size_t i = 0; i < res.n; i++)
-		printf("%s %s %lld", i ? "," : "", res.t[i].table, (long long)res.t[i].rows);
-	printf("; kept %lld partner event%s (they put an address on the suppression list)\n",
-	       (long long)res.kept_events, res.kept_events == 1 ? "" : "s");
+	char prefix[400];
+	snprintf(prefix, sizeof(prefix), "forgot job '%s': deleted", name);
+	if ((r = report("forget-job", "deleted", r, refusal, why, &res, prefix)) == 0)
+		printf("; kept %lld partner event%s (they put an address on the suppression list)\n",
+		       (long long)res.kept_events, res.kept_events == 1 ? "" : "s");
 	gf_rename_result_free(&res);
-	return 0;
+	return r;
 }
 
 int gf_cmd_db(int argc, char **argv, const struct gf_cmd_ctx *ctx)

@@ -14,6 +14,15 @@ from test_poison_engine import view_with
 
 class OperationsTest(GFTestCase):
 
+    def job_tables(self):
+        """The tables of the guestflow schema with a job column (of a job's record)."""
+        tables = [t for (t,) in self.env.psql(
+            "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'guestflow' AND c.relkind = 'r' AND a.attname = 'job' AND NOT a.attisdropped")]
+        self.assertGreaterEqual(len(tables), 8, tables)
+        return tables
+
     def rename(self, old, new, *extra, expect, says=None):
         r = self.env.gf('db', 'rename-job', old, new, *extra)
         self.assertEqual(r.returncode, expect, r.stdout + r.stderr)
@@ -108,11 +117,7 @@ class OperationsTest(GFTestCase):
         r = self.rename('review-nightly', 'nightly-reviews', expect=0)
         self.assertIn("renamed job 'review-nightly' to 'nightly-reviews':", r.stdout)
         self.assertIn('deliveries 20', r.stdout)
-        tables = [t for (t,) in env.psql(
-            "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'guestflow' AND c.relkind = 'r' AND a.attname = 'job' AND NOT a.attisdropped")]
-        self.assertGreaterEqual(len(tables), 8, tables)
+        tables = self.job_tables()
         for t in tables:
             self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.{t} WHERE job = 'review-nightly'"), '0', t)
             self.assertIn(f' {t} ', r.stdout + ',')
@@ -164,7 +169,7 @@ class OperationsTest(GFTestCase):
                 self.assertIn(says, r.stderr)
             return r
 
-        forget('review-nightly', expect=78, says="job 'review-nightly' is in the configuration")
+        forget('review-nightly', expect=78, says="job 'review-nightly' is still in the configuration")
         os.remove(os.path.join(env.jobs_dir, 'review-nightly.yaml'))
         r = env.gf('purge')
         self.assertIn('if it was removed: guestflow db forget-job review-nightly', r.stderr)
@@ -193,11 +198,7 @@ class OperationsTest(GFTestCase):
         self.assertIn('deliveries 10', r.stdout)
         self.assertIn('partner_events 1,', r.stdout)
         self.assertIn('kept 1 partner event (they put an address on the suppression list)', r.stdout)
-        tables = [t for (t,) in env.psql(
-            "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'guestflow' AND c.relkind = 'r' AND a.attname = 'job' AND NOT a.attisdropped")]
-        self.assertGreaterEqual(len(tables), 8, tables)
+        tables = self.job_tables()
         for t in tables:
             left = '1' if t == 'partner_events' else '0'
             self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.{t} WHERE job = 'review-nightly'"), left, t)

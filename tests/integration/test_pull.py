@@ -48,6 +48,22 @@ class PullCase(GFTestCase):
         self.assertEqual(r.returncode, expect, f'stdout: {r.stdout}\nstderr: {r.stderr}')
         return r
 
+    def odd_feed(self):
+        """P001 moved to a partner of its own ('oddhub', job 'odd': one job
+        per endpoint) whose event feed is a Feed server."""
+        env = self.env
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Feed)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        env.psql("INSERT INTO guestflow.partners (id, name) VALUES ('oddhub', 'Odd') ON CONFLICT DO NOTHING;"
+                 "UPDATE guestflow.connections SET partner = 'oddhub' WHERE property_id = 'P001'")
+        with open(os.path.join(env.jobs_dir, 'review-nightly.yaml'), encoding='utf-8') as f:
+            job = f.read()
+        with open(os.path.join(env.jobs_dir, 'odd.yaml'), 'w', encoding='utf-8') as f:
+            f.write(job.replace('name: "review-nightly"', 'name: "odd"').replace('partner: "reviewhub"', 'partner: "oddhub"')
+                    .replace(env.endpoint, f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'))
+
     def history(self, booking_no):
         return [m for (m,) in self.env.psql(
             "SELECT h.message FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id"
@@ -213,18 +229,7 @@ class ReviewXmlPullTest(PullCase):
         self.run_job(expect=0)
         self.event('H-1002', 'B-9', 'reviewed')
         # P001's partner answers its own way: P002 through the simulator still works.
-        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Feed)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        # (one job per endpoint: the bad feed has a partner of its own)
-        env.psql("INSERT INTO guestflow.partners (id, name) VALUES ('oddhub', 'Odd') ON CONFLICT DO NOTHING;"
-                 "UPDATE guestflow.connections SET partner = 'oddhub' WHERE property_id = 'P001'")
-        with open(os.path.join(env.jobs_dir, 'review-nightly.yaml'), encoding='utf-8') as f:
-            job = f.read()
-        with open(os.path.join(env.jobs_dir, 'odd.yaml'), 'w', encoding='utf-8') as f:
-            f.write(job.replace('name: "review-nightly"', 'name: "odd"').replace('partner: "reviewhub"', 'partner: "oddhub"')
-                    .replace(env.endpoint, f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'))
+        self.odd_feed()
         cases = [
             (b'hello', 'not well-formed'),
             (b'<events next="1"><event bookingNo="B-1" type="liked" at="2026-11-23T10:00:00Z"/></events>',
@@ -332,17 +337,8 @@ class ReviewXmlPullTest(PullCase):
         env = self.env
         add_booking(env, 1)
         self.run_job(expect=0)
-        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Feed)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        env.psql("INSERT INTO guestflow.partners (id, name) VALUES ('oddhub', 'Odd') ON CONFLICT DO NOTHING;"
-                 "UPDATE guestflow.connections SET partner = 'oddhub', events_cursor = '7' WHERE property_id = 'P001'")
-        with open(os.path.join(env.jobs_dir, 'review-nightly.yaml'), encoding='utf-8') as f:
-            job = f.read()
-        with open(os.path.join(env.jobs_dir, 'odd.yaml'), 'w', encoding='utf-8') as f:
-            f.write(job.replace('name: "review-nightly"', 'name: "odd"').replace('partner: "reviewhub"', 'partner: "oddhub"')
-                    .replace(env.endpoint, f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'))
+        self.odd_feed()
+        env.psql("UPDATE guestflow.connections SET events_cursor = '7' WHERE property_id = 'P001'")
         Feed.body = b'<events next="8"><event bookingNo="B-1" type="reviewed" at="2026-11-23T10:00:00Z"/></events>'
         # (the other pull, read from 7 as well, got further first)
         Feed.before = lambda: env.psql("UPDATE guestflow.connections SET events_cursor = '12'"
