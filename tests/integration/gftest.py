@@ -529,6 +529,17 @@ def hold_in_session(test, env, sql):
     return release
 
 
+def main_setting(env, section, key, value):
+    """key: value in the section of the main file (which write_config
+    writes: call it after that)."""
+    with open(env.config) as f:
+        text = f.read()
+    if f'{section}:\n' not in text:
+        raise AssertionError(f'no {section}: section in {env.config}')
+    with open(env.config, 'w') as f:
+        f.write(text.replace(f'{section}:\n', f'{section}:\n  {key}: {value}\n', 1))
+
+
 def add_booking(env, n, prop='P001', status='checked_out', email=None, last='Muster', first='Max',
                 gender='m', lang='de', notify=True, checked_out="now() - interval '1 day'",
                 arrival="current_date - 3", departure="current_date - 1"):

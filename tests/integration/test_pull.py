@@ -14,7 +14,7 @@ import threading
 import urllib.parse
 
 import sshaux
-from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, hold_in_session, main, wait_for
+from gftest import GUESTFLOW, GFTestCase, add_booking, add_many, hold_in_session, main, main_setting, wait_for
 
 
 class Feed(http.server.BaseHTTPRequestHandler):
@@ -268,10 +268,7 @@ class ReviewXmlPullTest(PullCase):
         add_booking(env, 1)
         add_booking(env, 3, prop='P002')
         self.run_job(expect=0)
-        with open(env.config) as f:
-            text = f.read()
-        with open(env.config, 'w') as f:
-            f.write(text.replace('database:\n', 'database:\n  lock_timeout: 1s\n', 1))
+        main_setting(env, 'database', 'lock_timeout', '1s')
         self.event('H-1001', 'B-1', 'reviewed')
         self.event('H-1002', 'B-3', 'reviewed')
         release = hold_in_session(self, env, "SELECT 1 FROM pms.bookings WHERE booking_no = 'B-1' FOR UPDATE")
@@ -318,10 +315,7 @@ class ReviewXmlPullTest(PullCase):
         add_booking(env, 1)
         add_booking(env, 3, prop='P002')
         self.run_job(expect=0)
-        with open(env.config) as f:
-            text = f.read()
-        with open(env.config, 'w') as f:
-            f.write(text.replace('database:\n', 'database:\n  lock_timeout: 1s\n', 1))
+        main_setting(env, 'database', 'lock_timeout', '1s')
         self.event('H-1001', 'B-1', 'reviewed')
         self.event('H-1002', 'B-3', 'bounced')
         hold_in_session(self, env, "SELECT 1 FROM guestflow.connections WHERE property_id = 'P001' FOR NO KEY UPDATE")
