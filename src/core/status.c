@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/proc.h"
 #include "db/db.h"
 #include "base/log.h"
 
@@ -52,6 +53,20 @@ static json_t *job_json(const struct gf_job *job, PGresult *run, PGresult *q)
 	return o;
 }
 
+/* A run that has not recorded its end (row 0 of run): what this host can
+ * tell of its process (the job's next run here marks a dead one lost). */
+static const char *unended(PGresult *run)
+{
+	switch (gf_proc_state(PQgetvalue(run, 0, 12), (long)gf_db_get_int(run, 0, 13), gf_db_get(run, 0, 14))) {
+	case GF_PROC_ALIVE:
+		return "- (running: its process is alive on this host)";
+	case GF_PROC_DEAD:
+		return "- (killed: its process is gone from this host; the job's next run records it as lost)";
+	default:
+		return "- (running, or killed and not yet found so: it ran on another host)";
+	}
+}
+
 /* The connection's lifecycle beyond its queue, on one line under the table. */
 static void conn_details(FILE *out, PGresult *q, int r)
 {
@@ -94,7 +109,7 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, json_t
 			"SELECT id, to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),"
 			"       to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), trigger, exit_code, eligible, delivered,"
 			"       rejected, dead, round(extract(epoch FROM finished_at - started_at)::numeric, 2), message,"
-			"       to_char(lost_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF')"
+			"       to_char(lost_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), coalesce(host, ''), coalesce(pid, 0), process"
 			"  FROM guestflow.runs WHERE job = $1 ORDER BY id DESC LIMIT 1", 1, (const char *[]){ job->name });
 		if (!run)
 			return err;
@@ -151,7 +166,7 @@ int gf_status(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, json_t
 			        PQgetvalue(run, 0, 0), gf_log_qt(PQgetvalue(run, 0, 3)), PQgetvalue(run, 0, 1),
 			        !PQgetisnull(run, 0, 4) ? PQgetvalue(run, 0, 4)
 			        : !PQgetisnull(run, 0, 11) ? "- (lost: ended without recording its end)"
-			                                   : "- (running, or killed and not yet found so)",
+			                                   : unended(run),
 			        PQgetvalue(run, 0, 5), PQgetvalue(run, 0, 6), PQgetvalue(run, 0, 7), PQgetvalue(run, 0, 8),
 			        PQgetisnull(run, 0, 9) ? "-" : PQgetvalue(run, 0, 9));
 		if (PQntuples(run) > 0 && !PQgetisnull(run, 0, 10))

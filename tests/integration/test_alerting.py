@@ -363,6 +363,16 @@ class AlertingTest(GFTestCase):
         prom = open(os.path.join(self.metrics_dir, 'guestflow_review-nightly.prom')).read()
         self.assertIn('guestflow_last_success_timestamp_seconds{job="review-nightly"}', prom)
 
+    def test_status_says_what_this_host_can_tell_of_a_run_without_its_end(self):
+        env = self.env
+        me = os.getpid()
+        env.psql("INSERT INTO guestflow.runs (job, host, pid, process)"
+                 f" VALUES ('review-nightly', '{socket.gethostname()}', {me}, '{proc_identity(me)}')")
+        self.assertIn('exit - (running: its process is alive on this host)', env.gf('status').stdout)
+        env.psql("INSERT INTO guestflow.runs (job, host, pid) VALUES ('review-nightly', 'elsewhere.example', 4242)")
+        self.assertIn('exit - (running, or killed and not yet found so: it ran on another host)',
+                      env.gf('status').stdout)
+
     def test_runs_killed_before_their_end_are_found_and_escalated(self):
         """A run killed before it records its end (the OOM killer, a reboot)
         could not report its failure: the job's next run on the host finds
@@ -383,7 +393,8 @@ class AlertingTest(GFTestCase):
             r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'}, timeout=60)
             self.assertEqual(r.returncode, -9, r.stderr)
         r = env.gf('status')
-        self.assertIn('exit - (running, or killed and not yet found so)', r.stdout)
+        self.assertIn('exit - (killed: its process is gone from this host; the job\'s next run records it as lost)',
+                      r.stdout)
         self.assertEqual(SmtpSink.messages, [])
         # The third is killed too, after it has found the second (the second
         # found the first) and told: two runs in a row failed.
