@@ -43,7 +43,11 @@ static const char help[] =
 	"A job added again under that name later starts afresh: its first run sends\n"
 	"every eligible booking of its window. JOB must not be a job of the\n"
 	"configuration. Refused as rename-job is: nothing recorded under JOB, a run of\n"
-	"it that may be going on (--force), the deliveries held for more than 5 s.\n";
+	"it that may be going on (--force), the deliveries held for more than 5 s;\n"
+	"and while another job of the configuration sends to a partner JOB sent to\n"
+	"(its feeds are still pulled, and the partner's later bounces and unsubscribes\n"
+	"of guests only JOB sent would no longer be matched to their bookings; --force\n"
+	"forgets it all the same).\n";
 
 /* rename-job's and forget-job's words: want names and --force; usage
  * says them. 0, or the exit code (said on stderr). */
@@ -144,6 +148,36 @@ static int rename_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	return r;
 }
 
+/* A partner the job sent to that a job of the configuration still sends
+ * to: its feeds are still pulled, and the events about guests only the
+ * job sent are matched to their bookings through the job's deliveries.
+ * Refused (65) without force, said with it; 0 when there is none. */
+static int shared_feeds(PGconn *db, const struct gf_config *cfg, const char *name, bool force)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *p = gf_db_query(db, &err, "forget_partners",
+		"SELECT DISTINCT c.partner FROM guestflow.connections c"
+		" WHERE c.id IN (SELECT DISTINCT connection_id FROM guestflow.deliveries WHERE job = $1) ORDER BY 1", 1,
+		(const char *[]){ name });
+	if (!p)
+		return gf_cmd_db_error(err);
+	for (int i = 0; i < PQntuples(p); i++)
+		for (size_t j = 0; j < cfg->n_jobs; j++) {
+			if (strcmp(cfg->jobs[j]->partner, PQgetvalue(p, i, 0)) != 0)
+				continue;
+			fprintf(stderr, "guestflow db forget-job: %s: job '%s' of the configuration sends to %s too, and"
+			        " pulls the same feeds: the partner's later bounces and unsubscribes of the guests only '%s'"
+			        " sent are matched to their bookings through its deliveries; once forgotten, they are stored"
+			        " without a booking (no history entry, not on the suppression list)%s\n",
+			        force ? "warning" : "refusing", cfg->jobs[j]->name, cfg->jobs[j]->partner, name,
+			        force ? "" : " (--force: forget it all the same)");
+			if (!force)
+				return GF_EXIT_DATAERR;
+			break;
+		}
+	return 0;
+}
+
 static int forget_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	const char *name = NULL;
@@ -155,7 +189,8 @@ static int forget_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	PGconn *db = NULL;
 	if ((r = gf_cmd_open_current(ctx, &cfg, &db)))
 		return r;
-	if ((r = still_configured(cfg, "forget-job", name, "remove it first, on every host that runs it"))) {
+	if ((r = still_configured(cfg, "forget-job", name, "remove it first, on every host that runs it")) ||
+	    (r = shared_feeds(db, cfg, name, force))) {
 		PQfinish(db);
 		gf_config_free(cfg);
 		return r;

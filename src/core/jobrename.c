@@ -135,14 +135,17 @@ static bool own_record(const char *table)
 	return strcmp(table, "runs") == 0 || strcmp(table, "batches") == 0 || strcmp(table, "deliveries") == 0;
 }
 
-/* The transaction's lock on the deliveries (no one else writes them until
- * it ends), waited for 5 s at most, as every lock of the transaction. */
+/* The transaction's locks on the deliveries and the runs (no one else
+ * writes them until it ends: no run starts meanwhile, one configured on
+ * another host included, so that the checks hold until the commit; it
+ * waits, then starts with the record as the commit left it), waited for
+ * 5 s at most, as every lock of the transaction. */
 static int lock_deliveries(PGconn *c)
 {
 	int err = gf_db_exec(c, "job_record_lock_timeout", "SET LOCAL lock_timeout = '5s'", 0, NULL);
 	if (err == 0)
-		err = gf_db_exec(c, "job_record_lock", "LOCK TABLE guestflow.deliveries IN SHARE ROW EXCLUSIVE MODE", 0,
-		                 NULL);
+		err = gf_db_exec(c, "job_record_lock", "LOCK TABLE guestflow.deliveries, guestflow.runs IN SHARE ROW"
+		                 " EXCLUSIVE MODE", 0, NULL);
 	return err;
 }
 
@@ -228,9 +231,9 @@ static int end_tx(PGconn *c, int r, const char *job, const char *done, int *refu
 	if (r < 0 && strcmp(gf_db_sqlstate(c), "55P03") == 0) {
 		r = 0;
 		refuse(refusal, GF_RENAME_BUSY, why, whylen,
-		       "another session has held guestflow.deliveries, or a row of the record of '%s', for more than 5"
-		       " seconds (a long transaction, a vacuum, a command at work): try again later; nothing %s", job,
-		       done);
+		       "another session has held guestflow.deliveries or guestflow.runs, or a row of the record of '%s',"
+		       " for more than 5 seconds (a long transaction, a vacuum, a command at work): try again later;"
+		       " nothing %s", job, done);
 	}
 	if (r < 0 || *refusal != GF_RENAME_OK) {
 		gf_db_rollback(c);

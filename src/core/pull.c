@@ -53,15 +53,17 @@ static const char STORE_SQL[] =
 	"         e.type, e.at, e.reason, e.batch_key FROM e ORDER BY e.i"
 	"  ON CONFLICT DO NOTHING"
 	"  RETURNING id, booking_id, booking_no, type, at, reason, batch_key"
-	/* A bounce is of the address that was sent: when the PMS changed the
-	 * booking (its guest included) after it was sent, its address now may
-	 * be another one, a typo corrected, which did not bounce; it is not
-	 * suppressed (the one that bounced is no longer the PMS's). An
-	 * unsubscribe is the guest's, whatever the address. */
+	/* A bounce is of an address that was sent, and guestflow does not keep
+	 * the addresses it sent: when the PMS changed the booking (its guest
+	 * included) after it was first planned for the connection (by any job;
+	 * a rerun or a retry keeps that time), the address sent and the one
+	 * now may differ (a typo corrected, then sent again), and the bounce
+	 * may be of either: the current one is not suppressed. An unsubscribe
+	 * is the guest's, whatever the address. */
 	"), changed AS ("
 	"  SELECT ins.id FROM ins WHERE ins.type = 'bounced' AND EXISTS ("
 	"    SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = ins.booking_id"
-	"       AND s.updated_at > (SELECT max(d.finished_at) FROM guestflow.deliveries d"
+	"       AND s.updated_at > (SELECT min(d.created_at) FROM guestflow.deliveries d"
 	"                            WHERE d.connection_id = $1::bigint AND d.booking_id = ins.booking_id))"
 	"), sup AS ("
 	"  INSERT INTO guestflow.suppressions (email, reason, event_id)"
@@ -175,8 +177,9 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 			json_array_foreach(nos, k, no) {
 				gf_info("bounce_not_suppressed", "job=%s property=%s booking_no=%s msg=%s", job->name,
 				        gf_log_q(property), gf_log_q(json_string_value(no) ? json_string_value(no) : ""),
-				        gf_log_q("the PMS changed the booking after it was sent: its address now may not be the"
-				                 " one that bounced, and is not put on the suppression list"));
+				        gf_log_q("the PMS changed the booking after it was first planned for this connection: its"
+				                 " address now may not be the one that bounced, and is not put on the suppression"
+				                 " list"));
 				out->not_suppressed++;
 			}
 			json_decref(nos);

@@ -89,7 +89,7 @@ static void conn_details(FILE *out, PGresult *q, int r)
 		fprintf(out, "%s (%s)", PQgetvalue(q, r, 17), PQgetvalue(q, r, 18));
 	if (!PQgetisnull(q, r, 19))
 		fprintf(out, ", pulled %s", PQgetvalue(q, r, 19));
-	if (gf_db_get_int(q, r, 20) > 0)
+	if (gf_db_get_int(q, r, 20) > 0 && strcmp(PQgetvalue(q, r, 2), "live") == 0)
 		fprintf(out, "; its last %s pull%s failed (alerting.failed_pulls)", PQgetvalue(q, r, 20),
 		        strcmp(PQgetvalue(q, r, 20), "1") ? "s" : "");
 	fputc('\n', out);

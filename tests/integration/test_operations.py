@@ -94,8 +94,8 @@ class OperationsTest(GFTestCase):
         # Another session holding the deliveries: not waited for long.
         release = hold_in_session(self, env, 'LOCK TABLE guestflow.deliveries IN ROW EXCLUSIVE MODE')
         self.rename('review-nightly', 'nightly-reviews', expect=75,
-                    says="another session has held guestflow.deliveries, or a row of the record of 'review-nightly',"
-                         " for more than 5 seconds")
+                    says="another session has held guestflow.deliveries or guestflow.runs, or a row of the record of"
+                         " 'review-nightly', for more than 5 seconds")
         release()
         # A row of the record held (its update waited for): the same.
         release = hold_in_session(self, env, "SELECT id FROM guestflow.runs WHERE job = 'review-nightly' FOR UPDATE")
@@ -176,6 +176,11 @@ class OperationsTest(GFTestCase):
         forget(expect=64, says='expects the name of the job removed')
         forget('review-nightly', '--bogus', expect=64, says="unexpected argument '--bogus'")
         forget('never-ran', expect=65, says="nothing is recorded under job 'never-ran'")
+        # Another job of the configuration sends to the same partner: its
+        # pulls match the partner's events through the deliveries.
+        forget('review-nightly', expect=65, says="job 'survey' of the configuration sends to reviewhub too")
+        survey_file = os.path.join(env.jobs_dir, 'survey.yaml')
+        os.rename(survey_file, survey_file + '.off')
         # A batch under a lease, or a run on another host: not while it may go on.
         env.psql("UPDATE guestflow.batches SET state = 'open', lease_until = now() + interval '5 min'"
                  " WHERE id = (SELECT min(id) FROM guestflow.batches WHERE job = 'review-nightly')")
@@ -183,7 +188,9 @@ class OperationsTest(GFTestCase):
         env.psql("UPDATE guestflow.batches SET state = 'done', lease_until = NULL WHERE lease_until IS NOT NULL")
         env.psql("INSERT INTO guestflow.runs (job, host, pid) VALUES ('review-nightly', 'elsewhere.example', 4242)")
         forget('review-nightly', expect=75, says='(host elsewhere.example, pid 4242')
-        release = hold_in_session(self, env, 'LOCK TABLE guestflow.deliveries IN ROW EXCLUSIVE MODE')
+        # (a run starting meanwhile, on another host that still has the job,
+        # inserting its runs row: waited for, not deleted under it)
+        release = hold_in_session(self, env, 'LOCK TABLE guestflow.runs IN ROW EXCLUSIVE MODE')
         forget('review-nightly', '--force', expect=75, says='for more than 5 seconds')
         release()
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '10',
@@ -193,7 +200,7 @@ class OperationsTest(GFTestCase):
                           " (SELECT count(*) FROM guestflow.api_calls WHERE job = 'survey')")
         history = env.scalar("SELECT count(*) FROM pms.booking_history")
 
-        r = forget('review-nightly', '--force', expect=0)
+        r = forget('review-nightly', '--force', expect=0)  # (the run on another host: known dead)
         self.assertIn("forgot job 'review-nightly': deleted api_calls ", r.stdout)
         self.assertIn('deliveries 10', r.stdout)
         self.assertIn('partner_events 1,', r.stdout)
@@ -209,6 +216,7 @@ class OperationsTest(GFTestCase):
         self.assertEqual(env.psql("SELECT (SELECT count(*) FROM guestflow.deliveries WHERE job = 'survey'),"
                                   " (SELECT count(*) FROM guestflow.runs WHERE job = 'survey'),"
                                   " (SELECT count(*) FROM guestflow.api_calls WHERE job = 'survey')"), survey)
+        os.rename(survey_file + '.off', survey_file)
         r = env.gf('purge')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn('guestflow purge:', r.stderr)

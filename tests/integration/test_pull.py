@@ -294,6 +294,11 @@ class ReviewXmlPullTest(PullCase):
         add_booking(env, 2)
         self.run_job(expect=0)
         env.psql("UPDATE pms.guests SET email = 'guest1@example.org', updated_at = now() WHERE id = 1")
+        # (and sent again with it, by a rerun: the bounce may be of either)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', '--force')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([g['email'] for g in env.recorded() if g['bookingNo'] == 'B-1'],
+                         ['guest1@exmaple.org', 'guest1@example.org'])
         self.event('H-1001', 'B-1', 'bounced')
         self.event('H-1001', 'B-2', 'bounced')
         r = self.pull()
