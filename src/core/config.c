@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <errno.h>
-#include <limits.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
 #include <yaml.h>
@@ -708,9 +707,9 @@ static const struct section job_section = { NULL, KEYS(job_keys), validate_job }
 
 static const struct key database_keys[] = {
 	STR("conninfo", KF_REQUIRED | KF_NONEMPTY | KF_SECRET, NULL, NULL, C(conninfo)),
-	/* (at most what PostgreSQL's lock_timeout takes: INT_MAX ms; at least
-	 * what guestflow's own sessions may wait for one another) */
-	{ .name = "lock_timeout", .type = K_DURATION, .def = "10s", .min = 100, .max = INT_MAX,
+	/* (at most what PostgreSQL's lock_timeout takes, INT_MAX ms, in whole
+	 * days; at least what guestflow's own sessions may wait for one another) */
+	{ .name = "lock_timeout", .type = K_DURATION, .def = "10s", .min = 100, .max = (int64_t)24 * 86400 * 1000,
 	  .offset = C(lock_timeout_ms) },
 };
 static const struct section database_section = { "database", KEYS(database_keys), validate_database };

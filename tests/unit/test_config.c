@@ -559,8 +559,14 @@ static void test_errors(void)
 	       "etc/gf.yaml:2:18: 'level' must be one of: error, warn, info, debug, got 'verbose'",
 	       "main: bad log level");
 	is_str(main_error("database: {conninfo: x, password: secret}\n"),
-	       "etc/gf.yaml:1:25: unknown key 'password' in 'database' (expected one of: conninfo)",
+	       "etc/gf.yaml:1:25: unknown key 'password' in 'database' (expected one of: conninfo, lock_timeout)",
 	       "main: unknown key in database");
+	is_str(main_error("database: {conninfo: x, lock_timeout: 50ms}\n"),
+	       "etc/gf.yaml:1:39: 'lock_timeout' must be a duration of at least 100ms (like 30s, 10m, 2h or 14d; a plain"
+	       " number means seconds), got '50ms'", "main: lock_timeout under 100ms");
+	is_str(main_error("database: {conninfo: x, lock_timeout: 25d}\n"),
+	       "etc/gf.yaml:1:39: 'lock_timeout' must be a duration of at most 24d, got '25d'",
+	       "main: lock_timeout over PostgreSQL's limit");
 	is_str(main_error("database:\n  conninfo: [a]\n"),
 	       "etc/gf.yaml:2:13: 'conninfo' must be a non-empty text value, got a sequence",
 	       "main: conninfo as a sequence is refused");
