@@ -127,7 +127,7 @@ struct page {
 	int64_t events, history, suppressed, rejected, unqueued;
 	int64_t failures_before; /* the connection's pulls that had failed in a row */
 	bool moved;              /* the cursor moved (not moved meanwhile by another pull) */
-	int64_t not_suppressed;  /* bounces of bookings changed since they were sent */
+	int64_t not_suppressed;  /* bounces of bookings the PMS changed since they were first planned */
 };
 
 static int store(PGconn *c, const struct gf_job *job, const char *conn, const char *property,
@@ -334,8 +334,6 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 	return r;
 }
 
-/* A connection whose pull failed: counted; the failed_pulls-th failure in
- * a row raises its pull_failed alert (open until a pull reads the feed). */
 /* A statement of the failure count that failed (a lock held, the session
  * fine): logged, the pull goes on; the session lost: the pull's error. */
 static int counted(PGconn *c, int err)
@@ -348,9 +346,10 @@ static int counted(PGconn *c, int err)
 	return 0;
 }
 
-/* The connection's pulls that failed in a row, by whichever job pulled
- * its feed (a connection is the partner's: every job of the partner pulls
- * the same feed). */
+/* A connection whose pull failed: counted, by whichever job pulled its
+ * feed (a connection is the partner's: every job of the partner pulls the
+ * same feed); the failed_pulls-th failure in a row raises the feed's one
+ * pull_failed alert (open until a pull reads the feed). */
 static int count_failure(PGconn *c, const struct gf_job *job, int failed_pulls, PGresult *conns, int i,
                          const char *failure)
 {

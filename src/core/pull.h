@@ -17,7 +17,7 @@ struct gf_pull_result {
 	int64_t suppressed;  /* e-mail addresses put on the suppression list */
 	int64_t rejected;    /* deliveries the partner reported it could not import */
 	int64_t unqueued;    /* queued deliveries never sent, of addresses suppressed now: rejected */
-	int64_t not_suppressed; /* bounces of bookings the PMS changed since they were sent: not suppressed */
+	int64_t not_suppressed; /* bounces of bookings the PMS changed since they were first planned: not suppressed */
 };
 
 /* Pull every live connection of job (the secrets key open). 0 and *out
