@@ -5,11 +5,10 @@ alert mail path, recorded in the activity log."""
 import email.header
 import socket
 import socketserver
-import subprocess
 import threading
 import time
 
-from gftest import FORCE, GFTestCase, main, wait_for
+from gftest import FORCE, GFTestCase, hold_in_session, main
 from test_alerting import SmtpSink
 
 CONFIG_ADDR = 'onboarding@reviewhub.example'
@@ -201,20 +200,8 @@ class PartnerNoticeTest(GFTestCase):
         self.configure()
         # Another process has claimed the notice (as gf_notify_partners does)
         # and has not finished: this command neither waits for it nor sends it.
-        holder = subprocess.Popen(
-            ['psql', env.conninfo, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        def stop_holder():
-            if holder.poll() is None:
-                holder.kill()
-            holder.communicate(timeout=10)
-        self.addCleanup(stop_holder)
-        holder.stdin.write("BEGIN; SELECT id FROM guestflow.connection_events WHERE partner_notice"
-                           " AND partner_told_at IS NULL AND partner_to IS NOT NULL FOR UPDATE;"
-                           " SELECT pg_sleep(30);\n")
-        holder.stdin.flush()
-        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                                    " AND query LIKE 'SELECT pg_sleep(30)%'") != '0', 10, 'the claim held')
+        release = hold_in_session(self, env, "SELECT id FROM guestflow.connection_events WHERE partner_notice"
+                                             " AND partner_told_at IS NULL AND partner_to IS NOT NULL FOR UPDATE")
         started = time.monotonic()
         self.gf_ok('connection', 'deactivate', 'P002', 'reviewhub')
         self.assertLess(time.monotonic() - started, 20, 'the command did not wait for the claim')
@@ -222,11 +209,8 @@ class PartnerNoticeTest(GFTestCase):
                          ['Subject: guestflow: P002 connection deactivated (reviewhub)'])
         # The holder dies before telling (its server process with it: a
         # killed client alone leaves pg_sleep running, and the claim held).
-        env.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                 " AND query LIKE 'SELECT pg_sleep(30)%'")
-        holder.communicate(timeout=10)
-        wait_for(lambda: env.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                                    " AND query LIKE 'SELECT pg_sleep(30)%'") == '0', 10, 'the claim released')
+        release()
+        self.assertFalse(release.held(), 'the claim released')
         # The claim gone: the next run tells, once.
         self.run_job(expect=0)
         self.run_job(expect=0)
