@@ -19,8 +19,8 @@ static const char pull_help[] =
 	"Each event becomes a history entry on its booking; a bounced or unsubscribed\n"
 	"guest's e-mail address goes on the suppression list, which every job of every\n"
 	"partner honours from then on ('guestflow explain' says so), but for a bounce\n"
-	"of a booking the PMS changed after it was first planned for the connection\n"
-	"(its address now may be a corrected one, which did not bounce: logged\n"
+	"of a booking whose address now is not the one it was planned with for the\n"
+	"connection (a corrected one, which may not have bounced: logged\n"
 	"bounce_not_suppressed); a guest the\n"
 	"partner could not import has its delivery rejected with the partner's reason.\n"
 	"The cursor is stored in the transaction that stores the events: a pull cut\n"
@@ -69,8 +69,8 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			       res.history == 1 ? "y" : "ies", (long long)res.suppressed, res.suppressed == 1 ? "" : "es",
 			       (long long)res.unqueued, res.unqueued == 1 ? "y" : "ies",
 			       (long long)res.rejected, res.rejected == 1 ? "y" : "ies",
-			       res.not_suppressed ? "; bounces of bookings the PMS changed since they were planned, not"
-			                            " suppressed: see event=bounce_not_suppressed" : "");
+			       res.not_suppressed ? "; bounces of bookings whose address changed since they were planned,"
+			                            " not suppressed: see event=bounce_not_suppressed" : "");
 		failed |= r == 0 && res.failed > 0;
 		/* (a pull_failed alert raised now is told now, not after the
 		 * job's next run) */

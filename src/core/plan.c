@@ -1095,7 +1095,8 @@ static int slice_arrays(struct gf_plan_batch *const *slice, size_t n, struct gf_
  * A member whose address went on the suppression list since the plan read
  * it (an unsubscribe pulled during the run) is not planned: as if the plan
  * had read it now ('guestflow pull' withdraws what it finds planned
- * already; explain names the rule). A batch is then written with the
+ * already; explain names the rule). Each member keeps the hash of its
+ * address (email_hash: the pull's bounce rule). A batch is then written with the
  * members this statement took, and not at all when it took none. Batch ids are drawn in the order the batches were
  * read. Rows: the batch's place in the slice, its id, its members. The
  * inserts go in key order, as every planner's do (no deadlock between two
@@ -1106,24 +1107,25 @@ static const char SLICE_SQL[] =
 	"    FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS b(connection_id, property_id, k)"
 	"   ORDER BY b.k"
 	"), m AS MATERIALIZED ("
-	"  SELECT k.k, k.batch_id, k.connection_id, k.property_id, u.booking_id, u.booking_no, u.again"
+	"  SELECT k.k, k.batch_id, k.connection_id, k.property_id, u.booking_id, u.booking_no, u.again,"
+	"         guestflow.email_hash(u.email) AS email_hash"
 	"    FROM unnest($5::int[], $6::bigint[], $7::text[], $8::bool[], $9::text[])"
 	"         AS u(k, booking_id, booking_no, again, email)"
 	"    JOIN k ON k.k = u.k"
 	"   WHERE NOT EXISTS (SELECT 1 FROM guestflow.suppressions x WHERE x.email = guestflow.email_key(u.email))"
 	"), ins AS ("
 	"  INSERT INTO guestflow.deliveries (connection_id, booking_id, job, property_id, booking_no, batch_id,"
-	"                                    planned_run_id)"
+	"                                    planned_run_id, email_hash)"
 	/* (a booking without a number in the source view is rejected for it
 	 * when rendered; the column is NOT NULL) */
-	"  SELECT connection_id, booking_id, $1, property_id, coalesce(booking_no, ''), batch_id, $2::bigint"
+	"  SELECT connection_id, booking_id, $1, property_id, coalesce(booking_no, ''), batch_id, $2::bigint, email_hash"
 	"    FROM m WHERE NOT again ORDER BY connection_id, booking_id"
 	"  ON CONFLICT DO NOTHING RETURNING batch_id"
 	"), re AS ("
 	"  UPDATE guestflow.deliveries d SET state = 'pending', batch_id = m.batch_id, data_rejected = false,"
 	"         reason = 'planned again: the booking changed after it was rejected for its data (' || coalesce(d.reason, 'rejected') || ')',"
 	"         rerun = false, planned_run_id = $2::bigint, finished_run_id = NULL, finished_at = NULL,"
-	"         updated_at = now()"
+	"         email_hash = m.email_hash, updated_at = now()"
 	"    FROM m WHERE m.again AND d.connection_id = m.connection_id AND d.booking_id = m.booking_id AND d.job = $1"
 	"     AND d.state = 'rejected' AND d.data_rejected"
 	"  RETURNING d.batch_id"

@@ -53,18 +53,21 @@ static const char STORE_SQL[] =
 	"         e.type, e.at, e.reason, e.batch_key FROM e ORDER BY e.i"
 	"  ON CONFLICT DO NOTHING"
 	"  RETURNING id, booking_id, booking_no, type, at, reason, batch_key"
-	/* A bounce is of an address that was sent, and guestflow does not keep
-	 * the addresses it sent: when the PMS changed the booking (its guest
-	 * included) after it was first planned for the connection (by any job;
-	 * a rerun or a retry keeps that time), the address sent and the one
-	 * now may differ (a typo corrected, then sent again), and the bounce
-	 * may be of either: the current one is not suppressed. An unsubscribe
-	 * is the guest's, whatever the address. */
+	/* A bounce is of an address that was sent. guestflow keeps of it only
+	 * its hash (deliveries.email_hash, the address each delivery was first
+	 * planned with): when the booking's address now is not the one of
+	 * every delivery of it to the connection that may have gone out (by
+	 * any job; not one rejected for its data), the partner may have had
+	 * another (a typo corrected, then sent again by a rerun), and the
+	 * bounce may be of either: the current one is not suppressed. Nor
+	 * when that address is not known (NULL). An unsubscribe is the
+	 * guest's, whatever the address. */
 	"), changed AS ("
 	"  SELECT ins.id FROM ins WHERE ins.type = 'bounced' AND EXISTS ("
-	"    SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = ins.booking_id"
-	"       AND s.updated_at > (SELECT min(d.created_at) FROM guestflow.deliveries d"
-	"                            WHERE d.connection_id = $1::bigint AND d.booking_id = ins.booking_id))"
+	"    SELECT 1 FROM guestflow.source_bookings s"
+	"      JOIN guestflow.deliveries d ON d.connection_id = $1::bigint AND d.booking_id = s.booking_id"
+	"     WHERE s.booking_id = ins.booking_id AND NOT d.data_rejected"
+	"       AND d.email_hash IS DISTINCT FROM guestflow.email_hash(s.email))"
 	"), sup AS ("
 	"  INSERT INTO guestflow.suppressions (email, reason, event_id)"
 	"  SELECT DISTINCT ON (1) guestflow.email_key(s.email), ins.type, ins.id"
@@ -127,7 +130,7 @@ struct page {
 	int64_t events, history, suppressed, rejected, unqueued;
 	int64_t failures_before; /* the connection's pulls that had failed in a row */
 	bool moved;              /* the cursor moved (not moved meanwhile by another pull) */
-	int64_t not_suppressed;  /* bounces of bookings the PMS changed since they were first planned */
+	int64_t not_suppressed;  /* bounces of bookings whose address is not the one planned */
 };
 
 static int store(PGconn *c, const struct gf_job *job, const char *conn, const char *property,
@@ -177,9 +180,9 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 			json_array_foreach(nos, k, no) {
 				gf_info("bounce_not_suppressed", "job=%s property=%s booking_no=%s msg=%s", job->name,
 				        gf_log_q(property), gf_log_q(json_string_value(no) ? json_string_value(no) : ""),
-				        gf_log_q("the PMS changed the booking after it was first planned for this connection: its"
-				                 " address now may not be the one that bounced, and is not put on the suppression"
-				                 " list"));
+				        gf_log_q("the booking's e-mail address now is not the one it was planned with for this"
+				                 " connection (changed since, or not known): the bounce may be of another address,"
+				                 " and this one is not put on the suppression list"));
 				out->not_suppressed++;
 			}
 			json_decref(nos);

@@ -76,18 +76,23 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"      OR ($3::text[] IS NULL AND s.checked_out_at >= $4::date"
 		"          AND s.checked_out_at < $5::date + 1)"
 		"), ins AS ("
-		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, rerun)"
-		"  SELECT $1, conn, property_id, booking_id, coalesce(booking_no, ''), true FROM t WHERE ok AND (NOT purged OR $6::bool)"
+		"  INSERT INTO guestflow.deliveries (job, connection_id, property_id, booking_id, booking_no, rerun, email_hash)"
+		"  SELECT $1, conn, property_id, booking_id, coalesce(booking_no, ''), true, guestflow.email_hash(email)"
+		"    FROM t WHERE ok AND (NOT purged OR $6::bool)"
 		"  ON CONFLICT DO NOTHING RETURNING 1"
 		"), old AS ("
 		/* the booking's deliveries go to its property's connections: the
 		 * key (connection, booking, job) finds them */
-		"  SELECT d.connection_id, d.booking_id, d.state FROM t"
+		"  SELECT d.connection_id, d.booking_id, d.state, t.email FROM t"
 		"    JOIN guestflow.connections pc ON pc.property_id = t.property_id"
 		"    JOIN guestflow.deliveries d ON d.connection_id = pc.id AND d.booking_id = t.booking_id"
 		"   WHERE d.job = $1 FOR UPDATE OF d"
 		"), up AS ("
+		/* (the address a delivery rejected for its data would have had
+		 * was never sent: the one now is the one planned; any other keeps
+		 * the one it was first planned with, see email_hash) */
 		"  UPDATE guestflow.deliveries d SET state = 'pending', batch_id = NULL, rerun = true, data_rejected = false,"
+		"         email_hash = CASE WHEN d.data_rejected THEN guestflow.email_hash(old.email) ELSE d.email_hash END,"
 		"         reason = 'rerun requested by ' || current_user || ' (was ' || d.state || ')',"
 		"         updated_at = now(), finished_at = NULL"
 		"    FROM old WHERE d.connection_id = old.connection_id AND d.booking_id = old.booking_id AND d.job = $1"

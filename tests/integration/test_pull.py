@@ -284,7 +284,7 @@ class ReviewXmlPullTest(PullCase):
         self.assertEqual(env.scalar("SELECT pull_failures FROM guestflow.connections WHERE property_id = 'P001'"),
                          '0')
 
-    def test_a_bounce_of_a_booking_changed_since_it_was_sent_suppresses_nothing(self):
+    def test_a_bounce_of_an_address_changed_since_it_was_sent_suppresses_nothing(self):
         """A bounce is of the address that was sent. The PMS corrected the
         guest's address after the booking was sent (the typo that bounced):
         the corrected address is not suppressed, and the guest's next stay
@@ -311,6 +311,29 @@ class ReviewXmlPullTest(PullCase):
         add_booking(env, 11, email='guest1@example.org')
         r = self.run_job(expect=0)
         self.assertIn('delivered=1', r.stdout)
+
+    def test_a_bounce_of_a_booking_changed_otherwise_suppresses_its_address(self):
+        """The PMS changed the booking after it was sent (a late charge, the
+        guest's name), not its address: the address that bounced is the
+        one the booking has, and is suppressed, whatever the case and white
+        space it is written with now. A guest with no known planned address
+        (a delivery written before migration 0015) is not."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE email_hash IS NULL"), '0')
+        env.psql("UPDATE pms.guests SET first_name = 'Changed', email = ' GUEST1@Example.org ', updated_at = now()"
+                 " WHERE id = 1")
+        env.psql("UPDATE pms.bookings SET updated_at = now() WHERE id = 1")
+        env.psql("UPDATE guestflow.deliveries SET email_hash = NULL WHERE booking_no = 'B-2'")
+        self.event('H-1001', 'B-1', 'bounced')
+        self.event('H-1001', 'B-2', 'bounced')
+        r = self.pull()
+        self.assertIn('2 new events, 2 history entries, 1 address suppressed', r.stdout)
+        self.assertIn('event=bounce_not_suppressed job=review-nightly property=P001 booking_no=B-2', r.stderr)
+        self.assertNotIn('booking_no=B-1', ''.join(l for l in r.stderr.splitlines() if 'bounce_not' in l))
+        self.assertEqual(env.psql("SELECT email FROM guestflow.suppressions"), [['guest1@example.org']])
 
     def test_a_connection_row_held_by_another_command_fails_only_that_connection(self):
         """Another session holds P001's row of guestflow.connections longer

@@ -20,6 +20,20 @@ SET row_security = off;
 CREATE SCHEMA guestflow;
 
 --
+-- Name: email_hash(text); Type: FUNCTION; Schema: guestflow; Owner: -
+--
+
+CREATE FUNCTION guestflow.email_hash(email text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$SELECT ('x' || encode(substr(sha256(textsend(guestflow.email_key(email))), 1, 8), 'hex'))::bit(64)::bigint$$;
+
+--
+-- Name: FUNCTION email_hash(email text); Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON FUNCTION guestflow.email_hash(email text) IS 'a 64-bit hash of guestflow.email_key(email): whether an address is the one a delivery was planned with';
+
+--
 -- Name: email_key(text); Type: FUNCTION; Schema: guestflow; Owner: -
 --
 
@@ -407,6 +421,7 @@ CREATE TABLE guestflow.deliveries (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
+    email_hash bigint,
     CONSTRAINT deliveries_check CHECK (((NOT data_rejected) OR (state = 'rejected'::text))),
     CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'rejected'::text, 'dead'::text])))
 )
@@ -423,6 +438,12 @@ COMMENT ON COLUMN guestflow.deliveries.data_rejected IS 'rejected by guestflow f
 --
 
 COMMENT ON COLUMN guestflow.deliveries.rerun IS 'put back in the queue by guestflow rerun: its history entry says so';
+
+--
+-- Name: COLUMN deliveries.email_hash; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.deliveries.email_hash IS 'guestflow.email_hash() of the address the delivery was planned with (NULL: not known): a bounce suppresses the guest''s address only while the booking still has that one';
 
 --
 -- Name: partner_events; Type: TABLE; Schema: guestflow; Owner: -
