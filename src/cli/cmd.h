@@ -24,6 +24,7 @@ int gf_cmd_contact(int argc, char **argv, const struct gf_cmd_ctx *ctx);
 int gf_cmd_purge(int argc, char **argv, const struct gf_cmd_ctx *ctx);
 int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx);
 int gf_cmd_status_map(int argc, char **argv, const struct gf_cmd_ctx *ctx);
+int gf_cmd_suppression(int argc, char **argv, const struct gf_cmd_ctx *ctx);
 int gf_cmd_timers(int argc, char **argv, const struct gf_cmd_ctx *ctx);
 
 /* Load the configuration or print why not; returns 0 or GF_EXIT_CONFIG. */

@@ -54,6 +54,9 @@ static const char usage[] =
 	"  purge [JOB]                    delete deliveries and partner events past the\n"
 	"                                 job's retention.deliveries and retention.events\n"
 	"  pull [JOB]                     the partners' events: history entries, suppression list\n"
+	"  suppression list [EMAIL] [--json] | suppression remove EMAIL --reason TEXT [--force]\n"
+	"                                 the addresses no job sends (bounced, unsubscribed),\n"
+	"                                 and lifting one by hand\n"
 	"  status-map set PARTNER PMS_STATUS PARTNER_STATUS\n"
 	"  status-map list [PARTNER] | status-map remove PARTNER PMS_STATUS\n"
 	"                                 what a PMS status is sent as (others than the\n"
@@ -114,6 +117,7 @@ static const struct {
 	{ "contact", gf_cmd_contact },
 	{ "purge", gf_cmd_purge },
 	{ "status-map", gf_cmd_status_map },
+	{ "suppression", gf_cmd_suppression },
 	{ "timers", gf_cmd_timers },
 };
 

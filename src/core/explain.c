@@ -396,7 +396,8 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		rule_to(&k, "notify", PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ",
 		        or_none(gf_db_get(r, 0, 8)), gf_db_get(r, 0, 8));
 		_cleanup_free_ char *sup = gf_db_get(r, 0, 18) ?
-			gf_xasprintf("the address is on the suppression list: %s; no job sends it to any partner",
+			gf_xasprintf("the address is on the suppression list: %s; no job sends it to any partner"
+			             " ('guestflow suppression remove' lifts it)",
 			             gf_log_q(PQgetvalue(r, 0, 18))) : gf_xstrdup("not on the suppression list");
 		rule_to(&k, "not_suppressed", PQgetvalue(r, 0, 17)[0] == 't', "not unsubscribed or bounced", "", sup,
 		        gf_db_get(r, 0, 4));

@@ -117,7 +117,7 @@ class CompletionTest(unittest.TestCase):
     def test_every_sub_command_of_help(self):
         commands = help_commands()
         with_subs = {c: s for c, s in commands.items() if s}
-        self.assertEqual(sorted(with_subs), ['connection', 'contact', 'db', 'status-map'])
+        self.assertEqual(sorted(with_subs), ['connection', 'contact', 'db', 'status-map', 'suppression'])
         for command, subs in with_subs.items():
             got = self.complete(command, '')
             for s in subs:

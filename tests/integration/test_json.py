@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 18 item 6, "JSON everywhere": every listing or reporting command
-(status, connection list/show, contact list, log, explain, run --dry-run)
-has --json: one JSON object a line, "format_version": 1 on top, the keys
+(status, connection list/show, contact list, suppression list, log, explain,
+run --dry-run) has --json: one JSON object a line, "format_version": 1 on top, the keys
 guestflow(1) lists under JSON OUTPUT (exactly those: the man page is read
 here), timestamps ISO 8601 with their offset, counts as numbers, absent
 values null, never a secret."""
@@ -47,6 +47,10 @@ SPEC = {
         'contacts[]': 'id role email name job connection hours time_zone',
         'contacts[].connection': 'property partner',
     },
+    'suppression list': {
+        '': 'format_version suppressions',
+        'suppressions[]': 'email reason since partner job booking_no',
+    },
     'log': {
         '': 'format_version calls',
         'calls[]': 'id at job property url status_code latency_ms records request_bytes idempotency_key outcome'
@@ -76,7 +80,7 @@ TS = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$')
 # keys holding a timestamp
 TS_KEYS = {'started_at', 'finished_at', 'next_attempt_at', 'consent_accepted_at', 'last_test_at',
            'last_delivered_at', 'last_event_at', 'events_pulled_at', 'status_since', 'created_at', 'at',
-           'accepted_at', 'ended_at', 'told_at', 'planned_at'}
+           'accepted_at', 'ended_at', 'told_at', 'planned_at', 'since'}
 RULES = ['job_enabled', 'status_selected', 'status_known', 'email', 'last_name', 'notify', 'not_suppressed',
          'property_allowed', 'window', 'connection_live']
 
@@ -323,6 +327,16 @@ class JsonTest(GFTestCase):
                  " WHERE property_id = 'P002'")
         doc = self.doc('contact list', 'contact', 'list', '--json')
         self.assertEqual(doc['contacts'], [])
+        doc = self.doc('suppression list', 'suppression', 'list', '--json')
+        self.assertEqual(doc['suppressions'], [])
+        # (its event purged: who reported it is null)
+        env.psql("INSERT INTO guestflow.suppressions (email, reason) VALUES ('g\u00fcst@example.org', 'bounced')")
+        doc = self.doc('suppression list', 'suppression', 'list', ' G\u00fcST@Example.org', '--json',
+                       need=('suppressions[]',))
+        self.assertEqual([(x['email'], x['reason'], x['partner'], x['job'], x['booking_no'])
+                          for x in doc['suppressions']], [('g\u00fcst@example.org', 'bounced', None, None, None)])
+        self.assertEqual(self.doc('suppression list', 'suppression', 'list', 'other@example.org', '--json',
+                                  expect=65)['suppressions'], [])
         doc = self.doc('log', 'log', '--json')
         self.assertEqual(doc['calls'], [])
         doc = self.doc('status', 'status', '--json')
@@ -343,6 +357,9 @@ class JsonTest(GFTestCase):
                      ('connection', 'show', 'P001', '--json'),
                      ('connection', 'stop', 'P001', 'reviewhub', '--json'),
                      ('contact', 'list', '--json', '--json'), ('contact', 'list', '--bogus'),
+                     ('suppression', 'list', '--json', '--json'), ('suppression', 'list', 'a@b', 'c@d'),
+                     ('suppression', 'remove', 'a@b'), ('suppression', 'remove', 'a@b', '--reason', ' '),
+                     ('suppression', 'remove', 'a@b', '--reason', 'x', '--json'), ('suppression', 'drop', 'a@b'),
                      ('run', 'review-nightly', '--json'),
                      ('run', 'review-nightly', '--dry-run', '--json', '--json')):
             r = env.gf(*args)
@@ -354,6 +371,7 @@ class JsonTest(GFTestCase):
         env = self.env
         add_booking(env, 1)
         for args in (('status', '--json'), ('connection', 'list', '--json'), ('explain', 'B-1', '--json'),
+                     ('suppression', 'list', '--json'),
                      ('run', 'review-nightly', '--dry-run', '--json')):
             with open('/dev/full', 'w') as full:
                 r = subprocess.run([GUESTFLOW, '-c', env.config, *args], stdout=full, stderr=subprocess.PIPE,

@@ -6,6 +6,7 @@ Events become history entries; bounced and unsubscribed guests go on the
 suppression list, which planning, rerun and explain honour; the cursor is
 stored with the events, so a pull read again stores nothing twice; a
 misbehaving feed fails its connection only."""
+import getpass
 import http.server
 import json
 import os
@@ -127,6 +128,59 @@ class ReviewXmlPullTest(PullCase):
         r = env.gf('rerun', 'review-nightly', '--booking', 'B-11', '--force')
         self.assertIn('1 not eligible', r.stdout)
         self.assertEqual(len(env.recorded()), 4)
+
+    def test_an_operator_lifts_a_suppression(self):
+        """The guest fixed the mailbox that bounced: 'suppression list' says
+        who reported it; 'suppression remove' takes it off with a reason
+        (kept with who did it), names the rerun of the delivery it withdrew,
+        and the guest's next booking is sent. An unsubscribe is the guest's
+        own: it needs --force."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        add_booking(env, 21, email='guest1@example.org', checked_out="now() - interval '30 days'")
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-21', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.event('H-1001', 'B-1', 'bounced')
+        self.event('H-1001', 'B-2', 'unsubscribed')
+        r = self.pull()
+        self.assertIn('2 addresses suppressed (1 queued delivery of them withdrawn)', r.stdout)
+        r = env.gf('suppression', 'list')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'guest1@example.org +bounced +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ +reviewhub'
+                                   r' \(job review-nightly, booking B-1\)')
+        self.assertRegex(r.stdout, r'guest2@example.org +unsubscribed ')
+        r = env.gf('suppression', 'list', 'nobody@example.org')
+        self.assertEqual(r.returncode, 65)
+        self.assertIn('nobody@example.org is not on the suppression list', r.stderr)
+        r = env.gf('suppression', 'remove', 'guest2@example.org', '--reason', 'asked at the desk')
+        self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
+        self.assertIn("guest2@example.org unsubscribed: that is the guest's own request", r.stderr)
+        r = env.gf('suppression', 'remove', 'nobody@example.org', '--reason', 'x')
+        self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.suppressions"), '2')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.suppression_removals"), '0')
+        r = env.gf('suppression', 'remove', ' Guest1@Example.org', '--reason', 'mailbox fixed (ticket 4711)')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('guest1@example.org removed from the suppression list (it was bounced)', r.stdout)
+        self.assertIn('1 delivery the suppression withdrew stays rejected, sent by:\n'
+                      '  guestflow rerun review-nightly --booking B-21\n', r.stdout)
+        self.assertEqual(env.psql("SELECT email, reason, because, actor LIKE $$" + getpass.getuser() + "%$$,"
+                                  " event_id IS NOT NULL FROM guestflow.suppression_removals"),
+                         [['guest1@example.org', 'bounced', 'mailbox fixed (ticket 4711)', 't', 't']])
+        # The guest's next stay is sent, and the rerun printed sends the
+        # one withdrawn.
+        add_booking(env, 11, email='guest1@example.org')
+        r = self.run_job(expect=0)
+        self.assertIn('delivered=1', r.stdout)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-21')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-11', 'B-2', 'B-21'])
+        r = env.gf('suppression', 'remove', 'guest2@example.org', '--reason', 'asked at the desk', '--force')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('(it was unsubscribed)', r.stdout)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.suppressions"), '0')
 
     def test_an_unsubscribe_pulled_during_a_run_stops_the_guests_next_booking(self):
         """Red team: the guest of B-99 (delivered last night) unsubscribes;

@@ -596,6 +596,44 @@ CREATE TABLE guestflow.status_map (
 );
 
 --
+-- Name: suppression_removals; Type: TABLE; Schema: guestflow; Owner: -
+--
+
+CREATE TABLE guestflow.suppression_removals (
+    id bigint NOT NULL,
+    email text NOT NULL,
+    reason text NOT NULL,
+    suppressed_at timestamp with time zone NOT NULL,
+    event_id bigint,
+    because text NOT NULL,
+    actor text DEFAULT COALESCE((NULLIF(current_setting('guestflow.actor'::text, true), ''::text) ||
+CASE
+    WHEN (current_setting('guestflow.actor'::text, true) = (CURRENT_USER)::text) THEN ''::text
+    ELSE ((' (database role '::text || (CURRENT_USER)::text) || ')'::text)
+END), (CURRENT_USER)::text) NOT NULL,
+    removed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT suppression_removals_because_check CHECK ((because ~ '[^[:space:]]'::text)),
+    CONSTRAINT suppression_removals_reason_check CHECK ((reason = ANY (ARRAY['bounced'::text, 'unsubscribed'::text])))
+);
+
+--
+-- Name: suppression_removals_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
+--
+
+CREATE SEQUENCE guestflow.suppression_removals_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: suppression_removals_id_seq; Type: SEQUENCE OWNED BY; Schema: guestflow; Owner: -
+--
+
+ALTER SEQUENCE guestflow.suppression_removals_id_seq OWNED BY guestflow.suppression_removals.id;
+
+--
 -- Name: suppressions; Type: TABLE; Schema: guestflow; Owner: -
 --
 
@@ -661,6 +699,12 @@ ALTER TABLE ONLY guestflow.partner_events ALTER COLUMN id SET DEFAULT nextval('g
 --
 
 ALTER TABLE ONLY guestflow.runs ALTER COLUMN id SET DEFAULT nextval('guestflow.runs_id_seq'::regclass);
+
+--
+-- Name: suppression_removals id; Type: DEFAULT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.suppression_removals ALTER COLUMN id SET DEFAULT nextval('guestflow.suppression_removals_id_seq'::regclass);
 
 --
 -- Name: alert_events alert_events_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
@@ -789,6 +833,13 @@ ALTER TABLE ONLY guestflow.status_map
     ADD CONSTRAINT status_map_pkey PRIMARY KEY (partner, source_status);
 
 --
+-- Name: suppression_removals suppression_removals_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.suppression_removals
+    ADD CONSTRAINT suppression_removals_pkey PRIMARY KEY (id);
+
+--
 -- Name: suppressions suppressions_pkey; Type: CONSTRAINT; Schema: guestflow; Owner: -
 --
 
@@ -884,6 +935,18 @@ CREATE INDEX runs_job_started ON guestflow.runs USING btree (job, started_at DES
 --
 
 CREATE UNIQUE INDEX secret_keys_current ON guestflow.secret_keys USING btree ((true)) WHERE (retired_at IS NULL);
+
+--
+-- Name: suppression_removals_email; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX suppression_removals_email ON guestflow.suppression_removals USING btree (email);
+
+--
+-- Name: suppression_removals_event; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX suppression_removals_event ON guestflow.suppression_removals USING btree (event_id);
 
 --
 -- Name: suppressions_event; Type: INDEX; Schema: guestflow; Owner: -
@@ -995,6 +1058,13 @@ ALTER TABLE ONLY guestflow.partner_events
 
 ALTER TABLE ONLY guestflow.status_map
     ADD CONSTRAINT status_map_partner_fkey FOREIGN KEY (partner) REFERENCES guestflow.partners(id);
+
+--
+-- Name: suppression_removals suppression_removals_event_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
+--
+
+ALTER TABLE ONLY guestflow.suppression_removals
+    ADD CONSTRAINT suppression_removals_event_id_fkey FOREIGN KEY (event_id) REFERENCES guestflow.partner_events(id) ON DELETE SET NULL;
 
 --
 -- Name: suppressions suppressions_event_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
