@@ -51,28 +51,35 @@ int gf_retry_after_ms(const char *value, int64_t now_wall_ms, int64_t max_ms, in
 		return -EINVAL;
 	while (isspace((unsigned char)*value))
 		value++;
-	char v[128];
 	size_t n = strlen(value);
 	while (n && isspace((unsigned char)value[n - 1]))
 		n--;
-	if (n == 0 || n >= sizeof(v))
-		return -EINVAL;
-	memcpy(v, value, n);
-	v[n] = '\0';
-	int64_t ms;
-	bool digits = true;
+	bool digits = n > 0;
 	for (size_t i = 0; i < n; i++)
-		digits &= isdigit((unsigned char)v[i]) != 0;
-	if (digits) {
-		int64_t secs;
+		digits &= isdigit((unsigned char)value[i]) != 0;
+	/* (an HTTP-date is 29 characters; seconds of any length are a delay:
+	 * more digits than an int64_t holds, clamped below) */
+	char v[128];
+	if (n == 0 || (!digits && n >= sizeof(v)))
+		return -EINVAL;
+	int64_t ms;
+	int64_t secs = INT64_MAX;
+	if (digits && n < 19) {
+		memcpy(v, value, n);
+		v[n] = '\0';
 		if (gf_parse_int64(v, &secs) < 0)
-			secs = INT64_MAX / 1000; /* absurdly large: clamped below */
+			secs = INT64_MAX;
+	}
+	if (digits) {
 		ms = secs > INT64_MAX / 1000 ? INT64_MAX : secs * 1000;
 	} else {
+		memcpy(v, value, n);
+		v[n] = '\0';
 		time_t t = curl_getdate(v, NULL);
 		if (t == (time_t)-1)
 			return -EINVAL;
-		ms = (int64_t)t * 1000 - now_wall_ms;
+		/* (a date far in the future: the product would overflow) */
+		ms = (int64_t)t > INT64_MAX / 1000 ? INT64_MAX : (int64_t)t * 1000 - now_wall_ms;
 	}
 	if (ms < 0)
 		ms = 0;

@@ -53,6 +53,12 @@ static void test_retry_after(void)
 	   "HTTP date in the past means now");
 	ok(gf_retry_after_ms("Thu, 22 Oct 2015 07:28:00 GMT", now, 3600000, &ms) == 0 && ms == 3600000,
 	   "HTTP date a day ahead clamped");
+	ok(gf_retry_after_ms("Fri, 31 Dec 2147483647 23:59:59 GMT", now, 3600000, &ms) == 0 && ms == 3600000,
+	   "a date too far for milliseconds in an int64_t: clamped, no overflow");
+	char many[301];
+	memset(many, '9', 300);
+	many[300] = '\0';
+	ok(gf_retry_after_ms(many, now, 3600000, &ms) == 0 && ms == 3600000, "300 digits of seconds: clamped");
 	ms = 7;
 	ok(gf_retry_after_ms("soon", now, 3600000, &ms) < 0 && ms == 7, "garbage refused");
 	ok(gf_retry_after_ms("", now, 3600000, &ms) < 0, "empty refused");
