@@ -31,7 +31,8 @@ static const char help[] =
 	"Bookings never sent get a delivery; rejected and dead ones are queued again as\n"
 	"new attempts. Their history entries end in \"(rerun)\". The other eligibility\n"
 	"rules (e-mail, name, notify flag, checked out, live connection) still apply.\n"
-	"Exit code: that of the run (see guestflow run --help), else 0.\n";
+	"Exit code: that of the run (see guestflow run --help), else 0; 65 for a date\n"
+	"that is none, or --from after --to.\n";
 
 int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
@@ -95,6 +96,18 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			r = gf_cmd_check_value(db, "rerun", "--from", from, date_sql, date);
 		if (r == 0 && to)
 			r = gf_cmd_check_value(db, "rerun", "--to", to, date_sql, date);
+		int err = 0;
+		PGresult *q = r == 0 && from && to ? gf_db_query(db, &err, "rerun_dates", "SELECT $1::date > $2::date", 2,
+		                                                 (const char *[]){ from, to }) : NULL;
+		if (err < 0)
+			r = gf_cmd_db_error(err);
+		else if (q && PQgetvalue(q, 0, 0)[0] == 't') {
+			fprintf(stderr, "guestflow rerun: --from %s is after --to %s: no day is both\n", gf_log_qt(from),
+			        gf_log_qt(to));
+			r = GF_EXIT_DATAERR;
+		}
+		if (q)
+			PQclear(q);
 	}
 	if (r == 0 && !dead) {
 		struct gf_rerun_select sel = { .booking_nos = n_nos ? nos : NULL, .n_booking_nos = n_nos,

@@ -662,6 +662,10 @@ class OperationsTest(GFTestCase):
         self.assertIn('(SQLSTATE 22008)', r.stderr)
         self.assertNotIn('--from', r.stderr)
         self.assertNotIn('db_error', r.stderr)
+        # (red team: a reversed range matched nothing and exited 0)
+        r = env.gf('rerun', 'review-nightly', '--from', '2026-03-01', '--to', '2026-01-01', '--no-run')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn('--from 2026-03-01 is after --to 2026-01-01', r.stderr)
         # a statement failing for another reason is no bad input: 70, not 65
         env.psql("ALTER VIEW guestflow.source_bookings RENAME TO source_bookings_away")
         r = env.gf('rerun', 'review-nightly', '--from', '2026-01-01', '--to', '2026-01-31', '--no-run')
