@@ -325,7 +325,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"          FROM guestflow.source_properties p WHERE p.property_id = s.property_id),"
 			"       coalesce(" GF_SQL_RULE_STATUS_MAPPED("$2") ", false),"
 			"       (SELECT m.partner_status FROM guestflow.status_map m WHERE m.partner = $2 AND m.source_status = s.status),"
-			"       to_char(s.checked_out_at, " GF_JSON_TS_FMT ")"
+			"       to_char(s.checked_out_at, " GF_JSON_TS_FMT "), coalesce(s.checked_out_at > now(), false)"
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
 			" WHERE s.booking_no = $1", 4, (const char *[]){ booking_no, job->partner, window, statuses });
@@ -408,7 +408,10 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		                         : "the PMS does not list the property (guestflow.source_properties)",
 		        gf_db_get(r, 0, 20));
 		char win[400];
-		if (*horizon)
+		if (PQgetvalue(r, 0, 24)[0] == 't')
+			snprintf(win, sizeof(win), "checked_out_at = %s: in the future (the PMS's clock or time zone?); planned"
+			         " once that time has come", or_none(gf_db_get(r, 0, 10)));
+		else if (*horizon)
 			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"
 			         " out before it may have had their deliveries purged, and are not planned again)",
 			         or_none(gf_db_get(r, 0, 10)), (long long)(job->window_ms / 86400000), horizon);

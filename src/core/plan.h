@@ -32,7 +32,12 @@
 #define GF_SQL_RULE_EMAIL "btrim(s.email, E' \\t\\r\\n') ~ '^[^@[:space:]]+@[^@[:space:]]+$'"
 #define GF_SQL_RULE_NAME "s.last_name ~ '[^[:space:]]'"
 #define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
-#define GF_SQL_RULE_WINDOW_MS(ms) "s.checked_out_at >= now() - (" ms ")::bigint * interval '1 millisecond'"
+/* Checked out at most ms ago (purge keeps the deliveries of such bookings,
+ * a checkout in the future included); within the window: that, and not in
+ * the future (a PMS clock or time zone gone wrong: the guest is not invited
+ * before leaving, and is once the time has come). */
+#define GF_SQL_CHECKED_OUT_SINCE_MS(ms) "s.checked_out_at >= now() - (" ms ")::bigint * interval '1 millisecond'"
+#define GF_SQL_RULE_WINDOW_MS(ms) "(" GF_SQL_CHECKED_OUT_SINCE_MS(ms) " AND s.checked_out_at <= now())"
 #define GF_SQL_RULE_WINDOW GF_SQL_RULE_WINDOW_MS("$3")
 /* Not on the suppression list ('guestflow pull': the guest unsubscribed or
  * bounced with some partner): for every job and every partner. */

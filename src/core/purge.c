@@ -26,9 +26,10 @@ static const char CHUNK_SQL[] =
 	"), old AS MATERIALIZED ("
 	"  SELECT c.connection_id, c.booking_id, c.job,"
 	/* (the window rule of the plan, over the source view: a booking it
-	 * gives inside the window keeps its delivery) */
+	 * gives inside the window, or checked out after now, keeps its
+	 * delivery) */
 	"         EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = c.booking_id"
-	"                    AND " GF_SQL_RULE_WINDOW_MS("$6") ") AS inside"
+	"                    AND " GF_SQL_CHECKED_OUT_SINCE_MS("$6") ") AS inside"
 	"    FROM c WHERE c.job = $1 AND c.state IN ('delivered', 'rejected', 'dead')"
 	"     AND c.finished_at < now() - $5::bigint * interval '1 millisecond'"
 	"), del AS ("

@@ -268,6 +268,23 @@ class ExportTest(GFTestCase):
         r = self.run_job(expect=0)
         self.assertIn(' eligible=1 new=1 delivered=1 ', r.stdout)
 
+    def test_a_checkout_in_the_future_is_not_sent_before_its_time(self):
+        """Red team: a PMS clock or time zone gone wrong gives a checkout
+        months ahead (or 'infinity'): the guest is not invited before
+        leaving; explain says why; once the time has come, it is sent."""
+        env = self.env
+        add_booking(env, 1, checked_out="now() + interval '200 days'")
+        add_booking(env, 2, checked_out="'infinity'")
+        add_booking(env, 3)
+        r = self.run_job(expect=0)
+        self.assertIn(' eligible=1 new=1 delivered=1 ', r.stdout)
+        r = env.gf('explain', 'B-1')
+        self.assertRegex(r.stdout, r'NO +checked out within the window +checked_out_at = \S+ \S+ \S+: in the future')
+        env.psql("UPDATE pms.bookings SET checked_out_at = now() - interval '1 hour' WHERE id = 1")
+        r = self.run_job(expect=0)
+        self.assertIn(' eligible=2 new=1 delivered=1 ', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-3'])
+
     def test_deactivated_connection_gets_nothing(self):
         env = self.env
         add_booking(env, 1)
