@@ -37,6 +37,11 @@ int gf_cmd_load_config(const struct gf_cmd_ctx *ctx, struct gf_config **out)
 		return GF_EXIT_CONFIG;
 	}
 	gf_log_set_level((*out)->log_level);
+	/* (a job file misnamed is a job that does not run: said by every
+	 * command, check-config and timers included) */
+	for (size_t i = 0; i < (*out)->n_unread_job_files; i++)
+		fprintf(stderr, "guestflow: warning: %s is not read: job files are named *.yaml (rename it to run"
+		        " its job)\n", gf_log_qt((*out)->unread_job_files[i]));
 	return 0;
 }
 

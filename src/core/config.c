@@ -1800,6 +1800,9 @@ void gf_config_free(struct gf_config *cfg)
 	for (size_t i = 0; i < cfg->n_jobs; i++)
 		gf_job_free(cfg->jobs[i]);
 	free(cfg->jobs);
+	for (size_t i = 0; i < cfg->n_unread_job_files; i++)
+		free(cfg->unread_job_files[i]);
+	free(cfg->unread_job_files);
 	free(cfg->path);
 	free(cfg);
 }
@@ -1907,7 +1910,17 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Job file names in dir: "*.yaml", not hidden, sorted (byte order). */
-static int list_job_files(const char *dir, struct names *out)
+/* A name a job file may have been meant to have: *.yml, or .yaml in
+ * another case. */
+static bool looks_like_job_file(const char *name, size_t n)
+{
+	return name[0] != '.' && ((n > 4 && strcasecmp(name + n - 4, ".yml") == 0) ||
+	                          (n > 5 && strcasecmp(name + n - 5, ".yaml") == 0));
+}
+
+/* The job files of dir (*.yaml) into out, and into odd the names that look
+ * like one and are not read. */
+static int list_job_files(const char *dir, struct names *out, struct names *odd)
 {
 	_cleanup_(dir_closep) DIR *d = opendir(dir);
 	if (!d)
@@ -1921,13 +1934,20 @@ static int list_job_files(const char *dir, struct names *out)
 			break;
 		}
 		size_t n = strlen(de->d_name);
-		if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0)
+		if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".yaml") != 0) {
+			if (looks_like_job_file(de->d_name, n)) {
+				odd->v = gf_xrealloc(odd->v, (odd->n + 1) * sizeof(*odd->v));
+				odd->v[odd->n++] = gf_xstrdup(de->d_name);
+			}
 			continue;
+		}
 		out->v = gf_xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
 		out->v[out->n++] = gf_xstrdup(de->d_name);
 	}
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
+	if (odd->n)
+		qsort(odd->v, odd->n, sizeof(*odd->v), cmp_str);
 	return 0;
 }
 
@@ -1952,7 +1972,8 @@ int gf_config_load(const char *path, struct gf_config **out, struct gf_config_er
 	const yaml_mark_t *dir_mark = w.have_jobs_dir_mark ? &w.jobs_dir_mark : NULL;
 
 	_cleanup_(names_free) struct names files = { NULL, 0 };
-	r = list_job_files(cfg->jobs_dir, &files);
+	_cleanup_(names_free) struct names odd = { NULL, 0 };
+	r = list_job_files(cfg->jobs_dir, &files, &odd);
 	if (r == -ENOENT)
 		return set_error(err, path, dir_mark, "jobs directory '%s' does not exist", cfg->jobs_dir);
 	if (r < 0)
@@ -1971,6 +1992,9 @@ int gf_config_load(const char *path, struct gf_config **out, struct gf_config_er
 			return r;
 		job = NULL;
 	}
+	cfg->unread_job_files = gf_xcalloc(odd.n ? odd.n : 1, sizeof(*cfg->unread_job_files));
+	for (size_t i = 0; i < odd.n; i++)
+		cfg->unread_job_files[cfg->n_unread_job_files++] = gf_xasprintf("%.*s/%s", (int)dl, cfg->jobs_dir, odd.v[i]);
 	*out = cfg;
 	cfg = NULL;
 	return 0;

@@ -145,6 +145,9 @@ struct gf_config {
 	size_t n_partners;
 	struct gf_job **jobs;    /* every *.yaml in jobs_dir, sorted by name */
 	size_t n_jobs;
+	char **unread_job_files; /* files in jobs_dir named like a job file but not *.yaml
+	                          * (*.yml, *.YAML...): not read, worth a warning */
+	size_t n_unread_job_files;
 };
 
 /* Error details: "FILE:LINE:COLUMN: message" (1-based line and column). */

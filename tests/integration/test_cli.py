@@ -93,6 +93,29 @@ class CliTest(GFTestCase):
         self.assertEqual(r.returncode, 78)
         self.assertRegex(r.stderr, re.escape(job) + r":\d+:\d+: .*in_flight.*many")
 
+    def test_a_job_file_not_named_yaml_is_warned_of(self):
+        """Red team: a job file saved as survey.yml (or .YAML) is not read;
+        every command says so, check-config and timers (which then removes
+        the job's schedule) included. Backups (*.yaml~, *.dpkg-old) are
+        not warned of."""
+        env = self.env
+        job = os.path.join(env.jobs_dir, 'review-nightly.yaml')
+        with open(job) as f:
+            text = f.read().replace('name: "review-nightly"', 'name: "survey"')
+        for name in ('survey.yml', 'Other.YAML', 'review-nightly.yaml~', 'review-nightly.yaml.dpkg-old'):
+            with open(os.path.join(env.jobs_dir, name), 'w') as f:
+                f.write(text)
+        for args in (('check-config',), ('status',)):
+            r = env.gf(*args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for name in ('survey.yml', 'Other.YAML'):
+                self.assertIn(f'guestflow: warning: {os.path.join(env.jobs_dir, name)} is not read: job files are'
+                              ' named *.yaml', r.stderr)
+            self.assertNotIn('~', r.stderr)
+            self.assertNotIn('dpkg-old', r.stderr)
+        r = env.gf('check-config')
+        self.assertIn('ok, 1 job', r.stdout)
+
     def test_shipped_config_files_are_valid(self):
         env = self.env
         src = os.environ['GF_SOURCE_ROOT']
