@@ -12,11 +12,13 @@
 -- bounce suppresses neither. NULL: not known (a delivery written before this
 -- migration, or rejected before it was planned): its bounce suppresses
 -- nothing.
--- The first 64 bits of the SHA-256 of the address's bytes (sha256, not md5:
--- a server in FIPS mode refuses md5).
+-- PostgreSQL's own 64-bit hash of text (the one hash partitioning relies
+-- on: immutable, as stable as the partitions; not md5, which a server in
+-- FIPS mode refuses, nor a digest of textsend(), which follows the
+-- session's client encoding).
 CREATE FUNCTION guestflow.email_hash(email text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$SELECT ('x' || encode(substr(sha256(textsend(guestflow.email_key(email))), 1, 8), 'hex'))::bit(64)::bigint$$;
+    AS $$SELECT hashtextextended(guestflow.email_key(email), 0)$$;
 COMMENT ON FUNCTION guestflow.email_hash(text) IS
     'a 64-bit hash of guestflow.email_key(email): whether an address is the one a delivery was planned with';
 ALTER TABLE guestflow.deliveries ADD COLUMN email_hash bigint;

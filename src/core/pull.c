@@ -252,8 +252,10 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		if ((r = store(c, job, conn, property, cursor, &ev, &pg)) < 0) {
 			gf_events_clear(&ev);
 			const char *st = gf_db_sqlstate(c);
-			if (!gf_db_session_gone(c) && st && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0)) {
-				/* a value of the partner's the database cannot take: this
+			if (!gf_db_session_gone(c) && st &&
+			    (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 || strncmp(st, "54", 2) == 0)) {
+				/* a value of the partner's the database cannot take (a
+				 * wrong one, or one beyond a limit of the server's): this
 				 * connection's pull fails (the cursor stays), not the run */
 				gf_warn("pull_failed", "job=%s property=%s verdict=unexpected sqlstate=%s msg=%s", job->name,
 				        gf_log_q(property), st, gf_log_q("the database refused a value of the partner's reply"

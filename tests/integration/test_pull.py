@@ -129,6 +129,49 @@ class ReviewXmlPullTest(PullCase):
         self.assertIn('1 not eligible', r.stdout)
         self.assertEqual(len(env.recorded()), 4)
 
+    def test_an_event_with_a_booking_number_of_any_length_is_stored_once(self):
+        """Red team: one event naming a booking number of 3,000 characters
+        made the statement storing its page fail (SQLSTATE 54000: too long
+        for the B-tree of the events' key), and with it the whole pull,
+        every night: the other connection's unsubscribe never reached the
+        suppression list. Stored now, once however often it comes."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 3, prop='P002')
+        self.run_job(expect=0)
+        long_no = 'X' * 3000
+        self.event('H-1001', long_no, 'reviewed')
+        self.event('H-1001', long_no, 'reviewed')
+        self.event('H-1002', 'B-3', 'unsubscribed')
+        r = self.pull()
+        self.assertIn('pulled 2 connections (0 failed): 2 new events, 1 history entry, 1 address suppressed',
+                      r.stdout)
+        self.assertEqual(env.psql("SELECT length(booking_no), booking_id FROM guestflow.partner_events ORDER BY id"),
+                         [['3000', None], ['3', '3']])
+        self.assertEqual(env.psql("SELECT email FROM guestflow.suppressions"), [['guest3@example.org']])
+        env.psql("UPDATE guestflow.connections SET events_cursor = NULL")
+        r = self.pull()
+        self.assertIn('0 new events', r.stdout)
+
+    def test_a_value_beyond_a_limit_of_the_server_fails_only_its_connection(self):
+        """An address of 3,000 characters bounces: the suppression list's
+        key cannot hold it (SQLSTATE 54000). That connection's page fails,
+        is counted, and its cursor stays; the other connection's bounce is
+        stored, and the pull exits 1, not 70."""
+        env = self.env
+        add_booking(env, 1, email=os.urandom(1500).hex() + '@example.org')  # (not compressible)
+        add_booking(env, 3, prop='P002')
+        self.run_job(expect=0)
+        self.event('H-1001', 'B-1', 'bounced')
+        self.event('H-1002', 'B-3', 'bounced')
+        r = self.pull(expect=1)
+        self.assertIn('pulled 2 connections (1 failed): 1 new event, 1 history entry, 1 address suppressed', r.stdout)
+        self.assertRegex(r.stderr, r'event=pull_failed job=review-nightly property=P001 verdict=unexpected'
+                                   r' sqlstate=54000')
+        self.assertEqual(env.psql("SELECT property_id, events_cursor IS NOT NULL, pull_failures"
+                                  " FROM guestflow.connections ORDER BY 1"), [['P001', 'f', '1'], ['P002', 't', '0']])
+        self.assertEqual(env.psql("SELECT email FROM guestflow.suppressions"), [['guest3@example.org']])
+
     def test_an_operator_lifts_a_suppression(self):
         """The guest fixed the mailbox that bounced: 'suppression list' says
         who reported it; 'suppression remove' takes it off with a reason

@@ -25,7 +25,7 @@ CREATE SCHEMA guestflow;
 
 CREATE FUNCTION guestflow.email_hash(email text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$SELECT ('x' || encode(substr(sha256(textsend(guestflow.email_key(email))), 1, 8), 'hex'))::bit(64)::bigint$$;
+    AS $$SELECT hashtextextended(guestflow.email_key(email), 0)$$;
 
 --
 -- Name: FUNCTION email_hash(email text); Type: COMMENT; Schema: guestflow; Owner: -
@@ -922,7 +922,7 @@ CREATE INDEX partner_events_booking ON guestflow.partner_events USING btree (boo
 -- Name: partner_events_once; Type: INDEX; Schema: guestflow; Owner: -
 --
 
-CREATE UNIQUE INDEX partner_events_once ON guestflow.partner_events USING btree (connection_id, booking_no, type, COALESCE(at, '-infinity'::timestamp with time zone), COALESCE(batch_key, ''::text));
+CREATE UNIQUE INDEX partner_events_once ON guestflow.partner_events USING btree (connection_id, type, COALESCE(at, '-infinity'::timestamp with time zone), hashtextextended(booking_no, (0)::bigint), hashtextextended(COALESCE(batch_key, ''::text), (0)::bigint));
 
 --
 -- Name: runs_job_started; Type: INDEX; Schema: guestflow; Owner: -
