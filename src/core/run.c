@@ -65,6 +65,38 @@ bool gf_run_skipped(const struct run *rn, int64_t conn)
 	return false;
 }
 
+static bool ended(const struct run *rn, int64_t conn)
+{
+	for (size_t i = 0; i < rn->n_ended; i++)
+		if (rn->ended[i] == conn)
+			return true;
+	return false;
+}
+
+bool gf_run_withheld(const struct run *rn, int64_t conn)
+{
+	return gf_run_skipped(rn, conn) || ended(rn, conn);
+}
+
+#define ENDED_CHANNEL "guestflow_connection_ended"
+
+void gf_run_poll_ended(struct run *rn)
+{
+	/* (a session in trouble: the next statement on it says so) */
+	if (!rn->db || PQconsumeInput(rn->db) == 0)
+		return;
+	for (PGnotify *n; (n = PQnotifies(rn->db)) != NULL; PQfreemem(n)) {
+		int64_t id;
+		if (strcmp(n->relname, ENDED_CHANNEL) != 0 || gf_parse_int64(n->extra, &id) < 0 || ended(rn, id))
+			continue;
+		rn->ended = gf_xrealloc(rn->ended, (rn->n_ended + 1) * sizeof(*rn->ended));
+		rn->ended[rn->n_ended++] = id;
+		gf_info("connection_ended", "connection=%lld msg=%s", (long long)id,
+		        gf_log_q("stopped or deactivated during the run: what this run holds of it and has not sent"
+		                 " goes back to the queue"));
+	}
+}
+
 /* The first record rejected in this run, for the summary line. */
 static void note_rejected(struct run *rn, const char *booking_no, const char *reason)
 {
@@ -908,12 +940,17 @@ struct slot *gf_run_take(struct run *rn, struct gf_batch *b)
 	return NULL;
 }
 
-/* A batch claimed for a connection refused its credentials in this run:
- * back to the queue, not sent. Frees the slot. */
+/* A batch claimed for a connection refused its credentials in this run,
+ * or stopped or deactivated since: back to the queue, not sent. Frees the
+ * slot. */
 void gf_run_release_skipped(struct run *rn, struct slot *s)
 {
-	struct gf_completion cp = { .kind = GF_COMPLETE_RELEASE,
-	                            .error = "released: the partner refused this connection's credentials in this run" };
+	struct gf_completion cp = {
+		.kind = GF_COMPLETE_RELEASE,
+		.error = gf_run_skipped(rn, s->batch->connection_id)
+			? "released: the partner refused this connection's credentials in this run"
+			: "released: the connection was stopped or deactivated during the run; nothing more is sent to it"
+	};
 	(void)gf_run_finish(rn, s, &cp);
 	gf_run_slot_free(s);
 }
@@ -1227,9 +1264,14 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	const char **pjobs = gf_config_partner_jobs(cfg, job->partner, &n_pjobs);
 	if (n_pjobs == 0) /* (a job run from a file outside the jobs directory) */
 		pjobs[n_pjobs++] = job->name;
-	/* (the partner is told of each after the run: gf_notify_after_run) */
-	r = gf_connection_autostop(db, job, pjobs, n_pjobs, gf_config_partner_email(cfg, job->partner),
-	                           &auto_stopped);
+	/* (the partner is told of each after the run: gf_notify_after_run).
+	 * Listening first: a connection stopped or deactivated from now on is
+	 * announced to this run (gf_run_poll_ended), which then sends nothing
+	 * more to it, also of the batches it claimed before. */
+	r = gf_db_exec(db, "listen", "LISTEN " ENDED_CHANNEL, 0, NULL);
+	if (r == 0)
+		r = gf_connection_autostop(db, job, pjobs, n_pjobs, gf_config_partner_email(cfg, job->partner),
+		                           &auto_stopped);
 	free(pjobs);
 	if (r == 0)
 		r = gf_claim_sweep(db, job->name);
@@ -1270,6 +1312,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	st->planned = rn.plan.res.planned;
 	gf_http_free(rn.http);
 	free(rn.skip);
+	free(rn.ended);
 	gf_outcome_conns_free(&rn.seen);
 	free(rn.refused_ids);
 	/* (what a failed run left unread: the batches' leases expire) */

@@ -49,8 +49,9 @@ static void enqueue(struct run *rn, struct gf_batch **v, size_t n)
 	if (rn->q_head == rn->q_len)
 		rn->q_head = rn->q_len = 0;
 	rn->queue = gf_xrealloc(rn->queue, (rn->q_len + n) * sizeof(*rn->queue));
+	gf_run_poll_ended(rn);
 	for (size_t i = 0; i < n; i++) {
-		if (gf_run_skipped(rn, v[i]->connection_id)) {
+		if (gf_run_withheld(rn, v[i]->connection_id)) {
 			struct slot *s = gf_xcalloc(1, sizeof(*s));
 			s->batch = v[i];
 			gf_run_release_skipped(rn, s);
@@ -65,7 +66,7 @@ struct slot *gf_run_next_queued(struct run *rn)
 {
 	while (gf_run_queued(rn) && !rn->fatal) {
 		struct gf_batch *b = rn->queue[rn->q_head++];
-		if (gf_run_skipped(rn, b->connection_id)) {
+		if (gf_run_withheld(rn, b->connection_id)) {
 			struct slot *s = gf_xcalloc(1, sizeof(*s));
 			s->batch = b;
 			gf_run_release_skipped(rn, s);
@@ -179,14 +180,17 @@ int gf_run_claim_round(struct run *rn)
 }
 
 /* The batch claimed ahead, about to be sent: not if its connection was
- * refused its credentials since, and under a lease that outlasts the
- * request (it may have waited for a slot as long as a request takes).
- * False: it is not to be sent (given back, or its lease lost). */
+ * refused its credentials since, or stopped or deactivated since (the
+ * announcement read now: the property's consent withdrawn while the batch
+ * waited for a slot), and under a lease that outlasts the request (it may
+ * have waited for a slot as long as a request takes). False: it is not to
+ * be sent (given back, or its lease lost). */
 #define LEASE_MARGIN_MS 1000
 bool gf_run_ready_to_send(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
-	if (gf_run_skipped(rn, s->batch->connection_id)) {
+	gf_run_poll_ended(rn);
+	if (gf_run_withheld(rn, s->batch->connection_id)) {
 		gf_run_release_skipped(rn, s);
 		return false;
 	}

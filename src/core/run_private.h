@@ -75,6 +75,9 @@ struct run {
 	struct gf_run_stats *st;
 	int64_t *skip;               /* connections held for the rest of this run */
 	size_t n_skip;
+	int64_t *ended;              /* connections stopped or deactivated since the run began
+	                              * (guestflow_connection_ended): nothing more is sent to them */
+	size_t n_ended;
 	struct gf_outcome_conns seen; /* per connection answered in this run */
 	struct sent *redo;           /* completions the database refused, to retry */
 	size_t n_redo;
@@ -167,6 +170,12 @@ struct slot *gf_run_take(struct run *rn, struct gf_batch *b);
 void gf_run_release_skipped(struct run *rn, struct slot *s);
 /* Whether the connection is held for the rest of this run. */
 bool gf_run_skipped(const struct run *rn, int64_t conn);
+/* Whether nothing more is to be sent to the connection in this run: held,
+ * or no longer live (gf_run_poll_ended() read so). */
+bool gf_run_withheld(const struct run *rn, int64_t conn);
+/* The connections announced stopped or deactivated since the last look,
+ * read without waiting, into rn->ended. */
+void gf_run_poll_ended(struct run *rn);
 void gf_run_slot_free(struct slot *s);
 
 #endif

@@ -202,6 +202,37 @@ class GoLiveTest(GFTestCase):
         self.assertEqual(self.status(), 'deactivated')
         self.assertEqual(self.events()[-1], ['live', 'deactivated', 'consent (none in force) withdrawn by GM'])
 
+    def test_nothing_more_is_sent_once_the_consent_is_withdrawn_during_a_run(self):
+        """Red team: the property withdraws its consent while a run is
+        sending to a slow partner. The batches in flight may finish; those
+        the run had claimed and not started (waiting for a slot) went out
+        seconds after the withdrawal had returned. They go back to the
+        queue now, and the run sends nothing more to the connection."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 4, 'compress': 'none'}, 'lease': '10m'})
+        add_many(env, 60, ['P001'])
+        env.partner_latency(2000)
+        p = self.start_run()
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") != '0',
+                 60, 'the first batches in flight')
+        time.sleep(0.3)
+        r = env.gf('connection', 'consent', 'P001', 'reviewhub', '--by', 'GM', '--withdraw')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        withdrawn_at = env.scalar("SELECT clock_timestamp()")
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, out + err)
+        started_after = env.psql("SELECT batch_id FROM guestflow.api_calls"
+                                 f" WHERE at - latency_ms * interval '1 ms' > '{withdrawn_at}'::timestamptz")
+        self.assertEqual(started_after, [], 'requests started after the consent was withdrawn')
+        self.assertIn('event=connection_ended', err)
+        self.assertRegex(out, r'pending_stopped=[1-9]')
+        sent = len(env.recorded())
+        self.assertLess(sent, 60)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'delivered'"), str(sent))
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'pending'"),
+                         str(60 - sent))
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '0')
+
     def test_the_gate_counts_only_contacts_the_alerts_reach(self):
         """Red team: a contact scoped to a job of another partner and to this
         connection gets none of its alerts (the mailer wants both to match), so

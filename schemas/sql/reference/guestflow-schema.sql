@@ -20,6 +20,19 @@ SET row_security = off;
 CREATE SCHEMA guestflow;
 
 --
+-- Name: connection_ended_notify(); Type: FUNCTION; Schema: guestflow; Owner: -
+--
+
+CREATE FUNCTION guestflow.connection_ended_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('guestflow_connection_ended', NEW.id::text);
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: email_hash(text); Type: FUNCTION; Schema: guestflow; Owner: -
 --
 
@@ -953,6 +966,12 @@ CREATE INDEX suppression_removals_event ON guestflow.suppression_removals USING 
 --
 
 CREATE INDEX suppressions_event ON guestflow.suppressions USING btree (event_id);
+
+--
+-- Name: connections connection_ended; Type: TRIGGER; Schema: guestflow; Owner: -
+--
+
+CREATE TRIGGER connection_ended AFTER UPDATE OF status ON guestflow.connections FOR EACH ROW WHEN (((old.status = 'live'::text) AND (new.status <> 'live'::text))) EXECUTE FUNCTION guestflow.connection_ended_notify();
 
 --
 -- Name: alert_events alert_events_connection_id_fkey; Type: FK CONSTRAINT; Schema: guestflow; Owner: -
