@@ -359,15 +359,21 @@ static int pull_next(struct gf_http_req *r)
 	}
 	if (r->result != CURLE_OK) {
 		/* One file that cannot be read (too large for the reply cap, a
-		 * dangling link, not readable) is skipped, said, and left where
-		 * it is; the others are read. A session lost ends the pull. */
+		 * dangling link, not readable, a directory of its name: the SSH
+		 * layer's error) is skipped, said, and left where it is, for the
+		 * next pull; the others are read (a session lost meanwhile is
+		 * connected again for the next, and one that cannot be ends the
+		 * pull: a failure to connect is not one file's). */
 		bool one = r->resp_too_big || r->result == CURLE_REMOTE_FILE_NOT_FOUND ||
-		           r->result == CURLE_REMOTE_ACCESS_DENIED;
+		           r->result == CURLE_REMOTE_ACCESS_DENIED || r->result == CURLE_SSH;
 		if (!one)
 			return 0;
 		char err[200];
 		if (r->resp_too_big)
 			snprintf(err, sizeof(err), "larger than %zu bytes (the job's http.max_reply_bytes)", r->resp.max);
+		else if (r->result == CURLE_SSH)
+			snprintf(err, sizeof(err), "%s (a directory, or a file the server would not send?)",
+			         curl_easy_strerror(r->result));
 		else
 			snprintf(err, sizeof(err), "%s", curl_easy_strerror(r->result));
 		if (!s->skipped.max)

@@ -638,6 +638,29 @@ class VisitsCsvPullTest(PullCase):
         self.assertIn('0 new events', r.stdout)
         self.assertEqual(self.states(), {'rejected': 4})
 
+    def test_a_directory_named_like_an_error_file_is_skipped_and_named(self):
+        """Red team: a directory in errors/ named like the error file of a
+        batch made every pull of the connection fail ('Error in the SSH
+        layer'), and no error file of it was applied. It is skipped and
+        named now; the connection's real error file is read."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 1, 'in_flight': 1}})
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        f1, f2 = sorted(n for n in env.sftp.files() if '_H-1001_' in n)
+        errors = os.path.join(env.sftp.dir, 'errors')
+        os.makedirs(os.path.join(errors, f1 + '.errors.csv'))
+        with open(os.path.join(errors, f2 + '.errors.csv'), 'wb') as f:
+            f.write(b'B-2;invalid e-mail\r\n')
+        r = self.pull()
+        self.assertIn('pulled 2 connections (0 failed): 1 new event', r.stdout)
+        self.assertIn('event=pull_partial', r.stderr)
+        self.assertIn(f'error file {f1}.errors.csv not read', r.stderr)
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries ORDER BY 1"),
+                         [['B-1', 'delivered'], ['B-2', 'rejected']])
+        self.assertTrue(os.path.isdir(os.path.join(errors, f1 + '.errors.csv')))
+
     def test_an_error_file_that_cannot_be_moved_to_done_is_named(self):
         """The partner's errors/done is a file, not a directory: the move of a
         read file fails on the server (libcurl runs the moves as commands
