@@ -75,7 +75,7 @@ static bool ended(const struct run *rn, int64_t conn)
 
 bool gf_run_withheld(const struct run *rn, int64_t conn)
 {
-	return gf_run_skipped(rn, conn) || ended(rn, conn);
+	return gf_run_skipped(rn, conn) || ended(rn, conn); /* (ended ones are skipped too: gf_run_poll_ended) */
 }
 
 #define ENDED_CHANNEL "guestflow_connection_ended"
@@ -91,6 +91,13 @@ void gf_run_poll_ended(struct run *rn)
 			continue;
 		rn->ended = gf_xrealloc(rn->ended, (rn->n_ended + 1) * sizeof(*rn->ended));
 		rn->ended[rn->n_ended++] = id;
+		/* ...and held for the rest of the run: no claim of this run takes
+		 * its batches again, also when it is live again meanwhile (else
+		 * claimed and given back without end), nor waits for them */
+		if (!gf_run_skipped(rn, id)) {
+			rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
+			rn->skip[rn->n_skip++] = id;
+		}
 		gf_info("connection_ended", "connection=%lld msg=%s", (long long)id,
 		        gf_log_q("stopped or deactivated during the run: what this run holds of it and has not sent"
 		                 " goes back to the queue"));
@@ -947,9 +954,9 @@ void gf_run_release_skipped(struct run *rn, struct slot *s)
 {
 	struct gf_completion cp = {
 		.kind = GF_COMPLETE_RELEASE,
-		.error = gf_run_skipped(rn, s->batch->connection_id)
-			? "released: the partner refused this connection's credentials in this run"
-			: "released: the connection was stopped or deactivated during the run; nothing more is sent to it"
+		.error = ended(rn, s->batch->connection_id)
+			? "released: the connection was stopped or deactivated during the run; nothing more is sent to it"
+			: "released: the partner refused this connection's credentials in this run"
 	};
 	(void)gf_run_finish(rn, s, &cp);
 	gf_run_slot_free(s);

@@ -233,6 +233,35 @@ class GoLiveTest(GFTestCase):
                          str(60 - sent))
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '0')
 
+    def test_a_connection_stopped_and_live_again_during_a_run_waits_for_the_next_run(self):
+        """Red team: stopped, then live again a moment later, while a run
+        sends. The run had kept the connection as ended but its claims
+        took the connection's batches again (live), gave them back, and
+        again, without end (2,500 transactions a second). The connection
+        is held for the rest of the run now: the run ends (exit 1, its
+        deliveries pending), and the next one sends the rest."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 4, 'compress': 'none'}, 'lease': '10m'})
+        add_many(env, 60, ['P001'])
+        env.partner_latency(1000)
+        p = self.start_run()
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") != '0',
+                 60, 'the first batches in flight')
+        time.sleep(0.3)
+        env.psql("UPDATE guestflow.connections SET status = 'stopped' WHERE property_id = 'P001'")
+        time.sleep(0.2)
+        env.psql("UPDATE guestflow.connections SET status = 'live' WHERE property_id = 'P001'")
+        out, err = p.communicate(timeout=60)
+        # (exit 1: deliveries of a live connection left pending)
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertIn('event=connection_ended', err)
+        sent = len(env.recorded())
+        self.assertLess(sent, 60)
+        self.assertRegex(out, rf' pending={60 - sent}\b')
+        env.partner_latency(0)
+        self.run_job(expect=0)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), sorted(f'B-{i}' for i in range(1, 61)))
+
     def test_the_gate_counts_only_contacts_the_alerts_reach(self):
         """Red team: a contact scoped to a job of another partner and to this
         connection gets none of its alerts (the mailer wants both to match), so
