@@ -54,6 +54,11 @@ int gf_retry_after_ms(const char *value, int64_t now_wall_ms, int64_t max_ms, in
 	size_t n = strlen(value);
 	while (n && isspace((unsigned char)value[n - 1]))
 		n--;
+	/* (leading zeros say nothing: "0005" is 5 seconds, whatever its length) */
+	while (n > 1 && value[0] == '0' && isdigit((unsigned char)value[1])) {
+		value++;
+		n--;
+	}
 	bool digits = n > 0;
 	for (size_t i = 0; i < n; i++)
 		digits &= isdigit((unsigned char)value[i]) != 0;

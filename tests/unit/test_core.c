@@ -59,6 +59,9 @@ static void test_retry_after(void)
 	memset(many, '9', 300);
 	many[300] = '\0';
 	ok(gf_retry_after_ms(many, now, 3600000, &ms) == 0 && ms == 3600000, "300 digits of seconds: clamped");
+	ok(gf_retry_after_ms("00000000000000000005", now, 3600000, &ms) == 0 && ms == 5000,
+	   "leading zeros: 5 seconds, however many");
+	ok(gf_retry_after_ms("0000000000000000000", now, 3600000, &ms) == 0 && ms == 0, "zero with zeros: now");
 	ms = 7;
 	ok(gf_retry_after_ms("soon", now, 3600000, &ms) < 0 && ms == 7, "garbage refused");
 	ok(gf_retry_after_ms("", now, 3600000, &ms) < 0, "empty refused");
