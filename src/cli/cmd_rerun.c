@@ -30,7 +30,8 @@ static const char help[] =
 	"\n"
 	"Bookings never sent get a delivery; rejected and dead ones are queued again as\n"
 	"new attempts. Their history entries end in \"(rerun)\". The other eligibility\n"
-	"rules (e-mail, name, notify flag, checked out, live connection) still apply.\n"
+	"rules (e-mail, name, notify flag, checked out, and not in the future, live\n"
+	"connection) still apply.\n"
 	"Exit code: that of the run (see guestflow run --help), else 0; 65 for a date\n"
 	"that is none, or --from after --to.\n";
 

@@ -60,19 +60,27 @@ static const char STORE_SQL[] =
 	 * any job; not one rejected for its data), the partner may have had
 	 * another (a typo corrected, then sent again by a rerun), and the
 	 * bounce may be of either: the current one is not suppressed. Nor
-	 * when that address is not known (NULL). An unsubscribe is the
-	 * guest's, whatever the address. */
+	 * when that address is not known (NULL), nor when no delivery of it
+	 * may have gone out (all rejected for their data: nothing bounced).
+	 * An unsubscribe is the guest's, whatever the address. */
 	"), changed AS ("
-	"  SELECT ins.id FROM ins WHERE ins.type = 'bounced' AND EXISTS ("
-	"    SELECT 1 FROM guestflow.source_bookings s"
-	"      JOIN guestflow.deliveries d ON d.connection_id = $1::bigint AND d.booking_id = s.booking_id"
-	"     WHERE s.booking_id = ins.booking_id AND NOT d.data_rejected"
-	"       AND d.email_hash IS DISTINCT FROM guestflow.email_hash(s.email))"
+	"  SELECT ins.id FROM ins WHERE ins.type = 'bounced' AND ins.booking_id IS NOT NULL AND ("
+	"    EXISTS (SELECT 1 FROM guestflow.source_bookings s"
+	"              JOIN guestflow.deliveries d ON d.connection_id = $1::bigint AND d.booking_id = s.booking_id"
+	"             WHERE s.booking_id = ins.booking_id AND NOT d.data_rejected"
+	"               AND d.email_hash IS DISTINCT FROM guestflow.email_hash(s.email))"
+	"    OR NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.connection_id = $1::bigint"
+	"                      AND d.booking_id = ins.booking_id AND NOT d.data_rejected))"
 	"), sup AS ("
 	"  INSERT INTO guestflow.suppressions (email, reason, event_id)"
 	"  SELECT DISTINCT ON (1) guestflow.email_key(s.email), ins.type, ins.id"
 	"    FROM ins JOIN guestflow.source_bookings s ON s.booking_id = ins.booking_id"
+	/* (an address longer than any mail system delivers, RFC 5321's 254
+	 * octets, is no address to suppress: it never reaches anyone, and a
+	 * key of some kilobytes would fail the list's index, and with it
+	 * every later page of the feed) */
 	"   WHERE ins.type IN ('bounced', 'unsubscribed') AND guestflow.email_key(s.email) <> ''"
+	"     AND octet_length(guestflow.email_key(s.email)) <= 254"
 	"     AND ins.id NOT IN (SELECT id FROM changed)"
 	"   ORDER BY 1, ins.id"
 	"  ON CONFLICT (email) DO NOTHING RETURNING email, reason"
@@ -181,8 +189,9 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 				gf_info("bounce_not_suppressed", "job=%s property=%s booking_no=%s msg=%s", job->name,
 				        gf_log_q(property), gf_log_q(json_string_value(no) ? json_string_value(no) : ""),
 				        gf_log_q("the booking's e-mail address now is not the one it was planned with for this"
-				                 " connection (changed since, or not known): the bounce may be of another address,"
-				                 " and this one is not put on the suppression list"));
+				                 " connection (changed since, or not known), or the booking was never sent to it"
+				                 " (rejected for its data): the bounce may be of another address, and this one is"
+				                 " not put on the suppression list"));
 				out->not_suppressed++;
 			}
 			json_decref(nos);

@@ -280,6 +280,11 @@ class ExportTest(GFTestCase):
         self.assertIn(' eligible=1 new=1 delivered=1 ', r.stdout)
         r = env.gf('explain', 'B-1')
         self.assertRegex(r.stdout, r'NO +checked out within the window +checked_out_at = \S+ \S+ \S+: in the future')
+        # nor by a rerun, which goes beyond the window, not into the future
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', 'B-2', '--force')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('2 not eligible', r.stdout)
+        self.assertEqual([g['bookingNo'] for g in env.recorded()], ['B-3'])
         env.psql("UPDATE pms.bookings SET checked_out_at = now() - interval '1 hour' WHERE id = 1")
         r = self.run_job(expect=0)
         self.assertIn(' eligible=2 new=1 delivered=1 ', r.stdout)
