@@ -15,10 +15,12 @@
 -- PostgreSQL's own 64-bit hash of text (the one hash partitioning relies
 -- on: immutable, as stable as the partitions; not md5, which a server in
 -- FIPS mode refuses, nor a digest of textsend(), which follows the
--- session's client encoding).
+-- session's client encoding), of the key's bytes whatever the collation
+-- of the value hashed (the plan's parameter, the source view's column: a
+-- case-insensitive one would hash the same address otherwise apart).
 CREATE FUNCTION guestflow.email_hash(email text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$SELECT hashtextextended(guestflow.email_key(email), 0)$$;
+    AS $$SELECT hashtextextended(guestflow.email_key(email) COLLATE "C", 0)$$;
 COMMENT ON FUNCTION guestflow.email_hash(text) IS
     'a 64-bit hash of guestflow.email_key(email): whether an address is the one a delivery was planned with';
 ALTER TABLE guestflow.deliveries ADD COLUMN email_hash bigint;

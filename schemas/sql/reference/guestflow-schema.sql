@@ -38,7 +38,7 @@ $$;
 
 CREATE FUNCTION guestflow.email_hash(email text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$SELECT hashtextextended(guestflow.email_key(email), 0)$$;
+    AS $$SELECT hashtextextended(guestflow.email_key(email) COLLATE "C", 0)$$;
 
 --
 -- Name: FUNCTION email_hash(email text); Type: COMMENT; Schema: guestflow; Owner: -
