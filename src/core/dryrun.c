@@ -24,7 +24,7 @@ static int print_counts(PGconn *c, const struct gf_job *job, const char *window,
 		"WITH e AS ("
 		"  SELECT c.id AS conn, count(*) AS n FROM guestflow.source_bookings s"
 		"    JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
-		"   WHERE " GF_SQL_ELIGIBLE_MS("$3", "$4::text[]", "$2")
+		"   WHERE " GF_SQL_ELIGIBLE_MS("$3", "$4::text[]", "$2") " AND " GF_SQL_NOT_FUTURE
 		"     AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
 		"                        AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
 		"   GROUP BY c.id"
@@ -120,7 +120,7 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 		"  FROM guestflow.source_bookings s"
 		"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint"
 		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
-		" WHERE " GF_SQL_ELIGIBLE_MS("$3", "$6::text[]", "$2")
+		" WHERE " GF_SQL_ELIGIBLE_MS("$3", "$6::text[]", "$2") " AND " GF_SQL_NOT_FUTURE
 		"   AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
 		"                      AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
 		" ORDER BY s.booking_id LIMIT $5::bigint", 6,

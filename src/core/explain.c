@@ -313,7 +313,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"       s.email, coalesce(" GF_SQL_RULE_EMAIL ", false),"
 			"       s.last_name, coalesce(" GF_SQL_RULE_NAME ", false),"
 			"       s.notify::text, coalesce(" GF_SQL_RULE_NOTIFY ", false),"
-			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW_MS("$3") ", false),"
+			"       to_char(s.checked_out_at, 'YYYY-MM-DD HH24:MI:SS TZ'), coalesce(" GF_SQL_RULE_WINDOW_MS("$3") " AND " GF_SQL_NOT_FUTURE ", false),"
 			"       c.status, coalesce(c.status = 'live', false), c.id_at_partner, s.first_name, s.updated_at::text,"
 			"       coalesce(" GF_SQL_RULE_NOT_SUPPRESSED ", true),"
 			"       (SELECT x.reason || ' (' || to_char(x.created_at, 'YYYY-MM-DD') || coalesce(', reported by '"

@@ -77,7 +77,9 @@
 	"           FROM guestflow.deliveries d" \
 	"          WHERE d.connection_id = c.id AND d.booking_id = s.booking_id AND d.job = " SETTING("job") \
 	"          LIMIT 1) d0 ON true" \
-	"       CROSS JOIN LATERAL (SELECT coalesce(d0.new, true) AS new, coalesce(d0.again, false) AS again) d" \
+	/* (a checkout in the future: read, not planned yet, plan.h) */ \
+	"       CROSS JOIN LATERAL (SELECT coalesce(d0.new, true) AND " GF_SQL_NOT_FUTURE " AS new," \
+	"                                  coalesce(d0.again, false) AND " GF_SQL_NOT_FUTURE " AS again) d" \
 	/* the window a stable expression, not a sub-SELECT: the planner \
 	 * estimates it from checked_out_at's histogram (a sub-SELECT counts \
 	 * as a third of the bookings: a hash join over every guest of a PMS \

@@ -71,7 +71,7 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		/* (outside the window is the point of a rerun, a checkout in
 		 * the future not: the guest is not invited before leaving) */
 		"         (c.id IS NOT NULL AND " GF_SQL_ELIGIBLE_BUT_WINDOW("$7::text[]", "$2")
-		"          AND s.checked_out_at <= now()) IS TRUE AS ok"
+		"          AND " GF_SQL_NOT_FUTURE ") IS TRUE AS ok"
 		"    FROM guestflow.source_bookings s"
 		"    LEFT JOIN guestflow.connections c"
 		"      ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"

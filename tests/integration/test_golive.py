@@ -202,6 +202,20 @@ class GoLiveTest(GFTestCase):
         self.assertEqual(self.status(), 'deactivated')
         self.assertEqual(self.events()[-1], ['live', 'deactivated', 'consent (none in force) withdrawn by GM'])
 
+    def slow_run_under_way(self, latency_ms):
+        """A run of 60 guests of P001 in batches of 5, four at a time, to a
+        partner answering after latency_ms: started, its first batches in
+        flight and the next ones claimed, waiting for a slot."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 4, 'compress': 'none'}, 'lease': '10m'})
+        add_many(env, 60, ['P001'])
+        env.partner_latency(latency_ms)
+        p = self.start_run()
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") != '0',
+                 60, 'the first batches in flight')
+        time.sleep(0.3)
+        return p
+
     def test_nothing_more_is_sent_once_the_consent_is_withdrawn_during_a_run(self):
         """Red team: the property withdraws its consent while a run is
         sending to a slow partner. The batches in flight may finish; those
@@ -209,13 +223,7 @@ class GoLiveTest(GFTestCase):
         seconds after the withdrawal had returned. They go back to the
         queue now, and the run sends nothing more to the connection."""
         env = self.env
-        env.write_config({'batch': {'max_records': 5, 'in_flight': 4, 'compress': 'none'}, 'lease': '10m'})
-        add_many(env, 60, ['P001'])
-        env.partner_latency(2000)
-        p = self.start_run()
-        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") != '0',
-                 60, 'the first batches in flight')
-        time.sleep(0.3)
+        p = self.slow_run_under_way(2000)
         r = env.gf('connection', 'consent', 'P001', 'reviewhub', '--by', 'GM', '--withdraw')
         self.assertEqual(r.returncode, 0, r.stderr)
         withdrawn_at = env.scalar("SELECT clock_timestamp()")
@@ -241,13 +249,7 @@ class GoLiveTest(GFTestCase):
         is held for the rest of the run now: the run ends (exit 1, its
         deliveries pending), and the next one sends the rest."""
         env = self.env
-        env.write_config({'batch': {'max_records': 5, 'in_flight': 4, 'compress': 'none'}, 'lease': '10m'})
-        add_many(env, 60, ['P001'])
-        env.partner_latency(1000)
-        p = self.start_run()
-        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") != '0',
-                 60, 'the first batches in flight')
-        time.sleep(0.3)
+        p = self.slow_run_under_way(1000)
         env.psql("UPDATE guestflow.connections SET status = 'stopped' WHERE property_id = 'P001'")
         time.sleep(0.2)
         env.psql("UPDATE guestflow.connections SET status = 'live' WHERE property_id = 'P001'")

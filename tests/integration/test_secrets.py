@@ -270,7 +270,7 @@ class SecretsTest(GFTestCase):
                  " TO connections_access_key_check;"
                  "ALTER TABLE guestflow.connections RENAME CONSTRAINT connections_secret_enc_check"
                  " TO connections_access_key_enc_check;"
-                 # (and what 7, 8, 9 and 11 made)
+                 # (and what 7 to 14 made)
                  "DROP TABLE guestflow.consents;"
                  "DROP INDEX guestflow.suppressions_event;"
                  "ALTER TABLE guestflow.runs DROP COLUMN process, DROP COLUMN lost_at;"
@@ -285,6 +285,15 @@ class SecretsTest(GFTestCase):
                  "ALTER TABLE guestflow.alert_events ADD CONSTRAINT alert_events_kind_check CHECK (kind IN"
                  " ('auth_failed', 'dead_deliveries', 'partner_unreachable', 'failed_runs', 'requests_refused',"
                  " 'connection_invalid'));"
+                 # (and 15 to 18)
+                 "ALTER TABLE guestflow.deliveries DROP COLUMN email_hash;"
+                 "DROP FUNCTION guestflow.email_hash(text);"
+                 "DROP TABLE guestflow.suppression_removals;"
+                 "DROP INDEX guestflow.partner_events_once;"
+                 "CREATE UNIQUE INDEX partner_events_once ON guestflow.partner_events (connection_id, booking_no, type,"
+                 " coalesce(at, '-infinity'::timestamptz), coalesce(batch_key, ''));"
+                 "DROP TRIGGER connection_ended ON guestflow.connections;"
+                 "DROP FUNCTION guestflow.connection_ended_notify();"
                  "DELETE FROM guestflow.schema_migrations WHERE version >= 6")
         self.run_job(expect=78)
         # every command on guestflow's tables says what to do, not a database error
