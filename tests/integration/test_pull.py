@@ -65,6 +65,13 @@ class PullCase(GFTestCase):
             f.write(job.replace('name: "review-nightly"', 'name: "odd"').replace('partner: "reviewhub"', 'partner: "oddhub"')
                     .replace(env.endpoint, f'http://127.0.0.1:{srv.server_address[1]}/v1/guests'))
 
+    def sent_to_both_with_a_short_lock_timeout(self):
+        """B-1 sent to P001 and B-3 to P002; database.lock_timeout 1s."""
+        add_booking(self.env, 1)
+        add_booking(self.env, 3, prop='P002')
+        self.run_job(expect=0)
+        main_setting(self.env, 'database', 'lock_timeout', '1s')
+
     def history(self, booking_no):
         return [m for (m,) in self.env.psql(
             "SELECT h.message FROM pms.booking_history h JOIN pms.bookings b ON b.id = h.booking_id"
@@ -380,10 +387,7 @@ class ReviewXmlPullTest(PullCase):
         database.lock_timeout (the cursor stays), not the whole pull; the
         next pull stores it."""
         env = self.env
-        add_booking(env, 1)
-        add_booking(env, 3, prop='P002')
-        self.run_job(expect=0)
-        main_setting(env, 'database', 'lock_timeout', '1s')
+        self.sent_to_both_with_a_short_lock_timeout()
         self.event('H-1001', 'B-1', 'reviewed')
         self.event('H-1002', 'B-3', 'reviewed')
         release = hold_in_session(self, env, "SELECT 1 FROM pms.bookings WHERE booking_no = 'B-1' FOR UPDATE")
@@ -455,10 +459,7 @@ class ReviewXmlPullTest(PullCase):
         than database.lock_timeout: P001's page is not stored and its failure
         not counted; P002's bounce is, and the pull exits 1, not 70."""
         env = self.env
-        add_booking(env, 1)
-        add_booking(env, 3, prop='P002')
-        self.run_job(expect=0)
-        main_setting(env, 'database', 'lock_timeout', '1s')
+        self.sent_to_both_with_a_short_lock_timeout()
         self.event('H-1001', 'B-1', 'reviewed')
         self.event('H-1002', 'B-3', 'bounced')
         hold_in_session(self, env, "SELECT 1 FROM guestflow.connections WHERE property_id = 'P001' FOR NO KEY UPDATE")
