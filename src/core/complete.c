@@ -365,6 +365,157 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
 	return 0;
 }
 
+/* An accepted batch whose completion the database refused for what may be
+ * one booking's values (gf_db_sqlstate_may_be_row: the adapter's
+ * write_history raising for one booking, a column of the PMS too short for
+ * one entry, a booking deleted from the PMS under a foreign key), completed
+ * member by member in one transaction: each member delivered with its
+ * history entry under a savepoint of its own. The partner holds every
+ * member, so a member whose entry the PMS refuses is delivered all the same
+ * (never sent again), its reason saying its booking has no entry, and a
+ * history_refused alert raised for the job. Returns 0 (out set), 1 when it
+ * does not apply (no member's entry written, or a statement but a
+ * member's refused: the store may be failing as a whole, the caller
+ * completes the batch as refused), -ESTALE (the lease lost) or the error
+ * of a session gone. */
+static int each_fails(PGconn *c, int r)
+{
+	gf_db_rollback(c);
+	return gf_db_session_gone(c) ? (r < 0 ? r : -GF_E_DB_LOST) : 1;
+}
+
+int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                              const struct gf_accepted *a, const char *sqlstate, struct gf_complete_result *out)
+{
+	if (!gf_db_sqlstate_may_be_row(sqlstate))
+		return 1;
+	char run[32];
+	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	const char *id = a->v[GF_ACC_ID];
+	struct gf_complete_result res = { 0 };
+	int err, r = gf_db_begin(c);
+	if (r < 0)
+		return each_fails(c, r);
+	PGresult *lease = gf_db_query(c, &err, "each_lease",
+		"SELECT 1 FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE",
+		2, (const char *[]){ id, a->v[GF_ACC_TOKEN] });
+	if (!lease)
+		return each_fails(c, err);
+	int held = PQntuples(lease);
+	PQclear(lease);
+	if (held != 1) {
+		gf_db_rollback(c);
+		lease_lost(b->id);
+		return -ESTALE;
+	}
+	PGresult *rej = gf_db_query(c, &err, "each_rejected",
+		"UPDATE guestflow.deliveries d SET state = 'rejected', reason = t.reason, data_rejected = t.data,"
+		"       updated_at = now(), finished_at = now(), finished_run_id = $4::bigint"
+		"  FROM unnest($2::bigint[], $3::text[], $5::bool[]) AS t(id, reason, data)"
+		" WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 5,
+		(const char *[]){ id, a->v[GF_ACC_REJ_IDS], a->v[GF_ACC_REJ_REASONS], run, a->v[GF_ACC_REJ_DATA] });
+	if (!rej)
+		return each_fails(c, err);
+	res.rejected = affected(rej);
+	PQclear(rej);
+	_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "each_members",
+		"SELECT booking_id, booking_no, rerun FROM guestflow.deliveries"
+		" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') ORDER BY booking_id", 1,
+		(const char *[]){ id });
+	if (!m)
+		return each_fails(c, err);
+	char refused_reason[256];
+	const char *first_refused = NULL;
+	_cleanup_free_ char *first_sqlstate = NULL;
+	char state[6] = "";
+	int64_t refused = 0;
+	for (int i = 0; i < PQntuples(m); i++) {
+		const char *bid = PQgetvalue(m, i, 0), *no = PQgetvalue(m, i, 1), *rerun = PQgetvalue(m, i, 2);
+		if ((r = gf_db_exec(c, "each_savepoint", "SAVEPOINT gf_member", 0, NULL)) < 0)
+			return each_fails(c, r);
+		r = gf_db_exec(c, "each_delivered",
+			"WITH d AS ("
+			"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now(),"
+			"         finished_at = now(), finished_run_id = $3::bigint"
+			"   WHERE batch_id = $1::bigint AND booking_id = $2::bigint RETURNING 1"
+			") SELECT guestflow.write_history(ARRAY[$2::bigint],"
+			"         ARRAY[replace($4, '{booking_no}', $5) || CASE WHEN $6::bool THEN ' (rerun)' ELSE '' END])"
+			"    FROM d", 6, (const char *[]){ id, bid, run, a->v[GF_ACC_HISTORY], no, rerun });
+		if (r == 0) {
+			if ((r = gf_db_exec(c, "each_release", "RELEASE SAVEPOINT gf_member", 0, NULL)) < 0)
+				return each_fails(c, r);
+			res.delivered++;
+			continue;
+		}
+		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
+		if (!gf_db_sqlstate_may_be_row(state))
+			return each_fails(c, r);
+		if ((r = gf_db_exec(c, "each_rollback", "ROLLBACK TO SAVEPOINT gf_member", 0, NULL)) < 0)
+			return each_fails(c, r);
+		snprintf(refused_reason, sizeof(refused_reason), "delivered, but the PMS refused its history entry"
+		         " (SQLSTATE %s, see the log of run %lld): the booking has no entry for it", state,
+		         (long long)run_id);
+		r = gf_db_exec(c, "each_delivered_without_history",
+			"UPDATE guestflow.deliveries SET state = 'delivered', reason = $3, updated_at = now(),"
+			"       finished_at = now(), finished_run_id = $4::bigint"
+			" WHERE batch_id = $1::bigint AND booking_id = $2::bigint", 4,
+			(const char *[]){ id, bid, refused_reason, run });
+		if (r < 0)
+			return each_fails(c, r);
+		gf_warn("history_refused", "batch=%s booking=%s sqlstate=%s msg=%s", id, gf_log_q(no), gf_log_q(state),
+		        gf_log_q("the partner accepted this booking; the PMS refused its history entry (the database's"
+		                 " message is in the line before): it is delivered, without an entry"));
+		if (!first_refused) {
+			first_refused = no;
+			first_sqlstate = gf_xstrdup(state);
+		}
+		refused++;
+		res.delivered++;
+	}
+	if (refused == res.delivered) {
+		/* No entry written: not one booking's, as far as this batch can tell. */
+		gf_db_rollback(c);
+		return 1;
+	}
+	r = gf_db_exec(c, "each_batch_done",
+		"UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now(),"
+		" finished_run_id = $2::bigint WHERE id = $1::bigint", 2, (const char *[]){ id, run });
+	if (r == 0)
+		r = gf_db_exec(c, "each_api_call",
+			"INSERT INTO guestflow.api_calls (run_id, job, connection_id, batch_id, method, url, status_code,"
+			" latency_ms, request_bytes, response_bytes, records, idempotency_key, outcome, response_excerpt)"
+			" VALUES ($1::bigint, $2, $3::bigint, $4::bigint, $5, $6, $7::int, $8::int, $9::bigint, $10::bigint,"
+			" $11::int, $12, 'accepted', $13)", 13,
+			(const char *[]){ run, job->name, a->v[GF_ACC_CONN], id, job->output->method, a->v[GF_ACC_URL],
+			                  a->v[GF_ACC_STATUS], a->v[GF_ACC_LATENCY], a->v[GF_ACC_REQUEST_BYTES],
+			                  a->v[GF_ACC_RESPONSE_BYTES], a->v[GF_ACC_RECORDS], a->v[GF_ACC_KEY],
+			                  a->v[GF_ACC_EXCERPT] });
+	if (r == 0)
+		r = gf_alert_clear(c, job->name, b->connection_id,
+		                   "auth_failed,partner_unreachable,requests_refused,connection_invalid");
+	if (r == 0)
+		r = gf_alert_clear(c, job->name, 0, "partner_unreachable,auth_failed");
+	if (r == 0 && refused > 0) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "the partner accepted %lld booking(s) of property %s whose history entries the"
+		         " PMS refused (SQLSTATE %s; the first: %s): they are delivered and not sent again, but have no"
+		         " entry in the PMS; 'guestflow log --errors' has the database's message",
+		         (long long)refused, b->property_id, first_sqlstate ? first_sqlstate : "?", first_refused);
+		r = gf_alert_raise(c, job->name, 0, "history_refused", msg, run_id);
+	}
+	if (r == 0)
+		r = gf_db_commit(c);
+	if (r < 0)
+		return each_fails(c, r);
+	gf_warn("completion_each", "batch=%s delivered=%lld history_refused=%lld rejected=%lld sqlstate=%s msg=%s", id,
+	        (long long)res.delivered, (long long)refused, (long long)res.rejected, gf_log_q(sqlstate),
+	        gf_log_q("the database refused this batch's completion; completed member by member"));
+	res.history_refused = refused;
+	res.collected = true;
+	*out = res;
+	return 0;
+}
+
 /* The completion with every text it writes folded to ASCII
  * (gf_db_fold_ascii), for a database whose encoding has no room for some
  * character of it (a LATIN1 database and a partner's reason with a euro
@@ -415,39 +566,57 @@ static void folded_free(struct folded *f)
 	free(f->rej);
 }
 
+/* Refused (one batch's data, the adapter's own RAISE, a constraint, a
+ * timeout...): that batch fails, not the run; the caller counts such
+ * failures (a store down as a whole). A batch the partner accepted may be
+ * held by it under its key. */
+static int refused(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
+                   const struct gf_completion *cp, const char *state, struct gf_complete_result *out)
+{
+	return gf_complete_refused(c, job, run_id, b, cp->call, state,
+	                           cp->retry_delay_ms > 0 ? cp->retry_delay_ms : job->backoff_initial_ms,
+	                           cp->kind == GF_COMPLETE_ACCEPTED || cp->maybe_sent, out);
+}
+
 int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                 const struct gf_completion *cp, struct gf_complete_result *out)
 {
 	struct gf_complete_result res = { 0 };
 	int r = complete_tx(c, job, run_id, b, cp, &res);
+	struct folded f = { 0 };
+	const struct gf_completion *done = cp;
 	if (r < 0 && r != -ESTALE && !gf_db_session_gone(c) && gf_db_sqlstate_untranslatable(gf_db_sqlstate(c))) {
 		/* Text the database's encoding cannot hold: the same outcome,
 		 * its text folded to ASCII. */
 		char state[6];
 		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
-		struct folded f;
 		fold_completion(cp, &f);
+		done = &f.cp;
 		res = (struct gf_complete_result){ 0 };
-		r = complete_tx(c, job, run_id, b, &f.cp, &res);
-		folded_free(&f);
+		r = complete_tx(c, job, run_id, b, done, &res);
 		if (r == 0)
 			gf_warn("completion_folded", "batch=%lld sqlstate=%s msg=%s", (long long)b->id, gf_log_q(state),
 			        gf_log_q("the database's encoding cannot hold some character of this batch's outcome (a"
 			                 " partner's reason?): recorded with those characters as '?'"));
 	}
 	if (r < 0 && r != -ESTALE && !gf_db_session_gone(c)) {
-		/* Refused (one batch's data, the adapter's own RAISE, a
-		 * constraint, a timeout...): that batch fails, not the run;
-		 * the caller counts such failures (a store down as a whole). */
 		char state[6];
 		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
-		/* (a batch the partner accepted may be held by it under its key) */
-		return gf_complete_refused(c, job, run_id, b, cp->call, state,
-		                           cp->retry_delay_ms > 0 ? cp->retry_delay_ms : job->backoff_initial_ms,
-		                           cp->kind == GF_COMPLETE_ACCEPTED || cp->maybe_sent, out);
-	}
-	if (r == -ESTALE)
+		int e = 1;
+		if (done->kind == GF_COMPLETE_ACCEPTED && done->call) {
+			/* Refused for what may be one member's values: member
+			 * by member (which logs a lease lost itself). */
+			struct gf_accepted acc;
+			e = gf_complete_accepted_make(b, done, &acc) == 0 ?
+				gf_complete_accepted_each(c, job, run_id, b, &acc, state, &res) : 1;
+			gf_complete_accepted_clear(&acc);
+		}
+		r = e == 1 ? refused(c, job, run_id, b, done, state, &res) : e;
+	} else if (r == -ESTALE) {
 		lease_lost(b->id);
+	}
+	if (f.texts)
+		folded_free(&f);
 	if (r < 0)
 		return r;
 	*out = res;

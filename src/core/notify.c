@@ -64,6 +64,12 @@ static const char *advice(const char *kind)
 	if (strcmp(kind, "dead_deliveries") == 0)
 		return "Find the cause in 'guestflow log --errors', fix it, then run\n"
 		       "'guestflow rerun JOB --dead' to put the deliveries back in the queue.";
+	if (strcmp(kind, "history_refused") == 0)
+		return "The partner has these guests; only the entries on their bookings are missing.\n"
+		       "'guestflow log --errors' has what the PMS said (a column too short, a booking\n"
+		       "deleted, the adapter's write_history raising). Fix the PMS or the adapter; the\n"
+		       "missing entries are not written later ('guestflow explain' names each booking).\n"
+		       "The next run that writes an entry for every booking it delivers clears this alert.";
 	if (strcmp(kind, "connection_stopped") == 0)
 		return "The connection was stopped: by the partner, or by guestflow because the PMS\n"
 		       "no longer allows the property's guests to be exported ('guestflow connection\n"

@@ -18,6 +18,7 @@ struct gf_run_stats {
 	int64_t rejected;
 	int64_t retried;          /* batch members put back for a later attempt */
 	int64_t dead;
+	int64_t history_refused;  /* of delivered, those whose history entry the PMS refused */
 	int64_t requests;
 	int64_t accepted_requests; /* requests answered 2xx */
 	int64_t reached_requests; /* requests the partner answered, with anything but 5xx */

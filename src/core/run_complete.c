@@ -14,6 +14,7 @@ static void account(struct run *rn, const struct gf_complete_result *res)
 	rn->st->rejected += res->rejected;
 	rn->st->dead += res->dead;
 	rn->st->retried += res->retried;
+	rn->st->history_refused += res->history_refused;
 }
 
 /* A completion done: was it refused (done as a retry instead), or did it
@@ -184,8 +185,11 @@ static int redo_refused(struct run *rn)
 	for (size_t i = 0; i < rn->n_redo && !rn->fatal; i++) {
 		struct sent *e = &rn->redo[i];
 		struct gf_complete_result res = { 0 };
-		int r = gf_complete_refused(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->call, e->sqlstate,
-		                            e->retry_delay_ms, true, &res);
+		int r = gf_complete_accepted_each(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->acc,
+		                                  e->sqlstate, &res);
+		if (r == 1)
+			r = gf_complete_refused(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->call, e->sqlstate,
+			                        e->retry_delay_ms, true, &res);
 		if (r < 0 && r != -ESTALE)
 			rn->fatal = r;
 		if (r == 0) {

@@ -9,7 +9,8 @@ every other booking is delivered, and a batch that cannot complete reaches
   members it had (the partner replays its stored reply under the key);
 - a source view raising any per-row error (P0001, XX000) is read carefully;
 - a gateway refusing one batch's content with 401/403/404 holds nothing;
-- write_history raising for one booking: that batch dead, the run goes on;
+- write_history raising for one booking: that booking delivered without its
+  entry, the others of its batch with theirs, an alert; the run goes on;
 - a booking the PMS keeps locked (FOR UPDATE): its batch's outcome waits
   database.lock_timeout, is retried, the run goes on and a stop is not
   held up;
@@ -340,7 +341,12 @@ class ContainmentTest(GFTestCase):
                 SELECT t.booking_id, 'guestflow', t.message FROM unnest(booking_ids, messages) AS t(booking_id, message);
             END $$""")
 
-    def test_write_history_raising_p0001_for_one_booking_fails_that_batch(self):
+    def test_write_history_raising_p0001_for_one_booking_costs_that_entry_alone(self):
+        """The partner accepted the batch; the PMS refuses one booking's
+        entry (P0001). The batch is completed member by member: the others
+        get theirs, that booking is delivered without one (never sent
+        again), and the history_refused alert says so until a run writes
+        every entry it tries."""
         env = self.env
         env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
         add_many(env, 60, ['P001'])
@@ -348,23 +354,43 @@ class ContainmentTest(GFTestCase):
         self.raise_in_write_history('2 = ANY(booking_ids)')
         r = self.run_job(expect=1)
         line = summary(self, r)
-        self.assertIn(' delivered=59 rejected=0 ', line)
-        self.assertIn(' dead=5 ', line)
+        self.assertIn(' delivered=64 rejected=0 ', line)
+        self.assertIn(' dead=0 ', line)
         self.assertIn(' pending=0 ', line)
-        self.assertIn('event=completion_refused', r.stderr)
+        self.assertIn('event=completion_each', r.stderr)
+        self.assertIn('event=history_refused', r.stderr)
         self.assertNotIn('event=store_failing', r.stderr)
         batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_id = 2")
-        state, attempts, last_error = env.psql(
-            f"SELECT state, attempts, last_error FROM guestflow.batches WHERE id = {batch}")[0]
-        self.assertEqual((state, attempts), ('dead', '3'))
-        self.assertIn('the database refused to record the outcome of this batch (SQLSTATE P0001', last_error)
-        self.assertEqual(self.history_count(), 59)
-        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
-                         [['dead_deliveries']])
-        # The next night: the dead batch stays dead, new guests go out.
+        self.assertEqual(env.psql(f"SELECT state, attempts FROM guestflow.batches WHERE id = {batch}"),
+                         [['done', '1']])
+        members = env.psql(f"SELECT booking_id, state, coalesce(reason, '') FROM guestflow.deliveries"
+                           f" WHERE batch_id = {batch} ORDER BY booking_id")
+        self.assertEqual(len(members), 5)
+        for booking, st, reason in members:
+            self.assertEqual(st, 'delivered')
+            if booking == '2':
+                self.assertIn('delivered, but the PMS refused its history entry (SQLSTATE P0001', reason)
+            else:
+                self.assertEqual(reason, '')
+        self.assertEqual(self.history_count(), 63)
+        self.assertEqual(self.history_count('B-2'), 0)
+        self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded())['B-2'], 1)
+        self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.api_calls WHERE batch_id = {batch}"
+                                    " AND outcome = 'accepted'"), '1')
+        alert = env.psql("SELECT kind, message FROM guestflow.alert_events WHERE cleared_at IS NULL")
+        self.assertEqual([a[0] for a in alert], ['history_refused'])
+        self.assertIn('the partner accepted 1 booking(s) of property P001 whose history entries the PMS refused'
+                      ' (SQLSTATE P0001; the first: B-2)', alert[0][1])
+        # explain: delivered, and why its booking has no entry.
+        r = env.gf('explain', 'B-2')
+        self.assertIn('PMS refused its history entry', r.stdout)
+        # The next night: it is not sent again; new guests go out with
+        # their entries, and the alert clears.
         add_many(env, 5, ['P001'], start=100)
         r = self.run_job(expect=0)
         self.assertIn(' delivered=5 ', summary(self, r))
+        self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded())['B-2'], 1)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
     def lock_timeout(self, value):
         """database.lock_timeout in the main file."""
@@ -688,15 +714,20 @@ class ContainmentTest(GFTestCase):
                  " INSERT INTO pms.bookings (id, property_id, booking_no, guest_id, status, arrival, departure,"
                  " checked_out_at, notify_on_occupancy) SELECT i, 'P001', 'B-' || i, i, 'checked_out',"
                  " current_date - 3, current_date - 1, now() - interval '1 day', true FROM generate_series(1, 3) i")
-        # A reason the database's encoding has no room for (the euro sign).
+        # A reason the database's encoding has no room for (the euro sign),
+        # and, in the same batch, the PMS refusing B-2's history entry.
         env.sim_control('refuse?bookingNo=B-3&reason=refus%C3%A9+%E2%82%AC+5')
+        self.raise_in_write_history('2 = ANY(booking_ids)')
         r = self.run_job(expect=1)
         self.assertIn(' delivered=2 rejected=1 ', summary(self, r))
-        self.assertIn('event=completion_folded', r.stderr)
+        self.assertIn('event=completion_each', r.stderr)
         self.assertEqual(sorted((g['firstName'], g['lastName']) for g in env.recorded()),
                          [('Ann', 'Plain'), ('Zoë', 'Müller')])
         self.assertEqual(self.state_of('B-3'), [['rejected', 'partner: refus? ? 5']])
-        self.assertEqual(self.history_count(), 2)
+        self.assertEqual(self.state_of('B-2')[0][0], 'delivered')
+        self.assertIn('the PMS refused its history entry (SQLSTATE P0001', self.state_of('B-2')[0][1])
+        self.assertEqual(self.history_count(), 1)
+        self.assertEqual(self.history_count('B-1'), 1)
 
     # ---- 8: a trigger label that is not UTF-8 -------------------------------
 

@@ -4,7 +4,9 @@ connection or batch is contained to itself, and every other booking of the
 run is still delivered.
 
 1. The adapter write_history raising a data error (SQLSTATE class 22) for
-   one booking fails that batch (retried, then dead), never the run.
+   one booking costs that booking its history entry (delivered without it,
+   alerted), and for every member of a batch fails that batch (retried,
+   then dead); never the run.
 2. A connection whose hotel id the format cannot carry is held for the run
    with an alert; the other connection is served.
 3. A booking too big (a 70 MB name) or too strange (a view that raises for
@@ -84,18 +86,19 @@ class PoisonEngineTest(GFTestCase):
 
     # ---- item 1 -------------------------------------------------------------
 
-    def test_write_history_data_error_fails_that_batch_not_the_run(self):
+    def test_write_history_data_error_fails_that_booking_or_batch_not_the_run(self):
         env = self.env
         env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 3, 'in_flight': 4}})
         add_many(env, 30, ['P001'])
         add_many(env, 6, ['P002'], start=31)
-        # The operator's history writer refuses booking 2 for its data
-        # (a column of the PMS that is too short), SQLSTATE 22001.
+        # The operator's history writer refuses booking 2 for its data (a
+        # column of the PMS that is too short), SQLSTATE 22001, and every
+        # booking of P002.
         env.psql("""
             CREATE OR REPLACE FUNCTION guestflow.write_history(booking_ids bigint[], messages text[])
             RETURNS void LANGUAGE plpgsql AS $$
             BEGIN
-                IF 2 = ANY(booking_ids) THEN
+                IF 2 = ANY(booking_ids) OR booking_ids && ARRAY[31, 32, 33, 34, 35, 36]::bigint[] THEN
                     RAISE EXCEPTION 'value too long for type character varying(40)'
                         USING ERRCODE = 'string_data_right_truncation';
                 END IF;
@@ -105,33 +108,44 @@ class PoisonEngineTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0', 'nothing planned before the run')
         r = self.run_job(expect=1)
         line = self.summary(r)
-        self.assertIn(' delivered=33 ', line)
-        self.assertIn(' dead=3 ', line)
+        self.assertIn(' delivered=30 ', line)
+        self.assertIn(' dead=6 ', line)
         self.assertIn('event=completion_refused', r.stderr)
-        # The batch with booking 2: retried under its key, then dead; its
-        # members dead with a generic reason naming the SQLSTATE.
+        # The batch with booking 2: its other members delivered with their
+        # entries, booking 2 without one (the partner holds it).
         batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_id = 2")
-        state, attempts, last_error, maybe_sent = env.psql(
-            f"SELECT state, attempts, last_error, maybe_sent FROM guestflow.batches WHERE id = {batch}")[0]
-        self.assertEqual((state, attempts, maybe_sent), ('dead', '4', 't'))
-        self.assertIn('SQLSTATE 22001', last_error)
-        self.assertNotIn('importResult', last_error)
-        members = env.psql(f"SELECT booking_id, state, reason FROM guestflow.deliveries WHERE batch_id = {batch}")
-        self.assertEqual(len(members), 3)
-        for _, st, reason in members:
-            self.assertEqual(st, 'dead')
-            self.assertIn('the database refused to record the outcome of this batch (SQLSTATE 22001', reason)
-        keys = {k[0] for k in env.psql(f"SELECT idempotency_key FROM guestflow.api_calls WHERE batch_id = {batch}")}
-        self.assertEqual(len(keys), 1, 'resent under its key')
-        self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.api_calls WHERE batch_id = {batch}"), '4')
-        # Every other booking delivered once, its history entry written once;
-        # none of the dead batch's.
-        self.assertEqual(self.history_count(), 33)
-        self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history WHERE booking_id IN"
-                                    f" (SELECT booking_id FROM guestflow.deliveries WHERE batch_id = {batch})"), '0')
-        self.assertEqual(env.scalar("SELECT count(DISTINCT booking_id) FROM pms.booking_history"), '33')
-        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
-                         [['dead_deliveries']])
+        self.assertEqual(env.psql(f"SELECT state, attempts FROM guestflow.batches WHERE id = {batch}"),
+                         [['done', '1']])
+        self.assertEqual(env.psql(f"SELECT booking_id, state FROM guestflow.deliveries WHERE batch_id = {batch}"
+                                  " ORDER BY 1"), [['1', 'delivered'], ['2', 'delivered'], ['3', 'delivered']])
+        self.assertIn('the PMS refused its history entry (SQLSTATE 22001', self.state_of('B-2')[0][1])
+        # P002's batches: no member's entry could be written, so not one
+        # booking's: retried under their keys, then dead, their members
+        # dead with a generic reason naming the SQLSTATE.
+        for batch in env.psql("SELECT DISTINCT batch_id FROM guestflow.deliveries d JOIN guestflow.connections c"
+                              " ON c.id = d.connection_id WHERE c.property_id = 'P002'"):
+            batch = batch[0]
+            state, attempts, last_error, maybe_sent = env.psql(
+                f"SELECT state, attempts, last_error, maybe_sent FROM guestflow.batches WHERE id = {batch}")[0]
+            self.assertEqual((state, attempts, maybe_sent), ('dead', '4', 't'))
+            self.assertIn('SQLSTATE 22001', last_error)
+            self.assertNotIn('importResult', last_error)
+            members = env.psql(f"SELECT booking_id, state, reason FROM guestflow.deliveries WHERE batch_id = {batch}")
+            self.assertEqual(len(members), 3)
+            for _, st, reason in members:
+                self.assertEqual(st, 'dead')
+                self.assertIn('the database refused to record the outcome of this batch (SQLSTATE 22001', reason)
+            keys = {k[0] for k in env.psql(f"SELECT idempotency_key FROM guestflow.api_calls WHERE batch_id = {batch}")}
+            self.assertEqual(len(keys), 1, 'resent under its key')
+            self.assertEqual(env.scalar(f"SELECT count(*) FROM guestflow.api_calls WHERE batch_id = {batch}"), '4')
+        # Every other booking delivered once, its history entry written once.
+        self.assertEqual(self.history_count(), 29)
+        self.assertEqual(env.scalar("SELECT count(DISTINCT booking_id) FROM pms.booking_history"), '29')
+        self.assertEqual(env.scalar("SELECT count(*) FROM pms.booking_history WHERE booking_id IN (2, 31, 32, 33,"
+                                    " 34, 35, 36)"), '0')
+        self.assertEqual(sorted(k[0] for k in env.psql("SELECT kind FROM guestflow.alert_events"
+                                                        " WHERE cleared_at IS NULL")),
+                         ['dead_deliveries', 'history_refused'])
 
     def test_a_completion_the_database_cannot_store_is_retried(self):
         env = self.env
