@@ -683,6 +683,25 @@ class VisitsCsvPullTest(PullCase):
                          [['B-1', 'delivered'], ['B-2', 'rejected']])
         self.assertTrue(os.path.isdir(os.path.join(errors, f1 + '.errors.csv')))
 
+    def test_a_feed_whose_every_error_file_fails_is_a_failed_pull(self):
+        """Red team: a server refusing every error file (here the only one,
+        a directory of its name) gave a pull that exited 0 with a warning,
+        and its failures were never counted, so no pull_failed alert ever
+        came. Not one file read is a failed pull of that connection."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        f1 = env.sftp.recorded()[0]['file']
+        os.makedirs(os.path.join(env.sftp.dir, 'errors', f1 + '.errors.csv'))
+        r = self.pull(expect=1)
+        self.assertIn('pulled 2 connections (1 failed): 0 new events', r.stdout)
+        self.assertIn('event=pull_failed', r.stderr)
+        self.assertIn(f'no error file could be read: error file {f1}.errors.csv not read', r.stderr)
+        self.assertNotIn('event=pull_partial', r.stderr)
+        self.assertEqual(env.psql("SELECT property_id, pull_failures FROM guestflow.connections ORDER BY 1"),
+                         [['P001', '1'], ['P002', '0']])
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries"), [['B-1', 'delivered']])
+
     def test_an_error_file_that_cannot_be_moved_to_done_is_named(self):
         """The partner's errors/done is a file, not a directory: the move of a
         read file fails on the server (libcurl runs the moves as commands

@@ -363,8 +363,14 @@ static int parse_events(const struct gf_http_req *req, const struct gf_output_ta
 	out->done = gf_xcalloc(n ? n : 1, sizeof(*out->done));
 	const char *skipped = gf_sftp_pull_skipped(req);
 	if (skipped) {
-		gf_set_why(why, whylen, "%s", skipped);
+		gf_set_why(why, whylen, "%s%s", n ? "" : "no error file could be read: ", skipped);
 		gf_text_safe_inplace(why, whylen, NULL);
+		if (n == 0) {
+			/* Not one file read: the feed cannot be read, a failure of
+			 * the pull (counted, alerted after alerting.failed_pulls),
+			 * not a part left for later. */
+			return GF_TEST_UNEXPECTED;
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		if (gf_visits_csv_parse_errors(names[i], bodies[i].data, bodies[i].len, out, why, whylen) == 0)
