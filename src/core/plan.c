@@ -56,7 +56,10 @@
 #define STATUSES "@statuses@"
 #define STREAM_SQL_WHERE(filter) \
 	"COPY (SELECT p.* FROM (" \
-	"      SELECT c.id, c.property_id, s.booking_id, d.new OR d.again, d.again," \
+	/* (again NULL: a checkout in the future, read and not counted as \
+	 * eligible, add_row) */ \
+	"      SELECT c.id, c.property_id, s.booking_id, d.new OR d.again," \
+	"             CASE WHEN " GF_SQL_NOT_FUTURE " THEN d.again END," \
 	/* the values to render, of the pairs to plan only (rows.h); the \
 	 * partner's status: the map is read once and looked up per row */ \
 	"             CASE WHEN d.new OR d.again THEN s.booking_no END, " \
@@ -535,8 +538,12 @@ static void unplannable(struct gf_planner *p, const struct tuple *t, const char 
 
 static int add_row(struct gf_planner *p, const struct tuple *t)
 {
-	if (t->len[0] != 8 || t->len[1] < 0 || t->len[3] != 1 || t->len[4] != 1 || (t->len[2] != 8 && t->len[2] != -1))
+	if (t->len[0] != 8 || t->len[1] < 0 || t->len[3] != 1 || (t->len[4] != 1 && t->len[4] != -1) ||
+	    (t->len[2] != 8 && t->len[2] != -1))
 		return bad_stream("unexpected column in the plan's stream");
+	p->rows_read++;
+	if (t->len[4] < 0)
+		return 0; /* a checkout in the future: not eligible yet, nothing to plan */
 	int64_t conn = be64(t->v[0]);
 	bool is_new = t->v[3][0] != 0;
 	bool again = t->v[4][0] != 0;
@@ -719,7 +726,7 @@ static int list_by_value(struct gf_planner *p, const char *const *params, struct
 	struct { int64_t lo, hi; } *st = gf_xcalloc(128, sizeof(*st));
 	size_t n_st = 0, cap_st = 128, n = 0, cap = 0, isolated = 0;
 	struct pair *v = NULL;
-	bool listed = p->res.eligible > 0;
+	bool listed = p->rows_read > 0;
 	int err = 0;
 	st[n_st].lo = INT64_MIN;
 	st[n_st++].hi = INT64_MAX;
@@ -953,7 +960,7 @@ static int careful_load(struct gf_planner *p)
 			.conn = p->cand_conn[rg.lo], .booking = p->cand_book[rg.lo],
 			.reason = gf_xasprintf("the source view cannot give this booking: %s", p->err_reason) };
 		/* Isolated for certain once the view has given other bookings. */
-		if (p->res.eligible > 0 && (r = reject_suspects(p)) < 0)
+		if (p->rows_read > 0 && (r = reject_suspects(p)) < 0)
 			return r;
 	}
 	return 0;
@@ -983,7 +990,7 @@ static bool view_gives_others(struct gf_planner *p)
 /* No range left: the plan is read. */
 static int careful_end(struct gf_planner *p)
 {
-	if (p->n_suspects > 0 && p->res.eligible == 0 && !view_gives_others(p)) {
+	if (p->n_suspects > 0 && p->rows_read == 0 && !view_gives_others(p)) {
 		gf_error("plan_failed", "bookings=%zu error=%s msg=%s", p->n_suspects, gf_log_q(p->err_reason),
 		         gf_log_q("the source view raised an error for every booking it was asked for: it is broken as a"
 		                  " whole, so nothing is rejected; fix guestflow.source_bookings"));

@@ -149,6 +149,8 @@ struct gf_planner {
 	const struct gf_job *job;
 	int64_t run_id;
 	int64_t window_ms;           /* the window as far as it may reach (gf_purge_window) */
+	int64_t rows_read;           /* rows of the view read whole, eligible or not (a checkout in
+	                              * the future): evidence that the view works */
 	bool active;                 /* batches remain to be written */
 	bool copying;                /* the server has begun the COPY */
 	bool header;                 /* the COPY header has been read */
