@@ -651,10 +651,12 @@ class VisitsCsvPullTest(PullCase):
         self.assertIn('not read: larger than', r.stderr)
         self.assertIn('1 delivery rejected', r.stdout)
         self.assertEqual(env.scalar("SELECT reason FROM guestflow.deliveries WHERE booking_no = 'B-4'"), 'partner: bad')
-        # A file moved late (read again): nothing stored twice.
+        # A file moved late (read again): nothing stored twice. H-1002 has
+        # only the two it cannot read left: its pull failed, and says why.
         os.rename(os.path.join(errors, 'done', f1 + '.errors.csv'), os.path.join(errors, f1 + '.errors.csv'))
-        r = self.pull()
-        self.assertIn('0 new events', r.stdout)
+        r = self.pull(expect=1)
+        self.assertIn('(1 failed): 0 new events', r.stdout)
+        self.assertIn('property=P002 verdict=unexpected msg="no error file could be read: error file', r.stderr)
         self.assertEqual(self.states(), {'rejected': 4})
 
     def test_a_directory_named_like_an_error_file_is_skipped_and_named(self):
