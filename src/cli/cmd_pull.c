@@ -27,8 +27,11 @@ static const char pull_help[] =
 	"short reads them again and stores each once. A connection whose pull fails is\n"
 	"logged and the others go on; alerting.failed_pulls failures of its feed in a\n"
 	"row raise a pull_failed alert for it (mailed to the alert and technical\n"
-	"contacts), which the next pull that reads the feed clears. Exit 0, or 1 when\n"
-	"some connection's pull failed.\n";
+	"contacts), which the next pull that reads the feed clears. A history entry the\n"
+	"PMS refuses (its write_history raising for one booking) is named and left out,\n"
+	"its event stored, with a history_refused alert; when it refuses every entry of\n"
+	"a page, that connection's pull fails. Exit 0, or 1 when some connection's pull\n"
+	"failed or an entry was refused.\n";
 
 int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
@@ -63,15 +66,17 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		if (r == 0)
 			printf("%s: pulled %lld connection%s (%lld failed): %lld new event%s, %lld history entr%s,"
 			       " %lld address%s suppressed (%lld queued deliver%s of them withdrawn), %lld deliver%s rejected"
-			       " by the partner%s\n", jobs[j]->name,
+			       " by the partner%s%s\n", jobs[j]->name,
 			       (long long)res.connections, res.connections == 1 ? "" : "s", (long long)res.failed,
 			       (long long)res.events, res.events == 1 ? "" : "s", (long long)res.history,
 			       res.history == 1 ? "y" : "ies", (long long)res.suppressed, res.suppressed == 1 ? "" : "es",
 			       (long long)res.unqueued, res.unqueued == 1 ? "y" : "ies",
 			       (long long)res.rejected, res.rejected == 1 ? "y" : "ies",
 			       res.not_suppressed ? "; bounces of bookings whose address changed since they were planned,"
-			                            " not suppressed: see event=bounce_not_suppressed" : "");
-		failed |= r == 0 && res.failed > 0;
+			                            " not suppressed: see event=bounce_not_suppressed" : "",
+			       res.history_refused ? "; history entries the PMS refused (the events stored without them):"
+			                             " see event=history_refused" : "");
+		failed |= r == 0 && (res.failed > 0 || res.history_refused > 0);
 		/* (a pull_failed alert raised now is told now, not after the
 		 * job's next run) */
 		int sent;

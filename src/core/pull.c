@@ -110,16 +110,20 @@ static const char STORE_SQL[] =
 	"   WHERE ins.type = 'rejected' AND d.batch_id = b.id AND d.connection_id = $1::bigint"
 	"     AND d.booking_no = ins.booking_no AND d.state IN ('sending', 'delivered')"
 	"  RETURNING d.booking_id"
-	"), h AS ("
-	"  SELECT guestflow.write_history(array_agg(ins.booking_id ORDER BY ins.id),"
-	"         array_agg(replace(replace(replace(replace(CASE ins.type"
+	"), hm AS MATERIALIZED ("
+	"  SELECT ins.id, ins.booking_id, ins.booking_no,"
+	"         replace(replace(replace(replace(CASE ins.type"
 	"              WHEN 'invited' THEN $11 WHEN 'bounced' THEN $12 WHEN 'reviewed' THEN $13"
 	"              WHEN 'unsubscribed' THEN $14 ELSE $15 END,"
 	"           '{event}', ins.type),"
 	"           '{at}', coalesce(to_char(ins.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', 'time not given')),"
 	"           '{booking_no}', ins.booking_no),"
-	"           '{reason}', coalesce(nullif(ins.reason, ''), 'no reason given')) ORDER BY ins.id)) AS ok"
-	"    FROM ins WHERE ins.booking_id IS NOT NULL HAVING count(*) > 0"
+	"           '{reason}', coalesce(nullif(ins.reason, ''), 'no reason given')) AS message"
+	"    FROM ins WHERE ins.booking_id IS NOT NULL"
+	"), h AS ("
+	"  SELECT guestflow.write_history(array_agg(hm.booking_id ORDER BY hm.id), array_agg(hm.message ORDER BY hm.id))"
+	"         AS ok"
+	"    FROM hm WHERE NOT $17::bool HAVING count(*) > 0"
 	"), cur AS ("
 	"  UPDATE guestflow.connections SET events_cursor = coalesce($9, events_cursor), events_pulled_at = now(),"
 	"         pull_failures = 0"
@@ -129,7 +133,10 @@ static const char STORE_SQL[] =
 	"         (SELECT count(*) FROM cur), (SELECT count(*) FROM unq),"
 	/* (the failures before this page: the statement sees the row as it was) */
 	"         (SELECT pull_failures FROM guestflow.connections WHERE id = $1::bigint),"
-	"         (SELECT json_agg(ins.booking_no ORDER BY ins.id) FROM ins JOIN changed USING (id))";
+	"         (SELECT json_agg(ins.booking_no ORDER BY ins.id) FROM ins JOIN changed USING (id)),"
+	/* (each entry apart: store_each) */
+	"         CASE WHEN $17::bool THEN (SELECT json_agg(json_build_array(hm.booking_id, hm.booking_no, hm.message)"
+	"                                                   ORDER BY hm.id) FROM hm) END";
 
 /* The most pages one pull reads of a connection's feed. */
 #define PULL_PAGES 100
@@ -139,10 +146,17 @@ struct page {
 	int64_t failures_before; /* the connection's pulls that had failed in a row */
 	bool moved;              /* the cursor moved (not moved meanwhile by another pull) */
 	int64_t not_suppressed;  /* bounces of bookings whose address is not the one planned */
+	int64_t history_refused; /* entries the PMS refused (store with each) */
 };
 
+static int history_each(PGconn *c, const struct gf_job *job, const char *property, PGresult *res,
+                        struct page *out);
+
+/* each: the page's history entries written one by one, each under a
+ * savepoint, in the page's transaction (history_each): for a page whose
+ * statement the database refused for what may be one entry's values. */
 static int store(PGconn *c, const struct gf_job *job, const char *conn, const char *property,
-                 const char *cursor, const struct gf_events *ev, struct page *out)
+                 const char *cursor, const struct gf_events *ev, bool each, struct page *out)
 {
 	struct gf_buf a[5];
 	for (int k = 0; k < 5; k++)
@@ -172,15 +186,15 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 		const char *p[] = { conn, gf_buf_str(&a[0]), gf_buf_str(&a[1]), gf_buf_str(&a[2]), gf_buf_str(&a[3]),
 		                    gf_buf_str(&a[4]), job->name, property, ev->next, job->partner,
 		                    gf_buf_str(&t[0]), gf_buf_str(&t[1]), gf_buf_str(&t[2]), gf_buf_str(&t[3]),
-		                    gf_buf_str(&t[4]), cursor };
+		                    gf_buf_str(&t[4]), cursor, each ? "true" : "false" };
 		int err;
-		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 16, p);
+		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 17, p);
 		if (!res) {
 			r = err;
 		} else {
 			*out = (struct page){ gf_db_get_int(res, 0, 0), gf_db_get_int(res, 0, 4) ? gf_db_get_int(res, 0, 1) : 0,
 			                      gf_db_get_int(res, 0, 2), gf_db_get_int(res, 0, 3), gf_db_get_int(res, 0, 6),
-			                      gf_db_get_int(res, 0, 7), gf_db_get_int(res, 0, 5) > 0, 0 };
+			                      gf_db_get_int(res, 0, 7), gf_db_get_int(res, 0, 5) > 0, 0, 0 };
 			/* (booking numbers as the partner gave them: a JSON array) */
 			json_t *nos = PQgetisnull(res, 0, 8) ? NULL : json_loads(PQgetvalue(res, 0, 8), 0, NULL);
 			size_t k;
@@ -195,6 +209,8 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 				out->not_suppressed++;
 			}
 			json_decref(nos);
+			if (each)
+				r = history_each(c, job, property, res, out);
 			PQclear(res);
 		}
 	}
@@ -202,6 +218,62 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 		gf_buf_free(&a[k]);
 		gf_buf_free(&t[k]);
 	}
+	return r;
+}
+
+/* The entries of a page stored with each (STORE_SQL's last column: booking
+ * id, number and message of each), written one by one: one the PMS
+ * refuses (its adapter raising for that booking, a column too short for
+ * the partner's reason) is left out and named, the others written. 0;
+ * -GF_E_DATA when not one could be written (the history store may be
+ * failing as a whole: the page is not stored); another error of a
+ * statement but the entry's. */
+static int history_each(PGconn *c, const struct gf_job *job, const char *property, PGresult *res,
+                        struct page *out)
+{
+	json_t *v = PQgetisnull(res, 0, 9) ? NULL : json_loads(PQgetvalue(res, 0, 9), 0, NULL);
+	size_t k;
+	json_t *e;
+	int64_t written = 0, refused = 0;
+	struct refused_entry {
+		const char *booking_no; /* in v */
+		char state[6];
+	} *refused_at = NULL;
+	int r = 0;
+	json_array_foreach(v, k, e) {
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_array_get(e, 0)));
+		const char *no = json_string_value(json_array_get(e, 1)), *msg = json_string_value(json_array_get(e, 2));
+		if ((r = gf_db_exec(c, "pull_savepoint", "SAVEPOINT gf_entry", 0, NULL)) < 0)
+			break;
+		r = gf_db_exec(c, "pull_history_one", "SELECT guestflow.write_history(ARRAY[$1::bigint], ARRAY[$2])", 2,
+		               (const char *[]){ id, msg });
+		if (r == 0) {
+			if ((r = gf_db_exec(c, "pull_release", "RELEASE SAVEPOINT gf_entry", 0, NULL)) < 0)
+				break;
+			written++;
+			continue;
+		}
+		char state[6];
+		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
+		if (gf_db_session_gone(c) || !gf_db_sqlstate_may_be_row(state) ||
+		    (r = gf_db_exec(c, "pull_rollback", "ROLLBACK TO SAVEPOINT gf_entry", 0, NULL)) < 0)
+			break;
+		refused_at = gf_xrealloc(refused_at, (size_t)(refused + 1) * sizeof(*refused_at));
+		refused_at[refused++] = (struct refused_entry){ .booking_no = no ? no : "", .state = "" };
+		snprintf(refused_at[refused - 1].state, sizeof(refused_at[refused - 1].state), "%s", state);
+	}
+	if (r == 0 && refused > 0 && written == 0)
+		r = -GF_E_DATA;
+	for (int64_t i = 0; r == 0 && i < refused; i++)
+		gf_warn("history_refused", "job=%s property=%s booking_no=%s sqlstate=%s msg=%s", job->name,
+		        gf_log_q(property), gf_log_q(refused_at[i].booking_no), gf_log_q(refused_at[i].state),
+		        gf_log_q("the PMS refused the history entry of this event (the db_error line of"
+		                 " pull_history_one has its message): the event is stored, without its entry"));
+	free(refused_at);
+	json_decref(v);
+	out->history = written;
+	out->history_refused = refused;
 	return r;
 }
 
@@ -258,22 +330,47 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		if (why[0]) /* a part the output left for later (an error file it could not read) */
 			gf_warn("pull_partial", "job=%s property=%s msg=%s", job->name, gf_log_q(property), gf_log_q(why));
 		struct page pg = { 0 };
-		if ((r = store(c, job, conn, property, cursor, &ev, &pg)) < 0) {
+		r = store(c, job, conn, property, cursor, &ev, false, &pg);
+		char st[6] = "";
+		bool gone = false;
+		if (r < 0) {
+			snprintf(st, sizeof(st), "%s", gf_db_sqlstate(c));
+			gone = gf_db_session_gone(c);
+		}
+		if (r < 0 && !gone && gf_db_sqlstate_may_be_row(st)) {
+			/* Refused for what may be one history entry's values:
+			 * the page again, its entries one by one (-GF_E_DATA:
+			 * not one could be written; the page fails as it did). */
+			pg = (struct page){ 0 };
+			int e = gf_db_begin(c);
+			if (e == 0)
+				e = store(c, job, conn, property, cursor, &ev, true, &pg);
+			if (e == 0)
+				e = gf_db_commit(c);
+			if (e != -GF_E_DATA && e < 0 && gf_db_session_gone(c)) {
+				gone = true;
+				r = e;
+			} else if (e == 0) {
+				r = 0;
+			}
+			gf_db_rollback(c);
+		}
+		if (r < 0) {
 			gf_events_clear(&ev);
-			const char *st = gf_db_sqlstate(c);
-			if (!gf_db_session_gone(c) && st &&
-			    (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 || strncmp(st, "54", 2) == 0)) {
+			if (!gone && gf_db_sqlstate_may_be_row(st)) {
 				/* a value of the partner's the database cannot take (a
-				 * wrong one, or one beyond a limit of the server's): this
+				 * wrong one, or one beyond a limit of the server's), or
+				 * the PMS refusing every history entry of the page: this
 				 * connection's pull fails (the cursor stays), not the run */
 				gf_warn("pull_failed", "job=%s property=%s verdict=unexpected sqlstate=%s msg=%s", job->name,
-				        gf_log_q(property), st, gf_log_q("the database refused a value of the partner's reply"
-				                                         " (see the db_error line above): nothing of the page was"
-				                                         " stored, the cursor stays"));
-				snprintf(failure, failure_len, "unexpected: the database refused a value of the partner's"
-				         " reply (SQLSTATE %s)", st);
+				        gf_log_q(property), st, gf_log_q("the database refused to store the page (a value of the"
+				                                         " partner's reply, or the PMS's history entries: see the"
+				                                         " db_error line above): nothing of the page was stored,"
+				                                         " the cursor stays"));
+				snprintf(failure, failure_len, "unexpected: the database refused to store the partner's events"
+				         " (SQLSTATE %s)", st);
 				r = -EAGAIN;
-			} else if (!gf_db_session_gone(c) && st && strcmp(st, "55P03") == 0) {
+			} else if (!gone && strcmp(st, "55P03") == 0) {
 				/* a booking the PMS keeps locked (the history entry waits
 				 * for its row): this connection's page waits for the next
 				 * pull, the others go on */
@@ -289,12 +386,24 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 			}
 			break;
 		}
+		if (pg.history_refused > 0) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "the PMS refused the history entries of %lld event(s) of property %s"
+			         " pulled from the partner ('guestflow log --errors' and event=history_refused in the journal"
+			         " name each booking): the events are stored, without their entries",
+			         (long long)pg.history_refused, property);
+			if ((r = gf_alert_raise(c, job->name, 0, "history_refused", msg, 0)) < 0) {
+				gf_events_clear(&ev);
+				break;
+			}
+		}
 		if (pg.moved && pg.failures_before > 0 && (r = clear_failed(c, id)) < 0) {
 			gf_events_clear(&ev);
 			break;
 		}
 		out->events += pg.events;
 		out->history += pg.history;
+		out->history_refused += pg.history_refused;
 		out->suppressed += pg.suppressed;
 		out->rejected += pg.rejected;
 		out->unqueued += pg.unqueued;

@@ -14,6 +14,7 @@ struct gf_pull_result {
 	int64_t failed;      /* connections whose pull failed (logged; the others went on) */
 	int64_t events;      /* new events stored */
 	int64_t history;     /* history entries written for them */
+	int64_t history_refused; /* entries the PMS refused (those events stored without one) */
 	int64_t suppressed;  /* e-mail addresses put on the suppression list */
 	int64_t rejected;    /* deliveries the partner reported it could not import */
 	int64_t unqueued;    /* queued deliveries never sent, of addresses suppressed now: rejected */

@@ -573,6 +573,51 @@ class ReviewXmlPullTest(PullCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.suppressions"), '0')
 
 
+    def test_a_history_entry_the_pms_refuses_costs_that_entry_alone(self):
+        """The PMS refuses one event's history entry (its adapter raising
+        for that booking, or a column too short for the partner's reason):
+        that used to fail the connection's page at every pull, its cursor
+        stuck and every later event unread. The page is stored, its other
+        entries written; the refused one is named, an alert raised, exit 1.
+        A PMS refusing every entry of a page still fails that connection's
+        pull (nothing stored, the cursor stays), not the whole pull."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        add_booking(env, 3, prop='P002')
+        self.run_job(expect=0)
+        env.psql("""
+            CREATE OR REPLACE FUNCTION guestflow.write_history(booking_ids bigint[], messages text[])
+            RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF 2 = ANY(booking_ids) OR 3 = ANY(booking_ids) THEN
+                    RAISE EXCEPTION 'guest is locked for GDPR review';
+                END IF;
+                INSERT INTO pms.booking_history (booking_id, kind, message)
+                SELECT t.booking_id, 'guestflow', t.message FROM unnest(booking_ids, messages) AS t(booking_id, message);
+            END $$""")
+        self.event('H-1001', 'B-1', 'invited')
+        self.event('H-1001', 'B-2', 'reviewed')
+        self.event('H-1001', 'B-1', 'reviewed')
+        self.event('H-1002', 'B-3', 'invited')
+        r = self.pull(expect=1)
+        self.assertIn('pulled 2 connections (1 failed): 3 new events, 2 history entries', r.stdout)
+        self.assertIn('history entries the PMS refused', r.stdout)
+        self.assertIn('event=history_refused', r.stderr)
+        self.assertIn('property=P001 booking_no=B-2 sqlstate=P0001', r.stderr)
+        self.assertEqual(len(self.history('B-1')), 3)  # sent, invited, reviewed
+        self.assertEqual(len(self.history('B-2')), 1)  # sent
+        self.assertEqual(env.psql("SELECT booking_no, type FROM guestflow.partner_events ORDER BY id"),
+                         [['B-1', 'invited'], ['B-2', 'reviewed'], ['B-1', 'reviewed']])
+        self.assertEqual(env.psql("SELECT property_id, events_cursor IS NOT NULL, pull_failures"
+                                  " FROM guestflow.connections ORDER BY 1"), [['P001', 't', '0'], ['P002', 'f', '1']])
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['history_refused']])
+        # Pulled again: nothing stored twice; P002 still waits for its PMS.
+        r = self.pull(expect=1)
+        self.assertIn('pulled 2 connections (1 failed): 0 new events', r.stdout)
+        self.assertEqual(len(self.history('B-1')), 3)
+
 class GuestJsonPullTest(PullCase):
     accounts = {'PX-1': 'tok3n+/=one', 'PX-2': 'tok3n+/=two'}
     properties = {'P001': 'PX-1', 'P002': 'PX-2'}
