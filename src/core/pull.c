@@ -71,9 +71,14 @@ static const char STORE_SQL[] =
 	"               AND d.email_hash IS DISTINCT FROM guestflow.email_hash(s.email))"
 	"    OR NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.connection_id = $1::bigint"
 	"                      AND d.booking_id = ins.booking_id AND NOT d.data_rejected))"
-	"), sup AS ("
-	"  INSERT INTO guestflow.suppressions (email, reason, event_id)"
-	"  SELECT DISTINCT ON (1) guestflow.email_key(s.email), ins.type, ins.id"
+	/* One event an address, the one the list keeps: an unsubscribe (the
+	 * guest's own request, which only 'suppression remove --force' lifts)
+	 * before a bounce, the latest of a kind. An address on the list
+	 * already keeps it unless this page has such a later event (an
+	 * unsubscribe behind an earlier bounce would otherwise be lifted as
+	 * a bounce). */
+	"), cand AS ("
+	"  SELECT DISTINCT ON (1) guestflow.email_key(s.email) AS email, ins.type AS reason, ins.id AS event_id"
 	"    FROM ins JOIN guestflow.source_bookings s ON s.booking_id = ins.booking_id"
 	/* (an address longer than any mail system delivers, RFC 5321's 254
 	 * octets, is no address to suppress: it never reaches anyone, and a
@@ -82,7 +87,13 @@ static const char STORE_SQL[] =
 	"   WHERE ins.type IN ('bounced', 'unsubscribed') AND guestflow.email_key(s.email) <> ''"
 	"     AND octet_length(guestflow.email_key(s.email)) <= 254"
 	"     AND ins.id NOT IN (SELECT id FROM changed)"
-	"   ORDER BY 1, ins.id"
+	"   ORDER BY 1, ins.type = 'unsubscribed' DESC, ins.id DESC"
+	"), kept AS ("
+	"  UPDATE guestflow.suppressions x SET reason = cand.reason, event_id = cand.event_id"
+	"    FROM cand WHERE x.email = cand.email AND (cand.reason = 'unsubscribed' OR x.reason = 'bounced')"
+	"  RETURNING x.email"
+	"), sup AS ("
+	"  INSERT INTO guestflow.suppressions (email, reason, event_id) SELECT email, reason, event_id FROM cand"
 	"  ON CONFLICT (email) DO NOTHING RETURNING email, reason"
 	/* what is queued for the address and was never sent (pending, in no
 	 * batch or in one never attempted) is not sent either; a batch under

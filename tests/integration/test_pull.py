@@ -250,6 +250,35 @@ class ReviewXmlPullTest(PullCase):
         self.assertIn('(it was unsubscribed)', r.stdout)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.suppressions"), '0')
 
+    def test_an_unsubscribe_after_a_bounce_is_what_the_list_keeps(self):
+        """Red team: a guest's address bounced, then the guest unsubscribed
+        (in a later pull, or later in the same page). The list kept the
+        bounce, so 'suppression remove' lifted the guest's own request
+        without --force. The unsubscribe is kept now; a later bounce does
+        not replace it."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        self.event('H-1001', 'B-1', 'bounced', '2026-11-20T10:00:00Z')
+        self.event('H-1001', 'B-2', 'bounced', '2026-11-20T10:00:00Z')
+        self.event('H-1001', 'B-2', 'unsubscribed', '2026-11-21T10:00:00Z')
+        r = self.pull()
+        self.assertIn('2 addresses suppressed', r.stdout)
+        self.event('H-1001', 'B-1', 'unsubscribed', '2026-11-22T10:00:00Z')
+        self.event('H-1001', 'B-2', 'bounced', '2026-11-23T10:00:00Z')
+        r = self.pull()
+        self.assertIn('2 new events, 2 history entries, 0 addresses suppressed', r.stdout)
+        self.assertEqual(env.psql("SELECT s.email, s.reason, e.type, e.booking_no FROM guestflow.suppressions s"
+                                  " JOIN guestflow.partner_events e ON e.id = s.event_id ORDER BY 1"),
+                         [['guest1@example.org', 'unsubscribed', 'unsubscribed', 'B-1'],
+                          ['guest2@example.org', 'unsubscribed', 'unsubscribed', 'B-2']])
+        for email in ('guest1@example.org', 'guest2@example.org'):
+            r = env.gf('suppression', 'remove', email, '--reason', 'mailbox fixed')
+            self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
+            self.assertIn(f"{email} unsubscribed: that is the guest's own request", r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.suppressions"), '2')
+
     def test_an_unsubscribe_pulled_during_a_run_stops_the_guests_next_booking(self):
         """Red team: the guest of B-99 (delivered last night) unsubscribes;
         'guestflow pull' runs while tonight's run is under way. The same
