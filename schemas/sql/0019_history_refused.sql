@@ -2,9 +2,14 @@
 -- one booking (the adapter's write_history raising for it, a column of the
 -- PMS too short for its entry, the booking deleted under a foreign key) is
 -- completed member by member: the others get their entries, and that
--- booking is delivered without one (the partner holds it: it is never sent
--- again). The job's alert contacts hear of it; the next run of the job
--- that writes an entry for every booking it delivers clears the alert.
+-- booking is delivered (the partner holds it: it is never sent again) with
+-- the entry it is owed kept in history_pending, until a later run of the
+-- job writes it (or finds the booking gone from the PMS). While a job has
+-- such deliveries, its history_refused alert stays open.
+ALTER TABLE guestflow.deliveries ADD COLUMN history_pending text;
+COMMENT ON COLUMN guestflow.deliveries.history_pending IS
+    'the history entry of a delivered booking that the PMS refused, written by a later run of the job (NULL: none owed)';
+CREATE INDEX deliveries_history_pending ON guestflow.deliveries (job) WHERE history_pending IS NOT NULL;
 ALTER TABLE guestflow.alert_events DROP CONSTRAINT alert_events_kind_check;
 ALTER TABLE guestflow.alert_events ADD CONSTRAINT alert_events_kind_check
     CHECK (kind IN ('auth_failed', 'dead_deliveries', 'partner_unreachable', 'failed_runs',

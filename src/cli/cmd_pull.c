@@ -28,10 +28,10 @@ static const char pull_help[] =
 	"logged and the others go on; alerting.failed_pulls failures of its feed in a\n"
 	"row raise a pull_failed alert for it (mailed to the alert and technical\n"
 	"contacts), which the next pull that reads the feed clears. A history entry the\n"
-	"PMS refuses (its write_history raising for one booking) is named and left out,\n"
-	"its event stored, with a history_refused alert; when it refuses every entry of\n"
-	"a page, that connection's pull fails. Exit 0, or 1 when some connection's pull\n"
-	"failed or an entry was refused.\n";
+	"PMS refuses (its write_history raising for one booking) is named in the log\n"
+	"(event=history_refused) and left out, its event stored; when it refuses every\n"
+	"entry of a page, that connection's pull fails. Exit 0, or 1 when some\n"
+	"connection's pull failed or an entry was refused.\n";
 
 int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {

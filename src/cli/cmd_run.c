@@ -25,8 +25,8 @@ static const char help[] =
 	"              JSON OUTPUT)\n"
 	"\n"
 	"Exit codes: 0 all due delivered or nothing to do; 1 some records rejected or\n"
-	"dead, a history entry the PMS refused, deliveries left pending, or a\n"
-	"connection skipped (credentials refused);\n"
+	"dead, history entries still owed (the PMS refused them), deliveries left\n"
+	"pending, or a connection skipped (credentials refused);\n"
 	"69 no partner reachable; 75 cut short (signal, database lost), retry later;\n"
 	"78 configuration or schema error, or the secrets key file (secrets.key_file)\n"
 	"missing or wrong, nothing ran; 64 usage error.\n";

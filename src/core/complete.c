@@ -369,23 +369,29 @@ int gf_complete_refused(PGconn *c, const struct gf_job *job, int64_t run_id, con
  * one booking's values (gf_db_sqlstate_may_be_row: the adapter's
  * write_history raising for one booking, a column of the PMS too short for
  * one entry, a booking deleted from the PMS under a foreign key), completed
- * member by member in one transaction: each member delivered with its
- * history entry under a savepoint of its own. The partner holds every
- * member, so a member whose entry the PMS refuses is delivered all the same
- * (never sent again), its reason saying its booking has no entry, and a
- * history_refused alert raised for the job. Returns 0 (out set), 1 when it
- * does not apply (no member's entry written, or a statement but a
- * member's refused: the store may be failing as a whole, the caller
- * completes the batch as refused), -ESTALE (the lease lost) or the error
+ * member by member in one transaction, with the constraints checked as
+ * each statement runs (a deferred foreign key too): each member delivered
+ * with its history entry under a savepoint of its own. The partner holds
+ * every member, so a member whose entry the PMS refuses is delivered all
+ * the same (never sent again), the entry it is owed kept in
+ * deliveries.history_pending for a later run of the job to write
+ * (gf_complete_history_owed). Returns 0 (out set; out->history_refused of
+ * out->delivered without their entry: all of them may be the history store
+ * failing as a whole, the caller judges), 1 when it does not apply (no
+ * member to deliver, or a statement failed otherwise than for one member's
+ * entry: state set to that statement's SQLSTATE, for the caller to
+ * complete the batch as refused), -ESTALE (the lease lost) or the error
  * of a session gone. */
-static int each_fails(PGconn *c, int r)
+static int each_fails(PGconn *c, int r, char *state)
 {
+	snprintf(state, 6, "%s", gf_db_sqlstate(c));
+	bool gone = gf_db_session_gone(c);
 	gf_db_rollback(c);
-	return gf_db_session_gone(c) ? (r < 0 ? r : -GF_E_DB_LOST) : 1;
+	return gone ? (r < 0 ? r : -GF_E_DB_LOST) : 1;
 }
 
 int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
-                              const struct gf_accepted *a, const char *sqlstate, struct gf_complete_result *out)
+                              const struct gf_accepted *a, char sqlstate[6], struct gf_complete_result *out)
 {
 	if (!gf_db_sqlstate_may_be_row(sqlstate))
 		return 1;
@@ -394,13 +400,15 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
 	const char *id = a->v[GF_ACC_ID];
 	struct gf_complete_result res = { 0 };
 	int err, r = gf_db_begin(c);
+	if (r == 0)
+		r = gf_db_exec(c, "each_immediate", "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
 	if (r < 0)
-		return each_fails(c, r);
+		return each_fails(c, r, sqlstate);
 	PGresult *lease = gf_db_query(c, &err, "each_lease",
 		"SELECT 1 FROM guestflow.batches WHERE id = $1::bigint AND lease_token = $2 AND state = 'open' FOR UPDATE",
 		2, (const char *[]){ id, a->v[GF_ACC_TOKEN] });
 	if (!lease)
-		return each_fails(c, err);
+		return each_fails(c, err, sqlstate);
 	int held = PQntuples(lease);
 	PQclear(lease);
 	if (held != 1) {
@@ -415,67 +423,62 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
 		" WHERE d.booking_id = t.id AND d.batch_id = $1::bigint AND d.state IN ('pending', 'sending')", 5,
 		(const char *[]){ id, a->v[GF_ACC_REJ_IDS], a->v[GF_ACC_REJ_REASONS], run, a->v[GF_ACC_REJ_DATA] });
 	if (!rej)
-		return each_fails(c, err);
+		return each_fails(c, err, sqlstate);
 	res.rejected = affected(rej);
 	PQclear(rej);
+	/* each member's entry, as the batch's statement would write it */
 	_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "each_members",
-		"SELECT booking_id, booking_no, rerun FROM guestflow.deliveries"
-		" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') ORDER BY booking_id", 1,
-		(const char *[]){ id });
+		"SELECT booking_id, booking_no,"
+		"       replace($2, '{booking_no}', booking_no) || CASE WHEN rerun THEN ' (rerun)' ELSE '' END"
+		"  FROM guestflow.deliveries"
+		" WHERE batch_id = $1::bigint AND state IN ('pending', 'sending') ORDER BY booking_id", 2,
+		(const char *[]){ id, a->v[GF_ACC_HISTORY] });
 	if (!m)
-		return each_fails(c, err);
-	char refused_reason[256];
-	const char *first_refused = NULL;
-	_cleanup_free_ char *first_sqlstate = NULL;
-	char state[6] = "";
+		return each_fails(c, err, sqlstate);
+	if (PQntuples(m) == 0) {
+		gf_db_rollback(c);
+		return 1;
+	}
 	int64_t refused = 0;
 	for (int i = 0; i < PQntuples(m); i++) {
-		const char *bid = PQgetvalue(m, i, 0), *no = PQgetvalue(m, i, 1), *rerun = PQgetvalue(m, i, 2);
+		const char *bid = PQgetvalue(m, i, 0), *no = PQgetvalue(m, i, 1), *entry = PQgetvalue(m, i, 2);
 		if ((r = gf_db_exec(c, "each_savepoint", "SAVEPOINT gf_member", 0, NULL)) < 0)
-			return each_fails(c, r);
+			return each_fails(c, r, sqlstate);
 		r = gf_db_exec(c, "each_delivered",
 			"WITH d AS ("
 			"  UPDATE guestflow.deliveries SET state = 'delivered', reason = NULL, updated_at = now(),"
 			"         finished_at = now(), finished_run_id = $3::bigint"
 			"   WHERE batch_id = $1::bigint AND booking_id = $2::bigint RETURNING 1"
-			") SELECT guestflow.write_history(ARRAY[$2::bigint],"
-			"         ARRAY[replace($4, '{booking_no}', $5) || CASE WHEN $6::bool THEN ' (rerun)' ELSE '' END])"
-			"    FROM d", 6, (const char *[]){ id, bid, run, a->v[GF_ACC_HISTORY], no, rerun });
+			") SELECT guestflow.write_history(ARRAY[$2::bigint], ARRAY[$4]) FROM d", 4,
+			(const char *[]){ id, bid, run, entry });
 		if (r == 0) {
 			if ((r = gf_db_exec(c, "each_release", "RELEASE SAVEPOINT gf_member", 0, NULL)) < 0)
-				return each_fails(c, r);
+				return each_fails(c, r, sqlstate);
 			res.delivered++;
 			continue;
 		}
+		char state[6];
 		snprintf(state, sizeof(state), "%s", gf_db_sqlstate(c));
 		if (!gf_db_sqlstate_may_be_row(state))
-			return each_fails(c, r);
+			return each_fails(c, r, sqlstate);
 		if ((r = gf_db_exec(c, "each_rollback", "ROLLBACK TO SAVEPOINT gf_member", 0, NULL)) < 0)
-			return each_fails(c, r);
-		snprintf(refused_reason, sizeof(refused_reason), "delivered, but the PMS refused its history entry"
-		         " (SQLSTATE %s, see the log of run %lld): the booking has no entry for it", state,
-		         (long long)run_id);
-		r = gf_db_exec(c, "each_delivered_without_history",
-			"UPDATE guestflow.deliveries SET state = 'delivered', reason = $3, updated_at = now(),"
-			"       finished_at = now(), finished_run_id = $4::bigint"
-			" WHERE batch_id = $1::bigint AND booking_id = $2::bigint", 4,
-			(const char *[]){ id, bid, refused_reason, run });
+			return each_fails(c, r, sqlstate);
+		char reason[256];
+		snprintf(reason, sizeof(reason), "delivered; the PMS refused its history entry (SQLSTATE %s, see the log"
+		         " of run %lld): each run of the job tries to write it again", state, (long long)run_id);
+		r = gf_db_exec(c, "each_delivered_entry_owed",
+			"UPDATE guestflow.deliveries SET state = 'delivered', reason = $3, history_pending = $5,"
+			"       updated_at = now(), finished_at = now(), finished_run_id = $4::bigint"
+			" WHERE batch_id = $1::bigint AND booking_id = $2::bigint", 5,
+			(const char *[]){ id, bid, reason, run, entry });
 		if (r < 0)
-			return each_fails(c, r);
+			return each_fails(c, r, sqlstate);
 		gf_warn("history_refused", "batch=%s booking=%s sqlstate=%s msg=%s", id, gf_log_q(no), gf_log_q(state),
-		        gf_log_q("the partner accepted this booking; the PMS refused its history entry (the database's"
-		                 " message is in the line before): it is delivered, without an entry"));
-		if (!first_refused) {
-			first_refused = no;
-			first_sqlstate = gf_xstrdup(state);
-		}
+		        gf_log_q("the partner accepted this booking; the PMS refused its history entry (the db_error line"
+		                 " of each_delivered has its message): it is delivered, its entry owed to it, written by a"
+		                 " later run of the job"));
 		refused++;
 		res.delivered++;
-	}
-	if (refused == res.delivered) {
-		/* No entry written: not one booking's, as far as this batch can tell. */
-		gf_db_rollback(c);
-		return 1;
 	}
 	r = gf_db_exec(c, "each_batch_done",
 		"UPDATE guestflow.batches SET state = 'done', lease_until = NULL, finished_at = now(),"
@@ -495,18 +498,10 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
 		                   "auth_failed,partner_unreachable,requests_refused,connection_invalid");
 	if (r == 0)
 		r = gf_alert_clear(c, job->name, 0, "partner_unreachable,auth_failed");
-	if (r == 0 && refused > 0) {
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "the partner accepted %lld booking(s) of property %s whose history entries the"
-		         " PMS refused (SQLSTATE %s; the first: %s): they are delivered and not sent again, but have no"
-		         " entry in the PMS; 'guestflow log --errors' has the database's message",
-		         (long long)refused, b->property_id, first_sqlstate ? first_sqlstate : "?", first_refused);
-		r = gf_alert_raise(c, job->name, 0, "history_refused", msg, run_id);
-	}
 	if (r == 0)
 		r = gf_db_commit(c);
 	if (r < 0)
-		return each_fails(c, r);
+		return each_fails(c, r, sqlstate);
 	gf_warn("completion_each", "batch=%s delivered=%lld history_refused=%lld rejected=%lld sqlstate=%s msg=%s", id,
 	        (long long)res.delivered, (long long)refused, (long long)res.rejected, gf_log_q(sqlstate),
 	        gf_log_q("the database refused this batch's completion; completed member by member"));
@@ -514,6 +509,77 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
 	res.collected = true;
 	*out = res;
 	return 0;
+}
+
+/* The history entries a job owes to bookings it delivered
+ * (deliveries.history_pending), written one by one, each with the
+ * delivery's flag cleared in the same statement; a booking gone from the
+ * PMS is owed nothing any more. Then the job's history_refused alert
+ * raised while any entry is still owed, cleared once none is. Never fails
+ * the run: a statement refused is logged and the entry stays owed. */
+int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t *written,
+                             int64_t *owed)
+{
+	*written = *owed = 0;
+	char run[32];
+	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	int err;
+	/* (not those this run refused: tried again by the next) */
+	_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "history_owed",
+		"SELECT d.connection_id, d.booking_id, d.booking_no,"
+		"       EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = d.booking_id)"
+		"  FROM guestflow.deliveries d WHERE d.job = $1 AND d.history_pending IS NOT NULL"
+		"   AND d.finished_run_id IS DISTINCT FROM $2::bigint"
+		" ORDER BY d.booking_id", 2, (const char *[]){ job->name, run });
+	if (!m)
+		return gf_db_session_gone(c) ? err : 0;
+	for (int i = 0; i < PQntuples(m); i++) {
+		const char *conn = PQgetvalue(m, i, 0), *bid = PQgetvalue(m, i, 1), *no = PQgetvalue(m, i, 2);
+		bool exists = PQgetvalue(m, i, 3)[0] == 't';
+		const char *p[] = { job->name, conn, bid };
+		/* (one statement each, its own transaction: the entry written
+		 * and the flag cleared together, or neither) */
+		int r = exists ? gf_db_exec(c, "history_owed_write",
+			"WITH o AS ("
+			"  SELECT booking_id, history_pending FROM guestflow.deliveries"
+			"   WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
+			"     AND history_pending IS NOT NULL FOR UPDATE"
+			"), d AS ("
+			"  UPDATE guestflow.deliveries x SET history_pending = NULL, reason = NULL, updated_at = now() FROM o"
+			"   WHERE x.job = $1 AND x.connection_id = $2::bigint AND x.booking_id = o.booking_id"
+			"  RETURNING o.booking_id, o.history_pending"
+			") SELECT guestflow.write_history(ARRAY[d.booking_id], ARRAY[d.history_pending]) FROM d", 3, p)
+			: gf_db_exec(c, "history_owed_gone",
+			"UPDATE guestflow.deliveries SET history_pending = NULL, updated_at = now(),"
+			"       reason = 'delivered; its booking is gone from the PMS, so the history entry the PMS refused was"
+			" never written'"
+			" WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
+			"   AND history_pending IS NOT NULL", 3, p);
+		if (r == 0 && exists) {
+			(*written)++;
+			gf_info("history_written", "booking=%s msg=%s", gf_log_q(no),
+			        gf_log_q("the history entry the PMS refused before is written now"));
+		} else if (r == 0) {
+			gf_warn("history_abandoned", "booking=%s msg=%s", gf_log_q(no),
+			        gf_log_q("the booking is gone from the PMS: the history entry it was owed is not written"));
+		} else if (gf_db_session_gone(c)) {
+			return r;
+		}
+	}
+	_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "history_owed_count",
+		"SELECT count(*), min(booking_no) FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL",
+		1, (const char *[]){ job->name });
+	if (!n)
+		return gf_db_session_gone(c) ? err : 0;
+	*owed = gf_db_get_int(n, 0, 0);
+	if (*owed == 0)
+		return gf_alert_clear(c, job->name, 0, "history_refused");
+	char msg[1024];
+	snprintf(msg, sizeof(msg), "the partner has %lld booking(s) of job %s whose history entries the PMS refused"
+	         " (the first: %s): they are delivered and not sent again; each run of the job tries to write their"
+	         " entries, and 'guestflow log --errors' has what the PMS said", (long long)*owed, job->name,
+	         gf_db_get(n, 0, 1) ? gf_db_get(n, 0, 1) : "?");
+	return gf_alert_raise(c, job->name, 0, "history_refused", msg, run_id);
 }
 
 /* The completion with every text it writes folded to ASCII
@@ -605,12 +671,15 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 		int e = 1;
 		if (done->kind == GF_COMPLETE_ACCEPTED && done->call) {
 			/* Refused for what may be one member's values: member
-			 * by member (which logs a lease lost itself). */
+			 * by member (which logs a lease lost itself, and sets
+			 * state to what refused it otherwise). */
 			struct gf_accepted acc;
 			e = gf_complete_accepted_make(b, done, &acc) == 0 ?
 				gf_complete_accepted_each(c, job, run_id, b, &acc, state, &res) : 1;
 			gf_complete_accepted_clear(&acc);
 		}
+		if (e == 0) /* (for the caller's judgement of the store) */
+			snprintf(res.sqlstate, sizeof(res.sqlstate), "%s", state);
 		r = e == 1 ? refused(c, job, run_id, b, done, state, &res) : e;
 	} else if (r == -ESTALE) {
 		lease_lost(b->id);

@@ -75,8 +75,8 @@ struct gf_complete_result {
 	int64_t retried;        /* members waiting for a retry */
 	int64_t new_batches;    /* batches made by a split */
 	bool collected;         /* gf_complete_accepted_collect(): a result was read */
-	int64_t history_refused; /* of delivered, those whose history entry the PMS refused
-	                         * (gf_complete_accepted_each) */
+	int64_t history_refused; /* of delivered, those whose history entry the PMS refused: owed
+	                         * to them (gf_complete_accepted_each) */
 	bool refused;           /* the database refused the completion asked for: done as a
 	                         * RETRY instead (gf_complete_refused) */
 	char sqlstate[6];       /* ...for this SQLSTATE */
@@ -134,10 +134,16 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 /* An accepted completion the database refused (sqlstate), done again
  * member by member (complete.c says when, and what it writes): 0 with out
  * set; 1 when it does not apply (the caller completes the batch as
- * refused: gf_complete_refused); -ESTALE; or a database error (the session
- * gone). */
+ * refused, gf_complete_refused, for the SQLSTATE left in sqlstate);
+ * -ESTALE; or a database error (the session gone). */
 int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
-                              const struct gf_accepted *a, const char *sqlstate, struct gf_complete_result *out);
+                              const struct gf_accepted *a, char sqlstate[6], struct gf_complete_result *out);
+/* The history entries the job owes (deliveries.history_pending) but those
+ * of run_id, written where the PMS takes them now; then the job's
+ * history_refused alert raised while any is owed (*owed), cleared once
+ * none is. 0, or the error of a session gone. */
+int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t *written,
+                             int64_t *owed);
 int gf_complete_accepted_collect(PGconn *c, const int64_t *batch_ids, size_t n, bool block, bool *collected,
                                  int *each, struct gf_complete_result *out);
 

@@ -66,10 +66,10 @@ static const char *advice(const char *kind)
 		       "'guestflow rerun JOB --dead' to put the deliveries back in the queue.";
 	if (strcmp(kind, "history_refused") == 0)
 		return "The partner has these guests; only the entries on their bookings are missing.\n"
-		       "'guestflow log --errors' has what the PMS said (a column too short, a booking\n"
-		       "deleted, the adapter's write_history raising). Fix the PMS or the adapter; the\n"
-		       "missing entries are not written later ('guestflow explain' names each booking).\n"
-		       "The next run that writes an entry for every booking it delivers clears this alert.";
+		       "'guestflow log --errors' has what the PMS said (a column too short, the\n"
+		       "adapter's write_history raising). Fix the PMS or the adapter: each run of the\n"
+		       "job writes the entries owed ('guestflow explain' names each booking), and\n"
+		       "this alert clears once none is.";
 	if (strcmp(kind, "connection_stopped") == 0)
 		return "The connection was stopped: by the partner, or by guestflow because the PMS\n"
 		       "no longer allows the property's guests to be exported ('guestflow connection\n"

@@ -397,17 +397,6 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 			}
 			break;
 		}
-		if (pg.history_refused > 0) {
-			char msg[512];
-			snprintf(msg, sizeof(msg), "the PMS refused the history entries of %lld event(s) of property %s"
-			         " pulled from the partner ('guestflow log --errors' and event=history_refused in the journal"
-			         " name each booking): the events are stored, without their entries",
-			         (long long)pg.history_refused, property);
-			if ((r = gf_alert_raise(c, job->name, 0, "history_refused", msg, 0)) < 0) {
-				gf_events_clear(&ev);
-				break;
-			}
-		}
 		if (pg.moved && pg.failures_before > 0 && (r = clear_failed(c, id)) < 0) {
 			gf_events_clear(&ev);
 			break;

@@ -1347,6 +1347,11 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	              (dbc0 && PQstatus(dbc0) == CONNECTION_BAD) || (dbc1 && PQstatus(dbc1) == CONNECTION_BAD);
 	if (!st->db_lost && pending_count(db, job, &st->pending_left, &st->leased_left, &st->pending_stopped) == 0)
 		st->pending_left += st->leased_left;
+	/* History entries the PMS refused before, written if it takes them
+	 * now; the job's history_refused alert follows what is still owed. */
+	int64_t written = 0;
+	if (!st->db_lost && !st->interrupted)
+		(void)gf_complete_history_owed(db, job, st->run_id, &written, &st->history_owed);
 
 	int code;
 	if (st->interrupted || st->db_lost || rn.fatal || rn.store_down) {
@@ -1377,7 +1382,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		         " an answer, or with 5xx (last: %s); %s", (long long)st->run_id, job->name, job->endpoint,
 		         rn.unreached, left);
 		gf_alert_raise(db, job->name, 0, "partner_unreachable", msg, st->run_id);
-	} else if (st->rejected || st->dead || st->history_refused || st->skipped_connections ||
+	} else if (st->rejected || st->dead || st->history_owed || st->skipped_connections ||
 	           (st->pending_left > st->leased_left && !st->limit_reached)) {
 		code = GF_EXIT_PARTIAL;
 	} else {
@@ -1408,11 +1413,6 @@ static int run_end(const struct gf_config *cfg, PGconn *db, const struct gf_job 
 			/* (a run found lost that ends after all was not lost) */
 			" dead = $8::bigint, requests = $9::bigint, message = $10, lost_at = NULL WHERE id = $1::bigint", 10, p);
 	}
-	if (!st->db_lost && st->delivered > 0 && st->history_refused == 0)
-		/* History written for every booking this run delivered: whatever
-		 * the PMS refused before is over (the entries it refused stay
-		 * missing: the alert's mail said which). */
-		gf_alert_clear(db, job->name, 0, "history_refused");
 	if (!st->db_lost) {
 		int sent = 0;
 		gf_notify_after_run(db, cfg, job, st->run_id, code, &sent);

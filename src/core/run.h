@@ -19,6 +19,8 @@ struct gf_run_stats {
 	int64_t retried;          /* batch members put back for a later attempt */
 	int64_t dead;
 	int64_t history_refused;  /* of delivered, those whose history entry the PMS refused */
+	int64_t history_owed;     /* at the end: the job's delivered bookings whose history entry the
+	                           * PMS refused and has not taken since */
 	int64_t requests;
 	int64_t accepted_requests; /* requests answered 2xx */
 	int64_t reached_requests; /* requests the partner answered, with anything but 5xx */

@@ -30,7 +30,10 @@ static void account(struct run *rn, const struct gf_complete_result *res)
  * its batch's, not the store's: not counted. */
 static void judge_completion(struct run *rn, int64_t batch_id, const struct gf_complete_result *res)
 {
-	if (!res->refused) {
+	/* (completed member by member without one entry written: delivered,
+	 * their entries owed, but as far as the store goes, refused) */
+	bool none_written = res->history_refused > 0 && res->history_refused == res->delivered;
+	if (!res->refused && !none_written) {
 		if (res->delivered > 0)
 			rn->refused_in_row = 0;
 		return;
@@ -187,6 +190,8 @@ static int redo_refused(struct run *rn)
 		struct gf_complete_result res = { 0 };
 		int r = gf_complete_accepted_each(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->acc,
 		                                  e->sqlstate, &res);
+		if (r == 0)
+			snprintf(res.sqlstate, sizeof(res.sqlstate), "%s", e->sqlstate);
 		if (r == 1)
 			r = gf_complete_refused(rn->pipes[0].c, rn->job, rn->st->run_id, e->batch, &e->call, e->sqlstate,
 			                        e->retry_delay_ms, true, &res);

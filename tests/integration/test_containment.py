@@ -344,9 +344,9 @@ class ContainmentTest(GFTestCase):
     def test_write_history_raising_p0001_for_one_booking_costs_that_entry_alone(self):
         """The partner accepted the batch; the PMS refuses one booking's
         entry (P0001). The batch is completed member by member: the others
-        get theirs, that booking is delivered without one (never sent
-        again), and the history_refused alert says so until a run writes
-        every entry it tries."""
+        get theirs, that booking is delivered (never sent again) with its
+        entry owed; the history_refused alert stays open while it is, every
+        run tries again, and the entry is written once the PMS takes it."""
         env = self.env
         env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
         add_many(env, 60, ['P001'])
@@ -363,15 +363,16 @@ class ContainmentTest(GFTestCase):
         batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_id = 2")
         self.assertEqual(env.psql(f"SELECT state, attempts FROM guestflow.batches WHERE id = {batch}"),
                          [['done', '1']])
-        members = env.psql(f"SELECT booking_id, state, coalesce(reason, '') FROM guestflow.deliveries"
-                           f" WHERE batch_id = {batch} ORDER BY booking_id")
+        members = env.psql(f"SELECT booking_id, state, coalesce(reason, ''), coalesce(history_pending, '')"
+                           f" FROM guestflow.deliveries WHERE batch_id = {batch} ORDER BY booking_id")
         self.assertEqual(len(members), 5)
-        for booking, st, reason in members:
+        for booking, st, reason, owed in members:
             self.assertEqual(st, 'delivered')
             if booking == '2':
-                self.assertIn('delivered, but the PMS refused its history entry (SQLSTATE P0001', reason)
+                self.assertIn('delivered; the PMS refused its history entry (SQLSTATE P0001', reason)
+                self.assertIn('B-2', owed)
             else:
-                self.assertEqual(reason, '')
+                self.assertEqual((reason, owed), ('', ''))
         self.assertEqual(self.history_count(), 63)
         self.assertEqual(self.history_count('B-2'), 0)
         self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded())['B-2'], 1)
@@ -379,18 +380,71 @@ class ContainmentTest(GFTestCase):
                                     " AND outcome = 'accepted'"), '1')
         alert = env.psql("SELECT kind, message FROM guestflow.alert_events WHERE cleared_at IS NULL")
         self.assertEqual([a[0] for a in alert], ['history_refused'])
-        self.assertIn('the partner accepted 1 booking(s) of property P001 whose history entries the PMS refused'
-                      ' (SQLSTATE P0001; the first: B-2)', alert[0][1])
-        # explain: delivered, and why its booking has no entry.
+        self.assertIn('the partner has 1 booking(s) of job review-nightly whose history entries the PMS refused'
+                      ' (the first: B-2)', alert[0][1])
+        # explain: delivered, and why its booking has no entry yet.
         r = env.gf('explain', 'B-2')
         self.assertIn('PMS refused its history entry', r.stdout)
-        # The next night: it is not sent again; new guests go out with
-        # their entries, and the alert clears.
+        # The next night, the PMS still refuses it: tried again, still
+        # owed, not sent again; new guests go out with their entries.
         add_many(env, 5, ['P001'], start=100)
-        r = self.run_job(expect=0)
+        r = self.run_job(expect=1)
         self.assertIn(' delivered=5 ', summary(self, r))
+        self.assertEqual(self.history_count(), 68)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '1')
+        # The PMS fixed: the entry is written, once, as it was owed; the
+        # alert clears; nothing is sent.
+        self.raise_in_write_history('false')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=0 ', summary(self, r))
+        self.assertIn('event=history_written', r.stderr)
+        self.assertEqual(self.history_count('B-2'), 1)
+        self.assertEqual(env.psql("SELECT state, reason IS NULL, history_pending IS NULL FROM guestflow.deliveries"
+                                  " WHERE booking_id = 2"), [['delivered', 't', 't']])
         self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded())['B-2'], 1)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
+        r = self.run_job(expect=0)
+        self.assertEqual(self.history_count('B-2'), 1)
+
+    def test_a_booking_deleted_under_a_deferred_foreign_key(self):
+        """Red team: the PMS deletes a booking while its batch is out, and
+        the history's foreign key is checked at commit (DEFERRABLE
+        INITIALLY DEFERRED): the refusal came at the pipeline's commit, and
+        every run ended with 75. Now that booking is delivered with its
+        entry owed, the others get theirs; the next run finds it gone from
+        the PMS, owes it nothing, and the alert clears."""
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        add_many(env, 10, ['P001'])
+        fk = env.scalar("SELECT conname FROM pg_constraint WHERE conrelid = 'pms.booking_history'::regclass"
+                        " AND contype = 'f'")
+        # (the PMS deletes booking 2 once its delivery is on its way)
+        env.psql(f"""
+            ALTER TABLE pms.booking_history ALTER CONSTRAINT {fk} DEFERRABLE INITIALLY DEFERRED;
+            CREATE FUNCTION pg_temp_delete_b2() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.booking_id = 2 AND NEW.state = 'sending' THEN
+                    DELETE FROM pms.bookings WHERE id = 2;
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER delete_b2 AFTER UPDATE ON guestflow.deliveries FOR EACH ROW
+                EXECUTE FUNCTION pg_temp_delete_b2();""")
+        r = self.run_job(expect=1)
+        line = summary(self, r)
+        self.assertIn(' delivered=10 ', line)
+        self.assertIn(' dead=0 ', line)
+        self.assertIn('sqlstate=23503', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM pms.bookings WHERE id = 2"), '0')
+        self.assertEqual(self.history_count(), 9)
+        self.assertEqual(env.psql("SELECT state, history_pending IS NOT NULL FROM guestflow.deliveries"
+                                  " WHERE booking_id = 2"), [['delivered', 't']])
+        r = self.run_job(expect=0)
+        self.assertIn('event=history_abandoned', r.stderr)
+        self.assertIn('its booking is gone from the PMS',
+                      env.scalar("SELECT reason FROM guestflow.deliveries WHERE booking_id = 2"))
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
+        self.assertEqual(sorted(collections.Counter(g['bookingNo'] for g in env.recorded()).values()), [1] * 10)
 
     def lock_timeout(self, value):
         """database.lock_timeout in the main file."""

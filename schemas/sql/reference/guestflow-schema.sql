@@ -435,6 +435,7 @@ CREATE TABLE guestflow.deliveries (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
     email_hash bigint,
+    history_pending text,
     CONSTRAINT deliveries_check CHECK (((NOT data_rejected) OR (state = 'rejected'::text))),
     CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'rejected'::text, 'dead'::text])))
 )
@@ -457,6 +458,12 @@ COMMENT ON COLUMN guestflow.deliveries.rerun IS 'put back in the queue by guestf
 --
 
 COMMENT ON COLUMN guestflow.deliveries.email_hash IS 'guestflow.email_hash() of the address the delivery was planned with (NULL: not known): a bounce suppresses the guest''s address only while the booking still has that one';
+
+--
+-- Name: COLUMN deliveries.history_pending; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.deliveries.history_pending IS 'the history entry of a delivered booking that the PMS refused, written by a later run of the job (NULL: none owed)';
 
 --
 -- Name: partner_events; Type: TABLE; Schema: guestflow; Owner: -
@@ -918,6 +925,12 @@ CREATE INDEX contacts_role ON guestflow.contacts USING btree (role, job);
 --
 
 CREATE INDEX deliveries_batch ON guestflow.deliveries USING btree (batch_id);
+
+--
+-- Name: deliveries_history_pending; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX deliveries_history_pending ON guestflow.deliveries USING btree (job) WHERE (history_pending IS NOT NULL);
 
 --
 -- Name: deliveries_unbatched; Type: INDEX; Schema: guestflow; Owner: -
