@@ -490,6 +490,21 @@ PGresult *gf_db_pipe_result(PGconn *c, bool block, int *err, const char *what)
 	for (PGresult *more; (more = PQgetResult(c)) != NULL;)
 		PQclear(more);
 	PGresult *sync = PQgetResult(c);
+	if (sync && PQresultStatus(sync) == PGRES_FATAL_ERROR && PQresultStatus(r) != PGRES_FATAL_ERROR) {
+		/* The statement ran, and the commit its Sync makes was refused
+		 * (a deferred constraint): that is the statement's error. Its
+		 * Sync follows (after the end of the error's results). */
+		PQclear(r);
+		r = sync;
+		sync = NULL;
+		for (int i = 0; i < 2 && !sync; i++) {
+			PGresult *x = PQgetResult(c);
+			if (x && PQresultStatus(x) == PGRES_PIPELINE_SYNC)
+				sync = x;
+			else if (x)
+				PQclear(x);
+		}
+	}
 	bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
 	if (sync)
 		PQclear(sync);
