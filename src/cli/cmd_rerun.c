@@ -35,6 +35,19 @@ static const char help[] =
 	"Exit code: that of the run (see guestflow run --help), else 0; 65 for a date\n"
 	"that is none, or --from after --to.\n";
 
+/* How many different booking numbers (one given twice is one booking). */
+static size_t distinct_count(const char *const *v, size_t n)
+{
+	size_t d = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(v[i], v[j]) == 0;
+		d += !seen;
+	}
+	return d;
+}
+
 int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
 	if (gf_cmd_help(argc, argv, help))
@@ -95,8 +108,9 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		static const char date_sql[] = "SELECT $1::date", date[] = "not a date (YYYY-MM-DD)";
 		if (from)
 			r = gf_cmd_check_value(db, "rerun", "--from", from, date_sql, date);
+		/* (the selection reads --to up to the end of its day) */
 		if (r == 0 && to)
-			r = gf_cmd_check_value(db, "rerun", "--to", to, date_sql, date);
+			r = gf_cmd_check_value(db, "rerun", "--to", to, "SELECT $1::date + 1", date);
 		int err = 0;
 		PGresult *q = r == 0 && from && to ? gf_db_query(db, &err, "rerun_dates", "SELECT $1::date > $2::date", 2,
 		                                                 (const char *[]){ from, to }) : NULL;
@@ -127,13 +141,18 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			if (n.purged_skipped)
 				printf("  %lld checked out before the purge horizon: its delivery may have been purged, so it"
 				       " may have been sent; not sent without --force\n", (long long)n.purged_skipped);
+			if (n.held_skipped)
+				printf("  %lld dead after an attempt that may have reached the partner: not sent as new without"
+				       " --force ('guestflow rerun %s --dead' sends them again under their key)\n",
+				       (long long)n.held_skipped, name);
 			if (n.already_queued)
 				printf("  %lld already waiting to be sent\n", (long long)n.already_queued);
 			if (n.not_eligible)
 				printf("  %lld not eligible (see guestflow explain BOOKING_NO)\n", (long long)n.not_eligible);
-			if (bookings && (int64_t)n_nos > n.matched)
+			int64_t distinct = (int64_t)distinct_count(nos, n_nos);
+			if (bookings && distinct > n.matched)
 				printf("  %lld booking number%s not in guestflow.source_bookings\n",
-				       (long long)((int64_t)n_nos - n.matched), (int64_t)n_nos - n.matched == 1 ? "" : "s");
+				       (long long)(distinct - n.matched), distinct - n.matched == 1 ? "" : "s");
 		}
 	}
 	if (db)

@@ -86,10 +86,14 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"), old AS ("
 		/* the booking's deliveries go to its property's connections: the
 		 * key (connection, booking, job) finds them */
-		"  SELECT d.connection_id, d.booking_id, d.state, t.email FROM t"
+		"  SELECT d.connection_id, d.booking_id, d.state, t.email, t.ok, coalesce(b.maybe_sent, false) AS maybe_sent"
+		"    FROM t"
 		"    JOIN guestflow.connections pc ON pc.property_id = t.property_id"
 		"    JOIN guestflow.deliveries d ON d.connection_id = pc.id AND d.booking_id = t.booking_id"
-		"   WHERE d.job = $1 FOR UPDATE OF d"
+		"    LEFT JOIN guestflow.batches b ON b.id = d.batch_id"
+		/* (locked in the key's order, as a claim's batches are: two
+		 * commands at once wait for each other instead of deadlocking) */
+		"   WHERE d.job = $1 ORDER BY d.connection_id, d.booking_id FOR UPDATE OF d"
 		"), up AS ("
 		/* (the address a delivery rejected for its data would have had
 		 * was never sent: the one now is the one planned; any other keeps
@@ -100,6 +104,11 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"         updated_at = now(), finished_at = NULL"
 		"    FROM old WHERE d.connection_id = old.connection_id AND d.booking_id = old.booking_id AND d.job = $1"
 		"     AND (old.state IN ('rejected', 'dead') OR (old.state = 'delivered' AND $6::bool))"
+		/* the rules apply to them as to a booking never sent; and a dead
+		 * one the partner may hold (an attempt may have reached it) goes
+		 * as new only with --force: 'rerun --dead' resends it under its
+		 * key */
+		"     AND old.ok AND (old.state <> 'dead' OR NOT old.maybe_sent OR $6::bool)"
 		"  RETURNING 1"
 		") SELECT (SELECT count(DISTINCT booking_id) FROM t), (SELECT count(*) FROM ins), (SELECT count(*) FROM up),"
 		"         (SELECT count(*) FROM old WHERE state = 'delivered' AND NOT $6::bool),"
@@ -107,7 +116,8 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		"         (SELECT count(*) FROM t WHERE NOT ok),"
 		"         (SELECT count(*) FROM t WHERE ok AND purged AND NOT $6::bool AND NOT EXISTS"
 		"            (SELECT 1 FROM guestflow.deliveries d WHERE d.connection_id = t.conn AND d.booking_id = t.booking_id"
-		"                AND d.job = $1))", 7, p);
+		"                AND d.job = $1)),"
+		"         (SELECT count(*) FROM old WHERE state = 'dead' AND maybe_sent AND ok AND NOT $6::bool)", 7, p);
 	if (!res) {
 		gf_db_rollback(c);
 		return err;
@@ -116,7 +126,7 @@ int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_s
 		.matched = gf_db_get_int(res, 0, 0), .planned = gf_db_get_int(res, 0, 1),
 		.requeued = gf_db_get_int(res, 0, 2), .delivered_skipped = gf_db_get_int(res, 0, 3),
 		.already_queued = gf_db_get_int(res, 0, 4), .not_eligible = gf_db_get_int(res, 0, 5),
-		.purged_skipped = gf_db_get_int(res, 0, 6),
+		.purged_skipped = gf_db_get_int(res, 0, 6), .held_skipped = gf_db_get_int(res, 0, 7),
 	};
 	PQclear(res);
 	r = gf_db_commit(c);

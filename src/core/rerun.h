@@ -27,6 +27,8 @@ struct gf_rerun_counts {
 	int64_t requeued;    /* rejected or dead, or delivered with --force: queued again */
 	int64_t delivered_skipped; /* delivered, not re-sent without --force */
 	int64_t already_queued;    /* pending or being sent already */
+	int64_t held_skipped;      /* dead after an attempt that may have reached the partner: not
+	                            * sent as new without --force (rerun --dead resends them) */
 	int64_t not_eligible;      /* no e-mail, no name, notify off, not checked out, no live connection */
 	int64_t purged_skipped;    /* no delivery, but checked out before the job's purge horizon: its
 	                            * delivery may have been purged; not sent without force */

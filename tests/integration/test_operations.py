@@ -673,6 +673,59 @@ class OperationsTest(GFTestCase):
         self.assertEqual(r.returncode, 70, r.stderr)
         self.assertIn('sqlstate=42P01', r.stderr)
         self.assertNotIn('is not a date', r.stderr)
+        # (red team: a --to the selection's day after overflows was exit 70)
+        r = env.gf('rerun', 'review-nightly', '--from', '2026-01-01', '--to', '5874897-12-31', '--no-run')
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn('--to 5874897-12-31 is not a date', r.stderr)
+        # (a booking number given twice is one booking, found)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-1', 'B-1', '--no-run')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('1 booking matched', r.stdout)
+        self.assertNotIn('not in guestflow.source_bookings', r.stdout)
+
+    def test_rerun_keeps_the_rules_and_what_the_partner_may_hold(self):
+        """Red team: rerun --booking and --from/--to requeued rejected and
+        dead deliveries without the eligibility rules (a checkout moved
+        into the future was sent), and sent a dead one the partner may hold
+        (an attempt that reached it, no answer) as new, under a new key:
+        the guest twice. Now the rules hold for them, and such a dead one
+        goes only with --force; 'rerun --dead' resends it under its key."""
+        env = self.env
+        env.write_config({'retry': {'max_attempts': 2, 'backoff_initial': '100ms', 'backoff_max': '200ms',
+                                    'retry_after_max': '2s', 'linger': '5s'}})
+        add_booking(env, 1)
+        add_booking(env, 2)
+        # accepted by the partner, the answer lost, twice: dead, maybe sent
+        env.sim_control('script?action=accept_then_fail&status=502&count=2')
+        self.run_job(expect=69)
+        self.assertEqual(env.psql("SELECT state, maybe_sent FROM guestflow.batches"), [['dead', 't']])
+        today = env.scalar("SELECT current_date")
+        for args in (('--booking', 'B-1'), ('--from', '2020-01-01', '--to', today)):
+            r = env.gf('rerun', 'review-nightly', *args)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn('queued: 0 never sent before, 0 again', r.stdout)
+            self.assertIn("dead after an attempt that may have reached the partner: not sent as new without --force"
+                          " ('guestflow rerun review-nightly --dead' sends them again under their key)", r.stdout)
+        r = env.gf('rerun', 'review-nightly', '--dead')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded()), {'B-1': 1, 'B-2': 1})
+        self.assertEqual(self.history_count(), 2)
+        # rejected, then no longer eligible: not queued, not sent
+        add_booking(env, 3)
+        add_booking(env, 4)
+        env.sim_control('refuse?bookingNo=B-3&reason=no')
+        env.sim_control('refuse?bookingNo=B-4&reason=no')
+        self.run_job(expect=1)
+        env.sim_control('reset')
+        env.psql("UPDATE pms.bookings SET checked_out_at = now() + interval '2 days' WHERE id = 3;"
+                 " UPDATE pms.bookings SET notify_on_occupancy = false WHERE id = 4")
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-3', 'B-4')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('queued: 0 never sent before, 0 again', r.stdout)
+        self.assertIn('2 not eligible', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries WHERE booking_id IN (3, 4)"
+                                  " ORDER BY 1"), [['B-3', 'rejected'], ['B-4', 'rejected']])
+        self.assertNotIn('B-3', [g['bookingNo'] for g in env.recorded()])
 
 
 if __name__ == '__main__':
