@@ -1011,6 +1011,10 @@ static void loop(struct run *rn)
 					r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, probed, &b);
 					if (r < 0 && gf_run_probe_failed(rn, probed))
 						r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, false, &b);
+					while (r < 0 && gf_run_claim_transient(rn))
+						r = gf_claim(rn->db, job, rn->st->run_id, max, rn->skip, rn->n_skip, false, &b);
+					if (r == 0)
+						rn->claim_retries = 0;
 					if (r < 0) {
 						rn->fatal = r;
 						break;

@@ -2,6 +2,8 @@
  * at a time as slots come free. */
 #include "core/run_private.h"
 
+#include <string.h>
+
 #include "base/log.h"
 #include "base/signals.h"
 #include "db/db.h"
@@ -34,6 +36,18 @@ bool gf_run_probe_failed(struct run *rn, bool probed)
 	                 " withdrawn since?): claimed again without that look-up, this run reads every batch"
 	                 " through the view, booking by booking where it fails"));
 	gf_plan_forget(&rn->plan);
+	return true;
+}
+
+bool gf_run_claim_transient(struct run *rn)
+{
+	const char *st = gf_db_sqlstate(rn->db);
+	if (PQstatus(rn->db) != CONNECTION_OK || strncmp(st, "40", 2) != 0 || rn->claim_retries >= CLAIM_RETRIES)
+		return false;
+	rn->claim_retries++;
+	gf_warn("claim_retry", "sqlstate=%s attempt=%d msg=%s", st, rn->claim_retries,
+	        gf_log_q("the claim met another session's locks (a rerun, another worker) and was rolled back:"
+	                 " claimed again"));
 	return true;
 }
 
@@ -138,10 +152,13 @@ void gf_run_settle(struct run *rn, bool block)
 	if (r < 0) {
 		if (gf_run_probe_failed(rn, rn->claim_probed))
 			rn->ahead_after_ms = 0; /* at once, without the probe */
+		else if (gf_run_claim_transient(rn))
+			rn->ahead_after_ms = gf_now_mono_ms() + AHEAD_RETRY_MS;
 		else
 			rn->fatal = r;
 		return;
 	}
+	rn->claim_retries = 0;
 	if (n == 0) {
 		/* Nothing due: the plan's next slice (when this run writes the
 		 * plan), or another try a moment later (batches of other
@@ -167,12 +184,13 @@ int gf_run_claim_round(struct run *rn)
 	struct gf_batch **v = NULL;
 	size_t n = 0;
 	r = gf_claim_recv(rn->db, true, &done, &v, &n);
-	if (r < 0 && gf_run_probe_failed(rn, probed))
-		return gf_run_claim_round(rn); /* (once: no probe now) */
+	if (r < 0 && (gf_run_probe_failed(rn, probed) || gf_run_claim_transient(rn)))
+		return gf_run_claim_round(rn); /* (once without the probe; a few times after a deadlock) */
 	if (r < 0) {
 		rn->fatal = r;
 		return r;
 	}
+	rn->claim_retries = 0;
 	if (n == 0)
 		return 0;
 	enqueue(rn, v, n);

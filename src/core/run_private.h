@@ -68,6 +68,7 @@ struct run {
 	bool claiming;               /* a claim sent ahead on db, not read back yet */
 	bool claim_probed;           /* that claim looks the plan's bookings up in the source view */
 	int64_t ahead_after_ms;      /* the last claim ahead found nothing: the next not before */
+	int claim_retries;           /* claims failed in a row for a moment's reason (gf_run_claim_transient) */
 	struct slot *ready;          /* a batch claimed ahead and rendered, waiting for a slot */
 	struct gf_batch **queue;     /* batches claimed (several at a time), not rendered yet: */
 	size_t q_head, q_len;        /* queue[q_head .. q_len), in batch order */
@@ -158,6 +159,12 @@ bool gf_run_probe_source(const struct run *rn);
  * (every batch read the long way) and true is returned: claim again,
  * without the probe. */
 bool gf_run_probe_failed(struct run *rn, bool probed);
+/* Whether the claim that failed on rn->db failed for a moment's reason (a
+ * deadlock with a rerun or another worker locking the same deliveries,
+ * 40P01; a serialization failure, 40001), so that it is made again, not
+ * the end of the run: at most CLAIM_RETRIES in a row (logged). */
+#define CLAIM_RETRIES 10
+bool gf_run_claim_transient(struct run *rn);
 
 /* What the claim-ahead uses of run.c. */
 

@@ -446,6 +446,31 @@ class ContainmentTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
         self.assertEqual(sorted(collections.Counter(g['bookingNo'] for g in env.recorded()).values()), [1] * 10)
 
+    def test_a_claim_that_meets_a_deadlock_is_made_again(self):
+        """Red team: a forced 'rerun --from --to' during a run locked the
+        same deliveries as the run's claim, in another order: the claim
+        failed with 40P01 and the run ended (75), its batches left under
+        their leases. A claim refused for a moment's reason (40P01, 40001)
+        is made again; here the first two claims are refused so."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 2}})
+        add_many(env, 20, ['P001', 'P002'])
+        env.psql("""
+            CREATE SEQUENCE public.claims_refused;
+            CREATE FUNCTION public.refuse_two_claims() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF nextval('public.claims_refused') <= 2 THEN
+                    RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_two_claims BEFORE UPDATE OF lease_until ON guestflow.batches
+                FOR EACH STATEMENT EXECUTE FUNCTION public.refuse_two_claims();""")
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=20 ', summary(self, r))
+        self.assertEqual(r.stderr.count('event=claim_retry'), 2, r.stderr[-3000:])
+        self.assertEqual(sorted(collections.Counter(g['bookingNo'] for g in env.recorded()).values()), [1] * 20)
+
     def lock_timeout(self, value):
         """database.lock_timeout in the main file."""
         main_setting(self.env, 'database', 'lock_timeout', value)
