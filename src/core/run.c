@@ -80,11 +80,27 @@ bool gf_run_withheld(const struct run *rn, int64_t conn)
 
 #define ENDED_CHANNEL "guestflow_connection_ended"
 
+/* How often a run makes the automatic stop again (gf_run_poll_ended). */
+#define AUTOSTOP_EVERY_MS 1000
+
 void gf_run_poll_ended(struct run *rn)
 {
 	/* (a session in trouble: the next statement on it says so) */
 	if (!rn->db || PQconsumeInput(rn->db) == 0)
 		return;
+	/* The PMS may stop allowing a property's export during the run: the
+	 * automatic stop made again, at most every AUTOSTOP_EVERY_MS, when the
+	 * main session is free, stops such a connection, whose announcement
+	 * is read below (before, only the next run did, and this one sent the
+	 * rest of the night's guests, a batch retried included). */
+	if (rn->pjobs && !rn->claiming && PQtransactionStatus(rn->db) == PQTRANS_IDLE &&
+	    gf_now_mono_ms() >= rn->autostop_next_ms) {
+		rn->autostop_next_ms = gf_now_mono_ms() + AUTOSTOP_EVERY_MS;
+		int changed = 0;
+		(void)gf_connection_autostop(rn->db, rn->job, rn->pjobs, rn->n_pjobs, rn->notice_to, &changed);
+		if (PQconsumeInput(rn->db) == 0)
+			return;
+	}
 	for (PGnotify *n; (n = PQnotifies(rn->db)) != NULL; PQfreemem(n)) {
 		int64_t id;
 		if (strcmp(n->relname, ENDED_CHANNEL) != 0 || gf_parse_int64(n->extra, &id) < 0 || ended(rn, id))
@@ -1280,10 +1296,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	 * announced to this run (gf_run_poll_ended), which then sends nothing
 	 * more to it, also of the batches it claimed before. */
 	r = gf_db_exec(db, "listen", "LISTEN " ENDED_CHANNEL, 0, NULL);
+	rn.notice_to = gf_config_partner_email(cfg, job->partner);
 	if (r == 0)
-		r = gf_connection_autostop(db, job, pjobs, n_pjobs, gf_config_partner_email(cfg, job->partner),
-		                           &auto_stopped);
-	free(pjobs);
+		r = gf_connection_autostop(db, job, pjobs, n_pjobs, rn.notice_to, &auto_stopped);
+	rn.pjobs = pjobs;
+	rn.n_pjobs = n_pjobs;
+	rn.autostop_next_ms = gf_now_mono_ms() + AUTOSTOP_EVERY_MS;
 	if (r == 0)
 		r = gf_claim_sweep(db, job->name);
 	if (r == 0)
@@ -1326,6 +1344,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	free(rn.ended);
 	gf_outcome_conns_free(&rn.seen);
 	free(rn.refused_ids);
+	free(rn.pjobs);
 	/* (what a failed run left unread: the batches' leases expire) */
 	for (int k = 0; k < COMPLETERS; k++)
 		for (int i = 0; i < PIPE_MAX; i++)

@@ -79,6 +79,10 @@ struct run {
 	int64_t *ended;              /* connections stopped or deactivated since the run began
 	                              * (guestflow_connection_ended): nothing more is sent to them */
 	size_t n_ended;
+	const char **pjobs;          /* the jobs of the job's partner, and where its partner is told, */
+	size_t n_pjobs;              /* for the automatic stop, made again during the run */
+	const char *notice_to;       /* (gf_run_poll_ended) */
+	int64_t autostop_next_ms;    /* not before then */
 	struct gf_outcome_conns seen; /* per connection answered in this run */
 	struct sent *redo;           /* completions the database refused, to retry */
 	size_t n_redo;

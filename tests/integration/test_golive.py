@@ -241,6 +241,30 @@ class GoLiveTest(GFTestCase):
                          str(60 - sent))
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '0')
 
+    def test_a_property_the_pms_stops_allowing_during_a_run_gets_nothing_more(self):
+        """Red team: the PMS turns a property's export off while a run sends
+        its guests: the run sent the rest of the night's guests of it (a
+        batch retried included); only the next run's automatic stop took
+        it. The run makes the automatic stop again as it goes (about every
+        second): the connection is stopped, and nothing more is sent to
+        it."""
+        env = self.env
+        p = self.slow_run_under_way(1000)
+        env.psql("UPDATE pms.properties SET export_allowed = false WHERE id = 'P001'")
+        changed_at = env.scalar("SELECT clock_timestamp()")
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertIn('event=connection_ended', err)
+        self.assertEqual(env.scalar("SELECT status FROM guestflow.connections WHERE property_id = 'P001'"), 'stopped')
+        # (the automatic stop comes within a second, the batches in flight
+        # then finish: none started later than that)
+        late = env.psql("SELECT batch_id FROM guestflow.api_calls"
+                        f" WHERE at - latency_ms * interval '1 ms' > '{changed_at}'::timestamptz + interval '2 s'")
+        self.assertEqual(late, [])
+        sent = len(env.recorded())
+        self.assertLess(sent, 60)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '0')
+
     def test_a_connection_stopped_and_live_again_during_a_run_waits_for_the_next_run(self):
         """Red team: stopped, then live again a moment later, while a run
         sends. The run had kept the connection as ended but its claims
