@@ -796,21 +796,32 @@ int gf_notify_lost_runs(PGconn *c, const struct gf_config *cfg, const struct gf_
 		long pid = (long)gf_db_get_int(u, i, 1);
 		if (gf_proc_state(host, pid, gf_db_get(u, i, 2)) != GF_PROC_DEAD)
 			continue; /* (still going: a run beside this one) */
+		/* Its process is gone: the leases it held (their token names
+		 * the run) end now, so that this run takes its batches over
+		 * (sent again under their keys) instead of waiting for them to
+		 * run out, the next night with a nightly timer. */
 		_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "run_lost",
-			"UPDATE guestflow.runs SET lost_at = now(),"
-			"       message = 'ended without recording its end (killed, or its host restarted): its process '"
-			"                 || pid || ' was gone when run ' || $2 || ' started'"
-			" WHERE id = $1::bigint AND finished_at IS NULL AND lost_at IS NULL RETURNING id", 2,
-			(const char *[]){ gf_db_get(u, i, 0), me });
+			"WITH r AS ("
+			"  UPDATE guestflow.runs SET lost_at = now(),"
+			"         message = 'ended without recording its end (killed, or its host restarted): its process '"
+			"                   || pid || ' was gone when run ' || $2 || ' started'"
+			"   WHERE id = $1::bigint AND finished_at IS NULL AND lost_at IS NULL RETURNING id"
+			"), l AS ("
+			"  UPDATE guestflow.batches b SET lease_until = now() FROM r"
+			"   WHERE b.job = $3 AND b.state = 'open' AND b.lease_until > now()"
+			"     AND b.lease_token LIKE r.id || '.%' RETURNING b.id"
+			") SELECT r.id, (SELECT count(*) FROM l) FROM r", 3,
+			(const char *[]){ gf_db_get(u, i, 0), me, job->name });
 		if (!m)
 			return err;
 		if (PQntuples(m) == 0)
 			continue; /* (another run found it first) */
 		(*lost)++;
-		gf_warn("run_lost", "run=%s pid=%ld started=%s msg=%s", gf_db_get(u, i, 0), pid,
-		        gf_log_q(gf_db_get(u, i, 3)),
-		        gf_log_q("that run ended without recording its end (killed, or its host restarted); its"
-		                 " deliveries are sent by this run or the next, as after any crash"));
+		gf_warn("run_lost", "run=%s pid=%ld started=%s batches_taken_over=%s msg=%s", gf_db_get(u, i, 0), pid,
+		        gf_log_q(gf_db_get(u, i, 3)), PQgetvalue(m, 0, 1),
+		        gf_log_q("that run ended without recording its end (killed, or its host restarted); the batches"
+		                 " it held are sent again under their keys by this run, its other deliveries by this run or"
+		                 " the next, as after any crash"));
 	}
 	if (*lost == 0)
 		return 0;

@@ -581,6 +581,27 @@ class ContainmentTest(GFTestCase):
         self.assertEqual(self.history_count(), 100)
         self.assertEqual(len({g['bookingNo'] for g in env.recorded()}), 100)
 
+    def test_the_batches_of_a_run_found_lost_are_taken_over_at_once(self):
+        """Red team: a run killed after sending left its batches under its
+        leases; the next run found it lost ('its deliveries are sent by this
+        run or the next'), then sent nothing and exited 0: the guests waited
+        for the leases to run out, the next night with a nightly timer. The
+        leases of a run whose process is gone end when it is found lost:
+        its batches are sent again under their keys (the partner replays)."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 3, 'in_flight': 1}})
+        add_many(env, 6, ['P001'])
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'}, timeout=60)
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        self.assertNotEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE lease_until > now()"), '0')
+        r = self.run_job(expect=0)
+        self.assertRegex(r.stderr, r'event=run_lost run=1 .*batches_taken_over=[1-9]')
+        self.assertIn(' delivered=6 ', summary(self, r))
+        self.assertNotIn('in_flight_elsewhere', summary(self, r))
+        self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded()),
+                         {f'B-{i}': 1 for i in range(1, 7)})
+        self.assertEqual(self.history_count(), 6)
+
     def test_a_batch_that_kills_every_worker_goes_dead(self):
         env = self.env
         for n in (1, 2, 3):
@@ -610,7 +631,9 @@ class ContainmentTest(GFTestCase):
             add_booking(env, n)
         r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_claim'})
         self.assertEqual(r.returncode, -9, r.stderr[-2000:])
-        # Its lease (10 minutes) still runs: another run cannot take it.
+        # Its lease (10 minutes) still runs, and its host is another (its
+        # process not known to be gone): another run cannot take it.
+        env.psql("UPDATE guestflow.runs SET host = 'elsewhere.example'")
         r = self.run_job(expect=0)
         self.assertIn(' pending=3 in_flight_elsewhere=3 requests=0 ', summary(self, r))
 
