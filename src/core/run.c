@@ -1436,6 +1436,18 @@ static int run_end(const struct gf_config *cfg, PGconn *db, const struct gf_job 
 			/* (a run found lost that ends after all was not lost) */
 			" dead = $8::bigint, requests = $9::bigint, message = $10, lost_at = NULL WHERE id = $1::bigint", 10, p);
 	}
+	if (!st->db_lost && code == GF_EXIT_TEMPFAIL && PQtransactionStatus(db) == PQTRANS_IDLE) {
+		/* Cut short (an error, not the database lost): the leases this
+		 * run still holds end with it, so that the next run takes those
+		 * batches over at once (sent again under their keys) instead of
+		 * waiting for them to run out. */
+		char run[32];
+		snprintf(run, sizeof(run), "%lld", (long long)st->run_id);
+		(void)gf_db_exec(db, "run_leases_end",
+			"UPDATE guestflow.batches SET lease_until = now()"
+			" WHERE job = $1 AND state = 'open' AND lease_until > now() AND lease_token LIKE $2 || '.%'", 2,
+			(const char *[]){ job->name, run });
+	}
 	if (!st->db_lost) {
 		int sent = 0;
 		gf_notify_after_run(db, cfg, job, st->run_id, code, &sent);

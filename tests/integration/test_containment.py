@@ -581,6 +581,39 @@ class ContainmentTest(GFTestCase):
         self.assertEqual(self.history_count(), 100)
         self.assertEqual(len({g['bookingNo'] for g in env.recorded()}), 100)
 
+    def test_a_run_cut_short_by_an_error_leaves_no_lease_behind(self):
+        """Red team: a run ended by an error of its own (here a claim the
+        database refuses as a whole, 42501) while requests were out left
+        those batches under its leases: the next run counted them
+        in_flight_elsewhere and sent them only once the leases ran out.
+        The leases a run cut short still holds end with it."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 2}, 'lease': '10m'})
+        add_many(env, 20, ['P001'])
+        env.partner_latency(500)
+        env.psql("""
+            CREATE SEQUENCE public.claimed;
+            CREATE FUNCTION public.refuse_third_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF OLD.lease_until IS NULL AND NEW.lease_until IS NOT NULL
+                   AND nextval('public.claimed') = 3 THEN
+                    RAISE EXCEPTION 'permission denied' USING ERRCODE = 'insufficient_privilege';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_third_claim BEFORE UPDATE ON guestflow.batches
+                FOR EACH ROW EXECUTE FUNCTION public.refuse_third_claim();""")
+        r = self.run_job(expect=75)
+        self.assertIn('sqlstate=42501', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE lease_until > now()"), '0')
+        env.psql("DROP TRIGGER refuse_third_claim ON guestflow.batches")
+        env.partner_latency(0)
+        r = self.run_job(expect=0)
+        self.assertNotIn('in_flight_elsewhere', summary(self, r))
+        self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded()),
+                         {f'B-{i}': 1 for i in range(1, 21)})
+        self.assertEqual(self.history_count(), 20)
+
     def test_the_batches_of_a_run_found_lost_are_taken_over_at_once(self):
         """Red team: a run killed after sending left its batches under its
         leases; the next run found it lost ('its deliveries are sent by this
