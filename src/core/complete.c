@@ -11,6 +11,7 @@
 #include "db/db.h"
 #include "base/fault.h"
 #include "base/log.h"
+#include "base/signals.h"
 #include "base/text.h"
 
 struct ctx {
@@ -467,7 +468,8 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
 		snprintf(reason, sizeof(reason), "delivered; the PMS refused its history entry (SQLSTATE %s, see the log"
 		         " of run %lld): each run of the job tries to write it again", state, (long long)run_id);
 		r = gf_db_exec(c, "each_delivered_entry_owed",
-			"UPDATE guestflow.deliveries SET state = 'delivered', reason = $3, history_pending = $5,"
+			"UPDATE guestflow.deliveries SET state = 'delivered', reason = $3,"
+			"       history_pending = coalesce(history_pending, '{}') || $5::text,"
 			"       updated_at = now(), finished_at = now(), finished_run_id = $4::bigint"
 			" WHERE batch_id = $1::bigint AND booking_id = $2::bigint", 5,
 			(const char *[]){ id, bid, reason, run, entry });
@@ -517,12 +519,13 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
  * PMS is owed nothing any more. Then the job's history_refused alert
  * raised while any entry is still owed, cleared once none is. Never fails
  * the run: a statement refused is logged and the entry stays owed. */
-int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t *written,
-                             int64_t *owed)
+int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t lock_timeout_ms,
+                             int64_t *written, int64_t *owed)
 {
 	*written = *owed = 0;
-	char run[32];
+	char run[32], lock_timeout[32];
 	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	snprintf(lock_timeout, sizeof(lock_timeout), "%lld", (long long)lock_timeout_ms);
 	int err;
 	/* (not those this run refused: tried again by the next) */
 	_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "history_owed",
@@ -537,24 +540,39 @@ int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id
 		const char *conn = PQgetvalue(m, i, 0), *bid = PQgetvalue(m, i, 1), *no = PQgetvalue(m, i, 2);
 		bool exists = PQgetvalue(m, i, 3)[0] == 't';
 		const char *p[] = { job->name, conn, bid };
-		/* (one statement each, its own transaction: the entry written
-		 * and the flag cleared together, or neither) */
-		int r = exists ? gf_db_exec(c, "history_owed_write",
+		if (gf_signals_stop)
+			break;
+		/* (a transaction each: the entries written and the flag cleared
+		 * together, or neither; waiting for a booking the PMS keeps
+		 * locked no longer than database.lock_timeout: then it stays
+		 * owed, for the next run) */
+		int r = gf_db_begin(c);
+		if (r == 0)
+			r = gf_db_exec(c, "history_owed_lock_timeout", "SELECT set_config('lock_timeout', $1, true)", 1,
+			               (const char *[]){ lock_timeout });
+		if (r == 0)
+			r = exists ? gf_db_exec(c, "history_owed_write",
 			"WITH o AS ("
 			"  SELECT booking_id, history_pending FROM guestflow.deliveries"
 			"   WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
 			"     AND history_pending IS NOT NULL FOR UPDATE"
 			"), d AS ("
-			"  UPDATE guestflow.deliveries x SET history_pending = NULL, reason = NULL, updated_at = now() FROM o"
+			"  UPDATE guestflow.deliveries x SET history_pending = NULL, updated_at = now(),"
+			"         reason = CASE WHEN x.state = 'delivered' THEN NULL ELSE x.reason END FROM o"
 			"   WHERE x.job = $1 AND x.connection_id = $2::bigint AND x.booking_id = o.booking_id"
 			"  RETURNING o.booking_id, o.history_pending"
-			") SELECT guestflow.write_history(ARRAY[d.booking_id], ARRAY[d.history_pending]) FROM d", 3, p)
+			") SELECT guestflow.write_history(array_fill(d.booking_id, ARRAY[cardinality(d.history_pending)]),"
+			"         d.history_pending) FROM d", 3, p)
 			: gf_db_exec(c, "history_owed_gone",
 			"UPDATE guestflow.deliveries SET history_pending = NULL, updated_at = now(),"
 			"       reason = 'delivered; its booking is gone from the PMS, so the history entry the PMS refused was"
 			" never written'"
 			" WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
 			"   AND history_pending IS NOT NULL", 3, p);
+		if (r == 0)
+			r = gf_db_commit(c);
+		else
+			gf_db_rollback(c);
 		if (r == 0 && exists) {
 			(*written)++;
 			gf_info("history_written", "booking=%s msg=%s", gf_log_q(no),

@@ -139,11 +139,12 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
 int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                               const struct gf_accepted *a, char sqlstate[6], struct gf_complete_result *out);
 /* The history entries the job owes (deliveries.history_pending) but those
- * of run_id, written where the PMS takes them now; then the job's
+ * of run_id, written where the PMS takes them now (waiting for a lock no
+ * longer than lock_timeout_ms; not after a stop signal); then the job's
  * history_refused alert raised while any is owed (*owed), cleared once
  * none is. 0, or the error of a session gone. */
-int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t *written,
-                             int64_t *owed);
+int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t lock_timeout_ms,
+                             int64_t *written, int64_t *owed);
 int gf_complete_accepted_collect(PGconn *c, const int64_t *batch_ids, size_t n, bool block, bool *collected,
                                  int *each, struct gf_complete_result *out);
 

@@ -526,7 +526,7 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 }
 
 int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
-                           const char *notice_to, int *changed)
+                           const char *notice_to, int64_t lock_timeout_ms, bool again, int *changed)
 {
 	*changed = 0;
 	int r = gf_db_begin(c);
@@ -536,6 +536,13 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 	 * that runs in 1 ms, at the start of every run (bench/RESULTS.md). */
 	if (r == 0 && (r = gf_db_exec(c, "connection_autostop_jit", "SET LOCAL jit = off", 0, NULL)) < 0)
 		gf_db_rollback(c);
+	if (r == 0 && lock_timeout_ms > 0) {
+		char ms[32];
+		snprintf(ms, sizeof(ms), "%lld", (long long)lock_timeout_ms);
+		if ((r = gf_db_exec(c, "connection_autostop_lock_timeout", "SELECT set_config('lock_timeout', $1, true)",
+		                    1, (const char *[]){ ms })) < 0)
+			gf_db_rollback(c);
+	}
 	if (r < 0)
 		return r;
 	const char *deactivate = job->on_removed == GF_ON_REMOVED_DEACTIVATE ? "t" : "f";
@@ -584,6 +591,8 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 		const char *id = PQgetvalue(q, i, 0), *prop = PQgetvalue(q, i, 1), *status = PQgetvalue(q, i, 2);
 		bool removed = strcmp(PQgetvalue(q, i, 3), "removed") == 0;
 		if (PQgetvalue(q, i, 4)[0] != 't') {
+			if (again)
+				continue; /* (said when the run began) */
 			gf_warn("property_removed", "connection=%s property=%s msg=%s", id, gf_log_q(prop),
 			        gf_log_q("the property is gone from the PMS (guestflow.source_properties); its connection"
 			                 " stays live (on_removed: keep), and its guests are not sent while the PMS does not"

@@ -112,9 +112,11 @@ struct gf_job;
  * Each change in one transaction with its event and the
  * connection_stopped / connection_deactivated alert of each of the jobs
  * (jobs[n_jobs]: those of the partner). *changed counts the connections
- * moved. */
+ * moved. Made again while a run sends (again: a kept connection is not
+ * logged again), waiting for a lock no longer than lock_timeout_ms (0: the
+ * session's setting). */
 int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
-                           const char *notice_to, int *changed);
+                           const char *notice_to, int64_t lock_timeout_ms, bool again, int *changed);
 
 /* Print the connections as a table (never a secret), or with doc add them
  * to doc ("connections") instead. */

@@ -20,7 +20,8 @@
  * rows read, deleted, kept (inside the window), and the last key read. */
 static const char CHUNK_SQL[] =
 	"WITH c AS MATERIALIZED ("
-	"  SELECT d.connection_id, d.booking_id, d.job, d.state, d.finished_at FROM guestflow.deliveries d"
+	"  SELECT d.connection_id, d.booking_id, d.job, d.state, d.finished_at, d.history_pending IS NOT NULL AS owed"
+	"    FROM guestflow.deliveries d"
 	"   WHERE (d.connection_id, d.booking_id, d.job) > ($2::bigint, $3::bigint, $4::text)"
 	"   ORDER BY d.connection_id, d.booking_id, d.job LIMIT $7::int"
 	"), old AS MATERIALIZED ("
@@ -30,12 +31,13 @@ static const char CHUNK_SQL[] =
 	 * delivery) */
 	"         EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = c.booking_id"
 	"                    AND " GF_SQL_CHECKED_OUT_SINCE_MS("$6") ") AS inside"
-	"    FROM c WHERE c.job = $1 AND c.state IN ('delivered', 'rejected', 'dead')"
+	/* (one that still owes its booking a history entry is kept) */
+	"    FROM c WHERE c.job = $1 AND c.state IN ('delivered', 'rejected', 'dead') AND NOT c.owed"
 	"     AND c.finished_at < now() - $5::bigint * interval '1 millisecond'"
 	"), del AS ("
 	"  DELETE FROM guestflow.deliveries d USING old"
 	"   WHERE NOT old.inside AND d.connection_id = old.connection_id AND d.booking_id = old.booking_id"
-	"     AND d.job = old.job AND d.state IN ('delivered', 'rejected', 'dead')"
+	"     AND d.job = old.job AND d.state IN ('delivered', 'rejected', 'dead') AND d.history_pending IS NULL"
 	"     AND d.finished_at < now() - $5::bigint * interval '1 millisecond'"
 	"  RETURNING 1"
 	/* the horizon moves up to the window's start (gf_purge_window), in the

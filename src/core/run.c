@@ -80,8 +80,10 @@ bool gf_run_withheld(const struct run *rn, int64_t conn)
 
 #define ENDED_CHANNEL "guestflow_connection_ended"
 
-/* How often a run makes the automatic stop again (gf_run_poll_ended). */
+/* How often a run makes the automatic stop again (gf_run_poll_ended), and
+ * how long that waits for a lock. */
 #define AUTOSTOP_EVERY_MS 1000
+#define AUTOSTOP_LOCK_MS 200
 
 void gf_run_poll_ended(struct run *rn)
 {
@@ -97,7 +99,10 @@ void gf_run_poll_ended(struct run *rn)
 	    gf_now_mono_ms() >= rn->autostop_next_ms) {
 		rn->autostop_next_ms = gf_now_mono_ms() + AUTOSTOP_EVERY_MS;
 		int changed = 0;
-		(void)gf_connection_autostop(rn->db, rn->job, rn->pjobs, rn->n_pjobs, rn->notice_to, &changed);
+		/* (a connection another session keeps locked: tried again next
+		 * time, the sending not held up) */
+		(void)gf_connection_autostop(rn->db, rn->job, rn->pjobs, rn->n_pjobs, rn->notice_to, AUTOSTOP_LOCK_MS,
+		                             true, &changed);
 		if (PQconsumeInput(rn->db) == 0)
 			return;
 	}
@@ -1298,7 +1303,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	r = gf_db_exec(db, "listen", "LISTEN " ENDED_CHANNEL, 0, NULL);
 	rn.notice_to = gf_config_partner_email(cfg, job->partner);
 	if (r == 0)
-		r = gf_connection_autostop(db, job, pjobs, n_pjobs, rn.notice_to, &auto_stopped);
+		r = gf_connection_autostop(db, job, pjobs, n_pjobs, rn.notice_to, 0, false, &auto_stopped);
 	rn.pjobs = pjobs;
 	rn.n_pjobs = n_pjobs;
 	rn.autostop_next_ms = gf_now_mono_ms() + AUTOSTOP_EVERY_MS;
@@ -1374,7 +1379,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	 * now; the job's history_refused alert follows what is still owed. */
 	int64_t written = 0;
 	if (!st->db_lost && !st->interrupted)
-		(void)gf_complete_history_owed(db, job, st->run_id, &written, &st->history_owed);
+		(void)gf_complete_history_owed(db, job, st->run_id, cfg->lock_timeout_ms, &written, &st->history_owed);
+	st->interrupted = gf_signals_stop != 0;
 
 	int code;
 	if (st->interrupted || st->db_lost || rn.fatal || rn.store_down) {

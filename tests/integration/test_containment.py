@@ -241,11 +241,11 @@ class ContainmentTest(GFTestCase):
         env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
         r = self.run_job(expect=75)
         self.assertIn('event=batch_rows_failed', r.stderr)
-        # Nothing rejected: the batch stays claimed ('sending') until its lease
-        # runs out, then it is taken again.
+        # Nothing rejected: the batch stays open, its members 'sending' under
+        # a lease that ended with the run (cut short): the next run takes it.
         self.assertEqual(self.by_state(), {'sending': 6})
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.batches WHERE state = 'open'"
-                                    " AND lease_until > now()"), '1')
+                                    " AND lease_until <= now()"), '1')
 
     # ---- 3: 401/403/404 for one batch's content -------------------------------
 
@@ -363,7 +363,7 @@ class ContainmentTest(GFTestCase):
         batch = env.scalar("SELECT batch_id FROM guestflow.deliveries WHERE booking_id = 2")
         self.assertEqual(env.psql(f"SELECT state, attempts FROM guestflow.batches WHERE id = {batch}"),
                          [['done', '1']])
-        members = env.psql(f"SELECT booking_id, state, coalesce(reason, ''), coalesce(history_pending, '')"
+        members = env.psql(f"SELECT booking_id, state, coalesce(reason, ''), coalesce(array_to_string(history_pending, '|'), '')"
                            f" FROM guestflow.deliveries WHERE batch_id = {batch} ORDER BY booking_id")
         self.assertEqual(len(members), 5)
         for booking, st, reason, owed in members:
@@ -405,6 +405,41 @@ class ContainmentTest(GFTestCase):
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
         r = self.run_job(expect=0)
         self.assertEqual(self.history_count('B-2'), 1)
+
+    def test_owed_entries_wait_for_a_lock_no_longer_than_lock_timeout_and_add_up(self):
+        """Red team: the owed entries were written on the run's main
+        session, which waits for locks without end: a booking the PMS kept
+        locked held the run at its end, a stop signal too. And a forced
+        rerun refused again replaced the entry owed before with its own:
+        the first was lost. Now a write waits database.lock_timeout, then
+        the entry stays owed; entries owed add up, and purge keeps them."""
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        self.lock_timeout('1s')
+        add_many(env, 5, ['P001'])
+        self.raise_in_write_history('2 = ANY(booking_ids)')
+        self.run_job(expect=1)
+        r = env.gf('rerun', 'review-nightly', '--booking', 'B-2', '--force')
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        owed = env.scalar("SELECT array_length(history_pending, 1) FROM guestflow.deliveries WHERE booking_id = 2")
+        self.assertEqual(owed, '2')
+        # purge keeps what is still owed
+        env.psql("UPDATE guestflow.deliveries SET finished_at = now() - interval '401 days';"
+                 "UPDATE pms.bookings SET checked_out_at = now() - interval '402 days'")
+        self.assertEqual(env.gf('purge').returncode, 0)
+        self.assertEqual(env.psql("SELECT booking_no FROM guestflow.deliveries"), [['B-2']])
+        self.raise_in_write_history('false')
+        release = hold_in_session(self, env, "SELECT 1 FROM pms.bookings WHERE id = 2 FOR UPDATE")
+        t0 = time.monotonic()
+        r = self.run_job(expect=1, timeout=60)
+        self.assertLess(time.monotonic() - t0, 15)
+        self.assertIn('sqlstate=55P03', r.stderr)
+        self.assertEqual(self.history_count('B-2'), 0)
+        release()
+        r = self.run_job(expect=0)
+        self.assertEqual(self.history_count('B-2'), 2)
+        self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded())['B-2'], 2)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
     def test_a_booking_deleted_under_a_deferred_foreign_key(self):
         """Red team: the PMS deletes a booking while its batch is out, and

@@ -249,12 +249,16 @@ class GoLiveTest(GFTestCase):
         second): the connection is stopped, and nothing more is sent to
         it."""
         env = self.env
+        # (and a property gone from the PMS, its connection kept: said once
+        # a run, not each time the automatic stop is made again)
+        env.add_connection('P009', 'H-1009', 'k3y+/=nine')
         p = self.slow_run_under_way(1000)
         env.psql("UPDATE pms.properties SET export_allowed = false WHERE id = 'P001'")
         changed_at = env.scalar("SELECT clock_timestamp()")
         out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 0, out + err)
         self.assertIn('event=connection_ended', err)
+        self.assertEqual(err.count('event=property_removed'), 1, err)
         self.assertEqual(env.scalar("SELECT status FROM guestflow.connections WHERE property_id = 'P001'"), 'stopped')
         # (the automatic stop comes within a second, the batches in flight
         # then finish: none started later than that)

@@ -435,8 +435,9 @@ CREATE TABLE guestflow.deliveries (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
     email_hash bigint,
-    history_pending text,
+    history_pending text[],
     CONSTRAINT deliveries_check CHECK (((NOT data_rejected) OR (state = 'rejected'::text))),
+    CONSTRAINT deliveries_history_pending_check CHECK ((cardinality(history_pending) > 0)),
     CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'rejected'::text, 'dead'::text])))
 )
 WITH (fillfactor='60');
@@ -463,7 +464,7 @@ COMMENT ON COLUMN guestflow.deliveries.email_hash IS 'guestflow.email_hash() of 
 -- Name: COLUMN deliveries.history_pending; Type: COMMENT; Schema: guestflow; Owner: -
 --
 
-COMMENT ON COLUMN guestflow.deliveries.history_pending IS 'the history entry of a delivered booking that the PMS refused, written by a later run of the job (NULL: none owed)';
+COMMENT ON COLUMN guestflow.deliveries.history_pending IS 'the history entries of a delivered booking that the PMS refused, oldest first, written by a later run of the job (NULL: none owed)';
 
 --
 -- Name: partner_events; Type: TABLE; Schema: guestflow; Owner: -
