@@ -550,38 +550,53 @@ int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id
 		if (r == 0)
 			r = gf_db_exec(c, "history_owed_lock_timeout", "SELECT set_config('lock_timeout', $1, true)", 1,
 			               (const char *[]){ lock_timeout });
-		if (r == 0)
-			r = exists ? gf_db_exec(c, "history_owed_write",
-			"WITH o AS ("
-			"  SELECT booking_id, history_pending FROM guestflow.deliveries"
-			"   WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
-			"     AND history_pending IS NOT NULL FOR UPDATE"
-			"), d AS ("
-			"  UPDATE guestflow.deliveries x SET history_pending = NULL, updated_at = now(),"
-			"         reason = CASE WHEN x.state = 'delivered' THEN NULL ELSE x.reason END FROM o"
-			"   WHERE x.job = $1 AND x.connection_id = $2::bigint AND x.booking_id = o.booking_id"
-			"  RETURNING o.booking_id, o.history_pending"
-			") SELECT guestflow.write_history(array_fill(d.booking_id, ARRAY[cardinality(d.history_pending)]),"
-			"         d.history_pending) FROM d", 3, p)
-			: gf_db_exec(c, "history_owed_gone",
-			"UPDATE guestflow.deliveries SET history_pending = NULL, updated_at = now(),"
-			"       reason = 'delivered; its booking is gone from the PMS, so the history entry the PMS refused was"
-			" never written'"
-			" WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
-			"   AND history_pending IS NOT NULL", 3, p);
+		PGresult *w = NULL;
+		if (r == 0 && exists) {
+			w = gf_db_query(c, &err, "history_owed_write",
+				"WITH o AS ("
+				"  SELECT booking_id, history_pending FROM guestflow.deliveries"
+				"   WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
+				"     AND history_pending IS NOT NULL FOR UPDATE"
+				"), d AS ("
+				"  UPDATE guestflow.deliveries x SET history_pending = NULL, updated_at = now(),"
+				"         reason = CASE WHEN x.state = 'delivered' THEN NULL ELSE x.reason END FROM o"
+				"   WHERE x.job = $1 AND x.connection_id = $2::bigint AND x.booking_id = o.booking_id"
+				"  RETURNING o.booking_id, o.history_pending"
+				") SELECT guestflow.write_history(array_fill(d.booking_id, ARRAY[cardinality(d.history_pending)]),"
+				"         d.history_pending) FROM d", 3, p);
+			r = w ? 0 : err;
+		} else if (r == 0) {
+			r = gf_db_exec(c, "history_owed_gone",
+				"UPDATE guestflow.deliveries SET history_pending = NULL, updated_at = now(),"
+				"       reason = 'delivered; its booking is gone from the PMS, so the history entry the PMS refused was"
+				" never written'"
+				" WHERE job = $1 AND connection_id = $2::bigint AND booking_id = $3::bigint"
+				"   AND history_pending IS NOT NULL", 3, p);
+		}
+		/* (none when another run wrote them first) */
+		bool wrote = w && PQntuples(w) > 0;
+		if (w)
+			PQclear(w);
+		char state[6];
+		snprintf(state, sizeof(state), "%s", r < 0 ? gf_db_sqlstate(c) : "");
 		if (r == 0)
 			r = gf_db_commit(c);
 		else
 			gf_db_rollback(c);
-		if (r == 0 && exists) {
+		if (r == 0 && exists && wrote) {
 			(*written)++;
 			gf_info("history_written", "booking=%s msg=%s", gf_log_q(no),
 			        gf_log_q("the history entry the PMS refused before is written now"));
-		} else if (r == 0) {
+		} else if (r == 0 && !exists) {
 			gf_warn("history_abandoned", "booking=%s msg=%s", gf_log_q(no),
 			        gf_log_q("the booking is gone from the PMS: the history entry it was owed is not written"));
-		} else if (gf_db_session_gone(c)) {
+		} else if (r < 0 && gf_db_session_gone(c)) {
 			return r;
+		} else if (r < 0 && strcmp(state, "55P03") == 0) {
+			/* A booking the PMS keeps locked: the rest waits for the
+			 * next run too, so that a run's end waits one lock
+			 * timeout at most, not one for each entry owed. */
+			break;
 		}
 	}
 	_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "history_owed_count",

@@ -85,6 +85,20 @@ bool gf_run_withheld(const struct run *rn, int64_t conn)
 #define AUTOSTOP_EVERY_MS 1000
 #define AUTOSTOP_LOCK_MS 200
 
+/* The connection ended for this run: what it holds of it goes back to the
+ * queue, and it is held for the rest of the run: no claim of this run
+ * takes its batches again, also when it is live again meanwhile (else
+ * claimed and given back without end), nor waits for them. */
+static void hold_ended(struct run *rn, int64_t id)
+{
+	rn->ended = gf_xrealloc(rn->ended, (rn->n_ended + 1) * sizeof(*rn->ended));
+	rn->ended[rn->n_ended++] = id;
+	if (!gf_run_skipped(rn, id)) {
+		rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
+		rn->skip[rn->n_skip++] = id;
+	}
+}
+
 void gf_run_poll_ended(struct run *rn)
 {
 	/* (a session in trouble: the next statement on it says so) */
@@ -99,10 +113,16 @@ void gf_run_poll_ended(struct run *rn)
 	    gf_now_mono_ms() >= rn->autostop_next_ms) {
 		rn->autostop_next_ms = gf_now_mono_ms() + AUTOSTOP_EVERY_MS;
 		int changed = 0;
-		/* (a connection another session keeps locked: tried again next
-		 * time, the sending not held up) */
-		(void)gf_connection_autostop(rn->db, rn->job, rn->pjobs, rn->n_pjobs, rn->notice_to, AUTOSTOP_LOCK_MS,
-		                             true, &changed);
+		/* (a connection another session keeps locked: not waited for,
+		 * which would hold up the requests out; until it is made again,
+		 * each batch is checked against the rule before it goes,
+		 * gf_run_hold_if_not_allowed) */
+		int e = gf_connection_autostop(rn->db, rn->job, rn->pjobs, rn->n_pjobs, rn->notice_to, AUTOSTOP_LOCK_MS,
+		                               true, &changed);
+		if (e == 0)
+			rn->autostop_locked = 0;
+		else if (strcmp(gf_db_sqlstate(rn->db), "55P03") == 0)
+			rn->autostop_locked++;
 		if (PQconsumeInput(rn->db) == 0)
 			return;
 	}
@@ -110,19 +130,28 @@ void gf_run_poll_ended(struct run *rn)
 		int64_t id;
 		if (strcmp(n->relname, ENDED_CHANNEL) != 0 || gf_parse_int64(n->extra, &id) < 0 || ended(rn, id))
 			continue;
-		rn->ended = gf_xrealloc(rn->ended, (rn->n_ended + 1) * sizeof(*rn->ended));
-		rn->ended[rn->n_ended++] = id;
-		/* ...and held for the rest of the run: no claim of this run takes
-		 * its batches again, also when it is live again meanwhile (else
-		 * claimed and given back without end), nor waits for them */
-		if (!gf_run_skipped(rn, id)) {
-			rn->skip = gf_xrealloc(rn->skip, (rn->n_skip + 1) * sizeof(*rn->skip));
-			rn->skip[rn->n_skip++] = id;
-		}
+		hold_ended(rn, id);
 		gf_info("connection_ended", "connection=%lld msg=%s", (long long)id,
 		        gf_log_q("stopped or deactivated during the run: what this run holds of it and has not sent"
 		                 " goes back to the queue"));
 	}
+}
+
+void gf_run_hold_if_not_allowed(struct run *rn, const struct gf_batch *b)
+{
+	if (rn->autostop_locked == 0 || rn->claiming || PQtransactionStatus(rn->db) != PQTRANS_IDLE ||
+	    ended(rn, b->connection_id))
+		return;
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(rn->db, &err, "property_allowed",
+		"SELECT " GF_SQL_PROPERTY_ALLOWED("$1"), 1, (const char *[]){ b->property_id });
+	if (!r || PQgetvalue(r, 0, 0)[0] == 't')
+		return;
+	hold_ended(rn, b->connection_id);
+	gf_warn("connection_held", "connection=%lld property=%s msg=%s", (long long)b->connection_id,
+	        gf_log_q(b->property_id), gf_log_q("the PMS no longer allows the property's guests to be exported, and"
+	                                           " the automatic stop waits for a lock another session keeps: nothing"
+	                                           " more is sent to it in this run"));
 }
 
 /* The first record rejected in this run, for the summary line. */

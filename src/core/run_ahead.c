@@ -208,6 +208,7 @@ bool gf_run_ready_to_send(struct run *rn, struct slot *s)
 {
 	const struct gf_job *job = rn->job;
 	gf_run_poll_ended(rn);
+	gf_run_hold_if_not_allowed(rn, s->batch);
 	if (gf_run_withheld(rn, s->batch->connection_id)) {
 		gf_run_release_skipped(rn, s);
 		return false;

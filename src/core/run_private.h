@@ -83,6 +83,7 @@ struct run {
 	size_t n_pjobs;              /* for the automatic stop, made again during the run */
 	const char *notice_to;       /* (gf_run_poll_ended) */
 	int64_t autostop_next_ms;    /* not before then */
+	int autostop_locked;         /* made again and given up in a row: a lock another session kept */
 	struct gf_outcome_conns seen; /* per connection answered in this run */
 	struct sent *redo;           /* completions the database refused, to retry */
 	size_t n_redo;
@@ -169,6 +170,12 @@ bool gf_run_probe_failed(struct run *rn, bool probed);
  * the end of the run: at most CLAIM_RETRIES in a row (logged). */
 #define CLAIM_RETRIES 10
 bool gf_run_claim_transient(struct run *rn);
+/* While the automatic stop made again during the run could not be made (a
+ * lock another session keeps on a connection), a batch about to go is
+ * checked against the property rule (plan.h, GF_SQL_PROPERTY_ALLOWED): one
+ * of a property the PMS no longer allows has its connection held for the
+ * run, as if stopped (gf_run_withheld then says so). */
+void gf_run_hold_if_not_allowed(struct run *rn, const struct gf_batch *b);
 
 /* What the claim-ahead uses of run.c. */
 

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from gftest import FORCE, GUESTFLOW, GFTestCase, add_booking, add_many, main, wait_for
+from gftest import FORCE, GUESTFLOW, GFTestCase, add_booking, add_many, hold_in_session, main, wait_for
 from test_transport import serve
 
 
@@ -268,6 +268,35 @@ class GoLiveTest(GFTestCase):
         sent = len(env.recorded())
         self.assertLess(sent, 60)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '0')
+
+    def test_the_automatic_stop_during_a_run_is_not_starved_by_a_lock(self):
+        """Red team: another session keeping the connection's row locked
+        made the automatic stop, made again during the run, give up every
+        second, and the run sent all of a property the PMS no longer
+        allowed. Waiting for the lock would hold up the requests out (they
+        time out unread); instead, while the stop cannot be made, each
+        batch is checked against the property rule before it goes, and
+        the connection is held for the run. The next run stops it."""
+        env = self.env
+        # (a run of 60 guests that would take about 9 s; the lock kept
+        # longer than that)
+        p = self.slow_run_under_way(3000)
+        release = hold_in_session(self, env, "SELECT 1 FROM guestflow.connections WHERE property_id = 'P001'"
+                                             " FOR NO KEY UPDATE")
+        env.psql("UPDATE pms.properties SET export_allowed = false WHERE id = 'P001'")
+        out, err = p.communicate(timeout=120)
+        release()
+        # (exit 1: the connection is still live, its deliveries pending)
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertIn('statement=connection_autostop sqlstate=55P03', err)
+        self.assertIn('event=connection_held', err)
+        self.assertNotIn('event=batch_retry', err)
+        sent = len(env.recorded())
+        self.assertLess(sent, 60)
+        r = self.run_job(expect=0)
+        self.assertIn('event=connection_auto_stopped', r.stderr)
+        self.assertEqual(env.scalar("SELECT status FROM guestflow.connections WHERE property_id = 'P001'"), 'stopped')
+        self.assertEqual(len(env.recorded()), sent)
 
     def test_a_connection_stopped_and_live_again_during_a_run_waits_for_the_next_run(self):
         """Red team: stopped, then live again a moment later, while a run
