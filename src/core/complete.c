@@ -593,10 +593,11 @@ int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id
 		} else if (r < 0 && gf_db_session_gone(c)) {
 			return r;
 		} else if (r < 0 && strcmp(state, "55P03") == 0) {
-			/* A booking the PMS keeps locked: the rest waits for the
-			 * next run too, so that a run's end waits one lock
-			 * timeout at most, not one for each entry owed. */
-			break;
+			/* A booking the PMS keeps locked: the others are tried
+			 * without waiting (1 ms), so that a run's end waits one
+			 * lock timeout at most, not one for each entry owed, and
+			 * an entry behind a locked booking is not starved. */
+			snprintf(lock_timeout, sizeof(lock_timeout), "1");
 		}
 	}
 	_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "history_owed_count",
