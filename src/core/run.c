@@ -1081,6 +1081,10 @@ static void loop(struct run *rn)
 				}
 				if (!(s = gf_run_take(rn, b)))
 					continue;
+				/* (claimed one at a time under --limit: the same
+				 * look before it goes as a batch claimed ahead) */
+				if (!gf_run_ready_to_send(rn, s))
+					continue;
 			}
 			int r = start(rn, s);
 			if (r == 1) {

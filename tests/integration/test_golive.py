@@ -269,6 +269,25 @@ class GoLiveTest(GFTestCase):
         self.assertLess(sent, 60)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'"), '0')
 
+    def test_a_property_the_pms_stops_allowing_during_a_limited_run(self):
+        """Red team: under --limit each batch is claimed and sent at once,
+        without the look a batch claimed ahead gets before it goes: the
+        automatic stop was not made again, and the run sent all 60."""
+        env = self.env
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 4, 'compress': 'none'}, 'lease': '10m'})
+        add_many(env, 60, ['P001'])
+        env.partner_latency(1000)
+        p = subprocess.Popen([GUESTFLOW, '-c', env.config, 'run', 'review-nightly', '--limit', '60'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.communicate(timeout=10)))
+        wait_for(lambda: env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'sending'") != '0',
+                 60, 'the first batches in flight')
+        env.psql("UPDATE pms.properties SET export_allowed = false WHERE id = 'P001'")
+        out, err = p.communicate(timeout=120)
+        self.assertIn('event=connection_ended', err)
+        self.assertEqual(env.scalar("SELECT status FROM guestflow.connections WHERE property_id = 'P001'"), 'stopped')
+        self.assertLess(len(env.recorded()), 60)
+
     def test_the_automatic_stop_during_a_run_is_not_starved_by_a_lock(self):
         """Red team: another session keeping the connection's row locked
         made the automatic stop, made again during the run, give up every
