@@ -624,17 +624,12 @@ int gf_connection_list(PGconn *c, json_t *doc, FILE *out)
 	if (!r)
 		return err;
 	if (doc) {
-		json_t *a = gf_json_arr();
-		for (int i = 0; i < PQntuples(r); i++) {
-			json_t *o = gf_json_obj();
-			gf_json_set(o, "property", gf_json_col_text(r, i, 0));
-			gf_json_set(o, "partner", gf_json_col_text(r, i, 1));
-			gf_json_set(o, "id_at_partner", gf_json_col_text(r, i, 2));
-			gf_json_set(o, "status", gf_json_col_text(r, i, 3));
-			gf_json_set(o, "status_since", gf_json_col_ts(r, i, 5));
-			gf_json_add(a, o);
-		}
-		gf_json_set(doc, "connections", a);
+		static const struct gf_json_col cols[] = {
+			{ "property", 0, gf_json_col_text }, { "partner", 1, gf_json_col_text },
+			{ "id_at_partner", 2, gf_json_col_text }, { "status", 3, gf_json_col_text },
+			{ "status_since", 5, gf_json_col_ts },
+		};
+		gf_json_set(doc, "connections", gf_json_rows(r, cols, GF_ARRAY_SIZE(cols)));
 		return 0;
 	}
 	/* (the partner's id of the connection: a hotel or a property id, as

@@ -153,3 +153,19 @@ int gf_json_print(json_t *doc, FILE *out)
 	}
 	return 0;
 }
+
+json_t *gf_json_row(const PGresult *r, int row, const struct gf_json_col *cols, size_t n)
+{
+	json_t *o = gf_json_obj();
+	for (size_t k = 0; k < n; k++)
+		gf_json_set(o, cols[k].key, cols[k].read(r, row, cols[k].col));
+	return o;
+}
+
+json_t *gf_json_rows(const PGresult *r, const struct gf_json_col *cols, size_t n)
+{
+	json_t *a = gf_json_arr();
+	for (int i = 0; i < PQntuples(r); i++)
+		gf_json_add(a, gf_json_row(r, i, cols, n));
+	return a;
+}

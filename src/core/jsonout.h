@@ -38,6 +38,19 @@ json_t *gf_json_col_num(const PGresult *r, int row, int col);
 json_t *gf_json_col_bool(const PGresult *r, int row, int col);
 json_t *gf_json_col_ts(const PGresult *r, int row, int col);
 
+/* A row of r as an object: each key from its column, read as the column
+ * says (the list commands' documents: one table of keys each, not a
+ * loop of gf_json_set per command). */
+typedef json_t *(*gf_json_col_fn)(const PGresult *r, int row, int col);
+struct gf_json_col {
+	const char *key;
+	int col;
+	gf_json_col_fn read; /* gf_json_col_text, _num, _bool, _ts */
+};
+json_t *gf_json_row(const PGresult *r, int row, const struct gf_json_col *cols, size_t n);
+/* Every row of r so, as an array. */
+json_t *gf_json_rows(const PGresult *r, const struct gf_json_col *cols, size_t n);
+
 /* to_char() pattern of a timestamp in the documents: ISO 8601 with offset. */
 #define GF_JSON_TS_FMT "'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM'"
 

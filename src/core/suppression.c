@@ -28,18 +28,12 @@ int gf_suppression_list(PGconn *c, const char *email, json_t *doc, FILE *out, in
 		return err;
 	*n = PQntuples(r);
 	if (doc) {
-		json_t *a = gf_json_arr();
-		for (int i = 0; i < PQntuples(r); i++) {
-			json_t *o = gf_json_obj();
-			gf_json_set(o, "email", gf_json_col_text(r, i, 0));
-			gf_json_set(o, "reason", gf_json_col_text(r, i, 1));
-			gf_json_set(o, "since", gf_json_col_ts(r, i, 6));
-			gf_json_set(o, "partner", gf_json_col_text(r, i, 3));
-			gf_json_set(o, "job", gf_json_col_text(r, i, 4));
-			gf_json_set(o, "booking_no", gf_json_col_text(r, i, 5));
-			gf_json_add(a, o);
-		}
-		gf_json_set(doc, "suppressions", a);
+		static const struct gf_json_col cols[] = {
+			{ "email", 0, gf_json_col_text }, { "reason", 1, gf_json_col_text }, { "since", 6, gf_json_col_ts },
+			{ "partner", 3, gf_json_col_text }, { "job", 4, gf_json_col_text },
+			{ "booking_no", 5, gf_json_col_text },
+		};
+		gf_json_set(doc, "suppressions", gf_json_rows(r, cols, GF_ARRAY_SIZE(cols)));
 		return 0;
 	}
 	fprintf(out, "%-32s %-13s %-24s %s\n", "E-MAIL", "REASON", "SINCE", "REPORTED BY");
