@@ -736,11 +736,13 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
  * alerts an answer clears. $1, $2, $4..$6, $8..$17: one element per batch
  * (struct gf_accepted, as text; the rejections as array literals), $3 the
  * run, $7 the job, $18 its output's method. One row per batch, in the order given. The batches
- * are locked by id and token, and their state is tested on the locked rows
- * (a CTE apart): with the state beside the ids, the planner, whose
- * statistics see few open batches, reads every open batch through
- * batches_due instead of probing the primary key (hundreds of them while a
- * slice of small batches is out). The rejected members are looked up by
+ * are locked by id and token, one primary-key probe each (a subquery per
+ * batch, in id order): joined to the table, the planner, whose statistics
+ * see a small table while the run's slices grow it, hashed the group and
+ * read every batch row, the finished ones and their dead versions
+ * included, for every completion. Their state is tested on the locked rows
+ * (a CTE apart): with the state beside the ids, the planner read every open
+ * batch through batches_due instead of probing the primary key. The rejected members are looked up by
  * their batches' ids (= ANY), so that the plan stays on the index while the
  * statistics still say the table is empty (a first night: a scan of every
  * delivery for a group with no rejection cost more than the rest). */
@@ -756,8 +758,9 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"         WITH ORDINALITY AS u(id, token, history, rej_ids, rej_reasons, rej_data, conn, url, status, latency," \
 	"                              rq, rs, records, ikey, excerpt, i)" \
 	"), locked AS MATERIALIZED (" \
-	"  SELECT b.id, b.state FROM g JOIN guestflow.batches b ON b.id = g.id AND b.lease_token = g.token" \
-	"   ORDER BY b.id FOR UPDATE OF b" \
+	"  SELECT l.id, l.state FROM (SELECT g.id, g.token FROM g ORDER BY g.id) o," \
+	"         LATERAL (SELECT b.id, b.state FROM guestflow.batches b" \
+	"                   WHERE b.id = o.id AND b.lease_token = o.token FOR UPDATE) l" \
 	"), lease AS MATERIALIZED (" \
 	"  SELECT id FROM locked WHERE state = 'open'" \
 	"), rj AS MATERIALIZED (" \
