@@ -42,8 +42,11 @@ static const char help[] =
 	"PMS and the suppression list stay (and the events that put an address on it).\n"
 	"A job added again under that name later starts afresh: its first run sends\n"
 	"every eligible booking of its window. JOB must not be a job of the\n"
-	"configuration. Refused as rename-job is: nothing recorded under JOB, a run of\n"
-	"it that may be going on (--force), the deliveries held for more than 5 s;\n"
+	"configuration. The history entries the job still owes to bookings it\n"
+	"delivered (the PMS refused them when they were due) are written first.\n"
+	"Refused as rename-job is: nothing recorded under JOB, a run of it that may\n"
+	"be going on (--force), the deliveries held for more than 5 s; while an\n"
+	"entry owed is refused by the PMS again (exit 65; --force forgets it);\n"
 	"and while another job of the configuration sends to a partner JOB sent to\n"
 	"(its feeds are still pulled, and the partner's later bounces and unsubscribes\n"
 	"of guests only JOB sent would no longer be matched to their bookings; --force\n"
@@ -198,14 +201,23 @@ static int forget_job(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	int refusal;
 	char why[1024];
 	struct gf_rename_result res;
-	r = gf_job_forget(db, name, force, &refusal, why, sizeof(why), &res);
+	r = gf_job_forget(db, name, force, cfg->lock_timeout_ms, &refusal, why, sizeof(why), &res);
 	PQfinish(db);
 	gf_config_free(cfg);
+	if (res.owed_written > 0)
+		fprintf(stderr, "guestflow db forget-job: wrote %lld history entr%s the PMS had refused before, owed to"
+		        " bookings job '%s' delivered\n", (long long)res.owed_written,
+		        res.owed_written == 1 ? "y" : "ies", name);
 	char prefix[400];
 	snprintf(prefix, sizeof(prefix), "forgot job '%s': deleted", name);
-	if ((r = report("forget-job", "deleted", r, refusal, why, &res, prefix)) == 0)
+	if ((r = report("forget-job", "deleted", r, refusal, why, &res, prefix)) == 0) {
 		printf("; kept %lld partner event%s (they put an address on the suppression list)\n",
 		       (long long)res.kept_events, res.kept_events == 1 ? "" : "s");
+		if (res.owed_dropped > 0)
+			fprintf(stderr, "guestflow db forget-job: --force: %lld history entr%s owed to bookings (the PMS"
+			        " refused them) forgotten with the job, never written\n", (long long)res.owed_dropped,
+			        res.owed_dropped == 1 ? "y" : "ies");
+	}
 	gf_rename_result_free(&res);
 	return r;
 }

@@ -513,16 +513,10 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
 	return 0;
 }
 
-/* The history entries a job owes to bookings it delivered
- * (deliveries.history_pending), written one by one, each with the
- * delivery's flag cleared in the same statement; a booking gone from the
- * PMS is owed nothing any more. Then the job's history_refused alert
- * raised while any entry is still owed, cleared once none is. Never fails
- * the run: a statement refused is logged and the entry stays owed. */
-int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t lock_timeout_ms,
-                             int64_t *written, int64_t *owed)
+int gf_complete_history_owed_write(PGconn *c, const char *job, int64_t run_id, int64_t lock_timeout_ms,
+                                   int64_t *written)
 {
-	*written = *owed = 0;
+	*written = 0;
 	char run[32], lock_timeout[32];
 	snprintf(run, sizeof(run), "%lld", (long long)run_id);
 	snprintf(lock_timeout, sizeof(lock_timeout), "%lld", (long long)lock_timeout_ms);
@@ -533,13 +527,13 @@ int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id
 		"       EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = d.booking_id)"
 		"  FROM guestflow.deliveries d WHERE d.job = $1 AND d.history_pending IS NOT NULL"
 		"   AND d.finished_run_id IS DISTINCT FROM $2::bigint"
-		" ORDER BY d.booking_id", 2, (const char *[]){ job->name, run });
+		" ORDER BY d.booking_id", 2, (const char *[]){ job, run });
 	if (!m)
 		return gf_db_session_gone(c) ? err : 0;
 	for (int i = 0; i < PQntuples(m); i++) {
 		const char *conn = PQgetvalue(m, i, 0), *bid = PQgetvalue(m, i, 1), *no = PQgetvalue(m, i, 2);
 		bool exists = PQgetvalue(m, i, 3)[0] == 't';
-		const char *p[] = { job->name, conn, bid };
+		const char *p[] = { job, conn, bid };
 		if (gf_signals_stop)
 			break;
 		/* (a transaction each: the entries written and the flag cleared
@@ -600,6 +594,16 @@ int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id
 			snprintf(lock_timeout, sizeof(lock_timeout), "1");
 		}
 	}
+	return 0;
+}
+
+int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t lock_timeout_ms,
+                             int64_t *written, int64_t *owed)
+{
+	*owed = 0;
+	int err = gf_complete_history_owed_write(c, job->name, run_id, lock_timeout_ms, written);
+	if (err < 0)
+		return err;
 	_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "history_owed_count",
 		"SELECT count(*), min(booking_no) FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL",
 		1, (const char *[]){ job->name });

@@ -145,6 +145,13 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
  * none is. 0, or the error of a session gone. */
 int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t lock_timeout_ms,
                              int64_t *written, int64_t *owed);
+/* The writing part of it alone, for a job by name (db forget-job, before it
+ * deletes the record: run_id 0 excludes none): each entry in a transaction
+ * of its own, with its delivery's flag cleared; a booking gone from the PMS
+ * is owed nothing any more; an entry refused stays owed (logged). *written:
+ * the entries written. 0, or the error of a session gone. */
+int gf_complete_history_owed_write(PGconn *c, const char *job, int64_t run_id, int64_t lock_timeout_ms,
+                                   int64_t *written);
 int gf_complete_accepted_collect(PGconn *c, const int64_t *batch_ids, size_t n, bool block, bool *collected,
                                  int *each, struct gf_complete_result *out);
 

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/util.h"
+#include "core/complete.h"
 #include "db/db.h"
 
 /* Every table of the schema with a job column (partitions counted with
@@ -296,6 +297,21 @@ static int forget_tx(PGconn *c, const char *job, bool force, int *refusal, char 
 	int r = check_running(c, job, "forget it", force, refusal, why, len);
 	if (r < 0 || *refusal)
 		return r;
+	/* (the entries the PMS took were written before this transaction) */
+	_cleanup_pgresult_ PGresult *o = gf_db_query(c, &err, "forget_owed",
+		"SELECT count(*), min(booking_no) FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL",
+		1, (const char *[]){ job });
+	if (!o)
+		return err;
+	int64_t owed = gf_db_get_int(o, 0, 0);
+	if (owed > 0 && !force)
+		return refuse(refusal, GF_RENAME_OWED, why, len,
+		              "%lld booking(s) delivered by job '%s' are still owed the history entry the PMS refused"
+		              " (the first: %s; 'guestflow log --errors' has what the PMS said), and the PMS refused them"
+		              " again just now: forgetting the job would drop them for good. Make the PMS take them and"
+		              " run this again, or --force: forget them with the rest", (long long)owed, job,
+		              gf_db_get(o, 0, 1) ? gf_db_get(o, 0, 1) : "?");
+	out->owed_dropped = owed;
 	size_t n = sizeof(FORGET_ORDER) / sizeof(FORGET_ORDER[0]);
 	out->t = gf_xcalloc(n + 1, sizeof(*out->t));
 	for (size_t k = 0; k < n; k++) {
@@ -328,14 +344,22 @@ static int forget_tx(PGconn *c, const char *job, bool force, int *refusal, char 
 	return 0;
 }
 
-int gf_job_forget(PGconn *c, const char *job, bool force, int *refusal, char *why, size_t whylen,
-                  struct gf_rename_result *out)
+int gf_job_forget(PGconn *c, const char *job, bool force, int64_t lock_timeout_ms, int *refusal, char *why,
+                  size_t whylen, struct gf_rename_result *out)
 {
 	*out = (struct gf_rename_result){ 0 };
 	*refusal = GF_RENAME_OK;
 	why[0] = '\0';
-	int r = gf_db_begin(c);
+	/* (no run of the job is needed to write them: the entries are in the
+	 * deliveries; writing one twice is prevented by its row lock) */
+	int64_t written = 0;
+	int r = gf_complete_history_owed_write(c, job, 0, lock_timeout_ms, &written);
+	if (r < 0)
+		return r;
+	r = gf_db_begin(c);
 	if (r == 0)
 		r = forget_tx(c, job, force, refusal, why, whylen, out);
-	return end_tx(c, r, job, "deleted", refusal, why, whylen, out);
+	r = end_tx(c, r, job, "deleted", refusal, why, whylen, out);
+	out->owed_written = written;
+	return r;
 }

@@ -20,6 +20,8 @@ struct gf_rename_result {
 		int64_t rows;
 	} *t;
 	int64_t kept_events; /* forget: the partner events kept (they put an address on the suppression list) */
+	int64_t owed_written; /* forget: history entries owed to bookings, written into the PMS first */
+	int64_t owed_dropped; /* forget --force: history entries owed that the PMS still refused, forgotten */
 };
 
 void gf_rename_result_free(struct gf_rename_result *r);
@@ -33,6 +35,7 @@ enum {
 	GF_RENAME_RUNNING,   /* a run of old has not ended, or holds a batch under a lease */
 	GF_RENAME_BUSY,      /* the deliveries' lock not had within a few seconds */
 	GF_RENAME_UNKNOWN,   /* forget: a table this guestflow does not know holds rows of the job */
+	GF_RENAME_OWED,      /* forget: history entries the PMS refused are still owed to bookings */
 };
 
 /* In one transaction: every row of every guestflow table with a job column
@@ -53,15 +56,21 @@ enum {
 int gf_job_rename(PGconn *c, const char *old, const char *new_name, const char *partner, bool force,
                   int *refusal, char *why, size_t whylen, struct gf_rename_result *out);
 
-/* In one transaction: every row of job deleted from the tables of its
- * record (runs, batches, deliveries, the API-call log, partner events but
- * those that put an address on the suppression list, alerts, job-scoped
- * contacts, the purge horizon), after checking that it has a record, that
- * no table this guestflow does not know holds rows of it, and that no run
- * of it may be going on (as for gf_job_rename). The history entries written
+/* First the history entries the job still owes to bookings it delivered
+ * (the PMS refused them when they were due) written where the PMS takes
+ * them now, each in its own transaction (waiting for a booking's lock no
+ * longer than lock_timeout_ms). Then in one transaction: every row of job
+ * deleted from the tables of its record (runs, batches, deliveries, the
+ * API-call log, partner events but those that put an address on the
+ * suppression list, alerts, job-scoped contacts, the purge horizon), after
+ * checking that it has a record, that no table this guestflow does not know
+ * holds rows of it, that no run of it may be going on (as for
+ * gf_job_rename), and that no history entry is still owed (force: forgotten
+ * with the rest, counted in out->owed_dropped). The history entries written
  * into the PMS and the suppression list stay. Same refusals and return as
- * gf_job_rename (GF_RENAME_NOTHING, _RUNNING, _BUSY, _UNKNOWN). */
-int gf_job_forget(PGconn *c, const char *job, bool force, int *refusal, char *why, size_t whylen,
-                  struct gf_rename_result *out);
+ * gf_job_rename (GF_RENAME_NOTHING, _RUNNING, _BUSY, _UNKNOWN), and
+ * GF_RENAME_OWED. */
+int gf_job_forget(PGconn *c, const char *job, bool force, int64_t lock_timeout_ms, int *refusal, char *why,
+                  size_t whylen, struct gf_rename_result *out);
 
 #endif

@@ -452,6 +452,40 @@ class ContainmentTest(GFTestCase):
         self.assertEqual(collections.Counter(g['bookingNo'] for g in env.recorded())['B-2'], 2)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
+    def test_forget_job_writes_the_entries_owed_and_refuses_while_one_is_refused(self):
+        """A job removed while the PMS still owes history entries for
+        bookings it delivered: forget-job dropped them silently (no run of
+        the job would ever write them). Now it writes those the PMS takes,
+        refuses (65, nothing deleted) while one is refused again, and with
+        --force forgets it with the rest and says so."""
+        env = self.env
+        env.write_config({'retry': FAST_RETRY, 'batch': {'max_records': 5, 'in_flight': 2}})
+        add_many(env, 6, ['P001'])
+        self.raise_in_write_history('2 = ANY(booking_ids) OR 4 = ANY(booking_ids)')
+        self.run_job(expect=1)
+        self.assertEqual(env.psql("SELECT booking_no FROM guestflow.deliveries WHERE history_pending IS NOT NULL"
+                                  " ORDER BY 1"), [['B-2'], ['B-4']])
+        os.remove(os.path.join(env.jobs_dir, 'review-nightly.yaml'))
+        self.raise_in_write_history('2 = ANY(booking_ids)')
+        r = env.gf('db', 'forget-job', 'review-nightly')
+        self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
+        self.assertIn('wrote 1 history entry the PMS had refused before', r.stderr)
+        self.assertIn("1 booking(s) delivered by job 'review-nightly' are still owed the history entry", r.stderr)
+        self.assertIn('(the first: B-2;', r.stderr)
+        self.assertEqual(self.history_count('B-4'), 1)
+        self.assertEqual(self.history_count('B-2'), 0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '6',
+                         'a refusal deletes nothing')
+        self.assertEqual(env.psql("SELECT booking_no FROM guestflow.deliveries WHERE history_pending IS NOT NULL"),
+                         [['B-2']])
+        r = env.gf('db', 'forget-job', 'review-nightly', '--force')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('deliveries 6', r.stdout)
+        self.assertIn('--force: 1 history entry owed to bookings (the PMS refused them) forgotten', r.stderr)
+        self.assertNotIn('wrote ', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries"), '0')
+        self.assertEqual(self.history_count('B-2'), 0)
+
     def test_a_booking_deleted_under_a_deferred_foreign_key(self):
         """Red team: the PMS deletes a booking while its batch is out, and
         the history's foreign key is checked at commit (DEFERRABLE
