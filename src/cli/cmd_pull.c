@@ -29,9 +29,11 @@ static const char pull_help[] =
 	"row raise a pull_failed alert for it (mailed to the alert and technical\n"
 	"contacts), which the next pull that reads the feed clears. A history entry the\n"
 	"PMS refuses (its write_history raising for one booking) is named in the log\n"
-	"(event=history_refused) and left out, its event stored; when it refuses every\n"
-	"entry of a page, that connection's pull fails. Exit 0, or 1 when some\n"
-	"connection's pull failed or an entry was refused.\n";
+	"(event=history_refused) and owed, its event stored: each later run and pull\n"
+	"of the job (this one first) writes the entries owed that the PMS takes, and\n"
+	"the job's history_refused alert is open while any is owed; when the PMS\n"
+	"refuses every entry of a page, that connection's pull fails. Exit 0, or 1\n"
+	"when some connection's pull failed or an entry is owed.\n";
 
 int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 {
@@ -62,7 +64,7 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	bool failed = false;
 	for (size_t j = 0; j < n && r == 0; j++) {
 		struct gf_pull_result res;
-		r = gf_pull(db, jobs[j], cfg->failed_pulls, &res);
+		r = gf_pull(db, jobs[j], cfg->failed_pulls, cfg->lock_timeout_ms, &res);
 		if (r == 0)
 			printf("%s: pulled %lld connection%s (%lld failed): %lld new event%s, %lld history entr%s,"
 			       " %lld address%s suppressed (%lld queued deliver%s of them withdrawn), %lld deliver%s rejected"
@@ -74,9 +76,15 @@ int gf_cmd_pull(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 			       (long long)res.rejected, res.rejected == 1 ? "y" : "ies",
 			       res.not_suppressed ? "; bounces of bookings whose address changed since they were planned,"
 			                            " not suppressed: see event=bounce_not_suppressed" : "",
-			       res.history_refused ? "; history entries the PMS refused (the events stored without them):"
-			                             " see event=history_refused" : "");
-		failed |= r == 0 && (res.failed > 0 || res.history_refused > 0);
+			       res.history_refused ? "; history entries the PMS refused (the events stored, their entries"
+			                             " owed): see event=history_refused" : "");
+		if (r == 0 && res.owed_written > 0)
+			printf("%s: wrote %lld history entr%s the PMS had refused before\n", jobs[j]->name,
+			       (long long)res.owed_written, res.owed_written == 1 ? "y" : "ies");
+		if (r == 0 && res.owed > 0)
+			printf("%s: %lld history entr%s still owed (the PMS refuses them; alert history_refused)\n",
+			       jobs[j]->name, (long long)res.owed, res.owed == 1 ? "y" : "ies");
+		failed |= r == 0 && (res.failed > 0 || res.history_refused > 0 || res.owed > 0);
 		/* (a pull_failed alert raised now is told now, not after the
 		 * job's next run) */
 		int sent;

@@ -521,18 +521,26 @@ int gf_complete_history_owed_write(PGconn *c, const char *job, int64_t run_id, i
 	snprintf(run, sizeof(run), "%lld", (long long)run_id);
 	snprintf(lock_timeout, sizeof(lock_timeout), "%lld", (long long)lock_timeout_ms);
 	int err;
-	/* (not those this run refused: tried again by the next) */
+	/* The deliveries' entries (not those this run refused: tried again by
+	 * the next), then the pulled events' (those of a pull going on
+	 * meanwhile are not committed yet, or are taken with their row lock). */
 	_cleanup_pgresult_ PGresult *m = gf_db_query(c, &err, "history_owed",
-		"SELECT d.connection_id, d.booking_id, d.booking_no,"
-		"       EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = d.booking_id)"
-		"  FROM guestflow.deliveries d WHERE d.job = $1 AND d.history_pending IS NOT NULL"
-		"   AND d.finished_run_id IS DISTINCT FROM $2::bigint"
-		" ORDER BY d.booking_id", 2, (const char *[]){ job, run });
+		"SELECT * FROM ("
+		"  SELECT false, d.connection_id, d.booking_id, d.booking_no,"
+		"         EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = d.booking_id)"
+		"    FROM guestflow.deliveries d WHERE d.job = $1 AND d.history_pending IS NOT NULL"
+		"     AND d.finished_run_id IS DISTINCT FROM $2::bigint"
+		"  UNION ALL"
+		"  SELECT true, e.id, e.booking_id, e.booking_no,"
+		"         EXISTS (SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id = e.booking_id)"
+		"    FROM guestflow.partner_events e WHERE e.job = $1 AND e.history_pending IS NOT NULL) x"
+		" ORDER BY 3, 1, 2", 2, (const char *[]){ job, run });
 	if (!m)
 		return gf_db_session_gone(c) ? err : 0;
 	for (int i = 0; i < PQntuples(m); i++) {
-		const char *conn = PQgetvalue(m, i, 0), *bid = PQgetvalue(m, i, 1), *no = PQgetvalue(m, i, 2);
-		bool exists = PQgetvalue(m, i, 3)[0] == 't';
+		bool event = PQgetvalue(m, i, 0)[0] == 't';
+		const char *conn = PQgetvalue(m, i, 1), *bid = PQgetvalue(m, i, 2), *no = PQgetvalue(m, i, 3);
+		bool exists = PQgetvalue(m, i, 4)[0] == 't';
 		const char *p[] = { job, conn, bid };
 		if (gf_signals_stop)
 			break;
@@ -545,7 +553,22 @@ int gf_complete_history_owed_write(PGconn *c, const char *job, int64_t run_id, i
 			r = gf_db_exec(c, "history_owed_lock_timeout", "SELECT set_config('lock_timeout', $1, true)", 1,
 			               (const char *[]){ lock_timeout });
 		PGresult *w = NULL;
-		if (r == 0 && exists) {
+		if (r == 0 && exists && event) {
+			/* (an event's: $2 is its id) */
+			w = gf_db_query(c, &err, "history_owed_event",
+				"WITH o AS ("
+				"  SELECT id, booking_id, history_pending FROM guestflow.partner_events"
+				"   WHERE id = $2::bigint AND job = $1 AND history_pending IS NOT NULL FOR UPDATE"
+				"), e AS ("
+				"  UPDATE guestflow.partner_events x SET history_pending = NULL FROM o WHERE x.id = o.id"
+				"  RETURNING o.booking_id, o.history_pending"
+				") SELECT guestflow.write_history(ARRAY[e.booking_id], ARRAY[e.history_pending]) FROM e", 2, p);
+			r = w ? 0 : err;
+		} else if (r == 0 && event) {
+			r = gf_db_exec(c, "history_owed_event_gone",
+				"UPDATE guestflow.partner_events SET history_pending = NULL"
+				" WHERE id = $2::bigint AND job = $1 AND history_pending IS NOT NULL", 2, p);
+		} else if (r == 0 && exists) {
 			w = gf_db_query(c, &err, "history_owed_write",
 				"WITH o AS ("
 				"  SELECT booking_id, history_pending FROM guestflow.deliveries"
@@ -580,7 +603,9 @@ int gf_complete_history_owed_write(PGconn *c, const char *job, int64_t run_id, i
 		if (r == 0 && exists && wrote) {
 			(*written)++;
 			gf_info("history_written", "booking=%s msg=%s", gf_log_q(no),
-			        gf_log_q("the history entry the PMS refused before is written now"));
+			        gf_log_q(event ? "the history entry of a partner's event, which the PMS refused before,"
+			                         " is written now"
+			                       : "the history entry the PMS refused before is written now"));
 		} else if (r == 0 && !exists) {
 			gf_warn("history_abandoned", "booking=%s msg=%s", gf_log_q(no),
 			        gf_log_q("the booking is gone from the PMS: the history entry it was owed is not written"));
@@ -604,20 +629,40 @@ int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id
 	int err = gf_complete_history_owed_write(c, job->name, run_id, lock_timeout_ms, written);
 	if (err < 0)
 		return err;
+	return gf_complete_history_owed_alert(c, job->name, run_id, owed);
+}
+
+int gf_complete_history_owed_alert(PGconn *c, const char *job, int64_t run_id, int64_t *owed)
+{
+	*owed = 0;
+	int err;
 	_cleanup_pgresult_ PGresult *n = gf_db_query(c, &err, "history_owed_count",
-		"SELECT count(*), min(booking_no) FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL",
-		1, (const char *[]){ job->name });
+		"SELECT (SELECT count(*) FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL),"
+		"       (SELECT min(booking_no) FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL),"
+		"       (SELECT count(*) FROM guestflow.partner_events WHERE job = $1 AND history_pending IS NOT NULL),"
+		"       (SELECT min(booking_no) FROM guestflow.partner_events WHERE job = $1 AND history_pending IS NOT NULL)",
+		1, (const char *[]){ job });
 	if (!n)
 		return gf_db_session_gone(c) ? err : 0;
-	*owed = gf_db_get_int(n, 0, 0);
+	int64_t deliveries = gf_db_get_int(n, 0, 0), events = gf_db_get_int(n, 0, 2);
+	*owed = deliveries + events;
 	if (*owed == 0)
-		return gf_alert_clear(c, job->name, 0, "history_refused");
-	char msg[1024];
-	snprintf(msg, sizeof(msg), "the partner has %lld booking(s) of job %s whose history entries the PMS refused"
-	         " (the first: %s): they are delivered and not sent again; each run of the job tries to write their"
-	         " entries, and 'guestflow log --errors' has what the PMS said", (long long)*owed, job->name,
-	         gf_db_get(n, 0, 1) ? gf_db_get(n, 0, 1) : "?");
-	return gf_alert_raise(c, job->name, 0, "history_refused", msg, run_id);
+		return gf_alert_clear(c, job, 0, "history_refused");
+	char msg[1400], part[600];
+	msg[0] = '\0';
+	if (deliveries > 0)
+		snprintf(msg, sizeof(msg), "the partner has %lld booking(s) of job %s whose history entries the PMS"
+		         " refused (the first: %s): they are delivered and not sent again", (long long)deliveries, job,
+		         gf_db_get(n, 0, 1) ? gf_db_get(n, 0, 1) : "?");
+	if (events > 0) {
+		snprintf(part, sizeof(part), "%s%lld event(s) the partner reported of job %s's guests are stored without"
+		         " the history entry the PMS refused (the first: booking %s)", deliveries > 0 ? "; " : "",
+		         (long long)events, job, gf_db_get(n, 0, 3) ? gf_db_get(n, 0, 3) : "?");
+		strncat(msg, part, sizeof(msg) - strlen(msg) - 1);
+	}
+	strncat(msg, "; each run and pull of the job tries to write them, and 'guestflow log --errors' has what the PMS"
+	        " said", sizeof(msg) - strlen(msg) - 1);
+	return gf_alert_raise(c, job, 0, "history_refused", msg, run_id);
 }
 
 /* The completion with every text it writes folded to ASCII

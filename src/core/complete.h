@@ -138,20 +138,26 @@ int gf_complete_accepted_send(PGconn *c, const struct gf_job *job, int64_t run_i
  * -ESTALE; or a database error (the session gone). */
 int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_id, const struct gf_batch *b,
                               const struct gf_accepted *a, char sqlstate[6], struct gf_complete_result *out);
-/* The history entries the job owes (deliveries.history_pending) but those
- * of run_id, written where the PMS takes them now (waiting for a lock no
+/* The history entries the job owes (deliveries.history_pending, and
+ * partner_events.history_pending of the events it pulled) but those of
+ * run_id's deliveries, written where the PMS takes them now (waiting for a lock no
  * longer than lock_timeout_ms; not after a stop signal); then the job's
  * history_refused alert raised while any is owed (*owed), cleared once
  * none is. 0, or the error of a session gone. */
 int gf_complete_history_owed(PGconn *c, const struct gf_job *job, int64_t run_id, int64_t lock_timeout_ms,
                              int64_t *written, int64_t *owed);
 /* The writing part of it alone, for a job by name (db forget-job, before it
- * deletes the record: run_id 0 excludes none): each entry in a transaction
- * of its own, with its delivery's flag cleared; a booking gone from the PMS
+ * deletes the record, and pull: run_id 0 excludes none), the pulled events'
+ * entries owed included (partner_events.history_pending): each entry in a
+ * transaction of its own, with its delivery's or event's flag cleared; a booking gone from the PMS
  * is owed nothing any more; an entry refused stays owed (logged). *written:
  * the entries written. 0, or the error of a session gone. */
 int gf_complete_history_owed_write(PGconn *c, const char *job, int64_t run_id, int64_t lock_timeout_ms,
                                    int64_t *written);
+/* The alerting part of it alone: the job's history_refused alert raised
+ * while any entry is owed, by a delivery or a pulled event (*owed, their
+ * number), cleared once none is. 0, or the error of a session gone. */
+int gf_complete_history_owed_alert(PGconn *c, const char *job, int64_t run_id, int64_t *owed);
 int gf_complete_accepted_collect(PGconn *c, const int64_t *batch_ids, size_t n, bool block, bool *collected,
                                  int *each, struct gf_complete_result *out);
 

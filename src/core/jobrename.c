@@ -299,19 +299,29 @@ static int forget_tx(PGconn *c, const char *job, bool force, int *refusal, char 
 		return r;
 	/* (the entries the PMS took were written before this transaction) */
 	_cleanup_pgresult_ PGresult *o = gf_db_query(c, &err, "forget_owed",
-		"SELECT count(*), min(booking_no) FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL",
+		"SELECT count(*), min(booking_no) FROM ("
+		"  SELECT booking_no FROM guestflow.deliveries WHERE job = $1 AND history_pending IS NOT NULL"
+		"  UNION ALL"
+		"  SELECT booking_no FROM guestflow.partner_events WHERE job = $1 AND history_pending IS NOT NULL) x",
 		1, (const char *[]){ job });
 	if (!o)
 		return err;
 	int64_t owed = gf_db_get_int(o, 0, 0);
 	if (owed > 0 && !force)
 		return refuse(refusal, GF_RENAME_OWED, why, len,
-		              "%lld booking(s) delivered by job '%s' are still owed the history entry the PMS refused"
-		              " (the first: %s; 'guestflow log --errors' has what the PMS said), and the PMS refused them"
-		              " again just now: forgetting the job would drop them for good. Make the PMS take them and"
-		              " run this again, or --force: forget them with the rest", (long long)owed, job,
-		              gf_db_get(o, 0, 1) ? gf_db_get(o, 0, 1) : "?");
+		              "%lld history entr%s the PMS refused (for bookings job '%s' delivered, or for the events the"
+		              " partner reported of them) %s still owed (the first: booking %s; 'guestflow log --errors'"
+		              " has what the PMS said), and the PMS refused %s again just now: forgetting the job would"
+		              " drop %s for good. Make the PMS take %s and run this again, or --force: forget %s with the"
+		              " rest", (long long)owed, owed == 1 ? "y" : "ies", job, owed == 1 ? "is" : "are",
+		              gf_db_get(o, 0, 1) ? gf_db_get(o, 0, 1) : "?", owed == 1 ? "it" : "them",
+		              owed == 1 ? "it" : "them", owed == 1 ? "it" : "them", owed == 1 ? "it" : "them");
 	out->owed_dropped = owed;
+	/* (an event kept for the suppression list owes nothing any more) */
+	if (owed > 0 && (err = gf_db_exec(c, "forget_owed_events", "UPDATE guestflow.partner_events"
+	                                  " SET history_pending = NULL WHERE job = $1 AND history_pending IS NOT NULL",
+	                                  1, (const char *[]){ job })) < 0)
+		return err;
 	size_t n = sizeof(FORGET_ORDER) / sizeof(FORGET_ORDER[0]);
 	out->t = gf_xcalloc(n + 1, sizeof(*out->t));
 	for (size_t k = 0; k < n; k++) {

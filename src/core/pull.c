@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "core/alert.h"
+#include "core/complete.h"
 #include "core/conntest.h"
 #include "core/output.h"
 #include "core/secret.h"
@@ -146,8 +147,8 @@ static const char STORE_SQL[] =
 	"         (SELECT pull_failures FROM guestflow.connections WHERE id = $1::bigint),"
 	"         (SELECT json_agg(ins.booking_no ORDER BY ins.id) FROM ins JOIN changed USING (id)),"
 	/* (each entry apart: store_each) */
-	"         CASE WHEN $17::bool THEN (SELECT json_agg(json_build_array(hm.booking_id, hm.booking_no, hm.message)"
-	"                                                   ORDER BY hm.id) FROM hm) END";
+	"         CASE WHEN $17::bool THEN (SELECT json_agg(json_build_array(hm.booking_id, hm.booking_no, hm.message,"
+	"                                                                    hm.id) ORDER BY hm.id) FROM hm) END";
 
 /* The most pages one pull reads of a connection's feed. */
 #define PULL_PAGES 100
@@ -270,6 +271,12 @@ static int history_each(PGconn *c, const struct gf_job *job, const char *propert
 		if (gf_db_session_gone(c) || !gf_db_sqlstate_may_be_row(state) ||
 		    (r = gf_db_exec(c, "pull_rollback", "ROLLBACK TO SAVEPOINT gf_entry", 0, NULL)) < 0)
 			break;
+		/* (owed: written by a later run or pull of the job) */
+		char ev[32];
+		snprintf(ev, sizeof(ev), "%lld", (long long)json_integer_value(json_array_get(e, 3)));
+		if ((r = gf_db_exec(c, "pull_history_owed", "UPDATE guestflow.partner_events SET history_pending = $2"
+		                    " WHERE id = $1::bigint", 2, (const char *[]){ ev, msg })) < 0)
+			break;
 		refused_at = gf_xrealloc(refused_at, (size_t)(refused + 1) * sizeof(*refused_at));
 		refused_at[refused++] = (struct refused_entry){ .booking_no = no ? no : "", .state = "" };
 		snprintf(refused_at[refused - 1].state, sizeof(refused_at[refused - 1].state), "%s", state);
@@ -280,7 +287,8 @@ static int history_each(PGconn *c, const struct gf_job *job, const char *propert
 		gf_warn("history_refused", "job=%s property=%s booking_no=%s sqlstate=%s msg=%s", job->name,
 		        gf_log_q(property), gf_log_q(refused_at[i].booking_no), gf_log_q(refused_at[i].state),
 		        gf_log_q("the PMS refused the history entry of this event (the db_error line of"
-		                 " pull_history_one has its message): the event is stored, without its entry"));
+		                 " pull_history_one has its message): the event is stored, its entry owed; each later"
+		                 " run and pull of the job tries to write it"));
 	free(refused_at);
 	json_decref(v);
 	out->history = written;
@@ -517,10 +525,15 @@ static int clear_failed(PGconn *c, int64_t id)
 	return 0;
 }
 
-int gf_pull(PGconn *c, const struct gf_job *job, int failed_pulls, struct gf_pull_result *out)
+int gf_pull(PGconn *c, const struct gf_job *job, int failed_pulls, int64_t lock_timeout_ms,
+            struct gf_pull_result *out)
 {
 	*out = (struct gf_pull_result){ 0 };
-	int err;
+	/* The entries the job owes first (the PMS refused them before): this
+	 * pull's own refusals are tried again by the next run or pull. */
+	int err = gf_complete_history_owed_write(c, job->name, 0, lock_timeout_ms, &out->owed_written);
+	if (err < 0)
+		return err;
 	_cleanup_pgresult_ PGresult *conns = gf_db_query(c, &err, "pull_connections",
 		"SELECT id, property_id, id_at_partner, encode(secret_enc, 'hex'), events_cursor"
 		"  FROM guestflow.connections WHERE partner = $1 AND status = 'live' ORDER BY id", 1, (const char *[]){ job->partner });
@@ -542,5 +555,7 @@ int gf_pull(PGconn *c, const struct gf_job *job, int failed_pulls, struct gf_pul
 		}
 	}
 	gf_http_free(h);
+	if (r == 0)
+		r = gf_complete_history_owed_alert(c, job->name, 0, &out->owed);
 	return r;
 }

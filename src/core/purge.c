@@ -68,13 +68,15 @@ static const char BATCHES_SQL[] =
 /* The job's partner events pulled before the retention ($2 ms), CHUNK at a
  * time, oldest first: not one a suppression names (the suppression would
  * outlive it, but not who reported the address: explain says it), nor the
- * latest of its connection (status shows it). History entries the events
- * wrote are the PMS's and stay. */
+ * latest of its connection (status shows it), nor one whose history entry
+ * is still owed (the PMS refused it). History entries the events wrote are
+ * the PMS's and stay. */
 static const char EVENTS_SQL[] =
 	"WITH x AS ("
 	"  SELECT e.id FROM guestflow.partner_events e"
 	"   WHERE e.job = $1 AND e.pulled_at < now() - $2::bigint * interval '1 millisecond'"
 	"     AND NOT EXISTS (SELECT 1 FROM guestflow.suppressions s WHERE s.event_id = e.id)"
+	"     AND e.history_pending IS NULL"
 	"     AND EXISTS (SELECT 1 FROM guestflow.partner_events n WHERE n.connection_id = e.connection_id"
 	"                    AND n.id > e.id)"
 	"   ORDER BY e.id LIMIT " CHUNK " FOR UPDATE SKIP LOCKED"

@@ -470,8 +470,8 @@ class ContainmentTest(GFTestCase):
         r = env.gf('db', 'forget-job', 'review-nightly')
         self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
         self.assertIn('wrote 1 history entry the PMS had refused before', r.stderr)
-        self.assertIn("1 booking(s) delivered by job 'review-nightly' are still owed the history entry", r.stderr)
-        self.assertIn('(the first: B-2;', r.stderr)
+        self.assertIn("1 history entry the PMS refused (for bookings job 'review-nightly' delivered", r.stderr)
+        self.assertIn('is still owed (the first: booking B-2;', r.stderr)
         self.assertEqual(self.history_count('B-4'), 1)
         self.assertEqual(self.history_count('B-2'), 0)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE job = 'review-nightly'"), '6',

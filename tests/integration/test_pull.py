@@ -640,10 +640,92 @@ class ReviewXmlPullTest(PullCase):
                          [['B-1', 'invited'], ['B-2', 'reviewed'], ['B-1', 'reviewed']])
         self.assertEqual(env.psql("SELECT property_id, events_cursor IS NOT NULL, pull_failures"
                                   " FROM guestflow.connections ORDER BY 1"), [['P001', 't', '0'], ['P002', 'f', '1']])
-        # Pulled again: nothing stored twice; P002 still waits for its PMS.
+        # B-2's entry is owed by its event (it was lost before): the job's
+        # history_refused alert is open while it is.
+        self.assertEqual(env.psql("SELECT booking_no, history_pending LIKE '%wrote a review%' FROM guestflow.partner_events"
+                                  " WHERE history_pending IS NOT NULL"), [['B-2', 't']])
+        self.assertIn('review-nightly: 1 history entry still owed', r.stdout)
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['history_refused']])
+        self.assertIn('1 event(s) the partner reported', env.scalar(
+            "SELECT message FROM guestflow.alert_events WHERE cleared_at IS NULL"))
+        # purge keeps the event that owes its entry
+        env.psql("UPDATE guestflow.partner_events SET pulled_at = now() - interval '3 years'")
+        self.assertEqual(env.gf('purge').returncode, 0)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.partner_events WHERE booking_no = 'B-2'"), '1')
+        # Pulled again: nothing stored twice; P002 still waits for its PMS;
+        # B-2's entry still refused, still owed.
         r = self.pull(expect=1)
         self.assertIn('pulled 2 connections (1 failed): 0 new events', r.stdout)
         self.assertEqual(len(self.history('B-1')), 3)
+        self.assertEqual(len(self.history('B-2')), 1)
+        self.assertIn('1 history entry still owed', r.stdout)
+        # The PMS takes B-2's entry now (B-3's not yet): the next run of the
+        # job writes it, once; the alert is cleared.
+        env.psql("""
+            CREATE OR REPLACE FUNCTION guestflow.write_history(booking_ids bigint[], messages text[])
+            RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF 3 = ANY(booking_ids) THEN
+                    RAISE EXCEPTION 'guest is locked for GDPR review';
+                END IF;
+                INSERT INTO pms.booking_history (booking_id, kind, message)
+                SELECT t.booking_id, 'guestflow', t.message FROM unnest(booking_ids, messages) AS t(booking_id, message);
+            END $$""")
+        r = self.run_job(expect=0)
+        self.assertIn('event=history_written', r.stderr)
+        self.assertEqual(len(self.history('B-2')), 2)
+        self.assertIn('wrote a review', self.history('B-2')[-1])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.partner_events WHERE history_pending IS NOT NULL"),
+                         '0')
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
+        r = self.pull(expect=1)  # (P002's page: still every entry refused)
+        self.assertNotIn('still owed', r.stdout)
+        self.assertEqual(len(self.history('B-2')), 2)
+
+    def test_a_pull_writes_the_entries_owed_that_the_pms_takes_now(self):
+        """An event's entry owed is written by the next pull as well, before
+        it reads the feeds."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        env.psql("""
+            CREATE OR REPLACE FUNCTION guestflow.write_history(booking_ids bigint[], messages text[])
+            RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF 1 = ANY(booking_ids) OR 2 = ANY(booking_ids) THEN
+                    RAISE EXCEPTION 'guest is locked for GDPR review';
+                END IF;
+                INSERT INTO pms.booking_history (booking_id, kind, message)
+                SELECT t.booking_id, 'guestflow', t.message FROM unnest(booking_ids, messages) AS t(booking_id, message);
+            END $$""")
+        self.event('H-1001', 'B-1', 'reviewed')
+        self.event('H-1001', 'B-2', 'reviewed')
+        self.event('H-1001', 'B-9', 'reviewed')  # (a booking the job never sent: not one of its guests)
+        r = self.pull(expect=1)
+        self.assertIn('pulled 2 connections (1 failed): 0 new events', r.stdout)
+        # (every entry of that page refused: the connection's pull failed, nothing stored)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.partner_events"), '0')
+        # One refused, one taken: stored, B-1's owed.
+        env.psql("""
+            CREATE OR REPLACE FUNCTION guestflow.write_history(booking_ids bigint[], messages text[])
+            RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF 1 = ANY(booking_ids) AND NOT EXISTS (SELECT 1 FROM pms.properties WHERE id = 'PMS-OK') THEN
+                    RAISE EXCEPTION 'guest is locked for GDPR review';
+                END IF;
+                INSERT INTO pms.booking_history (booking_id, kind, message)
+                SELECT t.booking_id, 'guestflow', t.message FROM unnest(booking_ids, messages) AS t(booking_id, message);
+            END $$""")
+        r = self.pull(expect=1)
+        self.assertEqual(env.psql("SELECT booking_no FROM guestflow.partner_events WHERE history_pending IS NOT NULL"),
+                         [['B-1']])
+        env.psql("INSERT INTO pms.properties VALUES ('PMS-OK', 'the PMS takes entries again')")
+        r = self.pull(expect=0)
+        self.assertIn('review-nightly: wrote 1 history entry the PMS had refused before', r.stdout)
+        self.assertEqual(len(self.history('B-1')), 2)  # sent, reviewed
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
 class GuestJsonPullTest(PullCase):
     accounts = {'PX-1': 'tok3n+/=one', 'PX-2': 'tok3n+/=two'}

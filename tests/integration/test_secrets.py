@@ -285,8 +285,9 @@ class SecretsTest(GFTestCase):
                  "ALTER TABLE guestflow.alert_events ADD CONSTRAINT alert_events_kind_check CHECK (kind IN"
                  " ('auth_failed', 'dead_deliveries', 'partner_unreachable', 'failed_runs', 'requests_refused',"
                  " 'connection_invalid'));"
-                 # (and 15 to 19)
+                 # (and 15 to 20)
                  "ALTER TABLE guestflow.deliveries DROP COLUMN email_hash, DROP COLUMN history_pending;"
+                 "ALTER TABLE guestflow.partner_events DROP COLUMN history_pending;"
                  "DROP FUNCTION guestflow.email_hash(text);"
                  "DROP TABLE guestflow.suppression_removals;"
                  "DROP INDEX guestflow.partner_events_once;"

@@ -481,8 +481,15 @@ CREATE TABLE guestflow.partner_events (
     reason text,
     batch_key text,
     pulled_at timestamp with time zone DEFAULT now() NOT NULL,
+    history_pending text,
     CONSTRAINT partner_events_type_check CHECK ((type = ANY (ARRAY['invited'::text, 'bounced'::text, 'reviewed'::text, 'unsubscribed'::text, 'rejected'::text])))
 );
+
+--
+-- Name: COLUMN partner_events.history_pending; Type: COMMENT; Schema: guestflow; Owner: -
+--
+
+COMMENT ON COLUMN guestflow.partner_events.history_pending IS 'the history entry of this event that the PMS refused, written by a later run or pull of the job (NULL: none owed)';
 
 --
 -- Name: partner_events_id_seq; Type: SEQUENCE; Schema: guestflow; Owner: -
@@ -944,6 +951,12 @@ CREATE INDEX deliveries_unbatched ON guestflow.deliveries USING btree (job, conn
 --
 
 CREATE INDEX partner_events_booking ON guestflow.partner_events USING btree (booking_id);
+
+--
+-- Name: partner_events_history_pending; Type: INDEX; Schema: guestflow; Owner: -
+--
+
+CREATE INDEX partner_events_history_pending ON guestflow.partner_events USING btree (job) WHERE (history_pending IS NOT NULL);
 
 --
 -- Name: partner_events_once; Type: INDEX; Schema: guestflow; Owner: -
