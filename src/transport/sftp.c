@@ -23,6 +23,8 @@ struct put {
 	char *password;           /* or NULL: the private key */
 	bool uploading;
 	bool maybe_sent;          /* an earlier attempt may have put the file there */
+	bool looking_part;        /* a file of another size at the name: is this batch's .part still there? */
+	curl_off_t found_size;    /* that file's size (-1: not known) */
 	bool probe;               /* the test call: a listing, then the probe uploaded and removed */
 	/* the event pull: the error files' listing, then each file of the
 	 * hotel read (into bodies) */
@@ -444,19 +446,48 @@ static int next(struct gf_http_req *r)
 		r->answered = r->result == CURLE_OK;
 		return r->answered ? upload(r, s->final_url) : 0;
 	}
+	if (s->looking_part) {
+		/* The file at the name is of another size: this batch's, as an
+		 * earlier attempt renamed it (re-rendered from the PMS as it is
+		 * now, the guests' data changed since), only if that attempt's
+		 * .part is gone; while it is there, the rename never happened,
+		 * and the file is someone else's. */
+		s->looking_part = false;
+		if (r->result != CURLE_OK && r->result != CURLE_REMOTE_FILE_NOT_FOUND)
+			return 0; /* (not known: tried again) */
+		if (r->result == CURLE_OK) {
+			r->result = CURLE_REMOTE_FILE_EXISTS;
+			snprintf(r->detail, sizeof(r->detail), "another file named %s is on the server (%lld bytes, this"
+			         " batch has %zu), and this batch's upload is still at .%s.part (its rename never"
+			         " happened): not overwritten", s->name, (long long)s->found_size, r->body.len, s->name);
+			gf_text_safe_inplace(r->detail, sizeof(r->detail), NULL);
+			return 0;
+		}
+		r->result = CURLE_OK;
+		/* (as the answer, for the API-call log: the server's word) */
+		gf_buf_reset(&r->resp);
+		(void)gf_buf_printf(&r->resp, "%s was on the server already (%lld bytes; %zu as rendered now, the guests'"
+		                    " data changed since) and this batch's .part is gone: delivered by an earlier"
+		                    " attempt of this batch, not uploaded again", s->name, (long long)s->found_size,
+		                    r->body.len);
+		return 0;
+	}
 	if (r->result == CURLE_OK) {
 		curl_off_t size = -1;
 		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &size);
-		if (size == (curl_off_t)r->body.len || s->maybe_sent) {
+		if (size == (curl_off_t)r->body.len) {
 			/* (as the answer, for the API-call log: the server's word) */
 			gf_buf_reset(&r->resp);
-			if (size == (curl_off_t)r->body.len)
-				(void)gf_buf_printf(&r->resp, "%s was on the server already with the same size (%zu bytes):"
-				                    " delivered by an earlier attempt, not uploaded again", s->name, r->body.len);
-			else /* (re-rendered from the PMS as it is now: the guests' data changed since) */
-				(void)gf_buf_printf(&r->resp, "%s was on the server already (%lld bytes; %zu as rendered now,"
-				                    " the guests' data changed since): delivered by an earlier attempt of this"
-				                    " batch, not uploaded again", s->name, (long long)size, r->body.len);
+			(void)gf_buf_printf(&r->resp, "%s was on the server already with the same size (%zu bytes):"
+			                    " delivered by an earlier attempt, not uploaded again", s->name, r->body.len);
+		} else if (s->maybe_sent) {
+			s->looking_part = true;
+			s->found_size = size;
+			if (setup(r, s->part_url) < 0 || curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L) != CURLE_OK) {
+				r->result = CURLE_FAILED_INIT;
+				return 0;
+			}
+			return 1;
 		} else {
 			r->result = CURLE_REMOTE_FILE_EXISTS;
 			snprintf(r->detail, sizeof(r->detail), "another file named %s is on the server (%lld bytes, this"

@@ -140,6 +140,47 @@ class VisitsCsvTest(GFTestCase):
             "SELECT response_excerpt FROM guestflow.api_calls WHERE response_excerpt IS NOT NULL"))
         self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events"), [])
 
+    def test_a_rename_that_failed_leaves_a_file_at_the_name_that_is_not_ours(self):
+        """Red team: after a rename the server refused (the batch may be
+        there, so it is resent whole), any file at the batch's name of
+        another size was taken for this batch's, re-rendered: an empty file
+        of the partner's own made the guests delivered, though no file of
+        ours ever got that name. Now such a file counts as ours only when
+        this batch's .part is gone (renamed); while it is there, the file
+        is not ours and is not overwritten."""
+        env = self.env
+        add_many(env, 2, ['P001'])
+        env.write_config({'retry': {'max_attempts': 10, 'backoff_initial': '100ms', 'backoff_max': '200ms',
+                                    'linger': '0'}})
+        env.partner_down()
+        self.run_job(expect=69)
+        env.partner_up()
+        day, key = env.psql("SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYYMMDD'), idempotency_key"
+                            " FROM guestflow.batches")[0]
+        target = os.path.join(env.sftp.dir, f'{day}_H-1001_{key}.csv')
+        # (a dangling link: the look at the name finds nothing, the rename
+        # onto it is refused)
+        os.symlink('/nonexistent/x', target)
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        self.run_job(expect=1)
+        self.assertEqual(env.psql("SELECT maybe_sent FROM guestflow.batches"), [['t']])
+        self.assertEqual(len(env.sftp.parts()), 1)
+        os.unlink(target)
+        open(target, 'wb').close()
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        self.run_job(expect=1)
+        self.assertNotIn('delivered', self.states())
+        self.assertEqual(os.path.getsize(target), 0)
+        self.assertIn("this batch's upload is still at", env.scalar(
+            "SELECT last_error FROM guestflow.batches"))
+        # The partner's file gone: the batch's own goes there.
+        os.unlink(target)
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        self.run_job(expect=0)
+        self.assertEqual(self.states(), {'delivered': 2})
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2'])
+        self.assertEqual(env.sftp.parts(), [])
+
     def test_a_write_the_server_refuses_is_retried_then_dead_with_its_message(self):
         env = self.env
         add_many(env, 3, ['P001'])
