@@ -47,3 +47,27 @@ int gf_alert_clear(PGconn *c, const char *job, int64_t connection_id, const char
 		        PQgetvalue(r, i, 1), conn);
 	return 0;
 }
+
+int gf_alert_clear_answered(PGconn *c, const char *job, int64_t connection_id, int64_t run_id)
+{
+	char conn[32], run[32];
+	snprintf(conn, sizeof(conn), "%lld", (long long)connection_id);
+	snprintf(run, sizeof(run), "%lld", (long long)run_id);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "alert_clear_answered",
+		"UPDATE guestflow.alert_events SET cleared_at = now()"
+		" WHERE job = $1 AND cleared_at IS NULL"
+		"   AND ((coalesce(connection_id, 0) = $2::bigint"
+		"         AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid')"
+		"         AND NOT (run_id IS NOT DISTINCT FROM nullif($3::bigint, 0)"
+		"                  AND kind IN ('auth_failed', 'requests_refused', 'connection_invalid')))"
+		"        OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')))"
+		" RETURNING id, kind, coalesce(connection_id, 0)", 3,
+		(const char *[]){ job, conn, run });
+	if (!r)
+		return err;
+	for (int i = 0; i < PQntuples(r); i++)
+		gf_info("alert_cleared", "alert=%s kind=%s connection=%s", PQgetvalue(r, i, 0),
+		        PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+	return 0;
+}

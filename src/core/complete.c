@@ -127,10 +127,7 @@ static int accepted(struct ctx *x, const struct gf_completion *cp)
 		return err;
 	x->out->delivered += gf_db_get_int(res, 0, 0);
 	/* The partner answered: whatever kept it from doing so is over. */
-	int r = gf_alert_clear(x->c, x->job->name, x->b->connection_id,
-	                       "auth_failed,partner_unreachable,requests_refused,connection_invalid");
-	if (r == 0)
-		r = gf_alert_clear(x->c, x->job->name, 0, "partner_unreachable,auth_failed");
+	int r = gf_alert_clear_answered(x->c, x->job->name, x->b->connection_id, x->run_id);
 	if (r < 0)
 		return r;
 	return gf_db_exec(x->c, "complete_batch_done",
@@ -496,10 +493,7 @@ int gf_complete_accepted_each(PGconn *c, const struct gf_job *job, int64_t run_i
 			                  a->v[GF_ACC_RESPONSE_BYTES], a->v[GF_ACC_RECORDS], a->v[GF_ACC_KEY],
 			                  a->v[GF_ACC_EXCERPT] });
 	if (r == 0)
-		r = gf_alert_clear(c, job->name, b->connection_id,
-		                   "auth_failed,partner_unreachable,requests_refused,connection_invalid");
-	if (r == 0)
-		r = gf_alert_clear(c, job->name, 0, "partner_unreachable,auth_failed");
+		r = gf_alert_clear_answered(c, job->name, b->connection_id, run_id);
 	if (r == 0)
 		r = gf_db_commit(c);
 	if (r < 0)
@@ -782,7 +776,8 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
  * partner or guestflow refused rejected (with whether for their data), the
  * others delivered; the history entries of the delivered (write_history
  * once for them all), the batches done, their API-call rows, and the
- * alerts an answer clears. $1, $2, $4..$6, $8..$17: one element per batch
+ * alerts an answer clears (not a connection's hold this run raised: the
+ * answer may have come before the hold, its completion after). $1, $2, $4..$6, $8..$17: one element per batch
  * (struct gf_accepted, as text; the rejections as array literals), $3 the
  * run, $7 the job, $18 its output's method. One row per batch, in the order given. The batches
  * are locked by id and token, one primary-key probe each (a subquery per
@@ -846,7 +841,9 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"  UPDATE guestflow.alert_events SET cleared_at = now()" \
 	"   WHERE job = $7 AND cleared_at IS NULL AND EXISTS (SELECT 1 FROM lease)" \
 	"     AND ((coalesce(connection_id, 0) IN (SELECT g.conn FROM g JOIN lease l ON l.id = g.id)" \
-	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid'))" \
+	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid')" \
+	"           AND NOT (run_id IS NOT DISTINCT FROM $3::bigint" \
+	"                    AND kind IN ('auth_failed', 'requests_refused', 'connection_invalid')))" \
 	"          OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')))" \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
 	") SELECT g.id, l.id IS NOT NULL, (SELECT count(*) FROM d WHERE d.batch_id = g.id)," \

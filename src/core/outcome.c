@@ -26,14 +26,15 @@ void gf_outcome_conns_free(struct gf_outcome_conns *t)
 }
 
 /* Note batch id among those refused 401/403/404 since the last accepted
- * request (each once). */
-static void auth_batch_note(struct gf_outcome_conn *cs, int64_t id)
+ * request (each once): whether it was among them already. */
+static bool auth_batch_note(struct gf_outcome_conn *cs, int64_t id)
 {
 	for (size_t i = 0; i < cs->n_auth_batches; i++)
 		if (cs->auth_batches[i] == id)
-			return;
+			return true;
 	cs->auth_batches = gf_xrealloc(cs->auth_batches, (cs->n_auth_batches + 1) * sizeof(*cs->auth_batches));
 	cs->auth_batches[cs->n_auth_batches++] = id;
+	return false;
 }
 
 /* Is a single booking refused with 400 (once more now) the partner's
@@ -86,9 +87,9 @@ int gf_outcome_breaker_limit(int in_flight, int64_t max_records)
 /* 400 or 413. Refused: bisected (400) or halved (413) while the partner
  * certainly never took the batch. A single record refused is that
  * record's rejection once the partner has shown that it takes this
- * connection's good requests: with 400, refused alone twice with an
- * accepted request in between (refused_twice); with 413 (its own size),
- * after one accepted request, answered before it was sent. */
+ * connection's good requests: refused alone twice with an accepted request
+ * in between (refused_twice), with 413 (its own size) as with 400: one
+ * 413 from a gateway having a bad moment is no verdict on a guest. */
 static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, bool too_large,
                     struct gf_outcome *o)
 {
@@ -116,8 +117,7 @@ static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, 
 		o->action = GF_OUTCOME_RETRY;
 		o->maybe_sent = true;
 		o->log_outcome = "retry";
-	} else if (in->n_sent > 1 || (too_large && in->accepted_before > 0) ||
-	           (!too_large && refused_twice(cs, in->single_booking, in->accepted_before))) {
+	} else if (in->n_sent > 1 || refused_twice(cs, in->single_booking, in->accepted_before)) {
 		o->rule = GF_OUTCOME_REFUSED_SPLIT;
 		o->action = GF_OUTCOME_SPLIT;
 		o->reject_single = in->n_sent <= 1;
@@ -139,12 +139,17 @@ static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, 
  * Before that, the first refusal sends the batch back behind the others, so
  * that another batch may show which it is; a second one is the
  * credentials'. And more different batches refused in a row than a run has
- * in flight at once is the credentials' again (revoked meanwhile). */
+ * in flight at once is the credentials' again (revoked meanwhile), as is a
+ * batch refused again while another is refused too, nothing accepted in
+ * between: at the end of a run, fewer batches may be left than are in
+ * flight, and revoked credentials made them dead, not held. (One batch
+ * left, refused again and again, is a gateway's verdict on its content as
+ * much as the credentials': retried, then dead.) */
 static void auth_refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *o)
 {
 	cs->auth_refusals++;
-	auth_batch_note(cs, in->batch_id);
-	if (cs->accepted > 0 && (int)cs->n_auth_batches <= in->in_flight) {
+	bool again = auth_batch_note(cs, in->batch_id);
+	if (cs->accepted > 0 && (int)cs->n_auth_batches <= in->in_flight && !(again && cs->n_auth_batches >= 2)) {
 		o->rule = GF_OUTCOME_AUTH_BATCH;
 		o->action = GF_OUTCOME_RETRY;
 		o->log_outcome = "retry";

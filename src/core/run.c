@@ -499,7 +499,13 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 	 * checked apart first all the same) */
 	bool fits = rep->accepted >= 0 && rep->rejected >= 0 && rep->accepted <= held && rep->rejected <= held;
 	int64_t answered = fits ? rep->accepted + rep->rejected : -1;
-	if (answered < sent || answered > held) {
+	/* An answer to this request counts the records sent and names only
+	 * them; the partner's stored answer to an earlier attempt under the
+	 * key (a replay) counts the whole batch held. Counts in between, or a
+	 * fresh count naming a record not sent, are neither: not understood
+	 * (guests not sent would be taken as accepted, or named ones sent). */
+	bool replay = held > sent && answered == held;
+	if (answered != sent && !replay) {
 		if (held > sent)
 			snprintf(why, whylen, "reply counts accepted=%lld rejected=%lld but %zu records were sent (of the"
 			         " %lld this batch holds under its key)", (long long)rep->accepted, (long long)rep->rejected,
@@ -512,12 +518,14 @@ static int partner_rejections(const struct slot *s, const struct gf_reply *rep,
 	for (size_t k = 0; k < rep->n_items; k++) {
 		const char *bn = rep->items[k].booking_no;
 		size_t i = 0;
-		while (i < s->n_rows && !(strcmp(s->nos[i], bn) == 0 && (!s->reasons[i] || b->maybe_sent)))
+		while (i < s->n_rows && !(strcmp(s->nos[i], bn) == 0 && (!s->reasons[i] || replay)))
 			i++;
 		if (i == s->n_rows) {
 			char no[100];
 			gf_text_safe_to(no, sizeof(no), bn, strlen(bn), b->secret);
-			snprintf(why, whylen, "reply rejects booking %s, which was not in the batch", no);
+			snprintf(why, whylen, "reply rejects booking %s, which was not %s", no,
+			         held > sent ? "among the records sent (and the counts are not of the whole batch held under"
+			                       " its key)" : "in the batch");
 			return -GF_E_REPLY;
 		}
 		const char *reason = rep->items[k].reason;

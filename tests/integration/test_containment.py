@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 from gftest import (GUESTFLOW, GFTestCase, add_booking, add_many, hold_in_session, main, main_setting, strict_xsd,
                     wait_for)
@@ -154,6 +155,29 @@ class ContainmentTest(GFTestCase):
         self.assertIn(' dead=3 ', summary(self, r))
         self.assertIn('reply counts accepted=4 rejected=0 but 2 records were sent (of the 3 this batch holds'
                       ' under its key)', env.scalar("SELECT last_error FROM guestflow.batches"))
+
+
+    def test_a_reply_to_a_held_batch_counting_neither_what_was_sent_nor_what_it_holds(self):
+        """Red team: the batch (3 guests) may be held by the partner, B-2 is
+        gone, B-1 and B-3 are sent again. A reply accepting 1 and rejecting
+        B-2 (not sent) counts neither the request (2, naming only what was
+        sent) nor the partner's stored answer (3): B-1 and B-3 were both
+        taken as delivered. Now it is not understood."""
+        env = self.env
+        for n in (1, 2, 3):
+            add_booking(env, n)
+        r = env.gf('run', 'review-nightly', env={'GUESTFLOW_FAULT': 'after_send'})
+        self.assertEqual(r.returncode, -9, r.stderr[-2000:])
+        env.psql("DELETE FROM pms.bookings WHERE id = 2")
+        env.psql("UPDATE guestflow.batches SET lease_until = now() - interval '1 s'")
+        body = ('<importResult xmlns="urn:guestflow:review-xml:1" accepted="1" rejected="1">'
+                '<rejected bookingNo="B-2" reason="nope"/></importResult>')
+        env.sim_control('script?status=200&count=10&hotel=H-1001&content_type=application%2Fxml&body='
+                        + urllib.parse.quote(body, safe=''))
+        r = self.run_job(expect=1)
+        self.assertIn(' delivered=0 rejected=0 ', summary(self, r))
+        self.assertIn('reply rejects booking B-2, which was not among the records sent',
+                      env.scalar("SELECT last_error FROM guestflow.batches"))
 
 
     # ---- 2: a source view raising any error for one row ----------------------

@@ -163,6 +163,54 @@ class FailureTest(GFTestCase):
         self.assertEqual(len(env.recorded()), 2, 'the partner recorded each guest once')
         self.assertEqual(self.history_count(), 2)
 
+    def test_a_status_outside_the_table_after_the_import_is_never_split(self):
+        """Red team: a 303 (the partner imported the batch, then pointed
+        elsewhere) left the batch as certainly not taken; the 413 that came
+        next halved it, and the partner had every guest under two keys. A
+        status outside the format's table may have been taken: the batch is
+        resent whole under its key."""
+        env = self.env
+        self.add(1, 2, 3, 4)
+        env.sim_control('script?action=accept_then_fail&status=303')
+        env.sim_control('script?status=413')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=4 ', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2', 'B-3', 'B-4'],
+                         'the partner recorded each guest once')
+        self.assertEqual(len({c[1] for c in self.keys_of_calls()}), 1, 'one key on every attempt')
+
+    def test_a_single_guest_refused_413_once_is_not_rejected(self):
+        """Red team: one 413 for a batch of one, after an accepted request,
+        rejected the guest for good (a gateway's bad moment). Now it is sent
+        again behind the others, as a single 400 is."""
+        env = self.env
+        self.add(1, 2, 3)
+        env.write_config({'batch': {'max_records': 1, 'in_flight': 1}})
+        env.sim_control('script?action=stall&seconds=0')
+        env.sim_control('script?status=413&body=Request+Entity+Too+Large')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=3 rejected=0 ', r.stdout)
+        self.assertEqual(self.states(), {'delivered': 3})
+
+    def test_credentials_revoked_with_fewer_batches_left_than_in_flight_are_held(self):
+        """Red team: the key revoked after the first batch, two batches
+        left with four in flight: they were retried as refused for their
+        content until dead, no auth_failed alert, and the next run (the key
+        fixed) sent nothing. Now a batch refused again while another is
+        refused too, nothing accepted between, holds the connection."""
+        env = self.env
+        self.add(*range(1, 12))
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 4}})
+        env.sim_control('script?action=stall&seconds=0')
+        env.sim_control('script?status=401&count=100&body=access+key+revoked')
+        r = self.run_job(expect=1)
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        self.assertEqual(self.states(), {'delivered': 5, 'pending': 6})
+        self.assertIn(['auth_failed'], env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"))
+        env.sim_control('reset')
+        r = self.run_job(expect=0)
+        self.assertEqual(self.states(), {'delivered': 11})
+
     def test_unreadable_reply_delivers_nothing_until_understood(self):
         env = self.env
         self.add(1, 2)
@@ -214,6 +262,19 @@ class FailureGuestJsonTest(FailureTest):
     same engine, another format, the simulator's guest-json side."""
     job_overrides = {'format': 'guest-json'}
     COUNTS_TOO_MANY = '{"accepted": 2, "rejected": [{"pmsId": "B-77", "reason": "x"}]}'
+
+    def test_a_503_may_have_been_taken(self):
+        """Red team: guest-json's contract gives 503 no meaning of its own
+        (review-xml's is "maintenance"): a gateway's 503 after the partner
+        imported the batch, then a 413, halved it under new keys."""
+        env = self.env
+        self.add(1, 2, 3, 4)
+        env.sim_control('script?action=accept_then_fail&status=503')
+        env.sim_control('script?status=413')
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=4 ', r.stdout)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-2', 'B-3', 'B-4'],
+                         'the partner recorded each guest once')
 
 
 if __name__ == '__main__':

@@ -99,10 +99,10 @@ static const struct row rows[] = {
 	  { JOB, BATCH(5), .status = 400, .maybe_sent = true, .retry_after = "5" },
 	  { .rule = GF_OUTCOME_REFUSED_RESEND, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
 	    .retry_after_ms = 5000, .log_outcome = "retry" }, 1, 0 },
-	{ "413 on a single record after an accepted request: its rejection", { .accepted = 1 },
+	{ "413 on a single record after an accepted request, the first time: behind the others", { .accepted = 1 },
 	  { JOB, BATCH(1), .status = 413, .accepted_before = 1 },
-	  { .rule = GF_OUTCOME_REFUSED_SPLIT, .action = GF_OUTCOME_SPLIT, .reject_single = true, .reached = true,
-	    .log_outcome = "split" }, 1, 1 },
+	  { .rule = GF_OUTCOME_REFUSED_REQUEUE, .action = GF_OUTCOME_RELEASE, .requeue = true, .reached = true,
+	    .log_outcome = "retry" }, 1, 1 },
 	{ "413 on a single record sent before the first acceptance: behind the others", { .accepted = 1 },
 	  { JOB, BATCH(1), .status = 413, .accepted_before = 0 },
 	  { .rule = GF_OUTCOME_REFUSED_REQUEUE, .action = GF_OUTCOME_RELEASE, .requeue = true, .reached = true,
@@ -199,13 +199,15 @@ static const struct row rows[] = {
 	  { JOB, BATCH(5), .status = 425 },
 	  { .rule = GF_OUTCOME_TEMPORARY, .action = GF_OUTCOME_RETRY, .reached = true, .log_outcome = "retry" },
 	  0, 0 },
-	{ "422: unexpected, retried", { 0 },
+	{ "422: unexpected, retried, maybe sent (never split under new keys)", { 0 },
 	  { JOB, BATCH(5), .status = 422 },
-	  { .rule = GF_OUTCOME_UNEXPECTED, .action = GF_OUTCOME_RETRY, .reached = true, .log_outcome = "retry" },
+	  { .rule = GF_OUTCOME_UNEXPECTED, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
+	    .log_outcome = "retry" },
 	  0, 0 },
-	{ "302: unexpected, retried", { .refusals = 3 },
+	{ "302: unexpected, retried, maybe sent", { .refusals = 3 },
 	  { JOB, BATCH(5), .status = 302 },
-	  { .rule = GF_OUTCOME_UNEXPECTED, .action = GF_OUTCOME_RETRY, .reached = true, .log_outcome = "retry" },
+	  { .rule = GF_OUTCOME_UNEXPECTED, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
+	    .log_outcome = "retry" },
 	  3, 0 },
 };
 
@@ -355,6 +357,39 @@ static void test_auth_sequence(void)
 	gf_outcome_conns_free(&t);
 }
 
+/* Credentials revoked near a run's end, fewer batches left than are in
+ * flight: one of them refused again while another is refused too, nothing
+ * accepted in between, is the credentials' (held, pending), not the
+ * batches' (retried until dead). */
+static void test_auth_revoked_with_few_batches_left(void)
+{
+	struct gf_outcome_conns t = { 0 };
+	struct gf_outcome_conn *c = gf_outcome_conn_get(&t, 1);
+	is_int(judge(c, 200, 5, 0, 1).rule, GF_OUTCOME_ACCEPTED, "batch 1 accepted");
+	is_int(judge(c, 401, 5, 0, 2).rule, GF_OUTCOME_AUTH_BATCH, "batch 2 refused: retried");
+	is_int(judge(c, 401, 1, 0, 3).rule, GF_OUTCOME_AUTH_BATCH, "batch 3 refused: retried");
+	struct gf_outcome o = judge(c, 401, 5, 0, 2);
+	ok(o.rule == GF_OUTCOME_AUTH_HELD && o.hold && o.alert_kind && strcmp(o.alert_kind, "auth_failed") == 0,
+	   "batch 2 refused again, batch 3 too, nothing accepted since: the credentials', held with an alert");
+	gf_outcome_conns_free(&t);
+}
+
+/* A single booking refused with 413 once, after an accepted request, is
+ * sent again behind the others; refused again after another acceptance,
+ * it is rejected (its own size). */
+static void test_single_too_large_twice(void)
+{
+	struct gf_outcome_conns t = { 0 };
+	struct gf_outcome_conn *c = gf_outcome_conn_get(&t, 1);
+	is_int(judge(c, 200, 1, 0, 1).rule, GF_OUTCOME_ACCEPTED, "B-1 accepted");
+	is_int(judge(c, 413, 1, 42, 2).rule, GF_OUTCOME_REFUSED_REQUEUE,
+	       "B-42 refused 413 once: a gateway's bad moment, behind the others");
+	is_int(judge(c, 200, 1, 0, 3).rule, GF_OUTCOME_ACCEPTED, "B-3 accepted");
+	struct gf_outcome o = judge(c, 413, 1, 42, 2);
+	ok(o.rule == GF_OUTCOME_REFUSED_SPLIT && o.reject_single, "B-42 refused 413 again, after B-3: rejected");
+	gf_outcome_conns_free(&t);
+}
+
 static void test_breaker_limit(void)
 {
 	is_int(gf_outcome_breaker_limit(4, 500), 4 + 1 + 9, "in_flight 4, 500 records: 14");
@@ -379,9 +414,9 @@ static void test_output_tables(void)
 		{ 409, GF_ANSWER_LATER, true, true },        { 425, GF_ANSWER_LATER, false, true },
 		{ 429, GF_ANSWER_LATER, false, true },       { 500, GF_ANSWER_LATER, true, false },
 		{ 502, GF_ANSWER_LATER, true, false },       { 503, GF_ANSWER_LATER, false, false },
-		{ 504, GF_ANSWER_LATER, true, false },       { 302, GF_ANSWER_UNEXPECTED, false, true },
-		{ 405, GF_ANSWER_UNEXPECTED, false, true },  { 418, GF_ANSWER_UNEXPECTED, false, true },
-		{ 100, GF_ANSWER_UNEXPECTED, false, true },
+		{ 504, GF_ANSWER_LATER, true, false },       { 302, GF_ANSWER_UNEXPECTED, true, true },
+		{ 303, GF_ANSWER_UNEXPECTED, true, true },   { 405, GF_ANSWER_UNEXPECTED, true, true },
+		{ 418, GF_ANSWER_UNEXPECTED, true, true },   { 100, GF_ANSWER_UNEXPECTED, true, true },
 	};
 	for (size_t i = 0; i < sizeof(review_xml) / sizeof(review_xml[0]); i++) {
 		struct gf_answer a;
@@ -400,6 +435,8 @@ int main(void)
 	test_single_refused_while_another_is_accepted();
 	test_single_refused_by_a_flaky_gateway();
 	test_auth_sequence();
+	test_auth_revoked_with_few_batches_left();
+	test_single_too_large_twice();
 	test_breaker_limit();
 	return done_testing();
 }

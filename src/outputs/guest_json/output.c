@@ -433,8 +433,11 @@ static void classify(long st, struct gf_answer *out)
 	else
 		out->kind = GF_ANSWER_UNEXPECTED;
 	/* 409: the partner holds a request under this key, in progress; a 5xx
-	 * but 503 may come after the work was done. */
-	out->maybe_taken = st == 409 || (st >= 500 && st != 503);
+	 * (503 included: the contract gives it no meaning of its own) may come
+	 * after the work was done. Any other status is retried as an
+	 * unreadable reply (PARTNERS.md), which may have been taken as well (a
+	 * 303 after the import): never split under new keys. */
+	out->maybe_taken = st == 409 || st >= 500 || out->kind == GF_ANSWER_UNEXPECTED;
 }
 
 /* The body for a terminal: jansson escapes every control character, so
