@@ -525,10 +525,50 @@ int gf_connection_activate(PGconn *c, const char *property, const char *partner,
 	return r;
 }
 
-int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
-                           const char *notice_to, int64_t lock_timeout_ms, bool again, int *changed)
+/* The live connections of a partner ($1) the PMS no longer allows (or has
+ * no more), locked; those to move ($2: a property removed deactivates),
+ * moved, with their events ($3 the job, $4 the partner's address). Of one
+ * connection only when $5 is given. A property the view lists twice counts
+ * as allowed only if every row says so. */
+static const char AUTOSTOP_SQL[] =
+	"WITH cand AS ("
+	"  SELECT c.id, c.property_id,"
+	"         CASE WHEN NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
+	"                               WHERE p.property_id = c.property_id) THEN 'removed'"
+	"              ELSE 'not_allowed' END AS why"
+	/* (the rule a booking's eligibility uses, plan.h) */
+	"    FROM guestflow.connections c WHERE c.partner = $1 AND c.status = 'live'"
+	"     AND ($5::bigint IS NULL OR c.id = $5::bigint)"
+	"     AND NOT " GF_SQL_PROPERTY_ALLOWED("c.property_id")
+	/* (not FOR UPDATE: the key share that another worker's deliveries
+	 * hold on the row while it plans must not make this wait) */
+	"     FOR NO KEY UPDATE OF c),"
+	" moved AS ("
+	"  UPDATE guestflow.connections c"
+	"     SET status = CASE cand.why WHEN 'removed' THEN 'deactivated' ELSE 'stopped' END,"
+	"         status_changed_at = now(), updated_at = now()"
+	"    FROM cand WHERE c.id = cand.id AND (cand.why = 'not_allowed' OR (cand.why = 'removed' AND $2::bool))"
+	"  RETURNING c.id, c.property_id, c.status, cand.why, c.partner_email),"
+	" ev AS ("
+	"  INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, actor, partner_notice,"
+	"                                           partner_to, note)"
+	"  SELECT id, 'live', status, 'guestflow (automatic stop)', true, coalesce(partner_email, $4), CASE why"
+	"         WHEN 'removed' THEN 'stopped automatically: the property is gone from the PMS"
+	" (guestflow.source_properties; job ' || $3 || ', on_removed: deactivate)'"
+	"         ELSE 'stopped automatically: the PMS no longer allows the property''s guests to be exported"
+	" (guestflow.source_properties.export_allowed; job ' || $3 || ')' END FROM moved)"
+	" SELECT id, property_id, status, why, true FROM moved"
+	" UNION ALL SELECT id, property_id, 'live', why, false FROM cand"
+	"  WHERE why = 'removed' AND NOT $2::bool ORDER BY 2";
+
+/* One transaction of the automatic stop: of every live connection of the
+ * job's partner (conn NULL), or of one. 0, or the error (rolled back;
+ * *sqlstate its SQLSTATE). */
+static int autostop_tx(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
+                       const char *notice_to, int64_t lock_timeout_ms, bool again, const char *conn,
+                       int *changed, char sqlstate[6])
 {
-	*changed = 0;
+	sqlstate[0] = '\0';
 	int r = gf_db_begin(c);
 	/* Without JIT: the planner charges the CASE's look-up below to every
 	 * live connection, so from about two thousand connections the cost
@@ -547,43 +587,12 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 		return r;
 	const char *deactivate = job->on_removed == GF_ON_REMOVED_DEACTIVATE ? "t" : "f";
 	int err;
-	/* One statement: the live connections the PMS no longer allows (or
-	 * has no more), locked; those to move, moved, with their events. A
-	 * property the view lists twice counts as allowed only if every row
-	 * says so. */
 	/* (stoppable: the operator's view may be slow, and the connections
 	 * stay locked while it runs) */
-	_cleanup_pgresult_ PGresult *q = gf_db_query_stoppable(c, &err, "connection_autostop",
-		"WITH cand AS ("
-		"  SELECT c.id, c.property_id,"
-		"         CASE WHEN NOT EXISTS (SELECT 1 FROM guestflow.source_properties p"
-		"                               WHERE p.property_id = c.property_id) THEN 'removed'"
-		"              ELSE 'not_allowed' END AS why"
-		/* (the rule a booking's eligibility uses, plan.h) */
-		"    FROM guestflow.connections c WHERE c.partner = $1 AND c.status = 'live'"
-		"     AND NOT " GF_SQL_PROPERTY_ALLOWED("c.property_id")
-		/* (not FOR UPDATE: the key share that another worker's deliveries
-		 * hold on the row while it plans must not make this wait) */
-		"     FOR NO KEY UPDATE OF c),"
-		" moved AS ("
-		"  UPDATE guestflow.connections c"
-		"     SET status = CASE cand.why WHEN 'removed' THEN 'deactivated' ELSE 'stopped' END,"
-		"         status_changed_at = now(), updated_at = now()"
-		"    FROM cand WHERE c.id = cand.id AND (cand.why = 'not_allowed' OR (cand.why = 'removed' AND $2::bool))"
-		"  RETURNING c.id, c.property_id, c.status, cand.why, c.partner_email),"
-		" ev AS ("
-		"  INSERT INTO guestflow.connection_events (connection_id, from_status, to_status, actor, partner_notice,"
-		"                                           partner_to, note)"
-		"  SELECT id, 'live', status, 'guestflow (automatic stop)', true, coalesce(partner_email, $4), CASE why"
-		"         WHEN 'removed' THEN 'stopped automatically: the property is gone from the PMS"
-		" (guestflow.source_properties; job ' || $3 || ', on_removed: deactivate)'"
-		"         ELSE 'stopped automatically: the PMS no longer allows the property''s guests to be exported"
-		" (guestflow.source_properties.export_allowed; job ' || $3 || ')' END FROM moved)"
-		" SELECT id, property_id, status, why, true FROM moved"
-		" UNION ALL SELECT id, property_id, 'live', why, false FROM cand"
-		"  WHERE why = 'removed' AND NOT $2::bool ORDER BY 2",
-		4, (const char *[]){ job->partner, deactivate, job->name, notice_to }, &gf_signals_stop);
+	_cleanup_pgresult_ PGresult *q = gf_db_query_stoppable(c, &err, "connection_autostop", AUTOSTOP_SQL, 5,
+		(const char *[]){ job->partner, deactivate, job->name, notice_to, conn }, &gf_signals_stop);
 	if (!q) {
+		snprintf(sqlstate, 6, "%s", gf_db_sqlstate(c));
 		gf_db_rollback(c);
 		return err;
 	}
@@ -612,6 +621,41 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 	else
 		gf_db_rollback(c);
 	return r;
+}
+
+int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *const *jobs, size_t n_jobs,
+                           const char *notice_to, int64_t lock_timeout_ms, bool again, int *changed)
+{
+	*changed = 0;
+	char state[6];
+	int r = autostop_tx(c, job, jobs, n_jobs, notice_to, lock_timeout_ms, again, NULL, changed, state);
+	if (r == 0 || gf_db_session_gone(c) || !gf_db_sqlstate_may_be_row(state))
+		return r;
+	/* The PMS's properties view raising for one property (a value it
+	 * cannot give): each connection apart, so that the others are judged;
+	 * one whose property rule cannot be read is neither stopped nor kept
+	 * from its run here (its guests' eligibility reads the same rule). */
+	int err;
+	_cleanup_pgresult_ PGresult *l = gf_db_query(c, &err, "connection_autostop_each",
+		"SELECT id, property_id FROM guestflow.connections WHERE partner = $1 AND status = 'live' ORDER BY id",
+		1, (const char *[]){ job->partner });
+	if (!l)
+		return err;
+	for (int i = 0; i < PQntuples(l) && !gf_signals_stop; i++) {
+		r = autostop_tx(c, job, jobs, n_jobs, notice_to, lock_timeout_ms, again, PQgetvalue(l, i, 0), changed,
+		                state);
+		if (r == 0)
+			continue;
+		if (gf_db_session_gone(c) || !gf_db_sqlstate_may_be_row(state))
+			return r;
+		if (!again)
+			gf_warn("property_rule_unreadable", "connection=%s property=%s sqlstate=%s msg=%s",
+			        PQgetvalue(l, i, 0), gf_log_q(PQgetvalue(l, i, 1)), state,
+			        gf_log_q("guestflow.source_properties raises an error for this property (the db_error line"
+			                 " before has the PMS's message): whether the PMS still allows its guests to be"
+			                 " exported cannot be read, so its connection is not stopped automatically"));
+	}
+	return 0;
 }
 
 int gf_connection_list(PGconn *c, json_t *doc, FILE *out)

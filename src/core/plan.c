@@ -915,6 +915,47 @@ static int reject_suspects(struct gf_planner *p)
 	return 0;
 }
 
+/* A booking isolated whose own row the view gives whole, and whose
+ * property's row in guestflow.source_properties raises (the PMS's rule for
+ * the property cannot be read, a value it cannot give): not the booking's
+ * fault, so it is not rejected (a rejection for its data would wait for the
+ * booking to change, not the property), only left unplanned this run and
+ * counted (p->res.held). 1 then, 0 when it is the booking's own row, or a
+ * session lost. */
+static int property_rule_fails(struct gf_planner *p, int64_t booking)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%lld", (long long)booking);
+	/* (quietly: the booking's own row may fail here as it did in the range) */
+	_cleanup_pgresult_ PGresult *row = PQexecParams(p->stream,
+		"SELECT s.property_id, s.booking_no, row_to_json(s)::text FROM guestflow.source_bookings s"
+		" WHERE s.booking_id = $1::bigint LIMIT 1", 1, NULL, (const char *[]){ id }, NULL, NULL, 0);
+	if (PQstatus(p->stream) != CONNECTION_OK)
+		return gf_db_error_code(p->stream);
+	if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) == 0 || PQgetisnull(row, 0, 0))
+		return 0;
+	const char *prop = PQgetvalue(row, 0, 0);
+	_cleanup_pgresult_ PGresult *rule = PQexecParams(p->stream, "SELECT " GF_SQL_PROPERTY_ALLOWED("$1"), 1, NULL,
+	                                                 &prop, NULL, NULL, 0);
+	if (PQstatus(p->stream) != CONNECTION_OK)
+		return gf_db_error_code(p->stream);
+	if (PQresultStatus(rule) == PGRES_TUPLES_OK ||
+	    !gf_db_sqlstate_may_be_row(PQresultErrorField(rule, PG_DIAG_SQLSTATE)))
+		return 0;
+	char why[400];
+	gf_db_error_reason(rule, why, sizeof(why));
+	p->res.held++;
+	gf_warn("booking_not_planned", "booking_no=%s booking_id=%s property=%s reason=%s",
+	        gf_log_q(PQgetvalue(row, 0, 1)), id, gf_log_q(prop),
+	        gf_log_q("guestflow.source_properties raises an error for the booking's property, so whether the PMS"
+	                 " allows its guests to be exported cannot be read: not sent this run, and not rejected"
+	                 " (planned once the property's row reads again)"));
+	if (!p->res.first_held[0])
+		snprintf(p->res.first_held, sizeof(p->res.first_held), "%s (property %s): %s", PQgetvalue(row, 0, 1),
+		         prop, why);
+	return 1;
+}
+
 /* The next range read whole into p->in (1), or none left (0). A range that
  * fails is halved; a single pair that fails is isolated. */
 static int careful_load(struct gf_planner *p)
@@ -953,6 +994,11 @@ static int careful_load(struct gf_planner *p)
 			size_t mid = rg.lo + (rg.hi - rg.lo) / 2;
 			push_range(p, mid, rg.hi);
 			push_range(p, rg.lo, mid);
+			continue;
+		}
+		if ((r = property_rule_fails(p, p->cand_book[rg.lo])) != 0) {
+			if (r < 0)
+				return r;
 			continue;
 		}
 		p->suspects = gf_xrealloc(p->suspects, (p->n_suspects + 1) * sizeof(*p->suspects));

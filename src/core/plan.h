@@ -100,6 +100,8 @@ struct gf_plan_result {
 	int64_t batches;  /* new batches written so far */
 	int64_t rejected; /* bookings the source view could not give (rejected deliveries, or rows without a booking_id) */
 	char first_rejected[600]; /* the first of them: "BOOKING_NO: reason" */
+	int64_t held;     /* bookings not planned: their property's row in guestflow.source_properties raises */
+	char first_held[600]; /* the first of them: "BOOKING_NO (property P): the database's message" */
 };
 
 /* A booking whose row alone makes the plan statement fail. */

@@ -1406,6 +1406,13 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	free(rn.solo);
 	/* Bookings the plan rejected: the source view could not give them. */
 	st->rejected += rn.plan.res.rejected;
+	st->not_planned = rn.plan.res.held;
+	if (st->not_planned > 0)
+		gf_warn("bookings_not_planned", "count=%lld first=%s msg=%s", (long long)st->not_planned,
+		        gf_log_q(rn.plan.res.first_held),
+		        gf_log_q("guestflow.source_properties raises an error for their properties: whether the PMS"
+		                 " allows their guests to be exported cannot be read, so they are not sent (nor"
+		                 " rejected) until it reads again"));
 	if (rn.first_rejected[0] || rn.plan.res.first_rejected[0])
 		snprintf(st->first_rejected, sizeof(st->first_rejected), "%s",
 		         rn.plan.res.first_rejected[0] ? rn.plan.res.first_rejected : rn.first_rejected);
@@ -1452,7 +1459,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		         " an answer, or with 5xx (last: %s); %s", (long long)st->run_id, job->name, job->endpoint,
 		         rn.unreached, left);
 		gf_alert_raise(db, job->name, 0, "partner_unreachable", msg, st->run_id);
-	} else if (st->rejected || st->dead || st->history_owed || st->skipped_connections ||
+	} else if (st->rejected || st->dead || st->history_owed || st->skipped_connections || st->not_planned ||
 	           (st->pending_left > st->leased_left && !st->limit_reached)) {
 		code = GF_EXIT_PARTIAL;
 	} else {

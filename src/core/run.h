@@ -30,6 +30,7 @@ struct gf_run_stats {
 	int64_t pending_stopped;  /* pending deliveries of connections stopped or deactivated
 	                           * (not in pending_left; no exit 1 for them) */
 	int64_t skipped_connections;
+	int64_t not_planned;      /* bookings left unplanned: their property's rule cannot be read */
 	int64_t duration_ms;
 	bool interrupted;         /* a stop signal arrived */
 	bool db_lost;

@@ -255,6 +255,35 @@ class PoisonEngineTest(GFTestCase):
         self.assertNotIn('plan_careful', r.stderr)
         self.assertEqual(env.sim_stats()['requests'], 2)
 
+    def test_a_properties_view_that_raises_for_one_property(self):
+        """Red team: guestflow.source_properties raising for one property (a
+        value the PMS cannot give) failed the automatic stop, one statement
+        over every live connection: every run exited 75, nothing sent for
+        any hotel. Then the plan rejected that property's guests as if their
+        own rows were bad: rejected for their data, they would wait for the
+        booking to change, not the property. Now the other hotels go out;
+        that property's connection is neither stopped nor its guests
+        rejected: they are left unplanned (exit 1), and go once its row
+        reads again."""
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
+                 " SELECT p.id AS property_id, p.name AS name,"
+                 " (CASE WHEN p.id = 'P002' THEN 'maybe' ELSE p.export_allowed::text END)::boolean AS export_allowed"
+                 " FROM pms.properties p")
+        r = self.run_job(expect=1)
+        line = self.summary(r)
+        self.assertIn(' delivered=3 rejected=0 ', line)
+        self.assertIn('event=property_rule_unreadable connection=', r.stderr)
+        self.assertIn('event=bookings_not_planned count=3', r.stderr)
+        self.assertEqual(self.delivered_nos(), ['B-2', 'B-4', 'B-6'])  # (P001's)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE property_id = 'P002'"), '0')
+        self.assertEqual(env.psql("SELECT DISTINCT status FROM guestflow.connections"), [['live']])
+        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
+                 " SELECT p.id AS property_id, p.name AS name, p.export_allowed AS export_allowed FROM pms.properties p")
+        r = self.run_job(expect=0)
+        self.assertEqual(self.delivered_nos(), [f'B-{i}' for i in range(1, 7)])
+
     def test_a_batch_read_again_through_a_view_that_raises_for_one_booking(self):
         env = self.env
         env.write_config({'retry': dict(FAST_RETRY, linger='0')})
