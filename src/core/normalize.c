@@ -187,6 +187,34 @@ size_t gf_trim_span(const char *s, size_t len, size_t *start)
 	return e - b;
 }
 
+/* Code points that show nothing on their own (GF_SQL_RULE_NAME, plan.h, has
+ * the same set): controls, the white space of space_at, format characters
+ * (soft hyphen, zero-width, bidi controls, BOM) and combining marks. */
+static const struct { uint32_t lo, hi; } invisible[] = {
+	{ 0x0000, 0x0020 }, { 0x007f, 0x00a0 }, { 0x00ad, 0x00ad }, { 0x0300, 0x036f }, { 0x061c, 0x061c },
+	{ 0x1680, 0x1680 }, { 0x180e, 0x180e }, { 0x1ab0, 0x1aff }, { 0x1dc0, 0x1dff }, { 0x2000, 0x200f },
+	{ 0x2028, 0x202f }, { 0x205f, 0x206f }, { 0x20d0, 0x20ff }, { 0x3000, 0x3000 }, { 0xfe00, 0xfe0f },
+	{ 0xfe20, 0xfe2f }, { 0xfeff, 0xfeff },
+};
+
+bool gf_text_visible(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = utf8_decode(p + i, len - i, &cp);
+		if (n == 0)
+			return true; /* (not UTF-8: gf_text_check_len says so) */
+		bool hidden = false;
+		for (size_t k = 0; k < sizeof(invisible) / sizeof(invisible[0]) && !hidden; k++)
+			hidden = cp >= invisible[k].lo && cp <= invisible[k].hi;
+		if (!hidden)
+			return true;
+		i += n;
+	}
+	return false;
+}
+
 char *gf_trim_dup(const char *s)
 {
 	if (!s)

@@ -43,4 +43,10 @@ char *gf_trim_dup(const char *s);
  * s[0..len) and sets *start to its offset. */
 size_t gf_trim_span(const char *s, size_t len, size_t *start);
 
+/* Whether s[0..len) has a character that shows: one that is not white
+ * space, a control, a format character (soft hyphen, zero-width, bidi
+ * controls, BOM) or a combining mark (the set of GF_SQL_RULE_NAME, plan.h).
+ * Bytes that are not UTF-8 count as showing (gf_text_check_len refuses them). */
+bool gf_text_visible(const char *s, size_t len);
+
 #endif

@@ -52,6 +52,18 @@ static int check_text(const char *name, const char *raw, bool required, bool tri
 	return 0;
 }
 
+/* The guest's name: a text field (check_text) with a character that shows,
+ * as the eligibility rule says (GF_SQL_RULE_NAME). */
+static int check_name(const char *name, const char *raw, struct gf_span *sp, char *why, size_t whylen)
+{
+	int r = check_text(name, raw, true, true, sp, why, whylen);
+	if (r == 0 && !gf_text_visible(sp->p, sp->len)) {
+		gf_set_why(why, whylen, "%s: only invisible characters (format characters, combining marks)", name);
+		return -GF_E_RENDER;
+	}
+	return r;
+}
+
 int gf_record_check_status(const char *status, char *why, size_t whylen)
 {
 	struct gf_span sp;
@@ -146,7 +158,7 @@ int gf_record_check_omit(const struct gf_record *rec, unsigned omit, struct gf_r
 	const char *first = omit & GF_OMIT_FIRST_NAME ? NULL : rec->first_name;
 	/* The booking number goes out as it is: the partner's reply names it. */
 	if ((r = check_text("booking_no", rec->booking_no, true, false, &c->f[GF_RECORD_BOOKING_NO], why, whylen)) < 0 ||
-	    (r = check_text("last_name", rec->last_name, true, true, &c->f[GF_RECORD_LAST_NAME], why, whylen)) < 0 ||
+	    (r = check_name("last_name", rec->last_name, &c->f[GF_RECORD_LAST_NAME], why, whylen)) < 0 ||
 	    (r = check_text("first_name", first, false, true, &c->f[GF_RECORD_FIRST_NAME], why, whylen)) < 0 ||
 	    (r = check_text("email", rec->email, true, true, &c->f[GF_RECORD_EMAIL], why, whylen)) < 0 ||
 	    (r = check_email(&c->f[GF_RECORD_EMAIL], why, whylen)) < 0 ||

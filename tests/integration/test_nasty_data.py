@@ -89,6 +89,19 @@ def field_problem(field, raw, max_chars, required, trim_it):
     return f'{field}: {p}' if p else None
 
 
+# normalize.h, gf_text_visible(), and plan.h's GF_SQL_RULE_NAME: code points
+# that show nothing (controls, white space, format characters, combining
+# marks); a last name needs one that is not among them.
+INVISIBLE = [(0x0000, 0x0020), (0x007f, 0x00a0), (0x00ad, 0x00ad), (0x0300, 0x036f), (0x061c, 0x061c),
+             (0x1680, 0x1680), (0x180e, 0x180e), (0x1ab0, 0x1aff), (0x1dc0, 0x1dff), (0x2000, 0x200f),
+             (0x2028, 0x202f), (0x205f, 0x206f), (0x20d0, 0x20ff), (0x3000, 0x3000), (0xfe00, 0xfe0f),
+             (0xfe20, 0xfe2f), (0xfeff, 0xfeff)]
+
+
+def invisible(c):
+    return any(lo <= ord(c) <= hi for lo, hi in INVISIBLE)
+
+
 def email_format_problem(t):
     """Exactly one '@', something on both sides, no white space (t is trimmed)."""
     ats = []
@@ -307,6 +320,8 @@ def hand_picked(start, allow_invalid):
     """Edge cases worth having on every seed."""
     cases = [
         {'last': '\u200b'}, {'last': '\u00a0'}, {'last': '\u3000'}, {'last': '\ufeffMüller\ufeff'},
+        {'last': '\u200f'}, {'last': '\u0301'}, {'last': '\u202e'}, {'last': '\u200d\u00ad'},
+        {'last': 'Jose\u0301'}, {'last': '\u202eBerg'},
         {'first': '\u2028Anna\u2029'}, {'last': '\u180eX\u180e'}, {'last': 'x' * 10240},
         {'first': 'y' * 10240}, {'last': 'L' * 200}, {'last': 'L' * 201},
         {'last': '\u3000' + 'ß' * 200 + '\u205f'}, {'last': 'Bell\x07'},
@@ -445,13 +460,16 @@ class NastyDataTest(GFTestCase):
                         and not any(c in space for c in s))
         if email is None or not sql_email_ok(email):
             return 'absent', None
-        if last is None or all(c in space for c in self.sql_chars(last)):
+        if last is None or all(c in space or invisible(c) for c in self.sql_chars(last)):
             return 'absent', None
 
         # render_xml.h: every field's first problem; guestflow reports one of them.
         email_t = email.strip(b' \t\r\n')      # what the batch query hands the renderer
+        last_problem = field_problem('last_name', last, MAX_NAME, True, True)
+        if not last_problem and all(invisible(c) for c in trim(last).decode('utf-8')):
+            last_problem = 'last_name: only invisible characters (format characters, combining marks)'
         problems = [field_problem('booking_no', bn, MAX_BOOKING_NO, True, False),
-                    field_problem('last_name', last, MAX_NAME, True, True),
+                    last_problem,
                     field_problem('first_name', first, MAX_NAME, False, True),
                     field_problem('email', email_t, MAX_EMAIL, True, True)
                     or email_format_problem(trim(email_t)),
