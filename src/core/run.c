@@ -1218,6 +1218,24 @@ static void loop(struct run *rn)
  * or one that died: its lease runs out). A pending delivery is either in
  * no batch or in an open one: both are found by index, however long the
  * job's history. */
+/* A status selection.statuses lists that no booking of it can ever be sent
+ * with: no reference status, and not in the partner's status map (a typo,
+ * or a map not made yet): said every run, with what to do. */
+static void warn_statuses(PGconn *db, const struct gf_job *job)
+{
+	_cleanup_free_ char *statuses = gf_plan_statuses(job);
+	int err;
+	_cleanup_pgresult_ PGresult *r = gf_db_query(db, &err, "statuses_never_sent",
+		"SELECT s FROM unnest($1::text[]) s WHERE s NOT IN (" GF_SQL_REFERENCE_STATUSES ")"
+		"   AND NOT EXISTS (SELECT 1 FROM guestflow.status_map m WHERE m.partner = $2 AND m.source_status = s)",
+		2, (const char *[]){ statuses, job->partner });
+	for (int i = 0; r && i < PQntuples(r); i++)
+		gf_warn("status_never_sent", "status=%s msg=%s", gf_log_q(PQgetvalue(r, i, 0)),
+		        gf_log_q("selection.statuses lists it, but it is no reference status (confirmed, in_house,"
+		                 " checked_out, cancelled, no_show) and the partner's status map does not map it: no"
+		                 " booking of it is sent (a typo? else 'guestflow status-map')"));
+}
+
 /* What the run leaves: deliveries still to send (*out, with those in
  * batches under a lease, *leased) and, apart, the pending deliveries of
  * connections an operator (or the automatic stop) stopped or deactivated
@@ -1348,6 +1366,8 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	rn.pjobs = pjobs;
 	rn.n_pjobs = n_pjobs;
 	rn.autostop_next_ms = gf_now_mono_ms() + AUTOSTOP_EVERY_MS;
+	if (r == 0)
+		warn_statuses(db, job);
 	if (r == 0)
 		r = gf_claim_sweep(db, job->name);
 	if (r == 0)
