@@ -94,6 +94,8 @@ struct gf_events {
 	char **done;           /* what ack() is to retire once the events are stored (visits-csv:
 	                        * the error files read); n_done of them */
 	size_t n_done;
+	bool partial;          /* some of the feed could not be read (why says what): the events read are
+	                        * stored, and the pull counts as failed for alerting.failed_pulls */
 };
 
 void gf_events_clear(struct gf_events *e);

@@ -138,7 +138,7 @@ static const char STORE_SQL[] =
 	"    FROM hm WHERE NOT $17::bool HAVING count(*) > 0"
 	"), cur AS ("
 	"  UPDATE guestflow.connections SET events_cursor = coalesce($9, events_cursor), events_pulled_at = now(),"
-	"         pull_failures = 0"
+	"         pull_failures = CASE WHEN $18::bool THEN pull_failures ELSE 0 END"
 	"   WHERE id = $1::bigint AND events_cursor IS NOT DISTINCT FROM $16 RETURNING id"
 	") SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE booking_id IS NOT NULL),"
 	"         (SELECT count(*) FROM sup), (SELECT count(*) FROM rej), (SELECT count(*) FROM h),"
@@ -198,9 +198,9 @@ static int store(PGconn *c, const struct gf_job *job, const char *conn, const ch
 		const char *p[] = { conn, gf_buf_str(&a[0]), gf_buf_str(&a[1]), gf_buf_str(&a[2]), gf_buf_str(&a[3]),
 		                    gf_buf_str(&a[4]), job->name, property, ev->next, job->partner,
 		                    gf_buf_str(&t[0]), gf_buf_str(&t[1]), gf_buf_str(&t[2]), gf_buf_str(&t[3]),
-		                    gf_buf_str(&t[4]), cursor, each ? "true" : "false" };
+		                    gf_buf_str(&t[4]), cursor, each ? "true" : "false", ev->partial ? "true" : "false" };
 		int err;
-		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 17, p);
+		PGresult *res = gf_db_query(c, &err, "pull_store", STORE_SQL, 18, p);
 		if (!res) {
 			r = err;
 		} else {
@@ -348,6 +348,7 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 		}
 		if (why[0]) /* a part the output left for later (an error file it could not read) */
 			gf_warn("pull_partial", "job=%s property=%s msg=%s", job->name, gf_log_q(property), gf_log_q(why));
+		bool partial = ev.partial;
 		struct page pg = { 0 };
 		r = store(c, job, conn, property, cursor, &ev, false, &pg);
 		char st[6] = "";
@@ -405,7 +406,7 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 			}
 			break;
 		}
-		if (pg.moved && pg.failures_before > 0 && (r = clear_failed(c, id)) < 0) {
+		if (pg.moved && pg.failures_before > 0 && !partial && (r = clear_failed(c, id)) < 0) {
 			gf_events_clear(&ev);
 			break;
 		}
@@ -431,6 +432,14 @@ static int pull_one(PGconn *c, const struct gf_job *job, struct gf_http *h, PGre
 				        gf_log_q(a < 0 ? gf_strerror(a) : err));
 			}
 			gf_http_req_free(ack);
+		}
+		if (partial) {
+			/* (what was read is stored; the rest is a failure of this
+			 * connection's pull, counted toward its pull_failed alert) */
+			snprintf(failure, failure_len, "unexpected: %s", why);
+			gf_events_clear(&ev);
+			r = -EAGAIN;
+			break;
 		}
 		if (!pg.moved) {
 			/* another pull of this feed moved the cursor since this one

@@ -770,11 +770,16 @@ class VisitsCsvPullTest(PullCase):
             f.write(b'B-3;"broken quote\r\n')
         with open(os.path.join(errors, 'unrelated.txt'), 'wb') as f:
             f.write(b'not ours')
-        r = self.pull()
+        # (H-1002's file is not the contract's: what was read is stored, and
+        # that connection's pull counts as failed, toward its pull_failed
+        # alert; red team: it was a warning alone, never alerted)
+        r = self.pull(expect=1)
         self.assertIn('event=pull_partial', r.stderr)
         self.assertIn('line 1: not \\"booking no;reason\\" as CSV', r.stderr)
-        self.assertIn('2 new events, 2 history entries, 0 addresses suppressed (0 queued deliveries of them withdrawn),'
-                      ' 2 deliveries rejected', r.stdout)
+        self.assertIn('pulled 2 connections (1 failed): 2 new events, 2 history entries, 0 addresses suppressed'
+                      ' (0 queued deliveries of them withdrawn), 2 deliveries rejected', r.stdout)
+        self.assertEqual(env.psql("SELECT property_id, pull_failures FROM guestflow.connections ORDER BY 1"),
+                         [['P001', '0'], ['P002', '1']])
         got = dict(env.psql("SELECT booking_no, reason FROM guestflow.deliveries WHERE state = 'rejected'"))
         self.assertEqual(got, {'B-1': 'partner: invalid e-mail; bounced "hard"', 'B-2': 'partner: unknown language'})
         self.assertIn('could not import the guest: invalid e-mail', self.history('B-1')[-1])
@@ -787,6 +792,7 @@ class VisitsCsvPullTest(PullCase):
         r = self.pull()
         self.assertIn('1 new event, 1 history entry, 0 addresses suppressed (0 queued deliveries of them withdrawn),'
                       ' 1 delivery rejected', r.stdout)
+        self.assertEqual(env.scalar("SELECT max(pull_failures) FROM guestflow.connections"), '0')
         self.assertEqual(sorted(os.listdir(os.path.join(errors, 'done'))),
                          sorted([f1 + '.errors.csv', f2 + '.errors.csv']))
         # A file that cannot be read (too large, a dangling link) is skipped
@@ -800,7 +806,7 @@ class VisitsCsvPullTest(PullCase):
         with open(os.path.join(errors, big + '.errors.csv'), 'wb') as f:
             f.write(b'B-9;' + b'x' * (2 << 20) + b'\r\n')
         os.symlink('/nonexistent', os.path.join(errors, f1[:9] + 'H-1002' + f1[15:-5] + 'y.csv.errors.csv'))
-        r = self.pull()
+        r = self.pull(expect=1)
         self.assertIn('event=pull_partial', r.stderr)
         self.assertIn('not read: larger than', r.stderr)
         self.assertIn('1 delivery rejected', r.stdout)
@@ -812,6 +818,35 @@ class VisitsCsvPullTest(PullCase):
         self.assertIn('(1 failed): 0 new events', r.stdout)
         self.assertIn('property=P002 verdict=unexpected msg="no error file could be read: error file', r.stderr)
         self.assertEqual(self.states(), {'rejected': 4})
+
+    def test_an_error_file_that_is_not_the_contracts_raises_pull_failed(self):
+        """Red team: an error file the parser refuses (',' for ';') was a
+        warning alone: every pull exited 0, its failures never counted, no
+        alert, and the partner's rejections in it never applied. It is a
+        failed pull of that connection now, alerted after
+        alerting.failed_pulls in a row; corrected, it is read and the alert
+        cleared."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        name = [n for n in env.sftp.files() if '_H-1001_' in n][0]
+        path = os.path.join(env.sftp.dir, 'errors', name + '.errors.csv')
+        with open(path, 'wb') as f:
+            f.write(b'B-1,invalid e-mail\r\nB-2,unknown language\r\n')
+        for n in range(1, 4):
+            r = self.pull(expect=1)
+            self.assertIn('(1 failed)', r.stdout)
+            self.assertEqual(env.scalar("SELECT pull_failures FROM guestflow.connections WHERE property_id = 'P001'"),
+                             str(n))
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['pull_failed']])
+        self.assertIn(name, env.scalar("SELECT message FROM guestflow.alert_events WHERE kind = 'pull_failed'"))
+        with open(path, 'wb') as f:
+            f.write(b'B-1;invalid e-mail\r\nB-2;unknown language\r\n')
+        r = self.pull()
+        self.assertIn('2 deliveries rejected', r.stdout)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
     def test_a_directory_named_like_an_error_file_is_skipped_and_named(self):
         """Red team: a directory in errors/ named like the error file of a
@@ -831,8 +866,8 @@ class VisitsCsvPullTest(PullCase):
         os.makedirs(os.path.join(errors, f1 + '.errors.csv'))
         with open(os.path.join(errors, f2 + '.errors.csv'), 'wb') as f:
             f.write(b'B-2;invalid e-mail\r\n')
-        r = self.pull()
-        self.assertIn('pulled 2 connections (0 failed): 1 new event', r.stdout)
+        r = self.pull(expect=1)
+        self.assertIn('pulled 2 connections (1 failed): 1 new event', r.stdout)
         self.assertIn('event=pull_partial', r.stderr)
         self.assertIn(f'error file {f1}.errors.csv not read', r.stderr)
         self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries ORDER BY 1"),

@@ -371,10 +371,21 @@ static int parse_events(const struct gf_http_req *req, const struct gf_output_ta
 			 * not a part left for later. */
 			return GF_TEST_UNEXPECTED;
 		}
+		out->partial = true;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (gf_visits_csv_parse_errors(names[i], bodies[i].data, bodies[i].len, out, why, whylen) == 0)
+	/* A file that is not the contract's: left where it is (read again by
+	 * every pull), named, and the pull counted as failed (alerted after
+	 * alerting.failed_pulls), the other files' events stored. */
+	for (size_t i = 0; i < n; i++) {
+		char bad[400];
+		if (gf_visits_csv_parse_errors(names[i], bodies[i].data, bodies[i].len, out, bad, sizeof(bad)) == 0) {
 			out->done[out->n_done++] = gf_xstrdup(names[i]);
+		} else if (!out->partial || !why[0]) {
+			out->partial = true;
+			gf_set_why(why, whylen, "%s (the partner's rejections in it are not read)", bad);
+			gf_text_safe_inplace(why, whylen, NULL);
+		}
+	}
 	return GF_TEST_OK;
 }
 
