@@ -106,6 +106,12 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		       j->schedule, j->max_records, j->in_flight, j->proxy ? ", proxy " : "",
 		       j->proxy ? j->proxy : "", j->path);
 		warn_insecure(j);
+		const struct gf_job *twin = j->enabled ? gf_config_twin_job(cfg, j) : NULL;
+		if (twin && strcmp(twin->name, j->name) > 0)
+			fprintf(stderr, "guestflow: warning: %s and %s: jobs '%s' and '%s' both send to partner %s at %s and"
+			        " select the same statuses: a booking both select is sent twice, once by each (a copied"
+			        " job file? a job renamed without 'guestflow db rename-job'?)\n", j->path, twin->path,
+			        j->name, twin->name, j->partner, j->endpoint);
 	}
 	fputs(smtp, stdout);
 	/* Where each partner hears of its connections' changes. */

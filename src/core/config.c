@@ -1858,6 +1858,21 @@ const struct gf_job *gf_config_find_job(const struct gf_config *cfg, const char 
 	return j ? *j : NULL;
 }
 
+const struct gf_job *gf_config_twin_job(const struct gf_config *cfg, const struct gf_job *job)
+{
+	for (size_t i = 0; cfg && i < cfg->n_jobs; i++) {
+		const struct gf_job *o = cfg->jobs[i];
+		if (o == job || !o->enabled || strcmp(o->partner, job->partner) != 0 ||
+		    strcmp(o->format, job->format) != 0 || strcmp(o->endpoint, job->endpoint) != 0)
+			continue;
+		for (size_t a = 0; a < job->statuses.n; a++)
+			for (size_t b = 0; b < o->statuses.n; b++)
+				if (strcmp(job->statuses.v[a], o->statuses.v[b]) == 0)
+					return o;
+	}
+	return NULL;
+}
+
 int gf_config_add_job(struct gf_config *cfg, struct gf_job *job, struct gf_config_error *err)
 {
 	struct gf_config_error dummy;

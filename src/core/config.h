@@ -170,6 +170,11 @@ int gf_config_parse(const char *data, size_t len, const char *path,
                     struct gf_config **out, struct gf_config_error *err);
 
 const struct gf_job *gf_config_find_job(const struct gf_config *cfg, const char *name);
+/* Another enabled job of cfg that sends to job's partner, format and
+ * endpoint and selects a status job selects too, or NULL: a booking both
+ * select is sent by each (deliveries are per job), as a copied job file or
+ * one renamed without 'db rename-job' does. */
+const struct gf_job *gf_config_twin_job(const struct gf_config *cfg, const struct gf_job *job);
 /* Add a job to cfg, keeping jobs sorted by name; a second job with the same
  * name is an error. On success cfg owns job; on error the caller still does. */
 int gf_config_add_job(struct gf_config *cfg, struct gf_job *job, struct gf_config_error *err);

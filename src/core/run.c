@@ -1368,6 +1368,12 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	rn.autostop_next_ms = gf_now_mono_ms() + AUTOSTOP_EVERY_MS;
 	if (r == 0)
 		warn_statuses(db, job);
+	const struct gf_job *twin = gf_config_twin_job(cfg, job);
+	if (twin)
+		gf_warn("job_twin", "other=%s msg=%s", gf_log_q(twin->name),
+		        gf_log_q("another job of the configuration sends to this partner at this endpoint and selects the"
+		                 " same statuses: a booking both select is sent twice, once by each (a copied job file? a"
+		                 " job renamed without 'guestflow db rename-job'?)"));
 	if (r == 0)
 		r = gf_claim_sweep(db, job->name);
 	if (r == 0)

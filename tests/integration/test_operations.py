@@ -140,6 +140,27 @@ class OperationsTest(GFTestCase):
         self.assertEqual(self.history_count(), 24)
         self.rename('review-nightly', 'nightly-reviews', expect=65, says="nothing is recorded under job 'review-nightly'")
 
+    def test_a_copied_job_file_is_warned_about(self):
+        """Red team: a second job file sending to the same partner and
+        endpoint with the same statuses (a copy, or a job renamed without
+        'db rename-job') sends every guest twice, and check-config said
+        "ok, 2 jobs". Both jobs may be meant (deliveries are per job), so it
+        is not refused: check-config and every run say it."""
+        env = self.env
+        add_many(env, 2, ['P001'])
+        env.write_config(job_name='review-copy')
+        r = env.gf('check-config')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("jobs 'review-copy' and 'review-nightly' both send to partner reviewhub", r.stderr)
+        self.assertEqual(r.stderr.count('both send to partner'), 1, r.stderr)
+        r = self.run_job(expect=0)
+        self.assertIn('event=job_twin other=review-copy', r.stderr)
+        # Another selection: no twin.
+        env.write_config({'selection': {'statuses': ['no_show']}}, job_name='review-copy')
+        r = env.gf('check-config')
+        self.assertNotIn('both send to partner', r.stderr)
+        self.assertNotIn('job_twin', self.run_job(expect=0).stderr)
+
     def test_db_forget_job_deletes_the_record_of_a_job_removed(self):
         """A job removed from the configuration: purge names it, forget-job
         refuses while it may run and deletes every row of its record but the
