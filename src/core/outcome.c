@@ -75,13 +75,19 @@ static bool refused_twice(struct gf_outcome_conn *cs, int64_t booking, int64_t a
  * every slot is busy: batch.in_flight refused at once, then one halving
  * after another down to a single record (1 + ceil(log2(max_records))). A
  * partner that refuses every request (a broken gateway) trips it; one with
- * a bad record accepts the other halves before. README, "When things fail". */
-int gf_outcome_breaker_limit(int in_flight, int64_t max_records)
+ * a bad record accepts the other halves before. A partner whose size limit
+ * is below the job's batches (413) accepts nothing until the halves fit:
+ * each halving may find every slot busy with batches of the size just
+ * refused, so for a 413 it is batch.in_flight refusals a halving, if that
+ * is more (a batch as large as one refused is halved before it is sent:
+ * run.c). README, "When things fail". */
+int gf_outcome_breaker_limit(int in_flight, int64_t max_records, bool too_large)
 {
 	int depth = 1;
 	for (int64_t n = 1; n < max_records; n *= 2)
 		depth++;
-	return in_flight + depth;
+	int limit = in_flight + depth;
+	return too_large && in_flight * depth > limit ? in_flight * depth : limit;
 }
 
 /* 400 or 413. Refused: bisected (400) or halved (413) while the partner
@@ -104,7 +110,10 @@ static void refused(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, 
 	}
 	cs->refusals++;
 	cs->refused_total++;
-	if (cs->refusals >= gf_outcome_breaker_limit(in->in_flight, in->max_records)) {
+	if (too_large && !in->maybe_sent && in->n_sent > 1 && in->body_bytes > 0 &&
+	    (cs->too_large_bytes == 0 || in->body_bytes < cs->too_large_bytes))
+		cs->too_large_bytes = in->body_bytes;
+	if (cs->refusals >= gf_outcome_breaker_limit(in->in_flight, in->max_records, too_large)) {
 		o->rule = GF_OUTCOME_REFUSED_ALL;
 		o->action = GF_OUTCOME_RELEASE;
 		o->hold = true;

@@ -21,6 +21,9 @@ struct gf_outcome_conn {
 	struct gf_outcome_single *singles; /* bookings refused (400) alone in this run */
 	size_t n_singles;
 	int64_t refused_total;       /* 400/413 answers in this run */
+	size_t too_large_bytes;      /* the smallest body of several records refused 413 in this run
+	                              * (0: none): a batch of the connection whose body is as large is
+	                              * halved before it is sent (the partner's size limit, learned) */
 };
 
 /* A booking refused with 400 alone: how many requests of its connection
@@ -59,6 +62,7 @@ struct gf_outcome_in {
 	int64_t batch_id;
 	bool maybe_sent;             /* an earlier attempt may have reached the partner */
 	size_t n_sent;               /* records in this request */
+	size_t body_bytes;           /* its body's size, as sent */
 	int64_t single_booking;      /* n_sent 1: its booking id */
 	int64_t accepted_before;     /* the connection's requests accepted (gf_outcome_conn.accepted)
 	                              * when this one was sent: evidence that came later is not about it */
@@ -116,7 +120,8 @@ struct gf_outcome {
 void gf_outcome_judge(struct gf_outcome_conn *cs, const struct gf_outcome_in *in, struct gf_outcome *out);
 
 /* 400/413 answers in a row, none accepted, after which the partner is
- * taken as refusing the connection as a whole (see outcome.c). */
-int gf_outcome_breaker_limit(int in_flight, int64_t max_records);
+ * taken as refusing the connection as a whole (see outcome.c); too_large:
+ * for a 413. */
+int gf_outcome_breaker_limit(int in_flight, int64_t max_records, bool too_large);
 
 #endif

@@ -447,6 +447,26 @@ static int prepare(struct run *rn, struct slot *s)
 		rej_free(&rej);
 		return r < 0 ? r : 0;
 	}
+	/* The partner refused a body as large as this one as too large (413)
+	 * in this run: halved before it is sent (never one that may have
+	 * reached the partner: that one goes whole under its key). */
+	const struct gf_outcome_conn *cs = gf_outcome_conn_get(&rn->seen, s->batch->connection_id);
+	if (!s->batch->maybe_sent && s->n_rendered > 1 && cs->too_large_bytes > 0 &&
+	    s->req->body.len >= cs->too_large_bytes) {
+		struct rejections rej = { 0 };
+		render_rejections(s, &rej);
+		char err[300];
+		snprintf(err, sizeof(err), "not sent, halved: the partner refused a request of this connection of %zu"
+		         " bytes as too large (HTTP 413) in this run, and this one has %zu bytes",
+		         cs->too_large_bytes, s->req->body.len);
+		gf_info("batch_halved", "batch=%lld records=%zu bytes=%zu msg=%s", (long long)s->batch->id,
+		        s->n_rendered, s->req->body.len, gf_log_q(err));
+		struct gf_completion cp = { .kind = GF_COMPLETE_SPLIT, .rejections = rej.v, .n_rejections = rej.n,
+		                            .error = err };
+		r = gf_run_finish(rn, s, &cp);
+		rej_free(&rej);
+		return r < 0 ? r : 0;
+	}
 	return 1;
 }
 
@@ -631,7 +651,7 @@ static void handle_reply(struct run *rn, struct slot *s)
 		.transfer_failed = q->result != CURLE_OK, .transport_error = (int)q->result, .resp_too_big = q->resp_too_big,
 		.body_went_out = failed && !q->resp_too_big && body_went_out(q), .status = q->status,
 		.output = job->output, .retry_after = q->retry_after, .now_wall_ms = gf_now_wall_ms(),
-		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered,
+		.batch_id = b->id, .maybe_sent = b->maybe_sent, .n_sent = s->n_rendered, .body_bytes = q->body.len,
 		.single_booking = single_id(s), .accepted_before = s->accepted_before, .held = gf_run_skipped(rn, b->connection_id),
 		.in_flight = job->in_flight, .max_records = job->max_records,
 		.retry_after_max_ms = job->retry_after_max_ms,

@@ -334,9 +334,10 @@ class Env:
             self.psql(f.read())
 
     # --- partner simulator -----------------------------------------------
-    def start_sim(self, accounts, latency_ms=0, xsd=None):
+    def start_sim(self, accounts, latency_ms=0, xsd=None, max_body=None):
         """xsd: the partner's schema (default the review-xml one); a stricter
-        copy makes the simulator refuse a record for its content."""
+        copy makes the simulator refuse a record for its content. max_body:
+        the largest body it takes (bytes, after gunzip; 413 above)."""
         self.accounts = dict(accounts)
         acc = os.path.join(self.dir, 'accounts')
         with open(acc, 'w') as f:
@@ -348,7 +349,8 @@ class Env:
         self.sim_log = open(os.path.join(self.dir, 'sim.log'), 'w')
         self.sim = subprocess.Popen([PARTNER_SIM, '--port', '0', '--port-file', port_file, '--xsd', xsd or XSD,
                                      '--record', self.record, '--accounts-file', acc,
-                                     '--latency-ms', str(latency_ms)],
+                                     '--latency-ms', str(latency_ms)]
+                                    + (['--max-body', str(max_body)] if max_body else []),
                                     stdout=self.sim_log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(port_file) or self.sim.poll() is not None, 20, 'simulator port file')
         _running[id(self)] = self.stop_sim

@@ -4,7 +4,7 @@ Idempotency-Key, Retry-After, dead batches, credentials refused, 400
 bisection, 413 halving, timeouts, dropped connections, unreadable replies."""
 import urllib.parse
 
-from gftest import GFTestCase, add_booking, main, strict_xsd
+from gftest import GFTestCase, add_booking, add_many, main, strict_xsd
 
 
 class FailureTest(GFTestCase):
@@ -210,6 +210,25 @@ class FailureTest(GFTestCase):
         env.sim_control('reset')
         r = self.run_job(expect=0)
         self.assertEqual(self.states(), {'delivered': 11})
+
+    def test_a_partner_whose_size_limit_is_below_the_batches_gets_every_guest_in_one_run(self):
+        """Red team: a partner that refuses (413) any body above its limit,
+        far below batch.max_records, with four requests in flight: the
+        halvings ran side by side, the breaker took it for a partner
+        refusing everything, and nothing was delivered for five runs. The
+        run learns the limit (a batch with a body as large as one refused
+        is halved before it is sent), and the breaker allows in_flight
+        refusals a halving for a 413."""
+        env = self.env
+        env.stop_sim()
+        env.start_sim(self.accounts, max_body=1500)
+        env.write_config({'batch': {'max_records': 50, 'in_flight': 4, 'compress': 'none'}})
+        add_many(env, 120, ['P001'])
+        r = self.run_job(expect=0)
+        self.assertIn(' delivered=120 rejected=0 ', r.stdout)
+        self.assertNotIn('requests_refused', r.stderr)
+        self.assertIn('event=batch_halved', r.stderr)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), sorted(f'B-{i}' for i in range(1, 121)))
 
     def test_unreadable_reply_delivers_nothing_until_understood(self):
         env = self.env

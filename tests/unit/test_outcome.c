@@ -30,7 +30,8 @@ struct row {
 };
 
 /* The job of every row: batch.in_flight 4, batch.max_records 8: the breaker
- * trips at 4 + 1 + log2(8) = 8 refusals in a row. */
+ * trips at 4 + 1 + log2(8) = 8 refusals in a row, 4 * (1 + log2(8)) = 16
+ * for a 413. */
 #define JOB .output = &gf_output_review_xml, .in_flight = 4, .max_records = 8, .retry_after_max_ms = HOUR, .now_wall_ms = NOW, .batch_id = 7
 #define BATCH(n) .n_sent = (n), .single_booking = 42
 
@@ -123,10 +124,14 @@ static const struct row rows[] = {
 	  { JOB, BATCH(5), .status = 400 },
 	  { .rule = GF_OUTCOME_REFUSED_ALL, .action = GF_OUTCOME_RELEASE, .hold = true,
 	    .alert_kind = "requests_refused", .reached = true, .log_outcome = "held" }, 8, 0 },
-	{ "413 the 8th in a row after an uncertain attempt: held, still maybe sent", { .refusals = 7 },
+	{ "413 the 8th in a row: not yet the breaker (in_flight 4 a halving for a 413)", { .refusals = 7 },
+	  { JOB, BATCH(1), .status = 413, .maybe_sent = true },
+	  { .rule = GF_OUTCOME_REFUSED_RESEND, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
+	    .log_outcome = "retry" }, 8, 0 },
+	{ "413 the 16th in a row after an uncertain attempt: held, still maybe sent", { .refusals = 15 },
 	  { JOB, BATCH(1), .status = 413, .maybe_sent = true },
 	  { .rule = GF_OUTCOME_REFUSED_ALL, .action = GF_OUTCOME_RELEASE, .hold = true, .maybe_sent = true,
-	    .alert_kind = "requests_refused", .reached = true, .log_outcome = "held" }, 8, 0 },
+	    .alert_kind = "requests_refused", .reached = true, .log_outcome = "held" }, 16, 0 },
 	/* 401 / 403 / 404 */
 	{ "401 before anything was accepted: behind the others", { 0 },
 	  { JOB, BATCH(5), .status = 401 },
@@ -392,10 +397,38 @@ static void test_single_too_large_twice(void)
 
 static void test_breaker_limit(void)
 {
-	is_int(gf_outcome_breaker_limit(4, 500), 4 + 1 + 9, "in_flight 4, 500 records: 14");
-	is_int(gf_outcome_breaker_limit(1, 1), 2, "in_flight 1, 1 record: 2");
-	is_int(gf_outcome_breaker_limit(4, 8), 8, "in_flight 4, 8 records: 8");
-	is_int(gf_outcome_breaker_limit(64, 10000), 64 + 1 + 14, "in_flight 64, 10000 records: 79");
+	is_int(gf_outcome_breaker_limit(4, 500, false), 4 + 1 + 9, "in_flight 4, 500 records: 14");
+	is_int(gf_outcome_breaker_limit(1, 1, false), 2, "in_flight 1, 1 record: 2");
+	is_int(gf_outcome_breaker_limit(4, 8, false), 8, "in_flight 4, 8 records: 8");
+	is_int(gf_outcome_breaker_limit(64, 10000, false), 64 + 1 + 14, "in_flight 64, 10000 records: 79");
+	is_int(gf_outcome_breaker_limit(4, 50, true), 4 * 7, "413, in_flight 4, 50 records: in_flight a halving, 28");
+	is_int(gf_outcome_breaker_limit(1, 1, true), 2, "413, in_flight 1, 1 record: 2, as for a 400");
+}
+
+/* A 413 for a body of several records teaches the connection the
+ * partner's limit (the smallest such body); a single record's, or one of
+ * an attempt that may have reached the partner, does not. */
+static void test_too_large_learned(void)
+{
+	struct gf_outcome_conns t = { 0 };
+	struct gf_outcome_conn *c = gf_outcome_conn_get(&t, 1);
+	struct gf_outcome_in in = { JOB, BATCH(8), .status = 413, .body_bytes = 4000 };
+	struct gf_outcome o;
+	gf_outcome_judge(c, &in, &o);
+	ok(o.rule == GF_OUTCOME_REFUSED_SPLIT && c->too_large_bytes == 4000, "8 records, 4000 bytes refused: learned");
+	in.body_bytes = 5000;
+	gf_outcome_judge(c, &in, &o);
+	is_int((int64_t)c->too_large_bytes, 4000, "a larger body refused: the limit stays the smallest");
+	in = (struct gf_outcome_in){ JOB, BATCH(4), .status = 413, .body_bytes = 2000, .maybe_sent = true };
+	gf_outcome_judge(c, &in, &o);
+	is_int((int64_t)c->too_large_bytes, 4000, "an attempt that may have reached the partner: not learned");
+	in = (struct gf_outcome_in){ JOB, BATCH(1), .status = 413, .body_bytes = 900 };
+	gf_outcome_judge(c, &in, &o);
+	is_int((int64_t)c->too_large_bytes, 4000, "a single record: its own size, not learned");
+	in = (struct gf_outcome_in){ JOB, BATCH(2), .status = 400, .body_bytes = 100 };
+	gf_outcome_judge(c, &in, &o);
+	is_int((int64_t)c->too_large_bytes, 4000, "a 400: not a size");
+	gf_outcome_conns_free(&t);
 }
 
 /* Each output's own table: what an HTTP status means, before the run's
@@ -438,5 +471,6 @@ int main(void)
 	test_auth_revoked_with_few_batches_left();
 	test_single_too_large_twice();
 	test_breaker_limit();
+	test_too_large_learned();
 	return done_testing();
 }
