@@ -9,6 +9,8 @@
 #include "base/log.h"
 #include "core/notify.h"
 #include "core/schedule.h"
+#include "db/db.h"
+#include "db/migrate.h"
 
 static const char help[] =
 	"Usage: guestflow [-c FILE] check-config [--unit-dir DIR] [--cron FILE] | --keys\n"
@@ -19,7 +21,9 @@ static const char help[] =
 	"and checks that the SMTP password of alerting can be read. Warns where an\n"
 	"installed timer (DIR/guestflow@JOB.timer.d/, DIR: /etc/systemd/system) or\n"
 	"the cron file (/etc/cron.d/guestflow) disagrees with a job's schedule:\n"
-	"'guestflow timers' writes them from the job files.\n"
+	"'guestflow timers' writes them from the job files. When the database can be\n"
+	"reached and is migrated, checks the source adapters' columns and their types\n"
+	"against the contract (exit 78 naming the view, the column and its type).\n"
 	"\n"
 	"  --unit-dir DIR  look for the timers' drop-ins there\n"
 	"  --cron FILE     the cron file to compare\n"
@@ -36,6 +40,39 @@ static void warn_insecure(const struct gf_job *j)
 		fprintf(stderr, "guestflow: warning: %s: '%s' is plain http:// (allow_insecure_http: true): "
 		        "%s unencrypted; meant only for a test partner on this machine\n", j->path, keys[i],
 		        strcmp(keys[i], "endpoint") == 0 ? "access keys and guest data travel" : "the ping travels");
+}
+
+/* The source adapters against the contract (gf_adapter_check: the views'
+ * columns and their types), as a run checks them before it plans. A
+ * database not reachable, or not migrated yet, is said, not refused: the
+ * configuration may well be right. */
+static int check_adapters(const struct gf_config *cfg)
+{
+	_cleanup_pgconn_ PGconn *db = NULL;
+	if (gf_db_connect(cfg->conninfo, &db) < 0) {
+		printf("database: not reachable: the source adapters are not checked\n");
+		return 0;
+	}
+	int v = gf_schema_version(db);
+	if (v < -1) {
+		printf("database: the source adapters could not be checked (database error)\n");
+		return 0;
+	}
+	if (v != gf_schema_version_known()) {
+		printf("database: the guestflow schema is not this binary's ('guestflow db migrate'): the source"
+		       " adapters are not checked\n");
+		return 0;
+	}
+	int r = gf_adapter_check(db);
+	if (r == -GF_E_SCHEMA)
+		return GF_EXIT_CONFIG;
+	if (r < 0) {
+		printf("database: the source adapters could not be checked (database error)\n");
+		return 0;
+	}
+	printf("source adapters: of the contract's shape (guestflow.source_bookings, guestflow.source_properties,"
+	       " guestflow.write_history)\n");
+	return 0;
 }
 
 /* How alert mails would go: TLS and the SMTP credentials. The password is
@@ -131,6 +168,7 @@ int gf_cmd_check_config(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	/* One schedule: the timers and the cron file as the job files say. */
 	fflush(stdout);
 	gf_schedule_check(cfg, unit_dir ? unit_dir : GF_UNIT_DIR, cron ? cron : GF_CRON_FILE);
+	r = check_adapters(cfg);
 	gf_config_free(cfg);
-	return 0;
+	return r;
 }

@@ -2,6 +2,7 @@
 #include "db/migrate.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "base/buf.h"
 #include "db/db.h"
@@ -224,47 +225,116 @@ int gf_schema_check_own(PGconn *c)
 	return 0;
 }
 
+/* The source contract's columns (schemas/sql/reference/adapters.sql and
+ * adapter_properties.sql), each with the type guestflow reads it as. A view
+ * is checked by its catalog entry (pg_attribute), before anything is read
+ * through it: a column of another type fails every plan as a database error
+ * (a booking_id of integer: the plan's binary stream reads eight bytes), or
+ * worse, rejects every guest for data that is fine (an arrival of timestamp
+ * gives a time with the date), rejections that no fixed view undoes. A
+ * column's type is acceptable when it is the one wanted, or a domain over
+ * it (an int8 domain for booking_id), or, for text, character varying of any
+ * length (the same values, compared and sent as text). Nothing else: not
+ * integer for bigint, not timestamp without time zone for timestamptz (the
+ * view says in which zone its times are, with AT TIME ZONE), not timestamp
+ * for date, not character(n) for text (it pads the value with blanks). Other
+ * columns of the view are not read. source_properties' name is not read
+ * either (any type). */
+#define CONTRACT_COLUMNS \
+	"(1, 'source_bookings', 'booking_id', 'bigint'::regtype), (2, 'source_bookings', 'property_id', 'text')," \
+	"(3, 'source_bookings', 'booking_no', 'text'), (4, 'source_bookings', 'status', 'text')," \
+	"(5, 'source_bookings', 'arrival', 'date'), (6, 'source_bookings', 'departure', 'date')," \
+	"(7, 'source_bookings', 'checked_out_at', 'timestamptz'), (8, 'source_bookings', 'notify', 'boolean')," \
+	"(9, 'source_bookings', 'last_name', 'text'), (10, 'source_bookings', 'first_name', 'text')," \
+	"(11, 'source_bookings', 'email', 'text'), (12, 'source_bookings', 'gender', 'text')," \
+	"(13, 'source_bookings', 'language', 'text'), (14, 'source_bookings', 'updated_at', 'timestamptz')," \
+	"(15, 'source_properties', 'property_id', 'text'), (16, 'source_properties', 'export_allowed', 'boolean')"
+
+/* One line per column of the contract a view lacks or gives as another
+ * type: view, column, its type (NULL: none), the type wanted. */
+static const char CONTRACT_SQL[] =
+	"SELECT w.rel, w.col, format_type(a.atttypid, a.atttypmod), format_type(w.typ, NULL)"
+	"  FROM (VALUES " CONTRACT_COLUMNS ") w(n, rel, col, typ)"
+	"  LEFT JOIN pg_attribute a ON a.attrelid = to_regclass('guestflow.' || w.rel) AND a.attname = w.col"
+	"        AND a.attnum > 0 AND NOT a.attisdropped"
+	/* the type under its domains (a domain may be over another) */
+	"  LEFT JOIN LATERAL (WITH RECURSIVE d(t, k) AS (SELECT a.atttypid, 0 UNION ALL"
+	"                       SELECT y.typbasetype, d.k + 1 FROM pg_type y JOIN d ON y.oid = d.t WHERE y.typtype = 'd')"
+	"                     SELECT d.t FROM d ORDER BY d.k DESC LIMIT 1) b ON true"
+	" WHERE to_regclass('guestflow.' || w.rel) IS NOT NULL"
+	"   AND (a.attname IS NULL OR NOT (b.t = w.typ OR (w.typ = 'text'::regtype AND b.t = 'varchar'::regtype)))"
+	" ORDER BY w.n";
+
+static const char PROPERTIES_SHAPE[] =
+	"the source view guestflow.source_properties (property_id text, name, export_allowed"
+	" boolean) is missing or not of that shape: each run stops the connections of a"
+	" property that no longer allows its"
+	" guests to be exported, and sends nothing before it can tell; for the reference PMS"
+	" schema run 'guestflow db migrate' after loading it, for another PMS create the view"
+	" (see schemas/sql/reference/adapter_properties.sql)";
+
+/* Each column of the contract the views lack or give as another type,
+ * logged; -GF_E_SCHEMA when there is one. */
+static int contract_columns_check(PGconn *c)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_columns", CONTRACT_SQL, 0, NULL);
+	if (!q)
+		return err;
+	for (int i = 0; i < PQntuples(q); i++) {
+		const char *rel = PQgetvalue(q, i, 0), *col = PQgetvalue(q, i, 1), *want = PQgetvalue(q, i, 3);
+		bool missing = PQgetisnull(q, i, 2);
+		bool properties = strcmp(rel, "source_properties") == 0;
+		char msg[1024];
+		if (missing && strcmp(col, "updated_at") == 0)
+			snprintf(msg, sizeof(msg), "the source view guestflow.source_bookings has no column updated_at"
+			         " (when the PMS last changed the booking or its guest: how a booking rejected for its data"
+			         " is planned again); add it to the view (see schemas/sql/reference/adapters.sql)");
+		else if (missing)
+			snprintf(msg, sizeof(msg), "the source view guestflow.%s has no column %s (%s wanted): add it to the"
+			         " view, nothing is read through it before (see schemas/sql/reference/%s)", rel, col, want,
+			         properties ? "adapter_properties.sql" : "adapters.sql");
+		else
+			snprintf(msg, sizeof(msg), "the source view guestflow.%s gives %s as %s, %s wanted: cast it in the"
+			         " view (... AS %s), nothing is read through it before (see schemas/sql/reference/%s)", rel,
+			         col, PQgetvalue(q, i, 2), want, col, properties ? "adapter_properties.sql" : "adapters.sql");
+		gf_error(missing ? "adapter_missing" : "adapter_wrong_type", "view=guestflow.%s column=%s type=%s wanted=%s"
+		         " msg=%s", rel, col, missing ? "none" : gf_log_q(PQgetvalue(q, i, 2)), gf_log_q(want), gf_log_q(msg));
+		if (properties)
+			gf_error("adapter_missing", "msg=%s", gf_log_q(PROPERTIES_SHAPE));
+	}
+	return PQntuples(q) > 0 ? -GF_E_SCHEMA : 0;
+}
+
 int gf_adapter_check(PGconn *c)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *q = gf_db_query(c, &err, "adapter_check",
 		"SELECT to_regclass('guestflow.source_bookings') IS NOT NULL,"
 		" to_regprocedure('guestflow.write_history(bigint[], text[])') IS NOT NULL,"
-		/* (the contract's column since issue 15: an adapter written to the
-		 * older one would fail every plan with a database error) */
-		" EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_bookings')"
-		"          AND attname = 'updated_at' AND attnum > 0 AND NOT attisdropped),"
 		/* (issue 17: the properties, for the automatic stop) */
-		/* (by type too: a property_id that is not text, or an export_allowed
-		 * that is not boolean, would fail every run as a database error) */
-		" (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('guestflow.source_properties')"
-		"   AND ((attname = 'property_id' AND atttypid = 'text'::regtype)"
-		"        OR (attname = 'export_allowed' AND atttypid = 'boolean'::regtype))"
-		"   AND attnum > 0 AND NOT attisdropped) = 2",
+		" to_regclass('guestflow.source_properties') IS NOT NULL,"
+		/* (explain's only, and optional: of another shape, explain fails) */
+		" coalesce((SELECT pg_get_function_result(p.oid) FROM pg_proc p"
+		"            WHERE p.oid = to_regprocedure('guestflow.read_history(bigint)')),"
+		"          'TABLE(created_at timestamp with time zone, kind text, message text)')",
 		0, NULL);
 	if (!q)
 		return err;
-	if (PQgetvalue(q, 0, 0)[0] == 't' && PQgetvalue(q, 0, 1)[0] == 't' && PQgetvalue(q, 0, 2)[0] != 't') {
-		gf_error("adapter_missing", "msg=%s",
-		         gf_log_q("the source view guestflow.source_bookings has no column updated_at (when the PMS last"
-		                  " changed the booking or its guest: how a booking rejected for its data is planned again);"
-		                  " add it to the view (see schemas/sql/reference/adapters.sql)"));
-		return -GF_E_SCHEMA;
-	}
-	if (PQgetvalue(q, 0, 0)[0] == 't' && PQgetvalue(q, 0, 1)[0] == 't' && PQgetvalue(q, 0, 3)[0] != 't') {
-		gf_error("adapter_missing", "msg=%s",
-		         gf_log_q("the source view guestflow.source_properties (property_id text, name, export_allowed"
-		                  " boolean) is missing or not of that shape: each run stops the connections of a"
-		                  " property that no longer allows its"
-		                  " guests to be exported, and sends nothing before it can tell; for the reference PMS"
-		                  " schema run 'guestflow db migrate' after loading it, for another PMS create the view"
-		                  " (see schemas/sql/reference/adapter_properties.sql)"));
-		return -GF_E_SCHEMA;
-	}
 	if (PQgetvalue(q, 0, 0)[0] != 't' || PQgetvalue(q, 0, 1)[0] != 't') {
 		gf_error("adapter_missing", "msg=%s",
 		         gf_log_q("the source adapters guestflow.source_bookings (view) and guestflow.write_history(bigint[], text[]) must exist: for the reference PMS schema run 'guestflow db migrate' after loading it; for another PMS create both (see schemas/sql/reference/adapters.sql)"));
 		return -GF_E_SCHEMA;
 	}
-	return 0;
+	if (PQgetvalue(q, 0, 2)[0] != 't') {
+		gf_error("adapter_missing", "msg=%s", gf_log_q(PROPERTIES_SHAPE));
+		return -GF_E_SCHEMA;
+	}
+	if (strcmp(PQgetvalue(q, 0, 3), "TABLE(created_at timestamp with time zone, kind text, message text)") != 0)
+		gf_warn("adapter_wrong_type", "function=%s returns=%s msg=%s", "guestflow.read_history(bigint)",
+		        gf_log_q(PQgetvalue(q, 0, 3)),
+		        gf_log_q("guestflow.read_history(bigint) should return TABLE(created_at timestamp with time zone,"
+		                 " kind text, message text): 'guestflow explain' fails to show the history of a booking"
+		                 " until it does (see schemas/sql/reference/adapters.sql); runs do not read it"));
+	return contract_columns_check(c);
 }
