@@ -12,29 +12,47 @@
 #include "core/plan.h"
 #include "core/purge.h"
 #include "core/run.h"
+#include "core/source.h"
 #include "base/text.h"
 
-/* Per live connection: bookings a run would plan now, and pending ones. */
-static int print_counts(PGconn *c, const struct gf_job *job, const char *window, json_t *doc, FILE *out,
-                        char **first_conn)
+/* Per live connection: bookings a run would plan now, and pending ones;
+ * over src, the source view as s (without the bookings it cannot give, $5). */
+#define COUNTS_SQL(src) \
+	"WITH e AS (" \
+	"  SELECT c.id AS conn, count(*) AS n FROM " src \
+	"    JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'" \
+	"   WHERE " GF_SQL_ELIGIBLE_MS("$3", "$4::text[]", "$2") " AND " GF_SQL_NOT_FUTURE \
+	"     AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1" \
+	"                        AND d.connection_id = c.id AND d.booking_id = s.booking_id)" \
+	"   GROUP BY c.id" \
+	"), p AS (" \
+	"  SELECT connection_id AS conn, count(*) AS n FROM guestflow.deliveries" \
+	"   WHERE job = $1 AND state IN ('pending', 'sending') GROUP BY 1" \
+	") SELECT c.id, c.property_id, c.id_at_partner, coalesce(e.n, 0), coalesce(p.n, 0)" \
+	"    FROM guestflow.connections c LEFT JOIN e ON e.conn = c.id LEFT JOIN p ON p.conn = c.id" \
+	"   WHERE c.partner = $2 AND c.status = 'live' AND (e.n > 0 OR p.n > 0)" \
+	"   ORDER BY c.property_id"
+
+/* The bookings the counts and the first batch read, each evaluated as they
+ * read it (the rules, then the values to render), over the ids $5..$6
+ * (source.h): how many it read whole. */
+static const char PROBE_SQL[] =
+	"SELECT count(*) FROM " GF_SQL_SOURCE_RANGE("$5", "$6")
+	"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
+	/* (a CASE: the values only of the bookings the rules let through) */
+	" WHERE CASE WHEN " GF_SQL_ELIGIBLE_MS("$3", "$4::text[]", "$2") " AND " GF_SQL_NOT_FUTURE
+	"             AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
+	"                                AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
+	"        THEN ROW(s.booking_no, " GF_SQL_RECORD_VALUES("s.status") ")::text IS NOT NULL ELSE false END";
+
+static int print_counts(PGconn *c, const struct gf_job *job, const char *window, const char *without, json_t *doc,
+                        FILE *out, char **first_conn)
 {
 	_cleanup_free_ char *statuses = gf_plan_statuses(job);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_counts",
-		"WITH e AS ("
-		"  SELECT c.id AS conn, count(*) AS n FROM guestflow.source_bookings s"
-		"    JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2 AND c.status = 'live'"
-		"   WHERE " GF_SQL_ELIGIBLE_MS("$3", "$4::text[]", "$2") " AND " GF_SQL_NOT_FUTURE
-		"     AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
-		"                        AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
-		"   GROUP BY c.id"
-		"), p AS ("
-		"  SELECT connection_id AS conn, count(*) AS n FROM guestflow.deliveries"
-		"   WHERE job = $1 AND state IN ('pending', 'sending') GROUP BY 1"
-		") SELECT c.id, c.property_id, c.id_at_partner, coalesce(e.n, 0), coalesce(p.n, 0)"
-		"    FROM guestflow.connections c LEFT JOIN e ON e.conn = c.id LEFT JOIN p ON p.conn = c.id"
-		"   WHERE c.partner = $2 AND c.status = 'live' AND (e.n > 0 OR p.n > 0)"
-		"   ORDER BY c.property_id", 4, (const char *[]){ job->name, job->partner, window, statuses });
+		without ? COUNTS_SQL(GF_SQL_SOURCE_WITHOUT("$5")) : COUNTS_SQL("guestflow.source_bookings s"),
+		without ? 5 : 4, (const char *[]){ job->name, job->partner, window, statuses, without });
 	if (!r)
 		return err;
 	int64_t total_new = 0, total_pending = 0;
@@ -107,24 +125,29 @@ static json_t *batch_json(const struct gf_output *o, PGresult *r, const struct g
 	return b;
 }
 
-static int print_first_batch(PGconn *c, const struct gf_job *job, const char *window, const char *conn,
-                             int64_t limit, json_t *doc, FILE *out)
+/* The first batch of connection $4, over src (without the bookings the view
+ * cannot give, $7). */
+#define BATCH_SQL(src) \
+	"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.id_at_partner," \
+	"       c.property_id" \
+	"  FROM " src \
+	"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint" \
+	"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status" \
+	" WHERE " GF_SQL_ELIGIBLE_MS("$3", "$6::text[]", "$2") " AND " GF_SQL_NOT_FUTURE \
+	"   AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1" \
+	"                      AND d.connection_id = c.id AND d.booking_id = s.booking_id)" \
+	" ORDER BY s.booking_id LIMIT $5::bigint"
+
+static int print_first_batch(PGconn *c, const struct gf_job *job, const char *window, const char *without,
+                             const char *conn, int64_t limit, json_t *doc, FILE *out)
 {
 	char max[32];
 	snprintf(max, sizeof(max), "%lld", (long long)(limit > 0 && limit < job->max_records ? limit : job->max_records));
 	_cleanup_free_ char *statuses = gf_plan_statuses(job);
 	int err;
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "dry_batch",
-		"SELECT s.booking_no, " GF_SQL_RECORD_VALUES("coalesce(m.partner_status, s.status)") ", c.id_at_partner,"
-		"       c.property_id"
-		"  FROM guestflow.source_bookings s"
-		"  JOIN guestflow.connections c ON c.property_id = s.property_id AND c.id = $4::bigint"
-		"  LEFT JOIN guestflow.status_map m ON m.partner = $2 AND m.source_status = s.status"
-		" WHERE " GF_SQL_ELIGIBLE_MS("$3", "$6::text[]", "$2") " AND " GF_SQL_NOT_FUTURE
-		"   AND NOT EXISTS (SELECT 1 FROM guestflow.deliveries d WHERE d.job = $1"
-		"                      AND d.connection_id = c.id AND d.booking_id = s.booking_id)"
-		" ORDER BY s.booking_id LIMIT $5::bigint", 6,
-		(const char *[]){ job->name, job->partner, window, conn, max, statuses });
+		without ? BATCH_SQL(GF_SQL_SOURCE_WITHOUT("$7")) : BATCH_SQL("guestflow.source_bookings s"), without ? 7 : 6,
+		(const char *[]){ job->name, job->partner, window, conn, max, statuses, without });
 	if (!r)
 		return err;
 	size_t n = (size_t)PQntuples(r);
@@ -168,6 +191,32 @@ static int print_first_batch(PGconn *c, const struct gf_job *job, const char *wi
 	return rc;
 }
 
+/* The bookings the view cannot give: not counted, not in the first batch;
+ * named with the database's message. */
+static void print_faults(const struct gf_source_faults *f, json_t *doc, FILE *out)
+{
+	if (doc) {
+		json_t *a = gf_json_arr();
+		for (size_t i = 0; i < f->n; i++) {
+			json_t *o = gf_json_obj();
+			gf_json_set(o, "booking_id", gf_json_int(f->v[i].booking_id));
+			gf_json_set(o, "booking_no", gf_json_text(f->v[i].booking_no));
+			gf_json_set(o, "reason", gf_json_text(f->v[i].reason));
+			gf_json_add(a, o);
+		}
+		gf_json_set(doc, "unreadable", a);
+		return;
+	}
+	if (f->n == 0)
+		return;
+	fprintf(out, "\nthe source view cannot give %zu booking%s (not counted above; a run rejects %s, unless"
+	        " already planned):\n", f->n, f->n == 1 ? "" : "s", f->n == 1 ? "it" : "them");
+	for (size_t i = 0; i < f->n; i++)
+		fprintf(out, "  would reject %s (booking_id %lld): %s\n",
+		        f->v[i].booking_no ? gf_log_q(f->v[i].booking_no) : "?", (long long)f->v[i].booking_id,
+		        gf_log_qt(f->v[i].reason));
+}
+
 int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t limit, json_t *doc, FILE *out)
 {
 	_cleanup_pgconn_ PGconn *db = NULL;
@@ -201,10 +250,21 @@ int gf_run_dry(const struct gf_config *cfg, const struct gf_job *job, int64_t li
 		fprintf(out, "dry run of %s (%s): nothing is written, nothing sent%s\n", job->name, job->endpoint,
 		        job->enabled ? "" : "; the job is disabled (enabled: false), a real run does nothing");
 	}
+	/* One booking the view cannot give is one booking's: the others are
+	 * shown as a run would plan them, and it is named (source.h). */
+	_cleanup_free_ char *statuses = gf_plan_statuses(job);
+	struct gf_source_faults faults = { 0 };
+	r = gf_source_faults_find(db, PROBE_SQL, 4, (const char *[]){ job->name, job->partner, window, statuses },
+	                          &faults);
+	_cleanup_free_ char *without = r == 0 && faults.n ? gf_source_faults_ids(&faults) : NULL;
 	_cleanup_free_ char *conn = NULL;
-	r = print_counts(db, job, window, doc, out, &conn);
+	if (r == 0)
+		r = print_counts(db, job, window, without, doc, out, &conn);
 	if (r == 0 && conn)
-		r = print_first_batch(db, job, window, conn, limit, doc, out);
+		r = print_first_batch(db, job, window, without, conn, limit, doc, out);
+	if (r == 0)
+		print_faults(&faults, doc, out);
+	gf_source_faults_free(&faults);
 	gf_db_rollback(db);
 	return r < 0 ? (r == -GF_E_DB_LOST ? GF_EXIT_TEMPFAIL : GF_EXIT_SOFTWARE) : GF_EXIT_OK;
 }

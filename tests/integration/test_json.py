@@ -68,7 +68,8 @@ SPEC = {
     },
     'run --dry-run': {
         '': 'format_version job partner format endpoint enabled limit connections total_new total_pending'
-            ' first_batch',
+            ' first_batch unreadable',
+        'unreadable[]': 'booking_id booking_no reason',
         'connections[]': 'property id_at_partner new pending',
         'first_batch': 'property id_at_partner would_send would_reject records content_type payload',
         'first_batch.records[]': 'booking_no reject_reason first_name last_name email gender language status'
