@@ -32,8 +32,11 @@ static const char help[] =
 	"new attempts. Their history entries end in \"(rerun)\". The other eligibility\n"
 	"rules (e-mail, name, notify flag, checked out, and not in the future, live\n"
 	"connection) still apply.\n"
-	"Exit code: that of the run (see guestflow run --help), else 0; 65 for a date\n"
-	"that is none, or --from after --to.\n";
+	"A booking the source view raises an error for is named with the database's\n"
+	"message and not queued; the others are.\n"
+	"Exit code: that of the run (see guestflow run --help), else 0; 1 when a\n"
+	"selected booking could not be read through the source view (and the run, if\n"
+	"any, exited 0); 65 for a date that is none, or --from after --to.\n";
 
 /* How many different booking numbers (one given twice is one booking). */
 static size_t distinct_count(const char *const *v, size_t n)
@@ -53,7 +56,7 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 	if (gf_cmd_help(argc, argv, help))
 		return 0;
 	const char *name = NULL, *from = NULL, *to = NULL;
-	bool dead = false, force = false, no_run = false;
+	bool dead = false, force = false, no_run = false, unreadable = false;
 	const char **nos = gf_xcalloc((size_t)argc, sizeof(*nos));
 	size_t n_nos = 0;
 	bool bookings = false;
@@ -149,10 +152,17 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 				printf("  %lld already waiting to be sent\n", (long long)n.already_queued);
 			if (n.not_eligible)
 				printf("  %lld not eligible (see guestflow explain BOOKING_NO)\n", (long long)n.not_eligible);
-			int64_t distinct = (int64_t)distinct_count(nos, n_nos);
-			if (bookings && distinct > n.matched)
+			for (size_t i = 0; i < n.unreadable.n; i++)
+				printf("  not queued: %s (booking_id %lld): %s\n",
+				       n.unreadable.v[i].booking_no ? gf_log_qt(n.unreadable.v[i].booking_no) : "?",
+				       (long long)n.unreadable.v[i].booking_id, gf_log_qt(n.unreadable.v[i].reason));
+			unreadable = n.unreadable.n > 0;
+			/* (those the view cannot give are in it, but not matched) */
+			int64_t distinct = (int64_t)distinct_count(nos, n_nos), found = n.matched + (int64_t)n.unreadable.n;
+			gf_source_faults_free(&n.unreadable);
+			if (bookings && distinct > found)
 				printf("  %lld booking number%s not in guestflow.source_bookings\n",
-				       (long long)(distinct - n.matched), distinct - n.matched == 1 ? "" : "s");
+				       (long long)(distinct - found), distinct - found == 1 ? "" : "s");
 		}
 	}
 	if (db)
@@ -174,5 +184,5 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		printf("queued only (--no-run): the next run of %s sends them\n", name);
 	}
 	gf_config_free(cfg);
-	return r;
+	return r == 0 && unreadable ? GF_EXIT_PARTIAL : r;
 }

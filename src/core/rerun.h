@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/source.h"
 
 struct gf_rerun_result {
 	int64_t batches;
@@ -32,13 +33,17 @@ struct gf_rerun_counts {
 	int64_t not_eligible;      /* no e-mail, no name, notify off, not checked out, no live connection */
 	int64_t purged_skipped;    /* no delivery, but checked out before the job's purge horizon: its
 	                            * delivery may have been purged; not sent without force */
+	struct gf_source_faults unreadable; /* selected, but the source view raises an error for them:
+	                                     * not queued, each with the database's message (the caller
+	                                     * frees them: gf_source_faults_free) */
 };
 
 /* Queue the selected bookings again for the job, in one transaction: bookings
  * that were never planned get deliveries (the job's window does not apply; the
  * other eligibility rules do), rejected and dead ones (and delivered ones with
  * force) go back to pending outside their old batch, marked as a rerun so that
- * their history entries say so. */
+ * their history entries say so. A selected booking the source view raises an
+ * error for is not queued (out->unreadable, logged); the others are. */
 int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_select *sel,
                     struct gf_rerun_counts *out);
 

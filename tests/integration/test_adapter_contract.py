@@ -10,7 +10,8 @@ F1. The views' columns are checked against the contract's names and types
     type wanted are accepted.
 F2. One booking the view cannot give is contained to itself by the
     operator's commands as by the run: `run --dry-run` shows the others and
-    names it with the database's message."""
+    names it with the database's message; `rerun` queues the others and
+    names it, not queued (exit 1)."""
 import json
 
 from gftest import GFTestCase, add_many, main
@@ -162,6 +163,62 @@ class OneBadRow(GFTestCase):
         r = self.run_job('--dry-run', expect=70)
         self.assertIn('event=source_unreadable', r.stderr)
         self.assertNotIn('would reject', r.stdout)
+
+    def rerun(self, *args):
+        return self.env.gf('rerun', 'review-nightly', *args)
+
+    def test_rerun_by_booking_queues_the_others_and_names_the_bad_one(self):
+        """Was: `rerun JOB --booking B-1 B-2` with B-2 unreadable exited 70
+        (rerun_select is one statement) and B-1 was not queued either. Now:
+        B-1 is queued, B-2 named with the database's message and not queued,
+        exit 1; the next run sends B-1."""
+        env = self.env
+        add_many(env, 3, ['P001'])
+        self.run_job(expect=0)
+        view_with(env, arrival=BAD_ARRIVAL)
+        r = self.rerun('--booking', 'B-1', 'B-2', '--force', '--no-run')
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn('queued: 0 never sent before, 1 again', r.stdout)
+        self.assertRegex(r.stdout, r'(?m)^  not queued: B-2 \(booking_id 2\): the source view cannot give this'
+                                   r' booking: invalid input syntax for type date')
+        self.assertIn('event=source_row_unreadable booking_no=B-2 booking_id=2', r.stderr)
+        self.assertNotIn('not in guestflow.source_bookings', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries ORDER BY 1"),
+                         [['B-1', 'pending'], ['B-2', 'delivered'], ['B-3', 'delivered']])
+        view_with(env)
+        self.run_job(expect=0)
+        self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), ['B-1', 'B-1', 'B-2', 'B-3'])
+
+    def test_rerun_by_dates_queues_the_others(self):
+        """Was: `rerun JOB --from D --to D` over a day with one unreadable
+        booking exited 70 and queued nothing. Now: the others are queued,
+        in one transaction, the bad one named; with the run that follows,
+        the exit is 1."""
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        self.run_job(expect=0)
+        env.psql("UPDATE guestflow.deliveries SET state = 'rejected', reason = 'partner said no'")
+        view_with(env, arrival=BAD_ARRIVAL)
+        r = self.rerun('--from', '2000-01-01', '--to', '2100-01-01')
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn('5 bookings matched; queued: 0 never sent before, 5 again', r.stdout)
+        self.assertIn('not queued: B-2 (booking_id 2)', r.stdout)
+        self.assertEqual(env.psql("SELECT booking_no, state FROM guestflow.deliveries"
+                                  " WHERE state <> 'delivered' ORDER BY 1"), [['B-2', 'rejected']])
+
+    def test_rerun_through_a_view_broken_as_a_whole_queues_nothing(self):
+        """A view that fails for every booking is not one booking's: the
+        rerun fails as a database error (70), naming and queueing nothing."""
+        env = self.env
+        add_many(env, 2, ['P001'])
+        self.run_job(expect=0)
+        view_with(env, arrival="'n/a'::text::date")
+        r = self.rerun('--booking', 'B-1', 'B-2', '--force', '--no-run')
+        self.assertEqual(r.returncode, 70, r.stdout + r.stderr)
+        self.assertIn('event=source_unreadable', r.stderr)
+        self.assertNotIn('not queued', r.stdout)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state <> 'delivered'"), '0')
+
 
 if __name__ == '__main__':
     main()
