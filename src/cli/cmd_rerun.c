@@ -10,13 +10,16 @@
 #include "base/signals.h"
 
 static const char help[] =
-	"Usage: guestflow [-c FILE] rerun JOB (--booking NO... | --from DATE --to DATE | --dead)\n"
+	"Usage: guestflow [-c FILE] rerun JOB (--booking [--] NO... | --from DATE --to DATE | --dead)\n"
 	"                                 [--force] [--no-run]\n"
 	"\n"
 	"Puts bookings back in JOB's queue by hand, then runs the job (unless --no-run)\n"
 	"and prints what it did.\n"
 	"\n"
-	"  --booking NO...        these booking numbers\n"
+	"  --booking NO...        these booking numbers; after --booking, -- ends the\n"
+	"                         options: every argument after it is a booking\n"
+	"                         number, also one beginning with '-' (options go\n"
+	"                         before --booking)\n"
 	"  --from DATE --to DATE  bookings checked out on these days (inclusive), also\n"
 	"                         older than the job's window: the way to catch up after\n"
 	"                         a long outage\n"
@@ -66,6 +69,11 @@ int gf_cmd_rerun(int argc, char **argv, const struct gf_cmd_ctx *ctx)
 		if (strcmp(a, "--booking") == 0) {
 			bookings = true;
 			while (i + 1 < argc && argv[i + 1][0] != '-')
+				nos[n_nos++] = argv[++i];
+		} else if (strcmp(a, "--") == 0 && bookings) {
+			/* the end of the options: the rest are booking numbers,
+			 * also those beginning with '-' */
+			while (i + 1 < argc)
 				nos[n_nos++] = argv[++i];
 		} else if (strcmp(a, "--from") == 0 && i + 1 < argc) {
 			from = argv[++i];
