@@ -1,6 +1,7 @@
 /* "Why was this guest (not) sent?" for one booking and each job. */
 #include "core/explain.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/complete.h"
@@ -45,15 +46,40 @@ static const char *or_none(const char *v)
 	return v ? v : "(none)";
 }
 
+/* A statement whose failure may be one booking's (an operator's view or
+ * adapter raising for its values), run quietly: 1 and its result in *out;
+ * 0 when the server refused it with an SQLSTATE gf_db_sqlstate_may_be_row()
+ * names, the reason in why (gf_db_error_reason) and the SQLSTATE in state;
+ * else the error, logged naming what. */
+static int try_query(PGconn *c, const char *what, const char *sql, int n, const char *const *params,
+                     PGresult **out, char *why, size_t whylen, char state[6])
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	if (r && (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)) {
+		*out = r;
+		return 1;
+	}
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (PQstatus(c) == CONNECTION_OK && st && gf_db_sqlstate_may_be_row(st)) {
+		snprintf(state, 6, "%s", st);
+		gf_db_error_reason(r, why, whylen);
+		PQclear(r);
+		return 0;
+	}
+	int err = gf_db_result_error(c, r, what);
+	if (r)
+		PQclear(r);
+	return err;
+}
+
 /* The deliveries of explain_delivery's rows d, into the job's entry j:
  * "deliveries", and "delivery_note" when there are none. */
-static int delivery_json(const struct gf_job *job, PGresult *d, bool before_horizon, json_t *j)
+static void delivery_json(const struct gf_job *job, PGresult *d, const char *note, json_t *j)
 {
 	json_t *a = gf_json_arr();
 	gf_json_set(j, "deliveries", a);
-	gf_json_set(j, "delivery_note", PQntuples(d) ? gf_json_null() : gf_json_text(before_horizon ?
-		"none: purged (retention.deliveries), or the booking was never eligible when this job ran" :
-		"none: the booking has never been eligible when this job ran"));
+	_cleanup_free_ char *none = gf_xasprintf("none: %s", note);
+	gf_json_set(j, "delivery_note", PQntuples(d) ? gf_json_null() : gf_json_text(none));
 	for (int i = 0; i < PQntuples(d); i++) {
 		const char *state = PQgetvalue(d, i, 1);
 		bool rejected = strcmp(state, "rejected") == 0, waiting = strcmp(state, "pending") == 0 ||
@@ -92,12 +118,14 @@ static int delivery_json(const struct gf_job *job, PGresult *d, bool before_hori
 		gf_json_set(o, "batch", b);
 		gf_json_add(a, o);
 	}
-	return 0;
 }
 
-/* updated_at: the booking's, as the source view gives it (NULL: unknown). */
+/* The job's deliveries of the booking. property_id: the booking's now
+ * (NULL: the source view does not give it); updated_at: the booking's, as
+ * the source view gives it (NULL: unknown); gone: the view no longer gives
+ * the booking. */
 static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, const char *property_id,
-                            const char *updated_at, bool before_horizon, json_t *jdoc, FILE *out)
+                            const char *updated_at, bool before_horizon, bool gone, json_t *jdoc, FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
@@ -121,12 +149,15 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 		(const char *[]){ job->name, booking_id, property_id, updated_at, job->partner });
 	if (!d)
 		return err;
-	if (jdoc)
-		return delivery_json(job, d, before_horizon, jdoc);
+	const char *note = gone ? "guestflow recorded no delivery of it for this job" : before_horizon ?
+		"purged (retention.deliveries), or the booking was never eligible when this job ran" :
+		"the booking has never been eligible when this job ran";
+	if (jdoc) {
+		delivery_json(job, d, note, jdoc);
+		return 0;
+	}
 	if (PQntuples(d) == 0) {
-		fprintf(out, before_horizon ? "  delivery: none — purged (retention.deliveries), or the booking was never"
-		                              " eligible when this job ran\n"
-		                            : "  delivery: none — the booking has never been eligible when this job ran\n");
+		fprintf(out, "  delivery: none — %s\n", note);
 		return 0;
 	}
 	/* Reasons and errors quote partners and the PMS: shown through
@@ -209,35 +240,6 @@ static int explain_history(PGconn *c, const char *booking_id, json_t *doc, FILE 
 	return 0;
 }
 
-static int explain_unreadable(PGconn *c, const struct gf_job *job, const char *booking_no, const char *sqlstate,
-                              json_t *j, FILE *out)
-{
-	if (j) {
-		gf_json_set(j, "verdict", gf_json_text("unreadable"));
-		gf_json_set(j, "sqlstate", gf_json_text(sqlstate));
-	} else {
-		fprintf(out, "booking %s\n\njob %s (partner %s, %s): the source view raises an error for this booking"
-		        " (SQLSTATE %s, logged above), so its rules cannot be shown\n", gf_log_q(booking_no), job->name,
-		        job->partner, job->path, sqlstate);
-	}
-	int err;
-	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_by_number",
-		"SELECT booking_id::text, property_id FROM guestflow.deliveries WHERE job = $1 AND booking_no = $2"
-		" ORDER BY created_at LIMIT 1", 2, (const char *[]){ job->name, booking_no });
-	if (!d)
-		return err;
-	if (PQntuples(d) == 0 && j) {
-		gf_json_set(j, "deliveries", gf_json_arr());
-		gf_json_set(j, "delivery_note", gf_json_text("none"));
-		return 0;
-	}
-	if (PQntuples(d) == 0) {
-		fprintf(out, "  delivery: none\n");
-		return 0;
-	}
-	return explain_delivery(c, job, PQgetvalue(d, 0, 0), PQgetvalue(d, 0, 1), NULL, false, j, out);
-}
-
 /* The two status rules (issue 17 item 8): the job sends the status
  * (selection.statuses), and the partner knows it (a reference status, or
  * one its status map maps). r: the explain_rules row. */
@@ -267,48 +269,97 @@ static void explain_status(struct sink *k, const struct gf_job *job, PGresult *r
 	        status);
 }
 
-int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
-               json_t *doc, FILE *out)
+/* Every rule for the booking's explain_rules row r, under the job's line. */
+static void explain_rules(struct sink *k, const struct gf_job *job, PGresult *r, const char *horizon)
 {
-	_cleanup_free_ char *booking_id = NULL;
-	json_t *jobs_json = NULL;
-	if (doc) {
-		gf_json_set(doc, "booking_no", gf_json_text(booking_no));
-		gf_json_set(doc, "booking_id", gf_json_null());
-		gf_json_set(doc, "property", gf_json_null());
-		gf_json_set(doc, "guest", gf_json_null());
-		gf_json_set(doc, "note", gf_json_null());
-		jobs_json = gf_json_arr();
-		gf_json_set(doc, "jobs", jobs_json);
-		gf_json_set(doc, "history", gf_json_null());
-		gf_json_set(doc, "history_note", gf_json_null());
+	bool all = job->enabled;
+	for (int col = 3; col <= 13; col += 2)
+		all = all && PQgetvalue(r, 0, col)[0] == 't';
+	all = all && PQgetvalue(r, 0, 17)[0] == 't' && PQgetvalue(r, 0, 19)[0] == 't' &&
+	      PQgetvalue(r, 0, 21)[0] == 't';
+	if (k->rules)
+		gf_json_set(k->job, "verdict", gf_json_text(all ? "eligible" : "not_eligible"));
+	else
+		fprintf(k->out, "\njob %s (partner %s, %s): %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
+		        gf_log_qt(job->path), all ? "eligible" : "NOT eligible");
+	rule_to(k, "job_enabled", job->enabled, "job enabled", "",
+	        job->enabled ? "enabled: true" : "enabled: false in the job file", job->enabled ? "true" : "false");
+	explain_status(k, job, r);
+	rule_to(k, "email", PQgetvalue(r, 0, 5)[0] == 't', "e-mail present and plausible", "email = ",
+	        gf_db_get(r, 0, 4) ? gf_log_q(PQgetvalue(r, 0, 4)) : "(none)", gf_db_get(r, 0, 4));
+	rule_to(k, "last_name", PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
+	        gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)", gf_db_get(r, 0, 6));
+	rule_to(k, "notify", PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ",
+	        or_none(gf_db_get(r, 0, 8)), gf_db_get(r, 0, 8));
+	_cleanup_free_ char *sup = gf_db_get(r, 0, 18) ?
+		gf_xasprintf("the address is on the suppression list: %s; no job sends it to any partner"
+		             " ('guestflow suppression remove' lifts it)",
+		             gf_log_q(PQgetvalue(r, 0, 18))) : gf_xstrdup("not on the suppression list");
+	rule_to(k, "not_suppressed", PQgetvalue(r, 0, 17)[0] == 't', "not unsubscribed or bounced", "", sup,
+	        gf_db_get(r, 0, 4));
+	rule_to(k, "property_allowed", PQgetvalue(r, 0, 19)[0] == 't', "property allows export", "",
+	     gf_db_get(r, 0, 20) ? (PQgetvalue(r, 0, 19)[0] == 't' ? "export_allowed = true in guestflow.source_properties"
+	                                                          : "export_allowed is not true in"
+	                                                            " guestflow.source_properties")
+	                         : "the PMS does not list the property (guestflow.source_properties)",
+	        gf_db_get(r, 0, 20));
+	char win[400];
+	if (PQgetvalue(r, 0, 24)[0] == 't')
+		snprintf(win, sizeof(win), "checked_out_at = %s: in the future (the PMS's clock or time zone?); planned"
+		         " once that time has come", or_none(gf_db_get(r, 0, 10)));
+	else if (*horizon)
+		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"
+		         " out before it may have had their deliveries purged, and are not planned again)",
+		         or_none(gf_db_get(r, 0, 10)), (long long)(job->window_ms / 86400000), horizon);
+	else
+		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
+		         (long long)(job->window_ms / 86400000));
+	rule_to(k, "window", PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win,
+	        gf_db_get(r, 0, 23));
+	_cleanup_free_ char *conn = gf_db_get(r, 0, 12) ?
+		gf_xasprintf("connection %s (hotel id %s)", gf_log_qt(PQgetvalue(r, 0, 12)),
+		             gf_log_qt(PQgetvalue(r, 0, 14))) :
+		gf_xasprintf("no connection to %s", gf_log_qt(job->partner));
+	rule_to(k, "connection_live", PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn,
+	        gf_db_get(r, 0, 12));
+}
+
+/* What the source view gives of one booking id, read once for its header. */
+enum seen { SEEN, UNREADABLE, GONE };
+
+/* One job's part for the booking booking_id: its rules when the source view
+ * gives them, then its deliveries. property: the booking's (NULL: the view
+ * does not give it). */
+static int explain_job(PGconn *c, const struct gf_job *job, const char *booking_id, enum seen seen,
+                       const char *property, const char *sqlstate, const char *why, json_t *jobs_json, FILE *out)
+{
+	struct sink k = { .out = out };
+	if (jobs_json) {
+		k.job = gf_json_obj();
+		gf_json_add(jobs_json, k.job);
+		gf_json_set(k.job, "job", gf_json_text(job->name));
+		gf_json_set(k.job, "partner", gf_json_text(job->partner));
+		gf_json_set(k.job, "path", gf_json_text(job->path));
+		gf_json_set(k.job, "verdict", gf_json_null());
+		gf_json_set(k.job, "sqlstate", gf_json_null());
+		k.rules = gf_json_arr();
+		gf_json_set(k.job, "rules", k.rules);
+		gf_json_set(k.job, "deliveries", gf_json_arr());
+		gf_json_set(k.job, "delivery_note", gf_json_null());
 	}
-	for (size_t j = 0; j < n_jobs; j++) {
-		const struct gf_job *job = jobs[j];
-		struct sink k = { .out = out };
-		if (doc) {
-			k.job = gf_json_obj();
-			gf_json_add(jobs_json, k.job);
-			gf_json_set(k.job, "job", gf_json_text(job->name));
-			gf_json_set(k.job, "partner", gf_json_text(job->partner));
-			gf_json_set(k.job, "path", gf_json_text(job->path));
-			gf_json_set(k.job, "verdict", gf_json_null());
-			gf_json_set(k.job, "sqlstate", gf_json_null());
-			k.rules = gf_json_arr();
-			gf_json_set(k.job, "rules", k.rules);
-			gf_json_set(k.job, "deliveries", gf_json_arr());
-			gf_json_set(k.job, "delivery_note", gf_json_null());
-		}
-		/* The window as the plan reaches it: not back before a purge. */
-		int64_t window_ms = 0;
-		char horizon[64];
-		int err = gf_purge_window(c, job, &window_ms, horizon, sizeof(horizon));
-		if (err < 0)
-			return err;
+	/* The window as the plan reaches it: not back before a purge. */
+	int64_t window_ms = 0;
+	char horizon[64];
+	int err = gf_purge_window(c, job, &window_ms, horizon, sizeof(horizon));
+	if (err < 0)
+		return err;
+	PGresult *r = NULL;
+	char rwhy[400], rstate[6];
+	if (seen == SEEN) {
 		char window[32];
 		snprintf(window, sizeof(window), "%lld", (long long)window_ms);
 		_cleanup_free_ char *statuses = gf_plan_statuses(job);
-		_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "explain_rules",
+		int q = try_query(c, "explain_rules",
 			"SELECT s.booking_id, s.property_id, s.status, coalesce(" GF_SQL_RULE_STATUS_SELECTED("$4::text[]") ", false),"
 			"       s.email, coalesce(" GF_SQL_RULE_EMAIL ", false),"
 			"       s.last_name, coalesce(" GF_SQL_RULE_NAME ", false),"
@@ -328,115 +379,436 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 			"       to_char(s.checked_out_at, " GF_JSON_TS_FMT "), coalesce(s.checked_out_at > now(), false)"
 			"  FROM guestflow.source_bookings s"
 			"  LEFT JOIN guestflow.connections c ON c.property_id = s.property_id AND c.partner = $2"
-			" WHERE s.booking_no = $1", 4, (const char *[]){ booking_no, job->partner, window, statuses });
-		if (!r && PQstatus(c) == CONNECTION_OK && gf_db_sqlstate_may_be_row(gf_db_sqlstate(c))) {
-			/* The view raises an error for this booking (an operator's
-			 * expression that fails for its values): what guestflow did
-			 * with it is in its delivery, found by its number. */
-			int e = explain_unreadable(c, job, booking_no, gf_db_sqlstate(c), k.job, out);
-			if (e < 0)
-				return e;
-			continue;
+			/* (by its id: another booking's row the view fails for is never read) */
+			" WHERE s.booking_id = $1::bigint LIMIT 1", 4,
+			(const char *[]){ booking_id, job->partner, window, statuses }, &r, rwhy, sizeof(rwhy), rstate);
+		if (q < 0)
+			return q;
+		if (q == 0) {
+			seen = UNREADABLE;
+			sqlstate = rstate;
+			why = rwhy;
+		} else if (PQntuples(r) == 0) {
+			/* (gone from the view since the header was read) */
+			seen = GONE;
 		}
-		if (!r)
+	}
+	_cleanup_pgresult_ PGresult *rr = r;
+	if (seen == SEEN) {
+		explain_rules(&k, job, r, horizon);
+		return explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16),
+		                        *horizon && PQgetvalue(r, 0, 11)[0] != 't', false, k.job, out);
+	}
+	if (k.job) {
+		gf_json_set(k.job, "verdict", gf_json_text(seen == GONE ? "not_in_source" : "unreadable"));
+		gf_json_set(k.job, "sqlstate", seen == GONE ? gf_json_null() : gf_json_text(sqlstate));
+	} else if (seen == GONE) {
+		fprintf(out, "\njob %s (partner %s, %s): not in guestflow.source_bookings, so not sent again; its"
+		        " deliveries as guestflow recorded them:\n", gf_log_qt(job->name), gf_log_qt(job->partner),
+		        gf_log_qt(job->path));
+	} else {
+		fprintf(out, "\njob %s (partner %s, %s): the source view raises an error for this booking (SQLSTATE %s),"
+		        " so its rules cannot be shown\n    error: %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
+		        gf_log_qt(job->path), sqlstate, gf_log_qt(why));
+	}
+	return explain_delivery(c, job, booking_id, property, NULL, false, seen == GONE, k.job, out);
+}
+
+/* A new entry of the document's "bookings" (NULL: text). */
+static json_t *booking_json(json_t *bookings)
+{
+	if (!bookings)
+		return NULL;
+	json_t *b = gf_json_obj();
+	gf_json_add(bookings, b);
+	static const char *const keys[] = { "booking_no", "booking_id", "property", "guest", "note", "jobs",
+	                                    "history", "history_note" };
+	for (size_t i = 0; i < GF_ARRAY_SIZE(keys); i++)
+		gf_json_set(b, keys[i], gf_json_null());
+	return b;
+}
+
+/* Everything about the booking booking_id, for each job: what the source
+ * view gives of it (asked_no: the number asked about, NULL when asked by
+ * id), the rules, the deliveries, the history. */
+static int explain_booking(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *asked_no,
+                           const char *booking_id, json_t *bookings, FILE *out)
+{
+	PGresult *h = NULL;
+	char why[400] = "", state[6] = "";
+	int q = try_query(c, "explain_booking",
+		"SELECT s.booking_no, s.property_id, s.first_name, s.last_name, count(*) OVER ()"
+		"  FROM guestflow.source_bookings s WHERE s.booking_id = $1::bigint"
+		" ORDER BY s.booking_no IS DISTINCT FROM $2 LIMIT 1", 2, (const char *[]){ booking_id, asked_no }, &h,
+		why, sizeof(why), state);
+	if (q < 0)
+		return q;
+	_cleanup_pgresult_ PGresult *hh = h;
+	enum seen seen = q == 0 ? UNREADABLE : PQntuples(h) == 0 ? GONE : SEEN;
+	if (seen == GONE && !asked_no) {
+		/* (asked by id: a booking neither the view nor guestflow knows) */
+		int err;
+		_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_recorded_id",
+			"SELECT 1 FROM guestflow.deliveries WHERE booking_id = $1::bigint LIMIT 1", 1,
+			(const char *[]){ booking_id });
+		if (!d)
 			return err;
-		if (PQntuples(r) == 0)
+		if (PQntuples(d) == 0)
 			return -ENOENT;
-		if (PQgetisnull(r, 0, 0) && doc) {
-			/* (no job can send it: the document says why, with no job) */
-			json_array_clear(jobs_json);
-			gf_json_set(doc, "property", gf_json_col_text(r, 0, 1));
-			gf_json_set(doc, "note", gf_json_text("the source view gives it no booking_id, so guestflow cannot"
-			                                      " track it and does not send it; fix"
-			                                      " guestflow.source_bookings or the PMS"));
-			gf_json_set(doc, "history_note", gf_json_text("not shown: the source view gives no booking id for"
-			                                              " it"));
-			return 0;
+	}
+	/* Its number: the view's; else the one asked about; else the one
+	 * guestflow recorded (asked by id). */
+	const char *no = seen == SEEN ? gf_db_get(h, 0, 0) : NULL;
+	_cleanup_free_ char *recorded = NULL;
+	if (!no && !asked_no) {
+		int err;
+		_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_recorded_no",
+			"SELECT booking_no FROM guestflow.deliveries WHERE booking_id = $1::bigint AND booking_no <> ''"
+			" ORDER BY created_at DESC LIMIT 1", 1, (const char *[]){ booking_id });
+		if (!d)
+			return err;
+		if (PQntuples(d))
+			recorded = gf_xstrdup(PQgetvalue(d, 0, 0));
+	}
+	if (!no)
+		no = asked_no ? asked_no : recorded;
+	_cleanup_free_ char *note = NULL;
+	if (seen == GONE)
+		note = gf_xstrdup("not in guestflow.source_bookings: deleted or archived in the PMS, or left out by the"
+		                  " view; shown is what guestflow recorded of it");
+	else if (seen == UNREADABLE)
+		note = gf_xasprintf("the source view raises an error for this booking (SQLSTATE %s), so its rules cannot be"
+		                    " shown: %s", state, why);
+	else if (asked_no && no && strcmp(no, asked_no) != 0)
+		note = gf_xasprintf("the source view gives it the number %s now; guestflow recorded it under %s", no,
+		                    asked_no);
+	else if (strcmp(PQgetvalue(h, 0, 4), "1") != 0)
+		note = gf_xasprintf("the source view gives this booking_id in %s rows: guestflow plans it once, from one"
+		                    " of them; the rules shown are of one", PQgetvalue(h, 0, 4));
+	json_t *b = booking_json(bookings), *jobs_json = NULL;
+	if (b) {
+		gf_json_set(b, "booking_no", gf_json_text(no));
+		gf_json_set(b, "booking_id", gf_json_int(strtoll(booking_id, NULL, 10)));
+		gf_json_set(b, "note", gf_json_text(note));
+		if (seen == SEEN) {
+			gf_json_set(b, "property", gf_json_col_text(h, 0, 1));
+			json_t *g = gf_json_obj();
+			gf_json_set(g, "first_name", gf_json_col_text(h, 0, 2));
+			gf_json_set(g, "last_name", gf_json_col_text(h, 0, 3));
+			gf_json_set(b, "guest", g);
 		}
-		if (PQgetisnull(r, 0, 0)) {
-			fprintf(out, "booking %s (property %s): the source view gives it no booking_id, so guestflow cannot"
-			        " track it and does not send it; fix guestflow.source_bookings or the PMS\n",
-			        gf_log_q(booking_no), gf_log_q(or_none(gf_db_get(r, 0, 1))));
-			return 0;
-		}
-		if (!booking_id) {
-			booking_id = gf_xstrdup(PQgetvalue(r, 0, 0));
-			if (doc) {
-				gf_json_set(doc, "booking_id", gf_json_col_num(r, 0, 0));
-				gf_json_set(doc, "property", gf_json_col_text(r, 0, 1));
-				json_t *g = gf_json_obj();
-				gf_json_set(g, "first_name", gf_json_col_text(r, 0, 15));
-				gf_json_set(g, "last_name", gf_json_col_text(r, 0, 6));
-				gf_json_set(doc, "guest", g);
-			}
-			/* Values are quoted and escaped as in the log: PMS data may hold
-			 * control characters that must not reach the terminal raw. */
-			else
-				fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", gf_log_qt(booking_no),
-			        booking_id, gf_log_qt(PQgetvalue(r, 0, 1)), gf_log_q(or_none(gf_db_get(r, 0, 15))),
-			        gf_log_q(or_none(gf_db_get(r, 0, 6))));
-		}
-		bool all = job->enabled;
-		for (int col = 3; col <= 13; col += 2)
-			all = all && PQgetvalue(r, 0, col)[0] == 't';
-		all = all && PQgetvalue(r, 0, 17)[0] == 't' && PQgetvalue(r, 0, 19)[0] == 't' &&
-		      PQgetvalue(r, 0, 21)[0] == 't';
-		if (doc)
-			gf_json_set(k.job, "verdict", gf_json_text(all ? "eligible" : "not_eligible"));
-		else
-			fprintf(out, "\njob %s (partner %s, %s): %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
-			        gf_log_qt(job->path), all ? "eligible" : "NOT eligible");
-		rule_to(&k, "job_enabled", job->enabled, "job enabled", "",
-		        job->enabled ? "enabled: true" : "enabled: false in the job file", job->enabled ? "true" : "false");
-		explain_status(&k, job, r);
-		rule_to(&k, "email", PQgetvalue(r, 0, 5)[0] == 't', "e-mail present and plausible", "email = ",
-		        gf_db_get(r, 0, 4) ? gf_log_q(PQgetvalue(r, 0, 4)) : "(none)", gf_db_get(r, 0, 4));
-		rule_to(&k, "last_name", PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
-		        gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)", gf_db_get(r, 0, 6));
-		rule_to(&k, "notify", PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ",
-		        or_none(gf_db_get(r, 0, 8)), gf_db_get(r, 0, 8));
-		_cleanup_free_ char *sup = gf_db_get(r, 0, 18) ?
-			gf_xasprintf("the address is on the suppression list: %s; no job sends it to any partner"
-			             " ('guestflow suppression remove' lifts it)",
-			             gf_log_q(PQgetvalue(r, 0, 18))) : gf_xstrdup("not on the suppression list");
-		rule_to(&k, "not_suppressed", PQgetvalue(r, 0, 17)[0] == 't', "not unsubscribed or bounced", "", sup,
-		        gf_db_get(r, 0, 4));
-		rule_to(&k, "property_allowed", PQgetvalue(r, 0, 19)[0] == 't', "property allows export", "",
-		     gf_db_get(r, 0, 20) ? (PQgetvalue(r, 0, 19)[0] == 't' ? "export_allowed = true in guestflow.source_properties"
-		                                                          : "export_allowed is not true in"
-		                                                            " guestflow.source_properties")
-		                         : "the PMS does not list the property (guestflow.source_properties)",
-		        gf_db_get(r, 0, 20));
-		char win[400];
-		if (PQgetvalue(r, 0, 24)[0] == 't')
-			snprintf(win, sizeof(win), "checked_out_at = %s: in the future (the PMS's clock or time zone?); planned"
-			         " once that time has come", or_none(gf_db_get(r, 0, 10)));
-		else if (*horizon)
-			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"
-			         " out before it may have had their deliveries purged, and are not planned again)",
-			         or_none(gf_db_get(r, 0, 10)), (long long)(job->window_ms / 86400000), horizon);
-		else
-			snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
-			         (long long)(job->window_ms / 86400000));
-		rule_to(&k, "window", PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win,
-		        gf_db_get(r, 0, 23));
-		_cleanup_free_ char *conn = gf_db_get(r, 0, 12) ?
-			gf_xasprintf("connection %s (hotel id %s)", gf_log_qt(PQgetvalue(r, 0, 12)),
-			             gf_log_qt(PQgetvalue(r, 0, 14))) :
-			gf_xasprintf("no connection to %s", gf_log_qt(job->partner));
-		rule_to(&k, "connection_live", PQgetvalue(r, 0, 13)[0] == 't', "property connected and live", "", conn,
-		        gf_db_get(r, 0, 12));
-		int e = explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16),
-		                         *horizon && PQgetvalue(r, 0, 11)[0] != 't', k.job, out);
+		jobs_json = gf_json_arr();
+		gf_json_set(b, "jobs", jobs_json);
+	} else if (seen == SEEN) {
+		/* Values are quoted and escaped as in the log: PMS data may hold
+		 * control characters that must not reach the terminal raw. */
+		fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", no ? gf_log_qt(no) : "(none)", booking_id,
+		        gf_log_qt(or_none(gf_db_get(h, 0, 1))), gf_log_q(or_none(gf_db_get(h, 0, 2))),
+		        gf_log_q(or_none(gf_db_get(h, 0, 3))));
+		if (note)
+			fprintf(out, "  (%s)\n", gf_log_qt(note));
+	} else {
+		fprintf(out, "booking %s (booking id %s): %s\n", no ? gf_log_qt(no) : "(number unknown)", booking_id,
+		        seen == GONE ? "not in guestflow.source_bookings: deleted or archived in the PMS, or left out by"
+		                       " the view; what guestflow recorded of it:"
+		                     : "the source view raises an error for this booking, so its rules cannot be shown");
+		if (seen == UNREADABLE)
+			fprintf(out, "  error: %s\n", gf_log_qt(why));
+	}
+	for (size_t j = 0; j < n_jobs; j++) {
+		int e = explain_job(c, jobs[j], booking_id, seen, seen == SEEN ? gf_db_get(h, 0, 1) : NULL, state, why,
+		                    jobs_json, out);
 		if (e < 0)
 			return e;
 	}
-	if (booking_id) {
-		if (!doc)
-			fputc('\n', out);
-		return explain_history(c, booking_id, doc, out);
+	if (!b)
+		fputc('\n', out);
+	return explain_history(c, booking_id, b, out);
+}
+
+/* A row of the number without a booking_id: guestflow cannot track it. */
+static void explain_no_id(const char *booking_no, const char *property, json_t *bookings, FILE *out)
+{
+	static const char why[] = "the source view gives it no booking_id, so guestflow cannot track it and does not"
+	                          " send it; fix guestflow.source_bookings or the PMS";
+	json_t *b = booking_json(bookings);
+	if (b) {
+		gf_json_set(b, "booking_no", gf_json_text(booking_no));
+		gf_json_set(b, "property", gf_json_text(property));
+		gf_json_set(b, "note", gf_json_text(why));
+		gf_json_set(b, "jobs", gf_json_arr());
+		gf_json_set(b, "history_note", gf_json_text("not shown: the source view gives no booking id for it"));
+		return;
 	}
-	if (doc)
-		gf_json_set(doc, "history_note", gf_json_text("not shown: the source view gives no booking id for it"));
+	fprintf(out, "booking %s (property %s): %s\n", gf_log_qt(booking_no), gf_log_qt(or_none(property)), why);
+}
+
+/* The booking ids the source view gives a number to, and what it cannot
+ * be asked about. */
+struct found {
+	int64_t *ids;            /* booking ids (sorted and unique by found_done) */
+	size_t n, cap;
+	int64_t *bad;            /* ids whose number the view cannot give */
+	size_t n_bad, cap_bad;
+	char bad_why[400];       /* the first of their errors */
+	bool broken;             /* the view fails for every booking asked: bad_why */
+	char **no_id;            /* the properties of the number's rows without a booking_id */
+	size_t n_no_id;
+	char no_id_why[400];     /* those rows could not be read: why ("": they were) */
+};
+
+static void add_id(int64_t **v, size_t *n, size_t *cap, int64_t id)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = gf_xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = id;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void found_done(struct found *f)
+{
+	if (f->n > 1)
+		qsort(f->ids, f->n, sizeof(*f->ids), cmp_id);
+	size_t k = 0;
+	for (size_t i = 0; i < f->n; i++)
+		if (k == 0 || f->ids[k - 1] != f->ids[i])
+			f->ids[k++] = f->ids[i];
+	f->n = k;
+}
+
+static void found_free(struct found *f)
+{
+	free(f->ids);
+	free(f->bad);
+	for (size_t i = 0; i < f->n_no_id; i++)
+		free(f->no_id[i]);
+	free(f->no_id);
+}
+
+/* As the plan (plan.c, list_by_value): this many bookings the view fails
+ * for, and none it gives, and the view is taken as broken as a whole. */
+#define RANGE_GIVE_UP 10
+
+/* Whether the view gives a number to some booking other than f->bad:
+ * evidence that those fail alone. */
+static bool view_gives_others(PGconn *c, const struct found *f)
+{
+	_cleanup_buf_ struct gf_buf ids = GF_BUF_INIT(SIZE_MAX);
+	if (gf_db_int_array(&ids, f->bad, f->n_bad) < 0)
+		return false;
+	PGresult *r = NULL;
+	char why[400], state[6];
+	if (try_query(c, "explain_view_probe", "SELECT 1 FROM guestflow.source_bookings s WHERE s.booking_id IS NOT NULL"
+	              " AND s.booking_id <> ALL($1::bigint[]) AND s.booking_no IS NOT NULL LIMIT 1", 1,
+	              (const char *[]){ gf_buf_str(&ids) }, &r, why, sizeof(why), state) != 1)
+		return false;
+	bool some = PQntuples(r) > 0;
+	PQclear(r);
+	return some;
+}
+
+/* The view failed for some row when asked for the number: asked again a
+ * range of booking_id values at a time (a condition on booking_id alone
+ * reaches the PMS's table first, plan.c), a range that fails halved down
+ * to the one id, which goes to f->bad: the view cannot say whether it has
+ * the number. */
+static int list_by_range(PGconn *c, const char *booking_no, struct found *f)
+{
+	struct { int64_t lo, hi; } *st = gf_xcalloc(128, sizeof(*st));
+	size_t n_st = 0, cap_st = 128;
+	bool healthy = false;
+	int err = 0;
+	st[n_st].lo = INT64_MIN;
+	st[n_st++].hi = INT64_MAX;
+	while (n_st > 0 && err == 0) {
+		int64_t lo = st[n_st - 1].lo, hi = st[--n_st].hi;
+		char los[32], his[32], why[400], state[6];
+		snprintf(los, sizeof(los), "%lld", (long long)lo);
+		snprintf(his, sizeof(his), "%lld", (long long)hi);
+		PGresult *r = NULL;
+		int q = try_query(c, "explain_list_range",
+			"SELECT DISTINCT s.booking_id FROM guestflow.source_bookings s"
+			" WHERE s.booking_id >= $2::bigint AND s.booking_id <= $3::bigint AND s.booking_no = $1", 3,
+			(const char *[]){ booking_no, los, his }, &r, why, sizeof(why), state);
+		if (q < 0) {
+			err = q;
+			break;
+		}
+		if (q == 1) {
+			for (int i = 0; i < PQntuples(r); i++)
+				add_id(&f->ids, &f->n, &f->cap, gf_db_get_int(r, i, 0));
+			healthy = healthy || PQntuples(r) > 0;
+			PQclear(r);
+			continue;
+		}
+		if (lo < hi) {
+			int64_t mid = (int64_t)((uint64_t)lo + (((uint64_t)hi - (uint64_t)lo) >> 1));
+			if (n_st + 2 > cap_st) {
+				cap_st *= 2;
+				st = gf_xrealloc(st, cap_st * sizeof(*st));
+			}
+			st[n_st].lo = mid + 1;
+			st[n_st++].hi = hi;
+			st[n_st].lo = lo;
+			st[n_st++].hi = mid;
+			continue;
+		}
+		if (!f->n_bad)
+			snprintf(f->bad_why, sizeof(f->bad_why), "%s", why);
+		add_id(&f->bad, &f->n_bad, &f->cap_bad, lo);
+		if (!healthy && f->n_bad == RANGE_GIVE_UP && !(healthy = view_gives_others(c, f))) {
+			f->broken = true;
+			break;
+		}
+	}
+	free(st);
+	return err;
+}
+
+/* The bookings the view gives booking_no: by the number, or, when that
+ * fails for some row, range by range (list_by_range); and its rows without
+ * a booking_id. */
+static int list_numbered(PGconn *c, const char *booking_no, struct found *f)
+{
+	PGresult *r = NULL;
+	char why[400], state[6];
+	int q = try_query(c, "explain_list", "SELECT DISTINCT s.booking_id FROM guestflow.source_bookings s"
+	                  " WHERE s.booking_no = $1 AND s.booking_id IS NOT NULL", 1, (const char *[]){ booking_no },
+	                  &r, why, sizeof(why), state);
+	if (q < 0)
+		return q;
+	if (q == 1) {
+		for (int i = 0; i < PQntuples(r); i++)
+			add_id(&f->ids, &f->n, &f->cap, gf_db_get_int(r, i, 0));
+		PQclear(r);
+	} else if ((q = list_by_range(c, booking_no, f)) < 0) {
+		return q;
+	}
+	q = try_query(c, "explain_list_no_id", "SELECT s.property_id FROM guestflow.source_bookings s"
+	              " WHERE s.booking_id IS NULL AND s.booking_no = $1", 1, (const char *[]){ booking_no }, &r,
+	              f->no_id_why, sizeof(f->no_id_why), state);
+	if (q < 0)
+		return q;
+	if (q == 1) {
+		f->no_id_why[0] = '\0';
+		f->n_no_id = (size_t)PQntuples(r);
+		f->no_id = gf_xcalloc(f->n_no_id ? f->n_no_id : 1, sizeof(*f->no_id));
+		for (size_t i = 0; i < f->n_no_id; i++)
+			f->no_id[i] = gf_db_get(r, (int)i, 0) ? gf_xstrdup(PQgetvalue(r, (int)i, 0)) : NULL;
+		PQclear(r);
+	}
+	return 0;
+}
+
+/* The bookings guestflow recorded deliveries of under the number, for the
+ * jobs explained: also those gone from the view, or numbered otherwise now. */
+static int list_recorded(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
+                         struct found *f)
+{
+	for (size_t j = 0; j < n_jobs; j++) {
+		int err;
+		_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "explain_recorded",
+			"SELECT DISTINCT booking_id FROM guestflow.deliveries WHERE job = $1 AND booking_no = $2", 2,
+			(const char *[]){ jobs[j]->name, booking_no });
+		if (!r)
+			return err;
+		for (int i = 0; i < PQntuples(r); i++)
+			add_id(&f->ids, &f->n, &f->cap, gf_db_get_int(r, i, 0));
+	}
+	return 0;
+}
+
+/* What the view could not say, in text and in the document. */
+static void unknown_note(const struct found *f, const char *booking_no, json_t *doc, FILE *out)
+{
+	if (doc) {
+		json_t *a = gf_json_arr();
+		for (size_t i = 0; i < f->n_bad; i++)
+			gf_json_add(a, gf_json_int(f->bad[i]));
+		gf_json_set(doc, "unreadable_ids", a);
+		gf_json_set(doc, "unreadable_note", gf_json_null());
+		if (f->broken || f->no_id_why[0])
+			gf_json_set(doc, "unreadable_note", gf_json_text(f->broken ? f->bad_why : f->no_id_why));
+		else if (f->n_bad)
+			gf_json_set(doc, "unreadable_note", gf_json_text(f->bad_why));
+		return;
+	}
+	if (f->broken)
+		fprintf(out, "note: the source view raises an error for every booking it is asked for (%s): it cannot say"
+		        " which bookings have the number %s; shown is what guestflow recorded\n", gf_log_qt(f->bad_why),
+		        gf_log_qt(booking_no));
+	else if (f->n_bad) {
+		fprintf(out, "note: the source view cannot give the number of booking id");
+		for (size_t i = 0; i < f->n_bad; i++)
+			fprintf(out, "%s %lld", i ? "," : "", (long long)f->bad[i]);
+		fprintf(out, " (%s), so explain cannot tell whether %s %s; 'guestflow explain --booking-id ID' shows"
+		        " what guestflow did with %s\n", gf_log_qt(f->bad_why), f->n_bad == 1 ? "it has" : "they have",
+		        gf_log_qt(booking_no), f->n_bad == 1 ? "it" : "each");
+	}
+	if (f->no_id_why[0])
+		fprintf(out, "note: the rows of the number without a booking_id could not be read: %s\n",
+		        gf_log_qt(f->no_id_why));
+}
+
+int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const char *booking_no,
+               const char *booking_id, json_t *doc, FILE *out)
+{
+	struct found f = { 0 };
+	int err = 0;
+	if (booking_no) {
+		err = list_numbered(c, booking_no, &f);
+		if (err == 0)
+			err = list_recorded(c, jobs, n_jobs, booking_no, &f);
+	} else {
+		add_id(&f.ids, &f.n, &f.cap, strtoll(booking_id, NULL, 10));
+	}
+	found_done(&f);
+	json_t *bookings = doc ? gf_json_arr() : NULL;
+	if (err == 0 && booking_no && f.n + f.n_no_id > 1 && !doc)
+		fprintf(out, "booking number %s: %zu bookings have it (a group booking, or a number the PMS gave"
+		        " twice); each is shown\n\n", gf_log_qt(booking_no), f.n + f.n_no_id);
+	if (err == 0 && booking_no)
+		unknown_note(&f, booking_no, doc, out);
+	else if (doc) {
+		gf_json_set(doc, "unreadable_ids", gf_json_arr());
+		gf_json_set(doc, "unreadable_note", gf_json_null());
+	}
+	for (size_t i = 0; i < f.n && err == 0; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", (long long)f.ids[i]);
+		if (i > 0 && !doc)
+			fputc('\n', out);
+		err = explain_booking(c, jobs, n_jobs, booking_no, id, bookings, out);
+	}
+	for (size_t i = 0; i < f.n_no_id && err == 0; i++) {
+		if ((i > 0 || f.n > 0) && !doc)
+			fputc('\n', out);
+		explain_no_id(booking_no, f.no_id[i], bookings, out);
+	}
+	bool none = f.n + f.n_no_id == 0;
+	found_free(&f);
+	if (err == 0 && none)
+		err = -ENOENT;
+	if (err < 0 || !doc) {
+		json_decref(bookings);
+		return err;
+	}
+	/* The document's own keys are its first booking's (a number of one
+	 * booking reads as it always did); "bookings" has them all. */
+	json_t *first = json_array_get(bookings, 0);
+	static const char *const keys[] = { "booking_id", "property", "guest", "note", "jobs", "history",
+	                                    "history_note" };
+	gf_json_set(doc, "booking_no", booking_no ? gf_json_text(booking_no)
+	                                          : json_incref(json_object_get(first, "booking_no")));
+	for (size_t i = 0; i < GF_ARRAY_SIZE(keys); i++)
+		gf_json_set(doc, keys[i], json_incref(json_object_get(first, keys[i])));
+	gf_json_set(doc, "bookings", bookings);
 	return 0;
 }

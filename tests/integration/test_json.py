@@ -57,7 +57,9 @@ SPEC = {
                    ' error',
     },
     'explain': {
-        '': 'format_version booking_no booking_id property guest note jobs history history_note',
+        '': 'format_version booking_no booking_id property guest note jobs history history_note bookings'
+            ' unreadable_ids unreadable_note',
+        'bookings[]': 'booking_no booking_id property guest note jobs history history_note',
         'guest': 'first_name last_name',
         'jobs[]': 'job partner path verdict sqlstate rules deliveries delivery_note',
         'jobs[].rules[]': 'rule passed value detail',
@@ -273,8 +275,9 @@ class JsonTest(GFTestCase):
         self.run_job(expect=1)
         doc = self.doc('explain', 'explain', 'B-2', '--json', need=('jobs[]', 'jobs[].deliveries[]'))
         j = doc['jobs'][0]
-        self.assertEqual((doc['booking_id'], doc['guest'], doc['history']), (None, None, None))
-        self.assertIsNotNone(doc['history_note'])
+        # (read by its id: only its checked_out_at fails, so its id, guest and history are known)
+        self.assertEqual((doc['booking_id'], doc['guest'], doc['history'], doc['history_note']),
+                         (2, {'first_name': 'First2', 'last_name': 'Last2'}, [], None))
         self.assertEqual((j['verdict'], j['sqlstate'], j['rules']), ('unreadable', '22007', []))
         d = j['deliveries'][0]
         self.assertEqual((d['property'], d['state']), ('P001', 'rejected'))
