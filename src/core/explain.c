@@ -195,7 +195,9 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 }
 
 /* The booking's history, read only through the source contract's
- * guestflow.read_history(bigint) (schemas/sql/reference/adapters.sql). */
+ * guestflow.read_history(bigint) (schemas/sql/reference/adapters.sql). The
+ * function raising for the booking is said where the history would be;
+ * the rest of the answer stands. */
 static int explain_history(PGconn *c, const char *booking_id, json_t *doc, FILE *out)
 {
 	int err;
@@ -214,12 +216,27 @@ static int explain_history(PGconn *c, const char *booking_id, json_t *doc, FILE 
 		        " (see schemas/sql/reference/adapters.sql)\n");
 		return 0;
 	}
-	_cleanup_pgresult_ PGresult *h = gf_db_query(c, &err, "explain_history",
+	PGresult *h = NULL;
+	char why[400], state[6];
+	int r = try_query(c, "explain_history",
 		"SELECT to_char(h.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), h.kind, h.message,"
 		"       to_char(h.created_at, " GF_JSON_TS_FMT ")"
-		"  FROM guestflow.read_history($1::bigint) h", 1, (const char *[]){ booking_id });
-	if (!h)
-		return err;
+		"  FROM guestflow.read_history($1::bigint) h", 1, (const char *[]){ booking_id }, &h, why, sizeof(why),
+		state);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		_cleanup_free_ char *note = gf_xasprintf("could not be read: guestflow.read_history(bigint) raises an error"
+		                                         " for this booking: %s", why);
+		if (doc) {
+			gf_json_set(doc, "history", gf_json_null());
+			gf_json_set(doc, "history_note", gf_json_text(note));
+		} else {
+			fprintf(out, "history: %s\n", gf_log_qt(note));
+		}
+		return 0;
+	}
+	_cleanup_pgresult_ PGresult *hh = h;
 	if (doc) {
 		json_t *a = gf_json_arr();
 		for (int i = 0; i < PQntuples(h); i++) {

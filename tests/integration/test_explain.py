@@ -128,6 +128,24 @@ class ExplainTest(GFTestCase):
         r = self.explain('B-404', expect=65)
         self.assertIn('not in guestflow.source_bookings, and guestflow has no delivery of it', r.stderr)
 
+    def test_history_adapter_raising_hides_nothing_else(self):
+        """F9: guestflow.read_history raising: explain --json printed nothing
+        and exited 70, text mode stopped after the rules. Now everything else
+        is shown, the history saying it could not be read and why; exit 0."""
+        env = self.env
+        add_booking(env, 1)
+        self.run_job(expect=0)
+        env.psql("CREATE OR REPLACE FUNCTION guestflow.read_history(booking bigint) RETURNS TABLE"
+                 " (created_at timestamptz, kind text, message text) LANGUAGE sql AS"
+                 " $$ SELECT now(), 'x', (1/(booking-booking))::text $$")
+        r = self.explain('B-1')
+        self.assertIn('delivery to P001: delivered at ', r.stdout)
+        self.assertIn('history: could not be read: guestflow.read_history(bigint) raises an error for this'
+                      ' booking: division by zero', r.stdout)
+        doc = json.loads(self.explain('B-1', '--json').stdout)
+        self.assertEqual((doc['jobs'][0]['deliveries'][0]['state'], doc['history']), ('delivered', None))
+        self.assertIn('division by zero', doc['history_note'])
+
     def test_explain_takes_a_booking_number_beginning_with_a_dash(self):
         """F13: `explain -- -B-1` was a usage error (64): no number beginning
         with '-' could be asked about. Now `--` ends explain's options."""
