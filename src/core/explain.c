@@ -72,6 +72,52 @@ static int try_query(PGconn *c, const char *what, const char *sql, int n, const 
 	return err;
 }
 
+/* When a job has no delivery of the booking: why, from the job's runs. A
+ * run that ended with 0, 1 or 69 read the whole plan; one that failed
+ * before (a database error, a configuration error: 75, 78, 70) or was lost
+ * may never have read the booking, and neither may a job that has not
+ * run. */
+static int no_delivery_note(PGconn *c, const struct gf_job *job, bool before_horizon, bool eligible, char *out,
+                            size_t size)
+{
+	int err;
+	_cleanup_pgresult_ PGresult *p = gf_db_query(c, &err, "explain_planned_run",
+		"SELECT id, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') FROM guestflow.runs"
+		" WHERE job = $1 AND exit_code IN (0, 1, 69) ORDER BY id DESC LIMIT 1", 1, (const char *[]){ job->name });
+	if (!p)
+		return err;
+	const char *since = PQntuples(p) ? PQgetvalue(p, 0, 0) : "0";
+	_cleanup_pgresult_ PGresult *f = gf_db_query(c, &err, "explain_failed_runs",
+		"SELECT count(*) OVER (), id, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		"       coalesce(exit_code::text, 'none (lost)'), coalesce(message, '')"
+		"  FROM guestflow.runs WHERE job = $1 AND id > $2::bigint AND (finished_at IS NOT NULL OR lost_at IS NOT NULL)"
+		" ORDER BY id DESC LIMIT 1", 2, (const char *[]){ job->name, since });
+	if (!f)
+		return err;
+	char failed[800] = "";
+	if (PQntuples(f))
+		snprintf(failed, sizeof(failed), "%s run%s ended before the end of planning (the last: run %s at %s, exit"
+		         " %s%s%s)", PQgetvalue(f, 0, 0), strcmp(PQgetvalue(f, 0, 0), "1") ? "s" : "", PQgetvalue(f, 0, 1),
+		         PQgetvalue(f, 0, 2), PQgetvalue(f, 0, 3), *PQgetvalue(f, 0, 4) ? ": " : "",
+		         *PQgetvalue(f, 0, 4) ? gf_log_qt(PQgetvalue(f, 0, 4)) : "");
+	if (PQntuples(p) == 0 && PQntuples(f) == 0)
+		snprintf(out, size, "this job has not run yet (guestflow.runs has no run of it)");
+	else if (PQntuples(p) == 0)
+		snprintf(out, size, "no run of this job has read its plan to the end: %s; the booking may never have"
+		         " been planned", failed);
+	else if (PQntuples(f))
+		snprintf(out, size, "not eligible when this job last read its plan to the end (run %s at %s); since then %s,"
+		         " so it may not have been planned since", PQgetvalue(p, 0, 0), PQgetvalue(p, 0, 1), failed);
+	else if (before_horizon)
+		snprintf(out, size, "purged (retention.deliveries), or the booking was never eligible when this job ran");
+	else if (eligible)
+		snprintf(out, size, "not eligible when this job last ran (run %s at %s): the next run plans it",
+		         PQgetvalue(p, 0, 0), PQgetvalue(p, 0, 1));
+	else
+		snprintf(out, size, "the booking has never been eligible when this job ran");
+	return 0;
+}
+
 /* The deliveries of explain_delivery's rows d, into the job's entry j:
  * "deliveries", and "delivery_note" when there are none. */
 static void delivery_json(const struct gf_job *job, PGresult *d, const char *note, json_t *j)
@@ -122,10 +168,11 @@ static void delivery_json(const struct gf_job *job, PGresult *d, const char *not
 
 /* The job's deliveries of the booking. property_id: the booking's now
  * (NULL: the source view does not give it); updated_at: the booking's, as
- * the source view gives it (NULL: unknown); gone: the view no longer gives
- * the booking. */
+ * the source view gives it (NULL: unknown); eligible: the verdict now, for
+ * the note when there is none. */
 static int explain_delivery(PGconn *c, const struct gf_job *job, const char *booking_id, const char *property_id,
-                            const char *updated_at, bool before_horizon, bool gone, json_t *jdoc, FILE *out)
+                            const char *updated_at, bool before_horizon, bool eligible, bool gone, json_t *jdoc,
+                            FILE *out)
 {
 	int err;
 	_cleanup_pgresult_ PGresult *d = gf_db_query(c, &err, "explain_delivery",
@@ -149,9 +196,9 @@ static int explain_delivery(PGconn *c, const struct gf_job *job, const char *boo
 		(const char *[]){ job->name, booking_id, property_id, updated_at, job->partner });
 	if (!d)
 		return err;
-	const char *note = gone ? "guestflow recorded no delivery of it for this job" : before_horizon ?
-		"purged (retention.deliveries), or the booking was never eligible when this job ran" :
-		"the booking has never been eligible when this job ran";
+	char note[1200] = "guestflow recorded no delivery of it for this job";
+	if (PQntuples(d) == 0 && !gone && (err = no_delivery_note(c, job, before_horizon, eligible, note, sizeof(note))) < 0)
+		return err;
 	if (jdoc) {
 		delivery_json(job, d, note, jdoc);
 		return 0;
@@ -286,14 +333,16 @@ static void explain_status(struct sink *k, const struct gf_job *job, PGresult *r
 	        status);
 }
 
-/* Every rule for the booking's explain_rules row r, under the job's line. */
-static void explain_rules(struct sink *k, const struct gf_job *job, PGresult *r, const char *horizon)
+/* Every rule for the booking's explain_rules row r, under the job's line;
+ * *eligible: whether all passed. */
+static void explain_rules(struct sink *k, const struct gf_job *job, PGresult *r, const char *horizon, bool *eligible)
 {
 	bool all = job->enabled;
 	for (int col = 3; col <= 13; col += 2)
 		all = all && PQgetvalue(r, 0, col)[0] == 't';
 	all = all && PQgetvalue(r, 0, 17)[0] == 't' && PQgetvalue(r, 0, 19)[0] == 't' &&
 	      PQgetvalue(r, 0, 21)[0] == 't';
+	*eligible = all;
 	if (k->rules)
 		gf_json_set(k->job, "verdict", gf_json_text(all ? "eligible" : "not_eligible"));
 	else
@@ -411,10 +460,11 @@ static int explain_job(PGconn *c, const struct gf_job *job, const char *booking_
 		}
 	}
 	_cleanup_pgresult_ PGresult *rr = r;
+	bool eligible = false;
 	if (seen == SEEN) {
-		explain_rules(&k, job, r, horizon);
+		explain_rules(&k, job, r, horizon, &eligible);
 		return explain_delivery(c, job, booking_id, PQgetvalue(r, 0, 1), gf_db_get(r, 0, 16),
-		                        *horizon && PQgetvalue(r, 0, 11)[0] != 't', false, k.job, out);
+		                        *horizon && PQgetvalue(r, 0, 11)[0] != 't', eligible, false, k.job, out);
 	}
 	if (k.job) {
 		gf_json_set(k.job, "verdict", gf_json_text(seen == GONE ? "not_in_source" : "unreadable"));
@@ -428,7 +478,7 @@ static int explain_job(PGconn *c, const struct gf_job *job, const char *booking_
 		        " so its rules cannot be shown\n    error: %s\n", gf_log_qt(job->name), gf_log_qt(job->partner),
 		        gf_log_qt(job->path), sqlstate, gf_log_qt(why));
 	}
-	return explain_delivery(c, job, booking_id, property, NULL, false, seen == GONE, k.job, out);
+	return explain_delivery(c, job, booking_id, property, NULL, false, false, seen == GONE, k.job, out);
 }
 
 /* A new entry of the document's "bookings" (NULL: text). */

@@ -128,6 +128,32 @@ class ExplainTest(GFTestCase):
         r = self.explain('B-404', expect=65)
         self.assertIn('not in guestflow.source_bookings, and guestflow has no delivery of it', r.stderr)
 
+    def test_runs_that_failed_before_planning_are_not_taken_for_a_verdict(self):
+        """F8: after a run that failed before planning (exit 75), explain said
+        "delivery: none — the booking has never been eligible when this job
+        ran". Now it says, from guestflow.runs, that no run of the job has read
+        its plan to the end and which run failed how."""
+        env = self.env
+        add_many(env, 1, ['P001'])
+        fresh_view(env, booking_id='b.id::int')
+        failed = self.run_job()
+        self.assertIn(failed.returncode, (75, 78), failed.stdout + failed.stderr)
+        fresh_view(env)
+        r = self.explain('B-1')
+        self.assertNotIn('never been eligible when this job ran', r.stdout)
+        self.assertIn('no run of this job has read its plan to the end: 1 run ended before the end of planning',
+                      r.stdout)
+        self.assertIn(f'exit {failed.returncode}', r.stdout)
+        add_booking(env, 2, email='')
+        self.run_job(expect=0)
+        self.assertIn('the booking has never been eligible when this job ran', self.explain('B-2').stdout)
+        fresh_view(env, booking_id='b.id::int')
+        self.run_job()
+        fresh_view(env)
+        out = self.explain('B-2').stdout
+        self.assertIn('not eligible when this job last read its plan to the end (run ', out)
+        self.assertIn('since then 1 run ended before the end of planning', out)
+
     def test_history_adapter_raising_hides_nothing_else(self):
         """F9: guestflow.read_history raising: explain --json printed nothing
         and exited 70, text mode stopped after the rules. Now everything else
