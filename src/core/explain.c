@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "core/complete.h"
 #include "db/db.h"
 #include "core/jsonout.h"
@@ -44,6 +45,93 @@ static void rule_to(struct sink *k, const char *id, bool ok, const char *what, c
 static const char *or_none(const char *v)
 {
 	return v ? v : "(none)";
+}
+
+/* Characters a terminal shows as nothing, or as a plain space, although
+ * the value differs by them from the one it looks like: format characters
+ * (soft hyphen, zero-width space and joiners, word joiner, byte order mark,
+ * tags, ...), variation selectors, fillers, and every space but U+0020. */
+static bool invisible(uint32_t cp)
+{
+	return cp == 0x00A0 || cp == 0x00AD || cp == 0x034F || (cp >= 0x0600 && cp <= 0x0605) || cp == 0x061C ||
+	       cp == 0x06DD || cp == 0x070F || cp == 0x08E2 || cp == 0x115F || cp == 0x1160 || cp == 0x1680 ||
+	       cp == 0x17B4 || cp == 0x17B5 || (cp >= 0x180B && cp <= 0x180F) || (cp >= 0x2000 && cp <= 0x200F) ||
+	       (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x2800 || cp == 0x3000 ||
+	       cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || cp == 0xFFA0 ||
+	       (cp >= 0xFFF0 && cp <= 0xFFFB) || cp == 0x110BD || cp == 0x110CD || (cp >= 0x13430 && cp <= 0x1343F) ||
+	       (cp >= 0x1BCA0 && cp <= 0x1BCA3) || (cp >= 0x1D173 && cp <= 0x1D17A) || (cp >= 0xE0000 && cp <= 0xE0FFF);
+}
+
+#define VISIBLE_MAX 4096
+
+/* A value from the PMS or the configuration as explain shows it: as
+ * plain() shows it (gf_log_q, gf_log_qt), unless it begins or ends with
+ * white space or holds a character invisible() names; then quoted, with
+ * those characters as \uHHHH (and what gf_log_qt escapes escaped), so that
+ * "checked_out " or "checked_out\u200b" never looks like "checked_out".
+ * Valid until the fourth call after. */
+static const char *visible(const char *s, const char *(*plain)(const char *))
+{
+	static _Thread_local char ring[4][VISIBLE_MAX * 2 + 32];
+	static _Thread_local unsigned slot;
+	if (!s)
+		return plain(s);
+	size_t len = strlen(s);
+	bool odd = len > 0 && (strchr(" \t", s[0]) || strchr(" \t", s[len - 1]));
+	for (size_t i = 0; i < len && !odd;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, len - i, &cp);
+		/* (an invalid byte: plain() escapes it) */
+		odd = l > 0 && invisible(cp);
+		i += (size_t)(l < 0 ? -l : l);
+	}
+	if (!odd)
+		return plain(s);
+	char *d = ring[slot++ % 4];
+	size_t n = 0, i = 0;
+	d[n++] = '"';
+	while (i < len && n < VISIBLE_MAX * 2) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, len - i, &cp);
+		if (l < 0) {
+			for (int b = 0; b < -l; b++)
+				n += (size_t)snprintf(d + n, 8, "\\x%02x", (unsigned char)s[i + (size_t)b]);
+			i += (size_t)-l;
+			continue;
+		}
+		if (cp == '"' || cp == '\\') {
+			d[n++] = '\\';
+			d[n++] = (char)cp;
+		} else if (cp == '\n') {
+			memcpy(d + n, "\\n", 2);
+			n += 2;
+		} else if (cp < 0x80 && gf_text_cp_unsafe(cp)) {
+			n += (size_t)snprintf(d + n, 8, "\\x%02x", (unsigned)cp);
+		} else if (invisible(cp) || gf_text_cp_unsafe(cp)) {
+			n += (size_t)snprintf(d + n, 12, "\\u%04x", (unsigned)cp);
+		} else {
+			memcpy(d + n, s + i, (size_t)l);
+			n += (size_t)l;
+		}
+		i += (size_t)l;
+	}
+	if (i < len) {
+		memcpy(d + n, "...", 3);
+		n += 3;
+	}
+	d[n++] = '"';
+	d[n] = '\0';
+	return d;
+}
+
+static const char *vis_q(const char *s)
+{
+	return visible(s, gf_log_q);
+}
+
+static const char *vis_qt(const char *s)
+{
+	return visible(s, gf_log_qt);
 }
 
 /* A statement whose failure may be one booking's (an operator's view or
@@ -311,9 +399,9 @@ static void explain_status(struct sink *k, const struct gf_job *job, PGresult *r
 {
 	const char *status = gf_db_get(r, 0, 2);
 	_cleanup_buf_ struct gf_buf b = GF_BUF_INIT(SIZE_MAX);
-	gf_buf_printf(&b, "status = %s (selection.statuses:", status ? gf_log_qt(status) : "(none)");
+	gf_buf_printf(&b, "status = %s (selection.statuses:", status ? vis_qt(status) : "(none)");
 	for (size_t i = 0; i < job->statuses.n; i++)
-		gf_buf_printf(&b, "%s %s", i ? "," : "", gf_log_qt(job->statuses.v[i]));
+		gf_buf_printf(&b, "%s %s", i ? "," : "", vis_qt(job->statuses.v[i]));
 	gf_buf_puts(&b, ")");
 	rule_to(k, "status_selected", PQgetvalue(r, 0, 3)[0] == 't', "status sent by the job", "", gf_buf_str(&b),
 	        status);
@@ -328,7 +416,7 @@ static void explain_status(struct sink *k, const struct gf_job *job, PGresult *r
 		gf_buf_puts(&b, "a reference status, sent as it is");
 	else
 		gf_buf_printf(&b, "not a reference status and not mapped for %s: guestflow status-map set %s %s"
-		              " PARTNER_STATUS", gf_log_qt(job->partner), gf_log_qt(job->partner), gf_log_qt(status));
+		              " PARTNER_STATUS", gf_log_qt(job->partner), gf_log_qt(job->partner), vis_qt(status));
 	rule_to(k, "status_known", PQgetvalue(r, 0, 21)[0] == 't', "status known to the partner", "", gf_buf_str(&b),
 	        status);
 }
@@ -352,9 +440,9 @@ static void explain_rules(struct sink *k, const struct gf_job *job, PGresult *r,
 	        job->enabled ? "enabled: true" : "enabled: false in the job file", job->enabled ? "true" : "false");
 	explain_status(k, job, r);
 	rule_to(k, "email", PQgetvalue(r, 0, 5)[0] == 't', "e-mail present and plausible", "email = ",
-	        gf_db_get(r, 0, 4) ? gf_log_q(PQgetvalue(r, 0, 4)) : "(none)", gf_db_get(r, 0, 4));
+	        gf_db_get(r, 0, 4) ? vis_q(PQgetvalue(r, 0, 4)) : "(none)", gf_db_get(r, 0, 4));
 	rule_to(k, "last_name", PQgetvalue(r, 0, 7)[0] == 't', "last name present", "last_name = ",
-	        gf_db_get(r, 0, 6) ? gf_log_q(PQgetvalue(r, 0, 6)) : "(none)", gf_db_get(r, 0, 6));
+	        gf_db_get(r, 0, 6) ? vis_q(PQgetvalue(r, 0, 6)) : "(none)", gf_db_get(r, 0, 6));
 	rule_to(k, "notify", PQgetvalue(r, 0, 9)[0] == 't', "notify flag on", "notify = ",
 	        or_none(gf_db_get(r, 0, 8)), gf_db_get(r, 0, 8));
 	_cleanup_free_ char *sup = gf_db_get(r, 0, 18) ?
@@ -569,13 +657,13 @@ static int explain_booking(PGconn *c, const struct gf_job *const *jobs, size_t n
 	} else if (seen == SEEN) {
 		/* Values are quoted and escaped as in the log: PMS data may hold
 		 * control characters that must not reach the terminal raw. */
-		fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", no ? gf_log_qt(no) : "(none)", booking_id,
-		        gf_log_qt(or_none(gf_db_get(h, 0, 1))), gf_log_q(or_none(gf_db_get(h, 0, 2))),
+		fprintf(out, "booking %s (booking id %s, property %s, guest %s %s)\n", no ? vis_qt(no) : "(none)", booking_id,
+		        vis_qt(or_none(gf_db_get(h, 0, 1))), gf_log_q(or_none(gf_db_get(h, 0, 2))),
 		        gf_log_q(or_none(gf_db_get(h, 0, 3))));
 		if (note)
 			fprintf(out, "  (%s)\n", gf_log_qt(note));
 	} else {
-		fprintf(out, "booking %s (booking id %s): %s\n", no ? gf_log_qt(no) : "(number unknown)", booking_id,
+		fprintf(out, "booking %s (booking id %s): %s\n", no ? vis_qt(no) : "(number unknown)", booking_id,
 		        seen == GONE ? "not in guestflow.source_bookings: deleted or archived in the PMS, or left out by"
 		                       " the view; what guestflow recorded of it:"
 		                     : "the source view raises an error for this booking, so its rules cannot be shown");
@@ -607,7 +695,7 @@ static void explain_no_id(const char *booking_no, const char *property, json_t *
 		gf_json_set(b, "history_note", gf_json_text("not shown: the source view gives no booking id for it"));
 		return;
 	}
-	fprintf(out, "booking %s (property %s): %s\n", gf_log_qt(booking_no), gf_log_qt(or_none(property)), why);
+	fprintf(out, "booking %s (property %s): %s\n", vis_qt(booking_no), vis_qt(or_none(property)), why);
 }
 
 /* The booking ids the source view gives a number to, and what it cannot
@@ -810,14 +898,14 @@ static void unknown_note(const struct found *f, const char *booking_no, json_t *
 	if (f->broken)
 		fprintf(out, "note: the source view raises an error for every booking it is asked for (%s): it cannot say"
 		        " which bookings have the number %s; shown is what guestflow recorded\n", gf_log_qt(f->bad_why),
-		        gf_log_qt(booking_no));
+		        vis_qt(booking_no));
 	else if (f->n_bad) {
 		fprintf(out, "note: the source view cannot give the number of booking id");
 		for (size_t i = 0; i < f->n_bad; i++)
 			fprintf(out, "%s %lld", i ? "," : "", (long long)f->bad[i]);
 		fprintf(out, " (%s), so explain cannot tell whether %s %s; 'guestflow explain --booking-id ID' shows"
 		        " what guestflow did with %s\n", gf_log_qt(f->bad_why), f->n_bad == 1 ? "it has" : "they have",
-		        gf_log_qt(booking_no), f->n_bad == 1 ? "it" : "each");
+		        vis_qt(booking_no), f->n_bad == 1 ? "it" : "each");
 	}
 	if (f->no_id_why[0])
 		fprintf(out, "note: the rows of the number without a booking_id could not be read: %s\n",
@@ -840,7 +928,7 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 	json_t *bookings = doc ? gf_json_arr() : NULL;
 	if (err == 0 && booking_no && f.n + f.n_no_id > 1 && !doc)
 		fprintf(out, "booking number %s: %zu bookings have it (a group booking, or a number the PMS gave"
-		        " twice); each is shown\n\n", gf_log_qt(booking_no), f.n + f.n_no_id);
+		        " twice); each is shown\n\n", vis_qt(booking_no), f.n + f.n_no_id);
 	if (err == 0 && booking_no)
 		unknown_note(&f, booking_no, doc, out);
 	else if (doc) {

@@ -172,6 +172,23 @@ class ExplainTest(GFTestCase):
         self.assertEqual((doc['jobs'][0]['deliveries'][0]['state'], doc['history']), ('delivered', None))
         self.assertIn('division by zero', doc['history_note'])
 
+    def test_invisible_differences_are_shown(self):
+        """F10: a status with a trailing space or U+200B showed as
+        `status = checked_out  (selection.statuses: checked_out)`. Now such a
+        value is quoted, its invisible characters escaped."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        add_booking(env, 3, last='Mus\u00adter')
+        view_with(env, status="CASE b.id WHEN 1 THEN 'checked_out ' WHEN 2 THEN 'checked_out' || chr(8203)"
+                              " ELSE b.status END")
+        out = self.explain('B-1').stdout
+        self.assertIn('status = "checked_out " (selection.statuses: checked_out)', out)
+        self.assertIn('status = "checked_out\\u200b" (', self.explain('B-2').stdout)
+        out = self.explain('B-3').stdout
+        self.assertIn('last_name = "Mus\\u00adter"', out)
+        self.assertIn('status = checked_out (', out)
+
     def test_explain_takes_a_booking_number_beginning_with_a_dash(self):
         """F13: `explain -- -B-1` was a usage error (64): no number beginning
         with '-' could be asked about. Now `--` ends explain's options."""
