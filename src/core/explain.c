@@ -134,6 +134,25 @@ static const char *vis_qt(const char *s)
 	return visible(s, gf_log_qt);
 }
 
+/* A duration as a job file writes it: "14 days", else in the largest unit
+ * that gives it exactly ("12h", "90m", "1500ms"). */
+static void duration_text(int64_t ms, char *out, size_t size)
+{
+	static const struct { int64_t ms; const char *unit; } units[] = {
+		{ 3600000, "h" }, { 60000, "m" }, { 1000, "s" },
+	};
+	if (ms > 0 && ms % 86400000 == 0) {
+		snprintf(out, size, "%lld day%s", (long long)(ms / 86400000), ms == 86400000 ? "" : "s");
+		return;
+	}
+	for (size_t i = 0; i < GF_ARRAY_SIZE(units); i++)
+		if (ms > 0 && ms % units[i].ms == 0) {
+			snprintf(out, size, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	snprintf(out, size, "%lldms", (long long)ms);
+}
+
 /* A statement whose failure may be one booking's (an operator's view or
  * adapter raising for its values), run quietly: 1 and its result in *out;
  * 0 when the server refused it with an SQLSTATE gf_db_sqlstate_may_be_row()
@@ -457,17 +476,17 @@ static void explain_rules(struct sink *k, const struct gf_job *job, PGresult *r,
 	                                                            " guestflow.source_properties")
 	                         : "the PMS does not list the property (guestflow.source_properties)",
 	        gf_db_get(r, 0, 20));
-	char win[400];
+	char win[400], dur[64];
+	duration_text(job->window_ms, dur, sizeof(dur));
 	if (PQgetvalue(r, 0, 24)[0] == 't')
 		snprintf(win, sizeof(win), "checked_out_at = %s: in the future (the PMS's clock or time zone?); planned"
 		         " once that time has come", or_none(gf_db_get(r, 0, 10)));
 	else if (*horizon)
-		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days, but not before %s: bookings checked"
+		snprintf(win, sizeof(win), "checked_out_at = %s (window %s, but not before %s: bookings checked"
 		         " out before it may have had their deliveries purged, and are not planned again)",
-		         or_none(gf_db_get(r, 0, 10)), (long long)(job->window_ms / 86400000), horizon);
+		         or_none(gf_db_get(r, 0, 10)), dur, horizon);
 	else
-		snprintf(win, sizeof(win), "checked_out_at = %s (window %lld days)", or_none(gf_db_get(r, 0, 10)),
-		         (long long)(job->window_ms / 86400000));
+		snprintf(win, sizeof(win), "checked_out_at = %s (window %s)", or_none(gf_db_get(r, 0, 10)), dur);
 	rule_to(k, "window", PQgetvalue(r, 0, 11)[0] == 't', "checked out within the window", "", win,
 	        gf_db_get(r, 0, 23));
 	_cleanup_free_ char *conn = gf_db_get(r, 0, 12) ?

@@ -221,5 +221,18 @@ class ExplainTest(GFTestCase):
         self.assertIn('--booking [--] NO...', env.gf('rerun', '--help').stdout)
 
 
+class ShortWindowTest(GFTestCase):
+    job_overrides = {'retry': FAST_RETRY, 'selection': {'window': '12h'}}
+
+    def test_a_window_under_a_day_is_shown_as_configured(self):
+        """F11: `window: 12h` was shown as "(window 0 days)". Now "(window 12h)"."""
+        env = self.env
+        add_booking(env, 1, checked_out="now() - interval '2 hours'")
+        r = env.gf('explain', 'B-1')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn('window 0 days', r.stdout)
+        self.assertIn('(window 12h)', r.stdout)
+
+
 if __name__ == '__main__':
     main()
