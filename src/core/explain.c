@@ -944,6 +944,12 @@ int gf_explain(PGconn *c, const struct gf_job *const *jobs, size_t n_jobs, const
 		add_id(&f.ids, &f.n, &f.cap, strtoll(booking_id, NULL, 10));
 	}
 	found_done(&f);
+	/* (one guestflow recorded under the number is shown: not unknown) */
+	size_t k = 0;
+	for (size_t i = 0; i < f.n_bad; i++)
+		if (!f.n || !bsearch(&f.bad[i], f.ids, f.n, sizeof(*f.ids), cmp_id))
+			f.bad[k++] = f.bad[i];
+	f.n_bad = k;
 	json_t *bookings = doc ? gf_json_arr() : NULL;
 	if (err == 0 && booking_no && f.n + f.n_no_id > 1 && !doc)
 		fprintf(out, "booking number %s: %zu bookings have it (a group booking, or a number the PMS gave"

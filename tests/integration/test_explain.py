@@ -66,6 +66,23 @@ class ExplainTest(GFTestCase):
         self.explain('--booking-id', '404', expect=65)
         self.explain('B-1', '--booking-id', '1', expect=64)
 
+    def test_a_delivered_booking_whose_number_the_view_cannot_give_now(self):
+        """A booking delivered as B-2 whose number the view fails for since was
+        both shown (found through its delivery) and named as one explain
+        cannot tell has the number. Now it is shown, unreadable, with its
+        delivery, and not named."""
+        env = self.env
+        add_booking(env, 1)
+        add_booking(env, 2)
+        self.run_job(expect=0)
+        view_with(env, booking_no="CASE WHEN b.id = 2 THEN (1/(b.id-2))::text ELSE b.booking_no END")
+        r = self.explain('B-2')
+        self.assertIn('booking B-2 (booking id 2): the source view raises an error for this booking', r.stdout)
+        self.assertIn('delivery to P001: delivered at ', r.stdout)
+        self.assertNotIn('cannot give the number of booking id', r.stdout)
+        doc = json.loads(self.explain('B-2', '--json').stdout)
+        self.assertEqual((doc['unreadable_ids'], doc['jobs'][0]['verdict']), ([], 'unreadable'))
+
     def test_every_booking_of_a_number_is_shown(self):
         """F4: a number the view gives two bookings (a group booking): explain
         showed the first row and hid the other (rejected, "listed twice in this
