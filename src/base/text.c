@@ -54,6 +54,17 @@ bool gf_text_cp_unsafe(uint32_t c)
 	       (c >= 0x2028 && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
 }
 
+bool gf_text_cp_blank(uint32_t cp)
+{
+	return cp == 0x00A0 || cp == 0x00AD || cp == 0x034F || (cp >= 0x0600 && cp <= 0x0605) || cp == 0x061C ||
+	       cp == 0x06DD || cp == 0x070F || cp == 0x08E2 || cp == 0x115F || cp == 0x1160 || cp == 0x1680 ||
+	       cp == 0x17B4 || cp == 0x17B5 || (cp >= 0x180B && cp <= 0x180F) || (cp >= 0x2000 && cp <= 0x200F) ||
+	       (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x2800 || cp == 0x3000 ||
+	       cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || cp == 0xFFA0 ||
+	       (cp >= 0xFFF0 && cp <= 0xFFFB) || cp == 0x110BD || cp == 0x110CD || (cp >= 0x13430 && cp <= 0x1343F) ||
+	       (cp >= 0x1BCA0 && cp <= 0x1BCA3) || (cp >= 0x1D173 && cp <= 0x1D17A) || (cp >= 0xE0000 && cp <= 0xE0FFF);
+}
+
 /* What an unsafe character becomes: a space for what breaks or controls a
  * line, U+FFFD (a visible sign) for a bidi control. */
 static const char *replacement(uint32_t c)

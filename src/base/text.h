@@ -68,6 +68,13 @@ bool gf_text_is_safe(const char *s, size_t len);
 int gf_text_decode(const char *p, size_t n, uint32_t *cp);
 /* Control characters, bidi controls, line and paragraph separators. */
 bool gf_text_cp_unsafe(uint32_t cp);
+/* Characters a terminal shows as nothing, or as a plain space: format
+ * characters (soft hyphen, zero-width space and joiners, word joiner, bidi
+ * marks, byte order mark, tags, ...), variation selectors, fillers, and
+ * every space but U+0020. A value that differs by them from another looks
+ * the same (explain quotes it); a name of nothing else is no name
+ * (gf_text_visible, and GF_SQL_RULE_NAME in plan.h, the same set). */
+bool gf_text_cp_blank(uint32_t cp);
 
 /* s[0..n) for a terminal: every character gf_text_cp_unsafe() names but
  * newline and tab written as an escape of the format (XML: &#x202E;, JSON:

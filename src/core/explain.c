@@ -47,26 +47,11 @@ static const char *or_none(const char *v)
 	return v ? v : "(none)";
 }
 
-/* Characters a terminal shows as nothing, or as a plain space, although
- * the value differs by them from the one it looks like: format characters
- * (soft hyphen, zero-width space and joiners, word joiner, byte order mark,
- * tags, ...), variation selectors, fillers, and every space but U+0020. */
-static bool invisible(uint32_t cp)
-{
-	return cp == 0x00A0 || cp == 0x00AD || cp == 0x034F || (cp >= 0x0600 && cp <= 0x0605) || cp == 0x061C ||
-	       cp == 0x06DD || cp == 0x070F || cp == 0x08E2 || cp == 0x115F || cp == 0x1160 || cp == 0x1680 ||
-	       cp == 0x17B4 || cp == 0x17B5 || (cp >= 0x180B && cp <= 0x180F) || (cp >= 0x2000 && cp <= 0x200F) ||
-	       (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x2800 || cp == 0x3000 ||
-	       cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || cp == 0xFFA0 ||
-	       (cp >= 0xFFF0 && cp <= 0xFFFB) || cp == 0x110BD || cp == 0x110CD || (cp >= 0x13430 && cp <= 0x1343F) ||
-	       (cp >= 0x1BCA0 && cp <= 0x1BCA3) || (cp >= 0x1D173 && cp <= 0x1D17A) || (cp >= 0xE0000 && cp <= 0xE0FFF);
-}
-
 #define VISIBLE_MAX 4096
 
 /* A value from the PMS or the configuration as explain shows it: as
  * plain() shows it (gf_log_q, gf_log_qt), unless it begins or ends with
- * white space or holds a character invisible() names; then quoted, with
+ * white space or holds a character gf_text_cp_blank() names; then quoted, with
  * those characters as \uHHHH (and what gf_log_qt escapes escaped), so that
  * "checked_out " or "checked_out\u200b" never looks like "checked_out".
  * Valid until the fourth call after. */
@@ -82,7 +67,7 @@ static const char *visible(const char *s, const char *(*plain)(const char *))
 		uint32_t cp;
 		int l = gf_text_decode(s + i, len - i, &cp);
 		/* (an invalid byte: plain() escapes it) */
-		odd = l > 0 && invisible(cp);
+		odd = l > 0 && gf_text_cp_blank(cp);
 		i += (size_t)(l < 0 ? -l : l);
 	}
 	if (!odd)
@@ -107,7 +92,7 @@ static const char *visible(const char *s, const char *(*plain)(const char *))
 			n += 2;
 		} else if (cp < 0x80 && gf_text_cp_unsafe(cp)) {
 			n += (size_t)snprintf(d + n, 8, "\\x%02x", (unsigned)cp);
-		} else if (invisible(cp) || gf_text_cp_unsafe(cp)) {
+		} else if (gf_text_cp_blank(cp) || gf_text_cp_unsafe(cp)) {
 			n += (size_t)snprintf(d + n, 12, "\\u%04x", (unsigned)cp);
 		} else {
 			memcpy(d + n, s + i, (size_t)l);

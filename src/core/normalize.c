@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "base/util.h"
 
 /* ---- UTF-8 ------------------------------------------------------------- */
@@ -187,15 +188,20 @@ size_t gf_trim_span(const char *s, size_t len, size_t *start)
 	return e - b;
 }
 
-/* Code points that show nothing on their own (GF_SQL_RULE_NAME, plan.h, has
- * the same set): controls, the white space of space_at, format characters
- * (soft hyphen, zero-width, bidi controls, BOM) and combining marks. */
-static const struct { uint32_t lo, hi; } invisible[] = {
-	{ 0x0000, 0x0020 }, { 0x007f, 0x00a0 }, { 0x00ad, 0x00ad }, { 0x0300, 0x036f }, { 0x061c, 0x061c },
-	{ 0x1680, 0x1680 }, { 0x180e, 0x180e }, { 0x1ab0, 0x1aff }, { 0x1dc0, 0x1dff }, { 0x2000, 0x200f },
-	{ 0x2028, 0x202f }, { 0x205f, 0x206f }, { 0x20d0, 0x20ff }, { 0x3000, 0x3000 }, { 0xfe00, 0xfe0f },
-	{ 0xfe20, 0xfe2f }, { 0xfeff, 0xfeff },
-};
+/* Combining marks: nothing to show without a character before them. */
+static bool combining(uint32_t cp)
+{
+	return (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x0591 && cp <= 0x05BD) || cp == 0x05BF ||
+	       (cp >= 0x05C1 && cp <= 0x05C2) || (cp >= 0x05C4 && cp <= 0x05C5) || cp == 0x05C7 ||
+	       (cp >= 0x0610 && cp <= 0x061A) || (cp >= 0x064B && cp <= 0x065F) || cp == 0x0670 || cp == 0x0E31 ||
+	       (cp >= 0x0E34 && cp <= 0x0E3A) || (cp >= 0x0E47 && cp <= 0x0E4E) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
+	       (cp >= 0x1DC0 && cp <= 0x1DFF) || (cp >= 0x20D0 && cp <= 0x20FF) || (cp >= 0xFE20 && cp <= 0xFE2F);
+}
+
+bool gf_cp_shows(uint32_t cp)
+{
+	return cp > 0x20 && !(cp >= 0x7F && cp <= 0x9F) && !gf_text_cp_blank(cp) && !combining(cp);
+}
 
 bool gf_text_visible(const char *s, size_t len)
 {
@@ -205,10 +211,7 @@ bool gf_text_visible(const char *s, size_t len)
 		size_t n = utf8_decode(p + i, len - i, &cp);
 		if (n == 0)
 			return true; /* (not UTF-8: gf_text_check_len says so) */
-		bool hidden = false;
-		for (size_t k = 0; k < sizeof(invisible) / sizeof(invisible[0]) && !hidden; k++)
-			hidden = cp >= invisible[k].lo && cp <= invisible[k].hi;
-		if (!hidden)
+		if (gf_cp_shows(cp))
 			return true;
 		i += n;
 	}

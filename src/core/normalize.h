@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* "male", "female", "diverse" or "unknown" (static strings) from the usual PMS
  * codes: m/f/w/d/x in either case, male/female/diverse, Herr/Frau, Mr/Mrs/Ms/Miss,
@@ -43,10 +44,24 @@ char *gf_trim_dup(const char *s);
  * s[0..len) and sets *start to its offset. */
 size_t gf_trim_span(const char *s, size_t len, size_t *start);
 
-/* Whether s[0..len) has a character that shows: one that is not white
- * space, a control, a format character (soft hyphen, zero-width, bidi
- * controls, BOM) or a combining mark (the set of GF_SQL_RULE_NAME, plan.h).
- * Bytes that are not UTF-8 count as showing (gf_text_check_len refuses them). */
+/* Whether the character shows on its own: not white space, a control, a
+ * blank one (gf_text_cp_blank: format characters, fillers, spaces) or a
+ * combining mark of the common blocks (Latin, Hebrew, Arabic, Thai
+ * diacritics; a hand-made list: no Unicode database is linked). */
+bool gf_cp_shows(uint32_t cp);
+/* The characters gf_cp_shows() refuses, as the body of a PostgreSQL regex
+ * bracket expression (the eligibility rule of a name, GF_SQL_RULE_NAME;
+ * test_render checks that the two agree on every code point). */
+#define GF_SQL_NO_SHOW \
+	"\\u0001-\\u0020\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u0591-\\u05bd\\u05bf\\u05c1-\\u05c2" \
+	"\\u05c4-\\u05c5\\u05c7\\u0600-\\u0605\\u0610-\\u061a\\u061c\\u064b-\\u065f\\u0670\\u06dd\\u070f" \
+	"\\u08e2\\u0e31\\u0e34-\\u0e3a\\u0e47-\\u0e4e\\u115f-\\u1160\\u1680\\u17b4-\\u17b5\\u180b-\\u180f" \
+	"\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff" \
+	"\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uffa0\\ufff0-\\ufffb\\U000110bd" \
+	"\\U000110cd\\U00013430-\\U0001343f\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a" \
+	"\\U000e0000-\\U000e0fff"
+/* Whether s[0..len) has a character that shows (gf_cp_shows). Bytes that
+ * are not UTF-8 count as showing (gf_text_check_len refuses them). */
 bool gf_text_visible(const char *s, size_t len);
 
 #endif

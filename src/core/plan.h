@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "core/claim.h"
 #include "core/config.h"
+#include "core/normalize.h"
 #include "core/rows.h"
 
 /* The eligibility rules of DESIGN.md section 2, one SQL condition each over
@@ -30,15 +31,11 @@
 	"(s.status IN (" GF_SQL_REFERENCE_STATUSES ") OR EXISTS (SELECT 1 FROM guestflow.status_map m" \
 	" WHERE m.partner = " partner " AND m.source_status = s.status))"
 #define GF_SQL_RULE_EMAIL "btrim(s.email, E' \\t\\r\\n') ~ '^[^@[:space:]]+@[^@[:space:]]+$'"
-/* A name has a character that is neither white space, a control, nor
- * invisible: a format character (zero-width, bidi controls, soft hyphen,
- * BOM) or a combining mark with nothing to combine with. The same set as
- * gf_text_visible (normalize.c), which checks it again when the booking is
- * rendered. */
-#define GF_SQL_RULE_NAME \
-	"s.last_name ~ '[^[:space:]\\u0001-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u1680\\u180e" \
-	"\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u3000" \
-	"\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff]'"
+/* A name has a character that shows (gf_cp_shows, normalize.h: not white
+ * space, a control, a format character such as zero-width and bidi marks,
+ * the soft hyphen, a filler, nor a combining mark with nothing to combine
+ * with); the renderer checks it again (gf_text_visible). */
+#define GF_SQL_RULE_NAME "s.last_name ~ '[^[:space:]" GF_SQL_NO_SHOW "]'"
 #define GF_SQL_RULE_NOTIFY "s.notify IS TRUE"
 /* Checked out at most ms ago: the window's rule in every statement that
  * lists bookings (purge keeps the deliveries of such bookings too). Not in

@@ -1376,10 +1376,57 @@ static void test_reply_key(void)
 	gf_buf_free(&body);
 }
 
+/* GF_SQL_NO_SHOW (the SQL rule of a name) and gf_cp_shows (the renderer's
+ * check) name the same characters: every code point compared. */
+static unsigned long sql_escape(const char **p)
+{
+	/* \uXXXX or \UXXXXXXXX */
+	int digits = (*p)[1] == 'U' ? 8 : 4;
+	char hex[9] = { 0 };
+	memcpy(hex, *p + 2, (size_t)digits);
+	*p += 2 + digits;
+	return strtoul(hex, NULL, 16);
+}
+
+static void test_no_show_set(void)
+{
+	static bool in_sql[0x110000];
+	const char *p = GF_SQL_NO_SHOW;
+	size_t ranges = 0;
+	while (*p == '\\') {
+		unsigned long lo = sql_escape(&p), hi = lo;
+		if (*p == '-') {
+			p++;
+			hi = sql_escape(&p);
+		}
+		for (unsigned long c = lo; c <= hi && c < 0x110000; c++)
+			in_sql[c] = true;
+		ranges++;
+	}
+	ok(*p == '\0' && ranges > 10, "GF_SQL_NO_SHOW read whole (%zu ranges)", ranges);
+	unsigned long first_bad = 0, bad = 0;
+	for (unsigned long c = 1; c < 0x110000; c++) {
+		if (c >= 0xD800 && c <= 0xDFFF)
+			continue;
+		if (in_sql[c] == gf_cp_shows((uint32_t)c)) {
+			first_bad = bad++ ? first_bad : c;
+		}
+	}
+	is_int((int64_t)bad, 0, "the SQL rule and gf_cp_shows agree on every code point (first apart: U+%04lX)",
+	       first_bad);
+	ok(gf_text_visible("Jose\xcc\x81", 6), "a letter with a combining accent shows");
+	ok(!gf_text_visible("\xe3\x85\xa4", 3), "U+3164 Hangul filler alone does not");
+	ok(!gf_text_visible("\xd6\xb0\xd6\xb4", 4), "Hebrew points alone do not");
+	ok(!gf_text_visible("\xf3\xa0\x81\x81", 4), "a tag character alone does not");
+	ok(gf_text_visible("\xe0\xb8\x81\xe0\xb8\xb1", 6), "Thai: a consonant with its vowel mark shows");
+}
+
 int main(void)
 {
 	LIBXML_TEST_VERSION
 	load_schema();
+
+	test_no_show_set();
 
 	test_gender();
 	test_language();
