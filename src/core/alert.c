@@ -17,14 +17,18 @@ int gf_alert_raise(PGconn *c, const char *job, int64_t connection_id, const char
 	 * text, every access_key value blanked. Callers redact the key itself. */
 	_cleanup_free_ char *msg = gf_text_safe_dup(message, NULL, 2 * GF_TEXT_MAX);
 	int err;
+	/* An alert of the kind open already (an earlier run's) is this run's
+	 * too from now on (run_id): an answer this run had before it is no
+	 * reason to clear it (gf_alert_clear_answered). */
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "alert_raise",
-		"INSERT INTO guestflow.alert_events (job, connection_id, kind, message, run_id)"
+		"INSERT INTO guestflow.alert_events AS e (job, connection_id, kind, message, run_id)"
 		" VALUES ($1, nullif($2::bigint, 0), $3, $4, nullif($5::bigint, 0))"
-		" ON CONFLICT (job, (coalesce(connection_id, 0)), kind) WHERE cleared_at IS NULL DO NOTHING"
-		" RETURNING id", 5, (const char *[]){ job, conn, kind, msg, run });
+		" ON CONFLICT (job, (coalesce(connection_id, 0)), kind) WHERE cleared_at IS NULL"
+		" DO UPDATE SET run_id = coalesce(EXCLUDED.run_id, e.run_id)"
+		" RETURNING id, xmax = 0", 5, (const char *[]){ job, conn, kind, msg, run });
 	if (!r)
 		return err;
-	if (PQntuples(r) == 1)
+	if (PQntuples(r) == 1 && PQgetvalue(r, 0, 1)[0] == 't')
 		gf_error("alert_raised", "alert=%s kind=%s connection=%s msg=%s", PQgetvalue(r, 0, 0), kind,
 		         conn, gf_log_q(msg));
 	return 0;

@@ -230,6 +230,27 @@ class FailureTest(GFTestCase):
         self.assertIn('event=batch_halved', r.stderr)
         self.assertEqual(sorted(g['bookingNo'] for g in env.recorded()), sorted(f'B-{i}' for i in range(1, 121)))
 
+    def test_a_hold_alert_open_since_an_earlier_run_is_not_cleared_by_a_late_answer(self):
+        """Red team: an auth_failed alert open since the run before (still
+        revoked) was cleared by the completion of an answer this run had
+        before it held the connection again. An alert raised again is the
+        run's own from then on (its run_id), and such an answer clears it
+        no more."""
+        env = self.env
+        self.add(*range(1, 16))
+        env.write_config({'batch': {'max_records': 5, 'in_flight': 4}})
+        env.sim_control('script?status=401&count=100&body=revoked')
+        self.run_job(expect=1)
+        open_alerts = "SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"
+        self.assertEqual(env.psql(open_alerts), [['auth_failed']])
+        env.sim_control('reset')
+        env.sim_control('script?action=stall&seconds=2')
+        env.sim_control('script?status=401&count=100&body=revoked')
+        r = self.run_job(expect=1)
+        self.assertIn('event=connection_auth_failed', r.stderr)
+        self.assertEqual(self.states(), {'delivered': 5, 'pending': 10})
+        self.assertEqual(env.psql(open_alerts), [['auth_failed']])
+
     def test_unreadable_reply_delivers_nothing_until_understood(self):
         env = self.env
         self.add(1, 2)
