@@ -634,7 +634,13 @@ int gf_connection_autostop(PGconn *c, const struct gf_job *job, const char *cons
 	/* The PMS's properties view raising for one property (a value it
 	 * cannot give): each connection apart, so that the others are judged;
 	 * one whose property rule cannot be read is neither stopped nor kept
-	 * from its run here (its guests' eligibility reads the same rule). */
+	 * from its run here (its guests' eligibility reads the same rule).
+	 * Once, when the run begins: a transaction a connection, each reading
+	 * the view, is too much to repeat every second while the run sends
+	 * (the run's main loop would wait for it); made again while it sends,
+	 * the automatic stop is left for the next run then. */
+	if (again)
+		return 0;
 	int err;
 	_cleanup_pgresult_ PGresult *l = gf_db_query(c, &err, "connection_autostop_each",
 		"SELECT id, property_id FROM guestflow.connections WHERE partner = $1 AND status = 'live' ORDER BY id",

@@ -480,7 +480,9 @@ static int next(struct gf_http_req *r)
 			gf_buf_reset(&r->resp);
 			(void)gf_buf_printf(&r->resp, "%s was on the server already with the same size (%zu bytes):"
 			                    " delivered by an earlier attempt, not uploaded again", s->name, r->body.len);
-		} else if (s->maybe_sent) {
+		} else if (s->maybe_sent && size > 0) {
+			/* (an empty file, or one whose size the server does not
+			 * say, is not one of ours: ours holds a header at least) */
 			s->looking_part = true;
 			s->found_size = size;
 			if (setup(r, s->part_url) < 0 || curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L) != CURLE_OK) {
@@ -490,8 +492,12 @@ static int next(struct gf_http_req *r)
 			return 1;
 		} else {
 			r->result = CURLE_REMOTE_FILE_EXISTS;
-			snprintf(r->detail, sizeof(r->detail), "another file named %s is on the server (%lld bytes, this"
-			         " batch has %zu): not overwritten", s->name, (long long)size, r->body.len);
+			if (size < 0)
+				snprintf(r->detail, sizeof(r->detail), "another file named %s is on the server (of a size the"
+				         " server does not say; this batch has %zu bytes): not overwritten", s->name, r->body.len);
+			else
+				snprintf(r->detail, sizeof(r->detail), "another file named %s is on the server (%lld bytes, this"
+				         " batch has %zu): not overwritten", s->name, (long long)size, r->body.len);
 			gf_text_safe_inplace(r->detail, sizeof(r->detail), NULL);
 		}
 		return 0;

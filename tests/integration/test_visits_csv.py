@@ -146,8 +146,8 @@ class VisitsCsvTest(GFTestCase):
         another size was taken for this batch's, re-rendered: an empty file
         of the partner's own made the guests delivered, though no file of
         ours ever got that name. Now such a file counts as ours only when
-        this batch's .part is gone (renamed); while it is there, the file
-        is not ours and is not overwritten."""
+        this batch's .part is gone (renamed) and it is not empty; while the
+        .part is there, the file is not ours and is not overwritten."""
         env = self.env
         add_many(env, 2, ['P001'])
         env.write_config({'retry': {'max_attempts': 10, 'backoff_initial': '100ms', 'backoff_max': '200ms',
@@ -166,12 +166,23 @@ class VisitsCsvTest(GFTestCase):
         self.assertEqual(env.psql("SELECT maybe_sent FROM guestflow.batches"), [['t']])
         self.assertEqual(len(env.sftp.parts()), 1)
         os.unlink(target)
+        with open(target, 'wb') as f:
+            f.write(b'the partner\'s own\r\n')
+        env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
+        self.run_job(expect=1)
+        self.assertNotIn('delivered', self.states())
+        self.assertEqual(os.path.getsize(target), 19)
+        self.assertIn("this batch's upload is still at", env.scalar(
+            "SELECT last_error FROM guestflow.batches"))
+        # (red team: the .part cleaned away by the partner, an empty file is
+        # still no file of ours: ours holds a header at least)
+        for part in env.sftp.parts():
+            os.unlink(os.path.join(env.sftp.dir, part))
         open(target, 'wb').close()
         env.psql("UPDATE guestflow.batches SET next_attempt_at = now()")
         self.run_job(expect=1)
         self.assertNotIn('delivered', self.states())
-        self.assertEqual(os.path.getsize(target), 0)
-        self.assertIn("this batch's upload is still at", env.scalar(
+        self.assertIn(f'another file named {os.path.basename(target)} is on the server', env.scalar(
             "SELECT last_error FROM guestflow.batches"))
         # The partner's file gone: the batch's own goes there.
         os.unlink(target)

@@ -343,9 +343,9 @@ static void test_request(void)
 		{ 401, GF_ANSWER_CREDENTIALS, false }, { 403, GF_ANSWER_CREDENTIALS, false },
 		{ 404, GF_ANSWER_CREDENTIALS, false }, { 409, GF_ANSWER_LATER, true },
 		{ 429, GF_ANSWER_LATER, false },       { 500, GF_ANSWER_LATER, true },
-		{ 503, GF_ANSWER_LATER, true },        { 408, GF_ANSWER_UNEXPECTED, true },
+		{ 503, GF_ANSWER_LATER, true },        { 408, GF_ANSWER_UNEXPECTED, false },
 		{ 302, GF_ANSWER_UNEXPECTED, true },   { 303, GF_ANSWER_UNEXPECTED, true },
-		{ 418, GF_ANSWER_UNEXPECTED, true },
+		{ 418, GF_ANSWER_UNEXPECTED, false },
 	};
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		struct gf_answer a;

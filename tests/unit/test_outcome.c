@@ -204,10 +204,9 @@ static const struct row rows[] = {
 	  { JOB, BATCH(5), .status = 425 },
 	  { .rule = GF_OUTCOME_TEMPORARY, .action = GF_OUTCOME_RETRY, .reached = true, .log_outcome = "retry" },
 	  0, 0 },
-	{ "422: unexpected, retried, maybe sent (never split under new keys)", { 0 },
+	{ "422: unexpected, retried (a refusal: not taken)", { 0 },
 	  { JOB, BATCH(5), .status = 422 },
-	  { .rule = GF_OUTCOME_UNEXPECTED, .action = GF_OUTCOME_RETRY, .maybe_sent = true, .reached = true,
-	    .log_outcome = "retry" },
+	  { .rule = GF_OUTCOME_UNEXPECTED, .action = GF_OUTCOME_RETRY, .reached = true, .log_outcome = "retry" },
 	  0, 0 },
 	{ "302: unexpected, retried, maybe sent", { .refusals = 3 },
 	  { JOB, BATCH(5), .status = 302 },
@@ -448,8 +447,8 @@ static void test_output_tables(void)
 		{ 429, GF_ANSWER_LATER, false, true },       { 500, GF_ANSWER_LATER, true, false },
 		{ 502, GF_ANSWER_LATER, true, false },       { 503, GF_ANSWER_LATER, false, false },
 		{ 504, GF_ANSWER_LATER, true, false },       { 302, GF_ANSWER_UNEXPECTED, true, true },
-		{ 303, GF_ANSWER_UNEXPECTED, true, true },   { 405, GF_ANSWER_UNEXPECTED, true, true },
-		{ 418, GF_ANSWER_UNEXPECTED, true, true },   { 100, GF_ANSWER_UNEXPECTED, true, true },
+		{ 303, GF_ANSWER_UNEXPECTED, true, true },   { 405, GF_ANSWER_UNEXPECTED, false, true },
+		{ 418, GF_ANSWER_UNEXPECTED, false, true },  { 100, GF_ANSWER_UNEXPECTED, true, true },
 	};
 	for (size_t i = 0; i < sizeof(review_xml) / sizeof(review_xml[0]); i++) {
 		struct gf_answer a;

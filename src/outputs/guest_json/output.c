@@ -435,9 +435,10 @@ static void classify(long st, struct gf_answer *out)
 	/* 409: the partner holds a request under this key, in progress; a 5xx
 	 * (503 included: the contract gives it no meaning of its own) may come
 	 * after the work was done. Any other status is retried as an
-	 * unreadable reply (PARTNERS.md), which may have been taken as well (a
-	 * 303 after the import): never split under new keys. */
-	out->maybe_taken = st == 409 || st >= 500 || out->kind == GF_ANSWER_UNEXPECTED;
+	 * unreadable reply (PARTNERS.md); one that is no refusal (a 303 after
+	 * the import, a 1xx without a final answer) may have been taken as well:
+	 * never split under new keys. Another 4xx refused the request. */
+	out->maybe_taken = st == 409 || st >= 500 || (out->kind == GF_ANSWER_UNEXPECTED && st < 400);
 }
 
 /* The body for a terminal: jansson escapes every control character, so

@@ -137,11 +137,11 @@ static void classify(long st, struct gf_answer *out)
 		out->kind = GF_ANSWER_UNEXPECTED;
 	/* A gateway's 502/504, a 500 after the work was done, a 409 for a key
 	 * in progress: it may have been taken. 503 is the partner's
-	 * "maintenance", the 4xx of the table refusals. A status outside the
-	 * table (a 303 after the import, a 1xx without a final answer) says
-	 * nothing of what became of the request: it may have been taken, and
-	 * the batch is never split under new keys. */
-	out->maybe_taken = st == 409 || (st >= 500 && st != 503) || out->kind == GF_ANSWER_UNEXPECTED;
+	 * "maintenance", a 4xx a refusal. A status outside the table that is
+	 * no refusal (a 303 after the import, a 1xx without a final answer)
+	 * says nothing of what became of the request: it may have been taken,
+	 * and the batch is never split under new keys. */
+	out->maybe_taken = st == 409 || (st >= 500 && st != 503) || (out->kind == GF_ANSWER_UNEXPECTED && st < 400);
 }
 
 /* The document for a terminal: every character that could drive the
