@@ -267,7 +267,8 @@ int gf_plan_start(struct gf_planner *p, PGconn *c, const char *conninfo, const s
                   int64_t run_id, const volatile sig_atomic_t *stop)
 {
 	gf_plan_release(p);
-	*p = (struct gf_planner){ .c = c, .conninfo = conninfo, .job = job, .run_id = run_id, .stop = stop };
+	*p = (struct gf_planner){ .c = c, .conninfo = conninfo, .job = job, .run_id = run_id, .stop = stop,
+		                  .props_whole = -1 };
 	p->ready_tail = &p->ready;
 	p->kept_tail = &p->kept;
 	/* No lock: planners of one job (several processes) may run at once;
@@ -935,15 +936,39 @@ static int property_rule_fails(struct gf_planner *p, int64_t booking)
 	if (PQresultStatus(row) != PGRES_TUPLES_OK || PQntuples(row) == 0 || PQgetisnull(row, 0, 0))
 		return 0;
 	const char *prop = PQgetvalue(row, 0, 0);
-	_cleanup_pgresult_ PGresult *rule = PQexecParams(p->stream, "SELECT " GF_SQL_PROPERTY_ALLOWED("$1"), 1, NULL,
-	                                                 &prop, NULL, NULL, 0);
-	if (PQstatus(p->stream) != CONNECTION_OK)
-		return gf_db_error_code(p->stream);
-	if (PQresultStatus(rule) == PGRES_TUPLES_OK ||
-	    !gf_db_sqlstate_may_be_row(PQresultErrorField(rule, PG_DIAG_SQLSTATE)))
-		return 0;
-	char why[400];
-	gf_db_error_reason(rule, why, sizeof(why));
+	char why[400] = "";
+	/* The properties view read whole first (once a plan): when some row
+	 * of it raises, the rule of any property may raise or not as the
+	 * planner reads the view (a property_id that raises for another
+	 * property fails the comparison with this one's), so no booking is
+	 * taken for bad whose own row reads: left unplanned. */
+	if (p->props_whole < 0) {
+		_cleanup_pgresult_ PGresult *all = PQexec(p->stream,
+			"SELECT count(row_to_json(x)) FROM guestflow.source_properties x");
+		if (PQstatus(p->stream) != CONNECTION_OK)
+			return gf_db_error_code(p->stream);
+		p->props_whole = PQresultStatus(all) == PGRES_TUPLES_OK ||
+		                 !gf_db_sqlstate_may_be_row(PQresultErrorField(all, PG_DIAG_SQLSTATE));
+		if (!p->props_whole) {
+			gf_db_error_reason(all, p->props_why, sizeof(p->props_why));
+			gf_warn("properties_unreadable", "error=%s msg=%s", gf_log_q(p->props_why),
+			        gf_log_q("guestflow.source_properties raises an error for some property: a booking whose"
+			                 " own row reads but whose eligibility cannot be read is left unplanned, not"
+			                 " rejected"));
+		}
+	}
+	if (!p->props_whole) {
+		snprintf(why, sizeof(why), "%s", p->props_why);
+	} else {
+		_cleanup_pgresult_ PGresult *rule = PQexecParams(p->stream, "SELECT " GF_SQL_PROPERTY_ALLOWED("$1"), 1,
+		                                                 NULL, &prop, NULL, NULL, 0);
+		if (PQstatus(p->stream) != CONNECTION_OK)
+			return gf_db_error_code(p->stream);
+		if (PQresultStatus(rule) == PGRES_TUPLES_OK ||
+		    !gf_db_sqlstate_may_be_row(PQresultErrorField(rule, PG_DIAG_SQLSTATE)))
+			return 0;
+		gf_db_error_reason(rule, why, sizeof(why));
+	}
 	p->res.held++;
 	gf_warn("booking_not_planned", "booking_no=%s booking_id=%s property=%s reason=%s",
 	        gf_log_q(PQgetvalue(row, 0, 1)), id, gf_log_q(prop),

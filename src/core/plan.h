@@ -176,6 +176,9 @@ struct gf_planner {
 	size_t n_ranges, cap_ranges;
 	struct gf_plan_suspect *suspects; /* isolated, not written yet */
 	size_t n_suspects;
+	int props_whole;             /* whether guestflow.source_properties reads whole: 1 yes, 0 no,
+	                              * -1 not asked yet (property_rule_fails, plan.c) */
+	char props_why[400];         /* props_whole 0: the database's message */
 	FILE *spool;                 /* the whole stream, read back from here (plan.c, spool) */
 	bool spooled;                /* it is all in the file: the statement has ended */
 	struct gf_buf in;            /* stream bytes not parsed yet */

@@ -284,6 +284,26 @@ class PoisonEngineTest(GFTestCase):
         r = self.run_job(expect=0)
         self.assertEqual(self.delivered_nos(), [f'B-{i}' for i in range(1, 7)])
 
+    def test_a_properties_view_whose_property_id_raises_for_one_property(self):
+        """Red team: property_id itself raising for P002 made the rule of
+        P001's bookings raise in the plan's statements but not when asked
+        alone: P001's guests were rejected for their data. When the
+        properties view cannot be read whole, a booking whose own row reads
+        is never taken for bad: left unplanned (exit 1), nobody rejected."""
+        env = self.env
+        add_many(env, 6, ['P001', 'P002'])
+        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
+                 " SELECT CASE WHEN p.id = 'P002' THEN ('x' || p.name)::int::text ELSE p.id END AS property_id,"
+                 " p.name AS name, p.export_allowed AS export_allowed FROM pms.properties p")
+        r = self.run_job(expect=1)
+        self.assertIn(' rejected=0 ', self.summary(r))
+        self.assertIn('event=properties_unreadable', r.stderr)
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE state = 'rejected'"), '0')
+        env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
+                 " SELECT p.id AS property_id, p.name AS name, p.export_allowed AS export_allowed FROM pms.properties p")
+        self.run_job(expect=0)
+        self.assertEqual(self.delivered_nos(), [f'B-{i}' for i in range(1, 7)])
+
     def test_a_batch_read_again_through_a_view_that_raises_for_one_booking(self):
         env = self.env
         env.write_config({'retry': dict(FAST_RETRY, linger='0')})
