@@ -105,14 +105,16 @@ int gf_rerun_dead(PGconn *c, const char *job, struct gf_rerun_result *out)
 	"         (SELECT count(*) FROM old WHERE state = 'dead' AND maybe_sent AND ok AND NOT $6::bool)"
 
 /* The bookings the selection reads ($1 booking numbers, or $2..$3 checkout
- * dates), every column of the contract evaluated, over the ids $4..$5
- * (source.h): how many it read whole. */
+ * dates), every column of the contract evaluated and their property's
+ * rule (guestflow.source_properties, which may raise for one property),
+ * over the ids $4..$5 (source.h): how many it read whole. */
 static const char PROBE_SQL[] =
 	"SELECT count(*) FROM " GF_SQL_SOURCE_RANGE("$4", "$5")
 	/* (a CASE: the columns only of the bookings selected) */
 	" WHERE CASE WHEN ($1::text[] IS NOT NULL AND s.booking_no = ANY($1::text[]))"
 	"               OR ($1::text[] IS NULL AND s.checked_out_at >= $2::date AND s.checked_out_at < $3::date + 1)"
-	"        THEN ROW(" GF_SQL_SOURCE_COLUMNS ")::text IS NOT NULL ELSE false END";
+	"        THEN ROW(" GF_SQL_SOURCE_COLUMNS ")::text IS NOT NULL"
+	"             AND CASE WHEN " GF_SQL_RULE_PROPERTY_ALLOWED " THEN 1 ELSE 2 END > 0 ELSE false END";
 
 int gf_rerun_select(PGconn *c, const struct gf_job *job, const struct gf_rerun_select *sel,
                     struct gf_rerun_counts *out)

@@ -279,6 +279,12 @@ class PoisonEngineTest(GFTestCase):
         self.assertEqual(self.delivered_nos(), ['B-2', 'B-4', 'B-6'])  # (P001's)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE property_id = 'P002'"), '0')
         self.assertEqual(env.psql("SELECT DISTINCT status FROM guestflow.connections"), [['live']])
+        # (red team: the operator's dry run and ranged rerun ended with 70)
+        r = env.gf('run', 'review-nightly', '--dry-run')
+        self.assertEqual(r.returncode, 0, r.stderr[-800:])
+        r = env.gf('rerun', 'review-nightly', '--from', '2000-01-01', '--to', '2100-01-01', '--no-run')
+        self.assertEqual(r.returncode, 1, r.stderr[-800:])
+        self.assertIn('not queued: B-1 (booking_id 1)', r.stdout)
         env.psql("CREATE OR REPLACE VIEW guestflow.source_properties AS"
                  " SELECT p.id AS property_id, p.name AS name, p.export_allowed AS export_allowed FROM pms.properties p")
         r = self.run_job(expect=0)
