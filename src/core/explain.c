@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/idranges.h"
 #include "base/text.h"
 #include "core/complete.h"
 #include "db/db.h"
@@ -780,14 +781,12 @@ static bool view_gives_others(PGconn *c, const struct found *f)
  * the number. */
 static int list_by_range(PGconn *c, const char *booking_no, struct found *f)
 {
-	struct { int64_t lo, hi; } *st = gf_xcalloc(128, sizeof(*st));
-	size_t n_st = 0, cap_st = 128;
+	struct gf_id_ranges st = { 0 };
 	bool healthy = false;
 	int err = 0;
-	st[n_st].lo = INT64_MIN;
-	st[n_st++].hi = INT64_MAX;
-	while (n_st > 0 && err == 0) {
-		int64_t lo = st[n_st - 1].lo, hi = st[--n_st].hi;
+	int64_t lo, hi;
+	gf_id_ranges_all(&st);
+	while (err == 0 && gf_id_ranges_pop(&st, &lo, &hi)) {
 		char los[32], his[32], why[400], state[6];
 		snprintf(los, sizeof(los), "%lld", (long long)lo);
 		snprintf(his, sizeof(his), "%lld", (long long)hi);
@@ -807,18 +806,8 @@ static int list_by_range(PGconn *c, const char *booking_no, struct found *f)
 			PQclear(r);
 			continue;
 		}
-		if (lo < hi) {
-			int64_t mid = (int64_t)((uint64_t)lo + (((uint64_t)hi - (uint64_t)lo) >> 1));
-			if (n_st + 2 > cap_st) {
-				cap_st *= 2;
-				st = gf_xrealloc(st, cap_st * sizeof(*st));
-			}
-			st[n_st].lo = mid + 1;
-			st[n_st++].hi = hi;
-			st[n_st].lo = lo;
-			st[n_st++].hi = mid;
+		if (gf_id_ranges_halve(&st, lo, hi))
 			continue;
-		}
 		if (!f->n_bad)
 			snprintf(f->bad_why, sizeof(f->bad_why), "%s", why);
 		add_id(&f->bad, &f->n_bad, &f->cap_bad, lo);
@@ -827,7 +816,7 @@ static int list_by_range(PGconn *c, const char *booking_no, struct found *f)
 			break;
 		}
 	}
-	free(st);
+	gf_id_ranges_free(&st);
 	return err;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "db/db.h"
+#include "base/idranges.h"
 #include "base/log.h"
 #include "core/purge.h"
 
@@ -724,18 +725,17 @@ static int cmp_pair(const void *a, const void *b)
  * back in the stream's order. */
 static int list_by_value(struct gf_planner *p, const char *const *params, struct pair **out, size_t *n_out)
 {
-	struct { int64_t lo, hi; } *st = gf_xcalloc(128, sizeof(*st));
-	size_t n_st = 0, cap_st = 128, n = 0, cap = 0, isolated = 0;
+	struct gf_id_ranges st = { 0 };
+	size_t n = 0, cap = 0, isolated = 0;
 	struct pair *v = NULL;
 	bool listed = p->rows_read > 0;
 	int err = 0;
-	st[n_st].lo = INT64_MIN;
-	st[n_st++].hi = INT64_MAX;
+	int64_t lo, hi;
+	gf_id_ranges_all(&st);
 	gf_warn("plan_list_by_value", "error=%s msg=%s", gf_log_q(p->err_reason),
 	        gf_log_q("the source view fails for some row whatever is read of it: its bookings are listed a range"
 	                 " of booking_id values at a time"));
-	while (n_st > 0 && err == 0) {
-		int64_t lo = st[n_st - 1].lo, hi = st[--n_st].hi;
+	while (err == 0 && gf_id_ranges_pop(&st, &lo, &hi)) {
 		char los[32], his[32];
 		snprintf(los, sizeof(los), "%lld", (long long)lo);
 		snprintf(his, sizeof(his), "%lld", (long long)hi);
@@ -758,19 +758,8 @@ static int list_by_value(struct gf_planner *p, const char *const *params, struct
 			err = gf_db_result_error(p->stream, r, "plan_list_by_value");
 			break;
 		}
-		if (lo < hi) {
-			int64_t mid = (int64_t)((uint64_t)lo + (((uint64_t)hi - (uint64_t)lo) >> 1));
-			if (n_st + 2 > cap_st) {
-				cap_st *= 2;
-				st = gf_xrealloc(st, cap_st * sizeof(*st));
-			}
-			/* a stack: the lower half on top, read first */
-			st[n_st].lo = mid + 1;
-			st[n_st++].hi = hi;
-			st[n_st].lo = lo;
-			st[n_st++].hi = mid;
+		if (gf_id_ranges_halve(&st, lo, hi))
 			continue;
-		}
 		char why[400];
 		gf_db_error_reason(r, why, sizeof(why));
 		p->res.rejected++;
@@ -784,7 +773,7 @@ static int list_by_value(struct gf_planner *p, const char *const *params, struct
 		if (!listed && isolated >= LIST_BY_VALUE_GIVE_UP)
 			break;
 	}
-	free(st);
+	gf_id_ranges_free(&st);
 	if (err == 0 && !listed && isolated > 0) {
 		gf_error("plan_failed", "error=%s msg=%s", gf_log_q(p->err_reason),
 		         gf_log_q("the source view raised an error for every booking it was asked for: it is broken"
