@@ -65,7 +65,8 @@ int gf_alert_clear_answered(PGconn *c, const char *job, int64_t connection_id, i
 		"         AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid')"
 		"         AND NOT (run_id IS NOT DISTINCT FROM nullif($3::bigint, 0)"
 		"                  AND kind IN ('auth_failed', 'requests_refused', 'connection_invalid')))"
-		"        OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')))"
+		"        OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')"
+		"            AND NOT (run_id IS NOT DISTINCT FROM nullif($3::bigint, 0) AND kind = 'auth_failed')))"
 		" RETURNING id, kind, coalesce(connection_id, 0)", 3,
 		(const char *[]){ job, conn, run });
 	if (!r)

@@ -21,8 +21,9 @@ int gf_alert_clear(PGconn *c, const char *job, int64_t connection_id, const char
 /* What an accepted answer of connection_id clears: its alerts of the
  * partner not answering, refusing the credentials or the requests, and the
  * job-wide ones of the partner not answering or the account refused; not
- * a hold of the connection that run_id raised itself (the answer may have
- * come before the hold, its completion after). 0, or a database error. */
+ * a hold that run_id raised itself, of the connection or of the job's
+ * account (the answer may have come before the hold, its completion
+ * after). 0, or a database error. */
 int gf_alert_clear_answered(PGconn *c, const char *job, int64_t connection_id, int64_t run_id);
 
 #endif

@@ -844,7 +844,8 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid')" \
 	"           AND NOT (run_id IS NOT DISTINCT FROM $3::bigint" \
 	"                    AND kind IN ('auth_failed', 'requests_refused', 'connection_invalid')))" \
-	"          OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')))" \
+	"          OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')" \
+	"              AND NOT (run_id IS NOT DISTINCT FROM $3::bigint AND kind = 'auth_failed')))" \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
 	") SELECT g.id, l.id IS NOT NULL, (SELECT count(*) FROM d WHERE d.batch_id = g.id)," \
 	"         (SELECT count(*) FROM rej WHERE rej.batch_id = g.id), (SELECT count(*) FROM h)," \

@@ -70,6 +70,12 @@ static const char *advice(const char *kind)
 		       "adapter's write_history raising). Fix the PMS or the adapter: each run of the\n"
 		       "job writes the entries owed ('guestflow explain' names each booking), and\n"
 		       "this alert clears once none is.";
+	if (strcmp(kind, "bookings_not_planned") == 0)
+		return "The PMS's view of its properties (guestflow.source_properties) raises an\n"
+		       "error for some property ('guestflow log --errors' has the database's\n"
+		       "message): fix the view or the property's row. Until then its guests are\n"
+		       "neither sent nor rejected; the first run after the fix sends them, and this\n"
+		       "alert clears.";
 	if (strcmp(kind, "connection_stopped") == 0)
 		return "The connection was stopped: by the partner, or by guestflow because the PMS\n"
 		       "no longer allows the property's guests to be exported ('guestflow connection\n"

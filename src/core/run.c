@@ -1025,16 +1025,18 @@ struct slot *gf_run_take(struct run *rn, struct gf_batch *b)
 	return NULL;
 }
 
-/* A batch claimed for a connection refused its credentials in this run,
- * or stopped or deactivated since: back to the queue, not sent. Frees the
- * slot. */
+/* A batch claimed for a connection held in this run (hold: its
+ * credentials refused, the partner refusing every request, an id or a
+ * secret the format cannot carry), or stopped or deactivated since: back
+ * to the queue, not sent. Frees the slot. */
 void gf_run_release_skipped(struct run *rn, struct slot *s)
 {
 	struct gf_completion cp = {
 		.kind = GF_COMPLETE_RELEASE,
 		.error = ended(rn, s->batch->connection_id)
 			? "released: the connection was stopped or deactivated during the run; nothing more is sent to it"
-			: "released: the partner refused this connection's credentials in this run"
+			: "released: this connection is held for the rest of the run (the partner refused its credentials"
+			  " or every request, or its id or secret cannot be sent: the run's log and alert say which)"
 	};
 	(void)gf_run_finish(rn, s, &cp);
 	gf_run_slot_free(s);
@@ -1428,6 +1430,7 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 		if (rn.progress.tty && rn.due + rn.plan.res.found > 0)
 			progress(&rn, true);
 	}
+	bool planned_whole = !rn.plan.active; /* (every batch of the plan written) */
 	gf_plan_release(&rn.plan);
 	st->eligible = rn.plan.res.eligible;
 	st->planned = rn.plan.res.planned;
@@ -1453,12 +1456,23 @@ int gf_run_job(const struct gf_config *cfg, const struct gf_job *job, const stru
 	/* Bookings the plan rejected: the source view could not give them. */
 	st->rejected += rn.plan.res.rejected;
 	st->not_planned = rn.plan.res.held;
-	if (st->not_planned > 0)
+	if (st->not_planned > 0) {
 		gf_warn("bookings_not_planned", "count=%lld first=%s msg=%s", (long long)st->not_planned,
 		        gf_log_q(rn.plan.res.first_held),
 		        gf_log_q("guestflow.source_properties raises an error for their properties: whether the PMS"
 		                 " allows their guests to be exported cannot be read, so they are not sent (nor"
 		                 " rejected) until it reads again"));
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "run %lld of job %s left %lld eligible-looking booking(s) unplanned: the PMS's"
+		         " guestflow.source_properties raises an error for their properties (the first: %s), so whether"
+		         " their guests may be exported cannot be read; they are neither sent nor rejected, and are lost"
+		         " once they leave the selection window", (long long)st->run_id, job->name,
+		         (long long)st->not_planned, rn.plan.res.first_held);
+		(void)gf_alert_raise(db, job->name, 0, "bookings_not_planned", msg, st->run_id);
+	} else if (!rn.fatal && !gf_signals_stop && planned_whole) {
+		/* (a plan read whole left none) */
+		(void)gf_alert_clear(db, job->name, 0, "bookings_not_planned");
+	}
 	if (rn.first_rejected[0] || rn.plan.res.first_rejected[0])
 		snprintf(st->first_rejected, sizeof(st->first_rejected), "%s",
 		         rn.plan.res.first_rejected[0] ? rn.plan.res.first_rejected : rn.first_rejected);

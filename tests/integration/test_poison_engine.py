@@ -276,6 +276,10 @@ class PoisonEngineTest(GFTestCase):
         self.assertIn(' delivered=3 rejected=0 ', line)
         self.assertIn('event=property_rule_unreadable connection=', r.stderr)
         self.assertIn('event=bookings_not_planned count=3', r.stderr)
+        # (red team: left unplanned without a word to anyone, they were lost
+        # once out of the window)
+        self.assertEqual(env.psql("SELECT kind FROM guestflow.alert_events WHERE cleared_at IS NULL"),
+                         [['bookings_not_planned']])
         self.assertEqual(self.delivered_nos(), ['B-2', 'B-4', 'B-6'])  # (P001's)
         self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.deliveries WHERE property_id = 'P002'"), '0')
         self.assertEqual(env.psql("SELECT DISTINCT status FROM guestflow.connections"), [['live']])
@@ -289,6 +293,7 @@ class PoisonEngineTest(GFTestCase):
                  " SELECT p.id AS property_id, p.name AS name, p.export_allowed AS export_allowed FROM pms.properties p")
         r = self.run_job(expect=0)
         self.assertEqual(self.delivered_nos(), [f'B-{i}' for i in range(1, 7)])
+        self.assertEqual(env.scalar("SELECT count(*) FROM guestflow.alert_events WHERE cleared_at IS NULL"), '0')
 
     def test_a_properties_view_whose_property_id_raises_for_one_property(self):
         """Red team: property_id itself raising for P002 made the rule of

@@ -75,7 +75,7 @@ CREATE TABLE guestflow.alert_events (
     cleared_at timestamp with time zone,
     notified_at timestamp with time zone,
     mailing_until timestamp with time zone,
-    CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text, 'connection_stopped'::text, 'connection_deactivated'::text, 'pull_failed'::text, 'history_refused'::text])))
+    CONSTRAINT alert_events_kind_check CHECK ((kind = ANY (ARRAY['auth_failed'::text, 'dead_deliveries'::text, 'partner_unreachable'::text, 'failed_runs'::text, 'requests_refused'::text, 'connection_invalid'::text, 'connection_stopped'::text, 'connection_deactivated'::text, 'pull_failed'::text, 'history_refused'::text, 'bookings_not_planned'::text])))
 );
 
 --
