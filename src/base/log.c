@@ -38,9 +38,11 @@ void gf_log_set_context(const char *job, int64_t run_id)
 /* Writes s quoted into d: '"' and '\\' escaped, a newline as \n, other
  * control characters and invalid bytes as \xHH, C1 controls, bidi controls
  * and line separators as \uHHHH, the value of an access_key parameter as
- * ***. Stops at about max bytes, on a whole character, with "...". d holds
- * max + 16 bytes. The result is valid UTF-8 that a terminal shows as it is. */
-static void quote(char *d, size_t max, const char *s)
+ * ***; with blanks, also the characters a terminal shows as nothing or as
+ * a plain space (gf_text_cp_blank) as \uHHHH. Stops at about max bytes, on
+ * a whole character, with "...". d holds max + 16 bytes. The result is
+ * valid UTF-8 that a terminal shows as it is. */
+static void quote(char *d, size_t max, const char *s, bool blanks)
 {
 	size_t n = 0, len = strlen(s), i = 0, blank_at = SIZE_MAX, blank_to = 0;
 	d[n++] = '"';
@@ -72,8 +74,8 @@ static void quote(char *d, size_t max, const char *s)
 			l = -l;
 		} else if (cp < 0x80 && gf_text_cp_unsafe(cp)) {
 			n += (size_t)snprintf(d + n, 8, "\\x%02x", c);
-		} else if (gf_text_cp_unsafe(cp)) {
-			n += (size_t)snprintf(d + n, 8, "\\u%04x", (unsigned)cp);
+		} else if (gf_text_cp_unsafe(cp) || (blanks && gf_text_cp_blank(cp))) {
+			n += (size_t)snprintf(d + n, 12, "\\u%04x", (unsigned)cp);
 		} else {
 			memcpy(d + n, s + i, (size_t)l);
 			n += (size_t)l;
@@ -105,7 +107,7 @@ const char *gf_log_q(const char *s)
 	if (plain && strlen(s) <= Q_LOG_MAX && !strcasestr(s, "access_key"))
 		return s;
 	char *d = ring[slot++ % 4];
-	quote(d, Q_LOG_MAX, s);
+	quote(d, Q_LOG_MAX, s, false);
 	return d;
 }
 
@@ -119,7 +121,26 @@ const char *gf_log_qt(const char *s)
 	if (len <= Q_TERM_MAX && gf_text_is_safe(s, len) && !strcasestr(s, "access_key"))
 		return s;
 	char *d = ring[slot++ % 4];
-	quote(d, Q_TERM_MAX, s);
+	quote(d, Q_TERM_MAX, s, false);
+	return d;
+}
+
+const char *gf_log_qv(const char *s, bool term)
+{
+	static _Thread_local char ring[4][Q_TERM_MAX + 16];
+	static _Thread_local unsigned slot;
+	size_t len = s ? strlen(s) : 0;
+	bool odd = len > 0 && (strchr(" \t", s[0]) || strchr(" \t", s[len - 1]));
+	for (size_t i = 0; i < len && !odd;) {
+		uint32_t cp;
+		int l = gf_text_decode(s + i, len - i, &cp);
+		odd = l > 0 && gf_text_cp_blank(cp);
+		i += (size_t)(l < 0 ? -l : l);
+	}
+	if (!odd)
+		return term ? gf_log_qt(s) : gf_log_q(s);
+	char *d = ring[slot++ % 4];
+	quote(d, Q_TERM_MAX, s, true);
 	return d;
 }
 

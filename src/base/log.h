@@ -36,6 +36,12 @@ const char *gf_log_q(const char *s);
  * slots). Plain text with spaces stays readable; anything else is quoted, so
  * that an escape is never mistaken for the text. */
 const char *gf_log_qt(const char *s);
+/* As gf_log_qt (term) or gf_log_q, unless s begins or ends with white space
+ * or holds a character a terminal shows as nothing or as a plain space
+ * (gf_text_cp_blank): then always quoted, those characters as \uHHHH, so
+ * that "checked_out " or "checked_out\u200b" never looks like
+ * "checked_out" (explain). Valid until the fourth call after. */
+const char *gf_log_qv(const char *s, bool term);
 
 #define gf_error(ev, ...) gf_log(GF_LOG_ERROR, ev, __VA_ARGS__)
 #define gf_warn(ev, ...) gf_log(GF_LOG_WARN, ev, __VA_ARGS__)

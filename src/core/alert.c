@@ -61,12 +61,7 @@ int gf_alert_clear_answered(PGconn *c, const char *job, int64_t connection_id, i
 	_cleanup_pgresult_ PGresult *r = gf_db_query(c, &err, "alert_clear_answered",
 		"UPDATE guestflow.alert_events SET cleared_at = now()"
 		" WHERE job = $1 AND cleared_at IS NULL"
-		"   AND ((coalesce(connection_id, 0) = $2::bigint"
-		"         AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid')"
-		"         AND NOT (run_id IS NOT DISTINCT FROM nullif($3::bigint, 0)"
-		"                  AND kind IN ('auth_failed', 'requests_refused', 'connection_invalid')))"
-		"        OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')"
-		"            AND NOT (run_id IS NOT DISTINCT FROM nullif($3::bigint, 0) AND kind = 'auth_failed')))"
+		"   AND " GF_SQL_ANSWER_CLEARS("= $2::bigint", "nullif($3::bigint, 0)")
 		" RETURNING id, kind, coalesce(connection_id, 0)", 3,
 		(const char *[]){ job, conn, run });
 	if (!r)

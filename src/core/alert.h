@@ -24,6 +24,16 @@ int gf_alert_clear(PGconn *c, const char *job, int64_t connection_id, const char
  * a hold that run_id raised itself, of the connection or of the job's
  * account (the answer may have come before the hold, its completion
  * after). 0, or a database error. */
+/* The same as an SQL condition over guestflow.alert_events, for the
+ * accepted completions that clear in their own statement (complete.c):
+ * conn_pred a predicate on the connection's id (e.g. "= $2::bigint"), run
+ * the answering run's id (SQL). */
+#define GF_SQL_ANSWER_CLEARS(conn_pred, run) \
+	"((coalesce(connection_id, 0) " conn_pred \
+	"  AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid')" \
+	"  AND NOT (run_id IS NOT DISTINCT FROM " run " AND kind IN ('auth_failed', 'requests_refused', 'connection_invalid')))" \
+	" OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')" \
+	"     AND NOT (run_id IS NOT DISTINCT FROM " run " AND kind = 'auth_failed')))"
 int gf_alert_clear_answered(PGconn *c, const char *job, int64_t connection_id, int64_t run_id);
 
 #endif

@@ -840,12 +840,7 @@ int gf_complete(PGconn *c, const struct gf_job *job, int64_t run_id, const struc
 	"), cleared AS (" \
 	"  UPDATE guestflow.alert_events SET cleared_at = now()" \
 	"   WHERE job = $7 AND cleared_at IS NULL AND EXISTS (SELECT 1 FROM lease)" \
-	"     AND ((coalesce(connection_id, 0) IN (SELECT g.conn FROM g JOIN lease l ON l.id = g.id)" \
-	"           AND kind IN ('auth_failed', 'partner_unreachable', 'requests_refused', 'connection_invalid')" \
-	"           AND NOT (run_id IS NOT DISTINCT FROM $3::bigint" \
-	"                    AND kind IN ('auth_failed', 'requests_refused', 'connection_invalid')))" \
-	"          OR (coalesce(connection_id, 0) = 0 AND kind IN ('partner_unreachable', 'auth_failed')" \
-	"              AND NOT (run_id IS NOT DISTINCT FROM $3::bigint AND kind = 'auth_failed')))" \
+	"     AND " GF_SQL_ANSWER_CLEARS("IN (SELECT g.conn FROM g JOIN lease l ON l.id = g.id)", "$3::bigint") \
 	"  RETURNING id, kind, coalesce(connection_id, 0) AS conn" \
 	") SELECT g.id, l.id IS NOT NULL, (SELECT count(*) FROM d WHERE d.batch_id = g.id)," \
 	"         (SELECT count(*) FROM rej WHERE rej.batch_id = g.id), (SELECT count(*) FROM h)," \

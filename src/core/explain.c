@@ -48,76 +48,14 @@ static const char *or_none(const char *v)
 	return v ? v : "(none)";
 }
 
-#define VISIBLE_MAX 4096
-
-/* A value from the PMS or the configuration as explain shows it: as
- * plain() shows it (gf_log_q, gf_log_qt), unless it begins or ends with
- * white space or holds a character gf_text_cp_blank() names; then quoted, with
- * those characters as \uHHHH (and what gf_log_qt escapes escaped), so that
- * "checked_out " or "checked_out\u200b" never looks like "checked_out".
- * Valid until the fourth call after. */
-static const char *visible(const char *s, const char *(*plain)(const char *))
-{
-	static _Thread_local char ring[4][VISIBLE_MAX * 2 + 32];
-	static _Thread_local unsigned slot;
-	if (!s)
-		return plain(s);
-	size_t len = strlen(s);
-	bool odd = len > 0 && (strchr(" \t", s[0]) || strchr(" \t", s[len - 1]));
-	for (size_t i = 0; i < len && !odd;) {
-		uint32_t cp;
-		int l = gf_text_decode(s + i, len - i, &cp);
-		/* (an invalid byte: plain() escapes it) */
-		odd = l > 0 && gf_text_cp_blank(cp);
-		i += (size_t)(l < 0 ? -l : l);
-	}
-	if (!odd)
-		return plain(s);
-	char *d = ring[slot++ % 4];
-	size_t n = 0, i = 0;
-	d[n++] = '"';
-	while (i < len && n < VISIBLE_MAX * 2) {
-		uint32_t cp;
-		int l = gf_text_decode(s + i, len - i, &cp);
-		if (l < 0) {
-			for (int b = 0; b < -l; b++)
-				n += (size_t)snprintf(d + n, 8, "\\x%02x", (unsigned char)s[i + (size_t)b]);
-			i += (size_t)-l;
-			continue;
-		}
-		if (cp == '"' || cp == '\\') {
-			d[n++] = '\\';
-			d[n++] = (char)cp;
-		} else if (cp == '\n') {
-			memcpy(d + n, "\\n", 2);
-			n += 2;
-		} else if (cp < 0x80 && gf_text_cp_unsafe(cp)) {
-			n += (size_t)snprintf(d + n, 8, "\\x%02x", (unsigned)cp);
-		} else if (gf_text_cp_blank(cp) || gf_text_cp_unsafe(cp)) {
-			n += (size_t)snprintf(d + n, 12, "\\u%04x", (unsigned)cp);
-		} else {
-			memcpy(d + n, s + i, (size_t)l);
-			n += (size_t)l;
-		}
-		i += (size_t)l;
-	}
-	if (i < len) {
-		memcpy(d + n, "...", 3);
-		n += 3;
-	}
-	d[n++] = '"';
-	d[n] = '\0';
-	return d;
-}
-
 static const char *vis_q(const char *s)
 {
-	return visible(s, gf_log_q);
+	return gf_log_qv(s, false);
 }
 
 static const char *vis_qt(const char *s)
 {
-	return visible(s, gf_log_qt);
+	return gf_log_qv(s, true);
 }
 
 /* A duration as a job file writes it: "14 days", else in the largest unit
